@@ -1,0 +1,170 @@
+/*
+ * Flow table: packets -> bidirectional sessions.
+ *
+ * Both directions of a 5-tuple (plus the VLAN ids) map to one flow. The
+ * initiator is the side that sent the first packet, except that a flow first
+ * seen through a SYN-ACK is turned round so the SYN's sender (the receiver
+ * of the SYN-ACK) is the initiator. Direction 0 is "to server" (from the
+ * initiator), 1 "to client".
+ *
+ * A TCP flow is CLOSED after a FIN each way or a RST; it then lingers for
+ * tcp_closed seconds (late ACKs and retransmissions stay in it) unless a new
+ * SYN on the same tuple starts a new flow at once. A pure SYN from the
+ * initiator with another sequence number than the flow's first SYN also
+ * starts a new flow (port reuse), as Wireshark's tcp.stream does.
+ *
+ * Time is packet time, never the wall clock, so old captures replay as they
+ * happened. The table keeps its own clock that advances by the forward steps
+ * between packets and ignores backward ones: a packet from the past cannot
+ * stall expiry, and a single far-future timestamp expires what was idle but
+ * does not freeze the clock after it. Idle flows are swept once per second
+ * of that clock (and by flow_table_expire); each timeout class is a list in
+ * touch order, so a sweep only looks at flows that do expire, O(expired).
+ *
+ * Capacity is fixed at creation: all entries are allocated then, and nothing
+ * is allocated per packet. When the table is full the flow nearest to (or
+ * furthest past) its timeout is ended with reason "forced".
+ *
+ * Later fragments carry no ports: the table remembers the ports of recent
+ * first fragments (by addresses, protocol and fragment id) so the rest of
+ * the datagram lands in the same flow.
+ *
+ * Feeding the capture index: flow_table_track returns the packet's flow;
+ * the capture loop passes its id, key and the packet's file offset to
+ * index_writer_add (index.h) for the PCAP file being written. A flow
+ * spanning several files is indexed in each under the same id, and
+ * flow_table_set_file records the first and last file id in the flow.
+ */
+#ifndef SINKTRAP_CAPTURE_FLOW_H
+#define SINKTRAP_CAPTURE_FLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capture/communityid.h"
+#include "capture/decode.h"
+
+struct evbuf;
+
+enum flow_state {
+	FLOW_STATE_NEW = 0,     /* TCP: handshake not complete; others: no reply yet */
+	FLOW_STATE_ESTABLISHED, /* TCP: handshake (or traffic both ways); others: replied */
+	FLOW_STATE_CLOSED,      /* TCP: FIN both ways or RST */
+};
+
+enum flow_end {
+	FLOW_END_NONE = 0, /* still active */
+	FLOW_END_FIN,      /* "fin": closed by FIN both ways */
+	FLOW_END_RST,      /* "rst": closed by RST */
+	FLOW_END_TIMEOUT,  /* "timeout": idle timeout */
+	FLOW_END_FORCED,   /* "forced": ended to make room, the table was full */
+	FLOW_END_SHUTDOWN, /* "shutdown": end of capture (flow_table_flush) */
+	FLOW_END_REUSED,   /* "reused": a new connection started on the same tuple */
+};
+
+#define FLOW_HISTORY_MAX 15
+
+struct flow {
+	uint64_t id;           /* unique per table: config id_base + 1, + 2, ... */
+	struct decode_key key; /* oriented initiator -> responder */
+	int64_t start_ns;      /* earliest and latest packet time seen */
+	int64_t end_ns;
+	uint64_t pkts[2];    /* [0] to server (from the initiator), [1] to client */
+	uint64_t bytes[2];   /* wire length of the packets */
+	uint64_t payload[2]; /* L4 payload bytes per the headers */
+	uint8_t tcp_flags[2];
+	uint8_t state;      /* enum flow_state */
+	uint8_t end_reason; /* enum flow_end, set when the flow ends */
+	uint8_t icmp_type[2], icmp_code[2]; /* first ICMP message each way */
+	uint8_t icmp_seen;                  /* bit d: icmp_type[d] is valid */
+	uint8_t flipped;                    /* initiator chosen against packet order */
+	uint32_t file_first, file_last;     /* flow_table_set_file ids (0 = unset) */
+	char community_id[COMMUNITYID_STRLEN];
+	/* Zeek-style history: S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST,
+	 * upper case from the initiator, each letter once per direction; '^' first
+	 * if the direction was flipped. */
+	char history[FLOW_HISTORY_MAX + 1];
+
+	/* private to flow.c */
+	uint32_t hnext, prev, next;
+	uint8_t cls, hist_bits[2], closed_by, isn_set;
+	uint32_t isn;
+	int64_t touch;
+};
+
+/* Called when a flow ends; f is borrowed for the call and recycled after it. */
+typedef void flow_end_cb(void *arg, const struct flow *f);
+
+struct flow_config {
+	uint32_t capacity;           /* flows at once (default 65536) */
+	uint32_t tcp_new_timeout;    /* seconds; handshake incomplete / half-open (60) */
+	uint32_t tcp_est_timeout;    /* established (600) */
+	uint32_t tcp_closed_timeout; /* after FIN both ways or RST (30) */
+	uint32_t udp_timeout;        /* (120) */
+	uint32_t other_timeout;      /* ICMP and other protocols (60) */
+	uint16_t cid_seed;           /* Community ID seed (0) */
+	uint64_t id_base;            /* flow ids start after it (0) */
+	uint64_t hash_seed;          /* 0 = random: flooding the table is not predictable */
+	flow_end_cb *end_cb;         /* may be NULL */
+	void *cb_arg;
+};
+
+struct flow_stats {
+	uint64_t pkts;     /* IP packets tracked */
+	uint64_t nonip;    /* packets given that were not IP */
+	uint64_t created;
+	uint64_t ended[FLOW_END_REUSED + 1]; /* by enum flow_end */
+	uint32_t active;
+};
+
+struct flow_table;
+
+void flow_config_default(struct flow_config *c);
+
+/* Returns 0, -EINVAL (capacity 0 or above 2^30), -ENOMEM. */
+int flow_table_new(struct flow_table **out, const struct flow_config *c);
+/* Frees the table without ending its flows (flush first to report them). */
+void flow_table_free(struct flow_table **ft);
+
+/*
+ * Account one decoded packet of wirelen bytes at ts_ns. Returns its flow
+ * (borrowed until the next call on the table) and the direction in *dir, or
+ * NULL for a packet that is not IP. May end other flows first (through the
+ * callback): expired ones, a full table's victim, a reused tuple's old flow.
+ * O(1) amortised.
+ */
+struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
+                              uint32_t wirelen, int *dir);
+
+/* Record file_id (the PCAP file packets are written to now) in the flows touched from now on. */
+void flow_table_set_file(struct flow_table *ft, uint32_t file_id);
+
+/* Advance the clock to now_ns (if later) and end idle flows. Returns how many ended. */
+size_t flow_table_expire(struct flow_table *ft, int64_t now_ns);
+
+/* End every flow (reason FLOW_END_SHUTDOWN at the end of a capture; closed
+ * TCP flows keep "fin"/"rst"). Returns how many ended. */
+size_t flow_table_flush(struct flow_table *ft, enum flow_end reason);
+
+void flow_table_stats(const struct flow_table *ft, struct flow_stats *out);
+
+const char *flow_state_str(int state); /* "new", "established", "closed" */
+const char *flow_end_str(int reason);  /* "fin", "rst", "timeout", ... */
+/* Zeek conn_state of a flow: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH. */
+const char *flow_conn_state(const struct flow *f);
+/* EVE protocol name: "TCP", "UDP", "ICMP", "IPv6-ICMP", "SCTP", else the number. */
+const char *flow_proto_str(uint8_t proto, char buf[4]);
+
+/*
+ * Render a flow as a "flow" event (timestamp = flow start) into b, in EVE
+ * field names: flow_id, src_ip, src_port, dest_ip, dest_port, proto, vlan[],
+ * community_id, icmp_type/icmp_code/response_icmp_type/response_icmp_code,
+ * flow{pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient,
+ * payload_bytes_toserver, payload_bytes_toclient, start, end, age, state,
+ * reason, conn_state, history}, tcp{tcp_flags, tcp_flags_ts, tcp_flags_tc,
+ * syn, fin, rst, psh, ack, urg, ecn, cwr, state} and pcap{file_first,
+ * file_last}. Returns 0, or -EMSGSIZE if the record overflowed (dropped).
+ */
+int flow_event_render(const struct flow *f, struct evbuf *b);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * Addresses: "ADDR:PORT" / "[V6]:PORT" parsing, CIDR prefixes, formatting.
+ * Pure functions; errors are reported through a caller-owned buffer.
+ */
+#ifndef SINKTRAP_ADDR_H
+#define SINKTRAP_ADDR_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct addrport {
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct prefix {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* network byte order; v4 in the first 4 bytes */
+	int bits;
+};
+
+/*
+ * Parse "1.2.3.4:53", "[::1]:53", "1.2.3.4" or "::1" (then defport).
+ * Returns 0, or -1 with a reason in err.
+ */
+int addrport_parse(const char *s, int defport, struct addrport *out, char *err,
+                   size_t errlen);
+/* "1.2.3.4:53" or "[::1]:53" into buf. */
+const char *addrport_fmt(const struct sockaddr *sa, char *buf, size_t len);
+/* Text address only (v4-mapped shown as v4), and the port. */
+const char *addr_fmt(const struct sockaddr *sa, char *buf, size_t len);
+int addr_port(const struct sockaddr *sa);
+
+/* Parse "10.66.0.0/16", "fd00::/64" or a single address (a full-length prefix). */
+int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen);
+/* Number of addresses in the prefix, capped at cap. */
+uint64_t prefix_size(const struct prefix *p, uint64_t cap);
+/* The n-th address of the prefix into out[16] (n < prefix_size). */
+void prefix_nth(const struct prefix *p, uint64_t n, uint8_t out[16]);
+/* Index of addr within p, or -1 if it is not inside. */
+int64_t prefix_index(const struct prefix *p, const uint8_t *addr);
+const char *prefix_fmt(const struct prefix *p, char *buf, size_t len);
+
+#endif

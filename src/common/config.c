@@ -1,0 +1,600 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+enum ktype {
+	K_BOOL,
+	K_INT,
+	K_STR,
+	K_PATH_OR_NO, /* a path, or "no"/"" to disable */
+	K_LISTEN,     /* ADDR:PORT, repeatable */
+	K_UPSTREAM,   /* ADDR[:PORT] or "system", repeatable */
+	K_BLOCKLIST,
+	K_ALLOWLIST,
+	K_PREFIX4,
+	K_PREFIX6,
+	K_MODE,
+	K_ZONE,
+	K_LOGLEVEL,
+	K_DURATION_MS,
+	K_SIZE,
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum ktype type;
+	size_t off; /* offset in struct config; unused for handler types */
+	long min, max;
+	int repeat;
+};
+
+#define O(f) offsetof(struct config, f)
+
+static const struct key keys[] = {
+	{"sinktrap", "state_dir", K_STR, O(state_dir), 0, 0, 0},
+	{"sinktrap", "user", K_STR, O(user), 0, 0, 0},
+	{"sinktrap", "sensor", K_STR, O(sensor), 0, 0, 0},
+	{"sinktrap", "log_level", K_LOGLEVEL, O(log_level), 0, 0, 0},
+
+	{"dns", "enabled", K_BOOL, O(dns_enabled), 0, 0, 0},
+	{"dns", "listen", K_LISTEN, 0, 0, 0, 1},
+	{"dns", "upstream", K_UPSTREAM, 0, 0, 0, 1},
+	{"dns", "blocklist", K_BLOCKLIST, 0, 0, 0, 1},
+	{"dns", "allowlist", K_ALLOWLIST, 0, 0, 0, 1},
+	{"dns", "mode", K_MODE, O(mode), 0, 0, 0},
+	{"dns", "internal_zone", K_ZONE, 0, 0, 0, 1},
+	{"dns", "sinkhole_ipv4", K_PREFIX4, 0, 0, 0, 0},
+	{"dns", "sinkhole_ipv6", K_PREFIX6, 0, 0, 0, 0},
+	{"dns", "ttl", K_INT, O(ttl), 0, 604800, 0},
+	{"dns", "log_forwarded", K_BOOL, O(log_forwarded), 0, 0, 0},
+	{"dns", "cache_size", K_INT, O(cache_entries), 0, 10000000, 0},
+	{"dns", "upstream_timeout", K_DURATION_MS, O(upstream_timeout_ms), 100, 30000, 0},
+	{"dns", "edns_size", K_INT, O(edns_size), 512, 4096, 0},
+	{"dns", "tcp_idle_timeout", K_DURATION_MS, O(tcp_idle_ms), 100, 600000, 0},
+	{"dns", "tcp_max_clients", K_INT, O(tcp_max_clients), 1, 100000, 0},
+	{"dns", "rcvbuf", K_SIZE, O(rcvbuf), 65536, 256 << 20, 0},
+	{"dns", "map_size", K_INT, O(map_memory), 1, 16000000, 0},
+
+	{"events", "json", K_PATH_OR_NO, O(json), 0, 0, 0},
+	{"events", "sqlite", K_BOOL, O(sqlite), 0, 0, 0},
+
+	{"trap", "enabled", K_BOOL, O(trap_enabled), 0, 0, 0},
+	{"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
+	{"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
+};
+
+static const char *const sections[] = {"sinktrap", "dns", "trap", "capture", "events", "web"};
+
+struct parser {
+	struct config *c;
+	const char *name;
+	struct cfg_errors *errs;
+	int line;
+	int check_files;
+	unsigned char seen[sizeof(keys) / sizeof(keys[0])];
+	int dns_section_line;
+};
+
+static void perr(struct parser *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void perr(struct parser *p, int line, const char *fmt, ...)
+{
+	char msg[512], full[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(full, sizeof(full), "%s:%d: %s", p->name, line, msg);
+	else
+		snprintf(full, sizeof(full), "%s: %s", p->name, msg);
+	p->errs->msg = xreallocarray(p->errs->msg, (size_t)p->errs->n + 1, sizeof(char *));
+	p->errs->msg[p->errs->n++] = xstrdup(full);
+}
+
+static void config_defaults(struct config *c)
+{
+	c->state_dir = xstrdup("./var");
+	c->user = xstrdup("nobody");
+	c->sensor = NULL;
+	c->log_level = LOG_LVL_INFO;
+	c->dns_enabled = 1;
+	c->mode = DNS_MODE_BLOCKLIST;
+	c->ttl = 300;
+	c->cache_entries = 100000;
+	c->upstream_timeout_ms = 2000;
+	c->edns_size = 1232;
+	c->tcp_idle_ms = 10000;
+	c->tcp_max_clients = 512;
+	c->rcvbuf = 8 << 20;
+	c->map_memory = 1000000;
+	c->sqlite = 1;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
+	    !strcasecmp(v, "on"))
+		*out = 1;
+	else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0") ||
+	         !strcasecmp(v, "off"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* "1500ms", "2s", "5m", "1h", or a bare number of seconds. */
+static int parse_duration_ms(const char *v, long *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (end == v || errno || d < 0)
+		return -1;
+	if (!strcmp(end, "ms"))
+		;
+	else if (!strcmp(end, "s") || *end == '\0')
+		d *= 1000;
+	else if (!strcmp(end, "m"))
+		d *= 60000;
+	else if (!strcmp(end, "h"))
+		d *= 3600000;
+	else
+		return -1;
+	if (d > 1e12)
+		return -1;
+	*out = (long)d;
+	return 0;
+}
+
+/* "65536", "64k", "8M", "1G" (powers of 1024). */
+static int parse_size(const char *v, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (end == v || errno || n < 0)
+		return -1;
+	int64_t mul = 1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024LL * 1024 * 1024, end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || n > INT64_MAX / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}
+
+static int valid_zone(const char *z)
+{
+	size_t n = strlen(z), label = 0;
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)z[i];
+		if (ch == '.') {
+			if (label == 0 && !(i == n - 1 && n == 1))
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum(ch) && ch != '-' && ch != '_')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return 1;
+}
+
+static void add_upstream(struct config *c, const struct addrport *ap)
+{
+	c->upstream = xreallocarray(c->upstream, (size_t)c->nupstream + 1, sizeof(*ap));
+	c->upstream[c->nupstream++] = *ap;
+}
+
+/* "system": the nameservers of /etc/resolv.conf. */
+static int upstream_system(struct parser *p)
+{
+	FILE *f = fopen("/etc/resolv.conf", "r");
+	char line[512];
+	int n = 0;
+	if (f == NULL) {
+		perr(p, p->line, "upstream 'system': cannot read /etc/resolv.conf: %s",
+		     strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char word[64], addr[128];
+		if (sscanf(line, "%63s %127s", word, addr) != 2 || strcmp(word, "nameserver"))
+			continue;
+		struct addrport ap;
+		char err[256];
+		if (addrport_parse(addr, 53, &ap, err, sizeof(err)) == 0) {
+			add_upstream(p->c, &ap);
+			n++;
+		}
+	}
+	fclose(f);
+	if (n == 0)
+		perr(p, p->line, "upstream 'system': no nameserver in /etc/resolv.conf");
+	return n ? 0 : -1;
+}
+
+static void set_key(struct parser *p, const struct key *k, const char *v)
+{
+	struct config *c = p->c;
+	char err[256];
+	void *field = (char *)c + k->off;
+
+	switch (k->type) {
+	case K_BOOL:
+		if (parse_bool(v, (int *)field) < 0)
+			perr(p, p->line, "%s: '%s' is not a boolean (yes/no)", k->name, v);
+		break;
+	case K_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno || n < k->min || n > k->max)
+			perr(p, p->line, "%s: '%s' is not a number from %ld to %ld", k->name, v,
+			     k->min, k->max);
+		else
+			*(int *)field = (int)n;
+		break;
+	}
+	case K_STR:
+		if (*v == '\0') {
+			perr(p, p->line, "%s: empty value", k->name);
+			break;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case K_PATH_OR_NO:
+		free(*(char **)field);
+		*(char **)field = (*v == '\0' || !strcasecmp(v, "no")) ? NULL : xstrdup(v);
+		break;
+	case K_LISTEN: {
+		struct addrport ap;
+		if (addrport_parse(v, -1, &ap, err, sizeof(err)) < 0) {
+			perr(p, p->line, "listen: %s", err);
+			break;
+		}
+		c->dns_listen = xreallocarray(c->dns_listen, (size_t)c->dns_nlisten + 1, sizeof(ap));
+		c->dns_listen[c->dns_nlisten++] = ap;
+		break;
+	}
+	case K_UPSTREAM: {
+		struct addrport ap;
+		if (!strcasecmp(v, "system")) {
+			upstream_system(p);
+			break;
+		}
+		if (addrport_parse(v, 53, &ap, err, sizeof(err)) < 0) {
+			perr(p, p->line, "upstream: %s", err);
+			break;
+		}
+		add_upstream(c, &ap);
+		break;
+	}
+	case K_BLOCKLIST:
+	case K_ALLOWLIST: {
+		if (*v == '\0') {
+			perr(p, p->line, "%s: empty path", k->name);
+			break;
+		}
+		if (p->check_files) {
+			int fd = open(v, O_RDONLY | O_CLOEXEC);
+			struct stat st;
+			if (fd < 0) {
+				perr(p, p->line, "%s '%s': %s", k->name, v, strerror(errno));
+				break;
+			}
+			if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+				perr(p, p->line, "%s '%s': not a regular file", k->name, v);
+				close(fd);
+				break;
+			}
+			close(fd);
+		}
+		c->lists = xreallocarray(c->lists, (size_t)c->nlists + 1, sizeof(*c->lists));
+		c->lists[c->nlists].path = xstrdup(v);
+		c->lists[c->nlists].line = p->line;
+		c->lists[c->nlists].allow = k->type == K_ALLOWLIST;
+		c->nlists++;
+		break;
+	}
+	case K_PREFIX4:
+	case K_PREFIX6: {
+		struct prefix pf;
+		int want = k->type == K_PREFIX4 ? AF_INET : AF_INET6;
+		if (prefix_parse(v, &pf, err, sizeof(err)) < 0) {
+			perr(p, p->line, "%s: %s", k->name, err);
+			break;
+		}
+		if (pf.family != want) {
+			perr(p, p->line, "%s: '%s' is not an %s address or prefix", k->name, v,
+			     want == AF_INET ? "IPv4" : "IPv6");
+			break;
+		}
+		if (want == AF_INET) {
+			c->sinkhole4 = pf;
+			c->have_sinkhole4 = 1;
+		} else {
+			c->sinkhole6 = pf;
+			c->have_sinkhole6 = 1;
+		}
+		break;
+	}
+	case K_MODE:
+		if (!strcasecmp(v, "blocklist"))
+			c->mode = DNS_MODE_BLOCKLIST;
+		else if (!strcasecmp(v, "allowlist") || !strcasecmp(v, "strict"))
+			c->mode = DNS_MODE_ALLOWLIST;
+		else
+			perr(p, p->line, "mode: '%s' is not blocklist or allowlist", v);
+		break;
+	case K_ZONE: {
+		char z[256];
+		size_t n = strlen(v);
+		if (n >= sizeof(z) || !valid_zone(v)) {
+			perr(p, p->line, "internal_zone: '%s' is not a valid domain name", v);
+			break;
+		}
+		for (size_t i = 0; i <= n; i++)
+			z[i] = (char)tolower((unsigned char)v[i]);
+		if (n > 1 && z[n - 1] == '.')
+			z[n - 1] = '\0';
+		c->internal_zones.v = xreallocarray(c->internal_zones.v,
+		                                    (size_t)c->internal_zones.n + 1, sizeof(char *));
+		c->internal_zones.v[c->internal_zones.n++] = xstrdup(z);
+		break;
+	}
+	case K_LOGLEVEL:
+		if (!strcasecmp(v, "warning") || !strcasecmp(v, "warn"))
+			c->log_level = LOG_LVL_WARN;
+		else if (!strcasecmp(v, "info"))
+			c->log_level = LOG_LVL_INFO;
+		else if (!strcasecmp(v, "debug"))
+			c->log_level = LOG_LVL_DEBUG;
+		else
+			perr(p, p->line, "log_level: '%s' is not warning, info or debug", v);
+		break;
+	case K_DURATION_MS: {
+		long ms;
+		if (parse_duration_ms(v, &ms) < 0 || ms < k->min || ms > k->max)
+			perr(p, p->line, "%s: '%s' is not a duration from %ldms to %lds", k->name,
+			     v, k->min, k->max / 1000);
+		else
+			*(int *)field = (int)ms;
+		break;
+	}
+	case K_SIZE: {
+		int64_t n;
+		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
+			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes", k->name, v,
+			     k->min, k->max);
+		else
+			*(int *)field = (int)n;
+		break;
+	}
+	}
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Cut an inline comment: '#' or ';' preceded by white space. */
+static void cut_comment(char *s)
+{
+	for (char *q = s; *q; q++) {
+		if ((*q == '#' || *q == ';') && q > s && isspace((unsigned char)q[-1])) {
+			*q = '\0';
+			return;
+		}
+	}
+}
+
+static void validate(struct parser *p)
+{
+	struct config *c = p->c;
+	int line = p->dns_section_line;
+
+	if (c->dns_enabled) {
+		if (c->dns_nlisten == 0)
+			perr(p, line, "[dns]: no 'listen' address");
+		if (c->mode == DNS_MODE_BLOCKLIST && c->nupstream == 0)
+			perr(p, line, "[dns]: mode blocklist forwards unlisted names: set 'upstream'");
+		if (c->mode == DNS_MODE_ALLOWLIST && c->nupstream == 0 &&
+		    (c->internal_zones.n > 0 || c->nlists > 0))
+			perr(p, line, "[dns]: internal zones and allowlists need an 'upstream'");
+		if (!c->have_sinkhole4 && !c->have_sinkhole6)
+			perr(p, line, "[dns]: set sinkhole_ipv4 and/or sinkhole_ipv6");
+	}
+	if (c->state_dir && c->state_dir[0] == '\0')
+		perr(p, 0, "[sinktrap] state_dir is empty");
+}
+
+struct config *config_parse(const char *name, const char *text, size_t len, int check_files,
+                            struct cfg_errors *errs)
+{
+	struct parser p;
+	char section[32] = "";
+	int section_ok = 0;
+
+	memset(&p, 0, sizeof(p));
+	memset(errs, 0, sizeof(*errs));
+	p.c = xcalloc(1, sizeof(struct config));
+	p.c->file = xstrdup(name);
+	p.name = name;
+	p.errs = errs;
+	p.check_files = check_files;
+	config_defaults(p.c);
+
+	const char *q = text, *end = text + len;
+	while (q < end) {
+		const char *nl = memchr(q, '\n', (size_t)(end - q));
+		size_t ll = nl ? (size_t)(nl - q) : (size_t)(end - q);
+		p.line++;
+		char buf[4096];
+		if (ll >= sizeof(buf)) {
+			perr(&p, p.line, "line too long (%zu bytes)", ll);
+			q = nl ? nl + 1 : end;
+			continue;
+		}
+		memcpy(buf, q, ll);
+		buf[ll] = '\0';
+		q = nl ? nl + 1 : end;
+		if (memchr(buf, '\0', ll)) {
+			perr(&p, p.line, "NUL byte in line");
+			continue;
+		}
+		char *s = trim(buf);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			cut_comment(s);
+			s = trim(s);
+			size_t sl = strlen(s);
+			if (s[sl - 1] != ']' || sl < 3 || sl - 2 >= sizeof(section)) {
+				perr(&p, p.line, "bad section header '%s'", s);
+				section_ok = 0;
+				continue;
+			}
+			memcpy(section, s + 1, sl - 2);
+			section[sl - 2] = '\0';
+			char *t = trim(section);
+			memmove(section, t, strlen(t) + 1);
+			section_ok = 0;
+			for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+				if (!strcmp(section, sections[i]))
+					section_ok = 1;
+			if (!section_ok)
+				perr(&p, p.line, "unknown section [%s]", section);
+			if (!strcmp(section, "dns"))
+				p.dns_section_line = p.line;
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			perr(&p, p.line, "expected 'key = value', got '%s'", s);
+			continue;
+		}
+		*eq = '\0';
+		char *key = trim(s);
+		char *val = eq + 1;
+		cut_comment(val);
+		val = trim(val);
+		if (section[0] == '\0') {
+			perr(&p, p.line, "'%s' outside of any [section]", key);
+			continue;
+		}
+		if (!section_ok)
+			continue; /* already reported the section */
+		const struct key *k = NULL;
+		size_t ki;
+		for (ki = 0; ki < sizeof(keys) / sizeof(keys[0]); ki++) {
+			if (!strcmp(keys[ki].section, section) && !strcmp(keys[ki].name, key)) {
+				k = &keys[ki];
+				break;
+			}
+		}
+		if (k == NULL) {
+			perr(&p, p.line, "unknown key '%s' in [%s]", key, section);
+			continue;
+		}
+		if (!k->repeat && p.seen[ki]) {
+			perr(&p, p.line, "'%s' given twice in [%s]", key, section);
+			continue;
+		}
+		p.seen[ki] = 1;
+		set_key(&p, k, val);
+	}
+	validate(&p);
+	if (errs->n > 0) {
+		config_free(p.c);
+		return NULL;
+	}
+	return p.c;
+}
+
+struct config *config_load(const char *path, struct cfg_errors *errs)
+{
+	if (path == NULL)
+		return config_parse("<embedded>", sinktrap_default_conf,
+		                    strlen(sinktrap_default_conf), 1, errs);
+	size_t len;
+	char *text = read_file(path, 1 << 20, &len);
+	if (text == NULL) {
+		memset(errs, 0, sizeof(*errs));
+		char msg[600];
+		snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(errno));
+		errs->msg = xcalloc(1, sizeof(char *));
+		errs->msg[0] = xstrdup(msg);
+		errs->n = 1;
+		return NULL;
+	}
+	struct config *c = config_parse(path, text, len, 1, errs);
+	free(text);
+	return c;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->file);
+	free(c->state_dir);
+	free(c->user);
+	free(c->sensor);
+	free(c->dns_listen);
+	free(c->upstream);
+	for (int i = 0; i < c->nlists; i++)
+		free(c->lists[i].path);
+	free(c->lists);
+	for (int i = 0; i < c->internal_zones.n; i++)
+		free(c->internal_zones.v[i]);
+	free(c->internal_zones.v);
+	free(c->json);
+	free(c);
+}
+
+void cfg_errors_print(const struct cfg_errors *errs, FILE *out)
+{
+	for (int i = 0; i < errs->n; i++)
+		fprintf(out, "%s\n", errs->msg[i]);
+}
+
+void cfg_errors_free(struct cfg_errors *errs)
+{
+	for (int i = 0; i < errs->n; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	memset(errs, 0, sizeof(*errs));
+}

@@ -1,0 +1,95 @@
+/*
+ * Configuration: one INI file, sections [sinktrap] [dns] [trap] [capture]
+ * [events] [web]. config_load() parses and validates the whole file and
+ * reports every error as "FILE:LINE: what is wrong"; a config with any error
+ * is refused as a whole, so a reload never swaps in a half-valid one.
+ */
+#ifndef SINKTRAP_CONFIG_H
+#define SINKTRAP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+
+struct cfg_list {
+	char *path; /* Malloced. */
+	int line;   /* where the config names it */
+	int allow;  /* 1 = allowlist, 0 = blocklist */
+};
+
+enum dns_mode { DNS_MODE_BLOCKLIST = 0, DNS_MODE_ALLOWLIST = 1 };
+
+struct cfg_strv {
+	char **v; /* Malloced, each malloced. */
+	int n;
+};
+
+struct config {
+	char *file; /* Malloced; "<embedded>" for the built-in default. */
+
+	/* [sinktrap] */
+	char *state_dir;
+	char *user; /* unprivileged user workers drop to when started as root */
+	char *sensor;
+	int log_level;
+
+	/* [dns] */
+	int dns_enabled;
+	struct addrport *dns_listen;
+	int dns_nlisten;
+	struct addrport *upstream;
+	int nupstream;
+	struct cfg_list *lists;
+	int nlists;
+	enum dns_mode mode;
+	struct cfg_strv internal_zones;
+	struct prefix sinkhole4, sinkhole6;
+	int have_sinkhole4, have_sinkhole6;
+	uint32_t ttl;
+	int log_forwarded;
+	int cache_entries;
+	int upstream_timeout_ms;
+	int edns_size;
+	int tcp_idle_ms;
+	int tcp_max_clients;
+	int rcvbuf;
+	int map_memory; /* pool mappings kept in memory (max) */
+
+	/* [events] */
+	char *json; /* NULL = no JSON file */
+	int sqlite; /* store events in state_dir/sinktrap.db */
+	int64_t json_max_size;
+
+	/* [trap], [capture], [web]: workers of their own; only enabling here. */
+	int trap_enabled;
+	int capture_enabled;
+	int web_enabled;
+};
+
+/* A list of error lines, each "FILE:LINE: message". */
+struct cfg_errors {
+	char **msg;
+	int n;
+};
+
+/*
+ * Parse text (the file's contents, len bytes) named name. Returns a config
+ * and 0 errors, or NULL with the errors filled in. check_files also verifies
+ * that list files can be opened (run/check-config do; unit tests may not).
+ */
+struct config *config_parse(const char *name, const char *text, size_t len,
+                            int check_files, struct cfg_errors *errs);
+/* Read and parse a file; path NULL = the embedded default. */
+struct config *config_load(const char *path, struct cfg_errors *errs);
+void config_free(struct config *c);
+void cfg_errors_print(const struct cfg_errors *errs, FILE *out);
+void cfg_errors_free(struct cfg_errors *errs);
+
+/* The embedded default configuration (etc/sinktrap.conf), NUL-terminated. */
+extern const char sinktrap_default_conf[];
+
+#endif

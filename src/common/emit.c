@@ -1,0 +1,170 @@
+#include "emit.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+#include "loop.h"
+
+#define DEFAULT_MAX_PENDING (64u << 20)
+
+void emit_init(struct emitter *e, struct loop *l, int fd, const char *worker)
+{
+	memset(e, 0, sizeof(*e));
+	evbuf_init(&e->buf);
+	e->fd = fd;
+	e->loop = l;
+	e->worker = worker;
+	e->max_pending = DEFAULT_MAX_PENDING;
+}
+
+void emit_set_sink(struct emitter *e, emit_sink_cb *cb, void *arg)
+{
+	e->sink = cb;
+	e->sink_arg = arg;
+}
+
+static void report_drops(struct emitter *e)
+{
+	uint64_t n = e->dropped - e->dropped_reported;
+	if (n == 0)
+		return;
+	e->dropped_reported = e->dropped;
+	log_warnx("%llu events dropped: the store did not keep up", (unsigned long long)n);
+	struct evbuf *b = &e->buf;
+	ev_begin(b, "stats", 0);
+	ev_obj(b, "stats");
+	ev_str(b, "worker", e->worker);
+	ev_int(b, "events_dropped", (int64_t)n);
+	ev_int(b, "events_dropped_total", (int64_t)e->dropped);
+	ev_close(b);
+	ev_end(b);
+}
+
+void emit_commit(struct emitter *e)
+{
+	struct evbuf *b = &e->buf;
+	if (b->overflow) {
+		/* Too big to describe: keep what fits by closing it anyway. */
+		b->overflow = 0;
+	}
+	size_t start = b->start;
+	ev_end(b);
+	if (b->len - e->sent > e->max_pending) {
+		b->len = start;
+		b->start = start;
+		e->dropped++;
+		return;
+	}
+	e->committed++;
+}
+
+static void on_writable(int fd, uint32_t events, void *arg)
+{
+	struct emitter *e = arg;
+	emit_flush(e);
+}
+
+static void compact(struct emitter *e)
+{
+	struct evbuf *b = &e->buf;
+	if (e->sent == 0)
+		return;
+	memmove(b->data, b->data + e->sent, b->len - e->sent);
+	b->len -= e->sent;
+	b->start -= e->sent;
+	e->sent = 0;
+}
+
+int emit_flush(struct emitter *e)
+{
+	struct evbuf *b = &e->buf;
+	int rc = 0;
+
+	if (e->dropped != e->dropped_reported && b->start == b->len)
+		report_drops(e);
+	if (e->fd < 0 && e->sink) {
+		while (e->sent < b->start) {
+			long rl = ev_record_check(b->data + e->sent, b->start - e->sent);
+			if (rl < 0)
+				fatalx("emit: corrupt record in own buffer");
+			e->sink(b->data + e->sent, (size_t)rl, e->sink_arg);
+			e->sent += (size_t)rl;
+		}
+		compact(e);
+		return 0;
+	}
+	while (e->fd >= 0 && e->sent < b->start) {
+		/* Whole records, as many as fit in one message. */
+		size_t n = 0;
+		while (e->sent + n < b->start) {
+			uint32_t rl;
+			memcpy(&rl, b->data + e->sent + n, 4);
+			if (n + rl > IPC_MAX_PAYLOAD)
+				break;
+			n += rl;
+		}
+		if (n == 0)
+			fatalx("emit: record larger than a message");
+		int r = ipc_send(e->fd, IPC_EVENTS, b->data + e->sent, n, -1);
+		if (r == -EAGAIN) {
+			if (e->loop && !e->waiting) {
+				loop_io_add(e->loop, e->fd, EPOLLOUT, on_writable, e);
+				e->waiting = 1;
+			}
+			break;
+		}
+		if (r < 0) {
+			log_warnx("store channel: %s; keeping %zu bytes of events", strerror(-r),
+			          b->start - e->sent);
+			if (e->waiting && e->loop)
+				loop_io_del(e->loop, e->fd);
+			e->waiting = 0;
+			close(e->fd);
+			e->fd = -1;
+			rc = r;
+			break;
+		}
+		e->sent += n;
+	}
+	if (e->sent == b->start && e->waiting && e->loop) {
+		loop_io_del(e->loop, e->fd);
+		e->waiting = 0;
+	}
+	/* Keep the buffer from creeping: move the unsent tail down now and then. */
+	if (e->sent > (1u << 20) || e->sent == b->len)
+		compact(e);
+	return rc;
+}
+
+void emit_drain(struct emitter *e)
+{
+	for (int tries = 0; tries < 3000; tries++) {
+		emit_flush(e);
+		if (e->sent == e->buf.start || e->fd < 0)
+			return;
+		struct pollfd p = {.fd = e->fd, .events = POLLOUT};
+		poll(&p, 1, 10);
+	}
+	log_warnx("store did not take %zu bytes of events at stop", e->buf.start - e->sent);
+}
+
+void emit_set_channel(struct emitter *e, int fd)
+{
+	if (e->fd >= 0) {
+		if (e->waiting && e->loop)
+			loop_io_del(e->loop, e->fd);
+		close(e->fd);
+	}
+	e->waiting = 0;
+	e->fd = fd;
+	emit_flush(e);
+}
+
+void emit_free(struct emitter *e)
+{
+	evbuf_free(&e->buf);
+}

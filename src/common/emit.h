@@ -1,0 +1,49 @@
+/*
+ * The producer side of the event pipeline, used by every worker: events are
+ * built in a buffer (ev_begin ... emit_commit) and sent to the store in
+ * batches over the worker's store channel. A busy store never blocks the
+ * worker: unsent records wait in memory up to a bound, past which new
+ * records are dropped and counted (the count is reported as a stats event
+ * once there is room again). Without a store channel (a worker run alone in
+ * the foreground) records go to a local sink instead.
+ */
+#ifndef SINKTRAP_EMIT_H
+#define SINKTRAP_EMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+struct loop;
+
+typedef void emit_sink_cb(const uint8_t *rec, size_t len, void *arg);
+
+struct emitter {
+	int fd;            /* store channel, or -1 */
+	struct loop *loop; /* to wait for room on fd; may be NULL (blocking flush) */
+	struct evbuf buf;  /* complete records from sent to buf.len, then the one in progress */
+	size_t sent;       /* bytes of buf already sent */
+	size_t max_pending;
+	int waiting;       /* registered for EPOLLOUT */
+	uint64_t committed, dropped, dropped_reported;
+	const char *worker;
+	emit_sink_cb *sink;
+	void *sink_arg;
+};
+
+void emit_init(struct emitter *e, struct loop *l, int fd, const char *worker);
+/* Records are built with the ev_* functions on this buffer. */
+static inline struct evbuf *emit_buf(struct emitter *e) { return &e->buf; }
+/* Close the record being built; drops it (counted) if over the bound. */
+void emit_commit(struct emitter *e);
+/* Send what is pending; returns 0, or -errno if the channel broke (records kept). */
+int emit_flush(struct emitter *e);
+/* Flush everything, waiting as long as needed (clean stop). */
+void emit_drain(struct emitter *e);
+/* Replace the store channel (after a store restart); pending records go to the new one. */
+void emit_set_channel(struct emitter *e, int fd);
+void emit_set_sink(struct emitter *e, emit_sink_cb *cb, void *arg);
+void emit_free(struct emitter *e);
+
+#endif

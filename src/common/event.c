@@ -1,0 +1,344 @@
+#include "event.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static uint64_t id_prefix;
+static uint32_t id_counter;
+
+void event_id_init(void)
+{
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint64_t)time_now_usec() ^ ((uint64_t)getpid() << 32);
+	id_prefix = r;
+	id_counter = 0;
+}
+
+void event_id_new(char out[25])
+{
+	if (id_prefix == 0)
+		event_id_init();
+	snprintf(out, 25, "%016llx%08x", (unsigned long long)id_prefix, id_counter++);
+	/* 2^32 ids per prefix; take a fresh prefix rather than repeat one. */
+	if (id_counter == 0)
+		event_id_init();
+}
+
+int64_t time_now_usec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void evbuf_init(struct evbuf *b) { memset(b, 0, sizeof(*b)); }
+
+void evbuf_free(struct evbuf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+void evbuf_reset(struct evbuf *b)
+{
+	b->len = 0;
+	b->start = 0;
+	b->depth = 0;
+	b->overflow = 0;
+}
+
+static void reserve_raw(struct evbuf *b, size_t n)
+{
+	if (b->len + n <= b->cap)
+		return;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + n)
+		cap *= 2;
+	uint8_t *d = realloc(b->data, cap);
+	if (d == NULL)
+		fatal("event buffer");
+	b->data = d;
+	b->cap = cap;
+}
+
+/* Room for n more bytes in the current record; -1 past the record limit. */
+static int reserve(struct evbuf *b, size_t n)
+{
+	if (b->len - b->start + n > EV_MAX_RECORD) {
+		b->overflow = 1;
+		return -1;
+	}
+	reserve_raw(b, n);
+	return 0;
+}
+
+static int put_key(struct evbuf *b, enum ev_kind kind, const char *key, size_t extra)
+{
+	size_t kl = key ? strlen(key) : 0;
+	if (kl > 255)
+		kl = 255;
+	if (reserve(b, 2 + kl + extra) < 0)
+		return -1;
+	b->data[b->len++] = (uint8_t)kind;
+	b->data[b->len++] = (uint8_t)kl;
+	memcpy(b->data + b->len, key, kl);
+	b->len += kl;
+	return 0;
+}
+
+void ev_strn(struct evbuf *b, const char *key, const void *s, size_t n)
+{
+	if (n > EV_MAX_RECORD / 2)
+		n = EV_MAX_RECORD / 2;
+	if (put_key(b, EV_STR, key, 4 + n) < 0)
+		return;
+	uint32_t l = (uint32_t)n;
+	memcpy(b->data + b->len, &l, 4);
+	memcpy(b->data + b->len + 4, s, n);
+	b->len += 4 + n;
+}
+
+void ev_str(struct evbuf *b, const char *key, const char *s)
+{
+	if (s == NULL)
+		return;
+	ev_strn(b, key, s, strlen(s));
+}
+
+static void put_i64(struct evbuf *b, enum ev_kind kind, const char *key, int64_t v)
+{
+	if (put_key(b, kind, key, 8) < 0)
+		return;
+	memcpy(b->data + b->len, &v, 8);
+	b->len += 8;
+}
+
+void ev_int(struct evbuf *b, const char *key, int64_t v) { put_i64(b, EV_INT, key, v); }
+void ev_time(struct evbuf *b, const char *key, int64_t usec) { put_i64(b, EV_TIME, key, usec); }
+
+void ev_bool(struct evbuf *b, const char *key, int v)
+{
+	if (put_key(b, EV_BOOL, key, 1) < 0)
+		return;
+	b->data[b->len++] = v ? 1 : 0;
+}
+
+void ev_addr(struct evbuf *b, const char *key, const struct sockaddr *sa)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, text, sizeof(text));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		/* v4-mapped addresses are shown as plain IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], text, sizeof(text));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof(text));
+	} else {
+		return;
+	}
+	ev_str(b, key, text);
+}
+
+void ev_obj(struct evbuf *b, const char *key)
+{
+	if (b->depth >= EV_MAX_DEPTH - 1 || put_key(b, EV_OBJ, key, 0) < 0)
+		return;
+	b->depth++;
+}
+
+void ev_arr(struct evbuf *b, const char *key)
+{
+	if (b->depth >= EV_MAX_DEPTH - 1 || put_key(b, EV_ARR, key, 0) < 0)
+		return;
+	b->depth++;
+}
+
+void ev_close(struct evbuf *b)
+{
+	if (b->depth == 0)
+		return;
+	/* END must always fit, so it bypasses the record limit. */
+	reserve_raw(b, 2);
+	b->data[b->len++] = EV_END;
+	b->data[b->len++] = 0;
+	b->depth--;
+}
+
+void ev_begin(struct evbuf *b, const char *event_type, int64_t usec)
+{
+	char id[25];
+	b->start = b->len;
+	b->depth = 0;
+	b->overflow = 0;
+	reserve_raw(b, 4);
+	b->len += 4;
+	ev_time(b, "timestamp", usec ? usec : time_now_usec());
+	ev_str(b, "event_type", event_type);
+	event_id_new(id);
+	ev_str(b, "event_id", id);
+}
+
+void ev_end(struct evbuf *b)
+{
+	while (b->depth > 0)
+		ev_close(b);
+	uint32_t l = (uint32_t)(b->len - b->start);
+	memcpy(b->data + b->start, &l, 4);
+	b->start = b->len;
+}
+
+void ev_abort(struct evbuf *b)
+{
+	b->len = b->start;
+	b->depth = 0;
+	b->overflow = 0;
+}
+
+long ev_record_check(const uint8_t *buf, size_t len)
+{
+	uint32_t rl;
+	if (len < 4)
+		return -1;
+	memcpy(&rl, buf, 4);
+	if (rl < 4 || rl > len || rl > EV_MAX_RECORD + 64)
+		return -1;
+	const uint8_t *p = buf + 4, *end = buf + rl;
+	int depth = 0;
+	while (p < end) {
+		if (end - p < 2)
+			return -1;
+		uint8_t kind = p[0], kl = p[1];
+		p += 2;
+		if ((size_t)(end - p) < kl)
+			return -1;
+		p += kl;
+		switch (kind) {
+		case EV_STR: {
+			uint32_t sl;
+			if (end - p < 4)
+				return -1;
+			memcpy(&sl, p, 4);
+			p += 4;
+			if ((size_t)(end - p) < sl)
+				return -1;
+			p += sl;
+			break;
+		}
+		case EV_INT:
+		case EV_TIME:
+			if (end - p < 8)
+				return -1;
+			p += 8;
+			break;
+		case EV_BOOL:
+			if (end - p < 1)
+				return -1;
+			p += 1;
+			break;
+		case EV_OBJ:
+		case EV_ARR:
+			if (++depth >= EV_MAX_DEPTH)
+				return -1;
+			break;
+		case EV_END:
+			if (kl != 0 || --depth < 0)
+				return -1;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (depth != 0)
+		return -1;
+	return (long)rl;
+}
+
+void ev_reader_init(struct ev_reader *r, const uint8_t *rec, size_t reclen)
+{
+	r->p = rec + 4;
+	r->end = rec + reclen;
+	r->depth = 0;
+}
+
+int ev_reader_next(struct ev_reader *r, struct ev_field *f)
+{
+	if (r->p >= r->end)
+		return 0;
+	memset(f, 0, sizeof(*f));
+	f->kind = r->p[0];
+	f->keylen = r->p[1];
+	f->key = (const char *)r->p + 2;
+	r->p += 2 + f->keylen;
+	f->depth = r->depth;
+	switch (f->kind) {
+	case EV_STR: {
+		uint32_t sl;
+		memcpy(&sl, r->p, 4);
+		f->str = r->p + 4;
+		f->strlen = sl;
+		r->p += 4 + sl;
+		break;
+	}
+	case EV_INT:
+	case EV_TIME:
+		memcpy(&f->i, r->p, 8);
+		r->p += 8;
+		break;
+	case EV_BOOL:
+		f->i = r->p[0];
+		r->p += 1;
+		break;
+	case EV_OBJ:
+	case EV_ARR:
+		r->depth++;
+		break;
+	case EV_END:
+		r->depth--;
+		f->depth = r->depth;
+		break;
+	}
+	return 1;
+}
+
+int ev_find(const uint8_t *rec, size_t reclen, const char *path, struct ev_field *out)
+{
+	struct ev_reader r;
+	struct ev_field f;
+	const char *seg = path;
+	int want_depth = 0;
+	ev_reader_init(&r, rec, reclen);
+	while (ev_reader_next(&r, &f)) {
+		if (f.kind == EV_END) {
+			if (f.depth < want_depth)
+				return 0; /* left the object the path names */
+			continue;
+		}
+		if (f.depth != want_depth)
+			continue;
+		const char *dot = strchr(seg, '.');
+		size_t sl = dot ? (size_t)(dot - seg) : strlen(seg);
+		if (f.keylen != sl || memcmp(f.key, seg, sl) != 0)
+			continue;
+		if (dot == NULL) {
+			*out = f;
+			return 1;
+		}
+		if (f.kind != EV_OBJ)
+			return 0;
+		seg = dot + 1;
+		want_depth++;
+	}
+	return 0;
+}

@@ -1,0 +1,178 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+struct io {
+	int fd;
+	loop_io_cb *cb;
+	void *arg;
+};
+
+struct loop_timer {
+	int64_t due, period;
+	loop_timer_cb *cb;
+	void *arg;
+	struct loop_timer *next;
+};
+
+struct loop {
+	int ep;
+	int running;
+	int64_t now;
+	struct io **ios; /* indexed by fd */
+	int nios;
+	struct loop_timer *timers; /* sorted by due */
+};
+
+struct loop *loop_new(void)
+{
+	struct loop *l = xcalloc(1, sizeof(*l));
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (l->ep < 0)
+		fatal("epoll_create1");
+	l->now = mono_ms();
+	return l;
+}
+
+void loop_free(struct loop **lp)
+{
+	struct loop *l = *lp;
+	if (l == NULL)
+		return;
+	for (int i = 0; i < l->nios; i++)
+		free(l->ios[i]);
+	free(l->ios);
+	while (l->timers) {
+		struct loop_timer *t = l->timers;
+		l->timers = t->next;
+		free(t);
+	}
+	close(l->ep);
+	free(l);
+	*lp = NULL;
+}
+
+int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *arg)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (fd >= l->nios) {
+		int n = l->nios ? l->nios : 64;
+		while (n <= fd)
+			n *= 2;
+		l->ios = xreallocarray(l->ios, (size_t)n, sizeof(*l->ios));
+		memset(l->ios + l->nios, 0, (size_t)(n - l->nios) * sizeof(*l->ios));
+		l->nios = n;
+	}
+	if (l->ios[fd] == NULL)
+		l->ios[fd] = xmalloc(sizeof(struct io));
+	l->ios[fd]->fd = fd;
+	l->ios[fd]->cb = cb;
+	l->ios[fd]->arg = arg;
+	struct epoll_event ev = {.events = events, .data.fd = fd};
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (errno != EEXIST || epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int loop_io_mod(struct loop *l, int fd, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.fd = fd};
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void loop_io_del(struct loop *l, int fd)
+{
+	if (fd < 0 || fd >= l->nios || l->ios[fd] == NULL)
+		return;
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+	free(l->ios[fd]);
+	l->ios[fd] = NULL;
+}
+
+static void timer_insert(struct loop *l, struct loop_timer *t)
+{
+	struct loop_timer **pp = &l->timers;
+	while (*pp && (*pp)->due <= t->due)
+		pp = &(*pp)->next;
+	t->next = *pp;
+	*pp = t;
+}
+
+struct loop_timer *loop_timer_add(struct loop *l, int64_t ms, int repeat, loop_timer_cb *cb,
+                                  void *arg)
+{
+	struct loop_timer *t = xcalloc(1, sizeof(*t));
+	t->due = mono_ms() + ms;
+	t->period = repeat ? (ms > 0 ? ms : 1) : 0;
+	t->cb = cb;
+	t->arg = arg;
+	timer_insert(l, t);
+	return t;
+}
+
+void loop_timer_cancel(struct loop *l, struct loop_timer *t)
+{
+	for (struct loop_timer **pp = &l->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			free(t);
+			return;
+		}
+	}
+}
+
+void loop_break(struct loop *l) { l->running = 0; }
+int64_t loop_now(const struct loop *l) { return l->now; }
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event evs[64];
+	l->running = 1;
+	while (l->running) {
+		int timeout = -1;
+		l->now = mono_ms();
+		if (l->timers) {
+			int64_t d = l->timers->due - l->now;
+			timeout = d < 0 ? 0 : (d > 60000 ? 60000 : (int)d);
+		}
+		int n = epoll_wait(l->ep, evs, 64, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		l->now = mono_ms();
+		for (int i = 0; i < n && l->running; i++) {
+			int fd = evs[i].data.fd;
+			/* A callback may have removed this fd earlier in the batch. */
+			if (fd < l->nios && l->ios[fd])
+				l->ios[fd]->cb(fd, evs[i].events, l->ios[fd]->arg);
+		}
+		while (l->running && l->timers && l->timers->due <= l->now) {
+			struct loop_timer *t = l->timers;
+			l->timers = t->next;
+			if (t->period) {
+				t->due = l->now + t->period;
+				timer_insert(l, t);
+				t->cb(t->arg);
+			} else {
+				loop_timer_cb *cb = t->cb;
+				void *arg = t->arg;
+				free(t);
+				cb(arg);
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * A small epoll event loop: descriptor callbacks and timers. Single-threaded;
+ * callbacks run to completion. Timers are kept in a sorted list: there are
+ * few of them (per-connection deadlines are swept by the owner instead).
+ */
+#ifndef SINKTRAP_LOOP_H
+#define SINKTRAP_LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct loop;
+struct loop_timer;
+
+typedef void loop_io_cb(int fd, uint32_t events, void *arg);
+typedef void loop_timer_cb(void *arg);
+
+struct loop *loop_new(void);
+void loop_free(struct loop **l);
+/* Watch fd for events (EPOLLIN/EPOLLOUT...); one registration per fd. 0 or -errno. */
+int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *arg);
+int loop_io_mod(struct loop *l, int fd, uint32_t events);
+void loop_io_del(struct loop *l, int fd);
+/*
+ * Call cb after ms milliseconds, then every ms milliseconds when repeat.
+ * The timer is owned by the loop; loop_timer_cancel frees it.
+ */
+struct loop_timer *loop_timer_add(struct loop *l, int64_t ms, int repeat, loop_timer_cb *cb,
+                                  void *arg);
+void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+/* Run until loop_break(). Returns 0, or -errno if epoll fails. */
+int loop_run(struct loop *l);
+void loop_break(struct loop *l);
+/* Monotonic ms as of the last wake-up (cheap). */
+int64_t loop_now(const struct loop *l);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * Small helpers: allocation that cannot fail (fatal on exhaustion), file
+ * reading, descriptors.
+ */
+#ifndef SINKTRAP_UTIL_H
+#define SINKTRAP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+
+/* Read a whole file (at most max bytes) into a NUL-terminated malloced buffer. NULL + errno. */
+char *read_file(const char *path, size_t max, size_t *len);
+int fd_nonblock(int fd);
+int fd_cloexec(int fd);
+/* Create a directory and its parents (mode 0750); 0 or -errno. */
+int mkdir_p(const char *path);
+/* write() all of buf, retrying on EINTR; 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+/* Monotonic clock in milliseconds. */
+int64_t mono_ms(void);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

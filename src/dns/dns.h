@@ -1,0 +1,60 @@
+/*
+ * The DNS worker: UDP and TCP listeners, the policy (block/allow lists), the
+ * sinkhole pools, the forwarder with its cache, and the events it emits.
+ * The parent opens the listeners and the list files (it has the privilege),
+ * the worker does the rest.
+ */
+#ifndef SINKTRAP_DNS_H
+#define SINKTRAP_DNS_H
+
+#include <stdio.h>
+
+#include "../common/config.h"
+#include "policy.h"
+
+struct dns_listener {
+	int udp_fd, tcp_fd;
+	struct addrport addr;
+};
+
+/* A list file to load: opened by whoever has the privilege to. */
+struct list_source {
+	char *path; /* Malloced. */
+	int fd;     /* owned; closed once loaded */
+	int allow;
+	int line;   /* config line naming it */
+};
+
+struct dns_setup {
+	struct dns_listener *ls; /* Malloced. */
+	int nls;
+	struct list_source *lists; /* Malloced. */
+	int nlists;
+	int parent_fd; /* -1 when run alone */
+	int store_fd;  /* -1 when run alone: events are printed as JSON lines */
+};
+
+/* Bind UDP and TCP sockets for every [dns] listen. 0, or -1 with err. */
+int dns_listeners_open(const struct config *c, struct dns_listener **out, int *n, char *err,
+                       size_t errlen);
+/* Open every list file of c. 0, or -1 with err naming FILE:LINE. */
+int dns_lists_open(const struct config *c, struct list_source **out, int *n, char *err,
+                   size_t errlen);
+void dns_lists_close(struct list_source *ls, int n);
+/*
+ * Build a policy from opened lists (closes their fds). Invalid lines are
+ * logged as FILE:LINE warnings (the first few per file, then a count). A list
+ * that cannot be read, or where more than half of the lines are invalid, is
+ * broken: NULL is returned with the reason in err.
+ */
+struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, char *err,
+                                size_t errlen);
+/* Run the worker until SIGTERM/SIGINT. Returns the exit status. */
+int dns_worker_main(struct config *c, struct dns_setup *s);
+/*
+ * `sinktrap check NAME`: print the deciding entry and the answer NAME would
+ * get. Returns 0 if it would be sinkholed, 1 if not, 2 on error.
+ */
+int dns_check_name(struct config *c, const char *name, FILE *out);
+
+#endif

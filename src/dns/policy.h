@@ -1,0 +1,91 @@
+/*
+ * Policy: the block and allow rules loaded from list files, and the lookup
+ * that decides a name. Built once (policy_add_list... then policy_finish),
+ * read-only afterwards, so a reload builds a new policy beside the old one
+ * and swaps the pointer.
+ *
+ * List formats, detected per file from its content:
+ *   hosts     "0.0.0.0 evil.example other.example  # comment"
+ *   plain     "evil.example"
+ *   adblock   "||evil.example^" (block), "@@||good.example^" (allow),
+ *             "!" comments, "[Adblock Plus ...]" header
+ *   dnsmasq   "server=/evil.example/" or "address=/evil.example/0.0.0.0"
+ *   rpz       RFC-style RPZ zone: "$TTL", SOA/NS records, "name CNAME ."
+ *             (NXDOMAIN, block), "name CNAME *." (NODATA, block),
+ *             "name CNAME rpz-passthru." (allow), "*.name CNAME ." (wildcard)
+ * Names are matched case-insensitively, a trailing dot is ignored, IDN must
+ * be in punycode (raw UTF-8 is reported as invalid). An entry of any format
+ * except rpz covers the name and all its subdomains; an rpz entry covers
+ * exactly its name, and "*.name" covers the subdomains of name only.
+ * An allow entry wins over any block entry.
+ */
+#ifndef SINKTRAP_DNS_POLICY_H
+#define SINKTRAP_DNS_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct policy;
+
+enum policy_action { POLICY_NONE = 0, POLICY_BLOCK = 1, POLICY_ALLOW = 2 };
+
+enum list_format {
+	LIST_FMT_UNKNOWN = 0,
+	LIST_FMT_HOSTS,
+	LIST_FMT_PLAIN,
+	LIST_FMT_ADBLOCK,
+	LIST_FMT_DNSMASQ,
+	LIST_FMT_RPZ,
+};
+
+struct policy_match {
+	enum policy_action action;
+	const char *rule; /* entry as stored: "evil.example" or "*.evil.example"; borrowed */
+	const char *file; /* list path; borrowed from the policy */
+	int line;         /* line in that file */
+	int wildcard;     /* matched a parent of the name, not the name itself */
+};
+
+struct list_info {
+	const char *path;   /* borrowed from the policy */
+	enum list_format format;
+	int allow;          /* loaded as an allowlist */
+	uint32_t entries;   /* rules added */
+	uint32_t invalid;   /* lines reported and skipped */
+};
+
+/* Called for each invalid line: "FILE:LINE: message" is the caller's to print. */
+typedef void policy_warn_cb(void *arg, const char *file, int line, const char *msg);
+
+struct policy *policy_new(void);
+/*
+ * Parse a list held in memory (data, len: need not be NUL-terminated) and add
+ * its rules. allow = 1: every entry is an allow rule (an allowlist file).
+ * Invalid lines go to warn (may be NULL) and are skipped; only an allocation
+ * failure is an error (-ENOMEM). The path is copied.
+ */
+int policy_add_list(struct policy *p, const char *path, const char *data, size_t len,
+                    int allow, policy_warn_cb *warn, void *arg);
+/* The same from an open file descriptor (mmap'd; fd is not closed). -errno on read errors. */
+int policy_add_fd(struct policy *p, const char *path, int fd, int allow,
+                  policy_warn_cb *warn, void *arg);
+/* Freeze the policy; lookups are valid only after this. */
+void policy_finish(struct policy *p);
+/*
+ * Decide name (lowercase or not, with or without trailing dot, len bytes).
+ * Returns the action, and the deciding rule in m (may be NULL).
+ * Cost: one hash probe per label of the name.
+ */
+enum policy_action policy_lookup(const struct policy *p, const char *name, size_t len,
+                                 struct policy_match *m);
+size_t policy_rules(const struct policy *p);
+int policy_list_count(const struct policy *p);
+const struct list_info *policy_list(const struct policy *p, int i);
+/* Approximate heap bytes held. */
+size_t policy_memory(const struct policy *p);
+void policy_free(struct policy **p);
+
+enum list_format list_detect(const char *data, size_t len);
+const char *list_format_name(enum list_format f);
+
+#endif

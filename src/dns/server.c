@@ -1,0 +1,1284 @@
+/*
+ * The DNS worker. One thread serves every socket from an epoll loop: UDP in
+ * batches (recvmmsg/sendmmsg), TCP per connection, upstream answers. Policy
+ * reloads are built on a second thread and swapped in between batches, so
+ * queries keep being answered while a large list loads.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/emit.h"
+#include "../common/ipc.h"
+#include "../common/log.h"
+#include "../common/loop.h"
+#include "../common/util.h"
+#include "../store/render.h"
+#include "cache.h"
+#include "dns.h"
+#include "pool.h"
+#include "wire.h"
+
+#define BATCH 64
+#define PKT_MAX 4096
+#define MAX_PENDING 8192
+#define UPSTREAM_SOCKS 4
+#define STATS_INTERVAL_MS 60000
+
+enum transport { T_UDP, T_TCP };
+
+struct tcp_conn {
+	int fd;
+	struct dns_worker *w;
+	struct dns_listener *l;
+	struct sockaddr_storage peer;
+	uint8_t *in;
+	size_t inlen, incap;
+	uint8_t *out;
+	size_t outlen, outoff, outcap;
+	int64_t last;
+	uint32_t gen;
+	int pending; /* upstream queries in flight for this connection */
+	int closing;
+	struct tcp_conn *prev, *next;
+};
+
+struct pending {
+	uint16_t id;
+	int upstream; /* index of the upstream in use */
+	int sock;     /* which of its sockets */
+	int tries;
+	int64_t start, deadline; /* ms */
+	enum transport tr;
+	int udp_fd;
+	struct sockaddr_storage client;
+	socklen_t clen;
+	struct sockaddr_storage local;
+	struct tcp_conn *conn;
+	uint32_t conn_gen;
+	struct policy_match m;
+	const char *reason;
+	struct pending *prev, *next;
+	struct dns_query q;
+};
+
+struct upstream {
+	struct addrport addr;
+	int fd[UPSTREAM_SOCKS];
+};
+
+struct reload {
+	struct list_source *ls;
+	int n;
+	struct policy *result;
+	char err[512];
+	double secs;
+};
+
+struct dns_worker {
+	struct config *cfg;
+	struct dns_setup *setup;
+	struct loop *loop;
+	struct emitter em;
+	struct policy *policy;
+	struct pool *pool4, *pool6;
+	struct dns_cache *cache;
+	struct upstream *ups;
+	int nups;
+	int next_up;
+	struct pending *ptab[65536];
+	struct pending *phead, *ptail;
+	int npending;
+	struct tcp_conn *conns;
+	int nconns;
+	uint32_t conn_gen;
+	/* reload */
+	int reload_efd;
+	pthread_t reload_thread;
+	int reloading;
+	struct reload *rl;
+	struct list_source *incoming;
+	int nincoming;
+	/* batch buffers */
+	uint8_t rx[BATCH][PKT_MAX];
+	uint8_t tx[BATCH][PKT_MAX];
+	struct sockaddr_storage rxaddr[BATCH];
+	struct mmsghdr rmsg[BATCH], smsg[BATCH];
+	struct iovec riov[BATCH], siov[BATCH];
+	/* counters */
+	uint64_t n_queries, n_sinkholed, n_forwarded, n_cached, n_formerr, n_servfail,
+	    n_dropped, n_timeouts, n_tcp;
+	char map_pending; /* waiting for the store's map */
+};
+
+static struct dns_worker *W;
+
+/* ---------- events ---------- */
+
+static void ev_endpoints(struct evbuf *b, const struct sockaddr *src, const struct sockaddr *dst,
+                         enum transport tr)
+{
+	ev_addr(b, "src_ip", src);
+	ev_int(b, "src_port", addr_port(src));
+	if (dst && dst->sa_family != AF_UNSPEC) {
+		ev_addr(b, "dest_ip", dst);
+		ev_int(b, "dest_port", addr_port(dst));
+	}
+	ev_str(b, "proto", tr == T_UDP ? "UDP" : "TCP");
+}
+
+static void ev_rule(struct evbuf *b, const struct policy_match *m)
+{
+	if (m->action == POLICY_NONE)
+		return;
+	ev_str(b, "rule", m->rule);
+	ev_str(b, "list", m->file);
+	ev_int(b, "line", m->line);
+}
+
+static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
+                          const struct sockaddr *src, const struct sockaddr *dst,
+                          enum transport tr, const struct policy_match *m, const char *reason,
+                          const uint8_t *addr, int family)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	char tb[16], at[INET6_ADDRSTRLEN];
+	const char *tname = dns_type_name(q->qtype, tb, sizeof(tb));
+
+	if (addr)
+		inet_ntop(family, addr, at, sizeof(at));
+	ev_begin(b, "dns", 0);
+	ev_endpoints(b, src, dst, tr);
+	ev_obj(b, "dns");
+	ev_int(b, "version", 2);
+	ev_str(b, "type", "answer");
+	ev_int(b, "id", q->id);
+	ev_str(b, "rrname", q->name);
+	ev_str(b, "rrtype", tname);
+	ev_str(b, "rcode", "NOERROR");
+	if (addr) {
+		ev_arr(b, "answers");
+		ev_obj(b, NULL);
+		ev_str(b, "rrname", q->name);
+		ev_str(b, "rrtype", tname);
+		ev_int(b, "ttl", w->cfg->ttl);
+		ev_str(b, "rdata", at);
+		ev_close(b);
+		ev_close(b);
+	}
+	ev_close(b);
+	ev_obj(b, "sinkhole");
+	ev_str(b, "action", "sinkhole");
+	ev_str(b, "reason", reason);
+	ev_rule(b, m);
+	ev_str(b, "answer", addr ? at : "NODATA");
+	ev_close(b);
+	emit_commit(&w->em);
+}
+
+static void emit_forward(struct dns_worker *w, const struct dns_query *q,
+                         const struct sockaddr *src, const struct sockaddr *dst,
+                         enum transport tr, const struct policy_match *m, const char *reason,
+                         int rcode, int cached)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	char tb[16];
+	ev_begin(b, "dns", 0);
+	ev_endpoints(b, src, dst, tr);
+	ev_obj(b, "dns");
+	ev_int(b, "version", 2);
+	ev_str(b, "type", "answer");
+	ev_int(b, "id", q->id);
+	ev_str(b, "rrname", q->name);
+	ev_str(b, "rrtype", dns_type_name(q->qtype, tb, sizeof(tb)));
+	ev_str(b, "rcode", dns_rcode_name(rcode));
+	ev_close(b);
+	ev_obj(b, "sinkhole");
+	ev_str(b, "action", "forward");
+	ev_str(b, "reason", reason);
+	ev_rule(b, m);
+	ev_bool(b, "cached", cached);
+	ev_close(b);
+	emit_commit(&w->em);
+}
+
+static void emit_map(struct dns_worker *w, const char *name, const uint8_t *addr, int family,
+                     enum pool_result r, const char *evicted)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	char at[INET6_ADDRSTRLEN];
+	inet_ntop(family, addr, at, sizeof(at));
+	ev_begin(b, "sinkhole_map", 0);
+	ev_obj(b, "sinkhole_map");
+	ev_str(b, "domain", name);
+	ev_str(b, "address", at);
+	ev_str(b, "family", family == AF_INET ? "ipv4" : "ipv6");
+	ev_str(b, "action", r == POOL_RECYCLED ? "recycled" : "new");
+	if (r == POOL_RECYCLED) {
+		ev_str(b, "evicted_domain", evicted);
+		ev_str(b, "note", "address pool exhausted: the least recently used mapping was "
+		                  "reassigned");
+	}
+	ev_close(b);
+	emit_commit(&w->em);
+}
+
+static void emit_stats(void *arg)
+{
+	struct dns_worker *w = arg;
+	struct evbuf *b = emit_buf(&w->em);
+	ev_begin(b, "stats", 0);
+	ev_obj(b, "stats");
+	ev_str(b, "worker", "dns");
+	ev_obj(b, "dns");
+	ev_int(b, "queries", (int64_t)w->n_queries);
+	ev_int(b, "sinkholed", (int64_t)w->n_sinkholed);
+	ev_int(b, "forwarded", (int64_t)w->n_forwarded);
+	ev_int(b, "cache_hits", (int64_t)w->n_cached);
+	ev_int(b, "formerr", (int64_t)w->n_formerr);
+	ev_int(b, "servfail", (int64_t)w->n_servfail);
+	ev_int(b, "upstream_timeouts", (int64_t)w->n_timeouts);
+	ev_int(b, "dropped", (int64_t)w->n_dropped);
+	ev_int(b, "tcp_queries", (int64_t)w->n_tcp);
+	ev_int(b, "pending", w->npending);
+	ev_int(b, "tcp_clients", w->nconns);
+	ev_int(b, "rules", (int64_t)policy_rules(w->policy));
+	if (w->cache)
+		ev_int(b, "cache_entries", dns_cache_entries(w->cache));
+	if (w->pool4)
+		ev_int(b, "pool4_used", pool_used(w->pool4));
+	if (w->pool6)
+		ev_int(b, "pool6_used", pool_used(w->pool6));
+	ev_close(b);
+	ev_close(b);
+	emit_commit(&w->em);
+	emit_flush(&w->em);
+}
+
+static void emit_reload(struct dns_worker *w, const struct policy *p, const char *err,
+                        double secs)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	ev_begin(b, err ? "alert" : "stats", 0);
+	if (err) {
+		ev_obj(b, "alert");
+		ev_str(b, "signature", "list reload failed: previous lists kept");
+		ev_str(b, "category", "sinktrap");
+		ev_str(b, "error", err);
+		ev_close(b);
+	} else {
+		ev_obj(b, "stats");
+		ev_str(b, "worker", "dns");
+		ev_obj(b, "reload");
+		ev_int(b, "rules", (int64_t)policy_rules(p));
+		ev_int(b, "duration_ms", (int64_t)(secs * 1000));
+		ev_arr(b, "lists");
+		for (int i = 0; i < policy_list_count(p); i++) {
+			const struct list_info *li = policy_list(p, i);
+			ev_obj(b, NULL);
+			ev_str(b, "path", li->path);
+			ev_str(b, "format", list_format_name(li->format));
+			ev_bool(b, "allow", li->allow);
+			ev_int(b, "entries", li->entries);
+			ev_int(b, "invalid", li->invalid);
+			ev_close(b);
+		}
+		ev_close(b);
+		ev_close(b);
+		ev_close(b);
+	}
+	emit_commit(&w->em);
+	emit_flush(&w->em);
+}
+
+/* ---------- decisions ---------- */
+
+enum verdict { V_SINKHOLE, V_FORWARD };
+
+static int in_zone(const char *name, size_t nl, const char *zone)
+{
+	size_t zl = strlen(zone);
+	if (zl == 1 && zone[0] == '.')
+		return 1;
+	if (nl < zl || memcmp(name + nl - zl, zone, zl) != 0)
+		return 0;
+	return nl == zl || name[nl - zl - 1] == '.';
+}
+
+static enum verdict decide(struct dns_worker *w, const struct dns_query *q,
+                           struct policy_match *m, const char **reason)
+{
+	enum policy_action a = policy_lookup(w->policy, q->name, q->name_len, m);
+	if (a == POLICY_BLOCK) {
+		*reason = "blocklist";
+		return V_SINKHOLE;
+	}
+	if (a == POLICY_ALLOW) {
+		*reason = "allowlist";
+		return V_FORWARD;
+	}
+	memset(m, 0, sizeof(*m));
+	if (w->cfg->mode == DNS_MODE_BLOCKLIST) {
+		*reason = "unlisted";
+		return V_FORWARD;
+	}
+	for (int i = 0; i < w->cfg->internal_zones.n; i++) {
+		if (in_zone(q->name, q->name_len, w->cfg->internal_zones.v[i])) {
+			*reason = "internal_zone";
+			return V_FORWARD;
+		}
+	}
+	*reason = "strict";
+	return V_SINKHOLE;
+}
+
+/* The sinkhole answer for q into out. */
+static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
+                              const struct sockaddr *src, const struct sockaddr *dst,
+                              enum transport tr, const struct policy_match *m,
+                              const char *reason, uint8_t *out, size_t cap)
+{
+	uint8_t addr[16];
+	const uint8_t *ap = NULL;
+	int family = 0;
+	struct pool *pool = NULL;
+
+	if (q->qclass == DNS_C_IN || q->qclass == DNS_T_ANY) {
+		if (q->qtype == DNS_T_A || q->qtype == DNS_T_ANY) {
+			pool = w->pool4;
+			family = AF_INET;
+		} else if (q->qtype == DNS_T_AAAA) {
+			pool = w->pool6;
+			family = AF_INET6;
+		}
+	}
+	if (pool) {
+		char evicted[256];
+		enum pool_result r = pool_get(pool, q->name, time_now_usec(), addr, evicted,
+		                              sizeof(evicted));
+		if (r != POOL_EXISTING)
+			emit_map(w, q->name, addr, family, r, evicted);
+		ap = addr;
+	}
+	/* An ANY query gets the A record: the type is rewritten in a copy. */
+	struct dns_query qa;
+	const struct dns_query *qq = q;
+	if (q->qtype == DNS_T_ANY && ap) {
+		qa = *q;
+		qa.qtype = DNS_T_A;
+		qq = &qa;
+	}
+	size_t n = dns_resp_sinkhole(qq, ap, w->cfg->ttl, (uint16_t)w->cfg->edns_size, out, cap);
+	if (qq != q && n >= DNS_HDR_LEN + q->qraw_len) {
+		/* Keep the question as asked (ANY) while the record says A. */
+		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
+	}
+	w->n_sinkholed++;
+	emit_sinkhole(w, q, src, dst, tr, m, reason, ap, family);
+	return n;
+}
+
+/* ---------- upstream ---------- */
+
+static void pending_unlink(struct dns_worker *w, struct pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		w->phead = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		w->ptail = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void pending_append(struct dns_worker *w, struct pending *p)
+{
+	p->next = NULL;
+	p->prev = w->ptail;
+	if (w->ptail)
+		w->ptail->next = p;
+	else
+		w->phead = p;
+	w->ptail = p;
+}
+
+static void pending_free(struct dns_worker *w, struct pending *p)
+{
+	pending_unlink(w, p);
+	if (w->ptab[p->id] == p)
+		w->ptab[p->id] = NULL;
+	if (p->conn && p->conn->gen == p->conn_gen)
+		p->conn->pending--;
+	w->npending--;
+	free(p);
+}
+
+static int try_timeout_ms(const struct dns_worker *w)
+{
+	int t = w->cfg->upstream_timeout_ms / (w->nups > 1 ? 2 : 1);
+	return t < 100 ? 100 : t;
+}
+
+static int upstream_send(struct dns_worker *w, struct pending *p)
+{
+	uint8_t buf[PKT_MAX];
+	uint16_t id;
+	int tries = 0;
+	do {
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = (uint16_t)rand();
+	} while (w->ptab[id] && ++tries < 16);
+	if (w->ptab[id])
+		return -1;
+	if (w->ptab[p->id] == p)
+		w->ptab[p->id] = NULL;
+	p->id = id;
+	w->ptab[id] = p;
+	size_t n = dns_query_build(&p->q, id, 1232, buf, sizeof(buf));
+	struct upstream *u = &w->ups[p->upstream];
+	p->sock = (p->sock + 1) % UPSTREAM_SOCKS;
+	if (n == 0 || send(u->fd[p->sock], buf, n, 0) < 0) {
+		log_debug("upstream send: %s", strerror(errno));
+		/* Counts as a failed try: the timeout moves it on. */
+	}
+	return 0;
+}
+
+static void reply_tcp(struct tcp_conn *c, const uint8_t *msg, size_t len);
+
+static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg, size_t len)
+{
+	if (p->tr == T_UDP) {
+		if (sendto(p->udp_fd, msg, len, 0, (struct sockaddr *)&p->client, p->clen) < 0)
+			log_debug("udp reply: %s", strerror(errno));
+	} else if (p->conn && p->conn->gen == p->conn_gen) {
+		reply_tcp(p->conn, msg, len);
+	}
+}
+
+static void servfail(struct dns_worker *w, struct pending *p)
+{
+	uint8_t out[PKT_MAX];
+	size_t n = dns_resp_empty(&p->q, DNS_R_SERVFAIL, 0, (uint16_t)w->cfg->edns_size, out,
+	                          sizeof(out));
+	w->n_servfail++;
+	if (n)
+		deliver(w, p, out, n);
+	if (w->cfg->log_forwarded)
+		emit_forward(w, &p->q, (struct sockaddr *)&p->client, (struct sockaddr *)&p->local,
+		             p->tr, &p->m, p->reason, DNS_R_SERVFAIL, 0);
+}
+
+static void forward(struct dns_worker *w, const struct dns_query *q, enum transport tr,
+                    int udp_fd, const struct sockaddr *client, socklen_t clen,
+                    const struct sockaddr *local, struct tcp_conn *conn,
+                    const struct policy_match *m, const char *reason)
+{
+	uint8_t out[PKT_MAX];
+	struct dns_msg dm;
+	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)w->cfg->edns_size) : 65535;
+
+	w->n_forwarded++;
+	if (w->cache) {
+		size_t n = dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(out), &dm);
+		if (n) {
+			w->n_cached++;
+			n = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
+			                   (uint16_t)w->cfg->edns_size);
+			if (tr == T_UDP)
+				sendto(udp_fd, out, n, 0, client, clen);
+			else
+				reply_tcp(conn, out, n);
+			if (w->cfg->log_forwarded)
+				emit_forward(w, q, client, local, tr, m, reason, dm.rcode, 1);
+			return;
+		}
+	}
+	struct pending *p = xcalloc(1, sizeof(*p));
+	p->q = *q;
+	p->tr = tr;
+	p->udp_fd = udp_fd;
+	memcpy(&p->client, client, clen);
+	p->clen = clen;
+	if (local)
+		memcpy(&p->local, local,
+		       local->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                    : sizeof(struct sockaddr_in));
+	p->conn = conn;
+	if (conn) {
+		p->conn_gen = conn->gen;
+		conn->pending++;
+	}
+	p->m = *m;
+	p->reason = reason;
+	p->start = loop_now(w->loop);
+	p->upstream = w->next_up;
+	w->next_up = (w->next_up + 1) % w->nups;
+	p->id = 0;
+	w->npending++;
+	pending_append(w, p);
+	if (w->npending > MAX_PENDING || upstream_send(w, p) < 0) {
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	p->deadline = p->start + try_timeout_ms(w);
+}
+
+static void upstream_read(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = W;
+	int ui = (int)(intptr_t)arg;
+	uint8_t buf[PKT_MAX], out[PKT_MAX];
+	for (int i = 0; i < BATCH; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0)
+			return;
+		struct dns_msg m;
+		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR))
+			continue;
+		struct pending *p = w->ptab[m.id];
+		if (p == NULL || p->upstream != ui)
+			continue;
+		/* The answer must be for the question we asked. */
+		if (m.qdcount != 1 || m.qtype != p->q.qtype || m.qclass != p->q.qclass ||
+		    m.qname_len != p->q.qraw_len - 4)
+			continue;
+		int same = 1;
+		for (size_t k = 0; k < m.qname_len; k++) {
+			uint8_t a = p->q.qraw[k];
+			if (a >= 'A' && a <= 'Z')
+				a = (uint8_t)(a + 32);
+			if (a != m.qname[k]) {
+				same = 0;
+				break;
+			}
+		}
+		if (!same)
+			continue;
+		if (w->cache)
+			dns_cache_put(w->cache, &p->q, buf, (size_t)n, &m, loop_now(w->loop));
+		size_t limit = p->tr == T_UDP ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size)
+		                              : 65535;
+		memcpy(out, buf, (size_t)n);
+		size_t len = dns_resp_adapt(&p->q, &m, out, (size_t)n, sizeof(out), limit,
+		                            (uint16_t)w->cfg->edns_size);
+		deliver(w, p, out, len);
+		if (w->cfg->log_forwarded)
+			emit_forward(w, &p->q, (struct sockaddr *)&p->client,
+			             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason, m.rcode,
+			             0);
+		pending_free(w, p);
+	}
+}
+
+static void pending_sweep(void *arg)
+{
+	struct dns_worker *w = arg;
+	int64_t now = loop_now(w->loop);
+	while (w->phead && w->phead->deadline <= now) {
+		struct pending *p = w->phead;
+		w->n_timeouts++;
+		p->tries++;
+		if (now - p->start + try_timeout_ms(w) <= w->cfg->upstream_timeout_ms + 50 &&
+		    p->tries < 2 * w->nups) {
+			/* Try the next upstream, with a fresh id. */
+			p->upstream = (p->upstream + 1) % w->nups;
+			pending_unlink(w, p);
+			pending_append(w, p);
+			p->deadline = now + try_timeout_ms(w);
+			if (upstream_send(w, p) == 0)
+				continue;
+		}
+		servfail(w, p);
+		pending_free(w, p);
+	}
+	emit_flush(&w->em);
+}
+
+static int upstreams_open(struct dns_worker *w)
+{
+	w->nups = w->cfg->nupstream;
+	w->ups = xcalloc((size_t)w->nups + 1, sizeof(*w->ups));
+	for (int i = 0; i < w->nups; i++) {
+		struct upstream *u = &w->ups[i];
+		u->addr = w->cfg->upstream[i];
+		for (int k = 0; k < UPSTREAM_SOCKS; k++) {
+			int fd = socket(u->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			                0);
+			if (fd < 0)
+				fatal("upstream socket");
+			/* Connected: the kernel drops answers from anyone but the upstream. */
+			if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0) {
+				char t[80];
+				log_warn("upstream %s", addrport_fmt((struct sockaddr *)&u->addr.ss, t,
+				                                     sizeof(t)));
+			}
+			u->fd[k] = fd;
+			loop_io_add(w->loop, fd, EPOLLIN, upstream_read, (void *)(intptr_t)i);
+		}
+	}
+	return 0;
+}
+
+/* ---------- one query, whatever the transport ---------- */
+
+/*
+ * Answer pkt from src. Returns the length of an immediate answer in out, or
+ * 0 when there is none (dropped, or forwarded and answered later).
+ */
+static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
+                           enum transport tr, int udp_fd, const struct sockaddr *src,
+                           socklen_t slen, const struct sockaddr *local, struct tcp_conn *conn,
+                           uint8_t *out, size_t cap)
+{
+	struct dns_query q;
+	struct policy_match m;
+	const char *reason;
+	uint16_t es = (uint16_t)w->cfg->edns_size;
+
+	w->n_queries++;
+	switch (dns_query_parse(pkt, len, &q)) {
+	case DNS_PARSE_OK:
+		break;
+	case DNS_PARSE_DROP:
+		w->n_dropped++;
+		return 0;
+	case DNS_PARSE_FORMERR:
+		w->n_formerr++;
+		return dns_resp_empty(&q, DNS_R_FORMERR, 0, es, out, cap);
+	case DNS_PARSE_NOTIMP:
+		return dns_resp_empty(&q, DNS_R_NOTIMP, 0, es, out, cap);
+	case DNS_PARSE_BADVERS:
+		return dns_resp_empty(&q, DNS_R_BADVERS, 0, es, out, cap);
+	}
+	if (q.qtype == DNS_T_AXFR || q.qtype == 251 /* IXFR */)
+		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
+
+	if (decide(w, &q, &m, &reason) == V_SINKHOLE) {
+		size_t n = answer_sinkhole(w, &q, src, local, tr, &m, reason, out, cap);
+		size_t limit = tr == T_UDP ? dns_query_udp_limit(&q, (size_t)es) : 65535;
+		if (n > limit) {
+			/* Cannot happen with one record, but never send more than asked for. */
+			n = dns_resp_empty(&q, DNS_R_NOERROR, 1, es, out, cap);
+			out[2] |= DNS_F_TC >> 8;
+		}
+		return n;
+	}
+	if (w->nups == 0) {
+		w->n_servfail++;
+		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
+	}
+	forward(w, &q, tr, udp_fd, src, slen, local, conn, &m, reason);
+	return 0;
+}
+
+/* ---------- UDP ---------- */
+
+static void udp_read(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = W;
+	struct dns_listener *l = arg;
+
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < BATCH; i++) {
+			w->riov[i].iov_base = w->rx[i];
+			w->riov[i].iov_len = PKT_MAX;
+			memset(&w->rmsg[i].msg_hdr, 0, sizeof(w->rmsg[i].msg_hdr));
+			w->rmsg[i].msg_hdr.msg_iov = &w->riov[i];
+			w->rmsg[i].msg_hdr.msg_iovlen = 1;
+			w->rmsg[i].msg_hdr.msg_name = &w->rxaddr[i];
+			w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rxaddr[i]);
+		}
+		int n = recvmmsg(fd, w->rmsg, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		int ns = 0;
+		for (int i = 0; i < n; i++) {
+			if (w->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				w->n_dropped++;
+				continue;
+			}
+			size_t out = handle_query(w, w->rx[i], w->rmsg[i].msg_len, T_UDP, fd,
+			                          (struct sockaddr *)&w->rxaddr[i],
+			                          w->rmsg[i].msg_hdr.msg_namelen,
+			                          (struct sockaddr *)&l->addr.ss, NULL, w->tx[ns],
+			                          PKT_MAX);
+			if (out == 0)
+				continue;
+			w->siov[ns].iov_base = w->tx[ns];
+			w->siov[ns].iov_len = out;
+			memset(&w->smsg[ns].msg_hdr, 0, sizeof(w->smsg[ns].msg_hdr));
+			w->smsg[ns].msg_hdr.msg_iov = &w->siov[ns];
+			w->smsg[ns].msg_hdr.msg_iovlen = 1;
+			w->smsg[ns].msg_hdr.msg_name = &w->rxaddr[i];
+			w->smsg[ns].msg_hdr.msg_namelen = w->rmsg[i].msg_hdr.msg_namelen;
+			ns++;
+		}
+		for (int off = 0; off < ns;) {
+			int s = sendmmsg(fd, w->smsg + off, (unsigned)(ns - off), MSG_DONTWAIT);
+			if (s <= 0) {
+				/* One bad destination must not stall the batch: skip it. */
+				off++;
+				continue;
+			}
+			off += s;
+		}
+		if (n < BATCH)
+			break;
+	}
+	emit_flush(&w->em);
+}
+
+/* ---------- TCP ---------- */
+
+static void conn_close(struct tcp_conn *c)
+{
+	struct dns_worker *w = c->w;
+	loop_io_del(w->loop, c->fd);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	/* Pending upstream answers notice the generation change and are dropped. */
+	c->gen = 0;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void conn_update(struct tcp_conn *c)
+{
+	uint32_t ev = EPOLLIN;
+	if (c->outlen > c->outoff)
+		ev |= EPOLLOUT;
+	loop_io_mod(c->w->loop, c->fd, ev);
+}
+
+static void conn_write(struct tcp_conn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			c->closing = 1;
+			c->outoff = c->outlen;
+			break;
+		}
+		c->outoff += (size_t)n;
+	}
+	if (c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+}
+
+static void reply_tcp(struct tcp_conn *c, const uint8_t *msg, size_t len)
+{
+	/* A client that never reads gets cut off rather than buffered without bound. */
+	if (c->outlen - c->outoff > 256 * 1024) {
+		c->closing = 1;
+		return;
+	}
+	if (c->outlen + len + 2 > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 1024;
+		while (cap < c->outlen + len + 2)
+			cap *= 2;
+		c->out = xreallocarray(c->out, cap, 1);
+		c->outcap = cap;
+	}
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, msg, len);
+	c->outlen += len + 2;
+	conn_write(c);
+	if (c->gen)
+		conn_update(c);
+}
+
+static void conn_event(int fd, uint32_t events, void *arg)
+{
+	struct tcp_conn *c = arg;
+	struct dns_worker *w = c->w;
+	uint8_t out[PKT_MAX];
+
+	if (events & (EPOLLERR | EPOLLHUP))
+		c->closing = 1;
+	if (events & EPOLLOUT)
+		conn_write(c);
+	if ((events & EPOLLIN) && !c->closing) {
+		for (;;) {
+			if (c->inlen == c->incap) {
+				size_t cap = c->incap ? c->incap * 2 : 512;
+				if (cap > 65537)
+					cap = 65537;
+				if (cap == c->incap)
+					break;
+				c->in = xreallocarray(c->in, cap, 1);
+				c->incap = cap;
+			}
+			ssize_t n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+			if (n == 0) {
+				c->closing = 1;
+				break;
+			}
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					c->closing = 1;
+				break;
+			}
+			c->inlen += (size_t)n;
+			c->last = loop_now(w->loop);
+			/* Every complete length-prefixed message. */
+			size_t off = 0;
+			while (c->inlen - off >= 2) {
+				size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+				if (c->inlen - off - 2 < ml)
+					break;
+				w->n_tcp++;
+				size_t r = handle_query(w, c->in + off + 2, ml, T_TCP, -1,
+				                        (struct sockaddr *)&c->peer, sizeof(c->peer),
+				                        (struct sockaddr *)&c->l->addr.ss, c, out,
+				                        sizeof(out));
+				if (r)
+					reply_tcp(c, out, r);
+				off += 2 + ml;
+				if (c->closing)
+					break;
+			}
+			memmove(c->in, c->in + off, c->inlen - off);
+			c->inlen -= off;
+		}
+	}
+	if (c->closing && (c->outlen == c->outoff || (events & (EPOLLERR | EPOLLHUP))))
+		conn_close(c);
+	else
+		conn_update(c);
+	emit_flush(&w->em);
+}
+
+static void tcp_accept(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = W;
+	struct dns_listener *l = arg;
+	for (int i = 0; i < 32; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			return;
+		if (w->nconns >= w->cfg->tcp_max_clients) {
+			/* Full: the longest idle client makes room (it is at the tail). */
+			struct tcp_conn *old = w->conns;
+			while (old && old->next)
+				old = old->next;
+			if (old)
+				conn_close(old);
+		}
+		struct tcp_conn *c = xcalloc(1, sizeof(*c));
+		c->fd = cfd;
+		c->w = w;
+		c->l = l;
+		c->peer = ss;
+		c->last = loop_now(w->loop);
+		c->gen = ++w->conn_gen ? w->conn_gen : ++w->conn_gen;
+		c->next = w->conns;
+		if (w->conns)
+			w->conns->prev = c;
+		w->conns = c;
+		w->nconns++;
+		loop_io_add(w->loop, cfd, EPOLLIN, conn_event, c);
+	}
+}
+
+static void tcp_sweep(void *arg)
+{
+	struct dns_worker *w = arg;
+	int64_t now = loop_now(w->loop);
+	for (struct tcp_conn *c = w->conns, *nx; c; c = nx) {
+		nx = c->next;
+		if (now - c->last > w->cfg->tcp_idle_ms && c->pending == 0)
+			conn_close(c);
+	}
+}
+
+/* ---------- reload ---------- */
+
+static void *reload_thread(void *arg)
+{
+	struct reload *r = arg;
+	int64_t t0 = mono_ms();
+	r->result = dns_policy_build(r->ls, r->n, 0, r->err, sizeof(r->err));
+	r->secs = (double)(mono_ms() - t0) / 1000.0;
+	uint64_t one = 1;
+	ssize_t x = write(W->reload_efd, &one, sizeof(one));
+	(void)x;
+	return NULL;
+}
+
+static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
+{
+	if (w->reloading) {
+		log_warnx("reload already running; this one is skipped");
+		dns_lists_close(ls, n);
+		return;
+	}
+	struct reload *r = xcalloc(1, sizeof(*r));
+	r->ls = ls;
+	r->n = n;
+	w->rl = r;
+	w->reloading = 1;
+	if (pthread_create(&w->reload_thread, NULL, reload_thread, r) != 0) {
+		log_warn("reload thread");
+		dns_lists_close(ls, n);
+		free(r);
+		w->rl = NULL;
+		w->reloading = 0;
+	}
+}
+
+static void reload_done(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = arg;
+	uint64_t v;
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;
+	if (!w->reloading)
+		return;
+	pthread_join(w->reload_thread, NULL);
+	struct reload *r = w->rl;
+	w->reloading = 0;
+	w->rl = NULL;
+	if (r->result) {
+		struct policy *old = w->policy;
+		w->policy = r->result;
+		log_info("lists reloaded: %zu rules in %.2fs", policy_rules(w->policy), r->secs);
+		emit_reload(w, w->policy, NULL, r->secs);
+		policy_free(&old);
+	} else {
+		log_warnx("reload failed, previous lists kept: %s", r->err);
+		emit_reload(w, NULL, r->err, r->secs);
+	}
+	dns_lists_close(r->ls, r->n);
+	free(r);
+}
+
+/* ---------- parent and store channels ---------- */
+
+static void parent_read(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = arg;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	for (;;) {
+		int r = ipc_recv(fd, m);
+		if (r == -EAGAIN)
+			break;
+		if (r == 0) {
+			log_info("parent gone; stopping");
+			loop_break(w->loop);
+			break;
+		}
+		if (r < 0)
+			fatalx("parent channel: %s", strerror(-r));
+		switch (m->hdr.type) {
+		case IPC_RELOAD_BEGIN:
+			dns_lists_close(w->incoming, w->nincoming);
+			w->incoming = NULL;
+			w->nincoming = 0;
+			break;
+		case IPC_RELOAD_LIST: {
+			struct ipc_list il;
+			if (m->hdr.len < sizeof(il) || m->hdr.len > sizeof(il) + 4096 || m->fd < 0)
+				fatalx("invalid IPC_RELOAD_LIST");
+			memcpy(&il, m->data, sizeof(il));
+			size_t pl = m->hdr.len - sizeof(il);
+			w->incoming = xreallocarray(w->incoming, (size_t)w->nincoming + 1,
+			                            sizeof(*w->incoming));
+			struct list_source *s = &w->incoming[w->nincoming++];
+			s->path = xmalloc(pl + 1);
+			memcpy(s->path, m->data + sizeof(il), pl);
+			s->path[pl] = '\0';
+			s->fd = m->fd;
+			m->fd = -1;
+			s->allow = il.allow != 0;
+			s->line = il.line;
+			break;
+		}
+		case IPC_RELOAD_END:
+			reload_start(w, w->incoming, w->nincoming);
+			w->incoming = NULL;
+			w->nincoming = 0;
+			break;
+		case IPC_STORE_CHANNEL:
+			if (m->fd < 0)
+				fatalx("invalid IPC_STORE_CHANNEL");
+			fd_nonblock(m->fd);
+			emit_set_channel(&w->em, m->fd);
+			m->fd = -1;
+			break;
+		default:
+			fatalx("unexpected message %u from parent", m->hdr.type);
+		}
+		if (m->fd >= 0)
+			close(m->fd);
+	}
+	free(m);
+}
+
+/* Ask the store for the durable sinkhole map and wait for it (bounded). */
+static void map_load(struct dns_worker *w)
+{
+	int fd = w->em.fd;
+	if (fd < 0 || ipc_send(fd, IPC_MAP_REQUEST, NULL, 0, -1) < 0)
+		return;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	int64_t until = mono_ms() + 30000;
+	uint32_t n = 0;
+	for (;;) {
+		int r = ipc_recv(fd, m);
+		if (r == -EAGAIN) {
+			if (mono_ms() > until) {
+				log_warnx("store did not send the sinkhole map in time");
+				break;
+			}
+			usleep(2000);
+			continue;
+		}
+		if (r <= 0) {
+			log_warnx("store channel closed while loading the map");
+			break;
+		}
+		if (m->hdr.type == IPC_MAP_DONE)
+			break;
+		if (m->hdr.type != IPC_MAP_ENTRY)
+			fatalx("unexpected message %u from store", m->hdr.type);
+		struct ipc_map_entry e;
+		if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + 255)
+			fatalx("invalid IPC_MAP_ENTRY");
+		memcpy(&e, m->data, sizeof(e));
+		char name[256];
+		size_t nl = m->hdr.len - sizeof(e);
+		memcpy(name, m->data + sizeof(e), nl);
+		name[nl] = '\0';
+		struct pool *p = e.family == AF_INET ? w->pool4 : w->pool6;
+		if (p && pool_restore(p, name, e.addr, e.last_use) == 0)
+			n++;
+	}
+	free(m);
+	log_info("sinkhole map: %u mappings restored", n);
+}
+
+static void store_read(int fd, uint32_t events, void *arg)
+{
+	/* The store only talks during map_load(); anything else is drained. */
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	int r;
+	while ((r = ipc_recv(fd, m)) > 0)
+		if (m->fd >= 0)
+			close(m->fd);
+	free(m);
+}
+
+/* ---------- run alone: events to stdout ---------- */
+
+static void stdout_sink(const uint8_t *rec, size_t len, void *arg)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	render_json(rec, len, NULL, &sb);
+	strbuf_putc(&sb, '\n');
+	write_full(STDOUT_FILENO, sb.data, sb.len);
+	strbuf_free(&sb);
+}
+
+/* ---------- main ---------- */
+
+static void on_signal(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = arg;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("stopping");
+			loop_break(w->loop);
+		} else if (si.ssi_signo == SIGHUP && w->setup->parent_fd < 0) {
+			/* Alone: reopen the lists of the config ourselves. */
+			struct list_source *ls;
+			int n;
+			char err[512];
+			if (dns_lists_open(w->cfg, &ls, &n, err, sizeof(err)) < 0) {
+				log_warnx("reload: %s", err);
+				emit_reload(w, NULL, err, 0);
+			} else {
+				reload_start(w, ls, n);
+			}
+		}
+	}
+}
+
+static void set_rcvbuf(int fd, int size)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+}
+
+int dns_worker_main(struct config *c, struct dns_setup *s)
+{
+	static struct dns_worker worker;
+	struct dns_worker *w = &worker;
+	char err[512];
+
+	W = w;
+	w->cfg = c;
+	w->setup = s;
+	w->loop = loop_new();
+	emit_init(&w->em, w->loop, s->store_fd, "dns");
+	if (s->store_fd < 0)
+		emit_set_sink(&w->em, stdout_sink, NULL);
+	else
+		fd_nonblock(s->store_fd);
+
+	int64_t t0 = mono_ms();
+	w->policy = dns_policy_build(s->lists, s->nlists, 0, err, sizeof(err));
+	dns_lists_close(s->lists, s->nlists);
+	s->lists = NULL;
+	s->nlists = 0;
+	if (w->policy == NULL)
+		fatalx("%s", err);
+	log_info("%zu rules from %d lists loaded in %.2fs", policy_rules(w->policy),
+	         policy_list_count(w->policy), (double)(mono_ms() - t0) / 1000.0);
+
+	if (c->have_sinkhole4)
+		w->pool4 = pool_new(&c->sinkhole4, (uint32_t)c->map_memory);
+	if (c->have_sinkhole6)
+		w->pool6 = pool_new(&c->sinkhole6, (uint32_t)c->map_memory);
+	map_load(w);
+	if (s->store_fd >= 0)
+		loop_io_add(w->loop, s->store_fd, EPOLLIN, store_read, w);
+	if (c->cache_entries > 0)
+		w->cache = dns_cache_new((uint32_t)c->cache_entries, 16u << 20, 86400);
+	upstreams_open(w);
+
+	for (int i = 0; i < s->nls; i++) {
+		struct dns_listener *l = &s->ls[i];
+		set_rcvbuf(l->udp_fd, c->rcvbuf);
+		fd_nonblock(l->udp_fd);
+		fd_nonblock(l->tcp_fd);
+		loop_io_add(w->loop, l->udp_fd, EPOLLIN, udp_read, l);
+		loop_io_add(w->loop, l->tcp_fd, EPOLLIN, tcp_accept, l);
+	}
+	if (s->parent_fd >= 0) {
+		fd_nonblock(s->parent_fd);
+		loop_io_add(w->loop, s->parent_fd, EPOLLIN, parent_read, w);
+	}
+	w->reload_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	loop_io_add(w->loop, w->reload_efd, EPOLLIN, reload_done, w);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+
+	loop_timer_add(w->loop, 50, 1, pending_sweep, w);
+	loop_timer_add(w->loop, 1000, 1, tcp_sweep, w);
+	loop_timer_add(w->loop, STATS_INTERVAL_MS, 1, emit_stats, w);
+
+	for (int i = 0; i < s->nls; i++) {
+		char t[80];
+		log_info("serving on %s (udp, tcp)",
+		         addrport_fmt((struct sockaddr *)&s->ls[i].addr.ss, t, sizeof(t)));
+	}
+	if (s->parent_fd >= 0)
+		ipc_send(s->parent_fd, IPC_HELLO, "dns", 3, -1);
+
+	loop_run(w->loop);
+
+	/* Clean stop: answer nothing more, hand every event to the store. */
+	emit_stats(w);
+	emit_drain(&w->em);
+	if (w->reloading)
+		pthread_join(w->reload_thread, NULL);
+	return 0;
+}
+
+/* ---------- sinktrap check ---------- */
+
+int dns_check_name(struct config *c, const char *name, FILE *out)
+{
+	struct list_source *ls;
+	int n;
+	char err[512];
+	if (dns_lists_open(c, &ls, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	struct policy *p = dns_policy_build(ls, n, 1, err, sizeof(err));
+	dns_lists_close(ls, n);
+	if (p == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	struct dns_worker w;
+	memset(&w, 0, sizeof(w));
+	w.cfg = c;
+	w.policy = p;
+	struct dns_query q;
+	memset(&q, 0, sizeof(q));
+	size_t nl = strlen(name);
+	if (nl >= sizeof(q.name)) {
+		fprintf(stderr, "name too long\n");
+		policy_free(&p);
+		return 2;
+	}
+	for (size_t i = 0; i <= nl; i++)
+		q.name[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	if (nl > 1 && q.name[nl - 1] == '.')
+		q.name[--nl] = '\0';
+	q.name_len = nl;
+
+	struct policy_match m;
+	const char *reason;
+	enum verdict v = decide(&w, &q, &m, &reason);
+	if (m.action != POLICY_NONE)
+		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name,
+		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule,
+		        m.wildcard ? ", covers subdomains" : "");
+	else
+		fprintf(out, "%s: no list entry (%s)\n", q.name, reason);
+	if (v == V_SINKHOLE) {
+		char a[128] = "", b[128] = "";
+		if (c->have_sinkhole4)
+			prefix_fmt(&c->sinkhole4, a, sizeof(a));
+		if (c->have_sinkhole6)
+			prefix_fmt(&c->sinkhole6, b, sizeof(b));
+		fprintf(out, "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
+		             "ttl %u\n",
+		        reason, a[0] ? a : "none (NODATA)", b[0] ? b : "none (NODATA)", c->ttl);
+	} else {
+		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
+	}
+	policy_free(&p);
+	return v == V_SINKHOLE ? 0 : 1;
+}

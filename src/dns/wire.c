@@ -1,0 +1,472 @@
+#include "wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_HOPS 126
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+
+/*
+ * Read the name at off, following compression pointers (each must point
+ * before itself, at most MAX_HOPS of them). The uncompressed name goes to
+ * out (may be NULL), at most DNS_NAME_WIRE_MAX bytes. Returns the offset just
+ * after the name where it stands in the packet, or -1.
+ */
+static long name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen)
+{
+	size_t o = off, n = 0;
+	long end = -1;
+	int hops = 0;
+
+	for (;;) {
+		if (o >= len)
+			return -1;
+		uint8_t c = pkt[o];
+		if (c == 0) {
+			if (n + 1 > DNS_NAME_WIRE_MAX)
+				return -1;
+			if (out)
+				out[n] = 0;
+			n++;
+			if (end < 0)
+				end = (long)o + 1;
+			break;
+		}
+		if ((c & 0xC0) == 0xC0) {
+			if (o + 1 >= len)
+				return -1;
+			size_t ptr = (size_t)(c & 0x3F) << 8 | pkt[o + 1];
+			if (end < 0)
+				end = (long)o + 2;
+			if (ptr >= o || ++hops > MAX_HOPS)
+				return -1;
+			o = ptr;
+			continue;
+		}
+		if (c & 0xC0)
+			return -1; /* extended label types are obsolete */
+		if (o + 1 + c > len || n + 1 + c + 1 > DNS_NAME_WIRE_MAX)
+			return -1;
+		if (out)
+			memcpy(out + n, pkt + o, 1 + (size_t)c);
+		n += 1 + (size_t)c;
+		o += 1 + (size_t)c;
+	}
+	if (outlen)
+		*outlen = n;
+	return end;
+}
+
+int dns_name_to_text(const uint8_t *wire, size_t wlen, char *out, size_t cap)
+{
+	size_t o = 0, n = 0;
+	if (cap < 2)
+		return -1;
+	if (wlen >= 1 && wire[0] == 0) {
+		out[0] = '.';
+		out[1] = '\0';
+		return 1;
+	}
+	while (o < wlen && wire[o] != 0) {
+		uint8_t l = wire[o++];
+		if (o + l > wlen)
+			return -1;
+		if (n > 0) {
+			if (n + 1 >= cap)
+				return -1;
+			out[n++] = '.';
+		}
+		for (uint8_t i = 0; i < l; i++) {
+			uint8_t ch = lower(wire[o + i]);
+			if (n + 5 >= cap)
+				return -1;
+			if (ch == '.' || ch == '\\') {
+				out[n++] = '\\';
+				out[n++] = (char)ch;
+			} else if (ch <= 0x20 || ch >= 0x7f) {
+				n += (size_t)snprintf(out + n, cap - n, "\\%03u", ch);
+			} else {
+				out[n++] = (char)ch;
+			}
+		}
+		o += l;
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* Walk count records from *off. Returns 0 or -1; fills OPT/TTL info in m when m. */
+struct rr_walk {
+	const uint8_t *pkt;
+	size_t len;
+	size_t off;
+	uint8_t *age_pkt; /* non-NULL: subtract age from each TTL */
+	uint32_t age;
+};
+
+static int rr_next(struct rr_walk *w, uint16_t *type, uint32_t *ttl, size_t *rdoff,
+                   uint16_t *rdlen, size_t *rrstart, int *owner_root)
+{
+	*rrstart = w->off;
+	long e = name_read(w->pkt, w->len, w->off, NULL, NULL);
+	if (e < 0 || (size_t)e + 10 > w->len)
+		return -1;
+	*owner_root = w->pkt[w->off] == 0;
+	size_t o = (size_t)e;
+	*type = get16(w->pkt + o);
+	*ttl = get32(w->pkt + o + 4);
+	*rdlen = get16(w->pkt + o + 8);
+	*rdoff = o + 10;
+	if (*rdoff + *rdlen > w->len)
+		return -1;
+	if (w->age_pkt && *type != DNS_T_OPT) {
+		uint32_t t = *ttl > w->age ? *ttl - w->age : 0;
+		put32(w->age_pkt + o + 4, t);
+	}
+	w->off = *rdoff + *rdlen;
+	return 0;
+}
+
+static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *age_pkt,
+                    uint32_t age)
+{
+	memset(m, 0, sizeof(*m));
+	m->min_ttl = UINT32_MAX;
+	if (len < DNS_HDR_LEN)
+		return -1;
+	m->id = get16(pkt);
+	m->flags = get16(pkt + 2);
+	m->qdcount = get16(pkt + 4);
+	m->ancount = get16(pkt + 6);
+	m->nscount = get16(pkt + 8);
+	m->arcount = get16(pkt + 10);
+	m->rcode = m->flags & 0xF;
+	if (m->qdcount > 1)
+		return -1;
+	size_t off = DNS_HDR_LEN;
+	if (m->qdcount == 1) {
+		long e = name_read(pkt, len, off, m->qname, &m->qname_len);
+		if (e < 0 || (size_t)e + 4 > len)
+			return -1;
+		for (size_t i = 0; i < m->qname_len; i++)
+			m->qname[i] = lower(m->qname[i]);
+		m->qtype = get16(pkt + e);
+		m->qclass = get16(pkt + e + 2);
+		off = (size_t)e + 4;
+	}
+	m->question_end = off;
+
+	struct rr_walk w = {pkt, len, off, age_pkt, age};
+	uint32_t total = (uint32_t)m->ancount + m->nscount + m->arcount;
+	uint32_t soa_neg = UINT32_MAX;
+	for (uint32_t i = 0; i < total; i++) {
+		uint16_t type, rdlen;
+		uint32_t ttl;
+		size_t rdoff, rrstart;
+		int root;
+		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+			return -1;
+		int section = i < m->ancount ? 0 : (i < (uint32_t)m->ancount + m->nscount ? 1 : 2);
+		if (type == DNS_T_OPT) {
+			if (section != 2 || m->opt_start || !root)
+				return -1;
+			m->opt_start = rrstart;
+			m->opt_end = w.off;
+			m->opt_last = (i == total - 1);
+			m->rcode |= (int)(ttl >> 24) << 4;
+			continue;
+		}
+		if (section == 0 && ttl < m->min_ttl)
+			m->min_ttl = ttl;
+		if (section == 1 && type == DNS_T_SOA) {
+			/* The negative TTL: min(SOA TTL, SOA minimum). */
+			long e1 = name_read(pkt, len, rdoff, NULL, NULL);
+			long e2 = e1 < 0 ? -1 : name_read(pkt, len, (size_t)e1, NULL, NULL);
+			if (e2 < 0 || (size_t)e2 + 20 > rdoff + rdlen)
+				return -1;
+			uint32_t minimum = get32(pkt + e2 + 16);
+			uint32_t neg = ttl < minimum ? ttl : minimum;
+			if (neg < soa_neg)
+				soa_neg = neg;
+		}
+	}
+	if (m->ancount == 0)
+		m->min_ttl = soa_neg;
+	return 0;
+}
+
+int dns_msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m)
+{
+	return msg_walk(pkt, len, m, NULL, 0);
+}
+
+void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub)
+{
+	struct dns_msg m;
+	msg_walk(pkt, len, &m, pkt, sub);
+}
+
+enum dns_parse dns_query_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (len < DNS_HDR_LEN)
+		return DNS_PARSE_DROP;
+	q->id = get16(pkt);
+	q->flags = get16(pkt + 2);
+	q->opcode = (q->flags >> 11) & 0xF;
+	q->qdcount = get16(pkt + 4);
+	q->ancount = get16(pkt + 6);
+	q->nscount = get16(pkt + 8);
+	q->arcount = get16(pkt + 10);
+	if (q->flags & DNS_F_QR)
+		return DNS_PARSE_DROP; /* never answer a response: no reflection loops */
+	if (q->opcode != 0)
+		return DNS_PARSE_NOTIMP;
+	if (q->qdcount != 1)
+		return DNS_PARSE_FORMERR;
+
+	size_t nlen;
+	long e = name_read(pkt, len, DNS_HDR_LEN, q->qraw, &nlen);
+	if (e < 0 || (size_t)e + 4 > len)
+		return DNS_PARSE_FORMERR;
+	memcpy(q->qraw + nlen, pkt + e, 4);
+	q->qraw_len = nlen + 4;
+	q->qtype = get16(pkt + e);
+	q->qclass = get16(pkt + e + 2);
+	int tl = dns_name_to_text(q->qraw, nlen, q->name, sizeof(q->name));
+	if (tl < 0)
+		return DNS_PARSE_FORMERR;
+	q->name_len = (size_t)tl;
+	q->have_question = 1;
+
+	/* The other sections: only an OPT record is expected, but walk whatever is there. */
+	struct rr_walk w = {pkt, len, (size_t)e + 4, NULL, 0};
+	uint32_t total = (uint32_t)q->ancount + q->nscount + q->arcount;
+	for (uint32_t i = 0; i < total; i++) {
+		uint16_t type, rdlen;
+		uint32_t ttl;
+		size_t rdoff, rrstart;
+		int root;
+		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+			return DNS_PARSE_FORMERR;
+		if (type != DNS_T_OPT)
+			continue;
+		if (i < (uint32_t)q->ancount + q->nscount || q->edns || !root)
+			return DNS_PARSE_FORMERR;
+		q->edns = 1;
+		uint16_t cls = get16(pkt + rrstart + 3);
+		q->edns_size = cls < 512 ? 512 : cls;
+		q->edns_version = (uint8_t)(ttl >> 16);
+		q->edns_do = (ttl & 0x8000) != 0;
+	}
+	if (q->edns && q->edns_version > 0)
+		return DNS_PARSE_BADVERS;
+	return DNS_PARSE_OK;
+}
+
+size_t dns_query_udp_limit(const struct dns_query *q, size_t server_max)
+{
+	if (!q->edns)
+		return 512;
+	return q->edns_size < server_max ? q->edns_size : server_max;
+}
+
+static size_t put_opt(uint8_t *p, uint16_t size, int ext_rcode, int do_bit)
+{
+	p[0] = 0;
+	put16(p + 1, DNS_T_OPT);
+	put16(p + 3, size);
+	p[5] = (uint8_t)ext_rcode;
+	p[6] = 0;
+	put16(p + 7, do_bit ? 0x8000 : 0);
+	put16(p + 9, 0);
+	return 11;
+}
+
+/* Header and question; returns the offset after the question, 0 if no room. */
+static size_t resp_head(const struct dns_query *q, int rcode, int aa, uint8_t *out, size_t cap)
+{
+	size_t need = DNS_HDR_LEN + (q->have_question ? q->qraw_len : 0) + 11;
+	if (cap < need)
+		return 0;
+	uint16_t flags = DNS_F_QR | (uint16_t)(q->opcode << 11) | DNS_F_RA;
+	flags |= q->flags & (DNS_F_RD | DNS_F_CD);
+	if (aa)
+		flags |= DNS_F_AA;
+	flags |= (uint16_t)(rcode & 0xF);
+	put16(out, q->id);
+	put16(out + 2, flags);
+	put16(out + 4, q->have_question ? 1 : 0);
+	memset(out + 6, 0, 6);
+	size_t n = DNS_HDR_LEN;
+	if (q->have_question) {
+		memcpy(out + n, q->qraw, q->qraw_len);
+		n += q->qraw_len;
+	}
+	return n;
+}
+
+static size_t resp_finish(const struct dns_query *q, int rcode, uint16_t edns_size,
+                          uint8_t *out, size_t n, size_t cap)
+{
+	if (q->edns || rcode > 15) {
+		if (n + 11 > cap)
+			return 0;
+		n += put_opt(out + n, edns_size, rcode >> 4, q->edns_do);
+		put16(out + 10, (uint16_t)(get16(out + 10) + 1));
+	}
+	return n;
+}
+
+size_t dns_resp_empty(const struct dns_query *q, int rcode, int aa, uint16_t edns_size,
+                      uint8_t *out, size_t cap)
+{
+	size_t n = resp_head(q, rcode, aa, out, cap);
+	if (n == 0)
+		return 0;
+	return resp_finish(q, rcode, edns_size, out, n, cap);
+}
+
+static const uint8_t soa_rdata[] = {
+    /* mname sinktrap.invalid. */
+    8, 's', 'i', 'n', 'k', 't', 'r', 'a', 'p', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
+    /* rname hostmaster.sinktrap.invalid. (pointer-free so it can be placed anywhere) */
+    10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r', 8, 's', 'i', 'n', 'k', 't', 'r',
+    'a', 'p', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
+    /* serial, refresh, retry, expire; minimum is appended */
+    0, 0, 0, 1, 0, 0, 0x0e, 0x10, 0, 0, 0x02, 0x58, 0, 0x01, 0x51, 0x80};
+
+size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_t ttl,
+                         uint16_t edns_size, uint8_t *out, size_t cap)
+{
+	size_t n = resp_head(q, DNS_R_NOERROR, 1, out, cap);
+	if (n == 0)
+		return 0;
+	size_t alen = q->qtype == DNS_T_AAAA ? 16 : 4;
+	size_t rdlen = addr ? alen : sizeof(soa_rdata) + 4;
+	if (n + 12 + rdlen + 11 > cap)
+		return 0;
+	/* Owner: a pointer to the question name at offset 12. */
+	out[n] = 0xC0;
+	out[n + 1] = DNS_HDR_LEN;
+	put16(out + n + 2, addr ? q->qtype : DNS_T_SOA);
+	put16(out + n + 4, DNS_C_IN);
+	put32(out + n + 6, ttl);
+	put16(out + n + 10, (uint16_t)rdlen);
+	n += 12;
+	if (addr) {
+		memcpy(out + n, addr, alen);
+		n += alen;
+		put16(out + 6, 1);
+	} else {
+		memcpy(out + n, soa_rdata, sizeof(soa_rdata));
+		n += sizeof(soa_rdata);
+		put32(out + n, ttl);
+		n += 4;
+		put16(out + 8, 1);
+	}
+	return resp_finish(q, DNS_R_NOERROR, edns_size, out, n, cap);
+}
+
+size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size,
+                       uint8_t *out, size_t cap)
+{
+	if (cap < DNS_HDR_LEN + q->qraw_len + 11 || !q->have_question)
+		return 0;
+	put16(out, id);
+	put16(out + 2, DNS_F_RD | (q->flags & DNS_F_CD));
+	put16(out + 4, 1);
+	put16(out + 6, 0);
+	put16(out + 8, 0);
+	put16(out + 10, 1);
+	size_t n = DNS_HDR_LEN;
+	for (size_t i = 0; i < q->qraw_len; i++)
+		out[n + i] = i < q->qraw_len - 4 ? lower(q->qraw[i]) : q->qraw[i];
+	n += q->qraw_len;
+	n += put_opt(out + n, edns_size, 0, q->edns_do);
+	return n;
+}
+
+size_t dns_resp_adapt(const struct dns_query *q, const struct dns_msg *m, uint8_t *buf,
+                      size_t len, size_t cap, size_t limit, uint16_t edns_size)
+{
+	put16(buf, q->id);
+	uint16_t flags = (uint16_t)((m->flags & ~DNS_F_RD) | (q->flags & DNS_F_RD));
+	put16(buf + 2, flags);
+	/* The client's own spelling of the name (0x20 case randomisation). */
+	if (m->qdcount == 1 && m->question_end - DNS_HDR_LEN == q->qraw_len)
+		memcpy(buf + DNS_HDR_LEN, q->qraw, q->qraw_len);
+	uint16_t ar = m->arcount;
+	if (m->opt_start) {
+		size_t ol = m->opt_end - m->opt_start;
+		memmove(buf + m->opt_start, buf + m->opt_end, len - m->opt_end);
+		len -= ol;
+		ar--;
+	}
+	put16(buf + 10, ar);
+	size_t room = q->edns ? 11 : 0;
+	if (len + room > limit || len + room > cap) {
+		len = m->question_end;
+		put16(buf + 2, (uint16_t)(get16(buf + 2) | DNS_F_TC));
+		put16(buf + 6, 0);
+		put16(buf + 8, 0);
+		put16(buf + 10, 0);
+	}
+	if (q->edns && len + 11 <= cap) {
+		len += put_opt(buf + len, edns_size, m->rcode >> 4, q->edns_do);
+		put16(buf + 10, (uint16_t)(get16(buf + 10) + 1));
+	}
+	return len;
+}
+
+const char *dns_type_name(uint16_t t, char *buf, size_t len)
+{
+	static const struct {
+		uint16_t t;
+		const char *n;
+	} names[] = {
+	    {1, "A"},      {2, "NS"},     {5, "CNAME"},  {6, "SOA"},   {12, "PTR"},
+	    {13, "HINFO"}, {15, "MX"},    {16, "TXT"},   {28, "AAAA"}, {29, "LOC"},
+	    {33, "SRV"},   {35, "NAPTR"}, {41, "OPT"},   {43, "DS"},   {46, "RRSIG"},
+	    {47, "NSEC"},  {48, "DNSKEY"}, {52, "TLSA"}, {64, "SVCB"}, {65, "HTTPS"},
+	    {99, "SPF"},   {252, "AXFR"}, {255, "ANY"},  {257, "CAA"},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].t == t)
+			return names[i].n;
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+const char *dns_rcode_name(int rcode)
+{
+	static const char *const n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+	                                "NOTIMP",  "REFUSED"};
+	if (rcode >= 0 && rcode < 6)
+		return n[rcode];
+	if (rcode == 16)
+		return "BADVERS";
+	return "RCODE";
+}

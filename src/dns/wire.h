@@ -1,0 +1,154 @@
+/*
+ * DNS wire format: query parsing, response building, and the walk over a
+ * whole message that forwarding and caching need. Pure: bytes in, structs
+ * out, no I/O, no allocation. Every length and count in a packet is checked
+ * against the bytes that are really there; compression pointers must point
+ * backwards and are followed at most a bounded number of times.
+ */
+#ifndef SINKTRAP_DNS_WIRE_H
+#define SINKTRAP_DNS_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNS_HDR_LEN 12
+#define DNS_NAME_WIRE_MAX 255
+/* Presentation form: every byte may need a "\DDD" escape. */
+#define DNS_NAME_TEXT_MAX (DNS_NAME_WIRE_MAX * 4 + 1)
+
+enum {
+	DNS_T_A = 1,
+	DNS_T_NS = 2,
+	DNS_T_CNAME = 5,
+	DNS_T_SOA = 6,
+	DNS_T_PTR = 12,
+	DNS_T_MX = 15,
+	DNS_T_TXT = 16,
+	DNS_T_AAAA = 28,
+	DNS_T_SRV = 33,
+	DNS_T_OPT = 41,
+	DNS_T_HTTPS = 65,
+	DNS_T_AXFR = 252,
+	DNS_T_ANY = 255,
+	DNS_C_IN = 1,
+};
+
+enum {
+	DNS_R_NOERROR = 0,
+	DNS_R_FORMERR = 1,
+	DNS_R_SERVFAIL = 2,
+	DNS_R_NXDOMAIN = 3,
+	DNS_R_NOTIMP = 4,
+	DNS_R_REFUSED = 5,
+	DNS_R_BADVERS = 16, /* extended: needs EDNS */
+};
+
+/* Header flag bits (second 16-bit word). */
+#define DNS_F_QR 0x8000
+#define DNS_F_AA 0x0400
+#define DNS_F_TC 0x0200
+#define DNS_F_RD 0x0100
+#define DNS_F_RA 0x0080
+#define DNS_F_AD 0x0020
+#define DNS_F_CD 0x0010
+
+/* The result of parsing a query. */
+enum dns_parse {
+	DNS_PARSE_OK = 0,
+	DNS_PARSE_DROP = -1,    /* not even a header, or a response: no answer */
+	DNS_PARSE_FORMERR = -2, /* answer FORMERR (the question if it parsed) */
+	DNS_PARSE_NOTIMP = -3,  /* opcode other than QUERY */
+	DNS_PARSE_BADVERS = -4, /* EDNS version > 0 */
+};
+
+struct dns_query {
+	uint16_t id;
+	uint16_t flags;
+	uint8_t opcode;
+	uint16_t qdcount, ancount, nscount, arcount;
+	int have_question;
+	/* The question as received (name uncompressed, original case, type, class). */
+	uint8_t qraw[DNS_NAME_WIRE_MAX + 4];
+	size_t qraw_len;
+	/* Lowercased presentation form without the trailing dot ("." for the root). */
+	char name[DNS_NAME_TEXT_MAX];
+	size_t name_len;
+	uint16_t qtype, qclass;
+	/* EDNS(0) */
+	int edns;
+	uint16_t edns_size; /* advertised UDP payload size (>= 512) */
+	uint8_t edns_version;
+	int edns_do;
+};
+
+/* Parse a query. See enum dns_parse. */
+enum dns_parse dns_query_parse(const uint8_t *pkt, size_t len, struct dns_query *q);
+
+/* The largest response this client accepts over UDP. */
+size_t dns_query_udp_limit(const struct dns_query *q, size_t server_max);
+
+/*
+ * Build responses into out (cap bytes). Each returns the length written, or
+ * 0 if cap is too small (cap >= 512 always suffices for these).
+ * edns_size: what we advertise in our OPT (sent only if the query had EDNS).
+ */
+/* Header + question, rcode, no records. Also for errors (FORMERR, SERVFAIL...). */
+size_t dns_resp_empty(const struct dns_query *q, int rcode, int aa, uint16_t edns_size,
+                      uint8_t *out, size_t cap);
+/*
+ * The sinkhole answer: one A (addr 4 bytes) or AAAA (16 bytes) record for the
+ * question with ttl; or, when addr is NULL, NODATA with a SOA in the
+ * authority section (negative TTL = ttl).
+ */
+size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_t ttl,
+                         uint16_t edns_size, uint8_t *out, size_t cap);
+
+/*
+ * Build a query for forwarding: new id, RD set, CD copied, the lowercased
+ * question, an OPT advertising edns_size with the client's DO bit.
+ */
+size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size,
+                       uint8_t *out, size_t cap);
+
+/* The layout of a whole message, from dns_msg_walk(). */
+struct dns_msg {
+	uint16_t id, flags;
+	uint16_t qdcount, ancount, nscount, arcount;
+	int rcode;          /* including the EDNS extended bits */
+	size_t question_end;
+	size_t opt_start;   /* 0 when there is no OPT record */
+	size_t opt_end;
+	int opt_last;       /* the OPT record is the last record */
+	uint32_t min_ttl;   /* answer TTLs, or the SOA negative TTL; UINT32_MAX if none */
+	uint16_t qtype, qclass;
+	uint8_t qname[DNS_NAME_WIRE_MAX]; /* lowercased wire form */
+	size_t qname_len;
+};
+
+/*
+ * Walk and validate a whole message (any section, any record). Returns 0,
+ * or -1 if it is malformed. Cost: linear in the message (pointer chains are
+ * bounded).
+ */
+int dns_msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m);
+/* Subtract sub seconds from every TTL (except OPT) of a walked message, in place. */
+void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub);
+
+/*
+ * Turn an upstream response (walked as m) into the response for client q,
+ * in place in buf (len bytes used, cap available): client id, client's
+ * question bytes (same name, original case), RD as the client sent it, the
+ * upstream OPT replaced by ours (or removed when the client had no EDNS), and
+ * truncated to header + question with TC set when it exceeds limit.
+ * Returns the new length.
+ */
+size_t dns_resp_adapt(const struct dns_query *q, const struct dns_msg *m, uint8_t *buf,
+                      size_t len, size_t cap, size_t limit, uint16_t edns_size);
+
+/* Wire name (uncompressed) to lowercased presentation form. Returns length or -1. */
+int dns_name_to_text(const uint8_t *wire, size_t wlen, char *out, size_t cap);
+
+const char *dns_type_name(uint16_t t, char *buf, size_t len);
+const char *dns_rcode_name(int rcode);
+
+#endif

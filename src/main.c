@@ -1,0 +1,137 @@
+/* The sinktrap command line. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "dns/dns.h"
+#include "parent.h"
+
+#ifndef SINKTRAP_VERSION
+#define SINKTRAP_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: sinktrap COMMAND [-c FILE] [options]\n"
+	        "\n"
+	        "commands:\n"
+	        "  run            start the parent and every worker the config enables\n"
+	        "  dns            run the DNS worker alone in the foreground (events to stdout)\n"
+	        "  check-config   validate the configuration: 'configuration OK' or FILE:LINE errors\n"
+	        "  check NAME     which list entry decides NAME, and the answer it gets\n"
+	        "                 (exit 0 if sinkholed, 1 if not)\n"
+	        "  default-config print the embedded default configuration\n"
+	        "  version        print the version\n"
+	        "\n"
+	        "  -c FILE        configuration file (default: the embedded one)\n"
+	        "  -d             debug logging\n");
+}
+
+static struct config *load(const char *path)
+{
+	struct cfg_errors errs;
+	struct config *c = config_load(path, &errs);
+	if (c == NULL) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_free(&errs);
+	}
+	return c;
+}
+
+static int cmd_dns(const char *path)
+{
+	struct config *c = load(path);
+	if (c == NULL)
+		return 1;
+	log_procname("dns");
+	log_level_set(c->log_level);
+	struct dns_setup s;
+	char err[512];
+	memset(&s, 0, sizeof(s));
+	s.parent_fd = -1;
+	s.store_fd = -1;
+	if (dns_listeners_open(c, &s.ls, &s.nls, err, sizeof(err)) < 0 ||
+	    dns_lists_open(c, &s.lists, &s.nlists, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return dns_worker_main(c, &s);
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	int debug = 0, ch;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	optind = 2;
+	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (debug)
+		log_level_set(LOG_LVL_DEBUG);
+
+	if (!strcmp(cmd, "run"))
+		return parent_run(conf);
+	if (!strcmp(cmd, "dns"))
+		return cmd_dns(conf);
+	if (!strcmp(cmd, "check-config") || !strcmp(cmd, "configtest")) {
+		struct config *c = load(conf);
+		if (c == NULL)
+			return 1;
+		printf("configuration OK\n");
+		config_free(c);
+		return 0;
+	}
+	if (!strcmp(cmd, "check")) {
+		if (optind != argc - 1) {
+			fprintf(stderr, "usage: sinktrap check [-c FILE] NAME\n");
+			return 2;
+		}
+		struct config *c = load(conf);
+		if (c == NULL)
+			return 2;
+		int r = dns_check_name(c, argv[optind], stdout);
+		config_free(c);
+		return r;
+	}
+	if (!strcmp(cmd, "default-config")) {
+		fputs(sinktrap_default_conf, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("sinktrap %s\n", SINKTRAP_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "sinktrap: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

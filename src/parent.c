@@ -1,0 +1,471 @@
+/*
+ * The privileged parent of `sinktrap run`: reads the config, opens what needs
+ * privilege (listening sockets, list files, the state directory), starts the
+ * workers with their descriptors, and supervises them: a worker that dies is
+ * restarted with back-off, SIGHUP reloads, SIGTERM/SIGINT stop everything
+ * cleanly (producers first, the store last, so no accepted event is lost).
+ */
+#include "parent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "common/util.h"
+#include "dns/dns.h"
+#include "store/store.h"
+
+enum wkind { W_STORE, W_DNS, W_MAX };
+
+static const char *const wnames[W_MAX] = {"store", "dns"};
+
+struct worker {
+	enum wkind kind;
+	int enabled;
+	pid_t pid;
+	int ctl;           /* parent's end of the control channel */
+	int64_t started;   /* ms */
+	int64_t backoff;   /* ms before the next restart */
+	struct loop_timer *restart;
+	int stopping;
+};
+
+struct parent {
+	const char *conf_path;
+	struct config *cfg;
+	struct loop *loop;
+	struct worker w[W_MAX];
+	struct dns_listener *dns_ls;
+	int dns_nls;
+	uid_t uid;
+	gid_t gid;
+	int drop;
+	int stopping;
+};
+
+static struct parent P;
+
+static void ctl_event(int fd, uint32_t events, void *arg);
+
+/* Narrow a worker: its own name, then the unprivileged user, then no new privileges. */
+static void worker_narrow(struct parent *p, const char *name)
+{
+	char comm[16];
+	snprintf(comm, sizeof(comm), "sinktrap-%s", name);
+	prctl(PR_SET_NAME, comm);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	log_procname(name);
+	if (p->drop) {
+		if (setgroups(0, NULL) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+		    setresuid(p->uid, p->uid, p->uid) < 0)
+			fatal("dropping privileges to %s", p->cfg->user);
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		log_warn("no_new_privs");
+}
+
+static void close_ctl_except(struct parent *p, int keep)
+{
+	for (int i = 0; i < W_MAX; i++)
+		if (p->w[i].ctl >= 0 && p->w[i].ctl != keep)
+			close(p->w[i].ctl);
+}
+
+/* A new channel between a producer and the store; the store's end goes over its ctl. */
+static int store_channel(struct parent *p, const char *producer)
+{
+	int sv[2];
+	if (ipc_pair(sv) < 0)
+		fatal("socketpair");
+	struct worker *st = &p->w[W_STORE];
+	if (st->ctl < 0 || ipc_send(st->ctl, IPC_PEER_CHANNEL, producer, strlen(producer), sv[1]) < 0) {
+		/* No store right now: the producer keeps its events until it gets one. */
+		close(sv[1]);
+		close(sv[0]);
+		return -1;
+	}
+	close(sv[1]);
+	return sv[0];
+}
+
+static void worker_start(struct parent *p, struct worker *w)
+{
+	int ctl[2];
+	if (ipc_pair(ctl) < 0)
+		fatal("socketpair");
+
+	if (w->kind == W_STORE) {
+		/* A channel for every producer that is running now. */
+		struct store_setup ss;
+		int producer_end[W_MAX];
+		memset(&ss, 0, sizeof(ss));
+		for (int k = 0; k < W_MAX; k++) {
+			producer_end[k] = -1;
+			if (k == W_STORE || p->w[k].pid <= 0)
+				continue;
+			int sv[2];
+			if (ipc_pair(sv) < 0)
+				fatal("socketpair");
+			ss.peers[ss.npeers].fd = sv[1];
+			snprintf(ss.peers[ss.npeers].name, sizeof(ss.peers[0].name), "%s", wnames[k]);
+			ss.npeers++;
+			producer_end[k] = sv[0];
+		}
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork");
+		if (pid == 0) {
+			close(ctl[0]);
+			close_ctl_except(p, -1);
+			for (int k = 0; k < W_MAX; k++)
+				if (producer_end[k] >= 0)
+					close(producer_end[k]);
+			for (int i = 0; i < p->dns_nls; i++) {
+				close(p->dns_ls[i].udp_fd);
+				close(p->dns_ls[i].tcp_fd);
+			}
+			worker_narrow(p, "store");
+			ss.parent_fd = ctl[1];
+			_exit(store_worker_main(p->cfg, &ss));
+		}
+		for (int i = 0; i < ss.npeers; i++)
+			close(ss.peers[i].fd);
+		w->pid = pid;
+		w->ctl = ctl[0];
+		close(ctl[1]);
+		/* Tell the running producers where the new store is. */
+		for (int k = 0; k < W_MAX; k++) {
+			if (producer_end[k] < 0)
+				continue;
+			if (p->w[k].ctl < 0 ||
+			    ipc_send(p->w[k].ctl, IPC_STORE_CHANNEL, NULL, 0, producer_end[k]) < 0)
+				log_warnx("could not hand the new store to %s", wnames[k]);
+			close(producer_end[k]);
+		}
+	} else {
+		struct dns_setup ds;
+		char err[512];
+		memset(&ds, 0, sizeof(ds));
+		if (dns_lists_open(p->cfg, &ds.lists, &ds.nlists, err, sizeof(err)) < 0) {
+			log_warnx("dns: %s", err);
+			close(ctl[0]);
+			close(ctl[1]);
+			w->pid = -1;
+			return;
+		}
+		int store_end = store_channel(p, wnames[w->kind]);
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork");
+		if (pid == 0) {
+			close(ctl[0]);
+			close_ctl_except(p, -1);
+			worker_narrow(p, "dns");
+			ds.ls = p->dns_ls;
+			ds.nls = p->dns_nls;
+			ds.parent_fd = ctl[1];
+			ds.store_fd = store_end;
+			_exit(dns_worker_main(p->cfg, &ds));
+		}
+		dns_lists_close(ds.lists, ds.nlists);
+		if (store_end >= 0)
+			close(store_end);
+		w->pid = pid;
+		w->ctl = ctl[0];
+		close(ctl[1]);
+	}
+	fd_nonblock(w->ctl);
+	loop_io_add(p->loop, w->ctl, EPOLLIN, ctl_event, w);
+	w->started = mono_ms();
+	log_info("started %s worker (pid %d)", wnames[w->kind], (int)w->pid);
+}
+
+static void restart_cb(void *arg)
+{
+	struct worker *w = arg;
+	w->restart = NULL;
+	if (!P.stopping)
+		worker_start(&P, w);
+}
+
+static void ctl_event(int fd, uint32_t events, void *arg)
+{
+	struct worker *w = arg;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	for (;;) {
+		int r = ipc_recv(fd, m);
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0) {
+			/* The worker is gone; SIGCHLD does the rest. */
+			loop_io_del(P.loop, fd);
+			close(fd);
+			w->ctl = -1;
+			break;
+		}
+		if (m->fd >= 0)
+			close(m->fd);
+		if (m->hdr.type == IPC_HELLO)
+			log_debug("%s worker is up", wnames[w->kind]);
+	}
+	free(m);
+}
+
+static void reap(struct parent *p)
+{
+	int status;
+	pid_t pid;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < W_MAX; i++) {
+			struct worker *w = &p->w[i];
+			if (w->pid != pid)
+				continue;
+			w->pid = 0;
+			if (w->ctl >= 0) {
+				loop_io_del(p->loop, w->ctl);
+				close(w->ctl);
+				w->ctl = -1;
+			}
+			if (p->stopping || w->stopping)
+				break;
+			if (WIFSIGNALED(status))
+				log_warnx("%s worker (pid %d) killed by signal %d", wnames[i], (int)pid,
+				          WTERMSIG(status));
+			else
+				log_warnx("%s worker (pid %d) exited with status %d", wnames[i], (int)pid,
+				          WEXITSTATUS(status));
+			/* Back-off doubles while it keeps dying young, and resets once it lived. */
+			if (mono_ms() - w->started > 60000)
+				w->backoff = 0;
+			w->backoff = w->backoff ? w->backoff * 2 : 500;
+			if (w->backoff > 60000)
+				w->backoff = 60000;
+			log_info("restarting %s worker in %lld ms", wnames[i], (long long)w->backoff);
+			w->restart = loop_timer_add(p->loop, w->backoff, 0, restart_cb, w);
+		}
+	}
+}
+
+/* SIGHUP: a new config if it is valid (lists and events only), then reload. */
+static void reload(struct parent *p)
+{
+	if (p->conf_path) {
+		struct cfg_errors errs;
+		struct config *nc = config_load(p->conf_path, &errs);
+		if (nc == NULL) {
+			log_warnx("reload: configuration has errors; keeping the running one:");
+			for (int i = 0; i < errs.n; i++)
+				log_warnx("%s", errs.msg[i]);
+			cfg_errors_free(&errs);
+		} else {
+			/* Sockets stay as they are: only what a reload can change moves over. */
+			struct config *old = p->cfg;
+			struct config *c = old;
+			for (int i = 0; i < c->nlists; i++)
+				free(c->lists[i].path);
+			free(c->lists);
+			c->lists = nc->lists;
+			c->nlists = nc->nlists;
+			nc->lists = NULL;
+			nc->nlists = 0;
+			config_free(nc);
+		}
+	}
+	struct worker *w = &p->w[W_DNS];
+	if (w->pid > 0 && w->ctl >= 0) {
+		struct list_source *ls;
+		int n;
+		char err[512];
+		if (dns_lists_open(p->cfg, &ls, &n, err, sizeof(err)) < 0) {
+			log_warnx("reload: %s; keeping the loaded lists", err);
+		} else {
+			fd_nonblock(w->ctl);
+			ipc_send(w->ctl, IPC_RELOAD_BEGIN, NULL, 0, -1);
+			for (int i = 0; i < n; i++) {
+				struct ipc_list il = {ls[i].line, ls[i].allow};
+				ipc_send2(w->ctl, IPC_RELOAD_LIST, &il, sizeof(il), ls[i].path,
+				          strlen(ls[i].path), ls[i].fd);
+			}
+			ipc_send(w->ctl, IPC_RELOAD_END, NULL, 0, -1);
+			dns_lists_close(ls, n);
+			log_info("reload: %d lists handed to the dns worker", n);
+		}
+	}
+	if (p->w[W_STORE].pid > 0)
+		kill(p->w[W_STORE].pid, SIGHUP);
+}
+
+static int wait_exit(struct worker *w, int ms)
+{
+	for (int t = 0; t < ms / 10 && w->pid > 0; t++) {
+		int status;
+		pid_t r = waitpid(w->pid, &status, WNOHANG);
+		if (r == w->pid || (r < 0 && errno == ECHILD)) {
+			w->pid = 0;
+			return 0;
+		}
+		usleep(10000);
+	}
+	return w->pid > 0 ? -1 : 0;
+}
+
+static void stop_all(struct parent *p)
+{
+	p->stopping = 1;
+	/* Producers first, so everything they emitted reaches the store. */
+	for (int i = W_MAX - 1; i >= 0; i--) {
+		struct worker *w = &p->w[i];
+		if (w->restart) {
+			loop_timer_cancel(p->loop, w->restart);
+			w->restart = NULL;
+		}
+		if (w->pid <= 0)
+			continue;
+		w->stopping = 1;
+		kill(w->pid, SIGTERM);
+		if (wait_exit(w, i == W_STORE ? 60000 : 15000) < 0) {
+			log_warnx("%s worker did not stop; killing it", wnames[i]);
+			kill(w->pid, SIGKILL);
+			wait_exit(w, 5000);
+		}
+	}
+}
+
+static void on_signal(int fd, uint32_t events, void *arg)
+{
+	struct parent *p = arg;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(p);
+			break;
+		case SIGHUP:
+			log_info("SIGHUP: reloading");
+			reload(p);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("stopping");
+			stop_all(p);
+			loop_break(p->loop);
+			break;
+		}
+	}
+}
+
+static int resolve_user(struct parent *p)
+{
+	if (geteuid() != 0)
+		return 0;
+	struct passwd *pw = getpwnam(p->cfg->user);
+	if (pw == NULL) {
+		log_warnx("%s: [sinktrap] user '%s' does not exist", p->cfg->file, p->cfg->user);
+		return -1;
+	}
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	p->drop = pw->pw_uid != 0;
+	return 0;
+}
+
+/* The state directory and the event files belong to the workers' user. */
+static void own_state(struct parent *p)
+{
+	if (!p->drop)
+		return;
+	const char *names[] = {"", "/sinktrap.db", "/sinktrap.db-wal", "/sinktrap.db-shm"};
+	char path[4096];
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(path, sizeof(path), "%s%s", p->cfg->state_dir, names[i]);
+		if (chown(path, p->uid, p->gid) < 0 && errno != ENOENT)
+			log_warn("chown %s", path);
+	}
+	if (p->cfg->json) {
+		int fd = open(p->cfg->json, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd >= 0) {
+			if (fchown(fd, p->uid, p->gid) < 0)
+				log_warn("chown %s", p->cfg->json);
+			close(fd);
+		}
+	}
+}
+
+int parent_run(const char *conf_path)
+{
+	struct parent *p = &P;
+	struct cfg_errors errs;
+	char err[512];
+
+	memset(p, 0, sizeof(*p));
+	log_procname("parent");
+	p->conf_path = conf_path;
+	p->cfg = config_load(conf_path, &errs);
+	if (p->cfg == NULL) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_free(&errs);
+		return 1;
+	}
+	log_level_set(p->cfg->log_level);
+	if (resolve_user(p) < 0 || store_prepare(p->cfg) < 0)
+		return 1;
+	if (p->cfg->json) {
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s", p->cfg->json);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			mkdir_p(dir);
+		}
+	}
+	own_state(p);
+
+	for (int i = 0; i < W_MAX; i++) {
+		p->w[i].kind = (enum wkind)i;
+		p->w[i].ctl = -1;
+	}
+	p->w[W_STORE].enabled = 1;
+	p->w[W_DNS].enabled = p->cfg->dns_enabled;
+	if (p->cfg->dns_enabled &&
+	    dns_listeners_open(p->cfg, &p->dns_ls, &p->dns_nls, err, sizeof(err)) < 0) {
+		log_warnx("dns: %s", err);
+		return 1;
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	p->loop = loop_new();
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	loop_io_add(p->loop, sfd, EPOLLIN, on_signal, p);
+
+	log_info("sinktrap starting with %s", p->cfg->file);
+	/* The store first: producers get their channel to it at birth. */
+	worker_start(p, &p->w[W_STORE]);
+	for (int i = 0; i < W_MAX; i++)
+		if (i != W_STORE && p->w[i].enabled)
+			worker_start(p, &p->w[i]);
+
+	loop_run(p->loop);
+	log_info("stopped");
+	return 0;
+}

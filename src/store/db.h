@@ -1,0 +1,43 @@
+/*
+ * The database behind the store: schema creation and migration (with a
+ * schema version), batched event inserts that are idempotent by event_id, and
+ * the durable sinkhole map. SQLite (WAL) is the default backend.
+ */
+#ifndef SINKTRAP_STORE_DB_H
+#define SINKTRAP_STORE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+#define DB_SCHEMA_VERSION 1
+
+struct db_map_row {
+	const char *address;
+	const char *domain;
+	const char *family;
+	int64_t first_seen, last_seen; /* usec */
+};
+
+typedef int db_map_cb(const struct db_map_row *row, void *arg);
+
+/* Open (creating and migrating) the database at path. NULL with err on failure. */
+struct db *db_open_sqlite(const char *path, char *err, size_t errlen);
+void db_close(struct db **d);
+/* Insert one event record (checked) with its rendered JSON; inside a batch. */
+int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
+                    size_t jsonlen);
+/* Record a new or recycled mapping. */
+int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
+                  int64_t ts);
+int db_map_touch(struct db *d, const char *address, int64_t ts);
+/* Every mapping, most recently used last. */
+int db_map_each(struct db *d, db_map_cb *cb, void *arg);
+/* Begin a batch if none is open; commit the open batch. */
+int db_begin(struct db *d);
+int db_commit(struct db *d);
+int db_in_batch(const struct db *d);
+const char *db_error(const struct db *d);
+
+#endif

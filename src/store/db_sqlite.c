@@ -1,0 +1,248 @@
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/event.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "db.h"
+
+struct db {
+	sqlite3 *h;
+	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
+	int in_batch;
+	char err[256];
+};
+
+/* Migrations: entry i takes the schema from version i to i + 1. */
+static const char *const migrations[] = {
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE,"
+    "  ts INTEGER NOT NULL,"          /* microseconds since the epoch */
+    "  event_type TEXT NOT NULL,"
+    "  src_ip TEXT, src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT,"
+    "  community_id TEXT,"
+    "  domain TEXT,"
+    "  json TEXT NOT NULL);"
+    "CREATE INDEX events_ts ON events(ts);"
+    "CREATE INDEX events_type_ts ON events(event_type, ts);"
+    "CREATE INDEX events_src_ts ON events(src_ip, ts);"
+    "CREATE INDEX events_domain ON events(domain);"
+    "CREATE TABLE sinkhole_map ("
+    "  address TEXT PRIMARY KEY,"
+    "  family TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  first_seen INTEGER NOT NULL,"
+    "  last_seen INTEGER NOT NULL);"
+    "CREATE INDEX sinkhole_map_domain ON sinkhole_map(domain);",
+};
+
+static int exec(struct db *d, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(d->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(d->err, sizeof(d->err), "%s", msg ? msg : sqlite3_errmsg(d->h));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int migrate(struct db *d)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+	if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > DB_SCHEMA_VERSION) {
+		snprintf(d->err, sizeof(d->err),
+		         "database schema version %d is newer than this sinktrap (%d)", version,
+		         DB_SCHEMA_VERSION);
+		return -1;
+	}
+	for (int v = version; v < DB_SCHEMA_VERSION; v++) {
+		char pragma[64];
+		if (exec(d, "BEGIN") < 0 || exec(d, migrations[v]) < 0)
+			return -1;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+		if (exec(d, pragma) < 0 || exec(d, "COMMIT") < 0)
+			return -1;
+		log_info("database schema migrated to version %d", v + 1);
+	}
+	return 0;
+}
+
+static int prepare(struct db *d, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
+		return -1;
+	}
+	return 0;
+}
+
+struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
+{
+	struct db *d = xcalloc(1, sizeof(*d));
+	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
+		db_close(&d);
+		return NULL;
+	}
+	sqlite3_busy_timeout(d->h, 5000);
+	/* WAL: readers (the CLI, the web page) never block the writer. */
+	if (exec(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") < 0 || migrate(d) < 0 ||
+	    prepare(d,
+	            "INSERT OR IGNORE INTO events (event_id, ts, event_type, src_ip, src_port, "
+	            "dest_ip, dest_port, proto, community_id, domain, json) "
+	            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	            &d->ins_event) < 0 ||
+	    prepare(d,
+	            "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
+	            "VALUES (?1,?2,?3,?4,?4) ON CONFLICT(address) DO UPDATE SET "
+	            "domain = excluded.domain, family = excluded.family, "
+	            "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+	            &d->map_upsert) < 0 ||
+	    prepare(d, "UPDATE sinkhole_map SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2",
+	            &d->map_touch) < 0 ||
+	    prepare(d,
+	            "SELECT address, domain, family, first_seen, last_seen FROM sinkhole_map "
+	            "ORDER BY last_seen",
+	            &d->map_all) < 0) {
+		snprintf(err, errlen, "%s: %s", path, d->err);
+		db_close(&d);
+		return NULL;
+	}
+	return d;
+}
+
+void db_close(struct db **dp)
+{
+	struct db *d = *dp;
+	if (d == NULL)
+		return;
+	if (d->in_batch)
+		db_commit(d);
+	sqlite3_finalize(d->ins_event);
+	sqlite3_finalize(d->map_upsert);
+	sqlite3_finalize(d->map_touch);
+	sqlite3_finalize(d->map_all);
+	sqlite3_close(d->h);
+	free(d);
+	*dp = NULL;
+}
+
+int db_begin(struct db *d)
+{
+	if (d->in_batch)
+		return 0;
+	if (exec(d, "BEGIN") < 0)
+		return -1;
+	d->in_batch = 1;
+	return 0;
+}
+
+int db_commit(struct db *d)
+{
+	if (!d->in_batch)
+		return 0;
+	d->in_batch = 0;
+	return exec(d, "COMMIT");
+}
+
+int db_in_batch(const struct db *d) { return d->in_batch; }
+const char *db_error(const struct db *d) { return d->err; }
+
+static void bind_field(sqlite3_stmt *st, int col, const uint8_t *rec, size_t len,
+                       const char *path)
+{
+	struct ev_field f;
+	if (!ev_find(rec, len, path, &f)) {
+		sqlite3_bind_null(st, col);
+		return;
+	}
+	if (f.kind == EV_STR)
+		sqlite3_bind_text(st, col, (const char *)f.str, (int)f.strlen, SQLITE_STATIC);
+	else if (f.kind == EV_INT || f.kind == EV_TIME || f.kind == EV_BOOL)
+		sqlite3_bind_int64(st, col, f.i);
+	else
+		sqlite3_bind_null(st, col);
+}
+
+static int step_reset(struct db *d, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
+		return -1;
+	}
+	return 0;
+}
+
+int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
+                    size_t jsonlen)
+{
+	sqlite3_stmt *st = d->ins_event;
+	struct ev_field f;
+	bind_field(st, 1, rec, len, "event_id");
+	bind_field(st, 2, rec, len, "timestamp");
+	bind_field(st, 3, rec, len, "event_type");
+	bind_field(st, 4, rec, len, "src_ip");
+	bind_field(st, 5, rec, len, "src_port");
+	bind_field(st, 6, rec, len, "dest_ip");
+	bind_field(st, 7, rec, len, "dest_port");
+	bind_field(st, 8, rec, len, "proto");
+	bind_field(st, 9, rec, len, "community_id");
+	/* The domain an event is about, whichever part names it. */
+	if (ev_find(rec, len, "dns.rrname", &f))
+		bind_field(st, 10, rec, len, "dns.rrname");
+	else if (ev_find(rec, len, "sinkhole_map.domain", &f))
+		bind_field(st, 10, rec, len, "sinkhole_map.domain");
+	else
+		bind_field(st, 10, rec, len, "sinktrap.domain");
+	sqlite3_bind_text(st, 11, json, (int)jsonlen, SQLITE_STATIC);
+	return step_reset(d, st);
+}
+
+int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
+                  int64_t ts)
+{
+	sqlite3_stmt *st = d->map_upsert;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, family, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, ts);
+	return step_reset(d, st);
+}
+
+int db_map_touch(struct db *d, const char *address, int64_t ts)
+{
+	sqlite3_stmt *st = d->map_touch;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ts);
+	return step_reset(d, st);
+}
+
+int db_map_each(struct db *d, db_map_cb *cb, void *arg)
+{
+	sqlite3_stmt *st = d->map_all;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct db_map_row r = {
+		    (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
+		    sqlite3_column_int64(st, 4)};
+		if (r.address && r.domain && r.family && cb(&r, arg) < 0)
+			break;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}

@@ -1,0 +1,208 @@
+#include "render.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/event.h"
+#include "../common/util.h"
+
+void strbuf_init(struct strbuf *s) { memset(s, 0, sizeof(*s)); }
+
+void strbuf_free(struct strbuf *s)
+{
+	free(s->data);
+	memset(s, 0, sizeof(*s));
+}
+
+void strbuf_reset(struct strbuf *s) { s->len = 0; }
+
+static void grow(struct strbuf *s, size_t n)
+{
+	if (s->len + n + 1 <= s->cap)
+		return;
+	size_t cap = s->cap ? s->cap : 1024;
+	while (cap < s->len + n + 1)
+		cap *= 2;
+	s->data = xreallocarray(s->data, cap, 1);
+	s->cap = cap;
+}
+
+void strbuf_put(struct strbuf *s, const void *p, size_t n)
+{
+	grow(s, n);
+	memcpy(s->data + s->len, p, n);
+	s->len += n;
+	s->data[s->len] = '\0';
+}
+
+void strbuf_putc(struct strbuf *s, char c) { strbuf_put(s, &c, 1); }
+void strbuf_puts(struct strbuf *s, const char *str) { strbuf_put(s, str, strlen(str)); }
+
+void strbuf_printf(struct strbuf *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	grow(s, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(s->data + s->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	s->len += (size_t)n;
+}
+
+/* Length of a valid UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0];
+	size_t l;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if ((c & 0xE0) == 0xC0)
+		l = 2, cp = c & 0x1F;
+	else if ((c & 0xF0) == 0xE0)
+		l = 3, cp = c & 0x0F;
+	else if ((c & 0xF8) == 0xF0)
+		l = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (n < l)
+		return 0;
+	for (size_t i = 1; i < l; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3F);
+	}
+	/* Overlong forms, surrogates and out-of-range code points are not UTF-8. */
+	if ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) || (l == 4 && cp < 0x10000) ||
+	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return l;
+}
+
+void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	grow(s, n + 2);
+	s->data[s->len++] = '"';
+	size_t i = 0;
+	while (i < n) {
+		/* Fast path: a run of plain printable ASCII. */
+		size_t j = i;
+		while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+			j++;
+		if (j > i) {
+			strbuf_put(s, p + i, j - i);
+			i = j;
+			continue;
+		}
+		uint8_t c = p[i];
+		char esc[8];
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			strbuf_put(s, esc, 2);
+			i++;
+		} else if (c == '\n') {
+			strbuf_put(s, "\\n", 2);
+			i++;
+		} else if (c == '\r') {
+			strbuf_put(s, "\\r", 2);
+			i++;
+		} else if (c == '\t') {
+			strbuf_put(s, "\\t", 2);
+			i++;
+		} else if (c >= 0x80 && utf8_len(p + i, n - i) > 1) {
+			size_t l = utf8_len(p + i, n - i);
+			strbuf_put(s, p + i, l);
+			i += l;
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			strbuf_put(s, esc, 6);
+			i++;
+		}
+	}
+	strbuf_putc(s, '"');
+}
+
+void strbuf_time(struct strbuf *s, int64_t usec)
+{
+	time_t t = (time_t)(usec / 1000000);
+	long frac = (long)(usec % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		t--;
+	}
+	struct tm tm;
+	char buf[64];
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%06ld+0000", frac);
+	strbuf_puts(s, buf);
+}
+
+void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strbuf *out)
+{
+	struct ev_reader r;
+	struct ev_field f;
+	int first[EV_MAX_DEPTH + 1];
+	int is_arr[EV_MAX_DEPTH + 1];
+	int depth = 0;
+
+	first[0] = 1;
+	is_arr[0] = 0;
+	strbuf_putc(out, '{');
+	ev_reader_init(&r, rec, len);
+	while (ev_reader_next(&r, &f)) {
+		if (f.kind == EV_END) {
+			strbuf_putc(out, is_arr[depth] ? ']' : '}');
+			depth--;
+			continue;
+		}
+		if (!first[depth])
+			strbuf_putc(out, ',');
+		first[depth] = 0;
+		if (!is_arr[depth]) {
+			strbuf_json_str(out, (const uint8_t *)f.key, f.keylen);
+			strbuf_putc(out, ':');
+		}
+		switch (f.kind) {
+		case EV_STR:
+			strbuf_json_str(out, f.str, f.strlen);
+			if (sensor && depth == 0 && f.keylen == 10 && !memcmp(f.key, "event_type", 10)) {
+				strbuf_puts(out, ",\"host\":");
+				strbuf_json_str(out, (const uint8_t *)sensor, strlen(sensor));
+			}
+			break;
+		case EV_INT:
+			strbuf_printf(out, "%lld", (long long)f.i);
+			break;
+		case EV_BOOL:
+			strbuf_puts(out, f.i ? "true" : "false");
+			break;
+		case EV_TIME:
+			strbuf_putc(out, '"');
+			strbuf_time(out, f.i);
+			strbuf_putc(out, '"');
+			break;
+		case EV_OBJ:
+		case EV_ARR:
+			strbuf_putc(out, f.kind == EV_OBJ ? '{' : '[');
+			depth++;
+			first[depth] = 1;
+			is_arr[depth] = f.kind == EV_ARR;
+			break;
+		default:
+			break;
+		}
+	}
+	strbuf_putc(out, '}');
+}

@@ -1,0 +1,37 @@
+/*
+ * Rendering event records (see common/event.h) as EVE-style JSON. Strings
+ * from the network may hold any bytes: valid UTF-8 is kept, control
+ * characters and bytes that are not UTF-8 are escaped as \u00XX, so the
+ * output is always valid JSON and no byte is lost.
+ */
+#ifndef SINKTRAP_STORE_RENDER_H
+#define SINKTRAP_STORE_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf {
+	char *data; /* Malloced. */
+	size_t len, cap;
+};
+
+void strbuf_init(struct strbuf *s);
+void strbuf_free(struct strbuf *s);
+void strbuf_reset(struct strbuf *s);
+void strbuf_put(struct strbuf *s, const void *p, size_t n);
+void strbuf_putc(struct strbuf *s, char c);
+void strbuf_puts(struct strbuf *s, const char *str);
+void strbuf_printf(struct strbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal (with quotes) for n bytes of p. */
+void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n);
+/* "2026-11-22T21:40:00.123456+0000" */
+void strbuf_time(struct strbuf *s, int64_t usec);
+
+/*
+ * Append the record as one JSON object (no newline). sensor, when not NULL,
+ * is added as "host" after "event_type". The record must have passed
+ * ev_record_check().
+ */
+void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strbuf *out);
+
+#endif

@@ -1,0 +1,434 @@
+#include "resp_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- output buffer ------------------------------------------------------- */
+
+void resp_out_init(struct resp_out *o, size_t max)
+{
+	memset(o, 0, sizeof(*o));
+	o->max = max ? max : RESP_OUT_MAX;
+}
+
+void resp_out_free(struct resp_out *o)
+{
+	free(o->data);
+	memset(o, 0, sizeof(*o));
+}
+
+void resp_out_consume(struct resp_out *o, size_t n)
+{
+	if (n >= o->len) {
+		o->len = 0;
+		return;
+	}
+	memmove(o->data, o->data + n, o->len - n);
+	o->len -= n;
+}
+
+int resp_out_put(struct resp_out *o, const void *p, size_t n)
+{
+	size_t max = o->max ? o->max : RESP_OUT_MAX;
+	int rc = 0;
+	if (n > max - (o->len < max ? o->len : max)) {
+		n = o->len < max ? max - o->len : 0;
+		o->overflow = 1;
+		rc = -ENOBUFS;
+	}
+	if (n == 0)
+		return rc;
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap : 1024;
+		while (cap < o->len + n)
+			cap *= 2;
+		if (cap > max)
+			cap = max;
+		uint8_t *d = realloc(o->data, cap);
+		if (d == NULL) {
+			o->overflow = 1;
+			return -ENOMEM;
+		}
+		o->data = d;
+		o->cap = cap;
+	}
+	memcpy(o->data + o->len, p, n);
+	o->len += n;
+	return rc;
+}
+
+int resp_out_puts(struct resp_out *o, const char *s) { return resp_out_put(o, s, strlen(s)); }
+
+int resp_out_printf(struct resp_out *o, const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n < sizeof(small))
+		return resp_out_put(o, small, (size_t)n);
+	char *big = malloc((size_t)n + 1);
+	if (big == NULL) {
+		o->overflow = 1;
+		return -ENOMEM;
+	}
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	int rc = resp_out_put(o, big, (size_t)n);
+	free(big);
+	return rc;
+}
+
+/* ---- registry ------------------------------------------------------------ */
+
+const struct responder *resp_lookup(enum trap_proto proto)
+{
+	switch (proto) {
+	case TRAP_PROTO_HTTP:
+	case TRAP_PROTO_HTTP2:
+		return &resp_http;
+	case TRAP_PROTO_SMTP:
+		return &resp_smtp;
+	case TRAP_PROTO_FTP:
+		return &resp_ftp;
+	case TRAP_PROTO_POP3:
+		return &resp_pop3;
+	case TRAP_PROTO_IMAP:
+		return &resp_imap;
+	case TRAP_PROTO_IRC:
+		return &resp_irc;
+	case TRAP_PROTO_TELNET:
+		return &resp_telnet;
+	default:
+		return &resp_generic;
+	}
+}
+
+/* ---- line reader --------------------------------------------------------- */
+
+int resp_line_init(struct resp_line *l, size_t max)
+{
+	memset(l, 0, sizeof(*l));
+	l->buf = malloc(max + 1);
+	if (l->buf == NULL)
+		return -ENOMEM;
+	l->max = max;
+	l->buf[0] = '\0';
+	return 0;
+}
+
+void resp_line_free(struct resp_line *l)
+{
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}
+
+void resp_line_clear(struct resp_line *l)
+{
+	l->len = 0;
+	l->overlong = 0;
+	l->done = 0;
+	if (l->buf)
+		l->buf[0] = '\0';
+}
+
+size_t resp_line_feed(struct resp_line *l, const uint8_t *p, size_t n)
+{
+	if (l->done)
+		resp_line_clear(l);
+	const uint8_t *lf = memchr(p, '\n', n);
+	size_t take = lf ? (size_t)(lf - p) : n;
+	size_t room = l->max - l->len;
+	size_t copy = take < room ? take : room;
+	if (copy < take)
+		l->overlong = 1;
+	memcpy(l->buf + l->len, p, copy);
+	l->len += copy;
+	if (lf == NULL) {
+		l->buf[l->len] = '\0';
+		return n;
+	}
+	/* The CR may have been the last byte of an earlier feed. */
+	if (l->len > 0 && l->buf[l->len - 1] == '\r')
+		l->len--;
+	l->buf[l->len] = '\0';
+	l->done = 1;
+	return take + 1;
+}
+
+/* ---- recorded strings ---------------------------------------------------- */
+
+void resp_strv_init(struct resp_strv *v, int max)
+{
+	memset(v, 0, sizeof(*v));
+	v->max = max;
+}
+
+void resp_strv_free(struct resp_strv *v)
+{
+	for (int i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	free(v->len);
+	int max = v->max;
+	memset(v, 0, sizeof(*v));
+	v->max = max;
+}
+
+int resp_strv_add(struct resp_strv *v, const void *s, size_t n)
+{
+	v->total++;
+	if (v->n >= v->max)
+		return -ENOSPC;
+	if (v->v == NULL) {
+		v->v = calloc((size_t)v->max, sizeof(*v->v));
+		v->len = calloc((size_t)v->max, sizeof(*v->len));
+		if (v->v == NULL || v->len == NULL) {
+			free(v->v);
+			free(v->len);
+			v->v = NULL;
+			v->len = NULL;
+			return -ENOMEM;
+		}
+	}
+	if (n > RESP_STR_MAX)
+		n = RESP_STR_MAX;
+	char *c = malloc(n + 1);
+	if (c == NULL)
+		return -ENOMEM;
+	memcpy(c, s, n);
+	c[n] = '\0';
+	v->v[v->n] = c;
+	v->len[v->n] = n;
+	v->n++;
+	return 0;
+}
+
+void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *key)
+{
+	if (v->n == 0)
+		return;
+	ev_arr(ev, key);
+	for (int i = 0; i < v->n; i++)
+		ev_strn(ev, NULL, v->v[i], v->len[i]);
+	ev_close(ev);
+}
+
+/* ---- credentials --------------------------------------------------------- */
+
+static char *dup_bounded(const void *s, size_t *n)
+{
+	if (s == NULL)
+		return NULL;
+	if (*n > RESP_STR_MAX)
+		*n = RESP_STR_MAX;
+	char *c = malloc(*n + 1);
+	if (c == NULL)
+		return NULL;
+	memcpy(c, s, *n);
+	c[*n] = '\0';
+	return c;
+}
+
+void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
+                    size_t plen, const char *method)
+{
+	c->total++;
+	if (c->n >= RESP_CREDS_MAX)
+		return;
+	struct resp_cred *r = &c->c[c->n++];
+	r->ulen = ulen;
+	r->plen = plen;
+	r->user = dup_bounded(user, &r->ulen);
+	r->pass = dup_bounded(pass, &r->plen);
+	r->method = method;
+}
+
+void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen)
+{
+	if (c->n == 0 || c->total != (unsigned)c->n)
+		return; /* the last attempt was not kept */
+	struct resp_cred *r = &c->c[c->n - 1];
+	free(r->pass);
+	r->plen = plen;
+	r->pass = dup_bounded(pass, &r->plen);
+}
+
+void resp_creds_free(struct resp_creds *c)
+{
+	for (int i = 0; i < c->n; i++) {
+		free(c->c[i].user);
+		free(c->c[i].pass);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+static void cred_render(const struct resp_cred *r, struct evbuf *ev, const char *key)
+{
+	ev_obj(ev, key);
+	if (r->user)
+		ev_strn(ev, "username", r->user, r->ulen);
+	if (r->pass)
+		ev_strn(ev, "password", r->pass, r->plen);
+	ev_str(ev, "method", r->method);
+	ev_close(ev);
+}
+
+void resp_creds_render(const struct resp_creds *c, struct evbuf *ev)
+{
+	if (c->n == 0)
+		return;
+	cred_render(&c->c[0], ev, "credentials");
+	if (c->total > 1) {
+		ev_arr(ev, "credentials_tried");
+		for (int i = 0; i < c->n; i++)
+			cred_render(&c->c[i], ev, NULL);
+		ev_close(ev);
+		ev_int(ev, "credentials_count", c->total);
+	}
+}
+
+/* ---- payload blobs ------------------------------------------------------- */
+
+void resp_blob_init(struct resp_blob *b, size_t max)
+{
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+void resp_blob_add(struct resp_blob *b, const void *p, size_t n)
+{
+	b->seen += n;
+	size_t room = b->max - b->len;
+	if (n > room)
+		n = room;
+	if (n == 0)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		if (cap > b->max)
+			cap = b->max;
+		uint8_t *d = realloc(b->data, cap);
+		if (d == NULL)
+			return; /* counted in seen, so it shows as truncated */
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void resp_blob_reset(struct resp_blob *b)
+{
+	b->len = 0;
+	b->seen = 0;
+}
+
+void resp_blob_free(struct resp_blob *b)
+{
+	free(b->data);
+	size_t max = b->max;
+	memset(b, 0, sizeof(*b));
+	b->max = max;
+}
+
+void resp_blob_emit(struct resp_blob *b, const struct resp_ctx *ctx, const char *kind,
+                    const char *name)
+{
+	if (b->seen > 0 && ctx && ctx->ops && ctx->ops->payload)
+		ctx->ops->payload(ctx->arg, kind, name, b->data ? b->data : (const uint8_t *)"",
+		                  b->len, b->seen > b->len);
+	resp_blob_reset(b);
+}
+
+/* ---- small tools --------------------------------------------------------- */
+
+static int b64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0, i = 0;
+	for (; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '=')
+			break;
+		int v = b64_val(c);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	for (; i < n; i++)
+		if (in[i] != '=')
+			return -1;
+	return (long)o;
+}
+
+int resp_word_eq(const char *s, size_t n, const char *word)
+{
+	return strlen(word) == n && strncasecmp(s, word, n) == 0;
+}
+
+size_t resp_split(const char *s, size_t n, const char **arg, size_t *alen)
+{
+	size_t v = 0;
+	while (v < n && s[v] != ' ')
+		v++;
+	size_t a = v;
+	while (a < n && s[a] == ' ')
+		a++;
+	*arg = s + a;
+	*alen = n - a;
+	return v;
+}
+
+void resp_trim(const char **s, size_t *n)
+{
+	while (*n > 0 && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+const char *resp_hostname(const struct resp_config *cfg)
+{
+	return cfg && cfg->hostname && cfg->hostname[0] ? cfg->hostname : "localhost";
+}
+
+size_t resp_max_payload(const struct resp_config *cfg)
+{
+	return cfg && cfg->max_payload ? cfg->max_payload : RESP_PAYLOAD_MAX;
+}

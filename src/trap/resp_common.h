@@ -1,0 +1,113 @@
+/*
+ * Helpers shared by the responders (not part of the worker's API): a bounded
+ * line reader, bounded recorders for strings, credentials and payloads, and
+ * small parsing tools. Every structure owns its malloced memory and is freed
+ * by its _free function; all are safe to free when zeroed.
+ */
+#ifndef SINKTRAP_TRAP_RESP_COMMON_H
+#define SINKTRAP_TRAP_RESP_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trap/responder.h"
+
+#define RESP_STR_MAX 512 /* bytes kept of one recorded string */
+#define RESP_CREDS_MAX 16
+
+/*
+ * Line reader: collects bytes up to LF (the CR before it is dropped). A line
+ * longer than max keeps its first max bytes and is marked overlong; the rest
+ * up to the LF is dropped, so a flood of bytes without LF costs nothing.
+ */
+struct resp_line {
+	char *buf; /* Malloced, max + 1 (NUL-terminated for convenience). */
+	size_t len;
+	size_t max;
+	int overlong;
+	int done; /* a complete line is in buf */
+};
+
+int resp_line_init(struct resp_line *l, size_t max);
+void resp_line_free(struct resp_line *l);
+/* Forget the current line (call after handling a complete one). */
+void resp_line_clear(struct resp_line *l);
+/*
+ * Feed bytes; returns how many were consumed. Stops right after a line's LF
+ * with l->done set; otherwise consumes everything.
+ */
+size_t resp_line_feed(struct resp_line *l, const uint8_t *p, size_t n);
+
+/* Bounded list of recorded strings (commands, recipients, channels). */
+struct resp_strv {
+	char **v;      /* Malloced, each malloced and NUL-terminated */
+	size_t *len;
+	int n, max;    /* max = 0: nothing is kept */
+	unsigned total; /* how many were offered, kept or not */
+};
+
+void resp_strv_init(struct resp_strv *v, int max);
+void resp_strv_free(struct resp_strv *v);
+/* Keeps the first RESP_STR_MAX bytes. 0, or -ENOSPC/-ENOMEM when not kept. */
+int resp_strv_add(struct resp_strv *v, const void *s, size_t n);
+/* ev_arr(key) with each string; nothing when empty. */
+void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *key);
+
+/* Credentials tried on a connection, in order; the first few are kept. */
+struct resp_cred {
+	char *user, *pass; /* Malloced or NULL */
+	size_t ulen, plen;
+	const char *method; /* static: "USER/PASS", "PLAIN", "LOGIN", ... */
+};
+
+struct resp_creds {
+	struct resp_cred c[RESP_CREDS_MAX];
+	int n;
+	unsigned total;
+};
+
+void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
+                    size_t plen, const char *method);
+/* Set the password of the last attempt (USER then PASS). */
+void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen);
+void resp_creds_free(struct resp_creds *c);
+/*
+ * credentials{username, password, method} for the first attempt; when there
+ * were more, credentials_tried[{...}] lists every kept attempt and
+ * credentials_count counts all of them.
+ */
+void resp_creds_render(const struct resp_creds *c, struct evbuf *ev);
+
+/* A payload being collected: the first max bytes are kept, the rest counted. */
+struct resp_blob {
+	uint8_t *data; /* Malloced, grown on demand up to max */
+	size_t len, cap, max;
+	uint64_t seen; /* bytes offered */
+};
+
+void resp_blob_init(struct resp_blob *b, size_t max);
+void resp_blob_add(struct resp_blob *b, const void *p, size_t n);
+void resp_blob_reset(struct resp_blob *b);
+void resp_blob_free(struct resp_blob *b);
+/* Hand the blob to ops->payload (when there is one) and reset it. */
+void resp_blob_emit(struct resp_blob *b, const struct resp_ctx *ctx, const char *kind,
+                    const char *name);
+
+/* Standard base64 (padding optional); returns the decoded length or -1. */
+long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+/* Case-insensitive: does s[0..n) equal word? */
+int resp_word_eq(const char *s, size_t n, const char *word);
+/*
+ * Split "VERB args" at the first space: returns the verb's length, *arg and
+ * *alen the rest with leading spaces skipped (empty when none).
+ */
+size_t resp_split(const char *s, size_t n, const char **arg, size_t *alen);
+/* Trim spaces and tabs at both ends of [*s, *s + *n). */
+void resp_trim(const char **s, size_t *n);
+
+/* Configuration with defaults applied. */
+const char *resp_hostname(const struct resp_config *cfg);
+size_t resp_max_payload(const struct resp_config *cfg);
+
+#endif

@@ -1,0 +1,657 @@
+/*
+ * SMTP responder: a Postfix that accepts (and keeps) whatever a spam bot or
+ * a credential stuffer sends. Full dialogue: EHLO/HELO, AUTH PLAIN and
+ * LOGIN (credentials recorded), MAIL FROM, many RCPT TO, DATA with
+ * dot-unstuffing (each message becomes a payload), RSET, NOOP, VRFY, QUIT,
+ * optional STARTTLS. Bounded: command line length, recipients, message size,
+ * error count (Postfix's hard error limit).
+ */
+#include "resp_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SMTP_LINE_MAX 2048
+#define SMTP_RCPT_KEEP 100      /* recipients recorded per connection */
+#define SMTP_RCPT_LIMIT 1000    /* recipients accepted per transaction */
+#define SMTP_ERRORS_MAX 20      /* then 421 and close */
+#define SMTP_HEADER_SCAN 65536  /* bytes of a message searched for headers */
+#define SMTP_SIZE_ADVERTISED 10240000
+
+enum smtp_state {
+	S_CMD,
+	S_DATA,
+	S_AUTH_PLAIN,
+	S_AUTH_USER,
+	S_AUTH_PASS,
+	S_DONE,
+};
+
+/* DATA terminator scanner: where in a line we are. */
+enum dot_state { D_BOL, D_DOT, D_DOTCR, D_MID };
+
+struct smtp {
+	const struct resp_config *cfg;
+	const struct resp_ctx *ctx;
+	enum smtp_state state;
+	struct resp_line line;
+	int helo_seen, ehlo, in_mail, authed, tls;
+	int nrcpt; /* in the current transaction */
+	int errors;
+	unsigned messages;
+	enum dot_state dot;
+	struct resp_blob msg;
+
+	char *helo, *mail_from;
+	size_t helo_len, mail_from_len;
+	struct resp_strv rcpt;
+	struct resp_creds creds;
+	char *auth_user; /* AUTH LOGIN: the user name until the password comes */
+	size_t auth_user_len;
+
+	/* the first message's headers */
+	int have_email;
+	char *subject, *from, *message_id, *x_mailer, *date;
+	size_t subject_len, from_len, message_id_len, x_mailer_len, date_len;
+	struct resp_strv to, cc;
+	int ended;
+};
+
+static void set_str(char **dst, size_t *dlen, const char *s, size_t n)
+{
+	free(*dst);
+	if (n > RESP_STR_MAX)
+		n = RESP_STR_MAX;
+	*dst = malloc(n + 1);
+	*dlen = 0;
+	if (*dst == NULL)
+		return;
+	memcpy(*dst, s, n);
+	(*dst)[n] = '\0';
+	*dlen = n;
+}
+
+static void *smtp_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
+{
+	struct smtp *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	if (resp_line_init(&s->line, SMTP_LINE_MAX) < 0) {
+		free(s);
+		return NULL;
+	}
+	s->cfg = cfg;
+	s->ctx = ctx;
+	s->tls = ctx ? ctx->tls : 0;
+	resp_blob_init(&s->msg, resp_max_payload(cfg));
+	resp_strv_init(&s->rcpt, SMTP_RCPT_KEEP);
+	resp_strv_init(&s->to, 32);
+	resp_strv_init(&s->cc, 32);
+	return s;
+}
+
+static const char *host(const struct smtp *s) { return resp_hostname(s->cfg); }
+
+static int smtp_start(void *st, struct resp_out *out)
+{
+	struct smtp *s = st;
+	if (s->cfg && s->cfg->banner)
+		resp_out_printf(out, "220 %s\r\n", s->cfg->banner);
+	else
+		resp_out_printf(out, "220 %s ESMTP Postfix\r\n", host(s));
+	return RESP_CONTINUE;
+}
+
+/* Count an error reply; past the limit the connection ends (as Postfix does). */
+static int error_reply(struct smtp *s, struct resp_out *out, const char *reply)
+{
+	resp_out_puts(out, reply);
+	if (++s->errors >= SMTP_ERRORS_MAX) {
+		resp_out_printf(out, "421 4.7.0 %s Error: too many errors\r\n", host(s));
+		s->state = S_DONE;
+		return RESP_CLOSE;
+	}
+	return RESP_CONTINUE;
+}
+
+static void transaction_reset(struct smtp *s)
+{
+	s->in_mail = 0;
+	s->nrcpt = 0;
+}
+
+/* ---- message headers ----------------------------------------------------- */
+
+/* Split an address list at commas outside quotes and angle brackets. */
+static void add_addresses(struct resp_strv *v, const char *p, size_t n)
+{
+	int quote = 0, angle = 0;
+	size_t b = 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = i < n ? p[i] : ',';
+		if (c == '"' && (i == 0 || p[i - 1] != '\\'))
+			quote = !quote;
+		else if (!quote && c == '<')
+			angle = 1;
+		else if (!quote && c == '>')
+			angle = 0;
+		else if (c == ',' && (i == n || (!quote && !angle))) {
+			const char *e = p + b;
+			size_t el = i - b;
+			resp_trim(&e, &el);
+			if (el > 0)
+				resp_strv_add(v, e, el);
+			b = i + 1;
+		}
+	}
+}
+
+static void header_field(struct smtp *s, const char *name, size_t nl, const char *v, size_t vl)
+{
+	resp_trim(&v, &vl);
+	if (resp_word_eq(name, nl, "Subject") && s->subject == NULL)
+		set_str(&s->subject, &s->subject_len, v, vl);
+	else if (resp_word_eq(name, nl, "From") && s->from == NULL)
+		set_str(&s->from, &s->from_len, v, vl);
+	else if (resp_word_eq(name, nl, "To"))
+		add_addresses(&s->to, v, vl);
+	else if (resp_word_eq(name, nl, "Cc"))
+		add_addresses(&s->cc, v, vl);
+	else if (resp_word_eq(name, nl, "Message-ID") && s->message_id == NULL)
+		set_str(&s->message_id, &s->message_id_len, v, vl);
+	else if (resp_word_eq(name, nl, "X-Mailer") && s->x_mailer == NULL)
+		set_str(&s->x_mailer, &s->x_mailer_len, v, vl);
+	else if (resp_word_eq(name, nl, "Date") && s->date == NULL)
+		set_str(&s->date, &s->date_len, v, vl);
+}
+
+/*
+ * Parse the header section of the first message: unfold continuation lines
+ * into a bounded buffer, then hand each field over. O(n) in the scanned
+ * bytes, at most SMTP_HEADER_SCAN.
+ */
+static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
+{
+	char field[2048];
+	size_t fl = 0;
+	int have = 0;
+	if (n > SMTP_HEADER_SCAN)
+		n = SMTP_HEADER_SCAN;
+	size_t i = 0;
+	while (i < n) {
+		const uint8_t *lf = memchr(m + i, '\n', n - i);
+		size_t e = lf ? (size_t)(lf - m) : n;
+		size_t ll = e - i;
+		const char *l = (const char *)m + i;
+		if (ll > 0 && l[ll - 1] == '\r')
+			ll--;
+		i = e + 1;
+		int cont = ll > 0 && (l[0] == ' ' || l[0] == '\t');
+		if (!cont && have) {
+			const char *colon = memchr(field, ':', fl);
+			if (colon)
+				header_field(s, field, (size_t)(colon - field), colon + 1,
+				             fl - (size_t)(colon - field) - 1);
+			have = 0;
+			fl = 0;
+		}
+		if (ll == 0)
+			break; /* end of the header section */
+		size_t k = ll < sizeof(field) - fl ? ll : sizeof(field) - fl;
+		memcpy(field + fl, l, k);
+		fl += k;
+		have = 1;
+	}
+	if (have) {
+		const char *colon = memchr(field, ':', fl);
+		if (colon)
+			header_field(s, field, (size_t)(colon - field), colon + 1,
+			             fl - (size_t)(colon - field) - 1);
+	}
+	s->have_email = 1;
+}
+
+/* A Postfix-looking queue id derived from the message (deterministic). */
+static void queue_id(const struct smtp *s, char out[16])
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < s->msg.len; i++)
+		h = (h ^ s->msg.data[i]) * 1099511628211ull;
+	h ^= s->messages;
+	snprintf(out, 16, "%011llX", (unsigned long long)(h & 0xFFFFFFFFFFFull));
+}
+
+static void message_done(struct smtp *s, struct resp_out *out)
+{
+	char qid[16], name[32];
+	s->messages++;
+	if (!s->have_email && s->msg.len > 0)
+		parse_headers(s, s->msg.data, s->msg.len);
+	int big = s->msg.seen > s->msg.len;
+	queue_id(s, qid);
+	snprintf(name, sizeof(name), "message-%u.eml", s->messages);
+	resp_blob_emit(&s->msg, s->ctx, "smtp_message", name);
+	if (big)
+		resp_out_puts(out, "552 5.3.4 Message size exceeds fixed limit\r\n");
+	else
+		resp_out_printf(out, "250 2.0.0 Ok: queued as %s\r\n", qid);
+	transaction_reset(s);
+	s->state = S_CMD;
+}
+
+/* Consume DATA bytes up to the terminator; returns bytes used. */
+static size_t data_feed(struct smtp *s, const uint8_t *p, size_t n, struct resp_out *out)
+{
+	size_t i = 0;
+	for (; i < n; i++) {
+		uint8_t c = p[i];
+		switch (s->dot) {
+		case D_BOL:
+			if (c == '.') {
+				s->dot = D_DOT;
+				continue;
+			}
+			break;
+		case D_DOT:
+			if (c == '\r') {
+				s->dot = D_DOTCR;
+				continue;
+			}
+			if (c == '\n') {
+				message_done(s, out);
+				return i + 1;
+			}
+			break; /* dot-stuffed: the leading dot is dropped */
+		case D_DOTCR:
+			if (c == '\n') {
+				message_done(s, out);
+				return i + 1;
+			}
+			resp_blob_add(&s->msg, "\r", 1);
+			break;
+		case D_MID:
+			break;
+		}
+		resp_blob_add(&s->msg, &c, 1);
+		s->dot = c == '\n' ? D_BOL : D_MID;
+	}
+	return i;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* Strip the "FROM:" / "TO:" keyword; the address is the next token. */
+static int path_arg(const char *a, size_t al, const char *kw, const char **addr, size_t *adl)
+{
+	size_t kl = strlen(kw);
+	if (al < kl || strncasecmp(a, kw, kl) != 0)
+		return -1;
+	a += kl;
+	al -= kl;
+	while (al > 0 && *a == ' ') {
+		a++;
+		al--;
+	}
+	size_t n = 0;
+	if (al > 0 && a[0] == '<') {
+		const char *gt = memchr(a, '>', al);
+		if (gt == NULL)
+			return -1;
+		n = (size_t)(gt - a) + 1;
+	} else {
+		while (n < al && a[n] != ' ')
+			n++;
+	}
+	if (n == 0)
+		return -1;
+	*addr = a;
+	*adl = n;
+	return 0;
+}
+
+static int login_reply(struct smtp *s, struct resp_out *out)
+{
+	s->state = S_CMD;
+	if (s->cfg && s->cfg->login_reject)
+		return error_reply(s, out,
+		                   "535 5.7.8 Error: authentication failed: authentication failure\r\n");
+	s->authed = 1;
+	resp_out_puts(out, "235 2.7.0 Authentication successful\r\n");
+	return RESP_CONTINUE;
+}
+
+/* "authzid NUL authcid NUL password" */
+static int auth_plain(struct smtp *s, const char *b64, size_t n, struct resp_out *out)
+{
+	uint8_t buf[1024];
+	long dl = resp_b64_decode(b64, n, buf, sizeof(buf));
+	if (dl < 0) {
+		s->state = S_CMD;
+		return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
+	}
+	const uint8_t *z1 = memchr(buf, 0, (size_t)dl);
+	const uint8_t *user = buf, *pass = NULL;
+	size_t ul = (size_t)dl, pl = 0;
+	if (z1) {
+		user = z1 + 1;
+		const uint8_t *z2 = memchr(user, 0, (size_t)(buf + dl - user));
+		if (z2) {
+			ul = (size_t)(z2 - user);
+			pass = z2 + 1;
+			pl = (size_t)(buf + dl - pass);
+		} else {
+			ul = (size_t)(buf + dl - user);
+		}
+	}
+	resp_creds_add(&s->creds, user, ul, pass ? pass : (const uint8_t *)"", pl, "PLAIN");
+	if (pass == NULL) {
+		s->state = S_CMD;
+		return error_reply(s, out,
+		                   "535 5.7.8 Error: authentication failed: authentication failure\r\n");
+	}
+	return login_reply(s, out);
+}
+
+static int cmd_auth(struct smtp *s, const char *a, size_t al, struct resp_out *out)
+{
+	if (!s->helo_seen)
+		return error_reply(s, out, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	if (s->authed)
+		return error_reply(s, out, "503 5.5.1 Error: already authenticated\r\n");
+	if (s->in_mail)
+		return error_reply(s, out, "503 5.5.1 Error: MAIL transaction in progress\r\n");
+	const char *ir;
+	size_t irl;
+	size_t ml = resp_split(a, al, &ir, &irl);
+	if (resp_word_eq(a, ml, "PLAIN")) {
+		if (irl > 0 && !(irl == 1 && ir[0] == '='))
+			return auth_plain(s, ir, irl, out);
+		s->state = S_AUTH_PLAIN;
+		resp_out_puts(out, "334 \r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(a, ml, "LOGIN")) {
+		if (irl > 0) {
+			uint8_t u[512];
+			long ul = resp_b64_decode(ir, irl, u, sizeof(u));
+			if (ul < 0)
+				return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
+			set_str(&s->auth_user, &s->auth_user_len, (const char *)u, (size_t)ul);
+			s->state = S_AUTH_PASS;
+			resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
+			return RESP_CONTINUE;
+		}
+		s->state = S_AUTH_USER;
+		resp_out_puts(out, "334 VXNlcm5hbWU6\r\n");
+		return RESP_CONTINUE;
+	}
+	if (ml == 0)
+		return error_reply(s, out, "501 5.5.4 Syntax: AUTH mechanism\r\n");
+	return error_reply(s, out,
+	                   "535 5.7.8 Error: authentication failed: Invalid authentication "
+	                   "mechanism\r\n");
+}
+
+static int auth_line(struct smtp *s, const char *l, size_t n, struct resp_out *out)
+{
+	if (n == 1 && l[0] == '*') {
+		s->state = S_CMD;
+		return error_reply(s, out, "501 5.7.0 Authentication aborted\r\n");
+	}
+	if (s->state == S_AUTH_PLAIN)
+		return auth_plain(s, l, n, out);
+	uint8_t buf[512];
+	long dl = resp_b64_decode(l, n, buf, sizeof(buf));
+	if (dl < 0) {
+		s->state = S_CMD;
+		return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
+	}
+	if (s->state == S_AUTH_USER) {
+		set_str(&s->auth_user, &s->auth_user_len, (const char *)buf, (size_t)dl);
+		s->state = S_AUTH_PASS;
+		resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
+		return RESP_CONTINUE;
+	}
+	resp_creds_add(&s->creds, s->auth_user ? s->auth_user : "", s->auth_user_len, buf,
+	               (size_t)dl, "LOGIN");
+	return login_reply(s, out);
+}
+
+static void ehlo_reply(struct smtp *s, struct resp_out *out)
+{
+	resp_out_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-VRFY\r\n250-ETRN\r\n",
+	                host(s), SMTP_SIZE_ADVERTISED);
+	if (s->cfg && s->cfg->starttls && !s->tls)
+		resp_out_puts(out, "250-STARTTLS\r\n");
+	resp_out_puts(out, "250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n"
+	                   "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 DSN\r\n");
+}
+
+static int command(struct smtp *s, struct resp_out *out)
+{
+	const char *l = s->line.buf;
+	size_t n = s->line.len;
+	const char *a;
+	size_t al;
+
+	if (s->line.overlong)
+		return error_reply(s, out, "500 5.5.2 Error: line too long\r\n");
+	size_t vl = resp_split(l, n, &a, &al);
+
+	if (resp_word_eq(l, vl, "EHLO") || resp_word_eq(l, vl, "HELO")) {
+		int ehlo = resp_word_eq(l, vl, "EHLO");
+		if (al == 0)
+			return error_reply(s, out, ehlo ? "501 Syntax: EHLO hostname\r\n"
+			                                : "501 Syntax: HELO hostname\r\n");
+		if (s->helo == NULL)
+			set_str(&s->helo, &s->helo_len, a, al);
+		s->helo_seen = 1;
+		s->ehlo = ehlo;
+		transaction_reset(s);
+		if (ehlo)
+			ehlo_reply(s, out);
+		else
+			resp_out_printf(out, "250 %s\r\n", host(s));
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "MAIL")) {
+		const char *addr;
+		size_t adl;
+		if (!s->helo_seen)
+			return error_reply(s, out, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+		if (s->in_mail)
+			return error_reply(s, out, "503 5.5.1 Error: nested MAIL command\r\n");
+		if (path_arg(a, al, "FROM:", &addr, &adl) < 0)
+			return error_reply(s, out, "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+		if (s->mail_from == NULL)
+			set_str(&s->mail_from, &s->mail_from_len, addr, adl);
+		s->in_mail = 1;
+		s->nrcpt = 0;
+		resp_out_puts(out, "250 2.1.0 Ok\r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "RCPT")) {
+		const char *addr;
+		size_t adl;
+		if (!s->in_mail)
+			return error_reply(s, out, "503 5.5.1 Error: need MAIL command\r\n");
+		if (path_arg(a, al, "TO:", &addr, &adl) < 0)
+			return error_reply(s, out, "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+		if (s->nrcpt >= SMTP_RCPT_LIMIT) {
+			resp_out_puts(out, "452 4.5.3 Error: too many recipients\r\n");
+			return RESP_CONTINUE;
+		}
+		resp_strv_add(&s->rcpt, addr, adl);
+		s->nrcpt++;
+		resp_out_puts(out, "250 2.1.5 Ok\r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "DATA")) {
+		if (!s->in_mail)
+			return error_reply(s, out, "503 5.5.1 Error: need RCPT command\r\n");
+		if (s->nrcpt == 0)
+			return error_reply(s, out, "554 5.5.1 Error: no valid recipients\r\n");
+		s->state = S_DATA;
+		s->dot = D_BOL;
+		resp_blob_reset(&s->msg);
+		resp_out_puts(out, "354 End data with <CR><LF>.<CR><LF>\r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "AUTH"))
+		return cmd_auth(s, a, al, out);
+	if (resp_word_eq(l, vl, "RSET")) {
+		transaction_reset(s);
+		resp_out_puts(out, "250 2.0.0 Ok\r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "NOOP")) {
+		resp_out_puts(out, "250 2.0.0 Ok\r\n");
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "VRFY")) {
+		if (al == 0)
+			return error_reply(s, out, "501 5.5.4 Syntax: VRFY address\r\n");
+		resp_out_printf(out, "252 2.0.0 %.*s\r\n", (int)(al > 256 ? 256 : al), a);
+		return RESP_CONTINUE;
+	}
+	if (resp_word_eq(l, vl, "QUIT")) {
+		resp_out_puts(out, "221 2.0.0 Bye\r\n");
+		s->state = S_DONE;
+		return RESP_CLOSE;
+	}
+	if (resp_word_eq(l, vl, "STARTTLS") && s->cfg && s->cfg->starttls && !s->tls) {
+		resp_out_puts(out, "220 2.0.0 Ready to start TLS\r\n");
+		/* RFC 3207: the session starts over once TLS is up. */
+		s->tls = 1;
+		s->helo_seen = 0;
+		s->authed = 0;
+		transaction_reset(s);
+		return RESP_STARTTLS;
+	}
+	return error_reply(s, out, "502 5.5.2 Error: command not recognized\r\n");
+}
+
+static int smtp_input(void *st, const uint8_t *buf, size_t n, struct resp_out *out)
+{
+	struct smtp *s = st;
+	while (n > 0 && s->state != S_DONE) {
+		if (s->state == S_DATA) {
+			size_t used = data_feed(s, buf, n, out);
+			buf += used;
+			n -= used;
+			continue;
+		}
+		size_t used = resp_line_feed(&s->line, buf, n);
+		buf += used;
+		n -= used;
+		if (!s->line.done)
+			break;
+		int rc;
+		if (s->state == S_CMD)
+			rc = command(s, out);
+		else
+			rc = auth_line(s, s->line.buf, s->line.len, out);
+		resp_line_clear(&s->line);
+		if (rc == RESP_CLOSE || rc == RESP_STARTTLS || rc < 0)
+			return rc;
+	}
+	if (s->state == S_DONE)
+		return RESP_CLOSE;
+	if (s->state == S_DATA || s->line.len > 0 || s->line.overlong)
+		return RESP_NEED_MORE;
+	return RESP_CONTINUE;
+}
+
+static int smtp_timeout(void *st, struct resp_out *out)
+{
+	struct smtp *s = st;
+	resp_out_printf(out, "421 4.4.2 %s Error: timeout exceeded\r\n", host(s));
+	s->state = S_DONE;
+	return RESP_CLOSE;
+}
+
+static void smtp_end(void *st)
+{
+	struct smtp *s = st;
+	if (s->ended)
+		return;
+	s->ended = 1;
+	/* a message cut off in DATA is still evidence */
+	if (s->state == S_DATA && s->msg.seen > 0) {
+		char name[32];
+		if (!s->have_email && s->msg.len > 0)
+			parse_headers(s, s->msg.data, s->msg.len);
+		snprintf(name, sizeof(name), "message-%u.eml", s->messages + 1);
+		resp_blob_emit(&s->msg, s->ctx, "smtp_message", name);
+	}
+}
+
+static void smtp_fields(void *st, struct evbuf *ev)
+{
+	struct smtp *s = st;
+	if (s->helo || s->mail_from || s->rcpt.n > 0 || s->messages > 0) {
+		ev_obj(ev, "smtp");
+		if (s->helo)
+			ev_strn(ev, "helo", s->helo, s->helo_len);
+		if (s->mail_from)
+			ev_strn(ev, "mail_from", s->mail_from, s->mail_from_len);
+		resp_strv_render(&s->rcpt, ev, "rcpt_to");
+		if (s->rcpt.total > (unsigned)s->rcpt.n)
+			ev_int(ev, "rcpt_to_count", s->rcpt.total);
+		ev_int(ev, "messages", s->messages);
+		ev_close(ev);
+	}
+	if (s->have_email) {
+		ev_obj(ev, "email");
+		if (s->from)
+			ev_strn(ev, "from", s->from, s->from_len);
+		resp_strv_render(&s->to, ev, "to");
+		resp_strv_render(&s->cc, ev, "cc");
+		if (s->subject)
+			ev_strn(ev, "subject", s->subject, s->subject_len);
+		if (s->message_id)
+			ev_strn(ev, "message_id", s->message_id, s->message_id_len);
+		if (s->x_mailer)
+			ev_strn(ev, "x_mailer", s->x_mailer, s->x_mailer_len);
+		if (s->date)
+			ev_strn(ev, "date", s->date, s->date_len);
+		ev_close(ev);
+	}
+	resp_creds_render(&s->creds, ev);
+}
+
+static void smtp_destroy(void *st)
+{
+	struct smtp *s = st;
+	if (s == NULL)
+		return;
+	resp_line_free(&s->line);
+	resp_blob_free(&s->msg);
+	resp_strv_free(&s->rcpt);
+	resp_strv_free(&s->to);
+	resp_strv_free(&s->cc);
+	resp_creds_free(&s->creds);
+	free(s->helo);
+	free(s->mail_from);
+	free(s->auth_user);
+	free(s->subject);
+	free(s->from);
+	free(s->message_id);
+	free(s->x_mailer);
+	free(s->date);
+	free(s);
+}
+
+const struct responder resp_smtp = {
+	.name = "smtp",
+	.proto = TRAP_PROTO_SMTP,
+	.create = smtp_create,
+	.start = smtp_start,
+	.input = smtp_input,
+	.timeout = smtp_timeout,
+	.end = smtp_end,
+	.fields = smtp_fields,
+	.destroy = smtp_destroy,
+};

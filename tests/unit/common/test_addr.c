@@ -1,0 +1,56 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "common/addr.h"
+
+static void test_addrport(void **state)
+{
+	struct addrport a;
+	char err[128], buf[64];
+	assert_int_equal(addrport_parse("127.0.0.1:5353", -1, &a, err, sizeof(err)), 0);
+	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)), "127.0.0.1:5353");
+	assert_int_equal(addrport_parse("[::1]:53", -1, &a, err, sizeof(err)), 0);
+	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)), "[::1]:53");
+	assert_int_equal(addrport_parse("fd00::1", 53, &a, err, sizeof(err)), 0);
+	assert_int_equal(addr_port((struct sockaddr *)&a.ss), 53);
+	assert_int_equal(addrport_parse("[::1", 53, &a, err, sizeof(err)), -1);
+	assert_int_equal(addrport_parse("host.example:53", 53, &a, err, sizeof(err)), -1);
+	assert_int_equal(addrport_parse("1.2.3.4:0", 53, &a, err, sizeof(err)), -1);
+}
+
+static void test_prefix(void **state)
+{
+	struct prefix p;
+	char err[128], buf[64];
+	uint8_t out[16];
+	assert_int_equal(prefix_parse("10.66.0.0/16", &p, err, sizeof(err)), 0);
+	assert_int_equal(prefix_size(&p, 1u << 30), 65536);
+	prefix_nth(&p, 258, out);
+	assert_string_equal(inet_ntop(AF_INET, out, buf, sizeof(buf)), "10.66.1.2");
+	assert_int_equal(prefix_index(&p, out), 258);
+	uint8_t outside[4] = {10, 67, 0, 1};
+	assert_int_equal(prefix_index(&p, outside), -1);
+
+	assert_int_equal(prefix_parse("fd00:66::/64", &p, err, sizeof(err)), 0);
+	assert_int_equal(prefix_size(&p, 1000000), 1000000);
+	prefix_nth(&p, 0x10001, out);
+	assert_string_equal(inet_ntop(AF_INET6, out, buf, sizeof(buf)), "fd00:66::1:1");
+	assert_int_equal(prefix_index(&p, out), 0x10001);
+
+	assert_int_equal(prefix_parse("127.0.0.1", &p, err, sizeof(err)), 0);
+	assert_int_equal(p.bits, 32);
+	assert_int_equal(prefix_size(&p, 100), 1);
+	assert_int_equal(prefix_parse("10.0.0.0/33", &p, err, sizeof(err)), -1);
+	assert_int_equal(prefix_parse("10.0.0.1/24", &p, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_addrport), cmocka_unit_test(test_prefix)};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
