@@ -37,9 +37,9 @@ static uint64_t rng_next(uint64_t *s)
 /* A name of 2-4 labels: 1-3 labels of 6-16 characters, then a TLD. */
 static size_t gen_name(uint64_t *s, char *out)
 {
-	static const char *const tlds[] = { "com", "net",  "org", "ru",  "top", "info", "xyz",
-		                            "de",  "cn",   "io",  "biz", "club", "online",
-		                            "site", "co.uk" };
+	static const char *const tlds[] = {"com",  "net",  "org",    "ru",   "top",
+	                                   "info", "xyz",  "de",     "cn",   "io",
+	                                   "biz",  "club", "online", "site", "co.uk"};
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	uint64_t r = rng_next(s);
 	int labels = (int)(r % 100) < 40 ? 1 : (int)(r % 100) < 85 ? 2 : 3;

@@ -118,12 +118,18 @@ chmod 755 "$T"
 PIDS=()
 WATCHDOG=""
 
+alive() { # pid: running (an exited child not yet reaped is a zombie, not alive)
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
 stop_pid() { # pid: SIGTERM, then SIGKILL after 10 s
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
+	local pid=$1
+	alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
 	kill -TERM "$pid" 2>/dev/null || true
 	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
+		alive "$pid" || break
 		sleep 0.1
 	done
 	kill -KILL "$pid" 2>/dev/null || true
@@ -152,6 +158,10 @@ trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
  kill -TERM $$) 2>/dev/null &
 WATCHDOG=$!
 
+busy_ticks() { # ticks all CPUs spent outside idle and iowait, and the steal among them
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $9 }' /proc/stat
+}
+
 say() { echo "$*" | tee -a "$RES/summary.txt"; }
 note() { echo "$*" >>"$RES/summary.txt"; echo "$*"; }
 
@@ -174,6 +184,7 @@ build trivial_responder
 QGEN="$BB/qgen"
 TRIVIAL="$BB/trivial_responder"
 
+CLK_TCK=$(getconf CLK_TCK)
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 say "DNS sinkhole benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $NCPU CPUs ($CPU_MODEL), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -181,6 +192,17 @@ say "pinning: each server (all of its processes) on CPU $SERVER_CPU; dnsperf, qg
 say "network: $([ -n "${SINKTRAP_BENCH_IN_NETNS:-}" ] && echo "private namespace, loopback only" || echo "host loopback")"
 say "runs: ${DURATION} s each; qgen window $WINDOW; dnsperf $DNSPERF_OPTS; tools: $TOOLS"
 say "versions: $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(kresd --version 2>/dev/null | sed 's/.*version /kresd /'), $(dnsmasq --version 2>/dev/null | head -1 | awk '{print "dnsmasq", $3}'), $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p')"
+
+# Other work on the machine skews every number: say so up front.
+read -r B0 _ < <(busy_ticks)
+sleep 2
+read -r B1 _ < <(busy_ticks)
+IDLE_BUSY=$(awk -v d=$((B1 - B0)) -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", d / hz / 2 }')
+say "before start, other work on the machine used $IDLE_BUSY CPUs"
+if awk -v b="$IDLE_BUSY" 'BEGIN { exit !(b > 0.1) }'; then
+	say "WARNING: the machine is not idle; results will be low and noisy. Busiest processes:"
+	ps -eo pcpu=,comm= --sort=-pcpu | head -5 | sed 's/^/    /' | tee -a "$RES/summary.txt"
+fi
 
 echo "generating lists and query files (fixed seed) ..."
 /usr/bin/python3 "$HERE/gen_lists.py" --out "$T/data" --queries "$QUERIES" | tee -a "$RES/summary.txt"
@@ -190,12 +212,12 @@ D="$T/data"
 
 # The upstream for unlisted names: the trivial responder on CPU 0.
 taskset -c "$GEN_CPU" "$TRIVIAL" -a 127.0.0.1 -p "$UP_PORT" -A 127.0.0.1 2>"$T/upstream.log" &
-PIDS+=($!)
+UPID=$!
+PIDS+=("$UPID")
 
 # ---------------------------------------------------------------- measuring
 
-declare -A QPS LOST FAIL GCPU SCPU LOADMS RSS RSS_END RSS_DETAIL SINKED
-CLK_TCK=$(getconf CLK_TCK)
+declare -A QPS LOST FAIL GCPU SCPU OTHER LOADMS RSS RSS_END RSS_DETAIL SINKED
 
 tree_pids() { # pid and its descendants
 	local p=$1 c
@@ -208,8 +230,9 @@ tree_pids() { # pid and its descendants
 tree_ticks() { # CPU ticks used so far by pid and its descendants
 	local sum=0 p t
 	for p in $(tree_pids "$1"); do
-		t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-		sum=$((sum + t))
+		# utime and stime, counted after the ")" that ends a name that may hold spaces
+		t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+		sum=$((sum + ${t:-0}))
 	done
 	echo "$sum"
 }
@@ -226,28 +249,49 @@ tree_rss_kb() {
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-proc_label() { # sinktrap worker name from its argv ("sinktrap: dns"), else comm
-	local p=$1 a
-	a=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | sed 's/ *$//')
-	case "$a" in
-	*"sinktrap: "*) echo "${a##*sinktrap: }" | awk '{print $1}' ;;
-	*) cat "/proc/$p/comm" 2>/dev/null || echo "?" ;;
-	esac
+udp_inode() { # port: inode of the UDP socket bound to 127.0.0.1:port
+	awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p { print $10; exit }' /proc/net/udp
 }
 
-sinktrap_rss_detail() { # "parent 3.1 MB, dns 40.2 MB, store 8.0 MB"
+holds() { # pid target: whether pid has target open
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[ "$(readlink "$f" 2>/dev/null)" = "$2" ] && return 0
+	done
+	return 1
+}
+
+# Which sinktrap worker a child is: its argv ("sinktrap: dns") if it says,
+# else what it holds open: the DNS socket (dns) or the database (store).
+proc_label() { # pid port statedir
+	local p=$1 a ino
+	a=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | sed 's/ *$//')
+	case "$a" in
+	*"sinktrap: "*) echo "${a##*sinktrap: }" | awk '{ print $1 }'; return ;;
+	esac
+	ino=$(udp_inode "$2")
+	if [ -n "$ino" ] && holds "$p" "socket:[$ino]"; then
+		echo dns
+	elif holds "$p" "$3/sinktrap.db"; then
+		echo store
+	else
+		echo "$(cat "/proc/$p/comm" 2>/dev/null)[$p]"
+	fi
+}
+
+sinktrap_rss_detail() { # parent port statedir: "parent 3.1 MB, dns 40.2 MB, store 8.0 MB"
 	local parent=$1 out c
 	out="parent $(mb "$(rss_kb "$parent")") MB"
 	for c in $(pgrep -P "$parent" 2>/dev/null); do
-		out="$out, $(proc_label "$c") $(mb "$(tree_rss_kb "$c")") MB"
+		out="$out, $(proc_label "$c" "$2" "$3") $(mb "$(tree_rss_kb "$c")") MB"
 	done
 	echo "$out"
 }
 
-sinktrap_dns_pid() {
-	local parent=$1 c
-	for c in $(pgrep -P "$parent" 2>/dev/null); do
-		if [ "$(proc_label "$c")" = dns ]; then
+sinktrap_dns_pid() { # parent port statedir
+	local c
+	for c in $(pgrep -P "$1" 2>/dev/null); do
+		if [ "$(proc_label "$c" "$2" "$3")" = dns ]; then
 			echo "$c"
 			return
 		fi
@@ -260,7 +304,7 @@ kv() { # key file: value of key=... on the RESULT line, empty if none
 kvn() { local v; v=$(kv "$1" "$2"); echo "${v:-0}"; } # the same, 0 if none
 
 run_qgen() { # key port file [extra qgen options]
-	local key=$1 port=$2 file=$3 out="$RES/$1.qgen.txt"
+	local key=$1 port=$2 file=$3 out="$RES/$1.txt"
 	shift 3
 	timeout $((DURATION + 30)) taskset -c "$GEN_CPU" "$QGEN" -s 127.0.0.1 -p "$port" \
 		-d "$D/$file" -l "$DURATION" -w "$WINDOW" -A "$SINKHOLE" "$@" >"$out" 2>&1 || true
@@ -272,7 +316,7 @@ run_qgen() { # key port file [extra qgen options]
 }
 
 run_dnsperf() { # key port file
-	local key=$1 port=$2 file=$3 out="$RES/$1.dnsperf.txt"
+	local key=$1 port=$2 file=$3 out="$RES/$1.txt"
 	# shellcheck disable=SC2086
 	timeout $((DURATION + 30)) /usr/bin/time -f "TIME %U %S %e" \
 		taskset -c "$GEN_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$D/$file" \
@@ -286,23 +330,39 @@ run_dnsperf() { # key port file
 	SINKED[$key]=$(awk '/Response codes:/ { for (i = 3; i < NF; i += 3) if ($i ~ /NOERROR/) print $(i + 1) }' "$out")
 }
 
+# One run of one tool; also the CPU the server used, and what neither the
+# server, the generator nor the upstream used ("others": anything else on the
+# machine, which makes the numbers noisy).
+measure_one() { # key tool port queryfile server-pid label
+	local key=$1 tool=$2 port=$3 qf=$4 pid=$5 label=$6 s0 s1 u0 u1 b0 b1 st0 st1 w0 w1
+	s0=$(tree_ticks "$pid"); u0=$(tree_ticks "$UPID")
+	read -r b0 st0 < <(busy_ticks)
+	w0=$(date +%s%N)
+	"run_$tool" "$key" "$port" "$qf"
+	w1=$(date +%s%N)
+	read -r b1 st1 < <(busy_ticks)
+	s1=$(tree_ticks "$pid"); u1=$(tree_ticks "$UPID")
+	SCPU[$key]=$(awk -v d=$((s1 - s0)) -v hz="$CLK_TCK" -v s="$DURATION" \
+		'BEGIN { printf "%.0f", 100 * d / hz / s }')
+	# over the whole wall time of the tool (it also loads its file and drains)
+	OTHER[$key]=$(awk -v b=$((b1 - b0)) -v sv=$((s1 - s0)) -v up=$((u1 - u0)) \
+		-v g="${GCPU[$key]:-0}" -v hz="$CLK_TCK" -v w=$(((w1 - w0) / 1000000)) \
+		-v s="$DURATION" -v st=$((st1 - st0)) \
+		'BEGIN { w /= 1000; o = 100 * (b - st - sv - up) / hz / w - g * s / w
+			if (o < 0) o = 0; printf "%.0f/%.0f", o, 100 * st / hz / w }')
+	printf '  %-28s %-8s %8s q/s  lost %s  fail %s  CPU%%: server %s generator %s others/steal %s\n' \
+		"$label" "$tool" "${QPS[$key]:--}" "${LOST[$key]:--}" "${FAIL[$key]:--}" \
+		"${SCPU[$key]:--}" "${GCPU[$key]:--}" "${OTHER[$key]}"
+}
+
 measure() { # server list pid port: every query file with every tool
-	local s=$1 l=$2 pid=$3 port=$4 f tool key t0 t1 prefix
-	prefix=big
-	[ "$l" = small ] && prefix=small
+	local s=$1 l=$2 pid=$3 port=$4 f tool qf
 	for f in $FILES; do
-		local qf="q-$prefix-$f"
+		qf="q-$l-$f"
 		[ "$f" = unlisted ] && qf="q-unlisted"
 		for tool in $TOOLS; do
-			key="$s.$l.$f.$tool"
-			t0=$(tree_ticks "$pid")
-			"run_$tool" "$key" "$port" "$qf"
-			t1=$(tree_ticks "$pid")
-			SCPU[$key]=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$DURATION" \
-				'BEGIN { printf "%.0f", 100 * d / hz / s }')
-			printf '  %-9s %-3s %-15s %-8s %8s q/s  lost %s  fail %s  server CPU %s%%  generator CPU %s%%\n' \
-				"$s" "${LISTNAME[$l]}" "${FILELABEL[$f]}" "$tool" "${QPS[$key]:--}" \
-				"${LOST[$key]:--}" "${FAIL[$key]:--}" "${SCPU[$key]:--}" "${GCPU[$key]:--}"
+			measure_one "$s.$l.$f.$tool" "$tool" "$port" "$qf" "$pid" \
+				"$s ${LISTNAME[$l]} ${FILELABEL[$f]}"
 		done
 	done
 }
@@ -415,36 +475,15 @@ server_available() {
 	esac
 }
 
-# Count the events sinktrap recorded (JSON lines and SQLite rows).
-sinktrap_events() { # dir
-	/usr/bin/python3 - "$1/var" <<'EOF'
-import json, os, sqlite3, sys
-var = sys.argv[1]
-jl = jd = 0
-p = os.path.join(var, "events.json")
-if os.path.exists(p):
-    with open(p, "rb") as f:
-        for line in f:
-            jl += 1
-            try:
-                if json.loads(line).get("event_type") == "dns":
-                    jd += 1
-            except ValueError:
-                pass
-sq = sd = "-"
-p = os.path.join(var, "sinktrap.db")
-if os.path.exists(p):
-    try:
-        db = sqlite3.connect("file:%s?mode=ro" % p, uri=True)
-        sq = db.execute("SELECT count(*) FROM events").fetchone()[0]
-        try:
-            sd = db.execute("SELECT count(*) FROM events WHERE event_type = 'dns'").fetchone()[0]
-        except sqlite3.Error:
-            sd = "?"
-    except sqlite3.Error as e:
-        sq = "error: %s" % e
-print("json %d lines (%d dns), sqlite %s rows (%s dns)" % (jl, jd, sq, sd))
-EOF
+# Events sinktrap recorded: "JSON-lines SQLite-rows" (dns events only).
+sinktrap_event_count() { # dir
+	local j q
+	j=$(grep -c '"event_type": *"dns"' "$1/var/events.json" 2>/dev/null) || j=${j:-0}
+	q=$(sqlite3 -readonly "$1/var/sinktrap.db" \
+		"SELECT count(*) FROM events WHERE event_type = 'dns'" 2>/dev/null) ||
+		q=$(sqlite3 -readonly "$1/var/sinktrap.db" "SELECT count(*) FROM events" 2>/dev/null) ||
+		q="?"
+	echo "${j:-0} ${q:-?}"
 }
 
 # SIGHUP twice under full qgen load; the second reload adds RELOAD_NAME.
@@ -452,7 +491,7 @@ sighup_test() { # dir parent port
 	local dir=$1 parent=$2 port=$3 out="$RES/sinktrap.sighup.qgen.txt" q dns_before dns_after
 	local gap
 	gap=$(awk -v d="$DURATION" 'BEGIN { printf "%.2f", d / 3 }')
-	dns_before=$(sinktrap_dns_pid "$parent")
+	dns_before=$(sinktrap_dns_pid "$parent" "$port" "$dir/var")
 	taskset -c "$GEN_CPU" "$QGEN" -s 127.0.0.1 -p "$port" -d "$D/q-big-listed" -l "$DURATION" \
 		-w "$WINDOW" -A "$SINKHOLE" -S 1 >"$out" 2>&1 &
 	q=$!
@@ -464,7 +503,7 @@ sighup_test() { # dir parent port
 	sleep "$gap"
 	kill -HUP "$parent"
 	wait "$q" || true
-	dns_after=$(sinktrap_dns_pid "$parent")
+	dns_after=$(sinktrap_dns_pid "$parent" "$port" "$dir/var")
 	SIGHUP_SENT=$(kv sent "$out")
 	SIGHUP_RECV=$(kv received "$out")
 	SIGHUP_LOST=$(kv lost "$out")
@@ -474,10 +513,16 @@ sighup_test() { # dir parent port
 	if timeout 10 "$QGEN" -p "$port" -P "$RELOAD_NAME" -A "$SINKHOLE" -l 5 >/dev/null; then
 		SIGHUP_RELOADED="yes ($RELOAD_NAME, added before the 2nd SIGHUP, is sinkholed)"
 	else
-		SIGHUP_RELOADED="NO ($RELOAD_NAME, added before the 2nd SIGHUP, is not sinkholed)"
+		SIGHUP_RELOADED="NO ($RELOAD_NAME, added before the 2nd SIGHUP, is not sinkholed;"
+		if "$SINKTRAP" check "$RELOAD_NAME" -c "$dir/sinktrap.conf" >/dev/null 2>&1; then
+			SIGHUP_RELOADED="$SIGHUP_RELOADED though 'sinktrap check' on the list file sinkholes it)"
+		else
+			SIGHUP_RELOADED="$SIGHUP_RELOADED and 'sinktrap check' on the list file does not either)"
+		fi
+		SIGHUP_RELOADED="$SIGHUP_RELOADED; log: $(grep -i reload "$dir/log" | tail -2 | tr '\n' ' ')"
 	fi
 	SIGHUP_WORKER="dns worker pid $dns_before before, $dns_after after"
-	kill -0 "$parent" 2>/dev/null || SIGHUP_WORKER="$SIGHUP_WORKER; PARENT EXITED"
+	alive "$parent" || SIGHUP_WORKER="$SIGHUP_WORKER; PARENT EXITED"
 }
 
 run_server() { # server list
@@ -503,7 +548,10 @@ run_server() { # server list
 	LOADMS[$s.$l]=$(( (t1 - t0) / 1000000 ))
 	sleep 0.2 # let a just-forked worker settle before reading RSS
 	RSS[$s.$l]=$(tree_rss_kb "$pid")
-	[ "$s" = sinktrap ] && RSS_DETAIL[$s.$l]=$(sinktrap_rss_detail "$pid")
+	if [ "$s" = sinktrap ]; then
+		RSS_DETAIL[$s.$l]=$(sinktrap_rss_detail "$pid" "${PORT[$s]}" "$dir/var")
+		EVENTS0=$(sinktrap_event_count "$dir")
+	fi
 	echo "   loaded in ${LOADMS[$s.$l]} ms, RSS $(mb "${RSS[$s.$l]}") MB ${RSS_DETAIL[$s.$l]:+(${RSS_DETAIL[$s.$l]})}"
 	measure "$s" "$l" "$pid" "${PORT[$s]}"
 	RSS_END[$s.$l]=$(tree_rss_kb "$pid")
@@ -514,9 +562,10 @@ run_server() { # server list
 	stop_pid "$pid"
 	cp "$dir/log" "$RES/$s-$l.log" 2>/dev/null || true
 	if [ "$s" = sinktrap ]; then
-		# Answers the generators saw sinkholed (qgen: A = sinkhole; dnsperf:
-		# NOERROR on (a) and (b)), plus the load probe and the reload probe.
-		local k n=1
+		# Answers the generators saw sinkholed during the runs (qgen: A = the
+		# sinkhole; dnsperf: NOERROR on (a) and (b)), plus the reload probe,
+		# against the events recorded after the load probe (counted then).
+		local k n=0 e0j e0q e1j e1q
 		for k in "${!SINKED[@]}"; do
 			case "$k" in
 			sinktrap.$l.unlisted.*) ;;
@@ -524,7 +573,10 @@ run_server() { # server list
 			esac
 		done
 		[ "$l" = big ] && n=$((n + $(kvn sinkholed "$RES/sinktrap.sighup.qgen.txt") + 1))
-		EVENTS[$l]="sinkholed answers seen by the generators $n; recorded: $(sinktrap_events "$dir")"
+		read -r e0j e0q <<<"$EVENTS0"
+		read -r e1j e1q < <(sinktrap_event_count "$dir")
+		EVENTS[$l]="sinkholed answers seen by the generators $n; dns events recorded meanwhile: JSON $((e1j - e0j)), SQLite $(
+			[[ "$e1q$e0q" =~ ^[0-9]+$ ]] && echo $((e1q - e0q)) || echo "$e1q (total)")"
 		echo "   ${EVENTS[$l]}"
 	fi
 	if [ "$KEEP" = 0 ]; then
@@ -532,6 +584,7 @@ run_server() { # server list
 	fi
 }
 declare -A EVENTS
+EVENTS0="0 0"
 
 # The limit of the UDP path: the trivial responder, (a) only.
 echo "== trivial responder (no lookup): the limit of this machine's UDP path"
@@ -541,13 +594,8 @@ TPID=$SPID
 PIDS+=("$TPID")
 sleep 0.3
 for tool in dnsperf qgen; do
-	key="trivial.none.listed.$tool"
-	t0=$(tree_ticks "$TPID")
-	"run_$tool" "$key" "${PORT[trivial]}" q-big-listed
-	SCPU[$key]=$(awk -v d=$(( $(tree_ticks "$TPID") - t0 )) -v hz="$CLK_TCK" -v s="$DURATION" \
-		'BEGIN { printf "%.0f", 100 * d / hz / s }')
-	printf '  %-9s %-3s %-15s %-8s %8s q/s  lost %s  server CPU %s%%  generator CPU %s%%\n' trivial - \
-		"(a) listed" "$tool" "${QPS[$key]:--}" "${LOST[$key]:--}" "${SCPU[$key]}" "${GCPU[$key]:--}"
+	measure_one "trivial.none.listed.$tool" "$tool" "${PORT[trivial]}" q-big-listed "$TPID" \
+		"trivial (a) listed"
 done
 stop_pid "$TPID"
 

@@ -17,7 +17,9 @@
  * Usage: trivial_responder [-a ADDR] [-p PORT] [-A IPV4] [-T TTL] [-b BATCH]
  * SIGTERM/SIGINT stop it; it then prints the number of answers on stderr.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -74,8 +76,8 @@ static size_t answer_query(uint8_t *buf, size_t len, size_t cap, const uint8_t i
 	off += 4;
 
 	buf[2] = (uint8_t)((buf[2] & 0x01) | 0x80 | 0x04); /* QR, AA, keep RD */
-	buf[3] = 0x80;                                      /* RA, NOERROR */
-	buf[8] = buf[9] = buf[10] = buf[11] = 0;            /* NSCOUNT, ARCOUNT */
+	buf[3] = 0x80;                                     /* RA, NOERROR */
+	buf[8] = buf[9] = buf[10] = buf[11] = 0;           /* NSCOUNT, ARCOUNT */
 	buf[6] = 0;
 	buf[7] = 0;
 	if (qtype != 1)
@@ -120,12 +122,23 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "a:p:A:T:b:h")) != -1) {
 		switch (opt) {
-		case 'a': addr = optarg; break;
-		case 'p': port = atoi(optarg); break;
-		case 'A': answer = optarg; break;
-		case 'T': ttl = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'b': batch = atoi(optarg); break;
-		default: usage();
+		case 'a':
+			addr = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'A':
+			answer = optarg;
+			break;
+		case 'T':
+			ttl = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'b':
+			batch = atoi(optarg);
+			break;
+		default:
+			usage();
 		}
 	}
 	if (batch < 1 || batch > MAX_BATCH || port < 1 || port > 65535)
@@ -169,10 +182,10 @@ int main(int argc, char **argv)
 		for (int i = 0; i < batch; i++) {
 			iov[i].iov_len = BUF_SIZE;
 			in[i].msg_hdr = (struct msghdr){
-				.msg_name = &peers[i],
-				.msg_namelen = sizeof(peers[i]),
-				.msg_iov = &iov[i],
-				.msg_iovlen = 1,
+			    .msg_name = &peers[i],
+			    .msg_namelen = sizeof(peers[i]),
+			    .msg_iov = &iov[i],
+			    .msg_iovlen = 1,
 			};
 		}
 		int n = recvmmsg(fd, in, (unsigned)batch, MSG_WAITFORONE, NULL);

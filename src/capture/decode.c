@@ -57,6 +57,27 @@ static void udp_teredo(struct decode_pkt *d, const uint8_t *b, uint32_t off, uin
 	d->inner_linktype = DECODE_LINK_RAW;
 }
 
+/* L2TPv2 data message (RFC 2661): optional length, sequence and offset fields, then PPP. */
+static void udp_l2tp(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_t end)
+{
+	if (end - off < 6)
+		return;
+	uint16_t fv = be16(b + off);
+	if ((fv & 0x000f) != 2 || (fv & 0x8000)) /* version 2, data (not control) */
+		return;
+	uint32_t hl = 2 + ((fv & 0x4000) ? 2 : 0) + 4 + ((fv & 0x0800) ? 4 : 0);
+	if (fv & 0x0200) { /* offset size, then that much padding */
+		if (end - off < hl + 2)
+			return;
+		hl += 2 + be16(b + off + hl);
+	}
+	if (end - off < hl + 2)
+		return;
+	d->tunnel = DECODE_TUNNEL_L2TP;
+	d->inner_off = off + hl;
+	d->inner_linktype = DECODE_LINK_PPP;
+}
+
 static void l4_gre(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_t end)
 {
 	if (end - off < 4)
@@ -85,6 +106,11 @@ static void l4_gre(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_
 		return;
 	d->tunnel = DECODE_TUNNEL_GRE;
 	d->inner_off = off + hl;
+	if (ptype == 0x8909 && end - d->inner_off >= 8) {
+		/* Cisco MetaData: the ethertype, version, length, options, SGT */
+		ptype = be16(b + d->inner_off);
+		d->inner_off += 8;
+	}
 	switch (ptype) {
 	case 0x0800:
 	case 0x86dd:
@@ -196,6 +222,8 @@ static void dec_l4(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_
 			d->payload_cap = d->payload_len;
 		if (d->sport == 3544 || d->dport == 3544)
 			udp_teredo(d, b, d->payload_off, d->payload_off + d->payload_cap);
+		else if (d->sport == 1701 || d->dport == 1701)
+			udp_l2tp(d, b, d->payload_off, d->payload_off + d->payload_cap);
 		else if (d->dport == 4789 && d->payload_cap >= 8 + 14 && (b[d->payload_off] & 0x08)) {
 			d->tunnel = DECODE_TUNNEL_VXLAN;
 			d->inner_off = d->payload_off + 8;
@@ -424,14 +452,18 @@ static int dec_ethertype(struct decode_pkt *d, const uint8_t *b, uint32_t off, u
 					return nonip(d, DECODE_NONIP_LLC);
 				if (b[off] == 0x42 && b[off + 1] == 0x42)
 					return nonip(d, DECODE_NONIP_STP);
-				/* SNAP with a zero OUI carries an ethertype */
-				if (b[off] == 0xaa && b[off + 1] == 0xaa && caplen - off >= 8 &&
-				    b[off + 3] == 0 && b[off + 4] == 0 && b[off + 5] == 0) {
-					type = be16(b + off + 6);
-					off += 8;
-					if (type <= 1500)
-						return nonip(d, DECODE_NONIP_LLC);
-					continue;
+				if (b[off] == 0xaa && b[off + 1] == 0xaa && caplen - off >= 8) {
+					uint32_t oui = (uint32_t)b[off + 3] << 16 |
+					               (uint32_t)b[off + 4] << 8 | b[off + 5];
+					uint16_t pid = be16(b + off + 6);
+					if (oui == 0x00000c && pid == 0x010b) /* Cisco PVST+ */
+						return nonip(d, DECODE_NONIP_STP);
+					/* SNAP with a zero OUI carries an ethertype */
+					if (oui == 0 && pid > 1500) {
+						type = pid;
+						off += 8;
+						continue;
+					}
 				}
 				return nonip(d, DECODE_NONIP_LLC);
 			}

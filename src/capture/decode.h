@@ -15,7 +15,8 @@
  * packet or the first fragment carries L4 ports; a later fragment keeps its
  * addresses, protocol and fragment id so the flow table can match it.
  *
- * Tunnels (GRE, IP-in-IP, IPv6-in-IPv4, Teredo, VXLAN) are recognised and the
+ * Tunnels (GRE incl. Cisco MetaData, IP-in-IP, IPv6-in-IPv4, Teredo, VXLAN,
+ * L2TPv2) are recognised and the
  * offset of the inner packet is reported, but the flow key is always the
  * OUTER header: the capture is about who talked to the sensor, and keying on
  * the outer header keeps every packet of one tunnel in one flow. A caller
@@ -84,6 +85,7 @@ enum decode_tunnel {
 	DECODE_TUNNEL_IPIP,   /* IPv4 or IPv6 in IPv4/IPv6 (protocols 4, 41) */
 	DECODE_TUNNEL_TEREDO, /* IPv6 in UDP/3544 */
 	DECODE_TUNNEL_VXLAN,  /* Ethernet in UDP/4789 */
+	DECODE_TUNNEL_L2TP,   /* PPP in L2TPv2 data messages, UDP/1701 */
 };
 
 /* TCP flags as in the header's 13th byte. */
@@ -125,7 +127,7 @@ struct decode_pkt {
 
 	uint8_t tunnel;          /* enum decode_tunnel */
 	uint32_t inner_off;      /* offset of the tunnelled packet */
-	uint32_t inner_linktype; /* how to decode it: DECODE_LINK_RAW or _ETHERNET */
+	uint32_t inner_linktype; /* how to decode it: DECODE_LINK_RAW, _ETHERNET or _PPP */
 };
 
 /*

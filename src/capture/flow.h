@@ -8,10 +8,10 @@
  * initiator), 1 "to client".
  *
  * A TCP flow is CLOSED after a FIN each way or a RST; it then lingers for
- * tcp_closed seconds (late ACKs and retransmissions stay in it) unless a new
- * SYN on the same tuple starts a new flow at once. A pure SYN from the
- * initiator with another sequence number than the flow's first SYN also
- * starts a new flow (port reuse), as Wireshark's tcp.stream does.
+ * tcp_closed seconds (late ACKs and retransmissions stay in it). A pure SYN
+ * whose sequence number differs from the first one seen in its direction
+ * ends the flow ("reused") and starts a new one, at once and in any state:
+ * the rule Wireshark's tcp.stream applies, so stream counts agree.
  *
  * Time is packet time, never the wall clock, so old captures replay as they
  * happened. The table keeps its own clock that advances by the forward steps
@@ -87,8 +87,8 @@ struct flow {
 
 	/* private to flow.c */
 	uint32_t hnext, prev, next;
-	uint8_t cls, hist_bits[2], closed_by, isn_set;
-	uint32_t isn;
+	uint8_t cls, hist_bits[2], closed_by, seq_set;
+	uint32_t base_seq[2];
 	int64_t touch;
 };
 
@@ -99,7 +99,7 @@ struct flow_config {
 	uint32_t capacity;           /* flows at once (default 65536) */
 	uint32_t tcp_new_timeout;    /* seconds; handshake incomplete / half-open (60) */
 	uint32_t tcp_est_timeout;    /* established (600) */
-	uint32_t tcp_closed_timeout; /* after FIN both ways or RST (30) */
+	uint32_t tcp_closed_timeout; /* after FIN both ways or RST (60) */
 	uint32_t udp_timeout;        /* (120) */
 	uint32_t other_timeout;      /* ICMP and other protocols (60) */
 	uint16_t cid_seed;           /* Community ID seed (0) */

@@ -33,7 +33,6 @@ struct pool_slot {
 
 struct pool {
 	struct prefix pfx; /* host bits cleared */
-	int alen;          /* address bytes: 4 or 16 */
 	uint64_t first;    /* position in the prefix of the first usable address */
 	uint32_t cap;      /* usable addresses, one slot each */
 	uint32_t used;
@@ -60,50 +59,19 @@ static uint32_t name_hash(const char *s)
 	return (uint32_t)h;
 }
 
-/* Add n to the big-endian address a (alen bytes). */
-static void addr_add(uint8_t *a, int alen, uint64_t n)
-{
-	int i;
-
-	for (i = alen - 1; i >= 0 && n; i--) {
-		uint64_t v = a[i] + (n & 0xff);
-
-		a[i] = (uint8_t)v;
-		n = (n >> 8) + (v >> 8);
-	}
-}
-
 static void pool_addr(const struct pool *p, uint32_t slot, uint8_t addr[16])
 {
-	memset(addr, 0, 16);
-	memcpy(addr, p->pfx.addr, (size_t)p->alen);
-	addr_add(addr, p->alen, p->first + slot);
+	prefix_nth(&p->pfx, p->first + slot, addr);
 }
 
 /* The slot of addr, or -1 when it is not one of the pool's addresses. */
 static int64_t pool_slot_of(const struct pool *p, const uint8_t *addr)
 {
-	int bits = p->pfx.bits, i;
-	uint64_t off = 0;
+	int64_t i = prefix_index(&p->pfx, addr);
 
-	for (i = 0; i < p->alen; i++) {
-		uint8_t mask = bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
-		uint8_t host = addr[i] & (uint8_t)~mask;
-
-		if ((addr[i] & mask) != p->pfx.addr[i])
-			return -1;
-		bits = bits > 8 ? bits - 8 : 0;
-		/* Host bits above the low 64 would make an index beyond any pool. */
-		if (off >> 56) {
-			if (host)
-				return -1;
-			continue;
-		}
-		off = off << 8 | host;
-	}
-	if (off < p->first || off - p->first >= p->cap)
+	if (i < 0 || (uint64_t)i < p->first || (uint64_t)i - p->first >= p->cap)
 		return -1;
-	return (int64_t)(off - p->first);
+	return i - (int64_t)p->first;
 }
 
 struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
@@ -126,12 +94,12 @@ struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	/* The helpers of addr.h expect the host bits clear. */
 	p->pfx = *pfx;
-	p->alen = maxbits / 8;
 	for (i = 0; i < 16; i++) {
 		int b = pfx->bits - 8 * i;
 
-		if (i >= p->alen || b <= 0)
+		if (i >= maxbits / 8 || b <= 0)
 			p->pfx.addr[i] = 0;
 		else if (b < 8)
 			p->pfx.addr[i] &= (uint8_t)(0xff00 >> b);
@@ -143,7 +111,7 @@ struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
 		p->cap = 1;
 		return p;
 	}
-	usable = hostbits >= 64 ? UINT64_MAX : (uint64_t)1 << hostbits;
+	usable = prefix_size(&p->pfx, (uint64_t)max_entries + 2);
 	if (pfx->family == AF_INET && hostbits >= 2) {
 		/* Network and broadcast addresses; a /31 has neither (RFC 3021). */
 		p->first = 1;
@@ -321,7 +289,7 @@ enum pool_result pool_get(struct pool *p, const char *name, int64_t now, uint8_t
 	}
 	copy = strdup(name);
 	if (!copy)
-		return (enum pool_result)-1;
+		return (enum pool_result) - 1;
 	while (p->cursor < p->cap && p->slots[p->cursor].name)
 		p->cursor++;
 	if (p->cursor < p->cap) {

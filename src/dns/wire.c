@@ -60,7 +60,8 @@ static long name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, 
 			size_t ptr = (size_t)(c & 0x3F) << 8 | pkt[o + 1];
 			if (end < 0)
 				end = (long)o + 2;
-			if (ptr >= o || ++hops > MAX_HOPS)
+			/* Backwards only, and never into the header. */
+			if (ptr >= o || ptr < DNS_HDR_LEN || ++hops > MAX_HOPS)
 				return -1;
 			o = ptr;
 			continue;
@@ -195,6 +196,7 @@ static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *
 			m->opt_start = rrstart;
 			m->opt_end = w.off;
 			m->opt_last = (i == total - 1);
+			m->opt_index = (uint16_t)(i - m->ancount - m->nscount);
 			m->rcode |= (int)(ttl >> 24) << 4;
 			continue;
 		}
@@ -420,15 +422,21 @@ size_t dns_resp_adapt(const struct dns_query *q, const struct dns_msg *m, uint8_
 		memcpy(buf + DNS_HDR_LEN, q->qraw, q->qraw_len);
 	uint16_t ar = m->arcount;
 	if (m->opt_start) {
-		size_t ol = m->opt_end - m->opt_start;
-		memmove(buf + m->opt_start, buf + m->opt_end, len - m->opt_end);
-		len -= ol;
-		ar--;
+		/*
+		 * Cut at the OPT record. Records after it (rare) go too: moving them
+		 * would break compression pointers into the bytes that moved.
+		 */
+		len = m->opt_start;
+		ar = m->opt_index;
 	}
 	put16(buf + 10, ar);
 	size_t room = q->edns ? 11 : 0;
 	if (len + room > limit || len + room > cap) {
-		len = m->question_end;
+		/* Header and the client's own question (uncompressed: a pointer in
+		 * the upstream's question could lead into the part cut off). */
+		memcpy(buf + DNS_HDR_LEN, q->qraw, q->qraw_len);
+		len = DNS_HDR_LEN + q->qraw_len;
+		put16(buf + 4, 1);
 		put16(buf + 2, (uint16_t)(get16(buf + 2) | DNS_F_TC));
 		put16(buf + 6, 0);
 		put16(buf + 8, 0);

@@ -96,9 +96,9 @@ size_t dns_query_udp_limit(const struct dns_query *q, size_t server_max);
 size_t dns_resp_empty(const struct dns_query *q, int rcode, int aa, uint16_t edns_size,
                       uint8_t *out, size_t cap);
 /*
- * The sinkhole answer: one A (addr 4 bytes) or AAAA (16 bytes) record for the
- * question with ttl; or, when addr is NULL, NODATA with a SOA in the
- * authority section (negative TTL = ttl).
+ * The sinkhole answer: one A (the first 4 bytes of addr) or AAAA (all 16
+ * bytes) record for the question with ttl; or, when addr is NULL, NODATA
+ * with a SOA in the authority section (negative TTL = ttl).
  */
 size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_t ttl,
                          uint16_t edns_size, uint8_t *out, size_t cap);
@@ -119,6 +119,7 @@ struct dns_msg {
 	size_t opt_start;   /* 0 when there is no OPT record */
 	size_t opt_end;
 	int opt_last;       /* the OPT record is the last record */
+	uint16_t opt_index; /* its position in the additional section */
 	uint32_t min_ttl;   /* answer TTLs, or the SOA negative TTL; UINT32_MAX if none */
 	uint16_t qtype, qclass;
 	uint8_t qname[DNS_NAME_WIRE_MAX]; /* lowercased wire form */

@@ -218,7 +218,7 @@ void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *k
 		return;
 	ev_arr(ev, key);
 	for (int i = 0; i < v->n; i++)
-		ev_strn(ev, NULL, v->v[i], v->len[i]);
+		ev_strn(ev, "", v->v[i], v->len[i]);
 	ev_close(ev);
 }
 
@@ -290,7 +290,7 @@ void resp_creds_render(const struct resp_creds *c, struct evbuf *ev)
 	if (c->total > 1) {
 		ev_arr(ev, "credentials_tried");
 		for (int i = 0; i < c->n; i++)
-			cred_render(&c->c[i], ev, NULL);
+			cred_render(&c->c[i], ev, "");
 		ev_close(ev);
 		ev_int(ev, "credentials_count", c->total);
 	}
@@ -393,6 +393,78 @@ long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 		if (in[i] != '=')
 			return -1;
 	return (long)o;
+}
+
+enum { SASL_IDLE, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
+
+static int sasl_plain(struct resp_sasl *s, const char *b64, size_t n, struct resp_creds *c)
+{
+	uint8_t buf[1024];
+	long dl = resp_b64_decode(b64, n, buf, sizeof(buf));
+	s->step = SASL_IDLE;
+	if (dl < 0)
+		return RESP_SASL_BAD;
+	/* authzid NUL authcid NUL password */
+	const uint8_t *z1 = memchr(buf, 0, (size_t)dl);
+	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(buf + dl - z1 - 1)) : NULL;
+	if (z2 == NULL) {
+		resp_creds_add(c, buf, (size_t)dl, NULL, 0, "PLAIN");
+		return RESP_SASL_BAD;
+	}
+	resp_creds_add(c, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, (size_t)(buf + dl - z2 - 1),
+	               "PLAIN");
+	return RESP_SASL_DONE;
+}
+
+int resp_sasl_start(struct resp_sasl *s, const char *mech, size_t ml, const char *ir,
+                    size_t irl, struct resp_creds *c, const char **challenge)
+{
+	s->step = SASL_IDLE;
+	s->ulen = 0;
+	/* "=" is an empty initial response (RFC 4959) */
+	int have_ir = irl > 0 && !(irl == 1 && ir[0] == '=');
+	if (resp_word_eq(mech, ml, "PLAIN")) {
+		if (have_ir)
+			return sasl_plain(s, ir, irl, c);
+		s->step = SASL_PLAIN;
+		*challenge = "";
+		return RESP_SASL_CHALLENGE;
+	}
+	if (resp_word_eq(mech, ml, "LOGIN")) {
+		s->step = SASL_LOGIN_USER;
+		*challenge = "VXNlcm5hbWU6"; /* "Username:" */
+		if (have_ir)
+			return resp_sasl_step(s, ir, irl, c, challenge);
+		return RESP_SASL_CHALLENGE;
+	}
+	return RESP_SASL_MECH;
+}
+
+int resp_sasl_step(struct resp_sasl *s, const char *line, size_t n, struct resp_creds *c,
+                   const char **challenge)
+{
+	if (n == 1 && line[0] == '*') {
+		s->step = SASL_IDLE;
+		return RESP_SASL_ABORT;
+	}
+	if (s->step == SASL_PLAIN)
+		return sasl_plain(s, line, n, c);
+	uint8_t buf[256];
+	long dl = resp_b64_decode(line, n, buf, sizeof(buf));
+	if (dl < 0 || (s->step != SASL_LOGIN_USER && s->step != SASL_LOGIN_PASS)) {
+		s->step = SASL_IDLE;
+		return RESP_SASL_BAD;
+	}
+	if (s->step == SASL_LOGIN_USER) {
+		memcpy(s->user, buf, (size_t)dl);
+		s->ulen = (size_t)dl;
+		s->step = SASL_LOGIN_PASS;
+		*challenge = "UGFzc3dvcmQ6"; /* "Password:" */
+		return RESP_SASL_CHALLENGE;
+	}
+	resp_creds_add(c, s->user, s->ulen, buf, (size_t)dl, "LOGIN");
+	s->step = SASL_IDLE;
+	return RESP_SASL_DONE;
 }
 
 int resp_word_eq(const char *s, size_t n, const char *word)

@@ -96,6 +96,31 @@ void resp_blob_emit(struct resp_blob *b, const struct resp_ctx *ctx, const char 
 /* Standard base64 (padding optional); returns the decoded length or -1. */
 long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
+/*
+ * SASL PLAIN and LOGIN as servers run them (POP3 AUTH, IMAP AUTHENTICATE):
+ * each step returns one of these, and on RESP_SASL_CHALLENGE the base64
+ * challenge to send ("" for PLAIN's empty one). Credentials are recorded
+ * in c as soon as the password is known.
+ */
+enum resp_sasl_result {
+	RESP_SASL_CHALLENGE, /* send "+ <challenge>" and feed the next line to step */
+	RESP_SASL_DONE,      /* credentials complete */
+	RESP_SASL_BAD,       /* not base64, or a malformed PLAIN message */
+	RESP_SASL_ABORT,     /* the client sent "*" */
+	RESP_SASL_MECH,      /* mechanism not offered */
+};
+
+struct resp_sasl {
+	int step;
+	char user[256];
+	size_t ulen;
+};
+
+int resp_sasl_start(struct resp_sasl *s, const char *mech, size_t ml, const char *ir,
+                    size_t irl, struct resp_creds *c, const char **challenge);
+int resp_sasl_step(struct resp_sasl *s, const char *line, size_t n, struct resp_creds *c,
+                   const char **challenge);
+
 /* Case-insensitive: does s[0..n) equal word? */
 int resp_word_eq(const char *s, size_t n, const char *word);
 /*

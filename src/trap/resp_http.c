@@ -663,7 +663,7 @@ static void req_render(const struct http_req *r, struct evbuf *ev, const char *k
 	if (r->nhdr > 0) {
 		ev_arr(ev, "request_headers");
 		for (int i = 0; i < r->nhdr; i++) {
-			ev_obj(ev, NULL);
+			ev_obj(ev, "");
 			ev_strn(ev, "name", r->hname[i].s, r->hname[i].n);
 			ev_strn(ev, "value", r->hvalue[i].s, r->hvalue[i].n);
 			ev_close(ev);
@@ -682,7 +682,7 @@ static void http_fields(void *st, struct evbuf *ev)
 	if (h->nreq > 1) {
 		ev_arr(ev, "http_requests");
 		for (int i = 0; i < h->nreq; i++)
-			req_render(&h->req[i], ev, NULL);
+			req_render(&h->req[i], ev, "");
 		ev_close(ev);
 	}
 }

@@ -579,7 +579,7 @@ static void smtp_end(void *st)
 		return;
 	s->ended = 1;
 	/* a message cut off in DATA is still evidence */
-	if (s->state == S_DATA && s->msg.seen > 0) {
+	if (s->msg.seen > 0) {
 		char name[32];
 		if (!s->have_email && s->msg.len > 0)
 			parse_headers(s, s->msg.data, s->msg.len);

@@ -13,7 +13,8 @@
  *   -EAGAIN            a valid beginning: call again with more bytes;
  *   -EPROTONOSUPPORT   (banner only) this is not an SSH client;
  *   -EBADMSG           SSH, but malformed or over a limit;
- * with the reason in err (may be NULL) for the two errors.
+ *   -ENOMEM            (KEXINIT only) libcrypto could not compute MD5;
+ * with the reason in err (may be NULL) for the errors.
  */
 #ifndef SINKTRAP_TRAP_SSHBANNER_H
 #define SINKTRAP_TRAP_SSHBANNER_H
@@ -23,15 +24,15 @@
 
 struct evbuf;
 
-#define SSH_BANNER_MAX 255       /* identification line, CR LF included (RFC 4253) */
+#define SSH_BANNER_MAX 255         /* identification line, CR LF included (RFC 4253) */
 #define SSH_BANNER_MAX_PRELINES 16 /* other lines allowed before it */
 /* The banner parser never answers -EAGAIN past this many bytes. */
 #define SSH_BANNER_MAX_INPUT ((SSH_BANNER_MAX_PRELINES + 1) * (SSH_BANNER_MAX + 1))
 
-#define SSH_BANNER_A_PRELINES 0x01 /* lines before the identification line */
-#define SSH_BANNER_A_BARE_LF 0x02  /* ended by LF without CR */
+#define SSH_BANNER_A_PRELINES 0x01    /* lines before the identification line */
+#define SSH_BANNER_A_BARE_LF 0x02     /* ended by LF without CR */
 #define SSH_BANNER_A_NO_SOFTWARE 0x04 /* empty softwareversion */
-#define SSH_BANNER_A_BYTES 0x08    /* control or non-ASCII bytes in the line */
+#define SSH_BANNER_A_BYTES 0x08       /* control or non-ASCII bytes in the line */
 
 struct ssh_banner {
 	/* The identification line without CR LF, NUL-terminated (no NUL inside). */
@@ -41,8 +42,8 @@ struct ssh_banner {
 	char software_version[SSH_BANNER_MAX + 1]; /* up to the first space */
 	char comments[SSH_BANNER_MAX + 1];         /* after it; "" if none */
 	int has_comments;
-	size_t consumed;   /* input bytes up to and including the line's LF */
-	unsigned prelines; /* lines before it */
+	size_t consumed;    /* input bytes up to and including the line's LF */
+	unsigned prelines;  /* lines before it */
 	unsigned anomalies; /* SSH_BANNER_A_* */
 };
 

@@ -26,7 +26,10 @@ struct cur {
 	const uint8_t *p, *end;
 };
 
-static size_t cur_left(const struct cur *c) { return (size_t)(c->end - c->p); }
+static size_t cur_left(const struct cur *c)
+{
+	return (size_t)(c->end - c->p);
+}
 
 static int cur_u8(struct cur *c, unsigned *v)
 {
@@ -83,7 +86,10 @@ static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
 	return code;
 }
 
-int tls_grease_is(uint16_t v) { return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff); }
+int tls_grease_is(uint16_t v)
+{
+	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
+}
 
 const char *tls_version_name(uint16_t v, char *buf, size_t len)
 {
@@ -121,7 +127,8 @@ static int hs_header(const uint8_t *hdr, size_t *need, char *err, size_t errlen)
 {
 	size_t body = (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 	if (hdr[0] != TLS_HS_CLIENT_HELLO)
-		return fail(-EBADMSG, err, errlen, "handshake type %u, not ClientHello", hdr[0]);
+		return fail(-EBADMSG, err, errlen, "handshake type %u, not ClientHello",
+		            hdr[0]);
 	if (body > TLS_HELLO_MAX_LEN)
 		return fail(-EBADMSG, err, errlen, "ClientHello length %zu over %d", body,
 		            TLS_HELLO_MAX_LEN);
@@ -135,9 +142,8 @@ static int hs_header(const uint8_t *hdr, size_t *need, char *err, size_t errlen)
  * with *msg, *msglen (handshake header included), or a tls_hello_parse()
  * error.
  */
-static int records_gather(const uint8_t *buf, size_t len, uint8_t *scratch,
-                          const uint8_t **msg, size_t *msglen, struct tls_hello *h,
-                          char *err, size_t errlen)
+static int records_gather(const uint8_t *buf, size_t len, uint8_t *scratch, const uint8_t **msg,
+                          size_t *msglen, struct tls_hello *h, char *err, size_t errlen)
 {
 	size_t off = 0, have = 0, need = 4;
 	int nrec = 0, rc;
@@ -158,7 +164,8 @@ static int records_gather(const uint8_t *buf, size_t len, uint8_t *scratch,
 		size_t left = len - off;
 		if (left >= 1 && buf[off] != TLS_RECORD_HANDSHAKE)
 			return fail(-EBADMSG, err, errlen,
-			            "record type %u before the ClientHello is complete", buf[off]);
+			            "record type %u before the ClientHello is complete",
+			            buf[off]);
 		if (left >= 2 && buf[off + 1] != 3)
 			return fail(-EBADMSG, err, errlen, "record version major %u",
 			            buf[off + 1]);
@@ -236,8 +243,8 @@ static int u16_list(struct cur *c, uint16_t *out, size_t cap, size_t *n, struct 
 		return -1;
 	*n = 0;
 	while (cur_left(c) > 0) {
-		unsigned v;
-		cur_u16(c, &v);
+		unsigned v = 0;
+		cur_u16(c, &v); /* cannot fail: the length is even */
 		if (tls_grease_is((uint16_t)v))
 			h->grease |= grease_bit;
 		if (*n < cap)
@@ -350,7 +357,7 @@ static int ext_parse(unsigned type, struct cur *d, struct tls_hello *h)
 			return -1;
 		h->n_point_formats = 0;
 		while (cur_left(&v) > 0) {
-			unsigned f;
+			unsigned f = 0;
 			cur_u8(&v, &f);
 			if (h->n_point_formats < TLS_HELLO_MAX_POINT_FORMATS)
 				h->point_formats[h->n_point_formats++] = (uint8_t)f;
@@ -389,7 +396,8 @@ static int hello_body(const uint8_t *p, size_t len, struct tls_hello *h, char *e
 	             TLS_GREASE_CIPHER) < 0)
 		return fail(-EBADMSG, err, errlen, "odd cipher suites length");
 	if (cur_vec8(&c, &comp) < 0)
-		return fail(-EBADMSG, err, errlen, "compression methods overrun the ClientHello");
+		return fail(-EBADMSG, err, errlen,
+		            "compression methods overrun the ClientHello");
 	h->n_compressions = (uint8_t)cur_left(&comp);
 	if (h->n_compressions == 0)
 		h->anomalies |= TLS_HELLO_A_NO_COMPRESSION;
@@ -456,8 +464,7 @@ static void sb_u16_list(struct sb *s, const uint16_t *v, size_t n, const char *f
 	}
 }
 
-static void hex_digest(const EVP_MD *md, const void *data, size_t len, char *out,
-                       size_t nhex)
+static void hex_digest(const EVP_MD *md, const void *data, size_t len, char *out, size_t nhex)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned int dl = 0;

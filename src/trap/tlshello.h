@@ -49,11 +49,12 @@ struct evbuf;
 #define TLS_HELLO_SNI_LEN 255  /* longer host names are cut (TLS_HELLO_A_SNI_LONG) */
 
 /* Room for the longest strings the caps allow, NUL included. */
-#define TLS_JA3_LEN                                                                        \
-	(6 + 6 * (TLS_HELLO_MAX_CIPHERS + TLS_HELLO_MAX_EXTS + TLS_HELLO_MAX_GROUPS) +     \
+#define TLS_JA3_LEN                                                                            \
+	(6 + 6 * (TLS_HELLO_MAX_CIPHERS + TLS_HELLO_MAX_EXTS + TLS_HELLO_MAX_GROUPS) +         \
 	 4 * TLS_HELLO_MAX_POINT_FORMATS + 8)
 #define TLS_JA4_LEN 37 /* 10 + 1 + 12 + 1 + 12, NUL */
-#define TLS_JA4R_LEN (16 + 5 * (TLS_HELLO_MAX_CIPHERS + TLS_HELLO_MAX_EXTS + TLS_HELLO_MAX_SIGALGS))
+#define TLS_JA4R_LEN                                                                           \
+	(16 + 5 * (TLS_HELLO_MAX_CIPHERS + TLS_HELLO_MAX_EXTS + TLS_HELLO_MAX_SIGALGS))
 
 /* Where GREASE values were seen (struct tls_hello.grease). */
 #define TLS_GREASE_CIPHER 0x01
@@ -64,14 +65,14 @@ struct evbuf;
 #define TLS_GREASE_ALPN 0x20
 
 /* Anomalies: the structure holds, but a conforming client would not send this. */
-#define TLS_HELLO_A_SNI_EMPTY 0x001 /* server_name present without a host_name, or empty */
-#define TLS_HELLO_A_SNI_LONG 0x002  /* host_name longer than TLS_HELLO_SNI_LEN: cut */
-#define TLS_HELLO_A_SNI_BYTES 0x004 /* host_name has bytes outside [A-Za-z0-9._-] */
-#define TLS_HELLO_A_DUP_EXT 0x008   /* an extension type twice (the later one is kept) */
-#define TLS_HELLO_A_TRUNCATED 0x010 /* a list exceeded its cap */
-#define TLS_HELLO_A_ALPN_EMPTY 0x020 /* a zero-length ALPN protocol name */
-#define TLS_HELLO_A_TRAILING 0x040  /* bytes after the hello in its last record */
-#define TLS_HELLO_A_NO_CIPHERS 0x080 /* empty cipher_suites */
+#define TLS_HELLO_A_SNI_EMPTY 0x001      /* server_name present without a host_name, or empty */
+#define TLS_HELLO_A_SNI_LONG 0x002       /* host_name longer than TLS_HELLO_SNI_LEN: cut */
+#define TLS_HELLO_A_SNI_BYTES 0x004      /* host_name has bytes outside [A-Za-z0-9._-] */
+#define TLS_HELLO_A_DUP_EXT 0x008        /* an extension type twice (the later one is kept) */
+#define TLS_HELLO_A_TRUNCATED 0x010      /* a list exceeded its cap */
+#define TLS_HELLO_A_ALPN_EMPTY 0x020     /* a zero-length ALPN protocol name */
+#define TLS_HELLO_A_TRAILING 0x040       /* bytes after the hello in its last record */
+#define TLS_HELLO_A_NO_CIPHERS 0x080     /* empty cipher_suites */
 #define TLS_HELLO_A_NO_COMPRESSION 0x100 /* empty compression_methods */
 
 struct tls_hello {

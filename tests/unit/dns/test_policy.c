@@ -62,7 +62,7 @@ static void warns_print(const struct warns *ws)
 /* Table-driven list cases ------------------------------------------------ */
 
 struct want_warn {
-	int line; /* 0 ends the table */
+	int line;        /* 0 ends the table */
 	const char *msg; /* substring of the message */
 };
 
@@ -86,287 +86,288 @@ struct list_case {
 
 #define LONG63 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc"
 
+/* One line of list text per line of source, numbered. */
+/* clang-format off */
 static const struct list_case list_cases[] = {
 	{
 		.title = "hosts",
 		.format = LIST_FMT_HOSTS,
-		.text = "# a hosts file\n"                                     /* 1 */
-		        "\n"                                                   /* 2 */
-		        "0.0.0.0 evil.example other.example  # two names\n"    /* 3 */
-		        "127.0.0.1 localhost\n"                                /* 4 */
-		        "127.0.0.1\tlocalhost.localdomain\n"                   /* 5 */
-		        "255.255.255.255 broadcasthost\n"                      /* 6 */
-		        "::1 localhost ip6-localhost ip6-loopback\n"           /* 7 */
-		        "fe80::1%lo0 localhost\n"                              /* 8 */
-		        "0.0.0.0 0.0.0.0\n"                                    /* 9 */
-		        "0.0.0.0 localhost.miningspeed.com\n"                  /* 10 */
-		        "0.0.0.0 UPPER.Example.COM\n"                          /* 11 */
-		        "0.0.0.0 trailing.example.\n"                          /* 12 */
-		        ":: v6.example\n"                                      /* 13 */
-		        "0.0.0.0 bad..example\n"                               /* 14 */
-		        "evil2.example\n"                                      /* 15 */
-		        "0.0.0.0\n"                                            /* 16 */
-		        "0.0.0.0 under_score.example xn--80ak6aa92e.com\n"     /* 17 */
-		        "0.0.0.0 a#b.example\n"                                /* 18 */
-		        "0.0.0.0 caf\xc3\xa9.example\n"                        /* 19 */
-		        "0.0.0.0 " LONG63 "d.example\n"                        /* 20 */
-		        "0.0.0.0 " LONG63 ".example\n"                         /* 21 */
-		        "0.0.0.0 crlf.example\r\n"                             /* 22 */
-		        "0.0.0.0 last.example",                                /* 23 */
+		.text = "# a hosts file\n"                                  /* 1 */
+		        "\n"                                                /* 2 */
+		        "0.0.0.0 evil.example other.example  # two names\n" /* 3 */
+		        "127.0.0.1 localhost\n"                             /* 4 */
+		        "127.0.0.1\tlocalhost.localdomain\n"                /* 5 */
+		        "255.255.255.255 broadcasthost\n"                   /* 6 */
+		        "::1 localhost ip6-localhost ip6-loopback\n"        /* 7 */
+		        "fe80::1%lo0 localhost\n"                           /* 8 */
+		        "0.0.0.0 0.0.0.0\n"                                 /* 9 */
+		        "0.0.0.0 localhost.miningspeed.com\n"               /* 10 */
+		        "0.0.0.0 UPPER.Example.COM\n"                       /* 11 */
+		        "0.0.0.0 trailing.example.\n"                       /* 12 */
+		        ":: v6.example\n"                                   /* 13 */
+		        "0.0.0.0 bad..example\n"                            /* 14 */
+		        "evil2.example\n"                                   /* 15 */
+		        "0.0.0.0\n"                                         /* 16 */
+		        "0.0.0.0 under_score.example xn--80ak6aa92e.com\n"  /* 17 */
+		        "0.0.0.0 a#b.example\n"                             /* 18 */
+		        "0.0.0.0 caf\xc3\xa9.example\n"                     /* 19 */
+		        "0.0.0.0 " LONG63 "d.example\n"                     /* 20 */
+		        "0.0.0.0 " LONG63 ".example\n"                      /* 21 */
+		        "0.0.0.0 crlf.example\r\n"                          /* 22 */
+		        "0.0.0.0 last.example",                             /* 23 */
 		.entries = 11,
 		.warns = {
-			{ 14, "empty label in name \"bad..example\"" },
-			{ 15, "expected an IP address before the names, got \"evil2.example\"" },
-			{ 16, "no name after the address \"0.0.0.0\"" },
-			{ 18, "invalid character '#' in name \"a#b.example\"" },
-			{ 19, "non-ASCII byte 0xc3 in name \"caf\\xc3\\xa9.example\"" },
-			{ 20, "label longer than 63 characters" },
+			{14, "empty label in name \"bad..example\""},
+			{15, "expected an IP address before the names, got \"evil2.example\""},
+			{16, "no name after the address \"0.0.0.0\""},
+			{18, "invalid character '#' in name \"a#b.example\""},
+			{19, "non-ASCII byte 0xc3 in name \"caf\\xc3\\xa9.example\""},
+			{20, "label longer than 63 characters"},
 		},
 		.lookups = {
-			{ "evil.example", POLICY_BLOCK, "evil.example", 0, 3 },
-			{ "other.example", POLICY_BLOCK, "other.example", 0, 3 },
-			{ "a.b.evil.example", POLICY_BLOCK, "evil.example", 1, 3 },
-			{ "EVIL.example.", POLICY_BLOCK, "evil.example", 0, 3 },
-			{ "xevil.example", POLICY_NONE },
-			{ "example", POLICY_NONE },
-			{ "localhost", POLICY_NONE },
-			{ "localhost.localdomain", POLICY_NONE },
-			{ "broadcasthost", POLICY_NONE },
-			{ "ip6-localhost", POLICY_NONE },
-			{ "0.0.0.0", POLICY_NONE },
-			{ "localhost.miningspeed.com", POLICY_BLOCK, "localhost.miningspeed.com", 0, 10 },
-			{ "upper.example.com", POLICY_BLOCK, "upper.example.com", 0, 11 },
-			{ "trailing.example", POLICY_BLOCK, "trailing.example", 0, 12 },
-			{ "v6.example", POLICY_BLOCK, "v6.example", 0, 13 },
-			{ "under_score.example", POLICY_BLOCK, "under_score.example", 0, 17 },
-			{ "www.xn--80ak6aa92e.com", POLICY_BLOCK, "xn--80ak6aa92e.com", 1, 17 },
-			{ LONG63 ".example", POLICY_BLOCK, LONG63 ".example", 0, 21 },
-			{ "crlf.example", POLICY_BLOCK, "crlf.example", 0, 22 },
-			{ "last.example", POLICY_BLOCK, "last.example", 0, 23 },
-			{ "bad.example", POLICY_NONE },
+			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
+			{"other.example", POLICY_BLOCK, "other.example", 0, 3},
+			{"a.b.evil.example", POLICY_BLOCK, "evil.example", 1, 3},
+			{"EVIL.example.", POLICY_BLOCK, "evil.example", 0, 3},
+			{"xevil.example", POLICY_NONE},
+			{"example", POLICY_NONE},
+			{"localhost", POLICY_NONE},
+			{"localhost.localdomain", POLICY_NONE},
+			{"broadcasthost", POLICY_NONE},
+			{"ip6-localhost", POLICY_NONE},
+			{"0.0.0.0", POLICY_NONE},
+			{"localhost.miningspeed.com", POLICY_BLOCK, "localhost.miningspeed.com", 0, 10},
+			{"upper.example.com", POLICY_BLOCK, "upper.example.com", 0, 11},
+			{"trailing.example", POLICY_BLOCK, "trailing.example", 0, 12},
+			{"v6.example", POLICY_BLOCK, "v6.example", 0, 13},
+			{"under_score.example", POLICY_BLOCK, "under_score.example", 0, 17},
+			{"www.xn--80ak6aa92e.com", POLICY_BLOCK, "xn--80ak6aa92e.com", 1, 17},
+			{LONG63 ".example", POLICY_BLOCK, LONG63 ".example", 0, 21},
+			{"crlf.example", POLICY_BLOCK, "crlf.example", 0, 22},
+			{"last.example", POLICY_BLOCK, "last.example", 0, 23},
+			{"bad.example", POLICY_NONE},
 		},
 	},
 	{
 		.title = "plain",
 		.format = LIST_FMT_PLAIN,
-		.text = "# a plain list\n"                       /* 1 */
-		        "evil.example\n"                         /* 2 */
-		        "good.example # inline comment\n"        /* 3 */
-		        "  spaced.example  \n"                   /* 4 */
-		        "*.wild.example\n"                       /* 5 */
-		        "two names.example\n"                    /* 6 */
-		        "localhost\n"                            /* 7 */
-		        "a.b.c.d.e.example.\n"                   /* 8 */
-		        "http://url.example/path\n"              /* 9 */
-		        ".leading.example\n"                     /* 10 */
-		        "trailing.example..\n"                   /* 11 */
-		        "google.com.gohiding.com\n"              /* 12 */
-		        "x_y.example#frag\n",                    /* 13 */
+		.text = "# a plain list\n"                /* 1 */
+		        "evil.example\n"                  /* 2 */
+		        "good.example # inline comment\n" /* 3 */
+		        "  spaced.example  \n"            /* 4 */
+		        "*.wild.example\n"                /* 5 */
+		        "two names.example\n"             /* 6 */
+		        "localhost\n"                     /* 7 */
+		        "a.b.c.d.e.example.\n"            /* 8 */
+		        "http://url.example/path\n"       /* 9 */
+		        ".leading.example\n"              /* 10 */
+		        "trailing.example..\n"            /* 11 */
+		        "google.com.gohiding.com\n"       /* 12 */
+		        "x_y.example#frag\n",             /* 13 */
 		.entries = 6,
 		.warns = {
-			{ 6, "unexpected text after the name: \"names.example\"" },
-			{ 9, "invalid character ':' in name \"http://url.example/path\"" },
-			{ 10, "empty label in name \".leading.example\"" },
-			{ 11, "empty label in name \"trailing.example..\"" },
-			{ 13, "invalid character '#'" },
+			{6, "unexpected text after the name: \"names.example\""},
+			{9, "invalid character ':' in name \"http://url.example/path\""},
+			{10, "empty label in name \".leading.example\""},
+			{11, "empty label in name \"trailing.example..\""},
+			{13, "invalid character '#'"},
 		},
 		.lookups = {
-			{ "evil.example", POLICY_BLOCK, "evil.example", 0, 2 },
-			{ "sub.evil.example", POLICY_BLOCK, "evil.example", 1, 2 },
-			{ "good.example", POLICY_BLOCK, "good.example", 0, 3 },
-			{ "spaced.example", POLICY_BLOCK, "spaced.example", 0, 4 },
-			{ "wild.example", POLICY_NONE },
-			{ "a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 5 },
-			{ "x.y.wild.example", POLICY_BLOCK, "*.wild.example", 1, 5 },
-			{ "localhost", POLICY_NONE },
-			{ "a.b.c.d.e.example", POLICY_BLOCK, "a.b.c.d.e.example", 0, 8 },
-			{ "c.d.e.example", POLICY_NONE },
+			{"evil.example", POLICY_BLOCK, "evil.example", 0, 2},
+			{"sub.evil.example", POLICY_BLOCK, "evil.example", 1, 2},
+			{"good.example", POLICY_BLOCK, "good.example", 0, 3},
+			{"spaced.example", POLICY_BLOCK, "spaced.example", 0, 4},
+			{"wild.example", POLICY_NONE},
+			{"a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 5},
+			{"x.y.wild.example", POLICY_BLOCK, "*.wild.example", 1, 5},
+			{"localhost", POLICY_NONE},
+			{"a.b.c.d.e.example", POLICY_BLOCK, "a.b.c.d.e.example", 0, 8},
+			{"c.d.e.example", POLICY_NONE},
 			/* Look-alike prefixes: only label-boundary suffixes match. */
-			{ "google.com", POLICY_NONE },
-			{ "gohiding.com", POLICY_NONE },
-			{ "com.gohiding.com", POLICY_NONE },
-			{ "google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 0, 12 },
-			{ "www.google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 1,
-			  12 },
-			{ "xgoogle.com.gohiding.com", POLICY_NONE },
+			{"google.com", POLICY_NONE},
+			{"gohiding.com", POLICY_NONE},
+			{"com.gohiding.com", POLICY_NONE},
+			{"google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 0, 12},
+			{"www.google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 1, 12},
+			{"xgoogle.com.gohiding.com", POLICY_NONE},
 		},
 	},
 	{
 		.title = "adblock",
 		.format = LIST_FMT_ADBLOCK,
-		.text = "[Adblock Plus 2.0]\n"                    /* 1 */
-		        "! Title: test\n"                         /* 2 */
-		        "||evil.example^\n"                       /* 3 */
-		        "@@||good.evil.example^\n"                /* 4 */
-		        "||noanchor.example\n"                    /* 5 */
-		        "||important.example^$important\n"        /* 6 */
-		        "||path.example^/foo\n"                   /* 7 */
-		        "example.com##.banner\n"                  /* 8 */
-		        "/banner/ads.js\n"                        /* 9 */
-		        "||BIG.Example^\n"                        /* 10 */
-		        "||*.wild.example^\n"                     /* 11 */
-		        "||bad..example^\n"                       /* 12 */
-		        "bare.example\n"                          /* 13 */
-		        "||pipe.example^|\n"                      /* 14 */
-		        "||\n"                                    /* 15 */
-		        "||x.example^*\n"                         /* 16 */
-		        "@@||ok.example^$important\n"             /* 17 */
-		        "||exa\xe2\x80\x8bmple.com^\n",           /* 18 */
+		.text = "[Adblock Plus 2.0]\n"             /* 1 */
+		        "! Title: test\n"                  /* 2 */
+		        "||evil.example^\n"                /* 3 */
+		        "@@||good.evil.example^\n"         /* 4 */
+		        "||noanchor.example\n"             /* 5 */
+		        "||important.example^$important\n" /* 6 */
+		        "||path.example^/foo\n"            /* 7 */
+		        "example.com##.banner\n"           /* 8 */
+		        "/banner/ads.js\n"                 /* 9 */
+		        "||BIG.Example^\n"                 /* 10 */
+		        "||*.wild.example^\n"              /* 11 */
+		        "||bad..example^\n"                /* 12 */
+		        "bare.example\n"                   /* 13 */
+		        "||pipe.example^|\n"               /* 14 */
+		        "||\n"                             /* 15 */
+		        "||x.example^*\n"                  /* 16 */
+		        "@@||ok.example^$important\n"      /* 17 */
+		        "||exa\xe2\x80\x8bmple.com^\n",    /* 18 */
 		.entries = 7,
 		.warns = {
-			{ 6, "rule with modifiers \"$important\" is not a DNS rule" },
-			{ 7, "rule with a path \"/foo\" is not a DNS rule" },
-			{ 8, "cosmetic rule is not a DNS rule" },
-			{ 9, "URL pattern \"/banner/ads.js\" is not a DNS rule" },
-			{ 12, "empty label in name \"bad..example\"" },
-			{ 15, "no name after \"||\"" },
-			{ 16, "unsupported rule syntax at \"^*\"" },
-			{ 17, "rule with modifiers" },
-			{ 18, "non-ASCII byte 0xe2" },
+			{6, "rule with modifiers \"$important\" is not a DNS rule"},
+			{7, "rule with a path \"/foo\" is not a DNS rule"},
+			{8, "cosmetic rule is not a DNS rule"},
+			{9, "URL pattern \"/banner/ads.js\" is not a DNS rule"},
+			{12, "empty label in name \"bad..example\""},
+			{15, "no name after \"||\""},
+			{16, "unsupported rule syntax at \"^*\""},
+			{17, "rule with modifiers"},
+			{18, "non-ASCII byte 0xe2"},
 		},
 		.lookups = {
-			{ "evil.example", POLICY_BLOCK, "evil.example", 0, 3 },
-			{ "www.evil.example", POLICY_BLOCK, "evil.example", 1, 3 },
-			{ "good.evil.example", POLICY_ALLOW, "good.evil.example", 0, 4 },
-			{ "a.good.evil.example", POLICY_ALLOW, "good.evil.example", 1, 4 },
-			{ "noanchor.example", POLICY_BLOCK, "noanchor.example", 0, 5 },
-			{ "important.example", POLICY_NONE },
-			{ "path.example", POLICY_NONE },
-			{ "big.example", POLICY_BLOCK, "big.example", 0, 10 },
-			{ "wild.example", POLICY_NONE },
-			{ "a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 11 },
-			{ "bare.example", POLICY_BLOCK, "bare.example", 0, 13 },
-			{ "pipe.example", POLICY_BLOCK, "pipe.example", 0, 14 },
-			{ "ok.example", POLICY_NONE },
+			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
+			{"www.evil.example", POLICY_BLOCK, "evil.example", 1, 3},
+			{"good.evil.example", POLICY_ALLOW, "good.evil.example", 0, 4},
+			{"a.good.evil.example", POLICY_ALLOW, "good.evil.example", 1, 4},
+			{"noanchor.example", POLICY_BLOCK, "noanchor.example", 0, 5},
+			{"important.example", POLICY_NONE},
+			{"path.example", POLICY_NONE},
+			{"big.example", POLICY_BLOCK, "big.example", 0, 10},
+			{"wild.example", POLICY_NONE},
+			{"a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 11},
+			{"bare.example", POLICY_BLOCK, "bare.example", 0, 13},
+			{"pipe.example", POLICY_BLOCK, "pipe.example", 0, 14},
+			{"ok.example", POLICY_NONE},
 		},
 	},
 	{
 		.title = "dnsmasq",
 		.format = LIST_FMT_DNSMASQ,
-		.text = "# dnsmasq\n"                              /* 1 */
-		        "server=/evil.example/\n"                  /* 2 */
-		        "server=/one.example/two.example/\n"       /* 3 */
-		        "address=/addr.example/0.0.0.0\n"          /* 4 */
-		        "local=/local.example/\n"                  /* 5 */
-		        "server=8.8.8.8\n"                         /* 6 */
-		        "conf-file=/etc/other.conf\n"              /* 7 */
-		        "server=/#/\n"                             /* 8 */
-		        "server=/missing.example\n"                /* 9 */
-		        "address=/bad..example/\n"                 /* 10 */
-		        "server=//1.2.3.4\n"                       /* 11 */
-		        "  address=/Spaced.Example/::\n"           /* 12 */
-		        "bogus line\n",                            /* 13 */
+		.text = "# dnsmasq\n"                        /* 1 */
+		        "server=/evil.example/\n"            /* 2 */
+		        "server=/one.example/two.example/\n" /* 3 */
+		        "address=/addr.example/0.0.0.0\n"    /* 4 */
+		        "local=/local.example/\n"            /* 5 */
+		        "server=8.8.8.8\n"                   /* 6 */
+		        "conf-file=/etc/other.conf\n"        /* 7 */
+		        "server=/#/\n"                       /* 8 */
+		        "server=/missing.example\n"          /* 9 */
+		        "address=/bad..example/\n"           /* 10 */
+		        "server=//1.2.3.4\n"                 /* 11 */
+		        "  address=/Spaced.Example/::\n"     /* 12 */
+		        "bogus line\n",                      /* 13 */
 		.entries = 6,
 		.warns = {
-			{ 6, "no /domain/ in \"server=8.8.8.8\"" },
-			{ 7, "unsupported dnsmasq option \"conf-file\"" },
-			{ 8, "domain '#' (every name) is not supported" },
-			{ 9, "missing '/' after the domain" },
-			{ 10, "empty label in name \"bad..example\"" },
-			{ 11, "empty domain (unqualified names) is not supported" },
-			{ 13, "expected server=/domain/ or address=/domain/" },
+			{6, "no /domain/ in \"server=8.8.8.8\""},
+			{7, "unsupported dnsmasq option \"conf-file\""},
+			{8, "domain '#' (every name) is not supported"},
+			{9, "missing '/' after the domain"},
+			{10, "empty label in name \"bad..example\""},
+			{11, "empty domain (unqualified names) is not supported"},
+			{13, "expected server=/domain/ or address=/domain/"},
 		},
 		.lookups = {
-			{ "evil.example", POLICY_BLOCK, "evil.example", 0, 2 },
-			{ "x.evil.example", POLICY_BLOCK, "evil.example", 1, 2 },
-			{ "one.example", POLICY_BLOCK, "one.example", 0, 3 },
-			{ "two.example", POLICY_BLOCK, "two.example", 0, 3 },
-			{ "addr.example", POLICY_BLOCK, "addr.example", 0, 4 },
-			{ "local.example", POLICY_BLOCK, "local.example", 0, 5 },
-			{ "spaced.example", POLICY_BLOCK, "spaced.example", 0, 12 },
-			{ "missing.example", POLICY_NONE },
+			{"evil.example", POLICY_BLOCK, "evil.example", 0, 2},
+			{"x.evil.example", POLICY_BLOCK, "evil.example", 1, 2},
+			{"one.example", POLICY_BLOCK, "one.example", 0, 3},
+			{"two.example", POLICY_BLOCK, "two.example", 0, 3},
+			{"addr.example", POLICY_BLOCK, "addr.example", 0, 4},
+			{"local.example", POLICY_BLOCK, "local.example", 0, 5},
+			{"spaced.example", POLICY_BLOCK, "spaced.example", 0, 12},
+			{"missing.example", POLICY_NONE},
 		},
 	},
 	{
 		.title = "rpz",
 		.format = LIST_FMT_RPZ,
-		.text = "$TTL 300\n"                                               /* 1 */
+		.text = "$TTL 300\n"                                                 /* 1 */
 		        "@ SOA localhost. root.localhost. 1 43200 3600 259200 300\n" /* 2 */
-		        "  NS  localhost.\n"                                       /* 3 */
-		        "; comment\n"                                              /* 4 */
-		        "exact.example CNAME .\n"                                  /* 5 */
-		        "*.wild.example CNAME .\n"                                 /* 6 */
-		        "both.example CNAME . ; inline comment\n"                  /* 7 */
-		        "*.both.example CNAME .\n"                                 /* 8 */
-		        "nodata.example CNAME *.\n"                                /* 9 */
-		        "pass.exact.example CNAME rpz-passthru.\n"                 /* 10 */
-		        "*.pass.both.example CNAME rpz-passthru.\n"                /* 11 */
-		        "drop.example 300 IN CNAME rpz-drop.\n"                    /* 12 */
-		        "local.example IN A 10.0.0.1\n"                            /* 13 */
-		        "                AAAA ::1\n"                               /* 14 */
-		        "tcp.example CNAME rpz-tcp-only.\n"                        /* 15 */
-		        "32.1.0.0.127.rpz-ip CNAME .\n"                            /* 16 */
-		        "bad..example CNAME .\n"                                   /* 17 */
-		        "odd.example FOO bar\n"                                    /* 18 */
-		        "$INCLUDE other.zone\n"                                    /* 19 */
-		        "Upper.Example. CNAME .\n"                                 /* 20 */
-		        "notype.example 300 IN\n"                                  /* 21 */
-		        "* CNAME .\n"                                              /* 22 */
-		        "rpz.su CNAME .\n"                                         /* 23 */
-		        "@ CNAME .\n",                                             /* 24 */
+		        "  NS  localhost.\n"                                         /* 3 */
+		        "; comment\n"                                                /* 4 */
+		        "exact.example CNAME .\n"                                    /* 5 */
+		        "*.wild.example CNAME .\n"                                   /* 6 */
+		        "both.example CNAME . ; inline comment\n"                    /* 7 */
+		        "*.both.example CNAME .\n"                                   /* 8 */
+		        "nodata.example CNAME *.\n"                                  /* 9 */
+		        "pass.exact.example CNAME rpz-passthru.\n"                   /* 10 */
+		        "*.pass.both.example CNAME rpz-passthru.\n"                  /* 11 */
+		        "drop.example 300 IN CNAME rpz-drop.\n"                      /* 12 */
+		        "local.example IN A 10.0.0.1\n"                              /* 13 */
+		        "                AAAA ::1\n"                                 /* 14 */
+		        "tcp.example CNAME rpz-tcp-only.\n"                          /* 15 */
+		        "32.1.0.0.127.rpz-ip CNAME .\n"                              /* 16 */
+		        "bad..example CNAME .\n"                                     /* 17 */
+		        "odd.example FOO bar\n"                                      /* 18 */
+		        "$INCLUDE other.zone\n"                                      /* 19 */
+		        "Upper.Example. CNAME .\n"                                   /* 20 */
+		        "notype.example 300 IN\n"                                    /* 21 */
+		        "* CNAME .\n"                                                /* 22 */
+		        "rpz.su CNAME .\n"                                           /* 23 */
+		        "@ CNAME .\n",                                               /* 24 */
 		.entries = 12,
 		.warns = {
-			{ 15, "unsupported RPZ action \"rpz-tcp-only.\"" },
-			{ 16, "rpz-ip trigger is not supported" },
-			{ 17, "empty label in name \"bad..example\"" },
-			{ 18, "unsupported record type \"FOO\"" },
-			{ 19, "unsupported directive \"$INCLUDE\"" },
-			{ 21, "missing record type" },
-			{ 22, "wildcard for every name is not supported" },
-			{ 24, "record at the zone apex is not a policy" },
+			{15, "unsupported RPZ action \"rpz-tcp-only.\""},
+			{16, "rpz-ip trigger is not supported"},
+			{17, "empty label in name \"bad..example\""},
+			{18, "unsupported record type \"FOO\""},
+			{19, "unsupported directive \"$INCLUDE\""},
+			{21, "missing record type"},
+			{22, "wildcard for every name is not supported"},
+			{24, "record at the zone apex is not a policy"},
 		},
 		.lookups = {
-			{ "exact.example", POLICY_BLOCK, "exact.example", 0, 5 },
-			{ "sub.exact.example", POLICY_NONE },
-			{ "wild.example", POLICY_NONE },
-			{ "a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 6 },
-			{ "a.b.wild.example", POLICY_BLOCK, "*.wild.example", 1, 6 },
-			{ "both.example", POLICY_BLOCK, "both.example", 0, 7 },
-			{ "x.both.example", POLICY_BLOCK, "*.both.example", 1, 8 },
-			{ "nodata.example", POLICY_BLOCK, "nodata.example", 0, 9 },
+			{"exact.example", POLICY_BLOCK, "exact.example", 0, 5},
+			{"sub.exact.example", POLICY_NONE},
+			{"wild.example", POLICY_NONE},
+			{"a.wild.example", POLICY_BLOCK, "*.wild.example", 1, 6},
+			{"a.b.wild.example", POLICY_BLOCK, "*.wild.example", 1, 6},
+			{"both.example", POLICY_BLOCK, "both.example", 0, 7},
+			{"x.both.example", POLICY_BLOCK, "*.both.example", 1, 8},
+			{"nodata.example", POLICY_BLOCK, "nodata.example", 0, 9},
 			/* passthru is exact: its subdomains fall to the parent's wildcard */
-			{ "pass.exact.example", POLICY_ALLOW, "pass.exact.example", 0, 10 },
-			{ "x.pass.both.example", POLICY_ALLOW, "*.pass.both.example", 1, 11 },
-			{ "pass.both.example", POLICY_BLOCK, "*.both.example", 1, 8 },
-			{ "drop.example", POLICY_BLOCK, "drop.example", 0, 12 },
-			{ "local.example", POLICY_BLOCK, "local.example", 0, 13 },
-			{ "tcp.example", POLICY_NONE },
-			{ "upper.example", POLICY_BLOCK, "upper.example", 0, 20 },
-			{ "rpz.su", POLICY_BLOCK, "rpz.su", 0, 23 },
-			{ "example", POLICY_NONE },
+			{"pass.exact.example", POLICY_ALLOW, "pass.exact.example", 0, 10},
+			{"x.pass.both.example", POLICY_ALLOW, "*.pass.both.example", 1, 11},
+			{"pass.both.example", POLICY_BLOCK, "*.both.example", 1, 8},
+			{"drop.example", POLICY_BLOCK, "drop.example", 0, 12},
+			{"local.example", POLICY_BLOCK, "local.example", 0, 13},
+			{"tcp.example", POLICY_NONE},
+			{"upper.example", POLICY_BLOCK, "upper.example", 0, 20},
+			{"rpz.su", POLICY_BLOCK, "rpz.su", 0, 23},
+			{"example", POLICY_NONE},
 		},
 	},
 	{
 		.title = "rpz $ORIGIN",
 		.format = LIST_FMT_RPZ,
-		.text = "$ORIGIN rpz.example.\n"                                   /* 1 */
-		        "$TTL 1h\n"                                                /* 2 */
-		        "@ IN SOA ns.rpz.example. admin.rpz.example. (\n"          /* 3 */
-		        "        1 ; serial\n"                                     /* 4 */
-		        "        3600 )\n"                                         /* 5 */
-		        "@ 3600 IN NS ns.rpz.example.\n"                           /* 6 */
-		        "evil.com CNAME .\n"                                       /* 7 */
-		        "abs.com.rpz.example. CNAME .\n"                           /* 8 */
-		        "outside.org. CNAME .\n"                                   /* 9 */
-		        "*.wild.net CNAME .\n"                                     /* 10 */
-		        "$ORIGIN net.rpz.example.\n"                               /* 11 */
-		        "sub CNAME .\n"                                            /* 12 */
-		        "$ORIGIN deep\n"                                           /* 13 */
-		        "x CNAME .\n"                                              /* 14 */
-		        "rpz.example. CNAME .\n",                                  /* 15 */
+		.text = "$ORIGIN rpz.example.\n"                          /* 1 */
+		        "$TTL 1h\n"                                       /* 2 */
+		        "@ IN SOA ns.rpz.example. admin.rpz.example. (\n" /* 3 */
+		        "        1 ; serial\n"                            /* 4 */
+		        "        3600 )\n"                                /* 5 */
+		        "@ 3600 IN NS ns.rpz.example.\n"                  /* 6 */
+		        "evil.com CNAME .\n"                              /* 7 */
+		        "abs.com.rpz.example. CNAME .\n"                  /* 8 */
+		        "outside.org. CNAME .\n"                          /* 9 */
+		        "*.wild.net CNAME .\n"                            /* 10 */
+		        "$ORIGIN net.rpz.example.\n"                      /* 11 */
+		        "sub CNAME .\n"                                   /* 12 */
+		        "$ORIGIN deep\n"                                  /* 13 */
+		        "x CNAME .\n"                                     /* 14 */
+		        "rpz.example. CNAME .\n",                         /* 15 */
 		.entries = 6,
 		.warns = {
-			{ 15, "record at the zone apex is not a policy" },
+			{15, "record at the zone apex is not a policy"},
 		},
 		.lookups = {
-			{ "evil.com", POLICY_BLOCK, "evil.com", 0, 7 },
-			{ "evil.com.rpz.example", POLICY_NONE },
-			{ "abs.com", POLICY_BLOCK, "abs.com", 0, 8 },
-			{ "outside.org", POLICY_BLOCK, "outside.org", 0, 9 },
-			{ "a.wild.net", POLICY_BLOCK, "*.wild.net", 1, 10 },
-			{ "sub.net", POLICY_BLOCK, "sub.net", 0, 12 },
-			{ "x.deep.net", POLICY_BLOCK, "x.deep.net", 0, 14 },
-			{ "ns", POLICY_NONE },
+			{"evil.com", POLICY_BLOCK, "evil.com", 0, 7},
+			{"evil.com.rpz.example", POLICY_NONE},
+			{"abs.com", POLICY_BLOCK, "abs.com", 0, 8},
+			{"outside.org", POLICY_BLOCK, "outside.org", 0, 9},
+			{"a.wild.net", POLICY_BLOCK, "*.wild.net", 1, 10},
+			{"sub.net", POLICY_BLOCK, "sub.net", 0, 12},
+			{"x.deep.net", POLICY_BLOCK, "x.deep.net", 0, 14},
+			{"ns", POLICY_NONE},
 		},
 	},
 	{
@@ -378,23 +379,24 @@ static const struct list_case list_cases[] = {
 		        "*.wild.example CNAME .\n",
 		.entries = 2,
 		.lookups = {
-			{ "exact.example", POLICY_ALLOW, "exact.example", 0, 2 },
-			{ "a.exact.example", POLICY_NONE },
-			{ "a.wild.example", POLICY_ALLOW, "*.wild.example", 1, 3 },
+			{"exact.example", POLICY_ALLOW, "exact.example", 0, 2},
+			{"a.exact.example", POLICY_NONE},
+			{"a.wild.example", POLICY_ALLOW, "*.wild.example", 1, 3},
 		},
 	},
 	{
 		.title = "byte order mark, CRLF, no final newline",
 		.format = LIST_FMT_PLAIN,
-		.text = "\xef\xbb\xbf" "bom.example\r\n"
+		.text = "\xef\xbb\xbf"
+		        "bom.example\r\n"
 		        "crlf.example\r\n"
 		        "\r\n"
 		        "last.example",
 		.entries = 3,
 		.lookups = {
-			{ "bom.example", POLICY_BLOCK, "bom.example", 0, 1 },
-			{ "crlf.example", POLICY_BLOCK, "crlf.example", 0, 2 },
-			{ "last.example", POLICY_BLOCK, "last.example", 0, 4 },
+			{"bom.example", POLICY_BLOCK, "bom.example", 0, 1},
+			{"crlf.example", POLICY_BLOCK, "crlf.example", 0, 2},
+			{"last.example", POLICY_BLOCK, "last.example", 0, 4},
 		},
 	},
 	{
@@ -403,7 +405,7 @@ static const struct list_case list_cases[] = {
 		.text = "",
 		.entries = 0,
 		.lookups = {
-			{ "anything.example", POLICY_NONE },
+			{"anything.example", POLICY_NONE},
 		},
 	},
 	{
@@ -418,11 +420,12 @@ static const struct list_case list_cases[] = {
 		.text = "what is this\nno idea\n",
 		.entries = 0,
 		.warns = {
-			{ 1, "unexpected text after the name: \"is this\"" },
-			{ 2, "unexpected text after the name: \"idea\"" },
+			{1, "unexpected text after the name: \"is this\""},
+			{2, "unexpected text after the name: \"idea\""},
 		},
 	},
 };
+/* clang-format on */
 
 static void check_lookup(const char *title, const struct policy *p, const struct want_lookup *w,
                          const char *path)
@@ -431,8 +434,8 @@ static void check_lookup(const char *title, const struct policy *p, const struct
 	enum policy_action a = policy_lookup(p, w->name, strlen(w->name), &m);
 
 	if (a != w->action || m.action != a)
-		fail_msg("%s: lookup %s: action %d (match %d), want %d (rule %s)", title, w->name,
-		         a, m.action, w->action, m.rule ? m.rule : "-");
+		fail_msg("%s: lookup %s: action %d (match %d), want %d (rule %s)", title,
+		         w->name, a, m.action, w->action, m.rule ? m.rule : "-");
 	if (a == POLICY_NONE) {
 		assert_null(m.rule);
 		return;
@@ -459,9 +462,8 @@ static void test_list_case(void **state)
 	assert_non_null(ws);
 	assert_non_null(p);
 	assert_int_equal(list_detect(c->text, strlen(c->text)), c->format);
-	assert_int_equal(policy_add_list(p, "case.txt", c->text, strlen(c->text), c->allow,
-	                                 warn_cb, ws),
-	                 0);
+	assert_int_equal(
+	    policy_add_list(p, "case.txt", c->text, strlen(c->text), c->allow, warn_cb, ws), 0);
 	policy_finish(p);
 	li = policy_list(p, 0);
 	assert_non_null(li);
@@ -473,15 +475,17 @@ static void test_list_case(void **state)
 		;
 	if (ws->total != nwant || li->invalid != (uint32_t)nwant) {
 		warns_print(ws);
-		fail_msg("%s: %d warnings (%u invalid), want %d", c->title, ws->total, li->invalid,
-		         nwant);
+		fail_msg("%s: %d warnings (%u invalid), want %d", c->title, ws->total,
+		         li->invalid, nwant);
 	}
 	for (i = 0; i < nwant; i++) {
 		assert_string_equal(ws->w[i].file, "case.txt");
-		if (ws->w[i].line != c->warns[i].line || !strstr(ws->w[i].msg, c->warns[i].msg)) {
+		if (ws->w[i].line != c->warns[i].line ||
+		    !strstr(ws->w[i].msg, c->warns[i].msg)) {
 			warns_print(ws);
-			fail_msg("%s: warning %d is line %d \"%s\", want line %d \"%s\"", c->title,
-			         i, ws->w[i].line, ws->w[i].msg, c->warns[i].line, c->warns[i].msg);
+			fail_msg("%s: warning %d is line %d \"%s\", want line %d \"%s\"",
+			         c->title, i, ws->w[i].line, ws->w[i].msg, c->warns[i].line,
+			         c->warns[i].msg);
 		}
 	}
 	if (li->entries != c->entries)
@@ -515,22 +519,22 @@ static struct policy *policy_from(const char *const *texts, const int *allow, in
 static void test_allow_beats_block(void **state)
 {
 	static const char *const texts[] = {
-		"||example.com^\n||ads.good.example^\n||deep.x.example^\n",
-		"safe.example.com\ngood.example\n",
-		"$TTL 60\nx.example CNAME rpz-passthru.\n",
+	    "||example.com^\n||ads.good.example^\n||deep.x.example^\n",
+	    "safe.example.com\ngood.example\n",
+	    "$TTL 60\nx.example CNAME rpz-passthru.\n",
 	};
-	static const int allow[] = { 0, 1, 0 };
+	static const int allow[] = {0, 1, 0};
 	static const struct want_lookup want[] = {
-		{ "example.com", POLICY_BLOCK, "example.com", 0, 1 },
-		{ "other.example.com", POLICY_BLOCK, "example.com", 1, 1 },
-		{ "safe.example.com", POLICY_ALLOW, "safe.example.com", 0, 1 },
-		{ "a.safe.example.com", POLICY_ALLOW, "safe.example.com", 1, 1 },
-		/* an allow on a parent wins over a more specific block */
-		{ "ads.good.example", POLICY_ALLOW, "good.example", 1, 2 },
-		{ "x.ads.good.example", POLICY_ALLOW, "good.example", 1, 2 },
-		/* an exact rpz passthru does not cover the subdomain's block */
-		{ "deep.x.example", POLICY_BLOCK, "deep.x.example", 0, 3 },
-		{ "x.example", POLICY_ALLOW, "x.example", 0, 2 },
+	    {"example.com", POLICY_BLOCK, "example.com", 0, 1},
+	    {"other.example.com", POLICY_BLOCK, "example.com", 1, 1},
+	    {"safe.example.com", POLICY_ALLOW, "safe.example.com", 0, 1},
+	    {"a.safe.example.com", POLICY_ALLOW, "safe.example.com", 1, 1},
+	    /* an allow on a parent wins over a more specific block */
+	    {"ads.good.example", POLICY_ALLOW, "good.example", 1, 2},
+	    {"x.ads.good.example", POLICY_ALLOW, "good.example", 1, 2},
+	    /* an exact rpz passthru does not cover the subdomain's block */
+	    {"deep.x.example", POLICY_BLOCK, "deep.x.example", 0, 3},
+	    {"x.example", POLICY_ALLOW, "x.example", 0, 2},
 	};
 	struct policy *p = policy_from(texts, allow, 3);
 	struct policy_match m;
@@ -551,9 +555,9 @@ static void test_allow_beats_block(void **state)
 static void test_duplicates_keep_first(void **state)
 {
 	static const char *const texts[] = {
-		"a.example\nb.example\na.example\n",
-		"0.0.0.0 b.example\n0.0.0.0 c.example\n",
-		"$TTL 60\nb.example CNAME .\n",
+	    "a.example\nb.example\na.example\n",
+	    "0.0.0.0 b.example\n0.0.0.0 c.example\n",
+	    "$TTL 60\nb.example CNAME .\n",
 	};
 	struct policy *p = policy_from(texts, NULL, 3);
 	struct policy_match m;
@@ -577,7 +581,7 @@ static void test_duplicates_keep_first(void **state)
 
 static void test_lookup_edges(void **state)
 {
-	static const char *const texts[] = { "evil.example\ncom\n" };
+	static const char *const texts[] = {"evil.example\ncom\n"};
 	struct policy *p = policy_new();
 	struct policy_match m;
 	char name[600];
@@ -622,10 +626,29 @@ static void test_lookup_edges(void **state)
 	policy_free(&p);
 }
 
+/* NUL bytes inside a line are just bad bytes (found by fuzzing). */
+static void test_nul_bytes(void **state)
+{
+	static const char text[] = "0.0.0.0\0xyz\nlocalhost\0\nevil.example\n";
+	struct warns ws = {.n = 0};
+	struct policy *p = policy_new();
+
+	(void)state;
+	assert_int_equal(policy_add_list(p, "nul", text, sizeof(text) - 1, 0, warn_cb, &ws), 0);
+	policy_finish(p);
+	assert_int_equal(ws.total, 2);
+	assert_int_equal(ws.w[0].line, 1);
+	assert_string_equal(ws.w[0].msg, "invalid byte 0x00 in name \"0.0.0.0\\x00xyz\"");
+	assert_int_equal(ws.w[1].line, 2);
+	assert_int_equal(policy_list(p, 0)->entries, 1);
+	assert_int_equal(policy_lookup(p, "evil.example", 12, NULL), POLICY_BLOCK);
+	policy_free(&p);
+}
+
 static void test_name_length_limits(void **state)
 {
 	char name[300], text[700];
-	struct warns ws = { .n = 0 };
+	struct warns ws = {.n = 0};
 	struct policy *p = policy_new();
 	int i;
 
@@ -653,31 +676,33 @@ static void test_detect(void **state)
 		const char *text;
 		enum list_format f;
 	} cases[] = {
-		{ "# c\n0.0.0.0 a.example\n", LIST_FMT_HOSTS },
-		{ "127.0.0.1 localhost\n::1 localhost\n", LIST_FMT_HOSTS },
-		{ "# c\na.example\nb.example\n", LIST_FMT_PLAIN },
-		{ "\xef\xbb\xbf" "a.example\r\n", LIST_FMT_PLAIN },
-		{ "! c\n||a.example^\n", LIST_FMT_ADBLOCK },
-		{ "[Adblock Plus 2.0]\n", LIST_FMT_ADBLOCK },
-		{ "@@||a.example^\n", LIST_FMT_ADBLOCK },
-		{ "server=/a.example/\n", LIST_FMT_DNSMASQ },
-		{ "address=/a.example/0.0.0.0\n", LIST_FMT_DNSMASQ },
-		{ "$TTL 300\n", LIST_FMT_RPZ },
-		{ "; zone\na.example CNAME .\n", LIST_FMT_RPZ },
-		{ "a.example 300 IN CNAME .\n", LIST_FMT_RPZ },
-		{ "; only a comment\n", LIST_FMT_RPZ },
-		{ "", LIST_FMT_UNKNOWN },
-		{ "# nothing\n\n", LIST_FMT_UNKNOWN },
+	    {"# c\n0.0.0.0 a.example\n", LIST_FMT_HOSTS},
+	    {"127.0.0.1 localhost\n::1 localhost\n", LIST_FMT_HOSTS},
+	    {"# c\na.example\nb.example\n", LIST_FMT_PLAIN},
+	    {"\xef\xbb\xbf"
+	     "a.example\r\n",
+	     LIST_FMT_PLAIN},
+	    {"! c\n||a.example^\n", LIST_FMT_ADBLOCK},
+	    {"[Adblock Plus 2.0]\n", LIST_FMT_ADBLOCK},
+	    {"@@||a.example^\n", LIST_FMT_ADBLOCK},
+	    {"server=/a.example/\n", LIST_FMT_DNSMASQ},
+	    {"address=/a.example/0.0.0.0\n", LIST_FMT_DNSMASQ},
+	    {"$TTL 300\n", LIST_FMT_RPZ},
+	    {"; zone\na.example CNAME .\n", LIST_FMT_RPZ},
+	    {"a.example 300 IN CNAME .\n", LIST_FMT_RPZ},
+	    {"; only a comment\n", LIST_FMT_RPZ},
+	    {"", LIST_FMT_UNKNOWN},
+	    {"# nothing\n\n", LIST_FMT_UNKNOWN},
 	};
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (list_detect(cases[i].text, strlen(cases[i].text)) != cases[i].f)
-			fail_msg("detect case %zu: %s, want %s", i,
-			         list_format_name(list_detect(cases[i].text,
-			                                      strlen(cases[i].text))),
-			         list_format_name(cases[i].f));
+			fail_msg(
+			    "detect case %zu: %s, want %s", i,
+			    list_format_name(list_detect(cases[i].text, strlen(cases[i].text))),
+			    list_format_name(cases[i].f));
 	assert_string_equal(list_format_name(LIST_FMT_DNSMASQ), "dnsmasq");
 	assert_string_equal(list_format_name((enum list_format)99), "unknown");
 }
@@ -704,17 +729,27 @@ static void test_add_fd_pipe(void **state)
 
 static char blocklist_dir[512];
 
+#ifndef SHARED_DATA
+#define SHARED_DATA SOURCE_ROOT "/../shared/data"
+#endif
+
+/* $SINKTRAP_SHARED, else the build's idea of it, else beside the working directory. */
 static int find_blocklists(void)
 {
 	const char *env = getenv("SINKTRAP_SHARED");
-	const char *cands[3] = { env, SOURCE_ROOT "/../shared", "../shared" };
+	char envdata[400];
+	const char *cands[3] = {NULL, SHARED_DATA, "../shared/data"};
 	struct stat st;
 	int i;
 
+	if (env) {
+		snprintf(envdata, sizeof(envdata), "%s/data", env);
+		cands[0] = envdata;
+	}
 	for (i = 0; i < 3; i++) {
 		if (!cands[i])
 			continue;
-		snprintf(blocklist_dir, sizeof(blocklist_dir), "%s/data/blocklists", cands[i]);
+		snprintf(blocklist_dir, sizeof(blocklist_dir), "%s/blocklists", cands[i]);
 		if (stat(blocklist_dir, &st) == 0 && S_ISDIR(st.st_mode))
 			return 1;
 	}
@@ -737,10 +772,10 @@ static int load_file(struct policy *p, const char *file, struct warns *ws)
 }
 
 static const char *const ransomware_files[] = {
-	"blocklistproject_ransomware.hosts.txt",
-	"blocklistproject_ransomware-ags.adblock.txt",
-	"blocklistproject_ransomware-nl.domains.txt",
-	"blocklistproject_ransomware-dnsmasq.conf.txt",
+    "blocklistproject_ransomware.hosts.txt",
+    "blocklistproject_ransomware-ags.adblock.txt",
+    "blocklistproject_ransomware-nl.domains.txt",
+    "blocklistproject_ransomware-dnsmasq.conf.txt",
 };
 
 static const struct {
@@ -748,16 +783,16 @@ static const struct {
 	enum list_format format;
 	uint32_t entries;
 } real_files[] = {
-	{ "blocklistproject_ransomware.hosts.txt", LIST_FMT_HOSTS, 1904 },
-	{ "blocklistproject_ransomware-ags.adblock.txt", LIST_FMT_ADBLOCK, 1904 },
-	{ "blocklistproject_ransomware-nl.domains.txt", LIST_FMT_PLAIN, 1904 },
-	{ "blocklistproject_ransomware-dnsmasq.conf.txt", LIST_FMT_DNSMASQ, 1904 },
-	{ "blocklistproject_phishing-nl.domains.txt", LIST_FMT_PLAIN, 190215 },
-	{ "digitalside_osint_malware.hosts.txt", LIST_FMT_HOSTS, 2211 },
-	/* 14,404 lines of names, two of them invalid */
-	{ "coinblocker.hosts.txt", LIST_FMT_HOSTS, 14402 },
-	/* 1,477 names, each as "name" and "*.name" */
-	{ "hagezi_dyndns.rpz", LIST_FMT_RPZ, 2954 },
+    {"blocklistproject_ransomware.hosts.txt", LIST_FMT_HOSTS, 1904},
+    {"blocklistproject_ransomware-ags.adblock.txt", LIST_FMT_ADBLOCK, 1904},
+    {"blocklistproject_ransomware-nl.domains.txt", LIST_FMT_PLAIN, 1904},
+    {"blocklistproject_ransomware-dnsmasq.conf.txt", LIST_FMT_DNSMASQ, 1904},
+    {"blocklistproject_phishing-nl.domains.txt", LIST_FMT_PLAIN, 190215},
+    {"digitalside_osint_malware.hosts.txt", LIST_FMT_HOSTS, 2211},
+    /* 14,404 lines of names, two of them invalid */
+    {"coinblocker.hosts.txt", LIST_FMT_HOSTS, 14402},
+    /* 1,477 names, each as "name" and "*.name" */
+    {"hagezi_dyndns.rpz", LIST_FMT_RPZ, 2954},
 };
 
 static void test_real_counts(void **state)
@@ -776,7 +811,8 @@ static void test_real_counts(void **state)
 		assert_int_equal(load_file(p, real_files[i].file, ws), 0);
 		policy_finish(p);
 		li = policy_list(p, 0);
-		if (li->format != real_files[i].format || li->entries != real_files[i].entries ||
+		if (li->format != real_files[i].format ||
+		    li->entries != real_files[i].entries ||
 		    policy_rules(p) != real_files[i].entries)
 			fail_msg("%s: format %s, %u entries, %zu rules; want %s, %u",
 			         real_files[i].file, list_format_name(li->format), li->entries,
@@ -785,11 +821,11 @@ static void test_real_counts(void **state)
 		if (strcmp(real_files[i].file, "coinblocker.hosts.txt") == 0) {
 			want_warns = 2;
 			assert_int_equal(ws->w[0].line, 2206);
-			assert_non_null(strstr(ws->w[0].msg,
-			                       "empty label in name \"de2.node..aeon-pool.com\""));
+			assert_non_null(strstr(
+			    ws->w[0].msg, "empty label in name \"de2.node..aeon-pool.com\""));
 			assert_int_equal(ws->w[1].line, 14256);
-			assert_non_null(strstr(ws->w[1].msg,
-			                       "empty label in name \"zec-asia1..nanopool.org\""));
+			assert_non_null(strstr(
+			    ws->w[1].msg, "empty label in name \"zec-asia1..nanopool.org\""));
 			assert_non_null(strstr(ws->w[1].file, "coinblocker.hosts.txt"));
 		}
 		if (ws->total != want_warns || li->invalid != (uint32_t)want_warns) {
@@ -836,7 +872,8 @@ static void test_real_ransomware_same_set(void **state)
 
 			if (policy_lookup(p[i], line, n, &m) != POLICY_BLOCK || m.wildcard ||
 			    strcmp(m.rule, line) != 0)
-				fail_msg("%s: %s not blocked as itself", ransomware_files[i], line);
+				fail_msg("%s: %s not blocked as itself", ransomware_files[i],
+				         line);
 			if (policy_lookup(p[i], sub, strlen(sub), &m) != POLICY_BLOCK ||
 			    !m.wildcard)
 				fail_msg("%s: %s not covered", ransomware_files[i], sub);
@@ -879,7 +916,8 @@ static void test_real_cerber_hit(void **state)
 		p = policy_new();
 		assert_int_equal(load_file(p, ransomware_files[i], NULL), 0);
 		policy_finish(p);
-		assert_int_equal(policy_lookup(p, cerber, sizeof(cerber) - 1, &m), POLICY_BLOCK);
+		assert_int_equal(policy_lookup(p, cerber, sizeof(cerber) - 1, &m),
+		                 POLICY_BLOCK);
 		assert_string_equal(m.rule, cerber);
 		policy_free(&p);
 	}
@@ -888,23 +926,23 @@ static void test_real_cerber_hit(void **state)
 static void test_real_names(void **state)
 {
 	static const struct want_lookup coin[] = {
-		{ "localhost.miningspeed.com", POLICY_BLOCK, "localhost.miningspeed.com", 0, 0 },
-		{ "localhost.moneroworld.com", POLICY_BLOCK, "localhost.moneroworld.com", 0, 0 },
-		{ "localhost", POLICY_NONE },
-		{ "bestetnpool.com", POLICY_BLOCK, "bestetnpool.com", 0, 0 },
-		{ "STRATUM.MYBTCCOIN.COM", POLICY_BLOCK, "stratum.mybtccoin.com", 0, 0 },
-		{ "www.bestETNpool.com", POLICY_BLOCK, "www.bestetnpool.com", 0, 0 },
-		/* the invalid lines are followed by their corrected form */
-		{ "de2.node.aeon-pool.com", POLICY_BLOCK, "de2.node.aeon-pool.com", 0, 2207 },
-		{ "zec-asia1.nanopool.org", POLICY_BLOCK, "zec-asia1.nanopool.org", 0, 14257 },
-		{ "github.com", POLICY_NONE },
+	    {"localhost.miningspeed.com", POLICY_BLOCK, "localhost.miningspeed.com", 0, 0},
+	    {"localhost.moneroworld.com", POLICY_BLOCK, "localhost.moneroworld.com", 0, 0},
+	    {"localhost", POLICY_NONE},
+	    {"bestetnpool.com", POLICY_BLOCK, "bestetnpool.com", 0, 0},
+	    {"STRATUM.MYBTCCOIN.COM", POLICY_BLOCK, "stratum.mybtccoin.com", 0, 0},
+	    {"www.bestETNpool.com", POLICY_BLOCK, "www.bestetnpool.com", 0, 0},
+	    /* the invalid lines are followed by their corrected form */
+	    {"de2.node.aeon-pool.com", POLICY_BLOCK, "de2.node.aeon-pool.com", 0, 2207},
+	    {"zec-asia1.nanopool.org", POLICY_BLOCK, "zec-asia1.nanopool.org", 0, 14257},
+	    {"github.com", POLICY_NONE},
 	};
 	static const struct want_lookup phish[] = {
-		{ "google.com", POLICY_NONE },
-		{ "google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 0, 42976 },
-		{ "www.google.com.gohiding.com", POLICY_BLOCK, "www.google.com.gohiding.com", 0,
-		  140597 },
-		{ "x.google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 1, 42976 },
+	    {"google.com", POLICY_NONE},
+	    {"google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 0, 42976},
+	    {"www.google.com.gohiding.com", POLICY_BLOCK, "www.google.com.gohiding.com", 0,
+	     140597},
+	    {"x.google.com.gohiding.com", POLICY_BLOCK, "google.com.gohiding.com", 1, 42976},
 	};
 	struct policy *p;
 	size_t i;
@@ -981,28 +1019,29 @@ static void test_real_rpz(void **state)
 int main(void)
 {
 	enum { NCASES = sizeof(list_cases) / sizeof(list_cases[0]) };
-	struct CMUnitTest tests[NCASES + 13];
-	const struct CMUnitTest fixed[] = {
-		cmocka_unit_test(test_allow_beats_block),
-		cmocka_unit_test(test_duplicates_keep_first),
-		cmocka_unit_test(test_lookup_edges),
-		cmocka_unit_test(test_name_length_limits),
-		cmocka_unit_test(test_detect),
-		cmocka_unit_test(test_add_fd_pipe),
-		cmocka_unit_test(test_real_counts),
-		cmocka_unit_test(test_real_ransomware_same_set),
-		cmocka_unit_test(test_real_cerber_hit),
-		cmocka_unit_test(test_real_names),
-		cmocka_unit_test(test_real_rpz),
+	static const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_allow_beats_block),
+	    cmocka_unit_test(test_duplicates_keep_first),
+	    cmocka_unit_test(test_lookup_edges),
+	    cmocka_unit_test(test_name_length_limits),
+	    cmocka_unit_test(test_nul_bytes),
+	    cmocka_unit_test(test_detect),
+	    cmocka_unit_test(test_add_fd_pipe),
+	    cmocka_unit_test(test_real_counts),
+	    cmocka_unit_test(test_real_ransomware_same_set),
+	    cmocka_unit_test(test_real_cerber_hit),
+	    cmocka_unit_test(test_real_names),
+	    cmocka_unit_test(test_real_rpz),
 	};
+	struct CMUnitTest tests[NCASES + sizeof(fixed) / sizeof(fixed[0])];
 	static char names[NCASES][64];
 	size_t i, n = 0;
 
 	for (i = 0; i < NCASES; i++) {
 		snprintf(names[i], sizeof(names[i]), "list case: %s", list_cases[i].title);
-		tests[n++] = (struct CMUnitTest){ .name = names[i],
-			                          .test_func = test_list_case,
-			                          .initial_state = (void *)&list_cases[i] };
+		tests[n++] = (struct CMUnitTest){.name = names[i],
+		                                 .test_func = test_list_case,
+		                                 .initial_state = (void *)&list_cases[i]};
 	}
 	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		tests[n++] = fixed[i];

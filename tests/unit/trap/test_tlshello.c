@@ -20,8 +20,8 @@
 struct tls_vec {
 	const char *name;
 	const char *hex;
-	const char *sni;  /* "" = no server_name */
-	const char *alpn; /* comma-joined, "" = none */
+	const char *sni;            /* "" = no server_name */
+	const char *alpn;           /* comma-joined, "" = none */
 	const char *ja3, *ja3_hash; /* from tshark 4.0 */
 	const char *ja4, *ja4_r;    /* from capture_tls.py; see the check below */
 };
@@ -329,7 +329,10 @@ struct hb {
 	size_t len;
 };
 
-static void hb_u8(struct hb *w, unsigned v) { w->b[w->len++] = (uint8_t)v; }
+static void hb_u8(struct hb *w, unsigned v)
+{
+	w->b[w->len++] = (uint8_t)v;
+}
 static void hb_u16(struct hb *w, unsigned v)
 {
 	hb_u8(w, v >> 8);
@@ -346,8 +349,8 @@ static void hb_mem(struct hb *w, const void *p, size_t n)
  * length prefix) and extension block bytes (without the outer length; NULL
  * = no extension block at all).
  */
-static size_t build_hello(uint8_t *out, const uint8_t *ciphers, size_t clen, const uint8_t *exts,
-                          size_t elen)
+static size_t build_hello(uint8_t *out, const uint8_t *ciphers, size_t clen,
+                          const uint8_t *exts, size_t elen)
 {
 	struct hb *w = calloc(1, sizeof(*w));
 	assert_non_null(w);
@@ -419,17 +422,17 @@ static void test_ja4_spec_example(void **state)
 {
 	(void)state;
 	struct tls_hello *h = hello_new();
-	static const uint8_t ciphers[] = {
-	    0x00, 0x1e, 0x13, 0x01, 0x13, 0x02, 0x13, 0x03, 0xc0, 0x2b, 0xc0, 0x2f, 0xc0,
-	    0x2c, 0xc0, 0x30, 0xcc, 0xa9, 0xcc, 0xa8, 0xc0, 0x13, 0xc0, 0x14, 0x00, 0x9c,
-	    0x00, 0x9d, 0x00, 0x2f, 0x00, 0x35};
+	static const uint8_t ciphers[] = {0x00, 0x1e, 0x13, 0x01, 0x13, 0x02, 0x13, 0x03,
+	                                  0xc0, 0x2b, 0xc0, 0x2f, 0xc0, 0x2c, 0xc0, 0x30,
+	                                  0xcc, 0xa9, 0xcc, 0xa8, 0xc0, 0x13, 0xc0, 0x14,
+	                                  0x00, 0x9c, 0x00, 0x9d, 0x00, 0x2f, 0x00, 0x35};
 	static const uint16_t order[] = {0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017,
 	                                 0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b,
 	                                 0xff01, 0x000b, 0x000a, 0x0015};
-	static const uint8_t sni[] = {0x00, 0x0e, 0x00, 0x00, 0x0b, 'e', 'x', 'a', 'm',
-	                              'p',  'l',  'e',  '.',  'c',  'o', 'm'};
-	static const uint8_t alpn[] = {0x00, 0x0c, 0x02, 'h', '2', 0x08, 'h', 't',
-	                               't',  'p',  '/',  '1', '.', '1'};
+	static const uint8_t sni[] = {0x00, 0x0e, 0x00, 0x00, 0x0b, 'e', 'x', 'a',
+	                              'm',  'p',  'l',  'e',  '.',  'c', 'o', 'm'};
+	static const uint8_t alpn[] = {0x00, 0x0c, 0x02, 'h', '2', 0x08, 'h',
+	                               't',  't',  'p',  '/', '1', '.',  '1'};
 	static const uint8_t sigs[] = {0x00, 0x10, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, 0x05,
 	                               0x03, 0x08, 0x05, 0x05, 0x01, 0x08, 0x06, 0x06, 0x01};
 	static const uint8_t vers[] = {0x04, 0x03, 0x04, 0x03, 0x03};
@@ -440,12 +443,30 @@ static void test_ja4_spec_example(void **state)
 		const uint8_t *d = NULL;
 		size_t n = 0;
 		switch (order[i]) {
-		case 0x0000: d = sni; n = sizeof(sni); break;
-		case 0x0010: d = alpn; n = sizeof(alpn); break;
-		case 0x000d: d = sigs; n = sizeof(sigs); break;
-		case 0x002b: d = vers; n = sizeof(vers); break;
-		case 0x000a: d = groups; n = sizeof(groups); break;
-		case 0x000b: d = pf; n = sizeof(pf); break;
+		case 0x0000:
+			d = sni;
+			n = sizeof(sni);
+			break;
+		case 0x0010:
+			d = alpn;
+			n = sizeof(alpn);
+			break;
+		case 0x000d:
+			d = sigs;
+			n = sizeof(sigs);
+			break;
+		case 0x002b:
+			d = vers;
+			n = sizeof(vers);
+			break;
+		case 0x000a:
+			d = groups;
+			n = sizeof(groups);
+			break;
+		case 0x000b:
+			d = pf;
+			n = sizeof(pf);
+			break;
 		}
 		hb_u16(w, order[i]);
 		hb_u16(w, (unsigned)n);
@@ -475,9 +496,17 @@ static void test_ja4_alpn(void **state)
 		size_t len;
 		const char *want;
 	} cases[] = {
-	    {"h2", 2, "h2"},      {"http/1.1", 8, "h1"},       {"h", 1, "hh"},
-	    {"\xab", 1, "ab"},    {"\xab\xcd", 2, "ad"},       {"0\xab", 2, "3b"},
-	    {"01\xab\xcd", 4, "3d"}, {"0\xab\xcd" "1", 4, "01"}, {"", 0, "00"},
+	    {"h2", 2, "h2"},
+	    {"http/1.1", 8, "h1"},
+	    {"h", 1, "hh"},
+	    {"\xab", 1, "ab"},
+	    {"\xab\xcd", 2, "ad"},
+	    {"0\xab", 2, "3b"},
+	    {"01\xab\xcd", 4, "3d"},
+	    {"0\xab\xcd"
+	     "1",
+	     4, "01"},
+	    {"", 0, "00"},
 	    {"\x0a\x0a", 2, "h2"}, /* GREASE first: skipped, the next one counts */
 	};
 	struct tls_hello *h = hello_new();
@@ -604,12 +633,15 @@ static void test_sni_odd(void **state)
 	assert_true(h->anomalies & TLS_HELLO_A_SNI_EMPTY);
 
 	/* Hostile bytes are kept as sent, length and all, and flagged. */
-	assert_int_equal(parse_exts(EXT(0, 0, 0, 14, 0, 12, 0, 0, 9, '.', '.', '/', '.', '.',
-	                                '/', 'a', 0, 'b'),
-	                            h),
-	                 0);
+	assert_int_equal(
+	    parse_exts(
+	        EXT(0, 0, 0, 14, 0, 12, 0, 0, 9, '.', '.', '/', '.', '.', '/', 'a', 0, 'b'), h),
+	    0);
 	assert_int_equal(h->sni_len, 9);
-	assert_memory_equal(h->sni, "../..\x2f" "a\0b", 9);
+	assert_memory_equal(h->sni,
+	                    "../..\x2f"
+	                    "a\0b",
+	                    9);
 	assert_true(h->anomalies & TLS_HELLO_A_SNI_BYTES);
 
 	/* 300-byte name: cut to TLS_HELLO_SNI_LEN. */
@@ -622,10 +654,9 @@ static void test_sni_odd(void **state)
 	assert_true(h->anomalies & TLS_HELLO_A_SNI_LONG);
 
 	/* The same extension twice: flagged, the later one is kept. */
-	assert_int_equal(parse_exts(EXT(0, 0, 0, 6, 0, 4, 0, 0, 1, 'a', 0, 0, 0, 6, 0, 4, 0,
-	                                0, 1, 'b'),
-	                            h),
-	                 0);
+	assert_int_equal(
+	    parse_exts(EXT(0, 0, 0, 6, 0, 4, 0, 0, 1, 'a', 0, 0, 0, 6, 0, 4, 0, 0, 1, 'b'), h),
+	    0);
 	assert_true(h->anomalies & TLS_HELLO_A_DUP_EXT);
 	assert_string_equal(h->sni, "b");
 	assert_int_equal(h->n_exts, 2);
@@ -702,9 +733,10 @@ static void test_malformed_framing(void **state)
 		assert_true(err[0] != '\0');
 	}
 	/* A full 16 KiB hello body is still accepted in framing (then -EAGAIN). */
-	assert_int_equal(tls_hello_parse((const uint8_t *)"\x16\x03\x01\x40\x00\x01\x00\x40\x00",
-	                                 9, h, NULL, 0),
-	                 -EAGAIN);
+	assert_int_equal(
+	    tls_hello_parse((const uint8_t *)"\x16\x03\x01\x40\x00\x01\x00\x40\x00", 9, h, NULL,
+	                    0),
+	    -EAGAIN);
 	/* Exactly TLS_HELLO_MAX_RECORDS one-byte records, then one more. */
 	uint8_t many[6 * (TLS_HELLO_MAX_RECORDS + 1)];
 	for (int i = 0; i <= TLS_HELLO_MAX_RECORDS; i++)

@@ -1,0 +1,72 @@
+# sinktrap. `make run` and `make test` are all a fresh Debian 12 machine needs (as root).
+BUILD    ?= build
+ASAN     ?= build-asan
+FUZZ     ?= build-fuzz
+JOBS     ?= 2
+PYTHON   ?= /usr/bin/python3
+FUZZTIME ?= 20
+
+.PHONY: all build run test test-deps unit asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD) -j$(JOBS)
+
+# Runs in the foreground on the embedded default configuration (Ctrl-C stops it).
+run: build
+	./$(BUILD)/sinktrap run
+
+test-deps:
+	@scripts/deps.sh test
+
+unit: test-deps build
+	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
+
+# The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+$(ASAN)/build.ninja:
+	meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+asan: test-deps $(ASAN)/build.ninja
+	ninja -C $(ASAN) -j$(JOBS)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+		meson test -C $(ASAN) --print-errorlogs --num-processes $(JOBS)
+
+$(FUZZ)/build.ninja:
+	CC=clang meson setup $(FUZZ) --buildtype=debug -Dfuzz=true -Db_lundef=false
+
+fuzz-build: test-deps $(FUZZ)/build.ninja
+	ninja -C $(FUZZ) -j$(JOBS)
+
+# Every fuzz target briefly (part of `make test`); `make fuzz FUZZTIME=600` for longer.
+fuzz-smoke: fuzz-build
+	scripts/fuzz.sh $(FUZZ) 10
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ) $(FUZZTIME)
+
+# End-to-end tests last: their summary line closes the run.
+e2e: test-deps build
+	$(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider
+
+test: unit asan fuzz-smoke e2e
+
+bench:
+	@scripts/deps.sh bench
+	$(MAKE) build
+	bench/dns/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -1,0 +1,739 @@
+#include "flow.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/event.h"
+
+#define NIL 0xffffffffu
+#define NS 1000000000ll
+#define SWEEP_EVERY NS
+#define FRAG_SLOTS 1024      /* first-fragment ports remembered (direct mapped) */
+#define FRAG_TTL (60 * NS)
+
+/* Timeout classes: one touch-ordered list each. */
+enum { CLS_TCP_NEW, CLS_TCP_EST, CLS_TCP_CLOSED, CLS_UDP, CLS_OTHER, CLS_MAX };
+
+/* hist_bits */
+enum { H_SYN = 1, H_SYNACK = 2, H_ACK = 4, H_DATA = 8, H_FIN = 16, H_RST = 32 };
+
+struct frag_slot {
+	int64_t touch;
+	uint32_t id;
+	uint8_t family, proto;
+	uint16_t sport, dport;
+	uint8_t src[16], dst[16];
+};
+
+struct flow_table {
+	struct flow_config cfg;
+	struct flow *flows; /* cfg.capacity entries */
+	uint32_t *buckets;
+	uint32_t mask;
+	uint32_t free_head;
+	uint32_t head[CLS_MAX], tail[CLS_MAX];
+	int64_t timeout[CLS_MAX];
+	uint64_t k0, k1; /* hash key */
+	uint64_t next_id;
+	uint32_t file_id;
+	int64_t now;     /* packet clock: only moves forward */
+	int64_t last_ts; /* the last timestamp observed, to measure forward steps */
+	int clock_set;
+	int64_t next_sweep;
+	struct flow_stats st;
+	struct frag_slot frags[FRAG_SLOTS];
+};
+
+/* ---- SipHash-1-3: the flow hash is keyed, so remote peers cannot aim at one bucket ---- */
+
+static uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+
+#define SIPROUND                                                                               \
+	do {                                                                                   \
+		v0 += v1;                                                                      \
+		v1 = rotl(v1, 13);                                                             \
+		v1 ^= v0;                                                                      \
+		v0 = rotl(v0, 32);                                                             \
+		v2 += v3;                                                                      \
+		v3 = rotl(v3, 16);                                                             \
+		v3 ^= v2;                                                                      \
+		v0 += v3;                                                                      \
+		v3 = rotl(v3, 21);                                                             \
+		v3 ^= v0;                                                                      \
+		v2 += v1;                                                                      \
+		v1 = rotl(v1, 17);                                                             \
+		v1 ^= v2;                                                                      \
+		v2 = rotl(v2, 32);                                                             \
+	} while (0)
+
+static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint64_t *w, size_t nw)
+{
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+	for (size_t i = 0; i < nw; i++) {
+		v3 ^= w[i];
+		SIPROUND;
+		v0 ^= w[i];
+	}
+	uint64_t b = (uint64_t)(nw * 8) << 56;
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Direction-free hash: the lower (address, port) end goes first. */
+static uint32_t key_hash(const struct flow_table *ft, const struct decode_key *k)
+{
+	uint64_t w[6];
+	const uint8_t *a = k->src, *b = k->dst;
+	uint16_t pa = k->sport, pb = k->dport;
+	int c = memcmp(a, b, 16);
+	if (c > 0 || (c == 0 && pa > pb)) {
+		a = k->dst;
+		b = k->src;
+		pa = k->dport;
+		pb = k->sport;
+	}
+	memcpy(&w[0], a, 8);
+	memcpy(&w[1], a + 8, 8);
+	memcpy(&w[2], b, 8);
+	memcpy(&w[3], b + 8, 8);
+	w[4] = (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->vlan[0] << 16 | k->vlan[1];
+	w[5] = (uint64_t)k->family << 8 | k->proto;
+	return (uint32_t)siphash13(ft->k0, ft->k1, w, 6);
+}
+
+/* 0 = same direction, 1 = reverse, -1 = another flow. */
+static int key_match(const struct decode_key *f, const struct decode_key *k)
+{
+	if (f->family != k->family || f->proto != k->proto || f->vlan[0] != k->vlan[0] ||
+	    f->vlan[1] != k->vlan[1])
+		return -1;
+	if (f->sport == k->sport && f->dport == k->dport && memcmp(f->src, k->src, 16) == 0 &&
+	    memcmp(f->dst, k->dst, 16) == 0)
+		return 0;
+	if (f->sport == k->dport && f->dport == k->sport && memcmp(f->src, k->dst, 16) == 0 &&
+	    memcmp(f->dst, k->src, 16) == 0)
+		return 1;
+	return -1;
+}
+
+void flow_config_default(struct flow_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->capacity = 65536;
+	c->tcp_new_timeout = 60;
+	c->tcp_est_timeout = 600;
+	c->tcp_closed_timeout = 60;
+	c->udp_timeout = 120;
+	c->other_timeout = 60;
+}
+
+int flow_table_new(struct flow_table **out, const struct flow_config *c)
+{
+	*out = NULL;
+	if (c->capacity == 0 || c->capacity > (1u << 30))
+		return -EINVAL;
+	struct flow_table *ft = calloc(1, sizeof(*ft));
+	if (ft == NULL)
+		return -ENOMEM;
+	ft->cfg = *c;
+	uint32_t nb = 1;
+	while (nb < c->capacity)
+		nb <<= 1;
+	ft->mask = nb - 1;
+	ft->flows = calloc(c->capacity, sizeof(*ft->flows));
+	ft->buckets = malloc((size_t)nb * sizeof(*ft->buckets));
+	if (ft->flows == NULL || ft->buckets == NULL) {
+		flow_table_free(&ft);
+		return -ENOMEM;
+	}
+	memset(ft->buckets, 0xff, (size_t)nb * sizeof(*ft->buckets));
+	for (uint32_t i = 0; i < c->capacity; i++)
+		ft->flows[i].hnext = i + 1 < c->capacity ? i + 1 : NIL;
+	ft->free_head = 0;
+	for (int i = 0; i < CLS_MAX; i++)
+		ft->head[i] = ft->tail[i] = NIL;
+	ft->timeout[CLS_TCP_NEW] = c->tcp_new_timeout * NS;
+	ft->timeout[CLS_TCP_EST] = c->tcp_est_timeout * NS;
+	ft->timeout[CLS_TCP_CLOSED] = c->tcp_closed_timeout * NS;
+	ft->timeout[CLS_UDP] = c->udp_timeout * NS;
+	ft->timeout[CLS_OTHER] = c->other_timeout * NS;
+	uint64_t seed[2] = {c->hash_seed, c->hash_seed * 0x9e3779b97f4a7c15ull};
+	if (c->hash_seed == 0 && getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
+		seed[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ft;
+		seed[1] = seed[0] * 0x9e3779b97f4a7c15ull;
+	}
+	ft->k0 = seed[0];
+	ft->k1 = seed[1];
+	ft->next_id = c->id_base;
+	*out = ft;
+	return 0;
+}
+
+void flow_table_free(struct flow_table **ftp)
+{
+	struct flow_table *ft = *ftp;
+	if (ft == NULL)
+		return;
+	free(ft->flows);
+	free(ft->buckets);
+	free(ft);
+	*ftp = NULL;
+}
+
+/* ---- lists ---- */
+
+static void list_unlink(struct flow_table *ft, struct flow *f)
+{
+	uint32_t idx = (uint32_t)(f - ft->flows);
+	if (f->prev != NIL)
+		ft->flows[f->prev].next = f->next;
+	else if (ft->head[f->cls] == idx)
+		ft->head[f->cls] = f->next;
+	if (f->next != NIL)
+		ft->flows[f->next].prev = f->prev;
+	else if (ft->tail[f->cls] == idx)
+		ft->tail[f->cls] = f->prev;
+	f->prev = f->next = NIL;
+}
+
+static void list_append(struct flow_table *ft, struct flow *f, uint8_t cls)
+{
+	uint32_t idx = (uint32_t)(f - ft->flows);
+	f->cls = cls;
+	f->next = NIL;
+	f->prev = ft->tail[cls];
+	if (f->prev != NIL)
+		ft->flows[f->prev].next = idx;
+	else
+		ft->head[cls] = idx;
+	ft->tail[cls] = idx;
+}
+
+static uint8_t flow_class(const struct flow *f)
+{
+	switch (f->key.proto) {
+	case 6:
+		if (f->state == FLOW_STATE_CLOSED)
+			return CLS_TCP_CLOSED;
+		return f->state == FLOW_STATE_ESTABLISHED ? CLS_TCP_EST : CLS_TCP_NEW;
+	case 17:
+		return CLS_UDP;
+	default:
+		return CLS_OTHER;
+	}
+}
+
+/* End a flow: report it, unhash it, free its entry. */
+static void flow_end(struct flow_table *ft, struct flow *f, enum flow_end reason)
+{
+	uint32_t idx = (uint32_t)(f - ft->flows);
+	if (f->state == FLOW_STATE_CLOSED && f->closed_by != FLOW_END_NONE)
+		reason = f->closed_by;
+	f->end_reason = (uint8_t)reason;
+	ft->st.ended[reason]++;
+	ft->st.active--;
+	if (ft->cfg.end_cb)
+		ft->cfg.end_cb(ft->cfg.cb_arg, f);
+	list_unlink(ft, f);
+	uint32_t *pp = &ft->buckets[key_hash(ft, &f->key) & ft->mask];
+	while (*pp != NIL && *pp != idx)
+		pp = &ft->flows[*pp].hnext;
+	if (*pp == idx)
+		*pp = f->hnext;
+	f->hnext = ft->free_head;
+	ft->free_head = idx;
+}
+
+static size_t sweep(struct flow_table *ft)
+{
+	size_t n = 0;
+	for (int c = 0; c < CLS_MAX; c++) {
+		while (ft->head[c] != NIL) {
+			struct flow *f = &ft->flows[ft->head[c]];
+			if (ft->now - f->touch <= ft->timeout[c])
+				break;
+			flow_end(ft, f, FLOW_END_TIMEOUT);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The flow nearest to (or furthest past) its timeout: a list head, since lists are in touch order. */
+static struct flow *victim(struct flow_table *ft)
+{
+	struct flow *best = NULL;
+	int64_t best_left = 0;
+	for (int c = 0; c < CLS_MAX; c++) {
+		if (ft->head[c] == NIL)
+			continue;
+		struct flow *f = &ft->flows[ft->head[c]];
+		int64_t left = ft->timeout[c] - (ft->now - f->touch);
+		if (best == NULL || left < best_left) {
+			best = f;
+			best_left = left;
+		}
+	}
+	return best;
+}
+
+static void clock_observe(struct flow_table *ft, int64_t ts)
+{
+	if (!ft->clock_set) {
+		ft->clock_set = 1;
+		ft->now = ts;
+		ft->last_ts = ts;
+		ft->next_sweep = ts + SWEEP_EVERY;
+		return;
+	}
+	/* Forward steps only; computed in unsigned arithmetic so that absurd
+	 * timestamps cannot overflow. */
+	if (ts > ft->last_ts) {
+		uint64_t step = (uint64_t)ts - (uint64_t)ft->last_ts;
+		if (step > (uint64_t)INT64_MAX - (uint64_t)ft->now)
+			step = (uint64_t)INT64_MAX - (uint64_t)ft->now;
+		ft->now += (int64_t)step;
+	}
+	ft->last_ts = ts;
+}
+
+size_t flow_table_expire(struct flow_table *ft, int64_t now_ns)
+{
+	clock_observe(ft, now_ns);
+	ft->next_sweep = ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
+	return sweep(ft);
+}
+
+size_t flow_table_flush(struct flow_table *ft, enum flow_end reason)
+{
+	size_t n = 0;
+	for (int c = 0; c < CLS_MAX; c++) {
+		while (ft->head[c] != NIL) {
+			flow_end(ft, &ft->flows[ft->head[c]], reason);
+			n++;
+		}
+	}
+	return n;
+}
+
+void flow_table_set_file(struct flow_table *ft, uint32_t file_id) { ft->file_id = file_id; }
+
+void flow_table_stats(const struct flow_table *ft, struct flow_stats *out) { *out = ft->st; }
+
+/* ---- fragments ---- */
+
+static struct frag_slot *frag_slot(struct flow_table *ft, const struct decode_pkt *d)
+{
+	uint64_t w[5];
+	memcpy(&w[0], d->src, 8);
+	memcpy(&w[1], d->src + 8, 8);
+	memcpy(&w[2], d->dst, 8);
+	memcpy(&w[3], d->dst + 8, 8);
+	w[4] = (uint64_t)d->frag_id << 16 | (uint64_t)d->l3 << 8 | d->proto;
+	return &ft->frags[siphash13(ft->k0, ft->k1, w, 5) & (FRAG_SLOTS - 1)];
+}
+
+static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
+{
+	return s->id == d->frag_id && s->family == d->l3 && s->proto == d->proto &&
+	       memcmp(s->src, d->src, 16) == 0 && memcmp(s->dst, d->dst, 16) == 0;
+}
+
+/* A first fragment lends its ports to the later ones of its datagram. */
+static void frag_ports(struct flow_table *ft, const struct decode_pkt *d, struct decode_key *k)
+{
+	if (!(d->flags & DECODE_F_FRAG))
+		return;
+	struct frag_slot *s = frag_slot(ft, d);
+	if (!(d->flags & DECODE_F_FRAG_LATER)) {
+		if (!(d->flags & DECODE_F_L4))
+			return;
+		s->touch = ft->now;
+		s->id = d->frag_id;
+		s->family = d->l3;
+		s->proto = d->proto;
+		memcpy(s->src, d->src, 16);
+		memcpy(s->dst, d->dst, 16);
+		s->sport = k->sport;
+		s->dport = k->dport;
+		return;
+	}
+	if (s->family != 0 && frag_same(s, d) && ft->now - s->touch <= FRAG_TTL) {
+		k->sport = s->sport;
+		k->dport = s->dport;
+	}
+}
+
+/* ---- tracking ---- */
+
+static void history_add(struct flow *f, int dir, uint8_t bit, char letter)
+{
+	if (f->hist_bits[dir] & bit)
+		return;
+	f->hist_bits[dir] |= bit;
+	size_t n = strlen(f->history);
+	if (n < FLOW_HISTORY_MAX) {
+		f->history[n] = dir ? letter : (char)(letter - 'a' + 'A');
+		f->history[n + 1] = '\0';
+	}
+}
+
+static void tcp_update(struct flow *f, const struct decode_pkt *d, int dir)
+{
+	uint8_t fl = d->tcp_flags;
+	if ((d->flags & DECODE_F_L4_TRUNC) && d->payload_off == 0)
+		return; /* header not captured: flags unknown */
+	f->tcp_flags[dir] |= fl;
+	if ((fl & (DECODE_TH_SYN | DECODE_TH_ACK)) == DECODE_TH_SYN)
+		history_add(f, dir, H_SYN, 's');
+	if ((fl & (DECODE_TH_SYN | DECODE_TH_ACK)) == (DECODE_TH_SYN | DECODE_TH_ACK))
+		history_add(f, dir, H_SYNACK, 'h');
+	if (d->payload_len > 0)
+		history_add(f, dir, H_DATA, 'd');
+	else if ((fl & (DECODE_TH_SYN | DECODE_TH_FIN | DECODE_TH_RST | DECODE_TH_ACK)) ==
+	         DECODE_TH_ACK)
+		history_add(f, dir, H_ACK, 'a');
+	if (fl & DECODE_TH_FIN)
+		history_add(f, dir, H_FIN, 'f');
+	if (fl & DECODE_TH_RST)
+		history_add(f, dir, H_RST, 'r');
+
+	if (f->state == FLOW_STATE_CLOSED)
+		return;
+	if (fl & DECODE_TH_RST) {
+		f->state = FLOW_STATE_CLOSED;
+		f->closed_by = FLOW_END_RST;
+		return;
+	}
+	if ((f->hist_bits[0] & H_FIN) && (f->hist_bits[1] & H_FIN)) {
+		f->state = FLOW_STATE_CLOSED;
+		f->closed_by = FLOW_END_FIN;
+		return;
+	}
+	if (f->state == FLOW_STATE_NEW) {
+		/* the handshake's last ACK, or (picked up midstream) ACKs both ways */
+		int acks = (f->tcp_flags[0] & DECODE_TH_ACK) && (f->tcp_flags[1] & DECODE_TH_ACK);
+		if (acks && (!(f->hist_bits[0] & H_SYN) || (f->hist_bits[1] & H_SYNACK)))
+			f->state = FLOW_STATE_ESTABLISHED;
+	}
+}
+
+static struct flow *flow_create(struct flow_table *ft, const struct decode_key *k, uint32_t h,
+                                int64_t ts)
+{
+	if (ft->free_head == NIL) {
+		struct flow *v = victim(ft);
+		if (v == NULL)
+			return NULL;
+		flow_end(ft, v, FLOW_END_FORCED);
+	}
+	uint32_t idx = ft->free_head;
+	struct flow *f = &ft->flows[idx];
+	ft->free_head = f->hnext;
+	memset(f, 0, sizeof(*f));
+	f->id = ++ft->next_id;
+	f->key = *k;
+	f->start_ns = f->end_ns = ts;
+	f->file_first = f->file_last = ft->file_id;
+	if (communityid_compute(ft->cfg.cid_seed, k->family, k->src, k->dst, k->proto, k->sport,
+	                        k->dport, f->community_id) < 0)
+		f->community_id[0] = '\0';
+	f->hnext = ft->buckets[h & ft->mask];
+	ft->buckets[h & ft->mask] = idx;
+	f->prev = f->next = NIL;
+	list_append(ft, f, flow_class(f));
+	ft->st.created++;
+	ft->st.active++;
+	return f;
+}
+
+struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
+                              uint32_t wirelen, int *dir)
+{
+	struct decode_key k;
+	struct flow *f = NULL;
+
+	if (decode_key_get(d, &k) < 0) {
+		ft->st.nonip++;
+		return NULL;
+	}
+	ft->st.pkts++;
+	clock_observe(ft, ts_ns);
+	if (ft->now >= ft->next_sweep) {
+		sweep(ft);
+		ft->next_sweep =
+		    ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
+	}
+	frag_ports(ft, d, &k);
+
+	uint32_t h = key_hash(ft, &k);
+	int m = -1;
+	for (uint32_t i = ft->buckets[h & ft->mask]; i != NIL; i = ft->flows[i].hnext) {
+		if ((m = key_match(&ft->flows[i].key, &k)) >= 0) {
+			f = &ft->flows[i];
+			break;
+		}
+	}
+
+	int tcp = k.proto == 6 && (d->flags & DECODE_F_L4) && !(d->flags & DECODE_F_L4_TRUNC);
+	int pure_syn = tcp && (d->tcp_flags & (DECODE_TH_SYN | DECODE_TH_ACK)) == DECODE_TH_SYN;
+	/* A SYN whose sequence number is not the first one seen that way opens a
+	 * new connection on the tuple (as Wireshark's tcp.stream decides). */
+	if (f && pure_syn && (f->seq_set & (1 << m)) && f->base_seq[m] != d->tcp_seq) {
+		flow_end(ft, f, FLOW_END_REUSED);
+		f = NULL;
+	}
+	if (f == NULL) {
+		int flip = tcp && (d->tcp_flags & (DECODE_TH_SYN | DECODE_TH_ACK)) ==
+		                      (DECODE_TH_SYN | DECODE_TH_ACK);
+		struct decode_key fk = k;
+		if (flip)
+			decode_key_reverse(&k, &fk);
+		f = flow_create(ft, &fk, h, ts_ns);
+		if (f == NULL)
+			return NULL;
+		m = flip;
+		if (flip) {
+			f->flipped = 1;
+			f->history[0] = '^';
+		}
+	}
+	*dir = m;
+
+	f->pkts[m]++;
+	f->bytes[m] += wirelen;
+	f->payload[m] += d->payload_len;
+	if (ts_ns < f->start_ns)
+		f->start_ns = ts_ns;
+	if (ts_ns > f->end_ns)
+		f->end_ns = ts_ns;
+	if (ft->file_id) {
+		if (f->file_first == 0)
+			f->file_first = ft->file_id;
+		f->file_last = ft->file_id;
+	}
+	if (k.proto == 6) {
+		if (tcp && !(f->seq_set & (1 << m))) {
+			f->seq_set |= (uint8_t)(1 << m);
+			f->base_seq[m] = d->tcp_seq;
+		}
+		if (d->flags & DECODE_F_L4)
+			tcp_update(f, d, m);
+	} else {
+		if (d->payload_len > 0)
+			history_add(f, m, H_DATA, 'd');
+		if (f->pkts[1] > 0)
+			f->state = FLOW_STATE_ESTABLISHED;
+		if ((k.proto == 1 || k.proto == 58) && (d->flags & DECODE_F_L4) &&
+		    !(f->icmp_seen & (1 << m))) {
+			f->icmp_seen |= (uint8_t)(1 << m);
+			f->icmp_type[m] = d->icmp_type;
+			f->icmp_code[m] = d->icmp_code;
+		}
+	}
+	f->touch = ft->now;
+	list_unlink(ft, f);
+	list_append(ft, f, flow_class(f));
+	return f;
+}
+
+/* ---- names and rendering ---- */
+
+const char *flow_state_str(int state)
+{
+	switch (state) {
+	case FLOW_STATE_NEW: return "new";
+	case FLOW_STATE_ESTABLISHED: return "established";
+	case FLOW_STATE_CLOSED: return "closed";
+	default: return "unknown";
+	}
+}
+
+const char *flow_end_str(int reason)
+{
+	switch (reason) {
+	case FLOW_END_NONE: return "none";
+	case FLOW_END_FIN: return "fin";
+	case FLOW_END_RST: return "rst";
+	case FLOW_END_TIMEOUT: return "timeout";
+	case FLOW_END_FORCED: return "forced";
+	case FLOW_END_SHUTDOWN: return "shutdown";
+	case FLOW_END_REUSED: return "reused";
+	default: return "unknown";
+	}
+}
+
+const char *flow_proto_str(uint8_t proto, char buf[4])
+{
+	switch (proto) {
+	case 6: return "TCP";
+	case 17: return "UDP";
+	case 1: return "ICMP";
+	case 58: return "IPv6-ICMP";
+	case 132: return "SCTP";
+	default:
+		snprintf(buf, 4, "%u", proto);
+		return buf;
+	}
+}
+
+const char *flow_conn_state(const struct flow *f)
+{
+	uint8_t o = f->hist_bits[0], r = f->hist_bits[1];
+	if (f->key.proto != 6) {
+		if (f->pkts[0] && f->pkts[1])
+			return "SF";
+		return f->pkts[0] ? "S0" : "SHR";
+	}
+	int syn = o & H_SYN, synack = r & H_SYNACK;
+	/* traffic from the other side beyond the handshake means a handshake was missed */
+	int o_more = o & (H_ACK | H_DATA | H_FIN), r_more = r & (H_ACK | H_DATA | H_FIN);
+	if (syn && !synack && !r_more) {
+		if (o & H_RST)
+			return "RSTOS0";
+		if (r & H_RST)
+			return "REJ";
+		if (o & H_FIN)
+			return "SH";
+		return "S0";
+	}
+	if (!syn && synack && !o_more) {
+		if (r & H_RST)
+			return "RSTRH";
+		if (r & H_FIN)
+			return "SHR";
+		return "OTH";
+	}
+	if (!syn && !synack)
+		return "OTH";
+	if (o & H_RST)
+		return "RSTO";
+	if (r & H_RST)
+		return "RSTR";
+	if ((o & H_FIN) && (r & H_FIN))
+		return "SF";
+	if (o & H_FIN)
+		return "S2";
+	if (r & H_FIN)
+		return "S3";
+	return "S1";
+}
+
+static void render_addr(struct evbuf *b, const char *key, int family, const uint8_t *a)
+{
+	char text[INET6_ADDRSTRLEN];
+	if (inet_ntop(family == 4 ? AF_INET : AF_INET6, a, text, sizeof(text)) != NULL)
+		ev_str(b, key, text);
+}
+
+static const char *tcp_state_str(const struct flow *f)
+{
+	uint8_t o = f->hist_bits[0], r = f->hist_bits[1];
+	if (f->state == FLOW_STATE_CLOSED)
+		return "closed";
+	if ((o | r) & H_FIN)
+		return "closing";
+	if (f->state == FLOW_STATE_ESTABLISHED)
+		return "established";
+	if (r & H_SYNACK)
+		return "syn_recv";
+	if (o & H_SYN)
+		return "syn_sent";
+	return "none";
+}
+
+int flow_event_render(const struct flow *f, struct evbuf *b)
+{
+	char pbuf[4], hex[3];
+	int ports = f->key.proto == 6 || f->key.proto == 17 || f->key.proto == 132;
+
+	ev_begin(b, "flow", f->start_ns / 1000 ? f->start_ns / 1000 : 1);
+	ev_int(b, "flow_id", (int64_t)f->id);
+	render_addr(b, "src_ip", f->key.family, f->key.src);
+	if (ports)
+		ev_int(b, "src_port", f->key.sport);
+	render_addr(b, "dest_ip", f->key.family, f->key.dst);
+	if (ports)
+		ev_int(b, "dest_port", f->key.dport);
+	ev_str(b, "proto", flow_proto_str(f->key.proto, pbuf));
+	if (f->key.vlan[0] || f->key.vlan[1]) {
+		ev_arr(b, "vlan");
+		ev_int(b, "", f->key.vlan[0]);
+		if (f->key.vlan[1])
+			ev_int(b, "", f->key.vlan[1]);
+		ev_close(b);
+	}
+	if (f->community_id[0])
+		ev_str(b, "community_id", f->community_id);
+	if (f->icmp_seen & 1) {
+		ev_int(b, "icmp_type", f->icmp_type[0]);
+		ev_int(b, "icmp_code", f->icmp_code[0]);
+	}
+	if (f->icmp_seen & 2) {
+		ev_int(b, "response_icmp_type", f->icmp_type[1]);
+		ev_int(b, "response_icmp_code", f->icmp_code[1]);
+	}
+
+	ev_obj(b, "flow");
+	ev_int(b, "pkts_toserver", (int64_t)f->pkts[0]);
+	ev_int(b, "pkts_toclient", (int64_t)f->pkts[1]);
+	ev_int(b, "bytes_toserver", (int64_t)f->bytes[0]);
+	ev_int(b, "bytes_toclient", (int64_t)f->bytes[1]);
+	ev_int(b, "payload_bytes_toserver", (int64_t)f->payload[0]);
+	ev_int(b, "payload_bytes_toclient", (int64_t)f->payload[1]);
+	ev_time(b, "start", f->start_ns / 1000);
+	ev_time(b, "end", f->end_ns / 1000);
+	/* as Suricata: whole seconds between the first and the last packet */
+	ev_int(b, "age", f->end_ns / NS - f->start_ns / NS);
+	ev_str(b, "state", flow_state_str(f->state));
+	ev_str(b, "reason", flow_end_str(f->end_reason));
+	ev_str(b, "conn_state", flow_conn_state(f));
+	ev_str(b, "history", f->history);
+	ev_close(b);
+
+	if (f->key.proto == 6) {
+		static const struct {
+			uint8_t bit;
+			const char *name;
+		} names[] = {{DECODE_TH_SYN, "syn"}, {DECODE_TH_FIN, "fin"}, {DECODE_TH_RST, "rst"},
+		             {DECODE_TH_PSH, "psh"}, {DECODE_TH_ACK, "ack"}, {DECODE_TH_URG, "urg"},
+		             {DECODE_TH_ECE, "ecn"}, {DECODE_TH_CWR, "cwr"}};
+		uint8_t all = f->tcp_flags[0] | f->tcp_flags[1];
+		ev_obj(b, "tcp");
+		snprintf(hex, sizeof(hex), "%02x", all);
+		ev_str(b, "tcp_flags", hex);
+		snprintf(hex, sizeof(hex), "%02x", f->tcp_flags[0]);
+		ev_str(b, "tcp_flags_ts", hex);
+		snprintf(hex, sizeof(hex), "%02x", f->tcp_flags[1]);
+		ev_str(b, "tcp_flags_tc", hex);
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (all & names[i].bit)
+				ev_bool(b, names[i].name, 1);
+		ev_str(b, "state", tcp_state_str(f));
+		ev_close(b);
+	}
+	if (f->file_first) {
+		ev_obj(b, "pcap");
+		ev_int(b, "file_first", f->file_first);
+		ev_int(b, "file_last", f->file_last);
+		ev_close(b);
+	}
+	if (b->overflow) {
+		ev_abort(b);
+		return -EMSGSIZE;
+	}
+	ev_end(b);
+	return 0;
+}

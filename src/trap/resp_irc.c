@@ -1,0 +1,517 @@
+/*
+ * IRC responder: an UnrealIRCd that lets a bot register, join its channels
+ * and speak. This is the command-and-control channel of many bots, so every
+ * command line is recorded (up to a bound), and PRIVMSG/NOTICE with their
+ * target and text; PASS becomes credentials.
+ */
+#include "resp_common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IRC_LINE_MAX 4096 /* 512 + IRCv3 message tags */
+#define IRC_KEEP_COMMANDS 128
+#define IRC_KEEP_MESSAGES 64
+#define IRC_KEEP_CHANNELS 32
+#define IRC_MAX_PARAMS 15
+#define IRC_JOIN_MAX 10 /* channels per JOIN */
+#define IRC_VERSION "UnrealIRCd-6.1.2"
+#define IRC_CREATED 1704707000 /* channel creation time shown */
+
+struct irc_message {
+	char type[8]; /* PRIVMSG or NOTICE */
+	char *target, *text;
+	size_t tl, xl;
+};
+
+struct irc {
+	const struct resp_config *cfg;
+	const struct resp_ctx *ctx;
+	struct resp_line line;
+	int done, registered, ping_pending;
+	char nick[32];
+	char user[64];
+	char *realname, *pass;
+	size_t realname_len, pass_len;
+	int have_pass, creds_done;
+	struct resp_strv commands, channels;
+	struct irc_message msgs[IRC_KEEP_MESSAGES];
+	int nmsgs;
+	unsigned msgs_total;
+	struct resp_creds creds;
+};
+
+struct parsed {
+	const char *cmd;
+	size_t cl;
+	const char *p[IRC_MAX_PARAMS];
+	size_t pl[IRC_MAX_PARAMS];
+	int np;
+};
+
+static char *dup_n(const char *s, size_t *n)
+{
+	if (*n > RESP_STR_MAX)
+		*n = RESP_STR_MAX;
+	char *c = malloc(*n + 1);
+	if (c == NULL) {
+		*n = 0;
+		return NULL;
+	}
+	memcpy(c, s, *n);
+	c[*n] = '\0';
+	return c;
+}
+
+static void *irc_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
+{
+	struct irc *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	if (resp_line_init(&c->line, IRC_LINE_MAX) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->cfg = cfg;
+	c->ctx = ctx;
+	strcpy(c->nick, "*");
+	resp_strv_init(&c->commands, IRC_KEEP_COMMANDS);
+	resp_strv_init(&c->channels, IRC_KEEP_CHANNELS);
+	return c;
+}
+
+static const char *host(const struct irc *c) { return resp_hostname(c->cfg); }
+
+static const char *peer(const struct irc *c)
+{
+	return c->ctx && c->ctx->peer_ip[0] ? c->ctx->peer_ip : "0.0.0.0";
+}
+
+static int irc_start(void *st, struct resp_out *out)
+{
+	struct irc *c = st;
+	resp_out_printf(out,
+	                ":%s NOTICE * :*** Looking up your hostname...\r\n"
+	                ":%s NOTICE * :*** Couldn't resolve your hostname; using your IP address "
+	                "instead\r\n",
+	                host(c), host(c));
+	return RESP_CONTINUE;
+}
+
+/* [@tags] [:prefix] COMMAND params [:trailing] */
+static void parse(const char *l, size_t n, struct parsed *m)
+{
+	size_t i = 0;
+	memset(m, 0, sizeof(*m));
+	if (i < n && l[i] == '@')
+		while (i < n && l[i] != ' ')
+			i++;
+	while (i < n && l[i] == ' ')
+		i++;
+	if (i < n && l[i] == ':')
+		while (i < n && l[i] != ' ')
+			i++;
+	while (i < n && l[i] == ' ')
+		i++;
+	m->cmd = l + i;
+	while (i < n && l[i] != ' ')
+		i++;
+	m->cl = (size_t)(l + i - m->cmd);
+	while (m->np < IRC_MAX_PARAMS) {
+		while (i < n && l[i] == ' ')
+			i++;
+		if (i >= n)
+			break;
+		if (l[i] == ':' || m->np == IRC_MAX_PARAMS - 1) {
+			if (l[i] == ':')
+				i++;
+			m->p[m->np] = l + i;
+			m->pl[m->np++] = n - i;
+			break;
+		}
+		m->p[m->np] = l + i;
+		while (i < n && l[i] != ' ')
+			i++;
+		m->pl[m->np] = (size_t)(l + i - m->p[m->np]);
+		m->np++;
+	}
+}
+
+static int nick_valid(const char *s, size_t n)
+{
+	if (n == 0 || n >= 31 || (s[0] >= '0' && s[0] <= '9') || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("-[]\\`^{}_|", c)))
+			return 0;
+	}
+	return 1;
+}
+
+static void record_creds(struct irc *c)
+{
+	if (!c->have_pass || c->creds_done)
+		return;
+	c->creds_done = 1;
+	const char *u = c->user[0] ? c->user : (strcmp(c->nick, "*") ? c->nick : NULL);
+	resp_creds_add(&c->creds, u, u ? strlen(u) : 0, c->pass ? c->pass : "", c->pass_len,
+	               "PASS");
+}
+
+static void welcome(struct irc *c, struct resp_out *out)
+{
+	const char *h = host(c), *n = c->nick;
+	c->registered = 1;
+	record_creds(c);
+	resp_out_printf(out, ":%s 001 %s :Welcome to the IRC Network %s!%s@%s\r\n", h, n, n,
+	                c->user, peer(c));
+	resp_out_printf(out, ":%s 002 %s :Your host is %s, running version " IRC_VERSION "\r\n", h,
+	                n, h);
+	resp_out_printf(out, ":%s 003 %s :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n",
+	                h, n);
+	resp_out_printf(out,
+	                ":%s 004 %s %s " IRC_VERSION " iowrsxzdHtIDRqpWGTSB "
+	                "lvhopsmntikraqbeIHzMQNRTOVKDdGLPZSCcf\r\n",
+	                h, n, h);
+	resp_out_printf(out,
+	                ":%s 005 %s AWAYLEN=307 CASEMAPPING=ascii CHANLIMIT=#:10 CHANNELLEN=32 "
+	                "CHANTYPES=# MAXTARGETS=20 MODES=12 NETWORK=IRC NICKLEN=30 "
+	                "PREFIX=(qaohv)~&@%%+ :are supported by this server\r\n",
+	                h, n);
+	resp_out_printf(out, ":%s 251 %s :There are 1 users and 2 invisible on 1 servers\r\n", h, n);
+	resp_out_printf(out, ":%s 375 %s :- %s Message of the Day - \r\n", h, n, h);
+	resp_out_printf(out, ":%s 372 %s :- Welcome.\r\n", h, n);
+	resp_out_printf(out, ":%s 376 %s :End of /MOTD command.\r\n", h, n);
+	resp_out_printf(out, ":%s MODE %s :+iwx\r\n", n, n);
+}
+
+static void join_one(struct irc *c, const char *ch, size_t chl, const char *key, size_t kl,
+                     struct resp_out *out)
+{
+	const char *h = host(c), *n = c->nick;
+	if (chl == 0 || chl > 50 || (ch[0] != '#' && ch[0] != '&')) {
+		resp_out_printf(out, ":%s 403 %s %.*s :No such channel\r\n", h, n,
+		                (int)(chl > 64 ? 64 : chl), ch);
+		return;
+	}
+	char rec[128];
+	int rl = snprintf(rec, sizeof(rec), "%.*s%s%.*s", (int)chl, ch, kl ? " " : "",
+	                  (int)(kl > 64 ? 64 : kl), key);
+	if (rl > 0)
+		resp_strv_add(&c->channels, rec, (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1);
+	resp_out_printf(out, ":%s!%s@%s JOIN :%.*s\r\n", n, c->user, peer(c), (int)chl, ch);
+	if (c->cfg && c->cfg->irc.topic) {
+		resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, n, (int)chl, ch, c->cfg->irc.topic);
+		resp_out_printf(out, ":%s 333 %s %.*s %s %d\r\n", h, n, (int)chl, ch, h, IRC_CREATED);
+	}
+	resp_out_printf(out, ":%s 353 %s = %.*s :@%s\r\n", h, n, (int)chl, ch, n);
+	resp_out_printf(out, ":%s 366 %s %.*s :End of /NAMES list.\r\n", h, n, (int)chl, ch);
+}
+
+static void cmd_join(struct irc *c, const struct parsed *m, struct resp_out *out)
+{
+	const char *chs = m->p[0], *keys = m->np > 1 ? m->p[1] : "";
+	size_t cl = m->pl[0], kl = m->np > 1 ? m->pl[1] : 0, ci = 0, ki = 0;
+	for (int k = 0; k < IRC_JOIN_MAX && ci < cl; k++) {
+		size_t cb = ci, kb = ki;
+		while (ci < cl && chs[ci] != ',')
+			ci++;
+		while (ki < kl && keys[ki] != ',')
+			ki++;
+		join_one(c, chs + cb, ci - cb, keys + kb, ki - kb, out);
+		ci++;
+		if (ki < kl)
+			ki++;
+	}
+}
+
+static void record_message(struct irc *c, const char *type, const struct parsed *m)
+{
+	c->msgs_total++;
+	if (c->nmsgs >= IRC_KEEP_MESSAGES)
+		return;
+	struct irc_message *g = &c->msgs[c->nmsgs++];
+	snprintf(g->type, sizeof(g->type), "%s", type);
+	g->tl = m->pl[0];
+	g->target = dup_n(m->p[0], &g->tl);
+	g->xl = m->np > 1 ? m->pl[1] : 0;
+	g->text = dup_n(m->np > 1 ? m->p[1] : "", &g->xl);
+}
+
+static int command(struct irc *c, struct resp_out *out)
+{
+	const char *l = c->line.buf;
+	size_t n = c->line.len;
+	const char *h = host(c);
+	struct parsed m;
+
+	c->ping_pending = 0;
+	if (n == 0)
+		return RESP_CONTINUE;
+	resp_strv_add(&c->commands, l, n);
+	parse(l, n, &m);
+	if (m.cl == 0)
+		return RESP_CONTINUE;
+	int cl = (int)(m.cl > 32 ? 32 : m.cl);
+#define IS(w) resp_word_eq(m.cmd, m.cl, w)
+#define NEED(k)                                                                                \
+	do {                                                                                   \
+		if (m.np < (k)) {                                                              \
+			resp_out_printf(out, ":%s 461 %s %.*s :Not enough parameters\r\n", h,   \
+			                c->nick, cl, m.cmd);                                   \
+			return RESP_CONTINUE;                                                  \
+		}                                                                              \
+	} while (0)
+
+	if (IS("QUIT")) {
+		resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Quit: %.*s)\r\n", c->nick, peer(c),
+		                m.np > 0 ? (int)(m.pl[0] > 200 ? 200 : m.pl[0]) : 0,
+		                m.np > 0 ? m.p[0] : "");
+		c->done = 1;
+		return RESP_CLOSE;
+	}
+	if (IS("PING")) {
+		NEED(1);
+		resp_out_printf(out, ":%s PONG %s :%.*s\r\n", h, h, (int)(m.pl[0] > 400 ? 400 : m.pl[0]),
+		                m.p[0]);
+		return RESP_CONTINUE;
+	}
+	if (IS("PONG"))
+		return RESP_CONTINUE;
+	if (IS("CAP")) {
+		NEED(1);
+		if (resp_word_eq(m.p[0], m.pl[0], "LS") || resp_word_eq(m.p[0], m.pl[0], "LIST"))
+			resp_out_printf(out, ":%s CAP %s %.*s :\r\n", h, c->nick, (int)m.pl[0], m.p[0]);
+		else if (resp_word_eq(m.p[0], m.pl[0], "REQ") && m.np > 1)
+			resp_out_printf(out, ":%s CAP %s NAK :%.*s\r\n", h, c->nick,
+			                (int)(m.pl[1] > 200 ? 200 : m.pl[1]), m.p[1]);
+		return RESP_CONTINUE;
+	}
+	if (IS("PASS")) {
+		NEED(1);
+		if (c->registered) {
+			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h, c->nick);
+			return RESP_CONTINUE;
+		}
+		free(c->pass);
+		c->pass_len = m.pl[0];
+		c->pass = dup_n(m.p[0], &c->pass_len);
+		c->have_pass = 1;
+		return RESP_CONTINUE;
+	}
+	if (IS("NICK")) {
+		if (m.np < 1) {
+			resp_out_printf(out, ":%s 431 %s :No nickname given\r\n", h, c->nick);
+			return RESP_CONTINUE;
+		}
+		if (!nick_valid(m.p[0], m.pl[0])) {
+			resp_out_printf(out, ":%s 432 %s %.*s :Erroneous Nickname\r\n", h, c->nick,
+			                (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
+			return RESP_CONTINUE;
+		}
+		if (c->registered)
+			resp_out_printf(out, ":%s!%s@%s NICK :%.*s\r\n", c->nick, c->user, peer(c),
+			                (int)m.pl[0], m.p[0]);
+		memcpy(c->nick, m.p[0], m.pl[0]);
+		c->nick[m.pl[0]] = '\0';
+		if (!c->registered && c->user[0])
+			welcome(c, out);
+		return RESP_CONTINUE;
+	}
+	if (IS("USER")) {
+		if (c->registered) {
+			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h, c->nick);
+			return RESP_CONTINUE;
+		}
+		NEED(4);
+		size_t ul = m.pl[0] < sizeof(c->user) - 1 ? m.pl[0] : sizeof(c->user) - 1;
+		for (size_t i = 0; i < ul; i++) /* shown back in prefixes: keep it printable */
+			c->user[i] = (m.p[0][i] > 0x20 && m.p[0][i] < 0x7f && m.p[0][i] != '@') ? m.p[0][i] : '_';
+		c->user[ul] = '\0';
+		free(c->realname);
+		c->realname_len = m.pl[3];
+		c->realname = dup_n(m.p[3], &c->realname_len);
+		if (strcmp(c->nick, "*") != 0)
+			welcome(c, out);
+		return RESP_CONTINUE;
+	}
+	if (!c->registered) {
+		resp_out_printf(out, ":%s 451 %.*s :You have not registered\r\n", h, cl, m.cmd);
+		return RESP_CONTINUE;
+	}
+	const char *nk = c->nick;
+	if (IS("JOIN")) {
+		NEED(1);
+		if (!(m.pl[0] == 1 && m.p[0][0] == '0'))
+			cmd_join(c, &m, out);
+	} else if (IS("PART")) {
+		NEED(1);
+		resp_out_printf(out, ":%s!%s@%s PART %.*s\r\n", nk, c->user, peer(c),
+		                (int)(m.pl[0] > 200 ? 200 : m.pl[0]), m.p[0]);
+	} else if (IS("PRIVMSG") || IS("NOTICE")) {
+		if (m.np < 1) {
+			resp_out_printf(out, ":%s 411 %s :No recipient given (%.*s)\r\n", h, nk, cl, m.cmd);
+			return RESP_CONTINUE;
+		}
+		record_message(c, IS("PRIVMSG") ? "PRIVMSG" : "NOTICE", &m);
+		if (m.np < 2)
+			resp_out_printf(out, ":%s 412 %s :No text to send\r\n", h, nk);
+		else if (m.p[0][0] != '#' && m.p[0][0] != '&' && !resp_word_eq(m.p[0], m.pl[0], nk) &&
+		         IS("PRIVMSG"))
+			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk,
+			                (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
+	} else if (IS("MODE")) {
+		NEED(1);
+		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		if (resp_word_eq(m.p[0], m.pl[0], nk)) {
+			if (m.np > 1)
+				resp_out_printf(out, ":%s MODE %s :%.*s\r\n", nk, nk,
+				                (int)(m.pl[1] > 32 ? 32 : m.pl[1]), m.p[1]);
+			else
+				resp_out_printf(out, ":%s 221 %s +iwx\r\n", h, nk);
+		} else if (m.p[0][0] == '#' || m.p[0][0] == '&') {
+			if (m.np > 1)
+				resp_out_printf(out, ":%s!%s@%s MODE %.*s %.*s\r\n", nk, c->user, peer(c), tl,
+				                m.p[0], (int)(m.pl[1] > 64 ? 64 : m.pl[1]), m.p[1]);
+			else
+				resp_out_printf(out, ":%s 324 %s %.*s +nt\r\n:%s 329 %s %.*s %d\r\n", h, nk, tl,
+				                m.p[0], h, nk, tl, m.p[0], IRC_CREATED);
+		} else {
+			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk, tl, m.p[0]);
+		}
+	} else if (IS("TOPIC")) {
+		NEED(1);
+		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		if (c->cfg && c->cfg->irc.topic)
+			resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, nk, tl, m.p[0], c->cfg->irc.topic);
+		else
+			resp_out_printf(out, ":%s 331 %s %.*s :No topic is set.\r\n", h, nk, tl, m.p[0]);
+	} else if (IS("WHO")) {
+		resp_out_printf(out, ":%s 315 %s %.*s :End of /WHO list.\r\n", h, nk,
+		                m.np ? (int)(m.pl[0] > 64 ? 64 : m.pl[0]) : 1, m.np ? m.p[0] : "*");
+	} else if (IS("WHOIS")) {
+		NEED(1);
+		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n"
+		                     ":%s 318 %s %.*s :End of /WHOIS list.\r\n",
+		                h, nk, tl, m.p[0], h, nk, tl, m.p[0]);
+	} else if (IS("USERHOST")) {
+		resp_out_printf(out, ":%s 302 %s :\r\n", h, nk);
+	} else if (IS("ISON")) {
+		resp_out_printf(out, ":%s 303 %s :\r\n", h, nk);
+	} else if (IS("LIST")) {
+		resp_out_printf(out, ":%s 321 %s Channel :Users  Name\r\n:%s 323 %s :End of /LIST\r\n", h,
+		                nk, h, nk);
+	} else if (IS("AWAY")) {
+		resp_out_printf(out, m.np ? ":%s 306 %s :You have been marked as being away\r\n"
+		                          : ":%s 305 %s :You are no longer marked as being away\r\n",
+		                h, nk);
+	} else {
+		resp_out_printf(out, ":%s 421 %s %.*s :Unknown command\r\n", h, nk, cl, m.cmd);
+	}
+#undef IS
+#undef NEED
+	return RESP_CONTINUE;
+}
+
+static int irc_input(void *st, const uint8_t *buf, size_t n, struct resp_out *out)
+{
+	struct irc *c = st;
+	while (n > 0 && !c->done) {
+		size_t used = resp_line_feed(&c->line, buf, n);
+		buf += used;
+		n -= used;
+		if (!c->line.done)
+			break;
+		int rc = command(c, out);
+		resp_line_clear(&c->line);
+		if (rc == RESP_CLOSE || rc < 0)
+			return rc;
+	}
+	if (c->done)
+		return RESP_CLOSE;
+	return c->line.len > 0 || c->line.overlong ? RESP_NEED_MORE : RESP_CONTINUE;
+}
+
+/* Registered clients get one PING; silence after it closes the link. */
+static int irc_timeout(void *st, struct resp_out *out)
+{
+	struct irc *c = st;
+	if (c->registered && !c->ping_pending) {
+		c->ping_pending = 1;
+		resp_out_printf(out, "PING :%s\r\n", host(c));
+		return RESP_CONTINUE;
+	}
+	resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Ping timeout: 120 seconds)\r\n", c->nick,
+	                peer(c));
+	c->done = 1;
+	return RESP_CLOSE;
+}
+
+static void irc_end(void *st) { record_creds(st); }
+
+static void irc_fields(void *st, struct evbuf *ev)
+{
+	struct irc *c = st;
+	if (c->commands.total == 0)
+		return;
+	ev_obj(ev, "irc");
+	if (strcmp(c->nick, "*") != 0)
+		ev_str(ev, "nick", c->nick);
+	if (c->user[0])
+		ev_str(ev, "user", c->user);
+	if (c->realname)
+		ev_strn(ev, "realname", c->realname, c->realname_len);
+	resp_strv_render(&c->channels, ev, "channels");
+	resp_strv_render(&c->commands, ev, "commands");
+	if (c->commands.total > (unsigned)c->commands.n)
+		ev_int(ev, "command_count", c->commands.total);
+	if (c->nmsgs > 0) {
+		ev_arr(ev, "messages");
+		for (int i = 0; i < c->nmsgs; i++) {
+			ev_obj(ev, "");
+			ev_str(ev, "type", c->msgs[i].type);
+			ev_strn(ev, "target", c->msgs[i].target ? c->msgs[i].target : "", c->msgs[i].tl);
+			ev_strn(ev, "text", c->msgs[i].text ? c->msgs[i].text : "", c->msgs[i].xl);
+			ev_close(ev);
+		}
+		ev_close(ev);
+		if (c->msgs_total > (unsigned)c->nmsgs)
+			ev_int(ev, "message_count", c->msgs_total);
+	}
+	ev_close(ev);
+	resp_creds_render(&c->creds, ev);
+}
+
+static void irc_destroy(void *st)
+{
+	struct irc *c = st;
+	if (c == NULL)
+		return;
+	resp_line_free(&c->line);
+	resp_strv_free(&c->commands);
+	resp_strv_free(&c->channels);
+	resp_creds_free(&c->creds);
+	for (int i = 0; i < c->nmsgs; i++) {
+		free(c->msgs[i].target);
+		free(c->msgs[i].text);
+	}
+	free(c->realname);
+	free(c->pass);
+	free(c);
+}
+
+const struct responder resp_irc = {
+	.name = "irc",
+	.proto = TRAP_PROTO_IRC,
+	.create = irc_create,
+	.start = irc_start,
+	.input = irc_input,
+	.timeout = irc_timeout,
+	.end = irc_end,
+	.fields = irc_fields,
+	.destroy = irc_destroy,
+};

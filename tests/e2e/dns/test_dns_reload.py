@@ -1,0 +1,167 @@
+"""SIGHUP reloads the lists atomically: queries keep being answered during
+reloads, a new list takes effect, and a broken new list keeps the old set in
+place with an alert event."""
+
+import random
+import threading
+import time
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+import harness
+
+FORWARDED = "127.0.9.9"
+N_LIST = 50000
+N_QUERIES = 3000
+N_HUPS = 6
+
+HTML_ERROR_PAGE = """<!DOCTYPE html>
+<html>
+<head><title>404 Not Found</title></head>
+<body>
+<h1>Not Found</h1>
+<p>The requested URL /lists/malware.txt was not found on this server.</p>
+<hr>
+<address>Apache/2.4.57 (Debian) Server at lists.example Port 443</address>
+</body>
+</html>
+"""
+
+
+def reload_events(st):
+    return [e for e in st.events("stats") if "reload" in e["stats"]]
+
+
+def alerts(st):
+    return st.events("alert")
+
+
+def is_sinkholed(st, name):
+    r = st.query(name)
+    addrs = harness.a_records(r)
+    assert r.rcode() == dns.rcode.NOERROR and len(addrs) == 1, r
+    return addrs[0] != FORWARDED
+
+
+def test_no_query_lost_during_reloads(res):
+    up = res.dnsmasq([f"address=/#/{FORWARDED}"])
+    names = [f"n{i}.reload-list.test" for i in range(N_LIST)]
+    lst = harness.write_list(res.path("big.plain"), ["# 50k names"] + names)
+    st = res.sinktrap({"dns": {"blocklist": str(lst)}}, upstream=up)
+
+    rng = random.Random(7)
+    plan = []
+    for i in range(N_QUERIES):
+        if i % 10 == 9:
+            plan.append((f"u{i}.unlisted.test", False))
+        else:
+            plan.append((rng.choice(names), True))
+
+    progress = [0]
+    failures = []
+
+    def sender():
+        sock_fam = __import__("socket")
+        s = sock_fam.socket(sock_fam.AF_INET, sock_fam.SOCK_DGRAM)
+        try:
+            for i, (name, listed) in enumerate(plan):
+                q = dns.message.make_query(name, "A", use_edns=False)
+                try:
+                    r = dns.query.udp(q, "127.0.0.1", port=st.port, timeout=3, sock=s)
+                except dns.exception.Timeout:
+                    failures.append((i, name, "timeout"))
+                else:
+                    addrs = harness.a_records(r)
+                    if r.rcode() != dns.rcode.NOERROR or len(addrs) != 1 or \
+                            (addrs[0] != FORWARDED) != listed:
+                        failures.append((i, name, r.to_text()))
+                progress[0] = i + 1
+                time.sleep(0.0002)  # paced: a steady stream, not a flood
+        finally:
+            s.close()
+
+    t = threading.Thread(target=sender, daemon=True)
+    t.start()
+    try:
+        for k in range(1, N_HUPS + 1):
+            target = k * N_QUERIES // (N_HUPS + 1)
+            harness.wait_until(lambda: progress[0] >= target or not t.is_alive(), 60,
+                               interval=0.005, what="the sender")
+            st.hup()
+    finally:
+        t.join(120)
+    assert not t.is_alive()
+    assert progress[0] == N_QUERIES
+    assert failures == [], f"{len(failures)} queries failed, first: {failures[:3]}"
+    # At least one reload really ran (overlapping ones may be folded together).
+    evs = harness.wait_until(lambda: reload_events(st), 30, what="a reload stats event")
+    print(f"{len(evs)} reloads ran during {N_QUERIES} queries")
+    assert evs[-1]["stats"]["reload"]["rules"] == N_LIST
+    assert alerts(st) == []
+    assert st.proc.alive()
+
+
+@pytest.fixture
+def reloadable(res):
+    up = res.dnsmasq([f"address=/#/{FORWARDED}"])
+    lst = harness.write_list(res.path("r.plain"), ["old.test", "kept.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(lst)}}, upstream=up)
+    st.list_path = lst
+    return st
+
+
+def test_reload_applies_the_new_list(reloadable):
+    st = reloadable
+    assert is_sinkholed(st, "old.test")
+    assert not is_sinkholed(st, "new.test")
+    harness.replace_file(st.list_path, "kept.test\nnew.test\n")
+    st.hup()
+    harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+    assert is_sinkholed(st, "new.test")
+    assert is_sinkholed(st, "kept.test")
+    assert not is_sinkholed(st, "old.test")
+    ev = reload_events(st)[-1]["stats"]["reload"]
+    assert ev["rules"] == 2
+    assert ev["lists"][0]["path"] == str(st.list_path)
+
+
+@pytest.mark.parametrize("garbage", ["binary", "html"])
+def test_broken_new_list_keeps_the_old_set(reloadable, garbage):
+    st = reloadable
+    if garbage == "binary":
+        data = random.Random(1).randbytes(50000)
+    else:
+        data = HTML_ERROR_PAGE.encode()
+    harness.replace_file(st.list_path, data)
+    st.hup()
+    a = harness.wait_until(lambda: alerts(st), 10, what="an alert event")[0]
+    assert str(st.list_path) in a["alert"]["error"], a
+    assert reload_events(st) == []
+    assert is_sinkholed(st, "old.test")
+    assert is_sinkholed(st, "sub.kept.test")
+    assert not is_sinkholed(st, "other.test")
+    # A good list afterwards is taken again.
+    harness.replace_file(st.list_path, "fixed.test\n")
+    st.hup()
+    harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+    assert is_sinkholed(st, "fixed.test")
+    assert not is_sinkholed(st, "old.test")
+
+
+def test_missing_list_on_reload_keeps_the_old_set_with_an_alert(reloadable):
+    st = reloadable
+    st.list_path.unlink()
+    st.hup()
+    # The reload has run when the failure shows in the log (as FILE: reason).
+    harness.wait_until(lambda: f"{st.list_path}': No such file" in st.log(), 10,
+                       what="the failed reload in the log")
+    assert is_sinkholed(st, "old.test")
+    assert is_sinkholed(st, "sub.kept.test")
+    assert st.proc.alive()
+    # Like any other list that cannot be taken, it is an alert.
+    a = harness.wait_until(lambda: alerts(st), 3, what="an alert event")[0]
+    assert str(st.list_path) in a["alert"]["error"], a

@@ -1,0 +1,308 @@
+/* The DNS wire codec: table-driven parse cases, exact response bytes, adapt and truncation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dns/wire.h"
+
+/* Build a query for name (dotted) and type; edns >= 0 adds an OPT with that size. */
+static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int do_bit)
+{
+	size_t n = 12;
+	memset(p, 0, 12);
+	p[0] = 0x12;
+	p[1] = 0x34;
+	p[2] = 0x01; /* RD */
+	p[5] = 1;
+	const char *s = name;
+	while (*s) {
+		const char *dot = strchr(s, '.');
+		size_t l = dot ? (size_t)(dot - s) : strlen(s);
+		p[n++] = (uint8_t)l;
+		memcpy(p + n, s, l);
+		n += l;
+		s += l + (dot ? 1 : 0);
+	}
+	p[n++] = 0;
+	p[n++] = (uint8_t)(type >> 8);
+	p[n++] = (uint8_t)type;
+	p[n++] = 0;
+	p[n++] = 1;
+	if (edns >= 0) {
+		p[11] = 1;
+		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0,
+		                   (uint8_t)(do_bit ? 0x80 : 0), 0, 0, 0};
+		memcpy(p + n, opt, 11);
+		n += 11;
+	}
+	return n;
+}
+
+static void test_parse_ok(void **state)
+{
+	uint8_t p[512];
+	struct dns_query q;
+	size_t n = mkquery(p, "WWW.Evil.Example", DNS_T_AAAA, 4096, 1);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	assert_string_equal(q.name, "www.evil.example");
+	assert_int_equal(q.name_len, 16);
+	assert_int_equal(q.qtype, DNS_T_AAAA);
+	assert_int_equal(q.id, 0x1234);
+	assert_true(q.edns);
+	assert_int_equal(q.edns_size, 4096);
+	assert_true(q.edns_do);
+	assert_int_equal(dns_query_udp_limit(&q, 1232), 1232);
+	/* original case kept for the answer */
+	assert_memory_equal(q.qraw + 1, "WWW", 3);
+
+	n = mkquery(p, "a.b", DNS_T_A, 100, 0); /* tiny EDNS size counts as 512 */
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	assert_int_equal(dns_query_udp_limit(&q, 1232), 512);
+	n = mkquery(p, "", DNS_T_NS, -1, 0);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	assert_string_equal(q.name, ".");
+	assert_int_equal(dns_query_udp_limit(&q, 1232), 512);
+	/* odd bytes are escaped in the text form */
+	n = mkquery(p, "a b\\.x", DNS_T_A, -1, 0);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	assert_string_equal(q.name, "a\\032b\\\\.x");
+}
+
+struct bad {
+	const char *what;
+	const uint8_t *pkt;
+	size_t len;
+	enum dns_parse want;
+};
+
+static const uint8_t hdr_only[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0};
+static const uint8_t response[] = {1, 2, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t qd0[] = {1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t qd2[] = {1, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t notify[] = {1, 2, 0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t trunc_q[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0};
+static const uint8_t trunc_label[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 'a', 'b'};
+static const uint8_t self_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
+static const uint8_t fwd_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 14, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t hdr_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 2, 0, 1, 0, 1};
+static const uint8_t ext_label[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 'a', 0, 0, 1, 0, 1};
+static const uint8_t bad_an[] = {1, 2, 1, 0, 0, 1, 0, 5, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t opt_in_an[] = {1, 2, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1,
+                                    0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t two_opt[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 1, 'a', 0, 0, 1, 0, 1,
+                                  0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0,
+                                  0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t edns_v1[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0, 1, 0, 1,
+                                  0, 0, 41, 16, 0, 0, 1, 0, 0, 0, 0};
+static const uint8_t opt_rdlen[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0, 1, 0, 1,
+                                    0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 9};
+
+static const struct bad bads[] = {
+    {"empty", hdr_only, 0, DNS_PARSE_DROP},
+    {"short header", hdr_only, sizeof(hdr_only), DNS_PARSE_DROP},
+    {"a response", response, sizeof(response), DNS_PARSE_DROP},
+    {"no question", qd0, sizeof(qd0), DNS_PARSE_FORMERR},
+    {"two questions", qd2, sizeof(qd2), DNS_PARSE_FORMERR},
+    {"opcode NOTIFY", notify, sizeof(notify), DNS_PARSE_NOTIMP},
+    {"truncated question", trunc_q, sizeof(trunc_q), DNS_PARSE_FORMERR},
+    {"truncated label", trunc_label, sizeof(trunc_label), DNS_PARSE_FORMERR},
+    {"pointer to itself", self_ptr, sizeof(self_ptr), DNS_PARSE_FORMERR},
+    {"forward pointer", fwd_ptr, sizeof(fwd_ptr), DNS_PARSE_FORMERR},
+    {"pointer into header", hdr_ptr, sizeof(hdr_ptr), DNS_PARSE_FORMERR},
+    {"extended label type", ext_label, sizeof(ext_label), DNS_PARSE_FORMERR},
+    {"answer count past the end", bad_an, sizeof(bad_an), DNS_PARSE_FORMERR},
+    {"OPT in the answer section", opt_in_an, sizeof(opt_in_an), DNS_PARSE_FORMERR},
+    {"two OPT records", two_opt, sizeof(two_opt), DNS_PARSE_FORMERR},
+    {"EDNS version 1", edns_v1, sizeof(edns_v1), DNS_PARSE_BADVERS},
+    {"OPT rdata past the end", opt_rdlen, sizeof(opt_rdlen), DNS_PARSE_FORMERR},
+};
+
+static void test_parse_bad(void **state)
+{
+	struct dns_query q;
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		enum dns_parse r = dns_query_parse(bads[i].pkt, bads[i].len, &q);
+		if (r != bads[i].want)
+			fail_msg("%s: got %d, want %d", bads[i].what, r, bads[i].want);
+	}
+}
+
+static void test_long_names(void **state)
+{
+	uint8_t p[1024];
+	struct dns_query q;
+	/* 64-byte label */
+	memset(p, 0, sizeof(p));
+	p[2] = 1;
+	p[5] = 1;
+	p[12] = 64;
+	memset(p + 13, 'a', 64);
+	assert_int_equal(dns_query_parse(p, 13 + 64 + 5, &q), DNS_PARSE_FORMERR);
+	/* 4 labels of 63 = 256 bytes on the wire: one too many */
+	size_t n = 12;
+	for (int i = 0; i < 4; i++) {
+		p[n++] = 63;
+		memset(p + n, 'b', 63);
+		n += 63;
+	}
+	p[n++] = 0;
+	p[n++] = 0;
+	p[n++] = 1;
+	p[n++] = 0;
+	p[n++] = 1;
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_FORMERR);
+	/* a one-letter name after those still parses */
+	n = 12;
+	p[n++] = 1;
+	p[n++] = 'x';
+	p[n++] = 0;
+	p[n++] = 0;
+	p[n++] = 1;
+	p[n++] = 0;
+	p[n++] = 1;
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+}
+
+static void test_sinkhole_bytes(void **state)
+{
+	uint8_t p[512], out[512];
+	struct dns_query q;
+	size_t n = mkquery(p, "Evil.Example", DNS_T_A, -1, 0);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	const uint8_t addr[16] = {127, 66, 0, 7};
+	size_t r = dns_resp_sinkhole(&q, addr, 300, 1232, out, sizeof(out));
+	const uint8_t want[] = {0x12, 0x34, 0x85, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+	                        4, 'E', 'v', 'i', 'l', 7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 0,
+	                        0, 1, 0, 1,
+	                        0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 127, 66, 0, 7};
+	assert_int_equal(r, sizeof(want));
+	assert_memory_equal(out, want, sizeof(want));
+	struct dns_msg m;
+	assert_int_equal(dns_msg_walk(out, r, &m), 0);
+	assert_int_equal(m.min_ttl, 300);
+
+	/* NODATA with SOA, and the OPT echoing DO when the query had EDNS */
+	n = mkquery(p, "evil.example", DNS_T_MX, 1232, 1);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	r = dns_resp_sinkhole(&q, NULL, 60, 1232, out, sizeof(out));
+	assert_int_equal(dns_msg_walk(out, r, &m), 0);
+	assert_int_equal(m.ancount, 0);
+	assert_int_equal(m.nscount, 1);
+	assert_int_equal(m.arcount, 1);
+	assert_int_equal(m.min_ttl, 60); /* the negative TTL */
+	assert_int_not_equal(m.opt_start, 0);
+	assert_int_equal(out[m.opt_start + 7] & 0x80, 0x80);
+}
+
+static void test_errors(void **state)
+{
+	uint8_t out[512];
+	struct dns_query q;
+	assert_int_equal(dns_query_parse(qd2, sizeof(qd2), &q), DNS_PARSE_FORMERR);
+	size_t r = dns_resp_empty(&q, DNS_R_FORMERR, 0, 1232, out, sizeof(out));
+	assert_int_equal(r, 12);
+	assert_int_equal(out[3] & 0xf, DNS_R_FORMERR);
+	assert_int_equal(out[2] & 0x80, 0x80);
+	assert_int_equal(dns_query_parse(edns_v1, sizeof(edns_v1), &q), DNS_PARSE_BADVERS);
+	r = dns_resp_empty(&q, DNS_R_BADVERS, 0, 1232, out, sizeof(out));
+	struct dns_msg m;
+	assert_int_equal(dns_msg_walk(out, r, &m), 0);
+	assert_int_equal(m.rcode, DNS_R_BADVERS);
+}
+
+/* An upstream answer with n A records for the question of p. */
+static size_t mkanswer(uint8_t *a, const uint8_t *p, size_t qlen, int n, uint32_t ttl, int opt)
+{
+	memcpy(a, p, qlen);
+	a[2] |= 0x80;
+	a[3] = 0x80;
+	a[6] = 0;
+	a[7] = (uint8_t)n;
+	a[11] = opt ? 1 : 0;
+	size_t off = qlen;
+	for (int i = 0; i < n; i++) {
+		uint8_t rr[16] = {0xc0, 12, 0, 1, 0, 1, (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16),
+		                  (uint8_t)(ttl >> 8), (uint8_t)ttl, 0, 4, 192, 0, 2, (uint8_t)i};
+		memcpy(a + off, rr, 16);
+		off += 16;
+	}
+	if (opt) {
+		uint8_t o[11] = {0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0};
+		memcpy(a + off, o, 11);
+		off += 11;
+	}
+	return off;
+}
+
+static void test_adapt(void **state)
+{
+	uint8_t p[512], up[4096];
+	struct dns_query q, q0;
+	struct dns_msg m;
+	/* upstream got our lowercased query; the client asked in mixed case, no EDNS */
+	size_t ql = mkquery(p, "Big.Example", DNS_T_A, -1, 0);
+	assert_int_equal(dns_query_parse(p, ql, &q), DNS_PARSE_OK);
+	uint8_t lower[512];
+	size_t ll = mkquery(lower, "big.example", DNS_T_A, -1, 0);
+	assert_int_equal(dns_query_parse(lower, ll, &q0), DNS_PARSE_OK);
+
+	/* 40 records = 29 + 640 bytes > 512: truncated with TC */
+	size_t n = mkanswer(up, lower, ll, 40, 100, 1);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(m.min_ttl, 100);
+	size_t r = dns_resp_adapt(&q, &m, up, n, sizeof(up), dns_query_udp_limit(&q, 1232), 1232);
+	assert_int_equal(r, ql);
+	assert_int_equal(up[2] & 0x02, 0x02); /* TC */
+	assert_memory_equal(up + 12, p + 12, ql - 12); /* the client's spelling */
+	assert_int_equal(dns_msg_walk(up, r, &m), 0);
+	assert_int_equal(m.ancount, 0);
+
+	/* the same over TCP (no limit): everything, the upstream OPT removed */
+	n = mkanswer(up, lower, ll, 40, 100, 1);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	r = dns_resp_adapt(&q, &m, up, n, sizeof(up), 65535, 1232);
+	assert_int_equal(r, n - 11);
+	assert_int_equal(dns_msg_walk(up, r, &m), 0);
+	assert_int_equal(m.ancount, 40);
+	assert_int_equal(m.arcount, 0);
+	assert_int_equal(up[2] & 0x02, 0);
+
+	/* aging lowers every TTL, never below zero */
+	n = mkanswer(up, lower, ll, 3, 100, 0);
+	dns_msg_age(up, n, 30);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(m.min_ttl, 70);
+	dns_msg_age(up, n, 1000);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(m.min_ttl, 0);
+}
+
+static void test_forward_query(void **state)
+{
+	uint8_t p[512], out[512];
+	struct dns_query q, q2;
+	size_t n = mkquery(p, "MiXeD.example", DNS_T_TXT, 4096, 1);
+	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
+	size_t r = dns_query_build(&q, 0xbeef, 1232, out, sizeof(out));
+	assert_int_equal(dns_query_parse(out, r, &q2), DNS_PARSE_OK);
+	assert_int_equal(q2.id, 0xbeef);
+	assert_memory_equal(q2.qraw + 1, "mixed", 5);
+	assert_true(q2.edns);
+	assert_true(q2.edns_do);
+	assert_int_equal(q2.edns_size, 1232);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_ok),      cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_long_names),    cmocka_unit_test(test_sinkhole_bytes),
+	    cmocka_unit_test(test_errors),        cmocka_unit_test(test_adapt),
+	    cmocka_unit_test(test_forward_query),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

