@@ -50,7 +50,8 @@ static int cmd_dns(const char *path)
 	if (c == NULL)
 		return 1;
 	log_procname("dns");
-	log_level_set(c->log_level);
+	if (log_level_get() < LOG_LVL_DEBUG)
+		log_level_set(c->log_level);
 	struct dns_setup s;
 	char err[512];
 	memset(&s, 0, sizeof(s));

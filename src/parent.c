@@ -419,7 +419,8 @@ int parent_run(const char *conf_path)
 		cfg_errors_free(&errs);
 		return 1;
 	}
-	log_level_set(p->cfg->log_level);
+	if (log_level_get() < LOG_LVL_DEBUG) /* -d wins over the config */
+		log_level_set(p->cfg->log_level);
 	if (resolve_user(p) < 0 || store_prepare(p->cfg) < 0)
 		return 1;
 	if (p->cfg->json) {

@@ -15,6 +15,7 @@
 struct dns_listener {
 	int udp_fd, tcp_fd;
 	struct addrport addr;
+	int wildcard; /* bound to 0.0.0.0 or ::: answers carry the queried address */
 };
 
 /* A list file to load: opened by whoever has the privilege to. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -138,6 +139,28 @@ int dns_listeners_open(const struct config *c, struct dns_listener **out, int *n
 		ls[i].addr = c->dns_listen[i];
 		ls[i].udp_fd = bind_one(SOCK_DGRAM, &ls[i].addr, err, errlen);
 		ls[i].tcp_fd = ls[i].udp_fd < 0 ? -1 : bind_one(SOCK_STREAM, &ls[i].addr, err, errlen);
+		if (ls[i].udp_fd >= 0) {
+			int one = 1;
+			const struct sockaddr *sa = (const struct sockaddr *)&ls[i].addr.ss;
+			if (sa->sa_family == AF_INET)
+				ls[i].wildcard = ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+				                 htonl(INADDR_ANY);
+			else
+				ls[i].wildcard = IN6_IS_ADDR_UNSPECIFIED(
+				    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+			if (ls[i].wildcard && sa->sa_family == AF_INET)
+				setsockopt(ls[i].udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+			else if (ls[i].wildcard)
+				setsockopt(ls[i].udp_fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
+				           sizeof(one));
+			/*
+			 * A deep receive queue rides out bursts and list reloads. Set here,
+			 * while privileged: SO_RCVBUFFORCE may exceed net.core.rmem_max.
+			 */
+			int sz = c->rcvbuf;
+			if (setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+				setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		}
 		if (ls[i].udp_fd < 0 || ls[i].tcp_fd < 0) {
 			for (int k = 0; k <= i; k++) {
 				if (ls[k].udp_fd >= 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "../common/ipc.h"
 #include "../common/log.h"
 #include "../common/loop.h"
+#include "../common/sandbox.h"
 #include "../common/util.h"
 #include "../store/render.h"
 #include "cache.h"
@@ -115,6 +117,11 @@ struct dns_worker {
 	uint8_t rx[BATCH][PKT_MAX];
 	uint8_t tx[BATCH][PKT_MAX];
 	struct sockaddr_storage rxaddr[BATCH];
+	struct sockaddr_storage rxlocal[BATCH]; /* where each query arrived */
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} rxctl[BATCH], txctl[BATCH];
 	struct mmsghdr rmsg[BATCH], smsg[BATCH];
 	struct iovec riov[BATCH], siov[BATCH];
 	/* counters */
@@ -459,12 +466,35 @@ static int upstream_send(struct dns_worker *w, struct pending *p)
 }
 
 static void reply_tcp(struct tcp_conn *c, const uint8_t *msg, size_t len);
+static void reply_from(struct msghdr *mh, const struct sockaddr *local, void *ctlbuf);
+
+/* One datagram to a client, sent from the address it asked (local may be NULL). */
+static void udp_send(int fd, const uint8_t *msg, size_t len, const struct sockaddr *client,
+                     socklen_t clen, const struct sockaddr *local)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} ctl;
+	struct iovec iov = {(void *)msg, len};
+	struct msghdr mh;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = (void *)client;
+	mh.msg_namelen = clen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (local && (local->sa_family == AF_INET || local->sa_family == AF_INET6) &&
+	    local->sa_family == client->sa_family)
+		reply_from(&mh, local, &ctl);
+	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
+		log_debug("udp reply: %s", strerror(errno));
+}
 
 static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg, size_t len)
 {
 	if (p->tr == T_UDP) {
-		if (sendto(p->udp_fd, msg, len, 0, (struct sockaddr *)&p->client, p->clen) < 0)
-			log_debug("udp reply: %s", strerror(errno));
+		udp_send(p->udp_fd, msg, len, (struct sockaddr *)&p->client, p->clen,
+		         (struct sockaddr *)&p->local);
 	} else if (p->conn && p->conn->gen == p->conn_gen) {
 		reply_tcp(p->conn, msg, len);
 	}
@@ -500,7 +530,7 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 			n = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
 			                   (uint16_t)w->cfg->edns_size);
 			if (tr == T_UDP)
-				sendto(udp_fd, out, n, 0, client, clen);
+				udp_send(udp_fd, out, n, client, clen, local);
 			else
 				reply_tcp(conn, out, n);
 			if (w->cfg->log_forwarded)
@@ -689,6 +719,63 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 
 /* ---------- UDP ---------- */
 
+/* The address a query on a wildcard socket was sent to (IP_PKTINFO). */
+static int local_addr(const struct msghdr *mh, const struct dns_listener *l,
+                      struct sockaddr_storage *out)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+			memset(s4, 0, sizeof(*s4));
+			s4->sin_family = AF_INET;
+			s4->sin_addr = pi.ipi_addr;
+			s4->sin_port = ((const struct sockaddr_in *)&l->addr.ss)->sin_port;
+			return 0;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+			memset(s6, 0, sizeof(*s6));
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = pi.ipi6_addr;
+			s6->sin6_port = ((const struct sockaddr_in6 *)&l->addr.ss)->sin6_port;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Answer from the address the query was sent to, as clients expect. */
+static void reply_from(struct msghdr *mh, const struct sockaddr *local, void *ctlbuf)
+{
+	char *buf = ctlbuf;
+	mh->msg_control = buf;
+	if (local->sa_family == AF_INET) {
+		mh->msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+		struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+		struct in_pktinfo pi;
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi_spec_dst = ((const struct sockaddr_in *)local)->sin_addr;
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	} else {
+		mh->msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+		struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+		struct in6_pktinfo pi;
+		memset(&pi, 0, sizeof(pi));
+		pi.ipi6_addr = ((const struct sockaddr_in6 *)local)->sin6_addr;
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+}
+
 static void udp_read(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
@@ -703,6 +790,10 @@ static void udp_read(int fd, uint32_t events, void *arg)
 			w->rmsg[i].msg_hdr.msg_iovlen = 1;
 			w->rmsg[i].msg_hdr.msg_name = &w->rxaddr[i];
 			w->rmsg[i].msg_hdr.msg_namelen = sizeof(w->rxaddr[i]);
+			if (l->wildcard) {
+				w->rmsg[i].msg_hdr.msg_control = w->rxctl[i].buf;
+				w->rmsg[i].msg_hdr.msg_controllen = sizeof(w->rxctl[i].buf);
+			}
 		}
 		int n = recvmmsg(fd, w->rmsg, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
@@ -713,11 +804,13 @@ static void udp_read(int fd, uint32_t events, void *arg)
 				w->n_dropped++;
 				continue;
 			}
+			const struct sockaddr *local = (struct sockaddr *)&l->addr.ss;
+			if (l->wildcard && local_addr(&w->rmsg[i].msg_hdr, l, &w->rxlocal[i]) == 0)
+				local = (struct sockaddr *)&w->rxlocal[i];
 			size_t out = handle_query(w, w->rx[i], w->rmsg[i].msg_len, T_UDP, fd,
 			                          (struct sockaddr *)&w->rxaddr[i],
-			                          w->rmsg[i].msg_hdr.msg_namelen,
-			                          (struct sockaddr *)&l->addr.ss, NULL, w->tx[ns],
-			                          PKT_MAX);
+			                          w->rmsg[i].msg_hdr.msg_namelen, local, NULL,
+			                          w->tx[ns], PKT_MAX);
 			if (out == 0)
 				continue;
 			w->siov[ns].iov_base = w->tx[ns];
@@ -727,6 +820,8 @@ static void udp_read(int fd, uint32_t events, void *arg)
 			w->smsg[ns].msg_hdr.msg_iovlen = 1;
 			w->smsg[ns].msg_hdr.msg_name = &w->rxaddr[i];
 			w->smsg[ns].msg_hdr.msg_namelen = w->rmsg[i].msg_hdr.msg_namelen;
+			if (l->wildcard && local != (struct sockaddr *)&l->addr.ss)
+				reply_from(&w->smsg[ns].msg_hdr, local, &w->txctl[ns]);
 			ns++;
 		}
 		for (int off = 0; off < ns;) {
@@ -925,6 +1020,8 @@ static void tcp_sweep(void *arg)
 static void *reload_thread(void *arg)
 {
 	struct reload *r = arg;
+	/* Queries first: the loader runs at the lowest priority beside them. */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	int64_t t0 = mono_ms();
 	r->result = dns_policy_build(r->ls, r->n, 0, r->err, sizeof(r->err));
 	r->secs = (double)(mono_ms() - t0) / 1000.0;
@@ -1134,12 +1231,6 @@ static void on_signal(int fd, uint32_t events, void *arg)
 	}
 }
 
-static void set_rcvbuf(int fd, int size)
-{
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-}
-
 int dns_worker_main(struct config *c, struct dns_setup *s)
 {
 	static struct dns_worker worker;
@@ -1179,7 +1270,6 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 
 	for (int i = 0; i < s->nls; i++) {
 		struct dns_listener *l = &s->ls[i];
-		set_rcvbuf(l->udp_fd, c->rcvbuf);
 		fd_nonblock(l->udp_fd);
 		fd_nonblock(l->tcp_fd);
 		loop_io_add(w->loop, l->udp_fd, EPOLLIN, udp_read, l);
@@ -1200,6 +1290,9 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+
+	/* Everything is open: from here on the worker only serves. */
+	sandbox_lockdown("dns", SANDBOX_NO_PACKET);
 
 	loop_timer_add(w->loop, 50, 1, pending_sweep, w);
 	loop_timer_add(w->loop, 1000, 1, tcp_sweep, w);

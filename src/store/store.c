@@ -16,6 +16,7 @@
 #include "../common/ipc.h"
 #include "../common/log.h"
 #include "../common/loop.h"
+#include "../common/sandbox.h"
 #include "../common/util.h"
 #include "db.h"
 #include "render.h"
@@ -419,6 +420,7 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	loop_io_add(s->loop, sfd, EPOLLIN, on_signal, s);
 	loop_timer_add(s->loop, COMMIT_MS, 1, commit_timer, s);
+	sandbox_lockdown("store", SANDBOX_NO_PACKET);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "store", 5, -1);
 
