@@ -43,6 +43,7 @@ struct flow_table {
 	uint32_t file_id;
 	int64_t now;     /* packet clock: only moves forward */
 	int64_t last_ts; /* the last timestamp observed, to measure forward steps */
+	int64_t hwm;     /* the highest timestamp observed */
 	int clock_set;
 	int64_t next_sweep;
 	struct flow_stats st;
@@ -293,20 +294,26 @@ static void clock_observe(struct flow_table *ft, int64_t ts)
 {
 	if (!ft->clock_set) {
 		ft->clock_set = 1;
-		ft->now = ts;
-		ft->last_ts = ts;
+		ft->now = ft->last_ts = ft->hwm = ts;
 		ft->next_sweep = ts + SWEEP_EVERY;
 		return;
 	}
-	/* Forward steps only; computed in unsigned arithmetic so that absurd
-	 * timestamps cannot overflow. */
-	if (ts > ft->last_ts) {
-		uint64_t step = (uint64_t)ts - (uint64_t)ft->last_ts;
+	/* Step forward by the time since the previous packet; but coming back
+	 * above the highest time seen after a dip into the past, only by the time
+	 * past that high mark. Unsigned arithmetic: absurd timestamps cannot
+	 * overflow. */
+	int64_t from = ft->last_ts;
+	if (ts > ft->hwm && ft->hwm > from)
+		from = ft->hwm;
+	if (ts > from) {
+		uint64_t step = (uint64_t)ts - (uint64_t)from;
 		if (step > (uint64_t)INT64_MAX - (uint64_t)ft->now)
 			step = (uint64_t)INT64_MAX - (uint64_t)ft->now;
 		ft->now += (int64_t)step;
 	}
 	ft->last_ts = ts;
+	if (ts > ft->hwm)
+		ft->hwm = ts;
 }
 
 size_t flow_table_expire(struct flow_table *ft, int64_t now_ns)
@@ -589,46 +596,71 @@ const char *flow_proto_str(uint8_t proto, char buf[4])
 	}
 }
 
+/* Zeek's RSTOS0 test: the originator's SYN, then its RST, with no H A F G I Q of its own between. */
+static int syn_then_rst(const char *h)
+{
+	if (*h == '^')
+		h++;
+	if (*h++ != 'S')
+		return 0;
+	for (; *h; h++) {
+		if (*h == 'R')
+			return 1;
+		if (strchr("HAFGIQ", *h))
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * Zeek's conn_state(), from endpoint states derived from the flags each side
+ * sent: RESET (RST), CLOSED (FIN), ESTABLISHED (SYN, SYN-ACK and then more
+ * from the originator), SYN_SENT / SYN_ACK_SENT, PARTIAL (midstream), INACTIVE.
+ */
 const char *flow_conn_state(const struct flow *f)
 {
+	enum { INACTIVE, PARTIAL, SYN_SENT, SYN_ACK_SENT, ESTABLISHED, CLOSED, RESET };
 	uint8_t o = f->hist_bits[0], r = f->hist_bits[1];
 	if (f->key.proto != 6) {
-		if (f->pkts[0] && f->pkts[1])
-			return "SF";
-		return f->pkts[0] ? "S0" : "SHR";
+		if (f->pkts[0])
+			return f->pkts[1] ? "SF" : "S0";
+		return f->pkts[1] ? "SHR" : "OTH";
 	}
-	int syn = o & H_SYN, synack = r & H_SYNACK;
-	/* traffic from the other side beyond the handshake means a handshake was missed */
-	int o_more = o & (H_ACK | H_DATA | H_FIN), r_more = r & (H_ACK | H_DATA | H_FIN);
-	if (syn && !synack && !r_more) {
-		if (o & H_RST)
-			return "RSTOS0";
-		if (r & H_RST)
+	int hs = (o & H_SYN) && (r & H_SYNACK) && (o & (H_ACK | H_DATA | H_FIN | H_RST));
+	int os = (o & H_RST) ? RESET
+	         : (o & H_FIN) ? CLOSED
+	         : hs ? ESTABLISHED
+	         : (o & H_SYN) ? SYN_SENT
+	         : f->pkts[0] ? PARTIAL : INACTIVE;
+	int rs = (r & H_RST) ? RESET
+	         : (r & H_FIN) ? CLOSED
+	         : hs ? ESTABLISHED
+	         : (r & H_SYNACK) ? SYN_ACK_SENT
+	         : f->pkts[1] ? PARTIAL : INACTIVE;
+	int o_inactive = os == INACTIVE || os == PARTIAL;
+	int r_inactive = rs == INACTIVE || rs == PARTIAL;
+	if (rs == RESET) {
+		if (os == SYN_SENT || os == SYN_ACK_SENT ||
+		    (os == RESET && f->payload[0] == 0 && f->payload[1] == 0))
 			return "REJ";
-		if (o & H_FIN)
-			return "SH";
-		return "S0";
+		return o_inactive ? "RSTRH" : "RSTR";
 	}
-	if (!syn && synack && !o_more) {
-		if (r & H_RST)
-			return "RSTRH";
-		if (r & H_FIN)
-			return "SHR";
-		return "OTH";
-	}
-	if (!syn && !synack)
-		return "OTH";
-	if (o & H_RST)
+	if (os == RESET) {
+		if (r_inactive)
+			return syn_then_rst(f->history) ? "RSTOS0" : "OTH";
 		return "RSTO";
-	if (r & H_RST)
-		return "RSTR";
-	if ((o & H_FIN) && (r & H_FIN))
+	}
+	if (rs == CLOSED && os == CLOSED)
 		return "SF";
-	if (o & H_FIN)
-		return "S2";
-	if (r & H_FIN)
-		return "S3";
-	return "S1";
+	if (os == CLOSED)
+		return r_inactive ? "SH" : "S2";
+	if (rs == CLOSED)
+		return o_inactive ? "SHR" : "S3";
+	if (os == SYN_SENT && rs == INACTIVE)
+		return "S0";
+	if (os == ESTABLISHED && rs == ESTABLISHED)
+		return "S1";
+	return "OTH";
 }
 
 static void render_addr(struct evbuf *b, const char *key, int family, const uint8_t *a)

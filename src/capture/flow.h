@@ -15,8 +15,10 @@
  *
  * Time is packet time, never the wall clock, so old captures replay as they
  * happened. The table keeps its own clock that advances by the forward steps
- * between packets and ignores backward ones: a packet from the past cannot
- * stall expiry, and a single far-future timestamp expires what was idle but
+ * between packets and ignores backward ones (after a dip into the past it
+ * resumes from the highest time seen before): a packet from 1970 neither
+ * expires nor stalls anything, a clock set back keeps expiry going at the
+ * right pace, and a single far-future timestamp expires what was idle but
  * does not freeze the clock after it. Idle flows are swept once per second
  * of that clock (and by flow_table_expire); each timeout class is a list in
  * touch order, so a sweep only looks at flows that do expire, O(expired).

@@ -85,8 +85,15 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, char *
 		if (w.count > WARN_PER_FILE && !quiet)
 			log_warnx("%s: %d invalid lines in all (%d shown)", ls[i].path, w.count,
 			          WARN_PER_FILE);
-		/* A list that is mostly garbage is a broken download, not a list. */
-		if (li && li->invalid > 0 && li->invalid > li->entries) {
+		/*
+		 * A broken download (an HTML error page, a binary, a truncated
+		 * file of junk) is no list: nothing in it parsed, or its format is
+		 * unknown and most of it is invalid. A known format with many lines
+		 * we cannot use (cosmetic rules in an adblock list) is fine.
+		 */
+		if (li && li->invalid > 0 &&
+		    (li->entries == 0 ||
+		     (li->format == LIST_FMT_UNKNOWN && li->invalid > li->entries))) {
 			snprintf(err, errlen,
 			         "%s: broken list: %u of its lines are invalid and only %u valid",
 			         ls[i].path, li->invalid, li->entries);

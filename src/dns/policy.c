@@ -1164,7 +1164,7 @@ int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_
                   void *arg)
 {
 	struct stat st;
-	char *buf = NULL, *m;
+	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	ssize_t n;
 	int r;
@@ -1173,18 +1173,18 @@ int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (S_ISREG(st.st_mode) && st.st_size > 0) {
-		if ((uint64_t)st.st_size > SIZE_MAX)
-			return -EFBIG;
-		m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m != MAP_FAILED) {
-			madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-			r = list_load(p, path, m, (size_t)st.st_size, allow, warn, arg, 1);
-			munmap(m, (size_t)st.st_size);
-			return r;
-		}
+	/*
+	 * Read, never map: a list rewritten in place while it loads (a download
+	 * over the old file) would raise SIGBUS on a mapping; read() just sees
+	 * the bytes as they are, and the list is judged on them.
+	 */
+	if (S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size < SIZE_MAX / 2)
+		cap = (size_t)st.st_size + 1;
+	if (cap) {
+		buf = malloc(cap);
+		if (!buf)
+			return -ENOMEM;
 	}
-	/* A pipe or a file that cannot be mapped: read it whole. */
 	for (;;) {
 		if (len == cap) {
 			size_t ncap = cap ? cap * 2 : 1u << 16;

@@ -116,6 +116,10 @@ struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
 		/* Network and broadcast addresses; a /31 has neither (RFC 3021). */
 		p->first = 1;
 		usable -= 2;
+	} else if (pfx->family == AF_INET6 && hostbits >= 2) {
+		/* prefix::0 is the subnet-router anycast address (RFC 4291). */
+		p->first = 1;
+		usable -= 1;
 	}
 	p->cap = usable < max_entries ? (uint32_t)usable : max_entries;
 	if (p->cap > POOL_MAX_SLOTS)

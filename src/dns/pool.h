@@ -29,8 +29,9 @@ enum pool_result {
  * more addresses than memory; max_entries caps it, and the address space used
  * is then the first max_entries addresses). A one-address prefix (/32, /128)
  * is a pool of one: every name gets that address and nothing is recycled.
- * The network and broadcast addresses of IPv4 prefixes shorter than /31 are
- * not handed out.
+ * The network and broadcast addresses of IPv4 prefixes shorter than /31, and
+ * the subnet-router anycast address (prefix::0) of IPv6 prefixes shorter than
+ * /127, are not handed out.
  */
 struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries);
 void pool_free(struct pool **p);

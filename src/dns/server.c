@@ -373,11 +373,20 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	}
 	if (pool) {
 		char evicted[256];
-		enum pool_result r = pool_get(pool, q->name, time_now_usec(), addr, evicted,
-		                              sizeof(evicted));
-		if (r != POOL_EXISTING)
-			emit_map(w, q->name, addr, family, r, evicted);
-		ap = addr;
+		int r = (int)pool_get(pool, q->name, time_now_usec(), addr, evicted,
+		                      sizeof(evicted));
+		if (r >= 0) {
+			if (r != POOL_EXISTING)
+				emit_map(w, q->name, addr, family, (enum pool_result)r, evicted);
+			ap = addr;
+		} else {
+			/* No memory for a new mapping: the first pool address, unattributed. */
+			prefix_nth(family == AF_INET ? &w->cfg->sinkhole4 : &w->cfg->sinkhole6,
+			           prefix_size(family == AF_INET ? &w->cfg->sinkhole4
+			                                         : &w->cfg->sinkhole6, 2) > 1,
+			           addr);
+			ap = addr;
+		}
 	}
 	/* An ANY query gets the A record: the type is rewritten in a copy. */
 	struct dns_query qa;

@@ -31,6 +31,18 @@ def _prerequisites():
     for tool in ("dnsmasq", "dig", "pgrep"):
         if shutil.which(tool) is None:
             pytest.exit(f"{tool} is missing (scripts/deps.sh test installs it)", returncode=1)
+    # The whole run uses one copy of the binary, so a rebuild in the tree while
+    # the tests run cannot swap it (or make it briefly unexecutable) under them.
+    snap = harness.make_workdir("sinktrap-e2e-bin-")
+    shutil.copy2(b, snap / "sinktrap")
+    saved = os.environ.get("SINKTRAP_BIN")
+    os.environ["SINKTRAP_BIN"] = str(snap / "sinktrap")
+    yield
+    if saved is None:
+        del os.environ["SINKTRAP_BIN"]
+    else:
+        os.environ["SINKTRAP_BIN"] = saved
+    shutil.rmtree(snap, ignore_errors=True)
 
 
 class Resources:

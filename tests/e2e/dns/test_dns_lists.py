@@ -233,3 +233,20 @@ def test_real_lists_parse_counts_on_reload(real):
     assert lists["coinblocker.hosts.txt"]["invalid"] == 2
     # Still answering with the reloaded set.
     assert verdict(real, "ffoqr3ug7m726zou.04hyxg.top") == "sinkhole"
+
+
+def test_list_with_mostly_invalid_lines_is_not_fatal_at_startup(res):
+    """Invalid lines are skipped with a warning, never fatal: a hand-written
+    list with more bad lines than good ones still loads its good ones."""
+    up = res.dnsmasq([f"address=/#/{FORWARDED}"])
+    lst = harness.write_list(res.path("typos.plain"), [
+        "typo-block.example",
+        "typo one.example",
+        "typo two.example",
+    ])
+    st = res.sinktrap({"dns": {"blocklist": str(lst)}}, upstream=up, start=False)
+    st.start(wait=False)
+    harness.wait_until(st.probe, 5, what="sinktrap to answer with a list of mostly typos")
+    assert verdict(st, "typo-block.example") == "sinkhole"
+    assert f"{lst}:2:" in st.log() and f"{lst}:3:" in st.log()
+    assert "exited with status" not in st.log()

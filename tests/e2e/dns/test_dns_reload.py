@@ -165,3 +165,16 @@ def test_missing_list_on_reload_keeps_the_old_set_with_an_alert(reloadable):
     # Like any other list that cannot be taken, it is an alert.
     a = harness.wait_until(lambda: alerts(st), 3, what="an alert event")[0]
     assert str(st.list_path) in a["alert"]["error"], a
+
+
+def test_reload_picks_up_a_list_added_to_the_config(reloadable, res):
+    st = reloadable
+    extra = harness.write_list(res.path("extra.hosts"), ["0.0.0.0 extra.test"])
+    assert not is_sinkholed(st, "extra.test")
+    st.conf["dns"]["blocklist"] = [str(st.list_path), str(extra)]
+    st.write_conf()
+    st.hup()
+    harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+    assert is_sinkholed(st, "extra.test")
+    assert is_sinkholed(st, "old.test")
+    assert len(reload_events(st)[-1]["stats"]["reload"]["lists"]) == 2

@@ -169,3 +169,25 @@ def test_pool_exhaustion_recycles_least_recently_used(res):
     d = only_addr(st.query("d.tiny.test"))
     assert d == a, "after a restart the least recently used mapping was not the one recycled"
     assert only_addr(st.query("c.tiny.test")) == c
+
+
+def test_pool_mapping_of_a_long_escaped_name_is_durable(res):
+    """A name whose presentation form is long (bytes that need \\DDD escapes)
+    keeps its address across a restart like any other."""
+    import dns.message
+    import dns.name
+
+    up = res.dnsmasq(["address=/#/127.0.9.9"])
+    bl = harness.write_list(res.path("esc.plain"), ["esc.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl), "sinkhole_ipv4": "127.79.0.0/24"}},
+                      upstream=up)
+    weird = dns.name.Name([b"\xff" * 63, b"\x01" * 40, b"esc", b"test", b""])
+    q = dns.message.make_query(weird, "A")
+    first = only_addr(st.query(None, q=q))
+    st.wait_events(lambda es: any(e["event_type"] == "sinkhole_map" for e in es))
+    assert st.stop() == 0
+    st.start()
+    # A new name first: it must not be handed the long name's address.
+    other = only_addr(st.query("new.esc.test"))
+    assert other != first, "the long name's mapping was not restored after the restart"
+    assert only_addr(st.query(None, q=dns.message.make_query(weird, "A"))) == first

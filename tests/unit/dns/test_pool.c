@@ -219,11 +219,13 @@ static void test_name_of(void **state)
 	assert_null(pool_name_of(p, a)); /* outside */
 	addr_of("fd00:66::1:0:0:0", a);
 	assert_null(pool_name_of(p, a)); /* inside the /64, beyond max_entries */
+	addr_of("fd00:66::", a);
+	assert_null(pool_name_of(p, a)); /* prefix::0 is never handed out */
 	assert_int_equal(pool_get(p, "v6.example", 1, a, NULL, 0), POOL_NEW);
-	assert_addr(AF_INET6, a, "fd00:66::");
+	assert_addr(AF_INET6, a, "fd00:66::1");
 	assert_string_equal(pool_name_of(p, a), "v6.example");
 	assert_int_equal(pool_get(p, "w6.example", 1, b, NULL, 0), POOL_NEW);
-	assert_addr(AF_INET6, b, "fd00:66::1");
+	assert_addr(AF_INET6, b, "fd00:66::2");
 	assert_string_equal(pool_name_of(p, b), "w6.example");
 	pool_free(&p);
 }
@@ -270,15 +272,15 @@ static void test_v6_cap(void **state)
 		snprintf(name, sizeof(name), "h%d", i);
 		assert_int_equal(pool_get(p, name, i, a, NULL, 0), POOL_NEW);
 	}
-	assert_addr(AF_INET6, a, "2001:db8:66:1::3e7");
+	assert_addr(AF_INET6, a, "2001:db8:66:1::3e8");
 	assert_int_equal(pool_get(p, "h1000", 1000, a, ev, sizeof(ev)), POOL_RECYCLED);
 	assert_string_equal(ev, "h0");
-	assert_addr(AF_INET6, a, "2001:db8:66:1::");
-	/* a small v6 prefix caps below max_entries; all of it is usable */
+	assert_addr(AF_INET6, a, "2001:db8:66:1::1");
+	/* a small v6 prefix caps below max_entries; all but prefix::0 is usable */
 	pool_free(&p);
 	p6 = pfx("2001:db8::", 120);
 	p = pool_new(&p6, 1000);
-	assert_int_equal(pool_capacity(p), 256);
+	assert_int_equal(pool_capacity(p), 255);
 	pool_free(&p);
 }
 
