@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "dns/dns.h"
 #include "parent.h"
+#include "trap/trap.h"
 
 #ifndef SINKTRAP_VERSION
 #define SINKTRAP_VERSION "0.1.0"
@@ -23,6 +24,9 @@ static void usage(FILE *out)
 	        "commands:\n"
 	        "  run            start the parent and every worker the config enables\n"
 	        "  dns            run the DNS worker alone in the foreground (events to stdout)\n"
+	        "  trap           run the trap worker alone in the foreground (events to stdout)\n"
+	        "  firewall       print the nftables catch-all and containment ruleset;\n"
+	        "                 --apply applies it (and its routes), --remove takes it away\n"
 	        "  check-config   validate the configuration: 'configuration OK' or FILE:LINE errors\n"
 	        "  check NAME     which list entry decides NAME, and the answer it gets\n"
 	        "                 (exit 0 if sinkholed, 1 if not)\n"
@@ -66,6 +70,41 @@ static int cmd_dns(const char *path)
 	return dns_worker_main(c, &s);
 }
 
+static int cmd_trap(const char *path)
+{
+	struct config *c = load(path);
+	if (c == NULL)
+		return 1;
+	log_procname("trap");
+	if (log_level_get() < LOG_LVL_DEBUG)
+		log_level_set(c->log_level);
+	struct trap_setup s;
+	char err[512];
+	memset(&s, 0, sizeof(s));
+	s.parent_fd = -1;
+	s.store_fd = -1;
+	if (trap_listeners_open(c, &s.ls, &s.nls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	trap_prepare(c, (uid_t)-1, (gid_t)-1);
+	return trap_worker_main(c, &s);
+}
+
+static int cmd_firewall(const char *path, enum trap_fw_mode mode, int argc)
+{
+	if (optind != argc) {
+		fprintf(stderr, "usage: sinktrap firewall [-c FILE] [--apply | --remove]\n");
+		return 2;
+	}
+	struct config *c = load(path);
+	if (c == NULL)
+		return 1;
+	int r = trap_firewall(c, mode, stdout);
+	config_free(c);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	const char *conf = NULL;
@@ -79,6 +118,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;
+	}
+	/* Long flags of `firewall`, taken out before getopt sees them. */
+	enum trap_fw_mode fw = TRAP_FW_PRINT;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--apply") && strcmp(argv[i], "--remove"))
+			continue;
+		fw = argv[i][2] == 'a' ? TRAP_FW_APPLY : TRAP_FW_REMOVE;
+		memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof(*argv));
+		argc--;
+		i--;
 	}
 	optind = 2;
 	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
@@ -104,6 +153,10 @@ int main(int argc, char **argv)
 		return parent_run(conf);
 	if (!strcmp(cmd, "dns"))
 		return cmd_dns(conf);
+	if (!strcmp(cmd, "trap"))
+		return cmd_trap(conf);
+	if (!strcmp(cmd, "firewall"))
+		return cmd_firewall(conf, fw, argc);
 	if (!strcmp(cmd, "check-config") || !strcmp(cmd, "configtest")) {
 		struct config *c = load(conf);
 		if (c == NULL)

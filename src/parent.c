@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,10 +28,11 @@
 #include "common/util.h"
 #include "dns/dns.h"
 #include "store/store.h"
+#include "trap/trap.h"
 
-enum wkind { W_STORE, W_DNS, W_MAX };
+enum wkind { W_STORE, W_DNS, W_TRAP, W_MAX };
 
-static const char *const wnames[W_MAX] = {"store", "dns"};
+static const char *const wnames[W_MAX] = {"store", "dns", "trap"};
 
 struct worker {
 	enum wkind kind;
@@ -50,6 +52,8 @@ struct parent {
 	struct worker w[W_MAX];
 	struct dns_listener *dns_ls;
 	int dns_nls;
+	struct trap_listener *trap_ls;
+	int trap_nls;
 	uid_t uid;
 	gid_t gid;
 	int drop;
@@ -75,6 +79,19 @@ static void worker_narrow(struct parent *p, const char *name)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_warn("no_new_privs");
+}
+
+/* A worker keeps only its own listening sockets. */
+static void close_listeners(struct parent *p, enum wkind keep)
+{
+	if (keep != W_DNS)
+		for (int i = 0; i < p->dns_nls; i++) {
+			close(p->dns_ls[i].udp_fd);
+			close(p->dns_ls[i].tcp_fd);
+		}
+	if (keep != W_TRAP)
+		for (int i = 0; i < p->trap_nls; i++)
+			close(p->trap_ls[i].fd);
 }
 
 static void close_ctl_except(struct parent *p, int keep)
@@ -133,10 +150,7 @@ static void worker_start(struct parent *p, struct worker *w)
 			for (int k = 0; k < W_MAX; k++)
 				if (producer_end[k] >= 0)
 					close(producer_end[k]);
-			for (int i = 0; i < p->dns_nls; i++) {
-				close(p->dns_ls[i].udp_fd);
-				close(p->dns_ls[i].tcp_fd);
-			}
+			close_listeners(p, W_STORE);
 			worker_narrow(p, "store");
 			ss.parent_fd = ctl[1];
 			_exit(store_worker_main(p->cfg, &ss));
@@ -155,6 +169,24 @@ static void worker_start(struct parent *p, struct worker *w)
 				log_warnx("could not hand the new store to %s", wnames[k]);
 			close(producer_end[k]);
 		}
+	} else if (w->kind == W_TRAP) {
+		int store_end = store_channel(p, wnames[w->kind]);
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork");
+		if (pid == 0) {
+			close(ctl[0]);
+			close_ctl_except(p, -1);
+			close_listeners(p, W_TRAP);
+			worker_narrow(p, "trap");
+			struct trap_setup ts = {p->trap_ls, p->trap_nls, ctl[1], store_end};
+			_exit(trap_worker_main(p->cfg, &ts));
+		}
+		if (store_end >= 0)
+			close(store_end);
+		w->pid = pid;
+		w->ctl = ctl[0];
+		close(ctl[1]);
 	} else {
 		struct dns_setup ds;
 		char err[512];
@@ -173,6 +205,7 @@ static void worker_start(struct parent *p, struct worker *w)
 		if (pid == 0) {
 			close(ctl[0]);
 			close_ctl_except(p, -1);
+			close_listeners(p, W_DNS);
 			worker_narrow(p, "dns");
 			ds.ls = p->dns_ls;
 			ds.nls = p->dns_nls;
@@ -404,6 +437,16 @@ static void own_state(struct parent *p)
 	}
 }
 
+/* Idle connections by the ten thousand need descriptors. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int parent_run(const char *conf_path)
 {
 	struct parent *p = &P;
@@ -440,10 +483,20 @@ int parent_run(const char *conf_path)
 	}
 	p->w[W_STORE].enabled = 1;
 	p->w[W_DNS].enabled = p->cfg->dns_enabled;
+	p->w[W_TRAP].enabled = p->cfg->trap_enabled;
+	raise_nofile();
 	if (p->cfg->dns_enabled &&
 	    dns_listeners_open(p->cfg, &p->dns_ls, &p->dns_nls, err, sizeof(err)) < 0) {
 		log_warnx("dns: %s", err);
 		return 1;
+	}
+	if (p->cfg->trap_enabled) {
+		if (trap_listeners_open(p->cfg, &p->trap_ls, &p->trap_nls, err, sizeof(err)) < 0) {
+			log_warnx("trap: %s", err);
+			return 1;
+		}
+		/* The local CA is made once, while privileged, so the trap only reads it. */
+		trap_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid);
 	}
 
 	sigset_t mask;

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "../store/sinkspec.h"
 
 enum ktype {
 	K_BOOL,
@@ -29,6 +30,12 @@ enum ktype {
 	K_LOGLEVEL,
 	K_DURATION_MS,
 	K_SIZE,
+	K_SIZE64,
+	K_PORTSET,  /* "21,25,8000-8100" */
+	K_ADDR,     /* an address without port, repeatable (trap listen) */
+	K_BANNER,   /* "PORT:PROTO", repeatable */
+	K_PORT,     /* 0..65535 */
+	K_EVENTS,   /* an [events] key parsed by store/sinkspec.c */
 };
 
 struct key {
@@ -69,8 +76,40 @@ static const struct key keys[] = {
 
 	{"events", "json", K_PATH_OR_NO, O(json), 0, 0, 0},
 	{"events", "sqlite", K_BOOL, O(sqlite), 0, 0, 0},
+	{"events", "syslog", K_EVENTS, 0, 0, 0, 1},
+	{"events", "syslog_format", K_EVENTS, 0, 0, 0, 0},
+	{"events", "syslog_facility", K_EVENTS, 0, 0, 0, 0},
+	{"events", "syslog_app_name", K_EVENTS, 0, 0, 0, 0},
+	{"events", "syslog_hostname", K_EVENTS, 0, 0, 0, 0},
+	{"events", "json_types", K_EVENTS, 0, 0, 0, 0},
+	{"events", "json_max_size", K_EVENTS, 0, 0, 0, 0},
+	{"events", "json_keep", K_EVENTS, 0, 0, 0, 0},
+	{"events", "database", K_EVENTS, 0, 0, 0, 0},
+	{"events", "database_types", K_EVENTS, 0, 0, 0, 0},
+	{"events", "queue_max", K_EVENTS, 0, 0, 0, 0},
 
 	{"trap", "enabled", K_BOOL, O(trap_enabled), 0, 0, 0},
+	{"trap", "listen", K_ADDR, 0, 0, 0, 1},
+	{"trap", "ports", K_PORTSET, O(trap_ports), 0, 0, 0},
+	{"trap", "udp_ports", K_PORTSET, O(trap_udp_ports), 0, 0, 0},
+	{"trap", "exclude_ports", K_PORTSET, O(exclude_ports), 0, 0, 0},
+	{"trap", "redirect_port", K_PORT, O(redirect_port), 0, 65535, 0},
+	{"trap", "tproxy_port", K_PORT, O(tproxy_port), 0, 65535, 0},
+	{"trap", "banner", K_BANNER, 0, 0, 0, 1},
+	{"trap", "hostname", K_STR, O(trap_hostname), 0, 0, 0},
+	{"trap", "http_page", K_PATH_OR_NO, O(http_page), 0, 0, 0},
+	{"trap", "http_content_type", K_STR, O(http_content_type), 0, 0, 0},
+	{"trap", "http_status", K_INT, O(http_status), 100, 599, 0},
+	{"trap", "ftp_file", K_PATH_OR_NO, O(ftp_file), 0, 0, 0},
+	{"trap", "max_connections", K_INT, O(max_connections), 1, 1000000, 0},
+	{"trap", "max_per_source", K_INT, O(max_per_source), 1, 1000000, 0},
+	{"trap", "rate_per_source", K_INT, O(rate_per_source), 1, 1000000, 0},
+	{"trap", "read_timeout", K_DURATION_MS, O(read_timeout_ms), 100, 3600000, 0},
+	{"trap", "session_timeout", K_DURATION_MS, O(session_timeout_ms), 1000, 86400000, 0},
+	{"trap", "max_bytes", K_SIZE64, O(max_bytes), 1024, 1LL << 34, 0},
+	{"trap", "payload_max", K_SIZE64, O(payload_max), 1024, 1LL << 32, 0},
+	{"trap", "payload_quota", K_SIZE64, O(payload_quota), 1 << 20, 1LL << 42, 0},
+	{"trap", "ca_dir", K_STR, O(ca_dir), 0, 0, 0},
 	{"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
 	{"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
 };
@@ -85,6 +124,7 @@ struct parser {
 	int check_files;
 	unsigned char seen[sizeof(keys) / sizeof(keys[0])];
 	int dns_section_line;
+	int trap_section_line;
 };
 
 static void perr(struct parser *p, int line, const char *fmt, ...)
@@ -122,6 +162,16 @@ static void config_defaults(struct config *c)
 	c->rcvbuf = 8 << 20;
 	c->map_memory = 1000000;
 	c->sqlite = 1;
+	sinkspec_config_defaults(c);
+	c->http_status = 200;
+	c->max_connections = 20000;
+	c->max_per_source = 512;
+	c->rate_per_source = 200;
+	c->read_timeout_ms = 30000;
+	c->session_timeout_ms = 600000;
+	c->max_bytes = 16 << 20;
+	c->payload_max = 8 << 20;
+	c->payload_quota = 1LL << 30;
 }
 
 static int parse_bool(const char *v, int *out)
@@ -182,6 +232,49 @@ static int parse_size(const char *v, int64_t *out)
 		return -1;
 	*out = n * mul;
 	return 0;
+}
+
+/* "21,25,8000-8100": each a port or a range, 1-65535. */
+static int parse_portset(const char *v, struct portset *ps, char *err, size_t errlen)
+{
+	const char *s = v;
+	if (*s == '\0') {
+		snprintf(err, errlen, "empty port list");
+		return -1;
+	}
+	while (*s) {
+		char *end;
+		while (*s == ' ')
+			s++;
+		long a = strtol(s, &end, 10), b;
+		if (end == s || a < 1 || a > 65535)
+			goto bad;
+		b = a;
+		s = end;
+		if (*s == '-') {
+			const char *t = s + 1;
+			b = strtol(t, &end, 10);
+			if (end == t || b < a || b > 65535)
+				goto bad;
+			s = end;
+		}
+		for (long port = a; port <= b; port++) {
+			if (!(ps->bits[port >> 3] & (1 << (port & 7))))
+				ps->count++;
+			ps->bits[port >> 3] |= (uint8_t)(1 << (port & 7));
+		}
+		while (*s == ' ')
+			s++;
+		if (*s == ',')
+			s++;
+		else if (*s != '\0')
+			goto bad;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "'%s' is not a list of ports and ranges (21,25,8000-8100) "
+	                      "within 1-65535", v);
+	return -1;
 }
 
 static int valid_zone(const char *z)
@@ -388,6 +481,60 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			*(int *)field = (int)ms;
 		break;
 	}
+	case K_SIZE64: {
+		int64_t n;
+		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
+			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes", k->name, v,
+			     k->min, k->max);
+		else
+			*(int64_t *)field = n;
+		break;
+	}
+	case K_PORT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno || n < 0 || n > 65535)
+			perr(p, p->line, "%s: '%s' is not a port (0-65535)", k->name, v);
+		else
+			*(int *)field = (int)n;
+		break;
+	}
+	case K_PORTSET: {
+		struct portset *ps = field;
+		memset(ps, 0, sizeof(*ps));
+		if (parse_portset(v, ps, err, sizeof(err)) < 0)
+			perr(p, p->line, "%s: %s", k->name, err);
+		break;
+	}
+	case K_ADDR: {
+		struct addrport ap;
+		if (addrport_parse(v, 1, &ap, err, sizeof(err)) < 0 || strchr(v, ']') ||
+		    (strchr(v, ':') == strrchr(v, ':') && strchr(v, ':'))) {
+			perr(p, p->line, "listen: '%s' is not an address (no port here: the ports "
+			                 "are set by 'ports')", v);
+			break;
+		}
+		c->trap_listen = xreallocarray(c->trap_listen, (size_t)c->trap_nlisten + 1, sizeof(ap));
+		c->trap_listen[c->trap_nlisten++] = ap;
+		break;
+	}
+	case K_BANNER: {
+		char proto[32];
+		int port, n = 0;
+		if (sscanf(v, "%d:%31[a-z0-9]%n", &port, proto, &n) != 2 || v[n] != '\0' || port < 1 ||
+		    port > 65535) {
+			perr(p, p->line, "banner: '%s' is not PORT:PROTO (e.g. 2525:smtp)", v);
+			break;
+		}
+		c->banners.v = xreallocarray(c->banners.v, (size_t)c->banners.n + 1, sizeof(char *));
+		c->banners.v[c->banners.n++] = xstrdup(v);
+		break;
+	}
+	case K_EVENTS:
+		if (sinkspec_config_set(c, k->name, v, p->line, err, sizeof(err)) < 0)
+			perr(p, p->line, "%s", err);
+		break;
 	case K_SIZE: {
 		int64_t n;
 		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
@@ -436,6 +583,15 @@ static void validate(struct parser *p)
 			perr(p, line, "[dns]: internal zones and allowlists need an 'upstream'");
 		if (!c->have_sinkhole4 && !c->have_sinkhole6)
 			perr(p, line, "[dns]: set sinkhole_ipv4 and/or sinkhole_ipv6");
+	}
+	if (c->trap_enabled) {
+		if (c->trap_nlisten == 0 && (c->trap_ports.count || c->trap_udp_ports.count))
+			perr(p, p->trap_section_line, "[trap]: 'ports' need a 'listen' address");
+		if (c->trap_ports.count == 0 && c->trap_udp_ports.count == 0 && !c->redirect_port &&
+		    !c->tproxy_port)
+			perr(p, p->trap_section_line,
+			     "[trap]: nothing to listen on: set ports, udp_ports, redirect_port or "
+			     "tproxy_port");
 	}
 	if (c->state_dir && c->state_dir[0] == '\0')
 		perr(p, 0, "[sinktrap] state_dir is empty");
@@ -499,6 +655,8 @@ struct config *config_parse(const char *name, const char *text, size_t len, int 
 				perr(&p, p.line, "unknown section [%s]", section);
 			if (!strcmp(section, "dns"))
 				p.dns_section_line = p.line;
+			if (!strcmp(section, "trap"))
+				p.trap_section_line = p.line;
 			continue;
 		}
 		char *eq = strchr(s, '=');
@@ -582,6 +740,16 @@ void config_free(struct config *c)
 		free(c->internal_zones.v[i]);
 	free(c->internal_zones.v);
 	free(c->json);
+	sinkspec_config_free(c);
+	free(c->trap_listen);
+	for (int i = 0; i < c->banners.n; i++)
+		free(c->banners.v[i]);
+	free(c->banners.v);
+	free(c->trap_hostname);
+	free(c->http_page);
+	free(c->http_content_type);
+	free(c->ftp_file);
+	free(c->ca_dir);
 	free(c);
 }
 

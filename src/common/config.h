@@ -23,6 +23,17 @@ struct cfg_list {
 
 enum dns_mode { DNS_MODE_BLOCKLIST = 0, DNS_MODE_ALLOWLIST = 1 };
 
+/* A set of ports, 1..65535. */
+struct portset {
+	uint8_t bits[8192];
+	int count;
+};
+
+static inline int portset_has(const struct portset *s, int port)
+{
+	return port > 0 && port < 65536 && (s->bits[port >> 3] & (1 << (port & 7)));
+}
+
 struct cfg_strv {
 	char **v; /* Malloced, each malloced. */
 	int n;
@@ -62,10 +73,43 @@ struct config {
 	/* [events] */
 	char *json; /* NULL = no JSON file */
 	int sqlite; /* store events in state_dir/sinktrap.db */
-	int64_t json_max_size;
+	int64_t json_max_size;         /* rotate the JSON file past this; 0 = never */
+	int json_keep;                 /* rotated JSON files kept (events.json.1 ...) */
+	struct cfg_strv json_types;    /* event types written to JSON; none = all */
+	struct cfg_strv database_types; /* event types stored in the databases; none = all */
+	char *database;                /* PostgreSQL conninfo or URI; NULL = none */
+	int64_t queue_max;             /* delivery queue on disk, per remote sink (bytes) */
+	struct cfg_syslog *syslog;     /* destinations (store/sinkspec.h). Malloced. */
+	int nsyslog;
+	int syslog_format, syslog_facility; /* defaults of the destinations */
+	char *syslog_app_name, *syslog_hostname; /* NULL = "sinktrap", the host's name */
 
-	/* [trap], [capture], [web]: workers of their own; only enabling here. */
+	/* [trap] */
 	int trap_enabled;
+	struct addrport *trap_listen; /* addresses (port unused) for the explicit ports */
+	int trap_nlisten;
+	struct portset trap_ports;     /* TCP ports listened on explicitly */
+	struct portset trap_udp_ports; /* UDP ports listened on explicitly */
+	struct portset exclude_ports;  /* left alone by the catch-all */
+	int redirect_port;             /* catch-all TCP (nftables redirect); 0 = none */
+	int tproxy_port;               /* catch-all UDP (TPROXY); 0 = none */
+	struct cfg_strv banners;       /* "PORT:PROTO" overrides */
+	char *trap_hostname;           /* shown in banners */
+	char *http_page;               /* file served as the HTTP answer */
+	char *http_content_type;
+	int http_status;
+	char *ftp_file;                /* stand-in served by FTP RETR */
+	int max_connections;
+	int max_per_source;            /* concurrent connections from one address */
+	int rate_per_source;           /* new connections per second from one address */
+	int read_timeout_ms;           /* idle client */
+	int session_timeout_ms;        /* whole connection */
+	int64_t max_bytes;             /* read from one connection */
+	int64_t payload_max;           /* kept of one payload */
+	int64_t payload_quota;         /* all stored payloads; the oldest go first */
+	char *ca_dir;                  /* local CA for TLS; default state_dir/ca */
+
+	/* [capture], [web]: workers of their own; only enabling here. */
 	int capture_enabled;
 	int web_enabled;
 };

@@ -29,6 +29,7 @@ struct peer {
 	int fd; /* -1 once closed */
 	char name[16];
 	uint64_t events;
+	int subscribed; /* gets every new sinkhole mapping (the trap, for attribution) */
 };
 
 struct store {
@@ -128,6 +129,32 @@ static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 		touch_flush(s);
 }
 
+static int send_blocking(int fd, uint32_t type, const void *a, size_t al, const void *b,
+                         size_t bl);
+
+/* A new mapping, to every subscribed peer at once (attribution must not lag). */
+static void map_publish(struct store *s, const char *address, const char *domain, int64_t ts)
+{
+	struct ipc_map_entry e;
+	memset(&e, 0, sizeof(e));
+	e.last_use = ts;
+	if (inet_pton(AF_INET, address, e.addr) == 1)
+		e.family = AF_INET;
+	else if (inet_pton(AF_INET6, address, e.addr) == 1)
+		e.family = AF_INET6;
+	else
+		return;
+	size_t nl = strlen(domain);
+	if (nl > 255)
+		return;
+	for (int i = 0; i < s->npeers; i++) {
+		struct peer *p = &s->peers[i];
+		if (p->fd >= 0 && p->subscribed &&
+		    ipc_send2(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, -1) < 0)
+			log_warnx("could not pass a sinkhole mapping to %s", p->name);
+	}
+}
+
 /* Side effects of an event on the store's own tables. */
 static void apply(struct store *s, const uint8_t *rec, size_t len)
 {
@@ -142,11 +169,12 @@ static void apply(struct store *s, const uint8_t *rec, size_t len)
 			snprintf(a, sizeof(a), "%.*s", (int)f1.strlen, f1.str);
 			snprintf(d, sizeof(d), "%.*s", (int)f2.strlen, f2.str);
 			snprintf(fam, sizeof(fam), "%.*s", (int)f3.strlen, f3.str);
-			if (db_map_upsert(s->db, a, d, fam, ts.i) < 0)
+			if (s->db && db_map_upsert(s->db, a, d, fam, ts.i) < 0)
 				log_warnx("sinkhole map: %s", db_error(s->db));
+			map_publish(s, a, d, ts.i);
 		}
 	} else if (type.strlen == 3 && !memcmp(type.str, "dns", 3)) {
-		if (ev_find(rec, len, "sinkhole.action", &f1) && f1.strlen == 8 &&
+		if (s->db && ev_find(rec, len, "sinkhole.action", &f1) && f1.strlen == 8 &&
 		    !memcmp(f1.str, "sinkhole", 8) && ev_find(rec, len, "sinkhole.answer", &f2) &&
 		    f2.strlen && f2.str[0] != 'N')
 			touch(s, f2.str, f2.strlen, ts.i);
@@ -172,10 +200,10 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 				if (db_event_insert(s->db, rec, (size_t)rl, s->line.data, s->line.len) < 0 &&
 				    s->n_db_errors++ % 1000 == 0)
 					log_warnx("database insert: %s", db_error(s->db));
-				apply(s, rec, (size_t)rl);
 				s->rows_in_batch++;
 			}
 		}
+		apply(s, rec, (size_t)rl);
 		s->n_events++;
 		p->events++;
 		off += (size_t)rl;
@@ -272,6 +300,8 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			if (s->db)
 				db_map_each(s->db, map_send_row, &ms);
 			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
+			if (s->msg.hdr.len == 1 && s->msg.data[0] == 1)
+				p->subscribed = 1;
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
 			break;
 		}

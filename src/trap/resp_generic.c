@@ -1,7 +1,7 @@
 /*
  * Generic responder: stays silent and records what arrives, up to max_raw
- * bytes, as one "raw" payload. Closes at the first idle timeout, or once the
- * bound is reached (there is nothing more to learn from a flood).
+ * bytes, as one "raw" payload. Closes at the first idle timeout, or once more
+ * than the bound has arrived (there is nothing more to learn from a flood).
  */
 #include "resp_common.h"
 
@@ -35,13 +35,15 @@ static int generic_input(void *st, const uint8_t *buf, size_t n, struct resp_out
 {
 	struct generic *g = st;
 	g->seen += n;
-	if (g->headlen < GENERIC_HEAD) {
-		size_t k = GENERIC_HEAD - g->headlen < n ? GENERIC_HEAD - g->headlen : n;
+	size_t cap = g->raw.max < GENERIC_HEAD ? g->raw.max : GENERIC_HEAD;
+	if (g->headlen < cap) {
+		size_t k = cap - g->headlen < n ? cap - g->headlen : n;
 		memcpy(g->head + g->headlen, buf, k);
 		g->headlen += k;
 	}
 	resp_blob_add(&g->raw, buf, n);
-	return g->raw.seen >= g->raw.max ? RESP_CLOSE : RESP_CONTINUE;
+	/* past the bound (not at it: how the stream was cut must not matter) */
+	return g->raw.seen > g->raw.max ? RESP_CLOSE : RESP_CONTINUE;
 }
 
 static int generic_timeout(void *st, struct resp_out *out) { return RESP_CLOSE; }
@@ -59,7 +61,10 @@ static void generic_fields(void *st, struct evbuf *ev)
 {
 	struct generic *g = st;
 	ev_obj(ev, "raw");
-	ev_int(ev, "length", (int64_t)g->seen);
+	/* bytes kept; the worker may have read more before it closed */
+	ev_int(ev, "length", (int64_t)(g->seen < g->raw.max ? g->seen : g->raw.max));
+	if (g->seen > g->raw.max)
+		ev_bool(ev, "truncated", 1);
 	if (g->headlen > 0)
 		ev_strn(ev, "head", g->head, g->headlen);
 	ev_close(ev);

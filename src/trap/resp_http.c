@@ -155,7 +155,7 @@ static int64_t now_usec(const struct http *h)
 }
 
 /* RFC 9110 IMF-fixdate, without the locale's help. */
-static void http_date(int64_t usec, char out[64])
+static void http_date(int64_t usec, char out[160])
 {
 	static const char wd[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char mo[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -164,7 +164,7 @@ static void http_date(int64_t usec, char out[64])
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	snprintf(out, 64, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday % 7], tm.tm_mday,
+	snprintf(out, 160, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday % 7], tm.tm_mday,
 	         mo[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
@@ -252,7 +252,7 @@ static int respond(struct http *h, struct resp_out *out, int status, int keep)
 	const uint8_t *body;
 	size_t blen;
 	const char *ctype = "text/html";
-	char page[512], date[64];
+	char page[512], date[160];
 
 	body = NULL;
 	blen = 0;

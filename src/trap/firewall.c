@@ -1,0 +1,274 @@
+/*
+ * `sinktrap firewall`: the nftables ruleset and routes that make the trap a
+ * catch-all, and the containment that keeps it from reaching anything.
+ *
+ * One table, `inet sinktrap`, holds everything, so applying is one atomic
+ * nft transaction (the table is declared, deleted and rebuilt in the same
+ * script: idempotent) and removing is deleting the table. Routing is added
+ * with `ip ... replace` so repeating it changes nothing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "trap.h"
+
+#define FW_MARK "0x5354"
+#define FW_TABLE 5354
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (s->len + (size_t)n + 1 > s->cap) {
+		s->cap = (s->len + (size_t)n + 1) * 2;
+		s->p = xreallocarray(s->p, s->cap, 1);
+	}
+	va_start(ap, fmt);
+	vsnprintf(s->p + s->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	s->len += (size_t)n;
+}
+
+/* The addresses the trap answers for, one family: listen addresses and the DNS pools. */
+static int trap_addrs(const struct config *c, int family, struct sbuf *s)
+{
+	char buf[128];
+	int n = 0;
+	for (int i = 0; i < c->trap_nlisten; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&c->trap_listen[i].ss;
+		if (sa->sa_family != family)
+			continue;
+		sb_printf(s, "%s%s", n++ ? ", " : "", addr_fmt(sa, buf, sizeof(buf)));
+	}
+	const struct prefix *p = family == AF_INET ? &c->sinkhole4 : &c->sinkhole6;
+	int have = family == AF_INET ? c->have_sinkhole4 : c->have_sinkhole6;
+	if (have)
+		sb_printf(s, "%s%s", n++ ? ", " : "", prefix_fmt(p, buf, sizeof(buf)));
+	return n;
+}
+
+static void port_ranges(const struct portset *ps, struct sbuf *s)
+{
+	int n = 0;
+	for (int port = 1; port < 65536; port++) {
+		if (!portset_has(ps, port))
+			continue;
+		int end = port;
+		while (end + 1 < 65536 && portset_has(ps, end + 1))
+			end++;
+		if (end > port)
+			sb_printf(s, "%s%d-%d", n++ ? ", " : "", port, end);
+		else
+			sb_printf(s, "%s%d", n++ ? ", " : "", port);
+		port = end;
+	}
+}
+
+static void ruleset(const struct config *c, struct sbuf *s)
+{
+	struct sbuf a4 = {0}, a6 = {0}, ex = {0};
+	int n4 = trap_addrs(c, AF_INET, &a4), n6 = trap_addrs(c, AF_INET6, &a6);
+	port_ranges(&c->exclude_ports, &ex);
+
+	sb_printf(s, "# sinktrap catch-all and containment (sinktrap firewall -c %s)\n", c->file);
+	sb_printf(s, "table inet sinktrap\ndelete table inet sinktrap\n");
+	sb_printf(s, "table inet sinktrap {\n");
+	if (n4)
+		sb_printf(s, "\tset trap4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		          a4.p);
+	if (n6)
+		sb_printf(s, "\tset trap6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		          a6.p);
+	sb_printf(s, "\tset excluded {\n\t\ttype inet_service; flags interval;\n");
+	if (ex.len)
+		sb_printf(s, "\t\telements = { %s }\n", ex.p);
+	sb_printf(s, "\t}\n");
+
+	if (c->redirect_port) {
+		sb_printf(s, "\n\t# every TCP port of the trap addresses to the trap\n");
+		sb_printf(s, "\tchain divert_tcp {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+		if (n4)
+			sb_printf(s, "\t\tip daddr @trap4 tcp dport != @excluded redirect to :%d\n",
+			          c->redirect_port);
+		if (n6)
+			sb_printf(s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%d\n",
+			          c->redirect_port);
+		sb_printf(s, "\t}\n");
+	}
+	if (c->tproxy_port) {
+		sb_printf(s, "\n\t# every UDP port of the trap addresses to the trap, original destination kept\n");
+		sb_printf(s, "\tchain divert_udp {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+		if (n4)
+			sb_printf(s, "\t\tip daddr @trap4 udp dport != @excluded meta mark set " FW_MARK
+			             " tproxy ip to :%d accept\n",
+			          c->tproxy_port);
+		if (n6)
+			sb_printf(s, "\t\tip6 daddr @trap6 udp dport != @excluded meta mark set " FW_MARK
+			             " tproxy ip6 to :%d accept\n",
+			          c->tproxy_port);
+		sb_printf(s, "\t}\n");
+	}
+
+	/* Containment: replies to what came in, loopback, and the few destinations configured. */
+	sb_printf(s, "\n\t# containment: nothing leaves but replies and the configured services\n");
+	sb_printf(s, "\tchain contain {\n\t\ttype filter hook output priority filter; policy drop;\n");
+	sb_printf(s, "\t\toif \"lo\" accept\n");
+	sb_printf(s, "\t\tct state established,related accept\n");
+	char buf[128];
+	for (int i = 0; i < c->nupstream; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&c->upstream[i].ss;
+		const char *fam = sa->sa_family == AF_INET ? "ip" : "ip6";
+		int port = addr_port(sa);
+		sb_printf(s, "\t\t%s daddr %s udp dport %d accept comment \"dns upstream\"\n", fam,
+		          addr_fmt(sa, buf, sizeof(buf)), port);
+		sb_printf(s, "\t\t%s daddr %s tcp dport %d accept comment \"dns upstream\"\n", fam,
+		          addr_fmt(sa, buf, sizeof(buf)), port);
+	}
+	sb_printf(s, "\t\tcounter comment \"dropped: the trap host never starts a connection\"\n");
+	sb_printf(s, "\t}\n}\n");
+	free(a4.p);
+	free(a6.p);
+	free(ex.p);
+}
+
+/* The routing: the pools are local addresses; TPROXY-marked packets are delivered locally. */
+static void routes(const struct config *c, struct sbuf *s, int remove)
+{
+	char buf[128];
+	const char *verb = remove ? "del" : "replace";
+	if (c->have_sinkhole4 && c->sinkhole4.bits < 32)
+		sb_printf(s, "ip -4 route %s local %s dev lo\n", verb,
+		          prefix_fmt(&c->sinkhole4, buf, sizeof(buf)));
+	if (c->have_sinkhole6 && c->sinkhole6.bits < 128)
+		sb_printf(s, "ip -6 route %s local %s dev lo\n", verb,
+		          prefix_fmt(&c->sinkhole6, buf, sizeof(buf)));
+	if (c->tproxy_port) {
+		sb_printf(s, "ip -4 rule %s fwmark " FW_MARK " lookup %d\n", remove ? "del" : "add",
+		          FW_TABLE);
+		sb_printf(s, "ip -4 route %s local 0.0.0.0/0 dev lo table %d\n", verb, FW_TABLE);
+		sb_printf(s, "ip -6 rule %s fwmark " FW_MARK " lookup %d\n", remove ? "del" : "add",
+		          FW_TABLE);
+		sb_printf(s, "ip -6 route %s local ::/0 dev lo table %d\n", verb, FW_TABLE);
+	}
+}
+
+/* Run argv with input on stdin (may be NULL). Returns the exit status. */
+static int run(char *const argv[], const char *input, int quiet)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pfd[0], 0);
+		close(pfd[0]);
+		close(pfd[1]);
+		if (quiet) {
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0)
+				dup2(null, 2);
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "sinktrap firewall: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(pfd[0]);
+	if (input)
+		write_full(pfd[1], input, strlen(input));
+	close(pfd[1]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+/* Each line of a route script: split on spaces (our own text, no quoting). */
+static int run_lines(const char *script, int ignore_errors)
+{
+	char *copy = xstrdup(script), *save = NULL;
+	int rc = 0;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *argv[16], *s2 = NULL;
+		int n = 0;
+		for (char *w = strtok_r(line, " ", &s2); w && n < 15; w = strtok_r(NULL, " ", &s2))
+			argv[n++] = w;
+		argv[n] = NULL;
+		if (n == 0)
+			continue;
+		/* A rule already there is fine: delete it first, then add (idempotent). */
+		if (n > 3 && !strcmp(argv[0], "ip") && !strcmp(argv[2], "rule") &&
+		    !strcmp(argv[3], "add")) {
+			argv[3] = "del";
+			run(argv, NULL, 1);
+			argv[3] = "add";
+		}
+		int r = run(argv, NULL, ignore_errors);
+		if (r != 0 && !ignore_errors) {
+			fprintf(stderr, "sinktrap firewall: failed (%d): %s\n", r, script);
+			rc = 1;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+int trap_firewall(const struct config *c, enum trap_fw_mode mode, FILE *out)
+{
+	struct sbuf nft = {0}, rt = {0};
+	int rc = 0;
+	if (!c->trap_enabled) {
+		fprintf(stderr, "%s: [trap] is not enabled\n", c->file);
+		return 1;
+	}
+	ruleset(c, &nft);
+	routes(c, &rt, mode == TRAP_FW_REMOVE);
+	switch (mode) {
+	case TRAP_FW_PRINT:
+		fputs(nft.p, out);
+		fprintf(out, "\n# routing (sinktrap firewall --apply runs these)\n%s", rt.p ? rt.p : "");
+		break;
+	case TRAP_FW_APPLY: {
+		char *argv[] = {"nft", "-f", "-", NULL};
+		if (run(argv, nft.p, 0) != 0) {
+			fprintf(stderr, "sinktrap firewall: nft refused the ruleset\n");
+			rc = 1;
+			break;
+		}
+		if (rt.p)
+			rc = run_lines(rt.p, 0);
+		if (rc == 0)
+			fprintf(out, "sinktrap firewall: applied\n");
+		break;
+	}
+	case TRAP_FW_REMOVE: {
+		char *argv[] = {"nft", "delete", "table", "inet", "sinktrap", NULL};
+		run(argv, NULL, 1);
+		if (rt.p)
+			run_lines(rt.p, 1);
+		fprintf(out, "sinktrap firewall: removed\n");
+		break;
+	}
+	}
+	free(nft.p);
+	free(rt.p);
+	return rc;
+}

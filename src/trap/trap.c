@@ -1,0 +1,1501 @@
+/*
+ * The trap worker: one epoll loop for every listener and connection.
+ *
+ * A TCP connection goes through these states:
+ *   DETECT   bytes are gathered until the protocol is known (detect.h), or a
+ *            banner was sent first on a server-speaks-first port;
+ *   TLS      a ClientHello was seen: it is fingerprinted (tlshello.h), then
+ *            OpenSSL terminates TLS through memory BIOs with a certificate for
+ *            the SNI name (tlsca.h), and detection starts again on plaintext;
+ *   SSH      the client's identification and KEXINIT are recorded;
+ *   RESPOND  a responder (responder.h) talks the protocol.
+ * Every connection ends in one "trap" event, whatever ends it. The worker
+ * never opens an outbound connection (its seccomp filter refuses connect).
+ */
+#include "trap.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../capture/communityid.h"
+#include "../common/emit.h"
+#include "../common/ipc.h"
+#include "../common/log.h"
+#include "../common/loop.h"
+#include "../common/sandbox.h"
+#include "../common/util.h"
+#include "../dns/wire.h"
+#include "../store/render.h"
+#include "attrib.h"
+#include "detect.h"
+#include "payload.h"
+#include "responder.h"
+#include "sshbanner.h"
+#include "tlsca.h"
+#include "tlshello.h"
+
+#define READ_CHUNK 16384
+#define DETECT_WAIT_MS 3000   /* partial opening: decide with what there is */
+#define LONG_SESSION_MS 30000 /* a start event for connections older than this */
+#define MAX_PAYLOADS 8        /* hashes named in one trap event */
+#define SSH_BANNER "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
+#define SOURCE_SLOTS 16384
+#define UDP_HEX_BYTES 64
+
+enum cstate { ST_DETECT, ST_TLS, ST_SSH, ST_RESPOND, ST_DATA };
+
+struct tconn {
+	int fd;
+	struct trap_worker *w;
+	struct trap_listener *l;
+	enum cstate state;
+	struct sockaddr_storage peer, local; /* local: the original destination */
+	int64_t start_ms, last_ms, start_us, first_byte_ms;
+	uint64_t bytes_in, bytes_out;
+	const char *end;
+	char domain[256];
+	const char *domain_source;
+	int started_event;
+	int closing;
+	/* detection buffer (raw, or plaintext after TLS) */
+	uint8_t *in;
+	size_t inlen, incap;
+	/* TLS */
+	int tls;
+	SSL *ssl;
+	struct tls_hello *hello;
+	char tls_version[32], tls_cipher[64], tls_alpn[32];
+	/* SSH */
+	struct ssh_banner *sshb;
+	struct ssh_kexinit *sshk;
+	/* the protocol */
+	enum trap_proto proto;
+	int banner_sent;
+	const struct responder *r;
+	void *rst;
+	struct resp_ctx ctx;
+	struct resp_out out; /* plaintext replies */
+	struct resp_out raw; /* bytes for the socket (TLS records, SSH banner) */
+	char payloads[MAX_PAYLOADS][65];
+	int npayloads;
+	/* FTP data channel */
+	int data_listen_fd;
+	uint16_t data_port;
+	struct tconn *data;   /* the data connection, once it came */
+	struct tconn *parent; /* for a data connection: its control connection */
+	uint8_t *data_send;
+	size_t data_send_len;
+	struct source *src;
+	struct tconn *prev, *next;
+};
+
+struct source {
+	uint8_t key[17];
+	int used;
+	int active;
+	double tokens;
+	int64_t last_ms;
+	uint64_t refused;
+};
+
+struct trap_worker {
+	struct config *cfg;
+	struct trap_setup *setup;
+	struct loop *loop;
+	struct emitter em;
+	struct attrib *map;
+	struct payload_store *payloads;
+	struct tlsca *ca;
+	SSL_CTX *tls_ctx;
+	struct resp_config rcfg;
+	uint8_t *http_page, *ftp_file;
+	size_t http_page_len, ftp_file_len;
+	struct tconn *conns;
+	int nconns;
+	struct tconn *dead; /* closed, freed when the current callback returns */
+	struct source *sources;
+	uint8_t rx[READ_CHUNK];
+	/* counters */
+	uint64_t n_conns, n_refused, n_udp, n_payloads, n_evicted;
+};
+
+static struct trap_worker *W;
+
+/* ---------- helpers ---------- */
+
+static void addr_bytes(const struct sockaddr *sa, int *family, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		*family = AF_INET;
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			*family = AF_INET;
+			memcpy(out, &a->s6_addr[12], 4);
+		} else {
+			*family = AF_INET6;
+			memcpy(out, a, 16);
+		}
+	}
+}
+
+static void community_id(const struct sockaddr *src, const struct sockaddr *dst, uint8_t proto,
+                         char out[COMMUNITYID_STRLEN])
+{
+	int f1, f2;
+	uint8_t a[16], b[16];
+	addr_bytes(src, &f1, a);
+	addr_bytes(dst, &f2, b);
+	out[0] = '\0';
+	if (f1 == f2)
+		communityid_compute(0, f1, a, b, proto, (uint16_t)addr_port(src),
+		                    (uint16_t)addr_port(dst), out);
+}
+
+/* ---------- per-source limits ---------- */
+
+static struct source *source_get(struct trap_worker *w, const struct sockaddr *sa, int64_t now)
+{
+	uint8_t key[17];
+	int family;
+	addr_bytes(sa, &family, key + 1);
+	key[0] = (uint8_t)family;
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 16777619u;
+	struct source *victim = NULL;
+	for (int probe = 0; probe < 16; probe++) {
+		struct source *s = &w->sources[(h + (uint32_t)probe) % SOURCE_SLOTS];
+		if (s->used && !memcmp(s->key, key, 17))
+			return s;
+		if (!s->used || (s->active == 0 && now - s->last_ms > 10000)) {
+			if (victim == NULL)
+				victim = s;
+		}
+	}
+	if (victim == NULL)
+		return NULL; /* the table is busy: no per-source accounting for this one */
+	memset(victim, 0, sizeof(*victim));
+	memcpy(victim->key, key, 17);
+	victim->used = 1;
+	victim->tokens = w->cfg->rate_per_source;
+	victim->last_ms = now;
+	return victim;
+}
+
+/* May this source open one more connection now? Token bucket + concurrency. */
+static int source_admit(struct trap_worker *w, struct source *s, int64_t now)
+{
+	if (s == NULL)
+		return 1;
+	double rate = w->cfg->rate_per_source;
+	s->tokens += (double)(now - s->last_ms) * rate / 1000.0;
+	if (s->tokens > rate)
+		s->tokens = rate;
+	s->last_ms = now;
+	if (s->active >= w->cfg->max_per_source || s->tokens < 1.0) {
+		s->refused++;
+		return 0;
+	}
+	s->tokens -= 1.0;
+	return 1;
+}
+
+/* ---------- events ---------- */
+
+static void ev_conn(struct evbuf *b, const struct tconn *c, const char *proto)
+{
+	char cid[COMMUNITYID_STRLEN];
+	ev_addr(b, "src_ip", (const struct sockaddr *)&c->peer);
+	ev_int(b, "src_port", addr_port((const struct sockaddr *)&c->peer));
+	ev_addr(b, "dest_ip", (const struct sockaddr *)&c->local);
+	ev_int(b, "dest_port", addr_port((const struct sockaddr *)&c->local));
+	ev_str(b, "proto", proto);
+	community_id((const struct sockaddr *)&c->peer, (const struct sockaddr *)&c->local,
+	             !strcmp(proto, "TCP") ? 6 : 17, cid);
+	if (cid[0])
+		ev_str(b, "community_id", cid);
+}
+
+static const char *listener_name(enum trap_listen_kind k)
+{
+	return k == TRAP_L_REDIRECT ? "redirect" : k == TRAP_L_TPROXY ? "tproxy" : "explicit";
+}
+
+static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	int64_t now = loop_now(w->loop);
+	ev_begin(b, "trap", 0);
+	ev_conn(b, c, "TCP");
+	if (c->proto != TRAP_PROTO_UNKNOWN)
+		ev_str(b, "app_proto", trap_proto_name(c->proto));
+	ev_obj(b, "trap");
+	ev_str(b, "phase", phase);
+	ev_time(b, "start", c->start_us);
+	if (c->domain[0]) {
+		ev_str(b, "domain", c->domain);
+		ev_str(b, "domain_source", c->domain_source);
+	}
+	ev_str(b, "listener", listener_name(c->l->kind));
+	ev_str(b, "detected", trap_proto_name(c->proto));
+	ev_bool(b, "tls", c->tls);
+	ev_int(b, "bytes_toserver", (int64_t)c->bytes_in);
+	ev_int(b, "bytes_toclient", (int64_t)c->bytes_out);
+	ev_int(b, "duration_ms", now - c->start_ms);
+	if (c->end)
+		ev_str(b, "end", c->end);
+	if (c->npayloads) {
+		ev_arr(b, "payloads");
+		for (int i = 0; i < c->npayloads; i++)
+			ev_str(b, NULL, c->payloads[i]);
+		ev_close(b);
+	}
+	ev_close(b);
+	if (c->hello) {
+		tls_hello_event_fields(c->hello, b);
+	}
+	if (c->tls && c->tls_version[0]) {
+		ev_obj(b, "tls_session");
+		ev_str(b, "version", c->tls_version);
+		ev_str(b, "cipher", c->tls_cipher);
+		if (c->tls_alpn[0])
+			ev_str(b, "alpn", c->tls_alpn);
+		ev_close(b);
+	}
+	if (c->sshb)
+		ssh_event_fields(c->sshb, c->sshk, b);
+	if (c->r && c->rst)
+		c->r->fields(c->rst, b);
+	emit_commit(&w->em);
+}
+
+/* ---------- payloads (the responders' callback) ---------- */
+
+static void on_payload(void *arg, const char *kind, const char *name, const uint8_t *data,
+                       size_t len, int truncated)
+{
+	struct tconn *c = arg;
+	struct trap_worker *w = c->w;
+	struct payload_result r;
+	if (len == 0 || w->payloads == NULL)
+		return;
+	payload_store_put(w->payloads, data, len, &r);
+	w->n_payloads++;
+	if (c->npayloads < MAX_PAYLOADS)
+		memcpy(c->payloads[c->npayloads++], r.sha256, 65);
+	struct evbuf *b = emit_buf(&w->em);
+	ev_begin(b, "fileinfo", 0);
+	ev_conn(b, c, "TCP");
+	ev_str(b, "app_proto", trap_proto_name(c->proto));
+	ev_obj(b, "fileinfo");
+	if (name)
+		ev_str(b, "filename", name);
+	ev_str(b, "kind", kind);
+	ev_str(b, "sha256", r.sha256);
+	ev_int(b, "size", (int64_t)len);
+	ev_bool(b, "stored", r.stored);
+	ev_bool(b, "truncated", truncated);
+	if (c->domain[0])
+		ev_str(b, "domain", c->domain);
+	ev_close(b);
+	emit_commit(&w->em);
+	if (r.evicted) {
+		w->n_evicted += r.evicted;
+		ev_begin(b, "stats", 0);
+		ev_obj(b, "stats");
+		ev_str(b, "worker", "trap");
+		ev_obj(b, "payloads");
+		ev_int(b, "evicted", r.evicted);
+		ev_int(b, "evicted_bytes", r.evicted_bytes);
+		ev_str(b, "note", "payload quota reached: the oldest payloads were removed");
+		ev_int(b, "stored_bytes", payload_store_bytes(w->payloads));
+		ev_close(b);
+		ev_close(b);
+		emit_commit(&w->em);
+	}
+}
+
+/* ---------- connections ---------- */
+
+static void conn_close(struct tconn *c, const char *why);
+static void reap(struct trap_worker *w);
+
+static void conn_update(struct tconn *c)
+{
+	uint32_t ev = EPOLLIN;
+	if (c->raw.len || (!c->tls && c->out.len))
+		ev |= EPOLLOUT;
+	loop_io_mod(c->w->loop, c->fd, ev);
+}
+
+/* Move responder output to the socket (through TLS when it runs). */
+static int conn_flush(struct tconn *c)
+{
+	if (c->ssl) {
+		/* Plaintext goes through TLS once it runs; handshake records go out regardless. */
+		while (c->tls && c->out.len) {
+			int n = SSL_write(c->ssl, c->out.data, (int)(c->out.len > 16384 ? 16384 : c->out.len));
+			if (n <= 0)
+				break;
+			resp_out_consume(&c->out, (size_t)n);
+		}
+		BIO *wb = SSL_get_wbio(c->ssl);
+		char buf[16384];
+		int n;
+		while ((n = BIO_read(wb, buf, sizeof(buf))) > 0)
+			resp_out_put(&c->raw, buf, (size_t)n);
+	} else if (c->out.len) {
+		resp_out_put(&c->raw, c->out.data, c->out.len);
+		resp_out_consume(&c->out, c->out.len);
+	}
+	while (c->raw.len) {
+		ssize_t n = send(c->fd, c->raw.data, c->raw.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			return -1;
+		}
+		c->bytes_out += (uint64_t)n;
+		resp_out_consume(&c->raw, (size_t)n);
+	}
+	return 0;
+}
+
+static void act(struct tconn *c, int action)
+{
+	if (action < 0) {
+		conn_close(c, "error");
+		return;
+	}
+	if (conn_flush(c) < 0) {
+		conn_close(c, "reset");
+		return;
+	}
+	if (action == RESP_CLOSE) {
+		c->closing = 1;
+		if (c->raw.len == 0)
+			conn_close(c, "server_closed");
+		else
+			conn_update(c);
+		return;
+	}
+	conn_update(c);
+}
+
+static const struct resp_ops resp_ops;
+
+static void start_responder(struct tconn *c, enum trap_proto p)
+{
+	c->proto = p;
+	c->r = resp_lookup(p);
+	c->ctx.ops = &resp_ops;
+	c->ctx.arg = c;
+	c->ctx.tls = c->tls;
+	addr_fmt((struct sockaddr *)&c->local, c->ctx.local_ip, sizeof(c->ctx.local_ip));
+	addr_fmt((struct sockaddr *)&c->peer, c->ctx.peer_ip, sizeof(c->ctx.peer_ip));
+	c->ctx.local_port = (uint16_t)addr_port((struct sockaddr *)&c->local);
+	c->ctx.peer_port = (uint16_t)addr_port((struct sockaddr *)&c->peer);
+	c->rst = c->r->create(&c->w->rcfg, &c->ctx);
+	if (c->rst == NULL) {
+		conn_close(c, "error");
+		return;
+	}
+	c->state = ST_RESPOND;
+	act(c, c->r->start(c->rst, &c->out));
+}
+
+/* The domain from what the client said, when the address did not tell. */
+static void domain_from_request(struct tconn *c, const char *name, size_t len, const char *source)
+{
+	if (c->domain[0] || len == 0 || len >= sizeof(c->domain))
+		return;
+	memcpy(c->domain, name, len);
+	c->domain[len] = '\0';
+	c->domain_source = source;
+}
+
+/* DNS over TCP at the trap: every A/AAAA answered with the address asked. */
+static size_t dns_answer(const uint8_t *q, size_t qlen, const struct sockaddr *local,
+                         uint8_t *out, size_t cap)
+{
+	struct dns_query dq;
+	if (dns_query_parse(q, qlen, &dq) != DNS_PARSE_OK)
+		return dq.have_question || qlen >= DNS_HDR_LEN
+		           ? dns_resp_empty(&dq, DNS_R_FORMERR, 0, 1232, out, cap)
+		           : 0;
+	int family;
+	uint8_t a[16];
+	addr_bytes(local, &family, a);
+	int match = (dq.qtype == DNS_T_A && family == AF_INET) ||
+	            (dq.qtype == DNS_T_AAAA && family == AF_INET6);
+	return dns_resp_sinkhole(&dq, match ? a : NULL, 60, 1232, out, cap);
+}
+
+static void dns_tcp(struct tconn *c)
+{
+	size_t off = 0;
+	uint8_t out[1024];
+	while (c->inlen - off >= 2) {
+		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+		if (c->inlen - off - 2 < ml)
+			break;
+		size_t n = dns_answer(c->in + off + 2, ml, (struct sockaddr *)&c->local, out + 2,
+		                      sizeof(out) - 2);
+		if (n) {
+			out[0] = (uint8_t)(n >> 8);
+			out[1] = (uint8_t)n;
+			resp_out_put(&c->out, out, n + 2);
+		}
+		off += 2 + ml;
+	}
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	act(c, RESP_CONTINUE);
+}
+
+static void begin_tls(struct tconn *c);
+static void feed_plain(struct tconn *c, const uint8_t *buf, size_t n);
+
+static void ssh_step(struct tconn *c)
+{
+	char err[128];
+	if (c->sshb == NULL)
+		c->sshb = xcalloc(1, sizeof(*c->sshb));
+	int r = ssh_banner_parse(c->in, c->inlen, c->sshb, err, sizeof(err));
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		conn_close(c, "protocol_error");
+		return;
+	}
+	if (c->sshk == NULL)
+		c->sshk = xcalloc(1, sizeof(*c->sshk));
+	r = ssh_kexinit_parse(c->in + c->sshb->consumed, c->inlen - c->sshb->consumed, c->sshk, err,
+	                      sizeof(err));
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		free(c->sshk);
+		c->sshk = NULL;
+	}
+	/* Identification and algorithms are what a low-interaction trap can learn. */
+	conn_close(c, "ssh_recorded");
+}
+
+/* Detection over what has arrived (plaintext after TLS). */
+static void detect_step(struct tconn *c, int deadline)
+{
+	struct detect_result d;
+	uint16_t port = (uint16_t)addr_port((struct sockaddr *)&c->local);
+	detect_proto(c->in, c->inlen, port, &d);
+	if (d.need_more && !deadline && c->inlen < DETECT_MAX_BYTES)
+		return;
+	enum trap_proto p = d.proto;
+	if (p == TRAP_PROTO_TLS && !c->tls) {
+		begin_tls(c);
+		return;
+	}
+	if (p == TRAP_PROTO_SSH) {
+		c->proto = p;
+		c->state = ST_SSH;
+		resp_out_put(&c->raw, SSH_BANNER, strlen(SSH_BANNER));
+		conn_flush(c);
+		ssh_step(c);
+		return;
+	}
+	if (p == TRAP_PROTO_DNS) {
+		c->proto = p;
+		c->state = ST_RESPOND;
+		dns_tcp(c);
+		return;
+	}
+	/* Hand everything gathered so far to the responder. */
+	start_responder(c, p);
+	if (c->fd < 0 || c->closing)
+		return;
+	uint8_t *buf = c->in;
+	size_t n = c->inlen;
+	c->in = NULL;
+	c->inlen = c->incap = 0;
+	if (n)
+		act(c, c->r->input(c->rst, buf, n, &c->out));
+	free(buf);
+}
+
+static void gather(struct tconn *c, const uint8_t *buf, size_t n)
+{
+	if (c->inlen + n > c->incap) {
+		size_t cap = c->incap ? c->incap : 512;
+		while (cap < c->inlen + n)
+			cap *= 2;
+		c->in = xreallocarray(c->in, cap, 1);
+		c->incap = cap;
+	}
+	memcpy(c->in + c->inlen, buf, n);
+	c->inlen += n;
+}
+
+/* Plaintext from the client (after TLS, or the raw stream). */
+static void feed_plain(struct tconn *c, const uint8_t *buf, size_t n)
+{
+	switch (c->state) {
+	case ST_DETECT:
+		gather(c, buf, n);
+		detect_step(c, 0);
+		break;
+	case ST_SSH:
+		gather(c, buf, n);
+		if (c->inlen > 64 * 1024)
+			conn_close(c, "max_bytes");
+		else
+			ssh_step(c);
+		break;
+	case ST_RESPOND:
+		if (c->proto == TRAP_PROTO_DNS) {
+			gather(c, buf, n);
+			if (c->inlen > 70000)
+				conn_close(c, "max_bytes");
+			else
+				dns_tcp(c);
+		} else {
+			act(c, c->r->input(c->rst, buf, n, &c->out));
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	/* Our HTTP speaks 1.1: choose it when offered, else no ALPN at all. */
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int l = in[i];
+		if (i + 1 + l > inlen)
+			break;
+		if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)l;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + l;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static void tls_handshake(struct tconn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	conn_flush(c);
+	if (c->fd < 0)
+		return;
+	if (r == 1) {
+		snprintf(c->tls_version, sizeof(c->tls_version), "%s", SSL_get_version(c->ssl));
+		snprintf(c->tls_cipher, sizeof(c->tls_cipher), "%s",
+		         SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
+		const unsigned char *alpn;
+		unsigned int alen;
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+		if (alen && alen < sizeof(c->tls_alpn)) {
+			memcpy(c->tls_alpn, alpn, alen);
+			c->tls_alpn[alen] = '\0';
+		}
+		c->tls = 1;
+		c->state = ST_DETECT;
+		uint16_t port = (uint16_t)addr_port((struct sockaddr *)&c->local);
+		enum trap_proto b = detect_banner(port, 1);
+		if (b != TRAP_PROTO_UNKNOWN && b != TRAP_PROTO_SSH)
+			start_responder(c, b);
+		else
+			conn_update(c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		conn_update(c);
+		return;
+	}
+	ERR_clear_error();
+	conn_close(c, "tls_failed");
+}
+
+static void begin_tls(struct tconn *c)
+{
+	char err[128];
+	struct trap_worker *w = c->w;
+	if (c->hello == NULL)
+		c->hello = xcalloc(1, sizeof(*c->hello));
+	int r = tls_hello_parse(c->in, c->inlen, c->hello, err, sizeof(err));
+	if (r == -EAGAIN && c->inlen < TLS_HELLO_MAX_INPUT)
+		return; /* the rest of the ClientHello is on its way */
+	c->proto = TRAP_PROTO_TLS;
+	if (r == 0 && c->hello->has_sni)
+		domain_from_request(c, c->hello->sni, c->hello->sni_len, "tls_sni");
+	if (r != 0) {
+		free(c->hello);
+		c->hello = NULL;
+	}
+	if (w->tls_ctx == NULL) {
+		conn_close(c, "tls_unavailable");
+		return;
+	}
+	c->ssl = SSL_new(w->tls_ctx);
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	if (c->ssl == NULL || rb == NULL || wb == NULL) {
+		BIO_free(rb);
+		BIO_free(wb);
+		conn_close(c, "error");
+		return;
+	}
+	SSL_set_bio(c->ssl, rb, wb);
+	SSL_set_accept_state(c->ssl);
+	/* No SNI: a certificate for the domain the address was handed out for. */
+	if (c->domain[0] && (c->hello == NULL || !c->hello->has_sni))
+		tlsca_ssl_set_name(w->ca, c->ssl, c->domain);
+	BIO_write(rb, c->in, (int)c->inlen);
+	c->inlen = 0;
+	c->state = ST_TLS;
+	tls_handshake(c);
+}
+
+/* Bytes from the socket. */
+static void on_bytes(struct tconn *c, const uint8_t *buf, size_t n)
+{
+	if (c->first_byte_ms == 0)
+		c->first_byte_ms = loop_now(c->w->loop);
+	if (c->state == ST_TLS || (c->tls && c->ssl)) {
+		BIO_write(SSL_get_rbio(c->ssl), buf, (int)n);
+		if (c->state == ST_TLS) {
+			tls_handshake(c);
+			if (c->fd < 0 || c->state == ST_TLS)
+				return;
+		}
+		uint8_t plain[READ_CHUNK];
+		int k;
+		while (c->fd >= 0 && !c->closing && (k = SSL_read(c->ssl, plain, sizeof(plain))) > 0)
+			feed_plain(c, plain, (size_t)k);
+		if (c->fd >= 0 && c->ssl) {
+			int e = SSL_get_error(c->ssl, 0);
+			(void)e;
+			ERR_clear_error();
+			conn_flush(c);
+		}
+		return;
+	}
+	feed_plain(c, buf, n);
+}
+
+static void data_close(struct tconn *d, int status);
+
+static void conn_event(int fd, uint32_t events, void *arg)
+{
+	struct tconn *c = arg;
+	struct trap_worker *w = c->w;
+
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) < 0) {
+			conn_close(c, "reset");
+			goto out;
+		}
+		if (c->closing && c->raw.len == 0) {
+			conn_close(c, "server_closed");
+			goto out;
+		}
+		conn_update(c);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (int round = 0; round < 8 && c->fd >= 0 && !c->closing; round++) {
+			ssize_t n = recv(fd, w->rx, sizeof(w->rx), MSG_DONTWAIT);
+			if (n == 0) {
+				conn_close(c, c->bytes_in ? "client_closed" : "silent");
+				break;
+			}
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					conn_close(c, "reset");
+				break;
+			}
+			c->last_ms = loop_now(w->loop);
+			c->bytes_in += (uint64_t)n;
+			if ((int64_t)c->bytes_in > w->cfg->max_bytes) {
+				conn_close(c, "max_bytes");
+				break;
+			}
+			on_bytes(c, w->rx, (size_t)n);
+			if ((size_t)n < sizeof(w->rx))
+				break;
+		}
+	}
+out:
+	emit_flush(&w->em);
+	reap(w);
+}
+
+static struct tconn *conn_new(struct trap_worker *w, int fd, struct trap_listener *l,
+                              const struct sockaddr_storage *peer,
+                              const struct sockaddr_storage *local)
+{
+	struct tconn *c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->w = w;
+	c->l = l;
+	c->peer = *peer;
+	c->local = *local;
+	c->start_ms = c->last_ms = loop_now(w->loop);
+	c->start_us = time_now_usec();
+	c->data_listen_fd = -1;
+	resp_out_init(&c->out, 0);
+	resp_out_init(&c->raw, 0);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	return c;
+}
+
+/*
+ * Unlink a closed connection; its memory is freed by reap() once the callback
+ * that closed it has returned, so no caller is left holding a freed pointer.
+ */
+static void conn_free(struct tconn *c)
+{
+	struct trap_worker *w = c->w;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	c->prev = NULL;
+	c->next = w->dead;
+	w->dead = c;
+}
+
+static void conn_release(struct tconn *c)
+{
+	if (c->src)
+		c->src->active--;
+	if (c->r && c->rst)
+		c->r->destroy(c->rst);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	resp_out_free(&c->out);
+	resp_out_free(&c->raw);
+	free(c->in);
+	free(c->hello);
+	free(c->sshb);
+	free(c->sshk);
+	free(c->data_send);
+	free(c);
+}
+
+static void reap(struct trap_worker *w)
+{
+	while (w->dead) {
+		struct tconn *c = w->dead;
+		w->dead = c->next;
+		conn_release(c);
+	}
+}
+
+static void conn_close(struct tconn *c, const char *why)
+{
+	struct trap_worker *w = c->w;
+	if (c->fd < 0)
+		return;
+	if (c->state == ST_DATA) {
+		data_close(c, 0);
+		return;
+	}
+	if (!c->end)
+		c->end = why;
+	if (c->state == ST_DETECT && c->inlen && c->r == NULL) {
+		/* Bytes that never made a protocol: keep them. */
+		c->proto = TRAP_PROTO_UNKNOWN;
+		on_payload(c, "raw", NULL, c->in, c->inlen, 0);
+	}
+	if (c->r && c->rst)
+		c->r->end(c->rst);
+	if (c->ssl && c->tls) {
+		SSL_shutdown(c->ssl);
+		conn_flush(c);
+	}
+	if (c->data)
+		data_close(c->data, -1);
+	if (c->data_listen_fd >= 0) {
+		loop_io_del(w->loop, c->data_listen_fd);
+		close(c->data_listen_fd);
+		c->data_listen_fd = -1;
+	}
+	emit_trap(w, c, "end");
+	loop_io_del(w->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	conn_free(c);
+}
+
+/* ---------- FTP data channel ---------- */
+
+static void data_close(struct tconn *d, int status)
+{
+	struct tconn *c = d->parent;
+	struct trap_worker *w = d->w;
+	if (d->fd >= 0) {
+		loop_io_del(w->loop, d->fd);
+		close(d->fd);
+		d->fd = -1;
+	}
+	if (c) {
+		c->data = NULL;
+		if (c->fd >= 0 && c->r && c->r->data_closed)
+			act(c, c->r->data_closed(c->rst, status, &c->out));
+	}
+	d->parent = NULL;
+	conn_free(d);
+}
+
+static void data_event(int fd, uint32_t events, void *arg)
+{
+	struct tconn *d = arg;
+	struct trap_worker *w = d->w;
+	struct tconn *c = d->parent;
+	if (events & EPOLLOUT) {
+		if (conn_flush(d) < 0 || d->raw.len == 0) {
+			/* A listing or stand-in file is sent whole, then the channel ends. */
+			if (d->raw.len == 0 && d->closing) {
+				data_close(d, 0);
+				reap(w);
+				return;
+			}
+		}
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = recv(fd, w->rx, sizeof(w->rx), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			data_close(d, 0);
+			reap(w);
+			return;
+		}
+		if (n > 0 && c) {
+			c->bytes_in += (uint64_t)n;
+			c->last_ms = loop_now(w->loop);
+			if ((int64_t)c->bytes_in > w->cfg->max_bytes) {
+				data_close(d, -1);
+				conn_close(c, "max_bytes");
+				reap(w);
+				return;
+			}
+			if (c->r->data_input)
+				act(c, c->r->data_input(c->rst, w->rx, (size_t)n, &c->out));
+		}
+	}
+	if (d->fd >= 0)
+		loop_io_mod(w->loop, d->fd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0));
+	emit_flush(&w->em);
+	reap(w);
+}
+
+static void data_accept(int fd, uint32_t events, void *arg)
+{
+	struct tconn *c = arg;
+	struct trap_worker *w = c->w;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int dfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (dfd < 0)
+		return;
+	loop_io_del(w->loop, fd);
+	close(fd);
+	c->data_listen_fd = -1;
+	struct tconn *d = conn_new(w, dfd, c->l, &ss, &c->local);
+	d->state = ST_DATA;
+	d->parent = c;
+	c->data = d;
+	if (c->data_send) {
+		resp_out_put(&d->raw, c->data_send, c->data_send_len);
+		free(c->data_send);
+		c->data_send = NULL;
+		d->closing = 1;
+	}
+	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
+}
+
+static int op_listen_data(void *arg, uint16_t *port)
+{
+	struct tconn *c = arg;
+	struct trap_worker *w = c->w;
+	if (c->data_listen_fd >= 0) {
+		loop_io_del(w->loop, c->data_listen_fd);
+		close(c->data_listen_fd);
+		c->data_listen_fd = -1;
+	}
+	struct sockaddr_storage ss = c->local;
+	int one = 1;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* The address the client knows the trap by (it may not be a local one: freebind). */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	socklen_t sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	c->data_listen_fd = fd;
+	*port = (uint16_t)addr_port((struct sockaddr *)&ss);
+	c->data_port = *port;
+	loop_io_add(w->loop, fd, EPOLLIN, data_accept, c);
+	return 0;
+}
+
+static int op_send_data(void *arg, const uint8_t *data, size_t len)
+{
+	struct tconn *c = arg;
+	if (c->data) {
+		resp_out_put(&c->data->raw, data, len);
+		c->data->closing = 1;
+		loop_io_mod(c->w->loop, c->data->fd, EPOLLIN | EPOLLOUT);
+		return 0;
+	}
+	free(c->data_send);
+	c->data_send = xmalloc(len ? len : 1);
+	memcpy(c->data_send, data, len);
+	c->data_send_len = len;
+	return 0;
+}
+
+static const struct resp_ops resp_ops = {
+    .payload = on_payload,
+    .listen_data = op_listen_data,
+    .send_data = op_send_data,
+    .now_usec = NULL,
+};
+
+/* ---------- accepting ---------- */
+
+static int original_dst(int fd, const struct trap_listener *l, struct sockaddr_storage *out)
+{
+	socklen_t sl = sizeof(*out);
+	if (l->kind == TRAP_L_REDIRECT) {
+		if (l->addr.ss.ss_family == AF_INET &&
+		    getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &sl) == 0)
+			return 0;
+		sl = sizeof(*out);
+		if (l->addr.ss.ss_family == AF_INET6 &&
+		    getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &sl) == 0)
+			return 0;
+	}
+	sl = sizeof(*out);
+	return getsockname(fd, (struct sockaddr *)out, &sl);
+}
+
+static void on_accept(int fd, uint32_t events, void *arg)
+{
+	struct trap_worker *w = W;
+	struct trap_listener *l = arg;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer, local;
+		socklen_t sl = sizeof(peer);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			break;
+		int64_t now = loop_now(w->loop);
+		struct source *src = source_get(w, (struct sockaddr *)&peer, now);
+		if (w->nconns >= w->cfg->max_connections || !source_admit(w, src, now)) {
+			/* Refused quietly (RST): a flood must not cost an event each. */
+			struct linger lg = {1, 0};
+			setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(cfd);
+			w->n_refused++;
+			continue;
+		}
+		if (original_dst(cfd, l, &local) < 0) {
+			close(cfd);
+			continue;
+		}
+		w->n_conns++;
+		struct tconn *c = conn_new(w, cfd, l, &peer, &local);
+		c->src = src;
+		if (src)
+			src->active++;
+		int family;
+		uint8_t a[16];
+		addr_bytes((struct sockaddr *)&local, &family, a);
+		const char *d = attrib_get(w->map, family, a);
+		if (d) {
+			snprintf(c->domain, sizeof(c->domain), "%s", d);
+			c->domain_source = "sinkhole_map";
+		}
+		loop_io_add(w->loop, cfd, EPOLLIN, conn_event, c);
+		uint16_t port = (uint16_t)addr_port((struct sockaddr *)&local);
+		enum trap_proto b = detect_banner(port, 0);
+		if (b == TRAP_PROTO_SSH) {
+			c->proto = b;
+			c->state = ST_SSH;
+			resp_out_put(&c->raw, SSH_BANNER, strlen(SSH_BANNER));
+			act(c, RESP_CONTINUE);
+		} else if (b != TRAP_PROTO_UNKNOWN) {
+			start_responder(c, b);
+		}
+	}
+	emit_flush(&w->em);
+	reap(w);
+}
+
+/* ---------- UDP ---------- */
+
+static void on_udp(int fd, uint32_t events, void *arg)
+{
+	struct trap_worker *w = W;
+	struct trap_listener *l = arg;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage peer, local;
+		union {
+			struct cmsghdr align;
+			char buf[256];
+		} ctl;
+		struct iovec iov = {w->rx, sizeof(w->rx)};
+		struct msghdr mh;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &peer;
+		mh.msg_namelen = sizeof(peer);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+		if (n < 0)
+			break;
+		/* The original destination: TPROXY's, or the address the datagram was sent to. */
+		memcpy(&local, &l->addr.ss, sizeof(local));
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR)
+				memcpy(&local, CMSG_DATA(c), sizeof(struct sockaddr_in));
+			else if (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_ORIGDSTADDR)
+				memcpy(&local, CMSG_DATA(c), sizeof(struct sockaddr_in6));
+			else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+				struct in_pktinfo pi;
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				((struct sockaddr_in *)&local)->sin_addr = pi.ipi_addr;
+			}
+		}
+		int64_t now = loop_now(w->loop);
+		struct source *src = source_get(w, (struct sockaddr *)&peer, now);
+		if (!source_admit(w, src, now)) {
+			w->n_refused++;
+			continue;
+		}
+		w->n_udp++;
+		struct tconn c;
+		memset(&c, 0, sizeof(c));
+		c.w = w;
+		c.l = l;
+		c.peer = peer;
+		c.local = local;
+		int family;
+		uint8_t a[16];
+		addr_bytes((struct sockaddr *)&local, &family, a);
+		const char *d = attrib_get(w->map, family, a);
+		struct evbuf *b = emit_buf(&w->em);
+		ev_begin(b, "trap", 0);
+		ev_conn(b, &c, "UDP");
+		uint16_t dport = (uint16_t)addr_port((struct sockaddr *)&local);
+		uint8_t out[1024];
+		size_t an = 0;
+		if (dport == 53 || (n >= 12 && dport == 5353)) {
+			an = dns_answer(w->rx, (size_t)n, (struct sockaddr *)&local, out, sizeof(out));
+			if (an)
+				ev_str(b, "app_proto", "dns");
+		}
+		ev_obj(b, "trap");
+		ev_str(b, "phase", "datagram");
+		if (d) {
+			ev_str(b, "domain", d);
+			ev_str(b, "domain_source", "sinkhole_map");
+		}
+		ev_str(b, "listener", listener_name(l->kind));
+		ev_int(b, "bytes_toserver", n);
+		ev_int(b, "bytes_toclient", (int64_t)an);
+		char hex[UDP_HEX_BYTES * 2 + 1];
+		size_t hn = (size_t)n < UDP_HEX_BYTES ? (size_t)n : UDP_HEX_BYTES;
+		for (size_t k = 0; k < hn; k++)
+			snprintf(hex + 2 * k, 3, "%02x", w->rx[k]);
+		hex[2 * hn] = '\0';
+		ev_str(b, "payload_hex", hex);
+		char sha[65];
+		payload_sha256(w->rx, (size_t)n, sha);
+		ev_str(b, "payload_sha256", sha);
+		ev_close(b);
+		if (an) {
+			struct dns_query q;
+			if (dns_query_parse(w->rx, (size_t)n, &q) == DNS_PARSE_OK) {
+				char tb[16];
+				ev_obj(b, "dns");
+				ev_str(b, "rrname", q.name);
+				ev_str(b, "rrtype", dns_type_name(q.qtype, tb, sizeof(tb)));
+				ev_close(b);
+			}
+		}
+		emit_commit(&w->em);
+		if (an) {
+			/* From the address the datagram was sent to (TPROXY: not a local one). */
+			struct iovec oiov = {out, an};
+			struct msghdr om;
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+			} octl;
+			memset(&om, 0, sizeof(om));
+			memset(&octl, 0, sizeof(octl));
+			om.msg_name = &peer;
+			om.msg_namelen = mh.msg_namelen;
+			om.msg_iov = &oiov;
+			om.msg_iovlen = 1;
+			if (local.ss_family == AF_INET && peer.ss_family == AF_INET) {
+				om.msg_control = octl.buf;
+				om.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+				struct cmsghdr *cm = CMSG_FIRSTHDR(&om);
+				cm->cmsg_level = IPPROTO_IP;
+				cm->cmsg_type = IP_PKTINFO;
+				cm->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+				struct in_pktinfo pi;
+				memset(&pi, 0, sizeof(pi));
+				pi.ipi_spec_dst = ((struct sockaddr_in *)&local)->sin_addr;
+				memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			}
+			sendmsg(fd, &om, MSG_DONTWAIT);
+		}
+	}
+	emit_flush(&w->em);
+}
+
+/* ---------- timers ---------- */
+
+static void sweep(void *arg)
+{
+	struct trap_worker *w = arg;
+	int64_t now = loop_now(w->loop);
+	for (struct tconn *c = w->conns, *nx; c; c = nx) {
+		nx = c->next;
+		if (c->state == ST_DATA || c->fd < 0)
+			continue;
+		if (now - c->start_ms > w->cfg->session_timeout_ms) {
+			conn_close(c, "session_timeout");
+			continue;
+		}
+		if (!c->started_event && now - c->start_ms > LONG_SESSION_MS) {
+			c->started_event = 1;
+			emit_trap(w, c, "start");
+		}
+		if (c->state == ST_DETECT && c->inlen && now - c->first_byte_ms > DETECT_WAIT_MS) {
+			detect_step(c, 1);
+			continue;
+		}
+		if (now - c->last_ms > w->cfg->read_timeout_ms) {
+			c->last_ms = now;
+			if (c->state == ST_RESPOND && c->r && c->r->timeout && c->proto != TRAP_PROTO_DNS) {
+				act(c, c->r->timeout(c->rst, &c->out));
+				continue;
+			}
+			conn_close(c, c->bytes_in ? "timeout" : "silent");
+		}
+	}
+	emit_flush(&w->em);
+	reap(w);
+}
+
+static void emit_stats(void *arg)
+{
+	struct trap_worker *w = arg;
+	struct evbuf *b = emit_buf(&w->em);
+	ev_begin(b, "stats", 0);
+	ev_obj(b, "stats");
+	ev_str(b, "worker", "trap");
+	ev_obj(b, "trap");
+	ev_int(b, "connections", (int64_t)w->n_conns);
+	ev_int(b, "refused", (int64_t)w->n_refused);
+	ev_int(b, "datagrams", (int64_t)w->n_udp);
+	ev_int(b, "active", w->nconns);
+	ev_int(b, "payloads", (int64_t)w->n_payloads);
+	if (w->payloads) {
+		ev_int(b, "payload_bytes", payload_store_bytes(w->payloads));
+		ev_int(b, "payload_files", payload_store_count(w->payloads));
+	}
+	ev_int(b, "payloads_evicted", (int64_t)w->n_evicted);
+	ev_int(b, "mapped_addresses", attrib_count(w->map));
+	ev_close(b);
+	ev_close(b);
+	emit_commit(&w->em);
+	emit_flush(&w->em);
+}
+
+/* ---------- channels ---------- */
+
+static void map_entry(struct trap_worker *w, const struct ipc_msg *m)
+{
+	struct ipc_map_entry e;
+	if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + 255)
+		fatalx("invalid IPC_MAP_ENTRY");
+	memcpy(&e, m->data, sizeof(e));
+	char name[256];
+	size_t nl = m->hdr.len - sizeof(e);
+	memcpy(name, m->data + sizeof(e), nl);
+	name[nl] = '\0';
+	if (e.family == AF_INET || e.family == AF_INET6)
+		attrib_set(w->map, e.family, e.addr, name);
+}
+
+static void store_read(int fd, uint32_t events, void *arg)
+{
+	struct trap_worker *w = arg;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	for (int i = 0; i < 256; i++) {
+		int r = ipc_recv(fd, m);
+		if (r <= 0)
+			break;
+		if (m->fd >= 0)
+			close(m->fd);
+		if (m->hdr.type == IPC_MAP_ENTRY)
+			map_entry(w, m);
+	}
+	free(m);
+}
+
+static void subscribe_map(struct trap_worker *w)
+{
+	int fd = w->em.fd;
+	if (fd < 0)
+		return;
+	/* Ask for the map and every mapping made from now on. */
+	const uint8_t subscribe = 1;
+	if (ipc_send(fd, IPC_MAP_REQUEST, &subscribe, 1, -1) < 0)
+		return;
+	loop_io_add(w->loop, fd, EPOLLIN, store_read, w);
+}
+
+static void parent_read(int fd, uint32_t events, void *arg)
+{
+	struct trap_worker *w = arg;
+	struct ipc_msg *m = xmalloc(sizeof(*m));
+	for (;;) {
+		int r = ipc_recv(fd, m);
+		if (r == -EAGAIN)
+			break;
+		if (r == 0) {
+			loop_break(w->loop);
+			break;
+		}
+		if (r < 0)
+			fatalx("parent channel: %s", strerror(-r));
+		if (m->hdr.type == IPC_STORE_CHANNEL && m->fd >= 0) {
+			if (w->em.fd >= 0)
+				loop_io_del(w->loop, w->em.fd);
+			fd_nonblock(m->fd);
+			emit_set_channel(&w->em, m->fd);
+			subscribe_map(w);
+		} else {
+			if (m->fd >= 0)
+				close(m->fd);
+			fatalx("unexpected message %u from parent", m->hdr.type);
+		}
+	}
+	free(m);
+}
+
+static void stdout_sink(const uint8_t *rec, size_t len, void *arg)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	render_json(rec, len, NULL, &sb);
+	strbuf_putc(&sb, '\n');
+	write_full(STDOUT_FILENO, sb.data, sb.len);
+	strbuf_free(&sb);
+}
+
+static void on_signal(int fd, uint32_t events, void *arg)
+{
+	struct trap_worker *w = arg;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			loop_break(w->loop);
+}
+
+/* ---------- set-up ---------- */
+
+static uint8_t *slurp(const char *path, size_t *len, size_t max)
+{
+	if (path == NULL)
+		return NULL;
+	char *d = read_file(path, max, len);
+	if (d == NULL)
+		log_warn("%s", path);
+	return (uint8_t *)d;
+}
+
+static void ca_dir_of(const struct config *c, char *dir, size_t len)
+{
+	if (c->ca_dir)
+		snprintf(dir, len, "%s", c->ca_dir);
+	else
+		snprintf(dir, len, "%s/ca", c->state_dir);
+}
+
+static void setup_tls(struct trap_worker *w)
+{
+	char err[256], dir[4096];
+	ca_dir_of(w->cfg, dir, sizeof(dir));
+	if (tlsca_open(dir, &w->ca, err, sizeof(err)) < 0) {
+		log_warnx("TLS disabled: %s", err);
+		return;
+	}
+	w->tls_ctx = SSL_CTX_new(TLS_server_method());
+	if (w->tls_ctx == NULL || tlsca_install_sni_cb(w->tls_ctx, w->ca, err, sizeof(err)) < 0) {
+		log_warnx("TLS disabled: %s", err);
+		SSL_CTX_free(w->tls_ctx);
+		w->tls_ctx = NULL;
+		return;
+	}
+	/* Old malware speaks old TLS: accept what the library still can. */
+	SSL_CTX_set_min_proto_version(w->tls_ctx, TLS1_VERSION);
+	SSL_CTX_set_security_level(w->tls_ctx, 0);
+	SSL_CTX_set_options(w->tls_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_alpn_select_cb(w->tls_ctx, alpn_select, NULL);
+	char fp[65];
+	tlsca_ca_fingerprint(w->ca, fp);
+	log_info("TLS: local CA %s/ca.crt (sha256 %s)", dir, fp);
+}
+
+void trap_prepare(const struct config *c, uid_t uid, gid_t gid)
+{
+	char dir[4096], path[4200], err[256];
+	struct tlsca *ca = NULL;
+	snprintf(dir, sizeof(dir), "%s/payloads", c->state_dir);
+	mkdir_p(dir);
+	if (uid != (uid_t)-1 && chown(dir, uid, gid) < 0)
+		log_warn("chown %s", dir);
+	ca_dir_of(c, dir, sizeof(dir));
+	if (tlsca_open(dir, &ca, err, sizeof(err)) < 0) {
+		log_warnx("local CA: %s", err);
+		return;
+	}
+	tlsca_close(&ca);
+	if (uid == (uid_t)-1)
+		return;
+	const char *files[] = {"", "/ca.key", "/ca.crt", "/leaf.key"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
+		if (chown(path, uid, gid) < 0 && errno != ENOENT)
+			log_warn("chown %s", path);
+	}
+}
+
+int trap_worker_main(struct config *c, struct trap_setup *s)
+{
+	static struct trap_worker worker;
+	struct trap_worker *w = &worker;
+	char err[512], dir[4096];
+
+	W = w;
+	w->cfg = c;
+	w->setup = s;
+	w->loop = loop_new();
+	w->sources = xcalloc(SOURCE_SLOTS, sizeof(*w->sources));
+	w->map = attrib_new((uint32_t)c->map_memory);
+	emit_init(&w->em, w->loop, s->store_fd, "trap");
+	if (s->store_fd < 0)
+		emit_set_sink(&w->em, stdout_sink, NULL);
+	else
+		fd_nonblock(s->store_fd);
+	signal(SIGPIPE, SIG_IGN);
+
+	snprintf(dir, sizeof(dir), "%s/payloads", c->state_dir);
+	w->payloads = payload_store_open(dir, c->payload_quota, err, sizeof(err));
+	if (w->payloads == NULL)
+		log_warnx("payloads will not be stored: %s", err);
+	setup_tls(w);
+
+	for (int i = 0; i < c->banners.n; i++) {
+		int port;
+		char name[32];
+		if (sscanf(c->banners.v[i], "%d:%31s", &port, name) != 2)
+			continue;
+		enum trap_proto p;
+		if (trap_proto_parse(name, &p) < 0)
+			log_warnx("banner %s: unknown protocol '%s'", c->banners.v[i], name);
+		else
+			detect_banner_set((uint16_t)port, p);
+	}
+	w->http_page = slurp(c->http_page, &w->http_page_len, RESP_HTTP_BODY_MAX);
+	w->ftp_file = slurp(c->ftp_file, &w->ftp_file_len, 64 << 20);
+	w->rcfg.hostname = c->trap_hostname;
+	w->rcfg.max_payload = (size_t)c->payload_max;
+	w->rcfg.http.status = c->http_status;
+	w->rcfg.http.content_type = c->http_content_type;
+	w->rcfg.http.body = w->http_page;
+	w->rcfg.http.body_len = w->http_page_len;
+	w->rcfg.ftp.file = w->ftp_file;
+	w->rcfg.ftp.file_len = w->ftp_file_len;
+
+	for (int i = 0; i < s->nls; i++) {
+		struct trap_listener *l = &s->ls[i];
+		fd_nonblock(l->fd);
+		loop_io_add(w->loop, l->fd, EPOLLIN, l->type == SOCK_STREAM ? on_accept : on_udp, l);
+	}
+	if (s->parent_fd >= 0) {
+		fd_nonblock(s->parent_fd);
+		loop_io_add(w->loop, s->parent_fd, EPOLLIN, parent_read, w);
+	}
+	subscribe_map(w);
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+	loop_timer_add(w->loop, 1000, 1, sweep, w);
+	loop_timer_add(w->loop, 60000, 1, emit_stats, w);
+
+	/* The trap faces malware: no outbound connection, ever. */
+	sandbox_lockdown("trap", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
+	log_info("trap serving %d listeners", s->nls);
+	if (s->parent_fd >= 0)
+		ipc_send(s->parent_fd, IPC_HELLO, "trap", 4, -1);
+
+	loop_run(w->loop);
+
+	while (w->conns)
+		conn_close(w->conns, "shutdown");
+	reap(w);
+	emit_stats(w);
+	emit_drain(&w->em);
+	return 0;
+}
