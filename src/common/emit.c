@@ -140,6 +140,23 @@ int emit_flush(struct emitter *e)
 	return rc;
 }
 
+static void soon_cb(void *arg)
+{
+	struct emitter *e = arg;
+	e->soon = NULL;
+	emit_flush(e);
+}
+
+void emit_soon(struct emitter *e)
+{
+	if (e->buf.start - e->sent >= EMIT_BATCH_BYTES || e->loop == NULL) {
+		emit_flush(e);
+		return;
+	}
+	if (e->soon == NULL && e->buf.start > e->sent)
+		e->soon = loop_timer_add(e->loop, EMIT_DELAY_MS, 0, soon_cb, e);
+}
+
 void emit_drain(struct emitter *e)
 {
 	for (int tries = 0; tries < 3000; tries++) {
@@ -166,5 +183,8 @@ void emit_set_channel(struct emitter *e, int fd)
 
 void emit_free(struct emitter *e)
 {
+	if (e->soon && e->loop)
+		loop_timer_cancel(e->loop, e->soon);
+	e->soon = NULL;
 	evbuf_free(&e->buf);
 }

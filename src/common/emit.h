@@ -26,6 +26,7 @@ struct emitter {
 	size_t sent;       /* bytes of buf already sent */
 	size_t max_pending;
 	int waiting;       /* registered for EPOLLOUT */
+	struct loop_timer *soon; /* a flush is due shortly */
 	uint64_t committed, dropped, dropped_reported;
 	const char *worker;
 	emit_sink_cb *sink;
@@ -39,6 +40,14 @@ static inline struct evbuf *emit_buf(struct emitter *e) { return &e->buf; }
 void emit_commit(struct emitter *e);
 /* Send what is pending; returns 0, or -errno if the channel broke (records kept). */
 int emit_flush(struct emitter *e);
+/*
+ * Send soon: at once when a batch's worth is pending, else within
+ * EMIT_DELAY_MS. Batching saves the store a wake-up (and this process a
+ * context switch) per event; hot paths call this, not emit_flush().
+ */
+void emit_soon(struct emitter *e);
+#define EMIT_BATCH_BYTES (32 * 1024)
+#define EMIT_DELAY_MS 5
 /* Flush everything, waiting as long as needed (clean stop). */
 void emit_drain(struct emitter *e);
 /* Replace the store channel (after a store restart); pending records go to the new one. */

@@ -27,7 +27,14 @@ void event_id_new(char out[25])
 {
 	if (id_prefix == 0)
 		event_id_init();
-	snprintf(out, 25, "%016llx%08x", (unsigned long long)id_prefix, id_counter++);
+	static const char hex[] = "0123456789abcdef";
+	uint64_t a = id_prefix;
+	uint32_t b = id_counter++;
+	for (int i = 15; i >= 0; i--, a >>= 4)
+		out[i] = hex[a & 15];
+	for (int i = 23; i >= 16; i--, b >>= 4)
+		out[i] = hex[b & 15];
+	out[24] = '\0';
 	/* 2^32 ids per prefix; take a fresh prefix rather than repeat one. */
 	if (id_counter == 0)
 		event_id_init();

@@ -646,7 +646,7 @@ static void pending_sweep(void *arg)
 		servfail(w, p);
 		pending_free(w, p);
 	}
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 }
 
 static int upstreams_open(struct dns_worker *w)
@@ -845,7 +845,7 @@ static void udp_read(int fd, uint32_t events, void *arg)
 		if (n < BATCH)
 			break;
 	}
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 }
 
 /* ---------- TCP ---------- */
@@ -976,7 +976,7 @@ static void conn_event(int fd, uint32_t events, void *arg)
 		conn_close(c);
 	else
 		conn_update(c);
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 }
 
 static void tcp_accept(int fd, uint32_t events, void *arg)

@@ -70,6 +70,7 @@ struct tconn {
 	const char *domain_source;
 	int started_event;
 	int closing;
+	uint32_t evmask; /* what epoll watches now: a change costs a system call */
 	/* detection buffer (raw, or plaintext after TLS) */
 	uint8_t *in;
 	size_t inlen, incap;
@@ -341,7 +342,10 @@ static void conn_update(struct tconn *c)
 	uint32_t ev = EPOLLIN;
 	if (c->raw.len || (!c->tls && c->out.len))
 		ev |= EPOLLOUT;
-	loop_io_mod(c->w->loop, c->fd, ev);
+	if (ev != c->evmask && c->fd >= 0) {
+		loop_io_mod(c->w->loop, c->fd, ev);
+		c->evmask = ev;
+	}
 }
 
 /* Move responder output to the socket (through TLS when it runs). */
@@ -744,7 +748,7 @@ static void conn_event(int fd, uint32_t events, void *arg)
 		}
 	}
 out:
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 	reap(w);
 }
 
@@ -910,7 +914,7 @@ static void data_event(int fd, uint32_t events, void *arg)
 	}
 	if (d->fd >= 0)
 		loop_io_mod(w->loop, d->fd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0));
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 	reap(w);
 }
 
@@ -1052,6 +1056,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 			c->domain_source = "sinkhole_map";
 		}
 		loop_io_add(w->loop, cfd, EPOLLIN, conn_event, c);
+		c->evmask = EPOLLIN;
 		uint16_t port = (uint16_t)addr_port((struct sockaddr *)&local);
 		enum trap_proto b = detect_banner(port, 0);
 		if (b == TRAP_PROTO_SSH) {
@@ -1063,7 +1068,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 			start_responder(c, b);
 		}
 	}
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 	reap(w);
 }
 
@@ -1191,7 +1196,7 @@ static void on_udp(int fd, uint32_t events, void *arg)
 			sendmsg(fd, &om, MSG_DONTWAIT);
 		}
 	}
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 }
 
 /* ---------- timers ---------- */
@@ -1225,7 +1230,7 @@ static void sweep(void *arg)
 			conn_close(c, c->bytes_in ? "timeout" : "silent");
 		}
 	}
-	emit_flush(&w->em);
+	emit_soon(&w->em);
 	reap(w);
 }
 
