@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "dns/dns.h"
 #include "parent.h"
+#include "store/status.h"
 #include "trap/trap.h"
 
 #ifndef SINKTRAP_VERSION
@@ -30,6 +31,7 @@ static void usage(FILE *out)
 	        "  check-config   validate the configuration: 'configuration OK' or FILE:LINE errors\n"
 	        "  check NAME     which list entry decides NAME, and the answer it gets\n"
 	        "                 (exit 0 if sinkholed, 1 if not)\n"
+	        "  status         per-sink delivered, queued and dropped events (--json: raw)\n"
 	        "  default-config print the embedded default configuration\n"
 	        "  version        print the version\n"
 	        "\n"
@@ -129,6 +131,8 @@ int main(int argc, char **argv)
 		argc--;
 		i--;
 	}
+	if (!strcmp(cmd, "status"))
+		return status_main(argc - 1, argv + 1);
 	optind = 2;
 	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
 		switch (ch) {

@@ -292,9 +292,22 @@ static void reap(struct parent *p)
 	}
 }
 
+/* A reload that could not start is an alert event: the DNS worker emits it. */
+static void reload_error(struct parent *p, const char *msg)
+{
+	struct worker *w = &p->w[W_DNS];
+	char text[1024];
+	snprintf(text, sizeof(text), "reload: %s", msg);
+	if (w->pid > 0 && w->ctl >= 0)
+		ipc_send(w->ctl, IPC_RELOAD_ERROR, text, strlen(text), -1);
+}
+
 /* SIGHUP: a new config if it is valid (lists and events only), then reload. */
 static void reload(struct parent *p)
 {
+	/* The store reopens its files (logrotate) whatever becomes of the rest. */
+	if (p->w[W_STORE].pid > 0)
+		kill(p->w[W_STORE].pid, SIGHUP);
 	if (p->conf_path) {
 		struct cfg_errors errs;
 		struct config *nc = config_load(p->conf_path, &errs);
@@ -302,7 +315,9 @@ static void reload(struct parent *p)
 			log_warnx("reload: configuration has errors; keeping the running one:");
 			for (int i = 0; i < errs.n; i++)
 				log_warnx("%s", errs.msg[i]);
+			reload_error(p, errs.n ? errs.msg[0] : "configuration has errors");
 			cfg_errors_free(&errs);
+			return;
 		} else {
 			/* Sockets stay as they are: only what a reload can change moves over. */
 			struct config *old = p->cfg;
@@ -324,6 +339,7 @@ static void reload(struct parent *p)
 		char err[512];
 		if (dns_lists_open(p->cfg, &ls, &n, err, sizeof(err)) < 0) {
 			log_warnx("reload: %s; keeping the loaded lists", err);
+			reload_error(p, err);
 		} else {
 			fd_nonblock(w->ctl);
 			ipc_send(w->ctl, IPC_RELOAD_BEGIN, NULL, 0, -1);
@@ -337,8 +353,6 @@ static void reload(struct parent *p)
 			log_info("reload: %d lists handed to the dns worker", n);
 		}
 	}
-	if (p->w[W_STORE].pid > 0)
-		kill(p->w[W_STORE].pid, SIGHUP);
 }
 
 static int wait_exit(struct worker *w, int ms)

@@ -15,36 +15,60 @@ int communityid_has_ports(uint8_t proto)
 static int icmp4_counterpart(uint8_t type)
 {
 	switch (type) {
-	case 8: return 0;   /* echo */
-	case 0: return 8;   /* echo reply */
-	case 13: return 14; /* timestamp */
-	case 14: return 13;
-	case 15: return 16; /* information */
-	case 16: return 15;
-	case 10: return 9;  /* router solicitation -> advertisement */
-	case 9: return 10;
-	case 17: return 18; /* address mask */
-	case 18: return 17;
-	default: return -1;
+	case 8:
+		return 0; /* echo */
+	case 0:
+		return 8; /* echo reply */
+	case 13:
+		return 14; /* timestamp */
+	case 14:
+		return 13;
+	case 15:
+		return 16; /* information */
+	case 16:
+		return 15;
+	case 10:
+		return 9; /* router solicitation -> advertisement */
+	case 9:
+		return 10;
+	case 17:
+		return 18; /* address mask */
+	case 18:
+		return 17;
+	default:
+		return -1;
 	}
 }
 
 static int icmp6_counterpart(uint8_t type)
 {
 	switch (type) {
-	case 128: return 129; /* echo */
-	case 129: return 128;
-	case 133: return 134; /* router solicitation / advertisement */
-	case 134: return 133;
-	case 135: return 136; /* neighbour solicitation / advertisement */
-	case 136: return 135;
-	case 130: return 131; /* multicast listener query / report */
-	case 131: return 130;
-	case 139: return 140; /* node information query / response */
-	case 140: return 139;
-	case 144: return 145; /* home agent address discovery */
-	case 145: return 144;
-	default: return -1;
+	case 128:
+		return 129; /* echo */
+	case 129:
+		return 128;
+	case 133:
+		return 134; /* router solicitation / advertisement */
+	case 134:
+		return 133;
+	case 135:
+		return 136; /* neighbour solicitation / advertisement */
+	case 136:
+		return 135;
+	case 130:
+		return 131; /* multicast listener query / report */
+	case 131:
+		return 130;
+	case 139:
+		return 140; /* node information query / response */
+	case 140:
+		return 139;
+	case 144:
+		return 145; /* home agent address discovery */
+	case 145:
+		return 144;
+	default:
+		return -1;
 	}
 }
 
@@ -60,8 +84,8 @@ int communityid_icmp_ports(int v6, uint8_t type, uint8_t code, uint16_t *p1, uin
 	return 0;
 }
 
-int communityid_compute(uint16_t seed, int family, const uint8_t *saddr,
-                        const uint8_t *daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+int communityid_compute(uint16_t seed, int family, const uint8_t *saddr, const uint8_t *daddr,
+                        uint8_t proto, uint16_t sport, uint16_t dport,
                         char out[COMMUNITYID_STRLEN])
 {
 	uint8_t buf[2 + 16 + 16 + 2 + 4];
@@ -80,8 +104,8 @@ int communityid_compute(uint16_t seed, int family, const uint8_t *saddr,
 		return -EINVAL;
 
 	if (proto == 1 || proto == 58)
-		one_way = communityid_icmp_ports(proto == 58, (uint8_t)sport, (uint8_t)dport, &p1,
-		                                 &p2);
+		one_way = communityid_icmp_ports(proto == 58, (uint8_t)sport, (uint8_t)dport,
+		                                 &p1, &p2);
 	if (!ports)
 		p1 = p2 = 0;
 	if (!one_way) {

@@ -40,8 +40,8 @@ int communityid_icmp_ports(int v6, uint8_t type, uint8_t code, uint16_t *p1, uin
  * ignored for protocols without ports). Returns 0, or -EINVAL for a bad
  * family, -EIO if libcrypto fails.
  */
-int communityid_compute(uint16_t seed, int family, const uint8_t *saddr,
-                        const uint8_t *daddr, uint8_t proto, uint16_t sport, uint16_t dport,
+int communityid_compute(uint16_t seed, int family, const uint8_t *saddr, const uint8_t *daddr,
+                        uint8_t proto, uint16_t sport, uint16_t dport,
                         char out[COMMUNITYID_STRLEN]);
 
 #endif

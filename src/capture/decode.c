@@ -9,7 +9,10 @@
 #define MAX_L2_HEADERS 16
 #define MAX_IP6_EXT 16
 
-static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -161,7 +164,7 @@ static void dec_l4(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_
 			return;
 		}
 		break;
-	case 17: /* UDP */
+	case 17:  /* UDP */
 	case 136: /* UDP-Lite: same header, ports only */
 		if (avail < 8) {
 			d->flags |= DECODE_F_L4_TRUNC;
@@ -224,7 +227,8 @@ static void dec_l4(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_
 			udp_teredo(d, b, d->payload_off, d->payload_off + d->payload_cap);
 		else if (d->sport == 1701 || d->dport == 1701)
 			udp_l2tp(d, b, d->payload_off, d->payload_off + d->payload_cap);
-		else if (d->dport == 4789 && d->payload_cap >= 8 + 14 && (b[d->payload_off] & 0x08)) {
+		else if (d->dport == 4789 && d->payload_cap >= 8 + 14 &&
+		         (b[d->payload_off] & 0x08)) {
 			d->tunnel = DECODE_TUNNEL_VXLAN;
 			d->inner_off = d->payload_off + 8;
 			d->inner_linktype = DECODE_LINK_ETHERNET;
@@ -516,8 +520,8 @@ int decode_packet(uint32_t linktype, const uint8_t *buf, size_t caplen_in, struc
 		if (caplen < 4)
 			return fail(d, DECODE_ERR_L2);
 		/* host order of the capturing machine: accept either */
-		uint32_t fam = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
-		               (uint32_t)buf[3] << 24;
+		uint32_t fam = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 |
+		               (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24;
 		if (fam > 0xffff)
 			fam = be32(buf);
 		return dec_family(d, buf, 4, caplen, fam);

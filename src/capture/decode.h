@@ -51,7 +51,7 @@ enum decode_reason {
 	DECODE_OK = 0,
 	/* not IP (decode_packet returns 0) */
 	DECODE_NONIP_ARP,
-	DECODE_NONIP_LLC,       /* 802.3 length field + LLC, not STP */
+	DECODE_NONIP_LLC, /* 802.3 length field + LLC, not STP */
 	DECODE_NONIP_STP,
 	DECODE_NONIP_LLDP,
 	DECODE_NONIP_PPPOE_DISC,
@@ -61,23 +61,23 @@ enum decode_reason {
 	DECODE_NONIP_LINKTYPE,  /* link type not supported */
 	DECODE_NONIP_FAMILY,    /* NULL/LOOP/SLL header with a non-IP protocol */
 	/* malformed (decode_packet returns -EBADMSG) */
-	DECODE_ERR_L2,          /* link header cut short */
+	DECODE_ERR_L2, /* link header cut short */
 	DECODE_ERR_IP_VERSION,
-	DECODE_ERR_IP_HEADER,   /* IP header cut short or its lengths are inconsistent */
+	DECODE_ERR_IP_HEADER, /* IP header cut short or its lengths are inconsistent */
 	DECODE_REASON_MAX
 };
 
 /* decode_pkt.flags */
-#define DECODE_F_L4 0x0001        /* L4 header decoded: ports / ICMP type are valid */
-#define DECODE_F_FRAG 0x0002      /* a fragment (first or later) */
+#define DECODE_F_L4 0x0001         /* L4 header decoded: ports / ICMP type are valid */
+#define DECODE_F_FRAG 0x0002       /* a fragment (first or later) */
 #define DECODE_F_FRAG_LATER 0x0004 /* a fragment other than the first: no L4 */
-#define DECODE_F_L4_TRUNC 0x0008  /* L4 header not fully captured */
-#define DECODE_F_TRUNC 0x0010     /* IP datagram longer than what was captured */
+#define DECODE_F_L4_TRUNC 0x0008   /* L4 header not fully captured */
+#define DECODE_F_TRUNC 0x0010      /* IP datagram longer than what was captured */
 #define DECODE_F_PPPOE 0x0020
 #define DECODE_F_MPLS 0x0040
 #define DECODE_F_VLAN_MORE 0x0080 /* more than two VLAN tags */
 #define DECODE_F_IP_OPTIONS 0x0100
-#define DECODE_F_IP6_EXT 0x0200   /* IPv6 extension headers were skipped */
+#define DECODE_F_IP6_EXT 0x0200 /* IPv6 extension headers were skipped */
 
 enum decode_tunnel {
 	DECODE_TUNNEL_NONE = 0,
@@ -100,22 +100,22 @@ enum decode_tunnel {
 
 struct decode_pkt {
 	uint32_t linktype;
-	uint16_t flags;      /* DECODE_F_* */
-	uint8_t reason;      /* enum decode_reason */
-	uint8_t l3;          /* 0 = not IP, 4 = IPv4, 6 = IPv6 */
-	uint16_t vlan[2];    /* outer, inner VLAN id; 0 = none */
-	uint8_t vlan_count;  /* tags seen (may exceed 2) */
-	uint8_t ttl;         /* TTL / hop limit */
-	uint16_t ethertype;  /* the last ethertype seen (0 for raw/NULL links) */
+	uint16_t flags;     /* DECODE_F_* */
+	uint8_t reason;     /* enum decode_reason */
+	uint8_t l3;         /* 0 = not IP, 4 = IPv4, 6 = IPv6 */
+	uint16_t vlan[2];   /* outer, inner VLAN id; 0 = none */
+	uint8_t vlan_count; /* tags seen (may exceed 2) */
+	uint8_t ttl;        /* TTL / hop limit */
+	uint16_t ethertype; /* the last ethertype seen (0 for raw/NULL links) */
 
-	uint32_t l3_off;     /* offset of the IP header */
-	uint32_t ip_len;     /* IP datagram length per its header (may exceed caplen) */
+	uint32_t l3_off;          /* offset of the IP header */
+	uint32_t ip_len;          /* IP datagram length per its header (may exceed caplen) */
 	uint8_t src[16], dst[16]; /* network order; IPv4 in the first 4 bytes */
-	uint8_t proto;       /* L4 protocol after extension headers */
+	uint8_t proto;            /* L4 protocol after extension headers */
 	uint8_t tcp_flags;
 	uint8_t icmp_type, icmp_code;
-	uint16_t frag_off;   /* fragment offset in bytes */
-	uint32_t frag_id;    /* IPv4 id or IPv6 fragment identification */
+	uint16_t frag_off; /* fragment offset in bytes */
+	uint32_t frag_id;  /* IPv4 id or IPv6 fragment identification */
 
 	uint16_t sport, dport; /* TCP, UDP, SCTP (DECODE_F_L4) */
 	uint16_t tcp_win;

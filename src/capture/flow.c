@@ -13,7 +13,7 @@
 #define NIL 0xffffffffu
 #define NS 1000000000ll
 #define SWEEP_EVERY NS
-#define FRAG_SLOTS 1024      /* first-fragment ports remembered (direct mapped) */
+#define FRAG_SLOTS 1024 /* first-fragment ports remembered (direct mapped) */
 #define FRAG_TTL (60 * NS)
 
 /* Timeout classes: one touch-ordered list each. */
@@ -52,7 +52,10 @@ struct flow_table {
 
 /* ---- SipHash-1-3: the flow hash is keyed, so remote peers cannot aim at one bucket ---- */
 
-static uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+static uint64_t rotl(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
 
 #define SIPROUND                                                                               \
 	do {                                                                                   \
@@ -109,7 +112,8 @@ static uint32_t key_hash(const struct flow_table *ft, const struct decode_key *k
 	memcpy(&w[1], a + 8, 8);
 	memcpy(&w[2], b, 8);
 	memcpy(&w[3], b + 8, 8);
-	w[4] = (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->vlan[0] << 16 | k->vlan[1];
+	w[4] =
+	    (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->vlan[0] << 16 | k->vlan[1];
 	w[5] = (uint64_t)k->family << 8 | k->proto;
 	return (uint32_t)siphash13(ft->k0, ft->k1, w, 6);
 }
@@ -272,7 +276,8 @@ static size_t sweep(struct flow_table *ft)
 	return n;
 }
 
-/* The flow nearest to (or furthest past) its timeout: a list head, since lists are in touch order. */
+/* The flow nearest to (or furthest past) its timeout: a list head, since lists are in touch
+ * order. */
 static struct flow *victim(struct flow_table *ft)
 {
 	struct flow *best = NULL;
@@ -335,9 +340,15 @@ size_t flow_table_flush(struct flow_table *ft, enum flow_end reason)
 	return n;
 }
 
-void flow_table_set_file(struct flow_table *ft, uint32_t file_id) { ft->file_id = file_id; }
+void flow_table_set_file(struct flow_table *ft, uint32_t file_id)
+{
+	ft->file_id = file_id;
+}
 
-void flow_table_stats(const struct flow_table *ft, struct flow_stats *out) { *out = ft->st; }
+void flow_table_stats(const struct flow_table *ft, struct flow_stats *out)
+{
+	*out = ft->st;
+}
 
 /* ---- fragments ---- */
 
@@ -431,7 +442,8 @@ static void tcp_update(struct flow *f, const struct decode_pkt *d, int dir)
 	}
 	if (f->state == FLOW_STATE_NEW) {
 		/* the handshake's last ACK, or (picked up midstream) ACKs both ways */
-		int acks = (f->tcp_flags[0] & DECODE_TH_ACK) && (f->tcp_flags[1] & DECODE_TH_ACK);
+		int acks =
+		    (f->tcp_flags[0] & DECODE_TH_ACK) && (f->tcp_flags[1] & DECODE_TH_ACK);
 		if (acks && (!(f->hist_bits[0] & H_SYN) || (f->hist_bits[1] & H_SYNACK)))
 			f->state = FLOW_STATE_ESTABLISHED;
 	}
@@ -561,42 +573,60 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 const char *flow_state_str(int state)
 {
 	switch (state) {
-	case FLOW_STATE_NEW: return "new";
-	case FLOW_STATE_ESTABLISHED: return "established";
-	case FLOW_STATE_CLOSED: return "closed";
-	default: return "unknown";
+	case FLOW_STATE_NEW:
+		return "new";
+	case FLOW_STATE_ESTABLISHED:
+		return "established";
+	case FLOW_STATE_CLOSED:
+		return "closed";
+	default:
+		return "unknown";
 	}
 }
 
 const char *flow_end_str(int reason)
 {
 	switch (reason) {
-	case FLOW_END_NONE: return "none";
-	case FLOW_END_FIN: return "fin";
-	case FLOW_END_RST: return "rst";
-	case FLOW_END_TIMEOUT: return "timeout";
-	case FLOW_END_FORCED: return "forced";
-	case FLOW_END_SHUTDOWN: return "shutdown";
-	case FLOW_END_REUSED: return "reused";
-	default: return "unknown";
+	case FLOW_END_NONE:
+		return "none";
+	case FLOW_END_FIN:
+		return "fin";
+	case FLOW_END_RST:
+		return "rst";
+	case FLOW_END_TIMEOUT:
+		return "timeout";
+	case FLOW_END_FORCED:
+		return "forced";
+	case FLOW_END_SHUTDOWN:
+		return "shutdown";
+	case FLOW_END_REUSED:
+		return "reused";
+	default:
+		return "unknown";
 	}
 }
 
 const char *flow_proto_str(uint8_t proto, char buf[4])
 {
 	switch (proto) {
-	case 6: return "TCP";
-	case 17: return "UDP";
-	case 1: return "ICMP";
-	case 58: return "IPv6-ICMP";
-	case 132: return "SCTP";
+	case 6:
+		return "TCP";
+	case 17:
+		return "UDP";
+	case 1:
+		return "ICMP";
+	case 58:
+		return "IPv6-ICMP";
+	case 132:
+		return "SCTP";
 	default:
 		snprintf(buf, 4, "%u", proto);
 		return buf;
 	}
 }
 
-/* Zeek's RSTOS0 test: the originator's SYN, then its RST, with no H A F G I Q of its own between. */
+/* Zeek's RSTOS0 test: the originator's SYN, then its RST, with no H A F G I Q of its own
+ * between. */
 static int syn_then_rst(const char *h)
 {
 	if (*h == '^')
@@ -627,16 +657,18 @@ const char *flow_conn_state(const struct flow *f)
 		return f->pkts[1] ? "SHR" : "OTH";
 	}
 	int hs = (o & H_SYN) && (r & H_SYNACK) && (o & (H_ACK | H_DATA | H_FIN | H_RST));
-	int os = (o & H_RST) ? RESET
+	int os = (o & H_RST)   ? RESET
 	         : (o & H_FIN) ? CLOSED
-	         : hs ? ESTABLISHED
+	         : hs          ? ESTABLISHED
 	         : (o & H_SYN) ? SYN_SENT
-	         : f->pkts[0] ? PARTIAL : INACTIVE;
-	int rs = (r & H_RST) ? RESET
-	         : (r & H_FIN) ? CLOSED
-	         : hs ? ESTABLISHED
+	         : f->pkts[0]  ? PARTIAL
+	                       : INACTIVE;
+	int rs = (r & H_RST)      ? RESET
+	         : (r & H_FIN)    ? CLOSED
+	         : hs             ? ESTABLISHED
 	         : (r & H_SYNACK) ? SYN_ACK_SENT
-	         : f->pkts[1] ? PARTIAL : INACTIVE;
+	         : f->pkts[1]     ? PARTIAL
+	                          : INACTIVE;
 	int o_inactive = os == INACTIVE || os == PARTIAL;
 	int r_inactive = rs == INACTIVE || rs == PARTIAL;
 	if (rs == RESET) {
@@ -739,8 +771,9 @@ int flow_event_render(const struct flow *f, struct evbuf *b)
 		static const struct {
 			uint8_t bit;
 			const char *name;
-		} names[] = {{DECODE_TH_SYN, "syn"}, {DECODE_TH_FIN, "fin"}, {DECODE_TH_RST, "rst"},
-		             {DECODE_TH_PSH, "psh"}, {DECODE_TH_ACK, "ack"}, {DECODE_TH_URG, "urg"},
+		} names[] = {{DECODE_TH_SYN, "syn"}, {DECODE_TH_FIN, "fin"},
+		             {DECODE_TH_RST, "rst"}, {DECODE_TH_PSH, "psh"},
+		             {DECODE_TH_ACK, "ack"}, {DECODE_TH_URG, "urg"},
 		             {DECODE_TH_ECE, "ecn"}, {DECODE_TH_CWR, "cwr"}};
 		uint8_t all = f->tcp_flags[0] | f->tcp_flags[1];
 		ev_obj(b, "tcp");

@@ -75,8 +75,8 @@ struct flow {
 	uint64_t bytes[2];   /* wire length of the packets */
 	uint64_t payload[2]; /* L4 payload bytes per the headers */
 	uint8_t tcp_flags[2];
-	uint8_t state;      /* enum flow_state */
-	uint8_t end_reason; /* enum flow_end, set when the flow ends */
+	uint8_t state;                      /* enum flow_state */
+	uint8_t end_reason;                 /* enum flow_end, set when the flow ends */
 	uint8_t icmp_type[2], icmp_code[2]; /* first ICMP message each way */
 	uint8_t icmp_seen;                  /* bit d: icmp_type[d] is valid */
 	uint8_t flipped;                    /* initiator chosen against packet order */
@@ -105,15 +105,18 @@ struct flow_config {
 	uint32_t udp_timeout;        /* (120) */
 	uint32_t other_timeout;      /* ICMP and other protocols (60) */
 	uint16_t cid_seed;           /* Community ID seed (0) */
-	uint64_t id_base;            /* flow ids start after it (0) */
-	uint64_t hash_seed;          /* 0 = random: flooding the table is not predictable */
-	flow_end_cb *end_cb;         /* may be NULL */
+	/* Flow ids are id_base + 1, + 2, ... (default 0). A capture run that wants
+	 * ids unique across restarts, and below 2^53 for JSON readers, can use its
+	 * start time: (uint64_t)start_seconds << 20. */
+	uint64_t id_base;
+	uint64_t hash_seed;  /* 0 = random: flooding the table is not predictable */
+	flow_end_cb *end_cb; /* may be NULL */
 	void *cb_arg;
 };
 
 struct flow_stats {
-	uint64_t pkts;     /* IP packets tracked */
-	uint64_t nonip;    /* packets given that were not IP */
+	uint64_t pkts;  /* IP packets tracked */
+	uint64_t nonip; /* packets given that were not IP */
 	uint64_t created;
 	uint64_t ended[FLOW_END_REUSED + 1]; /* by enum flow_end */
 	uint32_t active;
@@ -138,7 +141,8 @@ void flow_table_free(struct flow_table **ft);
 struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
                               uint32_t wirelen, int *dir);
 
-/* Record file_id (the PCAP file packets are written to now) in the flows touched from now on. */
+/* Record file_id (the PCAP file packets are written to now) in the flows touched from now on.
+ */
 void flow_table_set_file(struct flow_table *ft, uint32_t file_id);
 
 /* Advance the clock to now_ns (if later) and end idle flows. Returns how many ended. */

@@ -70,17 +70,36 @@ static void le64(uint8_t *p, uint64_t v)
 	for (int i = 0; i < 8; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t rd32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
 }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b < 0); }
-static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
-static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+	return -floor_div(-a, b);
+}
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
 
 struct bbuf {
 	uint8_t *p;
@@ -115,7 +134,10 @@ static void bb_put(struct bbuf *b, const void *d, size_t n)
 	b->len += n;
 }
 
-static void bb_u8(struct bbuf *b, uint8_t v) { bb_put(b, &v, 1); }
+static void bb_u8(struct bbuf *b, uint8_t v)
+{
+	bb_put(b, &v, 1);
+}
 
 static void bb_u16be(struct bbuf *b, uint16_t v)
 {
@@ -139,6 +161,7 @@ static void bb_varint(struct bbuf *b, uint64_t v)
 
 struct ix_flow {
 	uint64_t id;
+	uint64_t last_off;
 	struct decode_key key;
 	int64_t first, last;
 	uint32_t npkts;
@@ -260,9 +283,13 @@ int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct deco
                      int64_t ts_ns, uint64_t offset)
 {
 	uint32_t slot;
+	if (key->family != 4 && key->family != 6)
+		return -EINVAL;
 	int rc = flow_slot(w, flow_id, key, &slot);
 	if (rc < 0)
 		return rc;
+	if (w->flows[slot].npkts > 0 && offset <= w->flows[slot].last_off)
+		return -EINVAL; /* a flow's packets come in file order */
 	if (w->npkts == w->pcap) {
 		size_t cap = w->pcap ? w->pcap * 2 : 4096;
 		uint32_t *pf = realloc(w->pflow, cap * sizeof(*pf));
@@ -279,6 +306,7 @@ int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct deco
 	if (f->npkts == UINT32_MAX)
 		return -ENOSPC;
 	f->npkts++;
+	f->last_off = offset;
 	if (ts_ns < f->first)
 		f->first = ts_ns;
 	if (ts_ns > f->last)
@@ -354,8 +382,10 @@ static int encode_block(const struct index_writer *w, const struct order *ord, u
 		bb_varint(&col[COL_DST], dict_get(dict, &dcol, f->key.family, f->key.dst));
 		bb_u16be(&col[COL_SPORT], f->key.sport);
 		bb_u16be(&col[COL_DPORT], f->key.dport);
-		int64_t first_t = floor_div(f->first, TS_UNIT), last_t = ceil_div(f->last, TS_UNIT);
-		bb_varint(&col[COL_FIRST], zigzag((int64_t)((uint64_t)first_t - (uint64_t)prev_first)));
+		int64_t first_t = floor_div(f->first, TS_UNIT),
+		        last_t = ceil_div(f->last, TS_UNIT);
+		bb_varint(&col[COL_FIRST],
+		          zigzag((int64_t)((uint64_t)first_t - (uint64_t)prev_first)));
 		bb_varint(&col[COL_DUR], (uint64_t)last_t - (uint64_t)first_t);
 		prev_first = first_t;
 		bb_varint(&col[COL_NPKTS], f->npkts);
@@ -381,7 +411,8 @@ static int encode_block(const struct index_writer *w, const struct order *ord, u
 	return oom || raw->oom ? -ENOMEM : 0;
 }
 
-int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **outp, size_t *outlen)
+int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **outp,
+                        size_t *outlen)
 {
 	struct order *ord = NULL;
 	size_t *start = NULL;
@@ -429,8 +460,15 @@ int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **ou
 			acc += w->flows[ord[i].slot].npkts;
 		}
 		start[n] = acc;
-		for (size_t p = 0; p < w->npkts; p++)
+		for (size_t p = 0; p < w->npkts; p++) {
+			if (w->poff[p] >= pcap_size) {
+				free(rank);
+				free(cur);
+				rc = -EINVAL; /* the reader would refuse it */
+				goto done;
+			}
 			offs[cur[rank[w->pflow[p]]]++] = w->poff[p];
+		}
 		free(rank);
 		free(cur);
 	}
@@ -443,14 +481,15 @@ int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **ou
 		size_t pk = 0;
 		while (j < n && j - i < INDEX_BLOCK_FLOWS && (j == i || pk < BLOCK_MAX_PKTS))
 			pk += w->flows[ord[j++].slot].npkts;
-		if ((rc = encode_block(w, ord + i, j - i, offs, start + i, base_t, dict, col, &raw)) < 0)
+		if ((rc = encode_block(w, ord + i, j - i, offs, start + i, base_t, dict, col,
+		                       &raw)) < 0)
 			goto done;
 		uLongf clen = compressBound(raw.len);
 		if (bb_reserve(&out, clen) < 0) {
 			rc = -ENOMEM;
 			goto done;
 		}
-		if (compress2(out.p + out.len, &clen, raw.p, raw.len, 9) != Z_OK) {
+		if (compress2(out.p + out.len, &clen, raw.p, raw.len, 6) != Z_OK) {
 			rc = -EIO;
 			goto done;
 		}
@@ -634,12 +673,13 @@ struct index_reader {
 	uint8_t *cbuf, *raw;
 	size_t cbcap, rawcap;
 	/* the decoded block */
-	int64_t cur; /* block number, -1 = none */
-	struct index_flow flows[INDEX_BLOCK_FLOWS];
-	size_t fstart[INDEX_BLOCK_FLOWS + 1];
+	int64_t cur;              /* block number, -1 = none */
+	struct index_flow *flows; /* flcap entries */
+	size_t *fstart;           /* flcap + 1 entries */
+	uint32_t *dpos;           /* 2 * flcap entries */
+	size_t flcap;
 	uint64_t *offs;
 	size_t offcap;
-	uint32_t dpos[2 * INDEX_BLOCK_FLOWS];
 	char errbuf[256];
 };
 
@@ -705,7 +745,8 @@ static int reader_init(struct index_reader *r)
 	uint32_t tab_crc = rd32(h + 56);
 	uint64_t nb = r->info.nblocks;
 	if (nb > (r->fsize - HDR_LEN) / TAB_ENT)
-		return rerr(r, -EBADMSG, "block count %u does not fit the index", r->info.nblocks);
+		return rerr(r, -EBADMSG, "block count %u does not fit the index",
+		            r->info.nblocks);
 	uint64_t body = HDR_LEN + nb * TAB_ENT;
 	size_t tlen = (size_t)(nb * TAB_ENT);
 	uint8_t *tb = NULL;
@@ -730,11 +771,13 @@ static int reader_init(struct index_reader *r)
 		te->npkts = rd32(e + 36);
 		if (te->first > te->last || (b > 0 && te->first <= r->tab[b - 1].last) ||
 		    te->nflows == 0 || te->nflows > INDEX_BLOCK_FLOWS ||
-		    te->last - te->first < te->nflows - 1 || te->off < body || te->off > r->fsize ||
-		    te->clen > r->fsize - te->off || te->rawlen > MAX_RAW_BLOCK ||
+		    te->last - te->first < te->nflows - 1 || te->off < body ||
+		    te->off > r->fsize || te->clen > r->fsize - te->off ||
+		    te->rawlen > MAX_RAW_BLOCK ||
 		    te->rawlen > (uint64_t)te->clen * 1032 + 64 || /* deflate's best ratio */
 		    te->npkts < te->nflows || te->npkts > te->rawlen)
-			rc = rerr(r, -EBADMSG, "index block %llu is inconsistent", (unsigned long long)b);
+			rc = rerr(r, -EBADMSG, "index block %llu is inconsistent",
+			          (unsigned long long)b);
 		flows += te->nflows;
 		pkts += te->npkts;
 	}
@@ -805,12 +848,21 @@ void index_reader_close(struct index_reader **rp)
 	free(r->cbuf);
 	free(r->raw);
 	free(r->offs);
+	free(r->flows);
+	free(r->fstart);
+	free(r->dpos);
 	free(r);
 	*rp = NULL;
 }
 
-void index_reader_info(const struct index_reader *r, struct index_info *out) { *out = r->info; }
-const char *index_reader_error(const struct index_reader *r) { return r->errbuf; }
+void index_reader_info(const struct index_reader *r, struct index_info *out)
+{
+	*out = r->info;
+}
+const char *index_reader_error(const struct index_reader *r)
+{
+	return r->errbuf;
+}
 
 struct cur {
 	const uint8_t *p, *end;
@@ -872,6 +924,20 @@ static int block_decode(struct index_reader *r, int64_t b)
 	if (grow((void **)&r->raw, &r->rawcap, te->rawlen ? te->rawlen : 1, 1) < 0 ||
 	    grow((void **)&r->offs, &r->offcap, te->npkts, sizeof(uint64_t)) < 0)
 		return rerr(r, -ENOMEM, "out of memory");
+	if (te->nflows > r->flcap) {
+		size_t n = te->nflows;
+		free(r->flows);
+		free(r->fstart);
+		free(r->dpos);
+		r->flows = malloc(n * sizeof(*r->flows));
+		r->fstart = malloc((n + 1) * sizeof(*r->fstart));
+		r->dpos = malloc(2 * n * sizeof(*r->dpos));
+		r->flcap = n;
+		if (r->flows == NULL || r->fstart == NULL || r->dpos == NULL) {
+			r->flcap = 0;
+			return rerr(r, -ENOMEM, "out of memory");
+		}
+	}
 	uLongf rl = te->rawlen;
 	if (uncompress(r->raw, &rl, cdata, te->clen) != Z_OK || rl != te->rawlen)
 		return BAD("does not inflate to its length");
@@ -924,8 +990,8 @@ static int block_decode(struct index_reader *r, int64_t b)
 		if (get_bytes(&col[COL_PROTO], 1, &p) < 0)
 			return BAD("protocol column short");
 		f->key.proto = p[0];
-		if (get_varint(&col[COL_VLAN0], &vl0) < 0 || get_varint(&col[COL_VLAN1], &vl1) < 0 ||
-		    vl0 > 0xffff || vl1 > 0xffff)
+		if (get_varint(&col[COL_VLAN0], &vl0) < 0 ||
+		    get_varint(&col[COL_VLAN1], &vl1) < 0 || vl0 > 0xffff || vl1 > 0xffff)
 			return BAD("bad VLAN id");
 		f->key.vlan[0] = (uint16_t)vl0;
 		f->key.vlan[1] = (uint16_t)vl1;
@@ -1041,16 +1107,15 @@ static int cid_visit(void *arg, const struct index_flow *fl, const uint64_t *off
 {
 	struct cid_match *m = arg;
 	char cid[COMMUNITYID_STRLEN];
-	if (communityid_compute(m->seed, fl->key.family, fl->key.src, fl->key.dst, fl->key.proto,
-	                        fl->key.sport, fl->key.dport, cid) < 0)
+	if (communityid_compute(m->seed, fl->key.family, fl->key.src, fl->key.dst,
+	                        fl->key.proto, fl->key.sport, fl->key.dport, cid) < 0)
 		return 0;
 	if (strcmp(cid, m->cid) != 0)
 		return 0;
 	return m->cb(m->arg, fl, offsets);
 }
 
-int index_reader_find_cid(struct index_reader *r, const char *cid, index_flow_cb *cb,
-                          void *arg)
+int index_reader_find_cid(struct index_reader *r, const char *cid, index_flow_cb *cb, void *arg)
 {
 	struct cid_match m = {cid, r->info.cid_seed, cb, arg};
 	return index_reader_foreach(r, cid_visit, &m);

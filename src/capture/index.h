@@ -57,14 +57,17 @@ void index_writer_reset(struct index_writer *w);
 /*
  * Record one packet of flow id (key oriented as the flow, initiator first;
  * used the first time the id is seen) at offset in the PCAP file. Offsets of
- * one flow must come in increasing order (as they are written). O(1)
- * amortised; arrays grow by doubling, never per packet.
+ * one flow must increase (they do, as packets are written): -EINVAL if not,
+ * or for a key that is not IPv4/IPv6. O(1) amortised; arrays grow by
+ * doubling and are kept by index_writer_reset, so a writer reused file after
+ * file stops allocating.
  */
 int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct decode_key *key,
                      int64_t ts_ns, uint64_t offset);
 
 /* Encode into a malloced buffer (*out, the caller frees). pcap_size is the
- * PCAP file's length. Returns 0 or a negative errno. */
+ * PCAP file's length; every offset must lie below it (-EINVAL otherwise).
+ * O(n log n) in flows (a sort) plus O(packets). Returns 0 or a negative errno. */
 int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **out, size_t *len);
 /* Encode and write path atomically (path.tmp, fsync, rename). */
 int index_writer_save(struct index_writer *w, uint64_t pcap_size, const char *path, char *err,
@@ -90,7 +93,7 @@ struct index_info {
 
 struct index_flow {
 	uint64_t id;
-	struct decode_key key; /* initiator first */
+	struct decode_key key;     /* initiator first */
 	int64_t first_ns, last_ns; /* to the millisecond, widened outward */
 	uint32_t npkts;
 };

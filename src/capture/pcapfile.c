@@ -48,9 +48,9 @@ struct pcapfile_reader {
 	uint64_t pos; /* file offset of the next record */
 
 	enum pcapfile_format fmt;
-	int be;      /* file (or current section) is big-endian */
-	int ns;      /* pcap: nanosecond fractions */
-	int rechdr;  /* pcap: record header length (16, or 24 for the modified format) */
+	int be;     /* file (or current section) is big-endian */
+	int ns;     /* pcap: nanosecond fractions */
+	int rechdr; /* pcap: record header length (16, or 24 for the modified format) */
 	uint32_t linktype, snaplen;
 	struct iface *ifs; /* pcapng: interfaces of the current section */
 	uint32_t nifs, ifcap;
@@ -227,8 +227,8 @@ static int parse_idb(struct pcapfile_reader *r, const uint8_t *p, uint32_t blen)
 {
 	struct iface ifc = {.ts_bin = 0, .ts_exp = 6};
 	if (blen < 20)
-		return rfail(r, -EBADMSG, "interface block too short (%u) at offset %" PRIu64, blen,
-		             r->pos);
+		return rfail(r, -EBADMSG, "interface block too short (%u) at offset %" PRIu64,
+		             blen, r->pos);
 	if (r->nifs >= MAX_IFACES)
 		return rfail(r, -EBADMSG, "more than %d interfaces in a section", MAX_IFACES);
 	ifc.linktype = rd16(r, p + 8);
@@ -244,8 +244,9 @@ static int parse_idb(struct pcapfile_reader *r, const uint8_t *p, uint32_t blen)
 			ifc.ts_bin = (p[o + 4] & 0x80) != 0;
 			ifc.ts_exp = p[o + 4] & 0x7f;
 		} else if (code == 14 && len == 8) {
-			uint64_t v = r->be ? ((uint64_t)rd32(r, p + o + 4) << 32 | rd32(r, p + o + 8))
-			                   : ((uint64_t)rd32(r, p + o + 8) << 32 | rd32(r, p + o + 4));
+			uint64_t v =
+			    r->be ? ((uint64_t)rd32(r, p + o + 4) << 32 | rd32(r, p + o + 8))
+			          : ((uint64_t)rd32(r, p + o + 8) << 32 | rd32(r, p + o + 4));
 			ifc.ts_off_ns = v * 1000000000u;
 		}
 		o += 4 + padded;
@@ -272,7 +273,8 @@ static int parse_shb(struct pcapfile_reader *r)
 	const uint8_t *p;
 	int rc = need(r, 12, &p);
 	if (rc == 1 || rc == -ENODATA)
-		return rfail(r, -ENODATA, "truncated section header at offset %" PRIu64, r->pos);
+		return rfail(r, -ENODATA, "truncated section header at offset %" PRIu64,
+		             r->pos);
 	if (rc < 0)
 		return rfail(r, rc, "read error at offset %" PRIu64, r->pos);
 	uint32_t bom = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
@@ -282,22 +284,25 @@ static int parse_shb(struct pcapfile_reader *r)
 	else if (bom == 0x4d3c2b1au)
 		r->be = 1;
 	else
-		return rfail(r, -EBADMSG, "bad byte-order magic in section header at offset %" PRIu64,
+		return rfail(r, -EBADMSG,
+		             "bad byte-order magic in section header at offset %" PRIu64,
 		             r->pos);
 	uint32_t blen = rd32(r, p + 4);
 	if (blen < 28 || blen % 4 != 0)
-		return rfail(r, -EBADMSG, "corrupt section header length %u at offset %" PRIu64, blen,
-		             r->pos);
+		return rfail(r, -EBADMSG, "corrupt section header length %u at offset %" PRIu64,
+		             blen, r->pos);
 	if (blen > MAX_BLOCK)
-		return rfail(r, -EMSGSIZE, "section header too large (%u) at offset %" PRIu64, blen,
-		             r->pos);
+		return rfail(r, -EMSGSIZE, "section header too large (%u) at offset %" PRIu64,
+		             blen, r->pos);
 	rc = need(r, blen, &p);
 	if (rc == 1 || rc == -ENODATA)
-		return rfail(r, -ENODATA, "truncated section header at offset %" PRIu64, r->pos);
+		return rfail(r, -ENODATA, "truncated section header at offset %" PRIu64,
+		             r->pos);
 	if (rc < 0)
 		return rfail(r, rc, "read error at offset %" PRIu64, r->pos);
 	if (rd32(r, p + blen - 4) != blen)
-		return rfail(r, -EBADMSG, "section header trailer mismatch at offset %" PRIu64, r->pos);
+		return rfail(r, -EBADMSG, "section header trailer mismatch at offset %" PRIu64,
+		             r->pos);
 	if (rd16(r, p + 12) != 1)
 		return rfail(r, -EINVAL, "unsupported pcapng version %u.%u", rd16(r, p + 12),
 		             rd16(r, p + 14));
@@ -316,8 +321,8 @@ static int open_header(struct pcapfile_reader *r)
 		return rfail(r, -ENODATA, "truncated file header");
 	if (rc < 0)
 		return rfail(r, rc, "read error");
-	uint32_t m = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	             (uint32_t)p[3] << 24;
+	uint32_t m =
+	    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	uint32_t ms = __builtin_bswap32(m);
 	r->linktype = 0xffffffffu;
 	if (m == NG_SHB) {
@@ -378,11 +383,11 @@ static int next_pcap(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 	uint32_t sec = rd32(r, p), frac = rd32(r, p + 4);
 	uint32_t caplen = rd32(r, p + 8), origlen = rd32(r, p + 12);
 	if (caplen > PCAPFILE_MAX_CAPLEN)
-		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64, caplen,
-		             PCAPFILE_MAX_CAPLEN, r->pos);
+		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64,
+		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
 	if (r->snaplen != 0 && caplen > r->snaplen)
-		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64, caplen,
-		             r->snaplen, r->pos);
+		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
+		             caplen, r->snaplen, r->pos);
 	rc = need(r, (size_t)hl + caplen, &p);
 	if (rc == 1 || rc == -ENODATA)
 		return rfail(r, -ENODATA, "truncated packet at offset %" PRIu64, r->pos);
@@ -402,11 +407,11 @@ static int next_pcap(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 static int check_caplen(struct pcapfile_reader *r, uint32_t caplen, uint32_t snaplen)
 {
 	if (caplen > PCAPFILE_MAX_CAPLEN)
-		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64, caplen,
-		             PCAPFILE_MAX_CAPLEN, r->pos);
+		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64,
+		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
 	if (snaplen != 0 && caplen > snaplen)
-		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64, caplen,
-		             snaplen, r->pos);
+		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
+		             caplen, snaplen, r->pos);
 	return 0;
 }
 
@@ -418,7 +423,8 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 		if (rc == 1)
 			return 0;
 		if (rc == -ENODATA)
-			return rfail(r, rc, "truncated block header at offset %" PRIu64, r->pos);
+			return rfail(r, rc, "truncated block header at offset %" PRIu64,
+			             r->pos);
 		if (rc < 0)
 			return rfail(r, rc, "read error at offset %" PRIu64, r->pos);
 		uint32_t type = rd32(r, p);
@@ -429,14 +435,14 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 		}
 		uint32_t blen = rd32(r, p + 4);
 		if (blen < 12 || blen % 4 != 0)
-			return rfail(r, -EBADMSG, "corrupt block length %u at offset %" PRIu64, blen,
-			             r->pos);
+			return rfail(r, -EBADMSG, "corrupt block length %u at offset %" PRIu64,
+			             blen, r->pos);
 		int held = type == NG_IDB || type == NG_EPB || type == NG_SPB || type == NG_OPB;
 		if (!held && blen > MAX_BLOCK) {
 			if (blen > MAX_SKIP_BLOCK)
 				return rfail(r, -EBADMSG,
-				             "implausible block length %u at offset %" PRIu64, blen,
-				             r->pos);
+				             "implausible block length %u at offset %" PRIu64,
+				             blen, r->pos);
 			uint64_t at = r->pos;
 			if ((rc = skip(r, blen - 4)) < 0 || (rc = need(r, 4, &p)) != 0) {
 				r->pos = at; /* not resumable on a stream */
@@ -444,21 +450,22 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 				             "truncated block at offset %" PRIu64, at);
 			}
 			if (rd32(r, p) != blen)
-				return rfail(r, -EBADMSG, "block trailer mismatch at offset %" PRIu64,
-				             at);
+				return rfail(r, -EBADMSG,
+				             "block trailer mismatch at offset %" PRIu64, at);
 			consume(r, 4);
 			continue;
 		}
 		if (blen > MAX_BLOCK)
-			return rfail(r, -EMSGSIZE, "block too large (%u) at offset %" PRIu64, blen,
-			             r->pos);
+			return rfail(r, -EMSGSIZE, "block too large (%u) at offset %" PRIu64,
+			             blen, r->pos);
 		rc = need(r, blen, &p);
 		if (rc == 1 || rc == -ENODATA)
 			return rfail(r, -ENODATA, "truncated block at offset %" PRIu64, r->pos);
 		if (rc < 0)
 			return rfail(r, rc, "read error at offset %" PRIu64, r->pos);
 		if (rd32(r, p + blen - 4) != blen)
-			return rfail(r, -EBADMSG, "block trailer mismatch at offset %" PRIu64, r->pos);
+			return rfail(r, -EBADMSG, "block trailer mismatch at offset %" PRIu64,
+			             r->pos);
 
 		uint32_t ifid, caplen, origlen;
 		uint64_t t;
@@ -472,7 +479,8 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 		case NG_EPB:
 		case NG_OPB:
 			if (blen < 32)
-				return rfail(r, -EBADMSG, "packet block too short (%u) at offset %" PRIu64,
+				return rfail(r, -EBADMSG,
+				             "packet block too short (%u) at offset %" PRIu64,
 				             blen, r->pos);
 			if (type == NG_EPB) {
 				ifid = rd32(r, p + 8);
@@ -483,26 +491,31 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 			caplen = rd32(r, p + 20);
 			origlen = rd32(r, p + 24);
 			if (ifid >= r->nifs)
-				return rfail(r, -EBADMSG, "packet for unknown interface %u at offset %" PRIu64,
-				             ifid, r->pos);
+				return rfail(
+				    r, -EBADMSG,
+				    "packet for unknown interface %u at offset %" PRIu64, ifid,
+				    r->pos);
 			ifc = &r->ifs[ifid];
 			if ((rc = check_caplen(r, caplen, ifc->snaplen)) < 0)
 				return rc;
 			if (caplen > blen - 32)
-				return rfail(r, -EBADMSG,
-				             "caplen %u overruns its block (%u) at offset %" PRIu64, caplen,
-				             blen, r->pos);
+				return rfail(
+				    r, -EBADMSG,
+				    "caplen %u overruns its block (%u) at offset %" PRIu64,
+				    caplen, blen, r->pos);
 			pkt->data = p + 28;
 			pkt->ts_ns = ts_convert(ifc, t);
 			r->last_ts = pkt->ts_ns;
 			break;
 		case NG_SPB:
 			if (blen < 16)
-				return rfail(r, -EBADMSG, "simple packet block too short at offset %" PRIu64,
+				return rfail(r, -EBADMSG,
+				             "simple packet block too short at offset %" PRIu64,
 				             r->pos);
 			if (r->nifs == 0)
 				return rfail(r, -EBADMSG,
-				             "simple packet block before any interface at offset %" PRIu64,
+				             "simple packet block before any interface at "
+				             "offset %" PRIu64,
 				             r->pos);
 			ifid = 0;
 			ifc = &r->ifs[0];
@@ -575,8 +588,7 @@ int pcapfile_reader_open_mem(struct pcapfile_reader **out, const void *buf, size
 	return reader_start(out, r, err, errlen);
 }
 
-int pcapfile_reader_open_stream(struct pcapfile_reader **out, FILE *f, char *err,
-                                size_t errlen)
+int pcapfile_reader_open_stream(struct pcapfile_reader **out, FILE *f, char *err, size_t errlen)
 {
 	*out = NULL;
 	struct pcapfile_reader *r = reader_alloc();
@@ -672,11 +684,26 @@ int pcapfile_reader_seek(struct pcapfile_reader *r, uint64_t offset)
 	return 0;
 }
 
-const char *pcapfile_reader_error(const struct pcapfile_reader *r) { return r->errbuf; }
-enum pcapfile_format pcapfile_reader_format(const struct pcapfile_reader *r) { return r->fmt; }
-uint32_t pcapfile_reader_linktype(const struct pcapfile_reader *r) { return r->linktype; }
-uint32_t pcapfile_reader_snaplen(const struct pcapfile_reader *r) { return r->snaplen; }
-uint64_t pcapfile_reader_offset(const struct pcapfile_reader *r) { return r->pos; }
+const char *pcapfile_reader_error(const struct pcapfile_reader *r)
+{
+	return r->errbuf;
+}
+enum pcapfile_format pcapfile_reader_format(const struct pcapfile_reader *r)
+{
+	return r->fmt;
+}
+uint32_t pcapfile_reader_linktype(const struct pcapfile_reader *r)
+{
+	return r->linktype;
+}
+uint32_t pcapfile_reader_snaplen(const struct pcapfile_reader *r)
+{
+	return r->snaplen;
+}
+uint64_t pcapfile_reader_offset(const struct pcapfile_reader *r)
+{
+	return r->pos;
+}
 
 /* ---- writer ---- */
 
@@ -691,8 +718,14 @@ struct pcapfile_writer {
 	int err;
 };
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
 
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
@@ -813,9 +846,10 @@ static int writer_resume(struct pcapfile_writer *w, uint64_t size, char *err, si
 	if (r->fmt != w->fmt || r->linktype != w->linktype ||
 	    (r->fmt == PCAPFILE_PCAPNG &&
 	     (r->nifs != 1 || r->ifs[0].ts_bin || r->ifs[0].ts_exp != 9))) {
-		set_err(err, errlen,
-		        "existing file has another format or link type (format %d, link type %u)",
-		        (int)r->fmt, r->linktype);
+		set_err(
+		    err, errlen,
+		    "existing file has another format or link type (format %d, link type %u)",
+		    (int)r->fmt, r->linktype);
 		pcapfile_reader_close(&r);
 		munmap(m, (size_t)size);
 		return -EINVAL;
@@ -868,7 +902,8 @@ int pcapfile_writer_open(struct pcapfile_writer **out, int fd, enum pcapfile_for
 	w->fd = fd;
 	w->fmt = fmt;
 	w->linktype = linktype;
-	w->snaplen = snaplen == 0 || snaplen > PCAPFILE_MAX_CAPLEN ? PCAPFILE_MAX_CAPLEN : snaplen;
+	w->snaplen =
+	    snaplen == 0 || snaplen > PCAPFILE_MAX_CAPLEN ? PCAPFILE_MAX_CAPLEN : snaplen;
 
 	struct stat st;
 	int rc;
@@ -967,7 +1002,10 @@ int pcapfile_writer_sync(struct pcapfile_writer *w)
 	return 0;
 }
 
-uint64_t pcapfile_writer_offset(const struct pcapfile_writer *w) { return w->off; }
+uint64_t pcapfile_writer_offset(const struct pcapfile_writer *w)
+{
+	return w->off;
+}
 
 int pcapfile_writer_close(struct pcapfile_writer **wp)
 {

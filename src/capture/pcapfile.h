@@ -91,7 +91,8 @@ int pcapfile_reader_seek(struct pcapfile_reader *r, uint64_t offset);
 /* The message of the last error ("" when none). Borrowed from the reader. */
 const char *pcapfile_reader_error(const struct pcapfile_reader *r);
 enum pcapfile_format pcapfile_reader_format(const struct pcapfile_reader *r);
-/* Link type and snaplen of the file (pcap) or of the first interface seen (pcapng). */
+/* Link type and snaplen of the file (pcap) or of the first interface seen
+ * (pcapng; link type 0xffffffff if the section has none before its packets). */
 uint32_t pcapfile_reader_linktype(const struct pcapfile_reader *r);
 uint32_t pcapfile_reader_snaplen(const struct pcapfile_reader *r);
 /* Offset just past the last record read: the end of the file's good part. */

@@ -97,7 +97,8 @@ static int put_key(struct evbuf *b, enum ev_kind kind, const char *key, size_t e
 		return -1;
 	b->data[b->len++] = (uint8_t)kind;
 	b->data[b->len++] = (uint8_t)kl;
-	memcpy(b->data + b->len, key, kl);
+	if (kl)
+		memcpy(b->data + b->len, key, kl);
 	b->len += kl;
 	return 0;
 }

@@ -25,6 +25,7 @@ enum ipc_type {
 	IPC_STORE_CHANNEL,  /* parent -> worker: the fd of a (new) store channel */
 	IPC_PEER_CHANNEL,   /* parent -> store: fd of a producer's channel + name */
 	IPC_HELLO,          /* worker -> parent: up and serving */
+	IPC_RELOAD_ERROR,   /* parent -> dns: a reload could not start (text); say so in an alert */
 };
 
 struct ipc_hdr {
@@ -37,6 +38,9 @@ struct ipc_msg {
 	uint8_t data[IPC_MAX_PAYLOAD];
 	int fd; /* passed descriptor or -1; the receiver owns it */
 };
+
+/* Longest name an IPC_MAP_ENTRY carries: a presentation-form name with escapes. */
+#define IPC_MAP_NAME_MAX 1024
 
 struct ipc_map_entry {
 	int64_t last_use;  /* microseconds since the epoch */

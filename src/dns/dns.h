@@ -45,10 +45,13 @@ void dns_lists_close(struct list_source *ls, int n);
 /*
  * Build a policy from opened lists (closes their fds). Invalid lines are
  * logged as FILE:LINE warnings (the first few per file, then a count). A list
- * that cannot be read, or where more than half of the lines are invalid, is
- * broken: NULL is returned with the reason in err.
+ * that cannot be read is an error: NULL with the reason in err. A list that
+ * looks broken (nothing in it parses, or most of it is invalid) is an error
+ * too when strict (a reload, which then keeps the lists it has); otherwise
+ * (the first load, with nothing to fall back on) what parsed is used and the
+ * reason is logged and left in err.
  */
-struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, char *err,
+struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int strict, char *err,
                                 size_t errlen);
 /* Run the worker until SIGTERM/SIGINT. Returns the exit status. */
 int dns_worker_main(struct config *c, struct dns_setup *s);

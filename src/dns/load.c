@@ -64,9 +64,10 @@ static void warn_cb(void *arg, const char *file, int line, const char *msg)
 	w->count++;
 }
 
-struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, char *err,
+struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int strict, char *err,
                                 size_t errlen)
 {
+	err[0] = '\0';
 	struct policy *p = policy_new();
 	if (p == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -87,17 +88,20 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, char *
 			          WARN_PER_FILE);
 		/*
 		 * A broken download (an HTML error page, a binary, a truncated
-		 * file of junk) is no list: nothing in it parsed, or its format is
-		 * unknown and most of it is invalid. A known format with many lines
-		 * we cannot use (cosmetic rules in an adblock list) is fine.
+		 * file of junk) is no list: nothing in it parsed, or most of it is
+		 * invalid (a stray word in an error page parses as a plain name, so
+		 * "most" is what tells). Adblock lists are the exception: browser
+		 * lists are mostly cosmetic rules, and their DNS rules still count.
 		 */
 		if (li && li->invalid > 0 &&
 		    (li->entries == 0 ||
-		     (li->format == LIST_FMT_UNKNOWN && li->invalid > li->entries))) {
+		     (li->format != LIST_FMT_ADBLOCK && li->invalid > li->entries))) {
 			snprintf(err, errlen,
 			         "%s: broken list: %u of its lines are invalid and only %u valid",
 			         ls[i].path, li->invalid, li->entries);
-			goto fail;
+			if (strict)
+				goto fail;
+			log_warnx("%s (its valid lines are used)", err);
 		}
 		if (!quiet && li)
 			log_info("%s: %u entries (%s%s)", ls[i].path, li->entries,

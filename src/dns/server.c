@@ -73,6 +73,11 @@ struct pending {
 	struct policy_match m;
 	const char *reason;
 	struct pending *prev, *next;
+	/* The same question over TCP, when the UDP answer came back truncated. */
+	int tcp_fd;
+	uint8_t *tcp_buf; /* Malloced: the query out, then the answer in */
+	size_t tcp_len, tcp_off;
+	int tcp_sent;
 	struct dns_query q;
 };
 
@@ -113,6 +118,9 @@ struct dns_worker {
 	struct reload *rl;
 	struct list_source *incoming;
 	int nincoming;
+	struct list_source *queued; /* a reload asked for while one was running */
+	int nqueued;
+	int have_queued;
 	/* batch buffers */
 	uint8_t rx[BATCH][PKT_MAX];
 	uint8_t tx[BATCH][PKT_MAX];
@@ -372,7 +380,7 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		}
 	}
 	if (pool) {
-		char evicted[256];
+		char evicted[DNS_NAME_TEXT_MAX];
 		int r = (int)pool_get(pool, q->name, time_now_usec(), addr, evicted,
 		                      sizeof(evicted));
 		if (r >= 0) {
@@ -434,6 +442,11 @@ static void pending_append(struct dns_worker *w, struct pending *p)
 
 static void pending_free(struct dns_worker *w, struct pending *p)
 {
+	if (p->tcp_fd >= 0) {
+		loop_io_del(w->loop, p->tcp_fd);
+		close(p->tcp_fd);
+	}
+	free(p->tcp_buf);
 	pending_unlink(w, p);
 	if (w->ptab[p->id] == p)
 		w->ptab[p->id] = NULL;
@@ -464,7 +477,7 @@ static int upstream_send(struct dns_worker *w, struct pending *p)
 		w->ptab[p->id] = NULL;
 	p->id = id;
 	w->ptab[id] = p;
-	size_t n = dns_query_build(&p->q, id, 1232, buf, sizeof(buf));
+	size_t n = dns_query_build(&p->q, id, (uint16_t)w->cfg->edns_size, buf, sizeof(buf));
 	struct upstream *u = &w->ups[p->upstream];
 	p->sock = (p->sock + 1) % UPSTREAM_SOCKS;
 	if (n == 0 || send(u->fd[p->sock], buf, n, 0) < 0) {
@@ -548,6 +561,7 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		}
 	}
 	struct pending *p = xcalloc(1, sizeof(*p));
+	p->tcp_fd = -1;
 	p->q = *q;
 	p->tr = tr;
 	p->udp_fd = udp_fd;
@@ -578,11 +592,131 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->deadline = p->start + try_timeout_ms(w);
 }
 
+/* Is the walked answer m for the question p asked? */
+static int answer_matches(const struct pending *p, const struct dns_msg *m)
+{
+	if (m->qdcount != 1 || m->qtype != p->q.qtype || m->qclass != p->q.qclass ||
+	    m->qname_len != p->q.qraw_len - 4)
+		return 0;
+	for (size_t k = 0; k < m->qname_len; k++) {
+		uint8_t a = p->q.qraw[k];
+		if (a >= 'A' && a <= 'Z')
+			a = (uint8_t)(a + 32);
+		if (a != m->qname[k])
+			return 0;
+	}
+	return 1;
+}
+
+/* Cache the upstream answer, adapt it for the client and send it. */
+static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8_t *buf,
+                            size_t n, const struct dns_msg *m)
+{
+	if (w->cache)
+		dns_cache_put(w->cache, &p->q, buf, n, m, loop_now(w->loop));
+	size_t limit =
+	    p->tr == T_UDP ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size) : 65535;
+	size_t cap = n + 64;
+	uint8_t small[PKT_MAX];
+	uint8_t *out = cap <= sizeof(small) ? small : xmalloc(cap);
+	memcpy(out, buf, n);
+	size_t len = dns_resp_adapt(&p->q, m, out, n, cap, limit, (uint16_t)w->cfg->edns_size);
+	deliver(w, p, out, len);
+	if (out != small)
+		free(out);
+	if (w->cfg->log_forwarded)
+		emit_forward(w, &p->q, (struct sockaddr *)&p->client, (struct sockaddr *)&p->local,
+		             p->tr, &p->m, p->reason, m->rcode, 0);
+	pending_free(w, p);
+}
+
+static void upstream_tcp_event(int fd, uint32_t events, void *arg)
+{
+	struct dns_worker *w = W;
+	struct pending *p = arg;
+	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	if (!p->tcp_sent && (events & EPOLLOUT)) {
+		ssize_t k = send(fd, p->tcp_buf + p->tcp_off, p->tcp_len - p->tcp_off, MSG_NOSIGNAL);
+		if (k < 0 && errno != EAGAIN) {
+			servfail(w, p);
+			pending_free(w, p);
+			return;
+		}
+		if (k > 0)
+			p->tcp_off += (size_t)k;
+		if (p->tcp_off == p->tcp_len) {
+			p->tcp_sent = 1;
+			p->tcp_off = 0;
+			p->tcp_len = 0;
+			loop_io_mod(w->loop, fd, EPOLLIN);
+		}
+		return;
+	}
+	if (!(events & EPOLLIN))
+		return;
+	/* The answer: a 2-byte length, then the message (read into a 64 KB buffer). */
+	ssize_t k = recv(fd, p->tcp_buf + p->tcp_off, 65537 - p->tcp_off, MSG_DONTWAIT);
+	if (k <= 0) {
+		if (k < 0 && errno == EAGAIN)
+			return;
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	p->tcp_off += (size_t)k;
+	if (p->tcp_off < 2)
+		return;
+	size_t ml = (size_t)p->tcp_buf[0] << 8 | p->tcp_buf[1];
+	if (p->tcp_off < 2 + ml)
+		return;
+	struct dns_msg m;
+	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) || m.id != p->id ||
+	    !answer_matches(p, &m)) {
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	upstream_answer(w, p, p->tcp_buf + 2, ml, &m);
+}
+
+/* Ask the same upstream again over TCP (the UDP answer was truncated). */
+static void upstream_tcp(struct dns_worker *w, struct pending *p)
+{
+	struct upstream *u = &w->ups[p->upstream];
+	int fd = socket(u->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0 &&
+	               errno != EINPROGRESS)) {
+		if (fd >= 0)
+			close(fd);
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	p->tcp_fd = fd;
+	p->tcp_buf = xmalloc(65537);
+	size_t n = dns_query_build(&p->q, p->id, (uint16_t)w->cfg->edns_size, p->tcp_buf + 2,
+	                           65535);
+	p->tcp_buf[0] = (uint8_t)(n >> 8);
+	p->tcp_buf[1] = (uint8_t)n;
+	p->tcp_len = n + 2;
+	p->tcp_off = 0;
+	/* A fresh deadline for the TCP exchange; a timeout there is final. */
+	p->tries = 2 * w->nups;
+	p->deadline = loop_now(w->loop) + try_timeout_ms(w);
+	pending_unlink(w, p);
+	pending_append(w, p);
+	loop_io_add(w->loop, fd, EPOLLOUT | EPOLLIN, upstream_tcp_event, p);
+}
+
 static void upstream_read(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
 	int ui = (int)(intptr_t)arg;
-	uint8_t buf[PKT_MAX], out[PKT_MAX];
+	uint8_t buf[PKT_MAX];
 	for (int i = 0; i < BATCH; i++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
@@ -591,37 +725,17 @@ static void upstream_read(int fd, uint32_t events, void *arg)
 		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR))
 			continue;
 		struct pending *p = w->ptab[m.id];
-		if (p == NULL || p->upstream != ui)
+		/* Only the upstream asked, for the question asked, not already on TCP. */
+		if (p == NULL || p->upstream != ui || p->tcp_fd >= 0 || !answer_matches(p, &m))
 			continue;
-		/* The answer must be for the question we asked. */
-		if (m.qdcount != 1 || m.qtype != p->q.qtype || m.qclass != p->q.qclass ||
-		    m.qname_len != p->q.qraw_len - 4)
-			continue;
-		int same = 1;
-		for (size_t k = 0; k < m.qname_len; k++) {
-			uint8_t a = p->q.qraw[k];
-			if (a >= 'A' && a <= 'Z')
-				a = (uint8_t)(a + 32);
-			if (a != m.qname[k]) {
-				same = 0;
-				break;
-			}
-		}
-		if (!same)
-			continue;
-		if (w->cache)
-			dns_cache_put(w->cache, &p->q, buf, (size_t)n, &m, loop_now(w->loop));
 		size_t limit = p->tr == T_UDP ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size)
 		                              : 65535;
-		memcpy(out, buf, (size_t)n);
-		size_t len = dns_resp_adapt(&p->q, &m, out, (size_t)n, sizeof(out), limit,
-		                            (uint16_t)w->cfg->edns_size);
-		deliver(w, p, out, len);
-		if (w->cfg->log_forwarded)
-			emit_forward(w, &p->q, (struct sockaddr *)&p->client,
-			             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason, m.rcode,
-			             0);
-		pending_free(w, p);
+		if ((m.flags & DNS_F_TC) && limit > (size_t)n) {
+			/* The client can take more than this: get all of it over TCP. */
+			upstream_tcp(w, p);
+			continue;
+		}
+		upstream_answer(w, p, buf, (size_t)n, &m);
 	}
 }
 
@@ -1032,7 +1146,7 @@ static void *reload_thread(void *arg)
 	/* Queries first: the loader runs at the lowest priority beside them. */
 	setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	int64_t t0 = mono_ms();
-	r->result = dns_policy_build(r->ls, r->n, 0, r->err, sizeof(r->err));
+	r->result = dns_policy_build(r->ls, r->n, 0, 1, r->err, sizeof(r->err));
 	r->secs = (double)(mono_ms() - t0) / 1000.0;
 	uint64_t one = 1;
 	ssize_t x = write(W->reload_efd, &one, sizeof(one));
@@ -1043,8 +1157,13 @@ static void *reload_thread(void *arg)
 static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
 {
 	if (w->reloading) {
-		log_warnx("reload already running; this one is skipped");
-		dns_lists_close(ls, n);
+		/* The newest request wins, and runs as soon as the current one is done. */
+		if (w->have_queued)
+			dns_lists_close(w->queued, w->nqueued);
+		w->queued = ls;
+		w->nqueued = n;
+		w->have_queued = 1;
+		log_info("reload queued behind the one running");
 		return;
 	}
 	struct reload *r = xcalloc(1, sizeof(*r));
@@ -1085,6 +1204,12 @@ static void reload_done(int fd, uint32_t events, void *arg)
 	}
 	dns_lists_close(r->ls, r->n);
 	free(r);
+	if (w->have_queued) {
+		w->have_queued = 0;
+		reload_start(w, w->queued, w->nqueued);
+		w->queued = NULL;
+		w->nqueued = 0;
+	}
 }
 
 /* ---------- parent and store channels ---------- */
@@ -1133,6 +1258,14 @@ static void parent_read(int fd, uint32_t events, void *arg)
 			w->incoming = NULL;
 			w->nincoming = 0;
 			break;
+		case IPC_RELOAD_ERROR: {
+			char msg[1024];
+			size_t l = m->hdr.len < sizeof(msg) - 1 ? m->hdr.len : sizeof(msg) - 1;
+			memcpy(msg, m->data, l);
+			msg[l] = '\0';
+			emit_reload(w, NULL, msg, 0);
+			break;
+		}
 		case IPC_STORE_CHANNEL:
 			if (m->fd < 0)
 				fatalx("invalid IPC_STORE_CHANNEL");
@@ -1177,10 +1310,10 @@ static void map_load(struct dns_worker *w)
 		if (m->hdr.type != IPC_MAP_ENTRY)
 			fatalx("unexpected message %u from store", m->hdr.type);
 		struct ipc_map_entry e;
-		if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + 255)
+		if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + IPC_MAP_NAME_MAX)
 			fatalx("invalid IPC_MAP_ENTRY");
 		memcpy(&e, m->data, sizeof(e));
-		char name[256];
+		char name[IPC_MAP_NAME_MAX + 1];
 		size_t nl = m->hdr.len - sizeof(e);
 		memcpy(name, m->data + sizeof(e), nl);
 		name[nl] = '\0';
@@ -1257,12 +1390,14 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 		fd_nonblock(s->store_fd);
 
 	int64_t t0 = mono_ms();
-	w->policy = dns_policy_build(s->lists, s->nlists, 0, err, sizeof(err));
+	w->policy = dns_policy_build(s->lists, s->nlists, 0, 0, err, sizeof(err));
 	dns_lists_close(s->lists, s->nlists);
 	s->lists = NULL;
 	s->nlists = 0;
 	if (w->policy == NULL)
 		fatalx("%s", err);
+	if (err[0])
+		emit_reload(w, NULL, err, 0); /* loaded anyway: nothing older to keep */
 	log_info("%zu rules from %d lists loaded in %.2fs", policy_rules(w->policy),
 	         policy_list_count(w->policy), (double)(mono_ms() - t0) / 1000.0);
 
@@ -1336,7 +1471,7 @@ int dns_check_name(struct config *c, const char *name, FILE *out)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	struct policy *p = dns_policy_build(ls, n, 1, err, sizeof(err));
+	struct policy *p = dns_policy_build(ls, n, 1, 0, err, sizeof(err));
 	dns_lists_close(ls, n);
 	if (p == NULL) {
 		fprintf(stderr, "%s\n", err);

@@ -11,7 +11,8 @@
 
 struct db;
 
-#define DB_SCHEMA_VERSION 1
+/* Both backends (db_sqlite.c, sink_pg.c); columns in docs/events-delivery.md. */
+#define DB_SCHEMA_VERSION 2
 
 struct db_map_row {
 	const char *address;
@@ -25,6 +26,8 @@ typedef int db_map_cb(const struct db_map_row *row, void *arg);
 /* Open (creating and migrating) the database at path. NULL with err on failure. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen);
 void db_close(struct db **d);
+/* The sensor name stored with every event (NULL = none). Copied. */
+void db_set_sensor(struct db *d, const char *sensor);
 /* Insert one event record (checked) with its rendered JSON; inside a batch. */
 int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
                     size_t jsonlen);

@@ -7,11 +7,13 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "db.h"
+#include "evsum.h"
 
 struct db {
 	sqlite3 *h;
 	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
 	int in_batch;
+	char *sensor;
 	char err[256];
 };
 
@@ -37,6 +39,43 @@ static const char *const migrations[] = {
     "  first_seen INTEGER NOT NULL,"
     "  last_seen INTEGER NOT NULL);"
     "CREATE INDEX sinkhole_map_domain ON sinkhole_map(domain);",
+
+    /* 2: the columns for many sensors and ingest lag; sessions and payloads. */
+    "ALTER TABLE events ADD COLUMN flow_id INTEGER;"
+    "ALTER TABLE events ADD COLUMN sensor TEXT;"
+    "ALTER TABLE events ADD COLUMN stored INTEGER;"
+    "CREATE INDEX events_dest_ts ON events(dest_ip, ts);"
+    "CREATE INDEX events_community_id ON events(community_id);"
+    "CREATE INDEX events_flow_id ON events(flow_id);"
+    "CREATE TABLE sessions ("
+    "  id INTEGER PRIMARY KEY,"
+    "  event_id TEXT UNIQUE,"
+    "  sensor TEXT,"
+    "  flow_id INTEGER NOT NULL,"
+    "  community_id TEXT,"
+    "  src_ip TEXT NOT NULL, src_port INTEGER, dest_ip TEXT NOT NULL, dest_port INTEGER,"
+    "  proto TEXT NOT NULL,"
+    "  vlan TEXT,"
+    "  start_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL,"
+    "  pkts_toserver INTEGER NOT NULL DEFAULT 0, pkts_toclient INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_toserver INTEGER NOT NULL DEFAULT 0, bytes_toclient INTEGER NOT NULL DEFAULT 0,"
+    "  tcp_flags TEXT, tcp_flags_ts TEXT, tcp_flags_tc TEXT,"
+    "  state TEXT, end_reason TEXT,"
+    "  pcap_files TEXT,"
+    "  expired INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_start ON sessions(start_ts);"
+    "CREATE INDEX sessions_src_start ON sessions(src_ip, start_ts);"
+    "CREATE INDEX sessions_dest_start ON sessions(dest_ip, start_ts);"
+    "CREATE INDEX sessions_community_id ON sessions(community_id);"
+    "CREATE INDEX sessions_flow_id ON sessions(flow_id);"
+    "CREATE TABLE payloads ("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  size INTEGER NOT NULL,"
+    "  first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,"
+    "  seen INTEGER NOT NULL DEFAULT 1,"
+    "  kind TEXT, name TEXT,"
+    "  event_id TEXT);"
+    "CREATE INDEX payloads_first_seen ON payloads(first_seen);",
 };
 
 static int exec(struct db *d, const char *sql)
@@ -100,8 +139,8 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	if (exec(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;") < 0 || migrate(d) < 0 ||
 	    prepare(d,
 	            "INSERT OR IGNORE INTO events (event_id, ts, event_type, src_ip, src_port, "
-	            "dest_ip, dest_port, proto, community_id, domain, json) "
-	            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+	            "dest_ip, dest_port, proto, community_id, domain, json, flow_id, sensor, "
+	            "stored) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	            &d->ins_event) < 0 ||
 	    prepare(d,
 	            "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
@@ -134,6 +173,7 @@ void db_close(struct db **dp)
 	sqlite3_finalize(d->map_touch);
 	sqlite3_finalize(d->map_all);
 	sqlite3_close(d->h);
+	free(d->sensor);
 	free(d);
 	*dp = NULL;
 }
@@ -159,20 +199,22 @@ int db_commit(struct db *d)
 int db_in_batch(const struct db *d) { return d->in_batch; }
 const char *db_error(const struct db *d) { return d->err; }
 
-static void bind_field(sqlite3_stmt *st, int col, const uint8_t *rec, size_t len,
-                       const char *path)
+static void bind_field(sqlite3_stmt *st, int col, const struct ev_field *f)
 {
-	struct ev_field f;
-	if (!ev_find(rec, len, path, &f)) {
+	if (f == NULL)
 		sqlite3_bind_null(st, col);
-		return;
-	}
-	if (f.kind == EV_STR)
-		sqlite3_bind_text(st, col, (const char *)f.str, (int)f.strlen, SQLITE_STATIC);
-	else if (f.kind == EV_INT || f.kind == EV_TIME || f.kind == EV_BOOL)
-		sqlite3_bind_int64(st, col, f.i);
+	else if (f->kind == EV_STR)
+		sqlite3_bind_text(st, col, (const char *)f->str, (int)f->strlen, SQLITE_STATIC);
+	else if (f->kind == EV_INT || f->kind == EV_TIME || f->kind == EV_BOOL)
+		sqlite3_bind_int64(st, col, f->i);
 	else
 		sqlite3_bind_null(st, col);
+}
+
+void db_set_sensor(struct db *d, const char *sensor)
+{
+	free(d->sensor);
+	d->sensor = sensor ? xstrdup(sensor) : NULL;
 }
 
 static int step_reset(struct db *d, sqlite3_stmt *st)
@@ -191,24 +233,26 @@ int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *js
                     size_t jsonlen)
 {
 	sqlite3_stmt *st = d->ins_event;
-	struct ev_field f;
-	bind_field(st, 1, rec, len, "event_id");
-	bind_field(st, 2, rec, len, "timestamp");
-	bind_field(st, 3, rec, len, "event_type");
-	bind_field(st, 4, rec, len, "src_ip");
-	bind_field(st, 5, rec, len, "src_port");
-	bind_field(st, 6, rec, len, "dest_ip");
-	bind_field(st, 7, rec, len, "dest_port");
-	bind_field(st, 8, rec, len, "proto");
-	bind_field(st, 9, rec, len, "community_id");
+	struct evsum es;
+	evsum_extract(rec, len, &es);
+	bind_field(st, 1, evsum_get(&es, ES_EVENT_ID));
+	bind_field(st, 2, evsum_get(&es, ES_TIMESTAMP));
+	bind_field(st, 3, evsum_get(&es, ES_EVENT_TYPE));
+	bind_field(st, 4, evsum_get(&es, ES_SRC_IP));
+	bind_field(st, 5, evsum_get(&es, ES_SRC_PORT));
+	bind_field(st, 6, evsum_get(&es, ES_DEST_IP));
+	bind_field(st, 7, evsum_get(&es, ES_DEST_PORT));
+	bind_field(st, 8, evsum_get(&es, ES_PROTO));
+	bind_field(st, 9, evsum_get(&es, ES_COMMUNITY_ID));
 	/* The domain an event is about, whichever part names it. */
-	if (ev_find(rec, len, "dns.rrname", &f))
-		bind_field(st, 10, rec, len, "dns.rrname");
-	else if (ev_find(rec, len, "sinkhole_map.domain", &f))
-		bind_field(st, 10, rec, len, "sinkhole_map.domain");
-	else
-		bind_field(st, 10, rec, len, "sinktrap.domain");
+	bind_field(st, 10, evsum_domain(&es));
 	sqlite3_bind_text(st, 11, json, (int)jsonlen, SQLITE_STATIC);
+	bind_field(st, 12, evsum_get(&es, ES_FLOW_ID));
+	if (d->sensor)
+		sqlite3_bind_text(st, 13, d->sensor, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 13);
+	sqlite3_bind_int64(st, 14, time_now_usec());
 	return step_reset(d, st);
 }
 

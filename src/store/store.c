@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,69 +20,56 @@
 #include "../common/sandbox.h"
 #include "../common/util.h"
 #include "db.h"
+#include "jsonfile.h"
 #include "render.h"
+#include "sink.h"
+#include "sinkspec.h"
+#include "status.h"
 
 #define COMMIT_MS 200
+#define STATUS_MS 1000
 #define COMMIT_ROWS 20000
 #define TOUCH_SLOTS 4096
+#define MAX_SINKS 32
+#define STOP_GRACE_MS 3000
 
 struct peer {
 	int fd; /* -1 once closed */
 	char name[16];
 	uint64_t events;
-	int subscribed; /* gets every new sinkhole mapping (the trap, for attribution) */
+};
+
+/* The last stats event of a worker, for the status file. */
+struct worker_stats {
+	char name[16];
+	struct strbuf json;
+	int64_t ts;
 };
 
 struct store {
 	struct config *cfg;
 	struct loop *loop;
 	struct db *db;
-	int json_fd;
-	char *json_path;
-	struct strbuf line;  /* one rendered event */
-	struct strbuf jsonq; /* lines not yet written */
+	struct jsonfile *json;
+	struct sink *sinks[MAX_SINKS];
+	int nsinks;
+	struct strbuf line; /* one rendered event */
+	struct strbuf status;
+	struct evbuf own;   /* events the store makes itself */
 	struct peer peers[STORE_MAX_PEERS];
 	int npeers;
 	int parent_fd;
 	int stopping;
 	uint64_t rows_in_batch;
-	uint64_t n_events, n_json_errors, n_db_errors;
+	uint64_t n_events, n_db_rows, n_db_errors;
+	int64_t started;
+	struct worker_stats wstats[4];
+	int nwstats;
 	/* sinkhole addresses seen in answers since the last commit: last use to persist */
 	char touch_addr[TOUCH_SLOTS][INET6_ADDRSTRLEN];
 	int64_t touch_ts[TOUCH_SLOTS];
 	struct ipc_msg msg;
 };
-
-static void json_open(struct store *s)
-{
-	if (s->json_path == NULL)
-		return;
-	if (s->json_fd >= 0)
-		close(s->json_fd);
-	s->json_fd = open(s->json_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (s->json_fd < 0)
-		log_warn("%s", s->json_path);
-}
-
-static void json_flush(struct store *s)
-{
-	if (s->jsonq.len == 0)
-		return;
-	if (s->json_fd < 0)
-		json_open(s);
-	if (s->json_fd >= 0) {
-		int r = write_full(s->json_fd, s->jsonq.data, s->jsonq.len);
-		if (r < 0) {
-			/* A full disk must not take the store down: say so, keep going. */
-			if (s->n_json_errors++ % 1000 == 0)
-				log_warnx("%s: %s (%zu bytes of events not written)", s->json_path,
-				          strerror(-r), s->jsonq.len);
-			if (s->jsonq.len < (64u << 20))
-				return; /* keep it queued and retry at the next flush */
-		}
-	}
-	strbuf_reset(&s->jsonq);
-}
 
 static void touch_flush(struct store *s)
 {
@@ -93,15 +81,24 @@ static void touch_flush(struct store *s)
 	}
 }
 
+/*
+ * The commit tick: JSON lines written, the database batch committed, and
+ * every delivery queue fdatasynced (so a power loss costs at most one tick).
+ */
 static void commit(struct store *s)
 {
-	json_flush(s);
+	if (s->json)
+		jsonfile_flush(s->json);
 	if (s->db && db_in_batch(s->db)) {
 		touch_flush(s);
 		if (db_commit(s->db) < 0)
 			log_warnx("database commit: %s", db_error(s->db));
 	}
 	s->rows_in_batch = 0;
+	for (int i = 0; i < s->nsinks; i++) {
+		sink_flush(s->sinks[i]);
+		sink_sync(s->sinks[i]);
+	}
 }
 
 static void commit_timer(void *arg) { commit(arg); }
@@ -117,9 +114,10 @@ static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 		char *slot = s->touch_addr[(h + (uint32_t)probe) % TOUCH_SLOTS];
 		int64_t *t = &s->touch_ts[(h + (uint32_t)probe) % TOUCH_SLOTS];
 		if (slot[0] == '\0' || (strlen(slot) == n && !memcmp(slot, p, n))) {
+			int fresh = slot[0] == '\0';
 			memcpy(slot, p, n);
 			slot[n] = '\0';
-			if (ts > *t || slot[0] == '\0')
+			if (fresh || ts > *t)
 				*t = ts;
 			return;
 		}
@@ -129,39 +127,13 @@ static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 		touch_flush(s);
 }
 
-static int send_blocking(int fd, uint32_t type, const void *a, size_t al, const void *b,
-                         size_t bl);
-
-/* A new mapping, to every subscribed peer at once (attribution must not lag). */
-static void map_publish(struct store *s, const char *address, const char *domain, int64_t ts)
-{
-	struct ipc_map_entry e;
-	memset(&e, 0, sizeof(e));
-	e.last_use = ts;
-	if (inet_pton(AF_INET, address, e.addr) == 1)
-		e.family = AF_INET;
-	else if (inet_pton(AF_INET6, address, e.addr) == 1)
-		e.family = AF_INET6;
-	else
-		return;
-	size_t nl = strlen(domain);
-	if (nl > 255)
-		return;
-	for (int i = 0; i < s->npeers; i++) {
-		struct peer *p = &s->peers[i];
-		if (p->fd >= 0 && p->subscribed &&
-		    ipc_send2(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, -1) < 0)
-			log_warnx("could not pass a sinkhole mapping to %s", p->name);
-	}
-}
-
 /* Side effects of an event on the store's own tables. */
-static void apply(struct store *s, const uint8_t *rec, size_t len)
+static void apply(struct store *s, const uint8_t *rec, size_t len, const struct ev_field *type)
 {
-	struct ev_field type, f1, f2, f3, ts;
-	if (!ev_find(rec, len, "event_type", &type) || !ev_find(rec, len, "timestamp", &ts))
+	struct ev_field f1, f2, f3, ts;
+	if (!ev_find(rec, len, "timestamp", &ts))
 		return;
-	if (type.strlen == 12 && !memcmp(type.str, "sinkhole_map", 12)) {
+	if (type->strlen == 12 && !memcmp(type->str, "sinkhole_map", 12)) {
 		if (ev_find(rec, len, "sinkhole_map.address", &f1) &&
 		    ev_find(rec, len, "sinkhole_map.domain", &f2) &&
 		    ev_find(rec, len, "sinkhole_map.family", &f3)) {
@@ -169,16 +141,94 @@ static void apply(struct store *s, const uint8_t *rec, size_t len)
 			snprintf(a, sizeof(a), "%.*s", (int)f1.strlen, f1.str);
 			snprintf(d, sizeof(d), "%.*s", (int)f2.strlen, f2.str);
 			snprintf(fam, sizeof(fam), "%.*s", (int)f3.strlen, f3.str);
-			if (s->db && db_map_upsert(s->db, a, d, fam, ts.i) < 0)
+			if (db_map_upsert(s->db, a, d, fam, ts.i) < 0)
 				log_warnx("sinkhole map: %s", db_error(s->db));
-			map_publish(s, a, d, ts.i);
 		}
-	} else if (type.strlen == 3 && !memcmp(type.str, "dns", 3)) {
-		if (s->db && ev_find(rec, len, "sinkhole.action", &f1) && f1.strlen == 8 &&
+	} else if (type->strlen == 3 && !memcmp(type->str, "dns", 3)) {
+		if (ev_find(rec, len, "sinkhole.action", &f1) && f1.strlen == 8 &&
 		    !memcmp(f1.str, "sinkhole", 8) && ev_find(rec, len, "sinkhole.answer", &f2) &&
 		    f2.strlen && f2.str[0] != 'N')
 			touch(s, f2.str, f2.strlen, ts.i);
 	}
+}
+
+static int types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
+                      const struct ev_field *type)
+{
+	struct ev_field action;
+	if (types->n == 0)
+		return 1;
+	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
+	         action.kind == EV_STR;
+	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
+	                            ha ? action.strlen : 0);
+}
+
+/* Keep the last stats of each worker ("stats": {"worker": W, W: {...}}). */
+static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
+{
+	struct ev_field w, sub, ts;
+	char name[16], path[32];
+	if (!ev_find(rec, len, "stats.worker", &w) || w.kind != EV_STR || w.strlen == 0 ||
+	    w.strlen >= sizeof(name))
+		return;
+	memcpy(name, w.str, w.strlen);
+	name[w.strlen] = '\0';
+	snprintf(path, sizeof(path), "stats.%s", name);
+	if (!ev_find(rec, len, path, &sub) || sub.kind != EV_OBJ)
+		return;
+	struct worker_stats *ws = NULL;
+	for (int i = 0; i < s->nwstats; i++)
+		if (!strcmp(s->wstats[i].name, name))
+			ws = &s->wstats[i];
+	if (ws == NULL) {
+		if (s->nwstats == (int)ARRAY_SIZE(s->wstats))
+			return;
+		ws = &s->wstats[s->nwstats++];
+		snprintf(ws->name, sizeof(ws->name), "%s", name);
+		strbuf_init(&ws->json);
+	}
+	strbuf_reset(&ws->json);
+	render_json(rec, len, s->cfg->sensor, &ws->json);
+	ws->ts = ev_find(rec, len, "timestamp", &ts) ? ts.i : 0;
+}
+
+/*
+ * One record: JSON lines, SQLite, and every remote sink's queue. The queues
+ * are written (sink_flush) before the next message is taken, so an event the
+ * store took survives a crash of the store.
+ */
+static void take_one(struct store *s, const uint8_t *rec, size_t rl)
+{
+	struct ev_field type;
+	if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
+		return;
+	int to_json = s->json && types_pass(&s->cfg->json_types, rec, rl, &type);
+	int to_db = s->db && types_pass(&s->cfg->database_types, rec, rl, &type);
+	if (to_json || to_db) {
+		strbuf_reset(&s->line);
+		render_json(rec, rl, s->cfg->sensor, &s->line);
+	}
+	if (to_json)
+		jsonfile_put(s->json, s->line.data, s->line.len);
+	if (s->db && db_begin(s->db) == 0) {
+		if (to_db) {
+			if (db_event_insert(s->db, rec, rl, s->line.data, s->line.len) < 0) {
+				if (s->n_db_errors++ % 1000 == 0)
+					log_warnx("database insert: %s", db_error(s->db));
+			} else {
+				s->n_db_rows++;
+			}
+		}
+		apply(s, rec, rl, &type);
+		s->rows_in_batch++;
+	}
+	for (int i = 0; i < s->nsinks; i++)
+		if (sink_wants(s->sinks[i], rec, rl))
+			sink_put(s->sinks[i], rec, rl);
+	if (type.strlen == 5 && !memcmp(type.str, "stats", 5))
+		keep_stats(s, rec, rl);
+	s->n_events++;
 }
 
 static void take_records(struct store *s, struct peer *p, const uint8_t *data, size_t len)
@@ -187,30 +237,141 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 	while (off < len) {
 		long rl = ev_record_check(data + off, len - off);
 		if (rl < 0)
-			fatalx("malformed event record from %s", p->name);
-		const uint8_t *rec = data + off;
-		strbuf_reset(&s->line);
-		render_json(rec, (size_t)rl, s->cfg->sensor, &s->line);
-		if (s->json_path) {
-			strbuf_put(&s->jsonq, s->line.data, s->line.len);
-			strbuf_putc(&s->jsonq, '\n');
-		}
-		if (s->db) {
-			if (db_begin(s->db) == 0) {
-				if (db_event_insert(s->db, rec, (size_t)rl, s->line.data, s->line.len) < 0 &&
-				    s->n_db_errors++ % 1000 == 0)
-					log_warnx("database insert: %s", db_error(s->db));
-				s->rows_in_batch++;
-			}
-		}
-		apply(s, rec, (size_t)rl);
-		s->n_events++;
-		p->events++;
+			fatalx("malformed event record from %s", p ? p->name : "store");
+		take_one(s, data + off, (size_t)rl);
+		if (p)
+			p->events++;
 		off += (size_t)rl;
 	}
-	if (s->rows_in_batch >= COMMIT_ROWS || s->jsonq.len > (4u << 20))
+	for (int i = 0; i < s->nsinks; i++)
+		sink_flush(s->sinks[i]);
+	if (s->rows_in_batch >= COMMIT_ROWS || (s->json && jsonfile_pending(s->json) > (4u << 20)))
 		commit(s);
 }
+
+/* ---------------------------------------------------------------- status */
+
+static void status_str(struct strbuf *b, const char *key, const char *v)
+{
+	strbuf_printf(b, "\"%s\":", key);
+	strbuf_json_str(b, (const uint8_t *)v, strlen(v));
+}
+
+static void status_sink_common(struct strbuf *b, const char *name, const char *kind,
+                               const char *dest, int up, uint64_t delivered, uint64_t queued,
+                               uint64_t dropped)
+{
+	strbuf_putc(b, '{');
+	status_str(b, "name", name);
+	strbuf_putc(b, ',');
+	status_str(b, "kind", kind);
+	strbuf_putc(b, ',');
+	status_str(b, "dest", dest);
+	strbuf_printf(b,
+	              ",\"connected\":%s,\"delivered\":%" PRIu64 ",\"queued\":%" PRIu64
+	              ",\"dropped\":%" PRIu64,
+	              up ? "true" : "false", delivered, queued, dropped);
+}
+
+/* Report queue drops as an alert through the store's own pipeline. */
+static void report_drops(struct store *s)
+{
+	for (int i = 0; i < s->nsinks; i++) {
+		uint64_t n = sink_drops_take(s->sinks[i]);
+		if (n == 0)
+			continue;
+		struct sink_status st;
+		sink_get_status(s->sinks[i], &st);
+		log_warnx("%s: delivery queue full: %" PRIu64 " oldest events dropped (%" PRIu64
+		          " in all)",
+		          st.name, n, st.dropped);
+		struct evbuf *b = &s->own;
+		evbuf_reset(b);
+		ev_begin(b, "alert", 0);
+		ev_obj(b, "alert");
+		ev_str(b, "signature", "delivery queue full: oldest events dropped");
+		ev_str(b, "category", "sinktrap");
+		ev_str(b, "severity", "warning");
+		ev_close(b);
+		ev_obj(b, "stats");
+		ev_str(b, "worker", "store");
+		ev_str(b, "sink", st.name);
+		ev_int(b, "events_dropped", (int64_t)n);
+		ev_int(b, "events_dropped_total", (int64_t)st.dropped);
+		ev_int(b, "queued", (int64_t)st.queued);
+		ev_close(b);
+		ev_end(b);
+		take_records(s, NULL, b->data, b->len);
+	}
+}
+
+static void status_update(void *arg)
+{
+	struct store *s = arg;
+	struct strbuf *b = &s->status;
+	char t[80];
+	int64_t now = time_now_usec();
+
+	report_drops(s);
+	strbuf_reset(b);
+	strbuf_printf(b, "{\"version\":1,\"updated_usec\":%" PRId64 ",\"updated\":\"", now);
+	strbuf_time(b, now);
+	strbuf_printf(b, "\",\"pid\":%d,\"started_usec\":%" PRId64 ",\"events\":%" PRIu64
+	                 ",\"sinks\":[",
+	              (int)getpid(), s->started, s->n_events);
+	int first = 1;
+	if (s->json) {
+		uint64_t lines, errors, rot;
+		jsonfile_counts(s->json, &lines, &errors, &rot);
+		status_sink_common(b, "json", "json", jsonfile_path(s->json), 1, lines, 0, 0);
+		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64 "}", errors, rot);
+		first = 0;
+	}
+	if (s->db) {
+		if (!first)
+			strbuf_putc(b, ',');
+		snprintf(t, sizeof(t), "%s/sinktrap.db", s->cfg->state_dir);
+		status_sink_common(b, "sqlite", "sqlite", t, 1, s->n_db_rows, 0, 0);
+		strbuf_printf(b, ",\"errors\":%" PRIu64 "}", s->n_db_errors);
+		first = 0;
+	}
+	for (int i = 0; i < s->nsinks; i++) {
+		struct sink_status st;
+		sink_get_status(s->sinks[i], &st);
+		if (!first)
+			strbuf_putc(b, ',');
+		first = 0;
+		status_sink_common(b, st.name, st.kind, st.dest, st.connected, st.delivered, st.queued,
+		                   st.dropped);
+		strbuf_putc(b, ',');
+		status_str(b, "format", st.format);
+		strbuf_printf(b, ",\"queue_bytes\":%" PRIu64 ",\"reconnects\":%" PRIu64
+		                 ",\"last_delivery_usec\":%" PRId64 ",",
+		              st.queue_bytes, st.reconnects, st.last_delivery);
+		status_str(b, "last_error", st.last_error);
+		strbuf_putc(b, '}');
+	}
+	strbuf_puts(b, "],\"workers\":{");
+	for (int i = 0; i < s->nwstats; i++) {
+		struct worker_stats *ws = &s->wstats[i];
+		if (i)
+			strbuf_putc(b, ',');
+		strbuf_json_str(b, (const uint8_t *)ws->name, strlen(ws->name));
+		strbuf_putc(b, ':');
+		/* The event, with its time in usec for the table: {"timestamp_usec":N,...} */
+		strbuf_printf(b, "{\"timestamp_usec\":%" PRId64 ",", ws->ts);
+		strbuf_put(b, ws->json.data + 1, ws->json.len - 1);
+	}
+	strbuf_puts(b, "}}\n");
+	int r = status_write(s->cfg->state_dir, b->data, b->len);
+	if (r < 0) {
+		static int warned;
+		if (!warned++)
+			log_warnx("%s/%s: %s", s->cfg->state_dir, STATUS_FILE, strerror(-r));
+	}
+}
+
+/* ---------------------------------------------------------------- channels */
 
 struct map_send {
 	int fd;
@@ -242,7 +403,7 @@ static int map_send_row(const struct db_map_row *row, void *arg)
 	else
 		return 0;
 	size_t nl = strlen(row->domain);
-	if (nl > 255)
+	if (nl > IPC_MAP_NAME_MAX)
 		return 0;
 	if (send_blocking(ms->fd, IPC_MAP_ENTRY, &e, sizeof(e), row->domain, nl) < 0)
 		return -1;
@@ -300,8 +461,6 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			if (s->db)
 				db_map_each(s->db, map_send_row, &ms);
 			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
-			if (s->msg.hdr.len == 1 && s->msg.data[0] == 1)
-				p->subscribed = 1;
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
 			break;
 		}
@@ -369,9 +528,8 @@ static void on_signal(int fd, uint32_t events, void *arg)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			/* logrotate moved the file: write to a fresh one. */
-			json_flush(s);
-			json_open(s);
-			log_info("reopened %s", s->json_path ? s->json_path : "(no JSON file)");
+			if (s->json)
+				jsonfile_reopen(s->json);
 		} else {
 			s->stopping = 1;
 			if (peers_open(s) == 0)
@@ -410,6 +568,24 @@ int store_prepare(const struct config *c)
 	return 0;
 }
 
+static void sinks_open(struct store *s)
+{
+	struct config *c = s->cfg;
+	char err[512];
+	for (int i = 0; i < c->nsyslog && s->nsinks < MAX_SINKS; i++) {
+		struct sink *k = sink_syslog_new(c, &c->syslog[i], err, sizeof(err));
+		if (k == NULL)
+			fatalx("%s:%d: syslog %s: %s", c->file, c->syslog[i].line, c->syslog[i].dest, err);
+		s->sinks[s->nsinks++] = k;
+	}
+	if (c->database && s->nsinks < MAX_SINKS) {
+		struct sink *k = sink_pg_new(c, err, sizeof(err));
+		if (k == NULL)
+			fatalx("database: %s", err);
+		s->sinks[s->nsinks++] = k;
+	}
+}
+
 int store_worker_main(struct config *c, struct store_setup *setup)
 {
 	static struct store store;
@@ -420,21 +596,24 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	memset(s, 0, sizeof(*s));
 	s->cfg = c;
 	s->loop = loop_new();
-	s->json_fd = -1;
 	s->parent_fd = setup->parent_fd;
+	s->started = time_now_usec();
 	strbuf_init(&s->line);
-	strbuf_init(&s->jsonq);
+	strbuf_init(&s->status);
+	evbuf_init(&s->own);
+	signal(SIGPIPE, SIG_IGN);
 
 	if (c->json)
-		s->json_path = c->json;
-	json_open(s);
+		s->json = jsonfile_new(c->json, c->json_max_size, c->json_keep);
 	if (c->sqlite) {
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/sinktrap.db", c->state_dir);
 		s->db = db_open_sqlite(path, err, sizeof(err));
 		if (s->db == NULL)
 			fatalx("database: %s", err);
+		db_set_sensor(s->db, c->sensor);
 	}
+	sinks_open(s);
 	for (int i = 0; i < setup->npeers; i++)
 		peer_add(s, setup->peers[i].fd, setup->peers[i].name);
 	if (s->parent_fd >= 0) {
@@ -449,7 +628,15 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	loop_io_add(s->loop, sfd, EPOLLIN, on_signal, s);
+	/* Delivery threads inherit the blocked signals: the loop alone takes them. */
+	for (int i = 0; i < s->nsinks; i++) {
+		int r = sink_start(s->sinks[i]);
+		if (r < 0)
+			fatalx("%s: thread: %s", sink_name(s->sinks[i]), strerror(-r));
+	}
 	loop_timer_add(s->loop, COMMIT_MS, 1, commit_timer, s);
+	loop_timer_add(s->loop, STATUS_MS, 1, status_update, s);
+	status_update(s);
 	sandbox_lockdown("store", SANDBOX_NO_PACKET);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "store", 5, -1);
@@ -458,11 +645,16 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	drain(s);
 	commit(s);
+	for (int i = 0; i < s->nsinks; i++)
+		sink_request_stop(s->sinks[i], STOP_GRACE_MS);
+	for (int i = 0; i < s->nsinks; i++)
+		sink_join(s->sinks[i]);
+	status_update(s);
+	for (int i = 0; i < s->nsinks; i++)
+		sink_stop(&s->sinks[i], STOP_GRACE_MS);
+	s->nsinks = 0;
 	log_info("stopped: %llu events stored", (unsigned long long)s->n_events);
 	db_close(&s->db);
-	if (s->json_fd >= 0) {
-		fsync(s->json_fd);
-		close(s->json_fd);
-	}
+	jsonfile_free(&s->json);
 	return 0;
 }

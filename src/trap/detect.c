@@ -5,16 +5,16 @@
 #include <strings.h>
 
 static const char *const proto_names[TRAP_PROTO_COUNT] = {
-	[TRAP_PROTO_UNKNOWN] = "unknown", [TRAP_PROTO_HTTP] = "http",
-	[TRAP_PROTO_HTTP2] = "http2",     [TRAP_PROTO_TLS] = "tls",
-	[TRAP_PROTO_SSH] = "ssh",         [TRAP_PROTO_SMTP] = "smtp",
-	[TRAP_PROTO_FTP] = "ftp",         [TRAP_PROTO_POP3] = "pop3",
-	[TRAP_PROTO_IMAP] = "imap",       [TRAP_PROTO_IRC] = "irc",
-	[TRAP_PROTO_TELNET] = "telnet",   [TRAP_PROTO_DNS] = "dns",
-	[TRAP_PROTO_RDP] = "rdp",         [TRAP_PROTO_SMB] = "smb",
-	[TRAP_PROTO_SIP] = "sip",         [TRAP_PROTO_RTSP] = "rtsp",
-	[TRAP_PROTO_REDIS] = "redis",     [TRAP_PROTO_MQTT] = "mqtt",
-	[TRAP_PROTO_SOCKS] = "socks",
+    [TRAP_PROTO_UNKNOWN] = "unknown", [TRAP_PROTO_HTTP] = "http",
+    [TRAP_PROTO_HTTP2] = "http2",     [TRAP_PROTO_TLS] = "tls",
+    [TRAP_PROTO_SSH] = "ssh",         [TRAP_PROTO_SMTP] = "smtp",
+    [TRAP_PROTO_FTP] = "ftp",         [TRAP_PROTO_POP3] = "pop3",
+    [TRAP_PROTO_IMAP] = "imap",       [TRAP_PROTO_IRC] = "irc",
+    [TRAP_PROTO_TELNET] = "telnet",   [TRAP_PROTO_DNS] = "dns",
+    [TRAP_PROTO_RDP] = "rdp",         [TRAP_PROTO_SMB] = "smb",
+    [TRAP_PROTO_SIP] = "sip",         [TRAP_PROTO_RTSP] = "rtsp",
+    [TRAP_PROTO_REDIS] = "redis",     [TRAP_PROTO_MQTT] = "mqtt",
+    [TRAP_PROTO_SOCKS] = "socks",
 };
 
 const char *trap_proto_name(enum trap_proto p)
@@ -53,16 +53,16 @@ static const struct {
 	uint8_t proto;
 	uint8_t when;
 } banner_table[] = {
-	{21, TRAP_PROTO_FTP, WHEN_PLAIN},     {22, TRAP_PROTO_SSH, WHEN_PLAIN},
-	{23, TRAP_PROTO_TELNET, WHEN_PLAIN},  {25, TRAP_PROTO_SMTP, WHEN_PLAIN},
-	{110, TRAP_PROTO_POP3, WHEN_PLAIN},   {143, TRAP_PROTO_IMAP, WHEN_PLAIN},
-	{465, TRAP_PROTO_SMTP, WHEN_TLS},     {587, TRAP_PROTO_SMTP, WHEN_PLAIN},
-	{990, TRAP_PROTO_FTP, WHEN_TLS},      {993, TRAP_PROTO_IMAP, WHEN_TLS},
-	{995, TRAP_PROTO_POP3, WHEN_TLS},     {2121, TRAP_PROTO_FTP, WHEN_PLAIN},
-	{2222, TRAP_PROTO_SSH, WHEN_PLAIN},   {2323, TRAP_PROTO_TELNET, WHEN_PLAIN},
-	{2525, TRAP_PROTO_SMTP, WHEN_PLAIN},  {6667, TRAP_PROTO_IRC, WHEN_PLAIN},
-	{6668, TRAP_PROTO_IRC, WHEN_PLAIN},   {6669, TRAP_PROTO_IRC, WHEN_PLAIN},
-	{6697, TRAP_PROTO_IRC, WHEN_TLS},
+    {21, TRAP_PROTO_FTP, WHEN_PLAIN},    {22, TRAP_PROTO_SSH, WHEN_PLAIN},
+    {23, TRAP_PROTO_TELNET, WHEN_PLAIN}, {25, TRAP_PROTO_SMTP, WHEN_PLAIN},
+    {110, TRAP_PROTO_POP3, WHEN_PLAIN},  {143, TRAP_PROTO_IMAP, WHEN_PLAIN},
+    {465, TRAP_PROTO_SMTP, WHEN_TLS},    {587, TRAP_PROTO_SMTP, WHEN_PLAIN},
+    {990, TRAP_PROTO_FTP, WHEN_TLS},     {993, TRAP_PROTO_IMAP, WHEN_TLS},
+    {995, TRAP_PROTO_POP3, WHEN_TLS},    {2121, TRAP_PROTO_FTP, WHEN_PLAIN},
+    {2222, TRAP_PROTO_SSH, WHEN_PLAIN},  {2323, TRAP_PROTO_TELNET, WHEN_PLAIN},
+    {2525, TRAP_PROTO_SMTP, WHEN_PLAIN}, {6667, TRAP_PROTO_IRC, WHEN_PLAIN},
+    {6668, TRAP_PROTO_IRC, WHEN_PLAIN},  {6669, TRAP_PROTO_IRC, WHEN_PLAIN},
+    {6697, TRAP_PROTO_IRC, WHEN_TLS},
 };
 
 /* Ports whose protocol settles ambiguous openings, beyond the banner table. */
@@ -70,11 +70,11 @@ static const struct {
 	uint16_t port;
 	uint8_t proto;
 } hint_table[] = {
-	{53, TRAP_PROTO_DNS},    {139, TRAP_PROTO_SMB},   {445, TRAP_PROTO_SMB},
-	{554, TRAP_PROTO_RTSP},  {1080, TRAP_PROTO_SOCKS}, {1883, TRAP_PROTO_MQTT},
-	{3389, TRAP_PROTO_RDP},  {5060, TRAP_PROTO_SIP},  {6379, TRAP_PROTO_REDIS},
-	{6660, TRAP_PROTO_IRC},  {6665, TRAP_PROTO_IRC},  {6666, TRAP_PROTO_IRC},
-	{7000, TRAP_PROTO_IRC},  {8554, TRAP_PROTO_RTSP},
+    {53, TRAP_PROTO_DNS},   {139, TRAP_PROTO_SMB},    {445, TRAP_PROTO_SMB},
+    {554, TRAP_PROTO_RTSP}, {1080, TRAP_PROTO_SOCKS}, {1883, TRAP_PROTO_MQTT},
+    {3389, TRAP_PROTO_RDP}, {5060, TRAP_PROTO_SIP},   {6379, TRAP_PROTO_REDIS},
+    {6660, TRAP_PROTO_IRC}, {6665, TRAP_PROTO_IRC},   {6666, TRAP_PROTO_IRC},
+    {7000, TRAP_PROTO_IRC}, {8554, TRAP_PROTO_RTSP},
 };
 
 static struct {
@@ -101,7 +101,10 @@ int detect_banner_set(uint16_t port, enum trap_proto proto)
 	return 0;
 }
 
-void detect_banner_clear(void) { noverrides = 0; }
+void detect_banner_clear(void)
+{
+	noverrides = 0;
+}
 
 enum trap_proto detect_banner(uint16_t port, int tls)
 {
@@ -147,7 +150,10 @@ static void cand_take(struct cand *best, int *more, enum trap_proto p, int conf,
 	}
 }
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
 
 /* TLS record carrying a handshake, or an SSLv2-compatible CLIENT-HELLO. */
 static void check_tls(const uint8_t *b, size_t n, struct cand *best, int *more)
@@ -172,8 +178,8 @@ static void check_tls(const uint8_t *b, size_t n, struct cand *best, int *more)
 		uint16_t rl = rd16(b + 3);
 		if (rl < 4 || rl > 16384 + 2048)
 			return;
-		cand_take(best, more, TRAP_PROTO_TLS, b[5] == 0x01 ? DETECT_CERTAIN : DETECT_STRONG,
-		          0);
+		cand_take(best, more, TRAP_PROTO_TLS,
+		          b[5] == 0x01 ? DETECT_CERTAIN : DETECT_STRONG, 0);
 		return;
 	}
 	if (b[0] & 0x80) {
@@ -328,8 +334,7 @@ static void check_mqtt(const uint8_t *b, size_t n, struct cand *best, int *more)
 		cand_take(best, more, TRAP_PROTO_MQTT, DETECT_CERTAIN, 0);
 }
 
-static void check_socks(const uint8_t *b, size_t n, uint16_t port, struct cand *best,
-                        int *more)
+static void check_socks(const uint8_t *b, size_t n, uint16_t port, struct cand *best, int *more)
 {
 	int hinted = port_hint(port) == TRAP_PROTO_SOCKS;
 	if (b[0] == 0x05) {
@@ -346,8 +351,8 @@ static void check_socks(const uint8_t *b, size_t n, uint16_t port, struct cand *
 		if (n < (size_t)2 + b[1])
 			cand_take(best, more, TRAP_PROTO_SOCKS, DETECT_GUESS / 2, 1);
 		else
-			cand_take(best, more, TRAP_PROTO_SOCKS, hinted ? DETECT_STRONG : DETECT_WEAK,
-			          0);
+			cand_take(best, more, TRAP_PROTO_SOCKS,
+			          hinted ? DETECT_STRONG : DETECT_WEAK, 0);
 		return;
 	}
 	if (b[0] == 0x04) {
@@ -406,74 +411,76 @@ static const struct {
 	uint8_t kind;
 	uint8_t proto; /* for K_OTHER */
 } keywords[] = {
-	/* RFC 9110 methods and the WebDAV / DeltaV / CalDAV extensions */
-	{"GET", K_HTTP, 0},
-	{"HEAD", K_HTTP, 0},
-	{"POST", K_HTTP, 0},
-	{"PUT", K_HTTP, 0},
-	{"DELETE", K_HTTP, 0},
-	{"CONNECT", K_HTTP, 0},
-	{"OPTIONS", K_HTTP | K_RTSP | K_SIP, 0},
-	{"TRACE", K_HTTP, 0},
-	{"PATCH", K_HTTP, 0},
-	{"PROPFIND", K_HTTP, 0},
-	{"PROPPATCH", K_HTTP, 0},
-	{"MKCOL", K_HTTP, 0},
-	{"COPY", K_HTTP, 0},
-	{"MOVE", K_HTTP, 0},
-	{"LOCK", K_HTTP, 0},
-	{"UNLOCK", K_HTTP, 0},
-	{"SEARCH", K_HTTP, 0},
-	{"REPORT", K_HTTP, 0},
-	{"MKACTIVITY", K_HTTP, 0},
-	{"CHECKOUT", K_HTTP, 0},
-	{"MERGE", K_HTTP, 0},
-	{"MKCALENDAR", K_HTTP, 0},
-	{"ACL", K_HTTP, 0},
-	{"BIND", K_HTTP, 0},
-	{"M-SEARCH", K_HTTP, 0},
-	{"PURGE", K_HTTP, 0},
-	{"DEBUG", K_HTTP, 0},
-	{"NOTIFY", K_HTTP | K_SIP, 0},
-	{"SUBSCRIBE", K_HTTP | K_SIP, 0},
-	{"UNSUBSCRIBE", K_HTTP, 0},
-	{"PRI", K_HTTP, 0},
-	{"DESCRIBE", K_RTSP, 0},
-	{"SETUP", K_RTSP, 0},
-	{"PLAY", K_RTSP, 0},
-	{"TEARDOWN", K_RTSP, 0},
-	{"GET_PARAMETER", K_RTSP, 0},
-	{"SET_PARAMETER", K_RTSP, 0},
-	{"ANNOUNCE", K_RTSP, 0},
-	{"INVITE", K_SIP, 0},
-	{"REGISTER", K_SIP, 0},
-	{"MESSAGE", K_SIP, 0},
-	{"PUBLISH", K_SIP, 0},
-	{"REFER", K_SIP, 0},
-	{"SSH-", K_OTHER, TRAP_PROTO_SSH},
-	{"EHLO", K_OTHER, TRAP_PROTO_SMTP},
-	{"HELO", K_OTHER, TRAP_PROTO_SMTP},
-	{"NICK", K_OTHER, TRAP_PROTO_IRC},
-	{"CAP", K_OTHER, TRAP_PROTO_IRC},
-	{"PASS", K_OTHER, TRAP_PROTO_IRC},
-	{"USER", K_OTHER, TRAP_PROTO_FTP},
-	{"AUTH", K_OTHER, TRAP_PROTO_FTP},
-	{"FEAT", K_OTHER, TRAP_PROTO_FTP},
-	{"SYST", K_OTHER, TRAP_PROTO_FTP},
-	{"OPTS", K_OTHER, TRAP_PROTO_FTP},
-	{"CAPA", K_OTHER, TRAP_PROTO_POP3},
-	{"STLS", K_OTHER, TRAP_PROTO_POP3},
-	{"APOP", K_OTHER, TRAP_PROTO_POP3},
-	{"CAPABILITY", K_OTHER, TRAP_PROTO_IMAP},
+    /* RFC 9110 methods and the WebDAV / DeltaV / CalDAV extensions */
+    {"GET", K_HTTP, 0},
+    {"HEAD", K_HTTP, 0},
+    {"POST", K_HTTP, 0},
+    {"PUT", K_HTTP, 0},
+    {"DELETE", K_HTTP, 0},
+    {"CONNECT", K_HTTP, 0},
+    {"OPTIONS", K_HTTP | K_RTSP | K_SIP, 0},
+    {"TRACE", K_HTTP, 0},
+    {"PATCH", K_HTTP, 0},
+    {"PROPFIND", K_HTTP, 0},
+    {"PROPPATCH", K_HTTP, 0},
+    {"MKCOL", K_HTTP, 0},
+    {"COPY", K_HTTP, 0},
+    {"MOVE", K_HTTP, 0},
+    {"LOCK", K_HTTP, 0},
+    {"UNLOCK", K_HTTP, 0},
+    {"SEARCH", K_HTTP, 0},
+    {"REPORT", K_HTTP, 0},
+    {"MKACTIVITY", K_HTTP, 0},
+    {"CHECKOUT", K_HTTP, 0},
+    {"MERGE", K_HTTP, 0},
+    {"MKCALENDAR", K_HTTP, 0},
+    {"ACL", K_HTTP, 0},
+    {"BIND", K_HTTP, 0},
+    {"M-SEARCH", K_HTTP, 0},
+    {"PURGE", K_HTTP, 0},
+    {"DEBUG", K_HTTP, 0},
+    {"NOTIFY", K_HTTP | K_SIP, 0},
+    {"SUBSCRIBE", K_HTTP | K_SIP, 0},
+    {"UNSUBSCRIBE", K_HTTP, 0},
+    {"PRI", K_HTTP, 0},
+    {"DESCRIBE", K_RTSP, 0},
+    {"SETUP", K_RTSP, 0},
+    {"PLAY", K_RTSP, 0},
+    {"TEARDOWN", K_RTSP, 0},
+    {"GET_PARAMETER", K_RTSP, 0},
+    {"SET_PARAMETER", K_RTSP, 0},
+    {"ANNOUNCE", K_RTSP, 0},
+    {"INVITE", K_SIP, 0},
+    {"REGISTER", K_SIP, 0},
+    {"MESSAGE", K_SIP, 0},
+    {"PUBLISH", K_SIP, 0},
+    {"REFER", K_SIP, 0},
+    {"SSH-", K_OTHER, TRAP_PROTO_SSH},
+    {"EHLO", K_OTHER, TRAP_PROTO_SMTP},
+    {"HELO", K_OTHER, TRAP_PROTO_SMTP},
+    {"NICK", K_OTHER, TRAP_PROTO_IRC},
+    {"CAP", K_OTHER, TRAP_PROTO_IRC},
+    {"PASS", K_OTHER, TRAP_PROTO_IRC},
+    {"USER", K_OTHER, TRAP_PROTO_FTP},
+    {"AUTH", K_OTHER, TRAP_PROTO_FTP},
+    {"FEAT", K_OTHER, TRAP_PROTO_FTP},
+    {"SYST", K_OTHER, TRAP_PROTO_FTP},
+    {"OPTS", K_OTHER, TRAP_PROTO_FTP},
+    {"CAPA", K_OTHER, TRAP_PROTO_POP3},
+    {"STLS", K_OTHER, TRAP_PROTO_POP3},
+    {"APOP", K_OTHER, TRAP_PROTO_POP3},
+    {"CAPABILITY", K_OTHER, TRAP_PROTO_IMAP},
 };
 
 static const char *const imap_cmds[] = {
-	"CAPABILITY", "LOGIN",  "AUTHENTICATE", "STARTTLS", "NOOP",   "LOGOUT",
-	"ID",         "SELECT", "EXAMINE",      "LIST",     "ENABLE", "LSUB",
-	"STATUS",
+    "CAPABILITY", "LOGIN",   "AUTHENTICATE", "STARTTLS", "NOOP", "LOGOUT", "ID",
+    "SELECT",     "EXAMINE", "LIST",         "ENABLE",   "LSUB", "STATUS",
 };
 
-static int is_tchar(uint8_t c) { return c > 0x20 && c < 0x7f; }
+static int is_tchar(uint8_t c)
+{
+	return c > 0x20 && c < 0x7f;
+}
 
 static int prefix_ci(const uint8_t *s, size_t n, const char *word)
 {
@@ -527,8 +534,8 @@ static enum trap_proto request_version(const uint8_t *line, size_t ll)
 		return TRAP_PROTO_UNKNOWN;
 	const uint8_t *v = line + sp;
 	size_t vl = ll - sp;
-	if (vl == 8 && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' && v[6] == '.' &&
-	    v[7] >= '0' && v[7] <= '9')
+	if (vl == 8 && memcmp(v, "HTTP/", 5) == 0 && v[5] >= '0' && v[5] <= '9' &&
+	    v[6] == '.' && v[7] >= '0' && v[7] <= '9')
 		return TRAP_PROTO_HTTP;
 	if (eq_cs(v, vl, "RTSP/1.0") || eq_cs(v, vl, "RTSP/2.0"))
 		return TRAP_PROTO_RTSP;
@@ -566,13 +573,15 @@ static void check_request(const uint8_t *b, size_t n, size_t wl, int kind, uint1
 		return;
 	}
 	/* Line not complete yet: the method alone decides unless it is shared. */
-	int shared = (kind & K_HTTP) ? (kind & (K_RTSP | K_SIP)) : (kind & K_RTSP) && (kind & K_SIP);
-	enum trap_proto p = (kind & K_HTTP) ? TRAP_PROTO_HTTP
+	int shared =
+	    (kind & K_HTTP) ? (kind & (K_RTSP | K_SIP)) : (kind & K_RTSP) && (kind & K_SIP);
+	enum trap_proto p = (kind & K_HTTP)   ? TRAP_PROTO_HTTP
 	                    : (kind & K_RTSP) ? TRAP_PROTO_RTSP
 	                                      : TRAP_PROTO_SIP;
 	enum trap_proto h = port_hint(port);
 	if (shared && (h == TRAP_PROTO_RTSP || h == TRAP_PROTO_SIP) &&
-	    ((h == TRAP_PROTO_RTSP && (kind & K_RTSP)) || (h == TRAP_PROTO_SIP && (kind & K_SIP))))
+	    ((h == TRAP_PROTO_RTSP && (kind & K_RTSP)) ||
+	     (h == TRAP_PROTO_SIP && (kind & K_SIP))))
 		p = h;
 	cand_take(best, more, p, shared ? DETECT_WEAK : DETECT_STRONG, 1);
 }
@@ -607,15 +616,17 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 	if (!delim) {
 		/* A word still arriving: could it become a keyword? */
 		for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
-			int ok = (keywords[i].kind & K_OTHER) ? prefix_ci(w, wl, keywords[i].word)
-			                                      : (wl <= strlen(keywords[i].word) &&
-			                                         memcmp(w, keywords[i].word, wl) == 0);
+			int ok = (keywords[i].kind & K_OTHER)
+			             ? prefix_ci(w, wl, keywords[i].word)
+			             : (wl <= strlen(keywords[i].word) &&
+			                memcmp(w, keywords[i].word, wl) == 0);
 			if (ok) {
-				enum trap_proto p = (keywords[i].kind & K_OTHER)
-				                        ? (enum trap_proto)keywords[i].proto
-				                    : (keywords[i].kind & K_HTTP) ? TRAP_PROTO_HTTP
-				                    : (keywords[i].kind & K_RTSP) ? TRAP_PROTO_RTSP
-				                                                  : TRAP_PROTO_SIP;
+				enum trap_proto p =
+				    (keywords[i].kind & K_OTHER)
+				        ? (enum trap_proto)keywords[i].proto
+				    : (keywords[i].kind & K_HTTP) ? TRAP_PROTO_HTTP
+				    : (keywords[i].kind & K_RTSP) ? TRAP_PROTO_RTSP
+				                                  : TRAP_PROTO_SIP;
 				cand_take(best, more, p, DETECT_GUESS, 1);
 			}
 		}
@@ -642,15 +653,17 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 		switch (p) {
 		case TRAP_PROTO_IRC:
 			if (eq_ci(w, wl, "PASS")) {
-				ambiguous(TRAP_PROTO_IRC, M(TRAP_PROTO_IRC) | M(TRAP_PROTO_FTP) |
-				                              M(TRAP_PROTO_POP3),
+				ambiguous(TRAP_PROTO_IRC,
+				          M(TRAP_PROTO_IRC) | M(TRAP_PROTO_FTP) |
+				              M(TRAP_PROTO_POP3),
 				          port, 0, best, more);
 				return;
 			}
 			if (eq_ci(w, wl, "CAP")) {
 				if (al < 2) {
 					cand_take(best, more, p, DETECT_WEAK, 1);
-				} else if (prefix_ci(arg, 2, "LS") || prefix_ci(arg, 3, "REQ") ||
+				} else if (prefix_ci(arg, 2, "LS") ||
+				           prefix_ci(arg, 3, "REQ") ||
 				           prefix_ci(arg, 3, "END")) {
 					cand_take(best, more, p, DETECT_STRONG, 0);
 				}
@@ -661,8 +674,9 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 		case TRAP_PROTO_FTP:
 			if (eq_ci(w, wl, "USER")) {
 				if (ll == 0) {
-					ambiguous(TRAP_PROTO_FTP, M(TRAP_PROTO_IRC) | M(TRAP_PROTO_FTP) |
-					                              M(TRAP_PROTO_POP3),
+					ambiguous(TRAP_PROTO_FTP,
+					          M(TRAP_PROTO_IRC) | M(TRAP_PROTO_FTP) |
+					              M(TRAP_PROTO_POP3),
 					          port, 1, best, more);
 					return;
 				}
@@ -671,8 +685,9 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 					cand_take(best, more, TRAP_PROTO_IRC, DETECT_STRONG, 0);
 					return;
 				}
-				ambiguous(TRAP_PROTO_FTP, M(TRAP_PROTO_FTP) | M(TRAP_PROTO_POP3), port, 0,
-				          best, more);
+				ambiguous(TRAP_PROTO_FTP,
+				          M(TRAP_PROTO_FTP) | M(TRAP_PROTO_POP3), port, 0, best,
+				          more);
 				return;
 			}
 			if (eq_ci(w, wl, "AUTH")) {
@@ -687,7 +702,8 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 					cand_take(best, more, TRAP_PROTO_FTP, DETECT_STRONG, 0);
 				else
 					ambiguous(TRAP_PROTO_POP3,
-					          M(TRAP_PROTO_POP3) | M(TRAP_PROTO_SMTP) | M(TRAP_PROTO_FTP),
+					          M(TRAP_PROTO_POP3) | M(TRAP_PROTO_SMTP) |
+					              M(TRAP_PROTO_FTP),
 					          port, 0, best, more);
 				return;
 			}
@@ -709,9 +725,10 @@ static void check_keyword(const uint8_t *b, size_t n, size_t wl, int delim, uint
 			cl++;
 		int cdelim = cl < cn;
 		for (size_t i = 0; i < sizeof(imap_cmds) / sizeof(imap_cmds[0]); i++) {
-			if (cdelim ? eq_ci(c, cl, imap_cmds[i]) : prefix_ci(c, cl, imap_cmds[i])) {
-				cand_take(best, more, TRAP_PROTO_IMAP, cdelim ? DETECT_STRONG : DETECT_GUESS,
-				          !cdelim);
+			if (cdelim ? eq_ci(c, cl, imap_cmds[i])
+			           : prefix_ci(c, cl, imap_cmds[i])) {
+				cand_take(best, more, TRAP_PROTO_IMAP,
+				          cdelim ? DETECT_STRONG : DETECT_GUESS, !cdelim);
 				break;
 			}
 		}

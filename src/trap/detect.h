@@ -58,8 +58,9 @@ struct detect_result {
 /*
  * Detect the protocol of a connection from its first len bytes. port is the
  * local (destination) port, used only to settle ambiguous openings (USER is
- * FTP on 21, POP3 on 110, IRC on 6667). Always fills out; returns 0, or
- * -EINVAL when buf is NULL with a nonzero len.
+ * FTP on 21 and POP3 on 110; PASS is IRC where the port says nothing).
+ * Always fills out; returns 0, or -EINVAL when buf is NULL with a nonzero
+ * len.
  */
 int detect_proto(const uint8_t *buf, size_t len, uint16_t port, struct detect_result *out);
 
@@ -67,7 +68,10 @@ int detect_proto(const uint8_t *buf, size_t len, uint16_t port, struct detect_re
  * The protocol to announce on connect for a server-speaks-first port, or
  * TRAP_PROTO_UNKNOWN to wait for the client's bytes. tls is 1 once a TLS
  * handshake has completed on the connection (port 465 announces SMTP only
- * then; 993 IMAP, 995 POP3, 6697 IRC likewise). Overrides apply whatever tls.
+ * then; 993 IMAP, 995 POP3, 6697 IRC likewise). Overrides apply whatever
+ * tls. A worker may also wait a moment before announcing and run
+ * detect_proto() on whatever the client sent first: a scanner speaking HTTP
+ * to port 21 is then answered in HTTP.
  */
 enum trap_proto detect_banner(uint16_t port, int tls);
 

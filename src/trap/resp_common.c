@@ -61,7 +61,10 @@ int resp_out_put(struct resp_out *o, const void *p, size_t n)
 	return rc;
 }
 
-int resp_out_puts(struct resp_out *o, const char *s) { return resp_out_put(o, s, strlen(s)); }
+int resp_out_puts(struct resp_out *o, const char *s)
+{
+	return resp_out_put(o, s, strlen(s));
+}
 
 int resp_out_printf(struct resp_out *o, const char *fmt, ...)
 {

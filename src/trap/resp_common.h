@@ -40,9 +40,9 @@ size_t resp_line_feed(struct resp_line *l, const uint8_t *p, size_t n);
 
 /* Bounded list of recorded strings (commands, recipients, channels). */
 struct resp_strv {
-	char **v;      /* Malloced, each malloced and NUL-terminated */
+	char **v; /* Malloced, each malloced and NUL-terminated */
 	size_t *len;
-	int n, max;    /* max = 0: nothing is kept */
+	int n, max;     /* max = 0: nothing is kept */
 	unsigned total; /* how many were offered, kept or not */
 };
 

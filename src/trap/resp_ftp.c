@@ -105,10 +105,11 @@ static void listing(struct ftp *f, int names_only, struct resp_out *out)
 	if (names_only)
 		n = snprintf(buf, sizeof(buf), "%s\r\npub\r\n", stand_in_name(f));
 	else
-		n = snprintf(buf, sizeof(buf),
-		             "-rw-r--r--    1 0        0        %12zu Jan 14 09:21 %s\r\n"
-		             "drwxr-xr-x    2 0        0                4096 Mar 02  2023 pub\r\n",
-		             size, stand_in_name(f));
+		n = snprintf(
+		    buf, sizeof(buf),
+		    "-rw-r--r--    1 0        0        %12zu Jan 14 09:21 %s\r\n"
+		    "drwxr-xr-x    2 0        0                4096 Mar 02  2023 pub\r\n",
+		    size, stand_in_name(f));
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(buf))
@@ -159,8 +160,8 @@ static int cmd_pasv(struct ftp *f, int extended, struct resp_out *out)
 		if (sscanf(f->ctx->local_ip, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) != 4 ||
 		    a > 255 || b > 255 || c > 255 || d > 255)
 			a = b = c = d = 0;
-		resp_out_printf(out, "227 Entering Passive Mode (%u,%u,%u,%u,%u,%u).\r\n", a, b, c, d,
-		                port >> 8, port & 0xff);
+		resp_out_printf(out, "227 Entering Passive Mode (%u,%u,%u,%u,%u,%u).\r\n", a, b,
+		                c, d, port >> 8, port & 0xff);
 	}
 	return RESP_CONTINUE;
 }
@@ -172,9 +173,10 @@ static int cmd_port(struct ftp *f, const char *a, size_t al, int extended, struc
 	if (!extended) {
 		unsigned h[6];
 		char tail;
-		if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%c", &h[0], &h[1], &h[2], &h[3], &h[4], &h[5],
-		           &tail) != 6 ||
-		    h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 || h[4] > 255 || h[5] > 255)
+		if (sscanf(arg, "%3u,%3u,%3u,%3u,%3u,%3u%c", &h[0], &h[1], &h[2], &h[3], &h[4],
+		           &h[5], &tail) != 6 ||
+		    h[0] > 255 || h[1] > 255 || h[2] > 255 || h[3] > 255 || h[4] > 255 ||
+		    h[5] > 255)
 			return error_reply(f, out, "500 Illegal PORT command.\r\n");
 		snprintf(f->active, sizeof(f->active), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
 		         h[4] << 8 | h[5]);
@@ -229,7 +231,8 @@ static int cmd_retr(struct ftp *f, const char *a, size_t al, struct resp_out *ou
 		base = slash + 1;
 		bl = al - (size_t)(base - a);
 	}
-	if (f->cfg == NULL || f->cfg->ftp.file == NULL || !resp_word_eq(base, bl, stand_in_name(f)))
+	if (f->cfg == NULL || f->cfg->ftp.file == NULL ||
+	    !resp_word_eq(base, bl, stand_in_name(f)))
 		return error_reply(f, out, "550 Failed to open file.\r\n");
 	if (!data_ready(f, out))
 		return RESP_CONTINUE;
@@ -246,7 +249,8 @@ static void path_join(struct ftp *f, const char *a, size_t al, char *out, size_t
 	if (al > 0 && a[0] == '/')
 		snprintf(out, cap, "%.*s", (int)al, a);
 	else
-		snprintf(out, cap, "%s%s%.*s", f->cwd, strcmp(f->cwd, "/") ? "/" : "", (int)al, a);
+		snprintf(out, cap, "%s%s%.*s", f->cwd, strcmp(f->cwd, "/") ? "/" : "", (int)al,
+		         a);
 }
 
 static int command(struct ftp *f, struct resp_out *out)
@@ -327,11 +331,13 @@ static int command(struct ftp *f, struct resp_out *out)
 		return RESP_CONTINUE;
 	}
 	if (IS("HELP")) {
-		resp_out_puts(out, "214-The following commands are recognized.\r\n"
-		                   " ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD\r\n"
-		                   " MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\r\n"
-		                   " RNTO SITE SIZE SMNT STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD\r\n"
-		                   " XPWD XRMD\r\n214 Help OK.\r\n");
+		resp_out_puts(
+		    out,
+		    "214-The following commands are recognized.\r\n"
+		    " ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD\r\n"
+		    " MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\r\n"
+		    " RNTO SITE SIZE SMNT STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD\r\n"
+		    " XPWD XRMD\r\n214 Help OK.\r\n");
 		return RESP_CONTINUE;
 	}
 	if (IS("NOOP")) {
@@ -340,7 +346,8 @@ static int command(struct ftp *f, struct resp_out *out)
 	}
 	if (!f->logged_in) {
 		if (f->tls && (IS("PBSZ") || IS("PROT"))) {
-			resp_out_puts(out, IS("PBSZ") ? "200 PBSZ set to 0.\r\n" : "200 PROT now Private.\r\n");
+			resp_out_puts(out, IS("PBSZ") ? "200 PBSZ set to 0.\r\n"
+			                              : "200 PROT now Private.\r\n");
 			return RESP_CONTINUE;
 		}
 		return error_reply(f, out, "530 Please login with USER and PASS.\r\n");
@@ -349,7 +356,8 @@ static int command(struct ftp *f, struct resp_out *out)
 	char path[512];
 	if (IS("PWD") || IS("XPWD")) {
 		resp_out_printf(out, "257 \"%s\" is the current directory\r\n", f->cwd);
-	} else if (IS("CDUP") || IS("XCUP") || ((IS("CWD") || IS("XCWD")) && resp_word_eq(a, al, ".."))) {
+	} else if (IS("CDUP") || IS("XCUP") ||
+	           ((IS("CWD") || IS("XCWD")) && resp_word_eq(a, al, ".."))) {
 		char *s = strrchr(f->cwd, '/');
 		if (s && s != f->cwd)
 			*s = '\0';
@@ -406,7 +414,8 @@ static int command(struct ftp *f, struct resp_out *out)
 		if (f->cfg && f->cfg->ftp.file && resp_word_eq(a, al, stand_in_name(f)))
 			resp_out_puts(out, "213 20240114092133\r\n");
 		else
-			return error_reply(f, out, "550 Could not get file modification time.\r\n");
+			return error_reply(f, out,
+			                   "550 Could not get file modification time.\r\n");
 	} else if (IS("MKD") || IS("XMKD")) {
 		path_join(f, a, al, path, sizeof(path));
 		resp_out_printf(out, "257 \"%s\" created\r\n", path);
@@ -564,15 +573,15 @@ static void ftp_destroy(void *st)
 }
 
 const struct responder resp_ftp = {
-	.name = "ftp",
-	.proto = TRAP_PROTO_FTP,
-	.create = ftp_create,
-	.start = ftp_start,
-	.input = ftp_input,
-	.timeout = ftp_timeout,
-	.data_input = ftp_data_input,
-	.data_closed = ftp_data_closed,
-	.end = ftp_end,
-	.fields = ftp_fields,
-	.destroy = ftp_destroy,
+    .name = "ftp",
+    .proto = TRAP_PROTO_FTP,
+    .create = ftp_create,
+    .start = ftp_start,
+    .input = ftp_input,
+    .timeout = ftp_timeout,
+    .data_input = ftp_data_input,
+    .data_closed = ftp_data_closed,
+    .end = ftp_end,
+    .fields = ftp_fields,
+    .destroy = ftp_destroy,
 };

@@ -29,7 +29,10 @@ static void *generic_create(const struct resp_config *cfg, const struct resp_ctx
 	return g;
 }
 
-static int generic_start(void *st, struct resp_out *out) { return RESP_CONTINUE; }
+static int generic_start(void *st, struct resp_out *out)
+{
+	return RESP_CONTINUE;
+}
 
 static int generic_input(void *st, const uint8_t *buf, size_t n, struct resp_out *out)
 {
@@ -46,7 +49,10 @@ static int generic_input(void *st, const uint8_t *buf, size_t n, struct resp_out
 	return g->raw.seen > g->raw.max ? RESP_CLOSE : RESP_CONTINUE;
 }
 
-static int generic_timeout(void *st, struct resp_out *out) { return RESP_CLOSE; }
+static int generic_timeout(void *st, struct resp_out *out)
+{
+	return RESP_CLOSE;
+}
 
 static void generic_end(void *st)
 {
@@ -80,13 +86,13 @@ static void generic_destroy(void *st)
 }
 
 const struct responder resp_generic = {
-	.name = "generic",
-	.proto = TRAP_PROTO_UNKNOWN,
-	.create = generic_create,
-	.start = generic_start,
-	.input = generic_input,
-	.timeout = generic_timeout,
-	.end = generic_end,
-	.fields = generic_fields,
-	.destroy = generic_destroy,
+    .name = "generic",
+    .proto = TRAP_PROTO_UNKNOWN,
+    .create = generic_create,
+    .start = generic_start,
+    .input = generic_input,
+    .timeout = generic_timeout,
+    .end = generic_end,
+    .fields = generic_fields,
+    .destroy = generic_destroy,
 };

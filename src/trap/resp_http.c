@@ -20,29 +20,29 @@
 #define HTTP_URL_MAX 2048             /* bytes of the URL recorded */
 
 static const char default_page[] =
-	"<!DOCTYPE html>\n"
-	"<html>\n"
-	"<head>\n"
-	"<title>Welcome to nginx!</title>\n"
-	"<style>\n"
-	"html { color-scheme: light dark; }\n"
-	"body { width: 35em; margin: 0 auto;\n"
-	"font-family: Tahoma, Verdana, Arial, sans-serif; }\n"
-	"</style>\n"
-	"</head>\n"
-	"<body>\n"
-	"<h1>Welcome to nginx!</h1>\n"
-	"<p>If you see this page, the nginx web server is successfully installed and\n"
-	"working. Further configuration is required.</p>\n"
-	"\n"
-	"<p>For online documentation and support please refer to\n"
-	"<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\n"
-	"Commercial support is available at\n"
-	"<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n"
-	"\n"
-	"<p><em>Thank you for using nginx.</em></p>\n"
-	"</body>\n"
-	"</html>\n";
+    "<!DOCTYPE html>\n"
+    "<html>\n"
+    "<head>\n"
+    "<title>Welcome to nginx!</title>\n"
+    "<style>\n"
+    "html { color-scheme: light dark; }\n"
+    "body { width: 35em; margin: 0 auto;\n"
+    "font-family: Tahoma, Verdana, Arial, sans-serif; }\n"
+    "</style>\n"
+    "</head>\n"
+    "<body>\n"
+    "<h1>Welcome to nginx!</h1>\n"
+    "<p>If you see this page, the nginx web server is successfully installed and\n"
+    "working. Further configuration is required.</p>\n"
+    "\n"
+    "<p>For online documentation and support please refer to\n"
+    "<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\n"
+    "Commercial support is available at\n"
+    "<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n"
+    "\n"
+    "<p><em>Thank you for using nginx.</em></p>\n"
+    "</body>\n"
+    "</html>\n";
 
 struct bstr {
 	char *s; /* Malloced, NUL-terminated */
@@ -115,31 +115,38 @@ struct http {
 	int ended;
 };
 
+static const struct {
+	int status;
+	const char *text;
+} reasons[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Moved Temporarily"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Not Allowed"},
+    {408, "Request Time-out"},
+    {413, "Request Entity Too Large"},
+    {414, "Request-URI Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Temporarily Unavailable"},
+    {505, "HTTP Version Not Supported"},
+};
+
 static const char *reason(int status)
 {
-	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Moved Temporarily";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Not Allowed";
-	case 408: return "Request Time-out";
-	case 413: return "Request Entity Too Large";
-	case 414: return "Request-URI Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Temporarily Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "OK";
-	}
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].status == status)
+			return reasons[i].text;
+	return "OK";
 }
 
 static const char *server_name(const struct http *h)
@@ -164,8 +171,9 @@ static void http_date(int64_t usec, char out[160])
 	struct tm tm;
 	if (gmtime_r(&t, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	snprintf(out, 160, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday % 7], tm.tm_mday,
-	         mo[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(out, 160, "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday % 7],
+	         tm.tm_mday, mo[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec);
 }
 
 static void req_free(struct http_req *r)
@@ -214,7 +222,10 @@ static void *http_create(const struct resp_config *cfg, const struct resp_ctx *c
 	return h;
 }
 
-static struct http_req *cur(struct http *h) { return &h->req[h->nreq - 1]; }
+static struct http_req *cur(struct http *h)
+{
+	return &h->req[h->nreq - 1];
+}
 
 /* Suggested name for an uploaded body: the last segment of the URL path. */
 static void body_name(const struct http_req *r, char *out, size_t cap)
@@ -364,8 +375,8 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
 	}
 	bstr_set(&r->protocol, tok[2], tl[2], 32);
 	const char *v = tok[2];
-	if (tl[2] != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
-	    v[7] < '0' || v[7] > '9')
+	if (tl[2] != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
+	    v[6] != '.' || v[7] < '0' || v[7] > '9')
 		return fail(h, out, 400);
 	h->major = v[5] - '0';
 	h->minor = v[7] - '0';
@@ -618,10 +629,16 @@ static int http_input(void *st, const uint8_t *buf, size_t n, struct resp_out *o
 	return RESP_CONTINUE;
 }
 
-static int http_start(void *st, struct resp_out *out) { return RESP_CONTINUE; }
+static int http_start(void *st, struct resp_out *out)
+{
+	return RESP_CONTINUE;
+}
 
 /* nginx closes an idle or stalled connection without a word. */
-static int http_timeout(void *st, struct resp_out *out) { return RESP_CLOSE; }
+static int http_timeout(void *st, struct resp_out *out)
+{
+	return RESP_CLOSE;
+}
 
 static void http_end(void *st)
 {
@@ -700,13 +717,13 @@ static void http_destroy(void *st)
 }
 
 const struct responder resp_http = {
-	.name = "http",
-	.proto = TRAP_PROTO_HTTP,
-	.create = http_create,
-	.start = http_start,
-	.input = http_input,
-	.timeout = http_timeout,
-	.end = http_end,
-	.fields = http_fields,
-	.destroy = http_destroy,
+    .name = "http",
+    .proto = TRAP_PROTO_HTTP,
+    .create = http_create,
+    .start = http_start,
+    .input = http_input,
+    .timeout = http_timeout,
+    .end = http_end,
+    .fields = http_fields,
+    .destroy = http_destroy,
 };

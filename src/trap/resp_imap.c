@@ -12,16 +12,16 @@
 #include <strings.h>
 
 #define IMAP_LINE_MAX 8192
-#define IMAP_CMD_MAX (16 * 1024)   /* one command with its (non-APPEND) literals */
-#define IMAP_LITERAL_MAX 8192      /* a literal argument other than APPEND's */
+#define IMAP_CMD_MAX (16 * 1024) /* one command with its (non-APPEND) literals */
+#define IMAP_LITERAL_MAX 8192    /* a literal argument other than APPEND's */
 #define IMAP_KEEP_COMMANDS 64
 #define IMAP_BAD_MAX 20
 
 #define CAPS_PRE "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
 #define CAPS_AUTH "AUTH=PLAIN AUTH=LOGIN"
-#define CAPS_POST                                                                           \
+#define CAPS_POST                                                                              \
 	"IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND " \
-	"UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC "      \
+	"UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC "     \
 	"ESEARCH LITERAL+ MOVE SPECIAL-USE"
 
 enum imap_state { I_LINE, I_LITERAL, I_SASL, I_IDLE, I_DONE };
@@ -33,9 +33,9 @@ struct imap {
 	struct resp_line line;
 	uint8_t *cmd; /* Malloced IMAP_CMD_MAX: the command in wire form */
 	size_t cmdlen;
-	int cmd_bad;         /* too long: answered BAD once complete */
-	uint64_t remaining;  /* literal bytes still to come */
-	int literal_append;  /* the literal is an APPEND message: goes to msg */
+	int cmd_bad;        /* too long: answered BAD once complete */
+	uint64_t remaining; /* literal bytes still to come */
+	int literal_append; /* the literal is an APPEND message: goes to msg */
 	int authed, tls, selected, bad;
 	char tag[64];
 	struct resp_sasl sasl;
@@ -65,7 +65,10 @@ static void *imap_create(const struct resp_config *cfg, const struct resp_ctx *c
 	return m;
 }
 
-static int offer_tls(const struct imap *m) { return m->cfg && m->cfg->starttls && !m->tls; }
+static int offer_tls(const struct imap *m)
+{
+	return m->cfg && m->cfg->starttls && !m->tls;
+}
 
 static void caps(const struct imap *m, struct resp_out *out)
 {
@@ -84,7 +87,8 @@ static int imap_start(void *st, struct resp_out *out)
 	struct imap *m = st;
 	resp_out_puts(out, "* OK [CAPABILITY ");
 	caps(m, out);
-	resp_out_printf(out, "] %s\r\n", m->cfg && m->cfg->banner ? m->cfg->banner : "Dovecot ready.");
+	resp_out_printf(out, "] %s\r\n",
+	                m->cfg && m->cfg->banner ? m->cfg->banner : "Dovecot ready.");
 	return RESP_CONTINUE;
 }
 
@@ -173,7 +177,8 @@ static long next_astring(struct args *a, char *out, size_t cap)
 static int login_result(struct imap *m, struct resp_out *out)
 {
 	if (m->cfg && m->cfg->login_reject)
-		return bad(m, out, "%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n", m->tag);
+		return bad(m, out, "%s NO [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+		           m->tag);
 	m->authed = 1;
 	resp_out_printf(out, "%s OK [CAPABILITY " CAPS_POST "] Logged in\r\n", m->tag);
 	return RESP_CONTINUE;
@@ -194,19 +199,21 @@ static int sasl_result(struct imap *m, int r, const char *challenge, struct resp
 	case RESP_SASL_MECH:
 		return bad(m, out, "%s NO Unsupported authentication mechanism.\r\n", m->tag);
 	default:
-		return bad(m, out, "%s BAD Invalid base64 data in continued response\r\n", m->tag);
+		return bad(m, out, "%s BAD Invalid base64 data in continued response\r\n",
+		           m->tag);
 	}
 }
 
 static void select_reply(struct imap *m, int examine, struct resp_out *out)
 {
 	m->selected = 1;
-	resp_out_puts(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
-	                   "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
-	                   "Flags permitted.\r\n"
-	                   "* 0 EXISTS\r\n* 0 RECENT\r\n"
-	                   "* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
-	                   "* OK [UIDNEXT 1] Predicted next UID\r\n");
+	resp_out_puts(
+	    out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+	         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
+	         "Flags permitted.\r\n"
+	         "* 0 EXISTS\r\n* 0 RECENT\r\n"
+	         "* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
+	         "* OK [UIDNEXT 1] Predicted next UID\r\n");
 	resp_out_printf(out, "%s OK [%s] %s completed (0.001 + 0.000 secs).\r\n", m->tag,
 	                examine ? "READ-ONLY" : "READ-WRITE", examine ? "Examine" : "Select");
 }
@@ -218,7 +225,8 @@ static int execute(struct imap *m, struct resp_out *out)
 	long l1, l2;
 
 	resp_strv_add(&m->commands, m->cmd,
-	              m->cmdlen >= 2 && m->cmd[m->cmdlen - 2] == '\r' ? m->cmdlen - 2 : m->cmdlen);
+	              m->cmdlen >= 2 && m->cmd[m->cmdlen - 2] == '\r' ? m->cmdlen - 2
+	                                                              : m->cmdlen);
 	m->tag[0] = '\0';
 	size_t tl = 0;
 	while (a.p < a.end && is_atom(*a.p) && *a.p != '+') {
@@ -230,7 +238,8 @@ static int execute(struct imap *m, struct resp_out *out)
 	if (tl == 0 || a.p >= a.end || *a.p != ' ')
 		return bad(m, out, "* BAD Error in IMAP command received by server.\r\n%s", "");
 	if (m->cmd_bad)
-		return bad(m, out, "%s BAD Error in IMAP command: Too long argument.\r\n", m->tag);
+		return bad(m, out, "%s BAD Error in IMAP command: Too long argument.\r\n",
+		           m->tag);
 	a.p++;
 	size_t vl = 0;
 	while (a.p < a.end && is_atom(*a.p)) {
@@ -255,20 +264,23 @@ static int execute(struct imap *m, struct resp_out *out)
 	if (IS("CAPABILITY")) {
 		resp_out_puts(out, "* CAPABILITY ");
 		caps(m, out);
-		resp_out_printf(out, "\r\n%s OK Pre-login capabilities listed, post-login "
-		                     "capabilities have more.\r\n",
+		resp_out_printf(out,
+		                "\r\n%s OK Pre-login capabilities listed, post-login "
+		                "capabilities have more.\r\n",
 		                m->tag);
 	} else if (IS("NOOP") || IS("CHECK")) {
 		resp_out_printf(out, "%s OK %s completed (0.001 + 0.000 secs).\r\n", m->tag,
 		                IS("NOOP") ? "NOOP" : "Check");
 	} else if (IS("LOGOUT")) {
-		resp_out_printf(out, "* BYE Logging out\r\n%s OK Logout completed (0.001 + 0.000 "
-		                     "secs).\r\n",
+		resp_out_printf(out,
+		                "* BYE Logging out\r\n%s OK Logout completed (0.001 + 0.000 "
+		                "secs).\r\n",
 		                m->tag);
 		m->state = I_DONE;
 		return RESP_CLOSE;
 	} else if (IS("ID")) {
-		resp_out_printf(out, "* ID (\"name\" \"Dovecot\")\r\n%s OK ID completed.\r\n", m->tag);
+		resp_out_printf(out, "* ID (\"name\" \"Dovecot\")\r\n%s OK ID completed.\r\n",
+		                m->tag);
 	} else if (IS("ENABLE")) {
 		resp_out_printf(out, "* ENABLED\r\n%s OK Enabled.\r\n", m->tag);
 	} else if (IS("STARTTLS") && offer_tls(m) && !m->authed) {
@@ -278,61 +290,74 @@ static int execute(struct imap *m, struct resp_out *out)
 	} else if (IS("LOGIN") && !m->authed) {
 		if ((l1 = next_astring(&a, arg1, sizeof(arg1))) < 0 ||
 		    (l2 = next_astring(&a, arg2, sizeof(arg2))) < 0)
-			return bad(m, out, "%s BAD Error in IMAP command LOGIN: Missing arguments.\r\n",
+			return bad(m, out,
+			           "%s BAD Error in IMAP command LOGIN: Missing arguments.\r\n",
 			           m->tag);
 		resp_creds_add(&m->creds, arg1, (size_t)l1, arg2, (size_t)l2, "LOGIN");
 		return login_result(m, out);
 	} else if (IS("AUTHENTICATE") && !m->authed) {
 		const char *challenge = "";
 		if ((l1 = next_astring(&a, arg1, sizeof(arg1))) < 0)
-			return bad(m, out, "%s BAD Error in IMAP command AUTHENTICATE: Missing "
-			                   "arguments.\r\n",
+			return bad(m, out,
+			           "%s BAD Error in IMAP command AUTHENTICATE: Missing "
+			           "arguments.\r\n",
 			           m->tag);
 		l2 = next_astring(&a, arg2, sizeof(arg2));
-		int r = resp_sasl_start(&m->sasl, arg1, (size_t)l1, arg2, l2 > 0 ? (size_t)l2 : 0,
-		                        &m->creds, &challenge);
+		int r = resp_sasl_start(&m->sasl, arg1, (size_t)l1, arg2,
+		                        l2 > 0 ? (size_t)l2 : 0, &m->creds, &challenge);
 		return sasl_result(m, r, challenge, out);
 	} else if (!m->authed) {
-		return bad(m, out, "%s BAD Error in IMAP command received by server.\r\n", m->tag);
+		return bad(m, out, "%s BAD Error in IMAP command received by server.\r\n",
+		           m->tag);
 	} else if (IS("SELECT") || IS("EXAMINE")) {
 		if ((l1 = next_astring(&a, arg1, sizeof(arg1))) < 0)
-			return bad(m, out, "%s BAD Error in IMAP command: Missing arguments.\r\n", m->tag);
+			return bad(m, out,
+			           "%s BAD Error in IMAP command: Missing arguments.\r\n",
+			           m->tag);
 		if (!resp_word_eq(arg1, (size_t)l1, "INBOX")) {
 			m->selected = 0;
-			resp_out_printf(out, "%s NO Mailbox doesn't exist: %.64s\r\n", m->tag, arg1);
+			resp_out_printf(out, "%s NO Mailbox doesn't exist: %.64s\r\n", m->tag,
+			                arg1);
 		} else {
 			select_reply(m, IS("EXAMINE"), out);
 		}
 	} else if (IS("LIST") || IS("LSUB")) {
-		resp_out_printf(out, "* %s (\\HasNoChildren) \".\" INBOX\r\n%s OK %s completed "
-		                     "(0.001 + 0.000 secs).\r\n",
-		                IS("LIST") ? "LIST" : "LSUB", m->tag, IS("LIST") ? "List" : "Lsub");
+		resp_out_printf(out,
+		                "* %s (\\HasNoChildren) \".\" INBOX\r\n%s OK %s completed "
+		                "(0.001 + 0.000 secs).\r\n",
+		                IS("LIST") ? "LIST" : "LSUB", m->tag,
+		                IS("LIST") ? "List" : "Lsub");
 	} else if (IS("STATUS")) {
-		resp_out_printf(out, "* STATUS INBOX (MESSAGES 0 RECENT 0 UIDNEXT 1 UNSEEN 0)\r\n"
-		                     "%s OK Status completed (0.001 + 0.000 secs).\r\n",
+		resp_out_printf(out,
+		                "* STATUS INBOX (MESSAGES 0 RECENT 0 UIDNEXT 1 UNSEEN 0)\r\n"
+		                "%s OK Status completed (0.001 + 0.000 secs).\r\n",
 		                m->tag);
 	} else if (IS("NAMESPACE")) {
-		resp_out_printf(out, "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n%s OK Namespace "
-		                     "completed.\r\n",
+		resp_out_printf(out,
+		                "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n%s OK Namespace "
+		                "completed.\r\n",
 		                m->tag);
 	} else if (IS("APPEND")) {
 		m->appends++;
 		char name[32];
 		snprintf(name, sizeof(name), "append-%u.eml", m->appends);
 		resp_blob_emit(&m->msg, m->ctx, "imap_append", name);
-		resp_out_printf(out, "%s OK [APPENDUID 1700000000 %u] Append completed.\r\n", m->tag,
-		                m->appends);
+		resp_out_printf(out, "%s OK [APPENDUID 1700000000 %u] Append completed.\r\n",
+		                m->tag, m->appends);
 	} else if (IS("CREATE") || IS("DELETE") || IS("RENAME") || IS("SUBSCRIBE") ||
 	           IS("UNSUBSCRIBE")) {
 		resp_out_printf(out, "%s OK %s completed.\r\n", m->tag, verb);
-	} else if (!m->selected && (IS("FETCH") || IS("SEARCH") || IS("STORE") || IS("COPY") ||
-	                            IS("MOVE") || IS("EXPUNGE") || IS("CLOSE") || IS("UNSELECT"))) {
+	} else if (!m->selected &&
+	           (IS("FETCH") || IS("SEARCH") || IS("STORE") || IS("COPY") || IS("MOVE") ||
+	            IS("EXPUNGE") || IS("CLOSE") || IS("UNSELECT"))) {
 		return bad(m, out, "%s BAD No mailbox selected.\r\n", m->tag);
 	} else if (IS("SEARCH")) {
-		resp_out_printf(out, "* SEARCH\r\n%s OK Search completed (0.001 + 0.000 secs).\r\n",
+		resp_out_printf(out,
+		                "* SEARCH\r\n%s OK Search completed (0.001 + 0.000 secs).\r\n",
 		                m->tag);
 	} else if (IS("FETCH") || IS("STORE") || IS("COPY") || IS("MOVE") || IS("EXPUNGE")) {
-		resp_out_printf(out, "%s OK %s completed (0.001 + 0.000 secs).\r\n", m->tag, verb);
+		resp_out_printf(out, "%s OK %s completed (0.001 + 0.000 secs).\r\n", m->tag,
+		                verb);
 	} else if (IS("CLOSE") || IS("UNSELECT")) {
 		m->selected = 0;
 		resp_out_printf(out, "%s OK %s completed.\r\n", m->tag, verb);
@@ -340,7 +365,8 @@ static int execute(struct imap *m, struct resp_out *out)
 		m->state = I_IDLE;
 		resp_out_puts(out, "+ idling\r\n");
 	} else {
-		return bad(m, out, "%s BAD Error in IMAP command: Unknown command.\r\n", m->tag);
+		return bad(m, out, "%s BAD Error in IMAP command: Unknown command.\r\n",
+		           m->tag);
 	}
 #undef IS
 	return RESP_CONTINUE;
@@ -398,7 +424,8 @@ static int on_line(struct imap *m, struct resp_out *out)
 	if (m->state == I_IDLE) {
 		if (resp_word_eq(l, n, "DONE")) {
 			m->state = I_LINE;
-			resp_out_printf(out, "%s OK Idle completed (0.001 + 0.000 secs).\r\n", m->tag);
+			resp_out_printf(out, "%s OK Idle completed (0.001 + 0.000 secs).\r\n",
+			                m->tag);
 			return RESP_CONTINUE;
 		}
 		return bad(m, out, "%s BAD Expected DONE.\r\n", m->tag);
@@ -427,7 +454,8 @@ static int on_line(struct imap *m, struct resp_out *out)
 			if (len > max && !plus) {
 				/* refused: the client must not send it */
 				command_reset(m);
-				return bad(m, out, "%s NO [TOOBIG] Literal too large.\r\n", m->tag);
+				return bad(m, out, "%s NO [TOOBIG] Literal too large.\r\n",
+				           m->tag);
 			}
 			if (len > max)
 				m->cmd_bad = 1; /* read and drop it, then answer BAD */
@@ -527,13 +555,13 @@ static void imap_destroy(void *st)
 }
 
 const struct responder resp_imap = {
-	.name = "imap",
-	.proto = TRAP_PROTO_IMAP,
-	.create = imap_create,
-	.start = imap_start,
-	.input = imap_input,
-	.timeout = imap_timeout,
-	.end = imap_end,
-	.fields = imap_fields,
-	.destroy = imap_destroy,
+    .name = "imap",
+    .proto = TRAP_PROTO_IMAP,
+    .create = imap_create,
+    .start = imap_start,
+    .input = imap_input,
+    .timeout = imap_timeout,
+    .end = imap_end,
+    .fields = imap_fields,
+    .destroy = imap_destroy,
 };

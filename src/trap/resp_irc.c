@@ -81,7 +81,10 @@ static void *irc_create(const struct resp_config *cfg, const struct resp_ctx *ct
 	return c;
 }
 
-static const char *host(const struct irc *c) { return resp_hostname(c->cfg); }
+static const char *host(const struct irc *c)
+{
+	return resp_hostname(c->cfg);
+}
 
 static const char *peer(const struct irc *c)
 {
@@ -91,11 +94,12 @@ static const char *peer(const struct irc *c)
 static int irc_start(void *st, struct resp_out *out)
 {
 	struct irc *c = st;
-	resp_out_printf(out,
-	                ":%s NOTICE * :*** Looking up your hostname...\r\n"
-	                ":%s NOTICE * :*** Couldn't resolve your hostname; using your IP address "
-	                "instead\r\n",
-	                host(c), host(c));
+	resp_out_printf(
+	    out,
+	    ":%s NOTICE * :*** Looking up your hostname...\r\n"
+	    ":%s NOTICE * :*** Couldn't resolve your hostname; using your IP address "
+	    "instead\r\n",
+	    host(c), host(c));
 	return RESP_CONTINUE;
 }
 
@@ -144,8 +148,8 @@ static int nick_valid(const char *s, size_t n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      strchr("-[]\\`^{}_|", c)))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || strchr("-[]\\`^{}_|", c)))
 			return 0;
 	}
 	return 1;
@@ -168,10 +172,11 @@ static void welcome(struct irc *c, struct resp_out *out)
 	record_creds(c);
 	resp_out_printf(out, ":%s 001 %s :Welcome to the IRC Network %s!%s@%s\r\n", h, n, n,
 	                c->user, peer(c));
-	resp_out_printf(out, ":%s 002 %s :Your host is %s, running version " IRC_VERSION "\r\n", h,
-	                n, h);
-	resp_out_printf(out, ":%s 003 %s :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n",
-	                h, n);
+	resp_out_printf(out, ":%s 002 %s :Your host is %s, running version " IRC_VERSION "\r\n",
+	                h, n, h);
+	resp_out_printf(
+	    out, ":%s 003 %s :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n", h,
+	    n);
 	resp_out_printf(out,
 	                ":%s 004 %s %s " IRC_VERSION " iowrsxzdHtIDRqpWGTSB "
 	                "lvhopsmntikraqbeIHzMQNRTOVKDdGLPZSCcf\r\n",
@@ -181,7 +186,8 @@ static void welcome(struct irc *c, struct resp_out *out)
 	                "CHANTYPES=# MAXTARGETS=20 MODES=12 NETWORK=IRC NICKLEN=30 "
 	                "PREFIX=(qaohv)~&@%%+ :are supported by this server\r\n",
 	                h, n);
-	resp_out_printf(out, ":%s 251 %s :There are 1 users and 2 invisible on 1 servers\r\n", h, n);
+	resp_out_printf(out, ":%s 251 %s :There are 1 users and 2 invisible on 1 servers\r\n",
+	                h, n);
 	resp_out_printf(out, ":%s 375 %s :- %s Message of the Day - \r\n", h, n, h);
 	resp_out_printf(out, ":%s 372 %s :- Welcome.\r\n", h, n);
 	resp_out_printf(out, ":%s 376 %s :End of /MOTD command.\r\n", h, n);
@@ -201,11 +207,14 @@ static void join_one(struct irc *c, const char *ch, size_t chl, const char *key,
 	int rl = snprintf(rec, sizeof(rec), "%.*s%s%.*s", (int)chl, ch, kl ? " " : "",
 	                  (int)(kl > 64 ? 64 : kl), key);
 	if (rl > 0)
-		resp_strv_add(&c->channels, rec, (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1);
+		resp_strv_add(&c->channels, rec,
+		              (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1);
 	resp_out_printf(out, ":%s!%s@%s JOIN :%.*s\r\n", n, c->user, peer(c), (int)chl, ch);
 	if (c->cfg && c->cfg->irc.topic) {
-		resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, n, (int)chl, ch, c->cfg->irc.topic);
-		resp_out_printf(out, ":%s 333 %s %.*s %s %d\r\n", h, n, (int)chl, ch, h, IRC_CREATED);
+		resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, n, (int)chl, ch,
+		                c->cfg->irc.topic);
+		resp_out_printf(out, ":%s 333 %s %.*s %s %d\r\n", h, n, (int)chl, ch, h,
+		                IRC_CREATED);
 	}
 	resp_out_printf(out, ":%s 353 %s = %.*s :@%s\r\n", h, n, (int)chl, ch, n);
 	resp_out_printf(out, ":%s 366 %s %.*s :End of /NAMES list.\r\n", h, n, (int)chl, ch);
@@ -260,31 +269,33 @@ static int command(struct irc *c, struct resp_out *out)
 #define NEED(k)                                                                                \
 	do {                                                                                   \
 		if (m.np < (k)) {                                                              \
-			resp_out_printf(out, ":%s 461 %s %.*s :Not enough parameters\r\n", h,   \
+			resp_out_printf(out, ":%s 461 %s %.*s :Not enough parameters\r\n", h,  \
 			                c->nick, cl, m.cmd);                                   \
 			return RESP_CONTINUE;                                                  \
 		}                                                                              \
 	} while (0)
 
 	if (IS("QUIT")) {
-		resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Quit: %.*s)\r\n", c->nick, peer(c),
-		                m.np > 0 ? (int)(m.pl[0] > 200 ? 200 : m.pl[0]) : 0,
+		resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Quit: %.*s)\r\n", c->nick,
+		                peer(c), m.np > 0 ? (int)(m.pl[0] > 200 ? 200 : m.pl[0]) : 0,
 		                m.np > 0 ? m.p[0] : "");
 		c->done = 1;
 		return RESP_CLOSE;
 	}
 	if (IS("PING")) {
 		NEED(1);
-		resp_out_printf(out, ":%s PONG %s :%.*s\r\n", h, h, (int)(m.pl[0] > 400 ? 400 : m.pl[0]),
-		                m.p[0]);
+		resp_out_printf(out, ":%s PONG %s :%.*s\r\n", h, h,
+		                (int)(m.pl[0] > 400 ? 400 : m.pl[0]), m.p[0]);
 		return RESP_CONTINUE;
 	}
 	if (IS("PONG"))
 		return RESP_CONTINUE;
 	if (IS("CAP")) {
 		NEED(1);
-		if (resp_word_eq(m.p[0], m.pl[0], "LS") || resp_word_eq(m.p[0], m.pl[0], "LIST"))
-			resp_out_printf(out, ":%s CAP %s %.*s :\r\n", h, c->nick, (int)m.pl[0], m.p[0]);
+		if (resp_word_eq(m.p[0], m.pl[0], "LS") ||
+		    resp_word_eq(m.p[0], m.pl[0], "LIST"))
+			resp_out_printf(out, ":%s CAP %s %.*s :\r\n", h, c->nick, (int)m.pl[0],
+			                m.p[0]);
 		else if (resp_word_eq(m.p[0], m.pl[0], "REQ") && m.np > 1)
 			resp_out_printf(out, ":%s CAP %s NAK :%.*s\r\n", h, c->nick,
 			                (int)(m.pl[1] > 200 ? 200 : m.pl[1]), m.p[1]);
@@ -293,7 +304,8 @@ static int command(struct irc *c, struct resp_out *out)
 	if (IS("PASS")) {
 		NEED(1);
 		if (c->registered) {
-			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h, c->nick);
+			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h,
+			                c->nick);
 			return RESP_CONTINUE;
 		}
 		free(c->pass);
@@ -308,13 +320,13 @@ static int command(struct irc *c, struct resp_out *out)
 			return RESP_CONTINUE;
 		}
 		if (!nick_valid(m.p[0], m.pl[0])) {
-			resp_out_printf(out, ":%s 432 %s %.*s :Erroneous Nickname\r\n", h, c->nick,
-			                (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
+			resp_out_printf(out, ":%s 432 %s %.*s :Erroneous Nickname\r\n", h,
+			                c->nick, (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
 			return RESP_CONTINUE;
 		}
 		if (c->registered)
-			resp_out_printf(out, ":%s!%s@%s NICK :%.*s\r\n", c->nick, c->user, peer(c),
-			                (int)m.pl[0], m.p[0]);
+			resp_out_printf(out, ":%s!%s@%s NICK :%.*s\r\n", c->nick, c->user,
+			                peer(c), (int)m.pl[0], m.p[0]);
 		memcpy(c->nick, m.p[0], m.pl[0]);
 		c->nick[m.pl[0]] = '\0';
 		if (!c->registered && c->user[0])
@@ -323,13 +335,16 @@ static int command(struct irc *c, struct resp_out *out)
 	}
 	if (IS("USER")) {
 		if (c->registered) {
-			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h, c->nick);
+			resp_out_printf(out, ":%s 462 %s :You may not reregister\r\n", h,
+			                c->nick);
 			return RESP_CONTINUE;
 		}
 		NEED(4);
 		size_t ul = m.pl[0] < sizeof(c->user) - 1 ? m.pl[0] : sizeof(c->user) - 1;
 		for (size_t i = 0; i < ul; i++) /* shown back in prefixes: keep it printable */
-			c->user[i] = (m.p[0][i] > 0x20 && m.p[0][i] < 0x7f && m.p[0][i] != '@') ? m.p[0][i] : '_';
+			c->user[i] = (m.p[0][i] > 0x20 && m.p[0][i] < 0x7f && m.p[0][i] != '@')
+			                 ? m.p[0][i]
+			                 : '_';
 		c->user[ul] = '\0';
 		free(c->realname);
 		c->realname_len = m.pl[3];
@@ -353,14 +368,15 @@ static int command(struct irc *c, struct resp_out *out)
 		                (int)(m.pl[0] > 200 ? 200 : m.pl[0]), m.p[0]);
 	} else if (IS("PRIVMSG") || IS("NOTICE")) {
 		if (m.np < 1) {
-			resp_out_printf(out, ":%s 411 %s :No recipient given (%.*s)\r\n", h, nk, cl, m.cmd);
+			resp_out_printf(out, ":%s 411 %s :No recipient given (%.*s)\r\n", h, nk,
+			                cl, m.cmd);
 			return RESP_CONTINUE;
 		}
 		record_message(c, IS("PRIVMSG") ? "PRIVMSG" : "NOTICE", &m);
 		if (m.np < 2)
 			resp_out_printf(out, ":%s 412 %s :No text to send\r\n", h, nk);
-		else if (m.p[0][0] != '#' && m.p[0][0] != '&' && !resp_word_eq(m.p[0], m.pl[0], nk) &&
-		         IS("PRIVMSG"))
+		else if (m.p[0][0] != '#' && m.p[0][0] != '&' &&
+		         !resp_word_eq(m.p[0], m.pl[0], nk) && IS("PRIVMSG"))
 			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk,
 			                (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
 	} else if (IS("MODE")) {
@@ -374,40 +390,49 @@ static int command(struct irc *c, struct resp_out *out)
 				resp_out_printf(out, ":%s 221 %s +iwx\r\n", h, nk);
 		} else if (m.p[0][0] == '#' || m.p[0][0] == '&') {
 			if (m.np > 1)
-				resp_out_printf(out, ":%s!%s@%s MODE %.*s %.*s\r\n", nk, c->user, peer(c), tl,
-				                m.p[0], (int)(m.pl[1] > 64 ? 64 : m.pl[1]), m.p[1]);
+				resp_out_printf(out, ":%s!%s@%s MODE %.*s %.*s\r\n", nk,
+				                c->user, peer(c), tl, m.p[0],
+				                (int)(m.pl[1] > 64 ? 64 : m.pl[1]), m.p[1]);
 			else
-				resp_out_printf(out, ":%s 324 %s %.*s +nt\r\n:%s 329 %s %.*s %d\r\n", h, nk, tl,
-				                m.p[0], h, nk, tl, m.p[0], IRC_CREATED);
+				resp_out_printf(
+				    out, ":%s 324 %s %.*s +nt\r\n:%s 329 %s %.*s %d\r\n", h, nk,
+				    tl, m.p[0], h, nk, tl, m.p[0], IRC_CREATED);
 		} else {
-			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk, tl, m.p[0]);
+			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk,
+			                tl, m.p[0]);
 		}
 	} else if (IS("TOPIC")) {
 		NEED(1);
 		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
 		if (c->cfg && c->cfg->irc.topic)
-			resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, nk, tl, m.p[0], c->cfg->irc.topic);
+			resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, nk, tl, m.p[0],
+			                c->cfg->irc.topic);
 		else
-			resp_out_printf(out, ":%s 331 %s %.*s :No topic is set.\r\n", h, nk, tl, m.p[0]);
+			resp_out_printf(out, ":%s 331 %s %.*s :No topic is set.\r\n", h, nk, tl,
+			                m.p[0]);
 	} else if (IS("WHO")) {
 		resp_out_printf(out, ":%s 315 %s %.*s :End of /WHO list.\r\n", h, nk,
-		                m.np ? (int)(m.pl[0] > 64 ? 64 : m.pl[0]) : 1, m.np ? m.p[0] : "*");
+		                m.np ? (int)(m.pl[0] > 64 ? 64 : m.pl[0]) : 1,
+		                m.np ? m.p[0] : "*");
 	} else if (IS("WHOIS")) {
 		NEED(1);
 		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
-		resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n"
-		                     ":%s 318 %s %.*s :End of /WHOIS list.\r\n",
+		resp_out_printf(out,
+		                ":%s 401 %s %.*s :No such nick/channel\r\n"
+		                ":%s 318 %s %.*s :End of /WHOIS list.\r\n",
 		                h, nk, tl, m.p[0], h, nk, tl, m.p[0]);
 	} else if (IS("USERHOST")) {
 		resp_out_printf(out, ":%s 302 %s :\r\n", h, nk);
 	} else if (IS("ISON")) {
 		resp_out_printf(out, ":%s 303 %s :\r\n", h, nk);
 	} else if (IS("LIST")) {
-		resp_out_printf(out, ":%s 321 %s Channel :Users  Name\r\n:%s 323 %s :End of /LIST\r\n", h,
-		                nk, h, nk);
+		resp_out_printf(
+		    out, ":%s 321 %s Channel :Users  Name\r\n:%s 323 %s :End of /LIST\r\n", h,
+		    nk, h, nk);
 	} else if (IS("AWAY")) {
-		resp_out_printf(out, m.np ? ":%s 306 %s :You have been marked as being away\r\n"
-		                          : ":%s 305 %s :You are no longer marked as being away\r\n",
+		resp_out_printf(out,
+		                m.np ? ":%s 306 %s :You have been marked as being away\r\n"
+		                     : ":%s 305 %s :You are no longer marked as being away\r\n",
 		                h, nk);
 	} else {
 		resp_out_printf(out, ":%s 421 %s %.*s :Unknown command\r\n", h, nk, cl, m.cmd);
@@ -445,13 +470,16 @@ static int irc_timeout(void *st, struct resp_out *out)
 		resp_out_printf(out, "PING :%s\r\n", host(c));
 		return RESP_CONTINUE;
 	}
-	resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Ping timeout: 120 seconds)\r\n", c->nick,
-	                peer(c));
+	resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Ping timeout: 120 seconds)\r\n",
+	                c->nick, peer(c));
 	c->done = 1;
 	return RESP_CLOSE;
 }
 
-static void irc_end(void *st) { record_creds(st); }
+static void irc_end(void *st)
+{
+	record_creds(st);
+}
 
 static void irc_fields(void *st, struct evbuf *ev)
 {
@@ -474,8 +502,10 @@ static void irc_fields(void *st, struct evbuf *ev)
 		for (int i = 0; i < c->nmsgs; i++) {
 			ev_obj(ev, "");
 			ev_str(ev, "type", c->msgs[i].type);
-			ev_strn(ev, "target", c->msgs[i].target ? c->msgs[i].target : "", c->msgs[i].tl);
-			ev_strn(ev, "text", c->msgs[i].text ? c->msgs[i].text : "", c->msgs[i].xl);
+			ev_strn(ev, "target", c->msgs[i].target ? c->msgs[i].target : "",
+			        c->msgs[i].tl);
+			ev_strn(ev, "text", c->msgs[i].text ? c->msgs[i].text : "",
+			        c->msgs[i].xl);
 			ev_close(ev);
 		}
 		ev_close(ev);
@@ -505,13 +535,13 @@ static void irc_destroy(void *st)
 }
 
 const struct responder resp_irc = {
-	.name = "irc",
-	.proto = TRAP_PROTO_IRC,
-	.create = irc_create,
-	.start = irc_start,
-	.input = irc_input,
-	.timeout = irc_timeout,
-	.end = irc_end,
-	.fields = irc_fields,
-	.destroy = irc_destroy,
+    .name = "irc",
+    .proto = TRAP_PROTO_IRC,
+    .create = irc_create,
+    .start = irc_start,
+    .input = irc_input,
+    .timeout = irc_timeout,
+    .end = irc_end,
+    .fields = irc_fields,
+    .destroy = irc_destroy,
 };

@@ -41,7 +41,8 @@ static void *pop3_create(const struct resp_config *cfg, const struct resp_ctx *c
 static int pop3_start(void *st, struct resp_out *out)
 {
 	struct pop3 *p = st;
-	resp_out_printf(out, "+OK %s\r\n", p->cfg && p->cfg->banner ? p->cfg->banner : "Dovecot ready.");
+	resp_out_printf(out, "+OK %s\r\n",
+	                p->cfg && p->cfg->banner ? p->cfg->banner : "Dovecot ready.");
 	return RESP_CONTINUE;
 }
 
@@ -153,7 +154,8 @@ static int command(struct pop3 *p, struct resp_out *out)
 			const char *ir;
 			size_t irl;
 			size_t ml = resp_split(a, al, &ir, &irl);
-			int r = resp_sasl_start(&p->sasl, a, ml, ir, irl, &p->creds, &challenge);
+			int r =
+			    resp_sasl_start(&p->sasl, a, ml, ir, irl, &p->creds, &challenge);
 			return sasl_result(p, r, challenge, out);
 		}
 		if (IS("STLS") && p->cfg && p->cfg->starttls && !p->tls) {
@@ -168,17 +170,19 @@ static int command(struct pop3 *p, struct resp_out *out)
 		resp_out_puts(out, "+OK 0 0\r\n");
 	} else if (IS("LIST") || IS("UIDL")) {
 		if (al > 0)
-			resp_out_printf(out, "-ERR There's no message %.*s.\r\n", (int)(al > 32 ? 32 : al),
-			                a);
+			resp_out_printf(out, "-ERR There's no message %.*s.\r\n",
+			                (int)(al > 32 ? 32 : al), a);
 		else
-			resp_out_puts(out, IS("LIST") ? "+OK 0 messages:\r\n.\r\n" : "+OK\r\n.\r\n");
+			resp_out_puts(out,
+			              IS("LIST") ? "+OK 0 messages:\r\n.\r\n" : "+OK\r\n.\r\n");
 	} else if (IS("RETR") || IS("TOP") || IS("DELE")) {
 		const char *rest;
 		size_t rl;
 		size_t ml = resp_split(a, al, &rest, &rl);
 		if (ml == 0)
 			return bad(p, out, "-ERR Invalid message number\r\n");
-		resp_out_printf(out, "-ERR There's no message %.*s.\r\n", (int)(ml > 32 ? 32 : ml), a);
+		resp_out_printf(out, "-ERR There's no message %.*s.\r\n",
+		                (int)(ml > 32 ? 32 : ml), a);
 	} else if (IS("RSET")) {
 		resp_out_puts(out, "+OK\r\n");
 	} else {
@@ -242,13 +246,13 @@ static void pop3_destroy(void *st)
 }
 
 const struct responder resp_pop3 = {
-	.name = "pop3",
-	.proto = TRAP_PROTO_POP3,
-	.create = pop3_create,
-	.start = pop3_start,
-	.input = pop3_input,
-	.timeout = pop3_timeout,
-	.end = pop3_end,
-	.fields = pop3_fields,
-	.destroy = pop3_destroy,
+    .name = "pop3",
+    .proto = TRAP_PROTO_POP3,
+    .create = pop3_create,
+    .start = pop3_start,
+    .input = pop3_input,
+    .timeout = pop3_timeout,
+    .end = pop3_end,
+    .fields = pop3_fields,
+    .destroy = pop3_destroy,
 };

@@ -14,10 +14,10 @@
 #include <strings.h>
 
 #define SMTP_LINE_MAX 2048
-#define SMTP_RCPT_KEEP 100      /* recipients recorded per connection */
-#define SMTP_RCPT_LIMIT 1000    /* recipients accepted per transaction */
-#define SMTP_ERRORS_MAX 20      /* then 421 and close */
-#define SMTP_HEADER_SCAN 65536  /* bytes of a message searched for headers */
+#define SMTP_RCPT_KEEP 100     /* recipients recorded per connection */
+#define SMTP_RCPT_LIMIT 1000   /* recipients accepted per transaction */
+#define SMTP_ERRORS_MAX 20     /* then 421 and close */
+#define SMTP_HEADER_SCAN 65536 /* bytes of a message searched for headers */
 #define SMTP_SIZE_ADVERTISED 10240000
 
 enum smtp_state {
@@ -92,7 +92,10 @@ static void *smtp_create(const struct resp_config *cfg, const struct resp_ctx *c
 	return s;
 }
 
-static const char *host(const struct smtp *s) { return resp_hostname(s->cfg); }
+static const char *host(const struct smtp *s)
+{
+	return resp_hostname(s->cfg);
+}
 
 static int smtp_start(void *st, struct resp_out *out)
 {
@@ -315,8 +318,9 @@ static int login_reply(struct smtp *s, struct resp_out *out)
 {
 	s->state = S_CMD;
 	if (s->cfg && s->cfg->login_reject)
-		return error_reply(s, out,
-		                   "535 5.7.8 Error: authentication failed: authentication failure\r\n");
+		return error_reply(
+		    s, out,
+		    "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	s->authed = 1;
 	resp_out_puts(out, "235 2.7.0 Authentication successful\r\n");
 	return RESP_CONTINUE;
@@ -348,8 +352,9 @@ static int auth_plain(struct smtp *s, const char *b64, size_t n, struct resp_out
 	resp_creds_add(&s->creds, user, ul, pass ? pass : (const uint8_t *)"", pl, "PLAIN");
 	if (pass == NULL) {
 		s->state = S_CMD;
-		return error_reply(s, out,
-		                   "535 5.7.8 Error: authentication failed: authentication failure\r\n");
+		return error_reply(
+		    s, out,
+		    "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	}
 	return login_reply(s, out);
 }
@@ -377,7 +382,8 @@ static int cmd_auth(struct smtp *s, const char *a, size_t al, struct resp_out *o
 			uint8_t u[512];
 			long ul = resp_b64_decode(ir, irl, u, sizeof(u));
 			if (ul < 0)
-				return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
+				return error_reply(s, out,
+				                   "501 5.5.2 Cannot decode response\r\n");
 			set_str(&s->auth_user, &s->auth_user_len, (const char *)u, (size_t)ul);
 			s->state = S_AUTH_PASS;
 			resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
@@ -421,7 +427,8 @@ static int auth_line(struct smtp *s, const char *l, size_t n, struct resp_out *o
 
 static void ehlo_reply(struct smtp *s, struct resp_out *out)
 {
-	resp_out_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-VRFY\r\n250-ETRN\r\n",
+	resp_out_printf(out,
+	                "250-%s\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-VRFY\r\n250-ETRN\r\n",
 	                host(s), SMTP_SIZE_ADVERTISED);
 	if (s->cfg && s->cfg->starttls && !s->tls)
 		resp_out_puts(out, "250-STARTTLS\r\n");
@@ -443,8 +450,9 @@ static int command(struct smtp *s, struct resp_out *out)
 	if (resp_word_eq(l, vl, "EHLO") || resp_word_eq(l, vl, "HELO")) {
 		int ehlo = resp_word_eq(l, vl, "EHLO");
 		if (al == 0)
-			return error_reply(s, out, ehlo ? "501 Syntax: EHLO hostname\r\n"
-			                                : "501 Syntax: HELO hostname\r\n");
+			return error_reply(s, out,
+			                   ehlo ? "501 Syntax: EHLO hostname\r\n"
+			                        : "501 Syntax: HELO hostname\r\n");
 		if (s->helo == NULL)
 			set_str(&s->helo, &s->helo_len, a, al);
 		s->helo_seen = 1;
@@ -645,13 +653,13 @@ static void smtp_destroy(void *st)
 }
 
 const struct responder resp_smtp = {
-	.name = "smtp",
-	.proto = TRAP_PROTO_SMTP,
-	.create = smtp_create,
-	.start = smtp_start,
-	.input = smtp_input,
-	.timeout = smtp_timeout,
-	.end = smtp_end,
-	.fields = smtp_fields,
-	.destroy = smtp_destroy,
+    .name = "smtp",
+    .proto = TRAP_PROTO_SMTP,
+    .create = smtp_create,
+    .start = smtp_start,
+    .input = smtp_input,
+    .timeout = smtp_timeout,
+    .end = smtp_end,
+    .fields = smtp_fields,
+    .destroy = smtp_destroy,
 };

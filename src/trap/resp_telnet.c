@@ -68,7 +68,10 @@ static void *telnet_create(const struct resp_config *cfg, const struct resp_ctx 
 	return t;
 }
 
-static const char *host(const struct telnet *t) { return resp_hostname(t->cfg); }
+static const char *host(const struct telnet *t)
+{
+	return resp_hostname(t->cfg);
+}
 
 static void login_prompt(struct telnet *t, struct resp_out *out)
 {
@@ -86,7 +89,7 @@ static int telnet_start(void *st, struct resp_out *out)
 {
 	struct telnet *t = st;
 	/* what BusyBox telnetd sends first */
-	static const uint8_t iacs[] = {IAC, DO, OPT_ECHO, IAC, DO,   OPT_NAWS,
+	static const uint8_t iacs[] = {IAC, DO,   OPT_ECHO, IAC, DO,   OPT_NAWS,
 	                               IAC, WILL, OPT_ECHO, IAC, WILL, OPT_SGA};
 	resp_out_put(out, iacs, sizeof(iacs));
 	resp_out_puts(out, "\r\n");
@@ -117,7 +120,8 @@ static void negotiate(struct telnet *t, uint8_t verb, uint8_t opt, struct resp_o
 		if (opt == OPT_ECHO || opt == OPT_NAWS)
 			return;
 		if (opt == OPT_TTYPE) {
-			static const uint8_t ask[] = {IAC, DO, OPT_TTYPE, IAC, SB, OPT_TTYPE, 1, IAC, SE};
+			static const uint8_t ask[] = {IAC,       DO, OPT_TTYPE, IAC, SB,
+			                              OPT_TTYPE, 1,  IAC,       SE};
 			resp_out_put(out, ask, sizeof(ask));
 			return;
 		}
@@ -145,7 +149,8 @@ static void negotiate(struct telnet *t, uint8_t verb, uint8_t opt, struct resp_o
 static void subnegotiation(struct telnet *t)
 {
 	if (t->sblen >= 2 && t->sb[0] == OPT_TTYPE && t->sb[1] == 0) {
-		size_t n = t->sblen - 2 < sizeof(t->ttype) - 1 ? t->sblen - 2 : sizeof(t->ttype) - 1;
+		size_t n =
+		    t->sblen - 2 < sizeof(t->ttype) - 1 ? t->sblen - 2 : sizeof(t->ttype) - 1;
 		memcpy(t->ttype, t->sb + 2, n);
 		t->ttype[n] = '\0';
 	} else if (t->sblen >= 5 && t->sb[0] == OPT_NAWS) {
@@ -165,7 +170,8 @@ static void extract_urls(struct telnet *t, const char *l, size_t n)
 			if (n - i < sl || strncasecmp(l + i, schemes[k], sl) != 0)
 				continue;
 			size_t e = i + sl;
-			while (e < n && l[e] > 0x20 && l[e] < 0x7f && !strchr("'\";|&<>`)", l[e]))
+			while (e < n && l[e] > 0x20 && l[e] < 0x7f &&
+			       !strchr("'\";|&<>`)", l[e]))
 				e++;
 			if (e > i + sl)
 				resp_strv_add(&t->urls, l + i, e - i);
@@ -245,7 +251,8 @@ static size_t echo_decode(const char *s, size_t n, int esc, uint8_t *out, size_t
 			if (esc && d == '0') {
 				int v = 0, k = 0;
 				i++;
-				while (k < 3 && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '7') {
+				while (k < 3 && i + 1 < n && s[i + 1] >= '0' &&
+				       s[i + 1] <= '7') {
 					v = v * 8 + (s[++i] - '0');
 					k++;
 				}
@@ -253,7 +260,10 @@ static size_t echo_decode(const char *s, size_t n, int esc, uint8_t *out, size_t
 				continue;
 			}
 			if (esc && (d == 'n' || d == 't' || d == 'r' || d == '\\')) {
-				out[o++] = d == 'n' ? '\n' : d == 't' ? '\t' : d == 'r' ? '\r' : '\\';
+				out[o++] = d == 'n'   ? '\n'
+				           : d == 't' ? '\t'
+				           : d == 'r' ? '\r'
+				                      : '\\';
 				i++;
 				continue;
 			}
@@ -348,8 +358,9 @@ static int run_segment(struct telnet *t, const char *s, size_t n, struct resp_ou
 	}
 	/* "busybox APPLET args": a real applet runs, anything else is not found */
 	while (resp_word_eq(w, wl, "busybox") && al > 0) {
-		static const char *const applets[] = {"echo", "cat", "wget", "tftp", "chmod", "rm",
-		                                      "cp",   "mkdir", "ps", "sh",   "ls",    "cd"};
+		static const char *const applets[] = {"echo",  "cat", "wget", "tftp",
+		                                      "chmod", "rm",  "cp",   "mkdir",
+		                                      "ps",    "sh",  "ls",   "cd"};
 		const char *b;
 		size_t bl;
 		size_t appl = resp_split(a, al, &b, &bl);
@@ -357,7 +368,8 @@ static int run_segment(struct telnet *t, const char *s, size_t n, struct resp_ou
 		for (size_t i = 0; i < sizeof(applets) / sizeof(applets[0]); i++)
 			known |= resp_word_eq(a, appl, applets[i]);
 		if (!known) {
-			resp_out_printf(out, "%.*s: applet not found\r\n", (int)(appl > 64 ? 64 : appl), a);
+			resp_out_printf(out, "%.*s: applet not found\r\n",
+			                (int)(appl > 64 ? 64 : appl), a);
 			return 0;
 		}
 		w = a;
@@ -372,10 +384,11 @@ static int run_segment(struct telnet *t, const char *s, size_t n, struct resp_ou
 		return 0;
 	}
 	static const char *const silent[] = {
-		"cd",    "chmod", "rm",    "mkdir", "export", "ulimit", "kill",    "killall", "cat",
-		"cp",    "mv",    "sh",    "ash",   "bash",   "enable", "system",  "shell",   "linuxshell",
-		"start", "wget",  "curl",  "tftp",  "ftpget", "nohup",  "history", "unset",   "sleep",
-		"ls",    "ps",    "dd",    "uname", "true",   "cat",    "sync",    "touch",   "ln",
+	    "cd",      "chmod",      "rm",    "mkdir", "export", "ulimit", "kill",   "killall",
+	    "cat",     "cp",         "mv",    "sh",    "ash",    "bash",   "enable", "system",
+	    "shell",   "linuxshell", "start", "wget",  "curl",   "tftp",   "ftpget", "nohup",
+	    "history", "unset",      "sleep", "ls",    "ps",     "dd",     "uname",  "true",
+	    "cat",     "sync",       "touch", "ln",
 	};
 	for (size_t i = 0; i < sizeof(silent) / sizeof(silent[0]); i++)
 		if (resp_word_eq(w, wl, silent[i]))
@@ -401,7 +414,8 @@ static int shell_line(struct telnet *t, const char *l, size_t n, struct resp_out
 			continue;
 		}
 		int sep = c == ';' || c == '\n' ||
-		          (i + 1 < n && ((c == '&' && l[i + 1] == '&') || (c == '|' && l[i + 1] == '|')));
+		          (i + 1 < n &&
+		           ((c == '&' && l[i + 1] == '&') || (c == '|' && l[i + 1] == '|')));
 		if (!sep)
 			continue;
 		if (run_segment(t, l + b, i - b, out))
@@ -450,8 +464,9 @@ static int on_line(struct telnet *t, struct resp_out *out)
 			return RESP_CONTINUE;
 		}
 		t->phase = P_SHELL;
-		resp_out_puts(out, "\r\nBusyBox v1.30.1 (2019-05-06 11:30:57 UTC) built-in shell "
-		                   "(ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n");
+		resp_out_puts(out,
+		              "\r\nBusyBox v1.30.1 (2019-05-06 11:30:57 UTC) built-in shell "
+		              "(ash)\r\nEnter 'help' for a list of built-in commands.\r\n\r\n");
 		shell_prompt(t, out);
 		return RESP_CONTINUE;
 	case P_SHELL:
@@ -627,13 +642,13 @@ static void telnet_destroy(void *st)
 }
 
 const struct responder resp_telnet = {
-	.name = "telnet",
-	.proto = TRAP_PROTO_TELNET,
-	.create = telnet_create,
-	.start = telnet_start,
-	.input = telnet_input,
-	.timeout = telnet_timeout,
-	.end = telnet_end,
-	.fields = telnet_fields,
-	.destroy = telnet_destroy,
+    .name = "telnet",
+    .proto = TRAP_PROTO_TELNET,
+    .create = telnet_create,
+    .start = telnet_start,
+    .input = telnet_input,
+    .timeout = telnet_timeout,
+    .end = telnet_end,
+    .fields = telnet_fields,
+    .destroy = telnet_destroy,
 };

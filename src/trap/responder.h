@@ -26,6 +26,12 @@
  * and message sizes, recorded strings. Binary garbage is answered like a real
  * server would (an error reply, or a close), never trusted.
  *
+ * Memory per connection is bounded whatever the client sends: at most
+ * max_payload bytes of payload being collected, RESP_OUT_MAX of queued
+ * replies, and some hundreds of KiB of recorded fields (HTTP's eight
+ * requests with their headers being the largest); the worker bounds the
+ * number of connections.
+ *
  * Memory: cfg and ctx are borrowed for the life of the state (the worker keeps
  * a configuration alive until every connection created with it is destroyed);
  * out is the worker's; bytes passed to the payload callback are borrowed for
@@ -67,7 +73,7 @@ void resp_out_consume(struct resp_out *o, size_t n);
 int resp_out_put(struct resp_out *o, const void *p, size_t n);
 int resp_out_puts(struct resp_out *o, const char *s);
 int resp_out_printf(struct resp_out *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- what the worker does next ------------------------------------------ */
 
@@ -127,8 +133,8 @@ struct resp_ctx {
 
 /* ---- configuration ------------------------------------------------------- */
 
-#define RESP_PAYLOAD_MAX (1024u * 1024) /* default bytes kept per payload */
-#define RESP_RAW_MAX (64u * 1024)       /* default bytes kept by the generic responder */
+#define RESP_PAYLOAD_MAX (1024u * 1024)  /* default bytes kept per payload */
+#define RESP_RAW_MAX (64u * 1024)        /* default bytes kept by the generic responder */
 #define RESP_HTTP_BODY_MAX (256u * 1024) /* bound on the page served */
 
 /*
@@ -144,15 +150,16 @@ struct resp_config {
 	 * "login:", HTTP: the Server header. NULL = default.
 	 */
 	const char *banner;
-	int starttls;        /* the worker can upgrade in-stream: offer STARTTLS/STLS/AUTH TLS */
-	int login_reject;    /* 1: every login fails (default: any credentials succeed) */
-	size_t max_payload;  /* bytes kept per payload; 0 = RESP_PAYLOAD_MAX */
-	size_t max_raw;      /* generic responder: bytes kept; 0 = RESP_RAW_MAX */
+	int starttls;       /* the worker can upgrade in-stream: offer STARTTLS/STLS/AUTH TLS */
+	int login_reject;   /* 1: every login fails (default: any credentials succeed) */
+	size_t max_payload; /* bytes kept per payload; 0 = RESP_PAYLOAD_MAX */
+	size_t max_raw;     /* generic responder: bytes kept; 0 = RESP_RAW_MAX */
 
 	struct {
 		int status;               /* 0 = 200 */
 		const char *content_type; /* NULL = "text/html" */
-		const uint8_t *body;      /* NULL = a bland default page; at most RESP_HTTP_BODY_MAX */
+		const uint8_t
+		    *body; /* NULL = a bland default page; at most RESP_HTTP_BODY_MAX */
 		size_t body_len;
 	} http;
 

@@ -66,7 +66,7 @@ struct tconn {
 	int64_t start_ms, last_ms, start_us, first_byte_ms;
 	uint64_t bytes_in, bytes_out;
 	const char *end;
-	char domain[256];
+	char domain[DNS_NAME_TEXT_MAX];
 	const char *domain_source;
 	int started_event;
 	int closing;
@@ -1264,10 +1264,10 @@ static void emit_stats(void *arg)
 static void map_entry(struct trap_worker *w, const struct ipc_msg *m)
 {
 	struct ipc_map_entry e;
-	if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + 255)
+	if (m->hdr.len < sizeof(e) || m->hdr.len > sizeof(e) + IPC_MAP_NAME_MAX)
 		fatalx("invalid IPC_MAP_ENTRY");
 	memcpy(&e, m->data, sizeof(e));
-	char name[256];
+	char name[IPC_MAP_NAME_MAX + 1];
 	size_t nl = m->hdr.len - sizeof(e);
 	memcpy(name, m->data + sizeof(e), nl);
 	name[nl] = '\0';

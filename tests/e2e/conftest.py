@@ -70,24 +70,33 @@ class Resources:
     def close(self):
         for o in reversed(self.objs):
             o.close()
+        reports = [(o.name, r) for o in self.objs if isinstance(o, harness.Sinktrap)
+                   for r in o.sanitizer_reports()]
         if os.environ.get("SINKTRAP_E2E_KEEP"):
             print(f"kept {self.dir}")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        return reports
+
+
+def _finish(r):
+    reports = r.close()
+    assert not reports, "sanitizer reports in the sinktrap log:\n" + "\n".join(
+        f"{name}: {line}" for name, line in reports)
 
 
 @pytest.fixture
 def res():
     r = Resources()
     yield r
-    r.close()
+    _finish(r)
 
 
 @pytest.fixture(scope="module")
 def mres():
     r = Resources()
     yield r
-    r.close()
+    _finish(r)
 
 
 @pytest.hookimpl(hookwrapper=True)

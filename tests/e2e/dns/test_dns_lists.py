@@ -13,7 +13,8 @@ DATA = Path(__file__).resolve().parent / "data"
 FORWARDED = "127.0.9.9"  # what the upstream answers for every name
 POOL = ipaddress.ip_network("127.66.0.0/16")
 
-BLOCK_LISTS = ["block.hosts", "block.plain", "block.adblock", "block.dnsmasq", "block.rpz"]
+BLOCK_LISTS = ["block.hosts", "block.plain", "block.adblock", "block.dnsmasq", "block.rpz",
+               "origin.rpz"]
 
 
 def line_of(path, marker):
@@ -56,6 +57,7 @@ CASES = [
     ("upper-hosts.example", "sinkhole", "block.hosts", "UPPER-Hosts"),
     ("UPPER-HOSTS.EXAMPLE", "sinkhole", "block.hosts", "UPPER-Hosts"),
     ("dotted-hosts.example", "sinkhole", "block.hosts", "dotted-hosts"),
+    ("hosts-v6.example", "sinkhole", "block.hosts", ":: hosts-v6"),
     ("xhosts-block.example", "forward", None, None),  # not on a label boundary
     ("hosts-block.example.org", "forward", None, None),  # a prefix is not a suffix
     ("localhost", "forward", None, None),  # hosts boilerplate is no block
@@ -87,6 +89,7 @@ CASES = [
     ("dm-multi1.example", "sinkhole", "block.dnsmasq", "dm-multi1"),
     ("x.dm-multi2.example", "sinkhole", "block.dnsmasq", "dm-multi1"),
     ("upper-dm.example", "sinkhole", "block.dnsmasq", "UPPER-Dm"),
+    ("dm-local.example", "sinkhole", "block.dnsmasq", "local=/dm-local"),
     ("dm-noslash.example", "forward", None, None),
     # RPZ: exact unless *., rpz-passthru. allows
     ("rpz-exact.example", "sinkhole", "block.rpz", "rpz-exact"),
@@ -100,6 +103,13 @@ CASES = [
     ("upper-rpz.example", "sinkhole", "block.rpz", "UPPER-Rpz"),
     ("rpz-drop.example", "sinkhole", "block.rpz", "rpz-drop.example"),
     ("rpz-bad-action.example", "forward", None, None),
+    # RPZ with $ORIGIN: owners are relative to the zone, absolute ones lose the apex
+    ("origin-exact.example", "sinkhole", "origin.rpz", "origin-exact"),
+    ("www.origin-exact.example", "forward", None, None),
+    ("a.origin-wild.example", "sinkhole", "origin.rpz", "*.origin-wild"),
+    ("absolute.example", "sinkhole", "origin.rpz", "absolute.example"),
+    ("origin-data.example", "sinkhole", "origin.rpz", "origin-data"),
+    ("origin-exact.example.rpz.e2e.local", "forward", None, None),
 ]
 
 

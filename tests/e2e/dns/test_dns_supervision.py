@@ -119,3 +119,17 @@ def test_sigterm_stops_cleanly_and_every_event_is_stored(res):
     all_rows = st.db_rows("SELECT COUNT(*) AS n FROM events")[0]["n"]
     assert all_rows == len(all_json)
     assert "stopped" in st.log()
+
+
+def test_pool_mappings_survive_a_dns_worker_restart(sup):
+    addrs = {}
+    for n in ("m1.sup.test", "m2.sup.test", "m3.sup.test"):
+        addrs[n] = harness.a_records(sup.query(n))[0]
+    sup.wait_events(lambda es: len([e for e in es if e["event_type"] == "sinkhole_map"]) >= 3)
+    old = sup.worker_pid("dns")
+    os.kill(old, signal.SIGKILL)
+    harness.wait_until(lambda: (lambda p: p and p != old)(sup.worker_pid("dns")), 15)
+    harness.wait_until(sup.probe, 15)
+    assert harness.a_records(sup.query("m4.sup.test"))[0] not in addrs.values()
+    for n, a in addrs.items():
+        assert harness.a_records(sup.query(n)) == [a]

@@ -2,6 +2,7 @@
 the TC bit, and TCP fallback (with dig as the real client)."""
 
 import ipaddress
+import socket
 import struct
 
 import dns.flags
@@ -13,7 +14,8 @@ import pytest
 import harness
 
 # Four TXT records of ~190 bytes: the answer is ~835 bytes, over 512.
-BIG_TXT = [f'txt-record=big.test,"{c * 190}"' for c in "abcd"]
+BIG_TXT = [f'txt-record={n},"{c * 190}"' for c in "abcd"
+           for n in ("big.test", "cache-tcp.big.test", "cache-udp.big.test")]
 # Four TXT records of three 250-byte strings: ~3.1 KB, over any UDP default.
 HUGE_TXT = [f'txt-record=huge.test,"{c * 250}","{c * 250}","{c * 250}"' for c in "wxyz"]
 
@@ -130,6 +132,22 @@ def test_large_upstream_answer_is_complete_over_tcp(env):
     assert sum(len(rr) for rr in r.answer) == 4
 
 
+@pytest.mark.parametrize("first", ["tcp", "udp"])
+def test_cached_answer_fits_each_client(env, first):
+    """From the cache too, each client gets what fits: TC over plain UDP, all over TCP."""
+    name = f"cache-{first}.big.test"
+    if first == "tcp":
+        assert sum(len(rr) for rr in env.query(name, "TXT", proto="tcp").answer) == 4
+    q = harness.make_query(name, "TXT")
+    wire = harness.udp_exchange(q.to_wire(), "127.0.0.1", env.port)
+    assert len(wire) <= 512
+    assert dns.message.from_wire(wire).flags & dns.flags.TC
+    r = env.query(name, "TXT", proto="tcp")
+    assert not r.flags & dns.flags.TC and sum(len(rr) for rr in r.answer) == 4
+    r = env.query(name, "TXT", edns=0, payload=4096)
+    assert not r.flags & dns.flags.TC and sum(len(rr) for rr in r.answer) == 4
+
+
 def test_edns_opt_in_answer_only_when_asked(env):
     for name in ("opt.blocked.test", "fwd.test"):
         with_edns = env.query(name, "A", edns=0, payload=1232)
@@ -163,7 +181,7 @@ def test_tcp_message_split_across_segments(env):
     frame = harness.tcp_frame(q.to_wire())
     s = harness.tcp_connect("127.0.0.1", env.port)
     try:
-        s.setsockopt(__import__("socket").IPPROTO_TCP, __import__("socket").TCP_NODELAY, 1)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i in range(len(frame)):
             s.sendall(frame[i:i + 1])
         r = dns.message.from_wire(harness.tcp_read_msg(s))

@@ -496,6 +496,13 @@ class Sinktrap:
         except FileNotFoundError:
             return ""
 
+    def sanitizer_reports(self):
+        """AddressSanitizer / UBSan reports in the log (an instrumented SINKTRAP_BIN)."""
+        text = self.log()
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                 "WARNING: AddressSanitizer")
+        return [line for line in text.splitlines() if any(m in line for m in marks)]
+
     # -- queries
 
     def query(self, name, rdtype="A", proto="udp", addr="127.0.0.1", port=None, edns=None,

@@ -25,10 +25,11 @@ static int run_steps(struct tr_conn *c, const struct step *s, int n, int bytewis
 		case D_UPLOAD:
 			if (bytewise)
 				for (size_t k = 0; s[i].bytes[k]; k++)
-					c->r->data_input(c->st, (const uint8_t *)s[i].bytes + k, 1, &c->out);
+					c->r->data_input(c->st, (const uint8_t *)s[i].bytes + k,
+					                 1, &c->out);
 			else
-				c->r->data_input(c->st, (const uint8_t *)s[i].bytes, strlen(s[i].bytes),
-				                 &c->out);
+				c->r->data_input(c->st, (const uint8_t *)s[i].bytes,
+				                 strlen(s[i].bytes), &c->out);
 			/* fall through */
 		case D_CLOSE:
 			c->act = c->r->data_closed(c->st, 0, &c->out);
@@ -42,7 +43,8 @@ static int run_steps(struct tr_conn *c, const struct step *s, int n, int bytewis
 	return c->act;
 }
 
-static void run_both(struct tr_conn *c, const struct step *s, int n, const struct resp_config *cfg)
+static void run_both(struct tr_conn *c, const struct step *s, int n,
+                     const struct resp_config *cfg)
 {
 	struct tr_conn b;
 	tr_open(&b, &resp_ftp, cfg);
@@ -64,12 +66,12 @@ static void run_both(struct tr_conn *c, const struct step *s, int n, const struc
 
 /* ftplib: login, SYST, PWD, CWD, LIST, STOR, RETR (refused), PORT + NLST, QUIT */
 static const struct step ftplib_session[] = {
-	{"USER anonymous\r\nPASS guest@example.com\r\nSYST\r\nPWD\r\nCWD pub\r\nTYPE A\r\nPASV\r\n"
-	 "LIST\r\n",
-	 D_CLOSE, NULL},
-	{"TYPE I\r\nPASV\r\nSTOR bot.sh\r\n", D_UPLOAD, UPLOAD},
-	{"TYPE I\r\nPASV\r\nRETR secret.txt\r\n", D_CLOSE, NULL},
-	{"TYPE A\r\nPORT 127,0,0,1,173,5\r\nNLST\r\nQUIT\r\n", D_NONE, NULL},
+    {"USER anonymous\r\nPASS guest@example.com\r\nSYST\r\nPWD\r\nCWD pub\r\nTYPE A\r\nPASV\r\n"
+     "LIST\r\n",
+     D_CLOSE, NULL},
+    {"TYPE I\r\nPASV\r\nSTOR bot.sh\r\n", D_UPLOAD, UPLOAD},
+    {"TYPE I\r\nPASV\r\nRETR secret.txt\r\n", D_CLOSE, NULL},
+    {"TYPE A\r\nPORT 127,0,0,1,173,5\r\nNLST\r\nQUIT\r\n", D_NONE, NULL},
 };
 
 static void test_ftplib_session(void **state)
@@ -130,22 +132,23 @@ static void test_stand_in_file(void **state)
 	cfg.ftp.file_name = "wallet.dat";
 	cfg.banner = "ProFTPD Server (Debian)";
 	static const struct step s[] = {
-		{"USER a\r\nPASS b\r\nSIZE wallet.dat\r\nEPSV\r\nRETR /pub/wallet.dat\r\n", D_CLOSE,
-		 NULL},
-		{"EPRT |2|2001:db8::1|5282|\r\nLIST\r\n", D_NONE, NULL},
+	    {"USER a\r\nPASS b\r\nSIZE wallet.dat\r\nEPSV\r\nRETR /pub/wallet.dat\r\n", D_CLOSE,
+	     NULL},
+	    {"EPRT |2|2001:db8::1|5282|\r\nLIST\r\n", D_NONE, NULL},
 	};
 	struct tr_conn c;
 	run_both(&c, s, 2, &cfg);
-	assert_string_equal(tr_out(&c), "220 ProFTPD Server (Debian)\r\n"
-	                                "331 Please specify the password.\r\n"
-	                                "230 Login successful.\r\n"
-	                                "213 19\r\n"
-	                                "229 Entering Extended Passive Mode (|||40001|)\r\n"
-	                                "150 Opening BINARY mode data connection for wallet.dat "
-	                                "(19 bytes).\r\n"
-	                                "226 Transfer complete.\r\n"
-	                                "200 EPRT command successful. Consider using EPSV.\r\n"
-	                                "425 Failed to establish connection.\r\n");
+	assert_string_equal(tr_out(&c),
+	                    "220 ProFTPD Server (Debian)\r\n"
+	                    "331 Please specify the password.\r\n"
+	                    "230 Login successful.\r\n"
+	                    "213 19\r\n"
+	                    "229 Entering Extended Passive Mode (|||40001|)\r\n"
+	                    "150 Opening BINARY mode data connection for wallet.dat "
+	                    "(19 bytes).\r\n"
+	                    "226 Transfer complete.\r\n"
+	                    "200 EPRT command successful. Consider using EPSV.\r\n"
+	                    "425 Failed to establish connection.\r\n");
 	assert_memory_equal(c.sent, file, sizeof(file) - 1);
 	assert_string_equal(tr_str(&c, "ftp.active_address"), "[2001:db8::1]:5282");
 	tr_close(&c);
@@ -155,15 +158,16 @@ static void test_data_before_command(void **state)
 {
 	/* the data channel delivers and closes before STOR is read */
 	static const struct step s[] = {
-		{"USER a\r\nPASS b\r\nPASV\r\n", D_UPLOAD, "early bytes"},
-		{"STOR early.bin\r\n", D_NONE, NULL},
-		{"PASV\r\nSTOR never.bin\r\n", D_FAIL, NULL},
+	    {"USER a\r\nPASS b\r\nPASV\r\n", D_UPLOAD, "early bytes"},
+	    {"STOR early.bin\r\n", D_NONE, NULL},
+	    {"PASV\r\nSTOR never.bin\r\n", D_FAIL, NULL},
 	};
 	struct tr_conn c;
 	run_both(&c, s, 3, NULL);
 	assert_true(tr_out_has(&c, "STOR") == 0);
 	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n226 Transfer complete.\r\n227 "));
-	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n425 Failed to establish connection.\r\n"));
+	assert_true(
+	    tr_out_has(&c, "150 Ok to send data.\r\n425 Failed to establish connection.\r\n"));
 	assert_int_equal(c.npl, 1);
 	assert_string_equal(c.pl[0].name, "early.bin");
 	assert_string_equal((char *)c.pl[0].data, "early bytes");
@@ -174,24 +178,26 @@ static const struct {
 	const char *tx;
 	const char *reply; /* after the banner */
 } dialogue[] = {
-	{"LIST\r\n", "530 Please login with USER and PASS.\r\n"},
-	{"PASS x\r\n", "503 Login with USER first.\r\n"},
-	{"FEAT\r\n", "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n"
-	             " TVFS\r\n UTF8\r\n211 End\r\n"},
-	{"AUTH TLS\r\n", "530 Please login with USER and PASS.\r\n"},
-	{"OPTS UTF8 ON\r\nNOOP\r\n", "200 Always in UTF8 mode.\r\n200 NOOP ok.\r\n"},
-	{"USER a\r\nPASS b\r\nLIST\r\n", "331 Please specify the password.\r\n230 Login successful.\r\n"
-	                                 "425 Use PORT or PASV first.\r\n"},
-	{"USER a\r\nPASS b\r\nPORT 1,2,3\r\n", "331 Please specify the password.\r\n230 Login "
-	                                       "successful.\r\n500 Illegal PORT command.\r\n"},
-	{"USER a\r\nPASS b\r\nMKD x\r\nCWD x\r\nPWD\r\nCDUP\r\nPWD\r\n",
-	 "331 Please specify the password.\r\n230 Login successful.\r\n257 \"/x\" created\r\n"
-	 "250 Directory successfully changed.\r\n257 \"/x\" is the current directory\r\n"
-	 "250 Directory successfully changed.\r\n257 \"/\" is the current directory\r\n"},
-	{"USER a\r\nPASS b\r\nRNTO y\r\nRNFR x\r\nRNTO y\r\nSITE CHMOD 777 x\r\nXYZ\r\n",
-	 "331 Please specify the password.\r\n230 Login successful.\r\n503 RNFR required first.\r\n"
-	 "350 Ready for RNTO.\r\n250 Rename successful.\r\n200 SITE CHMOD command ok.\r\n"
-	 "500 Unknown command.\r\n"},
+    {"LIST\r\n", "530 Please login with USER and PASS.\r\n"},
+    {"PASS x\r\n", "503 Login with USER first.\r\n"},
+    {"FEAT\r\n",
+     "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n"
+     " TVFS\r\n UTF8\r\n211 End\r\n"},
+    {"AUTH TLS\r\n", "530 Please login with USER and PASS.\r\n"},
+    {"OPTS UTF8 ON\r\nNOOP\r\n", "200 Always in UTF8 mode.\r\n200 NOOP ok.\r\n"},
+    {"USER a\r\nPASS b\r\nLIST\r\n",
+     "331 Please specify the password.\r\n230 Login successful.\r\n"
+     "425 Use PORT or PASV first.\r\n"},
+    {"USER a\r\nPASS b\r\nPORT 1,2,3\r\n", "331 Please specify the password.\r\n230 Login "
+                                           "successful.\r\n500 Illegal PORT command.\r\n"},
+    {"USER a\r\nPASS b\r\nMKD x\r\nCWD x\r\nPWD\r\nCDUP\r\nPWD\r\n",
+     "331 Please specify the password.\r\n230 Login successful.\r\n257 \"/x\" created\r\n"
+     "250 Directory successfully changed.\r\n257 \"/x\" is the current directory\r\n"
+     "250 Directory successfully changed.\r\n257 \"/\" is the current directory\r\n"},
+    {"USER a\r\nPASS b\r\nRNTO y\r\nRNFR x\r\nRNTO y\r\nSITE CHMOD 777 x\r\nXYZ\r\n",
+     "331 Please specify the password.\r\n230 Login successful.\r\n503 RNFR required first.\r\n"
+     "350 Ready for RNTO.\r\n250 Rename successful.\r\n200 SITE CHMOD command ok.\r\n"
+     "500 Unknown command.\r\n"},
 };
 
 static void test_dialogue(void **state)
@@ -291,14 +297,10 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ftplib_session),
-		cmocka_unit_test(test_stand_in_file),
-		cmocka_unit_test(test_data_before_command),
-		cmocka_unit_test(test_dialogue),
-		cmocka_unit_test(test_login_reject),
-		cmocka_unit_test(test_auth_tls),
-		cmocka_unit_test(test_limits_and_timeout),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_ftplib_session),      cmocka_unit_test(test_stand_in_file),
+	    cmocka_unit_test(test_data_before_command), cmocka_unit_test(test_dialogue),
+	    cmocka_unit_test(test_login_reject),        cmocka_unit_test(test_auth_tls),
+	    cmocka_unit_test(test_limits_and_timeout),  cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,7 +42,8 @@ static void test_bound_and_timeout(void **state)
 	assert_int_equal(c.npl, 1);
 	assert_int_equal(c.pl[0].len, 1000);
 	assert_int_equal(c.pl[0].truncated, 1);
-	assert_int_equal(tr_int(&c, "raw.length"), 1400);
+	assert_int_equal(tr_int(&c, "raw.length"), 1000);
+	assert_int_equal(tr_int(&c, "raw.truncated"), 1);
 	struct ev_field f;
 	assert_true(tr_find(&c, "raw.head", &f));
 	assert_int_equal(f.strlen, 256);
@@ -51,20 +52,30 @@ static void test_bound_and_timeout(void **state)
 	assert_int_equal(c.npl, 1);
 	tr_close(&c);
 
+	/* exactly the bound is not yet past it */
+	uint8_t k[1000];
+	memset(k, 'k', sizeof(k));
+	tr_open(&c, &resp_generic, &cfg);
+	tr_start(&c);
+	assert_int_equal(tr_feed(&c, k, sizeof(k), 0), RESP_CONTINUE);
+	assert_int_equal(tr_feed(&c, k, 1, 0), RESP_CLOSE);
+	tr_close(&c);
+
 	tr_open(&c, &resp_generic, NULL);
 	tr_start(&c);
 	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
 	tr_render(&c);
 	assert_int_equal(c.npl, 0);
 	assert_int_equal(tr_int(&c, "raw.length"), 0);
+	assert_int_equal(tr_int(&c, "raw.truncated"), -1);
 	tr_close(&c);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_records_raw),
-		cmocka_unit_test(test_bound_and_timeout),
+	    cmocka_unit_test(test_records_raw),
+	    cmocka_unit_test(test_bound_and_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,8 +53,8 @@ struct tr_conn {
 	int rendered;
 };
 
-static void tr_payload_cb(void *arg, const char *kind, const char *name, const uint8_t *data,
-                          size_t len, int truncated)
+static inline void tr_payload_cb(void *arg, const char *kind, const char *name,
+                                 const uint8_t *data, size_t len, int truncated)
 {
 	struct tr_conn *c = arg;
 	assert_true(c->npl < TR_MAX_PAYLOADS);
@@ -69,7 +69,7 @@ static void tr_payload_cb(void *arg, const char *kind, const char *name, const u
 	p->truncated = truncated;
 }
 
-static int tr_listen_cb(void *arg, uint16_t *port)
+static inline int tr_listen_cb(void *arg, uint16_t *port)
 {
 	struct tr_conn *c = arg;
 	c->listen_calls++;
@@ -78,7 +78,7 @@ static int tr_listen_cb(void *arg, uint16_t *port)
 	return 0;
 }
 
-static int tr_send_cb(void *arg, const uint8_t *data, size_t len)
+static inline int tr_send_cb(void *arg, const uint8_t *data, size_t len)
 {
 	struct tr_conn *c = arg;
 	c->send_calls++;
@@ -89,14 +89,15 @@ static int tr_send_cb(void *arg, const uint8_t *data, size_t len)
 	return 0;
 }
 
-static int64_t tr_now_cb(void *arg)
+static inline int64_t tr_now_cb(void *arg)
 {
 	(void)arg;
 	return TR_FIXED_NOW;
 }
 
 /* Create the state; cfg may be NULL (all defaults) and is copied. */
-static void tr_open(struct tr_conn *c, const struct responder *r, const struct resp_config *cfg)
+static inline void tr_open(struct tr_conn *c, const struct responder *r,
+                           const struct resp_config *cfg)
 {
 	memset(c, 0, sizeof(*c));
 	c->r = r;
@@ -118,14 +119,14 @@ static void tr_open(struct tr_conn *c, const struct responder *r, const struct r
 	assert_non_null(c->st);
 }
 
-static int tr_start(struct tr_conn *c)
+static inline int tr_start(struct tr_conn *c)
 {
 	c->act = c->r->start(c->st, &c->out);
 	return c->act;
 }
 
 /* Feed bytes whole or one at a time; stops at CLOSE/STARTTLS like a worker. */
-static int tr_feed(struct tr_conn *c, const void *buf, size_t n, int bytewise)
+static inline int tr_feed(struct tr_conn *c, const void *buf, size_t n, int bytewise)
 {
 	const uint8_t *p = buf;
 	if (!bytewise) {
@@ -140,13 +141,13 @@ static int tr_feed(struct tr_conn *c, const void *buf, size_t n, int bytewise)
 	return c->act;
 }
 
-static int tr_feeds(struct tr_conn *c, const char *s, int bytewise)
+static inline int tr_feeds(struct tr_conn *c, const char *s, int bytewise)
 {
 	return tr_feed(c, s, strlen(s), bytewise);
 }
 
 /* The reply bytes so far as a NUL-terminated string (borrowed). */
-static const char *tr_out(struct tr_conn *c)
+static inline const char *tr_out(struct tr_conn *c)
 {
 	resp_out_put(&c->out, "", 1);
 	c->out.len--;
@@ -154,7 +155,7 @@ static const char *tr_out(struct tr_conn *c)
 }
 
 /* end() then fields() into a fresh "trap" record. */
-static void tr_render(struct tr_conn *c)
+static inline void tr_render(struct tr_conn *c)
 {
 	c->r->end(c->st);
 	evbuf_reset(&c->ev);
@@ -166,7 +167,7 @@ static void tr_render(struct tr_conn *c)
 	c->rendered = 1;
 }
 
-static void tr_close(struct tr_conn *c)
+static inline void tr_close(struct tr_conn *c)
 {
 	c->r->destroy(c->st);
 	resp_out_free(&c->out);
@@ -176,7 +177,7 @@ static void tr_close(struct tr_conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static int tr_find(struct tr_conn *c, const char *path, struct ev_field *f)
+static inline int tr_find(struct tr_conn *c, const char *path, struct ev_field *f)
 {
 	if (!c->rendered)
 		tr_render(c);
@@ -184,7 +185,7 @@ static int tr_find(struct tr_conn *c, const char *path, struct ev_field *f)
 }
 
 /* A string field as a NUL-terminated copy in a rotating static buffer; NULL if absent. */
-static const char *tr_strf(const struct ev_field *f)
+static inline const char *tr_strf(const struct ev_field *f)
 {
 	static char bufs[4][4096];
 	static int k;
@@ -195,7 +196,7 @@ static const char *tr_strf(const struct ev_field *f)
 	return b;
 }
 
-static const char *tr_str(struct tr_conn *c, const char *path)
+static inline const char *tr_str(struct tr_conn *c, const char *path)
 {
 	struct ev_field f;
 	if (!tr_find(c, path, &f) || f.kind != EV_STR)
@@ -203,7 +204,7 @@ static const char *tr_str(struct tr_conn *c, const char *path)
 	return tr_strf(&f);
 }
 
-static int64_t tr_int(struct tr_conn *c, const char *path)
+static inline int64_t tr_int(struct tr_conn *c, const char *path)
 {
 	struct ev_field f;
 	if (!tr_find(c, path, &f) || (f.kind != EV_INT && f.kind != EV_BOOL))
@@ -215,7 +216,7 @@ static int64_t tr_int(struct tr_conn *c, const char *path)
  * Element idx of the array at path: a string element, or, with key, the
  * string member key of an object element. NULL when absent.
  */
-static const char *tr_elem(struct tr_conn *c, const char *path, int idx, const char *key)
+static inline const char *tr_elem(struct tr_conn *c, const char *path, int idx, const char *key)
 {
 	struct ev_field a, f;
 	if (!tr_find(c, path, &a) || a.kind != EV_ARR)
@@ -235,8 +236,8 @@ static const char *tr_elem(struct tr_conn *c, const char *path, int idx, const c
 		if (f.kind != EV_OBJ)
 			return NULL;
 		while (ev_reader_next(&r, &f) && f.depth > a.depth + 1) {
-			if (f.depth == a.depth + 2 && f.kind == EV_STR && f.keylen == strlen(key) &&
-			    memcmp(f.key, key, f.keylen) == 0)
+			if (f.depth == a.depth + 2 && f.kind == EV_STR &&
+			    f.keylen == strlen(key) && memcmp(f.key, key, f.keylen) == 0)
 				return tr_strf(&f);
 		}
 		return NULL;
@@ -244,7 +245,7 @@ static const char *tr_elem(struct tr_conn *c, const char *path, int idx, const c
 	return NULL;
 }
 
-static int tr_count(struct tr_conn *c, const char *path)
+static inline int tr_count(struct tr_conn *c, const char *path)
 {
 	int n = 0;
 	struct ev_field a, f;
@@ -263,8 +264,8 @@ static int tr_count(struct tr_conn *c, const char *path)
  * assert identical reply bytes, payloads, final action and event fields.
  * Leaves the whole-feed run open in *c for the caller's assertions.
  */
-static void tr_run_both(struct tr_conn *c, const struct responder *r,
-                        const struct resp_config *cfg, const void *tx, size_t n)
+static inline void tr_run_both(struct tr_conn *c, const struct responder *r,
+                               const struct resp_config *cfg, const void *tx, size_t n)
 {
 	struct tr_conn b;
 	tr_open(&b, r, cfg);
@@ -295,7 +296,7 @@ static void tr_run_both(struct tr_conn *c, const struct responder *r,
 }
 
 /* Is needle among the reply bytes? */
-static int tr_out_has(struct tr_conn *c, const char *needle)
+static inline int tr_out_has(struct tr_conn *c, const char *needle)
 {
 	return strstr(tr_out(c), needle) != NULL;
 }

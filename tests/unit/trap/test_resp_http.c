@@ -97,7 +97,8 @@ static void test_expect_continue(void **state)
 {
 	struct tr_conn c;
 	run(&c,
-	    "PUT /x.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+	    "PUT /x.bin HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: "
+	    "100-continue\r\n\r\n"
 	    "abc",
 	    NULL);
 	const char *o = tr_out(&c);
@@ -171,16 +172,18 @@ static void test_configured_page(void **state)
 	cfg.banner = "Apache/2.4.57 (Debian)";
 	struct tr_conn c;
 	run(&c, "GET /bins/x86 HTTP/1.1\r\nHost: h\r\n\r\n", &cfg);
-	assert_string_equal(tr_out(&c), "HTTP/1.1 200 OK\r\nServer: Apache/2.4.57 (Debian)\r\n" NGINX_DATE
-	                                "Content-Type: text/x-sh\r\nContent-Length: 24\r\n"
-	                                "Connection: keep-alive\r\n\r\n#!/bin/sh\necho harmless\n");
+	assert_string_equal(tr_out(&c),
+	                    "HTTP/1.1 200 OK\r\nServer: Apache/2.4.57 (Debian)\r\n" NGINX_DATE
+	                    "Content-Type: text/x-sh\r\nContent-Length: 24\r\n"
+	                    "Connection: keep-alive\r\n\r\n#!/bin/sh\necho harmless\n");
 	tr_close(&c);
 
 	struct resp_config cfg404 = {0};
 	cfg404.http.status = 404;
 	run(&c, "GET /nope HTTP/1.1\r\nHost: h\r\n\r\n", &cfg404);
 	assert_true(tr_out_has(&c, "HTTP/1.1 404 Not Found\r\n"));
-	assert_true(tr_out_has(&c, "<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx"));
+	assert_true(
+	    tr_out_has(&c, "<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx"));
 	assert_int_equal(tr_int(&c, "http.status"), 404);
 	tr_close(&c);
 }
@@ -190,25 +193,27 @@ static const struct {
 	const char *tx;
 	const char *status_line;
 } errors[] = {
-	{"bad version", "GET / FOO/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-	{"too many words", "GET /a b HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-	{"bad method", "G(T / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-	{"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
-	{"bad length", "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
-	{"two lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-	 "HTTP/1.1 400 Bad Request\r\n"},
-	{"too large", "POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n",
-	 "HTTP/1.1 413 Request Entity Too Large\r\n"},
-	{"huge length", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
-	 "HTTP/1.1 413 Request Entity Too Large\r\n"},
-	{"bad chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-	 "HTTP/1.1 400 Bad Request\r\n"},
-	{"huge chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
-	 "HTTP/1.1 413 Request Entity Too Large\r\n"},
-	{"chunk crlf", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
-	 "HTTP/1.1 400 Bad Request\r\n"},
-	{"unknown te", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-	 "HTTP/1.1 501 Not Implemented\r\n"},
+    {"bad version", "GET / FOO/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+    {"too many words", "GET /a b HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+    {"bad method", "G(T / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+    {"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+     "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+    {"bad length", "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+     "HTTP/1.1 400 Bad Request\r\n"},
+    {"two lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+     "HTTP/1.1 400 Bad Request\r\n"},
+    {"too large", "POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n",
+     "HTTP/1.1 413 Request Entity Too Large\r\n"},
+    {"huge length", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+     "HTTP/1.1 413 Request Entity Too Large\r\n"},
+    {"bad chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     "HTTP/1.1 400 Bad Request\r\n"},
+    {"huge chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
+     "HTTP/1.1 413 Request Entity Too Large\r\n"},
+    {"chunk crlf", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+     "HTTP/1.1 400 Bad Request\r\n"},
+    {"unknown te", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+     "HTTP/1.1 501 Not Implemented\r\n"},
 };
 
 static void test_errors_close(void **state)
@@ -274,7 +279,8 @@ static void test_slowloris_and_timeout(void **state)
 	tr_open(&c, &resp_http, NULL);
 	tr_start(&c);
 	assert_int_equal(c.out.len, 0);
-	assert_int_equal(tr_feeds(&c, "GET / HTTP/1.1\r\nHost: x\r\nX-a: b", 1), RESP_NEED_MORE);
+	assert_int_equal(tr_feeds(&c, "GET / HTTP/1.1\r\nHost: x\r\nX-a: b", 1),
+	                 RESP_NEED_MORE);
 	assert_int_equal(c.out.len, 0);
 	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
 	assert_int_equal(c.out.len, 0);
@@ -346,22 +352,22 @@ static void test_out_bound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_curl_get),
-		cmocka_unit_test(test_curl_post_body),
-		cmocka_unit_test(test_head_http10_closes),
-		cmocka_unit_test(test_expect_continue),
-		cmocka_unit_test(test_chunked_body),
-		cmocka_unit_test(test_pipelined),
-		cmocka_unit_test(test_keepalive_bound),
-		cmocka_unit_test(test_configured_page),
-		cmocka_unit_test(test_errors_close),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_http09),
-		cmocka_unit_test(test_slowloris_and_timeout),
-		cmocka_unit_test(test_body_cut_short),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_lookup),
-		cmocka_unit_test(test_out_bound),
+	    cmocka_unit_test(test_curl_get),
+	    cmocka_unit_test(test_curl_post_body),
+	    cmocka_unit_test(test_head_http10_closes),
+	    cmocka_unit_test(test_expect_continue),
+	    cmocka_unit_test(test_chunked_body),
+	    cmocka_unit_test(test_pipelined),
+	    cmocka_unit_test(test_keepalive_bound),
+	    cmocka_unit_test(test_configured_page),
+	    cmocka_unit_test(test_errors_close),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_http09),
+	    cmocka_unit_test(test_slowloris_and_timeout),
+	    cmocka_unit_test(test_body_cut_short),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_lookup),
+	    cmocka_unit_test(test_out_bound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,10 +27,11 @@ static const char tx_imaplib_auth[] = "PIFI0 CAPABILITY\r\n"
                                       "\r\n"
                                       "PIFI3 LOGOUT\r\n";
 
-#define CAPS_PRE "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN"
-#define CAPS_POST                                                                           \
+#define CAPS_PRE                                                                               \
+	"IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ AUTH=PLAIN AUTH=LOGIN"
+#define CAPS_POST                                                                              \
 	"IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND " \
-	"UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC "      \
+	"UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC "     \
 	"ESEARCH LITERAL+ MOVE SPECIAL-USE"
 #define BANNER "* OK [CAPABILITY " CAPS_PRE "] Dovecot ready.\r\n"
 
@@ -40,22 +41,22 @@ static void test_imaplib(void **state)
 	tr_run_both(&c, &resp_imap, NULL, tx_imaplib, strlen(tx_imaplib));
 	assert_int_equal(c.act, RESP_CLOSE);
 	assert_string_equal(
-		tr_out(&c),
-		BANNER "* CAPABILITY " CAPS_PRE "\r\n"
-		       "KIDO0 OK Pre-login capabilities listed, post-login capabilities have more.\r\n"
-		       "KIDO1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n"
-		       "* LIST (\\HasNoChildren) \".\" INBOX\r\n"
-		       "KIDO2 OK List completed (0.001 + 0.000 secs).\r\n"
-		       "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
-		       "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags "
-		       "permitted.\r\n"
-		       "* 0 EXISTS\r\n* 0 RECENT\r\n"
-		       "* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
-		       "* OK [UIDNEXT 1] Predicted next UID\r\n"
-		       "KIDO3 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n"
-		       "* SEARCH\r\nKIDO4 OK Search completed (0.001 + 0.000 secs).\r\n"
-		       "KIDO5 OK CLOSE completed.\r\n"
-		       "* BYE Logging out\r\nKIDO6 OK Logout completed (0.001 + 0.000 secs).\r\n");
+	    tr_out(&c), BANNER
+	    "* CAPABILITY " CAPS_PRE "\r\n"
+	    "KIDO0 OK Pre-login capabilities listed, post-login capabilities have more.\r\n"
+	    "KIDO1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n"
+	    "* LIST (\\HasNoChildren) \".\" INBOX\r\n"
+	    "KIDO2 OK List completed (0.001 + 0.000 secs).\r\n"
+	    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags "
+	    "permitted.\r\n"
+	    "* 0 EXISTS\r\n* 0 RECENT\r\n"
+	    "* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
+	    "* OK [UIDNEXT 1] Predicted next UID\r\n"
+	    "KIDO3 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n"
+	    "* SEARCH\r\nKIDO4 OK Search completed (0.001 + 0.000 secs).\r\n"
+	    "KIDO5 OK CLOSE completed.\r\n"
+	    "* BYE Logging out\r\nKIDO6 OK Logout completed (0.001 + 0.000 secs).\r\n");
 	assert_string_equal(tr_str(&c, "credentials.username"), "bob@example.com");
 	assert_string_equal(tr_str(&c, "credentials.password"), "pa ss\"word");
 	assert_string_equal(tr_str(&c, "credentials.method"), "LOGIN");
@@ -69,8 +70,9 @@ static void test_imaplib_auth_append(void **state)
 	struct tr_conn c;
 	tr_run_both(&c, &resp_imap, NULL, tx_imaplib_auth, strlen(tx_imaplib_auth));
 	assert_int_equal(c.act, RESP_CLOSE);
-	assert_true(tr_out_has(&c, "PIFI0 OK Pre-login capabilities listed, post-login capabilities "
-	                           "have more.\r\n+ \r\nPIFI1 OK [CAPABILITY "));
+	assert_true(
+	    tr_out_has(&c, "PIFI0 OK Pre-login capabilities listed, post-login capabilities "
+	                   "have more.\r\n+ \r\nPIFI1 OK [CAPABILITY "));
 	assert_true(tr_out_has(&c, "] Logged in\r\n+ OK\r\nPIFI2 OK [APPENDUID 1700000000 1] "
 	                           "Append completed.\r\n* BYE"));
 	assert_string_equal(tr_str(&c, "credentials.username"), "carol");
@@ -89,40 +91,40 @@ static const struct {
 	const char *reply; /* after the banner */
 	const char *user, *pass;
 } cases[] = {
-	/* synchronizing literals for both arguments */
-	{"a1 LOGIN {5}\r\nadmin {8}\r\npa\"ss wd\r\n",
-	 "+ OK\r\n+ OK\r\na1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "admin", "pa\"ss wd"},
-	/* LITERAL+ needs no continuation */
-	{"a1 LOGIN {4+}\r\nroot {0+}\r\n\r\n", "a1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "root",
-	 ""},
-	{"x LOGIN \"a\\\\b\" c\r\n", "x OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "a\\b", "c"},
-	{"a1 AUTHENTICATE PLAIN AHUAcA==\r\n", "a1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "u",
-	 "p"},
-	{"a1 AUTHENTICATE LOGIN\r\ndQ==\r\ncA==\r\n",
-	 "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "u",
-	 "p"},
-	{"a1 AUTHENTICATE PLAIN\r\n*\r\n", "+ \r\na1 BAD Authentication aborted by client.\r\n", NULL,
-	 NULL},
-	{"a1 AUTHENTICATE GSSAPI\r\n", "a1 NO Unsupported authentication mechanism.\r\n", NULL,
-	 NULL},
-	{"a1 LOGIN onlyuser\r\n", "a1 BAD Error in IMAP command LOGIN: Missing arguments.\r\n", NULL,
-	 NULL},
-	{"a1 SELECT INBOX\r\n", "a1 BAD Error in IMAP command received by server.\r\n", NULL, NULL},
-	{"\r\n", "* BAD Error in IMAP command received by server.\r\n", NULL, NULL},
-	{"+x NOOP\r\n", "* BAD Error in IMAP command received by server.\r\n", NULL, NULL},
-	{"t1 NOOP\r\nt2 ID (\"name\" \"x\")\r\nt3 STARTTLS\r\n",
-	 "t1 OK NOOP completed (0.001 + 0.000 secs).\r\n* ID (\"name\" \"Dovecot\")\r\nt2 OK ID "
-	 "completed.\r\nt3 BAD Error in IMAP command received by server.\r\n",
-	 NULL, NULL},
-	/* a synchronizing literal past the bound is refused before it is sent */
-	{"a1 LOGIN {99999}\r\na2 NOOP\r\n",
-	 "a1 NO [TOOBIG] Literal too large.\r\na2 OK NOOP completed (0.001 + 0.000 secs).\r\n", NULL,
-	 NULL},
-	{"a LOGIN u p\r\nb EXAMINE Trash\r\nc UID FETCH 1:* FLAGS\r\nd IDLE\r\nDONE\r\ne FOO\r\n",
-	 "a OK [CAPABILITY " CAPS_POST "] Logged in\r\nb NO Mailbox doesn't exist: Trash\r\n"
-	 "c BAD No mailbox selected.\r\n+ idling\r\nd OK Idle completed (0.001 + 0.000 secs).\r\n"
-	 "e BAD Error in IMAP command: Unknown command.\r\n",
-	 "u", "p"},
+    /* synchronizing literals for both arguments */
+    {"a1 LOGIN {5}\r\nadmin {8}\r\npa\"ss wd\r\n",
+     "+ OK\r\n+ OK\r\na1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "admin", "pa\"ss wd"},
+    /* LITERAL+ needs no continuation */
+    {"a1 LOGIN {4+}\r\nroot {0+}\r\n\r\n", "a1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n",
+     "root", ""},
+    {"x LOGIN \"a\\\\b\" c\r\n", "x OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "a\\b", "c"},
+    {"a1 AUTHENTICATE PLAIN AHUAcA==\r\n", "a1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n",
+     "u", "p"},
+    {"a1 AUTHENTICATE LOGIN\r\ndQ==\r\ncA==\r\n",
+     "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\na1 OK [CAPABILITY " CAPS_POST "] Logged in\r\n", "u",
+     "p"},
+    {"a1 AUTHENTICATE PLAIN\r\n*\r\n", "+ \r\na1 BAD Authentication aborted by client.\r\n",
+     NULL, NULL},
+    {"a1 AUTHENTICATE GSSAPI\r\n", "a1 NO Unsupported authentication mechanism.\r\n", NULL,
+     NULL},
+    {"a1 LOGIN onlyuser\r\n", "a1 BAD Error in IMAP command LOGIN: Missing arguments.\r\n",
+     NULL, NULL},
+    {"a1 SELECT INBOX\r\n", "a1 BAD Error in IMAP command received by server.\r\n", NULL, NULL},
+    {"\r\n", "* BAD Error in IMAP command received by server.\r\n", NULL, NULL},
+    {"+x NOOP\r\n", "* BAD Error in IMAP command received by server.\r\n", NULL, NULL},
+    {"t1 NOOP\r\nt2 ID (\"name\" \"x\")\r\nt3 STARTTLS\r\n",
+     "t1 OK NOOP completed (0.001 + 0.000 secs).\r\n* ID (\"name\" \"Dovecot\")\r\nt2 OK ID "
+     "completed.\r\nt3 BAD Error in IMAP command received by server.\r\n",
+     NULL, NULL},
+    /* a synchronizing literal past the bound is refused before it is sent */
+    {"a1 LOGIN {99999}\r\na2 NOOP\r\n",
+     "a1 NO [TOOBIG] Literal too large.\r\na2 OK NOOP completed (0.001 + 0.000 secs).\r\n",
+     NULL, NULL},
+    {"a LOGIN u p\r\nb EXAMINE Trash\r\nc UID FETCH 1:* FLAGS\r\nd IDLE\r\nDONE\r\ne FOO\r\n",
+     "a OK [CAPABILITY " CAPS_POST "] Logged in\r\nb NO Mailbox doesn't exist: Trash\r\n"
+     "c BAD No mailbox selected.\r\n+ idling\r\nd OK Idle completed (0.001 + 0.000 secs).\r\n"
+     "e BAD Error in IMAP command: Unknown command.\r\n",
+     "u", "p"},
 };
 
 static void test_cases(void **state)
@@ -171,7 +173,8 @@ static void test_starttls(void **state)
 	tr_start(&c);
 	assert_true(tr_out_has(&c, "LITERAL+ STARTTLS AUTH=PLAIN"));
 	resp_out_consume(&c.out, c.out.len);
-	assert_int_equal(tr_feeds(&c, "s STARTTLS\r\ni LOGIN injected x\r\n", 0), RESP_STARTTLS);
+	assert_int_equal(tr_feeds(&c, "s STARTTLS\r\ni LOGIN injected x\r\n", 0),
+	                 RESP_STARTTLS);
 	assert_string_equal(tr_out(&c), "s OK Begin TLS negotiation now.\r\n");
 	tr_render(&c);
 	assert_null(tr_str(&c, "credentials.username"));
@@ -204,12 +207,9 @@ static void test_timeout_and_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_imaplib),
-		cmocka_unit_test(test_imaplib_auth_append),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_big_nonsync_literal_skipped),
-		cmocka_unit_test(test_starttls),
-		cmocka_unit_test(test_timeout_and_garbage),
+	    cmocka_unit_test(test_imaplib),  cmocka_unit_test(test_imaplib_auth_append),
+	    cmocka_unit_test(test_cases),    cmocka_unit_test(test_big_nonsync_literal_skipped),
+	    cmocka_unit_test(test_starttls), cmocka_unit_test(test_timeout_and_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,28 +27,28 @@ static void test_bot_session(void **state)
 	tr_run_both(&c, &resp_irc, &irc_cfg, tx_bot, strlen(tx_bot));
 	assert_int_equal(c.act, RESP_CLOSE);
 	assert_string_equal(
-		tr_out(&c),
-		H "NOTICE * :*** Looking up your hostname...\r\n" H
-		  "NOTICE * :*** Couldn't resolve your hostname; using your IP address instead\r\n" H
-		  "CAP * LS :\r\n" H "001 " N " :Welcome to the IRC Network " N
-		  "!x86@198.51.100.23\r\n" H "002 " N
-		  " :Your host is irc.example.net, running version UnrealIRCd-6.1.2\r\n" H "003 " N
-		  " :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n" H "004 " N
-		  " irc.example.net UnrealIRCd-6.1.2 iowrsxzdHtIDRqpWGTSB "
-		  "lvhopsmntikraqbeIHzMQNRTOVKDdGLPZSCcf\r\n" H "005 " N
-		  " AWAYLEN=307 CASEMAPPING=ascii CHANLIMIT=#:10 CHANNELLEN=32 CHANTYPES=# "
-		  "MAXTARGETS=20 MODES=12 NETWORK=IRC NICKLEN=30 PREFIX=(qaohv)~&@%+ :are supported "
-		  "by this server\r\n" H "251 " N
-		  " :There are 1 users and 2 invisible on 1 servers\r\n" H "375 " N
-		  " :- irc.example.net Message of the Day - \r\n" H "372 " N " :- Welcome.\r\n" H
-		  "376 " N " :End of /MOTD command.\r\n"
-		  ":" N " MODE " N " :+iwx\r\n"
-		  ":" N "!x86@198.51.100.23 JOIN :#ddos\r\n" H "353 " N " = #ddos :@" N "\r\n" H
-		  "366 " N " #ddos :End of /NAMES list.\r\n"
-		  ":" N "!x86@198.51.100.23 JOIN :#update\r\n" H "353 " N " = #update :@" N "\r\n" H
-		  "366 " N " #update :End of /NAMES list.\r\n"
-		  ":" N " MODE " N " :+x\r\n" H "PONG irc.example.net :irc.example.net\r\n"
-		  "ERROR :Closing Link: " N "[198.51.100.23] (Quit: bye)\r\n");
+	    tr_out(&c), H
+	    "NOTICE * :*** Looking up your hostname...\r\n" H
+	    "NOTICE * :*** Couldn't resolve your hostname; using your IP address instead\r\n" H
+	    "CAP * LS :\r\n" H "001 " N " :Welcome to the IRC Network " N
+	    "!x86@198.51.100.23\r\n" H "002 " N
+	    " :Your host is irc.example.net, running version UnrealIRCd-6.1.2\r\n" H "003 " N
+	    " :This server was created Mon Jan 8 2024 at 10:23:20 UTC\r\n" H "004 " N
+	    " irc.example.net UnrealIRCd-6.1.2 iowrsxzdHtIDRqpWGTSB "
+	    "lvhopsmntikraqbeIHzMQNRTOVKDdGLPZSCcf\r\n" H "005 " N
+	    " AWAYLEN=307 CASEMAPPING=ascii CHANLIMIT=#:10 CHANNELLEN=32 CHANTYPES=# "
+	    "MAXTARGETS=20 MODES=12 NETWORK=IRC NICKLEN=30 PREFIX=(qaohv)~&@%+ :are supported "
+	    "by this server\r\n" H "251 " N
+	    " :There are 1 users and 2 invisible on 1 servers\r\n" H "375 " N
+	    " :- irc.example.net Message of the Day - \r\n" H "372 " N " :- Welcome.\r\n" H
+	    "376 " N " :End of /MOTD command.\r\n"
+	    ":" N " MODE " N " :+iwx\r\n"
+	    ":" N "!x86@198.51.100.23 JOIN :#ddos\r\n" H "353 " N " = #ddos :@" N "\r\n" H
+	    "366 " N " #ddos :End of /NAMES list.\r\n"
+	    ":" N "!x86@198.51.100.23 JOIN :#update\r\n" H "353 " N " = #update :@" N "\r\n" H
+	    "366 " N " #update :End of /NAMES list.\r\n"
+	    ":" N " MODE " N " :+x\r\n" H "PONG irc.example.net :irc.example.net\r\n"
+	    "ERROR :Closing Link: " N "[198.51.100.23] (Quit: bye)\r\n");
 
 	assert_string_equal(tr_str(&c, "irc.nick"), N);
 	assert_string_equal(tr_str(&c, "irc.user"), "x86");
@@ -74,17 +74,17 @@ static const struct {
 	const char *tx;
 	const char *reply; /* after the two NOTICE lines */
 } cases[] = {
-	{"JOIN #x\r\n", H "451 JOIN :You have not registered\r\n"},
-	{"NICK 9bad\r\n", H "432 * 9bad :Erroneous Nickname\r\n"},
-	{"NICK\r\n", H "431 * :No nickname given\r\n"},
-	{"USER a b\r\n", H "461 * USER :Not enough parameters\r\n"},
-	{"PING\r\n", H "461 * PING :Not enough parameters\r\n"},
-	{"CAP REQ :sasl\r\n", H "CAP * NAK :sasl\r\n"},
-	/* message tags and a source prefix are skipped */
-	{"@time=x :me PING :tok\r\n", H "PONG irc.example.net :tok\r\n"},
-	{"USER u 0 * :r\r\nNICK n\r\nFOO\r\nPRIVMSG nobody :x\r\nPRIVMSG #c\r\nNICK m\r\n"
-	 "JOIN bad\r\nWHOIS z\r\nTOPIC #c\r\n",
-	 NULL},
+    {"JOIN #x\r\n", H "451 JOIN :You have not registered\r\n"},
+    {"NICK 9bad\r\n", H "432 * 9bad :Erroneous Nickname\r\n"},
+    {"NICK\r\n", H "431 * :No nickname given\r\n"},
+    {"USER a b\r\n", H "461 * USER :Not enough parameters\r\n"},
+    {"PING\r\n", H "461 * PING :Not enough parameters\r\n"},
+    {"CAP REQ :sasl\r\n", H "CAP * NAK :sasl\r\n"},
+    /* message tags and a source prefix are skipped */
+    {"@time=x :me PING :tok\r\n", H "PONG irc.example.net :tok\r\n"},
+    {"USER u 0 * :r\r\nNICK n\r\nFOO\r\nPRIVMSG nobody :x\r\nPRIVMSG #c\r\nNICK m\r\n"
+     "JOIN bad\r\nWHOIS z\r\nTOPIC #c\r\n",
+     NULL},
 };
 
 static void test_cases(void **state)
@@ -118,7 +118,8 @@ static void test_topic_and_ping_timeout(void **state)
 	tr_start(&c);
 	tr_feeds(&c, "NICK a\r\nUSER a 0 * :a\r\nJOIN #c\r\n", 1);
 	assert_true(tr_out_has(&c, H "332 a #c :!update http://203.0.113.5/b.sh\r\n" H
-	                             "333 a #c irc.example.net 1704707000\r\n" H "353 a = #c :@a\r\n"));
+	                             "333 a #c irc.example.net 1704707000\r\n" H
+	                             "353 a = #c :@a\r\n"));
 	resp_out_consume(&c.out, c.out.len);
 	/* silence: one PING, then the link closes */
 	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CONTINUE);
@@ -128,8 +129,9 @@ static void test_topic_and_ping_timeout(void **state)
 	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CONTINUE);
 	resp_out_consume(&c.out, c.out.len);
 	assert_int_equal(c.r->timeout(c.st, &c.out), RESP_CLOSE);
-	assert_string_equal(tr_out(&c),
-	                    "ERROR :Closing Link: a[198.51.100.23] (Ping timeout: 120 seconds)\r\n");
+	assert_string_equal(
+	    tr_out(&c),
+	    "ERROR :Closing Link: a[198.51.100.23] (Ping timeout: 120 seconds)\r\n");
 	tr_close(&c);
 
 	/* unregistered silence closes at once */
@@ -181,11 +183,11 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bot_session),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_topic_and_ping_timeout),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_bot_session),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_topic_and_ping_timeout),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,16 +20,17 @@ static void test_poplib(void **state)
 	struct tr_conn c;
 	tr_run_both(&c, &resp_pop3, NULL, tx_poplib, strlen(tx_poplib));
 	assert_int_equal(c.act, RESP_CLOSE);
-	assert_string_equal(tr_out(&c), "+OK Dovecot ready.\r\n"
-	                                "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n"
-	                                "AUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
-	                                "+OK\r\n"
-	                                "+OK Logged in.\r\n"
-	                                "+OK 0 0\r\n"
-	                                "+OK 0 messages:\r\n.\r\n"
-	                                "+OK\r\n.\r\n"
-	                                "-ERR There's no message 1.\r\n"
-	                                "+OK Logging out.\r\n");
+	assert_string_equal(tr_out(&c),
+	                    "+OK Dovecot ready.\r\n"
+	                    "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n"
+	                    "AUTH-RESP-CODE\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+	                    "+OK\r\n"
+	                    "+OK Logged in.\r\n"
+	                    "+OK 0 0\r\n"
+	                    "+OK 0 messages:\r\n.\r\n"
+	                    "+OK\r\n.\r\n"
+	                    "-ERR There's no message 1.\r\n"
+	                    "+OK Logging out.\r\n");
 	assert_string_equal(tr_str(&c, "credentials.username"), "alice@example.com");
 	assert_string_equal(tr_str(&c, "credentials.password"), "hunter2");
 	assert_string_equal(tr_str(&c, "credentials.method"), "USER/PASS");
@@ -43,23 +44,24 @@ static const struct {
 	const char *reply; /* after the banner */
 	const char *user, *pass, *method;
 } cases[] = {
-	{"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n", "+OK Logged in.\r\n", "mrose",
-	 "c4c9334bac560ecc979e58001b3e22fb", "APOP"},
-	{"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n", "+OK Logged in.\r\n", "bob", "secret", "PLAIN"},
-	{"AUTH PLAIN\r\nAGJvYgBzZWNyZXQ=\r\n", "+ \r\n+OK Logged in.\r\n", "bob", "secret", "PLAIN"},
-	{"AUTH LOGIN\r\nYm9i\r\nc2VjcmV0\r\n", "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n+OK Logged in.\r\n",
-	 "bob", "secret", "LOGIN"},
-	{"AUTH\r\n", "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n", NULL, NULL, NULL},
-	{"AUTH CRAM-MD5\r\n", "-ERR Unsupported authentication mechanism.\r\n", NULL, NULL, NULL},
-	{"AUTH LOGIN\r\n*\r\n", "+ VXNlcm5hbWU6\r\n-ERR Authentication aborted by client.\r\n", NULL,
-	 NULL, NULL},
-	{"PASS x\r\n", "-ERR No username given.\r\n", NULL, NULL, NULL},
-	{"STAT\r\n", "-ERR Unknown command.\r\n", NULL, NULL, NULL},
-	{"STLS\r\n", "-ERR Unknown command.\r\n", NULL, NULL, NULL},
-	{"USER u\r\nPASS p\r\nLIST 3\r\nDELE 1\r\nRSET\r\nNOOP\r\nLAST\r\n",
-	 "+OK\r\n+OK Logged in.\r\n-ERR There's no message 3.\r\n-ERR There's no message 1.\r\n"
-	 "+OK\r\n+OK\r\n-ERR Unknown command.\r\n",
-	 "u", "p", "USER/PASS"},
+    {"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n", "+OK Logged in.\r\n", "mrose",
+     "c4c9334bac560ecc979e58001b3e22fb", "APOP"},
+    {"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n", "+OK Logged in.\r\n", "bob", "secret", "PLAIN"},
+    {"AUTH PLAIN\r\nAGJvYgBzZWNyZXQ=\r\n", "+ \r\n+OK Logged in.\r\n", "bob", "secret",
+     "PLAIN"},
+    {"AUTH LOGIN\r\nYm9i\r\nc2VjcmV0\r\n",
+     "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n+OK Logged in.\r\n", "bob", "secret", "LOGIN"},
+    {"AUTH\r\n", "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n", NULL, NULL, NULL},
+    {"AUTH CRAM-MD5\r\n", "-ERR Unsupported authentication mechanism.\r\n", NULL, NULL, NULL},
+    {"AUTH LOGIN\r\n*\r\n", "+ VXNlcm5hbWU6\r\n-ERR Authentication aborted by client.\r\n",
+     NULL, NULL, NULL},
+    {"PASS x\r\n", "-ERR No username given.\r\n", NULL, NULL, NULL},
+    {"STAT\r\n", "-ERR Unknown command.\r\n", NULL, NULL, NULL},
+    {"STLS\r\n", "-ERR Unknown command.\r\n", NULL, NULL, NULL},
+    {"USER u\r\nPASS p\r\nLIST 3\r\nDELE 1\r\nRSET\r\nNOOP\r\nLAST\r\n",
+     "+OK\r\n+OK Logged in.\r\n-ERR There's no message 3.\r\n-ERR There's no message 1.\r\n"
+     "+OK\r\n+OK\r\n-ERR Unknown command.\r\n",
+     "u", "p", "USER/PASS"},
 };
 
 static void test_cases(void **state)
@@ -91,10 +93,11 @@ static void test_stls_and_reject(void **state)
 	tr_open(&c, &resp_pop3, &cfg);
 	tr_start(&c);
 	assert_int_equal(tr_feeds(&c, "CAPA\r\nSTLS\r\nCAPA\r\n", 0), RESP_STARTTLS);
-	assert_string_equal(tr_out(&c), "+OK POP3 server ready\r\n"
-	                                "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n"
-	                                "AUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
-	                                "+OK Begin TLS negotiation now.\r\n");
+	assert_string_equal(tr_out(&c),
+	                    "+OK POP3 server ready\r\n"
+	                    "+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n"
+	                    "AUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+	                    "+OK Begin TLS negotiation now.\r\n");
 	resp_out_consume(&c.out, c.out.len);
 	tr_feeds(&c, "USER u\r\nPASS p\r\n", 1);
 	assert_string_equal(tr_out(&c), "+OK\r\n-ERR [AUTH] Authentication failed.\r\n");
@@ -140,11 +143,11 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_poplib),
-		cmocka_unit_test(test_cases),
-		cmocka_unit_test(test_stls_and_reject),
-		cmocka_unit_test(test_bad_commands_and_timeout),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_poplib),
+	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_stls_and_reject),
+	    cmocka_unit_test(test_bad_commands_and_timeout),
+	    cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

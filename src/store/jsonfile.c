@@ -1,0 +1,156 @@
+#include "jsonfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "render.h"
+
+#define MAX_BUFFERED (64u << 20)
+
+struct jsonfile {
+	char *path;
+	int64_t max_size;
+	int keep;
+	int fd;
+	int64_t size;
+	struct strbuf buf;
+	uint32_t buf_lines;
+	uint64_t lines, errors, rotations;
+};
+
+struct jsonfile *jsonfile_new(const char *path, int64_t max_size, int keep)
+{
+	struct jsonfile *j = xcalloc(1, sizeof(*j));
+	j->path = xstrdup(path);
+	j->max_size = max_size;
+	j->keep = keep > 0 ? keep : 1;
+	j->fd = -1;
+	strbuf_init(&j->buf);
+	return j;
+}
+
+const char *jsonfile_path(const struct jsonfile *j) { return j->path; }
+
+void jsonfile_counts(const struct jsonfile *j, uint64_t *lines, uint64_t *errors,
+                     uint64_t *rotations)
+{
+	*lines = j->lines;
+	*errors = j->errors;
+	*rotations = j->rotations;
+}
+
+static int open_file(struct jsonfile *j)
+{
+	struct stat st;
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (j->fd < 0)
+		return -errno;
+	j->size = fstat(j->fd, &st) == 0 ? (int64_t)st.st_size : 0;
+	return 0;
+}
+
+/* events.json.(i) -> .(i+1) for i = keep-1 .. 1, then events.json -> .1 */
+static void rotate(struct jsonfile *j)
+{
+	size_t n = strlen(j->path) + 16;
+	char *from = xmalloc(n), *to = xmalloc(n);
+	for (int i = j->keep - 1; i >= 1; i--) {
+		snprintf(from, n, "%s.%d", j->path, i);
+		snprintf(to, n, "%s.%d", j->path, i + 1);
+		if (rename(from, to) < 0 && errno != ENOENT)
+			log_warn("rotate %s", from);
+	}
+	snprintf(to, n, "%s.1", j->path);
+	if (rename(j->path, to) < 0) {
+		log_warn("rotate %s", j->path);
+	} else {
+		j->rotations++;
+		log_info("rotated %s (%lld bytes)", j->path, (long long)j->size);
+	}
+	free(from);
+	free(to);
+	int r = open_file(j);
+	if (r < 0)
+		log_warnx("%s: %s", j->path, strerror(-r));
+}
+
+void jsonfile_put(struct jsonfile *j, const char *line, size_t len)
+{
+	strbuf_put(&j->buf, line, len);
+	strbuf_putc(&j->buf, '\n');
+	j->buf_lines++;
+}
+
+size_t jsonfile_pending(const struct jsonfile *j) { return j->buf.len; }
+
+int jsonfile_flush(struct jsonfile *j)
+{
+	if (j->buf.len == 0)
+		return 0;
+	if (j->fd < 0) {
+		int r = open_file(j);
+		if (r < 0) {
+			if (j->errors++ % 1000 == 0)
+				log_warnx("%s: %s", j->path, strerror(-r));
+			goto keep;
+		}
+	}
+	if (j->max_size > 0 && j->size > 0 && j->size + (int64_t)j->buf.len > j->max_size)
+		rotate(j);
+	if (j->fd < 0)
+		goto keep;
+	int r = write_full(j->fd, j->buf.data, j->buf.len);
+	if (r < 0) {
+		/* A full disk must not take the store down: say so, keep going. */
+		if (j->errors++ % 1000 == 0)
+			log_warnx("%s: %s (%zu bytes of events not written)", j->path, strerror(-r),
+			          j->buf.len);
+		goto keep;
+	}
+	j->size += (int64_t)j->buf.len;
+	j->lines += j->buf_lines;
+	strbuf_reset(&j->buf);
+	j->buf_lines = 0;
+	return 0;
+keep:
+	if (j->buf.len >= MAX_BUFFERED) {
+		strbuf_reset(&j->buf); /* retrying forever would hold all memory */
+		j->buf_lines = 0;
+	}
+	return -EIO;
+}
+
+void jsonfile_reopen(struct jsonfile *j)
+{
+	jsonfile_flush(j);
+	int r = open_file(j);
+	if (r < 0)
+		log_warnx("%s: %s", j->path, strerror(-r));
+	else
+		log_info("reopened %s", j->path);
+}
+
+void jsonfile_free(struct jsonfile **jp)
+{
+	struct jsonfile *j = *jp;
+	if (j == NULL)
+		return;
+	jsonfile_flush(j);
+	if (j->fd >= 0) {
+		fsync(j->fd);
+		close(j->fd);
+	}
+	strbuf_free(&j->buf);
+	free(j->path);
+	free(j);
+	*jp = NULL;
+}

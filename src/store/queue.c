@@ -1,0 +1,677 @@
+#include "queue.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "../common/event.h"
+#include "../common/log.h"
+#include "../common/util.h"
+
+#define HDR 8
+#define WBUF_FLUSH (1u << 20)
+#define MAX_SEGMENT (16u << 20)
+#define MIN_SEGMENT (8u << 10)
+#define MAX_REC ((uint32_t)EV_MAX_RECORD + 64)
+
+struct seg {
+	uint64_t num;
+	uint64_t bytes; /* flushed */
+	uint64_t nrec;  /* flushed */
+};
+
+struct queue {
+	char *dir;
+	uint64_t max_bytes, seg_size;
+	pthread_mutex_t mu;
+
+	/* Under mu. */
+	struct seg *segs; /* oldest first; the last is being written */
+	size_t nsegs, capsegs;
+	uint64_t total_bytes;
+	uint64_t ack_seg, ack_off, ack_nrec; /* acknowledged up to here */
+	uint64_t rd_seg, rd_off;             /* the consumer reads from here */
+	uint64_t delivered, dropped, drops_untaken, appended;
+	int cursor_dirty;
+
+	/* Producer only. */
+	int wfd;
+	uint8_t *wbuf;
+	size_t wlen, wcap;
+	uint32_t wn;
+	uint64_t write_errors;
+
+	/* Consumer only. */
+	int rfd;
+	uint64_t rfd_seg;
+	int evfd;
+};
+
+static void seg_path(const struct queue *q, uint64_t num, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%016" PRIx64 ".q", q->dir, num);
+}
+
+static uint32_t crc(const uint8_t *p, size_t n) { return (uint32_t)crc32(0L, p, (uInt)n); }
+
+/* ---------------------------------------------------------------- cursor */
+
+static int cursor_write(const struct queue *q, uint64_t seg, uint64_t off, uint64_t nrec,
+                        uint64_t delivered, uint64_t dropped)
+{
+	char path[4200], tmp[4210], line[256];
+	int n = snprintf(line, sizeof(line), "sinktrap-queue 1 %" PRIu64 " %" PRIu64 " %" PRIu64
+	                 " %" PRIu64 " %" PRIu64,
+	                 seg, off, nrec, delivered, dropped);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, " %08x\n", crc((uint8_t *)line, (size_t)n));
+	snprintf(path, sizeof(path), "%s/cursor", q->dir);
+	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", q->dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	int r = write_full(fd, line, (size_t)n);
+	close(fd);
+	if (r < 0)
+		return r;
+	if (rename(tmp, path) < 0)
+		return -errno;
+	return 0;
+}
+
+static int cursor_read(struct queue *q)
+{
+	char path[4200], line[256];
+	uint64_t v[5];
+	unsigned c;
+	snprintf(path, sizeof(path), "%s/cursor", q->dir);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	int ok = fgets(line, sizeof(line), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -1;
+	char *sp = strrchr(line, ' ');
+	if (sp == NULL || sscanf(line, "sinktrap-queue 1 %" SCNu64 " %" SCNu64 " %" SCNu64
+	                         " %" SCNu64 " %" SCNu64 " %x",
+	                         &v[0], &v[1], &v[2], &v[3], &v[4], &c) != 6 ||
+	    crc((uint8_t *)line, (size_t)(sp - line)) != c) {
+		log_warnx("%s: unreadable; delivering the queue from its start", path);
+		return -1;
+	}
+	q->ack_seg = v[0];
+	q->ack_off = v[1];
+	q->ack_nrec = v[2];
+	q->delivered = v[3];
+	q->dropped = v[4];
+	return 0;
+}
+
+/* ---------------------------------------------------------------- recovery */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void seg_push(struct queue *q, uint64_t num, uint64_t bytes, uint64_t nrec)
+{
+	if (q->nsegs == q->capsegs) {
+		q->capsegs = q->capsegs ? q->capsegs * 2 : 16;
+		q->segs = xreallocarray(q->segs, q->capsegs, sizeof(*q->segs));
+	}
+	q->segs[q->nsegs++] = (struct seg){num, bytes, nrec};
+	q->total_bytes += bytes;
+}
+
+/*
+ * Check every record of a segment; cut the file after the last whole one.
+ * Returns the good length and the record count.
+ */
+static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nrec)
+{
+	char path[4200];
+	seg_path(q, num, path, sizeof(path));
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -errno;
+	}
+	size_t size = (size_t)st.st_size;
+	uint8_t *buf = size ? xmalloc(size) : NULL;
+	size_t got = 0;
+	while (got < size) {
+		ssize_t r = pread(fd, buf + got, size - got, (off_t)got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	size_t off = 0;
+	uint64_t n = 0;
+	while (off + HDR <= got) {
+		uint32_t rl, c;
+		memcpy(&rl, buf + off, 4);
+		memcpy(&c, buf + off + 4, 4);
+		if (rl < 4 || rl > MAX_REC || off + HDR + rl > got || crc(buf + off + HDR, rl) != c ||
+		    ev_record_check(buf + off + HDR, rl) != (long)rl)
+			break;
+		off += HDR + rl;
+		n++;
+	}
+	if (off != size) {
+		log_warnx("%s: cutting %zu bytes of a torn or damaged tail after %" PRIu64 " records",
+		          path, size - off, n);
+		if (ftruncate(fd, (off_t)off) < 0)
+			log_warn("%s: truncate", path);
+	}
+	free(buf);
+	close(fd);
+	*bytes = off;
+	*nrec = n;
+	return 0;
+}
+
+static int recover(struct queue *q, char *err, size_t errlen)
+{
+	DIR *d = opendir(q->dir);
+	if (d == NULL) {
+		snprintf(err, errlen, "%s: %s", q->dir, strerror(errno));
+		return -1;
+	}
+	uint64_t *nums = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char *end;
+		size_t l = strlen(de->d_name);
+		if (l != 18 || strcmp(de->d_name + 16, ".q") != 0)
+			continue;
+		uint64_t num = strtoull(de->d_name, &end, 16);
+		if (end != de->d_name + 16 || num == 0)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			nums = xreallocarray(nums, cap, sizeof(*nums));
+		}
+		nums[n++] = num;
+	}
+	closedir(d);
+	qsort(nums, n, sizeof(*nums), cmp_u64);
+
+	int have_cursor = cursor_read(q) == 0;
+	for (size_t i = 0; i < n; i++) {
+		char path[4200];
+		uint64_t bytes = 0, nrec = 0;
+		if (have_cursor && nums[i] < q->ack_seg) {
+			/* Delivered before a crash, not yet deleted. */
+			seg_path(q, nums[i], path, sizeof(path));
+			unlink(path);
+			continue;
+		}
+		if (seg_scan(q, nums[i], &bytes, &nrec) < 0) {
+			seg_path(q, nums[i], path, sizeof(path));
+			log_warn("%s", path);
+			continue;
+		}
+		seg_push(q, nums[i], bytes, nrec);
+	}
+	free(nums);
+
+	if (q->nsegs == 0)
+		seg_push(q, have_cursor && q->ack_seg ? q->ack_seg : 1, 0, 0);
+	struct seg *first = &q->segs[0];
+	if (!have_cursor || q->ack_seg != first->num) {
+		if (have_cursor && q->ack_seg > first->num)
+			log_warnx("%s: cursor names a segment that is gone; delivering from the oldest",
+			          q->dir);
+		q->ack_seg = first->num;
+		q->ack_off = 0;
+		q->ack_nrec = 0;
+	} else if (q->ack_off > first->bytes || q->ack_nrec > first->nrec) {
+		q->ack_off = first->bytes;
+		q->ack_nrec = first->nrec;
+	}
+	q->rd_seg = q->ack_seg;
+	q->rd_off = q->ack_off;
+	return 0;
+}
+
+static int open_write_segment(struct queue *q)
+{
+	char path[4200];
+	struct seg *last = &q->segs[q->nsegs - 1];
+	seg_path(q, last->num, path, sizeof(path));
+	if (q->wfd >= 0)
+		close(q->wfd);
+	q->wfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (q->wfd < 0)
+		return -errno;
+	return 0;
+}
+
+struct queue *queue_open(const char *dir, int64_t max_bytes, char *err, size_t errlen)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int r;
+	q->dir = xstrdup(dir);
+	q->max_bytes = max_bytes > 0 ? (uint64_t)max_bytes : (256u << 20);
+	q->seg_size = q->max_bytes / 8;
+	if (q->seg_size > MAX_SEGMENT)
+		q->seg_size = MAX_SEGMENT;
+	if (q->seg_size < MIN_SEGMENT)
+		q->seg_size = MIN_SEGMENT;
+	q->wfd = q->rfd = q->evfd = -1;
+	pthread_mutex_init(&q->mu, NULL);
+	if ((r = mkdir_p(dir)) < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+		goto fail;
+	}
+	if (recover(q, err, errlen) < 0)
+		goto fail;
+	if ((r = open_write_segment(q)) < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+		goto fail;
+	}
+	q->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->evfd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	return q;
+fail:
+	queue_close(&q);
+	return NULL;
+}
+
+void queue_close(struct queue **qp)
+{
+	struct queue *q = *qp;
+	if (q == NULL)
+		return;
+	if (q->wfd >= 0) {
+		queue_flush(q);
+		queue_sync(q);
+		close(q->wfd);
+	}
+	if (q->segs)
+		queue_save_cursor(q);
+	if (q->rfd >= 0)
+		close(q->rfd);
+	if (q->evfd >= 0)
+		close(q->evfd);
+	pthread_mutex_destroy(&q->mu);
+	free(q->segs);
+	free(q->wbuf);
+	free(q->dir);
+	free(q);
+	*qp = NULL;
+}
+
+/* ---------------------------------------------------------------- producer */
+
+/* Under mu: delete the oldest segment, counting what was not delivered. */
+static void drop_oldest(struct queue *q)
+{
+	char path[4200];
+	struct seg s = q->segs[0];
+	uint64_t lost = s.nrec;
+	if (q->ack_seg == s.num)
+		lost -= q->ack_nrec < lost ? q->ack_nrec : lost;
+	seg_path(q, s.num, path, sizeof(path));
+	unlink(path);
+	memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
+	q->nsegs--;
+	q->total_bytes -= s.bytes;
+	q->dropped += lost;
+	q->drops_untaken += lost;
+	q->cursor_dirty = 1;
+	if (q->ack_seg <= s.num) {
+		q->ack_seg = q->segs[0].num;
+		q->ack_off = 0;
+		q->ack_nrec = 0;
+	}
+	if (q->rd_seg <= s.num) {
+		q->rd_seg = q->segs[0].num;
+		q->rd_off = 0;
+	}
+}
+
+/* Start a new segment (the buffer is empty). */
+static void roll(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	seg_push(q, q->segs[q->nsegs - 1].num + 1, 0, 0);
+	pthread_mutex_unlock(&q->mu);
+	int r = open_write_segment(q);
+	if (r < 0)
+		log_warnx("%s: new segment: %s", q->dir, strerror(-r));
+}
+
+void queue_append(struct queue *q, const uint8_t *rec, size_t len)
+{
+	uint64_t need = HDR + len;
+	pthread_mutex_lock(&q->mu);
+	uint64_t cur = q->segs[q->nsegs - 1].bytes + q->wlen;
+	pthread_mutex_unlock(&q->mu);
+	if (cur > 0 && cur + need > q->seg_size) {
+		queue_flush(q);
+		pthread_mutex_lock(&q->mu);
+		int used = q->segs[q->nsegs - 1].bytes > 0;
+		pthread_mutex_unlock(&q->mu);
+		if (used)
+			roll(q);
+	}
+	pthread_mutex_lock(&q->mu);
+	while (q->nsegs > 1 && q->total_bytes + q->wlen + need > q->max_bytes)
+		drop_oldest(q);
+	q->appended++;
+	pthread_mutex_unlock(&q->mu);
+
+	if (q->wlen + need > q->wcap) {
+		q->wcap = q->wcap ? q->wcap : 65536;
+		while (q->wcap < q->wlen + need)
+			q->wcap *= 2;
+		q->wbuf = xreallocarray(q->wbuf, q->wcap, 1);
+	}
+	uint32_t rl = (uint32_t)len, c = crc(rec, len);
+	memcpy(q->wbuf + q->wlen, &rl, 4);
+	memcpy(q->wbuf + q->wlen + 4, &c, 4);
+	memcpy(q->wbuf + q->wlen + HDR, rec, len);
+	q->wlen += need;
+	q->wn++;
+	if (q->wlen >= WBUF_FLUSH)
+		queue_flush(q);
+}
+
+int queue_flush(struct queue *q)
+{
+	if (q->wlen == 0)
+		return 0;
+	int r = q->wfd >= 0 ? write_full(q->wfd, q->wbuf, q->wlen) : -EBADF;
+	pthread_mutex_lock(&q->mu);
+	struct seg *last = &q->segs[q->nsegs - 1];
+	uint64_t good = last->bytes;
+	if (r == 0) {
+		last->bytes += q->wlen;
+		last->nrec += q->wn;
+		q->total_bytes += q->wlen;
+	} else {
+		/* Disk full or gone: these records are lost to this sink; say so. */
+		q->dropped += q->wn;
+		q->drops_untaken += q->wn;
+		q->cursor_dirty = 1;
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (r < 0) {
+		if (q->write_errors++ % 1000 == 0)
+			log_warnx("%s: %s (%u records not queued)", q->dir, strerror(-r), q->wn);
+		/* A partial write would leave half a record: cut it. */
+		if (q->wfd >= 0 && ftruncate(q->wfd, (off_t)good) < 0)
+			log_warn("%s: truncate", q->dir);
+	} else {
+		uint64_t one = 1;
+		if (write(q->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("queue eventfd");
+	}
+	q->wlen = 0;
+	q->wn = 0;
+	return r;
+}
+
+int queue_sync(struct queue *q)
+{
+	if (q->wfd < 0)
+		return 0;
+	return fdatasync(q->wfd) < 0 ? -errno : 0;
+}
+
+uint64_t queue_drops_take(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	uint64_t n = q->drops_untaken;
+	q->drops_untaken = 0;
+	pthread_mutex_unlock(&q->mu);
+	return n;
+}
+
+/* ---------------------------------------------------------------- consumer */
+
+int queue_event_fd(const struct queue *q) { return q->evfd; }
+
+void queue_event_clear(struct queue *q)
+{
+	uint64_t v;
+	if (read(q->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("queue eventfd");
+}
+
+static struct seg *find_seg(struct queue *q, uint64_t num)
+{
+	for (size_t i = 0; i < q->nsegs; i++)
+		if (q->segs[i].num == num)
+			return &q->segs[i];
+	return NULL;
+}
+
+int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
+{
+	for (;;) {
+		uint64_t seg, off, avail;
+		pthread_mutex_lock(&q->mu);
+		if (q->rd_seg < q->segs[0].num) {
+			q->rd_seg = q->segs[0].num;
+			q->rd_off = 0;
+		}
+		struct seg *s = find_seg(q, q->rd_seg);
+		if (s == NULL) { /* cannot happen: segments are consecutive */
+			q->rd_seg = q->segs[0].num;
+			q->rd_off = 0;
+			s = &q->segs[0];
+		}
+		if (q->rd_off >= s->bytes) {
+			int last = s == &q->segs[q->nsegs - 1];
+			if (!last) {
+				q->rd_seg = s[1].num;
+				q->rd_off = 0;
+			}
+			pthread_mutex_unlock(&q->mu);
+			if (last)
+				return 0;
+			continue;
+		}
+		seg = q->rd_seg;
+		off = q->rd_off;
+		avail = s->bytes - off;
+		pthread_mutex_unlock(&q->mu);
+
+		if (q->rfd < 0 || q->rfd_seg != seg) {
+			char path[4200];
+			if (q->rfd >= 0)
+				close(q->rfd);
+			seg_path(q, seg, path, sizeof(path));
+			q->rfd = open(path, O_RDONLY | O_CLOEXEC);
+			q->rfd_seg = seg;
+			if (q->rfd < 0) {
+				/* Dropped under us: the next round starts at the oldest segment. */
+				pthread_mutex_lock(&q->mu);
+				int gone = q->segs[0].num > seg;
+				pthread_mutex_unlock(&q->mu);
+				if (gone)
+					continue;
+				log_warn("%s", path);
+				return 0;
+			}
+		}
+		size_t want = max_bytes < HDR + MAX_REC ? HDR + MAX_REC : max_bytes;
+		if (want > avail)
+			want = (size_t)avail;
+		if (b->cap < want) {
+			b->cap = want;
+			b->data = xreallocarray(b->data, b->cap, 1);
+		}
+		size_t got = 0;
+		while (got < want) {
+			ssize_t r = pread(q->rfd, b->data + got, want - got, (off_t)(off + got));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		/* Whole, intact records only. */
+		size_t p = 0;
+		uint32_t n = 0;
+		int bad = 0;
+		while (p + HDR <= got) {
+			uint32_t rl, c;
+			memcpy(&rl, b->data + p, 4);
+			memcpy(&c, b->data + p + 4, 4);
+			if (rl < 4 || rl > MAX_REC) {
+				bad = 1;
+				break;
+			}
+			if (p + HDR + rl > got || (n > 0 && p + HDR + rl > max_bytes))
+				break;
+			if (crc(b->data + p + HDR, rl) != c ||
+			    ev_record_check(b->data + p + HDR, rl) != (long)rl) {
+				bad = 1;
+				break;
+			}
+			p += HDR + rl;
+			n++;
+		}
+		pthread_mutex_lock(&q->mu);
+		int moved = q->rd_seg != seg || q->rd_off != off;
+		if (!moved && n > 0)
+			q->rd_off = off + p;
+		if (!moved && n == 0 && bad) {
+			/* Damaged on disk since it was written: skip the rest of the segment. */
+			struct seg *s2 = find_seg(q, seg);
+			if (s2)
+				q->rd_off = s2->bytes;
+		}
+		pthread_mutex_unlock(&q->mu);
+		if (bad)
+			log_warnx("%s: damaged record in segment %" PRIu64 " at %" PRIu64, q->dir, seg,
+			          off + p);
+		if (moved)
+			continue;
+		if (n == 0) {
+			if (bad)
+				continue;
+			return 0;
+		}
+		b->len = p;
+		b->span = (struct queue_span){seg, off, off + p, n};
+		return 1;
+	}
+}
+
+int queue_batch_next(const struct queue_batch *b, size_t *off, const uint8_t **rec, size_t *len)
+{
+	if (*off + HDR > b->len)
+		return 0;
+	uint32_t rl;
+	memcpy(&rl, b->data + *off, 4);
+	*rec = b->data + *off + HDR;
+	*len = rl;
+	*off += HDR + rl;
+	return 1;
+}
+
+void queue_batch_free(struct queue_batch *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+void queue_ack(struct queue *q, const struct queue_span *sp)
+{
+	char path[4200];
+	pthread_mutex_lock(&q->mu);
+	if (sp->seg < q->ack_seg || (sp->seg == q->ack_seg && sp->end <= q->ack_off)) {
+		/* Dropped for size meanwhile (already counted), or acked before. */
+		pthread_mutex_unlock(&q->mu);
+		return;
+	}
+	if (sp->seg > q->ack_seg) {
+		/* Every segment before this one is done: delete them. */
+		while (q->nsegs > 1 && q->segs[0].num < sp->seg) {
+			struct seg s = q->segs[0];
+			uint64_t rest = s.nrec - (s.num == q->ack_seg ? q->ack_nrec : 0);
+			q->delivered += rest;
+			seg_path(q, s.num, path, sizeof(path));
+			unlink(path);
+			memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
+			q->nsegs--;
+			q->total_bytes -= s.bytes;
+			q->ack_seg = q->segs[0].num;
+			q->ack_off = 0;
+			q->ack_nrec = 0;
+		}
+	}
+	if (sp->seg == q->ack_seg) {
+		q->ack_off = sp->end;
+		q->ack_nrec += sp->n;
+		q->delivered += sp->n;
+	}
+	q->cursor_dirty = 1;
+	pthread_mutex_unlock(&q->mu);
+}
+
+void queue_rewind(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->rd_seg = q->ack_seg;
+	q->rd_off = q->ack_off;
+	pthread_mutex_unlock(&q->mu);
+}
+
+int queue_save_cursor(struct queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	if (!q->cursor_dirty) {
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	uint64_t seg = q->ack_seg, off = q->ack_off, nrec = q->ack_nrec, dl = q->delivered,
+	         dr = q->dropped;
+	q->cursor_dirty = 0;
+	pthread_mutex_unlock(&q->mu);
+	int r = cursor_write(q, seg, off, nrec, dl, dr);
+	if (r < 0) {
+		log_warnx("%s/cursor: %s", q->dir, strerror(-r));
+		pthread_mutex_lock(&q->mu);
+		q->cursor_dirty = 1;
+		pthread_mutex_unlock(&q->mu);
+	}
+	return r;
+}
+
+void queue_get_stats(struct queue *q, struct queue_stats *st)
+{
+	pthread_mutex_lock(&q->mu);
+	st->appended = q->appended;
+	st->delivered = q->delivered;
+	st->dropped = q->dropped;
+	uint64_t n = 0;
+	for (size_t i = 0; i < q->nsegs; i++)
+		n += q->segs[i].nrec;
+	st->queued = n - q->ack_nrec;
+	st->bytes = q->total_bytes;
+	st->segments = q->nsegs;
+	pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,323 @@
+#include "sink.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../common/event.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "sink_impl.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 10000
+#define SAVE_EVERY_MS 200
+#define IDLE_WAIT_MS 100
+
+static int stopping(const struct sink *s) { return __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST); }
+
+struct sink *sink_alloc(const struct config *c, const char *name, const struct sink_ops *ops,
+                        int64_t queue_max, char *err, size_t errlen)
+{
+	char dir[4096];
+	struct sink *s = xcalloc(1, sizeof(*s));
+	s->ops = ops;
+	s->name = xstrdup(name);
+	s->resend_ms = 1000;
+	s->batch_bytes = 256 << 10;
+	s->wake_fd = -1;
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(dir, sizeof(dir), "%s/queue/%s", c->state_dir, name);
+	s->q = queue_open(dir, queue_max ? queue_max : c->queue_max, err, errlen);
+	if (s->q == NULL)
+		goto fail;
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	return s;
+fail:
+	queue_close(&s->q);
+	pthread_mutex_destroy(&s->mu);
+	free(s->name);
+	free(s);
+	return NULL;
+}
+
+const char *sink_name(const struct sink *s) { return s->name; }
+
+int sink_wants(const struct sink *s, const uint8_t *rec, size_t len)
+{
+	struct ev_field type, action;
+	if (s->types.n == 0)
+		return 1;
+	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
+		return 0;
+	if (s->keep_maps && type.strlen == 12 && !memcmp(type.str, "sinkhole_map", 12))
+		return 1;
+	int have_action = s->need_action && ev_find(rec, len, "sinkhole.action", &action) &&
+	                  action.kind == EV_STR;
+	return sinkspec_types_match(&s->types, type.str, type.strlen,
+	                            have_action ? action.str : NULL, have_action ? action.strlen : 0);
+}
+
+void sink_put(struct sink *s, const uint8_t *rec, size_t len) { queue_append(s->q, rec, len); }
+void sink_flush(struct sink *s) { queue_flush(s->q); }
+
+void sink_sync(struct sink *s)
+{
+	int r = queue_sync(s->q);
+	if (r < 0)
+		log_warnx("%s: queue sync: %s", s->name, strerror(-r));
+}
+
+uint64_t sink_drops_take(struct sink *s) { return queue_drops_take(s->q); }
+
+void sink_get_status(struct sink *s, struct sink_status *st)
+{
+	struct queue_stats qs;
+	memset(st, 0, sizeof(*st));
+	queue_get_stats(s->q, &qs);
+	snprintf(st->name, sizeof(st->name), "%s", s->name);
+	snprintf(st->kind, sizeof(st->kind), "%s", s->ops->kind);
+	snprintf(st->dest, sizeof(st->dest), "%s", s->dest);
+	snprintf(st->format, sizeof(st->format), "%s", s->format);
+	st->delivered = qs.delivered;
+	st->queued = qs.queued;
+	st->dropped = qs.dropped;
+	st->queue_bytes = qs.bytes;
+	pthread_mutex_lock(&s->mu);
+	st->connected = s->connected;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
+	st->reconnects = s->reconnects;
+	st->last_delivery = s->last_delivery;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void set_state(struct sink *s, int connected, const char *err)
+{
+	pthread_mutex_lock(&s->mu);
+	if (connected && !s->connected)
+		s->reconnects++;
+	s->connected = connected;
+	if (err)
+		snprintf(s->last_error, sizeof(s->last_error), "%s", err);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ---------------------------------------------------------------- the window */
+
+static void pend_push(struct sink *s, const struct queue_span *sp, int64_t now)
+{
+	if (s->pend_head > 0 && s->pend_head == s->npend) {
+		s->pend_head = s->npend = 0;
+	}
+	if (s->npend == s->cappend) {
+		if (s->pend_head > 0) {
+			memmove(s->pend, s->pend + s->pend_head,
+			        (s->npend - s->pend_head) * sizeof(*s->pend));
+			s->npend -= s->pend_head;
+			s->pend_head = 0;
+		}
+		if (s->npend == s->cappend) {
+			s->cappend = s->cappend ? s->cappend * 2 : 256;
+			s->pend = xreallocarray(s->pend, s->cappend, sizeof(*s->pend));
+		}
+	}
+	s->pend[s->npend++] = (struct pending){*sp, now, s->bytes_sent};
+}
+
+/*
+ * Acknowledge the held batches that the peer's TCP has acknowledged and that
+ * are older than the resend window; all: every batch the peer acknowledged.
+ */
+static void confirm(struct sink *s, int64_t now, int all)
+{
+	if (s->pend_head == s->npend)
+		return;
+	uint64_t unacked = s->ops->unacked ? s->ops->unacked(s) : 0;
+	uint64_t acked_upto = s->bytes_sent - (unacked < s->bytes_sent ? unacked : s->bytes_sent);
+	int any = 0;
+	while (s->pend_head < s->npend) {
+		struct pending *p = &s->pend[s->pend_head];
+		if (p->bytes_mark > acked_upto || (!all && now - p->t_ms < s->resend_ms))
+			break;
+		queue_ack(s->q, &p->span);
+		s->pend_head++;
+		any = 1;
+	}
+	if (any) {
+		pthread_mutex_lock(&s->mu);
+		s->last_delivery = time_now_usec();
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+static void broken(struct sink *s, const char *why)
+{
+	log_warnx("%s: %s; events are kept in the queue", s->name, why);
+	s->ops->disconnect(s);
+	s->npend = s->pend_head = 0;
+	queue_rewind(s->q);
+	set_state(s, 0, why);
+}
+
+/* Wait for the queue, the stop signal, or the idle descriptor. */
+static int wait_for(struct sink *s, int ms, int idle_fd)
+{
+	struct pollfd pf[3] = {{s->wake_fd, POLLIN, 0}, {queue_event_fd(s->q), POLLIN, 0},
+	                       {idle_fd, POLLIN, 0}};
+	int n = poll(pf, idle_fd >= 0 ? 3 : 2, ms);
+	if (n <= 0)
+		return 0;
+	if (pf[0].revents) {
+		uint64_t v;
+		if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_warn("%s: wake", s->name);
+	}
+	if (pf[1].revents)
+		queue_event_clear(s->q);
+	return idle_fd >= 0 && pf[2].revents ? 1 : 0;
+}
+
+static void *sink_thread(void *arg)
+{
+	struct sink *s = arg;
+	struct queue_batch b;
+	char err[256];
+	int connected = 0;
+	int64_t backoff = 0, next_try = 0, last_save = 0, stop_deadline = 0;
+
+	memset(&b, 0, sizeof(b));
+	for (;;) {
+		int64_t now = mono_ms();
+		int stop = stopping(s);
+		if (stop && stop_deadline == 0)
+			stop_deadline = now + s->grace_ms;
+		if (stop && (!connected || now >= stop_deadline))
+			break;
+		if (now - last_save >= SAVE_EVERY_MS) {
+			queue_save_cursor(s->q);
+			last_save = now;
+		}
+		if (!connected) {
+			if (now < next_try) {
+				wait_for(s, (int)(next_try - now), -1);
+				continue;
+			}
+			err[0] = '\0';
+			if (s->ops->connect(s, err, sizeof(err)) < 0) {
+				backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+				if (backoff > BACKOFF_MAX_MS)
+					backoff = BACKOFF_MAX_MS;
+				next_try = now + backoff;
+				pthread_mutex_lock(&s->mu);
+				int changed = strcmp(s->last_error, err) != 0;
+				pthread_mutex_unlock(&s->mu);
+				if (changed)
+					log_warnx("%s: %s; retrying with back-off", s->name, err);
+				set_state(s, 0, err);
+				continue;
+			}
+			log_info("%s: connected to %s", s->name, s->dest);
+			connected = 1;
+			s->bytes_sent = 0;
+			s->npend = s->pend_head = 0;
+			queue_rewind(s->q);
+			set_state(s, 1, NULL);
+		}
+		if (s->ops->windowed)
+			confirm(s, now, 0);
+		if (queue_read(s->q, &b, s->batch_bytes)) {
+			if (s->ops->send(s, &b, err, sizeof(err)) < 0) {
+				broken(s, err);
+				connected = 0;
+				backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+				if (backoff > BACKOFF_MAX_MS)
+					backoff = BACKOFF_MAX_MS;
+				next_try = mono_ms() + backoff;
+				continue;
+			}
+			backoff = 0;
+			if (s->ops->windowed) {
+				pend_push(s, &b.span, mono_ms());
+			} else {
+				queue_ack(s->q, &b.span);
+				pthread_mutex_lock(&s->mu);
+				s->last_delivery = time_now_usec();
+				pthread_mutex_unlock(&s->mu);
+			}
+			continue;
+		}
+		if (stop) {
+			/* Everything is written: wait for the peer to take it, then stop. */
+			confirm(s, now, 1);
+			if (s->pend_head == s->npend)
+				break;
+			wait_for(s, 10, -1);
+			continue;
+		}
+		int fd = s->ops->idle_fd ? s->ops->idle_fd(s) : -1;
+		if (wait_for(s, IDLE_WAIT_MS, fd) && s->ops->idle_check(s, err, sizeof(err)) < 0) {
+			broken(s, err);
+			connected = 0;
+			next_try = mono_ms() + BACKOFF_MIN_MS;
+		}
+	}
+	if (connected)
+		s->ops->disconnect(s);
+	queue_save_cursor(s->q);
+	queue_batch_free(&b);
+	return NULL;
+}
+
+int sink_start(struct sink *s)
+{
+	int r = pthread_create(&s->thread, NULL, sink_thread, s);
+	if (r != 0)
+		return -r;
+	s->started = 1;
+	return 0;
+}
+
+void sink_request_stop(struct sink *s, int grace_ms)
+{
+	uint64_t one = 1;
+	if (!s->started || stopping(s))
+		return;
+	s->grace_ms = grace_ms;
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
+	if (write(s->wake_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: wake", s->name);
+}
+
+void sink_join(struct sink *s)
+{
+	if (!s->started)
+		return;
+	pthread_join(s->thread, NULL);
+	s->started = 0;
+}
+
+void sink_stop(struct sink **sp, int grace_ms)
+{
+	struct sink *s = *sp;
+	if (s == NULL)
+		return;
+	sink_request_stop(s, grace_ms);
+	sink_join(s);
+	queue_close(&s->q);
+	if (s->ops->free)
+		s->ops->free(s);
+	close(s->wake_fd);
+	pthread_mutex_destroy(&s->mu);
+	free(s->pend);
+	free(s->name);
+	free(s);
+	*sp = NULL;
+}

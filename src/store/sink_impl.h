@@ -1,0 +1,69 @@
+/* Internal to the sinks: what a transport provides to the delivery thread (sink.c). */
+#ifndef SINKTRAP_STORE_SINK_IMPL_H
+#define SINKTRAP_STORE_SINK_IMPL_H
+
+#include <pthread.h>
+
+#include "queue.h"
+#include "sink.h"
+
+struct sink_ops {
+	const char *kind;
+	/* Connect (and set up, e.g. migrate the schema). 0, or -1 with err. */
+	int (*connect)(struct sink *s, char *err, size_t errlen);
+	/* Deliver a batch. 0 once accepted (written / committed), -1 with err: connection broken. */
+	int (*send)(struct sink *s, const struct queue_batch *b, char *err, size_t errlen);
+	void (*disconnect)(struct sink *s);
+	/* Descriptor to watch while idle (readable = the peer went away), or -1. */
+	int (*idle_fd)(struct sink *s);
+	/* The idle descriptor is readable: 0 still fine, -1 with err: broken. */
+	int (*idle_check)(struct sink *s, char *err, size_t errlen);
+	/* Bytes written but not yet acknowledged by the peer, or 0 when unknown. */
+	uint64_t (*unacked)(struct sink *s);
+	void (*free)(struct sink *s);
+	/* 1: hold batches for the resend window before acknowledging (syslog). */
+	int windowed;
+};
+
+struct pending {
+	struct queue_span span;
+	int64_t t_ms;        /* written at */
+	uint64_t bytes_mark; /* bytes_sent after it */
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	void *impl;
+	char *name;
+	char dest[256];
+	char format[16];
+	struct queue *q;
+	struct cfg_strv types; /* borrowed from the config */
+	int need_action;
+	int keep_maps;         /* also take sinkhole_map events whatever the filter (databases) */
+	int resend_ms;
+	size_t batch_bytes;
+
+	pthread_t thread;
+	int started;
+	int wake_fd; /* eventfd: stop */
+	int stopping; /* atomic */
+	int grace_ms;
+
+	/* Delivery thread only. */
+	struct pending *pend;
+	size_t npend, cappend, pend_head;
+	uint64_t bytes_sent; /* on this connection */
+
+	pthread_mutex_t mu; /* guards the status below */
+	int connected;
+	char last_error[256];
+	uint64_t reconnects;
+	int64_t last_delivery;
+};
+
+/* Common set-up of a new sink (queue under state_dir/queue/name). NULL with err. */
+struct sink *sink_alloc(const struct config *c, const char *name, const struct sink_ops *ops,
+                        int64_t queue_max, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,507 @@
+/*
+ * The PostgreSQL sink: the same schema as the local SQLite database
+ * (events, sessions, sinkhole_map, payloads), created and migrated here at
+ * every connection under an advisory lock (several sensors may share one
+ * database), with the version in sinktrap_schema.
+ *
+ * A batch is one transaction: COPY into a temporary staging table, then
+ * INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING, the sinkhole map
+ * upserts and last-use updates, COMMIT. The queue advances only after the
+ * commit, so a batch cut by a crash or a lost connection is sent again and
+ * finds its rows already there: every event is stored exactly once.
+ */
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/event.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "db.h"
+#include "evsum.h"
+#include "render.h"
+#include "sink_impl.h"
+
+/* Migrations: entry i takes the schema from version i to i + 1 (db_sqlite.c has the twins). */
+static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
+    "CREATE TABLE events ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  event_id TEXT NOT NULL UNIQUE,"
+    "  ts BIGINT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  src_ip TEXT, src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT,"
+    "  community_id TEXT,"
+    "  domain TEXT,"
+    "  json TEXT NOT NULL);"
+    "CREATE INDEX events_ts ON events(ts);"
+    "CREATE INDEX events_type_ts ON events(event_type, ts);"
+    "CREATE INDEX events_src_ts ON events(src_ip, ts);"
+    "CREATE INDEX events_domain ON events(domain);"
+    "CREATE TABLE sinkhole_map ("
+    "  address TEXT PRIMARY KEY,"
+    "  family TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  first_seen BIGINT NOT NULL,"
+    "  last_seen BIGINT NOT NULL);"
+    "CREATE INDEX sinkhole_map_domain ON sinkhole_map(domain);",
+
+    "ALTER TABLE events ADD COLUMN flow_id BIGINT;"
+    "ALTER TABLE events ADD COLUMN sensor TEXT;"
+    "ALTER TABLE events ADD COLUMN stored BIGINT;"
+    "CREATE INDEX events_dest_ts ON events(dest_ip, ts);"
+    "CREATE INDEX events_community_id ON events(community_id);"
+    "CREATE INDEX events_flow_id ON events(flow_id);"
+    "CREATE TABLE sessions ("
+    "  id BIGSERIAL PRIMARY KEY,"
+    "  event_id TEXT UNIQUE,"
+    "  sensor TEXT,"
+    "  flow_id BIGINT NOT NULL,"
+    "  community_id TEXT,"
+    "  src_ip TEXT NOT NULL, src_port INTEGER, dest_ip TEXT NOT NULL, dest_port INTEGER,"
+    "  proto TEXT NOT NULL,"
+    "  vlan TEXT,"
+    "  start_ts BIGINT NOT NULL, end_ts BIGINT NOT NULL,"
+    "  pkts_toserver BIGINT NOT NULL DEFAULT 0, pkts_toclient BIGINT NOT NULL DEFAULT 0,"
+    "  bytes_toserver BIGINT NOT NULL DEFAULT 0, bytes_toclient BIGINT NOT NULL DEFAULT 0,"
+    "  tcp_flags TEXT, tcp_flags_ts TEXT, tcp_flags_tc TEXT,"
+    "  state TEXT, end_reason TEXT,"
+    "  pcap_files TEXT,"
+    "  expired BOOLEAN NOT NULL DEFAULT FALSE);"
+    "CREATE INDEX sessions_start ON sessions(start_ts);"
+    "CREATE INDEX sessions_src_start ON sessions(src_ip, start_ts);"
+    "CREATE INDEX sessions_dest_start ON sessions(dest_ip, start_ts);"
+    "CREATE INDEX sessions_community_id ON sessions(community_id);"
+    "CREATE INDEX sessions_flow_id ON sessions(flow_id);"
+    "CREATE TABLE payloads ("
+    "  sha256 TEXT PRIMARY KEY,"
+    "  size BIGINT NOT NULL,"
+    "  first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL,"
+    "  seen INTEGER NOT NULL DEFAULT 1,"
+    "  kind TEXT, name TEXT,"
+    "  event_id TEXT);"
+    "CREATE INDEX payloads_first_seen ON payloads(first_seen);",
+};
+
+#define STAGE_COLUMNS                                                                        \
+	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "     \
+	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family"
+
+struct pg_sink {
+	char *conninfo;
+	char *sensor;     /* "host" in the JSON; NULL = none */
+	char *sensor_lit; /* SQL literal: 'name' or NULL */
+	const struct cfg_strv *types;
+	int need_action;
+	PGconn *conn;
+	struct strbuf copy, line, sql;
+};
+
+static struct pg_sink *impl(struct sink *s) { return s->impl; }
+
+static void pg_error(PGconn *c, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s: %s", what, c ? PQerrorMessage(c) : "no connection");
+	for (char *p = err; *p; p++)
+		if (*p == '\n')
+			*p = *(p + 1) ? ' ' : '\0';
+}
+
+/* Run SQL; 0, or -1 with err. */
+static int exec_ok(PGconn *c, const char *sql, ExecStatusType want, const char *what, char *err,
+                   size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == want;
+	if (!ok)
+		pg_error(c, what, err, errlen);
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+static void notice(void *arg, const char *msg) { log_debug("postgresql: %s", msg); }
+
+static int migrate(PGconn *c, char *err, size_t errlen)
+{
+	if (exec_ok(c,
+	            "BEGIN; SELECT pg_advisory_xact_lock(7632001);"
+	            "CREATE TABLE IF NOT EXISTS sinktrap_schema (version INTEGER NOT NULL)",
+	            PGRES_COMMAND_OK, "schema", err, errlen) < 0)
+		return -1;
+	PGresult *r = PQexec(c, "SELECT version FROM sinktrap_schema");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		pg_error(c, "schema version", err, errlen);
+		PQclear(r);
+		return -1;
+	}
+	int version = 0, have = PQntuples(r) > 0;
+	if (have)
+		version = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (!have && exec_ok(c, "INSERT INTO sinktrap_schema VALUES (0)", PGRES_COMMAND_OK,
+	                     "schema version", err, errlen) < 0)
+		return -1;
+	if (version > DB_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %d is newer than this sinktrap (%d)",
+		         version, DB_SCHEMA_VERSION);
+		return -1;
+	}
+	for (int v = version; v < DB_SCHEMA_VERSION; v++) {
+		char upd[96];
+		if (exec_ok(c, pg_migrations[v], PGRES_COMMAND_OK, "schema migration", err, errlen) < 0)
+			return -1;
+		snprintf(upd, sizeof(upd), "UPDATE sinktrap_schema SET version = %d", v + 1);
+		if (exec_ok(c, upd, PGRES_COMMAND_OK, "schema version", err, errlen) < 0)
+			return -1;
+		log_info("postgresql: schema migrated to version %d", v + 1);
+	}
+	if (exec_ok(c, "COMMIT", PGRES_COMMAND_OK, "schema", err, errlen) < 0)
+		return -1;
+	return exec_ok(c,
+	               "CREATE TEMP TABLE IF NOT EXISTS events_stage (seq INTEGER, keep BOOLEAN, "
+	               "event_id TEXT, ts BIGINT, event_type TEXT, src_ip TEXT, src_port INTEGER, "
+	               "dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, "
+	               "flow_id BIGINT, domain TEXT, json TEXT, answer TEXT, map_address TEXT, "
+	               "map_domain TEXT, map_family TEXT) ON COMMIT DELETE ROWS",
+	               PGRES_COMMAND_OK, "staging table", err, errlen);
+}
+
+static void pg_disconnect(struct sink *s)
+{
+	struct pg_sink *g = impl(s);
+	if (g->conn) {
+		PQfinish(g->conn);
+		g->conn = NULL;
+	}
+}
+
+static int pg_connect(struct sink *s, char *err, size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"5", "sinktrap", g->conninfo, NULL};
+	g->conn = PQconnectdbParams(keys, vals, 1);
+	if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
+		pg_error(g->conn, "connect", err, errlen);
+		pg_disconnect(s);
+		return -1;
+	}
+	PQsetNoticeProcessor(g->conn, notice, NULL);
+	if (exec_ok(g->conn, "SET client_encoding = 'UTF8'", PGRES_COMMAND_OK, "encoding", err,
+	            errlen) < 0 ||
+	    migrate(g->conn, err, errlen) < 0) {
+		pg_disconnect(s);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A COPY text value: valid UTF-8 as is; NUL and bytes that are not UTF-8
+ * (the database refuses both) as U+FFFD; backslash, tab, CR, LF escaped.
+ */
+static void copy_text(struct strbuf *o, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '\\')
+			j++;
+		if (j > i) {
+			strbuf_put(o, p + i, j - i);
+			i = j;
+			continue;
+		}
+		uint8_t c = p[i];
+		if (c == '\\') {
+			strbuf_put(o, "\\\\", 2);
+		} else if (c == '\t') {
+			strbuf_put(o, "\\t", 2);
+		} else if (c == '\n') {
+			strbuf_put(o, "\\n", 2);
+		} else if (c == '\r') {
+			strbuf_put(o, "\\r", 2);
+		} else if (c == 0) {
+			strbuf_put(o, "\xef\xbf\xbd", 3);
+		} else if (c < 0x80) {
+			strbuf_putc(o, (char)c); /* other control characters are valid text */
+		} else {
+			/* Validate the sequence. */
+			size_t l = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+			uint32_t cp = l == 2 ? c & 0x1F : l == 3 ? c & 0x0F : c & 0x07;
+			int ok = l > 0 && i + l <= n;
+			for (size_t k = 1; ok && k < l; k++) {
+				if ((p[i + k] & 0xC0) != 0x80)
+					ok = 0;
+				else
+					cp = cp << 6 | (p[i + k] & 0x3F);
+			}
+			if (ok && ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) ||
+			           (l == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+			           (cp >= 0xD800 && cp <= 0xDFFF)))
+				ok = 0;
+			if (ok) {
+				strbuf_put(o, p + i, l);
+				i += l;
+				continue;
+			}
+			strbuf_put(o, "\xef\xbf\xbd", 3);
+		}
+		i++;
+	}
+}
+
+static void col_sep(struct strbuf *o) { strbuf_putc(o, '\t'); }
+
+static void col_str(struct strbuf *o, const struct ev_field *f)
+{
+	col_sep(o);
+	if (f == NULL || f->kind != EV_STR)
+		strbuf_puts(o, "\\N");
+	else
+		copy_text(o, f->str, f->strlen);
+}
+
+static void col_int(struct strbuf *o, const struct ev_field *f, int64_t min, int64_t max)
+{
+	col_sep(o);
+	if (f == NULL || (f->kind != EV_INT && f->kind != EV_TIME) || f->i < min || f->i > max)
+		strbuf_puts(o, "\\N");
+	else
+		strbuf_printf(o, "%" PRId64, f->i);
+}
+
+static int keep_row(struct pg_sink *g, const struct evsum *es)
+{
+	const struct ev_field *t = evsum_get(es, ES_EVENT_TYPE), *a = evsum_get(es, ES_ACTION);
+	if (g->types->n == 0)
+		return 1;
+	if (t == NULL || t->kind != EV_STR)
+		return 0;
+	int ha = g->need_action && a && a->kind == EV_STR;
+	return sinkspec_types_match(g->types, t->str, t->strlen, ha ? a->str : NULL,
+	                            ha ? a->strlen : 0);
+}
+
+static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	PGconn *c = g->conn;
+	const uint8_t *rec;
+	size_t len, off = 0;
+	uint32_t seq = 0;
+	int any_map = 0, any_answer = 0;
+
+	if (exec_ok(c, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0)
+		return -1;
+	PGresult *r = PQexec(c, "COPY events_stage (" STAGE_COLUMNS ") FROM STDIN");
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		pg_error(c, "copy", err, errlen);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	strbuf_reset(&g->copy);
+	while (queue_batch_next(b, &off, &rec, &len)) {
+		struct evsum es;
+		evsum_extract(rec, len, &es);
+		int keep = keep_row(g, &es);
+		int is_map = evsum_is(&es, ES_EVENT_TYPE, "sinkhole_map");
+		int touch = keep && evsum_is(&es, ES_EVENT_TYPE, "dns") &&
+		            evsum_is(&es, ES_ACTION, "sinkhole");
+		const struct ev_field *ans = evsum_get(&es, ES_ANSWER);
+		if (touch && (ans == NULL || ans->kind != EV_STR || ans->strlen == 0 ||
+		              ans->str[0] == 'N'))
+			touch = 0;
+		if (!keep && !is_map)
+			continue;
+		struct strbuf *o = &g->copy;
+		strbuf_printf(o, "%u\t%s", seq++, keep ? "t" : "f");
+		col_str(o, evsum_get(&es, ES_EVENT_ID));
+		col_int(o, evsum_get(&es, ES_TIMESTAMP), INT64_MIN, INT64_MAX);
+		col_str(o, evsum_get(&es, ES_EVENT_TYPE));
+		col_str(o, evsum_get(&es, ES_SRC_IP));
+		col_int(o, evsum_get(&es, ES_SRC_PORT), 0, 65535);
+		col_str(o, evsum_get(&es, ES_DEST_IP));
+		col_int(o, evsum_get(&es, ES_DEST_PORT), 0, 65535);
+		col_str(o, evsum_get(&es, ES_PROTO));
+		col_str(o, evsum_get(&es, ES_COMMUNITY_ID));
+		col_int(o, evsum_get(&es, ES_FLOW_ID), INT64_MIN, INT64_MAX);
+		col_str(o, evsum_domain(&es));
+		col_sep(o);
+		if (keep) {
+			strbuf_reset(&g->line);
+			render_json(rec, len, g->sensor, &g->line);
+			copy_text(o, (const uint8_t *)g->line.data, g->line.len);
+		} else {
+			strbuf_puts(o, "\\N");
+		}
+		col_str(o, touch ? ans : NULL);
+		col_str(o, is_map ? evsum_get(&es, ES_MAP_ADDRESS) : NULL);
+		col_str(o, is_map ? evsum_get(&es, ES_MAP_DOMAIN) : NULL);
+		col_str(o, is_map ? evsum_get(&es, ES_MAP_FAMILY) : NULL);
+		strbuf_putc(o, '\n');
+		any_map |= is_map;
+		any_answer |= touch;
+		if (o->len >= (1u << 20)) {
+			if (PQputCopyData(c, o->data, (int)o->len) != 1) {
+				pg_error(c, "copy", err, errlen);
+				return -1;
+			}
+			strbuf_reset(o);
+		}
+	}
+	if ((g->copy.len && PQputCopyData(c, g->copy.data, (int)g->copy.len) != 1) ||
+	    PQputCopyEnd(c, NULL) != 1) {
+		pg_error(c, "copy", err, errlen);
+		return -1;
+	}
+	int ok = 1;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			if (ok)
+				pg_error(c, "copy", err, errlen);
+			ok = 0;
+		}
+		PQclear(r);
+	}
+	if (!ok)
+		return -1;
+
+	struct strbuf *q = &g->sql;
+	strbuf_reset(q);
+	strbuf_printf(q,
+	              "INSERT INTO events (event_id, ts, event_type, src_ip, src_port, dest_ip, "
+	              "dest_port, proto, community_id, flow_id, domain, json, sensor, stored) "
+	              "SELECT event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "
+	              "community_id, flow_id, domain, json, %s, "
+	              "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
+	              "FROM events_stage WHERE keep AND event_id IS NOT NULL AND ts IS NOT NULL "
+	              "AND event_type IS NOT NULL ORDER BY seq ON CONFLICT (event_id) DO NOTHING;",
+	              g->sensor_lit);
+	if (any_map)
+		strbuf_puts(q, "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
+		               "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
+		               "ts, ts FROM events_stage WHERE map_address IS NOT NULL AND "
+		               "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
+		               "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
+		               "domain = excluded.domain, family = excluded.family, "
+		               "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
+	if (any_answer)
+		strbuf_puts(q, "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "
+		               "max(ts) AS ts FROM events_stage WHERE answer IS NOT NULL GROUP BY "
+		               "answer) v WHERE m.address = v.answer AND m.last_seen < v.ts;");
+	strbuf_puts(q, "COMMIT");
+	return exec_ok(c, q->data, PGRES_COMMAND_OK, "insert", err, errlen);
+}
+
+static int pg_idle_fd(struct sink *s)
+{
+	struct pg_sink *g = impl(s);
+	return g->conn ? PQsocket(g->conn) : -1;
+}
+
+static int pg_idle_check(struct sink *s, char *err, size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	if (PQconsumeInput(g->conn) != 1 || PQstatus(g->conn) != CONNECTION_OK) {
+		pg_error(g->conn, "connection", err, errlen);
+		return -1;
+	}
+	PGnotify *n;
+	while ((n = PQnotifies(g->conn)) != NULL)
+		PQfreemem(n);
+	return 0;
+}
+
+static void pg_free(struct sink *s)
+{
+	struct pg_sink *g = impl(s);
+	pg_disconnect(s);
+	strbuf_free(&g->copy);
+	strbuf_free(&g->line);
+	strbuf_free(&g->sql);
+	free(g->conninfo);
+	free(g->sensor_lit);
+	free(g->sensor);
+	free(g);
+}
+
+static const struct sink_ops pg_ops = {
+    .kind = "postgresql",
+    .connect = pg_connect,
+    .send = pg_send,
+    .disconnect = pg_disconnect,
+    .idle_fd = pg_idle_fd,
+    .idle_check = pg_idle_check,
+    .unacked = NULL,
+    .free = pg_free,
+    .windowed = 0,
+};
+
+/* The conninfo for display: a password (URI or key=value) replaced by ***. */
+static void redact(const char *ci, char *out, size_t n)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(ci, &msg);
+	PQfreemem(msg);
+	if (opts == NULL) {
+		snprintf(out, n, "postgresql");
+		return;
+	}
+	const char *host = NULL, *port = NULL, *db = NULL, *user = NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (!strcmp(o->keyword, "host"))
+			host = o->val;
+		else if (!strcmp(o->keyword, "port"))
+			port = o->val;
+		else if (!strcmp(o->keyword, "dbname"))
+			db = o->val;
+		else if (!strcmp(o->keyword, "user"))
+			user = o->val;
+	}
+	snprintf(out, n, "postgresql://%s%s%s%s%s/%s", user ? user : "", user ? "@" : "",
+	         host ? host : "", port ? ":" : "", port ? port : "", db ? db : "");
+	PQconninfoFree(opts);
+}
+
+struct sink *sink_pg_new(const struct config *c, char *err, size_t errlen)
+{
+	struct sink *s = sink_alloc(c, "postgresql", &pg_ops, 0, err, errlen);
+	if (s == NULL)
+		return NULL;
+	struct pg_sink *g = xcalloc(1, sizeof(*g));
+	s->impl = g;
+	g->conninfo = xstrdup(c->database);
+	g->types = &c->database_types;
+	g->need_action = sinkspec_types_need_action(&c->database_types);
+	g->sensor = c->sensor ? xstrdup(c->sensor) : NULL;
+	if (c->sensor) {
+		struct strbuf lit;
+		strbuf_init(&lit);
+		strbuf_putc(&lit, '\'');
+		for (const char *p = c->sensor; *p; p++) {
+			if (*p == '\'')
+				strbuf_putc(&lit, '\'');
+			strbuf_putc(&lit, *p);
+		}
+		strbuf_putc(&lit, '\'');
+		g->sensor_lit = xstrdup(lit.data);
+		strbuf_free(&lit);
+	} else {
+		g->sensor_lit = xstrdup("NULL");
+	}
+	strbuf_init(&g->copy);
+	strbuf_init(&g->line);
+	strbuf_init(&g->sql);
+	/* The queue takes what the rows need plus every map change. */
+	s->types = c->database_types;
+	s->need_action = g->need_action;
+	s->keep_maps = 1;
+	s->batch_bytes = 4 << 20;
+	redact(c->database, s->dest, sizeof(s->dest));
+	return s;
+}
