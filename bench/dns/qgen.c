@@ -9,13 +9,14 @@
  * timeout is lost and its id is reused (ids are recycled oldest first, so a
  * late answer is recognised rather than taken for a newer query).
  *
- * The cost per query is kept low by never waking per datagram: when there
- * is nothing to do it naps (-n, default 20 us; the kernel makes that ~60 us)
- * and then moves everything that arrived in one recvmmsg, and it refills the
- * window in chunks (the smaller of -b and a quarter of the window). The
- * window must therefore cover rate x (nap + round trip): 200 is enough for
- * 500k/s on loopback. Latencies are measured per batch, so they carry up to
- * one nap of error.
+ * The cost per query is kept low by moving many datagrams per system call:
+ * it refills the window in chunks (the smaller of -b and a quarter of the
+ * window), never one query per response, and drains everything that has
+ * arrived with one recvmmsg. When there is nothing to do it sleeps in poll()
+ * until a response arrives; -n NAP_US instead naps that long and lets
+ * responses pile up (fewer wake-ups against a slow server, but the window
+ * must then cover rate x nap, and a nap is at least ~60 us in a VM).
+ * Latencies are taken per batch, so they carry up to one batch of error.
  *
  * At the end it prints a summary and one "RESULT key=value ..." line:
  *   sent received lost late mismatched qps noerror nxdomain servfail
@@ -35,7 +36,7 @@
  * Usage: qgen -d FILE [-s ADDR] [-p PORT] [-l SECONDS] [-w WINDOW] [-t TIMEOUT_MS]
  *             [-b BATCH] [-n NAP_US] [-A IPV4] [-S INTERVAL_S] [-e]
  *        qgen -P NAME [-s ADDR] [-p PORT] [-A IPV4] [-l SECONDS] [-i MS]
- * Defaults: -s 127.0.0.1 -p 53 -l 10 -w 200 -t 1000 -b 64 -n 20.
+ * Defaults: -s 127.0.0.1 -p 53 -l 10 -w 200 -t 1000 -b 64 -n 0.
  * -e adds an EDNS OPT record (4096) to every query; -S prints counts every
  * INTERVAL_S seconds on stderr.
  */
@@ -379,7 +380,7 @@ int main(int argc, char **argv)
 {
 	const char *addr = "127.0.0.1", *port = "53", *file = NULL, *probe_name = NULL;
 	double duration = 10, stats_every = 0;
-	int window = 200, timeout_ms = 1000, batch = 64, edns = 0, interval_ms = 5, nap_us = 20;
+	int window = 200, timeout_ms = 1000, batch = 64, edns = 0, interval_ms = 5, nap_us = 0;
 	int opt;
 	uint8_t sink_ip[4], *want_ip = NULL;
 
@@ -431,7 +432,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (duration <= 0 || window < 1 || window > MAX_WINDOW || timeout_ms < 1 || batch < 1 ||
-	    batch > MAX_BATCH || interval_ms < 1 || nap_us < 1 || nap_us > 100000)
+	    batch > MAX_BATCH || interval_ms < 1 || nap_us < 0 || nap_us > 100000)
 		usage();
 
 	int fd = socket_open(addr, port);
@@ -464,7 +465,8 @@ int main(int argc, char **argv)
 	uint32_t refill = (uint32_t)(batch < window / 4 ? batch : window / 4);
 	if (refill < 1)
 		refill = 1;
-	prctl(PR_SET_TIMERSLACK, 1000UL); /* naps of -n us, not the default 50 us more */
+	if (nap_us > 0)
+		prctl(PR_SET_TIMERSLACK, 1000UL); /* naps of -n us, not 50 us more */
 
 	for (int i = 0; i < batch; i++) {
 		siov[i].iov_base = sbuf[i];
@@ -608,20 +610,26 @@ int main(int argc, char **argv)
 			next_stats += (uint64_t)(stats_every * 1e9);
 		}
 
-		/*
-		 * Nothing to do: nap instead of waking on every datagram, so that
-		 * responses pile up and the next recvmmsg/sendmmsg move many at once.
-		 * Waking per response would cost the generator a CPU at ~100k/s.
-		 */
-		if (!progress) {
+		if (progress)
+			continue;
+		if (nap_us > 0) {
+			/* Let responses pile up, then move them with one recvmmsg. */
 			struct timespec ts = {0, (long)nap_us * 1000};
 			nanosleep(&ts, NULL);
+		} else {
+			/* Sleep until a response arrives or the next deadline. */
+			uint64_t deadline = next_scan < drain_end ? next_scan : drain_end;
+			if (sending && end < deadline)
+				deadline = end;
+			int ms =
+			    deadline > now ? (int)((deadline - now + 999999) / 1000000) : 0;
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			poll(&pfd, 1, ms);
 		}
 	}
 	c.lost += inflight; /* still unanswered when the drain ended */
 
-	/* Our own CPU use: near 100 % would mean the generator, not the server, is the limit.
-	 */
+	/* Near 100 % would mean the generator, not the server, is the limit. */
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu_s = (double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +

@@ -158,9 +158,18 @@ static void dec_l4(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32_
 		d->tcp_ack = be32(b + off + 8);
 		d->tcp_flags = b[off + 13];
 		d->tcp_win = be16(b + off + 14);
+		d->flags |= DECODE_F_TCP_HDR;
 		hl = (uint32_t)(b[off + 12] >> 4) * 4;
-		if (hl < 20 || hl > avail) {
+		if (hl < 20) {
 			d->flags |= DECODE_F_L4_TRUNC;
+			return;
+		}
+		if (hl > avail) {
+			/* options cut by the snaplen: the payload length is still known */
+			d->flags |= DECODE_F_L4_TRUNC;
+			d->payload_off = end;
+			d->payload_len = ipend > off + hl ? ipend - (off + hl) : 0;
+			d->payload_cap = 0;
 			return;
 		}
 		break;

@@ -78,6 +78,7 @@ enum decode_reason {
 #define DECODE_F_VLAN_MORE 0x0080 /* more than two VLAN tags */
 #define DECODE_F_IP_OPTIONS 0x0100
 #define DECODE_F_IP6_EXT 0x0200 /* IPv6 extension headers were skipped */
+#define DECODE_F_TCP_HDR 0x0400 /* the fixed TCP header (seq, ack, flags, window) is valid */
 
 enum decode_tunnel {
 	DECODE_TUNNEL_NONE = 0,
@@ -112,7 +113,7 @@ struct decode_pkt {
 	uint32_t ip_len;          /* IP datagram length per its header (may exceed caplen) */
 	uint8_t src[16], dst[16]; /* network order; IPv4 in the first 4 bytes */
 	uint8_t proto;            /* L4 protocol after extension headers */
-	uint8_t tcp_flags;
+	uint8_t tcp_flags;        /* with tcp_seq, tcp_ack, tcp_win: DECODE_F_TCP_HDR */
 	uint8_t icmp_type, icmp_code;
 	uint16_t frag_off; /* fragment offset in bytes */
 	uint32_t frag_id;  /* IPv4 id or IPv6 fragment identification */
@@ -121,7 +122,7 @@ struct decode_pkt {
 	uint16_t tcp_win;
 	uint32_t tcp_seq, tcp_ack;
 	uint32_t l4_off;      /* offset of the L4 header */
-	uint32_t payload_off; /* offset of the L4 payload */
+	uint32_t payload_off; /* offset of the L4 payload (end of capture if cut) */
 	uint32_t payload_len; /* L4 payload length per the headers */
 	uint32_t payload_cap; /* of which captured */
 
@@ -134,7 +135,8 @@ struct decode_pkt {
  * Flow key of a packet, oriented as the packet travels. For ICMP/ICMPv6 the
  * ports are the Community ID port equivalents (type, counterpart type or
  * code), so a request and its reply are the two directions of one key;
- * other protocols without ports have 0, 0.
+ * other protocols without ports have 0, 0, and so has a later fragment (the
+ * flow table lends it the ports of its first fragment).
  */
 struct decode_key {
 	uint8_t family; /* 4 or 6 */

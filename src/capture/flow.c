@@ -411,7 +411,7 @@ static void history_add(struct flow *f, int dir, uint8_t bit, char letter)
 static void tcp_update(struct flow *f, const struct decode_pkt *d, int dir)
 {
 	uint8_t fl = d->tcp_flags;
-	if ((d->flags & DECODE_F_L4_TRUNC) && d->payload_off == 0)
+	if (!(d->flags & DECODE_F_TCP_HDR))
 		return; /* header not captured: flags unknown */
 	f->tcp_flags[dir] |= fl;
 	if ((fl & (DECODE_TH_SYN | DECODE_TH_ACK)) == DECODE_TH_SYN)
@@ -506,7 +506,7 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 		}
 	}
 
-	int tcp = k.proto == 6 && (d->flags & DECODE_F_L4) && !(d->flags & DECODE_F_L4_TRUNC);
+	int tcp = k.proto == 6 && (d->flags & DECODE_F_TCP_HDR);
 	int pure_syn = tcp && (d->tcp_flags & (DECODE_TH_SYN | DECODE_TH_ACK)) == DECODE_TH_SYN;
 	/* A SYN whose sequence number is not the first one seen that way opens a
 	 * new connection on the tuple (as Wireshark's tcp.stream decides). */

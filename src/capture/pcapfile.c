@@ -445,9 +445,12 @@ static int next_pcapng(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 				             blen, r->pos);
 			uint64_t at = r->pos;
 			if ((rc = skip(r, blen - 4)) < 0 || (rc = need(r, 4, &p)) != 0) {
-				r->pos = at; /* not resumable on a stream */
-				return rfail(r, rc == -EIO ? -EIO : -EBADMSG,
-				             "truncated block at offset %" PRIu64, at);
+				r->pos = at;
+				rc = rc == -EIO ? -EIO : -ENODATA;
+				rfail(r, rc, "truncated block at offset %" PRIu64, at);
+				if (!r->mem)
+					r->err = rc; /* a stream cannot go back to retry */
+				return rc;
 			}
 			if (rd32(r, p) != blen)
 				return rfail(r, -EBADMSG,

@@ -104,19 +104,48 @@ int jsonfile_flush(struct jsonfile *j)
 			goto keep;
 		}
 	}
-	if (j->max_size > 0 && j->size > 0 && j->size + (int64_t)j->buf.len > j->max_size)
-		rotate(j);
-	if (j->fd < 0)
-		goto keep;
-	int r = write_full(j->fd, j->buf.data, j->buf.len);
-	if (r < 0) {
-		/* A full disk must not take the store down: say so, keep going. */
-		if (j->errors++ % 1000 == 0)
-			log_warnx("%s: %s (%zu bytes of events not written)", j->path, strerror(-r),
-			          j->buf.len);
+	/* Whole lines up to the limit in each file: rotate between lines. */
+	size_t off = 0;
+	while (off < j->buf.len) {
+		size_t n = j->buf.len - off;
+		if (j->max_size > 0 && j->size + (int64_t)n > j->max_size) {
+			int64_t room = j->max_size - j->size;
+			const char *cut = NULL;
+			if (room > 0)
+				cut = memrchr(j->buf.data + off, '\n', (size_t)room);
+			if (cut) {
+				n = (size_t)(cut - (j->buf.data + off)) + 1;
+			} else if (j->size > 0) {
+				rotate(j);
+				if (j->fd < 0)
+					break;
+				continue;
+			} else {
+				/* One line longer than the limit: it gets a file of its own. */
+				cut = memchr(j->buf.data + off, '\n', n);
+				n = cut ? (size_t)(cut - (j->buf.data + off)) + 1 : n;
+			}
+		}
+		int r = write_full(j->fd, j->buf.data + off, n);
+		if (r < 0) {
+			/* A full disk must not take the store down: say so, keep going. */
+			if (j->errors++ % 1000 == 0)
+				log_warnx("%s: %s (%zu bytes of events not written)", j->path, strerror(-r),
+				          j->buf.len - off);
+			break;
+		}
+		j->size += (int64_t)n;
+		off += n;
+	}
+	if (off < j->buf.len) {
+		/* Keep what was not written for the next flush. */
+		for (size_t i = 0; i < off; i++)
+			if (j->buf.data[i] == '\n')
+				j->buf_lines--, j->lines++;
+		memmove(j->buf.data, j->buf.data + off, j->buf.len - off);
+		j->buf.len -= off;
 		goto keep;
 	}
-	j->size += (int64_t)j->buf.len;
 	j->lines += j->buf_lines;
 	strbuf_reset(&j->buf);
 	j->buf_lines = 0;

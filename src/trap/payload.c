@@ -126,7 +126,8 @@ struct payload_store *payload_store_open(const char *dir, int64_t quota, char *e
 		closedir(sd);
 	}
 	closedir(d);
-	qsort(ps->items, ps->n, sizeof(*ps->items), by_mtime);
+	if (ps->n > 1)
+		qsort(ps->items, ps->n, sizeof(*ps->items), by_mtime);
 	return ps;
 }
 

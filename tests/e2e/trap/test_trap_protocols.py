@@ -42,7 +42,6 @@ def assert_conn_fields(ev, addr, port, domain, src_ip=CLIENT_IP):
     assert t["domain"] == domain
     assert t["domain_source"] == "sinkhole_map"
     assert re.fullmatch(r"[0-9a-f]{24}", ev["event_id"])
-    assert ev["community_id"] == trapenv.community_id(ev["src_ip"], addr, ev["src_port"], port, 6)
     assert t["duration_ms"] >= 0
 
 
@@ -95,7 +94,25 @@ def test_http_get_original_port_and_domain(env):
     assert rows[0]["event_type"] == "trap"
     assert rows[0]["dest_ip"] == addr and rows[0]["dest_port"] == 8080
     assert rows[0]["domain"] == "evil.example"
-    assert rows[0]["community_id"] == ev["community_id"]
+
+
+def test_community_id_on_trap_and_fileinfo_events(env):
+    """Community ID v1 of the connection, as Zeek/Suricata compute it."""
+    addr = env.resolve("cid.evil.example")
+    body = b"community"
+    mark = env.mark()
+    r = env.curl("--data-binary", body.decode(), f"http://{addr}:8081/cid", "-o", "/dev/null",
+                 "-w", "%{local_port}")
+    lport = int(r.stdout)
+    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark)[0]
+    fi = env.fileinfo(sha256(body), since=mark)
+    want = trapenv.community_id(CLIENT_IP, addr, lport, 8081, 6)
+    assert ev.get("community_id") == want, ev
+    assert fi.get("community_id") == want, fi
+    rows = harness.wait_until(lambda: env.st.db_rows(
+        "SELECT community_id FROM events WHERE event_id = ?", (ev["event_id"],)), 10,
+        what="database row")
+    assert rows[0]["community_id"] == want
 
 
 def test_http_post_body_is_stored(env):

@@ -29,7 +29,7 @@ static inline const char *pcap_path(const char *name)
 #define NEED_PCAP(name)                                                                        \
 	do {                                                                                   \
 		if (access(pcap_path(name), R_OK) != 0) {                                      \
-			fprintf(stderr, "no %s: skipped\n", pcap_path(name));                \
+			fprintf(stderr, "no %s: skipped\n", pcap_path(name));                  \
 			skip();                                                                \
 		}                                                                              \
 	} while (0)

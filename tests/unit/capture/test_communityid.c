@@ -102,12 +102,12 @@ static void test_vectors(void **state)
 		addr_parse(v->src, &fs, s);
 		addr_parse(v->dst, &fd, d);
 		assert_int_equal(fs, fd);
-		assert_int_equal(communityid_compute(v->seed, fs, s, d, v->proto, v->sport, v->dport,
-		                                     out),
-		                 0);
+		assert_int_equal(
+		    communityid_compute(v->seed, fs, s, d, v->proto, v->sport, v->dport, out),
+		    0);
 		if (strcmp(out, v->want) != 0)
-			fail_msg("vector %zu (%s -> %s proto %u): got %s, want %s", i, v->src, v->dst,
-			         v->proto, out, v->want);
+			fail_msg("vector %zu (%s -> %s proto %u): got %s, want %s", i, v->src,
+			         v->dst, v->proto, out, v->want);
 	}
 }
 
@@ -210,9 +210,9 @@ static void cid_of_frame(void *arg, const struct pcapfile_pkt *p, const struct d
 		return;
 	assert_int_equal(rc, 0);
 	assert_int_equal(decode_key_get(d, &k), 0);
-	assert_int_equal(communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport, k.dport,
-	                                     f->got),
-	                 0);
+	assert_int_equal(
+	    communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport, k.dport, f->got),
+	    0);
 }
 
 static void test_real_packets(void **state)
@@ -222,16 +222,16 @@ static void test_real_packets(void **state)
 		struct frame_probe f = {.want_frame = frames[i].frame};
 		each_packet(frames[i].file, cid_of_frame, &f);
 		if (strcmp(f.got, frames[i].want) != 0)
-			fail_msg("%s frame %ld: got %s, want %s", frames[i].file, frames[i].frame,
-			         f.got, frames[i].want);
+			fail_msg("%s frame %ld: got %s, want %s", frames[i].file,
+			         frames[i].frame, f.got, frames[i].want);
 	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vectors),    cmocka_unit_test(test_direction),
-	    cmocka_unit_test(test_icmp_ports), cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_vectors),      cmocka_unit_test(test_direction),
+	    cmocka_unit_test(test_icmp_ports),   cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_real_packets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

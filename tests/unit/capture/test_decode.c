@@ -30,7 +30,10 @@ static void put(struct pb *p, const void *d, size_t n)
 	memcpy(p->b + p->n, d, n);
 	p->n += n;
 }
-static void put8(struct pb *p, uint8_t v) { put(p, &v, 1); }
+static void put8(struct pb *p, uint8_t v)
+{
+	put(p, &v, 1);
+}
 static void put16(struct pb *p, uint16_t v)
 {
 	uint8_t t[2] = {(uint8_t)(v >> 8), (uint8_t)v};
@@ -160,7 +163,22 @@ static void test_ethernet_tcp(void **state)
 	assert_int_equal(decode_packet(DECODE_LINK_ETHERNET, p.b, 40, &d), 0);
 	assert_true(d.flags & DECODE_F_L4);
 	assert_true(d.flags & DECODE_F_L4_TRUNC);
+	assert_false(d.flags & DECODE_F_TCP_HDR);
 	assert_int_equal(d.dport, 80);
+
+	/* a SYN whose options the snaplen cut: flags and lengths still known */
+	struct pb syn = {0};
+	eth(&syn, 0x0800);
+	ipv4(&syn, 6, "10.0.0.1", "10.0.0.2", 20 + 40, 5, 1, 0);
+	tcp(&syn, 40001, 443, 5, DECODE_TH_SYN);
+	syn.b[14 + 20 + 12] = 10 << 4; /* 40-byte header */
+	zeros(&syn, 20);
+	assert_int_equal(decode_packet(DECODE_LINK_ETHERNET, syn.b, 54, &d), 0);
+	assert_true(d.flags & DECODE_F_TCP_HDR);
+	assert_true(d.flags & DECODE_F_L4_TRUNC);
+	assert_int_equal(d.tcp_flags, DECODE_TH_SYN);
+	assert_int_equal(d.payload_len, 0);
+	assert_int_equal(d.payload_cap, 0);
 
 	/* cut inside the IP header: malformed */
 	assert_int_equal(decode_packet(DECODE_LINK_ETHERNET, p.b, 30, &d), -EBADMSG);
@@ -355,7 +373,8 @@ static void test_link_types(void **state)
 	assert_int_equal(d.l3_off, 22);
 
 	/* RAW with a bad version; unknown link type */
-	assert_int_equal(decode_packet(DECODE_LINK_RAW, (const uint8_t *)"\x50", 1, &d), -EBADMSG);
+	assert_int_equal(decode_packet(DECODE_LINK_RAW, (const uint8_t *)"\x50", 1, &d),
+	                 -EBADMSG);
 	assert_int_equal(decode_packet(147, ip.b, ip.n, &d), 0);
 	assert_int_equal(d.l3, 0);
 	assert_int_equal(d.reason, DECODE_NONIP_LINKTYPE);
@@ -370,8 +389,10 @@ static void test_nonip_and_tunnels(void **state)
 	static const struct {
 		uint16_t type;
 		int reason;
-	} nonip[] = {{0x0806, DECODE_NONIP_ARP},       {0x88cc, DECODE_NONIP_LLDP},
-	             {0x8863, DECODE_NONIP_PPPOE_DISC}, {0x9000, DECODE_NONIP_LOOPBACK},
+	} nonip[] = {{0x0806, DECODE_NONIP_ARP},
+	             {0x88cc, DECODE_NONIP_LLDP},
+	             {0x8863, DECODE_NONIP_PPPOE_DISC},
+	             {0x9000, DECODE_NONIP_LOOPBACK},
 	             {0x88b5, DECODE_NONIP_ETHERTYPE}};
 	for (size_t i = 0; i < sizeof(nonip) / sizeof(nonip[0]); i++) {
 		p.n = 0;
@@ -403,9 +424,8 @@ static void test_nonip_and_tunnels(void **state)
 	assert_int_equal(d.tunnel, DECODE_TUNNEL_VXLAN);
 	assert_int_equal(d.inner_linktype, DECODE_LINK_ETHERNET);
 	struct decode_pkt inner;
-	assert_int_equal(decode_packet(d.inner_linktype, p.b + d.inner_off, p.n - d.inner_off,
-	                               &inner),
-	                 0);
+	assert_int_equal(
+	    decode_packet(d.inner_linktype, p.b + d.inner_off, p.n - d.inner_off, &inner), 0);
 	check_v4(&inner, "172.16.0.1", "172.16.0.2");
 	assert_int_equal(inner.icmp_type, 8);
 
@@ -459,7 +479,8 @@ struct tally {
 	uint8_t vcount;
 };
 
-static void tally_fn(void *arg, const struct pcapfile_pkt *p, const struct decode_pkt *d, int rc)
+static void tally_fn(void *arg, const struct pcapfile_pkt *p, const struct decode_pkt *d,
+                     int rc)
 {
 	struct tally *t = arg;
 	t->n++;
@@ -492,15 +513,15 @@ static void tally_fn(void *arg, const struct pcapfile_pkt *p, const struct decod
 	if (d->tunnel == DECODE_TUNNEL_TEREDO) {
 		struct decode_pkt in;
 		t->teredo++;
-		if (decode_packet(d->inner_linktype, p->data + d->inner_off, p->caplen - d->inner_off,
-		                  &in) == 0 &&
+		if (decode_packet(d->inner_linktype, p->data + d->inner_off,
+		                  p->caplen - d->inner_off, &in) == 0 &&
 		    in.l3 == 6)
 			t->inner_ok++;
 	}
 	if (d->tunnel == DECODE_TUNNEL_L2TP) {
 		struct decode_pkt in;
-		if (decode_packet(d->inner_linktype, p->data + d->inner_off, p->caplen - d->inner_off,
-		                  &in) == 0 &&
+		if (decode_packet(d->inner_linktype, p->data + d->inner_off,
+		                  p->caplen - d->inner_off, &in) == 0 &&
 		    in.l3 == 6)
 			t->l2tp_ip6++;
 	}
@@ -539,7 +560,7 @@ static void test_pppoe(void **state)
 	each_packet("nb6-startup.pcap", tally_fn, &t);
 	assert_int_equal(t.n, 531);
 	assert_int_equal(t.bad, 0);
-	assert_int_equal(t.pppoe, 210); /* IPv4 in PPPoE sessions, as tshark counts */
+	assert_int_equal(t.pppoe, 210);     /* IPv4 in PPPoE sessions, as tshark counts */
 	assert_int_equal(t.pppoe_dns, 110); /* of tshark's 112 DNS, 2 are plain Ethernet */
 	/* tshark's 10 IPv6 packets sit in L2TP (UDP/1701) inside PPPoE */
 	assert_int_equal(t.l2tp_ip6, 10);
@@ -565,10 +586,11 @@ static void test_gre_vlan(void **state)
 	assert_int_equal(t.bad, 0);
 	assert_int_equal(t.vlan_1213, 51);
 	assert_int_equal(t.gre, 30);
-	/* IPv4 inside Cisco MetaData (ICMP, PIM, nested GRE); the rest are keepalives and CDP */
+	/* IPv4 inside Cisco MetaData (ICMP, PIM, nested GRE); the rest are keepalives and CDP
+	 */
 	assert_int_equal(t.inner_ok, 20);
-	assert_int_equal(t.stp, 63);      /* 802.1D and Cisco PVST+ */
-	assert_int_equal(t.llc, 2);       /* CDP, DTP */
+	assert_int_equal(t.stp, 63); /* 802.1D and Cisco PVST+ */
+	assert_int_equal(t.llc, 2);  /* CDP, DTP */
 }
 
 static void test_teredo(void **state)

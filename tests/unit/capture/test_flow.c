@@ -67,14 +67,23 @@ static void mk_ip(struct pkt *p, const char *src, const char *dst, uint8_t proto
 	memset(p, 0, sizeof(*p));
 	if (fam == 4) {
 		uint16_t tot = (uint16_t)(20 + l4len);
-		uint8_t h[20] = {0x45, 0, (uint8_t)(tot >> 8), (uint8_t)tot, (uint8_t)(id >> 8),
-		                 (uint8_t)id, (uint8_t)(frag >> 8), (uint8_t)frag, 64, proto};
+		uint8_t h[20] = {0x45,
+		                 0,
+		                 (uint8_t)(tot >> 8),
+		                 (uint8_t)tot,
+		                 (uint8_t)(id >> 8),
+		                 (uint8_t)id,
+		                 (uint8_t)(frag >> 8),
+		                 (uint8_t)frag,
+		                 64,
+		                 proto};
 		memcpy(h + 12, s, 4);
 		memcpy(h + 16, d, 4);
 		memcpy(p->b, h, 20);
 		p->n = 20;
 	} else {
-		uint8_t h[40] = {0x60, 0, 0, 0, (uint8_t)(l4len >> 8), (uint8_t)l4len, proto, 64};
+		uint8_t h[40] = {0x60,           0,     0, 0, (uint8_t)(l4len >> 8),
+		                 (uint8_t)l4len, proto, 64};
 		memcpy(h + 8, s, 16);
 		memcpy(h + 24, d, 16);
 		memcpy(p->b, h, 40);
@@ -88,9 +97,9 @@ static void mk_ip(struct pkt *p, const char *src, const char *dst, uint8_t proto
 static void mk_tcp(struct pkt *p, const char *src, const char *dst, uint16_t sp, uint16_t dp,
                    uint32_t seq, uint8_t flags, size_t paylen)
 {
-	uint8_t t[20 + 64] = {(uint8_t)(sp >> 8), (uint8_t)sp, (uint8_t)(dp >> 8), (uint8_t)dp,
-	                      (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8),
-	                      (uint8_t)seq};
+	uint8_t t[20 + 64] = {(uint8_t)(sp >> 8),  (uint8_t)sp,          (uint8_t)(dp >> 8),
+	                      (uint8_t)dp,         (uint8_t)(seq >> 24), (uint8_t)(seq >> 16),
+	                      (uint8_t)(seq >> 8), (uint8_t)seq};
 	t[12] = 5 << 4;
 	t[13] = flags;
 	assert_true(paylen <= 64);
@@ -100,8 +109,8 @@ static void mk_tcp(struct pkt *p, const char *src, const char *dst, uint16_t sp,
 static void mk_udp(struct pkt *p, const char *src, const char *dst, uint16_t sp, uint16_t dp,
                    size_t paylen)
 {
-	uint8_t u[8 + 64] = {(uint8_t)(sp >> 8), (uint8_t)sp, (uint8_t)(dp >> 8), (uint8_t)dp, 0,
-	                     (uint8_t)(8 + paylen)};
+	uint8_t u[8 + 64] = {(uint8_t)(sp >> 8), (uint8_t)sp, (uint8_t)(dp >> 8),
+	                     (uint8_t)dp,        0,           (uint8_t)(8 + paylen)};
 	mk_ip(p, src, dst, 17, u, 8 + paylen, 0, 0);
 }
 
@@ -110,8 +119,13 @@ static struct flow *track(struct flow_table *ft, struct pkt *p, int64_t ts, int 
 	return flow_table_track(ft, &p->d, ts, (uint32_t)p->n, dir);
 }
 
-enum { SYN = DECODE_TH_SYN, ACK = DECODE_TH_ACK, FIN = DECODE_TH_FIN, RST = DECODE_TH_RST,
-       PSH = DECODE_TH_PSH };
+enum {
+	SYN = DECODE_TH_SYN,
+	ACK = DECODE_TH_ACK,
+	FIN = DECODE_TH_FIN,
+	RST = DECODE_TH_RST,
+	PSH = DECODE_TH_PSH
+};
 
 /* ---- TCP states ---- */
 
@@ -334,8 +348,8 @@ static void test_ipv6_fragments_real(void **state)
 	struct pcapfile_reader *r;
 	struct pcapfile_pkt pp;
 	NEED_PCAP("ipv6_fragments.pcapng");
-	assert_int_equal(pcapfile_reader_open_path(&r, pcap_path("ipv6_fragments.pcapng"), NULL, 0),
-	                 0);
+	assert_int_equal(
+	    pcapfile_reader_open_path(&r, pcap_path("ipv6_fragments.pcapng"), NULL, 0), 0);
 	while (pcapfile_reader_next(r, &pp) == 1) {
 		struct decode_pkt d;
 		int dir;
@@ -403,7 +417,8 @@ static void test_vlan(void **state)
 	struct pcapfile_pkt pp;
 	NEED_PCAP("tcpdump-tests_various_gre.pcap");
 	assert_int_equal(
-	    pcapfile_reader_open_path(&r, pcap_path("tcpdump-tests_various_gre.pcap"), NULL, 0), 0);
+	    pcapfile_reader_open_path(&r, pcap_path("tcpdump-tests_various_gre.pcap"), NULL, 0),
+	    0);
 	while (pcapfile_reader_next(r, &pp) == 1) {
 		struct decode_pkt d;
 		if (decode_packet(pp.linktype, pp.data, pp.caplen, &d) == 0)
@@ -534,8 +549,8 @@ static void test_tshark_streams(void **state)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		struct run r = run_file(want[i].name);
 		if (r.tcp != want[i].tcp)
-			fail_msg("%s: %ld TCP flows, tshark has %ld streams", want[i].name, r.tcp,
-			         want[i].tcp);
+			fail_msg("%s: %ld TCP flows, tshark has %ld streams", want[i].name,
+			         r.tcp, want[i].tcp);
 	}
 	/* the SYN scan: nearly every flow a lone SYN */
 	struct run r = run_file("synscan.pcapng");

@@ -87,7 +87,8 @@ static void test_shared_counts(void **state)
 		struct pcapfile_pkt p;
 		char err[256];
 		long n = 0;
-		int rc = pcapfile_reader_open_path(&r, pcap_path(shared[i].name), err, sizeof(err));
+		int rc =
+		    pcapfile_reader_open_path(&r, pcap_path(shared[i].name), err, sizeof(err));
 		assert_int_equal(rc, 0);
 		assert_int_equal(pcapfile_reader_format(r), shared[i].fmt);
 		assert_int_equal(pcapfile_reader_linktype(r), shared[i].linktype);
@@ -98,7 +99,8 @@ static void test_shared_counts(void **state)
 		}
 		assert_int_equal(rc, 0);
 		if (n != shared[i].packets)
-			fail_msg("%s: %ld packets, want %ld", shared[i].name, n, shared[i].packets);
+			fail_msg("%s: %ld packets, want %ld", shared[i].name, n,
+			         shared[i].packets);
 		pcapfile_reader_close(&r);
 		assert_null(r);
 	}
@@ -113,9 +115,10 @@ static void test_offsets(void **state)
 		struct pcapfile_reader *r, *r2;
 		struct pcapfile_pkt p, q;
 		char err[256];
-		assert_int_equal(pcapfile_reader_open_path(&r, pcap_path(names[k]), err, sizeof(err)), 0);
-		assert_int_equal(pcapfile_reader_open_path(&r2, pcap_path(names[k]), err, sizeof(err)),
-		                 0);
+		assert_int_equal(
+		    pcapfile_reader_open_path(&r, pcap_path(names[k]), err, sizeof(err)), 0);
+		assert_int_equal(
+		    pcapfile_reader_open_path(&r2, pcap_path(names[k]), err, sizeof(err)), 0);
 		uint64_t prev = 0;
 		while (pcapfile_reader_next(r, &p) == 1) {
 			assert_true(p.offset > prev || prev == 0);
@@ -196,7 +199,8 @@ static void test_timestamps(void **state)
 	struct pcapfile_reader *r;
 	struct pcapfile_pkt p;
 	NEED_PCAP("nb6-startup.pcap");
-	assert_int_equal(pcapfile_reader_open_path(&r, pcap_path("nb6-startup.pcap"), NULL, 0), 0);
+	assert_int_equal(pcapfile_reader_open_path(&r, pcap_path("nb6-startup.pcap"), NULL, 0),
+	                 0);
 	assert_int_equal(pcapfile_reader_next(r, &p), 1);
 	assert_true(p.ts_ns >= 54 * 1000000000ll && p.ts_ns < 55 * 1000000000ll);
 	int64_t last = 0;
@@ -205,9 +209,10 @@ static void test_timestamps(void **state)
 	assert_true(last > 1388534400ll * 1000000000ll); /* after 2014-01-01 */
 	pcapfile_reader_close(&r);
 
-	assert_int_equal(pcapfile_reader_open_path(
-	                     &r, pcap_path("capture-Thu-11-24-16-10-28-11_cerber.pcap"), NULL, 0),
-	                 0);
+	assert_int_equal(
+	    pcapfile_reader_open_path(
+	        &r, pcap_path("capture-Thu-11-24-16-10-28-11_cerber.pcap"), NULL, 0),
+	    0);
 	int64_t prev = INT64_MIN;
 	int back = 0;
 	while (pcapfile_reader_next(r, &p) == 1) {
@@ -296,7 +301,8 @@ static void ng_shb(struct fb *f)
 }
 
 /* IDB with optional if_tsresol (tsresol >= 0) and if_tsoffset (tsoff != 0) */
-static void ng_idb(struct fb *f, uint16_t linktype, uint32_t snaplen, int tsresol, int64_t tsoff)
+static void ng_idb(struct fb *f, uint16_t linktype, uint32_t snaplen, int tsresol,
+                   int64_t tsoff)
 {
 	uint32_t len = 20 + (tsresol >= 0 ? 8 : 0) + (tsoff ? 12 : 0) + 4;
 	f32(f, 1);
@@ -403,7 +409,8 @@ static void test_pcap_variants(void **state)
 	pcapfile_reader_close(&r);
 
 	/* not a capture file; empty; a short header; an unsupported version */
-	assert_int_equal(pcapfile_reader_open_mem(&r, "GIF89a....", 10, err, sizeof(err)), -EINVAL);
+	assert_int_equal(pcapfile_reader_open_mem(&r, "GIF89a....", 10, err, sizeof(err)),
+	                 -EINVAL);
 	assert_non_null(strstr(err, "magic"));
 	assert_null(r);
 	assert_int_equal(pcapfile_reader_open_mem(&r, "", 0, err, sizeof(err)), -ENODATA);
@@ -420,9 +427,9 @@ static void test_pcapng_variants(void **state)
 	for (int be = 0; be <= 1; be++) {
 		struct fb f = {.be = be};
 		ng_shb(&f);
-		ng_idb(&f, 1, 0, -1, 0);         /* if 0: microseconds (default) */
+		ng_idb(&f, 1, 0, -1, 0);            /* if 0: microseconds (default) */
 		ng_idb(&f, 101, 128, 0x80 | 20, 0); /* if 1: 2^-20 s */
-		ng_idb(&f, 113, 0, 3, 100);      /* if 2: milliseconds, +100 s */
+		ng_idb(&f, 113, 0, 3, 100);         /* if 2: milliseconds, +100 s */
 		/* an unknown block (type 0x0bad) to skip */
 		f32(&f, 0x0bad);
 		f32(&f, 16);
@@ -498,8 +505,8 @@ static void test_pcapng_variants(void **state)
 		uint32_t val;
 		int want;
 	} bad[] = {
-	    {4, 33, -EBADMSG},  {4, 8, -EBADMSG},   {40, 40, -EBADMSG}, /* trailer */
-	    {8, 1, -EBADMSG},   {20, 40, -EBADMSG}, {20, 13, -EBADMSG},
+	    {4, 33, -EBADMSG}, {4, 8, -EBADMSG},   {40, 40, -EBADMSG}, /* trailer */
+	    {8, 1, -EBADMSG},  {20, 40, -EBADMSG}, {20, 13, -EBADMSG},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct fb h = g;
@@ -575,9 +582,11 @@ static int teardown_tmp(void **state)
 
 static const char *tmpfile_path(const char *name)
 {
-	static char p[512];
-	snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
-	return p;
+	static char p[4][512]; /* several may be live in one call */
+	static int next;
+	char *b = p[next++ % 4];
+	snprintf(b, sizeof(p[0]), "%s/%s", tmpdir, name);
+	return b;
 }
 
 static void test_writer_roundtrip(void **state)
@@ -595,12 +604,13 @@ static void test_writer_roundtrip(void **state)
 		uint64_t offs[10];
 		snprintf(name, sizeof(name), "rt%d", k);
 		const char *path = tmpfile_path(name);
-		assert_int_equal(pcapfile_writer_open_path(&w, path, fmts[k], 276, 200, err,
-		                                           sizeof(err)),
-		                 0);
+		assert_int_equal(
+		    pcapfile_writer_open_path(&w, path, fmts[k], 276, 200, err, sizeof(err)),
+		    0);
 		for (int i = 0; i < 10; i++)
-			assert_int_equal(pcapfile_writer_write(w, 1700000000123456789ll + i, pkt,
-			                                       (uint32_t)(i * 30), 300, &offs[i]),
+			assert_int_equal(pcapfile_writer_write(w, 1700000000123456789ll + i,
+			                                       pkt, (uint32_t)(i * 30), 300,
+			                                       &offs[i]),
 			                 0);
 		uint64_t size = pcapfile_writer_offset(w);
 		assert_int_equal(pcapfile_writer_close(&w), 0);
@@ -620,7 +630,8 @@ static void test_writer_roundtrip(void **state)
 			assert_int_equal(p.offset, offs[i]);
 			assert_memory_equal(p.data, pkt, want);
 			int64_t ts = 1700000000123456789ll + i;
-			assert_int_equal(p.ts_ns, fmts[k] == PCAPFILE_PCAP ? ts / 1000 * 1000 : ts);
+			assert_int_equal(p.ts_ns,
+			                 fmts[k] == PCAPFILE_PCAP ? ts / 1000 * 1000 : ts);
 		}
 		assert_int_equal(pcapfile_reader_next(r, &p), 0);
 		pcapfile_reader_close(&r);
@@ -649,12 +660,15 @@ static void test_writer_append(void **state)
 		char err[256];
 		uint64_t off;
 		int last;
-		assert_int_equal(pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
+		assert_int_equal(
+		    pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
 		for (int i = 0; i < 3; i++)
-			assert_int_equal(pcapfile_writer_write(w, i, "0123456789", 10, 10, NULL), 0);
+			assert_int_equal(
+			    pcapfile_writer_write(w, i, "0123456789", 10, 10, NULL), 0);
 		assert_int_equal(pcapfile_writer_close(&w), 0);
 		/* appending continues the file */
-		assert_int_equal(pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
+		assert_int_equal(
+		    pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
 		uint64_t before = pcapfile_writer_offset(w);
 		assert_int_equal(pcapfile_writer_write(w, 3, "abc", 3, 3, &off), 0);
 		assert_int_equal(off, before);
@@ -667,17 +681,19 @@ static void test_writer_append(void **state)
 		assert_int_equal(truncate(path, st.st_size - 2), 0);
 		assert_int_equal(count_path(path, &last), 3);
 		assert_int_equal(last, -ENODATA);
-		assert_int_equal(pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
+		assert_int_equal(
+		    pcapfile_writer_open_path(&w, path, fmt, 1, 0, err, sizeof(err)), 0);
 		assert_int_equal(pcapfile_writer_write(w, 4, "xyz", 3, 3, NULL), 0);
 		assert_int_equal(pcapfile_writer_close(&w), 0);
 		assert_int_equal(count_path(path, &last), 4);
 		assert_int_equal(last, 0);
 		/* another link type or format is refused, and the file is left alone */
-		assert_int_equal(pcapfile_writer_open_path(&w, path, fmt, 101, 0, err, sizeof(err)),
-		                 -EINVAL);
-		assert_int_equal(pcapfile_writer_open_path(
-		                     &w, path, ng ? PCAPFILE_PCAP : PCAPFILE_PCAPNG, 1, 0, err,
-		                     sizeof(err)),
+		assert_int_equal(
+		    pcapfile_writer_open_path(&w, path, fmt, 101, 0, err, sizeof(err)),
+		    -EINVAL);
+		assert_int_equal(pcapfile_writer_open_path(&w, path,
+		                                           ng ? PCAPFILE_PCAP : PCAPFILE_PCAPNG,
+		                                           1, 0, err, sizeof(err)),
 		                 -EINVAL);
 		assert_int_equal(count_path(path, &last), 4);
 	}
@@ -768,16 +784,11 @@ static void test_follow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_shared_counts),
-	    cmocka_unit_test(test_offsets),
-	    cmocka_unit_test(test_stream_and_stdin),
-	    cmocka_unit_test(test_timestamps),
-	    cmocka_unit_test(test_pcap_variants),
-	    cmocka_unit_test(test_pcapng_variants),
-	    cmocka_unit_test(test_truncation_real),
-	    cmocka_unit_test(test_writer_roundtrip),
-	    cmocka_unit_test(test_writer_append),
-	    cmocka_unit_test(test_writer_kill9),
+	    cmocka_unit_test(test_shared_counts),    cmocka_unit_test(test_offsets),
+	    cmocka_unit_test(test_stream_and_stdin), cmocka_unit_test(test_timestamps),
+	    cmocka_unit_test(test_pcap_variants),    cmocka_unit_test(test_pcapng_variants),
+	    cmocka_unit_test(test_truncation_real),  cmocka_unit_test(test_writer_roundtrip),
+	    cmocka_unit_test(test_writer_append),    cmocka_unit_test(test_writer_kill9),
 	    cmocka_unit_test(test_follow),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
