@@ -8,11 +8,12 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libcmocka-dev libsqlite3-dev libssl-dev
-libpcap-dev libseccomp-dev"
+libpcap-dev libseccomp-dev zlib1g-dev libpq-dev"
 test="$build clang libclang-rt-14-dev sqlite3 dnsutils dnsmasq-base python3 python3-pytest
 python3-dnspython python3-scapy iproute2 nftables procps
-rsyslog rsyslog-openssl postgresql libpq-dev python3-psycopg2 openssl"
-bench="$test dnsperf unbound knot-resolver time"
+rsyslog rsyslog-openssl postgresql python3-psycopg2 openssl tcpdump tshark
+swaks nmap curl openssh-client"
+bench="$test dnsperf unbound knot-resolver time wrk inetsim tcpreplay daemonlogger linux-perf"
 
 case "${1:-build}" in
 build) want=$build ;;

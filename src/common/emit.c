@@ -62,10 +62,39 @@ void emit_commit(struct emitter *e)
 	e->committed++;
 }
 
-static void on_writable(int fd, uint32_t events, void *arg)
+static void watch(struct emitter *e);
+
+static void on_io(int fd, uint32_t events, void *arg)
 {
 	struct emitter *e = arg;
-	emit_flush(e);
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && e->on_read)
+		e->on_read(fd, e->read_arg);
+	if ((events & EPOLLOUT) && e->fd == fd)
+		emit_flush(e);
+}
+
+/* Register fd for what is wanted now: reads (if a reader is set), room (if waiting). */
+static void watch(struct emitter *e)
+{
+	if (e->loop == NULL || e->fd < 0)
+		return;
+	uint32_t want = (e->on_read ? EPOLLIN : 0) | (e->waiting ? EPOLLOUT : 0);
+	if (want == (uint32_t)e->watched)
+		return;
+	if (want == 0)
+		loop_io_del(e->loop, e->fd);
+	else if (e->watched == 0)
+		loop_io_add(e->loop, e->fd, want, on_io, e);
+	else
+		loop_io_mod(e->loop, e->fd, want);
+	e->watched = (int)want;
+}
+
+void emit_set_reader(struct emitter *e, void (*cb)(int fd, void *arg), void *arg)
+{
+	e->on_read = cb;
+	e->read_arg = arg;
+	watch(e);
 }
 
 static void compact(struct emitter *e)
@@ -111,17 +140,16 @@ int emit_flush(struct emitter *e)
 			fatalx("emit: record larger than a message");
 		int r = ipc_send(e->fd, IPC_EVENTS, b->data + e->sent, n, -1);
 		if (r == -EAGAIN) {
-			if (e->loop && !e->waiting) {
-				loop_io_add(e->loop, e->fd, EPOLLOUT, on_writable, e);
-				e->waiting = 1;
-			}
+			e->waiting = 1;
+			watch(e);
 			break;
 		}
 		if (r < 0) {
 			log_warnx("store channel: %s; keeping %zu bytes of events", strerror(-r),
 			          b->start - e->sent);
-			if (e->waiting && e->loop)
+			if (e->watched && e->loop)
 				loop_io_del(e->loop, e->fd);
+			e->watched = 0;
 			e->waiting = 0;
 			close(e->fd);
 			e->fd = -1;
@@ -130,9 +158,9 @@ int emit_flush(struct emitter *e)
 		}
 		e->sent += n;
 	}
-	if (e->sent == b->start && e->waiting && e->loop) {
-		loop_io_del(e->loop, e->fd);
+	if (e->sent == b->start && e->waiting) {
 		e->waiting = 0;
+		watch(e);
 	}
 	/* Keep the buffer from creeping: move the unsent tail down now and then. */
 	if (e->sent > (1u << 20) || e->sent == b->len)
@@ -172,12 +200,14 @@ void emit_drain(struct emitter *e)
 void emit_set_channel(struct emitter *e, int fd)
 {
 	if (e->fd >= 0) {
-		if (e->waiting && e->loop)
+		if (e->watched && e->loop)
 			loop_io_del(e->loop, e->fd);
 		close(e->fd);
 	}
+	e->watched = 0;
 	e->waiting = 0;
 	e->fd = fd;
+	watch(e);
 	emit_flush(e);
 }
 

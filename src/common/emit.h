@@ -25,7 +25,10 @@ struct emitter {
 	struct evbuf buf;  /* complete records from sent to buf.len, then the one in progress */
 	size_t sent;       /* bytes of buf already sent */
 	size_t max_pending;
-	int waiting;       /* registered for EPOLLOUT */
+	int waiting;       /* waiting for room on fd (EPOLLOUT) */
+	int watched;       /* the events fd is registered for in the loop (0: none) */
+	void (*on_read)(int fd, void *arg); /* messages from the store on the same channel */
+	void *read_arg;
 	struct loop_timer *soon; /* a flush is due shortly */
 	uint64_t committed, dropped, dropped_reported;
 	const char *worker;
@@ -53,6 +56,12 @@ void emit_drain(struct emitter *e);
 /* Replace the store channel (after a store restart); pending records go to the new one. */
 void emit_set_channel(struct emitter *e, int fd);
 void emit_set_sink(struct emitter *e, emit_sink_cb *cb, void *arg);
+/*
+ * Messages the store sends back on the channel (the sinkhole map) go to cb.
+ * The emitter owns the channel's registration in the loop: nobody else may
+ * add the fd, or the two registrations would replace each other.
+ */
+void emit_set_reader(struct emitter *e, void (*cb)(int fd, void *arg), void *arg);
 void emit_free(struct emitter *e);
 
 #endif

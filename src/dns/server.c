@@ -384,8 +384,11 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		int r = (int)pool_get(pool, q->name, time_now_usec(), addr, evicted,
 		                      sizeof(evicted));
 		if (r >= 0) {
-			if (r != POOL_EXISTING)
+			if (r != POOL_EXISTING) {
 				emit_map(w, q->name, addr, family, (enum pool_result)r, evicted);
+				/* The trap needs it before the client connects: no batching delay. */
+				emit_flush(&w->em);
+			}
 			ap = addr;
 		} else {
 			/* No memory for a new mapping: the first pool address, unattributed. */
@@ -1325,7 +1328,7 @@ static void map_load(struct dns_worker *w)
 	log_info("sinkhole map: %u mappings restored", n);
 }
 
-static void store_read(int fd, uint32_t events, void *arg)
+static void store_read(int fd, void *arg)
 {
 	/* The store only talks during map_load(); anything else is drained. */
 	struct ipc_msg *m = xmalloc(sizeof(*m));
@@ -1333,6 +1336,8 @@ static void store_read(int fd, uint32_t events, void *arg)
 	while ((r = ipc_recv(fd, m)) > 0)
 		if (m->fd >= 0)
 			close(m->fd);
+	if (r == 0)
+		emit_set_reader(&W->em, NULL, NULL); /* the store is gone: a new one comes */
 	free(m);
 }
 
@@ -1407,7 +1412,7 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 		w->pool6 = pool_new(&c->sinkhole6, (uint32_t)c->map_memory);
 	map_load(w);
 	if (s->store_fd >= 0)
-		loop_io_add(w->loop, s->store_fd, EPOLLIN, store_read, w);
+		emit_set_reader(&w->em, store_read, w);
 	if (c->cache_entries > 0)
 		w->cache = dns_cache_new((uint32_t)c->cache_entries, 16u << 20, 86400);
 	upstreams_open(w);

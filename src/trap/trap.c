@@ -238,9 +238,24 @@ static const char *listener_name(enum trap_listen_kind k)
 	return k == TRAP_L_REDIRECT ? "redirect" : k == TRAP_L_TPROXY ? "tproxy" : "explicit";
 }
 
+static void attribute(struct trap_worker *w, struct tconn *c)
+{
+	int family;
+	uint8_t a[16];
+	addr_bytes((struct sockaddr *)&c->local, &family, a);
+	const char *d = attrib_get(w->map, family, a);
+	if (d) {
+		snprintf(c->domain, sizeof(c->domain), "%s", d);
+		c->domain_source = "sinkhole_map";
+	}
+}
+
 static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 {
 	struct evbuf *b = emit_buf(&w->em);
+	/* The mapping can arrive a moment after a connection that followed the answer at once. */
+	if (c->domain_source == NULL || strcmp(c->domain_source, "sinkhole_map") != 0)
+		attribute(w, c);
 	int64_t now = loop_now(w->loop);
 	ev_begin(b, "trap", 0);
 	ev_conn(b, c, "TCP");
@@ -1047,14 +1062,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		c->src = src;
 		if (src)
 			src->active++;
-		int family;
-		uint8_t a[16];
-		addr_bytes((struct sockaddr *)&local, &family, a);
-		const char *d = attrib_get(w->map, family, a);
-		if (d) {
-			snprintf(c->domain, sizeof(c->domain), "%s", d);
-			c->domain_source = "sinkhole_map";
-		}
+		attribute(w, c);
 		loop_io_add(w->loop, cfd, EPOLLIN, conn_event, c);
 		c->evmask = EPOLLIN;
 		uint16_t port = (uint16_t)addr_port((struct sockaddr *)&local);
@@ -1275,13 +1283,17 @@ static void map_entry(struct trap_worker *w, const struct ipc_msg *m)
 		attrib_set(w->map, e.family, e.addr, name);
 }
 
-static void store_read(int fd, uint32_t events, void *arg)
+static void store_read(int fd, void *arg)
 {
 	struct trap_worker *w = arg;
 	struct ipc_msg *m = xmalloc(sizeof(*m));
 	for (int i = 0; i < 256; i++) {
 		int r = ipc_recv(fd, m);
-		if (r <= 0)
+		if (r == 0) {
+			emit_set_reader(&w->em, NULL, NULL); /* the store is gone: a new one comes */
+			break;
+		}
+		if (r < 0)
 			break;
 		if (m->fd >= 0)
 			close(m->fd);
@@ -1300,7 +1312,7 @@ static void subscribe_map(struct trap_worker *w)
 	const uint8_t subscribe = 1;
 	if (ipc_send(fd, IPC_MAP_REQUEST, &subscribe, 1, -1) < 0)
 		return;
-	loop_io_add(w->loop, fd, EPOLLIN, store_read, w);
+	emit_set_reader(&w->em, store_read, w);
 }
 
 static void parent_read(int fd, uint32_t events, void *arg)
@@ -1318,8 +1330,6 @@ static void parent_read(int fd, uint32_t events, void *arg)
 		if (r < 0)
 			fatalx("parent channel: %s", strerror(-r));
 		if (m->hdr.type == IPC_STORE_CHANNEL && m->fd >= 0) {
-			if (w->em.fd >= 0)
-				loop_io_del(w->loop, w->em.fd);
 			fd_nonblock(m->fd);
 			emit_set_channel(&w->em, m->fd);
 			subscribe_map(w);
