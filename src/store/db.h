@@ -31,6 +31,9 @@ void db_set_sensor(struct db *d, const char *sensor);
 /* Insert one event record (checked) with its rendered JSON; inside a batch. */
 int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
                     size_t jsonlen);
+struct evsum;
+/* The same with the record's fields already extracted (evsum.h). */
+int db_event_insert_sum(struct db *d, const struct evsum *es, const char *json, size_t jsonlen);
 /* Record a new or recycled mapping. */
 int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
                   int64_t ts);

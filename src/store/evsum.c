@@ -1,5 +1,6 @@
 #include "evsum.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "../common/util.h"
@@ -26,14 +27,31 @@ static const char *const paths[ES_MAX] = {
     [ES_CATEGORY] = "alert.category",
 };
 
-static int path_eq(const char *path, const char *parent, size_t pl, const char *key, size_t kl)
+/* The paths split once: parent object (empty at the top) and key, with lengths. */
+struct split {
+	const char *parent, *key;
+	size_t pl, kl;
+};
+
+static struct split splits[ES_MAX];
+static pthread_once_t split_once = PTHREAD_ONCE_INIT;
+
+static void split_init(void)
 {
-	if (parent) {
-		if (strncmp(path, parent, pl) != 0 || path[pl] != '.')
-			return 0;
-		path += pl + 1;
+	for (int k = 0; k < ES_MAX; k++) {
+		const char *dot = strchr(paths[k], '.');
+		struct split *sp = &splits[k];
+		if (dot) {
+			sp->parent = paths[k];
+			sp->pl = (size_t)(dot - paths[k]);
+			sp->key = dot + 1;
+		} else {
+			sp->parent = "";
+			sp->pl = 0;
+			sp->key = paths[k];
+		}
+		sp->kl = strlen(sp->key);
 	}
-	return strlen(path) == kl && memcmp(path, key, kl) == 0;
 }
 
 void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
@@ -43,6 +61,7 @@ void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
 	const char *parent = NULL; /* key of the enclosing top-level object */
 	size_t pl = 0;
 
+	pthread_once(&split_once, split_init);
 	memset(s, 0, sizeof(*s));
 	ev_reader_init(&r, rec, len);
 	while (ev_reader_next(&r, &f)) {
@@ -59,12 +78,16 @@ void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
 		if (f.depth > 1 || (f.depth == 1 && parent == NULL) || f.kind == EV_OBJ ||
 		    f.kind == EV_ARR)
 			continue;
+		size_t want_pl = f.depth ? pl : 0;
 		for (int k = 0; k < ES_MAX; k++) {
-			if (s->f[k].kind == 0 &&
-			    path_eq(paths[k], f.depth ? parent : NULL, pl, f.key, f.keylen)) {
-				s->f[k] = f;
-				break;
-			}
+			const struct split *sp = &splits[k];
+			if (sp->kl != f.keylen || sp->pl != want_pl || s->f[k].kind != 0)
+				continue;
+			if (memcmp(sp->key, f.key, f.keylen) != 0 ||
+			    (want_pl && memcmp(sp->parent, parent, want_pl) != 0))
+				continue;
+			s->f[k] = f;
+			break;
 		}
 	}
 }

@@ -182,9 +182,17 @@ void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strb
 				strbuf_json_str(out, (const uint8_t *)sensor, strlen(sensor));
 			}
 			break;
-		case EV_INT:
-			strbuf_printf(out, "%lld", (long long)f.i);
+		case EV_INT: {
+			char num[24], *e = num + sizeof(num), *q = e;
+			uint64_t u = f.i < 0 ? (uint64_t)0 - (uint64_t)f.i : (uint64_t)f.i;
+			do
+				*--q = (char)('0' + u % 10);
+			while ((u /= 10) != 0);
+			if (f.i < 0)
+				*--q = '-';
+			strbuf_put(out, q, (size_t)(e - q));
 			break;
+		}
 		case EV_BOOL:
 			strbuf_puts(out, f.i ? "true" : "false");
 			break;

@@ -20,6 +20,7 @@
 #include "../common/sandbox.h"
 #include "../common/util.h"
 #include "db.h"
+#include "evsum.h"
 #include "jsonfile.h"
 #include "render.h"
 #include "sink.h"
@@ -37,6 +38,7 @@ struct peer {
 	int fd; /* -1 once closed */
 	char name[16];
 	uint64_t events;
+	int subscribed; /* gets every new sinkhole mapping (the trap, for attribution) */
 };
 
 /* The last stats event of a worker, for the status file. */
@@ -122,33 +124,61 @@ static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 			return;
 		}
 	}
-	/* Table full: persist now. */
-	if (s->db && db_in_batch(s->db))
+	/* Table full: persist it now, then keep this one. */
+	if (s->db && db_in_batch(s->db)) {
 		touch_flush(s);
+		touch(s, p, n, ts);
+	}
+}
+
+static int send_blocking(int fd, uint32_t type, const void *a, size_t al, const void *b,
+                         size_t bl);
+
+/* A new mapping, to every subscribed peer at once (attribution must not lag). */
+static void map_publish(struct store *s, const char *address, const char *domain, int64_t ts)
+{
+	struct ipc_map_entry e;
+	memset(&e, 0, sizeof(e));
+	e.last_use = ts;
+	if (inet_pton(AF_INET, address, e.addr) == 1)
+		e.family = AF_INET;
+	else if (inet_pton(AF_INET6, address, e.addr) == 1)
+		e.family = AF_INET6;
+	else
+		return;
+	size_t nl = strlen(domain);
+	if (nl > IPC_MAP_NAME_MAX)
+		return;
+	for (int i = 0; i < s->npeers; i++) {
+		struct peer *p = &s->peers[i];
+		if (p->fd >= 0 && p->subscribed &&
+		    ipc_send2(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, -1) < 0)
+			log_warnx("could not pass a sinkhole mapping to %s", p->name);
+	}
 }
 
 /* Side effects of an event on the store's own tables. */
-static void apply(struct store *s, const uint8_t *rec, size_t len, const struct ev_field *type)
+static void apply(struct store *s, const struct evsum *es)
 {
-	struct ev_field f1, f2, f3, ts;
-	if (!ev_find(rec, len, "timestamp", &ts))
+	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP);
+	if (ts == NULL)
 		return;
-	if (type->strlen == 12 && !memcmp(type->str, "sinkhole_map", 12)) {
-		if (ev_find(rec, len, "sinkhole_map.address", &f1) &&
-		    ev_find(rec, len, "sinkhole_map.domain", &f2) &&
-		    ev_find(rec, len, "sinkhole_map.family", &f3)) {
+	if (evsum_is(es, ES_EVENT_TYPE, "sinkhole_map")) {
+		const struct ev_field *f1 = evsum_get(es, ES_MAP_ADDRESS),
+		                      *f2 = evsum_get(es, ES_MAP_DOMAIN), *f3 = evsum_get(es, ES_MAP_FAMILY);
+		if (f1 && f2 && f3 && f1->kind == EV_STR && f2->kind == EV_STR && f3->kind == EV_STR) {
 			char a[64], d[1100], fam[8];
-			snprintf(a, sizeof(a), "%.*s", (int)f1.strlen, f1.str);
-			snprintf(d, sizeof(d), "%.*s", (int)f2.strlen, f2.str);
-			snprintf(fam, sizeof(fam), "%.*s", (int)f3.strlen, f3.str);
-			if (db_map_upsert(s->db, a, d, fam, ts.i) < 0)
+			snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
+			snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
+			snprintf(fam, sizeof(fam), "%.*s", (int)f3->strlen, f3->str);
+			if (s->db && db_map_upsert(s->db, a, d, fam, ts->i) < 0)
 				log_warnx("sinkhole map: %s", db_error(s->db));
+			map_publish(s, a, d, ts->i);
 		}
-	} else if (type->strlen == 3 && !memcmp(type->str, "dns", 3)) {
-		if (ev_find(rec, len, "sinkhole.action", &f1) && f1.strlen == 8 &&
-		    !memcmp(f1.str, "sinkhole", 8) && ev_find(rec, len, "sinkhole.answer", &f2) &&
-		    f2.strlen && f2.str[0] != 'N')
-			touch(s, f2.str, f2.strlen, ts.i);
+	} else if (evsum_is(es, ES_EVENT_TYPE, "dns") && evsum_is(es, ES_ACTION, "sinkhole")) {
+		const struct ev_field *ans = evsum_get(es, ES_ANSWER);
+		if (ans && ans->kind == EV_STR && ans->strlen && ans->str[0] != 'N')
+			touch(s, ans->str, ans->strlen, ts->i);
 	}
 }
 
@@ -212,15 +242,17 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 	if (to_json)
 		jsonfile_put(s->json, s->line.data, s->line.len);
 	if (s->db && db_begin(s->db) == 0) {
+		struct evsum es;
+		evsum_extract(rec, rl, &es);
 		if (to_db) {
-			if (db_event_insert(s->db, rec, rl, s->line.data, s->line.len) < 0) {
+			if (db_event_insert_sum(s->db, &es, s->line.data, s->line.len) < 0) {
 				if (s->n_db_errors++ % 1000 == 0)
 					log_warnx("database insert: %s", db_error(s->db));
 			} else {
 				s->n_db_rows++;
 			}
 		}
-		apply(s, rec, rl, &type);
+		apply(s, &es);
 		s->rows_in_batch++;
 	}
 	for (int i = 0; i < s->nsinks; i++)
@@ -462,6 +494,9 @@ static void peer_event(int fd, uint32_t events, void *arg)
 				db_map_each(s->db, map_send_row, &ms);
 			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
+			/* A one-byte 1: also send every mapping made from now on. */
+			if (s->msg.hdr.len == 1 && s->msg.data[0] == 1)
+				p->subscribed = 1;
 			break;
 		}
 		default:

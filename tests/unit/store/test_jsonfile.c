@@ -1,0 +1,89 @@
+/* The JSON lines file: size-based rotation with N kept, and reopen after a move. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/jsonfile.h"
+
+static char dir[256], path[300];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sinktrap-json-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/events.json", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static off_t size_of(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+static void test_rotation(void **state)
+{
+	struct jsonfile *j = jsonfile_new(path, 64 << 10, 3);
+	char line[1000], name[400];
+	memset(line, 'a', sizeof(line));
+	for (int i = 0; i < 400; i++) {
+		jsonfile_put(j, line, sizeof(line) - 1);
+		if (i % 10 == 9)
+			assert_int_equal(jsonfile_flush(j), 0);
+	}
+	jsonfile_flush(j);
+	uint64_t lines, errors, rot;
+	jsonfile_counts(j, &lines, &errors, &rot);
+	assert_int_equal(lines, 400);
+	assert_int_equal(errors, 0);
+	assert_true(rot >= 5);
+	/* Never past the limit, and only KEEP old files. */
+	assert_true(size_of(path) <= 64 << 10);
+	for (int k = 1; k <= 3; k++) {
+		snprintf(name, sizeof(name), "%s.%d", path, k);
+		assert_true(size_of(name) > 0 && size_of(name) <= 64 << 10);
+	}
+	snprintf(name, sizeof(name), "%s.4", path);
+	assert_int_equal(size_of(name), -1);
+	jsonfile_free(&j);
+}
+
+static void test_reopen(void **state)
+{
+	struct jsonfile *j = jsonfile_new(path, 0, 1);
+	char moved[400];
+	jsonfile_put(j, "{\"a\":1}", 7);
+	jsonfile_flush(j);
+	snprintf(moved, sizeof(moved), "%s.old", path);
+	assert_int_equal(rename(path, moved), 0);
+	jsonfile_put(j, "{\"a\":2}", 7); /* buffered: goes to the old file */
+	jsonfile_reopen(j);
+	jsonfile_put(j, "{\"a\":3}", 7);
+	jsonfile_free(&j);
+	assert_int_equal(size_of(moved), 16);
+	assert_int_equal(size_of(path), 8);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,397 @@
+/*
+ * The delivery queue: append, read, acknowledge, rewind, reopen (a restart),
+ * the size limit (oldest dropped and counted), a torn tail after a crash,
+ * damage in the middle of a segment, and one producer with one consumer
+ * thread at full speed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/event.h"
+#include "store/queue.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sinktrap-queue-test-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+/* Record number n with pad bytes of padding. */
+static void put(struct queue *q, int64_t n, size_t pad)
+{
+	struct evbuf b;
+	char *p = malloc(pad + 1);
+	memset(p, 'x', pad);
+	p[pad] = '\0';
+	evbuf_init(&b);
+	ev_begin(&b, "test", 1000000 + n);
+	ev_int(&b, "n", n);
+	ev_str(&b, "pad", p);
+	ev_end(&b);
+	queue_append(q, b.data, b.len);
+	evbuf_free(&b);
+	free(p);
+}
+
+static int64_t rec_n(const uint8_t *rec, size_t len)
+{
+	struct ev_field f;
+	assert_true(ev_find(rec, len, "n", &f));
+	return f.i;
+}
+
+/* Read everything readable; check the numbers run from *next on; ack when asked. */
+static int read_all(struct queue *q, int64_t *next, int ack, size_t max)
+{
+	struct queue_batch b;
+	int total = 0;
+	memset(&b, 0, sizeof(b));
+	while (queue_read(q, &b, max)) {
+		size_t off = 0, len;
+		const uint8_t *rec;
+		uint32_t n = 0;
+		while (queue_batch_next(&b, &off, &rec, &len)) {
+			assert_int_equal(ev_record_check(rec, len), (long)len);
+			assert_int_equal(rec_n(rec, len), *next);
+			(*next)++;
+			n++;
+		}
+		assert_int_equal(n, b.span.n);
+		total += (int)n;
+		if (ack)
+			queue_ack(q, &b.span);
+	}
+	queue_batch_free(&b);
+	return total;
+}
+
+static struct queue *open_q(int64_t max)
+{
+	char err[256];
+	struct queue *q = queue_open(dir, max, err, sizeof(err));
+	if (q == NULL)
+		fail_msg("queue_open: %s", err);
+	return q;
+}
+
+static void test_append_read_ack(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	struct queue_stats st;
+	int64_t next = 0;
+	for (int i = 0; i < 100; i++)
+		put(q, i, 10);
+	/* Nothing is visible before the flush. */
+	assert_int_equal(read_all(q, &next, 1, 4096), 0);
+	assert_int_equal(queue_flush(q), 0);
+	assert_int_equal(read_all(q, &next, 1, 4096), 100);
+	queue_get_stats(q, &st);
+	assert_int_equal(st.delivered, 100);
+	assert_int_equal(st.queued, 0);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.appended, 100);
+	queue_close(&q);
+}
+
+static void test_rewind(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	int64_t next = 0;
+	for (int i = 0; i < 10; i++)
+		put(q, i, 10);
+	queue_flush(q);
+	assert_int_equal(read_all(q, &next, 0, 1 << 20), 10);
+	queue_rewind(q);
+	next = 0;
+	assert_int_equal(read_all(q, &next, 1, 1 << 20), 10);
+	queue_rewind(q); /* after the ack: nothing to read again */
+	assert_int_equal(read_all(q, &next, 1, 1 << 20), 0);
+	queue_close(&q);
+}
+
+/* A restart resumes after the last acknowledged record, counts intact. */
+static void test_restart(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	struct queue_batch b;
+	struct queue_stats st;
+	memset(&b, 0, sizeof(b));
+	for (int i = 0; i < 50; i++)
+		put(q, i, 100);
+	queue_flush(q);
+	/* Small batches: acknowledge the first few, leave one read but not acked. */
+	int acked = 0;
+	while (acked < 20 && queue_read(q, &b, 500)) {
+		queue_ack(q, &b.span);
+		acked += (int)b.span.n;
+	}
+	assert_true(queue_read(q, &b, 500));
+	queue_close(&q); /* as a clean stop: cursor saved */
+	queue_batch_free(&b);
+
+	q = open_q(1 << 20);
+	queue_get_stats(q, &st);
+	assert_int_equal(st.delivered, acked);
+	assert_int_equal(st.queued, 50 - acked);
+	int64_t next = acked;
+	assert_int_equal(read_all(q, &next, 1, 4096), 50 - acked);
+	/* Appending after a reopen continues in order. */
+	put(q, 50, 1);
+	queue_flush(q);
+	assert_int_equal(read_all(q, &next, 1, 4096), 1);
+	queue_close(&q);
+}
+
+/* A kill -9 after the cursor was last saved: everything after it comes again. */
+static void test_unsaved_cursor(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	int64_t next = 0;
+	for (int i = 0; i < 10; i++)
+		put(q, i, 10);
+	queue_flush(q);
+	assert_int_equal(read_all(q, &next, 1, 100), 10);
+	/* No queue_close: throw the cursor away as a crash would. */
+	char path[300];
+	snprintf(path, sizeof(path), "%s/cursor", dir);
+	unlink(path);
+	queue_close(&q);
+	unlink(path);
+	q = open_q(1 << 20);
+	next = 0;
+	assert_int_equal(read_all(q, &next, 1, 4096), 10);
+	queue_close(&q);
+}
+
+static void test_size_limit(void **state)
+{
+	struct queue *q = open_q(64 << 10); /* 8 KiB segments */
+	struct queue_stats st;
+	for (int i = 0; i < 300; i++) {
+		put(q, i, 1000);
+		if (i % 7 == 0)
+			queue_flush(q);
+	}
+	queue_flush(q);
+	queue_get_stats(q, &st);
+	assert_true(st.bytes <= 64 << 10);
+	assert_true(st.dropped > 0);
+	assert_int_equal(st.queued + st.dropped, 300);
+	assert_int_equal(queue_drops_take(q), st.dropped);
+	assert_int_equal(queue_drops_take(q), 0);
+	/* What is left is the newest, in order, ending with the last. */
+	int64_t next = (int64_t)st.dropped;
+	assert_int_equal(read_all(q, &next, 1, 4096), (int)st.queued);
+	assert_int_equal(next, 300);
+	queue_close(&q);
+
+	/* The counts survive a restart. */
+	q = open_q(64 << 10);
+	struct queue_stats st2;
+	queue_get_stats(q, &st2);
+	assert_int_equal(st2.dropped, st.dropped);
+	assert_int_equal(st2.delivered, st.queued);
+	assert_int_equal(st2.queued, 0);
+	queue_close(&q);
+}
+
+/* Drops while the consumer is in the middle of the oldest segment. */
+static void test_drop_under_reader(void **state)
+{
+	struct queue *q = open_q(64 << 10);
+	struct queue_batch b;
+	struct queue_stats st;
+	memset(&b, 0, sizeof(b));
+	for (int i = 0; i < 20; i++)
+		put(q, i, 500);
+	queue_flush(q);
+	assert_true(queue_read(q, &b, 600)); /* one record, not acked */
+	for (int i = 20; i < 400; i++)
+		put(q, i, 500);
+	queue_flush(q);
+	queue_ack(q, &b.span); /* its segment is gone: ignored */
+	queue_get_stats(q, &st);
+	assert_int_equal(st.queued + st.dropped + st.delivered, 400);
+	int64_t next = (int64_t)(400 - st.queued);
+	assert_int_equal(read_all(q, &next, 1, 4096), (int)st.queued);
+	assert_int_equal(next, 400);
+	queue_batch_free(&b);
+	queue_close(&q);
+}
+
+static char *only_segment(char *out, size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	out[0] = '\0';
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, ".q"))
+			snprintf(out, n, "%s/%s", dir, de->d_name);
+	closedir(d);
+	return out;
+}
+
+/* A crash in the middle of a write leaves half a record: it is cut at reopen. */
+static void test_torn_tail(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	char seg[600];
+	for (int i = 0; i < 10; i++)
+		put(q, i, 10);
+	queue_close(&q);
+	only_segment(seg, sizeof(seg));
+	struct stat st0;
+	assert_int_equal(stat(seg, &st0), 0);
+	int fd = open(seg, O_WRONLY | O_APPEND);
+	const uint8_t torn[] = {200, 0, 0, 0, 1, 2, 3, 4, 'x', 'y'};
+	assert_int_equal(write(fd, torn, sizeof(torn)), (ssize_t)sizeof(torn));
+	close(fd);
+
+	q = open_q(1 << 20);
+	struct stat st1;
+	assert_int_equal(stat(seg, &st1), 0);
+	assert_int_equal(st1.st_size, st0.st_size);
+	put(q, 10, 10);
+	queue_flush(q);
+	int64_t next = 0;
+	assert_int_equal(read_all(q, &next, 1, 4096), 11);
+	queue_close(&q);
+
+	/* Zeros, as a power loss may leave after an extended file. */
+	fd = open(seg, O_WRONLY | O_APPEND);
+	uint8_t zeros[64] = {0};
+	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+	close(fd);
+	q = open_q(1 << 20);
+	struct queue_stats qs;
+	queue_get_stats(q, &qs);
+	assert_int_equal(qs.queued, 0);
+	assert_int_equal(qs.delivered, 11);
+	queue_close(&q);
+}
+
+/* A flipped byte in a record: the rest of that segment is cut, later ones stay. */
+static void test_damaged_record(void **state)
+{
+	struct queue *q = open_q(64 << 10);
+	for (int i = 0; i < 40; i++) {
+		put(q, i, 1000);
+		queue_flush(q);
+	}
+	queue_close(&q);
+	char first[600];
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	first[0] = '\0';
+	while ((de = readdir(d)) != NULL)
+		if (strstr(de->d_name, "0000000000000001.q"))
+			snprintf(first, sizeof(first), "%s/%s", dir, de->d_name);
+	closedir(d);
+	assert_true(first[0]);
+	int fd = open(first, O_RDWR);
+	uint8_t byte;
+	off_t at = 1100 + 200; /* inside the second record */
+	assert_int_equal(pread(fd, &byte, 1, at), 1);
+	byte ^= 0xff;
+	assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+	close(fd);
+
+	q = open_q(64 << 10);
+	struct queue_batch b;
+	memset(&b, 0, sizeof(b));
+	int64_t prev = -1, count = 0;
+	while (queue_read(q, &b, 4096)) {
+		size_t off = 0, len;
+		const uint8_t *rec;
+		while (queue_batch_next(&b, &off, &rec, &len)) {
+			int64_t n = rec_n(rec, len);
+			assert_true(n > prev);
+			prev = n;
+			count++;
+		}
+		queue_ack(q, &b.span);
+	}
+	assert_int_equal(prev, 39);
+	assert_true(count < 40 && count > 30);
+	queue_batch_free(&b);
+	queue_close(&q);
+}
+
+struct race {
+	struct queue *q;
+	int n;
+	int done;
+};
+
+static void *producer(void *arg)
+{
+	struct race *r = arg;
+	for (int i = 0; i < r->n; i++) {
+		put(r->q, i, (size_t)(i % 300));
+		if (i % 50 == 0)
+			queue_flush(r->q);
+	}
+	queue_flush(r->q);
+	__atomic_store_n(&r->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct race r = {open_q(1LL << 30), 100000, 0};
+	pthread_t t;
+	int64_t next = 0;
+	pthread_create(&t, NULL, producer, &r);
+	for (;;) {
+		int done = __atomic_load_n(&r.done, __ATOMIC_SEQ_CST);
+		read_all(r.q, &next, 1, 64 << 10);
+		if (done && next == r.n)
+			break;
+		queue_save_cursor(r.q);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(next, r.n);
+	struct queue_stats st;
+	queue_get_stats(r.q, &st);
+	assert_int_equal(st.delivered, r.n);
+	assert_int_equal(st.queued, 0);
+	queue_close(&r.q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_append_read_ack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unsaved_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_under_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_record, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
