@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -64,8 +66,26 @@ static struct parent P;
 
 static void ctl_event(int fd, uint32_t events, void *arg);
 
-/* Narrow a worker: its own name, then the unprivileged user, then no new privileges. */
-static void worker_narrow(struct parent *p, const char *name)
+/*
+ * Keep only the capabilities in mask (bits of linux/capability.h) across the
+ * change of user; every other one is gone.
+ */
+static void caps_keep(uint64_t mask)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof(d));
+	d[0].effective = d[0].permitted = (uint32_t)mask;
+	d[1].effective = d[1].permitted = (uint32_t)(mask >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		log_warn("capset");
+}
+
+/*
+ * Narrow a worker: its own name, then the unprivileged user (keeping the
+ * capabilities in keep, usually none), then no new privileges.
+ */
+static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 {
 	char comm[16];
 	snprintf(comm, sizeof(comm), "sinktrap-%s", name);
@@ -73,9 +93,13 @@ static void worker_narrow(struct parent *p, const char *name)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	log_procname(name);
 	if (p->drop) {
+		if (keep)
+			prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
 		if (setgroups(0, NULL) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
 		    setresuid(p->uid, p->uid, p->uid) < 0)
 			fatal("dropping privileges to %s", p->cfg->user);
+		if (keep)
+			caps_keep(keep);
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_warn("no_new_privs");
@@ -151,7 +175,7 @@ static void worker_start(struct parent *p, struct worker *w)
 				if (producer_end[k] >= 0)
 					close(producer_end[k]);
 			close_listeners(p, W_STORE);
-			worker_narrow(p, "store");
+			worker_narrow(p, "store", 0);
 			ss.parent_fd = ctl[1];
 			_exit(store_worker_main(p->cfg, &ss));
 		}
@@ -178,7 +202,10 @@ static void worker_start(struct parent *p, struct worker *w)
 			close(ctl[0]);
 			close_ctl_except(p, -1);
 			close_listeners(p, W_TRAP);
-			worker_narrow(p, "trap");
+			worker_narrow(p, "trap",
+			              p->cfg->tproxy_port
+			                  ? (1ull << CAP_NET_RAW) | (1ull << CAP_NET_BIND_SERVICE)
+			                  : 0);
 			struct trap_setup ts = {p->trap_ls, p->trap_nls, ctl[1], store_end};
 			_exit(trap_worker_main(p->cfg, &ts));
 		}
@@ -206,7 +233,7 @@ static void worker_start(struct parent *p, struct worker *w)
 			close(ctl[0]);
 			close_ctl_except(p, -1);
 			close_listeners(p, W_DNS);
-			worker_narrow(p, "dns");
+			worker_narrow(p, "dns", 0);
 			ds.ls = p->dns_ls;
 			ds.nls = p->dns_nls;
 			ds.parent_fd = ctl[1];

@@ -93,7 +93,7 @@ static const struct key keys[] = {
 	{"trap", "ports", K_PORTSET, O(trap_ports), 0, 0, 0},
 	{"trap", "udp_ports", K_PORTSET, O(trap_udp_ports), 0, 0, 0},
 	{"trap", "exclude_ports", K_PORTSET, O(exclude_ports), 0, 0, 0},
-	{"trap", "redirect_port", K_PORT, O(redirect_port), 0, 65535, 0},
+	{"trap", "redirect_port", K_PORT, O(redirect_port), 0, 65535 - 15, 0},
 	{"trap", "tproxy_port", K_PORT, O(tproxy_port), 0, 65535, 0},
 	{"trap", "banner", K_BANNER, 0, 0, 0, 1},
 	{"trap", "hostname", K_STR, O(trap_hostname), 0, 0, 0},

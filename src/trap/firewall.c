@@ -46,8 +46,8 @@ static void sb_printf(struct sbuf *s, const char *fmt, ...)
 	s->len += (size_t)n;
 }
 
-/* The addresses the trap answers for, one family: listen addresses and the DNS pools. */
-static int trap_addrs(const struct config *c, int family, struct sbuf *s)
+/* The trap's listen addresses of one family. */
+static int listen_addrs(const struct config *c, int family, struct sbuf *s)
 {
 	char buf[128];
 	int n = 0;
@@ -57,11 +57,19 @@ static int trap_addrs(const struct config *c, int family, struct sbuf *s)
 			continue;
 		sb_printf(s, "%s%s", n++ ? ", " : "", addr_fmt(sa, buf, sizeof(buf)));
 	}
+	return n;
+}
+
+/* The DNS pool of one family (its addresses exist for the trap alone: every port). */
+static int pool_addrs(const struct config *c, int family, struct sbuf *s)
+{
+	char buf[128];
 	const struct prefix *p = family == AF_INET ? &c->sinkhole4 : &c->sinkhole6;
 	int have = family == AF_INET ? c->have_sinkhole4 : c->have_sinkhole6;
-	if (have)
-		sb_printf(s, "%s%s", n++ ? ", " : "", prefix_fmt(p, buf, sizeof(buf)));
-	return n;
+	if (!have)
+		return 0;
+	sb_printf(s, "%s", prefix_fmt(p, buf, sizeof(buf)));
+	return 1;
 }
 
 static void port_ranges(const struct portset *ps, struct sbuf *s)
@@ -83,9 +91,12 @@ static void port_ranges(const struct portset *ps, struct sbuf *s)
 
 static void ruleset(const struct config *c, struct sbuf *s)
 {
-	struct sbuf a4 = {0}, a6 = {0}, ex = {0};
-	int n4 = trap_addrs(c, AF_INET, &a4), n6 = trap_addrs(c, AF_INET6, &a6);
+	struct sbuf a4 = {0}, a6 = {0}, p4 = {0}, p6 = {0}, ex = {0};
+	int n4 = listen_addrs(c, AF_INET, &a4), n6 = listen_addrs(c, AF_INET6, &a6);
+	int m4 = pool_addrs(c, AF_INET, &p4), m6 = pool_addrs(c, AF_INET6, &p6);
 	port_ranges(&c->exclude_ports, &ex);
+	char rport[32];
+	snprintf(rport, sizeof(rport), "%d-%d", c->redirect_port, c->redirect_port + REDIRECT_SPAN - 1);
 
 	sb_printf(s, "# sinktrap catch-all and containment (sinktrap firewall -c %s)\n", c->file);
 	sb_printf(s, "table inet sinktrap\ndelete table inet sinktrap\n");
@@ -96,25 +107,41 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	if (n6)
 		sb_printf(s, "\tset trap6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
 		          a6.p);
+	if (m4)
+		sb_printf(s, "\tset pool4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		          p4.p);
+	if (m6)
+		sb_printf(s, "\tset pool6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		          p6.p);
 	sb_printf(s, "\tset excluded {\n\t\ttype inet_service; flags interval;\n");
 	if (ex.len)
 		sb_printf(s, "\t\telements = { %s }\n", ex.p);
 	sb_printf(s, "\t}\n");
 
 	if (c->redirect_port) {
-		sb_printf(s, "\n\t# every TCP port of the trap addresses to the trap\n");
+		sb_printf(s, "\n\t# every TCP port of the trap addresses to the trap (the pools: all of them)\n");
 		sb_printf(s, "\tchain divert_tcp {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+		if (m4)
+			sb_printf(s, "\t\tip daddr @pool4 meta l4proto tcp redirect to :%s\n", rport);
+		if (m6)
+			sb_printf(s, "\t\tip6 daddr @pool6 meta l4proto tcp redirect to :%s\n", rport);
 		if (n4)
-			sb_printf(s, "\t\tip daddr @trap4 tcp dport != @excluded redirect to :%d\n",
-			          c->redirect_port);
+			sb_printf(s, "\t\tip daddr @trap4 tcp dport != @excluded redirect to :%s\n", rport);
 		if (n6)
-			sb_printf(s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%d\n",
-			          c->redirect_port);
+			sb_printf(s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%s\n", rport);
 		sb_printf(s, "\t}\n");
 	}
 	if (c->tproxy_port) {
 		sb_printf(s, "\n\t# every UDP port of the trap addresses to the trap, original destination kept\n");
 		sb_printf(s, "\tchain divert_udp {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+		if (m4)
+			sb_printf(s, "\t\tip daddr @pool4 meta l4proto udp meta mark set " FW_MARK
+			             " tproxy ip to :%d accept\n",
+			          c->tproxy_port);
+		if (m6)
+			sb_printf(s, "\t\tip6 daddr @pool6 meta l4proto udp meta mark set " FW_MARK
+			             " tproxy ip6 to :%d accept\n",
+			          c->tproxy_port);
 		if (n4)
 			sb_printf(s, "\t\tip daddr @trap4 udp dport != @excluded meta mark set " FW_MARK
 			             " tproxy ip to :%d accept\n",
@@ -131,6 +158,10 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	sb_printf(s, "\tchain contain {\n\t\ttype filter hook output priority filter; policy drop;\n");
 	sb_printf(s, "\t\toif \"lo\" accept\n");
 	sb_printf(s, "\t\tct state established,related accept\n");
+	/* IPv6 needs neighbour discovery, which conntrack does not track. */
+	sb_printf(s, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } "
+	             "accept\n");
+
 	char buf[128];
 	for (int i = 0; i < c->nupstream; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&c->upstream[i].ss;
@@ -145,6 +176,8 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	sb_printf(s, "\t}\n}\n");
 	free(a4.p);
 	free(a6.p);
+	free(p4.p);
+	free(p6.p);
 	free(ex.p);
 }
 

@@ -112,10 +112,10 @@ int trap_listeners_open(const struct config *c, struct trap_listener **out, int 
 	 */
 	for (int fam = 0; fam < 2; fam++) {
 		int family = fam ? AF_INET6 : AF_INET;
-		if (c->redirect_port) {
+		for (int k = 0; c->redirect_port && k < REDIRECT_SPAN; k++) {
 			struct trap_listener l = {.fd = -1, .kind = TRAP_L_REDIRECT, .type = SOCK_STREAM};
 			wildcard(&l.addr, family);
-			set_port(&l.addr, c->redirect_port);
+			set_port(&l.addr, c->redirect_port + k);
 			ADD(l);
 		}
 		if (c->tproxy_port) {

@@ -127,6 +127,8 @@ struct trap_worker {
 	struct tconn *conns;
 	int nconns;
 	struct tconn *dead; /* closed, freed when the current callback returns */
+	struct tconn *ftp[256]; /* control connections waiting for a passive data connection */
+	int nftp;
 	struct source *sources;
 	uint8_t rx[READ_CHUNK];
 	/* counters */
@@ -164,7 +166,7 @@ static void community_id(const struct sockaddr *src, const struct sockaddr *dst,
 	addr_bytes(dst, &f2, b);
 	out[0] = '\0';
 	if (f1 == f2)
-		communityid_compute(0, f1, a, b, proto, (uint16_t)addr_port(src),
+		communityid_compute(0, f1 == AF_INET ? 4 : 6, a, b, proto, (uint16_t)addr_port(src),
 		                    (uint16_t)addr_port(dst), out);
 }
 
@@ -351,6 +353,7 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
 
 static void conn_close(struct tconn *c, const char *why);
 static void reap(struct trap_worker *w);
+static void ftp_forget(struct trap_worker *w, struct tconn *c);
 
 static void conn_update(struct tconn *c)
 {
@@ -865,6 +868,7 @@ static void conn_close(struct tconn *c, const char *why)
 		close(c->data_listen_fd);
 		c->data_listen_fd = -1;
 	}
+	ftp_forget(w, c);
 	emit_trap(w, c, "end");
 	loop_io_del(w->loop, c->fd);
 	close(c->fd);
@@ -933,19 +937,57 @@ static void data_event(int fd, uint32_t events, void *arg)
 	reap(w);
 }
 
-static void data_accept(int fd, uint32_t events, void *arg)
+/*
+ * The control connection waiting for a passive data connection from peer to
+ * local (its announced port), or NULL. Under the catch-all the data
+ * connection reaches the redirect listener, not the one opened for it.
+ */
+static struct tconn *ftp_expecting(struct trap_worker *w, const struct sockaddr_storage *peer,
+                                   const struct sockaddr_storage *local)
 {
-	struct tconn *c = arg;
+	int fp, fl;
+	uint8_t ap[16], al[16];
+	addr_bytes((const struct sockaddr *)peer, &fp, ap);
+	addr_bytes((const struct sockaddr *)local, &fl, al);
+	uint16_t port = (uint16_t)addr_port((const struct sockaddr *)local);
+	for (int i = 0; i < w->nftp; i++) {
+		struct tconn *c = w->ftp[i];
+		int cf, lf;
+		uint8_t cp[16], lc[16];
+		if (c->data_port != port || c->data)
+			continue;
+		addr_bytes((struct sockaddr *)&c->peer, &cf, cp);
+		addr_bytes((struct sockaddr *)&c->local, &lf, lc);
+		if (cf == fp && lf == fl && !memcmp(cp, ap, 16) && !memcmp(lc, al, 16))
+			return c;
+	}
+	return NULL;
+}
+
+static void ftp_forget(struct trap_worker *w, struct tconn *c)
+{
+	for (int i = 0; i < w->nftp; i++) {
+		if (w->ftp[i] == c) {
+			w->ftp[i] = w->ftp[--w->nftp];
+			return;
+		}
+	}
+}
+
+static void data_event(int fd, uint32_t events, void *arg);
+
+/* dfd is the data connection of control connection c. */
+static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage *ss)
+{
 	struct trap_worker *w = c->w;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int dfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (dfd < 0)
-		return;
-	loop_io_del(w->loop, fd);
-	close(fd);
-	c->data_listen_fd = -1;
-	struct tconn *d = conn_new(w, dfd, c->l, &ss, &c->local);
+	if (c->data_listen_fd >= 0) {
+		loop_io_del(w->loop, c->data_listen_fd);
+		close(c->data_listen_fd);
+		c->data_listen_fd = -1;
+	}
+	ftp_forget(w, c);
+	c->data_port = 0;
+	struct tconn *d = conn_new(w, dfd, c->l, ss, &c->local);
 	d->state = ST_DATA;
 	d->parent = c;
 	c->data = d;
@@ -956,6 +998,16 @@ static void data_accept(int fd, uint32_t events, void *arg)
 		d->closing = 1;
 	}
 	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
+}
+
+static void data_accept(int fd, uint32_t events, void *arg)
+{
+	struct tconn *c = arg;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int dfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (dfd >= 0)
+		data_attach(c, dfd, &ss);
 }
 
 static int op_listen_data(void *arg, uint16_t *port)
@@ -988,6 +1040,9 @@ static int op_listen_data(void *arg, uint16_t *port)
 	c->data_listen_fd = fd;
 	*port = (uint16_t)addr_port((struct sockaddr *)&ss);
 	c->data_port = *port;
+	ftp_forget(w, c);
+	if (w->nftp < (int)ARRAY_SIZE(w->ftp))
+		w->ftp[w->nftp++] = c;
 	loop_io_add(w->loop, fd, EPOLLIN, data_accept, c);
 	return 0;
 }
@@ -1057,6 +1112,12 @@ static void on_accept(int fd, uint32_t events, void *arg)
 			close(cfd);
 			continue;
 		}
+		/* A data connection for a passive FTP transfer, diverted by the catch-all. */
+		struct tconn *ctl = ftp_expecting(w, &peer, &local);
+		if (ctl) {
+			data_attach(ctl, cfd, &peer);
+			continue;
+		}
 		w->n_conns++;
 		struct tconn *c = conn_new(w, cfd, l, &peer, &local);
 		c->src = src;
@@ -1081,6 +1142,32 @@ static void on_accept(int fd, uint32_t events, void *arg)
 }
 
 /* ---------- UDP ---------- */
+
+/*
+ * A TPROXY datagram is answered from its original destination, port and all:
+ * a transparent socket bound there for the one reply (IP_TRANSPARENT needs
+ * CAP_NET_RAW, and a port below 1024 CAP_NET_BIND_SERVICE: the two capabilities
+ * the trap keeps when it has a TPROXY port).
+ */
+static void udp_reply_transparent(const struct sockaddr_storage *from,
+                                  const struct sockaddr_storage *to, const uint8_t *msg,
+                                  size_t len)
+{
+	int one = 1;
+	int fd = socket(from->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	socklen_t fl = from->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                         : sizeof(struct sockaddr_in6);
+	int lvl = from->ss_family == AF_INET ? SOL_IP : SOL_IPV6;
+	int opt = from->ss_family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, lvl, opt, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)from, fl) < 0 ||
+	    sendto(fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)to, fl) < 0)
+		log_debug("udp answer from the original address: %s", strerror(errno));
+	close(fd);
+}
 
 static void on_udp(int fd, uint32_t events, void *arg)
 {
@@ -1175,8 +1262,10 @@ static void on_udp(int fd, uint32_t events, void *arg)
 			}
 		}
 		emit_commit(&w->em);
-		if (an) {
-			/* From the address the datagram was sent to (TPROXY: not a local one). */
+		if (an && l->kind == TRAP_L_TPROXY) {
+			udp_reply_transparent(&local, &peer, out, an);
+		} else if (an) {
+			/* From the address the datagram was sent to. */
 			struct iovec oiov = {out, an};
 			struct msghdr om;
 			union {

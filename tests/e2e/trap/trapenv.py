@@ -362,10 +362,14 @@ class TrapEnv:
         fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
         with self.in_client():
             s = socket.socket(fam, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            if src:
-                s.bind((src, 0))
-            s.connect((addr, port))
+            try:
+                s.settimeout(timeout)
+                if src:
+                    s.bind((src, 0))
+                s.connect((addr, port))
+            except BaseException:
+                s.close()
+                raise
         return s
 
     # -- events
