@@ -6,12 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "dns/dns.h"
 #include "parent.h"
 #include "store/status.h"
 #include "trap/trap.h"
+#include "web/web.h"
 
 #ifndef SINKTRAP_VERSION
 #define SINKTRAP_VERSION "0.1.0"
@@ -26,12 +28,22 @@ static void usage(FILE *out)
 	        "  run            start the parent and every worker the config enables\n"
 	        "  dns            run the DNS worker alone in the foreground (events to stdout)\n"
 	        "  trap           run the trap worker alone in the foreground (events to stdout)\n"
+	        "  web            run the web worker (HTTP API and page) alone in the foreground\n"
+	        "  passwd USER    set a web user's password (read from stdin) in [web] users\n"
+	        "                 (-f FILE: that users file; -D: remove the user)\n"
 	        "  firewall       print the nftables catch-all and containment ruleset;\n"
 	        "                 --apply applies it (and its routes), --remove takes it away\n"
 	        "  check-config   validate the configuration: 'configuration OK' or FILE:LINE errors\n"
 	        "  check NAME     which list entry decides NAME, and the answer it gets\n"
 	        "                 (exit 0 if sinkholed, 1 if not)\n"
 	        "  status         per-sink delivered, queued and dropped events (--json: raw)\n"
+	        "  capture        run the capture worker alone in the foreground (events to stdout)\n"
+	        "  ingest FILE... load pcap/pcapng captures into the spool and their sessions\n"
+	        "                 into the store\n"
+	        "  sessions       list captured sessions (--host --net --port --proto --since\n"
+	        "                 --until --community-id --domain --limit --json)\n"
+	        "  pcap -w OUT    write the packets of --session ID, --community-id ID, or a\n"
+	        "                 filter (--host --port --since --until --bpf EXPR) as pcap\n"
 	        "  default-config print the embedded default configuration\n"
 	        "  version        print the version\n"
 	        "\n"
@@ -133,6 +145,15 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "status"))
 		return status_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "passwd"))
+		return web_passwd_main(argc - 1, argv + 1);
+	/* The capture commands parse their own (long) options. */
+	if (!strcmp(cmd, "ingest"))
+		return capture_ingest_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "sessions"))
+		return capture_sessions_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "pcap"))
+		return capture_pcap_main(argc - 1, argv + 1);
 	optind = 2;
 	while ((ch = getopt(argc, argv, "c:dh")) != -1) {
 		switch (ch) {
@@ -159,6 +180,10 @@ int main(int argc, char **argv)
 		return cmd_dns(conf);
 	if (!strcmp(cmd, "trap"))
 		return cmd_trap(conf);
+	if (!strcmp(cmd, "capture"))
+		return capture_run_alone(conf);
+	if (!strcmp(cmd, "web"))
+		return web_run_alone(conf);
 	if (!strcmp(cmd, "firewall"))
 		return cmd_firewall(conf, fw, argc);
 	if (!strcmp(cmd, "check-config") || !strcmp(cmd, "configtest")) {

@@ -28,13 +28,15 @@
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
+#include "capture/capture.h"
 #include "dns/dns.h"
 #include "store/store.h"
 #include "trap/trap.h"
+#include "web/web.h"
 
-enum wkind { W_STORE, W_DNS, W_TRAP, W_MAX };
+enum wkind { W_STORE, W_DNS, W_TRAP, W_CAPTURE, W_WEB, W_MAX };
 
-static const char *const wnames[W_MAX] = {"store", "dns", "trap"};
+static const char *const wnames[W_MAX] = {"store", "dns", "trap", "capture", "web"};
 
 struct worker {
 	enum wkind kind;
@@ -56,6 +58,7 @@ struct parent {
 	int dns_nls;
 	struct trap_listener *trap_ls;
 	int trap_nls;
+	int web_fd; /* the [web] listening socket, -1 = none */
 	uid_t uid;
 	gid_t gid;
 	int drop;
@@ -116,6 +119,8 @@ static void close_listeners(struct parent *p, enum wkind keep)
 	if (keep != W_TRAP)
 		for (int i = 0; i < p->trap_nls; i++)
 			close(p->trap_ls[i].fd);
+	if (keep != W_WEB && p->web_fd >= 0)
+		close(p->web_fd);
 }
 
 static void close_ctl_except(struct parent *p, int keep)
@@ -155,7 +160,7 @@ static void worker_start(struct parent *p, struct worker *w)
 		memset(&ss, 0, sizeof(ss));
 		for (int k = 0; k < W_MAX; k++) {
 			producer_end[k] = -1;
-			if (k == W_STORE || p->w[k].pid <= 0)
+			if (k == W_STORE || k == W_WEB || p->w[k].pid <= 0)
 				continue;
 			int sv[2];
 			if (ipc_pair(sv) < 0)
@@ -208,6 +213,50 @@ static void worker_start(struct parent *p, struct worker *w)
 			                  : 0);
 			struct trap_setup ts = {p->trap_ls, p->trap_nls, ctl[1], store_end};
 			_exit(trap_worker_main(p->cfg, &ts));
+		}
+		if (store_end >= 0)
+			close(store_end);
+		w->pid = pid;
+		w->ctl = ctl[0];
+		close(ctl[1]);
+	} else if (w->kind == W_WEB) {
+		/* The web worker reads the store and the spool; it sends no events. */
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork");
+		if (pid == 0) {
+			close(ctl[0]);
+			close_ctl_except(p, -1);
+			close_listeners(p, W_WEB);
+			worker_narrow(p, "web", 0);
+			struct web_setup ws = {p->web_fd, ctl[1], p->conf_path};
+			_exit(web_worker_main(p->cfg, &ws));
+		}
+		w->pid = pid;
+		w->ctl = ctl[0];
+		close(ctl[1]);
+	} else if (w->kind == W_CAPTURE) {
+		int store_end = store_channel(p, wnames[w->kind]);
+		pid_t pid = fork();
+		if (pid < 0)
+			fatal("fork");
+		if (pid == 0) {
+			/*
+			 * The rings are opened here, still privileged, and only then does the
+			 * worker narrow: a restarted worker gets fresh rings, never the
+			 * half-read ones of the worker before it (which the parent could not
+			 * keep without pinning their memory).
+			 */
+			struct capture_setup cs = {NULL, 0, ctl[1], store_end};
+			char err[512];
+			close(ctl[0]);
+			close_ctl_except(p, -1);
+			close_listeners(p, W_CAPTURE);
+			log_procname("capture");
+			if (capture_open(p->cfg, &cs.hs, &cs.nh, err, sizeof(err)) < 0)
+				fatalx("%s", err);
+			worker_narrow(p, "capture", 0);
+			_exit(capture_worker_main(p->cfg, &cs));
 		}
 		if (store_end >= 0)
 			close(store_end);
@@ -525,6 +574,9 @@ int parent_run(const char *conf_path)
 	p->w[W_STORE].enabled = 1;
 	p->w[W_DNS].enabled = p->cfg->dns_enabled;
 	p->w[W_TRAP].enabled = p->cfg->trap_enabled;
+	p->w[W_CAPTURE].enabled = p->cfg->capture_enabled;
+	p->w[W_WEB].enabled = p->cfg->web_enabled;
+	p->web_fd = -1;
 	raise_nofile();
 	if (p->cfg->dns_enabled &&
 	    dns_listeners_open(p->cfg, &p->dns_ls, &p->dns_nls, err, sizeof(err)) < 0) {
@@ -539,19 +591,31 @@ int parent_run(const char *conf_path)
 		/* The local CA is made once, while privileged, so the trap only reads it. */
 		trap_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid);
 	}
+	if (p->cfg->web_enabled) {
+		web_prepare(p->cfg, p->drop ? (unsigned)p->gid : (unsigned)-1);
+		p->web_fd = web_listen_open(p->cfg, err, sizeof(err));
+		if (p->web_fd < 0) {
+			log_warnx("%s", err);
+			return 1;
+		}
+	}
+	if (p->cfg->capture_enabled) {
+		/* A wrong interface or filter stops the start here, not in a restart loop. */
+		struct capture_handle *hs;
+		int nh;
+		if (capture_open(p->cfg, &hs, &nh, err, sizeof(err)) < 0) {
+			log_warnx("capture: %s", err);
+			return 1;
+		}
+		capture_close(hs, nh);
+		if (capture_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid) < 0)
+			return 1;
+	}
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-
 	p->loop = loop_new();
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop_io_add(p->loop, sfd, EPOLLIN, on_signal, p);
+	static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
+	loop_signals(p->loop, sigs, 4, on_signal, p);
 
 	log_info("sinktrap starting with %s", p->cfg->file);
 	/* The store first: producers get their channel to it at birth. */

@@ -55,6 +55,8 @@ struct pcapfile_reader {
 	struct iface *ifs; /* pcapng: interfaces of the current section */
 	uint32_t nifs, ifcap;
 	int64_t last_ts;
+	int lenient;        /* caplen above the snaplen is accepted (and counted) */
+	uint64_t oversized; /* packets longer than their snaplen */
 	int err; /* sticky error, 0 if none */
 	char errbuf[256];
 };
@@ -82,16 +84,21 @@ static const uint64_t pow10_tab[20] = {
     10000000000000000000ull,
 };
 
-static uint16_t rd16(const struct pcapfile_reader *r, const uint8_t *p)
+/* Inlined: they run several times per packet. */
+static inline __attribute__((always_inline)) uint16_t rd16(const struct pcapfile_reader *r,
+                                                           const uint8_t *p)
 {
-	return r->be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return r->be ? __builtin_bswap16(v) : v;
 }
 
-static uint32_t rd32(const struct pcapfile_reader *r, const uint8_t *p)
+static inline __attribute__((always_inline)) uint32_t rd32(const struct pcapfile_reader *r,
+                                                           const uint8_t *p)
 {
-	if (r->be)
-		return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return r->be ? __builtin_bswap32(v) : v;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -385,9 +392,12 @@ static int next_pcap(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 	if (caplen > PCAPFILE_MAX_CAPLEN)
 		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64,
 		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
-	if (r->snaplen != 0 && caplen > r->snaplen)
-		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
-		             caplen, r->snaplen, r->pos);
+	if (r->snaplen != 0 && caplen > r->snaplen) {
+		if (!r->lenient)
+			return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
+			             caplen, r->snaplen, r->pos);
+		r->oversized++;
+	}
 	rc = need(r, (size_t)hl + caplen, &p);
 	if (rc == 1 || rc == -ENODATA)
 		return rfail(r, -ENODATA, "truncated packet at offset %" PRIu64, r->pos);
@@ -409,9 +419,12 @@ static int check_caplen(struct pcapfile_reader *r, uint32_t caplen, uint32_t sna
 	if (caplen > PCAPFILE_MAX_CAPLEN)
 		return rfail(r, -EMSGSIZE, "caplen %u above the %u limit at offset %" PRIu64,
 		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
-	if (snaplen != 0 && caplen > snaplen)
-		return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
-		             caplen, snaplen, r->pos);
+	if (snaplen != 0 && caplen > snaplen) {
+		if (!r->lenient)
+			return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
+			             caplen, snaplen, r->pos);
+		r->oversized++;
+	}
 	return 0;
 }
 
@@ -699,6 +712,16 @@ uint32_t pcapfile_reader_linktype(const struct pcapfile_reader *r)
 {
 	return r->linktype;
 }
+void pcapfile_reader_set_lenient(struct pcapfile_reader *r, int on)
+{
+	r->lenient = on;
+}
+
+uint64_t pcapfile_reader_oversized(const struct pcapfile_reader *r)
+{
+	return r->oversized;
+}
+
 uint32_t pcapfile_reader_snaplen(const struct pcapfile_reader *r)
 {
 	return r->snaplen;

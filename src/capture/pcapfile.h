@@ -90,6 +90,13 @@ int pcapfile_reader_seek(struct pcapfile_reader *r, uint64_t offset);
 
 /* The message of the last error ("" when none). Borrowed from the reader. */
 const char *pcapfile_reader_error(const struct pcapfile_reader *r);
+/*
+ * Lenient mode: a packet longer than its file's (or interface's) snaplen,
+ * but within PCAPFILE_MAX_CAPLEN, is returned whole instead of failing with
+ * -EMSGSIZE (libpcap reads such files too); pcapfile_reader_oversized counts them.
+ */
+void pcapfile_reader_set_lenient(struct pcapfile_reader *r, int on);
+uint64_t pcapfile_reader_oversized(const struct pcapfile_reader *r);
 enum pcapfile_format pcapfile_reader_format(const struct pcapfile_reader *r);
 /* Link type and snaplen of the file (pcap) or of the first interface seen
  * (pcapng; link type 0xffffffff if the section has none before its packets). */

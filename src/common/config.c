@@ -13,6 +13,7 @@
 #include "log.h"
 #include "util.h"
 #include "../store/sinkspec.h"
+#include "../capture/capture.h"
 
 enum ktype {
 	K_BOOL,
@@ -36,6 +37,9 @@ enum ktype {
 	K_BANNER,   /* "PORT:PROTO", repeatable */
 	K_PORT,     /* 0..65535 */
 	K_EVENTS,   /* an [events] key parsed by store/sinkspec.c */
+	K_IFACE,    /* a network interface name, repeatable */
+	K_CAPFMT,   /* "pcap" or "pcapng" */
+	K_PERCENT,  /* "10" or "10%" */
 };
 
 struct key {
@@ -111,7 +115,32 @@ static const struct key keys[] = {
 	{"trap", "payload_quota", K_SIZE64, O(payload_quota), 1 << 20, 1LL << 42, 0},
 	{"trap", "ca_dir", K_STR, O(ca_dir), 0, 0, 0},
 	{"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
+	{"capture", "interface", K_IFACE, 0, 0, 0, 1},
+	{"capture", "filter", K_STR, O(capture_filter), 0, 0, 0},
+	{"capture", "snaplen", K_INT, O(capture_snaplen), 64, 262144, 0},
+	{"capture", "buffer", K_SIZE64, O(capture_buffer), 1 << 20, 1LL << 32, 0},
+	{"capture", "promisc", K_BOOL, O(capture_promisc), 0, 0, 0},
+	{"capture", "format", K_CAPFMT, O(capture_format), 0, 0, 0},
+	{"capture", "spool", K_STR, O(capture_spool), 0, 0, 0},
+	{"capture", "file_size", K_SIZE64, O(capture_file_size), 1 << 16, 1LL << 40, 0},
+	{"capture", "file_time", K_DURATION_MS, O(capture_file_time_ms), 1000, 86400000, 0},
+	{"capture", "max_disk", K_SIZE64, O(capture_max_disk), 0, 1LL << 50, 0},
+	{"capture", "min_free", K_PERCENT, O(capture_min_free), 0, 99, 0},
+	{"capture", "stats_interval", K_DURATION_MS, O(capture_stats_ms), 1000, 3600000, 0},
+	{"capture", "max_flows", K_INT, O(capture_max_flows), 1024, 1 << 24, 0},
+	{"capture", "tcp_new_timeout", K_DURATION_MS, O(capture_tcp_new_ms), 1000, 86400000, 0},
+	{"capture", "tcp_timeout", K_DURATION_MS, O(capture_tcp_est_ms), 1000, 86400000, 0},
+	{"capture", "tcp_closed_timeout", K_DURATION_MS, O(capture_tcp_closed_ms), 1000, 86400000,
+	 0},
+	{"capture", "udp_timeout", K_DURATION_MS, O(capture_udp_ms), 1000, 86400000, 0},
+	{"capture", "other_timeout", K_DURATION_MS, O(capture_other_ms), 1000, 86400000, 0},
+	{"capture", "community_id_seed", K_INT, O(capture_cid_seed), 0, 65535, 0},
 	{"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
+	{"web", "listen", K_STR, O(web_listen), 0, 0, 0},
+	{"web", "users", K_PATH_OR_NO, O(web_users), 0, 0, 0},
+	{"web", "tokens", K_PATH_OR_NO, O(web_tokens), 0, 0, 0},
+	{"web", "tls_cert", K_PATH_OR_NO, O(web_tls_cert), 0, 0, 0},
+	{"web", "tls_key", K_PATH_OR_NO, O(web_tls_key), 0, 0, 0},
 };
 
 static const char *const sections[] = {"sinktrap", "dns", "trap", "capture", "events", "web"};
@@ -125,6 +154,7 @@ struct parser {
 	unsigned char seen[sizeof(keys) / sizeof(keys[0])];
 	int dns_section_line;
 	int trap_section_line;
+	int capture_section_line;
 };
 
 static void perr(struct parser *p, int line, const char *fmt, ...)
@@ -172,6 +202,19 @@ static void config_defaults(struct config *c)
 	c->max_bytes = 16 << 20;
 	c->payload_max = 8 << 20;
 	c->payload_quota = 1LL << 30;
+	c->capture_snaplen = 262144;
+	c->capture_buffer = 64 << 20;
+	c->capture_promisc = 1;
+	c->capture_file_size = 512LL << 20;
+	c->capture_file_time_ms = 600000;
+	c->capture_min_free = 10;
+	c->capture_stats_ms = 10000;
+	c->capture_max_flows = 262144;
+	c->capture_tcp_new_ms = 60000;
+	c->capture_tcp_est_ms = 600000;
+	c->capture_tcp_closed_ms = 60000;
+	c->capture_udp_ms = 120000;
+	c->capture_other_ms = 60000;
 }
 
 static int parse_bool(const char *v, int *out)
@@ -535,6 +578,47 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		if (sinkspec_config_set(c, k->name, v, p->line, err, sizeof(err)) < 0)
 			perr(p, p->line, "%s", err);
 		break;
+	case K_IFACE: {
+		/* IFNAMSIZ is 16: at most 15 characters, none of them '/' or white space. */
+		size_t n = strlen(v);
+		int ok = n > 0 && n < 16 && strcmp(v, ".") && strcmp(v, "..");
+		for (size_t i = 0; ok && i < n; i++)
+			ok = v[i] != '/' && v[i] != ':' && !isspace((unsigned char)v[i]);
+		if (!ok) {
+			perr(p, p->line, "interface: '%s' is not an interface name", v);
+			break;
+		}
+		struct cfg_strv *sv = &c->capture_interfaces;
+		for (int i = 0; i < sv->n; i++)
+			if (!strcmp(sv->v[i], v)) {
+				perr(p, p->line, "interface: '%s' given twice", v);
+				return;
+			}
+		sv->v = xreallocarray(sv->v, (size_t)sv->n + 1, sizeof(char *));
+		sv->v[sv->n++] = xstrdup(v);
+		break;
+	}
+	case K_CAPFMT:
+		if (!strcasecmp(v, "pcap"))
+			*(int *)field = 0;
+		else if (!strcasecmp(v, "pcapng"))
+			*(int *)field = 1;
+		else
+			perr(p, p->line, "format: '%s' is not pcap or pcapng", v);
+		break;
+	case K_PERCENT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (*end == '%')
+			end++;
+		if (*v == '\0' || *end != '\0' || errno || n < k->min || n > k->max)
+			perr(p, p->line, "%s: '%s' is not a percentage from %ld to %ld", k->name, v,
+			     k->min, k->max);
+		else
+			*(int *)field = (int)n;
+		break;
+	}
 	case K_SIZE: {
 		int64_t n;
 		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
@@ -595,6 +679,14 @@ static void validate(struct parser *p)
 	}
 	if (c->state_dir && c->state_dir[0] == '\0')
 		perr(p, 0, "[sinktrap] state_dir is empty");
+	if (c->capture_enabled && c->capture_interfaces.n == 0)
+		perr(p, p->capture_section_line, "[capture]: no 'interface' to capture on");
+	if (c->capture_filter) {
+		char err[256];
+		if (capture_filter_check(c->capture_filter, err, sizeof(err)) < 0)
+			perr(p, p->capture_section_line, "[capture] filter '%s': %s", c->capture_filter,
+			     err);
+	}
 }
 
 struct config *config_parse(const char *name, const char *text, size_t len, int check_files,
@@ -657,6 +749,8 @@ struct config *config_parse(const char *name, const char *text, size_t len, int 
 				p.dns_section_line = p.line;
 			if (!strcmp(section, "trap"))
 				p.trap_section_line = p.line;
+			if (!strcmp(section, "capture"))
+				p.capture_section_line = p.line;
 			continue;
 		}
 		char *eq = strchr(s, '=');
@@ -750,6 +844,16 @@ void config_free(struct config *c)
 	free(c->http_content_type);
 	free(c->ftp_file);
 	free(c->ca_dir);
+	for (int i = 0; i < c->capture_interfaces.n; i++)
+		free(c->capture_interfaces.v[i]);
+	free(c->capture_interfaces.v);
+	free(c->capture_filter);
+	free(c->capture_spool);
+	free(c->web_listen);
+	free(c->web_users);
+	free(c->web_tokens);
+	free(c->web_tls_cert);
+	free(c->web_tls_key);
 	free(c);
 }
 

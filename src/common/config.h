@@ -109,9 +109,32 @@ struct config {
 	int64_t payload_quota;         /* all stored payloads; the oldest go first */
 	char *ca_dir;                  /* local CA for TLS; default state_dir/ca */
 
-	/* [capture], [web]: workers of their own; only enabling here. */
+	/* [capture] */
 	int capture_enabled;
+	struct cfg_strv capture_interfaces; /* interface names, repeatable */
+	char *capture_filter;               /* BPF applied in the kernel; NULL = all */
+	int capture_snaplen;
+	int64_t capture_buffer;             /* ring per interface (bytes) */
+	int capture_promisc;
+	int capture_format;                 /* 0 = pcap (usec), 1 = pcapng (nsec) */
+	char *capture_spool;                /* NULL = state_dir/pcap */
+	int64_t capture_file_size;          /* rotate past this */
+	int capture_file_time_ms;           /* and after this long */
+	int64_t capture_max_disk;           /* spool bytes at most; 0 = no limit */
+	int capture_min_free;               /* percent of the file system kept free */
+	int capture_stats_ms;
+	int capture_max_flows;
+	int capture_tcp_new_ms, capture_tcp_est_ms, capture_tcp_closed_ms;
+	int capture_udp_ms, capture_other_ms;
+	int capture_cid_seed;
+
+	/* [web]: a worker of its own; only enabling here. */
 	int web_enabled;
+	char *web_listen;   /* "127.0.0.1:8080" */
+	char *web_users;    /* users file (name:$argon2id$...); NULL = nobody can log in */
+	char *web_tokens;   /* API tokens file (name:sha256hex); NULL = none */
+	char *web_tls_cert; /* PEM; both set = HTTPS */
+	char *web_tls_key;
 };
 
 /* A list of error lines, each "FILE:LINE: message". */

@@ -1,6 +1,8 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -130,6 +132,24 @@ void loop_timer_cancel(struct loop *l, struct loop_timer *t)
 			return;
 		}
 	}
+}
+
+int loop_signals(struct loop *l, const int *sigs, int n, loop_io_cb *cb, void *arg)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	for (int i = 0; i < n; i++)
+		sigaddset(&mask, sigs[i]);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = loop_io_add(l, fd, EPOLLIN, cb, arg);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 void loop_break(struct loop *l) { l->running = 0; }

@@ -28,6 +28,12 @@ void loop_io_del(struct loop *l, int fd);
 struct loop_timer *loop_timer_add(struct loop *l, int64_t ms, int repeat, loop_timer_cb *cb,
                                   void *arg);
 void loop_timer_cancel(struct loop *l, struct loop_timer *t);
+/*
+ * Block the n signals in sigs and deliver them through a signalfd watched by
+ * the loop: cb reads struct signalfd_siginfo records from fd. Returns the fd
+ * or -errno.
+ */
+int loop_signals(struct loop *l, const int *sigs, int n, loop_io_cb *cb, void *arg);
 /* Run until loop_break(). Returns 0, or -errno if epoll fails. */
 int loop_run(struct loop *l);
 void loop_break(struct loop *l);

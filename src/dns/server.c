@@ -1341,18 +1341,6 @@ static void store_read(int fd, void *arg)
 	free(m);
 }
 
-/* ---------- run alone: events to stdout ---------- */
-
-static void stdout_sink(const uint8_t *rec, size_t len, void *arg)
-{
-	struct strbuf sb;
-	strbuf_init(&sb);
-	render_json(rec, len, NULL, &sb);
-	strbuf_putc(&sb, '\n');
-	write_full(STDOUT_FILENO, sb.data, sb.len);
-	strbuf_free(&sb);
-}
-
 /* ---------- main ---------- */
 
 static void on_signal(int fd, uint32_t events, void *arg)
@@ -1390,7 +1378,7 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	w->loop = loop_new();
 	emit_init(&w->em, w->loop, s->store_fd, "dns");
 	if (s->store_fd < 0)
-		emit_set_sink(&w->em, stdout_sink, NULL);
+		emit_set_sink(&w->em, render_sink_stdout, NULL);
 	else
 		fd_nonblock(s->store_fd);
 
@@ -1431,14 +1419,8 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	w->reload_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	loop_io_add(w->loop, w->reload_efd, EPOLLIN, reload_done, w);
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	loop_signals(w->loop, sigs, 3, on_signal, w);
 
 	/* Everything is open: from here on the worker only serves. */
 	sandbox_lockdown("dns", SANDBOX_NO_PACKET);

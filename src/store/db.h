@@ -12,7 +12,7 @@
 struct db;
 
 /* Both backends (db_sqlite.c, sink_pg.c); columns in docs/events-delivery.md. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 struct db_map_row {
 	const char *address;
@@ -40,6 +40,11 @@ int db_map_upsert(struct db *d, const char *address, const char *domain, const c
 int db_map_touch(struct db *d, const char *address, int64_t ts);
 /* Every mapping, most recently used last. */
 int db_map_each(struct db *d, db_map_cb *cb, void *arg);
+/* The session row of a "flow" event (checked record; a replayed event is ignored). */
+int db_session_insert(struct db *d, const uint8_t *rec, size_t len);
+/* A spool file was deleted: the sessions whose last packets it held are expired.
+ * Returns the number of sessions marked, or -1. */
+int db_sessions_expire(struct db *d, const char *file);
 /* Begin a batch if none is open; commit the open batch. */
 int db_begin(struct db *d);
 int db_commit(struct db *d);

@@ -12,6 +12,7 @@
 struct db {
 	sqlite3 *h;
 	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
+	sqlite3_stmt *ses_insert, *ses_expire; /* prepared at first use */
 	int in_batch;
 	char *sensor;
 	char err[256];
@@ -76,6 +77,15 @@ static const char *const migrations[] = {
     "  kind TEXT, name TEXT,"
     "  event_id TEXT);"
     "CREATE INDEX payloads_first_seen ON payloads(first_seen);",
+
+    /* 3: what a captured session needs beyond version 2 (capture worker, ingest). */
+    "ALTER TABLE sessions ADD COLUMN payload_toserver INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN payload_toclient INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN conn_state TEXT;"
+    "ALTER TABLE sessions ADD COLUMN history TEXT;"
+    "ALTER TABLE sessions ADD COLUMN pcap_first TEXT;"
+    "ALTER TABLE sessions ADD COLUMN pcap_last TEXT;"
+    "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
 };
 
 static int exec(struct db *d, const char *sql)
@@ -125,10 +135,12 @@ static int prepare(struct db *d, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+/* One thread uses a connection (the store's): no mutexes inside SQLite. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 {
 	struct db *d = xcalloc(1, sizeof(*d));
-	if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	if (sqlite3_open_v2(path, &d->h,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
 		db_close(&d);
@@ -180,6 +192,8 @@ void db_close(struct db **dp)
 	sqlite3_finalize(d->map_upsert);
 	sqlite3_finalize(d->map_touch);
 	sqlite3_finalize(d->map_all);
+	sqlite3_finalize(d->ses_insert);
+	sqlite3_finalize(d->ses_expire);
 	sqlite3_close(d->h);
 	free(d->sensor);
 	free(d);
@@ -303,4 +317,107 @@ int db_map_each(struct db *d, db_map_cb *cb, void *arg)
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- sessions (capture) */
+
+static int ses_prepare(struct db *d)
+{
+	if (d->ses_insert == NULL &&
+	    prepare(d,
+	            "INSERT OR IGNORE INTO sessions (event_id, sensor, flow_id, community_id, "
+	            "src_ip, src_port, dest_ip, dest_port, proto, vlan, start_ts, end_ts, "
+	            "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "
+	            "payload_toserver, payload_toclient, tcp_flags, tcp_flags_ts, tcp_flags_tc, "
+	            "state, end_reason, conn_state, history, pcap_files, pcap_first, pcap_last, "
+	            "expired) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	            &d->ses_insert) < 0)
+		return -1;
+	if (d->ses_expire == NULL &&
+	    prepare(d, "UPDATE sessions SET expired = 1 WHERE pcap_last = ? AND expired = 0",
+	            &d->ses_expire) < 0)
+		return -1;
+	return 0;
+}
+
+static void bind_path(const uint8_t *rec, size_t len, sqlite3_stmt *st, int col,
+                      const char *path)
+{
+	struct ev_field f;
+	bind_field(st, col, ev_find(rec, len, path, &f) ? &f : NULL);
+}
+
+int db_session_insert(struct db *d, const uint8_t *rec, size_t len)
+{
+	struct ev_field f1, f2, f;
+	char vlan[32] = "", files[2 * 64 + 2];
+	if (ses_prepare(d) < 0)
+		return -1;
+	if (!ev_find(rec, len, "flow_id", &f) || !ev_find(rec, len, "src_ip", &f) ||
+	    !ev_find(rec, len, "flow.start", &f))
+		return 0; /* not a captured session */
+	sqlite3_stmt *st = d->ses_insert;
+	/* "vlan": [outer, inner] as "outer" or "outer,inner" */
+	struct ev_reader r;
+	int in_vlan = 0;
+	ev_reader_init(&r, rec, len);
+	while (ev_reader_next(&r, &f)) {
+		if (f.depth == 0 && f.kind == EV_ARR && f.keylen == 4 && !memcmp(f.key, "vlan", 4))
+			in_vlan = 1;
+		else if (in_vlan && f.depth == 1 && f.kind == EV_INT) {
+			size_t n = strlen(vlan);
+			snprintf(vlan + n, sizeof(vlan) - n, "%s%lld", n ? "," : "", (long long)f.i);
+		} else if (in_vlan)
+			in_vlan = 0;
+	}
+	bind_path(rec, len, st, 1, "event_id");
+	if (d->sensor)
+		sqlite3_bind_text(st, 2, d->sensor, -1, SQLITE_STATIC);
+	bind_path(rec, len, st, 3, "flow_id");
+	bind_path(rec, len, st, 4, "community_id");
+	bind_path(rec, len, st, 5, "src_ip");
+	bind_path(rec, len, st, 6, "src_port");
+	bind_path(rec, len, st, 7, "dest_ip");
+	bind_path(rec, len, st, 8, "dest_port");
+	bind_path(rec, len, st, 9, "proto");
+	if (vlan[0])
+		sqlite3_bind_text(st, 10, vlan, -1, SQLITE_TRANSIENT);
+	bind_path(rec, len, st, 11, "flow.start");
+	bind_path(rec, len, st, 12, "flow.end");
+	bind_path(rec, len, st, 13, "flow.pkts_toserver");
+	bind_path(rec, len, st, 14, "flow.pkts_toclient");
+	bind_path(rec, len, st, 15, "flow.bytes_toserver");
+	bind_path(rec, len, st, 16, "flow.bytes_toclient");
+	bind_path(rec, len, st, 17, "flow.payload_bytes_toserver");
+	bind_path(rec, len, st, 18, "flow.payload_bytes_toclient");
+	bind_path(rec, len, st, 19, "tcp.tcp_flags");
+	bind_path(rec, len, st, 20, "tcp.tcp_flags_ts");
+	bind_path(rec, len, st, 21, "tcp.tcp_flags_tc");
+	bind_path(rec, len, st, 22, "flow.state");
+	bind_path(rec, len, st, 23, "flow.reason");
+	bind_path(rec, len, st, 24, "flow.conn_state");
+	bind_path(rec, len, st, 25, "flow.history");
+	if (ev_find(rec, len, "pcap.file_first", &f1) && ev_find(rec, len, "pcap.file_last", &f2) &&
+	    f1.kind == EV_STR && f2.kind == EV_STR && f1.strlen < 64 && f2.strlen < 64) {
+		if (f1.strlen == f2.strlen && !memcmp(f1.str, f2.str, f1.strlen))
+			snprintf(files, sizeof(files), "%.*s", (int)f1.strlen, f1.str);
+		else
+			snprintf(files, sizeof(files), "%.*s,%.*s", (int)f1.strlen, f1.str,
+			         (int)f2.strlen, f2.str);
+		sqlite3_bind_text(st, 26, files, -1, SQLITE_TRANSIENT);
+		bind_field(st, 27, &f1);
+		bind_field(st, 28, &f2);
+	}
+	sqlite3_bind_int(st, 29, ev_find(rec, len, "pcap.expired", &f) && f.i ? 1 : 0);
+	return step_reset(d, st);
+}
+
+int db_sessions_expire(struct db *d, const char *file)
+{
+	if (ses_prepare(d) < 0)
+		return -1;
+	sqlite3_bind_text(d->ses_expire, 1, file, -1, SQLITE_STATIC);
+	if (step_reset(d, d->ses_expire) < 0)
+		return -1;
+	return sqlite3_changes(d->h);
 }

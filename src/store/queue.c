@@ -44,6 +44,7 @@ struct queue {
 	int cursor_dirty;
 
 	/* Producer only. */
+	uint64_t wbytes; /* flushed bytes of the segment being written (its seg.bytes) */
 	int wfd;
 	uint8_t *wbuf;
 	size_t wlen, wcap;
@@ -131,7 +132,7 @@ static void seg_push(struct queue *q, uint64_t num, uint64_t bytes, uint64_t nre
 		q->segs = xreallocarray(q->segs, q->capsegs, sizeof(*q->segs));
 	}
 	q->segs[q->nsegs++] = (struct seg){num, bytes, nrec};
-	q->total_bytes += bytes;
+	__atomic_add_fetch(&q->total_bytes, bytes, __ATOMIC_RELAXED);
 }
 
 /*
@@ -281,6 +282,7 @@ struct queue *queue_open(const char *dir, int64_t max_bytes, char *err, size_t e
 	}
 	if (recover(q, err, errlen) < 0)
 		goto fail;
+	q->wbytes = q->segs[q->nsegs - 1].bytes;
 	if ((r = open_write_segment(q)) < 0) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(-r));
 		goto fail;
@@ -334,7 +336,7 @@ static void drop_oldest(struct queue *q)
 	unlink(path);
 	memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
 	q->nsegs--;
-	q->total_bytes -= s.bytes;
+	__atomic_sub_fetch(&q->total_bytes, s.bytes, __ATOMIC_RELAXED);
 	q->dropped += lost;
 	q->drops_untaken += lost;
 	q->cursor_dirty = 1;
@@ -355,6 +357,7 @@ static void roll(struct queue *q)
 	pthread_mutex_lock(&q->mu);
 	seg_push(q, q->segs[q->nsegs - 1].num + 1, 0, 0);
 	pthread_mutex_unlock(&q->mu);
+	q->wbytes = 0;
 	int r = open_write_segment(q);
 	if (r < 0)
 		log_warnx("%s: new segment: %s", q->dir, strerror(-r));
@@ -363,22 +366,20 @@ static void roll(struct queue *q)
 void queue_append(struct queue *q, const uint8_t *rec, size_t len)
 {
 	uint64_t need = HDR + len;
-	pthread_mutex_lock(&q->mu);
-	uint64_t cur = q->segs[q->nsegs - 1].bytes + q->wlen;
-	pthread_mutex_unlock(&q->mu);
-	if (cur > 0 && cur + need > q->seg_size) {
+	if (q->wbytes + q->wlen > 0 && q->wbytes + q->wlen + need > q->seg_size) {
 		queue_flush(q);
-		pthread_mutex_lock(&q->mu);
-		int used = q->segs[q->nsegs - 1].bytes > 0;
-		pthread_mutex_unlock(&q->mu);
-		if (used)
+		if (q->wbytes > 0)
 			roll(q);
 	}
-	pthread_mutex_lock(&q->mu);
-	while (q->nsegs > 1 && q->total_bytes + q->wlen + need > q->max_bytes)
-		drop_oldest(q);
-	q->appended++;
-	pthread_mutex_unlock(&q->mu);
+	/* total_bytes shrinks under the consumer only: a stale read errs on the safe side. */
+	if (__atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need > q->max_bytes) {
+		pthread_mutex_lock(&q->mu);
+		while (q->nsegs > 1 &&
+		       __atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need > q->max_bytes)
+			drop_oldest(q);
+		pthread_mutex_unlock(&q->mu);
+	}
+	__atomic_add_fetch(&q->appended, 1, __ATOMIC_RELAXED);
 
 	if (q->wlen + need > q->wcap) {
 		q->wcap = q->wcap ? q->wcap : 65536;
@@ -407,7 +408,8 @@ int queue_flush(struct queue *q)
 	if (r == 0) {
 		last->bytes += q->wlen;
 		last->nrec += q->wn;
-		q->total_bytes += q->wlen;
+		q->wbytes = last->bytes;
+		__atomic_add_fetch(&q->total_bytes, q->wlen, __ATOMIC_RELAXED);
 	} else {
 		/* Disk full or gone: these records are lost to this sink; say so. */
 		q->dropped += q->wn;
@@ -617,7 +619,7 @@ void queue_ack(struct queue *q, const struct queue_span *sp)
 			unlink(path);
 			memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
 			q->nsegs--;
-			q->total_bytes -= s.bytes;
+			__atomic_sub_fetch(&q->total_bytes, s.bytes, __ATOMIC_RELAXED);
 			q->ack_seg = q->segs[0].num;
 			q->ack_off = 0;
 			q->ack_nrec = 0;
@@ -664,14 +666,14 @@ int queue_save_cursor(struct queue *q)
 void queue_get_stats(struct queue *q, struct queue_stats *st)
 {
 	pthread_mutex_lock(&q->mu);
-	st->appended = q->appended;
+	st->appended = __atomic_load_n(&q->appended, __ATOMIC_RELAXED);
 	st->delivered = q->delivered;
 	st->dropped = q->dropped;
 	uint64_t n = 0;
 	for (size_t i = 0; i < q->nsegs; i++)
 		n += q->segs[i].nrec;
 	st->queued = n - q->ack_nrec;
-	st->bytes = q->total_bytes;
+	st->bytes = __atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED);
 	st->segments = q->nsegs;
 	pthread_mutex_unlock(&q->mu);
 }

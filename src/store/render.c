@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/event.h"
 #include "../common/util.h"
@@ -133,20 +134,69 @@ void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n)
 	strbuf_putc(s, '"');
 }
 
+/* Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm): no locale, no lock. */
+static void civil(int64_t days, int *y, int *m, int *d)
+{
+	days += 719468;
+	int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+	int64_t doe = days - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static char *digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + n;
+}
+
 void strbuf_time(struct strbuf *s, int64_t usec)
 {
-	time_t t = (time_t)(usec / 1000000);
-	long frac = (long)(usec % 1000000);
+	int64_t secs = usec / 1000000, frac = usec % 1000000;
 	if (frac < 0) {
 		frac += 1000000;
-		t--;
+		secs--;
 	}
-	struct tm tm;
-	char buf[64];
-	gmtime_r(&t, &tm);
-	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%06ld+0000", frac);
-	strbuf_puts(s, buf);
+	int64_t days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int y, m, d;
+	civil(days, &y, &m, &d);
+	if (y < 0 || y > 9999) {
+		/* Out of range for four digits: let the C library say it. */
+		time_t t = (time_t)secs;
+		struct tm tm;
+		char buf[64];
+		gmtime_r(&t, &tm);
+		size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(buf + n, sizeof(buf) - n, ".%06ld+0000", (long)frac);
+		strbuf_puts(s, buf);
+		return;
+	}
+	char buf[32], *p = buf; /* 2026-11-22T21:40:00.123456+0000 */
+	p = digits(p, (unsigned)y, 4);
+	*p++ = '-';
+	p = digits(p, (unsigned)m, 2);
+	*p++ = '-';
+	p = digits(p, (unsigned)d, 2);
+	*p++ = 'T';
+	p = digits(p, (unsigned)(rem / 3600), 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)(rem / 60 % 60), 2);
+	*p++ = ':';
+	p = digits(p, (unsigned)(rem % 60), 2);
+	*p++ = '.';
+	p = digits(p, (unsigned)frac, 6);
+	memcpy(p, "+0000", 5);
+	p += 5;
+	strbuf_put(s, buf, (size_t)(p - buf));
 }
 
 void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strbuf *out)
@@ -213,4 +263,14 @@ void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strb
 		}
 	}
 	strbuf_putc(out, '}');
+}
+
+void render_sink_stdout(const uint8_t *rec, size_t len, void *arg)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	render_json(rec, len, NULL, &sb);
+	strbuf_putc(&sb, '\n');
+	write_full(STDOUT_FILENO, sb.data, sb.len);
+	strbuf_free(&sb);
 }

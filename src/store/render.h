@@ -34,4 +34,10 @@ void strbuf_time(struct strbuf *s, int64_t usec);
  */
 void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strbuf *out);
 
+/*
+ * An emitter sink (emit.h) for a worker run alone in the foreground: each
+ * record as one JSON line on standard output.
+ */
+void render_sink_stdout(const uint8_t *rec, size_t len, void *arg);
+
 #endif

@@ -82,6 +82,14 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
     "  kind TEXT, name TEXT,"
     "  event_id TEXT);"
     "CREATE INDEX payloads_first_seen ON payloads(first_seen);",
+
+    "ALTER TABLE sessions ADD COLUMN payload_toserver BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN payload_toclient BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE sessions ADD COLUMN conn_state TEXT;"
+    "ALTER TABLE sessions ADD COLUMN history TEXT;"
+    "ALTER TABLE sessions ADD COLUMN pcap_first TEXT;"
+    "ALTER TABLE sessions ADD COLUMN pcap_last TEXT;"
+    "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
 };
 
 #define STAGE_COLUMNS                                                                        \

@@ -353,7 +353,13 @@ static int sy_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		strbuf_reset(&y->msg);
 		syslog_fmt_render(&y->fmt, rec, len, &y->msg);
 		if (stream(y)) {
-			strbuf_printf(&y->out, "%zu ", y->msg.len);
+			char num[24], *e = num + sizeof(num), *q = e;
+			size_t v = y->msg.len;
+			*--q = ' ';
+			do
+				*--q = (char)('0' + v % 10);
+			while ((v /= 10) != 0);
+			strbuf_put(&y->out, q, (size_t)(e - q));
 			strbuf_put(&y->out, y->msg.data, y->msg.len);
 		} else if (send_dgram(s, y->msg.data, y->msg.len, err, errlen) < 0) {
 			return -1;

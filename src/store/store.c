@@ -182,6 +182,24 @@ static void apply(struct store *s, const struct evsum *es)
 	}
 }
 
+/* Capture: a "flow" event is a session row; a deleted spool file expires sessions. */
+static void apply_capture(struct store *s, const uint8_t *rec, size_t len, const struct evsum *es)
+{
+	if (evsum_is(es, ES_EVENT_TYPE, "flow")) {
+		if (db_session_insert(s->db, rec, len) < 0)
+			log_warnx("session: %s", db_error(s->db));
+	} else if (evsum_is(es, ES_EVENT_TYPE, "pcap_expired")) {
+		struct ev_field f;
+		char file[128];
+		if (ev_find(rec, len, "pcap_expired.file", &f) && f.kind == EV_STR &&
+		    f.strlen < sizeof(file)) {
+			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
+			if (db_sessions_expire(s->db, file) < 0)
+				log_warnx("session expiry: %s", db_error(s->db));
+		}
+	}
+}
+
 static int types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
                       const struct ev_field *type)
 {
@@ -253,6 +271,7 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 			}
 		}
 		apply(s, &es);
+		apply_capture(s, rec, rl, &es);
 		s->rows_in_batch++;
 	}
 	for (int i = 0; i < s->nsinks; i++)

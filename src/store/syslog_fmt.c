@@ -39,17 +39,22 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 	return l;
 }
 
+/* Bytes a format escapes with a backslash. */
+static const uint8_t sd_special[256] = {['"'] = 1, ['\\'] = 1, [']'] = 1};
+static const uint8_t cef_head_special[256] = {['|'] = 1, ['\\'] = 1};
+static const uint8_t cef_ext_special[256] = {['='] = 1, ['\\'] = 1};
+
 /*
- * Copy n bytes, backslash-escaping the bytes in `special`; CR and LF as \r
- * and \n when crlf; other control characters and invalid UTF-8 as U+FFFD.
+ * Copy n bytes, backslash-escaping the bytes marked in special; CR and LF as
+ * \r and \n when crlf; other control characters and invalid UTF-8 as U+FFFD.
  */
-static void put_escaped(struct strbuf *out, const uint8_t *p, size_t n, const char *special,
+static void put_escaped(struct strbuf *out, const uint8_t *p, size_t n, const uint8_t *special,
                         int crlf)
 {
 	size_t i = 0;
 	while (i < n) {
 		size_t j = i;
-		while (j < n && p[j] >= 0x20 && p[j] < 0x7f && !strchr(special, p[j]))
+		while (j < n && p[j] >= 0x20 && p[j] < 0x7f && !special[p[j]])
 			j++;
 		if (j > i) {
 			strbuf_put(out, p + i, j - i);
@@ -75,19 +80,32 @@ static void put_escaped(struct strbuf *out, const uint8_t *p, size_t n, const ch
 	}
 }
 
+/* Decimal without printf (the hot path formats several numbers per event). */
+static void put_int(struct strbuf *out, int64_t v)
+{
+	char num[24], *e = num + sizeof(num), *q = e;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do
+		*--q = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--q = '-';
+	strbuf_put(out, q, (size_t)(e - q));
+}
+
 void syslog_fmt_sd_value(struct strbuf *out, const uint8_t *p, size_t n)
 {
-	put_escaped(out, p, n, "\"\\]", 0);
+	put_escaped(out, p, n, sd_special, 0);
 }
 
 void syslog_fmt_cef_header(struct strbuf *out, const uint8_t *p, size_t n)
 {
-	put_escaped(out, p, n, "|\\", 0);
+	put_escaped(out, p, n, cef_head_special, 0);
 }
 
 void syslog_fmt_cef_value(struct strbuf *out, const uint8_t *p, size_t n)
 {
-	put_escaped(out, p, n, "\\=", 1);
+	put_escaped(out, p, n, cef_ext_special, 1);
 }
 
 static int type_is(const struct evsum *s, const char *t) { return evsum_is(s, ES_EVENT_TYPE, t); }
@@ -153,15 +171,13 @@ static void split_usec(int64_t usec, time_t *sec, long *frac)
 /* RFC 3339 in UTC with microseconds: 2026-11-22T21:40:00.123456Z */
 static void put_time5424(struct strbuf *out, int64_t usec)
 {
-	time_t t;
-	long frac;
-	struct tm tm;
-	char buf[48];
-	split_usec(usec, &t, &frac);
-	gmtime_r(&t, &tm);
-	size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%06ldZ", frac);
-	strbuf_puts(out, buf);
+	/* strbuf_time writes ...+0000: the same instant, written the RFC 5424 way. */
+	size_t at = out->len;
+	strbuf_time(out, usec);
+	if (out->len == at + 31 && out->data[at + 26] == '+') {
+		out->len = at + 26;
+		strbuf_putc(out, 'Z');
+	}
 }
 
 /* "Nov  2 21:40:00" (RFC 3164: English month, day padded with a space). */
@@ -169,16 +185,25 @@ static void put_time3164(struct strbuf *out, int64_t usec, int local)
 {
 	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	/* One conversion per second and thread: localtime_r takes a lock every call. */
+	static __thread time_t cached = -1;
+	static __thread int cached_local = -1;
+	static __thread char text[16];
 	time_t t;
 	long frac;
-	struct tm tm;
 	split_usec(usec, &t, &frac);
-	if (local)
-		localtime_r(&t, &tm);
-	else
-		gmtime_r(&t, &tm);
-	strbuf_printf(out, "%s %2d %02d:%02d:%02d", mon[tm.tm_mon % 12], tm.tm_mday, tm.tm_hour,
-	              tm.tm_min, tm.tm_sec);
+	if (t != cached || local != cached_local) {
+		struct tm tm;
+		if (local)
+			localtime_r(&t, &tm);
+		else
+			gmtime_r(&t, &tm);
+		snprintf(text, sizeof(text), "%s %2d %02d:%02d:%02d", mon[tm.tm_mon % 12], tm.tm_mday,
+		         tm.tm_hour, tm.tm_min, tm.tm_sec);
+		cached = t;
+		cached_local = local;
+	}
+	strbuf_put(out, text, 15);
 }
 
 /* A header token: printable ASCII without space, at most max, '-' when empty. */
@@ -202,7 +227,9 @@ static void put_token(struct strbuf *out, const char *s, size_t n, size_t max, i
 
 static void put_pri(struct strbuf *out, const struct syslog_fmt *f, const struct evsum *s)
 {
-	strbuf_printf(out, "<%d>", (f->facility & 31) * 8 + severity(s));
+	strbuf_putc(out, '<');
+	put_int(out, (f->facility & 31) * 8 + severity(s));
+	strbuf_putc(out, '>');
 }
 
 static const char *nz(const char *s, const char *def) { return s && *s ? s : def; }
@@ -247,7 +274,7 @@ static void put_value(struct strbuf *out, const struct ev_field *v,
 	else if (v->kind == EV_BOOL)
 		strbuf_puts(out, v->i ? "true" : "false");
 	else
-		strbuf_printf(out, "%" PRId64, v->i);
+		put_int(out, v->i);
 }
 
 static void render_5424(const struct syslog_fmt *f, const struct evsum *s, const uint8_t *rec,
@@ -263,7 +290,9 @@ static void render_5424(const struct syslog_fmt *f, const struct evsum *s, const
 	strbuf_putc(out, ' ');
 	const char *a = nz(f->app_name, "sinktrap");
 	put_token(out, a, strlen(a), 48, 0);
-	strbuf_printf(out, " %d ", f->pid);
+	strbuf_putc(out, ' ');
+	put_int(out, f->pid);
+	strbuf_putc(out, ' ');
 	if (type && type->kind == EV_STR)
 		put_token(out, (const char *)type->str, type->strlen, 32, 0);
 	else
@@ -287,7 +316,9 @@ static void render_5424(const struct syslog_fmt *f, const struct evsum *s, const
 		}
 		if (v == NULL || v->kind == EV_OBJ || v->kind == EV_ARR)
 			continue;
-		strbuf_printf(out, " %s=\"", sd_params[i].name);
+		strbuf_putc(out, ' ');
+		strbuf_puts(out, sd_params[i].name);
+		strbuf_put(out, "=\"", 2);
 		put_value(out, v, syslog_fmt_sd_value);
 		strbuf_putc(out, '"');
 	}
@@ -308,7 +339,9 @@ static void render_3164(const struct syslog_fmt *f, const struct evsum *s, const
 	}
 	const char *a = nz(f->app_name, "sinktrap");
 	put_token(out, a, strlen(a), 32, 1);
-	strbuf_printf(out, "[%d]: ", f->pid);
+	strbuf_putc(out, '[');
+	put_int(out, f->pid);
+	strbuf_put(out, "]: ", 3);
 	render_json(rec, len, f->sensor, out);
 }
 
@@ -411,9 +444,10 @@ static void render_cef(const struct syslog_fmt *f, const struct evsum *s, struct
 	}
 	strbuf_putc(out, '|');
 	cef_name(out, s);
-	strbuf_printf(out, "|%d|", cef_severity(s));
-
-	strbuf_printf(out, "rt=%" PRId64, usec / 1000);
+	strbuf_putc(out, '|');
+	put_int(out, cef_severity(s));
+	strbuf_put(out, "|rt=", 4);
+	put_int(out, usec / 1000);
 	cef_ext(out, "cat", type);
 	cef_ext(out, "externalId", evsum_get(s, ES_EVENT_ID));
 	if (f->sensor)

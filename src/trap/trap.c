@@ -1431,16 +1431,6 @@ static void parent_read(int fd, uint32_t events, void *arg)
 	free(m);
 }
 
-static void stdout_sink(const uint8_t *rec, size_t len, void *arg)
-{
-	struct strbuf sb;
-	strbuf_init(&sb);
-	render_json(rec, len, NULL, &sb);
-	strbuf_putc(&sb, '\n');
-	write_full(STDOUT_FILENO, sb.data, sb.len);
-	strbuf_free(&sb);
-}
-
 static void on_signal(int fd, uint32_t events, void *arg)
 {
 	struct trap_worker *w = arg;
@@ -1533,7 +1523,7 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	w->map = attrib_new((uint32_t)c->map_memory);
 	emit_init(&w->em, w->loop, s->store_fd, "trap");
 	if (s->store_fd < 0)
-		emit_set_sink(&w->em, stdout_sink, NULL);
+		emit_set_sink(&w->em, render_sink_stdout, NULL);
 	else
 		fd_nonblock(s->store_fd);
 	signal(SIGPIPE, SIG_IGN);
@@ -1577,14 +1567,8 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	}
 	subscribe_map(w);
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	loop_signals(w->loop, sigs, 3, on_signal, w);
 	loop_timer_add(w->loop, 1000, 1, sweep, w);
 	loop_timer_add(w->loop, 60000, 1, emit_stats, w);
 

@@ -1,0 +1,432 @@
+/*
+ * `sinktrap ingest -c FILE CAPTURE...`: captures taken elsewhere, through the
+ * same path as live capture.
+ *
+ * Each file goes into the spool: a classic pcap as it is (its bytes copied
+ * up to its last complete record, indexed at its own offsets), a pcapng
+ * converted packet by packet (to nanosecond pcap, or pcapng when the spool
+ * is pcapng; one file per link type, rotated by file_size). One flow table
+ * runs over all the files, so a session that crosses from one file into the
+ * next stays one session.
+ *
+ * The events (flow, pcap_expired) are written in this process by the same
+ * store code the store worker runs, into the JSON file and SQLite database
+ * of the configuration: ingest works whether sinktrap runs or not (SQLite
+ * and the spool lock take turns with a running instance). Remote sinks
+ * (syslog, PostgreSQL) are not fed from here. A thread of its own takes the
+ * events, so the database work overlaps the packet work.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/capture.h"
+#include "capture/capture_int.h"
+#include "capture/pcapfile.h"
+#include "capture/recorder.h"
+#include "common/config.h"
+#include "common/emit.h"
+#include "common/event.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "store/db.h"
+#include "store/jsonfile.h"
+#include "store/render.h"
+#include "store/sinkspec.h"
+
+#define HANDOFF_BYTES (1u << 20)  /* records passed to the store thread at a time */
+#define QUEUE_MAX (64u << 20)     /* the packet side waits past this */
+#define COMMIT_ROWS 50000
+
+/* The store, in process: JSON lines and SQLite, fed by a thread of its own. */
+struct local_store {
+	struct config *cfg;
+	struct db *db;
+	struct jsonfile *json;
+	struct strbuf line;
+	uint64_t events, rows, errors;
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *q; /* records handed over, not yet taken */
+	size_t qlen, qcap;
+	int done;
+	uint8_t *pend; /* records of the packet side, not yet handed over */
+	size_t plen, pcap;
+};
+
+static void grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	size_t c = *cap ? *cap : 1 << 16;
+	while (c < need)
+		c *= 2;
+	*buf = xreallocarray(*buf, c, 1);
+	*cap = c;
+}
+
+static int types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
+                      const struct ev_field *type)
+{
+	struct ev_field action;
+	if (types->n == 0)
+		return 1;
+	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
+	         action.kind == EV_STR;
+	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
+	                            ha ? action.strlen : 0);
+}
+
+/* One record, as the store worker takes it (without remote sinks). */
+static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
+{
+	struct ev_field type, f;
+	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
+		return;
+	int to_json = ls->json && types_pass(&ls->cfg->json_types, rec, len, &type);
+	int to_db = ls->db && types_pass(&ls->cfg->database_types, rec, len, &type);
+	if (to_json || to_db) {
+		strbuf_reset(&ls->line);
+		render_json(rec, len, ls->cfg->sensor, &ls->line);
+	}
+	if (to_json)
+		jsonfile_put(ls->json, ls->line.data, ls->line.len);
+	if (ls->db && db_begin(ls->db) == 0) {
+		if (to_db && db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0) {
+			if (ls->errors++ % 1000 == 0)
+				log_warnx("database insert: %s", db_error(ls->db));
+		}
+		if (type.strlen == 4 && !memcmp(type.str, "flow", 4)) {
+			if (db_session_insert(ls->db, rec, len) < 0 && ls->errors++ % 1000 == 0)
+				log_warnx("session: %s", db_error(ls->db));
+		} else if (type.strlen == 12 && !memcmp(type.str, "pcap_expired", 12) &&
+		           ev_find(rec, len, "pcap_expired.file", &f) && f.kind == EV_STR &&
+		           f.strlen < 128) {
+			char file[128];
+			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
+			db_sessions_expire(ls->db, file);
+		}
+		if (++ls->rows % COMMIT_ROWS == 0 && db_commit(ls->db) < 0)
+			log_warnx("database commit: %s", db_error(ls->db));
+	}
+	if (ls->json && jsonfile_pending(ls->json) > (4u << 20))
+		jsonfile_flush(ls->json);
+	ls->events++;
+}
+
+static void *store_thread(void *arg)
+{
+	struct local_store *ls = arg;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	pthread_mutex_lock(&ls->mu);
+	for (;;) {
+		while (ls->qlen == 0 && !ls->done)
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		if (ls->qlen == 0)
+			break;
+		/* take the whole queue, leave an empty buffer */
+		uint8_t *tb = ls->q;
+		size_t tl = ls->qlen, tc = ls->qcap;
+		ls->q = buf;
+		ls->qcap = cap;
+		ls->qlen = 0;
+		buf = tb;
+		cap = tc;
+		pthread_cond_broadcast(&ls->cv);
+		pthread_mutex_unlock(&ls->mu);
+		size_t off = 0;
+		while (off < tl) {
+			long rl = ev_record_check(buf + off, tl - off);
+			if (rl < 0)
+				fatalx("ingest: corrupt event record");
+			take_one(ls, buf + off, (size_t)rl);
+			off += (size_t)rl;
+		}
+		pthread_mutex_lock(&ls->mu);
+	}
+	pthread_mutex_unlock(&ls->mu);
+	free(buf);
+	return NULL;
+}
+
+static void handoff(struct local_store *ls)
+{
+	if (ls->plen == 0)
+		return;
+	if (!ls->started) {
+		/* no thread: take them here */
+		size_t off = 0;
+		while (off < ls->plen) {
+			long rl = ev_record_check(ls->pend + off, ls->plen - off);
+			if (rl < 0)
+				fatalx("ingest: corrupt event record");
+			take_one(ls, ls->pend + off, (size_t)rl);
+			off += (size_t)rl;
+		}
+		ls->plen = 0;
+		return;
+	}
+	pthread_mutex_lock(&ls->mu);
+	while (ls->qlen > QUEUE_MAX)
+		pthread_cond_wait(&ls->cv, &ls->mu);
+	grow(&ls->q, &ls->qcap, ls->qlen + ls->plen);
+	memcpy(ls->q + ls->qlen, ls->pend, ls->plen);
+	ls->qlen += ls->plen;
+	pthread_cond_broadcast(&ls->cv);
+	pthread_mutex_unlock(&ls->mu);
+	ls->plen = 0;
+}
+
+static void local_sink(const uint8_t *rec, size_t len, void *arg)
+{
+	struct local_store *ls = arg;
+	grow(&ls->pend, &ls->pcap, ls->plen + len);
+	memcpy(ls->pend + ls->plen, rec, len);
+	ls->plen += len;
+	if (ls->plen >= HANDOFF_BYTES)
+		handoff(ls);
+}
+
+static int local_open(struct local_store *ls, struct config *c, char *err, size_t errlen)
+{
+	memset(ls, 0, sizeof(*ls));
+	ls->cfg = c;
+	strbuf_init(&ls->line);
+	pthread_mutex_init(&ls->mu, NULL);
+	pthread_cond_init(&ls->cv, NULL);
+	if (c->sqlite) {
+		char path[4200];
+		if (mkdir_p(c->state_dir) < 0) {
+			snprintf(err, errlen, "%s: cannot create", c->state_dir);
+			return -1;
+		}
+		snprintf(path, sizeof(path), "%s/sinktrap.db", c->state_dir);
+		ls->db = db_open_sqlite(path, err, errlen);
+		if (ls->db == NULL)
+			return -1;
+		db_set_sensor(ls->db, c->sensor);
+	}
+	if (c->json)
+		ls->json = jsonfile_new(c->json, 0, 0);
+	ls->started = pthread_create(&ls->th, NULL, store_thread, ls) == 0;
+	return 0;
+}
+
+static void local_close(struct local_store *ls)
+{
+	handoff(ls);
+	if (ls->started) {
+		pthread_mutex_lock(&ls->mu);
+		ls->done = 1;
+		pthread_cond_broadcast(&ls->cv);
+		pthread_mutex_unlock(&ls->mu);
+		pthread_join(ls->th, NULL);
+	}
+	if (ls->db) {
+		if (db_commit(ls->db) < 0)
+			log_warnx("database commit: %s", db_error(ls->db));
+		db_close(&ls->db);
+	}
+	jsonfile_free(&ls->json);
+	strbuf_free(&ls->line);
+	free(ls->q);
+	free(ls->pend);
+	pthread_mutex_destroy(&ls->mu);
+	pthread_cond_destroy(&ls->cv);
+}
+
+/* ---------------------------------------------------------------- ingest */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: sinktrap ingest [-c FILE] [-q] CAPTURE...\n");
+}
+
+/* Convert one file packet by packet. Returns 0, or -1 when it could not be read at all. */
+static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char *stop,
+                   size_t stoplen, char *err, size_t errlen)
+{
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	int rc;
+	*npkts = 0;
+	stop[0] = '\0';
+	if (pcapfile_reader_open_path(&rd, path, err, errlen) < 0)
+		return -1;
+	pcapfile_reader_set_lenient(rd, 1);
+	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
+		recorder_packet(rec, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype);
+		if (++*npkts % (1u << 20) == 0)
+			recorder_tick(rec);
+	}
+	if (rc < 0)
+		snprintf(stop, stoplen, "%s", pcapfile_reader_error(rd));
+	else if (pcapfile_reader_oversized(rd))
+		snprintf(stop, stoplen, "%" PRIu64 " packets longer than the snaplen (kept whole)",
+		         pcapfile_reader_oversized(rd));
+	pcapfile_reader_close(&rd);
+	recorder_rotate(rec); /* the converted file ends with its source */
+	return 0;
+}
+
+/* The format of a file from its magic, and its first packet's time; -1 when it
+ * cannot be read. */
+static int sniff(const char *path, int64_t *first_ts, char *err, size_t errlen)
+{
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	if (pcapfile_reader_open_path(&rd, path, err, errlen) < 0)
+		return -1;
+	int f = (int)pcapfile_reader_format(rd);
+	pcapfile_reader_set_lenient(rd, 1);
+	*first_ts = pcapfile_reader_next(rd, &p) == 1 ? p.ts_ns : INT64_MAX;
+	pcapfile_reader_close(&rd);
+	return f;
+}
+
+int capture_ingest_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conf = NULL;
+	int quiet = 0, ch, failed = 0;
+	char err[512], stop[512], spool[4096];
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:dqh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			log_level_set(LOG_LVL_DEBUG);
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage();
+		return 2;
+	}
+	struct cfg_errors errs;
+	struct config *c = config_load(conf, &errs);
+	if (c == NULL) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_free(&errs);
+		return 2;
+	}
+	log_procname("ingest");
+	capture_spool_dir(c, spool, sizeof(spool));
+	if (mkdir_p(spool) < 0) {
+		fprintf(stderr, "sinktrap: spool %s: cannot create it\n", spool);
+		config_free(c);
+		return 1;
+	}
+	struct recorder_config rc;
+	capture_recorder_config(c, spool, &rc);
+	rc.flow.id_base = capture_id_base(1);
+	/* pcapng keeps its nanoseconds in a pcap spool */
+	if (rc.format == PCAPFILE_PCAP)
+		rc.format = PCAPFILE_PCAP_NS;
+	struct stat st;
+	if (geteuid() == 0 && stat(spool, &st) == 0 && st.st_uid != 0) {
+		/* as root: the files belong to the spool's owner, the capture worker's user */
+		rc.owner = st.st_uid;
+		rc.group = st.st_gid;
+	}
+
+	struct local_store ls;
+	if (local_open(&ls, c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sinktrap: %s\n", err);
+		config_free(c);
+		return 1;
+	}
+	struct emitter em;
+	event_id_init();
+	emit_init(&em, NULL, -1, "ingest");
+	emit_set_sink(&em, local_sink, &ls);
+	struct recorder *rec;
+	if (recorder_new(&rec, &rc, &em, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sinktrap: %s\n", err);
+		local_close(&ls);
+		config_free(c);
+		return 1;
+	}
+
+	int64_t t0 = mono_ms();
+	uint64_t total = 0;
+	for (int i = optind; i < argc; i++) {
+		const char *path = argv[i];
+		uint64_t n = 0;
+		int64_t first_ts;
+		int fmt = sniff(path, &first_ts, err, sizeof(err));
+		int r;
+		if (fmt < 0) {
+			fprintf(stderr, "sinktrap: %s\n", err);
+			failed++;
+			continue;
+		}
+		/* A capture that starts before the last one ended is another capture,
+		 * not its continuation: its sessions must not merge into those. */
+		struct recorder_stats now;
+		recorder_stats(rec, &now);
+		if (now.pkts && first_ts < now.last_ts)
+			recorder_end_flows(rec, FLOW_END_SHUTDOWN);
+		if (fmt == PCAPFILE_PCAPNG)
+			r = convert(rec, path, &n, stop, sizeof(stop), err, sizeof(err));
+		else
+			r = recorder_adopt(rec, path, &n, stop, sizeof(stop), err, sizeof(err));
+		total += n;
+		if (r < 0) {
+			fprintf(stderr, "sinktrap: %s\n", err);
+			failed++;
+			continue;
+		}
+		if (stop[0]) {
+			fprintf(stderr, "sinktrap: %s: %s; the %" PRIu64 " packets before it are ingested\n",
+			        path, stop, n);
+			if (!strstr(stop, "kept whole"))
+				failed++;
+		} else if (!quiet) {
+			fprintf(stderr, "%s: %" PRIu64 " packet%s%s\n", path, n, n == 1 ? "" : "s",
+			        n == 0 ? " (nothing to ingest)" : "");
+		}
+		recorder_tick(rec);
+	}
+	struct recorder_stats rs;
+	recorder_stats(rec, &rs);
+	recorder_close(&rec, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	local_close(&ls);
+	emit_free(&em);
+	if (!quiet)
+		printf("ingested %" PRIu64 " packet%s from %d file%s in %.2f s: %" PRIu64
+		       " sessions, %" PRIu64 " packets not IP, %" PRIu64 " malformed; spool %s\n",
+		       total, total == 1 ? "" : "s", argc - optind, argc - optind == 1 ? "" : "s",
+		       (double)(mono_ms() - t0) / 1000.0, rs.flows.created, rs.nonip, rs.malformed,
+		       spool);
+	config_free(c);
+	return failed ? 1 : 0;
+}

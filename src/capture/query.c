@@ -1,0 +1,1147 @@
+/*
+ * `sinktrap sessions` and `sinktrap pcap`: the analyst's way back to the
+ * packets.
+ *
+ * sessions reads the store's database (read-only; WAL lets it run beside a
+ * busy store). pcap finds the spool files of the sessions asked for and
+ * reads only their packets: with a file's index (index.h), one block per
+ * session and a seek per packet; a file still being written, or one whose
+ * index was rebuilt after a crash, is matched by 5-tuple and time instead.
+ * Packets from several files are merged in time order (each file keeps its
+ * own order, as a capture tool wrote it), a --bpf filter is applied on top,
+ * and the result is written as pcap (nanosecond pcap when a source has
+ * nanoseconds), to a file or to stdout for `tcpdump -r -`.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pcap/pcap.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/capture.h"
+#include "capture/communityid.h"
+#include "capture/decode.h"
+#include "capture/flow.h"
+#include "capture/index.h"
+#include "capture/pcapfile.h"
+#include "capture/spool.h"
+#include "common/addr.h"
+#include "common/config.h"
+#include "common/util.h"
+#include "store/render.h"
+
+#define NS 1000000000ll
+#define DEFAULT_LIMIT 100
+
+/* ---------------------------------------------------------------- options */
+
+struct query {
+	const char *conf;
+	const char *host;       /* canonical text */
+	uint8_t host_bin[16];
+	int host_family;
+	struct prefix net;
+	int have_net;
+	int port;               /* -1 = any */
+	int proto;              /* -1 = any */
+	int64_t since_ns, until_ns; /* INT64_MIN / INT64_MAX = open */
+	const char *cid;
+	const char *domain;
+	long limit;
+	int json;
+	/* pcap */
+	const char *out;
+	const char *bpf;
+	int have_session;
+	uint64_t session;
+};
+
+/* "2026-11-22T22:40:00Z", "2026-11-22 22:40", "2026-11-22", "@1479982108", "1479982108.25",
+ * "now", or an age: "90s", "30m", "2h", "7d" (ago). UTC unless an offset is given. */
+static int parse_time(const char *s, int64_t *out)
+{
+	char *end;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t now_ns = (int64_t)now.tv_sec * NS + now.tv_nsec;
+	if (!strcmp(s, "now")) {
+		*out = now_ns;
+		return 0;
+	}
+	const char *t = s[0] == '@' ? s + 1 : s;
+	size_t n = strlen(t);
+	if (n && strspn(t, "0123456789.") == n && (s[0] == '@' || n >= 9)) {
+		double v = strtod(t, &end);
+		if (*end)
+			return -1;
+		*out = (int64_t)(v * 1e9);
+		return 0;
+	}
+	if (n >= 2 && strspn(t, "0123456789.") == n - 1 && strchr("smhd", t[n - 1])) {
+		double v = strtod(t, &end);
+		static const int64_t mul[] = {1, 60, 3600, 86400};
+		int k = (int)(strchr("smhd", t[n - 1]) - "smhd");
+		*out = now_ns - (int64_t)(v * (double)mul[k] * 1e9);
+		return 0;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	int y, mo, d, h = 0, mi = 0, consumed = 0;
+	double sec = 0;
+	if (sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) != 3)
+		return -1;
+	const char *p = t + consumed;
+	if (*p == 'T' || *p == ' ') {
+		int c2 = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &c2) != 2)
+			return -1;
+		p += 1 + c2;
+		if (*p == ':') {
+			sec = strtod(p + 1, &end);
+			p = end;
+		}
+	}
+	int64_t off = 0;
+	if (*p == 'Z')
+		p++;
+	else if (*p == '+' || *p == '-') {
+		int oh = 0, om = 0;
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
+			return -1;
+		off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+		p += strlen(p);
+	}
+	if (*p)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	int64_t secs = (int64_t)timegm(&tm) - off;
+	*out = secs * NS + (int64_t)(sec * 1e9);
+	return 0;
+}
+
+static int parse_proto(const char *s)
+{
+	static const struct {
+		const char *name;
+		int num;
+	} names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmp6", 58}, {"icmpv6", 58},
+	             {"ipv6-icmp", 58}, {"sctp", 132}, {"gre", 47}, {"esp", 50}};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcasecmp(s, names[i].name))
+			return names[i].num;
+	char *end;
+	long v = strtol(s, &end, 10);
+	return *s && !*end && v >= 0 && v <= 255 ? (int)v : -1;
+}
+
+static int proto_of_text(const char *s)
+{
+	if (s == NULL)
+		return -1;
+	if (!strcmp(s, "IPv6-ICMP"))
+		return 58;
+	return parse_proto(s);
+}
+
+static void query_init(struct query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->port = -1;
+	q->proto = -1;
+	q->since_ns = INT64_MIN;
+	q->until_ns = INT64_MAX;
+	q->limit = DEFAULT_LIMIT;
+}
+
+enum { O_HOST = 256, O_NET, O_PORT, O_PROTO, O_SINCE, O_UNTIL, O_CID, O_DOMAIN, O_LIMIT,
+       O_JSON, O_SESSION, O_BPF };
+
+static const struct option query_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"host", required_argument, NULL, O_HOST},
+    {"net", required_argument, NULL, O_NET},
+    {"port", required_argument, NULL, O_PORT},
+    {"proto", required_argument, NULL, O_PROTO},
+    {"since", required_argument, NULL, O_SINCE},
+    {"until", required_argument, NULL, O_UNTIL},
+    {"community-id", required_argument, NULL, O_CID},
+    {"domain", required_argument, NULL, O_DOMAIN},
+    {"limit", required_argument, NULL, O_LIMIT},
+    {"json", no_argument, NULL, O_JSON},
+    {"session", required_argument, NULL, O_SESSION},
+    {"bpf", required_argument, NULL, O_BPF},
+    {"write", required_argument, NULL, 'w'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static char host_text[INET6_ADDRSTRLEN];
+
+/* Returns 0, 1 for --help, or -1 after a message. */
+static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
+{
+	int ch;
+	char *end;
+	char err[256];
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, pcap_cmd ? "c:w:dh" : "c:dh", query_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			q->conf = optarg;
+			break;
+		case 'd':
+			break;
+		case 'w':
+			q->out = optarg;
+			break;
+		case O_HOST:
+			if (inet_pton(AF_INET, optarg, q->host_bin) == 1)
+				q->host_family = 4;
+			else if (inet_pton(AF_INET6, optarg, q->host_bin) == 1)
+				q->host_family = 6;
+			else {
+				fprintf(stderr, "sinktrap: --host '%s' is not an IP address\n", optarg);
+				return -1;
+			}
+			inet_ntop(q->host_family == 4 ? AF_INET : AF_INET6, q->host_bin, host_text,
+			          sizeof(host_text));
+			q->host = host_text;
+			break;
+		case O_NET:
+			if (prefix_parse(optarg, &q->net, err, sizeof(err)) < 0) {
+				fprintf(stderr, "sinktrap: --net: %s\n", err);
+				return -1;
+			}
+			q->have_net = 1;
+			break;
+		case O_PORT:
+			q->port = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || q->port < 0 || q->port > 65535) {
+				fprintf(stderr, "sinktrap: --port '%s' is not a port\n", optarg);
+				return -1;
+			}
+			break;
+		case O_PROTO:
+			q->proto = parse_proto(optarg);
+			if (q->proto < 0) {
+				fprintf(stderr, "sinktrap: --proto '%s': tcp, udp, icmp, icmp6 or a number\n",
+				        optarg);
+				return -1;
+			}
+			break;
+		case O_SINCE:
+		case O_UNTIL:
+			if (parse_time(optarg, ch == O_SINCE ? &q->since_ns : &q->until_ns) < 0) {
+				fprintf(stderr,
+				        "sinktrap: --%s '%s' is not a time (2026-11-22T22:40:00Z, "
+				        "@EPOCH, or an age such as 2h)\n",
+				        ch == O_SINCE ? "since" : "until", optarg);
+				return -1;
+			}
+			break;
+		case O_CID:
+			q->cid = optarg;
+			break;
+		case O_DOMAIN:
+			q->domain = optarg;
+			break;
+		case O_LIMIT:
+			q->limit = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || q->limit < 0) {
+				fprintf(stderr, "sinktrap: --limit '%s' is not a count (0: no limit)\n",
+				        optarg);
+				return -1;
+			}
+			break;
+		case O_JSON:
+			q->json = 1;
+			break;
+		case O_SESSION:
+			q->session = strtoull(optarg, &end, 10);
+			if (*optarg == '\0' || *end) {
+				fprintf(stderr, "sinktrap: --session '%s' is not a session (flow) id\n",
+				        optarg);
+				return -1;
+			}
+			q->have_session = 1;
+			break;
+		case O_BPF:
+			q->bpf = optarg;
+			break;
+		case 'h':
+			return 1;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "sinktrap: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (q->since_ns > q->until_ns) {
+		fprintf(stderr, "sinktrap: --since is after --until\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the database */
+
+/* st_in_net(addr, prefix): whether the text address lies inside the prefix. */
+static void sql_in_net(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const struct prefix *p = sqlite3_user_data(ctx);
+	const char *a = (const char *)sqlite3_value_text(argv[0]);
+	uint8_t bin[16] = {0};
+	int fam;
+	if (a == NULL) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	if (inet_pton(AF_INET, a, bin) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, a, bin) == 1)
+		fam = AF_INET6;
+	else {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	sqlite3_result_int(ctx, fam == p->family && prefix_index(p, bin) >= 0);
+}
+
+static sqlite3 *db_open_ro(const struct config *c, const struct query *q)
+{
+	char path[4200], uri[4300];
+	struct stat st;
+	sqlite3 *db = NULL;
+	snprintf(path, sizeof(path), "%s/sinktrap.db", c->state_dir);
+	if (stat(path, &st) < 0)
+		return NULL;
+	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		fprintf(stderr, "sinktrap: %s: %s\n", path, db ? sqlite3_errmsg(db) : "cannot open");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, 5000);
+	if (q->have_net)
+		sqlite3_create_function(db, "st_in_net", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+		                        (void *)&q->net, sql_in_net, NULL, NULL);
+	return db;
+}
+
+#define SESSION_COLUMNS                                                                        \
+	"flow_id, community_id, src_ip, src_port, dest_ip, dest_port, proto, vlan, start_ts, "     \
+	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, payload_toserver, " \
+	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "        \
+	"pcap_last, expired"
+
+enum { C_FLOW_ID, C_CID, C_SRC, C_SPORT, C_DST, C_DPORT, C_PROTO, C_VLAN, C_START, C_END,
+       C_PKTS_TS, C_PKTS_TC, C_BYTES_TS, C_BYTES_TC, C_PAY_TS, C_PAY_TC, C_FLAGS, C_STATE,
+       C_REASON, C_CONN_STATE, C_HISTORY, C_FIRST, C_LAST, C_EXPIRED };
+
+/* The WHERE clause of the filters, with its bindings numbered from 1. */
+static void where_clause(const struct query *q, char *sql, size_t len)
+{
+	size_t n = strlen(sql);
+	snprintf(sql + n, len - n, " WHERE 1");
+	n = strlen(sql);
+	if (q->host)
+		n += (size_t)snprintf(sql + n, len - n, " AND (src_ip = ?1 OR dest_ip = ?1)");
+	if (q->have_net)
+		n += (size_t)snprintf(sql + n, len - n,
+		                      " AND (st_in_net(src_ip) OR st_in_net(dest_ip))");
+	if (q->port >= 0)
+		n += (size_t)snprintf(sql + n, len - n, " AND (src_port = ?2 OR dest_port = ?2)");
+	if (q->proto >= 0)
+		n += (size_t)snprintf(sql + n, len - n, " AND proto = ?3");
+	if (q->since_ns != INT64_MIN)
+		n += (size_t)snprintf(sql + n, len - n, " AND end_ts >= ?4");
+	if (q->until_ns != INT64_MAX)
+		n += (size_t)snprintf(sql + n, len - n, " AND start_ts <= ?5");
+	if (q->cid)
+		n += (size_t)snprintf(sql + n, len - n, " AND community_id = ?6");
+	if (q->have_session)
+		n += (size_t)snprintf(sql + n, len - n, " AND flow_id = ?8");
+	if (q->domain)
+		n += (size_t)snprintf(
+		    sql + n, len - n,
+		    " AND EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = sessions.dest_ip"
+		    " AND sessions.start_ts >= m.first_seen AND (lower(m.domain) = ?7 OR"
+		    " (length(m.domain) > length(?7) AND substr(lower(m.domain), -length(?7) - 1) ="
+		    " '.' || ?7)))");
+}
+
+static char domain_norm[1100];
+
+static void bind_query(const struct query *q, sqlite3_stmt *st)
+{
+	if (q->host)
+		sqlite3_bind_text(st, 1, q->host, -1, SQLITE_STATIC);
+	if (q->port >= 0)
+		sqlite3_bind_int(st, 2, q->port);
+	if (q->proto >= 0) {
+		char buf[4];
+		sqlite3_bind_text(st, 3, flow_proto_str((uint8_t)q->proto, buf), -1,
+		                  SQLITE_TRANSIENT);
+	}
+	if (q->since_ns != INT64_MIN)
+		sqlite3_bind_int64(st, 4, q->since_ns / 1000);
+	if (q->until_ns != INT64_MAX)
+		sqlite3_bind_int64(st, 5, q->until_ns / 1000);
+	if (q->cid)
+		sqlite3_bind_text(st, 6, q->cid, -1, SQLITE_STATIC);
+	if (q->domain) {
+		size_t n = 0;
+		for (const char *p = q->domain; *p && n + 1 < sizeof(domain_norm); p++)
+			domain_norm[n++] = (char)tolower((unsigned char)*p);
+		while (n > 0 && domain_norm[n - 1] == '.')
+			n--;
+		domain_norm[n] = '\0';
+		sqlite3_bind_text(st, 7, domain_norm, -1, SQLITE_STATIC);
+	}
+	if (q->have_session)
+		sqlite3_bind_int64(st, 8, (int64_t)q->session);
+}
+
+static const char *col_text(sqlite3_stmt *st, int c)
+{
+	const char *s = (const char *)sqlite3_column_text(st, c);
+	return s ? s : "";
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static void fmt_time(int64_t usec, char *buf, size_t len)
+{
+	time_t t = (time_t)(usec / 1000000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03d", (int)((usec % 1000000) / 1000));
+}
+
+static void endpoint(sqlite3_stmt *st, int ca, int cp, char *buf, size_t len)
+{
+	const char *a = col_text(st, ca);
+	int v6 = strchr(a, ':') != NULL;
+	if (sqlite3_column_type(st, cp) == SQLITE_NULL)
+		snprintf(buf, len, "%s", a);
+	else
+		snprintf(buf, len, v6 ? "[%s]:%d" : "%s:%d", a, sqlite3_column_int(st, cp));
+}
+
+static void json_row(sqlite3_stmt *st, struct strbuf *b)
+{
+	static const struct {
+		int col;
+		const char *key;
+		char kind; /* s string, i integer, t time, b bool */
+	} cols[] = {
+	    {C_FLOW_ID, "flow_id", 'i'},         {C_CID, "community_id", 's'},
+	    {C_SRC, "src_ip", 's'},              {C_SPORT, "src_port", 'i'},
+	    {C_DST, "dest_ip", 's'},             {C_DPORT, "dest_port", 'i'},
+	    {C_PROTO, "proto", 's'},             {C_VLAN, "vlan", 's'},
+	    {C_START, "start", 't'},             {C_END, "end", 't'},
+	    {C_PKTS_TS, "pkts_toserver", 'i'},   {C_PKTS_TC, "pkts_toclient", 'i'},
+	    {C_BYTES_TS, "bytes_toserver", 'i'}, {C_BYTES_TC, "bytes_toclient", 'i'},
+	    {C_PAY_TS, "payload_bytes_toserver", 'i'},
+	    {C_PAY_TC, "payload_bytes_toclient", 'i'},
+	    {C_FLAGS, "tcp_flags", 's'},         {C_STATE, "state", 's'},
+	    {C_REASON, "reason", 's'},           {C_CONN_STATE, "conn_state", 's'},
+	    {C_HISTORY, "history", 's'},         {C_FIRST, "pcap_first", 's'},
+	    {C_LAST, "pcap_last", 's'},          {C_EXPIRED, "expired", 'b'},
+	};
+	int first = 1;
+	strbuf_putc(b, '{');
+	for (size_t i = 0; i < ARRAY_SIZE(cols); i++) {
+		int c = cols[i].col;
+		if (sqlite3_column_type(st, c) == SQLITE_NULL)
+			continue;
+		strbuf_printf(b, "%s\"%s\":", first ? "" : ",", cols[i].key);
+		first = 0;
+		switch (cols[i].kind) {
+		case 's': {
+			const char *s = col_text(st, c);
+			strbuf_json_str(b, (const uint8_t *)s, strlen(s));
+			break;
+		}
+		case 'i':
+			strbuf_printf(b, "%lld", (long long)sqlite3_column_int64(st, c));
+			break;
+		case 't':
+			strbuf_putc(b, '"');
+			strbuf_time(b, sqlite3_column_int64(st, c));
+			strbuf_putc(b, '"');
+			break;
+		case 'b':
+			strbuf_puts(b, sqlite3_column_int(st, c) ? "true" : "false");
+			break;
+		}
+	}
+	strbuf_puts(b, "}\n");
+}
+
+static struct config *load_config(const char *path)
+{
+	struct cfg_errors errs;
+	struct config *c = config_load(path, &errs);
+	if (c == NULL) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_free(&errs);
+	}
+	return c;
+}
+
+int capture_sessions_main(int argc, char **argv)
+{
+	struct query q;
+	query_init(&q);
+	int r = parse_args(argc, argv, &q, 0);
+	if (r != 0) {
+		fprintf(r > 0 ? stdout : stderr,
+		        "usage: sinktrap sessions [-c FILE] [--host ADDR] [--net CIDR] [--port N]\n"
+		        "         [--proto P] [--since T] [--until T] [--community-id ID]\n"
+		        "         [--domain NAME] [--session ID] [--limit N (0: all)] [--json]\n"
+		        "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n"
+		        "  the newest N sessions that match, oldest first\n");
+		return r > 0 ? 0 : 2;
+	}
+	struct config *c = load_config(q.conf);
+	if (c == NULL)
+		return 2;
+	sqlite3 *db = db_open_ro(c, &q);
+	if (db == NULL) {
+		fprintf(stderr, "sinktrap: no session database in %s (has sinktrap stored anything?)\n",
+		        c->state_dir);
+		config_free(c);
+		return 1;
+	}
+	char sql[4096];
+	snprintf(sql, sizeof(sql), "SELECT " SESSION_COLUMNS " FROM sessions");
+	where_clause(&q, sql, sizeof(sql));
+	size_t n = strlen(sql);
+	if (q.limit > 0)
+		snprintf(sql + n, sizeof(sql) - n,
+		         " ORDER BY start_ts DESC, flow_id DESC LIMIT %ld", q.limit);
+	else
+		snprintf(sql + n, sizeof(sql) - n, " ORDER BY start_ts, flow_id");
+	/* the newest N, shown oldest first */
+	char outer[4400];
+	if (q.limit > 0)
+		snprintf(outer, sizeof(outer), "SELECT * FROM (%s) ORDER BY start_ts, flow_id", sql);
+	else
+		snprintf(outer, sizeof(outer), "%s", sql);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, outer, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		config_free(c);
+		return 1;
+	}
+	bind_query(&q, st);
+	struct strbuf b;
+	strbuf_init(&b);
+	long rows = 0;
+	if (!q.json)
+		printf("%-17s %-23s %9s %-9s %-41s %-41s %9s %11s %-6s %-8s %s\n", "SESSION", "START (UTC)",
+		       "DURATION", "PROTO", "SOURCE", "DESTINATION", "PACKETS", "BYTES", "STATE",
+		       "END", "COMMUNITY ID");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		rows++;
+		if (q.json) {
+			strbuf_reset(&b);
+			json_row(st, &b);
+			fwrite(b.data, 1, b.len, stdout);
+			continue;
+		}
+		char start[40], src[64], dst[64];
+		fmt_time(sqlite3_column_int64(st, C_START), start, sizeof(start));
+		endpoint(st, C_SRC, C_SPORT, src, sizeof(src));
+		endpoint(st, C_DST, C_DPORT, dst, sizeof(dst));
+		double dur = (double)(sqlite3_column_int64(st, C_END) - sqlite3_column_int64(st, C_START)) / 1e6;
+		long long pk = sqlite3_column_int64(st, C_PKTS_TS) + sqlite3_column_int64(st, C_PKTS_TC);
+		long long by = sqlite3_column_int64(st, C_BYTES_TS) + sqlite3_column_int64(st, C_BYTES_TC);
+		char endr[24];
+		snprintf(endr, sizeof(endr), "%s%s", col_text(st, C_REASON),
+		         sqlite3_column_int(st, C_EXPIRED) ? "*" : "");
+		printf("%-17lld %-23s %9.3f %-9s %-41s %-41s %9lld %11lld %-6s %-8s %s\n",
+		       (long long)sqlite3_column_int64(st, C_FLOW_ID), start, dur,
+		       col_text(st, C_PROTO), src, dst, pk, by, col_text(st, C_CONN_STATE), endr,
+		       col_text(st, C_CID));
+	}
+	if (rc != SQLITE_DONE)
+		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
+	if (!q.json)
+		printf("%ld session%s%s\n", rows, rows == 1 ? "" : "s",
+		       rows && rows == q.limit ? " (--limit reached: the newest shown)" : "");
+	strbuf_free(&b);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	config_free(c);
+	return rc == SQLITE_DONE ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- pcap */
+
+/* A session to find: its key (initiator first), window and files. */
+struct target {
+	uint64_t flow_id;
+	struct decode_key key;
+	int ports; /* the key's ports are known (TCP, UDP, SCTP) */
+	int64_t lo_ns, hi_ns;
+	uint32_t seq_first, seq_last; /* 0 = any file */
+	char cid[COMMUNITYID_STRLEN];
+};
+
+/* A spool file and the offsets of its packets to write. */
+struct source {
+	struct spool_file f;
+	char path[4200];
+	uint64_t *offs;
+	size_t n, cap;
+	struct pcapfile_reader *r;
+	size_t pos;
+	struct pcapfile_pkt cur;
+	int have;
+	int ns; /* has nanosecond (or pcapng) timestamps */
+};
+
+struct pcapjob {
+	struct query q;
+	struct target *t;
+	size_t nt, capt;
+	struct source *src;
+	size_t nsrc;
+	char spool[4096];
+	uint64_t scanned_files;
+};
+
+static void add_off(struct source *s, uint64_t off)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->offs = xreallocarray(s->offs, s->cap, sizeof(*s->offs));
+	}
+	s->offs[s->n++] = off;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int key_eq_dir(const struct decode_key *k, const struct target *t, int rev)
+{
+	const struct decode_key *a = &t->key;
+	if (k->family != a->family || k->proto != a->proto || k->vlan[0] != a->vlan[0] ||
+	    k->vlan[1] != a->vlan[1])
+		return 0;
+	const uint8_t *s = rev ? a->dst : a->src, *d = rev ? a->src : a->dst;
+	if (memcmp(k->src, s, 16) || memcmp(k->dst, d, 16))
+		return 0;
+	if (!t->ports)
+		return 1;
+	uint16_t sp = rev ? a->dport : a->sport, dp = rev ? a->sport : a->dport;
+	return k->sport == sp && k->dport == dp;
+}
+
+static int key_matches(const struct decode_key *k, const struct target *t)
+{
+	return key_eq_dir(k, t, 0) || key_eq_dir(k, t, 1);
+}
+
+/* The filter of --host/--port on a flow key. */
+static int key_filter(const struct query *q, const struct decode_key *k)
+{
+	if (q->host) {
+		int fam = q->host_family;
+		size_t alen = fam == 4 ? 4 : 16;
+		if (k->family != fam ||
+		    (memcmp(k->src, q->host_bin, alen) && memcmp(k->dst, q->host_bin, alen)))
+			return 0;
+	}
+	if (q->port >= 0) {
+		if (!communityid_has_ports(k->proto) || k->proto == 1 || k->proto == 58)
+			return 0;
+		if (k->sport != q->port && k->dport != q->port)
+			return 0;
+	}
+	if (q->proto >= 0 && k->proto != q->proto)
+		return 0;
+	if (q->have_net) {
+		int fam = q->net.family == AF_INET ? 4 : 6;
+		if (k->family != fam ||
+		    (prefix_index(&q->net, k->src) < 0 && prefix_index(&q->net, k->dst) < 0))
+			return 0;
+	}
+	return 1;
+}
+
+static int filter_mode(const struct pcapjob *j)
+{
+	return !j->q.have_session && !j->q.cid;
+}
+
+/* A session row into a target. */
+static int target_from_row(sqlite3_stmt *st, struct target *t, const char *spool)
+{
+	memset(t, 0, sizeof(*t));
+	t->flow_id = (uint64_t)sqlite3_column_int64(st, C_FLOW_ID);
+	snprintf(t->cid, sizeof(t->cid), "%s", col_text(st, C_CID));
+	const char *s = col_text(st, C_SRC), *d = col_text(st, C_DST);
+	if (inet_pton(AF_INET, s, t->key.src) == 1 && inet_pton(AF_INET, d, t->key.dst) == 1)
+		t->key.family = 4;
+	else if (inet_pton(AF_INET6, s, t->key.src) == 1 && inet_pton(AF_INET6, d, t->key.dst) == 1)
+		t->key.family = 6;
+	else
+		return -1;
+	int proto = proto_of_text(col_text(st, C_PROTO));
+	if (proto < 0)
+		return -1;
+	t->key.proto = (uint8_t)proto;
+	t->ports = sqlite3_column_type(st, C_SPORT) != SQLITE_NULL;
+	t->key.sport = (uint16_t)sqlite3_column_int(st, C_SPORT);
+	t->key.dport = (uint16_t)sqlite3_column_int(st, C_DPORT);
+	const char *v = col_text(st, C_VLAN);
+	if (*v) {
+		unsigned a = 0, b = 0;
+		sscanf(v, "%u,%u", &a, &b);
+		t->key.vlan[0] = (uint16_t)a;
+		t->key.vlan[1] = (uint16_t)b;
+	}
+	t->lo_ns = sqlite3_column_int64(st, C_START) * 1000;
+	t->hi_ns = sqlite3_column_int64(st, C_END) * 1000 + 999;
+	struct spool_file f;
+	if (spool_name_parse(col_text(st, C_FIRST), &f) == 0)
+		t->seq_first = f.seq;
+	if (spool_name_parse(col_text(st, C_LAST), &f) == 0)
+		t->seq_last = f.seq;
+	(void)spool;
+	return 0;
+}
+
+/* Sessions from the store for --session / --community-id. Returns how many, or -1. */
+static int load_targets(struct pcapjob *j, const struct config *c, int *expired)
+{
+	sqlite3 *db = db_open_ro(c, &j->q);
+	*expired = 0;
+	if (db == NULL)
+		return 0;
+	struct query q;
+	query_init(&q);
+	q.have_session = j->q.have_session;
+	q.session = j->q.session;
+	q.cid = j->q.cid;
+	char sql[4096];
+	snprintf(sql, sizeof(sql), "SELECT " SESSION_COLUMNS " FROM sessions");
+	where_clause(&q, sql, sizeof(sql));
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	bind_query(&q, st);
+	int n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct target t;
+		if (target_from_row(st, &t, j->spool) < 0)
+			continue;
+		if (sqlite3_column_int(st, C_EXPIRED))
+			(*expired)++;
+		if (j->nt == j->capt) {
+			j->capt = j->capt ? j->capt * 2 : 8;
+			j->t = xreallocarray(j->t, j->capt, sizeof(*j->t));
+		}
+		j->t[j->nt++] = t;
+		n++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* Whether a file may hold packets of a target (or of the filter). */
+static int file_wanted(const struct pcapjob *j, const struct spool_file *f)
+{
+	if (filter_mode(j))
+		return 1;
+	if (j->nt == 0)
+		return 1; /* not in the store: every file is searched */
+	for (size_t i = 0; i < j->nt; i++) {
+		const struct target *t = &j->t[i];
+		if (t->seq_first == 0 || (f->seq >= t->seq_first && f->seq <= t->seq_last))
+			return 1;
+	}
+	return 0;
+}
+
+struct walk {
+	struct pcapjob *j;
+	struct source *s;
+	int rebuilt;
+};
+
+static int add_flow_offsets(struct source *s, const struct index_flow *fl, const uint64_t *offs)
+{
+	for (uint32_t i = 0; i < fl->npkts; i++)
+		add_off(s, offs[i]);
+	return 0;
+}
+
+/* index_reader_foreach callback of the filter mode, and of targets in a rebuilt index. */
+static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *offs)
+{
+	struct walk *w = arg;
+	struct pcapjob *j = w->j;
+	if (filter_mode(j)) {
+		if (fl->last_ns < j->q.since_ns || fl->first_ns > j->q.until_ns)
+			return 0;
+		if (!key_filter(&j->q, &fl->key))
+			return 0;
+		return add_flow_offsets(w->s, fl, offs);
+	}
+	for (size_t i = 0; i < j->nt; i++) {
+		const struct target *t = &j->t[i];
+		if (fl->last_ns < t->lo_ns - 1000000 || fl->first_ns > t->hi_ns + 1000000)
+			continue;
+		if (key_matches(&fl->key, t))
+			return add_flow_offsets(w->s, fl, offs);
+	}
+	return 0;
+}
+
+static int walk_cid(void *arg, const struct index_flow *fl, const uint64_t *offs)
+{
+	struct walk *w = arg;
+	return add_flow_offsets(w->s, fl, offs);
+}
+
+/* A file without a usable index: every packet is decoded and matched. */
+static int scan_file(struct pcapjob *j, struct source *s)
+{
+	struct pcapfile_reader *r;
+	struct pcapfile_pkt p;
+	char err[256];
+	j->scanned_files++;
+	if (pcapfile_reader_open_path(&r, s->path, err, sizeof(err)) < 0)
+		return -1;
+	pcapfile_reader_set_lenient(r, 1);
+	while (pcapfile_reader_next(r, &p) == 1) {
+		struct decode_pkt d;
+		struct decode_key k;
+		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 || decode_key_get(&d, &k) < 0)
+			continue;
+		if (filter_mode(j)) {
+			if (key_filter(&j->q, &k))
+				add_off(s, p.offset);
+			continue;
+		}
+		if (j->nt == 0) {
+			/* --community-id without a session row */
+			char cid[COMMUNITYID_STRLEN];
+			if (communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport, k.dport,
+			                        cid) == 0 &&
+			    !strcmp(cid, j->q.cid))
+				add_off(s, p.offset);
+			continue;
+		}
+		for (size_t i = 0; i < j->nt; i++) {
+			const struct target *t = &j->t[i];
+			if (p.ts_ns >= t->lo_ns && p.ts_ns <= t->hi_ns && key_matches(&k, t)) {
+				add_off(s, p.offset);
+				break;
+			}
+		}
+	}
+	pcapfile_reader_close(&r);
+	return 0;
+}
+
+/* The offsets of the packets wanted from one file. */
+static void select_file(struct pcapjob *j, struct source *s)
+{
+	char idx[4300], err[256];
+	struct index_reader *ir = NULL;
+	struct index_info info;
+	if (!s->f.part && s->f.indexed) {
+		snprintf(idx, sizeof(idx), "%s.idx", s->path);
+		if (index_reader_open(&ir, idx, err, sizeof(err)) < 0) {
+			fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx, err);
+			ir = NULL;
+		}
+	}
+	if (ir == NULL) {
+		if (!filter_mode(j) && j->nt == 0 && j->q.cid == NULL)
+			return; /* a session id unknown to the store: only indexes know ids */
+		if (scan_file(j, s) < 0)
+			fprintf(stderr, "sinktrap: %s: cannot be read\n", s->f.name);
+		return;
+	}
+	index_reader_info(ir, &info);
+	struct walk w = {j, s, (info.flags & INDEX_F_REBUILT) != 0};
+	if (filter_mode(j)) {
+		if (info.npkts && (info.last_ns >= j->q.since_ns && info.first_ns <= j->q.until_ns))
+			index_reader_foreach(ir, walk_flow, &w);
+	} else if (j->nt == 0) {
+		/* not in the store: the spool's own indexes */
+		if (j->q.cid)
+			index_reader_find_cid(ir, j->q.cid, walk_cid, &w);
+		if (j->q.have_session) {
+			struct index_flow fl;
+			const uint64_t *offs;
+			if (index_reader_find(ir, j->q.session, &fl, &offs) == 0)
+				add_flow_offsets(s, &fl, offs);
+		}
+	} else if (w.rebuilt) {
+		/* flow ids of a rescan are its own: match by key and time */
+		index_reader_foreach(ir, walk_flow, &w);
+	} else {
+		for (size_t i = 0; i < j->nt; i++) {
+			struct index_flow fl;
+			const uint64_t *offs;
+			const struct target *t = &j->t[i];
+			if (t->seq_first && (s->f.seq < t->seq_first || s->f.seq > t->seq_last))
+				continue;
+			if (index_reader_find(ir, t->flow_id, &fl, &offs) == 0)
+				add_flow_offsets(s, &fl, offs);
+		}
+	}
+	index_reader_close(&ir);
+}
+
+/* Next wanted packet of a source into s->cur (s->have = 0 at the end). */
+static void source_next(struct pcapjob *j, struct source *s)
+{
+	s->have = 0;
+	while (s->pos < s->n) {
+		uint64_t off = s->offs[s->pos++];
+		if (pcapfile_reader_seek(s->r, off) < 0 || pcapfile_reader_next(s->r, &s->cur) != 1)
+			continue; /* beyond what is readable */
+		if (filter_mode(j) &&
+		    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
+			continue;
+		s->have = 1;
+		return;
+	}
+}
+
+static void pcap_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: sinktrap pcap [-c FILE] -w OUT|- (--session ID | --community-id ID |\n"
+	        "         [--host ADDR] [--net CIDR] [--port N] [--proto P] [--since T] [--until T])\n"
+	        "         [--bpf EXPR]\n"
+	        "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n");
+}
+
+int capture_pcap_main(int argc, char **argv)
+{
+	struct pcapjob j;
+	char err[512];
+	memset(&j, 0, sizeof(j));
+	query_init(&j.q);
+	int r = parse_args(argc, argv, &j.q, 1);
+	if (r != 0) {
+		pcap_usage(r > 0 ? stdout : stderr);
+		return r > 0 ? 0 : 2;
+	}
+	if (j.q.out == NULL) {
+		fprintf(stderr, "sinktrap: pcap needs -w OUT (- for stdout)\n");
+		pcap_usage(stderr);
+		return 2;
+	}
+	if (j.q.have_session && j.q.cid) {
+		fprintf(stderr, "sinktrap: --session and --community-id do not go together\n");
+		return 2;
+	}
+	if (!strcmp(j.q.out, "-") && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "sinktrap: not writing a capture to a terminal (pipe it, or -w FILE)\n");
+		return 2;
+	}
+	struct config *c = load_config(j.q.conf);
+	if (c == NULL)
+		return 2;
+	capture_spool_dir(c, j.spool, sizeof(j.spool));
+
+	int expired = 0;
+	if (!filter_mode(&j)) {
+		int n = load_targets(&j, c, &expired);
+		if (n < 0) {
+			config_free(c);
+			return 1;
+		}
+	}
+	struct spool_file *files;
+	size_t nfiles;
+	int rc = spool_list(j.spool, &files, &nfiles);
+	if (rc < 0) {
+		fprintf(stderr, "sinktrap: spool %s: %s\n", j.spool, strerror(-rc));
+		config_free(c);
+		return 1;
+	}
+
+	/* candidate files, then the offsets wanted from each */
+	j.src = xcalloc(nfiles ? nfiles : 1, sizeof(*j.src));
+	for (size_t i = 0; i < nfiles; i++) {
+		if (!file_wanted(&j, &files[i]))
+			continue;
+		struct source *s = &j.src[j.nsrc];
+		s->f = files[i];
+		snprintf(s->path, sizeof(s->path), "%s/%s%s", j.spool, files[i].name,
+		         files[i].part ? ".part" : "");
+		select_file(&j, s);
+		if (s->n == 0) {
+			free(s->offs);
+			memset(s, 0, sizeof(*s));
+			continue;
+		}
+		qsort(s->offs, s->n, sizeof(*s->offs), u64_cmp);
+		size_t u = 0;
+		for (size_t k = 0; k < s->n; k++)
+			if (u == 0 || s->offs[k] != s->offs[u - 1])
+				s->offs[u++] = s->offs[k];
+		s->n = u;
+		j.nsrc++;
+	}
+	free(files);
+
+	/* open the sources; the output's format follows them */
+	int ns = 0;
+	uint32_t linktype = DECODE_LINK_ETHERNET;
+	int have_lt = 0;
+	for (size_t i = 0; i < j.nsrc; i++) {
+		struct source *s = &j.src[i];
+		if (pcapfile_reader_open_path(&s->r, s->path, err, sizeof(err)) < 0) {
+			fprintf(stderr, "sinktrap: %s\n", err);
+			s->n = 0;
+			continue;
+		}
+		pcapfile_reader_set_lenient(s->r, 1);
+		enum pcapfile_format f = pcapfile_reader_format(s->r);
+		s->ns = f != PCAPFILE_PCAP;
+		ns |= s->ns;
+		source_next(&j, s);
+		if (s->have && !have_lt) {
+			linktype = s->cur.linktype;
+			have_lt = 1;
+		}
+	}
+
+	int fd = !strcmp(j.q.out, "-") ? STDOUT_FILENO
+	                                : open(j.q.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, strerror(errno));
+		config_free(c);
+		return 1;
+	}
+	struct pcapfile_writer *w;
+	if (pcapfile_writer_open(&w, fd, ns ? PCAPFILE_PCAP_NS : PCAPFILE_PCAP, linktype, 0, err,
+	                         sizeof(err)) < 0) {
+		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, err);
+		config_free(c);
+		return 1;
+	}
+	pcap_t *dead = NULL;
+	struct bpf_program prog;
+	int have_prog = 0;
+	if (j.q.bpf) {
+		dead = pcap_open_dead_with_tstamp_precision((int)linktype, PCAPFILE_MAX_CAPLEN,
+		                                            PCAP_TSTAMP_PRECISION_NANO);
+		if (dead == NULL || pcap_compile(dead, &prog, j.q.bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+			fprintf(stderr, "sinktrap: --bpf '%s': %s\n", j.q.bpf,
+			        dead ? pcap_geterr(dead) : "libpcap");
+			config_free(c);
+			return 2;
+		}
+		have_prog = 1;
+	}
+
+	/* merge: the earliest next packet of all sources, file order kept within each */
+	uint64_t written = 0, other_link = 0;
+	for (;;) {
+		struct source *best = NULL;
+		for (size_t i = 0; i < j.nsrc; i++) {
+			struct source *s = &j.src[i];
+			if (s->have && (best == NULL || s->cur.ts_ns < best->cur.ts_ns))
+				best = s;
+		}
+		if (best == NULL)
+			break;
+		struct pcapfile_pkt *p = &best->cur;
+		int keep = 1;
+		if (p->linktype != linktype) {
+			other_link++;
+			keep = 0;
+		}
+		if (keep && have_prog) {
+			struct pcap_pkthdr h;
+			h.ts.tv_sec = (time_t)(p->ts_ns / NS);
+			h.ts.tv_usec = (suseconds_t)(p->ts_ns % NS);
+			h.caplen = p->caplen;
+			h.len = p->origlen;
+			keep = pcap_offline_filter(&prog, &h, p->data) != 0;
+		}
+		if (keep) {
+			if (pcapfile_writer_write(w, p->ts_ns, p->data, p->caplen, p->origlen, NULL) < 0) {
+				fprintf(stderr, "sinktrap: %s: write failed\n", j.q.out);
+				break;
+			}
+			written++;
+		}
+		source_next(&j, best);
+	}
+	rc = pcapfile_writer_close(&w);
+	if (fd != STDOUT_FILENO)
+		close(fd);
+	if (have_prog)
+		pcap_freecode(&prog);
+	if (dead)
+		pcap_close(dead);
+	for (size_t i = 0; i < j.nsrc; i++) {
+		pcapfile_reader_close(&j.src[i].r);
+		free(j.src[i].offs);
+	}
+	free(j.src);
+	free(j.t);
+	int status = 0;
+	if (rc < 0) {
+		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, strerror(-rc));
+		status = 1;
+	}
+	if (other_link)
+		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
+		        other_link);
+	if (written == 0) {
+		if (j.q.have_session && j.nt == 0)
+			fprintf(stderr, "sinktrap: no session %" PRIu64 " in the store or the spool\n",
+			        j.q.session);
+		else if (expired)
+			fprintf(stderr, "sinktrap: the packets of %s were deleted from the spool "
+			                "(expired by the disk quota)\n",
+			        j.q.have_session ? "this session" : "these sessions");
+		else
+			fprintf(stderr, "sinktrap: no packets match\n");
+		status = 1;
+	} else if (strcmp(j.q.out, "-")) {
+		fprintf(stderr, "%" PRIu64 " packets written to %s\n", written, j.q.out);
+	}
+	config_free(c);
+	return status;
+}

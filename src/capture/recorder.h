@@ -1,0 +1,104 @@
+/*
+ * The recorder: what the capture worker and `sinktrap ingest` share. Each
+ * packet is decoded, tracked in the flow table, appended to the spool file
+ * being written and indexed under its flow; finished flows become "flow"
+ * events and deleted spool files "pcap_expired" events, both built in the
+ * emitter given (emit.h).
+ *
+ * Files rotate past file_size, and (recorder_tick) after file_time. A
+ * finished file is handed to a finisher thread, which writes its index,
+ * renames it to its final name and applies the disk quota, so neither the
+ * index encoding nor the unlinking of old files ever stalls the packet
+ * path. Two index writers take turns: one fills while the other is saved.
+ *
+ * Single-threaded use (the finisher is internal). Time: flows age by packet
+ * time (flow.h); recorder_expire moves that clock on when no packet comes
+ * (live capture passes the wall clock; an ingest never does).
+ */
+#ifndef SINKTRAP_CAPTURE_RECORDER_H
+#define SINKTRAP_CAPTURE_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "capture/flow.h"
+#include "capture/pcapfile.h"
+#include "capture/spool.h"
+
+struct emitter;
+
+struct recorder_config {
+	const char *spool;           /* directory, existing (borrowed) */
+	enum pcapfile_format format; /* of the files written */
+	uint64_t file_size;          /* rotate past this many bytes (0 = never) */
+	int64_t file_time_ms;        /* rotate a file this old (0 = never) */
+	struct spool_limits limits;
+	uint32_t snaplen;         /* of the files written (0 = PCAPFILE_MAX_CAPLEN) */
+	struct flow_config flow;  /* end_cb / cb_arg are the recorder's own */
+	uid_t owner;              /* files created are given to owner:group ((uid_t)-1: left) */
+	gid_t group;
+};
+
+struct recorder_stats {
+	uint64_t pkts, bytes;    /* packets given and their wire length */
+	uint64_t written;        /* packets appended to a spool file */
+	uint64_t write_errors;   /* packets that could not be written */
+	uint64_t nonip;          /* not IP (written, not in any flow) */
+	uint64_t malformed;      /* IP header broken (written, not in any flow) */
+	uint64_t files;          /* files finished */
+	uint64_t files_deleted, bytes_deleted;
+	uint64_t index_errors;   /* files published without an index */
+	uint64_t flow_events;    /* flows reported */
+	struct flow_stats flows;
+	int64_t last_ts;         /* the latest packet time given */
+	char current[SPOOL_NAME_MAX]; /* file being written, "" when none */
+};
+
+struct recorder;
+
+/*
+ * Set up: the flow table, index writers and finisher thread; the quota is
+ * applied once. em is borrowed and must outlive the recorder. Returns 0, or
+ * a negative errno with a message in err.
+ */
+int recorder_new(struct recorder **out, const struct recorder_config *c, struct emitter *em,
+                 char *err, size_t errlen);
+
+/*
+ * One packet. Written to the current file (a new one is started when there
+ * is none or the link type changes), tracked and indexed; flows that end
+ * on the way are reported. Returns 0, or -errno when the packet could not
+ * be written (it is still tracked; the next file is tried at most once a
+ * second).
+ */
+int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
+                    uint32_t origlen, uint32_t linktype);
+
+/*
+ * Ingest an existing classic pcap file as it is: its bytes (up to its last
+ * complete record) are copied into the spool with copy_file_range while
+ * the packets are tracked and indexed at their offsets in it. Finishes the
+ * current file first. *npkts gets the packets taken; *stop the reader's
+ * error when it stopped early ("" otherwise). Returns 0, or -errno with err.
+ */
+int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *stop,
+                   size_t stoplen, char *err, size_t errlen);
+
+/* Hand buffered packets to the kernel (a kill -9 after this loses none of them). */
+int recorder_flush(struct recorder *r);
+/* End every flow now (between unrelated captures of an ingest). */
+void recorder_end_flows(struct recorder *r, enum flow_end reason);
+/* Move the flow clock to now_ns and end idle flows (live capture). */
+void recorder_expire(struct recorder *r, int64_t now_ns);
+/* Rotate by age, and report what the finisher did (deleted files). Call about once a second. */
+void recorder_tick(struct recorder *r);
+/* Finish the current file now (if it has packets). */
+int recorder_rotate(struct recorder *r);
+/* End every flow (reason: FLOW_END_SHUTDOWN), finish the file, wait for the
+ * finisher, report, free; sets *r to NULL. */
+void recorder_close(struct recorder **r, enum flow_end reason);
+
+void recorder_stats(const struct recorder *r, struct recorder_stats *out);
+
+#endif

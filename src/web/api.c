@@ -1,0 +1,895 @@
+/*
+ * The data endpoints of the web API (see docs/api.md): queries on the store,
+ * opened read-only, answered as JSON; payload downloads as ZipCrypto
+ * archives; PCAP downloads cut from the spool by `sinktrap pcap`.
+ */
+#include "web/web_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "dns/dns.h"
+
+#define MAX_LIMIT 1000
+#define DEF_LIMIT 50
+#define MAX_PAYLOAD_ZIP (256u << 20)
+#define MAX_PCAP (512u << 20)
+
+const char *req_arg(struct wreq *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void resp_json(struct wresp *o, int status, struct strbuf *sb)
+{
+	o->status = status;
+	o->ctype = "application/json";
+	strbuf_putc(sb, '\n');
+	o->body = (uint8_t *)sb->data;
+	o->len = sb->len;
+}
+
+void resp_error(struct wresp *o, int status, const char *msg)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_puts(&sb, "{\"error\":");
+	strbuf_json_str(&sb, (const uint8_t *)msg, strlen(msg));
+	strbuf_printf(&sb, ",\"status\":%d}", status);
+	resp_json(o, status, &sb);
+}
+
+static sqlite3 *db(struct web *w)
+{
+	if (w->db)
+		return w->db;
+	struct stat st;
+	if (stat(w->db_path, &st) < 0)
+		return NULL;
+	char uri[4200];
+	snprintf(uri, sizeof(uri), "file:%s?mode=ro", w->db_path);
+	if (sqlite3_open_v2(uri, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", w->db_path, sqlite3_errmsg(w->db));
+		sqlite3_close(w->db);
+		w->db = NULL;
+		return NULL;
+	}
+	sqlite3_busy_timeout(w->db, 2000);
+	return w->db;
+}
+
+/* A query under construction: SQL text and its bound values. */
+struct q {
+	struct strbuf where;
+	int n;
+	struct {
+		int is_int;
+		int64_t i;
+		const char *s;
+	} b[24];
+};
+
+static void q_init(struct q *q)
+{
+	strbuf_init(&q->where);
+	q->n = 0;
+}
+
+static void q_and(struct q *q, const char *cond)
+{
+	strbuf_puts(&q->where, q->where.len ? " AND " : " WHERE ");
+	strbuf_puts(&q->where, cond);
+}
+
+static void q_str(struct q *q, const char *s)
+{
+	if (q->n < 24) {
+		q->b[q->n].is_int = 0;
+		q->b[q->n].s = s;
+		q->n++;
+	}
+}
+
+static void q_int(struct q *q, int64_t v)
+{
+	if (q->n < 24) {
+		q->b[q->n].is_int = 1;
+		q->b[q->n].i = v;
+		q->n++;
+	}
+}
+
+static int q_bind(struct q *q, sqlite3_stmt *st)
+{
+	for (int i = 0; i < q->n; i++) {
+		int r = q->b[i].is_int ? sqlite3_bind_int64(st, i + 1, q->b[i].i)
+		                       : sqlite3_bind_text(st, i + 1, q->b[i].s, -1, SQLITE_STATIC);
+		if (r != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/* Rows as a JSON array; a text column whose name starts with "event" is raw JSON. */
+static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
+{
+	int ncol = sqlite3_column_count(st), r, first = 1;
+	strbuf_putc(sb, '[');
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		strbuf_puts(sb, first ? "{" : ",{");
+		first = 0;
+		for (int i = 0; i < ncol; i++) {
+			const char *name = sqlite3_column_name(st, i);
+			if (i)
+				strbuf_putc(sb, ',');
+			strbuf_json_str(sb, (const uint8_t *)name, strlen(name));
+			strbuf_putc(sb, ':');
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				strbuf_printf(sb, "%lld", (long long)sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_FLOAT:
+				strbuf_printf(sb, "%.6g", sqlite3_column_double(st, i));
+				break;
+			case SQLITE_NULL:
+				strbuf_puts(sb, "null");
+				break;
+			default: {
+				const uint8_t *t = sqlite3_column_text(st, i);
+				int len = sqlite3_column_bytes(st, i);
+				if (!strncmp(name, "event", 5) && strcmp(name, "event_type") &&
+				    strcmp(name, "event_id"))
+					strbuf_put(sb, t, (size_t)len);
+				else
+					strbuf_json_str(sb, t, (size_t)len);
+			}
+			}
+		}
+		strbuf_putc(sb, '}');
+	}
+	strbuf_putc(sb, ']');
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+/* Run sql (with q's binds) and append its rows; -1 on error (message in err). */
+static int run_rows(sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb, const char **err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(d, sql, -1, &st, NULL) != SQLITE_OK) {
+		*err = sqlite3_errmsg(d);
+		log_warnx("%s: %s", sql, *err);
+		return -1;
+	}
+	if ((q && q_bind(q, st) < 0) || rows_json(sb, st) < 0) {
+		*err = sqlite3_errmsg(d);
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int64_t run_count(sqlite3 *d, const char *sql, struct q *q)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	if (sqlite3_prepare_v2(d, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (q_bind(q, st) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Parameters. */
+
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	if (s == NULL || *s == '\0')
+		return -1;
+	char *e;
+	errno = 0;
+	long long v = strtoll(s, &e, 10);
+	if (*e || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A time: unix seconds, microseconds (> 1e14), or "YYYY-MM-DDTHH:MM:SS[Z]" UTC. */
+static int parse_time(const char *s, int64_t *usec)
+{
+	int64_t v;
+	if (parse_int(s, 0, INT64_MAX / 2, &v) == 0) {
+		*usec = v > 100000000000000LL ? v : v * 1000000;
+		return 0;
+	}
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (e == NULL)
+		e = strptime(s, "%Y-%m-%d", &tm);
+	if (e == NULL || (*e && strcmp(e, "Z") && strcmp(e, "+00:00")))
+		return -1;
+	*usec = (int64_t)timegm(&tm) * 1000000;
+	return 0;
+}
+
+static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offset)
+{
+	const char *l = req_arg(r, "limit"), *f = req_arg(r, "offset");
+	*limit = DEF_LIMIT;
+	*offset = 0;
+	if (l && parse_int(l, 1, MAX_LIMIT, limit) < 0) {
+		resp_error(o, 400, "limit: an integer from 1 to 1000");
+		return -1;
+	}
+	if (f && parse_int(f, 0, INT32_MAX, offset) < 0) {
+		resp_error(o, 400, "offset: a non-negative integer");
+		return -1;
+	}
+	return 0;
+}
+
+/* host, port, proto, domain, since, until, community_id on table columns. */
+static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tscol, int domain)
+{
+	const char *v;
+	int64_t n;
+	if ((v = req_arg(r, "host")) && *v) {
+		q_and(q, "(src_ip = ? OR dest_ip = ?)");
+		q_str(q, v);
+		q_str(q, v);
+	}
+	if ((v = req_arg(r, "port")) && *v) {
+		if (parse_int(v, 0, 65535, &n) < 0) {
+			resp_error(o, 400, "port: 0 to 65535");
+			return -1;
+		}
+		q_and(q, "(src_port = ? OR dest_port = ?)");
+		q_int(q, n);
+		q_int(q, n);
+	}
+	if ((v = req_arg(r, "proto")) && *v) {
+		q_and(q, "proto = ? COLLATE NOCASE");
+		q_str(q, v);
+	}
+	if ((v = req_arg(r, "community_id")) && *v) {
+		q_and(q, "community_id = ?");
+		q_str(q, v);
+	}
+	if (domain && (v = req_arg(r, "domain")) && *v) {
+		q_and(q, "(domain = ? OR domain LIKE ?)");
+		q_str(q, v);
+		q_str(q, v); /* sqlite keeps the pointer; the pattern is built below */
+		q->b[q->n - 1].s = NULL;
+	}
+	const char *names[2] = {"since", "until"};
+	for (int i = 0; i < 2; i++) {
+		if ((v = req_arg(r, names[i])) && *v) {
+			int64_t t;
+			if (parse_time(v, &t) < 0) {
+				resp_error(o, 400, "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+				return -1;
+			}
+			char cond[64];
+			snprintf(cond, sizeof(cond), "%s %s ?", tscol, i ? "<" : ">=");
+			q_and(q, cond);
+			q_int(q, t);
+		}
+	}
+	return 0;
+}
+
+/* The "%.domain" pattern the domain filter needs (subdomains too). */
+static char *domain_pattern(struct q *q, struct wreq *r)
+{
+	char *pat = NULL;
+	for (int i = 0; i < q->n; i++)
+		if (!q->b[i].is_int && q->b[i].s == NULL) {
+			if (pat == NULL) {
+				const char *d = req_arg(r, "domain");
+				struct strbuf p;
+				strbuf_init(&p);
+				strbuf_puts(&p, "%.");
+				for (const char *c = d ? d : ""; *c; c++) {
+					if (*c == '%' || *c == '_' || *c == '\\')
+						continue;
+					strbuf_putc(&p, *c);
+				}
+				strbuf_putc(&p, '\0');
+				pat = p.data;
+			}
+			q->b[i].s = pat;
+		}
+	return pat;
+}
+
+static void paged(struct wreq *r, struct wresp *o, const char *cols, const char *from,
+                  struct q *q, const char *order)
+{
+	sqlite3 *d = db(r->w);
+	int64_t limit, offset;
+	if (paging(r, o, &limit, &offset) < 0)
+		return;
+	char *pat = domain_pattern(q, r);
+	struct strbuf sb, sql;
+	strbuf_init(&sb);
+	strbuf_init(&sql);
+	if (d == NULL) {
+		strbuf_printf(&sb, "{\"total\":0,\"limit\":%lld,\"offset\":%lld,\"items\":[]}",
+		              (long long)limit, (long long)offset);
+		resp_json(o, 200, &sb);
+		goto out;
+	}
+	strbuf_printf(&sql, "SELECT count(*) FROM %s%s", from, q->where.data ? q->where.data : "");
+	strbuf_putc(&sql, '\0');
+	int64_t total = run_count(d, sql.data, q);
+	strbuf_reset(&sql);
+	strbuf_printf(&sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT %lld OFFSET %lld", cols, from,
+	              q->where.data ? q->where.data : "", order, (long long)limit,
+	              (long long)offset);
+	strbuf_putc(&sql, '\0');
+	strbuf_printf(&sb, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":",
+	              (long long)total, (long long)limit, (long long)offset);
+	const char *err;
+	if (total < 0 || run_rows(d, sql.data, q, &sb, &err) < 0) {
+		strbuf_free(&sb);
+		resp_error(o, 500, "the store could not answer the query");
+		goto out;
+	}
+	strbuf_putc(&sb, '}');
+	resp_json(o, 200, &sb);
+out:
+	strbuf_free(&sql);
+	strbuf_free(&q->where);
+	free(pat);
+}
+
+#define EVCOLS                                                                              \
+	"id, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "          \
+	"community_id, domain, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS event"
+
+static void api_events(struct wreq *r, struct wresp *o, const char *type)
+{
+	struct q q;
+	q_init(&q);
+	if (type) {
+		q_and(&q, "event_type = ?");
+		q_str(&q, type);
+	} else {
+		const char *t = req_arg(r, "type");
+		if (t && *t) {
+			q_and(&q, "event_type = ?");
+			q_str(&q, t);
+		}
+	}
+	if (filters(r, o, &q, "ts", 1) < 0) {
+		strbuf_free(&q.where);
+		return;
+	}
+	const char *order = req_arg(r, "order");
+	paged(r, o, EVCOLS, "events", &q,
+	      order && !strcmp(order, "asc") ? "ts ASC, id ASC" : "ts DESC, id DESC");
+}
+
+static void api_sessions(struct wreq *r, struct wresp *o)
+{
+	struct q q;
+	q_init(&q);
+	if (filters(r, o, &q, "start_ts", 0) < 0) {
+		strbuf_free(&q.where);
+		return;
+	}
+	const char *dom = req_arg(r, "domain");
+	if (dom && *dom) {
+		/* Sessions to an address the sinkhole handed to that domain. */
+		q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR domain "
+		          "LIKE ?)");
+		q_str(&q, dom);
+		q_str(&q, NULL);
+	}
+	paged(r, o,
+	      "id, community_id, src_ip, src_port, dest_ip, dest_port, proto, start_ts, end_ts, "
+	      "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
+	      "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip) AS domain",
+	      "sessions", &q, "start_ts DESC, id DESC");
+}
+
+/* paged() counts rows of FROM; hosts need the count of groups. */
+static void api_hosts_grouped(struct wreq *r, struct wresp *o)
+{
+	struct q q;
+	q_init(&q);
+	paged(r, o, "*",
+	      "(SELECT src_ip AS ip, count(*) AS events, sum(event_type = 'dns') AS dns, "
+	      "sum(event_type = 'trap') AS trap, sum(event_type = 'fileinfo') AS payloads, "
+	      "count(DISTINCT domain) AS domains, min(ts) AS first_seen, max(ts) AS last_seen "
+	      "FROM events WHERE src_ip IS NOT NULL AND event_type IN "
+	      "('dns','trap','fileinfo','alert') GROUP BY src_ip)",
+	      &q, "trap DESC, events DESC, ip");
+}
+
+static int valid_ip(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 45)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
+		      *p == '.' || *p == ':'))
+			return 0;
+	return 1;
+}
+
+static void api_host(struct wreq *r, struct wresp *o, const char *ip)
+{
+	if (!valid_ip(ip)) {
+		resp_error(o, 400, "not an IP address");
+		return;
+	}
+	sqlite3 *d = db(r->w);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_puts(&sb, "{\"ip\":");
+	strbuf_json_str(&sb, (const uint8_t *)ip, strlen(ip));
+	if (d == NULL) {
+		strbuf_puts(&sb, ",\"events\":[],\"sessions\":[],\"domains\":[]}");
+		resp_json(o, 200, &sb);
+		return;
+	}
+	struct q q;
+	q_init(&q);
+	q_str(&q, ip);
+	const char *err;
+	strbuf_puts(&sb, ",\"events\":");
+	if (run_rows(d,
+	             "SELECT " EVCOLS " FROM events WHERE src_ip = ?1 AND event_type IN "
+	             "('dns','trap','fileinfo','alert','flow') ORDER BY ts, id LIMIT 2000",
+	             &q, &sb, &err) < 0)
+		goto fail;
+	strbuf_puts(&sb, ",\"domains\":");
+	if (run_rows(d,
+	             "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
+	             "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
+	             "ORDER BY queries DESC LIMIT 200",
+	             &q, &sb, &err) < 0)
+		goto fail;
+	strbuf_puts(&sb, ",\"sessions\":");
+	if (run_rows(d,
+	             "SELECT id, community_id, src_ip, src_port, dest_ip, dest_port, proto, "
+	             "start_ts, end_ts, pkts_toserver + pkts_toclient AS packets, "
+	             "bytes_toserver + bytes_toclient AS bytes FROM sessions WHERE src_ip = ?1 "
+	             "ORDER BY start_ts LIMIT 1000",
+	             &q, &sb, &err) < 0) {
+		/* An older store without sessions. */
+		strbuf_puts(&sb, "[]");
+	}
+	strbuf_putc(&sb, '}');
+	resp_json(o, 200, &sb);
+	return;
+fail:
+	strbuf_free(&sb);
+	resp_error(o, 500, "the store could not answer the query");
+}
+
+static void api_stats(struct wreq *r, struct wresp *o)
+{
+	sqlite3 *d = db(r->w);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	if (d == NULL) {
+		strbuf_puts(&sb, "{\"store\":\"empty\",\"counts\":[],\"top_domains\":[],\"top_hosts\":"
+		                 "[],\"top_ports\":[],\"top_protocols\":[],\"timeline\":[],"
+		                 "\"health\":[]}");
+		resp_json(o, 200, &sb);
+		return;
+	}
+	const char *err;
+	struct {
+		const char *key, *sql;
+	} parts[] = {
+	    {"counts", "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n "
+	               "DESC"},
+	    {"totals",
+	     "SELECT sum(event_type = 'dns') AS dns_queries, sum(event_type = 'trap') AS "
+	     "trap_connections, sum(event_type = 'fileinfo') AS payloads, count(DISTINCT CASE WHEN "
+	     "event_type IN ('dns','trap') THEN src_ip END) AS hosts, count(DISTINCT CASE WHEN "
+	     "event_type = 'dns' THEN domain END) AS domains, min(ts) AS first_ts, max(ts) AS "
+	     "last_ts FROM events"},
+	    {"top_domains", "SELECT domain, count(*) AS n, count(DISTINCT src_ip) AS hosts FROM "
+	                    "events WHERE event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
+	                    "ORDER BY n DESC LIMIT 10"},
+	    {"top_hosts", "SELECT src_ip AS ip, count(*) AS n, sum(event_type = 'trap') AS trap "
+	                  "FROM events WHERE event_type IN ('dns','trap') AND src_ip IS NOT NULL "
+	                  "GROUP BY src_ip ORDER BY n DESC LIMIT 10"},
+	    {"top_ports", "SELECT dest_port AS port, proto, count(*) AS n FROM events WHERE "
+	                  "event_type = 'trap' AND dest_port IS NOT NULL GROUP BY dest_port, proto "
+	                  "ORDER BY n DESC LIMIT 10"},
+	    {"top_protocols",
+	     "SELECT coalesce(json_extract(json, '$.app_proto'), proto) AS protocol, count(*) AS n "
+	     "FROM events WHERE event_type = 'trap' AND json_valid(json) GROUP BY protocol ORDER BY "
+	     "n DESC LIMIT 10"},
+	    /* Per-minute buckets over the last 24 hours with events. */
+	    {"timeline",
+	     "SELECT (ts / 60000000) * 60 AS t, sum(event_type = 'dns') AS dns, sum(event_type = "
+	     "'trap') AS trap, sum(event_type = 'flow') AS flow FROM events WHERE ts >= (SELECT "
+	     "max(ts) FROM events) - 86400000000 GROUP BY t ORDER BY t"},
+	    {"health",
+	     "SELECT ts, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS event FROM events "
+	     "WHERE event_type IN ('stats','alert') ORDER BY ts DESC LIMIT 5"},
+	};
+	strbuf_putc(&sb, '{');
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (i)
+			strbuf_putc(&sb, ',');
+		strbuf_printf(&sb, "\"%s\":", parts[i].key);
+		if (run_rows(d, parts[i].sql, NULL, &sb, &err) < 0) {
+			strbuf_free(&sb);
+			resp_error(o, 500, "the store could not answer the query");
+			return;
+		}
+	}
+	strbuf_putc(&sb, '}');
+	resp_json(o, 200, &sb);
+}
+
+static int valid_sha256(const char *s)
+{
+	if (strlen(s) != 64)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return 0;
+	return 1;
+}
+
+static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
+{
+	if (!valid_sha256(sha)) {
+		resp_error(o, 400, "a payload is named by its sha256: 64 lowercase hex digits");
+		return;
+	}
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/%.2s/%s", r->w->payload_dir, sha, sha);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		resp_error(o, 404, "no such payload");
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_PAYLOAD_ZIP) {
+		close(fd);
+		resp_error(o, 404, "no such payload");
+		return;
+	}
+	uint8_t *data = malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	while (data && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	uint8_t *zip;
+	size_t zlen;
+	char name[80];
+	snprintf(name, sizeof(name), "%s.bin", sha);
+	if (data == NULL || got != (size_t)st.st_size ||
+	    web_zip_encrypt(name, data, got, "infected", &zip, &zlen) < 0) {
+		free(data);
+		resp_error(o, 500, "could not read the payload");
+		return;
+	}
+	free(data);
+	o->status = 200;
+	o->ctype = "application/zip";
+	o->body = zip;
+	o->len = zlen;
+	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s.zip\"", sha);
+}
+
+static void api_payloads(struct wreq *r, struct wresp *o)
+{
+	/* From the fileinfo events (the payloads table may lag or be absent). */
+	struct q q;
+	q_init(&q);
+	const char *v = req_arg(r, "host");
+	if (v && *v) {
+		q_and(&q, "src_ip = ?");
+		q_str(&q, v);
+	}
+	paged(r, o, "*",
+	      "(SELECT json_extract(json, '$.fileinfo.sha256') AS sha256, "
+	      "max(json_extract(json, '$.fileinfo.size')) AS size, min(ts) AS first_seen, max(ts) "
+	      "AS last_seen, count(*) AS seen, max(json_extract(json, '$.fileinfo.kind')) AS kind, "
+	      "max(json_extract(json, '$.fileinfo.filename')) AS name, min(src_ip) AS src_ip, "
+	      "max(domain) AS domain FROM events WHERE event_type = 'fileinfo' AND json_valid(json) "
+	      "GROUP BY sha256) AS p",
+	      &q, "last_seen DESC");
+}
+
+/* Run `sinktrap pcap ... -w -` on our own binary; collect its output. */
+static void run_pcap(struct wreq *r, struct wresp *o, char **args, int nargs, const char *fname)
+{
+	char *argv[32];
+	int n = 0;
+	argv[n++] = "sinktrap";
+	argv[n++] = "pcap";
+	if (r->w->conf_path) {
+		argv[n++] = "-c";
+		argv[n++] = (char *)r->w->conf_path;
+	}
+	for (int i = 0; i < nargs && n < 28; i++)
+		argv[n++] = args[i];
+	argv[n++] = "-w";
+	argv[n++] = "-";
+	argv[n] = NULL;
+	int out[2], err[2];
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		resp_error(o, 500, "pipe");
+		return;
+	}
+	if (pipe2(err, O_CLOEXEC) < 0) {
+		close(out[0]);
+		close(out[1]);
+		resp_error(o, 500, "pipe");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(out[0]);
+		close(out[1]);
+		close(err[0]);
+		close(err[1]);
+		resp_error(o, 500, "fork");
+		return;
+	}
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	struct strbuf data, emsg;
+	strbuf_init(&data);
+	strbuf_init(&emsg);
+	char buf[65536];
+	int big = 0;
+	for (;;) {
+		ssize_t k = read(out[0], buf, sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		if (data.len + (size_t)k > MAX_PCAP) {
+			big = 1;
+			kill(pid, SIGTERM);
+			break;
+		}
+		strbuf_put(&data, buf, (size_t)k);
+	}
+	for (;;) {
+		ssize_t k = read(err[0], buf, sizeof(buf) - 1);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		if (emsg.len < 1024)
+			strbuf_put(&emsg, buf, (size_t)k);
+	}
+	close(out[0]);
+	close(err[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (big) {
+		strbuf_free(&data);
+		strbuf_free(&emsg);
+		resp_error(o, 413, "more than 512 MiB of packets: narrow the query");
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || data.len == 0) {
+		strbuf_putc(&emsg, '\0');
+		char *m = emsg.data ? emsg.data : "";
+		if (!strncmp(m, "sinktrap: ", 10))
+			m += 10;
+		m[strcspn(m, "\n")] = '\0';
+		strbuf_free(&data);
+		resp_error(o, 404, *m ? m : "no packets for this query");
+		strbuf_free(&emsg);
+		return;
+	}
+	strbuf_free(&emsg);
+	o->status = 200;
+	o->ctype = "application/vnd.tcpdump.pcap";
+	o->body = (uint8_t *)data.data;
+	o->len = data.len;
+	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s\"", fname);
+}
+
+static int safe_arg(const char *s)
+{
+	if (s == NULL || *s == '\0' || strlen(s) > 100 || *s == '-')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      strchr(".:-+/=_T", *p)))
+			return 0;
+	return 1;
+}
+
+static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
+{
+	int64_t n;
+	if (parse_int(id, 1, INT64_MAX, &n) < 0) {
+		resp_error(o, 400, "a session is named by its numeric id");
+		return;
+	}
+	char ids[32], fname[64];
+	snprintf(ids, sizeof(ids), "%lld", (long long)n);
+	snprintf(fname, sizeof(fname), "session-%lld.pcap", (long long)n);
+	char *args[] = {"--session", ids};
+	run_pcap(r, o, args, 2, fname);
+}
+
+static void api_pcap(struct wreq *r, struct wresp *o)
+{
+	static const char *const opts[][2] = {{"host", "--host"},   {"port", "--port"},
+	                                      {"since", "--since"}, {"until", "--until"},
+	                                      {"community_id", "--community-id"}};
+	char *args[16];
+	int n = 0;
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		const char *v = req_arg(r, opts[i][0]);
+		if (v == NULL || *v == '\0')
+			continue;
+		if (!safe_arg(v)) {
+			resp_error(o, 400, "invalid filter value");
+			return;
+		}
+		args[n++] = (char *)opts[i][1];
+		args[n++] = (char *)v;
+	}
+	if (n == 0) {
+		resp_error(o, 400, "give at least one of host, port, since, until, community_id");
+		return;
+	}
+	run_pcap(r, o, args, n, "sinktrap.pcap");
+}
+
+static void api_lists(struct wreq *r, struct wresp *o)
+{
+	struct config *c = r->w->cfg;
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_puts(&sb, "{\"lists\":[");
+	for (int i = 0; i < c->nlists; i++) {
+		const char *p = c->lists[i].path;
+		struct stat st;
+		if (i)
+			strbuf_putc(&sb, ',');
+		strbuf_puts(&sb, "{\"path\":");
+		strbuf_json_str(&sb, (const uint8_t *)p, strlen(p));
+		if (stat(p, &st) == 0)
+			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}", (long long)st.st_size,
+			              (long long)st.st_mtime);
+		else
+			strbuf_puts(&sb, ",\"size\":null,\"mtime\":null}");
+	}
+	strbuf_puts(&sb, "],\"sinkholed_domains\":");
+	sqlite3 *d = db(r->w);
+	int64_t n = -1;
+	if (d) {
+		struct q q;
+		q_init(&q);
+		n = run_count(d, "SELECT count(DISTINCT domain) FROM sinkhole_map", &q);
+	}
+	strbuf_printf(&sb, "%lld}", (long long)(n < 0 ? 0 : n));
+	resp_json(o, 200, &sb);
+}
+
+static void api_lists_check(struct wreq *r, struct wresp *o)
+{
+	const char *name = req_arg(r, "name");
+	if (name == NULL || *name == '\0' || strlen(name) > 253) {
+		resp_error(o, 400, "name: a domain name");
+		return;
+	}
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+			resp_error(o, 400, "name: a domain name");
+			return;
+		}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (f == NULL) {
+		resp_error(o, 500, "out of memory");
+		return;
+	}
+	int rc = dns_check_name(r->w->cfg, name, f);
+	fclose(f);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_puts(&sb, "{\"name\":");
+	strbuf_json_str(&sb, (const uint8_t *)name, strlen(name));
+	strbuf_printf(&sb, ",\"sinkholed\":%s,\"error\":%s,\"explanation\":",
+	              rc == 0 ? "true" : "false", rc == 2 ? "true" : "false");
+	strbuf_json_str(&sb, (const uint8_t *)(text ? text : ""), len);
+	strbuf_putc(&sb, '}');
+	free(text);
+	resp_json(o, 200, &sb);
+}
+
+void api_route(struct wreq *r, struct wresp *o)
+{
+	const char *u = r->url;
+	int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+	if (!get) {
+		resp_error(o, 405, "this endpoint only answers GET");
+		return;
+	}
+	if (!strcmp(u, "/api/stats"))
+		api_stats(r, o);
+	else if (!strcmp(u, "/api/hosts"))
+		api_hosts_grouped(r, o);
+	else if (!strncmp(u, "/api/hosts/", 11))
+		api_host(r, o, u + 11);
+	else if (!strcmp(u, "/api/dns"))
+		api_events(r, o, "dns");
+	else if (!strcmp(u, "/api/trap"))
+		api_events(r, o, "trap");
+	else if (!strcmp(u, "/api/events"))
+		api_events(r, o, NULL);
+	else if (!strcmp(u, "/api/sessions"))
+		api_sessions(r, o);
+	else if (!strncmp(u, "/api/sessions/", 14)) {
+		const char *id = u + 14;
+		const char *slash = strchr(id, '/');
+		if (slash == NULL || strcmp(slash, "/pcap")) {
+			resp_error(o, 404, "no such endpoint");
+			return;
+		}
+		char buf[32];
+		size_t n = (size_t)(slash - id);
+		if (n == 0 || n >= sizeof(buf)) {
+			resp_error(o, 400, "a session is named by its numeric id");
+			return;
+		}
+		memcpy(buf, id, n);
+		buf[n] = '\0';
+		api_session_pcap(r, o, buf);
+	} else if (!strcmp(u, "/api/pcap"))
+		api_pcap(r, o);
+	else if (!strcmp(u, "/api/payloads"))
+		api_payloads(r, o);
+	else if (!strncmp(u, "/api/payloads/", 14))
+		api_payload(r, o, u + 14);
+	else if (!strcmp(u, "/api/lists"))
+		api_lists(r, o);
+	else if (!strcmp(u, "/api/lists/check"))
+		api_lists_check(r, o);
+	else
+		resp_error(o, 404, "no such endpoint");
+}

@@ -1,0 +1,362 @@
+/*
+ * Users, sessions and API tokens of the web worker, and `sinktrap passwd`.
+ *
+ * Users file: one "name:$argon2id$..." line per user (libargon2 encoded
+ * hashes), read at every login so `sinktrap passwd` takes effect at once.
+ * Tokens file: one "name:sha256hex" line per API token (the hash of the
+ * token the script sends as "Authorization: Bearer TOKEN"), compared in
+ * constant time. Sessions live in memory only: a random 32-byte id (the
+ * cookie) and a random 32-byte CSRF token, both hex, with an expiry.
+ */
+#include "web/web_int.h"
+
+#include <argon2.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/log.h"
+
+int ct_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = (unsigned char)(la != lb);
+	size_t n = la < lb ? la : lb;
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+void random_hex(char *out, size_t nbytes)
+{
+	uint8_t b[64];
+	if (nbytes > sizeof(b))
+		nbytes = sizeof(b);
+	size_t got = 0;
+	while (got < nbytes) {
+		ssize_t r = getrandom(b + got, nbytes - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fatal("getrandom");
+		}
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < nbytes; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+	out[2 * nbytes] = '\0';
+}
+
+static int valid_username(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > 64)
+		return 0;
+	for (const char *p = u; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-' || *p == '@'))
+			return 0;
+	return 1;
+}
+
+/* The value after "name:" of the line for name in path, malloced; NULL if none. */
+static char *file_lookup(const char *path, const char *name)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return NULL;
+	char line[1024];
+	char *found = NULL;
+	size_t nl = strlen(name);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strncmp(line, name, nl) == 0 && line[nl] == ':') {
+			free(found);
+			found = strdup(line + nl + 1);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int auth_check_password(struct web *w, const char *user, const char *pass)
+{
+	const char *dummy = w->dummy_hash;
+	if (w->cfg->web_users == NULL || !valid_username(user)) {
+		argon2id_verify(dummy, pass, strlen(pass));
+		return 0;
+	}
+	char *enc = file_lookup(w->cfg->web_users, user);
+	if (enc == NULL) {
+		/* The same work as for a real user: no timing oracle for names. */
+		argon2id_verify(dummy, pass, strlen(pass));
+		return 0;
+	}
+	int ok = strncmp(enc, "$argon2id$", 10) == 0 &&
+	         argon2id_verify(enc, pass, strlen(pass)) == ARGON2_OK;
+	free(enc);
+	return ok;
+}
+
+int auth_check_token(struct web *w, const char *token)
+{
+	if (w->cfg->web_tokens == NULL || token == NULL || *token == '\0')
+		return 0;
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	SHA256((const unsigned char *)token, strlen(token), h);
+	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", h[i]);
+	FILE *f = fopen(w->cfg->web_tokens, "re");
+	if (f == NULL)
+		return 0;
+	char line[1024];
+	int ok = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		char *colon = strrchr(line, ':');
+		if (colon == NULL || line[0] == '#')
+			continue;
+		ok |= ct_equal(colon + 1, hex);
+	}
+	fclose(f);
+	return ok;
+}
+
+void auth_init(struct web *w)
+{
+	static const uint8_t salt[16] = "sinktrap-dummy!";
+	if (argon2id_hash_encoded(2, 19456, 1, "x", 1, salt, sizeof(salt), 32, w->dummy_hash,
+	                          sizeof(w->dummy_hash)) != ARGON2_OK)
+		w->dummy_hash[0] = '\0';
+}
+
+/* Sessions. */
+
+struct wsession *session_new(struct web *w, const char *user)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct wsession *slot = NULL;
+	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct wsession *s = &w->sessions[i];
+		if (s->id[0] == '\0' || s->expires < now) {
+			slot = s;
+			break;
+		}
+		if (slot == NULL || s->expires < slot->expires)
+			slot = s;
+	}
+	if (slot == NULL)
+		slot = &w->sessions[0];
+	memset(slot, 0, sizeof(*slot));
+	random_hex(slot->id, 32);
+	random_hex(slot->csrf, 32);
+	snprintf(slot->user, sizeof(slot->user), "%s", user);
+	slot->expires = now + WEB_SESSION_TTL;
+	return slot;
+}
+
+struct wsession *session_find(struct web *w, const char *id)
+{
+	if (id == NULL || strlen(id) != 64)
+		return NULL;
+	int64_t now = (int64_t)time(NULL);
+	struct wsession *found = NULL;
+	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct wsession *s = &w->sessions[i];
+		if (s->id[0] == '\0')
+			continue;
+		if (ct_equal(s->id, id))
+			found = s;
+	}
+	if (found == NULL)
+		return NULL;
+	if (found->expires < now) {
+		memset(found, 0, sizeof(*found));
+		return NULL;
+	}
+	found->expires = now + WEB_SESSION_TTL;
+	return found;
+}
+
+void session_end(struct wsession *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+/* Login rate limit: WEB_LOGIN_BURST failed attempts per address per minute. */
+static struct wrate *rate_slot(struct web *w, const char *addr, int create)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct wrate *slot = NULL, *oldest = NULL;
+	for (int i = 0; i < WEB_MAX_RATE; i++) {
+		struct wrate *r = &w->rate[i];
+		if (r->addr[0] && !strcmp(r->addr, addr)) {
+			slot = r;
+			break;
+		}
+		if (oldest == NULL || r->window < oldest->window)
+			oldest = r;
+	}
+	if (slot == NULL) {
+		if (!create)
+			return NULL;
+		slot = oldest;
+		memset(slot, 0, sizeof(*slot));
+		snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+		slot->window = now;
+	}
+	if (now - slot->window >= 60) {
+		slot->window = now;
+		slot->count = 0;
+	}
+	return slot;
+}
+
+int login_allowed(struct web *w, const char *addr)
+{
+	struct wrate *r = rate_slot(w, addr, 0);
+	return r == NULL || r->count < WEB_LOGIN_BURST;
+}
+
+void login_failed(struct web *w, const char *addr)
+{
+	rate_slot(w, addr, 1)->count++;
+}
+
+/* `sinktrap passwd`. */
+
+static int read_password(char *buf, size_t len)
+{
+	if (fgets(buf, (int)len, stdin) == NULL)
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+int web_passwd_main(int argc, char **argv)
+{
+	const char *conf = NULL, *file = NULL;
+	int ch, del = 0;
+	optind = 1;
+	while ((ch = getopt(argc, argv, "c:f:D")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'D':
+			del = 1;
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc - 1)
+		goto usage;
+	const char *user = argv[optind];
+	if (!valid_username(user)) {
+		fprintf(stderr, "passwd: user names are 1-64 of A-Z a-z 0-9 . _ - @\n");
+		return 2;
+	}
+	struct config *c = NULL;
+	if (file == NULL) {
+		struct cfg_errors errs;
+		c = config_load(conf, &errs);
+		if (c == NULL) {
+			cfg_errors_print(&errs, stderr);
+			cfg_errors_free(&errs);
+			return 1;
+		}
+		file = c->web_users;
+		if (file == NULL) {
+			fprintf(stderr, "passwd: [web] users is not set in %s\n", c->file);
+			config_free(c);
+			return 1;
+		}
+	}
+	char line[1024];
+	if (!del) {
+		char pass[512];
+		if (read_password(pass, sizeof(pass)) < 0 || pass[0] == '\0') {
+			fprintf(stderr, "passwd: no password on stdin\n");
+			config_free(c);
+			return 1;
+		}
+		uint8_t salt[16];
+		if (getrandom(salt, sizeof(salt), 0) != sizeof(salt))
+			fatal("getrandom");
+		char enc[256];
+		int r = argon2id_hash_encoded(2, 19456, 1, pass, strlen(pass), salt, sizeof(salt), 32,
+		                              enc, sizeof(enc));
+		explicit_bzero(pass, sizeof(pass));
+		if (r != ARGON2_OK) {
+			fprintf(stderr, "passwd: %s\n", argon2_error_message(r));
+			config_free(c);
+			return 1;
+		}
+		snprintf(line, sizeof(line), "%s:%s\n", user, enc);
+	}
+	/* Rewrite the file: every other user's line, then this one. */
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		fprintf(stderr, "passwd: %s: %s\n", tmp, strerror(errno));
+		config_free(c);
+		return 1;
+	}
+	fchmod(fd, 0640);
+	FILE *out = fdopen(fd, "w");
+	FILE *in = fopen(file, "re");
+	int found = 0;
+	if (in != NULL) {
+		struct stat st;
+		if (fstat(fileno(in), &st) == 0) {
+			if (fchown(fd, st.st_uid, st.st_gid) < 0)
+				fprintf(stderr, "passwd: %s: keeping its owner: %s\n", file, strerror(errno));
+			fchmod(fd, st.st_mode & 0777);
+		}
+		char old[1024];
+		size_t nl = strlen(user);
+		while (fgets(old, sizeof(old), in)) {
+			if (strncmp(old, user, nl) == 0 && old[nl] == ':') {
+				found = 1;
+				continue;
+			}
+			fputs(old, out);
+		}
+		fclose(in);
+	}
+	if (!del)
+		fputs(line, out);
+	if (fflush(out) != 0 || fsync(fd) != 0 || fclose(out) != 0 || rename(tmp, file) != 0) {
+		fprintf(stderr, "passwd: %s: %s\n", file, strerror(errno));
+		unlink(tmp);
+		config_free(c);
+		return 1;
+	}
+	if (del && !found) {
+		fprintf(stderr, "passwd: no user %s\n", user);
+		config_free(c);
+		return 1;
+	}
+	fprintf(stderr, "%s %s in %s\n", del ? "removed" : found ? "updated" : "added", user, file);
+	config_free(c);
+	return 0;
+usage:
+	fprintf(stderr, "usage: sinktrap passwd [-c FILE | -f USERSFILE] [-D] USER  (password on "
+	                "stdin; -D removes USER)\n");
+	return 2;
+}

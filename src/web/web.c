@@ -1,0 +1,566 @@
+/*
+ * The web worker's HTTP server (libmicrohttpd, one internal polling thread:
+ * every handler runs on that thread, so the in-memory sessions need no lock).
+ * Authentication, CSRF and the security headers live here; the data
+ * endpoints are in api.c, the page in the embedded assets (web/).
+ */
+#include "web/web_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/config.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "capture/capture.h"
+
+#define MAX_BODY (64 * 1024)
+#define COOKIE "sinktrap_session"
+
+static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
+                          "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                          "frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+struct conn_state {
+	struct strbuf body;
+	int too_large;
+};
+
+/* JSON: the string value of key in a flat object, malloced; NULL if absent. */
+static char *json_get_str(const char *s, size_t len, const char *key)
+{
+	const char *end = s + len;
+	size_t kl = strlen(key);
+	const char *p = s;
+	while (p < end && *p != '{')
+		p++;
+	if (p >= end)
+		return NULL;
+	p++;
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ','))
+			p++;
+		if (p >= end || *p != '"')
+			return NULL;
+		/* Parse a string (key or value). */
+		char *str[2] = {NULL, NULL};
+		for (int part = 0; part < 2; part++) {
+			if (part == 1) {
+				while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+					p++;
+				if (p >= end || *p != ':')
+					goto bad;
+				p++;
+				while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+					p++;
+				if (p >= end || *p != '"')
+					goto bad; /* only string values */
+			}
+			p++;
+			struct strbuf b;
+			strbuf_init(&b);
+			while (p < end && *p != '"') {
+				if ((unsigned char)*p < 0x20) {
+					strbuf_free(&b);
+					goto bad;
+				}
+				if (*p == '\\') {
+					p++;
+					if (p >= end) {
+						strbuf_free(&b);
+						goto bad;
+					}
+					char c = *p;
+					if (c == 'n')
+						c = '\n';
+					else if (c == 't')
+						c = '\t';
+					else if (c == 'r')
+						c = '\r';
+					else if (c == 'b')
+						c = '\b';
+					else if (c == 'f')
+						c = '\f';
+					else if (c == 'u') {
+						if (end - p < 5) {
+							strbuf_free(&b);
+							goto bad;
+						}
+						char hex[5] = {p[1], p[2], p[3], p[4], 0};
+						char *e;
+						unsigned long cp = strtoul(hex, &e, 16);
+						if (*e) {
+							strbuf_free(&b);
+							goto bad;
+						}
+						p += 4;
+						if (cp < 0x80)
+							c = (char)cp;
+						else if (cp < 0x800) {
+							strbuf_putc(&b, (char)(0xc0 | (cp >> 6)));
+							c = (char)(0x80 | (cp & 0x3f));
+						} else {
+							strbuf_putc(&b, (char)(0xe0 | (cp >> 12)));
+							strbuf_putc(&b, (char)(0x80 | ((cp >> 6) & 0x3f)));
+							c = (char)(0x80 | (cp & 0x3f));
+						}
+					}
+					strbuf_putc(&b, c);
+					p++;
+					continue;
+				}
+				strbuf_putc(&b, *p++);
+			}
+			if (p >= end) {
+				strbuf_free(&b);
+				goto bad;
+			}
+			p++;
+			strbuf_putc(&b, '\0');
+			str[part] = b.data;
+		}
+		if (strlen(str[0]) == kl && !memcmp(str[0], key, kl)) {
+			free(str[0]);
+			return str[1];
+		}
+		free(str[0]);
+		free(str[1]);
+		continue;
+	bad:
+		free(str[0]);
+		free(str[1]);
+		return NULL;
+	}
+}
+
+static void add_security_headers(struct MHD_Response *r)
+{
+	MHD_add_response_header(r, "Content-Security-Policy", CSP);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+	MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, struct wresp *o, int head)
+{
+	struct MHD_Response *r;
+	if (o->body_static)
+		r = MHD_create_response_from_buffer(o->len, o->body, MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(o->len, o->body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		if (!o->body_static)
+			free(o->body);
+		return MHD_NO;
+	}
+	(void)head;
+	add_security_headers(r);
+	MHD_add_response_header(r, "Content-Type", o->ctype ? o->ctype : "application/json");
+	if (o->disposition[0])
+		MHD_add_response_header(r, "Content-Disposition", o->disposition);
+	if (o->set_cookie[0])
+		MHD_add_response_header(r, "Set-Cookie", o->set_cookie);
+	if (o->status == 303)
+		MHD_add_response_header(r, "Location", "/login");
+	if (!o->ctype || !strncmp(o->ctype, "application/", 12))
+		MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ret = MHD_queue_response(c, (unsigned)o->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static const struct web_asset *asset_find(const char *path)
+{
+	for (size_t i = 0; i < web_nassets; i++)
+		if (!strcmp(web_assets[i].path, path))
+			return &web_assets[i];
+	return NULL;
+}
+
+static void resp_asset(struct wresp *o, const struct web_asset *a)
+{
+	o->status = 200;
+	o->ctype = a->ctype;
+	o->body = (uint8_t *)(uintptr_t)a->data;
+	o->len = a->len;
+	o->body_static = 1;
+}
+
+static int is_public(const char *url)
+{
+	return !strcmp(url, "/login") || !strcmp(url, "/login.js") || !strcmp(url, "/style.css") ||
+	       !strcmp(url, "/favicon.svg");
+}
+
+static void session_json(struct wresp *o, struct wsession *s)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_puts(&sb, "{\"user\":");
+	strbuf_json_str(&sb, (const uint8_t *)s->user, strlen(s->user));
+	strbuf_printf(&sb, ",\"csrf\":\"%s\"}", s->csrf);
+	resp_json(o, 200, &sb);
+}
+
+static void do_login(struct wreq *rq, struct wresp *o, int https)
+{
+	struct web *w = rq->w;
+	if (!login_allowed(w, rq->client)) {
+		resp_error(o, 429, "too many login attempts; wait a minute");
+		return;
+	}
+	char *user = json_get_str(rq->body, rq->body_len, "username");
+	char *pass = json_get_str(rq->body, rq->body_len, "password");
+	if (user == NULL || pass == NULL) {
+		login_failed(w, rq->client);
+		free(user);
+		free(pass);
+		resp_error(o, 400, "expected JSON {\"username\": ..., \"password\": ...}");
+		return;
+	}
+	int ok = auth_check_password(w, user, pass);
+	explicit_bzero(pass, strlen(pass));
+	free(pass);
+	if (!ok) {
+		log_info("failed login from %s", rq->client);
+		login_failed(w, rq->client);
+		free(user);
+		resp_error(o, 401, "wrong user name or password");
+		return;
+	}
+	struct wsession *s = session_new(w, user);
+	log_info("%s logged in from %s", s->user, rq->client);
+	free(user);
+	snprintf(o->set_cookie, sizeof(o->set_cookie),
+	         COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s->id,
+	         WEB_SESSION_TTL, https ? "; Secure" : "");
+	session_json(o, s);
+}
+
+static void handle(struct web *w, struct MHD_Connection *c, const char *url, const char *method,
+                   struct conn_state *cs, struct wresp *o, int https)
+{
+	char client[INET6_ADDRSTRLEN + 8] = "?";
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr)
+		addr_fmt(ci->client_addr, client, sizeof(client));
+
+	struct wreq rq = {w, c, url, method, cs->body.data ? cs->body.data : "", cs->body.len,
+	                  client};
+	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+
+	if (cs->too_large) {
+		resp_error(o, 413, "request body too large");
+		return;
+	}
+	if (!strcmp(url, "/api/login")) {
+		if (strcmp(method, "POST")) {
+			resp_error(o, 405, "use POST");
+			return;
+		}
+		do_login(&rq, o, https);
+		return;
+	}
+	if (is_public(url)) {
+		const struct web_asset *a = asset_find(!strcmp(url, "/login") ? "/login.html" : url);
+		if (a == NULL || !get) {
+			resp_error(o, 404, "not found");
+			return;
+		}
+		resp_asset(o, a);
+		return;
+	}
+
+	/* Everything else needs a session or a token. */
+	int api = !strncmp(url, "/api/", 5);
+	struct wsession *s = NULL;
+	int token_ok = 0;
+	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (authz != NULL && !strncasecmp(authz, "Bearer ", 7)) {
+		token_ok = auth_check_token(w, authz + 7);
+		if (!token_ok) {
+			resp_error(o, 401, "invalid API token");
+			return;
+		}
+	} else {
+		s = session_find(w, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE));
+	}
+	if (s == NULL && !token_ok) {
+		if (api)
+			resp_error(o, 401, "authentication required");
+		else {
+			o->status = 303;
+			o->ctype = "text/plain";
+			o->body = (uint8_t *)strdup("see /login");
+			o->len = strlen((char *)o->body);
+		}
+		return;
+	}
+	/* CSRF: a state-changing call with the cookie carries the session's token. */
+	if (!get && s != NULL) {
+		const char *t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token");
+		if (t == NULL || !ct_equal(t, s->csrf)) {
+			resp_error(o, 403, "missing or wrong X-CSRF-Token");
+			return;
+		}
+	}
+	if (!strcmp(url, "/api/session")) {
+		if (s == NULL) {
+			struct strbuf sb;
+			strbuf_init(&sb);
+			strbuf_puts(&sb, "{\"user\":\"token\",\"csrf\":null}");
+			resp_json(o, 200, &sb);
+			return;
+		}
+		session_json(o, s);
+		return;
+	}
+	if (!strcmp(url, "/api/logout")) {
+		if (strcmp(method, "POST")) {
+			resp_error(o, 405, "use POST");
+			return;
+		}
+		if (s)
+			session_end(s);
+		snprintf(o->set_cookie, sizeof(o->set_cookie),
+		         COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+		struct strbuf sb;
+		strbuf_init(&sb);
+		strbuf_puts(&sb, "{\"ok\":true}");
+		resp_json(o, 200, &sb);
+		return;
+	}
+	if (api) {
+		api_route(&rq, o);
+		return;
+	}
+	if (!get) {
+		resp_error(o, 405, "method not allowed");
+		return;
+	}
+	const struct web_asset *a = asset_find(!strcmp(url, "/") ? "/index.html" : url);
+	if (a == NULL) {
+		resp_error(o, 404, "not found");
+		return;
+	}
+	resp_asset(o, a);
+}
+
+static int g_https;
+
+static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
+                           const char *method, const char *version, const char *upload_data,
+                           size_t *upload_data_size, void **con_cls)
+{
+	struct web *w = cls;
+	struct conn_state *cs = *con_cls;
+	if (cs == NULL) {
+		cs = calloc(1, sizeof(*cs));
+		if (cs == NULL)
+			return MHD_NO;
+		strbuf_init(&cs->body);
+		*con_cls = cs;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		if (cs->body.len + *upload_data_size > MAX_BODY)
+			cs->too_large = 1;
+		else
+			strbuf_put(&cs->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	struct wresp o;
+	memset(&o, 0, sizeof(o));
+	handle(w, c, url, method, cs, &o, g_https);
+	if (o.body == NULL && !o.body_static) {
+		o.body = (uint8_t *)strdup("");
+		o.len = 0;
+	}
+	return send_resp(c, &o, !strcmp(method, "HEAD"));
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+	struct conn_state *cs = *con_cls;
+	if (cs) {
+		strbuf_free(&cs->body);
+		free(cs);
+		*con_cls = NULL;
+	}
+}
+
+int web_listen_open(const struct config *c, char *err, size_t errlen)
+{
+	const char *spec = c->web_listen ? c->web_listen : "127.0.0.1:8080";
+	struct addrport ap;
+	if (addrport_parse(spec, 8080, &ap, err, errlen) < 0)
+		return -1;
+	int fd = socket(ap.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "web: socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ap.ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ap.ss, ap.len) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "web: %s: %s", spec, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char *slurp_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return NULL;
+	struct strbuf sb;
+	strbuf_init(&sb);
+	char buf[4096];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		strbuf_put(&sb, buf, n);
+	fclose(f);
+	strbuf_putc(&sb, '\0');
+	return sb.data;
+}
+
+int web_worker_main(struct config *c, struct web_setup *s)
+{
+	static struct web W;
+	struct web *w = &W;
+	memset(w, 0, sizeof(*w));
+	w->cfg = c;
+	w->conf_path = s->conf_path;
+	log_procname("web");
+	snprintf(w->db_path, sizeof(w->db_path), "%s/sinktrap.db", c->state_dir);
+	capture_spool_dir(c, w->spool, sizeof(w->spool));
+	snprintf(w->payload_dir, sizeof(w->payload_dir), "%s/payloads", c->state_dir);
+	auth_init(w);
+	if (c->web_users == NULL)
+		log_warnx("[web] users is not set: nobody can log in");
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	char *cert = NULL, *key = NULL;
+	if (c->web_tls_cert && c->web_tls_key) {
+		cert = slurp_file(c->web_tls_cert);
+		key = slurp_file(c->web_tls_key);
+		if (cert == NULL || key == NULL)
+			fatalx("web: cannot read tls_cert/tls_key");
+		flags |= MHD_USE_TLS;
+		g_https = 1;
+	}
+	struct MHD_Daemon *d;
+	if (cert)
+		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
+		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+		                     256u, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+		                     key, MHD_OPTION_END);
+	else
+		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
+		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+		                     256u, MHD_OPTION_END);
+	if (d == NULL)
+		fatalx("web: cannot start the HTTP server");
+	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",
+	         cert ? " (TLS)" : "");
+	if (s->parent_fd >= 0)
+		ipc_send(s->parent_fd, IPC_HELLO, "web", 3, -1);
+	/* Wait for a stop signal, or for the parent to go away. */
+	for (;;) {
+		if (s->parent_fd >= 0) {
+			struct pollfd pfd = {s->parent_fd, POLLIN, 0};
+			struct timespec ts = {0, 0};
+			siginfo_t si;
+			int sig = sigtimedwait(&set, &si, &ts);
+			if (sig == SIGTERM || sig == SIGINT)
+				break;
+			if (poll(&pfd, 1, 500) > 0) {
+				char b[256];
+				ssize_t n = read(s->parent_fd, b, sizeof(b));
+				if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+					break;
+			}
+		} else {
+			int sig;
+			if (sigwait(&set, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
+				break;
+		}
+	}
+	MHD_stop_daemon(d);
+	if (w->db)
+		sqlite3_close(w->db);
+	free(cert);
+	free(key);
+	log_info("stopped");
+	return 0;
+}
+
+void web_prepare(const struct config *c, unsigned gid)
+{
+	const char *files[] = {c->web_users, c->web_tokens};
+	if (gid == (unsigned)-1)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (files[i] == NULL)
+			continue;
+		struct stat st;
+		if (stat(files[i], &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (chown(files[i], (uid_t)-1, (gid_t)gid) < 0 || chmod(files[i], 0640) < 0)
+			log_warn("%s", files[i]);
+	}
+}
+
+int web_run_alone(const char *conf_path)
+{
+	struct cfg_errors errs;
+	struct config *c = config_load(conf_path, &errs);
+	if (c == NULL) {
+		cfg_errors_print(&errs, stderr);
+		cfg_errors_free(&errs);
+		return 1;
+	}
+	if (log_level_get() < LOG_LVL_DEBUG)
+		log_level_set(c->log_level);
+	char err[512];
+	int fd = web_listen_open(c, err, sizeof(err));
+	if (fd < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	struct web_setup s = {fd, -1, conf_path};
+	return web_worker_main(c, &s);
+}

@@ -1,0 +1,206 @@
+"""The web API: authentication, CSRF, paging, queries, downloads and path traversal."""
+
+import hashlib
+import shutil
+import subprocess
+import zipfile
+import io
+
+import pytest
+
+import webenv
+from conftest import PAYLOAD
+
+
+def test_everything_needs_login(web):
+    c = webenv.Client(web["base"])
+    for path in ("/api/stats", "/api/hosts", "/api/dns", "/api/trap", "/api/sessions",
+                 "/api/hosts/127.0.0.1", "/api/payloads/" + "0" * 64, "/api/lists/check?name=x",
+                 "/api/session"):
+        st, j = c.get(path)
+        assert st == 401, path
+        assert "error" in j
+    # Pages redirect to the sign-in page, which is public.
+    st, hdrs, body = c.get("/", raw=True)
+    assert st == 200 and b"login-form" in body  # urllib followed the 303
+    st, hdrs, body = c.get("/app.js", raw=True)
+    assert b"login-form" in body
+
+
+def test_security_headers(web):
+    c = webenv.Client(web["base"])
+    st, hdrs, body = c.get("/login", raw=True)
+    assert st == 200
+    csp = hdrs["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "object-src 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert hdrs["X-Content-Type-Options"] == "nosniff"
+    assert hdrs["Referrer-Policy"] == "no-referrer"
+    assert b"<script>" not in body and b"style=" not in body
+
+
+def test_login_wrong_password_and_cookie_flags(web):
+    c = webenv.Client(web["base"])
+    st, j = c.login(password="wrong")
+    assert st == 401 and "error" in j
+    st, hdrs, body = c.request("POST", "/api/login",
+                               {"username": webenv.USER, "password": webenv.PASSWORD}, raw=True)
+    assert st == 200
+    cookie = hdrs["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+
+
+def test_csrf_refused_without_token(web):
+    c = webenv.Client(web["base"])
+    assert c.login()[0] == 200
+    st, j = c.request("POST", "/api/logout", csrf=False)
+    assert st == 403 and "CSRF" in j["error"]
+    st, j = c.request("POST", "/api/logout", headers={"X-CSRF-Token": "0" * 64}, csrf=False)
+    assert st == 403
+    # Still signed in; with the token the logout works and the session is gone.
+    assert c.get("/api/stats")[0] == 200
+    st, j = c.request("POST", "/api/logout")
+    assert st == 200
+    assert c.get("/api/stats")[0] == 401
+
+
+def test_bearer_token(web):
+    c = webenv.Client(web["base"])
+    st, j = c.get("/api/stats", headers={"Authorization": "Bearer " + webenv.TOKEN})
+    assert st == 200
+    st, j = c.get("/api/stats", headers={"Authorization": "Bearer wrong"})
+    assert st == 401
+
+
+def test_stats_count_what_was_sent(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, s = c.get("/api/stats")
+    assert st == 200
+    t = s["totals"][0]
+    assert t["dns_queries"] >= web["dns"] and t["trap_connections"] >= web["trap"]
+    assert any(d["domain"] == webenv.DOMAIN for d in s["top_domains"])
+    assert any(h["ip"] == "127.0.0.1" for h in s["top_hosts"])
+    assert any(p["port"] == web["trap_port"] for p in s["top_ports"])
+    assert s["timeline"]
+
+
+def test_paging(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, all_ = c.get("/api/dns?limit=1000")
+    assert st == 200 and all_["total"] >= 3
+    seen = []
+    for off in range(all_["total"]):
+        st, p = c.get(f"/api/dns?limit=1&offset={off}")
+        assert st == 200 and p["limit"] == 1 and p["offset"] == off
+        assert len(p["items"]) == 1
+        seen.append(p["items"][0]["id"])
+    assert seen == [i["id"] for i in all_["items"]]
+    st, p = c.get(f"/api/dns?limit=1&offset={all_['total']}")
+    assert p["items"] == []
+    for bad in ("limit=0", "limit=100000", "offset=-1", "limit=abc"):
+        st, j = c.get("/api/dns?" + bad)
+        assert st == 400 and "error" in j
+
+
+def test_filters_and_host(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, p = c.get("/api/dns?domain=" + webenv.DOMAIN)
+    assert p["total"] >= 3
+    st, p = c.get("/api/dns?domain=evil-e2e.example")  # subdomains match
+    assert p["total"] >= 3
+    st, p = c.get("/api/dns?domain=nothing.invalid")
+    assert p["total"] == 0
+    st, p = c.get(f"/api/trap?port={web['trap_port']}")
+    assert p["total"] >= 3
+    st, h = c.get("/api/hosts")
+    assert any(x["ip"] == "127.0.0.1" and x["trap"] >= 3 for x in h["items"])
+    st, h = c.get("/api/hosts/127.0.0.1")
+    types = [e["event_type"] for e in h["events"]]
+    assert "dns" in types and "trap" in types
+    ts = [e["ts"] for e in h["events"]]
+    assert ts == sorted(ts)
+    # The hostile request is stored as sent, and returned as JSON text.
+    assert any(webenv.HOSTILE in str(e["event"]) for e in h["events"])
+    st, j = c.get("/api/hosts/1.2.3.4%3Cx%3E")
+    assert st == 400
+
+
+def test_lists_check(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, j = c.get("/api/lists/check?name=" + webenv.DOMAIN)
+    assert st == 200 and j["sinkholed"] is True and j["explanation"]
+    st, j = c.get("/api/lists/check")
+    assert st == 400
+
+
+def payload_sha(web):
+    def pred(c):
+        r = c.execute("SELECT json_extract(json, '$.fileinfo.sha256') FROM events "
+                      "WHERE event_type = 'fileinfo'").fetchall()
+        return r
+    rows = webenv.wait_db(web["st"], pred, "a stored payload")
+    want = hashlib.sha256(PAYLOAD).hexdigest()
+    shas = [r[0] for r in rows]
+    return want if want in shas else shas[0]
+
+
+def test_payload_zip_opens_with_infected(web, tmp_path):
+    c = webenv.Client(web["base"])
+    c.login()
+    sha = payload_sha(web)
+    st, p = c.get("/api/payloads")
+    assert sha in [x["sha256"] for x in p["items"]]
+    st, hdrs, body = c.get("/api/payloads/" + sha, raw=True)
+    assert st == 200 and hdrs["Content-Type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(body))
+    info = z.infolist()[0]
+    assert info.flag_bits & 1  # encrypted
+    with pytest.raises(RuntimeError):
+        z.read(info.filename)
+    data = z.read(info.filename, pwd=b"infected")
+    assert hashlib.sha256(data).hexdigest() == sha
+    if shutil.which("unzip"):
+        zp = tmp_path / "p.zip"
+        zp.write_bytes(body)
+        r = subprocess.run(["unzip", "-P", "infected", "-p", str(zp)], capture_output=True)
+        assert r.returncode == 0 and hashlib.sha256(r.stdout).hexdigest() == sha
+        r = subprocess.run(["unzip", "-P", "wrong", "-p", str(zp)], capture_output=True)
+        assert r.returncode != 0 or hashlib.sha256(r.stdout).hexdigest() != sha
+
+
+@pytest.mark.parametrize("path", [
+    "/api/payloads/../../../etc/passwd",
+    "/api/payloads/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/api/payloads/..%2f..%2fsinktrap.db",
+    "/api/payloads/" + "A" * 64,
+    "/api/payloads/" + "0" * 63,
+    "/api/payloads/" + "0" * 64 + "/../x",
+    "/api/sessions/..%2f..%2fetc%2fpasswd/pcap",
+    "/api/sessions/../../etc/passwd/pcap",
+    "/api/sessions/1;id/pcap",
+    "/api/pcap?host=..%2f..%2fetc%2fpasswd",
+    "/api/pcap?host=-w%20/tmp/x",
+])
+def test_path_traversal_refused(web, path):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, hdrs, body = c.get(path, raw=True)
+    assert st in (400, 404), (path, st)
+    assert b"root:" not in body and b"SQLite format" not in body
+
+
+def test_missing_payload_is_404(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, j = c.get("/api/payloads/" + "0" * 64)
+    assert st == 404 and "error" in j
+
+
+def test_login_rate_limited(web):
+    c = webenv.Client(web["base"])
+    codes = [c.login(password="nope")[0] for _ in range(8)]
+    assert 429 in codes

@@ -1,0 +1,135 @@
+"""Helpers of the web suite: a sinktrap with DNS, trap and web on loopback, and
+an HTTP client that keeps the session cookie and the CSRF token."""
+
+import hashlib
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from http.cookiejar import CookieJar
+
+import harness
+
+USER, PASSWORD = "analyst", "correct horse battery staple"
+TOKEN = "e2e-token-0123456789abcdef"
+HOSTILE = '<img src=x onerror=alert(1)>'
+HOSTILE_UA = '"><img src=x onerror=alert(2)><script>alert(3)</script>'
+DOMAIN = "c2-beacon.evil-e2e.example"
+
+
+def start(res):
+    """A running sinktrap with every name sinkholed, the trap on one port and the web
+    worker; returns (sinktrap, web base URL, trap port)."""
+    trap_port = harness.free_port(v6=False)
+    web_port = harness.free_port(v6=False)
+    users = res.path("users")
+    tokens = res.path("tokens")
+    tokens.write_text("script:%s\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
+    st = res.sinktrap({
+        "dns": {"mode": "allowlist"},
+        "trap": {"enabled": "yes", "listen": "127.0.0.1", "ports": str(trap_port),
+                 "read_timeout": "1s"},
+        "web": {"enabled": "yes", "listen": f"127.0.0.1:{web_port}", "users": str(users),
+                "tokens": str(tokens)},
+    }, start=False)
+    r = subprocess.run([str(st.bin), "passwd", "-f", str(users), USER], input=PASSWORD,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    st.start()
+    base = f"http://127.0.0.1:{web_port}"
+
+    def web_up():
+        try:
+            with urllib.request.urlopen(base + "/login", timeout=1) as resp:
+                return resp.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    harness.wait_until(web_up, 20, what="the web worker")
+    return st, base, trap_port
+
+
+def http_to_trap(port, path="/", ua="e2e", host=DOMAIN, body=None):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    method = "POST" if body is not None else "GET"
+    req = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n"
+           "Connection: close\r\n")
+    data = req.encode()
+    if body is not None:
+        data += b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % len(body)
+    data += b"\r\n" + (body or b"")
+    s.sendall(data)
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+
+
+class Client:
+    def __init__(self, base):
+        self.base = base
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.csrf = None
+
+    def request(self, method, path, body=None, headers=None, csrf=True, raw=False):
+        h = dict(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            h.setdefault("Content-Type", "application/json")
+        if csrf and self.csrf and method != "GET":
+            h["X-CSRF-Token"] = self.csrf
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with self.opener.open(req, timeout=30) as r:
+                content = r.read()
+                status, hdrs = r.status, r.headers
+        except urllib.error.HTTPError as e:
+            content = e.read()
+            status, hdrs = e.code, e.headers
+        if raw:
+            return status, hdrs, content
+        try:
+            return status, json.loads(content)
+        except ValueError:
+            return status, content
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def login(self, user=USER, password=PASSWORD):
+        st, j = self.request("POST", "/api/login", {"username": user, "password": password})
+        if st == 200:
+            self.csrf = j["csrf"]
+        return st, j
+
+
+def wait_db(st, pred, what, timeout=15):
+    def check():
+        db = st.state_dir / "sinktrap.db"
+        if not db.exists():
+            return None
+        import sqlite3
+        c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return pred(c) or None
+        except sqlite3.Error:
+            return None
+        finally:
+            c.close()
+
+    return harness.wait_until(check, timeout, interval=0.1, what=what)
+
+
+def wait_counts(st, dns_n, trap_n):
+    def pred(c):
+        d = c.execute("SELECT count(*) FROM events WHERE event_type='dns'").fetchone()[0]
+        t = c.execute("SELECT count(*) FROM events WHERE event_type='trap'").fetchone()[0]
+        return (d, t) if d >= dns_n and t >= trap_n else None
+
+    return wait_db(st, pred, f"{dns_n} dns and {trap_n} trap events in the store")

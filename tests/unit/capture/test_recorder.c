@@ -1,0 +1,304 @@
+/*
+ * The recorder (what live capture and ingest share): a real capture fed
+ * through small rotating spool files; every file published with its index;
+ * flow events naming their files; one session's packets found again through
+ * the indexes of several files, byte for byte; the quota deleting the
+ * oldest files with a pcap_expired event each; a new file when the link
+ * type changes; adopting a classic pcap as it is.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "capture/index.h"
+#include "capture/pcapfile.h"
+#include "capture/recorder.h"
+#include "capture/spool.h"
+#include "capture_test.h"
+#include "common/emit.h"
+#include "common/event.h"
+
+#define ATTACK "honeynet_fc2010-1_attack-trace.pcap"
+
+static char dir[256];
+
+static int setup_dir(void **state)
+{
+	snprintf(dir, sizeof(dir), "/tmp/sinktrap-test-recorder-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown_dir(void **state)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Every record the recorder emits, kept. */
+struct events {
+	uint8_t *buf;
+	size_t len;
+	int flows, expired;
+};
+
+static void sink(const uint8_t *rec, size_t len, void *arg)
+{
+	struct events *ev = arg;
+	struct ev_field t;
+	ev->buf = realloc(ev->buf, ev->len + len);
+	memcpy(ev->buf + ev->len, rec, len);
+	ev->len += len;
+	assert_true(ev_find(rec, len, "event_type", &t));
+	if (t.strlen == 4 && !memcmp(t.str, "flow", 4))
+		ev->flows++;
+	if (t.strlen == 12 && !memcmp(t.str, "pcap_expired", 12))
+		ev->expired++;
+}
+
+static void config(struct recorder_config *c, uint64_t file_size)
+{
+	memset(c, 0, sizeof(*c));
+	c->spool = dir;
+	c->format = PCAPFILE_PCAP;
+	c->file_size = file_size;
+	flow_config_default(&c->flow);
+	c->flow.id_base = 1000;
+	c->flow.hash_seed = 1;
+	c->owner = (uid_t)-1;
+	c->group = (gid_t)-1;
+}
+
+static long feed(struct recorder *r, const char *name)
+{
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	char err[256];
+	long n = 0;
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(name), err, sizeof(err)), 0);
+	while (pcapfile_reader_next(rd, &p) == 1) {
+		assert_int_equal(recorder_packet(r, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype), 0);
+		n++;
+	}
+	pcapfile_reader_close(&rd);
+	return n;
+}
+
+/* The flow event of the session to port 1080 (the malware download). */
+static int find_session(const struct events *ev, uint64_t *id, char *first, char *last)
+{
+	size_t off = 0;
+	while (off < ev->len) {
+		long rl = ev_record_check(ev->buf + off, ev->len - off);
+		assert_true(rl > 0);
+		const uint8_t *rec = ev->buf + off;
+		struct ev_field f, a, b;
+		if (ev_find(rec, (size_t)rl, "dest_port", &f) && f.i == 1080 &&
+		    ev_find(rec, (size_t)rl, "flow_id", &f) &&
+		    ev_find(rec, (size_t)rl, "pcap.file_first", &a) &&
+		    ev_find(rec, (size_t)rl, "pcap.file_last", &b)) {
+			*id = (uint64_t)f.i;
+			snprintf(first, SPOOL_NAME_MAX, "%.*s", (int)a.strlen, a.str);
+			snprintf(last, SPOOL_NAME_MAX, "%.*s", (int)b.strlen, b.str);
+			return 1;
+		}
+		off += (size_t)rl;
+	}
+	return 0;
+}
+
+/* A digest of the packets of 2152 <-> 1080 in the source, in file order. */
+static void source_digest(char *out, size_t len, long *count)
+{
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	char err[256];
+	uint64_t h = 1469598103934665603ull;
+	*count = 0;
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)), 0);
+	while (pcapfile_reader_next(rd, &p) == 1) {
+		struct decode_pkt d;
+		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 || !(d.flags & DECODE_F_L4))
+			continue;
+		if (!((d.sport == 2152 && d.dport == 1080) || (d.sport == 1080 && d.dport == 2152)))
+			continue;
+		for (uint32_t i = 0; i < p.caplen; i++)
+			h = (h ^ p.data[i]) * 1099511628211ull;
+		h = (h ^ (uint64_t)p.ts_ns) * 1099511628211ull;
+		(*count)++;
+	}
+	pcapfile_reader_close(&rd);
+	snprintf(out, len, "%016llx", (unsigned long long)h);
+}
+
+static void test_rotation_and_extraction(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256];
+	config(&c, 48 * 1024);
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	long n = feed(r, ATTACK);
+	assert_int_equal(n, 348);
+	struct recorder_stats st;
+	recorder_stats(r, &st);
+	assert_int_equal(st.pkts, 348);
+	assert_int_equal(st.written, 348);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	assert_true(nf >= 4); /* 189 KB in 48 KB files */
+	for (size_t i = 0; i < nf; i++) {
+		assert_false(files[i].part);
+		assert_true(files[i].indexed);
+	}
+	assert_true(ev.flows >= 5);
+	assert_int_equal(ev.expired, 0);
+
+	uint64_t id = 0;
+	char first[SPOOL_NAME_MAX], last[SPOOL_NAME_MAX];
+	assert_true(find_session(&ev, &id, first, last));
+	assert_string_not_equal(first, last); /* 167 KB: it spans files */
+
+	/* its packets, through the index of each file it spans */
+	uint64_t h = 1469598103934665603ull;
+	long count = 0;
+	struct spool_file ff, fl;
+	assert_int_equal(spool_name_parse(first, &ff), 0);
+	assert_int_equal(spool_name_parse(last, &fl), 0);
+	for (size_t i = 0; i < nf; i++) {
+		if (files[i].seq < ff.seq || files[i].seq > fl.seq)
+			continue;
+		char path[512], idx[520];
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		snprintf(idx, sizeof(idx), "%s.idx", path);
+		struct index_reader *ir;
+		struct index_flow flw;
+		const uint64_t *offs;
+		assert_int_equal(index_reader_open(&ir, idx, err, sizeof(err)), 0);
+		assert_int_equal(index_reader_find(ir, id, &flw, &offs), 0);
+		struct pcapfile_reader *rd;
+		struct pcapfile_pkt p;
+		assert_int_equal(pcapfile_reader_open_path(&rd, path, err, sizeof(err)), 0);
+		for (uint32_t k = 0; k < flw.npkts; k++) {
+			assert_int_equal(pcapfile_reader_seek(rd, offs[k]), 0);
+			assert_int_equal(pcapfile_reader_next(rd, &p), 1);
+			for (uint32_t b = 0; b < p.caplen; b++)
+				h = (h ^ p.data[b]) * 1099511628211ull;
+			h = (h ^ (uint64_t)p.ts_ns) * 1099511628211ull;
+			count++;
+		}
+		pcapfile_reader_close(&rd);
+		index_reader_close(&ir);
+	}
+	char got[32], want[32];
+	long want_count;
+	snprintf(got, sizeof(got), "%016llx", (unsigned long long)h);
+	source_digest(want, sizeof(want), &want_count);
+	assert_int_equal(count, want_count);
+	assert_int_equal(count, 271);
+	assert_string_equal(got, want);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
+static void test_quota(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256];
+	config(&c, 32 * 1024);
+	c.limits.max_disk = 100 * 1024;
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	feed(r, ATTACK);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	uint64_t total = 0;
+	for (size_t i = 0; i < nf; i++)
+		total += files[i].size;
+	assert_true(total <= 100 * 1024);
+	assert_true(ev.expired >= 3);
+	/* the survivors are the newest: their sequence numbers run up to the last */
+	assert_int_equal(files[nf - 1].seq, files[0].seq + nf - 1);
+	assert_int_equal(files[0].seq, (uint32_t)ev.expired + 1);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
+static void test_linktype_and_adopt(void **state)
+{
+	NEED_PCAP(ATTACK);
+	NEED_PCAP("ivre_dnsbl_rawip.pcap");
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256], stop[256];
+	uint64_t n;
+	config(&c, 0);
+	c.format = PCAPFILE_PCAPNG;
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	feed(r, ATTACK);
+	feed(r, "ivre_dnsbl_rawip.pcap"); /* RAW: a file of its own */
+	assert_int_equal(recorder_adopt(r, pcap_path(ATTACK), &n, stop, sizeof(stop), err,
+	                                sizeof(err)),
+	                 0);
+	assert_int_equal(n, 348);
+	assert_string_equal(stop, "");
+	assert_int_equal(recorder_adopt(r, pcap_path("http_espn.pcapng"), &n, stop, sizeof(stop),
+	                                err, sizeof(err)),
+	                 -ENOTSUP);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	assert_int_equal(nf, 3);
+	assert_true(files[0].pcapng);
+	assert_true(files[1].pcapng);
+	assert_false(files[2].pcapng); /* adopted as it is */
+	struct stat st;
+	assert_int_equal(stat(pcap_path(ATTACK), &st), 0);
+	assert_int_equal(files[2].pcap_size, (uint64_t)st.st_size);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_quota, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, setup_dir, teardown_dir),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
