@@ -6,7 +6,7 @@ JOBS     ?= 2
 PYTHON   ?= /usr/bin/python3
 FUZZTIME ?= 20
 
-.PHONY: all build run test test-deps unit asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
+.PHONY: all webdeps build run test test-deps unit asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
 
 all: build
 
@@ -16,7 +16,15 @@ deps:
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
 
-build: deps $(BUILD)/build.ninja
+# The page's npm packages (uPlot, and playwright-core for the browser tests),
+# from web/package-lock.json; without npm the page is built without its chart.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd web && npm ci --no-audit --no-fund; \
+	else echo "npm is missing: the page is built without its chart" >&2; fi
+
+webdeps: web/node_modules/.package-lock.json
+
+build: deps webdeps $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j$(JOBS)
 
 # Runs in the foreground on the embedded default configuration (Ctrl-C stops it).
@@ -51,11 +59,18 @@ fuzz-smoke: fuzz-build
 fuzz: fuzz-build
 	scripts/fuzz.sh $(FUZZ) $(FUZZTIME)
 
+# The end-to-end suites of the daemons again, against the sanitizer build
+# (its workers report any memory or undefined-behaviour fault in their logs,
+# which fails the test that ran them).
+e2e-asan: asan
+	SINKTRAP_BIN=$(CURDIR)/$(ASAN)/sinktrap UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(PYTHON) -m pytest tests/e2e/dns tests/e2e/trap -q -p no:cacheprovider
+
 # End-to-end tests last: their summary line closes the run.
 e2e: test-deps build
 	$(PYTHON) -m pytest tests/e2e -q -p no:cacheprovider
 
-test: unit asan fuzz-smoke e2e
+test: unit asan fuzz-smoke e2e-asan e2e
 
 bench:
 	@scripts/deps.sh bench
