@@ -6,7 +6,7 @@ JOBS     ?= 2
 PYTHON   ?= /usr/bin/python3
 FUZZTIME ?= 20
 
-.PHONY: all webdeps build run test test-deps unit asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
+.PHONY: all webdeps build run test test-deps unit asan e2e-asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
 
 all: build
 
