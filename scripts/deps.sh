@@ -8,11 +8,11 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libcmocka-dev libsqlite3-dev libssl-dev
-libpcap-dev libseccomp-dev zlib1g-dev libpq-dev"
+libpcap-dev libseccomp-dev zlib1g-dev libpq-dev libmicrohttpd-dev libargon2-dev"
 test="$build clang libclang-rt-14-dev sqlite3 dnsutils dnsmasq-base python3 python3-pytest
 python3-dnspython python3-scapy iproute2 nftables procps
 rsyslog rsyslog-openssl postgresql python3-psycopg2 openssl tcpdump tshark
-swaks nmap curl openssh-client"
+swaks nmap curl openssh-client unzip chromium nodejs npm"
 bench="$test dnsperf unbound knot-resolver time wrk inetsim tcpreplay daemonlogger linux-perf"
 
 case "${1:-build}" in
@@ -24,6 +24,8 @@ esac
 
 missing=""
 for p in $want; do
+	# nodejs from elsewhere (nodesource) carries its own npm.
+	[ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing="$missing $p"
 	fi

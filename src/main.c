@@ -29,6 +29,7 @@ static void usage(FILE *out)
 	        "  dns            run the DNS worker alone in the foreground (events to stdout)\n"
 	        "  trap           run the trap worker alone in the foreground (events to stdout)\n"
 	        "  web            run the web worker (HTTP API and page) alone in the foreground\n"
+	        "  report --host IP  what the store knows of one host, in order (--json)\n"
 	        "  passwd USER    set a web user's password (read from stdin) in [web] users\n"
 	        "                 (-f FILE: that users file; -D: remove the user)\n"
 	        "  firewall       print the nftables catch-all and containment ruleset;\n"
@@ -147,6 +148,8 @@ int main(int argc, char **argv)
 		return status_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "passwd"))
 		return web_passwd_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "report"))
+		return web_report_main(argc - 1, argv + 1);
 	/* The capture commands parse their own (long) options. */
 	if (!strcmp(cmd, "ingest"))
 		return capture_ingest_main(argc - 1, argv + 1);

@@ -228,8 +228,12 @@ static void worker_start(struct parent *p, struct worker *w)
 			close(ctl[0]);
 			close_ctl_except(p, -1);
 			close_listeners(p, W_WEB);
+			/* The TLS key is read while still privileged. */
+			struct web_setup ws = {p->web_fd, ctl[1], p->conf_path, NULL, NULL};
+			char err[512];
+			if (web_tls_load(p->cfg, &ws, err, sizeof(err)) < 0)
+				fatalx("%s", err);
 			worker_narrow(p, "web", 0);
-			struct web_setup ws = {p->web_fd, ctl[1], p->conf_path};
 			_exit(web_worker_main(p->cfg, &ws));
 		}
 		w->pid = pid;
@@ -593,6 +597,10 @@ int parent_run(const char *conf_path)
 	}
 	if (p->cfg->web_enabled) {
 		web_prepare(p->cfg, p->drop ? (unsigned)p->gid : (unsigned)-1);
+		/* The spool the web worker reads: made and owned as the capture worker's. */
+		if (!p->cfg->capture_enabled &&
+		    capture_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid) < 0)
+			return 1;
 		p->web_fd = web_listen_open(p->cfg, err, sizeof(err));
 		if (p->web_fd < 0) {
 			log_warnx("%s", err);

@@ -466,7 +466,8 @@ static struct flow *flow_create(struct flow_table *ft, const struct decode_key *
 	f->key = *k;
 	f->start_ns = f->end_ns = ts;
 	f->file_first = f->file_last = ft->file_id;
-	if (communityid_compute(ft->cfg.cid_seed, k->family, k->src, k->dst, k->proto, k->sport,
+	if (!ft->cfg.cid_lazy &&
+	    communityid_compute(ft->cfg.cid_seed, k->family, k->src, k->dst, k->proto, k->sport,
 	                        k->dport, f->community_id) < 0)
 		f->community_id[0] = '\0';
 	f->hnext = ft->buckets[h & ft->mask];
@@ -693,6 +694,14 @@ const char *flow_conn_state(const struct flow *f)
 	if (os == ESTABLISHED && rs == ESTABLISHED)
 		return "S1";
 	return "OTH";
+}
+
+void flow_community_id(struct flow *f, uint16_t seed)
+{
+	const struct decode_key *k = &f->key;
+	if (communityid_compute(seed, k->family, k->src, k->dst, k->proto, k->sport, k->dport,
+	                        f->community_id) < 0)
+		f->community_id[0] = '\0';
 }
 
 static void render_addr(struct evbuf *b, const char *key, int family, const uint8_t *a)

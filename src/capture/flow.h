@@ -110,6 +110,9 @@ struct flow_config {
 	 * start time: (uint64_t)start_seconds << 20. */
 	uint64_t id_base;
 	uint64_t hash_seed;  /* 0 = random: flooding the table is not predictable */
+	/* Leave community_id empty; whoever reports the flow computes it
+	 * (flow_community_id), e.g. on another thread. */
+	int cid_lazy;
 	flow_end_cb *end_cb; /* may be NULL */
 	void *cb_arg;
 };
@@ -153,6 +156,9 @@ size_t flow_table_expire(struct flow_table *ft, int64_t now_ns);
 size_t flow_table_flush(struct flow_table *ft, enum flow_end reason);
 
 void flow_table_stats(const struct flow_table *ft, struct flow_stats *out);
+
+/* The Community ID of a flow's key into f->community_id (for cid_lazy tables). */
+void flow_community_id(struct flow *f, uint16_t seed);
 
 const char *flow_state_str(int state); /* "new", "established", "closed" */
 const char *flow_end_str(int reason);  /* "fin", "rst", "timeout", ... */

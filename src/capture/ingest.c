@@ -14,7 +14,8 @@
  * of the configuration: ingest works whether sinktrap runs or not (SQLite
  * and the spool lock take turns with a running instance). Remote sinks
  * (syslog, PostgreSQL) are not fed from here. A thread of its own takes the
- * events, so the database work overlaps the packet work.
+ * finished flows (their Community ID, their event, JSON and database), so
+ * that work overlaps the packet work on the other core.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,12 +46,26 @@
 #define QUEUE_MAX (64u << 20)     /* the packet side waits past this */
 #define COMMIT_ROWS 50000
 
-/* The store, in process: JSON lines and SQLite, fed by a thread of its own. */
+/*
+ * The store, in process: JSON lines and SQLite, fed by a thread of its own.
+ * Its queue holds items "u32 length, u32 kind, body": an event record
+ * (ITEM_RECORD), or a finished flow to render (ITEM_FLOW: struct flow_item).
+ */
+enum { ITEM_RECORD = 0, ITEM_FLOW = 1 };
+
+struct flow_item {
+	struct flow f;
+	char first[SPOOL_NAME_MAX], last[SPOOL_NAME_MAX]; /* "" when none */
+	int expired;
+};
+
 struct local_store {
 	struct config *cfg;
 	struct db *db;
 	struct jsonfile *json;
 	struct strbuf line;
+	struct evbuf ev; /* flow events rendered on the store thread */
+	uint16_t cid_seed;
 	uint64_t events, rows, errors;
 	pthread_t th;
 	int started;
@@ -123,6 +138,46 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	ls->events++;
 }
 
+/* One queued item: a record as it is, a flow rendered first. */
+static void take_item(struct local_store *ls, const uint8_t *p, size_t len)
+{
+	uint32_t kind;
+	memcpy(&kind, p + 4, 4);
+	if (kind == ITEM_RECORD) {
+		if (ev_record_check(p + 8, len - 8) != (long)(len - 8))
+			fatalx("ingest: corrupt event record");
+		take_one(ls, p + 8, len - 8);
+		return;
+	}
+	struct flow_item it;
+	if (len - 8 != sizeof(it))
+		fatalx("ingest: corrupt flow item");
+	memcpy(&it, p + 8, sizeof(it));
+	if (it.f.community_id[0] == '\0')
+		flow_community_id(&it.f, ls->cid_seed);
+	evbuf_reset(&ls->ev);
+	if (recorder_flow_event(&ls->ev, &it.f, it.first[0] ? it.first : NULL,
+	                        it.last[0] ? it.last : NULL, it.expired) < 0)
+		return;
+	ev_end(&ls->ev);
+	take_one(ls, ls->ev.data, ls->ev.len);
+}
+
+static void take_items(struct local_store *ls, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		uint32_t il;
+		if (len - off < 8)
+			fatalx("ingest: corrupt queue");
+		memcpy(&il, buf + off, 4);
+		if (il < 8 || il > len - off)
+			fatalx("ingest: corrupt queue");
+		take_item(ls, buf + off, il);
+		off += il;
+	}
+}
+
 static void *store_thread(void *arg)
 {
 	struct local_store *ls = arg;
@@ -144,14 +199,7 @@ static void *store_thread(void *arg)
 		cap = tc;
 		pthread_cond_broadcast(&ls->cv);
 		pthread_mutex_unlock(&ls->mu);
-		size_t off = 0;
-		while (off < tl) {
-			long rl = ev_record_check(buf + off, tl - off);
-			if (rl < 0)
-				fatalx("ingest: corrupt event record");
-			take_one(ls, buf + off, (size_t)rl);
-			off += (size_t)rl;
-		}
+		take_items(ls, buf, tl);
 		pthread_mutex_lock(&ls->mu);
 	}
 	pthread_mutex_unlock(&ls->mu);
@@ -164,15 +212,7 @@ static void handoff(struct local_store *ls)
 	if (ls->plen == 0)
 		return;
 	if (!ls->started) {
-		/* no thread: take them here */
-		size_t off = 0;
-		while (off < ls->plen) {
-			long rl = ev_record_check(ls->pend + off, ls->plen - off);
-			if (rl < 0)
-				fatalx("ingest: corrupt event record");
-			take_one(ls, ls->pend + off, (size_t)rl);
-			off += (size_t)rl;
-		}
+		take_items(ls, ls->pend, ls->plen); /* no thread: here */
 		ls->plen = 0;
 		return;
 	}
@@ -187,21 +227,46 @@ static void handoff(struct local_store *ls)
 	ls->plen = 0;
 }
 
-static void local_sink(const uint8_t *rec, size_t len, void *arg)
+static void queue_item(struct local_store *ls, uint32_t kind, const void *body, size_t len)
 {
-	struct local_store *ls = arg;
-	grow(&ls->pend, &ls->pcap, ls->plen + len);
-	memcpy(ls->pend + ls->plen, rec, len);
-	ls->plen += len;
+	uint32_t il = (uint32_t)(8 + len);
+	grow(&ls->pend, &ls->pcap, ls->plen + il);
+	memcpy(ls->pend + ls->plen, &il, 4);
+	memcpy(ls->pend + ls->plen + 4, &kind, 4);
+	memcpy(ls->pend + ls->plen + 8, body, len);
+	ls->plen += il;
 	if (ls->plen >= HANDOFF_BYTES)
 		handoff(ls);
+}
+
+/* Records of the emitter (pcap_expired). */
+static void local_sink(const uint8_t *rec, size_t len, void *arg)
+{
+	queue_item(arg, ITEM_RECORD, rec, len);
+}
+
+/* A finished flow: rendered on the store thread, Community ID and all. */
+static void local_flow(void *arg, const struct flow *f, const char *first, const char *last,
+                       int expired)
+{
+	struct flow_item it;
+	memset(&it, 0, sizeof(it));
+	it.f = *f;
+	if (first)
+		snprintf(it.first, sizeof(it.first), "%s", first);
+	if (last)
+		snprintf(it.last, sizeof(it.last), "%s", last);
+	it.expired = expired;
+	queue_item(arg, ITEM_FLOW, &it, sizeof(it));
 }
 
 static int local_open(struct local_store *ls, struct config *c, char *err, size_t errlen)
 {
 	memset(ls, 0, sizeof(*ls));
 	ls->cfg = c;
+	ls->cid_seed = (uint16_t)c->capture_cid_seed;
 	strbuf_init(&ls->line);
+	evbuf_init(&ls->ev);
 	pthread_mutex_init(&ls->mu, NULL);
 	pthread_cond_init(&ls->cv, NULL);
 	if (c->sqlite) {
@@ -239,6 +304,7 @@ static void local_close(struct local_store *ls)
 	}
 	jsonfile_free(&ls->json);
 	strbuf_free(&ls->line);
+	evbuf_free(&ls->ev);
 	free(ls->q);
 	free(ls->pend);
 	pthread_mutex_destroy(&ls->mu);
@@ -292,6 +358,16 @@ static int sniff(const char *path, int64_t *first_ts, char *err, size_t errlen)
 	*first_ts = pcapfile_reader_next(rd, &p) == 1 ? p.ts_ns : INT64_MAX;
 	pcapfile_reader_close(&rd);
 	return f;
+}
+
+/* "sinktrap: PATH: what", the path given once. */
+static void say_error(const char *path, const char *err)
+{
+	size_t n = strlen(path);
+	if (!strncmp(err, path, n) && err[n] == ':')
+		fprintf(stderr, "sinktrap: %s\n", err);
+	else
+		fprintf(stderr, "sinktrap: %s: %s\n", path, err);
 }
 
 int capture_ingest_main(int argc, char **argv)
@@ -367,6 +443,9 @@ int capture_ingest_main(int argc, char **argv)
 	event_id_init();
 	emit_init(&em, NULL, -1, "ingest");
 	emit_set_sink(&em, local_sink, &ls);
+	rc.flow.cid_lazy = 1;
+	rc.flow_cb = local_flow;
+	rc.flow_cb_arg = &ls;
 	struct recorder *rec;
 	if (recorder_new(&rec, &rc, &em, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sinktrap: %s\n", err);
@@ -384,7 +463,7 @@ int capture_ingest_main(int argc, char **argv)
 		int fmt = sniff(path, &first_ts, err, sizeof(err));
 		int r;
 		if (fmt < 0) {
-			fprintf(stderr, "sinktrap: %s\n", err);
+			say_error(path, err);
 			failed++;
 			continue;
 		}
@@ -400,7 +479,7 @@ int capture_ingest_main(int argc, char **argv)
 			r = recorder_adopt(rec, path, &n, stop, sizeof(stop), err, sizeof(err));
 		total += n;
 		if (r < 0) {
-			fprintf(stderr, "sinktrap: %s\n", err);
+			say_error(path, err);
 			failed++;
 			continue;
 		}

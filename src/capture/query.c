@@ -220,13 +220,34 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			          sizeof(host_text));
 			q->host = host_text;
 			break;
-		case O_NET:
-			if (prefix_parse(optarg, &q->net, err, sizeof(err)) < 0) {
+		case O_NET: {
+			/* host bits are let through (10.1.2.3/24 means 10.1.2.0/24) */
+			char norm[128];
+			const char *slash = strchr(optarg, '/');
+			uint8_t a[16] = {0};
+			snprintf(norm, sizeof(norm), "%s", optarg);
+			if (slash && (size_t)(slash - optarg) < sizeof(norm)) {
+				norm[slash - optarg] = '\0';
+				int fam = strchr(norm, ':') ? AF_INET6 : AF_INET;
+				long bits = strtol(slash + 1, &end, 10);
+				if (inet_pton(fam, norm, a) == 1 && *end == '\0' && bits >= 0 &&
+				    bits <= (fam == AF_INET ? 32 : 128)) {
+					for (long b = bits; b < (fam == AF_INET ? 32 : 128); b++)
+						a[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+					char t[INET6_ADDRSTRLEN];
+					inet_ntop(fam, a, t, sizeof(t));
+					snprintf(norm, sizeof(norm), "%s/%ld", t, bits);
+				} else {
+					snprintf(norm, sizeof(norm), "%s", optarg);
+				}
+			}
+			if (prefix_parse(norm, &q->net, err, sizeof(err)) < 0) {
 				fprintf(stderr, "sinktrap: --net: %s\n", err);
 				return -1;
 			}
 			q->have_net = 1;
 			break;
+		}
 		case O_PORT:
 			q->port = (int)strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || q->port < 0 || q->port > 65535) {

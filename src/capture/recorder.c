@@ -108,35 +108,46 @@ static const char *name_of(const struct recorder *r, uint32_t seq)
 /* ---- events ---- */
 
 /*
- * A finished flow: flow_event_render's record, reopened to add the names of
- * the spool files that hold its packets (the store keys session expiry on
- * the last one).
+ * flow_event_render's record, reopened to add the names of the spool files
+ * that hold the flow's packets (the store keys session expiry on the last).
  */
-static void on_flow_end(void *arg, const struct flow *f)
+int recorder_flow_event(struct evbuf *b, const struct flow *f, const char *first,
+                        const char *last, int expired)
 {
-	struct recorder *r = arg;
-	struct evbuf *b = emit_buf(r->em);
 	struct flow copy = *f;
 	size_t start = b->len;
-
 	copy.file_first = copy.file_last = 0; /* rendered by name below */
-	if (flow_event_render(&copy, b) < 0)
-		return;
+	int rc = flow_event_render(&copy, b);
+	if (rc < 0)
+		return rc;
 	b->start = start; /* reopen the record just closed */
 	b->depth = 0;
-	const char *first = f->file_first ? name_of(r, f->file_first) : NULL;
-	const char *last = f->file_last ? name_of(r, f->file_last) : NULL;
 	if (first && last) {
 		ev_obj(b, "pcap");
 		ev_str(b, "file_first", first);
 		ev_str(b, "file_last", last);
-		if (f->file_last <= r->deleted_through)
+		if (expired)
 			ev_bool(b, "expired", 1);
 		ev_close(b);
 	}
+	return 0;
+}
+
+static void on_flow_end(void *arg, const struct flow *f)
+{
+	struct recorder *r = arg;
+	const char *first = f->file_first ? name_of(r, f->file_first) : NULL;
+	const char *last = f->file_last ? name_of(r, f->file_last) : NULL;
+	int expired = f->file_last && f->file_last <= r->deleted_through;
+	r->st.flow_events++;
+	if (r->cfg.flow_cb) {
+		r->cfg.flow_cb(r->cfg.flow_cb_arg, f, first, last, expired);
+		return;
+	}
+	if (recorder_flow_event(emit_buf(r->em), f, first, last, expired) < 0)
+		return;
 	emit_commit(r->em);
 	emit_soon(r->em);
-	r->st.flow_events++;
 }
 
 static void emit_expired(struct recorder *r, const struct deleted *d)

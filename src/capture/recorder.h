@@ -27,6 +27,14 @@
 #include "capture/spool.h"
 
 struct emitter;
+struct evbuf;
+
+/* A finished flow, handed over instead of rendered (recorder_config.flow_cb):
+ * first/last name the spool files of its first and last packet (NULL when it
+ * was never written); expired: the last of them is deleted already. f is
+ * borrowed for the call. */
+typedef void recorder_flow_cb(void *arg, const struct flow *f, const char *first,
+                              const char *last, int expired);
 
 struct recorder_config {
 	const char *spool;           /* directory, existing (borrowed) */
@@ -38,7 +46,17 @@ struct recorder_config {
 	struct flow_config flow;  /* end_cb / cb_arg are the recorder's own */
 	uid_t owner;              /* files created are given to owner:group ((uid_t)-1: left) */
 	gid_t group;
+	recorder_flow_cb *flow_cb; /* NULL: flows become events in the emitter */
+	void *flow_cb_arg;
 };
+
+/*
+ * Begin a "flow" event in b: flow_event_render's fields plus pcap{file_first,
+ * file_last, expired} by name. The record is left open (finish it with
+ * ev_end or emit_commit). Returns 0, or -EMSGSIZE (nothing added).
+ */
+int recorder_flow_event(struct evbuf *b, const struct flow *f, const char *first,
+                        const char *last, int expired);
 
 struct recorder_stats {
 	uint64_t pkts, bytes;    /* packets given and their wire length */

@@ -681,6 +681,11 @@ static void validate(struct parser *p)
 		perr(p, 0, "[sinktrap] state_dir is empty");
 	if (c->capture_enabled && c->capture_interfaces.n == 0)
 		perr(p, p->capture_section_line, "[capture]: no 'interface' to capture on");
+	if (c->capture_max_disk && c->capture_max_disk < 2 * c->capture_file_size)
+		perr(p, p->capture_section_line,
+		     "[capture]: max_disk (%lld bytes) must hold at least two files of file_size "
+		     "(%lld bytes)",
+		     (long long)c->capture_max_disk, (long long)c->capture_file_size);
 	if (c->capture_filter) {
 		char err[256];
 		if (capture_filter_check(c->capture_filter, err, sizeof(err)) < 0)

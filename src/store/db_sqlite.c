@@ -340,75 +340,102 @@ static int ses_prepare(struct db *d)
 	return 0;
 }
 
-static void bind_path(const uint8_t *rec, size_t len, sqlite3_stmt *st, int col,
-                      const char *path)
+/* Where each field of a "flow" event goes in the sessions row (column numbers). */
+static const struct {
+	const char *obj, *key;
+	int col;
+} ses_cols[] = {
+    {"", "event_id", 1},          {"", "flow_id", 3},
+    {"", "community_id", 4},      {"", "src_ip", 5},
+    {"", "src_port", 6},          {"", "dest_ip", 7},
+    {"", "dest_port", 8},         {"", "proto", 9},
+    {"flow", "start", 11},        {"flow", "end", 12},
+    {"flow", "pkts_toserver", 13}, {"flow", "pkts_toclient", 14},
+    {"flow", "bytes_toserver", 15}, {"flow", "bytes_toclient", 16},
+    {"flow", "payload_bytes_toserver", 17}, {"flow", "payload_bytes_toclient", 18},
+    {"tcp", "tcp_flags", 19},     {"tcp", "tcp_flags_ts", 20},
+    {"tcp", "tcp_flags_tc", 21},  {"flow", "state", 22},
+    {"flow", "reason", 23},       {"flow", "conn_state", 24},
+    {"flow", "history", 25},      {"pcap", "file_first", 27},
+    {"pcap", "file_last", 28},
+};
+
+static int key_is(const struct ev_field *f, const char *s)
 {
-	struct ev_field f;
-	bind_field(st, col, ev_find(rec, len, path, &f) ? &f : NULL);
+	size_t n = strlen(s);
+	return f->keylen == n && !memcmp(f->key, s, n);
 }
 
+/* One pass over the record: every column bound as its field goes by. */
 int db_session_insert(struct db *d, const uint8_t *rec, size_t len)
 {
-	struct ev_field f1, f2, f;
-	char vlan[32] = "", files[2 * 64 + 2];
+	struct ev_reader r;
+	struct ev_field f, first = {0}, last = {0};
+	char vlan[32] = "", files[2 * 64 + 2], obj[16] = "";
+	int in_vlan = 0, have_start = 0, have_src = 0, have_id = 0, expired = 0;
 	if (ses_prepare(d) < 0)
 		return -1;
-	if (!ev_find(rec, len, "flow_id", &f) || !ev_find(rec, len, "src_ip", &f) ||
-	    !ev_find(rec, len, "flow.start", &f))
-		return 0; /* not a captured session */
 	sqlite3_stmt *st = d->ses_insert;
-	/* "vlan": [outer, inner] as "outer" or "outer,inner" */
-	struct ev_reader r;
-	int in_vlan = 0;
 	ev_reader_init(&r, rec, len);
 	while (ev_reader_next(&r, &f)) {
-		if (f.depth == 0 && f.kind == EV_ARR && f.keylen == 4 && !memcmp(f.key, "vlan", 4))
-			in_vlan = 1;
-		else if (in_vlan && f.depth == 1 && f.kind == EV_INT) {
+		if (f.kind == EV_END) {
+			if (f.depth == 0)
+				obj[0] = '\0';
+			in_vlan = 0;
+			continue;
+		}
+		if (f.depth == 0 && f.kind == EV_OBJ) {
+			snprintf(obj, sizeof(obj), "%.*s", (int)(f.keylen < 15 ? f.keylen : 15), f.key);
+			continue;
+		}
+		if (f.depth == 0 && f.kind == EV_ARR) {
+			in_vlan = key_is(&f, "vlan");
+			continue;
+		}
+		if (in_vlan && f.depth == 1 && f.kind == EV_INT) {
 			size_t n = strlen(vlan);
 			snprintf(vlan + n, sizeof(vlan) - n, "%s%lld", n ? "," : "", (long long)f.i);
-		} else if (in_vlan)
-			in_vlan = 0;
+			continue;
+		}
+		if (f.depth > 1)
+			continue;
+		const char *o = f.depth == 0 ? "" : obj;
+		if (f.depth == 1 && !strcmp(o, "pcap") && key_is(&f, "expired")) {
+			expired = f.i != 0;
+			continue;
+		}
+		for (size_t i = 0; i < sizeof(ses_cols) / sizeof(ses_cols[0]); i++) {
+			if (strcmp(ses_cols[i].obj, o) || !key_is(&f, ses_cols[i].key))
+				continue;
+			bind_field(st, ses_cols[i].col, &f);
+			have_id |= ses_cols[i].col == 3;
+			have_src |= ses_cols[i].col == 5;
+			have_start |= ses_cols[i].col == 11;
+			if (ses_cols[i].col == 27)
+				first = f;
+			if (ses_cols[i].col == 28)
+				last = f;
+			break;
+		}
 	}
-	bind_path(rec, len, st, 1, "event_id");
+	if (!have_id || !have_src || !have_start) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return 0; /* not a captured session */
+	}
 	if (d->sensor)
 		sqlite3_bind_text(st, 2, d->sensor, -1, SQLITE_STATIC);
-	bind_path(rec, len, st, 3, "flow_id");
-	bind_path(rec, len, st, 4, "community_id");
-	bind_path(rec, len, st, 5, "src_ip");
-	bind_path(rec, len, st, 6, "src_port");
-	bind_path(rec, len, st, 7, "dest_ip");
-	bind_path(rec, len, st, 8, "dest_port");
-	bind_path(rec, len, st, 9, "proto");
 	if (vlan[0])
 		sqlite3_bind_text(st, 10, vlan, -1, SQLITE_TRANSIENT);
-	bind_path(rec, len, st, 11, "flow.start");
-	bind_path(rec, len, st, 12, "flow.end");
-	bind_path(rec, len, st, 13, "flow.pkts_toserver");
-	bind_path(rec, len, st, 14, "flow.pkts_toclient");
-	bind_path(rec, len, st, 15, "flow.bytes_toserver");
-	bind_path(rec, len, st, 16, "flow.bytes_toclient");
-	bind_path(rec, len, st, 17, "flow.payload_bytes_toserver");
-	bind_path(rec, len, st, 18, "flow.payload_bytes_toclient");
-	bind_path(rec, len, st, 19, "tcp.tcp_flags");
-	bind_path(rec, len, st, 20, "tcp.tcp_flags_ts");
-	bind_path(rec, len, st, 21, "tcp.tcp_flags_tc");
-	bind_path(rec, len, st, 22, "flow.state");
-	bind_path(rec, len, st, 23, "flow.reason");
-	bind_path(rec, len, st, 24, "flow.conn_state");
-	bind_path(rec, len, st, 25, "flow.history");
-	if (ev_find(rec, len, "pcap.file_first", &f1) && ev_find(rec, len, "pcap.file_last", &f2) &&
-	    f1.kind == EV_STR && f2.kind == EV_STR && f1.strlen < 64 && f2.strlen < 64) {
-		if (f1.strlen == f2.strlen && !memcmp(f1.str, f2.str, f1.strlen))
-			snprintf(files, sizeof(files), "%.*s", (int)f1.strlen, f1.str);
+	if (first.kind == EV_STR && last.kind == EV_STR && first.strlen < 64 && last.strlen < 64) {
+		if (first.strlen == last.strlen && !memcmp(first.str, last.str, first.strlen))
+			snprintf(files, sizeof(files), "%.*s", (int)first.strlen, first.str);
 		else
-			snprintf(files, sizeof(files), "%.*s,%.*s", (int)f1.strlen, f1.str,
-			         (int)f2.strlen, f2.str);
+			snprintf(files, sizeof(files), "%.*s,%.*s", (int)first.strlen, first.str,
+			         (int)last.strlen, last.str);
 		sqlite3_bind_text(st, 26, files, -1, SQLITE_TRANSIENT);
-		bind_field(st, 27, &f1);
-		bind_field(st, 28, &f2);
 	}
-	sqlite3_bind_int(st, 29, ev_find(rec, len, "pcap.expired", &f) && f.i ? 1 : 0);
+	sqlite3_bind_int(st, 29, expired);
 	return step_reset(d, st);
 }
 

@@ -210,7 +210,8 @@ static int recover(struct queue *q, char *err, size_t errlen)
 		nums[n++] = num;
 	}
 	closedir(d);
-	qsort(nums, n, sizeof(*nums), cmp_u64);
+	if (n > 1)
+		qsort(nums, n, sizeof(*nums), cmp_u64);
 
 	int have_cursor = cursor_read(q) == 0;
 	for (size_t i = 0; i < n; i++) {

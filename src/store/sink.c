@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/event.h"
@@ -152,19 +153,40 @@ static void confirm(struct sink *s, int64_t now, int all)
 		any = 1;
 	}
 	if (any) {
+		s->backoff = 0; /* delivered: the peer works */
 		pthread_mutex_lock(&s->mu);
 		s->last_delivery = time_now_usec();
 		pthread_mutex_unlock(&s->mu);
 	}
 }
 
+/* Log a problem when it is new, or again after a minute (a dead SIEM must not flood the log). */
+static void say(struct sink *s, const char *what, const char *tail)
+{
+	int64_t now = mono_ms();
+	if (strcmp(s->logged, what) == 0 && now - s->logged_ms < 60000)
+		return;
+	snprintf(s->logged, sizeof(s->logged), "%s", what);
+	s->logged_ms = now;
+	log_warnx("%s: %s%s", s->name, what, tail);
+}
+
 static void broken(struct sink *s, const char *why)
 {
-	log_warnx("%s: %s; events are kept in the queue", s->name, why);
+	say(s, why, "; events are kept in the queue");
 	s->ops->disconnect(s);
 	s->npend = s->pend_head = 0;
 	queue_rewind(s->q);
 	set_state(s, 0, why);
+}
+
+/* Exponential back-off between connection attempts: 250 ms doubling up to 10 s. */
+static int64_t next_backoff(struct sink *s)
+{
+	s->backoff = s->backoff ? s->backoff * 2 : BACKOFF_MIN_MS;
+	if (s->backoff > BACKOFF_MAX_MS)
+		s->backoff = BACKOFF_MAX_MS;
+	return s->backoff;
 }
 
 /* Wait for the queue, the stop signal, or the idle descriptor. */
@@ -191,7 +213,7 @@ static void *sink_thread(void *arg)
 	struct queue_batch b;
 	char err[256];
 	int connected = 0;
-	int64_t backoff = 0, next_try = 0, last_save = 0, stop_deadline = 0;
+	int64_t next_try = 0, last_save = 0, stop_deadline = 0;
 
 	memset(&b, 0, sizeof(b));
 	for (;;) {
@@ -212,19 +234,14 @@ static void *sink_thread(void *arg)
 			}
 			err[0] = '\0';
 			if (s->ops->connect(s, err, sizeof(err)) < 0) {
-				backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-				if (backoff > BACKOFF_MAX_MS)
-					backoff = BACKOFF_MAX_MS;
-				next_try = now + backoff;
-				pthread_mutex_lock(&s->mu);
-				int changed = strcmp(s->last_error, err) != 0;
-				pthread_mutex_unlock(&s->mu);
-				if (changed)
-					log_warnx("%s: %s; retrying with back-off", s->name, err);
+				next_try = now + next_backoff(s);
+				say(s, err, "; retrying with back-off");
 				set_state(s, 0, err);
 				continue;
 			}
-			log_info("%s: connected to %s", s->name, s->dest);
+			if (s->reconnects == 0 || s->logged[0])
+				log_info("%s: connected to %s", s->name, s->dest);
+			s->logged[0] = '\0';
 			connected = 1;
 			s->bytes_sent = 0;
 			s->npend = s->pend_head = 0;
@@ -237,17 +254,14 @@ static void *sink_thread(void *arg)
 			if (s->ops->send(s, &b, err, sizeof(err)) < 0) {
 				broken(s, err);
 				connected = 0;
-				backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
-				if (backoff > BACKOFF_MAX_MS)
-					backoff = BACKOFF_MAX_MS;
-				next_try = mono_ms() + backoff;
+				next_try = mono_ms() + next_backoff(s);
 				continue;
 			}
-			backoff = 0;
 			if (s->ops->windowed) {
 				pend_push(s, &b.span, mono_ms());
 			} else {
 				queue_ack(s->q, &b.span);
+				s->backoff = 0;
 				pthread_mutex_lock(&s->mu);
 				s->last_delivery = time_now_usec();
 				pthread_mutex_unlock(&s->mu);
@@ -266,7 +280,7 @@ static void *sink_thread(void *arg)
 		if (wait_for(s, IDLE_WAIT_MS, fd) && s->ops->idle_check(s, err, sizeof(err)) < 0) {
 			broken(s, err);
 			connected = 0;
-			next_try = mono_ms() + BACKOFF_MIN_MS;
+			next_try = mono_ms() + next_backoff(s);
 		}
 	}
 	if (connected)
@@ -296,12 +310,24 @@ void sink_request_stop(struct sink *s, int grace_ms)
 		log_warn("%s: wake", s->name);
 }
 
-void sink_join(struct sink *s)
+int sink_join(struct sink *s, int timeout_ms)
 {
 	if (!s->started)
-		return;
-	pthread_join(s->thread, NULL);
+		return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
+		log_warnx("%s: the delivery thread does not stop (a hung peer?)", s->name);
+		return -1;
+	}
 	s->started = 0;
+	return 0;
 }
 
 void sink_stop(struct sink **sp, int grace_ms)
@@ -310,7 +336,8 @@ void sink_stop(struct sink **sp, int grace_ms)
 	if (s == NULL)
 		return;
 	sink_request_stop(s, grace_ms);
-	sink_join(s);
+	if (sink_join(s, grace_ms + 5000) < 0)
+		return; /* still in use by its thread: left to the process's exit */
 	queue_close(&s->q);
 	if (s->ops->free)
 		s->ops->free(s);

@@ -62,7 +62,8 @@ const char *sink_name(const struct sink *s);
  * waits for the thread, sink_stop does both and frees.
  */
 void sink_request_stop(struct sink *s, int grace_ms);
-void sink_join(struct sink *s);
+/* 0, or -1 when the thread did not end within timeout_ms (it is then left running). */
+int sink_join(struct sink *s, int timeout_ms);
 void sink_stop(struct sink **s, int grace_ms);
 
 #endif

@@ -51,6 +51,9 @@ struct sink {
 	int grace_ms;
 
 	/* Delivery thread only. */
+	char logged[256];    /* the last problem logged, to say each once a minute */
+	int64_t backoff;     /* ms before the next connection attempt; reset by a delivery */
+	int64_t logged_ms;
 	struct pending *pend;
 	size_t npend, cappend, pend_head;
 	uint64_t bytes_sent; /* on this connection */

@@ -69,19 +69,25 @@ static void ssl_err(const char *what, char *err, size_t errlen)
 	ERR_clear_error();
 }
 
-/* Wait for fd to be ready for events until the deadline. 1 ready, 0 timeout, -1 error. */
-static int wait_fd(int fd, short events, int64_t deadline)
+/*
+ * Wait for fd to be ready for events until the deadline, or until the sink is
+ * asked to stop (stop_fd readable). 1 ready, 0 timeout, -1 error or stopping.
+ */
+static int wait_fd(int fd, short events, int64_t deadline, int stop_fd)
 {
 	for (;;) {
 		int64_t left = deadline - mono_ms();
 		if (left <= 0)
 			return 0;
-		struct pollfd p = {fd, events, 0};
-		int r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+		struct pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
+		int r = poll(p, stop_fd >= 0 ? 2 : 1, (int)(left > 1000 ? 1000 : left));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
+		if (r < 0 || (stop_fd >= 0 && p[1].revents)) {
+			if (r > 0)
+				errno = ECANCELED;
 			return -1;
+		}
 		if (r > 0)
 			return 1;
 	}
@@ -127,7 +133,7 @@ static int connect_inet(struct syslog_sink *y, int type, char *err, size_t errle
 			continue;
 		}
 		if (type == SOCK_STREAM) {
-			int w = wait_fd(fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS), soerr = 0;
+			int w = wait_fd(fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS, -1), soerr = 0;
 			socklen_t sl = sizeof(soerr);
 			if (w <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
 				snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port,
@@ -198,7 +204,7 @@ static int tls_setup(struct syslog_sink *y, char *err, size_t errlen)
 			return 0;
 		int e = SSL_get_error(y->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (wait_fd(y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) <= 0) {
+			if (wait_fd(y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, -1) <= 0) {
 				snprintf(err, errlen, "TLS handshake with %s:%d timed out", sp->host, sp->port);
 				return -1;
 			}
@@ -299,7 +305,7 @@ static int write_stream(struct sink *s, const char *buf, size_t len, char *err, 
 			snprintf(err, errlen, "write: %s", strerror(errno));
 			return -1;
 		}
-		int w = wait_fd(y->fd, want, deadline);
+		int w = wait_fd(y->fd, want, deadline, s->wake_fd);
 		if (w == 0) {
 			snprintf(err, errlen, "the receiver took nothing for %d s", STALL_TIMEOUT_MS / 1000);
 			return -1;
@@ -331,7 +337,7 @@ static int send_dgram(struct sink *s, const char *m, size_t len, char *err, size
 			continue;
 		}
 		if (errno == EAGAIN || errno == ENOBUFS) {
-			if (wait_fd(y->fd, POLLOUT, deadline) <= 0) {
+			if (wait_fd(y->fd, POLLOUT, deadline, s->wake_fd) <= 0) {
 				snprintf(err, errlen, "the receiver took nothing for %d s",
 				         STALL_TIMEOUT_MS / 1000);
 				return -1;

@@ -14,8 +14,9 @@
 #define DEFAULT_RESEND_MS 1000
 
 /* Event types a filter may name; a later worker's new type is added here. */
-static const char *const known_types[] = {"dns",  "sinkhole_map", "trap",  "fileinfo",
-                                          "flow", "alert",        "stats", "dns:sinkhole",
+static const char *const known_types[] = {"dns",          "sinkhole_map", "trap",
+                                          "fileinfo",     "flow",         "pcap_expired",
+                                          "alert",        "stats",        "dns:sinkhole",
                                           "dns:forward"};
 
 static const struct {
@@ -173,7 +174,7 @@ int sinkspec_types_parse(const char *value, struct cfg_strv *out, char *err, siz
 			if (i == ARRAY_SIZE(known_types)) {
 				snprintf(err, errlen,
 				         "unknown event type '%s' (known: dns, dns:sinkhole, dns:forward, "
-				         "sinkhole_map, trap, fileinfo, flow, alert, stats, all)",
+				         "sinkhole_map, trap, fileinfo, flow, pcap_expired, alert, stats, all)",
 				         name);
 				strv_free(&t);
 				return -1;

@@ -211,8 +211,11 @@ static int parse_val(struct jp *p, struct jv *v)
 		v->t = J_NUM;
 		v->num = strtod(buf, &e1);
 		v->i = strtoll(buf, &e2, 10);
-		if (*e2 != '\0')
-			v->i = (int64_t)v->num;
+		if (*e2 != '\0') /* not an integer: its value, within range */
+			v->i = v->num >= 9.2e18    ? INT64_MAX
+			       : v->num <= -9.2e18 ? INT64_MIN
+			       : v->num == v->num  ? (int64_t)v->num
+			                           : 0;
 		r = *e1 == '\0' ? 0 : -1;
 	}
 	p->depth--;

@@ -682,16 +682,20 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	loop_io_add(s->loop, sfd, EPOLLIN, on_signal, s);
-	/* Delivery threads inherit the blocked signals: the loop alone takes them. */
+	loop_timer_add(s->loop, COMMIT_MS, 1, commit_timer, s);
+	loop_timer_add(s->loop, STATUS_MS, 1, status_update, s);
+	status_update(s);
+	sandbox_lockdown("store", SANDBOX_NO_PACKET);
+	/*
+	 * Delivery threads start after the lockdown, so they inherit the filter
+	 * (it binds the thread that loads it and its future threads), and the
+	 * blocked signals: the loop alone takes those.
+	 */
 	for (int i = 0; i < s->nsinks; i++) {
 		int r = sink_start(s->sinks[i]);
 		if (r < 0)
 			fatalx("%s: thread: %s", sink_name(s->sinks[i]), strerror(-r));
 	}
-	loop_timer_add(s->loop, COMMIT_MS, 1, commit_timer, s);
-	loop_timer_add(s->loop, STATUS_MS, 1, status_update, s);
-	status_update(s);
-	sandbox_lockdown("store", SANDBOX_NO_PACKET);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "store", 5, -1);
 
@@ -701,10 +705,11 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	commit(s);
 	for (int i = 0; i < s->nsinks; i++)
 		sink_request_stop(s->sinks[i], STOP_GRACE_MS);
+	int hung = 0;
 	for (int i = 0; i < s->nsinks; i++)
-		sink_join(s->sinks[i]);
+		hung |= sink_join(s->sinks[i], STOP_GRACE_MS + 5000) < 0;
 	status_update(s);
-	for (int i = 0; i < s->nsinks; i++)
+	for (int i = 0; i < s->nsinks && !hung; i++)
 		sink_stop(&s->sinks[i], STOP_GRACE_MS);
 	s->nsinks = 0;
 	log_info("stopped: %llu events stored", (unsigned long long)s->n_events);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "dns/dns.h"
@@ -50,7 +52,7 @@ void resp_error(struct wresp *o, int status, const char *msg)
 	resp_json(o, status, &sb);
 }
 
-static sqlite3 *db(struct web *w)
+sqlite3 *web_db(struct web *w)
 {
 	if (w->db)
 		return w->db;
@@ -59,7 +61,8 @@ static sqlite3 *db(struct web *w)
 		return NULL;
 	char uri[4200];
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", w->db_path);
-	if (sqlite3_open_v2(uri, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(uri, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+	    SQLITE_OK) {
 		log_warnx("%s: %s", w->db_path, sqlite3_errmsg(w->db));
 		sqlite3_close(w->db);
 		w->db = NULL;
@@ -113,8 +116,9 @@ static void q_int(struct q *q, int64_t v)
 static int q_bind(struct q *q, sqlite3_stmt *st)
 {
 	for (int i = 0; i < q->n; i++) {
-		int r = q->b[i].is_int ? sqlite3_bind_int64(st, i + 1, q->b[i].i)
-		                       : sqlite3_bind_text(st, i + 1, q->b[i].s, -1, SQLITE_STATIC);
+		int r = q->b[i].is_int
+		            ? sqlite3_bind_int64(st, i + 1, q->b[i].i)
+		            : sqlite3_bind_text(st, i + 1, q->b[i].s, -1, SQLITE_STATIC);
 		if (r != SQLITE_OK)
 			return -1;
 	}
@@ -137,7 +141,8 @@ static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
 			strbuf_putc(sb, ':');
 			switch (sqlite3_column_type(st, i)) {
 			case SQLITE_INTEGER:
-				strbuf_printf(sb, "%lld", (long long)sqlite3_column_int64(st, i));
+				strbuf_printf(sb, "%lld",
+				              (long long)sqlite3_column_int64(st, i));
 				break;
 			case SQLITE_FLOAT:
 				strbuf_printf(sb, "%.6g", sqlite3_column_double(st, i));
@@ -163,7 +168,8 @@ static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
 }
 
 /* Run sql (with q's binds) and append its rows; -1 on error (message in err). */
-static int run_rows(sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb, const char **err)
+static int run_rows(sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb,
+                    const char **err)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(d, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -280,7 +286,8 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		if ((v = req_arg(r, names[i])) && *v) {
 			int64_t t;
 			if (parse_time(v, &t) < 0) {
-				resp_error(o, 400, "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+				resp_error(o, 400,
+				           "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
 				return -1;
 			}
 			char cond[64];
@@ -319,7 +326,7 @@ static char *domain_pattern(struct q *q, struct wreq *r)
 static void paged(struct wreq *r, struct wresp *o, const char *cols, const char *from,
                   struct q *q, const char *order)
 {
-	sqlite3 *d = db(r->w);
+	sqlite3 *d = web_db(r->w);
 	int64_t limit, offset;
 	if (paging(r, o, &limit, &offset) < 0)
 		return;
@@ -333,12 +340,13 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 		resp_json(o, 200, &sb);
 		goto out;
 	}
-	strbuf_printf(&sql, "SELECT count(*) FROM %s%s", from, q->where.data ? q->where.data : "");
+	strbuf_printf(&sql, "SELECT count(*) FROM %s%s", from,
+	              q->where.data ? q->where.data : "");
 	strbuf_putc(&sql, '\0');
 	int64_t total = run_count(d, sql.data, q);
 	strbuf_reset(&sql);
-	strbuf_printf(&sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT %lld OFFSET %lld", cols, from,
-	              q->where.data ? q->where.data : "", order, (long long)limit,
+	strbuf_printf(&sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT %lld OFFSET %lld", cols,
+	              from, q->where.data ? q->where.data : "", order, (long long)limit,
 	              (long long)offset);
 	strbuf_putc(&sql, '\0');
 	strbuf_printf(&sb, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":",
@@ -357,7 +365,7 @@ out:
 	free(pat);
 }
 
-#define EVCOLS                                                                              \
+#define EVCOLS                                                                                 \
 	"id, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "          \
 	"community_id, domain, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS event"
 
@@ -395,16 +403,19 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 	const char *dom = req_arg(r, "domain");
 	if (dom && *dom) {
 		/* Sessions to an address the sinkhole handed to that domain. */
-		q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR domain "
-		          "LIKE ?)");
+		q_and(&q,
+		      "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR domain "
+		      "LIKE ?)");
 		q_str(&q, dom);
 		q_str(&q, NULL);
 	}
-	paged(r, o,
-	      "id, community_id, src_ip, src_port, dest_ip, dest_port, proto, start_ts, end_ts, "
-	      "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
-	      "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip) AS domain",
-	      "sessions", &q, "start_ts DESC, id DESC");
+	paged(
+	    r, o,
+	    "id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, src_port, dest_ip, "
+	    "dest_port, proto, start_ts, end_ts, "
+	    "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
+	    "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip) AS domain",
+	    "sessions", &q, "start_ts DESC, id DESC");
 }
 
 /* paged() counts rows of FROM; hosts need the count of groups. */
@@ -427,19 +438,19 @@ static int valid_ip(const char *s)
 	if (n == 0 || n > 45)
 		return 0;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F') ||
-		      *p == '.' || *p == ':'))
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
+		      (*p >= 'A' && *p <= 'F') || *p == '.' || *p == ':'))
 			return 0;
 	return 1;
 }
 
-static void api_host(struct wreq *r, struct wresp *o, const char *ip)
+void api_host(struct wreq *r, struct wresp *o, const char *ip)
 {
 	if (!valid_ip(ip)) {
 		resp_error(o, 400, "not an IP address");
 		return;
 	}
-	sqlite3 *d = db(r->w);
+	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);
 	strbuf_puts(&sb, "{\"ip\":");
@@ -460,15 +471,17 @@ static void api_host(struct wreq *r, struct wresp *o, const char *ip)
 	             &q, &sb, &err) < 0)
 		goto fail;
 	strbuf_puts(&sb, ",\"domains\":");
-	if (run_rows(d,
-	             "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
-	             "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
-	             "ORDER BY queries DESC LIMIT 200",
-	             &q, &sb, &err) < 0)
+	if (run_rows(
+	        d,
+	        "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
+	        "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
+	        "ORDER BY queries DESC LIMIT 200",
+	        &q, &sb, &err) < 0)
 		goto fail;
 	strbuf_puts(&sb, ",\"sessions\":");
 	if (run_rows(d,
-	             "SELECT id, community_id, src_ip, src_port, dest_ip, dest_port, proto, "
+	             "SELECT id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, "
+	             "src_port, dest_ip, dest_port, proto, "
 	             "start_ts, end_ts, pkts_toserver + pkts_toclient AS packets, "
 	             "bytes_toserver + bytes_toclient AS bytes FROM sessions WHERE src_ip = ?1 "
 	             "ORDER BY start_ts LIMIT 1000",
@@ -486,13 +499,14 @@ fail:
 
 static void api_stats(struct wreq *r, struct wresp *o)
 {
-	sqlite3 *d = db(r->w);
+	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);
 	if (d == NULL) {
-		strbuf_puts(&sb, "{\"store\":\"empty\",\"counts\":[],\"top_domains\":[],\"top_hosts\":"
-		                 "[],\"top_ports\":[],\"top_protocols\":[],\"timeline\":[],"
-		                 "\"health\":[]}");
+		strbuf_puts(
+		    &sb, "{\"store\":\"empty\",\"counts\":[],\"top_domains\":[],\"top_hosts\":"
+		         "[],\"top_ports\":[],\"top_protocols\":[],\"timeline\":[],"
+		         "\"health\":[]}");
 		resp_json(o, 200, &sb);
 		return;
 	}
@@ -500,35 +514,42 @@ static void api_stats(struct wreq *r, struct wresp *o)
 	struct {
 		const char *key, *sql;
 	} parts[] = {
-	    {"counts", "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n "
-	               "DESC"},
+	    {"counts",
+	     "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n "
+	     "DESC"},
 	    {"totals",
 	     "SELECT sum(event_type = 'dns') AS dns_queries, sum(event_type = 'trap') AS "
-	     "trap_connections, sum(event_type = 'fileinfo') AS payloads, count(DISTINCT CASE WHEN "
+	     "trap_connections, sum(event_type = 'fileinfo') AS payloads, count(DISTINCT CASE "
+	     "WHEN "
 	     "event_type IN ('dns','trap') THEN src_ip END) AS hosts, count(DISTINCT CASE WHEN "
 	     "event_type = 'dns' THEN domain END) AS domains, min(ts) AS first_ts, max(ts) AS "
 	     "last_ts FROM events"},
-	    {"top_domains", "SELECT domain, count(*) AS n, count(DISTINCT src_ip) AS hosts FROM "
-	                    "events WHERE event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
-	                    "ORDER BY n DESC LIMIT 10"},
-	    {"top_hosts", "SELECT src_ip AS ip, count(*) AS n, sum(event_type = 'trap') AS trap "
-	                  "FROM events WHERE event_type IN ('dns','trap') AND src_ip IS NOT NULL "
-	                  "GROUP BY src_ip ORDER BY n DESC LIMIT 10"},
-	    {"top_ports", "SELECT dest_port AS port, proto, count(*) AS n FROM events WHERE "
-	                  "event_type = 'trap' AND dest_port IS NOT NULL GROUP BY dest_port, proto "
-	                  "ORDER BY n DESC LIMIT 10"},
-	    {"top_protocols",
-	     "SELECT coalesce(json_extract(json, '$.app_proto'), proto) AS protocol, count(*) AS n "
-	     "FROM events WHERE event_type = 'trap' AND json_valid(json) GROUP BY protocol ORDER BY "
-	     "n DESC LIMIT 10"},
+	    {"top_domains",
+	     "SELECT domain, count(*) AS n, count(DISTINCT src_ip) AS hosts FROM "
+	     "events WHERE event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
+	     "ORDER BY n DESC LIMIT 10"},
+	    {"top_hosts",
+	     "SELECT src_ip AS ip, count(*) AS n, sum(event_type = 'trap') AS trap "
+	     "FROM events WHERE event_type IN ('dns','trap') AND src_ip IS NOT NULL "
+	     "GROUP BY src_ip ORDER BY n DESC LIMIT 10"},
+	    {"top_ports",
+	     "SELECT dest_port AS port, proto, count(*) AS n FROM events WHERE "
+	     "event_type = 'trap' AND dest_port IS NOT NULL GROUP BY dest_port, proto "
+	     "ORDER BY n DESC LIMIT 10"},
+	    {"top_protocols", "SELECT coalesce(json_extract(json, '$.app_proto'), proto) AS "
+	                      "protocol, count(*) AS n "
+	                      "FROM events WHERE event_type = 'trap' AND json_valid(json) "
+	                      "GROUP BY protocol ORDER BY "
+	                      "n DESC LIMIT 10"},
 	    /* Per-minute buckets over the last 24 hours with events. */
-	    {"timeline",
-	     "SELECT (ts / 60000000) * 60 AS t, sum(event_type = 'dns') AS dns, sum(event_type = "
-	     "'trap') AS trap, sum(event_type = 'flow') AS flow FROM events WHERE ts >= (SELECT "
-	     "max(ts) FROM events) - 86400000000 GROUP BY t ORDER BY t"},
-	    {"health",
-	     "SELECT ts, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS event FROM events "
-	     "WHERE event_type IN ('stats','alert') ORDER BY ts DESC LIMIT 5"},
+	    {"timeline", "SELECT (ts / 60000000) * 60 AS t, sum(event_type = 'dns') AS dns, "
+	                 "sum(event_type = "
+	                 "'trap') AS trap, sum(event_type = 'flow') AS flow FROM events WHERE "
+	                 "ts >= (SELECT "
+	                 "max(ts) FROM events) - 86400000000 GROUP BY t ORDER BY t"},
+	    {"health", "SELECT ts, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS "
+	               "event FROM events "
+	               "WHERE event_type IN ('stats','alert') ORDER BY ts DESC LIMIT 5"},
 	};
 	strbuf_putc(&sb, '{');
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -569,7 +590,8 @@ static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
 		return;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_PAYLOAD_ZIP) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > MAX_PAYLOAD_ZIP) {
 		close(fd);
 		resp_error(o, 404, "no such payload");
 		return;
@@ -598,7 +620,8 @@ static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
 	o->ctype = "application/zip";
 	o->body = zip;
 	o->len = zlen;
-	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s.zip\"", sha);
+	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s.zip\"",
+	         sha);
 }
 
 static void api_payloads(struct wreq *r, struct wresp *o)
@@ -613,15 +636,18 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 	}
 	paged(r, o, "*",
 	      "(SELECT json_extract(json, '$.fileinfo.sha256') AS sha256, "
-	      "max(json_extract(json, '$.fileinfo.size')) AS size, min(ts) AS first_seen, max(ts) "
-	      "AS last_seen, count(*) AS seen, max(json_extract(json, '$.fileinfo.kind')) AS kind, "
+	      "max(json_extract(json, '$.fileinfo.size')) AS size, min(ts) AS first_seen, "
+	      "max(ts) "
+	      "AS last_seen, count(*) AS seen, max(json_extract(json, '$.fileinfo.kind')) AS "
+	      "kind, "
 	      "max(json_extract(json, '$.fileinfo.filename')) AS name, min(src_ip) AS src_ip, "
-	      "max(domain) AS domain FROM events WHERE event_type = 'fileinfo' AND json_valid(json) "
+	      "max(domain) AS domain FROM events WHERE event_type = 'fileinfo' AND "
+	      "json_valid(json) "
 	      "GROUP BY sha256) AS p",
 	      &q, "last_seen DESC");
 }
 
-/* Run `sinktrap pcap ... -w -` on our own binary; collect its output. */
+/* Run `sinktrap pcap ... -w -` in a child process; collect its output. */
 static void run_pcap(struct wreq *r, struct wresp *o, char **args, int nargs, const char *fname)
 {
 	char *argv[32];
@@ -666,8 +692,11 @@ static void run_pcap(struct wreq *r, struct wresp *o, char **args, int nargs, co
 		sigset_t all;
 		sigemptyset(&all);
 		sigprocmask(SIG_SETMASK, &all, NULL);
-		execv("/proc/self/exe", argv);
-		_exit(127);
+		/* The capture code's own `sinktrap pcap`, in this child: no exec. */
+		optind = 0;
+		int rc = capture_pcap_main(n - 1, argv + 1);
+		fflush(NULL);
+		_exit(rc);
 	}
 	close(out[1]);
 	close(err[1]);
@@ -733,8 +762,8 @@ static int safe_arg(const char *s)
 	if (s == NULL || *s == '\0' || strlen(s) > 100 || *s == '-')
 		return 0;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      strchr(".:-+/=_T", *p)))
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= 'A' && *p <= 'Z') || strchr(".:-+/=_T", *p)))
 			return 0;
 	return 1;
 }
@@ -746,8 +775,23 @@ static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 		resp_error(o, 400, "a session is named by its numeric id");
 		return;
 	}
+	/* The API names a session by its row; the spool knows it by its flow id. */
+	sqlite3 *d = web_db(r->w);
+	sqlite3_stmt *st;
+	int64_t flow = -1;
+	if (d && sqlite3_prepare_v2(d, "SELECT flow_id FROM sessions WHERE id = ?", -1, &st,
+	                            NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, n);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			flow = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (flow < 0) {
+		resp_error(o, 404, "no such session");
+		return;
+	}
 	char ids[32], fname[64];
-	snprintf(ids, sizeof(ids), "%lld", (long long)n);
+	snprintf(ids, sizeof(ids), "%lld", (long long)flow);
 	snprintf(fname, sizeof(fname), "session-%lld.pcap", (long long)n);
 	char *args[] = {"--session", ids};
 	run_pcap(r, o, args, 2, fname);
@@ -755,16 +799,30 @@ static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 
 static void api_pcap(struct wreq *r, struct wresp *o)
 {
-	static const char *const opts[][2] = {{"host", "--host"},   {"port", "--port"},
-	                                      {"since", "--since"}, {"until", "--until"},
+	static const char *const opts[][2] = {{"host", "--host"},
+	                                      {"port", "--port"},
+	                                      {"since", "--since"},
+	                                      {"until", "--until"},
 	                                      {"community_id", "--community-id"}};
 	char *args[16];
+	char times[2][40];
 	int n = 0;
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		const char *v = req_arg(r, opts[i][0]);
 		if (v == NULL || *v == '\0')
 			continue;
-		if (!safe_arg(v)) {
+		if (i == 2 || i == 3) {
+			/* The API's time forms, handed on as "@seconds.micro". */
+			int64_t t;
+			if (parse_time(v, &t) < 0) {
+				resp_error(o, 400,
+				           "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
+				return;
+			}
+			snprintf(times[i - 2], sizeof(times[0]), "@%lld.%06lld",
+			         (long long)(t / 1000000), (long long)(t % 1000000));
+			v = times[i - 2];
+		} else if (!safe_arg(v)) {
 			resp_error(o, 400, "invalid filter value");
 			return;
 		}
@@ -772,7 +830,8 @@ static void api_pcap(struct wreq *r, struct wresp *o)
 		args[n++] = (char *)v;
 	}
 	if (n == 0) {
-		resp_error(o, 400, "give at least one of host, port, since, until, community_id");
+		resp_error(o, 400,
+		           "give at least one of host, port, since, until, community_id");
 		return;
 	}
 	run_pcap(r, o, args, n, "sinktrap.pcap");
@@ -792,20 +851,34 @@ static void api_lists(struct wreq *r, struct wresp *o)
 		strbuf_puts(&sb, "{\"path\":");
 		strbuf_json_str(&sb, (const uint8_t *)p, strlen(p));
 		if (stat(p, &st) == 0)
-			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}", (long long)st.st_size,
-			              (long long)st.st_mtime);
+			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}",
+			              (long long)st.st_size, (long long)st.st_mtime);
 		else
 			strbuf_puts(&sb, ",\"size\":null,\"mtime\":null}");
 	}
 	strbuf_puts(&sb, "],\"sinkholed_domains\":");
-	sqlite3 *d = db(r->w);
+	sqlite3 *d = web_db(r->w);
 	int64_t n = -1;
 	if (d) {
 		struct q q;
 		q_init(&q);
 		n = run_count(d, "SELECT count(DISTINCT domain) FROM sinkhole_map", &q);
 	}
-	strbuf_printf(&sb, "%lld}", (long long)(n < 0 ? 0 : n));
+	strbuf_printf(&sb, "%lld", (long long)(n < 0 ? 0 : n));
+	/* Which lists decided the queries seen, by the entries' list files. */
+	strbuf_puts(&sb, ",\"decided_by\":");
+	const char *err;
+	if (d == NULL ||
+	    run_rows(d,
+	             "SELECT json_extract(json, '$.sinkhole.list') AS list, json_extract(json, "
+	             "'$.sinkhole.reason') AS reason, count(*) AS queries, count(DISTINCT "
+	             "domain) AS "
+	             "domains FROM events WHERE event_type = 'dns' AND json_valid(json) GROUP "
+	             "BY 1, 2 "
+	             "ORDER BY queries DESC LIMIT 100",
+	             NULL, &sb, &err) < 0)
+		strbuf_puts(&sb, "[]");
+	strbuf_putc(&sb, '}');
 	resp_json(o, 200, &sb);
 }
 

@@ -62,8 +62,9 @@ static int valid_username(const char *u)
 	if (n == 0 || n > 64)
 		return 0;
 	for (const char *p = u; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '.' || *p == '_' || *p == '-' || *p == '@'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' ||
+		      *p == '@'))
 			return 0;
 	return 1;
 }
@@ -298,8 +299,8 @@ int web_passwd_main(int argc, char **argv)
 		if (getrandom(salt, sizeof(salt), 0) != sizeof(salt))
 			fatal("getrandom");
 		char enc[256];
-		int r = argon2id_hash_encoded(2, 19456, 1, pass, strlen(pass), salt, sizeof(salt), 32,
-		                              enc, sizeof(enc));
+		int r = argon2id_hash_encoded(2, 19456, 1, pass, strlen(pass), salt,
+		                              sizeof(salt), 32, enc, sizeof(enc));
 		explicit_bzero(pass, sizeof(pass));
 		if (r != ARGON2_OK) {
 			fprintf(stderr, "passwd: %s\n", argon2_error_message(r));
@@ -325,7 +326,8 @@ int web_passwd_main(int argc, char **argv)
 		struct stat st;
 		if (fstat(fileno(in), &st) == 0) {
 			if (fchown(fd, st.st_uid, st.st_gid) < 0)
-				fprintf(stderr, "passwd: %s: keeping its owner: %s\n", file, strerror(errno));
+				fprintf(stderr, "passwd: %s: keeping its owner: %s\n", file,
+				        strerror(errno));
 			fchmod(fd, st.st_mode & 0777);
 		}
 		char old[1024];
@@ -352,11 +354,16 @@ int web_passwd_main(int argc, char **argv)
 		config_free(c);
 		return 1;
 	}
-	fprintf(stderr, "%s %s in %s\n", del ? "removed" : found ? "updated" : "added", user, file);
+	fprintf(stderr, "%s %s in %s\n",
+	        del     ? "removed"
+	        : found ? "updated"
+	                : "added",
+	        user, file);
 	config_free(c);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sinktrap passwd [-c FILE | -f USERSFILE] [-D] USER  (password on "
-	                "stdin; -D removes USER)\n");
+	fprintf(stderr,
+	        "usage: sinktrap passwd [-c FILE | -f USERSFILE] [-D] USER  (password on "
+	        "stdin; -D removes USER)\n");
 	return 2;
 }

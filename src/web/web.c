@@ -25,6 +25,7 @@
 #include "common/config.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "common/util.h"
 #include "capture/capture.h"
 
@@ -52,7 +53,8 @@ static char *json_get_str(const char *s, size_t len, const char *key)
 		return NULL;
 	p++;
 	for (;;) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ','))
+		while (p < end &&
+		       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ','))
 			p++;
 		if (p >= end || *p != '"')
 			return NULL;
@@ -60,12 +62,14 @@ static char *json_get_str(const char *s, size_t len, const char *key)
 		char *str[2] = {NULL, NULL};
 		for (int part = 0; part < 2; part++) {
 			if (part == 1) {
-				while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+				while (p < end &&
+				       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 					p++;
 				if (p >= end || *p != ':')
 					goto bad;
 				p++;
-				while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+				while (p < end &&
+				       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 					p++;
 				if (p >= end || *p != '"')
 					goto bad; /* only string values */
@@ -111,11 +115,15 @@ static char *json_get_str(const char *s, size_t len, const char *key)
 						if (cp < 0x80)
 							c = (char)cp;
 						else if (cp < 0x800) {
-							strbuf_putc(&b, (char)(0xc0 | (cp >> 6)));
+							strbuf_putc(&b,
+							            (char)(0xc0 | (cp >> 6)));
 							c = (char)(0x80 | (cp & 0x3f));
 						} else {
-							strbuf_putc(&b, (char)(0xe0 | (cp >> 12)));
-							strbuf_putc(&b, (char)(0x80 | ((cp >> 6) & 0x3f)));
+							strbuf_putc(&b,
+							            (char)(0xe0 | (cp >> 12)));
+							strbuf_putc(
+							    &b,
+							    (char)(0x80 | ((cp >> 6) & 0x3f)));
 							c = (char)(0x80 | (cp & 0x3f));
 						}
 					}
@@ -204,8 +212,8 @@ static void resp_asset(struct wresp *o, const struct web_asset *a)
 
 static int is_public(const char *url)
 {
-	return !strcmp(url, "/login") || !strcmp(url, "/login.js") || !strcmp(url, "/style.css") ||
-	       !strcmp(url, "/favicon.svg");
+	return !strcmp(url, "/login") || !strcmp(url, "/login.js") ||
+	       !strcmp(url, "/style.css") || !strcmp(url, "/favicon.svg");
 }
 
 static void session_json(struct wresp *o, struct wsession *s)
@@ -262,8 +270,8 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 	if (ci && ci->client_addr)
 		addr_fmt(ci->client_addr, client, sizeof(client));
 
-	struct wreq rq = {w, c, url, method, cs->body.data ? cs->body.data : "", cs->body.len,
-	                  client};
+	struct wreq rq = {
+	    w, c, url, method, cs->body.data ? cs->body.data : "", cs->body.len, client};
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 
 	if (cs->too_large) {
@@ -275,11 +283,19 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 			resp_error(o, 405, "use POST");
 			return;
 		}
+		/* JSON only: a cross-site form cannot send it without a preflight. */
+		const char *ct =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+		if (ct == NULL || strncasecmp(ct, "application/json", 16) != 0) {
+			resp_error(o, 415, "send the login as application/json");
+			return;
+		}
 		do_login(&rq, o, https);
 		return;
 	}
 	if (is_public(url)) {
-		const struct web_asset *a = asset_find(!strcmp(url, "/login") ? "/login.html" : url);
+		const struct web_asset *a =
+		    asset_find(!strcmp(url, "/login") ? "/login.html" : url);
 		if (a == NULL || !get) {
 			resp_error(o, 404, "not found");
 			return;
@@ -447,6 +463,28 @@ static char *slurp_file(const char *path)
 	return sb.data;
 }
 
+int web_tls_load(const struct config *c, struct web_setup *s, char *err, size_t errlen)
+{
+	s->tls_cert = s->tls_key = NULL;
+	if (c->web_tls_cert == NULL && c->web_tls_key == NULL)
+		return 0;
+	if (c->web_tls_cert == NULL || c->web_tls_key == NULL) {
+		snprintf(err, errlen, "web: set both tls_cert and tls_key");
+		return -1;
+	}
+	s->tls_cert = slurp_file(c->web_tls_cert);
+	s->tls_key = slurp_file(c->web_tls_key);
+	if (s->tls_cert == NULL || s->tls_key == NULL) {
+		snprintf(err, errlen, "web: cannot read %s: %s",
+		         s->tls_cert ? c->web_tls_key : c->web_tls_cert, strerror(errno));
+		free(s->tls_cert);
+		free(s->tls_key);
+		s->tls_cert = s->tls_key = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int web_worker_main(struct config *c, struct web_setup *s)
 {
 	static struct web W;
@@ -471,31 +509,32 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	char *cert = NULL, *key = NULL;
-	if (c->web_tls_cert && c->web_tls_key) {
-		cert = slurp_file(c->web_tls_cert);
-		key = slurp_file(c->web_tls_key);
-		if (cert == NULL || key == NULL)
-			fatalx("web: cannot read tls_cert/tls_key");
+	char err[512];
+	if (s->tls_cert == NULL && web_tls_load(c, s, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	char *cert = s->tls_cert, *key = s->tls_key;
+	if (cert) {
 		flags |= MHD_USE_TLS;
 		g_https = 1;
 	}
 	struct MHD_Daemon *d;
 	if (cert)
-		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-		                     256u, MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
-		                     key, MHD_OPTION_END);
+		d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+		    60u, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_HTTPS_MEM_CERT, cert,
+		    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
 		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-		                     256u, MHD_OPTION_END);
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		                     MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_END);
 	if (d == NULL)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",
 	         cert ? " (TLS)" : "");
+	/* Serving needs no program runs, no outbound connections, no raw sockets. */
+	sandbox_lockdown("web", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "web", 3, -1);
 	/* Wait for a stop signal, or for the parent to go away. */
@@ -561,6 +600,6 @@ int web_run_alone(const char *conf_path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	struct web_setup s = {fd, -1, conf_path};
+	struct web_setup s = {fd, -1, conf_path, NULL, NULL};
 	return web_worker_main(c, &s);
 }

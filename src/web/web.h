@@ -14,10 +14,17 @@
 struct config;
 
 struct web_setup {
-	int listen_fd; /* bound and listening, opened by the parent */
-	int parent_fd; /* -1 when run alone */
-	const char *conf_path; /* NULL = the embedded default */
+	int listen_fd;            /* bound and listening, opened by the parent */
+	int parent_fd;            /* -1 when run alone */
+	const char *conf_path;    /* NULL = the embedded default */
+	char *tls_cert, *tls_key; /* PEM, malloced; NULL: read by the worker */
 };
+
+/*
+ * Read [web] tls_cert and tls_key into s (while still privileged, so the key
+ * may stay readable by root only). 0, or -1 with err.
+ */
+int web_tls_load(const struct config *c, struct web_setup *s, char *err, size_t errlen);
 
 /* Open the [web] listen socket (privileged part). fd, or -1 with err. */
 int web_listen_open(const struct config *c, char *err, size_t errlen);
@@ -34,6 +41,9 @@ int web_worker_main(struct config *c, struct web_setup *s);
 
 /* `sinktrap web -c FILE`: the worker alone in the foreground. */
 int web_run_alone(const char *conf_path);
+
+/* `sinktrap report [-c FILE] --host IP [--json]`: one host's chain on the console. */
+int web_report_main(int argc, char **argv);
 
 /* `sinktrap passwd [-c FILE] [-f USERSFILE] USER`: password on stdin. */
 int web_passwd_main(int argc, char **argv);

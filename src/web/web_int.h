@@ -78,6 +78,9 @@ const char *req_arg(struct wreq *r, const char *name);
 void resp_json(struct wresp *o, int status, struct strbuf *sb);
 void resp_error(struct wresp *o, int status, const char *msg);
 void api_route(struct wreq *r, struct wresp *o);
+void api_host(struct wreq *r, struct wresp *o, const char *ip);
+/* The store, opened read-only on first use; NULL while there is none. */
+sqlite3 *web_db(struct web *w);
 
 /* assets (generated) */
 struct web_asset {

@@ -33,7 +33,7 @@ static void zk_update(struct zkeys *k, uint8_t c)
 
 static uint8_t zk_stream(const struct zkeys *k)
 {
-	uint16_t t = (uint16_t)(k->k2 | 2);
+	uint32_t t = (k->k2 | 2) & 0xffff;
 	return (uint8_t)((t * (t ^ 1)) >> 8);
 }
 
@@ -74,7 +74,8 @@ int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const cha
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	uint32_t dtime = (uint32_t)((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
-	uint32_t ddate = (uint32_t)(((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
+	uint32_t ddate =
+	    (uint32_t)(((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
 	uint32_t csize = (uint32_t)len + 12;
 
 	size_t total = 30 + nlen + csize + 46 + nlen + 22;

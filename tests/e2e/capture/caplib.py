@@ -91,46 +91,49 @@ def five_tuple_filter(s):
     return f
 
 
-def conversations(path, proto):
-    """tshark -z conv,PROTO: {frozenset of two (addr, port)}: [(frames, bytes text)]."""
-    text = tshark("-r", path, "-q", "-z", f"conv,{proto}")
-    convs = {}
+def conversations(path):
+    """tshark -z conv,tcp -z conv,udp: {proto: {frozenset of two (addr, port)}:
+    [(frames, bytes as printed)]}."""
+    text = tshark("-r", path, "-q", "-z", "conv,tcp", "-z", "conv,udp")
+    convs = {"tcp": {}, "udp": {}}
+    cur = None
     pat = re.compile(r"^(\S+):(\d+)\s+<->\s+(\S+):(\d+)\s+(\d+)\s+(\d+ \S+)\s+(\d+)\s+(\d+ \S+)"
                      r"\s+(\d+)\s+(\d+ \S+)")
     for line in text.splitlines():
+        if line.startswith("TCP Conversations"):
+            cur = convs["tcp"]
+        elif line.startswith("UDP Conversations"):
+            cur = convs["udp"]
         m = pat.match(line)
-        if m:
+        if m and cur is not None:
             a, pa, b, pb, _, _, _, _, frames, size = m.groups()
             k = frozenset([(a, int(pa)), (b, int(pb))])
-            convs.setdefault(k, []).append((int(frames), size))
+            cur.setdefault(k, []).append((int(frames), size))
     return convs
 
 
-def exact_bytes(path, proto):
-    """Frame bytes per conversation, summed from every frame (conv rounds to kB)."""
-    text = tshark("-r", path, "-Y", f"{proto} && !icmp && !icmpv6", "-T", "fields",
+def frames(path):
+    """One tshark pass: {proto: {conversation: exact frame bytes}} (conv rounds to kB),
+    and {community id: frames} as tshark's Community ID computes them."""
+    text = tshark("-r", path, "--enable-protocol", "communityid", "-T", "fields",
                   "-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
-                  "-e", f"{proto}.srcport", "-e", f"{proto}.dstport", "-e", "frame.len")
-    agg = {}
+                  "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport",
+                  "-e", "udp.dstport", "-e", "frame.len", "-e", "icmp.type", "-e", "icmpv6.type",
+                  "-e", "communityid")
+    agg = {"tcp": {}, "udp": {}}
+    cids = {}
     for line in text.splitlines():
         f = line.split("\t")
+        for cid in filter(None, f[11].split(",")):
+            cids[cid] = cids.get(cid, 0) + 1
         s, d = f[0] or f[1], f[2] or f[3]
-        if "," in s or "," in d or not f[4] or "," in f[4]:
-            continue  # tunnels: more than one header
-        k = frozenset([(s, int(f[4])), (d, int(f[5]))])
-        agg[k] = agg.get(k, 0) + int(f[6])
-    return agg
-
-
-def community_ids(path):
-    """{community id: frames} as tshark's Community ID computes them."""
-    text = tshark("-r", path, "--enable-protocol", "communityid", "-T", "fields",
-                  "-e", "communityid")
-    out = {}
-    for line in text.splitlines():
-        for cid in filter(None, line.split(",")):
-            out[cid] = out.get(cid, 0) + 1
-    return out
+        if "," in s or "," in d or f[9] or f[10]:
+            continue  # tunnels and ICMP errors: more than one header
+        for proto, i in (("tcp", 4), ("udp", 6)):
+            if f[i] and "," not in f[i]:
+                k = frozenset([(s, int(f[i])), (d, int(f[i + 1]))])
+                agg[proto][k] = agg[proto].get(k, 0) + int(f[8])
+    return agg, cids
 
 
 # ---------------------------------------------------------------- sinktrap

@@ -17,8 +17,9 @@ def _ours(st, proto):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_conversations_agree_with_tshark(ingested, name):
-    """Session count, packets and bytes per session agree with tshark -z conv,tcp/udp.
+def test_sessions_agree_with_tshark(ingested, name):
+    """Session count, packets and bytes per session agree with tshark -z conv,tcp/udp,
+    and Community IDs with tshark's.
 
     One known difference: tshark starts a new UDP conversation after an ICMP
     port-unreachable about it (xscan's SNMP probes); Zeek and sinktrap keep one
@@ -28,9 +29,10 @@ def test_conversations_agree_with_tshark(ingested, name):
         pytest.skip("capture missing")
     path = caplib.PCAPS / name
     st = ingested[name]
+    convs = caplib.conversations(path)
+    exacts, cids = caplib.frames(path)
     for proto in ("tcp", "udp"):
-        conv = caplib.conversations(path, proto)
-        exact = caplib.exact_bytes(path, proto)
+        conv, exact = convs[proto], exacts[proto]
         mine = _ours(st, proto)
         assert set(conv) == set(mine), f"{proto}: conversations differ"
         split = 0
@@ -50,14 +52,9 @@ def test_conversations_agree_with_tshark(ingested, name):
                     f"{proto} {sorted(k)}: {len(m)} sessions, tshark {len(c)}"
                 split += 1
         assert split <= 2
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_community_ids_agree_with_tshark(ingested, name):
-    if name not in ingested:
-        pytest.skip("capture missing")
-    theirs = caplib.community_ids(caplib.PCAPS / name)
-    ours = caplib.sessions(ingested[name])
+    # Community ID: as tshark computes it, on every packet of the session
+    theirs = cids
+    ours = caplib.sessions(st)
     assert ours
     for s in ours:
         if s["proto"] in ("TCP", "UDP"):

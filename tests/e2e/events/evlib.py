@@ -32,8 +32,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 def _need(path, what):
     if not Path(path).exists():
-        pytest.exit(f"{what} is missing ({path}); scripts/deps.sh test installs it",
-                    returncode=1)
+        pytest.fail(f"{what} is missing ({path}); scripts/deps.sh test installs it")
 
 
 # ---------------------------------------------------------------- certificates

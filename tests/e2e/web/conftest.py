@@ -9,7 +9,6 @@ import webenv
 
 QUERIES = 3
 CONNECTIONS = 3
-PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +16,9 @@ def web(mres):
     st, base, trap_port = webenv.start(mres)
     for _ in range(QUERIES):
         st.query(webenv.DOMAIN)
-    webenv.http_to_trap(trap_port, path="/" + webenv.HOSTILE, ua=webenv.HOSTILE_UA)
+    webenv.http_to_trap(trap_port, path=webenv.HOSTILE_PATH, ua=webenv.HOSTILE)
     webenv.http_to_trap(trap_port, path="/javascript:alert(4)", ua="javascript:alert(5)")
-    webenv.http_to_trap(trap_port, path="/upload", body=PAYLOAD)
+    webenv.http_to_trap(trap_port, path="/upload", body=webenv.PAYLOAD)
     dns_n, trap_n = webenv.wait_counts(st, QUERIES, CONNECTIONS)
     time.sleep(0.2)
     return {"st": st, "base": base, "trap_port": trap_port, "dns": dns_n, "trap": trap_n}

@@ -1,15 +1,15 @@
 """The web API: authentication, CSRF, paging, queries, downloads and path traversal."""
 
 import hashlib
+import io
+import json
 import shutil
 import subprocess
 import zipfile
-import io
 
 import pytest
 
 import webenv
-from conftest import PAYLOAD
 
 
 def test_everything_needs_login(web):
@@ -143,7 +143,7 @@ def payload_sha(web):
                       "WHERE event_type = 'fileinfo'").fetchall()
         return r
     rows = webenv.wait_db(web["st"], pred, "a stored payload")
-    want = hashlib.sha256(PAYLOAD).hexdigest()
+    want = hashlib.sha256(webenv.PAYLOAD).hexdigest()
     shas = [r[0] for r in rows]
     return want if want in shas else shas[0]
 
@@ -200,7 +200,42 @@ def test_missing_payload_is_404(web):
     assert st == 404 and "error" in j
 
 
+
+def test_report_console(web):
+    st = web["st"]
+    r = st.run_cmd("report", "--host", "127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    assert webenv.DOMAIN in r.stdout and "trap" in r.stdout and "payload sha256" in r.stdout
+    assert "\x1b" not in r.stdout
+    r = st.run_cmd("report", "--host", "127.0.0.1", "--json")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["ip"] == "127.0.0.1" and any(e["event_type"] == "trap" for e in j["events"])
+    r = st.run_cmd("report", "--host", "192.0.2.99")
+    assert r.returncode == 1 and "nothing stored" in r.stdout
+
+
+def test_login_needs_json(web):
+    c = webenv.Client(web["base"])
+    body = ('{"username": "%s", "password": "%s"}' % (webenv.USER, webenv.PASSWORD)).encode()
+    st, j = c.request("POST", "/api/login", body, headers={"Content-Type": "text/plain"})
+    assert st == 415
+    st, j = c.request("GET", "/api/login")
+    assert st == 405
+
+
+def test_lists(web):
+    c = webenv.Client(web["base"])
+    c.login()
+    st, j = c.get("/api/lists")
+    assert st == 200 and j["sinkholed_domains"] >= 1
+    assert sum(x["queries"] for x in j["decided_by"]) >= web["dns"]
+
+
+# Last in this module: afterwards this address cannot sign in for a minute.
 def test_login_rate_limited(web):
     c = webenv.Client(web["base"])
     codes = [c.login(password="nope")[0] for _ in range(8)]
     assert 429 in codes
+    # The right password is refused too while the limit holds.
+    assert c.login()[0] == 429

@@ -5,7 +5,6 @@ import hashlib
 import json
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
@@ -15,8 +14,9 @@ import harness
 USER, PASSWORD = "analyst", "correct horse battery staple"
 TOKEN = "e2e-token-0123456789abcdef"
 HOSTILE = '<img src=x onerror=alert(1)>'
-HOSTILE_UA = '"><img src=x onerror=alert(2)><script>alert(3)</script>'
+HOSTILE_PATH = '/"><script>alert(3)</script>'
 DOMAIN = "c2-beacon.evil-e2e.example"
+PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
 
 def start(res):

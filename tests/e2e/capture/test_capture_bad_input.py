@@ -1,0 +1,149 @@
+"""Bad input: truncated and corrupt captures, packets longer than their snaplen,
+non-IP frames, files that are no capture, and queries with nothing in them. Each
+gets a clear message and an exit status, never a crash, and whatever is readable
+is ingested and indexed."""
+
+import struct
+
+import pytest
+
+import caplib
+
+
+def _st(mres):
+    return mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+
+
+def _no_crash(r):
+    assert r.returncode in (0, 1, 2), f"exit {r.returncode}: {r.stderr!r}"
+
+
+def _records(data):
+    """Offsets of the records of a classic little-endian pcap."""
+    offs, off = [], 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack("<I", data[off + 8:off + 12])[0]
+        offs.append(off)
+        off += 16 + caplen
+    return offs
+
+
+@pytest.fixture(scope="module")
+def attack():
+    if not caplib.ATTACK.exists():
+        pytest.skip("capture missing")
+    return caplib.ATTACK.read_bytes()
+
+
+def test_truncated_pcap(mres, attack, tmp_path):
+    st = _st(mres)
+    offs = _records(attack)
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(attack[:offs[200] + 30])  # inside the 201st record
+    r = caplib.ingest(st, cut, check=False)
+    _no_crash(r)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "truncated packet at offset" in err and "the 200 packets before it are ingested" in err
+    ss = caplib.sessions(st)
+    assert sum(s["pkts_toserver"] + s["pkts_toclient"] for s in ss) == 200
+    # the spool file holds exactly the complete records, and its index covers them
+    files = caplib.spool_files(st)
+    assert len(files) == 1
+    assert (caplib.spool(st) / files[0]).stat().st_size == offs[200]
+    got = caplib.read_pcap(caplib.pcap(st, "--host", "98.114.205.102").stdout)
+    assert len(got) == 200
+
+
+def test_corrupt_record(mres, attack, tmp_path):
+    st = _st(mres)
+    offs = _records(attack)
+    bad = bytearray(attack)
+    bad[offs[100] + 8:offs[100] + 12] = struct.pack("<I", 0x7FFFFFF0)  # an absurd caplen
+    p = tmp_path / "corrupt.pcap"
+    p.write_bytes(bytes(bad))
+    r = caplib.ingest(st, p, check=False)
+    _no_crash(r)
+    assert r.returncode == 1
+    assert "above the" in r.stderr.decode() and "100 packets before it" in r.stderr.decode()
+    assert sum(s["pkts_toserver"] + s["pkts_toclient"] for s in caplib.sessions(st)) == 100
+
+
+def test_longer_than_snaplen(mres, attack, tmp_path):
+    st = _st(mres)
+    small = bytearray(attack)
+    small[16:20] = struct.pack("<I", 96)  # snaplen 96, but the packets are longer
+    p = tmp_path / "snaplen.pcap"
+    p.write_bytes(bytes(small))
+    r = caplib.ingest(st, p, check=False)
+    _no_crash(r)
+    assert r.returncode == 0
+    assert "longer than the file's snaplen (kept whole)" in r.stderr.decode()
+    ss = caplib.sessions(st, "--port", "1080")
+    assert len(ss) == 1
+    got = caplib.read_pcap(caplib.pcap(st, "--session", ss[0]["flow_id"]).stdout)
+    assert len(got) == 271 and max(len(b) for _, _, b in got) > 1000
+
+
+def test_truncated_pcapng(mres, tmp_path):
+    src = caplib.PCAPS / "ek_to_cryptowall4.pcapng"
+    if not src.exists():
+        pytest.skip("capture missing")
+    st = _st(mres)
+    data = src.read_bytes()
+    p = tmp_path / "cut.pcapng"
+    p.write_bytes(data[:len(data) // 2 + 7])
+    r = caplib.ingest(st, p, check=False)
+    _no_crash(r)
+    assert r.returncode == 1 and "packets before it are ingested" in r.stderr.decode()
+    n = sum(s["pkts_toserver"] + s["pkts_toclient"] for s in caplib.sessions(st))
+    assert 100 < n < 653
+
+
+def test_not_captures(mres, tmp_path):
+    st = _st(mres)
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a capture file\n" * 10)
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    header_only = tmp_path / "header.pcap"
+    header_only.write_bytes(caplib.ATTACK.read_bytes()[:24] if caplib.ATTACK.exists() else b"")
+    r = caplib.ingest(st, text, empty, tmp_path / "missing.pcap", check=False)
+    _no_crash(r)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "notes.txt" in err and "empty.pcap" in err and "missing.pcap" in err
+    if caplib.ATTACK.exists():
+        r = caplib.ingest(st, header_only, check=False)
+        assert r.returncode == 0 and b"nothing to ingest" in r.stderr
+    assert caplib.spool_files(st) == []
+
+
+def test_non_ip_only(mres):
+    src = caplib.PCAPS / "tcpdump-tests_802.1ad_QinQ.pcap"
+    if not src.exists():
+        pytest.skip("capture missing")
+    st = _st(mres)
+    r = caplib.ingest(st, src)
+    assert b"0 sessions, 2 packets not IP" in r.stdout
+    assert caplib.sessions(st) == []
+    # the frames are kept in the spool all the same
+    assert len(caplib.spool_files(st)) == 1
+
+
+def test_queries_with_nothing(mres, attack):
+    st = _st(mres)
+    caplib.ingest(st, caplib.ATTACK)
+    r = caplib.pcap(st, "--since", "2030-01-01", "--until", "2030-01-02", check=False)
+    _no_crash(r)
+    assert r.returncode == 1 and b"no packets match" in r.stderr
+    assert caplib.read_pcap(r.stdout) == []  # still a valid (empty) capture
+    r = caplib.pcap(st, "--session", "12345", check=False)
+    assert r.returncode == 1 and b"no session 12345" in r.stderr
+    r = caplib.pcap(st, "--host", "not-an-address", check=False)
+    assert r.returncode == 2 and b"is not an IP address" in r.stderr
+    r = caplib.pcap(st, "--port", "80", "--bpf", "tcp port", check=False)
+    assert r.returncode == 2 and b"--bpf" in r.stderr
+    r = caplib.cmd(st, "pcap", "--port", "80", check=False)
+    assert r.returncode == 2 and b"-w OUT" in r.stderr
+    assert caplib.sessions(st, "--host", "192.0.2.1") == []

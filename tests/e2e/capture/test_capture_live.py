@@ -1,0 +1,209 @@
+"""Live capture on a veth pair into a network namespace of the test's own, while
+dig and curl run in it: sessions, the sinkhole map, the packets of a session
+byte for byte as a tcpdump beside it saw them, stats in `sinktrap status`, a
+capture worker without privileges; and a kill -9 in the middle of a capture
+that leaves every file readable and the unfinished one recovered."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import caplib
+import harness
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not caplib.have("ip", "curl", "dig", "tcpdump", "tshark"),
+    reason="needs root, ip, curl, dig, tcpdump and tshark")
+
+
+# 600-byte datagrams to the discard port, about 2000 a second, until killed
+FLOOD = '''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+while True:
+    for _ in range(20):
+        s.sendto(b"x" * 600, (sys.argv[1], 9))
+    time.sleep(0.01)
+'''
+
+
+@pytest.fixture
+def veth():
+    v = caplib.Veth()
+    yield v
+    v.close()
+
+
+def _live_conf(veth, blocklist, extra=None):
+    octet = veth.host_ip.split(".")[2]
+    conf = caplib.capture_conf(dns=True, extra={
+        "capture": {"enabled": "yes", "interface": veth.host_if, "stats_interval": "1s",
+                    "udp_timeout": "2s", "tcp_new_timeout": "3s", "tcp_closed_timeout": "1s",
+                    "file_time": "1m"},
+        "dns": {"blocklist": str(blocklist), "sinkhole_ipv4": f"10.232.{octet}.0/24",
+                "log_forwarded": "yes"},
+    })
+    for sec, kv in (extra or {}).items():
+        conf.setdefault(sec, {}).update(kv)
+    return conf
+
+
+def _wait_sessions(st, pred, what, timeout=20):
+    return harness.wait_until(lambda: (lambda s: s if pred(s) else None)(caplib.sessions(st)),
+                              timeout, interval=0.3, what=what)
+
+
+def test_live_capture(res, veth, tmp_path):
+    up = res.dnsmasq([f"address=/good.example/{veth.host_ip}"])
+    blocklist = harness.write_list(tmp_path / "block.txt", ["evil.example"])
+    st = res.sinktrap(_live_conf(veth, blocklist), upstream=up, start=False)
+    st.conf["dns"]["listen"] = st.conf["dns"]["listen"] + [f"{veth.host_ip}:{st.port}"]
+    # a web server on the host side, and a tcpdump beside sinktrap on the same interface
+    web_port = harness.free_port(v6=False)
+    web = subprocess.Popen(["python3", "-m", "http.server", "--bind", veth.host_ip,
+                            str(web_port)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    dump = tmp_path / "tcpdump.pcap"
+    td = subprocess.Popen(["tcpdump", "-i", veth.host_if, "-n", "-U", "-w", dump],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    try:
+        st.start()
+        time.sleep(1.0)  # tcpdump and the capture worker are reading
+        pid = st.workers().get("sinktrap-captur")  # comm keeps 15 characters
+        assert pid, st.workers()
+        status = harness.proc_status(pid)
+        assert status["Uid"].split()[0] == str(harness.nobody_uid())
+        assert int(status["CapEff"], 16) == 0, "the capture worker keeps no capability"
+
+        r = veth.ns_run("dig", f"@{veth.host_ip}", "-p", st.port, "+short", "+tries=1",
+                        "good.example")
+        assert r.stdout.decode().strip() == veth.host_ip
+        r = veth.ns_run("dig", f"@{veth.host_ip}", "-p", st.port, "+short", "+tries=1",
+                        "evil.example")
+        trap_addr = r.stdout.decode().strip()
+        assert trap_addr.startswith("10.232.")
+        r = veth.ns_run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                        f"http://{veth.host_ip}:{web_port}/")
+        assert r.stdout == b"200"
+        # the sinkholed address answers nothing here: a half-open session
+        veth.ns_run("curl", "-s", "--max-time", "1", f"http://{trap_addr}:8080/", check=False)
+
+        def done(ss):
+            kinds = {(s["proto"], s["dest_port"]) for s in ss if s["src_ip"] == veth.ns_ip}
+            return {("UDP", st.port), ("TCP", web_port), ("TCP", 8080)} <= kinds
+        ss = _wait_sessions(st, done, "the sessions of dig and curl")
+        mine = [s for s in ss if s["src_ip"] == veth.ns_ip]
+        http = [s for s in mine if s["dest_port"] == web_port][0]
+        assert http["conn_state"] == "SF" and http["reason"] == "fin"
+        assert http["pkts_toserver"] >= 4 and http["pkts_toclient"] >= 4
+        half = [s for s in mine if s["dest_port"] == 8080][0]
+        assert half["dest_ip"] == trap_addr and half["conn_state"] in ("S0", "OTH")
+        assert len([s for s in mine if s["proto"] == "UDP"]) >= 2
+        # the sinkhole map leads from the domain to its session
+        by_domain = caplib.sessions(st, "--domain", "evil.example")
+        assert [s["flow_id"] for s in by_domain] == [half["flow_id"]]
+        assert caplib.sessions(st, "--domain", "good.example") == []
+
+        # stats: in the events and in `sinktrap status`
+        def stats():
+            evs = [e for e in st.events("stats") if e["stats"].get("worker") == "capture"]
+            return evs[-1] if evs and evs[-1]["stats"]["capture"]["captured"] > 0 else None
+        ev = harness.wait_until(stats, 10, what="a capture stats event")
+        cap = ev["stats"]["capture"]
+        assert cap["kernel_drops"] == 0 and cap["ifdrops"] == 0
+        assert cap["interfaces"][veth.host_if]["captured"] > 0
+        out = harness.wait_until(
+            lambda: (lambda r: r if "capture worker" in r else None)(
+                caplib.cmd(st, "status").stdout.decode()), 10, what="capture in status")
+        assert "kernel_drops=0" in out and f"interfaces.{veth.host_if}.captured=" in out
+
+        # the packets of the HTTP session, as tcpdump saw them
+        ours = caplib.read_pcap(caplib.pcap(st, "--session", http["flow_id"]).stdout)
+    finally:
+        for p in (td, web):
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=10)
+    theirs = caplib.tshark_select(dump, caplib.five_tuple_filter(http), tmp_path / "t.pcap")
+    assert len(ours) == http["pkts_toserver"] + http["pkts_toclient"]
+    # each packet socket stamps its own copy (microseconds apart): the bytes must agree
+    assert [(ol, b) for _, ol, b in ours] == [(ol, b) for _, ol, b in theirs]
+    st.stop()
+
+
+def test_kill_9_mid_capture(res, veth, tmp_path):
+    up = res.dnsmasq()
+    blocklist = harness.write_list(tmp_path / "block.txt", ["evil.example"])
+    st = res.sinktrap(_live_conf(veth, blocklist, {"capture": {"file_size": "64k",
+                                                               "file_time": "10m"}}),
+                      upstream=up)
+    time.sleep(0.5)
+    # steady traffic into the namespace's side: several files' worth
+    flood = veth.ns_popen("python3", "-c", FLOOD, veth.host_ip)
+    spool = caplib.spool(st)
+
+    def parts():
+        return [p for p in spool.iterdir() if p.name.endswith(".part") and p.stat().st_size > 24]
+    harness.wait_until(lambda: len(caplib.spool_files(st)) >= 3 and parts(), 20,
+                       what="finished files and one being written")
+    time.sleep(0.3)
+    os.killpg(st.pid, signal.SIGKILL)  # parent and workers at once
+    flood.kill()
+    st.proc.wait(10)
+    time.sleep(0.2)
+    part = parts()
+    assert len(part) == 1, "the file being written stays under its temporary name"
+    finished = [p for p in spool.iterdir()
+                if p.name.startswith("sinktrap-") and p.name.endswith(".pcap")]
+    assert len(finished) >= 2
+    for p in finished + part:
+        r = caplib.run(["tcpdump", "-nr", p], check=False)
+        lines = r.stdout.decode().splitlines()
+        assert lines, f"{p.name}: nothing readable"
+        assert b"truncated" not in r.stderr, f"{p.name}: {r.stderr!r}"
+    in_part = len(caplib.run(["tcpdump", "-nr", part[0]]).stdout.decode().splitlines())
+    name = part[0].name[:-len(".part")]
+
+    # a new start recovers the file: final name, an index, its packets found
+    st.start()
+    harness.wait_until(lambda: (spool / name).exists() and (spool / (name + ".idx")).exists(),
+                       15, what="the unfinished file recovered")
+    assert "recovered after a crash" in st.log()
+    got = caplib.read_pcap(caplib.pcap(st, "--host", veth.ns_ip, "--port", "9").stdout)
+    assert len(got) >= in_part
+    st.stop()
+
+
+def test_quota_deletes_oldest_first(res):
+    names = ["honeynet_fc2010-1_attack-trace.pcap", "ek_to_cryptowall4.pcapng",
+             "http_espn.pcapng", "evilfingers_xscan_capture.pcap", "cryptowall4_c2.pcapng"]
+    if not all((caplib.PCAPS / n).exists() for n in names):
+        pytest.skip("captures missing")
+    st = res.sinktrap(caplib.capture_conf(extra={"capture": {"file_size": "256k",
+                                                              "max_disk": "2500k"}}),
+                      start=False)
+    for n in names:
+        caplib.ingest(st, caplib.PCAPS / n)
+    files = caplib.spool_files(st)
+    seqs = [int(f.split("-")[2].split(".")[0]) for f in files]
+    total = sum(p.stat().st_size for p in caplib.spool(st).iterdir() if p.name[0] != ".")
+    assert total <= 2500 * 1024
+    # the survivors are the newest files, with no gap
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] > 1
+    expired = [e["pcap_expired"] for e in st.events("pcap_expired")]
+    assert [int(e["file"].split("-")[2].split(".")[0]) for e in expired] == \
+        list(range(1, seqs[0])), "oldest first, each once"
+    assert all(e["reason"] == "max_disk" for e in expired)
+    gone = {e["file"] for e in expired}
+    ss = caplib.sessions(st)
+    for s in ss:
+        assert s["expired"] == (s["pcap_last"] in gone), s
+    old = [s for s in ss if s["expired"]][0]
+    r = caplib.pcap(st, "--session", old["flow_id"], check=False)
+    assert r.returncode == 1 and b"expired" in r.stderr
+    new = [s for s in ss if not s["expired"] and s["proto"] == "TCP"][0]
+    assert caplib.read_pcap(caplib.pcap(st, "--session", new["flow_id"]).stdout)
