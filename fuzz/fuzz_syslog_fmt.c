@@ -64,8 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct strbuf s;
 		strbuf_init(&s);
 		for (int f = SYSLOG_RFC5424; f <= SYSLOG_CEF; f++) {
-			struct syslog_fmt fmt = {f, 16, "sensor.example", "sinktrap", f ? "s=1|x" : NULL,
-			                         "1.0", 42, 0, f == SYSLOG_CEF};
+			struct syslog_fmt fmt = {
+			    f,  16, "sensor.example", "sinktrap", f ? "s=1|x" : NULL, "1.0",
+			    42, 0,  f == SYSLOG_CEF};
 			strbuf_reset(&s);
 			syslog_fmt_render(&fmt, data, (size_t)rl, &s);
 			check_line(&s);

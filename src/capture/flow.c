@@ -35,7 +35,8 @@ struct flow_table {
 	struct flow *flows; /* cfg.capacity entries */
 	uint32_t *buckets;
 	uint32_t mask;
-	uint32_t free_head;
+	uint32_t free_head; /* ended flows, for reuse */
+	uint32_t fresh;     /* entries from here on were never used: touched only when needed */
 	uint32_t head[CLS_MAX], tail[CLS_MAX];
 	int64_t timeout[CLS_MAX];
 	uint64_t k0, k1; /* hash key */
@@ -164,9 +165,10 @@ int flow_table_new(struct flow_table **out, const struct flow_config *c)
 		return -ENOMEM;
 	}
 	memset(ft->buckets, 0xff, (size_t)nb * sizeof(*ft->buckets));
-	for (uint32_t i = 0; i < c->capacity; i++)
-		ft->flows[i].hnext = i + 1 < c->capacity ? i + 1 : NIL;
-	ft->free_head = 0;
+	/* No free list to build: entries are taken in order first, so a large
+	 * table costs no memory (nor page faults) until it fills. */
+	ft->free_head = NIL;
+	ft->fresh = 0;
 	for (int i = 0; i < CLS_MAX; i++)
 		ft->head[i] = ft->tail[i] = NIL;
 	ft->timeout[CLS_TCP_NEW] = c->tcp_new_timeout * NS;
@@ -452,15 +454,20 @@ static void tcp_update(struct flow *f, const struct decode_pkt *d, int dir)
 static struct flow *flow_create(struct flow_table *ft, const struct decode_key *k, uint32_t h,
                                 int64_t ts)
 {
-	if (ft->free_head == NIL) {
+	if (ft->free_head == NIL && ft->fresh == ft->cfg.capacity) {
 		struct flow *v = victim(ft);
 		if (v == NULL)
 			return NULL;
 		flow_end(ft, v, FLOW_END_FORCED);
 	}
-	uint32_t idx = ft->free_head;
+	uint32_t idx;
+	if (ft->free_head != NIL) {
+		idx = ft->free_head;
+		ft->free_head = ft->flows[idx].hnext;
+	} else {
+		idx = ft->fresh++;
+	}
 	struct flow *f = &ft->flows[idx];
-	ft->free_head = f->hnext;
 	memset(f, 0, sizeof(*f));
 	f->id = ++ft->next_id;
 	f->key = *k;

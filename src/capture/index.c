@@ -624,7 +624,7 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 		flow_config_default(&c);
 	c.end_cb = NULL;
 	c.id_base = 0;
-	if ((rc = pcapfile_reader_open_path(&r, pcap_path, err, errlen)) < 0)
+	if ((rc = pcapfile_reader_open_file(&r, pcap_path, err, errlen)) < 0)
 		return rc;
 	if ((rc = flow_table_new(&ft, &c)) < 0 ||
 	    (rc = index_writer_new(&w, c.cid_seed, INDEX_F_REBUILT)) < 0) {

@@ -327,7 +327,7 @@ static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char
 	int rc;
 	*npkts = 0;
 	stop[0] = '\0';
-	if (pcapfile_reader_open_path(&rd, path, err, errlen) < 0)
+	if (pcapfile_reader_open_file(&rd, path, err, errlen) < 0)
 		return -1;
 	pcapfile_reader_set_lenient(rd, 1);
 	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
@@ -351,7 +351,7 @@ static int sniff(const char *path, int64_t *first_ts, char *err, size_t errlen)
 {
 	struct pcapfile_reader *rd;
 	struct pcapfile_pkt p;
-	if (pcapfile_reader_open_path(&rd, path, err, errlen) < 0)
+	if (pcapfile_reader_open_file(&rd, path, err, errlen) < 0)
 		return -1;
 	int f = (int)pcapfile_reader_format(rd);
 	pcapfile_reader_set_lenient(rd, 1);

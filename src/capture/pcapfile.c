@@ -43,6 +43,7 @@ struct pcapfile_reader {
 	size_t maplen;
 	FILE *f;
 	int own_f;
+	int fd; /* a regular file read with read(2) in large pieces, or -1 */
 	uint8_t *buf; /* stream window: buf[bstart, bend) are the bytes at pos */
 	size_t cap, bstart, bend;
 	uint64_t pos; /* file offset of the next record */
@@ -157,15 +158,28 @@ static int need(struct pcapfile_reader *r, size_t n, const uint8_t **p)
 		}
 		r->bstart = 0;
 		r->bend = have;
-		/* Read only what is needed, so a live pipe is never waited on for more. */
+		/* Read only what is needed, so a live pipe is never waited on for more;
+		 * a regular file is read as far as the buffer goes. */
 		while (r->bend < n) {
-			size_t got = fread(r->buf + r->bend, 1, n - r->bend, r->f);
+			size_t got;
+			if (r->fd >= 0) {
+				ssize_t k = read(r->fd, r->buf + r->bend, r->cap - r->bend);
+				if (k < 0) {
+					if (errno == EINTR)
+						continue;
+					return -EIO;
+				}
+				got = (size_t)k;
+			} else {
+				got = fread(r->buf + r->bend, 1, n - r->bend, r->f);
+			}
 			if (got == 0) {
-				if (ferror(r->f)) {
+				if (r->f && ferror(r->f)) {
 					clearerr(r->f);
 					return -EIO;
 				}
-				clearerr(r->f); /* EOF: a later call may find more */
+				if (r->f)
+					clearerr(r->f); /* EOF: a later call may find more */
 				break;
 			}
 			r->bend += got;
@@ -201,6 +215,15 @@ static int skip(struct pcapfile_reader *r, uint64_t n)
 	r->pos += have;
 	n -= have;
 	r->bstart = r->bend = 0;
+	if (r->fd >= 0) {
+		struct stat st;
+		if (fstat(r->fd, &st) < 0 || (uint64_t)st.st_size < r->pos + n)
+			return -ENODATA;
+		if (lseek(r->fd, (off_t)(r->pos + n), SEEK_SET) < 0)
+			return -EIO;
+		r->pos += n;
+		return 0;
+	}
 	while (n > 0) {
 		size_t want = n < r->cap ? (size_t)n : r->cap;
 		size_t got = fread(r->buf, 1, want, r->f);
@@ -572,6 +595,8 @@ int pcapfile_reader_next(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 static struct pcapfile_reader *reader_alloc(void)
 {
 	struct pcapfile_reader *r = calloc(1, sizeof(*r));
+	if (r)
+		r->fd = -1;
 	return r;
 }
 
@@ -673,11 +698,47 @@ int pcapfile_reader_open_path(struct pcapfile_reader **out, const char *path, ch
 	return rc;
 }
 
+#define FILE_BUF (1u << 20)
+
+int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, char *err,
+                              size_t errlen)
+{
+	*out = NULL;
+	if (strcmp(path, "-") == 0)
+		return pcapfile_reader_open_stream(out, stdin, err, errlen);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		set_err(err, errlen, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return pcapfile_reader_open_path(out, path, err, errlen);
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	struct pcapfile_reader *r = reader_alloc();
+	if (r == NULL || (r->buf = malloc(FILE_BUF)) == NULL) {
+		free(r);
+		close(fd);
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->cap = FILE_BUF;
+	r->fd = fd;
+	return reader_start(out, r, err, errlen);
+}
+
 void pcapfile_reader_close(struct pcapfile_reader **rp)
 {
 	struct pcapfile_reader *r = *rp;
 	if (r == NULL)
 		return;
+	if (r->fd >= 0)
+		close(r->fd);
 	if (r->map)
 		munmap(r->map, r->maplen);
 	if (r->own_f && r->f)
@@ -690,6 +751,15 @@ void pcapfile_reader_close(struct pcapfile_reader **rp)
 
 int pcapfile_reader_seek(struct pcapfile_reader *r, uint64_t offset)
 {
+	if (r->fd >= 0) {
+		if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
+			return -EINVAL;
+		r->pos = offset;
+		r->bstart = r->bend = 0;
+		r->err = 0;
+		r->errbuf[0] = '\0';
+		return 0;
+	}
 	if (!r->mem)
 		return -ESPIPE;
 	if (offset > r->memlen)

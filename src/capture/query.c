@@ -861,7 +861,7 @@ static int scan_file(struct pcapjob *j, struct source *s)
 	struct pcapfile_pkt p;
 	char err[256];
 	j->scanned_files++;
-	if (pcapfile_reader_open_path(&r, s->path, err, sizeof(err)) < 0)
+	if (pcapfile_reader_open_file(&r, s->path, err, sizeof(err)) < 0)
 		return -1;
 	pcapfile_reader_set_lenient(r, 1);
 	while (pcapfile_reader_next(r, &p) == 1) {

@@ -502,7 +502,7 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	*npkts = 0;
 	stop[0] = '\0';
 	finish_file(r);
-	if ((rc = pcapfile_reader_open_path(&rd, path, err, errlen)) < 0)
+	if ((rc = pcapfile_reader_open_file(&rd, path, err, errlen)) < 0)
 		return rc;
 	enum pcapfile_format fmt = pcapfile_reader_format(rd);
 	if (fmt == PCAPFILE_PCAPNG) {

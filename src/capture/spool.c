@@ -419,7 +419,7 @@ static int recover_part(const char *dir, const struct spool_file *f,
 		close(fd); /* its writer is alive */
 		return 0;
 	}
-	rc = pcapfile_reader_open_path(&r, part, err, sizeof(err));
+	rc = pcapfile_reader_open_file(&r, part, err, sizeof(err));
 	if (rc < 0) {
 		/* Not even a whole file header: the writer died before writing anything. */
 		unlink(part);

@@ -575,7 +575,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		break;
 	}
 	case K_EVENTS:
-		if (sinkspec_config_set(c, k->name, v, p->line, err, sizeof(err)) < 0)
+		if (sinkspec_config_set(c, k->name, v, p->line, p->check_files, err, sizeof(err)) < 0)
 			perr(p, p->line, "%s", err);
 		break;
 	case K_IFACE: {

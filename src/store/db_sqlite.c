@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,8 +47,8 @@ static const char *const migrations[] = {
     "ALTER TABLE events ADD COLUMN sensor TEXT;"
     "ALTER TABLE events ADD COLUMN stored INTEGER;"
     "CREATE INDEX events_dest_ts ON events(dest_ip, ts);"
-    "CREATE INDEX events_community_id ON events(community_id);"
-    "CREATE INDEX events_flow_id ON events(flow_id);"
+    "CREATE INDEX events_community_id ON events(community_id) WHERE community_id IS NOT NULL;"
+    "CREATE INDEX events_flow_id ON events(flow_id) WHERE flow_id IS NOT NULL;"
     "CREATE TABLE sessions ("
     "  id INTEGER PRIMARY KEY,"
     "  event_id TEXT UNIQUE,"
@@ -135,9 +136,17 @@ static int prepare(struct db *d, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+static void sqlite_setup(void)
+{
+	/* No memory statistics: they take a global mutex at every allocation. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* One thread uses a connection (the store's): no mutexes inside SQLite. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, sqlite_setup);
 	struct db *d = xcalloc(1, sizeof(*d));
 	if (sqlite3_open_v2(path, &d->h,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -262,20 +271,20 @@ int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *js
 int db_event_insert_sum(struct db *d, const struct evsum *e, const char *json, size_t jsonlen)
 {
 	sqlite3_stmt *st = d->ins_event;
-	const struct evsum es = *e;
-	bind_field(st, 1, evsum_get(&es, ES_EVENT_ID));
-	bind_field(st, 2, evsum_get(&es, ES_TIMESTAMP));
-	bind_field(st, 3, evsum_get(&es, ES_EVENT_TYPE));
-	bind_field(st, 4, evsum_get(&es, ES_SRC_IP));
-	bind_field(st, 5, evsum_get(&es, ES_SRC_PORT));
-	bind_field(st, 6, evsum_get(&es, ES_DEST_IP));
-	bind_field(st, 7, evsum_get(&es, ES_DEST_PORT));
-	bind_field(st, 8, evsum_get(&es, ES_PROTO));
-	bind_field(st, 9, evsum_get(&es, ES_COMMUNITY_ID));
+	const struct evsum *es = e;
+	bind_field(st, 1, evsum_get(es, ES_EVENT_ID));
+	bind_field(st, 2, evsum_get(es, ES_TIMESTAMP));
+	bind_field(st, 3, evsum_get(es, ES_EVENT_TYPE));
+	bind_field(st, 4, evsum_get(es, ES_SRC_IP));
+	bind_field(st, 5, evsum_get(es, ES_SRC_PORT));
+	bind_field(st, 6, evsum_get(es, ES_DEST_IP));
+	bind_field(st, 7, evsum_get(es, ES_DEST_PORT));
+	bind_field(st, 8, evsum_get(es, ES_PROTO));
+	bind_field(st, 9, evsum_get(es, ES_COMMUNITY_ID));
 	/* The domain an event is about, whichever part names it. */
-	bind_field(st, 10, evsum_domain(&es));
+	bind_field(st, 10, evsum_domain(es));
 	sqlite3_bind_text(st, 11, json, (int)jsonlen, SQLITE_STATIC);
-	bind_field(st, 12, evsum_get(&es, ES_FLOW_ID));
+	bind_field(st, 12, evsum_get(es, ES_FLOW_ID));
 	if (d->sensor)
 		sqlite3_bind_text(st, 13, d->sensor, -1, SQLITE_STATIC);
 	else

@@ -6,24 +6,41 @@
 #include "../common/util.h"
 
 static const char *const paths[ES_MAX] = {
-    [ES_TIMESTAMP] = "timestamp",        [ES_EVENT_TYPE] = "event_type",
-    [ES_EVENT_ID] = "event_id",          [ES_SRC_IP] = "src_ip",
-    [ES_SRC_PORT] = "src_port",          [ES_DEST_IP] = "dest_ip",
-    [ES_DEST_PORT] = "dest_port",        [ES_PROTO] = "proto",
-    [ES_APP_PROTO] = "app_proto",        [ES_COMMUNITY_ID] = "community_id",
-    [ES_FLOW_ID] = "flow_id",            [ES_RRNAME] = "dns.rrname",
-    [ES_RRTYPE] = "dns.rrtype",          [ES_RCODE] = "dns.rcode",
-    [ES_ACTION] = "sinkhole.action",     [ES_REASON] = "sinkhole.reason",
-    [ES_RULE] = "sinkhole.rule",         [ES_LIST] = "sinkhole.list",
-    [ES_ANSWER] = "sinkhole.answer",     [ES_MAP_DOMAIN] = "sinkhole_map.domain",
-    [ES_MAP_ADDRESS] = "sinkhole_map.address", [ES_MAP_FAMILY] = "sinkhole_map.family",
-    [ES_MAP_ACTION] = "sinkhole_map.action",   [ES_HTTP_HOST] = "http.hostname",
-    [ES_URL] = "http.url",               [ES_METHOD] = "http.http_method",
-    [ES_USER_AGENT] = "http.http_user_agent",  [ES_TLS_SNI] = "tls.sni",
-    [ES_TRAP_DOMAIN] = "trap.domain",    [ES_FILE_DOMAIN] = "fileinfo.domain",
+    [ES_TIMESTAMP] = "timestamp",
+    [ES_EVENT_TYPE] = "event_type",
+    [ES_EVENT_ID] = "event_id",
+    [ES_SRC_IP] = "src_ip",
+    [ES_SRC_PORT] = "src_port",
+    [ES_DEST_IP] = "dest_ip",
+    [ES_DEST_PORT] = "dest_port",
+    [ES_PROTO] = "proto",
+    [ES_APP_PROTO] = "app_proto",
+    [ES_COMMUNITY_ID] = "community_id",
+    [ES_FLOW_ID] = "flow_id",
+    [ES_RRNAME] = "dns.rrname",
+    [ES_RRTYPE] = "dns.rrtype",
+    [ES_RCODE] = "dns.rcode",
+    [ES_ACTION] = "sinkhole.action",
+    [ES_REASON] = "sinkhole.reason",
+    [ES_RULE] = "sinkhole.rule",
+    [ES_LIST] = "sinkhole.list",
+    [ES_ANSWER] = "sinkhole.answer",
+    [ES_MAP_DOMAIN] = "sinkhole_map.domain",
+    [ES_MAP_ADDRESS] = "sinkhole_map.address",
+    [ES_MAP_FAMILY] = "sinkhole_map.family",
+    [ES_MAP_ACTION] = "sinkhole_map.action",
+    [ES_HTTP_HOST] = "http.hostname",
+    [ES_URL] = "http.url",
+    [ES_METHOD] = "http.http_method",
+    [ES_USER_AGENT] = "http.http_user_agent",
+    [ES_TLS_SNI] = "tls.sni",
+    [ES_TRAP_DOMAIN] = "trap.domain",
+    [ES_FILE_DOMAIN] = "fileinfo.domain",
     [ES_USER] = "credentials.username",
-    [ES_SHA256] = "fileinfo.sha256",     [ES_FILE_SIZE] = "fileinfo.size",
-    [ES_FILE_NAME] = "fileinfo.filename", [ES_SIGNATURE] = "alert.signature",
+    [ES_SHA256] = "fileinfo.sha256",
+    [ES_FILE_SIZE] = "fileinfo.size",
+    [ES_FILE_NAME] = "fileinfo.filename",
+    [ES_SIGNATURE] = "alert.signature",
     [ES_CATEGORY] = "alert.category",
 };
 
@@ -62,7 +79,7 @@ void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
 	size_t pl = 0;
 
 	pthread_once(&split_once, split_init);
-	memset(s, 0, sizeof(*s));
+	s->present = 0;
 	ev_reader_init(&r, rec, len);
 	while (ev_reader_next(&r, &f)) {
 		if (f.kind == EV_END) {
@@ -81,12 +98,13 @@ void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
 		size_t want_pl = f.depth ? pl : 0;
 		for (int k = 0; k < ES_MAX; k++) {
 			const struct split *sp = &splits[k];
-			if (sp->kl != f.keylen || sp->pl != want_pl || s->f[k].kind != 0)
+			if (sp->kl != f.keylen || sp->pl != want_pl || (s->present >> k & 1))
 				continue;
 			if (memcmp(sp->key, f.key, f.keylen) != 0 ||
 			    (want_pl && memcmp(sp->parent, parent, want_pl) != 0))
 				continue;
 			s->f[k] = f;
+			s->present |= 1ULL << k;
 			break;
 		}
 	}
@@ -94,7 +112,7 @@ void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s)
 
 const struct ev_field *evsum_get(const struct evsum *s, enum evsum_key k)
 {
-	return s->f[k].kind ? &s->f[k] : NULL;
+	return s->present >> k & 1 ? &s->f[k] : NULL;
 }
 
 const struct ev_field *evsum_domain(const struct evsum *s)
@@ -103,7 +121,8 @@ const struct ev_field *evsum_domain(const struct evsum *s)
 	static const enum evsum_key order[] = {ES_RRNAME,      ES_MAP_DOMAIN, ES_TRAP_DOMAIN,
 	                                       ES_FILE_DOMAIN, ES_HTTP_HOST,  ES_TLS_SNI};
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-		if (s->f[order[i]].kind == EV_STR && s->f[order[i]].strlen > 0)
+		if ((s->present >> order[i] & 1) && s->f[order[i]].kind == EV_STR &&
+		    s->f[order[i]].strlen > 0)
 			return &s->f[order[i]];
 	return NULL;
 }
@@ -112,5 +131,6 @@ int evsum_is(const struct evsum *s, enum evsum_key k, const char *str)
 {
 	const struct ev_field *f = &s->f[k];
 	size_t n = strlen(str);
-	return f->kind == EV_STR && f->strlen == n && memcmp(f->str, str, n) == 0;
+	return (s->present >> k & 1) && f->kind == EV_STR && f->strlen == n &&
+	       memcmp(f->str, str, n) == 0;
 }

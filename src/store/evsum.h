@@ -23,36 +23,39 @@ enum evsum_key {
 	ES_APP_PROTO,
 	ES_COMMUNITY_ID,
 	ES_FLOW_ID,
-	ES_RRNAME,       /* dns.rrname */
-	ES_RRTYPE,       /* dns.rrtype */
-	ES_RCODE,        /* dns.rcode */
-	ES_ACTION,       /* sinkhole.action */
-	ES_REASON,       /* sinkhole.reason */
-	ES_RULE,         /* sinkhole.rule */
-	ES_LIST,         /* sinkhole.list */
-	ES_ANSWER,       /* sinkhole.answer */
-	ES_MAP_DOMAIN,   /* sinkhole_map.domain */
-	ES_MAP_ADDRESS,  /* sinkhole_map.address */
-	ES_MAP_FAMILY,   /* sinkhole_map.family */
-	ES_MAP_ACTION,   /* sinkhole_map.action */
-	ES_HTTP_HOST,    /* http.hostname */
-	ES_URL,          /* http.url */
-	ES_METHOD,       /* http.http_method */
-	ES_USER_AGENT,   /* http.http_user_agent */
-	ES_TLS_SNI,      /* tls.sni */
-	ES_TRAP_DOMAIN,  /* trap.domain */
-	ES_FILE_DOMAIN,  /* fileinfo.domain */
-	ES_USER,         /* credentials.username */
-	ES_SHA256,       /* fileinfo.sha256 */
-	ES_FILE_SIZE,    /* fileinfo.size */
-	ES_FILE_NAME,    /* fileinfo.filename */
-	ES_SIGNATURE,    /* alert.signature */
-	ES_CATEGORY,     /* alert.category */
+	ES_RRNAME,      /* dns.rrname */
+	ES_RRTYPE,      /* dns.rrtype */
+	ES_RCODE,       /* dns.rcode */
+	ES_ACTION,      /* sinkhole.action */
+	ES_REASON,      /* sinkhole.reason */
+	ES_RULE,        /* sinkhole.rule */
+	ES_LIST,        /* sinkhole.list */
+	ES_ANSWER,      /* sinkhole.answer */
+	ES_MAP_DOMAIN,  /* sinkhole_map.domain */
+	ES_MAP_ADDRESS, /* sinkhole_map.address */
+	ES_MAP_FAMILY,  /* sinkhole_map.family */
+	ES_MAP_ACTION,  /* sinkhole_map.action */
+	ES_HTTP_HOST,   /* http.hostname */
+	ES_URL,         /* http.url */
+	ES_METHOD,      /* http.http_method */
+	ES_USER_AGENT,  /* http.http_user_agent */
+	ES_TLS_SNI,     /* tls.sni */
+	ES_TRAP_DOMAIN, /* trap.domain */
+	ES_FILE_DOMAIN, /* fileinfo.domain */
+	ES_USER,        /* credentials.username */
+	ES_SHA256,      /* fileinfo.sha256 */
+	ES_FILE_SIZE,   /* fileinfo.size */
+	ES_FILE_NAME,   /* fileinfo.filename */
+	ES_SIGNATURE,   /* alert.signature */
+	ES_CATEGORY,    /* alert.category */
 	ES_MAX
 };
 
+_Static_assert(ES_MAX <= 64, "evsum_key must fit a 64-bit mask");
+
 struct evsum {
-	struct ev_field f[ES_MAX]; /* kind 0 = absent; strings borrowed from the record */
+	uint64_t present;          /* bit k: f[k] was found */
+	struct ev_field f[ES_MAX]; /* only the present ones are set; strings borrowed */
 };
 
 void evsum_extract(const uint8_t *rec, size_t len, struct evsum *s);

@@ -36,7 +36,10 @@ struct jsonfile *jsonfile_new(const char *path, int64_t max_size, int keep)
 	return j;
 }
 
-const char *jsonfile_path(const struct jsonfile *j) { return j->path; }
+const char *jsonfile_path(const struct jsonfile *j)
+{
+	return j->path;
+}
 
 void jsonfile_counts(const struct jsonfile *j, uint64_t *lines, uint64_t *errors,
                      uint64_t *rotations)
@@ -90,7 +93,10 @@ void jsonfile_put(struct jsonfile *j, const char *line, size_t len)
 	j->buf_lines++;
 }
 
-size_t jsonfile_pending(const struct jsonfile *j) { return j->buf.len; }
+size_t jsonfile_pending(const struct jsonfile *j)
+{
+	return j->buf.len;
+}
 
 int jsonfile_flush(struct jsonfile *j)
 {
@@ -130,8 +136,8 @@ int jsonfile_flush(struct jsonfile *j)
 		if (r < 0) {
 			/* A full disk must not take the store down: say so, keep going. */
 			if (j->errors++ % 1000 == 0)
-				log_warnx("%s: %s (%zu bytes of events not written)", j->path, strerror(-r),
-				          j->buf.len - off);
+				log_warnx("%s: %s (%zu bytes of events not written)", j->path,
+				          strerror(-r), j->buf.len - off);
 			break;
 		}
 		j->size += (int64_t)n;

@@ -62,7 +62,10 @@ static void seg_path(const struct queue *q, uint64_t num, char *out, size_t n)
 	snprintf(out, n, "%s/%016" PRIx64 ".q", q->dir, num);
 }
 
-static uint32_t crc(const uint8_t *p, size_t n) { return (uint32_t)crc32(0L, p, (uInt)n); }
+static uint32_t crc(const uint8_t *p, size_t n)
+{
+	return (uint32_t)crc32(0L, p, (uInt)n);
+}
 
 /* ---------------------------------------------------------------- cursor */
 
@@ -70,10 +73,12 @@ static int cursor_write(const struct queue *q, uint64_t seg, uint64_t off, uint6
                         uint64_t delivered, uint64_t dropped)
 {
 	char path[4200], tmp[4210], line[256];
-	int n = snprintf(line, sizeof(line), "sinktrap-queue 1 %" PRIu64 " %" PRIu64 " %" PRIu64
-	                 " %" PRIu64 " %" PRIu64,
+	int n = snprintf(line, sizeof(line),
+	                 "sinktrap-queue 1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+	                 " %" PRIu64,
 	                 seg, off, nrec, delivered, dropped);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, " %08x\n", crc((uint8_t *)line, (size_t)n));
+	n += snprintf(line + n, sizeof(line) - (size_t)n, " %08x\n",
+	              crc((uint8_t *)line, (size_t)n));
 	snprintf(path, sizeof(path), "%s/cursor", q->dir);
 	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", q->dir);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -102,9 +107,11 @@ static int cursor_read(struct queue *q)
 	if (!ok)
 		return -1;
 	char *sp = strrchr(line, ' ');
-	if (sp == NULL || sscanf(line, "sinktrap-queue 1 %" SCNu64 " %" SCNu64 " %" SCNu64
-	                         " %" SCNu64 " %" SCNu64 " %x",
-	                         &v[0], &v[1], &v[2], &v[3], &v[4], &c) != 6 ||
+	if (sp == NULL ||
+	    sscanf(line,
+	           "sinktrap-queue 1 %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+	           " %x",
+	           &v[0], &v[1], &v[2], &v[3], &v[4], &c) != 6 ||
 	    crc((uint8_t *)line, (size_t)(sp - line)) != c) {
 		log_warnx("%s: unreadable; delivering the queue from its start", path);
 		return -1;
@@ -166,14 +173,16 @@ static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nr
 		uint32_t rl, c;
 		memcpy(&rl, buf + off, 4);
 		memcpy(&c, buf + off + 4, 4);
-		if (rl < 4 || rl > MAX_REC || off + HDR + rl > got || crc(buf + off + HDR, rl) != c ||
+		if (rl < 4 || rl > MAX_REC || off + HDR + rl > got ||
+		    crc(buf + off + HDR, rl) != c ||
 		    ev_record_check(buf + off + HDR, rl) != (long)rl)
 			break;
 		off += HDR + rl;
 		n++;
 	}
 	if (off != size) {
-		log_warnx("%s: cutting %zu bytes of a torn or damaged tail after %" PRIu64 " records",
+		log_warnx("%s: cutting %zu bytes of a torn or damaged tail after %" PRIu64
+		          " records",
 		          path, size - off, n);
 		if (ftruncate(fd, (off_t)off) < 0)
 			log_warn("%s: truncate", path);
@@ -237,7 +246,8 @@ static int recover(struct queue *q, char *err, size_t errlen)
 	struct seg *first = &q->segs[0];
 	if (!have_cursor || q->ack_seg != first->num) {
 		if (have_cursor && q->ack_seg > first->num)
-			log_warnx("%s: cursor names a segment that is gone; delivering from the oldest",
+			log_warnx("%s: cursor names a segment that is gone; delivering from "
+			          "the oldest",
 			          q->dir);
 		q->ack_seg = first->num;
 		q->ack_off = 0;
@@ -373,10 +383,12 @@ void queue_append(struct queue *q, const uint8_t *rec, size_t len)
 			roll(q);
 	}
 	/* total_bytes shrinks under the consumer only: a stale read errs on the safe side. */
-	if (__atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need > q->max_bytes) {
+	if (__atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need >
+	    q->max_bytes) {
 		pthread_mutex_lock(&q->mu);
 		while (q->nsegs > 1 &&
-		       __atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need > q->max_bytes)
+		       __atomic_load_n(&q->total_bytes, __ATOMIC_RELAXED) + q->wlen + need >
+		           q->max_bytes)
 			drop_oldest(q);
 		pthread_mutex_unlock(&q->mu);
 	}
@@ -420,7 +432,8 @@ int queue_flush(struct queue *q)
 	pthread_mutex_unlock(&q->mu);
 	if (r < 0) {
 		if (q->write_errors++ % 1000 == 0)
-			log_warnx("%s: %s (%u records not queued)", q->dir, strerror(-r), q->wn);
+			log_warnx("%s: %s (%u records not queued)", q->dir, strerror(-r),
+			          q->wn);
 		/* A partial write would leave half a record: cut it. */
 		if (q->wfd >= 0 && ftruncate(q->wfd, (off_t)good) < 0)
 			log_warn("%s: truncate", q->dir);
@@ -452,7 +465,10 @@ uint64_t queue_drops_take(struct queue *q)
 
 /* ---------------------------------------------------------------- consumer */
 
-int queue_event_fd(const struct queue *q) { return q->evfd; }
+int queue_event_fd(const struct queue *q)
+{
+	return q->evfd;
+}
 
 void queue_event_clear(struct queue *q)
 {
@@ -508,7 +524,8 @@ int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
 			q->rfd = open(path, O_RDONLY | O_CLOEXEC);
 			q->rfd_seg = seg;
 			if (q->rfd < 0) {
-				/* Dropped under us: the next round starts at the oldest segment. */
+				/* Dropped under us: the next round starts at the oldest
+				 * segment. */
 				pthread_mutex_lock(&q->mu);
 				int gone = q->segs[0].num > seg;
 				pthread_mutex_unlock(&q->mu);
@@ -527,7 +544,8 @@ int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
 		}
 		size_t got = 0;
 		while (got < want) {
-			ssize_t r = pread(q->rfd, b->data + got, want - got, (off_t)(off + got));
+			ssize_t r =
+			    pread(q->rfd, b->data + got, want - got, (off_t)(off + got));
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
@@ -561,15 +579,16 @@ int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
 		if (!moved && n > 0)
 			q->rd_off = off + p;
 		if (!moved && n == 0 && bad) {
-			/* Damaged on disk since it was written: skip the rest of the segment. */
+			/* Damaged on disk since it was written: skip the rest of the segment.
+			 */
 			struct seg *s2 = find_seg(q, seg);
 			if (s2)
 				q->rd_off = s2->bytes;
 		}
 		pthread_mutex_unlock(&q->mu);
 		if (bad)
-			log_warnx("%s: damaged record in segment %" PRIu64 " at %" PRIu64, q->dir, seg,
-			          off + p);
+			log_warnx("%s: damaged record in segment %" PRIu64 " at %" PRIu64,
+			          q->dir, seg, off + p);
 		if (moved)
 			continue;
 		if (n == 0) {

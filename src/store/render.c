@@ -90,48 +90,42 @@ static size_t utf8_len(const uint8_t *p, size_t n)
 void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	grow(s, n + 2);
-	s->data[s->len++] = '"';
+	/* The worst case (every byte as \u00XX) fits: write straight into the buffer. */
+	grow(s, n * 6 + 2);
+	char *o = s->data + s->len;
+	*o++ = '"';
 	size_t i = 0;
 	while (i < n) {
-		/* Fast path: a run of plain printable ASCII. */
-		size_t j = i;
-		while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
-			j++;
-		if (j > i) {
-			strbuf_put(s, p + i, j - i);
-			i = j;
+		uint8_t c = p[i];
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			*o++ = (char)c;
+			i++;
 			continue;
 		}
-		uint8_t c = p[i];
-		char esc[8];
 		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			strbuf_put(s, esc, 2);
+			*o++ = '\\';
+			*o++ = (char)c;
 			i++;
-		} else if (c == '\n') {
-			strbuf_put(s, "\\n", 2);
-			i++;
-		} else if (c == '\r') {
-			strbuf_put(s, "\\r", 2);
-			i++;
-		} else if (c == '\t') {
-			strbuf_put(s, "\\t", 2);
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			*o++ = '\\';
+			*o++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
 			i++;
 		} else if (c >= 0x80 && utf8_len(p + i, n - i) > 1) {
 			size_t l = utf8_len(p + i, n - i);
-			strbuf_put(s, p + i, l);
+			memcpy(o, p + i, l);
+			o += l;
 			i += l;
 		} else {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			strbuf_put(s, esc, 6);
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 15];
+			o += 6;
 			i++;
 		}
 	}
-	strbuf_putc(s, '"');
+	*o++ = '"';
+	s->len = (size_t)(o - s->data);
+	s->data[s->len] = '\0';
 }
 
 /* Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm): no locale, no lock. */

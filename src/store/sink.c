@@ -19,7 +19,10 @@
 #define SAVE_EVERY_MS 200
 #define IDLE_WAIT_MS 100
 
-static int stopping(const struct sink *s) { return __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST); }
+static int stopping(const struct sink *s)
+{
+	return __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST);
+}
 
 struct sink *sink_alloc(const struct config *c, const char *name, const struct sink_ops *ops,
                         int64_t queue_max, char *err, size_t errlen)
@@ -50,7 +53,10 @@ fail:
 	return NULL;
 }
 
-const char *sink_name(const struct sink *s) { return s->name; }
+const char *sink_name(const struct sink *s)
+{
+	return s->name;
+}
 
 int sink_wants(const struct sink *s, const uint8_t *rec, size_t len)
 {
@@ -64,11 +70,18 @@ int sink_wants(const struct sink *s, const uint8_t *rec, size_t len)
 	int have_action = s->need_action && ev_find(rec, len, "sinkhole.action", &action) &&
 	                  action.kind == EV_STR;
 	return sinkspec_types_match(&s->types, type.str, type.strlen,
-	                            have_action ? action.str : NULL, have_action ? action.strlen : 0);
+	                            have_action ? action.str : NULL,
+	                            have_action ? action.strlen : 0);
 }
 
-void sink_put(struct sink *s, const uint8_t *rec, size_t len) { queue_append(s->q, rec, len); }
-void sink_flush(struct sink *s) { queue_flush(s->q); }
+void sink_put(struct sink *s, const uint8_t *rec, size_t len)
+{
+	queue_append(s->q, rec, len);
+}
+void sink_flush(struct sink *s)
+{
+	queue_flush(s->q);
+}
 
 void sink_sync(struct sink *s)
 {
@@ -77,7 +90,10 @@ void sink_sync(struct sink *s)
 		log_warnx("%s: queue sync: %s", s->name, strerror(-r));
 }
 
-uint64_t sink_drops_take(struct sink *s) { return queue_drops_take(s->q); }
+uint64_t sink_drops_take(struct sink *s)
+{
+	return queue_drops_take(s->q);
+}
 
 void sink_get_status(struct sink *s, struct sink_status *st)
 {
@@ -142,7 +158,8 @@ static void confirm(struct sink *s, int64_t now, int all)
 	if (s->pend_head == s->npend)
 		return;
 	uint64_t unacked = s->ops->unacked ? s->ops->unacked(s) : 0;
-	uint64_t acked_upto = s->bytes_sent - (unacked < s->bytes_sent ? unacked : s->bytes_sent);
+	uint64_t acked_upto =
+	    s->bytes_sent - (unacked < s->bytes_sent ? unacked : s->bytes_sent);
 	int any = 0;
 	while (s->pend_head < s->npend) {
 		struct pending *p = &s->pend[s->pend_head];
@@ -160,7 +177,8 @@ static void confirm(struct sink *s, int64_t now, int all)
 	}
 }
 
-/* Log a problem when it is new, or again after a minute (a dead SIEM must not flood the log). */
+/* Log a problem when it is new, or again after a minute (a dead SIEM must not flood the log).
+ */
 static void say(struct sink *s, const char *what, const char *tail)
 {
 	int64_t now = mono_ms();
@@ -192,8 +210,8 @@ static int64_t next_backoff(struct sink *s)
 /* Wait for the queue, the stop signal, or the idle descriptor. */
 static int wait_for(struct sink *s, int ms, int idle_fd)
 {
-	struct pollfd pf[3] = {{s->wake_fd, POLLIN, 0}, {queue_event_fd(s->q), POLLIN, 0},
-	                       {idle_fd, POLLIN, 0}};
+	struct pollfd pf[3] = {
+	    {s->wake_fd, POLLIN, 0}, {queue_event_fd(s->q), POLLIN, 0}, {idle_fd, POLLIN, 0}};
 	int n = poll(pf, idle_fd >= 0 ? 3 : 2, ms);
 	if (n <= 0)
 		return 0;
@@ -277,7 +295,8 @@ static void *sink_thread(void *arg)
 			continue;
 		}
 		int fd = s->ops->idle_fd ? s->ops->idle_fd(s) : -1;
-		if (wait_for(s, IDLE_WAIT_MS, fd) && s->ops->idle_check(s, err, sizeof(err)) < 0) {
+		if (wait_for(s, IDLE_WAIT_MS, fd) &&
+		    s->ops->idle_check(s, err, sizeof(err)) < 0) {
 			broken(s, err);
 			connected = 0;
 			next_try = mono_ms() + next_backoff(s);
@@ -296,6 +315,9 @@ int sink_start(struct sink *s)
 	if (r != 0)
 		return -r;
 	s->started = 1;
+	char comm[16]; /* "top -H" shows which sink a thread delivers */
+	snprintf(comm, sizeof(comm), "sink:%s", s->name);
+	pthread_setname_np(s->thread, comm);
 	return 0;
 }
 

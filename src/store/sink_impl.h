@@ -11,7 +11,8 @@ struct sink_ops {
 	const char *kind;
 	/* Connect (and set up, e.g. migrate the schema). 0, or -1 with err. */
 	int (*connect)(struct sink *s, char *err, size_t errlen);
-	/* Deliver a batch. 0 once accepted (written / committed), -1 with err: connection broken. */
+	/* Deliver a batch. 0 once accepted (written / committed), -1 with err: connection
+	 * broken. */
 	int (*send)(struct sink *s, const struct queue_batch *b, char *err, size_t errlen);
 	void (*disconnect)(struct sink *s);
 	/* Descriptor to watch while idle (readable = the peer went away), or -1. */
@@ -40,19 +41,19 @@ struct sink {
 	struct queue *q;
 	struct cfg_strv types; /* borrowed from the config */
 	int need_action;
-	int keep_maps;         /* also take sinkhole_map events whatever the filter (databases) */
+	int keep_maps; /* also take sinkhole_map events whatever the filter (databases) */
 	int resend_ms;
 	size_t batch_bytes;
 
 	pthread_t thread;
 	int started;
-	int wake_fd; /* eventfd: stop */
+	int wake_fd;  /* eventfd: stop */
 	int stopping; /* atomic */
 	int grace_ms;
 
 	/* Delivery thread only. */
-	char logged[256];    /* the last problem logged, to say each once a minute */
-	int64_t backoff;     /* ms before the next connection attempt; reset by a delivery */
+	char logged[256]; /* the last problem logged, to say each once a minute */
+	int64_t backoff;  /* ms before the next connection attempt; reset by a delivery */
 	int64_t logged_ms;
 	struct pending *pend;
 	size_t npend, cappend, pend_head;

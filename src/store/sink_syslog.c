@@ -49,7 +49,10 @@ struct syslog_sink {
 	struct strbuf out, msg;
 };
 
-static struct syslog_sink *impl(struct sink *s) { return s->impl; }
+static struct syslog_sink *impl(struct sink *s)
+{
+	return s->impl;
+}
 
 static int stream(const struct syslog_sink *y)
 {
@@ -122,22 +125,27 @@ static int connect_inet(struct syslog_sink *y, int type, char *err, size_t errle
 	}
 	snprintf(err, errlen, "%s:%d: no address", y->spec->host, y->spec->port);
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int fd =
+		    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
 			snprintf(err, errlen, "socket: %s", strerror(errno));
 			continue;
 		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port, strerror(errno));
+			snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port,
+			         strerror(errno));
 			close(fd);
 			continue;
 		}
 		if (type == SOCK_STREAM) {
-			int w = wait_fd(fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS, -1), soerr = 0;
+			int w = wait_fd(fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS, -1),
+			    soerr = 0;
 			socklen_t sl = sizeof(soerr);
-			if (w <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+			if (w <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
+			    soerr) {
 				snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port,
-				         w == 0 ? "connection timed out" : strerror(soerr ? soerr : errno));
+				         w == 0 ? "connection timed out"
+				                : strerror(soerr ? soerr : errno));
 				close(fd);
 				continue;
 			}
@@ -167,7 +175,8 @@ static int tls_setup(struct syslog_sink *y, char *err, size_t errlen)
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(y->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(y->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(y->ctx,
+	                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (sp->ca ? SSL_CTX_load_verify_locations(y->ctx, sp->ca, NULL) != 1
 	           : SSL_CTX_set_default_verify_paths(y->ctx) != 1) {
 		ssl_err(sp->ca ? sp->ca : "default CA paths", err, errlen);
@@ -204,16 +213,18 @@ static int tls_setup(struct syslog_sink *y, char *err, size_t errlen)
 			return 0;
 		int e = SSL_get_error(y->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (wait_fd(y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline, -1) <= 0) {
-				snprintf(err, errlen, "TLS handshake with %s:%d timed out", sp->host, sp->port);
+			if (wait_fd(y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+			            deadline, -1) <= 0) {
+				snprintf(err, errlen, "TLS handshake with %s:%d timed out",
+				         sp->host, sp->port);
 				return -1;
 			}
 			continue;
 		}
 		long vr = SSL_get_verify_result(y->ssl);
 		if (vr != X509_V_OK) {
-			snprintf(err, errlen, "TLS: certificate of %s:%d: %s", sp->host, sp->port,
-			         X509_verify_cert_error_string(vr));
+			snprintf(err, errlen, "TLS: certificate of %s:%d: %s", sp->host,
+			         sp->port, X509_verify_cert_error_string(vr));
 			ERR_clear_error();
 		} else {
 			ssl_err("TLS handshake", err, errlen);
@@ -276,7 +287,8 @@ static int write_stream(struct sink *s, const char *buf, size_t len, char *err, 
 		if (y->ssl) {
 			ERR_clear_error();
 			errno = 0;
-			int r = SSL_write(y->ssl, buf + off, (int)(len - off > (1 << 30) ? (1 << 30) : len - off));
+			int r = SSL_write(y->ssl, buf + off,
+			                  (int)(len - off > (1 << 30) ? (1 << 30) : len - off));
 			if (r > 0) {
 				n = r;
 			} else {
@@ -307,7 +319,8 @@ static int write_stream(struct sink *s, const char *buf, size_t len, char *err, 
 		}
 		int w = wait_fd(y->fd, want, deadline, s->wake_fd);
 		if (w == 0) {
-			snprintf(err, errlen, "the receiver took nothing for %d s", STALL_TIMEOUT_MS / 1000);
+			snprintf(err, errlen, "the receiver took nothing for %d s",
+			         STALL_TIMEOUT_MS / 1000);
 			return -1;
 		}
 		if (w < 0) {
@@ -376,7 +389,10 @@ static int sy_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	return 0;
 }
 
-static int sy_idle_fd(struct sink *s) { return impl(s)->fd; }
+static int sy_idle_fd(struct sink *s)
+{
+	return impl(s)->fd;
+}
 
 static int sy_idle_check(struct sink *s, char *err, size_t errlen)
 {
@@ -392,7 +408,8 @@ static int sy_idle_check(struct sink *s, char *err, size_t errlen)
 			int e = SSL_get_error(y->ssl, r);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 				return 0;
-			if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+			if (e == SSL_ERROR_ZERO_RETURN ||
+			    (e == SSL_ERROR_SYSCALL && errno == 0))
 				snprintf(err, errlen, "connection closed by the receiver");
 			else
 				ssl_err("TLS", err, errlen);
@@ -416,7 +433,8 @@ static int sy_idle_check(struct sink *s, char *err, size_t errlen)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
-		snprintf(err, errlen, "%s", n == 0 ? "connection closed by the receiver" : strerror(errno));
+		snprintf(err, errlen, "%s",
+		         n == 0 ? "connection closed by the receiver" : strerror(errno));
 		return -1;
 	}
 }

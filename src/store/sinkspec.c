@@ -2,11 +2,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "../common/util.h"
 
@@ -14,20 +16,19 @@
 #define DEFAULT_RESEND_MS 1000
 
 /* Event types a filter may name; a later worker's new type is added here. */
-static const char *const known_types[] = {"dns",          "sinkhole_map", "trap",
-                                          "fileinfo",     "flow",         "pcap_expired",
-                                          "alert",        "stats",        "dns:sinkhole",
-                                          "dns:forward"};
+static const char *const known_types[] = {"dns",          "sinkhole_map", "trap",  "fileinfo",
+                                          "flow",         "pcap_expired", "alert", "stats",
+                                          "dns:sinkhole", "dns:forward"};
 
 static const struct {
 	const char *name;
 	int code;
 } facilities[] = {
-    {"kern", 0},    {"user", 1},     {"mail", 2},   {"daemon", 3},  {"auth", 4},
-    {"syslog", 5},  {"lpr", 6},      {"news", 7},   {"uucp", 8},    {"cron", 9},
-    {"authpriv", 10}, {"ftp", 11},   {"ntp", 12},   {"security", 13}, {"audit", 13},
-    {"console", 14}, {"local0", 16}, {"local1", 17}, {"local2", 18}, {"local3", 19},
-    {"local4", 20}, {"local5", 21},  {"local6", 22}, {"local7", 23},
+    {"kern", 0},      {"user", 1},    {"mail", 2},    {"daemon", 3},    {"auth", 4},
+    {"syslog", 5},    {"lpr", 6},     {"news", 7},    {"uucp", 8},      {"cron", 9},
+    {"authpriv", 10}, {"ftp", 11},    {"ntp", 12},    {"security", 13}, {"audit", 13},
+    {"console", 14},  {"local0", 16}, {"local1", 17}, {"local2", 18},   {"local3", 19},
+    {"local4", 20},   {"local5", 21}, {"local6", 22}, {"local7", 23},
 };
 
 static const char *const format_names[] = {"rfc5424", "rfc3164", "cef"};
@@ -51,7 +52,7 @@ int sinkspec_format(const char *name)
 const char *sinkspec_format_name(int format)
 {
 	return format >= 0 && (size_t)format < ARRAY_SIZE(format_names) ? format_names[format]
-	                                                                 : "?";
+	                                                                : "?";
 }
 
 const char *sinkspec_transport_name(enum syslog_transport t)
@@ -173,8 +174,10 @@ int sinkspec_types_parse(const char *value, struct cfg_strv *out, char *err, siz
 					break;
 			if (i == ARRAY_SIZE(known_types)) {
 				snprintf(err, errlen,
-				         "unknown event type '%s' (known: dns, dns:sinkhole, dns:forward, "
-				         "sinkhole_map, trap, fileinfo, flow, pcap_expired, alert, stats, all)",
+				         "unknown event type '%s' (known: dns, dns:sinkhole, "
+				         "dns:forward, "
+				         "sinkhole_map, trap, fileinfo, flow, pcap_expired, "
+				         "alert, stats, all)",
 				         name);
 				strv_free(&t);
 				return -1;
@@ -287,7 +290,8 @@ static int parse_hostport(const char *hp, int defport, struct cfg_syslog *o, cha
 	host[hl] = '\0';
 	for (size_t i = 0; i < hl; i++) {
 		unsigned char ch = (unsigned char)host[i];
-		if (!isalnum(ch) && ch != '.' && ch != '-' && ch != ':' && ch != '_' && ch != '%') {
+		if (!isalnum(ch) && ch != '.' && ch != '-' && ch != ':' && ch != '_' &&
+		    ch != '%') {
 			snprintf(err, errlen, "'%s': bad host name", host);
 			return -1;
 		}
@@ -315,8 +319,8 @@ static void derive_name(struct cfg_syslog *o)
 	else if (o->transport == SYSLOG_UNIX)
 		snprintf(buf, sizeof(buf), "syslog-unix-%s", o->host);
 	else
-		snprintf(buf, sizeof(buf), "syslog-%s-%s-%d", sinkspec_transport_name(o->transport),
-		         o->host, o->port);
+		snprintf(buf, sizeof(buf), "syslog-%s-%s-%d",
+		         sinkspec_transport_name(o->transport), o->host, o->port);
 	buf[64] = '\0';
 	for (char *q = buf; *q; q++)
 		if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-')
@@ -354,8 +358,10 @@ static int set_option(struct cfg_syslog *o, const char *k, const char *v, char *
 	}
 	if (!strcmp(k, "facility")) {
 		if ((o->facility = sinkspec_facility(v)) < 0) {
-			snprintf(err, errlen, "facility '%s' is not a syslog facility (local0..local7, "
-			                      "daemon, user, ...)", v);
+			snprintf(err, errlen,
+			         "facility '%s' is not a syslog facility (local0..local7, "
+			         "daemon, user, ...)",
+			         v);
 			return -1;
 		}
 		return 0;
@@ -364,7 +370,8 @@ static int set_option(struct cfg_syslog *o, const char *k, const char *v, char *
 		return sinkspec_types_parse(v, &o->types, err, errlen);
 	if (!strcmp(k, "name")) {
 		if (!valid_name(v) || !strcmp(v, "postgresql")) {
-			snprintf(err, errlen, "name '%s': use 1-64 of A-Z a-z 0-9 . _ - (not 'postgresql')",
+			snprintf(err, errlen,
+			         "name '%s': use 1-64 of A-Z a-z 0-9 . _ - (not 'postgresql')",
 			         v);
 			return -1;
 		}
@@ -374,7 +381,8 @@ static int set_option(struct cfg_syslog *o, const char *k, const char *v, char *
 	}
 	if (!strcmp(k, "queue_max")) {
 		if (sinkspec_size(v, &o->queue_max) < 0 || o->queue_max < (64 << 10)) {
-			snprintf(err, errlen, "queue_max '%s' is not a size of at least 64k", v);
+			snprintf(err, errlen, "queue_max '%s' is not a size of at least 64k",
+			         v);
 			return -1;
 		}
 		return 0;
@@ -404,10 +412,11 @@ static int set_option(struct cfg_syslog *o, const char *k, const char *v, char *
 	else if (!strcmp(k, "servername"))
 		str = &o->servername;
 	if (str == NULL) {
-		snprintf(err, errlen,
-		         "unknown option '%s' (format, types, facility, name, queue_max, resend, "
-		         "ca, cert, key, servername, verify)",
-		         k);
+		snprintf(
+		    err, errlen,
+		    "unknown option '%s' (format, types, facility, name, queue_max, resend, "
+		    "ca, cert, key, servername, verify)",
+		    k);
 		return -1;
 	}
 	free(*str);
@@ -437,7 +446,8 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *o, char *err, si
 	} else if (!strncasecmp(dest, "unix://", 7) || !strncasecmp(dest, "unix:", 5)) {
 		const char *path = dest + (strncasecmp(dest, "unix://", 7) ? 5 : 7);
 		if (path[0] != '/' || strlen(path) > 100) {
-			snprintf(err, errlen, "syslog '%s': unix:// needs an absolute socket path", dest);
+			snprintf(err, errlen,
+			         "syslog '%s': unix:// needs an absolute socket path", dest);
 			goto out;
 		}
 		o->transport = SYSLOG_UNIX;
@@ -447,7 +457,8 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *o, char *err, si
 			const char *scheme;
 			enum syslog_transport t;
 			int port;
-		} schemes[] = {{"udp://", SYSLOG_UDP, 514}, {"tcp://", SYSLOG_TCP, 514},
+		} schemes[] = {{"udp://", SYSLOG_UDP, 514},
+		               {"tcp://", SYSLOG_TCP, 514},
 		               {"tls://", SYSLOG_TLS, 6514}};
 		size_t i;
 		for (i = 0; i < ARRAY_SIZE(schemes); i++)
@@ -455,7 +466,8 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *o, char *err, si
 				break;
 		if (i == ARRAY_SIZE(schemes)) {
 			snprintf(err, errlen,
-			         "syslog '%s': destination is not local, unix://PATH, udp://HOST:PORT, "
+			         "syslog '%s': destination is not local, unix://PATH, "
+			         "udp://HOST:PORT, "
 			         "tcp://HOST:PORT or tls://HOST:PORT",
 			         dest);
 			goto out;
@@ -478,13 +490,13 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *o, char *err, si
 			goto out;
 	}
 	if (o->transport != SYSLOG_TLS && (o->ca || o->cert || o->key || o->servername)) {
-		snprintf(err, errlen, "syslog '%s': ca, cert, key and servername are for tls:// only",
-		         dest);
+		snprintf(err, errlen,
+		         "syslog '%s': ca, cert, key and servername are for tls:// only", dest);
 		goto out;
 	}
 	if ((o->cert == NULL) != (o->key == NULL)) {
-		snprintf(err, errlen, "syslog '%s': a client certificate needs both cert= and key=",
-		         dest);
+		snprintf(err, errlen,
+		         "syslog '%s': a client certificate needs both cert= and key=", dest);
 		goto out;
 	}
 	rc = 0;
@@ -497,7 +509,8 @@ out:
 
 static int parse_database(const char *v, char *err, size_t errlen)
 {
-	if (!strncmp(v, "postgresql://", 13) || !strncmp(v, "postgres://", 11) || strchr(v, '=')) {
+	if (!strncmp(v, "postgresql://", 13) || !strncmp(v, "postgres://", 11) ||
+	    strchr(v, '=')) {
 		char *msg = NULL;
 		PQconninfoOption *opts = PQconninfoParse(v, &msg);
 		if (opts == NULL) {
@@ -512,17 +525,18 @@ static int parse_database(const char *v, char *err, size_t errlen)
 		PQconninfoFree(opts);
 		return 0;
 	}
-	snprintf(err, errlen,
-	         "database '%s': expected postgresql://USER@HOST:PORT/DB or 'host=... dbname=...' "
-	         "(SQLite is set with 'sqlite = yes')",
-	         v);
+	snprintf(
+	    err, errlen,
+	    "database '%s': expected postgresql://USER@HOST:PORT/DB or 'host=... dbname=...' "
+	    "(SQLite is set with 'sqlite = yes')",
+	    v);
 	return -1;
 }
 
 static const char *const handled[] = {
-    "syslog",       "syslog_format", "syslog_facility", "syslog_app_name", "syslog_hostname",
-    "json_types",   "json_max_size", "json_keep",       "database",        "database_types",
-    "queue_max",
+    "syslog",          "syslog_format",  "syslog_facility", "syslog_app_name",
+    "syslog_hostname", "json_types",     "json_max_size",   "json_keep",
+    "database",        "database_types", "queue_max",
 };
 
 int sinkspec_handles(const char *key)
@@ -542,17 +556,42 @@ void sinkspec_config_defaults(struct config *c)
 	c->syslog_facility = 16; /* local0 */
 }
 
-int sinkspec_config_set(struct config *c, const char *key, const char *v, int line, char *err,
-                        size_t errlen)
+/* The TLS files must exist and be readable (by whoever checks: run and check-config are root).
+ */
+static int check_tls_files(const struct cfg_syslog *s, char *err, size_t errlen)
+{
+	const char *files[] = {s->ca, s->cert, s->key};
+	const char *what[] = {"ca", "cert", "key"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		if (files[i] == NULL)
+			continue;
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, errlen, "syslog '%s': %s '%s': %s", s->dest, what[i],
+			         files[i], strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+int sinkspec_config_set(struct config *c, const char *key, const char *v, int line,
+                        int check_files, char *err, size_t errlen)
 {
 	if (!strcmp(key, "syslog")) {
 		struct cfg_syslog s;
 		if (sinkspec_syslog_parse(v, &s, err, errlen) < 0)
 			return -1;
+		if (check_files && check_tls_files(&s, err, errlen) < 0) {
+			sinkspec_syslog_free(&s);
+			return -1;
+		}
 		for (int i = 0; i < c->nsyslog; i++) {
 			if (!strcmp(c->syslog[i].name, s.name)) {
 				snprintf(err, errlen,
-				         "syslog '%s': its queue name '%s' is taken by line %d (set name=)",
+				         "syslog '%s': its queue name '%s' is taken by line %d "
+				         "(set name=)",
 				         s.dest, s.name, c->syslog[i].line);
 				sinkspec_syslog_free(&s);
 				return -1;
@@ -566,7 +605,8 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	if (!strcmp(key, "syslog_format")) {
 		int f = sinkspec_format(v);
 		if (f < 0) {
-			snprintf(err, errlen, "syslog_format: '%s' is not rfc5424, rfc3164 or cef", v);
+			snprintf(err, errlen,
+			         "syslog_format: '%s' is not rfc5424, rfc3164 or cef", v);
 			return -1;
 		}
 		c->syslog_format = f;
@@ -575,7 +615,8 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	if (!strcmp(key, "syslog_facility")) {
 		int f = sinkspec_facility(v);
 		if (f < 0) {
-			snprintf(err, errlen, "syslog_facility: '%s' is not a syslog facility", v);
+			snprintf(err, errlen, "syslog_facility: '%s' is not a syslog facility",
+			         v);
 			return -1;
 		}
 		c->syslog_facility = f;
@@ -584,7 +625,8 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	if (!strcmp(key, "syslog_app_name") || !strcmp(key, "syslog_hostname")) {
 		int app = key[7] == 'a';
 		if (!valid_token(v, app ? 48 : 255)) {
-			snprintf(err, errlen, "%s: '%s' must be 1-%d printable ASCII characters, no spaces",
+			snprintf(err, errlen,
+			         "%s: '%s' must be 1-%d printable ASCII characters, no spaces",
 			         key, v, app ? 48 : 255);
 			return -1;
 		}
@@ -604,7 +646,9 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 			return 0;
 		}
 		if (sinkspec_size(v, &n) < 0 || n < (64 << 10)) {
-			snprintf(err, errlen, "json_max_size: '%s' is not a size of at least 64k (or no)", v);
+			snprintf(err, errlen,
+			         "json_max_size: '%s' is not a size of at least 64k (or no)",
+			         v);
 			return -1;
 		}
 		c->json_max_size = n;
@@ -614,7 +658,8 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 		char *end;
 		long n = strtol(v, &end, 10);
 		if (*v == '\0' || *end != '\0' || n < 1 || n > 1000) {
-			snprintf(err, errlen, "json_keep: '%s' is not a number from 1 to 1000", v);
+			snprintf(err, errlen, "json_keep: '%s' is not a number from 1 to 1000",
+			         v);
 			return -1;
 		}
 		c->json_keep = (int)n;
@@ -623,7 +668,8 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	if (!strcmp(key, "queue_max")) {
 		int64_t n;
 		if (sinkspec_size(v, &n) < 0 || n < (64 << 10)) {
-			snprintf(err, errlen, "queue_max: '%s' is not a size of at least 64k", v);
+			snprintf(err, errlen, "queue_max: '%s' is not a size of at least 64k",
+			         v);
 			return -1;
 		}
 		c->queue_max = n;

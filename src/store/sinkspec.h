@@ -17,39 +17,42 @@ enum syslog_transport {
 	SYSLOG_LOCAL, /* the host's /dev/log (datagram) */
 	SYSLOG_UNIX,  /* unix://PATH: a datagram socket of one's choosing */
 	SYSLOG_UDP,
-	SYSLOG_TCP,   /* octet-counted framing, RFC 6587 */
-	SYSLOG_TLS,   /* RFC 5425 */
+	SYSLOG_TCP, /* octet-counted framing, RFC 6587 */
+	SYSLOG_TLS, /* RFC 5425 */
 };
 
 enum syslog_format { SYSLOG_RFC5424 = 0, SYSLOG_RFC3164 = 1, SYSLOG_CEF = 2 };
 
 /* One `syslog = DEST [option=value ...]` line. */
 struct cfg_syslog {
-	char *name;       /* queue directory under state_dir/queue/. Malloced. */
-	char *dest;       /* DEST as written. Malloced. */
-	int line;         /* where the config names it */
+	char *name; /* queue directory under state_dir/queue/. Malloced. */
+	char *dest; /* DEST as written. Malloced. */
+	int line;   /* where the config names it */
 	enum syslog_transport transport;
-	char *host;       /* host name or address; the socket path for local/unix. Malloced. */
+	char *host; /* host name or address; the socket path for local/unix. Malloced. */
 	int port;
-	int format;       /* enum syslog_format, or -1: [events] syslog_format */
-	int facility;     /* 0..23, or -1: [events] syslog_facility */
+	int format;            /* enum syslog_format, or -1: [events] syslog_format */
+	int facility;          /* 0..23, or -1: [events] syslog_facility */
 	struct cfg_strv types; /* event types sent; none = every type */
-	char *ca;         /* TLS: CA file that signs the server's certificate. Malloced or NULL. */
-	char *cert, *key; /* TLS: client certificate and key. Malloced or NULL. */
-	char *servername; /* TLS: name checked in the certificate (default: host). Malloced or NULL. */
-	int verify;       /* TLS: check the server's certificate (default yes) */
-	int64_t queue_max;  /* bytes; 0 = [events] queue_max */
-	int resend_ms;      /* after a broken connection, what was sent this recently is sent again */
+	char *ca; /* TLS: CA file that signs the server's certificate. Malloced or NULL. */
+	char *cert, *key;  /* TLS: client certificate and key. Malloced or NULL. */
+	char *servername;  /* TLS: name checked in the certificate (default: host). Malloced or
+	                      NULL. */
+	int verify;        /* TLS: check the server's certificate (default yes) */
+	int64_t queue_max; /* bytes; 0 = [events] queue_max */
+	int resend_ms; /* after a broken connection, what was sent this recently is sent again
+	                */
 };
 
 /* Defaults of the [events] keys. */
 void sinkspec_config_defaults(struct config *c);
 /*
  * Set one [events] key handled here (see sinkspec_handles). line is the
- * config line. 0, or -1 with err filled (no FILE:LINE prefix).
+ * config line; check_files: also open the TLS files a destination names.
+ * 0, or -1 with err filled (no FILE:LINE prefix).
  */
 int sinkspec_config_set(struct config *c, const char *key, const char *value, int line,
-                        char *err, size_t errlen);
+                        int check_files, char *err, size_t errlen);
 /* Whether sinkspec_config_set handles this [events] key. */
 int sinkspec_handles(const char *key);
 /* Free what sinkspec_config_set allocated. */

@@ -61,14 +61,17 @@ static void jv_free(struct jv *v)
 
 static void ws(struct jp *p)
 {
-	while (p->p < p->end && (*p->p == ' ' || *p->p == '\n' || *p->p == '\t' || *p->p == '\r'))
+	while (p->p < p->end &&
+	       (*p->p == ' ' || *p->p == '\n' || *p->p == '\t' || *p->p == '\r'))
 		p->p++;
 }
 
 static int hexval(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	                                    : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
 }
 
 static int parse_str(struct jp *p, char **out)
@@ -86,11 +89,21 @@ static int parse_str(struct jp *p, char **out)
 				goto bad;
 			char e = *p->p++;
 			switch (e) {
-			case 'n': cp = '\n'; break;
-			case 't': cp = '\t'; break;
-			case 'r': cp = '\r'; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
+			case 'n':
+				cp = '\n';
+				break;
+			case 't':
+				cp = '\t';
+				break;
+			case 'r':
+				cp = '\r';
+				break;
+			case 'b':
+				cp = '\b';
+				break;
+			case 'f':
+				cp = '\f';
+				break;
 			case 'u':
 				if (p->end - p->p < 4)
 					goto bad;
@@ -103,7 +116,9 @@ static int parse_str(struct jp *p, char **out)
 				}
 				p->p += 4;
 				break;
-			default: cp = (unsigned char)e; break;
+			default:
+				cp = (unsigned char)e;
+				break;
 			}
 		}
 		if (n + 4 >= cap)
@@ -301,28 +316,32 @@ int status_print(const char *json, size_t len, int64_t now_usec, FILE *out)
 	int64_t age = now_usec - updated;
 	char when[64];
 	fmt_time(updated, when, sizeof(when));
-	fprintf(out, "store pid %" PRId64 ", status of %s (%.1f s ago), %" PRId64 " events taken\n",
+	fprintf(out,
+	        "store pid %" PRId64 ", status of %s (%.1f s ago), %" PRId64 " events taken\n",
 	        get_i(&root, "pid"), when, (double)age / 1e6, get_i(&root, "events"));
 	int stale = updated == 0 || age > STALE_USEC;
 	if (stale)
-		fprintf(out, "the store has not updated its status for %.0f s: is sinktrap running?\n",
-		        (double)age / 1e6);
-	fprintf(out, "\n%-28s %-10s %-6s %12s %10s %10s  %s\n", "SINK", "KIND", "STATE", "DELIVERED",
-	        "QUEUED", "DROPPED", "DESTINATION / LAST ERROR");
+		fprintf(
+		    out,
+		    "the store has not updated its status for %.0f s: is sinktrap running?\n",
+		    (double)age / 1e6);
+	fprintf(out, "\n%-28s %-10s %-6s %12s %10s %10s  %s\n", "SINK", "KIND", "STATE",
+	        "DELIVERED", "QUEUED", "DROPPED", "DESTINATION / LAST ERROR");
 	const struct jv *sinks = get(&root, "sinks");
 	for (size_t i = 0; sinks && sinks->t == J_ARR && i < sinks->n; i++) {
 		const struct jv *s = &sinks->kids[i];
 		const char *err = get_s(s, "last_error");
 		const char *fmt = get_s(s, "format");
 		char dest[300];
-		snprintf(dest, sizeof(dest), "%s%s%s%s", get_s(s, "dest"), *fmt ? " (" : "", fmt,
-		         *fmt ? ")" : "");
+		snprintf(dest, sizeof(dest), "%s%s%s%s", get_s(s, "dest"), *fmt ? " (" : "",
+		         fmt, *fmt ? ")" : "");
 		fprintf(out, "%-28s %-10s %-6s %12" PRId64 " %10" PRId64 " %10" PRId64 "  %s\n",
-		        get_s(s, "name"), get_s(s, "kind"), get_i(s, "connected") ? "up" : "down",
-		        get_i(s, "delivered"), get_i(s, "queued"), get_i(s, "dropped"), dest);
+		        get_s(s, "name"), get_s(s, "kind"),
+		        get_i(s, "connected") ? "up" : "down", get_i(s, "delivered"),
+		        get_i(s, "queued"), get_i(s, "dropped"), dest);
 		if (*err && !get_i(s, "connected"))
-			fprintf(out, "%-28s %-10s %-6s %12s %10s %10s  last error: %s\n", "", "", "", "", "",
-			        "", err);
+			fprintf(out, "%-28s %-10s %-6s %12s %10s %10s  last error: %s\n", "",
+			        "", "", "", "", "", err);
 	}
 	const struct jv *workers = get(&root, "workers");
 	for (size_t i = 0; workers && workers->t == J_OBJ && i < workers->n; i++) {
@@ -370,7 +389,8 @@ int status_main(int argc, char **argv)
 	config_free(c);
 	char *text = read_file(path, 16 << 20, &len);
 	if (text == NULL) {
-		fprintf(stderr, "sinktrap: %s: %s (has the store run?)\n", path, strerror(errno));
+		fprintf(stderr, "sinktrap: %s: %s (has the store run?)\n", path,
+		        strerror(errno));
 		return 2;
 	}
 	int r;

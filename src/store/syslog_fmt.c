@@ -108,15 +108,19 @@ void syslog_fmt_cef_value(struct strbuf *out, const uint8_t *p, size_t n)
 	put_escaped(out, p, n, cef_ext_special, 1);
 }
 
-static int type_is(const struct evsum *s, const char *t) { return evsum_is(s, ES_EVENT_TYPE, t); }
+static int type_is(const struct evsum *s, const char *t)
+{
+	return evsum_is(s, ES_EVENT_TYPE, t);
+}
 
 static int severity(const struct evsum *s)
 {
 	if (type_is(s, "alert") || type_is(s, "trap") || type_is(s, "fileinfo"))
 		return 4; /* warning */
-	if ((type_is(s, "dns") && evsum_is(s, ES_ACTION, "sinkhole")) || type_is(s, "sinkhole_map"))
+	if ((type_is(s, "dns") && evsum_is(s, ES_ACTION, "sinkhole")) ||
+	    type_is(s, "sinkhole_map"))
 		return 5; /* notice */
-	return 6;     /* informational */
+	return 6;         /* informational */
 }
 
 static int cef_severity(const struct evsum *s)
@@ -198,8 +202,8 @@ static void put_time3164(struct strbuf *out, int64_t usec, int local)
 			localtime_r(&t, &tm);
 		else
 			gmtime_r(&t, &tm);
-		snprintf(text, sizeof(text), "%s %2d %02d:%02d:%02d", mon[tm.tm_mon % 12], tm.tm_mday,
-		         tm.tm_hour, tm.tm_min, tm.tm_sec);
+		snprintf(text, sizeof(text), "%s %2d %02d:%02d:%02d", mon[tm.tm_mon % 12],
+		         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		cached = t;
 		cached_local = local;
 	}
@@ -232,7 +236,10 @@ static void put_pri(struct strbuf *out, const struct syslog_fmt *f, const struct
 	strbuf_putc(out, '>');
 }
 
-static const char *nz(const char *s, const char *def) { return s && *s ? s : def; }
+static const char *nz(const char *s, const char *def)
+{
+	return s && *s ? s : def;
+}
 
 /* The SD-PARAMs: name in the message, field, in this order. */
 static const struct {
@@ -419,7 +426,8 @@ static void cef_name(struct strbuf *out, const struct evsum *s)
 
 static void render_cef(const struct syslog_fmt *f, const struct evsum *s, struct strbuf *out)
 {
-	const struct ev_field *type = evsum_get(s, ES_EVENT_TYPE), *act = evsum_get(s, ES_ACTION);
+	const struct ev_field *type = evsum_get(s, ES_EVENT_TYPE),
+	                      *act = evsum_get(s, ES_ACTION);
 	int64_t usec = event_usec(s);
 
 	put_pri(out, f, s);
@@ -431,7 +439,8 @@ static void render_cef(const struct syslog_fmt *f, const struct evsum *s, struct
 		strbuf_putc(out, ' ');
 	}
 	strbuf_puts(out, "CEF:0|sinktrap|sinktrap|");
-	syslog_fmt_cef_header(out, (const uint8_t *)nz(f->version, "0"), strlen(nz(f->version, "0")));
+	syslog_fmt_cef_header(out, (const uint8_t *)nz(f->version, "0"),
+	                      strlen(nz(f->version, "0")));
 	strbuf_putc(out, '|');
 	/* Signature ID: the event type, with the action for dns ("dns:sinkhole"). */
 	if (type && type->kind == EV_STR)

@@ -10,7 +10,7 @@
 #include "common/config.h"
 #include "store/sinkspec.h"
 
-#define BASE                                                                                 \
+#define BASE                                                                                   \
 	"[dns]\nlisten = 127.0.0.1:5353\nupstream = 127.0.0.1\nsinkhole_ipv4 = 10.66.0.0/16\n" \
 	"[events]\n"
 
@@ -39,17 +39,18 @@ static void test_full(void **state)
 {
 	struct cfg_errors e;
 	struct config *c = parse(
-	    BASE "syslog = local\n"
-	         "syslog = tcp://127.0.0.1:6514 format=rfc3164 types=dns,trap facility=local5\n"
-	         "syslog = tls://siem.example:6514 ca=/etc/ca.pem cert=/c.pem key=/k.pem format=cef "
-	         "servername=siem verify=no name=siem queue_max=1M resend=250ms\n"
-	         "syslog = udp://[::1]:514 types=dns:sinkhole,alert\n"
-	         "syslog = unix:///run/x.sock\n"
-	         "syslog_format = cef\nsyslog_facility = daemon\nsyslog_app_name = trap1\n"
-	         "syslog_hostname = sensor-7.example\njson_types = dns, alert\n"
-	         "json_max_size = 100M\njson_keep = 9\n"
-	         "database = postgresql://sinktrap@127.0.0.1:5432/events\n"
-	         "database_types = all\nqueue_max = 64M\n",
+	    BASE
+	    "syslog = local\n"
+	    "syslog = tcp://127.0.0.1:6514 format=rfc3164 types=dns,trap facility=local5\n"
+	    "syslog = tls://siem.example:6514 ca=/etc/ca.pem cert=/c.pem key=/k.pem format=cef "
+	    "servername=siem verify=no name=siem queue_max=1M resend=250ms\n"
+	    "syslog = udp://[::1]:514 types=dns:sinkhole,alert\n"
+	    "syslog = unix:///run/x.sock\n"
+	    "syslog_format = cef\nsyslog_facility = daemon\nsyslog_app_name = trap1\n"
+	    "syslog_hostname = sensor-7.example\njson_types = dns, alert\n"
+	    "json_max_size = 100M\njson_keep = 9\n"
+	    "database = postgresql://sinktrap@127.0.0.1:5432/events\n"
+	    "database_types = all\nqueue_max = 64M\n",
 	    &e);
 	cfg_errors_print(&e, stderr);
 	assert_non_null(c);
@@ -139,7 +140,8 @@ static void test_errors(void **state)
 		struct config *c = parse(text, &e);
 		if (c != NULL || e.n != 1 || strncmp(e.msg[0], "t.conf:6: ", 10) != 0 ||
 		    strstr(e.msg[0], cases[i].msg) == NULL)
-			fail_msg("'%s': got %d errors: %s", cases[i].line, e.n, e.n ? e.msg[0] : "-");
+			fail_msg("'%s': got %d errors: %s", cases[i].line, e.n,
+			         e.n ? e.msg[0] : "-");
 		cfg_errors_free(&e);
 		config_free(c);
 	}
@@ -160,6 +162,22 @@ static void test_duplicate_name(void **state)
 	cfg_errors_free(&e);
 }
 
+/* With check_files (run, check-config), the TLS files must be there. */
+static void test_tls_files_checked(void **state)
+{
+	struct cfg_errors e;
+	const char *text = BASE "syslog = tls://h:6514 ca=/nonexistent/ca.pem\n";
+	struct config *c = config_parse("t.conf", text, strlen(text), 1, &e);
+	assert_null(c);
+	assert_int_equal(e.n, 1);
+	assert_non_null(
+	    strstr(e.msg[0], "t.conf:6: syslog 'tls://h:6514': ca '/nonexistent/ca.pem'"));
+	cfg_errors_free(&e);
+	c = parse(text, &e); /* unit tests parse without looking at files */
+	assert_non_null(c);
+	config_free(c);
+}
+
 static void test_types_match(void **state)
 {
 	struct cfg_strv t = {NULL, 0};
@@ -169,8 +187,8 @@ static void test_types_match(void **state)
 	assert_true(sinkspec_types_match(&t, (const uint8_t *)"trap", 4, NULL, 0));
 	assert_true(sinkspec_types_match(&t, (const uint8_t *)"dns", 3,
 	                                 (const uint8_t *)"sinkhole", 8));
-	assert_false(sinkspec_types_match(&t, (const uint8_t *)"dns", 3,
-	                                  (const uint8_t *)"forward", 7));
+	assert_false(
+	    sinkspec_types_match(&t, (const uint8_t *)"dns", 3, (const uint8_t *)"forward", 7));
 	assert_false(sinkspec_types_match(&t, (const uint8_t *)"dns", 3, NULL, 0));
 	assert_false(sinkspec_types_match(&t, (const uint8_t *)"alert", 5, NULL, 0));
 	assert_int_equal(sinkspec_types_parse("ALL", &t, err, sizeof(err)), 0);
@@ -181,9 +199,9 @@ static void test_types_match(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),      cmocka_unit_test(test_full),
-	    cmocka_unit_test(test_errors),        cmocka_unit_test(test_duplicate_name),
-	    cmocka_unit_test(test_types_match),
+	    cmocka_unit_test(test_defaults),    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_errors),      cmocka_unit_test(test_duplicate_name),
+	    cmocka_unit_test(test_types_match), cmocka_unit_test(test_tls_files_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

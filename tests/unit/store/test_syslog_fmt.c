@@ -60,8 +60,8 @@ static void hostile_dns(struct evbuf *b)
 
 static struct syslog_fmt fmt(int format)
 {
-	struct syslog_fmt f = {format, 21 /* local5 */, "sensor-1.example", "sinktrap", NULL,
-	                       "1.2.3", 4242, 0};
+	struct syslog_fmt f = {
+	    format, 21 /* local5 */, "sensor-1.example", "sinktrap", NULL, "1.2.3", 4242, 0};
 	return f;
 }
 
@@ -73,16 +73,19 @@ static void render(int format, const struct evbuf *b, struct strbuf *out)
 }
 
 /* The bytes of the hostile value, escaped as each format wants. */
-#define SD_HOSTILE "a\\\"b\\]c\\\\d=e|f\xef\xbf\xbdg\xef\xbf\xbdh\xef\xbf\xbdi\xef\xbf\xbd\xef\xbf\xbd(j\xe2\x82\xacz"
-#define CEF_HOSTILE "a\"b]c\\\\d\\=e|f\\ng\\rh\xef\xbf\xbdi\xef\xbf\xbd\xef\xbf\xbd(j\xe2\x82\xacz"
+#define SD_HOSTILE                                                                             \
+	"a\\\"b\\]c\\\\d=e|f\xef\xbf\xbdg\xef\xbf\xbdh\xef\xbf\xbdi\xef\xbf\xbd\xef\xbf\xbd("  \
+	"j\xe2\x82\xacz"
+#define CEF_HOSTILE                                                                            \
+	"a\"b]c\\\\d\\=e|f\\ng\\rh\xef\xbf\xbdi\xef\xbf\xbd\xef\xbf\xbd(j\xe2\x82\xacz"
 #define JSON_HOSTILE "a\\\"b]c\\\\d=e|f\\ng\\rh\\u0001i\\u00ff\\u00c3(j\xe2\x82\xacz"
 
-#define JSON_EVENT                                                                          \
+#define JSON_EVENT                                                                             \
 	"{\"timestamp\":\"2026-11-22T22:29:17.210013+0000\",\"event_type\":\"dns\","           \
 	"\"event_id\":\"" ID "\",\"src_ip\":\"192.0.2.7\",\"src_port\":40001,"                 \
-	"\"dest_ip\":\"2001:db8::53\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"rrname\":\"" \
-	JSON_HOSTILE "\",\"rrtype\":\"A\"},\"sinkhole\":{\"action\":\"sinkhole\","              \
-	"\"reason\":\"blocklist\",\"rule\":\"x=y\",\"list\":\"/etc/l|st\","                     \
+	"\"dest_ip\":\"2001:db8::53\",\"dest_port\":53,\"proto\":\"UDP\",\"dns\":{\"rrname\":" \
+	"\"" JSON_HOSTILE "\",\"rrtype\":\"A\"},\"sinkhole\":{\"action\":\"sinkhole\","        \
+	"\"reason\":\"blocklist\",\"rule\":\"x=y\",\"list\":\"/etc/l|st\","                    \
 	"\"answer\":\"127.66.0.9\"}}"
 
 static void test_rfc5424_hostile(void **state)
@@ -157,9 +160,10 @@ static void test_cef_header_escaping(void **state)
 	f.facility = 16;
 	strbuf_init(&out);
 	syslog_fmt_render(&f, b.data, b.len, &out);
-	const char *want = "<132>Nov 22 22:29:17 sensor-1.example CEF:0|sinktrap|sinktrap|1.2.3|"
-	                   "alert|list\\|reload \\\\ failed\xef\xbf\xbd|6|rt=1795386557210 cat=alert "
-	                   "externalId=" ID " dvchost=s\\=1 msg=sinktrap";
+	const char *want =
+	    "<132>Nov 22 22:29:17 sensor-1.example CEF:0|sinktrap|sinktrap|1.2.3|"
+	    "alert|list\\|reload \\\\ failed\xef\xbf\xbd|6|rt=1795386557210 cat=alert "
+	    "externalId=" ID " dvchost=s\\=1 msg=sinktrap";
 	assert_int_equal(out.len, strlen(want));
 	assert_memory_equal(out.data, want, out.len);
 	strbuf_free(&out);
@@ -175,7 +179,8 @@ static void test_escapers(void **state)
 	strbuf_reset(&o);
 	/* An overlong '/' (C0 AF) and a lone surrogate (ED A0 80) are not UTF-8. */
 	syslog_fmt_sd_value(&o, (const uint8_t *)"\xc0\xaf\xed\xa0\x80", 5);
-	assert_string_equal(o.data, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_string_equal(o.data,
+	                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	strbuf_reset(&o);
 	syslog_fmt_cef_value(&o, (const uint8_t *)"a=b\\c\r\nd|", 9);
 	assert_string_equal(o.data, "a\\=b\\\\c\\r\\nd|");
@@ -185,7 +190,8 @@ static void test_escapers(void **state)
 	strbuf_reset(&o);
 	/* NUL inside a value. */
 	syslog_fmt_cef_value(&o, (const uint8_t *)"a\0b", 3);
-	assert_string_equal(o.data, "a\xef\xbf\xbd" "b");
+	assert_string_equal(o.data, "a\xef\xbf\xbd"
+	                            "b");
 	strbuf_free(&o);
 }
 
@@ -229,11 +235,12 @@ static void test_field_mapping(void **state)
 	struct syslog_fmt f = fmt(SYSLOG_RFC5424);
 	f.sensor = "s1";
 	syslog_fmt_render(&f, b.data, b.len, &out);
-	const char *sd = "[sinktrap@32473 event_type=\"trap\" event_id=\"" ID "\" host=\"s1\" "
-	                 "src_ip=\"10.1.2.3\" src_port=\"50000\" dest_ip=\"127.66.0.9\" "
-	                 "dest_port=\"80\" proto=\"TCP\" app_proto=\"http\" community_id=\"1:abc=\" "
-	                 "domain=\"evil.test\" url=\"/gate.php?id=1 2\" method=\"POST\" "
-	                 "user=\"admin\"] {";
+	const char *sd =
+	    "[sinktrap@32473 event_type=\"trap\" event_id=\"" ID "\" host=\"s1\" "
+	    "src_ip=\"10.1.2.3\" src_port=\"50000\" dest_ip=\"127.66.0.9\" "
+	    "dest_port=\"80\" proto=\"TCP\" app_proto=\"http\" community_id=\"1:abc=\" "
+	    "domain=\"evil.test\" url=\"/gate.php?id=1 2\" method=\"POST\" "
+	    "user=\"admin\"] {";
 	assert_non_null(strstr(out.data, sd));
 	assert_non_null(strstr(out.data, "\"event_type\":\"trap\",\"host\":\"s1\","));
 	assert_int_equal(syslog_fmt_severity(b.data, b.len), 4);
@@ -260,10 +267,11 @@ static void test_header_tokens(void **state)
 	strbuf_init(&out);
 	syslog_fmt_render(&f, b.data, b.len, &out);
 	char want[256];
-	snprintf(want, sizeof(want),
-	         "<174>1 2026-11-22T22:29:17.210013Z - %.48s 4242 stats_with_space [sinktrap@32473 "
-	         "event_type=\"stats with space\" event_id=\"" ID "\"] {",
-	         app);
+	snprintf(
+	    want, sizeof(want),
+	    "<174>1 2026-11-22T22:29:17.210013Z - %.48s 4242 stats_with_space [sinktrap@32473 "
+	    "event_type=\"stats with space\" event_id=\"" ID "\"] {",
+	    app);
 	assert_memory_equal(out.data, want, strlen(want));
 	strbuf_reset(&out);
 	f.format = SYSLOG_RFC3164;
@@ -278,9 +286,9 @@ static void test_header_tokens(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rfc5424_hostile),    cmocka_unit_test(test_rfc3164_hostile),
-	    cmocka_unit_test(test_cef_hostile),        cmocka_unit_test(test_cef_header_escaping),
-	    cmocka_unit_test(test_escapers),           cmocka_unit_test(test_field_mapping),
+	    cmocka_unit_test(test_rfc5424_hostile), cmocka_unit_test(test_rfc3164_hostile),
+	    cmocka_unit_test(test_cef_hostile),     cmocka_unit_test(test_cef_header_escaping),
+	    cmocka_unit_test(test_escapers),        cmocka_unit_test(test_field_mapping),
 	    cmocka_unit_test(test_header_tokens),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
