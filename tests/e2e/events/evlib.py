@@ -233,7 +233,7 @@ class Postgres:
         for d in (self.dir, self.sock):
             os.chown(d, self.uid, self.gid)
             os.chmod(d, 0o755)
-        self.started = False
+        self.started = self.ever_started = False
         harness.LIVE.append(self)
 
     def _as_pg(self, argv, **kw):
@@ -248,13 +248,20 @@ class Postgres:
             assert r.returncode == 0, r.stderr
         # fsync=off: a killed server keeps what it committed (the OS has it);
         # only a machine crash would lose it, and tests do not crash machines.
-        opts = (f"-k {self.sock} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c full_page_writes=off -c max_connections=20")
-        r = self._as_pg([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "60",
-                         "-o", opts, "start"])
-        assert r.returncode == 0, r.stdout + r.stderr + self.log()
-        self.started = True
-        return self
+        for attempt in range(3):
+            opts = (f"-k {self.sock} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off "
+                    "-c full_page_writes=off -c max_connections=20")
+            r = self._as_pg([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t",
+                             "60", "-o", opts, "start"])
+            if r.returncode == 0:
+                self.started = self.ever_started = True
+                return self
+            # Another process may have taken the port since it was found free (a
+            # restart keeps its port: the sinktrap under test knows it).
+            if "already in use" not in self.log() or attempt == 2 or self.ever_started:
+                break
+            self.port = harness.free_port(v6=False)
+        raise AssertionError(r.stdout + r.stderr + self.log())
 
     def kill(self):
         """Stop at once, as a crash would (SIGQUIT to every process, no checkpoint)."""
