@@ -9,6 +9,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libpq-fe.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../store/sinkspec.h"
 #include "trap.h"
 
 #define FW_MARK "0x5354"
@@ -87,6 +90,28 @@ static void port_ranges(const struct portset *ps, struct sbuf *s)
 			sb_printf(s, "%s%d", n++ ? ", " : "", port);
 		port = end;
 	}
+}
+
+/*
+ * Let the host reach one configured destination. A name is resolved now: the
+ * ruleset holds addresses, so it must be applied again if the name moves.
+ */
+static void allow_dest(struct sbuf *s, const char *host, int port, const char *l4,
+                       const char *why)
+{
+	struct addrinfo hints, *res = NULL;
+	char buf[INET6_ADDRSTRLEN];
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+		sb_printf(s, "\t\t# %s %s: cannot resolve, no rule\n", why, host);
+		return;
+	}
+	for (struct addrinfo *a = res; a; a = a->ai_next)
+		sb_printf(s, "\t\t%s daddr %s %s dport %d accept comment \"%s\"\n",
+		          a->ai_family == AF_INET ? "ip" : "ip6", addr_fmt(a->ai_addr, buf, sizeof(buf)),
+		          l4, port, why);
+	freeaddrinfo(res);
 }
 
 static void ruleset(const struct config *c, struct sbuf *s)
@@ -171,6 +196,27 @@ static void ruleset(const struct config *c, struct sbuf *s)
 		          addr_fmt(sa, buf, sizeof(buf)), port);
 		sb_printf(s, "\t\t%s daddr %s tcp dport %d accept comment \"dns upstream\"\n", fam,
 		          addr_fmt(sa, buf, sizeof(buf)), port);
+	}
+	for (int i = 0; i < c->nsyslog; i++) {
+		const struct cfg_syslog *d = &c->syslog[i];
+		if (d->transport == SYSLOG_LOCAL || d->transport == SYSLOG_UNIX)
+			continue;
+		allow_dest(s, d->host, d->port, d->transport == SYSLOG_UDP ? "udp" : "tcp",
+		           "event sink");
+	}
+	if (c->database) {
+		/* The PostgreSQL server named by the conninfo (a socket path needs no rule). */
+		PQconninfoOption *opts = PQconninfoParse(c->database, NULL);
+		const char *host = NULL, *port = "5432";
+		for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+			if (o->val && (!strcmp(o->keyword, "hostaddr") || (!strcmp(o->keyword, "host") && !host)))
+				host = o->val;
+			if (o->val && !strcmp(o->keyword, "port"))
+				port = o->val;
+		}
+		if (host && host[0] != '/')
+			allow_dest(s, host, atoi(port), "tcp", "database");
+		PQconninfoFree(opts);
 	}
 	sb_printf(s, "\t\tcounter comment \"dropped: the trap host never starts a connection\"\n");
 	sb_printf(s, "\t}\n}\n");

@@ -124,3 +124,24 @@ def test_ipv6_neighbour_discovery_survives_containment(env):
                     "+short"], timeout=20)
     assert r.returncode == 0 and r.stdout.strip().startswith("fd66::"), (
         f"DNS over IPv6 to [{TRAP_IP6}]:53 failed under the contain chain: {r.stdout}")
+
+
+def test_containment_lets_the_configured_sinks_out(tmp_path):
+    """The event sinks and the database are reachable; nothing else is added."""
+    import os
+    import subprocess
+    conf = tmp_path / "fw.conf"
+    conf.write_text(
+        "[dns]\nlisten = 10.0.0.2:53\nupstream = 127.0.0.1:5399\nsinkhole_ipv4 = 10.66.0.0/16\n"
+        "[trap]\nenabled = yes\nredirect_port = 10000\n"
+        "[events]\nsyslog = tcp://127.0.0.1:6514 format=cef\nsyslog = udp://[::1]:514\n"
+        "syslog = local\ndatabase = postgresql://sinktrap@127.0.0.2:5433/events\n")
+    out = subprocess.run([os.environ["SINKTRAP_BIN"], "firewall", "-c", str(conf)],
+                         capture_output=True, text=True, check=True).stdout
+    contain = out[out.index("chain contain"):]
+    assert 'ip daddr 127.0.0.1 tcp dport 6514 accept comment "event sink"' in contain
+    assert 'ip6 daddr ::1 udp dport 514 accept comment "event sink"' in contain
+    assert 'ip daddr 127.0.0.2 tcp dport 5433 accept comment "database"' in contain
+    # the local syslog socket needs no rule; the upstream is there as before
+    assert contain.count('comment "event sink"') == 2
+    assert 'ip daddr 127.0.0.1 udp dport 5399 accept comment "dns upstream"' in contain
