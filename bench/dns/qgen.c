@@ -12,20 +12,25 @@
  * The cost per query is kept low by moving many datagrams per system call:
  * it refills the window in chunks (the smaller of -b and a quarter of the
  * window), never one query per response, and drains everything that has
- * arrived with one recvmmsg. When there is nothing to do it sleeps in poll()
- * until a response arrives; -n NAP_US instead naps that long and lets
- * responses pile up (fewer wake-ups against a slow server, but the window
- * must then cover rate x nap, and a nap is at least ~60 us in a VM).
+ * arrived with one recvmmsg. When nothing has moved it keeps the CPU
+ * (sched_yield) for -y US microseconds, default 200, and only then sleeps
+ * in poll() until a response arrives. Staying awake matters in a virtual
+ * machine: waking an idle CPU is an inter-processor interrupt that costs the
+ * server's CPU time, so a generator that sleeps between responses makes
+ * the server look slower than it is. Anything else runnable on the
+ * generator's CPU (the upstream responder of the benchmark) still runs.
+ * -y 0 sleeps at once; -n NAP_US naps that long instead of poll().
  * Latencies are taken per batch, so they carry up to one batch of error.
  *
  * At the end it prints a summary and one "RESULT key=value ..." line:
  *   sent received lost late mismatched qps noerror nxdomain servfail
  *   other_rcode answered sinkholed send_errors p50_us p90_us p99_us p999_us
- *   max_us cpu_pct
+ *   max_us cpu_pct busy_pct
  * qps counts responses received during the run (not the drain after it);
  * "answered" counts responses with at least one answer record, "sinkholed"
- * those whose answer section holds an A record equal to -A; cpu_pct is
- * qgen's own CPU use (near 100 would mean qgen, not the server, is the limit).
+ * those whose answer section holds an A record equal to -A. cpu_pct is the
+ * CPU qgen used, spinning included; busy_pct the share of the time it spent
+ * moving datagrams: near 100 would mean qgen, not the server, is the limit.
  *
  * Probe mode (-P NAME) measures how long a server takes to come up: it asks
  * for NAME/A every -i ms until the answer holds the -A address (or any A
@@ -34,9 +39,9 @@
  *
  * Build: cc -O2 -o qgen qgen.c
  * Usage: qgen -d FILE [-s ADDR] [-p PORT] [-l SECONDS] [-w WINDOW] [-t TIMEOUT_MS]
- *             [-b BATCH] [-n NAP_US] [-A IPV4] [-S INTERVAL_S] [-e]
+ *             [-b BATCH] [-y SPIN_US] [-n NAP_US] [-A IPV4] [-S INTERVAL_S] [-e]
  *        qgen -P NAME [-s ADDR] [-p PORT] [-A IPV4] [-l SECONDS] [-i MS]
- * Defaults: -s 127.0.0.1 -p 53 -l 10 -w 200 -t 1000 -b 64 -n 0.
+ * Defaults: -s 127.0.0.1 -p 53 -l 10 -w 200 -t 1000 -b 64 -y 200 -n 0.
  * -e adds an EDNS OPT record (4096) to every query; -S prints counts every
  * INTERVAL_S seconds on stderr.
  */
@@ -48,6 +53,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,10 +387,10 @@ int main(int argc, char **argv)
 	const char *addr = "127.0.0.1", *port = "53", *file = NULL, *probe_name = NULL;
 	double duration = 10, stats_every = 0;
 	int window = 200, timeout_ms = 1000, batch = 64, edns = 0, interval_ms = 5, nap_us = 0;
-	int opt;
+	int spin_us = 200, opt;
 	uint8_t sink_ip[4], *want_ip = NULL;
 
-	while ((opt = getopt(argc, argv, "s:p:d:l:w:t:b:A:S:eP:i:n:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:d:l:w:t:b:A:S:eP:i:n:y:h")) != -1) {
 		switch (opt) {
 		case 's':
 			addr = optarg;
@@ -427,12 +433,16 @@ int main(int argc, char **argv)
 		case 'n':
 			nap_us = atoi(optarg);
 			break;
+		case 'y':
+			spin_us = atoi(optarg);
+			break;
 		default:
 			usage();
 		}
 	}
 	if (duration <= 0 || window < 1 || window > MAX_WINDOW || timeout_ms < 1 || batch < 1 ||
-	    batch > MAX_BATCH || interval_ms < 1 || nap_us < 0 || nap_us > 100000)
+	    batch > MAX_BATCH || interval_ms < 1 || nap_us < 0 || nap_us > 100000 ||
+	    spin_us < 0 || spin_us > 1000000)
 		usage();
 
 	int fd = socket_open(addr, port);
@@ -461,6 +471,8 @@ int main(int argc, char **argv)
 	uint64_t last_sent = 0, last_recv = 0;
 	uint32_t inflight = 0;
 	size_t qnext = 0;
+	uint64_t busy_ns = 0; /* time in loop turns that moved datagrams */
+	uint64_t last_progress = start;
 	/* Refill in chunks, not one query per response: fewer, fuller syscalls. */
 	uint32_t refill = (uint32_t)(batch < window / 4 ? batch : window / 4);
 	if (refill < 1)
@@ -479,7 +491,7 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		uint64_t now = now_ns();
+		uint64_t now = now_ns(), turn = now;
 		int sending = now < end;
 		int progress = 0;
 
@@ -610,9 +622,20 @@ int main(int argc, char **argv)
 			next_stats += (uint64_t)(stats_every * 1e9);
 		}
 
-		if (progress)
+		if (progress) {
+			busy_ns += now_ns() - turn;
+			last_progress = now;
 			continue;
-		if (nap_us > 0) {
+		}
+		if (spin_us > 0 && now - last_progress < (uint64_t)spin_us * 1000) {
+			/*
+			 * Stay on the CPU for a while: a server that answers steadily
+			 * then never has to wake us (in a VM each wake-up of an idle
+			 * CPU is an IPI that the server's CPU pays for), and anything
+			 * else runnable here, like the upstream responder, still runs.
+			 */
+			sched_yield();
+		} else if (nap_us > 0) {
 			/* Let responses pile up, then move them with one recvmmsg. */
 			struct timespec ts = {0, (long)nap_us * 1000};
 			nanosleep(&ts, NULL);
@@ -638,6 +661,7 @@ int main(int argc, char **argv)
 	               (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
 	double wall_s = (double)(now_ns() - start) / 1e9;
 	double cpu_pct = wall_s > 0 ? 100.0 * cpu_s / wall_s : 0;
+	double busy_pct = wall_s > 0 ? 100.0 * (double)busy_ns / 1e9 / wall_s : 0;
 
 	double secs = duration;
 	double qps = (double)c.received_in_period / secs;
@@ -655,14 +679,15 @@ int main(int argc, char **argv)
 	       qps, (unsigned long long)c.noerror, (unsigned long long)c.nxdomain,
 	       (unsigned long long)c.servfail, (unsigned long long)c.other_rcode,
 	       (unsigned long long)c.answered, (unsigned long long)c.sinkholed);
-	printf(
-	    "  latency us: p50 %llu p90 %llu p99 %llu p99.9 %llu max %llu; qgen CPU %.0f %%\n",
-	    (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)p99,
-	    (unsigned long long)p999, (unsigned long long)hist_max_us, cpu_pct);
+	printf("  latency us: p50 %llu p90 %llu p99 %llu p99.9 %llu max %llu\n",
+	       (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)p99,
+	       (unsigned long long)p999, (unsigned long long)hist_max_us);
+	printf("  qgen: CPU %.0f %%, moving datagrams %.0f %% of the time\n", cpu_pct,
+	       busy_pct);
 	printf("RESULT sent=%llu received=%llu lost=%llu late=%llu mismatched=%llu qps=%.0f "
 	       "noerror=%llu nxdomain=%llu servfail=%llu other_rcode=%llu answered=%llu "
 	       "sinkholed=%llu send_errors=%llu p50_us=%llu p90_us=%llu p99_us=%llu "
-	       "p999_us=%llu max_us=%llu cpu_pct=%.0f\n",
+	       "p999_us=%llu max_us=%llu cpu_pct=%.0f busy_pct=%.0f\n",
 	       (unsigned long long)c.sent, (unsigned long long)c.received,
 	       (unsigned long long)c.lost, (unsigned long long)c.late,
 	       (unsigned long long)c.mismatched, qps, (unsigned long long)c.noerror,
@@ -670,6 +695,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)c.other_rcode, (unsigned long long)c.answered,
 	       (unsigned long long)c.sinkholed, (unsigned long long)c.send_errors,
 	       (unsigned long long)p50, (unsigned long long)p90, (unsigned long long)p99,
-	       (unsigned long long)p999, (unsigned long long)hist_max_us, cpu_pct);
+	       (unsigned long long)p999, (unsigned long long)hist_max_us, cpu_pct, busy_pct);
 	return 0;
 }

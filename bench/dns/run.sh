@@ -3,7 +3,7 @@
 # each sinkholing the same 1,000,000-name list (and a 10-name list).
 #
 #   bench/dns/run.sh            full run, about 12 minutes (hard limit 15)
-#   bench/dns/run.sh --quick    about 2 minutes (hard limit 4)
+#   bench/dns/run.sh --quick    about 2 minutes (hard limit 5)
 #
 # Per server: load time (start until a listed name gets the sinkhole answer),
 # resident memory after load, and queries/s with dnsperf and with qgen for
@@ -37,6 +37,7 @@ DNSPERF_OPTS="-T 2 -c 8 -q 200 -t 1"
 SINKTRAP="$ROOT/build/sinktrap"
 KEEP=0
 NETNS=1
+WAIT_IDLE=0
 SERVER_CPU=1
 GEN_CPU=0
 SINKHOLE=127.66.0.1
@@ -44,7 +45,8 @@ SINKHOLE=127.66.0.1
 usage() {
 	cat <<EOF
 usage: bench/dns/run.sh [--quick] [--duration S] [--servers "LIST"] [--window N]
-                        [--dnsperf-opts "OPTS"] [--sinktrap PATH] [--keep] [--no-netns]
+                        [--dnsperf-opts "OPTS"] [--sinktrap PATH] [--wait-idle S]
+                        [--keep] [--no-netns]
   --quick           ~2 min: 3 s runs, qgen only (dnsperf only against the trivial
                     responder), 200k-line query files, 10-name list for sinktrap only
   --duration S      seconds per measurement (default 10, quick 3)
@@ -52,6 +54,8 @@ usage: bench/dns/run.sh [--quick] [--duration S] [--servers "LIST"] [--window N]
   --window N        qgen queries outstanding (default $WINDOW)
   --dnsperf-opts O  dnsperf options besides -s -p -d -l (default "$DNSPERF_OPTS")
   --sinktrap PATH   binary (default build/sinktrap)
+  --wait-idle S     before each measurement wait up to S s for the rest of the
+                    machine to go idle (for shared machines; adds to the time limit)
   --keep            keep the temporary directory (lists, configs, logs, state)
   --no-netns        run in the current network namespace (still loopback only)
 EOF
@@ -68,11 +72,22 @@ while [ $# -gt 0 ]; do
 	--dnsperf-opts) DNSPERF_OPTS=$2; shift ;;
 	--sinktrap) SINKTRAP=$2; shift ;;
 	--keep) KEEP=1 ;;
+	--wait-idle) WAIT_IDLE=$2; shift ;;
 	--no-netns) NETNS=0 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;
 	esac
 	shift
+done
+
+for s in $SERVERS; do
+	case "$s" in
+	sinktrap|unbound|kresd|dnsmasq) ;;
+	*) echo "run.sh: unknown server $s" >&2; usage ;;
+	esac
+done
+for v in "$WINDOW" "$WAIT_IDLE" "${DURATION:-1}"; do
+	[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -le 100000 ] || { echo "run.sh: $v: not a number" >&2; usage; }
 done
 
 # A private network namespace: only lo exists, so nothing can leave the machine.
@@ -92,7 +107,7 @@ if [ "$QUICK" = 1 ]; then
 	QUERIES=200000
 	TOOLS="qgen"
 	SMALL_FOR="sinktrap"
-	TIME_LIMIT=240
+	TIME_LIMIT=300
 else
 	: "${DURATION:=10}"
 	QUERIES=1000000
@@ -100,6 +115,7 @@ else
 	SMALL_FOR="sinktrap unbound kresd dnsmasq"
 	TIME_LIMIT=900
 fi
+TIME_LIMIT=$((TIME_LIMIT + 60 * WAIT_IDLE))
 LOAD_LIMIT=120 # seconds a server may take to load the big list
 
 UP_PORT=5399
@@ -117,6 +133,7 @@ T=$(mktemp -d /tmp/sinktrap-dnsbench.XXXXXX)
 chmod 755 "$T"
 PIDS=()
 WATCHDOG=""
+IDLE_NOTE=""
 
 alive() { # pid: running (an exited child not yet reaped is a zombie, not alive)
 	local st
@@ -190,7 +207,7 @@ say "DNS sinkhole benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $NCPU CPUs ($CPU_MODEL), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "pinning: each server (all of its processes) on CPU $SERVER_CPU; dnsperf, qgen and the upstream responder on CPU $GEN_CPU (taskset)"
 say "network: $([ -n "${SINKTRAP_BENCH_IN_NETNS:-}" ] && echo "private namespace, loopback only" || echo "host loopback")"
-say "runs: ${DURATION} s each; qgen window $WINDOW; dnsperf $DNSPERF_OPTS; tools: $TOOLS"
+say "runs: ${DURATION} s each; qgen window $WINDOW; dnsperf $DNSPERF_OPTS; tools: $TOOLS$( [ "$WAIT_IDLE" -gt 0 ] && echo "; waiting up to $WAIT_IDLE s for an idle machine before each")"
 say "versions: $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(kresd --version 2>/dev/null | sed 's/.*version /kresd /'), $(dnsmasq --version 2>/dev/null | head -1 | awk '{print "dnsmasq", $3}'), $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p')"
 
 # Other work on the machine skews every number: say so up front.
@@ -210,6 +227,15 @@ echo "generating lists and query files (fixed seed) ..."
 . "$T/data/meta.env"
 D="$T/data"
 
+if [ -z "${SINKTRAP_BENCH_IN_NETNS:-}" ]; then
+	for p in "$UP_PORT" "${PORT[@]}"; do
+		if [ -n "$(ss -Hlun "sport = :$p" 2>/dev/null)" ]; then
+			echo "run.sh: UDP port $p is in use on this host; run without --no-netns" >&2
+			exit 1
+		fi
+	done
+fi
+
 # The upstream for unlisted names: the trivial responder on CPU 0.
 taskset -c "$GEN_CPU" "$TRIVIAL" -a 127.0.0.1 -p "$UP_PORT" -A 127.0.0.1 2>"$T/upstream.log" &
 UPID=$!
@@ -217,7 +243,7 @@ PIDS+=("$UPID")
 
 # ---------------------------------------------------------------- measuring
 
-declare -A QPS LOST FAIL GCPU SCPU OTHER LOADMS RSS RSS_END RSS_DETAIL SINKED
+declare -A QPS LOST FAIL GCPU GREAL SCPU OTHER LOADMS RSS RSS_END RSS_DETAIL RSS_END_DETAIL SINKED
 
 tree_pids() { # pid and its descendants
 	local p=$1 c
@@ -261,13 +287,18 @@ holds() { # pid target: whether pid has target open
 	return 1
 }
 
-# Which sinktrap worker a child is: its argv ("sinktrap: dns") if it says,
-# else what it holds open: the DNS socket (dns) or the database (store).
+# Which sinktrap worker a child is: its argv ("sinktrap: dns") or process
+# name ("sinktrap-dns") if it says, else what it holds open: the DNS socket
+# (dns) or the database (store).
 proc_label() { # pid port statedir
 	local p=$1 a ino
 	a=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | sed 's/ *$//')
 	case "$a" in
 	*"sinktrap: "*) echo "${a##*sinktrap: }" | awk '{ print $1 }'; return ;;
+	esac
+	a=$(cat "/proc/$p/comm" 2>/dev/null)
+	case "$a" in
+	sinktrap-*) echo "${a#sinktrap-}"; return ;;
 	esac
 	ino=$(udp_inode "$2")
 	if [ -n "$ino" ] && holds "$p" "socket:[$ino]"; then
@@ -311,7 +342,8 @@ run_qgen() { # key port file [extra qgen options]
 	QPS[$key]=$(kv qps "$out")
 	LOST[$key]=$(kv lost "$out")
 	FAIL[$key]=$(( $(kvn servfail "$out") + $(kvn other_rcode "$out") ))
-	GCPU[$key]=$(kv cpu_pct "$out")
+	GCPU[$key]=$(kv busy_pct "$out") # share of the time it was moving datagrams
+	GREAL[$key]=$(kv cpu_pct "$out") # CPU it used, spinning included
 	SINKED[$key]=$(kv sinkholed "$out")
 }
 
@@ -327,7 +359,30 @@ run_dnsperf() { # key port file
 		c = $i; v = $(i + 1); sub(",", "", c)
 		if (c != "NOERROR" && c != "NXDOMAIN") n += v }; print n }' "$out")
 	GCPU[$key]=$(awk '/^TIME / { if ($4 > 0) printf "%.0f", 100 * ($2 + $3) / $4 }' "$out")
+	GREAL[$key]=${GCPU[$key]}
 	SINKED[$key]=$(awk '/Response codes:/ { for (i = 3; i < NF; i += 3) if ($i ~ /NOERROR/) print $(i + 1) }' "$out")
+}
+
+# Wait up to WAIT_IDLE s for 2 s in which the machine used under 0.1 CPU
+# (our servers are idle between runs); sets IDLE_NOTE.
+wait_idle() {
+	local deadline a b
+	IDLE_NOTE=""
+	[ "$WAIT_IDLE" -gt 0 ] || return 0
+	deadline=$(($(date +%s) + WAIT_IDLE))
+	while :; do
+		read -r a _ < <(busy_ticks)
+		sleep 2
+		read -r b _ < <(busy_ticks)
+		if [ $((b - a)) -lt $((CLK_TCK / 5)) ]; then
+			IDLE_NOTE=" (idle)"
+			return 0
+		fi
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			IDLE_NOTE=" (machine busy)"
+			return 0
+		fi
+	done
 }
 
 # One run of one tool; also the CPU the server used, and what neither the
@@ -335,6 +390,7 @@ run_dnsperf() { # key port file
 # machine, which makes the numbers noisy).
 measure_one() { # key tool port queryfile server-pid label
 	local key=$1 tool=$2 port=$3 qf=$4 pid=$5 label=$6 s0 s1 u0 u1 b0 b1 st0 st1 w0 w1
+	wait_idle
 	s0=$(tree_ticks "$pid"); u0=$(tree_ticks "$UPID")
 	read -r b0 st0 < <(busy_ticks)
 	w0=$(date +%s%N)
@@ -346,13 +402,13 @@ measure_one() { # key tool port queryfile server-pid label
 		'BEGIN { printf "%.0f", 100 * d / hz / s }')
 	# over the whole wall time of the tool (it also loads its file and drains)
 	OTHER[$key]=$(awk -v b=$((b1 - b0)) -v sv=$((s1 - s0)) -v up=$((u1 - u0)) \
-		-v g="${GCPU[$key]:-0}" -v hz="$CLK_TCK" -v w=$(((w1 - w0) / 1000000)) \
+		-v g="${GREAL[$key]:-0}" -v hz="$CLK_TCK" -v w=$(((w1 - w0) / 1000000)) \
 		-v s="$DURATION" -v st=$((st1 - st0)) \
 		'BEGIN { w /= 1000; o = 100 * (b - st - sv - up) / hz / w - g * s / w
 			if (o < 0) o = 0; printf "%.0f/%.0f", o, 100 * st / hz / w }')
-	printf '  %-28s %-8s %8s q/s  lost %s  fail %s  CPU%%: server %s generator %s others/steal %s\n' \
+	printf '  %-28s %-8s %8s q/s  lost %s  fail %s  CPU%%: server %s generator %s others/steal %s%s\n' \
 		"$label" "$tool" "${QPS[$key]:--}" "${LOST[$key]:--}" "${FAIL[$key]:--}" \
-		"${SCPU[$key]:--}" "${GCPU[$key]:--}" "${OTHER[$key]}"
+		"${SCPU[$key]:--}" "${GCPU[$key]:--}" "${OTHER[$key]}" "$IDLE_NOTE"
 }
 
 measure() { # server list pid port: every query file with every tool
@@ -555,6 +611,9 @@ run_server() { # server list
 	echo "   loaded in ${LOADMS[$s.$l]} ms, RSS $(mb "${RSS[$s.$l]}") MB ${RSS_DETAIL[$s.$l]:+(${RSS_DETAIL[$s.$l]})}"
 	measure "$s" "$l" "$pid" "${PORT[$s]}"
 	RSS_END[$s.$l]=$(tree_rss_kb "$pid")
+	if [ "$s" = sinktrap ]; then
+		RSS_END_DETAIL[$s.$l]=$(sinktrap_rss_detail "$pid" "${PORT[$s]}" "$dir/var")
+	fi
 	if [ "$s" = sinktrap ] && [ "$l" = big ]; then
 		echo "   SIGHUP test: qgen (a) for $DURATION s, SIGHUP to the parent at 1/3 and 2/3"
 		sighup_test "$dir" "$pid" "${PORT[$s]}"
@@ -565,7 +624,7 @@ run_server() { # server list
 		# Answers the generators saw sinkholed during the runs (qgen: A = the
 		# sinkhole; dnsperf: NOERROR on (a) and (b)), plus the reload probe,
 		# against the events recorded after the load probe (counted then).
-		local k n=0 e0j e0q e1j e1q
+		local k n=0 e0j e0q e1j e1q dropped
 		for k in "${!SINKED[@]}"; do
 			case "$k" in
 			sinktrap.$l.unlisted.*) ;;
@@ -575,8 +634,12 @@ run_server() { # server list
 		[ "$l" = big ] && n=$((n + $(kvn sinkholed "$RES/sinktrap.sighup.qgen.txt") + 1))
 		read -r e0j e0q <<<"$EVENTS0"
 		read -r e1j e1q < <(sinktrap_event_count "$dir")
+		# sinktrap logs "N events dropped: the store did not keep up"
+		dropped=$(awk '{ for (i = 1; i + 2 <= NF; i++)
+			if ($(i + 1) == "events" && $(i + 2) == "dropped:") n += $i }
+			END { print n + 0 }' "$dir/log")
 		EVENTS[$l]="sinkholed answers seen by the generators $n; dns events recorded meanwhile: JSON $((e1j - e0j)), SQLite $(
-			[[ "$e1q$e0q" =~ ^[0-9]+$ ]] && echo $((e1q - e0q)) || echo "$e1q (total)")"
+			[[ "$e1q$e0q" =~ ^[0-9]+$ ]] && echo $((e1q - e0q)) || echo "$e1q (total)"); dropped as logged by sinktrap: $dropped"
 		echo "   ${EVENTS[$l]}"
 	fi
 	if [ "$KEEP" = 0 ]; then
@@ -627,7 +690,8 @@ for s in $SERVERS; do
 		[ -n "${LOADMS[$s.$l]:-}" ] || continue
 		printf '%-9s %-5s %10s %11s MB %13s MB\n' "$s" "${LISTNAME[$l]}" "${LOADMS[$s.$l]}" \
 			"$(mb "${RSS[$s.$l]:-0}")" "$(mb "${RSS_END[$s.$l]:-0}")"
-		[ -n "${RSS_DETAIL[$s.$l]:-}" ] && echo "          ${RSS_DETAIL[$s.$l]}"
+		[ -n "${RSS_DETAIL[$s.$l]:-}" ] && echo "          after load: ${RSS_DETAIL[$s.$l]}"
+		[ -n "${RSS_END_DETAIL[$s.$l]:-}" ] && echo "          after runs: ${RSS_END_DETAIL[$s.$l]}"
 	done
 done
 echo
