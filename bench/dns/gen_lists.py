@@ -6,7 +6,8 @@ Writes into --out:
   small.hosts small.unbound.conf small.dnsmasq.conf small.rpz  the --small-entry list
   q-big-listed    (a) names on the big list, in random order
   q-big-sub       (b) subdomains of names on the big list
-  q-unlisted      (c) names neither on the list nor below a listed name
+  q-unlisted-1    (c) names neither on the list nor below a listed name
+  q-unlisted-2    (c) as many other such names (one file per load generator)
   q-small-listed  (a) and (b) for the small list
   q-small-sub
   meta.env        shell variables: probe names, counts, seed, digests
@@ -270,9 +271,12 @@ def main():
     write_queries(os.path.join(a.out, "q-big-sub"), gen_sub(rng_q, listed, nq))
     write_queries(os.path.join(a.out, "q-small-listed"), [rng_q.choice(small) for _ in range(nq)])
     write_queries(os.path.join(a.out, "q-small-sub"), gen_sub(rng_q, small, nq))
-    unl = gen_unlisted(rng_un, nq + 1, listed_set)
+    # Two disjoint unlisted files, one per load generator, so that the second
+    # tool run against a server does not find the first one's names in its cache.
+    unl = gen_unlisted(rng_un, 2 * nq + 1, listed_set)
     reload_name = unl.pop()  # never queried: the reload test adds it to the list
-    write_queries(os.path.join(a.out, "q-unlisted"), unl)
+    write_queries(os.path.join(a.out, "q-unlisted-1"), unl[:nq])
+    write_queries(os.path.join(a.out, "q-unlisted-2"), unl[nq:])
 
     with open(os.path.join(a.out, "meta.env"), "w") as f:
         f.write("SEED=%d\nN_BIG=%d\nN_SMALL=%d\nN_QUERIES=%d\nSINKHOLE=%s\n"

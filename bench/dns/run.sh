@@ -414,9 +414,13 @@ measure_one() { # key tool port queryfile server-pid label
 measure() { # server list pid port: every query file with every tool
 	local s=$1 l=$2 pid=$3 port=$4 f tool qf
 	for f in $FILES; do
-		qf="q-$l-$f"
-		[ "$f" = unlisted ] && qf="q-unlisted"
 		for tool in $TOOLS; do
+			qf="q-$l-$f"
+			# each tool its own unlisted names: none is in the cache yet
+			if [ "$f" = unlisted ]; then
+				qf="q-unlisted-1"
+				[ "$tool" = qgen ] && qf="q-unlisted-2"
+			fi
 			measure_one "$s.$l.$f.$tool" "$tool" "$port" "$qf" "$pid" \
 				"$s ${LISTNAME[$l]} ${FILELABEL[$f]}"
 		done

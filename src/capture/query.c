@@ -42,6 +42,13 @@
 #define NS 1000000000ll
 #define DEFAULT_LIMIT 100
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* ---------------------------------------------------------------- options */
 
 struct query {
@@ -976,6 +983,7 @@ int capture_pcap_main(int argc, char **argv)
 {
 	struct pcapjob j;
 	char err[512];
+	int64_t t0 = mono_us();
 	memset(&j, 0, sizeof(j));
 	query_init(&j.q);
 	int r = parse_args(argc, argv, &j.q, 1);
@@ -1161,7 +1169,9 @@ int capture_pcap_main(int argc, char **argv)
 			fprintf(stderr, "sinktrap: no packets match\n");
 		status = 1;
 	} else if (strcmp(j.q.out, "-")) {
-		fprintf(stderr, "%" PRIu64 " packets written to %s\n", written, j.q.out);
+		fprintf(stderr, "%" PRIu64 " packets written to %s in %.1f ms (from %zu file%s)\n",
+		        written, j.q.out, (double)(mono_us() - t0) / 1000.0, j.nsrc,
+		        j.nsrc == 1 ? "" : "s");
 	}
 	config_free(c);
 	return status;
