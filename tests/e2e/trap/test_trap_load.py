@@ -274,3 +274,33 @@ def test_junk_flood_keeps_only_the_raw_bound(env):
     assert fi["fileinfo"]["truncated"] is True
     assert fi["fileinfo"]["size"] == 65536
     assert env.payload_path(fi["fileinfo"]["sha256"]).read_bytes() == data[:65536]
+
+
+def test_scan_of_every_port(env, capsys):
+    """A connect scan of all 65,535 ports of a sinkholed address: every port answers (the
+    catch-all), every connection ends in an event, the worker's memory stays bounded and
+    other clients are served throughout."""
+    addr = env.resolve("scanned.drop.example")
+    pid = env.trap_pid()
+    env.assert_serving()
+    rss0 = vmrss_kb(pid)
+    mark = env.mark()
+    t0 = time.monotonic()
+    r = env.client(["nmap", "-n", "-Pn", "-sT", "-p1-65535", "-T5", "--max-retries", "0",
+                    "--open", "-oG", "-", addr], timeout=240)
+    took = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    line = [ln for ln in r.stdout.splitlines() if "Ports:" in ln]
+    assert line, r.stdout
+    open_ports = line[0].count("/open/")
+    rss1 = vmrss_kb(pid)
+    env.assert_serving("after-scan.evil.example")
+    report(capsys, f"full scan: {open_ports} ports open in {took:.0f}s; "
+                   f"trap VmRSS {rss0} KB -> {rss1} KB")
+    # Every port is caught (the pool has no exclusions); nmap's own retries aside, all open.
+    assert open_ports >= 65000, f"only {open_ports} ports answered"
+    assert rss1 - rss0 < 64 * 1024, "memory grew with the scan"
+    evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=open_ports,
+                       timeout=120, what="one trap event per scanned port")
+    assert len({e["dest_port"] for e in evs}) >= 65000
+    assert env.trap_pid() == pid, "the trap worker was restarted"
