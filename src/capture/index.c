@@ -16,7 +16,11 @@
 #define MAGIC "STCAPIX1"
 #define HDR_LEN 64
 #define TAB_ENT 40
-#define BLOCK_MAX_PKTS (256u * 1024) /* a block also closes after this many packets */
+#define BLOCK_MAX_PKTS (64u * 1024) /* a block also closes after this many packets */
+/* Flows per block written (readers take up to INDEX_BLOCK_FLOWS): a lookup inflates one
+ * block, and at 1024 flows that is some 60 KB, not 250 (deflate's 32 KB window makes the
+ * index hardly bigger for it). */
+#define WRITE_BLOCK_FLOWS 1024
 #define MAX_RAW_BLOCK (256u << 20)   /* reader: larger raw blocks are refused */
 #define NCOL 14
 /* Flow times are kept to the millisecond (widened outward): enough to filter
@@ -479,7 +483,7 @@ int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **ou
 	for (uint32_t i = 0; i < n;) {
 		uint32_t j = i;
 		size_t pk = 0;
-		while (j < n && j - i < INDEX_BLOCK_FLOWS && (j == i || pk < BLOCK_MAX_PKTS))
+		while (j < n && j - i < WRITE_BLOCK_FLOWS && (j == i || pk < BLOCK_MAX_PKTS))
 			pk += w->flows[ord[j++].slot].npkts;
 		if ((rc = encode_block(w, ord + i, j - i, offs, start + i, base_t, dict, col,
 		                       &raw)) < 0)
@@ -1046,6 +1050,126 @@ static int block_decode(struct index_reader *r, int64_t b)
 	return 0;
 }
 
+/*
+ * One flow of block b, without decoding the others into arrays: the columns
+ * are walked up to the flow (every read bounds-checked as in block_decode)
+ * and only its own offsets are kept. A lookup touches the inflated block and
+ * the flow's offsets, not the ~600 KB a whole decoded block takes: pulling one
+ * session out stays a few page faults. Returns 0, -ENOENT, or -EBADMSG.
+ */
+static int block_find_one(struct index_reader *r, int64_t b, uint64_t want,
+                          struct index_flow *out)
+{
+	const struct tab_ent *te = &r->tab[b];
+	const uint8_t *cdata;
+	int rc;
+	if (!r->mem && grow((void **)&r->cbuf, &r->cbcap, te->clen ? te->clen : 1, 1) < 0)
+		return rerr(r, -ENOMEM, "out of memory");
+	if ((rc = read_at(r, te->off, te->clen, r->cbuf, &cdata)) < 0)
+		return rc;
+	if (grow((void **)&r->raw, &r->rawcap, te->rawlen ? te->rawlen : 1, 1) < 0)
+		return rerr(r, -ENOMEM, "out of memory");
+	r->cur = -1; /* raw is reused: the decoded block (if any) is gone */
+	uLongf rl = te->rawlen;
+	if (uncompress(r->raw, &rl, cdata, te->clen) != Z_OK || rl != te->rawlen)
+		return BAD("does not inflate to its length");
+	struct cur all = {r->raw, r->raw + rl}, col[NCOL];
+	uint64_t v;
+	if (get_varint(&all, &v) < 0 || v != te->nflows)
+		return BAD("flow count mismatch");
+	for (int c = 0; c < NCOL; c++) {
+		const uint8_t *p;
+		if (get_varint(&all, &v) < 0 || get_bytes(&all, (size_t)v, &p) < 0 || v > rl)
+			return BAD("column overruns the block");
+		col[c].p = p;
+		col[c].end = p + v;
+	}
+	uint64_t ndict;
+	if (get_varint(&col[COL_DICT], &ndict) < 0 || ndict > 2u * te->nflows)
+		return BAD("bad address dictionary");
+	int64_t prev_first = floor_div(r->info.first_ns, TS_UNIT);
+	uint64_t prev_off = 0, id = te->first, np = 0;
+	for (uint32_t i = 0; i < te->nflows; i++) {
+		const uint8_t *p, *fam, *proto, *sp, *dp;
+		uint64_t si, di, vl0, vl1, dt, dur, n;
+		if (i > 0) {
+			if (get_varint(&col[COL_ID], &v) < 0 || v >= te->last - id)
+				return BAD("bad flow id");
+			id += v + 1;
+		}
+		if (id > want)
+			return -ENOENT;
+		if (get_bytes(&col[COL_FAMILY], 1, &fam) < 0 || (fam[0] != 4 && fam[0] != 6) ||
+		    get_bytes(&col[COL_PROTO], 1, &proto) < 0 ||
+		    get_varint(&col[COL_VLAN0], &vl0) < 0 || get_varint(&col[COL_VLAN1], &vl1) < 0 ||
+		    vl0 > 0xffff || vl1 > 0xffff || get_varint(&col[COL_SRC], &si) < 0 ||
+		    get_varint(&col[COL_DST], &di) < 0 || si >= ndict || di >= ndict ||
+		    get_bytes(&col[COL_SPORT], 2, &sp) < 0 || get_bytes(&col[COL_DPORT], 2, &dp) < 0 ||
+		    get_varint(&col[COL_FIRST], &dt) < 0 || get_varint(&col[COL_DUR], &dur) < 0 ||
+		    get_varint(&col[COL_NPKTS], &n) < 0 || n == 0 || n > te->npkts - np)
+			return BAD("flow columns short or out of range");
+		int64_t first_t = (int64_t)((uint64_t)prev_first + (uint64_t)unzigzag(dt));
+		prev_first = first_t;
+		int mine = id == want;
+		if (mine && grow((void **)&r->offs, &r->offcap, (size_t)n, sizeof(uint64_t)) < 0)
+			return rerr(r, -ENOMEM, "out of memory");
+		uint64_t last = 0;
+		for (uint64_t j = 0; j < n; j++) {
+			uint64_t o;
+			if (get_varint(&col[COL_OFFS], &v) < 0)
+				return BAD("offset column short");
+			if (j == 0)
+				o = prev_off + (uint64_t)unzigzag(v);
+			else if (v == 0 || v > r->info.pcap_size - last)
+				return BAD("bad offset delta");
+			else
+				o = last + v;
+			if (o >= r->info.pcap_size)
+				return BAD("offset past the end of the PCAP file");
+			if (j == 0)
+				prev_off = o;
+			last = o;
+			if (mine)
+				r->offs[j] = o;
+		}
+		np += n;
+		if (!mine)
+			continue;
+		/* the flow's addresses: walk the dictionary to its two entries */
+		memset(out, 0, sizeof(*out));
+		out->id = id;
+		out->key.family = fam[0];
+		out->key.proto = proto[0];
+		out->key.vlan[0] = (uint16_t)vl0;
+		out->key.vlan[1] = (uint16_t)vl1;
+		out->key.sport = (uint16_t)(sp[0] << 8 | sp[1]);
+		out->key.dport = (uint16_t)(dp[0] << 8 | dp[1]);
+		out->first_ns = (int64_t)((uint64_t)first_t * TS_UNIT);
+		out->last_ns = (int64_t)(((uint64_t)first_t + dur) * TS_UNIT);
+		out->npkts = (uint32_t)n;
+		int found = 0;
+		for (uint64_t k = 0; k < ndict && found < 2; k++) {
+			if (get_bytes(&col[COL_DICT], 1, &p) < 0 || (p[0] != 4 && p[0] != 6) ||
+			    get_bytes(&col[COL_DICT], p[0] == 4 ? 4 : 16, &p) < 0)
+				return BAD("bad address dictionary");
+			size_t alen = p[-1] == 4 ? 4 : 16;
+			if (k == si || k == di) {
+				if (p[-1] != fam[0])
+					return BAD("bad address index");
+				if (k == si)
+					memcpy(out->key.src, p, alen);
+				if (k == di)
+					memcpy(out->key.dst, p, alen);
+				found += (si == di) ? 2 : 1;
+			}
+		}
+		if (found < 2)
+			return BAD("bad address index");
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int index_reader_find(struct index_reader *r, uint64_t id, struct index_flow *fl,
                       const uint64_t **offsets)
 {
@@ -1063,9 +1187,14 @@ int index_reader_find(struct index_reader *r, uint64_t id, struct index_flow *fl
 	}
 	if (b < 0)
 		return -ENOENT;
-	int rc = block_decode(r, b);
-	if (rc < 0)
+	int rc;
+	if (r->cur != b) {
+		/* one lookup in a block not decoded: walk it without decoding it whole */
+		rc = block_find_one(r, b, id, fl);
+		if (rc == 0)
+			*offsets = r->offs;
 		return rc;
+	}
 	uint32_t l = 0, h = r->tab[b].nflows;
 	while (l < h) {
 		uint32_t m = l + (h - l) / 2;

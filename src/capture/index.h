@@ -20,7 +20,8 @@
  *   block table: per block, first and last flow id, file offset, compressed
  *     and raw length, flows and packets (40 bytes each), sorted by flow id;
  *   blocks: zlib streams (their Adler-32 checks the content) of up to 4096
- *     flows each, sorted by id, stored column by column: id deltas, family,
+ *     flows each (1024 and 64k packets as written here), sorted by id, stored
+ *     column by column: id deltas, family,
  *     protocol, VLAN ids, address dictionary indexes, ports, first time and
  *     duration (milliseconds, widened outward), packet counts, and packet
  *     offsets (the first as a signed delta from the previous flow's, then
