@@ -63,7 +63,8 @@ fuzz: fuzz-build
 # (its workers report any memory or undefined-behaviour fault in their logs,
 # which fails the test that ran them).
 e2e-asan: asan
-	SINKTRAP_BIN=$(CURDIR)/$(ASAN)/sinktrap UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	SINKTRAP_BIN=$(CURDIR)/$(ASAN)/sinktrap SINKTRAP_SANITIZED=1 \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(PYTHON) -m pytest tests/e2e/dns tests/e2e/trap -q -p no:cacheprovider
 
 # End-to-end tests last: their summary line closes the run.

@@ -131,7 +131,11 @@ perf_start() { # median wall time of 20 starts of a command, in ms
 	printf '%.1f ms' "$(printf '%s\n' "${t[@]}" | median)"
 }
 # packets the kernel dropped before any socket saw them (input backlog full), all CPUs
-backlog_drops() { awk '{s += strtonum("0x" $2)} END {print s}' /proc/net/softnet_stat; }
+backlog_drops() {
+	local s=0 a b rest
+	while read -r a b rest; do s=$((s + 0x$b)); done </proc/net/softnet_stat
+	echo "$s"
+}
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 # build what is measured

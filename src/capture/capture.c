@@ -121,9 +121,11 @@ static int open_one(const struct config *c, struct capture_handle *h, const char
 	pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO);
 	int rc = pcap_activate(p);
 	if (rc < 0) {
-		const char *why = pcap_geterr(p);
-		snprintf(err, errlen, "%s: %s%s%s", ifname, pcap_statustostr(rc),
-		         why && *why ? ": " : "", why ? why : "");
+		const char *why = pcap_geterr(p), *what = pcap_statustostr(rc);
+		if (why == NULL || *why == '\0' || strstr(why, what))
+			snprintf(err, errlen, "%s: %s", ifname, why && *why ? why : what);
+		else
+			snprintf(err, errlen, "%s: %s: %s", ifname, what, why);
 		pcap_close(p);
 		return -1;
 	}

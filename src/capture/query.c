@@ -970,6 +970,19 @@ static void source_next(struct pcapjob *j, struct source *s)
 	}
 }
 
+static void job_free(struct pcapjob *j)
+{
+	for (size_t i = 0; i < j->nsrc; i++) {
+		pcapfile_reader_close(&j->src[i].r);
+		free(j->src[i].offs);
+	}
+	free(j->src);
+	free(j->t);
+	j->src = NULL;
+	j->t = NULL;
+	j->nsrc = j->nt = 0;
+}
+
 static void pcap_usage(FILE *out)
 {
 	fprintf(out,
@@ -1013,6 +1026,7 @@ int capture_pcap_main(int argc, char **argv)
 	if (!filter_mode(&j)) {
 		int n = load_targets(&j, c, &expired);
 		if (n < 0) {
+			job_free(&j);
 			config_free(c);
 			return 1;
 		}
@@ -1022,6 +1036,7 @@ int capture_pcap_main(int argc, char **argv)
 	int rc = spool_list(j.spool, &files, &nfiles);
 	if (rc < 0) {
 		fprintf(stderr, "sinktrap: spool %s: %s\n", j.spool, strerror(-rc));
+		job_free(&j);
 		config_free(c);
 		return 1;
 	}
@@ -1077,6 +1092,7 @@ int capture_pcap_main(int argc, char **argv)
 	                                : open(j.q.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, strerror(errno));
+		job_free(&j);
 		config_free(c);
 		return 1;
 	}
@@ -1084,6 +1100,9 @@ int capture_pcap_main(int argc, char **argv)
 	if (pcapfile_writer_open(&w, fd, ns ? PCAPFILE_PCAP_NS : PCAPFILE_PCAP, linktype, 0, err,
 	                         sizeof(err)) < 0) {
 		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, err);
+		if (fd != STDOUT_FILENO)
+			close(fd);
+		job_free(&j);
 		config_free(c);
 		return 1;
 	}
@@ -1096,6 +1115,12 @@ int capture_pcap_main(int argc, char **argv)
 		if (dead == NULL || pcap_compile(dead, &prog, j.q.bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 			fprintf(stderr, "sinktrap: --bpf '%s': %s\n", j.q.bpf,
 			        dead ? pcap_geterr(dead) : "libpcap");
+			if (dead)
+				pcap_close(dead);
+			pcapfile_writer_close(&w);
+			if (fd != STDOUT_FILENO)
+				close(fd);
+			job_free(&j);
 			config_free(c);
 			return 2;
 		}
@@ -1143,12 +1168,8 @@ int capture_pcap_main(int argc, char **argv)
 		pcap_freecode(&prog);
 	if (dead)
 		pcap_close(dead);
-	for (size_t i = 0; i < j.nsrc; i++) {
-		pcapfile_reader_close(&j.src[i].r);
-		free(j.src[i].offs);
-	}
-	free(j.src);
-	free(j.t);
+	size_t nsrc = j.nsrc, ntargets = j.nt;
+	job_free(&j);
 	int status = 0;
 	if (rc < 0) {
 		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, strerror(-rc));
@@ -1158,7 +1179,7 @@ int capture_pcap_main(int argc, char **argv)
 		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
 		        other_link);
 	if (written == 0) {
-		if (j.q.have_session && j.nt == 0)
+		if (j.q.have_session && ntargets == 0)
 			fprintf(stderr, "sinktrap: no session %" PRIu64 " in the store or the spool\n",
 			        j.q.session);
 		else if (expired)
@@ -1170,8 +1191,8 @@ int capture_pcap_main(int argc, char **argv)
 		status = 1;
 	} else if (strcmp(j.q.out, "-")) {
 		fprintf(stderr, "%" PRIu64 " packets written to %s in %.1f ms (from %zu file%s)\n",
-		        written, j.q.out, (double)(mono_us() - t0) / 1000.0, j.nsrc,
-		        j.nsrc == 1 ? "" : "s");
+		        written, j.q.out, (double)(mono_us() - t0) / 1000.0, nsrc,
+		        nsrc == 1 ? "" : "s");
 	}
 	config_free(c);
 	return status;

@@ -8,6 +8,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "loop.h"
+#include "util.h"
 
 #define DEFAULT_MAX_PENDING (64u << 20)
 
@@ -113,8 +114,12 @@ int emit_flush(struct emitter *e)
 	struct evbuf *b = &e->buf;
 	int rc = 0;
 
-	if (e->dropped != e->dropped_reported && b->start == b->len)
+	/* Drops are summed and reported at most once a second: one line, one event. */
+	if (e->dropped != e->dropped_reported && b->start == b->len &&
+	    mono_ms() - e->reported_at >= 1000) {
+		e->reported_at = mono_ms();
 		report_drops(e);
+	}
 	if (e->fd < 0 && e->sink) {
 		while (e->sent < b->start) {
 			long rl = ev_record_check(b->data + e->sent, b->start - e->sent);

@@ -31,6 +31,7 @@ struct emitter {
 	void *read_arg;
 	struct loop_timer *soon; /* a flush is due shortly */
 	uint64_t committed, dropped, dropped_reported;
+	int64_t reported_at; /* ms: drops are reported at most once a second */
 	const char *worker;
 	emit_sink_cb *sink;
 	void *sink_arg;

@@ -138,7 +138,7 @@ def test_live_capture(res, veth, tmp_path):
 def test_kill_9_mid_capture(res, veth, tmp_path):
     up = res.dnsmasq()
     blocklist = harness.write_list(tmp_path / "block.txt", ["evil.example"])
-    st = res.sinktrap(_live_conf(veth, blocklist, {"capture": {"file_size": "64k",
+    st = res.sinktrap(_live_conf(veth, blocklist, {"capture": {"file_size": "256k",
                                                                "file_time": "10m"}}),
                       upstream=up)
     time.sleep(0.5)
@@ -151,6 +151,7 @@ def test_kill_9_mid_capture(res, veth, tmp_path):
     harness.wait_until(lambda: len(caplib.spool_files(st)) >= 3 and parts(), 20,
                        what="finished files and one being written")
     time.sleep(0.3)
+    harness.wait_until(parts, 5, interval=0.001, what="a file being written")
     os.killpg(st.pid, signal.SIGKILL)  # parent and workers at once
     flood.kill()
     st.proc.wait(10)
@@ -164,7 +165,10 @@ def test_kill_9_mid_capture(res, veth, tmp_path):
         r = caplib.run(["tcpdump", "-nr", p], check=False)
         lines = r.stdout.decode().splitlines()
         assert lines, f"{p.name}: nothing readable"
-        assert b"truncated" not in r.stderr, f"{p.name}: {r.stderr!r}"
+        # a kill can land inside the write of a record: only the unfinished file may end
+        # in a cut one (recovery removes it); finished files are whole
+        if p not in part:
+            assert b"truncated" not in r.stderr, f"{p.name}: {r.stderr!r}"
     in_part = len(caplib.run(["tcpdump", "-nr", part[0]]).stdout.decode().splitlines())
     name = part[0].name[:-len(".part")]
 

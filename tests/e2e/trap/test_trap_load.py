@@ -286,8 +286,10 @@ def test_scan_of_every_port(env, capsys):
     rss0 = vmrss_kb(pid)
     mark = env.mark()
     t0 = time.monotonic()
-    r = env.client(["nmap", "-n", "-Pn", "-sT", "-p1-65535", "-T5", "--max-retries", "0",
-                    "--open", "-oG", "-", addr], timeout=240)
+    # -T4 with retries: on a loaded machine (or a sanitizer build) a SYN may wait in a full
+    # backlog; nmap must ask again rather than call the port filtered.
+    r = env.client(["nmap", "-n", "-Pn", "-sT", "-p1-65535", "-T4", "--max-retries", "3",
+                    "--open", "-oG", "-", addr], timeout=400)
     took = time.monotonic() - t0
     assert r.returncode == 0, r.stderr
     line = [ln for ln in r.stdout.splitlines() if "Ports:" in ln]
@@ -299,7 +301,9 @@ def test_scan_of_every_port(env, capsys):
                    f"trap VmRSS {rss0} KB -> {rss1} KB")
     # Every port is caught (the pool has no exclusions); nmap's own retries aside, all open.
     assert open_ports >= 65000, f"only {open_ports} ports answered"
-    assert rss1 - rss0 < 64 * 1024, "memory grew with the scan"
+    # A sanitizer build keeps freed memory in quarantine: its RSS says nothing here.
+    if not os.environ.get("SINKTRAP_SANITIZED"):
+        assert rss1 - rss0 < 64 * 1024, "memory grew with the scan"
     evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=open_ports,
                        timeout=120, what="one trap event per scanned port")
     assert len({e["dest_port"] for e in evs}) >= 65000
