@@ -522,18 +522,28 @@ class Sinktrap:
     # -- events
 
     def events(self, event_type=None):
+        """The events in the JSON file so far: whole lines only (the store may be writing
+        the last one), read incrementally while the file only grows."""
         try:
-            text = self.json_path.read_text()
+            f = open(self.json_path, "rb")
         except FileNotFoundError:
             return []
-        evs = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            e = json.loads(line)
-            if event_type is None or e.get("event_type") == event_type:
-                evs.append(e)
-        return evs
+        with f:
+            st = os.fstat(f.fileno())
+            cache = getattr(self, "_ev_cache", None)
+            if cache is None or cache[0] != st.st_ino or st.st_size < cache[1]:
+                cache = (st.st_ino, 0, [])
+            ino, off, evs = cache
+            f.seek(off)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        for line in data[:end].split(b"\n"):
+            if line.strip():
+                evs.append(json.loads(line))
+        self._ev_cache = (ino, off + end, evs)
+        if event_type is None:
+            return list(evs)
+        return [e for e in evs if e.get("event_type") == event_type]
 
     def dns_events(self, rrname=None, action=None):
         out = []
