@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,6 @@
 #define MAX_LIMIT 1000
 #define DEF_LIMIT 50
 #define MAX_PAYLOAD_ZIP (256u << 20)
-#define MAX_PCAP (512u << 20)
 
 const char *req_arg(struct wreq *r, const char *name)
 {
@@ -52,24 +52,75 @@ void resp_error(struct wresp *o, int status, const char *msg)
 	resp_json(o, status, &sb);
 }
 
-sqlite3 *web_db(struct web *w)
+/* The connection the calling thread holds during a request. */
+static __thread sqlite3 *t_db;
+
+void web_state_init(struct web *w)
 {
-	if (w->db)
-		return w->db;
+	pthread_mutex_init(&w->db_lock, NULL);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->argon2_free, NULL);
+	w->agg = agg_new();
+}
+
+void web_state_free(struct web *w)
+{
+	for (int i = 0; i < w->ndb_idle; i++)
+		sqlite3_close(w->db_idle[i]);
+	w->ndb_idle = 0;
+	agg_free(w->agg);
+	w->agg = NULL;
+}
+
+static sqlite3 *db_open(struct web *w)
+{
 	struct stat st;
 	if (stat(w->db_path, &st) < 0)
 		return NULL;
 	char uri[4200];
+	sqlite3 *d = NULL;
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", w->db_path);
-	if (sqlite3_open_v2(uri, &w->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
-	    SQLITE_OK) {
-		log_warnx("%s: %s", w->db_path, sqlite3_errmsg(w->db));
-		sqlite3_close(w->db);
-		w->db = NULL;
+	/* NOMUTEX: one thread uses a connection at a time (the pool hands it out). */
+	if (sqlite3_open_v2(uri, &d, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", w->db_path, d ? sqlite3_errmsg(d) : "cannot open");
+		sqlite3_close(d);
 		return NULL;
 	}
-	sqlite3_busy_timeout(w->db, 2000);
-	return w->db;
+	sqlite3_busy_timeout(d, 2000);
+	/* Reads through the file mapping, a larger page cache, never a write. */
+	sqlite3_exec(d, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768",
+	             NULL, NULL, NULL);
+	return d;
+}
+
+sqlite3 *web_db(struct web *w)
+{
+	if (t_db)
+		return t_db;
+	pthread_mutex_lock(&w->db_lock);
+	if (w->ndb_idle > 0)
+		t_db = w->db_idle[--w->ndb_idle];
+	pthread_mutex_unlock(&w->db_lock);
+	if (t_db == NULL)
+		t_db = db_open(w);
+	return t_db;
+}
+
+void web_db_release(struct web *w)
+{
+	sqlite3 *d = t_db;
+	if (d == NULL)
+		return;
+	t_db = NULL;
+	pthread_mutex_lock(&w->db_lock);
+	if (w->ndb_idle < WEB_DB_IDLE) {
+		w->db_idle[w->ndb_idle++] = d;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&w->db_lock);
+	if (d)
+		sqlite3_close(d);
 }
 
 /* A query under construction: SQL text and its bound values. */
@@ -81,12 +132,14 @@ struct q {
 		int64_t i;
 		const char *s;
 	} b[24];
+	char *owned; /* a bound text the query frees */
 };
 
 static void q_init(struct q *q)
 {
 	strbuf_init(&q->where);
 	q->n = 0;
+	q->owned = NULL;
 }
 
 static void q_and(struct q *q, const char *cond)
@@ -276,10 +329,29 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		q_str(q, v);
 	}
 	if (domain && (v = req_arg(r, "domain")) && *v) {
-		q_and(q, "(domain = ? OR domain LIKE ?)");
-		q_str(q, v);
-		q_str(q, v); /* sqlite keeps the pointer; the pattern is built below */
-		q->b[q->n - 1].s = NULL;
+		/*
+		 * The name and its subdomains: the stored names under it, looked up in
+		 * the running totals, then found through the domain index. Too many
+		 * of them: a scan with LIKE.
+		 */
+		sqlite3 *d = web_db(r->w);
+		struct strbuf js;
+		strbuf_init(&js);
+		int n = -1;
+		if (d && q->owned == NULL && agg_update(r->w->agg, d) == 0)
+			n = agg_domains_under(r->w->agg, v, 2000, &js);
+		if (n >= 0) {
+			strbuf_putc(&js, '\0');
+			q_and(q, "domain IN (SELECT value FROM json_each(?))");
+			q_str(q, js.data);
+			q->owned = js.data;
+		} else {
+			strbuf_free(&js);
+			q_and(q, "(domain = ? OR domain LIKE ?)");
+			q_str(q, v);
+			q_str(q, v); /* sqlite keeps the pointer; the pattern is built below */
+			q->b[q->n - 1].s = NULL;
+		}
 	}
 	const char *names[2] = {"since", "until"};
 	for (int i = 0; i < 2; i++) {
@@ -328,8 +400,11 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 {
 	sqlite3 *d = web_db(r->w);
 	int64_t limit, offset;
-	if (paging(r, o, &limit, &offset) < 0)
+	if (paging(r, o, &limit, &offset) < 0) {
+		strbuf_free(&q->where);
+		free(q->owned);
 		return;
+	}
 	char *pat = domain_pattern(q, r);
 	struct strbuf sb, sql;
 	strbuf_init(&sb);
@@ -362,6 +437,7 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 out:
 	strbuf_free(&sql);
 	strbuf_free(&q->where);
+	free(q->owned);
 	free(pat);
 }
 
@@ -385,6 +461,7 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	}
 	if (filters(r, o, &q, "ts", 1) < 0) {
 		strbuf_free(&q.where);
+		free(q.owned);
 		return;
 	}
 	const char *order = req_arg(r, "order");
@@ -398,6 +475,7 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 	q_init(&q);
 	if (filters(r, o, &q, "start_ts", 0) < 0) {
 		strbuf_free(&q.where);
+		free(q.owned);
 		return;
 	}
 	const char *dom = req_arg(r, "domain");
@@ -418,18 +496,21 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 	    "sessions", &q, "start_ts DESC, id DESC");
 }
 
-/* paged() counts rows of FROM; hosts need the count of groups. */
+/* Hosts ranked by trap connections, then events (from the running totals). */
 static void api_hosts_grouped(struct wreq *r, struct wresp *o)
 {
-	struct q q;
-	q_init(&q);
-	paged(r, o, "*",
-	      "(SELECT src_ip AS ip, count(*) AS events, sum(event_type = 'dns') AS dns, "
-	      "sum(event_type = 'trap') AS trap, sum(event_type = 'fileinfo') AS payloads, "
-	      "count(DISTINCT domain) AS domains, min(ts) AS first_seen, max(ts) AS last_seen "
-	      "FROM events WHERE src_ip IS NOT NULL AND event_type IN "
-	      "('dns','trap','fileinfo','alert') GROUP BY src_ip)",
-	      &q, "trap DESC, events DESC, ip");
+	int64_t limit, offset;
+	if (paging(r, o, &limit, &offset) < 0)
+		return;
+	sqlite3 *d = web_db(r->w);
+	struct strbuf sb;
+	strbuf_init(&sb);
+	if (d != NULL && agg_update(r->w->agg, d) < 0) {
+		resp_error(o, 500, "the store could not answer the query");
+		return;
+	}
+	agg_hosts_json(r->w->agg, limit, offset, &sb);
+	resp_json(o, 200, &sb);
 }
 
 static int valid_ip(const char *s)
@@ -510,59 +591,12 @@ static void api_stats(struct wreq *r, struct wresp *o)
 		resp_json(o, 200, &sb);
 		return;
 	}
-	const char *err;
-	struct {
-		const char *key, *sql;
-	} parts[] = {
-	    {"counts",
-	     "SELECT event_type, count(*) AS n FROM events GROUP BY event_type ORDER BY n "
-	     "DESC"},
-	    {"totals",
-	     "SELECT sum(event_type = 'dns') AS dns_queries, sum(event_type = 'trap') AS "
-	     "trap_connections, sum(event_type = 'fileinfo') AS payloads, count(DISTINCT CASE "
-	     "WHEN "
-	     "event_type IN ('dns','trap') THEN src_ip END) AS hosts, count(DISTINCT CASE WHEN "
-	     "event_type = 'dns' THEN domain END) AS domains, min(ts) AS first_ts, max(ts) AS "
-	     "last_ts FROM events"},
-	    {"top_domains",
-	     "SELECT domain, count(*) AS n, count(DISTINCT src_ip) AS hosts FROM "
-	     "events WHERE event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
-	     "ORDER BY n DESC LIMIT 10"},
-	    {"top_hosts",
-	     "SELECT src_ip AS ip, count(*) AS n, sum(event_type = 'trap') AS trap "
-	     "FROM events WHERE event_type IN ('dns','trap') AND src_ip IS NOT NULL "
-	     "GROUP BY src_ip ORDER BY n DESC LIMIT 10"},
-	    {"top_ports",
-	     "SELECT dest_port AS port, proto, count(*) AS n FROM events WHERE "
-	     "event_type = 'trap' AND dest_port IS NOT NULL GROUP BY dest_port, proto "
-	     "ORDER BY n DESC LIMIT 10"},
-	    {"top_protocols", "SELECT coalesce(json_extract(json, '$.app_proto'), proto) AS "
-	                      "protocol, count(*) AS n "
-	                      "FROM events WHERE event_type = 'trap' AND json_valid(json) "
-	                      "GROUP BY protocol ORDER BY "
-	                      "n DESC LIMIT 10"},
-	    /* Per-minute buckets over the last 24 hours with events. */
-	    {"timeline", "SELECT (ts / 60000000) * 60 AS t, sum(event_type = 'dns') AS dns, "
-	                 "sum(event_type = "
-	                 "'trap') AS trap, sum(event_type = 'flow') AS flow FROM events WHERE "
-	                 "ts >= (SELECT "
-	                 "max(ts) FROM events) - 86400000000 GROUP BY t ORDER BY t"},
-	    {"health", "SELECT ts, CASE WHEN json_valid(json) THEN json ELSE 'null' END AS "
-	               "event FROM events "
-	               "WHERE event_type IN ('stats','alert') ORDER BY ts DESC LIMIT 5"},
-	};
-	strbuf_putc(&sb, '{');
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		if (i)
-			strbuf_putc(&sb, ',');
-		strbuf_printf(&sb, "\"%s\":", parts[i].key);
-		if (run_rows(d, parts[i].sql, NULL, &sb, &err) < 0) {
-			strbuf_free(&sb);
-			resp_error(o, 500, "the store could not answer the query");
-			return;
-		}
+	/* Running totals, caught up with the rows stored since the last call. */
+	if (agg_update(r->w->agg, d) < 0) {
+		resp_error(o, 500, "the store could not answer the query");
+		return;
 	}
-	strbuf_putc(&sb, '}');
+	agg_stats_json(r->w->agg, d, &sb);
 	resp_json(o, 200, &sb);
 }
 
@@ -624,12 +658,40 @@ static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
 	         sha);
 }
 
+/* Whether the store fills the payloads table (an older one does not). */
+static int payloads_table_used(sqlite3 *d)
+{
+	sqlite3_stmt *st;
+	int have = 0;
+	if (d && sqlite3_prepare_v2(d, "SELECT 1 FROM payloads LIMIT 1", -1, &st, NULL) ==
+	             SQLITE_OK) {
+		have = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+	}
+	return have;
+}
+
 static void api_payloads(struct wreq *r, struct wresp *o)
 {
-	/* From the fileinfo events (the payloads table may lag or be absent). */
 	struct q q;
 	q_init(&q);
 	const char *v = req_arg(r, "host");
+	if (payloads_table_used(web_db(r->w))) {
+		/* One row per payload, with the host and domain of its first event. */
+		if (v && *v) {
+			q_and(&q, "p.sha256 IN (SELECT json_extract(json, '$.fileinfo.sha256') FROM "
+			          "events WHERE src_ip = ? AND event_type = 'fileinfo' AND "
+			          "json_valid(json))");
+			q_str(&q, v);
+		}
+		paged(r, o,
+		      "p.sha256, p.size, p.first_seen, p.last_seen, p.seen, p.kind, p.name, "
+		      "e.src_ip, e.domain",
+		      "payloads p LEFT JOIN events e ON e.event_id = p.event_id", &q,
+		      "p.last_seen DESC, p.sha256");
+		return;
+	}
+	/* Without it: from the fileinfo events themselves. */
 	if (v && *v) {
 		q_and(&q, "src_ip = ?");
 		q_str(&q, v);
@@ -645,116 +707,6 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 	      "json_valid(json) "
 	      "GROUP BY sha256) AS p",
 	      &q, "last_seen DESC");
-}
-
-/* Run `sinktrap pcap ... -w -` in a child process; collect its output. */
-static void run_pcap(struct wreq *r, struct wresp *o, char **args, int nargs, const char *fname)
-{
-	char *argv[32];
-	int n = 0;
-	argv[n++] = "sinktrap";
-	argv[n++] = "pcap";
-	if (r->w->conf_path) {
-		argv[n++] = "-c";
-		argv[n++] = (char *)r->w->conf_path;
-	}
-	for (int i = 0; i < nargs && n < 28; i++)
-		argv[n++] = args[i];
-	argv[n++] = "-w";
-	argv[n++] = "-";
-	argv[n] = NULL;
-	int out[2], err[2];
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		resp_error(o, 500, "pipe");
-		return;
-	}
-	if (pipe2(err, O_CLOEXEC) < 0) {
-		close(out[0]);
-		close(out[1]);
-		resp_error(o, 500, "pipe");
-		return;
-	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		close(out[0]);
-		close(out[1]);
-		close(err[0]);
-		close(err[1]);
-		resp_error(o, 500, "fork");
-		return;
-	}
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		int nul = open("/dev/null", O_RDONLY);
-		if (nul >= 0)
-			dup2(nul, 0);
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		/* The capture code's own `sinktrap pcap`, in this child: no exec. */
-		optind = 0;
-		int rc = capture_pcap_main(n - 1, argv + 1);
-		fflush(NULL);
-		_exit(rc);
-	}
-	close(out[1]);
-	close(err[1]);
-	struct strbuf data, emsg;
-	strbuf_init(&data);
-	strbuf_init(&emsg);
-	char buf[65536];
-	int big = 0;
-	for (;;) {
-		ssize_t k = read(out[0], buf, sizeof(buf));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		if (data.len + (size_t)k > MAX_PCAP) {
-			big = 1;
-			kill(pid, SIGTERM);
-			break;
-		}
-		strbuf_put(&data, buf, (size_t)k);
-	}
-	for (;;) {
-		ssize_t k = read(err[0], buf, sizeof(buf) - 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		if (emsg.len < 1024)
-			strbuf_put(&emsg, buf, (size_t)k);
-	}
-	close(out[0]);
-	close(err[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (big) {
-		strbuf_free(&data);
-		strbuf_free(&emsg);
-		resp_error(o, 413, "more than 512 MiB of packets: narrow the query");
-		return;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || data.len == 0) {
-		strbuf_putc(&emsg, '\0');
-		char *m = emsg.data ? emsg.data : "";
-		if (!strncmp(m, "sinktrap: ", 10))
-			m += 10;
-		m[strcspn(m, "\n")] = '\0';
-		strbuf_free(&data);
-		resp_error(o, 404, *m ? m : "no packets for this query");
-		strbuf_free(&emsg);
-		return;
-	}
-	strbuf_free(&emsg);
-	o->status = 200;
-	o->ctype = "application/vnd.tcpdump.pcap";
-	o->body = (uint8_t *)data.data;
-	o->len = data.len;
-	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s\"", fname);
 }
 
 static int safe_arg(const char *s)
@@ -794,7 +746,7 @@ static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 	snprintf(ids, sizeof(ids), "%lld", (long long)flow);
 	snprintf(fname, sizeof(fname), "session-%lld.pcap", (long long)n);
 	char *args[] = {"--session", ids};
-	run_pcap(r, o, args, 2, fname);
+	web_pcap_run(r->w, o, args, 2, fname);
 }
 
 static void api_pcap(struct wreq *r, struct wresp *o)
@@ -834,7 +786,110 @@ static void api_pcap(struct wreq *r, struct wresp *o)
 		           "give at least one of host, port, since, until, community_id");
 		return;
 	}
-	run_pcap(r, o, args, n, "sinktrap.pcap");
+	web_pcap_run(r->w, o, args, n, "sinktrap.pcap");
+}
+
+/*
+ * Entries per list file, read with the DNS worker's own parser, kept until a
+ * file changes (its size or modification time): a large list takes a while
+ * to read, the page should not.
+ */
+static pthread_mutex_t g_lists_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *g_lists_sig;     /* size:mtime of every list file */
+static char *g_lists_counts;  /* JSON: [{path, format, allow, entries, invalid}] */
+
+static char *lists_signature(const struct config *c)
+{
+	struct strbuf sb;
+	strbuf_init(&sb);
+	for (int i = 0; i < c->nlists; i++) {
+		struct stat st;
+		if (stat(c->lists[i].path, &st) == 0)
+			strbuf_printf(&sb, "%lld:%lld.%09ld;", (long long)st.st_size,
+			              (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		else
+			strbuf_puts(&sb, "-;");
+	}
+	strbuf_putc(&sb, '\0');
+	return sb.data;
+}
+
+/* The per-list counts as JSON (malloced), or NULL with err when the lists do not load. */
+static char *lists_counts(struct config *c, char *err, size_t errlen)
+{
+	char *sig = lists_signature(c);
+	pthread_mutex_lock(&g_lists_lock);
+	if (g_lists_sig && sig && !strcmp(sig, g_lists_sig)) {
+		char *out = g_lists_counts ? strdup(g_lists_counts) : NULL;
+		pthread_mutex_unlock(&g_lists_lock);
+		free(sig);
+		return out;
+	}
+	struct list_source *ls;
+	int n;
+	struct policy *p = NULL;
+	if (dns_lists_open(c, &ls, &n, err, errlen) == 0) {
+		p = dns_policy_build(ls, n, 1, 0, err, errlen);
+		dns_lists_close(ls, n);
+	}
+	char *out = NULL;
+	if (p) {
+		struct strbuf sb;
+		strbuf_init(&sb);
+		strbuf_putc(&sb, '[');
+		for (int i = 0; i < policy_list_count(p); i++) {
+			const struct list_info *li = policy_list(p, i);
+			strbuf_puts(&sb, i ? ",{\"path\":" : "{\"path\":");
+			strbuf_json_str(&sb, (const uint8_t *)li->path, strlen(li->path));
+			strbuf_puts(&sb, ",\"format\":");
+			const char *f = list_format_name(li->format);
+			strbuf_json_str(&sb, (const uint8_t *)f, strlen(f));
+			strbuf_printf(&sb, ",\"allow\":%s,\"entries\":%u,\"invalid\":%u}",
+			              li->allow ? "true" : "false", li->entries, li->invalid);
+		}
+		strbuf_printf(&sb, "],\"rules\":%zu", policy_rules(p));
+		strbuf_putc(&sb, '\0');
+		policy_free(&p);
+		free(g_lists_sig);
+		free(g_lists_counts);
+		g_lists_sig = sig;
+		g_lists_counts = sb.data;
+		sig = NULL;
+		out = strdup(g_lists_counts);
+	}
+	pthread_mutex_unlock(&g_lists_lock);
+	free(sig);
+	return out;
+}
+
+/* The JSON of one event by id ("null" when there is none). */
+static void event_json_by_id(sqlite3 *d, int64_t id, const char *path, struct strbuf *sb)
+{
+	sqlite3_stmt *st;
+	int done = 0;
+	if (d && id > 0 &&
+	    sqlite3_prepare_v2(d,
+	                       "SELECT ts, json_extract(json, ?2) FROM events WHERE id = ?1 AND "
+	                       "json_valid(json)",
+	                       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+			strbuf_printf(sb, "{\"ts\":%lld,\"stats\":",
+			              (long long)sqlite3_column_int64(st, 0));
+			const uint8_t *t = sqlite3_column_text(st, 1);
+			int len = sqlite3_column_bytes(st, 1);
+			if (sqlite3_column_type(st, 1) == SQLITE_TEXT && (len == 0 || t[0] != '{'))
+				strbuf_json_str(sb, t, (size_t)len);
+			else
+				strbuf_put(sb, t, (size_t)len);
+			strbuf_putc(sb, '}');
+			done = 1;
+		}
+		sqlite3_finalize(st);
+	}
+	if (!done)
+		strbuf_puts(sb, "null");
 }
 
 static void api_lists(struct wreq *r, struct wresp *o)
@@ -842,6 +897,8 @@ static void api_lists(struct wreq *r, struct wresp *o)
 	struct config *c = r->w->cfg;
 	struct strbuf sb;
 	strbuf_init(&sb);
+	char err[512] = "";
+	char *counts = lists_counts(c, err, sizeof(err));
 	strbuf_puts(&sb, "{\"lists\":[");
 	for (int i = 0; i < c->nlists; i++) {
 		const char *p = c->lists[i].path;
@@ -851,14 +908,31 @@ static void api_lists(struct wreq *r, struct wresp *o)
 		strbuf_puts(&sb, "{\"path\":");
 		strbuf_json_str(&sb, (const uint8_t *)p, strlen(p));
 		if (stat(p, &st) == 0)
-			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}",
-			              (long long)st.st_size, (long long)st.st_mtime);
+			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}", (long long)st.st_size,
+			              (long long)st.st_mtime);
 		else
 			strbuf_puts(&sb, ",\"size\":null,\"mtime\":null}");
 	}
-	strbuf_puts(&sb, "],\"sinkholed_domains\":");
+	/* Entries per file, as the DNS worker's parser reads the files now. */
+	strbuf_puts(&sb, "],\"entries\":");
+	if (counts) {
+		strbuf_puts(&sb, counts);
+		strbuf_puts(&sb, ",\"lists_error\":null");
+	} else {
+		strbuf_puts(&sb, "[],\"rules\":null,\"lists_error\":");
+		strbuf_json_str(&sb, (const uint8_t *)err, strlen(err));
+	}
+	free(counts);
 	sqlite3 *d = web_db(r->w);
-	int64_t n = -1;
+	int64_t n = -1, reload_id = 0, stats_id = 0;
+	if (d && agg_update(r->w->agg, d) == 0)
+		agg_list_events(r->w->agg, &reload_id, &stats_id);
+	/* What the DNS worker loaded: its last reload, its last stats. */
+	strbuf_puts(&sb, ",\"last_reload\":");
+	event_json_by_id(d, reload_id, "$.stats.reload", &sb);
+	strbuf_puts(&sb, ",\"dns_stats\":");
+	event_json_by_id(d, stats_id, "$.stats.dns", &sb);
+	strbuf_puts(&sb, ",\"sinkholed_domains\":");
 	if (d) {
 		struct q q;
 		q_init(&q);
@@ -867,16 +941,9 @@ static void api_lists(struct wreq *r, struct wresp *o)
 	strbuf_printf(&sb, "%lld", (long long)(n < 0 ? 0 : n));
 	/* Which lists decided the queries seen, by the entries' list files. */
 	strbuf_puts(&sb, ",\"decided_by\":");
-	const char *err;
-	if (d == NULL ||
-	    run_rows(d,
-	             "SELECT json_extract(json, '$.sinkhole.list') AS list, json_extract(json, "
-	             "'$.sinkhole.reason') AS reason, count(*) AS queries, count(DISTINCT "
-	             "domain) AS "
-	             "domains FROM events WHERE event_type = 'dns' AND json_valid(json) GROUP "
-	             "BY 1, 2 "
-	             "ORDER BY queries DESC LIMIT 100",
-	             NULL, &sb, &err) < 0)
+	if (d)
+		agg_decided_by_json(r->w->agg, &sb);
+	else
 		strbuf_puts(&sb, "[]");
 	strbuf_putc(&sb, '}');
 	resp_json(o, 200, &sb);

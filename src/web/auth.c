@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,39 @@ static char *file_lookup(const char *path, const char *name)
 	return found;
 }
 
+/*
+ * At most WEB_MAX_ARGON2 password checks at once: each takes 19 MiB and tens
+ * of milliseconds of CPU, and a flood of sign-ins must not take the memory or
+ * every core (the other requests keep being served meanwhile).
+ */
+static void argon2_enter(struct web *w)
+{
+	pthread_mutex_lock(&w->lock);
+	while (w->argon2_running >= WEB_MAX_ARGON2)
+		pthread_cond_wait(&w->argon2_free, &w->lock);
+	w->argon2_running++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void argon2_leave(struct web *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->argon2_running--;
+	pthread_cond_signal(&w->argon2_free);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static int check_password(struct web *w, const char *user, const char *pass);
+
 int auth_check_password(struct web *w, const char *user, const char *pass)
+{
+	argon2_enter(w);
+	int ok = check_password(w, user, pass);
+	argon2_leave(w);
+	return ok;
+}
+
+static int check_password(struct web *w, const char *user, const char *pass)
 {
 	const char *dummy = w->dummy_hash;
 	if (w->cfg->web_users == NULL || !valid_username(user)) {
@@ -141,11 +174,12 @@ void auth_init(struct web *w)
 		w->dummy_hash[0] = '\0';
 }
 
-/* Sessions. */
+/* Sessions (every thread of the worker: under w->lock). */
 
-struct wsession *session_new(struct web *w, const char *user)
+void session_new(struct web *w, const char *user, struct wsession *out)
 {
 	int64_t now = (int64_t)time(NULL);
+	pthread_mutex_lock(&w->lock);
 	struct wsession *slot = NULL;
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
 		struct wsession *s = &w->sessions[i];
@@ -163,14 +197,16 @@ struct wsession *session_new(struct web *w, const char *user)
 	random_hex(slot->csrf, 32);
 	snprintf(slot->user, sizeof(slot->user), "%s", user);
 	slot->expires = now + WEB_SESSION_TTL;
-	return slot;
+	*out = *slot;
+	pthread_mutex_unlock(&w->lock);
 }
 
-struct wsession *session_find(struct web *w, const char *id)
+int session_find(struct web *w, const char *id, struct wsession *out)
 {
 	if (id == NULL || strlen(id) != 64)
-		return NULL;
+		return 0;
 	int64_t now = (int64_t)time(NULL);
+	pthread_mutex_lock(&w->lock);
 	struct wsession *found = NULL;
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
 		struct wsession *s = &w->sessions[i];
@@ -179,19 +215,27 @@ struct wsession *session_find(struct web *w, const char *id)
 		if (ct_equal(s->id, id))
 			found = s;
 	}
-	if (found == NULL)
-		return NULL;
-	if (found->expires < now) {
+	int ok = 0;
+	if (found != NULL && found->expires < now) {
 		memset(found, 0, sizeof(*found));
-		return NULL;
+	} else if (found != NULL) {
+		found->expires = now + WEB_SESSION_TTL;
+		*out = *found;
+		ok = 1;
 	}
-	found->expires = now + WEB_SESSION_TTL;
-	return found;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
 }
 
-void session_end(struct wsession *s)
+void session_end(struct web *w, const char *id)
 {
-	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&w->lock);
+	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
+		struct wsession *s = &w->sessions[i];
+		if (s->id[0] != '\0' && ct_equal(s->id, id))
+			memset(s, 0, sizeof(*s));
+	}
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* Login rate limit: WEB_LOGIN_BURST failed attempts per address per minute. */
@@ -225,13 +269,18 @@ static struct wrate *rate_slot(struct web *w, const char *addr, int create)
 
 int login_allowed(struct web *w, const char *addr)
 {
+	pthread_mutex_lock(&w->lock);
 	struct wrate *r = rate_slot(w, addr, 0);
-	return r == NULL || r->count < WEB_LOGIN_BURST;
+	int ok = r == NULL || r->count < WEB_LOGIN_BURST;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
 }
 
 void login_failed(struct web *w, const char *addr)
 {
+	pthread_mutex_lock(&w->lock);
 	rate_slot(w, addr, 1)->count++;
+	pthread_mutex_unlock(&w->lock);
 }
 
 /* `sinktrap passwd`. */

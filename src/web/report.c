@@ -217,6 +217,7 @@ int web_report_main(int argc, char **argv)
 	}
 	static struct web w;
 	memset(&w, 0, sizeof(w));
+	web_state_init(&w);
 	w.cfg = c;
 	snprintf(w.db_path, sizeof(w.db_path), "%s/sinktrap.db", c->state_dir);
 	int rc = 0;
@@ -243,8 +244,8 @@ int web_report_main(int argc, char **argv)
 			}
 		}
 	}
-	if (w.db)
-		sqlite3_close(w.db);
+	web_db_release(&w);
+	web_state_free(&w);
 	config_free(c);
 	return rc;
 usage:

@@ -1,6 +1,8 @@
 /*
- * The web worker's HTTP server (libmicrohttpd, one internal polling thread:
- * every handler runs on that thread, so the in-memory sessions need no lock).
+ * The web worker's HTTP server (libmicrohttpd, a thread per connection, at
+ * most WEB_MAX_CONNECTIONS: a slow request, such as a long PCAP download,
+ * holds only its own connection; the in-memory sessions are under w->lock,
+ * each thread reads the store through its own SQLite connection).
  * Authentication, CSRF and the security headers live here; the data
  * endpoints are in api.c, the page in the embedded assets (web/).
  */
@@ -168,7 +170,10 @@ static void add_security_headers(struct MHD_Response *r)
 static enum MHD_Result send_resp(struct MHD_Connection *c, struct wresp *o, int head)
 {
 	struct MHD_Response *r;
-	if (o->body_static)
+	if (o->stream) {
+		r = o->stream;
+		free(o->body);
+	} else if (o->body_static)
 		r = MHD_create_response_from_buffer(o->len, o->body, MHD_RESPMEM_PERSISTENT);
 	else
 		r = MHD_create_response_from_buffer(o->len, o->body, MHD_RESPMEM_MUST_FREE);
@@ -216,7 +221,7 @@ static int is_public(const char *url)
 	       !strcmp(url, "/style.css") || !strcmp(url, "/favicon.svg");
 }
 
-static void session_json(struct wresp *o, struct wsession *s)
+static void session_json(struct wresp *o, const struct wsession *s)
 {
 	struct strbuf sb;
 	strbuf_init(&sb);
@@ -252,13 +257,15 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 		resp_error(o, 401, "wrong user name or password");
 		return;
 	}
-	struct wsession *s = session_new(w, user);
-	log_info("%s logged in from %s", s->user, rq->client);
+	struct wsession s;
+	session_new(w, user, &s);
+	log_info("%s logged in from %s", s.user, rq->client);
 	free(user);
 	snprintf(o->set_cookie, sizeof(o->set_cookie),
-	         COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s->id,
+	         COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s.id,
 	         WEB_SESSION_TTL, https ? "; Secure" : "");
-	session_json(o, s);
+	session_json(o, &s);
+	explicit_bzero(&s, sizeof(s));
 }
 
 static void handle(struct web *w, struct MHD_Connection *c, const char *url, const char *method,
@@ -306,7 +313,7 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 
 	/* Everything else needs a session or a token. */
 	int api = !strncmp(url, "/api/", 5);
-	struct wsession *s = NULL;
+	struct wsession sbuf, *s = NULL;
 	int token_ok = 0;
 	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (authz != NULL && !strncasecmp(authz, "Bearer ", 7)) {
@@ -316,7 +323,9 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 			return;
 		}
 	} else {
-		s = session_find(w, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE));
+		if (session_find(w, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE),
+		                 &sbuf))
+			s = &sbuf;
 	}
 	if (s == NULL && !token_ok) {
 		if (api)
@@ -354,7 +363,7 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 			return;
 		}
 		if (s)
-			session_end(s);
+			session_end(w, s->id);
 		snprintf(o->set_cookie, sizeof(o->set_cookie),
 		         COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 		struct strbuf sb;
@@ -381,6 +390,17 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 
 static int g_https;
 
+/* Count the stored events once at start, so the first page view is quick too. */
+static void *warm_up(void *arg)
+{
+	struct web *w = arg;
+	sqlite3 *d = web_db(w);
+	if (d)
+		agg_update(w->agg, d);
+	web_db_release(w);
+	return NULL;
+}
+
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
                            const char *method, const char *version, const char *upload_data,
                            size_t *upload_data_size, void **con_cls)
@@ -406,7 +426,9 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
 	struct wresp o;
 	memset(&o, 0, sizeof(o));
 	handle(w, c, url, method, cs, &o, g_https);
-	if (o.body == NULL && !o.body_static) {
+	/* The store connection goes back to the pool; a streamed body needs none. */
+	web_db_release(w);
+	if (o.body == NULL && !o.body_static && o.stream == NULL) {
 		o.body = (uint8_t *)strdup("");
 		o.len = 0;
 	}
@@ -490,6 +512,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	static struct web W;
 	struct web *w = &W;
 	memset(w, 0, sizeof(*w));
+	web_state_init(w);
 	w->cfg = c;
 	w->conf_path = s->conf_path;
 	log_procname("web");
@@ -508,7 +531,15 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	/*
+	 * A thread per connection (bounded by the connection limit): a request
+	 * that takes long (a PCAP download, a sign-in's argon2id) holds its own
+	 * thread only. The seccomp filter lets threads be made: clone3 answers
+	 * ENOSYS and the C library falls back to clone, whose thread flags are
+	 * allowed (only the namespace flags are refused).
+	 */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	                 MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	char err[512];
 	if (s->tls_cert == NULL && web_tls_load(c, s, err, sizeof(err)) < 0)
 		fatalx("%s", err);
@@ -517,24 +548,30 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		flags |= MHD_USE_TLS;
 		g_https = 1;
 	}
+	/* Before any thread: the process that forks the PCAP queries. */
+	if (web_pcap_helper_start() < 0)
+		log_warn("web: the PCAP helper");
 	struct MHD_Daemon *d;
 	if (cert)
 		d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-		    60u, MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_HTTPS_MEM_CERT, cert,
+		    60u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_HTTPS_MEM_CERT, cert,
 		    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
 		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		                     MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_END);
+		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
+		                     MHD_OPTION_END);
 	if (d == NULL)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",
 	         cert ? " (TLS)" : "");
 	/* Serving needs no program runs, no outbound connections, no raw sockets. */
 	sandbox_lockdown("web", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
+	pthread_t warm;
+	int warming = pthread_create(&warm, NULL, warm_up, w) == 0;
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "web", 3, -1);
 	/* Wait for a stop signal, or for the parent to go away. */
@@ -559,8 +596,9 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		}
 	}
 	MHD_stop_daemon(d);
-	if (w->db)
-		sqlite3_close(w->db);
+	if (warming)
+		pthread_join(warm, NULL);
+	web_state_free(w);
 	free(cert);
 	free(key);
 	log_info("stopped");

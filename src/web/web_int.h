@@ -2,6 +2,7 @@
 #ifndef SINKTRAP_WEB_WEB_INT_H
 #define SINKTRAP_WEB_WEB_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sqlite3.h>
@@ -13,6 +14,12 @@
 #define WEB_SESSION_TTL (8 * 3600)
 #define WEB_MAX_RATE 256
 #define WEB_LOGIN_BURST 5
+/* Connections served at once, each on its own thread. */
+#define WEB_MAX_CONNECTIONS 64
+/* Read-only store connections kept open between requests. */
+#define WEB_DB_IDLE 16
+/* Password checks (argon2id, 19 MiB each) running at once. */
+#define WEB_MAX_ARGON2 2
 
 struct wsession {
 	char id[65];
@@ -33,10 +40,18 @@ struct web {
 	char db_path[4096];
 	char spool[4096];
 	char payload_dir[4096];
-	sqlite3 *db;
+	/* Store connections not in use (WAL readers: they never block the writer). */
+	pthread_mutex_t db_lock;
+	sqlite3 *db_idle[WEB_DB_IDLE];
+	int ndb_idle;
+	/* Sessions, the login rate limit and the password check slots. */
+	pthread_mutex_t lock;
+	pthread_cond_t argon2_free;
+	int argon2_running;
 	struct wsession sessions[WEB_MAX_SESSIONS];
 	struct wrate rate[WEB_MAX_RATE];
 	char dummy_hash[256];
+	struct agg *agg; /* agg.c: running totals of the events table */
 };
 
 /* A request as the API handlers see it. */
@@ -59,6 +74,7 @@ struct wresp {
 	int body_static; /* body points at embedded data */
 	char disposition[256];
 	char set_cookie[512];
+	void *stream; /* a struct MHD_Response made by the handler (a streamed download) */
 };
 
 /* auth.c */
@@ -67,9 +83,10 @@ int ct_equal(const char *a, const char *b);
 void random_hex(char *out, size_t nbytes);
 int auth_check_password(struct web *w, const char *user, const char *pass);
 int auth_check_token(struct web *w, const char *token);
-struct wsession *session_new(struct web *w, const char *user);
-struct wsession *session_find(struct web *w, const char *id);
-void session_end(struct wsession *s);
+/* Sessions are copied out under the lock: *out stays valid whatever happens. */
+void session_new(struct web *w, const char *user, struct wsession *out);
+int session_find(struct web *w, const char *id, struct wsession *out);
+void session_end(struct web *w, const char *id);
 int login_allowed(struct web *w, const char *addr);
 void login_failed(struct web *w, const char *addr);
 
@@ -79,8 +96,40 @@ void resp_json(struct wresp *o, int status, struct strbuf *sb);
 void resp_error(struct wresp *o, int status, const char *msg);
 void api_route(struct wreq *r, struct wresp *o);
 void api_host(struct wreq *r, struct wresp *o, const char *ip);
-/* The store, opened read-only on first use; NULL while there is none. */
+/*
+ * The calling thread's store connection (read-only), taken from the pool at
+ * the first call of a request; NULL while there is no store.
+ * web_db_release() hands it back at the end of the request.
+ */
 sqlite3 *web_db(struct web *w);
+void web_db_release(struct web *w);
+void web_state_init(struct web *w);
+void web_state_free(struct web *w);
+
+/* pcap.c: the helper that forks the PCAP queries (before any thread). 0, or -1. */
+int web_pcap_helper_start(void);
+/* Answer o with the output of `sinktrap pcap ARGS -w -`, streamed. */
+void web_pcap_run(struct web *w, struct wresp *o, char **args, int nargs, const char *fname);
+
+/* agg.c: running aggregates of the events table, caught up at every use. */
+struct agg;
+struct agg *agg_new(void);
+void agg_free(struct agg *a);
+/* Catch up with the store (new rows since the last call). 0, or -1. */
+int agg_update(struct agg *a, sqlite3 *d);
+/* Answers built from the aggregates (lock held inside). */
+void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb);
+/* The hosts ranked as GET /api/hosts pages them. */
+void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf *sb);
+/*
+ * The stored domains equal to d or under it, as a JSON array of strings;
+ * -1 when there are more than max (the caller falls back to LIKE).
+ */
+int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out);
+/* "decided_by" of GET /api/lists. */
+void agg_decided_by_json(struct agg *a, struct strbuf *sb);
+/* The ids of the newest list reload event and DNS stats event (0: none). */
+void agg_list_events(struct agg *a, int64_t *reload_id, int64_t *dnsstats_id);
 
 /* assets (generated) */
 struct web_asset {
