@@ -280,7 +280,8 @@ const dns = (state) => listView('DNS log', '/api/dns', ['host', 'domain', 'since
 const trap = (state) => listView('Trap log', '/api/trap', ['host', 'port', 'proto', 'domain', 'since', 'until'], evCols)(state);
 const payloads = (state) => listView('Payloads', '/api/payloads', ['host'], [
   ['sha256', (r) => h('code', {}, r.sha256)], ['size', (r) => fmtBytes(r.size)], ['kind', (r) => r.kind],
-  ['name', (r) => r.name], ['seen', (r) => r.seen], ['first seen', (r) => fmtTime(r.first_seen)],
+  ['name', (r) => r.name], ['host', (r) => (r.src_ip ? hostLink(r.src_ip) : '')], ['domain', (r) => r.domain],
+  ['seen', (r) => r.seen], ['first seen', (r) => fmtTime(r.first_seen)],
   ['last seen', (r) => fmtTime(r.last_seen)], ['download', (r) => payloadLink(r.sha256)],
 ])(state).then(() => view.insertBefore(h('p', { class: 'note' }, 'Payloads download as zip archives encrypted with the password "infected".'), view.children[1]));
 
@@ -289,20 +290,42 @@ async function lists() {
   clear(view);
   const out = h('pre', { id: 'check-result', class: 'json' });
   const input = h('input', { name: 'name', id: 'check-name', placeholder: 'domain name' });
+  const entries = new Map((d.entries || []).map((e) => [e.path, e]));
+  const reload = d.last_reload; // {ts, stats: {rules, duration_ms, lists: [...]}} or null
+  const reloaded = new Map(((reload && reload.stats && reload.stats.lists) || []).map((e) => [e.path, e]));
+  const workerRules = d.dns_stats && d.dns_stats.stats ? d.dns_stats.stats.rules : null;
+  const num = (v) => (v === null || v === undefined ? '' : String(v));
+  const rows = (d.lists || []).map((l) => ({ ...l, e: entries.get(l.path) || {}, r: reloaded.get(l.path) }));
   view.append(h('h2', {}, 'Lists'),
-    h('p', {}, `${d.sinkholed_domains} domains in the sinkhole map`),
-    table([['list file', (r) => r.path], ['size', (r) => fmtBytes(r.size)], ['modified', (r) => (r.mtime ? fmtTime(r.mtime * 1e6) : 'missing')]], d.lists, 'no lists configured'),
-    h('h3', {}, 'Queries by deciding list'),
-    table([['list', (r) => r.list || '(no list entry)'], ['reason', (r) => r.reason], ['queries', (r) => r.queries], ['domains', (r) => r.domains]], d.decided_by, 'no queries yet'),
+    h('p', { id: 'lists-summary' },
+      `${d.sinkholed_domains} domains in the sinkhole map`,
+      d.rules !== null && d.rules !== undefined ? ` · ${d.rules} rules in the list files` : '',
+      workerRules !== null && workerRules !== undefined ? ` · ${workerRules} rules loaded by the DNS worker (stats of ${fmtTime(d.dns_stats.ts)})` : '',
+      reload ? ` · last reload ${fmtTime(reload.ts)}` : ' · not reloaded since the DNS worker started'),
+    d.lists_error ? h('p', { class: 'error' }, 'The lists do not load: ' + d.lists_error) : '',
+    table([
+      ['list file', (r) => r.path],
+      ['kind', (r) => (r.e.allow === undefined ? '' : (r.e.allow ? 'allow' : 'block'))],
+      ['format', (r) => r.e.format],
+      ['entries', (r) => h('span', { class: 'entries' }, num(r.e.entries))],
+      ['invalid lines', (r) => num(r.e.invalid)],
+      ['at last reload', (r) => (r.r ? num(r.r.entries) : '')],
+      ['size', (r) => fmtBytes(r.size)],
+      ['modified', (r) => (r.mtime ? fmtTime(r.mtime * 1e6) : 'missing')],
+      ['', (r) => (reload && r.mtime && r.mtime * 1e6 > reload.ts ? 'changed since the last reload' : '')],
+    ], rows, 'no lists configured'),
+    h('p', { class: 'note' }, 'Entries are counted in the files as they are now, with the DNS worker\'s parser; "at last reload" is what the DNS worker took at its last reload (SIGHUP).'),
     h('h3', {}, 'Which entry decides this name?'),
-    h('form', { class: 'filters', on: { submit: async (e) => {
+    h('form', { class: 'filters', id: 'check-form', on: { submit: async (e) => {
       e.preventDefault();
       try {
         const r = await api('/api/lists/check' + query({ name: input.value.trim() }));
         out.textContent = (r.sinkholed ? 'SINKHOLED\n' : 'not sinkholed\n') + r.explanation;
       } catch (err) { out.textContent = err.message; }
     } } }, input, h('button', { type: 'submit' }, 'Check')),
-    out);
+    out,
+    h('h3', {}, 'Queries by deciding list'),
+    table([['list', (r) => r.list || '(no list entry)'], ['reason', (r) => r.reason], ['queries', (r) => r.queries], ['domains', (r) => r.domains]], d.decided_by, 'no queries yet'));
 }
 
 // --- routing -----------------------------------------------------------------

@@ -89,6 +89,7 @@ try {
   await page.waitForSelector('.pager .range');
   // Lists: which entry decides this name?
   await page.click('a[data-view="lists"]');
+  await page.waitForSelector('#lists-summary');
   await page.fill('#check-name', 'anything.example');
   await page.click('#view form button');
   await page.waitForFunction(() => document.getElementById('check-result').textContent.length > 0);
@@ -97,6 +98,7 @@ try {
   await page.waitForSelector('#view h2');
   await page.click('a[data-view="payloads"]');
   await page.waitForSelector('#view h2');
+  await page.waitForSelector('#view a.zip');
   await page.waitForTimeout(300);
 
   // Sign out.

@@ -193,6 +193,24 @@ def test_path_traversal_refused(web, path):
     assert b"root:" not in body and b"SQLite format" not in body
 
 
+def test_payloads_listing(web):
+    """One row per payload (the store's payloads table, or the fileinfo events of
+    a store that does not fill it), paged, filtered by host."""
+    c = webenv.Client(web["base"])
+    c.login()
+    sha = payload_sha(web)
+    st, p = c.get("/api/payloads?limit=1")
+    assert st == 200 and p["limit"] == 1 and p["total"] >= 1
+    item = p["items"][0]
+    for k in ("sha256", "size", "first_seen", "last_seen", "seen", "kind", "name", "src_ip"):
+        assert k in item, (k, item)
+    st, p = c.get("/api/payloads?host=127.0.0.1")
+    assert sha in [x["sha256"] for x in p["items"]]
+    assert [x for x in p["items"] if x["sha256"] == sha][0]["size"] == len(webenv.PAYLOAD)
+    st, p = c.get("/api/payloads?host=192.0.2.1")
+    assert st == 200 and p["total"] == 0 and p["items"] == []
+
+
 def test_missing_payload_is_404(web):
     c = webenv.Client(web["base"])
     c.login()

@@ -19,16 +19,16 @@ DOMAIN = "c2-beacon.evil-e2e.example"
 PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
 
-def start(res):
-    """A running sinktrap with every name sinkholed, the trap on one port and the web
-    worker; returns (sinktrap, web base URL, trap port)."""
+def start(res, dns=None):
+    """A running sinktrap with every name sinkholed (or the [dns] keys given), the trap
+    on one port and the web worker; returns (sinktrap, web base URL, trap port)."""
     trap_port = harness.free_port(v6=False)
     web_port = harness.free_port(v6=False)
     users = res.path("users")
     tokens = res.path("tokens")
     tokens.write_text("script:%s\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
     st = res.sinktrap({
-        "dns": {"mode": "allowlist"},
+        "dns": dns or {"mode": "allowlist"},
         "trap": {"enabled": "yes", "listen": "127.0.0.1", "ports": str(trap_port),
                  "read_timeout": "1s"},
         "web": {"enabled": "yes", "listen": f"127.0.0.1:{web_port}", "users": str(users),
