@@ -7,9 +7,10 @@
 #           OpenFPC, its way: 1 GB files) and sinktrap's capture worker (flows,
 #           index, events, 1 GB files). Per rate: packets sent, captured, dropped.
 #           The capture tool is pinned to CPU 1, tcpreplay to CPU 0; twice: with
-#           CPU 1 to itself, and sharing it with a busy loop (half a core, as the
-#           sensor's other workers would take some), which brings the tools' limits
-#           under what one core of tcpreplay can send.
+#           CPU 1 to itself, and held to a share of it by a CPU quota (a cgroup of
+#           this script: QUOTA % of a CPU in every 10 ms), the same for every tool,
+#           which brings the tools' limits under what one core of tcpreplay can
+#           send. Per trial also the tool's own CPU time (user + system).
 #  ingest   a 1 GB capture made of a real one (looped, each round's addresses
 #           moved): `tcpdump -r X -w /dev/null` against `sinktrap ingest X` (spool
 #           copy, flows, index, events into SQLite and JSON), median of 3.
@@ -20,9 +21,9 @@
 #           median times, and the packets compared record by record.
 #
 #   bench/capture/run.sh [--quick] [--parts "live ingest extract"] [--wait-idle S]
-#                        [--capture FILE] [--keep]
+#                        [--capture FILE] [--quota PERCENT] [--keep]
 #
-# Hard time limit: 40 minutes (--quick: 10). Everything it starts (processes,
+# Hard time limit: 40 minutes (--quick: 15). Everything it starts (processes,
 # namespaces, the veth pair, temporary files) is removed at exit, whatever
 # happens. Needs root, tcpreplay, tcpdump, daemonlogger, capinfos, mergecap,
 # taskset, cc and build/sinktrap. Results: bench/capture/build-bench/results-TIME/.
@@ -37,6 +38,7 @@ QUICK=0
 PARTS="live ingest extract"
 WAIT_IDLE=0
 KEEP=0
+QUOTA=20
 CAPTURE="$PCAPS/capture-Thu-11-24-16-10-28-11_cerber.pcap"
 SINKTRAP="$ROOT/build/sinktrap"
 
@@ -48,6 +50,7 @@ usage: bench/capture/run.sh [--quick] [--parts "live ingest extract"] [--wait-id
   --parts LIST   which benchmarks (default: all three)
   --wait-idle S  before each measurement wait up to S s for the machine to go idle
   --capture F    the real capture replayed live (default: the Cerber capture)
+  --quota P      the second live ladder: each tool gets P % of a CPU (default 20)
   --keep         keep the temporary directory
 EOF
 	exit 2
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--parts) PARTS=$2; shift ;;
 	--wait-idle) WAIT_IDLE=$2; shift ;;
 	--capture) CAPTURE=$2; shift ;;
+	--quota) QUOTA=$2; shift ;;
 	--keep) KEEP=1 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -72,8 +76,8 @@ for t in tcpreplay tcpdump daemonlogger capinfos mergecap editcap taskset cc bc 
 done
 [ -x "$SINKTRAP" ] || { echo "run.sh: $SINKTRAP missing (make build)" >&2; exit 1; }
 
-LIMIT=$((QUICK ? 600 : 2400))
-HOG=0
+LIMIT=$((QUICK ? 900 : 2400))
+CGROUP=""
 if [ "$QUICK" = 1 ]; then
 	TRIAL_S=2; INGEST_MB=256; SPOOL_FILES=1; SESSIONS=5; REPS=3
 else
@@ -92,6 +96,8 @@ PIDS=()
 
 cleanup() {
 	set +e
+	# the tool of a live trial still running (started in a subshell: its id is in a file)
+	[ -f "$WORK/trial.pid" ] && PIDS+=("$(cat "$WORK/trial.pid")")
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
@@ -101,6 +107,7 @@ cleanup() {
 	done
 	ip netns del "$NS_SRC" 2>/dev/null
 	ip netns del "$NS_CAP" 2>/dev/null
+	[ -n "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null
 	[ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null
 	if [ "$KEEP" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -165,20 +172,19 @@ EOF
 # ---------------------------------------------------------------- live
 
 live_trial() { # tool rate(pps, 0 = top) -> "sent captured drops kernel_drops seconds"
-	local tool=$1 rate=$2 out="$WORK/live-$1" pid sent secs captured kdrops loops rateopt hog=""
+	local tool=$1 rate=$2 out="$WORK/live-$1" pid sent secs captured kdrops loops rateopt cpu
+	set +e # a subshell: whatever fails, it still prints its line
 	rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
-	if [ "$HOG" = 1 ]; then
-		taskset -c 1 sh -c 'while :; do :; done' &
-		hog=$!
-		PIDS+=("$hog")
-	fi
+	# in the quota's cgroup when it is on (the tool's threads follow it there)
+	local inq=()
+	[ "$QUOTA_ON" = 1 ] && inq=(sh -c 'echo $$ >"$0" && exec "$@"' "$CGROUP_PROCS")
 	case $tool in
 	tcpdump)
-		ip netns exec "$NS_CAP" taskset -c 1 tcpdump -i "$IF_CAP" -w "$out/td.pcap" \
+		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" tcpdump -i "$IF_CAP" -w "$out/td.pcap" \
 			>"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	daemonlogger)
-		ip netns exec "$NS_CAP" taskset -c 1 daemonlogger -i "$IF_CAP" -l "$out" -n dl \
+		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" daemonlogger -i "$IF_CAP" -l "$out" -n dl \
 			-s 1073741824 >"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	sinktrap)
@@ -192,11 +198,11 @@ json = no
 sqlite = no
 EOF
 		} >"$out/st.conf"
-		ip netns exec "$NS_CAP" taskset -c 1 "$SINKTRAP" capture -c "$out/st.conf" \
+		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" "$SINKTRAP" capture -c "$out/st.conf" \
 			>"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	esac
-	PIDS+=("$pid")
+	echo "$pid" >"$WORK/trial.pid"
 	sleep 1.5
 	local bl0 bl1
 	bl0=$(backlog_drops)
@@ -209,9 +215,12 @@ EOF
 		"$WORK/replay.pcap" >"$out/tcpreplay" 2>&1 || true
 	sleep 1.5
 	bl1=$(backlog_drops)
-	kill -INT "$pid" 2>/dev/null; [ "$tool" = sinktrap ] && kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null || true
-	if [ -n "$hog" ]; then kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null || true; fi
+	# the tool's CPU time, all its threads, in ms (the trial's whole life: mostly the replay)
+	cpu=$(awk -v hz="$CLK_TCK" '{printf "%d", ($14 + $15) * 1000 / hz}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+	kill -INT "$pid" 2>/dev/null
+	[ "$tool" = sinktrap ] && kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$WORK/trial.pid"
 	sent=$(awk '/Actual:/{print $2}' "$out/tcpreplay")
 	secs=$(awk '/Actual:/{for(i=1;i<=NF;i++) if($i=="in") print $(i+1)}' "$out/tcpreplay")
 	sent=${sent:-0}; secs=${secs:-0}
@@ -243,26 +252,29 @@ print(last["captured"], last["kernel_drops"] + last["ifdrops"]) if last else pri
 	esac
 	captured=${captured:-0}
 	local drops=$((sent > captured ? sent - captured : 0))
-	echo "$sent $captured $drops ${kdrops:--} $secs $((bl1 - bl0))"
+	echo "$sent $captured $drops ${kdrops:--} $secs $((bl1 - bl0)) ${cpu:-0}"
 }
+
+# CPU time per packet sent, in microseconds
+us_per_pkt() { awk -v c="$1" -v n="$2" 'BEGIN{printf "%.2f", (n > 0 ? c * 1000 / n : 0)}'; }
 
 live_scenario() { # title rates
 	local title=$1 rates=$2
 	[ "$QUICK" = 1 ] && rates=$(echo "$rates" | awk '{print $2, $4, $NF}')
 	say "### $title"
 	say ""
-	say "| tool | rate asked (pkt/s) | sent | rate sent (pkt/s) | captured | lost | dropped by the socket (kernel) | dropped before any socket (backlog) |"
-	say "|---|---:|---:|---:|---:|---:|---:|---:|"
+	say "| tool | rate asked (pkt/s) | sent | rate sent (pkt/s) | captured | lost | dropped by the socket (kernel) | dropped before any socket (backlog) | tool CPU (ms) | CPU µs/packet |"
+	say "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	declare -gA MAXOK
 	for tool in tcpdump daemonlogger sinktrap; do
 		MAXOK[$tool]=0
 		local failed=0
 		for r in $rates; do
 			wait_idle
-			read -r sent cap lost kd secs bl < <(live_trial "$tool" "$r")
+			read -r sent cap lost kd secs bl cpu < <(live_trial "$tool" "$r") || true
 			local pps
 			pps=$(awk -v n="$sent" -v s="$secs" 'BEGIN{printf "%d", (s > 0 ? n / s : 0)}')
-			say "| $tool | $([ "$r" = 0 ] && echo topspeed || echo "$r") | $sent | $pps | $cap | $lost | $kd | $bl |$IDLE_NOTE"
+			say "| $tool | $([ "$r" = 0 ] && echo topspeed || echo "$r") | $sent | $pps | $cap | $lost | $kd | $bl | $cpu | $(us_per_pkt "$cpu" "$sent") |$IDLE_NOTE"
 			if [ "$lost" = 0 ] && [ "$failed" = 0 ]; then
 				MAXOK[$tool]=$pps
 			else
@@ -279,16 +291,35 @@ live_scenario() { # title rates
 	say ""
 	say "sinktrap again, three trials each at $base pkt/s (the best peer's lossless rate) and at $r15 pkt/s (1.5 x; the rate sent is what tcpreplay reached):"
 	say ""
-	say "| rate asked (pkt/s) | trial | sent | rate sent (pkt/s) | captured | lost | dropped by the socket (kernel) | dropped before any socket (backlog) |"
-	say "|---:|---:|---:|---:|---:|---:|---:|---:|"
+	say "| rate asked (pkt/s) | trial | sent | rate sent (pkt/s) | captured | lost | dropped by the socket (kernel) | dropped before any socket (backlog) | tool CPU (ms) | CPU µs/packet |"
+	say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for r in "$base" "$r15"; do
 		for i in 1 2 3; do
 			wait_idle
-			read -r sent cap lost kd secs bl < <(live_trial sinktrap "$r")
-			say "| $r | $i | $sent | $(awk -v n="$sent" -v s="$secs" 'BEGIN{printf "%d", (s > 0 ? n / s : 0)}') | $cap | $lost | $kd | $bl |$IDLE_NOTE"
+			read -r sent cap lost kd secs bl cpu < <(live_trial sinktrap "$r") || true
+			say "| $r | $i | $sent | $(awk -v n="$sent" -v s="$secs" 'BEGIN{printf "%d", (s > 0 ? n / s : 0)}') | $cap | $lost | $kd | $bl | $cpu | $(us_per_pkt "$cpu" "$sent") |$IDLE_NOTE"
 		done
 	done
 	say ""
+}
+
+# A cgroup with a CPU quota for the capture tool: cgroup v2 (cpu.max) or v1 (cfs quota).
+QUOTA_ON=0
+QUOTA_RATES="20000 40000 60000 80000 100000 120000 150000 200000 0"
+quota_setup() {
+	local v2=/sys/fs/cgroup v1=/sys/fs/cgroup/cpu period=10000
+	local q=$((period * QUOTA / 100))
+	if [ -f "$v2/cgroup.controllers" ] && grep -qw cpu "$v2/cgroup.subtree_control" 2>/dev/null; then
+		CGROUP="$v2/sinktrap-capbench-$TAG"
+		mkdir "$CGROUP" && echo "$q $period" >"$CGROUP/cpu.max" || return 1
+	elif [ -f "$v1/cpu.cfs_quota_us" ]; then
+		CGROUP="$v1/sinktrap-capbench-$TAG"
+		mkdir "$CGROUP" && echo "$period" >"$CGROUP/cpu.cfs_period_us" &&
+			echo "$q" >"$CGROUP/cpu.cfs_quota_us" || return 1
+	else
+		return 1
+	fi
+	CGROUP_PROCS="$CGROUP/cgroup.procs"
 }
 
 run_live() {
@@ -317,12 +348,18 @@ run_live() {
 		"$WORK/replay.pcap" >"$WORK/top.txt" 2>&1 || true
 	say "tcpreplay --topspeed with nothing capturing: $(awk '/Rated:/{print $(NF-1)}' "$WORK/top.txt" | cut -d. -f1) pkt/s"
 	say ""
+	QUOTA_ON=0
 	live_scenario "The capture tool has CPU 1 to itself" "50000 100000 150000 200000 250000 300000 0"
-	# The sensor's other workers (DNS, trap, store) share the machine: the same ladder with
-	# a busy loop on the capture tool's CPU, which leaves each tool about half of it.
-	HOG=1
-	live_scenario "The capture tool shares CPU 1 with a busy loop (half a core)" "25000 50000 75000 100000 150000 200000 0"
-	HOG=0
+	# One core of tcpreplay cannot outrun the tools here; the same ladder with every tool
+	# held to QUOTA % of CPU 1 (as the sensor's other workers would leave it less than a
+	# core), which brings their limits under what tcpreplay can send.
+	if quota_setup; then
+		QUOTA_ON=1
+		live_scenario "Each capture tool held to ${QUOTA} % of CPU 1 (CPU quota, 10 ms period)" "$QUOTA_RATES"
+		QUOTA_ON=0
+	else
+		say "(no CPU controller to hold the tools to a quota: the second ladder is skipped)"
+	fi
 	say ""
 	ip netns del "$NS_SRC"
 	ip netns del "$NS_CAP"
@@ -391,6 +428,16 @@ run_extract() {
 	"$SINKTRAP" ingest -q -c "$WORK/ex.conf" "$WORK"/sp-*.pcap
 	rm -f "$WORK"/sp-*.pcap
 	local spool="$WORK/ex/pcap" bytes
+	sync
+	# "cold": what a spool of terabytes is, not in memory; only this spool's files and
+	# database are dropped from the page cache (dd's nocache: POSIX_FADV_DONTNEED)
+	evict_spool() {
+		local f
+		for f in "$spool"/* "$WORK"/ex/sinktrap.db*; do
+			[ -f "$f" ] && dd if="$f" iflag=nocache count=0 status=none 2>/dev/null
+		done
+		true
+	}
 	bytes=$(du -cb "$spool"/*.pcap | tail -1 | cut -f1)
 	say "spool: $(ls "$spool"/*.pcap | wc -l) files, $(echo "$bytes / 1048576" | bc) MB of packets, indexes $(du -cb "$spool"/*.idx | tail -1 | cut -f1) bytes ($(awk -v i="$(du -cb "$spool"/*.idx | tail -1 | cut -f1)" -v b="$bytes" 'BEGIN{printf "%.3f", 100*i/b}')% of the packets)"
 	# the files' time ranges, as OpenFPC keeps them (not timed)
@@ -412,9 +459,9 @@ for r in random.sample(rows, min(int(sys.argv[2]), len(rows))):
     print(*r)
 EOF
 	say ""
-	say "| session | packets | files read by tcpdump | OpenFPC way (s) | sinktrap pcap, whole command (s) | speed-up | of which the extraction (ms) | speed-up of the extraction | same packets |"
-	say "|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-	local ratios=() iratios=()
+	say "| session | packets | files read by tcpdump | OpenFPC way (s) | sinktrap pcap, whole command (s) | speed-up | of which the extraction (ms) | speed-up of the extraction | cold: OpenFPC way (s) | cold: sinktrap pcap (s) | cold: speed-up | same packets |"
+	say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	local ratios=() iratios=() cratios=()
 	while read -r id a b sp dp st en n; do
 		local files=() f s e
 		while read -r f s e; do
@@ -423,20 +470,29 @@ EOF
 				files+=("$f")
 			fi
 		done <"$WORK/ranges"
-		local tof=() tst=() tin=() i t0 t1
-		for i in $(seq "$REPS"); do
-			wait_idle
-			t0=$(now)
-			local outs=() k=0
+		local tof=() tst=() tin=() cof=() cst=() i t0 t1
+		openfpc_way() {
+			local outs=() k=0 f
 			for f in "${files[@]}"; do
 				tcpdump -r "$f" -w "$WORK/of-$k.pcap" "host $a and host $b and port $sp and port $dp" 2>/dev/null
 				outs+=("$WORK/of-$k.pcap"); k=$((k + 1))
 			done
 			if [ ${#outs[@]} -gt 1 ]; then mergecap -F pcap -w "$WORK/ofpc.pcap" "${outs[@]}"; else mv "${outs[0]}" "$WORK/ofpc.pcap"; fi
-			t1=$(now); tof+=("$(echo "$t1 - $t0" | bc)")
-			t0=$(now); "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"; t1=$(now)
-			tst+=("$(echo "$t1 - $t0" | bc)")
+		}
+		sinktrap_way() {
+			"$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
+		}
+		for i in $(seq "$REPS"); do
+			wait_idle
+			t0=$(now); openfpc_way; t1=$(now); tof+=("$(echo "$t1 - $t0" | bc)")
+			t0=$(now); sinktrap_way; t1=$(now); tst+=("$(echo "$t1 - $t0" | bc)")
 			tin+=("$(grep -o 'in [0-9.]* ms' "$WORK/st.err" | cut -d' ' -f2)")
+		done
+		# cold: the spool's files and the database dropped from the page cache before each
+		for i in $(seq "$REPS"); do
+			wait_idle
+			evict_spool; t0=$(now); openfpc_way; t1=$(now); cof+=("$(echo "$t1 - $t0" | bc)")
+			evict_spool; t0=$(now); sinktrap_way; t1=$(now); cst+=("$(echo "$t1 - $t0" | bc)")
 		done
 		local same
 		same=$(/usr/bin/python3 - "$WORK/ofpc.pcap" "$WORK/st.pcap" <<'EOF'
@@ -454,15 +510,17 @@ a, b = recs(sys.argv[1]), recs(sys.argv[2])
 print("yes (%d)" % len(a) if a == b else "NO (%d vs %d)" % (len(a), len(b)))
 EOF
 )
-		local mo ms mi
+		local mo ms mi mco mcs
 		mo=$(printf '%s\n' "${tof[@]}" | median); ms=$(printf '%s\n' "${tst[@]}" | median)
 		mi=$(printf '%s\n' "${tin[@]}" | median)
+		mco=$(printf '%s\n' "${cof[@]}" | median); mcs=$(printf '%s\n' "${cst[@]}" | median)
 		ratios+=("$(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.1f", a/b}')")
 		iratios+=("$(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.1f", a*1000/b}')")
-		say "| $id | $n | ${#files[@]} | $(printf %.3f "$mo") | $(printf %.4f "$ms") | $(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.0fx", a/b}') | $mi | $(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.0fx", a*1000/b}') | $same |$IDLE_NOTE"
+		cratios+=("$(awk -v a="$mco" -v b="$mcs" 'BEGIN{printf "%.1f", a/b}')")
+		say "| $id | $n | ${#files[@]} | $(printf %.3f "$mo") | $(printf %.4f "$ms") | $(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.0fx", a/b}') | $mi | $(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.0fx", a*1000/b}') | $(printf %.3f "$mco") | $(printf %.4f "$mcs") | $(awk -v a="$mco" -v b="$mcs" 'BEGIN{printf "%.0fx", a/b}') | $same |$IDLE_NOTE"
 	done <"$WORK/pick"
 	say ""
-	say "median speed-up: $(printf '%s\n' "${ratios[@]}" | median)x for the whole command, $(printf '%s\n' "${iratios[@]}" | median)x for the extraction alone (medians of $REPS runs each; files in the page cache for both)"
+	say "median speed-up, files in the page cache: $(printf '%s\n' "${ratios[@]}" | median)x for the whole command, $(printf '%s\n' "${iratios[@]}" | median)x for the extraction alone; files not in the page cache: $(printf '%s\n' "${cratios[@]}" | median)x for the whole command (medians of $REPS runs each)"
 	say ""
 	say "process start-up on this machine (perf stat -r 20, nothing else done): sinktrap version $(perf_start "$SINKTRAP" version), tcpdump --version $(perf_start tcpdump --version)"
 	say ""

@@ -249,7 +249,10 @@ static void local_sink(const uint8_t *rec, size_t len, void *arg)
 static void local_flow(void *arg, const struct flow *f, const char *first, const char *last,
                        int expired)
 {
+	struct local_store *ls = arg;
 	struct flow_item it;
+	if (ls->db == NULL && ls->json == NULL)
+		return; /* no event sink here: nothing to render */
 	memset(&it, 0, sizeof(it));
 	it.f = *f;
 	if (first)
@@ -257,7 +260,7 @@ static void local_flow(void *arg, const struct flow *f, const char *first, const
 	if (last)
 		snprintf(it.last, sizeof(it.last), "%s", last);
 	it.expired = expired;
-	queue_item(arg, ITEM_FLOW, &it, sizeof(it));
+	queue_item(ls, ITEM_FLOW, &it, sizeof(it));
 }
 
 static int local_open(struct local_store *ls, struct config *c, char *err, size_t errlen)

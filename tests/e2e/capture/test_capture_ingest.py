@@ -1,6 +1,8 @@
 """Ingest of the real captures: sessions against tshark's conversations and
 Community IDs, and the packets of a session against what tshark -Y selects."""
 
+import struct
+
 import pytest
 
 import caplib
@@ -163,3 +165,79 @@ def test_vlan_ipv6_fragments_and_non_ip(mres):
     assert any(s["dest_port"] == 53 for s in ss if s["proto"] == "UDP")
     # nothing from the QinQ file (ARP only), and it is said so
     assert b"not IP" in r.stdout
+
+
+def test_index_overhead(ingested):
+    """The index files of the spool cost under 3 % of the packet bytes they index, for
+    every capture of 100 kB or more (the smallest are mostly the index's fixed header).
+
+    The one exception is the SYN scan, every session one or two 60-byte packets to a
+    random port: its index is 3.2 % of the spool's 149 kB (the scanned ports alone,
+    random, deflate to about 1.9 bytes each). It is held to that, so that it cannot
+    grow unnoticed."""
+    checked = 0
+    for name, st in ingested.items():
+        files = [caplib.spool(st) / f for f in caplib.spool_files(st)]
+        pkt = sum(f.stat().st_size for f in files)
+        idx = sum((f.parent / (f.name + ".idx")).stat().st_size for f in files)
+        assert idx > 0, name
+        if pkt >= 100_000:
+            bound = 3.25 if name == "synscan.pcapng" else 3.0
+            assert 100 * idx / pkt < bound, f"{name}: index {idx} bytes for {pkt} bytes"
+            checked += 1
+    assert checked >= 3
+
+
+def _qinq(data, outer, inners):
+    """A classic Ethernet pcap with every frame repeated once per inner VLAN, each copy
+    tagged 802.1ad `outer` then 802.1Q `inner` (the same time stamp)."""
+    assert data[:4] == b"\xd4\xc3\xb2\xa1" and struct.unpack("<I", data[20:24])[0] == 1
+    out = [data[:16], struct.pack("<I", struct.unpack("<I", data[16:20])[0] + 8), data[20:24]]
+    off = 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, origlen = struct.unpack("<IIII", data[off:off + 16])
+        frame = data[off + 16:off + 16 + caplen]
+        for inner in inners:
+            tagged = (frame[:12] + struct.pack(">HHHH", 0x88A8, outer, 0x8100, inner) +
+                      frame[12:])
+            out.append(struct.pack("<IIII", sec, frac, caplen + 8, origlen + 8) + tagged)
+        off += 16 + caplen
+    return b"".join(out)
+
+
+def test_qinq_sessions_per_vlan(mres, tmp_path):
+    """The same packets in two QinQ VLANs (outer 200, inner 2001 and 2002) are two
+    sets of sessions; each session's packets are exactly its VLAN's, as tshark
+    selects them, tags and all."""
+    if not caplib.ATTACK.exists():
+        pytest.skip("capture missing")
+    p = tmp_path / "qinq.pcap"
+    p.write_bytes(_qinq(caplib.ATTACK.read_bytes(), 200, (2001, 2002)))
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, p)
+    ss = caplib.sessions(st)
+    plain = caplib.conversations(caplib.ATTACK)["tcp"]
+    by_vlan = {}
+    for s in ss:
+        by_vlan.setdefault(s.get("vlan"), []).append(s)
+    assert set(by_vlan) == {"200,2001", "200,2002"}, set(by_vlan)
+    for vlan, group in by_vlan.items():
+        tcp = [s for s in group if s["proto"] == "TCP"]
+        assert len(tcp) == len(plain), vlan
+        for s in tcp:
+            k = frozenset([(s["src_ip"], s["src_port"]), (s["dest_ip"], s["dest_port"])])
+            frames = sum(x[0] for x in plain[k])
+            assert s["pkts_toserver"] + s["pkts_toclient"] == frames, (vlan, s)
+    dl = [s for s in by_vlan["200,2002"] if s["dest_port"] == 1080]
+    assert len(dl) == 1
+    ours = caplib.read_pcap(caplib.pcap(st, "--session", dl[0]["flow_id"]).stdout)
+    theirs = caplib.tshark_select(p, "vlan.id==2002 && " + caplib.five_tuple_filter(dl[0]),
+                                  tmp_path / "t.pcap")
+    assert len(ours) == 271 and caplib.usec(ours) == caplib.usec(theirs)
+    assert all(b[12:20] == struct.pack(">HHHH", 0x88A8, 200, 0x8100, 2002) for _, _, b in ours)
+    # the same 5-tuple in the other VLAN is another session with its own packets
+    twin = [s for s in by_vlan["200,2001"] if s["dest_port"] == 1080][0]
+    assert twin["flow_id"] != dl[0]["flow_id"]
+    other = caplib.read_pcap(caplib.pcap(st, "--session", twin["flow_id"]).stdout)
+    assert [(t, b[:12] + b[20:]) for t, _, b in other] == \
+        [(t, b[:12] + b[20:]) for t, _, b in ours]

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -211,3 +212,85 @@ def test_quota_deletes_oldest_first(res):
     assert r.returncode == 1 and b"expired" in r.stderr
     new = [s for s in ss if not s["expired"] and s["proto"] == "TCP"][0]
     assert caplib.read_pcap(caplib.pcap(st, "--session", new["flow_id"]).stdout)
+
+
+def test_drops_counted(res, veth, tmp_path):
+    """Packets the ring had no room for are counted: in the `stats` events (in total
+    and per interface), in `sinktrap status`, and raised as an alert. The worker is
+    stopped (SIGSTOP) while a flood fills its 1 MB ring."""
+    up = res.dnsmasq()
+    blocklist = harness.write_list(tmp_path / "block.txt", ["evil.example"])
+    st = res.sinktrap(_live_conf(veth, blocklist, {"capture": {"buffer": "1M"}}),
+                      upstream=up)
+
+    def last_stats():
+        evs = [e for e in st.events("stats") if e["stats"].get("worker") == "capture"]
+        return evs[-1]["stats"]["capture"] if evs else None
+    harness.wait_until(last_stats, 10, what="a first capture stats event")
+    pid = st.workers().get("sinktrap-captur")
+    assert pid
+    flood = veth.ns_popen("python3", "-c", FLOOD, veth.host_ip)
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(3)  # some 6,000 packets of 600 bytes for a ring that holds about 1,500
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    time.sleep(0.5)
+    flood.kill()
+    cap = harness.wait_until(lambda: (lambda c: c if c and c["kernel_drops"] > 0 else None)(
+        last_stats()), 10, what="kernel drops in a stats event")
+    iface = cap["interfaces"][veth.host_if]
+    assert iface["kernel_drops"] == cap["kernel_drops"]
+    assert cap["captured"] + cap["kernel_drops"] <= cap["packets"]
+    alerts = harness.wait_until(
+        lambda: [e for e in st.events("alert")
+                 if e["alert"].get("signature") == "capture dropped packets"], 10,
+        what="the drop alert")
+    assert alerts[0]["stats"]["kernel_drops"] > 0
+    out = harness.wait_until(
+        lambda: (lambda r: r if "capture worker" in r else None)(
+            caplib.cmd(st, "status").stdout.decode()), 10, what="capture in status")
+    drops = [int(w.split("=")[1]) for w in out.split() if w.startswith("kernel_drops=")]
+    assert drops and drops[0] > 0, out
+    st.stop()
+    # after the stop, the last stats event has every packet the spool holds
+    final = last_stats()
+    assert final["kernel_drops"] >= cap["kernel_drops"]
+    written = sum(len(caplib.read_pcap(caplib.spool(st) / f)) for f in caplib.spool_files(st))
+    assert written == final["written"]
+
+
+def test_live_pcapng_nanoseconds(res, veth, tmp_path):
+    """format = pcapng: the spool files are pcapng with nanosecond time stamps
+    (if_tsresol 9) as the kernel gave them, and `sinktrap pcap` returns a session
+    in nanosecond pcap with those very time stamps."""
+    up = res.dnsmasq([f"address=/good.example/{veth.host_ip}"])
+    blocklist = harness.write_list(tmp_path / "block.txt", ["evil.example"])
+    st = res.sinktrap(_live_conf(veth, blocklist, {"capture": {"format": "pcapng"}}),
+                      upstream=up, start=False)
+    st.conf["dns"]["listen"] = st.conf["dns"]["listen"] + [f"{veth.host_ip}:{st.port}"]
+    st.start()
+    time.sleep(1.0)
+    for _ in range(3):
+        r = veth.ns_run("dig", f"@{veth.host_ip}", "-p", st.port, "+short", "+tries=1",
+                        "good.example")
+        assert r.stdout.decode().strip() == veth.host_ip
+    ss = _wait_sessions(st, lambda ss: len([s for s in ss if s["src_ip"] == veth.ns_ip and
+                                            s["dest_port"] == st.port]) >= 3,
+                        "the sessions of dig")
+    st.stop()
+    files = caplib.spool_files(st)
+    assert files and all(f.endswith(".pcapng") for f in files), files
+    s = [s for s in ss if s["src_ip"] == veth.ns_ip and s["dest_port"] == st.port][0]
+    path = caplib.spool(st) / s["pcap_first"]
+    info = caplib.run(["capinfos", "-M", path]).stdout.decode()
+    assert "nanoseconds" in info, info
+    text = caplib.tshark("-r", path, "-Y", caplib.five_tuple_filter(s), "-T", "fields",
+                         "-e", "frame.time_epoch")
+    theirs = [int(Decimal(t) * 1_000_000_000) for t in text.split()]
+    assert len(theirs) == s["pkts_toserver"] + s["pkts_toclient"] >= 2
+    assert any(t % 1000 for t in theirs), "time stamps below the microsecond are kept"
+    r = caplib.pcap(st, "--session", s["flow_id"])
+    assert r.stdout[:4] == b"\x4d\x3c\xb2\xa1", "nanosecond pcap"
+    assert [ts for ts, _, _ in caplib.read_pcap(r.stdout)] == theirs
