@@ -22,7 +22,9 @@
 #include "capture/capture.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/addr.h"
 #include "dns/dns.h"
+#include "dns/wire.h"
 
 #define MAX_LIMIT 1000
 #define DEF_LIMIT 50
@@ -814,52 +816,148 @@ static char *lists_signature(const struct config *c)
 	return sb.data;
 }
 
-/* The per-list counts as JSON (malloced), or NULL with err when the lists do not load. */
-static char *lists_counts(struct config *c, char *err, size_t errlen)
+/*
+ * The lists as the DNS worker would load them now, rebuilt when a file
+ * changed: g_policy answers "which entry decides this name?" without reading
+ * the lists at every question. Under g_lists_lock. 0, or -1 with err.
+ */
+static struct policy *g_policy;
+static char g_lists_err[512];
+
+static int lists_current_locked(struct config *c)
 {
 	char *sig = lists_signature(c);
-	pthread_mutex_lock(&g_lists_lock);
 	if (g_lists_sig && sig && !strcmp(sig, g_lists_sig)) {
-		char *out = g_lists_counts ? strdup(g_lists_counts) : NULL;
-		pthread_mutex_unlock(&g_lists_lock);
 		free(sig);
-		return out;
+		return g_policy ? 0 : -1;
 	}
+	policy_free(&g_policy);
+	free(g_lists_counts);
+	g_lists_counts = NULL;
+	free(g_lists_sig);
+	g_lists_sig = sig;
+	g_lists_err[0] = '\0';
 	struct list_source *ls;
 	int n;
 	struct policy *p = NULL;
-	if (dns_lists_open(c, &ls, &n, err, errlen) == 0) {
-		p = dns_policy_build(ls, n, 1, 0, err, errlen);
+	if (dns_lists_open(c, &ls, &n, g_lists_err, sizeof(g_lists_err)) == 0) {
+		p = dns_policy_build(ls, n, 1, 0, g_lists_err, sizeof(g_lists_err));
 		dns_lists_close(ls, n);
 	}
-	char *out = NULL;
-	if (p) {
-		struct strbuf sb;
-		strbuf_init(&sb);
-		strbuf_putc(&sb, '[');
-		for (int i = 0; i < policy_list_count(p); i++) {
-			const struct list_info *li = policy_list(p, i);
-			strbuf_puts(&sb, i ? ",{\"path\":" : "{\"path\":");
-			strbuf_json_str(&sb, (const uint8_t *)li->path, strlen(li->path));
-			strbuf_puts(&sb, ",\"format\":");
-			const char *f = list_format_name(li->format);
-			strbuf_json_str(&sb, (const uint8_t *)f, strlen(f));
-			strbuf_printf(&sb, ",\"allow\":%s,\"entries\":%u,\"invalid\":%u}",
-			              li->allow ? "true" : "false", li->entries, li->invalid);
-		}
-		strbuf_printf(&sb, "],\"rules\":%zu", policy_rules(p));
-		strbuf_putc(&sb, '\0');
-		policy_free(&p);
-		free(g_lists_sig);
-		free(g_lists_counts);
-		g_lists_sig = sig;
-		g_lists_counts = sb.data;
-		sig = NULL;
-		out = strdup(g_lists_counts);
+	if (p == NULL)
+		return -1;
+	g_lists_err[0] = '\0';
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_putc(&sb, '[');
+	for (int i = 0; i < policy_list_count(p); i++) {
+		const struct list_info *li = policy_list(p, i);
+		strbuf_puts(&sb, i ? ",{\"path\":" : "{\"path\":");
+		strbuf_json_str(&sb, (const uint8_t *)li->path, strlen(li->path));
+		strbuf_puts(&sb, ",\"format\":");
+		const char *f = list_format_name(li->format);
+		strbuf_json_str(&sb, (const uint8_t *)f, strlen(f));
+		strbuf_printf(&sb, ",\"allow\":%s,\"entries\":%u,\"invalid\":%u}",
+		              li->allow ? "true" : "false", li->entries, li->invalid);
 	}
+	strbuf_printf(&sb, "],\"rules\":%zu", policy_rules(p));
+	strbuf_putc(&sb, '\0');
+	g_lists_counts = sb.data;
+	g_policy = p;
+	return 0;
+}
+
+/* The per-list counts as JSON (malloced), or NULL with err when the lists do not load. */
+static char *lists_counts(struct config *c, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&g_lists_lock);
+	char *out = NULL;
+	if (lists_current_locked(c) == 0 && g_lists_counts)
+		out = strdup(g_lists_counts);
+	else
+		snprintf(err, errlen, "%s", g_lists_err);
 	pthread_mutex_unlock(&g_lists_lock);
-	free(sig);
 	return out;
+}
+
+static int in_zone(const char *name, size_t nl, const char *zone)
+{
+	size_t zl = strlen(zone);
+	if (zl == 1 && zone[0] == '.')
+		return 1;
+	if (nl < zl || memcmp(name + nl - zl, zone, zl) != 0)
+		return 0;
+	return nl == zl || name[nl - zl - 1] == '.';
+}
+
+/*
+ * What `sinktrap check NAME` prints, from the cached lists: the deciding
+ * entry and the answer. 0 if NAME would be sinkholed, 1 if not, 2 on error.
+ * The decision is the DNS worker's: the lists, then the mode and the
+ * internal zones.
+ */
+static int check_name(struct config *c, const char *name, FILE *out)
+{
+	char q[DNS_NAME_TEXT_MAX];
+	size_t nl = strlen(name);
+	if (nl >= sizeof(q)) {
+		fprintf(out, "name too long\n");
+		return 2;
+	}
+	for (size_t i = 0; i <= nl; i++)
+		q[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	if (nl > 1 && q[nl - 1] == '.')
+		q[--nl] = '\0';
+	pthread_mutex_lock(&g_lists_lock);
+	if (lists_current_locked(c) < 0) {
+		fprintf(out, "%s\n", g_lists_err);
+		pthread_mutex_unlock(&g_lists_lock);
+		return 2;
+	}
+	struct policy_match m;
+	const char *reason;
+	int sinkhole;
+	enum policy_action a = policy_lookup(g_policy, q, nl, &m);
+	if (a == POLICY_BLOCK) {
+		reason = "blocklist";
+		sinkhole = 1;
+	} else if (a == POLICY_ALLOW) {
+		reason = "allowlist";
+		sinkhole = 0;
+	} else {
+		memset(&m, 0, sizeof(m));
+		reason = "strict";
+		sinkhole = 1;
+		if (c->mode == DNS_MODE_BLOCKLIST) {
+			reason = "unlisted";
+			sinkhole = 0;
+		}
+		for (int i = 0; sinkhole && i < c->internal_zones.n; i++)
+			if (in_zone(q, nl, c->internal_zones.v[i])) {
+				reason = "internal_zone";
+				sinkhole = 0;
+			}
+	}
+	if (m.action != POLICY_NONE)
+		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q,
+		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule,
+		        m.wildcard ? ", covers subdomains" : "");
+	else
+		fprintf(out, "%s: no list entry (%s)\n", q, reason);
+	pthread_mutex_unlock(&g_lists_lock);
+	if (sinkhole) {
+		char a4[128] = "", a6[128] = "";
+		if (c->have_sinkhole4)
+			prefix_fmt(&c->sinkhole4, a4, sizeof(a4));
+		if (c->have_sinkhole6)
+			prefix_fmt(&c->sinkhole6, a6, sizeof(a6));
+		fprintf(out, "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
+		             "ttl %u\n",
+		        reason, a4[0] ? a4 : "none (NODATA)", a6[0] ? a6 : "none (NODATA)", c->ttl);
+	} else {
+		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
+	}
+	return sinkhole ? 0 : 1;
 }
 
 /* The JSON of one event by id ("null" when there is none). */
@@ -968,7 +1066,7 @@ static void api_lists_check(struct wreq *r, struct wresp *o)
 		resp_error(o, 500, "out of memory");
 		return;
 	}
-	int rc = dns_check_name(r->w->cfg, name, f);
+	int rc = check_name(r->w->cfg, name, f);
 	fclose(f);
 	struct strbuf sb;
 	strbuf_init(&sb);

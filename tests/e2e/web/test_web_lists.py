@@ -28,6 +28,11 @@ def test_lists_counts_and_reload(mres):
     assert st_ == 200 and k["sinkholed"] is True and f"{block}:2" in k["explanation"]
     st_, k = c.get("/api/lists/check?name=other.web-lists.test")
     assert st_ == 200 and "no list entry" in k["explanation"]
+    # The same words as `sinktrap check`.
+    for name in ("Sub.Two.web-lists.test.", "other.web-lists.test"):
+        _, k = c.get("/api/lists/check?name=" + name)
+        r = st.run_cmd("check", name)
+        assert r.stdout == k["explanation"], (r.stdout, k)
 
     # A new list and a reload: the counts follow the file, the reload is reported.
     harness.replace_file(block, "0.0.0.0 one.web-lists.test\n0.0.0.0 four.web-lists.test\n"
