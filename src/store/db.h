@@ -45,6 +45,11 @@ int db_session_insert(struct db *d, const uint8_t *rec, size_t len);
 /* A spool file was deleted: the sessions whose last packets it held are expired.
  * Returns the number of sessions marked, or -1. */
 int db_sessions_expire(struct db *d, const char *file);
+struct payload_row;
+/* One sighting of a stored payload (rows.h): first/last seen, times seen. */
+int db_payload_seen(struct db *d, const struct payload_row *p);
+/* Rows changed by the last statement (1 after an insert that was not a replay). */
+int db_changes(struct db *d);
 /* Begin a batch if none is open; commit the open batch. */
 int db_begin(struct db *d);
 int db_commit(struct db *d);

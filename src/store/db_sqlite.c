@@ -9,11 +9,12 @@
 #include "../common/util.h"
 #include "db.h"
 #include "evsum.h"
+#include "rows.h"
 
 struct db {
 	sqlite3 *h;
 	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
-	sqlite3_stmt *ses_insert, *ses_expire; /* prepared at first use */
+	sqlite3_stmt *ses_insert, *ses_expire, *pay_upsert; /* prepared at first use */
 	int in_batch;
 	char *sensor;
 	char err[256];
@@ -203,6 +204,7 @@ void db_close(struct db **dp)
 	sqlite3_finalize(d->map_all);
 	sqlite3_finalize(d->ses_insert);
 	sqlite3_finalize(d->ses_expire);
+	sqlite3_finalize(d->pay_upsert);
 	sqlite3_close(d->h);
 	free(d->sensor);
 	free(d);
@@ -332,16 +334,19 @@ int db_map_each(struct db *d, db_map_cb *cb, void *arg)
 
 static int ses_prepare(struct db *d)
 {
-	if (d->ses_insert == NULL &&
-	    prepare(d,
-	            "INSERT OR IGNORE INTO sessions (event_id, sensor, flow_id, community_id, "
-	            "src_ip, src_port, dest_ip, dest_port, proto, vlan, start_ts, end_ts, "
-	            "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "
-	            "payload_toserver, payload_toclient, tcp_flags, tcp_flags_ts, tcp_flags_tc, "
-	            "state, end_reason, conn_state, history, pcap_files, pcap_first, pcap_last, "
-	            "expired) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	            &d->ses_insert) < 0)
-		return -1;
+	if (d->ses_insert == NULL) {
+		/* The columns of rows.h in order, then sensor, vlan, pcap_files, expired. */
+		char sql[1024], *q = sql;
+		q += sprintf(q, "INSERT OR IGNORE INTO sessions (");
+		for (int i = 0; i < SC_MAX; i++)
+			q += sprintf(q, "%s, ", ses_col_names[i]);
+		q += sprintf(q, "sensor, vlan, pcap_files, expired) VALUES (");
+		for (int i = 0; i < SC_MAX + 4; i++)
+			q += sprintf(q, "%s?", i ? "," : "");
+		sprintf(q, ")");
+		if (prepare(d, sql, &d->ses_insert) < 0)
+			return -1;
+	}
 	if (d->ses_expire == NULL &&
 	    prepare(d, "UPDATE sessions SET expired = 1 WHERE pcap_last = ? AND expired = 0",
 	            &d->ses_expire) < 0)
@@ -349,104 +354,56 @@ static int ses_prepare(struct db *d)
 	return 0;
 }
 
-/* Where each field of a "flow" event goes in the sessions row (column numbers). */
-static const struct {
-	const char *obj, *key;
-	int col;
-} ses_cols[] = {
-    {"", "event_id", 1},          {"", "flow_id", 3},
-    {"", "community_id", 4},      {"", "src_ip", 5},
-    {"", "src_port", 6},          {"", "dest_ip", 7},
-    {"", "dest_port", 8},         {"", "proto", 9},
-    {"flow", "start", 11},        {"flow", "end", 12},
-    {"flow", "pkts_toserver", 13}, {"flow", "pkts_toclient", 14},
-    {"flow", "bytes_toserver", 15}, {"flow", "bytes_toclient", 16},
-    {"flow", "payload_bytes_toserver", 17}, {"flow", "payload_bytes_toclient", 18},
-    {"tcp", "tcp_flags", 19},     {"tcp", "tcp_flags_ts", 20},
-    {"tcp", "tcp_flags_tc", 21},  {"flow", "state", 22},
-    {"flow", "reason", 23},       {"flow", "conn_state", 24},
-    {"flow", "history", 25},      {"pcap", "file_first", 27},
-    {"pcap", "file_last", 28},
-};
-
-static int key_is(const struct ev_field *f, const char *s)
-{
-	size_t n = strlen(s);
-	return f->keylen == n && !memcmp(f->key, s, n);
-}
-
-/* One pass over the record: every column bound as its field goes by. */
 int db_session_insert(struct db *d, const uint8_t *rec, size_t len)
 {
-	struct ev_reader r;
-	struct ev_field f, first = {0}, last = {0};
-	char vlan[32] = "", files[2 * 64 + 2], obj[16] = "";
-	int in_vlan = 0, have_start = 0, have_src = 0, have_id = 0, expired = 0;
+	struct session_row r;
+	if (!session_row_extract(rec, len, &r))
+		return 0; /* not a captured session */
 	if (ses_prepare(d) < 0)
 		return -1;
 	sqlite3_stmt *st = d->ses_insert;
-	ev_reader_init(&r, rec, len);
-	while (ev_reader_next(&r, &f)) {
-		if (f.kind == EV_END) {
-			if (f.depth == 0)
-				obj[0] = '\0';
-			in_vlan = 0;
-			continue;
-		}
-		if (f.depth == 0 && f.kind == EV_OBJ) {
-			snprintf(obj, sizeof(obj), "%.*s", (int)(f.keylen < 15 ? f.keylen : 15), f.key);
-			continue;
-		}
-		if (f.depth == 0 && f.kind == EV_ARR) {
-			in_vlan = key_is(&f, "vlan");
-			continue;
-		}
-		if (in_vlan && f.depth == 1 && f.kind == EV_INT) {
-			size_t n = strlen(vlan);
-			snprintf(vlan + n, sizeof(vlan) - n, "%s%lld", n ? "," : "", (long long)f.i);
-			continue;
-		}
-		if (f.depth > 1)
-			continue;
-		const char *o = f.depth == 0 ? "" : obj;
-		if (f.depth == 1 && !strcmp(o, "pcap") && key_is(&f, "expired")) {
-			expired = f.i != 0;
-			continue;
-		}
-		for (size_t i = 0; i < sizeof(ses_cols) / sizeof(ses_cols[0]); i++) {
-			if (strcmp(ses_cols[i].obj, o) || !key_is(&f, ses_cols[i].key))
-				continue;
-			bind_field(st, ses_cols[i].col, &f);
-			have_id |= ses_cols[i].col == 3;
-			have_src |= ses_cols[i].col == 5;
-			have_start |= ses_cols[i].col == 11;
-			if (ses_cols[i].col == 27)
-				first = f;
-			if (ses_cols[i].col == 28)
-				last = f;
-			break;
-		}
-	}
-	if (!have_id || !have_src || !have_start) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		return 0; /* not a captured session */
+	for (int i = 0; i < SC_MAX; i++) {
+		if (r.col[i].kind)
+			bind_field(st, i + 1, &r.col[i]);
+		else if (i >= SC_PKTS_TOSERVER && i <= SC_PAYLOAD_TOCLIENT)
+			sqlite3_bind_int(st, i + 1, 0); /* a counter not reported is zero */
+		else
+			sqlite3_bind_null(st, i + 1);
 	}
 	if (d->sensor)
-		sqlite3_bind_text(st, 2, d->sensor, -1, SQLITE_STATIC);
-	if (vlan[0])
-		sqlite3_bind_text(st, 10, vlan, -1, SQLITE_TRANSIENT);
-	if (first.kind == EV_STR && last.kind == EV_STR && first.strlen < 64 && last.strlen < 64) {
-		if (first.strlen == last.strlen && !memcmp(first.str, last.str, first.strlen))
-			snprintf(files, sizeof(files), "%.*s", (int)first.strlen, first.str);
-		else
-			snprintf(files, sizeof(files), "%.*s,%.*s", (int)first.strlen, first.str,
-			         (int)last.strlen, last.str);
-		sqlite3_bind_text(st, 26, files, -1, SQLITE_TRANSIENT);
-	}
-	sqlite3_bind_int(st, 29, expired);
+		sqlite3_bind_text(st, SC_MAX + 1, d->sensor, -1, SQLITE_STATIC);
+	if (r.vlan[0])
+		sqlite3_bind_text(st, SC_MAX + 2, r.vlan, -1, SQLITE_TRANSIENT);
+	if (r.pcap_files[0])
+		sqlite3_bind_text(st, SC_MAX + 3, r.pcap_files, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, SC_MAX + 4, r.expired);
 	return step_reset(d, st);
 }
+
+/* ---------------------------------------------------------------- payloads (trap) */
+
+int db_payload_seen(struct db *d, const struct payload_row *p)
+{
+	if (d->pay_upsert == NULL &&
+	    prepare(d,
+	            "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, name, "
+	            "event_id) VALUES (?1, ?2, ?3, ?3, 1, ?4, ?5, ?6) ON CONFLICT (sha256) DO "
+	            "UPDATE SET first_seen = min(first_seen, excluded.first_seen), "
+	            "last_seen = max(last_seen, excluded.last_seen), seen = seen + 1, "
+	            "name = coalesce(name, excluded.name)",
+	            &d->pay_upsert) < 0)
+		return -1;
+	sqlite3_stmt *st = d->pay_upsert;
+	bind_field(st, 1, &p->sha256);
+	bind_field(st, 2, &p->size);
+	bind_field(st, 3, &p->ts);
+	bind_field(st, 4, p->kind.kind ? &p->kind : NULL);
+	bind_field(st, 5, p->filename.kind ? &p->filename : NULL);
+	bind_field(st, 6, p->event_id.kind ? &p->event_id : NULL);
+	return step_reset(d, st);
+}
+
+int db_changes(struct db *d) { return sqlite3_changes(d->h); }
 
 int db_sessions_expire(struct db *d, const char *file)
 {

@@ -65,7 +65,9 @@ int sink_wants(const struct sink *s, const uint8_t *rec, size_t len)
 		return 1;
 	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
 		return 0;
-	if (s->keep_maps && type.strlen == 12 && !memcmp(type.str, "sinkhole_map", 12))
+	if (s->keep_tables && ((type.strlen == 12 && !memcmp(type.str, "sinkhole_map", 12)) ||
+	                       (type.strlen == 4 && !memcmp(type.str, "flow", 4)) ||
+	                       (type.strlen == 12 && !memcmp(type.str, "pcap_expired", 12))))
 		return 1;
 	int have_action = s->need_action && ev_find(rec, len, "sinkhole.action", &action) &&
 	                  action.kind == EV_STR;

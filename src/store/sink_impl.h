@@ -41,7 +41,9 @@ struct sink {
 	struct queue *q;
 	struct cfg_strv types; /* borrowed from the config */
 	int need_action;
-	int keep_maps; /* also take sinkhole_map events whatever the filter (databases) */
+	/* Databases: also take the events that fill their own tables (sinkhole_map, flow,
+	 * pcap_expired) whatever the filter, as the local store does. */
+	int keep_tables;
 	int resend_ms;
 	size_t batch_bytes;
 

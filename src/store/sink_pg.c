@@ -4,9 +4,11 @@
  * every connection under an advisory lock (several sensors may share one
  * database), with the version in sinktrap_schema.
  *
- * A batch is one transaction: COPY into a temporary staging table, then
+ * A batch is one transaction: COPY into temporary staging tables, then
  * INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING, the sinkhole map
- * upserts and last-use updates, COMMIT. The queue advances only after the
+ * upserts and last-use updates, the session rows of flow events, the
+ * sightings of payloads (counted from the event rows this batch inserted,
+ * so a batch sent twice counts nothing twice), session expiry, COMMIT. The queue advances only after the
  * commit, so a batch cut by a crash or a lost connection is sent again and
  * finds its rows already there: every event is stored exactly once.
  */
@@ -22,6 +24,7 @@
 #include "db.h"
 #include "evsum.h"
 #include "render.h"
+#include "rows.h"
 #include "sink_impl.h"
 
 /* Migrations: entry i takes the schema from version i to i + 1 (db_sqlite.c has the twins). */
@@ -94,7 +97,8 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
 
 #define STAGE_COLUMNS                                                                        \
 	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "     \
-	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family"
+	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family, "      \
+	"p_sha256, p_size, p_kind, p_name, x_file"
 
 struct pg_sink {
 	char *conninfo;
@@ -103,7 +107,8 @@ struct pg_sink {
 	const struct cfg_strv *types;
 	int need_action;
 	PGconn *conn;
-	struct strbuf copy, line, sql;
+	struct strbuf copy, line, sql, ses; /* ses: the COPY text of sessions_stage */
+	char ses_columns[1024];              /* the sessions columns of rows.h, SQL list */
 };
 
 static struct pg_sink *impl(struct sink *s) { return s->impl; }
@@ -171,8 +176,18 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	               "event_id TEXT, ts BIGINT, event_type TEXT, src_ip TEXT, src_port INTEGER, "
 	               "dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, "
 	               "flow_id BIGINT, domain TEXT, json TEXT, answer TEXT, map_address TEXT, "
-	               "map_domain TEXT, map_family TEXT) ON COMMIT DELETE ROWS",
-	               PGRES_COMMAND_OK, "staging table", err, errlen);
+	               "map_domain TEXT, map_family TEXT, p_sha256 TEXT, p_size BIGINT, "
+	               "p_kind TEXT, p_name TEXT, x_file TEXT) ON COMMIT DELETE ROWS;"
+	               "CREATE TEMP TABLE IF NOT EXISTS sessions_stage (seq INTEGER, "
+	               "event_id TEXT, flow_id BIGINT, community_id TEXT, src_ip TEXT, "
+	               "src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT, "
+	               "start_ts BIGINT, end_ts BIGINT, pkts_toserver BIGINT, pkts_toclient BIGINT, "
+	               "bytes_toserver BIGINT, bytes_toclient BIGINT, payload_toserver BIGINT, "
+	               "payload_toclient BIGINT, tcp_flags TEXT, tcp_flags_ts TEXT, "
+	               "tcp_flags_tc TEXT, state TEXT, end_reason TEXT, conn_state TEXT, "
+	               "history TEXT, pcap_first TEXT, pcap_last TEXT, vlan TEXT, pcap_files TEXT, "
+	               "expired BOOLEAN) ON COMMIT DELETE ROWS",
+	               PGRES_COMMAND_OK, "staging tables", err, errlen);
 }
 
 static void pg_disconnect(struct sink *s)
@@ -280,6 +295,58 @@ static void col_int(struct strbuf *o, const struct ev_field *f, int64_t min, int
 		strbuf_printf(o, "%" PRId64, f->i);
 }
 
+/* One sessions_stage line (the columns of rows.h, then vlan, pcap_files, expired). */
+static void session_line(struct strbuf *o, uint32_t seq, const struct session_row *r)
+{
+	strbuf_printf(o, "%u", seq);
+	for (int i = 0; i < SC_MAX; i++) {
+		const struct ev_field *f = r->col[i].kind ? &r->col[i] : NULL;
+		if (f && (f->kind == EV_INT || f->kind == EV_TIME))
+			col_int(o, f, INT64_MIN, INT64_MAX);
+		else
+			col_str(o, f);
+	}
+	col_sep(o);
+	if (r->vlan[0])
+		strbuf_puts(o, r->vlan);
+	else
+		strbuf_puts(o, "\\N");
+	col_sep(o);
+	if (r->pcap_files[0])
+		copy_text(o, (const uint8_t *)r->pcap_files, strlen(r->pcap_files));
+	else
+		strbuf_puts(o, "\\N");
+	strbuf_printf(o, "\t%s\n", r->expired ? "t" : "f");
+}
+
+/* COPY text into a staging table; 0, or -1 with err. */
+static int copy_in(PGconn *c, const char *sql, const struct strbuf *data, char *err,
+                   size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		pg_error(c, "copy", err, errlen);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	if ((data->len && PQputCopyData(c, data->data, (int)data->len) != 1) ||
+	    PQputCopyEnd(c, NULL) != 1) {
+		pg_error(c, "copy", err, errlen);
+		return -1;
+	}
+	int ok = 1;
+	while ((r = PQgetResult(c)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			if (ok)
+				pg_error(c, "copy", err, errlen);
+			ok = 0;
+		}
+		PQclear(r);
+	}
+	return ok ? 0 : -1;
+}
+
 static int keep_row(struct pg_sink *g, const struct evsum *es)
 {
 	const struct ev_field *t = evsum_get(es, ES_EVENT_TYPE), *a = evsum_get(es, ES_ACTION);
@@ -299,7 +366,7 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	const uint8_t *rec;
 	size_t len, off = 0;
 	uint32_t seq = 0;
-	int any_map = 0, any_answer = 0;
+	int any_map = 0, any_answer = 0, any_payload = 0, any_expiry = 0;
 
 	if (exec_ok(c, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0)
 		return -1;
@@ -311,8 +378,12 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	}
 	PQclear(r);
 	strbuf_reset(&g->copy);
+	strbuf_reset(&g->ses);
 	while (queue_batch_next(b, &off, &rec, &len)) {
 		struct evsum es;
+		struct session_row sr;
+		struct payload_row pr;
+		struct ev_field xf;
 		evsum_extract(rec, len, &es);
 		int keep = keep_row(g, &es);
 		int is_map = evsum_is(&es, ES_EVENT_TYPE, "sinkhole_map");
@@ -322,8 +393,13 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		if (touch && (ans == NULL || ans->kind != EV_STR || ans->strlen == 0 ||
 		              ans->str[0] == 'N'))
 			touch = 0;
-		if (!keep && !is_map)
+		int is_session = session_row_extract(rec, len, &sr);
+		int is_payload = keep && payload_row_extract(rec, len, &pr);
+		int is_expiry = expired_file_extract(rec, len, &xf);
+		if (!keep && !is_map && !is_session && !is_expiry)
 			continue;
+		if (is_session)
+			session_line(&g->ses, seq, &sr);
 		struct strbuf *o = &g->copy;
 		strbuf_printf(o, "%u\t%s", seq++, keep ? "t" : "f");
 		col_str(o, evsum_get(&es, ES_EVENT_ID));
@@ -349,9 +425,16 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		col_str(o, is_map ? evsum_get(&es, ES_MAP_ADDRESS) : NULL);
 		col_str(o, is_map ? evsum_get(&es, ES_MAP_DOMAIN) : NULL);
 		col_str(o, is_map ? evsum_get(&es, ES_MAP_FAMILY) : NULL);
+		col_str(o, is_payload ? &pr.sha256 : NULL);
+		col_int(o, is_payload ? &pr.size : NULL, 0, INT64_MAX);
+		col_str(o, is_payload && pr.kind.kind ? &pr.kind : NULL);
+		col_str(o, is_payload && pr.filename.kind ? &pr.filename : NULL);
+		col_str(o, is_expiry ? &xf : NULL);
 		strbuf_putc(o, '\n');
 		any_map |= is_map;
 		any_answer |= touch;
+		any_payload |= is_payload;
+		any_expiry |= is_expiry;
 		if (o->len >= (1u << 20)) {
 			if (PQputCopyData(c, o->data, (int)o->len) != 1) {
 				pg_error(c, "copy", err, errlen);
@@ -376,9 +459,14 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	}
 	if (!ok)
 		return -1;
+	if (g->ses.len && copy_in(c, "COPY sessions_stage FROM STDIN", &g->ses, err, errlen) < 0)
+		return -1;
 
 	struct strbuf *q = &g->sql;
 	strbuf_reset(q);
+	/* With payloads, the event rows this batch inserted say which sightings are new. */
+	if (any_payload)
+		strbuf_puts(q, "WITH ins AS (");
 	strbuf_printf(q,
 	              "INSERT INTO events (event_id, ts, event_type, src_ip, src_port, dest_ip, "
 	              "dest_port, proto, community_id, flow_id, domain, json, sensor, stored) "
@@ -386,8 +474,20 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	              "community_id, flow_id, domain, json, %s, "
 	              "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
 	              "FROM events_stage WHERE keep AND event_id IS NOT NULL AND ts IS NOT NULL "
-	              "AND event_type IS NOT NULL ORDER BY seq ON CONFLICT (event_id) DO NOTHING;",
+	              "AND event_type IS NOT NULL ORDER BY seq ON CONFLICT (event_id) DO NOTHING",
 	              g->sensor_lit);
+	if (any_payload)
+		strbuf_puts(q, " RETURNING event_id) "
+		               "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, "
+		               "name, event_id) SELECT p_sha256, max(p_size), min(ts), max(ts), count(*), "
+		               "min(p_kind), min(p_name), min(s.event_id) FROM events_stage s JOIN ins "
+		               "ON ins.event_id = s.event_id WHERE p_sha256 IS NOT NULL AND p_size IS "
+		               "NOT NULL GROUP BY p_sha256 ON CONFLICT (sha256) DO UPDATE SET "
+		               "first_seen = least(payloads.first_seen, excluded.first_seen), "
+		               "last_seen = greatest(payloads.last_seen, excluded.last_seen), "
+		               "seen = payloads.seen + excluded.seen, "
+		               "name = coalesce(payloads.name, excluded.name)");
+	strbuf_puts(q, ";");
 	if (any_map)
 		strbuf_puts(q, "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
 		               "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
@@ -400,6 +500,24 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		strbuf_puts(q, "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "
 		               "max(ts) AS ts FROM events_stage WHERE answer IS NOT NULL GROUP BY "
 		               "answer) v WHERE m.address = v.answer AND m.last_seen < v.ts;");
+	if (g->ses.len)
+		/* A counter not reported is zero; a row without what the table requires is none. */
+		strbuf_printf(q,
+		              "INSERT INTO sessions (%s, sensor, vlan, pcap_files, expired) SELECT "
+		              "event_id, flow_id, community_id, src_ip, src_port, dest_ip, dest_port, "
+		              "proto, start_ts, end_ts, coalesce(pkts_toserver, 0), "
+		              "coalesce(pkts_toclient, 0), coalesce(bytes_toserver, 0), "
+		              "coalesce(bytes_toclient, 0), coalesce(payload_toserver, 0), "
+		              "coalesce(payload_toclient, 0), tcp_flags, tcp_flags_ts, tcp_flags_tc, "
+		              "state, end_reason, conn_state, history, pcap_first, pcap_last, %s, vlan, "
+		              "pcap_files, expired FROM sessions_stage WHERE flow_id IS NOT NULL AND "
+		              "src_ip IS NOT NULL AND dest_ip IS NOT NULL AND proto IS NOT NULL AND "
+		              "start_ts IS NOT NULL AND end_ts IS NOT NULL ORDER BY seq "
+		              "ON CONFLICT (event_id) DO NOTHING;",
+		              g->ses_columns, g->sensor_lit);
+	if (any_expiry)
+		strbuf_puts(q, "UPDATE sessions SET expired = TRUE WHERE NOT expired AND pcap_last IN "
+		               "(SELECT x_file FROM events_stage WHERE x_file IS NOT NULL);");
 	strbuf_puts(q, "COMMIT");
 	return exec_ok(c, q->data, PGRES_COMMAND_OK, "insert", err, errlen);
 }
@@ -430,6 +548,7 @@ static void pg_free(struct sink *s)
 	strbuf_free(&g->copy);
 	strbuf_free(&g->line);
 	strbuf_free(&g->sql);
+	strbuf_free(&g->ses);
 	free(g->conninfo);
 	free(g->sensor_lit);
 	free(g->sensor);
@@ -505,10 +624,16 @@ struct sink *sink_pg_new(const struct config *c, char *err, size_t errlen)
 	strbuf_init(&g->copy);
 	strbuf_init(&g->line);
 	strbuf_init(&g->sql);
-	/* The queue takes what the rows need plus every map change. */
+	strbuf_init(&g->ses);
+	for (int i = 0; i < SC_MAX; i++) {
+		size_t n = strlen(g->ses_columns);
+		snprintf(g->ses_columns + n, sizeof(g->ses_columns) - n, "%s%s", i ? ", " : "",
+		         ses_col_names[i]);
+	}
+	/* The queue takes what the rows need plus what fills the other tables. */
 	s->types = c->database_types;
 	s->need_action = g->need_action;
-	s->keep_maps = 1;
+	s->keep_tables = 1;
 	s->batch_bytes = 4 << 20;
 	redact(c->database, s->dest, sizeof(s->dest));
 	return s;

@@ -23,6 +23,7 @@
 #include "evsum.h"
 #include "jsonfile.h"
 #include "render.h"
+#include "rows.h"
 #include "sink.h"
 #include "sinkspec.h"
 #include "status.h"
@@ -182,21 +183,32 @@ static void apply(struct store *s, const struct evsum *es)
 	}
 }
 
-/* Capture: a "flow" event is a session row; a deleted spool file expires sessions. */
-static void apply_capture(struct store *s, const uint8_t *rec, size_t len, const struct evsum *es)
+/*
+ * The tables beside `events`: a "flow" event is a session row, a deleted
+ * spool file expires sessions, a "fileinfo" event is a sighting of a payload
+ * (counted once: not when its event row was a replay).
+ */
+static void apply_rows(struct store *s, const uint8_t *rec, size_t len, const struct evsum *es,
+                       int replayed)
 {
+	const struct ev_field *t = evsum_get(es, ES_EVENT_TYPE);
+	if (t == NULL || t->kind != EV_STR)
+		return;
 	if (evsum_is(es, ES_EVENT_TYPE, "flow")) {
 		if (db_session_insert(s->db, rec, len) < 0)
 			log_warnx("session: %s", db_error(s->db));
 	} else if (evsum_is(es, ES_EVENT_TYPE, "pcap_expired")) {
 		struct ev_field f;
 		char file[128];
-		if (ev_find(rec, len, "pcap_expired.file", &f) && f.kind == EV_STR &&
-		    f.strlen < sizeof(file)) {
+		if (expired_file_extract(rec, len, &f) && f.strlen < sizeof(file)) {
 			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
 			if (db_sessions_expire(s->db, file) < 0)
 				log_warnx("session expiry: %s", db_error(s->db));
 		}
+	} else if (evsum_is(es, ES_EVENT_TYPE, "fileinfo") && !replayed) {
+		struct payload_row p;
+		if (payload_row_extract(rec, len, &p) && db_payload_seen(s->db, &p) < 0)
+			log_warnx("payload: %s", db_error(s->db));
 	}
 }
 
@@ -261,6 +273,7 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 		jsonfile_put(s->json, s->line.data, s->line.len);
 	if (s->db && db_begin(s->db) == 0) {
 		struct evsum es;
+		int replayed = 0;
 		evsum_extract(rec, rl, &es);
 		if (to_db) {
 			if (db_event_insert_sum(s->db, &es, s->line.data, s->line.len) < 0) {
@@ -268,10 +281,11 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 					log_warnx("database insert: %s", db_error(s->db));
 			} else {
 				s->n_db_rows++;
+				replayed = db_changes(s->db) == 0;
 			}
 		}
 		apply(s, &es);
-		apply_capture(s, rec, rl, &es);
+		apply_rows(s, rec, rl, &es, replayed);
 		s->rows_in_batch++;
 	}
 	for (int i = 0; i < s->nsinks; i++)

@@ -343,11 +343,11 @@ static void test_backwards_time(void **state)
 
 static void test_ipv6_fragments_real(void **state)
 {
+	NEED_PCAP("ipv6_fragments.pcapng"); /* before anything is allocated: skip() returns */
 	struct ended *e = calloc(1, sizeof(*e));
 	struct flow_table *ft = table(e, 0);
 	struct pcapfile_reader *r;
 	struct pcapfile_pkt pp;
-	NEED_PCAP("ipv6_fragments.pcapng");
 	assert_int_equal(
 	    pcapfile_reader_open_path(&r, pcap_path("ipv6_fragments.pcapng"), NULL, 0), 0);
 	while (pcapfile_reader_next(r, &pp) == 1) {
@@ -411,11 +411,11 @@ static void test_vlan(void **state)
 	free(e);
 
 	/* GRE in 802.1Q 1213: one flow between the tunnel end points */
+	NEED_PCAP("tcpdump-tests_various_gre.pcap"); /* before the allocations below */
 	struct ended *g = calloc(1, sizeof(*g));
 	ft = table(g, 0);
 	struct pcapfile_reader *r;
 	struct pcapfile_pkt pp;
-	NEED_PCAP("tcpdump-tests_various_gre.pcap");
 	assert_int_equal(
 	    pcapfile_reader_open_path(&r, pcap_path("tcpdump-tests_various_gre.pcap"), NULL, 0),
 	    0);
