@@ -175,16 +175,13 @@ live_trial() { # tool rate(pps, 0 = top) -> "sent captured drops kernel_drops se
 	local tool=$1 rate=$2 out="$WORK/live-$1" pid sent secs captured kdrops loops rateopt cpu
 	set +e # a subshell: whatever fails, it still prints its line
 	rm -rf "$out"; mkdir -p "$out"; chmod 755 "$out"
-	# in the quota's cgroup when it is on (the tool's threads follow it there)
-	local inq=()
-	[ "$QUOTA_ON" = 1 ] && inq=(sh -c 'echo $$ >"$0" && exec "$@"' "$CGROUP_PROCS")
 	case $tool in
 	tcpdump)
-		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" tcpdump -i "$IF_CAP" -w "$out/td.pcap" \
+		ip netns exec "$NS_CAP" taskset -c 1 tcpdump -i "$IF_CAP" -w "$out/td.pcap" \
 			>"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	daemonlogger)
-		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" daemonlogger -i "$IF_CAP" -l "$out" -n dl \
+		ip netns exec "$NS_CAP" taskset -c 1 daemonlogger -i "$IF_CAP" -l "$out" -n dl \
 			-s 1073741824 >"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	sinktrap)
@@ -198,11 +195,17 @@ json = no
 sqlite = no
 EOF
 		} >"$out/st.conf"
-		ip netns exec "$NS_CAP" taskset -c 1 "${inq[@]}" "$SINKTRAP" capture -c "$out/st.conf" \
+		ip netns exec "$NS_CAP" taskset -c 1 "$SINKTRAP" capture -c "$out/st.conf" \
 			>"$out/stdout" 2>"$out/stderr" &
 		pid=$! ;;
 	esac
 	echo "$pid" >"$WORK/trial.pid"
+	# into the quota's cgroup when it is on, from here: `ip netns exec` gives the tool a
+	# /sys of its namespace, without the cgroup file systems (threads started later follow)
+	if [ "$QUOTA_ON" = 1 ]; then
+		sleep 0.2
+		echo "$pid" >"$CGROUP_PROCS" || echo "run.sh: cannot put $tool in $CGROUP" >&2
+	fi
 	sleep 1.5
 	local bl0 bl1
 	bl0=$(backlog_drops)

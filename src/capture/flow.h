@@ -66,6 +66,11 @@ enum flow_end {
 
 #define FLOW_HISTORY_MAX 15
 
+/* Where a flow's packets went in the current file's index (index_writer_add_hint). */
+struct index_hint {
+	uint32_t gen, slot;
+};
+
 struct flow {
 	uint64_t id;           /* unique per table: config id_base + 1, + 2, ... */
 	struct decode_key key; /* oriented initiator -> responder */
@@ -81,6 +86,7 @@ struct flow {
 	uint8_t icmp_seen;                  /* bit d: icmp_type[d] is valid */
 	uint8_t flipped;                    /* initiator chosen against packet order */
 	uint32_t file_first, file_last;     /* flow_table_set_file ids (0 = unset) */
+	struct index_hint ix;               /* the recorder's, for index_writer_add_hint */
 	char community_id[COMMUNITYID_STRLEN];
 	/* Zeek-style history: S SYN, H SYN-ACK, A pure ACK, D data, F FIN, R RST,
 	 * upper case from the initiator, each letter once per direction; '^' first

@@ -173,6 +173,7 @@ struct ix_flow {
 
 struct index_writer {
 	uint16_t seed, flags;
+	uint32_t gen; /* for index_hint: unique per writer and per file */
 	struct ix_flow *flows;
 	uint32_t nflows, fcap;
 	uint32_t *ht; /* flow id -> slot + 1 (0 = empty), open addressing */
@@ -184,6 +185,16 @@ struct index_writer {
 	uint64_t *poff;
 	size_t npkts, pcap;
 };
+
+static uint32_t new_gen(void)
+{
+	static uint32_t gen;
+	uint32_t g;
+	do
+		g = __atomic_add_fetch(&gen, 1, __ATOMIC_RELAXED);
+	while (g == 0); /* 0: a hint never set */
+	return g;
+}
 
 static uint32_t id_hash(uint64_t id, uint32_t mask)
 {
@@ -198,6 +209,7 @@ int index_writer_new(struct index_writer **out, uint16_t cid_seed, uint16_t flag
 		return -ENOMEM;
 	w->seed = cid_seed;
 	w->flags = flags;
+	w->gen = new_gen();
 	*out = w;
 	return 0;
 }
@@ -220,6 +232,7 @@ void index_writer_reset(struct index_writer *w)
 	w->nflows = 0;
 	w->npkts = 0;
 	w->last_valid = 0;
+	w->gen = new_gen();
 	if (w->ht)
 		memset(w->ht, 0, (size_t)w->hcap * sizeof(*w->ht));
 }
@@ -283,15 +296,25 @@ static int flow_slot(struct index_writer *w, uint64_t id, const struct decode_ke
 	return 0;
 }
 
-int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct decode_key *key,
-                     int64_t ts_ns, uint64_t offset)
+int index_writer_add_hint(struct index_writer *w, uint64_t flow_id,
+                          const struct decode_key *key, int64_t ts_ns, uint64_t offset,
+                          struct index_hint *hint)
 {
 	uint32_t slot;
 	if (key->family != 4 && key->family != 6)
 		return -EINVAL;
-	int rc = flow_slot(w, flow_id, key, &slot);
-	if (rc < 0)
-		return rc;
+	if (hint && hint->gen == w->gen && hint->slot < w->nflows &&
+	    w->flows[hint->slot].id == flow_id) {
+		slot = hint->slot;
+	} else {
+		int rc = flow_slot(w, flow_id, key, &slot);
+		if (rc < 0)
+			return rc;
+		if (hint) {
+			hint->gen = w->gen;
+			hint->slot = slot;
+		}
+	}
 	if (w->flows[slot].npkts > 0 && offset <= w->flows[slot].last_off)
 		return -EINVAL; /* a flow's packets come in file order */
 	if (w->npkts == w->pcap) {
@@ -319,6 +342,12 @@ int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct deco
 	w->poff[w->npkts] = offset;
 	w->npkts++;
 	return 0;
+}
+
+int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct decode_key *key,
+                     int64_t ts_ns, uint64_t offset)
+{
+	return index_writer_add_hint(w, flow_id, key, ts_ns, offset, NULL);
 }
 
 struct order {

@@ -65,6 +65,13 @@ void index_writer_reset(struct index_writer *w);
  */
 int index_writer_add(struct index_writer *w, uint64_t flow_id, const struct decode_key *key,
                      int64_t ts_ns, uint64_t offset);
+/* The same, with a hint kept by the caller per flow (struct index_hint, flow.h):
+ * the flow's slot in this writer, so its packets after the first need no lookup.
+ * A hint of another writer, of this one before a reset, or of another flow is
+ * ignored (and replaced). */
+int index_writer_add_hint(struct index_writer *w, uint64_t flow_id,
+                          const struct decode_key *key, int64_t ts_ns, uint64_t offset,
+                          struct index_hint *hint);
 
 /* Encode into a malloced buffer (*out, the caller frees). pcap_size is the
  * PCAP file's length; every offset must lie below it (-EINVAL otherwise).

@@ -429,7 +429,7 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 	/* A failure here (out of memory) makes the index unsaveable: the finisher
 	 * then rebuilds it from the file. */
 	if (f)
-		index_writer_add(r->iw[r->cur], f->id, &f->key, ts_ns, off);
+		index_writer_add_hint(r->iw[r->cur], f->id, &f->key, ts_ns, off, &f->ix);
 	if (r->cfg.file_size && pcapfile_writer_offset(r->w) >= r->cfg.file_size)
 		finish_file(r);
 	return 0;

@@ -138,6 +138,11 @@ def test_queries_with_nothing(mres, attack):
     _no_crash(r)
     assert r.returncode == 1 and b"no packets match" in r.stderr
     assert caplib.read_pcap(r.stdout) == []  # still a valid (empty) capture
+    # a window that ends before it starts is a usage error, for both commands
+    for c in ("pcap", "sessions"):
+        r = caplib.cmd(st, c, "--since", "2009-04-21", "--until", "2009-04-20",
+                       *(("-w", "-") if c == "pcap" else ()), check=False)
+        assert r.returncode == 2 and b"--since is after --until" in r.stderr, r.stderr
     r = caplib.pcap(st, "--session", "12345", check=False)
     assert r.returncode == 1 and b"no session 12345" in r.stderr
     r = caplib.pcap(st, "--host", "not-an-address", check=False)

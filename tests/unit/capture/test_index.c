@@ -75,7 +75,10 @@ static void make_key(struct decode_key *k, int i)
 	}
 }
 
-static struct model *build(struct index_writer *w, uint64_t *pcap_size)
+/* The packets of NFLOWS flows, interleaved; through index_writer_add_hint when hints
+ * (one per flow) is given. */
+static struct model *build_h(struct index_writer *w, uint64_t *pcap_size,
+                             struct index_hint *hints)
 {
 	struct model *m = calloc(NFLOWS, sizeof(*m));
 	uint64_t off = 24;
@@ -99,12 +102,90 @@ static struct model *build(struct index_writer *w, uint64_t *pcap_size)
 				m[i].first = ts;
 			if (ts > m[i].last)
 				m[i].last = ts;
-			assert_int_equal(index_writer_add(w, m[i].id, &m[i].key, ts, off), 0);
+			if (hints)
+				assert_int_equal(index_writer_add_hint(w, m[i].id, &m[i].key,
+				                                       ts, off, &hints[i]),
+				                 0);
+			else
+				assert_int_equal(
+				    index_writer_add(w, m[i].id, &m[i].key, ts, off), 0);
 			off += 60 + (uint64_t)(i % 1500);
 		}
 	}
 	*pcap_size = off;
 	return m;
+}
+
+static struct model *build(struct index_writer *w, uint64_t *pcap_size)
+{
+	return build_h(w, pcap_size, NULL);
+}
+
+/* Hints only save lookups: stale ones (another writer, before a reset, another
+ * flow's) are ignored, and the index is byte for byte the one without hints. */
+static void test_hints(void **state)
+{
+	struct index_writer *plain, *w, *other;
+	uint64_t size, size2;
+	uint8_t *want, *got;
+	size_t wlen, glen;
+	struct index_hint *hints = calloc(NFLOWS, sizeof(*hints));
+	assert_int_equal(index_writer_new(&plain, 0, 0), 0);
+	assert_int_equal(index_writer_new(&w, 0, 0), 0);
+	assert_int_equal(index_writer_new(&other, 0, 0), 0);
+	free(build(plain, &size));
+	assert_int_equal(index_writer_encode(plain, size, &want, &wlen), 0);
+
+	/* hints of another writer */
+	free(build_h(other, &size2, hints));
+	for (int i = 0; i < NFLOWS; i++)
+		assert_int_not_equal(hints[i].gen, 0);
+	free(build_h(w, &size2, hints));
+	assert_int_equal(size2, size);
+	assert_int_equal(index_writer_encode(w, size, &got, &glen), 0);
+	assert_int_equal(glen, wlen);
+	assert_memory_equal(got, want, wlen);
+	free(got);
+
+	/* hints of this writer before its reset, some of them another flow's slot */
+	index_writer_reset(w);
+	for (int i = 1; i < NFLOWS; i += 3)
+		hints[i] = hints[i - 1];
+	free(build_h(w, &size2, hints));
+	assert_int_equal(index_writer_encode(w, size, &got, &glen), 0);
+	assert_int_equal(glen, wlen);
+	assert_memory_equal(got, want, wlen);
+	free(got);
+
+	/* and a valid hint naming another flow's slot in this very file */
+	index_writer_reset(w);
+	memset(hints, 0, NFLOWS * sizeof(*hints));
+	struct decode_key k;
+	make_key(&k, 0);
+	assert_int_equal(index_writer_add_hint(w, 1, &k, 0, 24, &hints[0]), 0);
+	struct index_hint h1 = hints[0];
+	assert_int_equal(index_writer_add_hint(w, 2, &k, 0, 100, &h1), 0); /* not flow 1's */
+	assert_int_not_equal(h1.slot, hints[0].slot);
+	assert_int_equal(index_writer_add_hint(w, 1, &k, 0, 200, &hints[0]), 0);
+	assert_int_equal(index_writer_encode(w, 300, &got, &glen), 0);
+	struct index_reader *r;
+	struct index_flow fl;
+	const uint64_t *offs;
+	assert_int_equal(index_reader_open_mem(&r, got, glen, NULL, 0), 0);
+	assert_int_equal(index_reader_find(r, 1, &fl, &offs), 0);
+	assert_int_equal(fl.npkts, 2);
+	assert_int_equal(offs[0], 24);
+	assert_int_equal(offs[1], 200);
+	assert_int_equal(index_reader_find(r, 2, &fl, &offs), 0);
+	assert_int_equal(fl.npkts, 1);
+	index_reader_close(&r);
+	free(got);
+
+	free(want);
+	free(hints);
+	index_writer_free(&plain);
+	index_writer_free(&w);
+	index_writer_free(&other);
 }
 
 static void check_flow(const struct model *m, const struct index_flow *fl, const uint64_t *offs)
@@ -542,7 +623,8 @@ static void test_extract_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_corrupt),
+	    cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_hints),
+	    cmocka_unit_test(test_corrupt),
 	    cmocka_unit_test(test_real_captures),   cmocka_unit_test(test_rebuild),
 	    cmocka_unit_test(test_extract_session),
 	};
