@@ -113,7 +113,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 1' INT TERM
-( sleep "$LIMIT"; echo "run.sh: time limit ($LIMIT s) reached" >&2; kill -TERM $$ ) &
+# The watchdog's sleep goes with it: a stray sleep would keep the files this script
+# inherited open (a lock held by the caller, for one) long after the run.
+(
+	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+	sleep "$LIMIT" &
+	sp=$!
+	wait "$sp"
+	echo "run.sh: time limit ($LIMIT s) reached" >&2
+	kill -TERM $$
+) &
 WATCHDOG=$!
 
 mkdir -p "$BB"
