@@ -38,7 +38,7 @@ QUICK=0
 PARTS="live ingest extract"
 WAIT_IDLE=0
 KEEP=0
-QUOTA=20
+QUOTA=10
 CAPTURE="$PCAPS/capture-Thu-11-24-16-10-28-11_cerber.pcap"
 SINKTRAP="$ROOT/build/sinktrap"
 
@@ -50,7 +50,7 @@ usage: bench/capture/run.sh [--quick] [--parts "live ingest extract"] [--wait-id
   --parts LIST   which benchmarks (default: all three)
   --wait-idle S  before each measurement wait up to S s for the machine to go idle
   --capture F    the real capture replayed live (default: the Cerber capture)
-  --quota P      the second live ladder: each tool gets P % of a CPU (default 20)
+  --quota P      the second live ladder: each tool gets P % of a CPU (default 10)
   --keep         keep the temporary directory
 EOF
 	exit 2
@@ -282,6 +282,7 @@ live_scenario() { # title rates
 		MAXOK[$tool]=0
 		local failed=0
 		for r in $rates; do
+			[ "$failed" = 1 ] && break # the ladder ends at the first loss
 			wait_idle
 			read -r sent cap lost kd secs bl cpu < <(live_trial "$tool" "$r") || true
 			local pps
@@ -317,7 +318,7 @@ live_scenario() { # title rates
 
 # A cgroup with a CPU quota for the capture tool: cgroup v2 (cpu.max) or v1 (cfs quota).
 QUOTA_ON=0
-QUOTA_RATES="20000 40000 60000 80000 100000 120000 150000 200000 0"
+QUOTA_RATES="25000 50000 75000 100000 125000 150000 175000 200000 250000 300000 0"
 quota_setup() {
 	local v2=/sys/fs/cgroup v1=/sys/fs/cgroup/cpu period=10000
 	local q=$((period * QUOTA / 100))
