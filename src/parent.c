@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "common/util.h"
 #include "capture/capture.h"
 #include "dns/dns.h"
+#include "store/sinkspec.h"
 #include "store/store.h"
 #include "trap/trap.h"
 #include "web/web.h"
@@ -382,6 +384,23 @@ static void reload_error(struct parent *p, const char *msg)
 		ipc_send(w->ctl, IPC_RELOAD_ERROR, text, strlen(text), -1);
 }
 
+/* The checked config text to the store, which takes its [events] from it. */
+static void store_reload(struct parent *p, const char *text, size_t len)
+{
+	struct worker *w = &p->w[W_STORE];
+	if (w->pid <= 0 || w->ctl < 0)
+		return; /* a store started later reads p->cfg, which has them already */
+	int fd = memfd_create("sinktrap.conf", MFD_CLOEXEC);
+	if (fd < 0 || write_full(fd, text, len) < 0) {
+		log_warn("reload: could not pass the configuration to the store");
+	} else if (ipc_send(w->ctl, IPC_STORE_RELOAD, p->conf_path, strlen(p->conf_path), fd) <
+	           0) {
+		log_warnx("reload: could not pass the configuration to the store");
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 /* SIGHUP: a new config if it is valid (lists and events only), then reload. */
 static void reload(struct parent *p)
 {
@@ -390,27 +409,41 @@ static void reload(struct parent *p)
 		kill(p->w[W_STORE].pid, SIGHUP);
 	if (p->conf_path) {
 		struct cfg_errors errs;
-		struct config *nc = config_load(p->conf_path, &errs);
+		size_t len = 0;
+		char *text = read_file(p->conf_path, 1 << 20, &len);
+		struct config *nc = NULL;
+		if (text == NULL) {
+			char msg[600];
+			snprintf(msg, sizeof(msg), "%s: cannot read: %s", p->conf_path, strerror(errno));
+			memset(&errs, 0, sizeof(errs));
+			errs.msg = xcalloc(1, sizeof(char *));
+			errs.msg[0] = xstrdup(msg);
+			errs.n = 1;
+		} else {
+			nc = config_parse(p->conf_path, text, len, 1, &errs);
+		}
 		if (nc == NULL) {
 			log_warnx("reload: configuration has errors; keeping the running one:");
 			for (int i = 0; i < errs.n; i++)
 				log_warnx("%s", errs.msg[i]);
 			reload_error(p, errs.n ? errs.msg[0] : "configuration has errors");
 			cfg_errors_free(&errs);
+			free(text);
 			return;
-		} else {
-			/* Sockets stay as they are: only what a reload can change moves over. */
-			struct config *old = p->cfg;
-			struct config *c = old;
-			for (int i = 0; i < c->nlists; i++)
-				free(c->lists[i].path);
-			free(c->lists);
-			c->lists = nc->lists;
-			c->nlists = nc->nlists;
-			nc->lists = NULL;
-			nc->nlists = 0;
-			config_free(nc);
 		}
+		/* Sockets stay as they are: only what a reload can change moves over. */
+		struct config *c = p->cfg;
+		for (int i = 0; i < c->nlists; i++)
+			free(c->lists[i].path);
+		free(c->lists);
+		c->lists = nc->lists;
+		c->nlists = nc->nlists;
+		nc->lists = NULL;
+		nc->nlists = 0;
+		sinkspec_config_swap(c, nc);
+		config_free(nc);
+		store_reload(p, text, len);
+		free(text);
 	}
 	struct worker *w = &p->w[W_DNS];
 	if (w->pid > 0 && w->ctl >= 0) {

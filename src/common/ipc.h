@@ -26,6 +26,7 @@ enum ipc_type {
 	IPC_PEER_CHANNEL,   /* parent -> store: fd of a producer's channel + name */
 	IPC_HELLO,          /* worker -> parent: up and serving */
 	IPC_RELOAD_ERROR,   /* parent -> dns: a reload could not start (text); say so in an alert */
+	IPC_STORE_RELOAD,   /* parent -> store: the config's name, with an fd of its checked text */
 };
 
 struct ipc_hdr {

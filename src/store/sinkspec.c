@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "render.h"
 
 #define DEFAULT_QUEUE_MAX (256LL << 20)
 #define DEFAULT_RESEND_MS 1000
@@ -687,6 +688,67 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	}
 	snprintf(err, errlen, "unknown key '%s' in [events]", key);
 	return -1;
+}
+
+void sinkspec_config_swap(struct config *a, struct config *b)
+{
+#define SWAP(f)                                                                              \
+	do {                                                                                 \
+		__typeof__(a->f) t_ = a->f;                                                  \
+		a->f = b->f;                                                                 \
+		b->f = t_;                                                                   \
+	} while (0)
+	SWAP(json);
+	SWAP(sqlite);
+	SWAP(json_max_size);
+	SWAP(json_keep);
+	SWAP(json_types);
+	SWAP(database_types);
+	SWAP(database);
+	SWAP(queue_max);
+	SWAP(syslog);
+	SWAP(nsyslog);
+	SWAP(syslog_format);
+	SWAP(syslog_facility);
+	SWAP(syslog_app_name);
+	SWAP(syslog_hostname);
+#undef SWAP
+}
+
+static void sig_strv(struct strbuf *b, const struct cfg_strv *v)
+{
+	for (int i = 0; i < v->n; i++)
+		strbuf_printf(b, "%s,", v->v[i]);
+	strbuf_putc(b, '|');
+}
+
+static void sig_str(struct strbuf *b, const char *s)
+{
+	strbuf_printf(b, "%zu:%s|", s ? strlen(s) : (size_t)0, s ? s : "");
+}
+
+void sinkspec_remote_signature(const struct config *c, struct strbuf *b)
+{
+	strbuf_reset(b);
+	strbuf_printf(b, "%lld|%d|%d|", (long long)c->queue_max, c->syslog_format,
+	              c->syslog_facility);
+	sig_str(b, c->syslog_app_name);
+	sig_str(b, c->syslog_hostname);
+	sig_str(b, c->database);
+	sig_strv(b, &c->database_types);
+	for (int i = 0; i < c->nsyslog; i++) {
+		const struct cfg_syslog *s = &c->syslog[i];
+		sig_str(b, s->name);
+		sig_str(b, s->dest);
+		sig_str(b, s->host);
+		sig_str(b, s->ca);
+		sig_str(b, s->cert);
+		sig_str(b, s->key);
+		sig_str(b, s->servername);
+		strbuf_printf(b, "%d|%d|%d|%d|%d|%lld|%d|", (int)s->transport, s->port, s->format,
+		              s->facility, s->verify, (long long)s->queue_max, s->resend_ms);
+		sig_strv(b, &s->types);
+	}
 }
 
 void sinkspec_config_free(struct config *c)

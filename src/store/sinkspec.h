@@ -57,6 +57,11 @@ int sinkspec_config_set(struct config *c, const char *key, const char *value, in
 int sinkspec_handles(const char *key);
 /* Free what sinkspec_config_set allocated. */
 void sinkspec_config_free(struct config *c);
+/* Exchange every [events] value of a and b (a reload moves the new ones in). */
+void sinkspec_config_swap(struct config *a, struct config *b);
+struct strbuf;
+/* What the remote sinks of c are made from, as one string: equal strings, equal sinks. */
+void sinkspec_remote_signature(const struct config *c, struct strbuf *b);
 
 /* Parse one syslog destination line into out (zeroed first). 0 or -1 with err. */
 int sinkspec_syslog_parse(const char *value, struct cfg_syslog *out, char *err, size_t errlen);

@@ -338,6 +338,22 @@ static void status_sink_common(struct strbuf *b, const char *name, const char *k
 	              up ? "true" : "false", delivered, queued, dropped);
 }
 
+/* An alert of the store's own, through its own pipeline. */
+static void own_alert(struct store *s, const char *signature, const char *detail)
+{
+	struct evbuf *b = &s->own;
+	evbuf_reset(b);
+	ev_begin(b, "alert", 0);
+	ev_obj(b, "alert");
+	ev_str(b, "signature", signature);
+	ev_str(b, "category", "sinktrap");
+	ev_str(b, "severity", "warning");
+	ev_str(b, "error", detail);
+	ev_close(b);
+	ev_end(b);
+	take_records(s, NULL, b->data, b->len);
+}
+
 /* Report queue drops as an alert through the store's own pipeline. */
 static void report_drops(struct store *s)
 {
@@ -555,6 +571,9 @@ static void peer_add(struct store *s, int fd, const char *name)
 	loop_io_add(s->loop, fd, EPOLLIN, peer_event, p);
 }
 
+static struct config *config_from_fd(int fd, const char *name);
+static void events_reload(struct store *s, struct config *nc);
+
 static void parent_event(int fd, uint32_t events, void *arg)
 {
 	struct store *s = arg;
@@ -572,7 +591,20 @@ static void parent_event(int fd, uint32_t events, void *arg)
 		}
 		if (r < 0)
 			fatalx("parent channel: %s", strerror(-r));
-		if (m->hdr.type == IPC_PEER_CHANNEL) {
+		if (m->hdr.type == IPC_STORE_RELOAD) {
+			char name[256];
+			size_t nl = m->hdr.len < sizeof(name) - 1 ? m->hdr.len : sizeof(name) - 1;
+			memcpy(name, m->data, nl);
+			name[nl] = '\0';
+			struct config *nc = m->fd >= 0 ? config_from_fd(m->fd, name) : NULL;
+			if (nc == NULL) {
+				log_warnx("reload: could not read the new configuration; events go where "
+				          "they went");
+			} else {
+				events_reload(s, nc);
+				config_free(nc);
+			}
+		} else if (m->hdr.type == IPC_PEER_CHANNEL) {
 			char name[16];
 			if (m->fd < 0 || m->hdr.len == 0 || m->hdr.len >= sizeof(name))
 				fatalx("invalid IPC_PEER_CHANNEL");
@@ -636,29 +668,147 @@ int store_prepare(const struct config *c)
 	return 0;
 }
 
-static void sinks_open(struct store *s)
+/* The remote sinks of the config. At start a sink that cannot be made is fatal; at a
+ * reload it is left out, said in the log and in an alert, and the others run. */
+static void sinks_open(struct store *s, int fatal)
 {
 	struct config *c = s->cfg;
-	char err[512];
-	for (int i = 0; i < c->nsyslog && s->nsinks < MAX_SINKS; i++) {
-		struct sink *k = sink_syslog_new(c, &c->syslog[i], err, sizeof(err));
-		if (k == NULL)
-			fatalx("%s:%d: syslog %s: %s", c->file, c->syslog[i].line, c->syslog[i].dest, err);
-		s->sinks[s->nsinks++] = k;
+	char err[512], msg[1024];
+	for (int i = 0; i < c->nsyslog + (c->database != NULL) && s->nsinks < MAX_SINKS; i++) {
+		struct sink *k;
+		if (i < c->nsyslog) {
+			k = sink_syslog_new(c, &c->syslog[i], err, sizeof(err));
+			snprintf(msg, sizeof(msg), "%s:%d: syslog %s: %s", c->file, c->syslog[i].line,
+			         c->syslog[i].dest, err);
+		} else {
+			k = sink_pg_new(c, err, sizeof(err));
+			snprintf(msg, sizeof(msg), "database: %s", err);
+		}
+		if (k != NULL) {
+			s->sinks[s->nsinks++] = k;
+			continue;
+		}
+		if (fatal)
+			fatalx("%s", msg);
+		log_warnx("reload: %s; this destination is off until the next reload", msg);
+		own_alert(s, "reload: an event destination could not be set up", msg);
 	}
-	if (c->database && s->nsinks < MAX_SINKS) {
-		struct sink *k = sink_pg_new(c, err, sizeof(err));
-		if (k == NULL)
-			fatalx("database: %s", err);
-		s->sinks[s->nsinks++] = k;
+}
+
+static void sinks_stop(struct store *s, int grace_ms)
+{
+	for (int i = 0; i < s->nsinks; i++)
+		sink_request_stop(s->sinks[i], grace_ms);
+	int hung = 0;
+	for (int i = 0; i < s->nsinks; i++)
+		hung |= sink_join(s->sinks[i], grace_ms + 5000) < 0;
+	for (int i = 0; i < s->nsinks && !hung; i++)
+		sink_stop(&s->sinks[i], grace_ms);
+	s->nsinks = 0;
+}
+
+static void sinks_start(struct store *s)
+{
+	for (int i = 0; i < s->nsinks; i++) {
+		int r = sink_start(s->sinks[i]);
+		if (r < 0)
+			fatalx("%s: thread: %s", sink_name(s->sinks[i]), strerror(-r));
 	}
+}
+
+static void sqlite_open(struct store *s)
+{
+	char path[4096], err[512];
+	snprintf(path, sizeof(path), "%s/sinktrap.db", s->cfg->state_dir);
+	s->db = db_open_sqlite(path, err, sizeof(err));
+	if (s->db == NULL)
+		fatalx("database: %s", err);
+	db_set_sensor(s->db, s->cfg->sensor);
+}
+
+static int strv_equal(const struct cfg_strv *a, const struct cfg_strv *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (int i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * SIGHUP with a changed [events]: what was taken so far is written and
+ * queued under the old settings, then the JSON file, SQLite and the remote
+ * sinks that changed are closed and made anew. A remote sink's queue stays
+ * on disk, so a destination that is still configured (same name) resumes
+ * where it was; one that is gone keeps its queue for a later return.
+ */
+static void events_reload(struct store *s, struct config *nc)
+{
+	struct config *c = s->cfg;
+	struct strbuf a, b;
+	strbuf_init(&a);
+	strbuf_init(&b);
+	sinkspec_remote_signature(c, &a);
+	sinkspec_remote_signature(nc, &b);
+	int sinks_changed = a.len != b.len || memcmp(a.data, b.data, a.len);
+	int json_changed = (c->json == NULL) != (nc->json == NULL) ||
+	                   (c->json && strcmp(c->json, nc->json)) ||
+	                   c->json_max_size != nc->json_max_size || c->json_keep != nc->json_keep;
+	int sqlite_changed = c->sqlite != nc->sqlite;
+	int types_changed = !strv_equal(&c->json_types, &nc->json_types) ||
+	                    !strv_equal(&c->database_types, &nc->database_types);
+	strbuf_free(&a);
+	strbuf_free(&b);
+	if (!sinks_changed && !json_changed && !sqlite_changed && !types_changed)
+		return;
+
+	commit(s);
+	if (sinks_changed)
+		sinks_stop(s, 1000);
+	if (json_changed)
+		jsonfile_free(&s->json);
+	if (sqlite_changed)
+		db_close(&s->db);
+	/* The old values go to nc, freed with it (the stopped sinks borrowed them). */
+	sinkspec_config_swap(c, nc);
+	if (json_changed && c->json)
+		s->json = jsonfile_new(c->json, c->json_max_size, c->json_keep);
+	if (sqlite_changed && c->sqlite)
+		sqlite_open(s);
+	if (sinks_changed) {
+		sinks_open(s, 0);
+		sinks_start(s);
+	}
+	log_info("reload: events now go to%s%s %d remote destination%s", c->json ? " JSON," : "",
+	         c->sqlite ? " SQLite," : "", s->nsinks, s->nsinks == 1 ? "" : "s");
+}
+
+/* The parent's checked config text, from its descriptor; NULL when unreadable. */
+static struct config *config_from_fd(int fd, const char *name)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (1 << 20))
+		return NULL;
+	char *text = xmalloc((size_t)st.st_size);
+	ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
+	struct config *c = NULL;
+	if (n == st.st_size) {
+		struct cfg_errors errs;
+		/* Checked by the parent, files included; the store may not read them all. */
+		c = config_parse(name, text, (size_t)n, 0, &errs);
+		for (int i = 0; c == NULL && i < errs.n; i++)
+			log_warnx("reload: %s", errs.msg[i]);
+		cfg_errors_free(&errs);
+	}
+	free(text);
+	return c;
 }
 
 int store_worker_main(struct config *c, struct store_setup *setup)
 {
 	static struct store store;
 	struct store *s = &store;
-	char err[512];
 
 	S = s;
 	memset(s, 0, sizeof(*s));
@@ -673,15 +823,9 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	if (c->json)
 		s->json = jsonfile_new(c->json, c->json_max_size, c->json_keep);
-	if (c->sqlite) {
-		char path[4096];
-		snprintf(path, sizeof(path), "%s/sinktrap.db", c->state_dir);
-		s->db = db_open_sqlite(path, err, sizeof(err));
-		if (s->db == NULL)
-			fatalx("database: %s", err);
-		db_set_sensor(s->db, c->sensor);
-	}
-	sinks_open(s);
+	if (c->sqlite)
+		sqlite_open(s);
+	sinks_open(s, 1);
 	for (int i = 0; i < setup->npeers; i++)
 		peer_add(s, setup->peers[i].fd, setup->peers[i].name);
 	if (s->parent_fd >= 0) {
@@ -705,11 +849,7 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 	 * (it binds the thread that loads it and its future threads), and the
 	 * blocked signals: the loop alone takes those.
 	 */
-	for (int i = 0; i < s->nsinks; i++) {
-		int r = sink_start(s->sinks[i]);
-		if (r < 0)
-			fatalx("%s: thread: %s", sink_name(s->sinks[i]), strerror(-r));
-	}
+	sinks_start(s);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "store", 5, -1);
 

@@ -184,3 +184,76 @@ def test_json_rotation_and_reopen(res):
     st.query("after-hup.evil.test")
     harness.wait_until(lambda: st.dns_events("after-hup.evil.test"), 10, what="the new file")
     assert b"after-hup" not in open(f"{j}.moved", "rb").read()
+
+
+def test_reload_changes_where_events_go(res):
+    """[events] changes take effect on SIGHUP, no restart: a SIEM added, its filter changed,
+    the JSON file moved, then the SIEM taken out again; nothing taken before a change is
+    lost, and a reload with an unusable destination keeps the running config."""
+    rs = add(res, Rsyslog(res.dir, tcp=True)).start()
+    st = res.sinktrap(sinkhole_conf())
+    pid = st.worker_pid("store")
+    st.query("before.evil.test")
+    st.wait_dns_event("before.evil.test")
+    assert {s["name"] for s in status(st)["sinks"]} == {"json", "sqlite"}
+
+    # A SIEM, dns events only.
+    st.conf["events"]["syslog"] = f"tcp://127.0.0.1:{rs.tcp_port} name=siem types=dns"
+    st.write_conf()
+    st.hup()
+    harness.wait_until(lambda: "siem" in {s["name"] for s in status(st)["sinks"]}, 10,
+                       what="the new sink in the status")
+    st.query("added.evil.test")
+    ev = st.wait_dns_event("added.evil.test")[0]
+    rs.wait_for(lambda ms: ev["event_id"] in {ids_5424(m) for m in ms}, what="the dns event")
+    assert not any(ids_5424(m) == st.dns_events("before.evil.test")[0]["event_id"]
+                   for m in rs.messages()), "an event from before the reload was sent"
+
+    # Its filter changed to sinkhole_map: the next dns event stays home, the map goes.
+    st.conf["events"]["syslog"] = f"tcp://127.0.0.1:{rs.tcp_port} name=siem types=sinkhole_map"
+    st.write_conf()
+    st.hup()
+    time.sleep(1.0)
+    st.query("filtered.evil.test")
+    dns_ev = st.wait_dns_event("filtered.evil.test")[0]
+    maps = st.wait_events(lambda es: any(e["event_type"] == "sinkhole_map" and
+                                         e["sinkhole_map"]["domain"] == "filtered.evil.test"
+                                         for e in es), what="the map event")
+    map_ev = [e for e in maps if e["event_type"] == "sinkhole_map" and
+              e["sinkhole_map"]["domain"] == "filtered.evil.test"][0]
+    rs.wait_for(lambda ms: map_ev["event_id"] in {ids_5424(m) for m in ms}, what="the map")
+    assert dns_ev["event_id"] not in {ids_5424(m) for m in rs.messages()}
+
+    # The JSON file moves; the SIEM is taken out.
+    old_json = st.json_path
+    new_json = st.state_dir / "moved.json"
+    st.conf["events"] = {"json": str(new_json), "sqlite": "yes"}
+    st.write_conf()
+    st.hup()
+    harness.wait_until(lambda: {s["name"] for s in status(st)["sinks"]} == {"json", "sqlite"},
+                       10, what="the SIEM gone from the status")
+    st.query("moved.evil.test")
+    harness.wait_until(lambda: new_json.exists() and b"moved.evil.test" in new_json.read_bytes(),
+                       10, what="the event in the new JSON file")
+    assert b"moved.evil.test" not in old_json.read_bytes()
+    n = len(rs.messages())
+    time.sleep(0.5)
+    assert len(rs.messages()) == n
+    # Every dns event is in SQLite, across the reloads.
+    got = {r["domain"] for r in st.db_rows("SELECT domain FROM events WHERE event_type = 'dns'")}
+    assert {"before.evil.test", "added.evil.test", "filtered.evil.test",
+            "moved.evil.test"} <= got
+
+    # A destination that cannot be used (a missing CA file): the reload is refused whole.
+    st.conf["events"]["syslog"] = f"tls://127.0.0.1:{rs.tcp_port} ca={res.dir}/missing-ca.pem"
+    st.write_conf()
+    st.hup()
+    harness.wait_until(lambda: "configuration has errors; keeping the running one" in st.log(),
+                       10, what="the refused reload in the log")
+    assert "missing-ca.pem" in st.log()
+    st.conf["events"].pop("syslog")  # `status -c` reads the config too
+    assert {s["name"] for s in status(st)["sinks"]} == {"json", "sqlite"}
+    st.query("still.evil.test")
+    harness.wait_until(lambda: b"still.evil.test" in new_json.read_bytes(), 10,
+                       what="events still going to the new JSON file")
+    assert st.worker_pid("store") == pid, "the store was restarted"

@@ -404,7 +404,17 @@ class Sinktrap:
     # -- config and lifecycle
 
     def write_conf(self):
-        self.conf_path.write_text(render_conf(self.conf))
+        """Write the config if it changed, atomically: a reload reading it at that moment
+        sees the old file or the new one, never a half-written one."""
+        text = render_conf(self.conf)
+        try:
+            if self.conf_path.read_text() == text:
+                return self.conf_path
+        except FileNotFoundError:
+            pass
+        tmp = self.conf_path.with_name(self.conf_path.name + ".new")
+        tmp.write_text(text)
+        os.replace(tmp, self.conf_path)
         return self.conf_path
 
     def run_cmd(self, *args, timeout=60):
