@@ -482,12 +482,30 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 	}
 	const char *dom = req_arg(r, "domain");
 	if (dom && *dom) {
-		/* Sessions to an address the sinkhole handed to that domain. */
-		q_and(&q,
-		      "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR domain "
-		      "LIKE ?)");
-		q_str(&q, dom);
-		q_str(&q, NULL);
+		/*
+		 * Sessions to an address the sinkhole handed to that domain or a
+		 * subdomain: the names from the running totals, their addresses
+		 * through the map's domain index (too many names: LIKE).
+		 */
+		sqlite3 *d = web_db(r->w);
+		struct strbuf js;
+		strbuf_init(&js);
+		int n = -1;
+		if (d && agg_update(r->w->agg, d) == 0)
+			n = agg_domains_under(r->w->agg, dom, 2000, &js);
+		if (n >= 0) {
+			strbuf_putc(&js, '\0');
+			q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain IN "
+			          "(SELECT value FROM json_each(?)))");
+			q_str(&q, js.data);
+			q.owned = js.data;
+		} else {
+			strbuf_free(&js);
+			q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR "
+			          "domain LIKE ?)");
+			q_str(&q, dom);
+			q_str(&q, NULL);
+		}
 	}
 	paged(
 	    r, o,
