@@ -114,13 +114,15 @@ function rawJson(ev) {
 // --- paging ------------------------------------------------------------------
 
 function pager(res, onPage) {
-  const from = res.total === 0 ? 0 : res.offset + 1;
+  const from = res.items.length === 0 ? 0 : res.offset + 1;
   const to = res.offset + res.items.length;
+  // A total counted only so far ahead is a lower bound: there may be more pages.
+  const more = res.total_exact === false;
   return h('div', { class: 'pager' },
     h('button', { type: 'button', class: 'prev', disabled: res.offset === 0 ? 'disabled' : null,
       on: { click: () => onPage(Math.max(0, res.offset - res.limit)) } }, '‹ Previous'),
-    h('span', { class: 'range' }, `${from}–${to} of ${res.total}`),
-    h('button', { type: 'button', class: 'next', disabled: to >= res.total ? 'disabled' : null,
+    h('span', { class: 'range' }, `${from}–${to} of ${more ? 'more than ' : ''}${res.total}`),
+    h('button', { type: 'button', class: 'next', disabled: (to >= res.total && !more) || res.items.length < res.limit ? 'disabled' : null,
       on: { click: () => onPage(res.offset + res.limit) } }, 'Next ›'));
 }
 

@@ -15,7 +15,10 @@
 
 #include "common/log.h"
 
-/* A string-keyed hash table; values are fixed-size records, zeroed when new. */
+/*
+ * A string-keyed hash table (open addressing); values are fixed-size records,
+ * zeroed when new, or none (vsize 0: a set).
+ */
 struct hent {
 	char *key;
 	uint32_t hash;
@@ -48,7 +51,8 @@ static void hmap_free(struct hmap *m)
 	for (size_t i = 0; i < m->cap; i++)
 		if (m->t[i].key) {
 			free(m->t[i].key);
-			free(m->t[i].val);
+			if (m->vsize)
+				free(m->t[i].val);
 		}
 	free(m->t);
 	m->t = NULL;
@@ -97,7 +101,8 @@ static void *hmap_get(struct hmap *m, const char *key, size_t n, int create, int
 	while (m->t[j].key)
 		j = (j + 1) & (m->cap - 1);
 	char *k = malloc(n + 1);
-	void *v = calloc(1, m->vsize ? m->vsize : 1);
+	/* A set (vsize 0) keeps no values: the map itself stands for "present". */
+	void *v = m->vsize ? calloc(1, m->vsize) : (void *)m;
 	if (k == NULL || v == NULL)
 		fatal("web: out of memory");
 	memcpy(k, key, n);
@@ -149,18 +154,18 @@ struct agg {
 	int64_t last_id;
 	int64_t first_ts, last_ts;
 	int64_t n_dns, n_trap, n_fileinfo, n_hosts_dt;
-	struct hmap types;      /* event_type -> count */
-	struct hmap hosts;      /* src_ip -> struct host (dns, trap, fileinfo, alert) */
-	struct hmap host_dom;   /* ip\0domain of those: distinct domains per host */
-	struct hmap dns_dom;    /* domain -> struct domain (dns events) */
-	struct hmap dom_host;   /* domain\0ip of dns events: distinct hosts per domain */
-	struct hmap domains;    /* every stored domain (any event) */
-	struct hmap ports;      /* "port\0proto" -> count (trap) */
-	struct hmap protos;     /* protocol -> count (trap) */
-	struct hmap minutes;    /* "t" -> struct minute */
-	struct hmap decided;    /* list\0reason -> count, m: distinct domains */
-	struct hmap decided_dom; /* list\0reason\0domain */
-	struct health health[5]; /* the newest stats and alert events */
+	struct hmap types;        /* event_type -> count */
+	struct hmap hosts;        /* src_ip -> struct host (dns, trap, fileinfo, alert) */
+	struct hmap host_dom;     /* ip\0domain of those: distinct domains per host */
+	struct hmap dns_dom;      /* domain -> struct domain (dns events) */
+	struct hmap dom_host;     /* domain\0ip of dns events: distinct hosts per domain */
+	struct hmap domains;      /* every stored domain (any event) */
+	struct hmap ports;        /* "port\0proto" -> count (trap) */
+	struct hmap protos;       /* protocol -> count (trap) */
+	struct hmap minutes;      /* "t" -> struct minute */
+	struct hmap decided;      /* list\0reason -> count, m: distinct domains */
+	struct hmap decided_dom;  /* list\0reason\0domain */
+	struct health health[5];  /* the newest stats and alert events */
 	int64_t load_id, load_ts; /* the newest list reload event */
 	int64_t dnsstats_id, dnsstats_ts; /* the newest stats of the DNS worker */
 	/* The hosts ranked (trap, events desc; ip), rebuilt when hosts changed. */
@@ -171,12 +176,20 @@ struct agg {
 
 static void agg_reset(struct agg *a)
 {
-	struct hmap *maps[] = {&a->types,   &a->hosts, &a->host_dom, &a->dns_dom,
-	                       &a->dom_host, &a->domains, &a->ports,  &a->protos,
-	                       &a->minutes, &a->decided, &a->decided_dom};
-	size_t vs[] = {sizeof(struct count), sizeof(struct host),   1, sizeof(struct domain), 1, 1,
-	               sizeof(struct count), sizeof(struct count), sizeof(struct minute),
-	               sizeof(struct count), 1};
+	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,   &a->dns_dom,
+	                       &a->dom_host, &a->domains, &a->ports,      &a->protos,
+	                       &a->minutes,  &a->decided, &a->decided_dom};
+	size_t vs[] = {sizeof(struct count),
+	               sizeof(struct host),
+	               0,
+	               sizeof(struct domain),
+	               0,
+	               0,
+	               sizeof(struct count),
+	               sizeof(struct count),
+	               sizeof(struct minute),
+	               sizeof(struct count),
+	               0};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (maps[i]->t)
 			hmap_free(maps[i]);
@@ -209,9 +222,9 @@ void agg_free(struct agg *a)
 	if (a == NULL)
 		return;
 	agg_reset(a);
-	struct hmap *maps[] = {&a->types,   &a->hosts, &a->host_dom, &a->dns_dom,
-	                       &a->dom_host, &a->domains, &a->ports,  &a->protos,
-	                       &a->minutes, &a->decided, &a->decided_dom};
+	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,   &a->dns_dom,
+	                       &a->dom_host, &a->domains, &a->ports,      &a->protos,
+	                       &a->minutes,  &a->decided, &a->decided_dom};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		hmap_free(maps[i]);
 	pthread_mutex_destroy(&a->lock);
@@ -279,8 +292,8 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		/* decided_by: the deciding list file and the reason (NULL when absent). */
 		const char *list = col(st, 8), *reason = col(st, 9);
 		char k[1024];
-		int n = snprintf(k, sizeof(k), "%c%s%c%c%s", list ? 'L' : '-', list ? list : "", 0,
-		                 reason ? 'R' : '-', reason ? reason : "");
+		int n = snprintf(k, sizeof(k), "%c%s%c%c%s", list ? 'L' : '-', list ? list : "",
+		                 0, reason ? 'R' : '-', reason ? reason : "");
 		if (n > 0 && (size_t)n < sizeof(k)) {
 			struct count *c = hmap_get(&a->decided, k, (size_t)n, 1, NULL);
 			c->n++;
@@ -288,7 +301,8 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 				memcpy(kb, k, (size_t)n);
 				kb[n] = '\0';
 				memcpy(kb + n + 1, dom, strlen(dom) + 1);
-				hmap_get(&a->decided_dom, kb, (size_t)n + 1 + strlen(dom), 1, &isnew);
+				hmap_get(&a->decided_dom, kb, (size_t)n + 1 + strlen(dom), 1,
+				         &isnew);
 				c->m += isnew;
 			}
 		}
@@ -298,7 +312,8 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 			int n = snprintf(kb, sizeof(kb), "%lld%c%s", (long long)port, 0,
 			                 proto ? proto : "");
 			if (n > 0 && (size_t)n < sizeof(kb))
-				((struct count *)hmap_get(&a->ports, kb, (size_t)n, 1, NULL))->n++;
+				((struct count *)hmap_get(&a->ports, kb, (size_t)n, 1, NULL))
+				    ->n++;
 		}
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
 			const char *p = col(st, 7);
@@ -318,7 +333,8 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		                 (a->health[k - 1].ts == ts && a->health[k - 1].id < id)))
 			k--;
 		if (k < 5) {
-			memmove(&a->health[k + 1], &a->health[k], (size_t)(4 - k) * sizeof(a->health[0]));
+			memmove(&a->health[k + 1], &a->health[k],
+			        (size_t)(4 - k) * sizeof(a->health[0]));
 			a->health[k].ts = ts;
 			a->health[k].id = id;
 		}
@@ -484,8 +500,8 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 	              (long long)a->n_dns, (long long)a->n_trap, (long long)a->n_fileinfo,
 	              (long long)a->n_hosts_dt, (long long)a->dns_dom.n);
 	if (a->last_id)
-		strbuf_printf(sb, "\"first_ts\":%lld,\"last_ts\":%lld}]", (long long)a->first_ts,
-		              (long long)a->last_ts);
+		strbuf_printf(sb, "\"first_ts\":%lld,\"last_ts\":%lld}]",
+		              (long long)a->first_ts, (long long)a->last_ts);
 	else
 		strbuf_puts(sb, "\"first_ts\":null,\"last_ts\":null}]");
 
@@ -542,7 +558,8 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 			qsort(mins, k, sizeof(*mins), minute_cmp);
 		for (size_t i = 0; i < k; i++) {
 			const struct minute *m = mins[i].val;
-			strbuf_printf(sb, "%s{\"t\":%lld,\"dns\":%lld,\"trap\":%lld,\"flow\":%lld}",
+			strbuf_printf(sb,
+			              "%s{\"t\":%lld,\"dns\":%lld,\"trap\":%lld,\"flow\":%lld}",
 			              i ? "," : "", (long long)mins[i].n, (long long)m->dns,
 			              (long long)m->trap, (long long)m->flow);
 		}
@@ -555,10 +572,11 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 	/* The newest stats and alert events, read by their ids. */
 	strbuf_puts(sb, "],\"health\":[");
 	sqlite3_stmt *st = NULL;
-	if (d && sqlite3_prepare_v2(d,
-	                            "SELECT CASE WHEN json_valid(json) THEN json ELSE 'null' END "
-	                            "FROM events WHERE id = ?",
-	                            -1, &st, NULL) == SQLITE_OK) {
+	if (d &&
+	    sqlite3_prepare_v2(d,
+	                       "SELECT CASE WHEN json_valid(json) THEN json ELSE 'null' END "
+	                       "FROM events WHERE id = ?",
+	                       -1, &st, NULL) == SQLITE_OK) {
 		for (int i = 0, k = 0; i < 5 && health[i].id; i++) {
 			sqlite3_reset(st);
 			sqlite3_bind_int64(st, 1, health[i].id);
@@ -566,7 +584,8 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 				continue;
 			strbuf_printf(sb, "%s{\"ts\":%lld,\"event\":", k++ ? "," : "",
 			              (long long)health[i].ts);
-			strbuf_put(sb, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+			strbuf_put(sb, sqlite3_column_text(st, 0),
+			           (size_t)sqlite3_column_bytes(st, 0));
 			strbuf_putc(sb, '}');
 		}
 		sqlite3_finalize(st);
@@ -601,8 +620,10 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
 			qsort(a->ranked, a->nranked, sizeof(*a->ranked), host_cmp);
 		a->ranked_dirty = 0;
 	}
-	strbuf_printf(sb, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":[",
-	              (long long)a->nranked, (long long)limit, (long long)offset);
+	strbuf_printf(
+	    sb,
+	    "{\"total\":%lld,\"total_exact\":true,\"limit\":%lld,\"offset\":%lld,\"items\":[",
+	    (long long)a->nranked, (long long)limit, (long long)offset);
 	for (int64_t i = offset; i < offset + limit && i < (int64_t)a->nranked; i++) {
 		const struct host *h = a->ranked[i];
 		strbuf_puts(sb, i > offset ? ",{\"ip\":" : "{\"ip\":");
@@ -611,8 +632,8 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
 		              ",\"events\":%lld,\"dns\":%lld,\"trap\":%lld,\"payloads\":%lld,"
 		              "\"domains\":%lld,\"first_seen\":%lld,\"last_seen\":%lld}",
 		              (long long)h->events, (long long)h->dns, (long long)h->trap,
-		              (long long)h->payloads, (long long)h->domains, (long long)h->first,
-		              (long long)h->last);
+		              (long long)h->payloads, (long long)h->domains,
+		              (long long)h->first, (long long)h->last);
 	}
 	strbuf_puts(sb, "]}");
 	pthread_mutex_unlock(&a->lock);

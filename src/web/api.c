@@ -28,6 +28,7 @@
 
 #define MAX_LIMIT 1000
 #define DEF_LIMIT 50
+#define COUNT_AHEAD 10000
 #define MAX_PAYLOAD_ZIP (256u << 20)
 
 const char *req_arg(struct wreq *r, const char *name)
@@ -83,7 +84,8 @@ static sqlite3 *db_open(struct web *w)
 	sqlite3 *d = NULL;
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", w->db_path);
 	/* NOMUTEX: one thread uses a connection at a time (the pool hands it out). */
-	if (sqlite3_open_v2(uri, &d, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+	if (sqlite3_open_v2(uri, &d,
+	                    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", w->db_path, d ? sqlite3_errmsg(d) : "cannot open");
 		sqlite3_close(d);
@@ -91,8 +93,9 @@ static sqlite3 *db_open(struct web *w)
 	}
 	sqlite3_busy_timeout(d, 2000);
 	/* Reads through the file mapping, a larger page cache, never a write. */
-	sqlite3_exec(d, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768",
-	             NULL, NULL, NULL);
+	sqlite3_exec(
+	    d, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768",
+	    NULL, NULL, NULL);
 	return d;
 }
 
@@ -412,22 +415,37 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 	strbuf_init(&sb);
 	strbuf_init(&sql);
 	if (d == NULL) {
-		strbuf_printf(&sb, "{\"total\":0,\"limit\":%lld,\"offset\":%lld,\"items\":[]}",
-		              (long long)limit, (long long)offset);
+		strbuf_printf(
+		    &sb,
+		    "{\"total\":0,\"total_exact\":true,\"limit\":%lld,\"offset\":%lld,"
+		    "\"items\":[]}",
+		    (long long)limit, (long long)offset);
 		resp_json(o, 200, &sb);
 		goto out;
 	}
-	strbuf_printf(&sql, "SELECT count(*) FROM %s%s", from,
-	              q->where.data ? q->where.data : "");
+	/*
+	 * The total is counted up to COUNT_AHEAD rows past this page: a filter
+	 * no index serves would otherwise read the whole table at every page.
+	 * Past that, "total_exact" is false and "total" a lower bound.
+	 */
+	int64_t cap = offset + limit + COUNT_AHEAD;
+	strbuf_printf(&sql, "SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT %lld)", from,
+	              q->where.data ? q->where.data : "", (long long)cap + 1);
 	strbuf_putc(&sql, '\0');
 	int64_t total = run_count(d, sql.data, q);
+	int exact = total <= cap;
+	if (!exact)
+		total = cap;
 	strbuf_reset(&sql);
 	strbuf_printf(&sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT %lld OFFSET %lld", cols,
 	              from, q->where.data ? q->where.data : "", order, (long long)limit,
 	              (long long)offset);
 	strbuf_putc(&sql, '\0');
-	strbuf_printf(&sb, "{\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"items\":",
-	              (long long)total, (long long)limit, (long long)offset);
+	strbuf_printf(&sb,
+	              "{\"total\":%lld,\"total_exact\":%s,\"limit\":%lld,\"offset\":%lld,"
+	              "\"items\":",
+	              (long long)total, exact ? "true" : "false", (long long)limit,
+	              (long long)offset);
 	const char *err;
 	if (total < 0 || run_rows(d, sql.data, q, &sb, &err) < 0) {
 		strbuf_free(&sb);
@@ -495,14 +513,17 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
-			q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain IN "
-			          "(SELECT value FROM json_each(?)))");
+			q_and(&q,
+			      "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain IN "
+			      "(SELECT value FROM json_each(?)))");
 			q_str(&q, js.data);
 			q.owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(&q, "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR "
-			          "domain LIKE ?)");
+			q_and(
+			    &q,
+			    "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR "
+			    "domain LIKE ?)");
 			q_str(&q, dom);
 			q_str(&q, NULL);
 		}
@@ -699,9 +720,11 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 	if (payloads_table_used(web_db(r->w))) {
 		/* One row per payload, with the host and domain of its first event. */
 		if (v && *v) {
-			q_and(&q, "p.sha256 IN (SELECT json_extract(json, '$.fileinfo.sha256') FROM "
-			          "events WHERE src_ip = ? AND event_type = 'fileinfo' AND "
-			          "json_valid(json))");
+			q_and(
+			    &q,
+			    "p.sha256 IN (SELECT json_extract(json, '$.fileinfo.sha256') FROM "
+			    "events WHERE src_ip = ? AND event_type = 'fileinfo' AND "
+			    "json_valid(json))");
 			q_str(&q, v);
 		}
 		paged(r, o,
@@ -815,8 +838,8 @@ static void api_pcap(struct wreq *r, struct wresp *o)
  * to read, the page should not.
  */
 static pthread_mutex_t g_lists_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *g_lists_sig;     /* size:mtime of every list file */
-static char *g_lists_counts;  /* JSON: [{path, format, allow, entries, invalid}] */
+static char *g_lists_sig;    /* size:mtime of every list file */
+static char *g_lists_counts; /* JSON: [{path, format, allow, entries, invalid}] */
 
 static char *lists_signature(const struct config *c)
 {
@@ -958,8 +981,8 @@ static int check_name(struct config *c, const char *name, FILE *out)
 	}
 	if (m.action != POLICY_NONE)
 		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q,
-		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule,
-		        m.wildcard ? ", covers subdomains" : "");
+		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
+		        m.rule, m.wildcard ? ", covers subdomains" : "");
 	else
 		fprintf(out, "%s: no list entry (%s)\n", q, reason);
 	pthread_mutex_unlock(&g_lists_lock);
@@ -969,9 +992,11 @@ static int check_name(struct config *c, const char *name, FILE *out)
 			prefix_fmt(&c->sinkhole4, a4, sizeof(a4));
 		if (c->have_sinkhole6)
 			prefix_fmt(&c->sinkhole6, a6, sizeof(a6));
-		fprintf(out, "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
-		             "ttl %u\n",
-		        reason, a4[0] ? a4 : "none (NODATA)", a6[0] ? a6 : "none (NODATA)", c->ttl);
+		fprintf(out,
+		        "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
+		        "ttl %u\n",
+		        reason, a4[0] ? a4 : "none (NODATA)", a6[0] ? a6 : "none (NODATA)",
+		        c->ttl);
 	} else {
 		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
 	}
@@ -984,18 +1009,21 @@ static void event_json_by_id(sqlite3 *d, int64_t id, const char *path, struct st
 	sqlite3_stmt *st;
 	int done = 0;
 	if (d && id > 0 &&
-	    sqlite3_prepare_v2(d,
-	                       "SELECT ts, json_extract(json, ?2) FROM events WHERE id = ?1 AND "
-	                       "json_valid(json)",
-	                       -1, &st, NULL) == SQLITE_OK) {
+	    sqlite3_prepare_v2(
+	        d,
+	        "SELECT ts, json_extract(json, ?2) FROM events WHERE id = ?1 AND "
+	        "json_valid(json)",
+	        -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, path, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    sqlite3_column_type(st, 1) != SQLITE_NULL) {
 			strbuf_printf(sb, "{\"ts\":%lld,\"stats\":",
 			              (long long)sqlite3_column_int64(st, 0));
 			const uint8_t *t = sqlite3_column_text(st, 1);
 			int len = sqlite3_column_bytes(st, 1);
-			if (sqlite3_column_type(st, 1) == SQLITE_TEXT && (len == 0 || t[0] != '{'))
+			if (sqlite3_column_type(st, 1) == SQLITE_TEXT &&
+			    (len == 0 || t[0] != '{'))
 				strbuf_json_str(sb, t, (size_t)len);
 			else
 				strbuf_put(sb, t, (size_t)len);
@@ -1024,8 +1052,8 @@ static void api_lists(struct wreq *r, struct wresp *o)
 		strbuf_puts(&sb, "{\"path\":");
 		strbuf_json_str(&sb, (const uint8_t *)p, strlen(p));
 		if (stat(p, &st) == 0)
-			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}", (long long)st.st_size,
-			              (long long)st.st_mtime);
+			strbuf_printf(&sb, ",\"size\":%lld,\"mtime\":%lld}",
+			              (long long)st.st_size, (long long)st.st_mtime);
 		else
 			strbuf_puts(&sb, ",\"size\":null,\"mtime\":null}");
 	}

@@ -31,7 +31,7 @@
 
 #define PCAP_ERRFD 100 /* the helper's message types (their own channel) */
 #define PCAP_RUN 101
-#define PCAP_HEAD 24   /* a PCAP file header: output beyond it holds packets */
+#define PCAP_HEAD 24 /* a PCAP file header: output beyond it holds packets */
 
 static int g_helper = -1;
 static pthread_mutex_t g_send_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -286,8 +286,8 @@ void web_pcap_run(struct web *w, struct wresp *o, char **args, int nargs, const 
 			resp_error(o, 404, *m ? m : "no packets for this query");
 		return;
 	}
-	struct MHD_Response *r =
-	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, stream_read, ps, stream_free);
+	struct MHD_Response *r = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, 256 * 1024, stream_read, ps, stream_free);
 	if (r == NULL) {
 		stream_free(ps);
 		resp_error(o, 500, "out of memory");

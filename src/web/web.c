@@ -553,11 +553,12 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		log_warn("web: the PCAP helper");
 	struct MHD_Daemon *d;
 	if (cert)
-		d = MHD_start_daemon(
-		    flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-		    MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-		    60u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_HTTPS_MEM_CERT, cert,
-		    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
+		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
+		                     MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
+		                     key, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
 		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
