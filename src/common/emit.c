@@ -65,6 +65,54 @@ void emit_commit(struct emitter *e)
 
 static void watch(struct emitter *e);
 
+static void release(struct emitter *e)
+{
+	e->holding = 0;
+	if (e->on_room)
+		e->on_room(e->room_arg);
+}
+
+void emit_set_hold(struct emitter *e, size_t bytes, void (*cb)(void *arg), void *arg)
+{
+	e->hold_bytes = bytes;
+	e->hold_at = bytes;
+	e->on_room = cb;
+	e->room_arg = arg;
+}
+
+int emit_hold(struct emitter *e)
+{
+	if (e->holding)
+		return 1;
+	if (e->hold_bytes == 0 || e->fd < 0)
+		return 0;
+	size_t pending = e->buf.len - e->sent;
+	if (pending < e->hold_bytes)
+		e->hold_at = e->hold_bytes; /* caught up: the normal bound again */
+	if (pending < e->hold_at)
+		return 0;
+	int64_t now = mono_ms();
+	if (e->progress_at && now - e->progress_at > EMIT_STUCK_MS)
+		return 0;
+	e->holding = 1;
+	e->hold_since = now;
+	emit_flush(e);
+	return e->holding;
+}
+
+void emit_hold_check(struct emitter *e)
+{
+	if (!e->holding)
+		return;
+	int64_t now = mono_ms();
+	if (now - e->hold_since > EMIT_HOLD_MAX_MS ||
+	    (e->progress_at && now - e->progress_at > EMIT_STUCK_MS)) {
+		/* Answers must not wait longer: go on, and hold again half a bound later. */
+		e->hold_at = e->buf.len - e->sent + e->hold_bytes / 2;
+		release(e);
+	}
+}
+
 static void on_io(int fd, uint32_t events, void *arg)
 {
 	struct emitter *e = arg;
@@ -162,14 +210,21 @@ int emit_flush(struct emitter *e)
 			break;
 		}
 		e->sent += n;
+		e->progress_at = mono_ms();
 	}
 	if (e->sent == b->start && e->waiting) {
 		e->waiting = 0;
 		watch(e);
 	}
-	/* Keep the buffer from creeping: move the unsent tail down now and then. */
-	if (e->sent > (1u << 20) || e->sent == b->len)
+	/*
+	 * Keep the buffer from creeping: move the unsent tail down once the sent
+	 * part is at least as large, so each byte is moved at most once on
+	 * average however long the backlog.
+	 */
+	if (e->sent == b->len || (e->sent > (1u << 20) && e->sent >= b->len - e->sent))
 		compact(e);
+	if (e->holding && (e->fd < 0 || b->len - e->sent <= e->hold_bytes / 4))
+		release(e);
 	return rc;
 }
 

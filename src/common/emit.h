@@ -35,6 +35,14 @@ struct emitter {
 	const char *worker;
 	emit_sink_cb *sink;
 	void *sink_arg;
+	/* flow control (emit_set_hold): the producer waits while the store catches up */
+	size_t hold_bytes;  /* 0: never hold */
+	size_t hold_at;     /* hold past this many bytes pending: hold_bytes, or more after a long hold */
+	int holding;
+	int64_t hold_since; /* ms */
+	int64_t progress_at; /* ms: the store last took a message */
+	void (*on_room)(void *arg);
+	void *room_arg;
 };
 
 void emit_init(struct emitter *e, struct loop *l, int fd, const char *worker);
@@ -63,6 +71,23 @@ void emit_set_sink(struct emitter *e, emit_sink_cb *cb, void *arg);
  * add the fd, or the two registrations would replace each other.
  */
 void emit_set_reader(struct emitter *e, void (*cb)(int fd, void *arg), void *arg);
+/*
+ * Flow control for a producer that can wait (the DNS worker: queries wait in
+ * the socket's receive buffer). Past bytes pending, emit_hold() says to stop
+ * taking input; cb is called once a quarter of that is left. Nothing waits
+ * long for it: after EMIT_HOLD_MAX_MS (emit_hold_check, from a timer) the
+ * producer goes on for half a bound more before it holds again, and while
+ * the store takes nothing for EMIT_STUCK_MS it is not held at all; records
+ * are then kept, and dropped past the emitter's bound, as without flow
+ * control.
+ */
+void emit_set_hold(struct emitter *e, size_t bytes, void (*cb)(void *arg), void *arg);
+/* 1: stop taking input until the room callback. */
+int emit_hold(struct emitter *e);
+/* Call now and then (a timer): ends a hold that lasted too long. */
+void emit_hold_check(struct emitter *e);
+#define EMIT_HOLD_MAX_MS 100
+#define EMIT_STUCK_MS 500
 void emit_free(struct emitter *e);
 
 #endif

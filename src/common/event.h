@@ -70,6 +70,8 @@ void ev_bool(struct evbuf *b, const char *key, int v);
 void ev_time(struct evbuf *b, const char *key, int64_t usec);
 /* Address as text, and the port when nonzero under port_key. */
 void ev_addr(struct evbuf *b, const char *key, const struct sockaddr *sa);
+/* inet_ntop for AF_INET/AF_INET6 (IPv4 without sprintf); returns the length. */
+size_t addr_text(int family, const void *addr, char out[46]);
 void ev_obj(struct evbuf *b, const char *key);
 void ev_arr(struct evbuf *b, const char *key);
 void ev_close(struct evbuf *b);

@@ -38,6 +38,8 @@
 #define MAX_PENDING 8192
 #define UPSTREAM_SOCKS 4
 #define STATS_INTERVAL_MS 60000
+/* Events pending for the store past which UDP reads wait (about 10,000 events). */
+#define EVENTS_HOLD_BYTES (4u << 20)
 
 enum transport { T_UDP, T_TCP };
 
@@ -136,6 +138,7 @@ struct dns_worker {
 	uint64_t n_queries, n_sinkholed, n_forwarded, n_cached, n_formerr, n_servfail,
 	    n_dropped, n_timeouts, n_tcp;
 	char map_pending; /* waiting for the store's map */
+	int udp_held;     /* UDP reads paused until the store catches up */
 };
 
 static struct dns_worker *W;
@@ -173,7 +176,7 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	const char *tname = dns_type_name(q->qtype, tb, sizeof(tb));
 
 	if (addr)
-		inet_ntop(family, addr, at, sizeof(at));
+		addr_text(family, addr, at);
 	ev_begin(b, "dns", 0);
 	ev_endpoints(b, src, dst, tr);
 	ev_obj(b, "dns");
@@ -764,6 +767,7 @@ static void pending_sweep(void *arg)
 		pending_free(w, p);
 	}
 	emit_soon(&w->em);
+	emit_hold_check(&w->em);
 }
 
 static int upstreams_open(struct dns_worker *w)
@@ -902,12 +906,42 @@ static void reply_from(struct msghdr *mh, const struct sockaddr *local, void *ct
 	}
 }
 
+/*
+ * Every sinkholed query is an event: while the store is behind, UDP queries
+ * wait in the sockets' receive buffers instead of their events being
+ * dropped (on one shared CPU this hands the store the time it needs).
+ */
+static void udp_hold(struct dns_worker *w)
+{
+	if (w->udp_held)
+		return;
+	w->udp_held = 1;
+	for (int i = 0; i < w->setup->nls; i++)
+		loop_io_del(w->loop, w->setup->ls[i].udp_fd);
+}
+
+static void udp_read(int fd, uint32_t events, void *arg);
+
+static void udp_room(void *arg)
+{
+	struct dns_worker *w = arg;
+	if (!w->udp_held)
+		return;
+	w->udp_held = 0;
+	for (int i = 0; i < w->setup->nls; i++)
+		loop_io_add(w->loop, w->setup->ls[i].udp_fd, EPOLLIN, udp_read, &w->setup->ls[i]);
+}
+
 static void udp_read(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
 	struct dns_listener *l = arg;
 
 	for (int round = 0; round < 4; round++) {
+		if (emit_hold(&w->em)) {
+			udp_hold(w);
+			return;
+		}
 		for (int i = 0; i < BATCH; i++) {
 			w->riov[i].iov_base = w->rx[i];
 			w->riov[i].iov_len = PKT_MAX;
@@ -1399,8 +1433,10 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	if (c->have_sinkhole6)
 		w->pool6 = pool_new(&c->sinkhole6, (uint32_t)c->map_memory);
 	map_load(w);
-	if (s->store_fd >= 0)
+	if (s->store_fd >= 0) {
 		emit_set_reader(&w->em, store_read, w);
+		emit_set_hold(&w->em, EVENTS_HOLD_BYTES, udp_room, w);
+	}
 	if (c->cache_entries > 0)
 		w->cache = dns_cache_new((uint32_t)c->cache_entries, 16u << 20, 86400);
 	upstreams_open(w);

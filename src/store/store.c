@@ -30,7 +30,15 @@
 
 #define COMMIT_MS 200
 #define STATUS_MS 1000
-#define COMMIT_ROWS 20000
+/*
+ * Under a flood (COMMIT_BUSY_MIN rows or more at a tick) a batch grows to a
+ * second: a commit writes every page the batch touched, and index entries in
+ * random order (domains) touch most of an index however few they are.
+ */
+#define COMMIT_BUSY_MIN 2000
+#define COMMIT_BUSY_MS 1000
+#define COMMIT_BUSY_ROWS 200000
+#define JSON_FLUSH_BYTES (4u << 20)
 #define TOUCH_SLOTS 4096
 #define MAX_SINKS 32
 #define STOP_GRACE_MS 3000
@@ -64,6 +72,7 @@ struct store {
 	int parent_fd;
 	int stopping;
 	uint64_t rows_in_batch;
+	int64_t batch_at; /* ms: the last commit */
 	uint64_t n_events, n_db_rows, n_db_errors;
 	int64_t started;
 	struct worker_stats wstats[4];
@@ -98,13 +107,28 @@ static void commit(struct store *s)
 			log_warnx("database commit: %s", db_error(s->db));
 	}
 	s->rows_in_batch = 0;
+	s->batch_at = mono_ms();
 	for (int i = 0; i < s->nsinks; i++) {
 		sink_flush(s->sinks[i]);
 		sink_sync(s->sinks[i]);
 	}
 }
 
-static void commit_timer(void *arg) { commit(arg); }
+static void commit_timer(void *arg)
+{
+	struct store *s = arg;
+	if (s->rows_in_batch >= COMMIT_BUSY_MIN && mono_ms() - s->batch_at < COMMIT_BUSY_MS) {
+		/* A flood: JSON lines and delivery queues as every tick, the database later. */
+		if (s->json)
+			jsonfile_flush(s->json);
+		for (int i = 0; i < s->nsinks; i++) {
+			sink_flush(s->sinks[i]);
+			sink_sync(s->sinks[i]);
+		}
+		return;
+	}
+	commit(s);
+}
 
 static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 {
@@ -310,8 +334,10 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 	}
 	for (int i = 0; i < s->nsinks; i++)
 		sink_flush(s->sinks[i]);
-	if (s->rows_in_batch >= COMMIT_ROWS || (s->json && jsonfile_pending(s->json) > (4u << 20)))
+	if (s->rows_in_batch >= COMMIT_BUSY_ROWS)
 		commit(s);
+	else if (s->json && jsonfile_pending(s->json) > JSON_FLUSH_BYTES)
+		jsonfile_flush(s->json);
 }
 
 /* ---------------------------------------------------------------- status */
