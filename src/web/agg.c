@@ -160,6 +160,7 @@ struct agg {
 	struct hmap dns_dom;      /* domain -> struct domain (dns events) */
 	struct hmap dom_host;     /* domain\0ip of dns events: distinct hosts per domain */
 	struct hmap domains;      /* every stored domain (any event) */
+	struct hmap dests;        /* dest_ip -> count (any event) */
 	struct hmap ports;        /* "port\0proto" -> count (trap) */
 	struct hmap protos;       /* protocol -> count (trap) */
 	struct hmap minutes;      /* "t" -> struct minute */
@@ -176,9 +177,9 @@ struct agg {
 
 static void agg_reset(struct agg *a)
 {
-	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,   &a->dns_dom,
-	                       &a->dom_host, &a->domains, &a->ports,      &a->protos,
-	                       &a->minutes,  &a->decided, &a->decided_dom};
+	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,    &a->dns_dom,
+	                       &a->dom_host, &a->domains, &a->ports,       &a->protos,
+	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests};
 	size_t vs[] = {sizeof(struct count),
 	               sizeof(struct host),
 	               0,
@@ -189,7 +190,8 @@ static void agg_reset(struct agg *a)
 	               sizeof(struct count),
 	               sizeof(struct minute),
 	               sizeof(struct count),
-	               0};
+	               0,
+	               sizeof(struct count)};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (maps[i]->t)
 			hmap_free(maps[i]);
@@ -222,9 +224,9 @@ void agg_free(struct agg *a)
 	if (a == NULL)
 		return;
 	agg_reset(a);
-	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,   &a->dns_dom,
-	                       &a->dom_host, &a->domains, &a->ports,      &a->protos,
-	                       &a->minutes,  &a->decided, &a->decided_dom};
+	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,    &a->dns_dom,
+	                       &a->dom_host, &a->domains, &a->ports,       &a->protos,
+	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		hmap_free(maps[i]);
 	pthread_mutex_destroy(&a->lock);
@@ -260,6 +262,9 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	a->n_fileinfo += is_file;
 	if (dom)
 		hmap_get(&a->domains, dom, strlen(dom), 1, NULL);
+	const char *dst = col(st, 11);
+	if (dst)
+		((struct count *)hmap_get(&a->dests, dst, strlen(dst), 1, NULL))->n++;
 	if (ip && (is_dns || is_trap || is_file || is_alert)) {
 		struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 1, &isnew);
 		if (isnew)
@@ -359,7 +364,7 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	"json_extract(json, '$.sinkhole.reason') END, "                                        \
 	"CASE WHEN event_type = 'stats' AND json_valid(json) THEN "                            \
 	"CASE WHEN json_type(json, '$.stats.reload.lists') = 'array' THEN 1 "                  \
-	"WHEN json_type(json, '$.stats.dns.rules') = 'integer' THEN 2 END END "                \
+	"WHEN json_type(json, '$.stats.dns.rules') = 'integer' THEN 2 END END, dest_ip "       \
 	"FROM events WHERE id > ? ORDER BY id LIMIT 50000"
 
 static int update_locked(struct agg *a, sqlite3 *d)
@@ -691,4 +696,14 @@ void agg_list_events(struct agg *a, int64_t *reload_id, int64_t *dnsstats_id)
 	*reload_id = a->load_id;
 	*dnsstats_id = a->dnsstats_id;
 	pthread_mutex_unlock(&a->lock);
+}
+
+int64_t agg_host_events(struct agg *a, const char *ip)
+{
+	pthread_mutex_lock(&a->lock);
+	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
+	const struct count *c = hmap_get(&a->dests, ip, strlen(ip), 0, NULL);
+	int64_t n = (h ? h->events : 0) + (c ? c->n : 0);
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }

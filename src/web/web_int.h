@@ -126,6 +126,8 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
  * -1 when there are more than max (the caller falls back to LIKE).
  */
 int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out);
+/* The events of a host (as the source or the destination) counted so far. */
+int64_t agg_host_events(struct agg *a, const char *ip);
 /* "decided_by" of GET /api/lists. */
 void agg_decided_by_json(struct agg *a, struct strbuf *sb);
 /* The ids of the newest list reload event and DNS stats event (0: none). */
