@@ -319,23 +319,27 @@ static void session_line(struct strbuf *o, uint32_t seq, const struct session_ro
 	strbuf_printf(o, "\t%s\n", r->expired ? "t" : "f");
 }
 
-/* COPY text into a staging table; 0, or -1 with err. */
-static int copy_in(PGconn *c, const char *sql, const struct strbuf *data, char *err,
-                   size_t errlen)
+/* COPY ... FROM STDIN begun; 0, or -1 with err. */
+static int copy_begin(PGconn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
+	int ok = PQresultStatus(r) == PGRES_COPY_IN;
+	if (!ok)
 		pg_error(c, "copy", err, errlen);
-		PQclear(r);
-		return -1;
-	}
 	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* The rest of the COPY text sent and the COPY ended; 0, or -1 with err. */
+static int copy_end(PGconn *c, const struct strbuf *data, char *err, size_t errlen)
+{
 	if ((data->len && PQputCopyData(c, data->data, (int)data->len) != 1) ||
 	    PQputCopyEnd(c, NULL) != 1) {
 		pg_error(c, "copy", err, errlen);
 		return -1;
 	}
 	int ok = 1;
+	PGresult *r;
 	while ((r = PQgetResult(c)) != NULL) {
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			if (ok)
@@ -368,15 +372,9 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	uint32_t seq = 0;
 	int any_map = 0, any_answer = 0, any_payload = 0, any_expiry = 0;
 
-	if (exec_ok(c, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0)
+	if (exec_ok(c, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0 ||
+	    copy_begin(c, "COPY events_stage (" STAGE_COLUMNS ") FROM STDIN", err, errlen) < 0)
 		return -1;
-	PGresult *r = PQexec(c, "COPY events_stage (" STAGE_COLUMNS ") FROM STDIN");
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		pg_error(c, "copy", err, errlen);
-		PQclear(r);
-		return -1;
-	}
-	PQclear(r);
 	strbuf_reset(&g->copy);
 	strbuf_reset(&g->ses);
 	while (queue_batch_next(b, &off, &rec, &len)) {
@@ -443,23 +441,10 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 			strbuf_reset(o);
 		}
 	}
-	if ((g->copy.len && PQputCopyData(c, g->copy.data, (int)g->copy.len) != 1) ||
-	    PQputCopyEnd(c, NULL) != 1) {
-		pg_error(c, "copy", err, errlen);
+	if (copy_end(c, &g->copy, err, errlen) < 0)
 		return -1;
-	}
-	int ok = 1;
-	while ((r = PQgetResult(c)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			if (ok)
-				pg_error(c, "copy", err, errlen);
-			ok = 0;
-		}
-		PQclear(r);
-	}
-	if (!ok)
-		return -1;
-	if (g->ses.len && copy_in(c, "COPY sessions_stage FROM STDIN", &g->ses, err, errlen) < 0)
+	if (g->ses.len && (copy_begin(c, "COPY sessions_stage FROM STDIN", err, errlen) < 0 ||
+	                   copy_end(c, &g->ses, err, errlen) < 0))
 		return -1;
 
 	struct strbuf *q = &g->sql;

@@ -149,7 +149,7 @@ class Rsyslog:
         def ready():
             if not self.proc.alive():
                 raise AssertionError(f"rsyslogd exited: {self.log()}")
-            if self.tcp_port and not _accepts(self.tcp_port):
+            if self.tcp_port and not accepts(self.tcp_port):
                 return False
             if self.socket and not self.socket.exists():
                 return False
@@ -204,7 +204,7 @@ class Rsyslog:
         return harness.wait_until(check, timeout, interval=0.1, what=what)
 
 
-def _accepts(port):
+def accepts(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.3):
             return True

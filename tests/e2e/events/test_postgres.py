@@ -13,7 +13,7 @@ import pytest
 
 import harness
 from checks import settle
-from evlib import Sender, eve_time, sinkhole_conf
+from evlib import Sender, accepts, eve_time, sinkhole_conf
 
 def usec(ts):
     import datetime
@@ -172,7 +172,7 @@ def test_sessions_and_payloads_match_sqlite(res, pg):
                  "tcp_closed_timeout": "1s", "tcp_new_timeout": "2s", "stats_interval": "1s"})
     st = res.sinktrap(conf)
     body = b"MZ\x90\x00 payload for the database " + os.urandom(16).hex().encode()
-    harness.wait_until(lambda: _accepts_port(port), 15, what="the trap listening")
+    harness.wait_until(lambda: accepts(port), 15, what="the trap listening")
     _trap_post(port, body)
     _trap_post(port, body, "/again.php")
     sha = hashlib.sha256(body).hexdigest()
@@ -214,11 +214,3 @@ def test_sessions_and_payloads_match_sqlite(res, pg):
     assert pay[0]["size"] == len(body)
     assert pay[0]["first_seen"] < pay[0]["last_seen"]
 
-
-def _accepts_port(port):
-    import socket
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
