@@ -105,8 +105,14 @@ void emit_hold_check(struct emitter *e)
 	if (!e->holding)
 		return;
 	int64_t now = mono_ms();
+	/*
+	 * A store that took nothing for a while is waiting for its disk or inside
+	 * one long commit: the producer may as well use the CPU meanwhile, up to
+	 * a few bounds of backlog.
+	 */
+	int64_t idle = now - (e->progress_at > e->hold_since ? e->progress_at : e->hold_since);
 	if (now - e->hold_since > EMIT_HOLD_MAX_MS ||
-	    (e->progress_at && now - e->progress_at > EMIT_STUCK_MS)) {
+	    (idle > EMIT_IDLE_MS && e->buf.len - e->sent < 3 * e->hold_bytes)) {
 		/* Answers must not wait longer: go on, and hold again half a bound later. */
 		e->hold_at = e->buf.len - e->sent + e->hold_bytes / 2;
 		release(e);

@@ -75,18 +75,20 @@ void emit_set_reader(struct emitter *e, void (*cb)(int fd, void *arg), void *arg
  * Flow control for a producer that can wait (the DNS worker: queries wait in
  * the socket's receive buffer). Past bytes pending, emit_hold() says to stop
  * taking input; cb is called once a quarter of that is left. Nothing waits
- * long for it: after EMIT_HOLD_MAX_MS (emit_hold_check, from a timer) the
- * producer goes on for half a bound more before it holds again, and while
- * the store takes nothing for EMIT_STUCK_MS it is not held at all; records
- * are then kept, and dropped past the emitter's bound, as without flow
- * control.
+ * long for it: when a hold has lasted EMIT_HOLD_MAX_MS, or the store took
+ * nothing for EMIT_IDLE_MS (it waits for its disk) and less than three bounds
+ * are pending, emit_hold_check (from a timer) lets the producer go on for
+ * half a bound more before it holds again; while the store takes nothing for
+ * EMIT_STUCK_MS it is not held at all. Records are then kept, and dropped past the emitter's bound, as
+ * without flow control.
  */
 void emit_set_hold(struct emitter *e, size_t bytes, void (*cb)(void *arg), void *arg);
 /* 1: stop taking input until the room callback. */
 int emit_hold(struct emitter *e);
-/* Call now and then (a timer): ends a hold that lasted too long. */
+/* Call every few ms while holding (a timer): ends a hold that lasted too long. */
 void emit_hold_check(struct emitter *e);
-#define EMIT_HOLD_MAX_MS 100
+#define EMIT_HOLD_MAX_MS 200
+#define EMIT_IDLE_MS 20
 #define EMIT_STUCK_MS 500
 void emit_free(struct emitter *e);
 

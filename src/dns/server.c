@@ -40,6 +40,7 @@
 #define STATS_INTERVAL_MS 60000
 /* Events pending for the store past which UDP reads wait (about 10,000 events). */
 #define EVENTS_HOLD_BYTES (4u << 20)
+#define HOLD_TICK_MS 5
 
 enum transport { T_UDP, T_TCP };
 
@@ -139,6 +140,7 @@ struct dns_worker {
 	    n_dropped, n_timeouts, n_tcp;
 	char map_pending; /* waiting for the store's map */
 	int udp_held;     /* UDP reads paused until the store catches up */
+	struct loop_timer *hold_timer; /* checks a hold every few ms */
 };
 
 static struct dns_worker *W;
@@ -767,7 +769,6 @@ static void pending_sweep(void *arg)
 		pending_free(w, p);
 	}
 	emit_soon(&w->em);
-	emit_hold_check(&w->em);
 }
 
 static int upstreams_open(struct dns_worker *w)
@@ -911,6 +912,15 @@ static void reply_from(struct msghdr *mh, const struct sockaddr *local, void *ct
  * wait in the sockets' receive buffers instead of their events being
  * dropped (on one shared CPU this hands the store the time it needs).
  */
+static void udp_hold_tick(void *arg)
+{
+	struct dns_worker *w = arg;
+	w->hold_timer = NULL;
+	emit_hold_check(&w->em); /* may call udp_room */
+	if (w->udp_held)
+		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, udp_hold_tick, w);
+}
+
 static void udp_hold(struct dns_worker *w)
 {
 	if (w->udp_held)
@@ -918,6 +928,8 @@ static void udp_hold(struct dns_worker *w)
 	w->udp_held = 1;
 	for (int i = 0; i < w->setup->nls; i++)
 		loop_io_del(w->loop, w->setup->ls[i].udp_fd);
+	if (w->hold_timer == NULL)
+		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, udp_hold_tick, w);
 }
 
 static void udp_read(int fd, uint32_t events, void *arg);
