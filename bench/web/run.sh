@@ -159,10 +159,10 @@ for ep in "${ENDPOINTS[@]}"; do
 	read -r _ p50 p95 p99 rate n errs <<<"$line"
 	# The host page: what the browser loads for #/host/IP (/, then the API call).
 	name=$ep
-	case "$ep" in "/api/hosts/$BUSY") name="/api/hosts/{busy host}" ;;
+	case "$ep" in "/api/hosts/$BUSY") name="/api/hosts/{busy-host}" ;;
 	"/api/hosts/$TYPICAL") name="/api/hosts/{typical host}" ;; esac
 	name=${name//$TYPICAL/"{host}"}
-	name=${name//$BUSY/"{busy host}"}
+	name=${name//$BUSY/"{busy-host}"}
 	name=${name//$DOMAIN/"{name}"}
 	name=${name//$FAMILY/"{domain}"}
 	name=${name//$SINCE/"{day}"}

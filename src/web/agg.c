@@ -79,7 +79,8 @@ static void hmap_grow(struct hmap *m)
 }
 
 /* The value for key (n bytes), made (zeroed) when absent; *isnew says so. */
-static void *hmap_get(struct hmap *m, const char *key, size_t n, int create, int *isnew)
+static void *hmap_getk(struct hmap *m, const char *key, size_t n, int create, int *isnew,
+                       const char **kout)
 {
 	uint32_t h = hash_str(key, n);
 	if (isnew)
@@ -88,8 +89,11 @@ static void *hmap_get(struct hmap *m, const char *key, size_t n, int create, int
 		size_t j = h & (m->cap - 1);
 		while (m->t[j].key) {
 			if (m->t[j].hash == h && !memcmp(m->t[j].key, key, n) &&
-			    m->t[j].key[n] == '\0')
+			    m->t[j].key[n] == '\0') {
+				if (kout)
+					*kout = m->t[j].key;
 				return m->t[j].val;
+			}
 			j = (j + 1) & (m->cap - 1);
 		}
 	}
@@ -113,7 +117,33 @@ static void *hmap_get(struct hmap *m, const char *key, size_t n, int create, int
 	m->n++;
 	if (isnew)
 		*isnew = 1;
+	if (kout)
+		*kout = k;
 	return v;
+}
+
+static void *hmap_get(struct hmap *m, const char *key, size_t n, int create, int *isnew)
+{
+	return hmap_getk(m, key, n, create, isnew, NULL);
+}
+
+/* A growing array of pointers. */
+struct parr {
+	void **v;
+	size_t n, cap;
+};
+
+static void parr_push(struct parr *a, void *p)
+{
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 8;
+		void **nv = realloc(a->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			fatal("web: out of memory");
+		a->v = nv;
+		a->cap = ncap;
+	}
+	a->v[a->n++] = p;
 }
 
 /* A key made of parts joined by NUL bytes. */
@@ -130,7 +160,15 @@ static size_t key2(char *buf, size_t len, const char *a, const char *b)
 
 struct host {
 	int64_t events, dns, trap, payloads, domains, first, last;
-	char *ip; /* the key */
+	char *ip;         /* the key */
+	struct parr doms; /* its struct hdom (host_dom values) */
+	struct parr shas; /* the sha256 of its payloads (host_sha keys, after the ip) */
+};
+
+/* A domain of a host: its DNS queries, the first one. */
+struct hdom {
+	const char *domain; /* in the host_dom key */
+	int64_t queries, first;
 };
 
 struct domain {
@@ -142,7 +180,7 @@ struct count {
 };
 
 struct minute {
-	int64_t dns, trap, flow;
+	int64_t t, dns, trap, flow; /* t: unix seconds */
 };
 
 struct health {
@@ -156,7 +194,8 @@ struct agg {
 	int64_t n_dns, n_trap, n_fileinfo, n_hosts_dt;
 	struct hmap types;        /* event_type -> count */
 	struct hmap hosts;        /* src_ip -> struct host (dns, trap, fileinfo, alert) */
-	struct hmap host_dom;     /* ip\0domain of those: distinct domains per host */
+	struct hmap host_dom;     /* ip\0domain of those -> struct hdom */
+	struct hmap host_sha;     /* ip\0sha256 of fileinfo events: payloads per host */
 	struct hmap dns_dom;      /* domain -> struct domain (dns events) */
 	struct hmap dom_host;     /* domain\0ip of dns events: distinct hosts per domain */
 	struct hmap domains;      /* every stored domain (any event) */
@@ -179,19 +218,27 @@ static void agg_reset(struct agg *a)
 {
 	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,    &a->dns_dom,
 	                       &a->dom_host, &a->domains, &a->ports,       &a->protos,
-	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests};
+	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests,
+	                       &a->host_sha};
 	size_t vs[] = {sizeof(struct count),
 	               sizeof(struct host),
-	               0,
+	               sizeof(struct hdom),
 	               sizeof(struct domain),
 	               0,
-	               0,
+	               sizeof(struct count),
 	               sizeof(struct count),
 	               sizeof(struct count),
 	               sizeof(struct minute),
 	               sizeof(struct count),
 	               0,
-	               sizeof(struct count)};
+	               sizeof(struct count),
+	               0};
+	for (size_t i = 0; i < a->hosts.cap; i++)
+		if (a->hosts.t[i].key) {
+			struct host *h = a->hosts.t[i].val;
+			free(h->doms.v);
+			free(h->shas.v);
+		}
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (maps[i]->t)
 			hmap_free(maps[i]);
@@ -226,7 +273,8 @@ void agg_free(struct agg *a)
 	agg_reset(a);
 	struct hmap *maps[] = {&a->types,    &a->hosts,   &a->host_dom,    &a->dns_dom,
 	                       &a->dom_host, &a->domains, &a->ports,       &a->protos,
-	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests};
+	                       &a->minutes,  &a->decided, &a->decided_dom, &a->dests,
+	                       &a->host_sha};
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		hmap_free(maps[i]);
 	pthread_mutex_destroy(&a->lock);
@@ -261,7 +309,7 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	a->n_trap += is_trap;
 	a->n_fileinfo += is_file;
 	if (dom)
-		hmap_get(&a->domains, dom, strlen(dom), 1, NULL);
+		((struct count *)hmap_get(&a->domains, dom, strlen(dom), 1, NULL))->n++;
 	const char *dst = col(st, 11);
 	if (dst)
 		((struct count *)hmap_get(&a->dests, dst, strlen(dst), 1, NULL))->n++;
@@ -280,8 +328,25 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		if (ts > h->last)
 			h->last = ts;
 		if (dom && (kl = key2(kb, sizeof(kb), ip, dom))) {
-			hmap_get(&a->host_dom, kb, kl, 1, &isnew);
-			h->domains += isnew;
+			const char *k;
+			struct hdom *hd = hmap_getk(&a->host_dom, kb, kl, 1, &isnew, &k);
+			if (isnew) {
+				hd->domain = k + strlen(ip) + 1;
+				h->domains++;
+				parr_push(&h->doms, hd);
+			}
+			if (is_dns) {
+				if (hd->queries == 0 || ts < hd->first)
+					hd->first = ts;
+				hd->queries++;
+			}
+		}
+		const char *sha = col(st, 12);
+		if (is_file && sha && (kl = key2(kb, sizeof(kb), ip, sha))) {
+			const char *k;
+			hmap_getk(&a->host_sha, kb, kl, 1, &isnew, &k);
+			if (isnew)
+				parr_push(&h->shas, (void *)(k + strlen(ip) + 1));
 		}
 		a->ranked_dirty = 1;
 	}
@@ -328,6 +393,7 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	if (is_dns || is_trap || !strcmp(type, "flow")) {
 		int n = snprintf(kb, sizeof(kb), "%lld", (long long)((ts / 60000000) * 60));
 		struct minute *m = hmap_get(&a->minutes, kb, (size_t)n, 1, NULL);
+		m->t = (ts / 60000000) * 60;
 		m->dns += is_dns;
 		m->trap += is_trap;
 		m->flow += !is_dns && !is_trap;
@@ -364,7 +430,9 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	"json_extract(json, '$.sinkhole.reason') END, "                                        \
 	"CASE WHEN event_type = 'stats' AND json_valid(json) THEN "                            \
 	"CASE WHEN json_type(json, '$.stats.reload.lists') = 'array' THEN 1 "                  \
-	"WHEN json_type(json, '$.stats.dns.rules') = 'integer' THEN 2 END END, dest_ip "       \
+	"WHEN json_type(json, '$.stats.dns.rules') = 'integer' THEN 2 END END, dest_ip, "      \
+	"CASE WHEN event_type = 'fileinfo' AND json_valid(json) THEN "                         \
+	"json_extract(json, '$.fileinfo.sha256') END "                                         \
 	"FROM events WHERE id > ? ORDER BY id LIMIT 50000"
 
 static int update_locked(struct agg *a, sqlite3 *d)
@@ -554,7 +622,7 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 		for (size_t i = 0; mins && i < a->minutes.cap; i++) {
 			if (!a->minutes.t[i].key)
 				continue;
-			int64_t t = strtoll(a->minutes.t[i].key, NULL, 10);
+			int64_t t = ((const struct minute *)a->minutes.t[i].val)->t;
 			if (t + 60 <= from || k > 1441)
 				continue;
 			mins[k++] = (struct top){a->minutes.t[i].key, a->minutes.t[i].val, t};
@@ -644,10 +712,12 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
 	pthread_mutex_unlock(&a->lock);
 }
 
-int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out)
+int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
+                      int64_t *events)
 {
 	size_t dl = strlen(d);
 	int n = 0;
+	int64_t ev = 0;
 	pthread_mutex_lock(&a->lock);
 	strbuf_putc(out, '[');
 	for (size_t i = 0; i < a->domains.cap; i++) {
@@ -664,9 +734,12 @@ int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out)
 		if (n > 1)
 			strbuf_putc(out, ',');
 		json_str(out, k);
+		ev += ((const struct count *)a->domains.t[i].val)->n;
 	}
 	strbuf_putc(out, ']');
 	pthread_mutex_unlock(&a->lock);
+	if (events)
+		*events = ev;
 	return n;
 }
 
@@ -704,6 +777,59 @@ int64_t agg_host_events(struct agg *a, const char *ip)
 	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
 	const struct count *c = hmap_get(&a->dests, ip, strlen(ip), 0, NULL);
 	int64_t n = (h ? h->events : 0) + (c ? c->n : 0);
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+static int hdom_cmp(const void *x, const void *y)
+{
+	const struct hdom *a = *(struct hdom *const *)x, *b = *(struct hdom *const *)y;
+	if (a->queries != b->queries)
+		return a->queries > b->queries ? -1 : 1;
+	return strcmp(a->domain, b->domain);
+}
+
+int agg_host_domains_json(struct agg *a, const char *ip, int max, struct strbuf *sb)
+{
+	pthread_mutex_lock(&a->lock);
+	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
+	struct hdom **v = NULL;
+	size_t n = 0;
+	if (h && h->doms.n) {
+		v = malloc(h->doms.n * sizeof(*v));
+		for (size_t i = 0; v && i < h->doms.n; i++)
+			if (((struct hdom *)h->doms.v[i])->queries > 0)
+				v[n++] = h->doms.v[i];
+	}
+	if (v)
+		qsort(v, n, sizeof(*v), hdom_cmp);
+	strbuf_putc(sb, '[');
+	for (size_t i = 0; i < n && i < (size_t)max; i++) {
+		strbuf_puts(sb, i ? ",{\"domain\":" : "{\"domain\":");
+		json_str(sb, v[i]->domain);
+		strbuf_printf(sb, ",\"queries\":%lld,\"first_seen\":%lld}",
+		              (long long)v[i]->queries, (long long)v[i]->first);
+	}
+	strbuf_putc(sb, ']');
+	pthread_mutex_unlock(&a->lock);
+	free(v);
+	return 0;
+}
+
+int agg_host_payloads(struct agg *a, const char *ip, int max, struct strbuf *sb)
+{
+	pthread_mutex_lock(&a->lock);
+	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
+	int n = h ? (int)h->shas.n : 0;
+	if (n > max)
+		n = -1;
+	strbuf_putc(sb, '[');
+	for (int i = 0; i < n; i++) {
+		if (i)
+			strbuf_putc(sb, ',');
+		json_str(sb, h->shas.v[i]);
+	}
+	strbuf_putc(sb, ']');
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }

@@ -346,7 +346,7 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		strbuf_init(&js);
 		int n = -1;
 		if (d && q->owned == NULL && agg_update(r->w->agg, d) == 0)
-			n = agg_domains_under(r->w->agg, v, 2000, &js);
+			n = agg_domains_under(r->w->agg, v, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
 			q_and(q, "domain IN (SELECT value FROM json_each(?))");
@@ -478,9 +478,23 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	 * SQLite off the type's index.
 	 */
 	const char *host = req_arg(r, "host"), *dom = req_arg(r, "domain");
-	int by_filter = (dom && *dom) || (host && *host && web_db(r->w) &&
-	                                  agg_update(r->w->agg, web_db(r->w)) == 0 &&
-	                                  agg_host_events(r->w->agg, host) < BUSY_HOST);
+	int by_filter = 0;
+	if (((dom && *dom) || (host && *host)) && web_db(r->w) &&
+	    agg_update(r->w->agg, web_db(r->w)) == 0) {
+		struct strbuf tmp;
+		strbuf_init(&tmp);
+		int64_t n = 0, m = 0;
+		if (dom && *dom && agg_domains_under(r->w->agg, dom, 2000, &tmp, &n) < 0)
+			n = BUSY_HOST;
+		if (host && *host)
+			m = agg_host_events(r->w->agg, host);
+		strbuf_free(&tmp);
+		/* The smaller of the two sets, if it is small. */
+		if (dom && *dom && host && *host)
+			by_filter = (n < m ? n : m) < BUSY_HOST;
+		else
+			by_filter = (dom && *dom ? n : m) < BUSY_HOST;
+	}
 	const char *tcond = by_filter ? "+event_type = ?" : "event_type = ?";
 	if (type) {
 		q_and(&q, tcond);
@@ -523,7 +537,7 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 		strbuf_init(&js);
 		int n = -1;
 		if (d && agg_update(r->w->agg, d) == 0)
-			n = agg_domains_under(r->w->agg, dom, 2000, &js);
+			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
 			q_and(&q,
@@ -606,7 +620,11 @@ void api_host(struct wreq *r, struct wresp *o, const char *ip)
 	             &q, &sb, &err) < 0)
 		goto fail;
 	strbuf_puts(&sb, ",\"domains\":");
-	if (run_rows(
+	/* The worker has them counted; `sinktrap report` asks the store. */
+	if (r->w->live && agg_update(r->w->agg, d) == 0)
+		agg_host_domains_json(r->w->agg, ip, 200, &sb);
+	else if (
+	    run_rows(
 	        d,
 	        "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
 	        "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
@@ -732,13 +750,26 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 	const char *v = req_arg(r, "host");
 	if (payloads_table_used(web_db(r->w))) {
 		/* One row per payload, with the host and domain of its first event. */
-		if (v && *v) {
+		struct strbuf js;
+		strbuf_init(&js);
+		sqlite3 *d = web_db(r->w);
+		if (v && *v && r->w->live && d && agg_update(r->w->agg, d) == 0 &&
+		    agg_host_payloads(r->w->agg, v, 5000, &js) >= 0) {
+			/* The host's payloads, from the running totals. */
+			strbuf_putc(&js, '\0');
+			q_and(&q, "p.sha256 IN (SELECT value FROM json_each(?))");
+			q_str(&q, js.data);
+			q.owned = js.data;
+		} else if (v && *v) {
+			strbuf_free(&js);
 			q_and(
 			    &q,
 			    "p.sha256 IN (SELECT json_extract(json, '$.fileinfo.sha256') FROM "
 			    "events WHERE src_ip = ? AND event_type = 'fileinfo' AND "
 			    "json_valid(json))");
 			q_str(&q, v);
+		} else {
+			strbuf_free(&js);
 		}
 		paged(r, o,
 		      "p.sha256, p.size, p.first_seen, p.last_seen, p.seen, p.kind, p.name, "

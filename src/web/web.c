@@ -513,6 +513,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	struct web *w = &W;
 	memset(w, 0, sizeof(*w));
 	web_state_init(w);
+	w->live = 1;
 	w->cfg = c;
 	w->conf_path = s->conf_path;
 	log_procname("web");

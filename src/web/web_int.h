@@ -52,6 +52,7 @@ struct web {
 	struct wrate rate[WEB_MAX_RATE];
 	char dummy_hash[256];
 	struct agg *agg; /* agg.c: running totals of the events table */
+	int live;        /* the worker (not `sinktrap report`): use the running totals */
 };
 
 /* A request as the API handlers see it. */
@@ -125,7 +126,12 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
  * The stored domains equal to d or under it, as a JSON array of strings;
  * -1 when there are more than max (the caller falls back to LIKE).
  */
-int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out);
+int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
+                      int64_t *events);
+/* A host's domains (DNS queries, first query), most queried first, as a JSON array. */
+int agg_host_domains_json(struct agg *a, const char *ip, int max, struct strbuf *sb);
+/* The sha256 of a host's payloads as a JSON array: their number, or -1 when over max. */
+int agg_host_payloads(struct agg *a, const char *ip, int max, struct strbuf *sb);
 /* The events of a host (as the source or the destination) counted so far. */
 int64_t agg_host_events(struct agg *a, const char *ip);
 /* "decided_by" of GET /api/lists. */
