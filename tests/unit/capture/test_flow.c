@@ -299,6 +299,74 @@ static void test_timeouts(void **state)
 	free(e);
 }
 
+/* IPv6 sessions go through the same states and timeouts; QinQ: both VLAN ids key
+ * the session, so the same 5-tuple in two inner VLANs is two sessions. */
+static void test_ipv6_tcp_qinq(void **state)
+{
+	struct ended *e = calloc(1, sizeof(*e));
+	struct flow_table *ft = table(e, 0);
+	struct pkt p;
+	struct flow *f;
+	int dir;
+	const char *A = "2001:db8::1", *B = "2001:db8:ffff::2";
+	int64_t t = 1700000000 * SEC;
+
+	/* picked up at the SYN-ACK: turned round, the SYN's sender is the initiator */
+	mk_tcp(&p, B, A, 443, 50000, 700, SYN | ACK, 0);
+	f = track(ft, &p, t, &dir);
+	assert_int_equal(dir, 1);
+	assert_int_equal(f->key.family, 6);
+	assert_int_equal(f->key.sport, 50000);
+	assert_int_equal(f->key.dport, 443);
+	uint64_t id = f->id;
+	mk_tcp(&p, A, B, 50000, 443, 11, ACK, 0);
+	f = track(ft, &p, t + 1000, &dir);
+	assert_int_equal(f->id, id);
+	assert_int_equal(dir, 0);
+	assert_int_equal(f->state, FLOW_STATE_ESTABLISHED);
+	mk_tcp(&p, A, B, 50000, 443, 11, PSH | ACK, 40);
+	track(ft, &p, t + 2000, &dir);
+	mk_tcp(&p, A, B, 50000, 443, 51, RST, 0);
+	f = track(ft, &p, t + 3000, &dir);
+	assert_int_equal(f->state, FLOW_STATE_CLOSED);
+	assert_string_equal(flow_conn_state(f), "RSTO");
+	assert_int_equal(f->bytes[0], 3 * 60 + 40);
+	assert_int_equal(f->payload[0], 40);
+
+	/* an IPv6 half-open connection ends after tcp_new_timeout (60 s) */
+	mk_tcp(&p, A, B, 50001, 22, 1, SYN, 0);
+	track(ft, &p, t + 10 * SEC, &dir);
+	assert_int_equal(flow_table_expire(ft, t + 69 * SEC), 1); /* the RST one (60 s) */
+	assert_int_equal(e->f[0].end_reason, FLOW_END_RST);
+	assert_int_equal(flow_table_expire(ft, t + 71 * SEC), 1);
+	assert_int_equal(e->f[1].end_reason, FLOW_END_TIMEOUT);
+	assert_string_equal(flow_conn_state(&e->f[1]), "S0");
+
+	/* QinQ: outer 200, inner 2001 or 2002; the same tuple untagged is a third */
+	mk_udp(&p, A, B, 5000, 53, 20);
+	p.d.vlan[0] = 200;
+	p.d.vlan[1] = 2001;
+	uint64_t q1 = track(ft, &p, t + 80 * SEC, &dir)->id;
+	p.d.vlan[1] = 2002;
+	uint64_t q2 = track(ft, &p, t + 80 * SEC, &dir)->id;
+	p.d.vlan[0] = p.d.vlan[1] = 0;
+	uint64_t q0 = track(ft, &p, t + 80 * SEC, &dir)->id;
+	assert_int_not_equal(q1, q2);
+	assert_int_not_equal(q0, q1);
+	assert_int_not_equal(q0, q2);
+	mk_udp(&p, B, A, 53, 5000, 60); /* the answer, in 200/2002 */
+	p.d.vlan[0] = 200;
+	p.d.vlan[1] = 2002;
+	f = track(ft, &p, t + 80 * SEC + 5, &dir);
+	assert_int_equal(f->id, q2);
+	assert_int_equal(dir, 1);
+	assert_int_equal(f->key.vlan[0], 200);
+	assert_int_equal(f->key.vlan[1], 2002);
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 3);
+	flow_table_free(&ft);
+	free(e);
+}
+
 /* Time going backwards neither expires nor stalls anything; a leap forward
  * expires what was idle, and the clock keeps its pace after it. */
 static void test_backwards_time(void **state)
@@ -665,6 +733,7 @@ int main(void)
 	    cmocka_unit_test(test_tcp_lifecycle),
 	    cmocka_unit_test(test_tcp_orientation_and_reuse),
 	    cmocka_unit_test(test_timeouts),
+	    cmocka_unit_test(test_ipv6_tcp_qinq),
 	    cmocka_unit_test(test_backwards_time),
 	    cmocka_unit_test(test_ipv6_fragments_real),
 	    cmocka_unit_test(test_fragments_built),
