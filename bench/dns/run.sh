@@ -41,12 +41,13 @@ WAIT_IDLE=0
 SERVER_CPU=1
 GEN_CPU=0
 SINKHOLE=127.66.0.1
+EVENTS=all
 
 usage() {
 	cat <<EOF
 usage: bench/dns/run.sh [--quick] [--duration S] [--servers "LIST"] [--window N]
                         [--dnsperf-opts "OPTS"] [--sinktrap PATH] [--wait-idle S]
-                        [--keep] [--no-netns]
+                        [--sinktrap-events all|json|none] [--keep] [--no-netns]
   --quick           ~2 min: 3 s runs, qgen only (dnsperf only against the trivial
                     responder), 200k-line query files, 10-name list for sinktrap only
   --duration S      seconds per measurement (default 10, quick 3)
@@ -56,6 +57,9 @@ usage: bench/dns/run.sh [--quick] [--duration S] [--servers "LIST"] [--window N]
   --sinktrap PATH   binary (default build/sinktrap)
   --wait-idle S     before each measurement wait up to S s for the rest of the
                     machine to go idle (for shared machines; adds to the time limit)
+  --sinktrap-events where sinktrap records its events: all (JSON lines and
+                    SQLite, as in production; the default), json, or none
+                    (to see what recording costs; the events check then fails)
   --keep            keep the temporary directory (lists, configs, logs, state)
   --no-netns        run in the current network namespace (still loopback only)
 EOF
@@ -73,6 +77,7 @@ while [ $# -gt 0 ]; do
 	--sinktrap) SINKTRAP=$2; shift ;;
 	--keep) KEEP=1 ;;
 	--wait-idle) WAIT_IDLE=$2; shift ;;
+	--sinktrap-events) EVENTS=$2; shift ;;
 	--no-netns) NETNS=0 ;;
 	-h|--help) usage ;;
 	*) echo "run.sh: unknown option $1" >&2; usage ;;
@@ -86,6 +91,10 @@ for s in $SERVERS; do
 	*) echo "run.sh: unknown server $s" >&2; usage ;;
 	esac
 done
+case "$EVENTS" in
+all|json|none) ;;
+*) echo "run.sh: --sinktrap-events: all, json or none" >&2; usage ;;
+esac
 for v in "$WINDOW" "$WAIT_IDLE" "${DURATION:-1}"; do
 	[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -le 100000 ] || { echo "run.sh: $v: not a number" >&2; usage; }
 done
@@ -207,7 +216,8 @@ say "DNS sinkhole benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 say "machine: $NCPU CPUs ($CPU_MODEL), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "pinning: each server (all of its processes) on CPU $SERVER_CPU; dnsperf, qgen and the upstream responder on CPU $GEN_CPU (taskset)"
 say "network: $([ -n "${SINKTRAP_BENCH_IN_NETNS:-}" ] && echo "private namespace, loopback only" || echo "host loopback")"
-say "runs: ${DURATION} s each; qgen window $WINDOW; dnsperf $DNSPERF_OPTS; tools: $TOOLS$( [ "$WAIT_IDLE" -gt 0 ] && echo "; waiting up to $WAIT_IDLE s for an idle machine before each")"
+say "runs: ${DURATION} s each; qgen window $WINDOW; dnsperf $DNSPERF_OPTS; sinktrap records events to: $(
+	case $EVENTS in all) echo "JSON and SQLite" ;; json) echo "JSON only" ;; none) echo "nothing" ;; esac); tools: $TOOLS$( [ "$WAIT_IDLE" -gt 0 ] && echo "; waiting up to $WAIT_IDLE s for an idle machine before each")"
 say "versions: $(unbound -V 2>/dev/null | sed -n 's/^Version /unbound /p'), $(kresd --version 2>/dev/null | sed 's/.*version /kresd /'), $(dnsmasq --version 2>/dev/null | head -1 | awk '{print "dnsmasq", $3}'), $(dnsperf -h 2>&1 | sed -n 's/^Version /dnsperf /p')"
 
 # Other work on the machine skews every number: say so up front.
@@ -243,7 +253,8 @@ PIDS+=("$UPID")
 
 # ---------------------------------------------------------------- measuring
 
-declare -A QPS LOST FAIL GCPU GREAL SCPU OTHER LOADMS RSS RSS_END RSS_DETAIL RSS_END_DETAIL SINKED
+declare -A QPS LOST FAIL GCPU GREAL SCPU OTHER LOADMS RSS RSS_END RSS_DETAIL RSS_END_DETAIL SINKED WCPU
+WORKERS="" # sinktrap's "dns:PID store:PID" while it is measured: CPU per worker
 
 tree_pids() { # pid and its descendants
 	local p=$1 c
@@ -319,15 +330,16 @@ sinktrap_rss_detail() { # parent port statedir: "parent 3.1 MB, dns 40.2 MB, sto
 	echo "$out"
 }
 
-sinktrap_dns_pid() { # parent port statedir
+sinktrap_worker_pid() { # parent port statedir label
 	local c
 	for c in $(pgrep -P "$1" 2>/dev/null); do
-		if [ "$(proc_label "$c" "$2" "$3")" = dns ]; then
+		if [ "$(proc_label "$c" "$2" "$3")" = "$4" ]; then
 			echo "$c"
 			return
 		fi
 	done
 }
+sinktrap_dns_pid() { sinktrap_worker_pid "$1" "$2" "$3" dns; } # parent port statedir
 
 kv() { # key file: value of key=... on the RESULT line, empty if none
 	sed -n "s/^RESULT .*\\b$1=\\([^ ]*\\).*/\\1/p" "$2" 2>/dev/null | head -1
@@ -389,8 +401,10 @@ wait_idle() {
 # server, the generator nor the upstream used ("others": anything else on the
 # machine, which makes the numbers noisy).
 measure_one() { # key tool port queryfile server-pid label
-	local key=$1 tool=$2 port=$3 qf=$4 pid=$5 label=$6 s0 s1 u0 u1 b0 b1 st0 st1 w0 w1
+	local key=$1 tool=$2 port=$3 qf=$4 pid=$5 label=$6 s0 s1 u0 u1 b0 b1 st0 st1 w0 w1 wk
+	local -A k0
 	wait_idle
+	for wk in $WORKERS; do k0[$wk]=$(tree_ticks "${wk#*:}"); done
 	s0=$(tree_ticks "$pid"); u0=$(tree_ticks "$UPID")
 	read -r b0 st0 < <(busy_ticks)
 	w0=$(date +%s%N)
@@ -398,6 +412,11 @@ measure_one() { # key tool port queryfile server-pid label
 	w1=$(date +%s%N)
 	read -r b1 st1 < <(busy_ticks)
 	s1=$(tree_ticks "$pid"); u1=$(tree_ticks "$UPID")
+	WCPU[$key]=""
+	for wk in $WORKERS; do
+		WCPU[$key]="${WCPU[$key]}${WCPU[$key]:+ }${wk%%:*} $(awk -v d=$(($(tree_ticks "${wk#*:}") - k0[$wk])) \
+			-v hz="$CLK_TCK" -v s="$DURATION" 'BEGIN { printf "%.0f", 100 * d / hz / s }')"
+	done
 	SCPU[$key]=$(awk -v d=$((s1 - s0)) -v hz="$CLK_TCK" -v s="$DURATION" \
 		'BEGIN { printf "%.0f", 100 * d / hz / s }')
 	# over the whole wall time of the tool (it also loads its file and drains)
@@ -406,9 +425,9 @@ measure_one() { # key tool port queryfile server-pid label
 		-v s="$DURATION" -v st=$((st1 - st0)) \
 		'BEGIN { w /= 1000; o = 100 * (b - st - sv - up) / hz / w - g * s / w
 			if (o < 0) o = 0; printf "%.0f/%.0f", o, 100 * st / hz / w }')
-	printf '  %-28s %-8s %8s q/s  lost %s  fail %s  CPU%%: server %s generator %s others/steal %s%s\n' \
+	printf '  %-28s %-8s %8s q/s  lost %s  fail %s  CPU%%: server %s%s generator %s others/steal %s%s\n' \
 		"$label" "$tool" "${QPS[$key]:--}" "${LOST[$key]:--}" "${FAIL[$key]:--}" \
-		"${SCPU[$key]:--}" "${GCPU[$key]:--}" "${OTHER[$key]}" "$IDLE_NOTE"
+		"${SCPU[$key]:--}" "${WCPU[$key]:+ (${WCPU[$key]})}" "${GCPU[$key]:--}" "${OTHER[$key]}" "$IDLE_NOTE"
 }
 
 measure() { # server list pid port: every query file with every tool
@@ -445,8 +464,8 @@ sinkhole_ipv4 = $SINKHOLE
 sinkhole_ipv6 = fd00:66::1
 ttl = 300
 [events]
-json = $dir/var/events.json
-sqlite = yes
+json = $([ "$EVENTS" = none ] && echo no || echo "$dir/var/events.json")
+sqlite = $([ "$EVENTS" = all ] && echo yes || echo no)
 EOF
 	taskset -c "$SERVER_CPU" "$SINKTRAP" run -c "$dir/sinktrap.conf" >"$dir/log" 2>&1 &
 	SPID=$!
@@ -611,9 +630,11 @@ run_server() { # server list
 	if [ "$s" = sinktrap ]; then
 		RSS_DETAIL[$s.$l]=$(sinktrap_rss_detail "$pid" "${PORT[$s]}" "$dir/var")
 		EVENTS0=$(sinktrap_event_count "$dir")
+		WORKERS="dns:$(sinktrap_worker_pid "$pid" "${PORT[$s]}" "$dir/var" dns) store:$(sinktrap_worker_pid "$pid" "${PORT[$s]}" "$dir/var" store)"
 	fi
 	echo "   loaded in ${LOADMS[$s.$l]} ms, RSS $(mb "${RSS[$s.$l]}") MB ${RSS_DETAIL[$s.$l]:+(${RSS_DETAIL[$s.$l]})}"
 	measure "$s" "$l" "$pid" "${PORT[$s]}"
+	WORKERS=""
 	RSS_END[$s.$l]=$(tree_rss_kb "$pid")
 	if [ "$s" = sinktrap ]; then
 		RSS_END_DETAIL[$s.$l]=$(sinktrap_rss_detail "$pid" "${PORT[$s]}" "$dir/var")
@@ -762,6 +783,17 @@ else
 		r=$(ratio "${QPS[sinktrap.big.$f.qgen]:-}" "${QPS[trivial.none.listed.qgen]:-}")
 		printf '  %-15s %-8s sinktrap / trivial responder: %s  (target >= 0.50: %s)\n' \
 			"${FILELABEL[$f]}" qgen "$r" "$(verdict "$r" '>=' 0.5)"
+	done
+	# Where the one CPU goes: CPU time per answer (server CPU / answers per second).
+	us() { awk -v c="${1:-}" -v q="${2:-}" 'BEGIN { if (c == "" || q == "" || q == 0) print "-"; else printf "%.1f", c * 1e4 / q }'; }
+	for f in listed sub; do
+		k=sinktrap.big.$f.qgen
+		[ -n "${QPS[$k]:-}" ] || continue
+		read -r _ wd _ ws <<<"${WCPU[$k]:-}"
+		printf '  %-15s %-8s CPU per answer: sinktrap %s us (dns worker %s, store %s), trivial responder %s us\n' \
+			"${FILELABEL[$f]}" qgen "$(us "${SCPU[$k]:-}" "${QPS[$k]}")" "$(us "${wd:-}" "${QPS[$k]}")" \
+			"$(us "${ws:-}" "${QPS[$k]}")" \
+			"$(us "${SCPU[trivial.none.listed.qgen]:-}" "${QPS[trivial.none.listed.qgen]:-}")"
 	done
 	lm=${LOADMS[sinktrap.big]:-}
 	printf '  load of 1M: %s ms  (target < 1000: %s)\n' "$lm" "$(verdict "$lm" '<' 1000)"
