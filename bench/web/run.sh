@@ -40,7 +40,8 @@ cleanup() {
 	# A store left half made is made again by the next run.
 	[ -n "$MAKING" ] && [ ! -f "$STORE/done" ] && rm -rf "$STORE"
 	[ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null || true
-	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null || true
+	# the watchdog's sleep too: it holds whatever descriptors (and locks) the run inherited
+	[ -n "$WATCH_PID" ] && { pkill -P "$WATCH_PID" 2>/dev/null; kill "$WATCH_PID" 2>/dev/null; } || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -48,6 +49,7 @@ trap 'echo "bench/web: stopped" >&2; exit 124' TERM INT
 # The hard limit: whatever happens, the run ends (and cleans up) by then.
 ( sleep "$LIMIT"; echo "bench/web: time limit of ${LIMIT}s reached" >&2; kill -TERM $$ ) &
 WATCH_PID=$!
+disown "$WATCH_PID"
 
 t_start=$(date +%s)
 mkdir -p "$OUT"

@@ -771,11 +771,12 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 		} else {
 			strbuf_free(&js);
 		}
+		/* The event's columns as subqueries: looked up for the page's rows only. */
 		paged(r, o,
 		      "p.sha256, p.size, p.first_seen, p.last_seen, p.seen, p.kind, p.name, "
-		      "e.src_ip, e.domain",
-		      "payloads p LEFT JOIN events e ON e.event_id = p.event_id", &q,
-		      "p.last_seen DESC, p.sha256");
+		      "(SELECT src_ip FROM events e WHERE e.event_id = p.event_id) AS src_ip, "
+		      "(SELECT domain FROM events e WHERE e.event_id = p.event_id) AS domain",
+		      "payloads p", &q, "p.last_seen DESC, p.sha256");
 		return;
 	}
 	/* Without it: from the fileinfo events themselves. */
