@@ -304,7 +304,15 @@ def test_scan_of_every_port(env, capsys):
     # A sanitizer build keeps freed memory in quarantine: its RSS says nothing here.
     if not os.environ.get("SINKTRAP_SANITIZED"):
         assert rss1 - rss0 < 64 * 1024, "memory grew with the scan"
-    evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=open_ports,
-                       timeout=120, what="one trap event per scanned port")
+    try:
+        evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=open_ports,
+                           timeout=180, what="one trap event per scanned port")
+    except harness.Timeout:
+        got = [e for e in env.events(mark, "trap") if e["dest_ip"] == addr]
+        drops = [e["stats"] for e in env.events(mark, "stats")
+                 if e["stats"].get("events_dropped")]
+        raise AssertionError(f"{len(got)} trap events for {open_ports} open ports; "
+                             f"ports without one: {len(set(range(1, 65536)) - {e['dest_port'] for e in got})}; "
+                             f"drop reports: {drops[:3]}")
     assert len({e["dest_port"] for e in evs}) >= 65000
     assert env.trap_pid() == pid, "the trap worker was restarted"
