@@ -304,15 +304,20 @@ def test_scan_of_every_port(env, capsys):
     # A sanitizer build keeps freed memory in quarantine: its RSS says nothing here.
     if not os.environ.get("SINKTRAP_SANITIZED"):
         assert rss1 - rss0 < 64 * 1024, "memory grew with the scan"
+    # nmap counts a port open once its own side of the handshake completed; when the accept
+    # queue overflows for a moment (a sanitizer build accepts slowly) the final ACK is dropped
+    # and the server never has that connection. So: an event for (nearly) every port.
+    def scanned():
+        return [e for e in env.events(mark, "trap") if e["dest_ip"] == addr]
+
     try:
-        evs = env.wait_for(lambda e: e["dest_ip"] == addr, since=mark, count=open_ports,
-                           timeout=180, what="one trap event per scanned port")
+        harness.wait_until(lambda: len({e["dest_port"] for e in scanned()}) >= 65000, 180,
+                           interval=0.2, what="a trap event for every scanned port")
     except harness.Timeout:
-        got = [e for e in env.events(mark, "trap") if e["dest_ip"] == addr]
+        got = scanned()
         drops = [e["stats"] for e in env.events(mark, "stats")
                  if e["stats"].get("events_dropped")]
-        raise AssertionError(f"{len(got)} trap events for {open_ports} open ports; "
-                             f"ports without one: {len(set(range(1, 65536)) - {e['dest_port'] for e in got})}; "
-                             f"drop reports: {drops[:3]}")
-    assert len({e["dest_port"] for e in evs}) >= 65000
+        missing = 65535 - len({e["dest_port"] for e in got})
+        raise AssertionError(f"{len(got)} trap events for {open_ports} open ports, "
+                             f"{missing} ports without one; drop reports: {drops[:3]}")
     assert env.trap_pid() == pid, "the trap worker was restarted"
