@@ -160,7 +160,8 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v
 
 # build what is measured
 ninja -C "$ROOT/build" >/dev/null
-cc -O2 -D_GNU_SOURCE -I"$ROOT/src" "$HERE/capgen.c" "$ROOT/src/capture/pcapfile.c" -o "$WORK/capgen"
+cc -O2 -D_GNU_SOURCE -I"$ROOT/src" "$HERE/capgen.c" "$ROOT/src/capture/pcapfile.c" \
+	"$ROOT/src/common/util.c" "$ROOT/src/common/log.c" -o "$WORK/capgen"
 
 say "# Packet capture benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 say ""

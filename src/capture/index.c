@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "capture/communityid.h"
+#include "common/util.h"
 #include "capture/pcapfile.h"
 
 #define MAGIC "STCAPIX1"
@@ -46,18 +47,6 @@ enum {
 };
 
 /* ---- little helpers ---- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static void le16(uint8_t *p, uint16_t v)
 {

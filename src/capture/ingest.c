@@ -89,26 +89,14 @@ static void grow(uint8_t **buf, size_t *cap, size_t need)
 	*cap = c;
 }
 
-static int types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
-                      const struct ev_field *type)
-{
-	struct ev_field action;
-	if (types->n == 0)
-		return 1;
-	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
-	         action.kind == EV_STR;
-	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
-	                            ha ? action.strlen : 0);
-}
-
 /* One record, as the store worker takes it (without remote sinks). */
 static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 {
 	struct ev_field type, f;
 	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
 		return;
-	int to_json = ls->json && types_pass(&ls->cfg->json_types, rec, len, &type);
-	int to_db = ls->db && types_pass(&ls->cfg->database_types, rec, len, &type);
+	int to_json = ls->json && sinkspec_types_pass(&ls->cfg->json_types, rec, len, &type);
+	int to_db = ls->db && sinkspec_types_pass(&ls->cfg->database_types, rec, len, &type);
 	if (to_json || to_db) {
 		strbuf_reset(&ls->line);
 		render_json(rec, len, ls->cfg->sensor, &ls->line);

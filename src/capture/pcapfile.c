@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 /* A block we parse is held whole: a maximal packet plus room for options. */
 #define MAX_BLOCK (PCAPFILE_MAX_CAPLEN + 64 * 1024)
 /* Unknown pcapng blocks are skipped; a length past this is taken as corruption. */
@@ -100,18 +102,6 @@ static inline __attribute__((always_inline)) uint32_t rd32(const struct pcapfile
 	uint32_t v;
 	memcpy(&v, p, 4);
 	return r->be ? __builtin_bswap32(v) : v;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static int rfail(struct pcapfile_reader *r, int code, const char *fmt, ...)

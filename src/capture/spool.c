@@ -16,24 +16,13 @@
 
 #include "capture/index.h"
 #include "capture/pcapfile.h"
+#include "common/util.h"
 
 #define PREFIX "sinktrap-"
 #define PREFIX_LEN 9
 #define TIME_LEN 16 /* YYYYmmddTHHMMSSZ */
 #define SEQ_LEN 10
 #define STALE_TMP_SECS 600
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int spool_name_make(char *buf, size_t len, int64_t created, uint32_t seq, int pcapng)
 {

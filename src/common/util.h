@@ -24,6 +24,9 @@ int mkdir_p(const char *path);
 int write_full(int fd, const void *buf, size_t len);
 /* Monotonic clock in milliseconds. */
 int64_t mono_ms(void);
+/* Format an error message into err[errlen]; nothing when err is NULL or errlen 0. */
+void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "../common/event.h"
 #include "../common/util.h"
 #include "render.h"
 
@@ -688,6 +689,18 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 	}
 	snprintf(err, errlen, "unknown key '%s' in [events]", key);
 	return -1;
+}
+
+int sinkspec_types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
+                        const struct ev_field *type)
+{
+	struct ev_field action;
+	if (types->n == 0)
+		return 1;
+	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
+	         action.kind == EV_STR;
+	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
+	                            ha ? action.strlen : 0);
 }
 
 void sinkspec_config_swap(struct config *a, struct config *b)

@@ -68,6 +68,10 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *out, char *err, 
 void sinkspec_syslog_free(struct cfg_syslog *s);
 /* "dns,trap,dns:forward" or "all"; every name must be a known event type. */
 int sinkspec_types_parse(const char *value, struct cfg_strv *out, char *err, size_t errlen);
+/* Whether a record (checked) of event type `type` passes the filter; none = every type. */
+struct ev_field;
+int sinkspec_types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
+                        const struct ev_field *type);
 /* "local5", "daemon", ... -> 0..23; -1 if unknown. */
 int sinkspec_facility(const char *name);
 /* "rfc5424", "rfc3164", "cef" -> enum syslog_format; -1 if unknown. */

@@ -236,18 +236,6 @@ static void apply_rows(struct store *s, const uint8_t *rec, size_t len, const st
 	}
 }
 
-static int types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t len,
-                      const struct ev_field *type)
-{
-	struct ev_field action;
-	if (types->n == 0)
-		return 1;
-	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
-	         action.kind == EV_STR;
-	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
-	                            ha ? action.strlen : 0);
-}
-
 /* Keep the last stats of each worker ("stats": {"worker": W, W: {...}}). */
 static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
 {
@@ -287,8 +275,8 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 	struct ev_field type;
 	if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
 		return;
-	int to_json = s->json && types_pass(&s->cfg->json_types, rec, rl, &type);
-	int to_db = s->db && types_pass(&s->cfg->database_types, rec, rl, &type);
+	int to_json = s->json && sinkspec_types_pass(&s->cfg->json_types, rec, rl, &type);
+	int to_db = s->db && sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
 	if (to_json || to_db) {
 		strbuf_reset(&s->line);
 		render_json(rec, rl, s->cfg->sensor, &s->line);
