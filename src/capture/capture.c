@@ -479,14 +479,8 @@ int capture_worker_main(struct config *c, struct capture_setup *s)
 		fd_nonblock(s->parent_fd);
 		loop_io_add(w->loop, s->parent_fd, EPOLLIN, parent_read, w);
 	}
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop_io_add(w->loop, sfd, EPOLLIN, on_signal, w);
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	loop_signals(w->loop, sigs, 3, on_signal, w);
 	loop_timer_add(w->loop, 1000, 1, tick, w);
 	loop_timer_add(w->loop, c->capture_stats_ms, 1, stats_timer, w);
 

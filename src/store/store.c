@@ -709,13 +709,17 @@ static void sinks_open(struct store *s, int fatal)
 	}
 }
 
-static void sinks_stop(struct store *s, int grace_ms)
+/* Stop the delivery threads together; at the last stop the status file gets their final
+ * counts before they are freed. */
+static void sinks_stop(struct store *s, int grace_ms, int last)
 {
 	for (int i = 0; i < s->nsinks; i++)
 		sink_request_stop(s->sinks[i], grace_ms);
 	int hung = 0;
 	for (int i = 0; i < s->nsinks; i++)
 		hung |= sink_join(s->sinks[i], grace_ms + 5000) < 0;
+	if (last)
+		status_update(s);
 	for (int i = 0; i < s->nsinks && !hung; i++)
 		sink_stop(&s->sinks[i], grace_ms);
 	s->nsinks = 0;
@@ -779,7 +783,7 @@ static void events_reload(struct store *s, struct config *nc)
 
 	commit(s);
 	if (sinks_changed)
-		sinks_stop(s, 1000);
+		sinks_stop(s, 1000, 0);
 	if (json_changed)
 		jsonfile_free(&s->json);
 	if (sqlite_changed)
@@ -846,14 +850,8 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 		fd_nonblock(s->parent_fd);
 		loop_io_add(s->loop, s->parent_fd, EPOLLIN, parent_event, s);
 	}
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	loop_io_add(s->loop, sfd, EPOLLIN, on_signal, s);
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	loop_signals(s->loop, sigs, 3, on_signal, s);
 	loop_timer_add(s->loop, COMMIT_MS, 1, commit_timer, s);
 	loop_timer_add(s->loop, STATUS_MS, 1, status_update, s);
 	status_update(s);
@@ -871,15 +869,7 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	drain(s);
 	commit(s);
-	for (int i = 0; i < s->nsinks; i++)
-		sink_request_stop(s->sinks[i], STOP_GRACE_MS);
-	int hung = 0;
-	for (int i = 0; i < s->nsinks; i++)
-		hung |= sink_join(s->sinks[i], STOP_GRACE_MS + 5000) < 0;
-	status_update(s);
-	for (int i = 0; i < s->nsinks && !hung; i++)
-		sink_stop(&s->sinks[i], STOP_GRACE_MS);
-	s->nsinks = 0;
+	sinks_stop(s, STOP_GRACE_MS, 1);
 	log_info("stopped: %llu events stored", (unsigned long long)s->n_events);
 	db_close(&s->db);
 	jsonfile_free(&s->json);
