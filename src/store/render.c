@@ -57,8 +57,7 @@ void strbuf_printf(struct strbuf *s, const char *fmt, ...)
 	s->len += (size_t)n;
 }
 
-/* Length of a valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_len(const uint8_t *p, size_t n)
+size_t utf8_len(const uint8_t *p, size_t n)
 {
 	uint8_t c = p[0];
 	size_t l;

@@ -15,6 +15,10 @@ struct strbuf {
 	size_t len, cap;
 };
 
+/* Length of a valid UTF-8 sequence at p (n bytes left), or 0: overlong forms, surrogates
+ * and code points past U+10FFFF are not UTF-8. */
+size_t utf8_len(const uint8_t *p, size_t n);
+
 void strbuf_init(struct strbuf *s);
 void strbuf_free(struct strbuf *s);
 void strbuf_reset(struct strbuf *s);

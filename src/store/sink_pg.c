@@ -250,21 +250,8 @@ static void copy_text(struct strbuf *o, const uint8_t *p, size_t n)
 		} else if (c < 0x80) {
 			strbuf_putc(o, (char)c); /* other control characters are valid text */
 		} else {
-			/* Validate the sequence. */
-			size_t l = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-			uint32_t cp = l == 2 ? c & 0x1F : l == 3 ? c & 0x0F : c & 0x07;
-			int ok = l > 0 && i + l <= n;
-			for (size_t k = 1; ok && k < l; k++) {
-				if ((p[i + k] & 0xC0) != 0x80)
-					ok = 0;
-				else
-					cp = cp << 6 | (p[i + k] & 0x3F);
-			}
-			if (ok && ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) ||
-			           (l == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-			           (cp >= 0xD800 && cp <= 0xDFFF)))
-				ok = 0;
-			if (ok) {
+			size_t l = utf8_len(p + i, n - i);
+			if (l > 1) {
 				strbuf_put(o, p + i, l);
 				i += l;
 				continue;

@@ -12,33 +12,6 @@
 
 static const char repl[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-/* Length of a valid UTF-8 sequence of 2..4 bytes at p, or 0. */
-static size_t utf8_seq(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	size_t l;
-	uint32_t cp;
-	if ((c & 0xE0) == 0xC0)
-		l = 2, cp = c & 0x1F;
-	else if ((c & 0xF0) == 0xE0)
-		l = 3, cp = c & 0x0F;
-	else if ((c & 0xF8) == 0xF0)
-		l = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < l)
-		return 0;
-	for (size_t i = 1; i < l; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3F);
-	}
-	if ((l == 2 && cp < 0x80) || (l == 3 && cp < 0x800) || (l == 4 && cp < 0x10000) ||
-	    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return l;
-}
-
 /* Bytes a format escapes with a backslash. */
 static const uint8_t sd_special[256] = {['"'] = 1, ['\\'] = 1, [']'] = 1};
 static const uint8_t cef_head_special[256] = {['|'] = 1, ['\\'] = 1};
@@ -69,8 +42,8 @@ static void put_escaped(struct strbuf *out, const uint8_t *p, size_t n, const ui
 		} else if (crlf && (c == '\n' || c == '\r')) {
 			strbuf_put(out, c == '\n' ? "\\n" : "\\r", 2);
 			i++;
-		} else if (c >= 0x80 && utf8_seq(p + i, n - i)) {
-			size_t l = utf8_seq(p + i, n - i);
+		} else if (c >= 0x80 && utf8_len(p + i, n - i)) {
+			size_t l = utf8_len(p + i, n - i);
 			strbuf_put(out, p + i, l);
 			i += l;
 		} else {
