@@ -56,6 +56,8 @@ struct capture_worker {
 int capture_filter_check(const char *bpf, char *err, size_t errlen)
 {
 	struct bpf_program prog;
+	if (pcap_lib_ready(err, errlen) < 0)
+		return -1;
 	pcap_t *p = pcap_open_dead(DLT_EN10MB, 262144);
 	if (p == NULL) {
 		snprintf(err, errlen, "cannot compile filters (libpcap)");

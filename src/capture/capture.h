@@ -37,6 +37,9 @@ struct capture_setup {
 /* Whether a BPF expression compiles (for Ethernet). 0, or -1 with err. */
 int capture_filter_check(const char *bpf, char *err, size_t errlen);
 
+/* libpcap, opened at its first use (pcap_shim.c): 0, or -1 and why not. */
+int pcap_lib_ready(char *err, size_t errlen);
+
 /*
  * Open and activate a handle on every [capture] interface, with the filter
  * set (needs CAP_NET_RAW). All interfaces must share one link type. 0, or -1

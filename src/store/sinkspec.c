@@ -513,6 +513,11 @@ static int parse_database(const char *v, char *err, size_t errlen)
 {
 	if (!strncmp(v, "postgresql://", 13) || !strncmp(v, "postgres://", 11) ||
 	    strchr(v, '=')) {
+		char why[300];
+		if (pq_ready(why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "database: %s", why);
+			return -1;
+		}
 		char *msg = NULL;
 		PQconninfoOption *opts = PQconninfoParse(v, &msg);
 		if (opts == NULL) {

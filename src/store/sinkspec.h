@@ -46,6 +46,9 @@ struct cfg_syslog {
 
 /* Defaults of the [events] keys. */
 void sinkspec_config_defaults(struct config *c);
+
+/* libpq, opened at its first use (pq_shim.c): 0, or -1 and why not. */
+int pq_ready(char *err, size_t errlen);
 /*
  * Set one [events] key handled here (see sinkspec_handles). line is the
  * config line; check_files: also open the TLS files a destination names.
