@@ -144,10 +144,10 @@ wait_idle() {
 		if [ "$(date +%s)" -ge "$deadline" ]; then IDLE_NOTE=" (machine busy)"; return 0; fi
 	done
 }
-now() { date +%s.%N; }
+# wall-clock times are taken with bash's $EPOCHREALTIME (no process started to read the clock)
 perf_start() { # median wall time of 20 starts of a command, in ms
 	local t=() i a b
-	for i in $(seq 20); do a=$(now); "$@" >/dev/null 2>&1 || true; b=$(now); t+=("$(echo "($b - $a) * 1000" | bc)"); done
+	for i in $(seq 20); do a=$EPOCHREALTIME; "$@" >/dev/null 2>&1 || true; b=$EPOCHREALTIME; t+=("$(echo "($b - $a) * 1000" | bc)"); done
 	printf '%.1f ms' "$(printf '%s\n' "${t[@]}" | median)"
 }
 # packets the kernel dropped before any socket saw them (input backlog full), all CPUs
@@ -406,7 +406,7 @@ run_ingest() {
 		for i in $(seq "$REPS"); do
 			wait_idle
 			local t0 t1
-			t0=$(now); tcpdump -r "$x" -w /dev/null 2>/dev/null; t1=$(now)
+			t0=$EPOCHREALTIME; tcpdump -r "$x" -w /dev/null 2>/dev/null; t1=$EPOCHREALTIME
 			td+=("$(echo "$t1 - $t0" | bc)")
 			for mode in full bare; do
 				rm -rf "$WORK/ing"; mkdir -p "$WORK/ing"
@@ -415,7 +415,7 @@ run_ingest() {
 				  else echo "json = no"; echo "sqlite = no"; fi; } >"$WORK/ing.conf"
 				sync
 				wait_idle
-				t0=$(now); "$SINKTRAP" ingest -q -c "$WORK/ing.conf" "$x" 2>"$WORK/ing.err"; t1=$(now)
+				t0=$EPOCHREALTIME; "$SINKTRAP" ingest -q -c "$WORK/ing.conf" "$x" 2>"$WORK/ing.err"; t1=$EPOCHREALTIME
 				if [ $mode = full ]; then st+=("$(echo "$t1 - $t0" | bc)"); else bare+=("$(echo "$t1 - $t0" | bc)"); fi
 			done
 		done
@@ -504,15 +504,15 @@ EOF
 		}
 		for i in $(seq "$REPS"); do
 			wait_idle
-			t0=$(now); openfpc_way; t1=$(now); tof+=("$(echo "$t1 - $t0" | bc)")
-			t0=$(now); sinktrap_way; t1=$(now); tst+=("$(echo "$t1 - $t0" | bc)")
+			t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; tof+=("$(echo "$t1 - $t0" | bc)")
+			t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; tst+=("$(echo "$t1 - $t0" | bc)")
 			tin+=("$(grep -o 'in [0-9.]* ms' "$WORK/st.err" | cut -d' ' -f2)")
 		done
 		# cold: the spool's files and the database dropped from the page cache before each
 		for i in $(seq "$REPS"); do
 			wait_idle
-			evict_spool; t0=$(now); openfpc_way; t1=$(now); cof+=("$(echo "$t1 - $t0" | bc)")
-			evict_spool; t0=$(now); sinktrap_way; t1=$(now); cst+=("$(echo "$t1 - $t0" | bc)")
+			evict_spool; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; cof+=("$(echo "$t1 - $t0" | bc)")
+			evict_spool; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; cst+=("$(echo "$t1 - $t0" | bc)")
 		done
 		local same
 		same=$(/usr/bin/python3 - "$WORK/ofpc.pcap" "$WORK/st.pcap" <<'EOF'
@@ -542,7 +542,7 @@ EOF
 	say ""
 	say "median speed-up, files in the page cache: $(printf '%s\n' "${ratios[@]}" | median)x for the whole command, $(printf '%s\n' "${iratios[@]}" | median)x for the extraction alone; files not in the page cache: $(printf '%s\n' "${cratios[@]}" | median)x for the whole command (medians of $REPS runs each)"
 	say ""
-	say "process start-up on this machine (perf stat -r 20, nothing else done): sinktrap version $(perf_start "$SINKTRAP" version), tcpdump --version $(perf_start tcpdump --version)"
+	say "process start-up on this machine (median of 20 starts, nothing else done): sinktrap version $(perf_start "$SINKTRAP" version), tcpdump --version $(perf_start tcpdump --version)"
 	say ""
 }
 
