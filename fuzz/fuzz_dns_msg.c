@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t out[4096], buf[4096];
 
 	if (dns_query_parse(data, size, &q) == DNS_PARSE_OK) {
-		static const uint8_t a4[16] = {127, 66, 0, 1}; /* 16 bytes: AAAA reads them all */
+		static const uint8_t a4[16] = {127, 66, 0,
+		                               1}; /* 16 bytes: AAAA reads them all */
 		dns_resp_sinkhole(&q, a4, 300, 1232, out, sizeof(out));
 		dns_resp_sinkhole(&q, NULL, 300, 1232, out, sizeof(out));
 		dns_query_build(&q, 1, 1232, out, sizeof(out));

@@ -44,9 +44,9 @@ struct worker {
 	enum wkind kind;
 	int enabled;
 	pid_t pid;
-	int ctl;           /* parent's end of the control channel */
-	int64_t started;   /* ms */
-	int64_t backoff;   /* ms before the next restart */
+	int ctl;         /* parent's end of the control channel */
+	int64_t started; /* ms */
+	int64_t backoff; /* ms before the next restart */
 	struct loop_timer *restart;
 	int stopping;
 };
@@ -139,7 +139,8 @@ static int store_channel(struct parent *p, const char *producer)
 	if (ipc_pair(sv) < 0)
 		fatal("socketpair");
 	struct worker *st = &p->w[W_STORE];
-	if (st->ctl < 0 || ipc_send(st->ctl, IPC_PEER_CHANNEL, producer, strlen(producer), sv[1]) < 0) {
+	if (st->ctl < 0 ||
+	    ipc_send(st->ctl, IPC_PEER_CHANNEL, producer, strlen(producer), sv[1]) < 0) {
 		/* No store right now: the producer keeps its events until it gets one. */
 		close(sv[1]);
 		close(sv[0]);
@@ -168,7 +169,8 @@ static void worker_start(struct parent *p, struct worker *w)
 			if (ipc_pair(sv) < 0)
 				fatal("socketpair");
 			ss.peers[ss.npeers].fd = sv[1];
-			snprintf(ss.peers[ss.npeers].name, sizeof(ss.peers[0].name), "%s", wnames[k]);
+			snprintf(ss.peers[ss.npeers].name, sizeof(ss.peers[0].name), "%s",
+			         wnames[k]);
 			ss.npeers++;
 			producer_end[k] = sv[0];
 		}
@@ -195,8 +197,8 @@ static void worker_start(struct parent *p, struct worker *w)
 		for (int k = 0; k < W_MAX; k++) {
 			if (producer_end[k] < 0)
 				continue;
-			if (p->w[k].ctl < 0 ||
-			    ipc_send(p->w[k].ctl, IPC_STORE_CHANNEL, NULL, 0, producer_end[k]) < 0)
+			if (p->w[k].ctl < 0 || ipc_send(p->w[k].ctl, IPC_STORE_CHANNEL, NULL, 0,
+			                                producer_end[k]) < 0)
 				log_warnx("could not hand the new store to %s", wnames[k]);
 			close(producer_end[k]);
 		}
@@ -210,9 +212,9 @@ static void worker_start(struct parent *p, struct worker *w)
 			close_ctl_except(p, -1);
 			close_listeners(p, W_TRAP);
 			worker_narrow(p, "trap",
-			              p->cfg->tproxy_port
-			                  ? (1ull << CAP_NET_RAW) | (1ull << CAP_NET_BIND_SERVICE)
-			                  : 0);
+			              p->cfg->tproxy_port ? (1ull << CAP_NET_RAW) |
+			                                        (1ull << CAP_NET_BIND_SERVICE)
+			                                  : 0);
 			struct trap_setup ts = {p->trap_ls, p->trap_nls, ctl[1], store_end};
 			_exit(trap_worker_main(p->cfg, &ts));
 		}
@@ -357,18 +359,20 @@ static void reap(struct parent *p)
 			if (p->stopping || w->stopping)
 				break;
 			if (WIFSIGNALED(status))
-				log_warnx("%s worker (pid %d) killed by signal %d", wnames[i], (int)pid,
-				          WTERMSIG(status));
+				log_warnx("%s worker (pid %d) killed by signal %d", wnames[i],
+				          (int)pid, WTERMSIG(status));
 			else
-				log_warnx("%s worker (pid %d) exited with status %d", wnames[i], (int)pid,
-				          WEXITSTATUS(status));
-			/* Back-off doubles while it keeps dying young, and resets once it lived. */
+				log_warnx("%s worker (pid %d) exited with status %d", wnames[i],
+				          (int)pid, WEXITSTATUS(status));
+			/* Back-off doubles while it keeps dying young, and resets once it
+			 * lived. */
 			if (mono_ms() - w->started > 60000)
 				w->backoff = 0;
 			w->backoff = w->backoff ? w->backoff * 2 : 500;
 			if (w->backoff > 60000)
 				w->backoff = 60000;
-			log_info("restarting %s worker in %lld ms", wnames[i], (long long)w->backoff);
+			log_info("restarting %s worker in %lld ms", wnames[i],
+			         (long long)w->backoff);
 			w->restart = loop_timer_add(p->loop, w->backoff, 0, restart_cb, w);
 		}
 	}
@@ -414,7 +418,8 @@ static void reload(struct parent *p)
 		struct config *nc = NULL;
 		if (text == NULL) {
 			char msg[600];
-			snprintf(msg, sizeof(msg), "%s: cannot read: %s", p->conf_path, strerror(errno));
+			snprintf(msg, sizeof(msg), "%s: cannot read: %s", p->conf_path,
+			         strerror(errno));
 			memset(&errs, 0, sizeof(errs));
 			errs.msg = xcalloc(1, sizeof(char *));
 			errs.msg[0] = xstrdup(msg);
@@ -533,7 +538,8 @@ static int resolve_user(struct parent *p)
 		return 0;
 	struct passwd *pw = getpwnam(p->cfg->user);
 	if (pw == NULL) {
-		log_warnx("%s: [sinktrap] user '%s' does not exist", p->cfg->file, p->cfg->user);
+		log_warnx("%s: [sinktrap] user '%s' does not exist", p->cfg->file,
+		          p->cfg->user);
 		return -1;
 	}
 	p->uid = pw->pw_uid;
@@ -621,7 +627,8 @@ int parent_run(const char *conf_path)
 		return 1;
 	}
 	if (p->cfg->trap_enabled) {
-		if (trap_listeners_open(p->cfg, &p->trap_ls, &p->trap_nls, err, sizeof(err)) < 0) {
+		if (trap_listeners_open(p->cfg, &p->trap_ls, &p->trap_nls, err, sizeof(err)) <
+		    0) {
 			log_warnx("trap: %s", err);
 			return 1;
 		}

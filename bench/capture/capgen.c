@@ -122,9 +122,11 @@ int main(int argc, char **argv)
 					have = 1;
 				}
 				if (w == NULL) {
-					snprintf(path, sizeof(path), "%s-%03d.pcap", prefix, ++nfile);
+					snprintf(path, sizeof(path), "%s-%03d.pcap", prefix,
+					         ++nfile);
 					unlink(path);
-					if (pcapfile_writer_open_path(&w, path, PCAPFILE_PCAP, 1, 65535, err,
+					if (pcapfile_writer_open_path(&w, path, PCAPFILE_PCAP,
+					                              1, 65535, err,
 					                              sizeof(err)) < 0)
 						die(path, err);
 				}
@@ -134,7 +136,8 @@ int main(int argc, char **argv)
 				memcpy(frame, p.data, p.caplen);
 				if (unique)
 					rewrite(frame, p.caplen, round + 1);
-				if (pcapfile_writer_write(w, ts, frame, p.caplen, p.origlen, NULL) < 0)
+				if (pcapfile_writer_write(w, ts, frame, p.caplen, p.origlen,
+				                          NULL) < 0)
 					die(path, "write failed");
 				pkts++;
 				if (pcapfile_writer_offset(w) >= per) {

@@ -15,8 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
-                            "Connection: close\r\n\r\n<html></html>";
+static const char reply[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
+    "Connection: close\r\n\r\n<html></html>";
 
 int main(int argc, char **argv)
 {
@@ -24,15 +25,18 @@ int main(int argc, char **argv)
 	int nl = argc - 1;
 	int *lfd = calloc((size_t)nl, sizeof(int));
 	for (int i = 0; i < nl; i++) {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[i + 1])),
+		struct sockaddr_in a = {.sin_family = AF_INET,
+		                        .sin_port = htons((uint16_t)atoi(argv[i + 1])),
 		                        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		lfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		setsockopt(lfd[i], SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(lfd[i], (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd[i], 4096) < 0) {
+		if (bind(lfd[i], (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    listen(lfd[i], 4096) < 0) {
 			perror("bind");
 			return 1;
 		}
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i | (1ull << 32)};
+		struct epoll_event ev = {.events = EPOLLIN,
+		                         .data.u64 = (uint64_t)i | (1ull << 32)};
 		epoll_ctl(ep, EPOLL_CTL_ADD, lfd[i], &ev);
 	}
 	struct epoll_event evs[256];
@@ -46,7 +50,8 @@ int main(int argc, char **argv)
 					int c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
 					if (c < 0)
 						break;
-					struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)c};
+					struct epoll_event ev = {.events = EPOLLIN,
+					                         .data.u64 = (uint64_t)c};
 					epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
 				}
 				continue;

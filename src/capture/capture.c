@@ -169,7 +169,8 @@ int capture_open(const struct config *c, struct capture_handle **out, int *n, ch
 		}
 		if (i > 0 && pcap_datalink(hs[i].p) != pcap_datalink(hs[0].p)) {
 			snprintf(err, errlen,
-			         "%s has link type %s but %s has %s: capture one link type per instance",
+			         "%s has link type %s but %s has %s: capture one link type per "
+			         "instance",
 			         hs[i].name, pcap_datalink_val_to_name(pcap_datalink(hs[i].p)),
 			         hs[0].name, pcap_datalink_val_to_name(pcap_datalink(hs[0].p)));
 			capture_close(hs, i + 1);
@@ -200,7 +201,8 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *ph, const u_char *
 	             (int64_t)ph->ts.tv_usec * (h->nano ? 1 : 1000);
 	h->pkts++;
 	h->bytes += ph->len;
-	recorder_packet(h->w->rec, ts, bytes, ph->caplen, ph->len, (uint32_t)pcap_datalink(h->p));
+	recorder_packet(h->w->rec, ts, bytes, ph->caplen, ph->len,
+	                (uint32_t)pcap_datalink(h->p));
 }
 
 static void on_readable(int fd, uint32_t events, void *arg)
@@ -241,7 +243,8 @@ static void check_drops(struct capture_worker *w)
 		struct capture_handle *h = &s->hs[i];
 		uint64_t d = h->drop - h->drop_reported, f = h->ifdrop - h->ifdrop_reported;
 		if (d || f)
-			log_warnx("capture: %s: %" PRIu64 " packets dropped by the kernel (ring full), "
+			log_warnx("capture: %s: %" PRIu64
+			          " packets dropped by the kernel (ring full), "
 			          "%" PRIu64 " by the interface, since the last report",
 			          h->name, d, f);
 		h->drop_reported = h->drop;

@@ -115,7 +115,7 @@ struct flow_config {
 	 * ids unique across restarts, and below 2^53 for JSON readers, can use its
 	 * start time: (uint64_t)start_seconds << 20. */
 	uint64_t id_base;
-	uint64_t hash_seed;  /* 0 = random: flooding the table is not predictable */
+	uint64_t hash_seed; /* 0 = random: flooding the table is not predictable */
 	/* Leave community_id empty; whoever reports the flow computes it
 	 * (flow_community_id), e.g. on another thread. */
 	int cid_lazy;

@@ -22,7 +22,7 @@
  * block, and at 1024 flows that is some 60 KB, not 250 (deflate's 32 KB window makes the
  * index hardly bigger for it). */
 #define WRITE_BLOCK_FLOWS 1024
-#define MAX_RAW_BLOCK (256u << 20)   /* reader: larger raw blocks are refused */
+#define MAX_RAW_BLOCK (256u << 20) /* reader: larger raw blocks are refused */
 #define NCOL 14
 /* Flow times are kept to the millisecond (widened outward): enough to filter
  * on, and a scan's flows, microseconds apart, then cost almost nothing. */
@@ -1119,17 +1119,20 @@ static int block_find_one(struct index_reader *r, int64_t b, uint64_t want,
 			return -ENOENT;
 		if (get_bytes(&col[COL_FAMILY], 1, &fam) < 0 || (fam[0] != 4 && fam[0] != 6) ||
 		    get_bytes(&col[COL_PROTO], 1, &proto) < 0 ||
-		    get_varint(&col[COL_VLAN0], &vl0) < 0 || get_varint(&col[COL_VLAN1], &vl1) < 0 ||
-		    vl0 > 0xffff || vl1 > 0xffff || get_varint(&col[COL_SRC], &si) < 0 ||
-		    get_varint(&col[COL_DST], &di) < 0 || si >= ndict || di >= ndict ||
-		    get_bytes(&col[COL_SPORT], 2, &sp) < 0 || get_bytes(&col[COL_DPORT], 2, &dp) < 0 ||
-		    get_varint(&col[COL_FIRST], &dt) < 0 || get_varint(&col[COL_DUR], &dur) < 0 ||
+		    get_varint(&col[COL_VLAN0], &vl0) < 0 ||
+		    get_varint(&col[COL_VLAN1], &vl1) < 0 || vl0 > 0xffff || vl1 > 0xffff ||
+		    get_varint(&col[COL_SRC], &si) < 0 || get_varint(&col[COL_DST], &di) < 0 ||
+		    si >= ndict || di >= ndict || get_bytes(&col[COL_SPORT], 2, &sp) < 0 ||
+		    get_bytes(&col[COL_DPORT], 2, &dp) < 0 ||
+		    get_varint(&col[COL_FIRST], &dt) < 0 ||
+		    get_varint(&col[COL_DUR], &dur) < 0 ||
 		    get_varint(&col[COL_NPKTS], &n) < 0 || n == 0 || n > te->npkts - np)
 			return BAD("flow columns short or out of range");
 		int64_t first_t = (int64_t)((uint64_t)prev_first + (uint64_t)unzigzag(dt));
 		prev_first = first_t;
 		int mine = id == want;
-		if (mine && grow((void **)&r->offs, &r->offcap, (size_t)n, sizeof(uint64_t)) < 0)
+		if (mine &&
+		    grow((void **)&r->offs, &r->offcap, (size_t)n, sizeof(uint64_t)) < 0)
 			return rerr(r, -ENOMEM, "out of memory");
 		uint64_t last = 0;
 		for (uint64_t j = 0; j < n; j++) {

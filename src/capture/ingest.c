@@ -42,8 +42,8 @@
 #include "store/render.h"
 #include "store/sinkspec.h"
 
-#define HANDOFF_BYTES (1u << 20)  /* records passed to the store thread at a time */
-#define QUEUE_MAX (64u << 20)     /* the packet side waits past this */
+#define HANDOFF_BYTES (1u << 20) /* records passed to the store thread at a time */
+#define QUEUE_MAX (64u << 20)    /* the packet side waits past this */
 #define COMMIT_ROWS 50000
 
 /*
@@ -104,7 +104,8 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	if (to_json)
 		jsonfile_put(ls->json, ls->line.data, ls->line.len);
 	if (ls->db && db_begin(ls->db) == 0) {
-		if (to_db && db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0) {
+		if (to_db &&
+		    db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0) {
 			if (ls->errors++ % 1000 == 0)
 				log_warnx("database insert: %s", db_error(ls->db));
 		}
@@ -329,7 +330,8 @@ static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char
 	if (rc < 0)
 		snprintf(stop, stoplen, "%s", pcapfile_reader_error(rd));
 	else if (pcapfile_reader_oversized(rd))
-		snprintf(stop, stoplen, "%" PRIu64 " packets longer than the snaplen (kept whole)",
+		snprintf(stop, stoplen,
+		         "%" PRIu64 " packets longer than the snaplen (kept whole)",
 		         pcapfile_reader_oversized(rd));
 	pcapfile_reader_close(&rd);
 	recorder_rotate(rec); /* the converted file ends with its source */
@@ -475,13 +477,15 @@ int capture_ingest_main(int argc, char **argv)
 			continue;
 		}
 		if (stop[0]) {
-			fprintf(stderr, "sinktrap: %s: %s; the %" PRIu64 " packets before it are ingested\n",
+			fprintf(stderr,
+			        "sinktrap: %s: %s; the %" PRIu64
+			        " packets before it are ingested\n",
 			        path, stop, n);
 			if (!strstr(stop, "kept whole"))
 				failed++;
 		} else if (!quiet) {
-			fprintf(stderr, "%s: %" PRIu64 " packet%s%s\n", path, n, n == 1 ? "" : "s",
-			        n == 0 ? " (nothing to ingest)" : "");
+			fprintf(stderr, "%s: %" PRIu64 " packet%s%s\n", path, n,
+			        n == 1 ? "" : "s", n == 0 ? " (nothing to ingest)" : "");
 		}
 		recorder_tick(rec);
 	}
@@ -493,10 +497,11 @@ int capture_ingest_main(int argc, char **argv)
 	emit_free(&em);
 	if (!quiet)
 		printf("ingested %" PRIu64 " packet%s from %d file%s in %.2f s: %" PRIu64
-		       " sessions, %" PRIu64 " packets not IP, %" PRIu64 " malformed; spool %s\n",
-		       total, total == 1 ? "" : "s", argc - optind, argc - optind == 1 ? "" : "s",
-		       (double)(mono_ms() - t0) / 1000.0, rs.flows.created, rs.nonip, rs.malformed,
-		       spool);
+		       " sessions, %" PRIu64 " packets not IP, %" PRIu64
+		       " malformed; spool %s\n",
+		       total, total == 1 ? "" : "s", argc - optind,
+		       argc - optind == 1 ? "" : "s", (double)(mono_ms() - t0) / 1000.0,
+		       rs.flows.created, rs.nonip, rs.malformed, spool);
 	config_free(c);
 	return failed ? 1 : 0;
 }

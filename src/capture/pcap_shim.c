@@ -32,7 +32,8 @@ DYNLIB_FN(pcaplib, int, pcap_setnonblock, (pcap_t * p, int nonblock, char *errbu
 DYNLIB_FN(pcaplib, const char *, pcap_statustostr, (int error), (error))
 DYNLIB_FN(pcaplib, char *, pcap_geterr, (pcap_t * p), (p))
 DYNLIB_FN(pcaplib, int, pcap_compile,
-          (pcap_t * p, struct bpf_program *fp, const char *str, int optimize, bpf_u_int32 netmask),
+          (pcap_t * p, struct bpf_program *fp, const char *str, int optimize,
+           bpf_u_int32 netmask),
           (p, fp, str, optimize, netmask))
 DYNLIB_VOID(pcaplib, pcap_freecode, (struct bpf_program * fp), (fp))
 DYNLIB_FN(pcaplib, int, pcap_offline_filter,

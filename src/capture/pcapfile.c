@@ -45,7 +45,7 @@ struct pcapfile_reader {
 	size_t maplen;
 	FILE *f;
 	int own_f;
-	int fd; /* a regular file read with read(2) in large pieces, or -1 */
+	int fd;       /* a regular file read with read(2) in large pieces, or -1 */
 	uint8_t *buf; /* stream window: buf[bstart, bend) are the bytes at pos */
 	size_t cap, bstart, bend;
 	uint64_t pos; /* file offset of the next record */
@@ -60,7 +60,7 @@ struct pcapfile_reader {
 	int64_t last_ts;
 	int lenient;        /* caplen above the snaplen is accepted (and counted) */
 	uint64_t oversized; /* packets longer than their snaplen */
-	int err; /* sticky error, 0 if none */
+	int err;            /* sticky error, 0 if none */
 	char errbuf[256];
 };
 
@@ -407,8 +407,9 @@ static int next_pcap(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
 	if (r->snaplen != 0 && caplen > r->snaplen) {
 		if (!r->lenient)
-			return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
-			             caplen, r->snaplen, r->pos);
+			return rfail(r, -EMSGSIZE,
+			             "caplen %u above snaplen %u at offset %" PRIu64, caplen,
+			             r->snaplen, r->pos);
 		r->oversized++;
 	}
 	rc = need(r, (size_t)hl + caplen, &p);
@@ -434,8 +435,9 @@ static int check_caplen(struct pcapfile_reader *r, uint32_t caplen, uint32_t sna
 		             caplen, PCAPFILE_MAX_CAPLEN, r->pos);
 	if (snaplen != 0 && caplen > snaplen) {
 		if (!r->lenient)
-			return rfail(r, -EMSGSIZE, "caplen %u above snaplen %u at offset %" PRIu64,
-			             caplen, snaplen, r->pos);
+			return rfail(r, -EMSGSIZE,
+			             "caplen %u above snaplen %u at offset %" PRIu64, caplen,
+			             snaplen, r->pos);
 		r->oversized++;
 	}
 	return 0;

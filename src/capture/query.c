@@ -53,13 +53,13 @@ static int64_t mono_us(void)
 
 struct query {
 	const char *conf;
-	const char *host;       /* canonical text */
+	const char *host; /* canonical text */
 	uint8_t host_bin[16];
 	int host_family;
 	struct prefix net;
 	int have_net;
-	int port;               /* -1 = any */
-	int proto;              /* -1 = any */
+	int port;                   /* -1 = any */
+	int proto;                  /* -1 = any */
 	int64_t since_ns, until_ns; /* INT64_MIN / INT64_MAX = open */
 	const char *cid;
 	const char *domain;
@@ -122,7 +122,8 @@ static int parse_time(const char *s, int64_t *out)
 		p++;
 	else if (*p == '+' || *p == '-') {
 		int oh = 0, om = 0;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 && sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
+		if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 &&
+		    sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
 			return -1;
 		off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
 		p += strlen(p);
@@ -144,8 +145,9 @@ static int parse_proto(const char *s)
 	static const struct {
 		const char *name;
 		int num;
-	} names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmp6", 58}, {"icmpv6", 58},
-	             {"ipv6-icmp", 58}, {"sctp", 132}, {"gre", 47}, {"esp", 50}};
+	} names[] = {{"tcp", 6},    {"udp", 17},    {"icmp", 1},
+	             {"icmp6", 58}, {"icmpv6", 58}, {"ipv6-icmp", 58},
+	             {"sctp", 132}, {"gre", 47},    {"esp", 50}};
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcasecmp(s, names[i].name))
 			return names[i].num;
@@ -173,8 +175,20 @@ static void query_init(struct query *q)
 	q->limit = DEFAULT_LIMIT;
 }
 
-enum { O_HOST = 256, O_NET, O_PORT, O_PROTO, O_SINCE, O_UNTIL, O_CID, O_DOMAIN, O_LIMIT,
-       O_JSON, O_SESSION, O_BPF };
+enum {
+	O_HOST = 256,
+	O_NET,
+	O_PORT,
+	O_PROTO,
+	O_SINCE,
+	O_UNTIL,
+	O_CID,
+	O_DOMAIN,
+	O_LIMIT,
+	O_JSON,
+	O_SESSION,
+	O_BPF
+};
 
 static const struct option query_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -204,7 +218,8 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 	char *end;
 	char err[256];
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, pcap_cmd ? "c:w:dh" : "c:dh", query_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, pcap_cmd ? "c:w:dh" : "c:dh", query_opts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'c':
 			q->conf = optarg;
@@ -220,11 +235,12 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			else if (inet_pton(AF_INET6, optarg, q->host_bin) == 1)
 				q->host_family = 6;
 			else {
-				fprintf(stderr, "sinktrap: --host '%s' is not an IP address\n", optarg);
+				fprintf(stderr, "sinktrap: --host '%s' is not an IP address\n",
+				        optarg);
 				return -1;
 			}
-			inet_ntop(q->host_family == 4 ? AF_INET : AF_INET6, q->host_bin, host_text,
-			          sizeof(host_text));
+			inet_ntop(q->host_family == 4 ? AF_INET : AF_INET6, q->host_bin,
+			          host_text, sizeof(host_text));
 			q->host = host_text;
 			break;
 		case O_NET: {
@@ -239,8 +255,9 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 				long bits = strtol(slash + 1, &end, 10);
 				if (inet_pton(fam, norm, a) == 1 && *end == '\0' && bits >= 0 &&
 				    bits <= (fam == AF_INET ? 32 : 128)) {
-					for (long b = bits; b < (fam == AF_INET ? 32 : 128); b++)
-						a[b / 8] &= (uint8_t)~(0x80 >> (b % 8));
+					for (long b = bits; b < (fam == AF_INET ? 32 : 128);
+					     b++)
+						a[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
 					char t[INET6_ADDRSTRLEN];
 					inet_ntop(fam, a, t, sizeof(t));
 					snprintf(norm, sizeof(norm), "%s/%ld", t, bits);
@@ -258,25 +275,30 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 		case O_PORT:
 			q->port = (int)strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || q->port < 0 || q->port > 65535) {
-				fprintf(stderr, "sinktrap: --port '%s' is not a port\n", optarg);
+				fprintf(stderr, "sinktrap: --port '%s' is not a port\n",
+				        optarg);
 				return -1;
 			}
 			break;
 		case O_PROTO:
 			q->proto = parse_proto(optarg);
 			if (q->proto < 0) {
-				fprintf(stderr, "sinktrap: --proto '%s': tcp, udp, icmp, icmp6 or a number\n",
+				fprintf(stderr,
+				        "sinktrap: --proto '%s': tcp, udp, icmp, icmp6 or a "
+				        "number\n",
 				        optarg);
 				return -1;
 			}
 			break;
 		case O_SINCE:
 		case O_UNTIL:
-			if (parse_time(optarg, ch == O_SINCE ? &q->since_ns : &q->until_ns) < 0) {
-				fprintf(stderr,
-				        "sinktrap: --%s '%s' is not a time (2026-11-22T22:40:00Z, "
-				        "@EPOCH, or an age such as 2h)\n",
-				        ch == O_SINCE ? "since" : "until", optarg);
+			if (parse_time(optarg, ch == O_SINCE ? &q->since_ns : &q->until_ns) <
+			    0) {
+				fprintf(
+				    stderr,
+				    "sinktrap: --%s '%s' is not a time (2026-11-22T22:40:00Z, "
+				    "@EPOCH, or an age such as 2h)\n",
+				    ch == O_SINCE ? "since" : "until", optarg);
 				return -1;
 			}
 			break;
@@ -289,7 +311,8 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 		case O_LIMIT:
 			q->limit = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || q->limit < 0) {
-				fprintf(stderr, "sinktrap: --limit '%s' is not a count (0: no limit)\n",
+				fprintf(stderr,
+				        "sinktrap: --limit '%s' is not a count (0: no limit)\n",
 				        optarg);
 				return -1;
 			}
@@ -300,7 +323,8 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 		case O_SESSION:
 			q->session = strtoull(optarg, &end, 10);
 			if (*optarg == '\0' || *end) {
-				fprintf(stderr, "sinktrap: --session '%s' is not a session (flow) id\n",
+				fprintf(stderr,
+				        "sinktrap: --session '%s' is not a session (flow) id\n",
 				        optarg);
 				return -1;
 			}
@@ -359,8 +383,10 @@ static sqlite3 *db_open_ro(const struct config *c, const struct query *q)
 	if (stat(path, &st) < 0)
 		return NULL;
 	snprintf(uri, sizeof(uri), "file:%s?mode=ro", path);
-	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
-		fprintf(stderr, "sinktrap: %s: %s\n", path, db ? sqlite3_errmsg(db) : "cannot open");
+	if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+	    SQLITE_OK) {
+		fprintf(stderr, "sinktrap: %s: %s\n", path,
+		        db ? sqlite3_errmsg(db) : "cannot open");
 		sqlite3_close(db);
 		return NULL;
 	}
@@ -372,14 +398,38 @@ static sqlite3 *db_open_ro(const struct config *c, const struct query *q)
 }
 
 #define SESSION_COLUMNS                                                                        \
-	"flow_id, community_id, src_ip, src_port, dest_ip, dest_port, proto, vlan, start_ts, "     \
-	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, payload_toserver, " \
-	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "        \
+	"flow_id, community_id, src_ip, src_port, dest_ip, dest_port, proto, vlan, start_ts, " \
+	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "               \
+	"payload_toserver, "                                                                   \
+	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "    \
 	"pcap_last, expired"
 
-enum { C_FLOW_ID, C_CID, C_SRC, C_SPORT, C_DST, C_DPORT, C_PROTO, C_VLAN, C_START, C_END,
-       C_PKTS_TS, C_PKTS_TC, C_BYTES_TS, C_BYTES_TC, C_PAY_TS, C_PAY_TC, C_FLAGS, C_STATE,
-       C_REASON, C_CONN_STATE, C_HISTORY, C_FIRST, C_LAST, C_EXPIRED };
+enum {
+	C_FLOW_ID,
+	C_CID,
+	C_SRC,
+	C_SPORT,
+	C_DST,
+	C_DPORT,
+	C_PROTO,
+	C_VLAN,
+	C_START,
+	C_END,
+	C_PKTS_TS,
+	C_PKTS_TC,
+	C_BYTES_TS,
+	C_BYTES_TC,
+	C_PAY_TS,
+	C_PAY_TC,
+	C_FLAGS,
+	C_STATE,
+	C_REASON,
+	C_CONN_STATE,
+	C_HISTORY,
+	C_FIRST,
+	C_LAST,
+	C_EXPIRED
+};
 
 /* The WHERE clause of the filters, with its bindings numbered from 1. */
 static void where_clause(const struct query *q, char *sql, size_t len)
@@ -393,7 +443,8 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 		n += (size_t)snprintf(sql + n, len - n,
 		                      " AND (st_in_net(src_ip) OR st_in_net(dest_ip))");
 	if (q->port >= 0)
-		n += (size_t)snprintf(sql + n, len - n, " AND (src_port = ?2 OR dest_port = ?2)");
+		n += (size_t)snprintf(sql + n, len - n,
+		                      " AND (src_port = ?2 OR dest_port = ?2)");
 	if (q->proto >= 0)
 		n += (size_t)snprintf(sql + n, len - n, " AND proto = ?3");
 	if (q->since_ns != INT64_MIN)
@@ -407,9 +458,11 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 	if (q->domain)
 		n += (size_t)snprintf(
 		    sql + n, len - n,
-		    " AND EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = sessions.dest_ip"
+		    " AND EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
+		    "sessions.dest_ip"
 		    " AND sessions.start_ts >= m.first_seen AND (lower(m.domain) = ?7 OR"
-		    " (length(m.domain) > length(?7) AND substr(lower(m.domain), -length(?7) - 1) ="
+		    " (length(m.domain) > length(?7) AND substr(lower(m.domain), -length(?7) - "
+		    "1) ="
 		    " '.' || ?7)))");
 }
 
@@ -479,19 +532,30 @@ static void json_row(sqlite3_stmt *st, struct strbuf *b)
 		const char *key;
 		char kind; /* s string, i integer, t time, b bool */
 	} cols[] = {
-	    {C_FLOW_ID, "flow_id", 'i'},         {C_CID, "community_id", 's'},
-	    {C_SRC, "src_ip", 's'},              {C_SPORT, "src_port", 'i'},
-	    {C_DST, "dest_ip", 's'},             {C_DPORT, "dest_port", 'i'},
-	    {C_PROTO, "proto", 's'},             {C_VLAN, "vlan", 's'},
-	    {C_START, "start", 't'},             {C_END, "end", 't'},
-	    {C_PKTS_TS, "pkts_toserver", 'i'},   {C_PKTS_TC, "pkts_toclient", 'i'},
-	    {C_BYTES_TS, "bytes_toserver", 'i'}, {C_BYTES_TC, "bytes_toclient", 'i'},
+	    {C_FLOW_ID, "flow_id", 'i'},
+	    {C_CID, "community_id", 's'},
+	    {C_SRC, "src_ip", 's'},
+	    {C_SPORT, "src_port", 'i'},
+	    {C_DST, "dest_ip", 's'},
+	    {C_DPORT, "dest_port", 'i'},
+	    {C_PROTO, "proto", 's'},
+	    {C_VLAN, "vlan", 's'},
+	    {C_START, "start", 't'},
+	    {C_END, "end", 't'},
+	    {C_PKTS_TS, "pkts_toserver", 'i'},
+	    {C_PKTS_TC, "pkts_toclient", 'i'},
+	    {C_BYTES_TS, "bytes_toserver", 'i'},
+	    {C_BYTES_TC, "bytes_toclient", 'i'},
 	    {C_PAY_TS, "payload_bytes_toserver", 'i'},
 	    {C_PAY_TC, "payload_bytes_toclient", 'i'},
-	    {C_FLAGS, "tcp_flags", 's'},         {C_STATE, "state", 's'},
-	    {C_REASON, "reason", 's'},           {C_CONN_STATE, "conn_state", 's'},
-	    {C_HISTORY, "history", 's'},         {C_FIRST, "pcap_first", 's'},
-	    {C_LAST, "pcap_last", 's'},          {C_EXPIRED, "expired", 'b'},
+	    {C_FLAGS, "tcp_flags", 's'},
+	    {C_STATE, "state", 's'},
+	    {C_REASON, "reason", 's'},
+	    {C_CONN_STATE, "conn_state", 's'},
+	    {C_HISTORY, "history", 's'},
+	    {C_FIRST, "pcap_first", 's'},
+	    {C_LAST, "pcap_last", 's'},
+	    {C_EXPIRED, "expired", 'b'},
 	};
 	int first = 1;
 	strbuf_putc(b, '{');
@@ -540,12 +604,14 @@ int capture_sessions_main(int argc, char **argv)
 	query_init(&q);
 	int r = parse_args(argc, argv, &q, 0);
 	if (r != 0) {
-		fprintf(r > 0 ? stdout : stderr,
-		        "usage: sinktrap sessions [-c FILE] [--host ADDR] [--net CIDR] [--port N]\n"
-		        "         [--proto P] [--since T] [--until T] [--community-id ID]\n"
-		        "         [--domain NAME] [--session ID] [--limit N (0: all)] [--json]\n"
-		        "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n"
-		        "  the newest N sessions that match, oldest first\n");
+		fprintf(
+		    r > 0 ? stdout : stderr,
+		    "usage: sinktrap sessions [-c FILE] [--host ADDR] [--net CIDR] [--port N]\n"
+		    "         [--proto P] [--since T] [--until T] [--community-id ID]\n"
+		    "         [--domain NAME] [--session ID] [--limit N (0: all)] [--json]\n"
+		    "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, "
+		    "7d)\n"
+		    "  the newest N sessions that match, oldest first\n");
 		return r > 0 ? 0 : 2;
 	}
 	struct config *c = load_config(q.conf);
@@ -553,7 +619,8 @@ int capture_sessions_main(int argc, char **argv)
 		return 2;
 	sqlite3 *db = db_open_ro(c, &q);
 	if (db == NULL) {
-		fprintf(stderr, "sinktrap: no session database in %s (has sinktrap stored anything?)\n",
+		fprintf(stderr,
+		        "sinktrap: no session database in %s (has sinktrap stored anything?)\n",
 		        c->state_dir);
 		config_free(c);
 		return 1;
@@ -570,7 +637,8 @@ int capture_sessions_main(int argc, char **argv)
 	/* the newest N, shown oldest first */
 	char outer[4400];
 	if (q.limit > 0)
-		snprintf(outer, sizeof(outer), "SELECT * FROM (%s) ORDER BY start_ts, flow_id", sql);
+		snprintf(outer, sizeof(outer), "SELECT * FROM (%s) ORDER BY start_ts, flow_id",
+		         sql);
 	else
 		snprintf(outer, sizeof(outer), "%s", sql);
 	sqlite3_stmt *st;
@@ -585,9 +653,9 @@ int capture_sessions_main(int argc, char **argv)
 	strbuf_init(&b);
 	long rows = 0;
 	if (!q.json)
-		printf("%-17s %-23s %9s %-9s %-41s %-41s %9s %11s %-6s %-8s %s\n", "SESSION", "START (UTC)",
-		       "DURATION", "PROTO", "SOURCE", "DESTINATION", "PACKETS", "BYTES", "STATE",
-		       "END", "COMMUNITY ID");
+		printf("%-17s %-23s %9s %-9s %-41s %-41s %9s %11s %-6s %-8s %s\n", "SESSION",
+		       "START (UTC)", "DURATION", "PROTO", "SOURCE", "DESTINATION", "PACKETS",
+		       "BYTES", "STATE", "END", "COMMUNITY ID");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		rows++;
@@ -601,16 +669,20 @@ int capture_sessions_main(int argc, char **argv)
 		fmt_time(sqlite3_column_int64(st, C_START), start, sizeof(start));
 		endpoint(st, C_SRC, C_SPORT, src, sizeof(src));
 		endpoint(st, C_DST, C_DPORT, dst, sizeof(dst));
-		double dur = (double)(sqlite3_column_int64(st, C_END) - sqlite3_column_int64(st, C_START)) / 1e6;
-		long long pk = sqlite3_column_int64(st, C_PKTS_TS) + sqlite3_column_int64(st, C_PKTS_TC);
-		long long by = sqlite3_column_int64(st, C_BYTES_TS) + sqlite3_column_int64(st, C_BYTES_TC);
+		double dur = (double)(sqlite3_column_int64(st, C_END) -
+		                      sqlite3_column_int64(st, C_START)) /
+		             1e6;
+		long long pk =
+		    sqlite3_column_int64(st, C_PKTS_TS) + sqlite3_column_int64(st, C_PKTS_TC);
+		long long by =
+		    sqlite3_column_int64(st, C_BYTES_TS) + sqlite3_column_int64(st, C_BYTES_TC);
 		char endr[24];
 		snprintf(endr, sizeof(endr), "%s%s", col_text(st, C_REASON),
 		         sqlite3_column_int(st, C_EXPIRED) ? "*" : "");
 		printf("%-17lld %-23s %9.3f %-9s %-41s %-41s %9lld %11lld %-6s %-8s %s\n",
 		       (long long)sqlite3_column_int64(st, C_FLOW_ID), start, dur,
-		       col_text(st, C_PROTO), src, dst, pk, by, col_text(st, C_CONN_STATE), endr,
-		       col_text(st, C_CID));
+		       col_text(st, C_PROTO), src, dst, pk, by, col_text(st, C_CONN_STATE),
+		       endr, col_text(st, C_CID));
 	}
 	if (rc != SQLITE_DONE)
 		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
@@ -735,7 +807,8 @@ static int target_from_row(sqlite3_stmt *st, struct target *t, const char *spool
 	const char *s = col_text(st, C_SRC), *d = col_text(st, C_DST);
 	if (inet_pton(AF_INET, s, t->key.src) == 1 && inet_pton(AF_INET, d, t->key.dst) == 1)
 		t->key.family = 4;
-	else if (inet_pton(AF_INET6, s, t->key.src) == 1 && inet_pton(AF_INET6, d, t->key.dst) == 1)
+	else if (inet_pton(AF_INET6, s, t->key.src) == 1 &&
+	         inet_pton(AF_INET6, d, t->key.dst) == 1)
 		t->key.family = 6;
 	else
 		return -1;
@@ -874,7 +947,8 @@ static int scan_file(struct pcapjob *j, struct source *s)
 	while (pcapfile_reader_next(r, &p) == 1) {
 		struct decode_pkt d;
 		struct decode_key k;
-		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 || decode_key_get(&d, &k) < 0)
+		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 ||
+		    decode_key_get(&d, &k) < 0)
 			continue;
 		if (filter_mode(j)) {
 			if (key_filter(&j->q, &k))
@@ -884,8 +958,8 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		if (j->nt == 0) {
 			/* --community-id without a session row */
 			char cid[COMMUNITYID_STRLEN];
-			if (communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport, k.dport,
-			                        cid) == 0 &&
+			if (communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport,
+			                        k.dport, cid) == 0 &&
 			    !strcmp(cid, j->q.cid))
 				add_off(s, p.offset);
 			continue;
@@ -911,7 +985,8 @@ static void select_file(struct pcapjob *j, struct source *s)
 	if (!s->f.part && s->f.indexed) {
 		snprintf(idx, sizeof(idx), "%s.idx", s->path);
 		if (index_reader_open(&ir, idx, err, sizeof(err)) < 0) {
-			fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx, err);
+			fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx,
+			        err);
 			ir = NULL;
 		}
 	}
@@ -925,7 +1000,8 @@ static void select_file(struct pcapjob *j, struct source *s)
 	index_reader_info(ir, &info);
 	struct walk w = {j, s, (info.flags & INDEX_F_REBUILT) != 0};
 	if (filter_mode(j)) {
-		if (info.npkts && (info.last_ns >= j->q.since_ns && info.first_ns <= j->q.until_ns))
+		if (info.npkts &&
+		    (info.last_ns >= j->q.since_ns && info.first_ns <= j->q.until_ns))
 			index_reader_foreach(ir, walk_flow, &w);
 	} else if (j->nt == 0) {
 		/* not in the store: the spool's own indexes */
@@ -960,7 +1036,8 @@ static void source_next(struct pcapjob *j, struct source *s)
 	s->have = 0;
 	while (s->pos < s->n) {
 		uint64_t off = s->offs[s->pos++];
-		if (pcapfile_reader_seek(s->r, off) < 0 || pcapfile_reader_next(s->r, &s->cur) != 1)
+		if (pcapfile_reader_seek(s->r, off) < 0 ||
+		    pcapfile_reader_next(s->r, &s->cur) != 1)
 			continue; /* beyond what is readable */
 		if (filter_mode(j) &&
 		    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
@@ -985,11 +1062,13 @@ static void job_free(struct pcapjob *j)
 
 static void pcap_usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: sinktrap pcap [-c FILE] -w OUT|- (--session ID | --community-id ID |\n"
-	        "         [--host ADDR] [--net CIDR] [--port N] [--proto P] [--since T] [--until T])\n"
-	        "         [--bpf EXPR]\n"
-	        "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n");
+	fprintf(
+	    out,
+	    "usage: sinktrap pcap [-c FILE] -w OUT|- (--session ID | --community-id ID |\n"
+	    "         [--host ADDR] [--net CIDR] [--port N] [--proto P] [--since T] [--until "
+	    "T])\n"
+	    "         [--bpf EXPR]\n"
+	    "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n");
 }
 
 int capture_pcap_main(int argc, char **argv)
@@ -1014,7 +1093,9 @@ int capture_pcap_main(int argc, char **argv)
 		return 2;
 	}
 	if (!strcmp(j.q.out, "-") && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "sinktrap: not writing a capture to a terminal (pipe it, or -w FILE)\n");
+		fprintf(
+		    stderr,
+		    "sinktrap: not writing a capture to a terminal (pipe it, or -w FILE)\n");
 		return 2;
 	}
 	struct config *c = load_config(j.q.conf);
@@ -1088,8 +1169,9 @@ int capture_pcap_main(int argc, char **argv)
 		}
 	}
 
-	int fd = !strcmp(j.q.out, "-") ? STDOUT_FILENO
-	                                : open(j.q.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = !strcmp(j.q.out, "-")
+	             ? STDOUT_FILENO
+	             : open(j.q.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, strerror(errno));
 		job_free(&j);
@@ -1097,8 +1179,8 @@ int capture_pcap_main(int argc, char **argv)
 		return 1;
 	}
 	struct pcapfile_writer *w;
-	if (pcapfile_writer_open(&w, fd, ns ? PCAPFILE_PCAP_NS : PCAPFILE_PCAP, linktype, 0, err,
-	                         sizeof(err)) < 0) {
+	if (pcapfile_writer_open(&w, fd, ns ? PCAPFILE_PCAP_NS : PCAPFILE_PCAP, linktype, 0,
+	                         err, sizeof(err)) < 0) {
 		fprintf(stderr, "sinktrap: %s: %s\n", j.q.out, err);
 		if (fd != STDOUT_FILENO)
 			close(fd);
@@ -1112,7 +1194,8 @@ int capture_pcap_main(int argc, char **argv)
 	if (j.q.bpf) {
 		dead = pcap_open_dead_with_tstamp_precision((int)linktype, PCAPFILE_MAX_CAPLEN,
 		                                            PCAP_TSTAMP_PRECISION_NANO);
-		if (dead == NULL || pcap_compile(dead, &prog, j.q.bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+		if (dead == NULL ||
+		    pcap_compile(dead, &prog, j.q.bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 			fprintf(stderr, "sinktrap: --bpf '%s': %s\n", j.q.bpf,
 			        dead ? pcap_geterr(dead) : "libpcap");
 			if (dead)
@@ -1153,7 +1236,8 @@ int capture_pcap_main(int argc, char **argv)
 			keep = pcap_offline_filter(&prog, &h, p->data) != 0;
 		}
 		if (keep) {
-			if (pcapfile_writer_write(w, p->ts_ns, p->data, p->caplen, p->origlen, NULL) < 0) {
+			if (pcapfile_writer_write(w, p->ts_ns, p->data, p->caplen, p->origlen,
+			                          NULL) < 0) {
 				fprintf(stderr, "sinktrap: %s: write failed\n", j.q.out);
 				break;
 			}
@@ -1180,17 +1264,20 @@ int capture_pcap_main(int argc, char **argv)
 		        other_link);
 	if (written == 0) {
 		if (j.q.have_session && ntargets == 0)
-			fprintf(stderr, "sinktrap: no session %" PRIu64 " in the store or the spool\n",
+			fprintf(stderr,
+			        "sinktrap: no session %" PRIu64 " in the store or the spool\n",
 			        j.q.session);
 		else if (expired)
-			fprintf(stderr, "sinktrap: the packets of %s were deleted from the spool "
-			                "(expired by the disk quota)\n",
+			fprintf(stderr,
+			        "sinktrap: the packets of %s were deleted from the spool "
+			        "(expired by the disk quota)\n",
 			        j.q.have_session ? "this session" : "these sessions");
 		else
 			fprintf(stderr, "sinktrap: no packets match\n");
 		status = 1;
 	} else if (strcmp(j.q.out, "-")) {
-		fprintf(stderr, "%" PRIu64 " packets written to %s in %.1f ms (from %zu file%s)\n",
+		fprintf(stderr,
+		        "%" PRIu64 " packets written to %s in %.1f ms (from %zu file%s)\n",
 		        written, j.q.out, (double)(mono_us() - t0) / 1000.0, nsrc,
 		        nsrc == 1 ? "" : "s");
 	}

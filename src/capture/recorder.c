@@ -216,7 +216,8 @@ static void finish_job(struct recorder *r, struct job *j)
 		snprintf(pcap, sizeof(pcap), "%s/%s", r->spool, j->f.name);
 		snprintf(idx, sizeof(idx), "%s/%s.idx", r->spool, j->f.name);
 		char err2[512];
-		if (access(pcap, F_OK) == 0 && index_rebuild(pcap, idx, &r->cfg.flow, err2, sizeof(err2)) == 0)
+		if (access(pcap, F_OK) == 0 &&
+		    index_rebuild(pcap, idx, &r->cfg.flow, err2, sizeof(err2)) == 0)
 			rc = 0;
 		else
 			log_warnx("%s: %s", j->f.name, err);
@@ -361,7 +362,8 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if ((rc = flow_table_new(&r->ft, &r->cfg.flow)) < 0) {
-		snprintf(err, errlen, "flow table of %u flows: %s", c->flow.capacity, strerror(-rc));
+		snprintf(err, errlen, "flow table of %u flows: %s", c->flow.capacity,
+		         strerror(-rc));
 		goto fail;
 	}
 	if ((rc = index_writer_new(&r->iw[0], c->flow.cid_seed, 0)) < 0 ||
@@ -458,7 +460,8 @@ static void *copy_thread(void *arg)
 			break;
 		if (errno == EINTR)
 			continue;
-		if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+		if (errno != EXDEV && errno != ENOSYS && errno != EINVAL &&
+		    errno != EOPNOTSUPP) {
 			c->rc = -errno;
 			return NULL;
 		}
@@ -522,7 +525,8 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	}
 	int fd = spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, &file);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot start a capture file: %s", r->spool, strerror(-fd));
+		snprintf(err, errlen, "%s: cannot start a capture file: %s", r->spool,
+		         strerror(-fd));
 		close(in);
 		pcapfile_reader_close(&rd);
 		return fd;
@@ -579,7 +583,8 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		return rc;
 	}
 	if (oversized && stop[0] == '\0')
-		snprintf(stop, stoplen, "%" PRIu64 " packets longer than the file's snaplen (kept whole)",
+		snprintf(stop, stoplen,
+		         "%" PRIu64 " packets longer than the file's snaplen (kept whole)",
 		         oversized);
 	if (n == 0) {
 		index_writer_reset(iw);

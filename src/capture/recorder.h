@@ -42,9 +42,9 @@ struct recorder_config {
 	uint64_t file_size;          /* rotate past this many bytes (0 = never) */
 	int64_t file_time_ms;        /* rotate a file this old (0 = never) */
 	struct spool_limits limits;
-	uint32_t snaplen;         /* of the files written (0 = PCAPFILE_MAX_CAPLEN) */
-	struct flow_config flow;  /* end_cb / cb_arg are the recorder's own */
-	uid_t owner;              /* files created are given to owner:group ((uid_t)-1: left) */
+	uint32_t snaplen;        /* of the files written (0 = PCAPFILE_MAX_CAPLEN) */
+	struct flow_config flow; /* end_cb / cb_arg are the recorder's own */
+	uid_t owner;             /* files created are given to owner:group ((uid_t)-1: left) */
 	gid_t group;
 	recorder_flow_cb *flow_cb; /* NULL: flows become events in the emitter */
 	void *flow_cb_arg;
@@ -59,17 +59,17 @@ int recorder_flow_event(struct evbuf *b, const struct flow *f, const char *first
                         const char *last, int expired);
 
 struct recorder_stats {
-	uint64_t pkts, bytes;    /* packets given and their wire length */
-	uint64_t written;        /* packets appended to a spool file */
-	uint64_t write_errors;   /* packets that could not be written */
-	uint64_t nonip;          /* not IP (written, not in any flow) */
-	uint64_t malformed;      /* IP header broken (written, not in any flow) */
-	uint64_t files;          /* files finished */
+	uint64_t pkts, bytes;  /* packets given and their wire length */
+	uint64_t written;      /* packets appended to a spool file */
+	uint64_t write_errors; /* packets that could not be written */
+	uint64_t nonip;        /* not IP (written, not in any flow) */
+	uint64_t malformed;    /* IP header broken (written, not in any flow) */
+	uint64_t files;        /* files finished */
 	uint64_t files_deleted, bytes_deleted;
-	uint64_t index_errors;   /* files published without an index */
-	uint64_t flow_events;    /* flows reported */
+	uint64_t index_errors; /* files published without an index */
+	uint64_t flow_events;  /* flows reported */
 	struct flow_stats flows;
-	int64_t last_ts;         /* the latest packet time given */
+	int64_t last_ts;              /* the latest packet time given */
 	char current[SPOOL_NAME_MAX]; /* file being written, "" when none */
 };
 

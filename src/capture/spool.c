@@ -130,8 +130,8 @@ int spool_list(const char *dir, struct spool_file **out, size_t *n)
 		struct stat st;
 		if (spool_name_parse(de->d_name, &f) < 0)
 			continue;
-		if (path_of(path, sizeof(path), dir, de->d_name, "") < 0 || stat(path, &st) < 0 ||
-		    !S_ISREG(st.st_mode))
+		if (path_of(path, sizeof(path), dir, de->d_name, "") < 0 ||
+		    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
 		f.pcap_size = (uint64_t)st.st_size;
 		f.size = (uint64_t)st.st_size;
@@ -167,7 +167,8 @@ int spool_lock(const char *dir)
 		return -ENAMETOOLONG;
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC); /* made by another user: flock needs no write */
+		fd = open(path, O_RDONLY |
+		                    O_CLOEXEC); /* made by another user: flock needs no write */
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, LOCK_EX) < 0) {
@@ -277,10 +278,12 @@ void spool_chown(const char *dir, const struct spool_file *f, uid_t owner, gid_t
 	char path[4096];
 	if (owner == (uid_t)-1)
 		return;
-	if (path_of(path, sizeof(path), dir, f->name, "") == 0 && chown(path, owner, group) < 0) {
+	if (path_of(path, sizeof(path), dir, f->name, "") == 0 &&
+	    chown(path, owner, group) < 0) {
 		/* left as it is: readable by root, deletable by the spool's owner */
 	}
-	if (path_of(path, sizeof(path), dir, f->name, ".idx") == 0 && chown(path, owner, group) < 0) {
+	if (path_of(path, sizeof(path), dir, f->name, ".idx") == 0 &&
+	    chown(path, owner, group) < 0) {
 	}
 }
 
@@ -299,8 +302,8 @@ size_t spool_plan(const struct spool_file *files, size_t n, const struct spool_l
 		int over = lim->max_disk && total + reserve > lim->max_disk;
 		/* free after the next file, as a share of the file system, below min_free */
 		int low = lim->min_free > 0 && fs_total > 0 &&
-		          (fs_avail < reserve ||
-		           (double)(fs_avail - reserve) * 100.0 < (double)fs_total * lim->min_free);
+		          (fs_avail < reserve || (double)(fs_avail - reserve) * 100.0 <
+		                                     (double)fs_total * lim->min_free);
 		if (!over && !low)
 			break;
 		if (files[i].part || i == newest)
@@ -347,14 +350,15 @@ int spool_enforce(const char *dir, const struct spool_limits *lim, uint64_t rese
 		if (del[i] == SPOOL_KEEP)
 			continue;
 		/* capture first: an index alone is cleaned up, a capture alone is re-indexed */
-		if (path_of(path, sizeof(path), dir, files[i].name, "") == 0 && unlink(path) < 0 &&
-		    errno != ENOENT)
+		if (path_of(path, sizeof(path), dir, files[i].name, "") == 0 &&
+		    unlink(path) < 0 && errno != ENOENT)
 			continue;
 		if (path_of(path, sizeof(path), dir, files[i].name, ".idx") == 0)
 			unlink(path);
 		deleted++;
 		if (cb)
-			cb(arg, &files[i], del[i] == SPOOL_DEL_MAX_DISK ? "max_disk" : "min_free");
+			cb(arg, &files[i],
+			   del[i] == SPOOL_DEL_MAX_DISK ? "max_disk" : "min_free");
 	}
 	free(del);
 	free(files);
@@ -438,7 +442,8 @@ static int recover_part(const char *dir, const struct spool_file *f,
 	rc = spool_publish(dir, f, NULL, good, fc, err, sizeof(err));
 	close(fd);
 	if (rc < 0) {
-		note(cb, arg, f->name, "recovered %" PRIu64 " packets, but not indexed: %s", npkts, err);
+		note(cb, arg, f->name, "recovered %" PRIu64 " packets, but not indexed: %s",
+		     npkts, err);
 		return 1;
 	}
 	if (cut)
@@ -476,7 +481,8 @@ static void sweep_leftovers(const char *dir)
 			continue;
 		if (path_of(path, sizeof(path), dir, base, "") == 0 && stat(path, &st) == 0)
 			continue;
-		if (path_of(path, sizeof(path), dir, base, ".part") == 0 && stat(path, &st) == 0)
+		if (path_of(path, sizeof(path), dir, base, ".part") == 0 &&
+		    stat(path, &st) == 0)
 			continue;
 		if (path_of(path, sizeof(path), dir, de->d_name, "") == 0)
 			unlink(path);

@@ -194,7 +194,8 @@ int64_t prefix_index(const struct prefix *p, const uint8_t *addr)
 		if (bitpos + 8 <= p->bits)
 			continue;
 		if (len * 8 - bitpos > 63 && hostbits > 63) {
-			if (addr[i] & ((bitpos < p->bits) ? (0xff >> (p->bits - bitpos)) : 0xff))
+			if (addr[i] &
+			    ((bitpos < p->bits) ? (0xff >> (p->bits - bitpos)) : 0xff))
 				return -1; /* beyond what a pool can index */
 			continue;
 		}

@@ -16,8 +16,8 @@ struct addrport {
 };
 
 struct prefix {
-	int family;        /* AF_INET or AF_INET6 */
-	uint8_t addr[16];  /* network byte order; v4 in the first 4 bytes */
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; v4 in the first 4 bytes */
 	int bits;
 };
 
@@ -25,8 +25,7 @@ struct prefix {
  * Parse "1.2.3.4:53", "[::1]:53", "1.2.3.4" or "::1" (then defport).
  * Returns 0, or -1 with a reason in err.
  */
-int addrport_parse(const char *s, int defport, struct addrport *out, char *err,
-                   size_t errlen);
+int addrport_parse(const char *s, int defport, struct addrport *out, char *err, size_t errlen);
 /* "1.2.3.4:53" or "[::1]:53" into buf. */
 const char *addrport_fmt(const struct sockaddr *sa, char *buf, size_t len);
 /* Text address only (v4-mapped shown as v4), and the port. */

@@ -32,14 +32,14 @@ enum ktype {
 	K_DURATION_MS,
 	K_SIZE,
 	K_SIZE64,
-	K_PORTSET,  /* "21,25,8000-8100" */
-	K_ADDR,     /* an address without port, repeatable (trap listen) */
-	K_BANNER,   /* "PORT:PROTO", repeatable */
-	K_PORT,     /* 0..65535 */
-	K_EVENTS,   /* an [events] key parsed by store/sinkspec.c */
-	K_IFACE,    /* a network interface name, repeatable */
-	K_CAPFMT,   /* "pcap" or "pcapng" */
-	K_PERCENT,  /* "10" or "10%" */
+	K_PORTSET, /* "21,25,8000-8100" */
+	K_ADDR,    /* an address without port, repeatable (trap listen) */
+	K_BANNER,  /* "PORT:PROTO", repeatable */
+	K_PORT,    /* 0..65535 */
+	K_EVENTS,  /* an [events] key parsed by store/sinkspec.c */
+	K_IFACE,   /* a network interface name, repeatable */
+	K_CAPFMT,  /* "pcap" or "pcapng" */
+	K_PERCENT, /* "10" or "10%" */
 };
 
 struct key {
@@ -54,93 +54,93 @@ struct key {
 #define O(f) offsetof(struct config, f)
 
 static const struct key keys[] = {
-	{"sinktrap", "state_dir", K_STR, O(state_dir), 0, 0, 0},
-	{"sinktrap", "user", K_STR, O(user), 0, 0, 0},
-	{"sinktrap", "sensor", K_STR, O(sensor), 0, 0, 0},
-	{"sinktrap", "log_level", K_LOGLEVEL, O(log_level), 0, 0, 0},
+    {"sinktrap", "state_dir", K_STR, O(state_dir), 0, 0, 0},
+    {"sinktrap", "user", K_STR, O(user), 0, 0, 0},
+    {"sinktrap", "sensor", K_STR, O(sensor), 0, 0, 0},
+    {"sinktrap", "log_level", K_LOGLEVEL, O(log_level), 0, 0, 0},
 
-	{"dns", "enabled", K_BOOL, O(dns_enabled), 0, 0, 0},
-	{"dns", "listen", K_LISTEN, 0, 0, 0, 1},
-	{"dns", "upstream", K_UPSTREAM, 0, 0, 0, 1},
-	{"dns", "blocklist", K_BLOCKLIST, 0, 0, 0, 1},
-	{"dns", "allowlist", K_ALLOWLIST, 0, 0, 0, 1},
-	{"dns", "mode", K_MODE, O(mode), 0, 0, 0},
-	{"dns", "internal_zone", K_ZONE, 0, 0, 0, 1},
-	{"dns", "sinkhole_ipv4", K_PREFIX4, 0, 0, 0, 0},
-	{"dns", "sinkhole_ipv6", K_PREFIX6, 0, 0, 0, 0},
-	{"dns", "ttl", K_INT, O(ttl), 0, 604800, 0},
-	{"dns", "log_forwarded", K_BOOL, O(log_forwarded), 0, 0, 0},
-	{"dns", "cache_size", K_INT, O(cache_entries), 0, 10000000, 0},
-	{"dns", "upstream_timeout", K_DURATION_MS, O(upstream_timeout_ms), 100, 30000, 0},
-	{"dns", "edns_size", K_INT, O(edns_size), 512, 4096, 0},
-	{"dns", "tcp_idle_timeout", K_DURATION_MS, O(tcp_idle_ms), 100, 600000, 0},
-	{"dns", "tcp_max_clients", K_INT, O(tcp_max_clients), 1, 100000, 0},
-	{"dns", "rcvbuf", K_SIZE, O(rcvbuf), 65536, 256 << 20, 0},
-	{"dns", "map_size", K_INT, O(map_memory), 1, 16000000, 0},
+    {"dns", "enabled", K_BOOL, O(dns_enabled), 0, 0, 0},
+    {"dns", "listen", K_LISTEN, 0, 0, 0, 1},
+    {"dns", "upstream", K_UPSTREAM, 0, 0, 0, 1},
+    {"dns", "blocklist", K_BLOCKLIST, 0, 0, 0, 1},
+    {"dns", "allowlist", K_ALLOWLIST, 0, 0, 0, 1},
+    {"dns", "mode", K_MODE, O(mode), 0, 0, 0},
+    {"dns", "internal_zone", K_ZONE, 0, 0, 0, 1},
+    {"dns", "sinkhole_ipv4", K_PREFIX4, 0, 0, 0, 0},
+    {"dns", "sinkhole_ipv6", K_PREFIX6, 0, 0, 0, 0},
+    {"dns", "ttl", K_INT, O(ttl), 0, 604800, 0},
+    {"dns", "log_forwarded", K_BOOL, O(log_forwarded), 0, 0, 0},
+    {"dns", "cache_size", K_INT, O(cache_entries), 0, 10000000, 0},
+    {"dns", "upstream_timeout", K_DURATION_MS, O(upstream_timeout_ms), 100, 30000, 0},
+    {"dns", "edns_size", K_INT, O(edns_size), 512, 4096, 0},
+    {"dns", "tcp_idle_timeout", K_DURATION_MS, O(tcp_idle_ms), 100, 600000, 0},
+    {"dns", "tcp_max_clients", K_INT, O(tcp_max_clients), 1, 100000, 0},
+    {"dns", "rcvbuf", K_SIZE, O(rcvbuf), 65536, 256 << 20, 0},
+    {"dns", "map_size", K_INT, O(map_memory), 1, 16000000, 0},
 
-	{"events", "json", K_PATH_OR_NO, O(json), 0, 0, 0},
-	{"events", "sqlite", K_BOOL, O(sqlite), 0, 0, 0},
-	{"events", "syslog", K_EVENTS, 0, 0, 0, 1},
-	{"events", "syslog_format", K_EVENTS, 0, 0, 0, 0},
-	{"events", "syslog_facility", K_EVENTS, 0, 0, 0, 0},
-	{"events", "syslog_app_name", K_EVENTS, 0, 0, 0, 0},
-	{"events", "syslog_hostname", K_EVENTS, 0, 0, 0, 0},
-	{"events", "json_types", K_EVENTS, 0, 0, 0, 0},
-	{"events", "json_max_size", K_EVENTS, 0, 0, 0, 0},
-	{"events", "json_keep", K_EVENTS, 0, 0, 0, 0},
-	{"events", "database", K_EVENTS, 0, 0, 0, 0},
-	{"events", "database_types", K_EVENTS, 0, 0, 0, 0},
-	{"events", "queue_max", K_EVENTS, 0, 0, 0, 0},
+    {"events", "json", K_PATH_OR_NO, O(json), 0, 0, 0},
+    {"events", "sqlite", K_BOOL, O(sqlite), 0, 0, 0},
+    {"events", "syslog", K_EVENTS, 0, 0, 0, 1},
+    {"events", "syslog_format", K_EVENTS, 0, 0, 0, 0},
+    {"events", "syslog_facility", K_EVENTS, 0, 0, 0, 0},
+    {"events", "syslog_app_name", K_EVENTS, 0, 0, 0, 0},
+    {"events", "syslog_hostname", K_EVENTS, 0, 0, 0, 0},
+    {"events", "json_types", K_EVENTS, 0, 0, 0, 0},
+    {"events", "json_max_size", K_EVENTS, 0, 0, 0, 0},
+    {"events", "json_keep", K_EVENTS, 0, 0, 0, 0},
+    {"events", "database", K_EVENTS, 0, 0, 0, 0},
+    {"events", "database_types", K_EVENTS, 0, 0, 0, 0},
+    {"events", "queue_max", K_EVENTS, 0, 0, 0, 0},
 
-	{"trap", "enabled", K_BOOL, O(trap_enabled), 0, 0, 0},
-	{"trap", "listen", K_ADDR, 0, 0, 0, 1},
-	{"trap", "ports", K_PORTSET, O(trap_ports), 0, 0, 0},
-	{"trap", "udp_ports", K_PORTSET, O(trap_udp_ports), 0, 0, 0},
-	{"trap", "exclude_ports", K_PORTSET, O(exclude_ports), 0, 0, 0},
-	{"trap", "redirect_port", K_PORT, O(redirect_port), 0, 65535 - 15, 0},
-	{"trap", "tproxy_port", K_PORT, O(tproxy_port), 0, 65535, 0},
-	{"trap", "banner", K_BANNER, 0, 0, 0, 1},
-	{"trap", "hostname", K_STR, O(trap_hostname), 0, 0, 0},
-	{"trap", "http_page", K_PATH_OR_NO, O(http_page), 0, 0, 0},
-	{"trap", "http_content_type", K_STR, O(http_content_type), 0, 0, 0},
-	{"trap", "http_status", K_INT, O(http_status), 100, 599, 0},
-	{"trap", "ftp_file", K_PATH_OR_NO, O(ftp_file), 0, 0, 0},
-	{"trap", "max_connections", K_INT, O(max_connections), 1, 1000000, 0},
-	{"trap", "max_per_source", K_INT, O(max_per_source), 1, 1000000, 0},
-	{"trap", "rate_per_source", K_INT, O(rate_per_source), 1, 1000000, 0},
-	{"trap", "read_timeout", K_DURATION_MS, O(read_timeout_ms), 100, 3600000, 0},
-	{"trap", "session_timeout", K_DURATION_MS, O(session_timeout_ms), 1000, 86400000, 0},
-	{"trap", "max_bytes", K_SIZE64, O(max_bytes), 1024, 1LL << 34, 0},
-	{"trap", "payload_max", K_SIZE64, O(payload_max), 1024, 1LL << 32, 0},
-	{"trap", "payload_quota", K_SIZE64, O(payload_quota), 1 << 20, 1LL << 42, 0},
-	{"trap", "ca_dir", K_STR, O(ca_dir), 0, 0, 0},
-	{"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
-	{"capture", "interface", K_IFACE, 0, 0, 0, 1},
-	{"capture", "filter", K_STR, O(capture_filter), 0, 0, 0},
-	{"capture", "snaplen", K_INT, O(capture_snaplen), 64, 262144, 0},
-	{"capture", "buffer", K_SIZE64, O(capture_buffer), 1 << 20, 1LL << 32, 0},
-	{"capture", "promisc", K_BOOL, O(capture_promisc), 0, 0, 0},
-	{"capture", "format", K_CAPFMT, O(capture_format), 0, 0, 0},
-	{"capture", "spool", K_STR, O(capture_spool), 0, 0, 0},
-	{"capture", "file_size", K_SIZE64, O(capture_file_size), 1 << 16, 1LL << 40, 0},
-	{"capture", "file_time", K_DURATION_MS, O(capture_file_time_ms), 1000, 86400000, 0},
-	{"capture", "max_disk", K_SIZE64, O(capture_max_disk), 0, 1LL << 50, 0},
-	{"capture", "min_free", K_PERCENT, O(capture_min_free), 0, 99, 0},
-	{"capture", "stats_interval", K_DURATION_MS, O(capture_stats_ms), 1000, 3600000, 0},
-	{"capture", "max_flows", K_INT, O(capture_max_flows), 1024, 1 << 24, 0},
-	{"capture", "tcp_new_timeout", K_DURATION_MS, O(capture_tcp_new_ms), 1000, 86400000, 0},
-	{"capture", "tcp_timeout", K_DURATION_MS, O(capture_tcp_est_ms), 1000, 86400000, 0},
-	{"capture", "tcp_closed_timeout", K_DURATION_MS, O(capture_tcp_closed_ms), 1000, 86400000,
-	 0},
-	{"capture", "udp_timeout", K_DURATION_MS, O(capture_udp_ms), 1000, 86400000, 0},
-	{"capture", "other_timeout", K_DURATION_MS, O(capture_other_ms), 1000, 86400000, 0},
-	{"capture", "community_id_seed", K_INT, O(capture_cid_seed), 0, 65535, 0},
-	{"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
-	{"web", "listen", K_STR, O(web_listen), 0, 0, 0},
-	{"web", "users", K_PATH_OR_NO, O(web_users), 0, 0, 0},
-	{"web", "tokens", K_PATH_OR_NO, O(web_tokens), 0, 0, 0},
-	{"web", "tls_cert", K_PATH_OR_NO, O(web_tls_cert), 0, 0, 0},
-	{"web", "tls_key", K_PATH_OR_NO, O(web_tls_key), 0, 0, 0},
+    {"trap", "enabled", K_BOOL, O(trap_enabled), 0, 0, 0},
+    {"trap", "listen", K_ADDR, 0, 0, 0, 1},
+    {"trap", "ports", K_PORTSET, O(trap_ports), 0, 0, 0},
+    {"trap", "udp_ports", K_PORTSET, O(trap_udp_ports), 0, 0, 0},
+    {"trap", "exclude_ports", K_PORTSET, O(exclude_ports), 0, 0, 0},
+    {"trap", "redirect_port", K_PORT, O(redirect_port), 0, 65535 - 15, 0},
+    {"trap", "tproxy_port", K_PORT, O(tproxy_port), 0, 65535, 0},
+    {"trap", "banner", K_BANNER, 0, 0, 0, 1},
+    {"trap", "hostname", K_STR, O(trap_hostname), 0, 0, 0},
+    {"trap", "http_page", K_PATH_OR_NO, O(http_page), 0, 0, 0},
+    {"trap", "http_content_type", K_STR, O(http_content_type), 0, 0, 0},
+    {"trap", "http_status", K_INT, O(http_status), 100, 599, 0},
+    {"trap", "ftp_file", K_PATH_OR_NO, O(ftp_file), 0, 0, 0},
+    {"trap", "max_connections", K_INT, O(max_connections), 1, 1000000, 0},
+    {"trap", "max_per_source", K_INT, O(max_per_source), 1, 1000000, 0},
+    {"trap", "rate_per_source", K_INT, O(rate_per_source), 1, 1000000, 0},
+    {"trap", "read_timeout", K_DURATION_MS, O(read_timeout_ms), 100, 3600000, 0},
+    {"trap", "session_timeout", K_DURATION_MS, O(session_timeout_ms), 1000, 86400000, 0},
+    {"trap", "max_bytes", K_SIZE64, O(max_bytes), 1024, 1LL << 34, 0},
+    {"trap", "payload_max", K_SIZE64, O(payload_max), 1024, 1LL << 32, 0},
+    {"trap", "payload_quota", K_SIZE64, O(payload_quota), 1 << 20, 1LL << 42, 0},
+    {"trap", "ca_dir", K_STR, O(ca_dir), 0, 0, 0},
+    {"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
+    {"capture", "interface", K_IFACE, 0, 0, 0, 1},
+    {"capture", "filter", K_STR, O(capture_filter), 0, 0, 0},
+    {"capture", "snaplen", K_INT, O(capture_snaplen), 64, 262144, 0},
+    {"capture", "buffer", K_SIZE64, O(capture_buffer), 1 << 20, 1LL << 32, 0},
+    {"capture", "promisc", K_BOOL, O(capture_promisc), 0, 0, 0},
+    {"capture", "format", K_CAPFMT, O(capture_format), 0, 0, 0},
+    {"capture", "spool", K_STR, O(capture_spool), 0, 0, 0},
+    {"capture", "file_size", K_SIZE64, O(capture_file_size), 1 << 16, 1LL << 40, 0},
+    {"capture", "file_time", K_DURATION_MS, O(capture_file_time_ms), 1000, 86400000, 0},
+    {"capture", "max_disk", K_SIZE64, O(capture_max_disk), 0, 1LL << 50, 0},
+    {"capture", "min_free", K_PERCENT, O(capture_min_free), 0, 99, 0},
+    {"capture", "stats_interval", K_DURATION_MS, O(capture_stats_ms), 1000, 3600000, 0},
+    {"capture", "max_flows", K_INT, O(capture_max_flows), 1024, 1 << 24, 0},
+    {"capture", "tcp_new_timeout", K_DURATION_MS, O(capture_tcp_new_ms), 1000, 86400000, 0},
+    {"capture", "tcp_timeout", K_DURATION_MS, O(capture_tcp_est_ms), 1000, 86400000, 0},
+    {"capture", "tcp_closed_timeout", K_DURATION_MS, O(capture_tcp_closed_ms), 1000, 86400000,
+     0},
+    {"capture", "udp_timeout", K_DURATION_MS, O(capture_udp_ms), 1000, 86400000, 0},
+    {"capture", "other_timeout", K_DURATION_MS, O(capture_other_ms), 1000, 86400000, 0},
+    {"capture", "community_id_seed", K_INT, O(capture_cid_seed), 0, 65535, 0},
+    {"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
+    {"web", "listen", K_STR, O(web_listen), 0, 0, 0},
+    {"web", "users", K_PATH_OR_NO, O(web_users), 0, 0, 0},
+    {"web", "tokens", K_PATH_OR_NO, O(web_tokens), 0, 0, 0},
+    {"web", "tls_cert", K_PATH_OR_NO, O(web_tls_cert), 0, 0, 0},
+    {"web", "tls_key", K_PATH_OR_NO, O(web_tls_key), 0, 0, 0},
 };
 
 static const char *const sections[] = {"sinktrap", "dns", "trap", "capture", "events", "web"};
@@ -315,8 +315,10 @@ static int parse_portset(const char *v, struct portset *ps, char *err, size_t er
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "'%s' is not a list of ports and ranges (21,25,8000-8100) "
-	                      "within 1-65535", v);
+	snprintf(err, errlen,
+	         "'%s' is not a list of ports and ranges (21,25,8000-8100) "
+	         "within 1-65535",
+	         v);
 	return -1;
 }
 
@@ -415,7 +417,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			perr(p, p->line, "listen: %s", err);
 			break;
 		}
-		c->dns_listen = xreallocarray(c->dns_listen, (size_t)c->dns_nlisten + 1, sizeof(ap));
+		c->dns_listen =
+		    xreallocarray(c->dns_listen, (size_t)c->dns_nlisten + 1, sizeof(ap));
 		c->dns_listen[c->dns_nlisten++] = ap;
 		break;
 	}
@@ -500,8 +503,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			z[i] = (char)tolower((unsigned char)v[i]);
 		if (n > 1 && z[n - 1] == '.')
 			z[n - 1] = '\0';
-		c->internal_zones.v = xreallocarray(c->internal_zones.v,
-		                                    (size_t)c->internal_zones.n + 1, sizeof(char *));
+		c->internal_zones.v = xreallocarray(
+		    c->internal_zones.v, (size_t)c->internal_zones.n + 1, sizeof(char *));
 		c->internal_zones.v[c->internal_zones.n++] = xstrdup(z);
 		break;
 	}
@@ -518,8 +521,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 	case K_DURATION_MS: {
 		long ms;
 		if (parse_duration_ms(v, &ms) < 0 || ms < k->min || ms > k->max)
-			perr(p, p->line, "%s: '%s' is not a duration from %ldms to %lds", k->name,
-			     v, k->min, k->max / 1000);
+			perr(p, p->line, "%s: '%s' is not a duration from %ldms to %lds",
+			     k->name, v, k->min, k->max / 1000);
 		else
 			*(int *)field = (int)ms;
 		break;
@@ -527,8 +530,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 	case K_SIZE64: {
 		int64_t n;
 		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
-			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes", k->name, v,
-			     k->min, k->max);
+			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes",
+			     k->name, v, k->min, k->max);
 		else
 			*(int64_t *)field = n;
 		break;
@@ -554,28 +557,33 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		struct addrport ap;
 		if (addrport_parse(v, 1, &ap, err, sizeof(err)) < 0 || strchr(v, ']') ||
 		    (strchr(v, ':') == strrchr(v, ':') && strchr(v, ':'))) {
-			perr(p, p->line, "listen: '%s' is not an address (no port here: the ports "
-			                 "are set by 'ports')", v);
+			perr(p, p->line,
+			     "listen: '%s' is not an address (no port here: the ports "
+			     "are set by 'ports')",
+			     v);
 			break;
 		}
-		c->trap_listen = xreallocarray(c->trap_listen, (size_t)c->trap_nlisten + 1, sizeof(ap));
+		c->trap_listen =
+		    xreallocarray(c->trap_listen, (size_t)c->trap_nlisten + 1, sizeof(ap));
 		c->trap_listen[c->trap_nlisten++] = ap;
 		break;
 	}
 	case K_BANNER: {
 		char proto[32];
 		int port, n = 0;
-		if (sscanf(v, "%d:%31[a-z0-9]%n", &port, proto, &n) != 2 || v[n] != '\0' || port < 1 ||
-		    port > 65535) {
+		if (sscanf(v, "%d:%31[a-z0-9]%n", &port, proto, &n) != 2 || v[n] != '\0' ||
+		    port < 1 || port > 65535) {
 			perr(p, p->line, "banner: '%s' is not PORT:PROTO (e.g. 2525:smtp)", v);
 			break;
 		}
-		c->banners.v = xreallocarray(c->banners.v, (size_t)c->banners.n + 1, sizeof(char *));
+		c->banners.v =
+		    xreallocarray(c->banners.v, (size_t)c->banners.n + 1, sizeof(char *));
 		c->banners.v[c->banners.n++] = xstrdup(v);
 		break;
 	}
 	case K_EVENTS:
-		if (sinkspec_config_set(c, k->name, v, p->line, p->check_files, err, sizeof(err)) < 0)
+		if (sinkspec_config_set(c, k->name, v, p->line, p->check_files, err,
+		                        sizeof(err)) < 0)
 			perr(p, p->line, "%s", err);
 		break;
 	case K_IFACE: {
@@ -613,8 +621,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		if (*end == '%')
 			end++;
 		if (*v == '\0' || *end != '\0' || errno || n < k->min || n > k->max)
-			perr(p, p->line, "%s: '%s' is not a percentage from %ld to %ld", k->name, v,
-			     k->min, k->max);
+			perr(p, p->line, "%s: '%s' is not a percentage from %ld to %ld",
+			     k->name, v, k->min, k->max);
 		else
 			*(int *)field = (int)n;
 		break;
@@ -622,8 +630,8 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 	case K_SIZE: {
 		int64_t n;
 		if (parse_size(v, &n) < 0 || n < k->min || n > k->max)
-			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes", k->name, v,
-			     k->min, k->max);
+			perr(p, p->line, "%s: '%s' is not a size from %ld to %ld bytes",
+			     k->name, v, k->min, k->max);
 		else
 			*(int *)field = (int)n;
 		break;
@@ -661,20 +669,24 @@ static void validate(struct parser *p)
 		if (c->dns_nlisten == 0)
 			perr(p, line, "[dns]: no 'listen' address");
 		if (c->mode == DNS_MODE_BLOCKLIST && c->nupstream == 0)
-			perr(p, line, "[dns]: mode blocklist forwards unlisted names: set 'upstream'");
+			perr(p, line,
+			     "[dns]: mode blocklist forwards unlisted names: set 'upstream'");
 		if (c->mode == DNS_MODE_ALLOWLIST && c->nupstream == 0 &&
 		    (c->internal_zones.n > 0 || c->nlists > 0))
-			perr(p, line, "[dns]: internal zones and allowlists need an 'upstream'");
+			perr(p, line,
+			     "[dns]: internal zones and allowlists need an 'upstream'");
 		if (!c->have_sinkhole4 && !c->have_sinkhole6)
 			perr(p, line, "[dns]: set sinkhole_ipv4 and/or sinkhole_ipv6");
 	}
 	if (c->trap_enabled) {
 		if (c->trap_nlisten == 0 && (c->trap_ports.count || c->trap_udp_ports.count))
-			perr(p, p->trap_section_line, "[trap]: 'ports' need a 'listen' address");
-		if (c->trap_ports.count == 0 && c->trap_udp_ports.count == 0 && !c->redirect_port &&
-		    !c->tproxy_port)
 			perr(p, p->trap_section_line,
-			     "[trap]: nothing to listen on: set ports, udp_ports, redirect_port or "
+			     "[trap]: 'ports' need a 'listen' address");
+		if (c->trap_ports.count == 0 && c->trap_udp_ports.count == 0 &&
+		    !c->redirect_port && !c->tproxy_port)
+			perr(p, p->trap_section_line,
+			     "[trap]: nothing to listen on: set ports, udp_ports, "
+			     "redirect_port or "
 			     "tproxy_port");
 	}
 	if (c->state_dir && c->state_dir[0] == '\0')
@@ -683,14 +695,15 @@ static void validate(struct parser *p)
 		perr(p, p->capture_section_line, "[capture]: no 'interface' to capture on");
 	if (c->capture_max_disk && c->capture_max_disk < 2 * c->capture_file_size)
 		perr(p, p->capture_section_line,
-		     "[capture]: max_disk (%lld bytes) must hold at least two files of file_size "
+		     "[capture]: max_disk (%lld bytes) must hold at least two files of "
+		     "file_size "
 		     "(%lld bytes)",
 		     (long long)c->capture_max_disk, (long long)c->capture_file_size);
 	if (c->capture_filter) {
 		char err[256];
 		if (capture_filter_check(c->capture_filter, err, sizeof(err)) < 0)
-			perr(p, p->capture_section_line, "[capture] filter '%s': %s", c->capture_filter,
-			     err);
+			perr(p, p->capture_section_line, "[capture] filter '%s': %s",
+			     c->capture_filter, err);
 	}
 }
 

@@ -71,17 +71,17 @@ struct config {
 	int map_memory; /* pool mappings kept in memory (max) */
 
 	/* [events] */
-	char *json; /* NULL = no JSON file */
-	int sqlite; /* store events in state_dir/sinktrap.db */
-	int64_t json_max_size;         /* rotate the JSON file past this; 0 = never */
-	int json_keep;                 /* rotated JSON files kept (events.json.1 ...) */
-	struct cfg_strv json_types;    /* event types written to JSON; none = all */
+	char *json;                     /* NULL = no JSON file */
+	int sqlite;                     /* store events in state_dir/sinktrap.db */
+	int64_t json_max_size;          /* rotate the JSON file past this; 0 = never */
+	int json_keep;                  /* rotated JSON files kept (events.json.1 ...) */
+	struct cfg_strv json_types;     /* event types written to JSON; none = all */
 	struct cfg_strv database_types; /* event types stored in the databases; none = all */
-	char *database;                /* PostgreSQL conninfo or URI; NULL = none */
-	int64_t queue_max;             /* delivery queue on disk, per remote sink (bytes) */
-	struct cfg_syslog *syslog;     /* destinations (store/sinkspec.h). Malloced. */
+	char *database;                 /* PostgreSQL conninfo or URI; NULL = none */
+	int64_t queue_max;              /* delivery queue on disk, per remote sink (bytes) */
+	struct cfg_syslog *syslog;      /* destinations (store/sinkspec.h). Malloced. */
 	int nsyslog;
-	int syslog_format, syslog_facility; /* defaults of the destinations */
+	int syslog_format, syslog_facility;      /* defaults of the destinations */
 	char *syslog_app_name, *syslog_hostname; /* NULL = "sinktrap", the host's name */
 
 	/* [trap] */
@@ -98,30 +98,30 @@ struct config {
 	char *http_page;               /* file served as the HTTP answer */
 	char *http_content_type;
 	int http_status;
-	char *ftp_file;                /* stand-in served by FTP RETR */
+	char *ftp_file; /* stand-in served by FTP RETR */
 	int max_connections;
-	int max_per_source;            /* concurrent connections from one address */
-	int rate_per_source;           /* new connections per second from one address */
-	int read_timeout_ms;           /* idle client */
-	int session_timeout_ms;        /* whole connection */
-	int64_t max_bytes;             /* read from one connection */
-	int64_t payload_max;           /* kept of one payload */
-	int64_t payload_quota;         /* all stored payloads; the oldest go first */
-	char *ca_dir;                  /* local CA for TLS; default state_dir/ca */
+	int max_per_source;     /* concurrent connections from one address */
+	int rate_per_source;    /* new connections per second from one address */
+	int read_timeout_ms;    /* idle client */
+	int session_timeout_ms; /* whole connection */
+	int64_t max_bytes;      /* read from one connection */
+	int64_t payload_max;    /* kept of one payload */
+	int64_t payload_quota;  /* all stored payloads; the oldest go first */
+	char *ca_dir;           /* local CA for TLS; default state_dir/ca */
 
 	/* [capture] */
 	int capture_enabled;
 	struct cfg_strv capture_interfaces; /* interface names, repeatable */
 	char *capture_filter;               /* BPF applied in the kernel; NULL = all */
 	int capture_snaplen;
-	int64_t capture_buffer;             /* ring per interface (bytes) */
+	int64_t capture_buffer; /* ring per interface (bytes) */
 	int capture_promisc;
-	int capture_format;                 /* 0 = pcap (usec), 1 = pcapng (nsec) */
-	char *capture_spool;                /* NULL = state_dir/pcap */
-	int64_t capture_file_size;          /* rotate past this */
-	int capture_file_time_ms;           /* and after this long */
-	int64_t capture_max_disk;           /* spool bytes at most; 0 = no limit */
-	int capture_min_free;               /* percent of the file system kept free */
+	int capture_format;        /* 0 = pcap (usec), 1 = pcapng (nsec) */
+	char *capture_spool;       /* NULL = state_dir/pcap */
+	int64_t capture_file_size; /* rotate past this */
+	int capture_file_time_ms;  /* and after this long */
+	int64_t capture_max_disk;  /* spool bytes at most; 0 = no limit */
+	int capture_min_free;      /* percent of the file system kept free */
 	int capture_stats_ms;
 	int capture_max_flows;
 	int capture_tcp_new_ms, capture_tcp_est_ms, capture_tcp_closed_ms;
@@ -148,8 +148,8 @@ struct cfg_errors {
  * and 0 errors, or NULL with the errors filled in. check_files also verifies
  * that list files can be opened (run/check-config do; unit tests may not).
  */
-struct config *config_parse(const char *name, const char *text, size_t len,
-                            int check_files, struct cfg_errors *errs);
+struct config *config_parse(const char *name, const char *text, size_t len, int check_files,
+                            struct cfg_errors *errs);
 /* Read and parse a file; path NULL = the embedded default. */
 struct config *config_load(const char *path, struct cfg_errors *errs);
 void config_free(struct config *c);

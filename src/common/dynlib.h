@@ -26,9 +26,11 @@ struct dynlib {
 	char err[256];
 };
 
-#define DYNLIB_INIT(what_, ...)                                                               \
-	{ .names = (const char *const[]){__VA_ARGS__, NULL}, .what = (what_),                   \
-	  .once = PTHREAD_ONCE_INIT }
+#define DYNLIB_INIT(what_, ...)                                                                \
+	{                                                                                      \
+		.names = (const char *const[]){__VA_ARGS__, NULL}, .what = (what_),            \
+		.once = PTHREAD_ONCE_INIT                                                      \
+	}
 
 /* Open the library (once). 0, or -1 with the reason in err. */
 int dynlib_ready(struct dynlib *lib, char *err, size_t errlen);
@@ -39,29 +41,29 @@ void *dynlib_sym(struct dynlib *lib, const char *name);
 
 /* Forward one function: RET NAME PARAMS { return real(ARGS); }, the real
  * one looked up at its first call. */
-#define DYNLIB_FN(lib, ret, name, params, args)                                               \
-	ret name params                                                                           \
-	{                                                                                         \
-		static ret(*fn) params;                                                               \
-		ret(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                              \
-		if (f == NULL) {                                                                      \
-			f = (ret(*) params)dynlib_sym(&(lib), #name);                                     \
-			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                                       \
-		}                                                                                     \
-		return f args;                                                                        \
+#define DYNLIB_FN(lib, ret, name, params, args)                                                \
+	ret name params                                                                        \
+	{                                                                                      \
+		static ret(*fn) params;                                                        \
+		ret(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                       \
+		if (f == NULL) {                                                               \
+			f = (ret(*) params)dynlib_sym(&(lib), #name);                          \
+			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
+		}                                                                              \
+		return f args;                                                                 \
 	}
 
 /* The same for a function returning nothing. */
-#define DYNLIB_VOID(lib, name, params, args)                                                  \
-	void name params                                                                          \
-	{                                                                                         \
-		static void(*fn) params;                                                              \
-		void(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                             \
-		if (f == NULL) {                                                                      \
-			f = (void(*) params)dynlib_sym(&(lib), #name);                                    \
-			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                                       \
-		}                                                                                     \
-		f args;                                                                               \
+#define DYNLIB_VOID(lib, name, params, args)                                                   \
+	void name params                                                                       \
+	{                                                                                      \
+		static void(*fn) params;                                                       \
+		void(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                      \
+		if (f == NULL) {                                                               \
+			f = (void(*) params)dynlib_sym(&(lib), #name);                         \
+			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
+		}                                                                              \
+		f args;                                                                        \
 	}
 
 #endif

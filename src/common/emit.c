@@ -204,8 +204,8 @@ int emit_flush(struct emitter *e)
 			break;
 		}
 		if (r < 0) {
-			log_warnx("store channel: %s; keeping %zu bytes of events", strerror(-r),
-			          b->start - e->sent);
+			log_warnx("store channel: %s; keeping %zu bytes of events",
+			          strerror(-r), b->start - e->sent);
 			if (e->watched && e->loop)
 				loop_io_del(e->loop, e->fd);
 			e->watched = 0;

@@ -25,8 +25,8 @@ struct emitter {
 	struct evbuf buf;  /* complete records from sent to buf.len, then the one in progress */
 	size_t sent;       /* bytes of buf already sent */
 	size_t max_pending;
-	int waiting;       /* waiting for room on fd (EPOLLOUT) */
-	int watched;       /* the events fd is registered for in the loop (0: none) */
+	int waiting; /* waiting for room on fd (EPOLLOUT) */
+	int watched; /* the events fd is registered for in the loop (0: none) */
 	void (*on_read)(int fd, void *arg); /* messages from the store on the same channel */
 	void *read_arg;
 	struct loop_timer *soon; /* a flush is due shortly */
@@ -36,10 +36,11 @@ struct emitter {
 	emit_sink_cb *sink;
 	void *sink_arg;
 	/* flow control (emit_set_hold): the producer waits while the store catches up */
-	size_t hold_bytes;  /* 0: never hold */
-	size_t hold_at;     /* hold past this many bytes pending: hold_bytes, or more after a long hold */
+	size_t hold_bytes; /* 0: never hold */
+	size_t hold_at; /* hold past this many bytes pending: hold_bytes, or more after a long
+	                   hold */
 	int holding;
-	int64_t hold_since; /* ms */
+	int64_t hold_since;  /* ms */
 	int64_t progress_at; /* ms: the store last took a message */
 	void (*on_room)(void *arg);
 	void *room_arg;
@@ -47,7 +48,10 @@ struct emitter {
 
 void emit_init(struct emitter *e, struct loop *l, int fd, const char *worker);
 /* Records are built with the ev_* functions on this buffer. */
-static inline struct evbuf *emit_buf(struct emitter *e) { return &e->buf; }
+static inline struct evbuf *emit_buf(struct emitter *e)
+{
+	return &e->buf;
+}
 /* Close the record being built; drops it (counted) if over the bound. */
 void emit_commit(struct emitter *e);
 /* Send what is pending; returns 0, or -errno if the channel broke (records kept). */
@@ -79,8 +83,8 @@ void emit_set_reader(struct emitter *e, void (*cb)(int fd, void *arg), void *arg
  * nothing for EMIT_IDLE_MS (it waits for its disk) and less than three bounds
  * are pending, emit_hold_check (from a timer) lets the producer go on for
  * half a bound more before it holds again; while the store takes nothing for
- * EMIT_STUCK_MS it is not held at all. Records are then kept, and dropped past the emitter's bound, as
- * without flow control.
+ * EMIT_STUCK_MS it is not held at all. Records are then kept, and dropped past the emitter's
+ * bound, as without flow control.
  */
 void emit_set_hold(struct emitter *e, size_t bytes, void (*cb)(void *arg), void *arg);
 /* 1: stop taking input until the room callback. */

@@ -26,7 +26,10 @@ static uint32_t id_tag, id_counter;
 static uint64_t id_last_ms;
 static int id_ready;
 
-static void id_forget(void) { id_ready = 0; }
+static void id_forget(void)
+{
+	id_ready = 0;
+}
 
 void event_id_init(void)
 {
@@ -62,7 +65,10 @@ static void id_make(char out[25], uint64_t ms)
 	out[24] = '\0';
 }
 
-void event_id_new(char out[25]) { id_make(out, (uint64_t)time_now_usec() / 1000); }
+void event_id_new(char out[25])
+{
+	id_make(out, (uint64_t)time_now_usec() / 1000);
+}
 
 int64_t time_now_usec(void)
 {
@@ -71,7 +77,10 @@ int64_t time_now_usec(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void evbuf_init(struct evbuf *b) { memset(b, 0, sizeof(*b)); }
+void evbuf_init(struct evbuf *b)
+{
+	memset(b, 0, sizeof(*b));
+}
 
 void evbuf_free(struct evbuf *b)
 {
@@ -154,8 +163,14 @@ static void put_i64(struct evbuf *b, enum ev_kind kind, const char *key, int64_t
 	b->len += 8;
 }
 
-void ev_int(struct evbuf *b, const char *key, int64_t v) { put_i64(b, EV_INT, key, v); }
-void ev_time(struct evbuf *b, const char *key, int64_t usec) { put_i64(b, EV_TIME, key, usec); }
+void ev_int(struct evbuf *b, const char *key, int64_t v)
+{
+	put_i64(b, EV_INT, key, v);
+}
+void ev_time(struct evbuf *b, const char *key, int64_t usec)
+{
+	put_i64(b, EV_TIME, key, usec);
+}
 
 void ev_bool(struct evbuf *b, const char *key, int v)
 {

@@ -15,18 +15,20 @@
 #define IPC_MAX_PAYLOAD (64 * 1024)
 
 enum ipc_type {
-	IPC_EVENTS = 1,     /* worker -> store: one or more event records */
-	IPC_MAP_REQUEST,    /* dns -> store: send me the sinkhole map */
-	IPC_MAP_ENTRY,      /* store -> dns: struct ipc_map_entry + name */
-	IPC_MAP_DONE,       /* store -> dns: end of the map */
-	IPC_RELOAD_BEGIN,   /* parent -> dns: list descriptors follow */
-	IPC_RELOAD_LIST,    /* parent -> dns: struct ipc_list + path, with the fd */
-	IPC_RELOAD_END,     /* parent -> dns: build and swap */
-	IPC_STORE_CHANNEL,  /* parent -> worker: the fd of a (new) store channel */
-	IPC_PEER_CHANNEL,   /* parent -> store: fd of a producer's channel + name */
-	IPC_HELLO,          /* worker -> parent: up and serving */
-	IPC_RELOAD_ERROR,   /* parent -> dns: a reload could not start (text); say so in an alert */
-	IPC_STORE_RELOAD,   /* parent -> store: the config's name, with an fd of its checked text */
+	IPC_EVENTS = 1,    /* worker -> store: one or more event records */
+	IPC_MAP_REQUEST,   /* dns -> store: send me the sinkhole map */
+	IPC_MAP_ENTRY,     /* store -> dns: struct ipc_map_entry + name */
+	IPC_MAP_DONE,      /* store -> dns: end of the map */
+	IPC_RELOAD_BEGIN,  /* parent -> dns: list descriptors follow */
+	IPC_RELOAD_LIST,   /* parent -> dns: struct ipc_list + path, with the fd */
+	IPC_RELOAD_END,    /* parent -> dns: build and swap */
+	IPC_STORE_CHANNEL, /* parent -> worker: the fd of a (new) store channel */
+	IPC_PEER_CHANNEL,  /* parent -> store: fd of a producer's channel + name */
+	IPC_HELLO,         /* worker -> parent: up and serving */
+	IPC_RELOAD_ERROR,  /* parent -> dns: a reload could not start (text); say so in an alert
+	                    */
+	IPC_STORE_RELOAD,  /* parent -> store: the config's name, with an fd of its checked text
+	                    */
 };
 
 struct ipc_hdr {
@@ -44,15 +46,15 @@ struct ipc_msg {
 #define IPC_MAP_NAME_MAX 1024
 
 struct ipc_map_entry {
-	int64_t last_use;  /* microseconds since the epoch */
+	int64_t last_use; /* microseconds since the epoch */
 	uint8_t addr[16];
-	uint8_t family;    /* AF_INET or AF_INET6 */
+	uint8_t family; /* AF_INET or AF_INET6 */
 	uint8_t pad[7];
 	/* followed by the name, not NUL-terminated */
 };
 
 struct ipc_list {
-	int32_t line;   /* config line that named the list */
+	int32_t line; /* config line that named the list */
 	int32_t allow;
 	/* followed by the path, not NUL-terminated */
 };

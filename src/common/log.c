@@ -10,12 +10,20 @@
 static const char *procname = "sinktrap";
 static int verbosity = LOG_LVL_INFO;
 
-void log_procname(const char *name) { procname = name; }
-void log_level_set(int level) { verbosity = level; }
-int log_level_get(void) { return verbosity; }
+void log_procname(const char *name)
+{
+	procname = name;
+}
+void log_level_set(int level)
+{
+	verbosity = level;
+}
+int log_level_get(void)
+{
+	return verbosity;
+}
 
-static void vlog(int level, const char *tag, const char *fmt, va_list ap,
-                 const char *errstr)
+static void vlog(int level, const char *tag, const char *fmt, va_list ap, const char *errstr)
 {
 	char msg[1024];
 	char stamp[32];
@@ -32,9 +40,8 @@ static void vlog(int level, const char *tag, const char *fmt, va_list ap,
 	char line[1300];
 	int n;
 	if (errstr)
-		n = snprintf(line, sizeof(line), "%s.%03ldZ sinktrap[%d] %s: %s%s: %s\n",
-		             stamp, ts.tv_nsec / 1000000, (int)getpid(), procname, tag,
-		             msg, errstr);
+		n = snprintf(line, sizeof(line), "%s.%03ldZ sinktrap[%d] %s: %s%s: %s\n", stamp,
+		             ts.tv_nsec / 1000000, (int)getpid(), procname, tag, msg, errstr);
 	else
 		n = snprintf(line, sizeof(line), "%s.%03ldZ sinktrap[%d] %s: %s%s\n", stamp,
 		             ts.tv_nsec / 1000000, (int)getpid(), procname, tag, msg);
@@ -46,15 +53,15 @@ static void vlog(int level, const char *tag, const char *fmt, va_list ap,
 	(void)w;
 }
 
-#define LOGFN(name, level, tag, witherr)                                       \
-	void name(const char *fmt, ...)                                        \
-	{                                                                      \
-		int saved = errno;                                             \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		vlog(level, tag, fmt, ap, witherr ? strerror(saved) : NULL);   \
-		va_end(ap);                                                    \
-		errno = saved;                                                 \
+#define LOGFN(name, level, tag, witherr)                                                       \
+	void name(const char *fmt, ...)                                                        \
+	{                                                                                      \
+		int saved = errno;                                                             \
+		va_list ap;                                                                    \
+		va_start(ap, fmt);                                                             \
+		vlog(level, tag, fmt, ap, witherr ? strerror(saved) : NULL);                   \
+		va_end(ap);                                                                    \
+		errno = saved;                                                                 \
 	}
 
 LOGFN(log_warn, LOG_LVL_WARN, "warning: ", 1)

@@ -152,8 +152,14 @@ int loop_signals(struct loop *l, const int *sigs, int n, loop_io_cb *cb, void *a
 	return fd;
 }
 
-void loop_break(struct loop *l) { l->running = 0; }
-int64_t loop_now(const struct loop *l) { return l->now; }
+void loop_break(struct loop *l)
+{
+	l->running = 0;
+}
+int64_t loop_now(const struct loop *l)
+{
+	return l->now;
+}
 
 int loop_run(struct loop *l)
 {

@@ -6,13 +6,13 @@
 #include "../common/util.h"
 
 struct centry {
-	struct centry *hnext;        /* hash chain */
-	struct centry *prev, *next;  /* LRU list, most recent first */
+	struct centry *hnext;       /* hash chain */
+	struct centry *prev, *next; /* LRU list, most recent first */
 	uint64_t hash;
-	int64_t stored, expires;     /* ms */
+	int64_t stored, expires; /* ms */
 	uint16_t keylen;
 	uint16_t len;
-	uint8_t data[];              /* key, then the message */
+	uint8_t data[]; /* key, then the message */
 };
 
 struct dns_cache {
@@ -124,7 +124,8 @@ void dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t
                    size_t len, const struct dns_msg *m, int64_t now)
 {
 	int rcode = m->rcode;
-	if (c->max == 0 || (m->flags & DNS_F_TC) || (rcode != DNS_R_NOERROR && rcode != DNS_R_NXDOMAIN))
+	if (c->max == 0 || (m->flags & DNS_F_TC) ||
+	    (rcode != DNS_R_NOERROR && rcode != DNS_R_NXDOMAIN))
 		return;
 	if (m->min_ttl == UINT32_MAX || m->min_ttl == 0 || len > UINT16_MAX)
 		return;
@@ -176,4 +177,7 @@ size_t dns_cache_get(struct dns_cache *c, const struct dns_query *q, int64_t now
 	return e->len;
 }
 
-uint32_t dns_cache_entries(const struct dns_cache *c) { return c->n; }
+uint32_t dns_cache_entries(const struct dns_cache *c)
+{
+	return c->n;
+}

@@ -24,8 +24,8 @@ int dns_lists_open(const struct config *c, struct list_source **out, int *n, cha
 		int fd = open(c->lists[i].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			snprintf(err, errlen, "%s:%d: %s '%s': %s", c->file, c->lists[i].line,
-			         c->lists[i].allow ? "allowlist" : "blocklist", c->lists[i].path,
-			         strerror(errno));
+			         c->lists[i].allow ? "allowlist" : "blocklist",
+			         c->lists[i].path, strerror(errno));
 			dns_lists_close(ls, i);
 			return -1;
 		}
@@ -96,16 +96,18 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int st
 		if (li && li->invalid > 0 &&
 		    (li->entries == 0 ||
 		     (li->format != LIST_FMT_ADBLOCK && li->invalid > li->entries))) {
-			snprintf(err, errlen,
-			         "%s: broken list: %u of its lines are invalid and only %u valid",
-			         ls[i].path, li->invalid, li->entries);
+			snprintf(
+			    err, errlen,
+			    "%s: broken list: %u of its lines are invalid and only %u valid",
+			    ls[i].path, li->invalid, li->entries);
 			if (strict)
 				goto fail;
 			log_warnx("%s (its valid lines are used)", err);
 		}
 		if (!quiet && li)
 			log_info("%s: %u entries (%s%s)", ls[i].path, li->entries,
-			         list_format_name(li->format), ls[i].allow ? ", allowlist" : "");
+			         list_format_name(li->format),
+			         ls[i].allow ? ", allowlist" : "");
 	}
 	policy_finish(p);
 	return p;
@@ -135,7 +137,8 @@ static int bind_one(int type, const struct addrport *a, char *err, size_t errlen
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
 		snprintf(err, errlen, "%s %s: %s", type == SOCK_STREAM ? "tcp" : "udp",
-		         addrport_fmt((const struct sockaddr *)&a->ss, t, sizeof(t)), strerror(errno));
+		         addrport_fmt((const struct sockaddr *)&a->ss, t, sizeof(t)),
+		         strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -149,18 +152,21 @@ int dns_listeners_open(const struct config *c, struct dns_listener **out, int *n
 	for (int i = 0; i < c->dns_nlisten; i++) {
 		ls[i].addr = c->dns_listen[i];
 		ls[i].udp_fd = bind_one(SOCK_DGRAM, &ls[i].addr, err, errlen);
-		ls[i].tcp_fd = ls[i].udp_fd < 0 ? -1 : bind_one(SOCK_STREAM, &ls[i].addr, err, errlen);
+		ls[i].tcp_fd =
+		    ls[i].udp_fd < 0 ? -1 : bind_one(SOCK_STREAM, &ls[i].addr, err, errlen);
 		if (ls[i].udp_fd >= 0) {
 			int one = 1;
 			const struct sockaddr *sa = (const struct sockaddr *)&ls[i].addr.ss;
 			if (sa->sa_family == AF_INET)
-				ls[i].wildcard = ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
-				                 htonl(INADDR_ANY);
+				ls[i].wildcard =
+				    ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+				    htonl(INADDR_ANY);
 			else
 				ls[i].wildcard = IN6_IS_ADDR_UNSPECIFIED(
 				    &((const struct sockaddr_in6 *)sa)->sin6_addr);
 			if (ls[i].wildcard && sa->sa_family == AF_INET)
-				setsockopt(ls[i].udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+				setsockopt(ls[i].udp_fd, IPPROTO_IP, IP_PKTINFO, &one,
+				           sizeof(one));
 			else if (ls[i].wildcard)
 				setsockopt(ls[i].udp_fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one,
 				           sizeof(one));
@@ -169,8 +175,10 @@ int dns_listeners_open(const struct config *c, struct dns_listener **out, int *n
 			 * while privileged: SO_RCVBUFFORCE may exceed net.core.rmem_max.
 			 */
 			int sz = c->rcvbuf;
-			if (setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-				setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+			if (setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz,
+			               sizeof(sz)) < 0)
+				setsockopt(ls[i].udp_fd, SOL_SOCKET, SO_RCVBUF, &sz,
+				           sizeof(sz));
 		}
 		if (ls[i].udp_fd < 0 || ls[i].tcp_fd < 0) {
 			for (int k = 0; k <= i; k++) {

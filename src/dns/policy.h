@@ -47,11 +47,11 @@ struct policy_match {
 };
 
 struct list_info {
-	const char *path;   /* borrowed from the policy */
+	const char *path; /* borrowed from the policy */
 	enum list_format format;
-	int allow;          /* loaded as an allowlist */
-	uint32_t entries;   /* rules added */
-	uint32_t invalid;   /* lines reported and skipped */
+	int allow;        /* loaded as an allowlist */
+	uint32_t entries; /* rules added */
+	uint32_t invalid; /* lines reported and skipped */
 };
 
 /* Called for each invalid line: "FILE:LINE: message" is the caller's to print. */
@@ -64,11 +64,11 @@ struct policy *policy_new(void);
  * Invalid lines go to warn (may be NULL) and are skipped; only an allocation
  * failure is an error (-ENOMEM). The path is copied.
  */
-int policy_add_list(struct policy *p, const char *path, const char *data, size_t len,
-                    int allow, policy_warn_cb *warn, void *arg);
+int policy_add_list(struct policy *p, const char *path, const char *data, size_t len, int allow,
+                    policy_warn_cb *warn, void *arg);
 /* The same from an open file descriptor (mmap'd; fd is not closed). -errno on read errors. */
-int policy_add_fd(struct policy *p, const char *path, int fd, int allow,
-                  policy_warn_cb *warn, void *arg);
+int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_warn_cb *warn,
+                  void *arg);
 /* Freeze the policy; lookups are valid only after this. */
 void policy_finish(struct policy *p);
 /*

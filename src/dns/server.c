@@ -138,8 +138,8 @@ struct dns_worker {
 	/* counters */
 	uint64_t n_queries, n_sinkholed, n_forwarded, n_cached, n_formerr, n_servfail,
 	    n_dropped, n_timeouts, n_tcp;
-	char map_pending; /* waiting for the store's map */
-	int udp_held;     /* UDP reads paused until the store catches up */
+	char map_pending;              /* waiting for the store's map */
+	int udp_held;                  /* UDP reads paused until the store catches up */
 	struct loop_timer *hold_timer; /* checks a hold every few ms */
 };
 
@@ -147,8 +147,8 @@ static struct dns_worker *W;
 
 /* ---------- events ---------- */
 
-static void ev_endpoints(struct evbuf *b, const struct sockaddr *src, const struct sockaddr *dst,
-                         enum transport tr)
+static void ev_endpoints(struct evbuf *b, const struct sockaddr *src,
+                         const struct sockaddr *dst, enum transport tr)
 {
 	ev_addr(b, "src_ip", src);
 	ev_int(b, "src_port", addr_port(src));
@@ -248,8 +248,9 @@ static void emit_map(struct dns_worker *w, const char *name, const uint8_t *addr
 	ev_str(b, "action", r == POOL_RECYCLED ? "recycled" : "new");
 	if (r == POOL_RECYCLED) {
 		ev_str(b, "evicted_domain", evicted);
-		ev_str(b, "note", "address pool exhausted: the least recently used mapping was "
-		                  "reassigned");
+		ev_str(b, "note",
+		       "address pool exhausted: the least recently used mapping was "
+		       "reassigned");
 	}
 	ev_close(b);
 	emit_commit(&w->em);
@@ -390,8 +391,10 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		                      sizeof(evicted));
 		if (r >= 0) {
 			if (r != POOL_EXISTING) {
-				emit_map(w, q->name, addr, family, (enum pool_result)r, evicted);
-				/* The trap needs it before the client connects: no batching delay. */
+				emit_map(w, q->name, addr, family, (enum pool_result)r,
+				         evicted);
+				/* The trap needs it before the client connects: no batching
+				 * delay. */
 				emit_flush(&w->em);
 			}
 			ap = addr;
@@ -399,7 +402,8 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 			/* No memory for a new mapping: the first pool address, unattributed. */
 			prefix_nth(family == AF_INET ? &w->cfg->sinkhole4 : &w->cfg->sinkhole6,
 			           prefix_size(family == AF_INET ? &w->cfg->sinkhole4
-			                                         : &w->cfg->sinkhole6, 2) > 1,
+			                                         : &w->cfg->sinkhole6,
+			                       2) > 1,
 			           addr);
 			ap = addr;
 		}
@@ -412,7 +416,8 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		qa.qtype = DNS_T_A;
 		qq = &qa;
 	}
-	size_t n = dns_resp_sinkhole(qq, ap, w->cfg->ttl, (uint16_t)w->cfg->edns_size, out, cap);
+	size_t n =
+	    dns_resp_sinkhole(qq, ap, w->cfg->ttl, (uint16_t)w->cfg->edns_size, out, cap);
 	if (qq != q && n >= DNS_HDR_LEN + q->qraw_len) {
 		/* Keep the question as asked (ANY) while the record says A. */
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
@@ -539,8 +544,9 @@ static void servfail(struct dns_worker *w, struct pending *p)
 	if (n)
 		deliver(w, p, out, n);
 	if (w->cfg->log_forwarded)
-		emit_forward(w, &p->q, (struct sockaddr *)&p->client, (struct sockaddr *)&p->local,
-		             p->tr, &p->m, p->reason, DNS_R_SERVFAIL, 0);
+		emit_forward(w, &p->q, (struct sockaddr *)&p->client,
+		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason,
+		             DNS_R_SERVFAIL, 0);
 }
 
 static void forward(struct dns_worker *w, const struct dns_query *q, enum transport tr,
@@ -633,8 +639,9 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 	if (out != small)
 		free(out);
 	if (w->cfg->log_forwarded)
-		emit_forward(w, &p->q, (struct sockaddr *)&p->client, (struct sockaddr *)&p->local,
-		             p->tr, &p->m, p->reason, m->rcode, 0);
+		emit_forward(w, &p->q, (struct sockaddr *)&p->client,
+		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason, m->rcode,
+		             0);
 	pending_free(w, p);
 }
 
@@ -648,7 +655,8 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 		return;
 	}
 	if (!p->tcp_sent && (events & EPOLLOUT)) {
-		ssize_t k = send(fd, p->tcp_buf + p->tcp_off, p->tcp_len - p->tcp_off, MSG_NOSIGNAL);
+		ssize_t k =
+		    send(fd, p->tcp_buf + p->tcp_off, p->tcp_len - p->tcp_off, MSG_NOSIGNAL);
 		if (k < 0 && errno != EAGAIN) {
 			servfail(w, p);
 			pending_free(w, p);
@@ -682,8 +690,8 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 	if (p->tcp_off < 2 + ml)
 		return;
 	struct dns_msg m;
-	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) || m.id != p->id ||
-	    !answer_matches(p, &m)) {
+	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) ||
+	    m.id != p->id || !answer_matches(p, &m)) {
 		servfail(w, p);
 		pending_free(w, p);
 		return;
@@ -706,8 +714,8 @@ static void upstream_tcp(struct dns_worker *w, struct pending *p)
 	}
 	p->tcp_fd = fd;
 	p->tcp_buf = xmalloc(65537);
-	size_t n = dns_query_build(&p->q, p->id, (uint16_t)w->cfg->edns_size, p->tcp_buf + 2,
-	                           65535);
+	size_t n =
+	    dns_query_build(&p->q, p->id, (uint16_t)w->cfg->edns_size, p->tcp_buf + 2, 65535);
 	p->tcp_buf[0] = (uint8_t)(n >> 8);
 	p->tcp_buf[1] = (uint8_t)n;
 	p->tcp_len = n + 2;
@@ -736,8 +744,9 @@ static void upstream_read(int fd, uint32_t events, void *arg)
 		/* Only the upstream asked, for the question asked, not already on TCP. */
 		if (p == NULL || p->upstream != ui || p->tcp_fd >= 0 || !answer_matches(p, &m))
 			continue;
-		size_t limit = p->tr == T_UDP ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size)
-		                              : 65535;
+		size_t limit = p->tr == T_UDP
+		                   ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size)
+		                   : 65535;
 		if ((m.flags & DNS_F_TC) && limit > (size_t)n) {
 			/* The client can take more than this: get all of it over TCP. */
 			upstream_tcp(w, p);
@@ -779,15 +788,16 @@ static int upstreams_open(struct dns_worker *w)
 		struct upstream *u = &w->ups[i];
 		u->addr = w->cfg->upstream[i];
 		for (int k = 0; k < UPSTREAM_SOCKS; k++) {
-			int fd = socket(u->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			                0);
+			int fd = socket(u->addr.ss.ss_family,
+			                SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 			if (fd < 0)
 				fatal("upstream socket");
 			/* Connected: the kernel drops answers from anyone but the upstream. */
 			if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0) {
 				char t[80];
-				log_warn("upstream %s", addrport_fmt((struct sockaddr *)&u->addr.ss, t,
-				                                     sizeof(t)));
+				log_warn(
+				    "upstream %s",
+				    addrport_fmt((struct sockaddr *)&u->addr.ss, t, sizeof(t)));
 			}
 			u->fd[k] = fd;
 			loop_io_add(w->loop, fd, EPOLLIN, upstream_read, (void *)(intptr_t)i);
@@ -854,7 +864,8 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 static int local_addr(const struct msghdr *mh, const struct dns_listener *l,
                       struct sockaddr_storage *out)
 {
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c;
+	     c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
@@ -941,7 +952,8 @@ static void udp_room(void *arg)
 		return;
 	w->udp_held = 0;
 	for (int i = 0; i < w->setup->nls; i++)
-		loop_io_add(w->loop, w->setup->ls[i].udp_fd, EPOLLIN, udp_read, &w->setup->ls[i]);
+		loop_io_add(w->loop, w->setup->ls[i].udp_fd, EPOLLIN, udp_read,
+		            &w->setup->ls[i]);
 }
 
 static void udp_read(int fd, uint32_t events, void *arg)
@@ -977,7 +989,8 @@ static void udp_read(int fd, uint32_t events, void *arg)
 				continue;
 			}
 			const struct sockaddr *local = (struct sockaddr *)&l->addr.ss;
-			if (l->wildcard && local_addr(&w->rmsg[i].msg_hdr, l, &w->rxlocal[i]) == 0)
+			if (l->wildcard &&
+			    local_addr(&w->rmsg[i].msg_hdr, l, &w->rxlocal[i]) == 0)
 				local = (struct sockaddr *)&w->rxlocal[i];
 			size_t out = handle_query(w, w->rx[i], w->rmsg[i].msg_len, T_UDP, fd,
 			                          (struct sockaddr *)&w->rxaddr[i],
@@ -1102,7 +1115,8 @@ static void conn_event(int fd, uint32_t events, void *arg)
 				c->in = xreallocarray(c->in, cap, 1);
 				c->incap = cap;
 			}
-			ssize_t n = recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
+			ssize_t n =
+			    recv(fd, c->in + c->inlen, c->incap - c->inlen, MSG_DONTWAIT);
 			if (n == 0) {
 				c->closing = 1;
 				break;
@@ -1121,10 +1135,10 @@ static void conn_event(int fd, uint32_t events, void *arg)
 				if (c->inlen - off - 2 < ml)
 					break;
 				w->n_tcp++;
-				size_t r = handle_query(w, c->in + off + 2, ml, T_TCP, -1,
-				                        (struct sockaddr *)&c->peer, sizeof(c->peer),
-				                        (struct sockaddr *)&c->l->addr.ss, c, out,
-				                        sizeof(out));
+				size_t r = handle_query(
+				    w, c->in + off + 2, ml, T_TCP, -1,
+				    (struct sockaddr *)&c->peer, sizeof(c->peer),
+				    (struct sockaddr *)&c->l->addr.ss, c, out, sizeof(out));
 				if (r)
 					reply_tcp(c, out, r);
 				off += 2 + ml;
@@ -1149,7 +1163,8 @@ static void tcp_accept(int fd, uint32_t events, void *arg)
 	for (int i = 0; i < 32; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd =
+		    accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
 		if (w->nconns >= w->cfg->tcp_max_clients) {
@@ -1244,7 +1259,8 @@ static void reload_done(int fd, uint32_t events, void *arg)
 	if (r->result) {
 		struct policy *old = w->policy;
 		w->policy = r->result;
-		log_info("lists reloaded: %zu rules in %.2fs", policy_rules(w->policy), r->secs);
+		log_info("lists reloaded: %zu rules in %.2fs", policy_rules(w->policy),
+		         r->secs);
 		emit_reload(w, w->policy, NULL, r->secs);
 		policy_free(&old);
 	} else {
@@ -1286,7 +1302,8 @@ static void parent_read(int fd, uint32_t events, void *arg)
 			break;
 		case IPC_RELOAD_LIST: {
 			struct ipc_list il;
-			if (m->hdr.len < sizeof(il) || m->hdr.len > sizeof(il) + 4096 || m->fd < 0)
+			if (m->hdr.len < sizeof(il) || m->hdr.len > sizeof(il) + 4096 ||
+			    m->fd < 0)
 				fatalx("invalid IPC_RELOAD_LIST");
 			memcpy(&il, m->data, sizeof(il));
 			size_t pl = m->hdr.len - sizeof(il);
@@ -1535,8 +1552,8 @@ int dns_check_name(struct config *c, const char *name, FILE *out)
 	enum verdict v = decide(&w, &q, &m, &reason);
 	if (m.action != POLICY_NONE)
 		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name,
-		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule,
-		        m.wildcard ? ", covers subdomains" : "");
+		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
+		        m.rule, m.wildcard ? ", covers subdomains" : "");
 	else
 		fprintf(out, "%s: no list entry (%s)\n", q.name, reason);
 	if (v == V_SINKHOLE) {
@@ -1545,8 +1562,9 @@ int dns_check_name(struct config *c, const char *name, FILE *out)
 			prefix_fmt(&c->sinkhole4, a, sizeof(a));
 		if (c->have_sinkhole6)
 			prefix_fmt(&c->sinkhole6, b, sizeof(b));
-		fprintf(out, "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
-		             "ttl %u\n",
+		fprintf(out,
+		        "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
+		        "ttl %u\n",
 		        reason, a[0] ? a : "none (NODATA)", b[0] ? b : "none (NODATA)", c->ttl);
 	} else {
 		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);

@@ -5,7 +5,10 @@
 
 #define MAX_HOPS 126
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -26,7 +29,10 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static uint8_t lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
+static uint8_t lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
 
 /*
  * Read the name at off, following compression pointers (each must point
@@ -189,7 +195,8 @@ static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *
 		int root;
 		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
 			return -1;
-		int section = i < m->ancount ? 0 : (i < (uint32_t)m->ancount + m->nscount ? 1 : 2);
+		int section =
+		    i < m->ancount ? 0 : (i < (uint32_t)m->ancount + m->nscount ? 1 : 2);
 		if (type == DNS_T_OPT) {
 			if (section != 2 || m->opt_start || !root)
 				return -1;
@@ -355,8 +362,8 @@ static const uint8_t soa_rdata[] = {
     /* mname sinktrap.invalid. */
     8, 's', 'i', 'n', 'k', 't', 'r', 'a', 'p', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
     /* rname hostmaster.sinktrap.invalid. (pointer-free so it can be placed anywhere) */
-    10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r', 8, 's', 'i', 'n', 'k', 't', 'r',
-    'a', 'p', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
+    10, 'h', 'o', 's', 't', 'm', 'a', 's', 't', 'e', 'r', 8, 's', 'i', 'n', 'k', 't', 'r', 'a',
+    'p', 7, 'i', 'n', 'v', 'a', 'l', 'i', 'd', 0,
     /* serial, refresh, retry, expire; minimum is appended */
     0, 0, 0, 1, 0, 0, 0x0e, 0x10, 0, 0, 0x02, 0x58, 0, 0x01, 0x51, 0x80};
 
@@ -392,8 +399,8 @@ size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_
 	return resp_finish(q, DNS_R_NOERROR, edns_size, out, n, cap);
 }
 
-size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size,
-                       uint8_t *out, size_t cap)
+size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size, uint8_t *out,
+                       size_t cap)
 {
 	if (cap < DNS_HDR_LEN + q->qraw_len + 11 || !q->have_question)
 		return 0;
@@ -455,11 +462,11 @@ const char *dns_type_name(uint16_t t, char *buf, size_t len)
 		uint16_t t;
 		const char *n;
 	} names[] = {
-	    {1, "A"},      {2, "NS"},     {5, "CNAME"},  {6, "SOA"},   {12, "PTR"},
-	    {13, "HINFO"}, {15, "MX"},    {16, "TXT"},   {28, "AAAA"}, {29, "LOC"},
-	    {33, "SRV"},   {35, "NAPTR"}, {41, "OPT"},   {43, "DS"},   {46, "RRSIG"},
+	    {1, "A"},      {2, "NS"},      {5, "CNAME"}, {6, "SOA"},   {12, "PTR"},
+	    {13, "HINFO"}, {15, "MX"},     {16, "TXT"},  {28, "AAAA"}, {29, "LOC"},
+	    {33, "SRV"},   {35, "NAPTR"},  {41, "OPT"},  {43, "DS"},   {46, "RRSIG"},
 	    {47, "NSEC"},  {48, "DNSKEY"}, {52, "TLSA"}, {64, "SVCB"}, {65, "HTTPS"},
-	    {99, "SPF"},   {252, "AXFR"}, {255, "ANY"},  {257, "CAA"},
+	    {99, "SPF"},   {252, "AXFR"},  {255, "ANY"}, {257, "CAA"},
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].t == t)
@@ -470,8 +477,8 @@ const char *dns_type_name(uint16_t t, char *buf, size_t len)
 
 const char *dns_rcode_name(int rcode)
 {
-	static const char *const n[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-	                                "NOTIMP",  "REFUSED"};
+	static const char *const n[] = {"NOERROR",  "FORMERR", "SERVFAIL",
+	                                "NXDOMAIN", "NOTIMP",  "REFUSED"};
 	if (rcode >= 0 && rcode < 6)
 		return n[rcode];
 	if (rcode == 16)

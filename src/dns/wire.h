@@ -107,16 +107,16 @@ size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_
  * Build a query for forwarding: new id, RD set, CD copied, the lowercased
  * question, an OPT advertising edns_size with the client's DO bit.
  */
-size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size,
-                       uint8_t *out, size_t cap);
+size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size, uint8_t *out,
+                       size_t cap);
 
 /* The layout of a whole message, from dns_msg_walk(). */
 struct dns_msg {
 	uint16_t id, flags;
 	uint16_t qdcount, ancount, nscount, arcount;
-	int rcode;          /* including the EDNS extended bits */
+	int rcode; /* including the EDNS extended bits */
 	size_t question_end;
-	size_t opt_start;   /* 0 when there is no OPT record */
+	size_t opt_start; /* 0 when there is no OPT record */
 	size_t opt_end;
 	int opt_last;       /* the OPT record is the last record */
 	uint16_t opt_index; /* its position in the additional section */

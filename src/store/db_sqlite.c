@@ -25,7 +25,7 @@ static const char *const migrations[] = {
     "CREATE TABLE events ("
     "  id INTEGER PRIMARY KEY,"
     "  event_id TEXT NOT NULL UNIQUE,"
-    "  ts INTEGER NOT NULL,"          /* microseconds since the epoch */
+    "  ts INTEGER NOT NULL," /* microseconds since the epoch */
     "  event_type TEXT NOT NULL,"
     "  src_ip TEXT, src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT,"
     "  community_id TEXT,"
@@ -130,7 +130,8 @@ static int migrate(struct db *d)
 
 static int prepare(struct db *d, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) !=
+	    SQLITE_OK) {
 		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
 		return -1;
 	}
@@ -150,9 +151,10 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	pthread_once(&once, sqlite_setup);
 	struct db *d = xcalloc(1, sizeof(*d));
 	if (sqlite3_open_v2(path, &d->h,
-	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, d->h ? sqlite3_errmsg(d->h) : "cannot open");
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+		         d->h ? sqlite3_errmsg(d->h) : "cannot open");
 		db_close(&d);
 		return NULL;
 	}
@@ -163,9 +165,10 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	 * 64 MB of pages, map the file for reads, and checkpoint the WAL in larger
 	 * steps (fewer, longer writes).
 	 */
-	if (exec(d, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-	            "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824; "
-	            "PRAGMA wal_autocheckpoint=2048;") < 0 ||
+	if (exec(d,
+	         "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	         "PRAGMA cache_size=-65536; PRAGMA mmap_size=1073741824; "
+	         "PRAGMA wal_autocheckpoint=2048;") < 0 ||
 	    migrate(d) < 0 ||
 	    prepare(d,
 	            "INSERT OR IGNORE INTO events (event_id, ts, event_type, src_ip, src_port, "
@@ -178,8 +181,10 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	            "domain = excluded.domain, family = excluded.family, "
 	            "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
 	            &d->map_upsert) < 0 ||
-	    prepare(d, "UPDATE sinkhole_map SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2",
-	            &d->map_touch) < 0 ||
+	    prepare(
+	        d,
+	        "UPDATE sinkhole_map SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2",
+	        &d->map_touch) < 0 ||
 	    prepare(d,
 	            "SELECT address, domain, family, first_seen, last_seen FROM sinkhole_map "
 	            "ORDER BY last_seen",
@@ -229,8 +234,14 @@ int db_commit(struct db *d)
 	return exec(d, "COMMIT");
 }
 
-int db_in_batch(const struct db *d) { return d->in_batch; }
-const char *db_error(const struct db *d) { return d->err; }
+int db_in_batch(const struct db *d)
+{
+	return d->in_batch;
+}
+const char *db_error(const struct db *d)
+{
+	return d->err;
+}
 
 static void bind_field(sqlite3_stmt *st, int col, const struct ev_field *f)
 {
@@ -319,10 +330,11 @@ int db_map_each(struct db *d, db_map_cb *cb, void *arg)
 	sqlite3_stmt *st = d->map_all;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct db_map_row r = {
-		    (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-		    (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3),
-		    sqlite3_column_int64(st, 4)};
+		struct db_map_row r = {(const char *)sqlite3_column_text(st, 0),
+		                       (const char *)sqlite3_column_text(st, 1),
+		                       (const char *)sqlite3_column_text(st, 2),
+		                       sqlite3_column_int64(st, 3),
+		                       sqlite3_column_int64(st, 4)};
 		if (r.address && r.domain && r.family && cb(&r, arg) < 0)
 			break;
 	}
@@ -385,13 +397,14 @@ int db_session_insert(struct db *d, const uint8_t *rec, size_t len)
 int db_payload_seen(struct db *d, const struct payload_row *p)
 {
 	if (d->pay_upsert == NULL &&
-	    prepare(d,
-	            "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, name, "
-	            "event_id) VALUES (?1, ?2, ?3, ?3, 1, ?4, ?5, ?6) ON CONFLICT (sha256) DO "
-	            "UPDATE SET first_seen = min(first_seen, excluded.first_seen), "
-	            "last_seen = max(last_seen, excluded.last_seen), seen = seen + 1, "
-	            "name = coalesce(name, excluded.name)",
-	            &d->pay_upsert) < 0)
+	    prepare(
+	        d,
+	        "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, name, "
+	        "event_id) VALUES (?1, ?2, ?3, ?3, 1, ?4, ?5, ?6) ON CONFLICT (sha256) DO "
+	        "UPDATE SET first_seen = min(first_seen, excluded.first_seen), "
+	        "last_seen = max(last_seen, excluded.last_seen), seen = seen + 1, "
+	        "name = coalesce(name, excluded.name)",
+	        &d->pay_upsert) < 0)
 		return -1;
 	sqlite3_stmt *st = d->pay_upsert;
 	bind_field(st, 1, &p->sha256);
@@ -403,7 +416,10 @@ int db_payload_seen(struct db *d, const struct payload_row *p)
 	return step_reset(d, st);
 }
 
-int db_changes(struct db *d) { return sqlite3_changes(d->h); }
+int db_changes(struct db *d)
+{
+	return sqlite3_changes(d->h);
+}
 
 int db_sessions_expire(struct db *d, const char *file)
 {

@@ -10,7 +10,10 @@
 #include "../common/event.h"
 #include "../common/util.h"
 
-void strbuf_init(struct strbuf *s) { memset(s, 0, sizeof(*s)); }
+void strbuf_init(struct strbuf *s)
+{
+	memset(s, 0, sizeof(*s));
+}
 
 void strbuf_free(struct strbuf *s)
 {
@@ -18,7 +21,10 @@ void strbuf_free(struct strbuf *s)
 	memset(s, 0, sizeof(*s));
 }
 
-void strbuf_reset(struct strbuf *s) { s->len = 0; }
+void strbuf_reset(struct strbuf *s)
+{
+	s->len = 0;
+}
 
 static void grow(struct strbuf *s, size_t n)
 {
@@ -39,8 +45,14 @@ void strbuf_put(struct strbuf *s, const void *p, size_t n)
 	s->data[s->len] = '\0';
 }
 
-void strbuf_putc(struct strbuf *s, char c) { strbuf_put(s, &c, 1); }
-void strbuf_puts(struct strbuf *s, const char *str) { strbuf_put(s, str, strlen(str)); }
+void strbuf_putc(struct strbuf *s, char c)
+{
+	strbuf_put(s, &c, 1);
+}
+void strbuf_puts(struct strbuf *s, const char *str)
+{
+	strbuf_put(s, str, strlen(str));
+}
 
 void strbuf_printf(struct strbuf *s, const char *fmt, ...)
 {
@@ -220,7 +232,8 @@ void render_json(const uint8_t *rec, size_t len, const char *sensor, struct strb
 		switch (f.kind) {
 		case EV_STR:
 			strbuf_json_str(out, f.str, f.strlen);
-			if (sensor && depth == 0 && f.keylen == 10 && !memcmp(f.key, "event_type", 10)) {
+			if (sensor && depth == 0 && f.keylen == 10 &&
+			    !memcmp(f.key, "event_type", 10)) {
 				strbuf_puts(out, ",\"host\":");
 				strbuf_json_str(out, (const uint8_t *)sensor, strlen(sensor));
 			}

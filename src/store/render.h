@@ -25,7 +25,8 @@ void strbuf_reset(struct strbuf *s);
 void strbuf_put(struct strbuf *s, const void *p, size_t n);
 void strbuf_putc(struct strbuf *s, char c);
 void strbuf_puts(struct strbuf *s, const char *str);
-void strbuf_printf(struct strbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_printf(struct strbuf *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A JSON string literal (with quotes) for n bytes of p. */
 void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n);
 /* "2026-11-22T21:40:00.123456+0000" */

@@ -4,13 +4,11 @@
 #include <string.h>
 
 const char *const ses_col_names[SC_MAX] = {
-    "event_id",         "flow_id",          "community_id",   "src_ip",
-    "src_port",         "dest_ip",          "dest_port",      "proto",
-    "start_ts",         "end_ts",           "pkts_toserver",  "pkts_toclient",
-    "bytes_toserver",   "bytes_toclient",   "payload_toserver", "payload_toclient",
-    "tcp_flags",        "tcp_flags_ts",     "tcp_flags_tc",   "state",
-    "end_reason",       "conn_state",       "history",        "pcap_first",
-    "pcap_last",
+    "event_id",         "flow_id",       "community_id",   "src_ip",         "src_port",
+    "dest_ip",          "dest_port",     "proto",          "start_ts",       "end_ts",
+    "pkts_toserver",    "pkts_toclient", "bytes_toserver", "bytes_toclient", "payload_toserver",
+    "payload_toclient", "tcp_flags",     "tcp_flags_ts",   "tcp_flags_tc",   "state",
+    "end_reason",       "conn_state",    "history",        "pcap_first",     "pcap_last",
 };
 
 /* Where each field of a "flow" event goes: object ("" = top level), key, column. */
@@ -79,7 +77,8 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 			continue;
 		}
 		if (f.depth == 0 && f.kind == EV_OBJ) {
-			snprintf(obj, sizeof(obj), "%.*s", (int)(f.keylen < 15 ? f.keylen : 15), f.key);
+			snprintf(obj, sizeof(obj), "%.*s", (int)(f.keylen < 15 ? f.keylen : 15),
+			         f.key);
 			continue;
 		}
 		if (f.depth == 0 && f.kind == EV_ARR) {
@@ -89,8 +88,8 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 		if (in_vlan && f.depth == 1 && f.kind == EV_INT) {
 			size_t n = strlen(r->vlan);
 			if (n + 8 < sizeof(r->vlan))
-				snprintf(r->vlan + n, sizeof(r->vlan) - n, "%s%lld", n ? "," : "",
-				         (long long)f.i);
+				snprintf(r->vlan + n, sizeof(r->vlan) - n, "%s%lld",
+				         n ? "," : "", (long long)f.i);
 			continue;
 		}
 		if (f.depth > 1)
@@ -112,12 +111,13 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 	const struct ev_field *first = &r->col[SC_PCAP_FIRST], *last = &r->col[SC_PCAP_LAST];
 	if (first->kind == EV_STR && last->kind == EV_STR && first->strlen < 64 &&
 	    last->strlen < 64) {
-		if (first->strlen == last->strlen && !memcmp(first->str, last->str, first->strlen))
-			snprintf(r->pcap_files, sizeof(r->pcap_files), "%.*s", (int)first->strlen,
-			         first->str);
+		if (first->strlen == last->strlen &&
+		    !memcmp(first->str, last->str, first->strlen))
+			snprintf(r->pcap_files, sizeof(r->pcap_files), "%.*s",
+			         (int)first->strlen, first->str);
 		else
-			snprintf(r->pcap_files, sizeof(r->pcap_files), "%.*s,%.*s", (int)first->strlen,
-			         first->str, (int)last->strlen, last->str);
+			snprintf(r->pcap_files, sizeof(r->pcap_files), "%.*s,%.*s",
+			         (int)first->strlen, first->str, (int)last->strlen, last->str);
 	}
 	return 1;
 }

@@ -8,9 +8,9 @@
  * INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING, the sinkhole map
  * upserts and last-use updates, the session rows of flow events, the
  * sightings of payloads (counted from the event rows this batch inserted,
- * so a batch sent twice counts nothing twice), session expiry, COMMIT. The queue advances only after the
- * commit, so a batch cut by a crash or a lost connection is sent again and
- * finds its rows already there: every event is stored exactly once.
+ * so a batch sent twice counts nothing twice), session expiry, COMMIT. The queue advances only
+ * after the commit, so a batch cut by a crash or a lost connection is sent again and finds its
+ * rows already there: every event is stored exactly once.
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -95,9 +95,9 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
     "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
 };
 
-#define STAGE_COLUMNS                                                                        \
-	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "     \
-	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family, "      \
+#define STAGE_COLUMNS                                                                          \
+	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "   \
+	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family, "   \
 	"p_sha256, p_size, p_kind, p_name, x_file"
 
 struct pg_sink {
@@ -108,10 +108,13 @@ struct pg_sink {
 	int need_action;
 	PGconn *conn;
 	struct strbuf copy, line, sql, ses; /* ses: the COPY text of sessions_stage */
-	char ses_columns[1024];              /* the sessions columns of rows.h, SQL list */
+	char ses_columns[1024];             /* the sessions columns of rows.h, SQL list */
 };
 
-static struct pg_sink *impl(struct sink *s) { return s->impl; }
+static struct pg_sink *impl(struct sink *s)
+{
+	return s->impl;
+}
 
 static void pg_error(PGconn *c, const char *what, char *err, size_t errlen)
 {
@@ -133,7 +136,10 @@ static int exec_ok(PGconn *c, const char *sql, ExecStatusType want, const char *
 	return ok ? 0 : -1;
 }
 
-static void notice(void *arg, const char *msg) { log_debug("postgresql: %s", msg); }
+static void notice(void *arg, const char *msg)
+{
+	log_debug("postgresql: %s", msg);
+}
 
 static int migrate(PGconn *c, char *err, size_t errlen)
 {
@@ -156,13 +162,15 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	                     "schema version", err, errlen) < 0)
 		return -1;
 	if (version > DB_SCHEMA_VERSION) {
-		snprintf(err, errlen, "database schema version %d is newer than this sinktrap (%d)",
-		         version, DB_SCHEMA_VERSION);
+		snprintf(err, errlen,
+		         "database schema version %d is newer than this sinktrap (%d)", version,
+		         DB_SCHEMA_VERSION);
 		return -1;
 	}
 	for (int v = version; v < DB_SCHEMA_VERSION; v++) {
 		char upd[96];
-		if (exec_ok(c, pg_migrations[v], PGRES_COMMAND_OK, "schema migration", err, errlen) < 0)
+		if (exec_ok(c, pg_migrations[v], PGRES_COMMAND_OK, "schema migration", err,
+		            errlen) < 0)
 			return -1;
 		snprintf(upd, sizeof(upd), "UPDATE sinktrap_schema SET version = %d", v + 1);
 		if (exec_ok(c, upd, PGRES_COMMAND_OK, "schema version", err, errlen) < 0)
@@ -171,23 +179,24 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	}
 	if (exec_ok(c, "COMMIT", PGRES_COMMAND_OK, "schema", err, errlen) < 0)
 		return -1;
-	return exec_ok(c,
-	               "CREATE TEMP TABLE IF NOT EXISTS events_stage (seq INTEGER, keep BOOLEAN, "
-	               "event_id TEXT, ts BIGINT, event_type TEXT, src_ip TEXT, src_port INTEGER, "
-	               "dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, "
-	               "flow_id BIGINT, domain TEXT, json TEXT, answer TEXT, map_address TEXT, "
-	               "map_domain TEXT, map_family TEXT, p_sha256 TEXT, p_size BIGINT, "
-	               "p_kind TEXT, p_name TEXT, x_file TEXT) ON COMMIT DELETE ROWS;"
-	               "CREATE TEMP TABLE IF NOT EXISTS sessions_stage (seq INTEGER, "
-	               "event_id TEXT, flow_id BIGINT, community_id TEXT, src_ip TEXT, "
-	               "src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT, "
-	               "start_ts BIGINT, end_ts BIGINT, pkts_toserver BIGINT, pkts_toclient BIGINT, "
-	               "bytes_toserver BIGINT, bytes_toclient BIGINT, payload_toserver BIGINT, "
-	               "payload_toclient BIGINT, tcp_flags TEXT, tcp_flags_ts TEXT, "
-	               "tcp_flags_tc TEXT, state TEXT, end_reason TEXT, conn_state TEXT, "
-	               "history TEXT, pcap_first TEXT, pcap_last TEXT, vlan TEXT, pcap_files TEXT, "
-	               "expired BOOLEAN) ON COMMIT DELETE ROWS",
-	               PGRES_COMMAND_OK, "staging tables", err, errlen);
+	return exec_ok(
+	    c,
+	    "CREATE TEMP TABLE IF NOT EXISTS events_stage (seq INTEGER, keep BOOLEAN, "
+	    "event_id TEXT, ts BIGINT, event_type TEXT, src_ip TEXT, src_port INTEGER, "
+	    "dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, "
+	    "flow_id BIGINT, domain TEXT, json TEXT, answer TEXT, map_address TEXT, "
+	    "map_domain TEXT, map_family TEXT, p_sha256 TEXT, p_size BIGINT, "
+	    "p_kind TEXT, p_name TEXT, x_file TEXT) ON COMMIT DELETE ROWS;"
+	    "CREATE TEMP TABLE IF NOT EXISTS sessions_stage (seq INTEGER, "
+	    "event_id TEXT, flow_id BIGINT, community_id TEXT, src_ip TEXT, "
+	    "src_port INTEGER, dest_ip TEXT, dest_port INTEGER, proto TEXT, "
+	    "start_ts BIGINT, end_ts BIGINT, pkts_toserver BIGINT, pkts_toclient BIGINT, "
+	    "bytes_toserver BIGINT, bytes_toclient BIGINT, payload_toserver BIGINT, "
+	    "payload_toclient BIGINT, tcp_flags TEXT, tcp_flags_ts TEXT, "
+	    "tcp_flags_tc TEXT, state TEXT, end_reason TEXT, conn_state TEXT, "
+	    "history TEXT, pcap_first TEXT, pcap_last TEXT, vlan TEXT, pcap_files TEXT, "
+	    "expired BOOLEAN) ON COMMIT DELETE ROWS",
+	    PGRES_COMMAND_OK, "staging tables", err, errlen);
 }
 
 static void pg_disconnect(struct sink *s)
@@ -262,7 +271,10 @@ static void copy_text(struct strbuf *o, const uint8_t *p, size_t n)
 	}
 }
 
-static void col_sep(struct strbuf *o) { strbuf_putc(o, '\t'); }
+static void col_sep(struct strbuf *o)
+{
+	strbuf_putc(o, '\t');
+}
 
 static void col_str(struct strbuf *o, const struct ev_field *f)
 {
@@ -439,57 +451,66 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	/* With payloads, the event rows this batch inserted say which sightings are new. */
 	if (any_payload)
 		strbuf_puts(q, "WITH ins AS (");
-	strbuf_printf(q,
-	              "INSERT INTO events (event_id, ts, event_type, src_ip, src_port, dest_ip, "
-	              "dest_port, proto, community_id, flow_id, domain, json, sensor, stored) "
-	              "SELECT event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "
-	              "community_id, flow_id, domain, json, %s, "
-	              "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
-	              "FROM events_stage WHERE keep AND event_id IS NOT NULL AND ts IS NOT NULL "
-	              "AND event_type IS NOT NULL ORDER BY seq ON CONFLICT (event_id) DO NOTHING",
-	              g->sensor_lit);
+	strbuf_printf(
+	    q,
+	    "INSERT INTO events (event_id, ts, event_type, src_ip, src_port, dest_ip, "
+	    "dest_port, proto, community_id, flow_id, domain, json, sensor, stored) "
+	    "SELECT event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "
+	    "community_id, flow_id, domain, json, %s, "
+	    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint "
+	    "FROM events_stage WHERE keep AND event_id IS NOT NULL AND ts IS NOT NULL "
+	    "AND event_type IS NOT NULL ORDER BY seq ON CONFLICT (event_id) DO NOTHING",
+	    g->sensor_lit);
 	if (any_payload)
-		strbuf_puts(q, " RETURNING event_id) "
-		               "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, "
-		               "name, event_id) SELECT p_sha256, max(p_size), min(ts), max(ts), count(*), "
-		               "min(p_kind), min(p_name), min(s.event_id) FROM events_stage s JOIN ins "
-		               "ON ins.event_id = s.event_id WHERE p_sha256 IS NOT NULL AND p_size IS "
-		               "NOT NULL GROUP BY p_sha256 ON CONFLICT (sha256) DO UPDATE SET "
-		               "first_seen = least(payloads.first_seen, excluded.first_seen), "
-		               "last_seen = greatest(payloads.last_seen, excluded.last_seen), "
-		               "seen = payloads.seen + excluded.seen, "
-		               "name = coalesce(payloads.name, excluded.name)");
+		strbuf_puts(
+		    q,
+		    " RETURNING event_id) "
+		    "INSERT INTO payloads (sha256, size, first_seen, last_seen, seen, kind, "
+		    "name, event_id) SELECT p_sha256, max(p_size), min(ts), max(ts), count(*), "
+		    "min(p_kind), min(p_name), min(s.event_id) FROM events_stage s JOIN ins "
+		    "ON ins.event_id = s.event_id WHERE p_sha256 IS NOT NULL AND p_size IS "
+		    "NOT NULL GROUP BY p_sha256 ON CONFLICT (sha256) DO UPDATE SET "
+		    "first_seen = least(payloads.first_seen, excluded.first_seen), "
+		    "last_seen = greatest(payloads.last_seen, excluded.last_seen), "
+		    "seen = payloads.seen + excluded.seen, "
+		    "name = coalesce(payloads.name, excluded.name)");
 	strbuf_puts(q, ";");
 	if (any_map)
-		strbuf_puts(q, "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
-		               "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
-		               "ts, ts FROM events_stage WHERE map_address IS NOT NULL AND "
-		               "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
-		               "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
-		               "domain = excluded.domain, family = excluded.family, "
-		               "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
+		strbuf_puts(
+		    q,
+		    "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
+		    "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
+		    "ts, ts FROM events_stage WHERE map_address IS NOT NULL AND "
+		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
+		    "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
+		    "domain = excluded.domain, family = excluded.family, "
+		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
 	if (any_answer)
-		strbuf_puts(q, "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "
-		               "max(ts) AS ts FROM events_stage WHERE answer IS NOT NULL GROUP BY "
-		               "answer) v WHERE m.address = v.answer AND m.last_seen < v.ts;");
+		strbuf_puts(q,
+		            "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "
+		            "max(ts) AS ts FROM events_stage WHERE answer IS NOT NULL GROUP BY "
+		            "answer) v WHERE m.address = v.answer AND m.last_seen < v.ts;");
 	if (g->ses.len)
-		/* A counter not reported is zero; a row without what the table requires is none. */
-		strbuf_printf(q,
-		              "INSERT INTO sessions (%s, sensor, vlan, pcap_files, expired) SELECT "
-		              "event_id, flow_id, community_id, src_ip, src_port, dest_ip, dest_port, "
-		              "proto, start_ts, end_ts, coalesce(pkts_toserver, 0), "
-		              "coalesce(pkts_toclient, 0), coalesce(bytes_toserver, 0), "
-		              "coalesce(bytes_toclient, 0), coalesce(payload_toserver, 0), "
-		              "coalesce(payload_toclient, 0), tcp_flags, tcp_flags_ts, tcp_flags_tc, "
-		              "state, end_reason, conn_state, history, pcap_first, pcap_last, %s, vlan, "
-		              "pcap_files, expired FROM sessions_stage WHERE flow_id IS NOT NULL AND "
-		              "src_ip IS NOT NULL AND dest_ip IS NOT NULL AND proto IS NOT NULL AND "
-		              "start_ts IS NOT NULL AND end_ts IS NOT NULL ORDER BY seq "
-		              "ON CONFLICT (event_id) DO NOTHING;",
-		              g->ses_columns, g->sensor_lit);
+		/* A counter not reported is zero; a row without what the table requires is
+		 * none. */
+		strbuf_printf(
+		    q,
+		    "INSERT INTO sessions (%s, sensor, vlan, pcap_files, expired) SELECT "
+		    "event_id, flow_id, community_id, src_ip, src_port, dest_ip, dest_port, "
+		    "proto, start_ts, end_ts, coalesce(pkts_toserver, 0), "
+		    "coalesce(pkts_toclient, 0), coalesce(bytes_toserver, 0), "
+		    "coalesce(bytes_toclient, 0), coalesce(payload_toserver, 0), "
+		    "coalesce(payload_toclient, 0), tcp_flags, tcp_flags_ts, tcp_flags_tc, "
+		    "state, end_reason, conn_state, history, pcap_first, pcap_last, %s, vlan, "
+		    "pcap_files, expired FROM sessions_stage WHERE flow_id IS NOT NULL AND "
+		    "src_ip IS NOT NULL AND dest_ip IS NOT NULL AND proto IS NOT NULL AND "
+		    "start_ts IS NOT NULL AND end_ts IS NOT NULL ORDER BY seq "
+		    "ON CONFLICT (event_id) DO NOTHING;",
+		    g->ses_columns, g->sensor_lit);
 	if (any_expiry)
-		strbuf_puts(q, "UPDATE sessions SET expired = TRUE WHERE NOT expired AND pcap_last IN "
-		               "(SELECT x_file FROM events_stage WHERE x_file IS NOT NULL);");
+		strbuf_puts(
+		    q, "UPDATE sessions SET expired = TRUE WHERE NOT expired AND pcap_last IN "
+		       "(SELECT x_file FROM events_stage WHERE x_file IS NOT NULL);");
 	strbuf_puts(q, "COMMIT");
 	return exec_ok(c, q->data, PGRES_COMMAND_OK, "insert", err, errlen);
 }

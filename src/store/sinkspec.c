@@ -702,19 +702,19 @@ int sinkspec_types_pass(const struct cfg_strv *types, const uint8_t *rec, size_t
 	struct ev_field action;
 	if (types->n == 0)
 		return 1;
-	int ha = sinkspec_types_need_action(types) && ev_find(rec, len, "sinkhole.action", &action) &&
-	         action.kind == EV_STR;
+	int ha = sinkspec_types_need_action(types) &&
+	         ev_find(rec, len, "sinkhole.action", &action) && action.kind == EV_STR;
 	return sinkspec_types_match(types, type->str, type->strlen, ha ? action.str : NULL,
 	                            ha ? action.strlen : 0);
 }
 
 void sinkspec_config_swap(struct config *a, struct config *b)
 {
-#define SWAP(f)                                                                              \
-	do {                                                                                 \
-		__typeof__(a->f) t_ = a->f;                                                  \
-		a->f = b->f;                                                                 \
-		b->f = t_;                                                                   \
+#define SWAP(f)                                                                                \
+	do {                                                                                   \
+		__typeof__(a->f) t_ = a->f;                                                    \
+		a->f = b->f;                                                                   \
+		b->f = t_;                                                                     \
 	} while (0)
 	SWAP(json);
 	SWAP(sqlite);
@@ -763,8 +763,9 @@ void sinkspec_remote_signature(const struct config *c, struct strbuf *b)
 		sig_str(b, s->cert);
 		sig_str(b, s->key);
 		sig_str(b, s->servername);
-		strbuf_printf(b, "%d|%d|%d|%d|%d|%lld|%d|", (int)s->transport, s->port, s->format,
-		              s->facility, s->verify, (long long)s->queue_max, s->resend_ms);
+		strbuf_printf(b, "%d|%d|%d|%d|%d|%lld|%d|", (int)s->transport, s->port,
+		              s->format, s->facility, s->verify, (long long)s->queue_max,
+		              s->resend_ms);
 		sig_strv(b, &s->types);
 	}
 }

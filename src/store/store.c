@@ -66,7 +66,7 @@ struct store {
 	int nsinks;
 	struct strbuf line; /* one rendered event */
 	struct strbuf status;
-	struct evbuf own;   /* events the store makes itself */
+	struct evbuf own; /* events the store makes itself */
 	struct peer peers[STORE_MAX_PEERS];
 	int npeers;
 	int parent_fd;
@@ -190,8 +190,10 @@ static void apply(struct store *s, const struct evsum *es)
 		return;
 	if (evsum_is(es, ES_EVENT_TYPE, "sinkhole_map")) {
 		const struct ev_field *f1 = evsum_get(es, ES_MAP_ADDRESS),
-		                      *f2 = evsum_get(es, ES_MAP_DOMAIN), *f3 = evsum_get(es, ES_MAP_FAMILY);
-		if (f1 && f2 && f3 && f1->kind == EV_STR && f2->kind == EV_STR && f3->kind == EV_STR) {
+		                      *f2 = evsum_get(es, ES_MAP_DOMAIN),
+		                      *f3 = evsum_get(es, ES_MAP_FAMILY);
+		if (f1 && f2 && f3 && f1->kind == EV_STR && f2->kind == EV_STR &&
+		    f3->kind == EV_STR) {
 			char a[64], d[1100], fam[8];
 			snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
 			snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
@@ -411,15 +413,16 @@ static void status_update(void *arg)
 	strbuf_reset(b);
 	strbuf_printf(b, "{\"version\":1,\"updated_usec\":%" PRId64 ",\"updated\":\"", now);
 	strbuf_time(b, now);
-	strbuf_printf(b, "\",\"pid\":%d,\"started_usec\":%" PRId64 ",\"events\":%" PRIu64
-	                 ",\"sinks\":[",
-	              (int)getpid(), s->started, s->n_events);
+	strbuf_printf(
+	    b, "\",\"pid\":%d,\"started_usec\":%" PRId64 ",\"events\":%" PRIu64 ",\"sinks\":[",
+	    (int)getpid(), s->started, s->n_events);
 	int first = 1;
 	if (s->json) {
 		uint64_t lines, errors, rot;
 		jsonfile_counts(s->json, &lines, &errors, &rot);
 		status_sink_common(b, "json", "json", jsonfile_path(s->json), 1, lines, 0, 0);
-		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64 "}", errors, rot);
+		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64 "}", errors,
+		              rot);
 		first = 0;
 	}
 	if (s->db) {
@@ -436,12 +439,13 @@ static void status_update(void *arg)
 		if (!first)
 			strbuf_putc(b, ',');
 		first = 0;
-		status_sink_common(b, st.name, st.kind, st.dest, st.connected, st.delivered, st.queued,
-		                   st.dropped);
+		status_sink_common(b, st.name, st.kind, st.dest, st.connected, st.delivered,
+		                   st.queued, st.dropped);
 		strbuf_putc(b, ',');
 		status_str(b, "format", st.format);
-		strbuf_printf(b, ",\"queue_bytes\":%" PRIu64 ",\"reconnects\":%" PRIu64
-		                 ",\"last_delivery_usec\":%" PRId64 ",",
+		strbuf_printf(b,
+		              ",\"queue_bytes\":%" PRIu64 ",\"reconnects\":%" PRIu64
+		              ",\"last_delivery_usec\":%" PRId64 ",",
 		              st.queue_bytes, st.reconnects, st.last_delivery);
 		status_str(b, "last_error", st.last_error);
 		strbuf_putc(b, '}');
@@ -607,12 +611,14 @@ static void parent_event(int fd, uint32_t events, void *arg)
 			fatalx("parent channel: %s", strerror(-r));
 		if (m->hdr.type == IPC_STORE_RELOAD) {
 			char name[256];
-			size_t nl = m->hdr.len < sizeof(name) - 1 ? m->hdr.len : sizeof(name) - 1;
+			size_t nl =
+			    m->hdr.len < sizeof(name) - 1 ? m->hdr.len : sizeof(name) - 1;
 			memcpy(name, m->data, nl);
 			name[nl] = '\0';
 			struct config *nc = m->fd >= 0 ? config_from_fd(m->fd, name) : NULL;
 			if (nc == NULL) {
-				log_warnx("reload: could not read the new configuration; events go where "
+				log_warnx("reload: could not read the new configuration; "
+				          "events go where "
 				          "they went");
 			} else {
 				events_reload(s, nc);
@@ -692,8 +698,8 @@ static void sinks_open(struct store *s, int fatal)
 		struct sink *k;
 		if (i < c->nsyslog) {
 			k = sink_syslog_new(c, &c->syslog[i], err, sizeof(err));
-			snprintf(msg, sizeof(msg), "%s:%d: syslog %s: %s", c->file, c->syslog[i].line,
-			         c->syslog[i].dest, err);
+			snprintf(msg, sizeof(msg), "%s:%d: syslog %s: %s", c->file,
+			         c->syslog[i].line, c->syslog[i].dest, err);
 		} else {
 			k = sink_pg_new(c, err, sizeof(err));
 			snprintf(msg, sizeof(msg), "database: %s", err);
@@ -770,9 +776,9 @@ static void events_reload(struct store *s, struct config *nc)
 	sinkspec_remote_signature(c, &a);
 	sinkspec_remote_signature(nc, &b);
 	int sinks_changed = a.len != b.len || memcmp(a.data, b.data, a.len);
-	int json_changed = (c->json == NULL) != (nc->json == NULL) ||
-	                   (c->json && strcmp(c->json, nc->json)) ||
-	                   c->json_max_size != nc->json_max_size || c->json_keep != nc->json_keep;
+	int json_changed =
+	    (c->json == NULL) != (nc->json == NULL) || (c->json && strcmp(c->json, nc->json)) ||
+	    c->json_max_size != nc->json_max_size || c->json_keep != nc->json_keep;
 	int sqlite_changed = c->sqlite != nc->sqlite;
 	int types_changed = !strv_equal(&c->json_types, &nc->json_types) ||
 	                    !strv_equal(&c->database_types, &nc->database_types);
@@ -798,8 +804,9 @@ static void events_reload(struct store *s, struct config *nc)
 		sinks_open(s, 0);
 		sinks_start(s);
 	}
-	log_info("reload: events now go to%s%s %d remote destination%s", c->json ? " JSON," : "",
-	         c->sqlite ? " SQLite," : "", s->nsinks, s->nsinks == 1 ? "" : "s");
+	log_info("reload: events now go to%s%s %d remote destination%s",
+	         c->json ? " JSON," : "", c->sqlite ? " SQLite," : "", s->nsinks,
+	         s->nsinks == 1 ? "" : "s");
 }
 
 /* The parent's checked config text, from its descriptor; NULL when unreadable. */

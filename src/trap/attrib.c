@@ -119,4 +119,7 @@ const char *attrib_get(const struct attrib *a, int family, const uint8_t addr[16
 	return NULL;
 }
 
-uint32_t attrib_count(const struct attrib *a) { return a->n; }
+uint32_t attrib_count(const struct attrib *a)
+{
+	return a->n;
+}

@@ -31,7 +31,8 @@ struct sbuf {
 	size_t len, cap;
 };
 
-static void sb_printf(struct sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void sb_printf(struct sbuf *s, const char *fmt, ...)
 {
@@ -109,8 +110,8 @@ static void allow_dest(struct sbuf *s, const char *host, int port, const char *l
 	}
 	for (struct addrinfo *a = res; a; a = a->ai_next)
 		sb_printf(s, "\t\t%s daddr %s %s dport %d accept comment \"%s\"\n",
-		          a->ai_family == AF_INET ? "ip" : "ip6", addr_fmt(a->ai_addr, buf, sizeof(buf)),
-		          l4, port, why);
+		          a->ai_family == AF_INET ? "ip" : "ip6",
+		          addr_fmt(a->ai_addr, buf, sizeof(buf)), l4, port, why);
 	freeaddrinfo(res);
 }
 
@@ -121,22 +122,32 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	int m4 = pool_addrs(c, AF_INET, &p4), m6 = pool_addrs(c, AF_INET6, &p6);
 	port_ranges(&c->exclude_ports, &ex);
 	char rport[32];
-	snprintf(rport, sizeof(rport), "%d-%d", c->redirect_port, c->redirect_port + REDIRECT_SPAN - 1);
+	snprintf(rport, sizeof(rport), "%d-%d", c->redirect_port,
+	         c->redirect_port + REDIRECT_SPAN - 1);
 
-	sb_printf(s, "# sinktrap catch-all and containment (sinktrap firewall -c %s)\n", c->file);
+	sb_printf(s, "# sinktrap catch-all and containment (sinktrap firewall -c %s)\n",
+	          c->file);
 	sb_printf(s, "table inet sinktrap\ndelete table inet sinktrap\n");
 	sb_printf(s, "table inet sinktrap {\n");
 	if (n4)
-		sb_printf(s, "\tset trap4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		sb_printf(s,
+		          "\tset trap4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = "
+		          "{ %s }\n\t}\n",
 		          a4.p);
 	if (n6)
-		sb_printf(s, "\tset trap6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		sb_printf(s,
+		          "\tset trap6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = "
+		          "{ %s }\n\t}\n",
 		          a6.p);
 	if (m4)
-		sb_printf(s, "\tset pool4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		sb_printf(s,
+		          "\tset pool4 {\n\t\ttype ipv4_addr; flags interval;\n\t\telements = "
+		          "{ %s }\n\t}\n",
 		          p4.p);
 	if (m6)
-		sb_printf(s, "\tset pool6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = { %s }\n\t}\n",
+		sb_printf(s,
+		          "\tset pool6 {\n\t\ttype ipv6_addr; flags interval;\n\t\telements = "
+		          "{ %s }\n\t}\n",
 		          p6.p);
 	sb_printf(s, "\tset excluded {\n\t\ttype inet_service; flags interval;\n");
 	if (ex.len)
@@ -144,58 +155,79 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	sb_printf(s, "\t}\n");
 
 	if (c->redirect_port) {
-		sb_printf(s, "\n\t# every TCP port of the trap addresses to the trap (the pools: all of them)\n");
-		sb_printf(s, "\tchain divert_tcp {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+		sb_printf(s, "\n\t# every TCP port of the trap addresses to the trap (the "
+		             "pools: all of them)\n");
+		sb_printf(s, "\tchain divert_tcp {\n\t\ttype nat hook prerouting priority "
+		             "dstnat; policy accept;\n");
 		if (m4)
-			sb_printf(s, "\t\tip daddr @pool4 meta l4proto tcp redirect to :%s\n", rport);
+			sb_printf(s, "\t\tip daddr @pool4 meta l4proto tcp redirect to :%s\n",
+			          rport);
 		if (m6)
-			sb_printf(s, "\t\tip6 daddr @pool6 meta l4proto tcp redirect to :%s\n", rport);
+			sb_printf(s, "\t\tip6 daddr @pool6 meta l4proto tcp redirect to :%s\n",
+			          rport);
 		if (n4)
-			sb_printf(s, "\t\tip daddr @trap4 tcp dport != @excluded redirect to :%s\n", rport);
+			sb_printf(
+			    s, "\t\tip daddr @trap4 tcp dport != @excluded redirect to :%s\n",
+			    rport);
 		if (n6)
-			sb_printf(s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%s\n", rport);
+			sb_printf(
+			    s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%s\n",
+			    rport);
 		sb_printf(s, "\t}\n");
 	}
 	if (c->tproxy_port) {
-		sb_printf(s, "\n\t# every UDP port of the trap addresses to the trap, original destination kept\n");
-		sb_printf(s, "\tchain divert_udp {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+		sb_printf(s, "\n\t# every UDP port of the trap addresses to the trap, original "
+		             "destination kept\n");
+		sb_printf(s, "\tchain divert_udp {\n\t\ttype filter hook prerouting priority "
+		             "mangle; policy accept;\n");
 		if (m4)
-			sb_printf(s, "\t\tip daddr @pool4 meta l4proto udp meta mark set " FW_MARK
-			             " tproxy ip to :%d accept\n",
+			sb_printf(s,
+			          "\t\tip daddr @pool4 meta l4proto udp meta mark set " FW_MARK
+			          " tproxy ip to :%d accept\n",
 			          c->tproxy_port);
 		if (m6)
-			sb_printf(s, "\t\tip6 daddr @pool6 meta l4proto udp meta mark set " FW_MARK
-			             " tproxy ip6 to :%d accept\n",
+			sb_printf(s,
+			          "\t\tip6 daddr @pool6 meta l4proto udp meta mark set " FW_MARK
+			          " tproxy ip6 to :%d accept\n",
 			          c->tproxy_port);
 		if (n4)
-			sb_printf(s, "\t\tip daddr @trap4 udp dport != @excluded meta mark set " FW_MARK
-			             " tproxy ip to :%d accept\n",
-			          c->tproxy_port);
+			sb_printf(
+			    s,
+			    "\t\tip daddr @trap4 udp dport != @excluded meta mark set " FW_MARK
+			    " tproxy ip to :%d accept\n",
+			    c->tproxy_port);
 		if (n6)
-			sb_printf(s, "\t\tip6 daddr @trap6 udp dport != @excluded meta mark set " FW_MARK
-			             " tproxy ip6 to :%d accept\n",
-			          c->tproxy_port);
+			sb_printf(
+			    s,
+			    "\t\tip6 daddr @trap6 udp dport != @excluded meta mark set " FW_MARK
+			    " tproxy ip6 to :%d accept\n",
+			    c->tproxy_port);
 		sb_printf(s, "\t}\n");
 	}
 
-	/* Containment: replies to what came in, loopback, and the few destinations configured. */
-	sb_printf(s, "\n\t# containment: nothing leaves but replies and the configured services\n");
-	sb_printf(s, "\tchain contain {\n\t\ttype filter hook output priority filter; policy drop;\n");
+	/* Containment: replies to what came in, loopback, and the few destinations configured.
+	 */
+	sb_printf(
+	    s, "\n\t# containment: nothing leaves but replies and the configured services\n");
+	sb_printf(
+	    s,
+	    "\tchain contain {\n\t\ttype filter hook output priority filter; policy drop;\n");
 	sb_printf(s, "\t\toif \"lo\" accept\n");
 	sb_printf(s, "\t\tct state established,related accept\n");
 	/* IPv6 needs neighbour discovery, which conntrack does not track. */
-	sb_printf(s, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } "
-	             "accept\n");
+	sb_printf(
+	    s, "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } "
+	       "accept\n");
 
 	char buf[128];
 	for (int i = 0; i < c->nupstream; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&c->upstream[i].ss;
 		const char *fam = sa->sa_family == AF_INET ? "ip" : "ip6";
 		int port = addr_port(sa);
-		sb_printf(s, "\t\t%s daddr %s udp dport %d accept comment \"dns upstream\"\n", fam,
-		          addr_fmt(sa, buf, sizeof(buf)), port);
-		sb_printf(s, "\t\t%s daddr %s tcp dport %d accept comment \"dns upstream\"\n", fam,
-		          addr_fmt(sa, buf, sizeof(buf)), port);
+		sb_printf(s, "\t\t%s daddr %s udp dport %d accept comment \"dns upstream\"\n",
+		          fam, addr_fmt(sa, buf, sizeof(buf)), port);
+		sb_printf(s, "\t\t%s daddr %s tcp dport %d accept comment \"dns upstream\"\n",
+		          fam, addr_fmt(sa, buf, sizeof(buf)), port);
 	}
 	for (int i = 0; i < c->nsyslog; i++) {
 		const struct cfg_syslog *d = &c->syslog[i];
@@ -209,7 +241,8 @@ static void ruleset(const struct config *c, struct sbuf *s)
 		PQconninfoOption *opts = PQconninfoParse(c->database, NULL);
 		const char *host = NULL, *port = "5432";
 		for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-			if (o->val && (!strcmp(o->keyword, "hostaddr") || (!strcmp(o->keyword, "host") && !host)))
+			if (o->val && (!strcmp(o->keyword, "hostaddr") ||
+			               (!strcmp(o->keyword, "host") && !host)))
 				host = o->val;
 			if (o->val && !strcmp(o->keyword, "port"))
 				port = o->val;
@@ -218,7 +251,8 @@ static void ruleset(const struct config *c, struct sbuf *s)
 			allow_dest(s, host, atoi(port), "tcp", "database");
 		PQconninfoFree(opts);
 	}
-	sb_printf(s, "\t\tcounter comment \"dropped: the trap host never starts a connection\"\n");
+	sb_printf(s,
+	          "\t\tcounter comment \"dropped: the trap host never starts a connection\"\n");
 	sb_printf(s, "\t}\n}\n");
 	free(a4.p);
 	free(a6.p);
@@ -239,11 +273,12 @@ static void routes(const struct config *c, struct sbuf *s, int remove)
 		sb_printf(s, "ip -6 route %s local %s dev lo\n", verb,
 		          prefix_fmt(&c->sinkhole6, buf, sizeof(buf)));
 	if (c->tproxy_port) {
-		sb_printf(s, "ip -4 rule %s fwmark " FW_MARK " lookup %d\n", remove ? "del" : "add",
+		sb_printf(s, "ip -4 rule %s fwmark " FW_MARK " lookup %d\n",
+		          remove ? "del" : "add", FW_TABLE);
+		sb_printf(s, "ip -4 route %s local 0.0.0.0/0 dev lo table %d\n", verb,
 		          FW_TABLE);
-		sb_printf(s, "ip -4 route %s local 0.0.0.0/0 dev lo table %d\n", verb, FW_TABLE);
-		sb_printf(s, "ip -6 rule %s fwmark " FW_MARK " lookup %d\n", remove ? "del" : "add",
-		          FW_TABLE);
+		sb_printf(s, "ip -6 rule %s fwmark " FW_MARK " lookup %d\n",
+		          remove ? "del" : "add", FW_TABLE);
 		sb_printf(s, "ip -6 route %s local ::/0 dev lo table %d\n", verb, FW_TABLE);
 	}
 }
@@ -285,10 +320,12 @@ static int run_lines(const char *script, int ignore_errors)
 {
 	char *copy = xstrdup(script), *save = NULL;
 	int rc = 0;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(copy, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *argv[16], *s2 = NULL;
 		int n = 0;
-		for (char *w = strtok_r(line, " ", &s2); w && n < 15; w = strtok_r(NULL, " ", &s2))
+		for (char *w = strtok_r(line, " ", &s2); w && n < 15;
+		     w = strtok_r(NULL, " ", &s2))
 			argv[n++] = w;
 		argv[n] = NULL;
 		if (n == 0)
@@ -323,7 +360,8 @@ int trap_firewall(const struct config *c, enum trap_fw_mode mode, FILE *out)
 	switch (mode) {
 	case TRAP_FW_PRINT:
 		fputs(nft.p, out);
-		fprintf(out, "\n# routing (sinktrap firewall --apply runs these)\n%s", rt.p ? rt.p : "");
+		fprintf(out, "\n# routing (sinktrap firewall --apply runs these)\n%s",
+		        rt.p ? rt.p : "");
 		break;
 	case TRAP_FW_APPLY: {
 		char *argv[] = {"nft", "-f", "-", NULL};

@@ -26,9 +26,11 @@ static int open_one(struct trap_listener *l, char *err, size_t errlen)
 		/* TPROXY delivers packets for addresses that are not local. */
 		if (l->kind == TRAP_L_TPROXY) {
 			int lvl = l->addr.ss.ss_family == AF_INET ? SOL_IP : SOL_IPV6;
-			int opt = l->addr.ss.ss_family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT;
+			int opt =
+			    l->addr.ss.ss_family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT;
 			if (setsockopt(fd, lvl, opt, &one, sizeof(one)) < 0) {
-				snprintf(err, errlen, "tproxy_port: IP_TRANSPARENT needs CAP_NET_ADMIN: %s",
+				snprintf(err, errlen,
+				         "tproxy_port: IP_TRANSPARENT needs CAP_NET_ADMIN: %s",
 				         strerror(errno));
 				close(fd);
 				return -1;
@@ -46,7 +48,8 @@ static int open_one(struct trap_listener *l, char *err, size_t errlen)
 	if (bind(fd, (struct sockaddr *)&l->addr.ss, l->addr.len) < 0 ||
 	    (l->type == SOCK_STREAM && listen(fd, 4096) < 0)) {
 		snprintf(err, errlen, "%s %s: %s", l->type == SOCK_STREAM ? "tcp" : "udp",
-		         addrport_fmt((struct sockaddr *)&l->addr.ss, t, sizeof(t)), strerror(errno));
+		         addrport_fmt((struct sockaddr *)&l->addr.ss, t, sizeof(t)),
+		         strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -113,13 +116,15 @@ int trap_listeners_open(const struct config *c, struct trap_listener **out, int 
 	for (int fam = 0; fam < 2; fam++) {
 		int family = fam ? AF_INET6 : AF_INET;
 		for (int k = 0; c->redirect_port && k < REDIRECT_SPAN; k++) {
-			struct trap_listener l = {.fd = -1, .kind = TRAP_L_REDIRECT, .type = SOCK_STREAM};
+			struct trap_listener l = {
+			    .fd = -1, .kind = TRAP_L_REDIRECT, .type = SOCK_STREAM};
 			wildcard(&l.addr, family);
 			set_port(&l.addr, c->redirect_port + k);
 			ADD(l);
 		}
 		if (c->tproxy_port) {
-			struct trap_listener l = {.fd = -1, .kind = TRAP_L_TPROXY, .type = SOCK_DGRAM};
+			struct trap_listener l = {
+			    .fd = -1, .kind = TRAP_L_TPROXY, .type = SOCK_DGRAM};
 			wildcard(&l.addr, family);
 			set_port(&l.addr, c->tproxy_port);
 			ADD(l);

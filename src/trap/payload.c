@@ -47,7 +47,8 @@ static void push(struct payload_store *ps, const char *sha, int64_t size, int64_
 	if (ps->n == ps->cap) {
 		/* Drop the evicted prefix before growing. */
 		if (ps->head > 0) {
-			memmove(ps->items, ps->items + ps->head, (ps->n - ps->head) * sizeof(*ps->items));
+			memmove(ps->items, ps->items + ps->head,
+			        (ps->n - ps->head) * sizeof(*ps->items));
 			ps->n -= ps->head;
 			ps->head = 0;
 		}
@@ -84,7 +85,8 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
-struct payload_store *payload_store_open(const char *dir, int64_t quota, char *err, size_t errlen)
+struct payload_store *payload_store_open(const char *dir, int64_t quota, char *err,
+                                         size_t errlen)
 {
 	int r = mkdir_p(dir);
 	if (r < 0) {
@@ -115,7 +117,8 @@ struct payload_store *payload_store_open(const char *dir, int64_t quota, char *e
 			struct stat st;
 			snprintf(path, sizeof(path), "%s/%s", sub, fe->d_name);
 			if (!is_hex64(fe->d_name)) {
-				/* A temporary left by a crash: never renamed, never complete. */
+				/* A temporary left by a crash: never renamed, never complete.
+				 */
 				if (fe->d_name[0] == '.' && strncmp(fe->d_name, ".tmp", 4) == 0)
 					unlink(path);
 				continue;
@@ -194,5 +197,11 @@ int payload_store_put(struct payload_store *ps, const uint8_t *data, size_t len,
 	return 0;
 }
 
-int64_t payload_store_bytes(const struct payload_store *ps) { return ps->bytes; }
-uint32_t payload_store_count(const struct payload_store *ps) { return ps->n - ps->head; }
+int64_t payload_store_bytes(const struct payload_store *ps)
+{
+	return ps->bytes;
+}
+uint32_t payload_store_count(const struct payload_store *ps)
+{
+	return ps->n - ps->head;
+}

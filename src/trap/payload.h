@@ -14,10 +14,10 @@
 struct payload_store;
 
 struct payload_result {
-	char sha256[65];   /* hex */
-	int existed;       /* already stored: nothing written */
-	int stored;        /* on disk now (0: the write failed, e.g. disk full) */
-	uint32_t evicted;  /* older payloads removed to stay under the quota */
+	char sha256[65];  /* hex */
+	int existed;      /* already stored: nothing written */
+	int stored;       /* on disk now (0: the write failed, e.g. disk full) */
+	uint32_t evicted; /* older payloads removed to stay under the quota */
 	int64_t evicted_bytes;
 };
 

@@ -126,7 +126,7 @@ struct trap_worker {
 	size_t http_page_len, ftp_file_len;
 	struct tconn *conns;
 	int nconns;
-	struct tconn *dead; /* closed, freed when the current callback returns */
+	struct tconn *dead;     /* closed, freed when the current callback returns */
 	struct tconn *ftp[256]; /* control connections waiting for a passive data connection */
 	int nftp;
 	struct source *sources;
@@ -166,8 +166,8 @@ static void community_id(const struct sockaddr *src, const struct sockaddr *dst,
 	addr_bytes(dst, &f2, b);
 	out[0] = '\0';
 	if (f1 == f2)
-		communityid_compute(0, f1 == AF_INET ? 4 : 6, a, b, proto, (uint16_t)addr_port(src),
-		                    (uint16_t)addr_port(dst), out);
+		communityid_compute(0, f1 == AF_INET ? 4 : 6, a, b, proto,
+		                    (uint16_t)addr_port(src), (uint16_t)addr_port(dst), out);
 }
 
 /* ---------- per-source limits ---------- */
@@ -255,7 +255,8 @@ static void attribute(struct trap_worker *w, struct tconn *c)
 static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 {
 	struct evbuf *b = emit_buf(&w->em);
-	/* The mapping can arrive a moment after a connection that followed the answer at once. */
+	/* The mapping can arrive a moment after a connection that followed the answer at once.
+	 */
 	if (c->domain_source == NULL || strcmp(c->domain_source, "sinkhole_map") != 0)
 		attribute(w, c);
 	int64_t now = loop_now(w->loop);
@@ -370,9 +371,11 @@ static void conn_update(struct tconn *c)
 static int conn_flush(struct tconn *c)
 {
 	if (c->ssl) {
-		/* Plaintext goes through TLS once it runs; handshake records go out regardless. */
+		/* Plaintext goes through TLS once it runs; handshake records go out regardless.
+		 */
 		while (c->tls && c->out.len) {
-			int n = SSL_write(c->ssl, c->out.data, (int)(c->out.len > 16384 ? 16384 : c->out.len));
+			int n = SSL_write(c->ssl, c->out.data,
+			                  (int)(c->out.len > 16384 ? 16384 : c->out.len));
 			if (n <= 0)
 				break;
 			resp_out_consume(&c->out, (size_t)n);
@@ -443,7 +446,8 @@ static void start_responder(struct tconn *c, enum trap_proto p)
 }
 
 /* The domain from what the client said, when the address did not tell. */
-static void domain_from_request(struct tconn *c, const char *name, size_t len, const char *source)
+static void domain_from_request(struct tconn *c, const char *name, size_t len,
+                                const char *source)
 {
 	if (c->domain[0] || len == 0 || len >= sizeof(c->domain))
 		return;
@@ -477,8 +481,8 @@ static void dns_tcp(struct tconn *c)
 		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
 		if (c->inlen - off - 2 < ml)
 			break;
-		size_t n = dns_answer(c->in + off + 2, ml, (struct sockaddr *)&c->local, out + 2,
-		                      sizeof(out) - 2);
+		size_t n = dns_answer(c->in + off + 2, ml, (struct sockaddr *)&c->local,
+		                      out + 2, sizeof(out) - 2);
 		if (n) {
 			out[0] = (uint8_t)(n >> 8);
 			out[1] = (uint8_t)n;
@@ -508,8 +512,8 @@ static void ssh_step(struct tconn *c)
 	}
 	if (c->sshk == NULL)
 		c->sshk = xcalloc(1, sizeof(*c->sshk));
-	r = ssh_kexinit_parse(c->in + c->sshb->consumed, c->inlen - c->sshb->consumed, c->sshk, err,
-	                      sizeof(err));
+	r = ssh_kexinit_parse(c->in + c->sshb->consumed, c->inlen - c->sshb->consumed, c->sshk,
+	                      err, sizeof(err));
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
@@ -711,7 +715,8 @@ static void on_bytes(struct tconn *c, const uint8_t *buf, size_t n)
 		}
 		uint8_t plain[READ_CHUNK];
 		int k;
-		while (c->fd >= 0 && !c->closing && (k = SSL_read(c->ssl, plain, sizeof(plain))) > 0)
+		while (c->fd >= 0 && !c->closing &&
+		       (k = SSL_read(c->ssl, plain, sizeof(plain))) > 0)
 			feed_plain(c, plain, (size_t)k);
 		if (c->fd >= 0 && c->ssl) {
 			int e = SSL_get_error(c->ssl, 0);
@@ -1030,7 +1035,8 @@ static int op_listen_data(void *arg, uint16_t *port)
 		((struct sockaddr_in *)&ss)->sin_port = 0;
 	else
 		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
-	socklen_t sl = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	socklen_t sl =
+	    ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		int e = errno;
@@ -1095,7 +1101,8 @@ static void on_accept(int fd, uint32_t events, void *arg)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage peer, local;
 		socklen_t sl = sizeof(peer);
-		int cfd = accept4(fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd =
+		    accept4(fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			break;
 		int64_t now = loop_now(w->loop);
@@ -1158,7 +1165,7 @@ static void udp_reply_transparent(const struct sockaddr_storage *from,
 	if (fd < 0)
 		return;
 	socklen_t fl = from->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-	                                         : sizeof(struct sockaddr_in6);
+	                                          : sizeof(struct sockaddr_in6);
 	int lvl = from->ss_family == AF_INET ? SOL_IP : SOL_IPV6;
 	int opt = from->ss_family == AF_INET ? IP_TRANSPARENT : IPV6_TRANSPARENT;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -1191,7 +1198,8 @@ static void on_udp(int fd, uint32_t events, void *arg)
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
 			break;
-		/* The original destination: TPROXY's, or the address the datagram was sent to. */
+		/* The original destination: TPROXY's, or the address the datagram was sent to.
+		 */
 		memcpy(&local, &l->addr.ss, sizeof(local));
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level == SOL_IP && c->cmsg_type == IP_ORIGDSTADDR)
@@ -1228,7 +1236,8 @@ static void on_udp(int fd, uint32_t events, void *arg)
 		uint8_t out[1024];
 		size_t an = 0;
 		if (dport == 53 || (n >= 12 && dport == 5353)) {
-			an = dns_answer(w->rx, (size_t)n, (struct sockaddr *)&local, out, sizeof(out));
+			an = dns_answer(w->rx, (size_t)n, (struct sockaddr *)&local, out,
+			                sizeof(out));
 			if (an)
 				ev_str(b, "app_proto", "dns");
 		}
@@ -1314,13 +1323,15 @@ static void sweep(void *arg)
 			c->started_event = 1;
 			emit_trap(w, c, "start");
 		}
-		if (c->state == ST_DETECT && c->inlen && now - c->first_byte_ms > DETECT_WAIT_MS) {
+		if (c->state == ST_DETECT && c->inlen &&
+		    now - c->first_byte_ms > DETECT_WAIT_MS) {
 			detect_step(c, 1);
 			continue;
 		}
 		if (now - c->last_ms > w->cfg->read_timeout_ms) {
 			c->last_ms = now;
-			if (c->state == ST_RESPOND && c->r && c->r->timeout && c->proto != TRAP_PROTO_DNS) {
+			if (c->state == ST_RESPOND && c->r && c->r->timeout &&
+			    c->proto != TRAP_PROTO_DNS) {
 				act(c, c->r->timeout(c->rst, &c->out));
 				continue;
 			}
@@ -1379,7 +1390,8 @@ static void store_read(int fd, void *arg)
 	for (int i = 0; i < 256; i++) {
 		int r = ipc_recv(fd, m);
 		if (r == 0) {
-			emit_set_reader(&w->em, NULL, NULL); /* the store is gone: a new one comes */
+			emit_set_reader(&w->em, NULL,
+			                NULL); /* the store is gone: a new one comes */
 			break;
 		}
 		if (r < 0)
@@ -1469,7 +1481,8 @@ static void setup_tls(struct trap_worker *w)
 		return;
 	}
 	w->tls_ctx = SSL_CTX_new(TLS_server_method());
-	if (w->tls_ctx == NULL || tlsca_install_sni_cb(w->tls_ctx, w->ca, err, sizeof(err)) < 0) {
+	if (w->tls_ctx == NULL ||
+	    tlsca_install_sni_cb(w->tls_ctx, w->ca, err, sizeof(err)) < 0) {
 		log_warnx("TLS disabled: %s", err);
 		SSL_CTX_free(w->tls_ctx);
 		w->tls_ctx = NULL;
@@ -1559,7 +1572,8 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	for (int i = 0; i < s->nls; i++) {
 		struct trap_listener *l = &s->ls[i];
 		fd_nonblock(l->fd);
-		loop_io_add(w->loop, l->fd, EPOLLIN, l->type == SOCK_STREAM ? on_accept : on_udp, l);
+		loop_io_add(w->loop, l->fd, EPOLLIN,
+		            l->type == SOCK_STREAM ? on_accept : on_udp, l);
 	}
 	if (s->parent_fd >= 0) {
 		fd_nonblock(s->parent_fd);

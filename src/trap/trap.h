@@ -14,8 +14,8 @@
 
 enum trap_listen_kind {
 	TRAP_L_EXPLICIT = 0, /* a socket per configured port */
-	TRAP_L_REDIRECT,     /* nftables redirect: the original destination via SO_ORIGINAL_DST */
-	TRAP_L_TPROXY,       /* UDP TPROXY: the original destination via IP_RECVORIGDSTADDR */
+	TRAP_L_REDIRECT, /* nftables redirect: the original destination via SO_ORIGINAL_DST */
+	TRAP_L_TPROXY,   /* UDP TPROXY: the original destination via IP_RECVORIGDSTADDR */
 };
 
 /*

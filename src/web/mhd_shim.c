@@ -9,8 +9,8 @@
 
 #include "../common/dynlib.h"
 
-static struct dynlib mhd = DYNLIB_INIT("HTTP server library (libmicrohttpd)",
-                                       "libmicrohttpd.so.12");
+static struct dynlib mhd =
+    DYNLIB_INIT("HTTP server library (libmicrohttpd)", "libmicrohttpd.so.12");
 
 typedef struct MHD_Daemon *(*start_va_fn)(unsigned int, uint16_t, MHD_AcceptPolicyCallback,
                                           void *, MHD_AccessHandlerCallback, void *, va_list);

@@ -623,10 +623,9 @@ static void test_extract_session(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_hints),
-	    cmocka_unit_test(test_corrupt),
-	    cmocka_unit_test(test_real_captures),   cmocka_unit_test(test_rebuild),
-	    cmocka_unit_test(test_extract_session),
+	    cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_hints),
+	    cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_real_captures),
+	    cmocka_unit_test(test_rebuild),   cmocka_unit_test(test_extract_session),
 	};
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

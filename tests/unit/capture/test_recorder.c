@@ -83,7 +83,8 @@ static long feed(struct recorder *r, const char *name)
 	long n = 0;
 	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(name), err, sizeof(err)), 0);
 	while (pcapfile_reader_next(rd, &p) == 1) {
-		assert_int_equal(recorder_packet(r, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype), 0);
+		assert_int_equal(
+		    recorder_packet(r, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype), 0);
 		n++;
 	}
 	pcapfile_reader_close(&rd);
@@ -121,12 +122,15 @@ static void source_digest(char *out, size_t len, long *count)
 	char err[256];
 	uint64_t h = 1469598103934665603ull;
 	*count = 0;
-	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)), 0);
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)),
+	                 0);
 	while (pcapfile_reader_next(rd, &p) == 1) {
 		struct decode_pkt d;
-		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 || !(d.flags & DECODE_F_L4))
+		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 ||
+		    !(d.flags & DECODE_F_L4))
 			continue;
-		if (!((d.sport == 2152 && d.dport == 1080) || (d.sport == 1080 && d.dport == 2152)))
+		if (!((d.sport == 2152 && d.dport == 1080) ||
+		      (d.sport == 1080 && d.dport == 2152)))
 			continue;
 		for (uint32_t i = 0; i < p.caplen; i++)
 			h = (h ^ p.data[i]) * 1099511628211ull;
@@ -267,13 +271,12 @@ static void test_linktype_and_adopt(void **state)
 	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
 	feed(r, ATTACK);
 	feed(r, "ivre_dnsbl_rawip.pcap"); /* RAW: a file of its own */
-	assert_int_equal(recorder_adopt(r, pcap_path(ATTACK), &n, stop, sizeof(stop), err,
-	                                sizeof(err)),
-	                 0);
+	assert_int_equal(
+	    recorder_adopt(r, pcap_path(ATTACK), &n, stop, sizeof(stop), err, sizeof(err)), 0);
 	assert_int_equal(n, 348);
 	assert_string_equal(stop, "");
-	assert_int_equal(recorder_adopt(r, pcap_path("http_espn.pcapng"), &n, stop, sizeof(stop),
-	                                err, sizeof(err)),
+	assert_int_equal(recorder_adopt(r, pcap_path("http_espn.pcapng"), &n, stop,
+	                                sizeof(stop), err, sizeof(err)),
 	                 -ENOTSUP);
 	recorder_close(&r, FLOW_END_SHUTDOWN);
 	emit_drain(&em);
@@ -296,7 +299,8 @@ static void test_linktype_and_adopt(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, setup_dir,
+	                                    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_quota, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, setup_dir, teardown_dir),
 	};

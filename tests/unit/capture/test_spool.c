@@ -67,11 +67,16 @@ static void test_names(void **state)
 	assert_string_equal(f.name, "sinktrap-19700101T000000Z-4294967295.pcapng");
 
 	static const char *const bad[] = {
-	    "", ".lock", "sinktrap-20261122T000000Z-0000000123.pcap.idx",
+	    "",
+	    ".lock",
+	    "sinktrap-20261122T000000Z-0000000123.pcap.idx",
 	    "sinktrap-20261122T000000Z-0000000123.pcap.idx.tmp",
-	    "sinktrap-20261122T000000Z-000000012.pcap", "sinktrap-20261122T000000Z-0000000000.pcap",
-	    "sinktrap-20261122X000000Z-0000000123.pcap", "other-20261122T000000Z-0000000123.pcap",
-	    "sinktrap-20261122T000000Z-0000000123.pcapx", "sinktrap-20261122T000000Z-9999999999.pcap",
+	    "sinktrap-20261122T000000Z-000000012.pcap",
+	    "sinktrap-20261122T000000Z-0000000000.pcap",
+	    "sinktrap-20261122X000000Z-0000000123.pcap",
+	    "other-20261122T000000Z-0000000123.pcap",
+	    "sinktrap-20261122T000000Z-0000000123.pcapx",
+	    "sinktrap-20261122T000000Z-9999999999.pcap",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(spool_name_parse(bad[i], &f), -EINVAL);
@@ -83,8 +88,9 @@ static void test_names(void **state)
 
 struct plan_case {
 	const char *what;
-	const char *files; /* one char per file, oldest first: 'f' finished, 'p' being written */
-	uint64_t size;     /* of each file */
+	const char
+	    *files;    /* one char per file, oldest first: 'f' finished, 'p' being written */
+	uint64_t size; /* of each file */
 	uint64_t max_disk;
 	int min_free;
 	uint64_t reserve, fs_total, fs_avail;
@@ -99,19 +105,19 @@ static const struct plan_case plan_cases[] = {
      "dddd."},
     {"a file being written is never deleted", "fpfff", 10 * MB, 30 * MB, 0, 10 * MB, 0, 0,
      "d.dd."},
-    {"the newest finished stays though a newer one is being written", "ffffp", 10 * MB,
-     1 * MB, 0, 10 * MB, 0, 0, "ddd.."},
+    {"the newest finished stays though a newer one is being written", "ffffp", 10 * MB, 1 * MB,
+     0, 10 * MB, 0, 0, "ddd.."},
     {"only files being written", "ppp", 10 * MB, 1 * MB, 0, 10 * MB, 0, 0, "..."},
     {"the reserve counts", "ffff", 10 * MB, 40 * MB, 0, 1 * MB, 0, 0, "d..."},
     {"min_free met", "ffff", 10 * MB, 0, 10, 10 * MB, 1000 * MB, 500 * MB, "...."},
-    {"min_free: free the shortfall, oldest first", "ffff", 10 * MB, 0, 10, 10 * MB,
-     1000 * MB, 95 * MB, "ff.."},
-    {"min_free cannot be met: all but the newest", "ffff", 10 * MB, 0, 50, 10 * MB,
-     1000 * MB, 10 * MB, "fff."},
-    {"min_free without file system numbers is not applied", "ffff", 10 * MB, 0, 10,
-     10 * MB, 0, 0, "...."},
-    {"both limits: max_disk first", "ffff", 10 * MB, 30 * MB, 10, 10 * MB, 1000 * MB,
-     85 * MB, "ddf."},
+    {"min_free: free the shortfall, oldest first", "ffff", 10 * MB, 0, 10, 10 * MB, 1000 * MB,
+     95 * MB, "ff.."},
+    {"min_free cannot be met: all but the newest", "ffff", 10 * MB, 0, 50, 10 * MB, 1000 * MB,
+     10 * MB, "fff."},
+    {"min_free without file system numbers is not applied", "ffff", 10 * MB, 0, 10, 10 * MB, 0,
+     0, "...."},
+    {"both limits: max_disk first", "ffff", 10 * MB, 30 * MB, 10, 10 * MB, 1000 * MB, 85 * MB,
+     "ddf."},
     {"empty spool", "", 10 * MB, 1, 10, 10 * MB, 1000 * MB, 0, ""},
 };
 
@@ -129,11 +135,14 @@ static void test_plan(void **state)
 			files[i].size = pc->size;
 			files[i].part = pc->files[i] == 'p';
 		}
-		size_t got = spool_plan(files, n, &lim, pc->reserve, pc->fs_total, pc->fs_avail, del);
+		size_t got =
+		    spool_plan(files, n, &lim, pc->reserve, pc->fs_total, pc->fs_avail, del);
 		char result[17];
 		size_t count = 0;
 		for (size_t i = 0; i < n; i++) {
-			result[i] = del[i] == SPOOL_KEEP ? '.' : del[i] == SPOOL_DEL_MAX_DISK ? 'd' : 'f';
+			result[i] = del[i] == SPOOL_KEEP           ? '.'
+			            : del[i] == SPOOL_DEL_MAX_DISK ? 'd'
+			                                           : 'f';
 			count += del[i] != SPOOL_KEEP;
 		}
 		result[n] = '\0';
@@ -267,14 +276,16 @@ static void test_recover(void **state)
 	char err[256];
 	int fd = spool_create(dir, 1000, 0, (uid_t)-1, (gid_t)-1, &f);
 	assert_true(fd >= 0);
-	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)), 0);
+	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)),
+	                 0);
 	assert_int_equal(
 	    pcapfile_reader_open_path(&r, pcap_path("honeynet_fc2010-1_attack-trace.pcap"), err,
 	                              sizeof(err)),
 	    0);
 	long n = 0;
 	while (pcapfile_reader_next(r, &p) == 1) {
-		assert_int_equal(pcapfile_writer_write(w, p.ts_ns, p.data, p.caplen, p.origlen, NULL), 0);
+		assert_int_equal(
+		    pcapfile_writer_write(w, p.ts_ns, p.data, p.caplen, p.origlen, NULL), 0);
 		n++;
 	}
 	pcapfile_reader_close(&r);
@@ -294,8 +305,8 @@ static void test_recover(void **state)
 	assert_int_equal(stat(in_dir(f.name, ""), &st), 0);
 	assert_int_equal((uint64_t)st.st_size, full);
 	assert_int_equal(access(in_dir(f.name, ".part"), F_OK), -1);
-	assert_int_equal(access(in_dir("sinktrap-19700101T000000Z-0000000001.pcap.idx", ""), F_OK),
-	                 -1);
+	assert_int_equal(
+	    access(in_dir("sinktrap-19700101T000000Z-0000000001.pcap.idx", ""), F_OK), -1);
 	struct index_reader *ir;
 	struct index_info info;
 	assert_int_equal(index_reader_open(&ir, in_dir(f.name, ".idx"), err, sizeof(err)), 0);

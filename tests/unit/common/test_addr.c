@@ -13,9 +13,11 @@ static void test_addrport(void **state)
 	struct addrport a;
 	char err[128], buf[64];
 	assert_int_equal(addrport_parse("127.0.0.1:5353", -1, &a, err, sizeof(err)), 0);
-	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)), "127.0.0.1:5353");
+	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+	                    "127.0.0.1:5353");
 	assert_int_equal(addrport_parse("[::1]:53", -1, &a, err, sizeof(err)), 0);
-	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)), "[::1]:53");
+	assert_string_equal(addrport_fmt((struct sockaddr *)&a.ss, buf, sizeof(buf)),
+	                    "[::1]:53");
 	assert_int_equal(addrport_parse("fd00::1", 53, &a, err, sizeof(err)), 0);
 	assert_int_equal(addr_port((struct sockaddr *)&a.ss), 53);
 	assert_int_equal(addrport_parse("[::1", 53, &a, err, sizeof(err)), -1);
@@ -51,6 +53,7 @@ static void test_prefix(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_addrport), cmocka_unit_test(test_prefix)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_addrport),
+	                                   cmocka_unit_test(test_prefix)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,12 +17,13 @@ static struct config *parse(const char *text, struct cfg_errors *e)
 static void test_minimal(void **state)
 {
 	struct cfg_errors e;
-	struct config *c = parse("[dns]\nlisten = 127.0.0.1:5353\nupstream = 127.0.0.1\n"
-	                         "sinkhole_ipv4 = 10.66.0.0/16\nsinkhole_ipv6 = fd00:66::/64\n"
-	                         "blocklist = a.txt\nallowlist = b.txt  # inline comment\n"
-	                         "internal_zone = Corp.Example.\nttl = 60\nupstream_timeout = 1500ms\n"
-	                         "[events]\njson = no\n",
-	                         &e);
+	struct config *c =
+	    parse("[dns]\nlisten = 127.0.0.1:5353\nupstream = 127.0.0.1\n"
+	          "sinkhole_ipv4 = 10.66.0.0/16\nsinkhole_ipv6 = fd00:66::/64\n"
+	          "blocklist = a.txt\nallowlist = b.txt  # inline comment\n"
+	          "internal_zone = Corp.Example.\nttl = 60\nupstream_timeout = 1500ms\n"
+	          "[events]\njson = no\n",
+	          &e);
 	assert_non_null(c);
 	assert_int_equal(e.n, 0);
 	assert_int_equal(c->dns_nlisten, 1);
@@ -49,20 +50,24 @@ static const struct bad bads[] = {
     {"[dns]\nlisten = 127.0.0.1:5353\nbogus = 1\n", "t.conf:3: unknown key 'bogus' in [dns]"},
     {"[nope]\n", "t.conf:1: unknown section [nope]"},
     {"listen = 1.2.3.4:53\n", "t.conf:1: 'listen' outside of any [section]"},
-    {"[dns]\nlisten = 1.2.3.4\n", "t.conf:2: listen: '1.2.3.4': a port is required (ADDR:PORT)"},
+    {"[dns]\nlisten = 1.2.3.4\n",
+     "t.conf:2: listen: '1.2.3.4': a port is required (ADDR:PORT)"},
     {"[dns]\nlisten = 1.2.3.400:53\n",
      "t.conf:2: listen: '1.2.3.400:53': '1.2.3.400' is not an IPv4 or IPv6 address"},
-    {"[dns]\nlisten = 1.2.3.4:99999\n", "t.conf:2: listen: '1.2.3.4:99999': bad port '99999' (1-65535)"},
+    {"[dns]\nlisten = 1.2.3.4:99999\n",
+     "t.conf:2: listen: '1.2.3.4:99999': bad port '99999' (1-65535)"},
     {"[dns]\nttl = forever\n", "t.conf:2: ttl: 'forever' is not a number from 0 to 604800"},
     {"[dns]\nsinkhole_ipv4 = fd00::/64\n",
      "t.conf:2: sinkhole_ipv4: 'fd00::/64' is not an IPv4 address or prefix"},
     {"[dns]\nsinkhole_ipv4 = 10.66.1.0/16\n",
      "t.conf:2: sinkhole_ipv4: '10.66.1.0/16': host bits set past /16"},
     {"[dns]\nmode = paranoid\n", "t.conf:2: mode: 'paranoid' is not blocklist or allowlist"},
-    {"[dns]\nlog_forwarded = maybe\n", "t.conf:2: log_forwarded: 'maybe' is not a boolean (yes/no)"},
+    {"[dns]\nlog_forwarded = maybe\n",
+     "t.conf:2: log_forwarded: 'maybe' is not a boolean (yes/no)"},
     {"[dns]\nttl = 1\nttl = 2\n", "t.conf:3: 'ttl' given twice in [dns]"},
     {"[dns]\njust words\n", "t.conf:2: expected 'key = value', got 'just words'"},
-    {"[dns]\ninternal_zone = a..b\n", "t.conf:2: internal_zone: 'a..b' is not a valid domain name"},
+    {"[dns]\ninternal_zone = a..b\n",
+     "t.conf:2: internal_zone: 'a..b' is not a valid domain name"},
     {"[dns]\nupstream_timeout = 5 weeks\n",
      "t.conf:2: upstream_timeout: '5 weeks' is not a duration from 100ms to 30s"},
     {"[dns]\nenabled = yes\n", "t.conf:1: [dns]: no 'listen' address"},
@@ -86,7 +91,8 @@ static void test_all_errors(void **state)
 {
 	struct cfg_errors e;
 	struct config *c = parse("[dns]\nupstream = 127.0.0.1\nsinkhole_ipv4 = 10.0.0.1\n"
-	                         "foo = 1\nttl = x\nlisten = nope:1\n", &e);
+	                         "foo = 1\nttl = x\nlisten = nope:1\n",
+	                         &e);
 	assert_null(c);
 	assert_int_equal(e.n, 4); /* three bad lines + no listen address */
 	assert_non_null(strstr(e.msg[0], "t.conf:4:"));
@@ -99,13 +105,14 @@ static void test_all_errors(void **state)
 static void test_missing_list(void **state)
 {
 	struct cfg_errors e;
-	const char *t = "[dns]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.1\nsinkhole_ipv4 = 10.0.0.1\n"
-	                "blocklist = /nonexistent/list.txt\n";
+	const char *t =
+	    "[dns]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.1\nsinkhole_ipv4 = 10.0.0.1\n"
+	    "blocklist = /nonexistent/list.txt\n";
 	struct config *c = config_parse("t.conf", t, strlen(t), 1, &e);
 	assert_null(c);
 	assert_int_equal(e.n, 1);
-	assert_string_equal(e.msg[0],
-	                    "t.conf:5: blocklist '/nonexistent/list.txt': No such file or directory");
+	assert_string_equal(
+	    e.msg[0], "t.conf:5: blocklist '/nonexistent/list.txt': No such file or directory");
 	cfg_errors_free(&e);
 }
 
@@ -124,8 +131,8 @@ static void test_embedded_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),      cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_all_errors),   cmocka_unit_test(test_missing_list),
+	    cmocka_unit_test(test_minimal),          cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_all_errors),       cmocka_unit_test(test_missing_list),
 	    cmocka_unit_test(test_embedded_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,8 +27,8 @@ static int mapped(const char *prefix)
 	return found;
 }
 
-static struct dynlib nothere = DYNLIB_INIT("test library (libnothere)", "libsinktrap-nothere.so.7",
-                                           "libsinktrap-nothere.so.8");
+static struct dynlib nothere = DYNLIB_INIT(
+    "test library (libnothere)", "libsinktrap-nothere.so.7", "libsinktrap-nothere.so.8");
 static struct dynlib zlib = DYNLIB_INIT("zlib", "libsinktrap-nothere.so.7", "libz.so.1");
 
 static void test_missing_library(void **state)
@@ -60,7 +60,8 @@ static void test_pq_loaded_at_first_use(void **state)
 	char err[300];
 	assert_false(mapped("libpq.so"));
 	char *msg = NULL;
-	PQconninfoOption *o = PQconninfoParse("postgresql://alice@db.example:6543/events", &msg);
+	PQconninfoOption *o =
+	    PQconninfoParse("postgresql://alice@db.example:6543/events", &msg);
 	assert_true(mapped("libpq.so"));
 	assert_non_null(o);
 	const char *port = NULL, *user = NULL;

@@ -40,13 +40,15 @@ static void test_roundtrip(void **state)
 	assert_false(ev_find(b.data, b.len, "dns.nothere", &f));
 
 	render_json(b.data, b.len, "sensor-1", &s);
-	const char *want_prefix = "{\"timestamp\":\"2023-11-14T22:13:20.123456+0000\","
-	                          "\"event_type\":\"dns\",\"host\":\"sensor-1\",\"event_id\":\"";
+	const char *want_prefix =
+	    "{\"timestamp\":\"2023-11-14T22:13:20.123456+0000\","
+	    "\"event_type\":\"dns\",\"host\":\"sensor-1\",\"event_id\":\"";
 	assert_memory_equal(s.data, want_prefix, strlen(want_prefix));
 	const char *tail = strstr(s.data, "\"src_ip\"");
 	assert_non_null(tail);
-	assert_string_equal(tail, "\"src_ip\":\"10.0.0.1\",\"src_port\":5353,\"dns\":{\"rrname\":"
-	                          "\"evil.example\",\"answers\":[\"1.2.3.4\",-7],\"aa\":true}}");
+	assert_string_equal(tail,
+	                    "\"src_ip\":\"10.0.0.1\",\"src_port\":5353,\"dns\":{\"rrname\":"
+	                    "\"evil.example\",\"answers\":[\"1.2.3.4\",-7],\"aa\":true}}");
 	evbuf_free(&b);
 	strbuf_free(&s);
 }
@@ -129,8 +131,8 @@ static void test_record_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_escaping),
-	    cmocka_unit_test(test_malformed),  cmocka_unit_test(test_unique_ids),
+	    cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_malformed),    cmocka_unit_test(test_unique_ids),
 	    cmocka_unit_test(test_record_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

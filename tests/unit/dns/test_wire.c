@@ -34,8 +34,17 @@ static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int
 	p[n++] = 1;
 	if (edns >= 0) {
 		p[11] = 1;
-		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0,
-		                   (uint8_t)(do_bit ? 0x80 : 0), 0, 0, 0};
+		uint8_t opt[11] = {0,
+		                   0,
+		                   41,
+		                   (uint8_t)(edns >> 8),
+		                   (uint8_t)edns,
+		                   0,
+		                   0,
+		                   (uint8_t)(do_bit ? 0x80 : 0),
+		                   0,
+		                   0,
+		                   0};
 		memcpy(p + n, opt, 11);
 		n += 11;
 	}
@@ -80,26 +89,29 @@ struct bad {
 };
 
 static const uint8_t hdr_only[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0};
-static const uint8_t response[] = {1, 2, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t response[] = {1, 2, 0x81, 0,   0, 1, 0, 0, 0, 0,
+                                   0, 0, 1,    'a', 0, 0, 1, 0, 1};
 static const uint8_t qd0[] = {1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 static const uint8_t qd2[] = {1, 2, 1, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
 static const uint8_t notify[] = {1, 2, 0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
 static const uint8_t trunc_q[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0};
 static const uint8_t trunc_label[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 9, 'a', 'b'};
 static const uint8_t self_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
-static const uint8_t fwd_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 14, 1, 'a', 0, 0, 1, 0, 1};
+static const uint8_t fwd_ptr[] = {1, 2,    1,  0, 0,   1, 0, 0, 0, 0, 0,
+                                  0, 0xc0, 14, 1, 'a', 0, 0, 1, 0, 1};
 static const uint8_t hdr_ptr[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 2, 0, 1, 0, 1};
-static const uint8_t ext_label[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41, 'a', 0, 0, 1, 0, 1};
+static const uint8_t ext_label[] = {1, 2, 1,    0,   0, 1, 0, 0, 0, 0,
+                                    0, 0, 0x41, 'a', 0, 0, 1, 0, 1};
 static const uint8_t bad_an[] = {1, 2, 1, 0, 0, 1, 0, 5, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1};
-static const uint8_t opt_in_an[] = {1, 2, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1,
-                                    0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0};
-static const uint8_t two_opt[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 2, 1, 'a', 0, 0, 1, 0, 1,
-                                  0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0,
-                                  0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 0};
-static const uint8_t edns_v1[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0, 1, 0, 1,
-                                  0, 0, 41, 16, 0, 0, 1, 0, 0, 0, 0};
-static const uint8_t opt_rdlen[] = {1, 2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 'a', 0, 0, 1, 0, 1,
-                                    0, 0, 41, 16, 0, 0, 0, 0, 0, 0, 9};
+static const uint8_t opt_in_an[] = {1, 2, 1, 0, 0, 1, 0,  1,  0, 0, 0, 0, 1, 'a', 0,
+                                    0, 1, 0, 1, 0, 0, 41, 16, 0, 0, 0, 0, 0, 0,   0};
+static const uint8_t two_opt[] = {1, 2, 1, 0, 0,  1,  0, 0,  0,  0, 0, 2, 1, 'a',
+                                  0, 0, 1, 0, 1,  0,  0, 41, 16, 0, 0, 0, 0, 0,
+                                  0, 0, 0, 0, 41, 16, 0, 0,  0,  0, 0, 0, 0};
+static const uint8_t edns_v1[] = {1, 2, 1, 0, 0, 1, 0,  0,  0, 0, 0, 1, 1, 'a', 0,
+                                  0, 1, 0, 1, 0, 0, 41, 16, 0, 0, 1, 0, 0, 0,   0};
+static const uint8_t opt_rdlen[] = {1, 2, 1, 0, 0, 1, 0,  0,  0, 0, 0, 1, 1, 'a', 0,
+                                    0, 1, 0, 1, 0, 0, 41, 16, 0, 0, 0, 0, 0, 0,   9};
 
 static const struct bad bads[] = {
     {"empty", hdr_only, 0, DNS_PARSE_DROP},
@@ -175,10 +187,10 @@ static void test_sinkhole_bytes(void **state)
 	assert_int_equal(dns_query_parse(p, n, &q), DNS_PARSE_OK);
 	const uint8_t addr[16] = {127, 66, 0, 7};
 	size_t r = dns_resp_sinkhole(&q, addr, 300, 1232, out, sizeof(out));
-	const uint8_t want[] = {0x12, 0x34, 0x85, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
-	                        4, 'E', 'v', 'i', 'l', 7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 0,
-	                        0, 1, 0, 1,
-	                        0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 127, 66, 0, 7};
+	const uint8_t want[] = {0x12, 0x34, 0x85, 0x80, 0,   1, 0,    1,   0,   0,   0,   0,
+	                        4,    'E',  'v',  'i',  'l', 7, 'E',  'x', 'a', 'm', 'p', 'l',
+	                        'e',  0,    0,    1,    0,   1, 0xc0, 12,  0,   1,   0,   1,
+	                        0,    0,    1,    0x2c, 0,   4, 127,  66,  0,   7};
 	assert_int_equal(r, sizeof(want));
 	assert_memory_equal(out, want, sizeof(want));
 	struct dns_msg m;
@@ -225,8 +237,22 @@ static size_t mkanswer(uint8_t *a, const uint8_t *p, size_t qlen, int n, uint32_
 	a[11] = opt ? 1 : 0;
 	size_t off = qlen;
 	for (int i = 0; i < n; i++) {
-		uint8_t rr[16] = {0xc0, 12, 0, 1, 0, 1, (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16),
-		                  (uint8_t)(ttl >> 8), (uint8_t)ttl, 0, 4, 192, 0, 2, (uint8_t)i};
+		uint8_t rr[16] = {0xc0,
+		                  12,
+		                  0,
+		                  1,
+		                  0,
+		                  1,
+		                  (uint8_t)(ttl >> 24),
+		                  (uint8_t)(ttl >> 16),
+		                  (uint8_t)(ttl >> 8),
+		                  (uint8_t)ttl,
+		                  0,
+		                  4,
+		                  192,
+		                  0,
+		                  2,
+		                  (uint8_t)i};
 		memcpy(a + off, rr, 16);
 		off += 16;
 	}
@@ -254,9 +280,10 @@ static void test_adapt(void **state)
 	size_t n = mkanswer(up, lower, ll, 40, 100, 1);
 	assert_int_equal(dns_msg_walk(up, n, &m), 0);
 	assert_int_equal(m.min_ttl, 100);
-	size_t r = dns_resp_adapt(&q, &m, up, n, sizeof(up), dns_query_udp_limit(&q, 1232), 1232);
+	size_t r =
+	    dns_resp_adapt(&q, &m, up, n, sizeof(up), dns_query_udp_limit(&q, 1232), 1232);
 	assert_int_equal(r, ql);
-	assert_int_equal(up[2] & 0x02, 0x02); /* TC */
+	assert_int_equal(up[2] & 0x02, 0x02);          /* TC */
 	assert_memory_equal(up + 12, p + 12, ql - 12); /* the client's spelling */
 	assert_int_equal(dns_msg_walk(up, r, &m), 0);
 	assert_int_equal(m.ancount, 0);

@@ -41,8 +41,8 @@ static void render_addr(const struct sockaddr *sa, char *out, size_t cap)
 
 static void test_ipv4_text(void **state)
 {
-	static const char *const addrs[] = {"0.0.0.0",     "127.0.0.1",     "10.200.3.255",
-	                                    "1.20.100.9",  "255.255.255.255", "192.168.0.10",
+	static const char *const addrs[] = {"0.0.0.0",    "127.0.0.1",       "10.200.3.255",
+	                                    "1.20.100.9", "255.255.255.255", "192.168.0.10",
 	                                    "100.10.1.0"};
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
 		struct sockaddr_in s4 = {.sin_family = AF_INET};

@@ -166,7 +166,8 @@ static void test_sqlite_rows(void **state)
 	assert_int_equal(query_int(path, "SELECT expired FROM sessions WHERE flow_id = 9"), 1);
 	assert_int_equal(query_int(path, "SELECT pkts_toserver FROM sessions"), 5);
 	assert_int_equal(query_int(path, "SELECT vlan = '100,200' AND pcap_files = "
-	                                 "'f1.pcap,f2.pcap' FROM sessions"), 1);
+	                                 "'f1.pcap,f2.pcap' FROM sessions"),
+	                 1);
 	assert_int_equal(query_int(path, "SELECT seen FROM payloads"), 2);
 	assert_int_equal(query_int(path, "SELECT first_seen FROM payloads"), 100);
 	assert_int_equal(query_int(path, "SELECT last_seen FROM payloads"), 300);

@@ -302,7 +302,8 @@ static void test_long_run_eviction(void **state)
 {
 	enum { SZ = 10, KEEP = 1500, TOTAL = 5000 };
 	char *dir = tmpdir(), err[256];
-	struct payload_store *ps = payload_store_open(dir, (int64_t)SZ * KEEP, err, sizeof(err));
+	struct payload_store *ps =
+	    payload_store_open(dir, (int64_t)SZ * KEEP, err, sizeof(err));
 	static char shas[TOTAL][65];
 	struct payload_result r;
 	uint8_t buf[SZ];
@@ -321,7 +322,8 @@ static void test_long_run_eviction(void **state)
 		if (i >= KEEP)
 			assert_false(exists(dir, shas[i - KEEP]));
 		assert_int_equal(payload_store_count(ps), i < KEEP ? i + 1 : KEEP);
-		assert_int_equal(payload_store_bytes(ps), (int64_t)SZ * (i < KEEP ? i + 1 : KEEP));
+		assert_int_equal(payload_store_bytes(ps),
+		                 (int64_t)SZ * (i < KEEP ? i + 1 : KEEP));
 	}
 	assert_int_equal(evicted, TOTAL - KEEP);
 	for (unsigned i = TOTAL - KEEP; i < TOTAL; i++)
