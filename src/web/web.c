@@ -1,8 +1,9 @@
 /*
  * The web worker's HTTP server (libmicrohttpd, a thread per connection, at
- * most WEB_MAX_CONNECTIONS: a slow request, such as a long PCAP download,
- * holds only its own connection; the in-memory sessions are under w->lock,
- * each thread reads the store through its own SQLite connection).
+ * most WEB_MAX_CONNECTIONS, WEB_MAX_PER_ADDRESS of them from one address: a
+ * slow request, such as a long PCAP download, holds only its own connection;
+ * the in-memory sessions are under w->lock, each thread reads the store
+ * through its own SQLite connection).
  * Authentication, CSRF and the security headers live here; the data
  * endpoints are in api.c, the page in the embedded assets (web/).
  */
@@ -558,14 +559,16 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
-		                     MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY,
-		                     key, MHD_OPTION_END);
+		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                     (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_HTTPS_MEM_CERT,
+		                     cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
 		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
-		                     MHD_OPTION_END);
+		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                     (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_END);
 	if (d == NULL)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",

@@ -16,6 +16,9 @@
 #define WEB_LOGIN_BURST 5
 /* Connections served at once, each on its own thread. */
 #define WEB_MAX_CONNECTIONS 64
+/* Of which one client address may hold at most this many: a client that
+ * opens connections and leaves them idle cannot take every thread. */
+#define WEB_MAX_PER_ADDRESS 16
 /* Read-only store connections kept open between requests. */
 #define WEB_DB_IDLE 16
 /* Password checks (argon2id, 19 MiB each) running at once. */

@@ -91,3 +91,38 @@ def test_a_stalled_client_holds_only_its_connection(slow):
     finally:
         for s in stalled:
             s.close()
+
+
+def test_idle_connections_from_one_address_leave_room_for_others(slow):
+    """A client that opens connections and leaves them idle gets at most its
+    share (16 per address); a client from another address is still served
+    at once, not after the idle ones time out."""
+    host, port = slow["base"].removeprefix("http://").rsplit(":", 1)
+    idle = []
+    try:
+        for _ in range(80):  # more than the 64 threads the server has
+            s = socket.socket()
+            s.settimeout(5)
+            s.bind(("127.0.0.3", 0))
+            s.connect((host, int(port)))
+            idle.append(s)
+        time.sleep(0.5)
+        # The server closed what it would not serve: beyond 16, a read sees
+        # the end of the connection at once.
+        open_ = 0
+        for s in idle:
+            s.settimeout(0.05)
+            try:
+                if s.recv(1) == b"":
+                    continue
+            except socket.timeout:
+                open_ += 1
+            except OSError:
+                continue
+        assert open_ == 16, open_
+        for _ in range(3):
+            st, j, secs = token_get(slow["base"], "/api/stats")
+            assert st == 200 and secs < 1.0, (st, secs)
+    finally:
+        for s in idle:
+            s.close()
