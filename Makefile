@@ -2,11 +2,12 @@
 BUILD    ?= build
 ASAN     ?= build-asan
 FUZZ     ?= build-fuzz
+BENCHES  = dns trap events capture web
 JOBS     ?= 2
 PYTHON   ?= /usr/bin/python3
 FUZZTIME ?= 20
 
-.PHONY: all webdeps build run test test-deps unit asan e2e-asan fuzz fuzz-build fuzz-smoke e2e bench format format-check clean deps
+.PHONY: all webdeps build run test test-deps unit asan e2e-asan fuzz fuzz-build fuzz-smoke e2e bench bench-deps $(addprefix bench-,$(BENCHES)) format format-check clean deps
 
 all: build
 
@@ -73,10 +74,16 @@ e2e: test-deps build
 
 test: unit asan fuzz-smoke e2e-asan e2e
 
-bench:
+# Every benchmark in bench/, one after the other (each stops itself; results
+# in its build-bench/ folder, the figures in docs/benchmarks.md). Each also
+# runs alone: make bench-dns, bench-trap, bench-events, bench-capture, bench-web.
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-deps:
 	@scripts/deps.sh bench
-	$(MAKE) build
-	bench/dns/run.sh
+
+$(addprefix bench-,$(BENCHES)): bench-%: bench-deps build
+	bench/$*/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
