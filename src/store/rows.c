@@ -11,36 +11,43 @@ const char *const ses_col_names[SC_MAX] = {
     "end_reason",       "conn_state",    "history",        "pcap_first",     "pcap_last",
 };
 
-/* Where each field of a "flow" event goes: object ("" = top level), key, column. */
+/* The objects of a "flow" event that hold columns. */
+enum { OBJ_TOP, OBJ_FLOW, OBJ_TCP, OBJ_PCAP, OBJ_OTHER };
+
+#define KEY(s) s, sizeof(s) - 1
+
+/* Where each field of a "flow" event goes: object, key, column. */
 static const struct {
-	const char *obj, *key;
+	int obj;
+	const char *key;
+	size_t keylen;
 	enum ses_col col;
 } ses_fields[] = {
-    {"", "event_id", SC_EVENT_ID},
-    {"", "flow_id", SC_FLOW_ID},
-    {"", "community_id", SC_COMMUNITY_ID},
-    {"", "src_ip", SC_SRC_IP},
-    {"", "src_port", SC_SRC_PORT},
-    {"", "dest_ip", SC_DEST_IP},
-    {"", "dest_port", SC_DEST_PORT},
-    {"", "proto", SC_PROTO},
-    {"flow", "start", SC_START_TS},
-    {"flow", "end", SC_END_TS},
-    {"flow", "pkts_toserver", SC_PKTS_TOSERVER},
-    {"flow", "pkts_toclient", SC_PKTS_TOCLIENT},
-    {"flow", "bytes_toserver", SC_BYTES_TOSERVER},
-    {"flow", "bytes_toclient", SC_BYTES_TOCLIENT},
-    {"flow", "payload_bytes_toserver", SC_PAYLOAD_TOSERVER},
-    {"flow", "payload_bytes_toclient", SC_PAYLOAD_TOCLIENT},
-    {"tcp", "tcp_flags", SC_TCP_FLAGS},
-    {"tcp", "tcp_flags_ts", SC_TCP_FLAGS_TS},
-    {"tcp", "tcp_flags_tc", SC_TCP_FLAGS_TC},
-    {"flow", "state", SC_STATE},
-    {"flow", "reason", SC_END_REASON},
-    {"flow", "conn_state", SC_CONN_STATE},
-    {"flow", "history", SC_HISTORY},
-    {"pcap", "file_first", SC_PCAP_FIRST},
-    {"pcap", "file_last", SC_PCAP_LAST},
+    {OBJ_TOP, KEY("event_id"), SC_EVENT_ID},
+    {OBJ_TOP, KEY("flow_id"), SC_FLOW_ID},
+    {OBJ_TOP, KEY("community_id"), SC_COMMUNITY_ID},
+    {OBJ_TOP, KEY("src_ip"), SC_SRC_IP},
+    {OBJ_TOP, KEY("src_port"), SC_SRC_PORT},
+    {OBJ_TOP, KEY("dest_ip"), SC_DEST_IP},
+    {OBJ_TOP, KEY("dest_port"), SC_DEST_PORT},
+    {OBJ_TOP, KEY("proto"), SC_PROTO},
+    {OBJ_FLOW, KEY("start"), SC_START_TS},
+    {OBJ_FLOW, KEY("end"), SC_END_TS},
+    {OBJ_FLOW, KEY("pkts_toserver"), SC_PKTS_TOSERVER},
+    {OBJ_FLOW, KEY("pkts_toclient"), SC_PKTS_TOCLIENT},
+    {OBJ_FLOW, KEY("bytes_toserver"), SC_BYTES_TOSERVER},
+    {OBJ_FLOW, KEY("bytes_toclient"), SC_BYTES_TOCLIENT},
+    {OBJ_FLOW, KEY("payload_bytes_toserver"), SC_PAYLOAD_TOSERVER},
+    {OBJ_FLOW, KEY("payload_bytes_toclient"), SC_PAYLOAD_TOCLIENT},
+    {OBJ_TCP, KEY("tcp_flags"), SC_TCP_FLAGS},
+    {OBJ_TCP, KEY("tcp_flags_ts"), SC_TCP_FLAGS_TS},
+    {OBJ_TCP, KEY("tcp_flags_tc"), SC_TCP_FLAGS_TC},
+    {OBJ_FLOW, KEY("state"), SC_STATE},
+    {OBJ_FLOW, KEY("reason"), SC_END_REASON},
+    {OBJ_FLOW, KEY("conn_state"), SC_CONN_STATE},
+    {OBJ_FLOW, KEY("history"), SC_HISTORY},
+    {OBJ_PCAP, KEY("file_first"), SC_PCAP_FIRST},
+    {OBJ_PCAP, KEY("file_last"), SC_PCAP_LAST},
 };
 
 static int key_is(const struct ev_field *f, const char *s)
@@ -62,7 +69,7 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 {
 	struct ev_reader rd;
 	struct ev_field f;
-	char obj[16] = "";
+	int obj = OBJ_TOP;
 	int in_vlan = 0;
 
 	memset(r, 0, sizeof(*r));
@@ -72,13 +79,15 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 	while (ev_reader_next(&rd, &f)) {
 		if (f.kind == EV_END) {
 			if (f.depth == 0)
-				obj[0] = '\0';
+				obj = OBJ_TOP;
 			in_vlan = 0;
 			continue;
 		}
 		if (f.depth == 0 && f.kind == EV_OBJ) {
-			snprintf(obj, sizeof(obj), "%.*s", (int)(f.keylen < 15 ? f.keylen : 15),
-			         f.key);
+			obj = key_is(&f, "flow")   ? OBJ_FLOW
+			      : key_is(&f, "tcp")  ? OBJ_TCP
+			      : key_is(&f, "pcap") ? OBJ_PCAP
+			                           : OBJ_OTHER;
 			continue;
 		}
 		if (f.depth == 0 && f.kind == EV_ARR) {
@@ -94,13 +103,16 @@ int session_row_extract(const uint8_t *rec, size_t len, struct session_row *r)
 		}
 		if (f.depth > 1)
 			continue;
-		const char *o = f.depth == 0 ? "" : obj;
-		if (f.depth == 1 && !strcmp(o, "pcap") && key_is(&f, "expired")) {
+		int o = f.depth == 0 ? OBJ_TOP : obj;
+		if (o == OBJ_OTHER)
+			continue;
+		if (o == OBJ_PCAP && key_is(&f, "expired")) {
 			r->expired = f.i != 0;
 			continue;
 		}
 		for (size_t i = 0; i < sizeof(ses_fields) / sizeof(ses_fields[0]); i++) {
-			if (!strcmp(ses_fields[i].obj, o) && key_is(&f, ses_fields[i].key)) {
+			if (ses_fields[i].obj == o && ses_fields[i].keylen == f.keylen &&
+			    !memcmp(ses_fields[i].key, f.key, f.keylen)) {
 				r->col[ses_fields[i].col] = f;
 				break;
 			}
