@@ -21,31 +21,6 @@
 #include "capture/pcapfile.h"
 #include "capture_test.h"
 
-static char tmpdir[256];
-
-static int setup_tmp(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sinktrap-test-index-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
-	return 0;
-}
-
-static int teardown_tmp(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name)
-{
-	static char p[4][512]; /* several may be live in one call */
-	static int next;
-	char *b = p[next++ % 4];
-	snprintf(b, sizeof(p[0]), "%s/%s", tmpdir, name);
-	return b;
-}
-
 /* ---- built flows ---- */
 
 #define NFLOWS 9000
@@ -277,13 +252,14 @@ static void test_roundtrip(void **state)
 	assert_null(r);
 
 	/* through a file */
-	assert_int_equal(index_writer_save(w, size, tmp_path("x.idx"), err, sizeof(err)), 0);
-	assert_int_equal(index_reader_open(&r, tmp_path("x.idx"), err, sizeof(err)), 0);
+	assert_int_equal(index_writer_save(w, size, test_dir_path("x.idx"), err, sizeof(err)),
+	                 0);
+	assert_int_equal(index_reader_open(&r, test_dir_path("x.idx"), err, sizeof(err)), 0);
 	assert_int_equal(index_reader_find(r, m[NFLOWS - 1].id, &fl, &offs), 0);
 	check_flow(&m[NFLOWS - 1], &fl, offs);
 	index_reader_close(&r);
 	struct stat st;
-	assert_int_equal(stat(tmp_path("x.idx.tmp"), &st), -1); /* renamed into place */
+	assert_int_equal(stat(test_dir_path("x.idx.tmp"), &st), -1); /* renamed into place */
 
 	/* reset: an empty index */
 	index_writer_reset(w);
@@ -513,9 +489,11 @@ static void test_rebuild(void **state)
 	NEED_PCAP(name);
 	index_capture(name, &buf, &len);
 	assert_int_equal(
-	    index_rebuild(pcap_path(name), tmp_path("xscan.idx"), NULL, err, sizeof(err)), 0);
+	    index_rebuild(pcap_path(name), test_dir_path("xscan.idx"), NULL, err, sizeof(err)),
+	    0);
 	assert_int_equal(index_reader_open_mem(&a, buf, len, NULL, 0), 0);
-	assert_int_equal(index_reader_open(&b, tmp_path("xscan.idx"), err, sizeof(err)), 0);
+	assert_int_equal(index_reader_open(&b, test_dir_path("xscan.idx"), err, sizeof(err)),
+	                 0);
 	index_reader_info(a, &ia);
 	index_reader_info(b, &ib);
 	assert_int_equal(ia.flags, 0);
@@ -536,20 +514,21 @@ static void test_rebuild(void **state)
 	uint8_t *img = malloc(200000);
 	n = fread(img, 1, 200000, f);
 	fclose(f);
-	FILE *o = fopen(tmp_path("cut.pcap"), "wb");
+	FILE *o = fopen(test_dir_path("cut.pcap"), "wb");
 	fwrite(img, 1, n - 7, o);
 	fclose(o);
 	free(img);
-	assert_int_equal(index_rebuild(tmp_path("cut.pcap"), tmp_path("cut.pcap.idx"), NULL,
-	                               err, sizeof(err)),
+	assert_int_equal(index_rebuild(test_dir_path("cut.pcap"), test_dir_path("cut.pcap.idx"),
+	                               NULL, err, sizeof(err)),
 	                 0);
-	assert_int_equal(index_reader_open(&b, tmp_path("cut.pcap.idx"), err, sizeof(err)), 0);
+	assert_int_equal(index_reader_open(&b, test_dir_path("cut.pcap.idx"), err, sizeof(err)),
+	                 0);
 	index_reader_info(b, &ib);
 	assert_true(ib.pcap_size < n - 7 && ib.pcap_size > n - 7 - 1600);
 	index_reader_close(&b);
-	assert_int_equal(
-	    index_rebuild(tmp_path("nothere.pcap"), tmp_path("n.idx"), NULL, err, sizeof(err)),
-	    -ENOENT);
+	assert_int_equal(index_rebuild(test_dir_path("nothere.pcap"), test_dir_path("n.idx"),
+	                               NULL, err, sizeof(err)),
+	                 -ENOENT);
 }
 
 /* Pull the 1080/tcp download out of the honeypot attack: the same bytes as
@@ -590,7 +569,7 @@ static void test_extract_session(void **state)
 	assert_int_equal(fp.found, 1);
 	assert_int_equal(fp.fl.npkts, 271);
 	assert_int_equal(pcapfile_reader_open_path(&pr, pcap_path(name), NULL, 0), 0);
-	assert_int_equal(pcapfile_writer_open_path(&w, tmp_path("s4.pcap"), PCAPFILE_PCAP,
+	assert_int_equal(pcapfile_writer_open_path(&w, test_dir_path("s4.pcap"), PCAPFILE_PCAP,
 	                                           pcapfile_reader_linktype(pr),
 	                                           pcapfile_reader_snaplen(pr), NULL, 0),
 	                 0);
@@ -605,7 +584,7 @@ static void test_extract_session(void **state)
 	index_reader_close(&r);
 	free(buf);
 
-	FILE *f = fopen(tmp_path("s4.pcap"), "rb");
+	FILE *f = fopen(test_dir_path("s4.pcap"), "rb");
 	uint8_t *img = malloc(1 << 20);
 	size_t n = fread(img, 1, 1 << 20, f);
 	fclose(f);
@@ -627,5 +606,5 @@ int main(void)
 	    cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_real_captures),
 	    cmocka_unit_test(test_rebuild),   cmocka_unit_test(test_extract_session),
 	};
-	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

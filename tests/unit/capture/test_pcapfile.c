@@ -564,31 +564,6 @@ static void test_truncation_real(void **state)
 
 /* ---- writer ---- */
 
-static char tmpdir[256];
-
-static int setup_tmp(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sinktrap-test-pcapfile-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
-	return 0;
-}
-
-static int teardown_tmp(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmpfile_path(const char *name)
-{
-	static char p[4][512]; /* several may be live in one call */
-	static int next;
-	char *b = p[next++ % 4];
-	snprintf(b, sizeof(p[0]), "%s/%s", tmpdir, name);
-	return b;
-}
-
 static void test_writer_roundtrip(void **state)
 {
 	static const enum pcapfile_format fmts[] = {PCAPFILE_PCAP, PCAPFILE_PCAP_NS,
@@ -603,7 +578,7 @@ static void test_writer_roundtrip(void **state)
 		char err[256], name[32];
 		uint64_t offs[10];
 		snprintf(name, sizeof(name), "rt%d", k);
-		const char *path = tmpfile_path(name);
+		const char *path = test_dir_path(name);
 		assert_int_equal(
 		    pcapfile_writer_open_path(&w, path, fmts[k], 276, 200, err, sizeof(err)),
 		    0);
@@ -655,7 +630,7 @@ static void test_writer_append(void **state)
 {
 	for (int ng = 0; ng <= 1; ng++) {
 		enum pcapfile_format fmt = ng ? PCAPFILE_PCAPNG : PCAPFILE_PCAP_NS;
-		const char *path = tmpfile_path(ng ? "append.pcapng" : "append.pcap");
+		const char *path = test_dir_path(ng ? "append.pcapng" : "append.pcap");
 		struct pcapfile_writer *w;
 		char err[256];
 		uint64_t off;
@@ -698,7 +673,7 @@ static void test_writer_append(void **state)
 		assert_int_equal(count_path(path, &last), 4);
 	}
 	/* a file holding only part of a header is started again */
-	const char *path = tmpfile_path("stub.pcap");
+	const char *path = test_dir_path("stub.pcap");
 	FILE *f = fopen(path, "wb");
 	fwrite("\xd4\xc3\xb2\xa1\x02", 1, 5, f);
 	fclose(f);
@@ -713,7 +688,7 @@ static void test_writer_append(void **state)
 /* After a flush, a kill -9 loses nothing; what was only buffered is lost whole. */
 static void test_writer_kill9(void **state)
 {
-	const char *path = tmpfile_path("kill.pcapng");
+	const char *path = test_dir_path("kill.pcapng");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -750,7 +725,7 @@ static void test_writer_kill9(void **state)
 /* A stream reader at a partial record retries and picks the record up once complete. */
 static void test_follow(void **state)
 {
-	const char *path = tmpfile_path("follow.pcap");
+	const char *path = test_dir_path("follow.pcap");
 	struct pcapfile_writer *w;
 	uint8_t data[64];
 	memset(data, 0x5a, sizeof(data));
@@ -791,5 +766,5 @@ int main(void)
 	    cmocka_unit_test(test_writer_append),    cmocka_unit_test(test_writer_kill9),
 	    cmocka_unit_test(test_follow),
 	};
-	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

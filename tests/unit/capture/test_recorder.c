@@ -25,22 +25,6 @@
 
 #define ATTACK "honeynet_fc2010-1_attack-trace.pcap"
 
-static char dir[256];
-
-static int setup_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sinktrap-test-recorder-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int teardown_dir(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 /* Every record the recorder emits, kept. */
 struct events {
 	uint8_t *buf;
@@ -65,7 +49,7 @@ static void sink(const uint8_t *rec, size_t len, void *arg)
 static void config(struct recorder_config *c, uint64_t file_size)
 {
 	memset(c, 0, sizeof(*c));
-	c->spool = dir;
+	c->spool = test_dir;
 	c->format = PCAPFILE_PCAP;
 	c->file_size = file_size;
 	flow_config_default(&c->flow);
@@ -164,7 +148,7 @@ static void test_rotation_and_extraction(void **state)
 
 	struct spool_file *files;
 	size_t nf;
-	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
 	assert_true(nf >= 4); /* 189 KB in 48 KB files */
 	for (size_t i = 0; i < nf; i++) {
 		assert_false(files[i].part);
@@ -188,7 +172,7 @@ static void test_rotation_and_extraction(void **state)
 		if (files[i].seq < ff.seq || files[i].seq > fl.seq)
 			continue;
 		char path[512], idx[520];
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i].name);
+		snprintf(path, sizeof(path), "%s/%s", test_dir, files[i].name);
 		snprintf(idx, sizeof(idx), "%s.idx", path);
 		struct index_reader *ir;
 		struct index_flow flw;
@@ -240,7 +224,7 @@ static void test_quota(void **state)
 
 	struct spool_file *files;
 	size_t nf;
-	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
 	uint64_t total = 0;
 	for (size_t i = 0; i < nf; i++)
 		total += files[i].size;
@@ -283,7 +267,7 @@ static void test_linktype_and_adopt(void **state)
 
 	struct spool_file *files;
 	size_t nf;
-	assert_int_equal(spool_list(dir, &files, &nf), 0);
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
 	assert_int_equal(nf, 3);
 	assert_true(files[0].pcapng);
 	assert_true(files[1].pcapng);
@@ -299,10 +283,11 @@ static void test_linktype_and_adopt(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, setup_dir,
-	                                    teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_quota, setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_quota, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, test_dir_setup,
+	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,28 +21,12 @@
 #include "capture/spool.h"
 #include "capture_test.h"
 
-static char dir[256];
-
-static int setup_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sinktrap-test-spool-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int teardown_dir(void **state)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static const char *in_dir(const char *name, const char *suffix)
 {
 	static char path[4][512];
 	static int k;
 	k = (k + 1) % 4;
-	snprintf(path[k], sizeof(path[k]), "%s/%s%s", dir, name, suffix);
+	snprintf(path[k], sizeof(path[k]), "%s/%s%s", test_dir, name, suffix);
 	return path[k];
 }
 
@@ -190,7 +174,7 @@ static void test_enforce(void **state)
 	make_file("notes.txt", 5000000); /* not ours: neither counted nor touched */
 	struct spool_file *files;
 	size_t n;
-	assert_int_equal(spool_list(dir, &files, &n), 0);
+	assert_int_equal(spool_list(test_dir, &files, &n), 0);
 	assert_int_equal(n, 5);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(files[i].seq, i + 1);
@@ -201,7 +185,7 @@ static void test_enforce(void **state)
 
 	struct spool_limits lim = {360000, 0};
 	struct deleted_log log = {.n = 0};
-	assert_int_equal(spool_enforce(dir, &lim, 50000, on_deleted, &log), 2);
+	assert_int_equal(spool_enforce(test_dir, &lim, 50000, on_deleted, &log), 2);
 	assert_int_equal(log.n, 2);
 	spool_name_make(name, sizeof(name), 2000, 1, 0);
 	assert_string_equal(log.names[0], name);
@@ -216,8 +200,8 @@ static void test_enforce(void **state)
 	/* a tiny quota still keeps the newest */
 	lim.max_disk = 1;
 	log.n = 0;
-	assert_int_equal(spool_enforce(dir, &lim, 0, on_deleted, &log), 2);
-	assert_int_equal(spool_list(dir, &files, &n), 0);
+	assert_int_equal(spool_enforce(test_dir, &lim, 0, on_deleted, &log), 2);
+	assert_int_equal(spool_list(test_dir, &files, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(files[0].seq, 5);
 	free(files);
@@ -241,9 +225,9 @@ static void test_create_sequence(void **state)
 	char name[SPOOL_NAME_MAX];
 	spool_name_make(name, sizeof(name), 100, 41, 0);
 	make_file(name, 10);
-	int fa = spool_create(dir, 200, 0, (uid_t)-1, (gid_t)-1, &a);
+	int fa = spool_create(test_dir, 200, 0, (uid_t)-1, (gid_t)-1, &a);
 	assert_true(fa >= 0);
-	int fb = spool_create(dir, 100, 1, (uid_t)-1, (gid_t)-1, &b);
+	int fb = spool_create(test_dir, 100, 1, (uid_t)-1, (gid_t)-1, &b);
 	assert_true(fb >= 0);
 	assert_int_equal(a.seq, 42);
 	assert_int_equal(b.seq, 43); /* the part file counts too */
@@ -253,7 +237,7 @@ static void test_create_sequence(void **state)
 
 	/* a locked part file is left alone by recovery */
 	struct notes nt = {0, ""};
-	int got = spool_recover(dir, NULL, on_note, &nt);
+	int got = spool_recover(test_dir, NULL, on_note, &nt);
 	if (got != 0) /* file 41 is no capture: not indexed, said so */
 		fail_msg("recovered %d: %s", got, nt.last);
 	assert_non_null(strstr(nt.last, "could not be indexed"));
@@ -261,7 +245,7 @@ static void test_create_sequence(void **state)
 	close(fa);
 	close(fb);
 	/* unlocked and empty now: removed */
-	assert_int_equal(spool_recover(dir, NULL, NULL, NULL), 2);
+	assert_int_equal(spool_recover(test_dir, NULL, NULL, NULL), 2);
 	assert_int_equal(access(in_dir(a.name, ".part"), F_OK), -1);
 	assert_int_equal(access(in_dir(b.name, ".part"), F_OK), -1);
 }
@@ -274,7 +258,7 @@ static void test_recover(void **state)
 	struct pcapfile_pkt p;
 	struct pcapfile_writer *w;
 	char err[256];
-	int fd = spool_create(dir, 1000, 0, (uid_t)-1, (gid_t)-1, &f);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, &f);
 	assert_true(fd >= 0);
 	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)),
 	                 0);
@@ -298,7 +282,7 @@ static void test_recover(void **state)
 	make_file("sinktrap-19700101T000000Z-0000000001.pcap.idx", 64);
 
 	struct notes nt = {0, ""};
-	assert_int_equal(spool_recover(dir, NULL, on_note, &nt), 1);
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 1);
 	assert_int_equal(nt.n, 1);
 	assert_non_null(strstr(nt.last, "9 bytes of an unfinished record cut"));
 	struct stat st;
@@ -319,10 +303,10 @@ static void test_recover(void **state)
 	/* an index that does not cover its file is made again */
 	assert_int_equal(truncate(in_dir(f.name, ""), 24), 0);
 	nt.n = 0;
-	assert_int_equal(spool_recover(dir, NULL, on_note, &nt), 1);
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 1);
 	assert_non_null(strstr(nt.last, "indexed again"));
 	/* nothing left to do */
-	assert_int_equal(spool_recover(dir, NULL, on_note, &nt), 0);
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 0);
 }
 
 int main(void)
@@ -330,9 +314,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_names),
 	    cmocka_unit_test(test_plan),
-	    cmocka_unit_test_setup_teardown(test_enforce, setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_create_sequence, setup_dir, teardown_dir),
-	    cmocka_unit_test_setup_teardown(test_recover, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_enforce, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_create_sequence, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover, test_dir_setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
