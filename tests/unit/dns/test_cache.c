@@ -27,22 +27,10 @@ static size_t mk(uint8_t *p, const char *label, uint16_t type, uint8_t rcode, ui
 	p[n++] = 0;
 	p[n++] = 1;
 	if (answer) {
-		uint8_t rr[16] = {0xc0,
-		                  12,
-		                  0,
-		                  1,
-		                  0,
-		                  1,
-		                  (uint8_t)(ttl >> 24),
-		                  (uint8_t)(ttl >> 16),
-		                  (uint8_t)(ttl >> 8),
-		                  (uint8_t)ttl,
-		                  0,
-		                  4,
-		                  10,
-		                  0,
-		                  0,
-		                  1};
+		/* clang-format off */
+		uint8_t rr[16] = {0xc0, 12, 0, 1, 0, 1, (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16),
+		                  (uint8_t)(ttl >> 8), (uint8_t)ttl, 0, 4, 10, 0, 0, 1};
+		/* clang-format on */
 		memcpy(p + n, rr, 16);
 		n += 16;
 	}

@@ -34,17 +34,10 @@ static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int
 	p[n++] = 1;
 	if (edns >= 0) {
 		p[11] = 1;
-		uint8_t opt[11] = {0,
-		                   0,
-		                   41,
-		                   (uint8_t)(edns >> 8),
-		                   (uint8_t)edns,
-		                   0,
-		                   0,
-		                   (uint8_t)(do_bit ? 0x80 : 0),
-		                   0,
-		                   0,
-		                   0};
+		/* clang-format off */
+		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0,
+		                   (uint8_t)(do_bit ? 0x80 : 0), 0, 0, 0};
+		/* clang-format on */
 		memcpy(p + n, opt, 11);
 		n += 11;
 	}
@@ -237,22 +230,10 @@ static size_t mkanswer(uint8_t *a, const uint8_t *p, size_t qlen, int n, uint32_
 	a[11] = opt ? 1 : 0;
 	size_t off = qlen;
 	for (int i = 0; i < n; i++) {
-		uint8_t rr[16] = {0xc0,
-		                  12,
-		                  0,
-		                  1,
-		                  0,
-		                  1,
-		                  (uint8_t)(ttl >> 24),
-		                  (uint8_t)(ttl >> 16),
-		                  (uint8_t)(ttl >> 8),
-		                  (uint8_t)ttl,
-		                  0,
-		                  4,
-		                  192,
-		                  0,
-		                  2,
-		                  (uint8_t)i};
+		/* clang-format off */
+		uint8_t rr[16] = {0xc0, 12, 0, 1, 0, 1, (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16),
+		                  (uint8_t)(ttl >> 8), (uint8_t)ttl, 0, 4, 192, 0, 2, (uint8_t)i};
+		/* clang-format on */
 		memcpy(a + off, rr, 16);
 		off += 16;
 	}
