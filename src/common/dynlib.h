@@ -39,31 +39,31 @@ int dynlib_ready(struct dynlib *lib, char *err, size_t errlen);
  * missing is fatal (logged, exit 1). */
 void *dynlib_sym(struct dynlib *lib, const char *name);
 
-/* Forward one function: RET NAME PARAMS { return real(ARGS); }, the real
- * one looked up at its first call. */
+/* The library's function NAME, of type RET (*)PARAMS, looked up at the first
+ * use of this expression and kept (a GNU statement expression). */
+#define DYNLIB_GET(lib, ret, name, params)                                                     \
+	({                                                                                     \
+		static ret(*fn_) params;                                                       \
+		ret(*f_) params = __atomic_load_n(&fn_, __ATOMIC_ACQUIRE);                     \
+		if (f_ == NULL) {                                                              \
+			f_ = (ret(*) params)dynlib_sym(&(lib), #name);                         \
+			__atomic_store_n(&fn_, f_, __ATOMIC_RELEASE);                          \
+		}                                                                              \
+		f_;                                                                            \
+	})
+
+/* Forward one function: RET NAME PARAMS { return real(ARGS); }. */
 #define DYNLIB_FN(lib, ret, name, params, args)                                                \
 	ret name params                                                                        \
 	{                                                                                      \
-		static ret(*fn) params;                                                        \
-		ret(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                       \
-		if (f == NULL) {                                                               \
-			f = (ret(*) params)dynlib_sym(&(lib), #name);                          \
-			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
-		}                                                                              \
-		return f args;                                                                 \
+		return DYNLIB_GET(lib, ret, name, params) args;                                \
 	}
 
 /* The same for a function returning nothing. */
 #define DYNLIB_VOID(lib, name, params, args)                                                   \
 	void name params                                                                       \
 	{                                                                                      \
-		static void(*fn) params;                                                       \
-		void(*f) params = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                      \
-		if (f == NULL) {                                                               \
-			f = (void(*) params)dynlib_sym(&(lib), #name);                         \
-			__atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
-		}                                                                              \
-		f args;                                                                        \
+		DYNLIB_GET(lib, void, name, params) args;                                      \
 	}
 
 #endif

@@ -12,19 +12,16 @@
 static struct dynlib mhd =
     DYNLIB_INIT("HTTP server library (libmicrohttpd)", "libmicrohttpd.so.12");
 
-typedef struct MHD_Daemon *(*start_va_fn)(unsigned int, uint16_t, MHD_AcceptPolicyCallback,
-                                          void *, MHD_AccessHandlerCallback, void *, va_list);
-typedef const union MHD_ConnectionInfo *(*conn_info_fn)(struct MHD_Connection *,
-                                                        enum MHD_ConnectionInfoType, ...);
-
 struct MHD_Daemon *MHD_start_daemon(unsigned int flags, uint16_t port,
                                     MHD_AcceptPolicyCallback apc, void *apc_cls,
                                     MHD_AccessHandlerCallback dh, void *dh_cls, ...)
 {
-	start_va_fn f = (start_va_fn)dynlib_sym(&mhd, "MHD_start_daemon_va");
 	va_list ap;
 	va_start(ap, dh_cls);
-	struct MHD_Daemon *d = f(flags, port, apc, apc_cls, dh, dh_cls, ap);
+	struct MHD_Daemon *d = DYNLIB_GET(mhd, struct MHD_Daemon *, MHD_start_daemon_va,
+	                                  (unsigned int, uint16_t, MHD_AcceptPolicyCallback,
+	                                   void *, MHD_AccessHandlerCallback, void *,
+	                                   va_list))(flags, port, apc, apc_cls, dh, dh_cls, ap);
 	va_end(ap);
 	return d;
 }
@@ -35,13 +32,9 @@ const union MHD_ConnectionInfo *MHD_get_connection_info(struct MHD_Connection *c
                                                         enum MHD_ConnectionInfoType info_type,
                                                         ...)
 {
-	static conn_info_fn fn;
-	conn_info_fn f = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);
-	if (f == NULL) {
-		f = (conn_info_fn)dynlib_sym(&mhd, "MHD_get_connection_info");
-		__atomic_store_n(&fn, f, __ATOMIC_RELEASE);
-	}
-	return f(connection, info_type);
+	return DYNLIB_GET(mhd, const union MHD_ConnectionInfo *, MHD_get_connection_info,
+	                  (struct MHD_Connection *, enum MHD_ConnectionInfoType, ...))(
+	    connection, info_type);
 }
 
 DYNLIB_VOID(mhd, MHD_stop_daemon, (struct MHD_Daemon * daemon), (daemon))
