@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "capture/capture_int.h"
 #include "capture/communityid.h"
 #include "capture/decode.h"
 #include "capture/flow.h"
@@ -72,9 +73,35 @@ struct query {
 	uint64_t session;
 };
 
-/* "2026-11-22T22:40:00Z", "2026-11-22 22:40", "2026-11-22", "@1479982108", "1479982108.25",
- * "now", or an age: "90s", "30m", "2h", "7d" (ago). UTC unless an offset is given. */
-static int parse_time(const char *s, int64_t *out)
+/* Seconds since the epoch whose nanoseconds, plus a minute, fit in an int64 (2262-04-11). */
+#define MAX_NS_SECONDS 9223371900LL
+
+/* "SECONDS[.FRACTION]" to nanoseconds, exactly (a double would round them). */
+static int decimal_ns(const char *t, int64_t *out)
+{
+	int64_t secs = 0, frac = 0;
+	int digits = 0, frac_digits = 0;
+	const char *p = t;
+	for (; *p >= '0' && *p <= '9'; p++, digits++) {
+		secs = secs * 10 + (*p - '0');
+		if (secs >= MAX_NS_SECONDS)
+			return -1;
+	}
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (frac_digits < 9) {
+				frac = frac * 10 + (*p - '0');
+				frac_digits++;
+			}
+	if (*p || digits == 0)
+		return -1;
+	for (; frac_digits < 9; frac_digits++)
+		frac *= 10;
+	*out = secs * NS + frac;
+	return 0;
+}
+
+int capture_parse_time(const char *s, int64_t *out)
 {
 	char *end;
 	struct timespec now;
@@ -87,17 +114,17 @@ static int parse_time(const char *s, int64_t *out)
 	const char *t = s[0] == '@' ? s + 1 : s;
 	size_t n = strlen(t);
 	if (n && strspn(t, "0123456789.") == n && (s[0] == '@' || n >= 9)) {
-		double v = strtod(t, &end);
-		if (*end)
-			return -1;
-		*out = (int64_t)(v * 1e9);
-		return 0;
+		return decimal_ns(t, out);
 	}
 	if (n >= 2 && strspn(t, "0123456789.") == n - 1 && strchr("smhd", t[n - 1])) {
 		double v = strtod(t, &end);
 		static const int64_t mul[] = {1, 60, 3600, 86400};
 		int k = (int)(strchr("smhd", t[n - 1]) - "smhd");
-		*out = now_ns - (int64_t)(v * (double)mul[k] * 1e9);
+		double age = v * (double)mul[k];
+		/* an age reaching before 1970 is no time */
+		if (end != t + n - 1 || !(age >= 0 && age <= (double)now_ns / 1e9))
+			return -1;
+		*out = now_ns - (int64_t)(age * 1e9);
 		return 0;
 	}
 	struct tm tm;
@@ -114,6 +141,8 @@ static int parse_time(const char *s, int64_t *out)
 		p += 1 + c2;
 		if (*p == ':') {
 			sec = strtod(p + 1, &end);
+			if (!(sec >= 0 && sec < 61))
+				return -1;
 			p = end;
 		}
 	}
@@ -136,6 +165,8 @@ static int parse_time(const char *s, int64_t *out)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	int64_t secs = (int64_t)timegm(&tm) - off;
+	if (secs < 0 || secs >= MAX_NS_SECONDS)
+		return -1;
 	*out = secs * NS + (int64_t)(sec * 1e9);
 	return 0;
 }
@@ -292,8 +323,8 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			break;
 		case O_SINCE:
 		case O_UNTIL:
-			if (parse_time(optarg, ch == O_SINCE ? &q->since_ns : &q->until_ns) <
-			    0) {
+			if (capture_parse_time(optarg, ch == O_SINCE ? &q->since_ns
+			                                             : &q->until_ns) < 0) {
 				fprintf(
 				    stderr,
 				    "sinktrap: --%s '%s' is not a time (2026-11-22T22:40:00Z, "

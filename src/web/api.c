@@ -4,6 +4,7 @@
  * archives; PCAP downloads cut from the spool by `sinktrap pcap`.
  */
 #include "web/web_int.h"
+#include "web/params.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -260,48 +261,16 @@ static int64_t run_count(sqlite3 *d, const char *sql, struct q *q)
 
 /* Parameters. */
 
-static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	if (s == NULL || *s == '\0')
-		return -1;
-	char *e;
-	errno = 0;
-	long long v = strtoll(s, &e, 10);
-	if (*e || errno || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* A time: unix seconds, microseconds (> 1e14), or "YYYY-MM-DDTHH:MM:SS[Z]" UTC. */
-static int parse_time(const char *s, int64_t *usec)
-{
-	int64_t v;
-	if (parse_int(s, 0, INT64_MAX / 2, &v) == 0) {
-		*usec = v > 100000000000000LL ? v : v * 1000000;
-		return 0;
-	}
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (e == NULL)
-		e = strptime(s, "%Y-%m-%d", &tm);
-	if (e == NULL || (*e && strcmp(e, "Z") && strcmp(e, "+00:00")))
-		return -1;
-	*usec = (int64_t)timegm(&tm) * 1000000;
-	return 0;
-}
-
 static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offset)
 {
 	const char *l = req_arg(r, "limit"), *f = req_arg(r, "offset");
 	*limit = DEF_LIMIT;
 	*offset = 0;
-	if (l && parse_int(l, 1, MAX_LIMIT, limit) < 0) {
+	if (l && web_parse_int(l, 1, MAX_LIMIT, limit) < 0) {
 		resp_error(o, 400, "limit: an integer from 1 to 1000");
 		return -1;
 	}
-	if (f && parse_int(f, 0, INT32_MAX, offset) < 0) {
+	if (f && web_parse_int(f, 0, INT32_MAX, offset) < 0) {
 		resp_error(o, 400, "offset: a non-negative integer");
 		return -1;
 	}
@@ -319,7 +288,7 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		q_str(q, v);
 	}
 	if ((v = req_arg(r, "port")) && *v) {
-		if (parse_int(v, 0, 65535, &n) < 0) {
+		if (web_parse_int(v, 0, 65535, &n) < 0) {
 			resp_error(o, 400, "port: 0 to 65535");
 			return -1;
 		}
@@ -364,7 +333,7 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 	for (int i = 0; i < 2; i++) {
 		if ((v = req_arg(r, names[i])) && *v) {
 			int64_t t;
-			if (parse_time(v, &t) < 0) {
+			if (web_parse_time(v, &t) < 0) {
 				resp_error(o, 400,
 				           "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
 				return -1;
@@ -811,7 +780,7 @@ static int safe_arg(const char *s)
 static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 {
 	int64_t n;
-	if (parse_int(id, 1, INT64_MAX, &n) < 0) {
+	if (web_parse_int(id, 1, INT64_MAX, &n) < 0) {
 		resp_error(o, 400, "a session is named by its numeric id");
 		return;
 	}
@@ -854,7 +823,7 @@ static void api_pcap(struct wreq *r, struct wresp *o)
 		if (i == 2 || i == 3) {
 			/* The API's time forms, handed on as "@seconds.micro". */
 			int64_t t;
-			if (parse_time(v, &t) < 0) {
+			if (web_parse_time(v, &t) < 0) {
 				resp_error(o, 400,
 				           "since/until: unix seconds or YYYY-MM-DDTHH:MM:SSZ");
 				return;

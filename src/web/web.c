@@ -8,6 +8,7 @@
  * endpoints are in api.c, the page in the embedded assets (web/).
  */
 #include "web/web_int.h"
+#include "web/params.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,120 +44,6 @@ struct conn_state {
 	struct strbuf body;
 	int too_large;
 };
-
-/* JSON: the string value of key in a flat object, malloced; NULL if absent. */
-static char *json_get_str(const char *s, size_t len, const char *key)
-{
-	const char *end = s + len;
-	size_t kl = strlen(key);
-	const char *p = s;
-	while (p < end && *p != '{')
-		p++;
-	if (p >= end)
-		return NULL;
-	p++;
-	for (;;) {
-		while (p < end &&
-		       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n' || *p == ','))
-			p++;
-		if (p >= end || *p != '"')
-			return NULL;
-		/* Parse a string (key or value). */
-		char *str[2] = {NULL, NULL};
-		for (int part = 0; part < 2; part++) {
-			if (part == 1) {
-				while (p < end &&
-				       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-					p++;
-				if (p >= end || *p != ':')
-					goto bad;
-				p++;
-				while (p < end &&
-				       (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-					p++;
-				if (p >= end || *p != '"')
-					goto bad; /* only string values */
-			}
-			p++;
-			struct strbuf b;
-			strbuf_init(&b);
-			while (p < end && *p != '"') {
-				if ((unsigned char)*p < 0x20) {
-					strbuf_free(&b);
-					goto bad;
-				}
-				if (*p == '\\') {
-					p++;
-					if (p >= end) {
-						strbuf_free(&b);
-						goto bad;
-					}
-					char c = *p;
-					if (c == 'n')
-						c = '\n';
-					else if (c == 't')
-						c = '\t';
-					else if (c == 'r')
-						c = '\r';
-					else if (c == 'b')
-						c = '\b';
-					else if (c == 'f')
-						c = '\f';
-					else if (c == 'u') {
-						if (end - p < 5) {
-							strbuf_free(&b);
-							goto bad;
-						}
-						char hex[5] = {p[1], p[2], p[3], p[4], 0};
-						char *e;
-						unsigned long cp = strtoul(hex, &e, 16);
-						if (*e) {
-							strbuf_free(&b);
-							goto bad;
-						}
-						p += 4;
-						if (cp < 0x80)
-							c = (char)cp;
-						else if (cp < 0x800) {
-							strbuf_putc(&b,
-							            (char)(0xc0 | (cp >> 6)));
-							c = (char)(0x80 | (cp & 0x3f));
-						} else {
-							strbuf_putc(&b,
-							            (char)(0xe0 | (cp >> 12)));
-							strbuf_putc(
-							    &b,
-							    (char)(0x80 | ((cp >> 6) & 0x3f)));
-							c = (char)(0x80 | (cp & 0x3f));
-						}
-					}
-					strbuf_putc(&b, c);
-					p++;
-					continue;
-				}
-				strbuf_putc(&b, *p++);
-			}
-			if (p >= end) {
-				strbuf_free(&b);
-				goto bad;
-			}
-			p++;
-			strbuf_putc(&b, '\0');
-			str[part] = b.data;
-		}
-		if (strlen(str[0]) == kl && !memcmp(str[0], key, kl)) {
-			free(str[0]);
-			return str[1];
-		}
-		free(str[0]);
-		free(str[1]);
-		continue;
-	bad:
-		free(str[0]);
-		free(str[1]);
-		return NULL;
-	}
-}
 
 static void add_security_headers(struct MHD_Response *r)
 {
@@ -239,8 +126,8 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 		resp_error(o, 429, "too many login attempts; wait a minute");
 		return;
 	}
-	char *user = json_get_str(rq->body, rq->body_len, "username");
-	char *pass = json_get_str(rq->body, rq->body_len, "password");
+	char *user = web_json_get_str(rq->body, rq->body_len, "username");
+	char *pass = web_json_get_str(rq->body, rq->body_len, "password");
 	if (user == NULL || pass == NULL) {
 		login_failed(w, rq->client);
 		free(user);
