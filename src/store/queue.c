@@ -146,7 +146,13 @@ static void seg_push(struct queue *q, uint64_t num, uint64_t bytes, uint64_t nre
  * Check every record of a segment; cut the file after the last whole one.
  * Returns the good length and the record count.
  */
-static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nrec)
+/*
+ * Scan a segment: its whole records (bytes, nrec; a torn or damaged tail is
+ * cut). Also the last record boundary at or before offset at, and the
+ * records before it (at_off, at_nrec): where a cursor into it may resume.
+ */
+static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nrec, uint64_t at,
+                    uint64_t *at_off, uint64_t *at_nrec)
 {
 	char path[4200];
 	seg_path(q, num, path, sizeof(path));
@@ -169,6 +175,7 @@ static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nr
 	}
 	size_t off = 0;
 	uint64_t n = 0;
+	*at_off = *at_nrec = 0;
 	while (off + HDR <= got) {
 		uint32_t rl, c;
 		memcpy(&rl, buf + off, 4);
@@ -179,6 +186,10 @@ static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nr
 			break;
 		off += HDR + rl;
 		n++;
+		if (off <= at) {
+			*at_off = off;
+			*at_nrec = n;
+		}
 	}
 	if (off != size) {
 		log_warnx("%s: cutting %zu bytes of a torn or damaged tail after %" PRIu64
@@ -223,19 +234,25 @@ static int recover(struct queue *q, char *err, size_t errlen)
 		qsort(nums, n, sizeof(*nums), cmp_u64);
 
 	int have_cursor = cursor_read(q) == 0;
+	uint64_t at_off = 0, at_nrec = 0; /* in the cursor's segment */
 	for (size_t i = 0; i < n; i++) {
 		char path[4200];
-		uint64_t bytes = 0, nrec = 0;
+		uint64_t bytes = 0, nrec = 0, o = 0, r = 0;
 		if (have_cursor && nums[i] < q->ack_seg) {
 			/* Delivered before a crash, not yet deleted. */
 			seg_path(q, nums[i], path, sizeof(path));
 			unlink(path);
 			continue;
 		}
-		if (seg_scan(q, nums[i], &bytes, &nrec) < 0) {
+		int here = have_cursor && nums[i] == q->ack_seg;
+		if (seg_scan(q, nums[i], &bytes, &nrec, here ? q->ack_off : 0, &o, &r) < 0) {
 			seg_path(q, nums[i], path, sizeof(path));
 			log_warn("%s", path);
 			continue;
+		}
+		if (here) {
+			at_off = o;
+			at_nrec = r;
 		}
 		seg_push(q, nums[i], bytes, nrec);
 	}
@@ -252,9 +269,16 @@ static int recover(struct queue *q, char *err, size_t errlen)
 		q->ack_seg = first->num;
 		q->ack_off = 0;
 		q->ack_nrec = 0;
-	} else if (q->ack_off > first->bytes || q->ack_nrec > first->nrec) {
-		q->ack_off = first->bytes;
-		q->ack_nrec = first->nrec;
+	} else if (q->ack_off != at_off || q->ack_nrec != at_nrec) {
+		/* Not where a record starts, or not after as many records as it
+		 * says: resume at the last record boundary before it (a record cut
+		 * there is delivered again rather than read from its middle). */
+		log_warnx("%s: cursor at %" PRIu64 " (%" PRIu64
+		          " records) does not fall between "
+		          "records; resuming at %" PRIu64 " (%" PRIu64 " records)",
+		          q->dir, q->ack_off, q->ack_nrec, at_off, at_nrec);
+		q->ack_off = at_off;
+		q->ack_nrec = at_nrec;
 	}
 	q->rd_seg = q->ack_seg;
 	q->rd_off = q->ack_off;

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "common/event.h"
 #include "store/queue.h"
 
@@ -182,6 +184,42 @@ static void test_unsaved_cursor(void **state)
 	q = open_q(1 << 20);
 	next = 0;
 	assert_int_equal(read_all(q, &next, 1, 4096), 10);
+	queue_close(&q);
+}
+
+/* A cursor (its CRC right) whose offset falls inside a record: reading
+ * resumes at the start of that record, and what is appended is read. */
+static void test_cursor_inside_a_record(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	int64_t next = 0;
+	for (int i = 0; i < 3; i++)
+		put(q, i, 10);
+	queue_flush(q);
+	queue_close(&q);
+	struct stat st;
+	char path[300], line[200];
+	snprintf(path, sizeof(path), "%s/0000000000000001.q", dir);
+	assert_int_equal(stat(path, &st), 0);
+	uint64_t reclen = (uint64_t)st.st_size / 3; /* the three are the same size */
+	/* inside the second record, claiming none before it */
+	int l = snprintf(line, sizeof(line), "sinktrap-queue 1 1 %llu 0 0 0",
+	                 (unsigned long long)(reclen + 7));
+	snprintf(path, sizeof(path), "%s/cursor", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s %x\n", line,
+	        (unsigned)crc32(0L, (const unsigned char *)line, (unsigned)l));
+	fclose(f);
+	q = open_q(1 << 20);
+	next = 1;
+	assert_int_equal(read_all(q, &next, 1, 4096), 2); /* records 1 and 2 */
+	put(q, 3, 10);
+	queue_flush(q);
+	assert_int_equal(read_all(q, &next, 1, 4096), 1);
+	queue_close(&q);
+	q = open_q(1 << 20); /* the cursor saved on close is whole again */
+	assert_int_equal(read_all(q, &next, 1, 4096), 0);
 	queue_close(&q);
 }
 
@@ -387,6 +425,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unsaved_cursor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_inside_a_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_under_reader, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
