@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/event.h"
+#include "trap/tlsca.h"
 #include "trap/tlshello.h"
 
 static struct tls_hello hello;
@@ -30,6 +31,18 @@ static void check(const uint8_t *data, size_t size)
 	if (tls_hello_parse(data, hello.records_len - 1, &hello, NULL, 0) != -EAGAIN)
 		abort();
 	tls_hello_parse(data, size, &hello, NULL, 0);
+
+	/* The name a certificate is made for: a host name or an address,
+	 * lowercase letters, digits, '-', '_', '.', ':' only. */
+	if (hello.has_sni) {
+		char clean[TLSCA_NAME_MAX + 1];
+		if (tlsca_name_clean(hello.sni, hello.sni_len, clean)) {
+			size_t n = strlen(clean);
+			if (n == 0 || n > TLSCA_NAME_MAX ||
+			    strspn(clean, "abcdefghijklmnopqrstuvwxyz0123456789-_.:") != n)
+				abort();
+		}
+	}
 
 	struct evbuf b;
 	evbuf_init(&b);
