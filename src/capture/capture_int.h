@@ -20,12 +20,4 @@ uint64_t capture_id_base(int ingest);
 void capture_recorder_config(const struct config *c, const char *spool,
                              struct recorder_config *rc);
 
-/*
- * A time on the command line (--since, --until), in nanoseconds since the
- * epoch: "2026-11-22T22:40:00Z", "2026-11-22 22:40", "2026-11-22",
- * "@1479982108", "1479982108.25", "now", or an age: "90s", "30m", "2h", "7d"
- * (ago). UTC unless an offset is given. 1970 to 2262; 0, or -1.
- */
-int capture_parse_time(const char *s, int64_t *out);
-
 #endif

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
-#include "capture/capture_int.h"
+#include "common/timeparse.h"
 #include "capture/communityid.h"
 #include "capture/decode.h"
 #include "capture/flow.h"
@@ -72,104 +72,6 @@ struct query {
 	int have_session;
 	uint64_t session;
 };
-
-/* Seconds since the epoch whose nanoseconds, plus a minute, fit in an int64 (2262-04-11). */
-#define MAX_NS_SECONDS 9223371900LL
-
-/* "SECONDS[.FRACTION]" to nanoseconds, exactly (a double would round them). */
-static int decimal_ns(const char *t, int64_t *out)
-{
-	int64_t secs = 0, frac = 0;
-	int digits = 0, frac_digits = 0;
-	const char *p = t;
-	for (; *p >= '0' && *p <= '9'; p++, digits++) {
-		secs = secs * 10 + (*p - '0');
-		if (secs >= MAX_NS_SECONDS)
-			return -1;
-	}
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (frac_digits < 9) {
-				frac = frac * 10 + (*p - '0');
-				frac_digits++;
-			}
-	if (*p || digits == 0)
-		return -1;
-	for (; frac_digits < 9; frac_digits++)
-		frac *= 10;
-	*out = secs * NS + frac;
-	return 0;
-}
-
-int capture_parse_time(const char *s, int64_t *out)
-{
-	char *end;
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t now_ns = (int64_t)now.tv_sec * NS + now.tv_nsec;
-	if (!strcmp(s, "now")) {
-		*out = now_ns;
-		return 0;
-	}
-	const char *t = s[0] == '@' ? s + 1 : s;
-	size_t n = strlen(t);
-	if (n && strspn(t, "0123456789.") == n && (s[0] == '@' || n >= 9)) {
-		return decimal_ns(t, out);
-	}
-	if (n >= 2 && strspn(t, "0123456789.") == n - 1 && strchr("smhd", t[n - 1])) {
-		double v = strtod(t, &end);
-		static const int64_t mul[] = {1, 60, 3600, 86400};
-		int k = (int)(strchr("smhd", t[n - 1]) - "smhd");
-		double age = v * (double)mul[k];
-		/* an age reaching before 1970 is no time */
-		if (end != t + n - 1 || !(age >= 0 && age <= (double)now_ns / 1e9))
-			return -1;
-		*out = now_ns - (int64_t)(age * 1e9);
-		return 0;
-	}
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	int y, mo, d, h = 0, mi = 0, consumed = 0;
-	double sec = 0;
-	if (sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) != 3)
-		return -1;
-	const char *p = t + consumed;
-	if (*p == 'T' || *p == ' ') {
-		int c2 = 0;
-		if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &c2) != 2)
-			return -1;
-		p += 1 + c2;
-		if (*p == ':') {
-			sec = strtod(p + 1, &end);
-			if (!(sec >= 0 && sec < 61))
-				return -1;
-			p = end;
-		}
-	}
-	int64_t off = 0;
-	if (*p == 'Z')
-		p++;
-	else if (*p == '+' || *p == '-') {
-		int oh = 0, om = 0;
-		if (sscanf(p + 1, "%2d:%2d", &oh, &om) < 1 &&
-		    sscanf(p + 1, "%2d%2d", &oh, &om) < 1)
-			return -1;
-		off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-		p += strlen(p);
-	}
-	if (*p)
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	int64_t secs = (int64_t)timegm(&tm) - off;
-	if (secs < 0 || secs >= MAX_NS_SECONDS)
-		return -1;
-	*out = secs * NS + (int64_t)(sec * 1e9);
-	return 0;
-}
 
 static int parse_proto(const char *s)
 {
@@ -323,8 +225,8 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			break;
 		case O_SINCE:
 		case O_UNTIL:
-			if (capture_parse_time(optarg, ch == O_SINCE ? &q->since_ns
-			                                             : &q->until_ns) < 0) {
+			if (time_parse_ns(optarg, time_now_ns(),
+			                  ch == O_SINCE ? &q->since_ns : &q->until_ns) < 0) {
 				fprintf(
 				    stderr,
 				    "sinktrap: --%s '%s' is not a time (2026-11-22T22:40:00Z, "

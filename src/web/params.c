@@ -3,12 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/timeparse.h"
 #include "store/render.h"
-
-/* 9999-12-31T23:59:59Z */
-#define MAX_SECONDS 253402300799LL
 
 char *web_json_get_str(const char *s, size_t len, const char *key)
 {
@@ -138,26 +135,9 @@ int web_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 
 int web_parse_time(const char *s, int64_t *usec)
 {
-	int64_t v;
-	if (web_parse_int(s, 0, MAX_SECONDS * 1000000, &v) == 0) {
-		if (v > 100000000000000LL)
-			*usec = v; /* microseconds */
-		else if (v <= MAX_SECONDS)
-			*usec = v * 1000000;
-		else
-			return -1; /* seconds past the year 9999 */
-		return 0;
-	}
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	const char *e = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (e == NULL)
-		e = strptime(s, "%Y-%m-%d", &tm);
-	if (e == NULL || (*e && strcmp(e, "Z") && strcmp(e, "+00:00")))
+	int64_t ns;
+	if (time_parse_ns(s, time_now_ns(), &ns) < 0)
 		return -1;
-	time_t t = timegm(&tm);
-	if (t < 0 || t > MAX_SECONDS)
-		return -1;
-	*usec = (int64_t)t * 1000000;
+	*usec = ns / 1000;
 	return 0;
 }

@@ -17,9 +17,9 @@ char *web_json_get_str(const char *s, size_t len, const char *key);
 /* A decimal integer in [min, max]: 0, or -1. */
 int web_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
-/* A time: unix seconds, microseconds (> 1e14), or "YYYY-MM-DD[THH:MM:SS]"
- * UTC ("Z" or "+00:00" allowed); microseconds since the epoch, 1970 to the
- * end of 9999. 0, or -1. */
+/* A time as common/timeparse.h reads them (unix seconds or microseconds,
+ * a date and time, an age such as "2h", "now"), in microseconds since the
+ * epoch. 0, or -1. */
 int web_parse_time(const char *s, int64_t *usec);
 
 #endif
