@@ -16,6 +16,7 @@
 
 #include "capture/index.h"
 #include "capture/pcapfile.h"
+#include "common/timeparse.h"
 #include "common/util.h"
 
 #define PREFIX "sinktrap-"
@@ -69,7 +70,6 @@ int spool_name_parse(const char *name, struct spool_file *out)
 	    name[PREFIX_LEN + 15] != 'Z' || name[PREFIX_LEN + TIME_LEN] != '-')
 		return -EINVAL;
 	const char *t = name + PREFIX_LEN;
-	struct tm tm;
 	int y, mo, d, h, mi, s;
 	if (digits(t, 4, &y) || digits(t + 4, 2, &mo) || digits(t + 6, 2, &d) ||
 	    digits(t + 9, 2, &h) || digits(t + 11, 2, &mi) || digits(t + 13, 2, &s))
@@ -83,14 +83,7 @@ int spool_name_parse(const char *name, struct spool_file *out)
 	}
 	if (seq > UINT32_MAX || seq == 0)
 		return -EINVAL;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = s;
-	out->created = (int64_t)timegm(&tm);
+	out->created = time_utc(y, mo, d, h, mi, s);
 	out->seq = (uint32_t)seq;
 	out->pcapng = (uint8_t)ng;
 	out->part = (uint8_t)part;

@@ -16,6 +16,19 @@ int64_t time_now_ns(void)
 	return (int64_t)now.tv_sec * NS + now.tv_nsec;
 }
 
+int64_t time_utc(int year, int month, int day, int hour, int min, int sec)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = min;
+	tm.tm_sec = sec;
+	return (int64_t)timegm(&tm);
+}
+
 /* Digits, then optionally '.' and digits: whole seconds (up to max) and
  * nanoseconds, exactly (a double would round them). The end in *end. */
 static int decimal(const char *t, int64_t max, int64_t *secs, int64_t *ns, const char **end)
@@ -95,14 +108,7 @@ static int date_time(const char *t, int64_t *out)
 	}
 	if (*p)
 		return -1;
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	int64_t secs = (int64_t)timegm(&tm) - off + sec;
+	int64_t secs = time_utc(y, mo, d, h, mi, 0) - off + sec;
 	if (secs < 0 || secs > MAX_SECONDS)
 		return -1;
 	*out = secs * NS + frac;

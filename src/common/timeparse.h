@@ -22,6 +22,10 @@
 /* now_ns: the present, for "now" and ages. 0, or -1. */
 int time_parse_ns(const char *s, int64_t now_ns, int64_t *out);
 
+/* Seconds since the epoch of a UTC date and time given by its fields
+ * (month 1-12; out-of-range fields carry over, as timegm does). */
+int64_t time_utc(int year, int month, int day, int hour, int min, int sec);
+
 /* The present in nanoseconds since the epoch (CLOCK_REALTIME). */
 int64_t time_now_ns(void);
 
