@@ -60,5 +60,10 @@ int dns_worker_main(struct config *c, struct dns_setup *s);
  * get. Returns 0 if it would be sinkholed, 1 if not, 2 on error.
  */
 int dns_check_name(struct config *c, const char *name, FILE *out);
+/* The same against lists already built (p): which entry decides NAME, then
+ * the mode and the internal zones, as the DNS worker decides. 0 if
+ * sinkholed, 1 if not, 2 on error (to errout). */
+int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE *out,
+                     FILE *errout);
 
 #endif

@@ -1514,21 +1514,9 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 
 /* ---------- sinktrap check ---------- */
 
-int dns_check_name(struct config *c, const char *name, FILE *out)
+int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE *out,
+                     FILE *errout)
 {
-	struct list_source *ls;
-	int n;
-	char err[512];
-	if (dns_lists_open(c, &ls, &n, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
-	struct policy *p = dns_policy_build(ls, n, 1, 0, err, sizeof(err));
-	dns_lists_close(ls, n);
-	if (p == NULL) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
 	struct dns_worker w;
 	memset(&w, 0, sizeof(w));
 	w.cfg = c;
@@ -1537,8 +1525,7 @@ int dns_check_name(struct config *c, const char *name, FILE *out)
 	memset(&q, 0, sizeof(q));
 	size_t nl = strlen(name);
 	if (nl >= sizeof(q.name)) {
-		fprintf(stderr, "name too long\n");
-		policy_free(&p);
+		fprintf(errout, "name too long\n");
 		return 2;
 	}
 	for (size_t i = 0; i <= nl; i++)
@@ -1569,6 +1556,25 @@ int dns_check_name(struct config *c, const char *name, FILE *out)
 	} else {
 		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
 	}
-	policy_free(&p);
 	return v == V_SINKHOLE ? 0 : 1;
+}
+
+int dns_check_name(struct config *c, const char *name, FILE *out)
+{
+	struct list_source *ls;
+	int n;
+	char err[512];
+	if (dns_lists_open(c, &ls, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	struct policy *p = dns_policy_build(ls, n, 1, 0, err, sizeof(err));
+	dns_lists_close(ls, n);
+	if (p == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	int rc = dns_check_policy(c, p, name, out, stderr);
+	policy_free(&p);
+	return rc;
 }

@@ -935,86 +935,23 @@ static char *lists_counts(struct config *c, char *err, size_t errlen)
 	return out;
 }
 
-static int in_zone(const char *name, size_t nl, const char *zone)
-{
-	size_t zl = strlen(zone);
-	if (zl == 1 && zone[0] == '.')
-		return 1;
-	if (nl < zl || memcmp(name + nl - zl, zone, zl) != 0)
-		return 0;
-	return nl == zl || name[nl - zl - 1] == '.';
-}
-
 /*
  * What `sinktrap check NAME` prints, from the cached lists: the deciding
- * entry and the answer. 0 if NAME would be sinkholed, 1 if not, 2 on error.
- * The decision is the DNS worker's: the lists, then the mode and the
- * internal zones.
+ * entry and the answer, decided by the DNS worker's own code. 0 if NAME
+ * would be sinkholed, 1 if not, 2 on error.
  */
 static int check_name(struct config *c, const char *name, FILE *out)
 {
-	char q[DNS_NAME_TEXT_MAX];
-	size_t nl = strlen(name);
-	if (nl >= sizeof(q)) {
-		fprintf(out, "name too long\n");
-		return 2;
-	}
-	for (size_t i = 0; i <= nl; i++)
-		q[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
-	if (nl > 1 && q[nl - 1] == '.')
-		q[--nl] = '\0';
 	pthread_mutex_lock(&g_lists_lock);
+	int rc;
 	if (lists_current_locked(c) < 0) {
 		fprintf(out, "%s\n", g_lists_err);
-		pthread_mutex_unlock(&g_lists_lock);
-		return 2;
-	}
-	struct policy_match m;
-	const char *reason;
-	int sinkhole;
-	enum policy_action a = policy_lookup(g_policy, q, nl, &m);
-	if (a == POLICY_BLOCK) {
-		reason = "blocklist";
-		sinkhole = 1;
-	} else if (a == POLICY_ALLOW) {
-		reason = "allowlist";
-		sinkhole = 0;
+		rc = 2;
 	} else {
-		memset(&m, 0, sizeof(m));
-		reason = "strict";
-		sinkhole = 1;
-		if (c->mode == DNS_MODE_BLOCKLIST) {
-			reason = "unlisted";
-			sinkhole = 0;
-		}
-		for (int i = 0; sinkhole && i < c->internal_zones.n; i++)
-			if (in_zone(q, nl, c->internal_zones.v[i])) {
-				reason = "internal_zone";
-				sinkhole = 0;
-			}
+		rc = dns_check_policy(c, g_policy, name, out, out);
 	}
-	if (m.action != POLICY_NONE)
-		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q,
-		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
-		        m.rule, m.wildcard ? ", covers subdomains" : "");
-	else
-		fprintf(out, "%s: no list entry (%s)\n", q, reason);
 	pthread_mutex_unlock(&g_lists_lock);
-	if (sinkhole) {
-		char a4[128] = "", a6[128] = "";
-		if (c->have_sinkhole4)
-			prefix_fmt(&c->sinkhole4, a4, sizeof(a4));
-		if (c->have_sinkhole6)
-			prefix_fmt(&c->sinkhole6, a6, sizeof(a6));
-		fprintf(out,
-		        "answer: sinkholed (%s): A from %s, AAAA from %s, other types NODATA, "
-		        "ttl %u\n",
-		        reason, a4[0] ? a4 : "none (NODATA)", a6[0] ? a6 : "none (NODATA)",
-		        c->ttl);
-	} else {
-		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
-	}
-	return sinkhole ? 0 : 1;
+	return rc;
 }
 
 /* The JSON of one event by id ("null" when there is none). */
