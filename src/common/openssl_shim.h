@@ -1,0 +1,10 @@
+/* libssl and libcrypto are opened at their first use (openssl_shim.c). */
+#ifndef SINKTRAP_OPENSSL_SHIM_H
+#define SINKTRAP_OPENSSL_SHIM_H
+
+#include <stddef.h>
+
+/* Open both now: 0, or -1 with which library and why in err. */
+int openssl_ready(char *err, size_t errlen);
+
+#endif
