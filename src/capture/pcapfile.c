@@ -48,6 +48,7 @@ struct pcapfile_reader {
 	int fd;       /* a regular file read with read(2) in large pieces, or -1 */
 	uint8_t *buf; /* stream window: buf[bstart, bend) are the bytes at pos */
 	size_t cap, bstart, bend;
+	size_t chunk; /* sparse reading: the next read's size, 0 = as far as cap goes */
 	uint64_t pos; /* file offset of the next record */
 
 	enum pcapfile_format fmt;
@@ -153,7 +154,16 @@ static int need(struct pcapfile_reader *r, size_t n, const uint8_t **p)
 		while (r->bend < n) {
 			size_t got;
 			if (r->fd >= 0) {
-				ssize_t k = read(r->fd, r->buf + r->bend, r->cap - r->bend);
+				size_t want = r->cap - r->bend;
+				if (r->chunk) {
+					size_t w =
+					    n - r->bend > r->chunk ? n - r->bend : r->chunk;
+					if (w < want)
+						want = w;
+					if (r->chunk < r->cap)
+						r->chunk *= 2; /* read on: ever larger pieces */
+				}
+				ssize_t k = read(r->fd, r->buf + r->bend, want);
 				if (k < 0) {
 					if (errno == EINTR)
 						continue;
@@ -691,9 +701,10 @@ int pcapfile_reader_open_path(struct pcapfile_reader **out, const char *path, ch
 }
 
 #define FILE_BUF (1u << 20)
+#define SPARSE_CHUNK (16u << 10)
 
-int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, char *err,
-                              size_t errlen)
+static int open_file(struct pcapfile_reader **out, const char *path, int sparse, char *err,
+                     size_t errlen)
 {
 	*out = NULL;
 	if (strcmp(path, "-") == 0)
@@ -711,7 +722,7 @@ int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, ch
 		close(fd);
 		return pcapfile_reader_open_path(out, path, err, errlen);
 	}
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	posix_fadvise(fd, 0, 0, sparse ? POSIX_FADV_RANDOM : POSIX_FADV_SEQUENTIAL);
 	struct pcapfile_reader *r = reader_alloc();
 	if (r == NULL || (r->buf = malloc(FILE_BUF)) == NULL) {
 		free(r);
@@ -720,8 +731,21 @@ int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, ch
 		return -ENOMEM;
 	}
 	r->cap = FILE_BUF;
+	r->chunk = sparse ? SPARSE_CHUNK : 0;
 	r->fd = fd;
 	return reader_start(out, r, err, errlen);
+}
+
+int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, char *err,
+                              size_t errlen)
+{
+	return open_file(out, path, 0, err, errlen);
+}
+
+int pcapfile_reader_open_sparse(struct pcapfile_reader **out, const char *path, char *err,
+                                size_t errlen)
+{
+	return open_file(out, path, 1, err, errlen);
 }
 
 void pcapfile_reader_close(struct pcapfile_reader **rp)
@@ -744,10 +768,20 @@ void pcapfile_reader_close(struct pcapfile_reader **rp)
 int pcapfile_reader_seek(struct pcapfile_reader *r, uint64_t offset)
 {
 	if (r->fd >= 0) {
+		if (offset >= r->pos && offset - r->pos <= r->bend - r->bstart) {
+			/* already read: the window moves on */
+			r->bstart += (size_t)(offset - r->pos);
+			r->pos = offset;
+			r->err = 0;
+			r->errbuf[0] = '\0';
+			return 0;
+		}
 		if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
 			return -EINVAL;
 		r->pos = offset;
 		r->bstart = r->bend = 0;
+		if (r->chunk)
+			r->chunk = SPARSE_CHUNK;
 		r->err = 0;
 		r->errbuf[0] = '\0';
 		return 0;

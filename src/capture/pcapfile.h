@@ -79,6 +79,14 @@ int pcapfile_reader_open_path(struct pcapfile_reader **out, const char *path, ch
  */
 int pcapfile_reader_open_file(struct pcapfile_reader **out, const char *path, char *err,
                               size_t errlen);
+/*
+ * A path for reading here and there (pcapfile_reader_seek to offsets from an
+ * index): read(2) in pieces of 16 KB after each seek, doubling as reading
+ * goes on without one (up to 1 MB), so a few packets cost a few small reads
+ * and a long run of them is read as pcapfile_reader_open_file would.
+ */
+int pcapfile_reader_open_sparse(struct pcapfile_reader **out, const char *path, char *err,
+                                size_t errlen);
 /* Frees the reader (and unmaps or closes what it opened itself); sets *r to NULL. */
 void pcapfile_reader_close(struct pcapfile_reader **r);
 

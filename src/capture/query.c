@@ -963,6 +963,113 @@ static void select_file(struct pcapjob *j, struct source *s)
 	index_reader_close(&ir);
 }
 
+/* Sort a source's offsets and drop repeats; whether any are left. */
+static int source_settle(struct source *s)
+{
+	qsort(s->offs, s->n, sizeof(*s->offs), u64_cmp);
+	size_t u = 0;
+	for (size_t k = 0; k < s->n; k++)
+		if (u == 0 || s->offs[k] != s->offs[u - 1])
+			s->offs[u++] = s->offs[k];
+	s->n = u;
+	return s->n > 0;
+}
+
+/* The longest a flow stays idle before the capture ends it, in ns. */
+static int64_t longest_flow_timeout_ns(const struct config *c)
+{
+	int64_t ms = c->capture_tcp_new_ms;
+	const int64_t others[] = {c->capture_tcp_est_ms, c->capture_tcp_closed_ms,
+	                          c->capture_udp_ms, c->capture_other_ms};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (others[i] > ms)
+			ms = others[i];
+	return ms * 1000000;
+}
+
+/*
+ * --session ID from the spool's indexes alone, without the store: opening
+ * SQLite and reading its schema was most of the command's time. The index of
+ * a finished file holds every packet that file has of each of its flows, by
+ * flow id, so every indexed file is asked (its block table says in one
+ * binary search). What the indexes cannot vouch for is a file without one
+ * of the capture run's own: a file being written, one a crash left
+ * unindexed, one whose index was rebuilt (ids of the rescan's own). The
+ * store is left out only when the id is found and no such file can hold
+ * more of its packets: no file of the last two kinds, and files being
+ * written only if their first packet is later than the flow's last indexed
+ * packet plus the longest flow timeout (a flow idle that long has ended; a
+ * packet after it starts another flow). Returns 1 with the sources filled,
+ * or 0, with nothing kept, to ask the store.
+ */
+static int session_by_index(struct pcapjob *j, const struct config *c,
+                            const struct spool_file *files, size_t nfiles)
+{
+	struct source *src = xcalloc(nfiles ? nfiles : 1, sizeof(*src));
+	size_t nsrc = 0;
+	int64_t last_ns = INT64_MIN;
+	int ok = 1;
+	for (size_t i = 0; i < nfiles && ok; i++) {
+		if (files[i].part)
+			continue; /* after the flow's last packet is known */
+		char path[4300], err[256];
+		snprintf(path, sizeof(path), "%s/%s.idx", j->spool, files[i].name);
+		struct index_reader *ir = NULL;
+		if (!files[i].indexed || index_reader_open(&ir, path, err, sizeof(err)) < 0) {
+			ok = 0;
+			break;
+		}
+		struct index_info info;
+		index_reader_info(ir, &info);
+		struct index_flow fl;
+		const uint64_t *offs;
+		if (info.flags & INDEX_F_REBUILT)
+			ok = 0;
+		else if (index_reader_find(ir, j->q.session, &fl, &offs) == 0) {
+			struct source *s = &src[nsrc];
+			s->f = files[i];
+			snprintf(s->path, sizeof(s->path), "%s/%s", j->spool, files[i].name);
+			add_flow_offsets(s, &fl, offs);
+			if (source_settle(s)) {
+				nsrc++;
+			} else {
+				free(s->offs);
+				memset(s, 0, sizeof(*s));
+			}
+			if (fl.last_ns > last_ns)
+				last_ns = fl.last_ns;
+		}
+		index_reader_close(&ir);
+	}
+	if (nsrc == 0)
+		ok = 0;
+	int64_t horizon = ok ? last_ns + longest_flow_timeout_ns(c) : 0;
+	for (size_t i = 0; i < nfiles && ok; i++) {
+		if (!files[i].part)
+			continue;
+		char path[4300], err[256];
+		snprintf(path, sizeof(path), "%s/%s.part", j->spool, files[i].name);
+		struct pcapfile_reader *r;
+		struct pcapfile_pkt p;
+		if (pcapfile_reader_open_file(&r, path, err, sizeof(err)) < 0) {
+			ok = 0;
+			break;
+		}
+		if (pcapfile_reader_next(r, &p) == 1 && p.ts_ns <= horizon)
+			ok = 0;
+		pcapfile_reader_close(&r);
+	}
+	if (!ok) {
+		for (size_t i = 0; i < nsrc; i++)
+			free(src[i].offs);
+		free(src);
+		return 0;
+	}
+	j->src = src;
+	j->nsrc = nsrc;
+	return 1;
+}
+
 /* Next wanted packet of a source into s->cur (s->have = 0 at the end). */
 static void source_next(struct pcapjob *j, struct source *s)
 {
@@ -1036,15 +1143,6 @@ int capture_pcap_main(int argc, char **argv)
 		return 2;
 	capture_spool_dir(c, j.spool, sizeof(j.spool));
 
-	int expired = 0;
-	if (!filter_mode(&j)) {
-		int n = load_targets(&j, c, &expired);
-		if (n < 0) {
-			job_free(&j);
-			config_free(c);
-			return 1;
-		}
-	}
 	struct spool_file *files;
 	size_t nfiles;
 	int rc = spool_list(j.spool, &files, &nfiles);
@@ -1054,29 +1152,37 @@ int capture_pcap_main(int argc, char **argv)
 		config_free(c);
 		return 1;
 	}
+	int expired = 0, by_index = 0;
+	if (j.q.have_session && !j.q.cid)
+		by_index = session_by_index(&j, c, files, nfiles);
+	if (!by_index && !filter_mode(&j)) {
+		int n = load_targets(&j, c, &expired);
+		if (n < 0) {
+			free(files);
+			job_free(&j);
+			config_free(c);
+			return 1;
+		}
+	}
 
 	/* candidate files, then the offsets wanted from each */
-	j.src = xcalloc(nfiles ? nfiles : 1, sizeof(*j.src));
-	for (size_t i = 0; i < nfiles; i++) {
-		if (!file_wanted(&j, &files[i]))
-			continue;
-		struct source *s = &j.src[j.nsrc];
-		s->f = files[i];
-		snprintf(s->path, sizeof(s->path), "%s/%s%s", j.spool, files[i].name,
-		         files[i].part ? ".part" : "");
-		select_file(&j, s);
-		if (s->n == 0) {
-			free(s->offs);
-			memset(s, 0, sizeof(*s));
-			continue;
+	if (!by_index) {
+		j.src = xcalloc(nfiles ? nfiles : 1, sizeof(*j.src));
+		for (size_t i = 0; i < nfiles; i++) {
+			if (!file_wanted(&j, &files[i]))
+				continue;
+			struct source *s = &j.src[j.nsrc];
+			s->f = files[i];
+			snprintf(s->path, sizeof(s->path), "%s/%s%s", j.spool, files[i].name,
+			         files[i].part ? ".part" : "");
+			select_file(&j, s);
+			if (!source_settle(s)) {
+				free(s->offs);
+				memset(s, 0, sizeof(*s));
+				continue;
+			}
+			j.nsrc++;
 		}
-		qsort(s->offs, s->n, sizeof(*s->offs), u64_cmp);
-		size_t u = 0;
-		for (size_t k = 0; k < s->n; k++)
-			if (u == 0 || s->offs[k] != s->offs[u - 1])
-				s->offs[u++] = s->offs[k];
-		s->n = u;
-		j.nsrc++;
 	}
 	free(files);
 
@@ -1086,7 +1192,7 @@ int capture_pcap_main(int argc, char **argv)
 	int have_lt = 0;
 	for (size_t i = 0; i < j.nsrc; i++) {
 		struct source *s = &j.src[i];
-		if (pcapfile_reader_open_path(&s->r, s->path, err, sizeof(err)) < 0) {
+		if (pcapfile_reader_open_sparse(&s->r, s->path, err, sizeof(err)) < 0) {
 			fprintf(stderr, "sinktrap: %s\n", err);
 			s->n = 0;
 			continue;
@@ -1196,7 +1302,12 @@ int capture_pcap_main(int argc, char **argv)
 		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
 		        other_link);
 	if (written == 0) {
-		if (j.q.have_session && ntargets == 0)
+		if (by_index)
+			fprintf(stderr,
+			        "sinktrap: the packets of session %" PRIu64
+			        " could not be read from the spool\n",
+			        j.q.session);
+		else if (j.q.have_session && ntargets == 0)
 			fprintf(stderr,
 			        "sinktrap: no session %" PRIu64 " in the store or the spool\n",
 			        j.q.session);
