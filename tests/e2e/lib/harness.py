@@ -326,7 +326,9 @@ class Dnsmasq:
                 r = dns.query.udp(make_query("upstream-ready.e2e.invalid"), "127.0.0.1",
                                   port=self.port, timeout=0.3)
                 return r.rcode() == dns.rcode.NOERROR
-            except dns.exception.Timeout:
+            except (dns.exception.Timeout, dns.query.BadResponse, dns.query.UnexpectedSource):
+                # a stray datagram on the probe's port (a reply meant for an
+                # earlier query) is not dnsmasq's answer: ask again
                 return False
 
         wait_until(ready, timeout, what="dnsmasq to answer")
