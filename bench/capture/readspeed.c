@@ -16,8 +16,9 @@
  *     +write        the packets written again with pcapfile_writer to /dev/null
  *
  * Build (not part of meson; it is a measurement, not a test):
- *   cc -O2 -D_GNU_SOURCE -Isrc bench/capture/readspeed.c src/capture/[a-z]*.c \
- *      src/common/event.c src/common/log.c -lcrypto -lz -o readspeed
+ *   cc -O2 -D_GNU_SOURCE -Isrc bench/capture/readspeed.c \
+ *      src/capture/{pcapfile,decode,flow,index,communityid}.c \
+ *      src/common/{event,log,util}.c -lcrypto -lz -o readspeed
  * Run:  ./readspeed FILE [SIZE_MB]     (default 256 MB)
  */
 #include <errno.h>

@@ -162,6 +162,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v
 ninja -C "$ROOT/build" >/dev/null
 cc -O2 -D_GNU_SOURCE -I"$ROOT/src" "$HERE/capgen.c" "$ROOT/src/capture/pcapfile.c" \
 	"$ROOT/src/common/util.c" "$ROOT/src/common/log.c" -o "$WORK/capgen"
+cc -O2 "$HERE/timeit.c" -o "$WORK/timeit"
 
 say "# Packet capture benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
 say ""
@@ -479,9 +480,11 @@ for r in random.sample(rows, min(int(sys.argv[2]), len(rows))):
     print(*r)
 EOF
 	say ""
-	say "| session | packets | files read by tcpdump | OpenFPC way (s) | sinktrap pcap, whole command (s) | speed-up | of which the extraction (ms) | speed-up of the extraction | cold: OpenFPC way (s) | cold: sinktrap pcap (s) | cold: speed-up | same packets |"
-	say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-	local ratios=() iratios=() cratios=()
+	say "Each command is timed twice, in turn: by bash's clock around it (as in the first runs: bash's own fork and wait included) and by \`timeit\` (bench/capture/timeit.c: fork, exec, wait, nothing else)."
+	say ""
+	say "| session | packets | files read by tcpdump | OpenFPC way (s) | sinktrap pcap, whole command (s) | speed-up | timeit: OpenFPC way (s) | timeit: sinktrap pcap (s) | timeit: speed-up | of which the extraction (ms) | speed-up of the extraction | cold: OpenFPC way (s) | cold: sinktrap pcap (s) | cold: speed-up | cold, timeit: OpenFPC way (s) | cold, timeit: sinktrap pcap (s) | cold, timeit: speed-up | same packets |"
+	say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+	local ratios=() iratios=() cratios=() tratios=() ctratios=()
 	while read -r id a b sp dp st en n; do
 		local files=() f s e
 		while read -r f s e; do
@@ -491,28 +494,48 @@ EOF
 			fi
 		done <"$WORK/ranges"
 		local tof=() tst=() tin=() cof=() cst=() i t0 t1
-		openfpc_way() {
-			local outs=() k=0 f
-			for f in "${files[@]}"; do
-				tcpdump -r "$f" -w "$WORK/of-$k.pcap" "host $a and host $b and port $sp and port $dp" 2>/dev/null
-				outs+=("$WORK/of-$k.pcap"); k=$((k + 1))
+		# OpenFPC's commands; with several files one shell runs them (its start is
+		# then OpenFPC's: it runs them from a script too)
+		local ofcmd=() k=0 f outs=()
+		for f in "${files[@]}"; do
+			outs+=("$WORK/of-$k.pcap"); k=$((k + 1))
+		done
+		if [ ${#files[@]} -eq 1 ]; then
+			ofcmd=(tcpdump -r "${files[0]}" -w "$WORK/ofpc.pcap" "host $a and host $b and port $sp and port $dp")
+		else
+			local script="" q
+			for k in "${!files[@]}"; do
+				printf -v q '%q ' tcpdump -r "${files[$k]}" -w "${outs[$k]}" "host $a and host $b and port $sp and port $dp"
+				script+="$q 2>/dev/null; "
 			done
-			if [ ${#outs[@]} -gt 1 ]; then mergecap -F pcap -w "$WORK/ofpc.pcap" "${outs[@]}"; else mv "${outs[0]}" "$WORK/ofpc.pcap"; fi
-		}
+			printf -v q '%q ' mergecap -F pcap -w "$WORK/ofpc.pcap" "${outs[@]}"
+			ofcmd=(/bin/sh -c "$script$q")
+		fi
+		openfpc_way() { "${ofcmd[@]}" 2>/dev/null; }
 		sinktrap_way() {
 			"$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
 		}
+		# the same commands under timeit, which appends each one's time to a file
+		openfpc_timed() { "$WORK/timeit" "$WORK/t-of" "${ofcmd[@]}" 2>/dev/null; }
+		sinktrap_timed() {
+			"$WORK/timeit" "$WORK/t-st" "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
+		}
+		rm -f "$WORK"/t-of "$WORK"/t-st "$WORK"/t-cof "$WORK"/t-cst
 		for i in $(seq "$REPS"); do
 			wait_idle
 			t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; tof+=("$(echo "$t1 - $t0" | bc)")
 			t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; tst+=("$(echo "$t1 - $t0" | bc)")
 			tin+=("$(grep -o 'in [0-9.]* ms' "$WORK/st.err" | cut -d' ' -f2)")
+			openfpc_timed; sinktrap_timed
 		done
 		# cold: the spool's files and the database dropped from the page cache before each
 		for i in $(seq "$REPS"); do
 			wait_idle
 			evict_spool; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; cof+=("$(echo "$t1 - $t0" | bc)")
 			evict_spool; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; cst+=("$(echo "$t1 - $t0" | bc)")
+			evict_spool; "$WORK/timeit" "$WORK/t-cof" "${ofcmd[@]}" 2>/dev/null
+			evict_spool
+			"$WORK/timeit" "$WORK/t-cst" "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
 		done
 		local same
 		same=$(/usr/bin/python3 - "$WORK/ofpc.pcap" "$WORK/st.pcap" <<'EOF'
@@ -530,17 +553,21 @@ a, b = recs(sys.argv[1]), recs(sys.argv[2])
 print("yes (%d)" % len(a) if a == b else "NO (%d vs %d)" % (len(a), len(b)))
 EOF
 )
-		local mo ms mi mco mcs
+		local mo ms mi mco mcs xo xs xco xcs
 		mo=$(printf '%s\n' "${tof[@]}" | median); ms=$(printf '%s\n' "${tst[@]}" | median)
 		mi=$(printf '%s\n' "${tin[@]}" | median)
 		mco=$(printf '%s\n' "${cof[@]}" | median); mcs=$(printf '%s\n' "${cst[@]}" | median)
+		xo=$(median <"$WORK/t-of"); xs=$(median <"$WORK/t-st")
+		xco=$(median <"$WORK/t-cof"); xcs=$(median <"$WORK/t-cst")
+		tratios+=("$(awk -v a="$xo" -v b="$xs" 'BEGIN{printf "%.1f", a/b}')")
+		ctratios+=("$(awk -v a="$xco" -v b="$xcs" 'BEGIN{printf "%.1f", a/b}')")
 		ratios+=("$(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.1f", a/b}')")
 		iratios+=("$(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.1f", a*1000/b}')")
 		cratios+=("$(awk -v a="$mco" -v b="$mcs" 'BEGIN{printf "%.1f", a/b}')")
-		say "| $id | $n | ${#files[@]} | $(printf %.3f "$mo") | $(printf %.4f "$ms") | $(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.0fx", a/b}') | $mi | $(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.0fx", a*1000/b}') | $(printf %.3f "$mco") | $(printf %.4f "$mcs") | $(awk -v a="$mco" -v b="$mcs" 'BEGIN{printf "%.0fx", a/b}') | $same |$IDLE_NOTE"
+		say "| $id | $n | ${#files[@]} | $(printf %.3f "$mo") | $(printf %.4f "$ms") | $(awk -v a="$mo" -v b="$ms" 'BEGIN{printf "%.0fx", a/b}') | $(printf %.3f "$xo") | $(printf %.4f "$xs") | $(awk -v a="$xo" -v b="$xs" 'BEGIN{printf "%.0fx", a/b}') | $mi | $(awk -v a="$mo" -v b="$mi" 'BEGIN{printf "%.0fx", a*1000/b}') | $(printf %.3f "$mco") | $(printf %.4f "$mcs") | $(awk -v a="$mco" -v b="$mcs" 'BEGIN{printf "%.0fx", a/b}') | $(printf %.3f "$xco") | $(printf %.4f "$xcs") | $(awk -v a="$xco" -v b="$xcs" 'BEGIN{printf "%.0fx", a/b}') | $same |$IDLE_NOTE"
 	done <"$WORK/pick"
 	say ""
-	say "median speed-up, files in the page cache: $(printf '%s\n' "${ratios[@]}" | median)x for the whole command, $(printf '%s\n' "${iratios[@]}" | median)x for the extraction alone; files not in the page cache: $(printf '%s\n' "${cratios[@]}" | median)x for the whole command (medians of $REPS runs each)"
+	say "median speed-up, files in the page cache: $(printf '%s\n' "${ratios[@]}" | median)x for the whole command by bash's clock, $(printf '%s\n' "${tratios[@]}" | median)x by timeit, $(printf '%s\n' "${iratios[@]}" | median)x for the extraction alone; files not in the page cache: $(printf '%s\n' "${cratios[@]}" | median)x by bash's clock, $(printf '%s\n' "${ctratios[@]}" | median)x by timeit (medians of $REPS runs each)"
 	say ""
 	say "process start-up on this machine (median of 20 starts, nothing else done): sinktrap version $(perf_start "$SINKTRAP" version), tcpdump --version $(perf_start tcpdump --version)"
 	say ""
