@@ -139,7 +139,7 @@ struct dns_worker {
 	uint64_t n_queries, n_sinkholed, n_forwarded, n_cached, n_formerr, n_servfail,
 	    n_dropped, n_timeouts, n_tcp;
 	char map_pending;              /* waiting for the store's map */
-	int udp_held;                  /* UDP reads paused until the store catches up */
+	int held;                      /* reads (UDP, TCP) paused until the store catches up */
 	struct loop_timer *hold_timer; /* checks a hold every few ms */
 };
 
@@ -919,41 +919,50 @@ static void reply_from(struct msghdr *mh, const struct sockaddr *local, void *ct
 }
 
 /*
- * Every sinkholed query is an event: while the store is behind, UDP queries
- * wait in the sockets' receive buffers instead of their events being
- * dropped (on one shared CPU this hands the store the time it needs).
+ * Every sinkholed query is an event: while the store is behind, queries wait
+ * in the sockets' receive buffers (UDP) and in the connections (TCP: their
+ * clients' sends then wait too) instead of their events being dropped (on
+ * one shared CPU this hands the store the time it needs). A hold is short
+ * (emit.h): answers never wait long for the store.
  */
-static void udp_hold_tick(void *arg)
+static void hold_tick(void *arg)
 {
 	struct dns_worker *w = arg;
 	w->hold_timer = NULL;
-	emit_hold_check(&w->em); /* may call udp_room */
-	if (w->udp_held)
-		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, udp_hold_tick, w);
+	emit_hold_check(&w->em); /* may call input_room */
+	if (w->held)
+		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, hold_tick, w);
 }
 
-static void udp_hold(struct dns_worker *w)
+static void conn_update(struct tcp_conn *c);
+
+static void hold_input(struct dns_worker *w)
 {
-	if (w->udp_held)
+	if (w->held)
 		return;
-	w->udp_held = 1;
+	w->held = 1;
 	for (int i = 0; i < w->setup->nls; i++)
 		loop_io_del(w->loop, w->setup->ls[i].udp_fd);
+	for (struct tcp_conn *c = w->conns; c; c = c->next)
+		conn_update(c);
 	if (w->hold_timer == NULL)
-		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, udp_hold_tick, w);
+		w->hold_timer = loop_timer_add(w->loop, HOLD_TICK_MS, 0, hold_tick, w);
 }
 
 static void udp_read(int fd, uint32_t events, void *arg);
 
-static void udp_room(void *arg)
+static void input_room(void *arg)
 {
 	struct dns_worker *w = arg;
-	if (!w->udp_held)
+	if (!w->held)
 		return;
-	w->udp_held = 0;
+	w->held = 0;
 	for (int i = 0; i < w->setup->nls; i++)
 		loop_io_add(w->loop, w->setup->ls[i].udp_fd, EPOLLIN, udp_read,
 		            &w->setup->ls[i]);
+	/* level-triggered: a connection with queries waiting is read at once */
+	for (struct tcp_conn *c = w->conns; c; c = c->next)
+		conn_update(c);
 }
 
 static void udp_read(int fd, uint32_t events, void *arg)
@@ -963,7 +972,7 @@ static void udp_read(int fd, uint32_t events, void *arg)
 
 	for (int round = 0; round < 4; round++) {
 		if (emit_hold(&w->em)) {
-			udp_hold(w);
+			hold_input(w);
 			return;
 		}
 		for (int i = 0; i < BATCH; i++) {
@@ -1047,7 +1056,7 @@ static void conn_close(struct tcp_conn *c)
 
 static void conn_update(struct tcp_conn *c)
 {
-	uint32_t ev = EPOLLIN;
+	uint32_t ev = c->w->held ? 0 : EPOLLIN;
 	if (c->outlen > c->outoff)
 		ev |= EPOLLOUT;
 	loop_io_mod(c->w->loop, c->fd, ev);
@@ -1106,6 +1115,11 @@ static void conn_event(int fd, uint32_t events, void *arg)
 		conn_write(c);
 	if ((events & EPOLLIN) && !c->closing) {
 		for (;;) {
+			/* the messages read so far are answered; no more while held */
+			if (emit_hold(&w->em)) {
+				hold_input(w);
+				break;
+			}
 			if (c->inlen == c->incap) {
 				size_t cap = c->incap ? c->incap * 2 : 512;
 				if (cap > 65537)
@@ -1187,7 +1201,7 @@ static void tcp_accept(int fd, uint32_t events, void *arg)
 			w->conns->prev = c;
 		w->conns = c;
 		w->nconns++;
-		loop_io_add(w->loop, cfd, EPOLLIN, conn_event, c);
+		loop_io_add(w->loop, cfd, w->held ? 0 : EPOLLIN, conn_event, c);
 	}
 }
 
@@ -1464,7 +1478,7 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	map_load(w);
 	if (s->store_fd >= 0) {
 		emit_set_reader(&w->em, store_read, w);
-		emit_set_hold(&w->em, EVENTS_HOLD_BYTES, udp_room, w);
+		emit_set_hold(&w->em, EVENTS_HOLD_BYTES, input_room, w);
 	}
 	if (c->cache_entries > 0)
 		w->cache = dns_cache_new((uint32_t)c->cache_entries, 16u << 20, 86400);
