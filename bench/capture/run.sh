@@ -511,6 +511,11 @@ EOF
 			printf -v q '%q ' mergecap -F pcap -w "$WORK/ofpc.pcap" "${outs[@]}"
 			ofcmd=(/bin/sh -c "$script$q")
 		fi
+		# each command writes a new file, as an analyst's would: overwriting the
+		# one written a moment before makes the kernel wait for its writeback
+		# first (0.5 ms here), which is neither tool's work (not timed)
+		fresh_of() { rm -f "$WORK"/ofpc.pcap "$WORK"/of-*.pcap; }
+		fresh_st() { rm -f "$WORK"/st.pcap; }
 		openfpc_way() { "${ofcmd[@]}" 2>/dev/null; }
 		sinktrap_way() {
 			"$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
@@ -523,18 +528,19 @@ EOF
 		rm -f "$WORK"/t-of "$WORK"/t-st "$WORK"/t-cof "$WORK"/t-cst
 		for i in $(seq "$REPS"); do
 			wait_idle
-			t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; tof+=("$(echo "$t1 - $t0" | bc)")
-			t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; tst+=("$(echo "$t1 - $t0" | bc)")
+			fresh_of; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; tof+=("$(echo "$t1 - $t0" | bc)")
+			fresh_st; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; tst+=("$(echo "$t1 - $t0" | bc)")
 			tin+=("$(grep -o 'in [0-9.]* ms' "$WORK/st.err" | cut -d' ' -f2)")
-			openfpc_timed; sinktrap_timed
+			fresh_of; openfpc_timed
+			fresh_st; sinktrap_timed
 		done
 		# cold: the spool's files and the database dropped from the page cache before each
 		for i in $(seq "$REPS"); do
 			wait_idle
-			evict_spool; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; cof+=("$(echo "$t1 - $t0" | bc)")
-			evict_spool; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; cst+=("$(echo "$t1 - $t0" | bc)")
-			evict_spool; "$WORK/timeit" "$WORK/t-cof" "${ofcmd[@]}" 2>/dev/null
-			evict_spool
+			fresh_of; evict_spool; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; cof+=("$(echo "$t1 - $t0" | bc)")
+			fresh_st; evict_spool; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; cst+=("$(echo "$t1 - $t0" | bc)")
+			fresh_of; evict_spool; "$WORK/timeit" "$WORK/t-cof" "${ofcmd[@]}" 2>/dev/null
+			fresh_st; evict_spool
 			"$WORK/timeit" "$WORK/t-cst" "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
 		done
 		local same
