@@ -1051,7 +1051,7 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 		snprintf(path, sizeof(path), "%s/%s.part", j->spool, files[i].name);
 		struct pcapfile_reader *r;
 		struct pcapfile_pkt p;
-		if (pcapfile_reader_open_file(&r, path, err, sizeof(err)) < 0) {
+		if (pcapfile_reader_open_sparse(&r, path, err, sizeof(err)) < 0) {
 			ok = 0;
 			break;
 		}
