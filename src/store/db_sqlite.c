@@ -101,29 +101,61 @@ static int exec(struct db *d, const char *sql)
 	return 0;
 }
 
-static int migrate(struct db *d)
+static int schema_version(struct db *d, int *version)
 {
 	sqlite3_stmt *st;
-	int version = 0;
-	if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+	*version = 0;
+	if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
 		return -1;
+	}
 	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
+		*version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * Bring the schema to DB_SCHEMA_VERSION, one step per transaction. Another
+ * process may be opening the same new file at that moment (the store and a
+ * `sinktrap ingest`, two ingests): each step takes the write lock first
+ * (BEGIN IMMEDIATE, waiting as the busy timeout allows) and reads the version
+ * again under it, so a step is applied once, by whoever comes first.
+ */
+static int migrate(struct db *d)
+{
+	int version;
+	if (schema_version(d, &version) < 0)
+		return -1;
+	while (version < DB_SCHEMA_VERSION) {
+		if (exec(d, "BEGIN IMMEDIATE") < 0)
+			return -1;
+		if (schema_version(d, &version) < 0) {
+			exec(d, "ROLLBACK");
+			return -1;
+		}
+		if (version >= DB_SCHEMA_VERSION) {
+			exec(d, "ROLLBACK"); /* done meanwhile by another process */
+			break;
+		}
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+		if (exec(d, migrations[version]) < 0 || exec(d, pragma) < 0 ||
+		    exec(d, "COMMIT") < 0) {
+			char why[sizeof(d->err)];
+			snprintf(why, sizeof(why), "%s", d->err);
+			exec(d, "ROLLBACK");
+			snprintf(d->err, sizeof(d->err), "%s", why);
+			return -1;
+		}
+		version++;
+		log_info("database schema migrated to version %d", version);
+	}
 	if (version > DB_SCHEMA_VERSION) {
 		snprintf(d->err, sizeof(d->err),
 		         "database schema version %d is newer than this sinktrap (%d)", version,
 		         DB_SCHEMA_VERSION);
 		return -1;
-	}
-	for (int v = version; v < DB_SCHEMA_VERSION; v++) {
-		char pragma[64];
-		if (exec(d, "BEGIN") < 0 || exec(d, migrations[v]) < 0)
-			return -1;
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-		if (exec(d, pragma) < 0 || exec(d, "COMMIT") < 0)
-			return -1;
-		log_info("database schema migrated to version %d", v + 1);
 	}
 	return 0;
 }
