@@ -422,12 +422,44 @@ static void flow_settings(const struct config *c, struct flow_config *fc)
 	fc->cid_seed = (uint16_t)c->capture_cid_seed;
 }
 
-uint64_t capture_id_base(int ingest)
+static uint64_t id_floor(int ingest)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	return (ms << 10) | (ingest ? 1ull << 51 : 0);
+}
+
+/* One run (a worker, an ingest) takes ids from one spool. */
+static struct {
+	char spool[4096];
+	int ingest;
+} ids;
+
+static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
+{
+	uint64_t first;
+	int rc = spool_take_ids(ids.spool, ids.ingest, id_floor(ids.ingest), CAPTURE_ID_BLOCK,
+	                        &first);
+	if (rc < 0) {
+		log_warnx("%s/%s: %s: flow ids go on without a reservation", ids.spool,
+		          SPOOL_IDS_FILE, strerror(-rc));
+		*end = 0;
+		return last;
+	}
+	*end = first + CAPTURE_ID_BLOCK;
+	return first;
+}
+
+void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest)
+{
+	snprintf(ids.spool, sizeof(ids.spool), "%s", spool);
+	ids.ingest = ingest;
+	fc->id_more = ids_more;
+	fc->id_arg = NULL;
+	uint64_t end = 0;
+	fc->id_base = ids_more(NULL, id_floor(ingest), &end);
+	fc->id_end = end;
 }
 
 void capture_recorder_config(const struct config *c, const char *spool,
@@ -468,7 +500,7 @@ int capture_worker_main(struct config *c, struct capture_setup *s)
 
 	capture_spool_dir(c, w->spool, sizeof(w->spool));
 	capture_recorder_config(c, w->spool, &rc);
-	rc.flow.id_base = capture_id_base(0);
+	capture_flow_ids(&rc.flow, w->spool, 0);
 	int n = spool_recover(w->spool, &rc.flow, recovered_note, w);
 	if (n < 0)
 		log_warnx("capture: %s: %s", w->spool, strerror(-n));

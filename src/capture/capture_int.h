@@ -9,12 +9,16 @@
 struct config;
 
 /*
- * Flow ids unique across restarts and below 2^53 (JSON readers): the start
- * time in milliseconds shifted left by 10, so a run started a second later
- * begins 2^20 ids further on, more than a run makes in a second short of a
- * million new flows a second. Ingests set bit 51: never the worker's ids.
+ * The flow ids of a run writing into spool (fc's id fields): unique in the
+ * spool and below 2^53 (JSON readers). They are taken in blocks of
+ * CAPTURE_ID_BLOCK from the spool (spool_take_ids), so runs at the same time
+ * (two ingests) never share one, each block starting no earlier than the
+ * time in milliseconds shifted left by 10. Ingests set bit 51: never the
+ * worker's ids. A spool where the ids cannot be recorded falls back to the
+ * time alone, with a warning.
  */
-uint64_t capture_id_base(int ingest);
+#define CAPTURE_ID_BLOCK (1ull << 24)
+void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest);
 
 /* The recorder settings of [capture], writing into spool (borrowed). */
 void capture_recorder_config(const struct config *c, const char *spool,

@@ -41,6 +41,7 @@ struct flow_table {
 	int64_t timeout[CLS_MAX];
 	uint64_t k0, k1; /* hash key */
 	uint64_t next_id;
+	uint64_t id_end; /* last id of the block taken (0: no end) */
 	uint32_t file_id;
 	int64_t now;     /* packet clock: only moves forward */
 	int64_t last_ts; /* the last timestamp observed, to measure forward steps */
@@ -184,6 +185,7 @@ int flow_table_new(struct flow_table **out, const struct flow_config *c)
 	ft->k0 = seed[0];
 	ft->k1 = seed[1];
 	ft->next_id = c->id_base;
+	ft->id_end = c->id_end;
 	*out = ft;
 	return 0;
 }
@@ -469,6 +471,8 @@ static struct flow *flow_create(struct flow_table *ft, const struct decode_key *
 	}
 	struct flow *f = &ft->flows[idx];
 	memset(f, 0, sizeof(*f));
+	if (ft->id_end && ft->next_id >= ft->id_end && ft->cfg.id_more)
+		ft->next_id = ft->cfg.id_more(ft->cfg.id_arg, ft->next_id, &ft->id_end);
 	f->id = ++ft->next_id;
 	f->key = *k;
 	f->start_ns = f->end_ns = ts;

@@ -113,8 +113,14 @@ struct flow_config {
 	uint16_t cid_seed;           /* Community ID seed (0) */
 	/* Flow ids are id_base + 1, + 2, ... (default 0). A capture run that wants
 	 * ids unique across restarts, and below 2^53 for JSON readers, can use its
-	 * start time: (uint64_t)start_seconds << 20. */
+	 * start time: (uint64_t)start_seconds << 20. With id_end (0: no end), the
+	 * ids after id_end come from id_more (given the last id handed out): it
+	 * returns the id before a new block and sets *end to the block's last, or 0
+	 * to go on from last without an end (spool_take_ids). */
 	uint64_t id_base;
+	uint64_t id_end;
+	uint64_t (*id_more)(void *arg, uint64_t last, uint64_t *end);
+	void *id_arg;
 	uint64_t hash_seed; /* 0 = random: flooding the table is not predictable */
 	/* Leave community_id empty; whoever reports the flow computes it
 	 * (flow_community_id), e.g. on another thread. */

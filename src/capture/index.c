@@ -645,7 +645,9 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 	else
 		flow_config_default(&c);
 	c.end_cb = NULL;
-	c.id_base = 0;
+	c.id_base = 0; /* a rescan's ids are its own (INDEX_F_REBUILT) */
+	c.id_end = 0;
+	c.id_more = NULL;
 	if ((rc = pcapfile_reader_open_file(&r, pcap_path, err, errlen)) < 0)
 		return rc;
 	if ((rc = flow_table_new(&ft, &c)) < 0 ||

@@ -415,7 +415,7 @@ int capture_ingest_main(int argc, char **argv)
 	}
 	struct recorder_config rc;
 	capture_recorder_config(c, spool, &rc);
-	rc.flow.id_base = capture_id_base(1);
+	capture_flow_ids(&rc.flow, spool, 1);
 	/* pcapng keeps its nanoseconds in a pcap spool */
 	if (rc.format == PCAPFILE_PCAP)
 		rc.format = PCAPFILE_PCAP_NS;

@@ -504,6 +504,51 @@ static void test_vlan(void **state)
 	free(g);
 }
 
+/* ---- ids: blocks, and the next block when one is used up ---- */
+
+struct blocks {
+	uint64_t next_first, lasts[4];
+	int calls;
+};
+
+static uint64_t more_ids(void *arg, uint64_t last, uint64_t *end)
+{
+	struct blocks *b = arg;
+	b->lasts[b->calls++] = last;
+	uint64_t first = b->next_first;
+	b->next_first += 1000;
+	*end = first + 2;
+	return first;
+}
+
+static void test_id_blocks(void **state)
+{
+	struct blocks b = {.next_first = 5000};
+	struct flow_config c;
+	struct flow_table *ft;
+	flow_config_default(&c);
+	c.id_base = 100;
+	c.id_end = 103;
+	c.id_more = more_ids;
+	c.id_arg = &b;
+	assert_int_equal(flow_table_new(&ft, &c), 0);
+	const uint64_t want[] = {101, 102, 103, 5001, 5002, 6001};
+	struct pkt p;
+	int dir;
+	char dst[32];
+	for (int i = 0; i < 6; i++) {
+		snprintf(dst, sizeof(dst), "10.0.3.%d", i + 1);
+		mk_udp(&p, "10.0.0.1", dst, 1000, 53, 0);
+		struct flow *f = track(ft, &p, SEC + i, &dir);
+		assert_non_null(f);
+		assert_int_equal(f->id, want[i]);
+	}
+	assert_int_equal(b.calls, 2);
+	assert_int_equal(b.lasts[0], 103);
+	assert_int_equal(b.lasts[1], 5002);
+	flow_table_free(&ft);
+}
+
 /* ---- capacity ---- */
 
 static void test_eviction(void **state)
@@ -739,6 +784,7 @@ int main(void)
 	    cmocka_unit_test(test_fragments_built),
 	    cmocka_unit_test(test_vlan),
 	    cmocka_unit_test(test_eviction),
+	    cmocka_unit_test(test_id_blocks),
 	    cmocka_unit_test(test_tshark_streams),
 	    cmocka_unit_test(test_render),
 	};
