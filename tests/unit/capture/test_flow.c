@@ -504,6 +504,17 @@ static void test_vlan(void **state)
 	free(g);
 }
 
+/* One UDP packet from 10.0.0.1 to 10.0.NET.HOST at ts: its flow. */
+static struct flow *udp_to(struct flow_table *ft, int net, int host, int64_t ts)
+{
+	struct pkt p;
+	int dir;
+	char dst[32];
+	snprintf(dst, sizeof(dst), "10.0.%d.%d", net, host);
+	mk_udp(&p, "10.0.0.1", dst, 1000, 53, 0);
+	return track(ft, &p, ts, &dir);
+}
+
 /* ---- ids: blocks, and the next block when one is used up ---- */
 
 struct blocks {
@@ -533,13 +544,8 @@ static void test_id_blocks(void **state)
 	c.id_arg = &b;
 	assert_int_equal(flow_table_new(&ft, &c), 0);
 	const uint64_t want[] = {101, 102, 103, 5001, 5002, 6001};
-	struct pkt p;
-	int dir;
-	char dst[32];
 	for (int i = 0; i < 6; i++) {
-		snprintf(dst, sizeof(dst), "10.0.3.%d", i + 1);
-		mk_udp(&p, "10.0.0.1", dst, 1000, 53, 0);
-		struct flow *f = track(ft, &p, SEC + i, &dir);
+		struct flow *f = udp_to(ft, 3, i + 1, SEC + i);
 		assert_non_null(f);
 		assert_int_equal(f->id, want[i]);
 	}
@@ -557,13 +563,9 @@ static void test_eviction(void **state)
 	struct flow_table *ft = table(e, 4);
 	struct pkt p;
 	int dir;
-	char dst[32];
 	/* four UDP flows, the second touched again last */
-	for (int i = 0; i < 4; i++) {
-		snprintf(dst, sizeof(dst), "10.0.1.%d", i + 1);
-		mk_udp(&p, "10.0.0.1", dst, 1000, 53, 0);
-		track(ft, &p, SEC + i, &dir);
-	}
+	for (int i = 0; i < 4; i++)
+		udp_to(ft, 1, i + 1, SEC + i);
 	mk_udp(&p, "10.0.0.1", "10.0.1.1", 1000, 53, 0);
 	track(ft, &p, SEC + 10, &dir);
 	/* a fifth: the oldest idle (10.0.1.2) is forced out */
