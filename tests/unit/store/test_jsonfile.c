@@ -10,23 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../test_dir.h"
 #include "store/jsonfile.h"
 
-static char dir[256], path[300];
+static char path[300];
 
 static int setup(void **state)
 {
-	snprintf(dir, sizeof(dir), "/tmp/sinktrap-json-test-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/events.json", dir);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	test_dir_setup(state);
+	snprintf(path, sizeof(path), "%s/events.json", test_dir);
 	return 0;
 }
 
@@ -82,8 +74,8 @@ static void test_reopen(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation, setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen, setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

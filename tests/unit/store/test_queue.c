@@ -20,25 +20,9 @@
 
 #include <zlib.h>
 
+#include "../test_dir.h"
 #include "common/event.h"
 #include "store/queue.h"
-
-static char dir[256];
-
-static int setup(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/sinktrap-queue-test-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-	return 0;
-}
 
 /* Record number n with pad bytes of padding. */
 static void put(struct queue *q, int64_t n, size_t pad)
@@ -92,7 +76,7 @@ static int read_all(struct queue *q, int64_t *next, int ack, size_t max)
 static struct queue *open_q(int64_t max)
 {
 	char err[256];
-	struct queue *q = queue_open(dir, max, err, sizeof(err));
+	struct queue *q = queue_open(test_dir, max, err, sizeof(err));
 	if (q == NULL)
 		fail_msg("queue_open: %s", err);
 	return q;
@@ -177,7 +161,7 @@ static void test_unsaved_cursor(void **state)
 	assert_int_equal(read_all(q, &next, 1, 100), 10);
 	/* No queue_close: throw the cursor away as a crash would. */
 	char path[300];
-	snprintf(path, sizeof(path), "%s/cursor", dir);
+	snprintf(path, sizeof(path), "%s/cursor", test_dir);
 	unlink(path);
 	queue_close(&q);
 	unlink(path);
@@ -199,13 +183,13 @@ static void test_cursor_inside_a_record(void **state)
 	queue_close(&q);
 	struct stat st;
 	char path[300], line[200];
-	snprintf(path, sizeof(path), "%s/0000000000000001.q", dir);
+	snprintf(path, sizeof(path), "%s/0000000000000001.q", test_dir);
 	assert_int_equal(stat(path, &st), 0);
 	uint64_t reclen = (uint64_t)st.st_size / 3; /* the three are the same size */
 	/* inside the second record, claiming none before it */
 	int l = snprintf(line, sizeof(line), "sinktrap-queue 1 1 %llu 0 0 0",
 	                 (unsigned long long)(reclen + 7));
-	snprintf(path, sizeof(path), "%s/cursor", dir);
+	snprintf(path, sizeof(path), "%s/cursor", test_dir);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f, "%s %x\n", line,
@@ -281,12 +265,12 @@ static void test_drop_under_reader(void **state)
 
 static char *only_segment(char *out, size_t n)
 {
-	DIR *d = opendir(dir);
+	DIR *d = opendir(test_dir);
 	struct dirent *de;
 	out[0] = '\0';
 	while ((de = readdir(d)) != NULL)
 		if (strstr(de->d_name, ".q"))
-			snprintf(out, n, "%s/%s", dir, de->d_name);
+			snprintf(out, n, "%s/%s", test_dir, de->d_name);
 	closedir(d);
 	return out;
 }
@@ -340,12 +324,12 @@ static void test_damaged_record(void **state)
 	}
 	queue_close(&q);
 	char first[600];
-	DIR *d = opendir(dir);
+	DIR *d = opendir(test_dir);
 	struct dirent *de;
 	first[0] = '\0';
 	while ((de = readdir(d)) != NULL)
 		if (strstr(de->d_name, "0000000000000001.q"))
-			snprintf(first, sizeof(first), "%s/%s", dir, de->d_name);
+			snprintf(first, sizeof(first), "%s/%s", test_dir, de->d_name);
 	closedir(d);
 	assert_true(first[0]);
 	int fd = open(first, O_RDWR);
@@ -421,16 +405,21 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_append_read_ack, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_unsaved_cursor, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cursor_inside_a_record, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drop_under_reader, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_damaged_record, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_read_ack, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_rewind, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_unsaved_cursor, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_cursor_inside_a_record, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_size_limit, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_drop_under_reader, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_torn_tail, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_record, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_threads, test_dir_setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

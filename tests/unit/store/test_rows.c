@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../test_dir.h"
 #include "common/event.h"
 #include "store/db.h"
 #include "store/rows.h"
@@ -138,9 +139,8 @@ static int64_t query_int(const char *path, const char *sql)
 static void test_sqlite_rows(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/sinktrap-rows-XXXXXX", path[64], err[256];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
+	char err[256];
+	const char *path = test_dir_path("t.db");
 	struct db *d = db_open_sqlite(path, err, sizeof(err));
 	assert_non_null(d);
 	struct evbuf b;
@@ -173,9 +173,6 @@ static void test_sqlite_rows(void **state)
 	assert_int_equal(query_int(path, "SELECT last_seen FROM payloads"), 300);
 	assert_int_equal(query_int(path, "SELECT name = 'up.bin' FROM payloads"), 1);
 	evbuf_free(&b);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
@@ -183,7 +180,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_session_extract),
 	    cmocka_unit_test(test_payload_extract),
-	    cmocka_unit_test(test_sqlite_rows),
+	    cmocka_unit_test_setup_teardown(test_sqlite_rows, test_dir_setup,
+	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
