@@ -430,19 +430,20 @@ static uint64_t id_floor(int ingest)
 	return (ms << 10) | (ingest ? 1ull << 51 : 0);
 }
 
-/* One run (a worker, an ingest) takes ids from one spool. */
-static struct {
+/* Where a run (a worker, an ingest: one flow table each) takes its ids. */
+struct id_source {
 	char spool[4096];
 	int ingest;
-} ids;
+};
 
 static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
 {
+	const struct id_source *src = arg;
 	uint64_t first;
-	int rc = spool_take_ids(ids.spool, ids.ingest, id_floor(ids.ingest), CAPTURE_ID_BLOCK,
-	                        &first);
+	int rc = spool_take_ids(src->spool, src->ingest, id_floor(src->ingest),
+	                        CAPTURE_ID_BLOCK, &first);
 	if (rc < 0) {
-		log_warnx("%s/%s: %s: flow ids go on without a reservation", ids.spool,
+		log_warnx("%s/%s: %s: flow ids go on without a reservation", src->spool,
 		          SPOOL_IDS_FILE, strerror(-rc));
 		*end = 0;
 		return last;
@@ -453,12 +454,13 @@ static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
 
 void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest)
 {
-	snprintf(ids.spool, sizeof(ids.spool), "%s", spool);
-	ids.ingest = ingest;
+	static struct id_source src; /* the process's one run */
+	snprintf(src.spool, sizeof(src.spool), "%s", spool);
+	src.ingest = ingest;
 	fc->id_more = ids_more;
-	fc->id_arg = NULL;
+	fc->id_arg = &src;
 	uint64_t end = 0;
-	fc->id_base = ids_more(NULL, id_floor(ingest), &end);
+	fc->id_base = ids_more(&src, id_floor(ingest), &end);
 	fc->id_end = end;
 }
 
