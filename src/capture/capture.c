@@ -524,10 +524,7 @@ int capture_worker_main(struct config *c, struct capture_setup *s)
 	loop_timer_add(w->loop, 1000, 1, tick, w);
 	loop_timer_add(w->loop, c->capture_stats_ms, 1, stats_timer, w);
 
-	/* libcrypto (the Community ID's SHA-1) opened now, not at the first flow. */
-	char lib_err[300];
-	if (openssl_ready(lib_err, sizeof(lib_err)) < 0)
-		fatalx("capture: %s", lib_err);
+	openssl_require("capture"); /* the Community ID's SHA-1 */
 	/* The packet socket stays open; nothing else of the network is needed. */
 	sandbox_lockdown("capture", SANDBOX_NO_CONNECT);
 	log_info("capturing on %d interface%s into %s", s->nh, s->nh == 1 ? "" : "s", w->spool);

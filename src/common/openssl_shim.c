@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dynlib.h"
+#include "log.h"
 #include "openssl_shim.h"
 
 static struct dynlib crypto =
@@ -32,6 +33,13 @@ int openssl_ready(char *err, size_t errlen)
 	if (dynlib_ready(&crypto, err, errlen) < 0)
 		return -1;
 	return dynlib_ready(&ssl, err, errlen);
+}
+
+void openssl_require(const char *worker)
+{
+	char err[300];
+	if (openssl_ready(err, sizeof(err)) < 0)
+		fatalx("%s: %s", worker, err);
 }
 
 /* libssl */

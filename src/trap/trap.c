@@ -1587,10 +1587,7 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	loop_timer_add(w->loop, 1000, 1, sweep, w);
 	loop_timer_add(w->loop, 60000, 1, emit_stats, w);
 
-	/* OpenSSL (TLS, certificates, hashes) opened now, not at the first client. */
-	char lib_err[300];
-	if (openssl_ready(lib_err, sizeof(lib_err)) < 0)
-		fatalx("trap: %s", lib_err);
+	openssl_require("trap"); /* TLS, certificates, hashes */
 	/* The trap faces malware: no outbound connection, ever. */
 	sandbox_lockdown("trap", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
 	log_info("trap serving %d listeners", s->nls);

@@ -461,10 +461,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",
 	         cert ? " (TLS)" : "");
-	/* libcrypto (session tokens) opened now, not at the first sign-in. */
-	char lib_err[300];
-	if (openssl_ready(lib_err, sizeof(lib_err)) < 0)
-		fatalx("web: %s", lib_err);
+	openssl_require("web"); /* session tokens */
 	/* Serving needs no program runs, no outbound connections, no raw sockets. */
 	sandbox_lockdown("web", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
 	pthread_t warm;
