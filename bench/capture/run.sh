@@ -17,8 +17,10 @@
 #  extract  a spool of 3 files of 1 GB (OpenFPC's file size), ingested; for 10
 #           sessions: `sinktrap pcap --session ID` against the OpenFPC way
 #           (tcpdump -r FILE -w OUT 'host A and host B and port P and port Q' over
-#           the files of the session's time range, mergecap when several);
-#           median times, and the packets compared record by record.
+#           the files of the session's time range, mergecap when several); each
+#           command writes a new file and is timed by bash's clock and by timeit
+#           (timeit.c: fork, exec, wait); median times, and the packets compared
+#           record by record.
 #
 #   bench/capture/run.sh [--quick] [--parts "live ingest extract" | quota] [--wait-idle S]
 #                        [--capture FILE] [--quota PERCENT] [--keep]
