@@ -518,32 +518,28 @@ EOF
 		# first (0.5 ms here), which is neither tool's work (not timed)
 		fresh_of() { rm -f "$WORK"/ofpc.pcap "$WORK"/of-*.pcap; }
 		fresh_st() { rm -f "$WORK"/st.pcap; }
+		local stcmd=("$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap")
 		openfpc_way() { "${ofcmd[@]}" 2>/dev/null; }
-		sinktrap_way() {
-			"$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
-		}
-		# the same commands under timeit, which appends each one's time to a file
-		openfpc_timed() { "$WORK/timeit" "$WORK/t-of" "${ofcmd[@]}" 2>/dev/null; }
-		sinktrap_timed() {
-			"$WORK/timeit" "$WORK/t-st" "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
-		}
+		sinktrap_way() { "${stcmd[@]}" 2>"$WORK/st.err"; }
+		# the same commands under timeit, which appends each one's time to the file named
+		openfpc_timed() { "$WORK/timeit" "$WORK/$1" "${ofcmd[@]}" 2>/dev/null; }
+		sinktrap_timed() { "$WORK/timeit" "$WORK/$1" "${stcmd[@]}" 2>"$WORK/st.err"; }
 		rm -f "$WORK"/t-of "$WORK"/t-st "$WORK"/t-cof "$WORK"/t-cst
 		for i in $(seq "$REPS"); do
 			wait_idle
 			fresh_of; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; tof+=("$(echo "$t1 - $t0" | bc)")
 			fresh_st; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; tst+=("$(echo "$t1 - $t0" | bc)")
 			tin+=("$(grep -o 'in [0-9.]* ms' "$WORK/st.err" | cut -d' ' -f2)")
-			fresh_of; openfpc_timed
-			fresh_st; sinktrap_timed
+			fresh_of; openfpc_timed t-of
+			fresh_st; sinktrap_timed t-st
 		done
 		# cold: the spool's files and the database dropped from the page cache before each
 		for i in $(seq "$REPS"); do
 			wait_idle
 			fresh_of; evict_spool; t0=$EPOCHREALTIME; openfpc_way; t1=$EPOCHREALTIME; cof+=("$(echo "$t1 - $t0" | bc)")
 			fresh_st; evict_spool; t0=$EPOCHREALTIME; sinktrap_way; t1=$EPOCHREALTIME; cst+=("$(echo "$t1 - $t0" | bc)")
-			fresh_of; evict_spool; "$WORK/timeit" "$WORK/t-cof" "${ofcmd[@]}" 2>/dev/null
-			fresh_st; evict_spool
-			"$WORK/timeit" "$WORK/t-cst" "$SINKTRAP" pcap -c "$WORK/ex.conf" --session "$id" -w "$WORK/st.pcap" 2>"$WORK/st.err"
+			fresh_of; evict_spool; openfpc_timed t-cof
+			fresh_st; evict_spool; sinktrap_timed t-cst
 		done
 		local same
 		same=$(/usr/bin/python3 - "$WORK/ofpc.pcap" "$WORK/st.pcap" <<'EOF'
