@@ -422,26 +422,25 @@ static void flow_settings(const struct config *c, struct flow_config *fc)
 	fc->cid_seed = (uint16_t)c->capture_cid_seed;
 }
 
-static uint64_t id_floor(int ingest)
+/* The time in milliseconds shifted left by 10: where a run's ids start. */
+static uint64_t id_floor(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	return (ms << 10) | (ingest ? 1ull << 51 : 0);
+	return ms << 10;
 }
 
 /* Where a run (a worker, an ingest: one flow table each) takes its ids. */
 struct id_source {
 	char spool[4096];
-	int ingest;
 };
 
 static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
 {
 	const struct id_source *src = arg;
 	uint64_t first;
-	int rc = spool_take_ids(src->spool, src->ingest, id_floor(src->ingest),
-	                        CAPTURE_ID_BLOCK, &first);
+	int rc = spool_take_ids(src->spool, id_floor(), CAPTURE_ID_BLOCK, &first);
 	if (rc < 0) {
 		log_warnx("%s/%s: %s: flow ids go on without a reservation", src->spool,
 		          SPOOL_IDS_FILE, strerror(-rc));
@@ -456,11 +455,12 @@ void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest)
 {
 	static struct id_source src; /* the process's one run */
 	snprintf(src.spool, sizeof(src.spool), "%s", spool);
-	src.ingest = ingest;
 	fc->id_more = ids_more;
 	fc->id_arg = &src;
 	uint64_t end = 0;
-	fc->id_base = ids_more(&src, id_floor(ingest), &end);
+	/* Without a reservation, an ingest's ids have bit 51 set: never the worker's
+	 * (until its clock-based ids reach that bit in 2039). */
+	fc->id_base = ids_more(&src, id_floor() | (ingest ? CAPTURE_ID_INGEST_BIT : 0), &end);
 	fc->id_end = end;
 }
 

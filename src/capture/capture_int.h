@@ -10,13 +10,15 @@ struct config;
 
 /*
  * The flow ids of a run writing into spool (fc's id fields): unique in the
- * spool and below 2^53 (JSON readers). They are taken in blocks of
- * CAPTURE_ID_BLOCK from the spool (spool_take_ids), so runs at the same time
- * (two ingests) never share one, each block starting no earlier than the
- * time in milliseconds shifted left by 10. Ingests set bit 51: never the
- * worker's ids. A spool where the ids cannot be recorded falls back to the
- * time alone, with a warning.
+ * spool and below 2^53 (JSON readers) until the year 2248. They are taken in
+ * blocks of CAPTURE_ID_BLOCK from the spool's one counter (spool_take_ids),
+ * so runs at the same time (the worker, two ingests) never share one, each
+ * block starting no earlier than the time in milliseconds shifted left by
+ * 10. A spool where the ids cannot be recorded falls back to the time alone,
+ * with a warning; an ingest then sets CAPTURE_ID_INGEST_BIT, so that its ids
+ * are not the worker's.
  */
+#define CAPTURE_ID_INGEST_BIT (1ull << 51)
 #define CAPTURE_ID_BLOCK (1ull << 24)
 void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest);
 

@@ -1013,6 +1013,30 @@ static void prefetch(const char *path, uint64_t off, uint64_t len)
 	close(fd);
 }
 
+/* The pieces of a source its reader takes first: the header's and those of
+ * the first packets (16 KB each, as the reader reads), one open for them all
+ * and one request per run of pieces that touch. offs are in file order. */
+#define SOURCE_PIECE 16384
+static void prefetch_source(const char *path, const uint64_t *offs, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	uint64_t start = 0, end = SOURCE_PIECE;
+	for (size_t k = 0; k < n && k < 16; k++) {
+		if (offs[k] <= end) {
+			if (offs[k] + SOURCE_PIECE > end)
+				end = offs[k] + SOURCE_PIECE;
+			continue;
+		}
+		posix_fadvise(fd, (off_t)start, (off_t)(end - start), POSIX_FADV_WILLNEED);
+		start = offs[k];
+		end = start + SOURCE_PIECE;
+	}
+	posix_fadvise(fd, (off_t)start, (off_t)(end - start), POSIX_FADV_WILLNEED);
+	close(fd);
+}
+
 /* The index header and block table of every file (64 KB holds the table of
  * a 1 GB file's index many times over), all at once. */
 #define INDEX_HEAD_PREFETCH 65536
@@ -1210,12 +1234,8 @@ int capture_pcap_main(int argc, char **argv)
 
 	/* each source's header and first packets read together (16 KB pieces, as
 	 * the reader takes them) */
-	for (size_t i = 0; i < j.nsrc; i++) {
-		struct source *s = &j.src[i];
-		prefetch(s->path, 0, 16384);
-		for (size_t k = 0; k < s->n && k < 16; k++)
-			prefetch(s->path, s->offs[k], 16384);
-	}
+	for (size_t i = 0; i < j.nsrc; i++)
+		prefetch_source(j.src[i].path, j.src[i].offs, j.src[i].n);
 
 	/* open the sources; the output's format follows them */
 	int ns = 0;

@@ -153,11 +153,11 @@ int spool_list(const char *dir, struct spool_file **out, size_t *n)
 	return 0;
 }
 
-int spool_take_ids(const char *dir, int kind, uint64_t floor, uint64_t count, uint64_t *first)
+int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *first)
 {
 	char path[4096], tmp[4200];
-	unsigned long long next[2] = {0, 0};
-	if (kind < 0 || kind > 1 || path_of(path, sizeof(path), dir, SPOOL_IDS_FILE, "") < 0 ||
+	unsigned long long next = 0;
+	if (path_of(path, sizeof(path), dir, SPOOL_IDS_FILE, "") < 0 ||
 	    path_of(tmp, sizeof(tmp), dir, SPOOL_IDS_FILE, ".tmp") < 0)
 		return -EINVAL;
 	int lk = spool_lock(dir);
@@ -165,27 +165,32 @@ int spool_take_ids(const char *dir, int kind, uint64_t floor, uint64_t count, ui
 		return lk;
 	FILE *f = fopen(path, "re");
 	if (f != NULL) {
-		/* "capture N" and "ingest N"; anything else is ignored (floor rules) */
+		/*
+		 * "capture N" and "ingest N": both name the next free id (a spool
+		 * written when the two kinds had counters of their own: the larger
+		 * is free for both). Anything else is ignored (floor rules).
+		 */
 		char line[128];
 		while (fgets(line, sizeof(line), f)) {
 			unsigned long long v;
-			if (sscanf(line, "capture %llu", &v) == 1)
-				next[0] = v;
-			else if (sscanf(line, "ingest %llu", &v) == 1)
-				next[1] = v;
+			if ((sscanf(line, "capture %llu", &v) == 1 ||
+			     sscanf(line, "ingest %llu", &v) == 1) &&
+			    v > next)
+				next = v;
 		}
 		fclose(f);
 	}
-	uint64_t base = next[kind] > floor ? next[kind] : floor;
-	next[kind] = base + count;
+	uint64_t base = next > floor ? next : floor;
+	next = base + count;
 	int rc = 0;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		rc = -errno;
 	} else {
+		/* Both lines, so a reader that knows one counter per kind agrees. */
 		char text[128];
-		int len = snprintf(text, sizeof(text), "capture %llu\ningest %llu\n", next[0],
-		                   next[1]);
+		int len =
+		    snprintf(text, sizeof(text), "capture %llu\ningest %llu\n", next, next);
 		if (write(fd, text, (size_t)len) != len || fsync(fd) < 0)
 			rc = errno ? -errno : -EIO;
 		close(fd);

@@ -60,16 +60,16 @@ int spool_name_parse(const char *name, struct spool_file *out);
 int spool_list(const char *dir, struct spool_file **out, size_t *n);
 
 /*
- * Flow ids for a capture run: count ids of kind (0 the capture worker, 1
- * ingest) that no run has taken before in this spool. The spool keeps the
- * next free id of each kind in ".flow-ids", changed under the spool lock, so
- * runs at the same time (two ingests) never share an id. The block starts at
- * floor or later (the run's start time, so ids still grow with time from run
- * to run). *first is the id before the block: its ids are *first + 1 ...
- * *first + count. 0, or -errno (the file cannot be written).
+ * Flow ids for a capture run (the capture worker, an ingest): count ids that
+ * no run has taken before in this spool. The spool keeps the next free id in
+ * ".flow-ids", changed under the spool lock, so runs at the same time (the
+ * worker and two ingests) never share an id. The block starts at floor or
+ * later (the run's start time, so ids still grow with time from run to run).
+ * *first is the id before the block: its ids are *first + 1 ... *first +
+ * count. 0, or -errno (the file cannot be written).
  */
 #define SPOOL_IDS_FILE ".flow-ids"
-int spool_take_ids(const char *dir, int kind, uint64_t floor, uint64_t count, uint64_t *first);
+int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *first);
 
 /* Take the spool lock (blocking); returns the descriptor that holds it, or -errno. */
 int spool_lock(const char *dir);

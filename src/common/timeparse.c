@@ -16,17 +16,31 @@ int64_t time_now_ns(void)
 	return (int64_t)now.tv_sec * NS + now.tv_nsec;
 }
 
+/* Days from 1970-01-01 to year-month-01 of the proleptic Gregorian calendar,
+ * month 1..12 (the civil-from-days algorithm run backwards: years start in
+ * March, so the leap day is the last day of a year). */
+static int64_t days_to_month(int64_t year, int month)
+{
+	year -= month <= 2;
+	int64_t era = (year >= 0 ? year : year - 399) / 400;
+	int64_t yoe = year - era * 400;                               /* 0..399 */
+	int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5; /* 0..365 */
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* 0..146096 */
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * Seconds since the epoch of a UTC date and time, as timegm() gives them
+ * (fields out of range carry into the next larger), without the time zone
+ * machinery timegm() starts: no read of /etc/localtime.
+ */
 int64_t time_utc(int year, int month, int day, int hour, int min, int sec)
 {
-	struct tm tm;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = year - 1900;
-	tm.tm_mon = month - 1;
-	tm.tm_mday = day;
-	tm.tm_hour = hour;
-	tm.tm_min = min;
-	tm.tm_sec = sec;
-	return (int64_t)timegm(&tm);
+	int64_t y = year, m = (int64_t)month - 1;
+	y += m >= 0 ? m / 12 : -((11 - m) / 12);
+	m -= (y - year) * 12;
+	int64_t days = days_to_month(y, (int)m + 1) + day - 1;
+	return days * 86400 + (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
 }
 
 /* Digits, then optionally '.' and digits: whole seconds (up to max) and

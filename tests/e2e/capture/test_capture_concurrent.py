@@ -4,6 +4,7 @@ lock) and each session gets a flow id of its own (ids are taken in blocks
 recorded in the spool, not from the clock alone)."""
 
 import subprocess
+import time
 
 import pytest
 
@@ -29,6 +30,10 @@ def test_two_ingests_at_once(mres, round_):
     ids = [r[0] for r in rows]
     assert len(ids) > 1000
     assert len(set(ids)) == len(ids), f"{len(ids) - len(set(ids))} flow ids shared"
+    # one counter for every run, from the clock (ms << 10) up: no kind bit on
+    # top, which would bring the ids near 2^53 (JSON's exact integers)
+    now_ms = time.time_ns() // 1_000_000
+    assert max(ids) < (now_ms << 10) + (1 << 26)
     # every session's packets come back by its id, from its own capture alone
     for s in caplib.sessions(st)[:: max(1, len(ids) // 20)]:
         got = caplib.read_pcap(caplib.pcap(st, "--session", s["flow_id"]).stdout)

@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <string.h>
+#include <time.h>
 
 #include "common/timeparse.h"
 
@@ -79,11 +81,58 @@ static void test_refused(void **state)
 	refused("2026-11-22 22:40:30.5+01:");
 }
 
+/* time_utc agrees with timegm: every day from 1600 to 2400 at a few times,
+ * and fields out of range, which carry as timegm's do. */
+static void test_time_utc(void **state)
+{
+	(void)state;
+	static const int fields[][6] = {
+	    {1970, 1, 1, 0, 0, 0},     {1969, 12, 31, 23, 59, 59}, {2000, 2, 29, 12, 0, 0},
+	    {2026, 11, 23, 8, 11, 26}, {2024, 13, 1, 0, 0, 0},     {2024, 0, 1, 0, 0, 0},
+	    {2024, -13, 1, 0, 0, 0},   {2023, 2, 29, 0, 0, 0},     {2023, 1, 0, 24, 60, 61},
+	    {2023, 25, -40, -3, 0, 0}, {1600, 3, 1, 0, 0, 0},      {9999, 12, 31, 23, 59, 59},
+	};
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const int *f = fields[i];
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = f[0] - 1900;
+		tm.tm_mon = f[1] - 1;
+		tm.tm_mday = f[2];
+		tm.tm_hour = f[3];
+		tm.tm_min = f[4];
+		tm.tm_sec = f[5];
+		int64_t want = (int64_t)timegm(&tm);
+		int64_t got = time_utc(f[0], f[1], f[2], f[3], f[4], f[5]);
+		if (got != want)
+			fail_msg("%d-%d-%d %d:%d:%d: %lld, not %lld", f[0], f[1], f[2], f[3],
+			         f[4], f[5], (long long)got, (long long)want);
+	}
+	for (int y = 1600; y <= 2400; y++)
+		for (int m = 1; m <= 12; m++)
+			for (int d = 1; d <= 31; d++) {
+				struct tm tm;
+				memset(&tm, 0, sizeof(tm));
+				tm.tm_year = y - 1900;
+				tm.tm_mon = m - 1;
+				tm.tm_mday = d;
+				tm.tm_hour = d % 24;
+				tm.tm_min = m * 4;
+				tm.tm_sec = y % 60;
+				int64_t want = (int64_t)timegm(&tm);
+				int64_t got = time_utc(y, m, d, d % 24, m * 4, y % 60);
+				if (got != want)
+					fail_msg("%d-%02d-%02d: %lld, not %lld", y, m, d,
+					         (long long)got, (long long)want);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_forms),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_time_utc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
