@@ -43,6 +43,7 @@ DYNLIB_FN(sqlite, int, sqlite3_exec,
            char **a4),
           (a0, a1, a2, a3, a4))
 DYNLIB_FN(sqlite, int, sqlite3_finalize, (sqlite3_stmt * a0), (a0))
+DYNLIB_FN(sqlite, int, sqlite3_get_autocommit, (sqlite3 * a0), (a0))
 DYNLIB_VOID(sqlite, sqlite3_free, (void *a0), (a0))
 DYNLIB_FN(sqlite, int, sqlite3_open_v2, (const char *a0, sqlite3 **a1, int a2, const char *a3),
           (a0, a1, a2, a3))

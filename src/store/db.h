@@ -50,7 +50,7 @@ struct payload_row;
 int db_payload_seen(struct db *d, const struct payload_row *p);
 /* Rows changed by the last statement (1 after an insert that was not a replay). */
 int db_changes(struct db *d);
-/* Begin a batch if none is open; commit the open batch. */
+/* Begin a batch if none is open; commit the open batch (-1: it is rolled back). */
 int db_begin(struct db *d);
 int db_commit(struct db *d);
 int db_in_batch(const struct db *d);

@@ -263,7 +263,16 @@ int db_commit(struct db *d)
 	if (!d->in_batch)
 		return 0;
 	d->in_batch = 0;
-	return exec(d, "COMMIT");
+	if (exec(d, "COMMIT") == 0)
+		return 0;
+	/* A commit that failed may leave its transaction open: none of it is kept. */
+	if (!sqlite3_get_autocommit(d->h)) {
+		char err[sizeof(d->err)];
+		memcpy(err, d->err, sizeof(err));
+		exec(d, "ROLLBACK");
+		memcpy(d->err, err, sizeof(err));
+	}
+	return -1;
 }
 
 int db_in_batch(const struct db *d)

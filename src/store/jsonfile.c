@@ -22,7 +22,8 @@ struct jsonfile {
 	int64_t size;
 	struct strbuf buf;
 	uint32_t buf_lines;
-	uint64_t lines, errors, rotations;
+	uint64_t lines, errors, rotations, dropped;
+	int failing; /* the last flush could not write everything */
 };
 
 struct jsonfile *jsonfile_new(const char *path, int64_t max_size, int keep)
@@ -42,11 +43,12 @@ const char *jsonfile_path(const struct jsonfile *j)
 }
 
 void jsonfile_counts(const struct jsonfile *j, uint64_t *lines, uint64_t *errors,
-                     uint64_t *rotations)
+                     uint64_t *rotations, uint64_t *dropped)
 {
 	*lines = j->lines;
 	*errors = j->errors;
 	*rotations = j->rotations;
+	*dropped = j->dropped;
 }
 
 static int open_file(struct jsonfile *j)
@@ -98,6 +100,11 @@ size_t jsonfile_pending(const struct jsonfile *j)
 	return j->buf.len;
 }
 
+uint64_t jsonfile_pending_lines(const struct jsonfile *j)
+{
+	return j->buf_lines;
+}
+
 int jsonfile_flush(struct jsonfile *j)
 {
 	if (j->buf.len == 0)
@@ -132,12 +139,37 @@ int jsonfile_flush(struct jsonfile *j)
 				n = cut ? (size_t)(cut - (j->buf.data + off)) + 1 : n;
 			}
 		}
-		int r = write_full(j->fd, j->buf.data + off, n);
+		ssize_t w = 0;
+		int r = 0;
+		while ((size_t)w < n) {
+			ssize_t k = write(j->fd, j->buf.data + off + w, n - (size_t)w);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0) {
+				r = -errno;
+				break;
+			}
+			w += k;
+		}
 		if (r < 0) {
-			/* A full disk must not take the store down: say so, keep going. */
+			/*
+			 * A full disk must not take the store down: say so, keep the
+			 * lines for the next flush, and take back the part of a line
+			 * that went in, so that the file never holds half a line.
+			 */
+			const char *nl =
+			    w > 0 ? memrchr(j->buf.data + off, '\n', (size_t)w) : NULL;
+			size_t whole = nl ? (size_t)(nl - (j->buf.data + off)) + 1 : 0;
+			struct stat st;
+			if ((size_t)w > whole && fstat(j->fd, &st) == 0 &&
+			    st.st_size >= w - (ssize_t)whole &&
+			    ftruncate(j->fd, st.st_size - (w - (ssize_t)whole)) < 0)
+				log_warn("%s: truncate", j->path);
+			j->size += (int64_t)whole;
+			off += whole;
 			if (j->errors++ % 1000 == 0)
-				log_warnx("%s: %s (%zu bytes of events not written)", j->path,
-				          strerror(-r), j->buf.len - off);
+				log_warnx("%s: %s (%zu bytes of events not written yet)",
+				          j->path, strerror(-r), j->buf.len - off);
 			break;
 		}
 		j->size += (int64_t)n;
@@ -152,13 +184,23 @@ int jsonfile_flush(struct jsonfile *j)
 		j->buf.len -= off;
 		goto keep;
 	}
+	if (j->failing) {
+		log_info("%s: written again (%u lines that waited)", j->path, j->buf_lines);
+		j->failing = 0;
+	}
 	j->lines += j->buf_lines;
 	strbuf_reset(&j->buf);
 	j->buf_lines = 0;
 	return 0;
 keep:
+	j->failing = 1;
 	if (j->buf.len >= MAX_BUFFERED) {
-		strbuf_reset(&j->buf); /* retrying forever would hold all memory */
+		/* Retrying forever would hold all memory: give them up, and say so. */
+		log_warnx("%s: %zu lines (%zu bytes) of events could not be written and are "
+		          "given up",
+		          j->path, (size_t)j->buf_lines, j->buf.len);
+		j->dropped += j->buf_lines;
+		strbuf_reset(&j->buf);
 		j->buf_lines = 0;
 	}
 	return -EIO;
@@ -180,6 +222,10 @@ void jsonfile_free(struct jsonfile **jp)
 	if (j == NULL)
 		return;
 	jsonfile_flush(j);
+	if (j->buf_lines)
+		log_warnx("%s: %u lines of events could not be written before the stop: they "
+		          "are lost",
+		          j->path, j->buf_lines);
 	if (j->fd >= 0) {
 		fsync(j->fd);
 		close(j->fd);

@@ -17,6 +17,8 @@ struct jsonfile *jsonfile_new(const char *path, int64_t max_size, int keep);
 /* Buffer one line (a newline is added). */
 void jsonfile_put(struct jsonfile *j, const char *line, size_t len);
 size_t jsonfile_pending(const struct jsonfile *j);
+/* Lines taken and not yet written (a full disk keeps them for the next flush). */
+uint64_t jsonfile_pending_lines(const struct jsonfile *j);
 /* Write what is buffered, rotating first when it would pass max_size. 0 or -errno (kept). */
 int jsonfile_flush(struct jsonfile *j);
 /* After SIGHUP: write what is buffered to the old file, then open the path anew. */
@@ -25,6 +27,6 @@ void jsonfile_reopen(struct jsonfile *j);
 void jsonfile_free(struct jsonfile **j);
 const char *jsonfile_path(const struct jsonfile *j);
 void jsonfile_counts(const struct jsonfile *j, uint64_t *lines, uint64_t *errors,
-                     uint64_t *rotations);
+                     uint64_t *rotations, uint64_t *dropped);
 
 #endif

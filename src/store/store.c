@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,13 @@
 #define COMMIT_BUSY_MIN 2000
 #define COMMIT_BUSY_MS 1000
 #define COMMIT_BUSY_ROWS 200000
+/* A batch also commits when the records it keeps (below) reach this size. */
+#define COMMIT_BUSY_BYTES (1024u << 20)
+/* While the database cannot be written, records wait in memory up to this
+ * size; past it the oldest quarter is given up, and counted. */
+#define PENDING_MAX (256u << 20)
+#define DB_RETRY_MIN_MS 1000
+#define DB_RETRY_MAX_MS 30000
 #define JSON_FLUSH_BYTES (4u << 20)
 #define TOUCH_SLOTS 4096
 #define MAX_SINKS 32
@@ -74,6 +82,20 @@ struct store {
 	uint64_t rows_in_batch;
 	int64_t batch_at; /* ms: the last commit */
 	uint64_t n_events, n_db_rows, n_db_errors;
+	/*
+	 * Every record whose database work is in the open batch, kept until the
+	 * batch commits. A commit that fails (a full disk) is rolled back; the
+	 * records then wait here, with those that come meanwhile, and the whole
+	 * batch is done again at the next try (inserts of an event id already
+	 * stored are ignored, so nothing is stored twice).
+	 */
+	uint8_t *pend;
+	size_t pend_len, pend_high;  /* bytes kept; the most touched since the last trim */
+	uint64_t pend_n, batch_rows; /* records kept; event rows inserted in the batch */
+	int db_down;                 /* the last try failed: records wait in pend */
+	int64_t db_down_since, db_retry_at; /* mono ms */
+	int db_retry_ms;
+	uint64_t db_given_up; /* records dropped from pend past PENDING_MAX */
 	int64_t started;
 	struct worker_stats wstats[4];
 	int nwstats;
@@ -93,6 +115,82 @@ static void touch_flush(struct store *s)
 	}
 }
 
+static void db_retry(struct store *s);
+
+/* The open batch is gone (committed, or given up with the database). After a
+ * flood, a small batch gives the memory the flood's batches used back. */
+#define PEND_KEEP (1u << 20)
+static void pending_clear(struct store *s)
+{
+	if (s->pend_len > s->pend_high)
+		s->pend_high = s->pend_len;
+	if (s->pend_len < PEND_KEEP && s->pend_high > 8 * PEND_KEEP) {
+		madvise(s->pend + PEND_KEEP, s->pend_high - PEND_KEEP, MADV_DONTNEED);
+		s->pend_high = PEND_KEEP;
+	}
+	s->pend_len = 0;
+	s->pend_n = 0;
+	s->batch_rows = 0;
+}
+
+/* The records of data (len bytes, n records, checked) join the open batch's. */
+static void pending_add(struct store *s, const uint8_t *data, size_t len, uint64_t n)
+{
+	if (s->pend == NULL) {
+		/* Reserved once, touched as used; huge pages keep a flood's copies cheap. */
+		s->pend = mmap(NULL, PENDING_MAX + IPC_MAX_PAYLOAD, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (s->pend == MAP_FAILED)
+			fatal("events kept for the database: mmap");
+		madvise(s->pend, PENDING_MAX + IPC_MAX_PAYLOAD, MADV_HUGEPAGE); /* a hint */
+	}
+	if (s->pend_len + len > PENDING_MAX) {
+		/* Only while the database is down (a batch commits long before):
+		 * give up the oldest quarter, say how many, keep the newest. */
+		size_t off = 0, cut = s->pend_len / 4;
+		uint64_t k = 0;
+		while (off < cut) {
+			uint32_t l;
+			memcpy(&l, s->pend + off, sizeof(l));
+			off += l;
+			k++;
+		}
+		memmove(s->pend, s->pend + off, s->pend_len - off);
+		s->pend_len -= off;
+		s->pend_n -= k;
+		s->db_given_up += k;
+		log_warnx(
+		    "database: not writable for %lld s: the %llu oldest events waiting for it "
+		    "are given up (%llu in all; JSON lines and remote destinations still "
+		    "have them)",
+		    (long long)((mono_ms() - s->db_down_since) / 1000), (unsigned long long)k,
+		    (unsigned long long)s->db_given_up);
+	}
+	memcpy(s->pend + s->pend_len, data, len);
+	s->pend_len += len;
+	s->pend_n += n;
+}
+
+/* A begin or commit failed: the batch was rolled back; try again later. */
+static void db_failed(struct store *s, const char *what)
+{
+	int64_t now = mono_ms();
+	if (!s->db_down) {
+		s->db_down = 1;
+		s->db_down_since = now;
+		s->db_retry_ms = DB_RETRY_MIN_MS;
+	} else if (s->db_retry_ms < DB_RETRY_MAX_MS) {
+		s->db_retry_ms =
+		    s->db_retry_ms * 2 < DB_RETRY_MAX_MS ? s->db_retry_ms * 2 : DB_RETRY_MAX_MS;
+	}
+	s->db_retry_at = now + s->db_retry_ms;
+	s->n_db_rows -= s->batch_rows;
+	s->batch_rows = 0;
+	s->n_db_errors++;
+	log_warnx("database %s: %s: %llu events wait in memory for it (next try in %d s)", what,
+	          db_error(s->db), (unsigned long long)s->pend_n, s->db_retry_ms / 1000);
+}
+
 /*
  * The commit tick: JSON lines written, the database batch committed, and
  * every delivery queue fdatasynced (so a power loss costs at most one tick).
@@ -101,10 +199,15 @@ static void commit(struct store *s)
 {
 	if (s->json)
 		jsonfile_flush(s->json);
-	if (s->db && db_in_batch(s->db)) {
+	if (s->db && s->db_down) {
+		if (s->stopping || mono_ms() >= s->db_retry_at)
+			db_retry(s);
+	} else if (s->db && db_in_batch(s->db)) {
 		touch_flush(s);
 		if (db_commit(s->db) < 0)
-			log_warnx("database commit: %s", db_error(s->db));
+			db_failed(s, "commit");
+		else
+			pending_clear(s);
 	}
 	s->rows_in_batch = 0;
 	s->batch_at = mono_ms();
@@ -183,6 +286,23 @@ static void map_publish(struct store *s, const char *address, const char *domain
 }
 
 /* Side effects of an event on the store's own tables. */
+/* What a record changes besides the tables: a new mapping goes to the peers. */
+static void publish(struct store *s, const struct evsum *es)
+{
+	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP);
+	if (ts == NULL || !evsum_is(es, ES_EVENT_TYPE, "sinkhole_map"))
+		return;
+	const struct ev_field *f1 = evsum_get(es, ES_MAP_ADDRESS),
+	                      *f2 = evsum_get(es, ES_MAP_DOMAIN);
+	if (f1 && f2 && f1->kind == EV_STR && f2->kind == EV_STR) {
+		char a[64], d[1100];
+		snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
+		snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
+		map_publish(s, a, d, ts->i);
+	}
+}
+
+/* The sinkhole map: a new mapping is kept, an answer's address is marked used. */
 static void apply(struct store *s, const struct evsum *es)
 {
 	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP);
@@ -198,9 +318,8 @@ static void apply(struct store *s, const struct evsum *es)
 			snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
 			snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
 			snprintf(fam, sizeof(fam), "%.*s", (int)f3->strlen, f3->str);
-			if (s->db && db_map_upsert(s->db, a, d, fam, ts->i) < 0)
+			if (db_map_upsert(s->db, a, d, fam, ts->i) < 0)
 				log_warnx("sinkhole map: %s", db_error(s->db));
-			map_publish(s, a, d, ts->i);
 		}
 	} else if (evsum_is(es, ES_EVENT_TYPE, "dns") && evsum_is(es, ES_ACTION, "sinkhole")) {
 		const struct ev_field *ans = evsum_get(es, ES_ANSWER);
@@ -272,6 +391,66 @@ static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
  * are written (sink_flush) before the next message is taken, so an event the
  * store took survives a crash of the store.
  */
+/*
+ * The database work of one record in the open batch: its event row (line:
+ * its JSON, or NULL when the type is not stored), the sinkhole map and the
+ * tables beside `events`.
+ */
+static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct evsum *es,
+                    const struct strbuf *line)
+{
+	int replayed = 0;
+	if (line) {
+		if (db_event_insert_sum(s->db, es, line->data, line->len) < 0) {
+			if (s->n_db_errors++ % 1000 == 0)
+				log_warnx("database insert: %s", db_error(s->db));
+		} else {
+			replayed = db_changes(s->db) == 0;
+			s->n_db_rows += !replayed;
+			s->batch_rows += !replayed;
+		}
+	}
+	apply(s, es);
+	apply_rows(s, rec, rl, es, replayed);
+}
+
+/* The database writable again? The records that waited, as one batch. */
+static void db_retry(struct store *s)
+{
+	if (db_begin(s->db) < 0) {
+		db_failed(s, "begin");
+		return;
+	}
+	size_t off = 0;
+	while (off < s->pend_len) {
+		uint32_t rl;
+		memcpy(&rl, s->pend + off, sizeof(rl));
+		const uint8_t *rec = s->pend + off;
+		off += rl;
+		struct ev_field type;
+		if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
+			continue;
+		struct evsum es;
+		evsum_extract(rec, rl, &es);
+		int to_db = sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
+		if (to_db) {
+			strbuf_reset(&s->line);
+			render_json(rec, rl, s->cfg->sensor, &s->line);
+		}
+		db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
+	}
+	touch_flush(s);
+	if (db_commit(s->db) < 0) {
+		db_failed(s, "commit");
+		return;
+	}
+	log_info("database writable again after %lld s: the %llu events that waited are stored",
+	         (long long)((mono_ms() - s->db_down_since) / 1000),
+	         (unsigned long long)s->pend_n);
+	s->db_down = 0;
+	pending_clear(s);
+}
+
 static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 {
 	struct ev_field type;
@@ -285,22 +464,18 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 	}
 	if (to_json)
 		jsonfile_put(s->json, s->line.data, s->line.len);
-	if (s->db && db_begin(s->db) == 0) {
-		struct evsum es;
-		int replayed = 0;
-		evsum_extract(rec, rl, &es);
-		if (to_db) {
-			if (db_event_insert_sum(s->db, &es, s->line.data, s->line.len) < 0) {
-				if (s->n_db_errors++ % 1000 == 0)
-					log_warnx("database insert: %s", db_error(s->db));
+	struct evsum es;
+	evsum_extract(rec, rl, &es);
+	publish(s, &es);
+	if (s->db) {
+		if (!s->db_down) {
+			if (db_begin(s->db) == 0) {
+				db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
+				s->rows_in_batch++;
 			} else {
-				s->n_db_rows++;
-				replayed = db_changes(s->db) == 0;
+				db_failed(s, "begin");
 			}
 		}
-		apply(s, &es);
-		apply_rows(s, rec, rl, &es, replayed);
-		s->rows_in_batch++;
 	}
 	for (int i = 0; i < s->nsinks; i++)
 		if (sink_wants(s->sinks[i], rec, rl))
@@ -313,6 +488,7 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 static void take_records(struct store *s, struct peer *p, const uint8_t *data, size_t len)
 {
 	size_t off = 0;
+	uint64_t n = 0;
 	while (off < len) {
 		long rl = ev_record_check(data + off, len - off);
 		if (rl < 0)
@@ -321,10 +497,15 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 		if (p)
 			p->events++;
 		off += (size_t)rl;
+		n++;
 	}
+	/* Kept, in one piece, until the batch that holds them commits. */
+	if (s->db)
+		pending_add(s, data, len, n);
 	for (int i = 0; i < s->nsinks; i++)
 		sink_flush(s->sinks[i]);
-	if (s->rows_in_batch >= COMMIT_BUSY_ROWS)
+	if (s->rows_in_batch >= COMMIT_BUSY_ROWS ||
+	    (!s->db_down && s->pend_len >= COMMIT_BUSY_BYTES))
 		commit(s);
 	else if (s->json && jsonfile_pending(s->json) > JSON_FLUSH_BYTES)
 		jsonfile_flush(s->json);
@@ -418,9 +599,10 @@ static void status_update(void *arg)
 	    (int)getpid(), s->started, s->n_events);
 	int first = 1;
 	if (s->json) {
-		uint64_t lines, errors, rot;
-		jsonfile_counts(s->json, &lines, &errors, &rot);
-		status_sink_common(b, "json", "json", jsonfile_path(s->json), 1, lines, 0, 0);
+		uint64_t lines, errors, rot, dropped;
+		jsonfile_counts(s->json, &lines, &errors, &rot, &dropped);
+		status_sink_common(b, "json", "json", jsonfile_path(s->json), 1, lines,
+		                   jsonfile_pending_lines(s->json), dropped);
 		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64 "}", errors,
 		              rot);
 		first = 0;
@@ -429,7 +611,8 @@ static void status_update(void *arg)
 		if (!first)
 			strbuf_putc(b, ',');
 		snprintf(t, sizeof(t), "%s/sinktrap.db", s->cfg->state_dir);
-		status_sink_common(b, "sqlite", "sqlite", t, 1, s->n_db_rows, 0, 0);
+		status_sink_common(b, "sqlite", "sqlite", t, !s->db_down, s->n_db_rows,
+		                   s->db_down ? s->pend_n : 0, s->db_given_up);
 		strbuf_printf(b, ",\"errors\":%" PRIu64 "}", s->n_db_errors);
 		first = 0;
 	}
@@ -510,6 +693,32 @@ static int map_send_row(const struct db_map_row *row, void *arg)
 	return 0;
 }
 
+/* The mappings still waiting for the database, after those it has. */
+static void pending_maps_send(struct store *s, struct map_send *ms)
+{
+	size_t off = 0;
+	while (off < s->pend_len) {
+		uint32_t rl;
+		memcpy(&rl, s->pend + off, sizeof(rl));
+		const uint8_t *rec = s->pend + off;
+		off += rl;
+		struct evsum es;
+		evsum_extract(rec, rl, &es);
+		const struct ev_field *ts = evsum_get(&es, ES_TIMESTAMP),
+		                      *f1 = evsum_get(&es, ES_MAP_ADDRESS),
+		                      *f2 = evsum_get(&es, ES_MAP_DOMAIN);
+		if (!evsum_is(&es, ES_EVENT_TYPE, "sinkhole_map") || !ts || !f1 || !f2 ||
+		    f1->kind != EV_STR || f2->kind != EV_STR)
+			continue;
+		char a[64], d[1100];
+		snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
+		snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
+		struct db_map_row row = {a, d, "", ts->i, ts->i};
+		if (map_send_row(&row, ms) < 0)
+			return;
+	}
+}
+
 static void peer_close(struct store *s, struct peer *p)
 {
 	loop_io_del(s->loop, p->fd);
@@ -557,8 +766,11 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			/* Everything accepted so far is in the map before it is sent. */
 			commit(s);
 			struct map_send ms = {fd, 0};
-			if (s->db)
+			if (s->db) {
 				db_map_each(s->db, map_send_row, &ms);
+				if (s->db_down)
+					pending_maps_send(s, &ms);
+			}
 			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
 			/* A one-byte 1: also send every mapping made from now on. */
@@ -792,8 +1004,16 @@ static void events_reload(struct store *s, struct config *nc)
 		sinks_stop(s, 1000, 0);
 	if (json_changed)
 		jsonfile_free(&s->json);
-	if (sqlite_changed)
+	if (sqlite_changed) {
+		if (s->db_down)
+			log_warnx(
+			    "database: turned off while %llu events still waited for it: they "
+			    "are not stored in it",
+			    (unsigned long long)s->pend_n);
+		s->db_down = 0;
+		pending_clear(s);
 		db_close(&s->db);
+	}
 	/* The old values go to nc, freed with it (the stopped sinks borrowed them). */
 	sinkspec_config_swap(c, nc);
 	if (json_changed && c->json)
@@ -876,9 +1096,16 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	drain(s);
 	commit(s);
+	if (s->db && s->db_down)
+		log_warnx(
+		    "database: still not writable at the stop: %llu events are not stored in "
+		    "it (%s)",
+		    (unsigned long long)s->pend_n, db_error(s->db));
 	sinks_stop(s, STOP_GRACE_MS, 1);
 	log_info("stopped: %llu events stored", (unsigned long long)s->n_events);
 	db_close(&s->db);
+	if (s->pend)
+		munmap(s->pend, PENDING_MAX + IPC_MAX_PAYLOAD);
 	jsonfile_free(&s->json);
 	return 0;
 }

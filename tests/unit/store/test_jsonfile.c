@@ -1,4 +1,4 @@
-/* The JSON lines file: size-based rotation with N kept, and reopen after a move. */
+/* The JSON lines file: size-based rotation with N kept, reopen after a move, a full disk. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,8 +42,8 @@ static void test_rotation(void **state)
 			assert_int_equal(jsonfile_flush(j), 0);
 	}
 	jsonfile_flush(j);
-	uint64_t lines, errors, rot;
-	jsonfile_counts(j, &lines, &errors, &rot);
+	uint64_t lines, errors, rot, dropped;
+	jsonfile_counts(j, &lines, &errors, &rot, &dropped);
 	assert_int_equal(lines, 400);
 	assert_int_equal(errors, 0);
 	assert_true(rot >= 5);
@@ -71,11 +74,58 @@ static void test_reopen(void **state)
 	assert_int_equal(size_of(path), 8);
 }
 
+/*
+ * A file that cannot grow (the file size limit stands in for a full disk):
+ * the write stops in the middle of a line. The flush fails, the half line is
+ * taken back, and once there is room every line is in the file exactly once.
+ */
+static void test_full(void **state)
+{
+	struct jsonfile *j = jsonfile_new(path, 0, 1);
+	char line[64];
+	for (int i = 0; i < 300; i++) {
+		snprintf(line, sizeof(line), "{\"n\":%d,\"pad\":\"%030d\"}", i, i);
+		jsonfile_put(j, line, strlen(line));
+	}
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 5000; /* not a line boundary */
+	void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int r = jsonfile_flush(j);
+	long size = size_of(path);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, h);
+	assert_int_equal(r, -EIO);
+	assert_true(size > 0 && size < 5000);
+	uint64_t lines, errors, rot, dropped;
+	jsonfile_counts(j, &lines, &errors, &rot, &dropped);
+	assert_int_equal(errors, 1);
+	assert_true(lines > 0 && lines < 300);
+	assert_int_equal(lines + jsonfile_pending_lines(j), 300);
+	assert_int_equal(jsonfile_flush(j), 0);
+	jsonfile_free(&j);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char got[128];
+	int n = 0;
+	while (fgets(got, sizeof(got), f)) {
+		snprintf(line, sizeof(line), "{\"n\":%d,\"pad\":\"%030d\"}\n", n, n);
+		if (strcmp(got, line))
+			fail_msg("line %d: %s", n + 1, got);
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, 300);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_full, setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

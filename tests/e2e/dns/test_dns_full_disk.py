@@ -1,0 +1,125 @@
+"""A full disk under the store: sinktrap keeps answering, says what is wrong,
+keeps every event it took in memory, and once there is room again writes them
+all, each once, to the JSON lines file and to SQLite. The state directory is
+on a small tmpfs of the test's own, filled by a file the test then removes."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import dns.message
+import pytest
+
+import harness
+
+BATCH = 3000
+
+
+@pytest.fixture
+def small_fs(res):
+    mnt = res.path("fs")
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def ask(port, names):
+    """Each name once over UDP; the number answered with an address."""
+    got = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        for n in names:
+            q = dns.message.make_query(n, "A")
+            s.sendto(q.to_wire(), ("127.0.0.1", port))
+            while True:
+                r = dns.message.from_wire(s.recv(4096))
+                if r.id == q.id:
+                    break
+            got += bool(harness.a_records(r))
+    return got
+
+
+def fill(mnt, leave_kb):
+    st = os.statvfs(mnt)
+    free_kb = st.f_bavail * st.f_frsize // 1024
+    with open(mnt / "filler", "wb") as f:
+        chunk = b"\0" * (1 << 20)
+        left = (free_kb - leave_kb) * 1024
+        while left > 0:
+            f.write(chunk[:min(left, len(chunk))])
+            left -= len(chunk)
+
+
+def test_full_disk_loses_no_event(res, small_fs):
+    state = small_fs / "state"
+    bl = harness.write_list(res.path("full.hosts"), ["0.0.0.0 full.test"])
+    st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
+                       "dns": {"blocklist": str(bl)},
+                       "events": {"json": str(state / "events.json")}},
+                      upstream=res.dnsmasq(["address=/#/"]))
+    st.state_dir, st.json_path = state, state / "events.json"
+    assert ask(st.port, ["first.full.test"]) == 1
+    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
+                       what="the first event in SQLite")
+    fill(small_fs, 512)
+
+    # The disk fills up under the events: every query is still answered.
+    assert ask(st.port, [f"a{i}.full.test" for i in range(BATCH)]) == BATCH
+    log = harness.wait_until(
+        lambda: "events wait in memory for it" in st.log() and st.log(), timeout=15,
+        what="the store to say the database cannot be written")
+    assert "database commit: database or disk is full" in log
+    assert "No space left on device" in log
+    assert st.proc.alive()
+
+    # Room again: what waited is written, and what comes after.
+    os.unlink(small_fs / "filler")
+    harness.wait_until(lambda: "database writable again" in st.log(), timeout=40,
+                       what="the store to write what waited")
+    assert ask(st.port, [f"b{i}.full.test" for i in range(100)]) == 100
+    st.stop()
+
+    want = 1 + BATCH + 100
+    lines = (state / "events.json").read_text().splitlines()
+    evs = [json.loads(x) for x in lines]  # every line whole
+    dns_ids = [e["event_id"] for e in evs if e["event_type"] == "dns"]
+    assert len(dns_ids) == want and len(set(dns_ids)) == want
+    rows = st.db_rows("SELECT event_id FROM events WHERE event_type = 'dns'")
+    assert sorted(r["event_id"] for r in rows) == sorted(dns_ids)
+    log = st.log()
+    assert "written again" in log
+    assert "not stored" not in log and "given up" not in log and "are lost" not in log
+
+
+def test_database_full_at_stop_is_said(res, small_fs):
+    """Still full when sinktrap stops: how many events SQLite did not get is said."""
+    state = small_fs / "state"
+    bl = harness.write_list(res.path("stop.hosts"), ["0.0.0.0 stop.test"])
+    st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
+                       "dns": {"blocklist": str(bl)},
+                       "events": {"json": "no"}},
+                      upstream=res.dnsmasq(["address=/#/"]))
+    st.state_dir = state
+    assert ask(st.port, ["first.stop.test"]) == 1
+    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
+                       what="the first event in SQLite")
+    fill(small_fs, 256)
+    assert ask(st.port, [f"c{i}.stop.test" for i in range(BATCH)]) == BATCH
+    harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=15,
+                       what="the store to say the database cannot be written")
+    time.sleep(0.5)
+    st.stop()
+    log = st.log()
+    assert "still not writable at the stop" in log, log[-2000:]
+    n = int(log.split("still not writable at the stop: ")[1].split()[0])
+    taken = int(log.split("stopped: ")[1].split()[0])
+    stored = st.db_rows("SELECT count(*) AS n FROM events")[0]["n"]
+    # what SQLite has and what it was said not to have: every event taken, no more
+    assert n >= BATCH
+    assert stored + n == taken
