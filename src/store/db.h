@@ -54,6 +54,11 @@ int db_changes(struct db *d);
 int db_begin(struct db *d);
 int db_commit(struct db *d);
 int db_in_batch(const struct db *d);
+/* Give up the open batch (none of it is kept). */
+int db_rollback(struct db *d);
+/* Was the last failure one that may pass (busy, locked, full, I/O, memory)?
+ * Otherwise it is the statement's own (a constraint), and would fail again. */
+int db_retriable(const struct db *d);
 const char *db_error(const struct db *d);
 
 #endif

@@ -16,6 +16,7 @@ struct db {
 	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
 	sqlite3_stmt *ses_insert, *ses_expire, *pay_upsert; /* prepared at first use */
 	int in_batch;
+	int last_rc; /* SQLite's result code of the last failure */
 	char *sensor;
 	char err[256];
 };
@@ -93,7 +94,9 @@ static const char *const migrations[] = {
 static int exec(struct db *d, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(d->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	int rc = sqlite3_exec(d->h, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		d->last_rc = rc;
 		snprintf(d->err, sizeof(d->err), "%s", msg ? msg : sqlite3_errmsg(d->h));
 		sqlite3_free(msg);
 		return -1;
@@ -266,13 +269,42 @@ int db_commit(struct db *d)
 	if (exec(d, "COMMIT") == 0)
 		return 0;
 	/* A commit that failed may leave its transaction open: none of it is kept. */
+	d->in_batch = 1;
+	db_rollback(d);
+	return -1;
+}
+
+int db_rollback(struct db *d)
+{
+	if (!d->in_batch)
+		return 0;
+	d->in_batch = 0;
 	if (!sqlite3_get_autocommit(d->h)) {
 		char err[sizeof(d->err)];
+		int rc = d->last_rc;
 		memcpy(err, d->err, sizeof(err));
 		exec(d, "ROLLBACK");
 		memcpy(d->err, err, sizeof(err));
+		d->last_rc = rc;
 	}
-	return -1;
+	return 0;
+}
+
+int db_retriable(const struct db *d)
+{
+	switch (d->last_rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_NOMEM:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+	case SQLITE_READONLY:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 int db_in_batch(const struct db *d)
@@ -308,6 +340,7 @@ static int step_reset(struct db *d, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
+		d->last_rc = rc;
 		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
 		return -1;
 	}

@@ -93,6 +93,7 @@ struct store {
 	size_t pend_len, pend_high;  /* bytes kept; the most touched since the last trim */
 	uint64_t pend_n, batch_rows; /* records kept; event rows inserted in the batch */
 	int db_down;                 /* the last try failed: records wait in pend */
+	int batch_broken;            /* a write of the open batch failed as a full disk does */
 	int64_t db_down_since, db_retry_at; /* mono ms */
 	int db_retry_ms;
 	uint64_t db_given_up; /* records dropped from pend past PENDING_MAX */
@@ -175,6 +176,7 @@ static void pending_add(struct store *s, const uint8_t *data, size_t len, uint64
 static void db_failed(struct store *s, const char *what)
 {
 	int64_t now = mono_ms();
+	s->batch_broken = 0;
 	if (!s->db_down) {
 		s->db_down = 1;
 		s->db_down_since = now;
@@ -286,6 +288,16 @@ static void map_publish(struct store *s, const char *address, const char *domain
 }
 
 /* Side effects of an event on the store's own tables. */
+/* A row beside `events` not written: the batch is done again later when the
+ * cause may pass (a full disk); otherwise the row's own fault is said. */
+static void row_failed(struct store *s, const char *what)
+{
+	if (db_retriable(s->db))
+		s->batch_broken = 1;
+	else
+		log_warnx("%s: %s", what, db_error(s->db));
+}
+
 /* What a record changes besides the tables: a new mapping goes to the peers. */
 static void publish(struct store *s, const struct evsum *es)
 {
@@ -319,7 +331,7 @@ static void apply(struct store *s, const struct evsum *es)
 			snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
 			snprintf(fam, sizeof(fam), "%.*s", (int)f3->strlen, f3->str);
 			if (db_map_upsert(s->db, a, d, fam, ts->i) < 0)
-				log_warnx("sinkhole map: %s", db_error(s->db));
+				row_failed(s, "sinkhole map");
 		}
 	} else if (evsum_is(es, ES_EVENT_TYPE, "dns") && evsum_is(es, ES_ACTION, "sinkhole")) {
 		const struct ev_field *ans = evsum_get(es, ES_ANSWER);
@@ -341,19 +353,19 @@ static void apply_rows(struct store *s, const uint8_t *rec, size_t len, const st
 		return;
 	if (evsum_is(es, ES_EVENT_TYPE, "flow")) {
 		if (db_session_insert(s->db, rec, len) < 0)
-			log_warnx("session: %s", db_error(s->db));
+			row_failed(s, "session");
 	} else if (evsum_is(es, ES_EVENT_TYPE, "pcap_expired")) {
 		struct ev_field f;
 		char file[128];
 		if (expired_file_extract(rec, len, &f) && f.strlen < sizeof(file)) {
 			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
 			if (db_sessions_expire(s->db, file) < 0)
-				log_warnx("session expiry: %s", db_error(s->db));
+				row_failed(s, "session expiry");
 		}
 	} else if (evsum_is(es, ES_EVENT_TYPE, "fileinfo") && !replayed) {
 		struct payload_row p;
 		if (payload_row_extract(rec, len, &p) && db_payload_seen(s->db, &p) < 0)
-			log_warnx("payload: %s", db_error(s->db));
+			row_failed(s, "payload");
 	}
 }
 
@@ -402,7 +414,9 @@ static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct
 	int replayed = 0;
 	if (line) {
 		if (db_event_insert_sum(s->db, es, line->data, line->len) < 0) {
-			if (s->n_db_errors++ % 1000 == 0)
+			if (db_retriable(s->db))
+				s->batch_broken = 1; /* the whole batch again, later */
+			else if (s->n_db_errors++ % 1000 == 0)
 				log_warnx("database insert: %s", db_error(s->db));
 		} else {
 			replayed = db_changes(s->db) == 0;
@@ -438,6 +452,11 @@ static void db_retry(struct store *s)
 			render_json(rec, rl, s->cfg->sensor, &s->line);
 		}
 		db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
+		if (s->batch_broken) {
+			db_rollback(s->db);
+			db_failed(s, "write");
+			return;
+		}
 	}
 	touch_flush(s);
 	if (db_commit(s->db) < 0) {
@@ -472,6 +491,10 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 			if (db_begin(s->db) == 0) {
 				db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
 				s->rows_in_batch++;
+				if (s->batch_broken) {
+					db_rollback(s->db);
+					db_failed(s, "write");
+				}
 			} else {
 				db_failed(s, "begin");
 			}

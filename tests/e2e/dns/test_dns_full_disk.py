@@ -6,6 +6,7 @@ on a small tmpfs of the test's own, filled by a file the test then removes."""
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -123,3 +124,30 @@ def test_database_full_at_stop_is_said(res, small_fs):
     # what SQLite has and what it was said not to have: every event taken, no more
     assert n >= BATCH
     assert stored + n == taken
+
+
+def test_database_locked_loses_no_event(res):
+    """Another writer holds the database longer than the busy timeout (5 s):
+    the batch that could not be written is done again once it lets go."""
+    bl = harness.write_list(res.path("lock.hosts"), ["0.0.0.0 lock.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=res.dnsmasq(["address=/#/"]))
+    assert ask(st.port, ["first.lock.test"]) == 1
+    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
+                       what="the first event in SQLite")
+    other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert ask(st.port, [f"d{i}.lock.test" for i in range(500)]) == 500
+        harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=20,
+                           what="the store to say the database cannot be written")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    harness.wait_until(lambda: "database writable again" in st.log(), timeout=60,
+                       what="the store to write what waited")
+    st.stop()
+    dns_ids = [json.loads(x)["event_id"] for x in st.json_path.read_text().splitlines()
+               if '"event_type":"dns"' in x]
+    assert len(dns_ids) == 501
+    rows = st.db_rows("SELECT event_id FROM events WHERE event_type = 'dns'")
+    assert sorted(r["event_id"] for r in rows) == sorted(dns_ids)
