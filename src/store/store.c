@@ -40,7 +40,7 @@
 #define COMMIT_BUSY_MS 1000
 #define COMMIT_BUSY_ROWS 200000
 /* A batch also commits when the records it keeps (below) reach this size. */
-#define COMMIT_BUSY_BYTES (1024u << 20)
+#define COMMIT_BUSY_BYTES (128u << 20)
 /* While the database cannot be written, records wait in memory up to this
  * size; past it the oldest quarter is given up, and counted. */
 #define PENDING_MAX (256u << 20)
