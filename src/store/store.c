@@ -204,8 +204,9 @@ static void commit(struct store *s)
 	if (s->db && s->db_down) {
 		if (s->stopping || mono_ms() >= s->db_retry_at)
 			db_retry(s);
-	} else if (s->db && db_in_batch(s->db)) {
-		touch_flush(s);
+	} else if (s->db) {
+		if (db_in_batch(s->db))
+			touch_flush(s);
 		if (db_commit(s->db) < 0)
 			db_failed(s, "commit");
 		else
@@ -287,7 +288,6 @@ static void map_publish(struct store *s, const char *address, const char *domain
 	}
 }
 
-/* Side effects of an event on the store's own tables. */
 /* A row beside `events` not written: the batch is done again later when the
  * cause may pass (a full disk); otherwise the row's own fault is said. */
 static void row_failed(struct store *s, const char *what)
@@ -399,11 +399,6 @@ static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
 }
 
 /*
- * One record: JSON lines, SQLite, and every remote sink's queue. The queues
- * are written (sink_flush) before the next message is taken, so an event the
- * store took survives a crash of the store.
- */
-/*
  * The database work of one record in the open batch: its event row (line:
  * its JSON, or NULL when the type is not stored), the sinkhole map and the
  * tables beside `events`.
@@ -470,6 +465,11 @@ static void db_retry(struct store *s)
 	pending_clear(s);
 }
 
+/*
+ * One record: JSON lines, SQLite, and every remote sink's queue. The queues
+ * are written (sink_flush) before the next message is taken, so an event the
+ * store took survives a crash of the store.
+ */
 static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 {
 	struct ev_field type;
