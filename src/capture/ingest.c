@@ -67,6 +67,9 @@ struct local_store {
 	struct evbuf ev; /* flow events rendered on the store thread */
 	uint16_t cid_seed;
 	uint64_t events, rows, errors;
+	uint64_t batch_events, lost; /* taken into the open batch; in batches that failed */
+	int broken;                  /* a write of the open batch failed as a full disk does */
+	char lost_why[256];
 	pthread_t th;
 	int started;
 	pthread_mutex_t mu;
@@ -89,6 +92,41 @@ static void grow(uint8_t **buf, size_t *cap, size_t need)
 	*cap = c;
 }
 
+/*
+ * The database side of a one-off command: a batch that a full disk, an I/O
+ * error or a held lock refuses is rolled back and counted, and the command
+ * says so and fails at the end (the daemon's store waits and tries again;
+ * an ingest is run again by whoever runs it). A row refused for its own
+ * fault is logged and skipped.
+ */
+static void local_row_failed(struct local_store *ls, const char *what)
+{
+	if (db_retriable(ls->db)) {
+		if (!ls->broken)
+			snprintf(ls->lost_why, sizeof(ls->lost_why), "%s: %s", what,
+			         db_error(ls->db));
+		ls->broken = 1;
+	} else if (ls->errors++ % 1000 == 0) {
+		log_warnx("%s: %s", what, db_error(ls->db));
+	}
+}
+
+static void local_commit(struct local_store *ls)
+{
+	if (!ls->broken && db_commit(ls->db) < 0) {
+		snprintf(ls->lost_why, sizeof(ls->lost_why), "commit: %s", db_error(ls->db));
+		ls->broken = 1;
+	}
+	if (ls->broken) {
+		db_rollback(ls->db);
+		log_warnx("database %s: %llu events not stored", ls->lost_why,
+		          (unsigned long long)ls->batch_events);
+		ls->lost += ls->batch_events;
+		ls->broken = 0;
+	}
+	ls->batch_events = 0;
+}
+
 /* One record, as the store worker takes it (without remote sinks). */
 static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 {
@@ -103,24 +141,25 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	}
 	if (to_json)
 		jsonfile_put(ls->json, ls->line.data, ls->line.len);
-	if (ls->db && db_begin(ls->db) == 0) {
-		if (to_db &&
-		    db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0) {
-			if (ls->errors++ % 1000 == 0)
-				log_warnx("database insert: %s", db_error(ls->db));
-		}
+	if (ls->db && !ls->broken && db_begin(ls->db) == 0) {
+		if (to_db && db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0)
+			local_row_failed(ls, "database insert");
 		if (type.strlen == 4 && !memcmp(type.str, "flow", 4)) {
-			if (db_session_insert(ls->db, rec, len) < 0 && ls->errors++ % 1000 == 0)
-				log_warnx("session: %s", db_error(ls->db));
+			if (db_session_insert(ls->db, rec, len) < 0)
+				local_row_failed(ls, "session");
 		} else if (type.strlen == 12 && !memcmp(type.str, "pcap_expired", 12) &&
 		           ev_find(rec, len, "pcap_expired.file", &f) && f.kind == EV_STR &&
 		           f.strlen < 128) {
 			char file[128];
 			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
-			db_sessions_expire(ls->db, file);
+			if (db_sessions_expire(ls->db, file) < 0)
+				local_row_failed(ls, "session expiry");
 		}
-		if (++ls->rows % COMMIT_ROWS == 0 && db_commit(ls->db) < 0)
-			log_warnx("database commit: %s", db_error(ls->db));
+		ls->batch_events++;
+		if (++ls->rows % COMMIT_ROWS == 0)
+			local_commit(ls);
+	} else if (ls->db) {
+		ls->batch_events++; /* part of a batch that failed, or of none */
 	}
 	if (ls->json && jsonfile_pending(ls->json) > (4u << 20))
 		jsonfile_flush(ls->json);
@@ -279,7 +318,8 @@ static int local_open(struct local_store *ls, struct config *c, char *err, size_
 	return 0;
 }
 
-static void local_close(struct local_store *ls)
+/* Returns the number of events SQLite did not get. */
+static uint64_t local_close(struct local_store *ls)
 {
 	handoff(ls);
 	if (ls->started) {
@@ -290,8 +330,7 @@ static void local_close(struct local_store *ls)
 		pthread_join(ls->th, NULL);
 	}
 	if (ls->db) {
-		if (db_commit(ls->db) < 0)
-			log_warnx("database commit: %s", db_error(ls->db));
+		local_commit(ls);
 		db_close(&ls->db);
 	}
 	jsonfile_free(&ls->json);
@@ -301,6 +340,7 @@ static void local_close(struct local_store *ls)
 	free(ls->pend);
 	pthread_mutex_destroy(&ls->mu);
 	pthread_cond_destroy(&ls->cv);
+	return ls->lost;
 }
 
 /* ---------------------------------------------------------------- ingest */
@@ -493,8 +533,15 @@ int capture_ingest_main(int argc, char **argv)
 	recorder_stats(rec, &rs);
 	recorder_close(&rec, FLOW_END_SHUTDOWN);
 	emit_drain(&em);
-	local_close(&ls);
+	uint64_t lost = local_close(&ls);
 	emit_free(&em);
+	if (lost) {
+		fprintf(stderr,
+		        "sinktrap: database %s/sinktrap.db: %" PRIu64
+		        " events not stored (%s); the packets are in the spool\n",
+		        c->state_dir, lost, ls.lost_why);
+		failed++;
+	}
 	if (!quiet)
 		printf("ingested %" PRIu64 " packet%s from %d file%s in %.2f s: %" PRIu64
 		       " sessions, %" PRIu64 " packets not IP, %" PRIu64

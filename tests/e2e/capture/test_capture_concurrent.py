@@ -3,6 +3,7 @@ create the database at once (each schema step is taken once, under the write
 lock) and each session gets a flow id of its own (ids are taken in blocks
 recorded in the spool, not from the clock alone)."""
 
+import sqlite3
 import subprocess
 import time
 
@@ -40,3 +41,28 @@ def test_two_ingests_at_once(mres, round_):
         assert len(got) == s["pkts_toserver"] + s["pkts_toclient"], s
     ids_file = (caplib.spool(st) / ".flow-ids").read_text()
     assert ids_file.startswith("capture ") and "\ningest " in ids_file
+
+
+def test_ingest_says_what_the_database_did_not_take(mres):
+    """Another writer holds the database past the busy timeout: the ingest
+    fails, names the database and how many events it did not get, and the
+    packets are in the spool."""
+    small = caplib.PCAPS / "macgyver.pcap"
+    if not (small.exists() and B.exists()):
+        pytest.skip("captures missing")
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, small)  # the database exists, with its schema
+    other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        r = caplib.ingest(st, B, check=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "events not stored" in err and "database is locked" in err, err
+    n = int(err.split("sinktrap.db: ")[1].split()[0])
+    assert n > 0
+    files = caplib.spool_files(st)
+    assert len(files) == 2  # the second capture is in the spool all the same
