@@ -134,6 +134,17 @@ static void pending_clear(struct store *s)
 	s->batch_rows = 0;
 }
 
+/* The next kept record after *off (0: the first); 0 at the end. */
+static int pending_next(const struct store *s, size_t *off, const uint8_t **rec, uint32_t *rl)
+{
+	if (*off >= s->pend_len)
+		return 0;
+	*rec = s->pend + *off;
+	memcpy(rl, *rec, sizeof(*rl));
+	*off += *rl;
+	return 1;
+}
+
 /* The records of data (len bytes, n records, checked) join the open batch's. */
 static void pending_add(struct store *s, const uint8_t *data, size_t len, uint64_t n)
 {
@@ -148,14 +159,12 @@ static void pending_add(struct store *s, const uint8_t *data, size_t len, uint64
 	if (s->pend_len + len > PENDING_MAX) {
 		/* Only while the database is down (a batch commits long before):
 		 * give up the oldest quarter, say how many, keep the newest. */
-		size_t off = 0, cut = s->pend_len / 4;
+		size_t off = 0;
 		uint64_t k = 0;
-		while (off < cut) {
-			uint32_t l;
-			memcpy(&l, s->pend + off, sizeof(l));
-			off += l;
+		const uint8_t *rec;
+		uint32_t rl;
+		while (off < s->pend_len / 4 && pending_next(s, &off, &rec, &rl))
 			k++;
-		}
 		memmove(s->pend, s->pend + off, s->pend_len - off);
 		s->pend_len -= off;
 		s->pend_n -= k;
@@ -298,44 +307,47 @@ static void row_failed(struct store *s, const char *what)
 		log_warnx("%s: %s", what, db_error(s->db));
 }
 
+/* A sinkhole_map event's mapping: address, domain, family and time. */
+struct mapping {
+	char address[64], domain[1100], family[8];
+	int64_t ts;
+};
+
+static int mapping_of(const struct evsum *es, struct mapping *m)
+{
+	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP),
+	                      *f1 = evsum_get(es, ES_MAP_ADDRESS),
+	                      *f2 = evsum_get(es, ES_MAP_DOMAIN),
+	                      *f3 = evsum_get(es, ES_MAP_FAMILY);
+	if (!evsum_is(es, ES_EVENT_TYPE, "sinkhole_map") || !ts || !f1 || !f2 || !f3 ||
+	    f1->kind != EV_STR || f2->kind != EV_STR || f3->kind != EV_STR)
+		return 0;
+	snprintf(m->address, sizeof(m->address), "%.*s", (int)f1->strlen, f1->str);
+	snprintf(m->domain, sizeof(m->domain), "%.*s", (int)f2->strlen, f2->str);
+	snprintf(m->family, sizeof(m->family), "%.*s", (int)f3->strlen, f3->str);
+	m->ts = ts->i;
+	return 1;
+}
+
 /* What a record changes besides the tables: a new mapping goes to the peers. */
 static void publish(struct store *s, const struct evsum *es)
 {
-	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP);
-	if (ts == NULL || !evsum_is(es, ES_EVENT_TYPE, "sinkhole_map"))
-		return;
-	const struct ev_field *f1 = evsum_get(es, ES_MAP_ADDRESS),
-	                      *f2 = evsum_get(es, ES_MAP_DOMAIN);
-	if (f1 && f2 && f1->kind == EV_STR && f2->kind == EV_STR) {
-		char a[64], d[1100];
-		snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
-		snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
-		map_publish(s, a, d, ts->i);
-	}
+	struct mapping m;
+	if (mapping_of(es, &m))
+		map_publish(s, m.address, m.domain, m.ts);
 }
 
 /* The sinkhole map: a new mapping is kept, an answer's address is marked used. */
 static void apply(struct store *s, const struct evsum *es)
 {
-	const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP);
-	if (ts == NULL)
-		return;
-	if (evsum_is(es, ES_EVENT_TYPE, "sinkhole_map")) {
-		const struct ev_field *f1 = evsum_get(es, ES_MAP_ADDRESS),
-		                      *f2 = evsum_get(es, ES_MAP_DOMAIN),
-		                      *f3 = evsum_get(es, ES_MAP_FAMILY);
-		if (f1 && f2 && f3 && f1->kind == EV_STR && f2->kind == EV_STR &&
-		    f3->kind == EV_STR) {
-			char a[64], d[1100], fam[8];
-			snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
-			snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
-			snprintf(fam, sizeof(fam), "%.*s", (int)f3->strlen, f3->str);
-			if (db_map_upsert(s->db, a, d, fam, ts->i) < 0)
-				row_failed(s, "sinkhole map");
-		}
+	struct mapping m;
+	if (mapping_of(es, &m)) {
+		if (db_map_upsert(s->db, m.address, m.domain, m.family, m.ts) < 0)
+			row_failed(s, "sinkhole map");
 	} else if (evsum_is(es, ES_EVENT_TYPE, "dns") && evsum_is(es, ES_ACTION, "sinkhole")) {
-		const struct ev_field *ans = evsum_get(es, ES_ANSWER);
-		if (ans && ans->kind == EV_STR && ans->strlen && ans->str[0] != 'N')
+		const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP),
+		                      *ans = evsum_get(es, ES_ANSWER);
+		if (ts && ans && ans->kind == EV_STR && ans->strlen && ans->str[0] != 'N')
 			touch(s, ans->str, ans->strlen, ts->i);
 	}
 }
@@ -431,11 +443,9 @@ static void db_retry(struct store *s)
 		return;
 	}
 	size_t off = 0;
-	while (off < s->pend_len) {
-		uint32_t rl;
-		memcpy(&rl, s->pend + off, sizeof(rl));
-		const uint8_t *rec = s->pend + off;
-		off += rl;
+	const uint8_t *rec;
+	uint32_t rl;
+	while (pending_next(s, &off, &rec, &rl)) {
 		struct ev_field type;
 		if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
 			continue;
@@ -720,23 +730,15 @@ static int map_send_row(const struct db_map_row *row, void *arg)
 static void pending_maps_send(struct store *s, struct map_send *ms)
 {
 	size_t off = 0;
-	while (off < s->pend_len) {
-		uint32_t rl;
-		memcpy(&rl, s->pend + off, sizeof(rl));
-		const uint8_t *rec = s->pend + off;
-		off += rl;
+	const uint8_t *rec;
+	uint32_t rl;
+	while (pending_next(s, &off, &rec, &rl)) {
 		struct evsum es;
+		struct mapping m;
 		evsum_extract(rec, rl, &es);
-		const struct ev_field *ts = evsum_get(&es, ES_TIMESTAMP),
-		                      *f1 = evsum_get(&es, ES_MAP_ADDRESS),
-		                      *f2 = evsum_get(&es, ES_MAP_DOMAIN);
-		if (!evsum_is(&es, ES_EVENT_TYPE, "sinkhole_map") || !ts || !f1 || !f2 ||
-		    f1->kind != EV_STR || f2->kind != EV_STR)
+		if (!mapping_of(&es, &m))
 			continue;
-		char a[64], d[1100];
-		snprintf(a, sizeof(a), "%.*s", (int)f1->strlen, f1->str);
-		snprintf(d, sizeof(d), "%.*s", (int)f2->strlen, f2->str);
-		struct db_map_row row = {a, d, "", ts->i, ts->i};
+		struct db_map_row row = {m.address, m.domain, m.family, m.ts, m.ts};
 		if (map_send_row(&row, ms) < 0)
 			return;
 	}
