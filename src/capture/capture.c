@@ -410,7 +410,7 @@ static void recovered_note(void *arg, const char *name, const char *what)
 }
 
 /* The flow settings of [capture]. */
-static void flow_settings(const struct config *c, struct flow_config *fc)
+void capture_flow_config(const struct config *c, struct flow_config *fc)
 {
 	flow_config_default(fc);
 	fc->capacity = (uint32_t)c->capture_max_flows;
@@ -475,7 +475,7 @@ void capture_recorder_config(const struct config *c, const char *spool,
 	rc->limits.max_disk = (uint64_t)c->capture_max_disk;
 	rc->limits.min_free = c->capture_min_free;
 	rc->snaplen = (uint32_t)c->capture_snaplen;
-	flow_settings(c, &rc->flow);
+	capture_flow_config(c, &rc->flow);
 	rc->owner = (uid_t)-1;
 	rc->group = (gid_t)-1;
 }

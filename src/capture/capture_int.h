@@ -22,6 +22,9 @@ struct config;
 #define CAPTURE_ID_BLOCK (1ull << 24)
 void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest);
 
+/* The flow table settings of [capture] (timeouts, capacity, Community ID seed). */
+void capture_flow_config(const struct config *c, struct flow_config *fc);
+
 /* The recorder settings of [capture], writing into spool (borrowed). */
 void capture_recorder_config(const struct config *c, const char *spool,
                              struct recorder_config *rc);

@@ -265,6 +265,17 @@ static void flow_end(struct flow_table *ft, struct flow *f, enum flow_end reason
 	ft->free_head = idx;
 }
 
+int64_t flow_config_longest_idle_ns(const struct flow_config *c)
+{
+	uint32_t t = c->tcp_new_timeout;
+	const uint32_t others[] = {c->tcp_est_timeout, c->tcp_closed_timeout, c->udp_timeout,
+	                           c->other_timeout};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (others[i] > t)
+			t = others[i];
+	return (int64_t)t * NS + SWEEP_EVERY;
+}
+
 static size_t sweep(struct flow_table *ft)
 {
 	size_t n = 0;

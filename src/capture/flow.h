@@ -141,6 +141,15 @@ struct flow_table;
 
 void flow_config_default(struct flow_config *c);
 
+/*
+ * The longest a flow of this config can stay idle and still take a packet:
+ * its longest timeout, plus the sweep interval (flows are ended by a sweep
+ * at most once a second of packet time, before the packet that triggers it
+ * is looked up). A packet later than that after a flow's last one starts
+ * another flow.
+ */
+int64_t flow_config_longest_idle_ns(const struct flow_config *c);
+
 /* Returns 0, -EINVAL (capacity 0 or above 2^30), -ENOMEM. */
 int flow_table_new(struct flow_table **out, const struct flow_config *c);
 /* Frees the table without ending its flows (flush first to report them). */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "capture/capture.h"
+#include "capture/capture_int.h"
 #include "common/timeparse.h"
 #include "capture/communityid.h"
 #include "capture/decode.h"
@@ -975,18 +976,6 @@ static int source_settle(struct source *s)
 	return s->n > 0;
 }
 
-/* The longest a flow stays idle before the capture ends it, in ns. */
-static int64_t longest_flow_timeout_ns(const struct config *c)
-{
-	int64_t ms = c->capture_tcp_new_ms;
-	const int64_t others[] = {c->capture_tcp_est_ms, c->capture_tcp_closed_ms,
-	                          c->capture_udp_ms, c->capture_other_ms};
-	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		if (others[i] > ms)
-			ms = others[i];
-	return ms * 1000000;
-}
-
 /*
  * --session ID from the spool's indexes alone, without the store: opening
  * SQLite and reading its schema was most of the command's time. The index of
@@ -998,8 +987,8 @@ static int64_t longest_flow_timeout_ns(const struct config *c)
  * store is left out only when the id is found and no such file can hold
  * more of its packets: no file of the last two kinds, and files being
  * written only if their first packet is later than the flow's last indexed
- * packet plus the longest flow timeout (a flow idle that long has ended; a
- * packet after it starts another flow). Returns 1 with the sources filled,
+ * packet plus the longest a flow can stay idle (flow_config_longest_idle_ns:
+ * a packet after that starts another flow). Returns 1 with the sources filled,
  * or 0, with nothing kept, to ask the store.
  */
 /* Ask the kernel to start reading len bytes at off of path now, so that reads
@@ -1089,7 +1078,9 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 	}
 	if (nsrc == 0)
 		ok = 0;
-	int64_t horizon = ok ? last_ns + longest_flow_timeout_ns(c) : 0;
+	struct flow_config fc;
+	capture_flow_config(c, &fc);
+	int64_t horizon = ok ? last_ns + flow_config_longest_idle_ns(&fc) : 0;
 	for (size_t i = 0; i < nfiles && ok; i++) {
 		if (!files[i].part)
 			continue;

@@ -515,6 +515,43 @@ static struct flow *udp_to(struct flow_table *ft, int net, int host, int64_t ts)
 	return track(ft, &p, ts, &dir);
 }
 
+/* ---- how long a flow can stay idle and still take a packet ---- */
+
+/* A packet that comes the timeout and up to one sweep interval after a flow's
+ * last one still joins it, whatever the sweeps' phase (other traffic drives
+ * them); later, never. flow_config_longest_idle_ns is that bound: what
+ * `pcap --session` uses to decide whether a file being written may hold more
+ * of a session. */
+static void test_longest_idle(void **state)
+{
+	struct flow_config c;
+	flow_config_default(&c);
+	c.tcp_new_timeout = c.tcp_est_timeout = c.tcp_closed_timeout = c.udp_timeout =
+	    c.other_timeout = 2;
+	c.hash_seed = 42;
+	const int64_t bound = flow_config_longest_idle_ns(&c);
+	assert_int_equal(bound, 3 * SEC);
+	int64_t longest = 0;
+	for (int phase = 0; phase < 10; phase++) {
+		for (int g = 0; g <= 50; g++) {
+			int64_t gap = 2 * SEC + g * (SEC / 40); /* 2 s .. 3.25 s */
+			struct flow_table *ft;
+			assert_int_equal(flow_table_new(&ft, &c), 0);
+			struct flow *a = udp_to(ft, 1, 1, SEC);
+			uint64_t id = a->id;
+			/* other traffic, whose packets run the sweeps */
+			for (int64_t t = SEC + phase * (SEC / 10); t < SEC + gap; t += SEC / 2)
+				udp_to(ft, 2, 1, t);
+			a = udp_to(ft, 1, 1, SEC + gap);
+			if (a->id == id && gap > longest)
+				longest = gap;
+			flow_table_free(&ft);
+		}
+	}
+	assert_true(longest > 2 * SEC); /* the timeout alone is not the bound */
+	assert_true(longest < bound);
+}
+
 /* ---- ids: blocks, and the next block when one is used up ---- */
 
 struct blocks {
@@ -787,6 +824,7 @@ int main(void)
 	    cmocka_unit_test(test_vlan),
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_id_blocks),
+	    cmocka_unit_test(test_longest_idle),
 	    cmocka_unit_test(test_tshark_streams),
 	    cmocka_unit_test(test_render),
 	};
