@@ -5,6 +5,7 @@ on a small tmpfs of the test's own, filled by a file the test then removes."""
 
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -151,3 +152,36 @@ def test_database_locked_loses_no_event(res):
     assert len(dns_ids) == 501
     rows = st.db_rows("SELECT event_id FROM events WHERE event_type = 'dns'")
     assert sorted(r["event_id"] for r in rows) == sorted(dns_ids)
+
+
+def test_mappings_waiting_for_the_database_survive_a_worker_restart(res, small_fs):
+    """New pool addresses handed out while the database cannot take them: a
+    dns worker started meanwhile gets them from the store all the same, so a
+    domain keeps its address (and a later connection to it its attribution)."""
+    state = small_fs / "state"
+    bl = harness.write_list(res.path("map.hosts"), [f"0.0.0.0 m{i}.map.test" for i in range(40)])
+    st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
+                       "dns": {"blocklist": str(bl)},
+                       "events": {"json": "no"}},
+                      upstream=res.dnsmasq(["address=/#/"]))
+    st.state_dir = state
+    assert ask(st.port, ["m0.map.test"]) == 1
+    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM sinkhole_map"),
+                       what="the first mapping in SQLite")
+    fill(small_fs, 256)
+    # enough events to fill what is left, then the new mappings
+    assert ask(st.port, [f"x{i}.m0.map.test" for i in range(BATCH)]) == BATCH
+    names = [f"m{i}.map.test" for i in range(1, 40)]
+    before = {n: harness.a_records(st.query(n))[0] for n in names}
+    harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=15,
+                       what="the store to say the database cannot be written")
+    assert not st.db_rows("SELECT 1 FROM sinkhole_map WHERE domain = 'm39.map.test'")
+    old = st.worker_pid("dns")
+    os.kill(old, signal.SIGKILL)
+    harness.wait_until(lambda: (lambda p: p if p and p != old else None)(
+        st.worker_pid("dns")), 15, what="a new dns worker")
+    harness.wait_until(st.probe, 15, what="the new dns worker to answer")
+    # asked in the other order: a worker that had to hand them out again would
+    # not give each the same address
+    after = {n: harness.a_records(st.query(n))[0] for n in reversed(names)}
+    assert after == before
