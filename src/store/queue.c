@@ -19,6 +19,8 @@
 
 #define HDR 8
 #define WBUF_FLUSH (1u << 20)
+/* Records the disk would not take are kept for the next flush up to this. */
+#define WBUF_KEEP_MAX (64u << 20)
 #define MAX_SEGMENT (16u << 20)
 #define MIN_SEGMENT (8u << 10)
 #define MAX_REC ((uint32_t)EV_MAX_RECORD + 64)
@@ -50,6 +52,7 @@ struct queue {
 	size_t wlen, wcap;
 	uint32_t wn;
 	uint64_t write_errors;
+	int failing; /* the last flush could not write: wbuf waits for room */
 
 	/* Consumer only. */
 	int rfd;
@@ -338,8 +341,10 @@ void queue_close(struct queue **qp)
 	struct queue *q = *qp;
 	if (q == NULL)
 		return;
+	if (q->wlen && queue_flush(q) < 0 && q->wlen)
+		log_warnx("%s: %u records could not be written before the stop: they are lost",
+		          q->dir, q->wn);
 	if (q->wfd >= 0) {
-		queue_flush(q);
 		queue_sync(q);
 		close(q->wfd);
 	}
@@ -401,7 +406,9 @@ static void roll(struct queue *q)
 void queue_append(struct queue *q, const uint8_t *rec, size_t len)
 {
 	uint64_t need = HDR + len;
-	if (q->wbytes + q->wlen > 0 && q->wbytes + q->wlen + need > q->seg_size) {
+	/* While the disk refuses, the records wait for the sink's own flushes. */
+	if (!q->failing && q->wbytes + q->wlen > 0 &&
+	    q->wbytes + q->wlen + need > q->seg_size) {
 		queue_flush(q);
 		if (q->wbytes > 0)
 			roll(q);
@@ -430,7 +437,7 @@ void queue_append(struct queue *q, const uint8_t *rec, size_t len)
 	memcpy(q->wbuf + q->wlen + HDR, rec, len);
 	q->wlen += need;
 	q->wn++;
-	if (q->wlen >= WBUF_FLUSH)
+	if (q->wlen >= WBUF_FLUSH && !q->failing)
 		queue_flush(q);
 }
 
@@ -438,7 +445,10 @@ int queue_flush(struct queue *q)
 {
 	if (q->wlen == 0)
 		return 0;
+	if (q->wfd < 0)
+		open_write_segment(q); /* a segment the disk would not create before */
 	int r = q->wfd >= 0 ? write_full(q->wfd, q->wbuf, q->wlen) : -EBADF;
+	int give_up = r < 0 && q->wlen >= WBUF_KEEP_MAX;
 	pthread_mutex_lock(&q->mu);
 	struct seg *last = &q->segs[q->nsegs - 1];
 	uint64_t good = last->bytes;
@@ -447,21 +457,28 @@ int queue_flush(struct queue *q)
 		last->nrec += q->wn;
 		q->wbytes = last->bytes;
 		__atomic_add_fetch(&q->total_bytes, q->wlen, __ATOMIC_RELAXED);
-	} else {
-		/* Disk full or gone: these records are lost to this sink; say so. */
+	} else if (give_up) {
+		/* Disk full or gone for long: these records are lost to this sink; say so. */
 		q->dropped += q->wn;
 		q->drops_untaken += q->wn;
 		q->cursor_dirty = 1;
 	}
 	pthread_mutex_unlock(&q->mu);
 	if (r < 0) {
-		if (q->write_errors++ % 1000 == 0)
-			log_warnx("%s: %s (%u records not queued)", q->dir, strerror(-r),
-			          q->wn);
+		if (q->write_errors++ % 1000 == 0 || give_up)
+			log_warnx("%s: %s (%u records %s)", q->dir, strerror(-r), q->wn,
+			          give_up ? "not queued: given up"
+			                  : "kept in memory until it has room");
 		/* A partial write would leave half a record: cut it. */
 		if (q->wfd >= 0 && ftruncate(q->wfd, (off_t)good) < 0)
 			log_warn("%s: truncate", q->dir);
+		q->failing = 1;
+		if (!give_up)
+			return r;
 	} else {
+		if (q->failing)
+			log_info("%s: written again (%u records that waited)", q->dir, q->wn);
+		q->failing = 0;
 		uint64_t one = 1;
 		if (write(q->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			log_warn("queue eventfd");

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -402,6 +405,52 @@ static void test_threads(void **state)
 	queue_close(&r.q);
 }
 
+/*
+ * A disk that takes no more (the file size limit stands in for it): the
+ * flush fails, half a record is cut off the segment, and the records wait in
+ * memory; once there is room every one is read back, in order, once.
+ */
+static void test_full_disk(void **state)
+{
+	struct queue *q = open_q(0);
+	for (int i = 0; i < 10; i++)
+		put(q, i, 100);
+	assert_int_equal(queue_flush(q), 0);
+	struct stat st;
+	char seg[300];
+	DIR *d = opendir(test_dir);
+	struct dirent *e;
+	seg[0] = '\0';
+	while ((e = readdir(d)))
+		if (strlen(e->d_name) == 18 && !strcmp(e->d_name + 16, ".q"))
+			snprintf(seg, sizeof(seg), "%s/%s", test_dir, e->d_name);
+	closedir(d);
+	assert_true(seg[0] && stat(seg, &st) == 0);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 700; /* room for part of the next records */
+	void (*h)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 10; i < 30; i++)
+		put(q, i, 100);
+	int r = queue_flush(q);
+	struct stat st2;
+	int sr = stat(seg, &st2);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, h);
+	assert_int_equal(r, -EFBIG);
+	assert_int_equal(sr, 0);
+	assert_int_equal(st2.st_size, st.st_size); /* the half record is cut */
+	struct queue_stats qs;
+	queue_get_stats(q, &qs);
+	assert_int_equal(qs.dropped, 0);
+	assert_int_equal(queue_flush(q), 0);
+	int64_t next = 0;
+	assert_int_equal(read_all(q, &next, 1, 1 << 20), 30);
+	queue_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +465,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_size_limit, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_drop_under_reader, test_dir_setup,
 	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_full_disk, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_record, test_dir_setup,
 	                                    test_dir_teardown),
