@@ -141,7 +141,9 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	}
 	if (to_json)
 		jsonfile_put(ls->json, ls->line.data, ls->line.len);
-	if (ls->db && !ls->broken && db_begin(ls->db) == 0) {
+	if (ls->db && !ls->broken && db_begin(ls->db) < 0)
+		local_row_failed(ls, "begin");
+	if (ls->db && !ls->broken) {
 		if (to_db && db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0)
 			local_row_failed(ls, "database insert");
 		if (type.strlen == 4 && !memcmp(type.str, "flow", 4)) {
@@ -155,11 +157,11 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 			if (db_sessions_expire(ls->db, file) < 0)
 				local_row_failed(ls, "session expiry");
 		}
-		ls->batch_events++;
+	}
+	if (ls->db) {
+		ls->batch_events++; /* a batch that failed counts all it was given */
 		if (++ls->rows % COMMIT_ROWS == 0)
 			local_commit(ls);
-	} else if (ls->db) {
-		ls->batch_events++; /* part of a batch that failed, or of none */
 	}
 	if (ls->json && jsonfile_pending(ls->json) > (4u << 20))
 		jsonfile_flush(ls->json);
