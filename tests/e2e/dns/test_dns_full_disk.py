@@ -58,14 +58,25 @@ def fill(mnt, leave_kb):
             left -= len(chunk)
 
 
-def test_full_disk_loses_no_event(res, small_fs):
+def on_small_fs(res, small_fs, name, entries, json_lines=False):
+    """A sinktrap whose state directory is on the small file system."""
     state = small_fs / "state"
-    bl = harness.write_list(res.path("full.hosts"), ["0.0.0.0 full.test"])
+    bl = harness.write_list(res.path(f"{name}.hosts"), [f"0.0.0.0 {e}" for e in entries])
     st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
                        "dns": {"blocklist": str(bl)},
-                       "events": {"json": str(state / "events.json")}},
+                       "events": {"json": str(state / "events.json") if json_lines else "no"}},
                       upstream=res.dnsmasq(["address=/#/"]))
     st.state_dir, st.json_path = state, state / "events.json"
+    return st
+
+
+def wait_db_down(st, timeout=15):
+    harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=timeout,
+                       what="the store to say the database cannot be written")
+
+
+def test_full_disk_loses_no_event(res, small_fs):
+    st = on_small_fs(res, small_fs, "full", ["full.test"], json_lines=True)
     assert ask(st.port, ["first.full.test"]) == 1
     harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
                        what="the first event in SQLite")
@@ -73,9 +84,8 @@ def test_full_disk_loses_no_event(res, small_fs):
 
     # The disk fills up under the events: every query is still answered.
     assert ask(st.port, [f"a{i}.full.test" for i in range(BATCH)]) == BATCH
-    log = harness.wait_until(
-        lambda: "events wait in memory for it" in st.log() and st.log(), timeout=15,
-        what="the store to say the database cannot be written")
+    wait_db_down(st)
+    log = st.log()
     assert "database commit: database or disk is full" in log
     assert "No space left on device" in log
     assert st.proc.alive()
@@ -88,7 +98,7 @@ def test_full_disk_loses_no_event(res, small_fs):
     st.stop()
 
     want = 1 + BATCH + 100
-    lines = (state / "events.json").read_text().splitlines()
+    lines = st.json_path.read_text().splitlines()
     evs = [json.loads(x) for x in lines]  # every line whole
     dns_ids = [e["event_id"] for e in evs if e["event_type"] == "dns"]
     assert len(dns_ids) == want and len(set(dns_ids)) == want
@@ -101,20 +111,13 @@ def test_full_disk_loses_no_event(res, small_fs):
 
 def test_database_full_at_stop_is_said(res, small_fs):
     """Still full when sinktrap stops: how many events SQLite did not get is said."""
-    state = small_fs / "state"
-    bl = harness.write_list(res.path("stop.hosts"), ["0.0.0.0 stop.test"])
-    st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
-                       "dns": {"blocklist": str(bl)},
-                       "events": {"json": "no"}},
-                      upstream=res.dnsmasq(["address=/#/"]))
-    st.state_dir = state
+    st = on_small_fs(res, small_fs, "stop", ["stop.test"])
     assert ask(st.port, ["first.stop.test"]) == 1
     harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
                        what="the first event in SQLite")
     fill(small_fs, 256)
     assert ask(st.port, [f"c{i}.stop.test" for i in range(BATCH)]) == BATCH
-    harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=15,
-                       what="the store to say the database cannot be written")
+    wait_db_down(st)
     time.sleep(0.5)
     st.stop()
     log = st.log()
@@ -139,8 +142,7 @@ def test_database_locked_loses_no_event(res):
     other.execute("BEGIN IMMEDIATE")
     try:
         assert ask(st.port, [f"d{i}.lock.test" for i in range(500)]) == 500
-        harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=20,
-                           what="the store to say the database cannot be written")
+        wait_db_down(st, timeout=20)
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -158,13 +160,7 @@ def test_mappings_waiting_for_the_database_survive_a_worker_restart(res, small_f
     """New pool addresses handed out while the database cannot take them: a
     dns worker started meanwhile gets them from the store all the same, so a
     domain keeps its address (and a later connection to it its attribution)."""
-    state = small_fs / "state"
-    bl = harness.write_list(res.path("map.hosts"), [f"0.0.0.0 m{i}.map.test" for i in range(40)])
-    st = res.sinktrap({"sinktrap": {"state_dir": str(state)},
-                       "dns": {"blocklist": str(bl)},
-                       "events": {"json": "no"}},
-                      upstream=res.dnsmasq(["address=/#/"]))
-    st.state_dir = state
+    st = on_small_fs(res, small_fs, "map", [f"m{i}.map.test" for i in range(40)])
     assert ask(st.port, ["m0.map.test"]) == 1
     harness.wait_until(lambda: st.db_rows("SELECT 1 FROM sinkhole_map"),
                        what="the first mapping in SQLite")
@@ -173,8 +169,7 @@ def test_mappings_waiting_for_the_database_survive_a_worker_restart(res, small_f
     assert ask(st.port, [f"x{i}.m0.map.test" for i in range(BATCH)]) == BATCH
     names = [f"m{i}.map.test" for i in range(1, 40)]
     before = {n: harness.a_records(st.query(n))[0] for n in names}
-    harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=15,
-                       what="the store to say the database cannot be written")
+    wait_db_down(st)
     assert not st.db_rows("SELECT 1 FROM sinkhole_map WHERE domain = 'm39.map.test'")
     old = st.worker_pid("dns")
     os.kill(old, signal.SIGKILL)
