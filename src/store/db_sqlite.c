@@ -165,8 +165,9 @@ static int migrate(struct db *d)
 
 static int prepare(struct db *d, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) !=
-	    SQLITE_OK) {
+	int rc = sqlite3_prepare_v3(d->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	if (rc != SQLITE_OK) {
+		d->last_rc = rc; /* every failure sets it: db_retriable reads the latest */
 		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
 		return -1;
 	}
