@@ -976,21 +976,6 @@ static int source_settle(struct source *s)
 	return s->n > 0;
 }
 
-/*
- * --session ID from the spool's indexes alone, without the store: opening
- * SQLite and reading its schema was most of the command's time. The index of
- * a finished file holds every packet that file has of each of its flows, by
- * flow id, so every indexed file is asked (its block table says in one
- * binary search). What the indexes cannot vouch for is a file without one
- * of the capture run's own: a file being written, one a crash left
- * unindexed, one whose index was rebuilt (ids of the rescan's own). The
- * store is left out only when the id is found and no such file can hold
- * more of its packets: no file of the last two kinds, and files being
- * written only if their first packet is later than the flow's last indexed
- * packet plus the longest a flow can stay idle (flow_config_longest_idle_ns:
- * a packet after that starts another flow). Returns 1 with the sources filled,
- * or 0, with nothing kept, to ask the store.
- */
 /* Ask the kernel to start reading len bytes at off of path now, so that reads
  * of several files (or places) wait for the disk together, not in turn. */
 static void prefetch(const char *path, uint64_t off, uint64_t len)
@@ -1030,6 +1015,21 @@ static void prefetch_source(const char *path, const uint64_t *offs, size_t n)
  * a 1 GB file's index many times over), all at once. */
 #define INDEX_HEAD_PREFETCH 65536
 
+/*
+ * --session ID from the spool's indexes alone, without the store: opening
+ * SQLite and reading its schema was most of the command's time. The index of
+ * a finished file holds every packet that file has of each of its flows, by
+ * flow id, so every indexed file is asked (its block table says in one
+ * binary search). What the indexes cannot vouch for is a file without one
+ * of the capture run's own: a file being written, one a crash left
+ * unindexed, one whose index was rebuilt (ids of the rescan's own). The
+ * store is left out only when the id is found and no such file can hold
+ * more of its packets: no file of the last two kinds, and files being
+ * written only if their first packet is later than the flow's last indexed
+ * packet plus the longest a flow can stay idle (flow_config_longest_idle_ns:
+ * a packet after that starts another flow). Returns 1 with the sources filled,
+ * or 0, with nothing kept, to ask the store.
+ */
 static int session_by_index(struct pcapjob *j, const struct config *c,
                             const struct spool_file *files, size_t nfiles)
 {
