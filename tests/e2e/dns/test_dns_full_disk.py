@@ -70,6 +70,18 @@ def on_small_fs(res, small_fs, name, entries, json_lines=False):
     return st
 
 
+def first_stored(st, name, sql="SELECT 1 FROM events WHERE event_type = 'dns'"):
+    """One query answered, and what it makes in SQLite (the database is up)."""
+    assert ask(st.port, [name]) == 1
+    harness.wait_until(lambda: st.db_rows(sql), what=f"{name} in SQLite")
+
+
+def flood_full(st, small_fs, leave_kb, names):
+    """The disk filled to leave_kb free, then every name asked: all answered."""
+    fill(small_fs, leave_kb)
+    assert ask(st.port, names) == len(names)
+
+
 def wait_db_down(st, timeout=15):
     harness.wait_until(lambda: "events wait in memory for it" in st.log(), timeout=timeout,
                        what="the store to say the database cannot be written")
@@ -77,13 +89,9 @@ def wait_db_down(st, timeout=15):
 
 def test_full_disk_loses_no_event(res, small_fs):
     st = on_small_fs(res, small_fs, "full", ["full.test"], json_lines=True)
-    assert ask(st.port, ["first.full.test"]) == 1
-    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
-                       what="the first event in SQLite")
-    fill(small_fs, 512)
-
+    first_stored(st, "first.full.test")
     # The disk fills up under the events: every query is still answered.
-    assert ask(st.port, [f"a{i}.full.test" for i in range(BATCH)]) == BATCH
+    flood_full(st, small_fs, 512, [f"a{i}.full.test" for i in range(BATCH)])
     wait_db_down(st)
     log = st.log()
     assert "database commit: database or disk is full" in log
@@ -112,11 +120,8 @@ def test_full_disk_loses_no_event(res, small_fs):
 def test_database_full_at_stop_is_said(res, small_fs):
     """Still full when sinktrap stops: how many events SQLite did not get is said."""
     st = on_small_fs(res, small_fs, "stop", ["stop.test"])
-    assert ask(st.port, ["first.stop.test"]) == 1
-    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
-                       what="the first event in SQLite")
-    fill(small_fs, 256)
-    assert ask(st.port, [f"c{i}.stop.test" for i in range(BATCH)]) == BATCH
+    first_stored(st, "first.stop.test")
+    flood_full(st, small_fs, 256, [f"c{i}.stop.test" for i in range(BATCH)])
     wait_db_down(st)
     time.sleep(0.5)
     st.stop()
@@ -135,9 +140,7 @@ def test_database_locked_loses_no_event(res):
     the batch that could not be written is done again once it lets go."""
     bl = harness.write_list(res.path("lock.hosts"), ["0.0.0.0 lock.test"])
     st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=res.dnsmasq(["address=/#/"]))
-    assert ask(st.port, ["first.lock.test"]) == 1
-    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM events WHERE event_type = 'dns'"),
-                       what="the first event in SQLite")
+    first_stored(st, "first.lock.test")
     other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -161,12 +164,9 @@ def test_mappings_waiting_for_the_database_survive_a_worker_restart(res, small_f
     dns worker started meanwhile gets them from the store all the same, so a
     domain keeps its address (and a later connection to it its attribution)."""
     st = on_small_fs(res, small_fs, "map", [f"m{i}.map.test" for i in range(40)])
-    assert ask(st.port, ["m0.map.test"]) == 1
-    harness.wait_until(lambda: st.db_rows("SELECT 1 FROM sinkhole_map"),
-                       what="the first mapping in SQLite")
-    fill(small_fs, 256)
+    first_stored(st, "m0.map.test", "SELECT 1 FROM sinkhole_map")
     # enough events to fill what is left, then the new mappings
-    assert ask(st.port, [f"x{i}.m0.map.test" for i in range(BATCH)]) == BATCH
+    flood_full(st, small_fs, 256, [f"x{i}.m0.map.test" for i in range(BATCH)])
     names = [f"m{i}.map.test" for i in range(1, 40)]
     before = {n: harness.a_records(st.query(n))[0] for n in names}
     wait_db_down(st)
