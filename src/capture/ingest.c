@@ -449,6 +449,8 @@ int capture_ingest_main(int argc, char **argv)
 		return 2;
 	}
 	log_procname("ingest");
+	if (log_level_get() < LOG_LVL_DEBUG) /* -d wins over the config */
+		log_level_set(c->log_level);
 	capture_spool_dir(c, spool, sizeof(spool));
 	if (mkdir_p(spool) < 0) {
 		fprintf(stderr, "sinktrap: spool %s: cannot create it\n", spool);

@@ -127,7 +127,7 @@ static int schema_version(struct db *d, int *version)
  */
 static int migrate(struct db *d)
 {
-	int version;
+	int version, first = -1;
 	if (schema_version(d, &version) < 0)
 		return -1;
 	while (version < DB_SCHEMA_VERSION) {
@@ -141,6 +141,8 @@ static int migrate(struct db *d)
 			exec(d, "ROLLBACK"); /* done meanwhile by another process */
 			break;
 		}
+		if (first < 0)
+			first = version;
 		char pragma[64];
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
 		if (exec(d, migrations[version]) < 0 || exec(d, pragma) < 0 ||
@@ -152,8 +154,12 @@ static int migrate(struct db *d)
 			return -1;
 		}
 		version++;
-		log_info("database schema migrated to version %d", version);
 	}
+	/* Said once, by the process that did it; a new file is not an upgrade. */
+	if (first == 0)
+		log_info("database created (schema version %d)", version);
+	else if (first > 0)
+		log_info("database schema upgraded from version %d to %d", first, version);
 	if (version > DB_SCHEMA_VERSION) {
 		snprintf(d->err, sizeof(d->err),
 		         "database schema version %d is newer than this sinktrap (%d)", version,

@@ -175,10 +175,14 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 		snprintf(upd, sizeof(upd), "UPDATE sinktrap_schema SET version = %d", v + 1);
 		if (exec_ok(c, upd, PGRES_COMMAND_OK, "schema version", err, errlen) < 0)
 			return -1;
-		log_info("postgresql: schema migrated to version %d", v + 1);
 	}
 	if (exec_ok(c, "COMMIT", PGRES_COMMAND_OK, "schema", err, errlen) < 0)
 		return -1;
+	if (version == 0)
+		log_info("postgresql: schema created (version %d)", DB_SCHEMA_VERSION);
+	else if (version < DB_SCHEMA_VERSION)
+		log_info("postgresql: schema upgraded from version %d to %d", version,
+		         DB_SCHEMA_VERSION);
 	return exec_ok(
 	    c,
 	    "CREATE TEMP TABLE IF NOT EXISTS events_stage (seq INTEGER, keep BOOLEAN, "
