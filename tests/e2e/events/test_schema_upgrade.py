@@ -1,11 +1,13 @@
 """A database an older sinktrap wrote (schema version 1: events and the
 sinkhole map, nothing of sessions) is upgraded in place at the start: what it
 held is still there and still used, the new columns and tables are there,
-the log says it once, and a second start changes nothing."""
+the log says it once, and a second start changes nothing. The same for a
+PostgreSQL database."""
 
 import sqlite3
 
 import harness
+from evlib import sinkhole_conf
 
 # The whole schema of version 1, as the first sinktrap that stored events made it.
 SCHEMA_V1 = """
@@ -104,3 +106,52 @@ def test_new_database_is_said_to_be_created(res):
     assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 3
     assert "database created (schema version 3)" in st.log()
     assert "upgraded" not in st.log()
+
+
+# The same version 1 in PostgreSQL, with its version table.
+PG_SCHEMA_V1 = [
+    """CREATE TABLE events (id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL UNIQUE,
+       ts BIGINT NOT NULL, event_type TEXT NOT NULL, src_ip TEXT, src_port INTEGER,
+       dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, domain TEXT,
+       json TEXT NOT NULL)""",
+    "CREATE INDEX events_ts ON events(ts)",
+    "CREATE INDEX events_type_ts ON events(event_type, ts)",
+    "CREATE INDEX events_src_ts ON events(src_ip, ts)",
+    "CREATE INDEX events_domain ON events(domain)",
+    """CREATE TABLE sinkhole_map (address TEXT PRIMARY KEY, family TEXT NOT NULL,
+       domain TEXT NOT NULL, first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL)""",
+    "CREATE INDEX sinkhole_map_domain ON sinkhole_map(domain)",
+    "CREATE TABLE sinktrap_schema (version INTEGER NOT NULL)",
+    "INSERT INTO sinktrap_schema VALUES (1)",
+]
+
+
+def test_postgres_version_1_upgraded_in_place(res, pg):
+    uri = pg.create_db("upgrade")
+    c = pg.connect("upgrade")
+    try:
+        cur = c.cursor()
+        for sql in PG_SCHEMA_V1:
+            cur.execute(sql)
+        cur.execute("INSERT INTO events(event_id, ts, event_type, src_ip, domain, json) "
+                    "VALUES ('0000000000000000000000aa', %s, 'dns', '10.1.2.3', "
+                    "'old.upgrade.test', %s)", (OLD_TS, OLD_EVENT))
+    finally:
+        c.close()
+    st = res.sinktrap(sinkhole_conf({"database": uri}))
+    st.query("new.upgrade.test")
+    harness.wait_until(lambda: pg.rows("upgrade", "SELECT 1 FROM events WHERE domain = "
+                                                  "'new.upgrade.test'"),
+                       what="the new event in PostgreSQL")
+    assert pg.rows("upgrade", "SELECT version FROM sinktrap_schema") == [{"version": 3}]
+    assert "postgresql: schema upgraded from version 1 to 3" in st.log()
+    old = pg.rows("upgrade", "SELECT * FROM events WHERE event_id = '0000000000000000000000aa'")
+    assert len(old) == 1 and old[0]["json"] == OLD_EVENT and old[0]["flow_id"] is None
+    got = {r["column_name"] for r in pg.rows(
+        "upgrade", "SELECT column_name FROM information_schema.columns "
+                   "WHERE table_name = 'sessions'")}
+    assert {"payload_toserver", "conn_state", "history", "pcap_first", "pcap_last"} <= got
+    # The new row has what version 2 added.
+    new = pg.rows("upgrade", "SELECT sensor, stored FROM events WHERE domain = "
+                             "'new.upgrade.test'")
+    assert new[0]["stored"] is not None
