@@ -38,6 +38,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/db.h"
+#include "store/evsum.h"
 #include "store/jsonfile.h"
 #include "store/render.h"
 #include "store/sinkspec.h"
@@ -130,7 +131,7 @@ static void local_commit(struct local_store *ls)
 /* One record, as the store worker takes it (without remote sinks). */
 static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 {
-	struct ev_field type, f;
+	struct ev_field type;
 	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
 		return;
 	int to_json = ls->json && sinkspec_types_pass(&ls->cfg->json_types, rec, len, &type);
@@ -144,19 +145,18 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	if (ls->db && !ls->broken && db_begin(ls->db) < 0)
 		local_row_failed(ls, "begin");
 	if (ls->db && !ls->broken) {
-		if (to_db && db_event_insert(ls->db, rec, len, ls->line.data, ls->line.len) < 0)
-			local_row_failed(ls, "database insert");
-		if (type.strlen == 4 && !memcmp(type.str, "flow", 4)) {
-			if (db_session_insert(ls->db, rec, len) < 0)
-				local_row_failed(ls, "session");
-		} else if (type.strlen == 12 && !memcmp(type.str, "pcap_expired", 12) &&
-		           ev_find(rec, len, "pcap_expired.file", &f) && f.kind == EV_STR &&
-		           f.strlen < 128) {
-			char file[128];
-			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
-			if (db_sessions_expire(ls->db, file) < 0)
-				local_row_failed(ls, "session expiry");
+		struct evsum es;
+		const char *what;
+		int replayed = 0;
+		evsum_extract(rec, len, &es);
+		if (to_db) {
+			if (db_event_insert_sum(ls->db, &es, ls->line.data, ls->line.len) < 0)
+				local_row_failed(ls, "database insert");
+			else
+				replayed = db_changes(ls->db) == 0;
 		}
+		if (!ls->broken && db_event_rows(ls->db, rec, len, &es, replayed, &what) < 0)
+			local_row_failed(ls, what);
 	}
 	if (ls->db) {
 		ls->batch_events++; /* a batch that failed counts all it was given */

@@ -28,11 +28,9 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen);
 void db_close(struct db **d);
 /* The sensor name stored with every event (NULL = none). Copied. */
 void db_set_sensor(struct db *d, const char *sensor);
-/* Insert one event record (checked) with its rendered JSON; inside a batch. */
-int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
-                    size_t jsonlen);
 struct evsum;
-/* The same with the record's fields already extracted (evsum.h). */
+/* Insert one event, its fields extracted (evsum.h), with its rendered JSON;
+ * inside a batch. */
 int db_event_insert_sum(struct db *d, const struct evsum *es, const char *json, size_t jsonlen);
 /* Record a new or recycled mapping. */
 int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
@@ -48,6 +46,14 @@ int db_sessions_expire(struct db *d, const char *file);
 struct payload_row;
 /* One sighting of a stored payload (rows.h): first/last seen, times seen. */
 int db_payload_seen(struct db *d, const struct payload_row *p);
+/*
+ * The rows an event makes beside `events` (rows.h), for the store and for
+ * `sinktrap ingest` alike: a flow's session, the sessions of a deleted spool
+ * file expired, a payload sighting (not when the event's own row was a
+ * replay). 0, or -1 with *what naming the row (db_error says why).
+ */
+int db_event_rows(struct db *d, const uint8_t *rec, size_t len, const struct evsum *es,
+                  int replayed, const char **what);
 /* Rows changed by the last statement (1 after an insert that was not a replay). */
 int db_changes(struct db *d);
 /* Begin a batch if none is open; commit the open batch (-1: it is rolled back). */

@@ -354,14 +354,6 @@ static int step_reset(struct db *d, sqlite3_stmt *st)
 	return 0;
 }
 
-int db_event_insert(struct db *d, const uint8_t *rec, size_t len, const char *json,
-                    size_t jsonlen)
-{
-	struct evsum es;
-	evsum_extract(rec, len, &es);
-	return db_event_insert_sum(d, &es, json, jsonlen);
-}
-
 int db_event_insert_sum(struct db *d, const struct evsum *e, const char *json, size_t jsonlen)
 {
 	sqlite3_stmt *st = d->ins_event;
@@ -510,4 +502,28 @@ int db_sessions_expire(struct db *d, const char *file)
 	if (step_reset(d, d->ses_expire) < 0)
 		return -1;
 	return sqlite3_changes(d->h);
+}
+
+int db_event_rows(struct db *d, const uint8_t *rec, size_t len, const struct evsum *es,
+                  int replayed, const char **what)
+{
+	if (evsum_is(es, ES_EVENT_TYPE, "flow")) {
+		*what = "session";
+		return db_session_insert(d, rec, len) < 0 ? -1 : 0;
+	}
+	if (evsum_is(es, ES_EVENT_TYPE, "pcap_expired")) {
+		struct ev_field f;
+		char file[128];
+		*what = "session expiry";
+		if (!expired_file_extract(rec, len, &f) || f.strlen >= sizeof(file))
+			return 0;
+		snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
+		return db_sessions_expire(d, file) < 0 ? -1 : 0;
+	}
+	if (evsum_is(es, ES_EVENT_TYPE, "fileinfo") && !replayed) {
+		struct payload_row p;
+		*what = "payload";
+		return payload_row_extract(rec, len, &p) && db_payload_seen(d, &p) < 0 ? -1 : 0;
+	}
+	return 0;
 }

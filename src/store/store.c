@@ -352,35 +352,6 @@ static void apply(struct store *s, const struct evsum *es)
 	}
 }
 
-/*
- * The tables beside `events`: a "flow" event is a session row, a deleted
- * spool file expires sessions, a "fileinfo" event is a sighting of a payload
- * (counted once: not when its event row was a replay).
- */
-static void apply_rows(struct store *s, const uint8_t *rec, size_t len, const struct evsum *es,
-                       int replayed)
-{
-	const struct ev_field *t = evsum_get(es, ES_EVENT_TYPE);
-	if (t == NULL || t->kind != EV_STR)
-		return;
-	if (evsum_is(es, ES_EVENT_TYPE, "flow")) {
-		if (db_session_insert(s->db, rec, len) < 0)
-			row_failed(s, "session");
-	} else if (evsum_is(es, ES_EVENT_TYPE, "pcap_expired")) {
-		struct ev_field f;
-		char file[128];
-		if (expired_file_extract(rec, len, &f) && f.strlen < sizeof(file)) {
-			snprintf(file, sizeof(file), "%.*s", (int)f.strlen, f.str);
-			if (db_sessions_expire(s->db, file) < 0)
-				row_failed(s, "session expiry");
-		}
-	} else if (evsum_is(es, ES_EVENT_TYPE, "fileinfo") && !replayed) {
-		struct payload_row p;
-		if (payload_row_extract(rec, len, &p) && db_payload_seen(s->db, &p) < 0)
-			row_failed(s, "payload");
-	}
-}
-
 /* Keep the last stats of each worker ("stats": {"worker": W, W: {...}}). */
 static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
 {
@@ -432,7 +403,9 @@ static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct
 		}
 	}
 	apply(s, es);
-	apply_rows(s, rec, rl, es, replayed);
+	const char *what;
+	if (db_event_rows(s->db, rec, rl, es, replayed, &what) < 0)
+		row_failed(s, what);
 }
 
 /* The database writable again? The records that waited, as one batch. */

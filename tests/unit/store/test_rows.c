@@ -13,6 +13,7 @@
 #include "../test_dir.h"
 #include "common/event.h"
 #include "store/db.h"
+#include "store/evsum.h"
 #include "store/rows.h"
 
 static const char SHA[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -175,6 +176,68 @@ static void test_sqlite_rows(void **state)
 	evbuf_free(&b);
 }
 
+/* What db_event_rows makes of each kind of event: the store and ingest both use it. */
+static void test_event_rows(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *path = test_dir_path("r.db");
+	struct db *d = db_open_sqlite(path, err, sizeof(err));
+	assert_non_null(d);
+	struct evbuf b;
+	struct evsum es;
+	const char *what = NULL;
+	evbuf_init(&b);
+	assert_int_equal(db_begin(d), 0);
+
+	flow_event(&b, 7, 1, "f1.pcap", "f3.pcap");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 0, &what), 0);
+	/* A fileinfo whose event row was a replay is not a new sighting. */
+	fileinfo_event(&b, 100, "a.bin");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 0, &what), 0);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 1, &what), 0);
+	/* A dns event makes no row beside its own. */
+	evbuf_reset(&b);
+	ev_begin(&b, "dns", 5);
+	ev_str(&b, "src_ip", "10.0.0.1");
+	ev_end(&b);
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 0, &what), 0);
+	/* The spool file holding the session's last packets is deleted. */
+	evbuf_reset(&b);
+	ev_begin(&b, "pcap_expired", 6);
+	ev_obj(&b, "pcap_expired");
+	ev_str(&b, "file", "f3.pcap");
+	ev_close(&b);
+	ev_end(&b);
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 0, &what), 0);
+	assert_int_equal(db_commit(d), 0);
+	db_close(&d);
+
+	assert_int_equal(query_int(path, "SELECT count(*) FROM sessions"), 1);
+	assert_int_equal(query_int(path, "SELECT expired FROM sessions WHERE flow_id = 7"), 1);
+	assert_int_equal(query_int(path, "SELECT seen FROM payloads"), 1);
+
+	/* A failure names the row it was about. */
+	d = db_open_sqlite(path, err, sizeof(err));
+	assert_non_null(d);
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "DROP TABLE payloads", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	fileinfo_event(&b, 200, "b.bin");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_begin(d), 0);
+	assert_int_equal(db_event_rows(d, b.data, b.len, &es, 0, &what), -1);
+	assert_string_equal(what, "payload");
+	db_rollback(d);
+	db_close(&d);
+	evbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +245,7 @@ int main(void)
 	    cmocka_unit_test(test_payload_extract),
 	    cmocka_unit_test_setup_teardown(test_sqlite_rows, test_dir_setup,
 	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_event_rows, test_dir_setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
