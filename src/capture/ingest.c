@@ -45,7 +45,9 @@
 
 #define HANDOFF_BYTES (1u << 20) /* records passed to the store thread at a time */
 #define QUEUE_MAX (64u << 20)    /* the packet side waits past this */
-#define COMMIT_ROWS 50000
+/* Events a transaction; a running store waits for the write lock that long
+ * (about a quarter of a second here), so it is kept short. */
+#define COMMIT_ROWS 10000
 
 /*
  * The store, in process: JSON lines and SQLite, fed by a thread of its own.

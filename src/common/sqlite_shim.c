@@ -19,6 +19,8 @@ DYNLIB_FN(sqlite, int, sqlite3_bind_null, (sqlite3_stmt * a0, int a1), (a0, a1))
 DYNLIB_FN(sqlite, int, sqlite3_bind_text,
           (sqlite3_stmt * a0, int a1, const char *a2, int a3, void (*a4)(void *)),
           (a0, a1, a2, a3, a4))
+DYNLIB_FN(sqlite, int, sqlite3_busy_handler, (sqlite3 * a0, int (*a1)(void *, int), void *a2),
+          (a0, a1, a2))
 DYNLIB_FN(sqlite, int, sqlite3_busy_timeout, (sqlite3 * a0, int a1), (a0, a1))
 DYNLIB_FN(sqlite, int, sqlite3_changes, (sqlite3 * a0), (a0))
 DYNLIB_FN(sqlite, int, sqlite3_clear_bindings, (sqlite3_stmt * a0), (a0))

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/event.h"
 #include "../common/log.h"
@@ -16,7 +17,8 @@ struct db {
 	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
 	sqlite3_stmt *ses_insert, *ses_expire, *pay_upsert; /* prepared at first use */
 	int in_batch;
-	int last_rc; /* SQLite's result code of the last failure */
+	int last_rc;        /* SQLite's result code of the last failure */
+	int64_t busy_since; /* mono ms: when the wait for the write lock began */
 	char *sensor;
 	char err[256];
 };
@@ -186,6 +188,26 @@ static void sqlite_setup(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/*
+ * Another writer (the store, an ingest) holds the write lock: look again every
+ * millisecond, up to DB_BUSY_MS. SQLite's own wait sleeps up to 100 ms between
+ * looks and misses the moments between another writer's transactions (its
+ * checkpoint, say), so it could wait out its whole timeout behind a busy
+ * ingest.
+ */
+#define DB_BUSY_MS 5000
+static int busy_wait(void *arg, int tries)
+{
+	struct db *d = arg;
+	int64_t now = mono_ms();
+	if (tries == 0)
+		d->busy_since = now;
+	if (now - d->busy_since >= DB_BUSY_MS)
+		return 0;
+	usleep(1000);
+	return 1;
+}
+
 /* One thread uses a connection (the store's): no mutexes inside SQLite. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 {
@@ -200,7 +222,7 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 		db_close(&d);
 		return NULL;
 	}
-	sqlite3_busy_timeout(d->h, 5000);
+	sqlite3_busy_handler(d->h, busy_wait, d);
 	/* WAL: readers (the CLI, the web page) never block the writer. */
 	/*
 	 * The indexes of a busy sensor outgrow the default 2 MB page cache: keep

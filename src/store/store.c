@@ -32,9 +32,10 @@
 #define COMMIT_MS 200
 #define STATUS_MS 1000
 /*
- * Under a flood (COMMIT_BUSY_MIN rows or more at a tick) a batch grows to a
- * second: a commit writes every page the batch touched, and index entries in
- * random order (domains) touch most of an index however few they are.
+ * Under a flood (COMMIT_BUSY_MIN records or more in a batch) records go into
+ * the open transaction as they come, and a batch grows to a second: a commit
+ * writes every page the batch touched, and index entries in random order
+ * (domains) touch most of an index however few they are.
  */
 #define COMMIT_BUSY_MIN 2000
 #define COMMIT_BUSY_MS 1000
@@ -83,14 +84,17 @@ struct store {
 	int64_t batch_at; /* ms: the last commit */
 	uint64_t n_events, n_db_rows, n_db_errors;
 	/*
-	 * Every record whose database work is in the open batch, kept until the
-	 * batch commits. A commit that fails (a full disk) is rolled back; the
-	 * records then wait here, with those that come meanwhile, and the whole
-	 * batch is done again at the next try (inserts of an event id already
-	 * stored are ignored, so nothing is stored twice).
+	 * Every record of the open batch, kept until the batch commits: the
+	 * first pend_written bytes are in the open transaction, the rest go in
+	 * at the commit (db_write) or, under a flood, as they come. A commit
+	 * that fails (a full disk) is rolled back; the records then wait here,
+	 * with those that come meanwhile, and the whole batch is done again at
+	 * the next try (inserts of an event id already stored are ignored, so
+	 * nothing is stored twice).
 	 */
 	uint8_t *pend;
 	size_t pend_len, pend_high;  /* bytes kept; the most touched since the last trim */
+	size_t pend_written;         /* bytes of them in the open transaction */
 	uint64_t pend_n, batch_rows; /* records kept; event rows inserted in the batch */
 	int db_down;                 /* the last try failed: records wait in pend */
 	int batch_broken;            /* a write of the open batch failed as a full disk does */
@@ -116,7 +120,7 @@ static void touch_flush(struct store *s)
 	}
 }
 
-static void db_retry(struct store *s);
+static void db_write(struct store *s);
 
 /* The open batch is gone (committed, or given up with the database). After a
  * flood, a small batch gives the memory the flood's batches used back. */
@@ -130,6 +134,7 @@ static void pending_clear(struct store *s)
 		s->pend_high = PEND_KEEP;
 	}
 	s->pend_len = 0;
+	s->pend_written = 0;
 	s->pend_n = 0;
 	s->batch_rows = 0;
 }
@@ -195,6 +200,7 @@ static void db_failed(struct store *s, const char *what)
 		    s->db_retry_ms * 2 < DB_RETRY_MAX_MS ? s->db_retry_ms * 2 : DB_RETRY_MAX_MS;
 	}
 	s->db_retry_at = now + s->db_retry_ms;
+	s->pend_written = 0;
 	s->n_db_rows -= s->batch_rows;
 	s->batch_rows = 0;
 	s->n_db_errors++;
@@ -210,17 +216,9 @@ static void commit(struct store *s)
 {
 	if (s->json)
 		jsonfile_flush(s->json);
-	if (s->db && s->db_down) {
-		if (s->stopping || mono_ms() >= s->db_retry_at)
-			db_retry(s);
-	} else if (s->db) {
-		if (db_in_batch(s->db))
-			touch_flush(s);
-		if (db_commit(s->db) < 0)
-			db_failed(s, "commit");
-		else
-			pending_clear(s);
-	}
+	if (s->db && s->pend_n > 0 &&
+	    (!s->db_down || s->stopping || mono_ms() >= s->db_retry_at))
+		db_write(s);
 	s->rows_in_batch = 0;
 	s->batch_at = mono_ms();
 	for (int i = 0; i < s->nsinks; i++) {
@@ -408,14 +406,17 @@ static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct
 		row_failed(s, what);
 }
 
-/* The database writable again? The records that waited, as one batch. */
-static void db_retry(struct store *s)
+/*
+ * The records kept since the last one in the open transaction go into it
+ * (begun if need be). 0, or -1 when the batch failed and was rolled back.
+ */
+static int db_insert_pending(struct store *s)
 {
 	if (db_begin(s->db) < 0) {
 		db_failed(s, "begin");
-		return;
+		return -1;
 	}
-	size_t off = 0;
+	size_t off = s->pend_written;
 	const uint8_t *rec;
 	uint32_t rl;
 	while (pending_next(s, &off, &rec, &rl)) {
@@ -433,17 +434,35 @@ static void db_retry(struct store *s)
 		if (s->batch_broken) {
 			db_rollback(s->db);
 			db_failed(s, "write");
-			return;
+			return -1;
 		}
 	}
+	s->pend_written = s->pend_len;
+	return 0;
+}
+
+/*
+ * The batch committed: the records not yet in the open transaction go in
+ * first. A quiet store takes the write lock only here, for the moment the
+ * batch takes, so another writer (`sinktrap ingest`) gets its turn between
+ * batches; under a flood records go in as they come (take_records), so that
+ * the store keeps taking events meanwhile. After a failure, the same records
+ * and those taken meanwhile, once the database is writable again.
+ */
+static void db_write(struct store *s)
+{
+	if (db_insert_pending(s) < 0)
+		return;
 	touch_flush(s);
 	if (db_commit(s->db) < 0) {
 		db_failed(s, "commit");
 		return;
 	}
-	log_info("database writable again after %lld s: the %llu events that waited are stored",
-	         (long long)((mono_ms() - s->db_down_since) / 1000),
-	         (unsigned long long)s->pend_n);
+	if (s->db_down)
+		log_info("database writable again after %lld s: the %llu events that waited "
+		         "are stored",
+		         (long long)((mono_ms() - s->db_down_since) / 1000),
+		         (unsigned long long)s->pend_n);
 	s->db_down = 0;
 	pending_clear(s);
 }
@@ -458,31 +477,16 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 	struct ev_field type;
 	if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
 		return;
-	int to_json = s->json && sinkspec_types_pass(&s->cfg->json_types, rec, rl, &type);
-	int to_db = s->db && sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
-	if (to_json || to_db) {
+	if (s->json && sinkspec_types_pass(&s->cfg->json_types, rec, rl, &type)) {
 		strbuf_reset(&s->line);
 		render_json(rec, rl, s->cfg->sensor, &s->line);
-	}
-	if (to_json)
 		jsonfile_put(s->json, s->line.data, s->line.len);
+	}
 	struct evsum es;
 	evsum_extract(rec, rl, &es);
 	publish(s, &es);
-	if (s->db) {
-		if (!s->db_down) {
-			if (db_begin(s->db) == 0) {
-				db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
-				s->rows_in_batch++;
-				if (s->batch_broken) {
-					db_rollback(s->db);
-					db_failed(s, "write");
-				}
-			} else {
-				db_failed(s, "begin");
-			}
-		}
-	}
+	if (s->db)
+		s->rows_in_batch++; /* written with its batch (db_write) */
 	for (int i = 0; i < s->nsinks; i++)
 		if (sink_wants(s->sinks[i], rec, rl))
 			sink_put(s->sinks[i], rec, rl);
@@ -506,8 +510,11 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 		n++;
 	}
 	/* Kept, in one piece, until the batch that holds them commits. */
-	if (s->db)
+	if (s->db) {
 		pending_add(s, data, len, n);
+		if (s->rows_in_batch >= COMMIT_BUSY_MIN && !s->db_down)
+			db_insert_pending(s);
+	}
 	for (int i = 0; i < s->nsinks; i++)
 		sink_flush(s->sinks[i]);
 	if (s->rows_in_batch >= COMMIT_BUSY_ROWS ||

@@ -3,13 +3,17 @@ create the database at once (each schema step is taken once, under the write
 lock) and each session gets a flow id of its own (ids are taken in blocks
 recorded in the spool, not from the clock alone)."""
 
+import socket
 import sqlite3
 import subprocess
+import threading
 import time
 
+import dns.message
 import pytest
 
 import caplib
+import harness
 
 A = caplib.PCAPS / "capture-Thu-11-24-16-10-28-11_cerber.pcap"
 B = caplib.PCAPS / "evilfingers_xscan_capture.pcap"
@@ -66,3 +70,49 @@ def test_ingest_says_what_the_database_did_not_take(mres):
     assert n > 0
     files = caplib.spool_files(st)
     assert len(files) == 2  # the second capture is in the spool all the same
+
+
+def test_ingest_beside_a_running_store(mres):
+    """`sinktrap ingest` while the daemon's store takes a steady stream of
+    sinkholed queries: the store takes the write lock only for the moment it
+    writes a batch, so each ingest gets its turn (it used to wait out its busy
+    timeout behind a store that took the lock again at every event, and lose
+    its batch), and the store stores every query meanwhile."""
+    if not A.exists():
+        pytest.skip("captures missing")
+    st = mres.sinktrap(caplib.capture_conf(
+        {"dns": {"mode": "allowlist", "sinkhole_ipv6": "fd00:66::/64"}},
+        dns=True, timeouts=caplib.LONG))
+    stop = threading.Event()
+    sent = []
+
+    def queries():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1)
+            while not stop.is_set():
+                q = dns.message.make_query(f"q{len(sent)}.busy.test", "A")
+                s.sendto(q.to_wire(), ("127.0.0.1", st.port))
+                try:
+                    s.recv(4096)
+                    sent.append(q.id)
+                except socket.timeout:
+                    pass
+                time.sleep(0.002)
+
+    t = threading.Thread(target=queries, daemon=True)
+    t.start()
+    try:
+        time.sleep(1)
+        for _ in range(3):
+            r = caplib.ingest(st, A, check=False)
+            assert r.returncode == 0, r.stderr.decode()
+    finally:
+        stop.set()
+        t.join()
+    flows = st.db().execute("SELECT count(*) FROM sessions").fetchone()[0]
+    events = st.db().execute("SELECT count(*) FROM events WHERE event_type = 'flow'").fetchone()[0]
+    assert flows == events and flows > 3 * 1000
+    harness.wait_until(lambda: st.db().execute(
+        "SELECT count(*) FROM events WHERE event_type = 'dns'").fetchone()[0] == len(sent),
+        what=f"the {len(sent)} answered queries in SQLite")
+    assert len(sent) > 500
