@@ -71,7 +71,11 @@ struct local_store {
 	uint16_t cid_seed;
 	uint64_t events, rows, errors;
 	uint64_t batch_events, lost; /* taken into the open batch; in batches that failed */
+	uint64_t redone;             /* batches written again */
 	int broken;                  /* a write of the open batch failed as a full disk does */
+	unsigned wait_ms;            /* how long a refused batch is tried again (--db-wait) */
+	uint8_t *batch;              /* the open batch's records: "u32 length, record" */
+	size_t blen, bcap;
 	char lost_why[256];
 	pthread_t th;
 	int started;
@@ -96,11 +100,14 @@ static void grow(uint8_t **buf, size_t *cap, size_t need)
 }
 
 /*
- * The database side of a one-off command: a batch that a full disk, an I/O
- * error or a held lock refuses is rolled back and counted, and the command
- * says so and fails at the end (the daemon's store waits and tries again;
- * an ingest is run again by whoever runs it). A row refused for its own
- * fault is logged and skipped.
+ * The database side of a one-off command. The records of the open batch are
+ * kept until it commits. A batch that a full disk, an I/O error or a lock
+ * held past the busy timeout refuses is rolled back and written again from
+ * those records after 1, 2, 4 ... 8 s, for up to --db-wait seconds from its
+ * first refusal (the daemon's store behind a flood, a disk being freed);
+ * past that it is counted, and the command says so and fails at the end.
+ * The JSON file has each event once: only the database side is done again.
+ * A row refused for its own fault is logged and skipped.
  */
 static void local_row_failed(struct local_store *ls, const char *what)
 {
@@ -114,20 +121,80 @@ static void local_row_failed(struct local_store *ls, const char *what)
 	}
 }
 
+/* One record's rows: its row in events (when database_types lets it) and
+ * the rows beside it. `rendered`: ls->line holds its JSON already. */
+static void db_one(struct local_store *ls, const uint8_t *rec, size_t len,
+                   const struct ev_field *type, int rendered)
+{
+	struct evsum es;
+	const char *what;
+	int replayed = 0;
+	if (ls->broken)
+		return;
+	if (db_begin(ls->db) < 0) {
+		local_row_failed(ls, "begin");
+		return;
+	}
+	evsum_extract(rec, len, &es);
+	if (sinkspec_types_pass(&ls->cfg->database_types, rec, len, type)) {
+		if (!rendered) {
+			strbuf_reset(&ls->line);
+			render_json(rec, len, ls->cfg->sensor, &ls->line);
+		}
+		if (db_event_insert_sum(ls->db, &es, ls->line.data, ls->line.len) < 0)
+			local_row_failed(ls, "database insert");
+		else
+			replayed = db_changes(ls->db) == 0;
+	}
+	if (!ls->broken && db_event_rows(ls->db, rec, len, &es, replayed, &what) < 0)
+		local_row_failed(ls, what);
+}
+
+/* The batch again, from its kept records. */
+static void batch_redo(struct local_store *ls)
+{
+	size_t off = 0;
+	while (off < ls->blen && !ls->broken) {
+		uint32_t rl;
+		struct ev_field type;
+		memcpy(&rl, ls->batch + off, 4);
+		const uint8_t *rec = ls->batch + off + 4;
+		if (ev_find(rec, rl, "event_type", &type) && type.kind == EV_STR)
+			db_one(ls, rec, rl, &type, 0);
+		off += 4 + (size_t)rl;
+	}
+}
+
 static void local_commit(struct local_store *ls)
 {
-	if (!ls->broken && db_commit(ls->db) < 0) {
-		snprintf(ls->lost_why, sizeof(ls->lost_why), "commit: %s", db_error(ls->db));
-		ls->broken = 1;
-	}
-	if (ls->broken) {
+	int64_t deadline = 0;
+	unsigned wait_s = 1;
+	for (;;) {
+		if (!ls->broken && db_commit(ls->db) == 0)
+			break;
+		if (!ls->broken)
+			snprintf(ls->lost_why, sizeof(ls->lost_why), "commit: %s",
+			         db_error(ls->db));
 		db_rollback(ls->db);
-		log_warnx("database %s: %llu events not stored", ls->lost_why,
-		          (unsigned long long)ls->batch_events);
-		ls->lost += ls->batch_events;
 		ls->broken = 0;
+		if (deadline == 0)
+			deadline = mono_ms() + (int64_t)ls->wait_ms;
+		if (!db_retriable(ls->db) || mono_ms() + wait_s * 1000 > deadline) {
+			log_warnx("database %s: %llu events not stored", ls->lost_why,
+			          (unsigned long long)ls->batch_events);
+			ls->lost += ls->batch_events;
+			break;
+		}
+		log_warnx("database %s: the batch of %llu events is written again in %u s",
+		          ls->lost_why, (unsigned long long)ls->batch_events, wait_s);
+		sleep(wait_s);
+		ls->redone++;
+		if (wait_s < 8)
+			wait_s *= 2;
+		batch_redo(ls);
 	}
 	ls->batch_events = 0;
+	ls->blen = 0;
 }
 
 /* One record, as the store worker takes it (without remote sinks). */
@@ -137,30 +204,18 @@ static void take_one(struct local_store *ls, const uint8_t *rec, size_t len)
 	if (!ev_find(rec, len, "event_type", &type) || type.kind != EV_STR)
 		return;
 	int to_json = ls->json && sinkspec_types_pass(&ls->cfg->json_types, rec, len, &type);
-	int to_db = ls->db && sinkspec_types_pass(&ls->cfg->database_types, rec, len, &type);
-	if (to_json || to_db) {
+	if (to_json) {
 		strbuf_reset(&ls->line);
 		render_json(rec, len, ls->cfg->sensor, &ls->line);
-	}
-	if (to_json)
 		jsonfile_put(ls->json, ls->line.data, ls->line.len);
-	if (ls->db && !ls->broken && db_begin(ls->db) < 0)
-		local_row_failed(ls, "begin");
-	if (ls->db && !ls->broken) {
-		struct evsum es;
-		const char *what;
-		int replayed = 0;
-		evsum_extract(rec, len, &es);
-		if (to_db) {
-			if (db_event_insert_sum(ls->db, &es, ls->line.data, ls->line.len) < 0)
-				local_row_failed(ls, "database insert");
-			else
-				replayed = db_changes(ls->db) == 0;
-		}
-		if (!ls->broken && db_event_rows(ls->db, rec, len, &es, replayed, &what) < 0)
-			local_row_failed(ls, what);
 	}
 	if (ls->db) {
+		uint32_t rl = (uint32_t)len;
+		grow(&ls->batch, &ls->bcap, ls->blen + 4 + len);
+		memcpy(ls->batch + ls->blen, &rl, 4);
+		memcpy(ls->batch + ls->blen + 4, rec, len);
+		ls->blen += 4 + len;
+		db_one(ls, rec, len, &type, to_json);
 		ls->batch_events++; /* a batch that failed counts all it was given */
 		if (++ls->rows % COMMIT_ROWS == 0)
 			local_commit(ls);
@@ -295,10 +350,12 @@ static void local_flow(void *arg, const struct flow *f, const char *first, const
 	queue_item(ls, ITEM_FLOW, &it, sizeof(it));
 }
 
-static int local_open(struct local_store *ls, struct config *c, char *err, size_t errlen)
+static int local_open(struct local_store *ls, struct config *c, unsigned wait_ms, char *err,
+                      size_t errlen)
 {
 	memset(ls, 0, sizeof(*ls));
 	ls->cfg = c;
+	ls->wait_ms = wait_ms;
 	ls->cid_seed = (uint16_t)c->capture_cid_seed;
 	strbuf_init(&ls->line);
 	evbuf_init(&ls->ev);
@@ -342,6 +399,7 @@ static uint64_t local_close(struct local_store *ls)
 	evbuf_free(&ls->ev);
 	free(ls->q);
 	free(ls->pend);
+	free(ls->batch);
 	pthread_mutex_destroy(&ls->mu);
 	pthread_cond_destroy(&ls->cv);
 	return ls->lost;
@@ -351,7 +409,8 @@ static uint64_t local_close(struct local_store *ls)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: sinktrap ingest [-c FILE] [-q] CAPTURE...\n");
+	fprintf(stderr,
+	        "usage: sinktrap ingest [-c FILE] [-q] [--db-wait SECONDS] CAPTURE...\n");
 }
 
 /* Convert one file packet by packet. Returns 0, or -1 when it could not be read at all. */
@@ -412,11 +471,13 @@ int capture_ingest_main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"db-wait", required_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL;
 	int quiet = 0, ch, failed = 0;
+	unsigned wait_ms = 60 * 1000; /* a refused batch is tried again for a minute */
 	char err[512], stop[512], spool[4096];
 
 	optind = 1;
@@ -431,6 +492,19 @@ int capture_ingest_main(int argc, char **argv)
 		case 'q':
 			quiet = 1;
 			break;
+		case 'W': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v > 86400) {
+				fprintf(stderr,
+				        "sinktrap: --db-wait %s: seconds from 0 to 86400\n",
+				        optarg);
+				return 2;
+			}
+			wait_ms = (unsigned)v * 1000;
+			break;
+		}
 		case 'h':
 			usage();
 			return 0;
@@ -473,7 +547,7 @@ int capture_ingest_main(int argc, char **argv)
 	}
 
 	struct local_store ls;
-	if (local_open(&ls, c, err, sizeof(err)) < 0) {
+	if (local_open(&ls, c, wait_ms, err, sizeof(err)) < 0) {
 		fprintf(stderr, "sinktrap: %s\n", err);
 		config_free(c);
 		return 1;

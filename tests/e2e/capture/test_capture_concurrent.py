@@ -48,9 +48,9 @@ def test_two_ingests_at_once(mres, round_):
 
 
 def test_ingest_says_what_the_database_did_not_take(mres):
-    """Another writer holds the database past the busy timeout: the ingest
-    fails, names the database and how many events it did not get, and the
-    packets are in the spool."""
+    """Another writer holds the database past the busy timeout and past
+    --db-wait: the ingest fails, names the database and how many events it
+    did not get, and the packets are in the spool."""
     small = caplib.PCAPS / "macgyver.pcap"
     if not (small.exists() and B.exists()):
         pytest.skip("captures missing")
@@ -59,17 +59,71 @@ def test_ingest_says_what_the_database_did_not_take(mres):
     other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
     other.execute("BEGIN IMMEDIATE")
     try:
-        r = caplib.ingest(st, B, check=False)
+        r = caplib.ingest(st, "--db-wait", "2", B, check=False)
     finally:
         other.execute("ROLLBACK")
         other.close()
     err = r.stderr.decode()
     assert r.returncode == 1, err
+    assert "written again in 1 s" in err, err  # tried once more within the 2 s
     assert "events not stored" in err and "database is locked" in err, err
     n = int(err.split("sinktrap.db: ")[1].split()[0])
     assert n > 0
     files = caplib.spool_files(st)
     assert len(files) == 2  # the second capture is in the spool all the same
+
+
+def test_ingest_waits_out_a_writer_that_holds_the_lock(mres):
+    """Another writer holds the database for 8 s, past the 5 s busy timeout:
+    the ingest rolls its batch back, writes it again from the records it kept
+    once the lock is free, and stores every session once; the JSON file has
+    each event once."""
+    if not B.exists():
+        pytest.skip("captures missing")
+    ref = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(ref, B)
+    want = sorted(tuple(r) for r in ref.db().execute(
+        "SELECT src_ip, ifnull(src_port, -1), dest_ip, ifnull(dest_port, -1), proto, "
+        "pkts_toserver, pkts_toclient "
+        "FROM sessions"))
+    assert len(want) > 100
+
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, caplib.PCAPS / "macgyver.pcap")  # the database exists
+    before = st.db().execute("SELECT count(*) FROM sessions").fetchone()[0]
+    held = threading.Event()
+
+    def hold():
+        other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(8)
+        other.execute("ROLLBACK")
+        other.close()
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        held.wait(10)
+        t0 = time.monotonic()
+        r = caplib.ingest(st, B, check=False)
+        took = time.monotonic() - t0
+    finally:
+        t.join()
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "written again in" in err and "not stored" not in err, err
+    assert took > 6, took  # it did wait for the lock, not go around it
+    got = sorted(tuple(r) for r in st.db().execute(
+        "SELECT src_ip, ifnull(src_port, -1), dest_ip, ifnull(dest_port, -1), proto, "
+        "pkts_toserver, pkts_toclient "
+        "FROM sessions ORDER BY id LIMIT -1 OFFSET ?", (before,)))
+    assert got == want
+    flows = [e for e in st.events("flow")]
+    assert len(flows) == before + len(want)  # JSON lines written once, not per try
+    assert len({e["event_id"] for e in flows}) == len(flows)
+    n_ev = st.db().execute("SELECT count(*) FROM events WHERE event_type = 'flow'").fetchone()[0]
+    assert n_ev == before + len(want)
 
 
 def test_ingest_beside_a_running_store(mres):
