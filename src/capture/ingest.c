@@ -128,7 +128,7 @@ static void db_one(struct local_store *ls, const uint8_t *rec, size_t len,
 {
 	struct evsum es;
 	const char *what;
-	int replayed = 0;
+	int to_db;
 	if (ls->broken)
 		return;
 	if (db_begin(ls->db) < 0) {
@@ -136,17 +136,13 @@ static void db_one(struct local_store *ls, const uint8_t *rec, size_t len,
 		return;
 	}
 	evsum_extract(rec, len, &es);
-	if (sinkspec_types_pass(&ls->cfg->database_types, rec, len, type)) {
-		if (!rendered) {
-			strbuf_reset(&ls->line);
-			render_json(rec, len, ls->cfg->sensor, &ls->line);
-		}
-		if (db_event_insert_sum(ls->db, &es, ls->line.data, ls->line.len) < 0)
-			local_row_failed(ls, "database insert");
-		else
-			replayed = db_changes(ls->db) == 0;
+	to_db = sinkspec_types_pass(&ls->cfg->database_types, rec, len, type);
+	if (to_db && !rendered) {
+		strbuf_reset(&ls->line);
+		render_json(rec, len, ls->cfg->sensor, &ls->line);
 	}
-	if (!ls->broken && db_event_rows(ls->db, rec, len, &es, replayed, &what) < 0)
+	if (db_event_store(ls->db, rec, len, &es, to_db ? ls->line.data : NULL,
+	                   to_db ? ls->line.len : 0, &what) < 0)
 		local_row_failed(ls, what);
 }
 

@@ -54,6 +54,17 @@ int db_payload_seen(struct db *d, const struct payload_row *p);
  */
 int db_event_rows(struct db *d, const uint8_t *rec, size_t len, const struct evsum *es,
                   int replayed, const char **what);
+/*
+ * Everything one event writes in the open batch: its row in `events` (json:
+ * its rendered line, NULL when database_types keeps it out of there) and the
+ * rows beside it (db_event_rows). Returns 1 when its events row is new, 0 when
+ * it was there already (a replay) or not asked for, -1 when a write failed:
+ * *what names it, and db_retriable() tells a cause that may pass (the batch is
+ * to be done again) from the row's own fault (the other rows are written all
+ * the same). The store and `sinktrap ingest` both write through it.
+ */
+int db_event_store(struct db *d, const uint8_t *rec, size_t len, const struct evsum *es,
+                   const char *json, size_t jsonlen, const char **what);
 /* Rows changed by the last statement (1 after an insert that was not a replay). */
 int db_changes(struct db *d);
 /* Begin a batch if none is open; commit the open batch (-1: it is rolled back). */

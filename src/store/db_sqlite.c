@@ -549,3 +549,28 @@ int db_event_rows(struct db *d, const uint8_t *rec, size_t len, const struct evs
 	}
 	return 0;
 }
+
+int db_event_store(struct db *d, const uint8_t *rec, size_t len, const struct evsum *es,
+                   const char *json, size_t jsonlen, const char **what)
+{
+	int ret = 0, replayed = 0;
+	const char *failed = NULL;
+	if (json) {
+		if (db_event_insert_sum(d, es, json, jsonlen) < 0) {
+			*what = "database insert";
+			if (db_retriable(d))
+				return -1;
+			failed = *what; /* its own fault: the rows beside it all the same */
+		} else {
+			replayed = db_changes(d) == 0;
+			ret = !replayed;
+		}
+	}
+	if (db_event_rows(d, rec, len, es, replayed, what) < 0)
+		return -1;
+	if (failed) {
+		*what = failed;
+		return -1;
+	}
+	return ret;
+}

@@ -387,23 +387,19 @@ static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
 static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct evsum *es,
                     const struct strbuf *line)
 {
-	int replayed = 0;
-	if (line) {
-		if (db_event_insert_sum(s->db, es, line->data, line->len) < 0) {
-			if (db_retriable(s->db))
-				s->batch_broken = 1; /* the whole batch again, later */
-			else if (s->n_db_errors++ % 1000 == 0)
-				log_warnx("database insert: %s", db_error(s->db));
-		} else {
-			replayed = db_changes(s->db) == 0;
-			s->n_db_rows += !replayed;
-			s->batch_rows += !replayed;
-		}
+	const char *what;
+	int r = db_event_store(s->db, rec, rl, es, line ? line->data : NULL,
+	                       line ? line->len : 0, &what);
+	if (r > 0) {
+		s->n_db_rows++;
+		s->batch_rows++;
+	} else if (r < 0) {
+		if (db_retriable(s->db))
+			s->batch_broken = 1; /* the whole batch again, later */
+		else if (s->n_db_errors++ % 1000 == 0)
+			log_warnx("%s: %s", what, db_error(s->db));
 	}
 	apply(s, es);
-	const char *what;
-	if (db_event_rows(s->db, rec, rl, es, replayed, &what) < 0)
-		row_failed(s, what);
 }
 
 /*

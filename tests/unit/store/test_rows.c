@@ -238,6 +238,68 @@ static void test_event_rows(void **state)
 	evbuf_free(&b);
 }
 
+/* Everything an event writes, as the store and ingest write it. */
+static void test_event_store(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *path = test_dir_path("s.db");
+	struct db *d = db_open_sqlite(path, err, sizeof(err));
+	assert_non_null(d);
+	struct evbuf b;
+	struct evsum es;
+	const char *what = NULL;
+	evbuf_init(&b);
+	assert_int_equal(db_begin(d), 0);
+
+	/* new, then the same event again (a replay): one row each side */
+	flow_event(&b, 11, 0, "f1.pcap", "f1.pcap");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, "{}", 2, &what), 1);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, "{}", 2, &what), 0);
+	/* kept out of events (database_types): its session all the same */
+	flow_event(&b, 12, 0, "f1.pcap", "f1.pcap");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, NULL, 0, &what), 0);
+	/* a replayed fileinfo is not a second sighting */
+	fileinfo_event(&b, 100, "a.bin");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, "{}", 2, &what), 1);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, "{}", 2, &what), 0);
+	assert_int_equal(db_commit(d), 0);
+
+	/* an events row refused for its own fault: said, and the rows beside it
+	 * are written all the same */
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+	                              "CREATE TRIGGER no_rows BEFORE INSERT ON events BEGIN "
+	                              "SELECT RAISE(ABORT, 'refused'); END",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(h);
+	db_close(&d);
+	d = db_open_sqlite(path, err, sizeof(err));
+	assert_non_null(d);
+	assert_int_equal(db_begin(d), 0);
+	fileinfo_event(&b, 200, "b.bin");
+	evsum_extract(b.data, b.len, &es);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, "{}", 2, &what), -1);
+	assert_string_equal(what, "database insert");
+	assert_int_equal(db_retriable(d), 0);
+	assert_int_equal(db_commit(d), 0);
+	db_close(&d);
+
+	assert_int_equal(
+	    query_int(path, "SELECT count(*) FROM events WHERE event_type = 'flow'"), 1);
+	assert_int_equal(query_int(path, "SELECT count(*) FROM sessions"), 2);
+	assert_int_equal(query_int(path, "SELECT count(*) FROM events WHERE "
+	                                 "event_type = 'fileinfo'"),
+	                 1);
+	assert_int_equal(query_int(path, "SELECT seen FROM payloads"), 2);
+	evbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +308,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sqlite_rows, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_event_rows, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_event_store, test_dir_setup,
+	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
