@@ -13,7 +13,11 @@
 #           send. Per trial also the tool's own CPU time (user + system).
 #  ingest   a 1 GB capture made of a real one (looped, each round's addresses
 #           moved): `tcpdump -r X -w /dev/null` against `sinktrap ingest X` (spool
-#           copy, flows, index, events into SQLite and JSON), median of 3.
+#           copy, flows, index, events into SQLite and JSON), median of 3. Also the
+#           SQLite floor: the rows that ingest stored (events and sessions), copied
+#           by the sqlite3 shell into a new database of the same schema and pragmas
+#           in one INSERT ... SELECT transaction: what the rows cost SQLite alone,
+#           with no packet, no JSON and no binding.
 #  extract  a spool of 3 files of 1 GB (OpenFPC's file size), ingested; for 10
 #           sessions: `sinktrap pcap --session ID` against the OpenFPC way
 #           (tcpdump -r FILE -w OUT 'host A and host B and port P and port Q' over
@@ -28,7 +32,7 @@
 # Hard time limit: 40 minutes (--quick: 15). Everything it starts (processes,
 # namespaces, the veth pair, temporary files) is removed at exit, whatever
 # happens. Needs root, tcpreplay, tcpdump, daemonlogger, capinfos, mergecap,
-# taskset, cc and build/sinktrap. Results: bench/capture/build-bench/results-TIME/.
+# taskset, cc, sqlite3 and build/sinktrap. Results: bench/capture/build-bench/results-TIME/.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -390,11 +394,29 @@ run_live() {
 
 # ---------------------------------------------------------------- ingest
 
+# Seconds the sqlite3 shell takes to copy the events and sessions of DB into a
+# new database of the same schema, with the store's pragmas, in one transaction.
+sqlite_floor() {
+	local d="$WORK/floor.db" t0 t1
+	rm -f "$d" "$d-wal" "$d-shm"
+	{ echo "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"; sqlite3 "$1" .schema; } |
+		sqlite3 "$d" >/dev/null
+	sync
+	t0=$EPOCHREALTIME
+	sqlite3 "$d" "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;
+		PRAGMA wal_autocheckpoint=2048; ATTACH '$1' AS s; BEGIN;
+		INSERT INTO sessions SELECT * FROM s.sessions; INSERT INTO events SELECT * FROM s.events;
+		COMMIT;" >/dev/null
+	t1=$EPOCHREALTIME
+	rm -f "$d" "$d-wal" "$d-shm"
+	echo "$t1 - $t0" | bc
+}
+
 run_ingest() {
 	say "## Offline: ingest of a ${INGEST_MB} MB capture against tcpdump -r X -w /dev/null"
 	say ""
-	say "| capture | packets | sessions | tcpdump -r -w /dev/null (s) | sinktrap ingest (s) | ratio | ingest, spool and index only (s) |"
-	say "|---|---:|---:|---:|---:|---:|---:|"
+	say "| capture | packets | sessions | tcpdump -r -w /dev/null (s) | sinktrap ingest (s) | ratio | ingest, spool and index only (s) | SQLite floor: its rows by INSERT ... SELECT (s) | ratio to the floor |"
+	say "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	local name src
 	for name in mix cerber; do
 		if [ $name = mix ]; then
@@ -426,15 +448,19 @@ run_ingest() {
 		rm -rf "$WORK/ing"; mkdir -p "$WORK/ing"
 		{ conf_common "$WORK/ing"; printf '[events]\njson = no\nsqlite = yes\n'; } >"$WORK/ing.conf"
 		ses=$("$SINKTRAP" ingest -c "$WORK/ing.conf" "$x" 2>/dev/null | grep -o '[0-9]* sessions' | cut -d' ' -f1)
-		local mtd mst mbare
+		local fl=() mtd mst mbare mfl
+		for i in $(seq "$REPS"); do
+			wait_idle
+			fl+=("$(sqlite_floor "$WORK/ing/sinktrap.db")")
+		done
 		mtd=$(printf '%s\n' "${td[@]}" | median); mst=$(printf '%s\n' "${st[@]}" | median)
-		mbare=$(printf '%s\n' "${bare[@]}" | median)
-		say "| $name | $pk | $ses | $(printf %.2f "$mtd") | $(printf %.2f "$mst") | $(awk -v a="$mtd" -v b="$mst" 'BEGIN{printf "%.2fx", a/b}') | $(printf %.2f "$mbare") |$IDLE_NOTE"
+		mbare=$(printf '%s\n' "${bare[@]}" | median); mfl=$(printf '%s\n' "${fl[@]}" | median)
+		say "| $name | $pk | $ses | $(printf %.2f "$mtd") | $(printf %.2f "$mst") | $(awk -v a="$mtd" -v b="$mst" 'BEGIN{printf "%.2fx", a/b}') | $(printf %.2f "$mbare") | $(printf %.2f "$mfl") | $(awk -v a="$mtd" -v b="$mfl" 'BEGIN{printf "%.2fx", a/b}') |$IDLE_NOTE"
 		rm -f "$x"
 		rm -rf "$WORK/ing"
 	done
 	say ""
-	say "(ratio: tcpdump's time over sinktrap's, above 1 means sinktrap is faster; medians of $REPS; the input is in the page cache for both)"
+	say "(ratio: tcpdump's time over sinktrap's, above 1 means sinktrap is faster; medians of $REPS; the input is in the page cache for both. The floor: sinktrap's rows of that capture, events and sessions, copied by the sqlite3 shell into a new database of the same schema and pragmas in one transaction; below 1x, SQLite alone takes longer than tcpdump)"
 	say ""
 }
 
