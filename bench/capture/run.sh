@@ -39,6 +39,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BB="$HERE/build-bench"
 PCAPS="$ROOT/../shared/data/pcaps"
+# shellcheck source=bench/lib/sqlite_floor.sh
+. "$ROOT/bench/lib/sqlite_floor.sh"
 
 QUICK=0
 PARTS="live ingest extract"
@@ -394,24 +396,6 @@ run_live() {
 
 # ---------------------------------------------------------------- ingest
 
-# Seconds the sqlite3 shell takes to copy the events and sessions of DB into a
-# new database of the same schema, with the store's pragmas, in one transaction.
-sqlite_floor() {
-	local d="$WORK/floor.db" t0 t1
-	rm -f "$d" "$d-wal" "$d-shm"
-	{ echo "PRAGMA page_size=16384; PRAGMA journal_mode=WAL;"; sqlite3 "$1" .schema; } |
-		sqlite3 "$d" >/dev/null
-	sync
-	t0=$EPOCHREALTIME
-	sqlite3 "$d" "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;
-		PRAGMA wal_autocheckpoint=2048; ATTACH '$1' AS s; BEGIN;
-		INSERT INTO sessions SELECT * FROM s.sessions; INSERT INTO events SELECT * FROM s.events;
-		COMMIT;" >/dev/null
-	t1=$EPOCHREALTIME
-	rm -f "$d" "$d-wal" "$d-shm"
-	echo "$t1 - $t0" | bc
-}
-
 run_ingest() {
 	say "## Offline: ingest of a ${INGEST_MB} MB capture against tcpdump -r X -w /dev/null"
 	say ""
@@ -451,7 +435,7 @@ run_ingest() {
 		local fl=() mtd mst mbare mfl
 		for i in $(seq "$REPS"); do
 			wait_idle
-			fl+=("$(sqlite_floor "$WORK/ing/sinktrap.db")")
+			fl+=("$(sqlite_floor "$WORK/ing/sinktrap.db" "$WORK" events sessions)")
 		done
 		mtd=$(printf '%s\n' "${td[@]}" | median); mst=$(printf '%s\n' "${st[@]}" | median)
 		mbare=$(printf '%s\n' "${bare[@]}" | median); mfl=$(printf '%s\n' "${fl[@]}" | median)

@@ -35,6 +35,8 @@ SERVERS="sinktrap unbound kresd dnsmasq"
 WINDOW=200
 DNSPERF_OPTS="-T 2 -c 8 -q 200 -t 1"
 SINKTRAP="$ROOT/build/sinktrap"
+# shellcheck source=bench/lib/sqlite_floor.sh
+. "$ROOT/bench/lib/sqlite_floor.sh"
 KEEP=0
 NETNS=1
 WAIT_IDLE=0
@@ -666,12 +668,21 @@ run_server() { # server list
 		EVENTS[$l]="sinkholed answers seen by the generators $n; dns events recorded meanwhile: JSON $((e1j - e0j)), SQLite $(
 			[[ "$e1q$e0q" =~ ^[0-9]+$ ]] && echo $((e1q - e0q)) || echo "$e1q (total)"); dropped as logged by sinktrap: $dropped"
 		echo "   ${EVENTS[$l]}"
+		# The SQLite floor: the run's event rows copied by INSERT ... SELECT,
+		# what they cost SQLite alone (no query, no JSON, no binding).
+		local rows secs
+		rows=$(sqlite3 -readonly "$dir/var/sinktrap.db" "SELECT count(*) FROM events" 2>/dev/null || echo 0)
+		if [ "${rows:-0}" -gt 0 ]; then
+			secs=$(sqlite_floor "$dir/var/sinktrap.db" "$dir" events)
+			FLOOR[$l]="$rows rows in $secs s: $(awk -v n="$rows" -v t="$secs" 'BEGIN { printf "%.0f", n / t }') rows/s"
+			echo "   SQLite floor (the run's events rows by INSERT ... SELECT): ${FLOOR[$l]}"
+		fi
 	fi
 	if [ "$KEEP" = 0 ]; then
 		rm -rf "$dir"
 	fi
 }
-declare -A EVENTS
+declare -A EVENTS FLOOR
 EVENTS0="0 0"
 
 # The limit of the UDP path: the trivial responder, (a) only.
@@ -811,6 +822,15 @@ else
 	fi
 	for l in big small; do
 		[ -n "${EVENTS[$l]:-}" ] && echo "  events, ${LISTNAME[$l]} list: ${EVENTS[$l]}"
+	done
+	for l in big small; do
+		[ -n "${FLOOR[$l]:-}" ] || continue
+		best=""
+		for s in unbound kresd dnsmasq; do
+			v=${QPS[$s.big.listed.qgen]:-}
+			if [ -n "$v" ] && { [ -z "$best" ] || [ "$v" -gt "$best" ]; }; then best=$v; fi
+		done
+		echo "  SQLite floor, ${LISTNAME[$l]} list: the run's events rows copied by INSERT ... SELECT into a new database, one transaction: ${FLOOR[$l]}${best:+ (1.5 x the best peer on (a) with qgen: $((best * 3 / 2)) q/s)}"
 	done
 fi
 echo
