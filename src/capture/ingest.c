@@ -71,7 +71,6 @@ struct local_store {
 	uint16_t cid_seed;
 	uint64_t events, rows, errors;
 	uint64_t batch_events, lost; /* taken into the open batch; in batches that failed */
-	uint64_t redone;             /* batches written again */
 	int broken;                  /* a write of the open batch failed as a full disk does */
 	unsigned wait_ms;            /* how long a refused batch is tried again (--db-wait) */
 	uint8_t *batch;              /* the open batch's records: "u32 length, record" */
@@ -184,7 +183,6 @@ static void local_commit(struct local_store *ls)
 		log_warnx("database %s: the batch of %llu events is written again in %u s",
 		          ls->lost_why, (unsigned long long)ls->batch_events, wait_s);
 		sleep(wait_s);
-		ls->redone++;
 		if (wait_s < 8)
 			wait_s *= 2;
 		batch_redo(ls);
