@@ -137,6 +137,15 @@ static int64_t query_int(const char *path, const char *sql)
 	return v;
 }
 
+/* A change to the database file from another connection (not the store's). */
+static void exec_on(const char *path, const char *sql)
+{
+	sqlite3 *h;
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
 static void test_sqlite_rows(void **state)
 {
 	(void)state;
@@ -224,10 +233,7 @@ static void test_event_rows(void **state)
 	/* A failure names the row it was about. */
 	d = db_open_sqlite(path, err, sizeof(err));
 	assert_non_null(d);
-	sqlite3 *h;
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h, "DROP TABLE payloads", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(h);
+	exec_on(path, "DROP TABLE payloads");
 	fileinfo_event(&b, 200, "b.bin");
 	evsum_extract(b.data, b.len, &es);
 	assert_int_equal(db_begin(d), 0);
@@ -270,14 +276,8 @@ static void test_event_store(void **state)
 
 	/* an events row refused for its own fault: said, and the rows beside it
 	 * are written all the same */
-	sqlite3 *h;
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h,
-	                              "CREATE TRIGGER no_rows BEFORE INSERT ON events BEGIN "
-	                              "SELECT RAISE(ABORT, 'refused'); END",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(h);
+	exec_on(path, "CREATE TRIGGER no_rows BEFORE INSERT ON events BEGIN "
+	              "SELECT RAISE(ABORT, 'refused'); END");
 	db_close(&d);
 	d = db_open_sqlite(path, err, sizeof(err));
 	assert_non_null(d);
