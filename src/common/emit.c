@@ -161,6 +161,7 @@ static void compact(struct emitter *e)
 	b->len -= e->sent;
 	b->start -= e->sent;
 	e->sent = 0;
+	evbuf_shrink(b, EMIT_KEEP_BYTES);
 }
 
 int emit_flush(struct emitter *e)

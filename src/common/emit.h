@@ -94,6 +94,11 @@ void emit_hold_check(struct emitter *e);
 #define EMIT_HOLD_MAX_MS 200
 #define EMIT_IDLE_MS 20
 #define EMIT_STUCK_MS 500
+/*
+ * A backlog (a store that took nothing for a while) grows the buffer up to the
+ * emitter's bound; once it is sent, the memory past this is given back.
+ */
+#define EMIT_KEEP_BYTES (8u << 20)
 void emit_free(struct emitter *e);
 
 #endif

@@ -96,6 +96,17 @@ void evbuf_reset(struct evbuf *b)
 	b->overflow = 0;
 }
 
+void evbuf_shrink(struct evbuf *b, size_t keep)
+{
+	if (b->cap <= keep || b->len > keep / 4)
+		return;
+	uint8_t *d = realloc(b->data, keep);
+	if (d == NULL)
+		return; /* the larger buffer stays: nothing is lost */
+	b->data = d;
+	b->cap = keep;
+}
+
 static void reserve_raw(struct evbuf *b, size_t n)
 {
 	if (b->len + n <= b->cap)

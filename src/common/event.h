@@ -50,6 +50,9 @@ struct evbuf {
 void evbuf_init(struct evbuf *b);
 void evbuf_free(struct evbuf *b);
 void evbuf_reset(struct evbuf *b);
+/* Give back what a past backlog grew the buffer to: once it holds a quarter
+ * of keep or less, its capacity goes down to keep (bytes). */
+void evbuf_shrink(struct evbuf *b, size_t keep);
 
 /* Set the per-process prefix that makes event ids unique. Call once. */
 void event_id_init(void);

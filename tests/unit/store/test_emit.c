@@ -247,6 +247,37 @@ static void test_no_hold_without_channel(void **state)
 	emit_free(&e);
 }
 
+static void test_backlog_memory_given_back(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(ipc_pair(sv), 0);
+	fd_nonblock(sv[0]);
+	fd_nonblock(sv[1]);
+	struct emitter e;
+	emit_init(&e, NULL, sv[0], "dns");
+	/* The store takes nothing: the backlog grows past what is kept afterwards. */
+	int64_t n = 0;
+	while (e.buf.len < 3 * EMIT_KEEP_BYTES) {
+		put(&e, n++);
+		emit_soon(&e);
+	}
+	assert_true(e.buf.cap >= 3 * EMIT_KEEP_BYTES);
+	assert_int_equal(e.dropped, 0);
+	/* It takes everything: every record arrives in order, the memory is given back. */
+	int64_t next = 0;
+	take_all(&e, sv[1], &next, n, 1000000);
+	assert_true(e.buf.cap <= EMIT_KEEP_BYTES);
+	/* and the buffer still works */
+	for (int i = 0; i < 1000; i++)
+		put(&e, n++);
+	emit_flush(&e);
+	take_all(&e, sv[1], &next, n, 1000);
+	emit_free(&e);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -255,6 +286,7 @@ int main(void)
 	    cmocka_unit_test(test_hold_time_bounded),
 	    cmocka_unit_test(test_stuck_store_not_waited_for),
 	    cmocka_unit_test(test_no_hold_without_channel),
+	    cmocka_unit_test(test_backlog_memory_given_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
