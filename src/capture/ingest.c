@@ -487,16 +487,16 @@ int capture_ingest_main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case 'W': {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || optarg[0] == '-' || v > 86400) {
+			long ms;
+			if (parse_duration_ms(optarg, 86400000L, &ms) < 0) {
 				fprintf(stderr,
-				        "sinktrap: --db-wait %s: seconds from 0 to 86400\n",
+				        "sinktrap: --db-wait %s: a duration from 0 to 1 day "
+				        "(seconds, or "
+				        "with ms, s, m or h)\n",
 				        optarg);
 				return 2;
 			}
-			wait_ms = (unsigned)v * 1000;
+			wait_ms = (unsigned)ms;
 			break;
 		}
 		case 'h':

@@ -230,30 +230,6 @@ static int parse_bool(const char *v, int *out)
 	return 0;
 }
 
-/* "1500ms", "2s", "5m", "1h", or a bare number of seconds. */
-static int parse_duration_ms(const char *v, long *out)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (end == v || errno || d < 0)
-		return -1;
-	if (!strcmp(end, "ms"))
-		;
-	else if (!strcmp(end, "s") || *end == '\0')
-		d *= 1000;
-	else if (!strcmp(end, "m"))
-		d *= 60000;
-	else if (!strcmp(end, "h"))
-		d *= 3600000;
-	else
-		return -1;
-	if (d > 1e12)
-		return -1;
-	*out = (long)d;
-	return 0;
-}
-
 /* "65536", "64k", "8M", "1G" (powers of 1024). */
 static int parse_size(const char *v, int64_t *out)
 {
@@ -520,7 +496,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		break;
 	case K_DURATION_MS: {
 		long ms;
-		if (parse_duration_ms(v, &ms) < 0 || ms < k->min || ms > k->max)
+		if (parse_duration_ms(v, 1000000000000L, &ms) < 0 || ms < k->min || ms > k->max)
 			perr(p, p->line, "%s: '%s' is not a duration from %ldms to %lds",
 			     k->name, v, k->min, k->max / 1000);
 		else

@@ -154,3 +154,37 @@ void set_err(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
+
+int set_err_code(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err == NULL || errlen == 0)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int parse_duration_ms(const char *v, long max_ms, long *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(v, &end);
+	if (end == v || errno || !(d >= 0))
+		return -1;
+	if (!strcmp(end, "ms"))
+		;
+	else if (!strcmp(end, "s") || *end == '\0')
+		d *= 1000;
+	else if (!strcmp(end, "m"))
+		d *= 60000;
+	else if (!strcmp(end, "h"))
+		d *= 3600000;
+	else
+		return -1;
+	if (d > (double)max_ms)
+		return -1;
+	*out = (long)d;
+	return 0;
+}

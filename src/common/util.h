@@ -28,6 +28,15 @@ int64_t mono_ms(void);
 void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The same, returning code: `return set_err_code(-EIO, err, errlen, ...)`. */
+int set_err_code(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/*
+ * A duration: "1500ms", "2s", "5m", "1h", or a bare number of seconds, at most
+ * max_ms; 0, or -1 for anything else.
+ */
+int parse_duration_ms(const char *v, long max_ms, long *out);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

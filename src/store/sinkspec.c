@@ -96,28 +96,6 @@ int sinkspec_size(const char *v, int64_t *out)
 	return 0;
 }
 
-/* "500ms", "2s", "1m", or bare seconds. */
-static int parse_ms(const char *v, long *out)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (end == v || errno || d < 0)
-		return -1;
-	if (!strcmp(end, "ms"))
-		;
-	else if (!strcmp(end, "s") || *end == '\0')
-		d *= 1000;
-	else if (!strcmp(end, "m"))
-		d *= 60000;
-	else
-		return -1;
-	if (d > 86400000)
-		return -1;
-	*out = (long)d;
-	return 0;
-}
-
 static int parse_bool(const char *v, int *out)
 {
 	if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1") ||
@@ -391,7 +369,7 @@ static int set_option(struct cfg_syslog *o, const char *k, const char *v, char *
 	}
 	if (!strcmp(k, "resend")) {
 		long ms;
-		if (parse_ms(v, &ms) < 0 || ms > 600000) {
+		if (parse_duration_ms(v, 600000, &ms) < 0) {
 			snprintf(err, errlen, "resend '%s' is not a duration up to 10m", v);
 			return -1;
 		}

@@ -8,24 +8,11 @@
 #include <openssl/evp.h>
 
 #include "common/event.h"
+#include "common/util.h"
 
 #define SSH_MSG_KEXINIT 20
 /* msg, cookie, ten empty name-lists, first_kex_packet_follows, reserved */
 #define KEXINIT_MIN_PAYLOAD (1 + 16 + SSH_NAMELISTS * 4 + 1 + 4)
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err != NULL && errlen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 /* Text a peer may send in a line: printable ASCII, tab, CR (before LF). */
 static int text_byte(uint8_t c)
@@ -44,8 +31,8 @@ static int banner_split(struct ssh_banner *b, char *err, size_t errlen)
 	const char *proto = b->line + 4;
 	const char *dash = strchr(proto, '-');
 	if (dash == NULL || dash == proto)
-		return fail(-EBADMSG, err, errlen,
-		            "no protoversion in the identification line");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "no protoversion in the identification line");
 	size_t pl = (size_t)(dash - proto);
 	memcpy(b->proto_version, proto, pl);
 	b->proto_version[pl] = '\0';
@@ -73,7 +60,7 @@ int ssh_banner_parse(const uint8_t *buf, size_t len, struct ssh_banner *out, cha
 		err[0] = '\0';
 	memset(out, 0, sizeof(*out));
 	if (buf == NULL && len > 0)
-		return fail(-EBADMSG, err, errlen, "no buffer");
+		return set_err_code(-EBADMSG, err, errlen, "no buffer");
 
 	for (;;) {
 		const uint8_t *p = buf + pos;
@@ -86,20 +73,21 @@ int ssh_banner_parse(const uint8_t *buf, size_t len, struct ssh_banner *out, cha
 			if (n + 2 > SSH_BANNER_MAX) /* room for this byte and the LF */
 				break;
 			if (!ident && !text_byte(p[n]))
-				return fail(-EPROTONOSUPPORT, err, errlen,
-				            "binary data before an SSH identification line");
+				return set_err_code(
+				    -EPROTONOSUPPORT, err, errlen,
+				    "binary data before an SSH identification line");
 			if (ident && p[n] == '\0')
-				return fail(-EBADMSG, err, errlen,
-				            "NUL in the identification line");
+				return set_err_code(-EBADMSG, err, errlen,
+				                    "NUL in the identification line");
 		}
 		if (n < left && p[n] != '\n') {
 			if (ident)
-				return fail(-EBADMSG, err, errlen,
-				            "identification line over %d bytes",
-				            SSH_BANNER_MAX);
-			return fail(-EPROTONOSUPPORT, err, errlen,
-			            "a line over %d bytes and no SSH identification",
-			            SSH_BANNER_MAX);
+				return set_err_code(-EBADMSG, err, errlen,
+				                    "identification line over %d bytes",
+				                    SSH_BANNER_MAX);
+			return set_err_code(-EPROTONOSUPPORT, err, errlen,
+			                    "a line over %d bytes and no SSH identification",
+			                    SSH_BANNER_MAX);
 		}
 		if (n == left)
 			return -EAGAIN;
@@ -111,9 +99,9 @@ int ssh_banner_parse(const uint8_t *buf, size_t len, struct ssh_banner *out, cha
 			body--;
 		if (!ident || n < 4) {
 			if (++out->prelines > SSH_BANNER_MAX_PRELINES)
-				return fail(-EPROTONOSUPPORT, err, errlen,
-				            "no SSH identification in %d lines",
-				            SSH_BANNER_MAX_PRELINES);
+				return set_err_code(-EPROTONOSUPPORT, err, errlen,
+				                    "no SSH identification in %d lines",
+				                    SSH_BANNER_MAX_PRELINES);
 			out->anomalies |= SSH_BANNER_A_PRELINES;
 			pos += n + 1;
 			continue;
@@ -145,29 +133,30 @@ int ssh_kexinit_parse(const uint8_t *buf, size_t len, struct ssh_kexinit *out, c
 		err[0] = '\0';
 	memset(out, 0, sizeof(*out));
 	if (buf == NULL && len > 0)
-		return fail(-EBADMSG, err, errlen, "no buffer");
+		return set_err_code(-EBADMSG, err, errlen, "no buffer");
 
 	/* Reject an impossible length from its first bytes, before waiting for it. */
 	memcpy(head, buf, len < 4 ? len : 4);
 	uint32_t plen = be32(head);
 	if (plen > SSH_PACKET_MAX - 4)
-		return fail(-EBADMSG, err, errlen, "packet length %s%u over %d",
-		            len < 4 ? "at least " : "", plen, SSH_PACKET_MAX - 4);
+		return set_err_code(-EBADMSG, err, errlen, "packet length %s%u over %d",
+		                    len < 4 ? "at least " : "", plen, SSH_PACKET_MAX - 4);
 	if (len < 4)
 		return -EAGAIN;
 	if (plen < 1 + KEXINIT_MIN_PAYLOAD) /* padding_length byte + payload */
-		return fail(-EBADMSG, err, errlen, "packet length %u too short for KEXINIT",
-		            plen);
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "packet length %u too short for KEXINIT", plen);
 	if (len >= 6 && buf[5] != SSH_MSG_KEXINIT)
-		return fail(-EBADMSG, err, errlen, "message %u, not KEXINIT", buf[5]);
+		return set_err_code(-EBADMSG, err, errlen, "message %u, not KEXINIT", buf[5]);
 	if (len < 4 + (size_t)plen)
 		return -EAGAIN;
 
 	out->packet_len = 4 + (size_t)plen;
 	out->padding_len = buf[4];
 	if ((size_t)out->padding_len + KEXINIT_MIN_PAYLOAD > (size_t)plen - 1)
-		return fail(-EBADMSG, err, errlen, "padding of %u leaves no room for KEXINIT",
-		            out->padding_len);
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "padding of %u leaves no room for KEXINIT",
+		                    out->padding_len);
 	if (out->padding_len < 4 || (4 + (size_t)plen) % 8 != 0)
 		out->anomalies |= SSH_KEX_A_PADDING;
 
@@ -183,15 +172,16 @@ int ssh_kexinit_parse(const uint8_t *buf, size_t len, struct ssh_kexinit *out, c
 	for (int i = 0; i < SSH_NAMELISTS; i++) {
 		if (end - p < 4) {
 			EVP_MD_CTX_free(md);
-			return fail(-EBADMSG, err, errlen, "KEXINIT cut before name-list %d",
-			            i);
+			return set_err_code(-EBADMSG, err, errlen,
+			                    "KEXINIT cut before name-list %d", i);
 		}
 		uint32_t nl = be32(p);
 		p += 4;
 		if ((size_t)(end - p) < nl) {
 			EVP_MD_CTX_free(md);
-			return fail(-EBADMSG, err, errlen,
-			            "name-list %d of %u bytes overruns the packet", i, nl);
+			return set_err_code(-EBADMSG, err, errlen,
+			                    "name-list %d of %u bytes overruns the packet", i,
+			                    nl);
 		}
 		size_t keep = nl > SSH_NAMELIST_LEN ? SSH_NAMELIST_LEN : nl;
 		if (keep < nl)
@@ -221,12 +211,13 @@ int ssh_kexinit_parse(const uint8_t *buf, size_t len, struct ssh_kexinit *out, c
 	md_ok = md_ok && EVP_DigestFinal_ex(md, d, &dl);
 	EVP_MD_CTX_free(md);
 	if (!md_ok || dl != 16)
-		return fail(-ENOMEM, err, errlen, "MD5 unavailable");
+		return set_err_code(-ENOMEM, err, errlen, "MD5 unavailable");
 	for (int i = 0; i < 16; i++)
 		snprintf(out->hassh + 2 * i, 3, "%02x", d[i]);
 
 	if (end - p < 5)
-		return fail(-EBADMSG, err, errlen, "KEXINIT cut before its last fields");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "KEXINIT cut before its last fields");
 	out->first_kex_follows = p[0] != 0;
 	out->reserved = be32(p + 1);
 	if (out->reserved != 0)

@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 #define RSA_BITS 2048
 #define CA_DAYS 3650
@@ -47,20 +48,6 @@ struct tlsca {
 	size_t count, max;
 };
 
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err != NULL && errlen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* Report what failed with libcrypto's reason, and empty its error queue. */
 static int ossl_fail(char *err, size_t errlen, const char *what)
 {
@@ -69,7 +56,7 @@ static int ossl_fail(char *err, size_t errlen, const char *what)
 	if (e != 0)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	ERR_clear_error();
-	return fail(-EIO, err, errlen, "%s: %s", what, reason);
+	return set_err_code(-EIO, err, errlen, "%s: %s", what, reason);
 }
 
 /* ---- names ---- */
@@ -284,7 +271,7 @@ static int pem_load(const char *path, EVP_PKEY **key, X509 **cert, char *err, si
 		int e = errno;
 		if (e == ENOENT)
 			return -ENOENT;
-		return fail(-e, err, errlen, "%s: %s", path, strerror(e));
+		return set_err_code(-e, err, errlen, "%s: %s", path, strerror(e));
 	}
 	if (key != NULL)
 		*key = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
@@ -310,13 +297,13 @@ static int pem_publish(const char *dir, const char *file, mode_t mode, EVP_PKEY 
 	int rc = 0;
 	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, file) >= (int)sizeof(tmp) ||
 	    snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
-		return fail(-ENAMETOOLONG, err, errlen, "%s: path too long", dir);
+		return set_err_code(-ENAMETOOLONG, err, errlen, "%s: path too long", dir);
 	int fd = mkstemp(tmp);
 	if (fd < 0)
-		return fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
+		return set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
 	FILE *fp = fdopen(fd, "w");
 	if (fp == NULL || fchmod(fd, mode) < 0) {
-		rc = fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
+		rc = set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
 		if (fp == NULL)
 			close(fd);
 		goto out;
@@ -328,12 +315,13 @@ static int pem_publish(const char *dir, const char *file, mode_t mode, EVP_PKEY 
 		goto out;
 	}
 	if (fflush(fp) != 0 || fsync(fd) < 0) {
-		rc = fail(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
+		rc = set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (link(tmp, path) < 0) {
 		int e = errno;
-		rc = e == EEXIST ? -EEXIST : fail(-e, err, errlen, "%s: %s", path, strerror(e));
+		rc = e == EEXIST ? -EEXIST
+		                 : set_err_code(-e, err, errlen, "%s: %s", path, strerror(e));
 		goto out;
 	}
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -363,7 +351,7 @@ static int ca_load_or_make(struct tlsca *ca, const char *dir, char *err, size_t 
 		if (rc == -ENOENT) {
 			/* Without a key, a lone certificate is useless: refuse to guess. */
 			if (access(cpath, F_OK) == 0)
-				return fail(
+				return set_err_code(
 				    -EEXIST, err, errlen,
 				    "%s exists without %s: remove it or restore the key", cpath,
 				    kpath);
@@ -416,14 +404,14 @@ static int ca_load_or_make(struct tlsca *ca, const char *dir, char *err, size_t 
 			X509_free(cert);
 			EVP_PKEY_free(key);
 			ERR_clear_error();
-			return fail(-EINVAL, err, errlen, "%s is not a CA certificate for %s",
-			            cpath, kpath);
+			return set_err_code(-EINVAL, err, errlen,
+			                    "%s is not a CA certificate for %s", cpath, kpath);
 		}
 		ca->ca_key = key;
 		ca->ca_cert = cert;
 		return 0;
 	}
-	return fail(-EAGAIN, err, errlen, "%s: CA files keep changing", dir);
+	return set_err_code(-EAGAIN, err, errlen, "%s: CA files keep changing", dir);
 }
 
 /* ---- the CA and its cache ---- */
@@ -451,16 +439,16 @@ int tlsca_open(const char *dir, struct tlsca **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (dir == NULL || dir[0] == '\0')
-		return fail(-EINVAL, err, errlen, "no CA directory");
+		return set_err_code(-EINVAL, err, errlen, "no CA directory");
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return fail(-errno, err, errlen, "%s: %s", dir, strerror(errno));
+		return set_err_code(-errno, err, errlen, "%s: %s", dir, strerror(errno));
 	pthread_once(&exidx_once, exidx_init);
 	if (exidx < 0)
 		return ossl_fail(err, errlen, "SSL ex_data index");
 
 	struct tlsca *ca = calloc(1, sizeof(*ca));
 	if (ca == NULL)
-		return fail(-ENOMEM, err, errlen, "out of memory");
+		return set_err_code(-ENOMEM, err, errlen, "out of memory");
 	pthread_mutex_init(&ca->mu, NULL);
 	ca->max = TLSCA_CACHE_DEFAULT;
 	int rc = ca_load_or_make(ca, dir, err, errlen);
@@ -569,7 +557,7 @@ int tlsca_cert_for(struct tlsca *ca, const char *name, size_t len, SSL_CTX **out
 	char clean[TLSCA_NAME_MAX + 1];
 	*out = NULL;
 	if (ca == NULL)
-		return fail(-EINVAL, err, errlen, "no CA");
+		return set_err_code(-EINVAL, err, errlen, "no CA");
 	tlsca_name_clean(name, len, clean);
 	uint32_t h = fnv1a(clean);
 
@@ -590,7 +578,7 @@ int tlsca_cert_for(struct tlsca *ca, const char *name, size_t len, SSL_CTX **out
 		if (e == NULL) {
 			pthread_mutex_unlock(&ca->mu);
 			SSL_CTX_free(ctx);
-			return fail(-ENOMEM, err, errlen, "out of memory");
+			return set_err_code(-ENOMEM, err, errlen, "out of memory");
 		}
 		memcpy(e->name, clean, sizeof(clean));
 		e->hash = h;

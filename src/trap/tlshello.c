@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "common/event.h"
+#include "common/util.h"
 
 #define TLS_RECORD_HANDSHAKE 22
 #define TLS_HS_CLIENT_HELLO 1
@@ -72,20 +73,6 @@ static int cur_vec16(struct cur *c, struct cur *sub)
 	return cur_u16(c, &n) < 0 ? -1 : cur_take(c, n, sub);
 }
 
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err != NULL && errlen > 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 int tls_grease_is(uint16_t v)
 {
 	return (v & 0x0f0f) == 0x0a0a && (v >> 8) == (v & 0xff);
@@ -127,11 +114,11 @@ static int hs_header(const uint8_t *hdr, size_t *need, char *err, size_t errlen)
 {
 	size_t body = (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
 	if (hdr[0] != TLS_HS_CLIENT_HELLO)
-		return fail(-EBADMSG, err, errlen, "handshake type %u, not ClientHello",
-		            hdr[0]);
+		return set_err_code(-EBADMSG, err, errlen, "handshake type %u, not ClientHello",
+		                    hdr[0]);
 	if (body > TLS_HELLO_MAX_LEN)
-		return fail(-EBADMSG, err, errlen, "ClientHello length %zu over %d", body,
-		            TLS_HELLO_MAX_LEN);
+		return set_err_code(-EBADMSG, err, errlen, "ClientHello length %zu over %d",
+		                    body, TLS_HELLO_MAX_LEN);
 	*need = 4 + body;
 	return 0;
 }
@@ -152,42 +139,48 @@ static int records_gather(const uint8_t *buf, size_t len, uint8_t *scratch, cons
 		return -EAGAIN;
 	if (buf[0] != TLS_RECORD_HANDSHAKE) {
 		if ((buf[0] & 0x80) && len >= 3 && buf[2] == TLS_HS_CLIENT_HELLO)
-			return fail(-EPROTONOSUPPORT, err, errlen, "SSLv2-format ClientHello");
-		return fail(-EPROTONOSUPPORT, err, errlen, "not a TLS handshake record");
+			return set_err_code(-EPROTONOSUPPORT, err, errlen,
+			                    "SSLv2-format ClientHello");
+		return set_err_code(-EPROTONOSUPPORT, err, errlen,
+		                    "not a TLS handshake record");
 	}
 	if (len >= 2 && buf[1] != 3)
-		return fail(-EPROTONOSUPPORT, err, errlen, "record version major %u", buf[1]);
+		return set_err_code(-EPROTONOSUPPORT, err, errlen, "record version major %u",
+		                    buf[1]);
 	if (len >= 3 && buf[2] > 4)
-		return fail(-EPROTONOSUPPORT, err, errlen, "record version 3.%u", buf[2]);
+		return set_err_code(-EPROTONOSUPPORT, err, errlen, "record version 3.%u",
+		                    buf[2]);
 
 	for (;;) {
 		size_t left = len - off;
 		if (left >= 1 && buf[off] != TLS_RECORD_HANDSHAKE)
-			return fail(-EBADMSG, err, errlen,
-			            "record type %u before the ClientHello is complete",
-			            buf[off]);
+			return set_err_code(-EBADMSG, err, errlen,
+			                    "record type %u before the ClientHello is complete",
+			                    buf[off]);
 		if (left >= 2 && buf[off + 1] != 3)
-			return fail(-EBADMSG, err, errlen, "record version major %u",
-			            buf[off + 1]);
+			return set_err_code(-EBADMSG, err, errlen, "record version major %u",
+			                    buf[off + 1]);
 		if (left < 5)
 			return -EAGAIN;
 		size_t rlen = (size_t)buf[off + 3] << 8 | buf[off + 4];
 		if (rlen == 0)
-			return fail(-EBADMSG, err, errlen, "empty handshake record");
+			return set_err_code(-EBADMSG, err, errlen, "empty handshake record");
 		if (rlen > TLS_RECORD_MAX)
-			return fail(-EBADMSG, err, errlen, "record length %zu over %d", rlen,
-			            TLS_RECORD_MAX);
+			return set_err_code(-EBADMSG, err, errlen, "record length %zu over %d",
+			                    rlen, TLS_RECORD_MAX);
 		if (++nrec > TLS_HELLO_MAX_RECORDS)
-			return fail(-EBADMSG, err, errlen, "ClientHello spans over %d records",
-			            TLS_HELLO_MAX_RECORDS);
+			return set_err_code(-EBADMSG, err, errlen,
+			                    "ClientHello spans over %d records",
+			                    TLS_HELLO_MAX_RECORDS);
 		const uint8_t *frag = buf + off + 5;
 		size_t avail = left - 5 < rlen ? left - 5 : rlen;
 
 		if (nrec == 1) {
 			h->record_version = (uint16_t)(buf[1] << 8 | buf[2]);
 			if (avail >= 1 && frag[0] != TLS_HS_CLIENT_HELLO)
-				return fail(-EBADMSG, err, errlen,
-				            "handshake type %u, not ClientHello", frag[0]);
+				return set_err_code(-EBADMSG, err, errlen,
+				                    "handshake type %u, not ClientHello",
+				                    frag[0]);
 			/* The common case: one record holds it all, no copy. */
 			if (avail >= 4) {
 				if ((rc = hs_header(frag, &need, err, errlen)) < 0)
@@ -377,37 +370,43 @@ static int hello_body(const uint8_t *p, size_t len, struct tls_hello *h, char *e
 	unsigned v;
 
 	if (cur_u16(&c, &v) < 0)
-		return fail(-EBADMSG, err, errlen, "ClientHello too short for its version");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "ClientHello too short for its version");
 	h->version = (uint16_t)v;
 	if (cur_left(&c) < 32)
-		return fail(-EBADMSG, err, errlen, "ClientHello too short for its random");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "ClientHello too short for its random");
 	memcpy(h->random, c.p, 32);
 	c.p += 32;
 	if (cur_vec8(&c, &sid) < 0)
-		return fail(-EBADMSG, err, errlen, "session id overruns the ClientHello");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "session id overruns the ClientHello");
 	if (cur_left(&sid) > 32)
-		return fail(-EBADMSG, err, errlen, "session id of %zu bytes", cur_left(&sid));
+		return set_err_code(-EBADMSG, err, errlen, "session id of %zu bytes",
+		                    cur_left(&sid));
 	h->session_id_len = (uint8_t)cur_left(&sid);
 	if (cur_vec16(&c, &cs) < 0)
-		return fail(-EBADMSG, err, errlen, "cipher suites overrun the ClientHello");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "cipher suites overrun the ClientHello");
 	if (cur_left(&cs) == 0)
 		h->anomalies |= TLS_HELLO_A_NO_CIPHERS;
 	if (u16_list(&cs, h->ciphers, TLS_HELLO_MAX_CIPHERS, &h->n_ciphers, h,
 	             TLS_GREASE_CIPHER) < 0)
-		return fail(-EBADMSG, err, errlen, "odd cipher suites length");
+		return set_err_code(-EBADMSG, err, errlen, "odd cipher suites length");
 	if (cur_vec8(&c, &comp) < 0)
-		return fail(-EBADMSG, err, errlen,
-		            "compression methods overrun the ClientHello");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "compression methods overrun the ClientHello");
 	h->n_compressions = (uint8_t)cur_left(&comp);
 	if (h->n_compressions == 0)
 		h->anomalies |= TLS_HELLO_A_NO_COMPRESSION;
 	if (cur_left(&c) == 0)
 		return 0; /* no extensions: SSLv3 and early TLS clients */
 	if (cur_vec16(&c, &exts) < 0)
-		return fail(-EBADMSG, err, errlen, "extensions overrun the ClientHello");
+		return set_err_code(-EBADMSG, err, errlen,
+		                    "extensions overrun the ClientHello");
 	if (cur_left(&c) != 0)
-		return fail(-EBADMSG, err, errlen, "%zu bytes after the extensions",
-		            cur_left(&c));
+		return set_err_code(-EBADMSG, err, errlen, "%zu bytes after the extensions",
+		                    cur_left(&c));
 
 	uint8_t seen[65536 / 8];
 	memset(seen, 0, sizeof(seen));
@@ -415,7 +414,8 @@ static int hello_body(const uint8_t *p, size_t len, struct tls_hello *h, char *e
 		unsigned type;
 		struct cur d;
 		if (cur_u16(&exts, &type) < 0 || cur_vec16(&exts, &d) < 0)
-			return fail(-EBADMSG, err, errlen, "extension overruns the list");
+			return set_err_code(-EBADMSG, err, errlen,
+			                    "extension overruns the list");
 		if (tls_grease_is((uint16_t)type))
 			h->grease |= TLS_GREASE_EXT;
 		else if (ext_dup(seen, type))
@@ -425,7 +425,8 @@ static int hello_body(const uint8_t *p, size_t len, struct tls_hello *h, char *e
 		else
 			h->anomalies |= TLS_HELLO_A_TRUNCATED;
 		if (ext_parse(type, &d, h) < 0)
-			return fail(-EBADMSG, err, errlen, "malformed extension 0x%04x", type);
+			return set_err_code(-EBADMSG, err, errlen, "malformed extension 0x%04x",
+			                    type);
 	}
 	return 0;
 }
@@ -635,7 +636,7 @@ int tls_hello_parse(const uint8_t *buf, size_t len, struct tls_hello *out, char 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (buf == NULL && len > 0)
-		return fail(-EBADMSG, err, errlen, "no buffer");
+		return set_err_code(-EBADMSG, err, errlen, "no buffer");
 	memset(out, 0, sizeof(*out));
 	rc = records_gather(buf, len, scratch, &msg, &msglen, out, err, errlen);
 	if (rc < 0)
