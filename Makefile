@@ -7,7 +7,7 @@ JOBS     ?= 2
 PYTHON   ?= /usr/bin/python3
 FUZZTIME ?= 20
 
-.PHONY: all webdeps build run test test-deps unit asan e2e-asan fuzz fuzz-build fuzz-smoke e2e bench bench-deps $(addprefix bench-,$(BENCHES)) format format-check clean deps
+.PHONY: all webdeps build run install uninstall test test-deps unit asan e2e-asan fuzz fuzz-build fuzz-smoke e2e bench bench-deps $(addprefix bench-,$(BENCHES)) format format-check clean deps
 
 all: build
 
@@ -31,6 +31,22 @@ build: deps webdeps $(BUILD)/build.ninja
 # Runs in the foreground on the embedded default configuration (Ctrl-C stops it).
 run: build
 	./$(BUILD)/sinktrap run
+
+# As a service started at boot (docs/deployment.md): the binary, the unit, a
+# configuration for a sinkhole host (kept if there is one), the workers' user.
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= /etc
+LOCALSTATEDIR ?= /var
+UNITDIR       ?= /etc/systemd/system
+SINKTRAP_USER ?= sinktrap
+INSTALL_ENV = PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' LOCALSTATEDIR='$(LOCALSTATEDIR)' \
+	UNITDIR='$(UNITDIR)' SINKTRAP_USER='$(SINKTRAP_USER)' DESTDIR='$(DESTDIR)' BUILD='$(BUILD)'
+
+install: build
+	$(INSTALL_ENV) scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) scripts/install.sh uninstall
 
 test-deps:
 	@scripts/deps.sh test

@@ -14,12 +14,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -49,6 +52,7 @@ struct worker {
 	int64_t backoff; /* ms before the next restart */
 	struct loop_timer *restart;
 	int stopping;
+	int up; /* it said IPC_HELLO since its start */
 };
 
 struct parent {
@@ -65,6 +69,8 @@ struct parent {
 	gid_t gid;
 	int drop;
 	int stopping;
+	int ready;        /* every worker said it is up once (READY=1 sent) */
+	char notify[108]; /* the service manager's socket ($NOTIFY_SOCKET), "" = none */
 };
 
 static struct parent P;
@@ -153,6 +159,7 @@ static int store_channel(struct parent *p, const char *producer)
 static void worker_start(struct parent *p, struct worker *w)
 {
 	int ctl[2];
+	w->up = 0;
 	if (ipc_pair(ctl) < 0)
 		fatal("socketpair");
 
@@ -318,6 +325,57 @@ static void restart_cb(void *arg)
 		worker_start(&P, w);
 }
 
+/*
+ * The service manager's notification protocol (sd_notify(3), as systemd's
+ * Type=notify reads it): one datagram to the socket named by $NOTIFY_SOCKET,
+ * a path or, with a leading '@', an abstract name. Taken from the
+ * environment once at start, so the workers do not inherit it.
+ */
+static void notify_init(struct parent *p)
+{
+	const char *e = getenv("NOTIFY_SOCKET");
+	p->notify[0] = '\0';
+	if (e && (e[0] == '/' || e[0] == '@') && strlen(e) < sizeof(p->notify))
+		snprintf(p->notify, sizeof(p->notify), "%s", e);
+	else if (e && *e)
+		log_warnx("NOTIFY_SOCKET '%s': not a socket path; readiness is not reported",
+		          e);
+	unsetenv("NOTIFY_SOCKET");
+}
+
+static void notify(struct parent *p, const char *state)
+{
+	if (p->notify[0] == '\0')
+		return;
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	size_t n = strlen(p->notify);
+	memcpy(sa.sun_path, p->notify, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	                     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		log_warn("notify %s", p->notify);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* READY=1 once every enabled worker has said it serves (its sockets, lists, database). */
+static void worker_up(struct parent *p, struct worker *w)
+{
+	w->up = 1;
+	if (p->ready || p->stopping)
+		return;
+	for (int i = 0; i < W_MAX; i++)
+		if (p->w[i].enabled && !p->w[i].up)
+			return;
+	p->ready = 1;
+	log_info("ready: every worker is up");
+	notify(p, "READY=1\nSTATUS=serving");
+}
+
 static void ctl_event(int fd, uint32_t events, void *arg)
 {
 	struct worker *w = arg;
@@ -335,8 +393,10 @@ static void ctl_event(int fd, uint32_t events, void *arg)
 		}
 		if (m->fd >= 0)
 			close(m->fd);
-		if (m->hdr.type == IPC_HELLO)
+		if (m->hdr.type == IPC_HELLO) {
 			log_debug("%s worker is up", wnames[w->kind]);
+			worker_up(&P, w);
+		}
 	}
 	free(m);
 }
@@ -490,6 +550,7 @@ static int wait_exit(struct worker *w, int ms)
 static void stop_all(struct parent *p)
 {
 	p->stopping = 1;
+	notify(p, "STOPPING=1");
 	/* Producers first, so everything they emitted reaches the store. */
 	for (int i = W_MAX - 1; i >= 0; i--) {
 		struct worker *w = &p->w[i];
@@ -588,6 +649,7 @@ int parent_run(const char *conf_path)
 
 	memset(p, 0, sizeof(*p));
 	log_procname("parent");
+	notify_init(p);
 	p->conf_path = conf_path;
 	p->cfg = config_load(conf_path, &errs);
 	if (p->cfg == NULL) {

@@ -1,0 +1,332 @@
+"""sinktrap installed as a service started at boot.
+
+`make install` lays down the binary, a systemd unit, a configuration for a
+dedicated sinkhole host and the workers' system user. The unit's own command
+lines are then run the way systemd runs them (Type=notify: READY=1 on
+$NOTIFY_SOCKET; ExecStartPre, ExecStart, ExecReload with $MAINPID, SIGTERM to
+the main process, ExecStopPost), inside a network namespace this test makes:
+
+    client (10.99.0.1) --veth-- sinkhole host (10.99.0.2 | 10.98.0.1) --veth-- resolver (10.98.0.2:53)
+
+The sinkhole host's /etc/resolv.conf (the installed configuration's
+`upstream = system`) names the resolver, through /etc/netns/NAME/resolv.conf,
+which `ip netns exec` mounts over it. Everything is installed below a
+temporary directory (PREFIX, SYSCONFDIR, LOCALSTATEDIR, UNITDIR), and removed
+with the user afterwards.
+"""
+
+import ipaddress
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "trap"))
+
+import harness  # noqa: E402
+import trapenv  # noqa: E402
+from trapenv import CLIENT_IP, OUTSIDE_IP, TRAP_IP, TRAP_IP6  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+USER = "sinktrap-e2e"
+POOL4 = ipaddress.ip_network("10.66.0.0/16")
+POOL6 = ipaddress.ip_network("fd66::/64")
+PLACEHOLDER = re.compile(r"@[A-Z]+@")
+
+
+def make(target, lay, **more):
+    env = dict(os.environ)
+    args = [f"{k}={v}" for k, v in {**lay, **more}.items()]
+    # the binary under test, wherever it was built
+    args.append(f"BUILD={harness.sinktrap_bin().parent}")
+    r = subprocess.run(["make", "-s", "-C", str(ROOT), target] + args, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, f"make {target} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+class Installed:
+    def __init__(self, root):
+        self.root = root
+        self.lay = {"PREFIX": root / "usr", "SYSCONFDIR": root / "etc",
+                    "LOCALSTATEDIR": root / "var", "UNITDIR": root / "unit",
+                    "SINKTRAP_USER": USER}
+        self.bin = root / "usr/bin/sinktrap"
+        self.unit = root / "unit/sinktrap.service"
+        self.confdir = root / "etc/sinktrap"
+        self.conf = self.confdir / "sinktrap.conf"
+        self.docdir = root / "usr/share/doc/sinktrap"
+        self.statedir = root / "var/lib/sinktrap"
+        self.logdir = root / "var/log/sinktrap"
+
+    def commands(self):
+        """{Exec key: [argv, ...]} of the unit, in file order."""
+        cmds = {}
+        for line in self.unit.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.startswith("Exec"):
+                cmds.setdefault(key, []).append(shlex.split(value))
+        return cmds
+
+
+def drop_user():
+    subprocess.run(["userdel", USER], capture_output=True)
+    subprocess.run(["groupdel", USER], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def inst():
+    if os.geteuid() != 0:
+        pytest.fail("installing needs root (a system user, file owners)")
+    drop_user()  # one a killed earlier run left
+    # the workers' user must reach its directories: no 0700 on the way
+    root = Path(tempfile.mkdtemp(prefix="sinktrap-install-"))
+    root.chmod(0o755)
+    i = Installed(root)
+    try:
+        i.first = make("install", i.lay)
+        yield i
+    finally:
+        subprocess.run(["make", "-s", "-C", str(ROOT), "uninstall"] +
+                       [f"{k}={v}" for k, v in i.lay.items()], capture_output=True)
+        drop_user()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def mode(p):
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_install_lays_down_a_service(inst):
+    assert inst.bin.is_file() and mode(inst.bin) == 0o755
+    r = subprocess.run([inst.bin, "version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "sinktrap" in r.stdout
+    for f in (inst.unit, inst.conf, inst.confdir / "lists/example.hosts",
+              inst.docdir / "README.md", inst.docdir / "configuration.md",
+              inst.docdir / "deployment.md"):
+        assert f.is_file(), f"{f} not installed:\n{inst.first.stdout}"
+    for f in (inst.unit, inst.conf):
+        text = f.read_text()
+        assert not PLACEHOLDER.search(text), f"{f} keeps a placeholder: {PLACEHOLDER.search(text)}"
+    conf = inst.conf.read_text()
+    assert f"state_dir = {inst.statedir}\n" in conf
+    assert f"user = {USER}\n" in conf
+    assert f"json = {inst.logdir}/events.json\n" in conf
+
+    # the workers' user: a system account that cannot log in, owning the state
+    pw = pwd.getpwnam(USER)
+    assert pw.pw_uid < 1000 and pw.pw_shell in ("/usr/sbin/nologin", "/bin/false")
+    for d in (inst.statedir, inst.logdir):
+        st = d.stat()
+        assert (st.st_uid, st.st_gid, mode(d)) == (pw.pw_uid, pw.pw_gid, 0o750), d
+
+    # the configuration is valid as installed, and the unit is one systemd accepts
+    r = subprocess.run([inst.bin, "check-config", "-c", inst.conf], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "configuration OK", r.stdout + r.stderr
+    r = subprocess.run(["systemd-analyze", "verify", str(inst.unit)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "sinktrap.service" not in r.stderr, r.stderr
+    unit = inst.unit.read_text()
+    assert "Type=notify" in unit
+    assert f"Documentation=file://{inst.docdir}/README.md" in unit
+    cmds = inst.commands()
+    assert [c[0] for c in cmds["ExecStart"]] == [str(inst.bin)]
+    assert cmds["ExecStart"][0][1:] == ["run", "-c", str(inst.conf)]
+
+
+@pytest.fixture
+def host(inst, tmp_path):
+    """The namespaces, the resolver and the sinkhole host's resolv.conf."""
+    topo = trapenv.Topology().up()
+    netns_etc = Path("/etc/netns") / topo.trap
+    made_etc = not netns_etc.parent.exists()
+    resolver = None
+    try:
+        netns_etc.mkdir(parents=True)
+        (netns_etc / "resolv.conf").write_text(f"nameserver {OUTSIDE_IP}\n")
+        conf = tmp_path / "resolver.conf"
+        conf.write_text("\n".join([
+            "port=53", f"listen-address={OUTSIDE_IP}", "bind-interfaces", "no-resolv",
+            "no-hosts", "no-poll", f"pid-file={tmp_path / 'resolver.pid'}",
+            f"address=/benign.example/{OUTSIDE_IP}"]) + "\n")
+        resolver = harness.Proc(["ip", "netns", "exec", topo.outside, "dnsmasq", "-k",
+                                 f"--conf-file={conf}"], tmp_path / "resolver.log")
+
+        def resolver_up():
+            r = topo.exec(topo.trap, ["dig", "+short", "+time=1", "+tries=1", f"@{OUTSIDE_IP}",
+                                      "benign.example"])
+            return r.stdout.split() == [OUTSIDE_IP]
+
+        harness.wait_until(resolver_up, 15, interval=0.2, what="the resolver")
+        yield topo
+    finally:
+        if resolver:
+            resolver.kill_all()
+        shutil.rmtree(netns_etc, ignore_errors=True)
+        if made_etc:
+            shutil.rmtree(netns_etc.parent, ignore_errors=True)
+        topo.down()
+
+
+def dig(topo, server, name, rdtype="A"):
+    r = topo.exec(topo.client, ["dig", "+short", "+time=2", "+tries=2", f"@{server}", name,
+                                rdtype], timeout=20)
+    return r.stdout.split()
+
+
+def events(inst):
+    try:
+        lines = (inst.logdir / "events.json").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(x) for x in lines if x.strip()]
+
+
+def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
+    topo = host
+    cmds = inst.commands()
+    in_host = ["ip", "netns", "exec", topo.trap]
+    for argv in cmds["ExecStartPre"]:
+        r = trapenv.run(in_host + argv, timeout=60)
+        assert r.returncode == 0, f"{argv}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert "inet sinktrap" in topo.exec(topo.trap, ["nft", "list", "tables"], check=True).stdout
+
+    notify_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(60)
+    (start,) = cmds["ExecStart"]
+    main = harness.Proc(in_host + ["env", f"NOTIFY_SOCKET={notify_path}"] + start,
+                        tmp_path / "service.log")
+    try:
+        # Type=notify: the service is up when it says so, and then it serves at once
+        msg = sock.recv(4096).decode()
+        assert "READY=1" in msg.split("\n"), msg
+        addr = dig(topo, TRAP_IP, "malware.example")
+        assert len(addr) == 1 and ipaddress.ip_address(addr[0]) in POOL4, addr
+        addr = addr[0]
+        addr6 = dig(topo, TRAP_IP6, "c2.botnet.example", "AAAA")
+        assert len(addr6) == 1 and ipaddress.ip_address(addr6[0]) in POOL6, addr6
+        # unlisted names go to the host's resolver (upstream = system)
+        assert dig(topo, TRAP_IP, "benign.example") == [OUTSIDE_IP]
+
+        # the trap catches the infected host's connection on any port of its address
+        r = topo.exec(topo.client, ["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                                    "%{http_code}", f"http://{addr}:8088/gate.php"], timeout=20)
+        assert r.stdout == "200", f"curl rc={r.returncode}: {r.stderr}"
+
+        # the parent keeps root, every worker runs as the installed user
+        pw = pwd.getpwnam(USER)
+        assert harness.proc_status(main.pid)["Uid"].split()[0] == "0"
+        workers = harness.children(main.pid)
+        assert {"sinktrap-dns", "sinktrap-trap", "sinktrap-store",
+                "sinktrap-web"} <= set(workers), workers
+        for comm, pid in workers.items():
+            uids = harness.proc_status(pid)["Uid"].split()
+            assert uids == [str(pw.pw_uid)] * 4, f"{comm} runs as {uids}"
+
+        # recorded: JSON in the log directory, SQLite in the state directory
+        def recorded():
+            evs = events(inst)
+            dns = [e for e in evs if e["event_type"] == "dns"
+                   and e["dns"]["rrname"] == "malware.example"]
+            trap = [e for e in evs if e["event_type"] == "trap" and e.get("dest_ip") == addr
+                    and e.get("src_ip") == CLIENT_IP]
+            return dns and trap
+
+        harness.wait_until(recorded, 15, interval=0.1, what="the dns and trap events in JSON")
+        db = inst.statedir / "sinktrap.db"
+        assert db.stat().st_uid == pw.pw_uid
+        assert (inst.logdir / "events.json").stat().st_uid == pw.pw_uid
+
+        def stored():
+            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                return c.execute("SELECT count(*) FROM events WHERE event_type = 'dns' "
+                                 "AND domain = 'malware.example'").fetchone()[0] >= 1
+            finally:
+                c.close()
+
+        harness.wait_until(stored, 15, interval=0.2, what="the dns event in SQLite")
+
+        # ExecReload: a name added to the list is sinkholed after it
+        assert dig(topo, TRAP_IP, "added.example") == []
+        with open(inst.confdir / "lists/example.hosts", "a") as f:
+            f.write("0.0.0.0 added.example\n")
+        (reload,) = cmds["ExecReload"]
+        r = trapenv.run([a.replace("$MAINPID", str(main.pid)) for a in reload], check=True)
+
+        def added():
+            got = dig(topo, TRAP_IP, "added.example")
+            return len(got) == 1 and ipaddress.ip_address(got[0]) in POOL4
+
+        harness.wait_until(added, 20, interval=0.2, what="the reloaded list")
+        assert main.alive()
+
+        # stop as systemd does (KillMode=mixed: SIGTERM to the main process)
+        os.kill(main.pid, signal.SIGTERM)
+        rc = main.wait(90)
+        assert rc == 0, f"stopped with {rc}:\n{main.log()[-3000:]}"
+        assert "STOPPING=1" in sock.recv(4096).decode()
+        assert trapenv.run(["ip", "netns", "pids", topo.trap]).stdout.strip() == "", \
+            "a worker outlived the stop"
+        for argv in cmds["ExecStopPost"]:
+            trapenv.run(in_host + argv, check=True)
+        assert "sinktrap" not in topo.exec(topo.trap, ["nft", "list", "tables"]).stdout
+        assert "10.66.0.0/16" not in topo.exec(topo.trap, ["ip", "route", "show", "table",
+                                                          "local"]).stdout
+        log = main.log()
+        assert "ready: every worker is up" in log
+    finally:
+        main.kill_all()
+        sock.close()
+
+
+def test_reinstall_keeps_the_administrators_files_and_uninstall_keeps_the_state(inst):
+    edited = inst.conf.read_text().replace("ttl = 300", "ttl = 60")
+    assert edited != inst.conf.read_text()
+    inst.conf.write_text(edited)
+    marker = inst.statedir / "kept-marker"
+    marker.write_text("state\n")
+
+    r = make("install", inst.lay)
+    assert inst.conf.read_text() == edited, "install overwrote the configuration"
+    dist = inst.confdir / "sinktrap.conf.dist"
+    assert dist.read_text().replace("ttl = 300", "ttl = 60") == edited
+    assert "sinktrap.conf kept" in r.stdout
+
+    make("uninstall", inst.lay)
+    for gone in (inst.bin, inst.unit, inst.docdir):
+        assert not gone.exists(), f"{gone} left after uninstall"
+    for kept in (inst.conf, inst.confdir / "lists/example.hosts", marker, inst.logdir):
+        assert kept.exists(), f"{kept} removed by uninstall"
+    pwd.getpwnam(USER)  # the user too: files in the state belong to it
+
+
+def test_staged_install_for_packaging(tmp_path):
+    """DESTDIR: files below it, paths inside them as on the target; no user, no chown."""
+    dest = tmp_path / "stage"
+    make("install", {"DESTDIR": dest, "SINKTRAP_USER": "sinktrap-e2e-none"})
+    unit = (dest / "etc/systemd/system/sinktrap.service").read_text()
+    assert "ExecStart=/usr/local/bin/sinktrap run -c /etc/sinktrap/sinktrap.conf" in unit
+    conf = (dest / "etc/sinktrap/sinktrap.conf").read_text()
+    assert "state_dir = /var/lib/sinktrap\n" in conf
+    assert "user = sinktrap-e2e-none\n" in conf
+    assert (dest / "usr/local/bin/sinktrap").is_file()
+    assert (dest / "var/lib/sinktrap").is_dir()
+    with pytest.raises(KeyError):
+        pwd.getpwnam("sinktrap-e2e-none")
