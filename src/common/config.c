@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -155,6 +156,7 @@ struct parser {
 	int dns_section_line;
 	int trap_section_line;
 	int capture_section_line;
+	int *upstream_line; /* per upstream: its line, negative when from /etc/resolv.conf */
 };
 
 static void perr(struct parser *p, int line, const char *fmt, ...)
@@ -319,9 +321,13 @@ static int valid_zone(const char *z)
 	return 1;
 }
 
-static void add_upstream(struct config *c, const struct addrport *ap)
+static void add_upstream(struct parser *p, const struct addrport *ap, int from_system)
 {
+	struct config *c = p->c;
 	c->upstream = xreallocarray(c->upstream, (size_t)c->nupstream + 1, sizeof(*ap));
+	p->upstream_line = xreallocarray(p->upstream_line, (size_t)c->nupstream + 1,
+	                                 sizeof(*p->upstream_line));
+	p->upstream_line[c->nupstream] = from_system ? -p->line : p->line;
 	c->upstream[c->nupstream++] = *ap;
 }
 
@@ -343,7 +349,7 @@ static int upstream_system(struct parser *p)
 		struct addrport ap;
 		char err[256];
 		if (addrport_parse(addr, 53, &ap, err, sizeof(err)) == 0) {
-			add_upstream(p->c, &ap);
+			add_upstream(p, &ap, 1);
 			n++;
 		}
 	}
@@ -408,7 +414,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			perr(p, p->line, "upstream: %s", err);
 			break;
 		}
-		add_upstream(c, &ap);
+		add_upstream(p, &ap, 0);
 		break;
 	}
 	case K_BLOCKLIST:
@@ -636,6 +642,78 @@ static void cut_comment(char *s)
 	}
 }
 
+/* Whether sa's address is one of this host's interface addresses. */
+static int addr_is_own(const struct sockaddr *sa)
+{
+	struct ifaddrs *ifs, *i;
+	int own = 0;
+	if (getifaddrs(&ifs) < 0)
+		return 0;
+	for (i = ifs; i && !own; i = i->ifa_next) {
+		const struct sockaddr *a = i->ifa_addr;
+		if (a == NULL || a->sa_family != sa->sa_family)
+			continue;
+		if (sa->sa_family == AF_INET)
+			own = !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			              &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		else if (sa->sa_family == AF_INET6)
+			own = !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			              &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+	freeifaddrs(ifs);
+	return own;
+}
+
+static int addr_is_wildcard(const struct sockaddr *sa)
+{
+	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6, 16);
+}
+
+static int addr_equal(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return 0;
+	if (a->sa_family == AF_INET)
+		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		               &((const struct sockaddr_in *)b)->sin_addr, 4);
+	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+/*
+ * An upstream that is one of sinktrap's own listeners sends every unlisted
+ * query back to sinktrap, round and round until it times out: a sinkhole
+ * host whose /etc/resolv.conf names itself, with `upstream = system`.
+ */
+static void check_upstream_loop(struct parser *p)
+{
+	struct config *c = p->c;
+	for (int u = 0; u < c->nupstream; u++) {
+		const struct sockaddr *up = (const struct sockaddr *)&c->upstream[u].ss;
+		for (int l = 0; l < c->dns_nlisten; l++) {
+			const struct sockaddr *ls =
+			    (const struct sockaddr *)&c->dns_listen[l].ss;
+			if (up->sa_family != ls->sa_family || addr_port(up) != addr_port(ls))
+				continue;
+			if (!addr_equal(up, ls) && !(addr_is_wildcard(ls) && addr_is_own(up)))
+				continue;
+			char a[80], b[80];
+			int line = p->upstream_line[u];
+			perr(p, line < 0 ? -line : line,
+			     "upstream %s%s is sinktrap's own listener %s: unlisted names "
+			     "would be "
+			     "forwarded back to it; name the real resolvers",
+			     addrport_fmt(up, a, sizeof(a)),
+			     line < 0 ? " (from /etc/resolv.conf)" : "",
+			     addrport_fmt(ls, b, sizeof(b)));
+			break;
+		}
+	}
+}
+
 static void validate(struct parser *p)
 {
 	struct config *c = p->c;
@@ -653,6 +731,7 @@ static void validate(struct parser *p)
 			     "[dns]: internal zones and allowlists need an 'upstream'");
 		if (!c->have_sinkhole4 && !c->have_sinkhole6)
 			perr(p, line, "[dns]: set sinkhole_ipv4 and/or sinkhole_ipv6");
+		check_upstream_loop(p);
 	}
 	if (c->trap_enabled) {
 		if (c->trap_nlisten == 0 && (c->trap_ports.count || c->trap_udp_ports.count))
@@ -783,6 +862,7 @@ struct config *config_parse(const char *name, const char *text, size_t len, int 
 		set_key(&p, k, val);
 	}
 	validate(&p);
+	free(p.upstream_line);
 	if (errs->n > 0) {
 		config_free(p.c);
 		return NULL;

@@ -200,6 +200,18 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
     topo = host
     cmds = inst.commands()
     in_host = ["ip", "netns", "exec", topo.trap]
+
+    # A host that resolves through its own sinkhole: `upstream = system` would
+    # forward every unlisted name back to sinktrap. The unit's check refuses it.
+    resolv = Path("/etc/netns") / topo.trap / "resolv.conf"
+    good = resolv.read_text()
+    resolv.write_text(f"nameserver {TRAP_IP}\n")
+    r = trapenv.run(in_host + cmds["ExecStartPre"][0])
+    resolv.write_text(good)
+    assert r.returncode != 0
+    line = inst.conf.read_text().splitlines().index("upstream = system") + 1
+    assert (f"{inst.conf}:{line}: upstream {TRAP_IP}:53 (from /etc/resolv.conf) is sinktrap's own "
+            "listener 0.0.0.0:53") in r.stdout + r.stderr, r.stdout + r.stderr
     for argv in cmds["ExecStartPre"]:
         r = trapenv.run(in_host + argv, timeout=60)
         assert r.returncode == 0, f"{argv}: {r.returncode}\n{r.stdout}\n{r.stderr}"

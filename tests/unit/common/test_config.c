@@ -106,7 +106,7 @@ static void test_missing_list(void **state)
 {
 	struct cfg_errors e;
 	const char *t =
-	    "[dns]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.1\nsinkhole_ipv4 = 10.0.0.1\n"
+	    "[dns]\nlisten = 127.0.0.1:53\nupstream = 127.0.0.2\nsinkhole_ipv4 = 10.0.0.1\n"
 	    "blocklist = /nonexistent/list.txt\n";
 	struct config *c = config_parse("t.conf", t, strlen(t), 1, &e);
 	assert_null(c);
@@ -114,6 +114,51 @@ static void test_missing_list(void **state)
 	assert_string_equal(
 	    e.msg[0], "t.conf:5: blocklist '/nonexistent/list.txt': No such file or directory");
 	cfg_errors_free(&e);
+}
+
+/* An upstream that is sinktrap's own listener: every unlisted query would loop. */
+static void test_upstream_loop(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *listen, *upstream, *err; /* err NULL: accepted */
+	} t[] = {
+	    {"127.0.0.1:5353", "127.0.0.1:5353",
+	     "t.conf:3: upstream 127.0.0.1:5353 is sinktrap's own listener 127.0.0.1:5353: "
+	     "unlisted names would be forwarded back to it; name the real resolvers"},
+	    {"[::1]:53", "::1",
+	     "t.conf:3: upstream [::1]:53 is sinktrap's own listener [::1]:53: unlisted names "
+	     "would be forwarded back to it; name the real resolvers"},
+	    /* a wildcard listener takes the host's own addresses (lo's 127.0.0.1) */
+	    {"0.0.0.0:5353", "127.0.0.1:5353",
+	     "t.conf:3: upstream 127.0.0.1:5353 is sinktrap's own listener 0.0.0.0:5353: "
+	     "unlisted names would be forwarded back to it; name the real resolvers"},
+	    /* not an interface address: a local resolver of its own (systemd-resolved) */
+	    {"0.0.0.0:5353", "127.0.0.53:5353", NULL},
+	    {"0.0.0.0:5353", "127.0.0.1:53", NULL},
+	    {"[::]:5353", "127.0.0.1:5353", NULL},
+	    {"127.0.0.1:5353", "127.0.0.2:5353", NULL},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "[dns]\nlisten = %s\nupstream = %s\nsinkhole_ipv4 = 10.0.0.1\n",
+		         t[i].listen, t[i].upstream);
+		struct cfg_errors e;
+		struct config *c = config_parse("t.conf", text, strlen(text), 0, &e);
+		if (t[i].err == NULL) {
+			if (c == NULL)
+				fail_msg("%s / %s refused: %s", t[i].listen, t[i].upstream,
+				         e.msg[0]);
+			config_free(c);
+		} else {
+			if (c != NULL)
+				fail_msg("%s / %s accepted", t[i].listen, t[i].upstream);
+			assert_int_equal(e.n, 1);
+			assert_string_equal(e.msg[0], t[i].err);
+		}
+		cfg_errors_free(&e);
+	}
 }
 
 static void test_embedded_default(void **state)
@@ -131,9 +176,9 @@ static void test_embedded_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),          cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_all_errors),       cmocka_unit_test(test_missing_list),
-	    cmocka_unit_test(test_embedded_default),
+	    cmocka_unit_test(test_minimal),       cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_all_errors),    cmocka_unit_test(test_missing_list),
+	    cmocka_unit_test(test_upstream_loop), cmocka_unit_test(test_embedded_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
