@@ -61,15 +61,22 @@ static size_t take(int fd, int64_t *next)
 	return bytes;
 }
 
+/* An emitter whose store channel is one end of a non-blocking pair; the test
+ * reads the other end as the store would. */
+static void emitter_on_pair(struct emitter *e, int sv[2])
+{
+	assert_int_equal(ipc_pair(sv), 0);
+	fd_nonblock(sv[0]);
+	fd_nonblock(sv[1]);
+	emit_init(e, NULL, sv[0], "dns");
+}
+
 static void test_hold_and_room(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(ipc_pair(sv), 0);
-	fd_nonblock(sv[0]);
-	fd_nonblock(sv[1]);
 	struct emitter e;
-	emit_init(&e, NULL, sv[0], "dns");
+	emitter_on_pair(&e, sv);
 	emit_set_hold(&e, 256 * 1024, on_room, NULL);
 	rooms = 0;
 
@@ -131,11 +138,8 @@ static void test_idle_store_lets_go(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(ipc_pair(sv), 0);
-	fd_nonblock(sv[0]);
-	fd_nonblock(sv[1]);
 	struct emitter e;
-	emit_init(&e, NULL, sv[0], "dns");
+	emitter_on_pair(&e, sv);
 	emit_set_hold(&e, 128 * 1024, on_room, NULL);
 	int64_t n = fill(&e, 0);
 	rooms = 0;
@@ -205,11 +209,8 @@ static void test_stuck_store_not_waited_for(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(ipc_pair(sv), 0);
-	fd_nonblock(sv[0]);
-	fd_nonblock(sv[1]);
 	struct emitter e;
-	emit_init(&e, NULL, sv[0], "dns");
+	emitter_on_pair(&e, sv);
 	emit_set_hold(&e, 128 * 1024, on_room, NULL);
 	int64_t n = fill(&e, 0);
 	rooms = 0;
@@ -251,11 +252,8 @@ static void test_backlog_memory_given_back(void **state)
 {
 	(void)state;
 	int sv[2];
-	assert_int_equal(ipc_pair(sv), 0);
-	fd_nonblock(sv[0]);
-	fd_nonblock(sv[1]);
 	struct emitter e;
-	emit_init(&e, NULL, sv[0], "dns");
+	emitter_on_pair(&e, sv);
 	/* The store takes nothing: the backlog grows past what is kept afterwards. */
 	int64_t n = 0;
 	while (e.buf.len < 3 * EMIT_KEEP_BYTES) {
