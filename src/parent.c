@@ -23,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -609,6 +610,58 @@ static int resolve_user(struct parent *p)
 	return 0;
 }
 
+/*
+ * The JSON file's directory: the store, as the workers' user, opens the file
+ * there, renames it when it rotates and makes a new one after a SIGHUP. A
+ * directory the parent makes is given to that user; one that is there
+ * already and that the user cannot write is said at start, not found out at
+ * the first rotation (the check takes the user's file-system identity for a
+ * moment, so the kernel judges as it will for the store).
+ */
+static void json_dir_prepare(struct parent *p)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", p->cfg->json);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	struct stat st;
+	if (stat(dir, &st) < 0) {
+		/* Each directory made here is the user's, or it could not reach the last. */
+		for (char *q = dir + 1;; q++) {
+			if (*q != '/' && *q != '\0')
+				continue;
+			char c = *q;
+			*q = '\0';
+			if (mkdir(dir, 0750) == 0) {
+				if (p->drop && chown(dir, p->uid, p->gid) < 0)
+					log_warn("chown %s", dir);
+			} else if (errno != EEXIST) {
+				log_warn("%s: cannot make the JSON file's directory", dir);
+				return;
+			}
+			*q = c;
+			if (c == '\0')
+				return;
+		}
+	}
+	if (!p->drop)
+		return;
+	setfsgid(p->gid);
+	setfsuid(p->uid);
+	int ok = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
+	setfsuid(0);
+	setfsgid(0);
+	if (!ok)
+		log_warnx("%s: [sinktrap] user '%s' cannot write in the JSON file's directory: "
+		          "the store cannot open, rotate or reopen %s",
+		          dir, p->cfg->user, p->cfg->json);
+}
+
 /* The state directory and the event files belong to the workers' user. */
 static void own_state(struct parent *p)
 {
@@ -661,15 +714,8 @@ int parent_run(const char *conf_path)
 		log_level_set(p->cfg->log_level);
 	if (resolve_user(p) < 0 || store_prepare(p->cfg) < 0)
 		return 1;
-	if (p->cfg->json) {
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s", p->cfg->json);
-		char *slash = strrchr(dir, '/');
-		if (slash && slash != dir) {
-			*slash = '\0';
-			mkdir_p(dir);
-		}
-	}
+	if (p->cfg->json)
+		json_dir_prepare(p);
 	own_state(p);
 
 	for (int i = 0; i < W_MAX; i++) {

@@ -186,6 +186,32 @@ def test_json_rotation_and_reopen(res):
     assert b"after-hup" not in open(f"{j}.moved", "rb").read()
 
 
+def test_json_outside_the_state_directory(res):
+    """The JSON file in directories that do not exist yet (/var/log/sinktrap/...):
+    sinktrap makes them for the workers' user, so the store can write, rotate and
+    reopen there; a directory that user cannot write is named at start."""
+    if os.geteuid() != 0:
+        pytest.skip("the workers' user is only taken as root")
+    j = res.path("logs") / "sinktrap" / "events.json"
+    st = res.sinktrap(sinkhole_conf({"json": str(j), "json_max_size": "64k", "json_keep": 2}))
+    Sender(st.port, names("out", 400), rate=1000).start().join()
+    harness.wait_until(lambda: os.path.exists(f"{j}.2"), 10, what="two rotations")
+    uid = harness.nobody_uid()
+    for d in (j.parent, j.parent.parent):
+        assert d.stat().st_uid == uid, f"{d} is not the workers' user's"
+    for f in (j, f"{j}.1", f"{j}.2"):
+        assert os.stat(f).st_uid == uid and os.path.getsize(f) > 0
+    st.stop()
+
+    # A directory there already, that only root may write: said at start.
+    closed = res.path("closed")
+    closed.mkdir(mode=0o700)
+    st2 = res.sinktrap(sinkhole_conf({"json": str(closed / "events.json")}))
+    harness.wait_until(lambda: "cannot write in the JSON file's directory" in st2.log(), 10,
+                       what="the warning")
+    assert f"{closed}: [sinktrap] user 'nobody' cannot write" in st2.log()
+
+
 def test_reload_changes_where_events_go(res):
     """[events] changes take effect on SIGHUP, no restart: a SIEM added, its filter changed,
     the JSON file moved, then the SIEM taken out again; nothing taken before a change is
