@@ -631,23 +631,12 @@ static void json_dir_prepare(struct parent *p)
 		*slash = '\0';
 	struct stat st;
 	if (stat(dir, &st) < 0) {
-		/* Each directory made here is the user's, or it could not reach the last. */
-		for (char *q = dir + 1;; q++) {
-			if (*q != '/' && *q != '\0')
-				continue;
-			char c = *q;
-			*q = '\0';
-			if (mkdir(dir, 0750) == 0) {
-				if (p->drop && chown(dir, p->uid, p->gid) < 0)
-					log_warn("chown %s", dir);
-			} else if (errno != EEXIST) {
-				log_warn("%s: cannot make the JSON file's directory", dir);
-				return;
-			}
-			*q = c;
-			if (c == '\0')
-				return;
-		}
+		/* each directory made here is the user's, or it could not reach the last */
+		int r = mkdir_p_owned(dir, p->drop ? p->uid : (uid_t)-1, p->gid);
+		if (r < 0)
+			log_warnx("%s: cannot make the JSON file's directory: %s", dir,
+			          strerror(-r));
+		return;
 	}
 	if (!p->drop)
 		return;
@@ -712,7 +701,8 @@ int parent_run(const char *conf_path)
 	}
 	if (log_level_get() < LOG_LVL_DEBUG) /* -d wins over the config */
 		log_level_set(p->cfg->log_level);
-	if (resolve_user(p) < 0 || store_prepare(p->cfg) < 0)
+	if (resolve_user(p) < 0 ||
+	    store_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid) < 0)
 		return 1;
 	if (p->cfg->json)
 		json_dir_prepare(p);

@@ -85,7 +85,7 @@ int capture_prepare(const struct config *c, uid_t uid, gid_t gid)
 {
 	char dir[4096];
 	capture_spool_dir(c, dir, sizeof(dir));
-	int r = mkdir_p(dir);
+	int r = mkdir_p_owned(dir, uid, gid);
 	if (r < 0) {
 		log_warnx("capture spool %s: %s", dir, strerror(-r));
 		return -1;

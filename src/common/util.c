@@ -104,22 +104,31 @@ int fd_cloexec(int fd)
 
 int mkdir_p(const char *path)
 {
+	return mkdir_p_owned(path, (uid_t)-1, (gid_t)-1);
+}
+
+int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
+{
 	char tmp[PATH_MAX];
 	size_t n = strlen(path);
 	if (n == 0 || n >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
+	for (char *p = tmp + 1;; p++) {
+		if (*p != '/' && *p != '\0')
 			continue;
+		char c = *p;
 		*p = '\0';
-		if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		if (mkdir(tmp, 0750) == 0) {
+			if (uid != (uid_t)-1 && chown(tmp, uid, gid) < 0)
+				return -errno;
+		} else if (errno != EEXIST) {
 			return -errno;
-		*p = '/';
+		}
+		*p = c;
+		if (c == '\0')
+			return 0;
 	}
-	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 int write_full(int fd, const void *buf, size_t len)

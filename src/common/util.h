@@ -20,6 +20,9 @@ int fd_nonblock(int fd);
 int fd_cloexec(int fd);
 /* Create a directory and its parents (mode 0750); 0 or -errno. */
 int mkdir_p(const char *path);
+/* The same, each directory it makes given to uid:gid (uid -1: none), so that
+ * user can reach the last one. */
+int mkdir_p_owned(const char *path, uid_t uid, gid_t gid);
 /* write() all of buf, retrying on EINTR; 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);
 /* Monotonic clock in milliseconds. */

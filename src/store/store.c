@@ -891,9 +891,9 @@ static void drain(struct store *s)
 	}
 }
 
-int store_prepare(const struct config *c)
+int store_prepare(const struct config *c, uid_t uid, gid_t gid)
 {
-	int r = mkdir_p(c->state_dir);
+	int r = mkdir_p_owned(c->state_dir, uid, gid);
 	if (r < 0) {
 		log_warnx("state_dir %s: %s", c->state_dir, strerror(-r));
 		return -1;

@@ -25,7 +25,7 @@ struct store_setup {
 };
 
 /* Prepare state_dir (and its database) before workers start. 0 or -1 (logged). */
-int store_prepare(const struct config *c);
+int store_prepare(const struct config *c, uid_t uid, gid_t gid);
 /* Run the worker until SIGTERM and every peer has closed. Returns the exit status. */
 int store_worker_main(struct config *c, struct store_setup *s);
 

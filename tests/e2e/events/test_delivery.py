@@ -186,18 +186,23 @@ def test_json_rotation_and_reopen(res):
     assert b"after-hup" not in open(f"{j}.moved", "rb").read()
 
 
-def test_json_outside_the_state_directory(res):
-    """The JSON file in directories that do not exist yet (/var/log/sinktrap/...):
-    sinktrap makes them for the workers' user, so the store can write, rotate and
-    reopen there; a directory that user cannot write is named at start."""
+def test_directories_made_for_the_workers_user(res):
+    """The state directory and the JSON file in directories that do not exist yet
+    (/srv/sinktrap/state, /var/log/sinktrap/...): sinktrap makes them for the
+    workers' user, so the store can open its database and write, rotate and
+    reopen the JSON file; a directory that user cannot write is named at start."""
     if os.geteuid() != 0:
         pytest.skip("the workers' user is only taken as root")
     j = res.path("logs") / "sinktrap" / "events.json"
-    st = res.sinktrap(sinkhole_conf({"json": str(j), "json_max_size": "64k", "json_keep": 2}))
+    state = res.path("srv") / "sinktrap" / "state"
+    st = res.sinktrap(sinkhole_conf({"json": str(j), "json_max_size": "64k", "json_keep": 2},
+                                    sinktrap={"state_dir": str(state)}))
     Sender(st.port, names("out", 400), rate=1000).start().join()
     harness.wait_until(lambda: os.path.exists(f"{j}.2"), 10, what="two rotations")
+    harness.wait_until(lambda: (state / "sinktrap.db").exists(), 10, what="the database")
+    assert "exited with status" not in st.log(), st.log()
     uid = harness.nobody_uid()
-    for d in (j.parent, j.parent.parent):
+    for d in (j.parent, j.parent.parent, state, state.parent, state.parent.parent):
         assert d.stat().st_uid == uid, f"{d} is not the workers' user's"
     for f in (j, f"{j}.1", f"{j}.2"):
         assert os.stat(f).st_uid == uid and os.path.getsize(f) > 0
