@@ -8,7 +8,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -56,11 +60,55 @@ static void test_set_err_code(void **state)
 	assert_int_equal(set_err_code(3, NULL, 0, "%s", "x"), 3);
 }
 
+/* Each directory made is given to the user; one there already is left as it is. */
+static void test_mkdir_p_owned(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/sinktrap-util-XXXXXX", path[256], mid[256];
+	assert_non_null(mkdtemp(base));
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	gid_t gid = geteuid() == 0 ? 65534 : getegid();
+	snprintf(mid, sizeof(mid), "%s/a", base);
+	snprintf(path, sizeof(path), "%s/a/b/c", base);
+	assert_int_equal(mkdir_p_owned(path, uid, gid), 0);
+	struct stat st;
+	mode_t mask = umask(0);
+	umask(mask);
+	const char *made[] = {path, mid};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(stat(made[i], &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+		assert_int_equal(st.st_mode & 07777, 0750 & ~mask);
+		assert_int_equal(st.st_uid, uid);
+		assert_int_equal(st.st_gid, gid);
+	}
+	assert_int_equal(stat(base, &st), 0);
+	assert_int_equal(st.st_uid, geteuid()); /* there before: not given away */
+	/* all there: nothing to do */
+	assert_int_equal(mkdir_p_owned(path, uid, gid), 0);
+	/* a file in the way */
+	char file[300];
+	snprintf(file, sizeof(file), "%s/f", base);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/f/x", base);
+	assert_int_equal(mkdir_p_owned(path, uid, gid), -ENOTDIR);
+	unlink(file);
+	snprintf(path, sizeof(path), "%s/a/b/c", base);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/a/b", base);
+	rmdir(path);
+	rmdir(mid);
+	assert_int_equal(rmdir(base), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_set_err_code),
+	    cmocka_unit_test(test_mkdir_p_owned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
