@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,13 @@ int web_passwd_main(int argc, char **argv)
 			fputs(old, out);
 		}
 		fclose(in);
+	} else if (c != NULL && geteuid() == 0) {
+		/* A new file: the web worker, as the workers' user, reads it at each sign-in.
+		 */
+		struct passwd *pw = getpwnam(c->user);
+		if (pw == NULL || fchown(fd, (uid_t)-1, pw->pw_gid) < 0)
+			fprintf(stderr, "passwd: %s: not given to user %s's group: %s\n", file,
+			        c->user, pw ? strerror(errno) : "no such user");
 	}
 	if (!del)
 		fputs(line, out);

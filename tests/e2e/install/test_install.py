@@ -275,6 +275,19 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
 
         harness.wait_until(stored, 15, interval=0.2, what="the dns event in SQLite")
 
+        # the administrator adds a web user to the running service; the web worker,
+        # as the installed user, reads the new users file at the sign-in
+        r = trapenv.run(in_host + [inst.bin, "passwd", "-c", inst.conf, "analyst"],
+                        input="correct horse battery\n", check=True)
+        users = inst.confdir / "web-users"
+        assert users.stat().st_gid == pw.pw_gid and mode(users) == 0o640
+        login = json.dumps({"username": "analyst", "password": "correct horse battery"})
+        r = topo.exec(topo.trap, ["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                                  "%{http_code}", "-H", "Content-Type: application/json",
+                                  "--data", login, "http://127.0.0.1:8080/api/login"],
+                      timeout=20)
+        assert r.stdout == "200", f"sign-in: {r.stdout} {r.stderr}"
+
         # ExecReload: a name added to the list is sinkholed after it
         assert dig(topo, TRAP_IP, "added.example") == []
         with open(inst.confdir / "lists/example.hosts", "a") as f:
