@@ -316,9 +316,7 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
                                                           "local"]).stdout
         log = main.log()
         assert "ready: every worker is up" in log
-        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                 "WARNING: AddressSanitizer")
-        reports = [x for x in log.splitlines() if any(m in x for m in marks)]
+        reports = harness.sanitizer_lines(log)
         assert not reports, "sanitizer reports in the service's log:\n" + "\n".join(reports)
     finally:
         main.kill_all()

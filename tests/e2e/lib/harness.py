@@ -179,6 +179,13 @@ class Proc:
             return ""
 
 
+def sanitizer_lines(text):
+    """The lines of a log that report an AddressSanitizer or UBSan finding."""
+    marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+             "WARNING: AddressSanitizer")
+    return [line for line in text.splitlines() if any(m in line for m in marks)]
+
+
 def children(pid):
     """{comm: pid} of the live children of pid."""
     out = {}
@@ -510,10 +517,7 @@ class Sinktrap:
 
     def sanitizer_reports(self):
         """AddressSanitizer / UBSan reports in the log (an instrumented SINKTRAP_BIN)."""
-        text = self.log()
-        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
-                 "WARNING: AddressSanitizer")
-        return [line for line in text.splitlines() if any(m in line for m in marks)]
+        return sanitizer_lines(self.log())
 
     # -- queries
 
