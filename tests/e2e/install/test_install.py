@@ -8,7 +8,8 @@ the main process, ExecStopPost), inside a network namespace this test makes:
 
     client (10.99.0.1) --veth-- sinkhole host (10.99.0.2 | 10.98.0.1) --veth-- resolver (10.98.0.2:53)
 
-The sinkhole host's /etc/resolv.conf (the installed configuration's
+The administrator's one edit is naming the capture interface (the sinkhole
+host's side of the client link). The sinkhole host's /etc/resolv.conf (the installed configuration's
 `upstream = system`) names the resolver, through /etc/netns/NAME/resolv.conf,
 which `ip netns exec` mounts over it. Everything is installed below a
 temporary directory (PREFIX, SYSCONFDIR, LOCALSTATEDIR, UNITDIR), and removed
@@ -29,7 +30,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -200,7 +200,20 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
     topo = host
     cmds = inst.commands()
     in_host = ["ip", "netns", "exec", topo.trap]
+    # The administrator names the interface the internal hosts come in on (and, for
+    # this test, lets a closed TCP session end 2 s after its FIN instead of 60 s).
+    original = inst.conf.read_text()
+    # (the one section the installed file leaves off)
+    assert original.count("enabled = no\n") == 1 and "# interface = eth0\n" in original
+    inst.conf.write_text(original.replace("enabled = no\n", "enabled = yes\n").replace(
+        "# interface = eth0\n", f"interface = {topo.v_trap_c}\ntcp_closed_timeout = 2s\n"))
+    try:
+        run_service(inst, topo, cmds, in_host, tmp_path)
+    finally:
+        inst.conf.write_text(original)
 
+
+def run_service(inst, topo, cmds, in_host, tmp_path):
     # A host that resolves through its own sinkhole: `upstream = system` would
     # forward every unlisted name back to sinktrap. The unit's check refuses it.
     resolv = Path("/etc/netns") / topo.trap / "resolv.conf"
@@ -241,12 +254,34 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
                                     "%{http_code}", f"http://{addr}:8088/gate.php"], timeout=20)
         assert r.stdout == "200", f"curl rc={r.returncode}: {r.stderr}"
 
+        # the capture in front of the trap: the session as the client made it (port 8088,
+        # before the redirect), and its packets back as PCAP, from the installed spool
+        def session():
+            r = trapenv.run(in_host + [inst.bin, "sessions", "-c", inst.conf, "--host", CLIENT_IP,
+                                       "--port", "8088", "--json"])
+            rows = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+            return rows[0] if len(rows) == 1 else None
+
+        try:
+            ses = harness.wait_until(session, 30, interval=0.5, what="the captured session")
+        except harness.Timeout:
+            r = trapenv.run(in_host + [inst.bin, "sessions", "-c", inst.conf, "--limit", "0"])
+            raise AssertionError(f"no session to {addr}:8088 from {CLIENT_IP}; all sessions:\n"
+                                 f"{r.stdout}{r.stderr}\nlog:\n{main.log()[-4000:]}")
+        assert ses["dest_ip"] == addr and ses["community_id"].startswith("1:"), ses
+        out = tmp_path / "session.pcap"
+        trapenv.run(in_host + [inst.bin, "pcap", "-c", inst.conf, "--session",
+                               str(ses["flow_id"]), "-w", out], check=True)
+        r = trapenv.run(["tcpdump", "-nr", out], check=True)
+        pkts = r.stdout.splitlines()
+        assert len(pkts) >= 6 and all(f"{addr}.8088" in x for x in pkts), r.stdout
+
         # the parent keeps root, every worker runs as the installed user
         pw = pwd.getpwnam(USER)
         assert harness.proc_status(main.pid)["Uid"].split()[0] == "0"
         workers = harness.children(main.pid)
-        assert {"sinktrap-dns", "sinktrap-trap", "sinktrap-store",
-                "sinktrap-web"} <= set(workers), workers
+        assert {"sinktrap-dns", "sinktrap-trap", "sinktrap-store", "sinktrap-web",
+                "sinktrap-captur"} <= set(workers), workers  # comm: 15 characters
         for comm, pid in workers.items():
             uids = harness.proc_status(pid)["Uid"].split()
             assert uids == [str(pw.pw_uid)] * 4, f"{comm} runs as {uids}"
@@ -282,11 +317,25 @@ def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
         users = inst.confdir / "web-users"
         assert users.stat().st_gid == pw.pw_gid and mode(users) == 0o640
         login = json.dumps({"username": "analyst", "password": "correct horse battery"})
+        jar = tmp_path / "cookies"
         r = topo.exec(topo.trap, ["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
-                                  "%{http_code}", "-H", "Content-Type: application/json",
-                                  "--data", login, "http://127.0.0.1:8080/api/login"],
-                      timeout=20)
+                                  "%{http_code}", "-c", jar, "-H",
+                                  "Content-Type: application/json", "--data", login,
+                                  "http://127.0.0.1:8080/api/login"], timeout=20)
         assert r.stdout == "200", f"sign-in: {r.stdout} {r.stderr}"
+        # and finds the captured session on the page and pulls its packets: what the CLI wrote
+        r = topo.exec(topo.trap, ["curl", "-sS", "--max-time", "10", "-b", jar,
+                                  f"http://127.0.0.1:8080/api/sessions?host={CLIENT_IP}&port=8088"],
+                      timeout=20, check=True)
+        items = json.loads(r.stdout)["items"]
+        assert [str(x["flow_id"]) for x in items] == [str(ses["flow_id"])], r.stdout
+        web_pcap = tmp_path / "web-session.pcap"
+        r = topo.exec(topo.trap, ["curl", "-sS", "--max-time", "10", "-b", jar, "-o", web_pcap,
+                                  "-w", "%{http_code}",
+                                  f"http://127.0.0.1:8080/api/sessions/{items[0]['id']}/pcap"],
+                      timeout=20)
+        assert r.stdout == "200", f"pcap download: {r.stdout} {r.stderr}"
+        assert web_pcap.read_bytes() == out.read_bytes()
 
         # ExecReload: a name added to the list is sinkholed after it
         assert dig(topo, TRAP_IP, "added.example") == []
