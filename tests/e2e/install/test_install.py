@@ -310,6 +310,15 @@ def run_service(inst, topo, cmds, in_host, tmp_path):
 
         harness.wait_until(stored, 15, interval=0.2, what="the dns event in SQLite")
 
+        # the administrator's commands on the installed layout
+        r = trapenv.run([inst.bin, "check", "-c", inst.conf, "malware.example"])
+        assert r.returncode == 0 and f"{inst.confdir}/lists/example.hosts:" in r.stdout, r.stdout
+        r = trapenv.run([inst.bin, "status", "-c", inst.conf, "--json"], check=True)
+        sinks = {x["name"] for x in json.loads(r.stdout)["sinks"]}
+        assert {"json", "sqlite"} <= sinks, r.stdout
+        r = trapenv.run([inst.bin, "report", "-c", inst.conf, "--host", CLIENT_IP], check=True)
+        assert "malware.example" in r.stdout and addr in r.stdout, r.stdout
+
         # the administrator adds a web user to the running service; the web worker,
         # as the installed user, reads the new users file at the sign-in
         r = trapenv.run(in_host + [inst.bin, "passwd", "-c", inst.conf, "analyst"],
