@@ -491,8 +491,7 @@ int capture_ingest_main(int argc, char **argv)
 			if (parse_duration_ms(optarg, 86400000L, &ms) < 0) {
 				fprintf(stderr,
 				        "sinktrap: --db-wait %s: a duration from 0 to 1 day "
-				        "(seconds, or "
-				        "with ms, s, m or h)\n",
+				        "(seconds, or with ms, s, m or h)\n",
 				        optarg);
 				return 2;
 			}

@@ -154,23 +154,25 @@ int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void vset_err(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0)
+		vsnprintf(err, errlen, fmt, ap);
+}
+
 void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vset_err(err, errlen, fmt, ap);
 	va_end(ap);
 }
 
 int set_err_code(int code, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	if (err == NULL || errlen == 0)
-		return code;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vset_err(err, errlen, fmt, ap);
 	va_end(ap);
 	return code;
 }
