@@ -77,6 +77,7 @@ struct parent {
 static struct parent P;
 
 static void ctl_event(int fd, uint32_t events, void *arg);
+static void json_dir_prepare(struct parent *p);
 
 /*
  * Keep only the capabilities in mask (bits of linux/capability.h) across the
@@ -508,6 +509,8 @@ static void reload(struct parent *p)
 		nc->nlists = 0;
 		sinkspec_config_swap(c, nc);
 		config_free(nc);
+		if (c->json)
+			json_dir_prepare(p); /* a new place for it, made as at start */
 		store_reload(p, text, len);
 		free(text);
 	}

@@ -206,6 +206,18 @@ def test_directories_made_for_the_workers_user(res):
         assert d.stat().st_uid == uid, f"{d} is not the workers' user's"
     for f in (j, f"{j}.1", f"{j}.2"):
         assert os.stat(f).st_uid == uid and os.path.getsize(f) > 0
+
+    # A reload that moves the file to directories not made yet: made the same way.
+    moved = res.path("moved") / "deeper" / "events.json"
+    st.conf["events"]["json"] = str(moved)
+    st.write_conf()
+    st.hup()
+    time.sleep(0.5)
+    st.query("after-move.evil.test")
+    harness.wait_until(lambda: moved.exists() and b"after-move" in moved.read_bytes(), 10,
+                       what="the event in the moved file")
+    for d in (moved.parent, moved.parent.parent):
+        assert d.stat().st_uid == uid, f"{d} is not the workers' user's"
     st.stop()
 
     # A directory there already, that only root may write: said at start.
