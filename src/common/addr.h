@@ -31,6 +31,10 @@ const char *addrport_fmt(const struct sockaddr *sa, char *buf, size_t len);
 /* Text address only (v4-mapped shown as v4), and the port. */
 const char *addr_fmt(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);
+/* 0.0.0.0 or :: (a listener on every address). */
+int addr_is_wildcard(const struct sockaddr *sa);
+/* The same address (ports aside), of the same family. */
+int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
 /* Parse "10.66.0.0/16", "fd00::/64" or a single address (a full-length prefix). */
 int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen);

@@ -649,38 +649,10 @@ static int addr_is_own(const struct sockaddr *sa)
 	int own = 0;
 	if (getifaddrs(&ifs) < 0)
 		return 0;
-	for (i = ifs; i && !own; i = i->ifa_next) {
-		const struct sockaddr *a = i->ifa_addr;
-		if (a == NULL || a->sa_family != sa->sa_family)
-			continue;
-		if (sa->sa_family == AF_INET)
-			own = !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-			              &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		else if (sa->sa_family == AF_INET6)
-			own = !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			              &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
+	for (i = ifs; i && !own; i = i->ifa_next)
+		own = i->ifa_addr != NULL && addr_equal(i->ifa_addr, sa);
 	freeifaddrs(ifs);
 	return own;
-}
-
-static int addr_is_wildcard(const struct sockaddr *sa)
-{
-	static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
-	if (sa->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return !memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6, 16);
-}
-
-static int addr_equal(const struct sockaddr *a, const struct sockaddr *b)
-{
-	if (a->sa_family != b->sa_family)
-		return 0;
-	if (a->sa_family == AF_INET)
-		return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-		               &((const struct sockaddr_in *)b)->sin_addr, 4);
-	return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	               &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
 }
 
 /*
@@ -703,9 +675,9 @@ static void check_upstream_loop(struct parser *p)
 			char a[80], b[80];
 			int line = p->upstream_line[u];
 			perr(p, line < 0 ? -line : line,
-			     "upstream %s%s is sinktrap's own listener %s: unlisted names "
-			     "would be "
-			     "forwarded back to it; name the real resolvers",
+			     "upstream %s%s is sinktrap's own listener %s: "
+			     "unlisted names would be forwarded back to it; "
+			     "name the real resolvers",
 			     addrport_fmt(up, a, sizeof(a)),
 			     line < 0 ? " (from /etc/resolv.conf)" : "",
 			     addrport_fmt(ls, b, sizeof(b)));

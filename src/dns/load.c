@@ -157,13 +157,7 @@ int dns_listeners_open(const struct config *c, struct dns_listener **out, int *n
 		if (ls[i].udp_fd >= 0) {
 			int one = 1;
 			const struct sockaddr *sa = (const struct sockaddr *)&ls[i].addr.ss;
-			if (sa->sa_family == AF_INET)
-				ls[i].wildcard =
-				    ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
-				    htonl(INADDR_ANY);
-			else
-				ls[i].wildcard = IN6_IS_ADDR_UNSPECIFIED(
-				    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+			ls[i].wildcard = addr_is_wildcard(sa);
 			if (ls[i].wildcard && sa->sa_family == AF_INET)
 				setsockopt(ls[i].udp_fd, IPPROTO_IP, IP_PKTINFO, &one,
 				           sizeof(one));

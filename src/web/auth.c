@@ -391,8 +391,7 @@ int web_passwd_main(int argc, char **argv)
 		}
 		fclose(in);
 	} else if (c != NULL && geteuid() == 0) {
-		/* A new file: the web worker, as the workers' user, reads it at each sign-in.
-		 */
+		/* a new file: the web worker (the workers' user) reads it at each sign-in */
 		struct passwd *pw = getpwnam(c->user);
 		if (pw == NULL || fchown(fd, (uid_t)-1, pw->pw_gid) < 0)
 			fprintf(stderr, "passwd: %s: not given to user %s's group: %s\n", file,

@@ -25,6 +25,36 @@ static void test_addrport(void **state)
 	assert_int_equal(addrport_parse("1.2.3.4:0", 53, &a, err, sizeof(err)), -1);
 }
 
+static void test_wildcard_and_equal(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *a, *b;
+		int a_wild, equal;
+	} t[] = {
+	    {"0.0.0.0:53", "0.0.0.0:5353", 1, 1}, /* ports aside */
+	    {"[::]:53", "[::]:53", 1, 1},
+	    {"127.0.0.1:53", "127.0.0.1:54", 0, 1},
+	    {"127.0.0.1:53", "127.0.0.2:53", 0, 0},
+	    {"[::1]:53", "[::1]:53", 0, 1},
+	    {"[::1]:53", "[::2]:53", 0, 0},
+	    {"0.0.0.0:53", "[::]:53", 1, 0}, /* families differ */
+	    {"[::ffff:127.0.0.1]:53", "127.0.0.1:53", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct addrport a, b;
+		char err[128];
+		assert_int_equal(addrport_parse(t[i].a, -1, &a, err, sizeof(err)), 0);
+		assert_int_equal(addrport_parse(t[i].b, -1, &b, err, sizeof(err)), 0);
+		const struct sockaddr *sa = (const struct sockaddr *)&a.ss;
+		const struct sockaddr *sb = (const struct sockaddr *)&b.ss;
+		if (addr_is_wildcard(sa) != t[i].a_wild || addr_equal(sa, sb) != t[i].equal ||
+		    addr_equal(sb, sa) != t[i].equal)
+			fail_msg("%s / %s: wildcard %d, equal %d", t[i].a, t[i].b,
+			         addr_is_wildcard(sa), addr_equal(sa, sb));
+	}
+}
+
 static void test_prefix(void **state)
 {
 	struct prefix p;
@@ -54,6 +84,7 @@ static void test_prefix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_addrport),
+	                                   cmocka_unit_test(test_wildcard_and_equal),
 	                                   cmocka_unit_test(test_prefix)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
