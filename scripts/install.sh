@@ -34,6 +34,11 @@ esac
 
 say() { echo "$*"; }
 
+# Installing into this system (no DESTDIR) with systemd running it.
+live_systemd() {
+	[ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]
+}
+
 fill() { # template -> stdout, the @NAMES@ replaced
 	sed -e "s|@BINDIR@|$BINDIR|g" -e "s|@DOCDIR@|$DOCDIR|g" -e "s|@CONFDIR@|$CONFDIR|g" \
 	    -e "s|@STATEDIR@|$STATEDIR|g" -e "s|@LOGDIR@|$LOGDIR|g" -e "s|@USER@|$SINKTRAP_USER|g" "$1"
@@ -97,19 +102,19 @@ install_files() {
 	# shellcheck disable=SC2086
 	install -d -m 0750 $owner "$DESTDIR$STATEDIR" "$DESTDIR$LOGDIR"
 	say "$STATEDIR/ $LOGDIR/"
-	if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	if live_systemd; then
 		systemctl daemon-reload || true
 		say "start it now and at every boot: systemctl enable --now sinktrap"
 	fi
 }
 
 uninstall_files() {
-	if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	if live_systemd; then
 		systemctl disable --now sinktrap 2>/dev/null || true
 	fi
 	rm -f "$DESTDIR$BINDIR/sinktrap" "$DESTDIR$UNITDIR/sinktrap.service"
 	rm -rf "$DESTDIR$DOCDIR"
-	if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+	if live_systemd; then
 		systemctl daemon-reload || true
 	fi
 	say "removed $BINDIR/sinktrap, $UNITDIR/sinktrap.service, $DOCDIR/"
