@@ -222,10 +222,12 @@ async function hosts(state) {
   ])(state);
 }
 
+// A session is named by its flow id (a decimal string: it may not fit a JS number),
+// the SESSION of `sinktrap sessions` and the flow_id of its events.
 function pcapButton(id) {
-  const n = Number(id);
-  if (!Number.isInteger(n) || n <= 0) return '';
-  return h('a', { href: '/api/sessions/' + n + '/pcap', class: 'button pcap', download: 'session-' + n + '.pcap' }, 'PCAP');
+  const s = String(id ?? '');
+  if (!/^[1-9][0-9]{0,18}$/.test(s)) return '';
+  return h('a', { href: '/api/sessions/' + s + '/pcap', class: 'button pcap', download: 'session-' + s + '.pcap' }, 'PCAP');
 }
 
 function payloadLink(sha) {
@@ -260,18 +262,20 @@ async function host(state, ip) {
 
 function sessionCols() {
   return [
-    ['start', (r) => fmtTime(r.start_ts)], ['source', (r) => hostLink(r.src_ip)], ['sport', (r) => r.src_port],
+    ['session', (r) => r.flow_id], ['start', (r) => fmtTime(r.start_ts)], ['source', (r) => hostLink(r.src_ip)], ['sport', (r) => r.src_port],
     ['destination', (r) => r.dest_ip], ['dport', (r) => r.dest_port], ['proto', (r) => r.proto],
     ['packets', (r) => r.packets !== undefined ? r.packets : (r.pkts_toserver || 0) + (r.pkts_toclient || 0)],
     ['bytes', (r) => fmtBytes(r.bytes !== undefined ? r.bytes : (r.bytes_toserver || 0) + (r.bytes_toclient || 0))],
-    ['community id', (r) => r.community_id], ['', (r) => pcapButton(r.id)],
+    ['community id', (r) => r.community_id], ['', (r) => pcapButton(r.flow_id)],
   ];
 }
 
 const sessions = (state) => listView('Sessions', '/api/sessions',
-  ['host', 'port', 'proto', 'domain', 'since', 'until', 'community_id'],
-  [...sessionCols().slice(0, 8), ['domain', (r) => r.domain], ...sessionCols().slice(8)],
-  (v) => h('p', {}, h('a', { href: '/api/pcap' + query({ host: v.host, port: v.port, since: v.since, until: v.until, community_id: v.community_id }), class: 'button', download: 'sinktrap.pcap' }, 'Download all matching packets (PCAP)')))(state);
+  ['host', 'port', 'proto', 'domain', 'since', 'until', 'community_id', 'session'],
+  [...sessionCols().slice(0, 9), ['domain', (r) => r.domain], ...sessionCols().slice(9)],
+  (v) => h('p', {}, v.session
+    ? pcapButton(v.session)
+    : h('a', { href: '/api/pcap' + query({ host: v.host, port: v.port, since: v.since, until: v.until, community_id: v.community_id }), class: 'button', download: 'sinktrap.pcap' }, 'Download all matching packets (PCAP)')))(state);
 
 const evCols = [
   ['time', (r) => fmtTime(r.ts)], ['host', (r) => (r.src_ip ? hostLink(r.src_ip) : '')],

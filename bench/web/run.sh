@@ -173,14 +173,14 @@ for ep in "${ENDPOINTS[@]}"; do
 done
 
 # --- a session's packets: the API against the CLI ---------------------------------
-read -r SID FLOW PKTS <<<"$($PY -c "
+read -r FLOW PKTS <<<"$($PY -c "
 import sqlite3; c = sqlite3.connect('file:$STORE/state/sinktrap.db?mode=ro', uri=True)
-print(*c.execute('SELECT id, flow_id, pkts_toserver + pkts_toclient FROM sessions ORDER BY bytes_toserver + bytes_toclient DESC LIMIT 1').fetchone())")"
+print(*c.execute('SELECT flow_id, pkts_toserver + pkts_toclient FROM sessions ORDER BY bytes_toserver + bytes_toclient DESC LIMIT 1').fetchone())")"
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 api_t=()
 cli_t=()
 for i in 1 2 3 4 5 6 7; do
-	api_t+=("$(curl -s -o "$WORK/api.pcap" -w '%{time_total}' -H "$AUTH" "$BASE/api/sessions/$SID/pcap")")
+	api_t+=("$(curl -s -o "$WORK/api.pcap" -w '%{time_total}' -H "$AUTH" "$BASE/api/sessions/$FLOW/pcap")")
 	s=$(date +%s%N)
 	"$BIN" pcap -c "$WORK/conf" --session "$FLOW" -w - >"$WORK/cli.pcap"
 	cli_t+=("$(awk -v a="$s" -v b="$(date +%s%N)" 'BEGIN {printf "%.6f", (b - a) / 1e9}')")
@@ -191,10 +191,10 @@ api_m=$(printf '%s\n' "${api_t[@]}" | median)
 cli_m=$(printf '%s\n' "${cli_t[@]}" | median)
 ratio=$(awk -v a="$api_m" -v c="$cli_m" 'BEGIN {printf "%.2f", a / c}')
 echo
-echo "session $SID ($PKTS packets, $size bytes): API ${api_m}s, CLI ${cli_m}s (medians of 7), API/CLI = $ratio; outputs $same"
+echo "session $FLOW ($PKTS packets, $size bytes): API ${api_m}s, CLI ${cli_m}s (medians of 7), API/CLI = $ratio; outputs $same"
 
 # --- while a slow download runs, the API keeps answering ---------------------------
-curl -s --limit-rate 2M -o /dev/null -H "$AUTH" "$BASE/api/sessions/$SID/pcap" &
+curl -s --limit-rate 2M -o /dev/null -H "$AUTH" "$BASE/api/sessions/$FLOW/pcap" &
 slow=$!
 sleep 1
 during=$(curl -s -o /dev/null -w '%{time_total}' -H "$AUTH" "$BASE/api/stats")

@@ -304,6 +304,15 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		q_and(q, "community_id = ?");
 		q_str(q, v);
 	}
+	if ((v = req_arg(r, "session")) && *v) {
+		/* A session is named by its flow id, as `sinktrap sessions` shows it. */
+		if (web_parse_int(v, 1, INT64_MAX, &n) < 0) {
+			resp_error(o, 400, "session: a session (flow) id, a positive integer");
+			return -1;
+		}
+		q_and(q, "flow_id = ?");
+		q_int(q, n);
+	}
 	if (domain && (v = req_arg(r, "domain")) && *v) {
 		/*
 		 * The name and its subdomains: the stored names under it, looked up in
@@ -779,29 +788,31 @@ static int safe_arg(const char *s)
 
 static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 {
-	int64_t n;
-	if (web_parse_int(id, 1, INT64_MAX, &n) < 0) {
-		resp_error(o, 400, "a session is named by its numeric id");
+	/*
+	 * A session is named by its flow id, the SESSION of `sinktrap sessions`
+	 * and the flow_id of its events, so the page, the CLI and the SIEM agree.
+	 */
+	int64_t flow;
+	if (web_parse_int(id, 1, INT64_MAX, &flow) < 0) {
+		resp_error(o, 400, "a session is named by its numeric session (flow) id");
 		return;
 	}
-	/* The API names a session by its row; the spool knows it by its flow id. */
 	sqlite3 *d = web_db(r->w);
 	sqlite3_stmt *st;
-	int64_t flow = -1;
-	if (d && sqlite3_prepare_v2(d, "SELECT flow_id FROM sessions WHERE id = ?", -1, &st,
-	                            NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, n);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			flow = sqlite3_column_int64(st, 0);
+	int found = 0;
+	if (d && sqlite3_prepare_v2(d, "SELECT 1 FROM sessions WHERE flow_id = ? LIMIT 1", -1,
+	                            &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, flow);
+		found = sqlite3_step(st) == SQLITE_ROW;
 		sqlite3_finalize(st);
 	}
-	if (flow < 0) {
+	if (!found) {
 		resp_error(o, 404, "no such session");
 		return;
 	}
 	char ids[32], fname[64];
 	snprintf(ids, sizeof(ids), "%lld", (long long)flow);
-	snprintf(fname, sizeof(fname), "session-%lld.pcap", (long long)n);
+	snprintf(fname, sizeof(fname), "session-%lld.pcap", (long long)flow);
 	char *args[] = {"--session", ids};
 	web_pcap_run(r->w, o, args, 2, fname);
 }
@@ -1109,7 +1120,7 @@ void api_route(struct wreq *r, struct wresp *o)
 		char buf[32];
 		size_t n = (size_t)(slash - id);
 		if (n == 0 || n >= sizeof(buf)) {
-			resp_error(o, 400, "a session is named by its numeric id");
+			resp_error(o, 400, "a session is named by its numeric session (flow) id");
 			return;
 		}
 		memcpy(buf, id, n);

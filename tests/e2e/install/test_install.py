@@ -342,7 +342,7 @@ def run_service(inst, topo, cmds, in_host, tmp_path):
         web_pcap = tmp_path / "web-session.pcap"
         r = topo.exec(topo.trap, ["curl", "-sS", "--max-time", "10", "-b", jar, "-o", web_pcap,
                                   "-w", "%{http_code}",
-                                  f"http://127.0.0.1:8080/api/sessions/{items[0]['id']}/pcap"],
+                                  f"http://127.0.0.1:8080/api/sessions/{items[0]['flow_id']}/pcap"],
                       timeout=20)
         assert r.stdout == "200", f"pcap download: {r.stdout} {r.stderr}"
         assert web_pcap.read_bytes() == out.read_bytes()

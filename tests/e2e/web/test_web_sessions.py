@@ -1,6 +1,11 @@
 """Captured sessions through the web API: search, paging, PCAP downloads."""
 
+import json
+import os
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +13,7 @@ import harness
 import webenv
 
 PCAP = harness.pcaps_dir() / "http_espn.pcapng"
+PW = Path(__file__).resolve().parents[3] / "web" / "node_modules" / "playwright-core"
 PCAP_MAGICS = (0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a)
 
 
@@ -20,6 +26,7 @@ def cap(mres):
     assert r.returncode == 0, r.stderr
     c = webenv.Client(base)
     assert c.login()[0] == 200
+    c.st = st
     return c
 
 
@@ -48,16 +55,60 @@ def test_sessions_search_and_paging(cap):
     assert st == 400
 
 
-def test_session_pcap_download(cap):
+def cli_pcap(cap, session, out):
+    r = cap.st.run_cmd("pcap", "--session", session, "-w", out)
+    assert r.returncode == 0, r.stderr
+    return out.read_bytes()
+
+
+def test_session_pcap_download(cap, tmp_path):
+    """A session is named by its flow id on the page, in the API and in the CLI,
+    and its download is what `sinktrap pcap --session` writes."""
     st, p = cap.get("/api/sessions?port=80&limit=1")
-    sid = p["items"][0]["id"]
+    one = p["items"][0]
+    sid = one["flow_id"]
+    assert isinstance(sid, str) and sid.isdigit()
+    st, q = cap.get(f"/api/sessions?session={sid}")
+    assert st == 200 and [s["flow_id"] for s in q["items"]] == [sid]
+    r = cap.st.run_cmd("sessions", "--session", sid, "--json")
+    assert r.returncode == 0, r.stderr
+    assert [str(x["flow_id"]) for x in map(json.loads, r.stdout.splitlines())] == [sid]
+
     st, hdrs, body = cap.get(f"/api/sessions/{sid}/pcap", raw=True)
     assert st == 200, body[:200]
     assert hdrs["Content-Type"] == "application/vnd.tcpdump.pcap"
-    assert "attachment" in hdrs["Content-Disposition"]
+    assert f'filename="session-{sid}.pcap"' in hdrs["Content-Disposition"]
     assert is_pcap(body)
+    assert body == cli_pcap(cap, sid, tmp_path / "cli.pcap")
+    # the row number is not a session's name
+    if str(one["id"]) != sid:
+        st, j = cap.get(f"/api/sessions/{one['id']}/pcap")
+        assert st == 404 and "error" in j
     st, j = cap.get("/api/sessions/999999999/pcap")
     assert st == 404 and "error" in j
+    st, j = cap.get("/api/sessions?session=x1")
+    assert st == 400 and "session" in j["error"]
+
+
+def test_sessions_page_in_chromium(cap, tmp_path):
+    """The sessions page shows each session's id, filters by it, and its PCAP
+    button downloads what the CLI writes for that id."""
+    if not Path("/usr/bin/chromium").exists() or shutil.which("node") is None:
+        pytest.skip("chromium and nodejs are needed (scripts/deps.sh test)")
+    if not PW.is_dir():
+        pytest.skip("playwright-core is missing: run `npm ci` in web/")
+    env = dict(os.environ, PLAYWRIGHT_CORE=str(PW), PLAYWRIGHT_BROWSERS_PATH="0")
+    r = subprocess.run(
+        ["node", str(Path(__file__).with_name("sessions_browser.mjs")), cap.base, webenv.USER,
+         webenv.PASSWORD, str(tmp_path)],
+        capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    st, p = cap.get("/api/sessions?limit=50")
+    assert got["shown"] == [s["flow_id"] for s in p["items"]]
+    assert got["rows"] == [got["picked"]]
+    assert Path(got["file"]).name == f"session-{got['picked']}.pcap"
+    assert Path(got["file"]).read_bytes() == cli_pcap(cap, got["picked"], tmp_path / "cli.pcap")
 
 
 def test_filter_pcap_download(cap):

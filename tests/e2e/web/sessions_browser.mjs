@@ -1,0 +1,68 @@
+// The sessions page in a real browser (Debian's chromium, headless,
+// playwright-core): the session ids it shows and the PCAP it downloads.
+//   node sessions_browser.mjs BASE USER PASSWORD OUTDIR
+// Prints one JSON line: {shown: [session ids of the first page],
+// picked, rows (after filtering by it), file (its download)}; exits 1 with
+// what failed otherwise.
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+
+const [base, user, password, outdir] = process.argv.slice(2);
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sinktrap-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  acceptDownloads: true,
+});
+let failed = null;
+const errors = [];
+try {
+  const page = context.pages()[0] || await context.newPage();
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.setDefaultTimeout(15000);
+  await page.goto(base + '/');
+  await page.waitForSelector('#login-form');
+  await page.fill('#username', user);
+  await page.fill('#password', password);
+  await page.click('#login-submit');
+  await page.waitForSelector('#count-dns');
+
+  await page.click('a[data-view="sessions"]');
+  await page.waitForSelector('#view table a.pcap');
+  const heads = await page.locator('#view thead th').allTextContents();
+  const col = heads.indexOf('session');
+  if (col < 0) throw new Error('no session column: ' + JSON.stringify(heads));
+  const cells = async () => page.locator(`#view tbody tr td:nth-child(${col + 1})`).allTextContents();
+  const shown = await cells();
+  const picked = shown[0];
+
+  // Filter by that session: one row, and its PCAP button downloads it.
+  await page.fill('#view form input[name="session"]', picked);
+  await page.click('#view form button');
+  await page.waitForFunction((id) => {
+    const rows = document.querySelectorAll('#view tbody tr');
+    return rows.length === 1;
+  }, picked);
+  const rows = await cells();
+  const button = page.locator('#view tbody tr a.pcap').first();
+  const [dl] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  const file = path.join(outdir, dl.suggestedFilename());
+  await dl.saveAs(file);
+  console.log(JSON.stringify({ shown, picked, rows, file }));
+} catch (e) {
+  failed = e && e.stack ? e.stack : String(e);
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+if (failed || errors.length) {
+  console.log('failed: ' + (failed || '') + ' page errors: ' + JSON.stringify(errors));
+  process.exit(1);
+}
