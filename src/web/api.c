@@ -1120,7 +1120,8 @@ void api_route(struct wreq *r, struct wresp *o)
 		char buf[32];
 		size_t n = (size_t)(slash - id);
 		if (n == 0 || n >= sizeof(buf)) {
-			resp_error(o, 400, "a session is named by its numeric session (flow) id");
+			resp_error(o, 400,
+			           "a session is named by its numeric session (flow) id");
 			return;
 		}
 		memcpy(buf, id, n);
