@@ -12,7 +12,7 @@ libpcap-dev libseccomp-dev zlib1g-dev libpq-dev libmicrohttpd-dev libargon2-dev"
 test="$build clang libclang-rt-14-dev sqlite3 dnsutils dnsmasq-base python3 python3-pytest
 python3-dnspython python3-scapy iproute2 nftables procps
 rsyslog rsyslog-openssl postgresql python3-psycopg2 openssl tcpdump tshark
-swaks nmap curl openssh-client unzip chromium nodejs npm wireshark-common systemd"
+swaks nmap curl openssh-client unzip chromium nodejs npm wireshark-common systemd systemd-container"
 bench="$test dnsperf unbound knot-resolver time wrk inetsim tcpreplay daemonlogger linux-perf bc"
 
 case "${1:-build}" in
