@@ -158,11 +158,19 @@ def machine(host, tmp_path):
     m = Machine(tmp_path / "machine")
     try:
         m.make_root()
-        assert m.path(ROOT).is_dir(), f"{ROOT} is not on the root file system"
-        # `make install`, as root on that machine
+        # `make install`, as root on that machine: the tree and the build, wherever
+        # they are mounted here, seen at the same paths there
         build = harness.sinktrap_bin().parent
-        r = run(["chroot", m.root, "/usr/bin/env", f"BUILD={build}",
-                 "/bin/sh", ROOT / "scripts/install.sh", "install"], timeout=300)
+        binds = [ROOT] + ([] if build.is_relative_to(ROOT) else [build])
+        for d in binds:
+            m.path(d).mkdir(parents=True, exist_ok=True)
+            run(["mount", "--bind", "-o", "ro", d, m.path(d)])
+        try:
+            r = run(["chroot", m.root, "/usr/bin/env", f"BUILD={build}",
+                     "/bin/sh", ROOT / "scripts/install.sh", "install"], timeout=300)
+        finally:
+            for d in reversed(binds):
+                run(["umount", m.path(d)], check=False)
         assert CONF in r.stdout, r.stdout
         m.leave_out_this_machines_services()
         m.path("/etc/resolv.conf").unlink(missing_ok=True)
