@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -272,6 +273,19 @@ def test_started_at_boot_by_systemd(machine, host):
     assert r.returncode != 0
     msgs = [j.get("MESSAGE", "") for j in m.journal("--since", f"@{since}")]
     assert any(x.startswith(f"{CONF}:{at}: ") and "ttl" in x for x in msgs), msgs[-20:]
+
+    # tried again a few times, then left failed (not restarted every 2 s for ever)
+    def given_up():
+        s = m.show("ActiveState", "Result")
+        return s["ActiveState"] == "failed" and s
+
+    try:
+        harness.wait_until(given_up, 40, interval=0.5, what="systemd giving up")
+    except harness.Timeout:
+        raise AssertionError(f"still tried: {m.show('ActiveState', 'SubState', 'NRestarts')}")
+    tries = m.show("NRestarts")["NRestarts"]
+    time.sleep(3)
+    assert m.show("ActiveState", "NRestarts") == {"ActiveState": "failed", "NRestarts": tries}
     m.path(CONF).write_text(conf)
     m.exec(["systemctl", "reset-failed", "sinktrap.service"], check=False)
     m.exec(["systemctl", "start", "sinktrap.service"], timeout=120)
