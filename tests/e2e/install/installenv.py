@@ -9,6 +9,8 @@ which `ip netns exec` mounts over the file.
 """
 
 import contextlib
+import ipaddress
+import json
 import shutil
 import subprocess
 import sys
@@ -18,9 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "trap"))
 
 import harness  # noqa: E402
 import trapenv  # noqa: E402
-from trapenv import OUTSIDE_IP  # noqa: E402
+from trapenv import OUTSIDE_IP, TRAP_IP, TRAP_IP6  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
+# the installed configuration's pools
+POOL4 = ipaddress.ip_network("10.66.0.0/16")
+POOL6 = ipaddress.ip_network("fd66::/64")
 
 
 def make(target, lay, check=True):
@@ -75,3 +80,27 @@ def dig(topo, server, name, rdtype="A"):
     return r.stdout.split()
 
 
+
+
+def json_events(path):
+    """The whole lines of a JSON events file (the store may be writing the last)."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(x) for x in text[:text.rfind("\n") + 1].splitlines() if x.strip()]
+
+
+def serves_the_client(topo, port):
+    """The installed sinkhole as the client meets it: listed names get pool addresses
+    over IPv4 and IPv6, unlisted ones the resolver's answer (upstream = system), and the
+    trap answers HTTP on PORT of the address. Returns that IPv4 address."""
+    addr = dig(topo, TRAP_IP, "malware.example")
+    assert len(addr) == 1 and ipaddress.ip_address(addr[0]) in POOL4, addr
+    addr6 = dig(topo, TRAP_IP6, "c2.botnet.example", "AAAA")
+    assert len(addr6) == 1 and ipaddress.ip_address(addr6[0]) in POOL6, addr6
+    assert dig(topo, TRAP_IP, "benign.example") == [OUTSIDE_IP]
+    r = topo.exec(topo.client, ["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                                "%{http_code}", f"http://{addr[0]}:{port}/gate.php"], timeout=20)
+    assert r.stdout == "200", f"curl rc={r.returncode}: {r.stderr}"
+    return addr[0]

@@ -38,13 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "trap"))
 
 import harness  # noqa: E402
 import trapenv  # noqa: E402
-from trapenv import CLIENT_IP, OUTSIDE_IP, TRAP_IP, TRAP_IP6  # noqa: E402
+from trapenv import CLIENT_IP, TRAP_IP  # noqa: E402
 
-from installenv import dig, make  # noqa: E402
+from installenv import POOL4, dig, json_events, make, serves_the_client  # noqa: E402
 
 USER = "sinktrap-e2e"
-POOL4 = ipaddress.ip_network("10.66.0.0/16")
-POOL6 = ipaddress.ip_network("fd66::/64")
 PLACEHOLDER = re.compile(r"@[A-Z]+@")
 
 
@@ -137,15 +135,6 @@ def test_install_lays_down_a_service(inst):
     assert cmds["ExecStart"][0][1:] == ["run", "-c", str(inst.conf)]
 
 
-def events(inst):
-    """The whole lines of the installed JSON file (the store may be writing the last)."""
-    try:
-        text = (inst.logdir / "events.json").read_text()
-    except FileNotFoundError:
-        return []
-    return [json.loads(x) for x in text[:text.rfind("\n") + 1].splitlines() if x.strip()]
-
-
 def test_the_units_commands_run_a_sinkhole(inst, host, tmp_path):
     topo = host
     cmds = inst.commands()
@@ -191,18 +180,8 @@ def run_service(inst, topo, cmds, in_host, tmp_path):
         # Type=notify: the service is up when it says so, and then it serves at once
         msg = sock.recv(4096).decode()
         assert "READY=1" in msg.split("\n"), msg
-        addr = dig(topo, TRAP_IP, "malware.example")
-        assert len(addr) == 1 and ipaddress.ip_address(addr[0]) in POOL4, addr
-        addr = addr[0]
-        addr6 = dig(topo, TRAP_IP6, "c2.botnet.example", "AAAA")
-        assert len(addr6) == 1 and ipaddress.ip_address(addr6[0]) in POOL6, addr6
-        # unlisted names go to the host's resolver (upstream = system)
-        assert dig(topo, TRAP_IP, "benign.example") == [OUTSIDE_IP]
-
-        # the trap catches the infected host's connection on any port of its address
-        r = topo.exec(topo.client, ["curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
-                                    "%{http_code}", f"http://{addr}:8088/gate.php"], timeout=20)
-        assert r.stdout == "200", f"curl rc={r.returncode}: {r.stderr}"
+        # the client resolves through it and the trap catches its connection on any port
+        addr = serves_the_client(topo, 8088)
 
         # the capture in front of the trap: the session as the client made it (port 8088,
         # before the redirect), and its packets back as PCAP, from the installed spool
@@ -238,7 +217,7 @@ def run_service(inst, topo, cmds, in_host, tmp_path):
 
         # recorded: JSON in the log directory, SQLite in the state directory
         def recorded():
-            evs = events(inst)
+            evs = json_events(inst.logdir / "events.json")
             dns = [e for e in evs if e["event_type"] == "dns"
                    and e["dns"]["rrname"] == "malware.example"]
             trap = [e for e in evs if e["event_type"] == "trap" and e.get("dest_ip") == addr

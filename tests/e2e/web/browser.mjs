@@ -2,35 +2,21 @@
 // playwright-core (never a downloaded browser).
 //   node browser.mjs BASE USER PASSWORD DNS_COUNT TRAP_COUNT HOST HOSTILE...
 // Exits 0 when every check passed; prints what failed otherwise.
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+import { launch } from './chromium.mjs';
 
 const [base, user, password, dnsN, trapN, host, ...hostile] = process.argv.slice(2);
 const problems = [];
 const check = (ok, what) => { if (!ok) problems.push(what); };
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sinktrap-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  acceptDownloads: true,
-});
+const browser = await launch();
 const dialogs = [];
 const consoleErrors = [];
 const pageErrors = [];
 try {
-  const page = context.pages()[0] || await context.newPage();
+  const { page } = browser;
   page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.setDefaultTimeout(15000);
 
   // Signed out: the page sends us to the sign-in form.
   await page.goto(base + '/');
@@ -107,8 +93,7 @@ try {
 } catch (e) {
   problems.push('error: ' + (e && e.stack ? e.stack : String(e)));
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
 check(dialogs.length === 0, 'dialogs opened: ' + JSON.stringify(dialogs));
 // The one wrong password answers 401; the browser reports that failed load.

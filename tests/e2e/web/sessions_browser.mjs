@@ -4,29 +4,16 @@
 // Prints one JSON line: {shown: [session ids of the first page],
 // picked, rows (after filtering by it), file (its download)}; exits 1 with
 // what failed otherwise.
-import { createRequire } from 'node:module';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
+import { launch } from './chromium.mjs';
 
 const [base, user, password, outdir] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'sinktrap-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  acceptDownloads: true,
-});
+const browser = await launch();
 let failed = null;
 const errors = [];
 try {
-  const page = context.pages()[0] || await context.newPage();
+  const { page } = browser;
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.setDefaultTimeout(15000);
   await page.goto(base + '/');
   await page.waitForSelector('#login-form');
   await page.fill('#username', user);
@@ -59,8 +46,7 @@ try {
 } catch (e) {
   failed = e && e.stack ? e.stack : String(e);
 } finally {
-  await context.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await browser.close();
 }
 if (failed || errors.length) {
   console.log('failed: ' + (failed || '') + ' page errors: ' + JSON.stringify(errors));

@@ -1,10 +1,7 @@
 """Captured sessions through the web API: search, paging, PCAP downloads."""
 
 import json
-import os
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +10,6 @@ import harness
 import webenv
 
 PCAP = harness.pcaps_dir() / "http_espn.pcapng"
-PW = Path(__file__).resolve().parents[3] / "web" / "node_modules" / "playwright-core"
 PCAP_MAGICS = (0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a)
 
 
@@ -93,15 +89,8 @@ def test_session_pcap_download(cap, tmp_path):
 def test_sessions_page_in_chromium(cap, tmp_path):
     """The sessions page shows each session's id, filters by it, and its PCAP
     button downloads what the CLI writes for that id."""
-    if not Path("/usr/bin/chromium").exists() or shutil.which("node") is None:
-        pytest.skip("chromium and nodejs are needed (scripts/deps.sh test)")
-    if not PW.is_dir():
-        pytest.skip("playwright-core is missing: run `npm ci` in web/")
-    env = dict(os.environ, PLAYWRIGHT_CORE=str(PW), PLAYWRIGHT_BROWSERS_PATH="0")
-    r = subprocess.run(
-        ["node", str(Path(__file__).with_name("sessions_browser.mjs")), cap.base, webenv.USER,
-         webenv.PASSWORD, str(tmp_path)],
-        capture_output=True, text=True, timeout=180, env=env)
+    r = webenv.run_browser("sessions_browser.mjs", cap.base, webenv.USER, webenv.PASSWORD,
+                           tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])
     st, p = cap.get("/api/sessions?limit=50")

@@ -3,14 +3,20 @@ an HTTP client that keeps the session cookie and the CSRF token."""
 
 import hashlib
 import json
+import os
+import shutil
 import socket
 import subprocess
 import urllib.error
 import urllib.request
 from http.cookiejar import CookieJar
+from pathlib import Path
 
 import harness
+import pytest
 
+HERE = Path(__file__).resolve().parent
+PW = HERE.parents[2] / "web" / "node_modules" / "playwright-core"
 USER, PASSWORD = "analyst", "correct horse battery staple"
 TOKEN = "e2e-token-0123456789abcdef"
 HOSTILE = '<img src=x onerror=alert(1)>'
@@ -133,3 +139,15 @@ def wait_counts(st, dns_n, trap_n):
         return (d, t) if d >= dns_n and t >= trap_n else None
 
     return wait_db(st, pred, f"{dns_n} dns and {trap_n} trap events in the store")
+
+
+def run_browser(script, *args, timeout=180):
+    """node SCRIPT ARGS (a script of this folder driving chromium through chromium.mjs);
+    skips when chromium, node or playwright-core is missing."""
+    if not Path("/usr/bin/chromium").exists() or shutil.which("node") is None:
+        pytest.skip("chromium and nodejs are needed (scripts/deps.sh test)")
+    if not PW.is_dir():
+        pytest.skip("playwright-core is missing: run `npm ci` in web/")
+    env = dict(os.environ, PLAYWRIGHT_CORE=str(PW), PLAYWRIGHT_BROWSERS_PATH="0")
+    return subprocess.run(["node", str(HERE / script)] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
