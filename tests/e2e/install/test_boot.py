@@ -3,7 +3,8 @@
 A machine boots with systemd as its PID 1 (systemd-nspawn --boot) on an
 overlay of this machine's root: its own files go to a tmpfs, so nothing it
 writes stays. `make install` runs in it (chroot) with the default paths and
-user, and `systemctl enable sinktrap` is all the administrator does. The
+user; the administrator names the capture interface and runs `systemctl enable
+sinktrap`. The
 machine's network is the sinkhole host's namespace of installenv.network:
 
     client (10.99.0.1) --veth-- [booted machine] (10.99.0.2 | 10.98.0.1) --veth-- resolver (10.98.0.2:53)
@@ -14,7 +15,8 @@ take port 53, PostgreSQL...) are left out of the machine's boot.
 
 What is checked, through the machine's own systemctl and journalctl: the
 service is active after the boot with nobody starting it, ready only when it
-said so (Type=notify); it sinkholes, forwards and traps for the client;
+said so (Type=notify); it sinkholes, forwards and traps for the client, and
+captures that session under the unit's sandbox;
 `systemctl reload` takes a list change; a killed main process is restarted by
 systemd with its map kept; a broken configuration is refused by ExecStartPre
 with FILE:LINE in the journal; `systemctl stop` ends it cleanly and removes
@@ -174,8 +176,13 @@ def machine(host, tmp_path):
         m.leave_out_this_machines_services()
         m.path("/etc/resolv.conf").unlink(missing_ok=True)
         m.path("/etc/resolv.conf").write_text(f"nameserver {OUTSIDE_IP}\n")
-        # the administrator's one step
-        r = run(["systemctl", f"--root={m.root}", "enable", "sinktrap.service"])
+        # the administrator's steps: name the capture interface (the client's link; a
+        # closed session ends 2 s after its FIN here instead of 60 s), enable the unit
+        conf = m.path(CONF).read_text()
+        assert conf.count("enabled = no\n") == 1 and "# interface = eth0\n" in conf
+        m.path(CONF).write_text(conf.replace("enabled = no\n", "enabled = yes\n").replace(
+            "# interface = eth0\n", f"interface = {host.v_trap_c}\ntcp_closed_timeout = 2s\n"))
+        run(["systemctl", f"--root={m.root}", "enable", "sinktrap.service"])
         m.boot(host.trap, tmp_path / "machine.log")
         yield m
     finally:
@@ -208,7 +215,7 @@ def test_started_at_boot_by_systemd(machine, host):
     ps = m.exec(["ps", "-o", "user=,ppid=,comm=", "-e"]).stdout.split("\n")
     workers = [x.split() for x in ps if x.split()[1:2] == [str(main_pid)]]
     assert {w[2] for w in workers} >= {"sinktrap-dns", "sinktrap-trap", "sinktrap-store",
-                                       "sinktrap-web"}, ps
+                                       "sinktrap-web", "sinktrap-captur"}, ps
     assert {w[0] for w in workers} == {"sinktrap"}, workers
 
     # it serves the client: sinkholed names (v4, v6), unlisted ones forwarded, the trap
@@ -220,6 +227,20 @@ def test_started_at_boot_by_systemd(machine, host):
             and any(e["event_type"] == "dns" for e in evs)
 
     harness.wait_until(recorded, 15, interval=0.2, what="the events in the installed JSON file")
+
+    # the capture worker, under the unit's sandbox, recorded that session as the client made it
+    def session():
+        r = m.exec(["/usr/local/bin/sinktrap", "sessions", "-c", CONF, "--port", "4444",
+                    "--json"], check=False)
+        rows = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+        return rows[0] if len(rows) == 1 else None
+
+    ses = harness.wait_until(session, 30, interval=0.5, what="the captured session")
+    assert ses["dest_ip"] == addr and ses["state"] == "closed", ses
+    r = m.exec(["/usr/local/bin/sinktrap", "pcap", "-c", CONF, "--session", ses["flow_id"],
+                "-w", "/var/lib/sinktrap/s.pcap"])
+    pkts = run(["tcpdump", "-nr", m.path("/var/lib/sinktrap/s.pcap")]).stdout.splitlines()
+    assert len(pkts) >= 6 and all(f"{addr}.4444" in x for x in pkts), pkts
 
     # the journal: each line with its priority, nothing above info after a clean start
     recs = m.journal()
