@@ -3,9 +3,9 @@
 A machine boots with systemd as its PID 1 (systemd-nspawn --boot) on an
 overlay of this machine's root: its own files go to a tmpfs, so nothing it
 writes stays. `make install` runs in it (chroot) with the default paths and
-user; the administrator names the capture interface and runs `systemctl enable
-sinktrap`. The
-machine's network is the sinkhole host's namespace of installenv.network:
+user; the administrator names the capture interface and runs `systemctl
+enable sinktrap`. The machine's network is the sinkhole host's namespace of
+installenv.network:
 
     client (10.99.0.1) --veth-- [booted machine] (10.99.0.2 | 10.98.0.1) --veth-- resolver (10.98.0.2:53)
 
@@ -16,11 +16,11 @@ take port 53, PostgreSQL...) are left out of the machine's boot.
 What is checked, through the machine's own systemctl and journalctl: the
 service is active after the boot with nobody starting it, ready only when it
 said so (Type=notify); it sinkholes, forwards and traps for the client, and
-captures that session under the unit's sandbox;
-`systemctl reload` takes a list change; a killed main process is restarted by
-systemd with its map kept; a broken configuration is refused by ExecStartPre
-with FILE:LINE in the journal; `systemctl stop` ends it cleanly and removes
-its ruleset and routes; the journal carries each line's priority.
+captures that session under the unit's sandbox; `systemctl reload` takes a
+list change; a killed main process is restarted by systemd with its map
+kept; a broken configuration is refused by ExecStartPre with FILE:LINE in the
+journal, and the unit is then left failed; `systemctl stop` ends it cleanly
+and removes its ruleset and routes; the journal carries each line's priority.
 """
 
 import ipaddress
