@@ -76,13 +76,15 @@ fuzz-smoke: fuzz-build
 fuzz: fuzz-build
 	scripts/fuzz.sh $(FUZZ) $(FUZZTIME)
 
-# The end-to-end suites of the daemons again, against the sanitizer build
-# (its workers report any memory or undefined-behaviour fault in their logs,
-# which fails the test that ran them).
+# The end-to-end suites again (all but the install ones, which install the
+# build/ binary), against the sanitizer build: a memory or undefined-behaviour
+# fault in a worker's log, or a command's exit status of 86 after one, fails
+# the test that ran it.
 e2e-asan: asan
 	SINKTRAP_BIN=$(CURDIR)/$(ASAN)/sinktrap SINKTRAP_SANITIZED=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(PYTHON) -m pytest tests/e2e/dns tests/e2e/trap -q -p no:cacheprovider
+		$(PYTHON) -m pytest tests/e2e/dns tests/e2e/trap tests/e2e/capture tests/e2e/events tests/e2e/web \
+		-q -p no:cacheprovider
 
 # End-to-end tests last: their summary line closes the run.
 e2e: test-deps build

@@ -967,6 +967,8 @@ static void select_file(struct pcapjob *j, struct source *s)
 /* Sort a source's offsets and drop repeats; whether any are left. */
 static int source_settle(struct source *s)
 {
+	if (s->n == 0)
+		return 0;
 	qsort(s->offs, s->n, sizeof(*s->offs), u64_cmp);
 	size_t u = 0;
 	for (size_t k = 0; k < s->n; k++)

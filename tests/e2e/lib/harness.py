@@ -179,6 +179,10 @@ class Proc:
             return ""
 
 
+# The exit status of a sanitized process that hit a finding (set by conftest).
+SANITIZER_EXIT = 86
+
+
 def sanitizer_lines(text):
     """The lines of a log that report an AddressSanitizer or UBSan finding."""
     marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
