@@ -192,7 +192,8 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		ev_arr(b, "answers");
 		ev_obj(b, NULL);
 		ev_str(b, "rrname", q->name);
-		ev_str(b, "rrtype", tname);
+		/* the record's own type: an ANY query is answered with an A */
+		ev_str(b, "rrtype", family == AF_INET6 ? "AAAA" : "A");
 		ev_int(b, "ttl", w->cfg->ttl);
 		ev_str(b, "rdata", at);
 		ev_close(b);

@@ -7,6 +7,7 @@ import socket
 
 import dns.message
 import dns.rcode
+import dns.rdatatype
 import pytest
 
 import harness
@@ -96,6 +97,19 @@ def test_nodata_answer_is_an_event(quiet):
     assert ev["dns"]["rrtype"] == "MX"
     assert ev["sinkhole"]["answer"] == "NODATA"
     assert ev["sinkhole"]["rule"] == "ev.test"
+
+
+@pytest.mark.parametrize("qtype,rtype", [("ANY", "A"), ("AAAA", "AAAA")])
+def test_answer_records_carry_their_own_type(quiet, qtype, rtype):
+    """An ANY query is answered with an A record, and its event says A: the
+    answer's type is the record's, the question's stays in dns.rrtype."""
+    name = f"{qtype.lower()}.ev.test"
+    r = quiet.query(name, qtype)
+    assert [dns.rdatatype.to_text(rr.rdtype) for rr in r.answer] == [rtype]
+    ev = quiet.wait_dns_event(name)[0]
+    assert ev["dns"]["rrtype"] == qtype
+    assert [(a["rrtype"], a["rdata"]) for a in ev["dns"]["answers"]] == \
+        [(rtype, r.answer[0][0].address)]
 
 
 def test_forwarded_queries_are_not_events_by_default(quiet):
