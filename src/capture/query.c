@@ -40,6 +40,7 @@
 #include "common/config.h"
 #include "common/util.h"
 #include "store/render.h"
+#include "store/sqlfn.h"
 
 #define NS 1000000000ll
 #define DEFAULT_LIMIT 100
@@ -177,35 +178,13 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			          host_text, sizeof(host_text));
 			q->host = host_text;
 			break;
-		case O_NET: {
-			/* host bits are let through (10.1.2.3/24 means 10.1.2.0/24) */
-			char norm[128];
-			const char *slash = strchr(optarg, '/');
-			uint8_t a[16] = {0};
-			snprintf(norm, sizeof(norm), "%s", optarg);
-			if (slash && (size_t)(slash - optarg) < sizeof(norm)) {
-				norm[slash - optarg] = '\0';
-				int fam = strchr(norm, ':') ? AF_INET6 : AF_INET;
-				long bits = strtol(slash + 1, &end, 10);
-				if (inet_pton(fam, norm, a) == 1 && *end == '\0' && bits >= 0 &&
-				    bits <= (fam == AF_INET ? 32 : 128)) {
-					for (long b = bits; b < (fam == AF_INET ? 32 : 128);
-					     b++)
-						a[b / 8] &= (uint8_t) ~(0x80 >> (b % 8));
-					char t[INET6_ADDRSTRLEN];
-					inet_ntop(fam, a, t, sizeof(t));
-					snprintf(norm, sizeof(norm), "%s/%ld", t, bits);
-				} else {
-					snprintf(norm, sizeof(norm), "%s", optarg);
-				}
-			}
-			if (prefix_parse(norm, &q->net, err, sizeof(err)) < 0) {
+		case O_NET:
+			if (prefix_parse_net(optarg, &q->net, err, sizeof(err)) < 0) {
 				fprintf(stderr, "sinktrap: --net: %s\n", err);
 				return -1;
 			}
 			q->have_net = 1;
 			break;
-		}
 		case O_PORT:
 			q->port = (int)strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || q->port < 0 || q->port > 65535) {
@@ -286,29 +265,7 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 
 /* ---------------------------------------------------------------- the database */
 
-/* st_in_net(addr, prefix): whether the text address lies inside the prefix. */
-static void sql_in_net(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	const struct prefix *p = sqlite3_user_data(ctx);
-	const char *a = (const char *)sqlite3_value_text(argv[0]);
-	uint8_t bin[16] = {0};
-	int fam;
-	if (a == NULL) {
-		sqlite3_result_int(ctx, 0);
-		return;
-	}
-	if (inet_pton(AF_INET, a, bin) == 1)
-		fam = AF_INET;
-	else if (inet_pton(AF_INET6, a, bin) == 1)
-		fam = AF_INET6;
-	else {
-		sqlite3_result_int(ctx, 0);
-		return;
-	}
-	sqlite3_result_int(ctx, fam == p->family && prefix_index(p, bin) >= 0);
-}
-
-static sqlite3 *db_open_ro(const struct config *c, const struct query *q)
+static sqlite3 *db_open_ro(const struct config *c)
 {
 	char path[4200], uri[4300];
 	struct stat st;
@@ -325,9 +282,7 @@ static sqlite3 *db_open_ro(const struct config *c, const struct query *q)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	if (q->have_net)
-		sqlite3_create_function(db, "st_in_net", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-		                        (void *)&q->net, sql_in_net, NULL, NULL);
+	sqlfn_register(db);
 	return db;
 }
 
@@ -375,7 +330,7 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 		n += (size_t)snprintf(sql + n, len - n, " AND (src_ip = ?1 OR dest_ip = ?1)");
 	if (q->have_net)
 		n += (size_t)snprintf(sql + n, len - n,
-		                      " AND (st_in_net(src_ip) OR st_in_net(dest_ip))");
+		                      " AND (st_in_net(src_ip, ?9) OR st_in_net(dest_ip, ?9))");
 	if (q->port >= 0)
 		n += (size_t)snprintf(sql + n, len - n,
 		                      " AND (src_port = ?2 OR dest_port = ?2)");
@@ -430,6 +385,11 @@ static void bind_query(const struct query *q, sqlite3_stmt *st)
 	}
 	if (q->have_session)
 		sqlite3_bind_int64(st, 8, (int64_t)q->session);
+	if (q->have_net) {
+		char net[INET6_ADDRSTRLEN + 8];
+		sqlite3_bind_text(st, 9, prefix_fmt(&q->net, net, sizeof(net)), -1,
+		                  SQLITE_TRANSIENT);
+	}
 }
 
 static const char *col_text(sqlite3_stmt *st, int c)
@@ -551,7 +511,7 @@ int capture_sessions_main(int argc, char **argv)
 	struct config *c = load_config(q.conf);
 	if (c == NULL)
 		return 2;
-	sqlite3 *db = db_open_ro(c, &q);
+	sqlite3 *db = db_open_ro(c);
 	if (db == NULL) {
 		fprintf(stderr,
 		        "sinktrap: no session database in %s (has sinktrap stored anything?)\n",
@@ -774,7 +734,7 @@ static int target_from_row(sqlite3_stmt *st, struct target *t, const char *spool
 /* Sessions from the store for --session / --community-id. Returns how many, or -1. */
 static int load_targets(struct pcapjob *j, const struct config *c, int *expired)
 {
-	sqlite3 *db = db_open_ro(c, &j->q);
+	sqlite3 *db = db_open_ro(c);
 	*expired = 0;
 	if (db == NULL)
 		return 0;

@@ -131,7 +131,8 @@ const char *addrport_fmt(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
-int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen)
+static int prefix_parse_mode(const char *s, struct prefix *out, int strict, char *err,
+                             size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN];
 	const char *slash = strchr(s, '/');
@@ -165,14 +166,29 @@ int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen)
 		}
 		out->bits = (int)b;
 	}
-	/* Host bits must be zero: "10.66.1.0/16" is almost surely a typo. */
+	/* Host bits: refused when strict ("10.66.1.0/16" in a configuration is
+	 * almost surely a typo), cleared otherwise. */
 	for (int i = out->bits; i < max; i++) {
+		if (!strict) {
+			out->addr[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
+			continue;
+		}
 		if (out->addr[i / 8] & (0x80 >> (i % 8))) {
 			snprintf(err, errlen, "'%s': host bits set past /%d", s, out->bits);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen)
+{
+	return prefix_parse_mode(s, out, 1, err, errlen);
+}
+
+int prefix_parse_net(const char *s, struct prefix *out, char *err, size_t errlen)
+{
+	return prefix_parse_mode(s, out, 0, err, errlen);
 }
 
 uint64_t prefix_size(const struct prefix *p, uint64_t cap)

@@ -38,6 +38,9 @@ int addr_equal(const struct sockaddr *a, const struct sockaddr *b);
 
 /* Parse "10.66.0.0/16", "fd00::/64" or a single address (a full-length prefix). */
 int prefix_parse(const char *s, struct prefix *out, char *err, size_t errlen);
+/* The same for a network to search in: host bits are let through and
+ * cleared ("10.1.2.3/24" is 10.1.2.0/24), as an analyst types them. */
+int prefix_parse_net(const char *s, struct prefix *out, char *err, size_t errlen);
 /* Number of addresses in the prefix, capped at cap. */
 uint64_t prefix_size(const struct prefix *p, uint64_t cap);
 /* The n-th address of the prefix into out[16] (n < prefix_size). */

@@ -39,6 +39,7 @@ DYNLIB_FN(sqlite, int, sqlite3_create_function,
            void (*a5)(sqlite3_context *, int, sqlite3_value **),
            void (*a6)(sqlite3_context *, int, sqlite3_value **), void (*a7)(sqlite3_context *)),
           (a0, a1, a2, a3, a4, a5, a6, a7))
+DYNLIB_FN(sqlite, void *, sqlite3_get_auxdata, (sqlite3_context * a0, int a1), (a0, a1))
 DYNLIB_FN(sqlite, const char *, sqlite3_errmsg, (sqlite3 * a0), (a0))
 DYNLIB_FN(sqlite, int, sqlite3_exec,
           (sqlite3 * a0, const char *a1, int (*a2)(void *, int, char **, char **), void *a3,
@@ -57,8 +58,12 @@ DYNLIB_FN(sqlite, int, sqlite3_prepare_v3,
            const char **a5),
           (a0, a1, a2, a3, a4, a5))
 DYNLIB_FN(sqlite, int, sqlite3_reset, (sqlite3_stmt * a0), (a0))
+DYNLIB_VOID(sqlite, sqlite3_result_error, (sqlite3_context * a0, const char *a1, int a2),
+            (a0, a1, a2))
 DYNLIB_VOID(sqlite, sqlite3_result_int, (sqlite3_context * a0, int a1), (a0, a1))
 DYNLIB_FN(sqlite, int, sqlite3_step, (sqlite3_stmt * a0), (a0))
+DYNLIB_VOID(sqlite, sqlite3_set_auxdata,
+            (sqlite3_context * a0, int a1, void *a2, void (*a3)(void *)), (a0, a1, a2, a3))
 DYNLIB_FN(sqlite, void *, sqlite3_user_data, (sqlite3_context * a0), (a0))
 DYNLIB_FN(sqlite, const unsigned char *, sqlite3_value_text, (sqlite3_value * a0), (a0))
 

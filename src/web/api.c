@@ -6,6 +6,7 @@
 #include "web/web_int.h"
 #include "web/params.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include "common/addr.h"
 #include "dns/dns.h"
 #include "dns/wire.h"
+#include "store/sqlfn.h"
 
 #define MAX_LIMIT 1000
 #define DEF_LIMIT 50
@@ -95,6 +97,7 @@ static sqlite3 *db_open(struct web *w)
 		return NULL;
 	}
 	sqlite3_busy_timeout(d, 2000);
+	sqlfn_register(d);
 	/* Reads through the file mapping, a larger page cache, never a write. */
 	sqlite3_exec(
 	    d, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768",
@@ -140,7 +143,9 @@ struct q {
 		int64_t i;
 		const char *s;
 	} b[24];
-	char *owned; /* a bound text the query frees */
+	char *owned;                    /* a bound text the query frees */
+	char host[INET6_ADDRSTRLEN];    /* the host filter, as the store writes it */
+	char net[INET6_ADDRSTRLEN + 8]; /* the net filter, host bits cleared */
 };
 
 static void q_init(struct q *q)
@@ -277,15 +282,66 @@ static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offs
 	return 0;
 }
 
-/* host, port, proto, domain, since, until, community_id on table columns. */
+/*
+ * The host argument as the store writes addresses (inet_ntop's form, so that
+ * "::0001" finds "::1"): 1 and the text in out, 0 when not given, -1 when it
+ * is not an address (with the 400 answered when o is given).
+ */
+static int arg_host(struct wreq *r, struct wresp *o, char out[INET6_ADDRSTRLEN])
+{
+	const char *v = req_arg(r, "host");
+	uint8_t a[16];
+	if (v == NULL || *v == '\0')
+		return 0;
+	int fam = inet_pton(AF_INET, v, a) == 1    ? AF_INET
+	          : inet_pton(AF_INET6, v, a) == 1 ? AF_INET6
+	                                           : 0;
+	if (fam == 0) {
+		if (o)
+			resp_error(o, 400, "host: not an IPv4 or IPv6 address");
+		return -1;
+	}
+	inet_ntop(fam, a, out, INET6_ADDRSTRLEN);
+	return 1;
+}
+
+/* The net argument ("10.0.0.0/8", host bits cleared), like arg_host. */
+static int arg_net(struct wreq *r, struct wresp *o, char out[INET6_ADDRSTRLEN + 8])
+{
+	const char *v = req_arg(r, "net");
+	struct prefix p;
+	char err[200], msg[256];
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (prefix_parse_net(v, &p, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "net: %s", err);
+		resp_error(o, 400, msg);
+		return -1;
+	}
+	prefix_fmt(&p, out, INET6_ADDRSTRLEN + 8);
+	return 1;
+}
+
+/* host, net, port, proto, domain, since, until, community_id, session on
+ * table columns. */
 static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tscol, int domain)
 {
 	const char *v;
 	int64_t n;
-	if ((v = req_arg(r, "host")) && *v) {
+	int k = arg_host(r, o, q->host);
+	if (k < 0)
+		return -1;
+	if (k > 0) {
 		q_and(q, "(src_ip = ? OR dest_ip = ?)");
-		q_str(q, v);
-		q_str(q, v);
+		q_str(q, q->host);
+		q_str(q, q->host);
+	}
+	if ((k = arg_net(r, o, q->net)) < 0)
+		return -1;
+	if (k > 0) {
+		q_and(q, "(st_in_net(src_ip, ?) OR st_in_net(dest_ip, ?))");
+		q_str(q, q->net);
+		q_str(q, q->net);
 	}
 	if ((v = req_arg(r, "port")) && *v) {
 		if (web_parse_int(v, 0, 65535, &n) < 0) {
@@ -455,7 +511,8 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	 * fewer rows through its own index (then sorted): "+event_type" keeps
 	 * SQLite off the type's index.
 	 */
-	const char *host = req_arg(r, "host"), *dom = req_arg(r, "domain");
+	const char *dom = req_arg(r, "domain");
+	const char *host = arg_host(r, NULL, q.host) > 0 ? q.host : NULL;
 	int by_filter = 0;
 	if (((dom && *dom) || (host && *host)) && web_db(r->w) &&
 	    agg_update(r->w->agg, web_db(r->w)) == 0) {
@@ -490,6 +547,12 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 		return;
 	}
 	const char *order = req_arg(r, "order");
+	if (order && *order && strcmp(order, "asc") && strcmp(order, "desc")) {
+		strbuf_free(&q.where);
+		free(q.owned);
+		resp_error(o, 400, "order: asc or desc");
+		return;
+	}
 	paged(r, o, EVCOLS, "events", &q,
 	      order && !strcmp(order, "asc") ? "ts ASC, id ASC" : "ts DESC, id DESC");
 }
@@ -559,24 +622,19 @@ static void api_hosts_grouped(struct wreq *r, struct wresp *o)
 	resp_json(o, 200, &sb);
 }
 
-static int valid_ip(const char *s)
+void api_host(struct wreq *r, struct wresp *o, const char *text)
 {
-	size_t n = strlen(s);
-	if (n == 0 || n > 45)
-		return 0;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
-		      (*p >= 'A' && *p <= 'F') || *p == '.' || *p == ':'))
-			return 0;
-	return 1;
-}
-
-void api_host(struct wreq *r, struct wresp *o, const char *ip)
-{
-	if (!valid_ip(ip)) {
-		resp_error(o, 400, "not an IP address");
+	/* As the store writes it ("::0001" is "::1"). */
+	char ip[INET6_ADDRSTRLEN];
+	uint8_t a[16];
+	int fam = inet_pton(AF_INET, text, a) == 1    ? AF_INET
+	          : inet_pton(AF_INET6, text, a) == 1 ? AF_INET6
+	                                              : 0;
+	if (fam == 0) {
+		resp_error(o, 400, "not an IPv4 or IPv6 address");
 		return;
 	}
+	inet_ntop(fam, a, ip, sizeof(ip));
 	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);
@@ -725,7 +783,12 @@ static void api_payloads(struct wreq *r, struct wresp *o)
 {
 	struct q q;
 	q_init(&q);
-	const char *v = req_arg(r, "host");
+	int k = arg_host(r, o, q.host);
+	if (k < 0) {
+		strbuf_free(&q.where);
+		return;
+	}
+	const char *v = k > 0 ? q.host : NULL;
 	if (payloads_table_used(web_db(r->w))) {
 		/* One row per payload, with the host and domain of its first event. */
 		struct strbuf js;
@@ -823,15 +886,22 @@ static void api_pcap(struct wreq *r, struct wresp *o)
 	                                      {"port", "--port"},
 	                                      {"since", "--since"},
 	                                      {"until", "--until"},
-	                                      {"community_id", "--community-id"}};
+	                                      {"community_id", "--community-id"},
+	                                      {"net", "--net"}};
 	char *args[16];
-	char times[2][40];
+	char times[2][40], host[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 8];
 	int n = 0;
+	if (arg_host(r, o, host) < 0 || arg_net(r, o, net) < 0)
+		return;
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		const char *v = req_arg(r, opts[i][0]);
 		if (v == NULL || *v == '\0')
 			continue;
-		if (i == 2 || i == 3) {
+		if (i == 0) {
+			v = host;
+		} else if (i == 5) {
+			v = net;
+		} else if (i == 2 || i == 3) {
 			/* The API's time forms, handed on as "@seconds.micro". */
 			int64_t t;
 			if (web_parse_time(v, &t) < 0) {
@@ -851,7 +921,7 @@ static void api_pcap(struct wreq *r, struct wresp *o)
 	}
 	if (n == 0) {
 		resp_error(o, 400,
-		           "give at least one of host, port, since, until, community_id");
+		           "give at least one of host, net, port, since, until, community_id");
 		return;
 	}
 	web_pcap_run(r->w, o, args, n, "sinktrap.pcap");
@@ -1088,6 +1158,62 @@ static void api_lists_check(struct wreq *r, struct wresp *o)
 	resp_json(o, 200, &sb);
 }
 
+/*
+ * The query parameters each endpoint takes. Any other is refused: a misspelt
+ * filter ("hosts=", "ip=") must be an error, not a search over everything.
+ */
+#define FILTERS                                                                                \
+	"host", "net", "port", "proto", "domain", "since", "until", "community_id", "session"
+static const char *const p_none[] = {NULL};
+static const char *const p_paged[] = {"limit", "offset", NULL};
+static const char *const p_events[] = {FILTERS, "type", "order", "limit", "offset", NULL};
+static const char *const p_typed[] = {FILTERS, "order", "limit", "offset", NULL};
+static const char *const p_sessions[] = {FILTERS, "limit", "offset", NULL};
+static const char *const p_pcap[] = {"host",  "net",          "port", "since",
+                                     "until", "community_id", NULL};
+static const char *const p_payloads[] = {"host", "limit", "offset", NULL};
+static const char *const p_check[] = {"name", NULL};
+#undef FILTERS
+
+struct argcheck {
+	const char *const *ok;
+	const char *bad;
+};
+
+static enum MHD_Result arg_known(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct argcheck *c = cls;
+	for (const char *const *k = c->ok; *k; k++)
+		if (!strcmp(*k, key))
+			return MHD_YES;
+	c->bad = key;
+	return MHD_NO;
+}
+
+/* 0 when every parameter of the request is one of ok; else the 400 is given. */
+static int args_known(struct wreq *r, struct wresp *o, const char *const *ok)
+{
+	struct argcheck c = {ok, NULL};
+	if (r->conn)
+		MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, arg_known, &c);
+	if (c.bad == NULL)
+		return 0;
+	struct strbuf sb;
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "unknown parameter '%.40s'; this endpoint takes ", c.bad);
+	if (*ok == NULL)
+		strbuf_puts(&sb, "none");
+	for (const char *const *k = ok; *k; k++)
+		strbuf_printf(&sb, "%s%s", k == ok ? "" : ", ", *k);
+	strbuf_putc(&sb, '\0');
+	resp_error(o, 400, sb.data);
+	strbuf_free(&sb);
+	return -1;
+}
+
 void api_route(struct wreq *r, struct wresp *o)
 {
 	const char *u = r->url;
@@ -1096,21 +1222,28 @@ void api_route(struct wreq *r, struct wresp *o)
 		resp_error(o, 405, "this endpoint only answers GET");
 		return;
 	}
-	if (!strcmp(u, "/api/stats"))
-		api_stats(r, o);
-	else if (!strcmp(u, "/api/hosts"))
-		api_hosts_grouped(r, o);
-	else if (!strncmp(u, "/api/hosts/", 11))
-		api_host(r, o, u + 11);
-	else if (!strcmp(u, "/api/dns"))
-		api_events(r, o, "dns");
-	else if (!strcmp(u, "/api/trap"))
-		api_events(r, o, "trap");
-	else if (!strcmp(u, "/api/events"))
-		api_events(r, o, NULL);
-	else if (!strcmp(u, "/api/sessions"))
-		api_sessions(r, o);
-	else if (!strncmp(u, "/api/sessions/", 14)) {
+	if (!strcmp(u, "/api/stats")) {
+		if (args_known(r, o, p_none) == 0)
+			api_stats(r, o);
+	} else if (!strcmp(u, "/api/hosts")) {
+		if (args_known(r, o, p_paged) == 0)
+			api_hosts_grouped(r, o);
+	} else if (!strncmp(u, "/api/hosts/", 11)) {
+		if (args_known(r, o, p_none) == 0)
+			api_host(r, o, u + 11);
+	} else if (!strcmp(u, "/api/dns")) {
+		if (args_known(r, o, p_typed) == 0)
+			api_events(r, o, "dns");
+	} else if (!strcmp(u, "/api/trap")) {
+		if (args_known(r, o, p_typed) == 0)
+			api_events(r, o, "trap");
+	} else if (!strcmp(u, "/api/events")) {
+		if (args_known(r, o, p_events) == 0)
+			api_events(r, o, NULL);
+	} else if (!strcmp(u, "/api/sessions")) {
+		if (args_known(r, o, p_sessions) == 0)
+			api_sessions(r, o);
+	} else if (!strncmp(u, "/api/sessions/", 14)) {
 		const char *id = u + 14;
 		const char *slash = strchr(id, '/');
 		if (slash == NULL || strcmp(slash, "/pcap")) {
@@ -1126,17 +1259,23 @@ void api_route(struct wreq *r, struct wresp *o)
 		}
 		memcpy(buf, id, n);
 		buf[n] = '\0';
-		api_session_pcap(r, o, buf);
-	} else if (!strcmp(u, "/api/pcap"))
-		api_pcap(r, o);
-	else if (!strcmp(u, "/api/payloads"))
-		api_payloads(r, o);
-	else if (!strncmp(u, "/api/payloads/", 14))
-		api_payload(r, o, u + 14);
-	else if (!strcmp(u, "/api/lists"))
-		api_lists(r, o);
-	else if (!strcmp(u, "/api/lists/check"))
-		api_lists_check(r, o);
-	else
+		if (args_known(r, o, p_none) == 0)
+			api_session_pcap(r, o, buf);
+	} else if (!strcmp(u, "/api/pcap")) {
+		if (args_known(r, o, p_pcap) == 0)
+			api_pcap(r, o);
+	} else if (!strcmp(u, "/api/payloads")) {
+		if (args_known(r, o, p_payloads) == 0)
+			api_payloads(r, o);
+	} else if (!strncmp(u, "/api/payloads/", 14)) {
+		if (args_known(r, o, p_none) == 0)
+			api_payload(r, o, u + 14);
+	} else if (!strcmp(u, "/api/lists")) {
+		if (args_known(r, o, p_none) == 0)
+			api_lists(r, o);
+	} else if (!strcmp(u, "/api/lists/check")) {
+		if (args_known(r, o, p_check) == 0)
+			api_lists_check(r, o);
+	} else
 		resp_error(o, 404, "no such endpoint");
 }

@@ -41,6 +41,10 @@ DYNLIB_VOID(mhd, MHD_stop_daemon, (struct MHD_Daemon * daemon), (daemon))
 DYNLIB_FN(mhd, const char *, MHD_lookup_connection_value,
           (struct MHD_Connection * connection, enum MHD_ValueKind kind, const char *key),
           (connection, kind, key))
+DYNLIB_FN(mhd, int, MHD_get_connection_values,
+          (struct MHD_Connection * connection, enum MHD_ValueKind kind,
+           MHD_KeyValueIterator iterator, void *iterator_cls),
+          (connection, kind, iterator, iterator_cls))
 DYNLIB_FN(mhd, enum MHD_Result, MHD_queue_response,
           (struct MHD_Connection * connection, unsigned int status_code,
            struct MHD_Response *response),

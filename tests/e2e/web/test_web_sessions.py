@@ -1,5 +1,6 @@
 """Captured sessions through the web API: search, paging, PCAP downloads."""
 
+import ipaddress
 import json
 import struct
 from pathlib import Path
@@ -120,3 +121,50 @@ def test_filter_pcap_by_time(cap):
     assert st == 404 and "error" in j
     st, j = cap.get("/api/pcap?since=soon")
     assert st == 400
+
+
+def test_filters_are_checked_and_net_agrees_with_the_cli(cap, tmp_path):
+    """A misspelt or malformed filter is a 400 naming it, never a search over
+    everything; net= selects what `sinktrap sessions --net` and `pcap --net` do."""
+    st, all_ = cap.get("/api/sessions?limit=1000")
+    items = all_["items"]
+    assert st == 200 and 0 < len(items) < 1000
+    # The /24 of the busiest server, given with its host bits set.
+    server = max({s["dest_ip"] for s in items},
+                 key=lambda a: sum(a in (s["src_ip"], s["dest_ip"]) for s in items))
+    net = ipaddress.ip_network(server + "/24", strict=False)
+    want = sorted(s["flow_id"] for s in items
+                  if any(ipaddress.ip_address(a) in net for a in (s["src_ip"], s["dest_ip"])))
+    assert 0 < len(want) < len(items)
+    st, p = cap.get(f"/api/sessions?net={server}/24&limit=1000")
+    assert st == 200 and sorted(s["flow_id"] for s in p["items"]) == want
+    r = cap.st.run_cmd("sessions", "--json", "--limit", "0", "--net", f"{server}/24")
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(line)["flow_id"] for line in r.stdout.splitlines()) == \
+        [int(f) for f in want]
+    # A /32 is the host itself.
+    st, h = cap.get(f"/api/sessions?host={server}&limit=1000")
+    st, n = cap.get(f"/api/sessions?net={server}/32&limit=1000")
+    assert [s["id"] for s in n["items"]] == [s["id"] for s in h["items"]] != []
+    # The packets: the same file as the CLI's.
+    st, hdrs, body = cap.get(f"/api/pcap?net={server}/24", raw=True)
+    assert st == 200 and is_pcap(body)
+    r = cap.st.run_cmd("pcap", "--net", f"{server}/24", "-w", str(tmp_path / "net.pcap"))
+    assert r.returncode == 0, r.stderr
+    assert body == (tmp_path / "net.pcap").read_bytes()
+    # Refused, each with what is wrong.
+    for path, says in (("/api/sessions?hosts=" + server, "unknown parameter 'hosts'"),
+                       ("/api/events?ip=" + server, "unknown parameter 'ip'"),
+                       ("/api/dns?type=trap", "unknown parameter 'type'"),
+                       ("/api/stats?host=" + server, "takes none"),
+                       ("/api/pcap?limit=5&host=" + server, "unknown parameter 'limit'"),
+                       ("/api/sessions?host=server.example", "host: not an IPv4 or IPv6"),
+                       (f"/api/sessions?net={server}/33", "bad prefix length (0-32)"),
+                       ("/api/pcap?net=nonsense/8", "net: 'nonsense/8'"),
+                       ("/api/events?order=newest", "order: asc or desc")):
+        st, j = cap.get(path)
+        assert st == 400 and says in j["error"], (path, j)
+    # An address is looked for as the store writes it.
+    v6 = ipaddress.ip_address("::1").exploded
+    st, a = cap.get(f"/api/hosts/{v6}")
+    assert st == 200 and a["ip"] == "::1"

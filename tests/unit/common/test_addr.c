@@ -81,10 +81,47 @@ static void test_prefix(void **state)
 	assert_int_equal(prefix_parse("10.0.0.1/24", &p, err, sizeof(err)), -1);
 }
 
+/* A network to search in: host bits are cleared, not refused; the rest is
+ * checked as strictly. */
+static void test_prefix_net(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *want; /* want NULL: refused */
+	} cases[] = {
+	    {"10.1.2.3/24", "10.1.2.0/24"},
+	    {"10.1.2.3", "10.1.2.3/32"},
+	    {"10.255.255.255/0", "0.0.0.0/0"},
+	    {"192.168.77.200/27", "192.168.77.192/27"},
+	    {"fd00:66::1:2/64", "fd00:66::/64"},
+	    {"2001:db8::ff/120", "2001:db8::/120"},
+	    {"::0001", "::1/128"},
+	    {"10.0.0.0/33", NULL},
+	    {"10.0.0.0/", NULL},
+	    {"10.0.0.0/8x", NULL},
+	    {"10.0.0/8", NULL},
+	    {"/8", NULL},
+	    {"fd00::/129", NULL},
+	    {"evil.example/24", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct prefix p;
+		char err[160], buf[64];
+		int r = prefix_parse_net(cases[i].in, &p, err, sizeof(err));
+		if (cases[i].want == NULL) {
+			assert_int_equal(r, -1);
+			assert_non_null(strstr(err, cases[i].in));
+		} else {
+			assert_int_equal(r, 0);
+			assert_string_equal(prefix_fmt(&p, buf, sizeof(buf)), cases[i].want);
+		}
+	}
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_addrport),
-	                                   cmocka_unit_test(test_wildcard_and_equal),
-	                                   cmocka_unit_test(test_prefix)};
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_addrport), cmocka_unit_test(test_wildcard_and_equal),
+	    cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_net)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
