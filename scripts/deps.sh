@@ -8,7 +8,7 @@
 set -eu
 
 build="meson ninja-build pkg-config gcc libcmocka-dev libsqlite3-dev libssl-dev
-libpcap-dev libseccomp-dev zlib1g-dev libpq-dev libmicrohttpd-dev libargon2-dev"
+libpcap-dev libseccomp-dev zlib1g-dev libpq-dev libmicrohttpd-dev libargon2-dev libidn2-dev"
 test="$build clang libclang-rt-14-dev sqlite3 dnsutils dnsmasq-base python3 python3-pytest
 python3-dnspython python3-scapy iproute2 nftables procps
 rsyslog rsyslog-openssl postgresql python3-psycopg2 openssl tcpdump tshark

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "idn.h"
 
 #define NAME_MAX_LEN 253
 #define LABEL_MAX_LEN 63
@@ -320,9 +321,29 @@ static int arena_reserve(struct policy *p, size_t need)
  * it a rule for the subdomains only. Returns 0 when added, 1 when reported
  * and skipped, -ENOMEM.
  */
+static int rule_add(struct parse *ps, const char *s, size_t n, unsigned flags, int star_ok);
+
+/* A name written in Unicode: added in its ASCII form (idn.h), as queries
+ * carry it. */
+static int rule_add_unicode(struct parse *ps, const char *s, size_t n, unsigned flags,
+                            int star_ok)
+{
+	char q[128], err[160], ascii[NAME_MAX_LEN + 8];
+	size_t star = star_ok && n >= 2 && s[0] == '*' && s[1] == '.' ? 2 : 0;
+	size_t len = n > star && s[n - 1] == '.' ? n - 1 : n;
+	memcpy(ascii, "*.", star);
+	if (idn_to_ascii(s + star, len - star, ascii + star, sizeof(ascii) - star, err,
+	                 sizeof(err)) < 0) {
+		parse_warn(ps, "name %s: %s", msg_quote(q, sizeof(q), s, n), err);
+		return 1;
+	}
+	return rule_add(ps, ascii, strlen(ascii), flags, star_ok);
+}
+
 static int rule_add(struct parse *ps, const char *s, size_t n, unsigned flags, int star_ok)
 {
 	struct policy *p = ps->p;
+	const unsigned flags0 = flags;
 	const char *os = s;                 /* as written, for messages */
 	size_t on = n, star = 0, ls = 0, i; /* ls: where the current label starts */
 	uint32_t meta, line;
@@ -366,10 +387,7 @@ static int rule_add(struct parse *ps, const char *s, size_t n, unsigned flags, i
 			unsigned char c = (unsigned char)s[i];
 
 			if (c >= 0x80)
-				parse_warn(
-				    ps,
-				    "non-ASCII byte 0x%02x in name %s (IDN must be punycode)",
-				    c, msg_quote(q, sizeof(q), os, on));
+				return rule_add_unicode(ps, os, on, flags0, star_ok);
 			else if (c > 0x20 && c < 0x7f)
 				parse_warn(ps, "invalid character '%c' in name %s", c,
 				           msg_quote(q, sizeof(q), os, on));

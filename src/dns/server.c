@@ -29,6 +29,7 @@
 #include "../common/util.h"
 #include "../store/render.h"
 #include "cache.h"
+#include "idn.h"
 #include "dns.h"
 #include "pool.h"
 #include "wire.h"
@@ -1539,6 +1540,17 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	struct dns_query q;
 	memset(&q, 0, sizeof(q));
 	size_t nl = strlen(name);
+	char ascii[sizeof(q.name)], err[160];
+	if (idn_is_unicode(name, nl)) {
+		/* asked as it is written; looked up as queries carry it */
+		size_t k = nl > 1 && name[nl - 1] == '.' ? nl - 1 : nl;
+		if (idn_to_ascii(name, k, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
+			fprintf(errout, "%s: %s\n", name, err);
+			return 2;
+		}
+		name = ascii;
+		nl = strlen(name);
+	}
 	if (nl >= sizeof(q.name)) {
 		fprintf(errout, "name too long\n");
 		return 2;

@@ -260,3 +260,33 @@ def test_list_with_mostly_invalid_lines_is_not_fatal_at_startup(res):
     assert verdict(st, "typo-block.example") == "sinkhole"
     assert f"{lst}:2:" in st.log() and f"{lst}:3:" in st.log()
     assert "exited with status" not in st.log()
+
+
+def test_names_written_in_unicode(res):
+    """A list line in Unicode sinkholes the name as queries carry it (its
+    xn-- form), subdomains too; a line whose Unicode only disguises a plain
+    ASCII name is refused with FILE:LINE instead of blocking that name."""
+    up = res.dnsmasq([f"address=/#/{FORWARDED}"])
+    lst = res.path("idn.hosts")
+    lst.write_text("0.0.0.0 bücher.example\n"
+                   "0.0.0.0 ÄPFEL.example\n"
+                   "0.0.0.0 exa\u200bmple.org\n"
+                   "0.0.0.0 ｇｏｏｄ.example\n", encoding="utf-8")
+    st = res.sinktrap({"dns": {"blocklist": str(lst)}}, upstream=up)
+    for name in ("xn--bcher-kva.example", "www.xn--bcher-kva.example",
+                 "XN--PFEL-KOA.example"):
+        assert verdict(st, name) == "sinkhole", name
+    for name in ("example.org", "good.example"):
+        assert verdict(st, name) == "forward", name
+    log = st.log()
+    assert f"{lst}:3: name \"exa\\xe2\\x80\\x8bmple.org\": a label written in Unicode " \
+           "becomes the plain ASCII \"example\"" in log, log
+    assert f"{lst}:4:" in log and f"{lst}:1:" not in log and f"{lst}:2:" not in log
+    ev = st.wait_dns_event("www.xn--bcher-kva.example")[0]
+    assert ev["sinkhole"]["rule"] == "xn--bcher-kva.example" and ev["sinkhole"]["line"] == 1
+    # `check` takes the name as written, and says what it looked up.
+    r = st.run_cmd("check", "Bücher.example.")
+    assert r.returncode == 0 and r.stdout.startswith(
+        f"xn--bcher-kva.example: blocked by {lst}:1"), r.stdout + r.stderr
+    r = st.run_cmd("check", "ｇｏｏｄ.example")
+    assert r.returncode == 2 and "becomes the plain ASCII \"good\"" in r.stderr

@@ -80,7 +80,7 @@ struct list_case {
 	int allow;
 	const char *text;
 	uint32_t entries;
-	struct want_warn warns[12];
+	struct want_warn warns[16];
 	struct want_lookup lookups[24];
 };
 
@@ -115,18 +115,20 @@ static const struct list_case list_cases[] = {
 		        "0.0.0.0 " LONG63 ".example\n"                      /* 21 */
 		        "0.0.0.0 crlf.example\r\n"                          /* 22 */
 		        "0.0.0.0 last.example",                             /* 23 */
-		.entries = 11,
+		.entries = 12,
 		.warns = {
 			{14, "empty label in name \"bad..example\""},
 			{15, "expected an IP address before the names, got \"evil2.example\""},
 			{16, "no name after the address \"0.0.0.0\""},
 			{18, "invalid character '#' in name \"a#b.example\""},
-			{19, "non-ASCII byte 0xc3 in name \"caf\\xc3\\xa9.example\""},
 			{20, "label longer than 63 characters"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
 			{"other.example", POLICY_BLOCK, "other.example", 0, 3},
+			/* written in Unicode, looked up as queries carry it */
+			{"xn--caf-dma.example", POLICY_BLOCK, "xn--caf-dma.example", 0, 19},
+			{"www.xn--caf-dma.example", POLICY_BLOCK, "xn--caf-dma.example", 1, 19},
 			{"a.b.evil.example", POLICY_BLOCK, "evil.example", 1, 3},
 			{"EVIL.example.", POLICY_BLOCK, "evil.example", 0, 3},
 			{"xevil.example", POLICY_NONE},
@@ -212,8 +214,13 @@ static const struct list_case list_cases[] = {
 		        "||\n"                             /* 15 */
 		        "||x.example^*\n"                  /* 16 */
 		        "@@||ok.example^$important\n"      /* 17 */
-		        "||exa\xe2\x80\x8bmple.com^\n",    /* 18 */
-		.entries = 7,
+		        "||exa\xe2\x80\x8bmple.com^\n"     /* 18 */
+		        "@@||good.\xc3\x84PFEL.example^\n"  /* 19 */
+		        "||\xc3\x84PFEL.example^\n"         /* 20 */
+		        "||\xef\xbd\x85vil.example^\n"      /* 21 */
+		        "||b\xc3\xbc" "cher\xe3\x80\x82" "example^\n" /* 22 */
+		        "||\xff\xfe.example^\n",             /* 23 */
+		.entries = 9,
 		.warns = {
 			{6, "rule with modifiers \"$important\" is not a DNS rule"},
 			{7, "rule with a path \"/foo\" is not a DNS rule"},
@@ -223,7 +230,12 @@ static const struct list_case list_cases[] = {
 			{15, "no name after \"||\""},
 			{16, "unsupported rule syntax at \"^*\""},
 			{17, "rule with modifiers"},
-			{18, "non-ASCII byte 0xe2"},
+			/* a zero-width space: would have blocked example.com */
+			{18, "name \"exa\\xe2\\x80\\x8bmple.com\": a label written in Unicode becomes the plain ASCII \"example\""},
+			/* a fullwidth letter: would have blocked evil.example */
+			{21, "becomes the plain ASCII \"evil\""},
+			{22, "its labels are not separated by '.' alone"},
+			{23, "not a valid internationalized name"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
@@ -239,6 +251,9 @@ static const struct list_case list_cases[] = {
 			{"bare.example", POLICY_BLOCK, "bare.example", 0, 13},
 			{"pipe.example", POLICY_BLOCK, "pipe.example", 0, 14},
 			{"ok.example", POLICY_NONE},
+			{"xn--pfel-koa.example", POLICY_BLOCK, "xn--pfel-koa.example", 0, 20},
+			{"good.xn--pfel-koa.example", POLICY_ALLOW, "good.xn--pfel-koa.example", 0, 19},
+			{"example.com", POLICY_NONE},
 		},
 	},
 	{
