@@ -1128,12 +1128,13 @@ static void api_lists(struct wreq *r, struct wresp *o)
 static void api_lists_check(struct wreq *r, struct wresp *o)
 {
 	const char *name = req_arg(r, "name");
-	if (name == NULL || *name == '\0' || strlen(name) > 253) {
+	/* Unicode (UTF-8) is taken, as by `sinktrap check`; control bytes are not. */
+	if (name == NULL || *name == '\0' || strlen(name) > 1000) {
 		resp_error(o, 400, "name: a domain name");
 		return;
 	}
 	for (const char *p = name; *p; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f) {
 			resp_error(o, 400, "name: a domain name");
 			return;
 		}

@@ -2,6 +2,8 @@
 parser on the files), what the DNS worker took at its last reload, and which
 entry decides a name."""
 
+import urllib.parse
+
 import harness
 import webenv
 
@@ -28,9 +30,9 @@ def test_lists_counts_and_reload(mres):
     assert st_ == 200 and k["sinkholed"] is True and f"{block}:2" in k["explanation"]
     st_, k = c.get("/api/lists/check?name=other.web-lists.test")
     assert st_ == 200 and "no list entry" in k["explanation"]
-    # The same words as `sinktrap check`.
-    for name in ("Sub.Two.web-lists.test.", "other.web-lists.test"):
-        _, k = c.get("/api/lists/check?name=" + name)
+    # The same words as `sinktrap check`, a name in Unicode too.
+    for name in ("Sub.Two.web-lists.test.", "other.web-lists.test", "bücher.web-lists.test"):
+        _, k = c.get("/api/lists/check?name=" + urllib.parse.quote(name))
         r = st.run_cmd("check", name)
         assert r.stdout == k["explanation"], (r.stdout, k)
 
