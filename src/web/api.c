@@ -557,8 +557,9 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	      order && !strcmp(order, "asc") ? "ts ASC, id ASC" : "ts DESC, id DESC");
 }
 
-static void api_sessions(struct wreq *r, struct wresp *o)
+static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	struct q q;
 	q_init(&q);
 	if (filters(r, o, &q, "start_ts", 0) < 0) {
@@ -606,8 +607,9 @@ static void api_sessions(struct wreq *r, struct wresp *o)
 }
 
 /* Hosts ranked by trap connections, then events (from the running totals). */
-static void api_hosts_grouped(struct wreq *r, struct wresp *o)
+static void api_hosts_grouped(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	int64_t limit, offset;
 	if (paging(r, o, &limit, &offset) < 0)
 		return;
@@ -686,8 +688,9 @@ fail:
 	resp_error(o, 500, "the store could not answer the query");
 }
 
-static void api_stats(struct wreq *r, struct wresp *o)
+static void api_stats(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);
@@ -779,8 +782,9 @@ static int payloads_table_used(sqlite3 *d)
 	return have;
 }
 
-static void api_payloads(struct wreq *r, struct wresp *o)
+static void api_payloads(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	struct q q;
 	q_init(&q);
 	int k = arg_host(r, o, q.host);
@@ -849,8 +853,22 @@ static int safe_arg(const char *s)
 	return 1;
 }
 
-static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
+static void api_session_pcap(struct wreq *r, struct wresp *o, const char *rest)
 {
+	/* rest: "ID/pcap" */
+	const char *slash = strchr(rest, '/');
+	if (slash == NULL || strcmp(slash, "/pcap")) {
+		resp_error(o, 404, "no such endpoint");
+		return;
+	}
+	char id[32];
+	size_t n = (size_t)(slash - rest);
+	if (n == 0 || n >= sizeof(id)) {
+		resp_error(o, 400, "a session is named by its numeric session (flow) id");
+		return;
+	}
+	memcpy(id, rest, n);
+	id[n] = '\0';
 	/*
 	 * A session is named by its flow id, the SESSION of `sinktrap sessions`
 	 * and the flow_id of its events, so the page, the CLI and the SIEM agree.
@@ -880,8 +898,9 @@ static void api_session_pcap(struct wreq *r, struct wresp *o, const char *id)
 	web_pcap_run(r->w, o, args, 2, fname);
 }
 
-static void api_pcap(struct wreq *r, struct wresp *o)
+static void api_pcap(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	static const char *const opts[][2] = {{"host", "--host"},
 	                                      {"port", "--port"},
 	                                      {"since", "--since"},
@@ -1068,8 +1087,9 @@ static void event_json_by_id(sqlite3 *d, int64_t id, const char *path, struct st
 		strbuf_puts(sb, "null");
 }
 
-static void api_lists(struct wreq *r, struct wresp *o)
+static void api_lists(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	struct config *c = r->w->cfg;
 	struct strbuf sb;
 	strbuf_init(&sb);
@@ -1125,8 +1145,9 @@ static void api_lists(struct wreq *r, struct wresp *o)
 	resp_json(o, 200, &sb);
 }
 
-static void api_lists_check(struct wreq *r, struct wresp *o)
+static void api_lists_check(struct wreq *r, struct wresp *o, const char *unused)
 {
+	(void)unused;
 	const char *name = req_arg(r, "name");
 	/* Unicode (UTF-8) is taken, as by `sinktrap check`; control bytes are not. */
 	if (name == NULL || *name == '\0' || strlen(name) > 1000) {
@@ -1215,68 +1236,45 @@ static int args_known(struct wreq *r, struct wresp *o, const char *const *ok)
 	return -1;
 }
 
+/* The endpoints: a path (or, with prefix, what starts with it: the rest is
+ * the handler's argument, else arg is), and the parameters each takes. */
+static const struct route {
+	const char *path;
+	int prefix;
+	const char *const *params;
+	void (*fn)(struct wreq *r, struct wresp *o, const char *arg);
+	const char *arg;
+} routes[] = {
+    {"/api/stats", 0, p_none, api_stats, NULL},
+    {"/api/hosts", 0, p_paged, api_hosts_grouped, NULL},
+    {"/api/hosts/", 1, p_none, api_host, NULL},
+    {"/api/dns", 0, p_typed, api_events, "dns"},
+    {"/api/trap", 0, p_typed, api_events, "trap"},
+    {"/api/events", 0, p_events, api_events, NULL},
+    {"/api/sessions", 0, p_sessions, api_sessions, NULL},
+    {"/api/sessions/", 1, p_none, api_session_pcap, NULL},
+    {"/api/pcap", 0, p_pcap, api_pcap, NULL},
+    {"/api/payloads", 0, p_payloads, api_payloads, NULL},
+    {"/api/payloads/", 1, p_none, api_payload, NULL},
+    {"/api/lists", 0, p_none, api_lists, NULL},
+    {"/api/lists/check", 0, p_check, api_lists_check, NULL},
+};
+
 void api_route(struct wreq *r, struct wresp *o)
 {
 	const char *u = r->url;
-	int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
-	if (!get) {
+	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
 		resp_error(o, 405, "this endpoint only answers GET");
 		return;
 	}
-	if (!strcmp(u, "/api/stats")) {
-		if (args_known(r, o, p_none) == 0)
-			api_stats(r, o);
-	} else if (!strcmp(u, "/api/hosts")) {
-		if (args_known(r, o, p_paged) == 0)
-			api_hosts_grouped(r, o);
-	} else if (!strncmp(u, "/api/hosts/", 11)) {
-		if (args_known(r, o, p_none) == 0)
-			api_host(r, o, u + 11);
-	} else if (!strcmp(u, "/api/dns")) {
-		if (args_known(r, o, p_typed) == 0)
-			api_events(r, o, "dns");
-	} else if (!strcmp(u, "/api/trap")) {
-		if (args_known(r, o, p_typed) == 0)
-			api_events(r, o, "trap");
-	} else if (!strcmp(u, "/api/events")) {
-		if (args_known(r, o, p_events) == 0)
-			api_events(r, o, NULL);
-	} else if (!strcmp(u, "/api/sessions")) {
-		if (args_known(r, o, p_sessions) == 0)
-			api_sessions(r, o);
-	} else if (!strncmp(u, "/api/sessions/", 14)) {
-		const char *id = u + 14;
-		const char *slash = strchr(id, '/');
-		if (slash == NULL || strcmp(slash, "/pcap")) {
-			resp_error(o, 404, "no such endpoint");
-			return;
-		}
-		char buf[32];
-		size_t n = (size_t)(slash - id);
-		if (n == 0 || n >= sizeof(buf)) {
-			resp_error(o, 400,
-			           "a session is named by its numeric session (flow) id");
-			return;
-		}
-		memcpy(buf, id, n);
-		buf[n] = '\0';
-		if (args_known(r, o, p_none) == 0)
-			api_session_pcap(r, o, buf);
-	} else if (!strcmp(u, "/api/pcap")) {
-		if (args_known(r, o, p_pcap) == 0)
-			api_pcap(r, o);
-	} else if (!strcmp(u, "/api/payloads")) {
-		if (args_known(r, o, p_payloads) == 0)
-			api_payloads(r, o);
-	} else if (!strncmp(u, "/api/payloads/", 14)) {
-		if (args_known(r, o, p_none) == 0)
-			api_payload(r, o, u + 14);
-	} else if (!strcmp(u, "/api/lists")) {
-		if (args_known(r, o, p_none) == 0)
-			api_lists(r, o);
-	} else if (!strcmp(u, "/api/lists/check")) {
-		if (args_known(r, o, p_check) == 0)
-			api_lists_check(r, o);
-	} else
-		resp_error(o, 404, "no such endpoint");
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+		size_t n = strlen(rt->path);
+		if (rt->prefix ? strncmp(u, rt->path, n) != 0 : strcmp(u, rt->path) != 0)
+			continue;
+		if (args_known(r, o, rt->params) == 0)
+			rt->fn(r, o, rt->prefix ? u + n : rt->arg);
+		return;
+	}
+	resp_error(o, 404, "no such endpoint");
 }
