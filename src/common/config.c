@@ -15,6 +15,7 @@
 #include "util.h"
 #include "../store/sinkspec.h"
 #include "../capture/capture.h"
+#include "../trap/detect.h"
 
 enum ktype {
 	K_BOOL,
@@ -33,14 +34,15 @@ enum ktype {
 	K_DURATION_MS,
 	K_SIZE,
 	K_SIZE64,
-	K_PORTSET, /* "21,25,8000-8100" */
-	K_ADDR,    /* an address without port, repeatable (trap listen) */
-	K_BANNER,  /* "PORT:PROTO", repeatable */
-	K_PORT,    /* 0..65535 */
-	K_EVENTS,  /* an [events] key parsed by store/sinkspec.c */
-	K_IFACE,   /* a network interface name, repeatable */
-	K_CAPFMT,  /* "pcap" or "pcapng" */
-	K_PERCENT, /* "10" or "10%" */
+	K_PORTSET,  /* "21,25,8000-8100" */
+	K_ADDR,     /* an address without port, repeatable (trap listen) */
+	K_BANNER,   /* "PORT:PROTO", repeatable */
+	K_PORT,     /* 0..65535 */
+	K_EVENTS,   /* an [events] key parsed by store/sinkspec.c */
+	K_IFACE,    /* a network interface name, repeatable */
+	K_CAPFMT,   /* "pcap" or "pcapng" */
+	K_PERCENT,  /* "10" or "10%" */
+	K_ADDRPORT, /* one ADDR[:PORT] (the default port is min) */
 };
 
 struct key {
@@ -137,7 +139,7 @@ static const struct key keys[] = {
     {"capture", "other_timeout", K_DURATION_MS, O(capture_other_ms), 1000, 86400000, 0},
     {"capture", "community_id_seed", K_INT, O(capture_cid_seed), 0, 65535, 0},
     {"web", "enabled", K_BOOL, O(web_enabled), 0, 0, 0},
-    {"web", "listen", K_STR, O(web_listen), 0, 0, 0},
+    {"web", "listen", K_ADDRPORT, O(web_listen), 8080, 0, 0},
     {"web", "users", K_PATH_OR_NO, O(web_users), 0, 0, 0},
     {"web", "tokens", K_PATH_OR_NO, O(web_tokens), 0, 0, 0},
     {"web", "tls_cert", K_PATH_OR_NO, O(web_tls_cert), 0, 0, 0},
@@ -558,9 +560,25 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			perr(p, p->line, "banner: '%s' is not PORT:PROTO (e.g. 2525:smtp)", v);
 			break;
 		}
+		enum trap_proto tp;
+		if (trap_proto_parse(proto, &tp) < 0) {
+			perr(p, p->line, "banner: '%s': unknown protocol '%s'", v, proto);
+			break;
+		}
 		c->banners.v =
 		    xreallocarray(c->banners.v, (size_t)c->banners.n + 1, sizeof(char *));
 		c->banners.v[c->banners.n++] = xstrdup(v);
+		break;
+	}
+	case K_ADDRPORT: {
+		struct addrport ap;
+		if (addrport_parse(v, (int)k->min, &ap, err, sizeof(err)) < 0) {
+			perr(p, p->line, "%s: %s", k->name, err);
+			break;
+		}
+		char **dst = (char **)((char *)c + k->off);
+		free(*dst);
+		*dst = xstrdup(v);
 		break;
 	}
 	case K_EVENTS:

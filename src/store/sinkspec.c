@@ -453,9 +453,12 @@ int sinkspec_syslog_parse(const char *value, struct cfg_syslog *o, char *err, si
 			goto out;
 		}
 		o->transport = schemes[i].t;
-		if (parse_hostport(dest + strlen(schemes[i].scheme), schemes[i].port, o, err,
-		                   errlen) < 0)
+		char why[400];
+		if (parse_hostport(dest + strlen(schemes[i].scheme), schemes[i].port, o, why,
+		                   sizeof(why)) < 0) {
+			snprintf(err, errlen, "syslog '%s': %s", dest, why);
 			goto out;
+		}
 	}
 	derive_name(o);
 	char *tok;

@@ -71,6 +71,14 @@ static const struct bad bads[] = {
     {"[dns]\nupstream_timeout = 5 weeks\n",
      "t.conf:2: upstream_timeout: '5 weeks' is not a duration from 100ms to 30s"},
     {"[dns]\nenabled = yes\n", "t.conf:1: [dns]: no 'listen' address"},
+    {"[trap]\nbanner = 21:gopher\n",
+     "t.conf:2: banner: '21:gopher': unknown protocol 'gopher'"},
+    {"[trap]\nbanner = 21\n", "t.conf:2: banner: '21' is not PORT:PROTO (e.g. 2525:smtp)"},
+    {"[web]\nlisten = 127.0.0.1:80808\n",
+     "t.conf:2: listen: '127.0.0.1:80808': bad port '80808' (1-65535)"},
+    {"[web]\nlisten = localhost:8080\n",
+     "t.conf:2: listen: 'localhost:8080': 'localhost' is not an IPv4 or IPv6 address"},
+    {"[events]\nsyslog = udp://\n", "t.conf:2: syslog 'udp://': '': missing host"},
 };
 
 static void test_errors(void **state)
