@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -34,15 +35,17 @@ enum ktype {
 	K_DURATION_MS,
 	K_SIZE,
 	K_SIZE64,
-	K_PORTSET,  /* "21,25,8000-8100" */
-	K_ADDR,     /* an address without port, repeatable (trap listen) */
-	K_BANNER,   /* "PORT:PROTO", repeatable */
-	K_PORT,     /* 0..65535 */
-	K_EVENTS,   /* an [events] key parsed by store/sinkspec.c */
-	K_IFACE,    /* a network interface name, repeatable */
-	K_CAPFMT,   /* "pcap" or "pcapng" */
-	K_PERCENT,  /* "10" or "10%" */
-	K_ADDRPORT, /* one ADDR[:PORT] (the default port is min) */
+	K_PORTSET,    /* "21,25,8000-8100" */
+	K_ADDR,       /* an address without port, repeatable (trap listen) */
+	K_BANNER,     /* "PORT:PROTO", repeatable */
+	K_PORT,       /* 0..65535 */
+	K_EVENTS,     /* an [events] key parsed by store/sinkspec.c */
+	K_IFACE,      /* a network interface name, repeatable */
+	K_CAPFMT,     /* "pcap" or "pcapng" */
+	K_PERCENT,    /* "10" or "10%" */
+	K_ADDRPORT,   /* one ADDR[:PORT] (the default port is min) */
+	K_FILE_OR_NO, /* as K_PATH_OR_NO, a file that must exist */
+	K_USER,       /* a user name that must exist */
 };
 
 struct key {
@@ -58,7 +61,7 @@ struct key {
 
 static const struct key keys[] = {
     {"sinktrap", "state_dir", K_STR, O(state_dir), 0, 0, 0},
-    {"sinktrap", "user", K_STR, O(user), 0, 0, 0},
+    {"sinktrap", "user", K_USER, O(user), 0, 0, 0},
     {"sinktrap", "sensor", K_STR, O(sensor), 0, 0, 0},
     {"sinktrap", "log_level", K_LOGLEVEL, O(log_level), 0, 0, 0},
 
@@ -104,10 +107,10 @@ static const struct key keys[] = {
     {"trap", "tproxy_port", K_PORT, O(tproxy_port), 0, 65535, 0},
     {"trap", "banner", K_BANNER, 0, 0, 0, 1},
     {"trap", "hostname", K_STR, O(trap_hostname), 0, 0, 0},
-    {"trap", "http_page", K_PATH_OR_NO, O(http_page), 0, 0, 0},
+    {"trap", "http_page", K_FILE_OR_NO, O(http_page), 0, 0, 0},
     {"trap", "http_content_type", K_STR, O(http_content_type), 0, 0, 0},
     {"trap", "http_status", K_INT, O(http_status), 100, 599, 0},
-    {"trap", "ftp_file", K_PATH_OR_NO, O(ftp_file), 0, 0, 0},
+    {"trap", "ftp_file", K_FILE_OR_NO, O(ftp_file), 0, 0, 0},
     {"trap", "max_connections", K_INT, O(max_connections), 1, 1000000, 0},
     {"trap", "max_per_source", K_INT, O(max_per_source), 1, 1000000, 0},
     {"trap", "rate_per_source", K_INT, O(rate_per_source), 1, 1000000, 0},
@@ -142,8 +145,8 @@ static const struct key keys[] = {
     {"web", "listen", K_ADDRPORT, O(web_listen), 8080, 0, 0},
     {"web", "users", K_PATH_OR_NO, O(web_users), 0, 0, 0},
     {"web", "tokens", K_PATH_OR_NO, O(web_tokens), 0, 0, 0},
-    {"web", "tls_cert", K_PATH_OR_NO, O(web_tls_cert), 0, 0, 0},
-    {"web", "tls_key", K_PATH_OR_NO, O(web_tls_key), 0, 0, 0},
+    {"web", "tls_cert", K_FILE_OR_NO, O(web_tls_cert), 0, 0, 0},
+    {"web", "tls_key", K_FILE_OR_NO, O(web_tls_key), 0, 0, 0},
 };
 
 static const char *const sections[] = {"sinktrap", "dns", "trap", "capture", "events", "web"};
@@ -383,6 +386,12 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			*(int *)field = (int)n;
 		break;
 	}
+	case K_USER:
+		if (p->check_files && *v && getpwnam(v) == NULL) {
+			perr(p, p->line, "%s: no user '%s' on this host", k->name, v);
+			break;
+		}
+		/* FALLTHROUGH */
 	case K_STR:
 		if (*v == '\0') {
 			perr(p, p->line, "%s: empty value", k->name);
@@ -391,6 +400,21 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		free(*(char **)field);
 		*(char **)field = xstrdup(v);
 		break;
+	case K_FILE_OR_NO: {
+		/* Only its existence: a key readable by root alone is fine here. */
+		struct stat st;
+		if (p->check_files && *v && strcasecmp(v, "no")) {
+			if (stat(v, &st) < 0) {
+				perr(p, p->line, "%s '%s': %s", k->name, v, strerror(errno));
+				break;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				perr(p, p->line, "%s '%s': not a regular file", k->name, v);
+				break;
+			}
+		}
+	}
+		/* FALLTHROUGH */
 	case K_PATH_OR_NO:
 		free(*(char **)field);
 		*(char **)field = (*v == '\0' || !strcasecmp(v, "no")) ? NULL : xstrdup(v);

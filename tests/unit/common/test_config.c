@@ -94,6 +94,34 @@ static void test_errors(void **state)
 	}
 }
 
+/* With files checked (check-config, run): what names a file or a user must
+ * name one that exists. */
+static void test_files_and_user_checked(void **state)
+{
+	(void)state;
+	static const char text[] = "[sinktrap]\nuser = no-such-user-sinktrap\n"
+	                           "[dns]\nenabled = no\n"
+	                           "[trap]\nhttp_page = /nonexistent/page.html\nftp_file = /\n"
+	                           "[web]\ntls_cert = no\nusers = /nonexistent/users\n";
+	struct cfg_errors e;
+	struct config *c = config_parse("t.conf", text, strlen(text), 1, &e);
+	assert_null(c);
+	static const char *const want[] = {
+	    "t.conf:2: user: no user 'no-such-user-sinktrap' on this host",
+	    "t.conf:6: http_page '/nonexistent/page.html': No such file or directory",
+	    "t.conf:7: ftp_file '/': not a regular file",
+	};
+	if (e.n != 3)
+		fail_msg("%d errors, the first '%s'", e.n, e.n ? e.msg[0] : "");
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(e.msg[i], want[i]);
+	cfg_errors_free(&e);
+	/* unchecked (the unit tests' own parse), the same text is taken */
+	c = config_parse("t.conf", text, strlen(text), 0, &e);
+	assert_non_null(c);
+	config_free(c);
+}
+
 /* Every error is reported, not just the first. */
 static void test_all_errors(void **state)
 {
@@ -184,9 +212,13 @@ static void test_embedded_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),       cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_all_errors),    cmocka_unit_test(test_missing_list),
-	    cmocka_unit_test(test_upstream_loop), cmocka_unit_test(test_embedded_default),
+	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_files_and_user_checked),
+	    cmocka_unit_test(test_all_errors),
+	    cmocka_unit_test(test_missing_list),
+	    cmocka_unit_test(test_upstream_loop),
+	    cmocka_unit_test(test_embedded_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
