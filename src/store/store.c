@@ -96,6 +96,8 @@ struct store {
 	size_t pend_len, pend_high;  /* bytes kept; the most touched since the last trim */
 	size_t pend_written;         /* bytes of them in the open transaction */
 	uint64_t pend_n, batch_rows; /* records kept; event rows inserted in the batch */
+	int db_wanted;               /* SQLite is configured (db is NULL until it opens) */
+	char db_open_err[512];       /* why it does not open */
 	int db_down;                 /* the last try failed: records wait in pend */
 	int batch_broken;            /* a write of the open batch failed as a full disk does */
 	int64_t db_down_since, db_retry_at; /* mono ms */
@@ -186,11 +188,10 @@ static void pending_add(struct store *s, const uint8_t *data, size_t len, uint64
 	s->pend_n += n;
 }
 
-/* A begin or commit failed: the batch was rolled back; try again later. */
-static void db_failed(struct store *s, const char *what)
+/* The database is not there to write to: records wait; the next try is later. */
+static void db_backoff(struct store *s)
 {
 	int64_t now = mono_ms();
-	s->batch_broken = 0;
 	if (!s->db_down) {
 		s->db_down = 1;
 		s->db_down_since = now;
@@ -200,6 +201,13 @@ static void db_failed(struct store *s, const char *what)
 		    s->db_retry_ms * 2 < DB_RETRY_MAX_MS ? s->db_retry_ms * 2 : DB_RETRY_MAX_MS;
 	}
 	s->db_retry_at = now + s->db_retry_ms;
+}
+
+/* A begin or commit failed: the batch was rolled back; try again later. */
+static void db_failed(struct store *s, const char *what)
+{
+	s->batch_broken = 0;
+	db_backoff(s);
 	s->pend_written = 0;
 	s->n_db_rows -= s->batch_rows;
 	s->batch_rows = 0;
@@ -212,13 +220,18 @@ static void db_failed(struct store *s, const char *what)
  * The commit tick: JSON lines written, the database batch committed, and
  * every delivery queue fdatasynced (so a power loss costs at most one tick).
  */
+static int db_open_now(struct store *s);
+
 static void commit(struct store *s)
 {
 	if (s->json)
 		jsonfile_flush(s->json);
-	if (s->db && s->pend_n > 0 &&
-	    (!s->db_down || s->stopping || mono_ms() >= s->db_retry_at))
-		db_write(s);
+	if (s->db_wanted && (!s->db_down || s->stopping || mono_ms() >= s->db_retry_at)) {
+		if (s->db == NULL)
+			db_open_now(s);
+		if (s->db != NULL && s->pend_n > 0)
+			db_write(s);
+	}
 	s->rows_in_batch = 0;
 	s->batch_at = mono_ms();
 	for (int i = 0; i < s->nsinks; i++) {
@@ -481,7 +494,7 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl)
 	struct evsum es;
 	evsum_extract(rec, rl, &es);
 	publish(s, &es);
-	if (s->db)
+	if (s->db_wanted)
 		s->rows_in_batch++; /* written with its batch (db_write) */
 	for (int i = 0; i < s->nsinks; i++)
 		if (sink_wants(s->sinks[i], rec, rl))
@@ -506,7 +519,7 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 		n++;
 	}
 	/* Kept, in one piece, until the batch that holds them commits. */
-	if (s->db) {
+	if (s->db_wanted) {
 		pending_add(s, data, len, n);
 		if (s->rows_in_batch >= COMMIT_BUSY_MIN && !s->db_down)
 			db_insert_pending(s);
@@ -616,7 +629,7 @@ static void status_update(void *arg)
 		              rot);
 		first = 0;
 	}
-	if (s->db) {
+	if (s->db_wanted) {
 		if (!first)
 			strbuf_putc(b, ',');
 		snprintf(t, sizeof(t), "%s/sinktrap.db", s->cfg->state_dir);
@@ -767,11 +780,10 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			/* Everything accepted so far is in the map before it is sent. */
 			commit(s);
 			struct map_send ms = {fd, 0};
-			if (s->db) {
+			if (s->db)
 				db_map_each(s->db, map_send_row, &ms);
-				if (s->db_down)
-					pending_maps_send(s, &ms);
-			}
+			if (s->db_wanted && s->db_down)
+				pending_maps_send(s, &ms);
 			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
 			/* A one-byte 1: also send every mapping made from now on. */
@@ -953,14 +965,44 @@ static void sinks_start(struct store *s)
 	}
 }
 
-static void sqlite_open(struct store *s)
+/*
+ * Open the database: 0, or -1 when it cannot be (a file that is not a
+ * database, a directory it may not write...). Then the store goes on without
+ * it, as while a full disk refuses its writes: JSON lines and remote
+ * destinations get every event, the events wait in memory for the database
+ * (up to PENDING_MAX), and the open is tried again with back-off, so that
+ * moving a damaged file away is enough for them to be stored.
+ */
+static int db_open_now(struct store *s)
 {
 	char path[4096], err[512];
 	snprintf(path, sizeof(path), "%s/sinktrap.db", s->cfg->state_dir);
 	s->db = db_open_sqlite(path, err, sizeof(err));
-	if (s->db == NULL)
-		fatalx("database: %s", err);
+	if (s->db == NULL) {
+		int first = !s->db_down || strcmp(err, s->db_open_err) != 0;
+		snprintf(s->db_open_err, sizeof(s->db_open_err), "%s", err);
+		db_backoff(s);
+		s->n_db_errors++;
+		if (first || s->db_retry_ms >= DB_RETRY_MAX_MS)
+			log_warnx(
+			    "database: %s: %llu events wait in memory for it; JSON lines and "
+			    "remote destinations have them (next try in %d s)",
+			    err, (unsigned long long)s->pend_n, s->db_retry_ms / 1000);
+		return -1;
+	}
 	db_set_sensor(s->db, s->cfg->sensor);
+	if (s->db_down) {
+		log_info("database: %s opens again", path);
+		if (s->pend_n == 0)
+			s->db_down = 0; /* else when what waits is written (db_write) */
+	}
+	return 0;
+}
+
+static void sqlite_open(struct store *s)
+{
+	s->db_wanted = 1;
+	db_open_now(s);
 }
 
 static int strv_equal(const struct cfg_strv *a, const struct cfg_strv *b)
@@ -1012,6 +1054,7 @@ static void events_reload(struct store *s, struct config *nc)
 			    "are not stored in it",
 			    (unsigned long long)s->pend_n);
 		s->db_down = 0;
+		s->db_wanted = 0;
 		pending_clear(s);
 		db_close(&s->db);
 	}
@@ -1097,11 +1140,11 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	drain(s);
 	commit(s);
-	if (s->db && s->db_down)
+	if (s->db_wanted && s->db_down)
 		log_warnx(
 		    "database: still not writable at the stop: %llu events are not stored in "
 		    "it (%s)",
-		    (unsigned long long)s->pend_n, db_error(s->db));
+		    (unsigned long long)s->pend_n, s->db ? db_error(s->db) : s->db_open_err);
 	sinks_stop(s, STOP_GRACE_MS, 1);
 	log_info("stopped: %llu events stored", (unsigned long long)s->n_events);
 	db_close(&s->db);

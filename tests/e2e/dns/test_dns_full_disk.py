@@ -180,3 +180,39 @@ def test_mappings_waiting_for_the_database_survive_a_worker_restart(res, small_f
     # not give each the same address
     after = {n: harness.a_records(st.query(n))[0] for n in reversed(names)}
     assert after == before
+
+
+def test_damaged_database_at_start_loses_no_event(res):
+    """sinktrap.db is not a database when sinktrap starts (a damaged disk, a
+    file copied over it): the store says so and keeps running, the events go
+    to the JSON lines file, the pool's mappings are still handed out, and once
+    the file is moved away every event that waited is stored, each once."""
+    bl = harness.write_list(res.path("dmg.hosts"), ["0.0.0.0 dmg.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl), "sinkhole_ipv4": "10.66.0.0/24"}},
+                      upstream=res.dnsmasq(["address=/#/"]), start=False)
+    st.state_dir.mkdir(parents=True, exist_ok=True)
+    garbage = os.urandom(64 * 1024)
+    st.db_path().write_bytes(garbage)
+    st.start()
+    names = [f"d{i}.dmg.test" for i in range(200)]
+    assert ask(st.port, names) == 200
+    wait_db_down(st)
+    log = st.log()
+    assert f"database: {st.db_path()}: file is not a database" in log, log
+    assert "exited with status" not in log and "fatal" not in log, log
+    # the JSON lines have them all meanwhile, and the file is left as it was
+    harness.wait_until(lambda: len(st.events("dns")) == 200, 10, what="the JSON lines")
+    assert st.db_path().read_bytes() == garbage
+    addr = {n: harness.a_records(st.query(n))[0] for n in names[:5]}
+    os.rename(st.db_path(), st.db_path().with_name("damaged.db"))
+    harness.wait_until(lambda: "database writable again" in st.log(), timeout=60,
+                       what="the store to open a new database and store what waited")
+    st.stop()
+    dns_ids = [e["event_id"] for e in st.events("dns")]
+    assert len(dns_ids) == 205
+    rows = st.db_rows("SELECT event_id FROM events WHERE event_type = 'dns'")
+    assert sorted(r["event_id"] for r in rows) == sorted(dns_ids)
+    # the mappings made meanwhile are in the new database's map
+    got = {r["domain"]: r["address"]
+           for r in st.db_rows("SELECT domain, address FROM sinkhole_map")}
+    assert all(got.get(n) == a for n, a in addr.items()), (got, addr)
