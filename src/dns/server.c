@@ -1557,19 +1557,34 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	}
 	for (size_t i = 0; i <= nl; i++)
 		q.name[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
-	if (nl > 1 && q.name[nl - 1] == '.')
-		q.name[--nl] = '\0';
+	if (nl > 0 && q.name[nl - 1] == '.')
+		q.name[--nl] = '\0'; /* "." is the root, "" */
 	q.name_len = nl;
+	/* Only a name a query can carry has an answer to show. */
+	const char *why = nl > 253 ? "longer than 253 characters" : NULL;
+	for (size_t i = 0, ls = 0; why == NULL && nl > 0 && i <= nl; i++) {
+		if (i < nl && q.name[i] != '.')
+			continue;
+		if (i == ls)
+			why = "an empty label";
+		else if (i - ls > 63)
+			why = "a label longer than 63 characters";
+		ls = i + 1;
+	}
+	if (why) {
+		fprintf(errout, "%s: not a domain name: %s\n", name, why);
+		return 2;
+	}
 
 	struct policy_match m;
 	const char *reason;
 	enum verdict v = decide(&w, &q, &m, &reason);
 	if (m.action != POLICY_NONE)
-		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name,
+		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name[0] ? q.name : ".",
 		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
 		        m.rule, m.wildcard ? ", covers subdomains" : "");
 	else
-		fprintf(out, "%s: no list entry (%s)\n", q.name, reason);
+		fprintf(out, "%s: no list entry (%s)\n", q.name[0] ? q.name : ".", reason);
 	if (v == V_SINKHOLE) {
 		char a[128] = "", b[128] = "";
 		if (c->have_sinkhole4)

@@ -290,3 +290,19 @@ def test_names_written_in_unicode(res):
         f"xn--bcher-kva.example: blocked by {lst}:1"), r.stdout + r.stderr
     r = st.run_cmd("check", "ｇｏｏｄ.example")
     assert r.returncode == 2 and "becomes the plain ASCII \"good\"" in r.stderr
+
+
+@pytest.mark.parametrize("name,why", [
+    ("a..hosts-block.example", "an empty label"),
+    (".hosts-block.example", "an empty label"),
+    ("x" * 64 + ".hosts-block.example", "a label longer than 63 characters"),
+    (("x" * 60 + ".") * 4 + "hosts-block.example", "longer than 253 characters"),
+])
+def test_check_refuses_what_no_query_can_carry(listed, name, why):
+    """`check` answers for names a query can carry: the others are an error
+    (exit 2) saying why, not a verdict on a name that never reaches the
+    sinkhole. The root is a name: "." gets its verdict."""
+    r = listed.run_cmd("check", name)
+    assert r.returncode == 2 and f"not a domain name: {why}" in r.stderr, r.stdout + r.stderr
+    r = listed.run_cmd("check", ".")
+    assert r.returncode == 1 and r.stdout.startswith(".: no list entry"), r.stdout
