@@ -174,6 +174,30 @@ static void ruleset(const struct config *c, struct sbuf *s)
 			    s, "\t\tip6 daddr @trap6 tcp dport != @excluded redirect to :%s\n",
 			    rport);
 		sb_printf(s, "\t}\n");
+		if (m4 || m6) {
+			/*
+			 * The sinkhole host's own connections to the pools (an analyst's
+			 * curl, a sandbox run there): NAT for a locally made connection
+			 * is decided at output, and its looped-back packets never meet
+			 * the prerouting chain above as a new connection. Only the
+			 * pools: the host's own services on its listen addresses stay
+			 * its own.
+			 */
+			sb_printf(s,
+			          "\n\t# the sinkhole host's own connections to the pools\n");
+			sb_printf(s, "\tchain divert_tcp_local {\n\t\ttype nat hook output "
+			             "priority -100; policy accept;\n");
+			if (m4)
+				sb_printf(
+				    s, "\t\tip daddr @pool4 meta l4proto tcp redirect to :%s\n",
+				    rport);
+			if (m6)
+				sb_printf(
+				    s,
+				    "\t\tip6 daddr @pool6 meta l4proto tcp redirect to :%s\n",
+				    rport);
+			sb_printf(s, "\t}\n");
+		}
 	}
 	if (c->tproxy_port) {
 		sb_printf(s, "\n\t# every UDP port of the trap addresses to the trap, original "

@@ -60,6 +60,12 @@ def test_ruleset_printed(env):
     rport = f"{trapenv.REDIRECT_PORT}-{trapenv.REDIRECT_PORT + 15}"
     assert f"ip daddr @pool4 meta l4proto tcp redirect to :{rport}" in out, out
     assert f"ip daddr @trap4 tcp dport != @excluded redirect to :{rport}" in out, out
+    # the host's own connections: to the pools only, never to its listen addresses
+    local = re.search(r"chain divert_tcp_local \{[^}]*\}", out)
+    assert local and "type nat hook output priority -100" in local.group(0), out
+    assert f"ip daddr @pool4 meta l4proto tcp redirect to :{rport}" in local.group(0)
+    assert f"ip6 daddr @pool6 meta l4proto tcp redirect to :{rport}" in local.group(0)
+    assert "@trap4" not in local.group(0) and "@trap6" not in local.group(0)
     assert "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert" in out, out
     assert f"tproxy ip to :{trapenv.TPROXY_PORT}" in out
     assert f"tproxy ip6 to :{trapenv.TPROXY_PORT}" in out

@@ -511,3 +511,36 @@ def test_ipv6_pool_address_is_attributed(env):
     ev = env.wait_trap(dest_ip=addr6, since=mark)[0]
     assert_conn_fields(ev, addr6, 8080, "v6.evil.example", src_ip=CLIENT_IP6)
     assert ev["http"]["url"] == "/v6.php"
+
+
+# ---------------------------------------------------------------- the sinkhole host itself
+
+
+@pytest.mark.parametrize("rdtype", ["A", "AAAA"])
+def test_the_sinkhole_hosts_own_connection_to_a_pool_address(env, rdtype):
+    """A program on the sinkhole host itself (an analyst's curl, a sandbox run
+    there) that connects to a pool address meets the trap too, attributed to
+    the domain, as a client on the network does."""
+    name = f"self{rdtype.lower()}.evil.example"
+    addr = env.resolve(name, rdtype)
+    host = f"[{addr}]" if ":" in addr else addr
+    mark = env.mark()
+    r = env.in_trap(["curl", "-sS", "-g", "--max-time", "5", "-o", "/dev/null", "-w",
+                     "%{http_code}", f"http://{host}:8081/self.php"], timeout=20)
+    assert r.returncode == 0 and r.stdout == "200", f"{r.stdout} {r.stderr}"
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
+    assert ev["dest_port"] == 8081 and ev["trap"]["domain"] == name, ev
+    assert ev["trap"]["listener"] == "redirect" and ev["http"]["url"] == "/self.php"
+
+
+def test_the_sinkhole_hosts_own_datagram_to_a_pool_address(env):
+    """The same for UDP: a dig on the sinkhole host at a pool address is
+    answered by the trap (the looped-back datagram meets the TPROXY rule)."""
+    addr = env.resolve("selfudp.evil.example")
+    mark = env.mark()
+    r = env.in_trap(["dig", "+time=2", "+tries=1", "+short", f"@{addr}", "-p", "53",
+                     "anything.example"], timeout=20)
+    assert r.returncode == 0 and r.stdout.split() == [addr], f"{r.stdout} {r.stderr}"
+    ev = env.wait_trap(dest_ip=addr, since=mark, phase="datagram",
+                       pred=lambda e: e["dest_port"] == 53)[0]
+    assert ev["trap"]["domain"] == "selfudp.evil.example", ev
