@@ -283,25 +283,39 @@ static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offs
 }
 
 /*
- * The host argument as the store writes addresses (inet_ntop's form, so that
- * "::0001" finds "::1"): 1 and the text in out, 0 when not given, -1 when it
- * is not an address (with the 400 answered when o is given).
+ * An address as the store writes it (inet_ntop's form, a v4-mapped one as
+ * IPv4, so that "::0001" finds "::1"): 0 and the text in out, or -1 when v is
+ * not an address.
  */
-static int arg_host(struct wreq *r, struct wresp *o, char out[INET6_ADDRSTRLEN])
+static int host_norm(const char *v, char out[INET6_ADDRSTRLEN])
 {
-	const char *v = req_arg(r, "host");
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t a[16];
-	if (v == NULL || *v == '\0')
-		return 0;
 	int fam = inet_pton(AF_INET, v, a) == 1    ? AF_INET
 	          : inet_pton(AF_INET6, v, a) == 1 ? AF_INET6
 	                                           : 0;
-	if (fam == 0) {
+	if (fam == 0)
+		return -1;
+	if (fam == AF_INET6 && !memcmp(a, v4mapped, sizeof(v4mapped))) {
+		fam = AF_INET;
+		memmove(a, a + 12, 4);
+	}
+	inet_ntop(fam, a, out, INET6_ADDRSTRLEN);
+	return 0;
+}
+
+/* The host argument, normalised: 1 and the text in out, 0 when not given, -1
+ * when it is not an address (with the 400 answered when o is given). */
+static int arg_host(struct wreq *r, struct wresp *o, char out[INET6_ADDRSTRLEN])
+{
+	const char *v = req_arg(r, "host");
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (host_norm(v, out) < 0) {
 		if (o)
 			resp_error(o, 400, "host: not an IPv4 or IPv6 address");
 		return -1;
 	}
-	inet_ntop(fam, a, out, INET6_ADDRSTRLEN);
 	return 1;
 }
 
@@ -626,17 +640,11 @@ static void api_hosts_grouped(struct wreq *r, struct wresp *o, const char *unuse
 
 void api_host(struct wreq *r, struct wresp *o, const char *text)
 {
-	/* As the store writes it ("::0001" is "::1"). */
 	char ip[INET6_ADDRSTRLEN];
-	uint8_t a[16];
-	int fam = inet_pton(AF_INET, text, a) == 1    ? AF_INET
-	          : inet_pton(AF_INET6, text, a) == 1 ? AF_INET6
-	                                              : 0;
-	if (fam == 0) {
+	if (host_norm(text, ip) < 0) {
 		resp_error(o, 400, "not an IPv4 or IPv6 address");
 		return;
 	}
-	inet_ntop(fam, a, ip, sizeof(ip));
 	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);

@@ -168,3 +168,5 @@ def test_filters_are_checked_and_net_agrees_with_the_cli(cap, tmp_path):
     v6 = ipaddress.ip_address("::1").exploded
     st, a = cap.get(f"/api/hosts/{v6}")
     assert st == 200 and a["ip"] == "::1"
+    st, m = cap.get(f"/api/sessions?host=::ffff:{server}&limit=1000")
+    assert [s["id"] for s in m["items"]] == [s["id"] for s in h["items"]]
