@@ -167,9 +167,17 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 		case O_HOST:
 			if (inet_pton(AF_INET, optarg, q->host_bin) == 1)
 				q->host_family = 4;
-			else if (inet_pton(AF_INET6, optarg, q->host_bin) == 1)
+			else if (inet_pton(AF_INET6, optarg, q->host_bin) == 1) {
 				q->host_family = 6;
-			else {
+				/* a v4-mapped address is the IPv4 host it maps */
+				static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+				                                   0, 0, 0, 0, 0xff, 0xff};
+				if (!memcmp(q->host_bin, mapped, sizeof(mapped))) {
+					memmove(q->host_bin, q->host_bin + 12, 4);
+					memset(q->host_bin + 4, 0, 12);
+					q->host_family = 4;
+				}
+			} else {
 				fprintf(stderr, "sinktrap: --host '%s' is not an IP address\n",
 				        optarg);
 				return -1;

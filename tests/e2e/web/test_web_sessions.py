@@ -170,3 +170,6 @@ def test_filters_are_checked_and_net_agrees_with_the_cli(cap, tmp_path):
     assert st == 200 and a["ip"] == "::1"
     st, m = cap.get(f"/api/sessions?host=::ffff:{server}&limit=1000")
     assert [s["id"] for s in m["items"]] == [s["id"] for s in h["items"]]
+    r = cap.st.run_cmd("sessions", "--json", "--limit", "0", "--host", f"::ffff:{server}")
+    assert sorted(json.loads(line)["flow_id"] for line in r.stdout.splitlines()) == \
+        sorted(int(s["flow_id"]) for s in h["items"])
