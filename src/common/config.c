@@ -17,6 +17,7 @@
 #include "../store/sinkspec.h"
 #include "../capture/capture.h"
 #include "../trap/detect.h"
+#include "../dns/idn.h"
 
 enum ktype {
 	K_BOOL,
@@ -501,8 +502,18 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 			perr(p, p->line, "mode: '%s' is not blocklist or allowlist", v);
 		break;
 	case K_ZONE: {
-		char z[256];
+		char z[256], ascii[300];
 		size_t n = strlen(v);
+		if (idn_is_unicode(v, n)) {
+			/* written in Unicode: its xn-- form, as lists take it (dns/idn.h) */
+			size_t k = n > 1 && v[n - 1] == '.' ? n - 1 : n;
+			if (idn_to_ascii(v, k, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
+				perr(p, p->line, "internal_zone: '%s': %s", v, err);
+				break;
+			}
+			v = ascii;
+			n = strlen(v);
+		}
 		if (n >= sizeof(z) || !valid_zone(v)) {
 			perr(p, p->line, "internal_zone: '%s' is not a valid domain name", v);
 			break;

@@ -17,13 +17,14 @@ static struct config *parse(const char *text, struct cfg_errors *e)
 static void test_minimal(void **state)
 {
 	struct cfg_errors e;
-	struct config *c =
-	    parse("[dns]\nlisten = 127.0.0.1:5353\nupstream = 127.0.0.1\n"
-	          "sinkhole_ipv4 = 10.66.0.0/16\nsinkhole_ipv6 = fd00:66::/64\n"
-	          "blocklist = a.txt\nallowlist = b.txt  # inline comment\n"
-	          "internal_zone = Corp.Example.\nttl = 60\nupstream_timeout = 1500ms\n"
-	          "[events]\njson = no\n",
-	          &e);
+	struct config *c = parse("[dns]\nlisten = 127.0.0.1:5353\nupstream = 127.0.0.1\n"
+	                         "sinkhole_ipv4 = 10.66.0.0/16\nsinkhole_ipv6 = fd00:66::/64\n"
+	                         "blocklist = a.txt\nallowlist = b.txt  # inline comment\n"
+	                         "internal_zone = Corp.Example.\ninternal_zone = B\xc3\x9c"
+	                         "cher.example.\n"
+	                         "ttl = 60\nupstream_timeout = 1500ms\n"
+	                         "[events]\njson = no\n",
+	                         &e);
 	assert_non_null(c);
 	assert_int_equal(e.n, 0);
 	assert_int_equal(c->dns_nlisten, 1);
@@ -35,6 +36,8 @@ static void test_minimal(void **state)
 	assert_int_equal(c->lists[1].allow, 1);
 	assert_int_equal(c->lists[1].line, 7);
 	assert_string_equal(c->internal_zones.v[0], "corp.example");
+	/* written in Unicode: the xn-- form queries carry */
+	assert_string_equal(c->internal_zones.v[1], "xn--bcher-kva.example");
 	assert_int_equal(c->sinkhole4.bits, 16);
 	assert_int_equal(c->sinkhole6.bits, 64);
 	assert_null(c->json);
@@ -68,6 +71,9 @@ static const struct bad bads[] = {
     {"[dns]\njust words\n", "t.conf:2: expected 'key = value', got 'just words'"},
     {"[dns]\ninternal_zone = a..b\n",
      "t.conf:2: internal_zone: 'a..b' is not a valid domain name"},
+    {"[dns]\ninternal_zone = \xef\xbd\x83orp.example\n",
+     "t.conf:2: internal_zone: '\xef\xbd\x83orp.example': a label written in Unicode becomes "
+     "the plain ASCII \"corp\" (write that if it is meant)"},
     {"[dns]\nupstream_timeout = 5 weeks\n",
      "t.conf:2: upstream_timeout: '5 weeks' is not a duration from 100ms to 30s"},
     {"[dns]\nenabled = yes\n", "t.conf:1: [dns]: no 'listen' address"},
