@@ -164,28 +164,18 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 		case 'w':
 			q->out = optarg;
 			break;
-		case O_HOST:
-			if (inet_pton(AF_INET, optarg, q->host_bin) == 1)
-				q->host_family = 4;
-			else if (inet_pton(AF_INET6, optarg, q->host_bin) == 1) {
-				q->host_family = 6;
-				/* a v4-mapped address is the IPv4 host it maps */
-				static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
-				                                   0, 0, 0, 0, 0xff, 0xff};
-				if (!memcmp(q->host_bin, mapped, sizeof(mapped))) {
-					memmove(q->host_bin, q->host_bin + 12, 4);
-					memset(q->host_bin + 4, 0, 12);
-					q->host_family = 4;
-				}
-			} else {
+		case O_HOST: {
+			int fam = addr_parse_ip(optarg, q->host_bin);
+			if (fam == 0) {
 				fprintf(stderr, "sinktrap: --host '%s' is not an IP address\n",
 				        optarg);
 				return -1;
 			}
-			inet_ntop(q->host_family == 4 ? AF_INET : AF_INET6, q->host_bin,
-			          host_text, sizeof(host_text));
+			q->host_family = fam == AF_INET ? 4 : 6;
+			inet_ntop(fam, q->host_bin, host_text, sizeof(host_text));
 			q->host = host_text;
 			break;
+		}
 		case O_NET:
 			if (prefix_parse_net(optarg, &q->net, err, sizeof(err)) < 0) {
 				fprintf(stderr, "sinktrap: --net: %s\n", err);

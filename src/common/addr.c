@@ -100,6 +100,21 @@ int addr_port(const struct sockaddr *sa)
 	return 0;
 }
 
+int addr_parse_ip(const char *s, uint8_t out[16])
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, out) != 1)
+		return 0;
+	if (memcmp(out, v4mapped, sizeof(v4mapped)))
+		return AF_INET6;
+	memmove(out, out + 12, 4);
+	memset(out + 4, 0, 12);
+	return AF_INET;
+}
+
 int addr_is_wildcard(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)

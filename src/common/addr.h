@@ -31,6 +31,12 @@ const char *addrport_fmt(const struct sockaddr *sa, char *buf, size_t len);
 /* Text address only (v4-mapped shown as v4), and the port. */
 const char *addr_fmt(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);
+/*
+ * A text address into out[16] (an IPv4 one in its first 4 bytes, the rest 0):
+ * AF_INET or AF_INET6, or 0 when s is not one. A v4-mapped IPv6 address
+ * (::ffff:a.b.c.d) is the IPv4 address it maps, as addr_fmt writes it.
+ */
+int addr_parse_ip(const char *s, uint8_t out[16]);
 /* 0.0.0.0 or :: (a listener on every address). */
 int addr_is_wildcard(const struct sockaddr *sa);
 /* The same address (ports aside), of the same family. */

@@ -506,8 +506,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		size_t n = strlen(v);
 		if (idn_is_unicode(v, n)) {
 			/* written in Unicode: its xn-- form, as lists take it (dns/idn.h) */
-			size_t k = n > 1 && v[n - 1] == '.' ? n - 1 : n;
-			if (idn_to_ascii(v, k, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
+			if (idn_to_ascii(v, n, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
 				perr(p, p->line, "internal_zone: '%s': %s", v, err);
 				break;
 			}

@@ -64,7 +64,6 @@ DYNLIB_VOID(sqlite, sqlite3_result_int, (sqlite3_context * a0, int a1), (a0, a1)
 DYNLIB_FN(sqlite, int, sqlite3_step, (sqlite3_stmt * a0), (a0))
 DYNLIB_VOID(sqlite, sqlite3_set_auxdata,
             (sqlite3_context * a0, int a1, void *a2, void (*a3)(void *)), (a0, a1, a2, a3))
-DYNLIB_FN(sqlite, void *, sqlite3_user_data, (sqlite3_context * a0), (a0))
 DYNLIB_FN(sqlite, const unsigned char *, sqlite3_value_text, (sqlite3_value * a0), (a0))
 
 /* Variadic: the options sinktrap sets take one int (SQLITE_CONFIG_MEMSTATUS)

@@ -59,6 +59,8 @@ static int disguised(const char *in, const char *res, char *err, size_t errlen)
 int idn_to_ascii(const char *s, size_t n, char *out, size_t outsz, char *err, size_t errlen)
 {
 	char in[1024], lib[256];
+	if (n > 1 && s[n - 1] == '.')
+		n--;
 	if (n == 0 || n >= sizeof(in) || memchr(s, '\0', n)) {
 		snprintf(err, errlen, "not a name");
 		return -1;

@@ -14,8 +14,9 @@
 int idn_is_unicode(const char *s, size_t n);
 
 /*
- * s[0..n) (no trailing dot) into out as lowercase ASCII. 0, or -1 with why
- * in err (not valid IDNA2008, too long, libidn2 missing).
+ * s[0..n) (a trailing dot ignored) into out as lowercase ASCII, without the
+ * dot. 0, or -1 with why in err (not valid IDNA2008, too long, libidn2
+ * missing).
  */
 int idn_to_ascii(const char *s, size_t n, char *out, size_t outsz, char *err, size_t errlen);
 

@@ -330,9 +330,8 @@ static int rule_add_unicode(struct parse *ps, const char *s, size_t n, unsigned 
 {
 	char q[128], err[160], ascii[NAME_MAX_LEN + 8];
 	size_t star = star_ok && n >= 2 && s[0] == '*' && s[1] == '.' ? 2 : 0;
-	size_t len = n > star && s[n - 1] == '.' ? n - 1 : n;
 	memcpy(ascii, "*.", star);
-	if (idn_to_ascii(s + star, len - star, ascii + star, sizeof(ascii) - star, err,
+	if (idn_to_ascii(s + star, n - star, ascii + star, sizeof(ascii) - star, err,
 	                 sizeof(err)) < 0) {
 		parse_warn(ps, "name %s: %s", msg_quote(q, sizeof(q), s, n), err);
 		return 1;

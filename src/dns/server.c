@@ -1543,8 +1543,7 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	char ascii[sizeof(q.name)], err[160];
 	if (idn_is_unicode(name, nl)) {
 		/* asked as it is written; looked up as queries carry it */
-		size_t k = nl > 1 && name[nl - 1] == '.' ? nl - 1 : nl;
-		if (idn_to_ascii(name, k, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
+		if (idn_to_ascii(name, nl, ascii, sizeof(ascii), err, sizeof(err)) < 0) {
 			fprintf(errout, "%s: %s\n", name, err);
 			return 2;
 		}

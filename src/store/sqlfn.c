@@ -1,6 +1,5 @@
 #include "store/sqlfn.h"
 
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,14 +27,8 @@ static void in_net(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		}
 	}
 	const char *a = (const char *)sqlite3_value_text(argv[0]);
-	uint8_t bin[16] = {0};
-	int fam = 0;
-	if (a != NULL) {
-		if (inet_pton(AF_INET, a, bin) == 1)
-			fam = AF_INET;
-		else if (inet_pton(AF_INET6, a, bin) == 1)
-			fam = AF_INET6;
-	}
+	uint8_t bin[16];
+	int fam = a ? addr_parse_ip(a, bin) : 0;
 	sqlite3_result_int(ctx, fam != 0 && fam == p->family && prefix_index(p, bin) >= 0);
 }
 

@@ -289,17 +289,10 @@ static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offs
  */
 static int host_norm(const char *v, char out[INET6_ADDRSTRLEN])
 {
-	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	uint8_t a[16];
-	int fam = inet_pton(AF_INET, v, a) == 1    ? AF_INET
-	          : inet_pton(AF_INET6, v, a) == 1 ? AF_INET6
-	                                           : 0;
+	int fam = addr_parse_ip(v, a);
 	if (fam == 0)
 		return -1;
-	if (fam == AF_INET6 && !memcmp(a, v4mapped, sizeof(v4mapped))) {
-		fam = AF_INET;
-		memmove(a, a + 12, 4);
-	}
 	inet_ntop(fam, a, out, INET6_ADDRSTRLEN);
 	return 0;
 }

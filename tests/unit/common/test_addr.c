@@ -81,6 +81,26 @@ static void test_prefix(void **state)
 	assert_int_equal(prefix_parse("10.0.0.1/24", &p, err, sizeof(err)), -1);
 }
 
+/* Text addresses as the store writes them: a v4-mapped one is IPv4. */
+static void test_parse_ip(void **state)
+{
+	(void)state;
+	uint8_t a[16];
+	char buf[64];
+	assert_int_equal(addr_parse_ip("10.1.2.3", a), AF_INET);
+	assert_string_equal(inet_ntop(AF_INET, a, buf, sizeof(buf)), "10.1.2.3");
+	assert_int_equal(addr_parse_ip("::ffff:10.1.2.3", a), AF_INET);
+	assert_string_equal(inet_ntop(AF_INET, a, buf, sizeof(buf)), "10.1.2.3");
+	for (int i = 4; i < 16; i++)
+		assert_int_equal(a[i], 0);
+	assert_int_equal(addr_parse_ip("::0001", a), AF_INET6);
+	assert_string_equal(inet_ntop(AF_INET6, a, buf, sizeof(buf)), "::1");
+	assert_int_equal(addr_parse_ip("::fffe:10.1.2.3", a), AF_INET6);
+	assert_int_equal(addr_parse_ip("10.1.2", a), 0);
+	assert_int_equal(addr_parse_ip("host.example", a), 0);
+	assert_int_equal(addr_parse_ip("", a), 0);
+}
+
 /* A network to search in: host bits are cleared, not refused; the rest is
  * checked as strictly. */
 static void test_prefix_net(void **state)
@@ -122,6 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_addrport), cmocka_unit_test(test_wildcard_and_equal),
-	    cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_net)};
+	    cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_net),
+	    cmocka_unit_test(test_parse_ip)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
