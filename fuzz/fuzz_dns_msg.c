@@ -19,6 +19,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	dns_resp_empty(&q, DNS_R_FORMERR, 0, 1232, out, sizeof(out));
 	if (size <= sizeof(buf) && dns_msg_walk(data, size, &m) == 0) {
+		/* A CNAME chain, and the sinkhole answer built from it, well-formed. */
+		struct dns_chain c;
+		if (dns_msg_chain(data, size, &m, &c) > 0 && q.have_question) {
+			static const uint8_t a6[16] = {0xfd, 0x66};
+			struct dns_msg m2;
+			struct dns_chain c2;
+			/* an address record only for the types the server gives one */
+			int typed = q.qtype == DNS_T_A || q.qtype == DNS_T_AAAA;
+			for (int i = 0; i < c.n; i++) {
+				const uint8_t *ap = typed && !(i & 1) ? a6 : NULL;
+				size_t n = dns_resp_sinkhole_chain(&q, &c, i, ap, 300, 1232,
+				                                   out, sizeof(out));
+				if (n && (dns_msg_walk(out, n, &m2) < 0 || m2.ancount < i + 1))
+					__builtin_trap();
+				/* the chain read back from a question of the same name */
+				if (n && m2.qname_len == m.qname_len &&
+				    memcmp(m2.qname, m.qname, m.qname_len) == 0 &&
+				    dns_msg_chain(out, n, &m2, &c2) < i + 1)
+					__builtin_trap();
+			}
+		}
 		memcpy(buf, data, size);
 		dns_msg_age(buf, size, 30);
 		/*

@@ -77,6 +77,7 @@ static const struct key keys[] = {
     {"dns", "sinkhole_ipv6", K_PREFIX6, 0, 0, 0, 0},
     {"dns", "ttl", K_INT, O(ttl), 0, 604800, 0},
     {"dns", "log_forwarded", K_BOOL, O(log_forwarded), 0, 0, 0},
+    {"dns", "cname_inspect", K_BOOL, O(cname_inspect), 0, 0, 0},
     {"dns", "cache_size", K_INT, O(cache_entries), 0, 10000000, 0},
     {"dns", "upstream_timeout", K_DURATION_MS, O(upstream_timeout_ms), 100, 30000, 0},
     {"dns", "edns_size", K_INT, O(edns_size), 512, 4096, 0},
@@ -192,6 +193,7 @@ static void config_defaults(struct config *c)
 	c->dns_enabled = 1;
 	c->mode = DNS_MODE_BLOCKLIST;
 	c->ttl = 300;
+	c->cname_inspect = 1;
 	c->cache_entries = 100000;
 	c->upstream_timeout_ms = 2000;
 	c->edns_size = 1232;

@@ -62,6 +62,8 @@ struct config {
 	int have_sinkhole4, have_sinkhole6;
 	uint32_t ttl;
 	int log_forwarded;
+	int cname_inspect; /* sinkhole forwarded answers whose CNAME chain reaches a listed name
+	                    */
 	int cache_entries;
 	int upstream_timeout_ms;
 	int edns_size;

@@ -169,9 +169,15 @@ static void ev_rule(struct evbuf *b, const struct policy_match *m)
 	ev_int(b, "line", m->line);
 }
 
+/*
+ * A sinkholed query. target: the name the sinkhole record is owned by, q's
+ * own, or the end of the CNAME chain c (links 0..upto) that led to a listed
+ * name.
+ */
 static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
                           const struct sockaddr *src, const struct sockaddr *dst,
                           enum transport tr, const struct policy_match *m, const char *reason,
+                          const struct dns_chain *c, int upto, const char *target,
                           const uint8_t *addr, int family)
 {
 	struct evbuf *b = emit_buf(&w->em);
@@ -189,15 +195,32 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	ev_str(b, "rrname", q->name);
 	ev_str(b, "rrtype", tname);
 	ev_str(b, "rcode", "NOERROR");
-	if (addr) {
+	if (addr || c) {
 		ev_arr(b, "answers");
-		ev_obj(b, NULL);
-		ev_str(b, "rrname", q->name);
-		/* the record's own type: an ANY query is answered with an A */
-		ev_str(b, "rrtype", family == AF_INET6 ? "AAAA" : "A");
-		ev_int(b, "ttl", w->cfg->ttl);
-		ev_str(b, "rdata", at);
-		ev_close(b);
+		for (int i = 0; c && i <= upto; i++) {
+			char owner[DNS_NAME_TEXT_MAX], alias[DNS_NAME_TEXT_MAX];
+			if (i > 0)
+				dns_name_to_text(c->name[i - 1], c->len[i - 1], owner,
+				                 sizeof(owner));
+			dns_name_to_text(c->name[i], c->len[i], alias, sizeof(alias));
+			ev_obj(b, NULL);
+			ev_str(b, "rrname", i > 0 ? owner : q->name);
+			ev_str(b, "rrtype", "CNAME");
+			ev_int(b, "ttl",
+			       c->ttl[i] < (uint32_t)w->cfg->ttl ? (long long)c->ttl[i]
+			                                         : w->cfg->ttl);
+			ev_str(b, "rdata", alias);
+			ev_close(b);
+		}
+		if (addr) {
+			ev_obj(b, NULL);
+			ev_str(b, "rrname", target);
+			/* the record's own type: an ANY query is answered with an A */
+			ev_str(b, "rrtype", family == AF_INET6 ? "AAAA" : "A");
+			ev_int(b, "ttl", w->cfg->ttl);
+			ev_str(b, "rdata", at);
+			ev_close(b);
+		}
 		ev_close(b);
 	}
 	ev_close(b);
@@ -205,6 +228,8 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	ev_str(b, "action", "sinkhole");
 	ev_str(b, "reason", reason);
 	ev_rule(b, m);
+	if (c)
+		ev_str(b, "cname", target);
 	ev_str(b, "answer", addr ? at : "NODATA");
 	ev_close(b);
 	emit_commit(&w->em);
@@ -367,16 +392,28 @@ static enum verdict decide(struct dns_worker *w, const struct dns_query *q,
 	return V_SINKHOLE;
 }
 
-/* The sinkhole answer for q into out. */
+/*
+ * The sinkhole answer for q into out: for q's own name, or, with a chain c,
+ * for c->name[upto], the listed name q's answer led to.
+ */
 static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
                               const struct sockaddr *src, const struct sockaddr *dst,
                               enum transport tr, const struct policy_match *m,
-                              const char *reason, uint8_t *out, size_t cap)
+                              const char *reason, const struct dns_chain *c, int upto,
+                              uint8_t *out, size_t cap)
 {
 	uint8_t addr[16];
 	const uint8_t *ap = NULL;
 	int family = 0;
 	struct pool *pool = NULL;
+	char alias[DNS_NAME_TEXT_MAX];
+	const char *target = q->name;
+
+	if (c) {
+		if (dns_name_to_text(c->name[upto], c->len[upto], alias, sizeof(alias)) < 0)
+			return 0;
+		target = alias;
+	}
 
 	if (q->qclass == DNS_C_IN || q->qclass == DNS_T_ANY) {
 		if (q->qtype == DNS_T_A || q->qtype == DNS_T_ANY) {
@@ -389,12 +426,11 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	}
 	if (pool) {
 		char evicted[DNS_NAME_TEXT_MAX];
-		int r = (int)pool_get(pool, q->name, time_now_usec(), addr, evicted,
+		int r = (int)pool_get(pool, target, time_now_usec(), addr, evicted,
 		                      sizeof(evicted));
 		if (r >= 0) {
 			if (r != POOL_EXISTING) {
-				emit_map(w, q->name, addr, family, (enum pool_result)r,
-				         evicted);
+				emit_map(w, target, addr, family, (enum pool_result)r, evicted);
 				/* The trap needs it before the client connects: no batching
 				 * delay. */
 				emit_flush(&w->em);
@@ -418,15 +454,52 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		qa.qtype = DNS_T_A;
 		qq = &qa;
 	}
-	size_t n =
-	    dns_resp_sinkhole(qq, ap, w->cfg->ttl, (uint16_t)w->cfg->edns_size, out, cap);
+	size_t n = dns_resp_sinkhole_chain(qq, c, upto, ap, w->cfg->ttl,
+	                                   (uint16_t)w->cfg->edns_size, out, cap);
 	if (qq != q && n >= DNS_HDR_LEN + q->qraw_len) {
 		/* Keep the question as asked (ANY) while the record says A. */
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
 	}
 	w->n_sinkholed++;
-	emit_sinkhole(w, q, src, dst, tr, m, reason, ap, family);
+	emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ap, family);
 	return n;
+}
+
+/* answer_sinkhole(), never longer than the client takes (limit). */
+static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
+                             const struct sockaddr *src, const struct sockaddr *dst,
+                             enum transport tr, const struct policy_match *m,
+                             const char *reason, const struct dns_chain *c, int upto,
+                             uint8_t *out, size_t cap)
+{
+	uint16_t es = (uint16_t)w->cfg->edns_size;
+	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, out, cap);
+	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)es) : 65535;
+	if (n == 0 || n > limit) {
+		/* A long chain over UDP: the client asks again over TCP. */
+		n = dns_resp_empty(q, DNS_R_NOERROR, 1, es, out, cap);
+		out[2] |= DNS_F_TC >> 8;
+	}
+	return n;
+}
+
+/*
+ * CNAME inspection: the first name of the forwarded answer's CNAME chain
+ * that a block rule covers (its rule in m), or -1. An alias of an unlisted
+ * name is how a listed C&C name is reached without being asked for.
+ */
+static int chain_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
+                         const struct dns_msg *dm, struct dns_chain *c, struct policy_match *m)
+{
+	if (!w->cfg->cname_inspect || dm->ancount == 0 || dns_msg_chain(pkt, len, dm, c) == 0)
+		return -1;
+	for (int i = 0; i < c->n; i++) {
+		char t[DNS_NAME_TEXT_MAX];
+		int tl = dns_name_to_text(c->name[i], c->len[i], t, sizeof(t));
+		if (tl > 0 && policy_lookup(w->policy, t, (size_t)tl, m) == POLICY_BLOCK)
+			return i;
+	}
+	return -1;
 }
 
 /* ---------- upstream ---------- */
@@ -565,6 +638,18 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		size_t n = dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(out), &dm);
 		if (n) {
 			w->n_cached++;
+			struct dns_chain c;
+			struct policy_match cm;
+			int at = chain_blocked(w, out, n, &dm, &c, &cm);
+			if (at >= 0) {
+				n = sinkhole_reply(w, q, client, local, tr, &cm, "blocklist",
+				                   &c, at, out, sizeof(out));
+				if (tr == T_UDP)
+					udp_send(udp_fd, out, n, client, clen, local);
+				else
+					reply_tcp(conn, out, n);
+				return;
+			}
 			n = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
 			                   (uint16_t)w->cfg->edns_size);
 			if (tr == T_UDP)
@@ -630,6 +715,18 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 {
 	if (w->cache)
 		dns_cache_put(w->cache, &p->q, buf, n, m, loop_now(w->loop));
+	struct dns_chain c;
+	struct policy_match cm;
+	int at = chain_blocked(w, buf, n, m, &c, &cm);
+	if (at >= 0) {
+		uint8_t out[PKT_MAX];
+		size_t len = sinkhole_reply(w, &p->q, (struct sockaddr *)&p->client,
+		                            (struct sockaddr *)&p->local, p->tr, &cm,
+		                            "blocklist", &c, at, out, sizeof(out));
+		deliver(w, p, out, len);
+		pending_free(w, p);
+		return;
+	}
 	size_t limit =
 	    p->tr == T_UDP ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size) : 65535;
 	size_t cap = n + 64;
@@ -842,16 +939,8 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 	if (q.qtype == DNS_T_AXFR || q.qtype == 251 /* IXFR */)
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
 
-	if (decide(w, &q, &m, &reason) == V_SINKHOLE) {
-		size_t n = answer_sinkhole(w, &q, src, local, tr, &m, reason, out, cap);
-		size_t limit = tr == T_UDP ? dns_query_udp_limit(&q, (size_t)es) : 65535;
-		if (n > limit) {
-			/* Cannot happen with one record, but never send more than asked for. */
-			n = dns_resp_empty(&q, DNS_R_NOERROR, 1, es, out, cap);
-			out[2] |= DNS_F_TC >> 8;
-		}
-		return n;
-	}
+	if (decide(w, &q, &m, &reason) == V_SINKHOLE)
+		return sinkhole_reply(w, &q, src, local, tr, &m, reason, NULL, 0, out, cap);
 	if (w->nups == 0) {
 		w->n_servfail++;
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
@@ -1595,7 +1684,10 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 		        "ttl %u\n",
 		        reason, a[0] ? a : "none (NODATA)", b[0] ? b : "none (NODATA)", c->ttl);
 	} else {
-		fprintf(out, "answer: forwarded to upstream (%s)\n", reason);
+		fprintf(out, "answer: forwarded to upstream (%s)%s\n", reason,
+		        c->cname_inspect ? "; sinkholed instead if the answer's CNAME chain "
+		                           "reaches a blocked name"
+		                         : "");
 	}
 	return v == V_SINKHOLE ? 0 : 1;
 }

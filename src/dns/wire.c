@@ -35,19 +35,23 @@ static uint8_t lower(uint8_t c)
 }
 
 /*
- * Read the name at off, following compression pointers (each must point
- * before itself, at most MAX_HOPS of them). The uncompressed name goes to
- * out (may be NULL), at most DNS_NAME_WIRE_MAX bytes. Returns the offset just
- * after the name where it stands in the packet, or -1.
+ * Read the name at off, following compression pointers (at most MAX_HOPS of
+ * them). A pointer leads to a prior occurrence of the name (RFC 1035 4.1.4):
+ * the name it points to must lie wholly before the pointer, so a name never
+ * reads bytes that follow it, and cutting a message after a record cannot
+ * change the records before it. The uncompressed name goes to out (may be
+ * NULL), at most DNS_NAME_WIRE_MAX bytes. Returns the offset just after the
+ * name where it stands in the packet, or -1.
  */
 static long name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, size_t *outlen)
 {
 	size_t o = off, n = 0;
+	size_t limit = len; /* the bytes this part of the name may use end here */
 	long end = -1;
 	int hops = 0;
 
 	for (;;) {
-		if (o >= len)
+		if (o >= limit)
 			return -1;
 		uint8_t c = pkt[o];
 		if (c == 0) {
@@ -61,7 +65,7 @@ static long name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, 
 			break;
 		}
 		if ((c & 0xC0) == 0xC0) {
-			if (o + 1 >= len)
+			if (o + 1 >= limit)
 				return -1;
 			size_t ptr = (size_t)(c & 0x3F) << 8 | pkt[o + 1];
 			if (end < 0)
@@ -69,12 +73,13 @@ static long name_read(const uint8_t *pkt, size_t len, size_t off, uint8_t *out, 
 			/* Backwards only, and never into the header. */
 			if (ptr >= o || ptr < DNS_HDR_LEN || ++hops > MAX_HOPS)
 				return -1;
+			limit = o;
 			o = ptr;
 			continue;
 		}
 		if (c & 0xC0)
 			return -1; /* extended label types are obsolete */
-		if (o + 1 + c > len || n + 1 + c + 1 > DNS_NAME_WIRE_MAX)
+		if (o + 1 + c > limit || n + 1 + c + 1 > DNS_NAME_WIRE_MAX)
 			return -1;
 		if (out)
 			memcpy(out + n, pkt + o, 1 + (size_t)c);
@@ -237,6 +242,62 @@ void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub)
 	msg_walk(pkt, len, &m, pkt, sub);
 }
 
+int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_chain *c)
+{
+	c->n = 0;
+	if (m->qdcount != 1 || m->ancount == 0)
+		return 0;
+	const uint8_t *cur = m->qname;
+	size_t curlen = m->qname_len;
+	while (c->n < DNS_CHAIN_MAX) {
+		struct rr_walk w = {pkt, len, m->question_end, NULL, 0};
+		int found = 0;
+		for (uint16_t i = 0; i < m->ancount && !found; i++) {
+			uint16_t type, rdlen;
+			uint32_t ttl;
+			size_t rdoff, rrstart;
+			int root;
+			if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+				return c->n = 0;
+			if (type != DNS_T_CNAME || get16(pkt + rdoff - 8) != DNS_C_IN)
+				continue;
+			uint8_t owner[DNS_NAME_WIRE_MAX];
+			size_t olen;
+			if (name_read(pkt, len, rrstart, owner, &olen) < 0)
+				return c->n = 0;
+			if (olen != curlen)
+				continue;
+			size_t k = 0;
+			while (k < olen && lower(owner[k]) == cur[k])
+				k++;
+			if (k != olen)
+				continue;
+			uint8_t *t = c->name[c->n];
+			size_t tlen;
+			long e = name_read(pkt, len, rdoff, t, &tlen);
+			if (e < 0 || (size_t)e != rdoff + rdlen)
+				return c->n = 0;
+			for (k = 0; k < tlen; k++)
+				t[k] = lower(t[k]);
+			/* A loop back to the question or an earlier link ends the chain. */
+			int seen = tlen == m->qname_len && memcmp(t, m->qname, tlen) == 0;
+			for (int j = 0; j < c->n && !seen; j++)
+				seen = c->len[j] == tlen && memcmp(c->name[j], t, tlen) == 0;
+			if (seen)
+				return c->n;
+			c->len[c->n] = tlen;
+			c->ttl[c->n] = ttl;
+			cur = t;
+			curlen = tlen;
+			c->n++;
+			found = 1;
+		}
+		if (!found)
+			break;
+	}
+	return c->n;
+}
+
 enum dns_parse dns_query_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 {
 	memset(q, 0, sizeof(*q));
@@ -367,28 +428,76 @@ static const uint8_t soa_rdata[] = {
     /* serial, refresh, retry, expire; minimum is appended */
     0, 0, 0, 1, 0, 0, 0x0e, 0x10, 0, 0, 0x02, 0x58, 0, 0x01, 0x51, 0x80};
 
-size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_t ttl,
-                         uint16_t edns_size, uint8_t *out, size_t cap)
+/* Put an uncompressed wire name; returns its length, 0 if no room. */
+static size_t put_name(uint8_t *out, size_t n, size_t cap, const uint8_t *name, size_t len)
+{
+	if (n + len > cap)
+		return 0;
+	memcpy(out + n, name, len);
+	return len;
+}
+
+size_t dns_resp_sinkhole_chain(const struct dns_query *q, const struct dns_chain *c, int upto,
+                               const uint8_t *addr, uint32_t ttl, uint16_t edns_size,
+                               uint8_t *out, size_t cap)
 {
 	size_t n = resp_head(q, DNS_R_NOERROR, 1, out, cap);
 	if (n == 0)
 		return 0;
+	if (c && (upto < 0 || upto >= c->n))
+		return 0;
+	uint16_t an = 0;
+	size_t k;
+	/* The CNAME records: the first owned by the question name (a pointer to it). */
+	for (int i = 0; c && i <= upto; i++) {
+		if (i == 0) {
+			if (n + 2 > cap)
+				return 0;
+			out[n] = 0xC0;
+			out[n + 1] = DNS_HDR_LEN;
+			n += 2;
+		} else {
+			if ((k = put_name(out, n, cap, c->name[i - 1], c->len[i - 1])) == 0)
+				return 0;
+			n += k;
+		}
+		if (n + 10 > cap)
+			return 0;
+		put16(out + n, DNS_T_CNAME);
+		put16(out + n + 2, DNS_C_IN);
+		put32(out + n + 4, c->ttl[i] < ttl ? c->ttl[i] : ttl);
+		put16(out + n + 8, (uint16_t)c->len[i]);
+		n += 10;
+		if ((k = put_name(out, n, cap, c->name[i], c->len[i])) == 0)
+			return 0;
+		n += k;
+		an++;
+	}
+	/* The sinkhole record, owned by the question name or the chain's last name. */
+	if (c) {
+		if ((k = put_name(out, n, cap, c->name[upto], c->len[upto])) == 0)
+			return 0;
+		n += k;
+	} else {
+		if (n + 2 > cap)
+			return 0;
+		out[n] = 0xC0;
+		out[n + 1] = DNS_HDR_LEN;
+		n += 2;
+	}
 	size_t alen = q->qtype == DNS_T_AAAA ? 16 : 4;
 	size_t rdlen = addr ? alen : sizeof(soa_rdata) + 4;
-	if (n + 12 + rdlen + 11 > cap)
+	if (n + 10 + rdlen + 11 > cap)
 		return 0;
-	/* Owner: a pointer to the question name at offset 12. */
-	out[n] = 0xC0;
-	out[n + 1] = DNS_HDR_LEN;
-	put16(out + n + 2, addr ? q->qtype : DNS_T_SOA);
-	put16(out + n + 4, DNS_C_IN);
-	put32(out + n + 6, ttl);
-	put16(out + n + 10, (uint16_t)rdlen);
-	n += 12;
+	put16(out + n, addr ? q->qtype : DNS_T_SOA);
+	put16(out + n + 2, DNS_C_IN);
+	put32(out + n + 4, ttl);
+	put16(out + n + 8, (uint16_t)rdlen);
+	n += 10;
 	if (addr) {
 		memcpy(out + n, addr, alen);
 		n += alen;
-		put16(out + 6, 1);
+		an++;
 	} else {
 		memcpy(out + n, soa_rdata, sizeof(soa_rdata));
 		n += sizeof(soa_rdata);
@@ -396,7 +505,14 @@ size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_
 		n += 4;
 		put16(out + 8, 1);
 	}
+	put16(out + 6, an);
 	return resp_finish(q, DNS_R_NOERROR, edns_size, out, n, cap);
+}
+
+size_t dns_resp_sinkhole(const struct dns_query *q, const uint8_t *addr, uint32_t ttl,
+                         uint16_t edns_size, uint8_t *out, size_t cap)
+{
+	return dns_resp_sinkhole_chain(q, NULL, 0, addr, ttl, edns_size, out, cap);
 }
 
 size_t dns_query_build(const struct dns_query *q, uint16_t id, uint16_t edns_size, uint8_t *out,

@@ -146,6 +146,33 @@ void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub);
 size_t dns_resp_adapt(const struct dns_query *q, const struct dns_msg *m, uint8_t *buf,
                       size_t len, size_t cap, size_t limit, uint16_t edns_size);
 
+/*
+ * The CNAME chain an answer follows from its question name: the target of
+ * the answer-section CNAME owned by the question name, then the target of
+ * the one owned by that target, and so on (at most DNS_CHAIN_MAX links; a
+ * name seen before ends it). Names are lowercased wire form.
+ */
+#define DNS_CHAIN_MAX 16
+struct dns_chain {
+	int n;
+	uint8_t name[DNS_CHAIN_MAX][DNS_NAME_WIRE_MAX];
+	size_t len[DNS_CHAIN_MAX];
+	uint32_t ttl[DNS_CHAIN_MAX]; /* of the CNAME record leading to name[i] */
+};
+
+/* Fill c from the walked message m. Returns c->n (0: no chain, or malformed). */
+int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_chain *c);
+
+/*
+ * The sinkhole answer for a name reached by a CNAME chain: the chain's
+ * first `upto` + 1 CNAME records (owner names uncompressed, TTLs capped at
+ * ttl), then the sinkhole record (or NODATA's SOA) owned by
+ * c->name[upto]. c NULL: the plain sinkhole answer for the question.
+ */
+size_t dns_resp_sinkhole_chain(const struct dns_query *q, const struct dns_chain *c, int upto,
+                               const uint8_t *addr, uint32_t ttl, uint16_t edns_size,
+                               uint8_t *out, size_t cap);
+
 /* Wire name (uncompressed) to lowercased presentation form. Returns length or -1. */
 int dns_name_to_text(const uint8_t *wire, size_t wlen, char *out, size_t cap);
 

@@ -9,15 +9,10 @@
 
 #include "dns/wire.h"
 
-/* Build a query for name (dotted) and type; edns >= 0 adds an OPT with that size. */
-static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int do_bit)
+/* Append the dotted name as an uncompressed wire name; returns its length. */
+static size_t wname(uint8_t *p, const char *name)
 {
-	size_t n = 12;
-	memset(p, 0, 12);
-	p[0] = 0x12;
-	p[1] = 0x34;
-	p[2] = 0x01; /* RD */
-	p[5] = 1;
+	size_t n = 0;
 	const char *s = name;
 	while (*s) {
 		const char *dot = strchr(s, '.');
@@ -28,6 +23,19 @@ static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int
 		s += l + (dot ? 1 : 0);
 	}
 	p[n++] = 0;
+	return n;
+}
+
+/* Build a query for name (dotted) and type; edns >= 0 adds an OPT with that size. */
+static size_t mkquery(uint8_t *p, const char *name, uint16_t type, int edns, int do_bit)
+{
+	size_t n = 12;
+	memset(p, 0, 12);
+	p[0] = 0x12;
+	p[1] = 0x34;
+	p[2] = 0x01; /* RD */
+	p[5] = 1;
+	n += wname(p + n, name);
 	p[n++] = (uint8_t)(type >> 8);
 	p[n++] = (uint8_t)type;
 	p[n++] = 0;
@@ -304,13 +312,168 @@ static void test_forward_query(void **state)
 	assert_int_equal(q2.edns_size, 1232);
 }
 
+/* One record at p + off: owner (a wire name, or a 2-byte pointer), type, ttl, rdata. */
+static size_t rec(uint8_t *p, size_t off, const uint8_t *owner, size_t olen, uint16_t type,
+                  uint32_t ttl, const uint8_t *rd, size_t rdlen)
+{
+	memcpy(p + off, owner, olen);
+	off += olen;
+	uint8_t h[10] = {(uint8_t)(type >> 8),
+	                 (uint8_t)type,
+	                 0,
+	                 1,
+	                 (uint8_t)(ttl >> 24),
+	                 (uint8_t)(ttl >> 16),
+	                 (uint8_t)(ttl >> 8),
+	                 (uint8_t)ttl,
+	                 (uint8_t)(rdlen >> 8),
+	                 (uint8_t)rdlen};
+	memcpy(p + off, h, 10);
+	memcpy(p + off + 10, rd, rdlen);
+	return off + 10 + rdlen;
+}
+
+/* An upstream answer: question, then the CNAME chain the tests below walk. */
+static size_t mkchain(uint8_t *up, int loop)
+{
+	size_t n = mkquery(up, "www.legit.example", DNS_T_A, -1, 0);
+	up[2] = 0x81;
+	up[3] = 0x80;
+	uint8_t qptr[2] = {0xc0, 12}, t1[256], t2[256], other[256], x[256];
+	size_t l1 = wname(t1, "CDN.Alias.example"), l2 = wname(t2, "c2.EVIL.example");
+	size_t lo = wname(other, "other.example"), lx = wname(x, "x.example");
+	/* a record outside the chain first: it must not be followed */
+	n = rec(up, n, other, lo, DNS_T_CNAME, 5, x, lx);
+	size_t first = n;
+	n = rec(up, n, qptr, 2, DNS_T_CNAME, 600, t1, l1);
+	/* the second link's owner is a pointer to the first link's target */
+	uint16_t t1off = (uint16_t)(first + 2 + 10);
+	uint8_t p1[2] = {(uint8_t)(0xc0 | t1off >> 8), (uint8_t)t1off};
+	if (loop) {
+		/* cdn.alias.example CNAME www.legit.example: back to the question */
+		uint8_t q[256];
+		size_t lq = wname(q, "www.legit.example");
+		n = rec(up, n, p1, 2, DNS_T_CNAME, 60, q, lq);
+		up[7] = 2;
+		return n;
+	}
+	n = rec(up, n, p1, 2, DNS_T_CNAME, 60, t2, l2);
+	uint8_t a[4] = {192, 0, 2, 1};
+	n = rec(up, n, t2, l2, DNS_T_A, 30, a, 4);
+	up[7] = 4;
+	return n;
+}
+
+static void test_cname_chain(void **state)
+{
+	uint8_t up[1024], p[512], out[1024];
+	struct dns_msg m;
+	struct dns_chain c;
+	size_t n = mkchain(up, 0);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(dns_msg_chain(up, n, &m, &c), 2);
+	char t[DNS_NAME_TEXT_MAX];
+	assert_true(dns_name_to_text(c.name[0], c.len[0], t, sizeof(t)) > 0);
+	assert_string_equal(t, "cdn.alias.example");
+	assert_true(dns_name_to_text(c.name[1], c.len[1], t, sizeof(t)) > 0);
+	assert_string_equal(t, "c2.evil.example");
+	assert_int_equal(c.ttl[0], 600);
+	assert_int_equal(c.ttl[1], 60);
+
+	/* a loop ends the chain where it comes back */
+	n = mkchain(up, 1);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(dns_msg_chain(up, n, &m, &c), 1);
+
+	/* no CNAME owned by the question: no chain */
+	n = mkanswer(up, p, mkquery(p, "big.example", DNS_T_A, -1, 0), 3, 100, 0);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(dns_msg_chain(up, n, &m, &c), 0);
+
+	/* The answer for the listed second link: both CNAMEs, then its A. */
+	n = mkchain(up, 0);
+	assert_int_equal(dns_msg_walk(up, n, &m), 0);
+	assert_int_equal(dns_msg_chain(up, n, &m, &c), 2);
+	struct dns_query q;
+	size_t ql = mkquery(p, "WWW.legit.Example", DNS_T_A, 1232, 0);
+	assert_int_equal(dns_query_parse(p, ql, &q), DNS_PARSE_OK);
+	static const uint8_t addr[4] = {127, 66, 0, 9};
+	size_t r = dns_resp_sinkhole_chain(&q, &c, 1, addr, 300, 1232, out, sizeof(out));
+	assert_true(r > 0);
+	struct dns_msg rm;
+	struct dns_chain rc;
+	assert_int_equal(dns_msg_walk(out, r, &rm), 0);
+	assert_int_equal(rm.ancount, 3);
+	assert_int_equal(rm.nscount, 0);
+	assert_int_equal(rm.arcount, 1); /* OPT: the client sent EDNS */
+	assert_int_equal(rm.rcode, DNS_R_NOERROR);
+	assert_memory_equal(out + 12, p + 12, q.qraw_len); /* the client's spelling */
+	assert_int_equal(dns_msg_chain(out, r, &rm, &rc), 2);
+	assert_int_equal(rc.ttl[0], 300); /* capped at the sinkhole TTL */
+	assert_int_equal(rc.ttl[1], 60);
+	assert_memory_equal(rc.name[1], c.name[1], c.len[1]);
+	/* the last record: A 127.66.0.9 owned by c2.evil.example */
+	assert_memory_equal(out + rm.opt_start - 4, addr, 4);
+	assert_memory_equal(out + rm.opt_start - 14 - c.len[1], c.name[1], c.len[1]);
+
+	/* NODATA for another type: the chain, then the SOA in the authority section */
+	ql = mkquery(p, "www.legit.example", DNS_T_MX, -1, 0);
+	assert_int_equal(dns_query_parse(p, ql, &q), DNS_PARSE_OK);
+	r = dns_resp_sinkhole_chain(&q, &c, 0, NULL, 300, 1232, out, sizeof(out));
+	assert_int_equal(dns_msg_walk(out, r, &rm), 0);
+	assert_int_equal(rm.ancount, 1);
+	assert_int_equal(rm.nscount, 1);
+	assert_int_equal(rm.arcount, 0);
+	assert_int_equal(rm.min_ttl, 300);
+
+	/* too small a buffer, or a link the chain does not have: nothing */
+	assert_int_equal(dns_resp_sinkhole_chain(&q, &c, 0, NULL, 300, 1232, out, 60), 0);
+	assert_int_equal(dns_resp_sinkhole_chain(&q, &c, 2, NULL, 300, 1232, out, sizeof(out)),
+	                 0);
+}
+
+/*
+ * A compression pointer must lead to a name wholly before it: here the owner
+ * of the second record points back into the first record's rdata, and the
+ * label there runs over the pointer itself into the type field that follows.
+ */
+static void test_pointer_reads_forward(void **state)
+{
+	/* clang-format off */
+	uint8_t msg[] = {
+	    0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+	    0, 0, 1, 0, 1,                                /* question: ". A IN" (12..16) */
+	    0, 0, 16, 0, 1, 0, 0, 0, 60, 0, 4,            /* ". TXT", rdata at 28 */
+	    6, 'a', 'b', 'c',                             /* a 6-byte label from 28 */
+	    0xc0, 28, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4,       /* owner: pointer (32) to 28 */
+	    192, 0, 2, 1};
+	/* clang-format on */
+	struct dns_msg m;
+	assert_int_equal(dns_msg_walk(msg, sizeof(msg), &m), -1);
+	/* the same label ending before the pointer is a prior name: accepted */
+	msg[28] = 3;
+	assert_int_equal(msg[32], 0xc0);
+	uint8_t fixed[sizeof(msg) + 1];
+	memcpy(fixed, msg, 32);
+	fixed[32] = 0; /* the label "abc", then the root: "abc." */
+	memcpy(fixed + 33, msg + 32, sizeof(msg) - 32);
+	fixed[27] = 5; /* rdlen */
+	assert_int_equal(dns_msg_walk(fixed, sizeof(fixed), &m), 0);
+	assert_int_equal(m.ancount, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_ok),      cmocka_unit_test(test_parse_bad),
-	    cmocka_unit_test(test_long_names),    cmocka_unit_test(test_sinkhole_bytes),
-	    cmocka_unit_test(test_errors),        cmocka_unit_test(test_adapt),
+	    cmocka_unit_test(test_parse_ok),
+	    cmocka_unit_test(test_parse_bad),
+	    cmocka_unit_test(test_long_names),
+	    cmocka_unit_test(test_sinkhole_bytes),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_adapt),
 	    cmocka_unit_test(test_forward_query),
+	    cmocka_unit_test(test_cname_chain),
+	    cmocka_unit_test(test_pointer_reads_forward),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
