@@ -92,6 +92,7 @@ function summary(ev) {
   if (ev.sinkhole) {
     const sh = ev.sinkhole;
     add(sh.action === 'forward' ? 'forwarded' : 'sinkholed', sh.reason);
+    add('through the alias', sh.cname);
     add('by rule', sh.rule);
     if (sh.list) add('in', sh.list + (sh.line ? ':' + sh.line : ''));
     add('answer', sh.answer);
