@@ -37,7 +37,10 @@
 #define BATCH 64
 #define PKT_MAX 4096
 #define MAX_PENDING 8192
-#define UPSTREAM_SOCKS 4
+/* Buckets of the table of questions in flight (a power of two). */
+#define QTAB 16384
+/* Clients waiting on one question in flight, past which a new one is asked. */
+#define MAX_FOLLOWERS 256
 #define STATS_INTERVAL_MS 60000
 /* Events pending for the store past which UDP reads wait (about 10,000 events). */
 #define EVENTS_HOLD_BYTES (4u << 20)
@@ -61,10 +64,19 @@ struct tcp_conn {
 	struct tcp_conn *prev, *next;
 };
 
+/*
+ * A forwarded query. Each try goes out from a UDP socket of its own, on a
+ * fresh port the kernel picks at random, with a random id: an answer is
+ * taken only on that socket (connected: only from the upstream), with that
+ * id and the question asked, so a forged answer must guess 32 bits. Clients
+ * asking a question already in flight wait on it (followers of the leader
+ * that went out) instead of sending it again: many copies in flight would
+ * let a forger try against all of them at once.
+ */
 struct pending {
 	uint16_t id;
 	int upstream; /* index of the upstream in use */
-	int sock;     /* which of its sockets */
+	int ufd;      /* the UDP socket of this try, -1 */
 	int tries;
 	int64_t start, deadline; /* ms */
 	enum transport tr;
@@ -82,12 +94,19 @@ struct pending {
 	uint8_t *tcp_buf; /* Malloced: the query out, then the answer in */
 	size_t tcp_len, tcp_off;
 	int tcp_sent;
+	/* Coalescing: a leader is in w->qtab; followers hang on their leader. */
+	uint32_t qhash;
+	struct pending *hnext;     /* next in the leader's bucket */
+	int follower;              /* not a leader: neither in w->qtab nor timed */
+	struct pending *leader;    /* a follower's leader while it waits */
+	struct pending *followers; /* a leader's followers */
+	struct pending *fnext;
+	int nfollow;
 	struct dns_query q;
 };
 
 struct upstream {
 	struct addrport addr;
-	int fd[UPSTREAM_SOCKS];
 };
 
 struct reload {
@@ -109,7 +128,7 @@ struct dns_worker {
 	struct upstream *ups;
 	int nups;
 	int next_up;
-	struct pending *ptab[65536];
+	struct pending *qtab[QTAB]; /* questions in flight, by question */
 	struct pending *phead, *ptail;
 	int npending;
 	struct tcp_conn *conns;
@@ -528,16 +547,41 @@ static void pending_append(struct dns_worker *w, struct pending *p)
 	w->ptail = p;
 }
 
+static void udp_close(struct dns_worker *w, struct pending *p)
+{
+	if (p->ufd >= 0) {
+		loop_io_del(w->loop, p->ufd);
+		close(p->ufd);
+		p->ufd = -1;
+	}
+}
+
+/* Free p, a follower, or a leader whose followers have been taken off. */
 static void pending_free(struct dns_worker *w, struct pending *p)
 {
 	if (p->tcp_fd >= 0) {
 		loop_io_del(w->loop, p->tcp_fd);
 		close(p->tcp_fd);
 	}
+	udp_close(w, p);
 	free(p->tcp_buf);
-	pending_unlink(w, p);
-	if (w->ptab[p->id] == p)
-		w->ptab[p->id] = NULL;
+	if (p->follower) {
+		if (p->leader) {
+			struct pending **pp = &p->leader->followers;
+			while (*pp && *pp != p)
+				pp = &(*pp)->fnext;
+			if (*pp)
+				*pp = p->fnext;
+			p->leader->nfollow--;
+		}
+	} else {
+		pending_unlink(w, p);
+		struct pending **pp = &w->qtab[p->qhash & (QTAB - 1)];
+		while (*pp && *pp != p)
+			pp = &(*pp)->hnext;
+		if (*pp)
+			*pp = p->hnext;
+	}
 	if (p->conn && p->conn->gen == p->conn_gen)
 		p->conn->pending--;
 	w->npending--;
@@ -550,25 +594,34 @@ static int try_timeout_ms(const struct dns_worker *w)
 	return t < 100 ? 100 : t;
 }
 
+static void upstream_read(int fd, uint32_t events, void *arg);
+
+/* One try of p: a new socket, a new id. 0, or -1 when no socket can be had. */
 static int upstream_send(struct dns_worker *w, struct pending *p)
 {
 	uint8_t buf[PKT_MAX];
 	uint16_t id;
-	int tries = 0;
-	do {
-		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-			id = (uint16_t)rand();
-	} while (w->ptab[id] && ++tries < 16);
-	if (w->ptab[id])
-		return -1;
-	if (w->ptab[p->id] == p)
-		w->ptab[p->id] = NULL;
+	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+		id = (uint16_t)rand();
 	p->id = id;
-	w->ptab[id] = p;
-	size_t n = dns_query_build(&p->q, id, (uint16_t)w->cfg->edns_size, buf, sizeof(buf));
+	udp_close(w, p);
 	struct upstream *u = &w->ups[p->upstream];
-	p->sock = (p->sock + 1) % UPSTREAM_SOCKS;
-	if (n == 0 || send(u->fd[p->sock], buf, n, 0) < 0) {
+	int fd = socket(u->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_debug("upstream socket: %s", strerror(errno));
+		return -1;
+	}
+	/* Connected, from a port the kernel picks at random: answers from
+	 * anyone but the upstream are dropped before they reach us. */
+	if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0 ||
+	    loop_io_add(w->loop, fd, EPOLLIN, upstream_read, p) < 0) {
+		log_debug("upstream connect: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	p->ufd = fd;
+	size_t n = dns_query_build(&p->q, id, (uint16_t)w->cfg->edns_size, buf, sizeof(buf));
+	if (n == 0 || send(fd, buf, n, 0) < 0) {
 		log_debug("upstream send: %s", strerror(errno));
 		/* Counts as a failed try: the timeout moves it on. */
 	}
@@ -608,6 +661,37 @@ static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg,
 	} else if (p->conn && p->conn->gen == p->conn_gen) {
 		reply_tcp(p->conn, msg, len);
 	}
+}
+
+/* The question as the upstream is asked it: name (any case), type, class, DO, CD. */
+static uint32_t question_hash(const struct dns_query *q)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < q->qraw_len; i++) {
+		uint8_t c = q->qraw[i];
+		if (i + 4 < q->qraw_len && c >= 'A' && c <= 'Z')
+			c = (uint8_t)(c + 32);
+		h = (h ^ c) * 16777619u;
+	}
+	h = (h ^ (uint32_t)(q->edns_do ? 1 : 0)) * 16777619u;
+	return (h ^ (uint32_t)(q->flags & DNS_F_CD ? 2 : 0)) * 16777619u;
+}
+
+static int same_question(const struct dns_query *a, const struct dns_query *b)
+{
+	if (a->qraw_len != b->qraw_len || a->qtype != b->qtype || a->qclass != b->qclass ||
+	    !a->edns_do != !b->edns_do || (a->flags & DNS_F_CD) != (b->flags & DNS_F_CD))
+		return 0;
+	for (size_t i = 0; i + 4 < a->qraw_len; i++) {
+		uint8_t x = a->qraw[i], y = b->qraw[i];
+		if (x >= 'A' && x <= 'Z')
+			x = (uint8_t)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (uint8_t)(y + 32);
+		if (x != y)
+			return 0;
+	}
+	return 1;
 }
 
 static void servfail(struct dns_worker *w, struct pending *p)
@@ -661,8 +745,15 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 			return;
 		}
 	}
+	uint32_t h = question_hash(q);
+	struct pending *lead = w->qtab[h & (QTAB - 1)];
+	while (lead && (lead->qhash != h || lead->nfollow >= MAX_FOLLOWERS ||
+	                !same_question(&lead->q, q)))
+		lead = lead->hnext;
 	struct pending *p = xcalloc(1, sizeof(*p));
 	p->tcp_fd = -1;
+	p->ufd = -1;
+	p->qhash = h;
 	p->q = *q;
 	p->tr = tr;
 	p->udp_fd = udp_fd;
@@ -680,12 +771,28 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->m = *m;
 	p->reason = reason;
 	p->start = loop_now(w->loop);
+	w->npending++;
+	if (w->npending > MAX_PENDING) {
+		p->follower = 1; /* on no list */
+		servfail(w, p);
+		pending_free(w, p);
+		return;
+	}
+	if (lead) {
+		/* The same question is in flight: wait for its answer. */
+		p->follower = 1;
+		p->leader = lead;
+		p->fnext = lead->followers;
+		lead->followers = p;
+		lead->nfollow++;
+		return;
+	}
 	p->upstream = w->next_up;
 	w->next_up = (w->next_up + 1) % w->nups;
-	p->id = 0;
-	w->npending++;
 	pending_append(w, p);
-	if (w->npending > MAX_PENDING || upstream_send(w, p) < 0) {
+	p->hnext = w->qtab[h & (QTAB - 1)];
+	w->qtab[h & (QTAB - 1)] = p;
+	if (upstream_send(w, p) < 0) {
 		servfail(w, p);
 		pending_free(w, p);
 		return;
@@ -709,11 +816,11 @@ static int answer_matches(const struct pending *p, const struct dns_msg *m)
 	return 1;
 }
 
-/* Cache the upstream answer, adapt it for the client and send it. */
+/* Cache the upstream answer (cache), adapt it for p's client and send it; free p. */
 static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8_t *buf,
-                            size_t n, const struct dns_msg *m)
+                            size_t n, const struct dns_msg *m, int cache)
 {
-	if (w->cache)
+	if (cache && w->cache)
 		dns_cache_put(w->cache, &p->q, buf, n, m, loop_now(w->loop));
 	struct dns_chain c;
 	struct policy_match cm;
@@ -744,21 +851,64 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 	pending_free(w, p);
 }
 
+/*
+ * p's question is answered (buf: the upstream's answer, walked as m) or has
+ * failed (buf NULL): so for p and every client waiting on it, each freed.
+ * The followers go first: buf may be the leader's own buffer.
+ */
+static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, size_t n,
+                   const struct dns_msg *m)
+{
+	struct pending *f = p->followers;
+	p->followers = NULL;
+	p->nfollow = 0;
+	for (struct pending *x = f; x; x = x->fnext)
+		x->leader = NULL;
+	while (f) {
+		struct pending *next = f->fnext;
+		if (buf) {
+			upstream_answer(w, f, buf, n, m, 0);
+		} else {
+			servfail(w, f);
+			pending_free(w, f);
+		}
+		f = next;
+	}
+	if (buf) {
+		upstream_answer(w, p, buf, n, m, 1);
+	} else {
+		servfail(w, p);
+		pending_free(w, p);
+	}
+}
+
+/* The largest UDP answer any client waiting on p takes (65535 over TCP). */
+static size_t waiting_limit(const struct dns_worker *w, const struct pending *p)
+{
+	size_t limit = 0;
+	for (const struct pending *x = p; x; x = x == p ? p->followers : x->fnext) {
+		size_t l = x->tr == T_UDP
+		               ? dns_query_udp_limit(&x->q, (size_t)w->cfg->edns_size)
+		               : 65535;
+		if (l > limit)
+			limit = l;
+	}
+	return limit;
+}
+
 static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
 	struct pending *p = arg;
 	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN)) {
-		servfail(w, p);
-		pending_free(w, p);
+		settle(w, p, NULL, 0, NULL);
 		return;
 	}
 	if (!p->tcp_sent && (events & EPOLLOUT)) {
 		ssize_t k =
 		    send(fd, p->tcp_buf + p->tcp_off, p->tcp_len - p->tcp_off, MSG_NOSIGNAL);
 		if (k < 0 && errno != EAGAIN) {
-			servfail(w, p);
-			pending_free(w, p);
+			settle(w, p, NULL, 0, NULL);
 			return;
 		}
 		if (k > 0)
@@ -778,8 +928,7 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 	if (k <= 0) {
 		if (k < 0 && errno == EAGAIN)
 			return;
-		servfail(w, p);
-		pending_free(w, p);
+		settle(w, p, NULL, 0, NULL);
 		return;
 	}
 	p->tcp_off += (size_t)k;
@@ -791,11 +940,10 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 	struct dns_msg m;
 	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) ||
 	    m.id != p->id || !answer_matches(p, &m)) {
-		servfail(w, p);
-		pending_free(w, p);
+		settle(w, p, NULL, 0, NULL);
 		return;
 	}
-	upstream_answer(w, p, p->tcp_buf + 2, ml, &m);
+	settle(w, p, p->tcp_buf + 2, ml, &m);
 }
 
 /* Ask the same upstream again over TCP (the UDP answer was truncated). */
@@ -807,10 +955,10 @@ static void upstream_tcp(struct dns_worker *w, struct pending *p)
 	               errno != EINPROGRESS)) {
 		if (fd >= 0)
 			close(fd);
-		servfail(w, p);
-		pending_free(w, p);
+		settle(w, p, NULL, 0, NULL);
 		return;
 	}
+	udp_close(w, p);
 	p->tcp_fd = fd;
 	p->tcp_buf = xmalloc(65537);
 	size_t n =
@@ -827,31 +975,28 @@ static void upstream_tcp(struct dns_worker *w, struct pending *p)
 	loop_io_add(w->loop, fd, EPOLLOUT | EPOLLIN, upstream_tcp_event, p);
 }
 
+/* An answer on p's own socket. */
 static void upstream_read(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
-	int ui = (int)(intptr_t)arg;
+	struct pending *p = arg;
 	uint8_t buf[PKT_MAX];
-	for (int i = 0; i < BATCH; i++) {
+	for (int i = 0; i < 8; i++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
 			return;
 		struct dns_msg m;
-		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR))
+		/* Only an answer with the id and the question of this try. */
+		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR) ||
+		    m.id != p->id || !answer_matches(p, &m))
 			continue;
-		struct pending *p = w->ptab[m.id];
-		/* Only the upstream asked, for the question asked, not already on TCP. */
-		if (p == NULL || p->upstream != ui || p->tcp_fd >= 0 || !answer_matches(p, &m))
-			continue;
-		size_t limit = p->tr == T_UDP
-		                   ? dns_query_udp_limit(&p->q, (size_t)w->cfg->edns_size)
-		                   : 65535;
-		if ((m.flags & DNS_F_TC) && limit > (size_t)n) {
-			/* The client can take more than this: get all of it over TCP. */
+		if ((m.flags & DNS_F_TC) && waiting_limit(w, p) > (size_t)n) {
+			/* A client can take more than this: get all of it over TCP. */
 			upstream_tcp(w, p);
-			continue;
+			return;
 		}
-		upstream_answer(w, p, buf, (size_t)n, &m);
+		settle(w, p, buf, (size_t)n, &m);
+		return;
 	}
 }
 
@@ -873,8 +1018,7 @@ static void pending_sweep(void *arg)
 			if (upstream_send(w, p) == 0)
 				continue;
 		}
-		servfail(w, p);
-		pending_free(w, p);
+		settle(w, p, NULL, 0, NULL);
 	}
 	emit_soon(&w->em);
 }
@@ -883,25 +1027,8 @@ static int upstreams_open(struct dns_worker *w)
 {
 	w->nups = w->cfg->nupstream;
 	w->ups = xcalloc((size_t)w->nups + 1, sizeof(*w->ups));
-	for (int i = 0; i < w->nups; i++) {
-		struct upstream *u = &w->ups[i];
-		u->addr = w->cfg->upstream[i];
-		for (int k = 0; k < UPSTREAM_SOCKS; k++) {
-			int fd = socket(u->addr.ss.ss_family,
-			                SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-			if (fd < 0)
-				fatal("upstream socket");
-			/* Connected: the kernel drops answers from anyone but the upstream. */
-			if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0) {
-				char t[80];
-				log_warn(
-				    "upstream %s",
-				    addrport_fmt((struct sockaddr *)&u->addr.ss, t, sizeof(t)));
-			}
-			u->fd[k] = fd;
-			loop_io_add(w->loop, fd, EPOLLIN, upstream_read, (void *)(intptr_t)i);
-		}
-	}
+	for (int i = 0; i < w->nups; i++)
+		w->ups[i].addr = w->cfg->upstream[i];
 	return 0;
 }
 

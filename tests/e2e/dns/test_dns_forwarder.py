@@ -1,0 +1,193 @@
+"""The forwarder against forged answers: each upstream query leaves from a port
+of its own with a random id, an answer is taken only with that id and the
+question asked, and clients asking a question already in flight wait for it
+instead of sending it again (so a forger cannot try against many copies)."""
+
+import socket
+import threading
+import time
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rrset
+import pytest
+
+import harness
+
+
+class ScriptedUpstream:
+    """A UDP DNS server on 127.0.0.1 that logs every query (source port, id,
+    name) and answers A 127.0.8.N after `delay` seconds. `forge_first` makes it
+    send, before each real answer, a forged one (another id, another address)
+    from the same address and port; `drop_first` leaves the first query of
+    each name unanswered."""
+
+    def __init__(self, delay=0.0, forge_first=False, drop_first=False):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.delay, self.forge_first, self.drop_first = delay, forge_first, drop_first
+        self.log = []
+        self.lock = threading.Lock()
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def answer(self, q, addr, rdata):
+        r = dns.message.make_response(q)
+        r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", rdata))
+        self.sock.sendto(r.to_wire(), addr)
+
+    def reply_later(self, q, src):
+        time.sleep(self.delay)
+        if self.forge_first:
+            forged = dns.message.from_wire(q.to_wire())
+            forged.id = (q.id + 1) % 65536
+            self.answer(forged, src, "6.6.6.6")
+        self.answer(q, src, f"127.0.8.{len(self.log) % 250 + 1}")
+
+    def run(self):
+        while not self.stop:
+            try:
+                wire, src = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            q = dns.message.from_wire(wire)
+            name = q.question[0].name.to_text().lower()
+            with self.lock:
+                seen_before = any(n == name for _, _, n in self.log)
+                self.log.append((src[1], q.id, name))
+            if self.drop_first and not seen_before:
+                continue
+            threading.Thread(target=self.reply_later, args=(q, src), daemon=True).start()
+
+    def queries(self, name=None):
+        with self.lock:
+            return [e for e in self.log if name is None or e[2] == name]
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.t.join(2)
+
+
+@pytest.fixture
+def upstream_factory():
+    made = []
+
+    def make(**kw):
+        u = ScriptedUpstream(**kw)
+        made.append(u)
+        return u
+
+    yield make
+    for u in made:
+        u.close()
+
+
+def start(res, up, **dns_conf):
+    conf = {"upstream": f"127.0.0.1:{up.port}", "cache_size": 0}
+    conf.update(dns_conf)
+    return res.sinktrap({"dns": conf})
+
+
+def test_each_upstream_query_has_its_own_port(res, upstream_factory):
+    up = upstream_factory()
+    st = start(res, up)
+    for i in range(24):
+        r = st.query(f"host{i}.ports.test")
+        assert r.rcode() == dns.rcode.NOERROR and harness.a_records(r), r
+    qs = up.queries()
+    assert len(qs) == 24
+    ports = {p for p, _, _ in qs}
+    ids = {i for _, i, _ in qs}
+    # random ports and ids: a few coincidences at most, never a fixed set
+    assert len(ports) >= 20, sorted(ports)
+    assert len(ids) >= 20, sorted(ids)
+
+
+def test_a_retry_leaves_from_a_new_port_with_a_new_id(res, upstream_factory):
+    up = upstream_factory(drop_first=True)
+    # named twice: each try gets half the time, the second goes to the "next" one
+    st = start(res, up, upstream=[f"127.0.0.1:{up.port}"] * 2, upstream_timeout="2s")
+    r = st.query("retry.ports.test", timeout=5)
+    assert harness.a_records(r), r
+    qs = up.queries("retry.ports.test.")
+    assert len(qs) == 2, qs
+    assert qs[0][0] != qs[1][0] and qs[0][1] != qs[1][1], qs
+
+
+def test_forged_answer_with_another_id_is_not_taken(res, upstream_factory):
+    up = upstream_factory(forge_first=True)
+    st = start(res, up)
+    for i in range(5):
+        r = st.query(f"forged{i}.ports.test")
+        assert harness.a_records(r)[0].startswith("127.0.8."), r
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_clients_asking_the_same_question_share_one_upstream_query(res, upstream_factory,
+                                                                    proto):
+    up = upstream_factory(delay=0.5)
+    st = start(res, up)
+    n = 40
+    results = [None] * n
+
+    def ask(i):
+        # each its own spelling and id: the answers must carry them back
+        name = "".join(c.upper() if (i >> k) & 1 else c
+                       for k, c in enumerate("same.coalesce.test"))
+        q = harness.make_query(name, "A")
+        r = st.query(name, proto=proto, q=q)
+        results[i] = (q, r)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(up.queries("same.coalesce.test.")) == 1, up.queries()
+    addrs = set()
+    for q, r in results:
+        assert r is not None and r.id == q.id
+        assert r.question[0].name.to_text() == q.question[0].name.to_text()
+        addrs.update(harness.a_records(r))
+    assert len(addrs) == 1  # one answer for everyone
+
+    # a question that differs (the type, the DO bit) is asked on its own
+    t1 = threading.Thread(target=lambda: st.query("same.coalesce.test", "AAAA", proto=proto))
+    t2 = threading.Thread(target=lambda: st.query("same.coalesce.test", proto=proto,
+                                                  edns=0, want_dnssec=True))
+    t1.start(), t2.start()
+    t1.join(10), t2.join(10)
+    assert len(up.queries("same.coalesce.test.")) == 3
+
+
+def test_waiting_clients_share_a_failure(res):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        st = res.sinktrap({"dns": {"upstream": f"127.0.0.1:{silent.getsockname()[1]}",
+                                   "upstream_timeout": "1s"}})
+        out = []
+
+        def ask():
+            t0 = time.monotonic()
+            r = st.query("dead.coalesce.test", timeout=8)
+            out.append((r.rcode(), time.monotonic() - t0))
+
+        threads = [threading.Thread(target=ask) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(out) == 10
+        assert all(rc == dns.rcode.SERVFAIL and took < 3.5 for rc, took in out), out
+        # the worker is fine afterwards
+        assert st.probe()
+    finally:
+        silent.close()
