@@ -9,6 +9,7 @@
 #include "capture/capture.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "dns/dns.h"
 #include "parent.h"
 #include "store/status.h"
@@ -182,6 +183,8 @@ int main(int argc, char **argv)
 
 	if (!strcmp(cmd, "run"))
 		return parent_run(conf);
+	if (!strcmp(cmd, "dns") || !strcmp(cmd, "trap"))
+		raise_nofile();
 	if (!strcmp(cmd, "dns"))
 		return cmd_dns(conf);
 	if (!strcmp(cmd, "trap"))

@@ -19,7 +19,6 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -673,16 +672,6 @@ static void own_state(struct parent *p)
 				log_warn("chown %s", p->cfg->json);
 			close(fd);
 		}
-	}
-}
-
-/* Idle connections by the ten thousand need descriptors. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 

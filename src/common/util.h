@@ -18,6 +18,13 @@ char *xstrdup(const char *s);
 char *read_file(const char *path, size_t max, size_t *len);
 int fd_nonblock(int fd);
 int fd_cloexec(int fd);
+/*
+ * The soft limit on open descriptors raised to the hard one: idle trap
+ * connections by the ten thousand, and a socket per upstream query in
+ * flight, need them. Workers inherit it from the parent; a worker run alone
+ * raises its own.
+ */
+void raise_nofile(void);
 /* Create a directory and its parents (mode 0750); 0 or -errno. */
 int mkdir_p(const char *path);
 /* The same, each directory it makes given to uid:gid (uid -1: none), so that

@@ -41,6 +41,10 @@
 #define QTAB 16384
 /* Clients waiting on one question in flight, past which a new one is asked. */
 #define MAX_FOLLOWERS 256
+/* Tries an upstream socket carries before it makes way for a new port. */
+#define USOCK_USES 16
+/* Idle sockets kept per upstream. */
+#define USOCK_IDLE 256
 #define STATS_INTERVAL_MS 60000
 /* Events pending for the store past which UDP reads wait (about 10,000 events). */
 #define EVENTS_HOLD_BYTES (4u << 20)
@@ -65,18 +69,32 @@ struct tcp_conn {
 };
 
 /*
- * A forwarded query. Each try goes out from a UDP socket of its own, on a
- * fresh port the kernel picks at random, with a random id: an answer is
- * taken only on that socket (connected: only from the upstream), with that
- * id and the question asked, so a forged answer must guess 32 bits. Clients
+ * A UDP socket to an upstream, connected (the kernel drops datagrams from
+ * anyone else) from a port the kernel picked at random. It carries one try
+ * at a time and USOCK_USES tries in all, then makes way for a new one, so
+ * the ports in use keep changing; between tries it waits in its upstream's
+ * idle list.
+ */
+struct usock {
+	int fd;
+	int upstream;
+	int uses;
+	struct pending *p; /* the try it carries, NULL when idle */
+};
+
+/*
+ * A forwarded query. Each try goes out on a socket no other query in flight
+ * uses, from a random port, with a random id: an answer is taken only on
+ * that socket, with that id and the question asked, so a forged answer must
+ * guess the port and the id together. Clients
  * asking a question already in flight wait on it (followers of the leader
  * that went out) instead of sending it again: many copies in flight would
  * let a forger try against all of them at once.
  */
 struct pending {
 	uint16_t id;
-	int upstream; /* index of the upstream in use */
-	int ufd;      /* the UDP socket of this try, -1 */
+	int upstream;     /* index of the upstream in use */
+	struct usock *us; /* the socket of this try, NULL */
 	int tries;
 	int64_t start, deadline; /* ms */
 	enum transport tr;
@@ -107,6 +125,8 @@ struct pending {
 
 struct upstream {
 	struct addrport addr;
+	struct usock **idle; /* sockets between tries */
+	int nidle;
 };
 
 struct reload {
@@ -547,13 +567,22 @@ static void pending_append(struct dns_worker *w, struct pending *p)
 	w->ptail = p;
 }
 
+/* The try on p's socket is over: the socket waits for another, or goes. */
 static void udp_close(struct dns_worker *w, struct pending *p)
 {
-	if (p->ufd >= 0) {
-		loop_io_del(w->loop, p->ufd);
-		close(p->ufd);
-		p->ufd = -1;
+	struct usock *us = p->us;
+	if (us == NULL)
+		return;
+	p->us = NULL;
+	us->p = NULL;
+	struct upstream *u = &w->ups[us->upstream];
+	if (us->uses < USOCK_USES && u->nidle < USOCK_IDLE) {
+		u->idle[u->nidle++] = us;
+		return;
 	}
+	loop_io_del(w->loop, us->fd);
+	close(us->fd);
+	free(us);
 }
 
 /* Free p, a follower, or a leader whose followers have been taken off. */
@@ -596,7 +625,36 @@ static int try_timeout_ms(const struct dns_worker *w)
 
 static void upstream_read(int fd, uint32_t events, void *arg);
 
-/* One try of p: a new socket, a new id. 0, or -1 when no socket can be had. */
+/* A socket to upstream ui that carries nothing now: an idle one, or a new one. */
+static struct usock *usock_get(struct dns_worker *w, int ui)
+{
+	struct upstream *u = &w->ups[ui];
+	if (u->nidle > 0) {
+		/* the one idle longest: a late answer to its last try has had time to come */
+		struct usock *us = u->idle[0];
+		memmove(u->idle, u->idle + 1, (size_t)--u->nidle * sizeof(*u->idle));
+		return us;
+	}
+	int fd = socket(u->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_debug("upstream socket: %s", strerror(errno));
+		return NULL;
+	}
+	struct usock *us = xcalloc(1, sizeof(*us));
+	us->fd = fd;
+	us->upstream = ui;
+	/* Connecting binds a port the kernel picks at random. */
+	if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0 ||
+	    loop_io_add(w->loop, fd, EPOLLIN, upstream_read, us) < 0) {
+		log_debug("upstream connect: %s", strerror(errno));
+		close(fd);
+		free(us);
+		return NULL;
+	}
+	return us;
+}
+
+/* One try of p: another socket, a new id. 0, or -1 when no socket can be had. */
 static int upstream_send(struct dns_worker *w, struct pending *p)
 {
 	uint8_t buf[PKT_MAX];
@@ -604,24 +662,15 @@ static int upstream_send(struct dns_worker *w, struct pending *p)
 	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 		id = (uint16_t)rand();
 	p->id = id;
+	struct usock *us = usock_get(w, p->upstream);
 	udp_close(w, p);
-	struct upstream *u = &w->ups[p->upstream];
-	int fd = socket(u->addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_debug("upstream socket: %s", strerror(errno));
+	if (us == NULL)
 		return -1;
-	}
-	/* Connected, from a port the kernel picks at random: answers from
-	 * anyone but the upstream are dropped before they reach us. */
-	if (connect(fd, (struct sockaddr *)&u->addr.ss, u->addr.len) < 0 ||
-	    loop_io_add(w->loop, fd, EPOLLIN, upstream_read, p) < 0) {
-		log_debug("upstream connect: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	p->ufd = fd;
+	us->uses++;
+	us->p = p;
+	p->us = us;
 	size_t n = dns_query_build(&p->q, id, (uint16_t)w->cfg->edns_size, buf, sizeof(buf));
-	if (n == 0 || send(fd, buf, n, 0) < 0) {
+	if (n == 0 || send(us->fd, buf, n, 0) < 0) {
 		log_debug("upstream send: %s", strerror(errno));
 		/* Counts as a failed try: the timeout moves it on. */
 	}
@@ -752,7 +801,6 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		lead = lead->hnext;
 	struct pending *p = xcalloc(1, sizeof(*p));
 	p->tcp_fd = -1;
-	p->ufd = -1;
 	p->qhash = h;
 	p->q = *q;
 	p->tr = tr;
@@ -975,16 +1023,19 @@ static void upstream_tcp(struct dns_worker *w, struct pending *p)
 	loop_io_add(w->loop, fd, EPOLLOUT | EPOLLIN, upstream_tcp_event, p);
 }
 
-/* An answer on p's own socket. */
+/* A datagram on an upstream socket: the answer to the try it carries, or dropped. */
 static void upstream_read(int fd, uint32_t events, void *arg)
 {
 	struct dns_worker *w = W;
-	struct pending *p = arg;
+	struct usock *us = arg;
 	uint8_t buf[PKT_MAX];
 	for (int i = 0; i < 8; i++) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
 			return;
+		struct pending *p = us->p;
+		if (p == NULL)
+			continue; /* idle: a late answer to an earlier try */
 		struct dns_msg m;
 		/* Only an answer with the id and the question of this try. */
 		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR) ||
@@ -1027,8 +1078,10 @@ static int upstreams_open(struct dns_worker *w)
 {
 	w->nups = w->cfg->nupstream;
 	w->ups = xcalloc((size_t)w->nups + 1, sizeof(*w->ups));
-	for (int i = 0; i < w->nups; i++)
+	for (int i = 0; i < w->nups; i++) {
 		w->ups[i].addr = w->cfg->upstream[i];
+		w->ups[i].idle = xcalloc(USOCK_IDLE, sizeof(*w->ups[i].idle));
+	}
 	return 0;
 }
 

@@ -1,7 +1,9 @@
-"""The forwarder against forged answers: each upstream query leaves from a port
-of its own with a random id, an answer is taken only with that id and the
-question asked, and clients asking a question already in flight wait for it
-instead of sending it again (so a forger cannot try against many copies)."""
+"""The forwarder against forged answers: each upstream query in flight has a
+socket of its own, from a random port, with a random id, and a socket carries
+at most 16 queries before a new port is used; an answer is taken only on that
+socket, with that id and the question asked; clients asking a question already
+in flight wait for it instead of sending it again (so a forger cannot try
+against many copies)."""
 
 import socket
 import threading
@@ -95,19 +97,31 @@ def start(res, up, **dns_conf):
     return res.sinktrap({"dns": conf})
 
 
-def test_each_upstream_query_has_its_own_port(res, upstream_factory):
-    up = upstream_factory()
+def test_queries_in_flight_never_share_a_port_and_ports_keep_changing(res, upstream_factory):
+    up = upstream_factory(delay=0.3)
     st = start(res, up)
-    for i in range(24):
-        r = st.query(f"host{i}.ports.test")
-        assert r.rcode() == dns.rcode.NOERROR and harness.a_records(r), r
+    # 30 different questions at once: 30 sockets, each from its own random port
+    threads = [threading.Thread(target=lambda i=i: st.query(f"at-once{i}.ports.test"))
+               for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
     qs = up.queries()
-    assert len(qs) == 24
-    ports = {p for p, _, _ in qs}
+    assert len(qs) == 30
+    assert len({p for p, _, _ in qs}) == 30, sorted(qs)
     ids = {i for _, i, _ in qs}
-    # random ports and ids: a few coincidences at most, never a fixed set
-    assert len(ports) >= 20, sorted(ports)
-    assert len(ids) >= 20, sorted(ids)
+    assert len(ids) >= 28  # random: a coincidence or two at most
+
+    # one after another: a socket carries at most 16 tries, then a new port is used
+    up.delay = 0
+    for i in range(64):
+        assert harness.a_records(st.query(f"serial{i}.ports.test"))
+    serial = [p for p, _, n in up.queries() if n.startswith("serial")]
+    assert len(serial) == 64
+    per_port = {p: serial.count(p) for p in serial}
+    assert max(per_port.values()) <= 16, per_port
+    assert len(per_port) >= 4, per_port
 
 
 def test_a_retry_leaves_from_a_new_port_with_a_new_id(res, upstream_factory):
