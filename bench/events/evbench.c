@@ -164,7 +164,7 @@ int main(int argc, char **argv)
 	}
 	log_procname("evbench");
 	signal(SIGPIPE, SIG_IGN);
-	if (store_prepare(c) < 0)
+	if (store_prepare(c, (uid_t)-1, (gid_t)-1) < 0)
 		return 1;
 	int sv[2];
 	if (ipc_pair(sv) < 0)
