@@ -42,7 +42,7 @@
 /* Clients waiting on one question in flight, past which a new one is asked. */
 #define MAX_FOLLOWERS 256
 /* Tries an upstream socket carries before it makes way for a new port. */
-#define USOCK_USES 16
+#define USOCK_USES 64
 /* Idle sockets kept per upstream. */
 #define USOCK_IDLE 256
 #define STATS_INTERVAL_MS 60000
