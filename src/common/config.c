@@ -83,6 +83,7 @@ static const struct key keys[] = {
     {"dns", "edns_size", K_INT, O(edns_size), 512, 4096, 0},
     {"dns", "tcp_idle_timeout", K_DURATION_MS, O(tcp_idle_ms), 100, 600000, 0},
     {"dns", "tcp_max_clients", K_INT, O(tcp_max_clients), 1, 100000, 0},
+    {"dns", "client_pending_max", K_INT, O(client_pending_max), 1, 8192, 0},
     {"dns", "rcvbuf", K_SIZE, O(rcvbuf), 65536, 256 << 20, 0},
     {"dns", "map_size", K_INT, O(map_memory), 1, 16000000, 0},
 
@@ -199,6 +200,7 @@ static void config_defaults(struct config *c)
 	c->edns_size = 1232;
 	c->tcp_idle_ms = 10000;
 	c->tcp_max_clients = 512;
+	c->client_pending_max = 1024;
 	c->rcvbuf = 8 << 20;
 	c->map_memory = 1000000;
 	c->sqlite = 1;

@@ -69,6 +69,7 @@ struct config {
 	int edns_size;
 	int tcp_idle_ms;
 	int tcp_max_clients;
+	int client_pending_max; /* forwarded queries in flight per client address */
 	int rcvbuf;
 	int map_memory; /* pool mappings kept in memory (max) */
 

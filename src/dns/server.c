@@ -45,6 +45,8 @@
 #define USOCK_USES 64
 /* Idle sockets kept per upstream. */
 #define USOCK_IDLE 256
+/* Buckets of the per-client count of queries in flight (a power of two). */
+#define CTAB 4096
 #define STATS_INTERVAL_MS 60000
 /* Events pending for the store past which UDP reads wait (about 10,000 events). */
 #define EVENTS_HOLD_BYTES (4u << 20)
@@ -116,11 +118,20 @@ struct pending {
 	uint32_t qhash;
 	struct pending *hnext;     /* next in the leader's bucket */
 	int follower;              /* not a leader: neither in w->qtab nor timed */
+	int counted;               /* in its client's count of queries in flight */
 	struct pending *leader;    /* a follower's leader while it waits */
 	struct pending *followers; /* a leader's followers */
 	struct pending *fnext;
 	int nfollow;
 	struct dns_query q;
+};
+
+/* Forwarded queries in flight from one client address. */
+struct client_count {
+	uint8_t addr[16];
+	int family;
+	int n;
+	struct client_count *next;
 };
 
 struct upstream {
@@ -148,7 +159,10 @@ struct dns_worker {
 	struct upstream *ups;
 	int nups;
 	int next_up;
-	struct pending *qtab[QTAB]; /* questions in flight, by question */
+	struct pending *qtab[QTAB];      /* questions in flight, by question */
+	struct client_count *ctab[CTAB]; /* queries in flight, by client address */
+	uint64_t n_coalesced, n_client_limited;
+	int64_t limit_logged; /* ms: when a client over its limit was last logged */
 	struct pending *phead, *ptail;
 	int npending;
 	struct tcp_conn *conns;
@@ -337,6 +351,8 @@ static void emit_stats(void *arg)
 	ev_int(b, "formerr", (int64_t)w->n_formerr);
 	ev_int(b, "servfail", (int64_t)w->n_servfail);
 	ev_int(b, "upstream_timeouts", (int64_t)w->n_timeouts);
+	ev_int(b, "coalesced", (int64_t)w->n_coalesced);
+	ev_int(b, "client_limited", (int64_t)w->n_client_limited);
 	ev_int(b, "dropped", (int64_t)w->n_dropped);
 	ev_int(b, "tcp_queries", (int64_t)w->n_tcp);
 	ev_int(b, "pending", w->npending);
@@ -585,6 +601,45 @@ static void udp_close(struct dns_worker *w, struct pending *p)
 	free(us);
 }
 
+/*
+ * The count of queries in flight from the address of client (its port aside),
+ * made when create and missing; NULL otherwise.
+ */
+static struct client_count **client_slot(struct dns_worker *w, const struct sockaddr *client,
+                                         int create)
+{
+	uint8_t a[16] = {0};
+	int fam = client->sa_family;
+	size_t len = fam == AF_INET6 ? 16 : 4;
+	if (fam == AF_INET6)
+		memcpy(a, &((const struct sockaddr_in6 *)client)->sin6_addr, 16);
+	else
+		memcpy(a, &((const struct sockaddr_in *)client)->sin_addr, 4);
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ a[i]) * 16777619u;
+	struct client_count **pp = &w->ctab[h & (CTAB - 1)];
+	while (*pp && ((*pp)->family != fam || memcmp((*pp)->addr, a, len) != 0))
+		pp = &(*pp)->next;
+	if (*pp == NULL && create) {
+		struct client_count *cc = xcalloc(1, sizeof(*cc));
+		memcpy(cc->addr, a, len);
+		cc->family = fam;
+		*pp = cc;
+	}
+	return *pp ? pp : NULL;
+}
+
+static void client_done(struct dns_worker *w, const struct sockaddr *client)
+{
+	struct client_count **pp = client_slot(w, client, 0);
+	if (pp && --(*pp)->n <= 0) {
+		struct client_count *cc = *pp;
+		*pp = cc->next;
+		free(cc);
+	}
+}
+
 /* Free p, a follower, or a leader whose followers have been taken off. */
 static void pending_free(struct dns_worker *w, struct pending *p)
 {
@@ -613,6 +668,8 @@ static void pending_free(struct dns_worker *w, struct pending *p)
 	}
 	if (p->conn && p->conn->gen == p->conn_gen)
 		p->conn->pending--;
+	if (p->counted)
+		client_done(w, (struct sockaddr *)&p->client);
 	w->npending--;
 	free(p);
 }
@@ -820,14 +877,33 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->reason = reason;
 	p->start = loop_now(w->loop);
 	w->npending++;
-	if (w->npending > MAX_PENDING) {
+	struct client_count **cc = client_slot(w, client, 1);
+	if (w->npending > MAX_PENDING || (*cc)->n >= w->cfg->client_pending_max) {
+		if (w->npending <= MAX_PENDING) {
+			w->n_client_limited++;
+			if (p->start - w->limit_logged >= 10000) {
+				char t[INET6_ADDRSTRLEN + 8];
+				w->limit_logged = p->start;
+				log_warnx("client %s has %d queries waiting for the upstream "
+				          "(client_pending_max): its new ones get SERVFAIL",
+				          addr_fmt(client, t, sizeof(t)), (*cc)->n);
+			}
+		}
+		if ((*cc)->n == 0) {
+			struct client_count *dead = *cc;
+			*cc = dead->next;
+			free(dead);
+		}
 		p->follower = 1; /* on no list */
 		servfail(w, p);
 		pending_free(w, p);
 		return;
 	}
+	(*cc)->n++;
+	p->counted = 1;
 	if (lead) {
 		/* The same question is in flight: wait for its answer. */
+		w->n_coalesced++;
 		p->follower = 1;
 		p->leader = lead;
 		p->fnext = lead->followers;

@@ -25,12 +25,13 @@ class ScriptedUpstream:
     from the same address and port; `drop_first` leaves the first query of
     each name unanswered."""
 
-    def __init__(self, delay=0.0, forge_first=False, drop_first=False):
+    def __init__(self, delay=0.0, forge_first=False, drop_first=False, silent_for=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.delay, self.forge_first, self.drop_first = delay, forge_first, drop_first
+        self.silent_for = silent_for  # names containing it are never answered
         self.log = []
         self.lock = threading.Lock()
         self.stop = False
@@ -63,7 +64,8 @@ class ScriptedUpstream:
             with self.lock:
                 seen_before = any(n == name for _, _, n in self.log)
                 self.log.append((src[1], q.id, name))
-            if self.drop_first and not seen_before:
+            if (self.drop_first and not seen_before) or (
+                    self.silent_for and self.silent_for in name):
                 continue
             threading.Thread(target=self.reply_later, args=(q, src), daemon=True).start()
 
@@ -205,3 +207,45 @@ def test_waiting_clients_share_a_failure(res):
         assert st.probe()
     finally:
         silent.close()
+
+
+def test_one_client_cannot_take_the_forwarder_from_the_others(res, upstream_factory):
+    """A host asking unique names the upstream never answers (a random-subdomain
+    flood) fills its own share of queries in flight, and its further ones get
+    SERVFAIL at once; another host's queries are forwarded and answered."""
+    up = upstream_factory(silent_for="flood")
+    st = start(res, up, client_pending_max=50, upstream_timeout="4s")
+    flooder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flooder.bind(("127.0.0.2", 0))
+    flooder.settimeout(0.5)
+    try:
+        for i in range(80):
+            flooder.sendto(harness.make_query(f"x{i}.flood.test").to_wire(),
+                           ("127.0.0.1", st.port))
+        t0 = time.monotonic()
+        refused = []
+        while len(refused) < 30 and time.monotonic() - t0 < 2:
+            try:
+                refused.append(dns.message.from_wire(flooder.recv(4096)))
+            except socket.timeout:
+                break
+        # the 30 past its 50 come back at once, long before the upstream timeout
+        assert len(refused) == 30, len(refused)
+        assert all(r.rcode() == dns.rcode.SERVFAIL for r in refused)
+        assert {r.question[0].name.to_text() for r in refused} == {
+            f"x{i}.flood.test." for i in range(50, 80)}
+        # another host meanwhile: answered
+        q = harness.make_query("other.ok.test")
+        r = dns.query.udp(q, "127.0.0.1", port=st.port, source="127.0.0.3", timeout=3)
+        assert harness.a_records(r), r
+        # its 50 in flight fail at the upstream timeout; then it is answered again
+        flooder.settimeout(8)
+        late = [dns.message.from_wire(flooder.recv(4096)) for _ in range(50)]
+        assert all(r.rcode() == dns.rcode.SERVFAIL for r in late)
+        r = dns.query.udp(harness.make_query("back.ok.test"), "127.0.0.1", port=st.port,
+                          source="127.0.0.2", timeout=3)
+        assert harness.a_records(r), r
+        assert len(up.queries()) == 52
+        assert "client 127.0.0.2 has 50 queries waiting" in st.log()
+    finally:
+        flooder.close()
