@@ -19,6 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	dns_resp_empty(&q, DNS_R_FORMERR, 0, 1232, out, sizeof(out));
 	if (size <= sizeof(buf) && dns_msg_walk(data, size, &m) == 0) {
+		struct dns_addr addrs[8];
+		int na = dns_msg_addrs(data, size, &m, addrs, 8);
+		if (na < 0 || na > 8 || na > m.ancount)
+			__builtin_trap();
 		/* A CNAME chain, and the sinkhole answer built from it, well-formed. */
 		struct dns_chain c;
 		if (dns_msg_chain(data, size, &m, &c) > 0 && q.have_question) {

@@ -3,8 +3,10 @@
  * list file (any format; detection picks the parser), then names taken from
  * the input itself are looked up and the answers checked for consistency.
  */
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dns/policy.h"
@@ -71,6 +73,33 @@ static void lookup(const struct policy *p, const char *name, size_t len)
 		__builtin_trap();
 }
 
+/* An rpz-ip match: its rule, "ADDR/LEN", covers the address looked up. */
+static void lookup_ip(const struct policy *p, int family, const uint8_t *addr)
+{
+	struct policy_match m;
+	enum policy_action a = policy_lookup_ip(p, family, addr, &m);
+	uint8_t r[16];
+	char t[64];
+
+	if (a != m.action || policy_lookup_ip(p, family, addr, NULL) != a)
+		__builtin_trap();
+	if (a == POLICY_NONE)
+		return;
+	if (!m.rule || !m.file || m.line < 1 || strlen(m.rule) >= sizeof(t))
+		__builtin_trap();
+	strcpy(t, m.rule);
+	char *slash = strchr(t, '/');
+	if (!slash)
+		__builtin_trap();
+	*slash = '\0';
+	int plen = atoi(slash + 1);
+	if (inet_pton(family, t, r) != 1 || plen < 1 || plen > (family == AF_INET ? 32 : 128))
+		__builtin_trap();
+	for (int b = 0; b < plen; b++)
+		if (((r[b / 8] ^ addr[b / 8]) >> (7 - b % 8)) & 1)
+			__builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *s = (const char *)data, *end = s + size;
@@ -113,6 +142,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	lookup(p, "", 0);
 	lookup(p, ".", 1);
+	/* Addresses: the input's first bytes, and what the input's triggers name. */
+	uint8_t a[16] = {0};
+	memcpy(a, data, size < 16 ? size : 16);
+	lookup_ip(p, AF_INET, a);
+	lookup_ip(p, AF_INET6, a);
+	static const uint8_t v4[4] = {192, 0, 2, 1};
+	static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1};
+	lookup_ip(p, AF_INET, v4);
+	lookup_ip(p, AF_INET6, v6);
 	policy_memory(p);
 	policy_free(&p);
 	return 0;

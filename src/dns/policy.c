@@ -70,6 +70,23 @@ struct list_ent {
 	uint32_t first;        /* arena offset of the list's first record */
 };
 
+/* An RPZ rpz-ip trigger: answers holding an address under the prefix. */
+struct ip_rule {
+	uint8_t addr[16]; /* host bits zero */
+	uint8_t plen;
+	uint8_t family; /* 4 or 6 */
+	uint8_t allow;  /* rpz-passthru */
+	int list;       /* index in lists */
+	int line;
+	char text[INET6_ADDRSTRLEN + 4]; /* "192.0.2.0/24", the rule as events name it */
+};
+
+/* A run of ip rules of one family and prefix length, sorted by address. */
+struct ip_seg {
+	uint8_t family, plen;
+	size_t start, n;
+};
+
 struct policy {
 	char *arena; /* records; offset 0 is a pad byte so that 0 means "none" */
 	size_t alen, acap;
@@ -81,6 +98,10 @@ struct policy {
 	size_t nrecords;       /* records in the arena */
 	size_t nrules;         /* distinct rules in the table */
 	size_t nallow;         /* allow rules in the table */
+	struct ip_rule *ips;   /* rpz-ip triggers; sorted by policy_finish() */
+	size_t nips, ipcap;
+	struct ip_seg *segs; /* longest prefixes first */
+	int nsegs;
 	int finished;
 };
 
@@ -821,6 +842,112 @@ static const char *rpz_special_trigger(const char *s, size_t n)
 }
 
 /*
+ * An rpz-ip trigger, "PLEN.REVERSED-ADDRESS.rpz-ip" (trig, n bytes, without
+ * the origin): "24.0.2.0.192.rpz-ip" is 192.0.2.0/24, "48.zz.1.db8.2001.rpz-ip"
+ * 2001:db8:1::/48 ("zz" stands for the "::"). Added as an ip rule; bits past
+ * the prefix are cleared. 0, 1 when the line was reported, -ENOMEM.
+ */
+static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
+{
+	struct policy *p = ps->p;
+	char lab[40][8], q[128];
+	int nl = 0;
+	size_t i = 0;
+
+	/* the labels before "rpz-ip", in order */
+	while (i < n) {
+		size_t j = i;
+		while (j < n && trig[j] != '.')
+			j++;
+		if (nl == 40 || j - i == 0 || j - i >= sizeof(lab[0]))
+			goto bad;
+		memcpy(lab[nl], trig + i, j - i);
+		lab[nl][j - i] = '\0';
+		nl++;
+		i = j + 1;
+	}
+	if (nl < 3 || strcasecmp(lab[nl - 1], "rpz-ip") != 0)
+		goto bad;
+	nl--; /* drop "rpz-ip" */
+	char *end;
+	long plen = strtol(lab[0], &end, 10);
+	if (*end || end == lab[0])
+		goto bad;
+	struct ip_rule r;
+	memset(&r, 0, sizeof(r));
+	char text[INET6_ADDRSTRLEN + 64];
+	size_t tl = 0;
+	int v4 = nl == 5;
+	for (int k = 1; v4 && k <= 4; k++)
+		v4 = strspn(lab[k], "0123456789") == strlen(lab[k]) && strlen(lab[k]) <= 3;
+	if (v4) {
+		/* IPv4: four octets, last first */
+		r.family = 4;
+		for (int k = 4; k >= 1; k--) {
+			long o = strtol(lab[k], &end, 10);
+			if (*end || end == lab[k] || o < 0 || o > 255)
+				goto bad;
+			tl += (size_t)snprintf(text + tl, sizeof(text) - tl, "%s%ld",
+			                       k == 4 ? "" : ".", o);
+		}
+		if (plen < 1 || plen > 32)
+			goto bad;
+	} else {
+		/* IPv6: groups last first, "zz" for the run of zeros */
+		r.family = 6;
+		if (nl > 9)
+			goto bad;
+		/* the groups joined by ':', "zz" empty; then a leading or trailing
+		 * empty group is doubled so that it reads "::" */
+		text[tl++] = ':';
+		for (int k = nl - 1; k >= 1; k--)
+			tl += (size_t)snprintf(text + tl, sizeof(text) - tl, "%s%s",
+			                       strcasecmp(lab[k], "zz") ? lab[k] : "",
+			                       k > 1 ? ":" : "");
+		if (text[tl - 1] == ':')
+			text[tl++] = ':';
+		text[tl] = '\0';
+		if (text[1] != ':')
+			memmove(text, text + 1, tl--); /* no leading empty group */
+		if (plen < 1 || plen > 128)
+			goto bad;
+	}
+	if (inet_pton(r.family == 4 ? AF_INET : AF_INET6, text, r.addr) != 1)
+		goto bad;
+	r.plen = (uint8_t)plen;
+	size_t alen = r.family == 4 ? 4 : 16;
+	for (size_t b = 0; b < alen; b++) {
+		int keep = (int)plen - (int)b * 8;
+		if (keep <= 0)
+			r.addr[b] = 0;
+		else if (keep < 8)
+			r.addr[b] &= (uint8_t)(0xff << (8 - keep));
+	}
+	inet_ntop(r.family == 4 ? AF_INET : AF_INET6, r.addr, r.text, sizeof(r.text) - 4);
+	snprintf(r.text + strlen(r.text), 5, "/%ld", plen);
+	r.allow = (uint8_t)(allow != 0);
+	r.list = (int)(ps->l - p->lists);
+	r.line = ps->line;
+	if (p->nips == p->ipcap) {
+		size_t nc = p->ipcap ? p->ipcap * 2 : 64;
+		struct ip_rule *ni = realloc(p->ips, nc * sizeof(*ni));
+		if (ni == NULL) {
+			ps->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		p->ips = ni;
+		p->ipcap = nc;
+	}
+	p->ips[p->nips++] = r;
+	ps->l->info.entries++;
+	return 0;
+bad:
+	parse_warn(ps, "rpz-ip trigger %s is not PREFIXLEN.REVERSED-ADDRESS.rpz-ip",
+	           msg_quote(q, sizeof(q), trig, n));
+	return 1;
+}
+
+/*
  * rpz: "[owner] [ttl] [class] type rdata". SOA and NS belong to the zone,
  * not the policy. "CNAME ." and "CNAME *." block (NXDOMAIN, NODATA),
  * "CNAME rpz-passthru." allows, "CNAME rpz-drop." blocks; a CNAME to any
@@ -929,9 +1056,14 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 		parse_warn(ps, "wildcard for every name is not supported");
 		return;
 	}
-	if (rpz_special_trigger(trig, (size_t)tl)) {
-		parse_warn(ps, "%s trigger is not supported",
-		           rpz_special_trigger(trig, (size_t)tl));
+	const char *special = rpz_special_trigger(trig, (size_t)tl);
+	if (special && !strcmp(special, "rpz-ip")) {
+		/* An address in a forwarded answer: the name that got it is sinkholed. */
+		ip_rule_add(ps, trig, (size_t)tl, (flags & RULE_ALLOW) != 0);
+		return;
+	}
+	if (special) {
+		parse_warn(ps, "%s trigger is not supported", special);
 		return;
 	}
 	rule_add(ps, trig, (size_t)tl, flags, 1);
@@ -1250,6 +1382,93 @@ static inline int name_eq(const char *s, const char *q, size_t n)
  * home slots are prefetched together, so that the cache misses of a table
  * far larger than the cache overlap instead of queueing. O(records).
  */
+static int ip_cmp(const void *a, const void *b)
+{
+	const struct ip_rule *x = a, *y = b;
+	if (x->family != y->family)
+		return x->family - y->family;
+	if (x->plen != y->plen)
+		return y->plen - x->plen; /* longest first */
+	int c = memcmp(x->addr, y->addr, 16);
+	if (c)
+		return c;
+	return (x->allow ? 0 : 1) - (y->allow ? 0 : 1); /* an allow first */
+}
+
+/* Sort the ip rules and cut them into runs of one family and length. */
+static void ips_finish(struct policy *p)
+{
+	if (!p->nips)
+		return;
+	qsort(p->ips, p->nips, sizeof(*p->ips), ip_cmp);
+	p->segs = calloc(2 + 32 + 128, sizeof(*p->segs));
+	if (p->segs == NULL) {
+		p->nips = 0;
+		return;
+	}
+	for (size_t i = 0; i < p->nips; i++) {
+		struct ip_seg *g = p->nsegs ? &p->segs[p->nsegs - 1] : NULL;
+		if (!g || g->family != p->ips[i].family || g->plen != p->ips[i].plen) {
+			g = &p->segs[p->nsegs++];
+			g->family = p->ips[i].family;
+			g->plen = p->ips[i].plen;
+			g->start = i;
+		}
+		g->n++;
+	}
+}
+
+enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
+                                    struct policy_match *m)
+{
+	uint8_t fam = family == AF_INET6 ? 6 : 4;
+	size_t alen = fam == 4 ? 4 : 16;
+	if (m)
+		memset(m, 0, sizeof(*m));
+	if (!p || !p->nsegs)
+		return POLICY_NONE;
+	for (int g = 0; g < p->nsegs; g++) {
+		const struct ip_seg *sg = &p->segs[g];
+		if (sg->family != fam)
+			continue;
+		uint8_t key[16] = {0};
+		memcpy(key, addr, alen);
+		for (size_t b = 0; b < alen; b++) {
+			int keep = (int)sg->plen - (int)b * 8;
+			if (keep <= 0)
+				key[b] = 0;
+			else if (keep < 8)
+				key[b] &= (uint8_t)(0xff << (8 - keep));
+		}
+		/* the first rule with this address: an allow sorts before a block */
+		size_t lo = sg->start, hi = sg->start + sg->n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (memcmp(p->ips[mid].addr, key, 16) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < sg->start + sg->n && memcmp(p->ips[lo].addr, key, 16) == 0) {
+			const struct ip_rule *r = &p->ips[lo];
+			if (m) {
+				m->action = r->allow ? POLICY_ALLOW : POLICY_BLOCK;
+				m->rule = r->text;
+				m->file = p->lists[r->list].info.path;
+				m->line = r->line;
+				m->wildcard = 1;
+			}
+			return r->allow ? POLICY_ALLOW : POLICY_BLOCK;
+		}
+	}
+	return POLICY_NONE;
+}
+
+size_t policy_ip_rules(const struct policy *p)
+{
+	return p ? p->nips : 0;
+}
+
 void policy_finish(struct policy *p)
 {
 	struct {
@@ -1263,6 +1482,7 @@ void policy_finish(struct policy *p)
 	if (!p || p->finished)
 		return;
 	p->finished = 1;
+	ips_finish(p);
 	/* Give back the growth slack of both blocks (remaps, no copies). */
 	sz = page_round(p->alen);
 	if (sz < p->acap && (a = block_resize(p->arena, p->acap, sz)) != NULL) {
@@ -1440,7 +1660,7 @@ size_t policy_rules(const struct policy *p)
 {
 	if (!p)
 		return 0;
-	return p->finished ? p->nrules : p->nrecords;
+	return (p->finished ? p->nrules : p->nrecords) + p->nips;
 }
 
 int policy_list_count(const struct policy *p)
@@ -1463,7 +1683,7 @@ size_t policy_memory(const struct policy *p)
 	if (!p)
 		return 0;
 	n = sizeof(*p) + p->acap + p->tcap * sizeof(*p->tab) +
-	    (size_t)p->lcap * sizeof(*p->lists);
+	    (size_t)p->lcap * sizeof(*p->lists) + p->ipcap * sizeof(*p->ips);
 	for (i = 0; i < p->nlists; i++)
 		n += strlen(p->lists[i].info.path) + 1;
 	return n;
@@ -1480,6 +1700,8 @@ void policy_free(struct policy **pp)
 	for (i = 0; i < p->nlists; i++)
 		free((char *)p->lists[i].info.path);
 	free(p->lists);
+	free(p->ips);
+	free(p->segs);
 	block_free(p->tab, p->tcap * sizeof(*p->tab));
 	block_free(p->arena, p->acap);
 	free(p);

@@ -12,7 +12,9 @@
  *   dnsmasq   "server=/evil.example/" or "address=/evil.example/0.0.0.0"
  *   rpz       RFC-style RPZ zone: "$TTL", SOA/NS records, "name CNAME ."
  *             (NXDOMAIN, block), "name CNAME *." (NODATA, block),
- *             "name CNAME rpz-passthru." (allow), "*.name CNAME ." (wildcard)
+ *             "name CNAME rpz-passthru." (allow), "*.name CNAME ." (wildcard),
+ *             "24.0.2.0.192.rpz-ip CNAME ." (an address in a forwarded
+ *             answer: policy_lookup_ip())
  * Names are matched case-insensitively, a trailing dot is ignored, IDN must
  * be in punycode (raw UTF-8 is reported as invalid). An entry of any format
  * except rpz covers the name and all its subdomains; an rpz entry covers
@@ -78,6 +80,18 @@ void policy_finish(struct policy *p);
  */
 enum policy_action policy_lookup(const struct policy *p, const char *name, size_t len,
                                  struct policy_match *m);
+/*
+ * Decide an address found in a forwarded answer (family AF_INET or
+ * AF_INET6; 4 or 16 bytes) by the rpz-ip triggers of RPZ lists: the longest
+ * prefix covering it, an allow (rpz-passthru) winning at equal length. The
+ * rule in m is its prefix ("192.0.2.0/24"). Cost: a binary search per
+ * prefix length in use.
+ */
+enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
+                                    struct policy_match *m);
+/* The rpz-ip triggers loaded. */
+size_t policy_ip_rules(const struct policy *p);
+/* Rules loaded: names and rpz-ip triggers. */
 size_t policy_rules(const struct policy *p);
 int policy_list_count(const struct policy *p);
 const struct list_info *policy_list(const struct policy *p, int i);

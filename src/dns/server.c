@@ -231,7 +231,7 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
                           const struct sockaddr *src, const struct sockaddr *dst,
                           enum transport tr, const struct policy_match *m, const char *reason,
                           const struct dns_chain *c, int upto, const char *target,
-                          const uint8_t *addr, int family)
+                          const char *ip, const uint8_t *addr, int family)
 {
 	struct evbuf *b = emit_buf(&w->em);
 	char tb[16], at[INET6_ADDRSTRLEN];
@@ -283,6 +283,8 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	ev_rule(b, m);
 	if (c)
 		ev_str(b, "cname", target);
+	if (ip)
+		ev_str(b, "answer_ip", ip);
 	ev_str(b, "answer", addr ? at : "NODATA");
 	ev_close(b);
 	emit_commit(&w->em);
@@ -455,7 +457,7 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
                               const struct sockaddr *src, const struct sockaddr *dst,
                               enum transport tr, const struct policy_match *m,
                               const char *reason, const struct dns_chain *c, int upto,
-                              uint8_t *out, size_t cap)
+                              const char *ip, uint8_t *out, size_t cap)
 {
 	uint8_t addr[16];
 	const uint8_t *ap = NULL;
@@ -516,7 +518,7 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
 	}
 	w->n_sinkholed++;
-	emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ap, family);
+	emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ip, ap, family);
 	return n;
 }
 
@@ -525,10 +527,10 @@ static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
                              const struct sockaddr *src, const struct sockaddr *dst,
                              enum transport tr, const struct policy_match *m,
                              const char *reason, const struct dns_chain *c, int upto,
-                             uint8_t *out, size_t cap)
+                             const char *ip, uint8_t *out, size_t cap)
 {
 	uint16_t es = (uint16_t)w->cfg->edns_size;
-	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, out, cap);
+	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, ip, out, cap);
 	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)es) : 65535;
 	if (n == 0 || n > limit) {
 		/* A long chain over UDP: the client asks again over TCP. */
@@ -555,6 +557,52 @@ static int chain_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * Response-IP policy: an address of the forwarded answer that an rpz-ip
+ * trigger blocks (its text in ip, its rule in m): a name, listed or not,
+ * that resolves to a known C&C address. 1 if there is one.
+ */
+static int ip_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
+                      const struct dns_msg *dm, struct policy_match *m, char *ip)
+{
+	struct dns_addr a[32];
+	if (dm->ancount == 0 || !policy_ip_rules(w->policy))
+		return 0;
+	int n = dns_msg_addrs(pkt, len, dm, a, 32);
+	for (int i = 0; i < n; i++) {
+		if (policy_lookup_ip(w->policy, a[i].family, a[i].a, m) == POLICY_BLOCK) {
+			inet_ntop(a[i].family, a[i].a, ip, INET6_ADDRSTRLEN);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A forwarded answer that must be sinkholed instead (CNAME chain or
+ * response IP): the sinkhole answer into out, or 0 to pass the answer on.
+ * qm: how q's own name was decided; an allow rule for it wins here too.
+ */
+static size_t answer_inspect(struct dns_worker *w, const struct dns_query *q,
+                             const struct policy_match *qm, const struct sockaddr *src,
+                             const struct sockaddr *dst, enum transport tr, const uint8_t *pkt,
+                             size_t len, const struct dns_msg *dm, uint8_t *out, size_t cap)
+{
+	if (qm->action == POLICY_ALLOW)
+		return 0;
+	struct dns_chain c;
+	struct policy_match m;
+	char ip[INET6_ADDRSTRLEN];
+	int at = chain_blocked(w, pkt, len, dm, &c, &m);
+	if (at >= 0)
+		return sinkhole_reply(w, q, src, dst, tr, &m, "blocklist", &c, at, NULL, out,
+		                      cap);
+	if (ip_blocked(w, pkt, len, dm, &m, ip))
+		return sinkhole_reply(w, q, src, dst, tr, &m, "blocklist", NULL, 0, ip, out,
+		                      cap);
+	return 0;
 }
 
 /* ---------- upstream ---------- */
@@ -828,16 +876,14 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		size_t n = dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(out), &dm);
 		if (n) {
 			w->n_cached++;
-			struct dns_chain c;
-			struct policy_match cm;
-			int at = chain_blocked(w, out, n, &dm, &c, &cm);
-			if (at >= 0) {
-				n = sinkhole_reply(w, q, client, local, tr, &cm, "blocklist",
-				                   &c, at, out, sizeof(out));
+			uint8_t sk[PKT_MAX];
+			size_t k = answer_inspect(w, q, m, client, local, tr, out, n, &dm, sk,
+			                          sizeof(sk));
+			if (k) {
 				if (tr == T_UDP)
-					udp_send(udp_fd, out, n, client, clen, local);
+					udp_send(udp_fd, sk, k, client, clen, local);
 				else
-					reply_tcp(conn, out, n);
+					reply_tcp(conn, sk, k);
 				return;
 			}
 			n = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
@@ -946,15 +992,12 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 {
 	if (cache && w->cache)
 		dns_cache_put(w->cache, &p->q, buf, n, m, loop_now(w->loop));
-	struct dns_chain c;
-	struct policy_match cm;
-	int at = chain_blocked(w, buf, n, m, &c, &cm);
-	if (at >= 0) {
-		uint8_t out[PKT_MAX];
-		size_t len = sinkhole_reply(w, &p->q, (struct sockaddr *)&p->client,
-		                            (struct sockaddr *)&p->local, p->tr, &cm,
-		                            "blocklist", &c, at, out, sizeof(out));
-		deliver(w, p, out, len);
+	uint8_t sk[PKT_MAX];
+	size_t skn =
+	    answer_inspect(w, &p->q, &p->m, (struct sockaddr *)&p->client,
+	                   (struct sockaddr *)&p->local, p->tr, buf, n, m, sk, sizeof(sk));
+	if (skn) {
+		deliver(w, p, sk, skn);
 		pending_free(w, p);
 		return;
 	}
@@ -1196,7 +1239,8 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
 
 	if (decide(w, &q, &m, &reason) == V_SINKHOLE)
-		return sinkhole_reply(w, &q, src, local, tr, &m, reason, NULL, 0, out, cap);
+		return sinkhole_reply(w, &q, src, local, tr, &m, reason, NULL, 0, NULL, out,
+		                      cap);
 	if (w->nups == 0) {
 		w->n_servfail++;
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);

@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define MAX_HOPS 126
 
@@ -240,6 +241,31 @@ void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub)
 {
 	struct dns_msg m;
 	msg_walk(pkt, len, &m, pkt, sub);
+}
+
+int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_addr *out,
+                  int max)
+{
+	struct rr_walk w = {pkt, len, m->question_end, NULL, 0};
+	int n = 0;
+	for (uint16_t i = 0; i < m->ancount && n < max; i++) {
+		uint16_t type, rdlen;
+		uint32_t ttl;
+		size_t rdoff, rrstart;
+		int root;
+		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+			break;
+		if (get16(pkt + rdoff - 8) != DNS_C_IN)
+			continue;
+		if (type == DNS_T_A && rdlen == 4) {
+			out[n].family = AF_INET;
+			memcpy(out[n++].a, pkt + rdoff, 4);
+		} else if (type == DNS_T_AAAA && rdlen == 16) {
+			out[n].family = AF_INET6;
+			memcpy(out[n++].a, pkt + rdoff, 16);
+		}
+	}
+	return n;
 }
 
 int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_chain *c)

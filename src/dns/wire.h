@@ -163,6 +163,16 @@ struct dns_chain {
 /* Fill c from the walked message m. Returns c->n (0: no chain, or malformed). */
 int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_chain *c);
 
+/* An address record of an answer section. */
+struct dns_addr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t a[16];
+};
+
+/* The A and AAAA records (class IN) of m's answer section, at most max. */
+int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_addr *out,
+                  int max);
+
 /*
  * The sinkhole answer for a name reached by a CNAME chain: the chain's
  * first `upto` + 1 CNAME records (owner names uncompressed, TTLs capped at

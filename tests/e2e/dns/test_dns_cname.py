@@ -21,6 +21,7 @@ UPSTREAM = [
     "cname=shop.legit.test,web.ok.test",
     "cname=partner.legit.test,good.evil.test",
     "cname=direct.legit.test,c2.evil.test",
+    "cname=trusted.legit.test,c2.evil.test",
 ]
 
 
@@ -39,7 +40,8 @@ def chain(r):
 def st(mres):
     up = mres.dnsmasq(UPSTREAM)
     bl = harness.write_list(mres.path("cname.hosts"), ["# C&C", "0.0.0.0 evil.test"])
-    al = harness.write_list(mres.path("cname-allow.plain"), ["good.evil.test"])
+    al = harness.write_list(mres.path("cname-allow.plain"),
+                            ["good.evil.test", "trusted.legit.test"])
     s = mres.sinktrap({"dns": {"blocklist": str(bl), "allowlist": str(al)}}, upstream=up)
     s.list_path = str(bl)
     s.upstream = up
@@ -111,8 +113,12 @@ def test_aliases_to_unlisted_or_allowed_names_are_forwarded(st):
     assert chain(st.query("partner.legit.test")) == [
         ("partner.legit.test.", "CNAME", "good.evil.test."),
         ("good.evil.test.", "A", "127.0.9.2")]
+    # an allow rule for the name asked wins over what its answer leads to
+    assert chain(st.query("trusted.legit.test")) == [
+        ("trusted.legit.test.", "CNAME", "c2.evil.test."), ("c2.evil.test.", "A", "127.0.9.1")]
     assert not st.dns_events("shop.legit.test")
     assert not st.dns_events("partner.legit.test")
+    assert not st.dns_events("trusted.legit.test")
 
 
 def test_check_says_answers_are_inspected(st):

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -320,10 +321,9 @@ static const struct list_case list_cases[] = {
 		        "* CNAME .\n"                                                /* 22 */
 		        "rpz.su CNAME .\n"                                           /* 23 */
 		        "@ CNAME .\n",                                               /* 24 */
-		.entries = 12,
+		.entries = 13, /* line 16 is an rpz-ip trigger: test_rpz_ip */
 		.warns = {
 			{15, "unsupported RPZ action \"rpz-tcp-only.\""},
-			{16, "rpz-ip trigger is not supported"},
 			{17, "empty label in name \"bad..example\""},
 			{18, "unsupported record type \"FOO\""},
 			{19, "unsupported directive \"$INCLUDE\""},
@@ -1031,6 +1031,88 @@ static void test_real_rpz(void **state)
 	policy_free(&p);
 }
 
+/* rpz-ip triggers: addresses of forwarded answers, longest prefix first. */
+static void test_rpz_ip(void **state)
+{
+	static const char text[] = "$TTL 300\n"                                    /* 1 */
+	                           "@ SOA localhost. root.localhost. 1 1 1 1 1\n"  /* 2 */
+	                           "32.1.2.0.192.rpz-ip CNAME .\n"                 /* 3 */
+	                           "24.0.0.51.198.rpz-ip CNAME .\n"                /* 4 */
+	                           "32.7.0.51.198.rpz-ip CNAME rpz-passthru.\n"    /* 5 */
+	                           "48.zz.1.db8.2001.rpz-ip CNAME .\n"             /* 6 */
+	                           "128.1.zz.db8.2001.rpz-ip CNAME .\n"            /* 7 */
+	                           "64.zz.1.db8.2001.rpz-ip CNAME rpz-passthru.\n" /* 8 */
+	                           "33.1.2.0.192.rpz-ip CNAME .\n"                 /* 9 */
+	                           "32.1.2.0.300.rpz-ip CNAME .\n"                 /* 10 */
+	                           "x.1.2.0.192.rpz-ip CNAME .\n"                  /* 11 */
+	                           "16.99.1.1.203.rpz-ip CNAME .\n"                /* 12 */
+	                           "evil.example CNAME .\n";                       /* 13 */
+	static const struct {
+		const char *addr;
+		enum policy_action a;
+		const char *rule;
+		int line;
+	} want[] = {
+	    {"192.0.2.1", POLICY_BLOCK, "192.0.2.1/32", 3},
+	    {"192.0.2.2", POLICY_NONE, NULL, 0},
+	    {"198.51.7.9", POLICY_NONE, NULL, 0},
+	    {"198.51.0.9", POLICY_BLOCK, "198.51.0.0/24", 4},
+	    /* a longer passthru wins */
+	    {"198.51.0.7", POLICY_NONE, NULL, 0},
+	    /* 2001:db8:1::/64 is passed through, the rest of the /48 blocked */
+	    {"2001:db8:1::5", POLICY_NONE, NULL, 0},
+	    {"2001:db8:1:ffff::1", POLICY_BLOCK, "2001:db8:1::/48", 6},
+	    {"2001:db8::1", POLICY_BLOCK, "2001:db8::1/128", 7},
+	    {"2001:db8::2", POLICY_NONE, NULL, 0},
+	    {"2001:db8:1:1::7", POLICY_BLOCK, "2001:db8:1::/48", 6},
+	    /* bits past the prefix are cleared: 203.1.1.99/16 is 203.1.0.0/16 */
+	    {"203.1.200.200", POLICY_BLOCK, "203.1.0.0/16", 12},
+	    {"203.2.0.1", POLICY_NONE, NULL, 0},
+	};
+	struct policy *p = policy_new();
+	struct warns ws = {0};
+	struct policy_match m;
+
+	(void)state;
+	assert_int_equal(policy_add_list(p, "ip.rpz", text, sizeof(text) - 1, 0, warn_cb, &ws),
+	                 0);
+	policy_finish(p);
+	warns_print(&ws);
+	assert_int_equal(ws.total, 3);
+	assert_int_equal(ws.w[0].line, 9);
+	assert_int_equal(ws.w[1].line, 10);
+	assert_int_equal(ws.w[2].line, 11);
+	assert_non_null(strstr(ws.w[0].msg, "rpz-ip trigger"));
+	assert_int_equal(policy_ip_rules(p), 7);
+	assert_int_equal(policy_list(p, 0)->entries, 8);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		uint8_t a[16];
+		int fam = strchr(want[i].addr, ':') ? AF_INET6 : AF_INET;
+		assert_int_equal(inet_pton(fam, want[i].addr, a), 1);
+		enum policy_action got = policy_lookup_ip(p, fam, a, &m);
+		if (want[i].a == POLICY_NONE) {
+			/* nothing, or an allow that takes the address out */
+			if (got != POLICY_NONE && got != POLICY_ALLOW)
+				fail_msg("%s: got %d", want[i].addr, got);
+			continue;
+		}
+		if (got != want[i].a)
+			fail_msg("%s: got %d, want %d", want[i].addr, got, want[i].a);
+		assert_string_equal(m.rule, want[i].rule);
+		assert_int_equal(m.line, want[i].line);
+		assert_string_equal(m.file, "ip.rpz");
+	}
+	/* the passthru itself */
+	uint8_t a[16];
+	inet_pton(AF_INET, "198.51.0.7", a);
+	assert_int_equal(policy_lookup_ip(p, AF_INET, a, &m), POLICY_ALLOW);
+	assert_int_equal(m.line, 5);
+	/* names are unaffected */
+	assert_int_equal(policy_lookup(p, "evil.example", 12, NULL), POLICY_BLOCK);
+	assert_int_equal(policy_lookup(p, "1.2.0.192.rpz-ip", 16, NULL), POLICY_NONE);
+	policy_free(&p);
+}
+
 int main(void)
 {
 	enum { NCASES = sizeof(list_cases) / sizeof(list_cases[0]) };
@@ -1047,6 +1129,7 @@ int main(void)
 	    cmocka_unit_test(test_real_cerber_hit),
 	    cmocka_unit_test(test_real_names),
 	    cmocka_unit_test(test_real_rpz),
+	    cmocka_unit_test(test_rpz_ip),
 	};
 	struct CMUnitTest tests[NCASES + sizeof(fixed) / sizeof(fixed[0])];
 	static char names[NCASES][64];

@@ -1,0 +1,78 @@
+"""Response-IP policy: an RPZ list's rpz-ip triggers sinkhole a forwarded name,
+listed or not, whose answer holds an address they cover (a known C&C
+server behind a fresh name), from a fresh upstream answer and from the cache;
+an rpz-passthru trigger on a longer prefix takes an address out."""
+
+import dns.rcode
+import pytest
+
+import harness
+
+UPSTREAM = [
+    "host-record=fresh.domain.test,127.0.9.1",
+    "host-record=neighbour.domain.test,127.0.9.7",
+    "host-record=clean.domain.test,127.0.10.1",
+    "host-record=v6.domain.test,fd00:bad::1",
+    "host-record=v6clean.domain.test,fd00:900d::1",
+    "host-record=allowed.domain.test,127.0.9.9",
+]
+
+RPZ = [
+    "$TTL 300",                                   # 1
+    "@ SOA localhost. root.localhost. 1 1 1 1 1",  # 2
+    "24.0.9.0.127.rpz-ip CNAME .",                # 3: 127.0.9.0/24
+    "32.7.9.0.127.rpz-ip CNAME rpz-passthru.",    # 4: but not 127.0.9.7
+    "48.zz.bad.fd00.rpz-ip CNAME .",              # 5: fd00:bad::/48
+    "33.1.9.0.127.rpz-ip CNAME .",                # 6: not an address
+]
+
+
+@pytest.fixture(scope="module")
+def st(mres):
+    up = mres.dnsmasq(UPSTREAM)
+    rpz = harness.write_list(mres.path("c2-ip.rpz"), RPZ)
+    al = harness.write_list(mres.path("ip-allow.plain"), ["allowed.domain.test"])
+    s = mres.sinktrap({"dns": {"blocklist": str(rpz), "allowlist": str(al)}}, upstream=up)
+    s.list_path = str(rpz)
+    return s
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_a_name_resolving_to_a_listed_address_is_sinkholed(st, proto):
+    for _ in range(2):  # fresh, then from the cache
+        r = st.query("fresh.domain.test", proto=proto)
+        assert r.rcode() == dns.rcode.NOERROR
+        addrs = harness.a_records(r)
+        assert len(addrs) == 1 and addrs[0].startswith("127.66."), r
+    ev = st.wait_dns_event("fresh.domain.test", count=2)[-1]
+    sk = ev["sinkhole"]
+    assert sk["action"] == "sinkhole" and sk["reason"] == "blocklist"
+    assert sk["rule"] == "127.0.9.0/24"
+    assert sk["list"] == st.list_path and sk["line"] == 3
+    assert sk["answer_ip"] == "127.0.9.1"
+    assert sk["answer"] == addrs[0]
+    assert [a["rdata"] for a in ev["dns"]["answers"]] == [addrs[0]]
+
+
+def test_ipv6_prefix_and_passthru(st):
+    r = st.query("v6.domain.test", "AAAA")
+    a = harness.a_records(r)
+    assert len(a) == 1 and a[0].startswith("fd00:66::"), r
+    ev = st.wait_dns_event("v6.domain.test")[0]
+    assert ev["sinkhole"]["rule"] == "fd00:bad::/48"
+    assert ev["sinkhole"]["answer_ip"] == "fd00:bad::1"
+    # outside every prefix, or under a longer passthru: forwarded as they are
+    assert harness.a_records(st.query("clean.domain.test")) == ["127.0.10.1"]
+    assert harness.a_records(st.query("v6clean.domain.test", "AAAA")) == ["fd00:900d::1"]
+    assert harness.a_records(st.query("neighbour.domain.test")) == ["127.0.9.7"]
+    # a name an allow rule covers: its answer is not inspected
+    assert harness.a_records(st.query("allowed.domain.test")) == ["127.0.9.9"]
+    for name in ("clean.domain.test", "v6clean.domain.test", "neighbour.domain.test",
+                 "allowed.domain.test"):
+        assert not st.dns_events(name)
+
+
+def test_bad_trigger_is_reported_with_its_line(st):
+    assert f"{st.list_path}:6: rpz-ip trigger" in st.log()
+    r = st.run_cmd("check-config")
+    assert r.returncode == 0, r.stderr
