@@ -1939,6 +1939,26 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 		name = ascii;
 		nl = strlen(name);
 	}
+	uint8_t ip[16];
+	int fam = addr_parse_ip(name, ip);
+	if (fam) {
+		/* An address: which rpz-ip trigger covers it in a forwarded answer. */
+		struct policy_match m;
+		enum policy_action a = policy_lookup_ip(p, fam, ip, &m);
+		if (a == POLICY_NONE) {
+			fprintf(out, "%s: no rpz-ip entry covers it\n", name);
+			fprintf(out, "answer: a forwarded answer holding it is passed on\n");
+			return 1;
+		}
+		fprintf(out, "%s: %s by %s:%d (%s)\n", name,
+		        a == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule);
+		fprintf(out, "answer: %s\n",
+		        a == POLICY_BLOCK
+		            ? "a forwarded answer holding it is sinkholed (the name "
+		              "asked gets the sinkhole answer)"
+		            : "a forwarded answer holding it is passed on");
+		return a == POLICY_BLOCK ? 0 : 1;
+	}
 	if (nl >= sizeof(q.name)) {
 		fprintf(errout, "name too long\n");
 		return 2;

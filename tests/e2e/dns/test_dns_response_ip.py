@@ -76,3 +76,17 @@ def test_bad_trigger_is_reported_with_its_line(st):
     assert f"{st.list_path}:6: rpz-ip trigger" in st.log()
     r = st.run_cmd("check-config")
     assert r.returncode == 0, r.stderr
+
+
+def test_check_names_the_entry_covering_an_address(st):
+    r = st.run_cmd("check", "127.0.9.1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"127.0.9.1: blocked by {st.list_path}:3 (127.0.9.0/24)" in r.stdout
+    assert "sinkholed" in r.stdout
+    r = st.run_cmd("check", "127.0.9.7")
+    assert r.returncode == 1
+    assert f"allowed by {st.list_path}:4 (127.0.9.7/32)" in r.stdout
+    r = st.run_cmd("check", "fd00:bad::99")
+    assert r.returncode == 0 and "(fd00:bad::/48)" in r.stdout, r.stdout
+    r = st.run_cmd("check", "10.1.2.3")
+    assert r.returncode == 1 and "no rpz-ip entry covers it" in r.stdout
