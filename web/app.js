@@ -296,7 +296,7 @@ async function lists() {
   const d = await api('/api/lists');
   clear(view);
   const out = h('pre', { id: 'check-result', class: 'json' });
-  const input = h('input', { name: 'name', id: 'check-name', placeholder: 'domain name' });
+  const input = h('input', { name: 'name', id: 'check-name', placeholder: 'domain name or address' });
   const entries = new Map((d.entries || []).map((e) => [e.path, e]));
   const reload = d.last_reload; // {ts, stats: {rules, duration_ms, lists: [...]}} or null
   const reloaded = new Map(((reload && reload.stats && reload.stats.lists) || []).map((e) => [e.path, e]));
@@ -322,7 +322,7 @@ async function lists() {
       ['', (r) => (reload && r.mtime && r.mtime * 1e6 > reload.ts ? 'changed since the last reload' : '')],
     ], rows, 'no lists configured'),
     h('p', { class: 'note' }, 'Entries are counted in the files as they are now, with the DNS worker\'s parser; "at last reload" is what the DNS worker took at its last reload (SIGHUP).'),
-    h('h3', {}, 'Which entry decides this name?'),
+    h('h3', {}, 'Which entry decides this name (or address)?'),
     h('form', { class: 'filters', id: 'check-form', on: { submit: async (e) => {
       e.preventDefault();
       try {

@@ -53,3 +53,20 @@ def test_lists_counts_and_reload(mres):
     assert rl[str(block)]["entries"] == 5
     assert j["last_reload"]["stats"]["rules"] == 5
     assert j["last_reload"]["ts"] > 0
+
+
+def test_check_an_address_against_rpz_ip_entries(res):
+    rpz = harness.write_list(res.path("ip.rpz"), [
+        "$TTL 300", "@ SOA localhost. root.localhost. 1 1 1 1 1",
+        "24.0.2.0.192.rpz-ip CNAME .", "c2.web-lists.test CNAME ."])
+    st, base, _ = webenv.start(res, dns={"blocklist": str(rpz), "upstream": "127.0.0.1:9"})
+    c = webenv.Client(base)
+    assert c.login()[0] == 200
+    _, j = c.get("/api/lists")
+    assert j["rules"] == 2
+    st_, k = c.get("/api/lists/check?name=192.0.2.9")
+    assert st_ == 200 and k["sinkholed"] is True, k
+    assert f"{rpz}:3 (192.0.2.0/24)" in k["explanation"]
+    for addr in ("192.0.2.9", "192.0.3.1"):
+        _, k = c.get("/api/lists/check?name=" + addr)
+        assert k["explanation"] == st.run_cmd("check", addr).stdout
