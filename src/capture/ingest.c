@@ -362,7 +362,7 @@ static int local_open(struct local_store *ls, struct config *c, unsigned wait_ms
 			return -1;
 		}
 		snprintf(path, sizeof(path), "%s/sinktrap.db", c->state_dir);
-		ls->db = db_open_sqlite(path, err, errlen);
+		ls->db = db_open_sqlite_wait(path, (int64_t)wait_ms, err, errlen);
 		if (ls->db == NULL)
 			return -1;
 		db_set_sensor(ls->db, c->sensor);

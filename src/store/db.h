@@ -25,6 +25,12 @@ typedef int db_map_cb(const struct db_map_row *row, void *arg);
 
 /* Open (creating and migrating) the database at path. NULL with err on failure. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen);
+/*
+ * The same, waiting while another process holds the write lock (creating the
+ * schema, or in a long transaction) for up to wait_ms, trying again after 1,
+ * 2, 4 ... 8 s: for a one-off command, which has no later to try again in.
+ */
+struct db *db_open_sqlite_wait(const char *path, int64_t wait_ms, char *err, size_t errlen);
 void db_close(struct db **d);
 /* The sensor name stored with every event (NULL = none). Copied. */
 void db_set_sensor(struct db *d, const char *sensor);

@@ -110,7 +110,9 @@ static int schema_version(struct db *d, int *version)
 {
 	sqlite3_stmt *st;
 	*version = 0;
-	if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+	int rc = sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		d->last_rc = rc;
 		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->h));
 		return -1;
 	}
@@ -208,6 +210,9 @@ static int busy_wait(void *arg, int tries)
 	return 1;
 }
 
+/* The last failed open was refused for a lock another process held. */
+static __thread int open_busy;
+
 /* One thread uses a connection (the store's): no mutexes inside SQLite. */
 struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 {
@@ -254,10 +259,28 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	            "ORDER BY last_seen",
 	            &d->map_all) < 0) {
 		snprintf(err, errlen, "%s: %s", path, d->err);
+		open_busy =
+		    (d->last_rc & 0xff) == SQLITE_BUSY || (d->last_rc & 0xff) == SQLITE_LOCKED;
 		db_close(&d);
 		return NULL;
 	}
 	return d;
+}
+
+struct db *db_open_sqlite_wait(const char *path, int64_t wait_ms, char *err, size_t errlen)
+{
+	int64_t deadline = mono_ms() + wait_ms;
+	unsigned wait_s = 1;
+	for (;;) {
+		open_busy = 0;
+		struct db *d = db_open_sqlite(path, err, errlen);
+		if (d || !open_busy || mono_ms() + wait_s * 1000 > deadline)
+			return d;
+		log_warnx("%s; trying again in %u s", err, wait_s);
+		sleep(wait_s);
+		if (wait_s < 8)
+			wait_s *= 2;
+	}
 }
 
 void db_close(struct db **dp)

@@ -170,3 +170,27 @@ def test_ingest_beside_a_running_store(mres):
         "SELECT count(*) FROM events WHERE event_type = 'dns'").fetchone()[0] == len(sent),
         what=f"the {len(sent)} answered queries in SQLite")
     assert len(sent) > 500
+
+
+def test_ingest_waits_for_a_database_another_process_holds_at_open(mres):
+    """The database is locked by another writer past the busy timeout while
+    ingest opens it (two ingests at once on a slow machine meet this): the
+    ingest tries again within --db-wait and stores everything."""
+    small = caplib.PCAPS / "macgyver.pcap"
+    if not small.exists():
+        pytest.skip("captures missing")
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    st.write_conf()
+    st.state_dir.mkdir(parents=True, exist_ok=True)
+    other = sqlite3.connect(st.db_path(), isolation_level=None, timeout=30)
+    other.execute("BEGIN EXCLUSIVE")  # a new, empty file, locked
+    p = subprocess.Popen([st.bin, "ingest", "-q", "--db-wait", "60", "-c", str(st.conf_path),
+                          str(small)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(7)  # past the 5 s busy timeout
+    assert p.poll() is None, p.communicate()[1].decode()
+    other.execute("COMMIT")
+    other.close()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err.decode()
+    assert "database is locked; trying again in" in err.decode()
+    assert st.db().execute("SELECT count(*) FROM sessions").fetchone()[0] > 0
