@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "../common/addr.h"
 #include "idn.h"
 
 #define NAME_MAX_LEN 253
@@ -72,18 +73,16 @@ struct list_ent {
 
 /* An RPZ rpz-ip trigger: answers holding an address under the prefix. */
 struct ip_rule {
-	uint8_t addr[16]; /* host bits zero */
-	uint8_t plen;
-	uint8_t family; /* 4 or 6 */
-	uint8_t allow;  /* rpz-passthru */
-	int list;       /* index in lists */
+	struct prefix net; /* host bits zero */
+	int allow;         /* rpz-passthru */
+	int list;          /* index in lists */
 	int line;
 	char text[INET6_ADDRSTRLEN + 4]; /* "192.0.2.0/24", the rule as events name it */
 };
 
 /* A run of ip rules of one family and prefix length, sorted by address. */
 struct ip_seg {
-	uint8_t family, plen;
+	int family, bits;
 	size_t start, n;
 };
 
@@ -869,32 +868,25 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 	if (nl < 3 || strcasecmp(lab[nl - 1], "rpz-ip") != 0)
 		goto bad;
 	nl--; /* drop "rpz-ip" */
-	char *end;
-	long plen = strtol(lab[0], &end, 10);
-	if (*end || end == lab[0])
-		goto bad;
 	struct ip_rule r;
 	memset(&r, 0, sizeof(r));
-	char text[INET6_ADDRSTRLEN + 64];
+	char text[INET6_ADDRSTRLEN + 64], err[160];
 	size_t tl = 0;
 	int v4 = nl == 5;
 	for (int k = 1; v4 && k <= 4; k++)
 		v4 = strspn(lab[k], "0123456789") == strlen(lab[k]) && strlen(lab[k]) <= 3;
 	if (v4) {
-		/* IPv4: four octets, last first */
-		r.family = 4;
+		/* IPv4: four octets, last first (written again: "010" is 10) */
 		for (int k = 4; k >= 1; k--) {
+			char *end;
 			long o = strtol(lab[k], &end, 10);
 			if (*end || end == lab[k] || o < 0 || o > 255)
 				goto bad;
 			tl += (size_t)snprintf(text + tl, sizeof(text) - tl, "%s%ld",
 			                       k == 4 ? "" : ".", o);
 		}
-		if (plen < 1 || plen > 32)
-			goto bad;
 	} else {
 		/* IPv6: groups last first, "zz" for the run of zeros */
-		r.family = 6;
 		if (nl > 9)
 			goto bad;
 		/* the groups joined by ':', "zz" empty; then a leading or trailing
@@ -909,23 +901,14 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 		text[tl] = '\0';
 		if (text[1] != ':')
 			memmove(text, text + 1, tl--); /* no leading empty group */
-		if (plen < 1 || plen > 128)
-			goto bad;
 	}
-	if (inet_pton(r.family == 4 ? AF_INET : AF_INET6, text, r.addr) != 1)
+	/* "ADDR/PLEN", parsed as a network (bits past the length cleared);
+	 * a length of 0 would cover every address */
+	snprintf(text + tl, sizeof(text) - tl, "/%s", lab[0]);
+	if (!strcmp(lab[0], "0") || prefix_parse_net(text, &r.net, err, sizeof(err)) < 0)
 		goto bad;
-	r.plen = (uint8_t)plen;
-	size_t alen = r.family == 4 ? 4 : 16;
-	for (size_t b = 0; b < alen; b++) {
-		int keep = (int)plen - (int)b * 8;
-		if (keep <= 0)
-			r.addr[b] = 0;
-		else if (keep < 8)
-			r.addr[b] &= (uint8_t)(0xff << (8 - keep));
-	}
-	inet_ntop(r.family == 4 ? AF_INET : AF_INET6, r.addr, r.text, sizeof(r.text) - 4);
-	snprintf(r.text + strlen(r.text), 5, "/%ld", plen);
-	r.allow = (uint8_t)(allow != 0);
+	prefix_fmt(&r.net, r.text, sizeof(r.text));
+	r.allow = allow != 0;
 	r.list = (int)(ps->l - p->lists);
 	r.line = ps->line;
 	if (p->nips == p->ipcap) {
@@ -1385,14 +1368,14 @@ static inline int name_eq(const char *s, const char *q, size_t n)
 static int ip_cmp(const void *a, const void *b)
 {
 	const struct ip_rule *x = a, *y = b;
-	if (x->family != y->family)
-		return x->family - y->family;
-	if (x->plen != y->plen)
-		return y->plen - x->plen; /* longest first */
-	int c = memcmp(x->addr, y->addr, 16);
+	if (x->net.family != y->net.family)
+		return x->net.family - y->net.family;
+	if (x->net.bits != y->net.bits)
+		return y->net.bits - x->net.bits; /* longest first */
+	int c = memcmp(x->net.addr, y->net.addr, 16);
 	if (c)
 		return c;
-	return (x->allow ? 0 : 1) - (y->allow ? 0 : 1); /* an allow first */
+	return y->allow - x->allow; /* an allow first */
 }
 
 /* Sort the ip rules and cut them into runs of one family and length. */
@@ -1408,10 +1391,11 @@ static void ips_finish(struct policy *p)
 	}
 	for (size_t i = 0; i < p->nips; i++) {
 		struct ip_seg *g = p->nsegs ? &p->segs[p->nsegs - 1] : NULL;
-		if (!g || g->family != p->ips[i].family || g->plen != p->ips[i].plen) {
+		const struct prefix *net = &p->ips[i].net;
+		if (!g || g->family != net->family || g->bits != net->bits) {
 			g = &p->segs[p->nsegs++];
-			g->family = p->ips[i].family;
-			g->plen = p->ips[i].plen;
+			g->family = net->family;
+			g->bits = net->bits;
 			g->start = i;
 		}
 		g->n++;
@@ -1421,20 +1405,20 @@ static void ips_finish(struct policy *p)
 enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
                                     struct policy_match *m)
 {
-	uint8_t fam = family == AF_INET6 ? 6 : 4;
-	size_t alen = fam == 4 ? 4 : 16;
+	size_t alen = family == AF_INET6 ? 16 : 4;
 	if (m)
 		memset(m, 0, sizeof(*m));
 	if (!p || !p->nsegs)
 		return POLICY_NONE;
 	for (int g = 0; g < p->nsegs; g++) {
 		const struct ip_seg *sg = &p->segs[g];
-		if (sg->family != fam)
+		if (sg->family != family)
 			continue;
+		/* the address cut to this length, as the rules' networks are */
 		uint8_t key[16] = {0};
 		memcpy(key, addr, alen);
 		for (size_t b = 0; b < alen; b++) {
-			int keep = (int)sg->plen - (int)b * 8;
+			int keep = sg->bits - (int)b * 8;
 			if (keep <= 0)
 				key[b] = 0;
 			else if (keep < 8)
@@ -1444,12 +1428,12 @@ enum policy_action policy_lookup_ip(const struct policy *p, int family, const ui
 		size_t lo = sg->start, hi = sg->start + sg->n;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			if (memcmp(p->ips[mid].addr, key, 16) < 0)
+			if (memcmp(p->ips[mid].net.addr, key, 16) < 0)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		if (lo < sg->start + sg->n && memcmp(p->ips[lo].addr, key, 16) == 0) {
+		if (lo < sg->start + sg->n && memcmp(p->ips[lo].net.addr, key, 16) == 0) {
 			const struct ip_rule *r = &p->ips[lo];
 			if (m) {
 				m->action = r->allow ? POLICY_ALLOW : POLICY_BLOCK;

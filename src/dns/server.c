@@ -199,6 +199,11 @@ struct dns_worker {
 
 static struct dns_worker *W;
 
+static inline uint8_t lower(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
 /* ---------- events ---------- */
 
 static void ev_endpoints(struct evbuf *b, const struct sockaddr *src,
@@ -821,12 +826,8 @@ static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg,
 static uint32_t question_hash(const struct dns_query *q)
 {
 	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < q->qraw_len; i++) {
-		uint8_t c = q->qraw[i];
-		if (i + 4 < q->qraw_len && c >= 'A' && c <= 'Z')
-			c = (uint8_t)(c + 32);
-		h = (h ^ c) * 16777619u;
-	}
+	for (size_t i = 0; i < q->qraw_len; i++)
+		h = (h ^ (i + 4 < q->qraw_len ? lower(q->qraw[i]) : q->qraw[i])) * 16777619u;
 	h = (h ^ (uint32_t)(q->edns_do ? 1 : 0)) * 16777619u;
 	return (h ^ (uint32_t)(q->flags & DNS_F_CD ? 2 : 0)) * 16777619u;
 }
@@ -836,15 +837,9 @@ static int same_question(const struct dns_query *a, const struct dns_query *b)
 	if (a->qraw_len != b->qraw_len || a->qtype != b->qtype || a->qclass != b->qclass ||
 	    !a->edns_do != !b->edns_do || (a->flags & DNS_F_CD) != (b->flags & DNS_F_CD))
 		return 0;
-	for (size_t i = 0; i + 4 < a->qraw_len; i++) {
-		uint8_t x = a->qraw[i], y = b->qraw[i];
-		if (x >= 'A' && x <= 'Z')
-			x = (uint8_t)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (uint8_t)(y + 32);
-		if (x != y)
+	for (size_t i = 0; i + 4 < a->qraw_len; i++)
+		if (lower(a->qraw[i]) != lower(b->qraw[i]))
 			return 0;
-	}
 	return 1;
 }
 
@@ -876,24 +871,23 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		size_t n = dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(out), &dm);
 		if (n) {
 			w->n_cached++;
+			/* The cached answer, or the sinkhole answer it calls for. */
 			uint8_t sk[PKT_MAX];
-			size_t k = answer_inspect(w, q, m, client, local, tr, out, n, &dm, sk,
-			                          sizeof(sk));
-			if (k) {
-				if (tr == T_UDP)
-					udp_send(udp_fd, sk, k, client, clen, local);
-				else
-					reply_tcp(conn, sk, k);
-				return;
+			const uint8_t *msg = sk;
+			size_t len = answer_inspect(w, q, m, client, local, tr, out, n, &dm, sk,
+			                            sizeof(sk));
+			if (len == 0) {
+				msg = out;
+				len = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
+				                     (uint16_t)w->cfg->edns_size);
+				if (w->cfg->log_forwarded)
+					emit_forward(w, q, client, local, tr, m, reason,
+					             dm.rcode, 1);
 			}
-			n = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
-			                   (uint16_t)w->cfg->edns_size);
 			if (tr == T_UDP)
-				udp_send(udp_fd, out, n, client, clen, local);
+				udp_send(udp_fd, msg, len, client, clen, local);
 			else
-				reply_tcp(conn, out, n);
-			if (w->cfg->log_forwarded)
-				emit_forward(w, q, client, local, tr, m, reason, dm.rcode, 1);
+				reply_tcp(conn, msg, len);
 			return;
 		}
 	}
@@ -923,9 +917,10 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->reason = reason;
 	p->start = loop_now(w->loop);
 	w->npending++;
-	struct client_count **cc = client_slot(w, client, 1);
-	if (w->npending > MAX_PENDING || (*cc)->n >= w->cfg->client_pending_max) {
-		if (w->npending <= MAX_PENDING) {
+	struct client_count **cc = client_slot(w, client, 0);
+	int limited = cc && (*cc)->n >= w->cfg->client_pending_max;
+	if (w->npending > MAX_PENDING || limited) {
+		if (limited && w->npending <= MAX_PENDING) {
 			w->n_client_limited++;
 			if (p->start - w->limit_logged >= 10000) {
 				char t[INET6_ADDRSTRLEN + 8];
@@ -935,16 +930,13 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 				          addr_fmt(client, t, sizeof(t)), (*cc)->n);
 			}
 		}
-		if ((*cc)->n == 0) {
-			struct client_count *dead = *cc;
-			*cc = dead->next;
-			free(dead);
-		}
 		p->follower = 1; /* on no list */
 		servfail(w, p);
 		pending_free(w, p);
 		return;
 	}
+	if (cc == NULL)
+		cc = client_slot(w, client, 1);
 	(*cc)->n++;
 	p->counted = 1;
 	if (lead) {
@@ -976,13 +968,9 @@ static int answer_matches(const struct pending *p, const struct dns_msg *m)
 	if (m->qdcount != 1 || m->qtype != p->q.qtype || m->qclass != p->q.qclass ||
 	    m->qname_len != p->q.qraw_len - 4)
 		return 0;
-	for (size_t k = 0; k < m->qname_len; k++) {
-		uint8_t a = p->q.qraw[k];
-		if (a >= 'A' && a <= 'Z')
-			a = (uint8_t)(a + 32);
-		if (a != m->qname[k])
+	for (size_t k = 0; k < m->qname_len; k++)
+		if (lower(p->q.qraw[k]) != m->qname[k])
 			return 0;
-	}
 	return 1;
 }
 
@@ -1964,7 +1952,7 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 		return 2;
 	}
 	for (size_t i = 0; i <= nl; i++)
-		q.name[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+		q.name[i] = (char)lower((uint8_t)name[i]);
 	if (nl > 0 && q.name[nl - 1] == '.')
 		q.name[--nl] = '\0'; /* "." is the root, "" */
 	q.name_len = nl;
