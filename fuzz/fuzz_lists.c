@@ -134,6 +134,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		names++;
 		lookup(p, t, (size_t)(s - t));
+		if ((size_t)(s - t) < 46) {
+			/* an address token ("192.0.2.0" of "192.0.2.0/24") */
+			char ab[46];
+			uint8_t ia[16];
+			memcpy(ab, t, (size_t)(s - t));
+			ab[s - t] = '\0';
+			if (inet_pton(AF_INET, ab, ia) == 1)
+				lookup_ip(p, AF_INET, ia);
+			else if (inet_pton(AF_INET6, ab, ia) == 1)
+				lookup_ip(p, AF_INET6, ia);
+		}
 		if ((size_t)(s - t) + 2 <= sizeof(buf)) {
 			memcpy(buf, "x.", 2);
 			memcpy(buf + 2, t, (size_t)(s - t));

@@ -23,6 +23,7 @@
  * million rules (they were a quarter of the load time).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -342,6 +343,7 @@ static int arena_reserve(struct policy *p, size_t need)
  * and skipped, -ENOMEM.
  */
 static int rule_add(struct parse *ps, const char *s, size_t n, unsigned flags, int star_ok);
+static int ip_rule_push(struct parse *ps, const char *text, int allow);
 
 /* A name written in Unicode: added in its ASCII form (idn.h), as queries
  * carry it. */
@@ -515,24 +517,78 @@ static void hosts_line(struct parse *ps, const char *s, const char *e)
 		           msg_quote(q, sizeof(q), ip, (size_t)(ipe - ip)));
 }
 
-/* plain: "name [# comment]"; "*.name" is a rule for the subdomains only. */
+/*
+ * Whether a token is meant as an address or prefix rather than a name: its
+ * part before any '/' has a colon (no name has one; a URL, "://", is not an
+ * address), or is digits and dots ending in a digit (no top-level domain is
+ * numeric).
+ */
+static int addr_like(const char *s, const char *e)
+{
+	const char *slash = memchr(s, '/', (size_t)(e - s)), *h = slash ? slash : e;
+
+	if (s == h)
+		return 0;
+	if (memchr(s, ':', (size_t)(h - s)))
+		return !(slash && slash[-1] == ':' && slash + 1 < e && slash[1] == '/');
+	if (!isdigit((unsigned char)h[-1]))
+		return 0;
+	for (const char *c = s; c < h; c++)
+		if (*c != '.' && !isdigit((unsigned char)*c))
+			return 0;
+	return 1;
+}
+
+/*
+ * An address or prefix in a plain or ip list ("192.0.2.1", "198.51.100.0/24",
+ * "2001:db8::/32"): an ip rule, applied to the addresses of forwarded answers
+ * as an rpz-ip trigger is.
+ */
+static void addr_rule_add(struct parse *ps, const char *s, const char *e)
+{
+	char text[INET6_ADDRSTRLEN + 8], q[128];
+	size_t n = (size_t)(e - s);
+	int r = 1;
+
+	if (n < sizeof(text)) {
+		memcpy(text, s, n);
+		text[n] = '\0';
+		r = ip_rule_push(ps, text, ps->allow != 0);
+	}
+	if (r == 2)
+		parse_warn(ps, "prefix %s would cover every address",
+		           msg_quote(q, sizeof(q), s, n));
+	else if (r == 1)
+		parse_warn(ps, "%s is not an IPv4 or IPv6 address or ADDRESS/PREFIXLEN",
+		           msg_quote(q, sizeof(q), s, n));
+}
+
+/*
+ * plain: "name [# comment]"; "*.name" is a rule for the subdomains only.
+ * An address or prefix ("192.0.2.1", "198.51.100.0/24 ; SBL123", as address
+ * feeds write them) is an ip rule: lists of C&C addresses are this format.
+ */
 static void plain_line(struct parse *ps, const char *s, const char *e)
 {
 	char q[128];
 	const char *te, *rest;
 
 	s = skip_ws(s, e);
-	if (s == e || *s == '#')
+	if (s == e || *s == '#' || *s == ';')
 		return;
 	te = skip_tok(s, e);
 	rest = skip_ws(te, e);
-	if (rest < e && *rest != '#') {
+	if (rest < e && *rest != '#' && *rest != ';') {
 		parse_warn(ps, "unexpected text after the name: %s",
 		           msg_quote(q, sizeof(q), rest, (size_t)(trim_end(rest, e) - rest)));
 		return;
 	}
 	if (hosts_boilerplate(s, te))
 		return;
+	if (addr_like(s, te)) {
+		addr_rule_add(ps, s, te);
+		return;
+	}
 	rule_add(ps, s, (size_t)(te - s), RULE_SELF | RULE_SUB | ps->allow, 1);
 }
 
@@ -841,6 +897,42 @@ static const char *rpz_special_trigger(const char *s, size_t n)
 }
 
 /*
+ * Add the ip rule "ADDR" or "ADDR/PLEN" (NUL-terminated; bits past the length
+ * are cleared): 0; 1 when text is not an address or prefix, 2 for a length
+ * of 0, which would cover every address (nothing reported: the caller says
+ * why); -ENOMEM.
+ */
+static int ip_rule_push(struct parse *ps, const char *text, int allow)
+{
+	struct policy *p = ps->p;
+	struct ip_rule r;
+	char err[160];
+
+	memset(&r, 0, sizeof(r));
+	if (prefix_parse_net(text, &r.net, err, sizeof(err)) < 0)
+		return 1;
+	if (r.net.bits == 0)
+		return 2;
+	prefix_fmt(&r.net, r.text, sizeof(r.text));
+	r.allow = allow != 0;
+	r.list = (int)(ps->l - p->lists);
+	r.line = ps->line;
+	if (p->nips == p->ipcap) {
+		size_t nc = p->ipcap ? p->ipcap * 2 : 64;
+		struct ip_rule *ni = realloc(p->ips, nc * sizeof(*ni));
+		if (ni == NULL) {
+			ps->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		p->ips = ni;
+		p->ipcap = nc;
+	}
+	p->ips[p->nips++] = r;
+	ps->l->info.entries++;
+	return 0;
+}
+
+/*
  * An rpz-ip trigger, "PLEN.REVERSED-ADDRESS.rpz-ip" (trig, n bytes, without
  * the origin): "24.0.2.0.192.rpz-ip" is 192.0.2.0/24, "48.zz.1.db8.2001.rpz-ip"
  * 2001:db8:1::/48 ("zz" stands for the "::"). Added as an ip rule; bits past
@@ -848,7 +940,6 @@ static const char *rpz_special_trigger(const char *s, size_t n)
  */
 static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 {
-	struct policy *p = ps->p;
 	char lab[40][8], q[128];
 	int nl = 0;
 	size_t i = 0;
@@ -868,9 +959,7 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 	if (nl < 3 || strcasecmp(lab[nl - 1], "rpz-ip") != 0)
 		goto bad;
 	nl--; /* drop "rpz-ip" */
-	struct ip_rule r;
-	memset(&r, 0, sizeof(r));
-	char text[INET6_ADDRSTRLEN + 64], err[160];
+	char text[INET6_ADDRSTRLEN + 64];
 	size_t tl = 0;
 	int v4 = nl == 5;
 	for (int k = 1; v4 && k <= 4; k++)
@@ -902,28 +991,10 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 		if (text[1] != ':')
 			memmove(text, text + 1, tl--); /* no leading empty group */
 	}
-	/* "ADDR/PLEN", parsed as a network (bits past the length cleared);
-	 * a length of 0 would cover every address */
 	snprintf(text + tl, sizeof(text) - tl, "/%s", lab[0]);
-	if (!strcmp(lab[0], "0") || prefix_parse_net(text, &r.net, err, sizeof(err)) < 0)
-		goto bad;
-	prefix_fmt(&r.net, r.text, sizeof(r.text));
-	r.allow = allow != 0;
-	r.list = (int)(ps->l - p->lists);
-	r.line = ps->line;
-	if (p->nips == p->ipcap) {
-		size_t nc = p->ipcap ? p->ipcap * 2 : 64;
-		struct ip_rule *ni = realloc(p->ips, nc * sizeof(*ni));
-		if (ni == NULL) {
-			ps->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		p->ips = ni;
-		p->ipcap = nc;
-	}
-	p->ips[p->nips++] = r;
-	ps->l->info.entries++;
-	return 0;
+	int r = ip_rule_push(ps, text, allow);
+	if (r <= 0)
+		return r;
 bad:
 	parse_warn(ps, "rpz-ip trigger %s is not PREFIXLEN.REVERSED-ADDRESS.rpz-ip",
 	           msg_quote(q, sizeof(q), trig, n));
@@ -1094,6 +1165,8 @@ static enum list_format detect_line(const char *s, const char *e, int *hint)
 		return LIST_FMT_DNSMASQ;
 	t1e = skip_tok(s, e);
 	t2 = skip_ws(t1e, e);
+	if ((t2 == e || *t2 == '#' || *t2 == ';') && addr_like(s, t1e))
+		return LIST_FMT_IP;
 	if (t2 == e || *t2 == '#')
 		return LIST_FMT_PLAIN;
 	if (is_ip(s, t1e))
@@ -1106,7 +1179,7 @@ static enum list_format detect_line(const char *s, const char *e, int *hint)
 
 enum list_format list_detect(const char *data, size_t len)
 {
-	int votes[LIST_FMT_RPZ + 1] = {0};
+	int votes[LIST_FMT_IP + 1] = {0};
 	int hint = LIST_FMT_UNKNOWN, lines = 0, f, best = LIST_FMT_UNKNOWN;
 	const char *s = data, *end = data + (len < DETECT_BYTES ? len : DETECT_BYTES);
 
@@ -1129,7 +1202,7 @@ enum list_format list_detect(const char *data, size_t len)
 		s = nl ? nl + 1 : end;
 	}
 	/* Ties go to the more specific syntax. */
-	for (f = LIST_FMT_RPZ; f > LIST_FMT_UNKNOWN; f--)
+	for (f = LIST_FMT_IP; f > LIST_FMT_UNKNOWN; f--)
 		if (votes[f] > (best ? votes[best] : 0))
 			best = f;
 	return best != LIST_FMT_UNKNOWN ? (enum list_format)best : (enum list_format)hint;
@@ -1148,6 +1221,8 @@ const char *list_format_name(enum list_format f)
 		return "dnsmasq";
 	case LIST_FMT_RPZ:
 		return "rpz";
+	case LIST_FMT_IP:
+		return "ip";
 	default:
 		return "unknown";
 	}
@@ -1257,7 +1332,8 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 		fn = rpz_line;
 		break;
 	default:
-		/* Unrecognised: the plain parser reports every line it cannot take. */
+		/* ip lists are plain lists of addresses. Unrecognised: the plain
+		 * parser reports every line it cannot take. */
 		fn = plain_line;
 		break;
 	}

@@ -15,6 +15,10 @@
  *             "name CNAME rpz-passthru." (allow), "*.name CNAME ." (wildcard),
  *             "24.0.2.0.192.rpz-ip CNAME ." (an address in a forwarded
  *             answer: policy_lookup_ip())
+ *   ip        "192.0.2.1", "198.51.100.0/24 ; comment": addresses of C&C
+ *             servers, as address feeds publish them; rules for
+ *             policy_lookup_ip() like rpz-ip triggers. A plain list may
+ *             hold such lines too.
  * Names are matched case-insensitively, a trailing dot is ignored, IDN must
  * be in punycode (raw UTF-8 is reported as invalid). An entry of any format
  * except rpz covers the name and all its subdomains; an rpz entry covers
@@ -38,6 +42,7 @@ enum list_format {
 	LIST_FMT_ADBLOCK,
 	LIST_FMT_DNSMASQ,
 	LIST_FMT_RPZ,
+	LIST_FMT_IP,
 };
 
 struct policy_match {
@@ -82,16 +87,17 @@ enum policy_action policy_lookup(const struct policy *p, const char *name, size_
                                  struct policy_match *m);
 /*
  * Decide an address found in a forwarded answer (family AF_INET or
- * AF_INET6; 4 or 16 bytes) by the rpz-ip triggers of RPZ lists: the longest
+ * AF_INET6; 4 or 16 bytes) by the address rules (rpz-ip triggers of RPZ
+ * lists, addresses and prefixes of ip and plain lists): the longest
  * prefix covering it, an allow (rpz-passthru) winning at equal length. The
  * rule in m is its prefix ("192.0.2.0/24"). Cost: a binary search per
  * prefix length in use.
  */
 enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
                                     struct policy_match *m);
-/* The rpz-ip triggers loaded. */
+/* The address rules loaded (rpz-ip triggers, ip list entries). */
 size_t policy_ip_rules(const struct policy *p);
-/* Rules loaded: names and rpz-ip triggers. */
+/* Rules loaded: names and address rules. */
 size_t policy_rules(const struct policy *p);
 int policy_list_count(const struct policy *p);
 const struct list_info *policy_list(const struct policy *p, int i);

@@ -565,9 +565,9 @@ static int chain_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
 }
 
 /*
- * Response-IP policy: an address of the forwarded answer that an rpz-ip
- * trigger blocks (its text in ip, its rule in m): a name, listed or not,
- * that resolves to a known C&C address. 1 if there is one.
+ * Response-IP policy: an address of the forwarded answer that an address
+ * rule (rpz-ip trigger, ip list entry) blocks (its text in ip, its rule in m): a name, listed
+ * or not, that resolves to a known C&C address. 1 if there is one.
  */
 static int ip_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
                       const struct dns_msg *dm, struct policy_match *m, char *ip)
@@ -1930,11 +1930,12 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	uint8_t ip[16];
 	int fam = addr_parse_ip(name, ip);
 	if (fam) {
-		/* An address: which rpz-ip trigger covers it in a forwarded answer. */
+		/* An address: which address rule (rpz-ip, ip list) covers it in a forwarded
+		 * answer. */
 		struct policy_match m;
 		enum policy_action a = policy_lookup_ip(p, fam, ip, &m);
 		if (a == POLICY_NONE) {
-			fprintf(out, "%s: no rpz-ip entry covers it\n", name);
+			fprintf(out, "%s: no address entry covers it\n", name);
 			fprintf(out, "answer: a forwarded answer holding it is passed on\n");
 			return 1;
 		}

@@ -1,7 +1,9 @@
-"""Response-IP policy: an RPZ list's rpz-ip triggers sinkhole a forwarded name,
-listed or not, whose answer holds an address they cover (a known C&C
-server behind a fresh name), from a fresh upstream answer and from the cache;
-an rpz-passthru trigger on a longer prefix takes an address out."""
+"""Response-IP policy: an RPZ list's rpz-ip triggers, and the addresses and
+prefixes of an address list (one per line, as C&C address feeds publish
+them), sinkhole a forwarded name, listed or not, whose answer holds an
+address they cover (a known C&C server behind a fresh name), from a fresh
+upstream answer and from the cache; an rpz-passthru trigger on a longer
+prefix, or an address on an allowlist, takes an address out."""
 
 import dns.rcode
 import pytest
@@ -27,9 +29,26 @@ RPZ = [
 ]
 
 
+# An address feed: Spamhaus DROP's "PREFIX ; SBL" lines, Feodo Tracker's bare
+# addresses with "#" comments.
+IPLIST = [
+    "; C&C address feed",          # 1
+    "127.0.9.0/24 ; SBL000001",    # 2
+    "fd00:bad::/48",               # 3
+    "# feodo style",               # 4
+    "127.0.11.5",                  # 5
+    "127.0.9.300",                 # 6: not an address
+    "0.0.0.0/0",                   # 7: every address
+]
+
+
 @pytest.fixture(scope="module")
-def st(mres):
-    up = mres.dnsmasq(UPSTREAM)
+def up(mres):
+    return mres.dnsmasq(UPSTREAM)
+
+
+@pytest.fixture(scope="module")
+def st(mres, up):
     rpz = harness.write_list(mres.path("c2-ip.rpz"), RPZ)
     al = harness.write_list(mres.path("ip-allow.plain"), ["allowed.domain.test"])
     s = mres.sinktrap({"dns": {"blocklist": str(rpz), "allowlist": str(al)}}, upstream=up)
@@ -89,4 +108,55 @@ def test_check_names_the_entry_covering_an_address(st):
     r = st.run_cmd("check", "fd00:bad::99")
     assert r.returncode == 0 and "(fd00:bad::/48)" in r.stdout, r.stdout
     r = st.run_cmd("check", "10.1.2.3")
-    assert r.returncode == 1 and "no rpz-ip entry covers it" in r.stdout
+    assert r.returncode == 1 and "no address entry covers it" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def st_ip(mres, up):
+    ipl = harness.write_list(mres.path("c2.ip"), IPLIST)
+    # a name list may carry an address; an allowlist's address is exempt
+    al = harness.write_list(mres.path("ip-allow2.plain"),
+                            ["allowed.domain.test", "127.0.9.7"])
+    s = mres.sinktrap({"dns": {"blocklist": str(ipl), "allowlist": str(al)}}, upstream=up)
+    s.list_path = str(ipl)
+    s.allow_path = str(al)
+    return s
+
+
+def test_an_address_list_sinkholes_what_resolves_into_it(st_ip):
+    st = st_ip
+    r = st.query("fresh.domain.test")
+    a = harness.a_records(r)
+    assert len(a) == 1 and a[0].startswith("127.66."), r
+    ev = st.wait_dns_event("fresh.domain.test")[0]
+    sk = ev["sinkhole"]
+    assert sk["rule"] == "127.0.9.0/24"
+    assert sk["list"] == st.list_path and sk["line"] == 2
+    assert sk["answer_ip"] == "127.0.9.1"
+    r = st.query("v6.domain.test", "AAAA", proto="tcp")
+    a = harness.a_records(r)
+    assert len(a) == 1 and a[0].startswith("fd00:66::"), r
+    ev = st.wait_dns_event("v6.domain.test")[0]
+    assert ev["sinkhole"]["rule"] == "fd00:bad::/48" and ev["sinkhole"]["line"] == 3
+    # exempt by the allowlist's address, or by a name allow rule; outside: passed on
+    assert harness.a_records(st.query("neighbour.domain.test")) == ["127.0.9.7"]
+    assert harness.a_records(st.query("allowed.domain.test")) == ["127.0.9.9"]
+    assert harness.a_records(st.query("clean.domain.test")) == ["127.0.10.1"]
+    for name in ("neighbour.domain.test", "allowed.domain.test", "clean.domain.test"):
+        assert not st.dns_events(name)
+
+
+def test_an_address_list_is_checked_and_its_bad_lines_reported(st_ip):
+    st = st_ip
+    log = st.log()
+    assert f"{st.list_path}: 3 entries (ip)" in log, log
+    assert f"{st.list_path}:6: \"127.0.9.300\" is not an IPv4 or IPv6 address" in log, log
+    assert f"{st.list_path}:7: prefix \"0.0.0.0/0\" would cover every address" in log, log
+    r = st.run_cmd("check-config")
+    assert r.returncode == 0, r.stderr
+    r = st.run_cmd("check", "127.0.11.5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"127.0.11.5: blocked by {st.list_path}:5 (127.0.11.5/32)" in r.stdout
+    r = st.run_cmd("check", "127.0.9.7")
+    assert r.returncode == 1
+    assert f"allowed by {st.allow_path}:2 (127.0.9.7/32)" in r.stdout, r.stdout

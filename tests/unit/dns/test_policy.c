@@ -706,6 +706,14 @@ static void test_detect(void **state)
 	    {"; zone\na.example CNAME .\n", LIST_FMT_RPZ},
 	    {"a.example 300 IN CNAME .\n", LIST_FMT_RPZ},
 	    {"; only a comment\n", LIST_FMT_RPZ},
+	    /* address feeds: Feodo Tracker, Spamhaus DROP, FireHOL netsets */
+	    {"# Feodo\n192.0.2.1\n198.51.100.7\n", LIST_FMT_IP},
+	    {"; Spamhaus DROP\n192.0.2.0/24 ; SBL1\n198.51.100.0/22 ; SBL2\n", LIST_FMT_IP},
+	    {"2001:db8::/32\n192.0.2.1 # c2\n", LIST_FMT_IP},
+	    /* a name list with an address or two is still a name list */
+	    {"a.example\nb.example\n192.0.2.1\n", LIST_FMT_PLAIN},
+	    /* a numeric TLD is an address attempt, not a name */
+	    {"1.2.3.999\n", LIST_FMT_IP},
 	    {"", LIST_FMT_UNKNOWN},
 	    {"# nothing\n\n", LIST_FMT_UNKNOWN},
 	};
@@ -1031,6 +1039,102 @@ static void test_real_rpz(void **state)
 	policy_free(&p);
 }
 
+/* Address lists (and addresses in plain lists): rules for forwarded answers. */
+static void test_ip_list(void **state)
+{
+	static const char text[] = "; Spamhaus DROP style\n"           /* 1 */
+	                           "192.0.2.0/24 ; SBL000001\n"        /* 2 */
+	                           "198.51.100.7\n"                    /* 3 */
+	                           "  203.0.113.9   # feodo, inline\n" /* 4 */
+	                           "2001:DB8:bad::/48\n"               /* 5 */
+	                           "10.1.2.3/8\n"                      /* 6: 10.0.0.0/8 */
+	                           "0.0.0.0/0\n"                       /* 7 */
+	                           "192.0.2.300\n"                     /* 8 */
+	                           "192.0.2.0/33\n"                    /* 9 */
+	                           "fe80::1%lo0\n"                     /* 10 */
+	                           "c2.example\n"                      /* 11 */
+	                           "0.0.0.0\n"                         /* 12 */
+	                           "198.51.100.8 extra\n"              /* 13 */
+	                           "::/0\n";                           /* 14 */
+	static const struct {
+		const char *addr;
+		const char *rule; /* NULL: not covered */
+		int line;
+	} want[] = {
+	    {"192.0.2.77", "192.0.2.0/24", 2},
+	    {"198.51.100.7", "198.51.100.7/32", 3},
+	    {"198.51.100.8", NULL, 0},
+	    {"203.0.113.9", "203.0.113.9/32", 4},
+	    {"2001:db8:bad:1::1", "2001:db8:bad::/48", 5},
+	    {"2001:db8:bae::1", NULL, 0},
+	    {"10.200.0.1", "10.0.0.0/8", 6},
+	    {"0.0.0.0", NULL, 0},
+	    {"8.8.8.8", NULL, 0},
+	};
+	static const struct {
+		int line;
+		const char *msg;
+	} warns[] = {
+	    {7, "prefix \"0.0.0.0/0\" would cover every address"},
+	    {8, "\"192.0.2.300\" is not an IPv4 or IPv6 address or ADDRESS/PREFIXLEN"},
+	    {9, "\"192.0.2.0/33\" is not an IPv4"},
+	    {10, "\"fe80::1%lo0\" is not an IPv4"},
+	    {13, "unexpected text after the name: \"extra\""},
+	    {14, "prefix \"::/0\" would cover every address"},
+	};
+	struct policy *p = policy_new();
+	struct warns ws = {0};
+	struct policy_match m;
+	uint8_t a[16];
+
+	(void)state;
+	assert_int_equal(list_detect(text, sizeof(text) - 1), LIST_FMT_IP);
+	assert_int_equal(policy_add_list(p, "c2.ip", text, sizeof(text) - 1, 0, warn_cb, &ws),
+	                 0);
+	/* an allowlist's address takes one address out of a blocked prefix */
+	static const char allow[] = "192.0.2.53\n";
+	assert_int_equal(policy_add_list(p, "ok.ip", allow, sizeof(allow) - 1, 1, warn_cb, &ws),
+	                 0);
+	policy_finish(p);
+	warns_print(&ws);
+	assert_int_equal(ws.total, (int)(sizeof(warns) / sizeof(warns[0])));
+	for (size_t i = 0; i < sizeof(warns) / sizeof(warns[0]); i++) {
+		assert_int_equal(ws.w[i].line, warns[i].line);
+		if (!strstr(ws.w[i].msg, warns[i].msg))
+			fail_msg("line %d: \"%s\", want \"%s\"", ws.w[i].line, ws.w[i].msg,
+			         warns[i].msg);
+	}
+	assert_string_equal(list_format_name(policy_list(p, 0)->format), "ip");
+	/* five addresses and prefixes, one name */
+	assert_int_equal(policy_list(p, 0)->entries, 6);
+	assert_int_equal(policy_list(p, 0)->invalid, 6);
+	assert_int_equal(policy_ip_rules(p), 6);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		int fam = strchr(want[i].addr, ':') ? AF_INET6 : AF_INET;
+		assert_int_equal(inet_pton(fam, want[i].addr, a), 1);
+		enum policy_action got = policy_lookup_ip(p, fam, a, &m);
+		if (!want[i].rule) {
+			if (got != POLICY_NONE)
+				fail_msg("%s: got %d (%s)", want[i].addr, got, m.rule);
+			continue;
+		}
+		if (got != POLICY_BLOCK)
+			fail_msg("%s: got %d, want a block", want[i].addr, got);
+		assert_string_equal(m.rule, want[i].rule);
+		assert_int_equal(m.line, want[i].line);
+		assert_string_equal(m.file, "c2.ip");
+	}
+	inet_pton(AF_INET, "192.0.2.53", a);
+	assert_int_equal(policy_lookup_ip(p, AF_INET, a, &m), POLICY_ALLOW);
+	assert_string_equal(m.file, "ok.ip");
+	assert_string_equal(m.rule, "192.0.2.53/32");
+	/* the name in the address list is a name rule; an address is not a name */
+	assert_int_equal(policy_lookup(p, "www.c2.example", 14, &m), POLICY_BLOCK);
+	assert_int_equal(m.line, 11);
+	assert_int_equal(policy_lookup(p, "198.51.100.7", 12, NULL), POLICY_NONE);
+	policy_free(&p);
+}
+
 /* rpz-ip triggers: addresses of forwarded answers, longest prefix first. */
 static void test_rpz_ip(void **state)
 {
@@ -1130,6 +1234,7 @@ int main(void)
 	    cmocka_unit_test(test_real_names),
 	    cmocka_unit_test(test_real_rpz),
 	    cmocka_unit_test(test_rpz_ip),
+	    cmocka_unit_test(test_ip_list),
 	};
 	struct CMUnitTest tests[NCASES + sizeof(fixed) / sizeof(fixed[0])];
 	static char names[NCASES][64];
