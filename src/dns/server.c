@@ -872,7 +872,7 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		if (n) {
 			w->n_cached++;
 			/* The cached answer, or the sinkhole answer it calls for. */
-			uint8_t sk[PKT_MAX];
+			uint8_t sk[DNS_CHAIN_RESP_MAX];
 			const uint8_t *msg = sk;
 			size_t len = answer_inspect(w, q, m, client, local, tr, out, n, &dm, sk,
 			                            sizeof(sk));
@@ -980,7 +980,7 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 {
 	if (cache && w->cache)
 		dns_cache_put(w->cache, &p->q, buf, n, m, loop_now(w->loop));
-	uint8_t sk[PKT_MAX];
+	uint8_t sk[DNS_CHAIN_RESP_MAX];
 	size_t skn =
 	    answer_inspect(w, &p->q, &p->m, (struct sockaddr *)&p->client,
 	                   (struct sockaddr *)&p->local, p->tr, buf, n, m, sk, sizeof(sk));

@@ -178,7 +178,12 @@ int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struc
  * first `upto` + 1 CNAME records (owner names uncompressed, TTLs capped at
  * ttl), then the sinkhole record (or NODATA's SOA) owned by
  * c->name[upto]. c NULL: the plain sinkhole answer for the question.
+ * DNS_CHAIN_RESP_MAX bytes hold the longest (a chain of DNS_CHAIN_MAX
+ * names of 255 bytes): more than a UDP answer, less than a TCP one.
  */
+#define DNS_CHAIN_RESP_MAX                                                                     \
+	(12 + DNS_NAME_WIRE_MAX + 4 + DNS_CHAIN_MAX * (2 * DNS_NAME_WIRE_MAX + 10) +           \
+	 DNS_NAME_WIRE_MAX + 10 + 128 + 11)
 size_t dns_resp_sinkhole_chain(const struct dns_query *q, const struct dns_chain *c, int upto,
                                const uint8_t *addr, uint32_t ttl, uint16_t edns_size,
                                uint8_t *out, size_t cap);

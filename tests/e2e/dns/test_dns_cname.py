@@ -3,6 +3,8 @@ name is sinkholed as that name (the chain up to it, then its sinkhole
 record), from a fresh upstream answer and from the cache alike; an allow
 rule for the alias target, or cname_inspect = no, lets it through."""
 
+import re
+
 import dns.flags
 import dns.rcode
 import dns.rdatatype
@@ -23,6 +25,13 @@ UPSTREAM = [
     "cname=direct.legit.test,c2.evil.test",
     "cname=trusted.legit.test,c2.evil.test",
 ]
+
+# A long chain: nine aliases of 4 labels of 60 bytes (about 250 bytes a
+# name) before c2.evil.test. The sinkhole's answer writes each name out in
+# full, about 4.6 KB: over UDP a truncation, over TCP the whole chain.
+LONG = [".".join(f"{i}{c}" * 30 for c in "abcd") + ".long.test" for i in range(9)]
+UPSTREAM += [f"cname={LONG[i]},{LONG[i + 1]}" for i in range(8)]
+UPSTREAM += [f"cname={LONG[8]},c2.evil.test"]
 
 
 def chain(r):
@@ -86,6 +95,24 @@ def test_alias_of_a_listed_name_is_sinkholed_as_that_name(st, proto):
     maps = [e["sinkhole_map"] for e in st.events("sinkhole_map")]
     assert [m["domain"] for m in maps if m["address"] == addr] == ["c2.evil.test"]
     assert not [m for m in maps if m["domain"] in ("www.legit.test", "cdn.alias.test")]
+
+
+def test_a_chain_longer_than_a_udp_answer_goes_whole_over_tcp(st):
+    r = st.query(LONG[0], "A", edns=0, payload=1232)
+    assert r.flags & dns.flags.TC and not r.answer, r
+    r = st.query(LONG[0], "A", proto="tcp")
+    assert r.rcode() == dns.rcode.NOERROR and not r.flags & dns.flags.TC, r
+    c = chain(r)
+    assert [x[0] for x in c] == [n + "." for n in LONG] + ["c2.evil.test."], c
+    assert c[-1][1] == "A" and c[-1][2].startswith("127.66."), c
+    # as sent (dnspython's to_wire() would compress it again)
+    d = st.dig(LONG[0], "A", "+tcp")
+    m = re.search(r"MSG SIZE\s+rcvd: (\d+)", d.stdout)
+    assert m and int(m.group(1)) > 4096, d.stdout
+    assert "status: NOERROR" in d.stdout and " tc" not in d.stdout.split("flags:")[1][:20]
+    ev = st.wait_dns_event(LONG[0], count=3)[-1]
+    assert ev["sinkhole"]["cname"] == "c2.evil.test"
+    assert len(ev["dns"]["answers"]) == 10
 
 
 def test_aaaa_and_other_types_through_an_alias(st):
