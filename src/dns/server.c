@@ -189,6 +189,8 @@ struct dns_worker {
 	} rxctl[BATCH], txctl[BATCH];
 	struct mmsghdr rmsg[BATCH], smsg[BATCH];
 	struct iovec riov[BATCH], siov[BATCH];
+	/* a cached answer on its way out: as long as the TCP answer it was */
+	uint8_t cached[UINT16_MAX + 64];
 	/* counters */
 	uint64_t n_queries, n_sinkholed, n_forwarded, n_cached, n_formerr, n_servfail,
 	    n_dropped, n_timeouts, n_tcp;
@@ -862,13 +864,14 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
                     const struct sockaddr *local, struct tcp_conn *conn,
                     const struct policy_match *m, const char *reason)
 {
-	uint8_t out[PKT_MAX];
 	struct dns_msg dm;
 	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)w->cfg->edns_size) : 65535;
 
 	w->n_forwarded++;
 	if (w->cache) {
-		size_t n = dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(out), &dm);
+		uint8_t *out = w->cached;
+		size_t n =
+		    dns_cache_get(w->cache, q, loop_now(w->loop), out, sizeof(w->cached), &dm);
 		if (n) {
 			w->n_cached++;
 			/* The cached answer, or the sinkhole answer it calls for. */
@@ -878,7 +881,7 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 			                            sizeof(sk));
 			if (len == 0) {
 				msg = out;
-				len = dns_resp_adapt(q, &dm, out, n, sizeof(out), limit,
+				len = dns_resp_adapt(q, &dm, out, n, sizeof(w->cached), limit,
 				                     (uint16_t)w->cfg->edns_size);
 				if (w->cfg->log_forwarded)
 					emit_forward(w, q, client, local, tr, m, reason,

@@ -4,6 +4,7 @@ the TC bit, and TCP fallback (with dig as the real client)."""
 import ipaddress
 import socket
 import struct
+import time
 
 import dns.flags
 import dns.message
@@ -18,12 +19,16 @@ BIG_TXT = [f'txt-record={n},"{c * 190}"' for c in "abcd"
            for n in ("big.test", "cache-tcp.big.test", "cache-udp.big.test")]
 # Four TXT records of three 250-byte strings: ~3.1 KB, over any UDP default.
 HUGE_TXT = [f'txt-record=huge.test,"{c * 250}","{c * 250}","{c * 250}"' for c in "wxyz"]
+# Eight such records: ~6.2 KB, more than any UDP answer, fetched over TCP.
+GIANT_TXT = [f'txt-record=giant.test,"{c * 250}","{c * 250}","{c * 250}"'
+             for c in "stuvwxyz"]
 
 
 @pytest.fixture(scope="module")
 def env(mres):
-    up = mres.dnsmasq(["address=/fwd.test/127.0.1.10", "edns-packet-max=4096", "address=/#/"]
-                      + BIG_TXT + HUGE_TXT)
+    # local-ttl: dnsmasq's own records have TTL 0 otherwise, which nothing caches
+    up = mres.dnsmasq(["address=/fwd.test/127.0.1.10", "edns-packet-max=4096", "address=/#/",
+                       "local-ttl=300", "log-queries"] + BIG_TXT + HUGE_TXT + GIANT_TXT)
     bl = harness.write_list(mres.path("transport.hosts"), ["0.0.0.0 blocked.test"])
     st = harness.Sinktrap(mres.dir, name="transport")
     mres.objs.append(st)
@@ -35,6 +40,7 @@ def env(mres):
     })
     st.start()
     st.listens = [("127.0.0.1", st.port), ("::1", st.port), ("127.0.0.2", third)]
+    st.upstream_log = up.dir / f"{up.name}-queries.log"
     return st
 
 
@@ -130,6 +136,23 @@ def test_large_upstream_answer_is_complete_over_tcp(env):
     assert r.rcode() == dns.rcode.NOERROR
     assert not r.flags & dns.flags.TC, "answer over TCP has TC set"
     assert sum(len(rr) for rr in r.answer) == 4
+
+
+def test_answer_over_4k_is_cached_and_served_whole(env):
+    """An answer only TCP carries (~6.2 KB) is served from the cache, not
+    asked of the upstream again, and whole."""
+    def asked():
+        return env.upstream_log.read_text().count("query[TXT] giant.test")
+
+    for i in range(3):
+        r = env.query("giant.test", "TXT", proto="tcp")
+        assert r.rcode() == dns.rcode.NOERROR and not r.flags & dns.flags.TC
+        assert sum(len(rr) for rr in r.answer) == 8
+        if i == 0:
+            # a UDP try (truncated), then TCP
+            harness.wait_until(lambda: asked() >= 2, 5, what="the upstream's log")
+    time.sleep(0.5)  # the upstream logs what it is asked without delay
+    assert asked() == 2, env.upstream_log.read_text()[-2000:]
 
 
 @pytest.mark.parametrize("first", ["tcp", "udp"])
