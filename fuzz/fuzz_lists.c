@@ -73,15 +73,19 @@ static void lookup(const struct policy *p, const char *name, size_t len)
 		__builtin_trap();
 }
 
-/* An rpz-ip match: its rule, "ADDR/LEN", covers the address looked up. */
-static void lookup_ip(const struct policy *p, int family, const uint8_t *addr)
+typedef enum policy_action ip_lookup_fn(const struct policy *, int, const uint8_t *,
+                                        struct policy_match *);
+
+/* An address match (rpz-ip, ip list, rpz-client-ip): its rule, "ADDR/LEN",
+ * covers the address looked up. */
+static void lookup_in(const struct policy *p, ip_lookup_fn *fn, int family, const uint8_t *addr)
 {
 	struct policy_match m;
-	enum policy_action a = policy_lookup_ip(p, family, addr, &m);
+	enum policy_action a = fn(p, family, addr, &m);
 	uint8_t r[16];
 	char t[64];
 
-	if (a != m.action || policy_lookup_ip(p, family, addr, NULL) != a)
+	if (a != m.action || fn(p, family, addr, NULL) != a)
 		__builtin_trap();
 	if (a == POLICY_NONE)
 		return;
@@ -98,6 +102,12 @@ static void lookup_ip(const struct policy *p, int family, const uint8_t *addr)
 	for (int b = 0; b < plen; b++)
 		if (((r[b / 8] ^ addr[b / 8]) >> (7 - b % 8)) & 1)
 			__builtin_trap();
+}
+
+static void lookup_ip(const struct policy *p, int family, const uint8_t *addr)
+{
+	lookup_in(p, policy_lookup_ip, family, addr);
+	lookup_in(p, policy_lookup_client, family, addr);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

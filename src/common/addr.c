@@ -100,6 +100,24 @@ int addr_port(const struct sockaddr *sa)
 	return 0;
 }
 
+int addr_ip(const struct sockaddr *sa, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		memcpy(out, &a->s6_addr[12], 4);
+		return AF_INET;
+	}
+	memcpy(out, a, 16);
+	return AF_INET6;
+}
+
 int addr_parse_ip(const char *s, uint8_t out[16])
 {
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

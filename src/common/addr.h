@@ -37,6 +37,8 @@ int addr_port(const struct sockaddr *sa);
  * (::ffff:a.b.c.d) is the IPv4 address it maps, as addr_fmt writes it.
  */
 int addr_parse_ip(const char *s, uint8_t out[16]);
+/* The same from a socket address: AF_INET (v4-mapped too) or AF_INET6, or 0. */
+int addr_ip(const struct sockaddr *sa, uint8_t out[16]);
 /* 0.0.0.0 or :: (a listener on every address). */
 int addr_is_wildcard(const struct sockaddr *sa);
 /* The same address (ports aside), of the same family. */

@@ -87,6 +87,14 @@ struct ip_seg {
 	size_t start, n;
 };
 
+/* Address rules: sorted by ipset_finish(), then cut into runs. */
+struct ipset {
+	struct ip_rule *v;
+	size_t n, cap;
+	struct ip_seg *segs; /* longest prefixes first */
+	int nsegs;
+};
+
 struct policy {
 	char *arena; /* records; offset 0 is a pad byte so that 0 means "none" */
 	size_t alen, acap;
@@ -98,10 +106,8 @@ struct policy {
 	size_t nrecords;       /* records in the arena */
 	size_t nrules;         /* distinct rules in the table */
 	size_t nallow;         /* allow rules in the table */
-	struct ip_rule *ips;   /* rpz-ip triggers; sorted by policy_finish() */
-	size_t nips, ipcap;
-	struct ip_seg *segs; /* longest prefixes first */
-	int nsegs;
+	struct ipset resp;     /* addresses in forwarded answers: rpz-ip, ip lists */
+	struct ipset client;   /* addresses of clients: rpz-client-ip */
 	int finished;
 };
 
@@ -343,7 +349,7 @@ static int arena_reserve(struct policy *p, size_t need)
  * and skipped, -ENOMEM.
  */
 static int rule_add(struct parse *ps, const char *s, size_t n, unsigned flags, int star_ok);
-static int ip_rule_push(struct parse *ps, const char *text, int allow);
+static int ip_rule_push(struct parse *ps, struct ipset *set, const char *text, int allow);
 
 /* A name written in Unicode: added in its ASCII form (idn.h), as queries
  * carry it. */
@@ -553,7 +559,7 @@ static void addr_rule_add(struct parse *ps, const char *s, const char *e)
 	if (n < sizeof(text)) {
 		memcpy(text, s, n);
 		text[n] = '\0';
-		r = ip_rule_push(ps, text, ps->allow != 0);
+		r = ip_rule_push(ps, &ps->p->resp, text, ps->allow != 0);
 	}
 	if (r == 2)
 		parse_warn(ps, "prefix %s would cover every address",
@@ -902,7 +908,7 @@ static const char *rpz_special_trigger(const char *s, size_t n)
  * of 0, which would cover every address (nothing reported: the caller says
  * why); -ENOMEM.
  */
-static int ip_rule_push(struct parse *ps, const char *text, int allow)
+static int ip_rule_push(struct parse *ps, struct ipset *set, const char *text, int allow)
 {
 	struct policy *p = ps->p;
 	struct ip_rule r;
@@ -917,30 +923,32 @@ static int ip_rule_push(struct parse *ps, const char *text, int allow)
 	r.allow = allow != 0;
 	r.list = (int)(ps->l - p->lists);
 	r.line = ps->line;
-	if (p->nips == p->ipcap) {
-		size_t nc = p->ipcap ? p->ipcap * 2 : 64;
-		struct ip_rule *ni = realloc(p->ips, nc * sizeof(*ni));
+	if (set->n == set->cap) {
+		size_t nc = set->cap ? set->cap * 2 : 64;
+		struct ip_rule *ni = realloc(set->v, nc * sizeof(*ni));
 		if (ni == NULL) {
 			ps->err = -ENOMEM;
 			return -ENOMEM;
 		}
-		p->ips = ni;
-		p->ipcap = nc;
+		set->v = ni;
+		set->cap = nc;
 	}
-	p->ips[p->nips++] = r;
+	set->v[set->n++] = r;
 	ps->l->info.entries++;
 	return 0;
 }
 
 /*
- * An rpz-ip trigger, "PLEN.REVERSED-ADDRESS.rpz-ip" (trig, n bytes, without
- * the origin): "24.0.2.0.192.rpz-ip" is 192.0.2.0/24, "48.zz.1.db8.2001.rpz-ip"
- * 2001:db8:1::/48 ("zz" stands for the "::"). Added as an ip rule; bits past
- * the prefix are cleared. 0, 1 when the line was reported, -ENOMEM.
+ * An rpz-ip or rpz-client-ip trigger, "PLEN.REVERSED-ADDRESS.KIND" (trig,
+ * n bytes, without the origin; kind "rpz-ip" or "rpz-client-ip"):
+ * "24.0.2.0.192.rpz-ip" is 192.0.2.0/24, "48.zz.1.db8.2001.rpz-ip"
+ * 2001:db8:1::/48 ("zz" stands for the "::"). Added to set; bits past the
+ * prefix are cleared. 0, 1 when the line was reported, -ENOMEM.
  */
-static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
+static int ip_rule_add(struct parse *ps, struct ipset *set, const char *kind, const char *trig,
+                       size_t n, int allow)
 {
-	char lab[40][8], q[128];
+	char lab[40][16], q[128];
 	int nl = 0;
 	size_t i = 0;
 
@@ -956,7 +964,7 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 		nl++;
 		i = j + 1;
 	}
-	if (nl < 3 || strcasecmp(lab[nl - 1], "rpz-ip") != 0)
+	if (nl < 3 || strcasecmp(lab[nl - 1], kind) != 0)
 		goto bad;
 	nl--; /* drop "rpz-ip" */
 	char text[INET6_ADDRSTRLEN + 64];
@@ -992,12 +1000,12 @@ static int ip_rule_add(struct parse *ps, const char *trig, size_t n, int allow)
 			memmove(text, text + 1, tl--); /* no leading empty group */
 	}
 	snprintf(text + tl, sizeof(text) - tl, "/%s", lab[0]);
-	int r = ip_rule_push(ps, text, allow);
+	int r = ip_rule_push(ps, set, text, allow);
 	if (r <= 0)
 		return r;
 bad:
-	parse_warn(ps, "rpz-ip trigger %s is not PREFIXLEN.REVERSED-ADDRESS.rpz-ip",
-	           msg_quote(q, sizeof(q), trig, n));
+	parse_warn(ps, "%s trigger %s is not PREFIXLEN.REVERSED-ADDRESS.%s", kind,
+	           msg_quote(q, sizeof(q), trig, n), kind);
 	return 1;
 }
 
@@ -1113,7 +1121,14 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 	const char *special = rpz_special_trigger(trig, (size_t)tl);
 	if (special && !strcmp(special, "rpz-ip")) {
 		/* An address in a forwarded answer: the name that got it is sinkholed. */
-		ip_rule_add(ps, trig, (size_t)tl, (flags & RULE_ALLOW) != 0);
+		ip_rule_add(ps, &ps->p->resp, special, trig, (size_t)tl,
+		            (flags & RULE_ALLOW) != 0);
+		return;
+	}
+	if (special && !strcmp(special, "rpz-client-ip")) {
+		/* A client's address: every name it asks is sinkholed (or none). */
+		ip_rule_add(ps, &ps->p->client, special, trig, (size_t)tl,
+		            (flags & RULE_ALLOW) != 0);
 		return;
 	}
 	if (special) {
@@ -1455,21 +1470,21 @@ static int ip_cmp(const void *a, const void *b)
 }
 
 /* Sort the ip rules and cut them into runs of one family and length. */
-static void ips_finish(struct policy *p)
+static void ipset_finish(struct ipset *set)
 {
-	if (!p->nips)
+	if (!set->n)
 		return;
-	qsort(p->ips, p->nips, sizeof(*p->ips), ip_cmp);
-	p->segs = calloc(2 + 32 + 128, sizeof(*p->segs));
-	if (p->segs == NULL) {
-		p->nips = 0;
+	qsort(set->v, set->n, sizeof(*set->v), ip_cmp);
+	set->segs = calloc(2 + 32 + 128, sizeof(*set->segs));
+	if (set->segs == NULL) {
+		set->n = 0;
 		return;
 	}
-	for (size_t i = 0; i < p->nips; i++) {
-		struct ip_seg *g = p->nsegs ? &p->segs[p->nsegs - 1] : NULL;
-		const struct prefix *net = &p->ips[i].net;
+	for (size_t i = 0; i < set->n; i++) {
+		struct ip_seg *g = set->nsegs ? &set->segs[set->nsegs - 1] : NULL;
+		const struct prefix *net = &set->v[i].net;
 		if (!g || g->family != net->family || g->bits != net->bits) {
-			g = &p->segs[p->nsegs++];
+			g = &set->segs[set->nsegs++];
 			g->family = net->family;
 			g->bits = net->bits;
 			g->start = i;
@@ -1478,16 +1493,16 @@ static void ips_finish(struct policy *p)
 	}
 }
 
-enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
-                                    struct policy_match *m)
+static enum policy_action ipset_lookup(const struct policy *p, const struct ipset *set,
+                                       int family, const uint8_t *addr, struct policy_match *m)
 {
 	size_t alen = family == AF_INET6 ? 16 : 4;
 	if (m)
 		memset(m, 0, sizeof(*m));
-	if (!p || !p->nsegs)
+	if (!set->nsegs)
 		return POLICY_NONE;
-	for (int g = 0; g < p->nsegs; g++) {
-		const struct ip_seg *sg = &p->segs[g];
+	for (int g = 0; g < set->nsegs; g++) {
+		const struct ip_seg *sg = &set->segs[g];
 		if (sg->family != family)
 			continue;
 		/* the address cut to this length, as the rules' networks are */
@@ -1504,13 +1519,13 @@ enum policy_action policy_lookup_ip(const struct policy *p, int family, const ui
 		size_t lo = sg->start, hi = sg->start + sg->n;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			if (memcmp(p->ips[mid].net.addr, key, 16) < 0)
+			if (memcmp(set->v[mid].net.addr, key, 16) < 0)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		if (lo < sg->start + sg->n && memcmp(p->ips[lo].net.addr, key, 16) == 0) {
-			const struct ip_rule *r = &p->ips[lo];
+		if (lo < sg->start + sg->n && memcmp(set->v[lo].net.addr, key, 16) == 0) {
+			const struct ip_rule *r = &set->v[lo];
 			if (m) {
 				m->action = r->allow ? POLICY_ALLOW : POLICY_BLOCK;
 				m->rule = r->text;
@@ -1524,9 +1539,36 @@ enum policy_action policy_lookup_ip(const struct policy *p, int family, const ui
 	return POLICY_NONE;
 }
 
+enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
+                                    struct policy_match *m)
+{
+	if (!p) {
+		if (m)
+			memset(m, 0, sizeof(*m));
+		return POLICY_NONE;
+	}
+	return ipset_lookup(p, &p->resp, family, addr, m);
+}
+
+enum policy_action policy_lookup_client(const struct policy *p, int family, const uint8_t *addr,
+                                        struct policy_match *m)
+{
+	if (!p) {
+		if (m)
+			memset(m, 0, sizeof(*m));
+		return POLICY_NONE;
+	}
+	return ipset_lookup(p, &p->client, family, addr, m);
+}
+
+size_t policy_client_rules(const struct policy *p)
+{
+	return p ? p->client.n : 0;
+}
+
 size_t policy_ip_rules(const struct policy *p)
 {
-	return p ? p->nips : 0;
+	return p ? p->resp.n : 0;
 }
 
 void policy_finish(struct policy *p)
@@ -1542,7 +1584,8 @@ void policy_finish(struct policy *p)
 	if (!p || p->finished)
 		return;
 	p->finished = 1;
-	ips_finish(p);
+	ipset_finish(&p->resp);
+	ipset_finish(&p->client);
 	/* Give back the growth slack of both blocks (remaps, no copies). */
 	sz = page_round(p->alen);
 	if (sz < p->acap && (a = block_resize(p->arena, p->acap, sz)) != NULL) {
@@ -1720,7 +1763,7 @@ size_t policy_rules(const struct policy *p)
 {
 	if (!p)
 		return 0;
-	return (p->finished ? p->nrules : p->nrecords) + p->nips;
+	return (p->finished ? p->nrules : p->nrecords) + p->resp.n + p->client.n;
 }
 
 int policy_list_count(const struct policy *p)
@@ -1743,7 +1786,8 @@ size_t policy_memory(const struct policy *p)
 	if (!p)
 		return 0;
 	n = sizeof(*p) + p->acap + p->tcap * sizeof(*p->tab) +
-	    (size_t)p->lcap * sizeof(*p->lists) + p->ipcap * sizeof(*p->ips);
+	    (size_t)p->lcap * sizeof(*p->lists) +
+	    (p->resp.cap + p->client.cap) * sizeof(struct ip_rule);
 	for (i = 0; i < p->nlists; i++)
 		n += strlen(p->lists[i].info.path) + 1;
 	return n;
@@ -1760,8 +1804,10 @@ void policy_free(struct policy **pp)
 	for (i = 0; i < p->nlists; i++)
 		free((char *)p->lists[i].info.path);
 	free(p->lists);
-	free(p->ips);
-	free(p->segs);
+	free(p->resp.v);
+	free(p->resp.segs);
+	free(p->client.v);
+	free(p->client.segs);
 	block_free(p->tab, p->tcap * sizeof(*p->tab));
 	block_free(p->arena, p->acap);
 	free(p);

@@ -14,7 +14,8 @@
  *             (NXDOMAIN, block), "name CNAME *." (NODATA, block),
  *             "name CNAME rpz-passthru." (allow), "*.name CNAME ." (wildcard),
  *             "24.0.2.0.192.rpz-ip CNAME ." (an address in a forwarded
- *             answer: policy_lookup_ip())
+ *             answer: policy_lookup_ip()), "32.5.2.0.192.rpz-client-ip
+ *             CNAME ." (a client's address: policy_lookup_client())
  *   ip        "192.0.2.1", "198.51.100.0/24 ; comment": addresses of C&C
  *             servers, as address feeds publish them; rules for
  *             policy_lookup_ip() like rpz-ip triggers. A plain list may
@@ -95,6 +96,15 @@ enum policy_action policy_lookup(const struct policy *p, const char *name, size_
  */
 enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
                                     struct policy_match *m);
+/*
+ * Decide a client's address by the rpz-client-ip triggers of RPZ lists,
+ * as policy_lookup_ip() does: a block sinkholes every name the client asks
+ * (a host in quarantine), an allow (rpz-passthru) exempts it from every rule.
+ */
+enum policy_action policy_lookup_client(const struct policy *p, int family, const uint8_t *addr,
+                                        struct policy_match *m);
+/* The rpz-client-ip triggers loaded. */
+size_t policy_client_rules(const struct policy *p);
 /* The address rules loaded (rpz-ip triggers, ip list entries). */
 size_t policy_ip_rules(const struct policy *p);
 /* Rules loaded: names and address rules. */

@@ -430,8 +430,21 @@ static int in_zone(const char *name, size_t nl, const char *zone)
 }
 
 static enum verdict decide(struct dns_worker *w, const struct dns_query *q,
-                           struct policy_match *m, const char **reason)
+                           const struct sockaddr *client, struct policy_match *m,
+                           const char **reason)
 {
+	/* A client under an rpz-client-ip trigger: every name it asks is
+	 * sinkholed (a host in quarantine), or none (exempt). */
+	if (client && policy_client_rules(w->policy)) {
+		uint8_t ip[16];
+		int fam = addr_ip(client, ip);
+		enum policy_action ca =
+		    fam ? policy_lookup_client(w->policy, fam, ip, m) : POLICY_NONE;
+		if (ca != POLICY_NONE) {
+			*reason = "client";
+			return ca == POLICY_BLOCK ? V_SINKHOLE : V_FORWARD;
+		}
+	}
 	enum policy_action a = policy_lookup(w->policy, q->name, q->name_len, m);
 	if (a == POLICY_BLOCK) {
 		*reason = "blocklist";
@@ -1229,7 +1242,7 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 	if (q.qtype == DNS_T_AXFR || q.qtype == 251 /* IXFR */)
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
 
-	if (decide(w, &q, &m, &reason) == V_SINKHOLE)
+	if (decide(w, &q, src, &m, &reason) == V_SINKHOLE)
 		return sinkhole_reply(w, &q, src, local, tr, &m, reason, NULL, 0, NULL, out,
 		                      cap);
 	if (w->nups == 0) {
@@ -1933,23 +1946,31 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	uint8_t ip[16];
 	int fam = addr_parse_ip(name, ip);
 	if (fam) {
-		/* An address: which address rule (rpz-ip, ip list) covers it in a forwarded
-		 * answer. */
+		/* An address: which address rule (rpz-ip, ip list) covers it in a
+		 * forwarded answer, and which rpz-client-ip trigger as a client. */
 		struct policy_match m;
 		enum policy_action a = policy_lookup_ip(p, fam, ip, &m);
-		if (a == POLICY_NONE) {
+		if (a == POLICY_NONE)
 			fprintf(out, "%s: no address entry covers it\n", name);
-			fprintf(out, "answer: a forwarded answer holding it is passed on\n");
-			return 1;
-		}
-		fprintf(out, "%s: %s by %s:%d (%s)\n", name,
-		        a == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line, m.rule);
+		else
+			fprintf(out, "%s: %s by %s:%d (%s)\n", name,
+			        a == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
+			        m.rule);
 		fprintf(out, "answer: %s\n",
 		        a == POLICY_BLOCK
 		            ? "a forwarded answer holding it is sinkholed (the name "
 		              "asked gets the sinkhole answer)"
 		            : "a forwarded answer holding it is passed on");
-		return a == POLICY_BLOCK ? 0 : 1;
+		enum policy_action ca = policy_lookup_client(p, fam, ip, &m);
+		if (ca != POLICY_NONE)
+			fprintf(out, "client %s: %s by %s:%d (%s): %s\n", name,
+			        ca == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
+			        m.rule,
+			        ca == POLICY_BLOCK ? "every name it asks is sinkholed"
+			                           : "no list entry applies to its queries");
+		else if (policy_client_rules(p))
+			fprintf(out, "client %s: no rpz-client-ip entry covers it\n", name);
+		return a == POLICY_BLOCK || ca == POLICY_BLOCK ? 0 : 1;
 	}
 	if (nl >= sizeof(q.name)) {
 		fprintf(errout, "name too long\n");
@@ -1978,7 +1999,7 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 
 	struct policy_match m;
 	const char *reason;
-	enum verdict v = decide(&w, &q, &m, &reason);
+	enum verdict v = decide(&w, &q, NULL, &m, &reason);
 	if (m.action != POLICY_NONE)
 		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name[0] ? q.name : ".",
 		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,

@@ -140,31 +140,13 @@ static struct trap_worker *W;
 
 /* ---------- helpers ---------- */
 
-static void addr_bytes(const struct sockaddr *sa, int *family, uint8_t out[16])
-{
-	memset(out, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		*family = AF_INET;
-		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			*family = AF_INET;
-			memcpy(out, &a->s6_addr[12], 4);
-		} else {
-			*family = AF_INET6;
-			memcpy(out, a, 16);
-		}
-	}
-}
-
 static void community_id(const struct sockaddr *src, const struct sockaddr *dst, uint8_t proto,
                          char out[COMMUNITYID_STRLEN])
 {
 	int f1, f2;
 	uint8_t a[16], b[16];
-	addr_bytes(src, &f1, a);
-	addr_bytes(dst, &f2, b);
+	f1 = addr_ip(src, a);
+	f2 = addr_ip(dst, b);
 	out[0] = '\0';
 	if (f1 == f2)
 		communityid_compute(0, f1 == AF_INET ? 4 : 6, a, b, proto,
@@ -177,7 +159,7 @@ static struct source *source_get(struct trap_worker *w, const struct sockaddr *s
 {
 	uint8_t key[17];
 	int family;
-	addr_bytes(sa, &family, key + 1);
+	family = addr_ip(sa, key + 1);
 	key[0] = (uint8_t)family;
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < 17; i++)
@@ -245,7 +227,7 @@ static void attribute(struct trap_worker *w, struct tconn *c)
 {
 	int family;
 	uint8_t a[16];
-	addr_bytes((struct sockaddr *)&c->local, &family, a);
+	family = addr_ip((struct sockaddr *)&c->local, a);
 	const char *d = attrib_get(w->map, family, a);
 	if (d) {
 		snprintf(c->domain, sizeof(c->domain), "%s", d);
@@ -468,7 +450,7 @@ static size_t dns_answer(const uint8_t *q, size_t qlen, const struct sockaddr *l
 		           : 0;
 	int family;
 	uint8_t a[16];
-	addr_bytes(local, &family, a);
+	family = addr_ip(local, a);
 	int match = (dq.qtype == DNS_T_A && family == AF_INET) ||
 	            (dq.qtype == DNS_T_AAAA && family == AF_INET6);
 	return dns_resp_sinkhole(&dq, match ? a : NULL, 60, 1232, out, cap);
@@ -953,8 +935,8 @@ static struct tconn *ftp_expecting(struct trap_worker *w, const struct sockaddr_
 {
 	int fp, fl;
 	uint8_t ap[16], al[16];
-	addr_bytes((const struct sockaddr *)peer, &fp, ap);
-	addr_bytes((const struct sockaddr *)local, &fl, al);
+	fp = addr_ip((const struct sockaddr *)peer, ap);
+	fl = addr_ip((const struct sockaddr *)local, al);
 	uint16_t port = (uint16_t)addr_port((const struct sockaddr *)local);
 	for (int i = 0; i < w->nftp; i++) {
 		struct tconn *c = w->ftp[i];
@@ -962,8 +944,8 @@ static struct tconn *ftp_expecting(struct trap_worker *w, const struct sockaddr_
 		uint8_t cp[16], lc[16];
 		if (c->data_port != port || c->data)
 			continue;
-		addr_bytes((struct sockaddr *)&c->peer, &cf, cp);
-		addr_bytes((struct sockaddr *)&c->local, &lf, lc);
+		cf = addr_ip((struct sockaddr *)&c->peer, cp);
+		lf = addr_ip((struct sockaddr *)&c->local, lc);
 		if (cf == fp && lf == fl && !memcmp(cp, ap, 16) && !memcmp(lc, al, 16))
 			return c;
 	}
@@ -1228,7 +1210,7 @@ static void on_udp(int fd, uint32_t events, void *arg)
 		c.local = local;
 		int family;
 		uint8_t a[16];
-		addr_bytes((struct sockaddr *)&local, &family, a);
+		family = addr_ip((struct sockaddr *)&local, a);
 		const char *d = attrib_get(w->map, family, a);
 		struct evbuf *b = emit_buf(&w->em);
 		ev_begin(b, "trap", 0);

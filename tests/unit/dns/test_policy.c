@@ -1039,6 +1039,60 @@ static void test_real_rpz(void **state)
 	policy_free(&p);
 }
 
+/* rpz-client-ip triggers: clients whose every query is sinkholed, or none. */
+static void test_rpz_client_ip(void **state)
+{
+	static const char text[] = "$TTL 300\n"                                       /* 1 */
+	                           "32.5.2.0.192.rpz-client-ip CNAME .\n"             /* 2 */
+	                           "24.0.2.0.192.rpz-client-ip CNAME rpz-passthru.\n" /* 3 */
+	                           "16.0.0.0.10.rpz-client-ip CNAME .\n"              /* 4 */
+	                           "128.5.zz.db8.2001.rpz-client-ip CNAME .\n"        /* 5 */
+	                           "32.1.2.0.198.rpz-ip CNAME .\n"                    /* 6 */
+	                           "32.1.2.0.999.rpz-client-ip CNAME .\n"             /* 7 */
+	                           "0.0.0.0.0.rpz-client-ip CNAME .\n";               /* 8 */
+	struct policy *p = policy_new();
+	struct warns ws = {0};
+	struct policy_match m;
+	uint8_t a[16];
+
+	(void)state;
+	assert_int_equal(policy_add_list(p, "c.rpz", text, sizeof(text) - 1, 0, warn_cb, &ws),
+	                 0);
+	policy_finish(p);
+	warns_print(&ws);
+	assert_int_equal(ws.total, 2);
+	assert_int_equal(ws.w[0].line, 7);
+	assert_non_null(strstr(ws.w[0].msg, "rpz-client-ip trigger"));
+	assert_int_equal(ws.w[1].line, 8);
+	assert_int_equal(policy_client_rules(p), 4);
+	assert_int_equal(policy_ip_rules(p), 1);
+	assert_int_equal(policy_rules(p), 5);
+	/* the longest prefix: a /32 block inside a /24 passthru */
+	inet_pton(AF_INET, "192.0.2.5", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, &m), POLICY_BLOCK);
+	assert_string_equal(m.rule, "192.0.2.5/32");
+	assert_int_equal(m.line, 2);
+	assert_string_equal(m.file, "c.rpz");
+	inet_pton(AF_INET, "192.0.2.6", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, &m), POLICY_ALLOW);
+	assert_string_equal(m.rule, "192.0.2.0/24");
+	inet_pton(AF_INET, "10.0.77.1", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, &m), POLICY_BLOCK);
+	assert_int_equal(m.line, 4);
+	inet_pton(AF_INET, "10.1.0.1", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, NULL), POLICY_NONE);
+	inet_pton(AF_INET6, "2001:db8::5", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET6, a, &m), POLICY_BLOCK);
+	assert_string_equal(m.rule, "2001:db8::5/128");
+	/* the two kinds stay apart */
+	inet_pton(AF_INET, "198.0.2.1", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, NULL), POLICY_NONE);
+	assert_int_equal(policy_lookup_ip(p, AF_INET, a, NULL), POLICY_BLOCK);
+	inet_pton(AF_INET, "192.0.2.5", a);
+	assert_int_equal(policy_lookup_ip(p, AF_INET, a, NULL), POLICY_NONE);
+	policy_free(&p);
+}
+
 /* Address lists (and addresses in plain lists): rules for forwarded answers. */
 static void test_ip_list(void **state)
 {
@@ -1235,6 +1289,7 @@ int main(void)
 	    cmocka_unit_test(test_real_rpz),
 	    cmocka_unit_test(test_rpz_ip),
 	    cmocka_unit_test(test_ip_list),
+	    cmocka_unit_test(test_rpz_client_ip),
 	};
 	struct CMUnitTest tests[NCASES + sizeof(fixed) / sizeof(fixed[0])];
 	static char names[NCASES][64];
