@@ -966,7 +966,7 @@ static int ip_rule_add(struct parse *ps, struct ipset *set, const char *kind, co
 	}
 	if (nl < 3 || strcasecmp(lab[nl - 1], kind) != 0)
 		goto bad;
-	nl--; /* drop "rpz-ip" */
+	nl--; /* drop the kind */
 	char text[INET6_ADDRSTRLEN + 64];
 	size_t tl = 0;
 	int v4 = nl == 5;
