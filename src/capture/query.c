@@ -67,12 +67,20 @@ struct query {
 	const char *cid;
 	const char *domain;
 	long limit;
+	int have_limit;
 	int json;
 	/* pcap */
 	const char *out;
 	const char *bpf;
 	int have_session;
 	uint64_t session;
+	/* pcap --domain: the addresses the sinkhole gave the domain, from when */
+	struct dom_addr {
+		int family; /* 4 or 6, as decode_key's */
+		uint8_t a[16];
+		int64_t since_ns;
+	} * dom;
+	size_t ndom;
 };
 
 static int parse_proto(const char *s)
@@ -220,6 +228,7 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 			q->domain = optarg;
 			break;
 		case O_LIMIT:
+			q->have_limit = 1;
 			q->limit = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || q->limit < 0) {
 				fprintf(stderr,
@@ -658,8 +667,14 @@ static int key_matches(const struct decode_key *k, const struct target *t)
 	return key_eq_dir(k, t, 0) || key_eq_dir(k, t, 1);
 }
 
-/* The filter of --host/--port on a flow key. */
-static int key_filter(const struct query *q, const struct decode_key *k)
+/*
+ * The filter of --host/--port... on a flow key. For --domain: first_ns, when
+ * the flow (or the packet) was seen first; either_end, a packet's key (its
+ * own direction) rather than a flow's (initiator first, and a sinkhole
+ * address is the responder).
+ */
+static int key_filter(const struct query *q, const struct decode_key *k, int64_t first_ns,
+                      int either_end)
 {
 	if (q->host) {
 		int fam = q->host_family;
@@ -680,6 +695,21 @@ static int key_filter(const struct query *q, const struct decode_key *k)
 		int fam = q->net.family == AF_INET ? 4 : 6;
 		if (k->family != fam ||
 		    (prefix_index(&q->net, k->src) < 0 && prefix_index(&q->net, k->dst) < 0))
+			return 0;
+	}
+	if (q->domain) {
+		/* to an address of the domain, since it was the domain's (as
+		 * sessions --domain: an address the pool gave another name before
+		 * does not count) */
+		size_t alen = k->family == 4 ? 4 : 16, i;
+		for (i = 0; i < q->ndom; i++) {
+			const struct dom_addr *d = &q->dom[i];
+			if (d->family == k->family && first_ns >= d->since_ns &&
+			    (!memcmp(k->dst, d->a, alen) ||
+			     (either_end && !memcmp(k->src, d->a, alen))))
+				break;
+		}
+		if (i == q->ndom)
 			return 0;
 	}
 	return 1;
@@ -770,6 +800,44 @@ static int load_targets(struct pcapjob *j, const struct config *c, int *expired)
 	return n;
 }
 
+/*
+ * pcap --domain: the addresses the sinkhole map gives the domain (or a
+ * subdomain, as sessions --domain reads it), into j->q.dom. How many, or -1.
+ */
+static int load_domain(struct pcapjob *j, const struct config *c)
+{
+	sqlite3 *db = db_open_ro(c);
+	if (db == NULL)
+		return 0;
+	struct query q;
+	query_init(&q);
+	q.domain = j->q.domain;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT address, first_seen FROM sinkhole_map m WHERE"
+	                       " lower(m.domain) = ?7 OR (length(m.domain) > length(?7) AND"
+	                       " substr(lower(m.domain), -length(?7) - 1) = '.' || ?7)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return -1;
+	}
+	bind_query(&q, st);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct dom_addr d;
+		int fam = addr_parse_ip(col_text(st, 0), d.a);
+		if (fam == 0)
+			continue;
+		d.family = fam == AF_INET ? 4 : 6;
+		d.since_ns = sqlite3_column_int64(st, 1) * 1000;
+		j->q.dom = xreallocarray(j->q.dom, j->q.ndom + 1, sizeof(*j->q.dom));
+		j->q.dom[j->q.ndom++] = d;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return (int)j->q.ndom;
+}
+
 /* Whether a file may hold packets of a target (or of the filter). */
 static int file_wanted(const struct pcapjob *j, const struct spool_file *f)
 {
@@ -806,7 +874,8 @@ static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *off
 	if (filter_mode(j)) {
 		if (fl->last_ns < j->q.since_ns || fl->first_ns > j->q.until_ns)
 			return 0;
-		if (!key_filter(&j->q, &fl->key))
+		/* the index widens a flow's first time to the millisecond */
+		if (!key_filter(&j->q, &fl->key, fl->first_ns + 1000000, 0))
 			return 0;
 		return add_flow_offsets(w->s, fl, offs);
 	}
@@ -843,7 +912,7 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		    decode_key_get(&d, &k) < 0)
 			continue;
 		if (filter_mode(j)) {
-			if (key_filter(&j->q, &k))
+			if (key_filter(&j->q, &k, p.ts_ns, 1))
 				add_off(s, p.offset);
 			continue;
 		}
@@ -1092,8 +1161,11 @@ static void job_free(struct pcapjob *j)
 	}
 	free(j->src);
 	free(j->t);
+	free(j->q.dom);
 	j->src = NULL;
 	j->t = NULL;
+	j->q.dom = NULL;
+	j->q.ndom = 0;
 	j->nsrc = j->nt = 0;
 }
 
@@ -1103,7 +1175,8 @@ static void pcap_usage(FILE *out)
 	    out,
 	    "usage: sinktrap pcap [-c FILE] -w OUT|- (--session ID | --community-id ID |\n"
 	    "         [--host ADDR] [--net CIDR] [--port N] [--proto P] [--since T] [--until "
-	    "T])\n"
+	    "T]\n"
+	    "         [--domain NAME])\n"
 	    "         [--bpf EXPR]\n"
 	    "  T: 2026-11-22T22:40:00Z, 2026-11-22, @EPOCH, or an age (90s, 30m, 2h, 7d)\n");
 }
@@ -1129,6 +1202,19 @@ int capture_pcap_main(int argc, char **argv)
 		fprintf(stderr, "sinktrap: --session and --community-id do not go together\n");
 		return 2;
 	}
+	if (j.q.have_limit || j.q.json) {
+		fprintf(stderr, "sinktrap: pcap writes packets: --%s is for sessions\n",
+		        j.q.json ? "json" : "limit");
+		return 2;
+	}
+	if ((j.q.have_session || j.q.cid) &&
+	    (j.q.host || j.q.have_net || j.q.port >= 0 || j.q.proto >= 0 || j.q.domain)) {
+		fprintf(stderr,
+		        "sinktrap: --%s names one session: --host, --net, --port, --proto and "
+		        "--domain do not go with it (--bpf does)\n",
+		        j.q.have_session ? "session" : "community-id");
+		return 2;
+	}
 	if (!strcmp(j.q.out, "-") && isatty(STDOUT_FILENO)) {
 		fprintf(
 		    stderr,
@@ -1149,7 +1235,13 @@ int capture_pcap_main(int argc, char **argv)
 		config_free(c);
 		return 1;
 	}
-	int expired = 0, by_index = 0;
+	int expired = 0, by_index = 0, ndom = 0;
+	if (j.q.domain && (ndom = load_domain(&j, c)) < 0) {
+		free(files);
+		job_free(&j);
+		config_free(c);
+		return 1;
+	}
 	if (j.q.have_session && !j.q.cid)
 		by_index = session_by_index(&j, c, files, nfiles);
 	if (!by_index && !filter_mode(&j)) {
@@ -1313,6 +1405,11 @@ int capture_pcap_main(int argc, char **argv)
 			fprintf(stderr,
 			        "sinktrap: no session %" PRIu64 " in the store or the spool\n",
 			        j.q.session);
+		else if (j.q.domain && ndom == 0)
+			fprintf(stderr,
+			        "sinktrap: the sinkhole has given %s (or a name under it) no "
+			        "address\n",
+			        j.q.domain);
 		else if (expired)
 			fprintf(stderr,
 			        "sinktrap: the packets of %s were deleted from the spool "

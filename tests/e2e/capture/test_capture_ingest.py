@@ -2,6 +2,7 @@
 Community IDs, and the packets of a session against what tshark -Y selects."""
 
 import ipaddress
+import sqlite3
 import struct
 
 import pytest
@@ -118,6 +119,47 @@ def test_community_id_and_filters(ingested, tmp_path):
     r = caplib.run(["sh", "-c", f"'{st.bin}' pcap -c '{st.conf_path}' --port 1957 -w - | "
                                 "tcpdump -nr - 2>/dev/null | wc -l"])
     assert int(r.stdout) == 12
+
+
+def test_pcap_of_a_domain(mres, tmp_path):
+    """pcap --domain: the packets of the sessions to the addresses the sinkhole
+    map gives the domain or a name under it, from when it gave them; the same
+    sessions as sessions --domain, read from the spool's indexes."""
+    name = "honeynet_fc2010-1_attack-trace.pcap"
+    path = caplib.PCAPS / name
+    if not path.exists():
+        pytest.skip("capture missing")
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, path)
+    assert caplib.spool_files(st) and all(
+        (caplib.spool(st) / (f + ".idx")).exists() for f in caplib.spool_files(st))
+    # the victim as if it were a trap address: the sessions it answered
+    victim = "192.150.11.111"
+    db = sqlite3.connect(st.db_path())
+    db.execute("INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
+               "VALUES (?, 'ipv4', 'c2.evil.example', 0, 0)", (victim,))
+    db.commit()
+    f = caplib.read_pcap(caplib.pcap(st, "--domain", "evil.example").stdout)
+    # not the FTP session the victim opened itself (to port 8884)
+    t = caplib.tshark_select(path, f"ip.addr=={victim} && tcp.port != 8884",
+                             tmp_path / "a.pcap")
+    assert caplib.usec(f) == caplib.usec(t) and len(t) == 321
+    # mapped since 1240198110: the sessions that start after it (1957 and 1080)
+    db.execute("UPDATE sinkhole_map SET first_seen = 1240198110000000")
+    db.commit()
+    db.close()
+    later = caplib.sessions(st, "--domain", "c2.evil.example")
+    assert sorted(s["dest_port"] for s in later) == [1080, 1957]
+    want = []
+    for sess in later:
+        want += caplib.read_pcap(caplib.pcap(st, "--session", sess["flow_id"]).stdout)
+    f = caplib.read_pcap(caplib.pcap(st, "--domain", "c2.evil.example").stdout)
+    t = caplib.tshark_select(path, "tcp.port==1957 || tcp.port==1080", tmp_path / "b.pcap")
+    assert sorted(f) == sorted(want) and caplib.usec(f) == caplib.usec(t) and len(t) == 283
+    # a domain the sinkhole never answered: nothing, and why
+    r = caplib.pcap(st, "--domain", "other.example", check=False)
+    assert r.returncode == 1 and caplib.read_pcap(r.stdout) == []
+    assert b"has given other.example" in r.stderr
 
 
 def test_sessions_listing(ingested):

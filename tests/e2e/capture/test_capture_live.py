@@ -4,7 +4,6 @@ byte for byte as a tcpdump beside it saw them, stats in `sinktrap status`, a
 capture worker without privileges; and a kill -9 in the middle of a capture
 that leaves every file readable and the unfinished one recovered."""
 
-import json
 import os
 import signal
 import subprocess
@@ -109,6 +108,18 @@ def test_live_capture(res, veth, tmp_path):
         by_domain = caplib.sessions(st, "--domain", "evil.example")
         assert [s["flow_id"] for s in by_domain] == [half["flow_id"]]
         assert caplib.sessions(st, "--domain", "good.example") == []
+        # and to its packets: those of the session to its trap address, nothing else
+        by_dom = caplib.read_pcap(caplib.pcap(st, "--domain", "evil.example").stdout)
+        by_sess = caplib.read_pcap(caplib.pcap(st, "--session", half["flow_id"]).stdout)
+        assert by_dom and by_dom == by_sess
+        r = caplib.pcap(st, "--domain", "good.example", check=False)
+        assert r.returncode == 1 and caplib.read_pcap(r.stdout) == []
+        assert b"has given good.example (or a name under it) no address" in r.stderr
+        r = caplib.pcap(st, "--session", half["flow_id"], "--domain", "evil.example",
+                        check=False)
+        assert r.returncode == 2 and b"do not go with it" in r.stderr
+        r = caplib.pcap(st, "--limit", "5", check=False)
+        assert r.returncode == 2 and b"--limit is for sessions" in r.stderr
 
         # stats: in the events and in `sinktrap status`
         def stats():
