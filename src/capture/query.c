@@ -515,6 +515,11 @@ int capture_sessions_main(int argc, char **argv)
 		    "  the newest N sessions that match, oldest first\n");
 		return r > 0 ? 0 : 2;
 	}
+	if (q.bpf || q.out) {
+		fprintf(stderr, "sinktrap: sessions lists sessions: --%s is for pcap\n",
+		        q.bpf ? "bpf" : "write");
+		return 2;
+	}
 	struct config *c = load_config(q.conf);
 	if (c == NULL)
 		return 2;

@@ -160,6 +160,9 @@ def test_pcap_of_a_domain(mres, tmp_path):
     r = caplib.pcap(st, "--domain", "other.example", check=False)
     assert r.returncode == 1 and caplib.read_pcap(r.stdout) == []
     assert b"has given other.example" in r.stderr
+    # an option of the other command is refused, not ignored
+    r = caplib.cmd(st, "sessions", "--bpf", "tcp", check=False)
+    assert r.returncode == 2 and b"--bpf is for pcap" in r.stderr
 
 
 def test_sessions_listing(ingested):
