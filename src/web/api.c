@@ -578,7 +578,9 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	if (dom && *dom) {
 		/*
 		 * Sessions to an address the sinkhole handed to that domain or a
-		 * subdomain: the names from the running totals, their addresses
+		 * subdomain, since it did (as `sinktrap sessions --domain`: what went
+		 * to the address while the pool had given it another name is not
+		 * this domain's): the names from the running totals, their addresses
 		 * through the map's domain index (too many names: LIKE).
 		 */
 		sqlite3 *d = web_db(r->w);
@@ -589,17 +591,16 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
-			q_and(&q,
-			      "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain IN "
-			      "(SELECT value FROM json_each(?)))");
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
+			          "sessions.dest_ip AND sessions.start_ts >= m.first_seen AND "
+			          "m.domain IN (SELECT value FROM json_each(?)))");
 			q_str(&q, js.data);
 			q.owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(
-			    &q,
-			    "dest_ip IN (SELECT address FROM sinkhole_map WHERE domain = ? OR "
-			    "domain LIKE ?)");
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
+			          "sessions.dest_ip AND sessions.start_ts >= m.first_seen AND "
+			          "(m.domain = ? OR m.domain LIKE ?))");
 			q_str(&q, dom);
 			q_str(&q, NULL);
 		}
@@ -609,7 +610,8 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	    "id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, src_port, dest_ip, "
 	    "dest_port, proto, start_ts, end_ts, "
 	    "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
-	    "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip) AS domain",
+	    "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip AND "
+	    "sessions.start_ts >= m.first_seen) AS domain",
 	    "sessions", &q, "start_ts DESC, id DESC");
 }
 
@@ -907,8 +909,10 @@ static void api_pcap(struct wreq *r, struct wresp *o, const char *unused)
 	                                      {"since", "--since"},
 	                                      {"until", "--until"},
 	                                      {"community_id", "--community-id"},
-	                                      {"net", "--net"}};
-	char *args[16];
+	                                      {"net", "--net"},
+	                                      {"proto", "--proto"},
+	                                      {"domain", "--domain"}};
+	char *args[2 * sizeof(opts) / sizeof(opts[0])];
 	char times[2][40], host[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 8];
 	int n = 0;
 	if (arg_host(r, o, host) < 0 || arg_net(r, o, net) < 0)
@@ -941,7 +945,8 @@ static void api_pcap(struct wreq *r, struct wresp *o, const char *unused)
 	}
 	if (n == 0) {
 		resp_error(o, 400,
-		           "give at least one of host, net, port, since, until, community_id");
+		           "give at least one of host, net, port, proto, domain, since, until, "
+		           "community_id");
 		return;
 	}
 	web_pcap_run(r->w, o, args, n, "sinktrap.pcap");
@@ -1192,8 +1197,8 @@ static const char *const p_paged[] = {"limit", "offset", NULL};
 static const char *const p_events[] = {FILTERS, "type", "order", "limit", "offset", NULL};
 static const char *const p_typed[] = {FILTERS, "order", "limit", "offset", NULL};
 static const char *const p_sessions[] = {FILTERS, "limit", "offset", NULL};
-static const char *const p_pcap[] = {"host",  "net",          "port", "since",
-                                     "until", "community_id", NULL};
+static const char *const p_pcap[] = {"host",  "net",   "port",         "proto", "domain",
+                                     "since", "until", "community_id", NULL};
 static const char *const p_payloads[] = {"host", "limit", "offset", NULL};
 static const char *const p_check[] = {"name", NULL};
 #undef FILTERS

@@ -2,8 +2,9 @@
 // playwright-core): the session ids it shows and the PCAP it downloads.
 //   node sessions_browser.mjs BASE USER PASSWORD OUTDIR
 // Prints one JSON line: {shown: [session ids of the first page],
-// picked, rows (after filtering by it), file (its download)}; exits 1 with
-// what failed otherwise.
+// picked, rows (after filtering by it), file (its download), udpRows (the
+// sessions listed for proto=udp), udpFile (their "all matching packets"
+// download)}; exits 1 with what failed otherwise.
 import path from 'node:path';
 import { launch } from './chromium.mjs';
 
@@ -42,7 +43,19 @@ try {
   const [dl] = await Promise.all([page.waitForEvent('download'), button.click()]);
   const file = path.join(outdir, dl.suggestedFilename());
   await dl.saveAs(file);
-  console.log(JSON.stringify({ shown, picked, rows, file }));
+
+  // Filter by protocol: "all matching packets" holds those of the sessions listed.
+  await page.fill('#view form input[name="session"]', '');
+  await page.fill('#view form input[name="proto"]', 'udp');
+  await page.click('#view form button');
+  const all = page.locator('#view a.button', { hasText: 'Download all matching packets' });
+  await page.waitForFunction(() => [...document.querySelectorAll('#view a.button')]
+    .some((a) => a.href.includes('proto=udp')));
+  const udpRows = await cells();
+  const [dl2] = await Promise.all([page.waitForEvent('download'), all.click()]);
+  const udpFile = path.join(outdir, 'udp-' + dl2.suggestedFilename());
+  await dl2.saveAs(udpFile);
+  console.log(JSON.stringify({ shown, picked, rows, file, udpRows, udpFile }));
 } catch (e) {
   failed = e && e.stack ? e.stack : String(e);
 } finally {

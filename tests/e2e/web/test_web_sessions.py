@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -99,6 +100,54 @@ def test_sessions_page_in_chromium(cap, tmp_path):
     assert got["rows"] == [got["picked"]]
     assert Path(got["file"]).name == f"session-{got['picked']}.pcap"
     assert Path(got["file"]).read_bytes() == cli_pcap(cap, got["picked"], tmp_path / "cli.pcap")
+    # the download under a filtered list is what `sinktrap pcap` writes for that filter
+    st, u = cap.get("/api/sessions?proto=udp&limit=50")
+    assert got["udpRows"] == [s["flow_id"] for s in u["items"]] != []
+    r = cap.st.run_cmd("pcap", "--proto", "udp", "-w", str(tmp_path / "udp.pcap"))
+    assert r.returncode == 0, r.stderr
+    assert Path(got["udpFile"]).read_bytes() == (tmp_path / "udp.pcap").read_bytes()
+
+
+def test_pcap_download_by_domain_and_proto(cap, tmp_path):
+    """/api/pcap takes the sessions page's proto and domain filters, as
+    `sinktrap pcap` does, instead of refusing or dropping them; a domain's
+    sessions are those to its address since the sinkhole gave it, on the page
+    as in the CLI."""
+    st, p = cap.get("/api/sessions?proto=tcp&limit=1000")
+    server = max({s["dest_ip"] for s in p["items"]},
+                 key=lambda a: sum(s["dest_ip"] == a for s in p["items"]))
+    to_server = sorted((s for s in p["items"] if s["dest_ip"] == server),
+                       key=lambda s: s["start_ts"])
+    assert len(to_server) >= 3
+    # a name the sinkhole answers (every name is, here); its address then
+    # moved onto the capture's server, handed out in the middle of its sessions
+    name = "cdn.c2.web-pcap.test"
+    assert harness.a_records(cap.st.query(name))
+    db = sqlite3.connect(cap.st.db_path(), timeout=10)
+    harness.wait_until(lambda: db.execute("SELECT 1 FROM sinkhole_map WHERE domain = ?",
+                                          (name,)).fetchone(), 10, what="the mapping")
+    since = to_server[len(to_server) // 2]["start_ts"]
+    db.execute("UPDATE sinkhole_map SET address = ?, first_seen = ? WHERE domain = ?",
+               (server, since, name))
+    db.commit()
+    db.close()
+    want = sorted(s["flow_id"] for s in to_server if s["start_ts"] >= since)
+    st, d = cap.get("/api/sessions?domain=web-pcap.test&limit=1000")
+    assert st == 200 and sorted(s["flow_id"] for s in d["items"]) == want
+    assert {s["domain"] for s in d["items"]} == {name}
+    r = cap.st.run_cmd("sessions", "--json", "--limit", "0", "--domain", "web-pcap.test")
+    assert r.returncode == 0, r.stderr
+    assert sorted(str(json.loads(line)["flow_id"]) for line in r.stdout.splitlines()) == want
+    for q, cli in (("domain=web-pcap.test", ["--domain", "web-pcap.test"]),
+                   ("proto=udp", ["--proto", "udp"])):
+        st, hdrs, body = cap.get("/api/pcap?" + q, raw=True)
+        assert st == 200 and is_pcap(body), q
+        out = tmp_path / "cli.pcap"
+        r = cap.st.run_cmd("pcap", *cli, "-w", str(out))
+        assert r.returncode == 0, r.stderr
+        assert body == out.read_bytes(), q
+    st, j = cap.get("/api/pcap?domain=never.web-pcap.example")
+    assert st == 404 and "no address" in j["error"], j
 
 
 def test_filter_pcap_download(cap):
