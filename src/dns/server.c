@@ -429,23 +429,23 @@ static int in_zone(const char *name, size_t nl, const char *zone)
 	return nl == zl || name[nl - zl - 1] == '.';
 }
 
-static enum verdict decide(struct dns_worker *w, const struct dns_query *q,
-                           const struct sockaddr *client, struct policy_match *m,
-                           const char **reason)
+static enum verdict decide(const struct config *cfg, const struct policy *pol,
+                           const struct dns_query *q, const struct sockaddr *client,
+                           struct policy_match *m, const char **reason)
 {
 	/* A client under an rpz-client-ip trigger: every name it asks is
 	 * sinkholed (a host in quarantine), or none (exempt). */
-	if (client && policy_client_rules(w->policy)) {
+	if (client && policy_client_rules(pol)) {
 		uint8_t ip[16];
 		int fam = addr_ip(client, ip);
 		enum policy_action ca =
-		    fam ? policy_lookup_client(w->policy, fam, ip, m) : POLICY_NONE;
+		    fam ? policy_lookup_client(pol, fam, ip, m) : POLICY_NONE;
 		if (ca != POLICY_NONE) {
 			*reason = "client";
 			return ca == POLICY_BLOCK ? V_SINKHOLE : V_FORWARD;
 		}
 	}
-	enum policy_action a = policy_lookup(w->policy, q->name, q->name_len, m);
+	enum policy_action a = policy_lookup(pol, q->name, q->name_len, m);
 	if (a == POLICY_BLOCK) {
 		*reason = "blocklist";
 		return V_SINKHOLE;
@@ -455,12 +455,12 @@ static enum verdict decide(struct dns_worker *w, const struct dns_query *q,
 		return V_FORWARD;
 	}
 	memset(m, 0, sizeof(*m));
-	if (w->cfg->mode == DNS_MODE_BLOCKLIST) {
+	if (cfg->mode == DNS_MODE_BLOCKLIST) {
 		*reason = "unlisted";
 		return V_FORWARD;
 	}
-	for (int i = 0; i < w->cfg->internal_zones.n; i++) {
-		if (in_zone(q->name, q->name_len, w->cfg->internal_zones.v[i])) {
+	for (int i = 0; i < cfg->internal_zones.n; i++) {
+		if (in_zone(q->name, q->name_len, cfg->internal_zones.v[i])) {
 			*reason = "internal_zone";
 			return V_FORWARD;
 		}
@@ -1242,7 +1242,7 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 	if (q.qtype == DNS_T_AXFR || q.qtype == 251 /* IXFR */)
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);
 
-	if (decide(w, &q, src, &m, &reason) == V_SINKHOLE)
+	if (decide(w->cfg, w->policy, &q, src, &m, &reason) == V_SINKHOLE)
 		return sinkhole_reply(w, &q, src, local, tr, &m, reason, NULL, 0, NULL, out,
 		                      cap);
 	if (w->nups == 0) {
@@ -1926,10 +1926,6 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE *out,
                      FILE *errout)
 {
-	struct dns_worker w;
-	memset(&w, 0, sizeof(w));
-	w.cfg = c;
-	w.policy = p;
 	struct dns_query q;
 	memset(&q, 0, sizeof(q));
 	size_t nl = strlen(name);
@@ -1999,7 +1995,7 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 
 	struct policy_match m;
 	const char *reason;
-	enum verdict v = decide(&w, &q, NULL, &m, &reason);
+	enum verdict v = decide(c, p, &q, NULL, &m, &reason);
 	if (m.action != POLICY_NONE)
 		fprintf(out, "%s: %s by %s:%d (%s%s)\n", q.name[0] ? q.name : ".",
 		        m.action == POLICY_BLOCK ? "blocked" : "allowed", m.file, m.line,
