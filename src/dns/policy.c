@@ -1499,7 +1499,7 @@ static enum policy_action ipset_lookup(const struct policy *p, const struct ipse
 	size_t alen = family == AF_INET6 ? 16 : 4;
 	if (m)
 		memset(m, 0, sizeof(*m));
-	if (!set->nsegs)
+	if (!set || !set->nsegs)
 		return POLICY_NONE;
 	for (int g = 0; g < set->nsegs; g++) {
 		const struct ip_seg *sg = &set->segs[g];
@@ -1542,23 +1542,13 @@ static enum policy_action ipset_lookup(const struct policy *p, const struct ipse
 enum policy_action policy_lookup_ip(const struct policy *p, int family, const uint8_t *addr,
                                     struct policy_match *m)
 {
-	if (!p) {
-		if (m)
-			memset(m, 0, sizeof(*m));
-		return POLICY_NONE;
-	}
-	return ipset_lookup(p, &p->resp, family, addr, m);
+	return ipset_lookup(p, p ? &p->resp : NULL, family, addr, m);
 }
 
 enum policy_action policy_lookup_client(const struct policy *p, int family, const uint8_t *addr,
                                         struct policy_match *m)
 {
-	if (!p) {
-		if (m)
-			memset(m, 0, sizeof(*m));
-		return POLICY_NONE;
-	}
-	return ipset_lookup(p, &p->client, family, addr, m);
+	return ipset_lookup(p, p ? &p->client : NULL, family, addr, m);
 }
 
 size_t policy_client_rules(const struct policy *p)
