@@ -74,11 +74,11 @@ struct query {
 	const char *bpf;
 	int have_session;
 	uint64_t session;
-	/* pcap --domain: the addresses the sinkhole gave the domain, from when */
+	/* pcap --domain: the addresses the sinkhole gave the domain, while it held them */
 	struct dom_addr {
 		int family; /* 4 or 6, as decode_key's */
 		uint8_t a[16];
-		int64_t since_ns;
+		int64_t since_ns, until_ns; /* until: INT64_MAX while it holds it */
 	} * dom;
 	size_t ndom;
 };
@@ -327,6 +327,11 @@ enum {
 	C_EXPIRED
 };
 
+/* NAME (a column) is the domain bound as ?7 or a name under it. */
+#define DOMAIN_UNDER(name)                                                                     \
+	"lower(" name ") = ?7 OR (length(" name ") > length(?7) AND substr(lower(" name        \
+	"), -length(?7) - 1) = '.' || ?7)"
+
 /* The WHERE clause of the filters, with its bindings numbered from 1. */
 static void where_clause(const struct query *q, char *sql, size_t len)
 {
@@ -354,12 +359,11 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 	if (q->domain)
 		n += (size_t)snprintf(
 		    sql + n, len - n,
-		    " AND EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
-		    "sessions.dest_ip"
-		    " AND sessions.start_ts >= m.first_seen AND (lower(m.domain) = ?7 OR"
-		    " (length(m.domain) > length(?7) AND substr(lower(m.domain), -length(?7) - "
-		    "1) ="
-		    " '.' || ?7)))");
+		    " AND EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE h.address = "
+		    "sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until "
+		    "IS "
+		    "NULL OR sessions.start_ts < h.held_until) AND (" DOMAIN_UNDER(
+		        "h.domain") "))");
 }
 
 static char domain_norm[1100];
@@ -703,13 +707,14 @@ static int key_filter(const struct query *q, const struct decode_key *k, int64_t
 			return 0;
 	}
 	if (q->domain) {
-		/* to an address of the domain, since it was the domain's (as
-		 * sessions --domain: an address the pool gave another name before
-		 * does not count) */
+		/* to an address of the domain, while it was the domain's (as
+		 * sessions --domain: what went to an address while the pool had
+		 * given it to another name is that name's) */
 		size_t alen = k->family == 4 ? 4 : 16, i;
 		for (i = 0; i < q->ndom; i++) {
 			const struct dom_addr *d = &q->dom[i];
 			if (d->family == k->family && first_ns >= d->since_ns &&
+			    first_ns < d->until_ns &&
 			    (!memcmp(k->dst, d->a, alen) ||
 			     (either_end && !memcmp(k->src, d->a, alen))))
 				break;
@@ -806,8 +811,9 @@ static int load_targets(struct pcapjob *j, const struct config *c, int *expired)
 }
 
 /*
- * pcap --domain: the addresses the sinkhole map gives the domain (or a
- * subdomain, as sessions --domain reads it), into j->q.dom. How many, or -1.
+ * pcap --domain: the addresses the sinkhole map gave the domain (or a
+ * subdomain, as sessions --domain reads it), with when it held each, into
+ * j->q.dom. How many, or -1.
  */
 static int load_domain(struct pcapjob *j, const struct config *c)
 {
@@ -819,9 +825,8 @@ static int load_domain(struct pcapjob *j, const struct config *c)
 	q.domain = j->q.domain;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
-	                       "SELECT address, first_seen FROM sinkhole_map m WHERE"
-	                       " lower(m.domain) = ?7 OR (length(m.domain) > length(?7) AND"
-	                       " substr(lower(m.domain), -length(?7) - 1) = '.' || ?7)",
+	                       "SELECT address, held_from, held_until FROM "
+	                       "sinkhole_map_history h WHERE " DOMAIN_UNDER("h.domain"),
 	                       -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
 		sqlite3_close(db);
@@ -835,6 +840,9 @@ static int load_domain(struct pcapjob *j, const struct config *c)
 			continue;
 		d.family = fam == AF_INET ? 4 : 6;
 		d.since_ns = sqlite3_column_int64(st, 1) * 1000;
+		d.until_ns = sqlite3_column_type(st, 2) == SQLITE_NULL
+		                 ? INT64_MAX
+		                 : sqlite3_column_int64(st, 2) * 1000;
 		j->q.dom = xreallocarray(j->q.dom, j->q.ndom + 1, sizeof(*j->q.dom));
 		j->q.dom[j->q.ndom++] = d;
 	}

@@ -12,7 +12,7 @@
 struct db;
 
 /* Both backends (db_sqlite.c, sink_pg.c); columns in docs/events-delivery.md. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 struct db_map_row {
 	const char *address;

@@ -93,6 +93,31 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
     "ALTER TABLE sessions ADD COLUMN pcap_first TEXT;"
     "ALTER TABLE sessions ADD COLUMN pcap_last TEXT;"
     "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
+
+    /* 4: which domain held each pool address, from when until when (the twin
+     * of SQLite's; filled from the map as it is). */
+    "CREATE TABLE sinkhole_map_history ("
+    "  address TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  family TEXT NOT NULL,"
+    "  held_from BIGINT NOT NULL,"
+    "  held_until BIGINT,"
+    "  PRIMARY KEY (address, held_from));"
+    "CREATE INDEX sinkhole_map_history_domain ON sinkhole_map_history(domain);"
+    "INSERT INTO sinkhole_map_history SELECT address, domain, family, first_seen, NULL "
+    "  FROM sinkhole_map ON CONFLICT DO NOTHING;"
+    "CREATE FUNCTION sinkhole_map_history_keep() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  UPDATE sinkhole_map_history SET held_until = NEW.first_seen"
+    "   WHERE address = NEW.address AND held_from < NEW.first_seen"
+    "   AND (held_until IS NULL OR held_until > NEW.first_seen);"
+    "  INSERT INTO sinkhole_map_history VALUES (NEW.address, NEW.domain, NEW.family,"
+    "   NEW.first_seen, (SELECT min(held_from) FROM sinkhole_map_history"
+    "   WHERE address = NEW.address AND held_from > NEW.first_seen)) ON CONFLICT DO NOTHING;"
+    "  RETURN NULL;"
+    " END $$;"
+    "CREATE TRIGGER sinkhole_map_history_keep AFTER INSERT OR UPDATE OF domain, first_seen"
+    "  ON sinkhole_map FOR EACH ROW EXECUTE FUNCTION sinkhole_map_history_keep();",
 };
 
 #define STAGE_COLUMNS                                                                          \

@@ -564,6 +564,11 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	      order && !strcmp(order, "asc") ? "ts ASC, id ASC" : "ts DESC, id DESC");
 }
 
+/* The map history's span h covers the session: h's domain held its address then. */
+#define HELD_BY                                                                                \
+	"h.address = sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until " \
+	"IS NULL OR sessions.start_ts < h.held_until)"
+
 static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 {
 	(void)unused;
@@ -578,10 +583,11 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	if (dom && *dom) {
 		/*
 		 * Sessions to an address the sinkhole handed to that domain or a
-		 * subdomain, since it did (as `sinktrap sessions --domain`: what went
-		 * to the address while the pool had given it another name is not
-		 * this domain's): the names from the running totals, their addresses
-		 * through the map's domain index (too many names: LIKE).
+		 * subdomain, while the domain held it (as `sinktrap sessions
+		 * --domain`: what went to the address while the pool had given it to
+		 * another name is that name's): the names from the running totals,
+		 * their addresses through the map history's domain index (too many
+		 * names: LIKE).
 		 */
 		sqlite3 *d = web_db(r->w);
 		struct strbuf js;
@@ -591,16 +597,14 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
-			          "sessions.dest_ip AND sessions.start_ts >= m.first_seen AND "
-			          "m.domain IN (SELECT value FROM json_each(?)))");
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE " HELD_BY
+			          " AND h.domain IN (SELECT value FROM json_each(?)))");
 			q_str(&q, js.data);
 			q.owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map m WHERE m.address = "
-			          "sessions.dest_ip AND sessions.start_ts >= m.first_seen AND "
-			          "(m.domain = ? OR m.domain LIKE ?))");
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE " HELD_BY
+			          " AND (h.domain = ? OR h.domain LIKE ?))");
 			q_str(&q, dom);
 			q_str(&q, NULL);
 		}
@@ -610,8 +614,7 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	    "id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, src_port, dest_ip, "
 	    "dest_port, proto, start_ts, end_ts, "
 	    "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
-	    "(SELECT domain FROM sinkhole_map m WHERE m.address = sessions.dest_ip AND "
-	    "sessions.start_ts >= m.first_seen) AS domain",
+	    "(SELECT domain FROM sinkhole_map_history h WHERE " HELD_BY ") AS domain",
 	    "sessions", &q, "start_ts DESC, id DESC");
 }
 

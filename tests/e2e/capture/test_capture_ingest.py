@@ -123,7 +123,8 @@ def test_community_id_and_filters(ingested, tmp_path):
 
 def test_pcap_of_a_domain(mres, tmp_path):
     """pcap --domain: the packets of the sessions to the addresses the sinkhole
-    map gives the domain or a name under it, from when it gave them; the same
+    map gave the domain or a name under it, while the domain held them (the
+    map's history: an address the pool recycled to another name); the same
     sessions as sessions --domain, read from the spool's indexes."""
     name = "honeynet_fc2010-1_attack-trace.pcap"
     path = caplib.PCAPS / name
@@ -133,29 +134,42 @@ def test_pcap_of_a_domain(mres, tmp_path):
     caplib.ingest(st, path)
     assert caplib.spool_files(st) and all(
         (caplib.spool(st) / (f + ".idx")).exists() for f in caplib.spool_files(st))
-    # the victim as if it were a trap address: the sessions it answered
+    # the victim as if it were a trap address: the sessions it answered. The
+    # map written as the store writes it (an upsert per sinkhole_map event).
     victim = "192.150.11.111"
     db = sqlite3.connect(st.db_path())
-    db.execute("INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
-               "VALUES (?, 'ipv4', 'c2.evil.example', 0, 0)", (victim,))
-    db.commit()
+
+    def mapped(domain, since):
+        db.execute("INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
+                   "VALUES (?1, 'ipv4', ?2, ?3, ?3) ON CONFLICT(address) DO UPDATE SET "
+                   "domain = excluded.domain, family = excluded.family, "
+                   "first_seen = excluded.first_seen, last_seen = excluded.last_seen",
+                   (victim, domain, since))
+        db.commit()
+
+    mapped("c2.evil.example", 0)
     f = caplib.read_pcap(caplib.pcap(st, "--domain", "evil.example").stdout)
     # not the FTP session the victim opened itself (to port 8884)
     t = caplib.tshark_select(path, f"ip.addr=={victim} && tcp.port != 8884",
                              tmp_path / "a.pcap")
     assert caplib.usec(f) == caplib.usec(t) and len(t) == 321
-    # mapped since 1240198110: the sessions that start after it (1957 and 1080)
-    db.execute("UPDATE sinkhole_map SET first_seen = 1240198110000000")
-    db.commit()
+    # the pool recycles the address to another name at 1240198110: what went to
+    # it from then on (the 1957 and 1080 sessions) is that name's, the rest stays
+    # the first's
+    mapped("dga-next.example", 1240198110000000)
     db.close()
-    later = caplib.sessions(st, "--domain", "c2.evil.example")
-    assert sorted(s["dest_port"] for s in later) == [1080, 1957]
-    want = []
-    for sess in later:
-        want += caplib.read_pcap(caplib.pcap(st, "--session", sess["flow_id"]).stdout)
-    f = caplib.read_pcap(caplib.pcap(st, "--domain", "c2.evil.example").stdout)
-    t = caplib.tshark_select(path, "tcp.port==1957 || tcp.port==1080", tmp_path / "b.pcap")
-    assert sorted(f) == sorted(want) and caplib.usec(f) == caplib.usec(t) and len(t) == 283
+    for dom, ports, flt, n in (
+            ("dga-next.example", [1080, 1957], "tcp.port==1957 || tcp.port==1080", 283),
+            ("c2.evil.example", [445, 445], "tcp.port==445", 38)):
+        got = caplib.sessions(st, "--domain", dom)
+        assert sorted(s["dest_port"] for s in got) == ports, dom
+        want = []
+        for sess in got:
+            want += caplib.read_pcap(caplib.pcap(st, "--session", sess["flow_id"]).stdout)
+        f = caplib.read_pcap(caplib.pcap(st, "--domain", dom).stdout)
+        t = caplib.tshark_select(path, flt, tmp_path / "b.pcap")
+        assert sorted(f) == sorted(want) and caplib.usec(f) == caplib.usec(t), dom
+        assert len(t) == n
     # a domain the sinkhole never answered: nothing, and why
     r = caplib.pcap(st, "--domain", "other.example", check=False)
     assert r.returncode == 1 and caplib.read_pcap(r.stdout) == []

@@ -160,6 +160,17 @@ def test_pool_exhaustion_recycles_least_recently_used(res):
     rows = st.db_rows("SELECT address, domain FROM sinkhole_map")
     assert {(r["address"], r["domain"]) for r in rows} == {(b, "c.tiny.test"),
                                                            (a, "b.tiny.test")}
+    # The history keeps who held each address when: what went to an address
+    # before it was recycled stays its earlier name's.
+    hist = st.db_rows("SELECT address, domain, held_from, held_until FROM "
+                      "sinkhole_map_history ORDER BY address, held_from")
+    assert [(h["address"], h["domain"], h["held_until"] is None) for h in hist] == sorted([
+        (a, "a.tiny.test", False), (a, "b.tiny.test", True),
+        (b, "b.tiny.test", False), (b, "c.tiny.test", True)])
+    for h, n in zip(hist, hist[1:]):
+        if h["address"] == n["address"]:
+            assert h["held_until"] == n["held_from"]
+    assert all(h["held_from"] > 0 for h in hist)
 
     # c is used last; after a restart the order is kept: a new name evicts b.
     assert only_addr(st.query("c.tiny.test")) == c

@@ -39,6 +39,11 @@ OLD_EVENT = ('{"timestamp":"2026-01-02T03:04:05.000000+0000","event_type":"dns",
              '"dest_ip":"10.0.0.53","dest_port":53,"proto":"UDP",'
              '"dns":{"type":"answer","rrname":"old.upgrade.test","rrtype":"A"}}')
 OLD_TS = 1767323045000000
+# The address's holder before old.upgrade.test, known from its sinkhole_map event only.
+OLDER_MAP_EVENT = ('{"timestamp":"2026-01-02T03:04:04.000000+0000",'
+                   '"event_type":"sinkhole_map","event_id":"0000000000000000000000ab",'
+                   '"sinkhole_map":{"domain":"older.upgrade.test","address":"127.77.0.200",'
+                   '"family":"ipv4","action":"new"}}')
 
 
 def old_database(path):
@@ -49,6 +54,9 @@ def old_database(path):
                "dest_port, proto, domain, json) VALUES (?,?,?,?,?,?,?,?,?,?)",
                ("0000000000000000000000aa", OLD_TS, "dns", "10.1.2.3", 5000, "10.0.0.53", 53,
                 "UDP", "old.upgrade.test", OLD_EVENT))
+    db.execute("INSERT INTO events(event_id, ts, event_type, json) VALUES (?,?,?,?)",
+               ("0000000000000000000000ab", OLD_TS - 1000000, "sinkhole_map",
+                OLDER_MAP_EVENT))
     db.execute("INSERT INTO sinkhole_map VALUES ('127.77.0.200', 'ipv4', 'old.upgrade.test', "
                "?, ?)", (OLD_TS, OLD_TS))
     db.commit()
@@ -66,10 +74,14 @@ def test_version_1_database_upgraded_in_place(res):
     old_database(st.db_path())
     st.start()
 
-    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 3
-    assert "database schema upgraded from version 1 to 3" in st.log()
+    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 4
+    assert "database schema upgraded from version 1 to 4" in st.log()
     assert "database created" not in st.log()
-    # What version 2 and 3 added.
+    # What version 2, 3 and 4 added; the map's history from its events and the map.
+    assert st.db_rows("SELECT domain, held_from, held_until FROM sinkhole_map_history "
+                      "WHERE address = '127.77.0.200' ORDER BY held_from") == [
+        {"domain": "older.upgrade.test", "held_from": OLD_TS - 1000000, "held_until": OLD_TS},
+        {"domain": "old.upgrade.test", "held_from": OLD_TS, "held_until": None}]
     assert {"flow_id", "sensor", "stored"} <= columns(st, "events")
     assert {"payload_toserver", "conn_state", "history", "pcap_first", "pcap_last"} <= \
         columns(st, "sessions")
@@ -83,6 +95,11 @@ def test_version_1_database_upgraded_in_place(res):
     st.wait_dns_event("new.upgrade.test")
     harness.wait_until(lambda: st.db_rows(
         "SELECT 1 FROM events WHERE domain = 'new.upgrade.test'"), what="the new event in SQLite")
+    # a new mapping goes into the history as it is made
+    hist = harness.wait_until(lambda: st.db_rows(
+        "SELECT address, held_until FROM sinkhole_map_history "
+        "WHERE domain = 'new.upgrade.test'"), what="the new mapping in the history")
+    assert hist == [{"address": b[0], "held_until": None}]
 
     # The old event is kept as it was, beside the new ones.
     old = st.db_rows("SELECT * FROM events WHERE event_id = '0000000000000000000000aa'")
@@ -96,15 +113,15 @@ def test_version_1_database_upgraded_in_place(res):
     st.start()
     later = "\n".join(st.log().splitlines()[n:])
     assert "schema" not in later and "database created" not in later
-    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 3
+    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 4
     assert harness.a_records(st.query("old.upgrade.test")) == ["127.77.0.200"]
     assert st.stop() == 0
 
 
 def test_new_database_is_said_to_be_created(res):
     st = res.sinktrap(upstream=res.dnsmasq(["address=/#/127.0.9.9"]))
-    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 3
-    assert "database created (schema version 3)" in st.log()
+    assert st.db_rows("PRAGMA user_version")[0]["user_version"] == 4
+    assert "database created (schema version 4)" in st.log()
     assert "upgraded" not in st.log()
 
 
@@ -136,6 +153,8 @@ def test_postgres_version_1_upgraded_in_place(res, pg):
         cur.execute("INSERT INTO events(event_id, ts, event_type, src_ip, domain, json) "
                     "VALUES ('0000000000000000000000aa', %s, 'dns', '10.1.2.3', "
                     "'old.upgrade.test', %s)", (OLD_TS, OLD_EVENT))
+        cur.execute("INSERT INTO sinkhole_map VALUES ('127.77.0.200', 'ipv4', "
+                    "'old.upgrade.test', %s, %s)", (OLD_TS, OLD_TS))
     finally:
         c.close()
     st = res.sinktrap(sinkhole_conf({"database": uri}))
@@ -143,8 +162,15 @@ def test_postgres_version_1_upgraded_in_place(res, pg):
     harness.wait_until(lambda: pg.rows("upgrade", "SELECT 1 FROM events WHERE domain = "
                                                   "'new.upgrade.test'"),
                        what="the new event in PostgreSQL")
-    assert pg.rows("upgrade", "SELECT version FROM sinktrap_schema") == [{"version": 3}]
-    assert "postgresql: schema upgraded from version 1 to 3" in st.log()
+    assert pg.rows("upgrade", "SELECT version FROM sinktrap_schema") == [{"version": 4}]
+    assert "postgresql: schema upgraded from version 1 to 4" in st.log()
+    # the map's history: the mapping it held, and the new one as it was made
+    assert pg.rows("upgrade", "SELECT address, held_from, held_until FROM "
+                              "sinkhole_map_history WHERE domain = 'old.upgrade.test'") == [
+        {"address": "127.77.0.200", "held_from": OLD_TS, "held_until": None}]
+    harness.wait_until(lambda: pg.rows("upgrade", "SELECT 1 FROM sinkhole_map_history WHERE "
+                                                  "domain = 'new.upgrade.test'"),
+                       what="the new mapping in the PostgreSQL history")
     old = pg.rows("upgrade", "SELECT * FROM events WHERE event_id = '0000000000000000000000aa'")
     assert len(old) == 1 and old[0]["json"] == OLD_EVENT and old[0]["flow_id"] is None
     got = {r["column_name"] for r in pg.rows(
