@@ -513,7 +513,17 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
 		    "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
 		    "domain = excluded.domain, family = excluded.family, "
-		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
+		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;"
+		    /* the map takes each address's last mapping of the batch; the
+		     * history every one, each span ending where the next begins */
+		    "INSERT INTO sinkhole_map_history SELECT map_address, map_domain, "
+		    "map_family, ts, NULL FROM events_stage WHERE map_address IS NOT NULL AND "
+		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
+		    "ON CONFLICT DO NOTHING;"
+		    "UPDATE sinkhole_map_history h SET held_until = (SELECT min(n.held_from) "
+		    "FROM sinkhole_map_history n WHERE n.address = h.address AND n.held_from > "
+		    "h.held_from) WHERE h.address IN (SELECT map_address FROM events_stage "
+		    "WHERE map_address IS NOT NULL);");
 	if (any_answer)
 		strbuf_puts(q,
 		            "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "

@@ -90,6 +90,40 @@ def test_schema_and_fields(res, pg):
     assert pg.rows("fields", "SELECT version FROM sinktrap_schema") == [{"version": version}]
 
 
+def test_map_history_keeps_every_holder_of_an_address(res, pg):
+    """A pool of two addresses and three names: the third takes the first's
+    address. Delivered in one batch (the database comes up after the queries:
+    the events wait in the queue), the map holds the last holder of each
+    address, the history every one, each span ending where the next begins,
+    as in SQLite."""
+    uri = pg.create_db("history0").replace("/history0", "/history")
+    st = res.sinktrap(sinkhole_conf({"database": uri}, dns={"sinkhole_ipv4": "127.78.0.0/30"}))
+    for n in ("a.hist.test", "b.hist.test", "c.hist.test"):
+        st.query(n)
+    want = st.wait_events(lambda es: len([e for e in es if e["event_type"] == "sinkhole_map"
+                                          and e["sinkhole_map"]["family"] == "ipv4"]) >= 3)
+    pg.create_db("history")
+    maps = [(e["sinkhole_map"]["address"], e["sinkhole_map"]["domain"], usec(e["timestamp"]))
+            for e in want if e["event_type"] == "sinkhole_map"
+            and e["sinkhole_map"]["family"] == "ipv4"]
+    q = ("SELECT address, domain, held_from, held_until FROM sinkhole_map_history "
+         "WHERE family = 'ipv4' ORDER BY address, held_from")
+
+    def spans():
+        try:
+            r = pg.rows("history", q)
+        except Exception:  # the store has not created the schema yet
+            return None
+        return r if len(r) >= 3 else None
+
+    for rows in (harness.wait_until(spans, 30, what="3 spans in PostgreSQL"), st.db_rows(q)):
+        assert sorted((r["address"], r["domain"], r["held_from"]) for r in rows) == \
+            sorted(maps)
+        for r, n in zip(rows, rows[1:] + [None]):
+            nxt = n["held_from"] if n and n["address"] == r["address"] else None
+            assert r["held_until"] == nxt, rows
+
+
 def test_postgres_killed_and_restarted(res, pg):
     uri = pg.create_db("killed")
     st = res.sinktrap(sinkhole_conf({"database": uri}))
