@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 import harness
 from checks import settle
