@@ -298,7 +298,9 @@ static sqlite3 *db_open_ro(const struct config *c)
 	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "               \
 	"payload_toserver, "                                                                   \
 	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "    \
-	"pcap_last, expired"
+	"pcap_last, expired, (SELECT domain FROM sinkhole_map_history h WHERE h.address = "    \
+	"sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until IS NULL OR "  \
+	"sessions.start_ts < h.held_until)) AS domain"
 
 enum {
 	C_FLOW_ID,
@@ -324,7 +326,8 @@ enum {
 	C_HISTORY,
 	C_FIRST,
 	C_LAST,
-	C_EXPIRED
+	C_EXPIRED,
+	C_DOMAIN /* the sinkholed domain that held the destination address then */
 };
 
 /* NAME (a column) is the domain bound as ?7 or a name under it. */
@@ -461,6 +464,7 @@ static void json_row(sqlite3_stmt *st, struct strbuf *b)
 	    {C_FIRST, "pcap_first", 's'},
 	    {C_LAST, "pcap_last", 's'},
 	    {C_EXPIRED, "expired", 'b'},
+	    {C_DOMAIN, "domain", 's'},
 	};
 	int first = 1;
 	strbuf_putc(b, '{');
@@ -563,9 +567,9 @@ int capture_sessions_main(int argc, char **argv)
 	strbuf_init(&b);
 	long rows = 0;
 	if (!q.json)
-		printf("%-17s %-23s %9s %-9s %-41s %-41s %9s %11s %-6s %-8s %s\n", "SESSION",
-		       "START (UTC)", "DURATION", "PROTO", "SOURCE", "DESTINATION", "PACKETS",
-		       "BYTES", "STATE", "END", "COMMUNITY ID");
+		printf("%-17s %-23s %9s %-9s %-41s %-41s %9s %11s %-6s %-8s %-30s %s\n",
+		       "SESSION", "START (UTC)", "DURATION", "PROTO", "SOURCE", "DESTINATION",
+		       "PACKETS", "BYTES", "STATE", "END", "COMMUNITY ID", "DOMAIN");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		rows++;
@@ -589,10 +593,11 @@ int capture_sessions_main(int argc, char **argv)
 		char endr[24];
 		snprintf(endr, sizeof(endr), "%s%s", col_text(st, C_REASON),
 		         sqlite3_column_int(st, C_EXPIRED) ? "*" : "");
-		printf("%-17lld %-23s %9.3f %-9s %-41s %-41s %9lld %11lld %-6s %-8s %s\n",
+		const char *dom = col_text(st, C_DOMAIN);
+		printf("%-17lld %-23s %9.3f %-9s %-41s %-41s %9lld %11lld %-6s %-8s %-30s %s\n",
 		       (long long)sqlite3_column_int64(st, C_FLOW_ID), start, dur,
 		       col_text(st, C_PROTO), src, dst, pk, by, col_text(st, C_CONN_STATE),
-		       endr, col_text(st, C_CID));
+		       endr, col_text(st, C_CID), *dom ? dom : "-");
 	}
 	if (rc != SQLITE_DONE)
 		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));

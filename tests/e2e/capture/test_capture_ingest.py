@@ -163,6 +163,7 @@ def test_pcap_of_a_domain(mres, tmp_path):
             ("c2.evil.example", [445, 445], "tcp.port==445", 38)):
         got = caplib.sessions(st, "--domain", dom)
         assert sorted(s["dest_port"] for s in got) == ports, dom
+        assert {s["domain"] for s in got} == {dom}  # each session names its domain
         want = []
         for sess in got:
             want += caplib.read_pcap(caplib.pcap(st, "--session", sess["flow_id"]).stdout)
@@ -170,6 +171,10 @@ def test_pcap_of_a_domain(mres, tmp_path):
         t = caplib.tshark_select(path, flt, tmp_path / "b.pcap")
         assert sorted(f) == sorted(want) and caplib.usec(f) == caplib.usec(t), dom
         assert len(t) == n
+    # a session to an address no domain held has none; the table shows it too
+    assert [s.get("domain") for s in caplib.sessions(st, "--port", "8884")] == [None]
+    table = caplib.cmd(st, "sessions", "--port", "1957").stdout.decode().splitlines()
+    assert table[0].split()[-1] == "DOMAIN" and table[1].split()[-1] == "dga-next.example"
     # a domain the sinkhole never answered: nothing, and why
     r = caplib.pcap(st, "--domain", "other.example", check=False)
     assert r.returncode == 1 and caplib.read_pcap(r.stdout) == []
