@@ -174,5 +174,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lookup_ip(p, AF_INET6, v6);
 	policy_memory(p);
 	policy_free(&p);
+
+	/* The same bytes as a client list (client_blocklist, client_allowlist). */
+	p = policy_new();
+	if (!p)
+		return 0;
+	if (policy_add_list(p, "fuzz.list", (const char *)data, size,
+	                    POLICY_LIST_CLIENTS | (size & 1 ? POLICY_LIST_ALLOW : 0), warn_cb,
+	                    NULL) == 0) {
+		policy_finish(p);
+		li = policy_list(p, 0);
+		if (!li || !li->clients || policy_ip_rules(p) != 0 ||
+		    policy_client_rules(p) != li->entries)
+			__builtin_trap();
+		lookup_ip(p, AF_INET, a);
+		lookup_ip(p, AF_INET6, a);
+		lookup_ip(p, AF_INET, v4);
+		lookup_ip(p, AF_INET6, v6);
+	}
+	policy_free(&p);
 	return 0;
 }

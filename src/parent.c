@@ -525,7 +525,7 @@ static void reload(struct parent *p)
 			fd_nonblock(w->ctl);
 			ipc_send(w->ctl, IPC_RELOAD_BEGIN, NULL, 0, -1);
 			for (int i = 0; i < n; i++) {
-				struct ipc_list il = {ls[i].line, ls[i].allow};
+				struct ipc_list il = {ls[i].line, ls[i].allow, ls[i].clients};
 				ipc_send2(w->ctl, IPC_RELOAD_LIST, &il, sizeof(il), ls[i].path,
 				          strlen(ls[i].path), ls[i].fd);
 			}

@@ -312,7 +312,7 @@ async function lists() {
     d.lists_error ? h('p', { class: 'error' }, 'The lists do not load: ' + d.lists_error) : '',
     table([
       ['list file', (r) => r.path],
-      ['kind', (r) => (r.e.allow === undefined ? '' : (r.e.allow ? 'allow' : 'block'))],
+      ['kind', (r) => (r.e.allow === undefined ? '' : (r.e.clients ? (r.e.allow ? 'clients exempt' : 'clients in quarantine') : (r.e.allow ? 'allow' : 'block')))],
       ['format', (r) => r.e.format],
       ['entries', (r) => h('span', { class: 'entries' }, num(r.e.entries))],
       ['invalid lines', (r) => num(r.e.invalid)],

@@ -28,6 +28,8 @@ enum ktype {
 	K_UPSTREAM,   /* ADDR[:PORT] or "system", repeatable */
 	K_BLOCKLIST,
 	K_ALLOWLIST,
+	K_CLIENT_BLOCKLIST, /* clients: a quarantine */
+	K_CLIENT_ALLOWLIST, /* clients: exempt from every rule */
 	K_PREFIX4,
 	K_PREFIX6,
 	K_MODE,
@@ -71,6 +73,8 @@ static const struct key keys[] = {
     {"dns", "upstream", K_UPSTREAM, 0, 0, 0, 1},
     {"dns", "blocklist", K_BLOCKLIST, 0, 0, 0, 1},
     {"dns", "allowlist", K_ALLOWLIST, 0, 0, 0, 1},
+    {"dns", "client_blocklist", K_CLIENT_BLOCKLIST, 0, 0, 0, 1},
+    {"dns", "client_allowlist", K_CLIENT_ALLOWLIST, 0, 0, 0, 1},
     {"dns", "mode", K_MODE, O(mode), 0, 0, 0},
     {"dns", "internal_zone", K_ZONE, 0, 0, 0, 1},
     {"dns", "sinkhole_ipv4", K_PREFIX4, 0, 0, 0, 0},
@@ -449,7 +453,9 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		break;
 	}
 	case K_BLOCKLIST:
-	case K_ALLOWLIST: {
+	case K_ALLOWLIST:
+	case K_CLIENT_BLOCKLIST:
+	case K_CLIENT_ALLOWLIST: {
 		if (*v == '\0') {
 			perr(p, p->line, "%s: empty path", k->name);
 			break;
@@ -471,7 +477,10 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		c->lists = xreallocarray(c->lists, (size_t)c->nlists + 1, sizeof(*c->lists));
 		c->lists[c->nlists].path = xstrdup(v);
 		c->lists[c->nlists].line = p->line;
-		c->lists[c->nlists].allow = k->type == K_ALLOWLIST;
+		c->lists[c->nlists].allow =
+		    k->type == K_ALLOWLIST || k->type == K_CLIENT_ALLOWLIST;
+		c->lists[c->nlists].clients =
+		    k->type == K_CLIENT_BLOCKLIST || k->type == K_CLIENT_ALLOWLIST;
 		c->nlists++;
 		break;
 	}

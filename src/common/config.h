@@ -16,9 +16,10 @@
 #include "addr.h"
 
 struct cfg_list {
-	char *path; /* Malloced. */
-	int line;   /* where the config names it */
-	int allow;  /* 1 = allowlist, 0 = blocklist */
+	char *path;  /* Malloced. */
+	int line;    /* where the config names it */
+	int allow;   /* 1 = allowlist, 0 = blocklist */
+	int clients; /* client_blocklist / client_allowlist: addresses of clients */
 };
 
 enum dns_mode { DNS_MODE_BLOCKLIST = 0, DNS_MODE_ALLOWLIST = 1 };

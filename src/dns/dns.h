@@ -23,7 +23,8 @@ struct list_source {
 	char *path; /* Malloced. */
 	int fd;     /* owned; closed once loaded */
 	int allow;
-	int line; /* config line naming it */
+	int clients; /* a list of clients */
+	int line;    /* config line naming it */
 };
 
 struct dns_setup {

@@ -23,7 +23,8 @@ int dns_lists_open(const struct config *c, struct list_source **out, int *n, cha
 	for (int i = 0; i < c->nlists; i++) {
 		int fd = open(c->lists[i].path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			snprintf(err, errlen, "%s:%d: %s '%s': %s", c->file, c->lists[i].line,
+			snprintf(err, errlen, "%s:%d: %s%s '%s': %s", c->file, c->lists[i].line,
+			         c->lists[i].clients ? "client_" : "",
 			         c->lists[i].allow ? "allowlist" : "blocklist",
 			         c->lists[i].path, strerror(errno));
 			dns_lists_close(ls, i);
@@ -32,6 +33,7 @@ int dns_lists_open(const struct config *c, struct list_source **out, int *n, cha
 		ls[i].path = xstrdup(c->lists[i].path);
 		ls[i].fd = fd;
 		ls[i].allow = c->lists[i].allow;
+		ls[i].clients = c->lists[i].clients;
 		ls[i].line = c->lists[i].line;
 	}
 	*out = ls;
@@ -75,7 +77,10 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int st
 	}
 	for (int i = 0; i < n; i++) {
 		struct warn_ctx w = {quiet, 0};
-		int r = policy_add_fd(p, ls[i].path, ls[i].fd, ls[i].allow, warn_cb, &w);
+		int r = policy_add_fd(p, ls[i].path, ls[i].fd,
+		                      (ls[i].allow ? POLICY_LIST_ALLOW : 0) |
+		                          (ls[i].clients ? POLICY_LIST_CLIENTS : 0),
+		                      warn_cb, &w);
 		close(ls[i].fd);
 		ls[i].fd = -1;
 		if (r < 0) {
@@ -105,8 +110,8 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int st
 			log_warnx("%s (its valid lines are used)", err);
 		}
 		if (!quiet && li)
-			log_info("%s: %u entries (%s%s)", ls[i].path, li->entries,
-			         list_format_name(li->format),
+			log_info("%s: %u entries (%s%s%s)", ls[i].path, li->entries,
+			         list_format_name(li->format), ls[i].clients ? ", clients" : "",
 			         ls[i].allow ? ", allowlist" : "");
 	}
 	policy_finish(p);

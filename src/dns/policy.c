@@ -546,27 +546,29 @@ static int addr_like(const char *s, const char *e)
 }
 
 /*
- * An address or prefix in a plain or ip list ("192.0.2.1", "198.51.100.0/24",
- * "2001:db8::/32"): an ip rule, applied to the addresses of forwarded answers
- * as an rpz-ip trigger is.
+ * An address or prefix ("192.0.2.1", "198.51.100.0/24", "2001:db8::/32") into
+ * set: of a plain or ip list, a rule on the addresses of forwarded answers as
+ * an rpz-ip trigger is; of a client list, on clients.
  */
-static void addr_rule_add(struct parse *ps, const char *s, const char *e)
+static void addr_rule_add(struct parse *ps, struct ipset *set, const char *s, const char *e)
 {
 	char text[INET6_ADDRSTRLEN + 8], q[128];
 	size_t n = (size_t)(e - s);
+	const char *what = set == &ps->p->client ? "client" : "address";
 	int r = 1;
 
 	if (n < sizeof(text)) {
 		memcpy(text, s, n);
 		text[n] = '\0';
-		r = ip_rule_push(ps, &ps->p->resp, text, ps->allow != 0);
+		r = ip_rule_push(ps, set, text, ps->allow != 0);
 	}
 	if (r == 2)
-		parse_warn(ps, "prefix %s would cover every address",
-		           msg_quote(q, sizeof(q), s, n));
+		parse_warn(ps, "prefix %s would cover every %s", msg_quote(q, sizeof(q), s, n),
+		           what);
 	else if (r == 1)
-		parse_warn(ps, "%s is not an IPv4 or IPv6 address or ADDRESS/PREFIXLEN",
-		           msg_quote(q, sizeof(q), s, n));
+		parse_warn(ps, "%s is not %s IPv4 or IPv6 address or ADDRESS/PREFIXLEN",
+		           msg_quote(q, sizeof(q), s, n),
+		           set == &ps->p->client ? "a client's" : "an");
 }
 
 /*
@@ -592,10 +594,32 @@ static void plain_line(struct parse *ps, const char *s, const char *e)
 	if (hosts_boilerplate(s, te))
 		return;
 	if (addr_like(s, te)) {
-		addr_rule_add(ps, s, te);
+		addr_rule_add(ps, &ps->p->resp, s, te);
 		return;
 	}
 	rule_add(ps, s, (size_t)(te - s), RULE_SELF | RULE_SUB | ps->allow, 1);
+}
+
+/*
+ * A list of clients (POLICY_LIST_CLIENTS): "ADDRESS" or "ADDRESS/PREFIXLEN",
+ * "#" and ";" comments; each a client rule, as an rpz-client-ip trigger.
+ */
+static void client_line(struct parse *ps, const char *s, const char *e)
+{
+	char q[128];
+	const char *te, *rest;
+
+	s = skip_ws(s, e);
+	if (s == e || *s == '#' || *s == ';')
+		return;
+	te = skip_tok(s, e);
+	rest = skip_ws(te, e);
+	if (rest < e && *rest != '#' && *rest != ';') {
+		parse_warn(ps, "unexpected text after the address: %s",
+		           msg_quote(q, sizeof(q), rest, (size_t)(trim_end(rest, e) - rest)));
+		return;
+	}
+	addr_rule_add(ps, &ps->p->client, s, te);
 }
 
 /* Bytes that may be part of a name in an adblock rule (bad ones are reported). */
@@ -1309,8 +1333,9 @@ static int table_reserve(struct policy *p)
  * never sits in memory next to the rules built from it.
  */
 static int list_load(struct policy *p, const char *path, const char *data, size_t len,
-                     int allow, policy_warn_cb *warn, void *arg, int mapped)
+                     int flags, policy_warn_cb *warn, void *arg, int mapped)
 {
+	int allow = (flags & POLICY_LIST_ALLOW) != 0;
 	struct parse *ps;
 	line_fn *fn;
 	const char *s = data, *end = data + len, *released = data;
@@ -1333,7 +1358,8 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 	}
 	fmt = list_detect(data, len);
 	ps->l->info.format = fmt;
-	switch (fmt) {
+	ps->l->info.clients = (flags & POLICY_LIST_CLIENTS) != 0;
+	switch (ps->l->info.clients ? LIST_FMT_IP : fmt) {
 	case LIST_FMT_HOSTS:
 		fn = hosts_line;
 		break;
@@ -1346,9 +1372,11 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 	case LIST_FMT_RPZ:
 		fn = rpz_line;
 		break;
+	case LIST_FMT_IP:
+		fn = ps->l->info.clients ? client_line : plain_line;
+		break;
 	default:
-		/* ip lists are plain lists of addresses. Unrecognised: the plain
-		 * parser reports every line it cannot take. */
+		/* Unrecognised: the plain parser reports every line it cannot take. */
 		fn = plain_line;
 		break;
 	}
@@ -1377,13 +1405,13 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 	return r;
 }
 
-int policy_add_list(struct policy *p, const char *path, const char *data, size_t len, int allow,
+int policy_add_list(struct policy *p, const char *path, const char *data, size_t len, int flags,
                     policy_warn_cb *warn, void *arg)
 {
-	return list_load(p, path, data, len, allow, warn, arg, 0);
+	return list_load(p, path, data, len, flags, warn, arg, 0);
 }
 
-int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_warn_cb *warn,
+int policy_add_fd(struct policy *p, const char *path, int fd, int flags, policy_warn_cb *warn,
                   void *arg)
 {
 	struct stat st;
@@ -1432,7 +1460,7 @@ int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_
 			break;
 		len += (size_t)n;
 	}
-	r = list_load(p, path, buf ? buf : "", len, allow, warn, arg, 0);
+	r = list_load(p, path, buf ? buf : "", len, flags, warn, arg, 0);
 	free(buf);
 	return r;
 }

@@ -58,6 +58,7 @@ struct list_info {
 	const char *path; /* borrowed from the policy */
 	enum list_format format;
 	int allow;        /* loaded as an allowlist */
+	int clients;      /* a list of clients (POLICY_LIST_CLIENTS) */
 	uint32_t entries; /* rules added */
 	uint32_t invalid; /* lines reported and skipped */
 };
@@ -66,16 +67,22 @@ struct list_info {
 typedef void policy_warn_cb(void *arg, const char *file, int line, const char *msg);
 
 struct policy *policy_new(void);
+/* What a list file is, for policy_add_list()'s flags. */
+#define POLICY_LIST_ALLOW 1   /* every entry is an allow rule (an allowlist file) */
+#define POLICY_LIST_CLIENTS 2 /* addresses of clients, as rpz-client-ip triggers */
+
 /*
  * Parse a list held in memory (data, len: need not be NUL-terminated) and add
- * its rules. allow = 1: every entry is an allow rule (an allowlist file).
- * Invalid lines go to warn (may be NULL) and are skipped; only an allocation
- * failure is an error (-ENOMEM). The path is copied.
+ * its rules. flags: POLICY_LIST_ALLOW, POLICY_LIST_CLIENTS (one address or
+ * prefix per line: each a client rule, a block (quarantine) or, with
+ * POLICY_LIST_ALLOW, an exemption). Invalid lines go to warn (may be NULL)
+ * and are skipped; only an allocation failure is an error (-ENOMEM). The path
+ * is copied.
  */
-int policy_add_list(struct policy *p, const char *path, const char *data, size_t len, int allow,
+int policy_add_list(struct policy *p, const char *path, const char *data, size_t len, int flags,
                     policy_warn_cb *warn, void *arg);
 /* The same from an open file descriptor (mmap'd; fd is not closed). -errno on read errors. */
-int policy_add_fd(struct policy *p, const char *path, int fd, int allow, policy_warn_cb *warn,
+int policy_add_fd(struct policy *p, const char *path, int fd, int flags, policy_warn_cb *warn,
                   void *arg);
 /* Freeze the policy; lookups are valid only after this. */
 void policy_finish(struct policy *p);

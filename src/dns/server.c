@@ -1725,6 +1725,7 @@ static void parent_read(int fd, uint32_t events, void *arg)
 			s->fd = m->fd;
 			m->fd = -1;
 			s->allow = il.allow != 0;
+			s->clients = il.clients != 0;
 			s->line = il.line;
 			break;
 		}

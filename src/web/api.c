@@ -1021,8 +1021,10 @@ static int lists_current_locked(struct config *c)
 		strbuf_puts(&sb, ",\"format\":");
 		const char *f = list_format_name(li->format);
 		strbuf_json_str(&sb, (const uint8_t *)f, strlen(f));
-		strbuf_printf(&sb, ",\"allow\":%s,\"entries\":%u,\"invalid\":%u}",
-		              li->allow ? "true" : "false", li->entries, li->invalid);
+		strbuf_printf(&sb,
+		              ",\"allow\":%s,\"clients\":%s,\"entries\":%u,\"invalid\":%u}",
+		              li->allow ? "true" : "false", li->clients ? "true" : "false",
+		              li->entries, li->invalid);
 	}
 	strbuf_printf(&sb, "],\"rules\":%zu", policy_rules(p));
 	strbuf_putc(&sb, '\0');

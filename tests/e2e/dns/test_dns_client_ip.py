@@ -1,8 +1,9 @@
-"""Client-IP policy: an RPZ list's rpz-client-ip triggers put a host in
-quarantine (every name it asks is sinkholed, listed or not, so that all it
-tries to reach comes to the trap) or exempt it from every rule (rpz-passthru,
-for the security team's own scanners); the longest prefix decides, and other
-hosts are decided by the names they ask as before."""
+"""Client-IP policy: an RPZ list's rpz-client-ip triggers, or the addresses of
+a client_blocklist file, put a host in quarantine (every name it asks is
+sinkholed, listed or not, so that all it tries to reach comes to the trap);
+rpz-passthru or a client_allowlist file exempts it from every rule (for the
+security team's own scanners); the longest prefix decides, and other hosts
+are decided by the names they ask as before."""
 
 import dns.message
 import dns.query
@@ -87,3 +88,54 @@ def test_check_names_the_client_entry_and_the_bad_line(st):
     assert f"client 127.0.0.6: allowed by {st.list_path}:6 (127.0.0.6/32)" in r.stdout
     r = st.run_cmd("check", "127.0.0.9")
     assert r.returncode == 1 and "no rpz-client-ip entry covers it" in r.stdout
+
+
+@pytest.fixture
+def st_files(res):
+    up = res.dnsmasq(UPSTREAM)
+    bl = harness.write_list(res.path("evil.plain"), ["evil.client.test"])
+    quarantine = harness.write_list(res.path("quarantine.txt"), [
+        "# hosts the SOC has isolated",   # 1
+        "127.0.0.5",                      # 2
+        "127.0.0.8/30 ; the lab subnet",  # 3: .8-.11
+        "infected.example",               # 4: a name, not an address
+    ])
+    exempt = harness.write_list(res.path("exempt.txt"), ["127.0.0.9  # the scanner"])
+    s = res.sinktrap({"dns": {"blocklist": str(bl), "client_blocklist": str(quarantine),
+                              "client_allowlist": str(exempt)}}, upstream=up)
+    s.quarantine, s.exempt = quarantine, exempt
+    return s
+
+
+def test_client_list_files_quarantine_and_exempt(st_files):
+    st = st_files
+    for src in ("127.0.0.5", "127.0.0.10"):
+        a = harness.a_records(ask(st, "fine.client.test", src))
+        assert len(a) == 1 and a[0].startswith("127.66."), (src, a)
+    ev = [e for e in st.wait_dns_event("fine.client.test", count=2)
+          if e["src_ip"] == "127.0.0.10"][0]
+    assert ev["sinkhole"]["reason"] == "client"
+    assert ev["sinkhole"]["rule"] == "127.0.0.8/30"
+    assert ev["sinkhole"]["list"] == str(st.quarantine) and ev["sinkhole"]["line"] == 3
+    # the exempt scanner inside the quarantined subnet, and any other host
+    assert harness.a_records(ask(st, "evil.client.test", "127.0.0.9")) == ["127.0.9.1"]
+    assert harness.a_records(ask(st, "fine.client.test", "127.0.0.1")) == ["127.0.10.1"]
+    log = st.log()
+    assert f"{st.quarantine}: 2 entries (ip, clients)" in log, log
+    assert (f"{st.quarantine}:4: \"infected.example\" is not a client's IPv4 or IPv6 "
+            "address") in log
+    r = st.run_cmd("check", "127.0.0.9")
+    assert r.returncode == 1
+    assert f"client 127.0.0.9: allowed by {st.exempt}:1 (127.0.0.9/32)" in r.stdout, r.stdout
+
+
+def test_client_list_reloads_on_sighup(st_files):
+    st = st_files
+    assert harness.a_records(ask(st, "fine.client.test", "127.0.0.20")) == ["127.0.10.1"]
+    st.quarantine.write_text(st.quarantine.read_text() + "127.0.0.20\n")
+    st.hup()
+
+    def quarantined():
+        a = harness.a_records(ask(st, "fine.client.test", "127.0.0.20"))
+        return a and a[0].startswith("127.66.")
+    harness.wait_until(quarantined, 10, what="127.0.0.20 in quarantine after the reload")

@@ -1093,6 +1093,63 @@ static void test_rpz_client_ip(void **state)
 	policy_free(&p);
 }
 
+/* Client lists (client_blocklist, client_allowlist): addresses of clients only. */
+static void test_client_list(void **state)
+{
+	static const char quarantine[] = "# isolated hosts\n"       /* 1 */
+	                                 "192.0.2.5\n"              /* 2 */
+	                                 "198.51.100.0/24 ; lab\n"  /* 3 */
+	                                 "infected.example\n"       /* 4 */
+	                                 "0.0.0.0/0\n"              /* 5 */
+	                                 "2001:db8::7 extra\n"      /* 6 */
+	                                 "  2001:db8::/64  # v6\n"; /* 7 */
+	static const char exempt[] = "198.51.100.9\n";
+	struct policy *p = policy_new();
+	struct warns ws = {0};
+	struct policy_match m;
+	uint8_t a[16];
+
+	(void)state;
+	assert_int_equal(policy_add_list(p, "q.txt", quarantine, sizeof(quarantine) - 1,
+	                                 POLICY_LIST_CLIENTS, warn_cb, &ws),
+	                 0);
+	assert_int_equal(policy_add_list(p, "x.txt", exempt, sizeof(exempt) - 1,
+	                                 POLICY_LIST_CLIENTS | POLICY_LIST_ALLOW, warn_cb, &ws),
+	                 0);
+	policy_finish(p);
+	warns_print(&ws);
+	assert_int_equal(ws.total, 3);
+	assert_int_equal(ws.w[0].line, 4);
+	assert_non_null(strstr(ws.w[0].msg, "is not a client's IPv4 or IPv6 address"));
+	assert_int_equal(ws.w[1].line, 5);
+	assert_non_null(strstr(ws.w[1].msg, "would cover every client"));
+	assert_int_equal(ws.w[2].line, 6);
+	assert_non_null(strstr(ws.w[2].msg, "unexpected text after the address"));
+	const struct list_info *li = policy_list(p, 0);
+	assert_true(li->clients && !li->allow);
+	assert_int_equal(li->entries, 3);
+	assert_true(policy_list(p, 1)->clients && policy_list(p, 1)->allow);
+	assert_int_equal(policy_client_rules(p), 4);
+	assert_int_equal(policy_ip_rules(p), 0);
+	/* the name became no name rule either */
+	assert_int_equal(policy_lookup(p, "infected.example", 16, NULL), POLICY_NONE);
+	inet_pton(AF_INET, "198.51.100.77", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, &m), POLICY_BLOCK);
+	assert_string_equal(m.rule, "198.51.100.0/24");
+	assert_int_equal(m.line, 3);
+	inet_pton(AF_INET, "198.51.100.9", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, &m), POLICY_ALLOW);
+	assert_string_equal(m.file, "x.txt");
+	inet_pton(AF_INET6, "2001:db8::99", a);
+	assert_int_equal(policy_lookup_client(p, AF_INET6, a, &m), POLICY_BLOCK);
+	assert_string_equal(m.rule, "2001:db8::/64");
+	/* not an answer rule */
+	inet_pton(AF_INET, "192.0.2.5", a);
+	assert_int_equal(policy_lookup_ip(p, AF_INET, a, NULL), POLICY_NONE);
+	assert_int_equal(policy_lookup_client(p, AF_INET, a, NULL), POLICY_BLOCK);
+	policy_free(&p);
+}
+
 /* Address lists (and addresses in plain lists): rules for forwarded answers. */
 static void test_ip_list(void **state)
 {
@@ -1290,6 +1347,7 @@ int main(void)
 	    cmocka_unit_test(test_rpz_ip),
 	    cmocka_unit_test(test_ip_list),
 	    cmocka_unit_test(test_rpz_client_ip),
+	    cmocka_unit_test(test_client_list),
 	};
 	struct CMUnitTest tests[NCASES + sizeof(fixed) / sizeof(fixed[0])];
 	static char names[NCASES][64];
