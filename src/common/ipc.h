@@ -57,7 +57,7 @@ struct ipc_list {
 	int32_t line; /* config line that named the list */
 	int32_t allow;
 	int32_t clients; /* a list of clients (client_blocklist, client_allowlist) */
-	/* followed by the path, not NUL-terminated */
+	                 /* followed by the path, not NUL-terminated */
 };
 
 /* Both ends SOCK_SEQPACKET, close-on-exec. 0 or -errno. */
