@@ -298,7 +298,7 @@ static sqlite3 *db_open_ro(const struct config *c)
 	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "               \
 	"payload_toserver, "                                                                   \
 	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "    \
-	"pcap_last, expired, (SELECT domain FROM sinkhole_map_history h WHERE h.address = "    \
+	"pcap_last, expired, (SELECT domain FROM sinkhole_map_spans h WHERE h.address = "      \
 	"sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until IS NULL OR "  \
 	"sessions.start_ts < h.held_until)) AS domain"
 
@@ -362,7 +362,7 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 	if (q->domain)
 		n += (size_t)snprintf(
 		    sql + n, len - n,
-		    " AND EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE h.address = "
+		    " AND EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE h.address = "
 		    "sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until "
 		    "IS "
 		    "NULL OR sessions.start_ts < h.held_until) AND (" DOMAIN_UNDER(
@@ -831,7 +831,7 @@ static int load_domain(struct pcapjob *j, const struct config *c)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
 	                       "SELECT address, held_from, held_until FROM "
-	                       "sinkhole_map_history h WHERE " DOMAIN_UNDER("h.domain"),
+	                       "sinkhole_map_spans h WHERE " DOMAIN_UNDER("h.domain"),
 	                       -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "sinktrap: query: %s\n", sqlite3_errmsg(db));
 		sqlite3_close(db);

@@ -23,22 +23,6 @@ struct db {
 	char err[256];
 };
 
-/*
- * A mapping written to the map (NEW): the span before it ends where it begins,
- * and it lasts until the next one known (writes may come again, or out of
- * order, when a batch is written again). Not INSERT OR IGNORE: in a trigger,
- * the conflict policy of the statement that fired it (the map's upsert) wins.
- */
-#define SQL_MAP_HISTORY                                                                        \
-	" UPDATE sinkhole_map_history SET held_until = NEW.first_seen"                         \
-	"  WHERE address = NEW.address AND held_from < NEW.first_seen"                         \
-	"  AND (held_until IS NULL OR held_until > NEW.first_seen);"                           \
-	" INSERT INTO sinkhole_map_history SELECT NEW.address, NEW.domain, NEW.family,"        \
-	"  NEW.first_seen, (SELECT min(held_from) FROM sinkhole_map_history"                   \
-	"  WHERE address = NEW.address AND held_from > NEW.first_seen)"                        \
-	"  WHERE NOT EXISTS (SELECT 1 FROM sinkhole_map_history"                               \
-	"  WHERE address = NEW.address AND held_from = NEW.first_seen); "
-
 /* Migrations: entry i takes the schema from version i to i + 1. */
 static const char *const migrations[] = {
     "CREATE TABLE events ("
@@ -109,39 +93,42 @@ static const char *const migrations[] = {
     "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
 
     /*
-     * 4: which domain held each pool address, from when until when. The map
-     * keeps the present holder only; when the pool recycles an address, the
-     * sessions to it before belong to the earlier domain. Kept by triggers on
-     * the map (every write of a mapping); filled from the sinkhole_map events
-     * and the map as they are.
+     * 4: which domain held each pool address before: the map keeps the present
+     * holder only; when the pool recycles an address, the sessions to it
+     * before belong to the earlier domain. The history holds the closed spans,
+     * written by a trigger when a mapping is replaced (a new mapping costs
+     * nothing more); sinkhole_map_spans is them and the present ones. Filled
+     * from the sinkhole_map events already stored.
      */
     "CREATE TABLE sinkhole_map_history ("
     "  address TEXT NOT NULL,"
     "  domain TEXT NOT NULL,"
     "  family TEXT NOT NULL,"
     "  held_from INTEGER NOT NULL,"
-    "  held_until INTEGER," /* NULL: holds it still */
+    "  held_until INTEGER NOT NULL,"
     "  PRIMARY KEY (address, held_from));"
     "CREATE INDEX sinkhole_map_history_domain ON sinkhole_map_history(domain);"
-    "INSERT OR IGNORE INTO sinkhole_map_history "
-    "  SELECT a, d, f, ts, lead(ts) OVER (PARTITION BY a ORDER BY ts) FROM ("
+    "INSERT OR IGNORE INTO sinkhole_map_history SELECT a, d, f, ts, u FROM ("
+    "  SELECT a, d, f, ts, coalesce(lead(ts) OVER (PARTITION BY a ORDER BY ts),"
+    "    (SELECT first_seen FROM sinkhole_map m WHERE m.address = a AND m.first_seen > ts))"
+    "    AS u FROM ("
     "    SELECT json_extract(json, '$.sinkhole_map.address') AS a,"
     "      json_extract(json, '$.sinkhole_map.domain') AS d,"
     "      json_extract(json, '$.sinkhole_map.family') AS f, ts"
     "    FROM events WHERE event_type = 'sinkhole_map' AND json_valid(json))"
-    "  WHERE a IS NOT NULL AND d IS NOT NULL AND f IS NOT NULL;"
-    "INSERT OR IGNORE INTO sinkhole_map_history "
-    "  SELECT address, domain, family, first_seen, NULL FROM sinkhole_map m"
-    "  WHERE NOT EXISTS (SELECT 1 FROM sinkhole_map_history h"
-    "    WHERE h.address = m.address AND h.held_from >= m.first_seen);"
-    /* a span the events left open ends where the next one begins */
-    "UPDATE sinkhole_map_history SET held_until = (SELECT min(n.held_from)"
-    "  FROM sinkhole_map_history n WHERE n.address = sinkhole_map_history.address"
-    "  AND n.held_from > sinkhole_map_history.held_from) WHERE held_until IS NULL;"
-    "CREATE TRIGGER sinkhole_map_history_ins AFTER INSERT ON sinkhole_map BEGIN" SQL_MAP_HISTORY
+    "  WHERE a IS NOT NULL AND d IS NOT NULL AND f IS NOT NULL)"
+    "  WHERE u IS NOT NULL;"
+    /* Not INSERT OR IGNORE: in a trigger, the conflict policy of the statement
+     * that fired it (the map's upsert) wins. */
+    "CREATE TRIGGER sinkhole_map_recycled AFTER UPDATE OF domain, first_seen ON sinkhole_map"
+    "  WHEN OLD.domain IS NOT NEW.domain OR OLD.first_seen IS NOT NEW.first_seen BEGIN"
+    "  INSERT INTO sinkhole_map_history SELECT OLD.address, OLD.domain, OLD.family,"
+    "    OLD.first_seen, NEW.first_seen WHERE NOT EXISTS (SELECT 1 FROM"
+    "    sinkhole_map_history WHERE address = OLD.address AND held_from = OLD.first_seen);"
     "END;"
-    "CREATE TRIGGER sinkhole_map_history_upd AFTER UPDATE OF domain, first_seen ON sinkhole_map"
-    " BEGIN" SQL_MAP_HISTORY "END;",
+    "CREATE VIEW sinkhole_map_spans AS"
+    "  SELECT address, domain, family, held_from, held_until FROM sinkhole_map_history"
+    "  UNION ALL SELECT address, domain, family, first_seen, NULL FROM sinkhole_map;",
 };
 
 static int exec(struct db *d, const char *sql)

@@ -94,30 +94,19 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
     "ALTER TABLE sessions ADD COLUMN pcap_last TEXT;"
     "CREATE INDEX sessions_pcap_last ON sessions(pcap_last);",
 
-    /* 4: which domain held each pool address, from when until when (the twin
-     * of SQLite's; filled from the map as it is). */
+    /* 4: which domain held each pool address before (the twin of SQLite's;
+     * the closed spans are written with each batch, below). */
     "CREATE TABLE sinkhole_map_history ("
     "  address TEXT NOT NULL,"
     "  domain TEXT NOT NULL,"
     "  family TEXT NOT NULL,"
     "  held_from BIGINT NOT NULL,"
-    "  held_until BIGINT,"
+    "  held_until BIGINT NOT NULL,"
     "  PRIMARY KEY (address, held_from));"
     "CREATE INDEX sinkhole_map_history_domain ON sinkhole_map_history(domain);"
-    "INSERT INTO sinkhole_map_history SELECT address, domain, family, first_seen, NULL "
-    "  FROM sinkhole_map ON CONFLICT DO NOTHING;"
-    "CREATE FUNCTION sinkhole_map_history_keep() RETURNS trigger LANGUAGE plpgsql AS $$"
-    " BEGIN"
-    "  UPDATE sinkhole_map_history SET held_until = NEW.first_seen"
-    "   WHERE address = NEW.address AND held_from < NEW.first_seen"
-    "   AND (held_until IS NULL OR held_until > NEW.first_seen);"
-    "  INSERT INTO sinkhole_map_history VALUES (NEW.address, NEW.domain, NEW.family,"
-    "   NEW.first_seen, (SELECT min(held_from) FROM sinkhole_map_history"
-    "   WHERE address = NEW.address AND held_from > NEW.first_seen)) ON CONFLICT DO NOTHING;"
-    "  RETURN NULL;"
-    " END $$;"
-    "CREATE TRIGGER sinkhole_map_history_keep AFTER INSERT OR UPDATE OF domain, first_seen"
-    "  ON sinkhole_map FOR EACH ROW EXECUTE FUNCTION sinkhole_map_history_keep();",
+    "CREATE VIEW sinkhole_map_spans AS"
+    "  SELECT address, domain, family, held_from, held_until FROM sinkhole_map_history"
+    "  UNION ALL SELECT address, domain, family, first_seen, NULL FROM sinkhole_map;",
 };
 
 #define STAGE_COLUMNS                                                                          \
@@ -507,23 +496,28 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 	if (any_map)
 		strbuf_puts(
 		    q,
+		    /* what the batch replaces: the present holder of an address until
+		     * the batch's first mapping of it, then each mapping of the batch
+		     * until the next (the map keeps the last) */
+		    "INSERT INTO sinkhole_map_history SELECT m.address, m.domain, m.family, "
+		    "m.first_seen, b.t FROM sinkhole_map m JOIN (SELECT map_address, min(ts) "
+		    "AS t "
+		    "FROM events_stage WHERE map_address IS NOT NULL AND map_domain IS NOT "
+		    "NULL "
+		    "AND map_family IS NOT NULL AND ts IS NOT NULL GROUP BY map_address) b ON "
+		    "m.address = b.map_address WHERE m.first_seen < b.t ON CONFLICT DO NOTHING;"
+		    "INSERT INTO sinkhole_map_history SELECT a, d, f, ts, nxt FROM (SELECT "
+		    "map_address AS a, map_domain AS d, map_family AS f, ts, lead(ts) OVER "
+		    "(PARTITION BY map_address ORDER BY seq) AS nxt FROM events_stage WHERE "
+		    "map_address IS NOT NULL AND map_domain IS NOT NULL AND map_family IS NOT "
+		    "NULL AND ts IS NOT NULL) x WHERE nxt IS NOT NULL ON CONFLICT DO NOTHING;"
 		    "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
 		    "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
 		    "ts, ts FROM events_stage WHERE map_address IS NOT NULL AND "
 		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
 		    "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
 		    "domain = excluded.domain, family = excluded.family, "
-		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;"
-		    /* the map takes each address's last mapping of the batch; the
-		     * history every one, each span ending where the next begins */
-		    "INSERT INTO sinkhole_map_history SELECT map_address, map_domain, "
-		    "map_family, ts, NULL FROM events_stage WHERE map_address IS NOT NULL AND "
-		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
-		    "ON CONFLICT DO NOTHING;"
-		    "UPDATE sinkhole_map_history h SET held_until = (SELECT min(n.held_from) "
-		    "FROM sinkhole_map_history n WHERE n.address = h.address AND n.held_from > "
-		    "h.held_from) WHERE h.address IN (SELECT map_address FROM events_stage "
-		    "WHERE map_address IS NOT NULL);");
+		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
 	if (any_answer)
 		strbuf_puts(q,
 		            "UPDATE sinkhole_map m SET last_seen = v.ts FROM (SELECT answer, "

@@ -597,13 +597,13 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE " HELD_BY
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE " HELD_BY
 			          " AND h.domain IN (SELECT value FROM json_each(?)))");
 			q_str(&q, js.data);
 			q.owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_history h WHERE " HELD_BY
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE " HELD_BY
 			          " AND (h.domain = ? OR h.domain LIKE ?))");
 			q_str(&q, dom);
 			q_str(&q, NULL);
@@ -614,7 +614,7 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	    "id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, src_port, dest_ip, "
 	    "dest_port, proto, start_ts, end_ts, "
 	    "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
-	    "(SELECT domain FROM sinkhole_map_history h WHERE " HELD_BY ") AS domain",
+	    "(SELECT domain FROM sinkhole_map_spans h WHERE " HELD_BY ") AS domain",
 	    "sessions", &q, "start_ts DESC, id DESC");
 }
 

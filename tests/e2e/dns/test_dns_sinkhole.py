@@ -163,7 +163,7 @@ def test_pool_exhaustion_recycles_least_recently_used(res):
     # The history keeps who held each address when: what went to an address
     # before it was recycled stays its earlier name's.
     hist = st.db_rows("SELECT address, domain, held_from, held_until FROM "
-                      "sinkhole_map_history ORDER BY address, held_from")
+                      "sinkhole_map_spans ORDER BY address, held_from")
     assert [(h["address"], h["domain"], h["held_until"] is None) for h in hist] == sorted([
         (a, "a.tiny.test", False), (a, "b.tiny.test", True),
         (b, "b.tiny.test", False), (b, "c.tiny.test", True)])

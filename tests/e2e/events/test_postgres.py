@@ -105,7 +105,7 @@ def test_map_history_keeps_every_holder_of_an_address(res, pg):
     maps = [(e["sinkhole_map"]["address"], e["sinkhole_map"]["domain"], usec(e["timestamp"]))
             for e in want if e["event_type"] == "sinkhole_map"
             and e["sinkhole_map"]["family"] == "ipv4"]
-    q = ("SELECT address, domain, held_from, held_until FROM sinkhole_map_history "
+    q = ("SELECT address, domain, held_from, held_until FROM sinkhole_map_spans "
          "WHERE family = 'ipv4' ORDER BY address, held_from")
 
     def spans():

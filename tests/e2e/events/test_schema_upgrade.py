@@ -78,7 +78,7 @@ def test_version_1_database_upgraded_in_place(res):
     assert "database schema upgraded from version 1 to 4" in st.log()
     assert "database created" not in st.log()
     # What version 2, 3 and 4 added; the map's history from its events and the map.
-    assert st.db_rows("SELECT domain, held_from, held_until FROM sinkhole_map_history "
+    assert st.db_rows("SELECT domain, held_from, held_until FROM sinkhole_map_spans "
                       "WHERE address = '127.77.0.200' ORDER BY held_from") == [
         {"domain": "older.upgrade.test", "held_from": OLD_TS - 1000000, "held_until": OLD_TS},
         {"domain": "old.upgrade.test", "held_from": OLD_TS, "held_until": None}]
@@ -97,7 +97,7 @@ def test_version_1_database_upgraded_in_place(res):
         "SELECT 1 FROM events WHERE domain = 'new.upgrade.test'"), what="the new event in SQLite")
     # a new mapping goes into the history as it is made
     hist = harness.wait_until(lambda: st.db_rows(
-        "SELECT address, held_until FROM sinkhole_map_history "
+        "SELECT address, held_until FROM sinkhole_map_spans "
         "WHERE domain = 'new.upgrade.test'"), what="the new mapping in the history")
     assert hist == [{"address": b[0], "held_until": None}]
 
@@ -166,9 +166,9 @@ def test_postgres_version_1_upgraded_in_place(res, pg):
     assert "postgresql: schema upgraded from version 1 to 4" in st.log()
     # the map's history: the mapping it held, and the new one as it was made
     assert pg.rows("upgrade", "SELECT address, held_from, held_until FROM "
-                              "sinkhole_map_history WHERE domain = 'old.upgrade.test'") == [
+                              "sinkhole_map_spans WHERE domain = 'old.upgrade.test'") == [
         {"address": "127.77.0.200", "held_from": OLD_TS, "held_until": None}]
-    harness.wait_until(lambda: pg.rows("upgrade", "SELECT 1 FROM sinkhole_map_history WHERE "
+    harness.wait_until(lambda: pg.rows("upgrade", "SELECT 1 FROM sinkhole_map_spans WHERE "
                                                   "domain = 'new.upgrade.test'"),
                        what="the new mapping in the PostgreSQL history")
     old = pg.rows("upgrade", "SELECT * FROM events WHERE event_id = '0000000000000000000000aa'")
