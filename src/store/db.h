@@ -38,7 +38,7 @@ struct evsum;
 /* Insert one event, its fields extracted (evsum.h), with its rendered JSON;
  * inside a batch. */
 int db_event_insert_sum(struct db *d, const struct evsum *es, const char *json, size_t jsonlen);
-/* Record a new or recycled mapping. */
+/* Record a new or recycled mapping (the one it replaces goes to the history). */
 int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
                   int64_t ts);
 int db_map_touch(struct db *d, const char *address, int64_t ts);

@@ -14,7 +14,7 @@
 
 struct db {
 	sqlite3 *h;
-	sqlite3_stmt *ins_event, *map_upsert, *map_touch, *map_all;
+	sqlite3_stmt *ins_event, *map_upsert, *map_close, *map_touch, *map_all;
 	sqlite3_stmt *ses_insert, *ses_expire, *pay_upsert; /* prepared at first use */
 	int in_batch;
 	int last_rc;        /* SQLite's result code of the last failure */
@@ -96,9 +96,10 @@ static const char *const migrations[] = {
      * 4: which domain held each pool address before: the map keeps the present
      * holder only; when the pool recycles an address, the sessions to it
      * before belong to the earlier domain. The history holds the closed spans,
-     * written by a trigger when a mapping is replaced (a new mapping costs
-     * nothing more); sinkhole_map_spans is them and the present ones. Filled
-     * from the sinkhole_map events already stored.
+     * written when a mapping is replaced (db_map_upsert; a new mapping costs
+     * nothing more, and no trigger makes every upsert keep a statement
+     * journal); sinkhole_map_spans is them and the present ones. Filled from
+     * the sinkhole_map events already stored.
      */
     "CREATE TABLE sinkhole_map_history ("
     "  address TEXT NOT NULL,"
@@ -118,14 +119,6 @@ static const char *const migrations[] = {
     "    FROM events WHERE event_type = 'sinkhole_map' AND json_valid(json))"
     "  WHERE a IS NOT NULL AND d IS NOT NULL AND f IS NOT NULL)"
     "  WHERE u IS NOT NULL;"
-    /* Not INSERT OR IGNORE: in a trigger, the conflict policy of the statement
-     * that fired it (the map's upsert) wins. */
-    "CREATE TRIGGER sinkhole_map_recycled AFTER UPDATE OF domain, first_seen ON sinkhole_map"
-    "  WHEN OLD.domain IS NOT NEW.domain OR OLD.first_seen IS NOT NEW.first_seen BEGIN"
-    "  INSERT INTO sinkhole_map_history SELECT OLD.address, OLD.domain, OLD.family,"
-    "    OLD.first_seen, NEW.first_seen WHERE NOT EXISTS (SELECT 1 FROM"
-    "    sinkhole_map_history WHERE address = OLD.address AND held_from = OLD.first_seen);"
-    "END;"
     "CREATE VIEW sinkhole_map_spans AS"
     "  SELECT address, domain, family, held_from, held_until FROM sinkhole_map_history"
     "  UNION ALL SELECT address, domain, family, first_seen, NULL FROM sinkhole_map;",
@@ -290,6 +283,12 @@ struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
 	            &d->map_upsert) < 0 ||
 	    prepare(
 	        d,
+	        "INSERT OR IGNORE INTO sinkhole_map_history SELECT address, domain, family, "
+	        "first_seen, ?2 FROM sinkhole_map WHERE address = ?1 AND first_seen < ?2 AND "
+	        "(domain IS NOT ?3 OR family IS NOT ?4)",
+	        &d->map_close) < 0 ||
+	    prepare(
+	        d,
 	        "UPDATE sinkhole_map SET last_seen = ?2 WHERE address = ?1 AND last_seen < ?2",
 	        &d->map_touch) < 0 ||
 	    prepare(d,
@@ -330,6 +329,7 @@ void db_close(struct db **dp)
 		db_commit(d);
 	sqlite3_finalize(d->ins_event);
 	sqlite3_finalize(d->map_upsert);
+	sqlite3_finalize(d->map_close);
 	sqlite3_finalize(d->map_touch);
 	sqlite3_finalize(d->map_all);
 	sqlite3_finalize(d->ses_insert);
@@ -465,7 +465,15 @@ int db_event_insert_sum(struct db *d, const struct evsum *e, const char *json, s
 int db_map_upsert(struct db *d, const char *address, const char *domain, const char *family,
                   int64_t ts)
 {
-	sqlite3_stmt *st = d->map_upsert;
+	/* The mapping this one replaces (a recycled address) goes to the history. */
+	sqlite3_stmt *st = d->map_close;
+	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ts);
+	sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, family, -1, SQLITE_STATIC);
+	if (step_reset(d, st) < 0)
+		return -1;
+	st = d->map_upsert;
 	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, family, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);

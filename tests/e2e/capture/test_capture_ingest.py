@@ -135,11 +135,15 @@ def test_pcap_of_a_domain(mres, tmp_path):
     assert caplib.spool_files(st) and all(
         (caplib.spool(st) / (f + ".idx")).exists() for f in caplib.spool_files(st))
     # the victim as if it were a trap address: the sessions it answered. The
-    # map written as the store writes it (an upsert per sinkhole_map event).
+    # map written as the store writes it (db_map_upsert, per sinkhole_map event).
     victim = "192.150.11.111"
     db = sqlite3.connect(st.db_path())
 
     def mapped(domain, since):
+        # the mapping replaced goes to the history, then the map takes the new one
+        db.execute("INSERT OR IGNORE INTO sinkhole_map_history SELECT address, domain, family, "
+                   "first_seen, ?2 FROM sinkhole_map WHERE address = ?1 AND first_seen < ?2 "
+                   "AND domain IS NOT ?3", (victim, since, domain))
         db.execute("INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
                    "VALUES (?1, 'ipv4', ?2, ?3, ?3) ON CONFLICT(address) DO UPDATE SET "
                    "domain = excluded.domain, family = excluded.family, "
