@@ -572,26 +572,39 @@ static void addr_rule_add(struct parse *ps, struct ipset *set, const char *s, co
 }
 
 /*
+ * The one token of a plain, ip or client line ("#" and ";" start a comment),
+ * its end in *te; NULL for a line with none, or with more (reported: what
+ * the token should be is what).
+ */
+static const char *line_token(struct parse *ps, const char *s, const char *e, const char *what,
+                              const char **te)
+{
+	char q[128];
+	const char *rest;
+
+	s = skip_ws(s, e);
+	if (s == e || *s == '#' || *s == ';')
+		return NULL;
+	*te = skip_tok(s, e);
+	rest = skip_ws(*te, e);
+	if (rest < e && *rest != '#' && *rest != ';') {
+		parse_warn(ps, "unexpected text after the %s: %s", what,
+		           msg_quote(q, sizeof(q), rest, (size_t)(trim_end(rest, e) - rest)));
+		return NULL;
+	}
+	return s;
+}
+
+/*
  * plain: "name [# comment]"; "*.name" is a rule for the subdomains only.
  * An address or prefix ("192.0.2.1", "198.51.100.0/24 ; SBL123", as address
  * feeds write them) is an ip rule: lists of C&C addresses are this format.
  */
 static void plain_line(struct parse *ps, const char *s, const char *e)
 {
-	char q[128];
-	const char *te, *rest;
+	const char *te;
 
-	s = skip_ws(s, e);
-	if (s == e || *s == '#' || *s == ';')
-		return;
-	te = skip_tok(s, e);
-	rest = skip_ws(te, e);
-	if (rest < e && *rest != '#' && *rest != ';') {
-		parse_warn(ps, "unexpected text after the name: %s",
-		           msg_quote(q, sizeof(q), rest, (size_t)(trim_end(rest, e) - rest)));
-		return;
-	}
-	if (hosts_boilerplate(s, te))
+	if (!(s = line_token(ps, s, e, "name", &te)) || hosts_boilerplate(s, te))
 		return;
 	if (addr_like(s, te)) {
 		addr_rule_add(ps, &ps->p->resp, s, te);
@@ -606,20 +619,10 @@ static void plain_line(struct parse *ps, const char *s, const char *e)
  */
 static void client_line(struct parse *ps, const char *s, const char *e)
 {
-	char q[128];
-	const char *te, *rest;
+	const char *te;
 
-	s = skip_ws(s, e);
-	if (s == e || *s == '#' || *s == ';')
-		return;
-	te = skip_tok(s, e);
-	rest = skip_ws(te, e);
-	if (rest < e && *rest != '#' && *rest != ';') {
-		parse_warn(ps, "unexpected text after the address: %s",
-		           msg_quote(q, sizeof(q), rest, (size_t)(trim_end(rest, e) - rest)));
-		return;
-	}
-	addr_rule_add(ps, &ps->p->client, s, te);
+	if ((s = line_token(ps, s, e, "address", &te)))
+		addr_rule_add(ps, &ps->p->client, s, te);
 }
 
 /* Bytes that may be part of a name in an adblock rule (bad ones are reported). */
