@@ -298,9 +298,8 @@ static sqlite3 *db_open_ro(const struct config *c)
 	"end_ts, pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, "               \
 	"payload_toserver, "                                                                   \
 	"payload_toclient, tcp_flags, state, end_reason, conn_state, history, pcap_first, "    \
-	"pcap_last, expired, (SELECT domain FROM sinkhole_map_spans h WHERE h.address = "      \
-	"sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until IS NULL OR "  \
-	"sessions.start_ts < h.held_until)) AS domain"
+	"pcap_last, expired, (SELECT domain FROM sinkhole_map_spans h "                        \
+	"WHERE " SQL_SPAN_HOLDS_SESSION ") AS domain"
 
 enum {
 	C_FLOW_ID,
@@ -360,13 +359,10 @@ static void where_clause(const struct query *q, char *sql, size_t len)
 	if (q->have_session)
 		n += (size_t)snprintf(sql + n, len - n, " AND flow_id = ?8");
 	if (q->domain)
-		n += (size_t)snprintf(
-		    sql + n, len - n,
-		    " AND EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE h.address = "
-		    "sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until "
-		    "IS "
-		    "NULL OR sessions.start_ts < h.held_until) AND (" DOMAIN_UNDER(
-		        "h.domain") "))");
+		n += (size_t)snprintf(sql + n, len - n,
+		                      " AND EXISTS (SELECT 1 FROM sinkhole_map_spans h "
+		                      "WHERE " SQL_SPAN_HOLDS_SESSION
+		                      " AND (" DOMAIN_UNDER("h.domain") "))");
 }
 
 static char domain_norm[1100];

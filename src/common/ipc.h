@@ -56,8 +56,9 @@ struct ipc_map_entry {
 struct ipc_list {
 	int32_t line; /* config line that named the list */
 	int32_t allow;
-	int32_t clients; /* a list of clients (client_blocklist, client_allowlist) */
-	                 /* followed by the path, not NUL-terminated */
+	/* a list of clients (client_blocklist, client_allowlist) */
+	int32_t clients;
+	/* followed by the path, not NUL-terminated */
 };
 
 /* Both ends SOCK_SEQPACKET, close-on-exec. 0 or -errno. */

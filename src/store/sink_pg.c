@@ -109,6 +109,12 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
     "  UNION ALL SELECT address, domain, family, first_seen, NULL FROM sinkhole_map;",
 };
 
+/* A staged row that is a whole sinkhole mapping. */
+#define STAGE_MAPPING                                                                          \
+	"map_address IS NOT NULL AND map_domain IS NOT NULL AND map_family IS NOT NULL AND "   \
+	"ts "                                                                                  \
+	"IS NOT NULL"
+
 #define STAGE_COLUMNS                                                                          \
 	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "   \
 	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family, "   \
@@ -501,21 +507,16 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		     * until the next (the map keeps the last) */
 		    "INSERT INTO sinkhole_map_history SELECT m.address, m.domain, m.family, "
 		    "m.first_seen, b.t FROM sinkhole_map m JOIN (SELECT map_address, min(ts) "
-		    "AS t "
-		    "FROM events_stage WHERE map_address IS NOT NULL AND map_domain IS NOT "
-		    "NULL "
-		    "AND map_family IS NOT NULL AND ts IS NOT NULL GROUP BY map_address) b ON "
+		    "AS t FROM events_stage WHERE " STAGE_MAPPING " GROUP BY map_address) b ON "
 		    "m.address = b.map_address WHERE m.first_seen < b.t ON CONFLICT DO NOTHING;"
 		    "INSERT INTO sinkhole_map_history SELECT a, d, f, ts, nxt FROM (SELECT "
 		    "map_address AS a, map_domain AS d, map_family AS f, ts, lead(ts) OVER "
-		    "(PARTITION BY map_address ORDER BY seq) AS nxt FROM events_stage WHERE "
-		    "map_address IS NOT NULL AND map_domain IS NOT NULL AND map_family IS NOT "
-		    "NULL AND ts IS NOT NULL) x WHERE nxt IS NOT NULL ON CONFLICT DO NOTHING;"
+		    "(PARTITION BY map_address ORDER BY seq) AS nxt FROM events_stage "
+		    "WHERE " STAGE_MAPPING ") x WHERE nxt IS NOT NULL ON CONFLICT DO NOTHING;"
 		    "INSERT INTO sinkhole_map (address, family, domain, first_seen, last_seen) "
 		    "SELECT DISTINCT ON (map_address) map_address, map_family, map_domain, "
-		    "ts, ts FROM events_stage WHERE map_address IS NOT NULL AND "
-		    "map_domain IS NOT NULL AND map_family IS NOT NULL AND ts IS NOT NULL "
-		    "ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
+		    "ts, ts FROM events_stage WHERE " STAGE_MAPPING
+		    " ORDER BY map_address, seq DESC ON CONFLICT (address) DO UPDATE SET "
 		    "domain = excluded.domain, family = excluded.family, "
 		    "first_seen = excluded.first_seen, last_seen = excluded.last_seen;");
 	if (any_answer)

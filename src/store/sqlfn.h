@@ -15,4 +15,13 @@
  */
 int sqlfn_register(sqlite3 *db);
 
+/*
+ * A span h of the view sinkhole_map_spans holds the sessions row: h's domain
+ * held the session's destination address when the session began (a recycled
+ * address's earlier sessions stay its earlier domain's).
+ */
+#define SQL_SPAN_HOLDS_SESSION                                                                 \
+	"h.address = sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until " \
+	"IS NULL OR sessions.start_ts < h.held_until)"
+
 #endif

@@ -564,11 +564,6 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	      order && !strcmp(order, "asc") ? "ts ASC, id ASC" : "ts DESC, id DESC");
 }
 
-/* The map history's span h covers the session: h's domain held its address then. */
-#define HELD_BY                                                                                \
-	"h.address = sessions.dest_ip AND sessions.start_ts >= h.held_from AND (h.held_until " \
-	"IS NULL OR sessions.start_ts < h.held_until)"
-
 static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 {
 	(void)unused;
@@ -597,13 +592,15 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE " HELD_BY
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h "
+			          "WHERE " SQL_SPAN_HOLDS_SESSION
 			          " AND h.domain IN (SELECT value FROM json_each(?)))");
 			q_str(&q, js.data);
 			q.owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h WHERE " HELD_BY
+			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h "
+			          "WHERE " SQL_SPAN_HOLDS_SESSION
 			          " AND (h.domain = ? OR h.domain LIKE ?))");
 			q_str(&q, dom);
 			q_str(&q, NULL);
@@ -614,7 +611,8 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 	    "id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, src_port, dest_ip, "
 	    "dest_port, proto, start_ts, end_ts, "
 	    "pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient, state, end_reason, "
-	    "(SELECT domain FROM sinkhole_map_spans h WHERE " HELD_BY ") AS domain",
+	    "(SELECT domain FROM sinkhole_map_spans h WHERE " SQL_SPAN_HOLDS_SESSION
+	    ") AS domain",
 	    "sessions", &q, "start_ts DESC, id DESC");
 }
 
