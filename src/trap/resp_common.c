@@ -17,7 +17,7 @@ void resp_out_init(struct resp_out *o, size_t max)
 
 void resp_out_free(struct resp_out *o)
 {
-	free(o->data);
+	free(o->base);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -25,9 +25,10 @@ void resp_out_consume(struct resp_out *o, size_t n)
 {
 	if (n >= o->len) {
 		o->len = 0;
+		o->data = o->base;
 		return;
 	}
-	memmove(o->data, o->data + n, o->len - n);
+	o->data += n;
 	o->len -= n;
 }
 
@@ -42,18 +43,27 @@ int resp_out_put(struct resp_out *o, const void *p, size_t n)
 	}
 	if (n == 0)
 		return rc;
-	if (o->len + n > o->cap) {
+	size_t head = o->base ? (size_t)(o->data - o->base) : 0;
+	if (head > 0 && head >= o->len && head + o->len + n > o->cap) {
+		/* Moving the unsent bytes costs no more than was sent since. */
+		memmove(o->base, o->data, o->len);
+		o->data = o->base;
+		head = 0;
+	}
+	if (head + o->len + n > o->cap) {
+		/* Grown rather than moved: up to twice max with what was sent in front. */
 		size_t cap = o->cap ? o->cap : 1024;
-		while (cap < o->len + n)
+		while (cap < head + o->len + n)
 			cap *= 2;
-		if (cap > max)
-			cap = max;
-		uint8_t *d = realloc(o->data, cap);
+		if (cap > 2 * max)
+			cap = 2 * max;
+		uint8_t *d = realloc(o->base, cap);
 		if (d == NULL) {
 			o->overflow = 1;
 			return -ENOMEM;
 		}
-		o->data = d;
+		o->base = d;
+		o->data = d + head;
 		o->cap = cap;
 	}
 	memcpy(o->data + o->len, p, n);

@@ -36,6 +36,7 @@ struct imap {
 	int cmd_bad;        /* too long: answered BAD once complete */
 	uint64_t remaining; /* literal bytes still to come */
 	int literal_append; /* the literal is an APPEND message: goes to msg */
+	unsigned messages;  /* APPEND: message literals of the command so far */
 	int authed, tls, selected, bad;
 	char tag[64];
 	struct resp_sasl sasl;
@@ -342,8 +343,14 @@ static int execute(struct imap *m, struct resp_out *out)
 		char name[32];
 		snprintf(name, sizeof(name), "append-%u.eml", m->appends);
 		resp_blob_emit(&m->msg, m->ctx, "imap_append", name);
-		resp_out_printf(out, "%s OK [APPENDUID 1700000000 %u] Append completed.\r\n",
-		                m->tag, m->appends);
+		if (m->messages > 1) /* MULTIAPPEND: the UIDs of all its messages */
+			resp_out_printf(
+			    out, "%s OK [APPENDUID 1700000000 %u:%u] Append completed.\r\n",
+			    m->tag, m->appends - m->messages + 1, m->appends);
+		else
+			resp_out_printf(out,
+			                "%s OK [APPENDUID 1700000000 %u] Append completed.\r\n",
+			                m->tag, m->appends);
 	} else if (IS("CREATE") || IS("DELETE") || IS("RENAME") || IS("SUBSCRIBE") ||
 	           IS("UNSUBSCRIBE")) {
 		resp_out_printf(out, "%s OK %s completed.\r\n", m->tag, verb);
@@ -392,6 +399,15 @@ static int is_append(const struct imap *m)
 	return rest >= 7 && strncasecmp((const char *)sp + 1, "APPEND ", 7) == 0;
 }
 
+/* Where the arguments of "tag APPEND " start in line l (n bytes), or n. */
+static size_t append_args(const char *l, size_t n)
+{
+	const char *sp = memchr(l, ' ', n);
+	if (sp == NULL || (size_t)(sp + 1 - l) + 7 > n || strncasecmp(sp + 1, "APPEND ", 7))
+		return n;
+	return (size_t)(sp + 1 - l) + 7;
+}
+
 static void tag_of(struct imap *m)
 {
 	size_t tl = 0;
@@ -408,6 +424,7 @@ static void command_reset(struct imap *m)
 	m->cmdlen = 0;
 	m->cmd_bad = 0;
 	m->literal_append = 0;
+	m->messages = 0;
 }
 
 /* A complete line of the command: a literal follows, or the command is whole. */
@@ -448,7 +465,10 @@ static int on_line(struct imap *m, struct resp_out *out)
 			i--;
 		if (i > 0 && l[i - 1] == '{' && e > i && e - i <= 10) {
 			uint64_t len = strtoull(l + i, NULL, 10);
-			int append = is_append(m);
+			/* "tag APPEND {n}": the mailbox's name is the literal, not a message.
+			 */
+			int append = is_append(m) && !(m->messages == 0 && m->cmdlen == n + 2 &&
+			                               i - 1 == append_args(l, n));
 			uint64_t max = append ? resp_max_payload(m->cfg) : IMAP_LITERAL_MAX;
 			tag_of(m);
 			if (len > max && !plus) {
@@ -462,8 +482,16 @@ static int on_line(struct imap *m, struct resp_out *out)
 			if (!plus)
 				resp_out_puts(out, "+ OK\r\n");
 			m->literal_append = append;
-			if (append)
+			if (append && m->messages > 0 && m->msg.seen > 0) {
+				/* MULTIAPPEND (RFC 3502): the message before this one is
+				 * whole. */
+				char name[32];
+				snprintf(name, sizeof(name), "append-%u.eml", ++m->appends);
+				resp_blob_emit(&m->msg, m->ctx, "imap_append", name);
+			} else if (append) {
 				resp_blob_reset(&m->msg);
+			}
+			m->messages += append;
 			m->remaining = len;
 			m->state = I_LITERAL;
 			return RESP_CONTINUE;

@@ -58,8 +58,9 @@
  * and set overflow (the reply is then truncated, never the process).
  */
 struct resp_out {
-	uint8_t *data; /* Malloced, grown on demand. */
+	uint8_t *data; /* the unsent bytes: inside base, from where consume left off */
 	size_t len;
+	uint8_t *base; /* Malloced, grown on demand; cap bytes */
 	size_t cap;
 	size_t max; /* 0 = RESP_OUT_MAX */
 	int overflow;
@@ -67,7 +68,8 @@ struct resp_out {
 
 void resp_out_init(struct resp_out *o, size_t max);
 void resp_out_free(struct resp_out *o);
-/* Drop n bytes (those written to the socket) from the front. */
+/* Drop n bytes (those written to the socket) from the front: no copy, so a
+ * client that reads a little at a time costs no more than one that reads all. */
 void resp_out_consume(struct resp_out *o, size_t n);
 /* 0, or -ENOBUFS when the bytes did not all fit (those that fit are kept). */
 int resp_out_put(struct resp_out *o, const void *p, size_t n);

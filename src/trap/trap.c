@@ -98,8 +98,12 @@ struct tconn {
 	uint16_t data_port;
 	struct tconn *data;   /* the data connection, once it came */
 	struct tconn *parent; /* for a data connection: its control connection */
-	uint8_t *data_send;
-	size_t data_send_len;
+	/* What goes out on the data channel (kept by the control connection
+	 * until the data connection comes): a listing, owned, or the stand-in
+	 * file, the worker's for its life; sent from send_off, a piece at a time. */
+	const uint8_t *send_src;
+	size_t send_len, send_off;
+	int send_owned;
 	struct source *src;
 	struct tconn *prev, *next;
 };
@@ -341,7 +345,8 @@ static void ftp_forget(struct trap_worker *w, struct tconn *c);
 
 static void conn_update(struct tconn *c)
 {
-	uint32_t ev = EPOLLIN;
+	/* A closing connection is not read any more: only its last output goes. */
+	uint32_t ev = c->closing ? 0 : EPOLLIN;
 	if (c->raw.len || (!c->tls && c->out.len))
 		ev |= EPOLLOUT;
 	if (ev != c->evmask && c->fd >= 0) {
@@ -350,39 +355,61 @@ static void conn_update(struct tconn *c)
 	}
 }
 
-/* Move responder output to the socket (through TLS when it runs). */
-static int conn_flush(struct tconn *c)
+/*
+ * Responder output into raw, as much as fits: nothing is cut off the stream
+ * (a TLS record least of all); what does not fit waits in out or in TLS's
+ * buffer until the client has taken more.
+ */
+static void conn_fill(struct tconn *c)
 {
+	size_t max = c->raw.max ? c->raw.max : RESP_OUT_MAX;
 	if (c->ssl) {
-		/* Plaintext goes through TLS once it runs; handshake records go out regardless.
-		 */
-		while (c->tls && c->out.len) {
-			int n = SSL_write(c->ssl, c->out.data,
-			                  (int)(c->out.len > 16384 ? 16384 : c->out.len));
+		/* Plaintext goes through TLS once it runs; handshake records go out
+		 * regardless. */
+		BIO *wb = SSL_get_wbio(c->ssl);
+		char buf[16384];
+		while (c->raw.len + sizeof(buf) <= max) {
+			int n = BIO_read(wb, buf, sizeof(buf));
+			if (n > 0) {
+				resp_out_put(&c->raw, buf, (size_t)n);
+				continue;
+			}
+			if (!c->tls || c->out.len == 0)
+				break;
+			n = SSL_write(c->ssl, c->out.data,
+			              (int)(c->out.len > 16384 ? 16384 : c->out.len));
 			if (n <= 0)
 				break;
 			resp_out_consume(&c->out, (size_t)n);
 		}
-		BIO *wb = SSL_get_wbio(c->ssl);
-		char buf[16384];
-		int n;
-		while ((n = BIO_read(wb, buf, sizeof(buf))) > 0)
-			resp_out_put(&c->raw, buf, (size_t)n);
-	} else if (c->out.len) {
-		resp_out_put(&c->raw, c->out.data, c->out.len);
-		resp_out_consume(&c->out, c->out.len);
+	} else if (c->out.len && c->raw.len < max) {
+		size_t k = max - c->raw.len < c->out.len ? max - c->raw.len : c->out.len;
+		resp_out_put(&c->raw, c->out.data, k);
+		resp_out_consume(&c->out, k);
 	}
-	while (c->raw.len) {
-		ssize_t n = send(c->fd, c->raw.data, c->raw.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			return -1;
+}
+
+/* Move responder output to the socket (through TLS when it runs). */
+static int conn_flush(struct tconn *c)
+{
+	size_t max = c->raw.max ? c->raw.max : RESP_OUT_MAX;
+	for (;;) {
+		if (c->raw.len < max / 2)
+			conn_fill(c);
+		if (c->raw.len == 0)
+			return 0;
+		while (c->raw.len) {
+			ssize_t n =
+			    send(c->fd, c->raw.data, c->raw.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					return 0;
+				return -1;
+			}
+			c->bytes_out += (uint64_t)n;
+			resp_out_consume(&c->raw, (size_t)n);
 		}
-		c->bytes_out += (uint64_t)n;
-		resp_out_consume(&c->raw, (size_t)n);
 	}
-	return 0;
 }
 
 static void act(struct tconn *c, int action)
@@ -523,7 +550,8 @@ static void detect_step(struct tconn *c, int deadline)
 	if (p == TRAP_PROTO_SSH) {
 		c->proto = p;
 		c->state = ST_SSH;
-		resp_out_put(&c->raw, SSH_BANNER, strlen(SSH_BANNER));
+		/* Inside TLS the banner goes through it, as every reply does. */
+		resp_out_put(c->tls ? &c->out : &c->raw, SSH_BANNER, strlen(SSH_BANNER));
 		conn_flush(c);
 		ssh_step(c);
 		return;
@@ -730,6 +758,10 @@ static void conn_event(int fd, uint32_t events, void *arg)
 		}
 		conn_update(c);
 	}
+	if (c->fd >= 0 && c->closing && (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c, "reset"); /* gone before taking its last output */
+		goto out;
+	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		for (int round = 0; round < 8 && c->fd >= 0 && !c->closing; round++) {
 			ssize_t n = recv(fd, w->rx, sizeof(w->rx), MSG_DONTWAIT);
@@ -814,7 +846,8 @@ static void conn_release(struct tconn *c)
 	free(c->hello);
 	free(c->sshb);
 	free(c->sshk);
-	free(c->data_send);
+	if (c->send_owned)
+		free((void *)c->send_src);
 	free(c);
 }
 
@@ -849,8 +882,13 @@ static void conn_close(struct tconn *c, const char *why)
 		SSL_shutdown(c->ssl);
 		conn_flush(c);
 	}
-	if (c->data)
-		data_close(c->data, -1);
+	if (c->data) {
+		/* Detached first: its end is not news to a responder that has ended. */
+		struct tconn *d = c->data;
+		c->data = NULL;
+		d->parent = NULL;
+		data_close(d, -1);
+	}
 	if (c->data_listen_fd >= 0) {
 		loop_io_del(w->loop, c->data_listen_fd);
 		close(c->data_listen_fd);
@@ -884,19 +922,35 @@ static void data_close(struct tconn *d, int status)
 	conn_free(d);
 }
 
+/* Queue the next piece of what the data channel sends. */
+#define DATA_PIECE (256u << 10)
+static void data_fill(struct tconn *d)
+{
+	if (d->send_src && d->send_off < d->send_len && d->raw.len < DATA_PIECE) {
+		size_t k = d->send_len - d->send_off;
+		if (k > DATA_PIECE - d->raw.len)
+			k = DATA_PIECE - d->raw.len;
+		resp_out_put(&d->raw, d->send_src + d->send_off, k);
+		d->send_off += k;
+	}
+}
+
 static void data_event(int fd, uint32_t events, void *arg)
 {
 	struct tconn *d = arg;
 	struct trap_worker *w = d->w;
 	struct tconn *c = d->parent;
 	if (events & EPOLLOUT) {
-		if (conn_flush(d) < 0 || d->raw.len == 0) {
-			/* A listing or stand-in file is sent whole, then the channel ends. */
-			if (d->raw.len == 0 && d->closing) {
-				data_close(d, 0);
-				reap(w);
-				return;
-			}
+		int r;
+		do {
+			data_fill(d);
+			r = conn_flush(d);
+		} while (r == 0 && d->raw.len == 0 && d->send_off < d->send_len);
+		/* A listing or stand-in file is sent whole, then the channel ends. */
+		if (d->raw.len == 0 && d->send_off >= d->send_len && d->closing) {
+			data_close(d, 0);
+			reap(w);
+			return;
 		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -942,7 +996,7 @@ static struct tconn *ftp_expecting(struct trap_worker *w, const struct sockaddr_
 		struct tconn *c = w->ftp[i];
 		int cf, lf;
 		uint8_t cp[16], lc[16];
-		if (c->data_port != port || c->data)
+		if (c->data_port != port)
 			continue;
 		cf = addr_ip((struct sockaddr *)&c->peer, cp);
 		lf = addr_ip((struct sockaddr *)&c->local, lc);
@@ -975,14 +1029,24 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	}
 	ftp_forget(w, c);
 	c->data_port = 0;
+	if (c->data) {
+		/* A second passive connection while one is open: the old one ends. */
+		struct tconn *old = c->data;
+		c->data = NULL;
+		old->parent = NULL;
+		data_close(old, -1);
+	}
 	struct tconn *d = conn_new(w, dfd, c->l, ss, &c->local);
 	d->state = ST_DATA;
 	d->parent = c;
 	c->data = d;
-	if (c->data_send) {
-		resp_out_put(&d->raw, c->data_send, c->data_send_len);
-		free(c->data_send);
-		c->data_send = NULL;
+	if (c->send_src) {
+		d->send_src = c->send_src;
+		d->send_len = c->send_len;
+		d->send_owned = c->send_owned;
+		c->send_src = NULL;
+		c->send_owned = 0;
+		data_fill(d);
 		d->closing = 1;
 	}
 	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
@@ -1039,16 +1103,26 @@ static int op_listen_data(void *arg, uint16_t *port)
 static int op_send_data(void *arg, const uint8_t *data, size_t len)
 {
 	struct tconn *c = arg;
+	struct tconn *t = c->data ? c->data : c;
+	if (t->send_owned)
+		free((void *)t->send_src);
+	t->send_off = 0;
+	t->send_len = len;
+	if (data == c->w->ftp_file) {
+		/* The stand-in file stays the worker's: sent from there, not copied. */
+		t->send_src = data;
+		t->send_owned = 0;
+	} else {
+		uint8_t *copy = xmalloc(len ? len : 1);
+		memcpy(copy, data, len);
+		t->send_src = copy;
+		t->send_owned = 1;
+	}
 	if (c->data) {
-		resp_out_put(&c->data->raw, data, len);
+		data_fill(c->data);
 		c->data->closing = 1;
 		loop_io_mod(c->w->loop, c->data->fd, EPOLLIN | EPOLLOUT);
-		return 0;
 	}
-	free(c->data_send);
-	c->data_send = xmalloc(len ? len : 1);
-	memcpy(c->data_send, data, len);
-	c->data_send_len = len;
 	return 0;
 }
 
@@ -1121,7 +1195,9 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		if (b == TRAP_PROTO_SSH) {
 			c->proto = b;
 			c->state = ST_SSH;
-			resp_out_put(&c->raw, SSH_BANNER, strlen(SSH_BANNER));
+			/* Inside TLS the banner goes through it, as every reply does. */
+			resp_out_put(c->tls ? &c->out : &c->raw, SSH_BANNER,
+			             strlen(SSH_BANNER));
 			act(c, RESP_CONTINUE);
 		} else if (b != TRAP_PROTO_UNKNOWN) {
 			start_responder(c, b);
@@ -1309,10 +1385,17 @@ static void sweep(void *arg)
 		if (c->state == ST_DETECT && c->inlen &&
 		    now - c->first_byte_ms > DETECT_WAIT_MS) {
 			detect_step(c, 1);
-			continue;
+			/* Still waiting (a TLS hello not whole yet): the read timeout holds. */
+			if (c->fd < 0 || c->state != ST_DETECT)
+				continue;
 		}
 		if (now - c->last_ms > w->cfg->read_timeout_ms) {
 			c->last_ms = now;
+			if (c->closing) {
+				/* Its last output not taken within the read timeout. */
+				conn_close(c, "timeout");
+				continue;
+			}
 			if (c->state == ST_RESPOND && c->r && c->r->timeout &&
 			    c->proto != TRAP_PROTO_DNS) {
 				act(c, c->r->timeout(c->rst, &c->out));

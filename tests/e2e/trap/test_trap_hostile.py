@@ -1,0 +1,216 @@
+"""Clients that do what a real one would not, against the trap in its namespace:
+an FTP client that quits or drops its control connection while a data
+connection is open, or opens a second one; a client that never reads the
+answer it asked for; a TLS ClientHello that never ends; IMAP MULTIAPPEND; a
+large FTP stand-in file. The trap worker must stay up (the same process, no
+sanitizer report), end each connection on time and keep what it was sent."""
+
+import os
+import re
+import socket
+import time
+
+import pytest
+
+import harness
+from trapenv import sha256
+
+# Longer than the wait for a partial opening (3 s), after which detection
+# decides with what it has.
+TRAP_CONF = {"trap": {"read_timeout": "5s"}}
+
+
+def trap_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_reply(s, code):
+    """Lines from the control connection up to the final reply with this code."""
+    buf = b""
+    while True:
+        chunk = s.recv(4096)
+        assert chunk, f"closed before a {code} reply; got {buf!r}"
+        buf += chunk
+        for line in buf.split(b"\r\n"):
+            if line.startswith(code.encode() + b" "):
+                return buf.decode(errors="replace")
+
+
+def ftp_login(env, addr):
+    c = env.tcp(addr, 21, timeout=8)
+    read_reply(c, "220")
+    c.sendall(b"USER anon\r\n")
+    read_reply(c, "331")
+    c.sendall(b"PASS x\r\n")
+    read_reply(c, "230")
+    return c
+
+
+def epsv(env, c, addr):
+    """EPSV, and a data connection to the port it announced."""
+    c.sendall(b"EPSV\r\n")
+    r = read_reply(c, "229")
+    port = int(re.search(r"\(\|\|\|(\d+)\|\)", r).group(1))
+    return env.tcp(addr, port, timeout=8)
+
+
+def test_ftp_quit_with_a_data_connection_open(env):
+    """QUIT while the passive data connection is open: the connection ends once,
+    the worker lives on (it freed the control connection twice before)."""
+    pid = env.trap_pid()
+    addr = env.resolve("ftpquit.evil.example")
+    mark = env.mark()
+    c = ftp_login(env, addr)
+    d = epsv(env, c, addr)
+    time.sleep(0.3)  # the data connection taken before the QUIT
+    c.sendall(b"QUIT\r\n")
+    read_reply(c, "221")
+    c.close()
+    d.close()
+    ev = env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == 21)
+    time.sleep(0.5)
+    ends = [e for e in env.events(mark, "trap")
+            if e["dest_ip"] == addr and e["dest_port"] == 21 and e["trap"]["phase"] == "end"]
+    assert len(ends) == 1, ends
+    assert ev[0]["trap"]["end"] in ("server_closed", "client_closed")
+    assert env.trap_pid() == pid, "the trap worker was restarted"
+    env.assert_serving()
+
+
+def test_ftp_second_data_connection_replaces_the_first(env):
+    """Two passive data connections, then the control connection goes: the
+    first data connection is not left behind pointing at it."""
+    pid = env.trap_pid()
+    addr = env.resolve("ftptwice.evil.example")
+    mark = env.mark()
+    c = ftp_login(env, addr)
+    d1 = epsv(env, c, addr)
+    time.sleep(0.2)
+    d2 = epsv(env, c, addr)
+    time.sleep(0.2)
+    # The first was closed by the trap when the second came.
+    d1.settimeout(5)
+    assert d1.recv(1) == b""
+    c.close()
+    env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == 21)
+    # What the data connections send now reaches nothing freed.
+    for d in (d1, d2):
+        try:
+            d.sendall(b"hello")
+        except OSError:
+            pass
+    d2.settimeout(5)
+    try:
+        assert d2.recv(1) == b""  # closed with its control connection
+    except ConnectionResetError:
+        pass
+    d1.close()
+    d2.close()
+    time.sleep(0.5)
+    assert env.trap_pid() == pid, "the trap worker was restarted"
+    env.assert_serving()
+
+
+def test_client_that_does_not_read_costs_no_cpu_and_is_closed(env):
+    """A client asks for more than its receive buffer holds, then QUIT and stops
+    reading: the trap waits for it without spinning, and gives up after the
+    read timeout (5 s here) instead of the session timeout."""
+    pid = env.trap_pid()
+    addr = env.resolve("noread.evil.example")
+    mark = env.mark()
+    with env.in_client():
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.settimeout(8)
+        c.connect((addr, 21))
+    read_reply(c, "220")
+    c.sendall(b"USER anon\r\nPASS x\r\n" + b"HELP\r\n" * 40000 + b"QUIT\r\n")
+    time.sleep(0.3)
+    c.sendall(b"x")
+    cpu0 = trap_cpu_seconds(pid)
+    time.sleep(1.5)
+    used = trap_cpu_seconds(pid) - cpu0
+    # A spinning worker used a whole core here; waiting uses next to nothing.
+    assert used < 0.5, f"the trap worker used {used:.2f} s of CPU in 1.5 s"
+    ev = env.wait_trap(dest_ip=addr, since=mark, timeout=12,
+                       pred=lambda e: e["dest_port"] == 21)[0]
+    assert ev["trap"]["end"] == "timeout"
+    c.close()
+    assert env.trap_pid() == pid
+
+
+@pytest.mark.parametrize("port", [443, 40443])
+def test_partial_tls_hello_ends_after_the_read_timeout(env, port):
+    """The first bytes of a ClientHello and then nothing: closed after the read
+    timeout (5 s), not held until the session timeout (10 min)."""
+    addr = env.resolve("halfhello.evil.example")
+    mark = env.mark()
+    s = env.tcp(addr, port, timeout=20)
+    s.sendall(bytes.fromhex("160301020001000100fc0303"))
+    t0 = time.monotonic()
+    try:
+        assert s.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    waited = time.monotonic() - t0
+    s.close()
+    assert waited < 10, waited
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
+    assert ev["trap"]["end"] == "timeout"
+
+
+def test_imap_multiappend_keeps_every_message(env):
+    """RFC 3502 MULTIAPPEND: each message of the command is a payload of its own,
+    and a mailbox name given as a literal is not taken for a message."""
+    addr = env.resolve("imap.evil.example")
+    m1 = b"Subject: one\r\n\r\nFIRST " + os.urandom(16).hex().encode()
+    m2 = b"Subject: two\r\n\r\nSECOND " + os.urandom(16).hex().encode()
+    m3 = b"Subject: three\r\n\r\nTHIRD " + os.urandom(16).hex().encode()
+    mark = env.mark()
+    s = env.tcp(addr, 143, timeout=8)
+    read_reply(s, "*")
+    s.sendall(b"a LOGIN user pass\r\n")
+    read_reply(s, "a")
+    s.sendall(b"b APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n" % (len(m1), m1, len(m2), m2))
+    r = read_reply(s, "b")
+    assert "OK [APPENDUID" in r and ":" in r.split("APPENDUID")[1], r
+    s.sendall(b"c APPEND {5+}\r\nINBOX {%d+}\r\n%s\r\n" % (len(m3), m3))
+    r = read_reply(s, "c")
+    assert "OK" in r, r
+    s.sendall(b"d LOGOUT\r\n")
+    s.close()
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
+    assert ev["imap"]["appends"] == 3, ev["imap"]
+    for m in (m1, m2, m3):
+        fi = env.fileinfo(sha256(m), since=mark)
+        assert fi["fileinfo"]["size"] == len(m)
+    kept = {e["fileinfo"]["sha256"] for e in env.events(mark, "fileinfo")}
+    assert sha256(b"INBOX") not in kept
+
+
+def test_large_ftp_stand_in_file_is_sent_whole(env):
+    """An ftp_file larger than a connection's output buffer (4 MiB) goes out
+    whole, and the transfer is said complete only then."""
+    data = os.urandom(6 << 20)
+    path = env.dir / "stand-in.bin"
+    path.write_bytes(data)
+    env.restart({"trap": {"ftp_file": str(path)}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    addr = env.resolve("ftpbig.evil.example")
+    c = ftp_login(env, addr)
+    d = epsv(env, c, addr)
+    c.sendall(b"TYPE I\r\nRETR backup.tar.gz\r\n")
+    got = bytearray()
+    d.settimeout(15)
+    while True:
+        chunk = d.recv(1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    r = read_reply(c, "226")
+    assert "226" in r
+    c.close()
+    d.close()
+    assert len(got) == len(data) and sha256(bytes(got)) == sha256(data)
