@@ -481,21 +481,38 @@ static void db_write(struct store *s)
  * are written (sink_flush) before the next message is taken, so an event the
  * store took survives a crash of the store.
  */
-static void take_one(struct store *s, const uint8_t *rec, size_t rl)
+static void take_one(struct store *s, const uint8_t *rec, size_t rl, int *direct)
 {
 	struct ev_field type;
 	if (!ev_find(rec, rl, "event_type", &type) || type.kind != EV_STR)
 		return;
+	int rendered = 0;
 	if (s->json && sinkspec_types_pass(&s->cfg->json_types, rec, rl, &type)) {
 		strbuf_reset(&s->line);
 		render_json(rec, rl, s->cfg->sensor, &s->line);
 		jsonfile_put(s->json, s->line.data, s->line.len);
+		rendered = 1;
 	}
 	struct evsum es;
 	evsum_extract(rec, rl, &es);
 	publish(s, &es);
 	if (s->db_wanted)
-		s->rows_in_batch++; /* written with its batch (db_write) */
+		s->rows_in_batch++; /* written with its batch (db_write), or now */
+	if (*direct) {
+		/* A flood, the batch's records so far in the open transaction: this
+		 * one follows them now, with the line and fields already made. */
+		int to_db = sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
+		if (to_db && !rendered) {
+			strbuf_reset(&s->line);
+			render_json(rec, rl, s->cfg->sensor, &s->line);
+		}
+		db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
+		if (s->batch_broken) {
+			db_rollback(s->db);
+			db_failed(s, "write"); /* the whole batch again, later */
+			*direct = 0;
+		}
+	}
 	for (int i = 0; i < s->nsinks; i++)
 		if (sink_wants(s->sinks[i], rec, rl))
 			sink_put(s->sinks[i], rec, rl);
@@ -508,11 +525,16 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 {
 	size_t off = 0;
 	uint64_t n = 0;
+	/* Under a flood, once every kept record is in the open transaction,
+	 * these go in as they are taken (take_one): each rendered once. */
+	int direct = s->db_wanted && s->db && !s->db_down &&
+	             s->rows_in_batch >= COMMIT_BUSY_MIN && s->pend_written == s->pend_len &&
+	             db_begin(s->db) == 0;
 	while (off < len) {
 		long rl = ev_record_check(data + off, len - off);
 		if (rl < 0)
 			fatalx("malformed event record from %s", p ? p->name : "store");
-		take_one(s, data + off, (size_t)rl);
+		take_one(s, data + off, (size_t)rl, &direct);
 		if (p)
 			p->events++;
 		off += (size_t)rl;
@@ -521,7 +543,9 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 	/* Kept, in one piece, until the batch that holds them commits. */
 	if (s->db_wanted) {
 		pending_add(s, data, len, n);
-		if (s->rows_in_batch >= COMMIT_BUSY_MIN && !s->db_down)
+		if (direct)
+			s->pend_written = s->pend_len;
+		else if (s->rows_in_batch >= COMMIT_BUSY_MIN && !s->db_down)
 			db_insert_pending(s);
 	}
 	for (int i = 0; i < s->nsinks; i++)
