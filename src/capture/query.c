@@ -704,7 +704,7 @@ static int key_filter(const struct query *q, const struct decode_key *k, int64_t
 	if (q->have_net) {
 		int fam = q->net.family == AF_INET ? 4 : 6;
 		if (k->family != fam ||
-		    (prefix_index(&q->net, k->src) < 0 && prefix_index(&q->net, k->dst) < 0))
+		    (!prefix_contains(&q->net, k->src) && !prefix_contains(&q->net, k->dst)))
 			return 0;
 	}
 	if (q->domain) {

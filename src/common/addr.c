@@ -247,6 +247,14 @@ void prefix_nth(const struct prefix *p, uint64_t n, uint8_t out[16])
 	}
 }
 
+int prefix_contains(const struct prefix *p, const uint8_t *addr)
+{
+	int full = p->bits / 8, rem = p->bits % 8;
+	if (memcmp(addr, p->addr, (size_t)full) != 0)
+		return 0;
+	return !rem || !((addr[full] ^ p->addr[full]) & (0xff00 >> rem) & 0xff);
+}
+
 int64_t prefix_index(const struct prefix *p, const uint8_t *addr)
 {
 	int len = p->family == AF_INET ? 4 : 16;

@@ -53,8 +53,11 @@ int prefix_parse_net(const char *s, struct prefix *out, char *err, size_t errlen
 uint64_t prefix_size(const struct prefix *p, uint64_t cap);
 /* The n-th address of the prefix into out[16] (n < prefix_size). */
 void prefix_nth(const struct prefix *p, uint64_t n, uint8_t out[16]);
-/* Index of addr within p, or -1 if it is not inside. */
+/* Index of addr within p, or -1 if it is not inside or beyond the first
+ * 2^63 addresses (a pool's index; for membership, prefix_contains). */
 int64_t prefix_index(const struct prefix *p, const uint8_t *addr);
+/* Whether addr (of p's family, 4 or 16 bytes) is inside p. */
+int prefix_contains(const struct prefix *p, const uint8_t *addr);
 const char *prefix_fmt(const struct prefix *p, char *buf, size_t len);
 
 #endif

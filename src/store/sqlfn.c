@@ -29,7 +29,7 @@ static void in_net(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	const char *a = (const char *)sqlite3_value_text(argv[0]);
 	uint8_t bin[16];
 	int fam = a ? addr_parse_ip(a, bin) : 0;
-	sqlite3_result_int(ctx, fam != 0 && fam == p->family && prefix_index(p, bin) >= 0);
+	sqlite3_result_int(ctx, fam != 0 && fam == p->family && prefix_contains(p, bin));
 }
 
 int sqlfn_register(sqlite3 *db)

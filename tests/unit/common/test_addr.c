@@ -138,11 +138,45 @@ static void test_prefix_net(void **state)
 	}
 }
 
+/* Membership, for searches: every address of a wide IPv6 network is in it,
+ * whatever its host bits (prefix_index, a pool's index, stops at 2^63). */
+static void test_prefix_contains(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *net, *addr;
+		int in;
+	} cases[] = {
+	    {"2001:db8:1:2::/64", "2001:db8:1:2:a00:27ff:fe4e:66a1", 1},
+	    {"2001:db8::/32", "2001:db8:1::1", 1},
+	    {"2001:db8::/32", "2001:db9::1", 0},
+	    {"::/0", "fe80::1", 1},
+	    {"fd00::/7", "fdff:ffff::1", 1},
+	    {"fd00::/8", "fe00::1", 0},
+	    {"2001:db8::1/128", "2001:db8::1", 1},
+	    {"2001:db8::1/128", "2001:db8::2", 0},
+	    {"10.0.0.0/8", "10.255.1.2", 1},
+	    {"10.0.0.0/9", "10.128.0.1", 0},
+	    {"192.168.77.192/27", "192.168.77.223", 1},
+	    {"192.168.77.192/27", "192.168.77.224", 0},
+	    {"0.0.0.0/0", "203.0.113.9", 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct prefix p;
+		uint8_t a[16];
+		char err[160];
+		assert_int_equal(prefix_parse_net(cases[i].net, &p, err, sizeof(err)), 0);
+		assert_int_not_equal(addr_parse_ip(cases[i].addr, a), 0);
+		if (prefix_contains(&p, a) != cases[i].in)
+			fail_msg("%s in %s: want %d", cases[i].addr, cases[i].net, cases[i].in);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_addrport), cmocka_unit_test(test_wildcard_and_equal),
-	    cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_net),
-	    cmocka_unit_test(test_parse_ip)};
+	    cmocka_unit_test(test_prefix),   cmocka_unit_test(test_prefix_net),
+	    cmocka_unit_test(test_parse_ip), cmocka_unit_test(test_prefix_contains)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
