@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 
@@ -715,7 +716,10 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
 int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
                       int64_t *events)
 {
+	/* Names as clients sent them (a Host header, an SNI): any case, a final dot. */
 	size_t dl = strlen(d);
+	if (dl && d[dl - 1] == '.')
+		dl--;
 	int n = 0;
 	int64_t ev = 0;
 	pthread_mutex_lock(&a->lock);
@@ -725,7 +729,10 @@ int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
 		if (k == NULL)
 			continue;
 		size_t kl = strlen(k);
-		if (kl < dl || memcmp(k + kl - dl, d, dl) || (kl > dl && k[kl - dl - 1] != '.'))
+		if (kl && k[kl - 1] == '.')
+			kl--;
+		if (kl < dl || strncasecmp(k + kl - dl, d, dl) ||
+		    (kl > dl && k[kl - dl - 1] != '.'))
 			continue;
 		if (++n > max) {
 			n = -1;

@@ -10,6 +10,7 @@
  */
 #include "web/web_int.h"
 
+#include <arpa/inet.h>
 #include <argon2.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -268,19 +269,48 @@ static struct wrate *rate_slot(struct web *w, const char *addr, int create)
 	return slot;
 }
 
+/* The rate limit's key: the address, an IPv6 client by its /64 (which a
+ * single host may hold whole). */
+static void rate_key(const char *addr, char *key, size_t len)
+{
+	uint8_t a[16];
+	if (strchr(addr, ':') && inet_pton(AF_INET6, addr, a) == 1 &&
+	    !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
+		memset(a + 8, 0, 8);
+		char buf[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
+		snprintf(key, len, "%s/64", buf);
+	} else {
+		snprintf(key, len, "%s", addr);
+	}
+}
+
+/*
+ * An attempt is counted as it begins, under the lock, so that attempts made
+ * together are not all let through before the first has failed; a success
+ * gives its count back (login_succeeded).
+ */
 int login_allowed(struct web *w, const char *addr)
 {
+	char key[64];
+	rate_key(addr, key, sizeof(key));
 	pthread_mutex_lock(&w->lock);
-	struct wrate *r = rate_slot(w, addr, 0);
-	int ok = r == NULL || r->count < WEB_LOGIN_BURST;
+	struct wrate *r = rate_slot(w, key, 1);
+	int ok = r->count < WEB_LOGIN_BURST;
+	if (ok)
+		r->count++;
 	pthread_mutex_unlock(&w->lock);
 	return ok;
 }
 
-void login_failed(struct web *w, const char *addr)
+void login_succeeded(struct web *w, const char *addr)
 {
+	char key[64];
+	rate_key(addr, key, sizeof(key));
 	pthread_mutex_lock(&w->lock);
-	rate_slot(w, addr, 1)->count++;
+	struct wrate *r = rate_slot(w, key, 0);
+	if (r && r->count > 0)
+		r->count--;
 	pthread_mutex_unlock(&w->lock);
 }
 

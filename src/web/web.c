@@ -130,7 +130,6 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 	char *user = web_json_get_str(rq->body, rq->body_len, "username");
 	char *pass = web_json_get_str(rq->body, rq->body_len, "password");
 	if (user == NULL || pass == NULL) {
-		login_failed(w, rq->client);
 		free(user);
 		free(pass);
 		resp_error(o, 400, "expected JSON {\"username\": ..., \"password\": ...}");
@@ -141,11 +140,11 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 	free(pass);
 	if (!ok) {
 		log_info("failed login from %s", rq->client);
-		login_failed(w, rq->client);
 		free(user);
 		resp_error(o, 401, "wrong user name or password");
 		return;
 	}
+	login_succeeded(w, rq->client);
 	struct wsession s;
 	session_new(w, user, &s);
 	log_info("%s logged in from %s", s.user, rq->client);

@@ -91,8 +91,10 @@ int auth_check_token(struct web *w, const char *token);
 void session_new(struct web *w, const char *user, struct wsession *out);
 int session_find(struct web *w, const char *id, struct wsession *out);
 void session_end(struct web *w, const char *id);
+/* Counts the attempt (WEB_LOGIN_BURST a minute per address, or IPv6 /64);
+ * 0: refused. A success gives it back. */
 int login_allowed(struct web *w, const char *addr);
-void login_failed(struct web *w, const char *addr);
+void login_succeeded(struct web *w, const char *addr);
 
 /* api.c */
 const char *req_arg(struct wreq *r, const char *name);

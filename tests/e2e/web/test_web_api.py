@@ -257,3 +257,22 @@ def test_login_rate_limited(web):
     assert 429 in codes
     # The right password is refused too while the limit holds.
     assert c.login()[0] == 429
+
+
+def test_domain_filter_finds_a_name_sent_in_capitals(web):
+    """A Host header is stored as the client sent it: malware writing its C&C
+    name in capitals (and with a final dot) is still found under the name."""
+    import harness
+    webenv.http_to_trap(web["trap_port"], path="/caps", host="C2.Upper-E2E.EXAMPLE.")
+    c = webenv.Client(web["base"])
+    auth = {"Authorization": "Bearer " + webenv.TOKEN}
+
+    def found(q):
+        st, p = c.get("/api/trap?limit=100&domain=" + q, headers=auth)
+        assert st == 200, p
+        return [i for i in p["items"] if "/caps" in json.dumps(i)]
+
+    harness.wait_until(lambda: found("C2.Upper-E2E.EXAMPLE."), 10, what="the trap event")
+    for q in ("upper-e2e.example", "c2.upper-e2e.example", "UPPER-E2E.example."):
+        assert found(q), q
+    assert not found("other-e2e.example")
