@@ -343,10 +343,21 @@ static void conn_close(struct tconn *c, const char *why);
 static void reap(struct trap_worker *w);
 static void ftp_forget(struct trap_worker *w, struct tconn *c);
 
+/*
+ * Output the client has not taken. Past OUT_PAUSE its input waits (as a
+ * server's would for pipelined commands), so that a client that asks and
+ * never reads holds about that much, not the whole of its buffers.
+ */
+#define OUT_PAUSE (256u << 10)
+static int conn_backed_up(const struct tconn *c)
+{
+	return c->out.len + c->raw.len > OUT_PAUSE;
+}
+
 static void conn_update(struct tconn *c)
 {
 	/* A closing connection is not read any more: only its last output goes. */
-	uint32_t ev = c->closing ? 0 : EPOLLIN;
+	uint32_t ev = c->closing || conn_backed_up(c) ? 0 : EPOLLIN;
 	if (c->raw.len || (!c->tls && c->out.len))
 		ev |= EPOLLOUT;
 	if (ev != c->evmask && c->fd >= 0) {
@@ -758,12 +769,14 @@ static void conn_event(int fd, uint32_t events, void *arg)
 		}
 		conn_update(c);
 	}
-	if (c->fd >= 0 && c->closing && (events & (EPOLLHUP | EPOLLERR))) {
-		conn_close(c, "reset"); /* gone before taking its last output */
+	if (c->fd >= 0 && (c->closing || conn_backed_up(c)) &&
+	    (events & (EPOLLHUP | EPOLLERR))) {
+		conn_close(c, "reset"); /* gone before taking its output */
 		goto out;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-		for (int round = 0; round < 8 && c->fd >= 0 && !c->closing; round++) {
+		for (int round = 0;
+		     round < 8 && c->fd >= 0 && !c->closing && !conn_backed_up(c); round++) {
 			ssize_t n = recv(fd, w->rx, sizeof(w->rx), MSG_DONTWAIT);
 			if (n == 0) {
 				conn_close(c, c->bytes_in ? "client_closed" : "silent");

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import harness
-from trapenv import sha256
+from trapenv import sha256, vmrss_kb
 
 # Longer than the wait for a partial opening (3 s), after which detection
 # decides with what it has.
@@ -134,11 +134,46 @@ def test_client_that_does_not_read_costs_no_cpu_and_is_closed(env):
     used = trap_cpu_seconds(pid) - cpu0
     # A spinning worker used a whole core here; waiting uses next to nothing.
     assert used < 0.5, f"the trap worker used {used:.2f} s of CPU in 1.5 s"
-    ev = env.wait_trap(dest_ip=addr, since=mark, timeout=12,
+    ev = env.wait_trap(dest_ip=addr, since=mark, timeout=20,
                        pred=lambda e: e["dest_port"] == 21)[0]
     assert ev["trap"]["end"] == "timeout"
     c.close()
     assert env.trap_pid() == pid
+
+
+def test_clients_that_ask_and_never_read_hold_little_memory(env):
+    """Twenty connections each pipeline commands whose replies come to far more
+    than a connection's output buffers, and read nothing: the trap stops
+    reading a connection whose replies wait (as a server does with pipelined
+    commands), so they hold a fraction of a megabyte each, not 8 MiB."""
+    pid = env.trap_pid()
+    addr = env.resolve("hoard.evil.example")
+    before = vmrss_kb(pid)
+    socks = []
+    burst = b"HELP\r\n" * 20000  # about 10 MB of replies
+    try:
+        for _ in range(20):
+            with env.in_client():
+                c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                c.settimeout(8)
+                c.connect((addr, 21))
+            socks.append(c)
+            read_reply(c, "220")
+            c.sendall(b"USER anon\r\nPASS x\r\n")
+            c.setblocking(False)
+            for _ in range(8):  # as much as the trap takes
+                try:
+                    c.send(burst)
+                except BlockingIOError:
+                    break
+        time.sleep(1.5)
+        grown = vmrss_kb(pid) - before
+        assert grown < 60 * 1024, f"the trap worker grew by {grown} KB"
+        assert env.trap_pid() == pid
+    finally:
+        for c in socks:
+            c.close()
 
 
 @pytest.mark.parametrize("port", [443, 40443])
