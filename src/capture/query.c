@@ -657,6 +657,43 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The domain's spans in address order (then time), so a flow's address is
+ * looked up, not compared with every span a recycling pool left. */
+static int dom_cmp(const void *pa, const void *pb)
+{
+	const struct dom_addr *a = pa, *b = pb;
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	int c = memcmp(a->a, b->a, 16);
+	if (c)
+		return c;
+	return a->since_ns < b->since_ns ? -1 : a->since_ns > b->since_ns;
+}
+
+/* Whether the domain held address a (of family 4 or 6) at time t. */
+static int dom_holds(const struct query *q, int family, const uint8_t *a, int64_t t)
+{
+	size_t alen = family == 4 ? 4 : 16, lo = 0, hi = q->ndom;
+	while (lo < hi) { /* the first span of (family, a) or after */
+		size_t mid = lo + (hi - lo) / 2;
+		const struct dom_addr *d = &q->dom[mid];
+		int c =
+		    d->family != family ? (d->family < family ? -1 : 1) : memcmp(d->a, a, alen);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < q->ndom; i++) {
+		const struct dom_addr *d = &q->dom[i];
+		if (d->family != family || memcmp(d->a, a, alen))
+			break;
+		if (t >= d->since_ns && t < d->until_ns)
+			return 1;
+	}
+	return 0;
+}
+
 static int key_eq_dir(const struct decode_key *k, const struct target *t, int rev)
 {
 	const struct decode_key *a = &t->key;
@@ -711,16 +748,8 @@ static int key_filter(const struct query *q, const struct decode_key *k, int64_t
 		/* to an address of the domain, while it was the domain's (as
 		 * sessions --domain: what went to an address while the pool had
 		 * given it to another name is that name's) */
-		size_t alen = k->family == 4 ? 4 : 16, i;
-		for (i = 0; i < q->ndom; i++) {
-			const struct dom_addr *d = &q->dom[i];
-			if (d->family == k->family && first_ns >= d->since_ns &&
-			    first_ns < d->until_ns &&
-			    (!memcmp(k->dst, d->a, alen) ||
-			     (either_end && !memcmp(k->src, d->a, alen))))
-				break;
-		}
-		if (i == q->ndom)
+		if (!dom_holds(q, k->family, k->dst, first_ns) &&
+		    !(either_end && dom_holds(q, k->family, k->src, first_ns)))
 			return 0;
 	}
 	return 1;
@@ -844,11 +873,16 @@ static int load_domain(struct pcapjob *j, const struct config *c)
 		d.until_ns = sqlite3_column_type(st, 2) == SQLITE_NULL
 		                 ? INT64_MAX
 		                 : sqlite3_column_int64(st, 2) * 1000;
-		j->q.dom = xreallocarray(j->q.dom, j->q.ndom + 1, sizeof(*j->q.dom));
+		memset(d.a + (d.family == 4 ? 4 : 16), 0, d.family == 4 ? 12 : 0);
+		if ((j->q.ndom & (j->q.ndom - 1)) == 0) /* 0, 1, 2, 4...: doubled */
+			j->q.dom = xreallocarray(j->q.dom, j->q.ndom ? 2 * j->q.ndom : 1,
+			                         sizeof(*j->q.dom));
 		j->q.dom[j->q.ndom++] = d;
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
+	if (j->q.ndom > 1)
+		qsort(j->q.dom, j->q.ndom, sizeof(*j->q.dom), dom_cmp);
 	return (int)j->q.ndom;
 }
 
