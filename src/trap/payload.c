@@ -23,6 +23,7 @@ struct item {
 struct payload_store {
 	char *dir;
 	int64_t quota, bytes;
+	uint32_t max_files; /* 0: no limit */
 	/* Oldest first: a ring would do, but eviction is rare; an array is simplest. */
 	struct item *items;
 	uint32_t n, cap, head; /* live items are [head, n) */
@@ -145,9 +146,15 @@ void payload_store_close(struct payload_store **pp)
 	*pp = NULL;
 }
 
+void payload_store_set_max_files(struct payload_store *ps, uint32_t n)
+{
+	ps->max_files = n;
+}
+
 static void evict(struct payload_store *ps, int64_t need, struct payload_result *r)
 {
-	while (ps->head < ps->n && ps->bytes + need > ps->quota) {
+	while (ps->head < ps->n && (ps->bytes + need > ps->quota ||
+	                            (ps->max_files && ps->n - ps->head >= ps->max_files))) {
 		struct item *it = &ps->items[ps->head++];
 		char path[4200];
 		path_of(ps, it->sha, path, sizeof(path));

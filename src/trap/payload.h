@@ -24,6 +24,10 @@ struct payload_result {
 /* Open (creating) dir; scans what is there for the quota. NULL with err on failure. */
 struct payload_store *payload_store_open(const char *dir, int64_t quota, char *err,
                                          size_t errlen);
+/* At most n payloads (0: no limit), the oldest evicted first as for the
+ * quota: a file takes at least a block on disk whatever its size, so tiny
+ * payloads count too. */
+void payload_store_set_max_files(struct payload_store *ps, uint32_t n);
 void payload_store_close(struct payload_store **ps);
 /* Hash and keep data. Returns 0 (see r->stored), or -errno for hashing failures. */
 int payload_store_put(struct payload_store *ps, const uint8_t *data, size_t len,

@@ -1622,6 +1622,14 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 
 	snprintf(dir, sizeof(dir), "%s/payloads", c->state_dir);
 	w->payloads = payload_store_open(dir, c->payload_quota, err, sizeof(err));
+	if (w->payloads) {
+		/* A file takes a 4 KiB block at least: many tiny ones fill a disk too. */
+		int64_t files = c->payload_quota / 4096;
+		payload_store_set_max_files(w->payloads, files < 1 ? 1
+		                                         : files > UINT32_MAX
+		                                             ? UINT32_MAX
+		                                             : (uint32_t)files);
+	}
 	if (w->payloads == NULL)
 		log_warnx("payloads will not be stored: %s", err);
 	setup_tls(w);

@@ -297,6 +297,35 @@ static void test_quota_evicts_oldest_first(void **state)
 	free(dir);
 }
 
+/* Tiny payloads: the number of files is bounded as well as their bytes. */
+static void test_max_files(void **state)
+{
+	char *dir = tmpdir(), err[256];
+	struct payload_store *ps = payload_store_open(dir, 1 << 20, err, sizeof(err));
+	struct payload_result r;
+	uint8_t buf[4];
+	char first[65];
+
+	(void)state;
+	assert_non_null(ps);
+	payload_store_set_max_files(ps, 3);
+	for (unsigned i = 0; i < 10; i++) {
+		fill(buf, sizeof(buf), 7000 + i);
+		put_ok(ps, buf, sizeof(buf), &r);
+		if (i == 0)
+			memcpy(first, r.sha256, 65);
+		assert_int_equal(r.evicted, i < 3 ? 0 : 1);
+		assert_int_equal(payload_store_count(ps), i < 3 ? i + 1 : 3);
+	}
+	assert_false(exists(dir, first));
+	int np, no;
+	count_files(dir, &np, &no);
+	assert_int_equal(np, 3);
+	payload_store_close(&ps);
+	rm_rf(dir);
+	free(dir);
+}
+
 /* Thousands of puts under a quota: the bookkeeping past its first array. */
 static void test_long_run_eviction(void **state)
 {
@@ -455,6 +484,7 @@ int main(void)
 	    cmocka_unit_test(test_content_addressed),
 	    cmocka_unit_test(test_quota_evicts_oldest_first),
 	    cmocka_unit_test(test_long_run_eviction),
+	    cmocka_unit_test(test_max_files),
 	    cmocka_unit_test(test_reopen_scans_and_cleans),
 	    cmocka_unit_test(test_open_fails_cleanly),
 	};
