@@ -111,6 +111,29 @@ static void timer_insert(struct loop *l, struct loop_timer *t)
 	*pp = t;
 }
 
+struct io_resume {
+	struct loop *l;
+	int fd;
+	uint32_t events;
+};
+
+static void io_resume(void *arg)
+{
+	struct io_resume *r = arg;
+	loop_io_mod(r->l, r->fd, r->events);
+	free(r);
+}
+
+void loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms)
+{
+	struct io_resume *r = xcalloc(1, sizeof(*r));
+	r->l = l;
+	r->fd = fd;
+	r->events = events;
+	loop_io_mod(l, fd, 0);
+	loop_timer_add(l, ms, 0, io_resume, r);
+}
+
 struct loop_timer *loop_timer_add(struct loop *l, int64_t ms, int repeat, loop_timer_cb *cb,
                                   void *arg)
 {

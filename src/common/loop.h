@@ -22,6 +22,12 @@ int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *a
 int loop_io_mod(struct loop *l, int fd, uint32_t events);
 void loop_io_del(struct loop *l, int fd);
 /*
+ * A listener whose accept failed for want of descriptors (EMFILE, ENFILE)
+ * stays readable: watched again with events after ms, so the loop does not
+ * spin on it meanwhile.
+ */
+void loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms);
+/*
  * Call cb after ms milliseconds, then every ms milliseconds when repeat.
  * The timer is owned by the loop; loop_timer_cancel frees it.
  */

@@ -65,8 +65,9 @@ struct tcp_conn {
 	size_t outlen, outoff, outcap;
 	int64_t last;
 	uint32_t gen;
-	int pending; /* upstream queries in flight for this connection */
+	int pending; /* upstream queries in flight for this connection: each holds it */
 	int closing;
+	int broken; /* an error, or a client that does not read: no more to send */
 	struct tcp_conn *prev, *next;
 };
 
@@ -168,6 +169,7 @@ struct dns_worker {
 	struct tcp_conn *conns;
 	int nconns;
 	uint32_t conn_gen;
+	struct tcp_conn *in_conn; /* the connection conn_event is handling (it closes it) */
 	/* reload */
 	int reload_efd;
 	pthread_t reload_thread;
@@ -709,6 +711,8 @@ static void client_done(struct dns_worker *w, const struct sockaddr *client)
 }
 
 /* Free p, a follower, or a leader whose followers have been taken off. */
+static void conn_release(struct tcp_conn *c);
+
 static void pending_free(struct dns_worker *w, struct pending *p)
 {
 	if (p->tcp_fd >= 0) {
@@ -734,8 +738,8 @@ static void pending_free(struct dns_worker *w, struct pending *p)
 		if (*pp)
 			*pp = p->hnext;
 	}
-	if (p->conn && p->conn->gen == p->conn_gen)
-		p->conn->pending--;
+	if (p->conn)
+		conn_release(p->conn);
 	if (p->counted)
 		client_done(w, (struct sockaddr *)&p->client);
 	w->npending--;
@@ -833,7 +837,7 @@ static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg,
 		udp_send(p->udp_fd, msg, len, (struct sockaddr *)&p->client, p->clen,
 		         (struct sockaddr *)&p->local);
 	} else if (p->conn && p->conn->gen == p->conn_gen) {
-		reply_tcp(p->conn, msg, len);
+		reply_tcp(p->conn, msg, len); /* a connection still open (gen 0 once closed) */
 	}
 }
 
@@ -1430,11 +1434,19 @@ static void udp_read(int fd, uint32_t events, void *arg)
 
 /* ---------- TCP ---------- */
 
+/*
+ * Closed: its descriptor, buffers and place in the list go at once; the
+ * struct stays while queries it asked upstream are in flight (each holds it,
+ * conn_release), which see gen 0 and send nothing.
+ */
 static void conn_close(struct tcp_conn *c)
 {
 	struct dns_worker *w = c->w;
+	if (c->gen == 0)
+		return;
 	loop_io_del(w->loop, c->fd);
 	close(c->fd);
+	c->fd = -1;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1442,16 +1454,36 @@ static void conn_close(struct tcp_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	/* Pending upstream answers notice the generation change and are dropped. */
 	c->gen = 0;
 	free(c->in);
 	free(c->out);
-	free(c);
+	c->in = c->out = NULL;
+	if (c->pending == 0)
+		free(c);
+}
+
+/* A client that closed its side waits for the answers of its queries in flight. */
+static int conn_done(const struct tcp_conn *c)
+{
+	return c->broken || (c->closing && c->pending == 0 && c->outlen == c->outoff);
+}
+
+/* A query in flight for c is over (answered, or given up). */
+static void conn_release(struct tcp_conn *c)
+{
+	c->pending--;
+	if (c->gen == 0) {
+		if (c->pending == 0)
+			free(c);
+	} else if (conn_done(c) && c != c->w->in_conn) {
+		conn_close(c);
+	}
 }
 
 static void conn_update(struct tcp_conn *c)
 {
-	uint32_t ev = c->w->held ? 0 : EPOLLIN;
+	/* Closing: nothing more is read (its input would wake the loop for ever). */
+	uint32_t ev = c->w->held || c->closing ? 0 : EPOLLIN;
 	if (c->outlen > c->outoff)
 		ev |= EPOLLOUT;
 	loop_io_mod(c->w->loop, c->fd, ev);
@@ -1465,7 +1497,7 @@ static void conn_write(struct tcp_conn *c)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			c->closing = 1;
+			c->closing = c->broken = 1;
 			c->outoff = c->outlen;
 			break;
 		}
@@ -1479,7 +1511,7 @@ static void reply_tcp(struct tcp_conn *c, const uint8_t *msg, size_t len)
 {
 	/* A client that never reads gets cut off rather than buffered without bound. */
 	if (c->outlen - c->outoff > 256 * 1024) {
-		c->closing = 1;
+		c->closing = c->broken = 1;
 		return;
 	}
 	if (c->outlen + len + 2 > c->outcap) {
@@ -1504,12 +1536,14 @@ static void conn_event(int fd, uint32_t events, void *arg)
 	struct dns_worker *w = c->w;
 	uint8_t out[PKT_MAX];
 
+	w->in_conn = c;
 	if (events & (EPOLLERR | EPOLLHUP))
-		c->closing = 1;
+		c->closing = c->broken = 1;
 	if (events & EPOLLOUT)
 		conn_write(c);
 	if ((events & EPOLLIN) && !c->closing) {
-		for (;;) {
+		/* A few reads, then the others' turn (the socket stays readable). */
+		for (int round = 0; round < 8 && !c->closing; round++) {
 			/* the messages read so far are answered; no more while held */
 			if (emit_hold(&w->em)) {
 				hold_input(w);
@@ -1558,7 +1592,8 @@ static void conn_event(int fd, uint32_t events, void *arg)
 			c->inlen -= off;
 		}
 	}
-	if (c->closing && (c->outlen == c->outoff || (events & (EPOLLERR | EPOLLHUP))))
+	w->in_conn = NULL;
+	if (conn_done(c))
 		conn_close(c);
 	else
 		conn_update(c);
@@ -1574,13 +1609,20 @@ static void tcp_accept(int fd, uint32_t events, void *arg)
 		socklen_t sl = sizeof(ss);
 		int cfd =
 		    accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				log_warnx("tcp: %s: new connections wait 100 ms",
+				          strerror(errno));
+				loop_io_pause(w->loop, fd, EPOLLIN, 100);
+			}
 			return;
+		}
 		if (w->nconns >= w->cfg->tcp_max_clients) {
-			/* Full: the longest idle client makes room (it is at the tail). */
+			/* Full: the client idle longest makes room. */
 			struct tcp_conn *old = w->conns;
-			while (old && old->next)
-				old = old->next;
+			for (struct tcp_conn *o = w->conns; o; o = o->next)
+				if (o->last < old->last)
+					old = o;
 			if (old)
 				conn_close(old);
 		}

@@ -1173,8 +1173,13 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		socklen_t sl = sizeof(peer);
 		int cfd =
 		    accept4(fd, (struct sockaddr *)&peer, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				w->n_refused++;
+				loop_io_pause(w->loop, fd, EPOLLIN, 100);
+			}
 			break;
+		}
 		int64_t now = loop_now(w->loop);
 		struct source *src = source_get(w, (struct sockaddr *)&peer, now);
 		if (w->nconns >= w->cfg->max_connections || !source_admit(w, src, now)) {

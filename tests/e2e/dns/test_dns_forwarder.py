@@ -5,6 +5,7 @@ socket, with that id and the question asked; clients asking a question already
 in flight wait for it instead of sending it again (so a forger cannot try
 against many copies)."""
 
+import os
 import socket
 import threading
 import time
@@ -249,3 +250,97 @@ def test_one_client_cannot_take_the_forwarder_from_the_others(res, upstream_fact
         assert "client 127.0.0.2 has 50 queries waiting" in st.log()
     finally:
         flooder.close()
+
+
+def tcp_query(port, name, shut=False, timeout=5):
+    """One query over TCP; shut: the client closes its side once it has asked.
+    The answer, or None when the server closed without one."""
+    q = dns.message.make_query(name, "A")
+    wire = q.to_wire()
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(len(wire).to_bytes(2, "big") + wire)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        buf = b""
+        while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            buf += chunk
+        return dns.message.from_wire(buf[2:2 + int.from_bytes(buf[:2], "big")])
+    finally:
+        s.close()
+
+
+def test_tcp_client_that_closes_its_side_still_gets_the_forwarded_answer(res, upstream_factory):
+    """RFC 7766: a client may close its sending side after its queries; the
+    answers still come (the upstream takes 0.3 s here)."""
+    up = upstream_factory(delay=0.3)
+    st = start(res, up)
+    r = tcp_query(st.port, "halfclose.tcp.test", shut=True)
+    assert r is not None and harness.a_records(r), r
+
+
+def test_tcp_client_gone_before_its_forwarded_answer(res, upstream_factory):
+    """Clients that ask over TCP and go at once, before the upstream answers:
+    the answers come to nothing, and the worker goes on (it read the freed
+    connection before)."""
+    up = upstream_factory(delay=0.3)
+    st = start(res, up, tcp_max_clients=4)
+    for i in range(20):
+        q = dns.message.make_query(f"gone{i}.tcp.test", "A").to_wire()
+        with socket.create_connection(("127.0.0.1", st.port), timeout=5) as s:
+            s.sendall(len(q).to_bytes(2, "big") + q)
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+    # More connections than tcp_max_clients, each with a query in flight: the
+    # ones made room for are closed while their queries are out.
+    held = []
+    for i in range(8):
+        q = dns.message.make_query(f"evicted{i}.tcp.test", "A").to_wire()
+        s = socket.create_connection(("127.0.0.1", st.port), timeout=5)
+        s.sendall(len(q).to_bytes(2, "big") + q)
+        held.append(s)
+    time.sleep(1.0)
+    for s in held:
+        s.close()
+    r = tcp_query(st.port, "after.tcp.test")
+    assert r is not None and harness.a_records(r)
+    assert st.proc.alive()
+    assert st.probe()
+
+
+def test_tcp_client_that_never_reads_is_cut_off_without_spinning(res):
+    """Pipelined queries whose answers the client never reads: past 256 KB of
+    answers waiting the connection is cut off at once, and whatever else the
+    client sends costs the worker nothing (it spun on it before)."""
+    bl = harness.write_list(res.path("never-reads.hosts"), ["0.0.0.0 pipelined.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=res.dnsmasq(["address=/#/"]))
+    pid = st.worker_pid("dns")
+    q = dns.message.make_query("x.pipelined.test", "A").to_wire()
+    msg = len(q).to_bytes(2, "big") + q
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", st.port))
+    s.setblocking(False)
+    try:
+        # answers past the kernel's socket buffers (several MB on loopback)
+        for _ in range(1500):
+            try:
+                s.send(msg * 200)
+            except BlockingIOError:
+                time.sleep(0.01)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # cut off
+        t0 = time.monotonic()
+        with open(f"/proc/{pid}/stat") as f:
+            before = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        time.sleep(1.5)
+        with open(f"/proc/{pid}/stat") as f:
+            after = sum(int(x) for x in f.read().rsplit(")", 1)[1].split()[11:13])
+        used = (after - before) / os.sysconf("SC_CLK_TCK")
+        assert used < 0.5 * (time.monotonic() - t0), f"{used:.2f} s of CPU in 1.5 s"
+    finally:
+        s.close()
+    assert st.probe()
