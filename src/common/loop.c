@@ -12,9 +12,16 @@
 
 struct io {
 	int fd;
+	uint32_t gen; /* of this registration: an event for an fd closed and
+	               * registered again in the same batch is not the new one's */
 	loop_io_cb *cb;
 	void *arg;
 };
+
+static uint64_t io_key(const struct io *io)
+{
+	return (uint64_t)io->gen << 32 | (uint32_t)io->fd;
+}
 
 struct loop_timer {
 	int64_t due, period;
@@ -29,6 +36,7 @@ struct loop {
 	int64_t now;
 	struct io **ios; /* indexed by fd */
 	int nios;
+	uint32_t gen;
 	struct loop_timer *timers; /* sorted by due */
 };
 
@@ -75,9 +83,10 @@ int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *a
 	if (l->ios[fd] == NULL)
 		l->ios[fd] = xmalloc(sizeof(struct io));
 	l->ios[fd]->fd = fd;
+	l->ios[fd]->gen = ++l->gen;
 	l->ios[fd]->cb = cb;
 	l->ios[fd]->arg = arg;
-	struct epoll_event ev = {.events = events, .data.fd = fd};
+	struct epoll_event ev = {.events = events, .data.u64 = io_key(l->ios[fd])};
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		if (errno != EEXIST || epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
 			return -errno;
@@ -87,7 +96,9 @@ int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *a
 
 int loop_io_mod(struct loop *l, int fd, uint32_t events)
 {
-	struct epoll_event ev = {.events = events, .data.fd = fd};
+	if (fd < 0 || fd >= l->nios || l->ios[fd] == NULL)
+		return -EBADF;
+	struct epoll_event ev = {.events = events, .data.u64 = io_key(l->ios[fd])};
 	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return -errno;
 	return 0;
@@ -203,9 +214,11 @@ int loop_run(struct loop *l)
 		}
 		l->now = mono_ms();
 		for (int i = 0; i < n && l->running; i++) {
-			int fd = evs[i].data.fd;
-			/* A callback may have removed this fd earlier in the batch. */
-			if (fd < l->nios && l->ios[fd])
+			int fd = (int)(uint32_t)evs[i].data.u64;
+			uint32_t gen = (uint32_t)(evs[i].data.u64 >> 32);
+			/* A callback may have removed this fd earlier in the batch, or
+			 * closed it and registered the number again. */
+			if (fd < l->nios && l->ios[fd] && l->ios[fd]->gen == gen)
 				l->ios[fd]->cb(fd, evs[i].events, l->ios[fd]->arg);
 		}
 		while (l->running && l->timers && l->timers->due <= l->now) {
