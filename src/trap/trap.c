@@ -418,6 +418,11 @@ static int conn_flush(struct tconn *c)
 				return -1;
 			}
 			c->bytes_out += (uint64_t)n;
+			if (n > 0) { /* a client taking a long reply is not idle */
+				c->last_ms = loop_now(c->w->loop);
+				if (c->parent) /* nor is an FTP session taking a file */
+					c->parent->last_ms = c->last_ms;
+			}
 			resp_out_consume(&c->raw, (size_t)n);
 		}
 	}

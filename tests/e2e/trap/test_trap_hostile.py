@@ -227,7 +227,9 @@ def test_imap_multiappend_keeps_every_message(env):
 
 def test_large_ftp_stand_in_file_is_sent_whole(env):
     """An ftp_file larger than a connection's output buffer (4 MiB) goes out
-    whole, and the transfer is said complete only then."""
+    whole, and the transfer is said complete only then; taken slowly, for
+    longer than the read timeout (5 s), it is not cut off: a client taking
+    the trap's output is not idle."""
     data = os.urandom(6 << 20)
     path = env.dir / "stand-in.bin"
     path.write_bytes(data)
@@ -235,15 +237,23 @@ def test_large_ftp_stand_in_file_is_sent_whole(env):
     harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
     addr = env.resolve("ftpbig.evil.example")
     c = ftp_login(env, addr)
-    d = epsv(env, c, addr)
+    c.sendall(b"EPSV\r\n")
+    port = int(re.search(r"\(\|\|\|(\d+)\|\)", read_reply(c, "229")).group(1))
+    with env.in_client():
+        d = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        d.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        d.settimeout(15)
+        d.connect((addr, port))
     c.sendall(b"TYPE I\r\nRETR backup.tar.gz\r\n")
     got = bytearray()
-    d.settimeout(15)
+    t0 = time.monotonic()
     while True:
         chunk = d.recv(1 << 16)
         if not chunk:
             break
         got += chunk
+        time.sleep(0.01)
+    assert time.monotonic() - t0 > 6, "taken too fast to outlast the read timeout"
     r = read_reply(c, "226")
     assert "226" in r
     c.close()
