@@ -657,14 +657,21 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A span's address against (family, a): both zero past the address's bytes
+ * (addr_parse_ip, decode_key). */
+static int dom_addr_cmp(const struct dom_addr *d, int family, const uint8_t *a)
+{
+	if (d->family != family)
+		return d->family < family ? -1 : 1;
+	return memcmp(d->a, a, 16);
+}
+
 /* The domain's spans in address order (then time), so a flow's address is
  * looked up, not compared with every span a recycling pool left. */
 static int dom_cmp(const void *pa, const void *pb)
 {
 	const struct dom_addr *a = pa, *b = pb;
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	int c = memcmp(a->a, b->a, 16);
+	int c = dom_addr_cmp(a, b->family, b->a);
 	if (c)
 		return c;
 	return a->since_ns < b->since_ns ? -1 : a->since_ns > b->since_ns;
@@ -673,24 +680,17 @@ static int dom_cmp(const void *pa, const void *pb)
 /* Whether the domain held address a (of family 4 or 6) at time t. */
 static int dom_holds(const struct query *q, int family, const uint8_t *a, int64_t t)
 {
-	size_t alen = family == 4 ? 4 : 16, lo = 0, hi = q->ndom;
+	size_t lo = 0, hi = q->ndom;
 	while (lo < hi) { /* the first span of (family, a) or after */
 		size_t mid = lo + (hi - lo) / 2;
-		const struct dom_addr *d = &q->dom[mid];
-		int c =
-		    d->family != family ? (d->family < family ? -1 : 1) : memcmp(d->a, a, alen);
-		if (c < 0)
+		if (dom_addr_cmp(&q->dom[mid], family, a) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < q->ndom; i++) {
-		const struct dom_addr *d = &q->dom[i];
-		if (d->family != family || memcmp(d->a, a, alen))
-			break;
-		if (t >= d->since_ns && t < d->until_ns)
+	for (size_t i = lo; i < q->ndom && !dom_addr_cmp(&q->dom[i], family, a); i++)
+		if (t >= q->dom[i].since_ns && t < q->dom[i].until_ns)
 			return 1;
-	}
 	return 0;
 }
 
@@ -873,7 +873,6 @@ static int load_domain(struct pcapjob *j, const struct config *c)
 		d.until_ns = sqlite3_column_type(st, 2) == SQLITE_NULL
 		                 ? INT64_MAX
 		                 : sqlite3_column_int64(st, 2) * 1000;
-		memset(d.a + (d.family == 4 ? 4 : 16), 0, d.family == 4 ? 12 : 0);
 		if ((j->q.ndom & (j->q.ndom - 1)) == 0) /* 0, 1, 2, 4...: doubled */
 			j->q.dom = xreallocarray(j->q.dom, j->q.ndom ? 2 * j->q.ndom : 1,
 			                         sizeof(*j->q.dom));

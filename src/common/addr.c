@@ -258,10 +258,7 @@ int prefix_contains(const struct prefix *p, const uint8_t *addr)
 int64_t prefix_index(const struct prefix *p, const uint8_t *addr)
 {
 	int len = p->family == AF_INET ? 4 : 16;
-	int full = p->bits / 8, rem = p->bits % 8;
-	if (memcmp(addr, p->addr, (size_t)full) != 0)
-		return -1;
-	if (rem && ((addr[full] ^ p->addr[full]) & (0xff00 >> rem) & 0xff))
+	if (!prefix_contains(p, addr))
 		return -1;
 	/* Host part, up to 63 bits. */
 	uint64_t idx = 0;

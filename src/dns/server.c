@@ -710,9 +710,9 @@ static void client_done(struct dns_worker *w, const struct sockaddr *client)
 	}
 }
 
-/* Free p, a follower, or a leader whose followers have been taken off. */
 static void conn_release(struct tcp_conn *c);
 
+/* Free p, a follower, or a leader whose followers have been taken off. */
 static void pending_free(struct dns_worker *w, struct pending *p)
 {
 	if (p->tcp_fd >= 0) {

@@ -393,16 +393,23 @@ static void keep_stats(struct store *s, const uint8_t *rec, size_t len)
 }
 
 /*
- * The database work of one record in the open batch: its event row (line:
- * its JSON, or NULL when the type is not stored), the sinkhole map and the
- * tables beside `events`.
+ * The database work of one record in the open batch: its event row (with its
+ * JSON, rendered into s->line unless `rendered` says it is there already,
+ * when database_types stores the type), the sinkhole map and the tables
+ * beside `events`. 0, or -1 when a write failed as a full disk does: the
+ * batch is rolled back, to be done again later.
  */
-static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct evsum *es,
-                    const struct strbuf *line)
+static int db_work(struct store *s, const uint8_t *rec, size_t rl, const struct evsum *es,
+                   const struct ev_field *type, int rendered)
 {
 	const char *what;
-	int r = db_event_store(s->db, rec, rl, es, line ? line->data : NULL,
-	                       line ? line->len : 0, &what);
+	int to_db = sinkspec_types_pass(&s->cfg->database_types, rec, rl, type);
+	if (to_db && !rendered) {
+		strbuf_reset(&s->line);
+		render_json(rec, rl, s->cfg->sensor, &s->line);
+	}
+	int r = db_event_store(s->db, rec, rl, es, to_db ? s->line.data : NULL,
+	                       to_db ? s->line.len : 0, &what);
 	if (r > 0) {
 		s->n_db_rows++;
 		s->batch_rows++;
@@ -413,6 +420,11 @@ static void db_work(struct store *s, const uint8_t *rec, size_t rl, const struct
 			log_warnx("%s: %s", what, db_error(s->db));
 	}
 	apply(s, es);
+	if (!s->batch_broken)
+		return 0;
+	db_rollback(s->db);
+	db_failed(s, "write");
+	return -1;
 }
 
 /*
@@ -434,17 +446,8 @@ static int db_insert_pending(struct store *s)
 			continue;
 		struct evsum es;
 		evsum_extract(rec, rl, &es);
-		int to_db = sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
-		if (to_db) {
-			strbuf_reset(&s->line);
-			render_json(rec, rl, s->cfg->sensor, &s->line);
-		}
-		db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
-		if (s->batch_broken) {
-			db_rollback(s->db);
-			db_failed(s, "write");
+		if (db_work(s, rec, rl, &es, &type, 0) < 0)
 			return -1;
-		}
 	}
 	s->pend_written = s->pend_len;
 	return 0;
@@ -498,21 +501,10 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl, int *direct
 	publish(s, &es);
 	if (s->db_wanted)
 		s->rows_in_batch++; /* written with its batch (db_write), or now */
-	if (*direct) {
-		/* A flood, the batch's records so far in the open transaction: this
-		 * one follows them now, with the line and fields already made. */
-		int to_db = sinkspec_types_pass(&s->cfg->database_types, rec, rl, &type);
-		if (to_db && !rendered) {
-			strbuf_reset(&s->line);
-			render_json(rec, rl, s->cfg->sensor, &s->line);
-		}
-		db_work(s, rec, rl, &es, to_db ? &s->line : NULL);
-		if (s->batch_broken) {
-			db_rollback(s->db);
-			db_failed(s, "write"); /* the whole batch again, later */
-			*direct = 0;
-		}
-	}
+	/* A flood, the batch's records so far in the open transaction: this one
+	 * follows them now, with the line and fields already made. */
+	if (*direct && db_work(s, rec, rl, &es, &type, rendered) < 0)
+		*direct = 0; /* the whole batch again, later */
 	for (int i = 0; i < s->nsinks; i++)
 		if (sink_wants(s->sinks[i], rec, rl))
 			sink_put(s->sinks[i], rec, rl);

@@ -524,6 +524,12 @@ static void dns_tcp(struct tconn *c)
 static void begin_tls(struct tconn *c);
 static void feed_plain(struct tconn *c, const uint8_t *buf, size_t n);
 
+/* The SSH identification line; inside TLS it goes through it, as every reply does. */
+static void ssh_banner(struct tconn *c)
+{
+	resp_out_put(c->tls ? &c->out : &c->raw, SSH_BANNER, strlen(SSH_BANNER));
+}
+
 static void ssh_step(struct tconn *c)
 {
 	char err[128];
@@ -566,8 +572,7 @@ static void detect_step(struct tconn *c, int deadline)
 	if (p == TRAP_PROTO_SSH) {
 		c->proto = p;
 		c->state = ST_SSH;
-		/* Inside TLS the banner goes through it, as every reply does. */
-		resp_out_put(c->tls ? &c->out : &c->raw, SSH_BANNER, strlen(SSH_BANNER));
+		ssh_banner(c);
 		conn_flush(c);
 		ssh_step(c);
 		return;
@@ -757,6 +762,7 @@ static void on_bytes(struct tconn *c, const uint8_t *buf, size_t n)
 }
 
 static void data_close(struct tconn *d, int status);
+static void data_drop(struct tconn *c);
 
 static void conn_event(int fd, uint32_t events, void *arg)
 {
@@ -900,13 +906,8 @@ static void conn_close(struct tconn *c, const char *why)
 		SSL_shutdown(c->ssl);
 		conn_flush(c);
 	}
-	if (c->data) {
-		/* Detached first: its end is not news to a responder that has ended. */
-		struct tconn *d = c->data;
-		c->data = NULL;
-		d->parent = NULL;
-		data_close(d, -1);
-	}
+	/* Detached first: its end is not news to a responder that has ended. */
+	data_drop(c);
 	if (c->data_listen_fd >= 0) {
 		loop_io_del(w->loop, c->data_listen_fd);
 		close(c->data_listen_fd);
@@ -921,6 +922,17 @@ static void conn_close(struct tconn *c, const char *why)
 }
 
 /* ---------- FTP data channel ---------- */
+
+/* c's data connection (if any) ends without word to c's responder. */
+static void data_drop(struct tconn *c)
+{
+	struct tconn *d = c->data;
+	if (d == NULL)
+		return;
+	c->data = NULL;
+	d->parent = NULL;
+	data_close(d, -1);
+}
 
 static void data_close(struct tconn *d, int status)
 {
@@ -1047,13 +1059,7 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	}
 	ftp_forget(w, c);
 	c->data_port = 0;
-	if (c->data) {
-		/* A second passive connection while one is open: the old one ends. */
-		struct tconn *old = c->data;
-		c->data = NULL;
-		old->parent = NULL;
-		data_close(old, -1);
-	}
+	data_drop(c); /* a second passive connection while one is open: the old one ends */
 	struct tconn *d = conn_new(w, dfd, c->l, ss, &c->local);
 	d->state = ST_DATA;
 	d->parent = c;
@@ -1218,9 +1224,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		if (b == TRAP_PROTO_SSH) {
 			c->proto = b;
 			c->state = ST_SSH;
-			/* Inside TLS the banner goes through it, as every reply does. */
-			resp_out_put(c->tls ? &c->out : &c->raw, SSH_BANNER,
-			             strlen(SSH_BANNER));
+			ssh_banner(c);
 			act(c, RESP_CONTINUE);
 		} else if (b != TRAP_PROTO_UNKNOWN) {
 			start_responder(c, b);

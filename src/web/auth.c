@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/config.h"
 #include "common/log.h"
 
@@ -274,8 +275,7 @@ static struct wrate *rate_slot(struct web *w, const char *addr, int create)
 static void rate_key(const char *addr, char *key, size_t len)
 {
 	uint8_t a[16];
-	if (strchr(addr, ':') && inet_pton(AF_INET6, addr, a) == 1 &&
-	    !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
+	if (addr_parse_ip(addr, a) == AF_INET6) {
 		memset(a + 8, 0, 8);
 		char buf[INET6_ADDRSTRLEN];
 		inet_ntop(AF_INET6, a, buf, sizeof(buf));
