@@ -157,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v & 1) {
 		run_once(r, &cfg, d, n, v, 2, &a);
 		release(&a);
+		if (resp_mem_held() != 0) /* the worker's memory budget counts true */
+			abort();
 		return 0;
 	}
 	run_once(r, &cfg, d, n, v, 0, &a);
@@ -170,5 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	release(&a);
 	release(&b);
+	if (resp_mem_held() != 0)
+		abort();
 	return 0;
 }

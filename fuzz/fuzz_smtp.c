@@ -99,6 +99,8 @@ static void compare(struct run *a, struct run *b)
 	resp_out_free(&b->out);
 	evbuf_free(&a->ev);
 	evbuf_free(&b->ev);
+	if (resp_mem_held() != 0) /* the worker's memory budget counts true */
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

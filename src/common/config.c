@@ -126,6 +126,7 @@ static const struct key keys[] = {
     {"trap", "max_bytes", K_SIZE64, O(max_bytes), 1024, 1LL << 34, 0},
     {"trap", "payload_max", K_SIZE64, O(payload_max), 1024, 1LL << 32, 0},
     {"trap", "payload_quota", K_SIZE64, O(payload_quota), 1 << 20, 1LL << 42, 0},
+    {"trap", "memory_max", K_SIZE64, O(trap_memory_max), 1 << 20, 1LL << 40, 0},
     {"trap", "ca_dir", K_STR, O(ca_dir), 0, 0, 0},
     {"capture", "enabled", K_BOOL, O(capture_enabled), 0, 0, 0},
     {"capture", "interface", K_IFACE, 0, 0, 0, 1},
@@ -218,6 +219,7 @@ static void config_defaults(struct config *c)
 	c->max_bytes = 16 << 20;
 	c->payload_max = 8 << 20;
 	c->payload_quota = 1LL << 30;
+	c->trap_memory_max = 512LL << 20;
 	c->capture_snaplen = 262144;
 	c->capture_buffer = 64 << 20;
 	c->capture_promisc = 1;

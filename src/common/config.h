@@ -104,14 +104,15 @@ struct config {
 	int http_status;
 	char *ftp_file; /* stand-in served by FTP RETR */
 	int max_connections;
-	int max_per_source;     /* concurrent connections from one address */
-	int rate_per_source;    /* new connections per second from one address */
-	int read_timeout_ms;    /* idle client */
-	int session_timeout_ms; /* whole connection */
-	int64_t max_bytes;      /* read from one connection */
-	int64_t payload_max;    /* kept of one payload */
-	int64_t payload_quota;  /* all stored payloads; the oldest go first */
-	char *ca_dir;           /* local CA for TLS; default state_dir/ca */
+	int max_per_source;      /* concurrent connections from one address */
+	int rate_per_source;     /* new connections per second from one address */
+	int read_timeout_ms;     /* idle client */
+	int session_timeout_ms;  /* whole connection */
+	int64_t max_bytes;       /* read from one connection */
+	int64_t payload_max;     /* kept of one payload */
+	int64_t payload_quota;   /* all stored payloads; the oldest go first */
+	int64_t trap_memory_max; /* replies and payloads held, all connections */
+	char *ca_dir;            /* local CA for TLS; default state_dir/ca */
 
 	/* [capture] */
 	int capture_enabled;

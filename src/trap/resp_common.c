@@ -15,8 +15,21 @@ void resp_out_init(struct resp_out *o, size_t max)
 	o->max = max ? max : RESP_OUT_MAX;
 }
 
+/*
+ * Bytes the process holds in reply buffers and payload blobs, all
+ * connections together: the worker's memory budget reads it. One worker
+ * is one thread, so a plain counter does.
+ */
+static size_t held_bytes;
+
+size_t resp_mem_held(void)
+{
+	return held_bytes;
+}
+
 void resp_out_free(struct resp_out *o)
 {
+	held_bytes -= o->cap;
 	free(o->base);
 	memset(o, 0, sizeof(*o));
 }
@@ -62,6 +75,7 @@ int resp_out_put(struct resp_out *o, const void *p, size_t n)
 			o->overflow = 1;
 			return -ENOMEM;
 		}
+		held_bytes += cap - o->cap;
 		o->base = d;
 		o->data = d + head;
 		o->cap = cap;
@@ -334,6 +348,7 @@ void resp_blob_add(struct resp_blob *b, const void *p, size_t n)
 		uint8_t *d = realloc(b->data, cap);
 		if (d == NULL)
 			return; /* counted in seen, so it shows as truncated */
+		held_bytes += cap - b->cap;
 		b->data = d;
 		b->cap = cap;
 	}
@@ -349,6 +364,7 @@ void resp_blob_reset(struct resp_blob *b)
 
 void resp_blob_free(struct resp_blob *b)
 {
+	held_bytes -= b->cap;
 	free(b->data);
 	size_t max = b->max;
 	memset(b, 0, sizeof(*b));

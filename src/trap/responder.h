@@ -30,7 +30,7 @@
  * max_payload bytes of payload being collected, RESP_OUT_MAX of queued
  * replies, and some hundreds of KiB of recorded fields (HTTP's eight
  * requests with their headers being the largest); the worker bounds the
- * number of connections.
+ * number of connections, and what they hold together (resp_mem_held).
  *
  * Memory: cfg and ctx are borrowed for the life of the state (the worker keeps
  * a configuration alive until every connection created with it is destroyed);
@@ -68,6 +68,9 @@ struct resp_out {
 
 void resp_out_init(struct resp_out *o, size_t max);
 void resp_out_free(struct resp_out *o);
+/* What every reply buffer and payload blob of the process holds (their
+ * capacity): the worker closes a connection that takes it past its budget. */
+size_t resp_mem_held(void);
 /* Drop n bytes (those written to the socket) from the front: no copy, so a
  * client that reads a little at a time costs no more than one that reads all. */
 void resp_out_consume(struct resp_out *o, size_t n);

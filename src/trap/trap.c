@@ -138,6 +138,8 @@ struct trap_worker {
 	uint8_t rx[READ_CHUNK];
 	/* counters */
 	uint64_t n_conns, n_refused, n_udp, n_payloads, n_evicted;
+	uint64_t n_memory;      /* connections closed by the memory budget */
+	int64_t memory_said_ms; /* when the log last said so */
 };
 
 static struct trap_worker *W;
@@ -352,6 +354,37 @@ static void ftp_forget(struct trap_worker *w, struct tconn *c);
 static int conn_backed_up(const struct tconn *c)
 {
 	return c->out.len + c->raw.len > OUT_PAUSE;
+}
+
+/*
+ * The worker's memory budget ([trap] memory_max): replies waiting and
+ * payloads being collected, every connection together. The connection
+ * whose bytes take the worker past it is closed at once, its payload so far
+ * stored like any other (trap.end "memory"), so that many clients sending
+ * large uploads slowly cannot take the host's memory, and what they sent is
+ * kept. 1 when it was closed.
+ */
+static int conn_over_budget(struct tconn *c)
+{
+	struct trap_worker *w = c->w;
+	size_t held = resp_mem_held();
+	if (c->fd < 0 || held <= (size_t)w->cfg->trap_memory_max)
+		return 0;
+	w->n_memory++;
+	int64_t now = loop_now(w->loop);
+	if (w->memory_said_ms == 0 || now - w->memory_said_ms >= 10000) {
+		char ip[INET6_ADDRSTRLEN + 8];
+		log_warnx(
+		    "connections hold %zu bytes, past memory_max %lld: the connection from %s "
+		    "that took the worker past it is closed, its payload so far stored "
+		    "(%llu so far)",
+		    held, (long long)w->cfg->trap_memory_max,
+		    addrport_fmt((const struct sockaddr *)&c->peer, ip, sizeof(ip)),
+		    (unsigned long long)w->n_memory);
+		w->memory_said_ms = now;
+	}
+	conn_close(c, "memory");
+	return 1;
 }
 
 static void conn_update(struct tconn *c)
@@ -805,7 +838,7 @@ static void conn_event(int fd, uint32_t events, void *arg)
 				break;
 			}
 			on_bytes(c, w->rx, (size_t)n);
-			if ((size_t)n < sizeof(w->rx))
+			if (conn_over_budget(c) || (size_t)n < sizeof(w->rx))
 				break;
 		}
 	}
@@ -1001,6 +1034,12 @@ static void data_event(int fd, uint32_t events, void *arg)
 			}
 			if (c->r->data_input)
 				act(c, c->r->data_input(c->rst, w->rx, (size_t)n, &c->out));
+			if (c->fd >= 0 && resp_mem_held() > (size_t)w->cfg->trap_memory_max) {
+				data_close(d, -1);
+				conn_over_budget(c);
+				reap(w);
+				return;
+			}
 		}
 	}
 	if (d->fd >= 0)
@@ -1453,6 +1492,8 @@ static void emit_stats(void *arg)
 		ev_int(b, "payload_files", payload_store_count(w->payloads));
 	}
 	ev_int(b, "payloads_evicted", (int64_t)w->n_evicted);
+	ev_int(b, "memory_closed", (int64_t)w->n_memory);
+	ev_int(b, "memory_held", (int64_t)resp_mem_held());
 	ev_int(b, "mapped_addresses", attrib_count(w->map));
 	ev_close(b);
 	ev_close(b);

@@ -259,3 +259,50 @@ def test_large_ftp_stand_in_file_is_sent_whole(env):
     c.close()
     d.close()
     assert len(got) == len(data) and sha256(bytes(got)) == sha256(data)
+
+
+def post_head(addr, length):
+    return (b"POST /up HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: %d\r\n\r\n" % (addr.encode(), length))
+
+
+def test_memory_budget_closes_the_connection_that_passes_it(env):
+    """Uploads held at once past [trap] memory_max: the connection whose bytes
+    take the worker past it is closed (trap.end "memory") with what it sent so
+    far stored; the uploads that fit go on and are kept whole."""
+    env.restart({"trap": {"memory_max": "4M"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    pid = env.trap_pid()
+    addr = env.resolve("upload.evil.example")
+    mark = env.mark()
+    body_a, body_b, body_c = os.urandom(1536 << 10), os.urandom(1 << 20), os.urandom(5 << 20)
+    a = env.tcp(addr, 80, timeout=10)
+    b = env.tcp(addr, 80, timeout=10)
+    a.sendall(post_head(addr, len(body_a)) + body_a[:1200 << 10])
+    b.sendall(post_head(addr, len(body_b)) + body_b[:512 << 10])
+    time.sleep(0.5)  # both held: about 3 MiB of the 4
+    c = env.tcp(addr, 80, timeout=10)
+    c_port = c.getsockname()[1]
+    try:
+        c.sendall(post_head(addr, len(body_c)) + body_c[:3 << 20])
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    ev = env.wait_trap(dest_ip=addr, src_port=c_port, since=mark)[0]
+    assert ev["trap"]["end"] == "memory", ev["trap"]
+    c.close()
+    kept = [e for e in env.events(mark, "fileinfo")
+            if e["src_port"] == c_port]
+    assert len(kept) == 1, kept
+    size = kept[0]["fileinfo"]["size"]
+    assert 0 < size < len(body_c)
+    assert env.payload_path(kept[0]["fileinfo"]["sha256"]).read_bytes() == body_c[:size]
+    # The two that fit are taken to their end and kept whole.
+    a.sendall(body_a[1200 << 10:])
+    b.sendall(body_b[512 << 10:])
+    for s in (a, b):
+        assert s.recv(64).startswith(b"HTTP/1.1 200"), "no answer to an upload that fit"
+        s.close()
+    for body in (body_a, body_b):
+        assert env.fileinfo(sha256(body), since=mark)["fileinfo"]["size"] == len(body)
+    assert env.trap_pid() == pid
+    env.assert_serving()

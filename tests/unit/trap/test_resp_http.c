@@ -303,6 +303,25 @@ static void test_body_cut_short(void **state)
 	tr_close(&c);
 }
 
+/* What the worker's memory budget reads: the body being collected and the
+ * replies held count while the connection lives, and nothing after. */
+static void test_memory_held(void **state)
+{
+	size_t before = resp_mem_held();
+	static uint8_t chunk[100000];
+	memset(chunk, 'x', sizeof(chunk));
+	struct tr_conn c;
+	tr_open(&c, &resp_http, NULL);
+	tr_start(&c);
+	tr_feeds(&c, "POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n", 0);
+	for (int i = 0; i < 5; i++)
+		tr_feed(&c, chunk, sizeof(chunk), 0);
+	assert_true(resp_mem_held() >= before + 500000);
+	tr_render(&c);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), before);
+}
+
 static void test_garbage(void **state)
 {
 	uint8_t junk[4096];
@@ -365,6 +384,7 @@ int main(void)
 	    cmocka_unit_test(test_http09),
 	    cmocka_unit_test(test_slowloris_and_timeout),
 	    cmocka_unit_test(test_body_cut_short),
+	    cmocka_unit_test(test_memory_held),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_out_bound),
