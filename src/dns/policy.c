@@ -1013,6 +1013,13 @@ static int ip_rule_add(struct parse *ps, struct ipset *set, const char *kind, co
 		/* IPv6: groups last first, "zz" for the run of zeros */
 		if (nl > 9)
 			goto bad;
+		/* each group 1-4 hex digits or "zz": what the text below can hold */
+		for (int k = 1; k < nl; k++) {
+			size_t gl = strlen(lab[k]);
+			if (strcasecmp(lab[k], "zz") != 0 &&
+			    (gl > 4 || strspn(lab[k], "0123456789abcdefABCDEF") != gl))
+				goto bad;
+		}
 		/* the groups joined by ':', "zz" empty; then a leading or trailing
 		 * empty group is doubled so that it reads "::" */
 		text[tl++] = ':';

@@ -1261,7 +1261,12 @@ static void test_rpz_ip(void **state)
 	                           "32.1.2.0.300.rpz-ip CNAME .\n"                 /* 10 */
 	                           "x.1.2.0.192.rpz-ip CNAME .\n"                  /* 11 */
 	                           "16.99.1.1.203.rpz-ip CNAME .\n"                /* 12 */
-	                           "evil.example CNAME .\n";                       /* 13 */
+	                           /* 13: groups of 15 letters overflowed the text */
+	                           "128.aaaaaaaaaaaaaaa.aaaaaaaaaaaaaaa.aaaaaaaaaaaaaaa."
+	                           "aaaaaaaaaaaaaaa.aaaaaaaaaaaaaaa.aaaaaaaaaaaaaaa."
+	                           "aaaaaaaaaaaaaaa.aaaaaaaaaaaaaaa.rpz-ip CNAME .\n"
+	                           "48.12345.db8.2001.rpz-ip CNAME .\n" /* 14: 5 digits */
+	                           "evil.example CNAME .\n";            /* 15 */
 	static const struct {
 		const char *addr;
 		enum policy_action a;
@@ -1293,10 +1298,12 @@ static void test_rpz_ip(void **state)
 	                 0);
 	policy_finish(p);
 	warns_print(&ws);
-	assert_int_equal(ws.total, 3);
+	assert_int_equal(ws.total, 5);
 	assert_int_equal(ws.w[0].line, 9);
 	assert_int_equal(ws.w[1].line, 10);
 	assert_int_equal(ws.w[2].line, 11);
+	assert_int_equal(ws.w[3].line, 13);
+	assert_int_equal(ws.w[4].line, 14);
 	assert_non_null(strstr(ws.w[0].msg, "rpz-ip trigger"));
 	assert_int_equal(policy_ip_rules(p), 7);
 	assert_int_equal(policy_list(p, 0)->entries, 8);
