@@ -107,7 +107,8 @@ struct pending {
 	struct sockaddr_storage local;
 	struct tcp_conn *conn;
 	uint32_t conn_gen;
-	struct policy_match m;
+	struct policy_match m; /* rule and file point into mtext */
+	char *mtext;           /* Malloced: the rule and file, which outlive a reload */
 	const char *reason;
 	struct pending *prev, *next;
 	/* The same question over TCP, when the UDP answer came back truncated. */
@@ -721,6 +722,7 @@ static void pending_free(struct dns_worker *w, struct pending *p)
 	}
 	udp_close(w, p);
 	free(p->tcp_buf);
+	free(p->mtext);
 	if (p->follower) {
 		if (p->leader) {
 			struct pending **pp = &p->leader->followers;
@@ -934,6 +936,16 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 		conn->pending++;
 	}
 	p->m = *m;
+	if (m->rule || m->file) {
+		/* The policy may be replaced by a reload before the answer comes. */
+		size_t rl = m->rule ? strlen(m->rule) + 1 : 0,
+		       fl = m->file ? strlen(m->file) + 1 : 0;
+		p->mtext = xmalloc(rl + fl);
+		if (m->rule)
+			p->m.rule = memcpy(p->mtext, m->rule, rl);
+		if (m->file)
+			p->m.file = memcpy(p->mtext + rl, m->file, fl);
+	}
 	p->reason = reason;
 	p->start = loop_now(w->loop);
 	w->npending++;

@@ -282,3 +282,35 @@ def test_hup_during_a_running_reload_is_not_lost(res):
     harness.wait_until(lambda: reload_events(st), 20, what="the first reload")
     assert harness.wait_until(lambda: is_sinkholed(st, "two.test"), 5, interval=0.2,
                               what="the updated list to be loaded"), st.log()[-2000:]
+
+
+def test_reload_while_an_allowed_query_is_out(res):
+    """A forwarded query decided by an allowlist entry, still waiting for its
+    upstream when a reload replaces the lists: its event (log_forwarded) names
+    the rule and list it was decided by, and the worker lives on (it read the
+    freed list before)."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        allow = harness.write_list(res.path("allow.plain"), ["slow.test"])
+        block = harness.write_list(res.path("block.plain"), ["evil.test"])
+        st = res.sinktrap({"dns": {"upstream": f"127.0.0.1:{silent.getsockname()[1]}",
+                                   "upstream_timeout": "1s", "log_forwarded": "yes",
+                                   "allowlist": str(allow), "blocklist": str(block)}})
+        pid = st.worker_pid("dns")
+        out = []
+        t = threading.Thread(target=lambda: out.append(st.query("a.slow.test", timeout=8)))
+        t.start()
+        time.sleep(0.3)
+        harness.replace_file(allow, "other.test\n" * 50000)
+        st.hup()
+        harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+        t.join(10)
+        assert out and out[0].rcode() == dns.rcode.SERVFAIL
+        ev = st.wait_dns_event("a.slow.test")[0]
+        assert ev["sinkhole"]["rule"] == "slow.test", ev
+        assert ev["sinkhole"]["list"] == str(allow), ev
+        assert st.worker_pid("dns") == pid, "the dns worker was restarted"
+        assert is_sinkholed(st, "evil.test")
+    finally:
+        silent.close()
