@@ -590,16 +590,26 @@ static int chain_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
 static int ip_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
                       const struct dns_msg *dm, struct policy_match *m, char *ip)
 {
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	struct dns_addr a[32];
+	struct dns_addr_cursor cur = {0};
 	if (dm->ancount == 0 || !policy_ip_rules(w->policy))
 		return 0;
-	int n = dns_msg_addrs(pkt, len, dm, a, 32);
-	for (int i = 0; i < n; i++) {
-		if (policy_lookup_ip(w->policy, a[i].family, a[i].a, m) == POLICY_BLOCK) {
-			inet_ntop(a[i].family, a[i].a, ip, INET6_ADDRSTRLEN);
-			return 1;
+	int n;
+	do {
+		/* every record, however many decoys come first */
+		n = dns_msg_addrs(pkt, len, dm, &cur, a, 32);
+		for (int i = 0; i < n; i++) {
+			/* ::ffff:a.b.c.d reaches a.b.c.d: looked up as that */
+			int mapped = a[i].family == AF_INET6 && !memcmp(a[i].a, v4mapped, 12);
+			if (policy_lookup_ip(w->policy, mapped ? AF_INET : a[i].family,
+			                     mapped ? a[i].a + 12 : a[i].a,
+			                     m) == POLICY_BLOCK) {
+				inet_ntop(a[i].family, a[i].a, ip, INET6_ADDRSTRLEN);
+				return 1;
+			}
 		}
-	}
+	} while (n == 32);
 	return 0;
 }
 

@@ -243,18 +243,20 @@ void dns_msg_age(uint8_t *pkt, size_t len, uint32_t sub)
 	msg_walk(pkt, len, &m, pkt, sub);
 }
 
-int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_addr *out,
-                  int max)
+int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m,
+                  struct dns_addr_cursor *cur, struct dns_addr *out, int max)
 {
-	struct rr_walk w = {pkt, len, m->question_end, NULL, 0};
+	struct rr_walk w = {pkt, len, cur->off ? cur->off : m->question_end, NULL, 0};
 	int n = 0;
-	for (uint16_t i = 0; i < m->ancount && n < max; i++) {
+	for (; cur->i < m->ancount && n < max; cur->i++) {
 		uint16_t type, rdlen;
 		uint32_t ttl;
 		size_t rdoff, rrstart;
 		int root;
-		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0) {
+			cur->i = m->ancount;
 			break;
+		}
 		if (get16(pkt + rdoff - 8) != DNS_C_IN)
 			continue;
 		if (type == DNS_T_A && rdlen == 4) {
@@ -265,6 +267,7 @@ int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struc
 			memcpy(out[n++].a, pkt + rdoff, 16);
 		}
 	}
+	cur->off = w.off;
 	return n;
 }
 

@@ -169,9 +169,19 @@ struct dns_addr {
 	uint8_t a[16];
 };
 
-/* The A and AAAA records (class IN) of m's answer section, at most max. */
-int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_addr *out,
-                  int max);
+/* Where dns_msg_addrs() goes on from: all zero for the first record. */
+struct dns_addr_cursor {
+	size_t off;
+	uint16_t i;
+};
+
+/*
+ * The A and AAAA records (class IN) of m's answer section, at most max of
+ * them from cur on, which is moved past them: called again until it returns
+ * fewer than max, it gives every one however many the answer holds.
+ */
+int dns_msg_addrs(const uint8_t *pkt, size_t len, const struct dns_msg *m,
+                  struct dns_addr_cursor *cur, struct dns_addr *out, int max);
 
 /*
  * The sinkhole answer for a name reached by a CNAME chain: the chain's

@@ -5,7 +5,12 @@ address they cover (a known C&C server behind a fresh name), from a fresh
 upstream answer and from the cache; an rpz-passthru trigger on a longer
 prefix, or an address on an allowlist, takes an address out."""
 
+import socket
+import threading
+
+import dns.message
 import dns.rcode
+import dns.rrset
 import pytest
 
 import harness
@@ -160,3 +165,67 @@ def test_an_address_list_is_checked_and_its_bad_lines_reported(st_ip):
     r = st.run_cmd("check", "127.0.9.7")
     assert r.returncode == 1
     assert f"allowed by {st.allow_path}:2 (127.0.9.7/32)" in r.stdout, r.stdout
+
+
+class RecordsUpstream:
+    """A UDP upstream on 127.0.0.1 that answers decoysN.* with N decoy A
+    records and then the listed address, and mapped.* (AAAA) with the listed
+    address written as an IPv4-mapped IPv6 address."""
+
+    def __init__(self, listed):
+        self.listed = listed
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                wire, src = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            q = dns.message.from_wire(wire)
+            name = q.question[0].name
+            first = name.labels[0].decode()
+            r = dns.message.make_response(q)
+            if first.startswith("decoys"):
+                addrs = [f"127.0.10.{i + 1}" for i in range(int(first[6:]))] + [self.listed]
+                r.answer.append(dns.rrset.from_text_list(name, 60, "IN", "A", addrs))
+            elif first == "mapped":
+                r.answer.append(dns.rrset.from_text(name, 60, "IN", "AAAA",
+                                                    f"::ffff:{self.listed}"))
+            self.sock.sendto(r.to_wire(), src)
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.t.join(2)
+
+
+@pytest.mark.parametrize("name,rdtype", [("decoys31.fresh.test", "A"),
+                                         ("decoys40.fresh.test", "A"),
+                                         ("decoys70.fresh.test", "A"),
+                                         ("mapped.fresh.test", "AAAA")])
+def test_a_listed_address_is_found_wherever_the_answer_puts_it(res, name, rdtype):
+    """The listed address after many decoy records (it was looked for in the
+    first 32 only), or as ::ffff:a.b.c.d in an AAAA record (which a dual-stack
+    client reaches over IPv4): the name is sinkholed."""
+    up = RecordsUpstream("127.0.11.5")
+    try:
+        lst = harness.write_list(res.path("c2.ips"), ["127.0.11.5"])
+        st = res.sinktrap({"dns": {"blocklist": str(lst), "upstream": f"127.0.0.1:{up.port}",
+                                   "cache_size": 0}})
+        r = st.query(name, rdtype, proto="tcp")
+        got = harness.a_records(r)
+        prefix = "127.66." if rdtype == "A" else "fd00:66::"
+        assert len(got) == 1 and got[0].startswith(prefix), r
+        ev = st.wait_dns_event(name)[0]
+        assert ev["sinkhole"]["rule"] == "127.0.11.5/32", ev
+    finally:
+        up.close()
