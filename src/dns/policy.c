@@ -1721,6 +1721,18 @@ static const struct list_ent *list_of(const struct policy *p, uint32_t off)
  * specific allow and decides; the first block found is kept while shorter
  * suffixes are searched for an allow, unless the policy has none.
  */
+/*
+ * name[i] is a dot inside a label, written "\." in presentation form (an odd
+ * run of backslashes before it): not a boundary between labels.
+ */
+int policy_dot_escaped(const char *name, size_t i)
+{
+	size_t b = 0;
+	while (b < i && name[i - 1 - b] == '\\')
+		b++;
+	return b & 1;
+}
+
 enum policy_action policy_lookup(const struct policy *p, const char *name, size_t len,
                                  struct policy_match *m)
 {
@@ -1734,14 +1746,17 @@ enum policy_action policy_lookup(const struct policy *p, const char *name, size_
 		memset(m, 0, sizeof(*m));
 	if (!p || !p->nslots || !name)
 		return POLICY_NONE;
-	if (len && name[len - 1] == '.')
+	if (len && name[len - 1] == '.' && !policy_dot_escaped(name, len - 1))
 		len--;
 	if (!len)
 		return POLICY_NONE;
 	for (i = len; i > 0;) {
 		unsigned char c = lower((unsigned char)name[--i]);
 
-		if (c == '.' && i + 1 < len)
+		/* A label's own dot ("evil\.good.test" is a name under test, not
+		 * under good.test) ends no suffix. */
+		if (c == '.' && i + 1 < len &&
+		    !(i && name[i - 1] == '\\' && policy_dot_escaped(name, i)))
 			suf[ns++] = (struct suffix){i + 1, hash_mix(h)};
 		/* A longer suffix than any stored name cannot match. */
 		if (len - i > NAME_MAX_LEN || ns == MAX_SUFFIXES)

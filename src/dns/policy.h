@@ -86,8 +86,11 @@ int policy_add_fd(struct policy *p, const char *path, int fd, int flags, policy_
                   void *arg);
 /* Freeze the policy; lookups are valid only after this. */
 void policy_finish(struct policy *p);
+/* 1 when name[i], a dot, belongs to a label ("\." in presentation form). */
+int policy_dot_escaped(const char *name, size_t i);
 /*
- * Decide name (lowercase or not, with or without trailing dot, len bytes).
+ * Decide name (lowercase or not, with or without trailing dot, len bytes,
+ * presentation form: a dot inside a label is "\." and ends no label).
  * Returns the action, and the deciding rule in m (may be NULL).
  * Cost: one hash probe per label of the name.
  */

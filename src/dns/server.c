@@ -429,7 +429,8 @@ static int in_zone(const char *name, size_t nl, const char *zone)
 		return 1;
 	if (nl < zl || memcmp(name + nl - zl, zone, zl) != 0)
 		return 0;
-	return nl == zl || name[nl - zl - 1] == '.';
+	/* a boundary between labels, not a dot inside one ("x\.corp.test") */
+	return nl == zl || (name[nl - zl - 1] == '.' && !policy_dot_escaped(name, nl - zl - 1));
 }
 
 static enum verdict decide(const struct config *cfg, const struct policy *pol,

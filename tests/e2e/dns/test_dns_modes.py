@@ -5,6 +5,8 @@ names are forwarded)."""
 import ipaddress
 import time
 
+import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -127,3 +129,20 @@ def test_allowlist_mode_check(strict):
     assert r.returncode == 0 and "strict" in r.stdout, r.stdout + r.stderr
     r = strict.run_cmd("check", "host.corp.test")
     assert r.returncode == 1 and "internal_zone" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("labels", [[b"exfil-data.corp", b"test"],
+                                    [b"evil.allowed", b"example"],
+                                    [b"x", b"evil.allowed", b"example"]])
+def test_a_dot_inside_a_label_is_not_a_way_into_a_zone(strict, labels):
+    """A label holding a dot ("exfil-data\\.corp.test" is a name under test,
+    not under corp.test) reaches neither an internal zone nor an allowlisted
+    name: strict mode sinkholes it."""
+    name = dns.name.Name(labels + [b""])
+    r = strict.query(None, q=dns.message.make_query(name, "A"))
+    addrs = a_of(r)
+    assert len(addrs) == 1 and ipaddress.ip_address(addrs[0]) in POOL, r
+    text = name.to_text(omit_final_dot=True)
+    ev = strict.wait_dns_event(text)[0]
+    assert ev["sinkhole"]["action"] == "sinkhole", ev
+    assert ev["sinkhole"]["reason"] == "strict", ev

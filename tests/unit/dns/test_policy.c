@@ -558,6 +558,14 @@ static void test_allow_beats_block(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		check_lookup("allow", p, &want[i], NULL);
+	/* a dot inside a label ("\\." in presentation form) is not a boundary:
+	 * "x\\.safe.example.com" is under example.com, not safe.example.com */
+	assert_int_equal(policy_lookup(p, "x\\.safe.example.com", 19, &m), POLICY_BLOCK);
+	assert_string_equal(m.rule, "example.com");
+	assert_int_equal(policy_lookup(p, "evil\\.good.example", 18, &m), POLICY_NONE);
+	/* an escaped backslash before a real dot */
+	assert_int_equal(policy_lookup(p, "a\\\\.safe.example.com", 20, &m), POLICY_ALLOW);
+	assert_string_equal(m.rule, "safe.example.com");
 	policy_lookup(p, "safe.example.com", 16, &m);
 	assert_string_equal(m.file, "list1.txt");
 	policy_lookup(p, "x.example", 9, &m);
