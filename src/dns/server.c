@@ -569,17 +569,32 @@ static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
  * that a block rule covers (its rule in m), or -1. An alias of an unlisted
  * name is how a listed C&C name is reached without being asked for.
  */
+struct alias_look {
+	const struct policy *pol;
+	struct policy_match *m;
+};
+
+static int alias_blocked(void *arg, const uint8_t *name, size_t nlen)
+{
+	struct alias_look *a = arg;
+	char t[DNS_NAME_TEXT_MAX];
+	int tl = dns_name_to_text(name, nlen, t, sizeof(t));
+	return tl > 0 && policy_lookup(a->pol, t, (size_t)tl, a->m) == POLICY_BLOCK;
+}
+
 static int chain_blocked(struct dns_worker *w, const uint8_t *pkt, size_t len,
                          const struct dns_msg *dm, struct dns_chain *c, struct policy_match *m)
 {
 	if (!w->cfg->cname_inspect || dm->ancount == 0 || dns_msg_chain(pkt, len, dm, c) == 0)
 		return -1;
-	for (int i = 0; i < c->n; i++) {
-		char t[DNS_NAME_TEXT_MAX];
-		int tl = dns_name_to_text(c->name[i], c->len[i], t, sizeof(t));
-		if (tl > 0 && policy_lookup(w->policy, t, (size_t)tl, m) == POLICY_BLOCK)
+	struct alias_look a = {w->policy, m};
+	for (int i = 0; i < c->n; i++)
+		if (alias_blocked(&a, c->name[i], c->len[i]))
 			return i;
-	}
+	/* A chain longer than we follow: a listed name anywhere past its cut
+	 * sinkholes it all the same (at its last link kept). */
+	if (c->n == DNS_CHAIN_MAX && dns_msg_cnames(pkt, len, dm, alias_blocked, &a))
+		return c->n - 1;
 	return -1;
 }
 

@@ -327,6 +327,31 @@ int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struc
 	return c->n;
 }
 
+int dns_msg_cnames(const uint8_t *pkt, size_t len, const struct dns_msg *m,
+                   int (*fn)(void *arg, const uint8_t *name, size_t nlen), void *arg)
+{
+	struct rr_walk w = {pkt, len, m->question_end, NULL, 0};
+	for (uint16_t i = 0; i < m->ancount; i++) {
+		uint16_t type, rdlen;
+		uint32_t ttl;
+		size_t rdoff, rrstart;
+		int root, r;
+		if (rr_next(&w, &type, &ttl, &rdoff, &rdlen, &rrstart, &root) < 0)
+			return 0;
+		if (type != DNS_T_CNAME || get16(pkt + rdoff - 8) != DNS_C_IN)
+			continue;
+		uint8_t t[DNS_NAME_WIRE_MAX];
+		size_t tlen;
+		if (name_read(pkt, len, rdoff, t, &tlen) < 0)
+			return 0;
+		for (size_t k = 0; k < tlen; k++)
+			t[k] = lower(t[k]);
+		if ((r = fn(arg, t, tlen)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 enum dns_parse dns_query_parse(const uint8_t *pkt, size_t len, struct dns_query *q)
 {
 	memset(q, 0, sizeof(*q));

@@ -162,6 +162,13 @@ struct dns_chain {
 
 /* Fill c from the walked message m. Returns c->n (0: no chain, or malformed). */
 int dns_msg_chain(const uint8_t *pkt, size_t len, const struct dns_msg *m, struct dns_chain *c);
+/*
+ * fn on the target of every CNAME record (class IN) of m's answer section, in
+ * order, lowercased wire form (borrowed for the call), whatever chain it is
+ * on; stops at the first non-zero return, which it returns (else 0).
+ */
+int dns_msg_cnames(const uint8_t *pkt, size_t len, const struct dns_msg *m,
+                   int (*fn)(void *arg, const uint8_t *name, size_t nlen), void *arg);
 
 /* An address record of an answer section. */
 struct dns_addr {

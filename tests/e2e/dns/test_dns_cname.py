@@ -6,8 +6,11 @@ rule for the alias target, or cname_inspect = no, lets it through."""
 import re
 
 import dns.flags
+import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 import harness
@@ -185,3 +188,36 @@ def test_strict_mode_applies_block_rules_to_the_chain_only(res):
         ("shop.legit.test.", "CNAME", "web.ok.test."), ("web.ok.test.", "A", "127.0.9.3")]
     # asked directly, the external name is sinkholed as strict mode does
     assert harness.a_records(s.query("web.ok.test"))[0].startswith("127.66.")
+
+
+def hops_answer(q):
+    """hopsN.deep.test: a chain of N aliases, then c2.evil.test and its address,
+    all in one answer (as an attacker's own server can give it)."""
+    name = q.question[0].name
+    n = int(name.labels[0].decode()[4:])
+    names = [name] + [dns.name.from_text(f"h{i}.deep.test") for i in range(1, n)]
+    names.append(dns.name.from_text("c2.evil.test"))
+    r = dns.message.make_response(q)
+    for a, b in zip(names, names[1:]):
+        r.answer.append(dns.rrset.from_text(a, 60, "IN", "CNAME", b.to_text()))
+    r.answer.append(dns.rrset.from_text(names[-1], 60, "IN", "A", "127.0.9.1"))
+    return r
+
+
+@pytest.mark.parametrize("n", [15, 16, 17, 40])
+def test_a_listed_name_at_the_end_of_a_long_chain_is_sinkholed(res, n):
+    """Past the 16 links the chain is followed for, a listed alias target is
+    still found: the answer is the sinkhole's, never the listed name's
+    address."""
+    up = harness.ScriptUpstream(hops_answer)
+    try:
+        bl = harness.write_list(res.path("deep.hosts"), ["0.0.0.0 evil.test"])
+        s = res.sinktrap({"dns": {"blocklist": str(bl), "upstream": f"127.0.0.1:{up.port}",
+                                  "cache_size": 0}})
+        r = s.query(f"hops{n}.deep.test", "A", proto="tcp")
+        addrs = [x[2] for x in chain(r) if x[1] == "A"]
+        assert len(addrs) == 1 and addrs[0].startswith("127.66."), chain(r)
+        ev = s.wait_dns_event(f"hops{n}.deep.test")[0]
+        assert ev["sinkhole"]["rule"] == "evil.test", ev["sinkhole"]
+    finally:
+        up.close()

@@ -5,9 +5,6 @@ address they cover (a known C&C server behind a fresh name), from a fresh
 upstream answer and from the cache; an rpz-passthru trigger on a longer
 prefix, or an address on an allowlist, takes an address out."""
 
-import socket
-import threading
-
 import dns.message
 import dns.rcode
 import dns.rrset
@@ -167,45 +164,20 @@ def test_an_address_list_is_checked_and_its_bad_lines_reported(st_ip):
     assert f"allowed by {st.allow_path}:2 (127.0.9.7/32)" in r.stdout, r.stdout
 
 
-class RecordsUpstream:
-    """A UDP upstream on 127.0.0.1 that answers decoysN.* with N decoy A
-    records and then the listed address, and mapped.* (AAAA) with the listed
-    address written as an IPv4-mapped IPv6 address."""
-
-    def __init__(self, listed):
-        self.listed = listed
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while not self.stop:
-            try:
-                wire, src = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            q = dns.message.from_wire(wire)
-            name = q.question[0].name
-            first = name.labels[0].decode()
-            r = dns.message.make_response(q)
-            if first.startswith("decoys"):
-                addrs = [f"127.0.10.{i + 1}" for i in range(int(first[6:]))] + [self.listed]
-                r.answer.append(dns.rrset.from_text_list(name, 60, "IN", "A", addrs))
-            elif first == "mapped":
-                r.answer.append(dns.rrset.from_text(name, 60, "IN", "AAAA",
-                                                    f"::ffff:{self.listed}"))
-            self.sock.sendto(r.to_wire(), src)
-
-    def close(self):
-        self.stop = True
-        self.sock.close()
-        self.t.join(2)
+def records_answer(listed):
+    """decoysN.* gets N decoy A records and then the listed address; mapped.*
+    (AAAA) the listed address written as an IPv4-mapped IPv6 address."""
+    def answer(q):
+        name = q.question[0].name
+        first = name.labels[0].decode()
+        r = dns.message.make_response(q)
+        if first.startswith("decoys"):
+            addrs = [f"127.0.10.{i + 1}" for i in range(int(first[6:]))] + [listed]
+            r.answer.append(dns.rrset.from_text_list(name, 60, "IN", "A", addrs))
+        elif first == "mapped":
+            r.answer.append(dns.rrset.from_text(name, 60, "IN", "AAAA", f"::ffff:{listed}"))
+        return r
+    return answer
 
 
 @pytest.mark.parametrize("name,rdtype", [("decoys31.fresh.test", "A"),
@@ -216,7 +188,7 @@ def test_a_listed_address_is_found_wherever_the_answer_puts_it(res, name, rdtype
     """The listed address after many decoy records (it was looked for in the
     first 32 only), or as ::ffff:a.b.c.d in an AAAA record (which a dual-stack
     client reaches over IPv4): the name is sinkholed."""
-    up = RecordsUpstream("127.0.11.5")
+    up = harness.ScriptUpstream(records_answer("127.0.11.5"))
     try:
         lst = harness.write_list(res.path("c2.ips"), ["127.0.11.5"])
         st = res.sinktrap({"dns": {"blocklist": str(lst), "upstream": f"127.0.0.1:{up.port}",

@@ -16,6 +16,7 @@ import sqlite3
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -379,6 +380,39 @@ def render_conf(sections):
                 out.append(f"{k} = {x}")
         out.append("")
     return "\n".join(out)
+
+
+class ScriptUpstream:
+    """A UDP DNS server on 127.0.0.1 (port chosen by the system) whose every
+    answer is made by answer(query): a dns.message to send, or None to stay
+    silent. For answers no real server can be told to give."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            try:
+                wire, src = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            r = self.answer(dns.message.from_wire(wire))
+            if r is not None:
+                self.sock.sendto(r.to_wire(), src)
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.t.join(2)
 
 
 class Sinktrap:
