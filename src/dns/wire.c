@@ -227,8 +227,12 @@ static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *
 				soa_neg = neg;
 		}
 	}
-	if (m->ancount == 0)
+	/* A negative answer lives as long as its SOA says (RFC 2308), CNAMEs in
+	 * front of it or not; without a SOA it is not kept at all. */
+	if (m->ancount == 0 || (m->rcode & 0xf) == DNS_R_NXDOMAIN)
 		m->min_ttl = soa_neg;
+	else if (soa_neg < m->min_ttl)
+		m->min_ttl = soa_neg; /* NODATA after an alias */
 	return 0;
 }
 

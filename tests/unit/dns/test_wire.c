@@ -297,6 +297,37 @@ static void test_adapt(void **state)
 	assert_int_equal(m.min_ttl, 0);
 }
 
+/* A negative answer behind an alias: kept for the SOA's negative TTL, not
+ * the alias's (RFC 2308); an NXDOMAIN without a SOA is not kept at all. */
+static void test_negative_ttl_after_cname(void **state)
+{
+	(void)state;
+	static const uint8_t head[] = {
+	    0x12, 0x34, 0x81, 0x83, 0, 1, 0, 1, 0, 1, 0, 0, /* NXDOMAIN, an: 1, ns: 1 */
+	    1, 'a', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1,
+	    /* a.example CNAME gone.example, TTL 3600 */
+	    0xc0, 12, 0, 5, 0, 1, 0, 0, 0x0e, 0x10, 0, 14, 4, 'g', 'o', 'n', 'e', 7, 'e', 'x',
+	    'a', 'm', 'p', 'l', 'e', 0,
+	    /* example SOA . . 1 2 3 4 5, TTL 600: negative TTL 5 */
+	    0xc0, 14, 0, 6, 0, 1, 0, 0, 0x02, 0x58, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0,
+	    0, 3, 0, 0, 0, 4, 0, 0, 0, 5};
+	uint8_t pkt[sizeof(head)];
+	struct dns_msg m;
+	memcpy(pkt, head, sizeof(pkt));
+	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt), &m), 0);
+	assert_int_equal(m.min_ttl, 5);
+	pkt[3] = 0x80; /* NOERROR: NODATA after the alias */
+	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt), &m), 0);
+	assert_int_equal(m.min_ttl, 5);
+	pkt[3] = 0x83;
+	pkt[9] = 0; /* NXDOMAIN without its SOA (ns: 0, the SOA bytes left over) */
+	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt) - 34, &m), 0);
+	assert_int_equal(m.min_ttl, UINT32_MAX);
+	pkt[3] = 0x80; /* a positive answer: the alias's own TTL */
+	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt) - 34, &m), 0);
+	assert_int_equal(m.min_ttl, 3600);
+}
+
 static void test_forward_query(void **state)
 {
 	uint8_t p[512], out[512];
@@ -471,6 +502,7 @@ int main(void)
 	    cmocka_unit_test(test_sinkhole_bytes),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_adapt),
+	    cmocka_unit_test(test_negative_ttl_after_cname),
 	    cmocka_unit_test(test_forward_query),
 	    cmocka_unit_test(test_cname_chain),
 	    cmocka_unit_test(test_pointer_reads_forward),
