@@ -129,8 +129,13 @@ struct parse {
 	char owner[NAME_MAX_LEN + 3];
 	size_t owner_len; /* last owner, inherited by lines that start blank */
 	int have_owner;
-	int paren; /* inside a "( ... )" record that spans lines */
+	int paren;      /* inside a "( ... )" record that spans lines */
+	int paren_line; /* where its "(" was */
 };
+
+/* A record in parentheses (a SOA in practice) spans a few lines: a "(" left
+ * open longer is a typo, and the lines after it are read as records again. */
+#define RPZ_PAREN_LINES 32
 
 typedef void line_fn(struct parse *ps, const char *s, const char *e);
 
@@ -795,6 +800,7 @@ static int rpz_tokens(struct parse *ps, const char *s, const char *e, struct tok
 			break;
 		if (*s == '(' || *s == ')') {
 			ps->paren = *s == '(';
+			ps->paren_line = ps->line;
 			s++;
 			continue;
 		}
@@ -1061,6 +1067,17 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 	int cont, n, i, tl;
 	size_t k;
 
+	if (ps->paren && ps->line - ps->paren_line > RPZ_PAREN_LINES) {
+		int at = ps->line;
+
+		ps->line = ps->paren_line;
+		parse_warn(ps,
+		           "\"(\" not closed within %d lines: that record is skipped, and "
+		           "line %d on are read as records again",
+		           RPZ_PAREN_LINES, at);
+		ps->line = at;
+		ps->paren = 0;
+	}
 	if (ps->paren) {
 		/* Inside a multi-line record (a SOA in practice): wait for ')'. */
 		const char *c = s;
@@ -1407,6 +1424,15 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 			madvise((void *)released, n, MADV_DONTNEED);
 			released += n;
 		}
+	}
+	if (ps->paren && fn == rpz_line) {
+		int at = ps->line;
+
+		ps->line = ps->paren_line;
+		parse_warn(ps,
+		           "\"(\" never closed: that record is skipped, and with it the file's "
+		           "last %d line%s",
+		           at - ps->paren_line, at - ps->paren_line == 1 ? "" : "s");
 	}
 	r = ps->err;
 	free(ps);

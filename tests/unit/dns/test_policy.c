@@ -1254,6 +1254,40 @@ static void test_ip_list(void **state)
 	policy_free(&p);
 }
 
+/* A "(" never closed: said at its line; the records after the few lines a
+ * parenthesised record may span are read again, not lost in silence. */
+static void test_rpz_unclosed_paren(void **state)
+{
+	char text[4096];
+	size_t n = 0;
+	struct policy *p = policy_new();
+	struct warns ws = {0};
+
+	(void)state;
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+	                      "$TTL 300\n@ SOA ns. h. ( 1 2 3 4 5\n");
+	for (int i = 0; i < 60; i++) /* lines 3-62 */
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "e%d.example CNAME .\n", i);
+	assert_int_equal(policy_add_list(p, "z.rpz", text, n, 0, warn_cb, &ws), 0);
+	/* a "(" at the end, never closed */
+	static const char tail[] = "$TTL 300\nlast.example CNAME . (\nx.example CNAME .\n";
+	assert_int_equal(policy_add_list(p, "t.rpz", tail, sizeof(tail) - 1, 0, warn_cb, &ws),
+	                 0);
+	policy_finish(p);
+	warns_print(&ws);
+	assert_int_equal(ws.total, 2);
+	assert_int_equal(ws.w[0].line, 2);
+	assert_non_null(strstr(ws.w[0].msg, "not closed within 32 lines"));
+	assert_string_equal(ws.w[1].file, "t.rpz");
+	assert_int_equal(ws.w[1].line, 2);
+	assert_non_null(strstr(ws.w[1].msg, "never closed"));
+	/* lines 3-34 went with the open record; 35 on were read */
+	assert_int_equal(policy_lookup(p, "e31.example", 11, NULL), POLICY_NONE);
+	assert_int_equal(policy_lookup(p, "e32.example", 11, NULL), POLICY_BLOCK);
+	assert_int_equal(policy_lookup(p, "e59.example", 11, NULL), POLICY_BLOCK);
+	policy_free(&p);
+}
+
 /* rpz-ip triggers: addresses of forwarded answers, longest prefix first. */
 static void test_rpz_ip(void **state)
 {
@@ -1359,6 +1393,7 @@ int main(void)
 	    cmocka_unit_test(test_real_cerber_hit),
 	    cmocka_unit_test(test_real_names),
 	    cmocka_unit_test(test_real_rpz),
+	    cmocka_unit_test(test_rpz_unclosed_paren),
 	    cmocka_unit_test(test_rpz_ip),
 	    cmocka_unit_test(test_ip_list),
 	    cmocka_unit_test(test_rpz_client_ip),
