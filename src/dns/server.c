@@ -2060,6 +2060,11 @@ int dns_check_policy(struct config *c, struct policy *p, const char *name, FILE 
 	q.name_len = nl;
 	/* Only a name a query can carry has an answer to show. */
 	const char *why = nl > 253 ? "longer than 253 characters" : NULL;
+	for (size_t i = 0; why == NULL && i < nl; i++)
+		if ((uint8_t)q.name[i] <= ' ' || (uint8_t)q.name[i] == 0x7f)
+			why = "a space or control character (written \\DDD in a name, \\032 "
+			      "for a "
+			      "space)";
 	for (size_t i = 0, ls = 0; why == NULL && nl > 0 && i <= nl; i++) {
 		if (i < nl && q.name[i] != '.')
 			continue;

@@ -297,6 +297,8 @@ def test_names_written_in_unicode(res):
     (".hosts-block.example", "an empty label"),
     ("x" * 64 + ".hosts-block.example", "a label longer than 63 characters"),
     (("x" * 60 + ".") * 4 + "hosts-block.example", "longer than 253 characters"),
+    ("a b.hosts-block.example", "a space or control character"),
+    ("a\tb.example", "a space or control character"),
 ])
 def test_check_refuses_what_no_query_can_carry(listed, name, why):
     """`check` answers for names a query can carry: the others are an error
