@@ -22,6 +22,7 @@
  */
 struct hent {
 	char *key;
+	size_t klen; /* key holds klen bytes (and a NUL): keys may hold NULs */
 	uint32_t hash;
 	void *val;
 };
@@ -89,8 +90,9 @@ static void *hmap_getk(struct hmap *m, const char *key, size_t n, int create, in
 	if (m->cap) {
 		size_t j = h & (m->cap - 1);
 		while (m->t[j].key) {
-			if (m->t[j].hash == h && !memcmp(m->t[j].key, key, n) &&
-			    m->t[j].key[n] == '\0') {
+			/* The length first: a colliding shorter key has fewer than n bytes. */
+			if (m->t[j].hash == h && m->t[j].klen == n &&
+			    !memcmp(m->t[j].key, key, n)) {
 				if (kout)
 					*kout = m->t[j].key;
 				return m->t[j].val;
@@ -113,6 +115,7 @@ static void *hmap_getk(struct hmap *m, const char *key, size_t n, int create, in
 	memcpy(k, key, n);
 	k[n] = '\0';
 	m->t[j].key = k;
+	m->t[j].klen = n;
 	m->t[j].hash = h;
 	m->t[j].val = v;
 	m->n++;

@@ -7,6 +7,7 @@
 #include "web/params.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -282,12 +283,7 @@ static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offs
 	return 0;
 }
 
-/*
- * An address as the store writes it (inet_ntop's form, a v4-mapped one as
- * IPv4, so that "::0001" finds "::1"): 0 and the text in out, or -1 when v is
- * not an address.
- */
-static int host_norm(const char *v, char out[INET6_ADDRSTRLEN])
+int host_norm(const char *v, char *out)
 {
 	uint8_t a[16];
 	int fam = addr_parse_ip(v, a);
@@ -328,6 +324,14 @@ static int arg_net(struct wreq *r, struct wresp *o, char out[INET6_ADDRSTRLEN + 
 	prefix_fmt(&p, out, INET6_ADDRSTRLEN + 8);
 	return 1;
 }
+
+/*
+ * The domain filter past the names the running totals hand over: col is the
+ * name or under it, in any case, with or without a final dot, as
+ * agg_domains_under() decides. Two binds, both domain_pattern()'s ("%.name").
+ */
+#define DOMAIN_LIKE(col)                                                                       \
+	"('.' || " col ") LIKE ? ESCAPE '\\' OR ('.' || " col ") LIKE ? || '.' ESCAPE '\\'"
 
 /* host, net, port, proto, domain, since, until, community_id, session on
  * table columns. */
@@ -395,10 +399,10 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 			q->owned = js.data;
 		} else {
 			strbuf_free(&js);
-			q_and(q, "(domain = ? OR domain LIKE ?)");
-			q_str(q, v);
-			q_str(q, v); /* sqlite keeps the pointer; the pattern is built below */
-			q->b[q->n - 1].s = NULL;
+			/* sqlite keeps the pointer: domain_pattern() makes the pattern */
+			q_and(q, "(" DOMAIN_LIKE("domain") ")");
+			q_str(q, NULL);
+			q_str(q, NULL);
 		}
 	}
 	const char *names[2] = {"since", "until"};
@@ -419,7 +423,11 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 	return 0;
 }
 
-/* The "%.domain" pattern the domain filter needs (subdomains too). */
+/*
+ * The "%.domain" pattern of DOMAIN_LIKE for the NULL binds of q, malloced:
+ * the name as agg_domains_under() takes it (one final dot dropped, any case),
+ * its '%', '_' and '\\' escaped (names with '_' are common: SRV, DMARC, DGAs).
+ */
 static char *domain_pattern(struct q *q, struct wreq *r)
 {
 	char *pat = NULL;
@@ -427,13 +435,16 @@ static char *domain_pattern(struct q *q, struct wreq *r)
 		if (!q->b[i].is_int && q->b[i].s == NULL) {
 			if (pat == NULL) {
 				const char *d = req_arg(r, "domain");
+				size_t n = d ? strlen(d) : 0;
+				if (n && d[n - 1] == '.')
+					n--;
 				struct strbuf p;
 				strbuf_init(&p);
 				strbuf_puts(&p, "%.");
-				for (const char *c = d ? d : ""; *c; c++) {
-					if (*c == '%' || *c == '_' || *c == '\\')
-						continue;
-					strbuf_putc(&p, *c);
+				for (size_t k = 0; k < n; k++) {
+					if (d[k] == '%' || d[k] == '_' || d[k] == '\\')
+						strbuf_putc(&p, '\\');
+					strbuf_putc(&p, (char)tolower((unsigned char)d[k]));
 				}
 				strbuf_putc(&p, '\0');
 				pat = p.data;
@@ -601,8 +612,8 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 			strbuf_free(&js);
 			q_and(&q, "EXISTS (SELECT 1 FROM sinkhole_map_spans h "
 			          "WHERE " SQL_SPAN_HOLDS_SESSION
-			          " AND (h.domain = ? OR h.domain LIKE ?))");
-			q_str(&q, dom);
+			          " AND (" DOMAIN_LIKE("h.domain") "))");
+			q_str(&q, NULL);
 			q_str(&q, NULL);
 		}
 	}

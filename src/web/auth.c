@@ -6,7 +6,10 @@
  * Tokens file: one "name:sha256hex" line per API token (the hash of the
  * token the script sends as "Authorization: Bearer TOKEN"), compared in
  * constant time. Sessions live in memory only: a random 32-byte id (the
- * cookie) and a random 32-byte CSRF token, both hex, with an expiry.
+ * cookie) and a random 32-byte CSRF token, both hex, with an expiry (8 hours
+ * after the last use, at most a week after the sign-in), and the sha256 of the
+ * user's line: at every use the line is read again, so a user removed or
+ * given a new password by `sinktrap passwd` is signed out at once.
  */
 #include "web/web_int.h"
 
@@ -115,17 +118,26 @@ static void argon2_leave(struct web *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static int check_password(struct web *w, const char *user, const char *pass);
+/* What a session keeps of a user's line: the sha256 of "user:hash". */
+static void user_cred(const char *user, const char *enc, uint8_t cred[32])
+{
+	/* A line is at most 1023 bytes long (file_lookup), the name 64. */
+	char line[1024 + 80];
+	snprintf(line, sizeof(line), "%s:%s", user, enc);
+	SHA256((const unsigned char *)line, strlen(line), cred);
+}
 
-int auth_check_password(struct web *w, const char *user, const char *pass)
+static int check_password(struct web *w, const char *user, const char *pass, uint8_t cred[32]);
+
+int auth_check_password(struct web *w, const char *user, const char *pass, uint8_t cred[32])
 {
 	argon2_enter(w);
-	int ok = check_password(w, user, pass);
+	int ok = check_password(w, user, pass, cred);
 	argon2_leave(w);
 	return ok;
 }
 
-static int check_password(struct web *w, const char *user, const char *pass)
+static int check_password(struct web *w, const char *user, const char *pass, uint8_t cred[32])
 {
 	const char *dummy = w->dummy_hash;
 	if (w->cfg->web_users == NULL || !valid_username(user)) {
@@ -140,8 +152,27 @@ static int check_password(struct web *w, const char *user, const char *pass)
 	}
 	int ok = strncmp(enc, "$argon2id$", 10) == 0 &&
 	         argon2id_verify(enc, pass, strlen(pass)) == ARGON2_OK;
+	if (ok)
+		user_cred(user, enc, cred);
 	free(enc);
 	return ok;
+}
+
+/* Whether user's line in the users file is still the one cred was made of. */
+static int user_current(struct web *w, const char *user, const uint8_t cred[32])
+{
+	if (w->cfg->web_users == NULL || !valid_username(user))
+		return 0;
+	char *enc = file_lookup(w->cfg->web_users, user);
+	if (enc == NULL)
+		return 0;
+	uint8_t now[32];
+	user_cred(user, enc, now);
+	free(enc);
+	unsigned char d = 0;
+	for (int i = 0; i < 32; i++)
+		d |= (unsigned char)(now[i] ^ cred[i]);
+	return d == 0;
 }
 
 int auth_check_token(struct web *w, const char *token)
@@ -179,7 +210,7 @@ void auth_init(struct web *w)
 
 /* Sessions (every thread of the worker: under w->lock). */
 
-void session_new(struct web *w, const char *user, struct wsession *out)
+void session_new(struct web *w, const char *user, const uint8_t cred[32], struct wsession *out)
 {
 	int64_t now = (int64_t)time(NULL);
 	pthread_mutex_lock(&w->lock);
@@ -199,17 +230,16 @@ void session_new(struct web *w, const char *user, struct wsession *out)
 	random_hex(slot->id, 32);
 	random_hex(slot->csrf, 32);
 	snprintf(slot->user, sizeof(slot->user), "%s", user);
-	slot->expires = now + WEB_SESSION_TTL;
+	memcpy(slot->cred, cred, sizeof(slot->cred));
+	slot->ends = now + WEB_SESSION_MAX;
+	slot->expires = slot->told = now + WEB_SESSION_TTL;
 	*out = *slot;
 	pthread_mutex_unlock(&w->lock);
 }
 
-int session_find(struct web *w, const char *id, struct wsession *out)
+/* The live session of id (under w->lock); an expired one ends. */
+static struct wsession *session_live(struct web *w, const char *id, int64_t now)
 {
-	if (id == NULL || strlen(id) != 64)
-		return 0;
-	int64_t now = (int64_t)time(NULL);
-	pthread_mutex_lock(&w->lock);
 	struct wsession *found = NULL;
 	for (int i = 0; i < WEB_MAX_SESSIONS; i++) {
 		struct wsession *s = &w->sessions[i];
@@ -218,16 +248,45 @@ int session_find(struct web *w, const char *id, struct wsession *out)
 		if (ct_equal(s->id, id))
 			found = s;
 	}
-	int ok = 0;
-	if (found != NULL && found->expires < now) {
+	if (found != NULL && (found->expires < now || found->ends <= now)) {
 		memset(found, 0, sizeof(*found));
-	} else if (found != NULL) {
-		found->expires = now + WEB_SESSION_TTL;
-		*out = *found;
-		ok = 1;
+		found = NULL;
+	}
+	return found;
+}
+
+int session_find(struct web *w, const char *id, struct wsession *out)
+{
+	if (id == NULL || strlen(id) != 64)
+		return 0;
+	int64_t now = (int64_t)time(NULL);
+	pthread_mutex_lock(&w->lock);
+	struct wsession *s = session_live(w, id, now);
+	if (s != NULL)
+		*out = *s;
+	pthread_mutex_unlock(&w->lock);
+	if (s == NULL)
+		return 0;
+	/* The users file is read without the lock: the other requests go on. */
+	if (!user_current(w, out->user, out->cred)) {
+		log_info("%s's session ended: the user is no longer in %s with that password",
+		         out->user, w->cfg->web_users ? w->cfg->web_users : "the users file");
+		session_end(w, id);
+		explicit_bzero(out, sizeof(*out));
+		return 0;
+	}
+	pthread_mutex_lock(&w->lock);
+	s = session_live(w, id, now);
+	if (s != NULL) {
+		s->expires = now + WEB_SESSION_TTL < s->ends ? now + WEB_SESSION_TTL : s->ends;
+		s->renew = s->expires - s->told >= WEB_COOKIE_RENEW;
+		if (s->renew)
+			s->told = s->expires;
+		*out = *s;
+		s->renew = 0;
 	}
 	pthread_mutex_unlock(&w->lock);
-	return ok;
+	return s != NULL;
 }
 
 void session_end(struct web *w, const char *id)
@@ -389,27 +448,73 @@ int web_passwd_main(int argc, char **argv)
 		}
 		snprintf(line, sizeof(line), "%s:%s\n", user, enc);
 	}
+	/*
+	 * The file as it is, never through a link: it usually sits in state_dir,
+	 * which the workers' user owns, and its lines, owner and mode go into the
+	 * new file, which `sinktrap run` then gives to the workers' group.
+	 */
+	struct stat st;
+	int ifd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (ifd < 0 && errno != ENOENT) {
+		fprintf(stderr, "passwd: %s: %s\n", file,
+		        errno == ELOOP ? "a symbolic link: name the file itself"
+		                       : strerror(errno));
+		config_free(c);
+		return 1;
+	}
+	if (ifd >= 0) {
+		char why[64];
+		const char *bad = NULL;
+		if (fstat(ifd, &st) < 0)
+			bad = strerror(errno);
+		else if (!S_ISREG(st.st_mode))
+			bad = "not a regular file";
+		else if (st.st_nlink != 1) {
+			snprintf(why, sizeof(why), "a file with %lu names (hard links)",
+			         (unsigned long)st.st_nlink);
+			bad = why;
+		}
+		if (bad != NULL) {
+			fprintf(stderr, "passwd: %s: %s\n", file, bad);
+			close(ifd);
+			config_free(c);
+			return 1;
+		}
+	}
 	/* Rewrite the file: every other user's line, then this one. */
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", file);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		fprintf(stderr, "passwd: %s: %s\n", tmp, strerror(errno));
+		if (ifd >= 0)
+			close(ifd);
 		config_free(c);
 		return 1;
 	}
 	fchmod(fd, 0640);
 	FILE *out = fdopen(fd, "w");
-	FILE *in = fopen(file, "re");
+	FILE *in = ifd >= 0 ? fdopen(ifd, "r") : NULL;
 	int found = 0;
+	if (out == NULL || (ifd >= 0 && in == NULL)) {
+		fprintf(stderr, "passwd: %s: %s\n", file, strerror(errno));
+		if (out)
+			fclose(out);
+		else
+			close(fd);
+		if (in)
+			fclose(in);
+		else if (ifd >= 0)
+			close(ifd);
+		unlink(tmp);
+		config_free(c);
+		return 1;
+	}
 	if (in != NULL) {
-		struct stat st;
-		if (fstat(fileno(in), &st) == 0) {
-			if (fchown(fd, st.st_uid, st.st_gid) < 0)
-				fprintf(stderr, "passwd: %s: keeping its owner: %s\n", file,
-				        strerror(errno));
-			fchmod(fd, st.st_mode & 0777);
-		}
+		if (fchown(fd, st.st_uid, st.st_gid) < 0)
+			fprintf(stderr, "passwd: %s: keeping its owner: %s\n", file,
+			        strerror(errno));
+		fchmod(fd, st.st_mode & 0777);
 		char old[1024];
 		size_t nl = strlen(user);
 		while (fgets(old, sizeof(old), in)) {

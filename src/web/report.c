@@ -9,6 +9,7 @@
  */
 #include "web/web_int.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,7 @@ int web_report_main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *host = NULL;
+	char ip[INET6_ADDRSTRLEN];
 	int json = 0, ch;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:", longopts, NULL)) != -1) {
@@ -231,13 +233,17 @@ int web_report_main(int argc, char **argv)
 		fwrite(o.body, 1, o.len, stdout);
 		rc = o.status == 200 ? 0 : 2;
 		free(o.body);
+	} else if (host_norm(host, ip) < 0) {
+		fprintf(stderr, "sinktrap: --host %s: not an IPv4 or IPv6 address\n", host);
+		rc = 2;
 	} else {
+		/* As the store writes it, as --json and the API look for it. */
 		sqlite3 *d = web_db(&w);
 		if (d == NULL) {
 			fprintf(stderr, "sinktrap: no store at %s\n", w.db_path);
 			rc = 2;
 		} else {
-			rc = text_report(d, host, stdout);
+			rc = text_report(d, ip, stdout);
 			if (rc < 0) {
 				fprintf(stderr, "sinktrap: %s\n", sqlite3_errmsg(d));
 				rc = 2;

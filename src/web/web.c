@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/addr.h"
@@ -80,7 +81,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct wresp *o, int 
 		MHD_add_response_header(r, "Set-Cookie", o->set_cookie);
 	if (o->status == 303)
 		MHD_add_response_header(r, "Location", "/login");
-	if (!o->ctype || !strncmp(o->ctype, "application/", 12))
+	/* No cache keeps an API answer, or any answer that sets the cookie. */
+	if (!o->ctype || !strncmp(o->ctype, "application/", 12) || o->set_cookie[0])
 		MHD_add_response_header(r, "Cache-Control", "no-store");
 	enum MHD_Result ret = MHD_queue_response(c, (unsigned)o->status, r);
 	MHD_destroy_response(r);
@@ -110,6 +112,15 @@ static int is_public(const char *url)
 	       !strcmp(url, "/style.css") || !strcmp(url, "/favicon.svg");
 }
 
+/* The session's cookie, to keep until the session's end (at most a week after the sign-in). */
+static void session_cookie(struct wresp *o, const struct wsession *s, int https)
+{
+	int64_t age = s->expires - (int64_t)time(NULL);
+	snprintf(o->set_cookie, sizeof(o->set_cookie),
+	         COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", s->id,
+	         (long long)(age > 0 ? age : 0), https ? "; Secure" : "");
+}
+
 static void session_json(struct wresp *o, const struct wsession *s)
 {
 	struct strbuf sb;
@@ -135,7 +146,8 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 		resp_error(o, 400, "expected JSON {\"username\": ..., \"password\": ...}");
 		return;
 	}
-	int ok = auth_check_password(w, user, pass);
+	uint8_t cred[32];
+	int ok = auth_check_password(w, user, pass, cred);
 	explicit_bzero(pass, strlen(pass));
 	free(pass);
 	if (!ok) {
@@ -146,12 +158,10 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 	}
 	login_succeeded(w, rq->client);
 	struct wsession s;
-	session_new(w, user, &s);
+	session_new(w, user, cred, &s);
 	log_info("%s logged in from %s", s.user, rq->client);
 	free(user);
-	snprintf(o->set_cookie, sizeof(o->set_cookie),
-	         COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s", s.id,
-	         WEB_SESSION_TTL, https ? "; Secure" : "");
+	session_cookie(o, &s, https);
 	session_json(o, &s);
 	explicit_bzero(&s, sizeof(s));
 }
@@ -214,6 +224,9 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 		if (session_find(w, MHD_lookup_connection_value(c, MHD_COOKIE_KIND, COOKIE),
 		                 &sbuf))
 			s = &sbuf;
+		/* Used, the session lasts longer: so does the browser's cookie. */
+		if (s != NULL && s->renew)
+			session_cookie(o, s, https);
 	}
 	if (s == NULL && !token_ok) {
 		if (api)
@@ -498,20 +511,52 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	return 0;
 }
 
+/*
+ * The users and tokens files usually sit in state_dir, which the workers'
+ * user owns: a worker could put a link (or a second name) to any file there.
+ * So the file is opened without following a link (and without waiting on a
+ * FIFO), and what is changed is what was opened, if it is a plain file with
+ * one name; anything else is said and left alone.
+ */
+static void prepare_file(const char *key, const char *path, unsigned gid)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			log_warnx("[web] %s %s: a symbolic link: not made readable by the "
+			          "workers' group, its target left alone; name the file itself",
+			          key, path);
+		else if (errno != ENOENT)
+			log_warn("[web] %s %s", key, path);
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		log_warn("[web] %s %s", key, path);
+	else if (!S_ISREG(st.st_mode))
+		log_warnx("[web] %s %s: not a regular file (%s): left alone", key, path,
+		          S_ISDIR(st.st_mode)    ? "a directory"
+		          : S_ISFIFO(st.st_mode) ? "a FIFO"
+		          : S_ISSOCK(st.st_mode) ? "a socket"
+		                                 : "a device");
+	else if (st.st_nlink != 1)
+		log_warnx("[web] %s %s: a file with %lu names (hard links): not made readable "
+		          "by the workers' group, since another name may be a file they must "
+		          "not read",
+		          key, path, (unsigned long)st.st_nlink);
+	else if (fchown(fd, (uid_t)-1, (gid_t)gid) < 0 || fchmod(fd, 0640) < 0)
+		log_warn("[web] %s %s", key, path);
+	close(fd);
+}
+
 void web_prepare(const struct config *c, unsigned gid)
 {
-	const char *files[] = {c->web_users, c->web_tokens};
 	if (gid == (unsigned)-1)
 		return;
-	for (int i = 0; i < 2; i++) {
-		if (files[i] == NULL)
-			continue;
-		struct stat st;
-		if (stat(files[i], &st) < 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (chown(files[i], (uid_t)-1, (gid_t)gid) < 0 || chmod(files[i], 0640) < 0)
-			log_warn("%s", files[i]);
-	}
+	if (c->web_users)
+		prepare_file("users", c->web_users, gid);
+	if (c->web_tokens)
+		prepare_file("tokens", c->web_tokens, gid);
 }
 
 int web_run_alone(const char *conf_path)

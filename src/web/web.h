@@ -31,8 +31,10 @@ int web_listen_open(const struct config *c, char *err, size_t errlen);
 
 /*
  * Before the workers start (privileged): the users and tokens files become
- * readable by group gid (the worker's) and by no one else. gid (gid_t)-1:
- * leave them alone.
+ * readable by group gid (the worker's) and by no one else. Only a regular
+ * file with one name is changed: a symbolic link, a hard link or anything
+ * else is left alone, with a warning naming it. gid (gid_t)-1: leave them
+ * alone.
  */
 void web_prepare(const struct config *c, unsigned gid);
 

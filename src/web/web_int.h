@@ -11,7 +11,13 @@
 #include "web/web.h"
 
 #define WEB_MAX_SESSIONS 256
+/* A session ends 8 hours after its last use, and a week after its sign-in
+ * however much it is used. */
 #define WEB_SESSION_TTL (8 * 3600)
+#define WEB_SESSION_MAX (7 * 86400)
+/* The cookie is sent again, with a fresh Max-Age, once a use has moved the
+ * session's end this far past what the browser was last told. */
+#define WEB_COOKIE_RENEW 60
 #define WEB_MAX_RATE 256
 #define WEB_LOGIN_BURST 5
 /* Connections served at once, each on its own thread. */
@@ -28,7 +34,11 @@ struct wsession {
 	char id[65];
 	char csrf[65];
 	char user[65];
-	int64_t expires;
+	uint8_t cred[32]; /* sha256 of the user's line in the users file at sign-in */
+	int64_t expires;  /* unix seconds: the last use + WEB_SESSION_TTL, at most ends */
+	int64_t ends;     /* the sign-in + WEB_SESSION_MAX */
+	int64_t told;     /* the end the browser's cookie was last given */
+	int renew;        /* in a copy session_find() made: send the cookie again */
 };
 
 struct wrate {
@@ -85,10 +95,16 @@ struct wresp {
 void auth_init(struct web *w);
 int ct_equal(const char *a, const char *b);
 void random_hex(char *out, size_t nbytes);
-int auth_check_password(struct web *w, const char *user, const char *pass);
+/* 1 and cred (what session_new() keeps of the user's line), or 0. */
+int auth_check_password(struct web *w, const char *user, const char *pass, uint8_t cred[32]);
 int auth_check_token(struct web *w, const char *token);
 /* Sessions are copied out under the lock: *out stays valid whatever happens. */
-void session_new(struct web *w, const char *user, struct wsession *out);
+void session_new(struct web *w, const char *user, const uint8_t cred[32], struct wsession *out);
+/*
+ * The live session of the cookie id, renewed: 1 and *out, or 0. A session
+ * whose user is no longer in the users file with the same password hash (or
+ * that has expired) ends here. Reads the users file.
+ */
 int session_find(struct web *w, const char *id, struct wsession *out);
 void session_end(struct web *w, const char *id);
 /* Counts the attempt (WEB_LOGIN_BURST a minute per address, or IPv6 /64);
@@ -102,6 +118,12 @@ void resp_json(struct wresp *o, int status, struct strbuf *sb);
 void resp_error(struct wresp *o, int status, const char *msg);
 void api_route(struct wreq *r, struct wresp *o);
 void api_host(struct wreq *r, struct wresp *o, const char *ip);
+/*
+ * An address as the store writes it (inet_ntop's form, a v4-mapped one as
+ * IPv4, so that "::0001" finds "::1"): 0 and the text in out, or -1 when v is
+ * not an address. out: INET6_ADDRSTRLEN bytes.
+ */
+int host_norm(const char *v, char *out);
 /*
  * The calling thread's store connection (read-only), taken from the pool at
  * the first call of a request; NULL while there is no store.

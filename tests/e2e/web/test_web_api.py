@@ -233,6 +233,21 @@ def test_report_console(web):
     assert r.returncode == 1 and "nothing stored" in r.stdout
 
 
+def test_report_console_finds_the_host_written_in_any_form(web):
+    """The console report looks for the address as the store writes it, as
+    --json and the API do: a v4-mapped or zero-padded address is the same host."""
+    st = web["st"]
+    for form in ("::ffff:127.0.0.1", "::FFFF:7f00:1"):
+        r = st.run_cmd("report", "--host", form)
+        assert r.returncode == 0, (form, r.stdout, r.stderr)
+        assert r.stdout.startswith("host 127.0.0.1: ") and webenv.DOMAIN in r.stdout, form
+        r = st.run_cmd("report", "--host", form, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["ip"] == "127.0.0.1", form
+    r = st.run_cmd("report", "--host", "127.0.0.1<x>")
+    assert r.returncode == 2 and "not an IPv4 or IPv6 address" in r.stderr
+    assert r.stdout == ""
+
+
 def test_login_needs_json(web):
     c = webenv.Client(web["base"])
     body = ('{"username": "%s", "password": "%s"}' % (webenv.USER, webenv.PASSWORD)).encode()

@@ -25,14 +25,18 @@ DOMAIN = "c2-beacon.evil-e2e.example"
 PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
 
-def start(res, dns=None):
+def start(res, dns=None, users=None, tokens=None):
     """A running sinktrap with every name sinkholed (or the [dns] keys given), the trap
-    on one port and the web worker; returns (sinktrap, web base URL, trap port)."""
+    on one port and the web worker; returns (sinktrap, web base URL, trap port).
+    users, tokens: the files [web] names, used as they are (by default made here:
+    USER signed up with `sinktrap passwd`, TOKEN)."""
     trap_port = harness.free_port(v6=False)
     web_port = harness.free_port(v6=False)
-    users = res.path("users")
-    tokens = res.path("tokens")
-    tokens.write_text("script:%s\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
+    made_users = users is None
+    users = res.path("users") if users is None else users
+    if tokens is None:
+        tokens = res.path("tokens")
+        tokens.write_text("script:%s\n" % hashlib.sha256(TOKEN.encode()).hexdigest())
     st = res.sinktrap({
         "dns": dns or {"mode": "allowlist"},
         "trap": {"enabled": "yes", "listen": "127.0.0.1", "ports": str(trap_port),
@@ -40,9 +44,10 @@ def start(res, dns=None):
         "web": {"enabled": "yes", "listen": f"127.0.0.1:{web_port}", "users": str(users),
                 "tokens": str(tokens)},
     }, start=False)
-    r = subprocess.run([str(st.bin), "passwd", "-f", str(users), USER], input=PASSWORD,
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
+    if made_users:
+        r = subprocess.run([str(st.bin), "passwd", "-f", str(users), USER], input=PASSWORD,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
     st.start()
     base = f"http://127.0.0.1:{web_port}"
 
