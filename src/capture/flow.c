@@ -30,6 +30,11 @@ struct frag_slot {
 	uint8_t src[16], dst[16];
 };
 
+struct flow_frags {
+	uint64_t k0, k1; /* hash key */
+	struct frag_slot slots[FRAG_SLOTS];
+};
+
 struct flow_table {
 	struct flow_config cfg;
 	struct flow *flows; /* cfg.capacity entries */
@@ -49,7 +54,7 @@ struct flow_table {
 	int clock_set;
 	int64_t next_sweep;
 	struct flow_stats st;
-	struct frag_slot frags[FRAG_SLOTS];
+	struct flow_frags frags;
 };
 
 /* ---- SipHash-1-3: the flow hash is keyed, so remote peers cannot aim at one bucket ---- */
@@ -184,6 +189,8 @@ int flow_table_new(struct flow_table **out, const struct flow_config *c)
 	}
 	ft->k0 = seed[0];
 	ft->k1 = seed[1];
+	ft->frags.k0 = seed[0];
+	ft->frags.k1 = seed[1];
 	ft->next_id = c->id_base;
 	ft->id_end = c->id_end;
 	*out = ft;
@@ -367,7 +374,30 @@ void flow_table_stats(const struct flow_table *ft, struct flow_stats *out)
 
 /* ---- fragments ---- */
 
-static struct frag_slot *frag_slot(struct flow_table *ft, const struct decode_pkt *d)
+int flow_frags_new(struct flow_frags **out)
+{
+	struct flow_frags *m = calloc(1, sizeof(*m));
+	*out = NULL;
+	if (m == NULL)
+		return -ENOMEM;
+	uint64_t seed[2];
+	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
+		seed[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m;
+		seed[1] = seed[0] * 0x9e3779b97f4a7c15ull;
+	}
+	m->k0 = seed[0];
+	m->k1 = seed[1];
+	*out = m;
+	return 0;
+}
+
+void flow_frags_free(struct flow_frags **m)
+{
+	free(*m);
+	*m = NULL;
+}
+
+static struct frag_slot *frag_slot(struct flow_frags *m, const struct decode_pkt *d)
 {
 	uint64_t w[5];
 	memcpy(&w[0], d->src, 8);
@@ -375,7 +405,7 @@ static struct frag_slot *frag_slot(struct flow_table *ft, const struct decode_pk
 	memcpy(&w[2], d->dst, 8);
 	memcpy(&w[3], d->dst + 8, 8);
 	w[4] = (uint64_t)d->frag_id << 16 | (uint64_t)d->l3 << 8 | d->proto;
-	return &ft->frags[siphash13(ft->k0, ft->k1, w, 5) & (FRAG_SLOTS - 1)];
+	return &m->slots[siphash13(m->k0, m->k1, w, 5) & (FRAG_SLOTS - 1)];
 }
 
 static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
@@ -385,15 +415,16 @@ static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
 }
 
 /* A first fragment lends its ports to the later ones of its datagram. */
-static void frag_ports(struct flow_table *ft, const struct decode_pkt *d, struct decode_key *k)
+void flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
+                      struct decode_key *k)
 {
 	if (!(d->flags & DECODE_F_FRAG))
 		return;
-	struct frag_slot *s = frag_slot(ft, d);
+	struct frag_slot *s = frag_slot(m, d);
 	if (!(d->flags & DECODE_F_FRAG_LATER)) {
 		if (!(d->flags & DECODE_F_L4))
 			return;
-		s->touch = ft->now;
+		s->touch = now_ns;
 		s->id = d->frag_id;
 		s->family = d->l3;
 		s->proto = d->proto;
@@ -403,7 +434,7 @@ static void frag_ports(struct flow_table *ft, const struct decode_pkt *d, struct
 		s->dport = k->dport;
 		return;
 	}
-	if (s->family != 0 && frag_same(s, d) && ft->now - s->touch <= FRAG_TTL) {
+	if (s->family != 0 && frag_same(s, d) && now_ns - s->touch <= FRAG_TTL) {
 		k->sport = s->sport;
 		k->dport = s->dport;
 	}
@@ -518,7 +549,7 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 		ft->next_sweep =
 		    ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
 	}
-	frag_ports(ft, d, &k);
+	flow_frags_ports(&ft->frags, d, ft->now, &k);
 
 	uint32_t h = key_hash(ft, &k);
 	int m = -1;
@@ -562,9 +593,12 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 	if (ts_ns > f->end_ns)
 		f->end_ns = ts_ns;
 	if (ft->file_id) {
-		if (f->file_first == 0)
+		/* the first and last file of its packets: files written side by side
+		 * (one per link type) may take turns */
+		if (f->file_first == 0 || ft->file_id < f->file_first)
 			f->file_first = ft->file_id;
-		f->file_last = ft->file_id;
+		if (ft->file_id > f->file_last)
+			f->file_last = ft->file_id;
 	}
 	if (k.proto == 6) {
 		if (tcp && !(f->seq_set & (1 << m))) {

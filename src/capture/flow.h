@@ -165,8 +165,8 @@ void flow_table_free(struct flow_table **ft);
 struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
                               uint32_t wirelen, int *dir);
 
-/* Record file_id (the PCAP file packets are written to now) in the flows touched from now on.
- */
+/* Record file_id (the PCAP file packets are written to now; 0: none) in the flows touched
+ * from now on: file_first and file_last are the lowest and highest id of a flow's packets. */
 void flow_table_set_file(struct flow_table *ft, uint32_t file_id);
 
 /* Advance the clock to now_ns (if later) and end idle flows. Returns how many ended. */
@@ -177,6 +177,21 @@ size_t flow_table_expire(struct flow_table *ft, int64_t now_ns);
 size_t flow_table_flush(struct flow_table *ft, enum flow_end reason);
 
 void flow_table_stats(const struct flow_table *ft, struct flow_stats *out);
+
+/*
+ * Later fragments carry no ports: the table of recent first fragments (by
+ * addresses, protocol and fragment id, 1024 direct-mapped slots, kept 60 s)
+ * that gives the rest of a datagram its first fragment's ports. The flow
+ * table keeps one; a reader that matches packets without a flow table (a
+ * scan of a capture file) keeps its own, so both see the same 5-tuples.
+ */
+struct flow_frags;
+int flow_frags_new(struct flow_frags **out); /* 0 or -ENOMEM */
+void flow_frags_free(struct flow_frags **m);
+/* A first fragment's ports (from k) are remembered; a later one of its
+ * datagram gets them in k (left as it is when unknown). now_ns: packet time. */
+void flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
+                      struct decode_key *k);
 
 /* The Community ID of a flow's key into f->community_id (for cid_lazy tables). */
 void flow_community_id(struct flow *f, uint16_t seed);

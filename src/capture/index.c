@@ -650,6 +650,8 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 	c.id_more = NULL;
 	if ((rc = pcapfile_reader_open_file(&r, pcap_path, err, errlen)) < 0)
 		return rc;
+	/* as ingest read it: a packet longer than the file's snaplen is kept whole */
+	pcapfile_reader_set_lenient(r, 1);
 	if ((rc = flow_table_new(&ft, &c)) < 0 ||
 	    (rc = index_writer_new(&w, c.cid_seed, INDEX_F_REBUILT)) < 0) {
 		set_err(err, errlen, "out of memory");

@@ -86,8 +86,10 @@ int index_path_for(const char *pcap_path, char *buf, size_t len);
 
 /*
  * Rescan a PCAP file and write its index (flags INDEX_F_REBUILT). cfg may be
- * NULL (defaults). A truncated tail is left out of the index; other read
- * errors fail. Returns 0 or a negative errno with a message in err.
+ * NULL (defaults). A truncated tail is left out of the index; a packet
+ * longer than the file's snaplen is indexed (lenient reading, as ingest
+ * adopts such a file); other read errors fail. Returns 0 or a negative errno with a message in
+ * err.
  */
 int index_rebuild(const char *pcap_path, const char *index_path, const struct flow_config *cfg,
                   char *err, size_t errlen);

@@ -407,31 +407,43 @@ static void usage(void)
 	        "usage: sinktrap ingest [-c FILE] [-q] [--db-wait SECONDS] CAPTURE...\n");
 }
 
-/* Convert one file packet by packet. Returns 0, or -1 when it could not be read at all. */
+/*
+ * Convert one file packet by packet. Returns 0; -1 when it could not be read
+ * at all; -2 when a write into the spool failed (err says why): the
+ * conversion stops there, the packets that reached the spool are kept.
+ */
 static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char *stop,
                    size_t stoplen, char *err, size_t errlen)
 {
 	struct pcapfile_reader *rd;
 	struct pcapfile_pkt p;
-	int rc;
+	int rc, wr = 0;
 	*npkts = 0;
 	stop[0] = '\0';
 	if (pcapfile_reader_open_file(&rd, path, err, errlen) < 0)
 		return -1;
 	pcapfile_reader_set_lenient(rd, 1);
 	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
-		recorder_packet(rec, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype);
+		wr = recorder_packet(rec, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype);
+		if (wr < 0)
+			break;
 		if (++*npkts % (1u << 20) == 0)
 			recorder_tick(rec);
 	}
-	if (rc < 0)
+	if (wr == 0 && rc < 0)
 		snprintf(stop, stoplen, "%s", pcapfile_reader_error(rd));
-	else if (pcapfile_reader_oversized(rd))
+	else if (wr == 0 && pcapfile_reader_oversized(rd))
 		snprintf(stop, stoplen,
 		         "%" PRIu64 " packets longer than the snaplen (kept whole)",
 		         pcapfile_reader_oversized(rd));
 	pcapfile_reader_close(&rd);
-	recorder_rotate(rec); /* the converted file ends with its source */
+	int fr = recorder_rotate(rec); /* the converted file ends with its source */
+	if (wr == 0)
+		wr = fr;
+	if (wr < 0) {
+		snprintf(err, errlen, "%s", strerror(-wr));
+		return -2;
+	}
 	return 0;
 }
 
@@ -566,6 +578,27 @@ int capture_ingest_main(int argc, char **argv)
 		const char *path = argv[i];
 		uint64_t n = 0;
 		int64_t first_ts;
+		struct stat pst;
+		/* A capture is read twice (its format and first time, then its
+		 * packets, a classic pcap while it is copied): files only. A FIFO
+		 * would block the first open until a writer came. */
+		if (!strcmp(path, "-")) {
+			fprintf(stderr, "sinktrap: -: ingest reads capture files, not standard "
+			                "input (save it to a file first)\n");
+			failed++;
+			continue;
+		}
+		if (stat(path, &pst) == 0 && !S_ISREG(pst.st_mode)) {
+			fprintf(stderr,
+			        "sinktrap: %s: not a regular file (%s); ingest reads capture "
+			        "files (save it to a file first)\n",
+			        path,
+			        S_ISDIR(pst.st_mode)    ? "a directory"
+			        : S_ISFIFO(pst.st_mode) ? "a pipe"
+			                                : "a device or socket");
+			failed++;
+			continue;
+		}
 		int fmt = sniff(path, &first_ts, err, sizeof(err));
 		int r;
 		if (fmt < 0) {
@@ -575,7 +608,7 @@ int capture_ingest_main(int argc, char **argv)
 		}
 		/* A capture that starts before the last one ended is another capture,
 		 * not its continuation: its sessions must not merge into those. */
-		struct recorder_stats now;
+		struct recorder_stats now, after;
 		recorder_stats(rec, &now);
 		if (now.pkts && first_ts < now.last_ts)
 			recorder_end_flows(rec, FLOW_END_SHUTDOWN);
@@ -583,7 +616,29 @@ int capture_ingest_main(int argc, char **argv)
 			r = convert(rec, path, &n, stop, sizeof(stop), err, sizeof(err));
 		else
 			r = recorder_adopt(rec, path, &n, stop, sizeof(stop), err, sizeof(err));
+		recorder_stats(rec, &after);
+		n = after.written - now.written; /* what is in the spool */
 		total += n;
+		if (after.write_errors > now.write_errors) {
+			/* The spool cannot take it (full disk, a file size limit): the
+			 * files after it would fare no better. */
+			if (r == -2)
+				fprintf(stderr, "sinktrap: %s: write into %s failed: %s\n",
+				        path, spool, err);
+			else if (r == 0)
+				fprintf(stderr,
+				        "sinktrap: %s: write into %s failed (logged above)\n",
+				        path, spool);
+			else
+				say_error(path, err);
+			fprintf(stderr,
+			        "sinktrap: %s: %" PRIu64 " packets ingested, %" PRIu64
+			        " not written; ingest stopped%s\n",
+			        path, n, after.write_errors - now.write_errors,
+			        i + 1 < argc ? ", the files after it are not read" : "");
+			failed++;
+			break;
+		}
 		if (r < 0) {
 			say_error(path, err);
 			failed++;
@@ -615,13 +670,18 @@ int capture_ingest_main(int argc, char **argv)
 		        c->state_dir, lost, ls.lost_why);
 		failed++;
 	}
-	if (!quiet)
+	if (!quiet) {
+		char werr[64] = "";
+		if (rs.write_errors)
+			snprintf(werr, sizeof(werr), ", %" PRIu64 " not written (write errors)",
+			         rs.write_errors);
 		printf("ingested %" PRIu64 " packet%s from %d file%s in %.2f s: %" PRIu64
 		       " sessions, %" PRIu64 " packets not IP, %" PRIu64
-		       " malformed; spool %s\n",
+		       " malformed%s; spool %s\n",
 		       total, total == 1 ? "" : "s", argc - optind,
 		       argc - optind == 1 ? "" : "s", (double)(mono_ms() - t0) / 1000.0,
-		       rs.flows.created, rs.nonip, rs.malformed, spool);
+		       rs.flows.created, rs.nonip, rs.malformed, werr, spool);
+	}
 	config_free(c);
 	return failed ? 1 : 0;
 }

@@ -48,8 +48,9 @@ struct pcapfile_reader {
 	int fd;       /* a regular file read with read(2) in large pieces, or -1 */
 	uint8_t *buf; /* stream window: buf[bstart, bend) are the bytes at pos */
 	size_t cap, bstart, bend;
-	size_t chunk; /* sparse reading: the next read's size, 0 = as far as cap goes */
-	uint64_t pos; /* file offset of the next record */
+	size_t chunk;   /* sparse reading: the next read's size, 0 = as far as cap goes */
+	uint64_t pos;   /* file offset of the next record */
+	uint64_t limit; /* the file is read as if it ended here (pcapfile_reader_set_limit) */
 
 	enum pcapfile_format fmt;
 	int be;     /* file (or current section) is big-endian */
@@ -153,6 +154,11 @@ static int need(struct pcapfile_reader *r, size_t n, const uint8_t **p)
 		 * a regular file is read as far as the buffer goes. */
 		while (r->bend < n) {
 			size_t got;
+			/* the buffer starts at pos: nothing is read past the limit */
+			uint64_t at = r->pos + r->bend;
+			uint64_t left = r->limit > at ? r->limit - at : 0;
+			if (left == 0)
+				break;
 			if (r->fd >= 0) {
 				size_t want = r->cap - r->bend;
 				if (r->chunk) {
@@ -163,6 +169,8 @@ static int need(struct pcapfile_reader *r, size_t n, const uint8_t **p)
 					if (r->chunk < r->cap)
 						r->chunk *= 2; /* read on: ever larger pieces */
 				}
+				if (want > left)
+					want = (size_t)left;
 				ssize_t k = read(r->fd, r->buf + r->bend, want);
 				if (k < 0) {
 					if (errno == EINTR)
@@ -171,7 +179,10 @@ static int need(struct pcapfile_reader *r, size_t n, const uint8_t **p)
 				}
 				got = (size_t)k;
 			} else {
-				got = fread(r->buf + r->bend, 1, n - r->bend, r->f);
+				size_t want = n - r->bend;
+				if (want > left)
+					want = (size_t)left;
+				got = fread(r->buf + r->bend, 1, want, r->f);
 			}
 			if (got == 0) {
 				if (r->f && ferror(r->f)) {
@@ -215,6 +226,8 @@ static int skip(struct pcapfile_reader *r, uint64_t n)
 	r->pos += have;
 	n -= have;
 	r->bstart = r->bend = 0;
+	if (r->pos + n > r->limit)
+		return -ENODATA;
 	if (r->fd >= 0) {
 		struct stat st;
 		if (fstat(r->fd, &st) < 0 || (uint64_t)st.st_size < r->pos + n)
@@ -597,8 +610,10 @@ int pcapfile_reader_next(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 static struct pcapfile_reader *reader_alloc(void)
 {
 	struct pcapfile_reader *r = calloc(1, sizeof(*r));
-	if (r)
+	if (r) {
 		r->fd = -1;
+		r->limit = UINT64_MAX;
+	}
 	return r;
 }
 
@@ -813,6 +828,20 @@ void pcapfile_reader_set_lenient(struct pcapfile_reader *r, int on)
 	r->lenient = on;
 }
 
+void pcapfile_reader_set_limit(struct pcapfile_reader *r, uint64_t size)
+{
+	if (size < r->pos)
+		size = r->pos;
+	if (r->mem) {
+		if (size < r->memlen)
+			r->memlen = (size_t)size;
+		return;
+	}
+	r->limit = size;
+	if (r->bend - r->bstart > size - r->pos)
+		r->bend = r->bstart + (size_t)(size - r->pos); /* read already: forgotten */
+}
+
 uint64_t pcapfile_reader_oversized(const struct pcapfile_reader *r)
 {
 	return r->oversized;
@@ -837,6 +866,8 @@ struct pcapfile_writer {
 	uint64_t off; /* file size including what is buffered */
 	uint8_t *buf;
 	size_t len, cap;
+	size_t nbuf;   /* records in buf */
+	uint64_t nrec; /* records handed to the kernel whole */
 	int err;
 };
 
@@ -849,8 +880,10 @@ static void put32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+/* 0 or -errno; *done: the bytes written either way. */
+static int write_all(int fd, const uint8_t *p, size_t n, size_t *done)
 {
+	*done = 0;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0) {
@@ -860,20 +893,64 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		*done += (size_t)w;
 	}
 	return 0;
 }
 
+/* Length of the record at p (one this writer made, in host byte order). */
+static size_t record_len(const struct pcapfile_writer *w, const uint8_t *p)
+{
+	uint32_t v;
+	if (w->fmt == PCAPFILE_PCAPNG) {
+		memcpy(&v, p + 4, 4);
+		return v;
+	}
+	memcpy(&v, p + 8, 4);
+	return 16 + (size_t)v;
+}
+
+/*
+ * A write of the buffer failed after done bytes (a full disk, a file size
+ * limit): the records written whole stay, the partial one after them is cut
+ * off (a regular file), so the file never ends in the middle of a record.
+ */
+static void write_failed(struct pcapfile_writer *w, size_t done)
+{
+	size_t at = 0, k = 0;
+	while (k < w->nbuf) {
+		size_t n = record_len(w, w->buf + at);
+		if (at + n > done)
+			break;
+		at += n;
+		k++;
+	}
+	w->nrec += k;
+	uint64_t good = w->off - w->len + at;
+	struct stat st;
+	if (fstat(w->fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > good &&
+	    ftruncate(w->fd, (off_t)good) == 0)
+		lseek(w->fd, (off_t)good, SEEK_SET);
+	w->off = good;
+	w->len = 0;
+	w->nbuf = 0;
+}
+
 int pcapfile_writer_flush(struct pcapfile_writer *w)
 {
+	size_t done;
 	if (w->err)
 		return w->err;
 	if (w->len == 0)
 		return 0;
-	int rc = write_all(w->fd, w->buf, w->len);
-	if (rc < 0)
+	int rc = write_all(w->fd, w->buf, w->len, &done);
+	if (rc < 0) {
+		write_failed(w, done);
 		return w->err = rc;
+	}
 	w->len = 0;
+	w->nrec += w->nbuf;
+	w->nbuf = 0;
 	return 0;
 }
 
@@ -958,7 +1035,8 @@ static int writer_resume(struct pcapfile_writer *w, uint64_t size, char *err, si
 		w->off = 0;
 		if (ftruncate(w->fd, 0) < 0 || lseek(w->fd, 0, SEEK_SET) < 0)
 			return -errno;
-		return write_header(w);
+		rc = write_header(w);
+		return rc < 0 ? rc : pcapfile_writer_flush(w);
 	}
 	if (rc < 0) {
 		munmap(m, (size_t)size);
@@ -1109,6 +1187,7 @@ int pcapfile_writer_write(struct pcapfile_writer *w, int64_t ts_ns, const void *
 		memset(p + 28 + caplen, 0, padded - caplen);
 		put32(p + 28 + padded, blen);
 	}
+	w->nbuf++;
 	if (offset)
 		*offset = at;
 	return 0;
@@ -1127,6 +1206,11 @@ int pcapfile_writer_sync(struct pcapfile_writer *w)
 uint64_t pcapfile_writer_offset(const struct pcapfile_writer *w)
 {
 	return w->off;
+}
+
+uint64_t pcapfile_writer_records(const struct pcapfile_writer *w)
+{
+	return w->nrec;
 }
 
 int pcapfile_writer_close(struct pcapfile_writer **wp)

@@ -31,8 +31,11 @@
  * interface, if_tsresol = 9 for nanoseconds), with a given link type and
  * snaplen. Packets are buffered; pcapfile_writer_flush hands them to the
  * kernel (after which a kill -9 loses nothing), pcapfile_writer_sync also
- * fdatasyncs. Opening a non-empty regular file appends to it: its header must
- * match, and a partial last record (from a crash) is cut off first.
+ * fdatasyncs. A write that fails (full disk, file size limit) is sticky and
+ * leaves no partial record behind: the file is cut back to the end of the
+ * last record written whole. Opening a non-empty regular file appends to it:
+ * its header must match, and a partial last record (from a crash) is cut off
+ * first.
  */
 #ifndef SINKTRAP_CAPTURE_PCAPFILE_H
 #define SINKTRAP_CAPTURE_PCAPFILE_H
@@ -112,6 +115,12 @@ const char *pcapfile_reader_error(const struct pcapfile_reader *r);
  * -EMSGSIZE (libpcap reads such files too); pcapfile_reader_oversized counts them.
  */
 void pcapfile_reader_set_lenient(struct pcapfile_reader *r, int on);
+/*
+ * Read the file as if it ended after size bytes (a file still being written:
+ * as it was when its size was taken). A record across that point is a
+ * truncated one (-ENODATA). Not below the offset read to already.
+ */
+void pcapfile_reader_set_limit(struct pcapfile_reader *r, uint64_t size);
 uint64_t pcapfile_reader_oversized(const struct pcapfile_reader *r);
 enum pcapfile_format pcapfile_reader_format(const struct pcapfile_reader *r);
 /* Link type and snaplen of the file (pcap) or of the first interface seen
@@ -146,6 +155,13 @@ int pcapfile_writer_flush(struct pcapfile_writer *w);
 int pcapfile_writer_sync(struct pcapfile_writer *w);
 /* Size of the file including buffered records. */
 uint64_t pcapfile_writer_offset(const struct pcapfile_writer *w);
+/*
+ * Records (packets) this writer has handed to the kernel whole. After a
+ * failed write (the error is sticky) these are the ones the file keeps: the
+ * partial record the failure left is cut off, so a regular file ends with
+ * its last complete record; the records still buffered are lost.
+ */
+uint64_t pcapfile_writer_records(const struct pcapfile_writer *w);
 /* Flush and free; sets *w to NULL. Returns the flush result. */
 int pcapfile_writer_close(struct pcapfile_writer **w);
 

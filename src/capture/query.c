@@ -640,6 +640,8 @@ struct pcapjob {
 	size_t nsrc;
 	char spool[4096];
 	uint64_t scanned_files;
+	uint16_t cid_seed;        /* [capture] community_id_seed, as the indexes have it */
+	struct flow_frags *frags; /* scans: later fragments get their first one's ports */
 };
 
 static void add_off(struct source *s, uint64_t off)
@@ -949,6 +951,8 @@ static int scan_file(struct pcapjob *j, struct source *s)
 	struct pcapfile_pkt p;
 	char err[256];
 	j->scanned_files++;
+	if (j->frags == NULL && flow_frags_new(&j->frags) < 0)
+		return -1;
 	if (pcapfile_reader_open_file(&r, s->path, err, sizeof(err)) < 0)
 		return -1;
 	pcapfile_reader_set_lenient(r, 1);
@@ -958,6 +962,7 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 ||
 		    decode_key_get(&d, &k) < 0)
 			continue;
+		flow_frags_ports(j->frags, &d, p.ts_ns, &k); /* as the flow table keys it */
 		if (filter_mode(j)) {
 			if (key_filter(&j->q, &k, p.ts_ns, 1))
 				add_off(s, p.offset);
@@ -966,8 +971,8 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		if (j->nt == 0) {
 			/* --community-id without a session row */
 			char cid[COMMUNITYID_STRLEN];
-			if (communityid_compute(0, k.family, k.src, k.dst, k.proto, k.sport,
-			                        k.dport, cid) == 0 &&
+			if (communityid_compute(j->cid_seed, k.family, k.src, k.dst, k.proto,
+			                        k.sport, k.dport, cid) == 0 &&
 			    !strcmp(cid, j->q.cid))
 				add_off(s, p.offset);
 			continue;
@@ -984,58 +989,83 @@ static int scan_file(struct pcapjob *j, struct source *s)
 	return 0;
 }
 
-/* The offsets of the packets wanted from one file. */
-static void select_file(struct pcapjob *j, struct source *s)
+/* The offsets of the packets wanted from one file, through its index. 0, or
+ * the index's error (the offsets taken are then incomplete). */
+static int select_indexed(struct pcapjob *j, struct source *s, struct index_reader *ir)
 {
-	char idx[4300], err[256];
-	struct index_reader *ir = NULL;
 	struct index_info info;
-	if (!s->f.part && s->f.indexed) {
-		snprintf(idx, sizeof(idx), "%s.idx", s->path);
-		if (index_reader_open(&ir, idx, err, sizeof(err)) < 0) {
-			fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx,
-			        err);
-			ir = NULL;
-		}
-	}
-	if (ir == NULL) {
-		if (!filter_mode(j) && j->nt == 0 && j->q.cid == NULL)
-			return; /* a session id unknown to the store: only indexes know ids */
-		if (scan_file(j, s) < 0)
-			fprintf(stderr, "sinktrap: %s: cannot be read\n", s->f.name);
-		return;
-	}
+	int rc = 0;
 	index_reader_info(ir, &info);
 	struct walk w = {j, s, (info.flags & INDEX_F_REBUILT) != 0};
 	if (filter_mode(j)) {
 		if (info.npkts &&
 		    (info.last_ns >= j->q.since_ns && info.first_ns <= j->q.until_ns))
-			index_reader_foreach(ir, walk_flow, &w);
+			rc = index_reader_foreach(ir, walk_flow, &w);
 	} else if (j->nt == 0) {
 		/* not in the store: the spool's own indexes */
 		if (j->q.cid)
-			index_reader_find_cid(ir, j->q.cid, walk_cid, &w);
-		if (j->q.have_session) {
+			rc = index_reader_find_cid(ir, j->q.cid, walk_cid, &w);
+		if (rc == 0 && j->q.have_session) {
 			struct index_flow fl;
 			const uint64_t *offs;
-			if (index_reader_find(ir, j->q.session, &fl, &offs) == 0)
+			rc = index_reader_find(ir, j->q.session, &fl, &offs);
+			if (rc == 0)
 				add_flow_offsets(s, &fl, offs);
 		}
 	} else if (w.rebuilt) {
 		/* flow ids of a rescan are its own: match by key and time */
-		index_reader_foreach(ir, walk_flow, &w);
+		rc = index_reader_foreach(ir, walk_flow, &w);
 	} else {
-		for (size_t i = 0; i < j->nt; i++) {
+		for (size_t i = 0; i < j->nt && (rc == 0 || rc == -ENOENT); i++) {
 			struct index_flow fl;
 			const uint64_t *offs;
 			const struct target *t = &j->t[i];
 			if (t->seq_first && (s->f.seq < t->seq_first || s->f.seq > t->seq_last))
 				continue;
-			if (index_reader_find(ir, t->flow_id, &fl, &offs) == 0)
+			rc = index_reader_find(ir, t->flow_id, &fl, &offs);
+			if (rc == 0)
 				add_flow_offsets(s, &fl, offs);
 		}
 	}
-	index_reader_close(&ir);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* The offsets of the packets wanted from one file. */
+static void select_file(struct pcapjob *j, struct source *s)
+{
+	char idx[4300], err[256];
+	struct index_reader *ir = NULL;
+	err[0] = '\0';
+	if (!s->f.part && s->f.indexed) {
+		snprintf(idx, sizeof(idx), "%s.idx", s->path);
+		if (index_reader_open(&ir, idx, err, sizeof(err)) < 0)
+			ir = NULL;
+	}
+	if (ir != NULL) {
+		int rc = select_indexed(j, s, ir);
+		if (rc == 0) {
+			index_reader_close(&ir);
+			return;
+		}
+		/* a corrupt block must not hide packets: the capture has them all */
+		const char *why = index_reader_error(ir);
+		snprintf(err, sizeof(err), "%s", *why ? why : strerror(-rc));
+		index_reader_close(&ir);
+		s->n = 0;
+	}
+	if (!filter_mode(j) && j->nt == 0 && j->q.cid == NULL) {
+		/* a session id unknown to the store: only indexes know ids */
+		if (err[0])
+			fprintf(stderr,
+			        "sinktrap: %s: %s; its packets of session %" PRIu64
+			        " (if any) cannot be found\n",
+			        idx, err, j->q.session);
+		return;
+	}
+	if (err[0])
+		fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx, err);
+	if (scan_file(j, s) < 0)
+		fprintf(stderr, "sinktrap: %s: cannot be read\n", s->f.name);
 }
 
 /* Sort a source's offsets and drop repeats; whether any are left. */
@@ -1134,9 +1164,12 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 		index_reader_info(ir, &info);
 		struct index_flow fl;
 		const uint64_t *offs;
-		if (info.flags & INDEX_F_REBUILT)
-			ok = 0;
-		else if (index_reader_find(ir, j->q.session, &fl, &offs) == 0) {
+		int rc = -ENOENT;
+		if (info.flags & INDEX_F_REBUILT ||
+		    ((rc = index_reader_find(ir, j->q.session, &fl, &offs)) < 0 &&
+		     rc != -ENOENT))
+			ok = 0; /* a rescan's ids, or a corrupt index: ask the store */
+		else if (rc == 0) {
 			struct source *s = &src[nsrc];
 			s->f = files[i];
 			snprintf(s->path, sizeof(s->path), "%s/%s", j->spool, files[i].name);
@@ -1209,11 +1242,37 @@ static void job_free(struct pcapjob *j)
 	free(j->src);
 	free(j->t);
 	free(j->q.dom);
+	flow_frags_free(&j->frags);
 	j->src = NULL;
 	j->t = NULL;
 	j->q.dom = NULL;
 	j->q.ndom = 0;
 	j->nsrc = j->nt = 0;
+}
+
+/*
+ * The DLT_ value libpcap's compiler wants for a LINKTYPE_ value of a file
+ * (libpcap maps them when it reads a file, but does not export the map).
+ * They differ where the platforms' DLT_ numbers did: raw IP above all.
+ */
+static int dlt_of_linktype(uint32_t linktype)
+{
+	switch (linktype) {
+	case 100: /* LINKTYPE_ATM_RFC1483 */
+		return DLT_ATM_RFC1483;
+	case 101: /* LINKTYPE_RAW */
+	case 12:  /* raw IP as BSD writes it (decode.h DECODE_LINK_RAW_BSD) */
+	case 14:  /* and OpenBSD (DECODE_LINK_RAW_OBSD) */
+		return DLT_RAW;
+	case 102: /* LINKTYPE_SLIP_BSDOS */
+		return DLT_SLIP_BSDOS;
+	case 103: /* LINKTYPE_PPP_BSDOS */
+		return DLT_PPP_BSDOS;
+	case 106: /* LINKTYPE_ATM_CLIP */
+		return DLT_ATM_CLIP;
+	default: /* the same number (LINKTYPE_ETHERNET, _LINUX_SLL, _IPV4...) */
+		return (int)linktype;
+	}
 }
 
 static void pcap_usage(FILE *out)
@@ -1272,6 +1331,7 @@ int capture_pcap_main(int argc, char **argv)
 	if (c == NULL)
 		return 2;
 	capture_spool_dir(c, j.spool, sizeof(j.spool));
+	j.cid_seed = (uint16_t)c->capture_cid_seed;
 
 	struct spool_file *files;
 	size_t nfiles;
@@ -1372,8 +1432,8 @@ int capture_pcap_main(int argc, char **argv)
 	struct bpf_program prog;
 	int have_prog = 0;
 	if (j.q.bpf) {
-		dead = pcap_open_dead_with_tstamp_precision((int)linktype, PCAPFILE_MAX_CAPLEN,
-		                                            PCAP_TSTAMP_PRECISION_NANO);
+		dead = pcap_open_dead_with_tstamp_precision(
+		    dlt_of_linktype(linktype), PCAPFILE_MAX_CAPLEN, PCAP_TSTAMP_PRECISION_NANO);
 		if (dead == NULL ||
 		    pcap_compile(dead, &prog, j.q.bpf, 1, PCAP_NETMASK_UNKNOWN) < 0) {
 			fprintf(stderr, "sinktrap: --bpf '%s': %s\n", j.q.bpf,

@@ -20,6 +20,9 @@
 #include "common/util.h"
 
 #define RETRY_MS 1000
+/* Files written at once: one per link type (a pcapng whose interfaces have
+ * several); one more link type finishes the file the longest unused. */
+#define MAX_OPEN 8
 
 struct fname {
 	uint32_t seq;
@@ -38,21 +41,31 @@ struct job {
 	uint64_t size;
 };
 
-struct recorder {
-	struct recorder_config cfg;
-	char *spool; /* Malloced copy of cfg.spool. */
-	struct emitter *em;
-	struct flow_table *ft;
-	struct index_writer *iw[2];
-	int cur; /* iw[cur] fills; iw[!cur] may be with the finisher */
-
-	/* the file being written */
-	struct pcapfile_writer *w;
+/* A file being written, of one link type. */
+struct out {
+	struct pcapfile_writer *w; /* NULL: none */
 	int fd;
 	struct spool_file file;
 	uint32_t linktype;
 	int64_t opened_ms;
 	uint64_t file_pkts;
+	uint64_t used; /* when a packet last went here (recorder.uses) */
+	struct index_writer *iw;
+};
+
+struct recorder {
+	struct recorder_config cfg;
+	char *spool; /* Malloced copy of cfg.spool. */
+	struct emitter *em;
+	struct flow_table *ft;
+	/* index writers not in use (under mu: the finisher gives them back); one
+	 * fills per file being written while the finisher saves another */
+	struct index_writer **spare;
+	size_t nspare, capspare;
+
+	struct out out[MAX_OPEN]; /* the files being written */
+	struct out *last;         /* the last packet's */
+	uint64_t uses;
 	int64_t retry_ms; /* after a failure, no new file before this */
 
 	/* names of the files made here, by sequence (increasing) */
@@ -206,6 +219,34 @@ static void collect_deleted(void *arg, const struct spool_file *f, const char *r
 	c->n++;
 }
 
+/* An index writer for a new file: a spare one, or a new one (NULL when out of memory). */
+static struct index_writer *iw_get(struct recorder *r)
+{
+	struct index_writer *w = NULL;
+	pthread_mutex_lock(&r->mu);
+	if (r->nspare > 0)
+		w = r->spare[--r->nspare];
+	pthread_mutex_unlock(&r->mu);
+	if (w == NULL && index_writer_new(&w, r->cfg.flow.cid_seed, 0) < 0)
+		w = NULL;
+	return w;
+}
+
+/* Give an index writer back, emptied (either thread). */
+static void iw_put(struct recorder *r, struct index_writer *w)
+{
+	if (w == NULL)
+		return;
+	index_writer_reset(w);
+	pthread_mutex_lock(&r->mu);
+	if (r->nspare == r->capspare) {
+		r->capspare = r->capspare ? r->capspare * 2 : 4;
+		r->spare = xreallocarray(r->spare, r->capspare, sizeof(*r->spare));
+	}
+	r->spare[r->nspare++] = w;
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void finish_job(struct recorder *r, struct job *j)
 {
 	char err[512];
@@ -224,7 +265,7 @@ static void finish_job(struct recorder *r, struct job *j)
 	}
 	spool_chown(r->spool, &j->f, r->cfg.owner, r->cfg.group);
 	close(j->fd);
-	index_writer_reset(j->iw);
+	iw_put(r, j->iw);
 
 	struct collect c = {NULL, 0, 0};
 	int n = spool_enforce(r->spool, &r->cfg.limits, r->cfg.file_size, collect_deleted, &c);
@@ -268,20 +309,20 @@ static void *finisher(void *arg)
 	return NULL;
 }
 
-/* Hand a finished file to the finisher; the other index writer takes over. */
-static void hand_over(struct recorder *r, int fd, const struct spool_file *f, uint64_t size)
+/* Hand a finished file and its index writer to the finisher. */
+static void hand_over(struct recorder *r, int fd, const struct spool_file *f, uint64_t size,
+                      struct index_writer *iw)
 {
 	pthread_mutex_lock(&r->mu);
 	while (r->have_job || r->busy)
 		pthread_cond_wait(&r->cv, &r->mu);
 	r->job.fd = fd;
 	r->job.f = *f;
-	r->job.iw = r->iw[r->cur];
+	r->job.iw = iw;
 	r->job.size = size;
 	r->have_job = 1;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	r->cur ^= 1;
 }
 
 /* ---- files ---- */
@@ -294,54 +335,128 @@ static void drop_part(struct recorder *r, int fd, const struct spool_file *f)
 	close(fd);
 }
 
-static void finish_file(struct recorder *r)
+/* The name of the file opened last of those being written, for the stats. */
+static void note_current(struct recorder *r)
 {
-	if (r->w == NULL)
-		return;
-	int rc = pcapfile_writer_close(&r->w);
-	struct stat st;
-	uint64_t size = fstat(r->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	if (rc < 0)
-		log_warnx("%s: %s", r->file.name, strerror(-rc));
-	if (r->file_pkts == 0) {
-		drop_part(r, r->fd, &r->file);
-		index_writer_reset(r->iw[r->cur]);
-	} else {
-		hand_over(r, r->fd, &r->file, size);
-	}
-	r->fd = -1;
-	r->st.current[0] = '\0';
+	const struct out *cur = NULL;
+	for (int i = 0; i < MAX_OPEN; i++)
+		if (r->out[i].w && (cur == NULL || r->out[i].file.seq > cur->file.seq))
+			cur = &r->out[i];
+	snprintf(r->st.current, sizeof(r->st.current), "%s", cur ? cur->file.name : "");
 }
 
-static int open_file(struct recorder *r, uint32_t linktype)
+/*
+ * Finish a file being written. Returns 0, or the -errno of a write that
+ * failed (now or before): the packets that did not reach the file are then
+ * counted as not written (the writer cut the file back to its last whole
+ * record) and the file is published with those that did.
+ */
+static int finish_out(struct recorder *r, struct out *o)
+{
+	if (o->w == NULL)
+		return 0;
+	int rc = pcapfile_writer_flush(o->w);
+	if (rc < 0) {
+		uint64_t kept = pcapfile_writer_records(o->w);
+		uint64_t lost = o->file_pkts > kept ? o->file_pkts - kept : 0;
+		r->st.written -= lost;
+		r->st.write_errors += lost;
+		o->file_pkts = kept;
+		log_warnx("%s: write: %s (%" PRIu64 " packets lost, %" PRIu64 " kept)",
+		          o->file.name, strerror(-rc), lost, kept);
+	}
+	pcapfile_writer_close(&o->w);
+	struct stat st;
+	uint64_t size = fstat(o->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	if (o->file_pkts == 0) {
+		drop_part(r, o->fd, &o->file);
+		iw_put(r, o->iw);
+	} else {
+		hand_over(r, o->fd, &o->file, size, o->iw);
+	}
+	o->iw = NULL;
+	o->fd = -1;
+	if (r->last == o)
+		r->last = NULL;
+	note_current(r);
+	return rc;
+}
+
+/* Finish every file being written; the first write error, or 0. */
+static int finish_files(struct recorder *r)
+{
+	int rc = 0;
+	for (int i = 0; i < MAX_OPEN; i++) {
+		int e = finish_out(r, &r->out[i]);
+		if (rc == 0)
+			rc = e;
+	}
+	return rc;
+}
+
+static int open_file(struct recorder *r, struct out *o, uint32_t linktype)
 {
 	char err[256];
 	int64_t now = mono_ms();
 	if (now < r->retry_ms)
 		return -EAGAIN;
 	int pcapng = r->cfg.format == PCAPFILE_PCAPNG;
-	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group, &r->file);
+	struct index_writer *iw = iw_get(r);
+	if (iw == NULL) {
+		r->retry_ms = now + RETRY_MS;
+		log_warnx("%s: index: out of memory", r->spool);
+		return -ENOMEM;
+	}
+	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group, &o->file);
 	if (fd < 0) {
 		r->retry_ms = now + RETRY_MS;
 		log_warnx("%s: cannot start a capture file: %s", r->spool, strerror(-fd));
+		iw_put(r, iw);
 		return fd;
 	}
-	int rc = pcapfile_writer_open(&r->w, fd, r->cfg.format, linktype, r->cfg.snaplen, err,
+	int rc = pcapfile_writer_open(&o->w, fd, r->cfg.format, linktype, r->cfg.snaplen, err,
 	                              sizeof(err));
 	if (rc < 0) {
 		r->retry_ms = now + RETRY_MS;
-		log_warnx("%s: %s", r->file.name, err);
-		drop_part(r, fd, &r->file);
+		log_warnx("%s: %s", o->file.name, err);
+		drop_part(r, fd, &o->file);
+		iw_put(r, iw);
 		return rc;
 	}
-	r->fd = fd;
-	r->linktype = linktype;
-	r->opened_ms = now;
-	r->file_pkts = 0;
-	name_add(r, &r->file);
-	flow_table_set_file(r->ft, r->file.seq);
-	snprintf(r->st.current, sizeof(r->st.current), "%s", r->file.name);
+	o->fd = fd;
+	o->iw = iw;
+	o->linktype = linktype;
+	o->opened_ms = now;
+	o->file_pkts = 0;
+	name_add(r, &o->file);
+	note_current(r);
 	return 0;
+}
+
+/*
+ * The file packets of linktype go to: the one being written, or a new one
+ * (when all are taken, the longest unused is finished first, its write error
+ * in *lost). NULL when none could be started.
+ */
+static struct out *out_for(struct recorder *r, uint32_t linktype, int *lost)
+{
+	struct out *spare = NULL, *lru = NULL;
+	for (int i = 0; i < MAX_OPEN; i++) {
+		struct out *o = &r->out[i];
+		if (o->w == NULL) {
+			if (spare == NULL)
+				spare = o;
+		} else if (o->linktype == linktype) {
+			return o;
+		} else if (lru == NULL || o->used < lru->used) {
+			lru = o;
+		}
+	}
+	if (spare == NULL) {
+		*lost = finish_out(r, lru);
+		spare = lru;
+	}
+	return open_file(r, spare, linktype) == 0 ? spare : NULL;
 }
 
 /* ---- API ---- */
@@ -356,7 +471,8 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 	r->spool = xstrdup(c->spool);
 	r->cfg.spool = r->spool;
 	r->em = em;
-	r->fd = -1;
+	for (int i = 0; i < MAX_OPEN; i++)
+		r->out[i].fd = -1;
 	r->cfg.flow.end_cb = on_flow_end;
 	r->cfg.flow.cb_arg = r;
 	pthread_mutex_init(&r->mu, NULL);
@@ -366,10 +482,13 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 		         strerror(-rc));
 		goto fail;
 	}
-	if ((rc = index_writer_new(&r->iw[0], c->flow.cid_seed, 0)) < 0 ||
-	    (rc = index_writer_new(&r->iw[1], c->flow.cid_seed, 0)) < 0) {
-		snprintf(err, errlen, "index: %s", strerror(-rc));
-		goto fail;
+	for (int i = 0; i < 2; i++) { /* one fills while the finisher saves the other */
+		struct index_writer *w;
+		if ((rc = index_writer_new(&w, c->flow.cid_seed, 0)) < 0) {
+			snprintf(err, errlen, "index: %s", strerror(-rc));
+			goto fail;
+		}
+		iw_put(r, w);
 	}
 	struct collect col = {NULL, 0, 0};
 	rc = spool_enforce(r->spool, &c->limits, c->file_size, collect_deleted, &col);
@@ -403,10 +522,13 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 	r->st.bytes += origlen;
 	if (ts_ns > r->st.last_ts)
 		r->st.last_ts = ts_ns;
-	if (r->w && linktype != r->linktype)
-		finish_file(r); /* one link type per file */
-	if (r->w == NULL)
-		open_file(r, linktype);
+	int lost = 0;
+	struct out *o = r->last;
+	if (o == NULL || o->linktype != linktype) { /* one link type per file */
+		o = out_for(r, linktype, &lost);
+		r->last = o;
+		flow_table_set_file(r->ft, o ? o->file.seq : 0);
+	}
 	rc = decode_packet(linktype, data, caplen, &d);
 	if (rc < 0)
 		r->st.malformed++;
@@ -414,32 +536,36 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 		r->st.nonip++;
 	else
 		f = flow_table_track(r->ft, &d, ts_ns, origlen, &dir);
-	if (r->w == NULL) {
+	if (o == NULL) {
 		r->st.write_errors++;
 		return -EIO;
 	}
-	rc = pcapfile_writer_write(r->w, ts_ns, data, caplen, origlen, &off);
+	o->used = ++r->uses;
+	rc = pcapfile_writer_write(o->w, ts_ns, data, caplen, origlen, &off);
 	if (rc < 0) {
-		r->st.write_errors++;
-		log_warnx("%s: write: %s", r->file.name, strerror(-rc));
-		finish_file(r);
+		r->st.write_errors++; /* this one; finish_out counts those buffered */
+		finish_out(r, o);
 		r->retry_ms = mono_ms() + RETRY_MS;
 		return rc;
 	}
 	r->st.written++;
-	r->file_pkts++;
+	o->file_pkts++;
 	/* A failure here (out of memory) makes the index unsaveable: the finisher
 	 * then rebuilds it from the file. */
 	if (f)
-		index_writer_add_hint(r->iw[r->cur], f->id, &f->key, ts_ns, off, &f->ix);
-	if (r->cfg.file_size && pcapfile_writer_offset(r->w) >= r->cfg.file_size)
-		finish_file(r);
-	return 0;
+		index_writer_add_hint(o->iw, f->id, &f->key, ts_ns, off, &f->ix);
+	if (r->cfg.file_size && pcapfile_writer_offset(o->w) >= r->cfg.file_size &&
+	    (rc = finish_out(r, o)) < 0) {
+		r->retry_ms = mono_ms() + RETRY_MS;
+		return rc;
+	}
+	return lost;
 }
 
 struct copy_arg {
 	int in, out;
 	uint64_t len;
+	uint64_t done; /* bytes copied */
 	int rc;
 };
 
@@ -454,6 +580,7 @@ static void *copy_thread(void *arg)
 		ssize_t n = copy_file_range(c->in, &in_off, c->out, &out_off, left, 0);
 		if (n > 0) {
 			left -= (uint64_t)n;
+			c->done += (uint64_t)n;
 			continue;
 		}
 		if (n == 0)
@@ -486,6 +613,7 @@ static void *copy_thread(void *arg)
 			in_off += m;
 			out_off += m;
 			left -= (uint64_t)m;
+			c->done += (uint64_t)m;
 		}
 		free(buf);
 		break;
@@ -504,7 +632,10 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 
 	*npkts = 0;
 	stop[0] = '\0';
-	finish_file(r);
+	if ((rc = finish_files(r)) < 0) {
+		snprintf(err, errlen, "%s: write: %s", r->spool, strerror(-rc));
+		return rc;
+	}
 	if ((rc = pcapfile_reader_open_file(&rd, path, err, errlen)) < 0)
 		return rc;
 	enum pcapfile_format fmt = pcapfile_reader_format(rd);
@@ -523,6 +654,9 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		pcapfile_reader_close(&rd);
 		return rc;
 	}
+	/* A file still being written is taken as it is now: the reader stops where
+	 * the copy does. */
+	pcapfile_reader_set_limit(rd, (uint64_t)st.st_size);
 	int fd = spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, &file);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot start a capture file: %s", r->spool,
@@ -531,17 +665,25 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		pcapfile_reader_close(&rd);
 		return fd;
 	}
+	struct index_writer *iw = iw_get(r);
+	if (iw == NULL) {
+		snprintf(err, errlen, "index: out of memory");
+		drop_part(r, fd, &file);
+		close(in);
+		pcapfile_reader_close(&rd);
+		return -ENOMEM;
+	}
 	name_add(r, &file);
 	flow_table_set_file(r->ft, file.seq);
+	r->last = NULL; /* the next packet sets its own file */
 	snprintf(r->st.current, sizeof(r->st.current), "%s", file.name);
 
-	struct copy_arg ca = {in, fd, (uint64_t)st.st_size, 0};
+	struct copy_arg ca = {in, fd, (uint64_t)st.st_size, 0, 0};
 	pthread_t th;
 	int threaded = pthread_create(&th, NULL, copy_thread, &ca) == 0;
 	if (!threaded)
 		copy_thread(&ca);
 
-	struct index_writer *iw = r->iw[r->cur];
 	uint64_t n = 0;
 	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
 		struct decode_pkt d;
@@ -575,10 +717,17 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	close(in);
 	*npkts = n;
 	r->st.current[0] = '\0';
-	if (ca.rc < 0 || (n > 0 && ftruncate(fd, (off_t)good) < 0)) {
+	if (ca.rc == 0 && ca.done < good)
+		ca.rc = -ENODATA; /* it shrank while it was copied */
+	/* only ever cut (a partial last record), never extended */
+	if (ca.rc < 0 || (n > 0 && good < ca.done && ftruncate(fd, (off_t)good) < 0)) {
 		rc = ca.rc < 0 ? ca.rc : -errno;
-		snprintf(err, errlen, "%s: copy into %s: %s", path, r->spool, strerror(-rc));
-		index_writer_reset(iw);
+		snprintf(err, errlen, "%s: copy into %s: %s", path, r->spool,
+		         rc == -ENODATA ? "the file shrank while it was copied"
+		                        : strerror(-rc));
+		r->st.written -= n; /* none of them is in the spool */
+		r->st.write_errors += n;
+		iw_put(r, iw);
 		drop_part(r, fd, &file);
 		return rc;
 	}
@@ -587,23 +736,28 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		         "%" PRIu64 " packets longer than the file's snaplen (kept whole)",
 		         oversized);
 	if (n == 0) {
-		index_writer_reset(iw);
+		iw_put(r, iw);
 		drop_part(r, fd, &file);
 		return 0;
 	}
-	hand_over(r, fd, &file, good);
+	hand_over(r, fd, &file, good, iw);
 	return 0;
 }
 
 int recorder_flush(struct recorder *r)
 {
-	if (r->w == NULL)
-		return 0;
-	int rc = pcapfile_writer_flush(r->w);
-	if (rc < 0) {
-		log_warnx("%s: write: %s", r->file.name, strerror(-rc));
-		finish_file(r);
-		r->retry_ms = mono_ms() + RETRY_MS;
+	int rc = 0;
+	for (int i = 0; i < MAX_OPEN; i++) {
+		struct out *o = &r->out[i];
+		if (o->w == NULL)
+			continue;
+		int e = pcapfile_writer_flush(o->w);
+		if (e < 0) {
+			finish_out(r, o);
+			r->retry_ms = mono_ms() + RETRY_MS;
+			if (rc == 0)
+				rc = e;
+		}
 	}
 	return rc;
 }
@@ -620,16 +774,18 @@ void recorder_expire(struct recorder *r, int64_t now_ns)
 
 void recorder_tick(struct recorder *r)
 {
-	if (r->w && r->cfg.file_time_ms > 0 && r->file_pkts > 0 &&
-	    mono_ms() - r->opened_ms >= r->cfg.file_time_ms)
-		finish_file(r);
+	for (int i = 0; i < MAX_OPEN; i++) {
+		struct out *o = &r->out[i];
+		if (o->w && r->cfg.file_time_ms > 0 && o->file_pkts > 0 &&
+		    mono_ms() - o->opened_ms >= r->cfg.file_time_ms)
+			finish_out(r, o);
+	}
 	take_results(r);
 }
 
 int recorder_rotate(struct recorder *r)
 {
-	finish_file(r);
-	return 0;
+	return finish_files(r);
 }
 
 void recorder_close(struct recorder **rp, enum flow_end reason)
@@ -639,7 +795,7 @@ void recorder_close(struct recorder **rp, enum flow_end reason)
 		return;
 	if (r->ft)
 		flow_table_flush(r->ft, reason);
-	finish_file(r);
+	finish_files(r);
 	if (r->th_started) {
 		pthread_mutex_lock(&r->mu);
 		r->quit = 1;
@@ -650,8 +806,9 @@ void recorder_close(struct recorder **rp, enum flow_end reason)
 	if (r->em)
 		take_results(r);
 	flow_table_free(&r->ft);
-	index_writer_free(&r->iw[0]);
-	index_writer_free(&r->iw[1]);
+	for (size_t i = 0; i < r->nspare; i++)
+		index_writer_free(&r->spare[i]);
+	free(r->spare);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r->dels);

@@ -5,11 +5,14 @@
  * events and deleted spool files "pcap_expired" events, both built in the
  * emitter given (emit.h).
  *
- * Files rotate past file_size, and (recorder_tick) after file_time. A
- * finished file is handed to a finisher thread, which writes its index,
- * renames it to its final name and applies the disk quota, so neither the
- * index encoding nor the unlinking of old files ever stalls the packet
- * path. Two index writers take turns: one fills while the other is saved.
+ * A file holds one link type; packets of several link types (a pcapng of
+ * several interfaces) go to files written side by side, one per link type
+ * (8 at most: one more finishes the one the longest unused). Files rotate
+ * past file_size, and (recorder_tick) after file_time. A finished file is
+ * handed to a finisher thread, which writes its index, renames it to its
+ * final name and applies the disk quota, so neither the index encoding nor
+ * the unlinking of old files ever stalls the packet path. Index writers take
+ * turns: one fills per file being written while another is saved.
  *
  * Single-threaded use (the finisher is internal). Time: flows age by packet
  * time (flow.h); recorder_expire moves that clock on when no packet comes
@@ -84,11 +87,13 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
                  char *err, size_t errlen);
 
 /*
- * One packet. Written to the current file (a new one is started when there
- * is none or the link type changes), tracked and indexed; flows that end
- * on the way are reported. Returns 0, or -errno when the packet could not
- * be written (it is still tracked; the next file is tried at most once a
- * second).
+ * One packet. Written to the file being written for its link type (a new
+ * one is started when there is none), tracked and indexed; flows that end
+ * on the way are reported. Returns 0, or -errno when a write failed: this
+ * packet, or packets buffered before it, could not be written (they are
+ * counted in write_errors, the file is finished with the packets that
+ * reached it, whole; the packet is still tracked; the next file is tried at
+ * most once a second).
  */
 int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
                     uint32_t origlen, uint32_t linktype);
@@ -96,14 +101,17 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 /*
  * Ingest an existing classic pcap file as it is: its bytes (up to its last
  * complete record) are copied into the spool with copy_file_range while
- * the packets are tracked and indexed at their offsets in it. Finishes the
- * current file first. *npkts gets the packets taken; *stop the reader's
- * error when it stopped early ("" otherwise). Returns 0, or -errno with err.
+ * the packets are tracked and indexed at their offsets in it. A file still
+ * growing is taken as it is at the start: what is read is what is copied,
+ * up to the size it had then. Finishes the files being written first.
+ * *npkts gets the packets taken; *stop the reader's error when it stopped
+ * early ("" otherwise). Returns 0, or -errno with err.
  */
 int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *stop,
                    size_t stoplen, char *err, size_t errlen);
 
-/* Hand buffered packets to the kernel (a kill -9 after this loses none of them). */
+/* Hand buffered packets to the kernel (a kill -9 after this loses none of them).
+ * 0, or the -errno of a failed write (as recorder_packet). */
 int recorder_flush(struct recorder *r);
 /* End every flow now (between unrelated captures of an ingest). */
 void recorder_end_flows(struct recorder *r, enum flow_end reason);
@@ -111,7 +119,8 @@ void recorder_end_flows(struct recorder *r, enum flow_end reason);
 void recorder_expire(struct recorder *r, int64_t now_ns);
 /* Rotate by age, and report what the finisher did (deleted files). Call about once a second. */
 void recorder_tick(struct recorder *r);
-/* Finish the current file now (if it has packets). */
+/* Finish the current file now (if it has packets). 0, or the -errno of a
+ * failed write (as recorder_packet). */
 int recorder_rotate(struct recorder *r);
 /* End every flow (reason: FLOW_END_SHUTDOWN), finish the file, wait for the
  * finisher, report, free; sets *r to NULL. */

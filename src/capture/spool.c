@@ -411,17 +411,35 @@ int spool_enforce(const char *dir, const struct spool_limits *lim, uint64_t rese
 	return deleted;
 }
 
-/* Whether the index at idx covers a capture of pcap_size bytes. */
-static int index_covers(const char *idx, uint64_t pcap_size)
+static int flow_ok(void *arg, const struct index_flow *fl, const uint64_t *offsets)
+{
+	(void)arg;
+	(void)fl;
+	(void)offsets;
+	return 0;
+}
+
+/* Whether the index at idx covers a capture of pcap_size bytes, every block
+ * of it readable; why (when not) says what is wrong. */
+static int index_covers(const char *idx, uint64_t pcap_size, char *why, size_t whylen)
 {
 	struct index_reader *ir;
 	struct index_info info;
-	char err[128];
-	if (index_reader_open(&ir, idx, err, sizeof(err)) < 0)
+	char err[256];
+	if (index_reader_open(&ir, idx, err, sizeof(err)) < 0) {
+		snprintf(why, whylen, "its index is unreadable: %s", err);
 		return 0;
+	}
 	index_reader_info(ir, &info);
+	int ok = info.pcap_size == pcap_size;
+	if (!ok)
+		snprintf(why, whylen, "its index did not cover it");
+	else if (index_reader_foreach(ir, flow_ok, NULL) < 0) {
+		snprintf(why, whylen, "its index is corrupt: %s", index_reader_error(ir));
+		ok = 0;
+	}
 	index_reader_close(&ir);
-	return info.pcap_size == pcap_size;
+	return ok;
 }
 
 static void note(spool_note_cb *cb, void *arg, const char *name, const char *fmt, ...)
@@ -561,7 +579,8 @@ int spool_recover(const char *dir, const struct flow_config *fc, spool_note_cb *
 		}
 		if (path_of(path, sizeof(path), dir, f->name, ".idx") < 0)
 			continue;
-		if (f->indexed && index_covers(path, f->pcap_size))
+		char why[400] = "it had no index";
+		if (f->indexed && index_covers(path, f->pcap_size, why, sizeof(why)))
 			continue;
 		char pcap[4096];
 		if (path_of(pcap, sizeof(pcap), dir, f->name, "") < 0)
@@ -571,8 +590,7 @@ int spool_recover(const char *dir, const struct flow_config *fc, spool_note_cb *
 			note(cb, arg, f->name, "could not be indexed: %s", err);
 			continue;
 		}
-		note(cb, arg, f->name, "indexed again (%s)",
-		     f->indexed ? "its index did not cover it" : "it had no index");
+		note(cb, arg, f->name, "indexed again (%s)", why);
 		done++;
 	}
 	free(files);

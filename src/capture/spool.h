@@ -125,8 +125,9 @@ typedef void spool_note_cb(void *arg, const char *name, const char *what);
 /*
  * After a crash (under the spool lock): each unlocked "NAME.part" is cut to
  * its last complete record, indexed and renamed (an empty one is removed);
- * a finished file whose index is missing or does not cover it is indexed
- * again; an index without its capture and leftover temporary files go.
+ * a finished file whose index is missing, does not cover it or has a block
+ * that does not decode is indexed again; an index without its capture and
+ * leftover temporary files go.
  * fc: flow settings for the rebuilt indexes (may be NULL). Returns the number
  * of files recovered or re-indexed, or -errno.
  */

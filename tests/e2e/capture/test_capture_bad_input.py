@@ -3,6 +3,10 @@ non-IP frames, files that are no capture, and queries with nothing in them. Each
 gets a clear message and an exit status, never a crash, and whatever is readable
 is ingested and indexed."""
 
+import os
+import re
+import resource
+import signal
 import struct
 
 import pytest
@@ -100,6 +104,52 @@ def test_truncated_pcapng(mres, tmp_path):
     assert 100 < n < 653
 
 
+def _file_size_limit(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_write_error_fails_the_ingest(mres, tmp_path):
+    """A write into the spool that fails (a file size limit here, a full disk alike) fails
+    the ingest: exit status 1, the reason, the packets not written counted, and the spool
+    file ends with its last whole record: no partial record left as a packet."""
+    src = caplib.PCAPS / "http_espn.pcapng"
+    if not src.exists() or not caplib.ATTACK.exists():
+        pytest.skip("capture missing")
+    # no store: the database would meet the limit first
+    st = mres.sinktrap(caplib.capture_conf(
+        {"events": {"sqlite": "no", "json": "no"}}, timeouts=caplib.LONG), start=False)
+    st.write_conf()
+    r = caplib.run([st.bin, "ingest", "-c", st.conf_path, src, caplib.ATTACK], check=False,
+                   preexec_fn=_file_size_limit(300000))
+    _no_crash(r)
+    err, out = r.stderr.decode(), r.stdout.decode()
+    assert r.returncode == 1, (out, err)
+    assert "http_espn.pcapng: write into" in err and "File too large" in err, err
+    assert "ingest stopped, the files after it are not read" in err, err
+    m = re.search(r"ingested (\d+) packets .* (\d+) not written \(write errors\)", out)
+    assert m, out
+    kept, lost = int(m.group(1)), int(m.group(2))
+    assert kept > 0 and lost > 0 and kept + lost <= 956
+    assert f"{kept} packets ingested, {lost} not written" in err
+    files = caplib.spool_files(st)
+    assert len(files) == 1  # the attack trace was not read
+    data = (caplib.spool(st) / files[0]).read_bytes()
+    assert len(data) < 300000
+    # whole records up to the end of the file, as many as were said ingested
+    off, n = 24, 0
+    while off < len(data):
+        assert off + 16 <= len(data), "a partial record header at the end"
+        off += 16 + struct.unpack("<I", data[off + 8:off + 12])[0]
+        n += 1
+    assert off == len(data), "a partial record at the end"
+    assert n == kept
+    got = caplib.read_pcap(caplib.pcap(st, "--since", "@0").stdout)
+    assert len(got) == kept and min(ts for ts, _, _ in got) > 0
+
+
 def test_not_captures(mres, tmp_path):
     st = _st(mres)
     text = tmp_path / "notes.txt"
@@ -117,6 +167,27 @@ def test_not_captures(mres, tmp_path):
         r = caplib.ingest(st, header_only, check=False)
         assert r.returncode == 0 and b"nothing to ingest" in r.stderr
     assert caplib.spool_files(st) == []
+
+
+def test_not_files(mres, tmp_path):
+    """A FIFO and "-" (standard input) are refused at once with a message (ingest
+    reads a capture twice; a FIFO would block its open for ever), the other
+    files are ingested, and the exit status is 1."""
+    if not caplib.ATTACK.exists():
+        pytest.skip("capture missing")
+    st = _st(mres)
+    fifo = tmp_path / "live.pcap"
+    os.mkfifo(fifo)
+    r = caplib.cmd(st, "ingest", fifo, "-", tmp_path, caplib.ATTACK, check=False,
+                   timeout=20)
+    _no_crash(r)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert f"{fifo}: not a regular file (a pipe)" in err, err
+    assert f"{tmp_path}: not a regular file (a directory)" in err, err
+    assert "-: ingest reads capture files, not standard input" in err, err
+    assert b"ingested 348 packets" in r.stdout
+    assert len(caplib.spool_files(st)) == 1
 
 
 def test_non_ip_only(mres):

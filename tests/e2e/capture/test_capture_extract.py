@@ -2,8 +2,12 @@
 ask the store: a session spread over several files comes back whole without the
 store; one whose packets go on into a file still being written (no index yet)
 is found through the store; a file being written that starts after the session
-ended does not stop the index-only way."""
+ended does not stop the index-only way. An index with a corrupt block hides
+nothing: its capture is read instead. A file read without an index matches
+Community IDs of the configured seed, and later IP fragments by their first
+fragment's ports, as the flow table and the indexes have them."""
 
+import json
 import os
 import shutil
 
@@ -112,3 +116,97 @@ def test_file_being_written_after_the_session_ended(mres):
         r, got = _packets(st, s["flow_id"], check=False)
         assert r.returncode == 0, r.stderr
         assert got == whole
+
+
+def test_corrupt_index_block_hides_nothing(mres):
+    """An index whose header and block table are sound but whose block does not
+    decode: every query reads that file's capture instead, and says so."""
+    st, ss = _spread_st(mres, caplib.ATTACK)
+    s = [x for x in ss if x["dest_port"] == 1080][0]
+    queries = {
+        "session": ("--session", s["flow_id"]),
+        "community id": ("--community-id", s["community_id"]),
+        "filter": ("--port", "1080"),
+        "all": ("--since", "@0"),
+    }
+    want = {k: caplib.read_pcap(caplib.pcap(st, *q).stdout) for k, q in queries.items()}
+    assert len(want["session"]) == 271 and len(want["all"]) == 348
+    idx = caplib.spool(st) / (s["pcap_last"] + ".idx")
+    data = bytearray(idx.read_bytes())
+    data[-1] ^= 0x55  # the last block's Adler-32: header and table still check out
+    idx.write_bytes(bytes(data))
+    for k, q in queries.items():
+        r = caplib.pcap(st, *q, check=False)
+        assert r.returncode == 0, (k, r.stderr)
+        assert caplib.read_pcap(r.stdout) == want[k], k
+        err = r.stderr.decode()
+        assert f"{idx.name}: " in err and "reading the capture instead" in err, (k, err)
+
+
+def test_community_id_seed_in_a_file_without_index(mres):
+    """--community-id of a session the store does not hold, in a file without an
+    index (a crash's, or one being written): every packet is matched with the
+    Community ID of the configured seed, as the indexes and the flow events have it."""
+    if not caplib.ATTACK.exists():
+        pytest.skip("capture missing")
+    st = mres.sinktrap(caplib.capture_conf(
+        {"capture": {"community_id_seed": "7"}, "events": {"sqlite": "no"}},
+        timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, caplib.ATTACK)
+    flows = [e for e in map(json.loads, st.json_path.read_text().splitlines())
+             if e["event_type"] == "flow" and e.get("dest_port") == 1080]
+    assert len(flows) == 1
+    cid = flows[0]["community_id"]
+    by_index = caplib.read_pcap(caplib.pcap(st, "--community-id", cid).stdout)
+    assert len(by_index) == 271
+    name = flows[0]["pcap"]["file_last"]
+    (caplib.spool(st) / (name + ".idx")).unlink()
+    r = caplib.pcap(st, "--community-id", cid, check=False)
+    assert r.returncode == 0, r.stderr
+    assert caplib.read_pcap(r.stdout) == by_index
+
+
+def _fragmented_udp(path):
+    """Four UDP datagrams to port 5353, each in four IP fragments, and one
+    unfragmented datagram to another port; a classic pcap at path."""
+    from scapy.layers.inet import IP, UDP, fragment
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+    pkts, t = [], 1700000000.0
+    for i in range(4):
+        dg = IP(src="192.0.2.1", dst="198.51.100.2", id=100 + i) / \
+            UDP(sport=40000 + i, dport=5353) / (bytes([65 + i]) * 3000)
+        for f in fragment(dg, fragsize=1000):
+            e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / f
+            e.time = t
+            t += 0.001
+            pkts.append(e)
+    other = Ether() / IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=1, dport=9999) / b"x"
+    other.time = t
+    pkts.append(other)
+    wrpcap(str(path), pkts)
+    return len(pkts) - 1
+
+
+def test_fragments_in_a_file_without_index(mres, tmp_path):
+    """Later fragments carry no ports; read without an index (a file being
+    written, or left unindexed), they are matched with their first fragment's
+    ports, as the flow table gave them to the session in the store and in the
+    indexes: --port and --session find the whole datagrams."""
+    src = tmp_path / "frag.pcap"
+    nfrag = _fragmented_udp(src)
+    assert nfrag == 16
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, src)
+    ss = caplib.sessions(st, "--port", "5353")
+    assert len(ss) == 4 and all(s["pkts_toserver"] == 4 for s in ss)
+    by_index = caplib.read_pcap(caplib.pcap(st, "--port", "5353").stdout)
+    assert len(by_index) == nfrag
+    sess = {s["flow_id"]: caplib.read_pcap(caplib.pcap(st, "--session", s["flow_id"]).stdout)
+            for s in ss}
+    assert all(len(v) == 4 for v in sess.values())
+    for f in caplib.spool(st).glob("*.idx"):
+        f.unlink()
+    assert caplib.read_pcap(caplib.pcap(st, "--port", "5353").stdout) == by_index
+    for fid, want in sess.items():
+        assert caplib.read_pcap(caplib.pcap(st, "--session", fid).stdout) == want, fid

@@ -315,3 +315,60 @@ def test_qinq_sessions_per_vlan(mres, tmp_path):
     other = caplib.read_pcap(caplib.pcap(st, "--session", twin["flow_id"]).stdout)
     assert [(t, b[:12] + b[20:]) for t, _, b in other] == \
         [(t, b[:12] + b[20:]) for t, _, b in ours]
+
+
+def test_bpf_on_raw_ip(mres, tmp_path):
+    """--bpf on a spool of raw IP (LINKTYPE_RAW, 101 in the file): the filter is
+    compiled for libpcap's DLT_RAW, and selects what tshark selects."""
+    src = caplib.PCAPS / "ivre_dnsbl_rawip.pcap"
+    if not src.exists():
+        pytest.skip("capture missing")
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, src)
+    r = caplib.pcap(st, "--since", "@0", "--bpf", "udp port 53", check=False)
+    assert r.returncode == 0, r.stderr
+    got = caplib.read_pcap(r.stdout)
+    want = caplib.tshark_select(src, "udp.port == 53", tmp_path / "t.pcap")
+    assert len(want) == 20
+    assert caplib.usec(got) == caplib.usec(want)
+    assert r.stdout[20:24] == struct.pack("<I", 101)  # written as it was: raw IP
+
+
+def _pcapng_two_links(path, n):
+    """A pcapng of two interfaces, Ethernet and raw IP, taking turns: the same
+    UDP flow seen on both, n packets."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        ln = 12 + len(body)
+        return struct.pack("<II", btype, ln) + body + struct.pack("<I", ln)
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", 1, 0, 65535))    # interface 0: Ethernet
+    out += block(1, struct.pack("<HHI", 101, 0, 65535))  # interface 1: raw IP
+    for i in range(n):
+        udp = struct.pack(">HHHH", 40000, 53, 8 + 4, 0) + struct.pack(">I", i)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        frame = ip if i % 2 else b"\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00" + ip
+        ts = (1700000000 + i) * 1000000
+        out += block(6, struct.pack("<IIIII", i % 2, ts >> 32, ts & 0xFFFFFFFF, len(frame),
+                                    len(frame)) + frame)
+    path.write_bytes(out)
+
+
+def test_pcapng_of_link_types_taking_turns(mres, tmp_path):
+    """A pcapng whose interfaces of two link types take turns packet by packet:
+    one spool file per link type, not one per packet; the session on both
+    names the two files."""
+    src = tmp_path / "two.pcapng"
+    _pcapng_two_links(src, 200)
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    r = caplib.ingest(st, src)
+    assert b"ingested 200 packets" in r.stdout
+    files = caplib.spool_files(st)
+    assert len(files) == 2, files
+    links = sorted(struct.unpack("<I", (caplib.spool(st) / f).read_bytes()[20:24])[0]
+                   for f in files)
+    assert links == [1, 101]
+    ss = caplib.sessions(st)
+    assert len(ss) == 1 and ss[0]["pkts_toserver"] == 200
+    assert {ss[0]["pcap_first"], ss[0]["pcap_last"]} == set(files)

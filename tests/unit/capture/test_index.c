@@ -529,6 +529,30 @@ static void test_rebuild(void **state)
 	assert_int_equal(index_rebuild(test_dir_path("nothere.pcap"), test_dir_path("n.idx"),
 	                               NULL, err, sizeof(err)),
 	                 -ENOENT);
+
+	/* packets longer than the file's snaplen (ingest adopts such a file, as
+	 * libpcap reads it): indexed, all of them */
+	const char *attack = "honeynet_fc2010-1_attack-trace.pcap";
+	NEED_PCAP(attack);
+	f = fopen(pcap_path(attack), "rb");
+	img = malloc(200000);
+	n = fread(img, 1, 200000, f);
+	fclose(f);
+	uint32_t snap = 96;
+	memcpy(img + 16, &snap, 4);
+	o = fopen(test_dir_path("snap.pcap"), "wb");
+	fwrite(img, 1, n, o);
+	fclose(o);
+	free(img);
+	if (index_rebuild(test_dir_path("snap.pcap"), test_dir_path("snap.pcap.idx"), NULL, err,
+	                  sizeof(err)) != 0)
+		fail_msg("rebuild: %s", err);
+	assert_int_equal(
+	    index_reader_open(&b, test_dir_path("snap.pcap.idx"), err, sizeof(err)), 0);
+	index_reader_info(b, &ib);
+	assert_int_equal(ib.npkts, 348);
+	assert_int_equal(ib.pcap_size, n);
+	index_reader_close(&b);
 }
 
 /* Pull the 1080/tcp download out of the honeypot attack: the same bytes as

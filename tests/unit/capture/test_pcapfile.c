@@ -2,8 +2,8 @@
  * Capture files: every shared capture read by magic (pcapng named .pcap),
  * offsets that lead back to the same record, stream and stdin reading,
  * byte orders, timestamp resolutions, sections and interfaces, truncation
- * and corruption at every byte, the writer's formats, appending, and what a
- * kill -9 leaves behind.
+ * and corruption at every byte, the writer's formats, appending, what a
+ * kill -9 leaves behind, a write that fails, and reading up to a limit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -756,6 +757,102 @@ static void test_follow(void **state)
 	fclose(in);
 }
 
+/* Three records of 64 bytes (at 24, 104, 184; 264 bytes) read up to a limit. */
+static void test_limit(void **state)
+{
+	const char *path = test_dir_path("limit.pcap");
+	struct pcapfile_writer *w;
+	struct pcapfile_reader *r;
+	struct pcapfile_pkt p;
+	uint8_t data[64];
+	memset(data, 0x5a, sizeof(data));
+	assert_int_equal(pcapfile_writer_open_path(&w, path, PCAPFILE_PCAP, 1, 0, NULL, 0), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pcapfile_writer_write(w, 1000 + i, data, 64, 64, NULL), 0);
+	assert_int_equal(pcapfile_writer_close(&w), 0);
+	for (int how = 0; how < 4; how++) {
+		for (int cut = 0; cut < 2; cut++) {
+			FILE *in = NULL;
+			if (how == 0)
+				assert_int_equal(pcapfile_reader_open_file(&r, path, NULL, 0),
+				                 0);
+			else if (how == 1)
+				assert_int_equal(pcapfile_reader_open_sparse(&r, path, NULL, 0),
+				                 0);
+			else if (how == 2)
+				assert_int_equal(pcapfile_reader_open_path(&r, path, NULL, 0),
+				                 0);
+			else {
+				assert_non_null(in = fopen(path, "rb"));
+				assert_int_equal(pcapfile_reader_open_stream(&r, in, NULL, 0),
+				                 0);
+			}
+			/* in the second record, or at its end */
+			pcapfile_reader_set_limit(r, cut ? 150 : 184);
+			assert_int_equal(pcapfile_reader_next(r, &p), 1);
+			assert_int_equal(p.offset, 24);
+			if (cut) {
+				assert_int_equal(pcapfile_reader_next(r, &p), -ENODATA);
+			} else {
+				assert_int_equal(pcapfile_reader_next(r, &p), 1);
+				assert_int_equal(p.offset, 104);
+				assert_int_equal(pcapfile_reader_next(r, &p), 0);
+			}
+			assert_int_equal(pcapfile_reader_offset(r), cut ? 104 : 184);
+			pcapfile_reader_close(&r);
+			if (in)
+				fclose(in);
+		}
+	}
+}
+
+/*
+ * A write that fails part way (here the file size limit, in a child): the
+ * error is sticky, the records written whole stay and are counted, and the
+ * partial one after them is cut off.
+ */
+static void test_writer_failure(void **state)
+{
+	const char *path = test_dir_path("limited.pcap");
+	uint8_t data[64];
+	memset(data, 0x33, sizeof(data));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct pcapfile_writer *w;
+		struct rlimit rl = {24 + 2 * 80 + 30, 24 + 2 * 80 + 30};
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0 ||
+		    pcapfile_writer_open_path(&w, path, PCAPFILE_PCAP, 1, 0, NULL, 0) < 0)
+			_exit(2);
+		for (int i = 0; i < 5; i++)
+			if (pcapfile_writer_write(w, 1000 + i, data, 64, 64, NULL) < 0)
+				_exit(3);
+		if (pcapfile_writer_flush(w) != -EFBIG)
+			_exit(4);
+		if (pcapfile_writer_write(w, 2000, data, 64, 64, NULL) != -EFBIG)
+			_exit(5); /* sticky */
+		if (pcapfile_writer_records(w) != 2)
+			_exit(6);
+		pcapfile_writer_close(&w);
+		_exit(0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 24 + 2 * 80);
+	struct pcapfile_reader *r;
+	struct pcapfile_pkt p;
+	assert_int_equal(pcapfile_reader_open_path(&r, path, NULL, 0), 0);
+	assert_int_equal(pcapfile_reader_next(r, &p), 1);
+	assert_int_equal(pcapfile_reader_next(r, &p), 1);
+	assert_int_equal(pcapfile_reader_next(r, &p), 0);
+	pcapfile_reader_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,7 +861,8 @@ int main(void)
 	    cmocka_unit_test(test_pcap_variants),    cmocka_unit_test(test_pcapng_variants),
 	    cmocka_unit_test(test_truncation_real),  cmocka_unit_test(test_writer_roundtrip),
 	    cmocka_unit_test(test_writer_append),    cmocka_unit_test(test_writer_kill9),
-	    cmocka_unit_test(test_follow),
+	    cmocka_unit_test(test_follow),           cmocka_unit_test(test_limit),
+	    cmocka_unit_test(test_writer_failure),
 	};
 	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

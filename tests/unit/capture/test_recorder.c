@@ -4,7 +4,8 @@
  * flow events naming their files; one session's packets found again through
  * the indexes of several files, byte for byte; the quota deleting the
  * oldest files with a pcap_expired event each; a new file when the link
- * type changes; adopting a classic pcap as it is.
+ * type changes, and one file per link type when they take turns; adopting a
+ * classic pcap as it is, also one still growing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "capture/index.h"
 #include "capture/pcapfile.h"
@@ -280,6 +284,200 @@ static void test_linktype_and_adopt(void **state)
 	emit_free(&em);
 }
 
+/*
+ * Link types taking turns packet by packet (a pcapng of two interfaces): one
+ * file per link type, written side by side, not a file per packet. The same
+ * session seen on both (its frames as Ethernet and as raw IP) names the
+ * first and the last of them, and its packets are found in both indexes.
+ */
+static void test_link_types_taking_turns(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	char err[256];
+	config(&c, 0);
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)),
+	                 0);
+	long n = 0;
+	while (pcapfile_reader_next(rd, &p) == 1) {
+		if (n++ % 2 == 0)
+			assert_int_equal(recorder_packet(r, p.ts_ns, p.data, p.caplen,
+			                                 p.origlen, p.linktype),
+			                 0);
+		else /* the same frame without its Ethernet header */
+			assert_int_equal(recorder_packet(r, p.ts_ns, p.data + 14, p.caplen - 14,
+			                                 p.origlen - 14, DECODE_LINK_RAW),
+			                 0);
+	}
+	pcapfile_reader_close(&rd);
+	assert_int_equal(n, 348);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_int_equal(nf, 2);
+	uint64_t id = 0;
+	char first[SPOOL_NAME_MAX], last[SPOOL_NAME_MAX];
+	assert_true(find_session(&ev, &id, first, last));
+	assert_string_equal(first, files[0].name);
+	assert_string_equal(last, files[1].name);
+	long total = 0, of_session = 0;
+	for (size_t i = 0; i < nf; i++) {
+		char path[512], idx[520];
+		snprintf(path, sizeof(path), "%s/%s", test_dir, files[i].name);
+		snprintf(idx, sizeof(idx), "%s.idx", path);
+		assert_int_equal(pcapfile_reader_open_path(&rd, path, err, sizeof(err)), 0);
+		assert_int_equal(pcapfile_reader_linktype(rd), i == 0 ? 1 : DECODE_LINK_RAW);
+		while (pcapfile_reader_next(rd, &p) == 1)
+			total++;
+		pcapfile_reader_close(&rd);
+		struct index_reader *ir;
+		struct index_flow flw;
+		const uint64_t *offs;
+		assert_int_equal(index_reader_open(&ir, idx, err, sizeof(err)), 0);
+		assert_int_equal(index_reader_find(ir, id, &flw, &offs), 0);
+		of_session += flw.npkts;
+		index_reader_close(&ir);
+	}
+	assert_int_equal(total, 348);
+	assert_int_equal(of_session, 271);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
+/* Appends whole records to a file, over and over, until told to stop. */
+struct appender {
+	const char *path;
+	const uint8_t *recs;
+	size_t len;
+	int stop;
+	uint64_t appended;
+};
+
+static void *append_loop(void *arg)
+{
+	struct appender *a = arg;
+	int fd = open(a->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE) && a->appended < (64u << 20)) {
+		if (write(fd, a->recs, a->len) != (ssize_t)a->len)
+			break;
+		__atomic_add_fetch(&a->appended, a->len, __ATOMIC_RELEASE);
+		usleep(100);
+	}
+	close(fd);
+	return NULL;
+}
+
+static int check_offset(void *arg, const struct index_flow *fl, const uint64_t *offs)
+{
+	struct pcapfile_reader *rd = arg;
+	struct pcapfile_pkt p;
+	for (uint32_t i = 0; i < fl->npkts; i++) {
+		assert_int_equal(pcapfile_reader_seek(rd, offs[i]), 0);
+		assert_int_equal(pcapfile_reader_next(rd, &p), 1);
+		assert_true(p.ts_ns > 0 && p.caplen > 0);
+	}
+	return 0;
+}
+
+/*
+ * A classic pcap that grows while it is adopted (a capture tool still
+ * writing it) is taken as it was when looked at: the packets read are the
+ * bytes copied, and the index points at them, never at bytes the copy did
+ * not take (which a cut extending the file turned into zeros: packets of
+ * time 0).
+ */
+static void test_adopt_growing(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256], stop[256], src[512];
+	uint64_t n;
+
+	/* the attack trace's records, 8 MB of them after its header */
+	FILE *f = fopen(pcap_path(ATTACK), "rb");
+	assert_non_null(f);
+	static uint8_t data[256 * 1024];
+	size_t len = fread(data, 1, sizeof(data), f);
+	fclose(f);
+	assert_true(len > 24 && len < sizeof(data));
+	snprintf(src, sizeof(src), "%s/growing.pcap", test_dir);
+	f = fopen(src, "wb");
+	assert_non_null(f);
+	fwrite(data, 1, len, f);
+	for (int i = 0; i < 44; i++)
+		fwrite(data + 24, 1, len - 24, f);
+	fclose(f);
+
+	struct appender a = {src, data + 24, len - 24, 0, 0};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, append_loop, &a), 0);
+	while (__atomic_load_n(&a.appended, __ATOMIC_ACQUIRE) == 0)
+		usleep(100);
+
+	config(&c, 0);
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	assert_int_equal(recorder_adopt(r, src, &n, stop, sizeof(stop), err, sizeof(err)), 0);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	__atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	assert_true(n >= 45 * 348);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_int_equal(nf, 1);
+	assert_true(files[0].indexed);
+	char path[512], idx[520];
+	snprintf(path, sizeof(path), "%s/%s", test_dir, files[0].name);
+	snprintf(idx, sizeof(idx), "%s.idx", path);
+	/* every packet of the copy is one of the source's, and all of them were taken */
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	uint64_t count = 0;
+	int rc;
+	assert_int_equal(pcapfile_reader_open_path(&rd, path, err, sizeof(err)), 0);
+	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
+		assert_true(p.ts_ns > 0 && p.caplen > 0);
+		count++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(count, n);
+	assert_int_equal(pcapfile_reader_offset(rd), files[0].pcap_size);
+	/* the index covers the copy and points at its packets */
+	struct index_reader *ir;
+	struct index_info info;
+	assert_int_equal(index_reader_open(&ir, idx, err, sizeof(err)), 0);
+	index_reader_info(ir, &info);
+	assert_int_equal(info.pcap_size, files[0].pcap_size);
+	assert_int_equal(info.npkts, n);
+	assert_int_equal(index_reader_foreach(ir, check_offset, rd), 0);
+	index_reader_close(&ir);
+	pcapfile_reader_close(&rd);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +485,10 @@ int main(void)
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_quota, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_adopt_growing, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_link_types_taking_turns, test_dir_setup,
 	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
