@@ -13,6 +13,10 @@
 #include "render.h"
 
 #define MAX_BUFFERED (64u << 20)
+/* A rotation that failed is tried again after this; its warning is repeated at most
+ * this often (a directory the store may not write fails every time). */
+#define ROTATE_RETRY_MS 5000
+#define ROTATE_WARN_MS 60000
 
 struct jsonfile {
 	char *path;
@@ -24,6 +28,11 @@ struct jsonfile {
 	uint32_t buf_lines;
 	uint64_t lines, errors, rotations, dropped;
 	int failing; /* the last flush could not write everything */
+	/* The last rotation failed: the file grows past max_size until one works. */
+	int rotate_failing;
+	int64_t rotate_retry_at, rotate_warned_at; /* mono ms */
+	uint64_t rotate_failures;
+	char rotate_err[256];
 };
 
 struct jsonfile *jsonfile_new(const char *path, int64_t max_size, int keep)
@@ -63,29 +72,65 @@ static int open_file(struct jsonfile *j)
 	return 0;
 }
 
-/* events.json.(i) -> .(i+1) for i = keep-1 .. 1, then events.json -> .1 */
-static void rotate(struct jsonfile *j)
+/*
+ * events.json.(i) -> .(i+1) for i = keep-1 .. 1, then events.json -> .1, and
+ * a new events.json. 0, or -1 when the file could not be renamed (a directory
+ * the store may not write, events.json.1 a directory...): the same file stays
+ * open, to be written past max_size, and the rotation is tried again after
+ * ROTATE_RETRY_MS.
+ */
+static int rotate(struct jsonfile *j)
 {
 	size_t n = strlen(j->path) + 16;
 	char *from = xmalloc(n), *to = xmalloc(n);
 	for (int i = j->keep - 1; i >= 1; i--) {
 		snprintf(from, n, "%s.%d", j->path, i);
 		snprintf(to, n, "%s.%d", j->path, i + 1);
-		if (rename(from, to) < 0 && errno != ENOENT)
+		if (rename(from, to) < 0 && errno != ENOENT && !j->rotate_failing)
 			log_warn("rotate %s", from);
 	}
 	snprintf(to, n, "%s.1", j->path);
-	if (rename(j->path, to) < 0) {
-		log_warn("rotate %s", j->path);
+	int r = rename(j->path, to) < 0 ? -errno : 0;
+	int64_t now = mono_ms();
+	if (r < 0) {
+		char err[sizeof(j->rotate_err)];
+		snprintf(err, sizeof(err), "cannot rename it to %s: %s", to, strerror(-r));
+		j->rotate_failures++;
+		j->rotate_retry_at = now + ROTATE_RETRY_MS;
+		if (!j->rotate_failing || strcmp(err, j->rotate_err) != 0 ||
+		    now - j->rotate_warned_at >= ROTATE_WARN_MS) {
+			log_warnx("%s: %s; the file grows past json_max_size (%lld bytes now, "
+			          "rotation tried again every %d s)",
+			          j->path, err, (long long)j->size, ROTATE_RETRY_MS / 1000);
+			j->rotate_warned_at = now;
+		}
+		snprintf(j->rotate_err, sizeof(j->rotate_err), "%s", err);
+		j->rotate_failing = 1;
 	} else {
 		j->rotations++;
-		log_info("rotated %s (%lld bytes)", j->path, (long long)j->size);
+		if (j->rotate_failing)
+			log_info("rotated %s (%lld bytes) after %llu failed tries", j->path,
+			         (long long)j->size, (unsigned long long)j->rotate_failures);
+		else
+			log_info("rotated %s (%lld bytes)", j->path, (long long)j->size);
+		j->rotate_failing = 0;
+		j->rotate_failures = 0;
+		j->rotate_err[0] = '\0';
 	}
 	free(from);
 	free(to);
-	int r = open_file(j);
+	if (r < 0)
+		return -1;
+	r = open_file(j);
 	if (r < 0)
 		log_warnx("%s: %s", j->path, strerror(-r));
+	return 0;
+}
+
+const char *jsonfile_rotate_error(const struct jsonfile *j, int64_t *size)
+{
+	*size = j->size;
+	return j->rotate_failing ? j->rotate_err : NULL;
 }
 
 void jsonfile_put(struct jsonfile *j, const char *line, size_t len)
@@ -117,11 +162,13 @@ int jsonfile_flush(struct jsonfile *j)
 			goto keep;
 		}
 	}
-	/* Whole lines up to the limit in each file: rotate between lines. */
+	/* Whole lines up to the limit in each file: rotate between lines. A rotation
+	 * that fails (or is not due again yet) lets the rest go past the limit. */
 	size_t off = 0;
+	int past = j->rotate_failing && mono_ms() < j->rotate_retry_at;
 	while (off < j->buf.len) {
 		size_t n = j->buf.len - off;
-		if (j->max_size > 0 && j->size + (int64_t)n > j->max_size) {
+		if (j->max_size > 0 && !past && j->size + (int64_t)n > j->max_size) {
 			int64_t room = j->max_size - j->size;
 			const char *cut = NULL;
 			if (room > 0)
@@ -129,8 +176,9 @@ int jsonfile_flush(struct jsonfile *j)
 			if (cut) {
 				n = (size_t)(cut - (j->buf.data + off)) + 1;
 			} else if (j->size > 0) {
-				rotate(j);
-				if (j->fd < 0)
+				if (rotate(j) < 0)
+					past = 1;
+				else if (j->fd < 0)
 					break;
 				continue;
 			} else {

@@ -19,13 +19,19 @@ void jsonfile_put(struct jsonfile *j, const char *line, size_t len);
 size_t jsonfile_pending(const struct jsonfile *j);
 /* Lines taken and not yet written (a full disk keeps them for the next flush). */
 uint64_t jsonfile_pending_lines(const struct jsonfile *j);
-/* Write what is buffered, rotating first when it would pass max_size. 0 or -errno (kept). */
+/*
+ * Write what is buffered, rotating first when it would pass max_size. A
+ * rotation that fails lets the lines go past max_size; it is tried again at a
+ * flush some seconds later. 0 or -errno (kept).
+ */
 int jsonfile_flush(struct jsonfile *j);
 /* After SIGHUP: write what is buffered to the old file, then open the path anew. */
 void jsonfile_reopen(struct jsonfile *j);
 /* Flush, fsync and close. */
 void jsonfile_free(struct jsonfile **j);
 const char *jsonfile_path(const struct jsonfile *j);
+/* Why the file is past max_size (its rotation fails), or NULL; *size: its size now. */
+const char *jsonfile_rotate_error(const struct jsonfile *j, int64_t *size);
 void jsonfile_counts(const struct jsonfile *j, uint64_t *lines, uint64_t *errors,
                      uint64_t *rotations, uint64_t *dropped);
 

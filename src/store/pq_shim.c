@@ -12,6 +12,10 @@ static struct dynlib pq = DYNLIB_INIT("PostgreSQL client library (libpq)", "libp
 DYNLIB_FN(pq, PGconn *, PQconnectdbParams,
           (const char *const *keywords, const char *const *values, int expand_dbname),
           (keywords, values, expand_dbname))
+DYNLIB_FN(pq, PGconn *, PQconnectStartParams,
+          (const char *const *keywords, const char *const *values, int expand_dbname),
+          (keywords, values, expand_dbname))
+DYNLIB_FN(pq, PostgresPollingStatusType, PQconnectPoll, (PGconn * conn), (conn))
 DYNLIB_VOID(pq, PQfinish, (PGconn * conn), (conn))
 DYNLIB_FN(pq, ConnStatusType, PQstatus, (const PGconn *conn), (conn))
 DYNLIB_FN(pq, char *, PQerrorMessage, (const PGconn *conn), (conn))

@@ -43,6 +43,7 @@ struct queue {
 	uint64_t ack_seg, ack_off, ack_nrec; /* acknowledged up to here */
 	uint64_t rd_seg, rd_off;             /* the consumer reads from here */
 	uint64_t delivered, dropped, drops_untaken, appended;
+	uint64_t damage_untaken; /* of dropped: records damaged on disk, not yet reported */
 	int cursor_dirty;
 
 	/* Producer only. */
@@ -145,17 +146,61 @@ static void seg_push(struct queue *q, uint64_t num, uint64_t bytes, uint64_t nre
 	__atomic_add_fetch(&q->total_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+/* Whether a whole, intact record starts at off (its length field sane, the
+ * record's own length the same, its CRC right, its fields well formed). */
+static int record_at(const uint8_t *buf, size_t off, size_t len)
+{
+	uint32_t rl, c;
+	if (off + HDR + 4 > len)
+		return 0;
+	memcpy(&rl, buf + off, 4);
+	memcpy(&c, buf + off + 4, 4);
+	return rl >= 4 && rl <= MAX_REC && off + HDR + rl <= len &&
+	       crc(buf + off + HDR, rl) == c &&
+	       ev_record_check(buf + off + HDR, rl) == (long)rl;
+}
+
+/* The first offset at or after from where a whole record starts; len when none does. */
+static size_t record_find(const uint8_t *buf, size_t from, size_t len)
+{
+	for (size_t off = from; off + HDR + 4 <= len; off++) {
+		uint32_t rl, rl2;
+		memcpy(&rl, buf + off, 4);
+		memcpy(&rl2, buf + off + HDR, 4);
+		if (rl == rl2 && record_at(buf, off, len))
+			return off;
+	}
+	return len;
+}
+
 /*
- * Check every record of a segment; cut the file after the last whole one.
- * Returns the good length and the record count.
+ * Where no whole record starts (buf, at least a header): the offset of what
+ * follows the damage. A record whose length is sane and leads to a whole
+ * record, or to the end, is damaged alone; else the length is damaged too,
+ * and the next whole record is searched for (len when none is found).
  */
+static size_t damage_end(const uint8_t *buf, size_t len)
+{
+	uint32_t rl;
+	memcpy(&rl, buf, 4);
+	if (rl >= 4 && rl <= MAX_REC && HDR + rl <= len &&
+	    (HDR + rl == len || record_at(buf, HDR + rl, len)))
+		return HDR + rl;
+	return record_find(buf, 1, len);
+}
+
 /*
- * Scan a segment: its whole records (bytes, nrec; a torn or damaged tail is
- * cut). Also the last record boundary at or before offset at, and the
- * records before it (at_off, at_nrec): where a cursor into it may resume.
+ * Scan a segment: its records (bytes, nrec). A damaged record whose length
+ * is sane is skipped alone; a damaged length is skipped up to the next whole
+ * record. Each counts as one record here, so that the reader, which skips
+ * them the same way and counts them as dropped when it passes them, agrees.
+ * A tail with no whole record after it is cut in the last segment (a torn
+ * write: *cut says so) and left, to be skipped, in an older one. Also the
+ * last record boundary at or before offset at, and the records before it
+ * (at_off, at_nrec): where a cursor into it may resume.
  */
-static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nrec, uint64_t at,
-                    uint64_t *at_off, uint64_t *at_nrec)
+static int seg_scan(struct queue *q, uint64_t num, int last, uint64_t *bytes, uint64_t *nrec,
+                    uint64_t at, uint64_t *at_off, uint64_t *at_nrec, int *cut)
 {
 	char path[4200];
 	seg_path(q, num, path, sizeof(path));
@@ -179,27 +224,38 @@ static int seg_scan(struct queue *q, uint64_t num, uint64_t *bytes, uint64_t *nr
 	size_t off = 0;
 	uint64_t n = 0;
 	*at_off = *at_nrec = 0;
+	*cut = 0;
 	while (off + HDR <= got) {
-		uint32_t rl, c;
+		uint32_t rl;
 		memcpy(&rl, buf + off, 4);
-		memcpy(&c, buf + off + 4, 4);
-		if (rl < 4 || rl > MAX_REC || off + HDR + rl > got ||
-		    crc(buf + off + HDR, rl) != c ||
-		    ev_record_check(buf + off + HDR, rl) != (long)rl)
-			break;
-		off += HDR + rl;
+		if (record_at(buf, off, got)) {
+			off += HDR + rl;
+		} else {
+			size_t next = off + damage_end(buf + off, got - off);
+			if (next == got && last)
+				break; /* nothing whole after it: a torn tail */
+			log_warnx("%s: %zu damaged bytes at %zu: skipped", path, next - off,
+			          off);
+			off = next;
+		}
 		n++;
 		if (off <= at) {
 			*at_off = off;
 			*at_nrec = n;
 		}
 	}
-	if (off != size) {
+	if (off < size && !last) {
+		/* Less than a header left in an older segment: one damaged record more. */
+		log_warnx("%s: %zu damaged bytes at %zu: skipped", path, size - off, off);
+		off = size;
+		n++;
+	} else if (off < size) {
 		log_warnx("%s: cutting %zu bytes of a torn or damaged tail after %" PRIu64
-		          " records",
+		          " records: one event lost",
 		          path, size - off, n);
 		if (ftruncate(fd, (off_t)off) < 0)
 			log_warn("%s: truncate", path);
+		*cut = 1;
 	}
 	free(buf);
 	close(fd);
@@ -247,11 +303,18 @@ static int recover(struct queue *q, char *err, size_t errlen)
 			unlink(path);
 			continue;
 		}
-		int here = have_cursor && nums[i] == q->ack_seg;
-		if (seg_scan(q, nums[i], &bytes, &nrec, here ? q->ack_off : 0, &o, &r) < 0) {
+		int here = have_cursor && nums[i] == q->ack_seg, cut = 0;
+		if (seg_scan(q, nums[i], i == n - 1, &bytes, &nrec, here ? q->ack_off : 0, &o,
+		             &r, &cut) < 0) {
 			seg_path(q, nums[i], path, sizeof(path));
 			log_warn("%s", path);
 			continue;
+		}
+		if (cut) {
+			/* The record a crash cut in the middle is lost: counted. */
+			q->dropped++;
+			q->damage_untaken++;
+			q->cursor_dirty = 1;
 		}
 		if (here) {
 			at_off = o;
@@ -301,17 +364,22 @@ static int open_write_segment(struct queue *q)
 	return 0;
 }
 
-struct queue *queue_open(const char *dir, int64_t max_bytes, char *err, size_t errlen)
+void queue_set_max(struct queue *q, int64_t max_bytes)
 {
-	struct queue *q = xcalloc(1, sizeof(*q));
-	int r;
-	q->dir = xstrdup(dir);
 	q->max_bytes = max_bytes > 0 ? (uint64_t)max_bytes : (256u << 20);
 	q->seg_size = q->max_bytes / 8;
 	if (q->seg_size > MAX_SEGMENT)
 		q->seg_size = MAX_SEGMENT;
 	if (q->seg_size < MIN_SEGMENT)
 		q->seg_size = MIN_SEGMENT;
+}
+
+struct queue *queue_open(const char *dir, int64_t max_bytes, char *err, size_t errlen)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	int r;
+	q->dir = xstrdup(dir);
+	queue_set_max(q, max_bytes);
 	q->wfd = q->rfd = q->evfd = -1;
 	pthread_mutex_init(&q->mu, NULL);
 	if ((r = mkdir_p(dir)) < 0) {
@@ -495,11 +563,13 @@ int queue_sync(struct queue *q)
 	return fdatasync(q->wfd) < 0 ? -errno : 0;
 }
 
-uint64_t queue_drops_take(struct queue *q)
+uint64_t queue_drops_take(struct queue *q, uint64_t *damaged)
 {
 	pthread_mutex_lock(&q->mu);
 	uint64_t n = q->drops_untaken;
 	q->drops_untaken = 0;
+	*damaged = q->damage_untaken;
+	q->damage_untaken = 0;
 	pthread_mutex_unlock(&q->mu);
 	return n;
 }
@@ -524,6 +594,27 @@ static struct seg *find_seg(struct queue *q, uint64_t num)
 		if (q->segs[i].num == num)
 			return &q->segs[i];
 	return NULL;
+}
+
+/* Consumer: the length of the damage at offset at of a segment whose flushed
+ * records end at end (read from the file: it may reach past the batch). */
+static size_t damage_next(struct queue *q, uint64_t at, uint64_t end)
+{
+	size_t len = (size_t)(end - at), got = 0;
+	if (len < HDR)
+		return len;
+	uint8_t *buf = xmalloc(len);
+	while (got < len) {
+		ssize_t r = pread(q->rfd, buf + got, len - got, (off_t)(at + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	size_t n = got < HDR ? len : damage_end(buf, got);
+	free(buf);
+	return n == got ? len : n;
 }
 
 int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
@@ -593,52 +684,52 @@ int queue_read(struct queue *q, struct queue_batch *b, size_t max_bytes)
 				break;
 			got += (size_t)r;
 		}
-		/* Whole, intact records only. */
-		size_t p = 0;
-		uint32_t n = 0;
-		int bad = 0;
-		while (p + HDR <= got) {
-			uint32_t rl, c;
-			memcpy(&rl, b->data + p, 4);
-			memcpy(&c, b->data + p + 4, 4);
-			if (rl < 4 || rl > MAX_REC) {
-				bad = 1;
+		/*
+		 * Whole, intact records only, moved together in the batch. One
+		 * damaged on disk is skipped (as the scan at the open does: alone,
+		 * or up to the next whole record when its length is damaged too)
+		 * and counted as dropped when the batch is acknowledged.
+		 */
+		size_t p = 0, out = 0;
+		uint32_t n = 0, skipped = 0;
+		while (p < got) {
+			uint32_t rl = 0;
+			if (p + HDR <= got)
+				memcpy(&rl, b->data + p, 4);
+			int sane =
+			    p + HDR <= got && rl >= 4 && rl <= MAX_REC && p + HDR + rl <= avail;
+			if (sane && p + HDR + rl > got)
+				break; /* read whole in the next batch */
+			if (sane && (n > 0 || skipped > 0) && out + HDR + rl > max_bytes)
 				break;
+			if (sane && record_at(b->data, p, got)) {
+				if (out != p)
+					memmove(b->data + out, b->data + p, HDR + rl);
+				out += HDR + rl;
+				p += HDR + rl;
+				n++;
+				continue;
 			}
-			if (p + HDR + rl > got || (n > 0 && p + HDR + rl > max_bytes))
-				break;
-			if (crc(b->data + p + HDR, rl) != c ||
-			    ev_record_check(b->data + p + HDR, rl) != (long)rl) {
-				bad = 1;
-				break;
-			}
-			p += HDR + rl;
-			n++;
+			if (p + HDR > got && got < avail)
+				break; /* a header cut by the end of the read */
+			size_t next = p + damage_next(q, off + p, off + avail);
+			log_warnx("%s: damaged record in segment %" PRIu64 " at %" PRIu64
+			          " (%zu bytes): skipped, counted as dropped",
+			          q->dir, seg, off + p, next - p);
+			p = next;
+			skipped++;
 		}
 		pthread_mutex_lock(&q->mu);
 		int moved = q->rd_seg != seg || q->rd_off != off;
-		if (!moved && n > 0)
+		if (!moved && p > 0)
 			q->rd_off = off + p;
-		if (!moved && n == 0 && bad) {
-			/* Damaged on disk since it was written: skip the rest of the segment.
-			 */
-			struct seg *s2 = find_seg(q, seg);
-			if (s2)
-				q->rd_off = s2->bytes;
-		}
 		pthread_mutex_unlock(&q->mu);
-		if (bad)
-			log_warnx("%s: damaged record in segment %" PRIu64 " at %" PRIu64,
-			          q->dir, seg, off + p);
 		if (moved)
 			continue;
-		if (n == 0) {
-			if (bad)
-				continue;
+		if (n == 0 && skipped == 0)
 			return 0;
-		}
-		b->len = p;
-		b->span = (struct queue_span){seg, off, off + p, n};
+		b->len = out;
+		b->span = (struct queue_span){seg, off, off + p, n, skipped};
 		return 1;
 	}
 }
@@ -675,7 +766,10 @@ void queue_ack(struct queue *q, const struct queue_span *sp)
 		while (q->nsegs > 1 && q->segs[0].num < sp->seg) {
 			struct seg s = q->segs[0];
 			uint64_t rest = s.nrec - (s.num == q->ack_seg ? q->ack_nrec : 0);
-			q->delivered += rest;
+			/* Every record read was acknowledged in its span: what is left
+			 * was damaged past counting (a length damaged over several). */
+			q->dropped += rest;
+			q->damage_untaken += rest;
 			seg_path(q, s.num, path, sizeof(path));
 			unlink(path);
 			memmove(q->segs, q->segs + 1, (q->nsegs - 1) * sizeof(*q->segs));
@@ -688,8 +782,10 @@ void queue_ack(struct queue *q, const struct queue_span *sp)
 	}
 	if (sp->seg == q->ack_seg) {
 		q->ack_off = sp->end;
-		q->ack_nrec += sp->n;
+		q->ack_nrec += sp->n + sp->skipped;
 		q->delivered += sp->n;
+		q->dropped += sp->skipped;
+		q->damage_untaken += sp->skipped;
 	}
 	q->cursor_dirty = 1;
 	pthread_mutex_unlock(&q->mu);

@@ -15,7 +15,10 @@
  * crash the records after it are delivered again (at least once).
  *
  * Reopening scans every segment, checks every record's CRC and cuts a torn
- * tail (a crash in the middle of a write) at the last whole record.
+ * tail of the last segment (a crash in the middle of a write) at the last
+ * whole record. A record damaged on disk elsewhere is skipped alone (or up to
+ * the next whole record when its length is damaged), at the open and when
+ * read; each one skipped or cut is counted as dropped, once.
  *
  * Size limit: when a new record would take the queue past max_bytes, the
  * oldest segment is deleted and its undelivered records counted as dropped.
@@ -33,6 +36,7 @@ struct queue_span {
 	uint64_t seg;
 	uint64_t start, end; /* byte offsets in the segment */
 	uint32_t n;          /* records */
+	uint32_t skipped;    /* records damaged on disk, skipped: dropped once acknowledged */
 };
 
 /* Records read by the consumer: framed as on disk; walk with queue_batch_next. */
@@ -45,9 +49,10 @@ struct queue_batch {
 struct queue_stats {
 	uint64_t appended;  /* records appended since open */
 	uint64_t delivered; /* records acknowledged, total (persisted) */
-	uint64_t dropped;   /* records dropped for size or write errors, total (persisted) */
-	uint64_t queued;    /* records on disk not yet acknowledged */
-	uint64_t bytes;     /* bytes on disk */
+	uint64_t
+	    dropped; /* records dropped for size, write errors or damage, total (persisted) */
+	uint64_t queued; /* records on disk not yet acknowledged */
+	uint64_t bytes;  /* bytes on disk */
 	uint64_t segments;
 };
 
@@ -56,14 +61,17 @@ struct queue *queue_open(const char *dir, int64_t max_bytes, char *err, size_t e
 /* Flush, save the cursor and free. The caller has stopped the consumer. */
 void queue_close(struct queue **q);
 
+/* Producer: a new size limit (a reload). */
+void queue_set_max(struct queue *q, int64_t max_bytes);
 /* Producer: buffer one checked event record (flushed when the buffer is large). */
 void queue_append(struct queue *q, const uint8_t *rec, size_t len);
 /* Producer: write the buffered records and make them visible to the consumer. 0 or -errno. */
 int queue_flush(struct queue *q);
 /* Producer: fdatasync the segment being written. */
 int queue_sync(struct queue *q);
-/* Producer: records dropped since the last call (to report them). */
-uint64_t queue_drops_take(struct queue *q);
+/* Producer: records dropped for size since the last call (to report them), and in
+ * *damaged those found damaged on disk (skipped, or cut off a torn tail). */
+uint64_t queue_drops_take(struct queue *q, uint64_t *damaged);
 
 /*
  * Consumer: read the next records after the read position (at most about

@@ -24,8 +24,42 @@ static int stopping(const struct sink *s)
 	return __atomic_load_n(&s->stopping, __ATOMIC_SEQ_CST);
 }
 
+int sink_stopping(const struct sink *s)
+{
+	return stopping(s);
+}
+
+int sink_wait(struct sink *s, int fd, short events, int64_t deadline, int data)
+{
+	for (;;) {
+		int stop = stopping(s);
+		int64_t end = deadline;
+		if (stop) {
+			int64_t at = __atomic_load_n(&s->stop_at, __ATOMIC_SEQ_CST);
+			if (!data || at <= mono_ms()) {
+				errno = ECANCELED;
+				return -1;
+			}
+			if (at < end)
+				end = at;
+		}
+		int64_t left = end - mono_ms();
+		if (left <= 0)
+			return 0;
+		/* The stop descriptor stays readable once written: watched until then. */
+		struct pollfd p[2] = {{fd, events, 0}, {stop ? -1 : s->wake_fd, POLLIN, 0}};
+		int r = poll(p, 2, (int)(left > 1000 ? 1000 : left));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (p[0].revents)
+			return 1;
+	}
+}
+
 struct sink *sink_alloc(const struct config *c, const char *name, const struct sink_ops *ops,
-                        int64_t queue_max, char *err, size_t errlen)
+                        int64_t queue_max, struct sink *prev, char *err, size_t errlen)
 {
 	char dir[4096];
 	struct sink *s = xcalloc(1, sizeof(*s));
@@ -35,18 +69,33 @@ struct sink *sink_alloc(const struct config *c, const char *name, const struct s
 	s->batch_bytes = 256 << 10;
 	s->wake_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
-	snprintf(dir, sizeof(dir), "%s/queue/%s", c->state_dir, name);
-	s->q = queue_open(dir, queue_max ? queue_max : c->queue_max, err, errlen);
-	if (s->q == NULL)
-		goto fail;
+	if (prev) {
+		/* Its thread still uses the queue: one queue object, read by one thread at a
+		 * time (this one starts when that one has ended). */
+		s->q = prev->q;
+	} else {
+		snprintf(dir, sizeof(dir), "%s/queue/%s", c->state_dir, name);
+		s->q = queue_open(dir, queue_max ? queue_max : c->queue_max, err, errlen);
+		if (s->q == NULL)
+			goto fail;
+	}
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s->wake_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
+	if (prev) {
+		queue_set_max(s->q, queue_max ? queue_max : c->queue_max);
+		prev->queue_lent = 1;
+		s->prev = prev;
+		snprintf(s->last_error, sizeof(s->last_error),
+		         "waits for the old delivery thread (a hung peer) to end; events are "
+		         "queued");
+	}
 	return s;
 fail:
-	queue_close(&s->q);
+	if (prev == NULL)
+		queue_close(&s->q);
 	pthread_mutex_destroy(&s->mu);
 	free(s->name);
 	free(s);
@@ -92,9 +141,9 @@ void sink_sync(struct sink *s)
 		log_warnx("%s: queue sync: %s", s->name, strerror(-r));
 }
 
-uint64_t sink_drops_take(struct sink *s)
+uint64_t sink_drops_take(struct sink *s, uint64_t *damaged)
 {
-	return queue_drops_take(s->q);
+	return queue_drops_take(s->q, damaged);
 }
 
 void sink_get_status(struct sink *s, struct sink_status *st)
@@ -209,19 +258,16 @@ static int64_t next_backoff(struct sink *s)
 	return s->backoff;
 }
 
-/* Wait for the queue, the stop signal, or the idle descriptor. */
+/* Wait for the queue, the stop signal (until it came: it stays readable), or the idle
+ * descriptor. */
 static int wait_for(struct sink *s, int ms, int idle_fd)
 {
-	struct pollfd pf[3] = {
-	    {s->wake_fd, POLLIN, 0}, {queue_event_fd(s->q), POLLIN, 0}, {idle_fd, POLLIN, 0}};
+	struct pollfd pf[3] = {{stopping(s) ? -1 : s->wake_fd, POLLIN, 0},
+	                       {queue_event_fd(s->q), POLLIN, 0},
+	                       {idle_fd, POLLIN, 0}};
 	int n = poll(pf, idle_fd >= 0 ? 3 : 2, ms);
 	if (n <= 0)
 		return 0;
-	if (pf[0].revents) {
-		uint64_t v;
-		if (read(s->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			log_warn("%s: wake", s->name);
-	}
 	if (pf[1].revents)
 		queue_event_clear(s->q);
 	return idle_fd >= 0 && pf[2].revents ? 1 : 0;
@@ -233,15 +279,14 @@ static void *sink_thread(void *arg)
 	struct queue_batch b;
 	char err[256];
 	int connected = 0;
-	int64_t next_try = 0, last_save = 0, stop_deadline = 0;
+	int64_t next_try = 0, last_save = 0;
 
 	memset(&b, 0, sizeof(b));
 	for (;;) {
 		int64_t now = mono_ms();
 		int stop = stopping(s);
-		if (stop && stop_deadline == 0)
-			stop_deadline = now + s->grace_ms;
-		if (stop && (!connected || now >= stop_deadline))
+		if (stop &&
+		    (!connected || now >= __atomic_load_n(&s->stop_at, __ATOMIC_SEQ_CST)))
 			break;
 		if (now - last_save >= SAVE_EVERY_MS) {
 			queue_save_cursor(s->q);
@@ -254,6 +299,8 @@ static void *sink_thread(void *arg)
 			}
 			err[0] = '\0';
 			if (s->ops->connect(s, err, sizeof(err)) < 0) {
+				if (stopping(s))
+					break; /* the attempt was cut by the stop */
 				next_try = now + next_backoff(s);
 				say(s, err, "; retrying with back-off");
 				set_state(s, 0, err);
@@ -267,11 +314,14 @@ static void *sink_thread(void *arg)
 			s->npend = s->pend_head = 0;
 			queue_rewind(s->q);
 			set_state(s, 1, NULL);
+			continue; /* a stop asked meanwhile is seen first */
 		}
 		if (s->ops->windowed)
 			confirm(s, now, 0);
 		if (queue_read(s->q, &b, s->batch_bytes)) {
-			if (s->ops->send(s, &b, err, sizeof(err)) < 0) {
+			/* Only damaged records, skipped: nothing to send, acknowledged in
+			 * order. */
+			if (b.span.n > 0 && s->ops->send(s, &b, err, sizeof(err)) < 0) {
 				broken(s, err);
 				connected = 0;
 				next_try = mono_ms() + next_backoff(s);
@@ -311,8 +361,41 @@ static void *sink_thread(void *arg)
 	return NULL;
 }
 
+/* The thread of a sink stopped earlier has ended: free it (its queue lives on when lent). */
+static int reap(struct sink **sp)
+{
+	struct sink *s = *sp;
+	if (s->prev && reap(&s->prev) < 0)
+		return -1;
+	if (s->started) {
+		if (pthread_tryjoin_np(s->thread, NULL) != 0)
+			return -1;
+		s->started = 0;
+	}
+	if (!s->queue_lent)
+		queue_close(&s->q);
+	if (s->ops->free)
+		s->ops->free(s);
+	close(s->wake_fd);
+	pthread_mutex_destroy(&s->mu);
+	sinkspec_types_free(&s->types);
+	free(s->pend);
+	free(s->name);
+	free(s);
+	*sp = NULL;
+	return 0;
+}
+
 int sink_start(struct sink *s)
 {
+	if (s->started)
+		return 0;
+	if (s->prev) {
+		/* The old thread reads the queue until it ends. */
+		if (reap(&s->prev) < 0)
+			return 1;
+		log_info("%s: the old delivery thread has ended: delivering", s->name);
+	}
 	int r = pthread_create(&s->thread, NULL, sink_thread, s);
 	if (r != 0)
 		return -r;
@@ -323,12 +406,19 @@ int sink_start(struct sink *s)
 	return 0;
 }
 
+int sink_waiting(const struct sink *s)
+{
+	return s->prev != NULL;
+}
+
 void sink_request_stop(struct sink *s, int grace_ms)
 {
 	uint64_t one = 1;
+	if (s->prev)
+		sink_request_stop(s->prev, grace_ms);
 	if (!s->started || stopping(s))
 		return;
-	s->grace_ms = grace_ms;
+	__atomic_store_n(&s->stop_at, mono_ms() + grace_ms, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&s->stopping, 1, __ATOMIC_SEQ_CST);
 	if (write(s->wake_fd, &one, sizeof(one)) < 0)
 		log_warn("%s: wake", s->name);
@@ -336,6 +426,8 @@ void sink_request_stop(struct sink *s, int grace_ms)
 
 int sink_join(struct sink *s, int timeout_ms)
 {
+	if (s->prev && sink_join(s->prev, timeout_ms) < 0)
+		return -1;
 	if (!s->started)
 		return 0;
 	struct timespec ts;
@@ -347,28 +439,29 @@ int sink_join(struct sink *s, int timeout_ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	if (pthread_timedjoin_np(s->thread, NULL, &ts) != 0) {
-		log_warnx("%s: the delivery thread does not stop (a hung peer?)", s->name);
+		log_warnx("%s: the delivery thread does not stop (a hung peer?); it is "
+		          "kept until it does",
+		          s->name);
 		return -1;
 	}
 	s->started = 0;
 	return 0;
 }
 
-void sink_stop(struct sink **sp, int grace_ms)
+int sink_free(struct sink **sp)
+{
+	if (*sp == NULL)
+		return 0;
+	return reap(sp);
+}
+
+int sink_stop(struct sink **sp, int grace_ms)
 {
 	struct sink *s = *sp;
 	if (s == NULL)
-		return;
+		return 0;
 	sink_request_stop(s, grace_ms);
 	if (sink_join(s, grace_ms + 5000) < 0)
-		return; /* still in use by its thread: left to the process's exit */
-	queue_close(&s->q);
-	if (s->ops->free)
-		s->ops->free(s);
-	close(s->wake_fd);
-	pthread_mutex_destroy(&s->mu);
-	free(s->pend);
-	free(s->name);
-	free(s);
-	*sp = NULL;
+		return -1; /* still in use by a thread: kept */
+	return reap(sp);
 }

@@ -36,14 +36,22 @@ struct sink_status {
 	int64_t last_delivery; /* usec since the epoch; 0 = never */
 };
 
-/* A syslog destination; its queue is state_dir/queue/<spec->name>. NULL with err. */
-struct sink *sink_syslog_new(const struct config *c, const struct cfg_syslog *spec, char *err,
-                             size_t errlen);
+/*
+ * A syslog destination; its queue is state_dir/queue/<spec->name>. prev: a
+ * sink of the same name whose thread was stopped and has not ended (NULL
+ * normally): the new one takes it and its queue, and starts once it ended.
+ * The sink keeps copies of what it uses of c and spec. NULL with err.
+ */
+struct sink *sink_syslog_new(const struct config *c, const struct cfg_syslog *spec,
+                             struct sink *prev, char *err, size_t errlen);
 /* The PostgreSQL database of c->database; its queue is state_dir/queue/postgresql. */
-struct sink *sink_pg_new(const struct config *c, char *err, size_t errlen);
+struct sink *sink_pg_new(const struct config *c, struct sink *prev, char *err, size_t errlen);
 
-/* Start the delivery thread. 0 or -errno. */
+/* Start the delivery thread: 0, 1 when it waits for the thread of the sink it took the
+ * queue of to end (call again later), or -errno. */
 int sink_start(struct sink *s);
+/* Whether the sink waits for an old thread to end before it starts. */
+int sink_waiting(const struct sink *s);
 /* Whether the event goes to this sink (its types= filter). The record is checked. */
 int sink_wants(const struct sink *s, const uint8_t *rec, size_t len);
 /* Store thread: queue a record; sink_flush writes what was queued (call before taking more). */
@@ -51,19 +59,25 @@ void sink_put(struct sink *s, const uint8_t *rec, size_t len);
 void sink_flush(struct sink *s);
 /* Store thread: fdatasync the queue (every commit tick). */
 void sink_sync(struct sink *s);
-/* Store thread: records dropped since the last call, for a stats event. */
-uint64_t sink_drops_take(struct sink *s);
+/* Store thread: records dropped for size since the last call, and in *damaged those
+ * lost to damage on disk, for an alert event each. */
+uint64_t sink_drops_take(struct sink *s, uint64_t *damaged);
 void sink_get_status(struct sink *s, struct sink_status *st);
 const char *sink_name(const struct sink *s);
 /*
  * Stopping: the thread delivers what it can within grace_ms while connected,
  * saves the queue cursor and ends; what is left stays queued for the next
- * start. request_stop returns at once (stop several sinks in parallel), join
- * waits for the thread, sink_stop does both and frees.
+ * start. Every wait of the thread (connection, TLS handshake, name lookup,
+ * a receiver that takes nothing) ends at a stop. request_stop returns at once
+ * (stop several sinks in parallel), join waits for the thread, sink_stop does
+ * both and frees.
  */
 void sink_request_stop(struct sink *s, int grace_ms);
 /* 0, or -1 when the thread did not end within timeout_ms (it is then left running). */
 int sink_join(struct sink *s, int timeout_ms);
-void sink_stop(struct sink **s, int grace_ms);
+/* Free a stopped sink: 0, or -1 (nothing freed) while a thread still uses it. */
+int sink_free(struct sink **s);
+/* Both: 0, or -1 when a thread still uses the sink: it is kept (sink_free it later). */
+int sink_stop(struct sink **s, int grace_ms);
 
 #endif

@@ -39,7 +39,14 @@ struct sink {
 	char dest[256];
 	char format[16];
 	struct queue *q;
-	struct cfg_strv types; /* borrowed from the config */
+	/*
+	 * A sink of the same name whose delivery thread did not end when it was
+	 * stopped (a hung peer): this one took its queue, and starts once that
+	 * thread has ended (sink_start); it owns it and frees it then.
+	 */
+	struct sink *prev;
+	int queue_lent;        /* its queue went to a new sink: not closed with it */
+	struct cfg_strv types; /* its own copy: the config it came from may be freed */
 	int need_action;
 	/* Databases: also take the events that fill their own tables (sinkhole_map, flow,
 	 * pcap_expired) whatever the filter, as the local store does. */
@@ -49,9 +56,9 @@ struct sink {
 
 	pthread_t thread;
 	int started;
-	int wake_fd;  /* eventfd: stop */
-	int stopping; /* atomic */
-	int grace_ms;
+	int wake_fd;     /* eventfd: stop (written once, never read: it stays readable) */
+	int stopping;    /* atomic */
+	int64_t stop_at; /* atomic: mono ms, the end of the grace time of a stop */
 
 	/* Delivery thread only. */
 	char logged[256]; /* the last problem logged, to say each once a minute */
@@ -68,8 +75,17 @@ struct sink {
 	int64_t last_delivery;
 };
 
-/* Common set-up of a new sink (queue under state_dir/queue/name). NULL with err. */
+/* Common set-up of a new sink (queue under state_dir/queue/name, or prev's). NULL with err. */
 struct sink *sink_alloc(const struct config *c, const char *name, const struct sink_ops *ops,
-                        int64_t queue_max, char *err, size_t errlen);
+                        int64_t queue_max, struct sink *prev, char *err, size_t errlen);
+/*
+ * Delivery thread: wait until fd is ready for events, the deadline passes or
+ * the sink is asked to stop. data: the wait is for data being delivered,
+ * which goes on through a stop's grace time; else (connecting) a stop ends it
+ * at once. 1 ready, 0 deadline, -1 stopped (errno ECANCELED) or error.
+ */
+int sink_wait(struct sink *s, int fd, short events, int64_t deadline, int data);
+/* Whether the sink was asked to stop. */
+int sink_stopping(const struct sink *s);
 
 #endif

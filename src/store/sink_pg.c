@@ -14,6 +14,7 @@
  */
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,8 @@ static const char *const pg_migrations[DB_SCHEMA_VERSION] = {
 	"seq, keep, event_id, ts, event_type, src_ip, src_port, dest_ip, dest_port, proto, "   \
 	"community_id, flow_id, domain, json, answer, map_address, map_domain, map_family, "   \
 	"p_sha256, p_size, p_kind, p_name, x_file"
+
+#define CONNECT_TIMEOUT_MS 10000
 
 struct pg_sink {
 	char *conninfo;
@@ -232,16 +235,35 @@ static void pg_disconnect(struct sink *s)
 	}
 }
 
+/* Connect without blocking: each wait ends at a stop, and after CONNECT_TIMEOUT_MS. */
 static int pg_connect(struct sink *s, char *err, size_t errlen)
 {
 	struct pg_sink *g = impl(s);
 	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
 	const char *vals[] = {"5", "sinktrap", g->conninfo, NULL};
-	g->conn = PQconnectdbParams(keys, vals, 1);
-	if (g->conn == NULL || PQstatus(g->conn) != CONNECTION_OK) {
+	g->conn = PQconnectStartParams(keys, vals, 1);
+	if (g->conn == NULL || PQstatus(g->conn) == CONNECTION_BAD) {
 		pg_error(g->conn, "connect", err, errlen);
 		pg_disconnect(s);
 		return -1;
+	}
+	int64_t deadline = mono_ms() + CONNECT_TIMEOUT_MS;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED) {
+			pg_error(g->conn, "connect", err, errlen);
+			pg_disconnect(s);
+			return -1;
+		}
+		int w = sink_wait(s, PQsocket(g->conn),
+		                  st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline, 0);
+		if (w <= 0) {
+			snprintf(err, errlen, "connect: %s",
+			         w == 0 ? "timed out" : "cut by a stop");
+			pg_disconnect(s);
+			return -1;
+		}
+		st = PQconnectPoll(g->conn);
 	}
 	PQsetNoticeProcessor(g->conn, notice, NULL);
 	if (exec_ok(g->conn, "SET client_encoding = 'UTF8'", PGRES_COMMAND_OK, "encoding", err,
@@ -622,15 +644,17 @@ static void redact(const char *ci, char *out, size_t n)
 	PQconninfoFree(opts);
 }
 
-struct sink *sink_pg_new(const struct config *c, char *err, size_t errlen)
+struct sink *sink_pg_new(const struct config *c, struct sink *prev, char *err, size_t errlen)
 {
-	struct sink *s = sink_alloc(c, "postgresql", &pg_ops, 0, err, errlen);
+	struct sink *s = sink_alloc(c, "postgresql", &pg_ops, 0, prev, err, errlen);
 	if (s == NULL)
 		return NULL;
 	struct pg_sink *g = xcalloc(1, sizeof(*g));
 	s->impl = g;
 	g->conninfo = xstrdup(c->database);
-	g->types = &c->database_types;
+	/* The sink's own copy: the config may be freed while the thread runs. */
+	sinkspec_types_copy(&s->types, &c->database_types);
+	g->types = &s->types;
 	g->need_action = sinkspec_types_need_action(&c->database_types);
 	g->sensor = c->sensor ? xstrdup(c->sensor) : NULL;
 	if (c->sensor) {
@@ -658,7 +682,6 @@ struct sink *sink_pg_new(const struct config *c, char *err, size_t errlen)
 		         ses_col_names[i]);
 	}
 	/* The queue takes what the rows need plus what fills the other tables. */
-	s->types = c->database_types;
 	s->need_action = g->need_action;
 	s->keep_tables = 1;
 	s->batch_bytes = 4 << 20;

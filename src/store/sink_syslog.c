@@ -1,8 +1,12 @@
 /*
  * Syslog transports: the host's /dev/log or another datagram socket, UDP,
  * TCP with octet-counted framing (RFC 6587) and TLS (RFC 5425, OpenSSL).
- * Sockets are non-blocking; every wait is a poll with a deadline, so a peer
- * that stops reading is noticed (and the store thread is never involved).
+ * Sockets are non-blocking; every wait is a poll with a deadline that also
+ * watches the sink's stop descriptor (sink_wait), so a peer that stops
+ * reading is noticed, and a stop or a reload never waits for a peer (the
+ * store thread is never involved). A host name is looked up in the
+ * background (getaddrinfo_a), so that a slow resolver cannot hold a stop up
+ * either.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,12 +37,13 @@
 #endif
 
 #define CONNECT_TIMEOUT_MS 5000
+#define LOOKUP_TIMEOUT_MS 10000
 #define STALL_TIMEOUT_MS 60000
 #define UDP_MAX 65000
 #define DGRAM_FALLBACK 8192
 
 struct syslog_sink {
-	const struct cfg_syslog *spec; /* borrowed from the config */
+	struct cfg_syslog spec; /* its own copy */
 	struct syslog_fmt fmt;
 	char hostname[256];
 	char app_name[64];
@@ -47,6 +52,14 @@ struct syslog_sink {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	struct strbuf out, msg;
+	struct lookup *lookup; /* a name lookup still running */
+};
+
+/* A name lookup in the background (getaddrinfo_a), with what it reads. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256], port[8];
 };
 
 static struct syslog_sink *impl(struct sink *s)
@@ -56,7 +69,7 @@ static struct syslog_sink *impl(struct sink *s)
 
 static int stream(const struct syslog_sink *y)
 {
-	return y->spec->transport == SYSLOG_TCP || y->spec->transport == SYSLOG_TLS;
+	return y->spec.transport == SYSLOG_TCP || y->spec.transport == SYSLOG_TLS;
 }
 
 static void ssl_err(const char *what, char *err, size_t errlen)
@@ -72,59 +85,100 @@ static void ssl_err(const char *what, char *err, size_t errlen)
 	ERR_clear_error();
 }
 
-/*
- * Wait for fd to be ready for events until the deadline, or until the sink is
- * asked to stop (stop_fd readable). 1 ready, 0 timeout, -1 error or stopping.
- */
-static int wait_fd(int fd, short events, int64_t deadline, int stop_fd)
-{
-	for (;;) {
-		int64_t left = deadline - mono_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd p[2] = {{fd, events, 0}, {stop_fd, POLLIN, 0}};
-		int r = poll(p, stop_fd >= 0 ? 2 : 1, (int)(left > 1000 ? 1000 : left));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 || (stop_fd >= 0 && p[1].revents)) {
-			if (r > 0)
-				errno = ECANCELED;
-			return -1;
-		}
-		if (r > 0)
-			return 1;
-	}
-}
-
 static int connect_unix(struct syslog_sink *y, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", y->spec->host);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", y->spec.host);
 	y->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (y->fd < 0 || connect(y->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		snprintf(err, errlen, "%s: %s", y->spec->host, strerror(errno));
+		snprintf(err, errlen, "%s: %s", y->spec.host, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-static int connect_inet(struct syslog_sink *y, int type, char *err, size_t errlen)
+static int is_ip(const char *h);
+
+/*
+ * The addresses of host:port: at once for an address, else looked up in the
+ * background, the wait ending at a stop. 0, or -1 with err.
+ */
+static int resolve(struct sink *s, const char *host, int port, int type, struct addrinfo **res,
+                   char *err, size_t errlen)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[8];
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = type;
-	snprintf(port, sizeof(port), "%d", y->spec->port);
-	int r = getaddrinfo(y->spec->host, port, &hints, &res);
+	struct syslog_sink *y = impl(s);
+	char ports[8];
+	snprintf(ports, sizeof(ports), "%d", port);
+	if (is_ip(host)) {
+		struct addrinfo hints;
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = type;
+		hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+		int r = getaddrinfo(host, ports, &hints, res);
+		if (r != 0)
+			snprintf(err, errlen, "%s: %s", host, gai_strerror(r));
+		return r == 0 ? 0 : -1;
+	}
+	/* The request outlives this call when a stop cuts the wait (the resolver
+	 * cannot be cancelled): it is kept until it ends (sy_free). */
+	struct lookup *l = y->lookup;
+	if (l == NULL) {
+		l = y->lookup = xcalloc(1, sizeof(*l));
+		snprintf(l->host, sizeof(l->host), "%s", host);
+		snprintf(l->port, sizeof(l->port), "%s", ports);
+		l->hints.ai_family = AF_UNSPEC;
+		l->hints.ai_socktype = type;
+		l->cb.ar_name = l->host;
+		l->cb.ar_service = l->port;
+		l->cb.ar_request = &l->hints;
+		struct gaicb *list[1] = {&l->cb};
+		int r = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+		if (r != 0) {
+			free(l);
+			y->lookup = NULL;
+			snprintf(err, errlen, "%s: %s", host, gai_strerror(r));
+			return -1;
+		}
+	}
+	int64_t deadline = mono_ms() + LOOKUP_TIMEOUT_MS;
+	const struct gaicb *wait[1] = {&l->cb};
+	int r;
+	while ((r = gai_error(&l->cb)) == EAI_INPROGRESS) {
+		if (sink_stopping(s)) {
+			snprintf(err, errlen, "%s: stopped while looking it up", host);
+			return -1; /* y->lookup stays: the next call, or sy_free, takes it */
+		}
+		if (mono_ms() >= deadline) {
+			snprintf(err, errlen, "%s: the name lookup takes more than %d s", host,
+			         LOOKUP_TIMEOUT_MS / 1000);
+			return -1; /* the next try waits for the same lookup */
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		gai_suspend(wait, 1, &ts);
+	}
+	y->lookup = NULL;
+	*res = l->cb.ar_result;
+	free(l);
 	if (r != 0) {
-		snprintf(err, errlen, "%s: %s", y->spec->host, gai_strerror(r));
+		snprintf(err, errlen, "%s: %s", host, gai_strerror(r));
 		return -1;
 	}
-	snprintf(err, errlen, "%s:%d: no address", y->spec->host, y->spec->port);
+	return 0;
+}
+
+static int connect_inet(struct sink *s, int type, char *err, size_t errlen)
+{
+	struct syslog_sink *y = impl(s);
+	struct addrinfo *res = NULL;
+	if (resolve(s, y->spec.host, y->spec.port, type, &res, err, errlen) < 0)
+		return -1;
+	snprintf(err, errlen, "%s:%d: no address", y->spec.host, y->spec.port);
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_socktype != type)
+			continue;
 		int fd =
 		    socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
@@ -132,21 +186,23 @@ static int connect_inet(struct syslog_sink *y, int type, char *err, size_t errle
 			continue;
 		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port,
+			snprintf(err, errlen, "%s:%d: %s", y->spec.host, y->spec.port,
 			         strerror(errno));
 			close(fd);
 			continue;
 		}
 		if (type == SOCK_STREAM) {
-			int w = wait_fd(fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS, -1),
+			int w = sink_wait(s, fd, POLLOUT, mono_ms() + CONNECT_TIMEOUT_MS, 0),
 			    soerr = 0;
 			socklen_t sl = sizeof(soerr);
 			if (w <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
 			    soerr) {
-				snprintf(err, errlen, "%s:%d: %s", y->spec->host, y->spec->port,
+				snprintf(err, errlen, "%s:%d: %s", y->spec.host, y->spec.port,
 				         w == 0 ? "connection timed out"
 				                : strerror(soerr ? soerr : errno));
 				close(fd);
+				if (w < 0 && errno == ECANCELED)
+					break;
 				continue;
 			}
 		}
@@ -163,9 +219,10 @@ static int is_ip(const char *h)
 	return inet_pton(AF_INET, h, &a) == 1 || inet_pton(AF_INET6, h, &a) == 1;
 }
 
-static int tls_setup(struct syslog_sink *y, char *err, size_t errlen)
+static int tls_setup(struct sink *s, char *err, size_t errlen)
 {
-	const struct cfg_syslog *sp = y->spec;
+	struct syslog_sink *y = impl(s);
+	const struct cfg_syslog *sp = &y->spec;
 	const char *name = sp->servername ? sp->servername : sp->host;
 
 	/* Read the files at every connection: a renewed certificate is picked up. */
@@ -213,10 +270,11 @@ static int tls_setup(struct syslog_sink *y, char *err, size_t errlen)
 			return 0;
 		int e = SSL_get_error(y->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-			if (wait_fd(y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-			            deadline, -1) <= 0) {
-				snprintf(err, errlen, "TLS handshake with %s:%d timed out",
-				         sp->host, sp->port);
+			int w = sink_wait(s, y->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
+			                  deadline, 0);
+			if (w <= 0) {
+				snprintf(err, errlen, "TLS handshake with %s:%d %s", sp->host,
+				         sp->port, w == 0 ? "timed out" : "cut by a stop");
 				return -1;
 			}
 			continue;
@@ -256,18 +314,18 @@ static int sy_connect(struct sink *s, char *err, size_t errlen)
 	struct syslog_sink *y = impl(s);
 	int r;
 	y->fd = -1;
-	switch (y->spec->transport) {
+	switch (y->spec.transport) {
 	case SYSLOG_LOCAL:
 	case SYSLOG_UNIX:
 		r = connect_unix(y, err, errlen);
 		break;
 	case SYSLOG_UDP:
-		r = connect_inet(y, SOCK_DGRAM, err, errlen);
+		r = connect_inet(s, SOCK_DGRAM, err, errlen);
 		break;
 	default:
-		r = connect_inet(y, SOCK_STREAM, err, errlen);
-		if (r == 0 && y->spec->transport == SYSLOG_TLS)
-			r = tls_setup(y, err, errlen);
+		r = connect_inet(s, SOCK_STREAM, err, errlen);
+		if (r == 0 && y->spec.transport == SYSLOG_TLS)
+			r = tls_setup(s, err, errlen);
 		break;
 	}
 	if (r < 0)
@@ -317,14 +375,17 @@ static int write_stream(struct sink *s, const char *buf, size_t len, char *err, 
 			snprintf(err, errlen, "write: %s", strerror(errno));
 			return -1;
 		}
-		int w = wait_fd(y->fd, want, deadline, s->wake_fd);
+		int w = sink_wait(s, y->fd, want, deadline, 1);
 		if (w == 0) {
 			snprintf(err, errlen, "the receiver took nothing for %d s",
 			         STALL_TIMEOUT_MS / 1000);
 			return -1;
 		}
 		if (w < 0) {
-			snprintf(err, errlen, "poll: %s", strerror(errno));
+			snprintf(err, errlen, "%s",
+			         errno == ECANCELED
+			             ? "the receiver took nothing before the stop"
+			             : strerror(errno));
 			return -1;
 		}
 	}
@@ -335,7 +396,7 @@ static int send_dgram(struct sink *s, const char *m, size_t len, char *err, size
 {
 	struct syslog_sink *y = impl(s);
 	int64_t deadline = mono_ms() + STALL_TIMEOUT_MS;
-	if (y->spec->transport == SYSLOG_UDP && len > UDP_MAX)
+	if (y->spec.transport == SYSLOG_UDP && len > UDP_MAX)
 		len = UDP_MAX;
 	for (;;) {
 		ssize_t n = send(y->fd, m, len, MSG_NOSIGNAL);
@@ -350,7 +411,7 @@ static int send_dgram(struct sink *s, const char *m, size_t len, char *err, size
 			continue;
 		}
 		if (errno == EAGAIN || errno == ENOBUFS) {
-			if (wait_fd(y->fd, POLLOUT, deadline, s->wake_fd) <= 0) {
+			if (sink_wait(s, y->fd, POLLOUT, deadline, 1) <= 0) {
 				snprintf(err, errlen, "the receiver took nothing for %d s",
 				         STALL_TIMEOUT_MS / 1000);
 				return -1;
@@ -452,6 +513,17 @@ static void sy_free(struct sink *s)
 {
 	struct syslog_sink *y = impl(s);
 	sy_disconnect(s);
+	if (y->lookup) {
+		/* A lookup a stop cut: freed when it is over; one the resolver still
+		 * runs is left to it (and to the process's exit): it writes there. */
+		gai_cancel(&y->lookup->cb);
+		if (gai_error(&y->lookup->cb) != EAI_INPROGRESS) {
+			if (y->lookup->cb.ar_result)
+				freeaddrinfo(y->lookup->cb.ar_result);
+			free(y->lookup);
+		}
+	}
+	sinkspec_syslog_free(&y->spec);
 	strbuf_free(&y->out);
 	strbuf_free(&y->msg);
 	free(y->sensor);
@@ -481,15 +553,16 @@ static void default_hostname(char *out, size_t n)
 			*p = '_';
 }
 
-struct sink *sink_syslog_new(const struct config *c, const struct cfg_syslog *spec, char *err,
-                             size_t errlen)
+struct sink *sink_syslog_new(const struct config *c, const struct cfg_syslog *spec,
+                             struct sink *prev, char *err, size_t errlen)
 {
-	struct sink *s = sink_alloc(c, spec->name, &syslog_ops, spec->queue_max, err, errlen);
+	struct sink *s =
+	    sink_alloc(c, spec->name, &syslog_ops, spec->queue_max, prev, err, errlen);
 	if (s == NULL)
 		return NULL;
 	struct syslog_sink *y = xcalloc(1, sizeof(*y));
 	s->impl = y;
-	y->spec = spec;
+	sinkspec_syslog_copy(&y->spec, spec);
 	y->fd = -1;
 	strbuf_init(&y->out);
 	strbuf_init(&y->msg);
@@ -509,7 +582,7 @@ struct sink *sink_syslog_new(const struct config *c, const struct cfg_syslog *sp
 	y->fmt.pid = (int)getpid();
 	y->fmt.local_time = 1;
 	y->fmt.no_hostname = spec->transport == SYSLOG_LOCAL || spec->transport == SYSLOG_UNIX;
-	s->types = spec->types;
+	sinkspec_types_copy(&s->types, &spec->types);
 	s->need_action = sinkspec_types_need_action(&spec->types);
 	s->resend_ms = spec->resend_ms;
 	snprintf(s->dest, sizeof(s->dest), "%s", spec->dest);

@@ -308,6 +308,37 @@ static void derive_name(struct cfg_syslog *o)
 	o->name = xstrdup(buf);
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void sinkspec_types_copy(struct cfg_strv *out, const struct cfg_strv *in)
+{
+	out->n = in->n;
+	out->v = in->n ? xreallocarray(NULL, (size_t)in->n, sizeof(*out->v)) : NULL;
+	for (int i = 0; i < in->n; i++)
+		out->v[i] = xstrdup(in->v[i]);
+}
+
+void sinkspec_types_free(struct cfg_strv *v)
+{
+	strv_free(v);
+}
+
+void sinkspec_syslog_copy(struct cfg_syslog *out, const struct cfg_syslog *in)
+{
+	*out = *in;
+	out->name = dup_or_null(in->name);
+	out->dest = dup_or_null(in->dest);
+	out->host = dup_or_null(in->host);
+	out->ca = dup_or_null(in->ca);
+	out->cert = dup_or_null(in->cert);
+	out->key = dup_or_null(in->key);
+	out->servername = dup_or_null(in->servername);
+	sinkspec_types_copy(&out->types, &in->types);
+}
+
 void sinkspec_syslog_free(struct cfg_syslog *s)
 {
 	free(s->name);

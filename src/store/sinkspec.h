@@ -69,6 +69,10 @@ void sinkspec_remote_signature(const struct config *c, struct strbuf *b);
 /* Parse one syslog destination line into out (zeroed first). 0 or -1 with err. */
 int sinkspec_syslog_parse(const char *value, struct cfg_syslog *out, char *err, size_t errlen);
 void sinkspec_syslog_free(struct cfg_syslog *s);
+/* A deep copy (a delivery thread keeps its own: the config it came from may be freed). */
+void sinkspec_syslog_copy(struct cfg_syslog *out, const struct cfg_syslog *in);
+void sinkspec_types_copy(struct cfg_strv *out, const struct cfg_strv *in);
+void sinkspec_types_free(struct cfg_strv *v);
 /* "dns,trap,dns:forward" or "all"; every name must be a known event type. */
 int sinkspec_types_parse(const char *value, struct cfg_strv *out, char *err, size_t errlen);
 /* Whether a record (checked) of event type `type` passes the filter; none = every type. */

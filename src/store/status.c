@@ -339,7 +339,8 @@ int status_print(const char *json, size_t len, int64_t now_usec, FILE *out)
 		        get_s(s, "name"), get_s(s, "kind"),
 		        get_i(s, "connected") ? "up" : "down", get_i(s, "delivered"),
 		        get_i(s, "queued"), get_i(s, "dropped"), dest);
-		if (*err && !get_i(s, "connected"))
+		/* A JSON file is always "up"; its error is that it cannot rotate. */
+		if (*err && (!get_i(s, "connected") || !strcmp(get_s(s, "kind"), "json")))
 			fprintf(out, "%-28s %-10s %-6s %12s %10s %10s  last error: %s\n", "",
 			        "", "", "", "", "", err);
 	}

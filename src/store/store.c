@@ -49,7 +49,6 @@
 #define DB_RETRY_MAX_MS 30000
 #define JSON_FLUSH_BYTES (4u << 20)
 #define TOUCH_SLOTS 4096
-#define MAX_SINKS 32
 #define STOP_GRACE_MS 3000
 
 struct peer {
@@ -71,8 +70,13 @@ struct store {
 	struct loop *loop;
 	struct db *db;
 	struct jsonfile *json;
-	struct sink *sinks[MAX_SINKS];
+	int json_alerted;    /* said that the JSON file's rotation fails */
+	struct sink **sinks; /* as many as the config names */
 	int nsinks;
+	/* Sinks stopped whose thread did not end (a hung peer): kept, with their queue,
+	 * until it does, or until a new sink of the same name takes them. */
+	struct sink **hung;
+	int nhung;
 	struct strbuf line; /* one rendered event */
 	struct strbuf status;
 	struct evbuf own; /* events the store makes itself */
@@ -513,8 +517,14 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl, int *direct
 	s->n_events++;
 }
 
-static void take_records(struct store *s, struct peer *p, const uint8_t *data, size_t len)
+/*
+ * The records of one message. 0, or -1 when a record is malformed (a worker
+ * that is not what it should be): the records before it are taken, the rest
+ * of the message is not, and the caller closes that worker's channel.
+ */
+static int take_records(struct store *s, struct peer *p, const uint8_t *data, size_t len)
 {
+	int bad = 0;
 	size_t off = 0;
 	uint64_t n = 0;
 	/* Under a flood, once every kept record is in the open transaction,
@@ -524,8 +534,15 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 	             db_begin(s->db) == 0;
 	while (off < len) {
 		long rl = ev_record_check(data + off, len - off);
-		if (rl < 0)
-			fatalx("malformed event record from %s", p ? p->name : "store");
+		if (rl < 0) {
+			if (p == NULL)
+				fatalx("malformed event record of the store's own");
+			log_warnx("%s: malformed event record at byte %zu of a message of %zu: "
+			          "the rest of it is dropped and the channel closed",
+			          p->name, off, len);
+			bad = 1;
+			break;
+		}
 		take_one(s, data + off, (size_t)rl, &direct);
 		if (p)
 			p->events++;
@@ -533,8 +550,8 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 		n++;
 	}
 	/* Kept, in one piece, until the batch that holds them commits. */
-	if (s->db_wanted) {
-		pending_add(s, data, len, n);
+	if (s->db_wanted && n > 0) {
+		pending_add(s, data, off, n);
 		if (direct)
 			s->pend_written = s->pend_len;
 		else if (s->rows_in_batch >= COMMIT_BUSY_MIN && !s->db_down)
@@ -547,6 +564,7 @@ static void take_records(struct store *s, struct peer *p, const uint8_t *data, s
 		commit(s);
 	else if (s->json && jsonfile_pending(s->json) > JSON_FLUSH_BYTES)
 		jsonfile_flush(s->json);
+	return bad ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- status */
@@ -589,37 +607,77 @@ static void own_alert(struct store *s, const char *signature, const char *detail
 	take_records(s, NULL, b->data, b->len);
 }
 
-/* Report queue drops as an alert through the store's own pipeline. */
+/* An alert of events a remote sink's queue lost, through the store's own pipeline. */
+static void drop_alert(struct store *s, const struct sink_status *st, const char *signature,
+                       uint64_t n)
+{
+	struct evbuf *b = &s->own;
+	evbuf_reset(b);
+	ev_begin(b, "alert", 0);
+	ev_obj(b, "alert");
+	ev_str(b, "signature", signature);
+	ev_str(b, "category", "sinktrap");
+	ev_str(b, "severity", "warning");
+	ev_close(b);
+	ev_obj(b, "stats");
+	ev_str(b, "worker", "store");
+	ev_str(b, "sink", st->name);
+	ev_int(b, "events_dropped", (int64_t)n);
+	ev_int(b, "events_dropped_total", (int64_t)st->dropped);
+	ev_int(b, "queued", (int64_t)st->queued);
+	ev_close(b);
+	ev_end(b);
+	take_records(s, NULL, b->data, b->len);
+}
+
+/* A JSON file that grows past its size because its rotation fails: an alert, once
+ * each time it begins. */
+static void report_json(struct store *s)
+{
+	int64_t size;
+	const char *err = s->json ? jsonfile_rotate_error(s->json, &size) : NULL;
+	if (err == NULL) {
+		s->json_alerted = 0;
+		return;
+	}
+	if (s->json_alerted)
+		return;
+	s->json_alerted = 1;
+	char detail[1024];
+	snprintf(detail, sizeof(detail),
+	         "%s is %lld bytes, past json_max_size (%lld): its rotation fails: %s",
+	         jsonfile_path(s->json), (long long)size, (long long)s->cfg->json_max_size,
+	         err);
+	own_alert(s, "JSON file past its size: rotation fails", detail);
+}
+
+/* Report queue drops (full, or damaged on disk) as alerts. */
 static void report_drops(struct store *s)
 {
 	for (int i = 0; i < s->nsinks; i++) {
-		uint64_t n = sink_drops_take(s->sinks[i]);
-		if (n == 0)
+		uint64_t damaged = 0, n = sink_drops_take(s->sinks[i], &damaged);
+		if (n == 0 && damaged == 0)
 			continue;
 		struct sink_status st;
 		sink_get_status(s->sinks[i], &st);
-		log_warnx("%s: delivery queue full: %" PRIu64 " oldest events dropped (%" PRIu64
-		          " in all)",
-		          st.name, n, st.dropped);
-		struct evbuf *b = &s->own;
-		evbuf_reset(b);
-		ev_begin(b, "alert", 0);
-		ev_obj(b, "alert");
-		ev_str(b, "signature", "delivery queue full: oldest events dropped");
-		ev_str(b, "category", "sinktrap");
-		ev_str(b, "severity", "warning");
-		ev_close(b);
-		ev_obj(b, "stats");
-		ev_str(b, "worker", "store");
-		ev_str(b, "sink", st.name);
-		ev_int(b, "events_dropped", (int64_t)n);
-		ev_int(b, "events_dropped_total", (int64_t)st.dropped);
-		ev_int(b, "queued", (int64_t)st.queued);
-		ev_close(b);
-		ev_end(b);
-		take_records(s, NULL, b->data, b->len);
+		if (n > 0) {
+			log_warnx("%s: delivery queue full: %" PRIu64
+			          " oldest events dropped (%" PRIu64 " in all)",
+			          st.name, n, st.dropped);
+			drop_alert(s, &st, "delivery queue full: oldest events dropped", n);
+		}
+		if (damaged > 0) {
+			log_warnx("%s: delivery queue damaged on disk: %" PRIu64
+			          " events lost (%" PRIu64 " dropped in all)",
+			          st.name, damaged, st.dropped);
+			drop_alert(s, &st, "delivery queue damaged on disk: events lost",
+			           damaged);
+		}
 	}
 }
+
+static void hung_reap(struct store *s);
+static void sinks_start(struct store *s);
 
 static void status_update(void *arg)
 {
@@ -628,7 +686,18 @@ static void status_update(void *arg)
 	char t[80];
 	int64_t now = time_now_usec();
 
+	if (!s->stopping) {
+		/* Threads stopped at a reload that have ended since: their sinks go, and
+		 * a new sink that took one's queue starts. */
+		int waiting = 0;
+		hung_reap(s);
+		for (int i = 0; i < s->nsinks; i++)
+			waiting |= sink_waiting(s->sinks[i]);
+		if (waiting)
+			sinks_start(s);
+	}
 	report_drops(s);
+	report_json(s);
 	strbuf_reset(b);
 	strbuf_printf(b, "{\"version\":1,\"updated_usec\":%" PRId64 ",\"updated\":\"", now);
 	strbuf_time(b, now);
@@ -641,8 +710,18 @@ static void status_update(void *arg)
 		jsonfile_counts(s->json, &lines, &errors, &rot, &dropped);
 		status_sink_common(b, "json", "json", jsonfile_path(s->json), 1, lines,
 		                   jsonfile_pending_lines(s->json), dropped);
-		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64 "}", errors,
-		              rot);
+		strbuf_printf(b, ",\"errors\":%" PRIu64 ",\"rotations\":%" PRIu64, errors, rot);
+		int64_t size;
+		const char *rerr = jsonfile_rotate_error(s->json, &size);
+		if (rerr) {
+			char why[512];
+			snprintf(why, sizeof(why),
+			         "%lld bytes, past json_max_size: rotation fails: %s",
+			         (long long)size, rerr);
+			strbuf_putc(b, ',');
+			status_str(b, "last_error", why);
+		}
+		strbuf_putc(b, '}');
 		first = 0;
 	}
 	if (s->db_wanted) {
@@ -764,6 +843,14 @@ static int peers_open(const struct store *s)
 	return n;
 }
 
+/* A channel closed: at a stop, the last one ends the loop. */
+static void peer_gone(struct store *s, struct peer *p)
+{
+	peer_close(s, p);
+	if (s->stopping && peers_open(s) == 0)
+		loop_break(s->loop);
+}
+
 static struct store *S;
 
 static void peer_event(int fd, uint32_t events, void *arg)
@@ -775,22 +862,29 @@ static void peer_event(int fd, uint32_t events, void *arg)
 		int r = ipc_recv(fd, &s->msg);
 		if (r == -EAGAIN)
 			return;
-		if (r == 0) {
-			log_debug("%s closed its channel", p->name);
-			peer_close(s, p);
-			if (s->stopping && peers_open(s) == 0)
-				loop_break(s->loop);
+		if (r < 0)
+			log_warnx("channel from %s: %s: closed", p->name, strerror(-r));
+		if (r <= 0) {
+			if (r == 0)
+				log_debug("%s closed its channel", p->name);
+			peer_gone(s, p);
 			return;
 		}
-		if (r < 0)
-			fatalx("channel from %s: %s", p->name, strerror(-r));
 		if (s->msg.fd >= 0) {
 			close(s->msg.fd);
 			s->msg.fd = -1;
 		}
 		switch (s->msg.hdr.type) {
 		case IPC_EVENTS:
-			take_records(s, p, s->msg.data, s->msg.hdr.len);
+			if (take_records(s, p, s->msg.data, s->msg.hdr.len) < 0) {
+				/*
+				 * A worker that sends what no worker makes is not trusted
+				 * with its channel: closed (the events of the others are
+				 * not lost for it, as they would be if the store ended).
+				 */
+				peer_gone(s, p);
+				return;
+			}
 			break;
 		case IPC_MAP_REQUEST: {
 			/* Everything accepted so far is in the map before it is sent. */
@@ -808,7 +902,10 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			break;
 		}
 		default:
-			fatalx("unexpected message %u from %s", s->msg.hdr.type, p->name);
+			log_warnx("unexpected message %u from %s: its channel is closed",
+			          s->msg.hdr.type, p->name);
+			peer_gone(s, p);
+			return;
 		}
 	}
 }
@@ -913,8 +1010,9 @@ static void drain(struct store *s)
 			}
 			if (s->msg.fd >= 0)
 				close(s->msg.fd);
-			if (s->msg.hdr.type == IPC_EVENTS)
-				take_records(s, p, s->msg.data, s->msg.hdr.len);
+			if (s->msg.hdr.type == IPC_EVENTS &&
+			    take_records(s, p, s->msg.data, s->msg.hdr.len) < 0)
+				peer_close(s, p);
 		}
 	}
 }
@@ -929,26 +1027,46 @@ int store_prepare(const struct config *c, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* The stopped sink of that name whose thread has not ended, taken out of the hung list. */
+static struct sink *hung_take(struct store *s, const char *name)
+{
+	for (int i = 0; i < s->nhung; i++) {
+		if (strcmp(sink_name(s->hung[i]), name) != 0)
+			continue;
+		struct sink *k = s->hung[i];
+		s->hung[i] = s->hung[--s->nhung];
+		return k;
+	}
+	return NULL;
+}
+
 /* The remote sinks of the config. At start a sink that cannot be made is fatal; at a
- * reload it is left out, said in the log and in an alert, and the others run. */
+ * reload it is left out, said in the log and in an alert, and the others run. One
+ * whose queue a stopped thread still reads takes that sink over (sink_start). */
 static void sinks_open(struct store *s, int fatal)
 {
 	struct config *c = s->cfg;
 	char err[512], msg[1024];
-	for (int i = 0; i < c->nsyslog + (c->database != NULL) && s->nsinks < MAX_SINKS; i++) {
-		struct sink *k;
+	int n = c->nsyslog + (c->database != NULL);
+	s->sinks = xreallocarray(s->sinks, (size_t)(n ? n : 1), sizeof(*s->sinks));
+	for (int i = 0; i < n; i++) {
+		struct sink *k, *prev;
 		if (i < c->nsyslog) {
-			k = sink_syslog_new(c, &c->syslog[i], err, sizeof(err));
+			prev = hung_take(s, c->syslog[i].name);
+			k = sink_syslog_new(c, &c->syslog[i], prev, err, sizeof(err));
 			snprintf(msg, sizeof(msg), "%s:%d: syslog %s: %s", c->file,
 			         c->syslog[i].line, c->syslog[i].dest, err);
 		} else {
-			k = sink_pg_new(c, err, sizeof(err));
+			prev = hung_take(s, "postgresql");
+			k = sink_pg_new(c, prev, err, sizeof(err));
 			snprintf(msg, sizeof(msg), "database: %s", err);
 		}
 		if (k != NULL) {
 			s->sinks[s->nsinks++] = k;
 			continue;
 		}
+		if (prev)
+			s->hung[s->nhung++] = prev;
 		if (fatal)
 			fatalx("%s", msg);
 		log_warnx("reload: %s; this destination is off until the next reload", msg);
@@ -956,22 +1074,43 @@ static void sinks_open(struct store *s, int fatal)
 	}
 }
 
+/* Free the hung sinks whose thread has ended since. */
+static void hung_reap(struct store *s)
+{
+	for (int i = 0; i < s->nhung;) {
+		if (sink_free(&s->hung[i]) == 0) {
+			s->hung[i] = s->hung[--s->nhung];
+			continue;
+		}
+		i++;
+	}
+}
+
 /* Stop the delivery threads together; at the last stop the status file gets their final
- * counts before they are freed. */
+ * counts before they are freed. A thread that does not end (a peer hung where no stop
+ * reaches it) keeps its sink: it is not freed, and its queue not opened again, until it
+ * has ended. */
 static void sinks_stop(struct store *s, int grace_ms, int last)
 {
 	for (int i = 0; i < s->nsinks; i++)
 		sink_request_stop(s->sinks[i], grace_ms);
-	int hung = 0;
 	for (int i = 0; i < s->nsinks; i++)
-		hung |= sink_join(s->sinks[i], grace_ms + 5000) < 0;
+		sink_join(s->sinks[i], grace_ms + 5000);
 	if (last)
 		status_update(s);
-	for (int i = 0; i < s->nsinks && !hung; i++)
-		sink_stop(&s->sinks[i], grace_ms);
+	s->hung = xreallocarray(s->hung, (size_t)(s->nhung + s->nsinks + 1), sizeof(*s->hung));
+	for (int i = 0; i < s->nsinks; i++)
+		if (sink_free(&s->sinks[i]) < 0)
+			s->hung[s->nhung++] = s->sinks[i];
 	s->nsinks = 0;
+	hung_reap(s);
+	if (last && s->nhung)
+		log_warnx("%d delivery thread%s still hung at the stop: left to the exit",
+		          s->nhung, s->nhung == 1 ? "" : "s");
 }
 
+/* Start the delivery threads not started yet: those that wait for a hung one of the
+ * same name start once it has ended (tried again at every status tick). */
 static void sinks_start(struct store *s)
 {
 	for (int i = 0; i < s->nsinks; i++) {
@@ -1074,10 +1213,13 @@ static void events_reload(struct store *s, struct config *nc)
 		pending_clear(s);
 		db_close(&s->db);
 	}
-	/* The old values go to nc, freed with it (the stopped sinks borrowed them). */
+	/* The old values go to nc, freed with it (every sink has copies of its own, so a
+	 * thread still running uses none of them). */
 	sinkspec_config_swap(c, nc);
 	if (json_changed && c->json)
 		s->json = jsonfile_new(c->json, c->json_max_size, c->json_keep);
+	if (json_changed)
+		s->json_alerted = 0;
 	if (sqlite_changed && c->sqlite)
 		sqlite_open(s);
 	if (sinks_changed) {
@@ -1154,6 +1296,7 @@ int store_worker_main(struct config *c, struct store_setup *setup)
 
 	loop_run(s->loop);
 
+	s->stopping = 1;
 	drain(s);
 	commit(s);
 	if (s->db_wanted && s->db_down)

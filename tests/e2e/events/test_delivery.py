@@ -5,6 +5,7 @@ rotation and reopen."""
 import json
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -300,3 +301,161 @@ def test_reload_changes_where_events_go(res):
     harness.wait_until(lambda: b"still.evil.test" in new_json.read_bytes(), 10,
                        what="events still going to the new JSON file")
     assert st.worker_pid("store") == pid, "the store was restarted"
+
+
+def test_json_rotation_that_fails_writes_past_the_size(res):
+    """The JSON file in a directory that only root may write (the file is the workers'
+    user's, a common layout): it cannot be rotated. The store writes past json_max_size,
+    says why (once in the log, in the status, in an alert event), goes on taking events
+    and stops on SIGTERM; once the directory may be written the file rotates again.
+    Before, the store tried to rotate in a loop: full CPU, megabytes of log a second,
+    no event taken, SIGTERM ignored."""
+    if os.geteuid() != 0:
+        pytest.skip("the workers' user is only taken as root")
+    d = res.path("jdir")
+    d.mkdir(mode=0o755)
+    j = d / "events.json"
+    st = res.sinktrap(sinkhole_conf({"json": str(j), "json_max_size": "64k"}), start=False)
+    st.json_path = j
+    st.start()
+    snd = Sender(st.port, names("past", 600), rate=1000).start().join()
+    assert snd.answered == snd.sent == 600
+    harness.wait_until(lambda: len(st.dns_events()) >= 600, 15, what="every event in the file")
+    assert os.path.getsize(j) > 64 << 10
+    assert not os.path.exists(f"{j}.1")
+    alerts = harness.wait_until(
+        lambda: [e for e in st.events("alert")
+                 if e["alert"]["signature"] == "JSON file past its size: rotation fails"], 10,
+        what="the alert event")
+    assert str(j) in alerts[0]["alert"]["error"] and "Permission denied" in alerts[0]["alert"]["error"]
+    js = harness.wait_until(lambda: (lambda k: k if k.get("last_error") else None)(sink(st, "json")),
+                            10, what="the error in the status")
+    assert "rotation fails" in js["last_error"]
+    out = st.run_cmd("status").stdout
+    assert "last error:" in out and "rotation fails" in out, out
+    # More events, more flushes past the limit: the warning is not repeated.
+    Sender(st.port, names("more", 300), rate=1000).start().join()
+    harness.wait_until(lambda: len(st.dns_events()) >= 900, 15, what="the later events")
+    log = st.log()
+    assert log.count("cannot rename it to") == 1, log[-3000:]
+    assert len(log) < 100_000
+    assert len(alerts) == 1
+
+    # The directory becomes writable: the next flush after the retry delay rotates.
+    os.chown(d, harness.nobody_uid(), -1)
+    t0 = time.monotonic()
+    while not os.path.exists(f"{j}.1") and time.monotonic() - t0 < 15:
+        st.query(f"again-{time.monotonic_ns()}.evil.test")
+        time.sleep(0.2)
+    assert os.path.exists(f"{j}.1"), st.log()[-3000:]
+    assert "after" in st.log() and "failed tries" in st.log()
+    harness.wait_until(lambda: not sink(st, "json").get("last_error"), 10,
+                       what="the error gone from the status")
+    assert st.stop() == 0
+
+
+def test_reload_while_a_peer_hangs_the_handshake(res):
+    """A TLS peer whose TCP takes the connection but that never answers the
+    handshake, then a full accept queue, so that the next connection waits for
+    the TCP handshake: a reload then ([events] changed) stops the delivery thread
+    while it waits. Every wait ends at the stop, so the reload takes no time, and
+    nothing of the old configuration is used after it was freed (run under ASan:
+    SINKTRAP_SANITIZED=1). Before, the thread went on waiting (connect, then the
+    TLS handshake: up to 10 s), the store gave up on it after 6 s, freed the
+    configuration it read (heap-use-after-free in tls_setup) and opened its queue
+    a second time for the new sink of the same name."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    conns = []
+    try:
+        tls = f"tls://127.0.0.1:{port} name=tls1 verify=no"
+        st = res.sinktrap(sinkhole_conf({"syslog": tls}))
+        lsock.settimeout(30)
+        c, _ = lsock.accept()  # its first try: the handshake waits 5 s for an answer
+        a1 = time.monotonic()
+        conns.append(c)
+        for _ in range(3):  # the accept queue full: the next try waits in connect()
+            d = socket.socket()
+            d.setblocking(False)
+            try:
+                d.connect(("127.0.0.1", port))
+            except BlockingIOError:
+                pass
+            conns.append(d)
+        second = a1 + 5 + 0.25  # the handshake timed out, 250 ms of back-off
+        time.sleep(max(0, second + 0.3 - time.monotonic()))
+        st.conf["events"]["syslog"] = [tls, f"udp://127.0.0.1:{udp.getsockname()[1]} name=udp2"]
+        st.write_conf()
+        hup = time.monotonic()
+        st.hup()
+        # The queue drains meanwhile: the waiting connection goes through to a handshake
+        # that gets no answer either.
+        time.sleep(max(0, second + 1.6 - time.monotonic()))
+        lsock.setblocking(False)
+        reloaded = None
+        while time.monotonic() < hup + 9:  # past where the old thread's wait would end
+            try:
+                conns.append(lsock.accept()[0])
+            except BlockingIOError:
+                time.sleep(0.05)
+            if reloaded is None and "2 remote destinations" in st.log():
+                reloaded = time.monotonic()
+        assert reloaded is not None, st.log()[-3000:]
+        assert reloaded - hup < 3, f"the reload took {reloaded - hup:.1f} s"
+        assert "does not stop" not in st.log(), st.log()[-3000:]
+        assert "Operation canceled" not in st.log()
+        # The new sink works, and the store with it.
+        st.query("after-reload.evil.test")
+        got = b""
+        end = time.monotonic() + 10
+        while b"after-reload" not in got and time.monotonic() < end:
+            try:
+                got += udp.recv(70000)
+            except socket.timeout:
+                pass
+        assert b"after-reload" in got
+        assert st.stop() == 0
+    finally:
+        for c in conns:
+            c.close()
+        lsock.close()
+        udp.close()
+
+
+def test_more_destinations_than_32(res):
+    """Every `syslog =` line makes a destination, however many: before, the store made
+    the first 32 and silently left out the rest (and PostgreSQL after them) while
+    check-config said OK."""
+    black = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes, never read
+    black.bind(("127.0.0.1", 0))
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    try:
+        lines = [f"udp://127.0.0.1:{black.getsockname()[1]} name=u{i}" for i in range(1, 34)]
+        lines.append(f"udp://127.0.0.1:{udp.getsockname()[1]} name=last")
+        st = res.sinktrap(sinkhole_conf({"syslog": lines}))
+        r = st.run_cmd("check-config")
+        assert r.returncode == 0, r.stdout + r.stderr
+        st.query("many.evil.test")
+        got = b""
+        end = time.monotonic() + 10
+        while b"many.evil.test" not in got and time.monotonic() < end:
+            try:
+                got += udp.recv(70000)
+            except socket.timeout:
+                pass
+        assert b"many.evil.test" in got
+        names_up = harness.wait_until(
+            lambda: (lambda n: n if len(n) == 36 else None)({s["name"] for s in status(st)["sinks"]}),
+            10, what="every destination in the status")
+        assert {"u1", "u33", "last"} <= names_up
+        assert st.stop() == 0
+    finally:
+        black.close()
+        udp.close()

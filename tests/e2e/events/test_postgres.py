@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -247,3 +248,49 @@ def test_sessions_and_payloads_match_sqlite(res, pg):
     assert pay[0]["size"] == len(body)
     assert pay[0]["first_seen"] < pay[0]["last_seen"]
 
+
+
+def test_reload_while_the_database_hangs(res, pg):
+    """The PostgreSQL backend stops answering in the middle of a batch (SIGSTOP), and
+    a reload ([events] changed) stops the delivery thread, which cannot end while libpq
+    waits for the answer. The store keeps that sink (what its thread reads, its queue)
+    until the thread ends; the new PostgreSQL sink takes the same queue, events go on
+    into it, and it starts once the old thread has ended: every event is stored, once.
+    Before, the sink was given up: the configuration it read was freed under it
+    (heap-use-after-free under ASan) and its queue opened a second time."""
+    uri = pg.create_db("hung")
+    st = res.sinktrap(sinkhole_conf({"database": uri}))
+    for n in names("h1", 5):
+        st.query(n)
+    wait_rows(pg, "hung", len(settle(st)))
+    backend = pg.rows("hung", "SELECT pid FROM pg_stat_activity WHERE "
+                              "application_name = 'sinktrap' AND datname = 'hung'")[0]["pid"]
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    os.kill(backend, signal.SIGSTOP)
+    try:
+        for n in names("h2", 5):  # the next batch waits for the stopped backend
+            st.query(n)
+        time.sleep(1)
+        st.conf["events"]["syslog"] = f"udp://127.0.0.1:{udp.getsockname()[1]} name=siem"
+        st.write_conf()
+        st.hup()
+        harness.wait_until(lambda: "does not stop" in st.log(), 15, what="the hung thread")
+        harness.wait_until(lambda: "1 remote destination" in st.log() or
+                           "2 remote destinations" in st.log(), 10, what="the reload")
+        for n in names("h3", 5):  # queued for the new sink, which waits
+            st.query(n)
+        time.sleep(1)
+        assert "the old delivery thread has ended" not in st.log()
+    finally:
+        os.kill(backend, signal.SIGCONT)
+        udp.close()
+    harness.wait_until(lambda: "the old delivery thread has ended" in st.log(), 15,
+                       what="the new sink to start")
+    evs = settle(st)
+    wait_rows(pg, "hung", len(evs))
+    rows = pg.rows("hung", "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events")[0]
+    assert rows["n"] == rows["d"] == len(evs)
+    assert {e["event_id"] for e in evs} == {
+        r["event_id"] for r in pg.rows("hung", "SELECT event_id FROM events")}
+    assert st.stop() == 0

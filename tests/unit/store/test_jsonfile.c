@@ -1,4 +1,5 @@
-/* The JSON lines file: size-based rotation with N kept, reopen after a move, a full disk. */
+/* The JSON lines file: size-based rotation with N kept, reopen after a move, a full disk,
+ * a rotation that fails. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,12 +121,60 @@ static void test_full(void **state)
 	assert_int_equal(n, 300);
 }
 
+/*
+ * A rotation that fails (events.json.1 a directory that is not empty: even
+ * root cannot rename over it): the lines go past the size into the same file,
+ * the flush returns, the error is told; after the retry delay, with the way
+ * clear, the file rotates. Before, the flush tried to rotate forever.
+ */
+static void test_rotation_fails(void **state)
+{
+	struct jsonfile *j = jsonfile_new(path, 64 << 10, 1);
+	char line[1000], dir[400], inner[500];
+	int64_t size;
+	memset(line, 'b', sizeof(line));
+	snprintf(dir, sizeof(dir), "%s.1", path);
+	snprintf(inner, sizeof(inner), "%s/x", dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	FILE *f = fopen(inner, "w");
+	assert_non_null(f);
+	fclose(f);
+	for (int i = 0; i < 200; i++)
+		jsonfile_put(j, line, sizeof(line) - 1);
+	assert_int_equal(jsonfile_flush(j), 0);
+	assert_int_equal(size_of(path), 200 * 1000);
+	const char *err = jsonfile_rotate_error(j, &size);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "cannot rename it to"));
+	assert_int_equal(size, 200 * 1000);
+	/* More lines before the retry: written too, no rotation tried. */
+	for (int i = 0; i < 10; i++)
+		jsonfile_put(j, line, sizeof(line) - 1);
+	assert_int_equal(jsonfile_flush(j), 0);
+	assert_int_equal(size_of(path), 210 * 1000);
+	uint64_t lines, errors, rot, dropped;
+	jsonfile_counts(j, &lines, &errors, &rot, &dropped);
+	assert_int_equal(lines, 210);
+	assert_int_equal(rot, 0);
+	/* The way clear, the next flush after the delay rotates. */
+	assert_int_equal(unlink(inner), 0);
+	assert_int_equal(rmdir(dir), 0);
+	sleep(6);
+	jsonfile_put(j, line, sizeof(line) - 1);
+	assert_int_equal(jsonfile_flush(j), 0);
+	assert_null(jsonfile_rotate_error(j, &size));
+	assert_int_equal(size_of(dir), 210 * 1000);
+	assert_int_equal(size_of(path), 1000);
+	jsonfile_free(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rotation, setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_full, setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

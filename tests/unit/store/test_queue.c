@@ -1,7 +1,8 @@
 /*
  * The delivery queue: append, read, acknowledge, rewind, reopen (a restart),
  * the size limit (oldest dropped and counted), a torn tail after a crash,
- * damage in the middle of a segment, and one producer with one consumer
+ * damage in the middle of a segment (that record alone lost, and counted),
+ * and one producer with one consumer
  * thread at full speed.
  */
 #include <setjmp.h>
@@ -224,8 +225,10 @@ static void test_size_limit(void **state)
 	assert_true(st.bytes <= 64 << 10);
 	assert_true(st.dropped > 0);
 	assert_int_equal(st.queued + st.dropped, 300);
-	assert_int_equal(queue_drops_take(q), st.dropped);
-	assert_int_equal(queue_drops_take(q), 0);
+	uint64_t damaged = 1;
+	assert_int_equal(queue_drops_take(q, &damaged), st.dropped);
+	assert_int_equal(damaged, 0);
+	assert_int_equal(queue_drops_take(q, &damaged), 0);
 	/* What is left is the newest, in order, ending with the last. */
 	int64_t next = (int64_t)st.dropped;
 	assert_int_equal(read_all(q, &next, 1, 4096), (int)st.queued);
@@ -302,6 +305,9 @@ static void test_torn_tail(void **state)
 	queue_flush(q);
 	int64_t next = 0;
 	assert_int_equal(read_all(q, &next, 1, 4096), 11);
+	struct queue_stats qs;
+	queue_get_stats(q, &qs);
+	assert_int_equal(qs.dropped, 1); /* the record cut in the middle */
 	queue_close(&q);
 
 	/* Zeros, as a power loss may leave after an extended file. */
@@ -310,15 +316,59 @@ static void test_torn_tail(void **state)
 	assert_int_equal(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
 	close(fd);
 	q = open_q(1 << 20);
-	struct queue_stats qs;
 	queue_get_stats(q, &qs);
 	assert_int_equal(qs.queued, 0);
 	assert_int_equal(qs.delivered, 11);
+	assert_int_equal(qs.dropped, 2);
 	queue_close(&q);
 }
 
-/* A flipped byte in a record: the rest of that segment is cut, later ones stay. */
-static void test_damaged_record(void **state)
+static void seg_name(uint64_t num, char *out, size_t n)
+{
+	snprintf(out, n, "%s/%016llx.q", test_dir, (unsigned long long)num);
+}
+
+static void flip(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t byte;
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, at), 1);
+	byte ^= 0xff;
+	assert_int_equal(pwrite(fd, &byte, 1, at), 1);
+	close(fd);
+}
+
+/* Read and acknowledge everything; the numbers read, as a bit set of up to 64. */
+static uint64_t read_set(struct queue *q, int64_t *count)
+{
+	struct queue_batch b;
+	uint64_t set = 0;
+	int64_t prev = -1;
+	memset(&b, 0, sizeof(b));
+	*count = 0;
+	while (queue_read(q, &b, 4096)) {
+		size_t off = 0, len;
+		const uint8_t *rec;
+		uint32_t n = 0;
+		while (queue_batch_next(&b, &off, &rec, &len)) {
+			assert_int_equal(ev_record_check(rec, len), (long)len);
+			int64_t v = rec_n(rec, len);
+			assert_true(v > prev && v < 64);
+			prev = v;
+			set |= 1ull << v;
+			n++;
+		}
+		assert_int_equal(n, b.span.n);
+		*count += n;
+		queue_ack(q, &b.span);
+	}
+	queue_batch_free(&b);
+	return set;
+}
+
+/* 40 records of about 1100 bytes, a flush each: 7 to a segment of 8 KiB. */
+static size_t forty(void)
 {
 	struct queue *q = open_q(64 << 10);
 	for (int i = 0; i < 40; i++) {
@@ -326,41 +376,135 @@ static void test_damaged_record(void **state)
 		queue_flush(q);
 	}
 	queue_close(&q);
-	char first[600];
-	DIR *d = opendir(test_dir);
-	struct dirent *de;
-	first[0] = '\0';
-	while ((de = readdir(d)) != NULL)
-		if (strstr(de->d_name, "0000000000000001.q"))
-			snprintf(first, sizeof(first), "%s/%s", test_dir, de->d_name);
-	closedir(d);
-	assert_true(first[0]);
-	int fd = open(first, O_RDWR);
-	uint8_t byte;
-	off_t at = 1100 + 200; /* inside the second record */
-	assert_int_equal(pread(fd, &byte, 1, at), 1);
-	byte ^= 0xff;
-	assert_int_equal(pwrite(fd, &byte, 1, at), 1);
-	close(fd);
+	char path[600];
+	struct stat st;
+	seg_name(1, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	return (size_t)st.st_size / 7; /* one record */
+}
 
+/*
+ * A flipped byte in a record in the middle of an older segment: that record
+ * alone is lost, counted as dropped (once, whatever the restarts) and
+ * reported as damage; every other record is delivered, in order.
+ */
+static void test_damaged_record(void **state)
+{
+	size_t rec = forty();
+	char first[600];
+	seg_name(1, first, sizeof(first));
+	flip(first, (off_t)(rec + 200)); /* inside the second record (number 1) */
+
+	struct queue *q = open_q(64 << 10);
+	struct queue_stats st;
+	queue_get_stats(q, &st);
+	assert_int_equal(st.queued, 40);
+	assert_int_equal(st.dropped, 0);
+	int64_t count;
+	uint64_t set = read_set(q, &count);
+	assert_int_equal(count, 39);
+	assert_true(set == ((1ull << 40) - 1 - 2));
+	queue_get_stats(q, &st);
+	assert_int_equal(st.delivered, 39);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.queued, 0);
+	uint64_t damaged = 0;
+	assert_int_equal(queue_drops_take(q, &damaged), 0);
+	assert_int_equal(damaged, 1);
+	queue_close(&q);
+
+	/* A restart counts nothing again. */
 	q = open_q(64 << 10);
-	struct queue_batch b;
-	memset(&b, 0, sizeof(b));
-	int64_t prev = -1, count = 0;
-	while (queue_read(q, &b, 4096)) {
-		size_t off = 0, len;
-		const uint8_t *rec;
-		while (queue_batch_next(&b, &off, &rec, &len)) {
-			int64_t n = rec_n(rec, len);
-			assert_true(n > prev);
-			prev = n;
-			count++;
-		}
-		queue_ack(q, &b.span);
+	queue_get_stats(q, &st);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.delivered, 39);
+	assert_int_equal(st.queued, 0);
+	queue_close(&q);
+}
+
+/* The same found by the reader while the queue is open (damaged after it was written),
+ * and a restart before the reader passed it: counted once, when passed. */
+static void test_damaged_record_while_open(void **state)
+{
+	struct queue *q = open_q(64 << 10);
+	for (int i = 0; i < 40; i++) {
+		put(q, i, 1000);
+		queue_flush(q);
 	}
-	assert_int_equal(prev, 39);
-	assert_true(count < 40 && count > 30);
-	queue_batch_free(&b);
+	char first[600];
+	struct stat fs;
+	seg_name(1, first, sizeof(first));
+	assert_int_equal(stat(first, &fs), 0);
+	flip(first, (off_t)(fs.st_size / 7 * 3 + 100)); /* record 3 */
+	int64_t count;
+	uint64_t set = read_set(q, &count);
+	assert_int_equal(count, 39);
+	assert_true(set == ((1ull << 40) - 1 - 8));
+	struct queue_stats st;
+	queue_get_stats(q, &st);
+	assert_int_equal(st.delivered, 39);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.queued, 0);
+	queue_close(&q);
+}
+
+/* A damaged length: skipped up to the next whole record; a restart before the
+ * reader passes it counts nothing, the reader counts it once. */
+static void test_damaged_length(void **state)
+{
+	size_t rec = forty();
+	char first[600];
+	seg_name(1, first, sizeof(first));
+	flip(first, (off_t)(rec * 4 + 2)); /* the length of record 4: far too long */
+	struct queue *q = open_q(64 << 10);
+	queue_close(&q);
+	q = open_q(64 << 10);
+	struct queue_stats st;
+	queue_get_stats(q, &st);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.queued, 40);
+	int64_t count;
+	uint64_t set = read_set(q, &count);
+	assert_int_equal(count, 39);
+	assert_true(set == ((1ull << 40) - 1 - 16));
+	queue_get_stats(q, &st);
+	assert_int_equal(st.dropped, 1);
+	assert_int_equal(st.delivered, 39);
+	assert_int_equal(st.queued, 0);
+	/* Every segment was passed: deleted but the one being written. */
+	char path[600];
+	seg_name(1, path, sizeof(path));
+	assert_int_equal(access(path, F_OK), -1);
+	queue_close(&q);
+}
+
+/* A damaged record in the middle of the last segment: skipped, not a torn tail (what
+ * follows it stays); appends after a restart go on. */
+static void test_damaged_in_the_last_segment(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	for (int i = 0; i < 10; i++)
+		put(q, i, 100);
+	queue_close(&q);
+	char seg[600];
+	struct stat st0;
+	seg_name(1, seg, sizeof(seg));
+	assert_int_equal(stat(seg, &st0), 0);
+	flip(seg, (off_t)(st0.st_size / 10 * 5 + 30)); /* record 5 */
+	q = open_q(1 << 20);
+	struct stat st1;
+	assert_int_equal(stat(seg, &st1), 0);
+	assert_int_equal(st1.st_size, st0.st_size);
+	put(q, 10, 100);
+	queue_flush(q);
+	int64_t count;
+	uint64_t set = read_set(q, &count);
+	assert_int_equal(count, 10);
+	assert_true(set == ((1ull << 11) - 1 - 32));
+	struct queue_stats qs;
+	queue_get_stats(q, &qs);
+	assert_int_equal(qs.dropped, 1);
+	assert_int_equal(qs.delivered, 10);
 	queue_close(&q);
 }
 
@@ -468,6 +612,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_full_disk, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_torn_tail, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_record, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_record_while_open, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_length, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_in_the_last_segment, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, test_dir_setup, test_dir_teardown),
 	};
