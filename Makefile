@@ -84,6 +84,7 @@ e2e-asan: asan
 	SINKTRAP_BIN=$(CURDIR)/$(ASAN)/sinktrap SINKTRAP_SANITIZED=1 \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(PYTHON) -m pytest tests/e2e/dns tests/e2e/trap tests/e2e/capture tests/e2e/events tests/e2e/web \
+		tests/e2e/parent \
 		-q -p no:cacheprovider
 
 # End-to-end tests last: their summary line closes the run.

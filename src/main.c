@@ -117,11 +117,28 @@ static int cmd_firewall(const char *path, enum trap_fw_mode mode, int argc)
 		fprintf(stderr, "usage: sinktrap firewall [-c FILE] [--apply | --remove]\n");
 		return 2;
 	}
-	struct config *c = load(path);
-	if (c == NULL)
+	struct config *c;
+	if (mode == TRAP_FW_REMOVE) {
+		/*
+		 * Removing needs no configuration (what was applied is read back from
+		 * the kernel): a service stopping with a configuration that has become
+		 * invalid (a list file gone) must still take its ruleset away.
+		 */
+		struct cfg_errors errs;
+		c = config_load(path, &errs);
+		if (c == NULL) {
+			fprintf(stderr,
+			        "sinktrap firewall: the configuration has errors (%s); "
+			        "removing the ruleset and routes anyway\n",
+			        errs.n ? errs.msg[0] : "unreadable");
+			cfg_errors_free(&errs);
+		}
+	} else if ((c = load(path)) == NULL) {
 		return 1;
+	}
 	int r = trap_firewall(c, mode, stdout);
-	config_free(c);
+	if (c)
+		config_free(c);
 	return r;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "parent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -17,12 +18,14 @@
 #include <stddef.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/sockios.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/fsuid.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +34,7 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/sandbox.h"
 #include "common/util.h"
 #include "capture/capture.h"
 #include "dns/dns.h"
@@ -77,6 +81,7 @@ static struct parent P;
 
 static void ctl_event(int fd, uint32_t events, void *arg);
 static void json_dir_prepare(struct parent *p);
+static void restart_later(struct parent *p, struct worker *w);
 
 /*
  * Keep only the capabilities in mask (bits of linux/capability.h) across the
@@ -219,6 +224,15 @@ static void worker_start(struct parent *p, struct worker *w)
 			close(ctl[0]);
 			close_ctl_except(p, -1);
 			close_listeners(p, W_TRAP);
+			/*
+			 * With a TPROXY port every UDP reply goes out through a new
+			 * transparent socket bound to the datagram's original address
+			 * and port (IP_TRANSPARENT: CAP_NET_RAW), so the capability is
+			 * needed for the worker's whole life, not only to open the
+			 * listeners. What else it would allow, raw and packet sockets
+			 * (SOCK_RAW, AF_PACKET, SOCK_PACKET), the trap's seccomp filter
+			 * refuses: it makes only the families and types it uses.
+			 */
 			worker_narrow(p, "trap",
 			              p->cfg->tproxy_port ? (1ull << CAP_NET_RAW) |
 			                                        (1ull << CAP_NET_BIND_SERVICE)
@@ -284,10 +298,14 @@ static void worker_start(struct parent *p, struct worker *w)
 		char err[512];
 		memset(&ds, 0, sizeof(ds));
 		if (dns_lists_open(p->cfg, &ds.lists, &ds.nlists, err, sizeof(err)) < 0) {
-			log_warnx("dns: %s", err);
+			/* As if it had died at start: tried again with back-off (and at
+			 * SIGHUP). */
+			log_warnx("dns: %s; the dns worker cannot start", err);
 			close(ctl[0]);
 			close(ctl[1]);
-			w->pid = -1;
+			w->pid = 0;
+			w->started = mono_ms(); /* it died young: the back-off doubles */
+			restart_later(p, w);
 			return;
 		}
 		int store_end = store_channel(p, wnames[w->kind]);
@@ -324,6 +342,23 @@ static void restart_cb(void *arg)
 	w->restart = NULL;
 	if (!P.stopping)
 		worker_start(&P, w);
+}
+
+/*
+ * A worker that died (or could not start) is started again after a back-off
+ * that doubles while it keeps dying young and resets once it lived a minute.
+ */
+static void restart_later(struct parent *p, struct worker *w)
+{
+	if (w->restart)
+		return;
+	if (mono_ms() - w->started > 60000)
+		w->backoff = 0;
+	w->backoff = w->backoff ? w->backoff * 2 : 500;
+	if (w->backoff > 60000)
+		w->backoff = 60000;
+	log_info("restarting %s worker in %lld ms", wnames[w->kind], (long long)w->backoff);
+	w->restart = loop_timer_add(p->loop, w->backoff, 0, restart_cb, w);
 }
 
 /*
@@ -425,16 +460,7 @@ static void reap(struct parent *p)
 			else
 				log_warnx("%s worker (pid %d) exited with status %d", wnames[i],
 				          (int)pid, WEXITSTATUS(status));
-			/* Back-off doubles while it keeps dying young, and resets once it
-			 * lived. */
-			if (mono_ms() - w->started > 60000)
-				w->backoff = 0;
-			w->backoff = w->backoff ? w->backoff * 2 : 500;
-			if (w->backoff > 60000)
-				w->backoff = 60000;
-			log_info("restarting %s worker in %lld ms", wnames[i],
-			         (long long)w->backoff);
-			w->restart = loop_timer_add(p->loop, w->backoff, 0, restart_cb, w);
+			restart_later(p, w);
 		}
 	}
 }
@@ -514,6 +540,16 @@ static void reload(struct parent *p)
 		free(text);
 	}
 	struct worker *w = &p->w[W_DNS];
+	if (w->enabled && w->pid <= 0 && !p->stopping) {
+		/* Down (its lists could not be opened, or it died): a reload starts it now. */
+		if (w->restart) {
+			loop_timer_cancel(p->loop, w->restart);
+			w->restart = NULL;
+		}
+		log_info("reload: starting the dns worker");
+		worker_start(p, w);
+		return;
+	}
 	if (w->pid > 0 && w->ctl >= 0) {
 		struct list_source *ls;
 		int n;
@@ -550,10 +586,42 @@ static int wait_exit(struct worker *w, int ms)
 	return w->pid > 0 ? -1 : 0;
 }
 
+/*
+ * Wait (bounded) until a worker has read everything sent on its control
+ * channel: a Unix socket's sender is charged for what the receiver has not
+ * taken yet (SIOCOUTQ).
+ */
+static void wait_taken(struct worker *w, int ms)
+{
+	for (int t = 0; t < ms / 10 && w->pid > 0 && w->ctl >= 0; t++) {
+		int queued = 0;
+		if (ioctl(w->ctl, SIOCOUTQ, &queued) < 0 || queued == 0)
+			return;
+		usleep(10000);
+	}
+}
+
 static void stop_all(struct parent *p)
 {
 	p->stopping = 1;
 	notify(p, "STOPPING=1");
+	/*
+	 * A store waiting for its restart is started now: the producers keep
+	 * their events until a store exists, and would stop with them. Each
+	 * producer is given its channel to it before it is told to stop.
+	 */
+	struct worker *st = &p->w[W_STORE];
+	if (st->enabled && st->pid <= 0) {
+		if (st->restart) {
+			loop_timer_cancel(p->loop, st->restart);
+			st->restart = NULL;
+		}
+		log_info("starting the store for the producers' events before stopping");
+		worker_start(p, st);
+		for (int i = 0; i < W_MAX; i++)
+			if (i != W_STORE && p->w[i].pid > 0)
+				wait_taken(&p->w[i], 2000);
+	}
 	/* Producers first, so everything they emitted reaches the store. */
 	for (int i = W_MAX - 1; i >= 0; i--) {
 		struct worker *w = &p->w[i];
@@ -653,26 +721,130 @@ static void json_dir_prepare(struct parent *p)
 		          dir, p->cfg->user, p->cfg->json);
 }
 
-/* The state directory and the event files belong to the workers' user. */
+/* An entry sinktrap makes in its state directory. */
+static int sinktrap_entry(const char *name)
+{
+	static const char *const ours[] = {"sinktrap.db", "payloads", "ca",
+	                                   "pcap",        "queue",    "status.json"};
+	for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
+		if (strcmp(name, ours[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Does the directory look like a state directory of sinktrap's: empty, or
+ * holding one of the entries sinktrap makes there? Otherwise the first other
+ * entry's name goes into other.
+ */
+static int looks_ours(int dfd, char *other, size_t len)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(other, len, "(unreadable: %s)", strerror(errno));
+		return 0;
+	}
+	int ours = 0, empty = 1;
+	other[0] = '\0';
+	for (struct dirent *e; (e = readdir(d)) != NULL && !ours;) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		empty = 0;
+		if (sinktrap_entry(e->d_name))
+			ours = 1;
+		else if (other[0] == '\0')
+			snprintf(other, len, "%s", e->d_name);
+	}
+	closedir(d);
+	return ours || empty;
+}
+
+/*
+ * The state directory, before anything is made in it. The workers' user
+ * writes there, so it must be sinktrap's own: one that exists is refused when
+ * every user (or another group) can write it (/tmp: anyone could plant the
+ * database's files) or when it belongs to someone else than root or that
+ * user. One that belongs to root (a state directory an earlier start as root
+ * made, or an administrator's mkdir) is given to the workers' user only when
+ * it is empty or holds sinktrap's own files: never /var/lib or /. One that
+ * does not exist is made below for that user (store_prepare), as `make
+ * install` makes /var/lib/sinktrap.
+ */
+static int state_dir_check(struct parent *p)
+{
+	const char *dir = p->cfg->state_dir;
+	char why[4200], other[256];
+	int fd = sandbox_open_dir(dir, why, sizeof(why));
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0) {
+		log_warnx("state_dir %s: refused: %s", dir, why);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		log_warn("state_dir %s", dir);
+		close(fd);
+		return -1;
+	}
+	unsigned mode = (unsigned)(st.st_mode & 07777);
+	gid_t group = p->drop ? p->gid : 0;
+	int rc = 0;
+	if ((st.st_mode & (S_ISVTX | S_IWOTH)) ||
+	    (geteuid() == 0 && (st.st_mode & S_IWGRP) && st.st_gid != group)) {
+		log_warnx(
+		    "state_dir %s: refused: other users can write in it (mode %04o, group "
+		    "%u), so any of them could replace the files the workers and the "
+		    "parent open there; give sinktrap a directory of its own (make "
+		    "install makes /var/lib/sinktrap, 0750, owned by the workers' user)",
+		    dir, mode, (unsigned)st.st_gid);
+		rc = -1;
+	} else if (p->drop && st.st_uid != p->uid) {
+		if (st.st_uid != 0) {
+			log_warnx("state_dir %s: refused: it belongs to uid %u, neither to the "
+			          "workers' user %s nor to root",
+			          dir, (unsigned)st.st_uid, p->cfg->user);
+			rc = -1;
+		} else if (!looks_ours(fd, other, sizeof(other))) {
+			log_warnx(
+			    "state_dir %s: refused: it belongs to root and holds '%s', which "
+			    "sinktrap did not make, so it is not given to the workers' user "
+			    "%s; give sinktrap a directory of its own (or chown it to %s)",
+			    dir, other, p->cfg->user, p->cfg->user);
+			rc = -1;
+		} else if (fchownat(fd, "", p->uid, p->gid, AT_EMPTY_PATH) < 0) {
+			log_warn("state_dir %s: chown to %s", dir, p->cfg->user);
+			rc = -1;
+		} else {
+			log_info(
+			    "state_dir %s: given to the workers' user %s (it belonged to root)",
+			    dir, p->cfg->user);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * The database's files and the JSON file belong to the workers' user (an
+ * earlier start as root may have made them). They lie where that user can
+ * write: each is taken only if it is what it should be (sandbox_chown).
+ */
 static void own_state(struct parent *p)
 {
 	if (!p->drop)
 		return;
-	const char *names[] = {"", "/sinktrap.db", "/sinktrap.db-wal", "/sinktrap.db-shm"};
-	char path[4096];
+	const char *names[] = {"/sinktrap.db", "/sinktrap.db-wal", "/sinktrap.db-shm"};
+	char path[4200];
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		snprintf(path, sizeof(path), "%s%s", p->cfg->state_dir, names[i]);
-		if (chown(path, p->uid, p->gid) < 0 && errno != ENOENT)
-			log_warn("chown %s", path);
+		sandbox_chown(path, SANDBOX_OWN_FILE, p->uid, p->gid, p->cfg->user);
 	}
-	if (p->cfg->json) {
-		int fd = open(p->cfg->json, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (fd >= 0) {
-			if (fchown(fd, p->uid, p->gid) < 0)
-				log_warn("chown %s", p->cfg->json);
-			close(fd);
-		}
-	}
+	if (p->cfg->json)
+		sandbox_chown(p->cfg->json, SANDBOX_OWN_CREATE, p->uid, p->gid, p->cfg->user);
 }
 
 int parent_run(const char *conf_path)
@@ -693,7 +865,7 @@ int parent_run(const char *conf_path)
 	}
 	if (log_level_get() < LOG_LVL_DEBUG) /* -d wins over the config */
 		log_level_set(p->cfg->log_level);
-	if (resolve_user(p) < 0 ||
+	if (resolve_user(p) < 0 || state_dir_check(p) < 0 ||
 	    store_prepare(p->cfg, p->drop ? p->uid : (uid_t)-1, p->gid) < 0)
 		return 1;
 	if (p->cfg->json)

@@ -91,12 +91,12 @@ int capture_prepare(const struct config *c, uid_t uid, gid_t gid)
 		return -1;
 	}
 	if (uid != (uid_t)-1) {
+		/* In directories the workers' user writes: taken only if they are what they
+		 * should be (sandbox_chown). */
 		char lock[4200];
-		if (chown(dir, uid, gid) < 0)
-			log_warn("chown %s", dir);
+		sandbox_chown(dir, SANDBOX_OWN_DIR, uid, gid, c->user);
 		snprintf(lock, sizeof(lock), "%s/.lock", dir);
-		if (chown(lock, uid, gid) < 0 && errno != ENOENT)
-			log_warn("chown %s", lock);
+		sandbox_chown(lock, SANDBOX_OWN_FILE, uid, gid, c->user);
 	}
 	return 0;
 }

@@ -602,21 +602,44 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		break;
 	}
 	case K_BANNER: {
-		char proto[32];
-		int port, n = 0;
-		if (sscanf(v, "%d:%31[a-z0-9]%n", &port, proto, &n) != 2 || v[n] != '\0' ||
-		    port < 1 || port > 65535) {
+		/* PORT:PROTO, the port in digits alone (no sign, no space) and in range */
+		char proto[32], *end = NULL;
+		long port = -1;
+		size_t plen = 0;
+		if (v[0] >= '0' && v[0] <= '9') {
+			errno = 0;
+			port = strtol(v, &end, 10);
+			if (errno == ERANGE)
+				port = 65536; /* past the range: said so below */
+		}
+		if (port >= 0 && *end == ':') {
+			plen = strspn(end + 1, "abcdefghijklmnopqrstuvwxyz0123456789");
+			if (plen == 0 || plen >= sizeof(proto) || end[1 + plen] != '\0')
+				port = -1;
+		} else {
+			port = -1;
+		}
+		if (port < 0) {
 			perr(p, p->line, "banner: '%s' is not PORT:PROTO (e.g. 2525:smtp)", v);
 			break;
 		}
+		if (port < 1 || port > 65535) {
+			perr(p, p->line, "banner: '%s': bad port (1-65535)", v);
+			break;
+		}
+		memcpy(proto, end + 1, plen);
+		proto[plen] = '\0';
 		enum trap_proto tp;
 		if (trap_proto_parse(proto, &tp) < 0) {
 			perr(p, p->line, "banner: '%s': unknown protocol '%s'", v, proto);
 			break;
 		}
+		/* kept as the trap reads it back: the port without leading zeros */
+		char norm[48];
+		snprintf(norm, sizeof(norm), "%ld:%s", port, proto);
 		c->banners.v =
 		    xreallocarray(c->banners.v, (size_t)c->banners.n + 1, sizeof(char *));
-		c->banners.v[c->banners.n++] = xstrdup(v);
+		c->banners.v[c->banners.n++] = xstrdup(norm);
 		break;
 	}
 	case K_ADDRPORT: {

@@ -83,14 +83,22 @@ static int digits(const char *p, int n)
 	return v;
 }
 
+/* The days of a month, 1..12, of the proleptic Gregorian calendar. */
+static int month_days(int year, int month)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+	return days[month - 1] + (month == 2 && leap);
+}
+
 static int date_time(const char *t, int64_t *out)
 {
 	int y = digits(t, 4), mo = -1, d = -1, h = 0, mi = 0;
 	int64_t sec = 0, frac = 0;
 	const char *p = t + 4;
 	if (y < 0 || *p != '-' || (mo = digits(p + 1, 2)) < 1 || mo > 12 || p[3] != '-' ||
-	    (d = digits(p + 4, 2)) < 1 || d > 31)
-		return -1;
+	    (d = digits(p + 4, 2)) < 1 || d > month_days(y, mo))
+		return -1; /* no 2024-02-30 turned into March */
 	p += 6;
 	if (*p == 'T' || *p == ' ') {
 		if ((h = digits(p + 1, 2)) < 0 || h > 23 || p[3] != ':' ||

@@ -5,7 +5,10 @@
  * One table, `inet sinktrap`, holds everything, so applying is one atomic
  * nft transaction (the table is declared, deleted and rebuilt in the same
  * script: idempotent) and removing is deleting the table. Routing is added
- * with `ip ... replace` so repeating it changes nothing.
+ * with `ip ... replace` so repeating it changes nothing; every route carries
+ * sinktrap's protocol number (FW_PROTO), so removing takes away what was
+ * applied, read back from the kernel, whatever the configuration says now
+ * (a pool changed since, the trap disabled, a list file missing).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +28,9 @@
 
 #define FW_MARK "0x5354"
 #define FW_TABLE 5354
+/* The routes' protocol (`ip route ... proto N`): sinktrap's marker ('S'); no routing
+ * daemon uses it. */
+#define FW_PROTO 83
 
 struct sbuf {
 	char *p;
@@ -285,26 +291,71 @@ static void ruleset(const struct config *c, struct sbuf *s)
 	free(ex.p);
 }
 
+static int run(char *const argv[], const char *input, int quiet);
+static int run_lines(const char *script, int ignore_errors);
+
 /* The routing: the pools are local addresses; TPROXY-marked packets are delivered locally. */
-static void routes(const struct config *c, struct sbuf *s, int remove)
+static void routes(const struct config *c, struct sbuf *s)
 {
 	char buf[128];
-	const char *verb = remove ? "del" : "replace";
 	if (c->have_sinkhole4 && c->sinkhole4.bits < 32)
-		sb_printf(s, "ip -4 route %s local %s dev lo\n", verb,
-		          prefix_fmt(&c->sinkhole4, buf, sizeof(buf)));
+		sb_printf(s, "ip -4 route replace local %s dev lo proto %d\n",
+		          prefix_fmt(&c->sinkhole4, buf, sizeof(buf)), FW_PROTO);
 	if (c->have_sinkhole6 && c->sinkhole6.bits < 128)
-		sb_printf(s, "ip -6 route %s local %s dev lo\n", verb,
-		          prefix_fmt(&c->sinkhole6, buf, sizeof(buf)));
+		sb_printf(s, "ip -6 route replace local %s dev lo proto %d\n",
+		          prefix_fmt(&c->sinkhole6, buf, sizeof(buf)), FW_PROTO);
 	if (c->tproxy_port) {
-		sb_printf(s, "ip -4 rule %s fwmark " FW_MARK " lookup %d\n",
-		          remove ? "del" : "add", FW_TABLE);
-		sb_printf(s, "ip -4 route %s local 0.0.0.0/0 dev lo table %d\n", verb,
-		          FW_TABLE);
-		sb_printf(s, "ip -6 rule %s fwmark " FW_MARK " lookup %d\n",
-		          remove ? "del" : "add", FW_TABLE);
-		sb_printf(s, "ip -6 route %s local ::/0 dev lo table %d\n", verb, FW_TABLE);
+		sb_printf(s, "ip -4 rule add fwmark " FW_MARK " lookup %d\n", FW_TABLE);
+		sb_printf(s, "ip -4 route replace local 0.0.0.0/0 dev lo table %d proto %d\n",
+		          FW_TABLE, FW_PROTO);
+		sb_printf(s, "ip -6 rule add fwmark " FW_MARK " lookup %d\n", FW_TABLE);
+		sb_printf(s, "ip -6 route replace local ::/0 dev lo table %d proto %d\n",
+		          FW_TABLE, FW_PROTO);
 	}
+}
+
+/*
+ * What every apply may have left, read back from the kernel: the pool routes
+ * carry FW_PROTO, the TPROXY routing is its own table and rule. The
+ * configuration is not needed (c may be NULL); when it is there, its pools'
+ * routes are deleted too, for those an older sinktrap added without the
+ * marker.
+ */
+static void unroute(const struct config *c)
+{
+	char buf[128], line[256];
+	struct sbuf s = {0};
+	sb_printf(&s, "ip -4 route flush table local proto %d\n", FW_PROTO);
+	sb_printf(&s, "ip -6 route flush table local proto %d\n", FW_PROTO);
+	if (c && c->have_sinkhole4 && c->sinkhole4.bits < 32)
+		sb_printf(&s, "ip -4 route del local %s dev lo table local\n",
+		          prefix_fmt(&c->sinkhole4, buf, sizeof(buf)));
+	if (c && c->have_sinkhole6 && c->sinkhole6.bits < 128)
+		sb_printf(&s, "ip -6 route del local %s dev lo table local\n",
+		          prefix_fmt(&c->sinkhole6, buf, sizeof(buf)));
+	sb_printf(&s, "ip -4 route flush table %d\n", FW_TABLE);
+	sb_printf(&s, "ip -6 route flush table %d\n", FW_TABLE);
+	run_lines(s.p, 1);
+	free(s.p);
+	/* the rule, as many times as it was added */
+	for (int fam = 4; fam <= 6; fam += 2)
+		for (int i = 0; i < 16; i++) {
+			snprintf(line, sizeof(line), "-%d", fam);
+			char table[16];
+			snprintf(table, sizeof(table), "%d", FW_TABLE);
+			char *argv[] = {"ip",    line,     "rule", "del", "fwmark",
+			                FW_MARK, "lookup", table,  NULL};
+			if (run(argv, NULL, 1) != 0)
+				break;
+		}
+}
+
+/* The ruleset and every route sinktrap may have added, whatever the configuration. */
+static void remove_all(const struct config *c)
+{
+	char *argv[] = {"nft", "delete", "table", "inet", "sinktrap", NULL};
+	run(argv, NULL, 1);
+	unroute(c);
 }
 
 /* Run argv with input on stdin (may be NULL). Returns the exit status. */
@@ -371,16 +422,37 @@ static int run_lines(const char *script, int ignore_errors)
 	return rc;
 }
 
+/*
+ * c may be NULL for TRAP_FW_REMOVE, which needs no configuration: a service's
+ * stop removes the ruleset even when its configuration has become invalid.
+ * With the trap disabled there is no ruleset: --apply removes any that is
+ * there (one applied before the trap was disabled) and succeeds.
+ */
 int trap_firewall(const struct config *c, enum trap_fw_mode mode, FILE *out)
 {
 	struct sbuf nft = {0}, rt = {0};
 	int rc = 0;
+	if (mode == TRAP_FW_REMOVE || c == NULL) {
+		remove_all(c);
+		fprintf(out, "sinktrap firewall: removed\n");
+		return 0;
+	}
 	if (!c->trap_enabled) {
-		fprintf(stderr, "%s: [trap] is not enabled\n", c->file);
-		return 1;
+		if (mode == TRAP_FW_PRINT) {
+			fprintf(out,
+			        "# %s: [trap] is not enabled: no ruleset (--apply removes "
+			        "one applied before)\n",
+			        c->file);
+			return 0;
+		}
+		remove_all(
+		    NULL); /* what sinktrap marked: the DNS pools may be routed by hand */
+		fprintf(out, "sinktrap firewall: [trap] is not enabled: nothing applied, any "
+		             "earlier ruleset and routes removed\n");
+		return 0;
 	}
 	ruleset(c, &nft);
-	routes(c, &rt, mode == TRAP_FW_REMOVE);
+	routes(c, &rt);
 	switch (mode) {
 	case TRAP_FW_PRINT:
 		fputs(nft.p, out);
@@ -394,20 +466,16 @@ int trap_firewall(const struct config *c, enum trap_fw_mode mode, FILE *out)
 			rc = 1;
 			break;
 		}
+		/* the routes of an earlier apply first: a pool changed since is not left */
+		unroute(NULL);
 		if (rt.p)
 			rc = run_lines(rt.p, 0);
 		if (rc == 0)
 			fprintf(out, "sinktrap firewall: applied\n");
 		break;
 	}
-	case TRAP_FW_REMOVE: {
-		char *argv[] = {"nft", "delete", "table", "inet", "sinktrap", NULL};
-		run(argv, NULL, 1);
-		if (rt.p)
-			run_lines(rt.p, 1);
-		fprintf(out, "sinktrap firewall: removed\n");
+	case TRAP_FW_REMOVE: /* above */
 		break;
-	}
 	}
 	free(nft.p);
 	free(rt.p);

@@ -1632,15 +1632,29 @@ static void setup_tls(struct trap_worker *w)
 	log_info("TLS: local CA %s/ca.crt (sha256 %s)", dir, fp);
 }
 
+/*
+ * The payloads directory and the local CA, made while privileged and given to
+ * the workers' user. Both lie in the state directory, which that user can
+ * write: nothing found there is followed or given away unchecked
+ * (sandbox_chown), and the CA is not made through a link planted in place of
+ * its directory.
+ */
 void trap_prepare(const struct config *c, uid_t uid, gid_t gid)
 {
-	char dir[4096], path[4200], err[256];
+	char dir[4096], path[4200], err[256], why[4200];
 	struct tlsca *ca = NULL;
 	snprintf(dir, sizeof(dir), "%s/payloads", c->state_dir);
 	mkdir_p(dir);
-	if (uid != (uid_t)-1 && chown(dir, uid, gid) < 0)
-		log_warn("chown %s", dir);
+	if (uid != (uid_t)-1)
+		sandbox_chown(dir, SANDBOX_OWN_DIR, uid, gid, c->user);
 	ca_dir_of(c, dir, sizeof(dir));
+	int dfd = sandbox_open_dir(dir, why, sizeof(why));
+	if (dfd < 0 && dfd != -ENOENT) {
+		log_warnx("local CA %s: refused: %s", dir, why);
+		return;
+	}
+	if (dfd >= 0)
+		close(dfd);
 	if (tlsca_open(dir, &ca, err, sizeof(err)) < 0) {
 		log_warnx("local CA: %s", err);
 		return;
@@ -1651,8 +1665,8 @@ void trap_prepare(const struct config *c, uid_t uid, gid_t gid)
 	const char *files[] = {"", "/ca.key", "/ca.crt", "/leaf.key"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
-		if (chown(path, uid, gid) < 0 && errno != ENOENT)
-			log_warn("chown %s", path);
+		sandbox_chown(path, i == 0 ? SANDBOX_OWN_DIR : SANDBOX_OWN_FILE, uid, gid,
+		              c->user);
 	}
 }
 

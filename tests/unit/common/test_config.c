@@ -80,6 +80,21 @@ static const struct bad bads[] = {
     {"[trap]\nbanner = 21:gopher\n",
      "t.conf:2: banner: '21:gopher': unknown protocol 'gopher'"},
     {"[trap]\nbanner = 21\n", "t.conf:2: banner: '21' is not PORT:PROTO (e.g. 2525:smtp)"},
+    /* 4294988937 is 2^32 + 21641: refused, not wrapped to port 21641 */
+    {"[trap]\nbanner = 4294988937:smtp\n",
+     "t.conf:2: banner: '4294988937:smtp': bad port (1-65535)"},
+    {"[trap]\nbanner = 99999999999999999999999:smtp\n",
+     "t.conf:2: banner: '99999999999999999999999:smtp': bad port (1-65535)"},
+    {"[trap]\nbanner = 65536:smtp\n", "t.conf:2: banner: '65536:smtp': bad port (1-65535)"},
+    {"[trap]\nbanner = 0:smtp\n", "t.conf:2: banner: '0:smtp': bad port (1-65535)"},
+    {"[trap]\nbanner = -25:smtp\n",
+     "t.conf:2: banner: '-25:smtp' is not PORT:PROTO (e.g. 2525:smtp)"},
+    {"[trap]\nbanner = +25:smtp\n",
+     "t.conf:2: banner: '+25:smtp' is not PORT:PROTO (e.g. 2525:smtp)"},
+    {"[trap]\nbanner = 25:SMTP\n",
+     "t.conf:2: banner: '25:SMTP' is not PORT:PROTO (e.g. 2525:smtp)"},
+    {"[trap]\nbanner = 25:smtp x\n",
+     "t.conf:2: banner: '25:smtp x' is not PORT:PROTO (e.g. 2525:smtp)"},
     {"[web]\nlisten = 127.0.0.1:80808\n",
      "t.conf:2: listen: '127.0.0.1:80808': bad port '80808' (1-65535)"},
     {"[web]\nlisten = localhost:8080\n",
@@ -98,6 +113,23 @@ static void test_errors(void **state)
 			fail_msg("case %zu: got '%s', want '%s'", i, e.msg[0], bads[i].expect);
 		cfg_errors_free(&e);
 	}
+}
+
+/* A banner is kept as the trap reads it back: the port as a plain number. */
+static void test_banner_kept(void **state)
+{
+	(void)state;
+	struct cfg_errors e;
+	struct config *c =
+	    parse("[dns]\nenabled = no\n[trap]\nbanner = 2525:smtp\nbanner = 00021:ftp\n"
+	          "banner = 65535:ssh\n",
+	          &e);
+	assert_non_null(c);
+	assert_int_equal(c->banners.n, 3);
+	assert_string_equal(c->banners.v[0], "2525:smtp");
+	assert_string_equal(c->banners.v[1], "21:ftp");
+	assert_string_equal(c->banners.v[2], "65535:ssh");
+	config_free(c);
 }
 
 /* With files checked (check-config, run): what names a file or a user must
@@ -218,13 +250,10 @@ static void test_embedded_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_files_and_user_checked),
-	    cmocka_unit_test(test_all_errors),
-	    cmocka_unit_test(test_missing_list),
-	    cmocka_unit_test(test_upstream_loop),
-	    cmocka_unit_test(test_embedded_default),
+	    cmocka_unit_test(test_minimal),       cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_banner_kept),   cmocka_unit_test(test_files_and_user_checked),
+	    cmocka_unit_test(test_all_errors),    cmocka_unit_test(test_missing_list),
+	    cmocka_unit_test(test_upstream_loop), cmocka_unit_test(test_embedded_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -81,6 +82,47 @@ static void test_refused(void **state)
 	refused("2026-11-22 22:40:30.5+01:");
 }
 
+/* A day past its month's end is refused, not carried into the next month
+ * (2024-02-31 is no 2024-03-02); leap years follow the Gregorian rule. */
+static void test_impossible_dates(void **state)
+{
+	(void)state;
+	refused("2024-02-31");
+	refused("2024-02-30");
+	refused("2023-02-29"); /* not a leap year */
+	refused("2100-02-29"); /* divisible by 100, not by 400 */
+	refused("2024-04-31");
+	refused("2024-06-31T10:00Z");
+	refused("2024-09-31 00:00:00");
+	refused("2024-11-31T23:59:59+01:00");
+	refused("2024-01-32");
+	refused("2024-01-00");
+	ok("2024-02-29", (int64_t)time_utc(2024, 2, 29, 0, 0, 0) * NS); /* leap */
+	ok("2000-02-29", (int64_t)time_utc(2000, 2, 29, 0, 0, 0) * NS); /* divisible by 400 */
+	ok("2023-02-28T23:59:59Z", (int64_t)time_utc(2023, 2, 28, 23, 59, 59) * NS);
+	ok("2024-04-30", (int64_t)time_utc(2024, 4, 30, 0, 0, 0) * NS);
+	ok("2024-12-31T23:59:59Z", (int64_t)time_utc(2024, 12, 31, 23, 59, 59) * NS);
+	ok("2024-01-31", (int64_t)time_utc(2024, 1, 31, 0, 0, 0) * NS);
+	/* every day of every month of a few years: the last is taken, the one after is not */
+	static const int years[] = {1970, 1999, 2000, 2023, 2024, 2100, 2200};
+	for (size_t i = 0; i < sizeof(years) / sizeof(years[0]); i++)
+		for (int m = 1; m <= 12; m++) {
+			struct tm tm;
+			memset(&tm, 0, sizeof(tm));
+			tm.tm_year = years[i] - 1900;
+			tm.tm_mon = m; /* day 0 of the next month: this one's last day */
+			tm.tm_mday = 0;
+			timegm(&tm);
+			int last = tm.tm_mday;
+			char s[32];
+			snprintf(s, sizeof(s), "%04d-%02d-%02d", years[i], m, last);
+			ok(s, (int64_t)time_utc(years[i], m, last, 0, 0, 0) * NS);
+			snprintf(s, sizeof(s), "%04d-%02d-%02d", years[i], m, last + 1);
+			if (last < 31)
+				refused(s);
+		}
+}
+
 /* time_utc agrees with timegm: every day from 1600 to 2400 at a few times,
  * and fields out of range, which carry as timegm's do. */
 static void test_time_utc(void **state)
@@ -132,6 +174,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_forms),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_impossible_dates),
 	    cmocka_unit_test(test_time_utc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
