@@ -287,7 +287,7 @@ static void touch(struct store *s, const uint8_t *p, size_t n, int64_t ts)
 }
 
 static int send_blocking(int fd, uint32_t type, const void *a, size_t al, const void *b,
-                         size_t bl);
+                         size_t bl, int wait_ms);
 
 /* A new mapping, to every subscribed peer at once (attribution must not lag). */
 static void map_publish(struct store *s, const char *address, const char *domain, int64_t ts)
@@ -306,9 +306,12 @@ static void map_publish(struct store *s, const char *address, const char *domain
 		return;
 	for (int i = 0; i < s->npeers; i++) {
 		struct peer *p = &s->peers[i];
+		/* A peer behind on its channel is waited for a while: a mapping it
+		 * misses would leave a recycled address under its old domain. */
 		if (p->fd >= 0 && p->subscribed &&
-		    ipc_send2(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, -1) < 0)
-			log_warnx("could not pass a sinkhole mapping to %s", p->name);
+		    send_blocking(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, 1000) < 0)
+			log_warnx("could not pass the sinkhole mapping %s -> %s to %s", address,
+			          domain, p->name);
 	}
 }
 
@@ -777,15 +780,24 @@ struct map_send {
 	uint32_t n;
 };
 
+/* How long a peer that asked for the map may keep the store waiting per message. */
+#define MAP_WAIT_MS 10000
+
+/* One message to a peer that may be behind: waits up to wait_ms for room
+ * (-ETIMEDOUT then: a peer that takes nothing cannot hold the store). */
 static int send_blocking(int fd, uint32_t type, const void *a, size_t al, const void *b,
-                         size_t bl)
+                         size_t bl, int wait_ms)
 {
+	int64_t end = mono_ms() + wait_ms;
 	for (;;) {
 		int r = ipc_send2(fd, type, a, al, b, bl, -1);
 		if (r != -EAGAIN)
 			return r;
+		int64_t left = end - mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
 		struct pollfd pf = {.fd = fd, .events = POLLOUT};
-		poll(&pf, 1, 1000);
+		poll(&pf, 1, (int)left);
 	}
 }
 
@@ -804,7 +816,8 @@ static int map_send_row(const struct db_map_row *row, void *arg)
 	size_t nl = strlen(row->domain);
 	if (nl > IPC_MAP_NAME_MAX)
 		return 0;
-	if (send_blocking(ms->fd, IPC_MAP_ENTRY, &e, sizeof(e), row->domain, nl) < 0)
+	if (send_blocking(ms->fd, IPC_MAP_ENTRY, &e, sizeof(e), row->domain, nl, MAP_WAIT_MS) <
+	    0)
 		return -1;
 	ms->n++;
 	return 0;
@@ -894,7 +907,11 @@ static void peer_event(int fd, uint32_t events, void *arg)
 				db_map_each(s->db, map_send_row, &ms);
 			if (s->db_wanted && s->db_down)
 				pending_maps_send(s, &ms);
-			send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0);
+			if (send_blocking(fd, IPC_MAP_DONE, NULL, 0, NULL, 0, MAP_WAIT_MS) < 0)
+				log_warnx(
+				    "%s took nothing for %d s: the sinkhole map it asked for "
+				    "was not sent whole",
+				    p->name, MAP_WAIT_MS / 1000);
 			log_debug("sent %u sinkhole mappings to %s", ms.n, p->name);
 			/* A one-byte 1: also send every mapping made from now on. */
 			if (s->msg.hdr.len == 1 && s->msg.data[0] == 1)
