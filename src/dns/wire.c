@@ -229,10 +229,10 @@ static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *
 	}
 	/* A negative answer lives as long as its SOA says (RFC 2308), CNAMEs in
 	 * front of it or not; without a SOA it is not kept at all. */
-	if (m->ancount == 0 || (m->rcode & 0xf) == DNS_R_NXDOMAIN)
+	if (m->ancount == 0 || ((m->rcode & 0xf) == DNS_R_NXDOMAIN && soa_neg == UINT32_MAX))
 		m->min_ttl = soa_neg;
 	else if (soa_neg < m->min_ttl)
-		m->min_ttl = soa_neg; /* NODATA after an alias */
+		m->min_ttl = soa_neg; /* NXDOMAIN or NODATA after an alias: the shorter */
 	return 0;
 }
 

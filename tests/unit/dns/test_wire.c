@@ -319,6 +319,14 @@ static void test_negative_ttl_after_cname(void **state)
 	pkt[3] = 0x80; /* NOERROR: NODATA after the alias */
 	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt), &m), 0);
 	assert_int_equal(m.min_ttl, 5);
+	/* an alias shorter-lived than the negative TTL: the alias's */
+	pkt[3] = 0x83;
+	pkt[35] = 0;
+	pkt[36] = 3; /* CNAME TTL 3 */
+	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt), &m), 0);
+	assert_int_equal(m.min_ttl, 3);
+	pkt[35] = 0x0e;
+	pkt[36] = 0x10;
 	pkt[3] = 0x83;
 	pkt[9] = 0; /* NXDOMAIN without its SOA (ns: 0, the SOA bytes left over) */
 	assert_int_equal(dns_msg_walk(pkt, sizeof(pkt) - 34, &m), 0);
