@@ -359,16 +359,23 @@ static int conn_backed_up(const struct tconn *c)
 /*
  * The worker's memory budget ([trap] memory_max): replies waiting and
  * payloads being collected, every connection together. The connection
- * whose bytes take the worker past it is closed at once, its payload so far
- * stored like any other (trap.end "memory"), so that many clients sending
- * large uploads slowly cannot take the host's memory, and what they sent is
- * kept. 1 when it was closed.
+ * whose bytes took the worker past it (what all held was `before` c's turn,
+ * and grew in it) is closed at once, its payload so far stored like any
+ * other (trap.end "memory"), so that many clients sending large uploads
+ * slowly cannot take the host's memory, and what they sent is kept; one
+ * that took no more is left alone. 1 when it was closed.
  */
-static int conn_over_budget(struct tconn *c)
+static int over_budget(const struct trap_worker *w, size_t before)
+{
+	size_t held = resp_mem_held();
+	return held > before && held > (size_t)w->cfg->trap_memory_max;
+}
+
+static int conn_over_budget(struct tconn *c, size_t before)
 {
 	struct trap_worker *w = c->w;
 	size_t held = resp_mem_held();
-	if (c->fd < 0 || held <= (size_t)w->cfg->trap_memory_max)
+	if (c->fd < 0 || !over_budget(w, before))
 		return 0;
 	w->n_memory++;
 	int64_t now = loop_now(w->loop);
@@ -801,12 +808,15 @@ static void conn_event(int fd, uint32_t events, void *arg)
 {
 	struct tconn *c = arg;
 	struct trap_worker *w = c->w;
+	size_t before = resp_mem_held();
 
 	if (events & EPOLLOUT) {
 		if (conn_flush(c) < 0) {
 			conn_close(c, "reset");
 			goto out;
 		}
+		if (conn_over_budget(c, before)) /* its replies moved into a larger buffer */
+			goto out;
 		if (c->closing && c->raw.len == 0) {
 			conn_close(c, "server_closed");
 			goto out;
@@ -837,8 +847,9 @@ static void conn_event(int fd, uint32_t events, void *arg)
 				conn_close(c, "max_bytes");
 				break;
 			}
+			before = resp_mem_held();
 			on_bytes(c, w->rx, (size_t)n);
-			if (conn_over_budget(c) || (size_t)n < sizeof(w->rx))
+			if (conn_over_budget(c, before) || (size_t)n < sizeof(w->rx))
 				break;
 		}
 	}
@@ -1003,6 +1014,7 @@ static void data_event(int fd, uint32_t events, void *arg)
 	struct tconn *d = arg;
 	struct trap_worker *w = d->w;
 	struct tconn *c = d->parent;
+	size_t before = resp_mem_held();
 	if (events & EPOLLOUT) {
 		int r;
 		do {
@@ -1012,6 +1024,12 @@ static void data_event(int fd, uint32_t events, void *arg)
 		/* A listing or stand-in file is sent whole, then the channel ends. */
 		if (d->raw.len == 0 && d->send_off >= d->send_len && d->closing) {
 			data_close(d, 0);
+			reap(w);
+			return;
+		}
+		if (c && c->fd >= 0 && over_budget(w, before)) {
+			data_close(d, -1);
+			conn_over_budget(c, before);
 			reap(w);
 			return;
 		}
@@ -1034,9 +1052,9 @@ static void data_event(int fd, uint32_t events, void *arg)
 			}
 			if (c->r->data_input)
 				act(c, c->r->data_input(c->rst, w->rx, (size_t)n, &c->out));
-			if (c->fd >= 0 && resp_mem_held() > (size_t)w->cfg->trap_memory_max) {
+			if (c->fd >= 0 && over_budget(w, before)) {
 				data_close(d, -1);
-				conn_over_budget(c);
+				conn_over_budget(c, before);
 				reap(w);
 				return;
 			}
