@@ -77,11 +77,18 @@ static int valid_username(const char *u)
 }
 
 /* The value after "name:" of the line for name in path, malloced; NULL if none. */
-static char *file_lookup(const char *path, const char *name)
+/* name's value in path, or NULL; *failed (may be NULL) set when the file
+ * could not be read (absent is not a failure: nobody is in it). */
+static char *file_lookup(const char *path, const char *name, int *failed)
 {
+	if (failed)
+		*failed = 0;
 	FILE *f = fopen(path, "re");
-	if (f == NULL)
+	if (f == NULL) {
+		if (failed && errno != ENOENT)
+			*failed = errno;
 		return NULL;
+	}
 	char line[1024];
 	char *found = NULL;
 	size_t nl = strlen(name);
@@ -92,6 +99,8 @@ static char *file_lookup(const char *path, const char *name)
 			found = strdup(line + nl + 1);
 		}
 	}
+	if (failed && ferror(f))
+		*failed = EIO;
 	fclose(f);
 	return found;
 }
@@ -144,7 +153,7 @@ static int check_password(struct web *w, const char *user, const char *pass, uin
 		argon2id_verify(dummy, pass, strlen(pass));
 		return 0;
 	}
-	char *enc = file_lookup(w->cfg->web_users, user);
+	char *enc = file_lookup(w->cfg->web_users, user, NULL);
 	if (enc == NULL) {
 		/* The same work as for a real user: no timing oracle for names. */
 		argon2id_verify(dummy, pass, strlen(pass));
@@ -158,12 +167,20 @@ static int check_password(struct web *w, const char *user, const char *pass, uin
 	return ok;
 }
 
-/* Whether user's line in the users file is still the one cred was made of. */
+/* Whether user's line in the users file is still the one cred was made of:
+ * 1, 0, or -1 when the file could not be read now (say, out of descriptors). */
 static int user_current(struct web *w, const char *user, const uint8_t cred[32])
 {
 	if (w->cfg->web_users == NULL || !valid_username(user))
 		return 0;
-	char *enc = file_lookup(w->cfg->web_users, user);
+	int failed;
+	char *enc = file_lookup(w->cfg->web_users, user, &failed);
+	if (failed) {
+		free(enc);
+		log_warnx("%s: %s: %s's request refused, the session kept", w->cfg->web_users,
+		          strerror(failed), user);
+		return -1;
+	}
 	if (enc == NULL)
 		return 0;
 	uint8_t now[32];
@@ -268,7 +285,12 @@ int session_find(struct web *w, const char *id, struct wsession *out)
 	if (s == NULL)
 		return 0;
 	/* The users file is read without the lock: the other requests go on. */
-	if (!user_current(w, out->user, out->cred)) {
+	int cur = user_current(w, out->user, out->cred);
+	if (cur < 0) {
+		explicit_bzero(out, sizeof(*out));
+		return 0;
+	}
+	if (cur == 0) {
 		log_info("%s's session ended: the user is no longer in %s with that password",
 		         out->user, w->cfg->web_users ? w->cfg->web_users : "the users file");
 		session_end(w, id);

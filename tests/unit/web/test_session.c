@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../test_dir.h"
 #include "common/config.h"
@@ -99,6 +101,18 @@ static void test_users_file_is_read_at_each_use(void **state)
 	sign_in(&s);
 	remove(cfg.web_users);
 	assert_int_equal(session_find(&w, s.id, &got), 0);
+
+	/* The file cannot be read for a moment (a directory here; out of
+	 * descriptors, an I/O error): this use is refused, the session kept. */
+	write_users("analyst:" HASH1 "\n");
+	slot = sign_in(&s);
+	remove(cfg.web_users);
+	assert_int_equal(mkdir(cfg.web_users, 0700), 0);
+	assert_int_equal(session_find(&w, s.id, &got), 0);
+	assert_string_equal(slot->id, s.id);
+	assert_int_equal(rmdir(cfg.web_users), 0);
+	write_users("analyst:" HASH1 "\n");
+	assert_int_equal(session_find(&w, s.id, &got), 1);
 }
 
 static void test_lifetime_and_cookie_renewal(void **state)
