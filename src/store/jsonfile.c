@@ -73,25 +73,43 @@ static int open_file(struct jsonfile *j)
 }
 
 /*
- * events.json.(i) -> .(i+1) for i = keep-1 .. 1, then events.json -> .1, and
- * a new events.json. 0, or -1 when the file could not be renamed (a directory
- * the store may not write, events.json.1 a directory...): the same file stays
- * open, to be written past max_size, and the rotation is tried again after
- * ROTATE_RETRY_MS.
+ * events.json -> events.json.rotating first: only once that worked are
+ * events.json.(i) -> .(i+1) for i = keep-1 .. 1 moved, and .rotating -> .1,
+ * so a rotation that cannot be done moves none of the older files. Then a
+ * new events.json. 0, or -1 when the file could not be renamed (a directory
+ * the store may not write...): the same file stays open, to be written past
+ * max_size, and the rotation is tried again after ROTATE_RETRY_MS. A file
+ * that is no longer there (removed, or moved by hand) is started again.
  */
 static int rotate(struct jsonfile *j)
 {
 	size_t n = strlen(j->path) + 16;
 	char *from = xmalloc(n), *to = xmalloc(n);
-	for (int i = j->keep - 1; i >= 1; i--) {
-		snprintf(from, n, "%s.%d", j->path, i);
-		snprintf(to, n, "%s.%d", j->path, i + 1);
-		if (rename(from, to) < 0 && errno != ENOENT && !j->rotate_failing)
-			log_warn("rotate %s", from);
-	}
-	snprintf(to, n, "%s.1", j->path);
-	int r = rename(j->path, to) < 0 ? -errno : 0;
+	snprintf(from, n, "%s.rotating", j->path);
+	snprintf(to, n, "%s", from);
+	int r = rename(j->path, from) < 0 ? -errno : 0;
 	int64_t now = mono_ms();
+	if (r == -ENOENT) {
+		/* Written so far into a file no longer in the directory. */
+		log_warnx("%s is gone (removed or moved away): a new one is started", j->path);
+		r = 0;
+	} else if (r == 0) {
+		for (int i = j->keep - 1; i >= 1; i--) {
+			snprintf(from, n, "%s.%d", j->path, i);
+			snprintf(to, n, "%s.%d", j->path, i + 1);
+			if (rename(from, to) < 0 && errno != ENOENT)
+				log_warn("rotate %s", from);
+		}
+		snprintf(from, n, "%s.rotating", j->path);
+		snprintf(to, n, "%s.1", j->path);
+		if (rename(from, to) < 0) {
+			r = -errno; /* back where it was: written on, past the size */
+			if (rename(from, j->path) < 0)
+				log_warn("rotate: %s back to %s", from, j->path);
+		} else {
+			j->rotations++;
+		}
+	}
 	if (r < 0) {
 		char err[sizeof(j->rotate_err)];
 		snprintf(err, sizeof(err), "cannot rename it to %s: %s", to, strerror(-r));
@@ -107,7 +125,6 @@ static int rotate(struct jsonfile *j)
 		snprintf(j->rotate_err, sizeof(j->rotate_err), "%s", err);
 		j->rotate_failing = 1;
 	} else {
-		j->rotations++;
 		if (j->rotate_failing)
 			log_info("rotated %s (%lld bytes) after %llu failed tries", j->path,
 			         (long long)j->size, (unsigned long long)j->rotate_failures);

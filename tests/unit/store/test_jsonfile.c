@@ -168,6 +168,36 @@ static void test_rotation_fails(void **state)
 	jsonfile_free(&j);
 }
 
+/*
+ * events.json removed while the store writes it (to free space, say): at
+ * the next rotation a new one is started, and the rotated files are left
+ * as they are (before, each retry moved them on and lost them).
+ */
+static void test_removed_file(void **state)
+{
+	(void)state;
+	struct jsonfile *j = jsonfile_new(path, 10 << 10, 3);
+	char line[1000], p1[400], p2[400];
+	memset(line, 'c', sizeof(line));
+	snprintf(p1, sizeof(p1), "%s.1", path);
+	snprintf(p2, sizeof(p2), "%s.2", path);
+	for (int i = 0; i < 25; i++) /* 2 rotations: .1 and .2 */
+		jsonfile_put(j, line, sizeof(line) - 1);
+	assert_int_equal(jsonfile_flush(j), 0);
+	assert_int_equal(size_of(p2), 10 * 1000);
+	assert_int_equal(size_of(p1), 10 * 1000);
+	assert_int_equal(unlink(path), 0);
+	for (int i = 0; i < 8; i++)
+		jsonfile_put(j, line, sizeof(line) - 1);
+	assert_int_equal(jsonfile_flush(j), 0);
+	int64_t size;
+	assert_null(jsonfile_rotate_error(j, &size));
+	assert_int_equal(size_of(p2), 10 * 1000);
+	assert_int_equal(size_of(p1), 10 * 1000);
+	assert_true(size_of(path) > 0);
+	jsonfile_free(&j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +205,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reopen, setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_full, setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_rotation_fails, setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_file, setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
