@@ -108,6 +108,7 @@ static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 	snprintf(comm, sizeof(comm), "sinktrap-%s", name);
 	prctl(PR_SET_NAME, comm);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	pid_t parent = getppid();
 	log_procname(name);
 	if (p->drop) {
 		if (keep)
@@ -117,6 +118,11 @@ static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 			fatal("dropping privileges to %s", p->cfg->user);
 		if (keep)
 			caps_keep(keep);
+		/* A change of user clears the death signal: set it again, and go
+		 * now if the parent is already gone. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(1);
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_warn("no_new_privs");
@@ -603,6 +609,9 @@ static void wait_taken(struct worker *w, int ms)
 
 static void stop_all(struct parent *p)
 {
+	/* A worker that died with SIGTERM is known now: SIGTERM (15) is read
+	 * before SIGCHLD (17), so a store just gone would not be started below. */
+	reap(p);
 	p->stopping = 1;
 	notify(p, "STOPPING=1");
 	/*

@@ -433,7 +433,9 @@ int trap_firewall(const struct config *c, enum trap_fw_mode mode, FILE *out)
 	struct sbuf nft = {0}, rt = {0};
 	int rc = 0;
 	if (mode == TRAP_FW_REMOVE || c == NULL) {
-		remove_all(c);
+		/* The configured pools' unmarked routes only when the trap is on:
+		 * with it off, a pool may be routed by hand. */
+		remove_all(c && c->trap_enabled ? c : NULL);
 		fprintf(out, "sinktrap firewall: removed\n");
 		return 0;
 	}

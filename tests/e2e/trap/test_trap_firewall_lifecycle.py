@@ -153,3 +153,13 @@ def test_trap_disabled_apply_removes_and_succeeds(fw):
     r = fw.sinktrap("--remove")
     assert r.returncode == 0, r.stdout + r.stderr
     fw.assert_nothing()
+
+
+def test_trap_disabled_remove_leaves_a_pool_routed_by_hand(fw):
+    """With the trap off, the DNS pool may be routed by the administrator: the
+    unit's ExecStopPost (--remove) takes only what sinktrap marked."""
+    fw.write(trap=False)
+    fw.ip("-4", "route", "add", "local", POOL_A, "dev", "lo", "table", "local")
+    r = fw.sinktrap("--remove")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"local {POOL_A} dev lo" in fw.local_routes()
