@@ -263,14 +263,31 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0; /* never prompt: an encrypted ca.key fails to load */
 }
 
-/* Load a PEM key or certificate; -ENOENT if the file is not there. */
+/*
+ * Load a PEM key or certificate; -ENOENT if the file is not there. Only a
+ * regular file with one name is read, never through a link and never a FIFO:
+ * the CA directory belongs to the workers' user, and it is read as root.
+ */
 static int pem_load(const char *path, EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
 {
-	FILE *fp = fopen(path, "r");
-	if (fp == NULL) {
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
 			return -ENOENT;
+		return set_err_code(-e, err, errlen, "%s: %s", path,
+		                    e == ELOOP ? "a symbolic link: not read" : strerror(e));
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
+		return set_err_code(-EPERM, err, errlen,
+		                    "%s: not a regular file with one name: not read", path);
+	}
+	FILE *fp = fdopen(fd, "r");
+	if (fp == NULL) {
+		int e = errno;
+		close(fd);
 		return set_err_code(-e, err, errlen, "%s: %s", path, strerror(e));
 	}
 	if (key != NULL)

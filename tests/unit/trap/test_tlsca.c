@@ -193,6 +193,36 @@ static void test_reopen_same_ca(void **state)
 	assert_null(again);
 }
 
+/* A CA file replaced by a link, a second name or a FIFO (the directory is
+ * the workers' user's, and it is read as root): refused at once, never
+ * followed, never waited on. */
+static void test_planted_files_are_not_read(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], dir[400], key[450], other[450];
+	struct tlsca *ca = NULL;
+	snprintf(dir, sizeof(dir), "%s/planted", f->dir);
+	snprintf(key, sizeof(key), "%s/ca.key", dir);
+	snprintf(other, sizeof(other), "%s/ca/ca.key", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+
+	assert_int_equal(symlink(other, key), 0);
+	assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_int_equal(unlink(key), 0);
+
+	assert_int_equal(link(other, key), 0);
+	assert_true(tlsca_open(dir, &ca, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "one name"));
+	assert_int_equal(unlink(key), 0);
+
+	assert_int_equal(mkfifo(key, 0600), 0);
+	assert_true(tlsca_open(dir, &ca, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(unlink(key), 0);
+	assert_null(ca);
+}
+
 static void test_cert_for_name(void **state)
 {
 	struct fixture *f = *state;
@@ -686,6 +716,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ca_made),
 	    cmocka_unit_test(test_reopen_same_ca),
+	    cmocka_unit_test(test_planted_files_are_not_read),
 	    cmocka_unit_test(test_cert_for_name),
 	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_cache_default_bound),
