@@ -80,8 +80,10 @@ static const char *const denied[] = {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(FUZZING)
 /*
  * The socket families and types a worker without packet sockets may make
- * (Unix, IPv4, IPv6, and netlink for the C library's address look-ups;
- * streams, datagrams, sequenced packets): every other value is refused, so a
+ * (Unix, IPv4, IPv6, netlink; streams, datagrams, sequenced packets: so
+ * netlink only as datagrams, and the C library's own netlink look-ups, made
+ * with SOCK_RAW, are refused; it then takes both address families to be
+ * there, which the workers' look-ups need not know): every other value is refused, so a
  * family or type added to the kernel later is refused too. SOCK_PACKET (an
  * obsolete type that makes a packet socket of AF_INET) is one of them.
  */
