@@ -23,9 +23,14 @@
 /* Files written at once: one per link type (a pcapng whose interfaces have
  * several); one more link type finishes the file the longest unused. */
 #define MAX_OPEN 8
+/* Finished files waiting for the finisher or being finished, each with its
+ * index writer: a hand-over waits only when this many are (the finisher a
+ * whole set of open files behind), so at most 2 * MAX_OPEN writers exist. */
+#define MAX_JOBS MAX_OPEN
 
 struct fname {
 	uint32_t seq;
+	uint8_t deleted; /* a pcap_expired event was emitted for it */
 	char name[SPOOL_NAME_MAX];
 };
 
@@ -35,6 +40,7 @@ struct deleted {
 };
 
 struct job {
+	struct job *next;
 	int fd;
 	struct spool_file f;
 	struct index_writer *iw;
@@ -59,7 +65,7 @@ struct recorder {
 	struct emitter *em;
 	struct flow_table *ft;
 	/* index writers not in use (under mu: the finisher gives them back); one
-	 * fills per file being written while the finisher saves another */
+	 * fills per file being written while the finisher saves others */
 	struct index_writer **spare;
 	size_t nspare, capspare;
 
@@ -68,18 +74,20 @@ struct recorder {
 	uint64_t uses;
 	int64_t retry_ms; /* after a failure, no new file before this */
 
-	/* names of the files made here, by sequence (increasing) */
+	/* names of the files made here, by sequence (increasing), and which of
+	 * them are deleted: files written side by side finish, and so go, out of
+	 * sequence order */
 	struct fname *names;
 	size_t nnames, capnames;
-	uint32_t deleted_through; /* every file up to this sequence is gone */
 
-	/* the finisher */
+	/* the finisher: a queue of finished files (under mu), taken in order */
 	pthread_t th;
 	int th_started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int have_job, busy, quit;
-	struct job job;
+	struct job *jobs, **jobs_tail; /* waiting */
+	int njobs;                     /* waiting or being finished (<= MAX_JOBS) */
+	int quit;
 	struct deleted *dels; /* reported by the finisher, taken by recorder_tick */
 	size_t ndels, capdels;
 	uint64_t done_files, done_index_errors;
@@ -101,11 +109,12 @@ static void name_add(struct recorder *r, const struct spool_file *f)
 		r->names = xreallocarray(r->names, r->capnames, sizeof(*r->names));
 	}
 	r->names[r->nnames].seq = f->seq;
+	r->names[r->nnames].deleted = 0;
 	memcpy(r->names[r->nnames].name, f->name, sizeof(f->name));
 	r->nnames++;
 }
 
-static const char *name_of(const struct recorder *r, uint32_t seq)
+static struct fname *name_find(const struct recorder *r, uint32_t seq)
 {
 	size_t lo = 0, hi = r->nnames;
 	while (lo < hi) {
@@ -115,7 +124,13 @@ static const char *name_of(const struct recorder *r, uint32_t seq)
 		else
 			hi = mid;
 	}
-	return lo < r->nnames && r->names[lo].seq == seq ? r->names[lo].name : NULL;
+	return lo < r->nnames && r->names[lo].seq == seq ? &r->names[lo] : NULL;
+}
+
+static const char *name_of(const struct recorder *r, uint32_t seq)
+{
+	const struct fname *n = name_find(r, seq);
+	return n ? n->name : NULL;
 }
 
 /* ---- events ---- */
@@ -151,7 +166,10 @@ static void on_flow_end(void *arg, const struct flow *f)
 	struct recorder *r = arg;
 	const char *first = f->file_first ? name_of(r, f->file_first) : NULL;
 	const char *last = f->file_last ? name_of(r, f->file_last) : NULL;
-	int expired = f->file_last && f->file_last <= r->deleted_through;
+	/* its own last file, not a sequence bound: a file of another link type
+	 * written beside it can go while it is still open */
+	const struct fname *lastf = f->file_last ? name_find(r, f->file_last) : NULL;
+	int expired = lastf && lastf->deleted;
 	r->st.flow_events++;
 	if (r->cfg.flow_cb) {
 		r->cfg.flow_cb(r->cfg.flow_cb_arg, f, first, last, expired);
@@ -175,8 +193,9 @@ static void emit_expired(struct recorder *r, const struct deleted *d)
 	ev_close(b);
 	emit_commit(r->em);
 	emit_soon(r->em);
-	if (d->f.seq > r->deleted_through)
-		r->deleted_through = d->f.seq;
+	struct fname *n = name_find(r, d->f.seq);
+	if (n)
+		n->deleted = 1;
 	r->st.files_deleted++;
 	r->st.bytes_deleted += d->f.size;
 	log_info("%s deleted (%s): %" PRIu64 " bytes", d->f.name, d->reason, d->f.size);
@@ -287,40 +306,51 @@ static void finish_job(struct recorder *r, struct job *j)
 	free(c.v);
 }
 
+/* Finished files, one after the other in the order handed over, until told
+ * to quit with none left. */
 static void *finisher(void *arg)
 {
 	struct recorder *r = arg;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->have_job && !r->quit)
+		while (r->jobs == NULL && !r->quit)
 			pthread_cond_wait(&r->cv, &r->mu);
-		if (!r->have_job)
+		struct job *j = r->jobs;
+		if (j == NULL)
 			break;
-		struct job j = r->job;
-		r->have_job = 0;
-		r->busy = 1;
+		r->jobs = j->next;
+		if (r->jobs == NULL)
+			r->jobs_tail = &r->jobs;
 		pthread_mutex_unlock(&r->mu);
-		finish_job(r, &j);
+		finish_job(r, j);
+		free(j);
 		pthread_mutex_lock(&r->mu);
-		r->busy = 0;
+		r->njobs--;
 		pthread_cond_broadcast(&r->cv);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
 }
 
-/* Hand a finished file and its index writer to the finisher. */
+/*
+ * Hand a finished file and its index writer to the finisher: queued behind
+ * the others, never waiting for the one being finished. Only a finisher
+ * MAX_JOBS files behind makes it wait (for one of them).
+ */
 static void hand_over(struct recorder *r, int fd, const struct spool_file *f, uint64_t size,
                       struct index_writer *iw)
 {
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->fd = fd;
+	j->f = *f;
+	j->iw = iw;
+	j->size = size;
 	pthread_mutex_lock(&r->mu);
-	while (r->have_job || r->busy)
+	while (r->njobs >= MAX_JOBS)
 		pthread_cond_wait(&r->cv, &r->mu);
-	r->job.fd = fd;
-	r->job.f = *f;
-	r->job.iw = iw;
-	r->job.size = size;
-	r->have_job = 1;
+	*r->jobs_tail = j;
+	r->jobs_tail = &j->next;
+	r->njobs++;
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -475,6 +505,7 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 		r->out[i].fd = -1;
 	r->cfg.flow.end_cb = on_flow_end;
 	r->cfg.flow.cb_arg = r;
+	r->jobs_tail = &r->jobs;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	if ((rc = flow_table_new(&r->ft, &r->cfg.flow)) < 0) {
@@ -482,7 +513,7 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 		         strerror(-rc));
 		goto fail;
 	}
-	for (int i = 0; i < 2; i++) { /* one fills while the finisher saves the other */
+	for (int i = 0; i < 2; i++) { /* one fills while the finisher saves another */
 		struct index_writer *w;
 		if ((rc = index_writer_new(&w, c->flow.cid_seed, 0)) < 0) {
 			snprintf(err, errlen, "index: %s", strerror(-rc));

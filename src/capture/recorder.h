@@ -9,10 +9,16 @@
  * several interfaces) go to files written side by side, one per link type
  * (8 at most: one more finishes the one the longest unused). Files rotate
  * past file_size, and (recorder_tick) after file_time. A finished file is
- * handed to a finisher thread, which writes its index, renames it to its
- * final name and applies the disk quota, so neither the index encoding nor
- * the unlinking of old files ever stalls the packet path. Index writers take
- * turns: one fills per file being written while another is saved.
+ * queued for a finisher thread, which writes its index, renames it to its
+ * final name and applies the disk quota, file after file in the order they
+ * finished, so neither the index encoding nor the unlinking of old files
+ * stalls the packet path: several files finishing together (a file_time
+ * rotation of two link types, a ninth link type, recorder_rotate) are all
+ * queued at once, none waiting for another to be saved. Each file keeps its
+ * index writer until it is saved, then the writer is reused: one fills per
+ * file being written while the finisher saves the others. Only a finisher
+ * 8 files behind (the queue's bound, one per file that can be open) makes a
+ * hand-over wait for it.
  *
  * Single-threaded use (the finisher is internal). Time: flows age by packet
  * time (flow.h); recorder_expire moves that clock on when no packet comes
@@ -34,8 +40,9 @@ struct evbuf;
 
 /* A finished flow, handed over instead of rendered (recorder_config.flow_cb):
  * first/last name the spool files of its first and last packet (NULL when it
- * was never written); expired: the last of them is deleted already. f is
- * borrowed for the call. */
+ * was never written); expired: the last of them is deleted already (that
+ * file itself: a file written beside it, of another link type, may have gone
+ * while it is still open). f is borrowed for the call. */
 typedef void recorder_flow_cb(void *arg, const struct flow *f, const char *first,
                               const char *last, int expired);
 
@@ -122,8 +129,8 @@ void recorder_tick(struct recorder *r);
 /* Finish the current file now (if it has packets). 0, or the -errno of a
  * failed write (as recorder_packet). */
 int recorder_rotate(struct recorder *r);
-/* End every flow (reason: FLOW_END_SHUTDOWN), finish the file, wait for the
- * finisher, report, free; sets *r to NULL. */
+/* End every flow (reason: FLOW_END_SHUTDOWN), finish the files, wait for the
+ * finisher to save every one queued, report, free; sets *r to NULL. */
 void recorder_close(struct recorder **r, enum flow_end reason);
 
 void recorder_stats(const struct recorder *r, struct recorder_stats *out);

@@ -419,9 +419,10 @@ static int flow_ok(void *arg, const struct index_flow *fl, const uint64_t *offse
 	return 0;
 }
 
-/* Whether the index at idx covers a capture of pcap_size bytes, every block
- * of it readable; why (when not) says what is wrong. */
-static int index_covers(const char *idx, uint64_t pcap_size, char *why, size_t whylen)
+/* Whether the index at idx covers a capture of pcap_size bytes: its header
+ * and block table sound (their CRCs) and its size the capture's; with deep,
+ * every block of it inflated too. why (when not) says what is wrong. */
+static int index_covers(const char *idx, uint64_t pcap_size, int deep, char *why, size_t whylen)
 {
 	struct index_reader *ir;
 	struct index_info info;
@@ -434,7 +435,7 @@ static int index_covers(const char *idx, uint64_t pcap_size, char *why, size_t w
 	int ok = info.pcap_size == pcap_size;
 	if (!ok)
 		snprintf(why, whylen, "its index did not cover it");
-	else if (index_reader_foreach(ir, flow_ok, NULL) < 0) {
+	else if (deep && index_reader_foreach(ir, flow_ok, NULL) < 0) {
 		snprintf(why, whylen, "its index is corrupt: %s", index_reader_error(ir));
 		ok = 0;
 	}
@@ -567,6 +568,15 @@ int spool_recover(const char *dir, const struct flow_config *fc, spool_note_cb *
 		spool_unlock(lk);
 		return rc;
 	}
+	/* The newest finished files, those the last run was finishing when it
+	 * stopped, have every block of their index inflated; the others only
+	 * their header and block table read (a damaged block of theirs is found
+	 * by the query that needs it, which reads the capture instead). */
+	size_t deep_from = n, finished = 0;
+	while (deep_from > 0 && finished < SPOOL_RECOVER_DEEP) {
+		if (!files[--deep_from].part)
+			finished++;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct spool_file *f = &files[i];
 		if (f->part) {
@@ -580,7 +590,8 @@ int spool_recover(const char *dir, const struct flow_config *fc, spool_note_cb *
 		if (path_of(path, sizeof(path), dir, f->name, ".idx") < 0)
 			continue;
 		char why[400] = "it had no index";
-		if (f->indexed && index_covers(path, f->pcap_size, why, sizeof(why)))
+		if (f->indexed &&
+		    index_covers(path, f->pcap_size, i >= deep_from, why, sizeof(why)))
 			continue;
 		char pcap[4096];
 		if (path_of(pcap, sizeof(pcap), dir, f->name, "") < 0)

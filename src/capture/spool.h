@@ -125,12 +125,16 @@ typedef void spool_note_cb(void *arg, const char *name, const char *what);
 /*
  * After a crash (under the spool lock): each unlocked "NAME.part" is cut to
  * its last complete record, indexed and renamed (an empty one is removed);
- * a finished file whose index is missing, does not cover it or has a block
- * that does not decode is indexed again; an index without its capture and
- * leftover temporary files go.
+ * a finished file whose index is missing, unreadable (its header or block
+ * table) or does not cover it is indexed again, and so is one of the newest
+ * SPOOL_RECOVER_DEEP finished files with a block that does not decode: only
+ * their blocks are all inflated (an older index's bad block is left to the
+ * query, which then reads the capture), so a large spool starts fast. An
+ * index without its capture and leftover temporary files go.
  * fc: flow settings for the rebuilt indexes (may be NULL). Returns the number
  * of files recovered or re-indexed, or -errno.
  */
+#define SPOOL_RECOVER_DEEP 8
 int spool_recover(const char *dir, const struct flow_config *fc, spool_note_cb *cb, void *arg);
 
 #endif

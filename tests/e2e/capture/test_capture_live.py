@@ -1,8 +1,10 @@
 """Live capture on a veth pair into a network namespace of the test's own, while
 dig and curl run in it: sessions, the sinkhole map, the packets of a session
 byte for byte as a tcpdump beside it saw them, stats in `sinktrap status`, a
-capture worker without privileges; and a kill -9 in the middle of a capture
-that leaves every file readable and the unfinished one recovered."""
+capture worker without privileges; a kill -9 in the middle of a capture
+that leaves every file readable and the unfinished one recovered; and a start
+that inflates the indexes of the newest files only, an older one's corrupt
+block left to the query, which reads its capture instead."""
 
 import os
 import signal
@@ -223,6 +225,55 @@ def test_quota_deletes_oldest_first(res):
     assert r.returncode == 1 and b"expired" in r.stderr
     new = [s for s in ss if not s["expired"] and s["proto"] == "TCP"][0]
     assert caplib.read_pcap(caplib.pcap(st, "--session", new["flow_id"]).stdout)
+
+
+def test_start_checks_blocks_of_the_newest_files_only(res, veth):
+    """A worker start reads the header and block table of every index but inflates
+    the blocks of the newest few files only, so a large spool does not hold capture
+    back: an older index with a block that does not decode is left as it is, and a
+    query through it still finds every packet, reading that capture instead and
+    saying so. A corrupt block of the newest file is indexed again."""
+    ek = caplib.PCAPS / "ek_to_cryptowall4.pcapng"
+    if not (caplib.ATTACK.exists() and ek.exists()):
+        pytest.skip("captures missing")
+    st = res.sinktrap(caplib.capture_conf(
+        extra={"capture": {"enabled": "yes", "interface": veth.host_if, "file_size": "64k"}},
+        timeouts=caplib.LONG), start=False)
+    # a first start gives the spool to the workers' user: the ingest (as root) then
+    # gives it the files
+    st.start(wait=False)
+    harness.wait_until(lambda: "capture: capturing on" in st.log(), 15,
+                       what="the capture worker")
+    st.stop()
+    caplib.ingest(st, caplib.ATTACK, ek)
+    files = caplib.spool_files(st)
+    deep = 8  # SPOOL_RECOVER_DEEP
+    assert len(files) > deep + 2, files
+    s = [x for x in caplib.sessions(st) if x["dest_port"] == 1080][0]
+    assert files.index(s["pcap_first"]) < len(files) - deep
+    want = caplib.read_pcap(caplib.pcap(st, "--port", "1080").stdout)
+    assert len(want) == 271
+    spool = caplib.spool(st)
+    old, new = spool / (s["pcap_first"] + ".idx"), spool / (files[-1] + ".idx")
+    for idx in (old, new):
+        data = bytearray(idx.read_bytes())
+        data[-1] ^= 0x55  # the last block's Adler-32: header and table still check out
+        idx.write_bytes(bytes(data))
+    corrupt = old.read_bytes()
+    st.start(wait=False)
+    try:
+        # files are recovered in sequence order: the newest is the last one looked at
+        harness.wait_until(lambda: f"{files[-1]}: indexed again (its index is corrupt"
+                           in st.log(), 15, what="the newest index made again")
+        assert f"{s['pcap_first']}: indexed again" not in st.log()
+        assert old.read_bytes() == corrupt
+        r = caplib.pcap(st, "--port", "1080", check=False)
+        assert r.returncode == 0, r.stderr
+        assert caplib.read_pcap(r.stdout) == want
+        err = r.stderr.decode()
+        assert f"{old.name}: " in err and "reading the capture instead" in err, err
+    finally:
+        st.stop()
 
 
 def test_drops_counted(res, veth, tmp_path):

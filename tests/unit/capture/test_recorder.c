@@ -5,7 +5,10 @@
  * the indexes of several files, byte for byte; the quota deleting the
  * oldest files with a pcap_expired event each; a new file when the link
  * type changes, and one file per link type when they take turns; adopting a
- * classic pcap as it is, also one still growing.
+ * classic pcap as it is, also one still growing; files finishing together
+ * queued for the finisher without waiting for one another; a flow whose file
+ * is still open not reported expired when files written beside it are
+ * deleted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture/index.h"
@@ -478,6 +482,211 @@ static void test_adopt_growing(void **state)
 	emit_free(&em);
 }
 
+/*
+ * Holds the spool lock for a test: the finisher's quota step takes it, so a
+ * job stops there until the test lets go. A deadline lets go by itself, so
+ * that a recorder that waits for its finisher fails the test instead of
+ * hanging it (the test passes or fails on whether the lock was still the
+ * test's, never on a time measured).
+ */
+struct lock_holder {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;
+	int release;   /* the test is done with it */
+	int timed_out; /* the deadline let go */
+};
+
+static void *hold_lock(void *arg)
+{
+	struct lock_holder *h = arg;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 60;
+	pthread_mutex_lock(&h->mu);
+	while (!h->release)
+		if (pthread_cond_timedwait(&h->cv, &h->mu, &dl) == ETIMEDOUT) {
+			h->timed_out = 1;
+			break;
+		}
+	spool_unlock(h->fd);
+	h->fd = -1;
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/*
+ * Two files of two link types reaching file_time at the same tick: both are
+ * queued for the finisher, the second without waiting for the first to be
+ * finished. The first job is held in its quota step (the spool lock, held
+ * here), so a recorder_tick that waited for it could only return after the
+ * holder's deadline let go. Once released, both are published with their
+ * indexes.
+ */
+static void test_files_finishing_together(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	struct recorder_stats st;
+	char err[256];
+	config(&c, 0);
+	c.file_time_ms = 1;
+	c.limits.max_disk = 1ull << 30; /* a quota, so each job takes the spool lock */
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)),
+	                 0);
+	for (int n = 0; n < 40 && pcapfile_reader_next(rd, &p) == 1; n++) {
+		if (n % 2 == 0)
+			assert_int_equal(recorder_packet(r, p.ts_ns, p.data, p.caplen,
+			                                 p.origlen, p.linktype),
+			                 0);
+		else
+			assert_int_equal(recorder_packet(r, p.ts_ns, p.data + 14, p.caplen - 14,
+			                                 p.origlen - 14, DECODE_LINK_RAW),
+			                 0);
+	}
+	pcapfile_reader_close(&rd);
+
+	struct lock_holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0, 0};
+	h.fd = spool_lock(test_dir);
+	assert_true(h.fd >= 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_lock, &h), 0);
+	usleep(5000); /* both files past their 1 ms */
+	recorder_tick(r);
+	recorder_stats(r, &st);
+	pthread_mutex_lock(&h.mu);
+	int waited = h.timed_out;
+	h.release = 1;
+	pthread_cond_signal(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	pthread_join(th, NULL);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	assert_false(waited); /* recorder_tick returned while the first job was held */
+	assert_int_equal(st.files, 0);
+	assert_string_equal(st.current, ""); /* both handed over */
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_int_equal(nf, 2);
+	for (size_t i = 0; i < nf; i++) {
+		assert_false(files[i].part);
+		assert_true(files[i].indexed);
+	}
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
+/* The flow event of the session with dest_port port: whether it is there,
+ * its pcap.file_last into last and pcap.expired into *expired. */
+static int flow_to_port(const struct events *ev, int64_t port, char *last, int *expired)
+{
+	size_t off = 0;
+	while (off < ev->len) {
+		long rl = ev_record_check(ev->buf + off, ev->len - off);
+		assert_true(rl > 0);
+		const uint8_t *rec = ev->buf + off;
+		struct ev_field f;
+		if (ev_find(rec, (size_t)rl, "dest_port", &f) && f.i == port &&
+		    ev_find(rec, (size_t)rl, "pcap.file_last", &f)) {
+			snprintf(last, SPOOL_NAME_MAX, "%.*s", (int)f.strlen, f.str);
+			*expired = ev_find(rec, (size_t)rl, "pcap.expired", &f) && f.i;
+			return 1;
+		}
+		off += (size_t)rl;
+	}
+	return 0;
+}
+
+/*
+ * Files written side by side finish out of sequence order: a file of a
+ * quiet link type (raw IP, one datagram) stays open while the busy one
+ * (Ethernet) rotates past it and the quota deletes its finished files, later
+ * in sequence than the quiet one. A flow whose packets are only in the file
+ * still open is not expired; one whose last file went is.
+ */
+static void test_expiry_of_files_side_by_side(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	struct pcapfile_reader *rd;
+	struct pcapfile_pkt p;
+	struct recorder_stats st;
+	char err[256];
+	config(&c, 32 * 1024);
+	c.limits.max_disk = 100 * 1024;
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	assert_int_equal(pcapfile_reader_open_path(&rd, pcap_path(ATTACK), err, sizeof(err)),
+	                 0);
+	/* 192.0.2.1:5000 -> 198.51.100.1:5353, UDP over raw IPv4: the file of seq 1 */
+	static const uint8_t dgram[32] = {0x45, 0,    0, 32, 0, 1,   0,   0,   64,  17,   0,
+	                                  0,    192,  0, 2,  1, 198, 51,  100, 1,   0x13, 0x88,
+	                                  0x14, 0xe9, 0, 12, 0, 0,   'q', 'u', 'i', 't'};
+	int first = 1;
+	while (pcapfile_reader_next(rd, &p) == 1) {
+		if (first)
+			assert_int_equal(recorder_packet(r, p.ts_ns, dgram, sizeof(dgram),
+			                                 sizeof(dgram), DECODE_LINK_RAW),
+			                 0);
+		first = 0;
+		assert_int_equal(
+		    recorder_packet(r, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype), 0);
+	}
+	pcapfile_reader_close(&rd);
+	/* the deletions the finisher made, reported (a few Ethernet files of 32 KB
+	 * went for a 100 KB quota) */
+	recorder_stats(r, &st);
+	for (int i = 0; i < 60000 && st.files_deleted < 2; i++) {
+		usleep(1000);
+		recorder_tick(r);
+		recorder_stats(r, &st);
+	}
+	assert_true(st.files_deleted >= 2);
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_true(nf >= 2);
+	assert_int_equal(files[0].seq, 1); /* the quiet file, still being written */
+	assert_true(files[0].part);
+	assert_true(files[1].seq > 2); /* the busy one's first files gone */
+	free(files);
+	recorder_end_flows(r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	char last[SPOOL_NAME_MAX];
+	int expired = -1;
+	assert_true(flow_to_port(&ev, 5353, last, &expired));
+	struct spool_file lf;
+	assert_int_equal(spool_name_parse(last, &lf), 0);
+	assert_int_equal(lf.seq, 1); /* still open: it went nowhere */
+	assert_false(expired);
+	/* the session of port 445 at the start of the trace ended in a deleted file */
+	assert_true(flow_to_port(&ev, 445, last, &expired));
+	assert_int_equal(spool_name_parse(last, &lf), 0);
+	assert_true(lf.seq > 1);
+	assert_true(expired);
+
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	free(ev.buf);
+	emit_free(&em);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +698,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_adopt_growing, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_link_types_taking_turns, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_files_finishing_together, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_of_files_side_by_side, test_dir_setup,
 	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * limits and the reserve for the next file), enforcement on a real
  * directory, sequence numbers under the lock, and crash recovery (a cut
  * last record, an empty file, a file still locked by its writer, an index
- * without its capture, an index with a corrupt block).
+ * without its capture, an index with a corrupt block among the newest files,
+ * and in a large spool, an older index's corrupt block left to the query
+ * while a damaged header is still caught).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +212,7 @@ static void test_enforce(void **state)
 struct notes {
 	int n;
 	char last[512];
+	char all[4096]; /* every note, a line each */
 };
 
 static void on_note(void *arg, const char *name, const char *what)
@@ -217,6 +220,24 @@ static void on_note(void *arg, const char *name, const char *what)
 	struct notes *nt = arg;
 	nt->n++;
 	snprintf(nt->last, sizeof(nt->last), "%s: %s", name, what);
+	size_t len = strlen(nt->all);
+	snprintf(nt->all + len, sizeof(nt->all) - len, "%s\n", nt->last);
+}
+
+static int flow_ok(void *arg, const struct index_flow *fl, const uint64_t *offsets)
+{
+	(void)arg;
+	(void)fl;
+	(void)offsets;
+	return 0;
+}
+
+/* Whether a note of recovery begins with the name of f and then says what. */
+static int noted(const struct notes *nt, const struct spool_file *f, const char *what)
+{
+	char line[600];
+	snprintf(line, sizeof(line), "%s: %s", f->name, what);
+	return strstr(nt->all, line) != NULL;
 }
 
 static void read_ids_file(char *text, size_t size)
@@ -281,7 +302,7 @@ static void test_create_sequence(void **state)
 	assert_int_equal(access(in_dir(a.name, ""), F_OK), -1);
 
 	/* a locked part file is left alone by recovery */
-	struct notes nt = {0, ""};
+	struct notes nt = {0, "", ""};
 	int got = spool_recover(test_dir, NULL, on_note, &nt);
 	if (got != 0) /* file 41 is no capture: not indexed, said so */
 		fail_msg("recovered %d: %s", got, nt.last);
@@ -326,7 +347,7 @@ static void test_recover(void **state)
 	/* and an index whose capture is gone */
 	make_file("sinktrap-19700101T000000Z-0000000001.pcap.idx", 64);
 
-	struct notes nt = {0, ""};
+	struct notes nt = {0, "", ""};
 	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 1);
 	assert_int_equal(nt.n, 1);
 	assert_non_null(strstr(nt.last, "9 bytes of an unfinished record cut"));
@@ -354,57 +375,135 @@ static void test_recover(void **state)
 	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 0);
 }
 
-/* An index whose header and block table are sound but a block is not (its
- * zlib check fails) is made again at recovery: trusted, it would hide the
- * file's packets from every query through it. */
-static void test_recover_corrupt_index(void **state)
+#define ATTACK "honeynet_fc2010-1_attack-trace.pcap"
+
+/* A finished file of the attack trace's packets, indexed (a rescan): its
+ * description in *f, its packets in *n. */
+static void attack_file(struct spool_file *f, long *n)
 {
-	NEED_PCAP("honeynet_fc2010-1_attack-trace.pcap");
-	struct spool_file f;
 	struct pcapfile_reader *r;
 	struct pcapfile_pkt p;
 	struct pcapfile_writer *w;
-	struct index_reader *ir;
-	struct index_info info;
 	char err[256];
-	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, &f);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, f);
 	assert_true(fd >= 0);
 	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)),
 	                 0);
-	assert_int_equal(
-	    pcapfile_reader_open_path(&r, pcap_path("honeynet_fc2010-1_attack-trace.pcap"), err,
-	                              sizeof(err)),
-	    0);
-	long n = 0;
+	assert_int_equal(pcapfile_reader_open_path(&r, pcap_path(ATTACK), err, sizeof(err)), 0);
+	*n = 0;
 	while (pcapfile_reader_next(r, &p) == 1) {
 		assert_int_equal(
 		    pcapfile_writer_write(w, p.ts_ns, p.data, p.caplen, p.origlen, NULL), 0);
-		n++;
+		(*n)++;
 	}
 	pcapfile_reader_close(&r);
+	uint64_t size = pcapfile_writer_offset(w);
 	assert_int_equal(pcapfile_writer_close(&w), 0);
+	if (spool_publish(test_dir, f, NULL, size, NULL, err, sizeof(err)) < 0)
+		fail_msg("%s: %s", f->name, err);
 	close(fd);
-	assert_int_equal(spool_recover(test_dir, NULL, NULL, NULL), 1); /* published, indexed */
+	f->part = 0;
+}
 
-	int ifd = open(in_dir(f.name, ".idx"), O_RDWR);
-	assert_true(ifd >= 0);
-	off_t end = lseek(ifd, 0, SEEK_END);
-	uint8_t last;
-	assert_int_equal(pread(ifd, &last, 1, end - 1), 1);
-	last ^= 0x55; /* the last block's Adler-32 */
-	assert_int_equal(pwrite(ifd, &last, 1, end - 1), 1);
-	close(ifd);
-	assert_int_equal(index_reader_open(&ir, in_dir(f.name, ".idx"), err, sizeof(err)), 0);
-	index_reader_close(&ir); /* it opens: only its block is bad */
+/* Flip a byte of the index of f (at off from its end when off < 0). */
+static void flip_index_byte(const struct spool_file *f, off_t off)
+{
+	int fd = open(in_dir(f->name, ".idx"), O_RDWR);
+	assert_true(fd >= 0);
+	if (off < 0)
+		off += lseek(fd, 0, SEEK_END);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, off), 1);
+	b ^= 0x55;
+	assert_int_equal(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
 
-	struct notes nt = {0, ""};
-	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 1);
-	assert_int_equal(nt.n, 1);
-	assert_non_null(strstr(nt.last, "indexed again (its index is corrupt: "));
-	assert_int_equal(index_reader_open(&ir, in_dir(f.name, ".idx"), err, sizeof(err)), 0);
+/* Whether the index of f opens (header and block table) and every block of it
+ * decodes. */
+static int index_sound(const struct spool_file *f, long npkts)
+{
+	struct index_reader *ir;
+	struct index_info info;
+	char err[256];
+	assert_int_equal(index_reader_open(&ir, in_dir(f->name, ".idx"), err, sizeof(err)), 0);
 	index_reader_info(ir, &info);
-	assert_int_equal(info.npkts, n);
+	assert_int_equal(info.npkts, npkts);
+	int rc = index_reader_foreach(ir, flow_ok, NULL);
 	index_reader_close(&ir);
+	return rc == 0;
+}
+
+/* An index whose header and block table are sound but a block is not (its
+ * zlib check fails), in one of the newest SPOOL_RECOVER_DEEP finished files
+ * (those the last run was finishing when it stopped, every block of whose
+ * index recovery inflates): made again at recovery. Here the oldest of them,
+ * behind a file left unfinished (recovered, not counted among them). */
+static void test_recover_corrupt_index(void **state)
+{
+	NEED_PCAP(ATTACK);
+	struct spool_file f[SPOOL_RECOVER_DEEP], part;
+	long n;
+	char err[256];
+	for (int i = 0; i < SPOOL_RECOVER_DEEP; i++)
+		attack_file(&f[i], &n);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, &part);
+	assert_true(fd >= 0);
+	close(fd); /* nothing written: removed by recovery */
+	assert_true(index_sound(&f[0], n));
+
+	flip_index_byte(&f[0], -1); /* the last block's Adler-32 */
+	struct index_reader *ir;
+	assert_int_equal(index_reader_open(&ir, in_dir(f[0].name, ".idx"), err, sizeof(err)),
+	                 0);
+	index_reader_close(&ir); /* it opens: only its block is bad */
+	assert_false(index_sound(&f[0], n));
+
+	struct notes nt = {0, "", ""};
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 2);
+	assert_int_equal(nt.n, 2);
+	assert_true(noted(&nt, &f[0], "indexed again (its index is corrupt: "));
+	assert_true(noted(&nt, &part, "removed: nothing was written to it"));
+	assert_true(index_sound(&f[0], n));
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 0);
+}
+
+/*
+ * A spool of many finished files: recovery reads every index's header and
+ * block table, but inflates the blocks of the newest SPOOL_RECOVER_DEEP
+ * only. An older index with a bad block is left as it is (a query through it
+ * says so and reads the capture instead); an older index whose header is
+ * damaged is still made again.
+ */
+static void test_recover_leaves_old_index_blocks(void **state)
+{
+	NEED_PCAP(ATTACK);
+	enum { N = SPOOL_RECOVER_DEEP + 3 };
+	struct spool_file f[N];
+	long n;
+	for (int i = 0; i < N; i++)
+		attack_file(&f[i], &n);
+	flip_index_byte(&f[0], -1);                      /* a block, outside the newest */
+	flip_index_byte(&f[1], 12);                      /* the header (its CRC fails) */
+	flip_index_byte(&f[N - SPOOL_RECOVER_DEEP], -1); /* a block, of the newest */
+	struct stat before;
+	assert_int_equal(stat(in_dir(f[0].name, ".idx"), &before), 0);
+
+	struct notes nt = {0, "", ""};
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 2);
+	assert_int_equal(nt.n, 2);
+	assert_true(noted(&nt, &f[1], "indexed again (its index is unreadable: "));
+	assert_true(
+	    noted(&nt, &f[N - SPOOL_RECOVER_DEEP], "indexed again (its index is corrupt: "));
+	assert_true(index_sound(&f[1], n));
+	assert_true(index_sound(&f[N - SPOOL_RECOVER_DEEP], n));
+	/* left: not rewritten, its bad block still there for the query to find */
+	struct stat after;
+	assert_int_equal(stat(in_dir(f[0].name, ".idx"), &after), 0);
+	assert_int_equal(after.st_ino, before.st_ino);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	assert_false(index_sound(&f[0], n));
 	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 0);
 }
 
@@ -420,6 +519,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_recover, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover_corrupt_index, test_dir_setup,
 	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_leaves_old_index_blocks,
+	                                    test_dir_setup, test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
