@@ -21,6 +21,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -533,6 +534,11 @@ int capture_ingest_main(int argc, char **argv)
 	if (log_level_get() < LOG_LVL_DEBUG) /* -d wins over the config */
 		log_level_set(c->log_level);
 	capture_spool_dir(c, spool, sizeof(spool));
+	/* As root, a spool made now is the workers' user's, as the daemon makes
+	 * it: the capture worker indexes and rotates what is ingested into it. */
+	struct passwd *pw = geteuid() == 0 ? getpwnam(c->user) : NULL;
+	if (pw && pw->pw_uid != 0)
+		capture_prepare(c, pw->pw_uid, pw->pw_gid);
 	if (mkdir_p(spool) < 0) {
 		fprintf(stderr, "sinktrap: spool %s: cannot create it\n", spool);
 		config_free(c);

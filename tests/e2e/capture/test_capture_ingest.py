@@ -2,6 +2,8 @@
 Community IDs, and the packets of a session against what tshark -Y selects."""
 
 import ipaddress
+import os
+import pwd
 import sqlite3
 import struct
 
@@ -372,3 +374,24 @@ def test_pcapng_of_link_types_taking_turns(mres, tmp_path):
     ss = caplib.sessions(st)
     assert len(ss) == 1 and ss[0]["pkts_toserver"] == 200
     assert {ss[0]["pcap_first"], ss[0]["pcap_last"]} == set(files)
+
+
+def test_ingest_as_root_into_a_new_spool_leaves_it_to_the_workers(mres):
+    """`sinktrap ingest` run as root before the daemon ever ran: the spool it
+    makes, and every file and index in it, belong to the workers' user, so the
+    capture worker started later can index and rotate them (they were root's,
+    and every start said the files could not be indexed)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    src = caplib.PCAPS / "evilfingers_xscan_capture.pcap"
+    if not src.exists():
+        pytest.skip("capture missing")
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, src)
+    nobody = pwd.getpwnam("nobody").pw_uid
+    sp = caplib.spool(st)
+    assert sp.stat().st_uid == nobody
+    made = [p for p in sp.iterdir() if p.name.startswith("sinktrap-")]
+    assert made
+    for p in made:
+        assert p.stat().st_uid == nobody, p
