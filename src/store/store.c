@@ -594,8 +594,8 @@ static void status_sink_common(struct strbuf *b, const char *name, const char *k
 	              up ? "true" : "false", delivered, queued, dropped);
 }
 
-/* An alert of the store's own, through its own pipeline. */
-static void own_alert(struct store *s, const char *signature, const char *detail)
+/* The start of an alert of the store's own, its "alert" object left open. */
+static struct evbuf *alert_open(struct store *s, const char *signature)
 {
 	struct evbuf *b = &s->own;
 	evbuf_reset(b);
@@ -604,6 +604,13 @@ static void own_alert(struct store *s, const char *signature, const char *detail
 	ev_str(b, "signature", signature);
 	ev_str(b, "category", "sinktrap");
 	ev_str(b, "severity", "warning");
+	return b;
+}
+
+/* An alert of the store's own, through its own pipeline. */
+static void own_alert(struct store *s, const char *signature, const char *detail)
+{
+	struct evbuf *b = alert_open(s, signature);
 	ev_str(b, "error", detail);
 	ev_close(b);
 	ev_end(b);
@@ -614,13 +621,7 @@ static void own_alert(struct store *s, const char *signature, const char *detail
 static void drop_alert(struct store *s, const struct sink_status *st, const char *signature,
                        uint64_t n)
 {
-	struct evbuf *b = &s->own;
-	evbuf_reset(b);
-	ev_begin(b, "alert", 0);
-	ev_obj(b, "alert");
-	ev_str(b, "signature", signature);
-	ev_str(b, "category", "sinktrap");
-	ev_str(b, "severity", "warning");
+	struct evbuf *b = alert_open(s, signature);
 	ev_close(b);
 	ev_obj(b, "stats");
 	ev_str(b, "worker", "store");
