@@ -609,10 +609,11 @@ static void wait_taken(struct worker *w, int ms)
 
 static void stop_all(struct parent *p)
 {
-	/* A worker that died with SIGTERM is known now: SIGTERM (15) is read
-	 * before SIGCHLD (17), so a store just gone would not be started below. */
-	reap(p);
 	p->stopping = 1;
+	/* A worker that died with SIGTERM is known now: SIGTERM (15) is read
+	 * before SIGCHLD (17), so a store just gone would not be started below.
+	 * (Reaped as stopping: a foreground Ctrl-C reaches every worker too.) */
+	reap(p);
 	notify(p, "STOPPING=1");
 	/*
 	 * A store waiting for its restart is started now: the producers keep
