@@ -8,6 +8,7 @@
 #ifndef SINKTRAP_SANDBOX_H
 #define SINKTRAP_SANDBOX_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum {
@@ -34,6 +35,17 @@ int sandbox_lockdown(const char *worker, unsigned flags);
  * in why (-ENOENT: a name is missing).
  */
 int sandbox_open_dir(const char *path, char *why, size_t whylen);
+
+/*
+ * Open path for reading only if it is a regular file with one name, never
+ * through a symbolic link and never waiting on a FIFO (a file root reads or
+ * changes where another user could have put a link or a second name). The
+ * descriptor (O_CLOEXEC; O_NONBLOCK, which a regular file ignores) and its
+ * stat in *st (may be NULL); -ENOENT when it is not there; else -errno with
+ * what it is in why: "a symbolic link", "not a regular file (a FIFO)", "a
+ * file with 2 names (hard links)", or the error's text.
+ */
+int sandbox_open_plain(const char *path, struct stat *st, char *why, size_t whylen);
 
 enum sandbox_own {
 	SANDBOX_OWN_FILE,   /* a regular file, if it is there */

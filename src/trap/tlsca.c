@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "common/util.h"
 
 #define RSA_BITS 2048
@@ -270,20 +271,14 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
  */
 static int pem_load(const char *path, EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		if (e == ENOENT)
-			return -ENOENT;
-		return set_err_code(-e, err, errlen, "%s: %s", path,
-		                    e == ELOOP ? "a symbolic link: not read" : strerror(e));
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
-		close(fd);
-		return set_err_code(-EPERM, err, errlen,
-		                    "%s: not a regular file with one name: not read", path);
-	}
+	char why[128];
+	int fd = sandbox_open_plain(path, NULL, why, sizeof(why));
+	if (fd == -ENOENT)
+		return -ENOENT;
+	if (fd < 0)
+		return set_err_code(fd, err, errlen,
+		                    "%s: %s: not read (only a regular file with one name is)",
+		                    path, why);
 	FILE *fp = fdopen(fd, "r");
 	if (fp == NULL) {
 		int e = errno;

@@ -32,6 +32,7 @@
 #include "common/addr.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/sandbox.h"
 
 int ct_equal(const char *a, const char *b)
 {
@@ -476,32 +477,12 @@ int web_passwd_main(int argc, char **argv)
 	 * new file, which `sinktrap run` then gives to the workers' group.
 	 */
 	struct stat st;
-	int ifd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (ifd < 0 && errno != ENOENT) {
-		fprintf(stderr, "passwd: %s: %s\n", file,
-		        errno == ELOOP ? "a symbolic link: name the file itself"
-		                       : strerror(errno));
+	char why[128];
+	int ifd = sandbox_open_plain(file, &st, why, sizeof(why));
+	if (ifd < 0 && ifd != -ENOENT) {
+		fprintf(stderr, "passwd: %s: %s: name the file itself\n", file, why);
 		config_free(c);
 		return 1;
-	}
-	if (ifd >= 0) {
-		char why[64];
-		const char *bad = NULL;
-		if (fstat(ifd, &st) < 0)
-			bad = strerror(errno);
-		else if (!S_ISREG(st.st_mode))
-			bad = "not a regular file";
-		else if (st.st_nlink != 1) {
-			snprintf(why, sizeof(why), "a file with %lu names (hard links)",
-			         (unsigned long)st.st_nlink);
-			bad = why;
-		}
-		if (bad != NULL) {
-			fprintf(stderr, "passwd: %s: %s\n", file, bad);
-			close(ifd);
-			config_free(c);
-			return 1;
-		}
 	}
 	/* Rewrite the file: every other user's line, then this one. */
 	char tmp[4096];

@@ -520,33 +520,19 @@ int web_worker_main(struct config *c, struct web_setup *s)
  */
 static void prepare_file(const char *key, const char *path, unsigned gid)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			log_warnx("[web] %s %s: a symbolic link: not made readable by the "
-			          "workers' group, its target left alone; name the file itself",
-			          key, path);
-		else if (errno != ENOENT)
-			log_warn("[web] %s %s", key, path);
+	char why[128];
+	int fd = sandbox_open_plain(path, NULL, why, sizeof(why));
+	if (fd == -ENOENT)
 		return;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		log_warn("[web] %s %s", key, path);
-	else if (!S_ISREG(st.st_mode))
-		log_warnx("[web] %s %s: not a regular file (%s): left alone", key, path,
-		          S_ISDIR(st.st_mode)    ? "a directory"
-		          : S_ISFIFO(st.st_mode) ? "a FIFO"
-		          : S_ISSOCK(st.st_mode) ? "a socket"
-		                                 : "a device");
-	else if (st.st_nlink != 1)
-		log_warnx("[web] %s %s: a file with %lu names (hard links): not made readable "
-		          "by the workers' group, since another name may be a file they must "
-		          "not read",
-		          key, path, (unsigned long)st.st_nlink);
+	if (fd < 0)
+		log_warnx(
+		    "[web] %s %s: %s: left alone, not made readable by the workers' group "
+		    "(name the file itself)",
+		    key, path, why);
 	else if (fchown(fd, (uid_t)-1, (gid_t)gid) < 0 || fchmod(fd, 0640) < 0)
 		log_warn("[web] %s %s", key, path);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 void web_prepare(const struct config *c, unsigned gid)
