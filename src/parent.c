@@ -367,6 +367,17 @@ static void restart_later(struct parent *p, struct worker *w)
 	w->restart = loop_timer_add(p->loop, w->backoff, 0, restart_cb, w);
 }
 
+/* A worker waiting for its restart (or down) is started at once. */
+static void start_now(struct parent *p, struct worker *w, const char *why)
+{
+	if (w->restart) {
+		loop_timer_cancel(p->loop, w->restart);
+		w->restart = NULL;
+	}
+	log_info("%s", why);
+	worker_start(p, w);
+}
+
 /*
  * The service manager's notification protocol (sd_notify(3), as systemd's
  * Type=notify reads it): one datagram to the socket named by $NOTIFY_SOCKET,
@@ -548,12 +559,7 @@ static void reload(struct parent *p)
 	struct worker *w = &p->w[W_DNS];
 	if (w->enabled && w->pid <= 0 && !p->stopping) {
 		/* Down (its lists could not be opened, or it died): a reload starts it now. */
-		if (w->restart) {
-			loop_timer_cancel(p->loop, w->restart);
-			w->restart = NULL;
-		}
-		log_info("reload: starting the dns worker");
-		worker_start(p, w);
+		start_now(p, w, "reload: starting the dns worker");
 		return;
 	}
 	if (w->pid > 0 && w->ctl >= 0) {
@@ -622,12 +628,8 @@ static void stop_all(struct parent *p)
 	 */
 	struct worker *st = &p->w[W_STORE];
 	if (st->enabled && st->pid <= 0) {
-		if (st->restart) {
-			loop_timer_cancel(p->loop, st->restart);
-			st->restart = NULL;
-		}
-		log_info("starting the store for the producers' events before stopping");
-		worker_start(p, st);
+		start_now(p, st,
+		          "starting the store for the producers' events before stopping");
 		for (int i = 0; i < W_MAX; i++)
 			if (i != W_STORE && p->w[i].pid > 0)
 				wait_taken(&p->w[i], 2000);

@@ -273,19 +273,37 @@ static const char *msg_quote(char *buf, size_t sz, const char *s, size_t n)
 	return buf;
 }
 
-__attribute__((format(printf, 2, 3))) static void parse_warn(struct parse *ps, const char *fmt,
-                                                             ...)
+static void parse_vwarn(struct parse *ps, int line, const char *fmt, va_list ap)
 {
 	char msg[384];
-	va_list ap;
 
 	ps->l->info.invalid++;
 	if (!ps->warn)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ps->warn(ps->arg, ps->l->info.path, line, msg);
+}
+
+__attribute__((format(printf, 2, 3))) static void parse_warn(struct parse *ps, const char *fmt,
+                                                             ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	parse_vwarn(ps, ps->line, fmt, ap);
 	va_end(ap);
-	ps->warn(ps->arg, ps->l->info.path, ps->line, msg);
+}
+
+/* A "(" left open: said at its line. */
+__attribute__((format(printf, 2, 3))) static void paren_warn(struct parse *ps, const char *fmt,
+                                                             ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	parse_vwarn(ps, ps->paren_line, fmt, ap);
+	va_end(ap);
+	ps->paren = 0;
 }
 
 /* A zeroed block of n bytes (a multiple of the page size), or NULL. */
@@ -1067,17 +1085,11 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 	int cont, n, i, tl;
 	size_t k;
 
-	if (ps->paren && ps->line - ps->paren_line > RPZ_PAREN_LINES) {
-		int at = ps->line;
-
-		ps->line = ps->paren_line;
-		parse_warn(ps,
+	if (ps->paren && ps->line - ps->paren_line > RPZ_PAREN_LINES)
+		paren_warn(ps,
 		           "\"(\" not closed within %d lines: that record is skipped, and "
 		           "line %d on are read as records again",
-		           RPZ_PAREN_LINES, at);
-		ps->line = at;
-		ps->paren = 0;
-	}
+		           RPZ_PAREN_LINES, ps->line);
 	if (ps->paren) {
 		/* Inside a multi-line record (a SOA in practice): wait for ')'. */
 		const char *c = s;
@@ -1425,15 +1437,12 @@ static int list_load(struct policy *p, const char *path, const char *data, size_
 			released += n;
 		}
 	}
-	if (ps->paren && fn == rpz_line) {
-		int at = ps->line;
-
-		ps->line = ps->paren_line;
-		parse_warn(ps,
+	if (ps->paren && fn == rpz_line)
+		paren_warn(ps,
 		           "\"(\" never closed: that record is skipped, and with it the file's "
 		           "last %d line%s",
-		           at - ps->paren_line, at - ps->paren_line == 1 ? "" : "s");
-	}
+		           ps->line - ps->paren_line,
+		           ps->line - ps->paren_line == 1 ? "" : "s");
 	r = ps->err;
 	free(ps);
 	if (r == 0)

@@ -1009,6 +1009,19 @@ static void data_fill(struct tconn *d)
 	}
 }
 
+/* The memory budget on a data connection's turn: it and its control
+ * connection close when that turn took the worker past it. 1 when they did. */
+static int data_over_budget(struct tconn *d, size_t before)
+{
+	struct tconn *c = d->parent;
+	if (c == NULL || c->fd < 0 || !over_budget(d->w, before))
+		return 0;
+	data_close(d, -1);
+	conn_over_budget(c, before);
+	reap(d->w);
+	return 1;
+}
+
 static void data_event(int fd, uint32_t events, void *arg)
 {
 	struct tconn *d = arg;
@@ -1027,12 +1040,8 @@ static void data_event(int fd, uint32_t events, void *arg)
 			reap(w);
 			return;
 		}
-		if (c && c->fd >= 0 && over_budget(w, before)) {
-			data_close(d, -1);
-			conn_over_budget(c, before);
-			reap(w);
+		if (data_over_budget(d, before))
 			return;
-		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ssize_t n = recv(fd, w->rx, sizeof(w->rx), MSG_DONTWAIT);
@@ -1052,12 +1061,8 @@ static void data_event(int fd, uint32_t events, void *arg)
 			}
 			if (c->r->data_input)
 				act(c, c->r->data_input(c->rst, w->rx, (size_t)n, &c->out));
-			if (c->fd >= 0 && over_budget(w, before)) {
-				data_close(d, -1);
-				conn_over_budget(c, before);
-				reap(w);
+			if (data_over_budget(d, before))
 				return;
-			}
 		}
 	}
 	if (d->fd >= 0)
