@@ -151,6 +151,19 @@ void flow_config_default(struct flow_config *c)
 	c->other_timeout = 60;
 }
 
+/* SipHash keys: from seed when it is set (reproducible tests), else random
+ * (the time and salt's address when the kernel gives nothing). */
+static void hash_keys(uint64_t seed, const void *salt, uint64_t *k0, uint64_t *k1)
+{
+	uint64_t k[2] = {seed, seed * 0x9e3779b97f4a7c15ull};
+	if (seed == 0 && getrandom(k, sizeof(k), 0) != sizeof(k)) {
+		k[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)salt;
+		k[1] = k[0] * 0x9e3779b97f4a7c15ull;
+	}
+	*k0 = k[0];
+	*k1 = k[1];
+}
+
 int flow_table_new(struct flow_table **out, const struct flow_config *c)
 {
 	*out = NULL;
@@ -182,15 +195,9 @@ int flow_table_new(struct flow_table **out, const struct flow_config *c)
 	ft->timeout[CLS_TCP_CLOSED] = c->tcp_closed_timeout * NS;
 	ft->timeout[CLS_UDP] = c->udp_timeout * NS;
 	ft->timeout[CLS_OTHER] = c->other_timeout * NS;
-	uint64_t seed[2] = {c->hash_seed, c->hash_seed * 0x9e3779b97f4a7c15ull};
-	if (c->hash_seed == 0 && getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
-		seed[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)ft;
-		seed[1] = seed[0] * 0x9e3779b97f4a7c15ull;
-	}
-	ft->k0 = seed[0];
-	ft->k1 = seed[1];
-	ft->frags.k0 = seed[0];
-	ft->frags.k1 = seed[1];
+	hash_keys(c->hash_seed, ft, &ft->k0, &ft->k1);
+	ft->frags.k0 = ft->k0;
+	ft->frags.k1 = ft->k1;
 	ft->next_id = c->id_base;
 	ft->id_end = c->id_end;
 	*out = ft;
@@ -380,13 +387,7 @@ int flow_frags_new(struct flow_frags **out)
 	*out = NULL;
 	if (m == NULL)
 		return -ENOMEM;
-	uint64_t seed[2];
-	if (getrandom(seed, sizeof(seed), 0) != sizeof(seed)) {
-		seed[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)m;
-		seed[1] = seed[0] * 0x9e3779b97f4a7c15ull;
-	}
-	m->k0 = seed[0];
-	m->k1 = seed[1];
+	hash_keys(0, m, &m->k0, &m->k1);
 	*out = m;
 	return 0;
 }
