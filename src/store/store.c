@@ -55,7 +55,11 @@ struct peer {
 	int fd; /* -1 once closed */
 	char name[16];
 	uint64_t events;
-	int subscribed; /* gets every new sinkhole mapping (the trap, for attribution) */
+	int subscribed;        /* gets every new sinkhole mapping (the trap, for attribution) */
+	uint64_t bad;          /* messages dropped as malformed */
+	uint64_t bad_reported; /* of those, already said */
+	int64_t bad_said_at;   /* ms: said at most once a second */
+	const char *bad_what;  /* the last one, a static string */
 };
 
 /* The last stats event of a worker, for the status file. */
@@ -523,7 +527,8 @@ static void take_one(struct store *s, const uint8_t *rec, size_t rl, int *direct
 /*
  * The records of one message. 0, or -1 when a record is malformed (a worker
  * that is not what it should be): the records before it are taken, the rest
- * of the message is not, and the caller closes that worker's channel.
+ * of the message is not (without a valid record there is no telling where the
+ * next one starts), and the caller counts the message as bad (peer_bad).
  */
 static int take_records(struct store *s, struct peer *p, const uint8_t *data, size_t len)
 {
@@ -540,8 +545,7 @@ static int take_records(struct store *s, struct peer *p, const uint8_t *data, si
 		if (rl < 0) {
 			if (p == NULL)
 				fatalx("malformed event record of the store's own");
-			log_warnx("%s: malformed event record at byte %zu of a message of %zu: "
-			          "the rest of it is dropped and the channel closed",
+			log_debug("%s: malformed event record at byte %zu of a message of %zu",
 			          p->name, off, len);
 			bad = 1;
 			break;
@@ -615,6 +619,45 @@ static void own_alert(struct store *s, const char *signature, const char *detail
 	ev_close(b);
 	ev_end(b);
 	take_records(s, NULL, b->data, b->len);
+}
+
+/*
+ * A message no worker makes: a malformed record, a broken frame or a type the
+ * store does not take. It is dropped and the channel kept, since the messages
+ * are framed (SOCK_SEQPACKET) and the next one starts clean: closing it would
+ * lose every later event of that worker, which gets no new channel until the
+ * store restarts. Said in the log and as an alert at most once a second; what
+ * came meanwhile is said by the next status tick.
+ */
+static void peer_bad_say(struct store *s, struct peer *p)
+{
+	int64_t now = mono_ms();
+	if (p->bad == p->bad_reported || (p->bad_said_at != 0 && now - p->bad_said_at < 1000))
+		return;
+	uint64_t n = p->bad - p->bad_reported;
+	p->bad_reported = p->bad;
+	p->bad_said_at = now;
+	log_warnx("%s sent %" PRIu64
+	          " malformed message%s (the last: %s): dropped, the channel "
+	          "kept (%" PRIu64 " so far)",
+	          p->name, n, n == 1 ? "" : "s", p->bad_what, p->bad);
+	struct evbuf *b = alert_open(s, "malformed message from a worker: dropped");
+	ev_str(b, "error", p->bad_what);
+	ev_close(b);
+	ev_obj(b, "stats");
+	ev_str(b, "worker", p->name);
+	ev_int(b, "messages_dropped", (int64_t)n);
+	ev_int(b, "messages_dropped_total", (int64_t)p->bad);
+	ev_close(b);
+	ev_end(b);
+	take_records(s, NULL, b->data, b->len);
+}
+
+static void peer_bad(struct store *s, struct peer *p, const char *what)
+{
+	p->bad++;
+	p->bad_what = what;
+	peer_bad_say(s, p);
 }
 
 /* An alert of events a remote sink's queue lost, through the store's own pipeline. */
@@ -702,6 +745,8 @@ static void status_update(void *arg)
 	}
 	report_drops(s);
 	report_json(s);
+	for (int i = 0; i < s->npeers; i++)
+		peer_bad_say(s, &s->peers[i]);
 	strbuf_reset(b);
 	strbuf_printf(b, "{\"version\":1,\"updated_usec\":%" PRId64 ",\"updated\":\"", now);
 	strbuf_time(b, now);
@@ -876,6 +921,10 @@ static void peer_event(int fd, uint32_t events, void *arg)
 		int r = ipc_recv(fd, &s->msg);
 		if (r == -EAGAIN)
 			return;
+		if (r == -EBADMSG) {
+			peer_bad(s, p, "a broken frame");
+			continue;
+		}
 		if (r < 0)
 			log_warnx("channel from %s: %s: closed", p->name, strerror(-r));
 		if (r <= 0) {
@@ -890,15 +939,8 @@ static void peer_event(int fd, uint32_t events, void *arg)
 		}
 		switch (s->msg.hdr.type) {
 		case IPC_EVENTS:
-			if (take_records(s, p, s->msg.data, s->msg.hdr.len) < 0) {
-				/*
-				 * A worker that sends what no worker makes is not trusted
-				 * with its channel: closed (the events of the others are
-				 * not lost for it, as they would be if the store ended).
-				 */
-				peer_gone(s, p);
-				return;
-			}
+			if (take_records(s, p, s->msg.data, s->msg.hdr.len) < 0)
+				peer_bad(s, p, "a malformed event record");
 			break;
 		case IPC_MAP_REQUEST: {
 			/* Everything accepted so far is in the map before it is sent. */
@@ -920,10 +962,8 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			break;
 		}
 		default:
-			log_warnx("unexpected message %u from %s: its channel is closed",
-			          s->msg.hdr.type, p->name);
-			peer_gone(s, p);
-			return;
+			peer_bad(s, p, "a message of a type the store does not take");
+			break;
 		}
 	}
 }
