@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/ipc.h"
@@ -73,8 +74,10 @@ struct parent {
 	gid_t gid;
 	int drop;
 	int stopping;
-	int ready;        /* every worker said it is up once (READY=1 sent) */
-	char notify[108]; /* the service manager's socket ($NOTIFY_SOCKET), "" = none */
+	int ready;            /* every worker said it is up once (READY=1 sent) */
+	char notify[108];     /* the service manager's socket ($NOTIFY_SOCKET), "" = none */
+	uint32_t reload_seq;  /* reloads handed to the dns worker */
+	uint32_t reload_wait; /* the one RELOADING=1 waits for (0: none) */
 };
 
 static struct parent P;
@@ -415,10 +418,41 @@ static void notify(struct parent *p, const char *state)
 		close(fd);
 }
 
+/*
+ * A reload: RELOADING=1 at its start and READY=1 once the dns worker has the
+ * new lists in place (or refused them), so that `systemctl reload` returns
+ * when they answer. MONOTONIC_USEC as Type=notify-reload asks.
+ */
+static void reload_begin(struct parent *p)
+{
+	if (!p->ready || p->stopping)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)ts.tv_sec * 1000000ull +
+	             (unsigned long long)ts.tv_nsec / 1000ull);
+	notify(p, msg);
+}
+
+static void reload_end(struct parent *p, const char *status)
+{
+	p->reload_wait = 0;
+	if (!p->ready || p->stopping)
+		return;
+	char msg[256];
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+	notify(p, msg);
+}
+
 /* READY=1 once every enabled worker has said it serves (its sockets, lists, database). */
 static void worker_up(struct parent *p, struct worker *w)
 {
 	w->up = 1;
+	if (w->kind == W_DNS && p->reload_wait != 0)
+		reload_end(p,
+		           "serving (the dns worker restarted with the lists as they are now)");
 	if (p->ready || p->stopping)
 		return;
 	for (int i = 0; i < W_MAX; i++)
@@ -449,6 +483,14 @@ static void ctl_event(int fd, uint32_t events, void *arg)
 		if (m->hdr.type == IPC_HELLO) {
 			log_debug("%s worker is up", wnames[w->kind]);
 			worker_up(&P, w);
+		} else if (m->hdr.type == IPC_RELOADED && w->kind == W_DNS &&
+		           m->hdr.len == sizeof(struct ipc_reloaded)) {
+			struct ipc_reloaded rd;
+			memcpy(&rd, m->data, sizeof(rd));
+			if (rd.seq == P.reload_wait)
+				reload_end(
+				    &P, rd.ok ? "serving (lists reloaded)"
+				              : "serving (reload failed: previous lists kept)");
 		}
 	}
 	free(m);
@@ -471,6 +513,9 @@ static void reap(struct parent *p)
 			}
 			if (p->stopping || w->stopping)
 				break;
+			if (i == W_DNS && p->reload_wait != 0)
+				reload_end(p, "reload: the dns worker ended before its lists "
+				              "were in place");
 			if (WIFSIGNALED(status))
 				log_warnx("%s worker (pid %d) killed by signal %d", wnames[i],
 				          (int)pid, WTERMSIG(status));
@@ -512,6 +557,7 @@ static void store_reload(struct parent *p, const char *text, size_t len)
 /* SIGHUP: a new config if it is valid (lists and events only), then reload. */
 static void reload(struct parent *p)
 {
+	reload_begin(p);
 	/* The store reopens its files (logrotate) whatever becomes of the rest. */
 	if (p->w[W_STORE].pid > 0)
 		kill(p->w[W_STORE].pid, SIGHUP);
@@ -538,6 +584,7 @@ static void reload(struct parent *p)
 			reload_error(p, errs.n ? errs.msg[0] : "configuration has errors");
 			cfg_errors_free(&errs);
 			free(text);
+			reload_end(p, "serving (reload refused: the configuration has errors)");
 			return;
 		}
 		/* Sockets stay as they are: only what a reload can change moves over. */
@@ -560,6 +607,10 @@ static void reload(struct parent *p)
 	if (w->enabled && w->pid <= 0 && !p->stopping) {
 		/* Down (its lists could not be opened, or it died): a reload starts it now. */
 		start_now(p, w, "reload: starting the dns worker");
+		if (w->pid > 0)
+			p->reload_wait = ++p->reload_seq; /* READY=1 when it is up */
+		else
+			reload_end(p, "reload: the dns worker cannot start");
 		return;
 	}
 	if (w->pid > 0 && w->ctl >= 0) {
@@ -569,7 +620,9 @@ static void reload(struct parent *p)
 		if (dns_lists_open(p->cfg, &ls, &n, err, sizeof(err)) < 0) {
 			log_warnx("reload: %s; keeping the loaded lists", err);
 			reload_error(p, err);
+			reload_end(p, "serving (reload failed: previous lists kept)");
 		} else {
+			uint32_t seq = ++p->reload_seq;
 			fd_nonblock(w->ctl);
 			ipc_send(w->ctl, IPC_RELOAD_BEGIN, NULL, 0, -1);
 			for (int i = 0; i < n; i++) {
@@ -577,11 +630,18 @@ static void reload(struct parent *p)
 				ipc_send2(w->ctl, IPC_RELOAD_LIST, &il, sizeof(il), ls[i].path,
 				          strlen(ls[i].path), ls[i].fd);
 			}
-			ipc_send(w->ctl, IPC_RELOAD_END, NULL, 0, -1);
+			if (ipc_send(w->ctl, IPC_RELOAD_END, &seq, sizeof(seq), -1) == 0)
+				p->reload_wait = seq;
+			else
+				reload_end(
+				    p,
+				    "serving (reload failed: the dns worker did not take it)");
 			dns_lists_close(ls, n);
 			log_info("reload: %d lists handed to the dns worker", n);
 		}
+		return;
 	}
+	reload_end(p, "serving");
 }
 
 static int wait_exit(struct worker *w, int ms)

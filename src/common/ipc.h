@@ -29,6 +29,14 @@ enum ipc_type {
 	                    */
 	IPC_STORE_RELOAD,  /* parent -> store: the config's name, with an fd of its checked text
 	                    */
+	IPC_RELOADED,      /* dns -> parent: struct ipc_reloaded, the lists of a reload are in
+	                      place (or were refused) */
+};
+
+/* IPC_RELOAD_END carries the reload's number; IPC_RELOADED gives it back. */
+struct ipc_reloaded {
+	uint32_t seq;
+	uint32_t ok; /* 1: the new lists answer; 0: refused, the previous ones kept */
 };
 
 struct ipc_hdr {

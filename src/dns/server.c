@@ -145,6 +145,7 @@ struct upstream {
 struct reload {
 	struct list_source *ls;
 	int n;
+	uint32_t seq; /* the parent's number for it (0: none) */
 	struct policy *result;
 	char err[512];
 	double secs;
@@ -181,6 +182,7 @@ struct dns_worker {
 	struct list_source *queued; /* a reload asked for while one was running */
 	int nqueued;
 	int have_queued;
+	uint32_t queued_seq;
 	/* batch buffers */
 	uint8_t rx[BATCH][PKT_MAX];
 	uint8_t tx[BATCH][PKT_MAX];
@@ -1707,7 +1709,15 @@ static void *reload_thread(void *arg)
 	return NULL;
 }
 
-static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
+/* The parent hears that reload seq is over: it tells the service manager. */
+static void reload_told(struct dns_worker *w, uint32_t seq, int ok)
+{
+	struct ipc_reloaded rd = {seq, ok ? 1u : 0u};
+	if (seq != 0 && w->setup->parent_fd >= 0)
+		ipc_send(w->setup->parent_fd, IPC_RELOADED, &rd, sizeof(rd), -1);
+}
+
+static void reload_start(struct dns_worker *w, struct list_source *ls, int n, uint32_t seq)
 {
 	if (w->reloading) {
 		/* The newest request wins, and runs as soon as the current one is done. */
@@ -1715,6 +1725,7 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
 			dns_lists_close(w->queued, w->nqueued);
 		w->queued = ls;
 		w->nqueued = n;
+		w->queued_seq = seq;
 		w->have_queued = 1;
 		log_info("reload queued behind the one running");
 		return;
@@ -1722,6 +1733,7 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
 	struct reload *r = xcalloc(1, sizeof(*r));
 	r->ls = ls;
 	r->n = n;
+	r->seq = seq;
 	w->rl = r;
 	w->reloading = 1;
 	if (pthread_create(&w->reload_thread, NULL, reload_thread, r) != 0) {
@@ -1730,6 +1742,7 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n)
 		free(r);
 		w->rl = NULL;
 		w->reloading = 0;
+		reload_told(w, seq, 0);
 	}
 }
 
@@ -1757,13 +1770,16 @@ static void reload_done(int fd, uint32_t events, void *arg)
 		emit_reload(w, NULL, r->err, r->secs);
 	}
 	dns_lists_close(r->ls, r->n);
-	free(r);
 	if (w->have_queued) {
+		/* The one the parent waits for is the queued one, whose number is newer. */
 		w->have_queued = 0;
-		reload_start(w, w->queued, w->nqueued);
+		reload_start(w, w->queued, w->nqueued, w->queued_seq);
 		w->queued = NULL;
 		w->nqueued = 0;
+	} else {
+		reload_told(w, r->seq, r->result != NULL);
 	}
+	free(r);
 }
 
 /* ---------- parent and store channels ---------- */
@@ -1809,11 +1825,15 @@ static void parent_read(int fd, uint32_t events, void *arg)
 			s->line = il.line;
 			break;
 		}
-		case IPC_RELOAD_END:
-			reload_start(w, w->incoming, w->nincoming);
+		case IPC_RELOAD_END: {
+			uint32_t seq = 0;
+			if (m->hdr.len == sizeof(seq))
+				memcpy(&seq, m->data, sizeof(seq));
+			reload_start(w, w->incoming, w->nincoming, seq);
 			w->incoming = NULL;
 			w->nincoming = 0;
 			break;
+		}
 		case IPC_RELOAD_ERROR: {
 			char msg[1024];
 			size_t l = m->hdr.len < sizeof(msg) - 1 ? m->hdr.len : sizeof(msg) - 1;
@@ -1913,7 +1933,7 @@ static void on_signal(int fd, uint32_t events, void *arg)
 				log_warnx("reload: %s", err);
 				emit_reload(w, NULL, err, 0);
 			} else {
-				reload_start(w, ls, n);
+				reload_start(w, ls, n, 0);
 			}
 		}
 	}
