@@ -3,8 +3,9 @@
 `make install` lays down the binary, a systemd unit, a configuration for a
 dedicated sinkhole host and the workers' system user. The unit's own command
 lines are then run the way systemd runs them (Type=notify: READY=1 on
-$NOTIFY_SOCKET; ExecStartPre, ExecStart, ExecReload with $MAINPID, SIGTERM to
-the main process, ExecStopPost), inside a network namespace this test makes:
+$NOTIFY_SOCKET; ExecStartPre, ExecStart, ExecReload with $MAINPID, then RELOADING=1 and
+READY=1, SIGTERM to the main process, ExecStopPost), inside a network namespace this test
+makes:
 
     client (10.99.0.1) --veth-- sinkhole host (10.99.0.2 | 10.98.0.1) --veth-- resolver (10.98.0.2:53)
 
@@ -286,7 +287,11 @@ def run_service(inst, topo, cmds, in_host, tmp_path):
             got = dig(topo, TRAP_IP, "added.example")
             return len(got) == 1 and ipaddress.ip_address(got[0]) in POOL4
 
-        harness.wait_until(added, 20, interval=0.2, what="the reloaded list")
+        # the service said it was reloading, and ready once the new list answers
+        assert sock.recv(4096).decode().split("\n")[0] == "RELOADING=1"
+        msg = sock.recv(4096).decode().split("\n")
+        assert msg[0] == "READY=1" and "STATUS=serving (lists reloaded)" in msg, msg
+        assert added()
         assert main.alive()
 
         # stop as systemd does (KillMode=mixed: SIGTERM to the main process)
