@@ -117,6 +117,27 @@ int mkdir_p(const char *path)
 	return mkdir_p_owned(path, (uid_t)-1, (gid_t)-1);
 }
 
+/*
+ * A symlink is followed only where its directory is trusted: owned by root (or
+ * by this process's user) and writable by no one else. In a directory another
+ * user can write (a state directory the workers own, /tmp), a link there could
+ * have been planted to send root's mkdir and chown elsewhere.
+ */
+static int dir_trusted(int dfd)
+{
+	struct stat st;
+	if (fstat(dfd, &st) < 0)
+		return 0;
+	return (st.st_uid == 0 || st.st_uid == geteuid()) &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/*
+ * Each directory of path made here is given to uid:gid (unless uid is -1), by
+ * its descriptor, walked from the root (or the working directory) one name at
+ * a time: one renamed away and replaced by a link between the mkdir and the
+ * chown is not given away, and links are followed only as dir_trusted says.
+ */
 int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 {
 	char tmp[PATH_MAX];
@@ -124,21 +145,43 @@ int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 	if (n == 0 || n >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1;; p++) {
-		if (*p != '/' && *p != '\0')
+	int dfd = open(tmp[0] == '/' ? "/" : ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	char *save = NULL;
+	for (char *name = strtok_r(tmp, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
+		if (strcmp(name, ".") == 0)
 			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(tmp, 0750) == 0) {
-			if (uid != (uid_t)-1 && chown(tmp, uid, gid) < 0)
-				return -errno;
-		} else if (errno != EEXIST) {
-			return -errno;
+		int made = mkdirat(dfd, name, 0750) == 0;
+		if (!made && errno != EEXIST) {
+			int e = -errno;
+			close(dfd);
+			return e;
 		}
-		*p = c;
-		if (c == '\0')
-			return 0;
+		int fl = O_DIRECTORY | O_RDONLY | O_CLOEXEC;
+		if (!dir_trusted(dfd))
+			fl |= O_NOFOLLOW;
+		int nfd = openat(dfd, name, fl);
+		int e = nfd < 0 ? -errno : 0;
+		struct stat st;
+		/* O_DIRECTORY says ENOTDIR of a link it did not follow: say ELOOP. */
+		if (e == -ENOTDIR && (fl & O_NOFOLLOW) &&
+		    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			e = -ELOOP;
+		close(dfd);
+		if (nfd < 0)
+			return e;
+		dfd = nfd;
+		/* Given away only if it is still the one made here (this process's). */
+		if (made && uid != (uid_t)-1 && fstat(dfd, &st) == 0 &&
+		    st.st_uid == geteuid() && fchown(dfd, uid, gid) < 0) {
+			e = -errno;
+			close(dfd);
+			return e;
+		}
 	}
+	close(dfd);
+	return 0;
 }
 
 int write_full(int fd, const void *buf, size_t len)

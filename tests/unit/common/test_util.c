@@ -60,6 +60,56 @@ static void test_set_err_code(void **state)
 	assert_int_equal(set_err_code(3, NULL, 0, "%s", "x"), 3);
 }
 
+/*
+ * A link in a directory others can write is not followed (it could have been
+ * put there to send root's mkdir and chown elsewhere); one in a directory only
+ * root (or this user) writes is, as a link an administrator made.
+ */
+static void test_mkdir_p_links(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/sinktrap-util-XXXXXX", p[512], q[512];
+	assert_non_null(mkdtemp(base));
+	uid_t uid = geteuid() == 0 ? 65534 : geteuid();
+	gid_t gid = geteuid() == 0 ? 65534 : getegid();
+	struct stat st;
+	/* shared: world-writable, as a state directory another user can write */
+	snprintf(p, sizeof(p), "%s/shared", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(chmod(p, 01777), 0);
+	snprintf(p, sizeof(p), "%s/target", base);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(q, sizeof(q), "%s/shared/pcap", base);
+	assert_int_equal(symlink(p, q), 0);
+	snprintf(p, sizeof(p), "%s/shared/pcap/new", base);
+	assert_int_equal(mkdir_p_owned(p, uid, gid), -ELOOP);
+	assert_int_equal(mkdir_p_owned(q, uid, gid), -ELOOP);
+	snprintf(p, sizeof(p), "%s/target/new", base);
+	assert_int_equal(stat(p, &st), -1); /* nothing made where the link pointed */
+	snprintf(p, sizeof(p), "%s/target", base);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_uid, geteuid()); /* nor given away */
+	/* trusted: only its owner writes it, so its link is followed */
+	snprintf(q, sizeof(q), "%s/link", base);
+	assert_int_equal(symlink(p, q), 0);
+	snprintf(p, sizeof(p), "%s/link/made/here", base);
+	assert_int_equal(mkdir_p_owned(p, uid, gid), 0);
+	snprintf(p, sizeof(p), "%s/target/made/here", base);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	/* a relative path, from the working directory */
+	char cwd[4096];
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir(base), 0);
+	assert_int_equal(mkdir_p_owned("./rel//x/", uid, gid), 0);
+	assert_int_equal(stat("rel/x", &st), 0);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(chdir(cwd), 0);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* Each directory made is given to the user; one there already is left as it is. */
 static void test_mkdir_p_owned(void **state)
 {
@@ -109,6 +159,7 @@ int main(void)
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_set_err_code),
 	    cmocka_unit_test(test_mkdir_p_owned),
+	    cmocka_unit_test(test_mkdir_p_links),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
