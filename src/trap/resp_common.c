@@ -27,6 +27,16 @@ size_t resp_mem_held(void)
 	return held_bytes;
 }
 
+void resp_mem_charge(size_t n)
+{
+	held_bytes += n;
+}
+
+void resp_mem_release(size_t n)
+{
+	held_bytes = n > held_bytes ? 0 : held_bytes - n;
+}
+
 void resp_out_free(struct resp_out *o)
 {
 	held_bytes -= o->cap;

@@ -71,6 +71,13 @@ void resp_out_free(struct resp_out *o);
 /* What every reply buffer and payload blob of the process holds (their
  * capacity): the worker closes a connection that takes it past its budget. */
 size_t resp_mem_held(void);
+/*
+ * Other memory a connection holds for as long as it lives (recorded fields,
+ * the detection buffer, TLS state) is counted in the same budget: charged when
+ * taken, released, the same amount, when given back.
+ */
+void resp_mem_charge(size_t n);
+void resp_mem_release(size_t n);
 /* Drop n bytes (those written to the socket) from the front: no copy, so a
  * client that reads a little at a time costs no more than one that reads all. */
 void resp_out_consume(struct resp_out *o, size_t n);
