@@ -305,6 +305,8 @@ static void emit_stats(struct capture_worker *w)
 	ev_int(b, "flows_active", rs.flows.active);
 	ev_int(b, "flows_created", (int64_t)rs.flows.created);
 	ev_int(b, "flows_forced", (int64_t)rs.flows.ended[FLOW_END_FORCED]);
+	ev_int(b, "frags_held", (int64_t)rs.flows.frags_held);
+	ev_int(b, "frags_joined", (int64_t)rs.flows.frags_joined);
 	ev_int(b, "flow_events", (int64_t)rs.flow_events);
 	ev_int(b, "files", (int64_t)rs.files);
 	ev_int(b, "files_deleted", (int64_t)rs.files_deleted);

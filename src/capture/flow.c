@@ -15,6 +15,10 @@
 #define SWEEP_EVERY NS
 #define FRAG_SLOTS 1024 /* first-fragment ports remembered (direct mapped) */
 #define FRAG_TTL (60 * NS)
+/* Later fragments held for their first: one entry more than may be held, for
+ * the oldest let go to make room while a new one takes its place. */
+#define HOLD_ENTS (FLOW_FRAGS_HOLD + 1)
+#define HOLD_BUCKETS FLOW_FRAGS_HOLD /* a power of two */
 
 /* Timeout classes: one touch-ordered list each. */
 enum { CLS_TCP_NEW, CLS_TCP_EST, CLS_TCP_CLOSED, CLS_UDP, CLS_OTHER, CLS_MAX };
@@ -30,9 +34,30 @@ struct frag_slot {
 	uint8_t src[16], dst[16];
 };
 
+enum { HELD_FREE = 0, HELD_WAITING, HELD_DUE };
+
+/* A held later fragment. Links are entry index + 1 (0: none), so a zeroed map is empty. */
+struct held_ent {
+	struct flow_frag_held h;
+	int64_t since;         /* map time it was held */
+	uint32_t id;           /* fragment id */
+	uint16_t hprev, hnext; /* its hash bucket's chain (waiting) */
+	uint16_t prev, next;   /* the waiting list (oldest first), the due list, or free */
+	uint16_t bucket;
+	uint8_t state;
+};
+
 struct flow_frags {
 	uint64_t k0, k1; /* hash key */
 	struct frag_slot slots[FRAG_SLOTS];
+	/* held later fragments: waiting (hashed, in the order held) or due (to be taken) */
+	struct held_ent held[HOLD_ENTS];
+	uint16_t bucket[HOLD_BUCKETS];
+	uint16_t wait_head, wait_tail, due_head, due_tail;
+	uint16_t free_head; /* entries given back */
+	uint16_t fresh;     /* entries from here on were never used */
+	uint16_t last;      /* the entry held by the last call (flow_table_tag_held) */
+	uint32_t nwaiting;
 };
 
 struct flow_table {
@@ -350,16 +375,21 @@ static void clock_observe(struct flow_table *ft, int64_t ts)
 		ft->hwm = ts;
 }
 
+static void held_count(struct flow_table *ft, struct flow *cur);
+
 size_t flow_table_expire(struct flow_table *ft, int64_t now_ns)
 {
 	clock_observe(ft, now_ns);
 	ft->next_sweep = ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
+	held_count(ft, NULL); /* those past their time */
 	return sweep(ft);
 }
 
 size_t flow_table_flush(struct flow_table *ft, enum flow_end reason)
 {
 	size_t n = 0;
+	flow_frags_release(&ft->frags, FLOW_FILE_ANY);
+	held_count(ft, NULL);
 	for (int c = 0; c < CLS_MAX; c++) {
 		while (ft->head[c] != NIL) {
 			flow_end(ft, &ft->flows[ft->head[c]], reason);
@@ -398,6 +428,12 @@ void flow_frags_free(struct flow_frags **m)
 	*m = NULL;
 }
 
+/* Whether now is at most ttl after since (or before it), without overflow on any times. */
+static int within(int64_t now, int64_t since, int64_t ttl)
+{
+	return now <= since || (uint64_t)now - (uint64_t)since <= (uint64_t)ttl;
+}
+
 static struct frag_slot *frag_slot(struct flow_frags *m, const struct decode_pkt *d)
 {
 	uint64_t w[5];
@@ -415,16 +451,137 @@ static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
 	       memcmp(s->src, d->src, 16) == 0 && memcmp(s->dst, d->dst, 16) == 0;
 }
 
-/* A first fragment lends its ports to the later ones of its datagram. */
-void flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
-                      struct decode_key *k)
+/* The bucket of a datagram's held fragments: its key (addresses, protocol, VLAN ids) and
+ * fragment id, so fragments of one datagram seen in another VLAN do not share a chain. */
+static uint16_t held_bucket(const struct flow_frags *m, const struct decode_key *k, uint32_t id)
+{
+	uint64_t w[6];
+	memcpy(&w[0], k->src, 8);
+	memcpy(&w[1], k->src + 8, 8);
+	memcpy(&w[2], k->dst, 8);
+	memcpy(&w[3], k->dst + 8, 8);
+	w[4] = (uint64_t)id << 16 | (uint64_t)k->family << 8 | k->proto;
+	w[5] = (uint64_t)k->vlan[0] << 16 | k->vlan[1];
+	return (uint16_t)(siphash13(m->k0, m->k1, w, 6) & (HOLD_BUCKETS - 1));
+}
+
+static int held_same(const struct held_ent *e, const struct decode_key *k, uint32_t id)
+{
+	const struct decode_key *h = &e->h.key;
+	return e->id == id && h->family == k->family && h->proto == k->proto &&
+	       h->vlan[0] == k->vlan[0] && h->vlan[1] == k->vlan[1] &&
+	       memcmp(h->src, k->src, 16) == 0 && memcmp(h->dst, k->dst, 16) == 0;
+}
+
+/* Doubly linked lists of entries by prev/next (index + 1). */
+static void held_list_add(struct flow_frags *m, uint16_t *head, uint16_t *tail, uint16_t i)
+{
+	struct held_ent *e = &m->held[i - 1];
+	e->next = 0;
+	e->prev = *tail;
+	if (*tail)
+		m->held[*tail - 1].next = i;
+	else
+		*head = i;
+	*tail = i;
+}
+
+static void held_list_del(struct flow_frags *m, uint16_t *head, uint16_t *tail, uint16_t i)
+{
+	struct held_ent *e = &m->held[i - 1];
+	if (e->prev)
+		m->held[e->prev - 1].next = e->next;
+	else
+		*head = e->next;
+	if (e->next)
+		m->held[e->next - 1].prev = e->prev;
+	else
+		*tail = e->prev;
+	e->prev = e->next = 0;
+}
+
+/* A waiting fragment becomes due: out of its bucket and the waiting list. */
+static void held_due(struct flow_frags *m, uint16_t i)
+{
+	struct held_ent *e = &m->held[i - 1];
+	if (e->hprev)
+		m->held[e->hprev - 1].hnext = e->hnext;
+	else
+		m->bucket[e->bucket] = e->hnext;
+	if (e->hnext)
+		m->held[e->hnext - 1].hprev = e->hprev;
+	e->hprev = e->hnext = 0;
+	held_list_del(m, &m->wait_head, &m->wait_tail, i);
+	held_list_add(m, &m->due_head, &m->due_tail, i);
+	e->state = HELD_DUE;
+	m->nwaiting--;
+}
+
+/* Hold a later fragment (key k) for its first; 0 when there is no room. */
+static int held_add(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
+                    const struct decode_key *k, const struct flow_frag_held *hold)
+{
+	if (m->nwaiting >= FLOW_FRAGS_HOLD)
+		held_due(m, m->wait_head); /* the oldest goes as it would have unheld */
+	uint16_t i;
+	if (m->free_head) {
+		i = m->free_head;
+		m->free_head = m->held[i - 1].next;
+	} else if (m->fresh < HOLD_ENTS) {
+		i = ++m->fresh;
+	} else {
+		return 0; /* the due ones were not taken: not held */
+	}
+	struct held_ent *e = &m->held[i - 1];
+	memset(e, 0, sizeof(*e));
+	e->h = *hold;
+	e->h.key = *k;
+	e->h.joined = 0;
+	e->since = now_ns;
+	e->id = d->frag_id;
+	e->bucket = held_bucket(m, k, d->frag_id);
+	e->hnext = m->bucket[e->bucket];
+	if (e->hnext)
+		m->held[e->hnext - 1].hprev = i;
+	m->bucket[e->bucket] = i;
+	held_list_add(m, &m->wait_head, &m->wait_tail, i);
+	e->state = HELD_WAITING;
+	m->nwaiting++;
+	m->last = i;
+	return 1;
+}
+
+/* The first fragment (key k, ports included) came: its datagram's waiting fragments are
+ * joined (those past their time are not: they go at their bound, whatever the order the
+ * caller takes things in). */
+static void held_join(struct flow_frags *m, const struct decode_key *k, uint32_t id,
+                      int64_t now_ns)
+{
+	uint16_t i = m->bucket[held_bucket(m, k, id)];
+	while (i) {
+		struct held_ent *e = &m->held[i - 1];
+		uint16_t next = e->hnext;
+		if (held_same(e, k, id) && within(now_ns, e->since, FLOW_FRAGS_HOLD_NS)) {
+			e->h.key.sport = k->sport;
+			e->h.key.dport = k->dport;
+			e->h.joined = 1;
+			held_due(m, i);
+		}
+		i = next;
+	}
+}
+
+/* A first fragment lends its ports to the later ones of its datagram, those that come after
+ * it and those held for it. */
+int flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
+                     struct decode_key *k, const struct flow_frag_held *hold)
 {
 	if (!(d->flags & DECODE_F_FRAG))
-		return;
+		return 0;
 	struct frag_slot *s = frag_slot(m, d);
 	if (!(d->flags & DECODE_F_FRAG_LATER)) {
 		if (!(d->flags & DECODE_F_L4))
-			return;
+			return 0;
 		s->touch = now_ns;
 		s->id = d->frag_id;
 		s->family = d->l3;
@@ -433,11 +590,44 @@ void flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t 
 		memcpy(s->dst, d->dst, 16);
 		s->sport = k->sport;
 		s->dport = k->dport;
-		return;
+		if (m->nwaiting)
+			held_join(m, k, d->frag_id, now_ns);
+		return 0;
 	}
-	if (s->family != 0 && frag_same(s, d) && now_ns - s->touch <= FRAG_TTL) {
+	if (s->family != 0 && frag_same(s, d) && within(now_ns, s->touch, FRAG_TTL)) {
 		k->sport = s->sport;
 		k->dport = s->dport;
+		return 0;
+	}
+	return hold ? held_add(m, d, now_ns, k, hold) : 0;
+}
+
+int flow_frags_take(struct flow_frags *m, int64_t now_ns, struct flow_frag_held *out)
+{
+	uint16_t i = m->due_head;
+	if (i == 0) {
+		i = m->wait_head;
+		if (i == 0 || within(now_ns, m->held[i - 1].since, FLOW_FRAGS_HOLD_NS))
+			return 0;
+		held_due(m, i); /* past its time */
+	}
+	struct held_ent *e = &m->held[i - 1];
+	*out = e->h;
+	held_list_del(m, &m->due_head, &m->due_tail, i);
+	e->state = HELD_FREE;
+	e->next = m->free_head;
+	m->free_head = i;
+	return 1;
+}
+
+void flow_frags_release(struct flow_frags *m, uint32_t file_id)
+{
+	uint16_t i = m->wait_head;
+	while (i) {
+		uint16_t next = m->held[i - 1].next;
+		if (file_id == FLOW_FILE_ANY || m->held[i - 1].h.file_id == file_id)
+			held_due(m, i);
+		i = next;
 	}
 }
 
@@ -533,59 +723,55 @@ static struct flow *flow_create(struct flow_table *ft, const struct decode_key *
 	return f;
 }
 
-struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
-                              uint32_t wirelen, int *dir)
+/*
+ * The flow of a packet of key k (its ports as the fragment map gave them), found or made,
+ * and the packet's direction in it in *m: a pure SYN with another sequence number than the
+ * first one seen that way ends the flow and opens a new one. NULL only if none can be made.
+ */
+static struct flow *flow_get(struct flow_table *ft, const struct decode_pkt *d,
+                             const struct decode_key *k, int64_t ts_ns, int *m)
 {
-	struct decode_key k;
 	struct flow *f = NULL;
-
-	if (decode_key_get(d, &k) < 0) {
-		ft->st.nonip++;
-		return NULL;
-	}
-	ft->st.pkts++;
-	clock_observe(ft, ts_ns);
-	if (ft->now >= ft->next_sweep) {
-		sweep(ft);
-		ft->next_sweep =
-		    ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
-	}
-	flow_frags_ports(&ft->frags, d, ft->now, &k);
-
-	uint32_t h = key_hash(ft, &k);
-	int m = -1;
+	uint32_t h = key_hash(ft, k);
+	*m = -1;
 	for (uint32_t i = ft->buckets[h & ft->mask]; i != NIL; i = ft->flows[i].hnext) {
-		if ((m = key_match(&ft->flows[i].key, &k)) >= 0) {
+		if ((*m = key_match(&ft->flows[i].key, k)) >= 0) {
 			f = &ft->flows[i];
 			break;
 		}
 	}
 
-	int tcp = k.proto == 6 && (d->flags & DECODE_F_TCP_HDR);
+	int tcp = k->proto == 6 && (d->flags & DECODE_F_TCP_HDR);
 	int pure_syn = tcp && (d->tcp_flags & (DECODE_TH_SYN | DECODE_TH_ACK)) == DECODE_TH_SYN;
 	/* A SYN whose sequence number is not the first one seen that way opens a
 	 * new connection on the tuple (as Wireshark's tcp.stream decides). */
-	if (f && pure_syn && (f->seq_set & (1 << m)) && f->base_seq[m] != d->tcp_seq) {
+	if (f && pure_syn && (f->seq_set & (1 << *m)) && f->base_seq[*m] != d->tcp_seq) {
 		flow_end(ft, f, FLOW_END_REUSED);
 		f = NULL;
 	}
 	if (f == NULL) {
 		int flip = tcp && (d->tcp_flags & (DECODE_TH_SYN | DECODE_TH_ACK)) ==
 		                      (DECODE_TH_SYN | DECODE_TH_ACK);
-		struct decode_key fk = k;
+		struct decode_key fk = *k;
 		if (flip)
-			decode_key_reverse(&k, &fk);
+			decode_key_reverse(k, &fk);
 		f = flow_create(ft, &fk, h, ts_ns);
 		if (f == NULL)
 			return NULL;
-		m = flip;
+		*m = flip;
 		if (flip) {
 			f->flipped = 1;
 			f->history[0] = '^';
 		}
 	}
-	*dir = m;
+	return f;
+}
 
+/* Count a packet (written to file_id) in f, direction m. */
+static void flow_account(struct flow_table *ft, struct flow *f, int m,
+                         const struct decode_pkt *d, int64_t ts_ns, uint32_t wirelen,
+                         uint32_t file_id)
+{
 	f->pkts[m]++;
 	f->bytes[m] += wirelen;
 	f->payload[m] += d->payload_len;
@@ -593,15 +779,16 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 		f->start_ns = ts_ns;
 	if (ts_ns > f->end_ns)
 		f->end_ns = ts_ns;
-	if (ft->file_id) {
+	if (file_id) {
 		/* the first and last file of its packets: files written side by side
 		 * (one per link type) may take turns */
-		if (f->file_first == 0 || ft->file_id < f->file_first)
-			f->file_first = ft->file_id;
-		if (ft->file_id > f->file_last)
-			f->file_last = ft->file_id;
+		if (f->file_first == 0 || file_id < f->file_first)
+			f->file_first = file_id;
+		if (file_id > f->file_last)
+			f->file_last = file_id;
 	}
-	if (k.proto == 6) {
+	if (f->key.proto == 6) {
+		int tcp = (d->flags & DECODE_F_TCP_HDR) != 0;
 		if (tcp && !(f->seq_set & (1 << m))) {
 			f->seq_set |= (uint8_t)(1 << m);
 			f->base_seq[m] = d->tcp_seq;
@@ -613,7 +800,7 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 			history_add(f, m, H_DATA, 'd');
 		if (f->pkts[1] > 0)
 			f->state = FLOW_STATE_ESTABLISHED;
-		if ((k.proto == 1 || k.proto == 58) && (d->flags & DECODE_F_L4) &&
+		if ((f->key.proto == 1 || f->key.proto == 58) && (d->flags & DECODE_F_L4) &&
 		    !(f->icmp_seen & (1 << m))) {
 			f->icmp_seen |= (uint8_t)(1 << m);
 			f->icmp_type[m] = d->icmp_type;
@@ -623,7 +810,85 @@ struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d,
 	f->touch = ft->now;
 	list_unlink(ft, f);
 	list_append(ft, f, flow_class(f));
+}
+
+/*
+ * The held fragments that are due, each counted in its flow and reported. cur: the flow
+ * of the packet at hand, a first fragment whose datagram's held fragments were joined
+ * (the only ones due then: those past their time went before it); they have its key
+ * (joined on addresses, protocol and VLAN ids, given its ports), so they are counted in it
+ * and no flow is made, which could end cur to make room. Without cur, only fragments let
+ * go (past their time, to make room, released) are due, and they go where they would
+ * have gone unheld.
+ */
+static void held_count(struct flow_table *ft, struct flow *cur)
+{
+	/* what a later fragment decodes to: no L4, no payload of its own */
+	static const struct decode_pkt later = {.flags = DECODE_F_FRAG | DECODE_F_FRAG_LATER};
+	struct flow_frag_held h;
+	while (flow_frags_take(&ft->frags, ft->now, &h)) {
+		struct flow *f = cur;
+		int m = cur ? key_match(&cur->key, &h.key) : -1;
+		if (m < 0 && (f = flow_get(ft, &later, &h.key, h.ts_ns, &m)) == NULL)
+			continue;
+		if (h.joined)
+			ft->st.frags_joined++;
+		flow_account(ft, f, m, &later, h.ts_ns, h.wirelen, h.file_id);
+		if (ft->cfg.held_cb)
+			ft->cfg.held_cb(ft->cfg.cb_arg, f, m, &h);
+	}
+}
+
+struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
+                              uint32_t wirelen, int *dir)
+{
+	struct decode_key k;
+	int m;
+
+	*dir = -1;
+	if (decode_key_get(d, &k) < 0) {
+		ft->st.nonip++;
+		return NULL;
+	}
+	ft->st.pkts++;
+	clock_observe(ft, ts_ns);
+	if (ft->now >= ft->next_sweep) {
+		sweep(ft);
+		ft->next_sweep =
+		    ft->now > INT64_MAX - SWEEP_EVERY ? INT64_MAX : ft->now + SWEEP_EVERY;
+	}
+	held_count(ft, NULL); /* those past their time */
+	struct flow_frag_held hold = {
+	    .ts_ns = ts_ns, .wirelen = wirelen, .file_id = ft->file_id, .tag = FLOW_TAG_NONE};
+	if (flow_frags_ports(&ft->frags, d, ft->now, &k, &hold)) {
+		ft->st.frags_held++;
+		held_count(ft, NULL); /* the oldest, let go to make room */
+		*dir = FLOW_DIR_HELD;
+		return NULL;
+	}
+	struct flow *f = flow_get(ft, d, &k, ts_ns, &m);
+	if (f == NULL)
+		return NULL;
+	*dir = m;
+	flow_account(ft, f, m, d, ts_ns, wirelen, ft->file_id);
+	held_count(ft, f); /* its datagram's, when it is a first fragment */
 	return f;
+}
+
+void flow_table_tag_held(struct flow_table *ft, uint64_t tag)
+{
+	struct flow_frags *m = &ft->frags;
+	if (m->last && m->held[m->last - 1].state == HELD_WAITING)
+		m->held[m->last - 1].h.tag = tag;
+}
+
+size_t flow_table_release_frags(struct flow_table *ft, uint32_t file_id)
+{
+	uint32_t before = ft->frags.nwaiting;
+	flow_frags_release(&ft->frags, file_id);
+	size_t n = before - ft->frags.nwaiting;
+	held_count(ft, NULL);
+	return n;
 }
 
 /* ---- names and rendering ---- */

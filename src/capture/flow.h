@@ -29,13 +29,22 @@
  *
  * Later fragments carry no ports: the table remembers the ports of recent
  * first fragments (by addresses, protocol and fragment id) so the rest of
- * the datagram lands in the same flow.
+ * the datagram lands in the same flow. A later fragment that comes before
+ * its first one is held (flow_frags below) and counted in its datagram's
+ * flow when the first fragment comes; one whose first fragment does not
+ * come in time goes, at its bound, where it would have gone unheld (a flow
+ * without ports).
  *
  * Feeding the capture index: flow_table_track returns the packet's flow;
  * the capture loop passes its id, key and the packet's file offset to
  * index_writer_add (index.h) for the PCAP file being written. A flow
  * spanning several files is indexed in each under the same id, and
- * flow_table_set_file records the first and last file id in the flow.
+ * flow_table_set_file records the first and last file id in the flow. A
+ * held fragment (*dir FLOW_DIR_HELD) is written at once and indexed without
+ * a flow (index_writer_add_pending), named by flow_table_tag_held; the held
+ * callback gives it its flow later (index_writer_assign), and
+ * flow_table_release_frags lets go of a file's held fragments before its
+ * index is saved.
  */
 #ifndef SINKTRAP_CAPTURE_FLOW_H
 #define SINKTRAP_CAPTURE_FLOW_H
@@ -103,6 +112,26 @@ struct flow {
 /* Called when a flow ends; f is borrowed for the call and recycled after it. */
 typedef void flow_end_cb(void *arg, const struct flow *f);
 
+/* flow_table_track's *dir for a later fragment held for its first (NULL returned). */
+#define FLOW_DIR_HELD 2
+#define FLOW_TAG_NONE UINT64_MAX /* a held fragment the caller did not name */
+#define FLOW_FILE_ANY UINT32_MAX /* flow_table_release_frags: every file */
+
+/* A later fragment held until its first fragment comes (flow_frags). */
+struct flow_frag_held {
+	struct decode_key key; /* its own; with its first fragment's ports when joined */
+	int64_t ts_ns;         /* packet time */
+	uint32_t wirelen;
+	uint32_t file_id; /* the file it was written to (flow_table_set_file; 0: none) */
+	uint64_t tag;     /* the caller's name for it (FLOW_TAG_NONE: none) */
+	int joined;       /* 1: its first fragment came; 0: let go at its bound */
+};
+
+/* Called when a held fragment is counted in f (direction dir): its datagram's
+ * flow, or at its bound the flow it would have joined unheld. f is borrowed. */
+typedef void flow_held_cb(void *arg, const struct flow *f, int dir,
+                          const struct flow_frag_held *h);
+
 struct flow_config {
 	uint32_t capacity;           /* flows at once (default 65536) */
 	uint32_t tcp_new_timeout;    /* seconds; handshake incomplete / half-open (60) */
@@ -125,8 +154,9 @@ struct flow_config {
 	/* Leave community_id empty; whoever reports the flow computes it
 	 * (flow_community_id), e.g. on another thread. */
 	int cid_lazy;
-	flow_end_cb *end_cb; /* may be NULL */
-	void *cb_arg;
+	flow_end_cb *end_cb;   /* may be NULL */
+	flow_held_cb *held_cb; /* may be NULL */
+	void *cb_arg;          /* of both */
 };
 
 struct flow_stats {
@@ -135,6 +165,8 @@ struct flow_stats {
 	uint64_t created;
 	uint64_t ended[FLOW_END_REUSED + 1]; /* by enum flow_end */
 	uint32_t active;
+	uint64_t frags_held;   /* later fragments that came before their first */
+	uint64_t frags_joined; /* of which counted in their datagram's flow */
 };
 
 struct flow_table;
@@ -158,22 +190,36 @@ void flow_table_free(struct flow_table **ft);
 /*
  * Account one decoded packet of wirelen bytes at ts_ns. Returns its flow
  * (borrowed until the next call on the table) and the direction in *dir, or
- * NULL for a packet that is not IP. May end other flows first (through the
- * callback): expired ones, a full table's victim, a reused tuple's old flow.
- * O(1) amortised.
+ * NULL for a packet that is not IP (*dir -1) and for a later fragment held
+ * until its first fragment comes (*dir FLOW_DIR_HELD: it is counted later,
+ * through the held callback). May end other flows first (through the
+ * callback): expired ones, a full table's victim, a reused tuple's old flow;
+ * and count held fragments (through the held callback): those past their
+ * bound first, then, after the packet, those of its datagram when it is a
+ * first fragment (in the flow returned). O(1) amortised.
  */
 struct flow *flow_table_track(struct flow_table *ft, const struct decode_pkt *d, int64_t ts_ns,
                               uint32_t wirelen, int *dir);
+
+/* Name the fragment the last flow_table_track held (the held callback's
+ * h->tag), before any other call on the table; e.g. its place in the index. */
+void flow_table_tag_held(struct flow_table *ft, uint64_t tag);
+
+/* Let go of the held fragments written to file_id (FLOW_FILE_ANY: all): each
+ * is counted where it would have gone unheld (through the held callback), at
+ * once. Call before a file's index is saved. Returns how many. */
+size_t flow_table_release_frags(struct flow_table *ft, uint32_t file_id);
 
 /* Record file_id (the PCAP file packets are written to now; 0: none) in the flows touched
  * from now on: file_first and file_last are the lowest and highest id of a flow's packets. */
 void flow_table_set_file(struct flow_table *ft, uint32_t file_id);
 
-/* Advance the clock to now_ns (if later) and end idle flows. Returns how many ended. */
+/* Advance the clock to now_ns (if later), count held fragments past their
+ * bound and end idle flows. Returns how many flows ended idle. */
 size_t flow_table_expire(struct flow_table *ft, int64_t now_ns);
 
 /* End every flow (reason FLOW_END_SHUTDOWN at the end of a capture; closed
- * TCP flows keep "fin"/"rst"). Returns how many ended. */
+ * TCP flows keep "fin"/"rst"), the held fragments counted first. Returns how many ended. */
 size_t flow_table_flush(struct flow_table *ft, enum flow_end reason);
 
 void flow_table_stats(const struct flow_table *ft, struct flow_stats *out);
@@ -184,14 +230,39 @@ void flow_table_stats(const struct flow_table *ft, struct flow_stats *out);
  * that gives the rest of a datagram its first fragment's ports. The flow
  * table keeps one; a reader that matches packets without a flow table (a
  * scan of a capture file) keeps its own, so both see the same 5-tuples.
+ *
+ * A later fragment whose first fragment is not known (it comes after, out of
+ * order or on purpose) is held: at most FLOW_FRAGS_HOLD at once and for at
+ * most FLOW_FRAGS_HOLD_NS of packet time (the map's clock: now_ns). When the
+ * first fragment of its datagram comes (the same addresses, protocol,
+ * fragment id and VLAN ids), it is joined: it takes the first's ports. When
+ * its time is up, when a new one needs its place (the oldest goes) or when
+ * released, it is let go with its own key, as it would have gone unheld.
+ * Either way the caller takes it back (flow_frags_take). A first fragment
+ * looks only at the held fragments of its own hash bucket (keyed SipHash,
+ * VLAN ids included), and each held fragment is joined or let go once, so
+ * no packet costs more than O(1) amortised.
  */
+#define FLOW_FRAGS_HOLD 1024
+#define FLOW_FRAGS_HOLD_NS (30 * 1000000000ll)
 struct flow_frags;
 int flow_frags_new(struct flow_frags **out); /* 0 or -ENOMEM */
 void flow_frags_free(struct flow_frags **m);
-/* A first fragment's ports (from k) are remembered; a later one of its
- * datagram gets them in k (left as it is when unknown). now_ns: packet time. */
-void flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
-                      struct decode_key *k);
+/*
+ * A first fragment's ports (from k) are remembered, and the fragments held
+ * for it are joined; a later one of its datagram gets them in k (left as it
+ * is when unknown). now_ns: packet time. With hold (the caller's ts_ns,
+ * wirelen, file_id and tag; the key comes from k), a later fragment whose
+ * first is unknown is held and 1 returned: the caller leaves it for now and
+ * takes it back with flow_frags_take. Otherwise 0 (hold NULL: never held).
+ */
+int flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t now_ns,
+                     struct decode_key *k, const struct flow_frag_held *hold);
+/* One held fragment that is due (joined, let go to make room or released, or
+ * held past FLOW_FRAGS_HOLD_NS at now_ns) into *out: 1, or 0 when none. */
+int flow_frags_take(struct flow_frags *m, int64_t now_ns, struct flow_frag_held *out);
+/* Let go of the held fragments of file_id (FLOW_FILE_ANY: all); take them after. */
+void flow_frags_release(struct flow_frags *m, uint32_t file_id);
 
 /* The Community ID of a flow's key into f->community_id (for cid_lazy tables). */
 void flow_community_id(struct flow *f, uint16_t seed);

@@ -170,10 +170,14 @@ struct index_writer {
 	uint32_t last_slot;
 	uint64_t last_id;
 	int last_valid;
-	uint32_t *pflow; /* per packet, in file order: flow slot and offset */
+	/* per packet, in file order: flow slot (PENDING: none yet) and offset */
+	uint32_t *pflow;
 	uint64_t *poff;
 	size_t npkts, pcap;
+	size_t npending; /* packets without a flow (index_writer_add_pending) */
 };
+
+#define PENDING UINT32_MAX
 
 static uint32_t new_gen(void)
 {
@@ -220,6 +224,7 @@ void index_writer_reset(struct index_writer *w)
 {
 	w->nflows = 0;
 	w->npkts = 0;
+	w->npending = 0;
 	w->last_valid = 0;
 	w->gen = new_gen();
 	if (w->ht)
@@ -285,51 +290,110 @@ static int flow_slot(struct index_writer *w, uint64_t id, const struct decode_ke
 	return 0;
 }
 
+/* The slot of flow_id, through the caller's hint when it names it (made if new). */
+static int hinted_slot(struct index_writer *w, uint64_t flow_id, const struct decode_key *key,
+                       struct index_hint *hint, uint32_t *slot)
+{
+	if (key->family != 4 && key->family != 6)
+		return -EINVAL;
+	if (hint && hint->gen == w->gen && hint->slot < w->nflows &&
+	    w->flows[hint->slot].id == flow_id) {
+		*slot = hint->slot;
+		return 0;
+	}
+	int rc = flow_slot(w, flow_id, key, slot);
+	if (rc < 0)
+		return rc;
+	if (hint) {
+		hint->gen = w->gen;
+		hint->slot = *slot;
+	}
+	return 0;
+}
+
+/* Room for one more packet. */
+static int pkt_reserve(struct index_writer *w)
+{
+	if (w->npkts < w->pcap)
+		return 0;
+	size_t cap = w->pcap ? w->pcap * 2 : 4096;
+	uint32_t *pf = realloc(w->pflow, cap * sizeof(*pf));
+	if (pf == NULL)
+		return -ENOMEM;
+	w->pflow = pf;
+	uint64_t *po = realloc(w->poff, cap * sizeof(*po));
+	if (po == NULL)
+		return -ENOMEM;
+	w->poff = po;
+	w->pcap = cap;
+	return 0;
+}
+
+/* One more packet of flow f, at offset and ts_ns. */
+static void flow_note(struct ix_flow *f, int64_t ts_ns, uint64_t offset)
+{
+	f->npkts++;
+	if (offset > f->last_off)
+		f->last_off = offset;
+	if (ts_ns < f->first)
+		f->first = ts_ns;
+	if (ts_ns > f->last)
+		f->last = ts_ns;
+}
+
 int index_writer_add_hint(struct index_writer *w, uint64_t flow_id,
                           const struct decode_key *key, int64_t ts_ns, uint64_t offset,
                           struct index_hint *hint)
 {
 	uint32_t slot;
-	if (key->family != 4 && key->family != 6)
-		return -EINVAL;
-	if (hint && hint->gen == w->gen && hint->slot < w->nflows &&
-	    w->flows[hint->slot].id == flow_id) {
-		slot = hint->slot;
-	} else {
-		int rc = flow_slot(w, flow_id, key, &slot);
-		if (rc < 0)
-			return rc;
-		if (hint) {
-			hint->gen = w->gen;
-			hint->slot = slot;
-		}
-	}
+	int rc = hinted_slot(w, flow_id, key, hint, &slot);
+	if (rc < 0)
+		return rc;
 	if (w->flows[slot].npkts > 0 && offset <= w->flows[slot].last_off)
 		return -EINVAL; /* a flow's packets come in file order */
-	if (w->npkts == w->pcap) {
-		size_t cap = w->pcap ? w->pcap * 2 : 4096;
-		uint32_t *pf = realloc(w->pflow, cap * sizeof(*pf));
-		if (pf == NULL)
-			return -ENOMEM;
-		w->pflow = pf;
-		uint64_t *po = realloc(w->poff, cap * sizeof(*po));
-		if (po == NULL)
-			return -ENOMEM;
-		w->poff = po;
-		w->pcap = cap;
-	}
+	if ((rc = pkt_reserve(w)) < 0)
+		return rc;
 	struct ix_flow *f = &w->flows[slot];
 	if (f->npkts == UINT32_MAX)
 		return -ENOSPC;
-	f->npkts++;
-	f->last_off = offset;
-	if (ts_ns < f->first)
-		f->first = ts_ns;
-	if (ts_ns > f->last)
-		f->last = ts_ns;
+	flow_note(f, ts_ns, offset);
 	w->pflow[w->npkts] = slot;
 	w->poff[w->npkts] = offset;
 	w->npkts++;
+	return 0;
+}
+
+int index_writer_add_pending(struct index_writer *w, uint64_t offset, size_t *pos)
+{
+	if (w->npkts > 0 && offset <= w->poff[w->npkts - 1])
+		return -EINVAL; /* in file order, after every packet added */
+	int rc = pkt_reserve(w);
+	if (rc < 0)
+		return rc;
+	w->pflow[w->npkts] = PENDING;
+	w->poff[w->npkts] = offset;
+	*pos = w->npkts++;
+	w->npending++;
+	return 0;
+}
+
+int index_writer_assign(struct index_writer *w, size_t pos, uint64_t flow_id,
+                        const struct decode_key *key, int64_t ts_ns, struct index_hint *hint)
+{
+	uint32_t slot;
+	if (pos >= w->npkts || w->pflow[pos] != PENDING)
+		return -ENOENT;
+	int rc = hinted_slot(w, flow_id, key, hint, &slot);
+	if (rc < 0)
+		return rc;
+	struct ix_flow *f = &w->flows[slot];
+	if (f->npkts == UINT32_MAX)
+		return -ENOSPC;
+	/* its place among the flow's packets is its place in the file: pflow is in file order
+	 */
+	flow_note(f, ts_ns, w->poff[pos]);
+	w->pflow[pos] = slot;
+	w->npending--;
 	return 0;
 }
 
@@ -483,13 +547,19 @@ int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **ou
 		}
 		start[n] = acc;
 		for (size_t p = 0; p < w->npkts; p++) {
-			if (w->poff[p] >= pcap_size) {
+			if (w->pflow[p] == PENDING)
+				continue; /* never given a flow: in none */
+			uint32_t i = rank[w->pflow[p]];
+			/* the reader wants offsets inside the capture, increasing in each flow
+			 */
+			if (w->poff[p] >= pcap_size ||
+			    (cur[i] > start[i] && w->poff[p] <= offs[cur[i] - 1])) {
 				free(rank);
 				free(cur);
-				rc = -EINVAL; /* the reader would refuse it */
+				rc = -EINVAL;
 				goto done;
 			}
-			offs[cur[rank[w->pflow[p]]]++] = w->poff[p];
+			offs[cur[i]++] = w->poff[p];
 		}
 		free(rank);
 		free(cur);
@@ -549,7 +619,7 @@ int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **ou
 	le16(h + 10, w->flags);
 	le16(h + 12, w->seed);
 	le64(h + 16, pcap_size);
-	le64(h + 24, w->npkts);
+	le64(h + 24, w->npkts - w->npending);
 	le32(h + 32, n);
 	le32(h + 36, nblocks);
 	le64(h + 40, (uint64_t)first);
@@ -630,9 +700,29 @@ int index_writer_save(struct index_writer *w, uint64_t pcap_size, const char *pa
 	return rc;
 }
 
+struct rebuild {
+	struct index_writer *w;
+	int rc;
+};
+
+/* A held fragment counted in its flow: its pending packet is given it. */
+static void rebuild_held(void *arg, const struct flow *f, int dir,
+                         const struct flow_frag_held *h)
+{
+	struct rebuild *rb = arg;
+	int rc;
+	(void)dir;
+	if (h->tag != FLOW_TAG_NONE &&
+	    (rc = index_writer_assign(rb->w, (size_t)h->tag, f->id, &f->key, h->ts_ns, NULL)) <
+	        0 &&
+	    rb->rc == 0)
+		rb->rc = rc;
+}
+
 int index_rebuild(const char *pcap_path, const char *index_path, const struct flow_config *cfg,
                   char *err, size_t errlen)
 {
+	struct rebuild rb = {NULL, 0};
 	struct pcapfile_reader *r = NULL;
 	struct flow_table *ft = NULL;
 	struct index_writer *w = NULL;
@@ -645,6 +735,8 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 	else
 		flow_config_default(&c);
 	c.end_cb = NULL;
+	c.held_cb = rebuild_held;
+	c.cb_arg = &rb;
 	c.id_base = 0; /* a rescan's ids are its own (INDEX_F_REBUILT) */
 	c.id_end = 0;
 	c.id_more = NULL;
@@ -657,15 +749,24 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 		set_err(err, errlen, "out of memory");
 		goto done;
 	}
+	rb.w = w;
 	while ((rc = pcapfile_reader_next(r, &p)) == 1) {
 		struct decode_pkt d;
 		int dir;
+		size_t pos;
 		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0)
 			continue;
+		int e = 0;
 		struct flow *f = flow_table_track(ft, &d, p.ts_ns, p.origlen, &dir);
-		if (f == NULL)
-			continue;
-		if ((rc = index_writer_add(w, f->id, &f->key, p.ts_ns, p.offset)) < 0) {
+		if (f)
+			e = index_writer_add(w, f->id, &f->key, p.ts_ns, p.offset);
+		else if (dir == FLOW_DIR_HELD &&
+		         (e = index_writer_add_pending(w, p.offset, &pos)) == 0)
+			flow_table_tag_held(ft, pos); /* its flow comes later (rebuild_held) */
+		if (e == 0)
+			e = rb.rc;
+		if (e < 0) {
+			rc = e;
 			set_err(err, errlen, "index: %s", strerror(-rc));
 			goto done;
 		}
@@ -674,7 +775,14 @@ int index_rebuild(const char *pcap_path, const char *index_path, const struct fl
 		set_err(err, errlen, "%s: %s", pcap_path, pcapfile_reader_error(r));
 		goto done;
 	}
-	rc = index_writer_save(w, pcapfile_reader_offset(r), index_path, err, errlen);
+	uint64_t size = pcapfile_reader_offset(r);
+	flow_table_release_frags(ft, FLOW_FILE_ANY); /* those still held: to their flows */
+	if (rb.rc < 0) {
+		rc = rb.rc;
+		set_err(err, errlen, "index: %s", strerror(-rc));
+		goto done;
+	}
+	rc = index_writer_save(w, size, index_path, err, errlen);
 done:
 	index_writer_free(&w);
 	flow_table_free(&ft);

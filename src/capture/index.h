@@ -73,8 +73,23 @@ int index_writer_add_hint(struct index_writer *w, uint64_t flow_id,
                           const struct decode_key *key, int64_t ts_ns, uint64_t offset,
                           struct index_hint *hint);
 
+/*
+ * A packet at offset whose flow is not known yet (a later IP fragment held for
+ * its first, flow.h): it takes its place among the file's packets now, so the
+ * offsets of the flow it is given later still come in file order. offset must
+ * be past every packet added (-EINVAL if not). *pos names it for
+ * index_writer_assign; a packet never assigned is in no flow (like a non-IP
+ * one). O(1) amortised.
+ */
+int index_writer_add_pending(struct index_writer *w, uint64_t offset, size_t *pos);
+/* Give the pending packet pos its flow (as index_writer_add_hint: id, key used
+ * if the flow is new here, packet time, hint). -ENOENT when pos is not pending. O(1). */
+int index_writer_assign(struct index_writer *w, size_t pos, uint64_t flow_id,
+                        const struct decode_key *key, int64_t ts_ns, struct index_hint *hint);
+
 /* Encode into a malloced buffer (*out, the caller frees). pcap_size is the
- * PCAP file's length; every offset must lie below it (-EINVAL otherwise).
+ * PCAP file's length; every offset must lie below it, and each flow's must
+ * increase in the order added (-EINVAL otherwise).
  * O(n log n) in flows (a sort) plus O(packets). Returns 0 or a negative errno. */
 int index_writer_encode(struct index_writer *w, uint64_t pcap_size, uint8_t **out, size_t *len);
 /* Encode and write path atomically (path.tmp, fsync, rename). */

@@ -944,7 +944,45 @@ static int walk_cid(void *arg, const struct index_flow *fl, const uint64_t *offs
 	return add_flow_offsets(w->s, fl, offs);
 }
 
-/* A file without a usable index: every packet is decoded and matched. */
+/* Whether a packet of key k (its ports as the flow table keys it) at ts_ns is wanted: its
+ * offset is then taken. */
+static void scan_match(struct pcapjob *j, struct source *s, const struct decode_key *k,
+                       int64_t ts_ns, uint64_t offset)
+{
+	if (filter_mode(j)) {
+		if (key_filter(&j->q, k, ts_ns, 1))
+			add_off(s, offset);
+		return;
+	}
+	if (j->nt == 0) {
+		/* --community-id without a session row */
+		char cid[COMMUNITYID_STRLEN];
+		if (communityid_compute(j->cid_seed, k->family, k->src, k->dst, k->proto,
+		                        k->sport, k->dport, cid) == 0 &&
+		    !strcmp(cid, j->q.cid))
+			add_off(s, offset);
+		return;
+	}
+	for (size_t i = 0; i < j->nt; i++) {
+		const struct target *t = &j->t[i];
+		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t)) {
+			add_off(s, offset);
+			return;
+		}
+	}
+}
+
+/* The fragments the map holds no longer, matched with the key they have now (their first
+ * fragment's ports, or their own at their bound): their offsets are sorted afterwards. */
+static void scan_held(struct pcapjob *j, struct source *s, int64_t now_ns)
+{
+	struct flow_frag_held h;
+	while (flow_frags_take(j->frags, now_ns, &h))
+		scan_match(j, s, &h.key, h.ts_ns, h.tag);
+}
+
+/* A file without a usable index: every packet is decoded and matched, a later fragment
+ * that comes before its first held for it as the flow table holds it (flow_frags). */
 static int scan_file(struct pcapjob *j, struct source *s)
 {
 	struct pcapfile_reader *r;
@@ -962,29 +1000,18 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0 ||
 		    decode_key_get(&d, &k) < 0)
 			continue;
-		flow_frags_ports(j->frags, &d, p.ts_ns, &k); /* as the flow table keys it */
-		if (filter_mode(j)) {
-			if (key_filter(&j->q, &k, p.ts_ns, 1))
-				add_off(s, p.offset);
-			continue;
-		}
-		if (j->nt == 0) {
-			/* --community-id without a session row */
-			char cid[COMMUNITYID_STRLEN];
-			if (communityid_compute(j->cid_seed, k.family, k.src, k.dst, k.proto,
-			                        k.sport, k.dport, cid) == 0 &&
-			    !strcmp(cid, j->q.cid))
-				add_off(s, p.offset);
-			continue;
-		}
-		for (size_t i = 0; i < j->nt; i++) {
-			const struct target *t = &j->t[i];
-			if (p.ts_ns >= t->lo_ns && p.ts_ns <= t->hi_ns && key_matches(&k, t)) {
-				add_off(s, p.offset);
-				break;
-			}
-		}
+		struct flow_frag_held hold = {
+		    .ts_ns = p.ts_ns, .wirelen = p.origlen, .tag = p.offset};
+		/* keyed as the flow table keys it, in its order: those past their time, the
+		 * packet (unless held), then those it joined or let go to make room */
+		scan_held(j, s, p.ts_ns);
+		if (!flow_frags_ports(j->frags, &d, p.ts_ns, &k, &hold))
+			scan_match(j, s, &k, p.ts_ns, p.offset);
+		scan_held(j, s, p.ts_ns);
 	}
+	/* as the recorder does at the end of a file: those still held go as they are */
+	flow_frags_release(j->frags, FLOW_FILE_ANY);
+	scan_held(j, s, INT64_MIN);
 	pcapfile_reader_close(&r);
 	return 0;
 }

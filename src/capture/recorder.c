@@ -71,6 +71,9 @@ struct recorder {
 
 	struct out out[MAX_OPEN]; /* the files being written */
 	struct out *last;         /* the last packet's */
+	/* the file recorder_adopt is indexing, and its index writer */
+	struct index_writer *adopt_iw;
+	uint32_t adopt_seq;
 	uint64_t uses;
 	int64_t retry_ms; /* after a failure, no new file before this */
 
@@ -179,6 +182,26 @@ static void on_flow_end(void *arg, const struct flow *f)
 		return;
 	emit_commit(r->em);
 	emit_soon(r->em);
+}
+
+/* A later fragment held for its first is counted in its flow: its packet,
+ * indexed without a flow when it was written, is given it. */
+static void on_held(void *arg, const struct flow *f, int dir, const struct flow_frag_held *h)
+{
+	struct recorder *r = arg;
+	struct index_writer *iw = NULL;
+	(void)dir;
+	if (h->tag == FLOW_TAG_NONE || h->file_id == 0)
+		return; /* not written, or not indexed */
+	for (int i = 0; i < MAX_OPEN && iw == NULL; i++)
+		if (r->out[i].w && r->out[i].file.seq == h->file_id)
+			iw = r->out[i].iw;
+	if (iw == NULL && r->adopt_iw && r->adopt_seq == h->file_id)
+		iw = r->adopt_iw;
+	/* A failure (out of memory) leaves the packet in no flow of the index. A file's
+	 * fragments are all let go before its index goes to the finisher (finish_out). */
+	if (iw)
+		index_writer_assign(iw, (size_t)h->tag, f->id, &f->key, h->ts_ns, NULL);
 }
 
 static void emit_expired(struct recorder *r, const struct deleted *d)
@@ -385,6 +408,10 @@ static int finish_out(struct recorder *r, struct out *o)
 {
 	if (o->w == NULL)
 		return 0;
+	/* fragments of this file still held for their first go to their flows now: its
+	 * index is complete when the finisher takes it */
+	if (r->ft)
+		flow_table_release_frags(r->ft, o->file.seq);
 	int rc = pcapfile_writer_flush(o->w);
 	if (rc < 0) {
 		uint64_t kept = pcapfile_writer_records(o->w);
@@ -504,6 +531,7 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
 	for (int i = 0; i < MAX_OPEN; i++)
 		r->out[i].fd = -1;
 	r->cfg.flow.end_cb = on_flow_end;
+	r->cfg.flow.held_cb = on_held;
 	r->cfg.flow.cb_arg = r;
 	r->jobs_tail = &r->jobs;
 	pthread_mutex_init(&r->mu, NULL);
@@ -546,8 +574,9 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 {
 	struct decode_pkt d;
 	struct flow *f = NULL;
-	int dir, rc;
+	int dir = -1, rc;
 	uint64_t off;
+	size_t pos;
 
 	r->st.pkts++;
 	r->st.bytes += origlen;
@@ -585,6 +614,8 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 	 * then rebuilds it from the file. */
 	if (f)
 		index_writer_add_hint(o->iw, f->id, &f->key, ts_ns, off, &f->ix);
+	else if (dir == FLOW_DIR_HELD && index_writer_add_pending(o->iw, off, &pos) == 0)
+		flow_table_tag_held(r->ft, pos); /* its flow comes later (on_held) */
 	if (r->cfg.file_size && pcapfile_writer_offset(o->w) >= r->cfg.file_size &&
 	    (rc = finish_out(r, o)) < 0) {
 		r->retry_ms = mono_ms() + RETRY_MS;
@@ -707,6 +738,8 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	name_add(r, &file);
 	flow_table_set_file(r->ft, file.seq);
 	r->last = NULL; /* the next packet sets its own file */
+	r->adopt_iw = iw;
+	r->adopt_seq = file.seq;
 	snprintf(r->st.current, sizeof(r->st.current), "%s", file.name);
 
 	struct copy_arg ca = {in, fd, (uint64_t)st.st_size, 0, 0};
@@ -734,10 +767,17 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 			r->st.nonip++;
 			continue;
 		}
+		size_t pos;
 		struct flow *f = flow_table_track(r->ft, &d, p.ts_ns, p.origlen, &dir);
 		if (f)
 			index_writer_add(iw, f->id, &f->key, p.ts_ns, p.offset);
+		else if (dir == FLOW_DIR_HELD &&
+		         index_writer_add_pending(iw, p.offset, &pos) == 0)
+			flow_table_tag_held(r->ft, pos); /* its flow comes later (on_held) */
 	}
+	/* the fragments still held go to their flows while the index is here */
+	flow_table_release_frags(r->ft, file.seq);
+	r->adopt_iw = NULL;
 	if (rc < 0)
 		snprintf(stop, stoplen, "%s", pcapfile_reader_error(rd));
 	uint64_t good = pcapfile_reader_offset(rd);

@@ -45,6 +45,46 @@ static inline void addr_parse(const char *s, int *family, uint8_t out[16])
 	assert_int_equal(inet_pton(*family == 4 ? AF_INET : AF_INET6, s, out), 1);
 }
 
+/*
+ * One UDP datagram (sport -> dport, 24 bytes of data) from src to dst in three
+ * IPv4 fragments (raw IP, LINKTYPE_RAW) of IP id: frag[0] the first (the UDP
+ * header and 8 bytes), frag[1] bytes 16..23, frag[2] the last 8. Lengths in len.
+ */
+static inline void udp_fragments(const char *src, const char *dst, uint16_t id, uint16_t sport,
+                                 uint16_t dport, uint8_t frag[3][64], size_t len[3])
+{
+	uint8_t dg[32] = {(uint8_t)(sport >> 8),
+	                  (uint8_t)sport,
+	                  (uint8_t)(dport >> 8),
+	                  (uint8_t)dport,
+	                  0,
+	                  32};
+	static const uint16_t word[3] = {0x2000, 0x2002, 0x0003}; /* more, offset / 8 */
+	static const size_t at[3] = {0, 16, 24}, n[3] = {16, 8, 8};
+	int fam;
+	for (int i = 8; i < 32; i++)
+		dg[i] = (uint8_t)('a' + i);
+	for (int i = 0; i < 3; i++) {
+		uint8_t *b = frag[i];
+		memset(b, 0, 64);
+		b[0] = 0x45;
+		b[3] = (uint8_t)(20 + n[i]);
+		b[4] = (uint8_t)(id >> 8);
+		b[5] = (uint8_t)id;
+		b[6] = (uint8_t)(word[i] >> 8);
+		b[7] = (uint8_t)word[i];
+		b[8] = 64;
+		b[9] = 17;
+		uint8_t a[16];
+		addr_parse(src, &fam, a);
+		memcpy(b + 12, a, 4);
+		addr_parse(dst, &fam, a);
+		memcpy(b + 16, a, 4);
+		memcpy(b + 20, dg + at[i], n[i]);
+		len[i] = 20 + n[i];
+	}
+}
+
 typedef void packet_fn(void *arg, const struct pcapfile_pkt *p, const struct decode_pkt *d,
                        int rc);
 

@@ -1,7 +1,8 @@
 /*
  * Flow table: session counts on the shared captures against tshark's
  * tcp.stream, TCP states and end reasons, timeouts on packet time (also when
- * it goes backwards or leaps), IPv6 and fragments, VLANs, eviction when full,
+ * it goes backwards or leaps), IPv6 and fragments (also tail first: held, joined,
+ * bounded in number and time), VLANs, eviction when full,
  * the end callback's exact count, and the rendered flow event.
  */
 #include <setjmp.h>
@@ -25,6 +26,11 @@
 struct ended {
 	long n;
 	struct flow f[MAX_ENDED];
+	/* held fragments counted in a flow (the held callback) */
+	long held, joined;
+	struct flow_frag_held h[MAX_ENDED];
+	uint64_t held_flow[MAX_ENDED];
+	int held_dir[MAX_ENDED];
 };
 
 static void on_end(void *arg, const struct flow *f)
@@ -35,6 +41,18 @@ static void on_end(void *arg, const struct flow *f)
 	e->n++;
 }
 
+static void on_held(void *arg, const struct flow *f, int dir, const struct flow_frag_held *h)
+{
+	struct ended *e = arg;
+	if (e->held < MAX_ENDED) {
+		e->h[e->held] = *h;
+		e->held_flow[e->held] = f->id;
+		e->held_dir[e->held] = dir;
+	}
+	e->held++;
+	e->joined += h->joined;
+}
+
 static struct flow_table *table(struct ended *e, uint32_t capacity)
 {
 	struct flow_config c;
@@ -43,6 +61,7 @@ static struct flow_table *table(struct ended *e, uint32_t capacity)
 	if (capacity)
 		c.capacity = capacity;
 	c.end_cb = on_end;
+	c.held_cb = on_held;
 	c.cb_arg = e;
 	c.hash_seed = 42;
 	assert_int_equal(flow_table_new(&ft, &c), 0);
@@ -452,13 +471,292 @@ static void test_fragments_built(void **state)
 	f = track(ft, &p, SEC + 1, &dir);
 	assert_int_equal(f->id, id);
 	assert_int_equal(f->pkts[0], 2);
-	/* another datagram's later fragment, whose first was never seen: a port-less flow */
+	/* another datagram's later fragment, whose first was never seen: held for it... */
 	mk_ip(&p, "10.1.0.1", "10.1.0.2", 17, l4, 16, 0x0002, 78);
-	f = track(ft, &p, SEC + 2, &dir);
-	assert_int_not_equal(f->id, id);
-	assert_int_equal(f->key.sport, 0);
+	assert_null(track(ft, &p, SEC + 2, &dir));
+	assert_int_equal(dir, FLOW_DIR_HELD);
+	flow_table_tag_held(ft, 4242);
+	/* ...not past its bound (30 s of packet time)... */
+	mk_udp(&p, "10.9.0.1", "10.9.0.2", 1, 2, 0);
+	track(ft, &p, SEC + 2 + FLOW_FRAGS_HOLD_NS, &dir);
+	assert_int_equal(e->held, 0);
+	/* ...then where it went unheld: a port-less flow, with its own time */
+	track(ft, &p, SEC + 3 + FLOW_FRAGS_HOLD_NS, &dir);
+	assert_int_equal(e->held, 1);
+	assert_int_equal(e->joined, 0);
+	assert_int_equal(e->h[0].tag, 4242);
+	assert_int_equal(e->h[0].ts_ns, SEC + 2);
+	assert_int_equal(e->h[0].key.sport, 0);
+	assert_int_not_equal(e->held_flow[0], id);
+	/* its first fragment (another port), too late, does not take it back */
+	l4[1] = 0x89;
+	mk_ip(&p, "10.1.0.1", "10.1.0.2", 17, l4, 16, 0x2000, 78);
+	f = track(ft, &p, SEC + 4 + FLOW_FRAGS_HOLD_NS, &dir);
+	assert_int_equal(f->pkts[0], 1);
+	assert_int_equal(e->held, 1);
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 4);
+	int portless = 0;
+	for (long i = 0; i < e->n; i++) {
+		if (e->f[i].id != e->held_flow[0])
+			continue;
+		portless++;
+		assert_int_equal(e->f[i].key.sport, 0);
+		assert_int_equal(e->f[i].key.dport, 0);
+		assert_int_equal(e->f[i].pkts[0], 1);
+		assert_int_equal(e->f[i].start_ns, SEC + 2);
+	}
+	assert_int_equal(portless, 1);
+
+	/* flow_table_expire lets go of one past its bound, with no packet */
+	e->n = e->held = 0;
+	mk_ip(&p, "10.1.0.1", "10.1.0.2", 17, l4, 16, 0x0002, 79);
+	assert_null(track(ft, &p, 100 * SEC, &dir));
+	assert_int_equal(flow_table_expire(ft, 100 * SEC + FLOW_FRAGS_HOLD_NS), 0);
+	assert_int_equal(e->held, 0);
+	flow_table_expire(ft, 101 * SEC + FLOW_FRAGS_HOLD_NS);
+	assert_int_equal(e->held, 1);
+	assert_int_equal(e->h[0].tag, FLOW_TAG_NONE); /* never named */
+	struct flow_stats st;
+	flow_table_stats(ft, &st);
+	assert_int_equal(st.frags_held, 2);
+	assert_int_equal(st.frags_joined, 0);
 	flow_table_free(&ft);
 	free(e);
+}
+
+/* An IPv6 fragment (fragment header, next header nh) of id at byte offset off. */
+static void mk_frag6(struct pkt *p, const char *src, const char *dst, uint8_t nh, uint16_t off,
+                     int more, uint32_t id, const uint8_t *data, size_t len)
+{
+	uint8_t b[8 + 128] = {nh,
+	                      0,
+	                      (uint8_t)(off >> 8),
+	                      (uint8_t)((off & 0xf8) | (more ? 1 : 0)),
+	                      (uint8_t)(id >> 24),
+	                      (uint8_t)(id >> 16),
+	                      (uint8_t)(id >> 8),
+	                      (uint8_t)id};
+	assert_true(len <= 128);
+	memcpy(b + 8, data, len);
+	mk_ip(p, src, dst, 44, b, 8 + len, 0, 0);
+}
+
+/* A UDP datagram (5000 -> 53, 32 bytes) in three IPv4 fragments that come tail first:
+ * the later two are held and join the session when the first comes. */
+static void test_fragments_tail_first_v4(void **state)
+{
+	struct ended *e = calloc(1, sizeof(*e));
+	struct flow_table *ft = table(e, 0);
+	struct pkt p;
+	struct flow *f;
+	int dir;
+	uint8_t dg[32] = {0x13, 0x88, 0x00, 0x35, 0, 32};
+	const char *A = "10.2.0.1", *B = "10.2.0.2";
+	flow_table_set_file(ft, 3);
+	mk_ip(&p, A, B, 17, dg + 24, 8, 0x0003, 500); /* offset 24, the last */
+	assert_null(track(ft, &p, 10 * SEC, &dir));
+	assert_int_equal(dir, FLOW_DIR_HELD);
+	flow_table_tag_held(ft, 103);
+	size_t last_len = p.n;
+	flow_table_set_file(ft, 4);
+	mk_ip(&p, A, B, 17, dg + 16, 8, 0x2002, 500); /* offset 16, more */
+	assert_null(track(ft, &p, 10 * SEC + 1, &dir));
+	assert_int_equal(dir, FLOW_DIR_HELD);
+	flow_table_tag_held(ft, 102);
+	assert_int_equal(e->held, 0);
+	mk_ip(&p, A, B, 17, dg, 16, 0x2000, 500); /* the first: UDP header, more */
+	f = track(ft, &p, 10 * SEC + 2, &dir);
+	assert_non_null(f);
+	assert_int_equal(dir, 0);
+	assert_int_equal(f->key.sport, 5000);
+	assert_int_equal(f->key.dport, 53);
+	assert_int_equal(f->pkts[0], 3);
+	assert_int_equal(f->pkts[1], 0);
+	assert_int_equal(f->bytes[0], 2 * last_len + p.n);
+	assert_int_equal(f->start_ns, 10 * SEC); /* the first packet of it on the wire */
+	assert_int_equal(f->end_ns, 10 * SEC + 2);
+	assert_int_equal(f->file_first, 3);
+	assert_int_equal(f->file_last, 4);
+	assert_int_equal(e->held, 2);
+	assert_int_equal(e->joined, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(e->held_flow[i], f->id);
+		assert_int_equal(e->held_dir[i], 0);
+		assert_int_equal(e->h[i].key.sport, 5000);
+		assert_true(e->h[i].tag == 102 || e->h[i].tag == 103);
+	}
+	assert_int_not_equal(e->h[0].tag, e->h[1].tag);
+	/* a later fragment after the first joins at once, as before */
+	mk_ip(&p, A, B, 17, dg + 16, 8, 0x2002, 500);
+	assert_ptr_equal(track(ft, &p, 10 * SEC + 3, &dir), f);
+	assert_int_equal(f->pkts[0], 4);
+	/* one session, no port-less flow beside it */
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 1);
+	assert_int_equal(e->held, 2);
+	struct flow_stats st;
+	flow_table_stats(ft, &st);
+	assert_int_equal(st.frags_held, 2);
+	assert_int_equal(st.frags_joined, 2);
+	assert_int_equal(st.created, 1);
+	flow_table_free(&ft);
+	free(e);
+}
+
+/* IPv6: a TCP segment from the responder in fragment headers, tail first, joins its
+ * connection in the reply direction; a datagram seen in another VLAN is another's. */
+static void test_fragments_tail_first_v6(void **state)
+{
+	struct ended *e = calloc(1, sizeof(*e));
+	struct flow_table *ft = table(e, 0);
+	struct pkt p;
+	struct flow *f;
+	int dir;
+	const char *A = "2001:db8::1", *B = "2001:db8::2";
+	int64_t t = 50 * SEC;
+	mk_tcp(&p, A, B, 40000, 443, 1, SYN, 0);
+	uint64_t id = track(ft, &p, t, &dir)->id;
+	mk_tcp(&p, B, A, 443, 40000, 7, SYN | ACK, 0);
+	track(ft, &p, t + 1, &dir);
+	mk_tcp(&p, A, B, 40000, 443, 2, ACK, 0);
+	track(ft, &p, t + 2, &dir);
+	uint8_t seg[20 + 48] = {0x01, 0xbb, 0x9c, 0x40, 0, 0, 0, 8};
+	seg[12] = 5 << 4;
+	seg[13] = PSH | ACK;
+	/* offsets 48 and 24 (last first), then the first 24 bytes with the TCP header */
+	mk_frag6(&p, B, A, 6, 48, 0, 0xabcdef01, seg + 48, 20);
+	assert_null(track(ft, &p, t + 3, &dir));
+	assert_int_equal(dir, FLOW_DIR_HELD);
+	mk_frag6(&p, B, A, 6, 24, 1, 0xabcdef01, seg + 24, 24);
+	p.d.vlan[0] = 7; /* the same datagram's fragment in VLAN 7: not this one's */
+	assert_null(track(ft, &p, t + 4, &dir));
+	mk_frag6(&p, B, A, 6, 24, 1, 0xabcdef01, seg + 24, 24);
+	assert_null(track(ft, &p, t + 5, &dir));
+	mk_frag6(&p, B, A, 6, 0, 1, 0xabcdef01, seg, 24);
+	assert_true(p.d.flags & DECODE_F_L4);
+	f = track(ft, &p, t + 6, &dir);
+	assert_int_equal(f->id, id);
+	assert_int_equal(dir, 1);
+	assert_int_equal(f->pkts[0], 2);
+	assert_int_equal(f->pkts[1], 4); /* SYN-ACK and three fragments */
+	assert_int_equal(f->state, FLOW_STATE_ESTABLISHED);
+	assert_int_equal(e->held, 2);
+	assert_int_equal(e->joined, 2);
+	assert_int_equal(e->held_dir[0], 1);
+	assert_int_equal(e->held_dir[1], 1);
+	assert_int_equal(e->h[0].key.sport, 443);
+	assert_int_equal(e->h[0].key.family, 6);
+	/* the VLAN 7 fragment stays held; at the end of the capture it goes port-less */
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 2);
+	assert_int_equal(e->held, 3);
+	assert_int_equal(e->joined, 2);
+	assert_int_equal(e->h[2].key.vlan[0], 7);
+	assert_int_equal(e->h[2].key.sport, 0);
+	flow_table_free(&ft);
+	free(e);
+}
+
+/* Fragments that no first fragment claims: never more than FLOW_FRAGS_HOLD held (the
+ * oldest goes first), each let go once, and a first fragment takes back only those still
+ * held; the file they were written to can let go of its own. */
+static void test_fragments_bounded(void **state)
+{
+	struct ended *e = calloc(1, sizeof(*e));
+	struct flow_table *ft = table(e, 0);
+	struct pkt p;
+	int dir;
+	uint8_t data[8] = {0};
+	const long N = 3 * FLOW_FRAGS_HOLD;
+	/* N datagrams' later fragments, whose firsts never come */
+	for (long i = 0; i < N; i++) {
+		mk_ip(&p, "10.3.0.1", "10.3.0.2", 17, data, 8, 0x0001, (uint16_t)i);
+		assert_null(track(ft, &p, SEC + i, &dir));
+		flow_table_tag_held(ft, (uint64_t)i);
+		long out = i + 1 > FLOW_FRAGS_HOLD ? i + 1 - FLOW_FRAGS_HOLD : 0;
+		assert_int_equal(e->held, out);
+	}
+	for (long i = 0; i < e->held; i++) {
+		assert_int_equal(e->h[i].tag, (uint64_t)i); /* oldest first */
+		assert_int_equal(e->h[i].joined, 0);
+	}
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 1);
+	assert_int_equal(e->held, N);
+	assert_int_equal(e->f[0].pkts[0], N); /* all in the port-less flow, none lost */
+	assert_int_equal(e->f[0].key.sport, 0);
+
+	/* N later fragments of one datagram (a flood of one id), then its first: the first
+	 * takes back the FLOW_FRAGS_HOLD held last, in one walk of its chain */
+	e->n = e->held = e->joined = 0;
+	uint8_t udp[16] = {0x13, 0x88, 0x00, 0x35, 0, 24};
+	for (long i = 0; i < N; i++) {
+		mk_ip(&p, "10.3.0.1", "10.3.0.2", 17, data, 8, 0x2002, 9);
+		assert_null(track(ft, &p, 10000 * SEC + i, &dir));
+	}
+	assert_int_equal(e->held, N - FLOW_FRAGS_HOLD);
+	mk_ip(&p, "10.3.0.1", "10.3.0.2", 17, udp, 16, 0x2000, 9);
+	struct flow *f = track(ft, &p, 10000 * SEC + N, &dir);
+	assert_int_equal(f->pkts[0], FLOW_FRAGS_HOLD + 1);
+	assert_int_equal(e->joined, FLOW_FRAGS_HOLD);
+	assert_int_equal(e->held, N);
+
+	/* a file finishing lets go of its own held fragments only */
+	e->held = e->joined = 0;
+	flow_table_set_file(ft, 21);
+	mk_ip(&p, "10.3.0.1", "10.3.0.2", 17, data, 8, 0x0001, 1000);
+	assert_null(track(ft, &p, 20000 * SEC, &dir));
+	flow_table_set_file(ft, 22);
+	mk_ip(&p, "10.3.0.1", "10.3.0.2", 17, data, 8, 0x0001, 1001);
+	assert_null(track(ft, &p, 20000 * SEC + 1, &dir));
+	assert_int_equal(flow_table_release_frags(ft, 21), 1);
+	assert_int_equal(e->held, 1);
+	assert_int_equal(e->h[0].file_id, 21);
+	assert_int_equal(flow_table_release_frags(ft, FLOW_FILE_ANY), 1);
+	assert_int_equal(e->h[1].file_id, 22);
+	assert_int_equal(flow_table_release_frags(ft, FLOW_FILE_ANY), 0);
+	flow_table_free(&ft);
+	free(e);
+}
+
+/* The map alone, as a scan of a capture file uses it: held, joined, past its time,
+ * released; without hold, nothing is held. */
+static void test_frags_map(void **state)
+{
+	struct flow_frags *m;
+	struct flow_frag_held h, hold = {.ts_ns = 5, .wirelen = 60, .tag = 777};
+	struct pkt p;
+	struct decode_key k;
+	uint8_t udp[16] = {0x04, 0xd2, 0x00, 0x35, 0, 24};
+	assert_int_equal(flow_frags_new(&m), 0);
+	mk_ip(&p, "10.4.0.1", "10.4.0.2", 17, udp, 8, 0x0002, 1);
+	assert_int_equal(decode_key_get(&p.d, &k), 0);
+	assert_int_equal(flow_frags_ports(m, &p.d, 5, &k, NULL), 0); /* not held */
+	assert_int_equal(flow_frags_ports(m, &p.d, 5, &k, &hold), 1);
+	assert_int_equal(flow_frags_take(m, 5 + FLOW_FRAGS_HOLD_NS, &h), 0);
+	mk_ip(&p, "10.4.0.1", "10.4.0.2", 17, udp, 16, 0x2000, 1);
+	assert_int_equal(decode_key_get(&p.d, &k), 0);
+	assert_int_equal(flow_frags_ports(m, &p.d, 6, &k, &hold), 0);
+	assert_int_equal(flow_frags_take(m, 6, &h), 1);
+	assert_int_equal(h.joined, 1);
+	assert_int_equal(h.tag, 777);
+	assert_int_equal(h.wirelen, 60);
+	assert_int_equal(h.key.sport, 1234);
+	assert_int_equal(h.key.dport, 53);
+	assert_int_equal(flow_frags_take(m, 6, &h), 0);
+	/* past its time */
+	mk_ip(&p, "10.4.0.1", "10.4.0.2", 17, udp, 8, 0x0002, 2);
+	assert_int_equal(decode_key_get(&p.d, &k), 0);
+	assert_int_equal(flow_frags_ports(m, &p.d, 100, &k, &hold), 1);
+	assert_int_equal(flow_frags_take(m, 100 + FLOW_FRAGS_HOLD_NS, &h), 0);
+	assert_int_equal(flow_frags_take(m, 101 + FLOW_FRAGS_HOLD_NS, &h), 1);
+	assert_int_equal(h.joined, 0);
+	assert_int_equal(h.key.sport, 0);
+	/* released (the end of a file), whatever the time */
+	assert_int_equal(flow_frags_ports(m, &p.d, INT64_MAX, &k, &hold), 1);
+	assert_int_equal(flow_frags_take(m, INT64_MIN, &h), 0);
+	flow_frags_release(m, FLOW_FILE_ANY);
+	assert_int_equal(flow_frags_take(m, INT64_MIN, &h), 1);
+	assert_int_equal(flow_frags_take(m, INT64_MIN, &h), 0);
+	flow_frags_free(&m);
+	assert_null(m);
 }
 
 static void test_vlan(void **state)
@@ -821,6 +1119,10 @@ int main(void)
 	    cmocka_unit_test(test_backwards_time),
 	    cmocka_unit_test(test_ipv6_fragments_real),
 	    cmocka_unit_test(test_fragments_built),
+	    cmocka_unit_test(test_fragments_tail_first_v4),
+	    cmocka_unit_test(test_fragments_tail_first_v6),
+	    cmocka_unit_test(test_fragments_bounded),
+	    cmocka_unit_test(test_frags_map),
 	    cmocka_unit_test(test_vlan),
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_id_blocks),

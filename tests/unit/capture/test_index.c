@@ -3,7 +3,10 @@
  * VLANs, sparse ids, times before 1970), the index of real captures built as
  * the capture loop will (offsets lead back to packets of the flow; overhead
  * under 3%), rebuild from the PCAP alone, extracting one session byte for
- * byte as tshark does, and corrupt or truncated index files.
+ * byte as tshark does, corrupt or truncated index files, and packets indexed
+ * before their flow is known (IP fragments that come before their first:
+ * given their flow later, in file order; a rebuild keys them as the capture
+ * run did).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -367,6 +370,17 @@ struct live {
 	struct index_writer *iw;
 };
 
+/* A later fragment held for its first, counted in its flow: its pending packet is given it. */
+static void live_held(void *arg, const struct flow *f, int dir, const struct flow_frag_held *h)
+{
+	struct live *l = arg;
+	(void)dir;
+	if (h->tag != FLOW_TAG_NONE)
+		assert_int_equal(
+		    index_writer_assign(l->iw, (size_t)h->tag, f->id, &f->key, h->ts_ns, NULL),
+		    0);
+}
+
 static uint64_t index_capture(const char *name, uint8_t **buf, size_t *len)
 {
 	struct flow_config c;
@@ -375,6 +389,8 @@ static uint64_t index_capture(const char *name, uint8_t **buf, size_t *len)
 	struct pcapfile_pkt p;
 	flow_config_default(&c);
 	c.id_base = 5000000; /* ids of a run, not starting at 1 */
+	c.held_cb = live_held;
+	c.cb_arg = &l;
 	assert_int_equal(flow_table_new(&l.ft, &c), 0);
 	assert_int_equal(index_writer_new(&l.iw, c.cid_seed, 0), 0);
 	assert_int_equal(pcapfile_reader_open_path(&r, pcap_path(name), NULL, 0), 0);
@@ -383,12 +399,18 @@ static uint64_t index_capture(const char *name, uint8_t **buf, size_t *len)
 		int dir;
 		if (decode_packet(p.linktype, p.data, p.caplen, &d) < 0)
 			continue;
+		size_t pos;
 		struct flow *f = flow_table_track(l.ft, &d, p.ts_ns, p.origlen, &dir);
-		if (f)
+		if (f) {
 			assert_int_equal(
 			    index_writer_add(l.iw, f->id, &f->key, p.ts_ns, p.offset), 0);
+		} else if (dir == FLOW_DIR_HELD) {
+			assert_int_equal(index_writer_add_pending(l.iw, p.offset, &pos), 0);
+			flow_table_tag_held(l.ft, pos);
+		}
 	}
 	uint64_t size = pcapfile_reader_offset(r);
+	flow_table_release_frags(l.ft, FLOW_FILE_ANY);
 	pcapfile_reader_close(&r);
 	assert_int_equal(index_writer_encode(l.iw, size, buf, len), 0);
 	index_writer_free(&l.iw);
@@ -623,12 +645,151 @@ static void test_extract_session(void **state)
 	                    "bbce23478c3da14dd1a4743ba6eb2e5b27e0be8b90d44e05366a5fe32596c35a");
 }
 
+/* ---- packets indexed before their flow is known (fragments held for their first) ---- */
+
+static void test_pending(void **state)
+{
+	struct index_writer *w;
+	struct decode_key a, b, c;
+	struct index_reader *r;
+	struct index_info info;
+	struct index_flow fl;
+	const uint64_t *offs;
+	uint8_t *buf;
+	size_t len, p1, p2, p3;
+	const int64_t MS = 1000000;
+	make_key(&a, 1);
+	make_key(&b, 2);
+	make_key(&c, 3);
+	assert_int_equal(index_writer_new(&w, 0, 0), 0);
+	assert_int_equal(index_writer_add(w, 10, &a, 5 * MS, 100), 0);
+	assert_int_equal(index_writer_add_pending(w, 200, &p1), 0); /* a's, found out later */
+	assert_int_equal(index_writer_add(w, 20, &b, 6 * MS, 250), 0);
+	assert_int_equal(index_writer_add_pending(w, 300, &p2), 0); /* a flow not seen yet */
+	assert_int_equal(index_writer_add(w, 10, &a, 7 * MS, 400), 0);
+	assert_int_equal(index_writer_add_pending(w, 500, &p3), 0); /* never given one */
+	assert_int_equal(index_writer_add_pending(w, 450, &p3),
+	                 -EINVAL); /* not in file order */
+	assert_int_equal(index_writer_assign(w, p1, 10, &a, 2 * MS, NULL), 0);
+	assert_int_equal(index_writer_assign(w, p1, 10, &a, 2 * MS, NULL), -ENOENT); /* once */
+	assert_int_equal(index_writer_assign(w, 1, 10, &a, 2 * MS, NULL),
+	                 -ENOENT); /* a's own */
+	assert_int_equal(index_writer_assign(w, 99, 10, &a, 2 * MS, NULL), -ENOENT);
+	struct index_hint hint = {0, 0};
+	assert_int_equal(index_writer_assign(w, p2, 30, &c, 8 * MS, &hint), 0);
+	/* the hint the assignment left serves the flow's next packet */
+	assert_int_equal(index_writer_add_hint(w, 30, &c, 9 * MS, 600, &hint), 0);
+	assert_int_equal(index_writer_encode(w, 1000, &buf, &len), 0);
+	assert_int_equal(index_reader_open_mem(&r, buf, len, NULL, 0), 0);
+	index_reader_info(r, &info);
+	assert_int_equal(info.nflows, 3);
+	assert_int_equal(info.npkts, 6); /* the packet never given a flow is in none */
+	assert_int_equal(index_reader_find(r, 10, &fl, &offs), 0);
+	assert_int_equal(fl.npkts, 3);
+	assert_int_equal(offs[0], 100); /* in file order, the late one in its place */
+	assert_int_equal(offs[1], 200);
+	assert_int_equal(offs[2], 400);
+	assert_int_equal(fl.first_ns, 2 * MS);
+	assert_int_equal(fl.last_ns, 7 * MS);
+	assert_int_equal(index_reader_find(r, 30, &fl, &offs), 0);
+	assert_int_equal(fl.npkts, 2);
+	assert_int_equal(offs[0], 300);
+	assert_int_equal(offs[1], 600);
+	assert_memory_equal(&fl.key, &c, sizeof(c));
+	assert_int_equal(index_reader_find(r, 20, &fl, &offs), 0);
+	assert_int_equal(fl.npkts, 1);
+	index_reader_close(&r);
+	free(buf);
+
+	/* a flow whose offsets would go back is refused at encoding, never written */
+	index_writer_reset(w);
+	assert_int_equal(index_writer_add_pending(w, 200, &p1), 0);
+	assert_int_equal(index_writer_add(w, 10, &a, 0, 100), 0);
+	assert_int_equal(index_writer_assign(w, p1, 10, &a, 0, NULL), 0);
+	assert_int_equal(index_writer_encode(w, 1000, &buf, &len), -EINVAL);
+	index_writer_free(&w);
+}
+
+/*
+ * A rebuilt index (no index, or a crash) keys tail-first fragments as the capture run did:
+ * a UDP datagram whose later fragments come before its first is one session of three
+ * packets, in file order; a later fragment whose first never comes is in a flow without
+ * ports.
+ */
+struct frag_flows {
+	uint32_t with_ports, portless, other;
+	uint64_t offs[3];
+};
+
+static int frag_cb(void *arg, const struct index_flow *fl, const uint64_t *offs)
+{
+	struct frag_flows *ff = arg;
+	if (fl->key.sport == 5000 && fl->key.dport == 53) {
+		ff->with_ports = fl->npkts;
+		for (uint32_t i = 0; i < fl->npkts && i < 3; i++)
+			ff->offs[i] = offs[i];
+	} else if (fl->key.sport == 0) {
+		ff->portless = fl->npkts;
+	} else {
+		ff->other += fl->npkts;
+	}
+	return 0;
+}
+
+static void test_rebuild_tail_first(void **state)
+{
+	uint8_t frag[3][64], lone[3][64], other[3][64];
+	size_t len[3], llen[3], olen[3];
+	uint64_t off[6];
+	char err[256];
+	struct pcapfile_writer *w;
+	udp_fragments("10.5.0.1", "10.5.0.2", 1, 5000, 53, frag, len);
+	udp_fragments("10.5.0.1", "10.5.0.2", 2, 5000, 53, lone, llen);
+	udp_fragments("10.5.0.1", "10.5.0.2", 3, 7, 9, other, olen);
+	other[0][7] = 0; /* not a fragment: a datagram of its own (its length aside) */
+	other[0][6] = 0;
+	assert_int_equal(pcapfile_writer_open_path(&w, test_dir_path("tail.pcap"),
+	                                           PCAPFILE_PCAP, DECODE_LINK_RAW, 65535, err,
+	                                           sizeof(err)),
+	                 0);
+	const int64_t S = 1000000000ll;
+	assert_int_equal(pcapfile_writer_write(w, 1 * S, other[0], olen[0], olen[0], &off[0]),
+	                 0);
+	assert_int_equal(pcapfile_writer_write(w, 2 * S, frag[2], len[2], len[2], &off[1]), 0);
+	assert_int_equal(pcapfile_writer_write(w, 3 * S, frag[1], len[1], len[1], &off[2]), 0);
+	assert_int_equal(pcapfile_writer_write(w, 4 * S, other[0], olen[0], olen[0], &off[3]),
+	                 0);
+	assert_int_equal(pcapfile_writer_write(w, 5 * S, frag[0], len[0], len[0], &off[4]), 0);
+	assert_int_equal(pcapfile_writer_write(w, 6 * S, lone[2], llen[2], llen[2], &off[5]),
+	                 0);
+	assert_int_equal(pcapfile_writer_close(&w), 0);
+	assert_int_equal(index_rebuild(test_dir_path("tail.pcap"),
+	                               test_dir_path("tail.pcap.idx"), NULL, err, sizeof(err)),
+	                 0);
+	struct index_reader *r;
+	struct index_info info;
+	struct frag_flows ff = {0};
+	assert_int_equal(
+	    index_reader_open(&r, test_dir_path("tail.pcap.idx"), err, sizeof(err)), 0);
+	index_reader_info(r, &info);
+	assert_int_equal(info.npkts, 6);
+	assert_int_equal(index_reader_foreach(r, frag_cb, &ff), 0);
+	assert_int_equal(ff.with_ports, 3);
+	assert_int_equal(ff.offs[0], off[1]);
+	assert_int_equal(ff.offs[1], off[2]);
+	assert_int_equal(ff.offs[2], off[4]);
+	assert_int_equal(ff.portless, 1);
+	assert_int_equal(ff.other, 2);
+	index_reader_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_hints),
 	    cmocka_unit_test(test_corrupt),   cmocka_unit_test(test_real_captures),
 	    cmocka_unit_test(test_rebuild),   cmocka_unit_test(test_extract_session),
+	    cmocka_unit_test(test_pending),   cmocka_unit_test(test_rebuild_tail_first),
 	};
 	return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

@@ -8,7 +8,8 @@
  * classic pcap as it is, also one still growing; files finishing together
  * queued for the finisher without waiting for one another; a flow whose file
  * is still open not reported expired when files written beside it are
- * deleted.
+ * deleted; IP fragments that come before their first counted and indexed in
+ * their session, packet by packet and adopted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -687,6 +688,135 @@ static void test_expiry_of_files_side_by_side(void **state)
 	emit_free(&em);
 }
 
+/* The packet count toward the server of the flow event of src_port sport (-1: none). */
+static long pkts_from_port(const struct events *ev, int64_t sport)
+{
+	size_t off = 0;
+	while (off < ev->len) {
+		long rl = ev_record_check(ev->buf + off, ev->len - off);
+		assert_true(rl > 0);
+		const uint8_t *rec = ev->buf + off;
+		struct ev_field f;
+		if (ev_find(rec, (size_t)rl, "src_port", &f) && f.i == sport &&
+		    ev_find(rec, (size_t)rl, "flow.pkts_toserver", &f))
+			return (long)f.i;
+		off += (size_t)rl;
+	}
+	return -1;
+}
+
+/* Packets per source port in a spool file's index (port 0: the flows without ports). */
+struct by_port {
+	uint32_t pkts[65536];
+	uint64_t offs[65536][4];
+};
+
+static int by_port_cb(void *arg, const struct index_flow *fl, const uint64_t *offs)
+{
+	struct by_port *bp = arg;
+	for (uint32_t i = 0; i < fl->npkts; i++) {
+		if (bp->pkts[fl->key.sport] < 4)
+			bp->offs[fl->key.sport][bp->pkts[fl->key.sport]] = offs[i];
+		bp->pkts[fl->key.sport]++;
+	}
+	return 0;
+}
+
+static void index_by_port(const struct spool_file *f, struct by_port *bp)
+{
+	char idx[600], err[256];
+	struct index_reader *ir;
+	memset(bp, 0, sizeof(*bp));
+	snprintf(idx, sizeof(idx), "%s/%s.idx", test_dir, f->name);
+	assert_int_equal(index_reader_open(&ir, idx, err, sizeof(err)), 0);
+	assert_int_equal(index_reader_foreach(ir, by_port_cb, bp), 0);
+	index_reader_close(&ir);
+}
+
+/*
+ * IP fragments that come before their datagram's first: held, then counted in its
+ * session (its flow event) and indexed under it in file order, packet by packet
+ * (recorder_packet: live capture, a pcapng ingested) and adopted (a classic pcap
+ * ingested). The fragments still held when their file finishes go, in that file's index,
+ * to the flow they would have joined unheld (no ports): a file's index is complete when
+ * it is saved.
+ */
+static void test_fragments_tail_first(void **state)
+{
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256], stop[256];
+	uint8_t a[3][64], lone[3][64], b[3][64];
+	size_t alen[3], llen[3], blen[3];
+	const int64_t S = 1000000000ll;
+	udp_fragments("10.6.0.1", "10.6.0.2", 1, 5000, 53, a, alen);
+	udp_fragments("10.6.0.1", "10.6.0.2", 2, 5002, 53, lone, llen);
+	udp_fragments("10.6.0.1", "10.6.0.2", 3, 5001, 53, b, blen);
+	config(&c, 0);
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	/* file 1: a's fragments last first, lone's tail (its first never comes), b's tail */
+	assert_int_equal(recorder_packet(r, 1 * S, a[2], alen[2], alen[2], DECODE_LINK_RAW), 0);
+	assert_int_equal(recorder_packet(r, 2 * S, a[1], alen[1], alen[1], DECODE_LINK_RAW), 0);
+	assert_int_equal(recorder_packet(r, 3 * S, a[0], alen[0], alen[0], DECODE_LINK_RAW), 0);
+	assert_int_equal(recorder_packet(r, 4 * S, lone[2], llen[2], llen[2], DECODE_LINK_RAW),
+	                 0);
+	assert_int_equal(recorder_packet(r, 5 * S, b[2], blen[2], blen[2], DECODE_LINK_RAW), 0);
+	assert_int_equal(recorder_rotate(r), 0);
+	/* file 2: b's first, after its file finished */
+	assert_int_equal(recorder_packet(r, 6 * S, b[0], blen[0], blen[0], DECODE_LINK_RAW), 0);
+	recorder_end_flows(r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	assert_int_equal(pkts_from_port(&ev, 5000), 3);
+	assert_int_equal(pkts_from_port(&ev, 5001), 1);
+	assert_int_equal(pkts_from_port(&ev, 0), 2);
+
+	/* a classic pcap of a's fragments, last first, adopted as it is */
+	struct pcapfile_writer *w;
+	assert_int_equal(pcapfile_writer_open_path(&w, test_dir_path("tail.pcap"),
+	                                           PCAPFILE_PCAP, DECODE_LINK_RAW, 65535, err,
+	                                           sizeof(err)),
+	                 0);
+	for (int i = 2; i >= 0; i--)
+		assert_int_equal(
+		    pcapfile_writer_write(w, (10 - i) * S, a[i], alen[i], alen[i], NULL), 0);
+	assert_int_equal(pcapfile_writer_close(&w), 0);
+	uint64_t n;
+	assert_int_equal(recorder_adopt(r, test_dir_path("tail.pcap"), &n, stop, sizeof(stop),
+	                                err, sizeof(err)),
+	                 0);
+	assert_int_equal(n, 3);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_int_equal(nf, 3);
+	struct by_port *bp = malloc(sizeof(*bp));
+	index_by_port(&files[0], bp);
+	assert_int_equal(bp->pkts[5000], 3);
+	/* in file order: the two held first, then their first */
+	assert_true(bp->offs[5000][0] < bp->offs[5000][1]);
+	assert_true(bp->offs[5000][1] < bp->offs[5000][2]);
+	assert_int_equal(bp->offs[5000][0], 24);
+	assert_int_equal(bp->pkts[0], 2); /* lone's and b's tails, let go when the file ended */
+	assert_int_equal(bp->pkts[5001], 0);
+	index_by_port(&files[1], bp);
+	assert_int_equal(bp->pkts[5001], 1);
+	index_by_port(&files[2], bp); /* the adopted file */
+	assert_int_equal(bp->pkts[5000], 3);
+	assert_int_equal(bp->offs[5000][0], 24);
+	assert_int_equal(bp->pkts[0], 0);
+	free(bp);
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +832,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_files_finishing_together, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_expiry_of_files_side_by_side, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_fragments_tail_first, test_dir_setup,
 	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
