@@ -140,6 +140,7 @@ struct config {
 	char *web_tokens;   /* API tokens file (name:sha256hex); NULL = none */
 	char *web_tls_cert; /* PEM; both set = HTTPS */
 	char *web_tls_key;
+	int64_t web_memory_max; /* answers built in memory, all connections */
 };
 
 /* A list of error lines, each "FILE:LINE: message". */

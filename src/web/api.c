@@ -35,7 +35,6 @@
 #define COUNT_AHEAD 1000
 /* A host with more events than this is looked for in the type's time order. */
 #define BUSY_HOST 20000
-#define MAX_PAYLOAD_ZIP (256u << 20)
 
 const char *req_arg(struct wreq *r, const char *name)
 {
@@ -49,6 +48,7 @@ void resp_json(struct wresp *o, int status, struct strbuf *sb)
 	strbuf_putc(sb, '\n');
 	o->body = (uint8_t *)sb->data;
 	o->len = sb->len;
+	o->cap = sb->cap;
 }
 
 void resp_error(struct wresp *o, int status, const char *msg)
@@ -61,6 +61,40 @@ void resp_error(struct wresp *o, int status, const char *msg)
 	resp_json(o, status, &sb);
 }
 
+int answer_grow(struct wreq *r, const struct strbuf *sb, size_t more)
+{
+	if (r->held == NULL)
+		return 0;
+	/* The capacity the buffer will have (it doubles from 1 KiB), counted before it grows.
+	 */
+	size_t need = sb->len + more + 1, cap = sb->cap ? sb->cap : 1024;
+	while (cap < need)
+		cap *= 2;
+	return web_budget_grow(&r->w->budget, r->held, cap);
+}
+
+void resp_busy(struct wreq *r, struct wresp *o)
+{
+	struct web_budget *b = &r->w->budget;
+	uint64_t refused;
+	size_t held = web_budget_held(b, &refused);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (web_budget_say(b, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000))
+		log_warnx(
+		    "answers being sent hold %zu bytes, [web] memory_max is %zu: %s from %s "
+		    "answered 503 (%llu so far)",
+		    held, b->max, r->url ? r->url : "?", r->client ? r->client : "?",
+		    (unsigned long long)refused);
+	/* The answer is dropped: what it counted is free for the others now. */
+	if (r->held)
+		web_budget_release(b, r->held);
+	resp_error(o, 503,
+	           "the web worker holds as much as [web] memory_max allows in answers being "
+	           "sent; try again in a few seconds");
+	o->retry_after = WEB_RETRY_AFTER;
+}
+
 /* The connection the calling thread holds during a request. */
 static __thread sqlite3 *t_db;
 
@@ -70,6 +104,7 @@ void web_state_init(struct web *w)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->argon2_free, NULL);
 	w->agg = agg_new();
+	web_budget_init(&w->budget, 0);
 }
 
 void web_state_free(struct web *w)
@@ -99,9 +134,16 @@ static sqlite3 *db_open(struct web *w)
 	}
 	sqlite3_busy_timeout(d, 2000);
 	sqlfn_register(d);
-	/* Reads through the file mapping, a larger page cache, never a write. */
+	/*
+	 * Reads through the file mapping, a larger page cache, never a write.
+	 * The soft heap limit (the process's, for every connection) keeps what
+	 * SQLite holds near 64 MiB however many requests read at once: past it
+	 * the page caches reuse their pages instead of taking more.
+	 */
 	sqlite3_exec(
-	    d, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768",
+	    d,
+	    "PRAGMA query_only=1; PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768; "
+	    "PRAGMA soft_heap_limit=67108864",
 	    NULL, NULL, NULL);
 	return d;
 }
@@ -192,12 +234,43 @@ static int q_bind(struct q *q, sqlite3_stmt *st)
 	return 0;
 }
 
-/* Rows as a JSON array; a text column whose name starts with "event" is raw JSON. */
-static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
+/* A column rows_json() writes as it is: the event's own JSON. */
+static int raw_json_column(const char *name)
+{
+	return !strncmp(name, "event", 5) && strcmp(name, "event_type") &&
+	       strcmp(name, "event_id");
+}
+
+/* The most bytes rows_json() writes for the current row. */
+static size_t row_bound(sqlite3_stmt *st, int ncol)
+{
+	size_t n = 8;
+	for (int i = 0; i < ncol; i++) {
+		/* The name and the value as JSON strings: 6 bytes a byte at most (\u00XX). */
+		const char *name = sqlite3_column_name(st, i);
+		n += 6 * strlen(name) + 8;
+		int t = sqlite3_column_type(st, i);
+		if (t == SQLITE_TEXT || t == SQLITE_BLOB)
+			n += (raw_json_column(name) ? 1 : 6) *
+			     (size_t)sqlite3_column_bytes(st, i);
+		else
+			n += 48;
+	}
+	return n;
+}
+
+/*
+ * Rows as a JSON array; a text column whose name starts with "event" is raw
+ * JSON. -1 on a store error, -2 when the answer would take the worker past
+ * its memory budget (rq: the request it is counted for, or NULL).
+ */
+static int rows_json(struct wreq *rq, struct strbuf *sb, sqlite3_stmt *st)
 {
 	int ncol = sqlite3_column_count(st), r, first = 1;
 	strbuf_putc(sb, '[');
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (rq && answer_grow(rq, sb, row_bound(st, ncol)) < 0)
+			return -2;
 		strbuf_puts(sb, first ? "{" : ",{");
 		first = 0;
 		for (int i = 0; i < ncol; i++) {
@@ -220,8 +293,7 @@ static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
 			default: {
 				const uint8_t *t = sqlite3_column_text(st, i);
 				int len = sqlite3_column_bytes(st, i);
-				if (!strncmp(name, "event", 5) && strcmp(name, "event_type") &&
-				    strcmp(name, "event_id"))
+				if (raw_json_column(name))
 					strbuf_put(sb, t, (size_t)len);
 				else
 					strbuf_json_str(sb, t, (size_t)len);
@@ -234,8 +306,11 @@ static int rows_json(struct strbuf *sb, sqlite3_stmt *st)
 	return r == SQLITE_DONE ? 0 : -1;
 }
 
-/* Run sql (with q's binds) and append its rows; -1 on error (message in err). */
-static int run_rows(sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb,
+/*
+ * Run sql (with q's binds) and append its rows; -1 on error (message in
+ * err), -2 over the memory budget (rows_json).
+ */
+static int run_rows(struct wreq *r, sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb,
                     const char **err)
 {
 	sqlite3_stmt *st;
@@ -244,10 +319,13 @@ static int run_rows(sqlite3 *d, const char *sql, struct q *q, struct strbuf *sb,
 		log_warnx("%s: %s", sql, *err);
 		return -1;
 	}
-	if ((q && q_bind(q, st) < 0) || rows_json(sb, st) < 0) {
+	int rc = q ? q_bind(q, st) : 0;
+	if (rc == 0)
+		rc = rows_json(r, sb, st);
+	if (rc < 0) {
 		*err = sqlite3_errmsg(d);
 		sqlite3_finalize(st);
-		return -1;
+		return rc;
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -501,9 +579,13 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 	              (long long)total, exact ? "true" : "false", (long long)limit,
 	              (long long)offset);
 	const char *err;
-	if (total < 0 || run_rows(d, sql.data, q, &sb, &err) < 0) {
+	int rc = total < 0 ? -1 : run_rows(r, d, sql.data, q, &sb, &err);
+	if (rc < 0) {
 		strbuf_free(&sb);
-		resp_error(o, 500, "the store could not answer the query");
+		if (rc == -2)
+			resp_busy(r, o);
+		else
+			resp_error(o, 500, "the store could not answer the query");
 		goto out;
 	}
 	strbuf_putc(&sb, '}');
@@ -666,32 +748,37 @@ void api_host(struct wreq *r, struct wresp *o, const char *text)
 	q_init(&q);
 	q_str(&q, ip);
 	const char *err;
+	int rc;
 	strbuf_puts(&sb, ",\"events\":");
-	if (run_rows(d,
-	             "SELECT " EVCOLS " FROM events WHERE src_ip = ?1 AND event_type IN "
-	             "('dns','trap','fileinfo','alert','flow') ORDER BY ts, id LIMIT 2000",
-	             &q, &sb, &err) < 0)
+	if ((rc =
+	         run_rows(r, d,
+	                  "SELECT " EVCOLS " FROM events WHERE src_ip = ?1 AND event_type IN "
+	                  "('dns','trap','fileinfo','alert','flow') ORDER BY ts, id LIMIT 2000",
+	                  &q, &sb, &err)) < 0)
 		goto fail;
 	strbuf_puts(&sb, ",\"domains\":");
 	/* The worker has them counted; `sinktrap report` asks the store. */
 	if (r->w->live && agg_update(r->w->agg, d) == 0)
 		agg_host_domains_json(r->w->agg, ip, 200, &sb);
 	else if (
-	    run_rows(
-	        d,
-	        "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
-	        "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
-	        "ORDER BY queries DESC LIMIT 200",
-	        &q, &sb, &err) < 0)
+	    (rc = run_rows(
+	         r, d,
+	         "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "
+	         "src_ip = ?1 AND event_type = 'dns' AND domain IS NOT NULL GROUP BY domain "
+	         "ORDER BY queries DESC LIMIT 200",
+	         &q, &sb, &err)) < 0)
 		goto fail;
 	strbuf_puts(&sb, ",\"sessions\":");
-	if (run_rows(d,
-	             "SELECT id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, "
-	             "src_port, dest_ip, dest_port, proto, "
-	             "start_ts, end_ts, pkts_toserver + pkts_toclient AS packets, "
-	             "bytes_toserver + bytes_toclient AS bytes FROM sessions WHERE src_ip = ?1 "
-	             "ORDER BY start_ts LIMIT 1000",
-	             &q, &sb, &err) < 0) {
+	if ((rc = run_rows(
+	         r, d,
+	         "SELECT id, CAST(flow_id AS TEXT) AS flow_id, community_id, src_ip, "
+	         "src_port, dest_ip, dest_port, proto, "
+	         "start_ts, end_ts, pkts_toserver + pkts_toclient AS packets, "
+	         "bytes_toserver + bytes_toclient AS bytes FROM sessions WHERE src_ip = ?1 "
+	         "ORDER BY start_ts LIMIT 1000",
+	         &q, &sb, &err)) < 0) {
+		if (rc == -2)
+			goto fail;
 		/* An older store without sessions. */
 		strbuf_puts(&sb, "[]");
 	}
@@ -700,7 +787,10 @@ void api_host(struct wreq *r, struct wresp *o, const char *text)
 	return;
 fail:
 	strbuf_free(&sb);
-	resp_error(o, 500, "the store could not answer the query");
+	if (rc == -2)
+		resp_busy(r, o);
+	else
+		resp_error(o, 500, "the store could not answer the query");
 }
 
 static void api_stats(struct wreq *r, struct wresp *o, const char *unused)
@@ -736,6 +826,74 @@ static int valid_sha256(const char *s)
 	return 1;
 }
 
+/*
+ * A payload download: the archive is made as it is sent (web_zip_*), the
+ * file read a block at a time, so that a download holds a block whatever
+ * the payload's size. The headers need the data's CRC-32: the file is read
+ * once before the answer, then again as it is sent. Should the file not be
+ * what it was on the first reading (shorter, or another CRC), the
+ * connection is closed before the end of the archive (of announced
+ * length): a client never takes a broken archive for a whole one.
+ */
+struct zip_stream {
+	int fd;
+	uint64_t pos; /* archive bytes given so far */
+	uint32_t crc; /* of the data read so far */
+	struct web_zip z;
+};
+
+static void zip_stream_free(void *cls)
+{
+	struct zip_stream *zs = cls;
+	close(zs->fd);
+	free(zs);
+}
+
+static ssize_t zip_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct zip_stream *zs = cls;
+	struct web_zip *z = &zs->z;
+	uint64_t end_data = (uint64_t)z->nhead + z->len, total = end_data + z->ntail;
+	size_t n = 0;
+	if (pos != zs->pos)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	while (n < max && zs->pos < total) {
+		size_t k;
+		if (zs->pos < z->nhead) {
+			k = z->nhead - (size_t)zs->pos;
+			if (k > max - n)
+				k = max - n;
+			memcpy(buf + n, z->head + zs->pos, k);
+		} else if (zs->pos < end_data) {
+			uint64_t left = end_data - zs->pos;
+			k = left < max - n ? (size_t)left : max - n;
+			ssize_t got = pread(zs->fd, buf + n, k, (off_t)(zs->pos - z->nhead));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0)
+				return MHD_CONTENT_READER_END_WITH_ERROR; /* shorter than it was
+				                                           */
+			k = (size_t)got;
+			zs->crc = web_zip_crc(zs->crc, (uint8_t *)buf + n, k);
+			web_zip_crypt(z, (uint8_t *)buf + n, k);
+			/* The archive ends only if the data was what the headers say. */
+			if (zs->pos + k == end_data && zs->crc != z->crc)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		} else {
+			size_t at = (size_t)(zs->pos - end_data);
+			k = z->ntail - at;
+			if (k > max - n)
+				k = max - n;
+			memcpy(buf + n, z->tail + at, k);
+		}
+		n += k;
+		zs->pos += k;
+	}
+	if (n == 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	return (ssize_t)n;
+}
+
 static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
 {
 	if (!valid_sha256(sha)) {
@@ -750,36 +908,59 @@ static void api_payload(struct wreq *r, struct wresp *o, const char *sha)
 		return;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > MAX_PAYLOAD_ZIP) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		resp_error(o, 404, "no such payload");
 		return;
 	}
-	uint8_t *data = malloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (data && got < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+	if ((uint64_t)st.st_size > WEB_ZIP_MAX_DATA) {
+		close(fd);
+		resp_error(o, 500, "the payload is too large for a ZIP archive (4 GiB)");
+		return;
+	}
+	/* The CRC-32 of the data, for the headers. */
+	uint64_t len = (uint64_t)st.st_size, got = 0;
+	uint32_t crc = 0;
+	uint8_t *blk = malloc(WEB_STREAM_BLOCK);
+	while (blk && got < len) {
+		size_t want =
+		    len - got < WEB_STREAM_BLOCK ? (size_t)(len - got) : WEB_STREAM_BLOCK;
+		ssize_t n = pread(fd, blk, want, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			break;
-		got += (size_t)n;
+		crc = web_zip_crc(crc, blk, (size_t)n);
+		got += (uint64_t)n;
 	}
-	close(fd);
-	uint8_t *zip;
-	size_t zlen;
+	int oom = blk == NULL;
+	free(blk);
+	struct zip_stream *zs = calloc(1, sizeof(*zs));
 	char name[80];
 	snprintf(name, sizeof(name), "%s.bin", sha);
-	if (data == NULL || got != (size_t)st.st_size ||
-	    web_zip_encrypt(name, data, got, "infected", &zip, &zlen) < 0) {
-		free(data);
+	uint8_t rnd[11];
+	web_zip_random(rnd);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	if (oom || zs == NULL || got != len ||
+	    web_zip_begin(&zs->z, name, len, crc, "infected", rnd, &tm) < 0) {
+		close(fd);
+		free(zs);
 		resp_error(o, 500, "could not read the payload");
 		return;
 	}
-	free(data);
+	zs->fd = fd;
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+	    web_zip_size(&zs->z), WEB_STREAM_BLOCK, zip_stream_read, zs, zip_stream_free);
+	if (resp == NULL) {
+		zip_stream_free(zs);
+		resp_error(o, 500, "out of memory");
+		return;
+	}
+	o->stream = resp;
 	o->status = 200;
 	o->ctype = "application/zip";
-	o->body = zip;
-	o->len = zlen;
 	snprintf(o->disposition, sizeof(o->disposition), "attachment; filename=\"%s.zip\"",
 	         sha);
 }

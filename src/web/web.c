@@ -45,6 +45,7 @@ static const char CSP[] = "default-src 'self'; script-src 'self'; style-src 'sel
 struct conn_state {
 	struct strbuf body;
 	int too_large;
+	size_t held; /* what the answer counts in the memory budget */
 };
 
 static void add_security_headers(struct MHD_Response *r)
@@ -81,6 +82,11 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, struct wresp *o, int 
 		MHD_add_response_header(r, "Set-Cookie", o->set_cookie);
 	if (o->status == 303)
 		MHD_add_response_header(r, "Location", "/login");
+	if (o->retry_after > 0) {
+		char secs[16];
+		snprintf(secs, sizeof(secs), "%d", o->retry_after);
+		MHD_add_response_header(r, "Retry-After", secs);
+	}
 	/* No cache keeps an API answer, or any answer that sets the cookie. */
 	if (!o->ctype || !strncmp(o->ctype, "application/", 12) || o->set_cookie[0])
 		MHD_add_response_header(r, "Cache-Control", "no-store");
@@ -166,17 +172,28 @@ static void do_login(struct wreq *rq, struct wresp *o, int https)
 	explicit_bzero(&s, sizeof(s));
 }
 
+static void client_text(struct MHD_Connection *c, char *client, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr)
+		addr_fmt(ci->client_addr, client, len);
+}
+
 static void handle(struct web *w, struct MHD_Connection *c, const char *url, const char *method,
                    struct conn_state *cs, struct wresp *o, int https)
 {
 	char client[INET6_ADDRSTRLEN + 8] = "?";
-	const union MHD_ConnectionInfo *ci =
-	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr)
-		addr_fmt(ci->client_addr, client, sizeof(client));
+	client_text(c, client, sizeof(client));
 
-	struct wreq rq = {
-	    w, c, url, method, cs->body.data ? cs->body.data : "", cs->body.len, client};
+	struct wreq rq = {.w = w,
+	                  .conn = c,
+	                  .url = url,
+	                  .method = method,
+	                  .body = cs->body.data ? cs->body.data : "",
+	                  .body_len = cs->body.len,
+	                  .client = client,
+	                  .held = &cs->held};
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 
 	if (cs->too_large) {
@@ -333,14 +350,38 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
 		o.body = (uint8_t *)strdup("");
 		o.len = 0;
 	}
+	/*
+	 * An answer built in memory is held until it is sent: it counts in the
+	 * budget until the request is over (completed()). One that would take
+	 * the worker past it is not sent: 503.
+	 */
+	if (o.body && !o.body_static && o.stream == NULL &&
+	    web_budget_grow(&w->budget, &cs->held, o.cap > o.len ? o.cap : o.len) < 0) {
+		char client[INET6_ADDRSTRLEN + 8] = "?";
+		client_text(c, client, sizeof(client));
+		struct wreq rq = {.w = w,
+		                  .conn = c,
+		                  .url = url,
+		                  .method = method,
+		                  .client = client,
+		                  .held = &cs->held};
+		char cookie[sizeof(o.set_cookie)];
+		memcpy(cookie, o.set_cookie, sizeof(cookie));
+		free(o.body);
+		memset(&o, 0, sizeof(o));
+		memcpy(o.set_cookie, cookie, sizeof(cookie));
+		resp_busy(&rq, &o);
+	}
 	return send_resp(c, &o, !strcmp(method, "HEAD"));
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
+	struct web *w = cls;
 	struct conn_state *cs = *con_cls;
 	if (cs) {
+		web_budget_release(&w->budget, &cs->held);
 		strbuf_free(&cs->body);
 		free(cs);
 		*con_cls = NULL;
@@ -416,6 +457,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	web_state_init(w);
 	w->live = 1;
 	w->cfg = c;
+	w->budget.max = (size_t)c->web_memory_max;
 	w->conf_path = s->conf_path;
 	log_procname("web");
 	snprintf(w->db_path, sizeof(w->db_path), "%s/sinktrap.db", c->state_dir);
@@ -456,7 +498,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	struct MHD_Daemon *d;
 	if (cert)
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
 		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -464,7 +506,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		                     cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	else
 		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
 		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
 		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
 		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,

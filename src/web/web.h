@@ -51,11 +51,40 @@ int web_report_main(int argc, char **argv);
 int web_passwd_main(int argc, char **argv);
 
 /*
- * A ZIP archive holding one file, name, encrypted with the traditional PKWARE
- * scheme (ZipCrypto) under password; stored, not compressed. Malloced into
- * *out. 0, or -1 (too large).
+ * A ZIP archive holding one file, encrypted with the traditional PKWARE
+ * scheme (ZipCrypto), stored, not compressed; made piece by piece so that
+ * nothing holds the whole file: the head (local header and encryption
+ * header), the data encrypted in place as it is read, the tail (central
+ * directory). No ZIP64: the data is at most WEB_ZIP_MAX_DATA bytes.
  */
-int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const char *password,
-                    uint8_t **out, size_t *outlen);
+#define WEB_ZIP_MAX_DATA (0xffffffffu - 12 - 1024)
+#define WEB_ZIP_MAX_NAME 255
+
+struct tm;
+
+struct web_zip {
+	uint8_t head[30 + WEB_ZIP_MAX_NAME + 12];
+	uint8_t tail[46 + WEB_ZIP_MAX_NAME + 22];
+	size_t nhead, ntail;
+	uint64_t len;     /* of the data */
+	uint32_t crc;     /* CRC-32 of the data */
+	uint32_t keys[3]; /* the cipher's state */
+};
+
+/* The CRC-32 of n bytes of p, going on from crc (0 to begin). */
+uint32_t web_zip_crc(uint32_t crc, const uint8_t *p, size_t n);
+/* The encryption header's 11 random bytes. */
+void web_zip_random(uint8_t rnd[11]);
+/*
+ * The archive of the file name holding len bytes whose CRC-32 is crc,
+ * encrypted under password, with the encryption header's random bytes rnd,
+ * dated when (UTC). 0, or -1 (len or name too long).
+ */
+int web_zip_begin(struct web_zip *z, const char *name, uint64_t len, uint32_t crc,
+                  const char *password, const uint8_t rnd[11], const struct tm *when);
+/* Encrypt the next n bytes of the data in place (in order, len in all). */
+void web_zip_crypt(struct web_zip *z, uint8_t *p, size_t n);
+/* The whole archive's size: nhead + len + ntail. */
+uint64_t web_zip_size(const struct web_zip *z);
 
 #endif

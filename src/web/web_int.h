@@ -29,6 +29,39 @@
 #define WEB_DB_IDLE 16
 /* Password checks (argon2id, 19 MiB each) running at once. */
 #define WEB_MAX_ARGON2 2
+/*
+ * Memory: an answer built in memory (JSON) counts against [web] memory_max
+ * once it is larger than WEB_ANSWER_SMALL; one that would take the answers
+ * held past it is refused (503, Retry-After: WEB_RETRY_AFTER seconds).
+ * Downloads are streamed in blocks of WEB_STREAM_BLOCK bytes.
+ */
+#define WEB_ANSWER_SMALL (64 * 1024)
+#define WEB_RETRY_AFTER 5
+#define WEB_STREAM_BLOCK (64 * 1024)
+
+/* budget.c: what the answers built in memory hold, all connections together. */
+struct web_budget {
+	pthread_mutex_t lock;
+	size_t max;  /* 0: no limit */
+	size_t held; /* bytes counted */
+	uint64_t refused;
+	int64_t said_ms; /* the last warning about it */
+};
+void web_budget_init(struct web_budget *b, size_t max);
+/*
+ * One request's answer has grown to now bytes; *mine is what it has counted
+ * so far. 0, counted (*mine = now; an answer of at most WEB_ANSWER_SMALL
+ * bytes is not counted); -1 when other answers hold memory and the total
+ * would pass max: nothing counted, the answer is to be dropped. One answer
+ * alone may pass max.
+ */
+int web_budget_grow(struct web_budget *b, size_t *mine, size_t now);
+/* The request is over: what it counted is given back (*mine = 0). */
+void web_budget_release(struct web_budget *b, size_t *mine);
+/* Bytes counted now, and the answers refused so far. */
+size_t web_budget_held(struct web_budget *b, uint64_t *refused);
+/* 1 when a refusal is to be logged (at most once in 10 s). */
+int web_budget_say(struct web_budget *b, int64_t now_ms);
 
 struct wsession {
 	char id[65];
@@ -66,6 +99,7 @@ struct web {
 	char dummy_hash[256];
 	struct agg *agg; /* agg.c: running totals of the events table */
 	int live;        /* the worker (not `sinktrap report`): use the running totals */
+	struct web_budget budget;
 };
 
 /* A request as the API handlers see it. */
@@ -77,6 +111,7 @@ struct wreq {
 	const char *body;
 	size_t body_len;
 	const char *client; /* text address */
+	size_t *held;       /* what the answer has counted in w->budget; NULL: not counted */
 };
 
 /* A response: status, content type, body (malloced), extra headers. */
@@ -85,7 +120,9 @@ struct wresp {
 	const char *ctype;
 	uint8_t *body;
 	size_t len;
+	size_t cap;      /* bytes allocated for body (0: len) */
 	int body_static; /* body points at embedded data */
+	int retry_after; /* seconds, for a 503 */
 	char disposition[256];
 	char set_cookie[512];
 	void *stream; /* a struct MHD_Response made by the handler (a streamed download) */
@@ -116,6 +153,17 @@ void login_succeeded(struct web *w, const char *addr);
 const char *req_arg(struct wreq *r, const char *name);
 void resp_json(struct wresp *o, int status, struct strbuf *sb);
 void resp_error(struct wresp *o, int status, const char *msg);
+/*
+ * 503: the answer would take the worker past [web] memory_max (logged at
+ * most every 10 s); what it counted is given back at once, as its body is
+ * dropped.
+ */
+void resp_busy(struct wreq *r, struct wresp *o);
+/*
+ * The answer being built in sb is about to take more bytes: counted in the
+ * budget first (the capacity sb will grow to). 0, or -1: over the budget.
+ */
+int answer_grow(struct wreq *r, const struct strbuf *sb, size_t more);
 void api_route(struct wreq *r, struct wresp *o);
 void api_host(struct wreq *r, struct wresp *o, const char *ip);
 /*

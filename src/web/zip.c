@@ -3,6 +3,11 @@
  * ("ZipCrypto", APPNOTE 6.1): what malware analysts' tools expect of a
  * sample zipped with the password "infected". The entry is stored (method
  * 0); the 12-byte encryption header ends with the CRC's high byte.
+ *
+ * The archive is made piece by piece, so that a download holds none of the
+ * payload: the headers (which need the data's CRC-32 and length, known
+ * beforehand), then the data encrypted as it is read, then the central
+ * directory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,35 +17,24 @@
 
 #include "web/web.h"
 
-struct zkeys {
-	uint32_t k0, k1, k2;
-};
-
-static uint32_t crc_byte(uint32_t crc, uint8_t b)
+static uint32_t crc_byte(const z_crc_t *t, uint32_t crc, uint8_t b)
 {
-	/* zlib's table, one byte at a time. */
-	const z_crc_t *t = get_crc_table();
-	return t[(crc ^ b) & 0xff] ^ (crc >> 8);
+	return (uint32_t)t[(crc ^ b) & 0xff] ^ (crc >> 8);
 }
 
-static void zk_update(struct zkeys *k, uint8_t c)
+static void zk_update(const z_crc_t *t, uint32_t k[3], uint8_t c)
 {
-	k->k0 = crc_byte(k->k0, c);
-	k->k1 = k->k1 + (k->k0 & 0xff);
-	k->k1 = k->k1 * 134775813u + 1;
-	k->k2 = crc_byte(k->k2, (uint8_t)(k->k1 >> 24));
+	k[0] = crc_byte(t, k[0], c);
+	k[1] = k[1] + (k[0] & 0xff);
+	k[1] = k[1] * 134775813u + 1;
+	k[2] = crc_byte(t, k[2], (uint8_t)(k[1] >> 24));
 }
 
-static uint8_t zk_stream(const struct zkeys *k)
+static uint8_t zk_enc(const z_crc_t *t, uint32_t k[3], uint8_t p)
 {
-	uint32_t t = (k->k2 | 2) & 0xffff;
-	return (uint8_t)((t * (t ^ 1)) >> 8);
-}
-
-static uint8_t zk_enc(struct zkeys *k, uint8_t p)
-{
-	uint8_t c = p ^ zk_stream(k);
-	zk_update(k, p);
+	uint32_t s = (k[2] | 2) & 0xffff;
+	uint8_t c = p ^ (uint8_t)((s * (s ^ 1)) >> 8);
+	zk_update(t, k, p);
 	return c;
 }
 
@@ -57,32 +51,42 @@ static uint8_t *le32(uint8_t *p, uint32_t v)
 	return le16(p, v >> 16);
 }
 
-int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const char *password,
-                    uint8_t **out, size_t *outlen)
+uint32_t web_zip_crc(uint32_t crc, const uint8_t *p, size_t n)
+{
+	/* crc32 takes uInt lengths: feed it in pieces. */
+	while (n > 0) {
+		size_t k = n > (1u << 30) ? (1u << 30) : n;
+		crc = (uint32_t)crc32(crc, p, (uInt)k);
+		p += k;
+		n -= k;
+	}
+	return crc;
+}
+
+void web_zip_random(uint8_t rnd[11])
+{
+	if (getrandom(rnd, 11, 0) != 11) {
+		for (int i = 0; i < 11; i++)
+			rnd[i] = (uint8_t)rand();
+	}
+}
+
+int web_zip_begin(struct web_zip *z, const char *name, uint64_t len, uint32_t crc,
+                  const char *password, const uint8_t rnd[11], const struct tm *when)
 {
 	size_t nlen = strlen(name);
-	if (len > 0xffffffffu - 12 - 1024 || nlen > 255)
+	if (len > WEB_ZIP_MAX_DATA || nlen > WEB_ZIP_MAX_NAME)
 		return -1;
-	uint32_t crc = (uint32_t)crc32(0L, data, (uInt)0);
-	/* crc32 takes uInt lengths: feed it in pieces. */
-	for (size_t off = 0; off < len;) {
-		size_t n = len - off > (1u << 30) ? (1u << 30) : len - off;
-		crc = (uint32_t)crc32(crc, data + off, (uInt)n);
-		off += n;
-	}
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	uint32_t dtime = (uint32_t)((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
+	const z_crc_t *t = get_crc_table();
+	uint32_t dtime =
+	    (uint32_t)((when->tm_hour << 11) | (when->tm_min << 5) | (when->tm_sec / 2));
 	uint32_t ddate =
-	    (uint32_t)(((tm.tm_year - 80) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
+	    (uint32_t)(((when->tm_year - 80) << 9) | ((when->tm_mon + 1) << 5) | when->tm_mday);
 	uint32_t csize = (uint32_t)len + 12;
+	z->len = len;
+	z->crc = crc;
 
-	size_t total = 30 + nlen + csize + 46 + nlen + 22;
-	uint8_t *buf = malloc(total);
-	if (buf == NULL)
-		return -1;
-	uint8_t *p = buf;
+	uint8_t *p = z->head;
 	/* Local file header. */
 	p = le32(p, 0x04034b50);
 	p = le16(p, 20);
@@ -97,22 +101,22 @@ int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const cha
 	p = le16(p, 0);
 	memcpy(p, name, nlen);
 	p += nlen;
-	/* Encryption header, then the data. */
-	struct zkeys k = {0x12345678u, 0x23456789u, 0x34567890u};
+	/* Encryption header: the keys start from the password, then run on over the data. */
+	z->keys[0] = 0x12345678u;
+	z->keys[1] = 0x23456789u;
+	z->keys[2] = 0x34567890u;
 	for (const char *s = password; *s; s++)
-		zk_update(&k, (uint8_t)*s);
+		zk_update(t, z->keys, (uint8_t)*s);
 	uint8_t hdr[12];
-	if (getrandom(hdr, 11, 0) != 11) {
-		for (int i = 0; i < 11; i++)
-			hdr[i] = (uint8_t)rand();
-	}
+	memcpy(hdr, rnd, 11);
 	hdr[11] = (uint8_t)(crc >> 24);
 	for (int i = 0; i < 12; i++)
-		*p++ = zk_enc(&k, hdr[i]);
-	for (size_t i = 0; i < len; i++)
-		*p++ = zk_enc(&k, data[i]);
-	/* Central directory. */
-	uint32_t cd_off = (uint32_t)(p - buf);
+		*p++ = zk_enc(t, z->keys, hdr[i]);
+	z->nhead = (size_t)(p - z->head);
+
+	/* Central directory, after the local header, the encryption header and the data. */
+	uint32_t cd_off = (uint32_t)(z->nhead + len);
+	p = z->tail;
 	p = le32(p, 0x02014b50);
 	p = le16(p, 0x0314); /* made by: Unix, 2.0 */
 	p = le16(p, 20);
@@ -132,7 +136,7 @@ int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const cha
 	p = le32(p, 0);
 	memcpy(p, name, nlen);
 	p += nlen;
-	uint32_t cd_size = (uint32_t)(p - buf) - cd_off;
+	uint32_t cd_size = (uint32_t)(p - z->tail);
 	/* End of central directory. */
 	p = le32(p, 0x06054b50);
 	p = le16(p, 0);
@@ -142,7 +146,20 @@ int web_zip_encrypt(const char *name, const uint8_t *data, size_t len, const cha
 	p = le32(p, cd_size);
 	p = le32(p, cd_off);
 	p = le16(p, 0);
-	*out = buf;
-	*outlen = (size_t)(p - buf);
+	z->ntail = (size_t)(p - z->tail);
 	return 0;
+}
+
+void web_zip_crypt(struct web_zip *z, uint8_t *p, size_t n)
+{
+	const z_crc_t *t = get_crc_table();
+	uint32_t k[3] = {z->keys[0], z->keys[1], z->keys[2]};
+	for (size_t i = 0; i < n; i++)
+		p[i] = zk_enc(t, k, p[i]);
+	memcpy(z->keys, k, sizeof(k));
+}
+
+uint64_t web_zip_size(const struct web_zip *z)
+{
+	return (uint64_t)z->nhead + z->len + z->ntail;
 }

@@ -25,11 +25,12 @@ DOMAIN = "c2-beacon.evil-e2e.example"
 PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
 
-def start(res, dns=None, users=None, tokens=None):
+def start(res, dns=None, users=None, tokens=None, web=None, trap=None):
     """A running sinktrap with every name sinkholed (or the [dns] keys given), the trap
     on one port and the web worker; returns (sinktrap, web base URL, trap port).
     users, tokens: the files [web] names, used as they are (by default made here:
-    USER signed up with `sinktrap passwd`, TOKEN)."""
+    USER signed up with `sinktrap passwd`, TOKEN). web, trap: more keys of those
+    sections."""
     trap_port = harness.free_port(v6=False)
     web_port = harness.free_port(v6=False)
     made_users = users is None
@@ -40,9 +41,9 @@ def start(res, dns=None, users=None, tokens=None):
     st = res.sinktrap({
         "dns": dns or {"mode": "allowlist"},
         "trap": {"enabled": "yes", "listen": "127.0.0.1", "ports": str(trap_port),
-                 "read_timeout": "1s"},
+                 "read_timeout": "1s", **(trap or {})},
         "web": {"enabled": "yes", "listen": f"127.0.0.1:{web_port}", "users": str(users),
-                "tokens": str(tokens)},
+                "tokens": str(tokens), **(web or {})},
     }, start=False)
     if made_users:
         r = subprocess.run([str(st.bin), "passwd", "-f", str(users), USER], input=PASSWORD,
