@@ -48,11 +48,8 @@ static void report_drops(struct emitter *e)
 void emit_commit(struct emitter *e)
 {
 	struct evbuf *b = &e->buf;
-	if (b->overflow) {
-		/* Too big to describe: keep what fits by closing it anyway. */
-		b->overflow = 0;
-	}
 	size_t start = b->start;
+	/* A record that ran out of room is kept: ev_end closes it with its marker. */
 	ev_end(b);
 	if (b->len - e->sent > e->max_pending) {
 		b->len = start;

@@ -52,7 +52,11 @@ static inline struct evbuf *emit_buf(struct emitter *e)
 {
 	return &e->buf;
 }
-/* Close the record being built; drops it (counted) if over the bound. */
+/*
+ * Close the record being built; drops it (counted) if over the bound. A
+ * record that outgrew EV_MAX_RECORD is kept up to its last whole field, with
+ * "truncated": true (event.h).
+ */
 void emit_commit(struct emitter *e);
 /* Send what is pending; returns 0, or -errno if the channel broke (records kept). */
 int emit_flush(struct emitter *e);

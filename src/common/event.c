@@ -94,6 +94,7 @@ void evbuf_reset(struct evbuf *b)
 	b->start = 0;
 	b->depth = 0;
 	b->overflow = 0;
+	b->skipped = 0;
 }
 
 void evbuf_shrink(struct evbuf *b, size_t keep)
@@ -121,15 +122,50 @@ static void reserve_raw(struct evbuf *b, size_t n)
 	b->cap = cap;
 }
 
-/* Room for n more bytes in the current record; -1 past the record limit. */
-static int reserve(struct evbuf *b, size_t n)
+/*
+ * The record is full: nothing more is written to it. An open object that is
+ * an element of an array is taken out again, as it is not whole (no header
+ * name without its value), and so is each open object or array left empty,
+ * so the record shows no "{}" that stood for content; the caller's ev_close
+ * for each of them then closes nothing.
+ */
+static void truncate_here(struct evbuf *b)
 {
-	if (b->len - b->start + n > EV_MAX_RECORD) {
-		b->overflow = 1;
+	b->overflow = 1;
+	while (b->depth > 0 &&
+	       (b->element[b->depth - 1] || b->len == b->body_at[b->depth - 1])) {
+		b->depth--;
+		b->len = b->open_at[b->depth];
+		b->skipped++;
+	}
+}
+
+/*
+ * Room for n more bytes in the current record, opening `opens` objects or
+ * arrays; -1 once the record is full. What closing the record may still
+ * need stays free: an END for each open object and array (the new ones
+ * included) and the truncation marker.
+ */
+static int reserve(struct evbuf *b, size_t n, int opens)
+{
+	if (b->overflow)
+		return -1;
+	size_t tail = 2 * (size_t)(b->depth + opens) + EV_TRUNCATED_LEN;
+	if (b->len - b->start + n + tail > EV_MAX_RECORD) {
+		truncate_here(b);
 		return -1;
 	}
 	reserve_raw(b, n);
 	return 0;
+}
+
+static void put_raw_key(struct evbuf *b, enum ev_kind kind, const char *key, size_t kl)
+{
+	b->data[b->len++] = (uint8_t)kind;
+	b->data[b->len++] = (uint8_t)kl;
+	if (kl)
+		memcpy(b->data + b->len, key, kl);
+	b->len += kl;
 }
 
 static int put_key(struct evbuf *b, enum ev_kind kind, const char *key, size_t extra)
@@ -137,20 +173,21 @@ static int put_key(struct evbuf *b, enum ev_kind kind, const char *key, size_t e
 	size_t kl = key ? strlen(key) : 0;
 	if (kl > 255)
 		kl = 255;
-	if (reserve(b, 2 + kl + extra) < 0)
+	int opens = kind == EV_OBJ || kind == EV_ARR;
+	if (reserve(b, 2 + kl + extra, opens) < 0)
 		return -1;
-	b->data[b->len++] = (uint8_t)kind;
-	b->data[b->len++] = (uint8_t)kl;
-	if (kl)
-		memcpy(b->data + b->len, key, kl);
-	b->len += kl;
+	put_raw_key(b, kind, key, kl);
 	return 0;
 }
 
 void ev_strn(struct evbuf *b, const char *key, const void *s, size_t n)
 {
-	if (n > EV_MAX_RECORD / 2)
-		n = EV_MAX_RECORD / 2;
+	/* A string longer than a record can never fit: it truncates the record. */
+	if (n > EV_MAX_RECORD) {
+		if (!b->overflow)
+			truncate_here(b);
+		return;
+	}
 	if (put_key(b, EV_STR, key, 4 + n) < 0)
 		return;
 	uint32_t l = (uint32_t)n;
@@ -238,25 +275,42 @@ void ev_addr(struct evbuf *b, const char *key, const struct sockaddr *sa)
 	ev_strn(b, key, text, n);
 }
 
+/* Open an object or array, or, once the record is full, count it as skipped. */
+static void open_nested(struct evbuf *b, enum ev_kind kind, const char *key)
+{
+	if (!b->overflow && b->depth >= EV_MAX_DEPTH - 1)
+		truncate_here(b); /* too deep to write: the record ends here */
+	size_t at = b->len;
+	if (put_key(b, kind, key, 0) < 0) {
+		b->skipped++; /* its ev_close closes nothing */
+		return;
+	}
+	b->open_at[b->depth] = at;
+	b->body_at[b->depth] = b->len;
+	b->element[b->depth] =
+	    kind == EV_OBJ && b->depth > 0 && b->data[b->open_at[b->depth - 1]] == EV_ARR;
+	b->depth++;
+}
+
 void ev_obj(struct evbuf *b, const char *key)
 {
-	if (b->depth >= EV_MAX_DEPTH - 1 || put_key(b, EV_OBJ, key, 0) < 0)
-		return;
-	b->depth++;
+	open_nested(b, EV_OBJ, key);
 }
 
 void ev_arr(struct evbuf *b, const char *key)
 {
-	if (b->depth >= EV_MAX_DEPTH - 1 || put_key(b, EV_ARR, key, 0) < 0)
-		return;
-	b->depth++;
+	open_nested(b, EV_ARR, key);
 }
 
 void ev_close(struct evbuf *b)
 {
+	if (b->skipped > 0) {
+		b->skipped--;
+		return;
+	}
 	if (b->depth == 0)
 		return;
-	/* END must always fit, so it bypasses the record limit. */
+	/* The room for END was kept free when the object was opened. */
 	reserve_raw(b, 2);
 	b->data[b->len++] = EV_END;
 	b->data[b->len++] = 0;
@@ -270,6 +324,7 @@ void ev_begin(struct evbuf *b, const char *event_type, int64_t usec)
 	b->start = b->len;
 	b->depth = 0;
 	b->overflow = 0;
+	b->skipped = 0;
 	reserve_raw(b, 4);
 	b->len += 4;
 	ev_time(b, "timestamp", usec ? usec : now);
@@ -280,8 +335,15 @@ void ev_begin(struct evbuf *b, const char *event_type, int64_t usec)
 
 void ev_end(struct evbuf *b)
 {
+	b->skipped = 0;
 	while (b->depth > 0)
 		ev_close(b);
+	if (b->overflow) {
+		/* Its room was kept free: the record stays within EV_MAX_RECORD. */
+		reserve_raw(b, EV_TRUNCATED_LEN);
+		put_raw_key(b, EV_BOOL, EV_TRUNCATED_KEY, sizeof(EV_TRUNCATED_KEY) - 1);
+		b->data[b->len++] = 1;
+	}
 	uint32_t l = (uint32_t)(b->len - b->start);
 	memcpy(b->data + b->start, &l, 4);
 	b->start = b->len;
@@ -292,6 +354,7 @@ void ev_abort(struct evbuf *b)
 	b->len = b->start;
 	b->depth = 0;
 	b->overflow = 0;
+	b->skipped = 0;
 }
 
 long ev_record_check(const uint8_t *buf, size_t len)

@@ -17,6 +17,17 @@
  * The first fields of every record are, in order: "timestamp" (EV_TIME),
  * "event_type" (EV_STR) and "event_id" (EV_STR, unique across processes and
  * restarts, used for idempotent inserts).
+ *
+ * A record is at most EV_MAX_RECORD bytes. Room to close every open object
+ * and array and to add the marker is kept free as fields are added, so a
+ * record that runs out of room ends the same way whatever its fields: the
+ * first field that does not fit, and every field after it, are left out
+ * (nothing is cut in the middle, nothing later fills the gap); an object
+ * that is an element of an array (a header, a message, a credential) is kept
+ * whole or not at all, objects and arrays left empty by that are dropped, the
+ * others are closed, and the record gets a last top-level field
+ * "truncated": true (EV_BOOL). No record has that key at the top level
+ * otherwise.
  */
 #ifndef SINKTRAP_EVENT_H
 #define SINKTRAP_EVENT_H
@@ -37,14 +48,21 @@ enum ev_kind {
 
 #define EV_MAX_DEPTH 8
 #define EV_MAX_RECORD (60 * 1024)
+#define EV_TRUNCATED_KEY "truncated"
+/* The marker's size: kind, key length, key, the bool. */
+#define EV_TRUNCATED_LEN (2 + sizeof(EV_TRUNCATED_KEY) - 1 + 1)
 
 /* A growable buffer holding zero or more complete records. Malloced data. */
 struct evbuf {
 	uint8_t *data;
 	size_t len, cap;
 	size_t start; /* offset of the record being built */
-	int depth;
-	int overflow; /* record grew past EV_MAX_RECORD: it is truncated */
+	int depth;    /* objects and arrays open (written) */
+	int overflow; /* a field did not fit: the record is truncated from there on */
+	int skipped;  /* objects and arrays left out: their ev_close closes nothing */
+	/* where each open object or array starts, and where its first field would */
+	size_t open_at[EV_MAX_DEPTH], body_at[EV_MAX_DEPTH];
+	uint8_t element[EV_MAX_DEPTH]; /* 1: an object that is an element of an array */
 };
 
 void evbuf_init(struct evbuf *b);
@@ -61,7 +79,7 @@ void event_id_new(char out[25]);
 
 /* Begin a record with timestamp (usec; 0 = now), event_type and event_id. */
 void ev_begin(struct evbuf *b, const char *event_type, int64_t usec);
-/* Close the record (closes any open object). */
+/* Close the record (closes any open object; adds the marker when truncated). */
 void ev_end(struct evbuf *b);
 /* Drop the record being built. */
 void ev_abort(struct evbuf *b);
@@ -75,6 +93,7 @@ void ev_time(struct evbuf *b, const char *key, int64_t usec);
 void ev_addr(struct evbuf *b, const char *key, const struct sockaddr *sa);
 /* inet_ntop for AF_INET/AF_INET6 (IPv4 without sprintf); returns the length. */
 size_t addr_text(int family, const void *addr, char out[46]);
+/* Nesting deeper than EV_MAX_DEPTH - 1 truncates the record like a field that does not fit. */
 void ev_obj(struct evbuf *b, const char *key);
 void ev_arr(struct evbuf *b, const char *key);
 void ev_close(struct evbuf *b);

@@ -14,6 +14,7 @@
 #include "common/event.h"
 #include "store/db.h"
 #include "store/evsum.h"
+#include "store/render.h"
 #include "store/rows.h"
 
 static const char SHA[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
@@ -300,6 +301,89 @@ static void test_event_store(void **state)
 	evbuf_free(&b);
 }
 
+/*
+ * Records a producer cut at EV_MAX_RECORD ("truncated": true, event.h) are
+ * stored like any other: the events row with the marker in its JSON, the
+ * payload row from what the record kept.
+ */
+static void test_truncated_event_store(void **state)
+{
+	(void)state;
+	static char big[EV_MAX_RECORD];
+	char err[256];
+	const char *path = test_dir_path("tr.db");
+	struct db *d = db_open_sqlite(path, err, sizeof(err));
+	assert_non_null(d);
+	struct evbuf b;
+	struct evsum es;
+	struct strbuf js;
+	const char *what = NULL;
+	memset(big, 'A', sizeof(big));
+	evbuf_init(&b);
+	strbuf_init(&js);
+	assert_int_equal(db_begin(d), 0);
+
+	/* a trap event whose header values run past the record */
+	ev_begin(&b, "trap", 1700000000000000LL);
+	ev_str(&b, "src_ip", "10.0.0.9");
+	ev_obj(&b, "trap");
+	ev_str(&b, "domain", "evil.example");
+	ev_close(&b);
+	ev_obj(&b, "http");
+	ev_arr(&b, "request_headers");
+	for (int i = 0; i < 8; i++) {
+		ev_obj(&b, NULL);
+		ev_str(&b, "name", "X-Pad");
+		ev_strn(&b, "value", big, 25000);
+		ev_close(&b);
+	}
+	ev_close(&b);
+	ev_close(&b);
+	ev_obj(&b, "credentials");
+	ev_str(&b, "username", "root");
+	ev_close(&b);
+	ev_end(&b);
+	assert_int_equal(ev_record_check(b.data, b.len), (long)b.len);
+	evsum_extract(b.data, b.len, &es);
+	render_json(b.data, b.len, NULL, &js);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, js.data, js.len, &what), 1);
+
+	/* a fileinfo cut after its hash and size */
+	evbuf_reset(&b);
+	strbuf_reset(&js);
+	ev_begin(&b, "fileinfo", 400);
+	ev_obj(&b, "fileinfo");
+	ev_str(&b, "sha256", SHA);
+	ev_int(&b, "size", 4);
+	ev_strn(&b, "filename", big, sizeof(big));
+	ev_str(&b, "kind", "raw");
+	ev_close(&b);
+	ev_end(&b);
+	assert_int_equal(ev_record_check(b.data, b.len), (long)b.len);
+	evsum_extract(b.data, b.len, &es);
+	render_json(b.data, b.len, NULL, &js);
+	assert_int_equal(db_event_store(d, b.data, b.len, &es, js.data, js.len, &what), 1);
+	assert_int_equal(db_commit(d), 0);
+	db_close(&d);
+
+	assert_int_equal(query_int(path,
+	                           "SELECT count(*) FROM events WHERE json_valid(json) AND "
+	                           "json_extract(json, '$.truncated') = 1"),
+	                 2);
+	assert_int_equal(query_int(path, "SELECT domain = 'evil.example' FROM events WHERE "
+	                                 "event_type = 'trap'"),
+	                 1);
+	assert_int_equal(
+	    query_int(path, "SELECT json_extract(json, '$.credentials') IS NULL AND "
+	                    "json_array_length(json, '$.http.request_headers') = 2 AND "
+	                    "json_extract(json, '$.http.request_headers[1].value') IS NOT NULL "
+	                    "FROM events WHERE event_type = 'trap'"),
+	    1);
+	assert_int_equal(query_int(path, "SELECT size FROM payloads"), 4);
+	strbuf_free(&js);
+	evbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -309,6 +393,8 @@ int main(void)
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_event_rows, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_event_store, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_truncated_event_store, test_dir_setup,
 	                                    test_dir_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
