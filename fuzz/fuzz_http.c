@@ -83,6 +83,9 @@ static void run_once(const struct responder *rs, const struct resp_config *cfg,
 	ev_end(&r->ev);
 	if (ev_record_check(r->ev.data, r->ev.len) != (long)r->ev.len)
 		abort();
+	/* what a connection records fits its part of the event (40 KiB) */
+	if (r->ev.len - r->fields_at > 40 * 1024)
+		abort();
 	rs->destroy(st);
 }
 

@@ -201,6 +201,39 @@ size_t resp_line_feed(struct resp_line *l, const uint8_t *p, size_t n)
 	return take + 1;
 }
 
+/* ---- the record budget --------------------------------------------------- */
+
+void resp_record_init(struct resp_record *r, size_t max)
+{
+	r->used = 0;
+	r->max = max ? max : RESP_RECORD_MAX;
+}
+
+int resp_record_take(struct resp_record *r, size_t n, enum resp_rec_class cls)
+{
+	if (r == NULL)
+		return 0;
+	size_t limit = r->max;
+	if (cls == RESP_REC_BULK)
+		limit =
+		    r->max > RESP_RECORD_RESERVE ? r->max - RESP_RECORD_RESERVE : r->max / 2;
+	if (cls != RESP_REC_ALWAYS && (r->used > limit || n > limit - r->used))
+		return -ENOSPC;
+	r->used += n;
+	resp_mem_charge(n);
+	return 0;
+}
+
+void resp_record_give(struct resp_record *r, size_t n)
+{
+	if (r == NULL)
+		return;
+	if (n > r->used)
+		n = r->used;
+	r->used -= n;
+	resp_mem_release(n);
+}
+
 /* ---- recorded strings ---------------------------------------------------- */
 
 void resp_strv_init(struct resp_strv *v, int max)
@@ -209,21 +242,38 @@ void resp_strv_init(struct resp_strv *v, int max)
 	v->max = max;
 }
 
+void resp_strv_budget(struct resp_strv *v, struct resp_record *rec, enum resp_rec_class cls)
+{
+	v->rec = rec;
+	v->cls = cls;
+}
+
 void resp_strv_free(struct resp_strv *v)
 {
-	for (int i = 0; i < v->n; i++)
+	for (int i = 0; i < v->n; i++) {
 		free(v->v[i]);
+		resp_record_give(v->rec, v->len[i] + RESP_ITEM_COST);
+	}
 	free(v->v);
 	free(v->len);
+	resp_mem_release(v->slots);
 	int max = v->max;
+	struct resp_record *rec = v->rec;
+	enum resp_rec_class cls = v->cls;
 	memset(v, 0, sizeof(*v));
 	v->max = max;
+	v->rec = rec;
+	v->cls = cls;
 }
 
 int resp_strv_add(struct resp_strv *v, const void *s, size_t n)
 {
-	v->total++;
-	if (v->n >= v->max)
+	/* only the first ones: none after one that was not kept */
+	if (v->total++ > (unsigned)v->n || v->n >= v->max)
+		return -ENOSPC;
+	if (n > RESP_STR_MAX)
+		n = RESP_STR_MAX;
+	if (resp_record_take(v->rec, n + RESP_ITEM_COST, v->cls) < 0)
 		return -ENOSPC;
 	if (v->v == NULL) {
 		v->v = calloc((size_t)v->max, sizeof(*v->v));
@@ -233,20 +283,53 @@ int resp_strv_add(struct resp_strv *v, const void *s, size_t n)
 			free(v->len);
 			v->v = NULL;
 			v->len = NULL;
+			resp_record_give(v->rec, n + RESP_ITEM_COST);
 			return -ENOMEM;
 		}
+		if (v->rec) {
+			v->slots = (size_t)v->max * (sizeof(*v->v) + sizeof(*v->len));
+			resp_mem_charge(v->slots);
+		}
 	}
-	if (n > RESP_STR_MAX)
-		n = RESP_STR_MAX;
 	char *c = malloc(n + 1);
-	if (c == NULL)
+	if (c == NULL) {
+		resp_record_give(v->rec, n + RESP_ITEM_COST);
 		return -ENOMEM;
+	}
 	memcpy(c, s, n);
 	c[n] = '\0';
 	v->v[v->n] = c;
 	v->len[v->n] = n;
 	v->n++;
 	return 0;
+}
+
+unsigned resp_strv_not_kept(const struct resp_strv *v)
+{
+	return v->total - (unsigned)v->n;
+}
+
+void resp_str_set(struct resp_str *d, struct resp_record *rec, const void *s, size_t n)
+{
+	resp_str_free(d, rec);
+	if (n > RESP_STR_MAX)
+		n = RESP_STR_MAX;
+	d->s = malloc(n + 1);
+	if (d->s == NULL)
+		return;
+	memcpy(d->s, s, n);
+	d->s[n] = '\0';
+	d->len = n;
+	resp_record_take(rec, n + RESP_ITEM_COST, RESP_REC_ALWAYS);
+}
+
+void resp_str_free(struct resp_str *d, struct resp_record *rec)
+{
+	if (d->s)
+		resp_record_give(rec, d->len + RESP_ITEM_COST);
+	free(d->s);
+	d->s = NULL;
+	d->len = 0;
 }
 
 void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *key)
@@ -275,13 +358,32 @@ static char *dup_bounded(const void *s, size_t *n)
 	return c;
 }
 
+/*
+ * What a kept attempt takes of the record budget: the user name as kept, room
+ * for a password of any kept length (it may come later: resp_creds_set_pass),
+ * and the framing of an object with three fields.
+ */
+static size_t cred_cost(size_t ulen)
+{
+	return (ulen > RESP_STR_MAX ? RESP_STR_MAX : ulen) + RESP_STR_MAX + 4 * RESP_ITEM_COST;
+}
+
+void resp_creds_budget(struct resp_creds *c, struct resp_record *rec)
+{
+	c->rec = rec;
+}
+
 void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
                     size_t plen, const char *method)
 {
-	c->total++;
-	if (c->n >= RESP_CREDS_MAX)
+	/* only the first ones: none after one that was not kept */
+	if (c->total++ > (unsigned)c->n || c->n >= RESP_CREDS_MAX)
+		return;
+	size_t cost = cred_cost(user ? ulen : 0);
+	if (resp_record_take(c->rec, cost, RESP_REC_PRIORITY) < 0)
 		return;
 	struct resp_cred *r = &c->c[c->n++];
+	r->cost = cost;
 	r->ulen = ulen;
 	r->plen = plen;
 	r->user = dup_bounded(user, &r->ulen);
@@ -302,10 +404,13 @@ void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen)
 void resp_creds_free(struct resp_creds *c)
 {
 	for (int i = 0; i < c->n; i++) {
+		resp_record_give(c->rec, c->c[i].cost);
 		free(c->c[i].user);
 		free(c->c[i].pass);
 	}
+	struct resp_record *rec = c->rec;
 	memset(c, 0, sizeof(*c));
+	c->rec = rec;
 }
 
 static void cred_render(const struct resp_cred *r, struct evbuf *ev, const char *key)
@@ -330,6 +435,8 @@ void resp_creds_render(const struct resp_creds *c, struct evbuf *ev)
 			cred_render(&c->c[i], ev, "");
 		ev_close(ev);
 		ev_int(ev, "credentials_count", c->total);
+		if (c->total > (unsigned)c->n)
+			ev_int(ev, "credentials_not_kept", c->total - (unsigned)c->n);
 	}
 }
 

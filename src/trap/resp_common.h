@@ -38,33 +38,93 @@ void resp_line_clear(struct resp_line *l);
  */
 size_t resp_line_feed(struct resp_line *l, const uint8_t *p, size_t n);
 
-/* Bounded list of recorded strings (commands, recipients, channels). */
+/*
+ * What one connection records for its event (commands, messages, addresses,
+ * credentials): bounded in bytes, well under the event's record size
+ * (EV_MAX_RECORD), and counted in the worker's memory budget while it is
+ * kept (resp_mem_charge when taken, resp_mem_release when given back). Each
+ * kept string costs its length plus RESP_ITEM_COST (its place in the event:
+ * key and framing; its slot and allocation).
+ *
+ * What the client can repeat at will (commands, recipients, messages: BULK)
+ * stops at max less RESP_RECORD_RESERVE, so that credentials and URLs that
+ * come after a flood of commands are still kept (PRIORITY, up to max). The
+ * few single values a protocol has (a HELO name, a realname: one of each, at
+ * most RESP_STR_MAX bytes) are always kept (ALWAYS) and counted all the same.
+ */
+#define RESP_RECORD_MAX (40u * 1024)
+#define RESP_RECORD_RESERVE (12u * 1024)
+#define RESP_ITEM_COST 16
+
+enum resp_rec_class { RESP_REC_BULK, RESP_REC_PRIORITY, RESP_REC_ALWAYS };
+
+struct resp_record {
+	size_t used; /* bytes taken */
+	size_t max;  /* RESP_RECORD_MAX unless a test says otherwise */
+};
+
+/* max 0: RESP_RECORD_MAX. */
+void resp_record_init(struct resp_record *r, size_t max);
+/* Take n bytes of the budget (charged): 0, or -ENOSPC (nothing taken). */
+int resp_record_take(struct resp_record *r, size_t n, enum resp_rec_class cls);
+/* Give back n bytes taken before (released). */
+void resp_record_give(struct resp_record *r, size_t n);
+
+/*
+ * Bounded list of recorded strings (commands, recipients, channels). The
+ * first strings offered are kept, in order: once one is not kept (the count
+ * or the connection's record budget reached), no later one is.
+ */
 struct resp_strv {
 	char **v; /* Malloced, each malloced and NUL-terminated */
 	size_t *len;
-	int n, max;     /* max = 0: nothing is kept */
-	unsigned total; /* how many were offered, kept or not */
+	int n, max;              /* max = 0: nothing is kept */
+	unsigned total;          /* how many were offered, kept or not */
+	struct resp_record *rec; /* NULL: bounded by max only, not charged */
+	enum resp_rec_class cls;
+	size_t slots; /* bytes of v and len charged (with rec) */
 };
 
 void resp_strv_init(struct resp_strv *v, int max);
+/* Count what is kept in the connection's record budget (before the first add). */
+void resp_strv_budget(struct resp_strv *v, struct resp_record *rec, enum resp_rec_class cls);
 void resp_strv_free(struct resp_strv *v);
 /* Keeps the first RESP_STR_MAX bytes. 0, or -ENOSPC/-ENOMEM when not kept. */
 int resp_strv_add(struct resp_strv *v, const void *s, size_t n);
+/* How many were offered and not kept. */
+unsigned resp_strv_not_kept(const struct resp_strv *v);
 /* ev_arr(key) with each string; nothing when empty. */
 void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *key);
+
+/*
+ * A single recorded string (a HELO name, a realname, an IRC password), at
+ * most RESP_STR_MAX bytes, kept in the record budget as ALWAYS (rec may be
+ * NULL). Replaces the previous value.
+ */
+struct resp_str {
+	char *s; /* Malloced, NUL-terminated, or NULL */
+	size_t len;
+};
+void resp_str_set(struct resp_str *d, struct resp_record *rec, const void *s, size_t n);
+void resp_str_free(struct resp_str *d, struct resp_record *rec);
 
 /* Credentials tried on a connection, in order; the first few are kept. */
 struct resp_cred {
 	char *user, *pass; /* Malloced or NULL */
 	size_t ulen, plen;
 	const char *method; /* static: "USER/PASS", "PLAIN", "LOGIN", ... */
+	size_t cost;        /* taken of the record budget */
 };
 
 struct resp_creds {
 	struct resp_cred c[RESP_CREDS_MAX];
 	int n;
 	unsigned total;
+	struct resp_record *rec; /* NULL: bounded by RESP_CREDS_MAX only, not charged */
 };
+
+/* Count the kept attempts in the connection's record budget, as PRIORITY. */
+void resp_creds_budget(struct resp_creds *c, struct resp_record *rec);
 
 void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
                     size_t plen, const char *method);
@@ -74,7 +134,8 @@ void resp_creds_free(struct resp_creds *c);
 /*
  * credentials{username, password, method} for the first attempt; when there
  * were more, credentials_tried[{...}] lists every kept attempt and
- * credentials_count counts all of them.
+ * credentials_count counts all of them; credentials_not_kept counts the
+ * attempts not kept (past RESP_CREDS_MAX or the record budget).
  */
 void resp_creds_render(const struct resp_creds *c, struct evbuf *ev);
 

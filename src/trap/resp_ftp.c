@@ -5,6 +5,14 @@
  * mode is recorded but never used: the worker opens no outbound connection,
  * so the transfer that would need it fails with 425, as against a firewalled
  * client.
+ *
+ * An upload the client leaves open (PASV, EPSV, PORT or EPRT while its data
+ * connection still runs) stays open until that connection ends: what it
+ * sends is the same file, stored whole. TLS runs on the control connection
+ * only (implicit on 990, or AUTH TLS): PROT P is refused with 536 as RFC 4217
+ * has it, PROT C granted, and a data connection that opens with a TLS
+ * ClientHello all the same is not taken for the file (ftp.data_tls counts
+ * them).
  */
 #include "resp_common.h"
 
@@ -32,6 +40,16 @@ struct ftp {
 	enum data_mode mode;
 	enum transfer pending;
 	int parked; /* the data channel closed before its STOR arrived */
+	/* the client moved on (PASV/PORT) while its upload's data connection was
+	 * still open: what that connection still sends is the same upload */
+	int draining;
+	/* the current data connection: its first bytes, and the blob before them */
+	uint64_t chan_bytes;
+	uint8_t chan_head[6];
+	size_t chan_len0;
+	uint64_t chan_seen0;
+	int chan_tls;      /* it opened with a TLS ClientHello: its bytes are dropped */
+	unsigned data_tls; /* data connections that did */
 	uint16_t data_port;
 	char active[64];
 	char cwd[256];
@@ -136,6 +154,47 @@ static void emit_upload(struct ftp *f)
 {
 	resp_blob_emit(&f->data, f->ctx, "ftp_upload", f->file[0] ? f->file : NULL);
 	f->parked = 0;
+	f->draining = 0;
+}
+
+/* The next bytes on the data channel are a new connection's. */
+static void chan_reset(struct ftp *f)
+{
+	f->chan_bytes = 0;
+	f->chan_tls = 0;
+}
+
+/* A new transfer starts: an upload left open ends here, with what it sent. */
+static void finish_draining(struct ftp *f)
+{
+	if (f->draining) {
+		emit_upload(f);
+		chan_reset(f);
+	}
+}
+
+/*
+ * PASV/EPSV/PORT/EPRT: an upload whose data connection has carried bytes and
+ * is still open stays open (what follows on it is the same file, stored when
+ * it ends); bytes that parked, or that came before any STOR, are stored now.
+ */
+static void new_data_mode(struct ftp *f)
+{
+	if (f->pending == TR_STOR && f->data.seen > 0)
+		f->draining = 1;
+	else if (f->data.seen > 0)
+		emit_upload(f);
+	f->pending = TR_NONE;
+	if (!f->draining) {
+		resp_blob_reset(&f->data);
+		chan_reset(f);
+	}
+}
+
+/* A TLS handshake record holding a ClientHello: 16 03 0x len len 01. */
+static int tls_client_hello(const uint8_t h[6])
+{
+	return h[0] == 0x16 && h[1] == 0x03 && h[2] <= 0x04 && (h[3] || h[4]) && h[5] == 0x01;
 }
 
 static int cmd_pasv(struct ftp *f, int extended, struct resp_out *out)
@@ -146,11 +205,8 @@ static int cmd_pasv(struct ftp *f, int extended, struct resp_out *out)
 		resp_out_puts(out, "425 Could not listen for passive connection.\r\n");
 		return RESP_CONTINUE;
 	}
-	if (f->parked)
-		emit_upload(f);
-	resp_blob_reset(&f->data);
+	new_data_mode(f);
 	f->mode = DM_PASSIVE;
-	f->pending = TR_NONE;
 	f->data_port = port;
 	if (extended) {
 		resp_out_printf(out, "229 Entering Extended Passive Mode (|||%u|)\r\n", port);
@@ -192,8 +248,7 @@ static int cmd_port(struct ftp *f, const char *a, size_t al, int extended, struc
 		snprintf(f->active, sizeof(f->active), "%s%.*s%s:%.*s", v6 ? "[" : "",
 		         (int)(p2 - p1 - 1), p1 + 1, v6 ? "]" : "", (int)(p3 - p2 - 1), p2 + 1);
 	}
-	if (f->parked)
-		emit_upload(f);
+	new_data_mode(f);
 	f->mode = DM_ACTIVE;
 	resp_out_puts(out, extended ? "200 EPRT command successful. Consider using EPSV.\r\n"
 	                            : "200 PORT command successful. Consider using PASV.\r\n");
@@ -202,6 +257,7 @@ static int cmd_port(struct ftp *f, const char *a, size_t al, int extended, struc
 
 static int cmd_stor(struct ftp *f, const char *a, size_t al, struct resp_out *out)
 {
+	finish_draining(f);
 	if (al == 0)
 		set_name(f->file, sizeof(f->file), "ftp-upload", 10);
 	else
@@ -223,6 +279,7 @@ static int cmd_stor(struct ftp *f, const char *a, size_t al, struct resp_out *ou
 
 static int cmd_retr(struct ftp *f, const char *a, size_t al, struct resp_out *out)
 {
+	finish_draining(f);
 	resp_strv_add(&f->retr, a, al);
 	const char *base = a;
 	size_t bl = al;
@@ -242,6 +299,22 @@ static int cmd_retr(struct ftp *f, const char *a, size_t al, struct resp_out *ou
 	resp_out_printf(out, "150 Opening BINARY mode data connection for %s (%zu bytes).\r\n",
 	                stand_in_name(f), f->cfg->ftp.file_len);
 	return RESP_CONTINUE;
+}
+
+/*
+ * RFC 4217 data protection. The data connections run no TLS: PROT P (and S,
+ * E) is refused with 536, as a server that cannot protect them answers,
+ * PROT C is granted. PBSZ 0 is harmless and answered.
+ */
+static void cmd_prot(const char *a, size_t al, struct resp_out *out)
+{
+	if (resp_word_eq(a, al, "C"))
+		resp_out_puts(out, "200 PROT now Clear.\r\n");
+	else if (resp_word_eq(a, al, "P") || resp_word_eq(a, al, "S") ||
+	         resp_word_eq(a, al, "E"))
+		resp_out_puts(out, "536 PROT not supported.\r\n");
+	else
+		resp_out_puts(out, "504 PROT not recognized.\r\n");
 }
 
 static void path_join(struct ftp *f, const char *a, size_t al, char *out, size_t cap)
@@ -313,9 +386,8 @@ static int command(struct ftp *f, struct resp_out *out)
 		resp_out_puts(out, "211-Features:\r\n");
 		if (f->cfg && f->cfg->starttls && !f->tls)
 			resp_out_puts(out, " AUTH TLS\r\n");
+		/* no PBSZ/PROT: the data connections are never protected */
 		resp_out_puts(out, " EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n");
-		if (f->tls)
-			resp_out_puts(out, " PBSZ\r\n PROT\r\n");
 		resp_out_puts(out, " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n");
 		return RESP_CONTINUE;
 	}
@@ -345,9 +417,12 @@ static int command(struct ftp *f, struct resp_out *out)
 		return RESP_CONTINUE;
 	}
 	if (!f->logged_in) {
-		if (f->tls && (IS("PBSZ") || IS("PROT"))) {
-			resp_out_puts(out, IS("PBSZ") ? "200 PBSZ set to 0.\r\n"
-			                              : "200 PROT now Private.\r\n");
+		if (f->tls && IS("PBSZ")) {
+			resp_out_puts(out, "200 PBSZ set to 0.\r\n");
+			return RESP_CONTINUE;
+		}
+		if (f->tls && IS("PROT")) {
+			cmd_prot(a, al, out);
 			return RESP_CONTINUE;
 		}
 		return error_reply(f, out, "530 Please login with USER and PASS.\r\n");
@@ -396,6 +471,7 @@ static int command(struct ftp *f, struct resp_out *out)
 	} else if (IS("EPRT")) {
 		return cmd_port(f, a, al, 1, out);
 	} else if (IS("LIST") || IS("NLST")) {
+		finish_draining(f);
 		if (data_ready(f, out)) {
 			f->pending = IS("LIST") ? TR_LIST : TR_NLST;
 			listing(f, f->pending == TR_NLST, out);
@@ -447,7 +523,7 @@ static int command(struct ftp *f, struct resp_out *out)
 	} else if (IS("PBSZ") && f->tls) {
 		resp_out_puts(out, "200 PBSZ set to 0.\r\n");
 	} else if (IS("PROT") && f->tls) {
-		resp_out_puts(out, "200 PROT now Private.\r\n");
+		cmd_prot(a, al, out);
 	} else {
 		return error_reply(f, out, "500 Unknown command.\r\n");
 	}
@@ -485,8 +561,25 @@ static int ftp_timeout(void *st, struct resp_out *out)
 static int ftp_data_input(void *st, const uint8_t *buf, size_t n, struct resp_out *out)
 {
 	struct ftp *f = st;
-	if (f->mode == DM_PASSIVE)
-		resp_blob_add(&f->data, buf, n);
+	if ((f->mode != DM_PASSIVE && !f->draining) || f->chan_tls || n == 0)
+		return f->done ? RESP_CLOSE : RESP_CONTINUE;
+	uint64_t before = f->chan_bytes;
+	if (before == 0) {
+		f->chan_len0 = f->data.len;
+		f->chan_seen0 = f->data.seen;
+	}
+	for (size_t i = 0; i < n && before + i < sizeof(f->chan_head); i++)
+		f->chan_head[before + i] = buf[i];
+	f->chan_bytes += n;
+	resp_blob_add(&f->data, buf, n);
+	if (before < sizeof(f->chan_head) && f->chan_bytes >= sizeof(f->chan_head) &&
+	    tls_client_hello(f->chan_head)) {
+		/* a client that would protect the data anyway: that is no file */
+		f->chan_tls = 1;
+		f->data_tls++;
+		f->data.len = f->chan_len0;
+		f->data.seen = f->chan_seen0;
+	}
 	return f->done ? RESP_CLOSE : RESP_CONTINUE;
 }
 
@@ -494,8 +587,16 @@ static int ftp_data_closed(void *st, int status, struct resp_out *out)
 {
 	struct ftp *f = st;
 	enum transfer t = f->pending;
+	int tls = f->chan_tls;
+	chan_reset(f);
 	if (f->done)
 		return RESP_CLOSE;
+	if (f->draining) {
+		/* the upload the client left open is over: stored whole, no reply
+		 * (the client's later commands have had theirs) */
+		emit_upload(f);
+		return RESP_CONTINUE;
+	}
 	if (f->mode != DM_PASSIVE)
 		return RESP_CONTINUE;
 	f->pending = TR_NONE;
@@ -508,6 +609,11 @@ static int ftp_data_closed(void *st, int status, struct resp_out *out)
 		}
 		break;
 	case TR_STOR:
+		if (tls) {
+			/* the handshake went unanswered: no file came */
+			resp_out_puts(out, "426 Failure reading network stream.\r\n");
+			break;
+		}
 		if (f->data.seen > 0 || status == 0)
 			emit_upload(f);
 		resp_out_puts(out, status == 0 ? "226 Transfer complete.\r\n"
@@ -553,6 +659,8 @@ static void ftp_fields(void *st, struct evbuf *ev)
 		}
 		if (f->active[0])
 			ev_str(ev, "active_address", f->active);
+		if (f->data_tls)
+			ev_int(ev, "data_tls", f->data_tls);
 		ev_close(ev);
 	}
 	resp_creds_render(&f->creds, ev);

@@ -3,6 +3,19 @@
  * (bounded in count and size), Content-Length and chunked bodies, answers a
  * few pipelined or keep-alive requests with the configured page, and records
  * each request (method, host, URL, user agent, headers) and its body.
+ *
+ * A body larger than payload_max is read to its end all the same (the worker
+ * stops any connection at max_bytes): its first payload_max bytes are kept
+ * and stored as truncated, its whole length is reported, and it is answered
+ * 413 once read, as SMTP answers 552 after the message (the client is told,
+ * and what it sent is kept).
+ *
+ * What is recorded of a connection's requests fits a budget of event bytes
+ * (HTTP_FIELDS_BUDGET, well under the event's EV_MAX_RECORD) and is counted
+ * in the worker's memory budget: each request keeps its request line, Host
+ * and User-Agent (part of the budget is held back for every request that may
+ * still come), then as many headers as fit. A value cut to fit ends with
+ * HTTP_CUT_MARK; headers not kept are counted (headers_truncated).
  */
 #include "resp_common.h"
 
@@ -18,6 +31,21 @@
 #define HTTP_KEEP_HEADERS 32          /* headers recorded per request */
 #define HTTP_MAX_REQUESTS 8           /* per connection; the last one closes */
 #define HTTP_URL_MAX 2048             /* bytes of the URL recorded */
+
+/*
+ * Event bytes (the record's encoding: kind, key, length, value) that the
+ * http{} and http_requests[] fields of one connection take at most.
+ */
+#define HTTP_FIELDS_BUDGET (40 * 1024)
+/* Held back for each request that may still come: its request line, Host, User-Agent. */
+#define HTTP_REQ_RESERVE 1024
+/* Bytes of Host and of User-Agent held back in a request until they arrive. */
+#define HTTP_CORE_MIN 128
+/* Ends a value cut to fit the budget. */
+#define HTTP_CUT_MARK "[...]"
+#define HTTP_CUT_LEN (sizeof(HTTP_CUT_MARK) - 1)
+/* A cut value keeps at least this much, or the field is not kept. */
+#define HTTP_CUT_MIN 16
 
 static const char default_page[] =
     "<!DOCTYPE html>\n"
@@ -44,30 +72,35 @@ static const char default_page[] =
     "</body>\n"
     "</html>\n";
 
+/* A recorded string; its memory is counted in the worker's budget. */
 struct bstr {
 	char *s; /* Malloced, NUL-terminated */
 	size_t n;
 };
 
-static void bstr_set(struct bstr *b, const char *p, size_t n, size_t max)
-{
-	free(b->s);
-	if (n > max)
-		n = max;
-	b->s = malloc(n + 1);
-	b->n = 0;
-	if (b->s == NULL)
-		return;
-	memcpy(b->s, p, n);
-	b->s[n] = '\0';
-	b->n = n;
-}
-
 static void bstr_free(struct bstr *b)
 {
+	if (b->s != NULL)
+		resp_mem_release(b->n + 1);
 	free(b->s);
 	b->s = NULL;
 	b->n = 0;
+}
+
+/* p[0..n), followed by mark when not NULL. 0, or -1 when out of memory. */
+static int bstr_set(struct bstr *b, const char *p, size_t n, const char *mark)
+{
+	size_t ml = mark ? strlen(mark) : 0;
+	bstr_free(b);
+	b->s = malloc(n + ml + 1);
+	if (b->s == NULL)
+		return -1;
+	memcpy(b->s, p, n);
+	memcpy(b->s + n, mark ? mark : "", ml);
+	b->n = n + ml;
+	b->s[b->n] = '\0';
+	resp_mem_charge(b->n + 1);
+	return 0;
 }
 
 struct http_req {
@@ -75,6 +108,7 @@ struct http_req {
 	struct bstr method, url, protocol, host, ua, referer;
 	struct bstr hname[HTTP_KEEP_HEADERS], hvalue[HTTP_KEEP_HEADERS];
 	int nhdr;
+	unsigned hdr_dropped; /* headers not recorded: past HTTP_KEEP_HEADERS or the budget */
 	int status;
 	size_t length; /* response body length */
 	uint64_t body_len;
@@ -113,6 +147,9 @@ struct http {
 	int fold_ok; /* the last header was kept: a continuation may extend it */
 	struct resp_blob body;
 	int ended;
+
+	size_t budget;    /* event bytes left of HTTP_FIELDS_BUDGET */
+	size_t req_fixed; /* event bytes of a request's fixed fields */
 };
 
 static const struct {
@@ -206,6 +243,23 @@ static void request_reset(struct http *h)
 	h->fold_ok = 0;
 }
 
+/* Event bytes of one string field: kind, key length, key, value length, value. */
+static size_t str_cost(const char *key, size_t n)
+{
+	return 6 + strlen(key) + n;
+}
+
+/*
+ * Event bytes of a request's fields other than its recorded strings: the
+ * object, status, length, content type, body length, the headers' array and
+ * headers_truncated.
+ */
+static size_t req_fixed_cost(size_t ctype_len)
+{
+	return (2 + 4 + 1) + 2 * (2 + 6 + 8) + str_cost("http_content_type", ctype_len) +
+	       (2 + 19 + 8) + (2 + 15 + 1) + (2 + 17 + 8);
+}
+
 static void *http_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
 	struct http *h = calloc(1, sizeof(*h));
@@ -219,12 +273,150 @@ static void *http_create(const struct resp_config *cfg, const struct resp_ctx *c
 	h->ctx = ctx;
 	resp_blob_init(&h->body, resp_max_payload(cfg));
 	request_reset(h);
+	/* the http_requests array around them */
+	h->budget = HTTP_FIELDS_BUDGET - (2 + 13 + 1);
+	size_t ctl = cfg && cfg->http.body && cfg->http.content_type
+	                 ? strlen(cfg->http.content_type)
+	                 : 0;
+	h->req_fixed = req_fixed_cost(ctl > 9 ? ctl : 9); /* "text/html" */
 	return h;
 }
 
 static struct http_req *cur(struct http *h)
 {
 	return &h->req[h->nreq - 1];
+}
+
+/* ---- what is recorded: the budget of event bytes ------------------------ */
+
+/* The first request is rendered twice (http{} and http_requests[0]). */
+static size_t weight(const struct http *h)
+{
+	return h->nreq <= 1 ? 2 : 1;
+}
+
+/* Event bytes the current request may still take: the budget less what is
+ * held back for the requests that may follow it. */
+static size_t room(const struct http *h)
+{
+	size_t later = (size_t)(HTTP_MAX_REQUESTS - h->nreq) * HTTP_REQ_RESERVE;
+	return h->budget > later ? h->budget - later : 0;
+}
+
+/* Held back in the current request for its Host and User-Agent until they
+ * come; no_host/no_ua leave that one out (it is the one being kept). */
+static size_t held_core(struct http *h, int no_host, int no_ua)
+{
+	const struct http_req *r = cur(h);
+	size_t n = 0;
+	if (!no_host && r->host.s == NULL)
+		n += str_cost("hostname", HTTP_CORE_MIN);
+	if (!no_ua && r->ua.s == NULL)
+		n += str_cost("http_user_agent", HTTP_CORE_MIN);
+	return n * weight(h);
+}
+
+static void spend(struct http *h, size_t n)
+{
+	h->budget -= n < h->budget ? n : h->budget;
+}
+
+/* Room for a field of fixed cost over, less held: how many value bytes fit
+ * whole (*whole) or, when they do not, cut with the mark; 0: none. */
+static size_t fit(struct http *h, size_t over, size_t n, size_t held, int *whole)
+{
+	size_t r = room(h);
+	r = r > held ? (r - held) / weight(h) : 0;
+	*whole = over + n <= r;
+	if (*whole)
+		return n;
+	if (r < over + HTTP_CUT_MIN + HTTP_CUT_LEN)
+		return 0;
+	return r - over - HTTP_CUT_LEN;
+}
+
+/*
+ * Record p[0..n) (its first max bytes) as the current request's field key,
+ * within its room less held: cut to fit and marked, or not kept when not
+ * even HTTP_CUT_MIN bytes fit. 2: kept whole, 1: cut, 0: not kept.
+ */
+static int keep(struct http *h, struct bstr *b, const char *key, const char *p, size_t n,
+                size_t max, size_t held)
+{
+	int whole;
+	if (n > max)
+		n = max;
+	size_t k = fit(h, str_cost(key, 0), n, held, &whole);
+	if (!whole && k == 0)
+		return 0;
+	if (bstr_set(b, p, k, whole ? NULL : HTTP_CUT_MARK) < 0)
+		return 0;
+	spend(h, str_cost(key, b->n) * weight(h));
+	return whole ? 2 : 1;
+}
+
+/* Give back a field keep() recorded that is not to be shown after all. */
+static void unkeep(struct http *h, struct bstr *b, const char *key)
+{
+	if (b->s == NULL)
+		return;
+	h->budget += str_cost(key, b->n) * weight(h);
+	bstr_free(b);
+}
+
+/* One entry of request_headers; counted in hdr_dropped when not kept.
+ * 2: kept whole, 1: its value cut, 0: not kept. */
+static int keep_header(struct http *h, const char *name, size_t nl, const char *v, size_t vl)
+{
+	struct http_req *r = cur(h);
+	int whole;
+	if (r->nhdr >= HTTP_KEEP_HEADERS) {
+		r->hdr_dropped++;
+		return 0;
+	}
+	if (nl > RESP_STR_MAX)
+		nl = RESP_STR_MAX;
+	if (vl > RESP_STR_MAX)
+		vl = RESP_STR_MAX;
+	size_t over = 3 + str_cost("name", nl) + str_cost("value", 0);
+	size_t k = fit(h, over, vl, held_core(h, 0, 0), &whole);
+	if (!whole && k == 0) {
+		r->hdr_dropped++;
+		return 0;
+	}
+	struct bstr *bn = &r->hname[r->nhdr], *bv = &r->hvalue[r->nhdr];
+	if (bstr_set(bn, name, nl, NULL) < 0 ||
+	    bstr_set(bv, v, k, whole ? NULL : HTTP_CUT_MARK) < 0) {
+		bstr_free(bn);
+		bstr_free(bv);
+		r->hdr_dropped++;
+		return 0;
+	}
+	spend(h, (over + bv->n) * weight(h));
+	r->nhdr++;
+	return whole ? 2 : 1;
+}
+
+/* Obsolete line folding: extend the last header's value, if it fits. */
+static void fold_header(struct http *h, const char *c, size_t cl)
+{
+	struct http_req *r = cur(h);
+	struct bstr *v = &r->hvalue[r->nhdr - 1];
+	size_t add = v->n + 1 + cl > RESP_STR_MAX ? 0 : cl;
+	int whole;
+	fit(h, 0, 1 + add, held_core(h, 0, 0), &whole);
+	if (!whole)
+		return;
+	char *nv = realloc(v->s, v->n + 2 + add);
+	if (nv == NULL)
+		return;
+	nv[v->n] = ' ';
+	memcpy(nv + v->n + 1, c, add);
+	v->n += 1 + add;
+	nv[v->n] = '\0';
+	v->s = nv;
+	resp_mem_charge(1 + add);
+	spend(h, (1 + add) * weight(h));
 }
 
 /* Suggested name for an uploaded body: the last segment of the URL path. */
@@ -339,7 +531,8 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
                         struct resp_out *out)
 {
 	struct http_req *r = &h->req[h->nreq++];
-	bstr_set(&r->line, s, n, RESP_STR_MAX);
+	spend(h, h->req_fixed * weight(h));
+	keep(h, &r->line, "request_line", s, n, RESP_STR_MAX, held_core(h, 0, 0));
 	if (overlong)
 		return fail(h, out, 414);
 
@@ -364,8 +557,13 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
 	for (size_t k = 0; k < tl[0]; k++)
 		if (!is_token(tok[0][k]))
 			return fail(h, out, 400);
-	bstr_set(&r->method, tok[0], tl[0], 32);
-	bstr_set(&r->url, tok[1], tl[1], HTTP_URL_MAX);
+	/* the raw line is shown only when it does not parse */
+	unkeep(h, &r->line, "request_line");
+	keep(h, &r->method, "http_method", tok[0], tl[0], 32, held_core(h, 0, 0));
+	/* the short ones first: a long URL is what is cut */
+	if (nt == 3)
+		keep(h, &r->protocol, "protocol", tok[2], tl[2], 32, held_core(h, 0, 0));
+	keep(h, &r->url, "url", tok[1], tl[1], HTTP_URL_MAX, held_core(h, 0, 0));
 	h->is_head = tl[0] == 4 && memcmp(tok[0], "HEAD", 4) == 0;
 	if (nt == 2) {
 		/* HTTP/0.9 */
@@ -373,7 +571,6 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
 			return fail(h, out, 400);
 		return respond(h, out, 0, 0);
 	}
-	bstr_set(&r->protocol, tok[2], tl[2], 32);
 	const char *v = tok[2];
 	if (tl[2] != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
 	    v[6] != '.' || v[7] < '0' || v[7] > '9')
@@ -425,19 +622,10 @@ static int header_line(struct http *h, const char *s, size_t n, int overlong,
 	if (s[0] == ' ' || s[0] == '\t') {
 		/* obsolete line folding: extend the previous value */
 		if (h->fold_ok && r->nhdr > 0) {
-			struct bstr *v = &r->hvalue[r->nhdr - 1];
 			const char *c = s;
 			size_t cl = n;
 			resp_trim(&c, &cl);
-			size_t keep = v->n + 1 + cl > RESP_STR_MAX ? 0 : cl;
-			char *nv = realloc(v->s, v->n + 2 + keep);
-			if (nv != NULL) {
-				nv[v->n] = ' ';
-				memcpy(nv + v->n + 1, c, keep);
-				v->n += 1 + keep;
-				nv[v->n] = '\0';
-				v->s = nv;
-			}
+			fold_header(h, c, cl);
 		}
 		return RESP_CONTINUE;
 	}
@@ -455,22 +643,23 @@ static int header_line(struct http *h, const char *s, size_t n, int overlong,
 	if (h->state == H_TRAILERS)
 		return RESP_CONTINUE;
 
-	if (r->nhdr < HTTP_KEEP_HEADERS) {
-		bstr_set(&r->hname[r->nhdr], s, nl, RESP_STR_MAX);
-		bstr_set(&r->hvalue[r->nhdr], v, vl, RESP_STR_MAX);
-		r->nhdr++;
-		h->fold_ok = 1;
-	}
+	/* Host and User-Agent first: part of the room is theirs */
 	if (resp_word_eq(s, nl, "Host")) {
 		if (r->host.s == NULL)
-			bstr_set(&r->host, v, vl, RESP_STR_MAX);
+			keep(h, &r->host, "hostname", v, vl, RESP_STR_MAX, held_core(h, 1, 0));
 	} else if (resp_word_eq(s, nl, "User-Agent")) {
 		if (r->ua.s == NULL)
-			bstr_set(&r->ua, v, vl, RESP_STR_MAX);
+			keep(h, &r->ua, "http_user_agent", v, vl, RESP_STR_MAX,
+			     held_core(h, 0, 1));
 	} else if (resp_word_eq(s, nl, "Referer")) {
 		if (r->referer.s == NULL)
-			bstr_set(&r->referer, v, vl, RESP_STR_MAX);
-	} else if (resp_word_eq(s, nl, "Content-Length")) {
+			keep(h, &r->referer, "http_refer", v, vl, RESP_STR_MAX,
+			     held_core(h, 0, 0));
+	}
+	/* a value cut to fit is not extended by a folded line after its mark */
+	h->fold_ok = keep_header(h, s, nl, v, vl) == 2;
+
+	if (resp_word_eq(s, nl, "Content-Length")) {
 		int64_t val = 0;
 		if (vl == 0 || vl > 15)
 			return fail(h, out, vl > 15 ? 413 : 400);
@@ -513,12 +702,11 @@ static int headers_done(struct http *h, struct resp_out *out)
 {
 	if (h->bad_te)
 		return fail(h, out, 501);
-	size_t max = resp_max_payload(h->cfg);
+	/* A body of any length is read (the worker ends the connection at
+	 * max_bytes): its first payload_max bytes are kept, all are counted. */
 	if (h->chunked) {
 		h->state = H_CHUNK_SIZE;
 	} else if (h->clen > 0) {
-		if ((uint64_t)h->clen > max)
-			return fail(h, out, 413);
 		h->remaining = (uint64_t)h->clen;
 		h->state = H_BODY;
 	} else {
@@ -553,11 +741,21 @@ static int chunk_size(struct http *h, const char *s, size_t n, int overlong,
 		h->state = H_TRAILERS;
 		return RESP_CONTINUE;
 	}
-	if (h->body.seen + size > resp_max_payload(h->cfg))
-		return fail(h, out, 413);
 	h->remaining = size;
 	h->state = H_CHUNK_DATA;
 	return RESP_CONTINUE;
+}
+
+/*
+ * The request's body has been read: answered 413 (and the connection
+ * closed, as nginx does after a 413) when it was larger than payload_max,
+ * which keeps its first bytes; otherwise as any request.
+ */
+static int body_done(struct http *h, struct resp_out *out)
+{
+	if (h->body.seen > h->body.max)
+		return fail(h, out, 413);
+	return respond(h, out, 0, keep_alive(h));
 }
 
 static int on_line(struct http *h, struct resp_out *out)
@@ -584,7 +782,7 @@ static int on_line(struct http *h, struct resp_out *out)
 		return RESP_CONTINUE;
 	case H_TRAILERS:
 		if (n == 0 && !overlong)
-			return respond(h, out, 0, keep_alive(h));
+			return body_done(h, out);
 		return header_line(h, s, n, overlong, out);
 	default:
 		return RESP_CLOSE;
@@ -607,7 +805,7 @@ static int http_input(void *st, const uint8_t *buf, size_t n, struct resp_out *o
 				h->state = H_CHUNK_END;
 				continue;
 			}
-			int rc = respond(h, out, 0, keep_alive(h));
+			int rc = body_done(h, out);
 			if (rc != RESP_CONTINUE)
 				return rc;
 			continue;
@@ -677,6 +875,8 @@ static void req_render(const struct http_req *r, struct evbuf *ev, const char *k
 	}
 	if (r->body_len)
 		ev_int(ev, "request_body_length", (int64_t)r->body_len);
+	if (r->hdr_dropped)
+		ev_int(ev, "headers_truncated", r->hdr_dropped);
 	if (r->nhdr > 0) {
 		ev_arr(ev, "request_headers");
 		for (int i = 0; i < r->nhdr; i++) {

@@ -2,7 +2,9 @@
  * IMAP4rev1 responder: a Dovecot with one empty INBOX. Parses tagged
  * commands whose arguments may be atoms, quoted strings or literals ({n}
  * synchronizing, {n+} LITERAL+), records LOGIN / AUTHENTICATE (PLAIN, LOGIN)
- * credentials and every command, keeps APPENDed messages as payloads.
+ * credentials and every command, keeps APPENDed messages as payloads. What is
+ * recorded is bounded by the connection's record budget (resp_common.h);
+ * what did not fit is counted.
  */
 #include "resp_common.h"
 
@@ -42,6 +44,7 @@ struct imap {
 	struct resp_sasl sasl;
 	struct resp_blob msg;
 	unsigned appends;
+	struct resp_record rec;
 	struct resp_strv commands;
 	struct resp_creds creds;
 	int ended;
@@ -62,7 +65,10 @@ static void *imap_create(const struct resp_config *cfg, const struct resp_ctx *c
 	m->ctx = ctx;
 	m->tls = ctx ? ctx->tls : 0;
 	resp_blob_init(&m->msg, resp_max_payload(cfg));
+	resp_record_init(&m->rec, 0);
 	resp_strv_init(&m->commands, IMAP_KEEP_COMMANDS);
+	resp_strv_budget(&m->commands, &m->rec, RESP_REC_BULK);
+	resp_creds_budget(&m->creds, &m->rec);
 	return m;
 }
 
@@ -557,16 +563,19 @@ static void imap_end(void *st)
 static void imap_fields(void *st, struct evbuf *ev)
 {
 	struct imap *m = st;
+	/* short fields first, long lists last: a cut event keeps its start (event.h) */
+	resp_creds_render(&m->creds, ev);
 	if (m->commands.total > 0) {
 		ev_obj(ev, "imap");
-		resp_strv_render(&m->commands, ev, "command");
-		if (m->commands.total > (unsigned)m->commands.n)
-			ev_int(ev, "command_count", m->commands.total);
 		if (m->appends)
 			ev_int(ev, "appends", m->appends);
+		if (m->commands.total > (unsigned)m->commands.n) {
+			ev_int(ev, "command_count", m->commands.total);
+			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&m->commands));
+		}
+		resp_strv_render(&m->commands, ev, "command");
 		ev_close(ev);
 	}
-	resp_creds_render(&m->creds, ev);
 }
 
 static void imap_destroy(void *st)

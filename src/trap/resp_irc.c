@@ -2,7 +2,9 @@
  * IRC responder: an UnrealIRCd that lets a bot register, join its channels
  * and speak. This is the command-and-control channel of many bots, so every
  * command line is recorded (up to a bound), and PRIVMSG/NOTICE with their
- * target and text; PASS becomes credentials.
+ * target and text; PASS becomes credentials. What is recorded is bounded by
+ * the connection's record budget (resp_common.h); what did not fit is
+ * counted.
  */
 #include "resp_common.h"
 
@@ -23,6 +25,7 @@ struct irc_message {
 	char type[8]; /* PRIVMSG or NOTICE */
 	char *target, *text;
 	size_t tl, xl;
+	size_t cost; /* taken of the record budget */
 };
 
 struct irc {
@@ -32,8 +35,8 @@ struct irc {
 	int done, registered, ping_pending;
 	char nick[32];
 	char user[64];
-	char *realname, *pass;
-	size_t realname_len, pass_len;
+	struct resp_record rec;
+	struct resp_str realname, pass;
 	int have_pass, creds_done;
 	struct resp_strv commands, channels;
 	struct irc_message msgs[IRC_KEEP_MESSAGES];
@@ -76,8 +79,12 @@ static void *irc_create(const struct resp_config *cfg, const struct resp_ctx *ct
 	c->cfg = cfg;
 	c->ctx = ctx;
 	strcpy(c->nick, "*");
+	resp_record_init(&c->rec, 0);
 	resp_strv_init(&c->commands, IRC_KEEP_COMMANDS);
+	resp_strv_budget(&c->commands, &c->rec, RESP_REC_BULK);
 	resp_strv_init(&c->channels, IRC_KEEP_CHANNELS);
+	resp_strv_budget(&c->channels, &c->rec, RESP_REC_PRIORITY);
+	resp_creds_budget(&c->creds, &c->rec);
 	return c;
 }
 
@@ -161,7 +168,7 @@ static void record_creds(struct irc *c)
 		return;
 	c->creds_done = 1;
 	const char *u = c->user[0] ? c->user : (strcmp(c->nick, "*") ? c->nick : NULL);
-	resp_creds_add(&c->creds, u, u ? strlen(u) : 0, c->pass ? c->pass : "", c->pass_len,
+	resp_creds_add(&c->creds, u, u ? strlen(u) : 0, c->pass.s ? c->pass.s : "", c->pass.len,
 	               "PASS");
 }
 
@@ -237,16 +244,26 @@ static void cmd_join(struct irc *c, const struct parsed *m, struct resp_out *out
 	}
 }
 
+/*
+ * The first messages are kept, in order, as long as the count and the record
+ * budget allow (BULK: the same text is also among the commands); once one is
+ * not kept, no later one is.
+ */
 static void record_message(struct irc *c, const char *type, const struct parsed *m)
 {
-	c->msgs_total++;
-	if (c->nmsgs >= IRC_KEEP_MESSAGES)
+	if (c->msgs_total++ > (unsigned)c->nmsgs || c->nmsgs >= IRC_KEEP_MESSAGES)
+		return;
+	size_t tl = m->pl[0] > RESP_STR_MAX ? RESP_STR_MAX : m->pl[0];
+	size_t xl = m->np > 1 ? (m->pl[1] > RESP_STR_MAX ? RESP_STR_MAX : m->pl[1]) : 0;
+	size_t cost = tl + xl + 3 * RESP_ITEM_COST; /* an object of three strings */
+	if (resp_record_take(&c->rec, cost, RESP_REC_BULK) < 0)
 		return;
 	struct irc_message *g = &c->msgs[c->nmsgs++];
+	g->cost = cost;
 	snprintf(g->type, sizeof(g->type), "%s", type);
-	g->tl = m->pl[0];
+	g->tl = tl;
 	g->target = dup_n(m->p[0], &g->tl);
-	g->xl = m->np > 1 ? m->pl[1] : 0;
+	g->xl = xl;
 	g->text = dup_n(m->np > 1 ? m->p[1] : "", &g->xl);
 }
 
@@ -308,9 +325,7 @@ static int command(struct irc *c, struct resp_out *out)
 			                c->nick);
 			return RESP_CONTINUE;
 		}
-		free(c->pass);
-		c->pass_len = m.pl[0];
-		c->pass = dup_n(m.p[0], &c->pass_len);
+		resp_str_set(&c->pass, &c->rec, m.p[0], m.pl[0]);
 		c->have_pass = 1;
 		return RESP_CONTINUE;
 	}
@@ -346,9 +361,7 @@ static int command(struct irc *c, struct resp_out *out)
 			                 ? m.p[0][i]
 			                 : '_';
 		c->user[ul] = '\0';
-		free(c->realname);
-		c->realname_len = m.pl[3];
-		c->realname = dup_n(m.p[3], &c->realname_len);
+		resp_str_set(&c->realname, &c->rec, m.p[3], m.pl[3]);
 		if (strcmp(c->nick, "*") != 0)
 			welcome(c, out);
 		return RESP_CONTINUE;
@@ -484,6 +497,8 @@ static void irc_end(void *st)
 static void irc_fields(void *st, struct evbuf *ev)
 {
 	struct irc *c = st;
+	/* short fields first, long lists last: a cut event keeps its start (event.h) */
+	resp_creds_render(&c->creds, ev);
 	if (c->commands.total == 0)
 		return;
 	ev_obj(ev, "irc");
@@ -491,12 +506,19 @@ static void irc_fields(void *st, struct evbuf *ev)
 		ev_str(ev, "nick", c->nick);
 	if (c->user[0])
 		ev_str(ev, "user", c->user);
-	if (c->realname)
-		ev_strn(ev, "realname", c->realname, c->realname_len);
-	resp_strv_render(&c->channels, ev, "channels");
-	resp_strv_render(&c->commands, ev, "commands");
-	if (c->commands.total > (unsigned)c->commands.n)
+	if (c->realname.s)
+		ev_strn(ev, "realname", c->realname.s, c->realname.len);
+	if (c->commands.total > (unsigned)c->commands.n) {
 		ev_int(ev, "command_count", c->commands.total);
+		ev_int(ev, "commands_not_kept", resp_strv_not_kept(&c->commands));
+	}
+	if (c->msgs_total > (unsigned)c->nmsgs) {
+		ev_int(ev, "message_count", c->msgs_total);
+		ev_int(ev, "messages_not_kept", c->msgs_total - (unsigned)c->nmsgs);
+	}
+	if (resp_strv_not_kept(&c->channels))
+		ev_int(ev, "channels_not_kept", resp_strv_not_kept(&c->channels));
+	resp_strv_render(&c->channels, ev, "channels");
 	if (c->nmsgs > 0) {
 		ev_arr(ev, "messages");
 		for (int i = 0; i < c->nmsgs; i++) {
@@ -509,11 +531,9 @@ static void irc_fields(void *st, struct evbuf *ev)
 			ev_close(ev);
 		}
 		ev_close(ev);
-		if (c->msgs_total > (unsigned)c->nmsgs)
-			ev_int(ev, "message_count", c->msgs_total);
 	}
+	resp_strv_render(&c->commands, ev, "commands");
 	ev_close(ev);
-	resp_creds_render(&c->creds, ev);
 }
 
 static void irc_destroy(void *st)
@@ -528,9 +548,10 @@ static void irc_destroy(void *st)
 	for (int i = 0; i < c->nmsgs; i++) {
 		free(c->msgs[i].target);
 		free(c->msgs[i].text);
+		resp_record_give(&c->rec, c->msgs[i].cost);
 	}
-	free(c->realname);
-	free(c->pass);
+	resp_str_free(&c->realname, &c->rec);
+	resp_str_free(&c->pass, &c->rec);
 	free(c);
 }
 

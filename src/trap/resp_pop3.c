@@ -1,7 +1,9 @@
 /*
  * POP3 responder: a Dovecot with an empty mailbox. Records USER/PASS, APOP
  * and SASL (PLAIN, LOGIN) credentials and every command; answers CAPA, STAT,
- * LIST, UIDL, RETR/TOP/DELE (no such message), optional STLS.
+ * LIST, UIDL, RETR/TOP/DELE (no such message), optional STLS. What is
+ * recorded is bounded by the connection's record budget (resp_common.h);
+ * what did not fit is counted.
  */
 #include "resp_common.h"
 
@@ -18,6 +20,7 @@ struct pop3 {
 	struct resp_line line;
 	int done, authed, tls, user_given, in_sasl, bad;
 	struct resp_sasl sasl;
+	struct resp_record rec;
 	struct resp_strv commands;
 	struct resp_creds creds;
 };
@@ -34,7 +37,10 @@ static void *pop3_create(const struct resp_config *cfg, const struct resp_ctx *c
 	p->cfg = cfg;
 	p->ctx = ctx;
 	p->tls = ctx ? ctx->tls : 0;
+	resp_record_init(&p->rec, 0);
 	resp_strv_init(&p->commands, POP3_KEEP_COMMANDS);
+	resp_strv_budget(&p->commands, &p->rec, RESP_REC_BULK);
+	resp_creds_budget(&p->creds, &p->rec);
 	return p;
 }
 
@@ -224,14 +230,17 @@ static void pop3_end(void *st) {}
 static void pop3_fields(void *st, struct evbuf *ev)
 {
 	struct pop3 *p = st;
+	/* short fields first, long lists last: a cut event keeps its start (event.h) */
+	resp_creds_render(&p->creds, ev);
 	if (p->commands.total > 0) {
 		ev_obj(ev, "pop3");
-		resp_strv_render(&p->commands, ev, "command");
-		if (p->commands.total > (unsigned)p->commands.n)
+		if (p->commands.total > (unsigned)p->commands.n) {
 			ev_int(ev, "command_count", p->commands.total);
+			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&p->commands));
+		}
+		resp_strv_render(&p->commands, ev, "command");
 		ev_close(ev);
 	}
-	resp_creds_render(&p->creds, ev);
 }
 
 static void pop3_destroy(void *st)

@@ -4,7 +4,8 @@
  * LOGIN (credentials recorded), MAIL FROM, many RCPT TO, DATA with
  * dot-unstuffing (each message becomes a payload), RSET, NOOP, VRFY, QUIT,
  * optional STARTTLS. Bounded: command line length, recipients, message size,
- * error count (Postfix's hard error limit).
+ * error count (Postfix's hard error limit), and what is recorded by the
+ * connection's record budget (resp_common.h; what did not fit is counted).
  */
 #include "resp_common.h"
 
@@ -44,34 +45,18 @@ struct smtp {
 	enum dot_state dot;
 	struct resp_blob msg;
 
-	char *helo, *mail_from;
-	size_t helo_len, mail_from_len;
+	struct resp_record rec;
+	struct resp_str helo, mail_from;
 	struct resp_strv rcpt;
 	struct resp_creds creds;
-	char *auth_user; /* AUTH LOGIN: the user name until the password comes */
-	size_t auth_user_len;
+	struct resp_str auth_user; /* AUTH LOGIN: the user name until the password comes */
 
 	/* the first message's headers */
 	int have_email;
-	char *subject, *from, *message_id, *x_mailer, *date;
-	size_t subject_len, from_len, message_id_len, x_mailer_len, date_len;
+	struct resp_str subject, from, message_id, x_mailer, date;
 	struct resp_strv to, cc;
 	int ended;
 };
-
-static void set_str(char **dst, size_t *dlen, const char *s, size_t n)
-{
-	free(*dst);
-	if (n > RESP_STR_MAX)
-		n = RESP_STR_MAX;
-	*dst = malloc(n + 1);
-	*dlen = 0;
-	if (*dst == NULL)
-		return;
-	memcpy(*dst, s, n);
-	(*dst)[n] = '\0';
-	*dlen = n;
-}
 
 static void *smtp_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
@@ -86,9 +71,14 @@ static void *smtp_create(const struct resp_config *cfg, const struct resp_ctx *c
 	s->ctx = ctx;
 	s->tls = ctx ? ctx->tls : 0;
 	resp_blob_init(&s->msg, resp_max_payload(cfg));
+	resp_record_init(&s->rec, 0);
 	resp_strv_init(&s->rcpt, SMTP_RCPT_KEEP);
+	resp_strv_budget(&s->rcpt, &s->rec, RESP_REC_BULK);
 	resp_strv_init(&s->to, 32);
+	resp_strv_budget(&s->to, &s->rec, RESP_REC_BULK);
 	resp_strv_init(&s->cc, 32);
+	resp_strv_budget(&s->cc, &s->rec, RESP_REC_BULK);
+	resp_creds_budget(&s->creds, &s->rec);
 	return s;
 }
 
@@ -154,20 +144,20 @@ static void add_addresses(struct resp_strv *v, const char *p, size_t n)
 static void header_field(struct smtp *s, const char *name, size_t nl, const char *v, size_t vl)
 {
 	resp_trim(&v, &vl);
-	if (resp_word_eq(name, nl, "Subject") && s->subject == NULL)
-		set_str(&s->subject, &s->subject_len, v, vl);
-	else if (resp_word_eq(name, nl, "From") && s->from == NULL)
-		set_str(&s->from, &s->from_len, v, vl);
+	if (resp_word_eq(name, nl, "Subject") && s->subject.s == NULL)
+		resp_str_set(&s->subject, &s->rec, v, vl);
+	else if (resp_word_eq(name, nl, "From") && s->from.s == NULL)
+		resp_str_set(&s->from, &s->rec, v, vl);
 	else if (resp_word_eq(name, nl, "To"))
 		add_addresses(&s->to, v, vl);
 	else if (resp_word_eq(name, nl, "Cc"))
 		add_addresses(&s->cc, v, vl);
-	else if (resp_word_eq(name, nl, "Message-ID") && s->message_id == NULL)
-		set_str(&s->message_id, &s->message_id_len, v, vl);
-	else if (resp_word_eq(name, nl, "X-Mailer") && s->x_mailer == NULL)
-		set_str(&s->x_mailer, &s->x_mailer_len, v, vl);
-	else if (resp_word_eq(name, nl, "Date") && s->date == NULL)
-		set_str(&s->date, &s->date_len, v, vl);
+	else if (resp_word_eq(name, nl, "Message-ID") && s->message_id.s == NULL)
+		resp_str_set(&s->message_id, &s->rec, v, vl);
+	else if (resp_word_eq(name, nl, "X-Mailer") && s->x_mailer.s == NULL)
+		resp_str_set(&s->x_mailer, &s->rec, v, vl);
+	else if (resp_word_eq(name, nl, "Date") && s->date.s == NULL)
+		resp_str_set(&s->date, &s->rec, v, vl);
 }
 
 /*
@@ -384,7 +374,7 @@ static int cmd_auth(struct smtp *s, const char *a, size_t al, struct resp_out *o
 			if (ul < 0)
 				return error_reply(s, out,
 				                   "501 5.5.2 Cannot decode response\r\n");
-			set_str(&s->auth_user, &s->auth_user_len, (const char *)u, (size_t)ul);
+			resp_str_set(&s->auth_user, &s->rec, (const char *)u, (size_t)ul);
 			s->state = S_AUTH_PASS;
 			resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
 			return RESP_CONTINUE;
@@ -415,12 +405,12 @@ static int auth_line(struct smtp *s, const char *l, size_t n, struct resp_out *o
 		return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
 	}
 	if (s->state == S_AUTH_USER) {
-		set_str(&s->auth_user, &s->auth_user_len, (const char *)buf, (size_t)dl);
+		resp_str_set(&s->auth_user, &s->rec, (const char *)buf, (size_t)dl);
 		s->state = S_AUTH_PASS;
 		resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
 		return RESP_CONTINUE;
 	}
-	resp_creds_add(&s->creds, s->auth_user ? s->auth_user : "", s->auth_user_len, buf,
+	resp_creds_add(&s->creds, s->auth_user.s ? s->auth_user.s : "", s->auth_user.len, buf,
 	               (size_t)dl, "LOGIN");
 	return login_reply(s, out);
 }
@@ -453,8 +443,8 @@ static int command(struct smtp *s, struct resp_out *out)
 			return error_reply(s, out,
 			                   ehlo ? "501 Syntax: EHLO hostname\r\n"
 			                        : "501 Syntax: HELO hostname\r\n");
-		if (s->helo == NULL)
-			set_str(&s->helo, &s->helo_len, a, al);
+		if (s->helo.s == NULL)
+			resp_str_set(&s->helo, &s->rec, a, al);
 		s->helo_seen = 1;
 		s->ehlo = ehlo;
 		transaction_reset(s);
@@ -473,8 +463,8 @@ static int command(struct smtp *s, struct resp_out *out)
 			return error_reply(s, out, "503 5.5.1 Error: nested MAIL command\r\n");
 		if (path_arg(a, al, "FROM:", &addr, &adl) < 0)
 			return error_reply(s, out, "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
-		if (s->mail_from == NULL)
-			set_str(&s->mail_from, &s->mail_from_len, addr, adl);
+		if (s->mail_from.s == NULL)
+			resp_str_set(&s->mail_from, &s->rec, addr, adl);
 		s->in_mail = 1;
 		s->nrcpt = 0;
 		resp_out_puts(out, "250 2.1.0 Ok\r\n");
@@ -599,35 +589,42 @@ static void smtp_end(void *st)
 static void smtp_fields(void *st, struct evbuf *ev)
 {
 	struct smtp *s = st;
-	if (s->helo || s->mail_from || s->rcpt.n > 0 || s->messages > 0) {
+	/* short fields first, long lists last: a cut event keeps its start (event.h) */
+	resp_creds_render(&s->creds, ev);
+	if (s->helo.s || s->mail_from.s || s->rcpt.total > 0 || s->messages > 0) {
 		ev_obj(ev, "smtp");
-		if (s->helo)
-			ev_strn(ev, "helo", s->helo, s->helo_len);
-		if (s->mail_from)
-			ev_strn(ev, "mail_from", s->mail_from, s->mail_from_len);
-		resp_strv_render(&s->rcpt, ev, "rcpt_to");
-		if (s->rcpt.total > (unsigned)s->rcpt.n)
-			ev_int(ev, "rcpt_to_count", s->rcpt.total);
+		if (s->helo.s)
+			ev_strn(ev, "helo", s->helo.s, s->helo.len);
+		if (s->mail_from.s)
+			ev_strn(ev, "mail_from", s->mail_from.s, s->mail_from.len);
 		ev_int(ev, "messages", s->messages);
+		if (s->rcpt.total > (unsigned)s->rcpt.n) {
+			ev_int(ev, "rcpt_to_count", s->rcpt.total);
+			ev_int(ev, "rcpt_to_not_kept", resp_strv_not_kept(&s->rcpt));
+		}
+		resp_strv_render(&s->rcpt, ev, "rcpt_to");
 		ev_close(ev);
 	}
 	if (s->have_email) {
 		ev_obj(ev, "email");
-		if (s->from)
-			ev_strn(ev, "from", s->from, s->from_len);
+		if (s->from.s)
+			ev_strn(ev, "from", s->from.s, s->from.len);
+		if (s->subject.s)
+			ev_strn(ev, "subject", s->subject.s, s->subject.len);
+		if (s->message_id.s)
+			ev_strn(ev, "message_id", s->message_id.s, s->message_id.len);
+		if (s->x_mailer.s)
+			ev_strn(ev, "x_mailer", s->x_mailer.s, s->x_mailer.len);
+		if (s->date.s)
+			ev_strn(ev, "date", s->date.s, s->date.len);
+		if (resp_strv_not_kept(&s->to))
+			ev_int(ev, "to_not_kept", resp_strv_not_kept(&s->to));
+		if (resp_strv_not_kept(&s->cc))
+			ev_int(ev, "cc_not_kept", resp_strv_not_kept(&s->cc));
 		resp_strv_render(&s->to, ev, "to");
 		resp_strv_render(&s->cc, ev, "cc");
-		if (s->subject)
-			ev_strn(ev, "subject", s->subject, s->subject_len);
-		if (s->message_id)
-			ev_strn(ev, "message_id", s->message_id, s->message_id_len);
-		if (s->x_mailer)
-			ev_strn(ev, "x_mailer", s->x_mailer, s->x_mailer_len);
-		if (s->date)
-			ev_strn(ev, "date", s->date, s->date_len);
 		ev_close(ev);
 	}
-	resp_creds_render(&s->creds, ev);
 }
 
 static void smtp_destroy(void *st)
@@ -641,14 +638,14 @@ static void smtp_destroy(void *st)
 	resp_strv_free(&s->to);
 	resp_strv_free(&s->cc);
 	resp_creds_free(&s->creds);
-	free(s->helo);
-	free(s->mail_from);
-	free(s->auth_user);
-	free(s->subject);
-	free(s->from);
-	free(s->message_id);
-	free(s->x_mailer);
-	free(s->date);
+	resp_str_free(&s->helo, &s->rec);
+	resp_str_free(&s->mail_from, &s->rec);
+	resp_str_free(&s->auth_user, &s->rec);
+	resp_str_free(&s->subject, &s->rec);
+	resp_str_free(&s->from, &s->rec);
+	resp_str_free(&s->message_id, &s->rec);
+	resp_str_free(&s->x_mailer, &s->rec);
+	resp_str_free(&s->date, &s->rec);
 	free(s);
 }
 

@@ -6,6 +6,12 @@
  * are given ("X: applet not found", echo), and files built with
  * `echo -e '\x..' > file` (the echo-loader trick) are rebuilt and kept as
  * payloads, as are the URLs named on command lines.
+ *
+ * A line longer than TN_LINE_MAX (an echo loader that writes its file in a
+ * few long lines) is collected whole, up to the payload size, run like any
+ * other, kept as a "telnet_line" payload and counted (long_lines). What is
+ * recorded for the event (commands, URLs, credentials) is bounded by the
+ * connection's record budget (resp_common.h); what did not fit is counted.
  */
 #include "resp_common.h"
 
@@ -44,11 +50,15 @@ struct telnet {
 	int echo, cr;
 	char line[TN_LINE_MAX + 1];
 	size_t len;
+	int overlong; /* the line went past TN_LINE_MAX: all of it is in longline */
+	struct resp_blob longline;
+	unsigned long_lines;
 	char user[64];
 	size_t ulen;
 	int fails;
 	char ttype[64];
 	unsigned width, height;
+	struct resp_record rec; /* what commands, urls and creds keep */
 	struct resp_strv commands, urls;
 	struct resp_creds creds;
 	struct echo_file files[TN_ECHO_FILES];
@@ -63,8 +73,12 @@ static void *telnet_create(const struct resp_config *cfg, const struct resp_ctx 
 		return NULL;
 	t->cfg = cfg;
 	t->ctx = ctx;
+	resp_record_init(&t->rec, 0);
 	resp_strv_init(&t->commands, TN_KEEP_COMMANDS);
+	resp_strv_budget(&t->commands, &t->rec, RESP_REC_BULK);
 	resp_strv_init(&t->urls, TN_KEEP_URLS);
+	resp_strv_budget(&t->urls, &t->rec, RESP_REC_PRIORITY);
+	resp_creds_budget(&t->creds, &t->rec);
 	return t;
 }
 
@@ -311,11 +325,16 @@ static void cmd_echo(struct telnet *t, const char *a, size_t al, struct resp_out
 		else if (!q && a[r] == '>')
 			break;
 	}
-	uint8_t buf[TN_LINE_MAX + 1];
+	uint8_t small[TN_LINE_MAX + 1], *buf = small, *big = NULL;
+	size_t cap = sizeof(small);
 	size_t tl = r;
 	const char *txt = a;
 	resp_trim(&txt, &tl);
-	size_t bl = echo_decode(txt, tl, esc, buf, sizeof(buf) - 1);
+	if (tl + 2 > cap && (big = malloc(tl + 2)) != NULL) {
+		buf = big; /* a long line: decoded text is never longer */
+		cap = tl + 2;
+	}
+	size_t bl = echo_decode(txt, tl, esc, buf, cap - 1);
 	if (nl)
 		buf[bl++] = '\n';
 	if (r == al) {
@@ -325,6 +344,7 @@ static void cmd_echo(struct telnet *t, const char *a, size_t al, struct resp_out
 			else
 				resp_out_put(out, &buf[i], 1);
 		}
+		free(big);
 		return;
 	}
 	int append = r + 1 < al && a[r + 1] == '>';
@@ -334,11 +354,10 @@ static void cmd_echo(struct telnet *t, const char *a, size_t al, struct resp_out
 	size_t e = 0;
 	while (e < fl && fn[e] != ' ')
 		e++;
-	if (e == 0)
-		return;
-	struct echo_file *f = echo_file(t, fn, e, append);
+	struct echo_file *f = e ? echo_file(t, fn, e, append) : NULL;
 	if (f)
 		resp_blob_add(&f->data, buf, bl);
+	free(big);
 }
 
 static int run_segment(struct telnet *t, const char *s, size_t n, struct resp_out *out)
@@ -429,10 +448,66 @@ static int shell_line(struct telnet *t, const char *l, size_t n, struct resp_out
 
 /* ---- lines --------------------------------------------------------------- */
 
+/* One byte of the line being typed. */
+static void line_put(struct telnet *t, uint8_t c)
+{
+	if (!t->overlong && t->len < TN_LINE_MAX) {
+		t->line[t->len++] = (char)c;
+		return;
+	}
+	if (!t->overlong) {
+		/* past the line buffer: the whole line goes on in a blob */
+		t->overlong = 1;
+		resp_blob_init(&t->longline, resp_max_payload(t->cfg));
+		resp_blob_add(&t->longline, t->line, t->len);
+	}
+	resp_blob_add(&t->longline, &c, 1);
+}
+
+/* Backspace: 1 when there was a byte to take back. */
+static int line_unput(struct telnet *t)
+{
+	if (t->overlong) {
+		struct resp_blob *b = &t->longline;
+		if (b->seen == 0)
+			return 0;
+		if (b->seen-- == b->len)
+			b->len--;
+		return 1;
+	}
+	if (t->len == 0)
+		return 0;
+	t->len--;
+	return 1;
+}
+
+static void line_forget(struct telnet *t)
+{
+	t->len = 0;
+	if (t->overlong) {
+		resp_blob_free(&t->longline);
+		t->overlong = 0;
+	}
+}
+
+/* A long line (ended, or cut off by the end of the connection) is kept as a payload. */
+static void long_line_keep(struct telnet *t)
+{
+	char name[32];
+	t->long_lines++;
+	snprintf(name, sizeof(name), "line-%u.txt", t->long_lines);
+	resp_blob_emit(&t->longline, t->ctx, "telnet_line", name);
+}
+
 static int on_line(struct telnet *t, struct resp_out *out)
 {
 	const char *l = t->line;
 	size_t n = t->len;
+	if (t->overlong && t->longline.seen == t->longline.len) {
+		/* all of it kept: run all of it (an echo's redirect is at its end) */
+		l = t->longline.data ? (const char *)t->longline.data : "";
+		n = t->longline.len;
+	}
 
 	if (t->echo || t->phase == P_PASSWORD)
 		resp_out_puts(out, "\r\n");
@@ -496,31 +571,29 @@ static int data_byte(struct telnet *t, uint8_t c, struct resp_out *out)
 	if (c == '\r' || c == '\n') {
 		t->cr = c == '\r';
 		int rc = on_line(t, out);
-		t->len = 0;
+		if (t->overlong)
+			long_line_keep(t);
+		line_forget(t);
 		return rc;
 	}
 	if (c == 0x08 || c == 0x7f) {
-		if (t->len > 0) {
-			t->len--;
-			if (t->echo && t->phase != P_PASSWORD)
-				resp_out_puts(out, "\b \b");
-		}
+		if (line_unput(t) && t->echo && t->phase != P_PASSWORD)
+			resp_out_puts(out, "\b \b");
 		return RESP_CONTINUE;
 	}
 	if (c == 0x03 && t->phase == P_SHELL) { /* ^C drops the line */
-		t->len = 0;
+		line_forget(t);
 		resp_out_puts(out, "^C\r\n");
 		shell_prompt(t, out);
 		return RESP_CONTINUE;
 	}
-	if (c == 0x04 && t->len == 0 && t->phase == P_SHELL) { /* ^D logs out */
+	if (c == 0x04 && t->len == 0 && !t->overlong && t->phase == P_SHELL) { /* ^D logs out */
 		t->phase = P_DONE;
 		return RESP_CLOSE;
 	}
 	if (c == 0)
 		return RESP_CONTINUE;
-	if (t->len < TN_LINE_MAX)
-		t->line[t->len++] = (char)c;
+	line_put(t, c);
 	if (t->echo && t->phase != P_PASSWORD && c >= 0x20)
 		resp_out_put(out, &c, 1);
 	return RESP_CONTINUE;
@@ -578,7 +651,7 @@ static int telnet_input(void *st, const uint8_t *buf, size_t n, struct resp_out 
 	}
 	if (t->phase == P_DONE)
 		return RESP_CLOSE;
-	return t->len > 0 || t->ps != T_DATA ? RESP_NEED_MORE : RESP_CONTINUE;
+	return t->len > 0 || t->overlong || t->ps != T_DATA ? RESP_NEED_MORE : RESP_CONTINUE;
 }
 
 static int telnet_timeout(void *st, struct resp_out *out)
@@ -598,6 +671,8 @@ static void telnet_end(void *st)
 	if (t->ended)
 		return;
 	t->ended = 1;
+	if (t->overlong) /* cut off by the end: what came of it is evidence all the same */
+		long_line_keep(t);
 	for (int i = 0; i < t->nfiles; i++)
 		resp_blob_emit(&t->files[i].data, t->ctx, "telnet_echo_file", t->files[i].name);
 }
@@ -605,7 +680,9 @@ static void telnet_end(void *st)
 static void telnet_fields(void *st, struct evbuf *ev)
 {
 	struct telnet *t = st;
-	if (t->commands.total > 0 || t->ttype[0] || t->width) {
+	/* short fields first, long lists last: a cut event keeps its start (event.h) */
+	resp_creds_render(&t->creds, ev);
+	if (t->commands.total > 0 || t->ttype[0] || t->width || t->long_lines) {
 		ev_obj(ev, "telnet");
 		if (t->ttype[0])
 			ev_str(ev, "terminal_type", t->ttype);
@@ -613,19 +690,25 @@ static void telnet_fields(void *st, struct evbuf *ev)
 			ev_int(ev, "window_width", t->width);
 			ev_int(ev, "window_height", t->height);
 		}
-		resp_strv_render(&t->commands, ev, "commands");
-		if (t->commands.total > (unsigned)t->commands.n)
+		/* the counts first: they tell what the lists below leave out */
+		if (t->commands.total > (unsigned)t->commands.n) {
 			ev_int(ev, "command_count", t->commands.total);
-		resp_strv_render(&t->urls, ev, "urls");
+			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&t->commands));
+		}
+		if (resp_strv_not_kept(&t->urls))
+			ev_int(ev, "urls_not_kept", resp_strv_not_kept(&t->urls));
+		if (t->long_lines)
+			ev_int(ev, "long_lines", t->long_lines);
 		if (t->nfiles > 0) {
 			ev_arr(ev, "echo_files");
 			for (int i = 0; i < t->nfiles; i++)
 				ev_str(ev, "", t->files[i].name);
 			ev_close(ev);
 		}
+		resp_strv_render(&t->urls, ev, "urls");
+		resp_strv_render(&t->commands, ev, "commands");
 		ev_close(ev);
 	}
-	resp_creds_render(&t->creds, ev);
 }
 
 static void telnet_destroy(void *st)
@@ -636,6 +719,7 @@ static void telnet_destroy(void *st)
 	resp_strv_free(&t->commands);
 	resp_strv_free(&t->urls);
 	resp_creds_free(&t->creds);
+	resp_blob_free(&t->longline);
 	for (int i = 0; i < t->nfiles; i++)
 		resp_blob_free(&t->files[i].data);
 	free(t);

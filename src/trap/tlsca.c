@@ -235,13 +235,47 @@ static X509 *leaf_make(struct tlsca *ca, const char *name, char *err, size_t err
 	return x;
 }
 
+/* ---- contexts ---- */
+
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	/* The trap's HTTP speaks 1.1: chosen when offered, else no ALPN at all. */
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int l = in[i];
+		if (i + 1 + l > inlen)
+			break;
+		if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)l;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + l;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+int tlsca_ctx_configure(SSL_CTX *ctx)
+{
+	/* Old malware speaks old TLS: accept what the library still can. */
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION) != 1)
+		return -1;
+	SSL_CTX_set_security_level(ctx, 0);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	return 0;
+}
+
 static SSL_CTX *ctx_make(struct tlsca *ca, const char *name, char *err, size_t errlen)
 {
 	X509 *leaf = leaf_make(ca, name, err, errlen);
 	if (leaf == NULL)
 		return NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1 ||
+	if (ctx == NULL || tlsca_ctx_configure(ctx) < 0 ||
+	    SSL_CTX_use_certificate(ctx, leaf) != 1 ||
 	    SSL_CTX_use_PrivateKey(ctx, ca->leaf_key) != 1 ||
 	    SSL_CTX_add1_chain_cert(ctx, ca->ca_cert) != 1) {
 		SSL_CTX_free(ctx);
@@ -625,7 +659,9 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 	}
 	SSL_CTX *ctx = NULL;
 	if (tlsca_cert_for(ca, name, strlen(name), &ctx, NULL, 0) == 0) {
-		/* The SSL takes its own reference. */
+		/* The SSL takes its own reference, and from now on that context's
+		 * security level and ALPN callback: the same as the default's
+		 * (tlsca_ctx_configure). */
 		SSL_set_SSL_CTX(ssl, ctx);
 		SSL_CTX_free(ctx);
 	} else {
@@ -642,7 +678,8 @@ int tlsca_install_sni_cb(SSL_CTX *default_ctx, struct tlsca *ca, char *err, size
 	if (rc < 0)
 		return rc;
 	X509 *leaf = SSL_CTX_get0_certificate(dflt);
-	if (SSL_CTX_use_certificate(default_ctx, leaf) != 1 ||
+	if (tlsca_ctx_configure(default_ctx) < 0 ||
+	    SSL_CTX_use_certificate(default_ctx, leaf) != 1 ||
 	    SSL_CTX_use_PrivateKey(default_ctx, ca->leaf_key) != 1 ||
 	    SSL_CTX_add1_chain_cert(default_ctx, ca->ca_cert) != 1) {
 		SSL_CTX_free(dflt);

@@ -59,7 +59,8 @@ int tlsca_name_clean(const char *name, size_t len, char *out);
 
 /*
  * A server SSL_CTX whose certificate (with the CA after it in the chain)
- * and key are for the cleaned name: from the cache, or made now and cached.
+ * and key are for the cleaned name, configured by tlsca_ctx_configure():
+ * from the cache, or made now and cached.
  * *out holds a new reference for the caller: SSL_CTX_free() it when done.
  * 0 or -errno with the reason in err.
  */
@@ -67,11 +68,25 @@ int tlsca_cert_for(struct tlsca *ca, const char *name, size_t len, SSL_CTX **out
                    size_t errlen);
 
 /*
+ * How the trap serves TLS, applied to a server context: every protocol
+ * version the library still has from TLS 1.0 up, security level 0 (the
+ * ciphers and MD5/SHA-1 handshake signatures of old clients), no
+ * renegotiation and no compression, and ALPN answered with "http/1.1" when
+ * the client offers it (nothing otherwise). Every context made here has it
+ * (the default one given to tlsca_install_sni_cb() and each name's): an SSL
+ * switched to its name's context takes that context's security level and
+ * ALPN callback, so both must say the same. 0, or -1 when the library
+ * refused a setting.
+ */
+int tlsca_ctx_configure(SSL_CTX *ctx);
+
+/*
  * Make default_ctx serve the right certificate for each connection: give it
- * TLSCA_DEFAULT_NAME's certificate and key, and a servername callback that
- * switches each SSL to its name's SSL_CTX (the SNI if usable, else the name
- * set by tlsca_ssl_set_name(), else the default). The caller keeps ca alive
- * as long as default_ctx may handshake. 0 or -errno with the reason in err.
+ * TLSCA_DEFAULT_NAME's certificate and key, the settings of
+ * tlsca_ctx_configure(), and a servername callback that switches each SSL to
+ * its name's SSL_CTX (the SNI if usable, else the name set by
+ * tlsca_ssl_set_name(), else the default). The caller keeps ca alive as long
+ * as default_ctx may handshake. 0 or -errno with the reason in err.
  */
 int tlsca_install_sni_cb(SSL_CTX *default_ctx, struct tlsca *ca, char *err, size_t errlen);
 

@@ -661,12 +661,36 @@ int tls_hello_parse(const uint8_t *buf, size_t len, struct tls_hello *out, char 
 	return 0;
 }
 
+/*
+ * The host_name as text: printable ASCII as sent, any other byte and the
+ * backslash as \xNN, so that "paypal.com\0.evil.example" reads as what it is
+ * wherever the event goes (4 * TLS_HELLO_SNI_LEN + 1 bytes at most).
+ */
+static size_t sni_text(const struct tls_hello *h, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (size_t i = 0; i < h->sni_len; i++) {
+		uint8_t c = (uint8_t)h->sni[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void tls_hello_event_fields(const struct tls_hello *h, struct evbuf *b)
 {
-	char ver[16];
+	char ver[16], sni[4 * TLS_HELLO_SNI_LEN + 1];
 	ev_obj(b, "tls");
 	if (h->has_sni)
-		ev_strn(b, "sni", h->sni, h->sni_len);
+		ev_strn(b, "sni", sni, sni_text(h, sni));
 	ev_str(b, "version", tls_version_name(h->max_version, ver, sizeof(ver)));
 	ev_obj(b, "ja3");
 	ev_str(b, "hash", h->ja3_hash);

@@ -43,6 +43,7 @@
 #include "attrib.h"
 #include "detect.h"
 #include "payload.h"
+#include "resp_common.h"
 #include "responder.h"
 #include "sshbanner.h"
 #include "tlsca.h"
@@ -55,6 +56,14 @@
 #define SSH_BANNER "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
 #define SOURCE_SLOTS 16384
 #define UDP_HEX_BYTES 64
+#define UDP_MAX                                                                                \
+	65536 /* more than any datagram holds (65507 bytes over IPv4, 65527 over IPv6) */
+/* What an SSL object holds for a connection, counted in memory_max: its
+ * record buffers (16 KiB and more each way), the handshake's state and the
+ * memory BIOs, about 34 to 42 KiB measured. */
+#define TLS_CONN_MEM (40u << 10)
+#define DNS_TCP_QUERIES 16 /* questions of one DNS-over-TCP connection kept for its event */
+#define ERROR_TEXT 160
 
 enum cstate { ST_DETECT, ST_TLS, ST_SSH, ST_RESPOND, ST_DATA };
 
@@ -83,6 +92,17 @@ struct tconn {
 	/* SSH */
 	struct ssh_banner *sshb;
 	struct ssh_kexinit *sshk;
+	int sshb_ok, sshk_ok; /* parsed (the structs are filled only then) */
+	/* The client's opening bytes, for a TLS handshake (kept when the hello did
+	 * not parse or the handshake failed) and DNS over TCP (always kept). */
+	struct resp_blob opening;
+	int keep_opening;
+	char error[ERROR_TEXT]; /* why the hello, identification or handshake failed */
+	/* DNS over TCP: the questions asked */
+	struct dns_tcp_q *dnsq;
+	int ndnsq;
+	unsigned dnsq_total;
+	size_t mem_charged; /* counted in memory_max besides reply buffers and blobs */
 	/* the protocol */
 	enum trap_proto proto;
 	int banner_sent;
@@ -95,6 +115,7 @@ struct tconn {
 	int npayloads;
 	/* FTP data channel */
 	int data_listen_fd;
+	struct loop_timer *data_pause; /* the data listener rests (no descriptors) */
 	uint16_t data_port;
 	struct tconn *data;   /* the data connection, once it came */
 	struct tconn *parent; /* for a data connection: its control connection */
@@ -106,6 +127,11 @@ struct tconn {
 	int send_owned;
 	struct source *src;
 	struct tconn *prev, *next;
+};
+
+struct dns_tcp_q {
+	char *name; /* presentation form, malloced */
+	char type[16];
 };
 
 struct source {
@@ -136,6 +162,7 @@ struct trap_worker {
 	int nftp;
 	struct source *sources;
 	uint8_t rx[READ_CHUNK];
+	uint8_t udp_rx[UDP_MAX];
 	/* counters */
 	uint64_t n_conns, n_refused, n_udp, n_payloads, n_evicted;
 	uint64_t n_memory;      /* connections closed by the memory budget */
@@ -161,12 +188,25 @@ static void community_id(const struct sockaddr *src, const struct sockaddr *dst,
 
 /* ---------- per-source limits ---------- */
 
+/*
+ * What the per-source limits count by: an IPv4 address (an IPv4-mapped IPv6
+ * one too), or an IPv6 /64. A host is given a /64 as readily as one address
+ * and can pick a new source address in it for every connection: keyed by
+ * the full address, it would get a fresh allowance each time.
+ */
+void trap_source_key(const struct sockaddr *sa, uint8_t key[17]);
+void trap_source_key(const struct sockaddr *sa, uint8_t key[17])
+{
+	int family = addr_ip(sa, key + 1);
+	key[0] = (uint8_t)family;
+	if (family == AF_INET6)
+		memset(key + 1 + 8, 0, 8);
+}
+
 static struct source *source_get(struct trap_worker *w, const struct sockaddr *sa, int64_t now)
 {
 	uint8_t key[17];
-	int family;
-	family = addr_ip(sa, key + 1);
-	key[0] = (uint8_t)family;
+	trap_source_key(sa, key);
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < 17; i++)
 		h = (h ^ key[i]) * 16777619u;
@@ -268,6 +308,8 @@ static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 	ev_int(b, "duration_ms", now - c->start_ms);
 	if (c->end)
 		ev_str(b, "end", c->end);
+	if (c->error[0])
+		ev_str(b, "error", c->error);
 	if (c->npayloads) {
 		ev_arr(b, "payloads");
 		for (int i = 0; i < c->npayloads; i++)
@@ -286,8 +328,26 @@ static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 			ev_str(b, "alpn", c->tls_alpn);
 		ev_close(b);
 	}
-	if (c->sshb)
-		ssh_event_fields(c->sshb, c->sshk, b);
+	if (c->sshb && c->sshb_ok)
+		ssh_event_fields(c->sshb, c->sshk_ok ? c->sshk : NULL, b);
+	if (c->ndnsq) {
+		/* The first question as a datagram's; every kept one when there were more. */
+		ev_obj(b, "dns");
+		ev_str(b, "rrname", c->dnsq[0].name);
+		ev_str(b, "rrtype", c->dnsq[0].type);
+		if (c->dnsq_total > 1) {
+			ev_int(b, "query_count", c->dnsq_total);
+			ev_arr(b, "queries");
+			for (int i = 0; i < c->ndnsq; i++) {
+				ev_obj(b, "");
+				ev_str(b, "rrname", c->dnsq[i].name);
+				ev_str(b, "rrtype", c->dnsq[i].type);
+				ev_close(b);
+			}
+			ev_close(b);
+		}
+		ev_close(b);
+	}
 	if (c->r && c->rst)
 		c->r->fields(c->rst, b);
 	emit_commit(&w->em);
@@ -341,9 +401,75 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
 
 /* ---------- connections ---------- */
 
+/*
+ * Memory a connection holds outside its reply buffers and blobs (its
+ * detection buffer, its TLS state, the DNS questions it recorded), counted
+ * in memory_max while it lives and given back, all of it, when it is freed.
+ */
+static void conn_charge(struct tconn *c, size_t n)
+{
+	resp_mem_charge(n);
+	c->mem_charged += n;
+}
+
+static void conn_uncharge(struct tconn *c, size_t n)
+{
+	if (n > c->mem_charged)
+		n = c->mem_charged;
+	resp_mem_release(n);
+	c->mem_charged -= n;
+}
+
+/* The detection buffer's memory, given back. */
+static void in_free(struct tconn *c)
+{
+	conn_uncharge(c, c->incap);
+	free(c->in);
+	c->in = NULL;
+	c->inlen = c->incap = 0;
+}
+
+/*
+ * The opening bytes kept (see struct tconn) become a "raw" payload, and their
+ * memory is given back.
+ */
+static void opening_store(struct tconn *c)
+{
+	struct resp_blob *o = &c->opening;
+	if (o->seen)
+		on_payload(c, "raw", NULL, o->data ? o->data : (const uint8_t *)"", o->len,
+		           o->seen > o->len);
+	resp_blob_free(o);
+}
+
+/* The TLS library's reason for the error at the front of its queue, after what. */
+static void tls_error_text(struct tconn *c, const char *what, int ssl_error)
+{
+	char buf[256];
+	const char *reason = buf;
+	unsigned long e = ERR_get_error();
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		/* "error:0A000102:SSL routines::unsupported protocol": the last part */
+		char *colon = strrchr(buf, ':');
+		if (colon && colon[1])
+			reason = colon + 1;
+	} else if (ssl_error == SSL_ERROR_ZERO_RETURN) {
+		reason = "closed by the client";
+	} else {
+		snprintf(buf, sizeof(buf), "error %d", ssl_error);
+	}
+	/* After what the hello's parse said, if anything; cut to fit. */
+	size_t l = strlen(c->error);
+	if (l + 3 < sizeof(c->error) && snprintf(c->error + l, sizeof(c->error) - l, "%s%s: %s",
+	                                         l ? "; " : "", what, reason) < 0)
+		c->error[l] = '\0';
+}
+
 static void conn_close(struct tconn *c, const char *why);
 static void reap(struct trap_worker *w);
 static void ftp_forget(struct trap_worker *w, struct tconn *c);
+static void data_listen_close(struct tconn *c);
 
 /*
  * Output the client has not taken. Past OUT_PAUSE its input waits (as a
@@ -539,6 +665,28 @@ static size_t dns_answer(const uint8_t *q, size_t qlen, const struct sockaddr *l
 	return dns_resp_sinkhole(&dq, match ? a : NULL, 60, 1232, out, cap);
 }
 
+/* A question asked over TCP, kept for the event as a datagram's is (the first few). */
+static void dns_tcp_record(struct tconn *c, const uint8_t *msg, size_t len)
+{
+	struct dns_query q;
+	if (dns_query_parse(msg, len, &q) != DNS_PARSE_OK)
+		return;
+	c->dnsq_total++;
+	if (c->ndnsq >= DNS_TCP_QUERIES)
+		return;
+	if (c->dnsq == NULL) {
+		c->dnsq = xcalloc(DNS_TCP_QUERIES, sizeof(*c->dnsq));
+		conn_charge(c, DNS_TCP_QUERIES * sizeof(*c->dnsq));
+	}
+	struct dns_tcp_q *d = &c->dnsq[c->ndnsq++];
+	d->name = xmalloc(q.name_len + 1);
+	memcpy(d->name, q.name, q.name_len);
+	d->name[q.name_len] = '\0';
+	conn_charge(c, q.name_len + 1);
+	char tb[16];
+	snprintf(d->type, sizeof(d->type), "%s", dns_type_name(q.qtype, tb, sizeof(tb)));
+}
+
 static void dns_tcp(struct tconn *c)
 {
 	size_t off = 0;
@@ -547,6 +695,7 @@ static void dns_tcp(struct tconn *c)
 		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
 		if (c->inlen - off - 2 < ml)
 			break;
+		dns_tcp_record(c, c->in + off + 2, ml);
 		size_t n = dns_answer(c->in + off + 2, ml, (struct sockaddr *)&c->local,
 		                      out + 2, sizeof(out) - 2);
 		if (n) {
@@ -579,19 +728,22 @@ static void ssh_step(struct tconn *c)
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
+		/* What it sent is kept (conn_close), and why it is no SSH client. */
+		snprintf(c->error, sizeof(c->error), "SSH identification: %s", err);
 		conn_close(c, "protocol_error");
 		return;
 	}
+	c->sshb_ok = 1;
 	if (c->sshk == NULL)
 		c->sshk = xcalloc(1, sizeof(*c->sshk));
 	r = ssh_kexinit_parse(c->in + c->sshb->consumed, c->inlen - c->sshb->consumed, c->sshk,
 	                      err, sizeof(err));
 	if (r == -EAGAIN)
 		return;
-	if (r < 0) {
-		free(c->sshk);
-		c->sshk = NULL;
-	}
+	if (r < 0)
+		snprintf(c->error, sizeof(c->error), "SSH KEXINIT: %s", err);
+	else
+		c->sshk_ok = 1;
 	/* Identification and algorithms are what a low-interaction trap can learn. */
 	conn_close(c, "ssh_recorded");
 }
@@ -620,6 +772,7 @@ static void detect_step(struct tconn *c, int deadline)
 	if (p == TRAP_PROTO_DNS) {
 		c->proto = p;
 		c->state = ST_RESPOND;
+		resp_blob_add(&c->opening, c->in, c->inlen);
 		dns_tcp(c);
 		return;
 	}
@@ -628,12 +781,13 @@ static void detect_step(struct tconn *c, int deadline)
 	if (c->fd < 0 || c->closing)
 		return;
 	uint8_t *buf = c->in;
-	size_t n = c->inlen;
+	size_t n = c->inlen, cap = c->incap;
 	c->in = NULL;
 	c->inlen = c->incap = 0;
 	if (n)
 		act(c, c->r->input(c->rst, buf, n, &c->out));
 	free(buf);
+	conn_uncharge(c, cap);
 }
 
 static void gather(struct tconn *c, const uint8_t *buf, size_t n)
@@ -643,6 +797,7 @@ static void gather(struct tconn *c, const uint8_t *buf, size_t n)
 		while (cap < c->inlen + n)
 			cap *= 2;
 		c->in = xreallocarray(c->in, cap, 1);
+		conn_charge(c, cap - c->incap);
 		c->incap = cap;
 	}
 	memcpy(c->in + c->inlen, buf, n);
@@ -666,6 +821,7 @@ static void feed_plain(struct tconn *c, const uint8_t *buf, size_t n)
 		break;
 	case ST_RESPOND:
 		if (c->proto == TRAP_PROTO_DNS) {
+			resp_blob_add(&c->opening, buf, n);
 			gather(c, buf, n);
 			if (c->inlen > 70000)
 				conn_close(c, "max_bytes");
@@ -680,26 +836,9 @@ static void feed_plain(struct tconn *c, const uint8_t *buf, size_t n)
 	}
 }
 
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                       const unsigned char *in, unsigned int inlen, void *arg)
-{
-	/* Our HTTP speaks 1.1: choose it when offered, else no ALPN at all. */
-	for (unsigned int i = 0; i < inlen;) {
-		unsigned int l = in[i];
-		if (i + 1 + l > inlen)
-			break;
-		if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
-			*out = in + i + 1;
-			*outlen = (unsigned char)l;
-			return SSL_TLSEXT_ERR_OK;
-		}
-		i += 1 + l;
-	}
-	return SSL_TLSEXT_ERR_NOACK;
-}
-
 static void tls_handshake(struct tconn *c)
 {
+	ERR_clear_error(); /* what the library says next is this handshake's alone */
 	int r = SSL_do_handshake(c->ssl);
 	conn_flush(c);
 	if (c->fd < 0)
@@ -717,6 +856,12 @@ static void tls_handshake(struct tconn *c)
 		}
 		c->tls = 1;
 		c->state = ST_DETECT;
+		/* A hello the parser could not read is kept even so; a fingerprinted one is
+		 * not. */
+		if (c->keep_opening)
+			opening_store(c);
+		else
+			resp_blob_free(&c->opening);
 		uint16_t port = (uint16_t)addr_port((struct sockaddr *)&c->local);
 		enum trap_proto b = detect_banner(port, 1);
 		if (b != TRAP_PROTO_UNKNOWN && b != TRAP_PROTO_SSH)
@@ -730,7 +875,9 @@ static void tls_handshake(struct tconn *c)
 		conn_update(c);
 		return;
 	}
+	tls_error_text(c, "TLS handshake", e);
 	ERR_clear_error();
+	c->keep_opening = 1;
 	conn_close(c, "tls_failed");
 }
 
@@ -744,9 +891,20 @@ static void begin_tls(struct tconn *c)
 	if (r == -EAGAIN && c->inlen < TLS_HELLO_MAX_INPUT)
 		return; /* the rest of the ClientHello is on its way */
 	c->proto = TRAP_PROTO_TLS;
-	if (r == 0 && c->hello->has_sni)
-		domain_from_request(c, c->hello->sni, c->hello->sni_len, "tls_sni");
+	/* The SNI names the domain only when it is a host name as it stands: not
+	 * "paypal.com\0.evil.example", nor a name cut short, nor an address. */
+	char clean[TLSCA_NAME_MAX + 1];
+	uint8_t ip[16];
+	if (r == 0 && c->hello->has_sni && !(c->hello->anomalies & TLS_HELLO_A_SNI_LONG) &&
+	    tlsca_name_clean(c->hello->sni, c->hello->sni_len, clean) &&
+	    addr_parse_ip(clean, ip) == 0)
+		domain_from_request(c, clean, strlen(clean), "tls_sni");
 	if (r != 0) {
+		/* Not fingerprinted: what it sent is kept, and why. */
+		if (r == -EAGAIN)
+			snprintf(err, sizeof(err), "incomplete in %zu bytes", c->inlen);
+		snprintf(c->error, sizeof(c->error), "ClientHello: %s", err);
+		c->keep_opening = 1;
 		free(c->hello);
 		c->hello = NULL;
 	}
@@ -764,11 +922,14 @@ static void begin_tls(struct tconn *c)
 	}
 	SSL_set_bio(c->ssl, rb, wb);
 	SSL_set_accept_state(c->ssl);
-	/* No SNI: a certificate for the domain the address was handed out for. */
-	if (c->domain[0] && (c->hello == NULL || !c->hello->has_sni))
+	/* No usable SNI: a certificate for the domain the address was handed out for. */
+	if (c->domain[0])
 		tlsca_ssl_set_name(w->ca, c->ssl, c->domain);
 	BIO_write(rb, c->in, (int)c->inlen);
-	c->inlen = 0;
+	/* The library keeps its copy; the opening stays until the handshake ends. */
+	conn_charge(c, TLS_CONN_MEM);
+	resp_blob_add(&c->opening, c->in, c->inlen);
+	in_free(c);
 	c->state = ST_TLS;
 	tls_handshake(c);
 }
@@ -779,6 +940,8 @@ static void on_bytes(struct tconn *c, const uint8_t *buf, size_t n)
 	if (c->first_byte_ms == 0)
 		c->first_byte_ms = loop_now(c->w->loop);
 	if (c->state == ST_TLS || (c->tls && c->ssl)) {
+		if (c->state == ST_TLS)
+			resp_blob_add(&c->opening, buf, n);
 		BIO_write(SSL_get_rbio(c->ssl), buf, (int)n);
 		if (c->state == ST_TLS) {
 			tls_handshake(c);
@@ -873,6 +1036,7 @@ static struct tconn *conn_new(struct trap_worker *w, int fd, struct trap_listene
 	c->data_listen_fd = -1;
 	resp_out_init(&c->out, 0);
 	resp_out_init(&c->raw, 0);
+	resp_blob_init(&c->opening, w->rcfg.max_raw ? w->rcfg.max_raw : RESP_RAW_MAX);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -910,12 +1074,18 @@ static void conn_release(struct tconn *c)
 		SSL_free(c->ssl);
 	resp_out_free(&c->out);
 	resp_out_free(&c->raw);
+	resp_blob_free(&c->opening);
 	free(c->in);
 	free(c->hello);
 	free(c->sshb);
 	free(c->sshk);
+	for (int i = 0; i < c->ndnsq; i++)
+		free(c->dnsq[i].name);
+	free(c->dnsq);
 	if (c->send_owned)
 		free((void *)c->send_src);
+	/* The detection buffer, the TLS state, the DNS questions: all given back. */
+	resp_mem_release(c->mem_charged);
 	free(c);
 }
 
@@ -944,6 +1114,14 @@ static void conn_close(struct tconn *c, const char *why)
 		c->proto = TRAP_PROTO_UNKNOWN;
 		on_payload(c, "raw", NULL, c->in, c->inlen, 0);
 	}
+	/* The opening of a handshake that failed or did not parse, and of DNS over
+	 * TCP: keep it too; and what an SSH client sent that its identification
+	 * and KEXINIT, recorded, do not tell. */
+	if ((c->state == ST_TLS && c->keep_opening) || c->proto == TRAP_PROTO_DNS)
+		opening_store(c);
+	if (c->state == ST_SSH && c->inlen && !c->sshk_ok &&
+	    (!c->sshb_ok || c->inlen > c->sshb->consumed))
+		on_payload(c, "raw", NULL, c->in, c->inlen, 0);
 	if (c->r && c->rst)
 		c->r->end(c->rst);
 	if (c->ssl && c->tls) {
@@ -952,11 +1130,7 @@ static void conn_close(struct tconn *c, const char *why)
 	}
 	/* Detached first: its end is not news to a responder that has ended. */
 	data_drop(c);
-	if (c->data_listen_fd >= 0) {
-		loop_io_del(w->loop, c->data_listen_fd);
-		close(c->data_listen_fd);
-		c->data_listen_fd = -1;
-	}
+	data_listen_close(c);
 	ftp_forget(w, c);
 	emit_trap(w, c, "end");
 	loop_io_del(w->loop, c->fd);
@@ -1114,11 +1288,7 @@ static void data_event(int fd, uint32_t events, void *arg);
 static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage *ss)
 {
 	struct trap_worker *w = c->w;
-	if (c->data_listen_fd >= 0) {
-		loop_io_del(w->loop, c->data_listen_fd);
-		close(c->data_listen_fd);
-		c->data_listen_fd = -1;
-	}
+	data_listen_close(c);
 	ftp_forget(w, c);
 	c->data_port = 0;
 	data_drop(c); /* a second passive connection while one is open: the old one ends */
@@ -1138,25 +1308,54 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
 }
 
+/* The passive data listener rested (no descriptors): watched again. */
+static void data_resume(void *arg)
+{
+	struct tconn *c = arg;
+	c->data_pause = NULL;
+	if (c->data_listen_fd >= 0)
+		loop_io_mod(c->w->loop, c->data_listen_fd, EPOLLIN);
+}
+
+static void data_listen_close(struct tconn *c)
+{
+	struct trap_worker *w = c->w;
+	if (c->data_pause) {
+		loop_timer_cancel(w->loop, c->data_pause);
+		c->data_pause = NULL;
+	}
+	if (c->data_listen_fd >= 0) {
+		loop_io_del(w->loop, c->data_listen_fd);
+		close(c->data_listen_fd);
+		c->data_listen_fd = -1;
+	}
+}
+
 static void data_accept(int fd, uint32_t events, void *arg)
 {
 	struct tconn *c = arg;
+	struct trap_worker *w = c->w;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int dfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (dfd >= 0)
+	if (dfd >= 0) {
 		data_attach(c, dfd, &ss);
+	} else if ((errno == EMFILE || errno == ENFILE) && c->data_pause == NULL) {
+		/* The connection waits in the backlog and the listener stays readable:
+		 * rest it as the main listeners do (on_accept), or the loop spins. Its
+		 * own timer, cancelled when the listener closes, since its descriptor
+		 * may be another's by the time a shared one would fire. */
+		w->n_refused++;
+		loop_io_mod(w->loop, fd, 0);
+		c->data_pause = loop_timer_add(w->loop, 100, 0, data_resume, c);
+	}
 }
 
 static int op_listen_data(void *arg, uint16_t *port)
 {
 	struct tconn *c = arg;
 	struct trap_worker *w = c->w;
-	if (c->data_listen_fd >= 0) {
-		loop_io_del(w->loop, c->data_listen_fd);
-		close(c->data_listen_fd);
-		c->data_listen_fd = -1;
-	}
+	data_listen_close(c);
 	struct sockaddr_storage ss = c->local;
 	int one = 1;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1334,7 +1533,8 @@ static void on_udp(int fd, uint32_t events, void *arg)
 			struct cmsghdr align;
 			char buf[256];
 		} ctl;
-		struct iovec iov = {w->rx, sizeof(w->rx)};
+		/* Every datagram fits; MSG_TRUNC tells its length should one not. */
+		struct iovec iov = {w->udp_rx, sizeof(w->udp_rx)};
 		struct msghdr mh;
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_name = &peer;
@@ -1343,9 +1543,12 @@ static void on_udp(int fd, uint32_t events, void *arg)
 		mh.msg_iovlen = 1;
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = sizeof(ctl.buf);
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
-		if (n < 0)
+		ssize_t got = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+		if (got < 0)
 			break;
+		const uint8_t *rx = w->udp_rx;
+		size_t n = (size_t)got < sizeof(w->udp_rx) ? (size_t)got : sizeof(w->udp_rx);
+		int truncated = (size_t)got > n || (mh.msg_flags & MSG_TRUNC);
 		/* The original destination: TPROXY's, or the address the datagram was sent to.
 		 */
 		memcpy(&local, &l->addr.ss, sizeof(local));
@@ -1384,8 +1587,7 @@ static void on_udp(int fd, uint32_t events, void *arg)
 		uint8_t out[1024];
 		size_t an = 0;
 		if (dport == 53 || (n >= 12 && dport == 5353)) {
-			an = dns_answer(w->rx, (size_t)n, (struct sockaddr *)&local, out,
-			                sizeof(out));
+			an = dns_answer(rx, n, (struct sockaddr *)&local, out, sizeof(out));
 			if (an)
 				ev_str(b, "app_proto", "dns");
 		}
@@ -1396,21 +1598,23 @@ static void on_udp(int fd, uint32_t events, void *arg)
 			ev_str(b, "domain_source", "sinkhole_map");
 		}
 		ev_str(b, "listener", listener_name(l->kind));
-		ev_int(b, "bytes_toserver", n);
+		ev_int(b, "bytes_toserver", (int64_t)got);
 		ev_int(b, "bytes_toclient", (int64_t)an);
 		char hex[UDP_HEX_BYTES * 2 + 1];
-		size_t hn = (size_t)n < UDP_HEX_BYTES ? (size_t)n : UDP_HEX_BYTES;
+		size_t hn = n < UDP_HEX_BYTES ? n : UDP_HEX_BYTES;
 		for (size_t k = 0; k < hn; k++)
-			snprintf(hex + 2 * k, 3, "%02x", w->rx[k]);
+			snprintf(hex + 2 * k, 3, "%02x", rx[k]);
 		hex[2 * hn] = '\0';
 		ev_str(b, "payload_hex", hex);
 		char sha[65];
-		payload_sha256(w->rx, (size_t)n, sha);
+		payload_sha256(rx, n, sha);
 		ev_str(b, "payload_sha256", sha);
+		if (truncated) /* the hash is of the bytes received, not the datagram's */
+			ev_bool(b, "payload_truncated", 1);
 		ev_close(b);
 		if (an) {
 			struct dns_query q;
-			if (dns_query_parse(w->rx, (size_t)n, &q) == DNS_PARSE_OK) {
+			if (dns_query_parse(rx, n, &q) == DNS_PARSE_OK) {
 				char tb[16];
 				ev_obj(b, "dns");
 				ev_str(b, "rrname", q.name);
@@ -1637,6 +1841,11 @@ static void setup_tls(struct trap_worker *w)
 		log_warnx("TLS disabled: %s", err);
 		return;
 	}
+	/* Old malware speaks old TLS: this context and every name's accept what the
+	 * library still can, from TLS 1.0 at security level 0, and answer ALPN
+	 * alike (tlsca_ctx_configure, applied by tlsca_install_sni_cb), so that
+	 * the switch to a name's context in the handshake changes only the
+	 * certificate. */
 	w->tls_ctx = SSL_CTX_new(TLS_server_method());
 	if (w->tls_ctx == NULL ||
 	    tlsca_install_sni_cb(w->tls_ctx, w->ca, err, sizeof(err)) < 0) {
@@ -1645,11 +1854,6 @@ static void setup_tls(struct trap_worker *w)
 		w->tls_ctx = NULL;
 		return;
 	}
-	/* Old malware speaks old TLS: accept what the library still can. */
-	SSL_CTX_set_min_proto_version(w->tls_ctx, TLS1_VERSION);
-	SSL_CTX_set_security_level(w->tls_ctx, 0);
-	SSL_CTX_set_options(w->tls_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_alpn_select_cb(w->tls_ctx, alpn_select, NULL);
 	char fp[65];
 	tlsca_ca_fingerprint(w->ca, fp);
 	log_info("TLS: local CA %s/ca.crt (sha256 %s)", dir, fp);

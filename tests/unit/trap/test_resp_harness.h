@@ -95,9 +95,12 @@ static inline int64_t tr_now_cb(void *arg)
 	return TR_FIXED_NOW;
 }
 
-/* Create the state; cfg may be NULL (all defaults) and is copied. */
-static inline void tr_open(struct tr_conn *c, const struct responder *r,
-                           const struct resp_config *cfg)
+/*
+ * Create the state; cfg may be NULL (all defaults) and is copied. tls: the
+ * connection runs inside TLS already (an implicit TLS port, ctx.tls).
+ */
+static inline void tr_open_tls(struct tr_conn *c, const struct responder *r,
+                               const struct resp_config *cfg, int tls)
 {
 	memset(c, 0, sizeof(*c));
 	c->r = r;
@@ -113,10 +116,17 @@ static inline void tr_open(struct tr_conn *c, const struct responder *r,
 	strcpy(c->ctx.peer_ip, "198.51.100.23");
 	c->ctx.local_port = 2525;
 	c->ctx.peer_port = 50123;
+	c->ctx.tls = tls;
 	resp_out_init(&c->out, 0);
 	evbuf_init(&c->ev);
 	c->st = r->create(&c->cfg, &c->ctx);
 	assert_non_null(c->st);
+}
+
+static inline void tr_open(struct tr_conn *c, const struct responder *r,
+                           const struct resp_config *cfg)
+{
+	tr_open_tls(c, r, cfg, 0);
 }
 
 static inline int tr_start(struct tr_conn *c)
@@ -165,6 +175,14 @@ static inline void tr_render(struct tr_conn *c)
 	ev_end(&c->ev);
 	assert_true(ev_record_check(c->ev.data, c->ev.len) == (long)c->ev.len);
 	c->rendered = 1;
+}
+
+/* Bytes the responder's fields took in the rendered record. */
+static inline size_t tr_fields_len(struct tr_conn *c)
+{
+	if (!c->rendered)
+		tr_render(c);
+	return c->ev.len - c->fields_at;
 }
 
 static inline void tr_close(struct tr_conn *c)

