@@ -55,6 +55,7 @@ struct ftp {
 	char cwd[256];
 	char file[256]; /* name of the pending upload */
 	struct resp_blob data;
+	struct resp_record rec; /* what the event's fields may take */
 	struct resp_strv commands, stor, retr;
 	struct resp_creds creds;
 	int ended;
@@ -74,9 +75,14 @@ static void *ftp_create(const struct resp_config *cfg, const struct resp_ctx *ct
 	f->tls = ctx ? ctx->tls : 0;
 	strcpy(f->cwd, "/");
 	resp_blob_init(&f->data, resp_max_payload(cfg));
+	resp_record_init(&f->rec, 0);
 	resp_strv_init(&f->commands, FTP_KEEP_COMMANDS);
+	resp_strv_budget(&f->commands, &f->rec, RESP_REC_BULK);
 	resp_strv_init(&f->stor, FTP_KEEP_FILES);
+	resp_strv_budget(&f->stor, &f->rec, RESP_REC_PRIORITY);
 	resp_strv_init(&f->retr, FTP_KEEP_FILES);
+	resp_strv_budget(&f->retr, &f->rec, RESP_REC_PRIORITY);
+	resp_creds_budget(&f->creds, &f->rec);
 	return f;
 }
 
@@ -649,10 +655,16 @@ static void ftp_fields(void *st, struct evbuf *ev)
 	if (f->commands.total > 0 || f->data_port) {
 		ev_obj(ev, "ftp");
 		resp_strv_render(&f->commands, ev, "command");
-		if (f->commands.total > (unsigned)f->commands.n)
+		if (f->commands.total > (unsigned)f->commands.n) {
 			ev_int(ev, "command_count", f->commands.total);
+			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&f->commands));
+		}
 		resp_strv_render(&f->stor, ev, "stor");
+		if (resp_strv_not_kept(&f->stor))
+			ev_int(ev, "stor_not_kept", resp_strv_not_kept(&f->stor));
 		resp_strv_render(&f->retr, ev, "retr");
+		if (resp_strv_not_kept(&f->retr))
+			ev_int(ev, "retr_not_kept", resp_strv_not_kept(&f->retr));
 		if (f->data_port) {
 			ev_int(ev, "dynamic_port", f->data_port);
 			ev_str(ev, "mode", "passive");
