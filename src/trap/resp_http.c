@@ -890,6 +890,32 @@ static void req_render(const struct http_req *r, struct evbuf *ev, const char *k
 	ev_close(ev);
 }
 
+/* The first Host a request gave, without its port; an address in brackets names none. */
+static size_t http_domain(void *st, const char **name)
+{
+	const struct http *h = st;
+	for (int i = 0; i < h->nreq; i++) {
+		const struct bstr *b = &h->req[i].host;
+		if (b->s == NULL || b->n == 0)
+			continue;
+		if (b->s[0] == '[')
+			return 0;
+		size_t n = b->n;
+		const char *colon = memrchr(b->s, ':', n);
+		if (colon != NULL) {
+			size_t p = (size_t)(colon - b->s) + 1;
+			while (p < n && b->s[p] >= '0' && b->s[p] <= '9')
+				p++;
+			if (p != n)
+				return 0;
+			n = (size_t)(colon - b->s);
+		}
+		*name = b->s;
+		return n;
+	}
+	return 0;
+}
+
 static void http_fields(void *st, struct evbuf *ev)
 {
 	struct http *h = st;
@@ -925,5 +951,6 @@ const struct responder resp_http = {
     .timeout = http_timeout,
     .end = http_end,
     .fields = http_fields,
+    .domain = http_domain,
     .destroy = http_destroy,
 };

@@ -217,6 +217,12 @@ struct responder {
 	 * irc{...}, credentials{username, password, method}.
 	 */
 	void (*fields)(void *st, struct evbuf *ev);
+	/*
+	 * The name the client's request gave for the server (HTTP's Host, without
+	 * its port), as sent; NULL, or 0 when none. The worker checks that it is
+	 * a host name before it names the connection's domain with it.
+	 */
+	size_t (*domain)(void *st, const char **name);
 	void (*destroy)(void *st);
 };
 

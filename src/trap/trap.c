@@ -281,6 +281,8 @@ static void attribute(struct trap_worker *w, struct tconn *c)
 	}
 }
 
+static void domain_from_request_name(struct tconn *c, const struct responder *r, void *st);
+
 static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 {
 	struct evbuf *b = emit_buf(&w->em);
@@ -288,6 +290,8 @@ static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 	 */
 	if (c->domain_source == NULL || strcmp(c->domain_source, "sinkhole_map") != 0)
 		attribute(w, c);
+	if (!c->domain[0] && c->r && c->r->domain && c->rst)
+		domain_from_request_name(c, c->r, c->rst);
 	int64_t now = loop_now(w->loop);
 	ev_begin(b, "trap", 0);
 	ev_conn(b, c, "TCP");
@@ -646,6 +650,18 @@ static void domain_from_request(struct tconn *c, const char *name, size_t len,
 	memcpy(c->domain, name, len);
 	c->domain[len] = '\0';
 	c->domain_source = source;
+}
+
+/* The name a responder's request gave (HTTP's Host), when it is a host name, not an address. */
+static void domain_from_request_name(struct tconn *c, const struct responder *r, void *st)
+{
+	const char *name = NULL;
+	size_t n = r->domain(st, &name);
+	char clean[TLSCA_NAME_MAX + 1];
+	uint8_t ip[16];
+	if (n > 0 && n <= TLSCA_NAME_MAX && tlsca_name_clean(name, n, clean) &&
+	    addr_parse_ip(clean, ip) == 0)
+		domain_from_request(c, clean, strlen(clean), "http_host");
 }
 
 /* DNS over TCP at the trap: every A/AAAA answered with the address asked. */

@@ -285,6 +285,26 @@ def test_tls_sni_names_the_domain_when_the_address_does_not(env):
     assert ev["tls"]["sni"] == "unmapped.example"
 
 
+def test_http_host_names_the_domain_when_the_address_does_not(env):
+    """To the trap's own listen address (no mapping), the Host header is the domain, without
+    its port and lower-cased; a Host that is an address, or not a host name, names none."""
+    for host, domain in (("Unmapped-Web.Example:8080", "unmapped-web.example"),
+                         ("10.1.2.3:80", None), ("[::1]:80", None),
+                         ("evil.example\\x00.paypal.com", None)):
+        mark = env.mark()
+        r = env.curl("-H", f"Host: {host}", f"http://{trapenv.TRAP_IP}/", "-o", "/dev/null",
+                     "-w", "%{http_code}")
+        assert r.stdout == "200", r.stderr
+        ev = env.wait_trap(dest_ip=trapenv.TRAP_IP, since=mark,
+                           pred=lambda e: e["dest_port"] == 80)[0]
+        if domain is None:
+            assert "domain" not in ev["trap"], (host, ev["trap"])
+        else:
+            assert ev["trap"]["domain"] == domain
+            assert ev["trap"]["domain_source"] == "http_host"
+        assert ev["http"]["hostname"] == host
+
+
 # ---------------------------------------------------------------- SMTP
 
 
