@@ -113,6 +113,7 @@ struct tconn {
 	struct resp_out raw; /* bytes for the socket (TLS records, SSH banner) */
 	char payloads[MAX_PAYLOADS][65];
 	int npayloads;
+	unsigned payload_count; /* all stored, listed or not */
 	/* FTP data channel */
 	int data_listen_fd;
 	struct loop_timer *data_pause; /* the data listener rests (no descriptors) */
@@ -319,6 +320,8 @@ static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
 		for (int i = 0; i < c->npayloads; i++)
 			ev_str(b, NULL, c->payloads[i]);
 		ev_close(b);
+		if (c->payload_count > (unsigned)c->npayloads)
+			ev_int(b, "payload_count", c->payload_count);
 	}
 	ev_close(b);
 	if (c->hello) {
@@ -369,6 +372,7 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
 		return;
 	payload_store_put(w->payloads, data, len, &r);
 	w->n_payloads++;
+	c->payload_count++;
 	if (c->npayloads < MAX_PAYLOADS)
 		memcpy(c->payloads[c->npayloads++], r.sha256, 65);
 	struct evbuf *b = emit_buf(&w->em);

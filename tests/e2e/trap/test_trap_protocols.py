@@ -564,3 +564,27 @@ def test_the_sinkhole_hosts_own_datagram_to_a_pool_address(env):
     ev = env.wait_trap(dest_ip=addr, since=mark, phase="datagram",
                        pred=lambda e: e["dest_port"] == 53)[0]
     assert ev["trap"]["domain"] == "selfudp.evil.example", ev
+
+
+def test_more_payloads_than_the_event_lists_are_counted(env):
+    """Twelve messages on one SMTP connection: twelve payloads, each with its fileinfo; the
+    trap event lists the first eight and says there were twelve."""
+    addr = env.resolve("bulk.mail.evil.example")
+    mark = env.mark()
+    script = (
+        "import smtplib\n"
+        f"s = smtplib.SMTP({addr!r}, 25, timeout=10)\n"
+        "s.ehlo('bot')\n"
+        "for i in range(12):\n"
+        "    s.sendmail('bot@evil.example', ['v@example.org'],\n"
+        "               f'Subject: m{i}\\r\\n\\r\\nbody number {i}\\r\\n')\n"
+        "s.quit()\n")
+    r = env.client(["/usr/bin/python3", "-c", script], timeout=40)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ev = env.wait_trap(dest_ip=addr, since=mark, pred=lambda e: e["dest_port"] == 25)[0]
+    assert len(ev["trap"]["payloads"]) == 8
+    assert ev["trap"]["payload_count"] == 12
+    files = [e for e in env.events(since=mark, event_type="fileinfo")
+             if e.get("dest_ip") == addr]
+    assert len({f["fileinfo"]["sha256"] for f in files}) == 12
+    assert set(ev["trap"]["payloads"]) <= {f["fileinfo"]["sha256"] for f in files}
