@@ -137,6 +137,8 @@ static int dir_trusted(int dfd)
  * its descriptor, walked from the root (or the working directory) one name at
  * a time: one renamed away and replaced by a link between the mkdir and the
  * chown is not given away, and links are followed only as dir_trusted says.
+ * The last name, when it is there already, is not opened: whatever it is (a
+ * link too), the caller decides what to do with it.
  */
 int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 {
@@ -149,15 +151,22 @@ int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 	if (dfd < 0)
 		return -errno;
 	char *save = NULL;
-	for (char *name = strtok_r(tmp, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
-		if (strcmp(name, ".") == 0)
+	char *name = strtok_r(tmp, "/", &save);
+	while (name) {
+		char *next = strtok_r(NULL, "/", &save);
+		if (strcmp(name, ".") == 0) {
+			name = next;
 			continue;
+		}
 		int made = mkdirat(dfd, name, 0750) == 0;
 		if (!made && errno != EEXIST) {
 			int e = -errno;
 			close(dfd);
 			return e;
 		}
+		if (!made && next == NULL)
+			break; /* there already: what it is, the caller checks (sandbox_chown)
+			        */
 		int fl = O_DIRECTORY | O_RDONLY | O_CLOEXEC;
 		if (!dir_trusted(dfd))
 			fl |= O_NOFOLLOW;
@@ -179,6 +188,7 @@ int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 			close(dfd);
 			return e;
 		}
+		name = next;
 	}
 	close(dfd);
 	return 0;

@@ -83,7 +83,8 @@ static void test_mkdir_p_links(void **state)
 	assert_int_equal(symlink(p, q), 0);
 	snprintf(p, sizeof(p), "%s/shared/pcap/new", base);
 	assert_int_equal(mkdir_p_owned(p, uid, gid), -ELOOP);
-	assert_int_equal(mkdir_p_owned(q, uid, gid), -ELOOP);
+	/* the link itself, there already: left to the caller, nothing given away */
+	assert_int_equal(mkdir_p_owned(q, uid, gid), 0);
 	snprintf(p, sizeof(p), "%s/target/new", base);
 	assert_int_equal(stat(p, &st), -1); /* nothing made where the link pointed */
 	snprintf(p, sizeof(p), "%s/target", base);
