@@ -73,10 +73,8 @@ struct flow_table {
 	uint64_t next_id;
 	uint64_t id_end; /* last id of the block taken (0: no end) */
 	uint32_t file_id;
-	int64_t now;     /* packet clock: only moves forward */
-	int64_t last_ts; /* the last timestamp observed, to measure forward steps */
-	int64_t hwm;     /* the highest timestamp observed */
-	int clock_set;
+	struct flow_clock clock; /* packet clock: only moves forward */
+	int64_t now;             /* clock.now */
 	int64_t next_sweep;
 	struct flow_stats st;
 	struct flow_frags frags;
@@ -349,30 +347,38 @@ static struct flow *victim(struct flow_table *ft)
 	return best;
 }
 
-static void clock_observe(struct flow_table *ft, int64_t ts)
+int64_t flow_clock_observe(struct flow_clock *c, int64_t ts)
 {
-	if (!ft->clock_set) {
-		ft->clock_set = 1;
-		ft->now = ft->last_ts = ft->hwm = ts;
-		ft->next_sweep = ts + SWEEP_EVERY;
-		return;
+	if (!c->set) {
+		c->set = 1;
+		c->now = c->last_ts = c->hwm = ts;
+		return c->now;
 	}
 	/* Step forward by the time since the previous packet; but coming back
 	 * above the highest time seen after a dip into the past, only by the time
 	 * past that high mark. Unsigned arithmetic: absurd timestamps cannot
 	 * overflow. */
-	int64_t from = ft->last_ts;
-	if (ts > ft->hwm && ft->hwm > from)
-		from = ft->hwm;
+	int64_t from = c->last_ts;
+	if (ts > c->hwm && c->hwm > from)
+		from = c->hwm;
 	if (ts > from) {
 		uint64_t step = (uint64_t)ts - (uint64_t)from;
-		if (step > (uint64_t)INT64_MAX - (uint64_t)ft->now)
-			step = (uint64_t)INT64_MAX - (uint64_t)ft->now;
-		ft->now += (int64_t)step;
+		if (step > (uint64_t)INT64_MAX - (uint64_t)c->now)
+			step = (uint64_t)INT64_MAX - (uint64_t)c->now;
+		c->now += (int64_t)step;
 	}
-	ft->last_ts = ts;
-	if (ts > ft->hwm)
-		ft->hwm = ts;
+	c->last_ts = ts;
+	if (ts > c->hwm)
+		c->hwm = ts;
+	return c->now;
+}
+
+static void clock_observe(struct flow_table *ft, int64_t ts)
+{
+	int first = !ft->clock.set;
+	ft->now = flow_clock_observe(&ft->clock, ts);
+	if (first)
+		ft->next_sweep = ts + SWEEP_EVERY;
 }
 
 static void held_count(struct flow_table *ft, struct flow *cur);
@@ -555,13 +561,17 @@ static int held_add(struct flow_frags *m, const struct decode_pkt *d, int64_t no
  * joined (those past their time are not: they go at their bound, whatever the order the
  * caller takes things in). */
 static void held_join(struct flow_frags *m, const struct decode_key *k, uint32_t id,
-                      int64_t now_ns)
+                      uint32_t file_id, int64_t now_ns)
 {
 	uint16_t i = m->bucket[held_bucket(m, k, id)];
 	while (i) {
 		struct held_ent *e = &m->held[i - 1];
 		uint16_t next = e->hnext;
-		if (held_same(e, k, id) && within(now_ns, e->since, FLOW_FRAGS_HOLD_NS)) {
+		/* a fragment held in one file never joins a first one written to another
+		 * (files written side by side, one per link type): each index and the scan
+		 * of each file see only their own */
+		if (held_same(e, k, id) && e->h.file_id == file_id &&
+		    within(now_ns, e->since, FLOW_FRAGS_HOLD_NS)) {
 			e->h.key.sport = k->sport;
 			e->h.key.dport = k->dport;
 			e->h.joined = 1;
@@ -591,7 +601,7 @@ int flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t n
 		s->sport = k->sport;
 		s->dport = k->dport;
 		if (m->nwaiting)
-			held_join(m, k, d->frag_id, now_ns);
+			held_join(m, k, d->frag_id, hold ? hold->file_id : 0, now_ns);
 		return 0;
 	}
 	if (s->family != 0 && frag_same(s, d) && within(now_ns, s->touch, FRAG_TTL)) {

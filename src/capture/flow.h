@@ -118,6 +118,21 @@ typedef void flow_end_cb(void *arg, const struct flow *f);
 #define FLOW_FILE_ANY UINT32_MAX /* flow_table_release_frags: every file */
 
 /* A later fragment held until its first fragment comes (flow_frags). */
+/*
+ * Packet time as the flow table keeps it: it only moves forward, by the time
+ * between packets, so that a capture whose clock steps back and forward again
+ * ages its flows and fragments by the time that went by, not by the jump.
+ * Zeroed: not started; the first timestamp starts it.
+ */
+struct flow_clock {
+	int64_t now;
+	int64_t last_ts; /* the last timestamp observed, to measure forward steps */
+	int64_t hwm;     /* the highest timestamp observed */
+	int set;
+};
+/* Observe a packet's timestamp; returns the clock's time. */
+int64_t flow_clock_observe(struct flow_clock *c, int64_t ts);
+
 struct flow_frag_held {
 	struct decode_key key; /* its own; with its first fragment's ports when joined */
 	int64_t ts_ns;         /* packet time */

@@ -642,6 +642,7 @@ struct pcapjob {
 	uint64_t scanned_files;
 	uint16_t cid_seed;        /* [capture] community_id_seed, as the indexes have it */
 	struct flow_frags *frags; /* scans: later fragments get their first one's ports */
+	struct flow_clock clock;  /* scans: the time frags keeps, as the flow table's */
 };
 
 static void add_off(struct source *s, uint64_t off)
@@ -1002,12 +1003,14 @@ static int scan_file(struct pcapjob *j, struct source *s)
 			continue;
 		struct flow_frag_held hold = {
 		    .ts_ns = p.ts_ns, .wirelen = p.origlen, .tag = p.offset};
-		/* keyed as the flow table keys it, in its order: those past their time, the
-		 * packet (unless held), then those it joined or let go to make room */
-		scan_held(j, s, p.ts_ns);
-		if (!flow_frags_ports(j->frags, &d, p.ts_ns, &k, &hold))
+		/* keyed as the flow table keys it, in its order and by its clock (one that
+		 * only moves forward, whatever the timestamps do): those past their time,
+		 * the packet (unless held), then those it joined or let go to make room */
+		int64_t now = flow_clock_observe(&j->clock, p.ts_ns);
+		scan_held(j, s, now);
+		if (!flow_frags_ports(j->frags, &d, now, &k, &hold))
 			scan_match(j, s, &k, p.ts_ns, p.offset);
-		scan_held(j, s, p.ts_ns);
+		scan_held(j, s, now);
 	}
 	/* as the recorder does at the end of a file: those still held go as they are */
 	flow_frags_release(j->frags, FLOW_FILE_ANY);

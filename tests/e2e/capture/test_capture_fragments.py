@@ -124,3 +124,43 @@ def test_fragments_before_their_first(mres, tmp_path, fmt):
         r = caplib.pcap(st, "--session", by_port[port]["flow_id"])
         assert caplib.read_pcap(r.stdout) == got[name], name
     assert len(caplib.read_pcap(caplib.pcap(st, "--port", "5353").stdout)) == 4 + 3
+
+
+def test_a_clock_that_steps_back_ages_fragments_alike_in_the_index_and_the_scan(mres, tmp_path):
+    """The tail at T+1000 s, then packets back at T+0..40 s, then the first fragment at
+    T+45 s: by the capture's clock (it only moves forward, by the time between packets)
+    the tail waited 45 s, past its 30 s, so it goes port-less. Reading the capture without
+    the indexes must decide the same, and return the tail for that port-less session."""
+    from scapy.all import IP, UDP, Ether, fragment, wrpcap
+
+    t0 = 1700000000.0
+    pkts = []
+
+    def add(p, t):
+        e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p
+        e.time = t
+        pkts.append(e)
+
+    fr = fragment(IP(src=C4, dst=S4, id=0x5555) / UDP(sport=40010, dport=5353) /
+                  (b"A" * 1500), fragsize=1000)
+    add(fr[1], t0 + 1000)
+    for i in range(5):
+        add(IP(src="203.0.113.9", dst="203.0.113.10") / UDP(sport=1000, dport=2000) / b"x",
+            t0 + i * 10)
+    add(fr[0], t0 + 45)
+    src = tmp_path / "dip.pcap"
+    wrpcap(str(src), pkts)
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, src)
+    ss = caplib.sessions(st)
+    by_port = {s["src_port"]: s for s in ss if s["src_ip"] == C4}
+    assert set(by_port) == {40010, 0} or set(by_port) == {40010, None}, ss
+    lone = by_port.get(0) or by_port.get(None)
+    indexed = {p: caplib.read_pcap(caplib.pcap(st, "--session", s["flow_id"]).stdout)
+               for p, s in by_port.items()}
+    assert len(indexed[40010]) == 1 and len(indexed[lone["src_port"]]) == 1
+    for f in caplib.spool(st).glob("*.idx"):
+        f.unlink()
+    for p, s in by_port.items():
+        assert caplib.read_pcap(caplib.pcap(st, "--session", s["flow_id"]).stdout) == \
+            indexed[p], p
