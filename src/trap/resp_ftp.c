@@ -12,7 +12,7 @@
  * only (implicit on 990, or AUTH TLS): PROT P is refused with 536 as RFC 4217
  * has it, PROT C granted, and a data connection that opens with a TLS
  * ClientHello all the same is not taken for the file (ftp.data_tls counts
- * them).
+ * them; its bytes are an ftp_data_tls payload).
  */
 #include "resp_common.h"
 
@@ -23,7 +23,9 @@
 #define FTP_LINE_MAX 4096
 #define FTP_KEEP_COMMANDS 64
 #define FTP_KEEP_FILES 16
-#define FTP_LOGIN_FAILS 3 /* vsftpd's max_login_fails */
+#define FTP_CHAN_HEAD 11 /* bytes of a data connection looked at for a TLS ClientHello */
+#define FTP_TLS_KEEP (16384 + 5) /* of such a connection: one TLS record */
+#define FTP_LOGIN_FAILS 3        /* vsftpd's max_login_fails */
 #define FTP_ERRORS_MAX 50
 
 enum data_mode { DM_NONE, DM_PASSIVE, DM_ACTIVE };
@@ -45,7 +47,7 @@ struct ftp {
 	int draining;
 	/* the current data connection: its first bytes, and the blob before them */
 	uint64_t chan_bytes;
-	uint8_t chan_head[6];
+	uint8_t chan_head[FTP_CHAN_HEAD];
 	size_t chan_len0;
 	uint64_t chan_seen0;
 	int chan_tls;      /* it opened with a TLS ClientHello: its bytes are dropped */
@@ -55,6 +57,8 @@ struct ftp {
 	char cwd[256];
 	char file[256]; /* name of the pending upload */
 	struct resp_blob data;
+	struct resp_blob
+	    tls_data;           /* what a data connection that opened with a ClientHello sent */
 	struct resp_record rec; /* what the event's fields may take */
 	struct resp_strv commands, stor, retr;
 	struct resp_creds creds;
@@ -75,6 +79,7 @@ static void *ftp_create(const struct resp_config *cfg, const struct resp_ctx *ct
 	f->tls = ctx ? ctx->tls : 0;
 	strcpy(f->cwd, "/");
 	resp_blob_init(&f->data, resp_max_payload(cfg));
+	resp_blob_init(&f->tls_data, FTP_TLS_KEEP);
 	resp_record_init(&f->rec, 0);
 	resp_strv_init(&f->commands, FTP_KEEP_COMMANDS);
 	resp_strv_budget(&f->commands, &f->rec, RESP_REC_BULK);
@@ -168,6 +173,7 @@ static void chan_reset(struct ftp *f)
 {
 	f->chan_bytes = 0;
 	f->chan_tls = 0;
+	resp_blob_emit(&f->tls_data, f->ctx, "ftp_data_tls", NULL);
 }
 
 /* A new transfer starts: an upload left open ends here, with what it sent. */
@@ -186,6 +192,11 @@ static void finish_draining(struct ftp *f)
  */
 static void new_data_mode(struct ftp *f)
 {
+	if (f->draining) {
+		/* already left open by an earlier one: still the same file */
+		f->pending = TR_NONE;
+		return;
+	}
 	if (f->pending == TR_STOR && f->data.seen > 0)
 		f->draining = 1;
 	else if (f->data.seen > 0)
@@ -197,10 +208,18 @@ static void new_data_mode(struct ftp *f)
 	}
 }
 
-/* A TLS handshake record holding a ClientHello: 16 03 0x len len 01. */
-static int tls_client_hello(const uint8_t h[6])
+/*
+ * A TLS handshake record holding a ClientHello, as far as its first 11 bytes
+ * tell: 16 03 0x, a record length a hello fits in, 01, a handshake length of
+ * a hello (at least its fixed 38 bytes), and the client's version 03 0x. A
+ * file that merely starts with 16 03 is not one.
+ */
+static int tls_client_hello(const uint8_t h[FTP_CHAN_HEAD])
 {
-	return h[0] == 0x16 && h[1] == 0x03 && h[2] <= 0x04 && (h[3] || h[4]) && h[5] == 0x01;
+	unsigned rec = (unsigned)h[3] << 8 | h[4];
+	unsigned hs = (unsigned)h[6] << 16 | (unsigned)h[7] << 8 | h[8];
+	return h[0] == 0x16 && h[1] == 0x03 && h[2] <= 0x04 && rec >= 42 && rec <= 16384 &&
+	       h[5] == 0x01 && hs >= 38 && hs <= 0xffff && h[9] == 0x03 && h[10] <= 0x04;
 }
 
 static int cmd_pasv(struct ftp *f, int extended, struct resp_out *out)
@@ -567,6 +586,8 @@ static int ftp_timeout(void *st, struct resp_out *out)
 static int ftp_data_input(void *st, const uint8_t *buf, size_t n, struct resp_out *out)
 {
 	struct ftp *f = st;
+	if (f->chan_tls && n > 0)
+		resp_blob_add(&f->tls_data, buf, n);
 	if ((f->mode != DM_PASSIVE && !f->draining) || f->chan_tls || n == 0)
 		return f->done ? RESP_CLOSE : RESP_CONTINUE;
 	uint64_t before = f->chan_bytes;
@@ -580,9 +601,13 @@ static int ftp_data_input(void *st, const uint8_t *buf, size_t n, struct resp_ou
 	resp_blob_add(&f->data, buf, n);
 	if (before < sizeof(f->chan_head) && f->chan_bytes >= sizeof(f->chan_head) &&
 	    tls_client_hello(f->chan_head)) {
-		/* a client that would protect the data anyway: that is no file */
+		/* a client that would protect the data anyway: that is no file, but what
+		 * it sends is kept, as what it is (stored when the connection ends) */
 		f->chan_tls = 1;
 		f->data_tls++;
+		resp_blob_add(&f->tls_data, f->data.data + f->chan_len0,
+		              f->data.len - f->chan_len0);
+		f->tls_data.seen = f->data.seen - f->chan_seen0;
 		f->data.len = f->chan_len0;
 		f->data.seen = f->chan_seen0;
 	}
@@ -647,6 +672,7 @@ static void ftp_end(void *st)
 	f->ended = 1;
 	if (f->data.seen > 0)
 		emit_upload(f);
+	resp_blob_emit(&f->tls_data, f->ctx, "ftp_data_tls", NULL);
 }
 
 static void ftp_fields(void *st, struct evbuf *ev)
@@ -685,6 +711,7 @@ static void ftp_destroy(void *st)
 		return;
 	resp_line_free(&f->line);
 	resp_blob_free(&f->data);
+	resp_blob_free(&f->tls_data);
 	resp_strv_free(&f->commands);
 	resp_strv_free(&f->stor);
 	resp_strv_free(&f->retr);

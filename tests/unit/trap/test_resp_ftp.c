@@ -323,6 +323,21 @@ static void test_pasv_while_uploading(void **state)
 	                    "221 Goodbye.\r\n");
 	tr_close(&c);
 
+	/* two PASVs while it is open: still one file, whole */
+	static const struct step d[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR up.bin\r\n", D_SEND, PART1},
+	    {"PASV\r\n", D_SEND, PART2},
+	    {"PASV\r\n", D_SEND, PART1},
+	    {NULL, D_CLOSE, NULL},
+	    {"QUIT\r\n", D_NONE, NULL},
+	};
+	run_both(&c, d, 5, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].name, "up.bin");
+	assert_int_equal(c.pl[0].len, strlen(PART1 PART2 PART1));
+	assert_memory_equal(c.pl[0].data, PART1 PART2 PART1, strlen(PART1 PART2 PART1));
+	tr_close(&c);
+
 	/* the same with PORT and EPRT, the session ending with the upload open */
 	static const struct step p[] = {
 	    {"USER a\r\nPASS b\r\nEPSV\r\nSTOR up.bin\r\n", D_SEND, PART1},
@@ -423,9 +438,24 @@ static void test_tls_hello_on_data_is_no_file(void **state)
 	};
 	struct tr_conn c;
 	run_both_tls(&c, s, 4, NULL, 1);
-	assert_int_equal(c.npl, 1);
-	assert_string_equal(c.pl[0].name, "up.bin");
-	assert_string_equal((char *)c.pl[0].data, UPLOAD);
+	/* the file, and each ClientHello kept as what it is */
+	assert_int_equal(c.npl, 3);
+	int files = 0, hellos = 0;
+	for (int i = 0; i < c.npl; i++) {
+		if (strcmp(c.pl[i].kind, "ftp_data_tls") == 0) {
+			hellos++;
+			assert_int_equal(c.pl[i].len, sizeof(client_hello) - 1);
+			assert_memory_equal(c.pl[i].data, client_hello,
+			                    sizeof(client_hello) - 1);
+		} else {
+			files++;
+			assert_string_equal(c.pl[i].kind, "ftp_upload");
+			assert_string_equal(c.pl[i].name, "up.bin");
+			assert_string_equal((char *)c.pl[i].data, UPLOAD);
+		}
+	}
+	assert_int_equal(files, 1);
+	assert_int_equal(hellos, 2);
 	assert_true(tr_out_has(&c, "150 Ok to send data.\r\n"
 	                           "426 Failure reading network stream.\r\n"
 	                           "229 Entering Extended Passive Mode (|||40002|)\r\n"
@@ -433,7 +463,19 @@ static void test_tls_hello_on_data_is_no_file(void **state)
 	assert_int_equal(tr_int(&c, "ftp.data_tls"), 2);
 	tr_close(&c);
 
-	/* bytes that only start like one are a file */
+	/* bytes that only start like one are a file: a record or handshake length no
+	 * hello has, or no client version after them */
+	static const char almost2[] = "\x16\x03\x00\x00\x01\x01payload of a file";
+	static const struct step a2[] = {
+	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR y.bin\r\n", D_UPLOAD, almost2,
+	     sizeof(almost2) - 1},
+	};
+	run_both(&c, a2, 1, NULL);
+	assert_int_equal(c.npl, 1);
+	assert_string_equal(c.pl[0].kind, "ftp_upload");
+	assert_int_equal(c.pl[0].len, sizeof(almost2) - 1);
+	assert_int_equal(tr_int(&c, "ftp.data_tls"), -1);
+	tr_close(&c);
 	static const char almost[] = "\x16\x03\x01\x00\x00\x01 not a handshake";
 	static const struct step a[] = {
 	    {"USER a\r\nPASS b\r\nPASV\r\nSTOR x.bin\r\n", D_UPLOAD, almost,
