@@ -57,4 +57,40 @@ static inline void tr_assert_budget(struct tr_conn *c, const char *path, const c
 		         (long long)tr_int(c, count_key), (long long)offered);
 }
 
+/* n copies of c (n < 1024), NUL-terminated, in one of two static buffers (so two can be
+ * used in one call). */
+static inline const char *tr_pad(char c, size_t n)
+{
+	static char buf[2][1024];
+	static int k;
+	char *b = buf[k++ & 1];
+	memset(b, c, n);
+	b[n] = '\0';
+	return b;
+}
+
+/*
+ * While a connection that was sent tx lives, the worker's memory budget holds
+ * at least what its event keeps of the string arrays at paths (NULL-ended)
+ * plus extra bytes, and at most max (0: no upper bound); once it is closed,
+ * nothing.
+ */
+static inline void tr_assert_held(const struct responder *r, const struct resp_config *cfg,
+                                  const char *tx, size_t n, const char *const *paths,
+                                  size_t extra, size_t max)
+{
+	struct tr_conn c;
+	tr_open(&c, r, cfg);
+	tr_start(&c);
+	tr_feed(&c, tx, n, 0);
+	size_t held = tr_held_beyond_out(&c);
+	size_t kept = extra;
+	for (const char *const *p = paths; *p; p++)
+		kept += tr_strings_len(&c, *p);
+	if (held < kept || (max && held > max))
+		fail_msg("held %zu for %zu bytes kept", held, kept);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+}
+
 #endif
