@@ -396,6 +396,36 @@ void login_succeeded(struct web *w, const char *addr)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * A wrong API token counts as a failed sign-in of its address: past the limit
+ * the address is refused before its token is looked at, a right token too,
+ * until the minute is over. Only failures are counted, so a script sending
+ * many requests at once with a right token is never refused; wrong tokens
+ * sent together may pass the limit by the requests in flight at once (at most
+ * WEB_MAX_CONNECTIONS).
+ */
+int token_allowed(struct web *w, const char *addr)
+{
+	char key[64];
+	rate_key(addr, key, sizeof(key));
+	pthread_mutex_lock(&w->lock);
+	struct wrate *r = rate_slot(w, key, 0);
+	int ok = r == NULL || r->count < WEB_LOGIN_BURST;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+void token_failed(struct web *w, const char *addr)
+{
+	char key[64];
+	rate_key(addr, key, sizeof(key));
+	pthread_mutex_lock(&w->lock);
+	struct wrate *r = rate_slot(w, key, 1);
+	if (r->count < WEB_LOGIN_BURST)
+		r->count++;
+	pthread_mutex_unlock(&w->lock);
+}
+
 /* `sinktrap passwd`. */
 
 static int read_password(char *buf, size_t len)

@@ -232,8 +232,15 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 	int token_ok = 0;
 	const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
 	if (authz != NULL && !strncasecmp(authz, "Bearer ", 7)) {
+		if (!token_allowed(w, client)) {
+			resp_error(o, 429,
+			           "too many failed sign-ins or API tokens; wait a minute");
+			return;
+		}
 		token_ok = auth_check_token(w, authz + 7);
 		if (!token_ok) {
+			token_failed(w, client);
+			log_info("invalid API token from %s", client);
 			resp_error(o, 401, "invalid API token");
 			return;
 		}

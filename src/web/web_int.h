@@ -148,6 +148,10 @@ void session_end(struct web *w, const char *id);
  * 0: refused. A success gives it back. */
 int login_allowed(struct web *w, const char *addr);
 void login_succeeded(struct web *w, const char *addr);
+/* API tokens: 0 when the address has had WEB_LOGIN_BURST failures (wrong
+ * passwords or tokens) this minute; token_failed counts a wrong token. */
+int token_allowed(struct web *w, const char *addr);
+void token_failed(struct web *w, const char *addr);
 
 /* api.c */
 const char *req_arg(struct wreq *r, const char *name);
