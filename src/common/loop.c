@@ -10,12 +10,24 @@
 #include "log.h"
 #include "util.h"
 
+struct io_pause;
+
 struct io {
 	int fd;
 	uint32_t gen; /* of this registration: an event for an fd closed and
 	               * registered again in the same batch is not the new one's */
 	loop_io_cb *cb;
 	void *arg;
+	struct io_pause *pause; /* loop_io_pause's, until it re-arms the fd */
+};
+
+/* A registration taken out of epoll for a while (loop_io_pause). */
+struct io_pause {
+	struct loop *l;
+	struct io *io;
+	uint32_t gen; /* io's registration when paused */
+	uint32_t events;
+	struct loop_timer *timer;
 };
 
 static uint64_t io_key(const struct io *io)
@@ -55,8 +67,11 @@ void loop_free(struct loop **lp)
 	struct loop *l = *lp;
 	if (l == NULL)
 		return;
-	for (int i = 0; i < l->nios; i++)
+	for (int i = 0; i < l->nios; i++) {
+		if (l->ios[i])
+			free(l->ios[i]->pause); /* its timer goes with the others */
 		free(l->ios[i]);
+	}
 	free(l->ios);
 	while (l->timers) {
 		struct loop_timer *t = l->timers;
@@ -66,6 +81,16 @@ void loop_free(struct loop **lp)
 	close(l->ep);
 	free(l);
 	*lp = NULL;
+}
+
+/* The pause of io, if any, is over without re-arming anything. */
+static void io_unpause(struct loop *l, struct io *io)
+{
+	if (io->pause == NULL)
+		return;
+	loop_timer_cancel(l, io->pause->timer);
+	free(io->pause);
+	io->pause = NULL;
 }
 
 int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *arg)
@@ -81,7 +106,10 @@ int loop_io_add(struct loop *l, int fd, uint32_t events, loop_io_cb *cb, void *a
 		l->nios = n;
 	}
 	if (l->ios[fd] == NULL)
-		l->ios[fd] = xmalloc(sizeof(struct io));
+		l->ios[fd] = xcalloc(1, sizeof(struct io));
+	/* Still there: the number was closed without loop_io_del and is another
+	 * descriptor now. What was paused under it is not this one's to re-arm. */
+	io_unpause(l, l->ios[fd]);
 	l->ios[fd]->fd = fd;
 	l->ios[fd]->gen = ++l->gen;
 	l->ios[fd]->cb = cb;
@@ -98,6 +126,7 @@ int loop_io_mod(struct loop *l, int fd, uint32_t events)
 {
 	if (fd < 0 || fd >= l->nios || l->ios[fd] == NULL)
 		return -EBADF;
+	io_unpause(l, l->ios[fd]); /* the caller's latest word wins */
 	struct epoll_event ev = {.events = events, .data.u64 = io_key(l->ios[fd])};
 	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
 		return -errno;
@@ -109,6 +138,7 @@ void loop_io_del(struct loop *l, int fd)
 	if (fd < 0 || fd >= l->nios || l->ios[fd] == NULL)
 		return;
 	epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL);
+	io_unpause(l, l->ios[fd]);
 	free(l->ios[fd]);
 	l->ios[fd] = NULL;
 }
@@ -122,27 +152,41 @@ static void timer_insert(struct loop *l, struct loop_timer *t)
 	*pp = t;
 }
 
-struct io_resume {
-	struct loop *l;
-	int fd;
-	uint32_t events;
-};
-
+/*
+ * The pause is cancelled whenever its registration ends (loop_io_del, the
+ * number registered again, loop_io_mod, loop_free), so io is still the one
+ * paused; the generation says so once more before epoll hears of it.
+ */
 static void io_resume(void *arg)
 {
-	struct io_resume *r = arg;
-	loop_io_mod(r->l, r->fd, r->events);
-	free(r);
+	struct io_pause *p = arg;
+	struct io *io = p->io;
+	struct loop *l = p->l;
+	io->pause = NULL;
+	if (io->fd >= 0 && io->fd < l->nios && l->ios[io->fd] == io && io->gen == p->gen) {
+		struct epoll_event ev = {.events = p->events, .data.u64 = io_key(io)};
+		epoll_ctl(l->ep, EPOLL_CTL_MOD, io->fd, &ev);
+	}
+	free(p);
 }
 
-void loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms)
+int loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms)
 {
-	struct io_resume *r = xcalloc(1, sizeof(*r));
-	r->l = l;
-	r->fd = fd;
-	r->events = events;
-	loop_io_mod(l, fd, 0);
-	loop_timer_add(l, ms, 0, io_resume, r);
+	if (fd < 0 || fd >= l->nios || l->ios[fd] == NULL)
+		return -EBADF;
+	struct io *io = l->ios[fd];
+	io_unpause(l, io); /* paused again: the later pause counts */
+	struct epoll_event ev = {.events = 0, .data.u64 = io_key(io)};
+	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	struct io_pause *p = xcalloc(1, sizeof(*p));
+	p->l = l;
+	p->io = io;
+	p->gen = io->gen;
+	p->events = events;
+	p->timer = loop_timer_add(l, ms, 0, io_resume, p);
+	io->pause = p;
+	return 0;
 }
 
 struct loop_timer *loop_timer_add(struct loop *l, int64_t ms, int repeat, loop_timer_cb *cb,

@@ -23,10 +23,14 @@ int loop_io_mod(struct loop *l, int fd, uint32_t events);
 void loop_io_del(struct loop *l, int fd);
 /*
  * A listener whose accept failed for want of descriptors (EMFILE, ENFILE)
- * stays readable: watched again with events after ms, so the loop does not
- * spin on it meanwhile.
+ * stays readable: watched for nothing now and with events again after ms, so
+ * the loop does not spin on it meanwhile. The pause belongs to this
+ * registration of fd: loop_io_del, loop_io_mod, or loop_io_add of the same
+ * number (closed and reused) end it at once, and nothing is re-armed then; a
+ * second pause replaces the first. 0, or -EBADF when fd is not registered,
+ * or -errno from epoll.
  */
-void loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms);
+int loop_io_pause(struct loop *l, int fd, uint32_t events, int64_t ms);
 /*
  * Call cb after ms milliseconds, then every ms milliseconds when repeat.
  * The timer is owned by the loop; loop_timer_cancel frees it.

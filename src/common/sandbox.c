@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 /* Nothing a worker does after set-up, and everything an intruder would want. */
 static const char *const denied[] = {
@@ -311,36 +312,7 @@ int sandbox_open_dir(const char *path, char *why, size_t whylen)
 
 int sandbox_open_plain(const char *path, struct stat *st, char *why, size_t whylen)
 {
-	struct stat own;
-	if (st == NULL)
-		st = &own;
-	why[0] = '\0';
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		if (e != ENOENT)
-			snprintf(why, whylen, "%s",
-			         e == ELOOP ? "a symbolic link" : strerror(e));
-		return -e;
-	}
-	int rc = -EPERM;
-	if (fstat(fd, st) < 0) {
-		rc = -errno;
-		snprintf(why, whylen, "%s", strerror(-rc));
-	} else if (!S_ISREG(st->st_mode)) {
-		snprintf(why, whylen, "not a regular file (%s)",
-		         S_ISDIR(st->st_mode)    ? "a directory"
-		         : S_ISFIFO(st->st_mode) ? "a FIFO"
-		         : S_ISSOCK(st->st_mode) ? "a socket"
-		                                 : "a device");
-	} else if (st->st_nlink != 1) {
-		snprintf(why, whylen, "a file with %lu names (hard links)",
-		         (unsigned long)st->st_nlink);
-	} else {
-		return fd;
-	}
-	close(fd);
-	return rc;
+	return open_plain_at(AT_FDCWD, path, st, why, whylen);
 }
 
 int sandbox_chown(const char *path, enum sandbox_own kind, uid_t uid, gid_t gid,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -207,6 +208,96 @@ int write_full(int fd, const void *buf, size_t len)
 		p += w;
 		len -= (size_t)w;
 	}
+	return 0;
+}
+
+int open_plain_at(int dfd, const char *name, struct stat *st, char *why, size_t whylen)
+{
+	struct stat own;
+	if (st == NULL)
+		st = &own;
+	set_err(why, whylen, "%s", "");
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e != ENOENT)
+			set_err(why, whylen, "%s",
+			        e == ELOOP ? "a symbolic link" : strerror(e));
+		return -e;
+	}
+	int rc = -EPERM;
+	if (fstat(fd, st) < 0) {
+		rc = -errno;
+		set_err(why, whylen, "%s", strerror(-rc));
+	} else if (!S_ISREG(st->st_mode)) {
+		set_err(why, whylen, "not a regular file (%s)",
+		        S_ISDIR(st->st_mode)    ? "a directory"
+		        : S_ISFIFO(st->st_mode) ? "a FIFO"
+		        : S_ISSOCK(st->st_mode) ? "a socket"
+		                                : "a device");
+	} else if (st->st_nlink != 1) {
+		set_err(why, whylen, "a file with %lu names (hard links)",
+		        (unsigned long)st->st_nlink);
+	} else {
+		return fd;
+	}
+	close(fd);
+	return rc;
+}
+
+/* name, unless something is there: atomically where the file system can. */
+static int publish_at(int dfd, const char *tmp, const char *name)
+{
+	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A file system without RENAME_NOREPLACE: a second name, then the
+	 * temporary one removed (linkat follows no link at tmp). */
+	if (linkat(dfd, tmp, dfd, name, 0) < 0)
+		return -errno;
+	unlinkat(dfd, tmp, 0);
+	return 0;
+}
+
+int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_t len)
+{
+	char tmp[NAME_MAX + 1];
+	int fd = -1, rc;
+	if (name[0] == '\0' || strchr(name, '/') != NULL || strlen(name) + 9 > NAME_MAX)
+		return -EINVAL;
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+			uint64_t x = (uint64_t)mono_ms() * 2654435761u ^ (uint64_t)getpid() ^
+			             (uint64_t)tries << 40;
+			memcpy(r, &x, sizeof(r));
+		}
+		char sfx[sizeof(r) + 1];
+		for (size_t i = 0; i < sizeof(r); i++)
+			sfx[i] = set[r[i] % (sizeof(set) - 1)];
+		sfx[sizeof(r)] = '\0';
+		snprintf(tmp, sizeof(tmp), ".%s.%s", name, sfx);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		            0600);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
+	if (fd < 0)
+		return -EEXIST;
+	rc = fchmod(fd, mode) < 0 ? -errno : write_full(fd, buf, len);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = publish_at(dfd, tmp, name);
+	if (rc < 0) {
+		unlinkat(dfd, tmp, 0);
+		return rc;
+	}
+	fsync(dfd); /* the new name itself durable; -EBADF from an O_PATH dfd: no matter */
 	return 0;
 }
 

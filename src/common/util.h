@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 void *xmalloc(size_t n);
@@ -32,6 +33,26 @@ int mkdir_p(const char *path);
 int mkdir_p_owned(const char *path, uid_t uid, gid_t gid);
 /* write() all of buf, retrying on EINTR; 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);
+/*
+ * Open name in the directory dfd for reading, if it is a regular file with
+ * one name: never through a symbolic link at name and never waiting on a
+ * FIFO, for files in a directory another user can write (with AT_FDCWD, name
+ * may be a path: its last name alone is never followed). The descriptor
+ * (O_CLOEXEC; O_NONBLOCK, which a regular file ignores) and its stat in *st
+ * (may be NULL); -ENOENT when it is not there; else -errno with what it is in
+ * why: "a symbolic link", "not a regular file (a FIFO)", "a file with 2 names
+ * (hard links)", or the error's text.
+ */
+int open_plain_at(int dfd, const char *name, struct stat *st, char *why, size_t whylen);
+/*
+ * Write len bytes of buf as name in the directory dfd, never through a link
+ * and never over a file already there: written under a temporary name made
+ * there (.name.XXXXXX: O_EXCL, O_NOFOLLOW, given exactly mode), synced, then
+ * renamed to name only if name is still free, and the directory synced.
+ * Whoever looks finds name complete or not at all. 0; -EEXIST when name is
+ * there (nothing is left behind); else -errno.
+ */
+int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_t len);
 /* Monotonic clock in milliseconds. */
 int64_t mono_ms(void);
 /* Format an error message into err[errlen]; nothing when err is NULL or errlen 0. */

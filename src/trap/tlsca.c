@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -299,25 +300,57 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 }
 
 /*
- * Load a PEM key or certificate; -ENOENT if the file is not there. Only a
- * regular file with one name is read, never through a link and never a FIFO:
- * the CA directory belongs to the workers' user, and it is read as root.
+ * The CA directory, opened once: every file in it is read and written
+ * through dfd, never by a path looked up again, so a directory renamed away
+ * and replaced by a link meanwhile (its parent may be the workers' user's)
+ * sends nothing elsewhere.
  */
-static int pem_load(const char *path, EVP_PKEY **key, X509 **cert, char *err, size_t errlen)
+struct cadir {
+	const char *path; /* for messages */
+	int dfd;
+	uid_t owner;
+};
+
+/*
+ * Whose files are taken: root's, this process's user's, or those of the
+ * directory's owner (the workers' user, when root reads what it was given).
+ */
+static int owner_ok(const struct cadir *d, uid_t uid)
+{
+	return uid == 0 || uid == geteuid() || uid == d->owner;
+}
+
+/*
+ * Load a PEM key or certificate; -ENOENT if the file is not there. Only a
+ * regular file with one name, of an owner owner_ok() accepts, is read, never
+ * through a link and never a FIFO: the CA directory belongs to the workers'
+ * user, and it is read as root. Its stat in *st.
+ */
+static int pem_load(const struct cadir *d, const char *file, struct stat *st, EVP_PKEY **key,
+                    X509 **cert, char *err, size_t errlen)
 {
 	char why[128];
-	int fd = sandbox_open_plain(path, NULL, why, sizeof(why));
+	int fd = open_plain_at(d->dfd, file, st, why, sizeof(why));
 	if (fd == -ENOENT)
 		return -ENOENT;
 	if (fd < 0)
-		return set_err_code(fd, err, errlen,
-		                    "%s: %s: not read (only a regular file with one name is)",
-		                    path, why);
+		return set_err_code(
+		    fd, err, errlen,
+		    "%s/%s: %s: not read (only a regular file with one name is)", d->path, file,
+		    why);
+	if (!owner_ok(d, st->st_uid)) {
+		close(fd);
+		return set_err_code(
+		    -EPERM, err, errlen,
+		    "%s/%s: not read: it belongs to uid %u, neither to root nor "
+		    "to the directory's owner",
+		    d->path, file, (unsigned)st->st_uid);
+	}
 	FILE *fp = fdopen(fd, "r");
 	if (fp == NULL) {
 		int e = errno;
 		close(fd);
-		return set_err_code(-e, err, errlen, "%s: %s", path, strerror(e));
+		return set_err_code(-e, err, errlen, "%s/%s: %s", d->path, file, strerror(e));
 	}
 	if (key != NULL)
 		*key = PEM_read_PrivateKey(fp, NULL, no_passphrase, NULL);
@@ -326,85 +359,145 @@ static int pem_load(const char *path, EVP_PKEY **key, X509 **cert, char *err, si
 	fclose(fp);
 	if ((key != NULL && *key == NULL) || (cert != NULL && *cert == NULL)) {
 		char what[600];
-		snprintf(what, sizeof(what), "reading %s", path);
+		snprintf(what, sizeof(what), "reading %s/%s", d->path, file);
 		return ossl_fail(err, errlen, what);
 	}
 	return 0;
 }
 
+/* Larger than any PEM written here (an RSA 2048 key is 1.7 KB). */
+#define PEM_MAX 16384
+
 /*
- * Write a PEM file under a temporary name, then link it into place: never
- * replaces an existing file (-EEXIST then: someone else was first).
+ * Publish a PEM file in the directory (write_file_at): written in full under
+ * a temporary name, then given its name only if it is free (-EEXIST then:
+ * someone else was first, and nothing is replaced).
  */
-static int pem_publish(const char *dir, const char *file, mode_t mode, EVP_PKEY *key,
+static int pem_publish(const struct cadir *d, const char *file, mode_t mode, EVP_PKEY *key,
                        X509 *cert, char *err, size_t errlen)
 {
-	char tmp[4096], path[4096];
+	/* In memory first, unbuffered: no copy of a key is left in a stdio buffer. */
+	char buf[PEM_MAX];
 	int rc = 0;
-	if (snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, file) >= (int)sizeof(tmp) ||
-	    snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
-		return set_err_code(-ENAMETOOLONG, err, errlen, "%s: path too long", dir);
-	int fd = mkstemp(tmp);
-	if (fd < 0)
-		return set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
-	FILE *fp = fdopen(fd, "w");
-	if (fp == NULL || fchmod(fd, mode) < 0) {
-		rc = set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
-		if (fp == NULL)
-			close(fd);
-		goto out;
-	}
+	FILE *fp = fmemopen(buf, sizeof(buf), "w");
+	if (fp == NULL)
+		return set_err_code(-errno, err, errlen, "%s/%s: %s", d->path, file,
+		                    strerror(errno));
+	setvbuf(fp, NULL, _IONBF, 0);
 	int ok = key != NULL ? PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL)
 	                     : PEM_write_X509(fp, cert);
-	if (!ok) {
-		rc = ossl_fail(err, errlen, "writing PEM");
+	long n = ok ? ftell(fp) : -1;
+	fclose(fp);
+	if (!ok || n <= 0 || n >= (long)sizeof(buf)) {
+		rc = ok ? set_err_code(-EIO, err, errlen, "%s/%s: PEM too large", d->path, file)
+		        : ossl_fail(err, errlen, "writing PEM");
 		goto out;
 	}
-	if (fflush(fp) != 0 || fsync(fd) < 0) {
-		rc = set_err_code(-errno, err, errlen, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (link(tmp, path) < 0) {
-		int e = errno;
-		rc = e == EEXIST ? -EEXIST
-		                 : set_err_code(-e, err, errlen, "%s: %s", path, strerror(e));
-		goto out;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	rc = write_file_at(d->dfd, file, mode, buf, (size_t)n);
+	if (rc < 0 && rc != -EEXIST)
+		set_err(err, errlen, "%s/%s: %s", d->path, file, strerror(-rc));
 out:
-	if (fp != NULL)
-		fclose(fp);
-	unlink(tmp);
+	explicit_bzero(buf, sizeof(buf));
 	return rc;
 }
 
-/* Load the CA from dir, making and publishing whatever part is missing. */
-static int ca_load_or_make(struct tlsca *ca, const char *dir, char *err, size_t errlen)
+/*
+ * Open the CA directory, making it (mode 0700) if it is missing: its parent
+ * reached as sandbox_open_dir() does (a link followed only where nobody but
+ * root could have made it), the directory itself never through a link. It
+ * must be a directory nobody but its owner can write, and, unless this is
+ * root (which reads what it gave the workers' user), this process's user's or
+ * root's. A descriptor, or -errno with the reason in err.
+ */
+static int cadir_open(const char *dir, uid_t *owner, char *err, size_t errlen)
 {
-	char kpath[4096], cpath[4096];
-	snprintf(kpath, sizeof(kpath), "%s/ca.key", dir);
-	snprintf(cpath, sizeof(cpath), "%s/ca.crt", dir);
+	char parent[PATH_MAX], why[PATH_MAX + 256];
+	size_t n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n >= sizeof(parent))
+		return set_err_code(-ENAMETOOLONG, err, errlen, "%s: path too long", dir);
+	memcpy(parent, dir, n);
+	parent[n] = '\0';
+	char *slash = strrchr(parent, '/');
+	const char *base = slash ? slash + 1 : parent, *in = parent;
+	if (base[0] == '\0' || !strcmp(base, ".") || !strcmp(base, "..")) {
+		base = "."; /* "/", "x/.", "..": the directory is reached whole */
+	} else if (slash == parent) {
+		in = "/"; /* "/ca" */
+	} else if (slash != NULL) {
+		*slash = '\0'; /* "x/ca": in "x" */
+	} else {
+		in = "."; /* "ca" */
+	}
 
+	int pfd = sandbox_open_dir(in, why, sizeof(why));
+	if (pfd < 0)
+		return set_err_code(pfd, err, errlen, "%s: %s", dir, why);
+	if (mkdirat(pfd, base, 0700) < 0 && errno != EEXIST) {
+		int e = errno;
+		close(pfd);
+		return set_err_code(-e, err, errlen, "%s: %s", dir, strerror(e));
+	}
+	/* The name itself, never followed: then the directory it is, opened. */
+	int nfd = openat(pfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int e = nfd < 0 ? errno : 0;
+	close(pfd);
+	struct stat st;
+	if (e == 0 && fstat(nfd, &st) < 0)
+		e = errno;
+	if (e == 0 && !S_ISDIR(st.st_mode))
+		e = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+	int dfd = e == 0 ? openat(nfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (e == 0 && dfd < 0)
+		e = errno;
+	if (nfd >= 0)
+		close(nfd);
+	if (dfd < 0)
+		return set_err_code(-e, err, errlen, "%s: %s", dir,
+		                    e == ELOOP ? "a symbolic link: not followed" : strerror(e));
+	if (fstat(dfd, &st) < 0) {
+		e = errno;
+		close(dfd);
+		return set_err_code(-e, err, errlen, "%s: %s", dir, strerror(e));
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		close(dfd);
+		return set_err_code(-EPERM, err, errlen,
+		                    "%s: refused: others than its owner can write in it (mode "
+		                    "%04o)",
+		                    dir, (unsigned)(st.st_mode & 07777));
+	}
+	if (geteuid() != 0 && st.st_uid != 0 && st.st_uid != geteuid()) {
+		close(dfd);
+		return set_err_code(-EPERM, err, errlen, "%s: refused: it belongs to uid %u",
+		                    dir, (unsigned)st.st_uid);
+	}
+	*owner = st.st_uid;
+	return dfd;
+}
+
+/* Load the CA from the directory, making and publishing whatever part is missing. */
+static int ca_load_or_make(struct tlsca *ca, const struct cadir *d, char *err, size_t errlen)
+{
 	/* A race with another process costs a retry: its files win. */
 	for (int attempt = 0; attempt < 3; attempt++) {
 		EVP_PKEY *key = NULL;
 		X509 *cert = NULL;
-		int rc = pem_load(kpath, &key, NULL, err, errlen);
+		struct stat st;
+		int rc = pem_load(d, "ca.key", &st, &key, NULL, err, errlen);
 		if (rc == -ENOENT) {
 			/* Without a key, a lone certificate is useless: refuse to guess. */
-			if (access(cpath, F_OK) == 0)
-				return set_err_code(
-				    -EEXIST, err, errlen,
-				    "%s exists without %s: remove it or restore the key", cpath,
-				    kpath);
+			if (fstatat(d->dfd, "ca.crt", &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+			    errno != ENOENT)
+				return set_err_code(-EEXIST, err, errlen,
+				                    "%s/ca.crt exists without %s/ca.key: "
+				                    "remove it or restore the key",
+				                    d->path, d->path);
 			key = EVP_RSA_gen(RSA_BITS);
 			if (key == NULL)
 				return ossl_fail(err, errlen, "making the CA key");
-			rc = pem_publish(dir, "ca.key", 0600, key, NULL, err, errlen);
+			rc = pem_publish(d, "ca.key", 0600, key, NULL, err, errlen);
 			if (rc == -EEXIST) {
 				EVP_PKEY_free(key);
 				continue;
@@ -413,24 +506,22 @@ static int ca_load_or_make(struct tlsca *ca, const char *dir, char *err, size_t 
 				EVP_PKEY_free(key);
 				return rc;
 			}
-			log_info("made a new CA key in %s", kpath);
+			log_info("made a new CA key in %s/ca.key", d->path);
 		} else if (rc < 0) {
 			return rc;
+		} else if ((st.st_mode & 077) != 0) {
+			log_warnx("%s/ca.key is readable by others (mode %03o)", d->path,
+			          (unsigned)(st.st_mode & 0777));
 		}
 
-		struct stat st;
-		if (stat(kpath, &st) == 0 && (st.st_mode & 077) != 0)
-			log_warnx("%s is readable by others (mode %03o)", kpath,
-			          (unsigned)(st.st_mode & 0777));
-
-		rc = pem_load(cpath, NULL, &cert, err, errlen);
+		rc = pem_load(d, "ca.crt", &st, NULL, &cert, err, errlen);
 		if (rc == -ENOENT) {
 			cert = ca_cert_make(key, err, errlen);
 			if (cert == NULL) {
 				EVP_PKEY_free(key);
 				return -EIO;
 			}
-			rc = pem_publish(dir, "ca.crt", 0644, NULL, cert, err, errlen);
+			rc = pem_publish(d, "ca.crt", 0644, NULL, cert, err, errlen);
 			if (rc == -EEXIST) {
 				X509_free(cert);
 				EVP_PKEY_free(key);
@@ -451,13 +542,14 @@ static int ca_load_or_make(struct tlsca *ca, const char *dir, char *err, size_t 
 			EVP_PKEY_free(key);
 			ERR_clear_error();
 			return set_err_code(-EINVAL, err, errlen,
-			                    "%s is not a CA certificate for %s", cpath, kpath);
+			                    "%s/ca.crt is not a CA certificate for %s/ca.key",
+			                    d->path, d->path);
 		}
 		ca->ca_key = key;
 		ca->ca_cert = cert;
 		return 0;
 	}
-	return set_err_code(-EAGAIN, err, errlen, "%s: CA files keep changing", dir);
+	return set_err_code(-EAGAIN, err, errlen, "%s: CA files keep changing", d->path);
 }
 
 /* ---- the CA and its cache ---- */
@@ -486,8 +578,6 @@ int tlsca_open(const char *dir, struct tlsca **out, char *err, size_t errlen)
 	*out = NULL;
 	if (dir == NULL || dir[0] == '\0')
 		return set_err_code(-EINVAL, err, errlen, "no CA directory");
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return set_err_code(-errno, err, errlen, "%s: %s", dir, strerror(errno));
 	pthread_once(&exidx_once, exidx_init);
 	if (exidx < 0)
 		return ossl_fail(err, errlen, "SSL ex_data index");
@@ -497,7 +587,12 @@ int tlsca_open(const char *dir, struct tlsca **out, char *err, size_t errlen)
 		return set_err_code(-ENOMEM, err, errlen, "out of memory");
 	pthread_mutex_init(&ca->mu, NULL);
 	ca->max = TLSCA_CACHE_DEFAULT;
-	int rc = ca_load_or_make(ca, dir, err, errlen);
+	struct cadir d = {.path = dir};
+	int rc = d.dfd = cadir_open(dir, &d.owner, err, errlen);
+	if (rc >= 0) {
+		rc = ca_load_or_make(ca, &d, err, errlen);
+		close(d.dfd);
+	}
 	if (rc < 0) {
 		tlsca_close(&ca);
 		return rc;

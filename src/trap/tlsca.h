@@ -34,11 +34,20 @@ struct tlsca;
 
 /*
  * Load dir/ca.key and dir/ca.crt, or make them if neither exists (dir itself
- * is created, mode 0700, if missing). Files are written to a temporary name
- * and then published without replacing anything (ca.key mode 0600), so two
- * processes starting at once end up with the same CA. Makes the shared leaf
- * key. On success *out is the caller's: tlsca_close() it. Slow the first
- * time (two RSA keys); 0 or -errno with the reason in err.
+ * is created, mode 0700, if missing). Makes the shared leaf key. On success
+ * *out is the caller's: tlsca_close() it. Slow the first time (two RSA
+ * keys); 0 or -errno with the reason in err.
+ *
+ * dir may belong to the workers' user, and its parent too, while this runs
+ * as root: dir is opened once, its parent reached as sandbox_open_dir() does
+ * and dir itself never through a symbolic link (-ELOOP), and every file is
+ * read and written through that descriptor. dir must be a directory nobody
+ * but its owner can write (-EPERM), root's or this process's user's unless
+ * this is root. A file is read only if it is a regular file with one name,
+ * never through a link, owned by root, this process's user or dir's owner.
+ * Files are written under a temporary name, synced, and published without
+ * replacing anything (ca.key mode 0600, ca.crt 0644), so two processes
+ * starting at once end up with the same CA.
  */
 int tlsca_open(const char *dir, struct tlsca **out, char *err, size_t errlen);
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,13 +155,134 @@ static void test_mkdir_p_owned(void **state)
 	assert_int_equal(rmdir(base), 0);
 }
 
+/* The names in dir other than . and .., in one string ("a b "). */
+static void names_in(const char *dir, char *out, size_t len)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | tr '\n' ' '", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	pclose(p);
+}
+
+/* Only a regular file with one name is opened, and never through a link. */
+static void test_open_plain_at(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/sinktrap-util-XXXXXX", p[512], q[512], why[128];
+	struct stat st;
+	assert_non_null(mkdtemp(base));
+	int dfd = open(base, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	snprintf(p, sizeof(p), "%s/plain", base);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("text", f);
+	fclose(f);
+
+	int fd = open_plain_at(dfd, "plain", &st, why, sizeof(why));
+	assert_true(fd >= 0);
+	assert_int_equal(st.st_size, 4);
+	close(fd);
+	assert_int_equal(open_plain_at(dfd, "missing", NULL, why, sizeof(why)), -ENOENT);
+
+	assert_int_equal(symlinkat("plain", dfd, "link"), 0);
+	assert_int_equal(open_plain_at(dfd, "link", NULL, why, sizeof(why)), -ELOOP);
+	assert_string_equal(why, "a symbolic link");
+
+	assert_int_equal(linkat(dfd, "plain", dfd, "second", 0), 0);
+	assert_int_equal(open_plain_at(dfd, "plain", NULL, why, sizeof(why)), -EPERM);
+	assert_string_equal(why, "a file with 2 names (hard links)");
+	assert_int_equal(unlinkat(dfd, "second", 0), 0);
+
+	assert_int_equal(mkfifoat(dfd, "fifo", 0600), 0); /* not waited on */
+	assert_int_equal(open_plain_at(dfd, "fifo", NULL, why, sizeof(why)), -EPERM);
+	assert_string_equal(why, "not a regular file (a FIFO)");
+	assert_int_equal(mkdirat(dfd, "dir", 0700), 0);
+	assert_int_equal(open_plain_at(dfd, "dir", NULL, why, sizeof(why)), -EPERM);
+	assert_string_equal(why, "not a regular file (a directory)");
+
+	/* AT_FDCWD and a path: the same for its last name */
+	snprintf(q, sizeof(q), "%s/link", base);
+	assert_int_equal(open_plain_at(AT_FDCWD, q, NULL, why, sizeof(why)), -ELOOP);
+	fd = open_plain_at(AT_FDCWD, p, NULL, why, sizeof(why));
+	assert_true(fd >= 0);
+	close(fd);
+	close(dfd);
+	snprintf(q, sizeof(q), "rm -rf '%s'", base);
+	assert_int_equal(system(q), 0);
+}
+
+/*
+ * A file is written whole under a temporary name, then published under its
+ * name with exactly its mode; nothing already there (a file, a link, a link
+ * to nowhere) is replaced or followed, and no temporary file is left.
+ */
+static void test_write_file_at(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/sinktrap-util-XXXXXX", other[] = "/tmp/sinktrap-util-XXXXXX";
+	char p[512], names[512];
+	struct stat st;
+	assert_non_null(mkdtemp(base));
+	assert_non_null(mkdtemp(other));
+	int dfd = open(base, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+
+	mode_t mask = umask(077);
+	assert_int_equal(write_file_at(dfd, "a.pem", 0644, "hello\n", 6), 0);
+	umask(mask);
+	assert_int_equal(fstatat(dfd, "a.pem", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0644); /* whatever the umask */
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_size, 6);
+	names_in(base, names, sizeof(names));
+	assert_string_equal(names, "a.pem ");
+
+	/* there already: -EEXIST, the file as it was, no temporary file left */
+	assert_int_equal(write_file_at(dfd, "a.pem", 0600, "other", 5), -EEXIST);
+	assert_int_equal(fstatat(dfd, "a.pem", &st, 0), 0);
+	assert_int_equal(st.st_size, 6);
+	names_in(base, names, sizeof(names));
+	assert_string_equal(names, "a.pem ");
+
+	/* a link to a file elsewhere, or to a name elsewhere that is not there yet:
+	 * neither is written through */
+	snprintf(p, sizeof(p), "%s/victim", other);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("root:secret\n", f);
+	fclose(f);
+	assert_int_equal(symlinkat(p, dfd, "b.pem"), 0);
+	assert_int_equal(write_file_at(dfd, "b.pem", 0600, "key", 3), -EEXIST);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 12);
+	snprintf(p, sizeof(p), "%s/new", other);
+	assert_int_equal(symlinkat(p, dfd, "c.pem"), 0);
+	assert_int_equal(write_file_at(dfd, "c.pem", 0600, "key", 3), -EEXIST);
+	assert_int_equal(stat(p, &st), -1);
+	names_in(other, names, sizeof(names));
+	assert_string_equal(names, "victim ");
+	names_in(base, names, sizeof(names));
+	assert_string_equal(names, "a.pem b.pem c.pem ");
+
+	/* one name, not a path */
+	assert_int_equal(write_file_at(dfd, "x/y", 0600, "", 0), -EINVAL);
+	assert_int_equal(write_file_at(dfd, "", 0600, "", 0), -EINVAL);
+	close(dfd);
+	snprintf(p, sizeof(p), "rm -rf '%s' '%s'", base, other);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_duration),
-	    cmocka_unit_test(test_set_err_code),
-	    cmocka_unit_test(test_mkdir_p_owned),
-	    cmocka_unit_test(test_mkdir_p_links),
+	    cmocka_unit_test(test_duration),      cmocka_unit_test(test_set_err_code),
+	    cmocka_unit_test(test_mkdir_p_owned), cmocka_unit_test(test_mkdir_p_links),
+	    cmocka_unit_test(test_open_plain_at), cmocka_unit_test(test_write_file_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,6 +137,7 @@ static void test_ca_made(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	snprintf(path, sizeof(path), "%s/ca.crt", f->cadir);
 	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
 	assert_int_equal(stat(f->cadir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 
@@ -835,6 +836,137 @@ static void test_open_race(void **state)
 	tlsca_close(&r[1].ca);
 }
 
+/* Entries in dir, but . and .. */
+static int entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The CA directory replaced by a link (its parent, the state directory, is
+ * the workers' user's; the CA is made as root): the link is not followed and
+ * nothing is made where it points.
+ */
+static void test_linked_dir_not_written(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], link[400], elsewhere[400];
+	struct tlsca *ca = NULL;
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", f->dir);
+	snprintf(link, sizeof(link), "%s/linked", f->dir);
+	assert_int_equal(mkdir(elsewhere, 0700), 0);
+	assert_int_equal(symlink(elsewhere, link), 0);
+	assert_int_equal(tlsca_open(link, &ca, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_null(ca);
+	assert_int_equal(entries(elsewhere), 0);
+	/* with a trailing slash too */
+	strcat(link, "/");
+	assert_int_equal(tlsca_open(link, &ca, err, sizeof(err)), -ELOOP);
+	assert_int_equal(entries(elsewhere), 0);
+}
+
+/* Nor is a CA read through a link planted in place of the directory. */
+static void test_linked_dir_not_read(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], link[400];
+	struct tlsca *ca = NULL;
+	snprintf(link, sizeof(link), "%s/linked-ca", f->dir);
+	assert_int_equal(symlink(f->cadir, link), 0);
+	assert_int_equal(tlsca_open(link, &ca, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_null(ca);
+}
+
+/*
+ * A link planted higher up, in a directory the workers' user owns (in place
+ * of the state directory, below a base directory of theirs): not followed
+ * either, and no CA directory is made where it points.
+ */
+static void test_linked_parent_not_followed(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], workers[400], victim[400], link[450], dir[500];
+	struct tlsca *ca = NULL;
+	snprintf(workers, sizeof(workers), "%s/workers", f->dir);
+	snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+	snprintf(link, sizeof(link), "%s/state", workers);
+	snprintf(dir, sizeof(dir), "%s/ca", link);
+	assert_int_equal(mkdir(workers, 0700), 0);
+	if (geteuid() == 0) /* as the workers' user's; as another user, it is ours */
+		assert_int_equal(chown(workers, 65534, 65534), 0);
+	assert_int_equal(mkdir(victim, 0700), 0);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "symbolic link"));
+	assert_null(ca);
+	assert_int_equal(entries(victim), 0);
+}
+
+/* A CA directory others than its owner can write: anyone could plant a key. */
+static void test_dir_others_can_write(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], dir[400];
+	struct tlsca *ca = NULL;
+	const mode_t modes[] = {0770, 0707, 01777};
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/shared%zu", f->dir, i);
+		assert_int_equal(mkdir(dir, 0700), 0);
+		assert_int_equal(chmod(dir, modes[i]), 0);
+		assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), -EPERM);
+		assert_non_null(strstr(err, "others than its owner can write"));
+		assert_null(ca);
+		assert_int_equal(entries(dir), 0);
+	}
+}
+
+/*
+ * Root reads the CA it gave the workers' user (the directory and its files
+ * theirs); in a directory of its own, a file of another user is not read.
+ */
+static void test_file_owners(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], dir[400], path[450], a[65], b[65];
+	struct tlsca *ca = NULL;
+	if (geteuid() != 0)
+		skip();
+	snprintf(dir, sizeof(dir), "%s/given", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	copy_file(f->cadir, dir, "ca.key");
+	copy_file(f->cadir, dir, "ca.crt");
+	const char *names[] = {"", "/ca.key", "/ca.crt"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+		assert_int_equal(chown(path, 65534, 65534), 0);
+	}
+	assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), 0);
+	tlsca_ca_fingerprint(ca, a);
+	tlsca_ca_fingerprint(f->ca, b);
+	assert_string_equal(a, b);
+	tlsca_close(&ca);
+
+	snprintf(dir, sizeof(dir), "%s/mixed", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	copy_file(f->cadir, dir, "ca.key");
+	copy_file(f->cadir, dir, "ca.crt");
+	snprintf(path, sizeof(path), "%s/ca.crt", dir);
+	assert_int_equal(chown(path, 4242, 4242), 0);
+	assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "belongs to uid 4242"));
+	assert_null(ca);
+}
+
 int main(void)
 {
 	log_level_set(LOG_LVL_WARN);
@@ -857,6 +989,11 @@ int main(void)
 	    cmocka_unit_test(test_name_contexts_configured),
 	    cmocka_unit_test(test_files_states),
 	    cmocka_unit_test(test_open_race),
+	    cmocka_unit_test(test_linked_dir_not_written),
+	    cmocka_unit_test(test_linked_dir_not_read),
+	    cmocka_unit_test(test_linked_parent_not_followed),
+	    cmocka_unit_test(test_dir_others_can_write),
+	    cmocka_unit_test(test_file_owners),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
