@@ -159,6 +159,30 @@ const struct responder *resp_lookup(enum trap_proto proto)
 	}
 }
 
+/* ---- per-connection state ------------------------------------------------ */
+
+void *resp_fixed_alloc(size_t n)
+{
+	void *p = calloc(1, n);
+	if (p != NULL)
+		resp_mem_charge(n);
+	return p;
+}
+
+void resp_fixed_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	resp_mem_release(n);
+	free(p);
+}
+
+void resp_cut_render(struct evbuf *ev, unsigned n)
+{
+	if (n > 0)
+		ev_int(ev, RESP_CUT_KEY, n);
+}
+
 /* ---- line reader --------------------------------------------------------- */
 
 int resp_line_init(struct resp_line *l, size_t max)
@@ -167,6 +191,7 @@ int resp_line_init(struct resp_line *l, size_t max)
 	l->buf = malloc(max + 1);
 	if (l->buf == NULL)
 		return -ENOMEM;
+	resp_mem_charge(max + 1);
 	l->max = max;
 	l->buf[0] = '\0';
 	return 0;
@@ -174,6 +199,8 @@ int resp_line_init(struct resp_line *l, size_t max)
 
 void resp_line_free(struct resp_line *l)
 {
+	if (l->buf != NULL)
+		resp_mem_release(l->max + 1);
 	free(l->buf);
 	memset(l, 0, sizeof(*l));
 }
@@ -278,11 +305,18 @@ void resp_strv_free(struct resp_strv *v)
 
 int resp_strv_add(struct resp_strv *v, const void *s, size_t n)
 {
+	return resp_strv_add_cut(v, s, n, 0);
+}
+
+int resp_strv_add_cut(struct resp_strv *v, const void *s, size_t n, int cut)
+{
 	/* only the first ones: none after one that was not kept */
 	if (v->total++ > (unsigned)v->n || v->n >= v->max)
 		return -ENOSPC;
-	if (n > RESP_STR_MAX)
+	if (n > RESP_STR_MAX) {
 		n = RESP_STR_MAX;
+		cut = 1;
+	}
 	if (resp_record_take(v->rec, n + RESP_ITEM_COST, v->cls) < 0)
 		return -ENOSPC;
 	if (v->v == NULL) {
@@ -311,6 +345,7 @@ int resp_strv_add(struct resp_strv *v, const void *s, size_t n)
 	v->v[v->n] = c;
 	v->len[v->n] = n;
 	v->n++;
+	v->cut += cut != 0;
 	return 0;
 }
 
@@ -321,15 +356,24 @@ unsigned resp_strv_not_kept(const struct resp_strv *v)
 
 void resp_str_set(struct resp_str *d, struct resp_record *rec, const void *s, size_t n)
 {
+	resp_str_set_cut(d, rec, s, n, 0);
+}
+
+void resp_str_set_cut(struct resp_str *d, struct resp_record *rec, const void *s, size_t n,
+                      int cut)
+{
 	resp_str_free(d, rec);
-	if (n > RESP_STR_MAX)
+	if (n > RESP_STR_MAX) {
 		n = RESP_STR_MAX;
+		cut = 1;
+	}
 	d->s = malloc(n + 1);
 	if (d->s == NULL)
 		return;
 	memcpy(d->s, s, n);
 	d->s[n] = '\0';
 	d->len = n;
+	d->cut = cut != 0;
 	resp_record_take(rec, n + RESP_ITEM_COST, RESP_REC_ALWAYS);
 }
 
@@ -340,6 +384,7 @@ void resp_str_free(struct resp_str *d, struct resp_record *rec)
 	free(d->s);
 	d->s = NULL;
 	d->len = 0;
+	d->cut = 0;
 }
 
 void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *key)
@@ -354,12 +399,15 @@ void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *k
 
 /* ---- credentials --------------------------------------------------------- */
 
-static char *dup_bounded(const void *s, size_t *n)
+/* A copy of the first RESP_STR_MAX bytes; *cut set when there were more. */
+static char *dup_bounded(const void *s, size_t *n, int *cut)
 {
 	if (s == NULL)
 		return NULL;
-	if (*n > RESP_STR_MAX)
+	if (*n > RESP_STR_MAX) {
 		*n = RESP_STR_MAX;
+		*cut = 1;
+	}
 	char *c = malloc(*n + 1);
 	if (c == NULL)
 		return NULL;
@@ -371,11 +419,11 @@ static char *dup_bounded(const void *s, size_t *n)
 /*
  * What a kept attempt takes of the record budget: the user name as kept, room
  * for a password of any kept length (it may come later: resp_creds_set_pass),
- * and the framing of an object with three fields.
+ * and the framing of an object with three fields and the count of those cut.
  */
 static size_t cred_cost(size_t ulen)
 {
-	return (ulen > RESP_STR_MAX ? RESP_STR_MAX : ulen) + RESP_STR_MAX + 4 * RESP_ITEM_COST;
+	return (ulen > RESP_STR_MAX ? RESP_STR_MAX : ulen) + RESP_STR_MAX + 6 * RESP_ITEM_COST;
 }
 
 void resp_creds_budget(struct resp_creds *c, struct resp_record *rec)
@@ -385,6 +433,12 @@ void resp_creds_budget(struct resp_creds *c, struct resp_record *rec)
 
 void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
                     size_t plen, const char *method)
+{
+	resp_creds_add_cut(c, user, ulen, 0, pass, plen, 0, method);
+}
+
+void resp_creds_add_cut(struct resp_creds *c, const void *user, size_t ulen, int ucut,
+                        const void *pass, size_t plen, int pcut, const char *method)
 {
 	/* only the first ones: none after one that was not kept */
 	if (c->total++ > (unsigned)c->n || c->n >= RESP_CREDS_MAX)
@@ -396,8 +450,10 @@ void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const v
 	r->cost = cost;
 	r->ulen = ulen;
 	r->plen = plen;
-	r->user = dup_bounded(user, &r->ulen);
-	r->pass = dup_bounded(pass, &r->plen);
+	r->ucut = user && ucut;
+	r->pcut = pass && pcut;
+	r->user = dup_bounded(user, &r->ulen, &r->ucut);
+	r->pass = dup_bounded(pass, &r->plen, &r->pcut);
 	r->method = method;
 }
 
@@ -408,7 +464,8 @@ void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen)
 	struct resp_cred *r = &c->c[c->n - 1];
 	free(r->pass);
 	r->plen = plen;
-	r->pass = dup_bounded(pass, &r->plen);
+	r->pcut = 0;
+	r->pass = dup_bounded(pass, &r->plen, &r->pcut);
 }
 
 void resp_creds_free(struct resp_creds *c)
@@ -431,6 +488,7 @@ static void cred_render(const struct resp_cred *r, struct evbuf *ev, const char 
 	if (r->pass)
 		ev_strn(ev, "password", r->pass, r->plen);
 	ev_str(ev, "method", r->method);
+	resp_cut_render(ev, (unsigned)((r->user && r->ucut) + (r->pass && r->pcut)));
 	ev_close(ev);
 }
 
@@ -524,11 +582,17 @@ static int b64_val(unsigned char c)
 	return -1;
 }
 
-long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+/*
+ * Base64 walked byte by byte: each decoded byte goes to put(arg, byte), so
+ * that a blob of any length is read without a buffer for all of it. The
+ * count of decoded bytes, or -1 when in is not base64.
+ */
+static long b64_walk(const char *in, size_t n, void (*put)(void *, uint8_t), void *arg)
 {
 	uint32_t acc = 0;
 	int bits = 0;
-	size_t o = 0, i = 0;
+	size_t i = 0;
+	long o = 0;
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c == '=')
@@ -540,36 +604,80 @@ long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
+			put(arg, (uint8_t)(acc >> bits));
+			o++;
 		}
 	}
 	for (; i < n; i++)
 		if (in[i] != '=')
 			return -1;
-	return (long)o;
+	return o;
+}
+
+struct b64_head {
+	uint8_t *out;
+	size_t len, cap;
+};
+
+static void head_put(void *arg, uint8_t b)
+{
+	struct b64_head *h = arg;
+	if (h->len < h->cap)
+		h->out[h->len++] = b;
+}
+
+long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+	struct b64_head h = {out, 0, cap};
+	return b64_walk(in, n, head_put, &h);
+}
+
+/* authzid NUL authcid NUL passwd: the NULs after the second are the password's */
+static void plain_put(void *arg, uint8_t b)
+{
+	struct resp_plain *p = arg;
+	if (b == 0 && p->parts < 3) {
+		p->parts++;
+		return;
+	}
+	size_t *len = &p->len[p->parts - 1];
+	if (*len < RESP_STR_MAX)
+		p->v[p->parts - 1][*len] = b;
+	(*len)++;
+}
+
+int resp_plain_decode(const char *b64, size_t n, struct resp_plain *p)
+{
+	p->len[0] = p->len[1] = p->len[2] = 0;
+	p->parts = 1;
+	return b64_walk(b64, n, plain_put, p) < 0 ? -1 : 0;
+}
+
+int resp_plain_record(const struct resp_plain *p, struct resp_creds *c)
+{
+	int u = p->parts >= 2 ? 1 : 0;
+	size_t ul = p->len[u] < RESP_STR_MAX ? p->len[u] : RESP_STR_MAX;
+	if (p->parts < 3) {
+		resp_creds_add_cut(c, p->v[u], ul, p->len[u] > RESP_STR_MAX, NULL, 0, 0,
+		                   "PLAIN");
+		return 0;
+	}
+	size_t pl = p->len[2] < RESP_STR_MAX ? p->len[2] : RESP_STR_MAX;
+	resp_creds_add_cut(c, p->v[1], ul, p->len[1] > RESP_STR_MAX, p->v[2], pl,
+	                   p->len[2] > RESP_STR_MAX, "PLAIN");
+	return 1;
 }
 
 enum { SASL_IDLE, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS };
 
+/* A PLAIN message of any length: its credentials are recorded, cut to fit. */
 static int sasl_plain(struct resp_sasl *s, const char *b64, size_t n, struct resp_creds *c)
 {
-	uint8_t buf[1024];
-	long dl = resp_b64_decode(b64, n, buf, sizeof(buf));
+	struct resp_plain p;
 	s->step = SASL_IDLE;
-	if (dl < 0)
+	if (resp_plain_decode(b64, n, &p) < 0)
 		return RESP_SASL_BAD;
-	/* authzid NUL authcid NUL password */
-	const uint8_t *z1 = memchr(buf, 0, (size_t)dl);
-	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(buf + dl - z1 - 1)) : NULL;
-	if (z2 == NULL) {
-		resp_creds_add(c, buf, (size_t)dl, NULL, 0, "PLAIN");
-		return RESP_SASL_BAD;
-	}
-	resp_creds_add(c, z1 + 1, (size_t)(z2 - z1 - 1), z2 + 1, (size_t)(buf + dl - z2 - 1),
-	               "PLAIN");
-	return RESP_SASL_DONE;
+	return resp_plain_record(&p, c) ? RESP_SASL_DONE : RESP_SASL_BAD;
 }
 
 int resp_sasl_start(struct resp_sasl *s, const char *mech, size_t ml, const char *ir,
@@ -577,6 +685,7 @@ int resp_sasl_start(struct resp_sasl *s, const char *mech, size_t ml, const char
 {
 	s->step = SASL_IDLE;
 	s->ulen = 0;
+	s->ucut = 0;
 	/* "=" is an empty initial response (RFC 4959) */
 	int have_ir = irl > 0 && !(irl == 1 && ir[0] == '=');
 	if (resp_word_eq(mech, ml, "PLAIN")) {
@@ -605,20 +714,23 @@ int resp_sasl_step(struct resp_sasl *s, const char *line, size_t n, struct resp_
 	}
 	if (s->step == SASL_PLAIN)
 		return sasl_plain(s, line, n, c);
-	uint8_t buf[256];
+	/* LOGIN: a user name or a password of any length, its first bytes kept */
+	uint8_t buf[RESP_STR_MAX];
 	long dl = resp_b64_decode(line, n, buf, sizeof(buf));
 	if (dl < 0 || (s->step != SASL_LOGIN_USER && s->step != SASL_LOGIN_PASS)) {
 		s->step = SASL_IDLE;
 		return RESP_SASL_BAD;
 	}
+	size_t kept = (size_t)dl < sizeof(buf) ? (size_t)dl : sizeof(buf);
 	if (s->step == SASL_LOGIN_USER) {
-		memcpy(s->user, buf, (size_t)dl);
-		s->ulen = (size_t)dl;
+		memcpy(s->user, buf, kept);
+		s->ulen = kept;
+		s->ucut = kept < (size_t)dl;
 		s->step = SASL_LOGIN_PASS;
 		*challenge = "UGFzc3dvcmQ6"; /* "Password:" */
 		return RESP_SASL_CHALLENGE;
 	}
-	resp_creds_add(c, s->user, s->ulen, buf, (size_t)dl, "LOGIN");
+	resp_creds_add_cut(c, s->user, s->ulen, s->ucut, buf, kept, kept < (size_t)dl, "LOGIN");
 	s->step = SASL_IDLE;
 	return RESP_SASL_DONE;
 }
@@ -639,6 +751,27 @@ size_t resp_split(const char *s, size_t n, const char **arg, size_t *alen)
 	*arg = s + a;
 	*alen = n - a;
 	return v;
+}
+
+const char *resp_echo(char *dst, size_t cap, const void *s, size_t n, size_t max)
+{
+	const uint8_t *p = s;
+	size_t o = 0, k = n > max ? max : n;
+	if (cap < 4) {
+		if (cap > 0)
+			dst[0] = '\0';
+		return dst;
+	}
+	if (k > cap - 4)
+		k = cap - 4;
+	for (size_t i = 0; i < k; i++)
+		dst[o++] = p[i] < 0x20 || p[i] == 0x7f ? '?' : (char)p[i];
+	if (k < n) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
 }
 
 void resp_trim(const char **s, size_t *n)

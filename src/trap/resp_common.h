@@ -16,9 +16,22 @@
 #define RESP_CREDS_MAX 16
 
 /*
+ * A recorded string longer than its bound (RESP_STR_MAX, or a smaller one a
+ * responder has) keeps its first bytes and is counted as cut: every object a
+ * responder writes (smtp{}, email{}, credentials{}, ...) carries, when any
+ * of its strings (those of its lists included) was cut, how many were under
+ * this key (resp_cut_render).
+ */
+#define RESP_CUT_KEY "strings_truncated"
+/* ev_int(RESP_CUT_KEY, n) when n > 0. */
+void resp_cut_render(struct evbuf *ev, unsigned n);
+
+/*
  * Line reader: collects bytes up to LF (the CR before it is dropped). A line
  * longer than max keeps its first max bytes and is marked overlong; the rest
- * up to the LF is dropped, so a flood of bytes without LF costs nothing.
+ * up to the LF is dropped, so a flood of bytes without LF costs nothing. Its
+ * buffer is counted in the worker's memory budget (resp_mem_charge) from
+ * resp_line_init to resp_line_free.
  */
 struct resp_line {
 	char *buf; /* Malloced, max + 1 (NUL-terminated for convenience). */
@@ -27,6 +40,14 @@ struct resp_line {
 	int overlong;
 	int done; /* a complete line is in buf */
 };
+
+/*
+ * A responder's per-connection state, and any buffer it holds for the whole
+ * connection: n bytes, zeroed, counted in the worker's memory budget until
+ * resp_fixed_free (with the same n; p NULL: nothing). NULL: out of memory.
+ */
+void *resp_fixed_alloc(size_t n);
+void resp_fixed_free(void *p, size_t n);
 
 int resp_line_init(struct resp_line *l, size_t max);
 void resp_line_free(struct resp_line *l);
@@ -80,6 +101,7 @@ struct resp_strv {
 	size_t *len;
 	int n, max;              /* max = 0: nothing is kept */
 	unsigned total;          /* how many were offered, kept or not */
+	unsigned cut;            /* kept strings that were cut (RESP_CUT_KEY) */
 	struct resp_record *rec; /* NULL: bounded by max only, not charged */
 	enum resp_rec_class cls;
 	size_t slots; /* bytes of v and len charged (with rec) */
@@ -91,6 +113,8 @@ void resp_strv_budget(struct resp_strv *v, struct resp_record *rec, enum resp_re
 void resp_strv_free(struct resp_strv *v);
 /* Keeps the first RESP_STR_MAX bytes. 0, or -ENOSPC/-ENOMEM when not kept. */
 int resp_strv_add(struct resp_strv *v, const void *s, size_t n);
+/* The same for a string the caller has cut already (cut: it was; counted). */
+int resp_strv_add_cut(struct resp_strv *v, const void *s, size_t n, int cut);
 /* How many were offered and not kept. */
 unsigned resp_strv_not_kept(const struct resp_strv *v);
 /* ev_arr(key) with each string; nothing when empty. */
@@ -104,8 +128,12 @@ void resp_strv_render(const struct resp_strv *v, struct evbuf *ev, const char *k
 struct resp_str {
 	char *s; /* Malloced, NUL-terminated, or NULL */
 	size_t len;
+	int cut; /* longer than what is kept (RESP_CUT_KEY) */
 };
 void resp_str_set(struct resp_str *d, struct resp_record *rec, const void *s, size_t n);
+/* The same for a string the caller has cut already (cut: it was). */
+void resp_str_set_cut(struct resp_str *d, struct resp_record *rec, const void *s, size_t n,
+                      int cut);
 void resp_str_free(struct resp_str *d, struct resp_record *rec);
 
 /* Credentials tried on a connection, in order; the first few are kept. */
@@ -114,6 +142,7 @@ struct resp_cred {
 	size_t ulen, plen;
 	const char *method; /* static: "USER/PASS", "PLAIN", "LOGIN", ... */
 	size_t cost;        /* taken of the record budget */
+	int ucut, pcut;     /* the user name, the password was cut (RESP_CUT_KEY) */
 };
 
 struct resp_creds {
@@ -126,16 +155,21 @@ struct resp_creds {
 /* Count the kept attempts in the connection's record budget, as PRIORITY. */
 void resp_creds_budget(struct resp_creds *c, struct resp_record *rec);
 
+/* Each value keeps its first RESP_STR_MAX bytes (a longer one is counted as cut). */
 void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const void *pass,
                     size_t plen, const char *method);
+/* The same for values the caller has cut already: ucut, pcut say which were. */
+void resp_creds_add_cut(struct resp_creds *c, const void *user, size_t ulen, int ucut,
+                        const void *pass, size_t plen, int pcut, const char *method);
 /* Set the password of the last attempt (USER then PASS). */
 void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen);
 void resp_creds_free(struct resp_creds *c);
 /*
- * credentials{username, password, method} for the first attempt; when there
- * were more, credentials_tried[{...}] lists every kept attempt and
- * credentials_count counts all of them; credentials_not_kept counts the
- * attempts not kept (past RESP_CREDS_MAX or the record budget).
+ * credentials{username, password, method} for the first attempt (with
+ * RESP_CUT_KEY when a value was cut); when there were more,
+ * credentials_tried[{...}] lists every kept attempt and credentials_count
+ * counts all of them; credentials_not_kept counts the attempts not kept (past
+ * RESP_CREDS_MAX or the record budget).
  */
 void resp_creds_render(const struct resp_creds *c, struct evbuf *ev);
 
@@ -154,8 +188,32 @@ void resp_blob_free(struct resp_blob *b);
 void resp_blob_emit(struct resp_blob *b, const struct resp_ctx *ctx, const char *kind,
                     const char *name);
 
-/* Standard base64 (padding optional); returns the decoded length or -1. */
+/*
+ * Standard base64 (padding optional), of any length: the first cap bytes of
+ * what it decodes to are written to out. Returns the whole decoded length
+ * (more than cap when it did not all fit), or -1 when in is not base64.
+ */
 long resp_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+/*
+ * A SASL PLAIN message (RFC 4616, "authzid NUL authcid NUL passwd") decoded
+ * from base64 of any length: the first RESP_STR_MAX bytes of each part and
+ * its whole length. parts: how many there are (1 to 3; NUL bytes after the
+ * second belong to the password). 0, or -1 when b64 is not base64.
+ */
+struct resp_plain {
+	uint8_t v[3][RESP_STR_MAX];
+	size_t len[3];
+	int parts;
+};
+int resp_plain_decode(const char *b64, size_t n, struct resp_plain *p);
+/*
+ * Record its credentials: the authcid (or, in a message without one, the
+ * last part there is) and the password, each cut to RESP_STR_MAX and counted
+ * as cut when longer. 1 when there was a password, 0 when the message was
+ * malformed (the user name alone is recorded).
+ */
+int resp_plain_record(const struct resp_plain *p, struct resp_creds *c);
 
 /*
  * SASL PLAIN and LOGIN as servers run them (POP3 AUTH, IMAP AUTHENTICATE):
@@ -173,8 +231,9 @@ enum resp_sasl_result {
 
 struct resp_sasl {
 	int step;
-	char user[256];
+	char user[RESP_STR_MAX]; /* LOGIN: the user name (its first bytes) */
 	size_t ulen;
+	int ucut;
 };
 
 int resp_sasl_start(struct resp_sasl *s, const char *mech, size_t ml, const char *ir,
@@ -191,6 +250,14 @@ int resp_word_eq(const char *s, size_t n, const char *word);
 size_t resp_split(const char *s, size_t n, const char **arg, size_t *alen);
 /* Trim spaces and tabs at both ends of [*s, *s + *n). */
 void resp_trim(const char **s, size_t *n);
+/*
+ * A client's bytes as a reply may echo them (a mailbox name, an argument):
+ * each control byte (NUL, CR, LF, ...) and DEL becomes '?', so that the reply
+ * stays one line; at most max bytes, a longer argument ending "..." (as
+ * Dovecot's str_sanitize). Written to dst, NUL-terminated; cap must be at
+ * least max + 4. Returns dst.
+ */
+const char *resp_echo(char *dst, size_t cap, const void *s, size_t n, size_t max);
 
 /* Configuration with defaults applied. */
 const char *resp_hostname(const struct resp_config *cfg);

@@ -54,6 +54,7 @@ struct ftp {
 	unsigned data_tls; /* data connections that did */
 	uint16_t data_port;
 	char active[64];
+	int active_cut; /* the EPRT address was longer than active keeps */
 	char cwd[256];
 	char file[256]; /* name of the pending upload */
 	struct resp_blob data;
@@ -67,11 +68,11 @@ struct ftp {
 
 static void *ftp_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct ftp *f = calloc(1, sizeof(*f));
+	struct ftp *f = resp_fixed_alloc(sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	if (resp_line_init(&f->line, FTP_LINE_MAX) < 0) {
-		free(f);
+		resp_fixed_free(f, sizeof(*f));
 		return NULL;
 	}
 	f->cfg = cfg;
@@ -261,6 +262,7 @@ static int cmd_port(struct ftp *f, const char *a, size_t al, int extended, struc
 			return error_reply(f, out, "500 Illegal PORT command.\r\n");
 		snprintf(f->active, sizeof(f->active), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
 		         h[4] << 8 | h[5]);
+		f->active_cut = 0;
 	} else {
 		/* |af|address|port| with any delimiter */
 		char d = arg[0];
@@ -270,8 +272,10 @@ static int cmd_port(struct ftp *f, const char *a, size_t al, int extended, struc
 		if (p3 == NULL || p2 - p1 < 2 || p3 - p2 < 2)
 			return error_reply(f, out, "500 Bad EPRT command.\r\n");
 		int v6 = p1 - arg == 2 && arg[1] == '2';
-		snprintf(f->active, sizeof(f->active), "%s%.*s%s:%.*s", v6 ? "[" : "",
-		         (int)(p2 - p1 - 1), p1 + 1, v6 ? "]" : "", (int)(p3 - p2 - 1), p2 + 1);
+		int w = snprintf(f->active, sizeof(f->active), "%s%.*s%s:%.*s", v6 ? "[" : "",
+		                 (int)(p2 - p1 - 1), p1 + 1, v6 ? "]" : "", (int)(p3 - p2 - 1),
+		                 p2 + 1);
+		f->active_cut = w < 0 || (size_t)w >= sizeof(f->active);
 	}
 	new_data_mode(f);
 	f->mode = DM_ACTIVE;
@@ -287,7 +291,7 @@ static int cmd_stor(struct ftp *f, const char *a, size_t al, struct resp_out *ou
 		set_name(f->file, sizeof(f->file), "ftp-upload", 10);
 	else
 		set_name(f->file, sizeof(f->file), a, al);
-	resp_strv_add(&f->stor, f->file, strlen(f->file));
+	resp_strv_add_cut(&f->stor, f->file, strlen(f->file), al >= sizeof(f->file));
 	if (f->parked) {
 		/* the data came and went before the command: finish at once */
 		emit_upload(f);
@@ -699,6 +703,8 @@ static void ftp_fields(void *st, struct evbuf *ev)
 			ev_str(ev, "active_address", f->active);
 		if (f->data_tls)
 			ev_int(ev, "data_tls", f->data_tls);
+		resp_cut_render(ev, f->commands.cut + f->stor.cut + f->retr.cut +
+		                        (unsigned)(f->active[0] && f->active_cut));
 		ev_close(ev);
 	}
 	resp_creds_render(&f->creds, ev);
@@ -716,7 +722,7 @@ static void ftp_destroy(void *st)
 	resp_strv_free(&f->stor);
 	resp_strv_free(&f->retr);
 	resp_creds_free(&f->creds);
-	free(f);
+	resp_fixed_free(f, sizeof(*f));
 }
 
 const struct responder resp_ftp = {

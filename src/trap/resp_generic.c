@@ -21,7 +21,7 @@ struct generic {
 
 static void *generic_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct generic *g = calloc(1, sizeof(*g));
+	struct generic *g = resp_fixed_alloc(sizeof(*g));
 	if (g == NULL)
 		return NULL;
 	g->ctx = ctx;
@@ -82,7 +82,7 @@ static void generic_destroy(void *st)
 	if (g == NULL)
 		return;
 	resp_blob_free(&g->raw);
-	free(g);
+	resp_fixed_free(g, sizeof(*g));
 }
 
 const struct responder resp_generic = {

@@ -15,7 +15,9 @@
  * in the worker's memory budget: each request keeps its request line, Host
  * and User-Agent (part of the budget is held back for every request that may
  * still come), then as many headers as fit. A value cut to fit ends with
- * HTTP_CUT_MARK; headers not kept are counted (headers_truncated).
+ * HTTP_CUT_MARK; headers not kept are counted (headers_truncated), and the
+ * values cut, to fit or at their bound (RESP_STR_MAX, HTTP_URL_MAX), are
+ * counted in each request's RESP_CUT_KEY.
  */
 #include "resp_common.h"
 
@@ -103,11 +105,24 @@ static int bstr_set(struct bstr *b, const char *p, size_t n, const char *mark)
 	return 0;
 }
 
+/* The fields of a request that were cut (RESP_CUT_KEY): bits of http_req.cut. */
+enum {
+	CUT_LINE = 1 << 0,
+	CUT_METHOD = 1 << 1,
+	CUT_URL = 1 << 2,
+	CUT_PROTOCOL = 1 << 3,
+	CUT_HOST = 1 << 4,
+	CUT_UA = 1 << 5,
+	CUT_REFERER = 1 << 6,
+};
+
 struct http_req {
 	struct bstr line; /* the raw request line (shown when it did not parse) */
 	struct bstr method, url, protocol, host, ua, referer;
 	struct bstr hname[HTTP_KEEP_HEADERS], hvalue[HTTP_KEEP_HEADERS];
 	int nhdr;
+	unsigned cut;         /* CUT_* of the fields above that were cut */
+	uint32_t hcut;        /* bit i: header i was cut (its name or value) */
 	unsigned hdr_dropped; /* headers not recorded: past HTTP_KEEP_HEADERS or the budget */
 	int status;
 	size_t length; /* response body length */
@@ -227,6 +242,8 @@ static void req_free(struct http_req *r)
 		bstr_free(&r->hvalue[i]);
 	}
 	r->nhdr = 0;
+	r->cut = 0;
+	r->hcut = 0;
 }
 
 static void request_reset(struct http *h)
@@ -251,22 +268,22 @@ static size_t str_cost(const char *key, size_t n)
 
 /*
  * Event bytes of a request's fields other than its recorded strings: the
- * object, status, length, content type, body length, the headers' array and
- * headers_truncated.
+ * object, status, length, content type, body length, the headers' array,
+ * headers_truncated and the count of values cut.
  */
 static size_t req_fixed_cost(size_t ctype_len)
 {
 	return (2 + 4 + 1) + 2 * (2 + 6 + 8) + str_cost("http_content_type", ctype_len) +
-	       (2 + 19 + 8) + (2 + 15 + 1) + (2 + 17 + 8);
+	       (2 + 19 + 8) + (2 + 15 + 1) + (2 + 17 + 8) + (2 + sizeof(RESP_CUT_KEY) + 8);
 }
 
 static void *http_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct http *h = calloc(1, sizeof(*h));
+	struct http *h = resp_fixed_alloc(sizeof(*h));
 	if (h == NULL)
 		return NULL;
 	if (resp_line_init(&h->line, HTTP_LINE_MAX) < 0) {
-		free(h);
+		resp_fixed_free(h, sizeof(*h));
 		return NULL;
 	}
 	h->cfg = cfg;
@@ -338,13 +355,14 @@ static size_t fit(struct http *h, size_t over, size_t n, size_t held, int *whole
 /*
  * Record p[0..n) (its first max bytes) as the current request's field key,
  * within its room less held: cut to fit and marked, or not kept when not
- * even HTTP_CUT_MIN bytes fit. 2: kept whole, 1: cut, 0: not kept.
+ * even HTTP_CUT_MIN bytes fit. 2: kept whole, 1: cut (at max, or to fit; the
+ * field's bit, which, is then set in the request's cut), 0: not kept.
  */
-static int keep(struct http *h, struct bstr *b, const char *key, const char *p, size_t n,
-                size_t max, size_t held)
+static int keep(struct http *h, struct bstr *b, unsigned which, const char *key, const char *p,
+                size_t n, size_t max, size_t held)
 {
-	int whole;
-	if (n > max)
+	int whole, over = n > max;
+	if (over)
 		n = max;
 	size_t k = fit(h, str_cost(key, 0), n, held, &whole);
 	if (!whole && k == 0)
@@ -352,24 +370,29 @@ static int keep(struct http *h, struct bstr *b, const char *key, const char *p, 
 	if (bstr_set(b, p, k, whole ? NULL : HTTP_CUT_MARK) < 0)
 		return 0;
 	spend(h, str_cost(key, b->n) * weight(h));
-	return whole ? 2 : 1;
+	if (whole && !over)
+		return 2;
+	cur(h)->cut |= which;
+	return 1;
 }
 
 /* Give back a field keep() recorded that is not to be shown after all. */
-static void unkeep(struct http *h, struct bstr *b, const char *key)
+static void unkeep(struct http *h, struct bstr *b, unsigned which, const char *key)
 {
 	if (b->s == NULL)
 		return;
 	h->budget += str_cost(key, b->n) * weight(h);
 	bstr_free(b);
+	cur(h)->cut &= ~which;
 }
 
 /* One entry of request_headers; counted in hdr_dropped when not kept.
- * 2: kept whole, 1: its value cut, 0: not kept. */
+ * 2: kept whole, 1: cut (its name or value at RESP_STR_MAX, or its value to
+ * fit; counted in the request's hcut), 0: not kept. */
 static int keep_header(struct http *h, const char *name, size_t nl, const char *v, size_t vl)
 {
 	struct http_req *r = cur(h);
-	int whole;
+	int whole, over_max = nl > RESP_STR_MAX || vl > RESP_STR_MAX;
 	if (r->nhdr >= HTTP_KEEP_HEADERS) {
 		r->hdr_dropped++;
 		return 0;
@@ -393,20 +416,33 @@ static int keep_header(struct http *h, const char *name, size_t nl, const char *
 		return 0;
 	}
 	spend(h, (over + bv->n) * weight(h));
+	if (whole && !over_max) {
+		r->nhdr++;
+		return 2;
+	}
+	r->hcut |= 1u << r->nhdr;
 	r->nhdr++;
-	return whole ? 2 : 1;
+	return 1;
 }
 
-/* Obsolete line folding: extend the last header's value, if it fits. */
+/*
+ * Obsolete line folding: extend the last header's value, if it fits (in
+ * RESP_STR_MAX and the budget); when it does not, the value is counted as
+ * cut and no later continuation extends it.
+ */
 static void fold_header(struct http *h, const char *c, size_t cl)
 {
 	struct http_req *r = cur(h);
 	struct bstr *v = &r->hvalue[r->nhdr - 1];
-	size_t add = v->n + 1 + cl > RESP_STR_MAX ? 0 : cl;
-	int whole;
-	fit(h, 0, 1 + add, held_core(h, 0, 0), &whole);
-	if (!whole)
+	int whole = v->n + 1 + cl <= RESP_STR_MAX;
+	if (whole)
+		fit(h, 0, 1 + cl, held_core(h, 0, 0), &whole);
+	if (!whole) {
+		r->hcut |= 1u << (r->nhdr - 1);
+		h->fold_ok = 0;
 		return;
+	}
+	size_t add = cl;
 	char *nv = realloc(v->s, v->n + 2 + add);
 	if (nv == NULL)
 		return;
@@ -532,7 +568,7 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
 {
 	struct http_req *r = &h->req[h->nreq++];
 	spend(h, h->req_fixed * weight(h));
-	keep(h, &r->line, "request_line", s, n, RESP_STR_MAX, held_core(h, 0, 0));
+	keep(h, &r->line, CUT_LINE, "request_line", s, n, RESP_STR_MAX, held_core(h, 0, 0));
 	if (overlong)
 		return fail(h, out, 414);
 
@@ -558,12 +594,13 @@ static int request_line(struct http *h, const char *s, size_t n, int overlong,
 		if (!is_token(tok[0][k]))
 			return fail(h, out, 400);
 	/* the raw line is shown only when it does not parse */
-	unkeep(h, &r->line, "request_line");
-	keep(h, &r->method, "http_method", tok[0], tl[0], 32, held_core(h, 0, 0));
+	unkeep(h, &r->line, CUT_LINE, "request_line");
+	keep(h, &r->method, CUT_METHOD, "http_method", tok[0], tl[0], 32, held_core(h, 0, 0));
 	/* the short ones first: a long URL is what is cut */
 	if (nt == 3)
-		keep(h, &r->protocol, "protocol", tok[2], tl[2], 32, held_core(h, 0, 0));
-	keep(h, &r->url, "url", tok[1], tl[1], HTTP_URL_MAX, held_core(h, 0, 0));
+		keep(h, &r->protocol, CUT_PROTOCOL, "protocol", tok[2], tl[2], 32,
+		     held_core(h, 0, 0));
+	keep(h, &r->url, CUT_URL, "url", tok[1], tl[1], HTTP_URL_MAX, held_core(h, 0, 0));
 	h->is_head = tl[0] == 4 && memcmp(tok[0], "HEAD", 4) == 0;
 	if (nt == 2) {
 		/* HTTP/0.9 */
@@ -646,14 +683,15 @@ static int header_line(struct http *h, const char *s, size_t n, int overlong,
 	/* Host and User-Agent first: part of the room is theirs */
 	if (resp_word_eq(s, nl, "Host")) {
 		if (r->host.s == NULL)
-			keep(h, &r->host, "hostname", v, vl, RESP_STR_MAX, held_core(h, 1, 0));
+			keep(h, &r->host, CUT_HOST, "hostname", v, vl, RESP_STR_MAX,
+			     held_core(h, 1, 0));
 	} else if (resp_word_eq(s, nl, "User-Agent")) {
 		if (r->ua.s == NULL)
-			keep(h, &r->ua, "http_user_agent", v, vl, RESP_STR_MAX,
+			keep(h, &r->ua, CUT_UA, "http_user_agent", v, vl, RESP_STR_MAX,
 			     held_core(h, 0, 1));
 	} else if (resp_word_eq(s, nl, "Referer")) {
 		if (r->referer.s == NULL)
-			keep(h, &r->referer, "http_refer", v, vl, RESP_STR_MAX,
+			keep(h, &r->referer, CUT_REFERER, "http_refer", v, vl, RESP_STR_MAX,
 			     held_core(h, 0, 0));
 	}
 	/* a value cut to fit is not extended by a folded line after its mark */
@@ -877,6 +915,8 @@ static void req_render(const struct http_req *r, struct evbuf *ev, const char *k
 		ev_int(ev, "request_body_length", (int64_t)r->body_len);
 	if (r->hdr_dropped)
 		ev_int(ev, "headers_truncated", r->hdr_dropped);
+	resp_cut_render(ev,
+	                (unsigned)(__builtin_popcount(r->cut) + __builtin_popcount(r->hcut)));
 	if (r->nhdr > 0) {
 		ev_arr(ev, "request_headers");
 		for (int i = 0; i < r->nhdr; i++) {
@@ -939,7 +979,7 @@ static void http_destroy(void *st)
 		req_free(&h->req[i]);
 	resp_line_free(&h->line);
 	resp_blob_free(&h->body);
-	free(h);
+	resp_fixed_free(h, sizeof(*h));
 }
 
 const struct responder resp_http = {

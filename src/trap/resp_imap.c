@@ -4,7 +4,10 @@
  * synchronizing, {n+} LITERAL+), records LOGIN / AUTHENTICATE (PLAIN, LOGIN)
  * credentials and every command, keeps APPENDed messages as payloads. What is
  * recorded is bounded by the connection's record budget (resp_common.h);
- * what did not fit is counted.
+ * what did not fit is counted, and a string cut to its bound is counted as
+ * cut. A reply that names a client's argument (SELECT's mailbox) shows it as
+ * one line, control bytes replaced (resp_echo). The command buffer and the
+ * line reader are counted in the worker's memory budget.
  */
 #include "resp_common.h"
 
@@ -18,6 +21,7 @@
 #define IMAP_LITERAL_MAX 8192    /* a literal argument other than APPEND's */
 #define IMAP_KEEP_COMMANDS 64
 #define IMAP_BAD_MAX 20
+#define IMAP_ECHO_MAX 64 /* bytes of a mailbox name shown back */
 
 #define CAPS_PRE "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+"
 #define CAPS_AUTH "AUTH=PLAIN AUTH=LOGIN"
@@ -52,13 +56,13 @@ struct imap {
 
 static void *imap_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct imap *m = calloc(1, sizeof(*m));
+	struct imap *m = resp_fixed_alloc(sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	m->cmd = malloc(IMAP_CMD_MAX);
+	m->cmd = resp_fixed_alloc(IMAP_CMD_MAX);
 	if (m->cmd == NULL || resp_line_init(&m->line, IMAP_LINE_MAX) < 0) {
-		free(m->cmd);
-		free(m);
+		resp_fixed_free(m->cmd, IMAP_CMD_MAX);
+		resp_fixed_free(m, sizeof(*m));
 		return NULL;
 	}
 	m->cfg = cfg;
@@ -123,7 +127,8 @@ static int is_atom(uint8_t c)
 
 /*
  * Next astring: atom, "quoted" (with \\ and \" escapes) or {n}CRLF literal.
- * Writes at most cap-1 bytes plus NUL; returns the length or -1.
+ * Writes at most cap-1 bytes plus NUL; returns its whole length (more than
+ * cap-1 when it was cut), or -1.
  */
 static long next_astring(struct args *a, char *out, size_t cap)
 {
@@ -140,7 +145,8 @@ static long next_astring(struct args *a, char *out, size_t cap)
 			if (*a->p == '\r' || *a->p == '\n')
 				return -1;
 			if (o + 1 < cap)
-				out[o++] = (char)*a->p;
+				out[o] = (char)*a->p;
+			o++;
 			a->p++;
 		}
 		if (a->p >= a->end)
@@ -165,18 +171,51 @@ static long next_astring(struct args *a, char *out, size_t cap)
 		for (uint64_t i = 0; i < n; i++)
 			if (o + 1 < cap)
 				out[o++] = (char)a->p[i];
+		o = (size_t)n;
 		a->p += n;
 	} else {
 		while (a->p < a->end && is_atom(*a->p)) {
 			if (o + 1 < cap)
-				out[o++] = (char)*a->p;
+				out[o] = (char)*a->p;
+			o++;
 			a->p++;
 		}
 		if (o == 0)
 			return -1;
 	}
-	out[o] = '\0';
+	out[o < cap ? o : cap - 1] = '\0';
 	return (long)o;
+}
+
+/* Bytes of an astring of whole length l that next_astring kept in cap. */
+static size_t kept(long l, size_t cap)
+{
+	return (size_t)l < cap ? (size_t)l : cap - 1;
+}
+
+/*
+ * AUTHENTICATE's initial response (RFC 4959: base64 or "=", an atom), as it
+ * is in the command, whatever its length; a quoted string or a literal (not
+ * what the RFC has, but read all the same) is copied into buf (cap bytes),
+ * its first bytes. 0, or -1 when there is none.
+ */
+static int initial_response(struct args *a, char *buf, size_t cap, const char **ir, size_t *irl)
+{
+	while (a->p < a->end && *a->p == ' ')
+		a->p++;
+	if (a->p < a->end && is_atom(*a->p)) {
+		*ir = (const char *)a->p;
+		while (a->p < a->end && is_atom(*a->p))
+			a->p++;
+		*irl = (size_t)((const char *)a->p - *ir);
+		return 0;
+	}
+	long l = next_astring(a, buf, cap);
+	if (l < 0)
+		return -1;
+	*ir = buf;
+	*irl = kept(l, cap);
+	return 0;
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -228,7 +267,8 @@ static void select_reply(struct imap *m, int examine, struct resp_out *out)
 static int execute(struct imap *m, struct resp_out *out)
 {
 	struct args a = {m->cmd, m->cmd + m->cmdlen};
-	char verb[32], arg1[512], arg2[512];
+	/* room for a recorded string's RESP_STR_MAX bytes: what is longer is cut */
+	char verb[32], arg1[RESP_STR_MAX + 1], arg2[RESP_STR_MAX + 1];
 	long l1, l2;
 
 	resp_strv_add(&m->commands, m->cmd,
@@ -300,7 +340,9 @@ static int execute(struct imap *m, struct resp_out *out)
 			return bad(m, out,
 			           "%s BAD Error in IMAP command LOGIN: Missing arguments.\r\n",
 			           m->tag);
-		resp_creds_add(&m->creds, arg1, (size_t)l1, arg2, (size_t)l2, "LOGIN");
+		size_t k1 = kept(l1, sizeof(arg1)), k2 = kept(l2, sizeof(arg2));
+		resp_creds_add_cut(&m->creds, arg1, k1, k1 < (size_t)l1, arg2, k2,
+		                   k2 < (size_t)l2, "LOGIN");
 		return login_result(m, out);
 	} else if (IS("AUTHENTICATE") && !m->authed) {
 		const char *challenge = "";
@@ -309,9 +351,12 @@ static int execute(struct imap *m, struct resp_out *out)
 			           "%s BAD Error in IMAP command AUTHENTICATE: Missing "
 			           "arguments.\r\n",
 			           m->tag);
-		l2 = next_astring(&a, arg2, sizeof(arg2));
-		int r = resp_sasl_start(&m->sasl, arg1, (size_t)l1, arg2,
-		                        l2 > 0 ? (size_t)l2 : 0, &m->creds, &challenge);
+		const char *ir = "";
+		size_t irl = 0;
+		if (initial_response(&a, arg2, sizeof(arg2), &ir, &irl) < 0)
+			irl = 0;
+		int r = resp_sasl_start(&m->sasl, arg1, kept(l1, sizeof(arg1)), ir, irl,
+		                        &m->creds, &challenge);
 		return sasl_result(m, r, challenge, out);
 	} else if (!m->authed) {
 		return bad(m, out, "%s BAD Error in IMAP command received by server.\r\n",
@@ -322,9 +367,12 @@ static int execute(struct imap *m, struct resp_out *out)
 			           "%s BAD Error in IMAP command: Missing arguments.\r\n",
 			           m->tag);
 		if (!resp_word_eq(arg1, (size_t)l1, "INBOX")) {
+			/* shown as one line: a literal's CRLF would end the reply early */
+			char echo[IMAP_ECHO_MAX + 4];
 			m->selected = 0;
-			resp_out_printf(out, "%s NO Mailbox doesn't exist: %.64s\r\n", m->tag,
-			                arg1);
+			resp_out_printf(out, "%s NO Mailbox doesn't exist: %s\r\n", m->tag,
+			                resp_echo(echo, sizeof(echo), arg1,
+			                          kept(l1, sizeof(arg1)), IMAP_ECHO_MAX));
 		} else {
 			select_reply(m, IS("EXAMINE"), out);
 		}
@@ -573,6 +621,7 @@ static void imap_fields(void *st, struct evbuf *ev)
 			ev_int(ev, "command_count", m->commands.total);
 			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&m->commands));
 		}
+		resp_cut_render(ev, m->commands.cut);
 		resp_strv_render(&m->commands, ev, "command");
 		ev_close(ev);
 	}
@@ -587,8 +636,8 @@ static void imap_destroy(void *st)
 	resp_blob_free(&m->msg);
 	resp_strv_free(&m->commands);
 	resp_creds_free(&m->creds);
-	free(m->cmd);
-	free(m);
+	resp_fixed_free(m->cmd, IMAP_CMD_MAX);
+	resp_fixed_free(m, sizeof(*m));
 }
 
 const struct responder resp_imap = {

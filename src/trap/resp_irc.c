@@ -4,7 +4,7 @@
  * command line is recorded (up to a bound), and PRIVMSG/NOTICE with their
  * target and text; PASS becomes credentials. What is recorded is bounded by
  * the connection's record budget (resp_common.h); what did not fit is
- * counted.
+ * counted, and so is a string cut to its bound.
  */
 #include "resp_common.h"
 
@@ -18,6 +18,7 @@
 #define IRC_KEEP_CHANNELS 32
 #define IRC_MAX_PARAMS 15
 #define IRC_JOIN_MAX 10 /* channels per JOIN */
+#define IRC_KEY_MAX 64  /* bytes of a channel key recorded */
 #define IRC_VERSION "UnrealIRCd-6.1.2"
 #define IRC_CREATED 1704707000 /* channel creation time shown */
 
@@ -26,6 +27,7 @@ struct irc_message {
 	char *target, *text;
 	size_t tl, xl;
 	size_t cost; /* taken of the record budget */
+	int cut;     /* target and text cut: 0 to 2 */
 };
 
 struct irc {
@@ -35,6 +37,7 @@ struct irc {
 	int done, registered, ping_pending;
 	char nick[32];
 	char user[64];
+	int user_cut; /* USER's name was longer than user keeps */
 	struct resp_record rec;
 	struct resp_str realname, pass;
 	int have_pass, creds_done;
@@ -69,11 +72,11 @@ static char *dup_n(const char *s, size_t *n)
 
 static void *irc_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct irc *c = calloc(1, sizeof(*c));
+	struct irc *c = resp_fixed_alloc(sizeof(*c));
 	if (c == NULL)
 		return NULL;
 	if (resp_line_init(&c->line, IRC_LINE_MAX) < 0) {
-		free(c);
+		resp_fixed_free(c, sizeof(*c));
 		return NULL;
 	}
 	c->cfg = cfg;
@@ -168,8 +171,8 @@ static void record_creds(struct irc *c)
 		return;
 	c->creds_done = 1;
 	const char *u = c->user[0] ? c->user : (strcmp(c->nick, "*") ? c->nick : NULL);
-	resp_creds_add(&c->creds, u, u ? strlen(u) : 0, c->pass.s ? c->pass.s : "", c->pass.len,
-	               "PASS");
+	resp_creds_add_cut(&c->creds, u, u ? strlen(u) : 0, u == c->user && c->user_cut,
+	                   c->pass.s ? c->pass.s : "", c->pass.len, c->pass.cut, "PASS");
 }
 
 static void welcome(struct irc *c, struct resp_out *out)
@@ -212,10 +215,11 @@ static void join_one(struct irc *c, const char *ch, size_t chl, const char *key,
 	}
 	char rec[128];
 	int rl = snprintf(rec, sizeof(rec), "%.*s%s%.*s", (int)chl, ch, kl ? " " : "",
-	                  (int)(kl > 64 ? 64 : kl), key);
+	                  (int)(kl > IRC_KEY_MAX ? IRC_KEY_MAX : kl), key);
 	if (rl > 0)
-		resp_strv_add(&c->channels, rec,
-		              (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1);
+		resp_strv_add_cut(&c->channels, rec,
+		                  (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1,
+		                  kl > IRC_KEY_MAX || (size_t)rl >= sizeof(rec));
 	resp_out_printf(out, ":%s!%s@%s JOIN :%.*s\r\n", n, c->user, peer(c), (int)chl, ch);
 	if (c->cfg && c->cfg->irc.topic) {
 		resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, n, (int)chl, ch,
@@ -265,6 +269,7 @@ static void record_message(struct irc *c, const char *type, const struct parsed 
 	g->target = dup_n(m->p[0], &g->tl);
 	g->xl = xl;
 	g->text = dup_n(m->np > 1 ? m->p[1] : "", &g->xl);
+	g->cut = (m->pl[0] > tl) + (m->np > 1 && m->pl[1] > xl);
 }
 
 static int command(struct irc *c, struct resp_out *out)
@@ -361,6 +366,7 @@ static int command(struct irc *c, struct resp_out *out)
 			                 ? m.p[0][i]
 			                 : '_';
 		c->user[ul] = '\0';
+		c->user_cut = ul < m.pl[0];
 		resp_str_set(&c->realname, &c->rec, m.p[3], m.pl[3]);
 		if (strcmp(c->nick, "*") != 0)
 			welcome(c, out);
@@ -518,6 +524,11 @@ static void irc_fields(void *st, struct evbuf *ev)
 	}
 	if (resp_strv_not_kept(&c->channels))
 		ev_int(ev, "channels_not_kept", resp_strv_not_kept(&c->channels));
+	unsigned cut = (unsigned)(c->user[0] && c->user_cut) + (unsigned)c->realname.cut +
+	               c->channels.cut + c->commands.cut;
+	for (int i = 0; i < c->nmsgs; i++)
+		cut += (unsigned)c->msgs[i].cut;
+	resp_cut_render(ev, cut);
 	resp_strv_render(&c->channels, ev, "channels");
 	if (c->nmsgs > 0) {
 		ev_arr(ev, "messages");
@@ -552,7 +563,7 @@ static void irc_destroy(void *st)
 	}
 	resp_str_free(&c->realname, &c->rec);
 	resp_str_free(&c->pass, &c->rec);
-	free(c);
+	resp_fixed_free(c, sizeof(*c));
 }
 
 const struct responder resp_irc = {

@@ -27,11 +27,11 @@ struct pop3 {
 
 static void *pop3_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct pop3 *p = calloc(1, sizeof(*p));
+	struct pop3 *p = resp_fixed_alloc(sizeof(*p));
 	if (p == NULL)
 		return NULL;
 	if (resp_line_init(&p->line, POP3_LINE_MAX) < 0) {
-		free(p);
+		resp_fixed_free(p, sizeof(*p));
 		return NULL;
 	}
 	p->cfg = cfg;
@@ -95,6 +95,7 @@ static int command(struct pop3 *p, struct resp_out *out)
 {
 	const char *l = p->line.buf, *a, *challenge = "";
 	size_t n = p->line.len, al;
+	char echo[32 + 4];
 
 	if (p->in_sasl) {
 		int r = resp_sasl_step(&p->sasl, l, n, &p->creds, &challenge);
@@ -176,8 +177,8 @@ static int command(struct pop3 *p, struct resp_out *out)
 		resp_out_puts(out, "+OK 0 0\r\n");
 	} else if (IS("LIST") || IS("UIDL")) {
 		if (al > 0)
-			resp_out_printf(out, "-ERR There's no message %.*s.\r\n",
-			                (int)(al > 32 ? 32 : al), a);
+			resp_out_printf(out, "-ERR There's no message %s.\r\n",
+			                resp_echo(echo, sizeof(echo), a, al, 32));
 		else
 			resp_out_puts(out,
 			              IS("LIST") ? "+OK 0 messages:\r\n.\r\n" : "+OK\r\n.\r\n");
@@ -187,8 +188,8 @@ static int command(struct pop3 *p, struct resp_out *out)
 		size_t ml = resp_split(a, al, &rest, &rl);
 		if (ml == 0)
 			return bad(p, out, "-ERR Invalid message number\r\n");
-		resp_out_printf(out, "-ERR There's no message %.*s.\r\n",
-		                (int)(ml > 32 ? 32 : ml), a);
+		resp_out_printf(out, "-ERR There's no message %s.\r\n",
+		                resp_echo(echo, sizeof(echo), a, ml, 32));
 	} else if (IS("RSET")) {
 		resp_out_puts(out, "+OK\r\n");
 	} else {
@@ -238,6 +239,7 @@ static void pop3_fields(void *st, struct evbuf *ev)
 			ev_int(ev, "command_count", p->commands.total);
 			ev_int(ev, "commands_not_kept", resp_strv_not_kept(&p->commands));
 		}
+		resp_cut_render(ev, p->commands.cut);
 		resp_strv_render(&p->commands, ev, "command");
 		ev_close(ev);
 	}
@@ -251,7 +253,7 @@ static void pop3_destroy(void *st)
 	resp_line_free(&p->line);
 	resp_strv_free(&p->commands);
 	resp_creds_free(&p->creds);
-	free(p);
+	resp_fixed_free(p, sizeof(*p));
 }
 
 const struct responder resp_pop3 = {

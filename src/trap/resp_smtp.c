@@ -6,6 +6,9 @@
  * optional STARTTLS. Bounded: command line length, recipients, message size,
  * error count (Postfix's hard error limit), and what is recorded by the
  * connection's record budget (resp_common.h; what did not fit is counted).
+ * Credentials are recorded whatever their length (their first bytes, counted
+ * as cut), and a To:/Cc: header's addresses are offered to the record
+ * however long the header is.
  */
 #include "resp_common.h"
 
@@ -19,6 +22,7 @@
 #define SMTP_RCPT_LIMIT 1000   /* recipients accepted per transaction */
 #define SMTP_ERRORS_MAX 20     /* then 421 and close */
 #define SMTP_HEADER_SCAN 65536 /* bytes of a message searched for headers */
+#define SMTP_FIELD_MAX 2048    /* a header other than To/Cc, unfolded: its first bytes */
 #define SMTP_SIZE_ADVERTISED 10240000
 
 enum smtp_state {
@@ -60,11 +64,11 @@ struct smtp {
 
 static void *smtp_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct smtp *s = calloc(1, sizeof(*s));
+	struct smtp *s = resp_fixed_alloc(sizeof(*s));
 	if (s == NULL)
 		return NULL;
 	if (resp_line_init(&s->line, SMTP_LINE_MAX) < 0) {
-		free(s);
+		resp_fixed_free(s, sizeof(*s));
 		return NULL;
 	}
 	s->cfg = cfg;
@@ -117,27 +121,61 @@ static void transaction_reset(struct smtp *s)
 
 /* ---- message headers ----------------------------------------------------- */
 
-/* Split an address list at commas outside quotes and angle brackets. */
-static void add_addresses(struct resp_strv *v, const char *p, size_t n)
+/*
+ * An address list (To:, Cc:) split as it is read, over its folded lines, so
+ * that a header of any length offers every address to the record: at commas
+ * outside quotes and angle brackets, each address trimmed of blanks, its
+ * first RESP_STR_MAX bytes kept (a longer one is counted as cut).
+ */
+struct addr_split {
+	struct resp_strv *v;
+	int quote, angle;
+	char prev;
+	char buf[RESP_STR_MAX];
+	size_t len; /* bytes of the address so far, from its first non-blank */
+	size_t end; /* the same without its trailing blanks */
+};
+
+static void addr_begin(struct addr_split *a, struct resp_strv *v)
 {
-	int quote = 0, angle = 0;
-	size_t b = 0;
-	for (size_t i = 0; i <= n; i++) {
-		char c = i < n ? p[i] : ',';
-		if (c == '"' && (i == 0 || p[i - 1] != '\\'))
-			quote = !quote;
-		else if (!quote && c == '<')
-			angle = 1;
-		else if (!quote && c == '>')
-			angle = 0;
-		else if (c == ',' && (i == n || (!quote && !angle))) {
-			const char *e = p + b;
-			size_t el = i - b;
-			resp_trim(&e, &el);
-			if (el > 0)
-				resp_strv_add(v, e, el);
-			b = i + 1;
+	a->v = v;
+	a->quote = a->angle = 0;
+	a->prev = 0;
+	a->len = a->end = 0;
+}
+
+static void addr_emit(struct addr_split *a)
+{
+	if (a->end > 0) {
+		size_t k = a->end < sizeof(a->buf) ? a->end : sizeof(a->buf);
+		resp_strv_add_cut(a->v, a->buf, k, a->end > k);
+	}
+	a->len = a->end = 0;
+}
+
+static void addr_feed(struct addr_split *a, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (c == '"' && a->prev != '\\')
+			a->quote = !a->quote;
+		else if (!a->quote && c == '<')
+			a->angle = 1;
+		else if (!a->quote && c == '>')
+			a->angle = 0;
+		else if (c == ',' && !a->quote && !a->angle) {
+			addr_emit(a);
+			a->prev = c;
+			continue;
 		}
+		a->prev = c;
+		if (a->len == 0 && (c == ' ' || c == '\t'))
+			continue;
+		if (a->len < sizeof(a->buf))
+			a->buf[a->len] = c;
+		a->len++;
+		if (c != ' ' && c != '\t')
+			a->end = a->len;
 	}
 }
 
@@ -148,10 +186,6 @@ static void header_field(struct smtp *s, const char *name, size_t nl, const char
 		resp_str_set(&s->subject, &s->rec, v, vl);
 	else if (resp_word_eq(name, nl, "From") && s->from.s == NULL)
 		resp_str_set(&s->from, &s->rec, v, vl);
-	else if (resp_word_eq(name, nl, "To"))
-		add_addresses(&s->to, v, vl);
-	else if (resp_word_eq(name, nl, "Cc"))
-		add_addresses(&s->cc, v, vl);
 	else if (resp_word_eq(name, nl, "Message-ID") && s->message_id.s == NULL)
 		resp_str_set(&s->message_id, &s->rec, v, vl);
 	else if (resp_word_eq(name, nl, "X-Mailer") && s->x_mailer.s == NULL)
@@ -160,16 +194,43 @@ static void header_field(struct smtp *s, const char *name, size_t nl, const char
 		resp_str_set(&s->date, &s->rec, v, vl);
 }
 
+/* The address list a header line starts, when it is a To: or Cc:. */
+static struct resp_strv *address_header(struct smtp *s, const char *l, size_t ll,
+                                        const char **v, size_t *vl)
+{
+	const char *colon = memchr(l, ':', ll);
+	if (colon == NULL)
+		return NULL;
+	size_t nl = (size_t)(colon - l);
+	*v = colon + 1;
+	*vl = ll - nl - 1;
+	if (resp_word_eq(l, nl, "To"))
+		return &s->to;
+	if (resp_word_eq(l, nl, "Cc"))
+		return &s->cc;
+	return NULL;
+}
+
+static void field_done(struct smtp *s, const char *field, size_t fl)
+{
+	const char *colon = memchr(field, ':', fl);
+	if (colon)
+		header_field(s, field, (size_t)(colon - field), colon + 1,
+		             fl - (size_t)(colon - field) - 1);
+}
+
 /*
- * Parse the header section of the first message: unfold continuation lines
- * into a bounded buffer, then hand each field over. O(n) in the scanned
- * bytes, at most SMTP_HEADER_SCAN.
+ * Parse the header section of the first message: To: and Cc: are split into
+ * addresses as their lines come; any other field is unfolded into a bounded
+ * buffer (its first SMTP_FIELD_MAX bytes: more than is recorded of it), then
+ * handed over. O(n) in the scanned bytes, at most SMTP_HEADER_SCAN.
  */
 static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
 {
-	char field[2048];
+	char field[SMTP_FIELD_MAX];
 	size_t fl = 0;
-	int have = 0;
+	int have = 0, addr = 0;
+	struct addr_split as;
 	if (n > SMTP_HEADER_SCAN)
 		n = SMTP_HEADER_SCAN;
 	size_t i = 0;
@@ -182,27 +243,39 @@ static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
 			ll--;
 		i = e + 1;
 		int cont = ll > 0 && (l[0] == ' ' || l[0] == '\t');
+		if (!cont && addr) {
+			addr_emit(&as);
+			addr = 0;
+		}
 		if (!cont && have) {
-			const char *colon = memchr(field, ':', fl);
-			if (colon)
-				header_field(s, field, (size_t)(colon - field), colon + 1,
-				             fl - (size_t)(colon - field) - 1);
+			field_done(s, field, fl);
 			have = 0;
 			fl = 0;
 		}
 		if (ll == 0)
 			break; /* end of the header section */
+		const char *v;
+		size_t vl;
+		struct resp_strv *list;
+		if (addr) {
+			addr_feed(&as, l, ll); /* a folded line of the list */
+			continue;
+		}
+		if (!cont && (list = address_header(s, l, ll, &v, &vl)) != NULL) {
+			addr_begin(&as, list);
+			addr_feed(&as, v, vl);
+			addr = 1;
+			continue;
+		}
 		size_t k = ll < sizeof(field) - fl ? ll : sizeof(field) - fl;
 		memcpy(field + fl, l, k);
 		fl += k;
 		have = 1;
 	}
-	if (have) {
-		const char *colon = memchr(field, ':', fl);
-		if (colon)
-			header_field(s, field, (size_t)(colon - field), colon + 1,
-			             fl - (size_t)(colon - field) - 1);
-	}
+	if (addr)
+		addr_emit(&as);
+	if (have)
+		field_done(s, field, fl);
 	s->have_email = 1;
 }
 
@@ -316,37 +389,33 @@ static int login_reply(struct smtp *s, struct resp_out *out)
 	return RESP_CONTINUE;
 }
 
-/* "authzid NUL authcid NUL password" */
+/* "authzid NUL authcid NUL password", of any length: its first bytes recorded */
 static int auth_plain(struct smtp *s, const char *b64, size_t n, struct resp_out *out)
 {
-	uint8_t buf[1024];
-	long dl = resp_b64_decode(b64, n, buf, sizeof(buf));
-	if (dl < 0) {
+	struct resp_plain p;
+	if (resp_plain_decode(b64, n, &p) < 0) {
 		s->state = S_CMD;
 		return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
 	}
-	const uint8_t *z1 = memchr(buf, 0, (size_t)dl);
-	const uint8_t *user = buf, *pass = NULL;
-	size_t ul = (size_t)dl, pl = 0;
-	if (z1) {
-		user = z1 + 1;
-		const uint8_t *z2 = memchr(user, 0, (size_t)(buf + dl - user));
-		if (z2) {
-			ul = (size_t)(z2 - user);
-			pass = z2 + 1;
-			pl = (size_t)(buf + dl - pass);
-		} else {
-			ul = (size_t)(buf + dl - user);
-		}
-	}
-	resp_creds_add(&s->creds, user, ul, pass ? pass : (const uint8_t *)"", pl, "PLAIN");
-	if (pass == NULL) {
+	if (!resp_plain_record(&p, &s->creds)) {
 		s->state = S_CMD;
 		return error_reply(
 		    s, out,
 		    "535 5.7.8 Error: authentication failed: authentication failure\r\n");
 	}
 	return login_reply(s, out);
+}
+
+/* AUTH LOGIN's user name, of any length: its first bytes kept until the password. */
+static int login_user(struct smtp *s, const char *b64, size_t n)
+{
+	uint8_t u[RESP_STR_MAX];
+	long ul = resp_b64_decode(b64, n, u, sizeof(u));
+	if (ul < 0)
+		return -1;
+	size_t k = (size_t)ul < sizeof(u) ? (size_t)ul : sizeof(u);
+	resp_str_set_cut(&s->auth_user, &s->rec, u, k, k < (size_t)ul);
+	return 0;
 }
 
 static int cmd_auth(struct smtp *s, const char *a, size_t al, struct resp_out *out)
@@ -369,12 +438,9 @@ static int cmd_auth(struct smtp *s, const char *a, size_t al, struct resp_out *o
 	}
 	if (resp_word_eq(a, ml, "LOGIN")) {
 		if (irl > 0) {
-			uint8_t u[512];
-			long ul = resp_b64_decode(ir, irl, u, sizeof(u));
-			if (ul < 0)
+			if (login_user(s, ir, irl) < 0)
 				return error_reply(s, out,
 				                   "501 5.5.2 Cannot decode response\r\n");
-			resp_str_set(&s->auth_user, &s->rec, (const char *)u, (size_t)ul);
 			s->state = S_AUTH_PASS;
 			resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
 			return RESP_CONTINUE;
@@ -398,20 +464,24 @@ static int auth_line(struct smtp *s, const char *l, size_t n, struct resp_out *o
 	}
 	if (s->state == S_AUTH_PLAIN)
 		return auth_plain(s, l, n, out);
-	uint8_t buf[512];
+	if (s->state == S_AUTH_USER) {
+		if (login_user(s, l, n) < 0) {
+			s->state = S_CMD;
+			return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
+		}
+		s->state = S_AUTH_PASS;
+		resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
+		return RESP_CONTINUE;
+	}
+	uint8_t buf[RESP_STR_MAX];
 	long dl = resp_b64_decode(l, n, buf, sizeof(buf));
 	if (dl < 0) {
 		s->state = S_CMD;
 		return error_reply(s, out, "501 5.5.2 Cannot decode response\r\n");
 	}
-	if (s->state == S_AUTH_USER) {
-		resp_str_set(&s->auth_user, &s->rec, (const char *)buf, (size_t)dl);
-		s->state = S_AUTH_PASS;
-		resp_out_puts(out, "334 UGFzc3dvcmQ6\r\n");
-		return RESP_CONTINUE;
-	}
-	resp_creds_add(&s->creds, s->auth_user.s ? s->auth_user.s : "", s->auth_user.len, buf,
-	               (size_t)dl, "LOGIN");
+	size_t k = (size_t)dl < sizeof(buf) ? (size_t)dl : sizeof(buf);
+	resp_creds_add_cut(&s->creds, s->auth_user.s ? s->auth_user.s : "", s->auth_user.len,
+	                   s->auth_user.cut, buf, k, k < (size_t)dl, "LOGIN");
 	return login_reply(s, out);
 }
 
@@ -509,9 +579,11 @@ static int command(struct smtp *s, struct resp_out *out)
 		return RESP_CONTINUE;
 	}
 	if (resp_word_eq(l, vl, "VRFY")) {
+		char echo[256 + 4];
 		if (al == 0)
 			return error_reply(s, out, "501 5.5.4 Syntax: VRFY address\r\n");
-		resp_out_printf(out, "252 2.0.0 %.*s\r\n", (int)(al > 256 ? 256 : al), a);
+		resp_out_printf(out, "252 2.0.0 %s\r\n",
+		                resp_echo(echo, sizeof(echo), a, al, 256));
 		return RESP_CONTINUE;
 	}
 	if (resp_word_eq(l, vl, "QUIT")) {
@@ -598,6 +670,7 @@ static void smtp_fields(void *st, struct evbuf *ev)
 		if (s->mail_from.s)
 			ev_strn(ev, "mail_from", s->mail_from.s, s->mail_from.len);
 		ev_int(ev, "messages", s->messages);
+		resp_cut_render(ev, (unsigned)(s->helo.cut + s->mail_from.cut) + s->rcpt.cut);
 		if (s->rcpt.total > (unsigned)s->rcpt.n) {
 			ev_int(ev, "rcpt_to_count", s->rcpt.total);
 			ev_int(ev, "rcpt_to_not_kept", resp_strv_not_kept(&s->rcpt));
@@ -617,6 +690,10 @@ static void smtp_fields(void *st, struct evbuf *ev)
 			ev_strn(ev, "x_mailer", s->x_mailer.s, s->x_mailer.len);
 		if (s->date.s)
 			ev_strn(ev, "date", s->date.s, s->date.len);
+		resp_cut_render(ev,
+		                (unsigned)(s->from.cut + s->subject.cut + s->message_id.cut +
+		                           s->x_mailer.cut + s->date.cut) +
+		                    s->to.cut + s->cc.cut);
 		if (resp_strv_not_kept(&s->to))
 			ev_int(ev, "to_not_kept", resp_strv_not_kept(&s->to));
 		if (resp_strv_not_kept(&s->cc))
@@ -646,7 +723,7 @@ static void smtp_destroy(void *st)
 	resp_str_free(&s->message_id, &s->rec);
 	resp_str_free(&s->x_mailer, &s->rec);
 	resp_str_free(&s->date, &s->rec);
-	free(s);
+	resp_fixed_free(s, sizeof(*s));
 }
 
 const struct responder resp_smtp = {

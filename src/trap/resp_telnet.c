@@ -11,7 +11,9 @@
  * few long lines) is collected whole, up to the payload size, run like any
  * other, kept as a "telnet_line" payload and counted (long_lines). What is
  * recorded for the event (commands, URLs, credentials) is bounded by the
- * connection's record budget (resp_common.h); what did not fit is counted.
+ * connection's record budget (resp_common.h); what did not fit is counted,
+ * and so is a string cut to its bound. The state, its line buffer included,
+ * is counted in the worker's memory budget.
  */
 #include "resp_common.h"
 
@@ -35,6 +37,7 @@ enum tn_phase { P_LOGIN, P_PASSWORD, P_SHELL, P_DONE };
 
 struct echo_file {
 	char name[128];
+	int name_cut; /* the name was longer than name keeps */
 	struct resp_blob data;
 };
 
@@ -46,6 +49,7 @@ struct telnet {
 	uint8_t verb;
 	uint8_t sb[TN_SB_MAX];
 	size_t sblen;
+	int sb_over;             /* the subnegotiation had more bytes than sb keeps */
 	uint8_t answered[4][32]; /* (verb, option) pairs already answered: no loops */
 	int echo, cr;
 	char line[TN_LINE_MAX + 1];
@@ -57,6 +61,7 @@ struct telnet {
 	size_t ulen;
 	int fails;
 	char ttype[64];
+	int ttype_cut;
 	unsigned width, height;
 	struct resp_record rec; /* what commands, urls and creds keep */
 	struct resp_strv commands, urls;
@@ -68,7 +73,7 @@ struct telnet {
 
 static void *telnet_create(const struct resp_config *cfg, const struct resp_ctx *ctx)
 {
-	struct telnet *t = calloc(1, sizeof(*t));
+	struct telnet *t = resp_fixed_alloc(sizeof(*t));
 	if (t == NULL)
 		return NULL;
 	t->cfg = cfg;
@@ -167,6 +172,7 @@ static void subnegotiation(struct telnet *t)
 		    t->sblen - 2 < sizeof(t->ttype) - 1 ? t->sblen - 2 : sizeof(t->ttype) - 1;
 		memcpy(t->ttype, t->sb + 2, n);
 		t->ttype[n] = '\0';
+		t->ttype_cut = t->sb_over || n < t->sblen - 2;
 	} else if (t->sblen >= 5 && t->sb[0] == OPT_NAWS) {
 		t->width = (unsigned)(t->sb[1] << 8 | t->sb[2]);
 		t->height = (unsigned)(t->sb[3] << 8 | t->sb[4]);
@@ -197,7 +203,8 @@ static void extract_urls(struct telnet *t, const char *l, size_t n)
 
 static struct echo_file *echo_file(struct telnet *t, const char *name, size_t nl, int append)
 {
-	if (nl >= sizeof(t->files[0].name))
+	int cut = nl >= sizeof(t->files[0].name);
+	if (cut)
 		nl = sizeof(t->files[0].name) - 1;
 	for (int i = 0; i < t->nfiles; i++) {
 		struct echo_file *f = &t->files[i];
@@ -212,6 +219,7 @@ static struct echo_file *echo_file(struct telnet *t, const char *name, size_t nl
 	struct echo_file *f = &t->files[t->nfiles++];
 	memcpy(f->name, name, nl);
 	f->name[nl] = '\0';
+	f->name_cut = cut;
 	resp_blob_init(&f->data, resp_max_payload(t->cfg));
 	return f;
 }
@@ -623,6 +631,7 @@ static int telnet_input(void *st, const uint8_t *buf, size_t n, struct resp_out 
 				t->ps = T_OPT;
 			} else if (c == SB) {
 				t->sblen = 0;
+				t->sb_over = 0;
 				t->ps = T_SB;
 			}
 			/* NOP, DM, BRK, IP, AO, AYT, EC, EL, GA: nothing to do */
@@ -636,6 +645,8 @@ static int telnet_input(void *st, const uint8_t *buf, size_t n, struct resp_out 
 				t->ps = T_SB_IAC;
 			else if (t->sblen < TN_SB_MAX)
 				t->sb[t->sblen++] = c;
+			else
+				t->sb_over = 1;
 			break;
 		case T_SB_IAC:
 			if (c == SE) {
@@ -644,6 +655,8 @@ static int telnet_input(void *st, const uint8_t *buf, size_t n, struct resp_out 
 			} else {
 				if (c == IAC && t->sblen < TN_SB_MAX)
 					t->sb[t->sblen++] = c;
+				else if (c == IAC)
+					t->sb_over = 1;
 				t->ps = T_SB;
 			}
 			break;
@@ -699,6 +712,11 @@ static void telnet_fields(void *st, struct evbuf *ev)
 			ev_int(ev, "urls_not_kept", resp_strv_not_kept(&t->urls));
 		if (t->long_lines)
 			ev_int(ev, "long_lines", t->long_lines);
+		unsigned cut =
+		    (unsigned)(t->ttype[0] && t->ttype_cut) + t->commands.cut + t->urls.cut;
+		for (int i = 0; i < t->nfiles; i++)
+			cut += (unsigned)t->files[i].name_cut;
+		resp_cut_render(ev, cut);
 		if (t->nfiles > 0) {
 			ev_arr(ev, "echo_files");
 			for (int i = 0; i < t->nfiles; i++)
@@ -722,7 +740,7 @@ static void telnet_destroy(void *st)
 	resp_blob_free(&t->longline);
 	for (int i = 0; i < t->nfiles; i++)
 		resp_blob_free(&t->files[i].data);
-	free(t);
+	resp_fixed_free(t, sizeof(*t));
 }
 
 const struct responder resp_telnet = {

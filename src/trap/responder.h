@@ -28,9 +28,11 @@
  *
  * Memory per connection is bounded whatever the client sends: at most
  * max_payload bytes of payload being collected, RESP_OUT_MAX of queued
- * replies, and 40 KiB of recorded fields (RESP_RECORD_MAX, or HTTP's own
- * budget of the same size), all of it counted in resp_mem_held; the worker
- * bounds the number of connections, and what they hold together.
+ * replies, 40 KiB of recorded fields (RESP_RECORD_MAX, or HTTP's own budget
+ * of the same size), and the responder's state with its fixed buffers (line
+ * readers, IMAP's command buffer), all of it counted in resp_mem_held from
+ * create to destroy; the worker bounds the number of connections, and what
+ * they hold together.
  *
  * Memory: cfg and ctx are borrowed for the life of the state (the worker keeps
  * a configuration alive until every connection created with it is destroyed);

@@ -627,6 +627,7 @@ static const struct resp_ops resp_ops;
 
 static void start_responder(struct tconn *c, enum trap_proto p)
 {
+	size_t before = resp_mem_held();
 	c->proto = p;
 	c->r = resp_lookup(p);
 	c->ctx.ops = &resp_ops;
@@ -643,6 +644,8 @@ static void start_responder(struct tconn *c, enum trap_proto p)
 	}
 	c->state = ST_RESPOND;
 	act(c, c->r->start(c->rst, &c->out));
+	/* its state and buffers, and the greeting, count in memory_max as well */
+	conn_over_budget(c, before);
 }
 
 /* The domain from what the client said, when the address did not tell. */

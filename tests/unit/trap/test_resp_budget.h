@@ -71,19 +71,23 @@ static inline const char *tr_pad(char c, size_t n)
 
 /*
  * While a connection that was sent tx lives, the worker's memory budget holds
- * at least what its event keeps of the string arrays at paths (NULL-ended)
- * plus extra bytes, and at most max (0: no upper bound); once it is closed,
- * nothing.
+ * its state and fixed buffers from the start (some bytes, counted before any
+ * input), and on top of them at least what its event keeps of the string
+ * arrays at paths (NULL-ended) plus extra bytes, and at most max (0: no upper
+ * bound); once it is closed, nothing.
  */
 static inline void tr_assert_held(const struct responder *r, const struct resp_config *cfg,
                                   const char *tx, size_t n, const char *const *paths,
                                   size_t extra, size_t max)
 {
 	struct tr_conn c;
+	size_t before = resp_mem_held();
 	tr_open(&c, r, cfg);
+	size_t fixed = resp_mem_held() - before;
+	assert_true(fixed > 0);
 	tr_start(&c);
 	tr_feed(&c, tx, n, 0);
-	size_t held = tr_held_beyond_out(&c);
+	size_t held = tr_held_beyond_out(&c) - before - fixed;
 	size_t kept = extra;
 	for (const char *const *p = paths; *p; p++)
 		kept += tr_strings_len(&c, *p);
