@@ -323,27 +323,39 @@ void session_end(struct web *w, const char *id)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Login rate limit: WEB_LOGIN_BURST failed attempts per address per minute. */
+/*
+ * Login rate limit: WEB_LOGIN_BURST failed attempts per address per minute.
+ * A new address takes a free slot: an empty one, or one whose minute is over
+ * or that counts nothing. When none is free (WEB_MAX_RATE addresses failing
+ * in the same minute), new addresses share one slot, rate_rest: an address
+ * that is being limited keeps its count however many others come, so
+ * guessing from many addresses in turn cannot wipe the counts out.
+ */
 static struct wrate *rate_slot(struct web *w, const char *addr, int create)
 {
 	int64_t now = (int64_t)time(NULL);
-	struct wrate *slot = NULL, *oldest = NULL;
+	struct wrate *slot = NULL, *free_slot = NULL;
 	for (int i = 0; i < WEB_MAX_RATE; i++) {
 		struct wrate *r = &w->rate[i];
 		if (r->addr[0] && !strcmp(r->addr, addr)) {
 			slot = r;
 			break;
 		}
-		if (oldest == NULL || r->window < oldest->window)
-			oldest = r;
+		if (free_slot == NULL &&
+		    (!r->addr[0] || now - r->window >= 60 || r->count == 0))
+			free_slot = r;
 	}
 	if (slot == NULL) {
-		if (!create)
-			return NULL;
-		slot = oldest;
-		memset(slot, 0, sizeof(*slot));
-		snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
-		slot->window = now;
+		if (free_slot == NULL) {
+			slot = &w->rate_rest;
+		} else if (!create) {
+			return NULL; /* it would have a slot of its own: nothing counted yet */
+		} else {
+			slot = free_slot;
+			memset(slot, 0, sizeof(*slot));
+			snprintf(slot->addr, sizeof(slot->addr), "%s", addr);
+			slot->window = now;
+		}
 	}
 	if (now - slot->window >= 60) {
 		slot->window = now;
@@ -415,7 +427,7 @@ int token_allowed(struct web *w, const char *addr)
 	return ok;
 }
 
-void token_failed(struct web *w, const char *addr)
+int token_failed(struct web *w, const char *addr)
 {
 	char key[64];
 	rate_key(addr, key, sizeof(key));
@@ -423,7 +435,9 @@ void token_failed(struct web *w, const char *addr)
 	struct wrate *r = rate_slot(w, key, 1);
 	if (r->count < WEB_LOGIN_BURST)
 		r->count++;
+	int n = r->count;
 	pthread_mutex_unlock(&w->lock);
+	return n;
 }
 
 /* `sinktrap passwd`. */

@@ -239,8 +239,14 @@ static void handle(struct web *w, struct MHD_Connection *c, const char *url, con
 		}
 		token_ok = auth_check_token(w, authz + 7);
 		if (!token_ok) {
-			token_failed(w, client);
-			log_info("invalid API token from %s", client);
+			/* logged at the first failure and at the limit, not each guess */
+			int n = token_failed(w, client);
+			if (n == 1 || n == WEB_LOGIN_BURST)
+				log_info(
+				    "invalid API token from %s%s", client,
+				    n == WEB_LOGIN_BURST
+				        ? ": the limit; its tokens are refused for a minute"
+				        : "");
 			resp_error(o, 401, "invalid API token");
 			return;
 		}

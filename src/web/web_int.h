@@ -96,6 +96,7 @@ struct web {
 	int argon2_running;
 	struct wsession sessions[WEB_MAX_SESSIONS];
 	struct wrate rate[WEB_MAX_RATE];
+	struct wrate rate_rest; /* every address that found no slot free, together */
 	char dummy_hash[256];
 	struct agg *agg; /* agg.c: running totals of the events table */
 	int live;        /* the worker (not `sinktrap report`): use the running totals */
@@ -149,9 +150,10 @@ void session_end(struct web *w, const char *id);
 int login_allowed(struct web *w, const char *addr);
 void login_succeeded(struct web *w, const char *addr);
 /* API tokens: 0 when the address has had WEB_LOGIN_BURST failures (wrong
- * passwords or tokens) this minute; token_failed counts a wrong token. */
+ * passwords or tokens) this minute; token_failed counts a wrong token and
+ * returns the address's failures so far. */
 int token_allowed(struct web *w, const char *addr);
-void token_failed(struct web *w, const char *addr);
+int token_failed(struct web *w, const char *addr);
 
 /* api.c */
 const char *req_arg(struct wreq *r, const char *name);
