@@ -265,15 +265,6 @@ def test_lists(web):
     assert sum(x["queries"] for x in j["decided_by"]) >= web["dns"]
 
 
-# Last in this module: afterwards this address cannot sign in for a minute.
-def test_login_rate_limited(web):
-    c = webenv.Client(web["base"])
-    codes = [c.login(password="nope")[0] for _ in range(8)]
-    assert 429 in codes
-    # The right password is refused too while the limit holds.
-    assert c.login()[0] == 429
-
-
 def test_domain_filter_finds_a_name_sent_in_capitals(web):
     """A Host header is stored as the client sent it: malware writing its C&C
     name in capitals (and with a final dot) is still found under the name."""
@@ -291,3 +282,12 @@ def test_domain_filter_finds_a_name_sent_in_capitals(web):
     for q in ("upper-e2e.example", "c2.upper-e2e.example", "UPPER-E2E.example."):
         assert found(q), q
     assert not found("other-e2e.example")
+
+
+# Last in this module: afterwards this address cannot sign in, nor use a token, for a minute.
+def test_login_rate_limited(web):
+    c = webenv.Client(web["base"])
+    codes = [c.login(password="nope")[0] for _ in range(8)]
+    assert 429 in codes
+    # The right password is refused too while the limit holds.
+    assert c.login()[0] == 429
