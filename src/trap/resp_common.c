@@ -457,6 +457,17 @@ void resp_creds_add_cut(struct resp_creds *c, const void *user, size_t ulen, int
 	r->method = method;
 }
 
+void resp_creds_mark_cut(struct resp_creds *c, int before)
+{
+	if (c->n <= before)
+		return;
+	struct resp_cred *r = &c->c[c->n - 1];
+	if (r->pass)
+		r->pcut = 1;
+	else if (r->user)
+		r->ucut = 1; /* the rendering's cost covers the marker either way */
+}
+
 void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen)
 {
 	if (c->n == 0 || c->total != (unsigned)c->n)

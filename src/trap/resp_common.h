@@ -161,6 +161,12 @@ void resp_creds_add(struct resp_creds *c, const void *user, size_t ulen, const v
 /* The same for values the caller has cut already: ucut, pcut say which were. */
 void resp_creds_add_cut(struct resp_creds *c, const void *user, size_t ulen, int ucut,
                         const void *pass, size_t plen, int pcut, const char *method);
+/*
+ * The attempt recorded since c held `before` attempts was decoded from a line
+ * the line reader cut: its last value (the password, or the user name when
+ * there is none) is counted as cut. Nothing when none was kept.
+ */
+void resp_creds_mark_cut(struct resp_creds *c, int before);
 /* Set the password of the last attempt (USER then PASS). */
 void resp_creds_set_pass(struct resp_creds *c, const void *pass, size_t plen);
 void resp_creds_free(struct resp_creds *c);

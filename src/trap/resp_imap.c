@@ -489,7 +489,12 @@ static int on_line(struct imap *m, struct resp_out *out)
 
 	if (m->state == I_SASL) {
 		const char *challenge = "";
+		int before = m->creds.n;
 		int r = resp_sasl_step(&m->sasl, l, n, &m->creds, &challenge);
+		if (m->line.overlong) { /* decoded from the line's first bytes */
+			resp_creds_mark_cut(&m->creds, before);
+			m->sasl.ucut |= r == RESP_SASL_CHALLENGE;
+		}
 		return sasl_result(m, r, challenge, out);
 	}
 	if (m->state == I_IDLE) {

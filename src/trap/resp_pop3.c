@@ -98,7 +98,12 @@ static int command(struct pop3 *p, struct resp_out *out)
 	char echo[32 + 4];
 
 	if (p->in_sasl) {
+		int before = p->creds.n;
 		int r = resp_sasl_step(&p->sasl, l, n, &p->creds, &challenge);
+		if (p->line.overlong) { /* decoded from the line's first bytes */
+			resp_creds_mark_cut(&p->creds, before);
+			p->sasl.ucut |= r == RESP_SASL_CHALLENGE;
+		}
 		return sasl_result(p, r, challenge, out);
 	}
 	if (p->line.overlong) {

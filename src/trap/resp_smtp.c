@@ -144,13 +144,19 @@ static void addr_begin(struct addr_split *a, struct resp_strv *v)
 	a->len = a->end = 0;
 }
 
-static void addr_emit(struct addr_split *a)
+/* cut: the address is known to go on past what was scanned */
+static void addr_emit_cut(struct addr_split *a, int cut)
 {
 	if (a->end > 0) {
 		size_t k = a->end < sizeof(a->buf) ? a->end : sizeof(a->buf);
-		resp_strv_add_cut(a->v, a->buf, k, a->end > k);
+		resp_strv_add_cut(a->v, a->buf, k, a->end > k || cut);
 	}
 	a->len = a->end = 0;
+}
+
+static void addr_emit(struct addr_split *a)
+{
+	addr_emit_cut(a, 0);
 }
 
 static void addr_feed(struct addr_split *a, const char *p, size_t n)
@@ -179,19 +185,20 @@ static void addr_feed(struct addr_split *a, const char *p, size_t n)
 	}
 }
 
-static void header_field(struct smtp *s, const char *name, size_t nl, const char *v, size_t vl)
+static void header_field(struct smtp *s, const char *name, size_t nl, const char *v, size_t vl,
+                         int cut)
 {
 	resp_trim(&v, &vl);
 	if (resp_word_eq(name, nl, "Subject") && s->subject.s == NULL)
-		resp_str_set(&s->subject, &s->rec, v, vl);
+		resp_str_set_cut(&s->subject, &s->rec, v, vl, cut);
 	else if (resp_word_eq(name, nl, "From") && s->from.s == NULL)
-		resp_str_set(&s->from, &s->rec, v, vl);
+		resp_str_set_cut(&s->from, &s->rec, v, vl, cut);
 	else if (resp_word_eq(name, nl, "Message-ID") && s->message_id.s == NULL)
-		resp_str_set(&s->message_id, &s->rec, v, vl);
+		resp_str_set_cut(&s->message_id, &s->rec, v, vl, cut);
 	else if (resp_word_eq(name, nl, "X-Mailer") && s->x_mailer.s == NULL)
-		resp_str_set(&s->x_mailer, &s->rec, v, vl);
+		resp_str_set_cut(&s->x_mailer, &s->rec, v, vl, cut);
 	else if (resp_word_eq(name, nl, "Date") && s->date.s == NULL)
-		resp_str_set(&s->date, &s->rec, v, vl);
+		resp_str_set_cut(&s->date, &s->rec, v, vl, cut);
 }
 
 /* The address list a header line starts, when it is a To: or Cc:. */
@@ -211,25 +218,29 @@ static struct resp_strv *address_header(struct smtp *s, const char *l, size_t ll
 	return NULL;
 }
 
-static void field_done(struct smtp *s, const char *field, size_t fl)
+static void field_done(struct smtp *s, const char *field, size_t fl, int cut)
 {
 	const char *colon = memchr(field, ':', fl);
 	if (colon)
 		header_field(s, field, (size_t)(colon - field), colon + 1,
-		             fl - (size_t)(colon - field) - 1);
+		             fl - (size_t)(colon - field) - 1, cut);
 }
 
 /*
  * Parse the header section of the first message: To: and Cc: are split into
  * addresses as their lines come; any other field is unfolded into a bounded
  * buffer (its first SMTP_FIELD_MAX bytes: more than is recorded of it), then
- * handed over. O(n) in the scanned bytes, at most SMTP_HEADER_SCAN.
+ * handed over. O(n) in the scanned bytes, at most SMTP_HEADER_SCAN. When
+ * the scan stops before the header section's end because the message was
+ * kept or scanned only in part, the field or address it stopped in is
+ * counted as cut.
  */
 static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
 {
 	char field[SMTP_FIELD_MAX];
 	size_t fl = 0;
-	int have = 0, addr = 0;
+	int have = 0, addr = 0, ended = 0;
+	int clipped = n > SMTP_HEADER_SCAN || s->msg.seen > s->msg.len;
 	struct addr_split as;
 	if (n > SMTP_HEADER_SCAN)
 		n = SMTP_HEADER_SCAN;
@@ -248,12 +259,14 @@ static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
 			addr = 0;
 		}
 		if (!cont && have) {
-			field_done(s, field, fl);
+			field_done(s, field, fl, 0);
 			have = 0;
 			fl = 0;
 		}
-		if (ll == 0)
-			break; /* end of the header section */
+		if (ll == 0) {
+			ended = 1; /* end of the header section */
+			break;
+		}
 		const char *v;
 		size_t vl;
 		struct resp_strv *list;
@@ -272,10 +285,12 @@ static void parse_headers(struct smtp *s, const uint8_t *m, size_t n)
 		fl += k;
 		have = 1;
 	}
+	/* the scan's last line itself may end where the kept bytes did */
+	int cut = !ended && clipped;
 	if (addr)
-		addr_emit(&as);
+		addr_emit_cut(&as, cut);
 	if (have)
-		field_done(s, field, fl);
+		field_done(s, field, fl, cut);
 	s->have_email = 1;
 }
 
@@ -619,10 +634,17 @@ static int smtp_input(void *st, const uint8_t *buf, size_t n, struct resp_out *o
 		if (!s->line.done)
 			break;
 		int rc;
-		if (s->state == S_CMD)
+		if (s->state == S_CMD) {
 			rc = command(s, out);
-		else
+		} else {
+			int before = s->creds.n, user_step = s->state == S_AUTH_USER;
 			rc = auth_line(s, s->line.buf, s->line.len, out);
+			if (s->line.overlong) { /* decoded from the line's first bytes */
+				resp_creds_mark_cut(&s->creds, before);
+				if (user_step && s->auth_user.s)
+					s->auth_user.cut = 1;
+			}
+		}
 		resp_line_clear(&s->line);
 		if (rc == RESP_CLOSE || rc == RESP_STARTTLS || rc < 0)
 			return rc;

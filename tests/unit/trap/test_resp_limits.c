@@ -287,6 +287,46 @@ static void test_smtp_long_address_headers(void **state)
 	tx_free(&t);
 }
 
+/* A To: whose last address the 64 KiB header scan stops inside: counted as cut. */
+static void test_smtp_header_scan_cut(void **state)
+{
+	(void)state;
+	struct tx t = {0};
+	tx_printf(&t, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+	size_t start = t.n;
+	const char *to = "To: <first@example.org>, <";
+	/* X-Pad lines up to where the scan ends 100 bytes into the second address */
+	size_t at = 65536 - strlen(to) - 100;
+	while (at - (t.n - start) > 900 + 10)
+		tx_printf(&t, "X-Pad: %s\r\n", tr_pad('p', 890));
+	tx_printf(&t, "X-Pad: %s\r\n", tr_pad('p', at - (t.n - start) - 9));
+	assert_int_equal(t.n - start, at);
+	tx_printf(&t, "%s", to);
+	tx_pad(&t, 'v', 300);
+	tx_printf(&t, "@example.org>\r\n");
+	tx_printf(&t, "Subject: after the scan\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_smtp, NULL, t.p, t.n);
+	assert_int_equal(tr_count(&c, "email.to"), 2);
+	assert_string_equal(tr_elem(&c, "email.to", 0, NULL), "<first@example.org>");
+	assert_int_equal(strncmp(tr_elem(&c, "email.to", 1, NULL), "<vvvv", 5), 0);
+	assert_int_equal(tr_int(&c, "email.strings_truncated"), 1);
+	tr_close(&c);
+	tx_free(&t);
+
+	/* one that ends inside the scan is whole, and nothing is counted */
+	struct tx u = {0};
+	tx_printf(&u, "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
+	              "To: <first@example.org>, <second@example.org>\r\n\r\nbody\r\n.\r\n"
+	              "QUIT\r\n");
+	tr_run_both(&c, &resp_smtp, NULL, u.p, u.n);
+	assert_int_equal(tr_count(&c, "email.to"), 2);
+	assert_int_equal(tr_int(&c, "email.strings_truncated"), -1);
+	tr_close(&c);
+	assert_int_equal(resp_mem_held(), 0);
+	tx_free(&u);
+}
+
 /* ---- SASL of any length -------------------------------------------------- */
 
 static void test_smtp_long_sasl(void **state)
@@ -432,6 +472,51 @@ static void assert_lines(struct tr_conn *c)
 	}
 }
 
+/*
+ * A SASL line longer than the protocol's line (2048 bytes for SMTP and POP3,
+ * 8192 for IMAP) is decoded from the bytes the line reader kept: the password
+ * it ends in is short of what was sent and is counted as cut, even though it
+ * is under the 512 bytes a string keeps.
+ */
+static void test_sasl_line_cut(void **state)
+{
+	(void)state;
+	static const struct {
+		const struct responder *r;
+		const char *start, *end, *ok;
+		size_t authzid;
+	} cases[] = {
+	    {&resp_pop3, "AUTH PLAIN\r\n", "\r\nQUIT\r\n", "+OK Logged in.", 1200},
+	    {&resp_smtp, "EHLO x\r\nAUTH PLAIN\r\n", "\r\nQUIT\r\n", "235 2.7.0", 1200},
+	    {&resp_imap, "a1 AUTHENTICATE PLAIN\r\n", "\r\na2 LOGOUT\r\n", "a1 OK", 5800},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		/* authzid of z, user bob, a password of 600 bytes the line cuts */
+		size_t n = cases[k].authzid + 1 + 3 + 1 + 600;
+		uint8_t *m = malloc(n);
+		assert_non_null(m);
+		memset(m, 'z', cases[k].authzid);
+		memcpy(m + cases[k].authzid, "\0bob\0", 5);
+		memset(m + cases[k].authzid + 5, 'p', 600);
+		struct tx t = {0};
+		tx_printf(&t, "%s", cases[k].start);
+		tx_b64(&t, m, n);
+		tx_printf(&t, "%s", cases[k].end);
+		free(m);
+		struct tr_conn c;
+		tr_run_both(&c, cases[k].r, NULL, t.p, t.n);
+		if (!tr_out_has(&c, cases[k].ok))
+			fail_msg("%zu: %s", k, tr_out(&c));
+		assert_string_equal(tr_str(&c, "credentials.username"), "bob");
+		size_t pl = strlen(tr_str(&c, "credentials.password"));
+		assert_true(pl > 0 && pl < 600);
+		assert_int_equal(tr_int(&c, "credentials.strings_truncated"), 1);
+		tr_close(&c);
+		assert_int_equal(resp_mem_held(), 0);
+		tx_free(&t);
+	}
+}
+
 static void test_imap_select_echo(void **state)
 {
 	(void)state;
@@ -500,8 +585,10 @@ int main(void)
 	    cmocka_unit_test(test_ftp_irc_telnet_cut_counted),
 	    cmocka_unit_test(test_http_cut_counted),
 	    cmocka_unit_test(test_smtp_long_address_headers),
+	    cmocka_unit_test(test_smtp_header_scan_cut),
 	    cmocka_unit_test(test_smtp_long_sasl),
 	    cmocka_unit_test(test_imap_pop3_long_sasl),
+	    cmocka_unit_test(test_sasl_line_cut),
 	    cmocka_unit_test(test_imap_select_echo),
 	    cmocka_unit_test(test_fixed_memory_counted),
 	};
