@@ -7,10 +7,13 @@
  * reads only their packets: with a file's index (index.h), one block per
  * session and a seek per packet; a file still being written, or one whose
  * index was rebuilt after a crash, is matched by 5-tuple and time instead.
- * Packets from several files are merged in time order (each file keeps its
- * own order, as a capture tool wrote it), a --bpf filter is applied on top,
- * and the result is written as pcap (nanosecond pcap when a source has
- * nanoseconds), to a file or to stdout for `tcpdump -r -`.
+ * The offsets of the packets to write are taken a window at a time (see
+ * PCAP_WIN_TOTAL), so that what the command holds does not grow with the
+ * packets it writes. Packets from several files are merged in time order
+ * (each file keeps its own order, as a capture tool wrote it), a --bpf
+ * filter is applied on top, and the result is written as pcap (nanosecond
+ * pcap when a source has nanoseconds), to a file or to stdout for
+ * `tcpdump -r -`.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -619,17 +622,72 @@ struct target {
 	char cid[COMMUNITYID_STRLEN];
 };
 
-/* A spool file and the offsets of its packets to write. */
+/*
+ * The packets to write from a file are named by their offsets in it, taken in
+ * file order a window at a time: a window is the next offsets above the last
+ * one written (at most want of them, sorted, without repeats), and the next
+ * window is found again the way the first was (the file's index walked, or
+ * the capture scanned) when the merge has written this one. A window has room
+ * for twice want offsets: the other half gathers them while it is found. What
+ * a download holds thus stays bounded however many packets it writes:
+ * PCAP_WIN_TOTAL offsets of room for the windows of all files together (a
+ * file whose packets go out beside another's takes a fair share of it, never
+ * less than PCAP_WIN_MIN; a file not reached yet keeps its first window, cut
+ * to what PCAP_WIN_FIRST leaves when the others hold the rest), at the cost
+ * of a walk of the index (or a scan) per window. A result within one window
+ * is found in one walk, as it always was.
+ */
+#ifndef PCAP_WIN_TOTAL
+#define PCAP_WIN_TOTAL ((size_t)1024 * 1024) /* 8 MiB: windows of 512 Ki offsets */
+#endif
+#ifndef PCAP_WIN_MIN
+#define PCAP_WIN_MIN ((size_t)8192)
+#endif
+#ifndef PCAP_WIN_FIRST
+#define PCAP_WIN_FIRST ((size_t)32) /* the 16 packets prefetch_source asks for */
+#endif
+
+/* How a file's windows are found. */
+enum {
+	SEL_NONE,    /* none: no packets wanted from it */
+	SEL_INDEX,   /* its index, as select_indexed walks it */
+	SEL_SESSION, /* its index, one flow (session_by_index) */
+	SEL_SCAN,    /* a scan of the capture (j->scans) */
+};
+
+/* A spool file and the window of the offsets of its packets to write. */
 struct source {
 	struct spool_file f;
 	char path[4200];
-	uint64_t *offs;
+	uint64_t *offs; /* the window: increasing, above floor */
 	size_t n, cap;
+	size_t want;    /* the window's size */
+	uint64_t floor; /* with have_floor: offsets up to it went in earlier windows */
+	uint64_t ceil;  /* with full: the window overflowed, only offsets below it fit */
+	int have_floor, full;
+	int active; /* has found a window beyond its first (counted in j->nactive) */
+	int how;    /* SEL_ */
+	int ifd;    /* SEL_INDEX, SEL_SESSION: its index, kept for the next windows; -1 */
+	struct index_info info; /* ... as the first window read it */
+	size_t scan;            /* SEL_SCAN: its place in j->scans */
 	struct pcapfile_reader *r;
 	size_t pos;
 	struct pcapfile_pkt cur;
 	int have;
 	int ns; /* has nanosecond (or pcapng) timestamps */
+};
+
+/*
+ * A capture scanned for the first windows, in the order scanned: the scans
+ * share their fragment map and clock (a fragment's first may be in the file
+ * before), so a later window of one is found by scanning those before it
+ * again, as they were (the same bytes: the file kept open, its end as the
+ * first scan found it).
+ */
+struct scan_rec {
+	int fd;       /* -1: read by its path */
+	uint64_t end; /* the end of what the first scan read */
+	char path[4200];
 };
 
 struct pcapjob {
@@ -643,21 +701,245 @@ struct pcapjob {
 	uint16_t cid_seed;        /* [capture] community_id_seed, as the indexes have it */
 	struct flow_frags *frags; /* scans: later fragments get their first one's ports */
 	struct flow_clock clock;  /* scans: the time frags keeps, as the flow table's */
+	size_t held;              /* offsets the windows of all sources have room for */
+	size_t nactive;           /* sources with active set */
+	struct scan_rec *scans;
+	size_t nscans;
+	int scanning_again;  /* scans are run again: past the first windows */
+	int64_t clock_start; /* the scans' first clock time */
+	int64_t shift;       /* added to the clock given to frags (scan_again) */
+	int64_t frags_max;   /* the latest time given to frags */
+	int failed;          /* a later window could not be found: the output is cut */
 };
 
-static void add_off(struct source *s, uint64_t off)
+static void source_init(struct source *s)
 {
+	memset(s, 0, sizeof(*s));
+	s->ifd = -1;
+}
+
+/* Room for cap offsets in s's window (0: none), counted in j->held. */
+static void win_room(struct pcapjob *j, struct source *s, size_t cap)
+{
+	if (cap == s->cap)
+		return;
+	j->held = j->held - s->cap + cap;
+	if (cap == 0) {
+		free(s->offs);
+		s->offs = NULL;
+	} else {
+		s->offs = xreallocarray(s->offs, cap, sizeof(*s->offs));
+	}
+	s->cap = cap;
+	if (s->n > cap)
+		s->n = cap;
+}
+
+static void set_active(struct pcapjob *j, struct source *s, int on)
+{
+	if (s->active != on)
+		j->nactive = on ? j->nactive + 1 : j->nactive - 1;
+	s->active = on;
+}
+
+/* The room of s's next window: a fair share of what the others leave, at least least. */
+static size_t win_share(const struct pcapjob *j, const struct source *s, size_t least)
+{
+	size_t others = j->held - s->cap;
+	size_t busy = j->nactive - (s->active ? 1 : 0);
+	size_t share = PCAP_WIN_TOTAL / (1 + busy);
+	size_t left = others < PCAP_WIN_TOTAL ? PCAP_WIN_TOTAL - others : 0;
+	size_t want = share < left ? share : left;
+	return want > least ? want : least;
+}
+
+/*
+ * Offsets sorted and selected in place, taking no memory beyond the window's
+ * (the C library's qsort takes a copy's worth): introsort, quicksort with a
+ * heapsort past a depth, and the same partition to select.
+ */
+static void u64_swap(uint64_t *a, uint64_t *b)
+{
+	uint64_t t = *a;
+	*a = *b;
+	*b = t;
+}
+
+static void u64_sift(uint64_t *a, size_t n, size_t i)
+{
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			return;
+		if (c + 1 < n && a[c + 1] > a[c])
+			c++;
+		if (a[i] >= a[c])
+			return;
+		u64_swap(&a[i], &a[c]);
+		i = c;
+	}
+}
+
+static void u64_heapsort(uint64_t *a, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;)
+		u64_sift(a, n, i);
+	for (size_t e = n; e-- > 1;) {
+		u64_swap(&a[0], &a[e]);
+		u64_sift(a, e, 0);
+	}
+}
+
+static void u64_insertion(uint64_t *a, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		uint64_t v = a[i];
+		size_t k = i;
+		for (; k > 0 && a[k - 1] > v; k--)
+			a[k] = a[k - 1];
+		a[k] = v;
+	}
+}
+
+/* Hoare's partition of a[0..n), n > 16, around the median of three (put in the
+ * middle): every one of a[0..p) is at most every one of a[p..n), 0 < p < n. */
+static size_t u64_split(uint64_t *a, size_t n)
+{
+	size_t mid = (n - 1) / 2;
+	if (a[mid] < a[0])
+		u64_swap(&a[mid], &a[0]);
+	if (a[n - 1] < a[mid]) {
+		u64_swap(&a[n - 1], &a[mid]);
+		if (a[mid] < a[0])
+			u64_swap(&a[mid], &a[0]);
+	}
+	uint64_t piv = a[mid];
+	size_t i = 0, j = n - 1;
+	for (;;) {
+		while (a[i] < piv)
+			i++;
+		while (a[j] > piv)
+			j--;
+		if (i >= j)
+			return j + 1;
+		u64_swap(&a[i], &a[j]);
+		i++;
+		j--;
+	}
+}
+
+static int u64_depth(size_t n)
+{
+	int d = 0;
+	while (n >>= 1)
+		d += 2;
+	return d;
+}
+
+static void u64_sort(uint64_t *a, size_t n)
+{
+	int depth = u64_depth(n);
+	while (n > 16) {
+		if (depth-- == 0) {
+			u64_heapsort(a, n);
+			return;
+		}
+		size_t p = u64_split(a, n);
+		if (p < n - p) {
+			u64_sort(a, p);
+			a += p;
+			n -= p;
+		} else {
+			u64_sort(a + p, n - p);
+			n = p;
+		}
+	}
+	u64_insertion(a, n);
+}
+
+/* The k smallest of a[0..n) (k < n) into a[0..k), in no order. */
+static void u64_select(uint64_t *a, size_t n, size_t k)
+{
+	int depth = u64_depth(n);
+	while (n > 16) {
+		if (depth-- == 0)
+			break;
+		size_t p = u64_split(a, n);
+		if (k == p)
+			return;
+		if (k < p) {
+			n = p;
+		} else {
+			a += p;
+			n -= p;
+			k -= p;
+		}
+	}
+	u64_sort(a, n);
+}
+
+/* Past want offsets, keep the want smallest: the window is full, and only offsets
+ * below the largest kept (ceil) fit in it now. */
+static void win_cut(struct source *s)
+{
+	if (s->n <= s->want)
+		return;
+	u64_select(s->offs, s->n, s->want);
+	s->n = s->want;
+	s->full = 1;
+	s->ceil = s->offs[0];
+	for (size_t k = 1; k < s->n; k++)
+		if (s->offs[k] > s->ceil)
+			s->ceil = s->offs[k];
+}
+
+/* The window in order, without repeats. */
+static void win_trim(struct source *s)
+{
+	win_cut(s);
+	u64_sort(s->offs, s->n);
+	size_t u = 0;
+	for (size_t k = 0; k < s->n; k++)
+		if (u == 0 || s->offs[k] != s->offs[u - 1])
+			s->offs[u++] = s->offs[k];
+	s->n = u;
+}
+
+/* An offset wanted from s (NULL: none wanted, a scan run again for its fragments). */
+static void add_off(struct pcapjob *j, struct source *s, uint64_t off)
+{
+	if (s == NULL || (s->have_floor && off <= s->floor) || (s->full && off >= s->ceil))
+		return;
 	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 256;
-		s->offs = xreallocarray(s->offs, s->cap, sizeof(*s->offs));
+		if (s->cap < 2 * s->want) {
+			size_t cap = s->cap ? s->cap * 2 : 256;
+			win_room(j, s, cap < 2 * s->want ? cap : 2 * s->want);
+		} else {
+			win_cut(s); /* room again: want are kept of 2 * want */
+			if (s->full && off >= s->ceil)
+				return;
+		}
 	}
 	s->offs[s->n++] = off;
 }
 
-static int u64_cmp(const void *a, const void *b)
+/* Start finding a window in room for room offsets (above floor when have_floor). */
+static void win_begin(struct source *s, size_t room)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	s->n = s->pos = 0;
+	s->full = 0;
+	s->want = room / 2 ? room / 2 : 1;
+}
+
+/* The window found: sorted, without repeats. One that holds all that is left of
+ * its file keeps no more room than it fills; one with more after it keeps its
+ * room for the next (the same memory, window after window). Whether it has any. */
+static int win_end(struct pcapjob *j, struct source *s)
+{
+	win_trim(s);
+	if (!s->full)
+		win_room(j, s, s->n);
+	return s->n > 0;
 }
 
 /* A span's address against (family, a): both zero past the address's bytes
@@ -909,10 +1191,11 @@ struct walk {
 	int rebuilt;
 };
 
-static int add_flow_offsets(struct source *s, const struct index_flow *fl, const uint64_t *offs)
+static int add_flow_offsets(struct pcapjob *j, struct source *s, const struct index_flow *fl,
+                            const uint64_t *offs)
 {
 	for (uint32_t i = 0; i < fl->npkts; i++)
-		add_off(s, offs[i]);
+		add_off(j, s, offs[i]);
 	return 0;
 }
 
@@ -927,14 +1210,14 @@ static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *off
 		/* the index widens a flow's first time to the millisecond */
 		if (!key_filter(&j->q, &fl->key, fl->first_ns + 1000000, 0))
 			return 0;
-		return add_flow_offsets(w->s, fl, offs);
+		return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	for (size_t i = 0; i < j->nt; i++) {
 		const struct target *t = &j->t[i];
 		if (fl->last_ns < t->lo_ns - 1000000 || fl->first_ns > t->hi_ns + 1000000)
 			continue;
 		if (key_matches(&fl->key, t))
-			return add_flow_offsets(w->s, fl, offs);
+			return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	return 0;
 }
@@ -942,7 +1225,7 @@ static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *off
 static int walk_cid(void *arg, const struct index_flow *fl, const uint64_t *offs)
 {
 	struct walk *w = arg;
-	return add_flow_offsets(w->s, fl, offs);
+	return add_flow_offsets(w->j, w->s, fl, offs);
 }
 
 /* Whether a packet of key k (its ports as the flow table keys it) at ts_ns is wanted: its
@@ -950,9 +1233,11 @@ static int walk_cid(void *arg, const struct index_flow *fl, const uint64_t *offs
 static void scan_match(struct pcapjob *j, struct source *s, const struct decode_key *k,
                        int64_t ts_ns, uint64_t offset)
 {
+	if (s == NULL)
+		return;
 	if (filter_mode(j)) {
 		if (key_filter(&j->q, k, ts_ns, 1))
-			add_off(s, offset);
+			add_off(j, s, offset);
 		return;
 	}
 	if (j->nt == 0) {
@@ -961,40 +1246,70 @@ static void scan_match(struct pcapjob *j, struct source *s, const struct decode_
 		if (communityid_compute(j->cid_seed, k->family, k->src, k->dst, k->proto,
 		                        k->sport, k->dport, cid) == 0 &&
 		    !strcmp(cid, j->q.cid))
-			add_off(s, offset);
+			add_off(j, s, offset);
 		return;
 	}
 	for (size_t i = 0; i < j->nt; i++) {
 		const struct target *t = &j->t[i];
 		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t)) {
-			add_off(s, offset);
+			add_off(j, s, offset);
 			return;
 		}
 	}
 }
 
 /* The fragments the map holds no longer, matched with the key they have now (their first
- * fragment's ports, or their own at their bound): their offsets are sorted afterwards. */
-static void scan_held(struct pcapjob *j, struct source *s, int64_t now_ns)
+ * fragment's ports, or their own at their bound): their offsets are sorted afterwards.
+ * How many. */
+static size_t scan_held(struct pcapjob *j, struct source *s, int64_t now_ns)
 {
 	struct flow_frag_held h;
-	while (flow_frags_take(j->frags, now_ns, &h))
+	size_t n = 0;
+	while (flow_frags_take(j->frags, now_ns, &h)) {
 		scan_match(j, s, &h.key, h.ts_ns, h.tag);
+		n++;
+	}
+	return n;
 }
 
-/* A file without a usable index: every packet is decoded and matched, a later fragment
- * that comes before its first held for it as the flow table holds it (flow_frags). */
-static int scan_file(struct pcapjob *j, struct source *s)
+/* The scans' clock as frags is given it: moved on by j->shift for a scan run again. */
+static int64_t frags_now(struct pcapjob *j, int64_t now)
 {
-	struct pcapfile_reader *r;
+	int64_t t;
+	if (__builtin_add_overflow(now, j->shift, &t))
+		t = INT64_MAX;
+	if (t > j->frags_max)
+		j->frags_max = t;
+	return t;
+}
+
+/*
+ * A file without a usable index: every packet is decoded and matched into s
+ * (NULL: nothing is taken, the scan keeps the fragment map and clock up only),
+ * a later fragment that comes before its first held for it as the flow table
+ * holds it (flow_frags). The first scan of a file reads it to its end and
+ * notes where that was; a scan run again reads as far, and the one finding
+ * s's window stops once past it with no fragment held. 0, or -1 when the file
+ * cannot be read.
+ */
+static int scan_run(struct pcapjob *j, struct source *s, struct scan_rec *rec)
+{
+	struct pcapfile_reader *r = NULL;
 	struct pcapfile_pkt p;
-	char err[256];
-	j->scanned_files++;
+	char err[256], fdp[64];
 	if (j->frags == NULL && flow_frags_new(&j->frags) < 0)
 		return -1;
-	if (pcapfile_reader_open_file(&r, s->path, err, sizeof(err)) < 0)
+	int rc = -1;
+	if (rec->fd >= 0) {
+		snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", rec->fd);
+		rc = pcapfile_reader_open_file(&r, fdp, err, sizeof(err));
+	}
+	if (rc < 0 && pcapfile_reader_open_file(&r, rec->path, err, sizeof(err)) < 0)
 		return -1;
 	pcapfile_reader_set_lenient(r, 1);
+	if (j->scanning_again)
+		pcapfile_reader_set_limit(r, rec->end);
+	size_t held = 0; /* fragments frags holds: those not taken back */
 	while (pcapfile_reader_next(r, &p) == 1) {
 		struct decode_pkt d;
 		struct decode_key k;
@@ -1006,17 +1321,69 @@ static int scan_file(struct pcapjob *j, struct source *s)
 		/* keyed as the flow table keys it, in its order and by its clock (one that
 		 * only moves forward, whatever the timestamps do): those past their time,
 		 * the packet (unless held), then those it joined or let go to make room */
+		int started = j->clock.set;
 		int64_t now = flow_clock_observe(&j->clock, p.ts_ns);
-		scan_held(j, s, now);
-		if (!flow_frags_ports(j->frags, &d, now, &k, &hold))
+		if (!started && !j->scanning_again)
+			j->clock_start = now;
+		now = frags_now(j, now);
+		held -= scan_held(j, s, now);
+		if (flow_frags_ports(j->frags, &d, now, &k, &hold))
+			held++;
+		else
 			scan_match(j, s, &k, p.ts_ns, p.offset);
-		scan_held(j, s, now);
+		held -= scan_held(j, s, now);
+		/* past a full window, nothing held: what follows is beyond it */
+		if (s && j->scanning_again && s->full && p.offset >= s->ceil && held == 0)
+			break;
 	}
+	if (!j->scanning_again)
+		rec->end = pcapfile_reader_offset(r);
 	/* as the recorder does at the end of a file: those still held go as they are */
 	flow_frags_release(j->frags, FLOW_FILE_ANY);
 	scan_held(j, s, INT64_MIN);
 	pcapfile_reader_close(&r);
 	return 0;
+}
+
+/* The first scan of s's capture (kept open for later windows), noted in j->scans. */
+static int scan_first(struct pcapjob *j, struct source *s)
+{
+	j->scanned_files++;
+	j->scans = xreallocarray(j->scans, j->nscans + 1, sizeof(*j->scans));
+	struct scan_rec *rec = &j->scans[j->nscans];
+	rec->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+	rec->end = 0;
+	snprintf(rec->path, sizeof(rec->path), "%s", s->path);
+	if (scan_run(j, s, rec) < 0) {
+		if (rec->fd >= 0)
+			close(rec->fd);
+		return -1;
+	}
+	s->scan = j->nscans++;
+	return 0;
+}
+
+/*
+ * A later window of a scanned capture: the scans before it run again, then its
+ * own, from the state the first scans started in: a new clock, and times given
+ * to frags moved past all it was given, so that what its map keeps from before
+ * has expired (its hash keys, and with them which datagrams share a slot, stay).
+ */
+static int scan_again(struct pcapjob *j, struct source *s)
+{
+	int64_t shift;
+	memset(&j->clock, 0, sizeof(j->clock));
+	if (__builtin_sub_overflow(j->frags_max, j->clock_start, &shift) ||
+	    __builtin_add_overflow(shift, 3600 * NS, &shift) || shift < 0) {
+		/* times beyond any clock: a map of its own */
+		flow_frags_free(&j->frags);
+		shift = 0;
+	}
+	j->shift = shift;
+	for (size_t i = 0; i < s->scan; i++)
+		if (scan_run(j, NULL, &j->scans[i]) < 0)
+			return -EIO;
+	return scan_run(j, s, &j->scans[s->scan]) < 0 ? -EIO : 0;
 }
 
 /* The offsets of the packets wanted from one file, through its index. 0, or
@@ -1040,7 +1407,7 @@ static int select_indexed(struct pcapjob *j, struct source *s, struct index_read
 			const uint64_t *offs;
 			rc = index_reader_find(ir, j->q.session, &fl, &offs);
 			if (rc == 0)
-				add_flow_offsets(s, &fl, offs);
+				add_flow_offsets(j, s, &fl, offs);
 		}
 	} else if (w.rebuilt) {
 		/* flow ids of a rescan are its own: match by key and time */
@@ -1054,13 +1421,13 @@ static int select_indexed(struct pcapjob *j, struct source *s, struct index_read
 				continue;
 			rc = index_reader_find(ir, t->flow_id, &fl, &offs);
 			if (rc == 0)
-				add_flow_offsets(s, &fl, offs);
+				add_flow_offsets(j, s, &fl, offs);
 		}
 	}
 	return rc == -ENOENT ? 0 : rc;
 }
 
-/* The offsets of the packets wanted from one file. */
+/* The first window of one file. */
 static void select_file(struct pcapjob *j, struct source *s)
 {
 	char idx[4300], err[256];
@@ -1074,6 +1441,8 @@ static void select_file(struct pcapjob *j, struct source *s)
 	if (ir != NULL) {
 		int rc = select_indexed(j, s, ir);
 		if (rc == 0) {
+			s->how = SEL_INDEX;
+			index_reader_info(ir, &s->info);
 			index_reader_close(&ir);
 			return;
 		}
@@ -1081,7 +1450,8 @@ static void select_file(struct pcapjob *j, struct source *s)
 		const char *why = index_reader_error(ir);
 		snprintf(err, sizeof(err), "%s", *why ? why : strerror(-rc));
 		index_reader_close(&ir);
-		s->n = 0;
+		s->n = 0; /* the window found again, by the scan */
+		s->full = 0;
 	}
 	if (!filter_mode(j) && j->nt == 0 && j->q.cid == NULL) {
 		/* a session id unknown to the store: only indexes know ids */
@@ -1094,22 +1464,32 @@ static void select_file(struct pcapjob *j, struct source *s)
 	}
 	if (err[0])
 		fprintf(stderr, "sinktrap: %s: %s; reading the capture instead\n", idx, err);
-	if (scan_file(j, s) < 0)
+	s->how = SEL_SCAN;
+	if (scan_first(j, s) < 0)
 		fprintf(stderr, "sinktrap: %s: cannot be read\n", s->f.name);
 }
 
-/* Sort a source's offsets and drop repeats; whether any are left. */
-static int source_settle(struct source *s)
+/* The first window found: when more are to come from an index, it is kept open for them. */
+static void win_first_found(struct source *s)
 {
-	if (s->n == 0)
-		return 0;
-	qsort(s->offs, s->n, sizeof(*s->offs), u64_cmp);
-	size_t u = 0;
-	for (size_t k = 0; k < s->n; k++)
-		if (u == 0 || s->offs[k] != s->offs[u - 1])
-			s->offs[u++] = s->offs[k];
-	s->n = u;
-	return s->n > 0;
+	if (s->full && (s->how == SEL_INDEX || s->how == SEL_SESSION) && s->ifd < 0) {
+		char idx[4300];
+		snprintf(idx, sizeof(idx), "%s.idx", s->path);
+		s->ifd = open(idx, O_RDONLY | O_CLOEXEC);
+	}
+}
+
+/* What a source holds let go: its window, its reader, its index. */
+static void source_free(struct pcapjob *j, struct source *s)
+{
+	win_room(j, s, 0);
+	s->n = s->pos = 0;
+	s->full = 0;
+	set_active(j, s, 0);
+	pcapfile_reader_close(&s->r);
+	if (s->ifd >= 0)
+		close(s->ifd);
+	s->ifd = -1;
 }
 
 /* Ask the kernel to start reading len bytes at off of path now, so that reads
@@ -1201,14 +1581,16 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 			ok = 0; /* a rescan's ids, or a corrupt index: ask the store */
 		else if (rc == 0) {
 			struct source *s = &src[nsrc];
+			source_init(s);
 			s->f = files[i];
 			snprintf(s->path, sizeof(s->path), "%s/%s", j->spool, files[i].name);
-			add_flow_offsets(s, &fl, offs);
-			if (source_settle(s)) {
+			win_begin(s, win_share(j, s, PCAP_WIN_FIRST));
+			add_flow_offsets(j, s, &fl, offs);
+			if (win_end(j, s)) {
+				s->how = SEL_SESSION;
+				s->info = info;
+				win_first_found(s);
 				nsrc++;
-			} else {
-				free(s->offs);
-				memset(s, 0, sizeof(*s));
 			}
 			if (fl.last_ns > last_ns)
 				last_ns = fl.last_ns;
@@ -1237,7 +1619,7 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 	}
 	if (!ok) {
 		for (size_t i = 0; i < nsrc; i++)
-			free(src[i].offs);
+			source_free(j, &src[i]);
 		free(src);
 		return 0;
 	}
@@ -1246,38 +1628,119 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 	return 1;
 }
 
-/* Next wanted packet of a source into s->cur (s->have = 0 at the end). */
+/*
+ * The next window of s, above the last offset of this one (its index open
+ * again, or its capture scanned again). 0, or -1 with a message and j->failed:
+ * the packets of s beyond cannot be had as its first window had them, and the
+ * capture written ends short of them.
+ */
+static int source_fill(struct pcapjob *j, struct source *s)
+{
+	struct index_reader *ir = NULL;
+	char p[4300], err[256];
+	int rc = -EINVAL;
+	s->floor = s->offs[s->n - 1];
+	s->have_floor = 1;
+	set_active(j, s, 1);
+	size_t room = win_share(j, s, PCAP_WIN_MIN);
+	if (room != s->cap) {
+		/* made anew, not moved: what it holds is done with */
+		win_room(j, s, 0);
+		win_room(j, s, room);
+	}
+	win_begin(s, room);
+	err[0] = '\0';
+	if (s->how == SEL_INDEX || s->how == SEL_SESSION) {
+		/* the file kept open, else by its name: the index the first window read */
+		rc = -EBADF;
+		if (s->ifd >= 0) {
+			snprintf(p, sizeof(p), "/proc/self/fd/%d", s->ifd);
+			rc = index_reader_open(&ir, p, err, sizeof(err));
+		}
+		if (rc < 0) {
+			snprintf(p, sizeof(p), "%s.idx", s->path);
+			rc = index_reader_open(&ir, p, err, sizeof(err));
+		}
+		struct index_info i;
+		if (rc == 0) {
+			index_reader_info(ir, &i);
+			if (i.flags != s->info.flags || i.pcap_size != s->info.pcap_size ||
+			    i.npkts != s->info.npkts || i.nflows != s->info.nflows ||
+			    i.nblocks != s->info.nblocks || i.first_ns != s->info.first_ns ||
+			    i.last_ns != s->info.last_ns) {
+				snprintf(err, sizeof(err),
+				         "its index was made again meanwhile");
+				rc = -ESTALE;
+			}
+		}
+		if (rc == 0 && s->how == SEL_INDEX) {
+			rc = select_indexed(j, s, ir);
+		} else if (rc == 0) {
+			struct index_flow fl;
+			const uint64_t *offs;
+			rc = index_reader_find(ir, j->q.session, &fl, &offs);
+			if (rc == 0)
+				add_flow_offsets(j, s, &fl, offs);
+		}
+		if (rc < 0 && ir != NULL && *index_reader_error(ir))
+			snprintf(err, sizeof(err), "%s", index_reader_error(ir));
+		index_reader_close(&ir);
+	} else if (s->how == SEL_SCAN) {
+		rc = scan_again(j, s);
+	}
+	if (rc < 0) {
+		fprintf(stderr,
+		        "sinktrap: %s: %s; its packets after offset %" PRIu64
+		        " cannot be read again: the capture written is cut short\n",
+		        s->f.name, err[0] ? err : strerror(-rc), s->floor);
+		j->failed = 1;
+		return -1;
+	}
+	win_end(j, s);
+	return 0;
+}
+
+/* Next wanted packet of a source into s->cur (s->have = 0 at the end, when what it
+ * held is let go). */
 static void source_next(struct pcapjob *j, struct source *s)
 {
 	s->have = 0;
-	while (s->pos < s->n) {
-		uint64_t off = s->offs[s->pos++];
-		if (pcapfile_reader_seek(s->r, off) < 0 ||
-		    pcapfile_reader_next(s->r, &s->cur) != 1)
-			continue; /* beyond what is readable */
-		if (filter_mode(j) &&
-		    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
-			continue;
-		s->have = 1;
-		return;
+	for (;;) {
+		while (s->pos < s->n) {
+			uint64_t off = s->offs[s->pos++];
+			if (pcapfile_reader_seek(s->r, off) < 0 ||
+			    pcapfile_reader_next(s->r, &s->cur) != 1)
+				continue; /* beyond what is readable */
+			if (filter_mode(j) &&
+			    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
+				continue;
+			s->have = 1;
+			return;
+		}
+		if (!s->full || j->failed || source_fill(j, s) < 0)
+			break;
 	}
+	source_free(j, s);
 }
 
 static void job_free(struct pcapjob *j)
 {
-	for (size_t i = 0; i < j->nsrc; i++) {
-		pcapfile_reader_close(&j->src[i].r);
-		free(j->src[i].offs);
-	}
+	for (size_t i = 0; i < j->nsrc; i++)
+		source_free(j, &j->src[i]);
+	for (size_t i = 0; i < j->nscans; i++)
+		if (j->scans[i].fd >= 0)
+			close(j->scans[i].fd);
+	free(j->scans);
 	free(j->src);
 	free(j->t);
 	free(j->q.dom);
 	flow_frags_free(&j->frags);
 	j->src = NULL;
+	j->scans = NULL;
 	j->t = NULL;
 	j->q.dom = NULL;
 	j->q.ndom = 0;
-	j->nsrc = j->nt = 0;
+	j->nsrc = j->nt = j->nscans = 0;
 }
 
 /*
@@ -1398,19 +1861,22 @@ int capture_pcap_main(int argc, char **argv)
 			if (!file_wanted(&j, &files[i]))
 				continue;
 			struct source *s = &j.src[j.nsrc];
+			source_init(s);
 			s->f = files[i];
 			snprintf(s->path, sizeof(s->path), "%s/%s%s", j.spool, files[i].name,
 			         files[i].part ? ".part" : "");
+			win_begin(s, win_share(&j, s, PCAP_WIN_FIRST));
 			select_file(&j, s);
-			if (!source_settle(s)) {
-				free(s->offs);
-				memset(s, 0, sizeof(*s));
+			if (!win_end(&j, s)) {
+				source_free(&j, s);
 				continue;
 			}
+			win_first_found(s);
 			j.nsrc++;
 		}
 	}
 	free(files);
+	j.scanning_again = 1; /* from now on, a scan is of a later window */
 
 	/* each source's header and first packets read together (16 KB pieces, as
 	 * the reader takes them) */
@@ -1425,7 +1891,7 @@ int capture_pcap_main(int argc, char **argv)
 		struct source *s = &j.src[i];
 		if (pcapfile_reader_open_sparse(&s->r, s->path, err, sizeof(err)) < 0) {
 			fprintf(stderr, "sinktrap: %s\n", err);
-			s->n = 0;
+			source_free(&j, s);
 			continue;
 		}
 		pcapfile_reader_set_lenient(s->r, 1);
@@ -1482,7 +1948,7 @@ int capture_pcap_main(int argc, char **argv)
 
 	/* merge: the earliest next packet of all sources, file order kept within each */
 	uint64_t written = 0, other_link = 0;
-	for (;;) {
+	while (!j.failed) {
 		struct source *best = NULL;
 		for (size_t i = 0; i < j.nsrc; i++) {
 			struct source *s = &j.src[i];
@@ -1532,7 +1998,9 @@ int capture_pcap_main(int argc, char **argv)
 	if (other_link)
 		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
 		        other_link);
-	if (written == 0) {
+	if (j.failed) {
+		status = 1;
+	} else if (written == 0) {
 		if (by_index)
 			fprintf(stderr,
 			        "sinktrap: the packets of session %" PRIu64

@@ -1,6 +1,9 @@
 /*
  * PCAP downloads: the capture code of `sinktrap pcap`, run in a child
  * process, its output streamed to the client as it is cut from the spool.
+ * What a child holds does not grow with the packets it writes (query.c takes
+ * their offsets a window at a time), so a broad filter over a large spool
+ * costs time, not memory, however many downloads run at once.
  *
  * The children are forked by a helper process the worker forks at start,
  * before it has any thread: forking the threaded worker itself could copy a
