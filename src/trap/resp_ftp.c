@@ -13,6 +13,12 @@
  * has it, PROT C granted, and a data connection that opens with a TLS
  * ClientHello all the same is not taken for the file (ftp.data_tls counts
  * them; its bytes are an ftp_data_tls payload).
+ *
+ * The only client text a reply shows is a path, in a 257 reply (PWD, MKD):
+ * quoted as RFC 959 has it, a quote in it doubled, and on one line, each
+ * control byte as '?' (resp_echo), so that a CR or NUL in a CWD or MKD
+ * argument neither ends the reply early nor makes a line of its own. The
+ * commands are recorded as sent.
  */
 #include "resp_common.h"
 
@@ -27,6 +33,7 @@
 #define FTP_TLS_KEEP (16384 + 5) /* of such a connection: one TLS record */
 #define FTP_LOGIN_FAILS 3        /* vsftpd's max_login_fails */
 #define FTP_ERRORS_MAX 50
+#define FTP_PATH_ECHO 512 /* bytes of a path a 257 reply shows */
 
 enum data_mode { DM_NONE, DM_PASSIVE, DM_ACTIVE };
 enum transfer { TR_NONE, TR_LIST, TR_NLST, TR_RETR, TR_STOR };
@@ -346,6 +353,26 @@ static void cmd_prot(const char *a, size_t al, struct resp_out *out)
 		resp_out_puts(out, "504 PROT not recognized.\r\n");
 }
 
+/*
+ * A path as a 257 reply shows it between its quotes (RFC 959): a quote in it
+ * doubled, control bytes as '?', at most FTP_PATH_ECHO bytes of it (a longer
+ * one ends "..."). Written to dst, NUL-terminated; returns dst.
+ */
+#define FTP_QUOTED_CAP (2 * (FTP_PATH_ECHO + 3) + 1)
+static const char *quoted_path(char dst[FTP_QUOTED_CAP], const char *p, size_t n)
+{
+	char e[FTP_PATH_ECHO + 4];
+	size_t o = 0;
+	resp_echo(e, sizeof(e), p, n, FTP_PATH_ECHO);
+	for (const char *q = e; *q; q++) {
+		if (*q == '"')
+			dst[o++] = '"';
+		dst[o++] = *q;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
 static void path_join(struct ftp *f, const char *a, size_t al, char *out, size_t cap)
 {
 	if (al > 0 && a[0] == '/')
@@ -457,9 +484,10 @@ static int command(struct ftp *f, struct resp_out *out)
 		return error_reply(f, out, "530 Please login with USER and PASS.\r\n");
 	}
 
-	char path[512];
+	char path[512], q[FTP_QUOTED_CAP];
 	if (IS("PWD") || IS("XPWD")) {
-		resp_out_printf(out, "257 \"%s\" is the current directory\r\n", f->cwd);
+		resp_out_printf(out, "257 \"%s\" is the current directory\r\n",
+		                quoted_path(q, f->cwd, strlen(f->cwd)));
 	} else if (IS("CDUP") || IS("XCUP") ||
 	           ((IS("CWD") || IS("XCWD")) && resp_word_eq(a, al, ".."))) {
 		char *s = strrchr(f->cwd, '/');
@@ -523,7 +551,8 @@ static int command(struct ftp *f, struct resp_out *out)
 			                   "550 Could not get file modification time.\r\n");
 	} else if (IS("MKD") || IS("XMKD")) {
 		path_join(f, a, al, path, sizeof(path));
-		resp_out_printf(out, "257 \"%s\" created\r\n", path);
+		resp_out_printf(out, "257 \"%s\" created\r\n",
+		                quoted_path(q, path, strlen(path)));
 	} else if (IS("RMD") || IS("XRMD")) {
 		resp_out_puts(out, "250 Remove directory operation successful.\r\n");
 	} else if (IS("DELE")) {

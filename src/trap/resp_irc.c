@@ -4,7 +4,11 @@
  * command line is recorded (up to a bound), and PRIVMSG/NOTICE with their
  * target and text; PASS becomes credentials. What is recorded is bounded by
  * the connection's record budget (resp_common.h); what did not fit is
- * counted, and so is a string cut to its bound.
+ * counted, and so is a string cut to its bound. A reply that shows a
+ * client's argument (a PING token, a channel, a nick asked about, an unknown
+ * command) shows it on one line, each control byte as '?' (resp_echo): the
+ * line reader ends a line at LF only, and a CR or NUL in an argument must not
+ * end the reply early for the client, nor start a line of its own.
  */
 #include "resp_common.h"
 
@@ -17,8 +21,13 @@
 #define IRC_KEEP_MESSAGES 64
 #define IRC_KEEP_CHANNELS 32
 #define IRC_MAX_PARAMS 15
-#define IRC_JOIN_MAX 10 /* channels per JOIN */
-#define IRC_KEY_MAX 64  /* bytes of a channel key recorded */
+#define IRC_JOIN_MAX 10   /* channels per JOIN */
+#define IRC_KEY_MAX 64    /* bytes of a channel key recorded */
+#define IRC_CMD_ECHO 32   /* bytes of a command shown back (461, 421, ...) */
+#define IRC_ARG_ECHO 64   /* of a nick, a channel, a mode shown back */
+#define IRC_TEXT_ECHO 200 /* of a reason, a capability list */
+#define IRC_PING_ECHO 400 /* of a PING token */
+#define IRC_CHAN_MAX 50   /* a channel name joined */
 #define IRC_VERSION "UnrealIRCd-6.1.2"
 #define IRC_CREATED 1704707000 /* channel creation time shown */
 
@@ -208,27 +217,29 @@ static void join_one(struct irc *c, const char *ch, size_t chl, const char *key,
                      struct resp_out *out)
 {
 	const char *h = host(c), *n = c->nick;
-	if (chl == 0 || chl > 50 || (ch[0] != '#' && ch[0] != '&')) {
-		resp_out_printf(out, ":%s 403 %s %.*s :No such channel\r\n", h, n,
-		                (int)(chl > 64 ? 64 : chl), ch);
+	char e[IRC_ARG_ECHO + 4];
+	resp_echo(e, sizeof(e), ch, chl, IRC_ARG_ECHO);
+	if (chl == 0 || chl > IRC_CHAN_MAX || (ch[0] != '#' && ch[0] != '&')) {
+		resp_out_printf(out, ":%s 403 %s %s :No such channel\r\n", h, n, e);
 		return;
 	}
-	char rec[128];
-	int rl = snprintf(rec, sizeof(rec), "%.*s%s%.*s", (int)chl, ch, kl ? " " : "",
-	                  (int)(kl > IRC_KEY_MAX ? IRC_KEY_MAX : kl), key);
-	if (rl > 0)
-		resp_strv_add_cut(&c->channels, rec,
-		                  (size_t)rl < sizeof(rec) ? (size_t)rl : sizeof(rec) - 1,
-		                  kl > IRC_KEY_MAX || (size_t)rl >= sizeof(rec));
-	resp_out_printf(out, ":%s!%s@%s JOIN :%.*s\r\n", n, c->user, peer(c), (int)chl, ch);
-	if (c->cfg && c->cfg->irc.topic) {
-		resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, n, (int)chl, ch,
-		                c->cfg->irc.topic);
-		resp_out_printf(out, ":%s 333 %s %.*s %s %d\r\n", h, n, (int)chl, ch, h,
-		                IRC_CREATED);
+	/* "channel key" recorded as sent (a NUL byte in it too), shown back as e */
+	char rec[IRC_CHAN_MAX + 1 + IRC_KEY_MAX];
+	size_t kk = kl > IRC_KEY_MAX ? IRC_KEY_MAX : kl, rl = chl;
+	memcpy(rec, ch, chl);
+	if (kl) {
+		rec[rl++] = ' ';
+		memcpy(rec + rl, key, kk);
+		rl += kk;
 	}
-	resp_out_printf(out, ":%s 353 %s = %.*s :@%s\r\n", h, n, (int)chl, ch, n);
-	resp_out_printf(out, ":%s 366 %s %.*s :End of /NAMES list.\r\n", h, n, (int)chl, ch);
+	resp_strv_add_cut(&c->channels, rec, rl, kl > IRC_KEY_MAX);
+	resp_out_printf(out, ":%s!%s@%s JOIN :%s\r\n", n, c->user, peer(c), e);
+	if (c->cfg && c->cfg->irc.topic) {
+		resp_out_printf(out, ":%s 332 %s %s :%s\r\n", h, n, e, c->cfg->irc.topic);
+		resp_out_printf(out, ":%s 333 %s %s %s %d\r\n", h, n, e, h, IRC_CREATED);
+	}
+	resp_out_printf(out, ":%s 353 %s = %s :@%s\r\n", h, n, e, n);
+	resp_out_printf(out, ":%s 366 %s %s :End of /NAMES list.\r\n", h, n, e);
 }
 
 static void cmd_join(struct irc *c, const struct parsed *m, struct resp_out *out)
@@ -278,6 +289,8 @@ static int command(struct irc *c, struct resp_out *out)
 	size_t n = c->line.len;
 	const char *h = host(c);
 	struct parsed m;
+	/* what replies show of the command and its arguments (resp_echo) */
+	char cmd[IRC_CMD_ECHO + 4], e1[IRC_PING_ECHO + 4], e2[IRC_ARG_ECHO + 4];
 
 	c->ping_pending = 0;
 	if (n == 0)
@@ -286,28 +299,27 @@ static int command(struct irc *c, struct resp_out *out)
 	parse(l, n, &m);
 	if (m.cl == 0)
 		return RESP_CONTINUE;
-	int cl = (int)(m.cl > 32 ? 32 : m.cl);
+	resp_echo(cmd, sizeof(cmd), m.cmd, m.cl, IRC_CMD_ECHO);
+#define ECHO(buf, i, max) resp_echo(buf, sizeof(buf), m.p[i], m.pl[i], max)
 #define IS(w) resp_word_eq(m.cmd, m.cl, w)
 #define NEED(k)                                                                                \
 	do {                                                                                   \
 		if (m.np < (k)) {                                                              \
-			resp_out_printf(out, ":%s 461 %s %.*s :Not enough parameters\r\n", h,  \
-			                c->nick, cl, m.cmd);                                   \
+			resp_out_printf(out, ":%s 461 %s %s :Not enough parameters\r\n", h,    \
+			                c->nick, cmd);                                         \
 			return RESP_CONTINUE;                                                  \
 		}                                                                              \
 	} while (0)
 
 	if (IS("QUIT")) {
-		resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Quit: %.*s)\r\n", c->nick,
-		                peer(c), m.np > 0 ? (int)(m.pl[0] > 200 ? 200 : m.pl[0]) : 0,
-		                m.np > 0 ? m.p[0] : "");
+		resp_out_printf(out, "ERROR :Closing Link: %s[%s] (Quit: %s)\r\n", c->nick,
+		                peer(c), m.np > 0 ? ECHO(e1, 0, IRC_TEXT_ECHO) : "");
 		c->done = 1;
 		return RESP_CLOSE;
 	}
 	if (IS("PING")) {
 		NEED(1);
-		resp_out_printf(out, ":%s PONG %s :%.*s\r\n", h, h,
-		                (int)(m.pl[0] > 400 ? 400 : m.pl[0]), m.p[0]);
+		resp_out_printf(out, ":%s PONG %s :%s\r\n", h, h, ECHO(e1, 0, IRC_PING_ECHO));
 		return RESP_CONTINUE;
 	}
 	if (IS("PONG"))
@@ -319,8 +331,8 @@ static int command(struct irc *c, struct resp_out *out)
 			resp_out_printf(out, ":%s CAP %s %.*s :\r\n", h, c->nick, (int)m.pl[0],
 			                m.p[0]);
 		else if (resp_word_eq(m.p[0], m.pl[0], "REQ") && m.np > 1)
-			resp_out_printf(out, ":%s CAP %s NAK :%.*s\r\n", h, c->nick,
-			                (int)(m.pl[1] > 200 ? 200 : m.pl[1]), m.p[1]);
+			resp_out_printf(out, ":%s CAP %s NAK :%s\r\n", h, c->nick,
+			                ECHO(e1, 1, IRC_TEXT_ECHO));
 		return RESP_CONTINUE;
 	}
 	if (IS("PASS")) {
@@ -340,8 +352,8 @@ static int command(struct irc *c, struct resp_out *out)
 			return RESP_CONTINUE;
 		}
 		if (!nick_valid(m.p[0], m.pl[0])) {
-			resp_out_printf(out, ":%s 432 %s %.*s :Erroneous Nickname\r\n", h,
-			                c->nick, (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
+			resp_out_printf(out, ":%s 432 %s %s :Erroneous Nickname\r\n", h,
+			                c->nick, ECHO(e1, 0, IRC_ARG_ECHO));
 			return RESP_CONTINUE;
 		}
 		if (c->registered)
@@ -373,7 +385,7 @@ static int command(struct irc *c, struct resp_out *out)
 		return RESP_CONTINUE;
 	}
 	if (!c->registered) {
-		resp_out_printf(out, ":%s 451 %.*s :You have not registered\r\n", h, cl, m.cmd);
+		resp_out_printf(out, ":%s 451 %s :You have not registered\r\n", h, cmd);
 		return RESP_CONTINUE;
 	}
 	const char *nk = c->nick;
@@ -383,12 +395,12 @@ static int command(struct irc *c, struct resp_out *out)
 			cmd_join(c, &m, out);
 	} else if (IS("PART")) {
 		NEED(1);
-		resp_out_printf(out, ":%s!%s@%s PART %.*s\r\n", nk, c->user, peer(c),
-		                (int)(m.pl[0] > 200 ? 200 : m.pl[0]), m.p[0]);
+		resp_out_printf(out, ":%s!%s@%s PART %s\r\n", nk, c->user, peer(c),
+		                ECHO(e1, 0, IRC_TEXT_ECHO));
 	} else if (IS("PRIVMSG") || IS("NOTICE")) {
 		if (m.np < 1) {
-			resp_out_printf(out, ":%s 411 %s :No recipient given (%.*s)\r\n", h, nk,
-			                cl, m.cmd);
+			resp_out_printf(out, ":%s 411 %s :No recipient given (%s)\r\n", h, nk,
+			                cmd);
 			return RESP_CONTINUE;
 		}
 		record_message(c, IS("PRIVMSG") ? "PRIVMSG" : "NOTICE", &m);
@@ -396,50 +408,47 @@ static int command(struct irc *c, struct resp_out *out)
 			resp_out_printf(out, ":%s 412 %s :No text to send\r\n", h, nk);
 		else if (m.p[0][0] != '#' && m.p[0][0] != '&' &&
 		         !resp_word_eq(m.p[0], m.pl[0], nk) && IS("PRIVMSG"))
-			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk,
-			                (int)(m.pl[0] > 64 ? 64 : m.pl[0]), m.p[0]);
+			resp_out_printf(out, ":%s 401 %s %s :No such nick/channel\r\n", h, nk,
+			                ECHO(e1, 0, IRC_ARG_ECHO));
 	} else if (IS("MODE")) {
 		NEED(1);
-		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		const char *t = ECHO(e1, 0, IRC_ARG_ECHO);
 		if (resp_word_eq(m.p[0], m.pl[0], nk)) {
 			if (m.np > 1)
-				resp_out_printf(out, ":%s MODE %s :%.*s\r\n", nk, nk,
-				                (int)(m.pl[1] > 32 ? 32 : m.pl[1]), m.p[1]);
+				resp_out_printf(out, ":%s MODE %s :%s\r\n", nk, nk,
+				                ECHO(e2, 1, IRC_CMD_ECHO));
 			else
 				resp_out_printf(out, ":%s 221 %s +iwx\r\n", h, nk);
 		} else if (m.p[0][0] == '#' || m.p[0][0] == '&') {
 			if (m.np > 1)
-				resp_out_printf(out, ":%s!%s@%s MODE %.*s %.*s\r\n", nk,
-				                c->user, peer(c), tl, m.p[0],
-				                (int)(m.pl[1] > 64 ? 64 : m.pl[1]), m.p[1]);
+				resp_out_printf(out, ":%s!%s@%s MODE %s %s\r\n", nk, c->user,
+				                peer(c), t, ECHO(e2, 1, IRC_ARG_ECHO));
 			else
-				resp_out_printf(
-				    out, ":%s 324 %s %.*s +nt\r\n:%s 329 %s %.*s %d\r\n", h, nk,
-				    tl, m.p[0], h, nk, tl, m.p[0], IRC_CREATED);
+				resp_out_printf(out,
+				                ":%s 324 %s %s +nt\r\n:%s 329 %s %s %d\r\n", h,
+				                nk, t, h, nk, t, IRC_CREATED);
 		} else {
-			resp_out_printf(out, ":%s 401 %s %.*s :No such nick/channel\r\n", h, nk,
-			                tl, m.p[0]);
+			resp_out_printf(out, ":%s 401 %s %s :No such nick/channel\r\n", h, nk,
+			                t);
 		}
 	} else if (IS("TOPIC")) {
 		NEED(1);
-		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		const char *t = ECHO(e1, 0, IRC_ARG_ECHO);
 		if (c->cfg && c->cfg->irc.topic)
-			resp_out_printf(out, ":%s 332 %s %.*s :%s\r\n", h, nk, tl, m.p[0],
+			resp_out_printf(out, ":%s 332 %s %s :%s\r\n", h, nk, t,
 			                c->cfg->irc.topic);
 		else
-			resp_out_printf(out, ":%s 331 %s %.*s :No topic is set.\r\n", h, nk, tl,
-			                m.p[0]);
+			resp_out_printf(out, ":%s 331 %s %s :No topic is set.\r\n", h, nk, t);
 	} else if (IS("WHO")) {
-		resp_out_printf(out, ":%s 315 %s %.*s :End of /WHO list.\r\n", h, nk,
-		                m.np ? (int)(m.pl[0] > 64 ? 64 : m.pl[0]) : 1,
-		                m.np ? m.p[0] : "*");
+		resp_out_printf(out, ":%s 315 %s %s :End of /WHO list.\r\n", h, nk,
+		                m.np ? ECHO(e1, 0, IRC_ARG_ECHO) : "*");
 	} else if (IS("WHOIS")) {
 		NEED(1);
-		int tl = (int)(m.pl[0] > 64 ? 64 : m.pl[0]);
+		const char *t = ECHO(e1, 0, IRC_ARG_ECHO);
 		resp_out_printf(out,
-		                ":%s 401 %s %.*s :No such nick/channel\r\n"
-		                ":%s 318 %s %.*s :End of /WHOIS list.\r\n",
-		                h, nk, tl, m.p[0], h, nk, tl, m.p[0]);
+		                ":%s 401 %s %s :No such nick/channel\r\n"
+		                ":%s 318 %s %s :End of /WHOIS list.\r\n",
+		                h, nk, t, h, nk, t);
 	} else if (IS("USERHOST")) {
 		resp_out_printf(out, ":%s 302 %s :\r\n", h, nk);
 	} else if (IS("ISON")) {
@@ -454,8 +463,9 @@ static int command(struct irc *c, struct resp_out *out)
 		                     : ":%s 305 %s :You are no longer marked as being away\r\n",
 		                h, nk);
 	} else {
-		resp_out_printf(out, ":%s 421 %s %.*s :Unknown command\r\n", h, nk, cl, m.cmd);
+		resp_out_printf(out, ":%s 421 %s %s :Unknown command\r\n", h, nk, cmd);
 	}
+#undef ECHO
 #undef IS
 #undef NEED
 	return RESP_CONTINUE;

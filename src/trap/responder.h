@@ -32,7 +32,7 @@
  * of the same size), and the responder's state with its fixed buffers (line
  * readers, IMAP's command buffer), all of it counted in resp_mem_held from
  * create to destroy; the worker bounds the number of connections, and what
- * they hold together.
+ * they hold together (its own state for each, from accept, counted too).
  *
  * Memory: cfg and ctx are borrowed for the life of the state (the worker keeps
  * a configuration alive until every connection created with it is destroyed);

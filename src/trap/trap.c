@@ -102,7 +102,7 @@ struct tconn {
 	struct dns_tcp_q *dnsq;
 	int ndnsq;
 	unsigned dnsq_total;
-	size_t mem_charged; /* counted in memory_max besides reply buffers and blobs */
+	size_t mem_charged; /* in memory_max besides reply buffers and blobs: conn_charge */
 	/* the protocol */
 	enum trap_proto proto;
 	int banner_sent;
@@ -116,7 +116,6 @@ struct tconn {
 	unsigned payload_count; /* all stored, listed or not */
 	/* FTP data channel */
 	int data_listen_fd;
-	struct loop_timer *data_pause; /* the data listener rests (no descriptors) */
 	uint16_t data_port;
 	struct tconn *data;   /* the data connection, once it came */
 	struct tconn *parent; /* for a data connection: its control connection */
@@ -410,9 +409,11 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
 /* ---------- connections ---------- */
 
 /*
- * Memory a connection holds outside its reply buffers and blobs (its
- * detection buffer, its TLS state, the DNS questions it recorded), counted
- * in memory_max while it lives and given back, all of it, when it is freed.
+ * Memory a connection holds outside its reply buffers and blobs (this
+ * struct, from conn_new; its detection buffer, its TLS state and hello, its
+ * SSH identification and algorithms, the DNS questions it recorded), counted
+ * in memory_max while it lives and given back, all of it, when it is freed
+ * (conn_release), however it ended.
  */
 static void conn_charge(struct tconn *c, size_t n)
 {
@@ -745,8 +746,10 @@ static void ssh_banner(struct tconn *c)
 static void ssh_step(struct tconn *c)
 {
 	char err[128];
-	if (c->sshb == NULL)
+	if (c->sshb == NULL) {
 		c->sshb = xcalloc(1, sizeof(*c->sshb));
+		conn_charge(c, sizeof(*c->sshb));
+	}
 	int r = ssh_banner_parse(c->in, c->inlen, c->sshb, err, sizeof(err));
 	if (r == -EAGAIN)
 		return;
@@ -757,8 +760,10 @@ static void ssh_step(struct tconn *c)
 		return;
 	}
 	c->sshb_ok = 1;
-	if (c->sshk == NULL)
+	if (c->sshk == NULL) {
 		c->sshk = xcalloc(1, sizeof(*c->sshk));
+		conn_charge(c, sizeof(*c->sshk));
+	}
 	r = ssh_kexinit_parse(c->in + c->sshb->consumed, c->inlen - c->sshb->consumed, c->sshk,
 	                      err, sizeof(err));
 	if (r == -EAGAIN)
@@ -908,8 +913,10 @@ static void begin_tls(struct tconn *c)
 {
 	char err[128];
 	struct trap_worker *w = c->w;
-	if (c->hello == NULL)
+	if (c->hello == NULL) {
 		c->hello = xcalloc(1, sizeof(*c->hello));
+		conn_charge(c, sizeof(*c->hello));
+	}
 	int r = tls_hello_parse(c->in, c->inlen, c->hello, err, sizeof(err));
 	if (r == -EAGAIN && c->inlen < TLS_HELLO_MAX_INPUT)
 		return; /* the rest of the ClientHello is on its way */
@@ -930,6 +937,7 @@ static void begin_tls(struct tconn *c)
 		c->keep_opening = 1;
 		free(c->hello);
 		c->hello = NULL;
+		conn_uncharge(c, sizeof(struct tls_hello));
 	}
 	if (w->tls_ctx == NULL) {
 		conn_close(c, "tls_unavailable");
@@ -1049,6 +1057,7 @@ static struct tconn *conn_new(struct trap_worker *w, int fd, struct trap_listene
                               const struct sockaddr_storage *local)
 {
 	struct tconn *c = xcalloc(1, sizeof(*c));
+	conn_charge(c, sizeof(*c));
 	c->fd = fd;
 	c->w = w;
 	c->l = l;
@@ -1315,6 +1324,7 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	ftp_forget(w, c);
 	c->data_port = 0;
 	data_drop(c); /* a second passive connection while one is open: the old one ends */
+	size_t before = resp_mem_held();
 	struct tconn *d = conn_new(w, dfd, c->l, ss, &c->local);
 	d->state = ST_DATA;
 	d->parent = c;
@@ -1329,24 +1339,13 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 		d->closing = 1;
 	}
 	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
-}
-
-/* The passive data listener rested (no descriptors): watched again. */
-static void data_resume(void *arg)
-{
-	struct tconn *c = arg;
-	c->data_pause = NULL;
-	if (c->data_listen_fd >= 0)
-		loop_io_mod(c->w->loop, c->data_listen_fd, EPOLLIN);
+	/* its state, and the first piece of what it sends, count in memory_max */
+	data_over_budget(d, before);
 }
 
 static void data_listen_close(struct tconn *c)
 {
 	struct trap_worker *w = c->w;
-	if (c->data_pause) {
-		loop_timer_cancel(w->loop, c->data_pause);
-		c->data_pause = NULL;
-	}
 	if (c->data_listen_fd >= 0) {
 		loop_io_del(w->loop, c->data_listen_fd);
 		close(c->data_listen_fd);
@@ -1363,14 +1362,12 @@ static void data_accept(int fd, uint32_t events, void *arg)
 	int dfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (dfd >= 0) {
 		data_attach(c, dfd, &ss);
-	} else if ((errno == EMFILE || errno == ENFILE) && c->data_pause == NULL) {
+	} else if (errno == EMFILE || errno == ENFILE) {
 		/* The connection waits in the backlog and the listener stays readable:
-		 * rest it as the main listeners do (on_accept), or the loop spins. Its
-		 * own timer, cancelled when the listener closes, since its descriptor
-		 * may be another's by the time a shared one would fire. */
+		 * rest it as the main listeners do (on_accept), or the loop spins. The
+		 * pause ends with the listener's registration (data_listen_close). */
 		w->n_refused++;
-		loop_io_mod(w->loop, fd, 0);
-		c->data_pause = loop_timer_add(w->loop, 100, 0, data_resume, c);
+		loop_io_pause(w->loop, fd, EPOLLIN, 100);
 	}
 }
 
@@ -1496,6 +1493,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 			continue;
 		}
 		w->n_conns++;
+		size_t before = resp_mem_held();
 		struct tconn *c = conn_new(w, cfd, l, &peer, &local);
 		c->src = src;
 		if (src)
@@ -1513,6 +1511,10 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		} else if (b != TRAP_PROTO_UNKNOWN) {
 			start_responder(c, b);
 		}
+		/* Its own state counts in memory_max, idle or not, with what the
+		 * protocol of a port that speaks first took as it started: one that
+		 * takes the worker past it is closed at once, as any other. */
+		conn_over_budget(c, before);
 	}
 	emit_soon(&w->em);
 	reap(w);
@@ -1912,7 +1914,8 @@ void trap_prepare(const struct config *c, uid_t uid, gid_t gid)
 	tlsca_close(&ca);
 	if (uid == (uid_t)-1)
 		return;
-	const char *files[] = {"", "/ca.key", "/ca.crt", "/leaf.key"};
+	/* the directory and the CA's two files (the leaf key lives in memory only) */
+	const char *files[] = {"", "/ca.key", "/ca.crt"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		snprintf(path, sizeof(path), "%s%s", dir, files[i]);
 		sandbox_chown(path, i == 0 ? SANDBOX_OWN_DIR : SANDBOX_OWN_FILE, uid, gid,

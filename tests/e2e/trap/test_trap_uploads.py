@@ -7,7 +7,6 @@ with a TLS ClientHello all the same, and eight pipelined requests whose
 headers would not fit one event."""
 
 import re
-import socket
 import ssl
 import time
 

@@ -533,6 +533,50 @@ static void test_record_budget(void **state)
 	free(tx);
 }
 
+/*
+ * A path a 257 reply shows is quoted as RFC 959 has it, a quote in it
+ * doubled, and stays one line: a CR or another control byte in a MKD or CWD
+ * argument becomes '?' (after a NUL, the path ends, as a C path does). The
+ * commands are recorded as sent.
+ */
+static void test_path_reply_one_line(void **state)
+{
+	static const char tx[] = "USER a\r\nPASS b\r\n"
+	                         "MKD x\"y\r226 fake\r\n"
+	                         "CWD /d\"q\r\x01r\0s\r\n"
+	                         "PWD\r\n"
+	                         "MKD \"\"\r\n"
+	                         "NOOP\r\n";
+	struct tr_conn c;
+	tr_run_both(&c, &resp_ftp, NULL, tx, sizeof(tx) - 1);
+	tr_assert_lines(&c);
+	const char *o = tr_out(&c) + strlen("220 (vsFTPd 3.0.3)\r\n");
+	assert_string_equal(o, "331 Please specify the password.\r\n230 Login successful.\r\n"
+	                       "257 \"/x\"\"y?226 fake\" created\r\n"
+	                       "250 Directory successfully changed.\r\n"
+	                       "257 \"/d\"\"q??r\" is the current directory\r\n"
+	                       "257 \"/d\"\"q??r/\"\"\"\"\" created\r\n"
+	                       "200 NOOP ok.\r\n");
+	assert_string_equal(tr_elem(&c, "ftp.command", 2, NULL), "MKD x\"y\r226 fake");
+	assert_memory_equal(tr_elem(&c, "ftp.command", 3, NULL), "CWD /d\"q\r\x01r\0s", 14);
+	tr_close(&c);
+}
+
+/* The longest path there is (511 bytes, each a quote) is shown whole. */
+static void test_path_reply_bounds(void **state)
+{
+	char tx[1200];
+	int n = snprintf(tx, sizeof(tx), "USER a\r\nPASS b\r\nMKD /%s\r\n", tr_pad('"', 600));
+	struct tr_conn c;
+	tr_run_both(&c, &resp_ftp, NULL, tx, (size_t)n);
+	tr_assert_lines(&c);
+	char want[1100];
+	snprintf(want, sizeof(want), "257 \"/%s%s\" created\r\n", tr_pad('"', 510),
+	         tr_pad('"', 510));
+	assert_true(tr_out_has(&c, want));
+	tr_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +592,8 @@ int main(void)
 	    cmocka_unit_test(test_prot_p_refused),
 	    cmocka_unit_test(test_tls_hello_on_data_is_no_file),
 	    cmocka_unit_test(test_record_budget),
+	    cmocka_unit_test(test_path_reply_one_line),
+	    cmocka_unit_test(test_path_reply_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -319,4 +319,31 @@ static inline int tr_out_has(struct tr_conn *c, const char *needle)
 	return strstr(tr_out(c), needle) != NULL;
 }
 
+/*
+ * The replies so far are whole lines, each ended by CRLF, with no CR, LF or
+ * NUL inside one: a client that splits them at CR, at LF or at CRLF reads
+ * the same lines.
+ */
+static inline void tr_assert_lines(struct tr_conn *c)
+{
+	const uint8_t *o = c->out.data;
+	size_t n = c->out.len;
+	for (size_t i = 0; i < n; i++) {
+		int bad = o[i] == '\0' || (o[i] == '\r' && (i + 1 == n || o[i + 1] != '\n')) ||
+		          (o[i] == '\n' && (i == 0 || o[i - 1] != '\r'));
+		if (bad) {
+			/* the line up to it, control bytes shown as \xNN */
+			char ctx[256];
+			size_t k = 0;
+			for (size_t j = i > 40 ? i - 40 : 0; j <= i && k + 5 < sizeof(ctx); j++)
+				k += (size_t)snprintf(
+				    ctx + k, sizeof(ctx) - k,
+				    o[j] < 0x20 || o[j] >= 0x7f ? "\\x%02x" : "%c", o[j]);
+			fail_msg("byte %zu of the replies breaks a line: ...%s", i, ctx);
+		}
+	}
+	if (n > 0 && o[n - 1] != '\n')
+		fail_msg("the replies end inside a line");
+}
+
 #endif

@@ -214,6 +214,88 @@ static void test_record_budget(void **state)
 	free(tx);
 }
 
+/*
+ * Replies that show a client's argument show it on one line: a CR, a NUL or
+ * another control byte in it becomes '?', so that no client (one splitting
+ * at CR included) reads a line the server did not send. The commands are
+ * recorded as sent.
+ */
+static const char tx_echo[] = "FO\rO\r\n"
+                              "NICK 9\rb\r\n"
+                              "NICK n\r\nUSER u 0 * :r\r\n"
+                              "PING :tok\r:evil 001 n :fake\0x\r\n"
+                              "JOIN #a\rb,bad\rc,#n\0ul\r\n"
+                              "MODE #a\rb +k\rk\r\n"
+                              "MODE n :+i\r\x01\r\n"
+                              "MODE m\rx\r\n"
+                              "WHOIS z\rq\r\n"
+                              "WHO m\x7f\r\n"
+                              "TOPIC #t\rx\r\n"
+                              "PART #p\rq\r\n"
+                              "PRIVMSG no\rbody :x\r\n"
+                              "CAP REQ :a\rb\r\n"
+                              "B\rAD x\r\n"
+                              "QUIT :bye\rnow\r\n";
+
+static void test_echo_one_line(void **state)
+{
+	struct tr_conn c;
+	tr_run_both(&c, &resp_irc, &irc_cfg, tx_echo, sizeof(tx_echo) - 1);
+	assert_int_equal(c.act, RESP_CLOSE);
+	tr_assert_lines(&c);
+	static const char *const want[] = {
+	    H "451 FO?O :You have not registered\r\n",
+	    H "432 * 9?b :Erroneous Nickname\r\n",
+	    H "PONG irc.example.net :tok?:evil 001 n :fake?x\r\n",
+	    ":n!u@198.51.100.23 JOIN :#a?b\r\n",
+	    H "353 n = #a?b :@n\r\n",
+	    H "366 n #a?b :End of /NAMES list.\r\n",
+	    H "403 n bad?c :No such channel\r\n",
+	    ":n!u@198.51.100.23 JOIN :#n?ul\r\n",
+	    ":n!u@198.51.100.23 MODE #a?b +k?k\r\n",
+	    ":n MODE n :+i??\r\n",
+	    H "401 n m?x :No such nick/channel\r\n",
+	    H "401 n z?q :No such nick/channel\r\n" H "318 n z?q :End of /WHOIS list.\r\n",
+	    H "315 n m? :End of /WHO list.\r\n",
+	    H "331 n #t?x :No topic is set.\r\n",
+	    ":n!u@198.51.100.23 PART #p?q\r\n",
+	    H "401 n no?body :No such nick/channel\r\n",
+	    H "CAP n NAK :a?b\r\n",
+	    H "421 n B?AD :Unknown command\r\n",
+	    "ERROR :Closing Link: n[198.51.100.23] (Quit: bye?now)\r\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!tr_out_has(&c, want[i]))
+			fail_msg("no %s in\n%s", want[i], tr_out(&c));
+	/* recorded as sent */
+	assert_string_equal(tr_elem(&c, "irc.commands", 0, NULL), "FO\rO");
+	assert_memory_equal(tr_elem(&c, "irc.commands", 4, NULL),
+	                    "PING :tok\r:evil 001 n :fake\0x", 30);
+	assert_string_equal(tr_elem(&c, "irc.commands", 6, NULL), "MODE #a\rb +k\rk");
+	assert_int_equal(tr_count(&c, "irc.channels"), 2);
+	assert_string_equal(tr_elem(&c, "irc.channels", 0, NULL), "#a\rb");
+	/* a NUL in a channel is kept too, and what follows it */
+	assert_memory_equal(tr_elem(&c, "irc.channels", 1, NULL), "#n\0ul", 6);
+	tr_close(&c);
+}
+
+/* A long argument shown back is cut, and says so. */
+static void test_echo_bounds(void **state)
+{
+	char tx[1200];
+	struct tr_conn c;
+	int n = snprintf(tx, sizeof(tx), "NICK n\r\nUSER u 0 * :r\r\nPING :%s\r\nWHOIS %s\r\n",
+	                 tr_pad('p', 500), tr_pad('w', 100));
+	tr_run_both(&c, &resp_irc, &irc_cfg, tx, (size_t)n);
+	tr_assert_lines(&c);
+	char want[600];
+	snprintf(want, sizeof(want), H "PONG irc.example.net :%s...\r\n", tr_pad('p', 400));
+	assert_true(tr_out_has(&c, want));
+	snprintf(want, sizeof(want), H "318 n %s... :End of /WHOIS list.\r\n", tr_pad('w', 64));
+	assert_true(tr_out_has(&c, want));
+	tr_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +305,8 @@ int main(void)
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_garbage),
 	    cmocka_unit_test(test_record_budget),
+	    cmocka_unit_test(test_echo_one_line),
+	    cmocka_unit_test(test_echo_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
