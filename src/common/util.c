@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -245,6 +246,10 @@ int open_plain_at(int dfd, const char *name, struct stat *st, char *why, size_t 
 	return rc;
 }
 
+/* The suffix of write_file_at's temporary names: six of these. */
+static const char tmp_set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+#define TMP_SFX_LEN 6
+
 /* name, unless something is there: atomically where the file system can. */
 static int publish_at(int dfd, const char *tmp, const char *name)
 {
@@ -267,8 +272,7 @@ int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_
 	if (name[0] == '\0' || strchr(name, '/') != NULL || strlen(name) + 9 > NAME_MAX)
 		return -EINVAL;
 	for (int tries = 0; fd < 0 && tries < 100; tries++) {
-		static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-		unsigned char r[6];
+		unsigned char r[TMP_SFX_LEN];
 		if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
 			uint64_t x = (uint64_t)mono_ms() * 2654435761u ^ (uint64_t)getpid() ^
 			             (uint64_t)tries << 40;
@@ -276,7 +280,7 @@ int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_
 		}
 		char sfx[sizeof(r) + 1];
 		for (size_t i = 0; i < sizeof(r); i++)
-			sfx[i] = set[r[i] % (sizeof(set) - 1)];
+			sfx[i] = tmp_set[r[i] % (sizeof(tmp_set) - 1)];
 		sfx[sizeof(r)] = '\0';
 		snprintf(tmp, sizeof(tmp), ".%s.%s", name, sfx);
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -299,6 +303,41 @@ int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_
 	}
 	fsync(dfd); /* the new name itself durable; -EBADF from an O_PATH dfd: no matter */
 	return 0;
+}
+
+int sweep_tmp_at(int dfd, const char *name, int min_age,
+                 void (*removed)(const char *tmp, void *arg), void *arg)
+{
+	size_t nlen = strlen(name);
+	int dup = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dup < 0)
+		return -errno;
+	DIR *d = fdopendir(dup);
+	if (d == NULL) {
+		int e = errno;
+		close(dup);
+		return -e;
+	}
+	int n = 0;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *s = de->d_name;
+		if (strlen(s) != nlen + 2 + TMP_SFX_LEN || s[0] != '.' ||
+		    strncmp(s + 1, name, nlen) != 0 || s[nlen + 1] != '.' ||
+		    strspn(s + nlen + 2, tmp_set) != TMP_SFX_LEN)
+			continue;
+		struct stat st;
+		if (fstatat(dfd, s, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    now - st.st_mtime <= min_age)
+			continue;
+		if (removed)
+			removed(s, arg);
+		if (unlinkat(dfd, s, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int64_t mono_ms(void)

@@ -53,6 +53,16 @@ int open_plain_at(int dfd, const char *name, struct stat *st, char *why, size_t 
  * there (nothing is left behind); else -errno.
  */
 int write_file_at(int dfd, const char *name, mode_t mode, const void *buf, size_t len);
+/*
+ * Remove what a write_file_at of name in dfd left when its process died
+ * between making its temporary file and renaming it (.name.XXXXXX, six of
+ * [a-z0-9]), when it was last changed more than min_age seconds ago (so a
+ * write under way in another process is left alone). Regular files only,
+ * nothing followed. The number removed; each name removed in removed (a
+ * callback, may be NULL) before it goes.
+ */
+int sweep_tmp_at(int dfd, const char *name, int min_age,
+                 void (*removed)(const char *tmp, void *arg), void *arg);
 /* Monotonic clock in milliseconds. */
 int64_t mono_ms(void);
 /* Format an error message into err[errlen]; nothing when err is NULL or errlen 0. */

@@ -477,6 +477,15 @@ static int cadir_open(const char *dir, uid_t *owner, char *err, size_t errlen)
 	return dfd;
 }
 
+/* A temporary file of a CA write older than this was left by a process that died in it. */
+#define TMP_STALE_SECS 60
+
+static void tmp_removed(const char *tmp, void *arg)
+{
+	const struct cadir *d = arg;
+	log_info("%s/%s: removed, left by a CA write that did not finish", d->path, tmp);
+}
+
 /* Load the CA from the directory, making and publishing whatever part is missing. */
 static int ca_load_or_make(struct tlsca *ca, const struct cadir *d, char *err, size_t errlen)
 {
@@ -590,6 +599,8 @@ int tlsca_open(const char *dir, struct tlsca **out, char *err, size_t errlen)
 	struct cadir d = {.path = dir};
 	int rc = d.dfd = cadir_open(dir, &d.owner, err, errlen);
 	if (rc >= 0) {
+		sweep_tmp_at(d.dfd, "ca.key", TMP_STALE_SECS, tmp_removed, &d);
+		sweep_tmp_at(d.dfd, "ca.crt", TMP_STALE_SECS, tmp_removed, &d);
 		rc = ca_load_or_make(ca, &d, err, errlen);
 		close(d.dfd);
 	}

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -277,12 +278,62 @@ static void test_write_file_at(void **state)
 	assert_int_equal(system(p), 0);
 }
 
+static void touch_at(int dfd, const char *name, time_t age)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	struct timespec t[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+	assert_int_equal(futimens(fd, t), 0);
+	close(fd);
+}
+
+static void count_removed(const char *tmp, void *arg)
+{
+	(void)tmp;
+	(*(int *)arg)++;
+}
+
+/*
+ * What a write_file_at left when its process died (.name.XXXXXX) is removed
+ * once older than min_age; a newer one (a write under way elsewhere), other
+ * names, and a link or directory of that shape are left alone.
+ */
+static void test_sweep_tmp_at(void **state)
+{
+	(void)state;
+	char base[] = "/tmp/sinktrap-util-XXXXXX", names[512], p[600];
+	assert_non_null(mkdtemp(base));
+	int dfd = open(base, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	touch_at(dfd, ".ca.key.ab12cd", 3600); /* left by a crash */
+	touch_at(dfd, ".ca.key.zz99aa", 2);    /* a write under way */
+	touch_at(dfd, ".ca.key.AB12CD", 3600); /* not a suffix write_file_at makes */
+	touch_at(dfd, ".ca.key.ab12c", 3600);
+	touch_at(dfd, ".ca.crt.ab12cd", 3600); /* another name's */
+	touch_at(dfd, "ca.key", 3600);
+	assert_int_equal(symlinkat("/etc/passwd", dfd, ".ca.key.link00"), 0);
+	assert_int_equal(mkdirat(dfd, ".ca.key.dir000", 0700), 0);
+	int seen = 0;
+	assert_int_equal(sweep_tmp_at(dfd, "ca.key", 60, count_removed, &seen), 1);
+	assert_int_equal(seen, 1);
+	names_in(base, names, sizeof(names));
+	assert_string_equal(names, ".ca.crt.ab12cd .ca.key.AB12CD .ca.key.ab12c .ca.key.dir000 "
+	                           ".ca.key.link00 .ca.key.zz99aa ca.key ");
+	assert_int_equal(sweep_tmp_at(dfd, "ca.key", 60, NULL, NULL), 0);
+	assert_int_equal(sweep_tmp_at(dfd, "ca.crt", 60, NULL, NULL), 1);
+	close(dfd);
+	snprintf(p, sizeof(p), "rm -rf '%s'", base);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_duration),      cmocka_unit_test(test_set_err_code),
 	    cmocka_unit_test(test_mkdir_p_owned), cmocka_unit_test(test_mkdir_p_links),
 	    cmocka_unit_test(test_open_plain_at), cmocka_unit_test(test_write_file_at),
+	    cmocka_unit_test(test_sweep_tmp_at),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

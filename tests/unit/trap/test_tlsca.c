@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
@@ -967,12 +968,42 @@ static void test_file_owners(void **state)
 	assert_null(ca);
 }
 
+/* A private key's temporary file left by a process that died writing it goes
+ * at the next open, once it is a minute old; a fresh one stays. */
+static void test_stale_tmp_removed(void **state)
+{
+	struct fixture *f = *state;
+	char err[256], dir[400], path[450];
+	struct tlsca *ca = NULL;
+	snprintf(dir, sizeof(dir), "%s/crashed", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	copy_file(f->cadir, dir, "ca.key");
+	copy_file(f->cadir, dir, "ca.crt");
+	const char *tmps[] = {".ca.key.q1w2e3", ".ca.crt.q1w2e3", ".ca.key.r4t5y6"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tmps[i]);
+		write_file(path, "-----BEGIN PRIVATE KEY-----\n");
+		if (i < 2) {
+			struct timespec t[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+			assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+		}
+	}
+	assert_int_equal(tlsca_open(dir, &ca, err, sizeof(err)), 0);
+	tlsca_close(&ca);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, tmps[i]);
+		assert_int_equal(access(path, F_OK) == 0, i == 2);
+	}
+	assert_int_equal(entries(dir), 3);
+}
+
 int main(void)
 {
 	log_level_set(LOG_LVL_WARN);
 	signal(SIGPIPE, SIG_IGN); /* a peer may hang up first */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ca_made),
+	    cmocka_unit_test(test_stale_tmp_removed),
 	    cmocka_unit_test(test_reopen_same_ca),
 	    cmocka_unit_test(test_planted_files_are_not_read),
 	    cmocka_unit_test(test_cert_for_name),
