@@ -118,8 +118,13 @@ int sink_wants(const struct sink *s, const uint8_t *rec, size_t len)
 	                       (type.strlen == 4 && !memcmp(type.str, "flow", 4)) ||
 	                       (type.strlen == 12 && !memcmp(type.str, "pcap_expired", 12))))
 		return 1;
-	int have_action = s->need_action && ev_find(rec, len, "sinkhole.action", &action) &&
+	int have_action = (s->need_action || s->keep_tables) &&
+	                  ev_find(rec, len, "sinkhole.action", &action) &&
 	                  action.kind == EV_STR;
+	/* a sinkholed answer keeps its address's last_seen in the map */
+	if (s->keep_tables && have_action && type.strlen == 3 && !memcmp(type.str, "dns", 3) &&
+	    action.strlen == 8 && !memcmp(action.str, "sinkhole", 8))
+		return 1;
 	return sinkspec_types_match(&s->types, type.str, type.strlen,
 	                            have_action ? action.str : NULL,
 	                            have_action ? action.strlen : 0);
@@ -202,9 +207,9 @@ static void pend_push(struct sink *s, const struct queue_span *sp, int64_t now)
 
 /*
  * Acknowledge the held batches that the peer's TCP has acknowledged and that
- * are older than the resend window; all: every batch the peer acknowledged.
+ * are older than the resend window.
  */
-static void confirm(struct sink *s, int64_t now, int all)
+static void confirm(struct sink *s, int64_t now)
 {
 	if (s->pend_head == s->npend)
 		return;
@@ -214,7 +219,7 @@ static void confirm(struct sink *s, int64_t now, int all)
 	int any = 0;
 	while (s->pend_head < s->npend) {
 		struct pending *p = &s->pend[s->pend_head];
-		if (p->bytes_mark > acked_upto || (!all && now - p->t_ms < s->resend_ms))
+		if (p->bytes_mark > acked_upto || now - p->t_ms < s->resend_ms)
 			break;
 		queue_ack(s->q, &p->span);
 		s->pend_head++;
@@ -317,7 +322,7 @@ static void *sink_thread(void *arg)
 			continue; /* a stop asked meanwhile is seen first */
 		}
 		if (s->ops->windowed)
-			confirm(s, now, 0);
+			confirm(s, now);
 		if (queue_read(s->q, &b, s->batch_bytes)) {
 			/* Only damaged records, skipped: nothing to send, acknowledged in
 			 * order. */
@@ -339,8 +344,11 @@ static void *sink_thread(void *arg)
 			continue;
 		}
 		if (stop) {
-			/* Everything is written: wait for the peer to take it, then stop. */
-			confirm(s, now, 1);
+			/* Everything is written: wait for the peer to take it, and for the
+			 * resend window, as at any other time (a receiver that dies within
+			 * it loses what it held), then stop; what the grace does not see
+			 * through stays queued and is sent again at the next start. */
+			confirm(s, now);
 			if (s->pend_head == s->npend)
 				break;
 			wait_for(s, 10, -1);

@@ -49,7 +49,8 @@ struct sink {
 	struct cfg_strv types; /* its own copy: the config it came from may be freed */
 	int need_action;
 	/* Databases: also take the events that fill their own tables (sinkhole_map, flow,
-	 * pcap_expired) whatever the filter, as the local store does. */
+	 * pcap_expired, and sinkholed answers for the map's last_seen) whatever the
+	 * filter, as the local store does. */
 	int keep_tables;
 	int resend_ms;
 	size_t batch_bytes;

@@ -24,6 +24,7 @@
 #include "../common/util.h"
 #include "db.h"
 #include "evsum.h"
+#include "pg_copy.h"
 #include "render.h"
 #include "rows.h"
 #include "sink_impl.h"
@@ -239,8 +240,20 @@ static void pg_disconnect(struct sink *s)
 static int pg_connect(struct sink *s, char *err, size_t errlen)
 {
 	struct pg_sink *g = impl(s);
-	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"5", "sinktrap", g->conninfo, NULL};
+	/* A server whose host is gone mid-batch is given up within about half a
+	 * minute (TCP keepalives, and a limit on data left unacknowledged), not
+	 * the kernel's two hours; the connection string the user gave (dbname,
+	 * expanded after these) may set any of them otherwise. */
+	const char *keys[] = {"connect_timeout",
+	                      "application_name",
+	                      "keepalives",
+	                      "keepalives_idle",
+	                      "keepalives_interval",
+	                      "keepalives_count",
+	                      "tcp_user_timeout",
+	                      "dbname",
+	                      NULL};
+	const char *vals[] = {"5", "sinktrap", "1", "10", "5", "3", "30000", g->conninfo, NULL};
 	g->conn = PQconnectStartParams(keys, vals, 1);
 	if (g->conn == NULL || PQstatus(g->conn) == CONNECTION_BAD) {
 		pg_error(g->conn, "connect", err, errlen);
@@ -273,95 +286,6 @@ static int pg_connect(struct sink *s, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
-}
-
-/*
- * A COPY text value: valid UTF-8 as is; NUL and bytes that are not UTF-8
- * (the database refuses both) as U+FFFD; backslash, tab, CR, LF escaped.
- */
-static void copy_text(struct strbuf *o, const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		size_t j = i;
-		while (j < n && p[j] >= 0x20 && p[j] < 0x80 && p[j] != '\\')
-			j++;
-		if (j > i) {
-			strbuf_put(o, p + i, j - i);
-			i = j;
-			continue;
-		}
-		uint8_t c = p[i];
-		if (c == '\\') {
-			strbuf_put(o, "\\\\", 2);
-		} else if (c == '\t') {
-			strbuf_put(o, "\\t", 2);
-		} else if (c == '\n') {
-			strbuf_put(o, "\\n", 2);
-		} else if (c == '\r') {
-			strbuf_put(o, "\\r", 2);
-		} else if (c == 0) {
-			strbuf_put(o, "\xef\xbf\xbd", 3);
-		} else if (c < 0x80) {
-			strbuf_putc(o, (char)c); /* other control characters are valid text */
-		} else {
-			size_t l = utf8_len(p + i, n - i);
-			if (l > 1) {
-				strbuf_put(o, p + i, l);
-				i += l;
-				continue;
-			}
-			strbuf_put(o, "\xef\xbf\xbd", 3);
-		}
-		i++;
-	}
-}
-
-static void col_sep(struct strbuf *o)
-{
-	strbuf_putc(o, '\t');
-}
-
-static void col_str(struct strbuf *o, const struct ev_field *f)
-{
-	col_sep(o);
-	if (f == NULL || f->kind != EV_STR)
-		strbuf_puts(o, "\\N");
-	else
-		copy_text(o, f->str, f->strlen);
-}
-
-static void col_int(struct strbuf *o, const struct ev_field *f, int64_t min, int64_t max)
-{
-	col_sep(o);
-	if (f == NULL || (f->kind != EV_INT && f->kind != EV_TIME) || f->i < min || f->i > max)
-		strbuf_puts(o, "\\N");
-	else
-		strbuf_printf(o, "%" PRId64, f->i);
-}
-
-/* One sessions_stage line (the columns of rows.h, then vlan, pcap_files, expired). */
-static void session_line(struct strbuf *o, uint32_t seq, const struct session_row *r)
-{
-	strbuf_printf(o, "%u", seq);
-	for (int i = 0; i < SC_MAX; i++) {
-		const struct ev_field *f = r->col[i].kind ? &r->col[i] : NULL;
-		if (f && (f->kind == EV_INT || f->kind == EV_TIME))
-			col_int(o, f, INT64_MIN, INT64_MAX);
-		else
-			col_str(o, f);
-	}
-	col_sep(o);
-	if (r->vlan[0])
-		strbuf_puts(o, r->vlan);
-	else
-		strbuf_puts(o, "\\N");
-	col_sep(o);
-	if (r->pcap_files[0])
-		copy_text(o, (const uint8_t *)r->pcap_files, strlen(r->pcap_files));
-	else
-		strbuf_puts(o, "\\N");
-	strbuf_printf(o, "\t%s\n", r->expired ? "t" : "f");
 }
 
 /* COPY ... FROM STDIN begun; 0, or -1 with err. */
@@ -430,8 +354,9 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		evsum_extract(rec, len, &es);
 		int keep = keep_row(g, &es);
 		int is_map = evsum_is(&es, ES_EVENT_TYPE, "sinkhole_map");
-		int touch = keep && evsum_is(&es, ES_EVENT_TYPE, "dns") &&
-		            evsum_is(&es, ES_ACTION, "sinkhole");
+		/* a sinkholed answer raises its address's last_seen, stored or not */
+		int touch =
+		    evsum_is(&es, ES_EVENT_TYPE, "dns") && evsum_is(&es, ES_ACTION, "sinkhole");
 		const struct ev_field *ans = evsum_get(&es, ES_ANSWER);
 		if (touch && (ans == NULL || ans->kind != EV_STR || ans->strlen == 0 ||
 		              ans->str[0] == 'N'))
@@ -439,40 +364,40 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		int is_session = session_row_extract(rec, len, &sr);
 		int is_payload = keep && payload_row_extract(rec, len, &pr);
 		int is_expiry = expired_file_extract(rec, len, &xf);
-		if (!keep && !is_map && !is_session && !is_expiry)
+		if (!keep && !is_map && !is_session && !is_expiry && !touch)
 			continue;
 		if (is_session)
-			session_line(&g->ses, seq, &sr);
+			pg_copy_session(&g->ses, seq, &sr);
 		struct strbuf *o = &g->copy;
 		strbuf_printf(o, "%u\t%s", seq++, keep ? "t" : "f");
-		col_str(o, evsum_get(&es, ES_EVENT_ID));
-		col_int(o, evsum_get(&es, ES_TIMESTAMP), INT64_MIN, INT64_MAX);
-		col_str(o, evsum_get(&es, ES_EVENT_TYPE));
-		col_str(o, evsum_get(&es, ES_SRC_IP));
-		col_int(o, evsum_get(&es, ES_SRC_PORT), 0, 65535);
-		col_str(o, evsum_get(&es, ES_DEST_IP));
-		col_int(o, evsum_get(&es, ES_DEST_PORT), 0, 65535);
-		col_str(o, evsum_get(&es, ES_PROTO));
-		col_str(o, evsum_get(&es, ES_COMMUNITY_ID));
-		col_int(o, evsum_get(&es, ES_FLOW_ID), INT64_MIN, INT64_MAX);
-		col_str(o, evsum_domain(&es));
-		col_sep(o);
+		pg_copy_str(o, evsum_get(&es, ES_EVENT_ID));
+		pg_copy_int(o, evsum_get(&es, ES_TIMESTAMP), INT64_MIN, INT64_MAX);
+		pg_copy_str(o, evsum_get(&es, ES_EVENT_TYPE));
+		pg_copy_str(o, evsum_get(&es, ES_SRC_IP));
+		pg_copy_int(o, evsum_get(&es, ES_SRC_PORT), 0, 65535);
+		pg_copy_str(o, evsum_get(&es, ES_DEST_IP));
+		pg_copy_int(o, evsum_get(&es, ES_DEST_PORT), 0, 65535);
+		pg_copy_str(o, evsum_get(&es, ES_PROTO));
+		pg_copy_str(o, evsum_get(&es, ES_COMMUNITY_ID));
+		pg_copy_int(o, evsum_get(&es, ES_FLOW_ID), INT64_MIN, INT64_MAX);
+		pg_copy_str(o, evsum_domain(&es));
+		pg_copy_sep(o);
 		if (keep) {
 			strbuf_reset(&g->line);
 			render_json(rec, len, g->sensor, &g->line);
-			copy_text(o, (const uint8_t *)g->line.data, g->line.len);
+			pg_copy_text(o, (const uint8_t *)g->line.data, g->line.len);
 		} else {
 			strbuf_puts(o, "\\N");
 		}
-		col_str(o, touch ? ans : NULL);
-		col_str(o, is_map ? evsum_get(&es, ES_MAP_ADDRESS) : NULL);
-		col_str(o, is_map ? evsum_get(&es, ES_MAP_DOMAIN) : NULL);
-		col_str(o, is_map ? evsum_get(&es, ES_MAP_FAMILY) : NULL);
-		col_str(o, is_payload ? &pr.sha256 : NULL);
-		col_int(o, is_payload ? &pr.size : NULL, 0, INT64_MAX);
-		col_str(o, is_payload && pr.kind.kind ? &pr.kind : NULL);
-		col_str(o, is_payload && pr.filename.kind ? &pr.filename : NULL);
-		col_str(o, is_expiry ? &xf : NULL);
+		pg_copy_str(o, touch ? ans : NULL);
+		pg_copy_str(o, is_map ? evsum_get(&es, ES_MAP_ADDRESS) : NULL);
+		pg_copy_str(o, is_map ? evsum_get(&es, ES_MAP_DOMAIN) : NULL);
+		pg_copy_str(o, is_map ? evsum_get(&es, ES_MAP_FAMILY) : NULL);
+		pg_copy_str(o, is_payload ? &pr.sha256 : NULL);
+		pg_copy_int(o, is_payload ? &pr.size : NULL, 0, INT64_MAX);
+		pg_copy_str(o, is_payload && pr.kind.kind ? &pr.kind : NULL);
+		pg_copy_str(o, is_payload && pr.filename.kind ? &pr.filename : NULL);
+		pg_copy_str(o, is_expiry ? &xf : NULL);
 		strbuf_putc(o, '\n');
 		any_map |= is_map;
 		any_answer |= touch;

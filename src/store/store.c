@@ -56,6 +56,9 @@ struct peer {
 	char name[16];
 	uint64_t events;
 	int subscribed;        /* gets every new sinkhole mapping (the trap, for attribution) */
+	int map_sent;          /* it asked for the map on this channel, and had it */
+	int lagging;           /* took no new mapping in time: not waited for until it does */
+	uint64_t maps_missed;  /* new mappings not passed to it while it lagged */
 	uint64_t bad;          /* messages dropped as malformed */
 	uint64_t bad_reported; /* of those, already said */
 	int64_t bad_said_at;   /* ms: said at most once a second */
@@ -310,12 +313,29 @@ static void map_publish(struct store *s, const char *address, const char *domain
 		return;
 	for (int i = 0; i < s->npeers; i++) {
 		struct peer *p = &s->peers[i];
+		if (p->fd < 0 || !p->subscribed)
+			continue;
 		/* A peer behind on its channel is waited for a while: a mapping it
-		 * misses would leave a recycled address under its old domain. */
-		if (p->fd >= 0 && p->subscribed &&
-		    send_blocking(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl, 1000) < 0)
-			log_warnx("could not pass the sinkhole mapping %s -> %s to %s", address,
-			          domain, p->name);
+		 * misses would leave a recycled address under its old domain. One
+		 * that took nothing in that while is not waited for again until it
+		 * takes one, so a hung peer cannot hold the store a second for each
+		 * new mapping. */
+		int r = send_blocking(p->fd, IPC_MAP_ENTRY, &e, sizeof(e), domain, nl,
+		                      p->lagging ? 0 : 1000);
+		if (r < 0) {
+			if (!p->lagging)
+				log_warnx(
+				    "could not pass the sinkhole mapping %s -> %s to %s (%s): "
+				    "the new mappings it misses are counted, not waited for, "
+				    "until it takes one",
+				    address, domain, p->name, strerror(-r));
+			p->lagging = 1;
+			p->maps_missed++;
+		} else if (p->lagging) {
+			log_warnx("%s takes sinkhole mappings again; it missed %" PRIu64,
+			          p->name, p->maps_missed);
+			p->lagging = 0;
+		}
 	}
 }
 
@@ -943,6 +963,20 @@ static void peer_event(int fd, uint32_t events, void *arg)
 				peer_bad(s, p, "a malformed event record");
 			break;
 		case IPC_MAP_REQUEST: {
+			/* The workers that attribute by address ask once, as they start;
+			 * sending the map takes the store's time (and waits for a reader
+			 * that is behind), so no other asks, and none twice. */
+			if (strcmp(p->name, "dns") != 0 && strcmp(p->name, "trap") != 0) {
+				peer_bad(s, p,
+				         "a sinkhole map request from a worker that does not "
+				         "attribute by address");
+				break;
+			}
+			if (p->map_sent) {
+				peer_bad(s, p, "a second sinkhole map request");
+				break;
+			}
+			p->map_sent = 1;
 			/* Everything accepted so far is in the map before it is sent. */
 			commit(s);
 			struct map_send ms = {fd, 0};
@@ -981,6 +1015,8 @@ static void peer_add(struct store *s, int fd, const char *name)
 	}
 	p->fd = fd;
 	snprintf(p->name, sizeof(p->name), "%s", name);
+	p->subscribed = p->map_sent = p->lagging = 0;
+	p->maps_missed = 0;
 	fd_nonblock(fd);
 	loop_io_add(s->loop, fd, EPOLLIN, peer_event, p);
 }

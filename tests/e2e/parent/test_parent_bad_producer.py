@@ -1,5 +1,6 @@
 """A producer that sends the store what no worker makes (a malformed event record, a
-broken frame, a message type the store does not take): the message is dropped, said in
+broken frame, a message type the store does not take, a second request for the
+sinkhole map): the message is dropped, said in
 the log and as an alert, and the channel is kept, so the events the worker makes after
 it still reach the store.
 
@@ -17,6 +18,7 @@ import harness
 
 SYS_PIDFD_GETFD = 438  # the same number on x86_64 and aarch64
 IPC_EVENTS = 1
+IPC_MAP_REQUEST = 2
 IPC_NO_SUCH_TYPE = 999
 
 
@@ -75,6 +77,10 @@ def test_a_bad_message_is_dropped_and_the_worker_keeps_its_channel(res):
         ch.send(frame(IPC_EVENTS, struct.pack("=I", 1 << 30) + b"garbage" * 4))
         ch.send(struct.pack("=II", IPC_EVENTS, 4000) + b"short")
         ch.send(frame(IPC_NO_SUCH_TYPE, b"x"))
+        # The worker asked for the sinkhole map as it started: asking again (sending the
+        # map takes the store's time) is refused, twice.
+        ch.send(frame(IPC_MAP_REQUEST, b"\x01"))
+        ch.send(frame(IPC_MAP_REQUEST, b""))
 
     harness.wait_until(lambda: "malformed message" in st.log(), 10,
                        what="the store to say what it dropped")
@@ -92,8 +98,9 @@ def test_a_bad_message_is_dropped_and_the_worker_keeps_its_channel(res):
         assert all(a["stats"]["worker"] == "dns" for a in alerts)
         return sum(a["stats"]["messages_dropped"] for a in alerts)
 
-    # The three are counted, those after the first within its second by the next tick.
-    harness.wait_until(lambda: dropped() == 3, 10, what="an alert for each dropped message")
+    # The five are counted, those after the first within its second by the next tick.
+    harness.wait_until(lambda: dropped() == 5, 10, what="an alert for each dropped message")
+    assert "(the last: a second sinkhole map request)" in st.log()
     assert re.search(r"dns sent 1 malformed message \(the last: a malformed event record\)",
                      st.log())
     # The store and the worker are the ones that were there: nothing was restarted.
