@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/event.h"
+#include "common/siphash.h"
 
 #define NIL 0xffffffffu
 #define NS 1000000000ll
@@ -48,7 +49,7 @@ struct held_ent {
 };
 
 struct flow_frags {
-	uint64_t k0, k1; /* hash key */
+	struct sipkey key; /* hash key */
 	struct frag_slot slots[FRAG_SLOTS];
 	/* held later fragments: waiting (hashed, in the order held) or due (to be taken) */
 	struct held_ent held[HOLD_ENTS];
@@ -69,7 +70,7 @@ struct flow_table {
 	uint32_t fresh;     /* entries from here on were never used: touched only when needed */
 	uint32_t head[CLS_MAX], tail[CLS_MAX];
 	int64_t timeout[CLS_MAX];
-	uint64_t k0, k1; /* hash key */
+	struct sipkey key; /* hash key */
 	uint64_t next_id;
 	uint64_t id_end; /* last id of the block taken (0: no end) */
 	uint32_t file_id;
@@ -79,51 +80,6 @@ struct flow_table {
 	struct flow_stats st;
 	struct flow_frags frags;
 };
-
-/* ---- SipHash-1-3: the flow hash is keyed, so remote peers cannot aim at one bucket ---- */
-
-static uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND                                                                               \
-	do {                                                                                   \
-		v0 += v1;                                                                      \
-		v1 = rotl(v1, 13);                                                             \
-		v1 ^= v0;                                                                      \
-		v0 = rotl(v0, 32);                                                             \
-		v2 += v3;                                                                      \
-		v3 = rotl(v3, 16);                                                             \
-		v3 ^= v2;                                                                      \
-		v0 += v3;                                                                      \
-		v3 = rotl(v3, 21);                                                             \
-		v3 ^= v0;                                                                      \
-		v2 += v1;                                                                      \
-		v1 = rotl(v1, 17);                                                             \
-		v1 ^= v2;                                                                      \
-		v2 = rotl(v2, 32);                                                             \
-	} while (0)
-
-static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint64_t *w, size_t nw)
-{
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
-	for (size_t i = 0; i < nw; i++) {
-		v3 ^= w[i];
-		SIPROUND;
-		v0 ^= w[i];
-	}
-	uint64_t b = (uint64_t)(nw * 8) << 56;
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 /* Direction-free hash: the lower (address, port) end goes first. */
 static uint32_t key_hash(const struct flow_table *ft, const struct decode_key *k)
@@ -145,7 +101,7 @@ static uint32_t key_hash(const struct flow_table *ft, const struct decode_key *k
 	w[4] =
 	    (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->vlan[0] << 16 | k->vlan[1];
 	w[5] = (uint64_t)k->family << 8 | k->proto;
-	return (uint32_t)siphash13(ft->k0, ft->k1, w, 6);
+	return (uint32_t)siphash13_words(&ft->key, w, 6);
 }
 
 /* 0 = same direction, 1 = reverse, -1 = another flow. */
@@ -172,19 +128,6 @@ void flow_config_default(struct flow_config *c)
 	c->tcp_closed_timeout = 60;
 	c->udp_timeout = 120;
 	c->other_timeout = 60;
-}
-
-/* SipHash keys: from seed when it is set (reproducible tests), else random
- * (the time and salt's address when the kernel gives nothing). */
-static void hash_keys(uint64_t seed, const void *salt, uint64_t *k0, uint64_t *k1)
-{
-	uint64_t k[2] = {seed, seed * 0x9e3779b97f4a7c15ull};
-	if (seed == 0 && getrandom(k, sizeof(k), 0) != sizeof(k)) {
-		k[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)salt;
-		k[1] = k[0] * 0x9e3779b97f4a7c15ull;
-	}
-	*k0 = k[0];
-	*k1 = k[1];
 }
 
 int flow_table_new(struct flow_table **out, const struct flow_config *c)
@@ -218,9 +161,8 @@ int flow_table_new(struct flow_table **out, const struct flow_config *c)
 	ft->timeout[CLS_TCP_CLOSED] = c->tcp_closed_timeout * NS;
 	ft->timeout[CLS_UDP] = c->udp_timeout * NS;
 	ft->timeout[CLS_OTHER] = c->other_timeout * NS;
-	hash_keys(c->hash_seed, ft, &ft->k0, &ft->k1);
-	ft->frags.k0 = ft->k0;
-	ft->frags.k1 = ft->k1;
+	sipkey_init(&ft->key, c->hash_seed, ft);
+	ft->frags.key = ft->key;
 	ft->next_id = c->id_base;
 	ft->id_end = c->id_end;
 	*out = ft;
@@ -423,7 +365,7 @@ int flow_frags_new(struct flow_frags **out)
 	*out = NULL;
 	if (m == NULL)
 		return -ENOMEM;
-	hash_keys(0, m, &m->k0, &m->k1);
+	sipkey_init(&m->key, 0, m);
 	*out = m;
 	return 0;
 }
@@ -448,7 +390,7 @@ static struct frag_slot *frag_slot(struct flow_frags *m, const struct decode_pkt
 	memcpy(&w[2], d->dst, 8);
 	memcpy(&w[3], d->dst + 8, 8);
 	w[4] = (uint64_t)d->frag_id << 16 | (uint64_t)d->l3 << 8 | d->proto;
-	return &m->slots[siphash13(m->k0, m->k1, w, 5) & (FRAG_SLOTS - 1)];
+	return &m->slots[siphash13_words(&m->key, w, 5) & (FRAG_SLOTS - 1)];
 }
 
 static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
@@ -468,7 +410,7 @@ static uint16_t held_bucket(const struct flow_frags *m, const struct decode_key 
 	memcpy(&w[3], k->dst + 8, 8);
 	w[4] = (uint64_t)id << 16 | (uint64_t)k->family << 8 | k->proto;
 	w[5] = (uint64_t)k->vlan[0] << 16 | k->vlan[1];
-	return (uint16_t)(siphash13(m->k0, m->k1, w, 6) & (HOLD_BUCKETS - 1));
+	return (uint16_t)(siphash13_words(&m->key, w, 6) & (HOLD_BUCKETS - 1));
 }
 
 static int held_same(const struct held_ent *e, const struct decode_key *k, uint32_t id)

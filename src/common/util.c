@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "siphash.h"
 
 void *xmalloc(size_t n)
 {
@@ -338,6 +339,18 @@ int sweep_tmp_at(int dfd, const char *name, int min_age,
 	}
 	closedir(d);
 	return n;
+}
+
+void sipkey_init(struct sipkey *k, uint64_t seed, const void *salt)
+{
+	uint64_t v[2] = {seed, seed * 0x9e3779b97f4a7c15ull};
+	if (seed == 0 && getrandom(v, sizeof(v), 0) != (ssize_t)sizeof(v)) {
+		v[0] =
+		    (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)salt ^ (uint64_t)getpid() << 32;
+		v[1] = v[0] * 0x9e3779b97f4a7c15ull;
+	}
+	k->k0 = v[0];
+	k->k1 = v[1];
 }
 
 int64_t mono_ms(void)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/siphash.h"
 #include "../common/util.h"
 
 struct centry {
@@ -22,11 +23,13 @@ struct dns_cache {
 	size_t bytes, max_bytes;
 	uint32_t max_ttl;
 	struct centry *head, *tail;
+	struct sipkey key; /* the names are the clients' choice: a keyed hash */
 };
 
 struct dns_cache *dns_cache_new(uint32_t max_entries, size_t max_bytes, uint32_t max_ttl)
 {
 	struct dns_cache *c = xcalloc(1, sizeof(*c));
+	sipkey_init(&c->key, 0, c);
 	uint32_t size = 1024;
 	while (size < max_entries && size < (1u << 24))
 		size <<= 1;
@@ -63,16 +66,6 @@ static size_t make_key(const struct dns_query *q, uint8_t *key)
 	memcpy(key + nl, q->qraw + nl, 4);
 	key[nl + 4] = (uint8_t)((q->edns_do ? 1 : 0) | ((q->flags & DNS_F_CD) ? 2 : 0));
 	return nl + 5;
-}
-
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h ^ (h >> 29);
 }
 
 static void lru_unlink(struct dns_cache *c, struct centry *e)
@@ -132,7 +125,7 @@ void dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t
 	uint32_t ttl = m->min_ttl < c->max_ttl ? m->min_ttl : c->max_ttl;
 	uint8_t key[DNS_NAME_WIRE_MAX + 8];
 	size_t kl = make_key(q, key);
-	uint64_t h = hash_bytes(key, kl);
+	uint64_t h = siphash13(&c->key, key, kl);
 	struct centry *old = find(c, key, kl, h);
 	if (old)
 		remove_entry(c, old);
@@ -160,7 +153,7 @@ size_t dns_cache_get(struct dns_cache *c, const struct dns_query *q, int64_t now
 	if (c->n == 0)
 		return 0;
 	size_t kl = make_key(q, key);
-	uint64_t h = hash_bytes(key, kl);
+	uint64_t h = siphash13(&c->key, key, kl);
 	struct centry *e = find(c, key, kl, h);
 	if (e == NULL)
 		return 0;

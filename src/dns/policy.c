@@ -1080,7 +1080,7 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 	                                         "SRV", "HTTPS", "SVCB", "NAPTR", "CAA"};
 	char q[128], trig[2 * sizeof(ps->origin)];
 	struct tok t[RPZ_MAX_TOKENS];
-	const struct tok *type;
+	const struct tok *type, *target = NULL;
 	unsigned flags = RULE_SELF | ps->allow;
 	int cont, n, i, tl;
 	size_t k;
@@ -1155,6 +1155,8 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 			parse_warn(ps, "unsupported RPZ action %s",
 			           msg_quote(q, sizeof(q), t[i].s, (size_t)(t[i].e - t[i].s)));
 			return;
+		} else {
+			target = &t[i];
 		}
 	} else {
 		for (k = 0; k < sizeof(data_types) / sizeof(data_types[0]); k++)
@@ -1181,6 +1183,11 @@ static void rpz_line(struct parse *ps, const char *s, const char *e)
 		parse_warn(ps, "wildcard for every name is not supported");
 		return;
 	}
+	/* The older form of passthru: a CNAME to the trigger itself, absolute
+	 * (BIND still reads it so). */
+	if (target && target->e - target->s == tl + 1 && target->e[-1] == '.' &&
+	    strncasecmp(target->s, trig, (size_t)tl) == 0)
+		flags |= RULE_ALLOW;
 	const char *special = rpz_special_trigger(trig, (size_t)tl);
 	if (special && !strcmp(special, "rpz-ip")) {
 		/* An address in a forwarded answer: the name that got it is sinkholed. */

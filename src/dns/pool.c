@@ -20,8 +20,14 @@
 #include <sys/socket.h>
 
 #include "pool.h"
+#include "../common/siphash.h"
 
 #define NIL UINT32_MAX
+/* What the names may hold, per mapping on average (a name a client makes up, of
+ * bytes that take four characters each as text, can be a thousand long), and at
+ * least in all. */
+#define POOL_NAME_BYTES 64
+#define POOL_NAME_BYTES_MIN 4096
 #define POOL_MAX_SLOTS (1u << 30)
 
 struct pool_slot {
@@ -36,27 +42,21 @@ struct pool {
 	uint64_t first;    /* position in the prefix of the first usable address */
 	uint32_t cap;      /* usable addresses, one slot each */
 	uint32_t used;
-	uint32_t cursor; /* every slot below it is taken (slots are never freed) */
+	uint32_t cursor; /* every slot below it is taken (one let go moves it back) */
 	int single;
 	struct pool_slot *slots;
-	uint32_t *index; /* slot + 1, by name hash; 0 = empty */
+	uint32_t *index;                   /* slot + 1, by name hash; 0 = empty */
+	size_t name_bytes, max_name_bytes; /* held by the names; the most they may */
+	uint64_t freed;                    /* mappings let go to stay within max_name_bytes */
+	struct sipkey key;                 /* the names are the clients' choice: a keyed hash */
 	uint32_t imask;
 	uint32_t head, tail;
 	int lru_dirty; /* restored mappings not yet sorted by last use */
 };
 
-static uint32_t name_hash(const char *s)
+static uint32_t name_hash(const struct pool *p, const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return (uint32_t)h;
+	return (uint32_t)siphash13(&p->key, s, strlen(s));
 }
 
 static void pool_addr(const struct pool *p, uint32_t slot, uint8_t addr[16])
@@ -94,6 +94,7 @@ struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	sipkey_init(&p->key, 0, p);
 	/* The helpers of addr.h expect the host bits clear. */
 	p->pfx = *pfx;
 	for (i = 0; i < 16; i++) {
@@ -127,6 +128,9 @@ struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries)
 	for (isize = 8; isize < (size_t)p->cap * 2; isize *= 2)
 		;
 	p->imask = (uint32_t)(isize - 1);
+	p->max_name_bytes = (size_t)p->cap * POOL_NAME_BYTES;
+	if (p->max_name_bytes < POOL_NAME_BYTES_MIN)
+		p->max_name_bytes = POOL_NAME_BYTES_MIN;
 	p->slots = calloc(p->cap, sizeof(*p->slots));
 	p->index = calloc(isize, sizeof(*p->index));
 	if (!p->slots || !p->index)
@@ -279,7 +283,7 @@ enum pool_result pool_get(struct pool *p, const char *name, int64_t now, uint8_t
 	}
 	if (p->lru_dirty)
 		lru_rebuild(p);
-	h = name_hash(name);
+	h = name_hash(p, name);
 	pos = index_pos(p, name, h, &found);
 	if (found) {
 		slot = p->index[pos] - 1;
@@ -308,6 +312,7 @@ enum pool_result pool_get(struct pool *p, const char *name, int64_t now, uint8_t
 		}
 		index_remove(p, slot);
 		lru_unlink(p, slot);
+		p->name_bytes -= strlen(s->name) + 1;
 		free(s->name);
 		r = POOL_RECYCLED;
 		/* The removal may have moved entries: find the free place again. */
@@ -318,8 +323,24 @@ enum pool_result pool_get(struct pool *p, const char *name, int64_t now, uint8_t
 	s->hash = h;
 	s->last_use = now;
 	p->index[pos] = slot + 1;
+	p->name_bytes += strlen(copy) + 1;
 	lru_push_head(p, slot);
 	pool_addr(p, slot, addr);
+	/* Past what the names may hold: the least recently used let go (their
+	 * addresses free again), never the one just made. */
+	while (p->name_bytes > p->max_name_bytes && p->tail != NIL && p->tail != slot) {
+		uint32_t old = p->tail;
+		struct pool_slot *o = &p->slots[old];
+		index_remove(p, old);
+		lru_unlink(p, old);
+		p->name_bytes -= strlen(o->name) + 1;
+		free(o->name);
+		o->name = NULL;
+		p->used--;
+		if (old < p->cursor)
+			p->cursor = old;
+		p->freed++;
+	}
 	return r;
 }
 
@@ -335,14 +356,18 @@ int pool_restore(struct pool *p, const char *name, const uint8_t addr[16], int64
 	slot = pool_slot_of(p, addr);
 	if (slot < 0 || p->slots[slot].name)
 		return -1;
-	h = name_hash(name);
+	h = name_hash(p, name);
 	pos = index_pos(p, name, h, &found);
 	if (found)
 		return -1;
+	size_t len = strlen(name) + 1;
+	if (p->name_bytes + len > p->max_name_bytes)
+		return -ENOSPC;
 	s = &p->slots[slot];
 	s->name = strdup(name);
 	if (!s->name)
 		return -ENOMEM;
+	p->name_bytes += len;
 	s->hash = h;
 	s->last_use = last_use;
 	p->index[pos] = (uint32_t)slot + 1;
@@ -360,6 +385,16 @@ const char *pool_name_of(const struct pool *p, const uint8_t addr[16])
 		return NULL;
 	slot = pool_slot_of(p, addr);
 	return slot < 0 ? NULL : p->slots[slot].name;
+}
+
+uint64_t pool_freed(const struct pool *p)
+{
+	return p->freed;
+}
+
+size_t pool_name_bytes(const struct pool *p)
+{
+	return p->name_bytes;
 }
 
 uint32_t pool_used(const struct pool *p)

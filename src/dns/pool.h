@@ -31,7 +31,10 @@ enum pool_result {
  * is a pool of one: every name gets that address and nothing is recycled.
  * The network and broadcast addresses of IPv4 prefixes shorter than /31, and
  * the subnet-router anycast address (prefix::0) of IPv6 prefixes shorter than
- * /127, are not handed out.
+ * /127, are not handed out. The names held take at most 64 bytes per mapping
+ * on average (4 KiB at least): past that, the least recently used mappings
+ * are let go, their addresses free again (pool_freed counts them), so names
+ * a client makes as long as a name can be cannot take more memory than that.
  */
 struct pool *pool_new(const struct prefix *pfx, uint32_t max_entries);
 void pool_free(struct pool **p);
@@ -47,12 +50,15 @@ enum pool_result pool_get(struct pool *p, const char *name, int64_t now, uint8_t
                           char *evicted, size_t evlen);
 /*
  * Restore a mapping from the store at start. Ignored (returns -1) when addr
- * is outside the prefix or already taken, or the name is already mapped.
+ * is outside the prefix or already taken, or the name is already mapped;
+ * -ENOSPC when the names held would take more than they may.
  */
 int pool_restore(struct pool *p, const char *name, const uint8_t addr[16], int64_t last_use);
 /* The name mapped to addr, or NULL. Borrowed until the next pool_get. */
 const char *pool_name_of(const struct pool *p, const uint8_t addr[16]);
 uint32_t pool_used(const struct pool *p);
+uint64_t pool_freed(const struct pool *p);    /* let go for the names' memory */
+size_t pool_name_bytes(const struct pool *p); /* held by the names */
 uint32_t pool_capacity(const struct pool *p);
 int pool_single(const struct pool *p); /* a one-address pool */
 

@@ -26,6 +26,7 @@
 #include "../common/log.h"
 #include "../common/loop.h"
 #include "../common/sandbox.h"
+#include "../common/siphash.h"
 #include "../common/util.h"
 #include "../store/render.h"
 #include "cache.h"
@@ -164,6 +165,7 @@ struct dns_worker {
 	int next_up;
 	struct pending *qtab[QTAB];      /* questions in flight, by question */
 	struct client_count *ctab[CTAB]; /* queries in flight, by client address */
+	struct sipkey hkey;              /* of both: keyed, their keys are the clients' */
 	uint64_t n_coalesced, n_client_limited;
 	int64_t limit_logged; /* ms: when a client over its limit was last logged */
 	struct pending *phead, *ptail;
@@ -374,10 +376,14 @@ static void emit_stats(void *arg)
 	ev_int(b, "rules", (int64_t)policy_rules(w->policy));
 	if (w->cache)
 		ev_int(b, "cache_entries", dns_cache_entries(w->cache));
-	if (w->pool4)
+	if (w->pool4) {
 		ev_int(b, "pool4_used", pool_used(w->pool4));
-	if (w->pool6)
+		ev_int(b, "pool4_freed", (int64_t)pool_freed(w->pool4));
+	}
+	if (w->pool6) {
 		ev_int(b, "pool6_used", pool_used(w->pool6));
+		ev_int(b, "pool6_freed", (int64_t)pool_freed(w->pool6));
+	}
 	ev_close(b);
 	ev_close(b);
 	emit_commit(&w->em);
@@ -714,9 +720,7 @@ static struct client_count **client_slot(struct dns_worker *w, const struct sock
 		memcpy(a, &((const struct sockaddr_in6 *)client)->sin6_addr, 16);
 	else
 		memcpy(a, &((const struct sockaddr_in *)client)->sin_addr, 4);
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ a[i]) * 16777619u;
+	uint32_t h = (uint32_t)siphash13(&w->hkey, a, len);
 	struct client_count **pp = &w->ctab[h & (CTAB - 1)];
 	while (*pp && ((*pp)->family != fam || memcmp((*pp)->addr, a, len) != 0))
 		pp = &(*pp)->next;
@@ -872,13 +876,14 @@ static void deliver(struct dns_worker *w, struct pending *p, const uint8_t *msg,
 }
 
 /* The question as the upstream is asked it: name (any case), type, class, DO, CD. */
-static uint32_t question_hash(const struct dns_query *q)
+static uint32_t question_hash(const struct dns_worker *w, const struct dns_query *q)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < q->qraw_len; i++)
-		h = (h ^ (i + 4 < q->qraw_len ? lower(q->qraw[i]) : q->qraw[i])) * 16777619u;
-	h = (h ^ (uint32_t)(q->edns_do ? 1 : 0)) * 16777619u;
-	return (h ^ (uint32_t)(q->flags & DNS_F_CD ? 2 : 0)) * 16777619u;
+	uint8_t k[DNS_NAME_WIRE_MAX + 8];
+	size_t n = q->qraw_len < DNS_NAME_WIRE_MAX + 4 ? q->qraw_len : DNS_NAME_WIRE_MAX + 4;
+	for (size_t i = 0; i < n; i++)
+		k[i] = i + 4 < n ? lower(q->qraw[i]) : q->qraw[i];
+	k[n++] = (uint8_t)((q->edns_do ? 1 : 0) | (q->flags & DNS_F_CD ? 2 : 0));
+	return (uint32_t)siphash13(&w->hkey, k, n);
 }
 
 static int same_question(const struct dns_query *a, const struct dns_query *b)
@@ -941,7 +946,7 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 			return;
 		}
 	}
-	uint32_t h = question_hash(q);
+	uint32_t h = question_hash(w, q);
 	struct pending *lead = w->qtab[h & (QTAB - 1)];
 	while (lead && (lead->qhash != h || lead->nfollow >= MAX_FOLLOWERS ||
 	                !same_question(&lead->q, q)))
@@ -1554,6 +1559,13 @@ static void reply_tcp(struct tcp_conn *c, const uint8_t *msg, size_t len)
 		c->closing = c->broken = 1;
 		return;
 	}
+	/* What was sent goes: the buffer holds only what is waiting, whatever
+	 * a client that reads slowly but never quite keeps up has taken. */
+	if (c->outoff > 0 && c->outlen + len + 2 > c->outcap) {
+		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
+		c->outlen -= c->outoff;
+		c->outoff = 0;
+	}
 	if (c->outlen + len + 2 > c->outcap) {
 		size_t cap = c->outcap ? c->outcap : 1024;
 		while (cap < c->outlen + len + 2)
@@ -1948,6 +1960,7 @@ int dns_worker_main(struct config *c, struct dns_setup *s)
 	W = w;
 	w->cfg = c;
 	w->setup = s;
+	sipkey_init(&w->hkey, 0, w);
 	w->loop = loop_new();
 	emit_init(&w->em, w->loop, s->store_fd, "dns");
 	if (s->store_fd < 0)

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/siphash.h"
 #include "common/util.h"
 
 static void test_duration(void **state)
@@ -327,13 +328,43 @@ static void test_sweep_tmp_at(void **state)
 	assert_int_equal(system(p), 0);
 }
 
+/* SipHash-1-3 against the reference implementation's outputs (the all-zero key), and
+ * the word form against the byte form of the same little-endian words. */
+static void test_siphash13(void **state)
+{
+	(void)state;
+	struct sipkey zero = {0, 0}, k;
+	assert_true(siphash13(&zero, "", 0) == 0xd1fba762150c532cull);
+	assert_true(siphash13(&zero, "\0", 1) == 0x68a914128e01e473ull);
+	assert_true(siphash13(&zero, "siphash", 7) == 0x8264ceeccb16bcbeull);
+	sipkey_init(&k, 42, NULL);
+	uint8_t b[24];
+	uint64_t w[3];
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 37 + 1);
+	for (size_t i = 0; i < 3; i++) {
+		w[i] = 0;
+		for (int j = 7; j >= 0; j--)
+			w[i] = w[i] << 8 | b[8 * i + (size_t)j];
+	}
+	assert_true(siphash13(&k, b, 24) == siphash13_words(&k, w, 3));
+	assert_true(siphash13(&k, b, 23) != siphash13(&k, b, 24));
+	/* a fixed seed gives the same key; no seed, a random one */
+	struct sipkey k2, r1, r2;
+	sipkey_init(&k2, 42, NULL);
+	assert_true(k.k0 == k2.k0 && k.k1 == k2.k1);
+	sipkey_init(&r1, 0, NULL);
+	sipkey_init(&r2, 0, NULL);
+	assert_true(r1.k0 != r2.k0 || r1.k1 != r2.k1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_duration),      cmocka_unit_test(test_set_err_code),
 	    cmocka_unit_test(test_mkdir_p_owned), cmocka_unit_test(test_mkdir_p_links),
 	    cmocka_unit_test(test_open_plain_at), cmocka_unit_test(test_write_file_at),
-	    cmocka_unit_test(test_sweep_tmp_at),
+	    cmocka_unit_test(test_sweep_tmp_at),  cmocka_unit_test(test_siphash13),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,8 +369,14 @@ static const struct list_case list_cases[] = {
 		        "sub CNAME .\n"                                   /* 12 */
 		        "$ORIGIN deep\n"                                  /* 13 */
 		        "x CNAME .\n"                                     /* 14 */
-		        "rpz.example. CNAME .\n",                         /* 15 */
-		.entries = 6,
+		        "rpz.example. CNAME .\n"                          /* 15 */
+		        "$ORIGIN rpz.example.\n"                          /* 16 */
+		        "*.bad.org CNAME .\n"                             /* 17 */
+		        "old.bad.org CNAME old.bad.org.\n"                /* 18 */
+		        "*.older.bad.org CNAME *.Older.bad.org.\n"        /* 19 */
+		        "rel.bad.org CNAME rel.bad.org\n"                 /* 20 */
+		        "else.bad.org CNAME old.bad.org.\n",              /* 21 */
+		.entries = 11,
 		.warns = {
 			{15, "record at the zone apex is not a policy"},
 		},
@@ -383,6 +389,13 @@ static const struct list_case list_cases[] = {
 			{"sub.net", POLICY_BLOCK, "sub.net", 0, 12},
 			{"x.deep.net", POLICY_BLOCK, "x.deep.net", 0, 14},
 			{"ns", POLICY_NONE},
+			/* the older passthru: a CNAME to its own trigger, absolute */
+			{"old.bad.org", POLICY_ALLOW, "old.bad.org", 0, 18},
+			{"a.older.bad.org", POLICY_ALLOW, "*.older.bad.org", 1, 19},
+			/* relative, the target is another name (rel.bad.org.rpz.example) */
+			{"rel.bad.org", POLICY_BLOCK, "rel.bad.org", 0, 20},
+			{"else.bad.org", POLICY_BLOCK, "else.bad.org", 0, 21},
+			{"x.bad.org", POLICY_BLOCK, "*.bad.org", 1, 17},
 		},
 	},
 	{

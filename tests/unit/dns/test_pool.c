@@ -3,6 +3,7 @@
  * reverse map, one-address pools, IPv6 caps and skipped IPv4 addresses.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -391,14 +392,85 @@ static void test_against_model(void **state)
 	pool_free(&p);
 }
 
+/*
+ * Names a client makes as long as a name can be (escaped bytes, four characters
+ * each) cannot fill the pool's memory: the names held stay within 64 bytes per
+ * mapping (4 KiB at least); past that the least recently used are let go, their
+ * addresses given out again, never the name just mapped. Restores stop there too.
+ */
+static void test_name_bytes_bounded(void **state)
+{
+	enum { CAP = 100 }; /* 6,400 bytes of names */
+	struct prefix p4 = pfx("10.9.0.0", 16);
+	struct pool *p = pool_new(&p4, CAP);
+	char name[1100], ev[64];
+	uint8_t a[16], first[16];
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "short%d.example", i);
+		assert_int_equal(pool_get(p, name, i, a, ev, sizeof(ev)), POOL_NEW);
+		if (i == 0)
+			memcpy(first, a, 16);
+	}
+	assert_int_equal(pool_used(p), 20);
+	assert_int_equal(pool_freed(p), 0);
+	for (int i = 0; i < 12; i++) {
+		memset(name, 'x', 1000);
+		snprintf(name + 1000, sizeof(name) - 1000, "\\%03d.example", i);
+		assert_int_equal(pool_get(p, name, 100 + i, a, ev, sizeof(ev)), POOL_NEW);
+		assert_string_equal(pool_name_of(p, a), name); /* the new one is kept */
+		assert_true(pool_name_bytes(p) <= 6400);
+	}
+	/* six long names fit beside some short ones; the oldest went first */
+	assert_true(pool_used(p) < 20 + 12);
+	assert_true(pool_freed(p) == 20 + 12 - pool_used(p));
+	/* the first short name's address went, and was given out again to a long one */
+	const char *now_at = pool_name_of(p, first);
+	assert_non_null(now_at);
+	assert_int_equal(strlen(now_at), 1012);
+	/* the short name lost its mapping: asked again, it is a new one */
+	assert_int_equal(pool_get(p, "short0.example", 200, a, ev, sizeof(ev)), POOL_NEW);
+	assert_string_equal(pool_name_of(p, a), "short0.example");
+	/* a name is never let go for itself, however long */
+	memset(name, 'y', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	assert_int_equal(pool_get(p, name, 300, a, ev, sizeof(ev)), POOL_NEW);
+	assert_string_equal(pool_name_of(p, a), name);
+	pool_free(&p);
+
+	/* restoring stops where the names would take more */
+	p = pool_new(&p4, CAP);
+	int restored = 0, refused = 0;
+	for (int i = 0; i < 12; i++) {
+		memset(name, 'z', 1000);
+		snprintf(name + 1000, sizeof(name) - 1000, "%d.example", i);
+		addr_of(i < 9 ? "10.9.0.1" : "10.9.0.2", a);
+		a[3] = (uint8_t)(i + 1);
+		int r = pool_restore(p, name, a, i);
+		restored += r == 0;
+		refused += r == -ENOSPC;
+	}
+	assert_int_equal(restored, 6);
+	assert_int_equal(refused, 6);
+	assert_true(pool_name_bytes(p) <= 6400);
+	pool_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_stable_address),    cmocka_unit_test(test_distinct_addresses),
-	    cmocka_unit_test(test_lru_recycling),     cmocka_unit_test(test_restore),
-	    cmocka_unit_test(test_restore_lru_order), cmocka_unit_test(test_name_of),
-	    cmocka_unit_test(test_single_address),    cmocka_unit_test(test_v6_cap),
-	    cmocka_unit_test(test_v4_edges),          cmocka_unit_test(test_against_model),
+	    cmocka_unit_test(test_stable_address),
+	    cmocka_unit_test(test_distinct_addresses),
+	    cmocka_unit_test(test_lru_recycling),
+	    cmocka_unit_test(test_restore),
+	    cmocka_unit_test(test_restore_lru_order),
+	    cmocka_unit_test(test_name_of),
+	    cmocka_unit_test(test_single_address),
+	    cmocka_unit_test(test_v6_cap),
+	    cmocka_unit_test(test_v4_edges),
+	    cmocka_unit_test(test_against_model),
+	    cmocka_unit_test(test_name_bytes_bounded),
 	};
 
 	return cmocka_run_group_tests_name("dns_pool", tests, NULL, NULL);
