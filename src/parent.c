@@ -64,6 +64,7 @@ struct parent {
 	const char *conf_path;
 	struct config *cfg;
 	struct loop *loop;
+	int sigfd; /* the loop's signalfd */
 	struct worker w[W_MAX];
 	struct dns_listener *dns_ls;
 	int dns_nls;
@@ -107,6 +108,12 @@ static void caps_keep(uint64_t mask)
  */
 static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 {
+	/* The parent's loop and its signalfd are the parent's alone: a worker that
+	 * kept them could take the parent's signals off its loop. */
+	if (p->sigfd >= 0)
+		close(p->sigfd);
+	p->sigfd = -1;
+	loop_free(&p->loop);
 	char comm[16];
 	snprintf(comm, sizeof(comm), "sinktrap-%s", name);
 	prctl(PR_SET_NAME, comm);
@@ -467,7 +474,9 @@ static void ctl_event(int fd, uint32_t events, void *arg)
 {
 	struct worker *w = arg;
 	struct ipc_msg *m = xmalloc(sizeof(*m));
-	for (;;) {
+	/* Bounded per wake-up: a worker that keeps sending cannot keep the
+	 * parent from its signals and the other workers. */
+	for (int n = 0; n < 64; n++) {
 		int r = ipc_recv(fd, m);
 		if (r == -EAGAIN)
 			break;
@@ -479,7 +488,7 @@ static void ctl_event(int fd, uint32_t events, void *arg)
 			break;
 		}
 		if (m->fd >= 0)
-			close(m->fd);
+			ipc_close_unwanted(m->fd);
 		if (m->hdr.type == IPC_HELLO) {
 			log_debug("%s worker is up", wnames[w->kind]);
 			worker_up(&P, w);
@@ -954,6 +963,7 @@ int parent_run(const char *conf_path)
 	p->w[W_CAPTURE].enabled = p->cfg->capture_enabled;
 	p->w[W_WEB].enabled = p->cfg->web_enabled;
 	p->web_fd = -1;
+	p->sigfd = -1;
 	raise_nofile();
 	if (p->cfg->dns_enabled &&
 	    dns_listeners_open(p->cfg, &p->dns_ls, &p->dns_nls, err, sizeof(err)) < 0) {
@@ -997,7 +1007,7 @@ int parent_run(const char *conf_path)
 	signal(SIGPIPE, SIG_IGN);
 	p->loop = loop_new();
 	static const int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
-	loop_signals(p->loop, sigs, 4, on_signal, p);
+	p->sigfd = loop_signals(p->loop, sigs, 4, on_signal, p);
 
 	log_info("sinktrap starting with %s", p->cfg->file);
 	/* The store first: producers get their channel to it at birth. */

@@ -123,3 +123,10 @@ int ipc_recv(int sock, struct ipc_msg *m)
 	}
 	return 1;
 }
+
+void ipc_close_unwanted(int fd)
+{
+	struct linger lg = {0, 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)); /* ENOTSOCK: no matter */
+	close(fd);
+}

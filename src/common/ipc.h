@@ -85,5 +85,11 @@ int ipc_send2(int sock, uint32_t type, const void *a, size_t alen, const void *b
  * nothing is waiting, -EBADMSG for a malformed message, or -errno.
  */
 int ipc_recv(int sock, struct ipc_msg *m);
+/*
+ * Close a descriptor a peer sent that was not asked for. A socket's linger
+ * is cleared first: a peer that sent one set to linger over unsent data
+ * cannot make this close wait for it.
+ */
+void ipc_close_unwanted(int fd);
 
 #endif

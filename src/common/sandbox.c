@@ -10,6 +10,7 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -123,8 +124,9 @@ static int deny_sockets(scmp_filter_ctx ctx)
  * No connection started by the worker: connect(2), and what connects
  * without it. A TCP Fast Open send (MSG_FASTOPEN to sendto, sendmsg or
  * sendmmsg) connects an unconnected socket, so does TCP_FASTOPEN_CONNECT's
- * deferred connect; an SCTP socket of sequenced packets makes an association
- * at its first send. Datagrams (UDP replies) and Unix sockets stay allowed.
+ * deferred connect; an SCTP socket makes an association at its first send
+ * (sequenced packets) or at a send to an address. Datagrams (UDP replies) and
+ * Unix sockets stay allowed.
  */
 static int deny_connect(scmp_filter_ctx ctx)
 {
@@ -146,6 +148,43 @@ static int deny_connect(scmp_filter_ctx ctx)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 2,
 		                      SCMP_A0(SCMP_CMP_NE, AF_UNIX),
 		                      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_SEQPACKET));
+	/* an SCTP stream socket associates at a send to an address too, and by
+	 * SCTP_SOCKOPT_CONNECTX: no SCTP socket at all */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+		                      SCMP_A2(SCMP_CMP_EQ, IPPROTO_SCTP));
+	return rc;
+}
+#endif
+
+#if !defined(__SANITIZE_ADDRESS__) && !defined(FUZZING)
+/*
+ * Signals to the worker itself only: the workers share one user, and one
+ * that stopped or killed the others would take the service down with no
+ * restart (a stopped worker is not an ended one). kill and the queued forms
+ * name a process: only this one (its pid when it locked down); tkill names a
+ * thread of any process: refused (the C library signals its own threads
+ * with tgkill, checked the same way); a pidfd can name any process: refused.
+ */
+static int deny_signals(scmp_filter_ctx ctx)
+{
+	scmp_datum_t self = (scmp_datum_t)getpid();
+	int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(kill), 1,
+	                          SCMP_A0(SCMP_CMP_NE, self));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tgkill), 1,
+		                      SCMP_A0(SCMP_CMP_NE, self));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(rt_sigqueueinfo), 1,
+		                      SCMP_A0(SCMP_CMP_NE, self));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(rt_tgsigqueueinfo),
+		                      1, SCMP_A0(SCMP_CMP_NE, self));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(tkill), 0);
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_send_signal),
+		                      0);
 	return rc;
 }
 #endif
@@ -184,6 +223,19 @@ int sandbox_lockdown(const char *worker, unsigned flags)
 		                      SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	if (rc == 0)
+		rc = deny_signals(ctx);
+	/* No keystrokes into a terminal the worker still has (a run in the foreground). */
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+		                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TIOCSTI));
+	if (rc == 0)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+		                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TIOCLINUX));
+	/* Every thread: those made before (the web server's, the capture's finisher)
+	 * as well as this one and those it makes. */
+	if (rc == 0)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	if (rc == 0 && (flags & SANDBOX_NO_CONNECT))
 		rc = deny_connect(ctx);
 	if (rc == 0 && (flags & SANDBOX_NO_PACKET))

@@ -14,6 +14,8 @@ DYNLIB_FN(seccomp, scmp_filter_ctx, seccomp_init, (uint32_t def_action), (def_ac
 DYNLIB_VOID(seccomp, seccomp_release, (scmp_filter_ctx ctx), (ctx))
 DYNLIB_FN(seccomp, int, seccomp_load, (const scmp_filter_ctx ctx), (ctx))
 DYNLIB_FN(seccomp, int, seccomp_syscall_resolve_name, (const char *name), (name))
+DYNLIB_FN(seccomp, int, seccomp_attr_set,
+          (scmp_filter_ctx ctx, enum scmp_filter_attr attr, uint32_t value), (ctx, attr, value))
 DYNLIB_FN(seccomp, int, seccomp_rule_add_array,
           (scmp_filter_ctx ctx, uint32_t action, int syscall, unsigned int arg_cnt,
            const struct scmp_arg_cmp *arg_array),

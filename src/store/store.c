@@ -954,7 +954,7 @@ static void peer_event(int fd, uint32_t events, void *arg)
 			return;
 		}
 		if (s->msg.fd >= 0) {
-			close(s->msg.fd);
+			ipc_close_unwanted(s->msg.fd);
 			s->msg.fd = -1;
 		}
 		switch (s->msg.hdr.type) {

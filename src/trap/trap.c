@@ -1996,8 +1996,10 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	loop_timer_add(w->loop, 60000, 1, emit_stats, w);
 
 	openssl_require("trap"); /* TLS, certificates, hashes */
-	/* The trap faces malware: no outbound connection, ever. */
-	sandbox_lockdown("trap", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET);
+	/* The trap faces malware: no outbound connection, ever; it does not run
+	 * unconfined (with CAP_NET_RAW for TPROXY, at that). */
+	if (sandbox_lockdown("trap", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET) < 0)
+		fatalx("trap: the sandbox could not be set up: not serving unconfined");
 	log_info("trap serving %d listeners", s->nls);
 	if (s->parent_fd >= 0)
 		ipc_send(s->parent_fd, IPC_HELLO, "trap", 4, -1);

@@ -1,7 +1,9 @@
 /*
  * The sandbox: a child locked down as the workers are makes no packet socket
- * (SOCK_PACKET included) and starts no connection (connect, TCP Fast Open,
- * io_uring, SCTP), while what the workers do still works; and the parent's
+ * (SOCK_PACKET included), starts no connection (connect, TCP Fast Open,
+ * io_uring, SCTP), signals no other process and types into no terminal, in
+ * every thread, those made before the lockdown too, while what the workers do
+ * still works; and the parent's
  * hand-over of files to the workers' user follows no link and takes no hard
  * link a worker could have planted.
  */
@@ -16,8 +18,11 @@
 #include <linux/io_uring.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -192,6 +197,11 @@ static void connect_body(void *arg)
 	/* SCTP sequenced packets associate at the first send */
 	refused("socket(AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP)",
 	        socket(AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP));
+	/* and SCTP streams at a send to an address, or SCTP_SOCKOPT_CONNECTX */
+	refused("socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP)",
+	        socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP));
+	refused("socket(AF_INET6, SOCK_STREAM, IPPROTO_SCTP)",
+	        socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP));
 	/* a UDP reply, sendmsg and sendto alike, still goes */
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
 	allowed("socket(AF_INET, SOCK_DGRAM)", u);
@@ -240,6 +250,95 @@ static void test_no_connect(void **state)
 	assert_int_equal(recv(u, b, sizeof(b), 0), 1);
 	close(l);
 	close(u);
+}
+
+/* Signals only to itself: not to its parent, its group, every process, nor
+ * a thread or a pidfd of another; to itself, as the C library does, still. */
+static void signal_body(void *arg)
+{
+	(void)arg;
+	refused("kill(parent, 0)", kill(getppid(), 0));
+	refused("kill(-1, 0)", kill(-1, 0)); /* 0: a probe, never a signal */
+	refused("kill(0, 0)", kill(0, 0));
+	refused("kill(-parent, 0)", kill(-getppid(), 0));
+	refused("tgkill(parent, parent, 0)", syscall(SYS_tgkill, getppid(), getppid(), 0));
+	refused("tkill(parent, 0)", syscall(SYS_tkill, getppid(), 0));
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_code = SI_QUEUE;
+	refused("rt_sigqueueinfo(parent)", syscall(SYS_rt_sigqueueinfo, getppid(), 0, &si));
+	int pfd = (int)syscall(SYS_pidfd_open, getppid(), 0);
+	if (pfd >= 0)
+		refused("pidfd_send_signal(parent)",
+		        syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0));
+	allowed("kill(self, 0)", kill(getpid(), 0));
+	allowed("tgkill(self, self, 0)", syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), 0));
+	allowed("raise(0)", raise(0));
+	/* no keystrokes into a terminal */
+	char c = 'x';
+	refused("ioctl(TIOCSTI)", ioctl(0, TIOCSTI, &c));
+}
+
+static void test_signals_to_itself_only(void **state)
+{
+	(void)state;
+	in_sandbox(SANDBOX_NO_PACKET, signal_body, NULL);
+	in_sandbox(SANDBOX_NO_CONNECT, signal_body, NULL);
+}
+
+/* A thread the worker made before it locked down is locked down with it. */
+static int go[2], done_fd[2];
+
+static void *early_thread(void *arg)
+{
+	(void)arg;
+	char b;
+	if (read(go[0], &b, 1) != 1)
+		return NULL;
+	refused("socket(AF_PACKET) in a thread made before", socket(AF_PACKET, SOCK_RAW, 0));
+	refused("kill(parent) in a thread made before", kill(getppid(), 0));
+	refused("io_uring_setup in a thread made before",
+	        syscall(SYS_io_uring_setup, 4, &(struct io_uring_params){0}));
+	if (write(done_fd[1], "d", 1) != 1)
+		_exit(4);
+	return NULL;
+}
+
+static void test_threads_made_before(void **state)
+{
+	(void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(FUZZING)
+	skip();
+#else
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		report_fd = p[1];
+		pthread_t t;
+		if (pipe(go) < 0 || pipe(done_fd) < 0 ||
+		    pthread_create(&t, NULL, early_thread, NULL) != 0)
+			_exit(5);
+		if (sandbox_lockdown("test", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET) < 0)
+			say("sandbox_lockdown failed");
+		char b;
+		if (write(go[1], "g", 1) != 1 || read(done_fd[0], &b, 1) != 1)
+			_exit(6);
+		pthread_join(t, NULL);
+		_exit(wrong ? 1 : 0);
+	}
+	close(p[1]);
+	char out[2048];
+	ssize_t n = read(p[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n > 0)
+		fail_msg("a thread made before the lockdown (status %#x):\n%s", status, out);
+#endif
 }
 
 /* ---------- sandbox_chown ---------- */
@@ -419,6 +518,8 @@ int main(void)
 	    cmocka_unit_test(test_no_packet_sockets),
 	    cmocka_unit_test(test_capture_flags),
 	    cmocka_unit_test(test_no_connect),
+	    cmocka_unit_test(test_signals_to_itself_only),
+	    cmocka_unit_test(test_threads_made_before),
 	    cmocka_unit_test_setup_teardown(test_chown_takes_no_planted_link, as_root,
 	                                    as_root_down),
 	    cmocka_unit_test_setup_teardown(test_chown_gives_what_is_ours, as_root,
