@@ -274,7 +274,7 @@ static int dec_ipv4(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32
 	d->l3 = 4;
 	d->ip_len = tot;
 	d->ttl = b[off + 8];
-	d->proto = b[off + 9];
+	d->proto = d->frag_nh = b[off + 9];
 	d->frag_id = be16(b + off + 4);
 	memcpy(d->src, b + off + 12, 4);
 	memcpy(d->dst, b + off + 16, 4);
@@ -340,7 +340,7 @@ static int dec_ipv6(struct decode_pkt *d, const uint8_t *b, uint32_t off, uint32
 			d->flags |= DECODE_F_FRAG;
 			d->frag_off = be16(b + p + 2) & 0xfff8;
 			d->frag_id = be32(b + p + 4);
-			d->proto = b[p];
+			d->proto = d->frag_nh = b[p];
 			if (d->frag_off) {
 				d->flags |= DECODE_F_FRAG_LATER;
 				return 0;

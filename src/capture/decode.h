@@ -117,6 +117,9 @@ struct decode_pkt {
 	uint8_t icmp_type, icmp_code;
 	uint16_t frag_off; /* fragment offset in bytes */
 	uint32_t frag_id;  /* IPv4 id or IPv6 fragment identification */
+	uint8_t frag_nh;   /* what every fragment of the datagram says its protocol is:
+	                    * IPv4's, or the next header of IPv6's fragment header (the
+	                    * first fragment's proto is what follows further headers) */
 
 	uint16_t sport, dport; /* TCP, UDP, SCTP (DECODE_F_L4) */
 	uint16_t tcp_win;

@@ -30,7 +30,8 @@ enum { H_SYN = 1, H_SYNACK = 2, H_ACK = 4, H_DATA = 8, H_FIN = 16, H_RST = 32 };
 struct frag_slot {
 	int64_t touch;
 	uint32_t id;
-	uint8_t family, proto;
+	uint8_t family, proto; /* proto: the datagram's (decode_pkt.frag_nh) */
+	uint8_t l4proto;       /* what its first fragment carries, past IPv6's other headers */
 	uint16_t sport, dport;
 	uint8_t src[16], dst[16];
 };
@@ -389,13 +390,13 @@ static struct frag_slot *frag_slot(struct flow_frags *m, const struct decode_pkt
 	memcpy(&w[1], d->src + 8, 8);
 	memcpy(&w[2], d->dst, 8);
 	memcpy(&w[3], d->dst + 8, 8);
-	w[4] = (uint64_t)d->frag_id << 16 | (uint64_t)d->l3 << 8 | d->proto;
+	w[4] = (uint64_t)d->frag_id << 16 | (uint64_t)d->l3 << 8 | d->frag_nh;
 	return &m->slots[siphash13_words(&m->key, w, 5) & (FRAG_SLOTS - 1)];
 }
 
 static int frag_same(const struct frag_slot *s, const struct decode_pkt *d)
 {
-	return s->id == d->frag_id && s->family == d->l3 && s->proto == d->proto &&
+	return s->id == d->frag_id && s->family == d->l3 && s->proto == d->frag_nh &&
 	       memcmp(s->src, d->src, 16) == 0 && memcmp(s->dst, d->dst, 16) == 0;
 }
 
@@ -499,21 +500,24 @@ static int held_add(struct flow_frags *m, const struct decode_pkt *d, int64_t no
 	return 1;
 }
 
-/* The first fragment (key k, ports included) came: its datagram's waiting fragments are
- * joined (those past their time are not: they go at their bound, whatever the order the
- * caller takes things in). */
-static void held_join(struct flow_frags *m, const struct decode_key *k, uint32_t id,
+/* The first fragment (key k, ports included; the datagram's protocol nh) came: its
+ * datagram's waiting fragments are joined (those past their time are not: they go at
+ * their bound, whatever the order the caller takes things in). */
+static void held_join(struct flow_frags *m, const struct decode_key *k, uint8_t nh, uint32_t id,
                       uint32_t file_id, int64_t now_ns)
 {
-	uint16_t i = m->bucket[held_bucket(m, k, id)];
+	struct decode_key held_key = *k; /* as the later fragments were held: nh theirs */
+	held_key.proto = nh;
+	uint16_t i = m->bucket[held_bucket(m, &held_key, id)];
 	while (i) {
 		struct held_ent *e = &m->held[i - 1];
 		uint16_t next = e->hnext;
 		/* a fragment held in one file never joins a first one written to another
 		 * (files written side by side, one per link type): each index and the scan
 		 * of each file see only their own */
-		if (held_same(e, k, id) && e->h.file_id == file_id &&
+		if (held_same(e, &held_key, id) && e->h.file_id == file_id &&
 		    within(now_ns, e->since, FLOW_FRAGS_HOLD_NS)) {
+			e->h.key.proto = k->proto;
 			e->h.key.sport = k->sport;
 			e->h.key.dport = k->dport;
 			e->h.joined = 1;
@@ -537,16 +541,19 @@ int flow_frags_ports(struct flow_frags *m, const struct decode_pkt *d, int64_t n
 		s->touch = now_ns;
 		s->id = d->frag_id;
 		s->family = d->l3;
-		s->proto = d->proto;
+		s->proto = d->frag_nh;
+		s->l4proto = d->proto;
 		memcpy(s->src, d->src, 16);
 		memcpy(s->dst, d->dst, 16);
 		s->sport = k->sport;
 		s->dport = k->dport;
 		if (m->nwaiting)
-			held_join(m, k, d->frag_id, hold ? hold->file_id : 0, now_ns);
+			held_join(m, k, d->frag_nh, d->frag_id, hold ? hold->file_id : 0,
+			          now_ns);
 		return 0;
 	}
 	if (s->family != 0 && frag_same(s, d) && within(now_ns, s->touch, FRAG_TTL)) {
+		k->proto = s->l4proto;
 		k->sport = s->sport;
 		k->dport = s->dport;
 		return 0;

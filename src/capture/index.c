@@ -249,6 +249,16 @@ static int ht_grow(struct index_writer *w)
 	return 0;
 }
 
+size_t index_writer_memory(const struct index_writer *w)
+{
+	/* a flow: its record, two hash slots, and encoding's order, start, rank and cursor;
+	 * a packet: its slot and offset, and encoding's copy of the offset */
+	size_t per_flow = sizeof(struct ix_flow) + 2 * sizeof(uint32_t) + 3 * sizeof(uint32_t) +
+	                  sizeof(size_t);
+	size_t per_pkt = sizeof(uint32_t) + 2 * sizeof(uint64_t);
+	return (size_t)w->nflows * per_flow + w->npkts * per_pkt;
+}
+
 static int flow_slot(struct index_writer *w, uint64_t id, const struct decode_key *key,
                      uint32_t *slot)
 {

@@ -87,6 +87,16 @@ int index_writer_add_pending(struct index_writer *w, uint64_t offset, size_t *po
 int index_writer_assign(struct index_writer *w, size_t pos, uint64_t flow_id,
                         const struct decode_key *key, int64_t ts_ns, struct index_hint *hint);
 
+/*
+ * The memory the writer's flows and packets take now (about 120 bytes a flow,
+ * 12 a packet, and what encoding them takes), which grows with the flows of
+ * the file, not its bytes: a file of one-packet flows (a SYN scan) takes more
+ * memory than it has bytes. The recorder ends a file when it passes
+ * INDEX_WRITER_MAX_MEM.
+ */
+size_t index_writer_memory(const struct index_writer *w);
+#define INDEX_WRITER_MAX_MEM (48u << 20)
+
 /* Encode into a malloced buffer (*out, the caller frees). pcap_size is the
  * PCAP file's length; every offset must lie below it, and each flow's must
  * increase in the order added (-EINVAL otherwise).

@@ -1613,7 +1613,12 @@ static int session_by_index(struct pcapjob *j, const struct config *c,
 			ok = 0;
 			break;
 		}
-		if (pcapfile_reader_next(r, &p) == 1 && p.ts_ns <= horizon)
+		/* a file with no packet yet holds none of the session, nor does one whose
+		 * first is later than the horizon; one whose first cannot be read (cut,
+		 * oversized) may */
+		pcapfile_reader_set_lenient(r, 1);
+		int rc = pcapfile_reader_next(r, &p);
+		if (rc < 0 || (rc == 1 && p.ts_ns <= horizon))
 			ok = 0;
 		pcapfile_reader_close(&r);
 	}
@@ -1889,7 +1894,17 @@ int capture_pcap_main(int argc, char **argv)
 	int have_lt = 0;
 	for (size_t i = 0; i < j.nsrc; i++) {
 		struct source *s = &j.src[i];
-		if (pcapfile_reader_open_sparse(&s->r, s->path, err, sizeof(err)) < 0) {
+		/* A scanned capture is read again through the descriptor its scan kept:
+		 * a file being written may have been finished (renamed) since. */
+		char fdp[64];
+		const char *path = s->path;
+		if (s->how == SEL_SCAN && j.scans[s->scan].fd >= 0) {
+			snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", j.scans[s->scan].fd);
+			path = fdp;
+		}
+		if (pcapfile_reader_open_sparse(&s->r, path, err, sizeof(err)) < 0 &&
+		    (path == s->path ||
+		     pcapfile_reader_open_sparse(&s->r, s->path, err, sizeof(err)) < 0)) {
 			fprintf(stderr, "sinktrap: %s\n", err);
 			source_free(&j, s);
 			continue;

@@ -616,7 +616,11 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 		index_writer_add_hint(o->iw, f->id, &f->key, ts_ns, off, &f->ix);
 	else if (dir == FLOW_DIR_HELD && index_writer_add_pending(o->iw, off, &pos) == 0)
 		flow_table_tag_held(r->ft, pos); /* its flow comes later (on_held) */
-	if (r->cfg.file_size && pcapfile_writer_offset(o->w) >= r->cfg.file_size &&
+	/* A file ends at its size, or earlier when its index takes too much memory
+	 * (many flows of few packets: a scan, a flood of spoofed sources). */
+	if (((r->cfg.file_size && pcapfile_writer_offset(o->w) >= r->cfg.file_size) ||
+	     index_writer_memory(o->iw) >=
+	         (r->cfg.index_max_mem ? r->cfg.index_max_mem : INDEX_WRITER_MAX_MEM)) &&
 	    (rc = finish_out(r, o)) < 0) {
 		r->retry_ms = mono_ms() + RETRY_MS;
 		return rc;

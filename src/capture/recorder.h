@@ -51,6 +51,7 @@ struct recorder_config {
 	enum pcapfile_format format; /* of the files written */
 	uint64_t file_size;          /* rotate past this many bytes (0 = never) */
 	int64_t file_time_ms;        /* rotate a file this old (0 = never) */
+	size_t index_max_mem; /* rotate when its index takes this (0: INDEX_WRITER_MAX_MEM) */
 	struct spool_limits limits;
 	uint32_t snaplen;        /* of the files written (0 = PCAPFILE_MAX_CAPLEN) */
 	struct flow_config flow; /* end_cb / cb_arg are the recorder's own */

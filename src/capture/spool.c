@@ -477,12 +477,19 @@ static int recover_part(const char *dir, const struct spool_file *f,
 		return 0;
 	}
 	rc = pcapfile_reader_open_file(&r, part, err, sizeof(err));
-	if (rc < 0) {
+	if (rc == -ENODATA) {
 		/* Not even a whole file header: the writer died before writing anything. */
 		unlink(part);
 		close(fd);
 		note(cb, arg, f->name, "removed: nothing was written to it (%s)", err);
 		return 1;
+	}
+	if (rc < 0) {
+		/* Unreadable for another cause (memory, the disk, not a capture): left as it
+		 * is, for the next start or a look by hand. */
+		close(fd);
+		note(cb, arg, f->name, "left unrecovered: %s", err);
+		return 0;
 	}
 	pcapfile_reader_set_lenient(r, 1);
 	while ((rc = pcapfile_reader_next(r, &p)) == 1)
@@ -491,6 +498,12 @@ static int recover_part(const char *dir, const struct spool_file *f,
 	if (rc < 0)
 		snprintf(err, sizeof(err), "%s", pcapfile_reader_error(r));
 	pcapfile_reader_close(&r);
+	if (rc == -EIO || rc == -ENOMEM) {
+		/* A read that failed is no cut record: nothing is cut for it. */
+		close(fd);
+		note(cb, arg, f->name, "left unrecovered: %s", err);
+		return 0;
+	}
 	if (npkts == 0) {
 		unlink(part);
 		close(fd);
@@ -543,10 +556,12 @@ static void sweep_leftovers(const char *dir)
 		snprintf(base, sizeof(base), "%.*s", (int)(n - 4), de->d_name);
 		if (spool_name_parse(base, &f) < 0)
 			continue;
-		if (path_of(path, sizeof(path), dir, base, "") == 0 && stat(path, &st) == 0)
-			continue;
+		/* .part first: a finisher elsewhere renames it to its final name, so one
+		 * of the two is found whenever the capture is there */
 		if (path_of(path, sizeof(path), dir, base, ".part") == 0 &&
 		    stat(path, &st) == 0)
+			continue;
+		if (path_of(path, sizeof(path), dir, base, "") == 0 && stat(path, &st) == 0)
 			continue;
 		if (path_of(path, sizeof(path), dir, de->d_name, "") == 0)
 			unlink(path);

@@ -685,6 +685,58 @@ static void test_fragments_tail_first_v6(void **state)
 	free(e);
 }
 
+/* IPv6 with a header after the fragment header (destination options, as AH would be): the
+ * later fragments say 60 where the first, past that header, says TCP. Held or not, they join
+ * the TCP connection, ports and protocol from the first. */
+static void test_fragments_v6_header_after_fragment(void **state)
+{
+	struct ended *e = calloc(1, sizeof(*e));
+	struct flow_table *ft = table(e, 0);
+	struct pkt p;
+	struct flow *f;
+	int dir;
+	const char *A = "2001:db8::1", *B = "2001:db8::2";
+	int64_t t = 70 * SEC;
+	mk_tcp(&p, A, B, 40001, 80, 1, SYN, 0);
+	uint64_t id = track(ft, &p, t, &dir)->id;
+	mk_tcp(&p, B, A, 80, 40001, 7, SYN | ACK, 0);
+	track(ft, &p, t + 1, &dir);
+	/* destination options (next header TCP, one 8-byte unit of padding), then the segment
+	 */
+	uint8_t dg[8 + 20 + 36] = {6, 0, 1, 4, 0, 0, 0, 0, 0x9c, 0x41, 0x00, 0x50};
+	dg[8 + 12] = 5 << 4;
+	dg[8 + 13] = PSH | ACK;
+	for (int round = 0; round < 2; round++) {
+		uint32_t fid = 0x5151u + (uint32_t)round;
+		if (round == 0) { /* the later fragment first: held, then joined */
+			mk_frag6(&p, A, B, 60, 32, 0, fid, dg + 32, sizeof(dg) - 32);
+			assert_int_equal(p.d.proto, 60);
+			assert_null(track(ft, &p, t + 2, &dir));
+			assert_int_equal(dir, FLOW_DIR_HELD);
+		}
+		mk_frag6(&p, A, B, 60, 0, 1, fid, dg, 32);
+		assert_int_equal(p.d.proto, 6);
+		assert_true(p.d.flags & DECODE_F_L4);
+		f = track(ft, &p, t + 3 + round, &dir);
+		assert_int_equal(f->id, id);
+		assert_int_equal(dir, 0);
+		if (round == 1) { /* the first fragment first: the later one joins at once */
+			mk_frag6(&p, A, B, 60, 32, 0, fid, dg + 32, sizeof(dg) - 32);
+			assert_ptr_equal(track(ft, &p, t + 5, &dir), f);
+			assert_int_equal(dir, 0);
+		}
+	}
+	assert_int_equal(f->pkts[0], 5); /* SYN and both datagrams' two fragments */
+	assert_int_equal(e->joined, 1);
+	assert_int_equal(e->held_flow[0], id);
+	assert_int_equal(e->h[0].key.proto, 6);
+	assert_int_equal(e->h[0].key.dport, 80);
+	/* one session: no protocol-60 flow beside it */
+	assert_int_equal(flow_table_flush(ft, FLOW_END_SHUTDOWN), 1);
+	flow_table_free(&ft);
+	free(e);
+}
+
 /* Fragments that no first fragment claims: never more than FLOW_FRAGS_HOLD held (the
  * oldest goes first), each let go once, and a first fragment takes back only those still
  * held; the file they were written to can let go of its own. */
@@ -1152,6 +1204,7 @@ int main(void)
 	    cmocka_unit_test(test_fragments_tail_first_v4),
 	    cmocka_unit_test(test_fragments_other_file),
 	    cmocka_unit_test(test_fragments_tail_first_v6),
+	    cmocka_unit_test(test_fragments_v6_header_after_fragment),
 	    cmocka_unit_test(test_fragments_bounded),
 	    cmocka_unit_test(test_frags_map),
 	    cmocka_unit_test(test_vlan),

@@ -247,6 +247,41 @@ static void test_quota(void **state)
 	emit_free(&em);
 }
 
+/* A SYN scan (a flow per packet): a file ends when its index takes what the recorder
+ * allows, whatever its size, and no packet is lost to it. */
+static void test_index_memory_ends_a_file(void **state)
+{
+	NEED_PCAP("synscan.pcapng");
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	char err[256];
+	config(&c, 0); /* no size limit */
+	c.index_max_mem = 32 * 1024;
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	long n = feed(r, "synscan.pcapng");
+	struct recorder_stats st;
+	recorder_stats(r, &st);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	assert_int_equal(st.written, n);
+	assert_int_equal(st.write_errors, 0);
+	struct spool_file *files;
+	size_t nf;
+	assert_int_equal(spool_list(test_dir, &files, &nf), 0);
+	assert_true(nf >= 5);
+	for (size_t i = 0; i < nf; i++) {
+		assert_false(files[i].part);
+		assert_true(files[i].indexed);
+	}
+	free(files);
+	free(ev.buf);
+	emit_free(&em);
+}
+
 static void test_linktype_and_adopt(void **state)
 {
 	NEED_PCAP(ATTACK);
@@ -821,6 +856,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_rotation_and_extraction, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_index_memory_ends_a_file, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_quota, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, test_dir_setup,

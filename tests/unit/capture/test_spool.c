@@ -316,6 +316,29 @@ static void test_create_sequence(void **state)
 	assert_int_equal(access(in_dir(b.name, ".part"), F_OK), -1);
 }
 
+/* A part file that is no capture at all is left as it is, said so; one with nothing in it
+ * (the writer died before the header) goes. */
+static void test_recover_not_a_capture(void **state)
+{
+	struct spool_file a, b;
+	int fa = spool_create(test_dir, 300, 0, (uid_t)-1, (gid_t)-1, &a);
+	assert_true(fa >= 0);
+	static const char junk[64] = "this is not a capture file, whatever its name says";
+	assert_int_equal(write(fa, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	close(fa);
+	int fb = spool_create(test_dir, 301, 0, (uid_t)-1, (gid_t)-1, &b);
+	assert_true(fb >= 0);
+	close(fb);
+	struct notes nt = {0, "", ""};
+	assert_int_equal(spool_recover(test_dir, NULL, on_note, &nt), 1);
+	assert_int_equal(access(in_dir(a.name, ".part"), F_OK), 0);
+	assert_int_equal(access(in_dir(b.name, ".part"), F_OK), -1);
+	assert_int_equal(nt.n, 2);
+	assert_non_null(strstr(nt.all, "left unrecovered: not a pcap or pcapng file"));
+	assert_non_null(strstr(nt.all, "removed: nothing was written to it"));
+	unlink(in_dir(a.name, ".part"));
+}
+
 static void test_recover(void **state)
 {
 	NEED_PCAP("honeynet_fc2010-1_attack-trace.pcap");
@@ -515,6 +538,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_enforce, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_take_ids, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_create_sequence, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_recover_not_a_capture, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_recover_corrupt_index, test_dir_setup,
