@@ -32,14 +32,6 @@ def is_open(s):
     return False
 
 
-def trap_stats_after_stop(env):
-    mark = env.mark()
-    env.st.stop()
-    evs = env.wait_for(lambda e: e["stats"].get("worker") == "trap", since=mark,
-                       event_type="stats", what="final trap stats")
-    return evs[-1]["stats"]["trap"]
-
-
 def test_idle_connections_count_in_memory_max(env):
     pid = env.trap_pid()
     addr = env.resolve("idle.evil.example")
@@ -117,7 +109,7 @@ def test_ftp_data_connections_and_stop_leave_nothing_held(env):
                      count=4, what="FTP sessions")
         ends = [e for e in env.events(mark, "trap") if e["dest_ip"] == addr]
         assert not [e for e in ends if e["trap"]["end"] == "memory"], ends
-        st = trap_stats_after_stop(env)
+        st = env.trap_stats_after_stop()
     finally:
         for s in idle:
             s.close()

@@ -64,14 +64,6 @@ def curl_from(env, src, addr, path):
                     "-w", "%{http_code}")
 
 
-def trap_stats_after_stop(env):
-    mark = env.mark()
-    env.st.stop()
-    evs = env.wait_for(lambda e: e["stats"].get("worker") == "trap", since=mark,
-                       event_type="stats", what="final trap stats")
-    return evs[-1]["stats"]["trap"]
-
-
 def test_max_per_source(env):
     addr = env.resolve("limit.drop.example")
     port = random.randint(20000, 60999)
@@ -100,7 +92,7 @@ def test_max_per_source(env):
                  count=20, what="the held connections to end")
     r = curl_from(env, CLIENT_IP, addr, "/back")
     assert r.stdout == "200", r.stderr
-    st = trap_stats_after_stop(env)
+    st = env.trap_stats_after_stop()
     assert st["refused"] == reset + 1  # the 10 resets and the refused curl
     env.st.start()
 
@@ -127,7 +119,7 @@ def test_rate_per_source(env):
     finally:
         for s in alive + alive2:
             s.close()
-    st = trap_stats_after_stop(env)
+    st = env.trap_stats_after_stop()
     assert st["refused"] == reset + reset2
     env.restart(TRAP_CONF)
     harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")

@@ -140,14 +140,6 @@ def test_pop3_long_auth_plain(env):
     assert cred["strings_truncated"] == 1
 
 
-def trap_stats_after_stop(env):
-    mark = env.mark()
-    env.st.stop()
-    evs = env.wait_for(lambda e: e["stats"].get("worker") == "trap", since=mark,
-                       event_type="stats", what="final trap stats")
-    return evs[-1]["stats"]["trap"]
-
-
 def test_imap_connections_count_in_memory_max(env):
     """IMAP speaks first: its state, a 16 KiB command buffer and an 8 KiB line
     reader are taken as the connection is accepted. With memory_max 1M, about
@@ -199,7 +191,7 @@ def test_imap_connections_count_in_memory_max(env):
         assert b"a1 OK Logout completed" in got, got
     finally:
         s.close()
-    st = trap_stats_after_stop(env)
+    st = env.trap_stats_after_stop()
     assert st["memory_closed"] == len(closed)
     assert st["memory_held"] == 0, st
     env.restart({"trap": {"memory_max": "512M"}})

@@ -412,6 +412,14 @@ class TrapEnv:
     def ca_cert(self):
         return self.st.state_dir / "ca" / "ca.crt"
 
+    def trap_stats_after_stop(self):
+        """Stop sinktrap; the trap worker's last stats event (stats.trap)."""
+        mark = self.mark()
+        self.st.stop()
+        evs = self.wait_for(lambda e: e["stats"].get("worker") == "trap", since=mark,
+                            event_type="stats", what="final trap stats")
+        return evs[-1]["stats"]["trap"]
+
     def trap_pid(self):
         pid = self.st.worker_pid("trap")
         assert pid, f"no sinktrap-trap process under {self.st.pid}: {self.st.workers()}"

@@ -76,11 +76,16 @@ static void allowed(const char *what, long r)
 		say("%s: refused: %s", what, strerror(errno));
 }
 
-/* Run body in a child locked down with flags; its complaints fail the test. */
-static void in_sandbox(unsigned flags, void (*body)(void *), void *arg)
+/*
+ * Run body in a child locked down with flags (before, when not NULL, runs in
+ * the child first, unconfined); the child's complaints fail the test.
+ */
+static void in_sandbox_after(unsigned flags, void (*before)(void *), void (*body)(void *),
+                             void *arg)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(FUZZING)
 	(void)flags;
+	(void)before;
 	(void)body;
 	(void)arg;
 	skip(); /* the sandbox is skipped in a sanitizer build */
@@ -92,6 +97,8 @@ static void in_sandbox(unsigned flags, void (*body)(void *), void *arg)
 	if (pid == 0) {
 		close(p[0]);
 		report_fd = p[1];
+		if (before)
+			before(arg);
 		if (sandbox_lockdown("test", flags) < 0)
 			say("sandbox_lockdown failed");
 		else
@@ -111,6 +118,11 @@ static void in_sandbox(unsigned flags, void (*body)(void *), void *arg)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || len > 0)
 		fail_msg("in the sandbox (status %#x):\n%s", status, out);
 #endif
+}
+
+static void in_sandbox(unsigned flags, void (*body)(void *), void *arg)
+{
+	in_sandbox_after(flags, NULL, body, arg);
 }
 
 static void packet_body(void *arg)
@@ -287,7 +299,8 @@ static void test_signals_to_itself_only(void **state)
 }
 
 /* A thread the worker made before it locked down is locked down with it. */
-static int go[2], done_fd[2];
+static int go[2];
+static pthread_t early;
 
 static void *early_thread(void *arg)
 {
@@ -299,46 +312,29 @@ static void *early_thread(void *arg)
 	refused("kill(parent) in a thread made before", kill(getppid(), 0));
 	refused("io_uring_setup in a thread made before",
 	        syscall(SYS_io_uring_setup, 4, &(struct io_uring_params){0}));
-	if (write(done_fd[1], "d", 1) != 1)
-		_exit(4);
 	return NULL;
+}
+
+static void start_early_thread(void *arg)
+{
+	(void)arg;
+	if (pipe(go) < 0 || pthread_create(&early, NULL, early_thread, NULL) != 0)
+		say("could not start the thread");
+}
+
+static void release_early_thread(void *arg)
+{
+	(void)arg;
+	if (write(go[1], "g", 1) != 1)
+		say("could not release the thread");
+	pthread_join(early, NULL);
 }
 
 static void test_threads_made_before(void **state)
 {
 	(void)state;
-#if defined(__SANITIZE_ADDRESS__) || defined(FUZZING)
-	skip();
-#else
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		report_fd = p[1];
-		pthread_t t;
-		if (pipe(go) < 0 || pipe(done_fd) < 0 ||
-		    pthread_create(&t, NULL, early_thread, NULL) != 0)
-			_exit(5);
-		if (sandbox_lockdown("test", SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET) < 0)
-			say("sandbox_lockdown failed");
-		char b;
-		if (write(go[1], "g", 1) != 1 || read(done_fd[0], &b, 1) != 1)
-			_exit(6);
-		pthread_join(t, NULL);
-		_exit(wrong ? 1 : 0);
-	}
-	close(p[1]);
-	char out[2048];
-	ssize_t n = read(p[0], out, sizeof(out) - 1);
-	out[n > 0 ? n : 0] = '\0';
-	close(p[0]);
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || n > 0)
-		fail_msg("a thread made before the lockdown (status %#x):\n%s", status, out);
-#endif
+	in_sandbox_after(SANDBOX_NO_CONNECT | SANDBOX_NO_PACKET, start_early_thread,
+	                 release_early_thread, NULL);
 }
 
 /* ---------- sandbox_chown ---------- */
