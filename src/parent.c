@@ -60,6 +60,14 @@ struct worker {
 	int up; /* it said IPC_HELLO since its start */
 };
 
+/* A set of opened list files; seq is the reload that handed it (0: a start). */
+struct list_set {
+	uint32_t seq;
+	struct list_source *ls;
+	int n;
+};
+#define LIST_SETS_SENT 8
+
 struct parent {
 	const char *conf_path;
 	struct config *cfg;
@@ -79,9 +87,104 @@ struct parent {
 	char notify[108];     /* the service manager's socket ($NOTIFY_SOCKET), "" = none */
 	uint32_t reload_seq;  /* reloads handed to the dns worker */
 	uint32_t reload_wait; /* the one RELOADING=1 waits for (0: none) */
+	/*
+	 * The list files the dns worker serves: those of its start, then of the
+	 * last reload it accepted. A restarted worker loads these, so a list
+	 * deleted, renamed over or broken since then does not keep it down or
+	 * change what it answers; only a reload changes the lists.
+	 */
+	struct list_set lists;
+	struct list_set sent[LIST_SETS_SENT]; /* handed in reloads not yet answered */
+	int nsent;
+	int lists_reopen; /* the next dns start opens the config's lists again */
 };
 
 static struct parent P;
+
+static void list_set_free(struct list_set *s)
+{
+	dns_lists_close(s->ls, s->n);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The same open files again (sharing their offsets), or NULL with errno. */
+static struct list_source *lists_dup(const struct list_source *ls, int n)
+{
+	struct list_source *d = xcalloc((size_t)n + 1, sizeof(*d));
+	for (int i = 0; i < n; i++) {
+		d[i] = ls[i];
+		d[i].fd = fcntl(ls[i].fd, F_DUPFD_CLOEXEC, 0);
+		if (d[i].fd < 0) {
+			int e = errno;
+			d[i].path = NULL;
+			dns_lists_close(d, i);
+			errno = e;
+			return NULL;
+		}
+		d[i].path = xstrdup(ls[i].path);
+	}
+	return d;
+}
+
+/* What a dns worker about to start loads: the lists it served before, or the
+ * config's lists (its first start, or a reload starting it). */
+static int dns_start_lists(struct parent *p, struct list_source **out, int *n, char *err,
+                           size_t errlen)
+{
+	int reopen = p->lists_reopen || p->lists.ls == NULL;
+	p->lists_reopen = 0;
+	if (reopen) {
+		if (dns_lists_open(p->cfg, out, n, err, errlen) == 0) {
+			struct list_source *keep = lists_dup(*out, *n);
+			if (keep == NULL) {
+				log_warn("dns: keeping the list files for a restart");
+			} else {
+				list_set_free(&p->lists);
+				p->lists = (struct list_set){0, keep, *n};
+			}
+			return 0;
+		}
+		if (p->lists.ls == NULL)
+			return -1;
+		log_warnx("dns: %s; starting it with the lists it served before", err);
+	}
+	/* The worker before read them to their end: from the start again. */
+	for (int i = 0; i < p->lists.n; i++)
+		if (lseek(p->lists.ls[i].fd, 0, SEEK_SET) < 0)
+			log_warn("dns: rewinding %s", p->lists.ls[i].path);
+	*out = lists_dup(p->lists.ls, p->lists.n);
+	if (*out == NULL) {
+		snprintf(err, errlen, "cannot hand on the list files: %s", strerror(errno));
+		return -1;
+	}
+	*n = p->lists.n;
+	return 0;
+}
+
+/* The dns worker answered reload seq: an accepted set becomes the one kept;
+ * older sets it did not take are let go. */
+static void lists_answered(struct parent *p, uint32_t seq, int ok)
+{
+	int k = 0;
+	for (int i = 0; i < p->nsent; i++) {
+		if (p->sent[i].seq == seq && ok) {
+			list_set_free(&p->lists);
+			p->lists = p->sent[i];
+		} else if (p->sent[i].seq <= seq) {
+			list_set_free(&p->sent[i]);
+		} else {
+			p->sent[k++] = p->sent[i];
+		}
+	}
+	p->nsent = k;
+}
+
+static void lists_sent_forget(struct parent *p)
+{
+	for (int i = 0; i < p->nsent; i++)
+		list_set_free(&p->sent[i]);
+	p->nsent = 0;
+}
 
 static void ctl_event(int fd, uint32_t events, void *arg);
 static void json_dir_prepare(struct parent *p);
@@ -114,6 +217,8 @@ static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 		close(p->sigfd);
 	p->sigfd = -1;
 	loop_free(&p->loop);
+	list_set_free(&p->lists); /* a dns worker has copies of its own */
+	lists_sent_forget(p);
 	char comm[16];
 	snprintf(comm, sizeof(comm), "sinktrap-%s", name);
 	prctl(PR_SET_NAME, comm);
@@ -313,7 +418,7 @@ static void worker_start(struct parent *p, struct worker *w)
 		struct dns_setup ds;
 		char err[512];
 		memset(&ds, 0, sizeof(ds));
-		if (dns_lists_open(p->cfg, &ds.lists, &ds.nlists, err, sizeof(err)) < 0) {
+		if (dns_start_lists(p, &ds.lists, &ds.nlists, err, sizeof(err)) < 0) {
 			/* As if it had died at start: tried again with back-off (and at
 			 * SIGHUP). */
 			log_warnx("dns: %s; the dns worker cannot start", err);
@@ -459,7 +564,7 @@ static void worker_up(struct parent *p, struct worker *w)
 	w->up = 1;
 	if (w->kind == W_DNS && p->reload_wait != 0)
 		reload_end(p,
-		           "serving (the dns worker restarted with the lists as they are now)");
+		           "serving (the dns worker started with the lists as they are now)");
 	if (p->ready || p->stopping)
 		return;
 	for (int i = 0; i < W_MAX; i++)
@@ -496,6 +601,7 @@ static void ctl_event(int fd, uint32_t events, void *arg)
 		           m->hdr.len == sizeof(struct ipc_reloaded)) {
 			struct ipc_reloaded rd;
 			memcpy(&rd, m->data, sizeof(rd));
+			lists_answered(&P, rd.seq, rd.ok != 0);
 			if (rd.seq == P.reload_wait)
 				reload_end(
 				    &P, rd.ok ? "serving (lists reloaded)"
@@ -520,6 +626,8 @@ static void reap(struct parent *p)
 				close(w->ctl);
 				w->ctl = -1;
 			}
+			if (i == W_DNS)
+				lists_sent_forget(p); /* a restart loads the ones it served */
 			if (p->stopping || w->stopping)
 				break;
 			if (i == W_DNS && p->reload_wait != 0)
@@ -614,7 +722,9 @@ static void reload(struct parent *p)
 	}
 	struct worker *w = &p->w[W_DNS];
 	if (w->enabled && w->pid <= 0 && !p->stopping) {
-		/* Down (its lists could not be opened, or it died): a reload starts it now. */
+		/* Down (its lists could not be opened, or it died): a reload starts it now,
+		 * with the config's lists as they are now. */
+		p->lists_reopen = 1;
 		start_now(p, w, "reload: starting the dns worker");
 		if (w->pid > 0)
 			p->reload_wait = ++p->reload_seq; /* READY=1 when it is up */
@@ -639,12 +749,22 @@ static void reload(struct parent *p)
 				ipc_send2(w->ctl, IPC_RELOAD_LIST, &il, sizeof(il), ls[i].path,
 				          strlen(ls[i].path), ls[i].fd);
 			}
-			if (ipc_send(w->ctl, IPC_RELOAD_END, &seq, sizeof(seq), -1) == 0)
+			if (ipc_send(w->ctl, IPC_RELOAD_END, &seq, sizeof(seq), -1) == 0) {
 				p->reload_wait = seq;
-			else
+				/* Kept until the worker says whether it took them. */
+				if (p->nsent == LIST_SETS_SENT) {
+					list_set_free(&p->sent[0]);
+					memmove(&p->sent[0], &p->sent[1],
+					        sizeof(p->sent[0]) * (LIST_SETS_SENT - 1));
+					p->nsent--;
+				}
+				p->sent[p->nsent++] = (struct list_set){seq, ls, n};
+				ls = NULL;
+			} else {
 				reload_end(
 				    p,
 				    "serving (reload failed: the dns worker did not take it)");
+			}
 			dns_lists_close(ls, n);
 			log_info("reload: %d lists handed to the dns worker", n);
 		}

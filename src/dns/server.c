@@ -1733,8 +1733,10 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n, ui
 {
 	if (w->reloading) {
 		/* The newest request wins, and runs as soon as the current one is done. */
-		if (w->have_queued)
+		if (w->have_queued) {
 			dns_lists_close(w->queued, w->nqueued);
+			reload_told(w, w->queued_seq, 0); /* never loaded */
+		}
 		w->queued = ls;
 		w->nqueued = n;
 		w->queued_seq = seq;
@@ -1782,14 +1784,14 @@ static void reload_done(int fd, uint32_t events, void *arg)
 		emit_reload(w, NULL, r->err, r->secs);
 	}
 	dns_lists_close(r->ls, r->n);
+	/* Every reload is told, in order: the parent keeps the lists of the last
+	 * one taken for a restart (it waits only for the newest). */
+	reload_told(w, r->seq, r->result != NULL);
 	if (w->have_queued) {
-		/* The one the parent waits for is the queued one, whose number is newer. */
 		w->have_queued = 0;
 		reload_start(w, w->queued, w->nqueued, w->queued_seq);
 		w->queued = NULL;
 		w->nqueued = 0;
-	} else {
-		reload_told(w, r->seq, r->result != NULL);
 	}
 	free(r);
 }

@@ -1,10 +1,9 @@
-"""Supervision by the parent when a worker cannot come back at once: the DNS worker
-whose list cannot be opened at its restart is tried again with back-off (and at once
-by SIGHUP), and a SIGTERM while the store waits for its restart still stores every
-event the producers hold."""
+"""Supervision by the parent when a worker dies: a DNS worker is restarted with the
+lists it served (whatever became of the files since), a SIGHUP starts one waiting for
+its back-off at once, and a SIGTERM while the store waits for its restart still
+stores every event the producers hold."""
 
 import os
-import re
 import signal
 import time
 
@@ -19,53 +18,95 @@ def new_pid(st, kind, old, timeout):
         st.worker_pid(kind)), timeout, what=f"a new {kind} worker")
 
 
-def dns_down_for_its_list(res):
-    """A sinktrap whose DNS worker was killed while its list was gone."""
-    bl = harness.write_list(res.path("sup.plain"), ["gone.test"])
-    up = res.dnsmasq(["address=/#/127.0.9.9"])
-    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=up)
-    assert harness.a_records(st.query("x.gone.test"))[0].startswith("127.66.")
-    away = res.path("sup.plain.away")
-    os.rename(bl, away)
+def sinkholed(st, name):
+    a = harness.a_records(st.query(name))
+    return bool(a) and a[0].startswith("127.66.")
+
+
+def kill_dns(st):
+    """SIGKILL the DNS worker; return once its successor answers."""
     old = st.worker_pid("dns")
     os.kill(old, signal.SIGKILL)
     harness.wait_until(lambda: f"dns worker (pid {old}) killed by signal 9" in st.log(), 10,
                        what="the parent to notice")
-    harness.wait_until(lambda: f"'{bl}': No such file or directory" in st.log(), 10,
-                       what="the restart to fail for the missing list")
-    return st, bl, away, old
+    new_pid(st, "dns", old, 10)
+    harness.wait_until(st.probe, 10, what="the restarted dns worker to answer")
 
 
-def test_dns_worker_whose_list_is_missing_at_restart_comes_back(res):
-    """The list is missing when the killed DNS worker is restarted: the parent tries
-    again with back-off, and once the list is back the worker serves again."""
-    st, bl, away, old = dns_down_for_its_list(res)
-    os.rename(away, bl)
-    new_pid(st, "dns", old, 15)
-    harness.wait_until(st.probe, 10, what="the dns worker to answer")
-    assert harness.a_records(st.query("y.gone.test"))[0].startswith("127.66.")
-    assert "the dns worker cannot start" in st.log()
+def test_a_restarted_dns_worker_loads_the_lists_it_served(res):
+    """A DNS worker that dies is restarted with the lists it served, not with the
+    files as they are at the restart: one list deleted and one replaced since
+    (without a reload) change nothing, and the worker comes back at once."""
+    a = harness.write_list(res.path("keep-a.plain"), ["gone.test"])
+    b = harness.write_list(res.path("keep-b.plain"), ["old.test"])
+    up = res.dnsmasq(["address=/#/127.0.9.9"])
+    st = res.sinktrap({"dns": {"blocklist": [str(a), str(b)]}}, upstream=up)
+    assert sinkholed(st, "x.gone.test") and sinkholed(st, "x.old.test")
+    os.unlink(a)
+    nb = harness.write_list(res.path("keep-b.new"), ["new.test"])
+    os.rename(nb, b)
+    kill_dns(st)
+    assert sinkholed(st, "y.gone.test"), st.log()
+    assert sinkholed(st, "y.old.test")
+    assert not sinkholed(st, "y.new.test")
+    assert "the dns worker cannot start" not in st.log()
+    # A reload is what reads the files again: it fails while one is missing
+    # (the running lists stay, and stay what a restart loads) ...
+    st.hup()
+    harness.wait_until(lambda: "No such file or directory" in st.log(), 10,
+                       what="the reload to fail for the missing list")
+    kill_dns(st)
+    assert sinkholed(st, "z.gone.test") and not sinkholed(st, "z.new.test")
+    # ... and once it succeeds, a restart loads the new lists.
+    harness.write_list(a, ["back.test"])
+    st.hup()
+    harness.wait_until(lambda: sinkholed(st, "x.new.test"), 10, what="the reload")
+    kill_dns(st)
+    assert sinkholed(st, "y.back.test") and sinkholed(st, "w.new.test")
+    assert not sinkholed(st, "w.gone.test") and not sinkholed(st, "w.old.test")
 
 
-def test_sighup_starts_a_dns_worker_that_could_not_start(res):
-    """While the restarts keep failing, the back-off grows (4 s here); a SIGHUP once
-    the list is back starts the worker at once, not at the next try."""
-    st, bl, away, old = dns_down_for_its_list(res)
-    harness.wait_until(lambda: "restarting dns worker in 4000 ms" in st.log(), 15,
-                       what="the back-off to reach 4 s")
-    tries = len(re.findall(r"the dns worker cannot start", st.log()))
-    assert tries >= 3
-    os.rename(away, bl)
+def test_a_list_refused_by_a_reload_is_not_loaded_at_a_restart(res):
+    """A reload refuses a list that turned to junk and keeps the old one; a
+    restart after it loads the old one too, not the junk."""
+    bl = harness.write_list(res.path("junk.plain"), ["kept.test"])
+    up = res.dnsmasq(["address=/#/127.0.9.9"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=up)
+    assert sinkholed(st, "x.kept.test")
+    junk = harness.write_list(res.path("junk.new"),
+                              ["<html>", "<body>not a list</body>", "</html>"])
+    os.rename(junk, bl)
+    st.hup()
+    harness.wait_until(lambda: "reload failed, previous lists kept" in st.log(), 10,
+                       what="the reload to refuse the junk")
+    kill_dns(st)
+    assert sinkholed(st, "y.kept.test"), st.log()
+
+
+def test_sighup_starts_a_dns_worker_waiting_for_its_restart(res):
+    """While a DNS worker that keeps dying waits for its restart (4 s of back-off
+    here), a SIGHUP starts it at once, with the lists as they are now."""
+    bl = harness.write_list(res.path("sup.plain"), ["first.test"])
+    up = res.dnsmasq(["address=/#/127.0.9.9"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=up)
+    for backoff in (500, 1000, 2000, 4000):
+        old = st.worker_pid("dns")
+        os.kill(old, signal.SIGKILL)
+        harness.wait_until(lambda: f"restarting dns worker in {backoff} ms" in st.log(), 10,
+                           what=f"the restart in {backoff} ms")
+        if backoff < 4000:
+            new_pid(st, "dns", old, 10)
+    harness.write_list(bl, ["second.test"])
     st.hup()
     new_pid(st, "dns", old, 1.5)  # well before the 4 s back-off ends
     harness.wait_until(st.probe, 2, what="the dns worker to answer")
-    assert harness.a_records(st.query("z.gone.test"))[0].startswith("127.66.")
+    assert sinkholed(st, "z.second.test") and not sinkholed(st, "z.first.test")
     assert "reload: starting the dns worker" in st.log()
     # the timer of the back-off does not start a second one
     pid = st.worker_pid("dns")
     time.sleep(4.5)
     assert st.worker_pid("dns") == pid
-    assert st.log().count("started dns worker") == 2, st.log()
+    assert st.log().count("started dns worker") == 5, st.log()
 
 
 def test_sigterm_while_the_store_waits_for_its_restart_loses_no_event(res):
