@@ -103,6 +103,7 @@ static const struct key keys[] = {
     {"events", "json_keep", K_EVENTS, 0, 0, 0, 0},
     {"events", "database", K_EVENTS, 0, 0, 0, 0},
     {"events", "database_types", K_EVENTS, 0, 0, 0, 0},
+    {"events", "database_timeout", K_EVENTS, 0, 0, 0, 0},
     {"events", "queue_max", K_EVENTS, 0, 0, 0, 0},
 
     {"trap", "enabled", K_BOOL, O(trap_enabled), 0, 0, 0},

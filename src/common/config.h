@@ -82,6 +82,7 @@ struct config {
 	struct cfg_strv json_types;     /* event types written to JSON; none = all */
 	struct cfg_strv database_types; /* event types stored in the databases; none = all */
 	char *database;                 /* PostgreSQL conninfo or URI; NULL = none */
+	int database_timeout_ms;        /* the longest wait for the database's answer */
 	int64_t queue_max;              /* delivery queue on disk, per remote sink (bytes) */
 	struct cfg_syslog *syslog;      /* destinations (store/sinkspec.h). Malloced. */
 	int nsyslog;

@@ -131,6 +131,7 @@ struct pg_sink {
 	const struct cfg_strv *types;
 	int need_action;
 	PGconn *conn;
+	int timeout_ms; /* [events] database_timeout: the longest wait for the server */
 	struct strbuf copy, line, sql, ses; /* ses: the COPY text of sessions_stage */
 	char ses_columns[1024];             /* the sessions columns of rows.h, SQL list */
 };
@@ -148,14 +149,113 @@ static void pg_error(PGconn *c, const char *what, char *err, size_t errlen)
 			*p = *(p + 1) ? ' ' : '\0';
 }
 
-/* Run SQL; 0, or -1 with err. */
-static int exec_ok(PGconn *c, const char *sql, ExecStatusType want, const char *what, char *err,
+/*
+ * Commands run without blocking, each wait bounded by the sink's timeout: a
+ * server that stops answering (stopped, or stuck on a lock) while its host
+ * and TCP stay up, which keepalives do not see, costs the connection, not the
+ * delivery thread; the batch is sent again over a new one.
+ */
+static int pg_wait(struct sink *s, short events, int64_t deadline, const char *what, char *err,
                    size_t errlen)
 {
-	PGresult *r = PQexec(c, sql);
+	struct pg_sink *g = impl(s);
+	int w = sink_wait(s, PQsocket(g->conn), events, deadline, 1);
+	if (w > 0)
+		return 0;
+	if (w == 0)
+		snprintf(err, errlen, "%s: no answer from the server in %d ms", what,
+		         g->timeout_ms);
+	else
+		snprintf(err, errlen, "%s: cut by a stop", what);
+	return -1;
+}
+
+/* What libpq holds for the server sent; 0, or -1 with err. */
+static int pg_flush(struct sink *s, const char *what, char *err, size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	int64_t deadline = mono_ms() + g->timeout_ms;
+	for (;;) {
+		int f = PQflush(g->conn);
+		if (f == 0)
+			return 0;
+		if (f < 0) {
+			pg_error(g->conn, what, err, errlen);
+			return -1;
+		}
+		/* The server may be sending while it waits for the rest. */
+		if (pg_wait(s, POLLOUT | POLLIN, deadline, what, err, errlen) < 0)
+			return -1;
+		if (PQconsumeInput(g->conn) != 1) {
+			pg_error(g->conn, what, err, errlen);
+			return -1;
+		}
+	}
+}
+
+/* The next result, waited for; NULL once there is none, or with err set on a failure. */
+static PGresult *pg_next(struct sink *s, const char *what, int *failed, char *err,
+                         size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	int64_t deadline = mono_ms() + g->timeout_ms;
+	while (PQisBusy(g->conn)) {
+		if (pg_wait(s, POLLIN, deadline, what, err, errlen) < 0 ||
+		    (PQconsumeInput(g->conn) != 1 &&
+		     (pg_error(g->conn, what, err, errlen), 1))) {
+			*failed = 1;
+			return NULL;
+		}
+	}
+	return PQgetResult(g->conn);
+}
+
+/*
+ * Run SQL as PQexec does: the result of its last command, or of the first that
+ * failed (the rest are not run). NULL with err when the server did not answer
+ * or the connection failed.
+ */
+static PGresult *pg_exec(struct sink *s, const char *sql, const char *what, char *err,
+                         size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	if (PQsendQuery(g->conn, sql) != 1) {
+		pg_error(g->conn, what, err, errlen);
+		return NULL;
+	}
+	if (pg_flush(s, what, err, errlen) < 0)
+		return NULL;
+	PGresult *last = NULL, *r;
+	int failed = 0;
+	while ((r = pg_next(s, what, &failed, err, errlen)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (last && (PQresultStatus(last) == PGRES_FATAL_ERROR ||
+		             PQresultStatus(last) == PGRES_BAD_RESPONSE)) {
+			PQclear(r); /* the first failure is the one that counts */
+		} else {
+			PQclear(last);
+			last = r;
+		}
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
+			return last; /* the caller carries the COPY on */
+	}
+	if (failed) {
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+/* Run SQL; 0 when its (last) result has status want, or -1 with err. */
+static int exec_ok(struct sink *s, const char *sql, ExecStatusType want, const char *what,
+                   char *err, size_t errlen)
+{
+	PGresult *r = pg_exec(s, sql, what, err, errlen);
+	if (r == NULL)
+		return -1;
 	int ok = PQresultStatus(r) == want;
 	if (!ok)
-		pg_error(c, what, err, errlen);
+		pg_error(impl(s)->conn, what, err, errlen);
 	PQclear(r);
 	return ok ? 0 : -1;
 }
@@ -165,14 +265,18 @@ static void notice(void *arg, const char *msg)
 	log_debug("postgresql: %s", msg);
 }
 
-static int migrate(PGconn *c, char *err, size_t errlen)
+static int migrate(struct sink *s, char *err, size_t errlen)
 {
-	if (exec_ok(c,
+	PGconn *c = impl(s)->conn;
+	if (exec_ok(s,
 	            "BEGIN; SELECT pg_advisory_xact_lock(7632001);"
 	            "CREATE TABLE IF NOT EXISTS sinktrap_schema (version INTEGER NOT NULL)",
 	            PGRES_COMMAND_OK, "schema", err, errlen) < 0)
 		return -1;
-	PGresult *r = PQexec(c, "SELECT version FROM sinktrap_schema");
+	PGresult *r =
+	    pg_exec(s, "SELECT version FROM sinktrap_schema", "schema version", err, errlen);
+	if (r == NULL)
+		return -1;
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pg_error(c, "schema version", err, errlen);
 		PQclear(r);
@@ -182,7 +286,7 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	if (have)
 		version = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
-	if (!have && exec_ok(c, "INSERT INTO sinktrap_schema VALUES (0)", PGRES_COMMAND_OK,
+	if (!have && exec_ok(s, "INSERT INTO sinktrap_schema VALUES (0)", PGRES_COMMAND_OK,
 	                     "schema version", err, errlen) < 0)
 		return -1;
 	if (version > DB_SCHEMA_VERSION) {
@@ -193,14 +297,14 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	}
 	for (int v = version; v < DB_SCHEMA_VERSION; v++) {
 		char upd[96];
-		if (exec_ok(c, pg_migrations[v], PGRES_COMMAND_OK, "schema migration", err,
+		if (exec_ok(s, pg_migrations[v], PGRES_COMMAND_OK, "schema migration", err,
 		            errlen) < 0)
 			return -1;
 		snprintf(upd, sizeof(upd), "UPDATE sinktrap_schema SET version = %d", v + 1);
-		if (exec_ok(c, upd, PGRES_COMMAND_OK, "schema version", err, errlen) < 0)
+		if (exec_ok(s, upd, PGRES_COMMAND_OK, "schema version", err, errlen) < 0)
 			return -1;
 	}
-	if (exec_ok(c, "COMMIT", PGRES_COMMAND_OK, "schema", err, errlen) < 0)
+	if (exec_ok(s, "COMMIT", PGRES_COMMAND_OK, "schema", err, errlen) < 0)
 		return -1;
 	if (version == 0)
 		log_info("postgresql: schema created (version %d)", DB_SCHEMA_VERSION);
@@ -208,7 +312,7 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 		log_info("postgresql: schema upgraded from version %d to %d", version,
 		         DB_SCHEMA_VERSION);
 	return exec_ok(
-	    c,
+	    s,
 	    "CREATE TEMP TABLE IF NOT EXISTS events_stage (seq INTEGER, keep BOOLEAN, "
 	    "event_id TEXT, ts BIGINT, event_type TEXT, src_ip TEXT, src_port INTEGER, "
 	    "dest_ip TEXT, dest_port INTEGER, proto TEXT, community_id TEXT, "
@@ -279,9 +383,14 @@ static int pg_connect(struct sink *s, char *err, size_t errlen)
 		st = PQconnectPoll(g->conn);
 	}
 	PQsetNoticeProcessor(g->conn, notice, NULL);
-	if (exec_ok(g->conn, "SET client_encoding = 'UTF8'", PGRES_COMMAND_OK, "encoding", err,
+	if (PQsetnonblocking(g->conn, 1) != 0) {
+		pg_error(g->conn, "connect", err, errlen);
+		pg_disconnect(s);
+		return -1;
+	}
+	if (exec_ok(s, "SET client_encoding = 'UTF8'", PGRES_COMMAND_OK, "encoding", err,
 	            errlen) < 0 ||
-	    migrate(g->conn, err, errlen) < 0) {
+	    migrate(s, err, errlen) < 0) {
 		pg_disconnect(s);
 		return -1;
 	}
@@ -289,35 +398,64 @@ static int pg_connect(struct sink *s, char *err, size_t errlen)
 }
 
 /* COPY ... FROM STDIN begun; 0, or -1 with err. */
-static int copy_begin(PGconn *c, const char *sql, char *err, size_t errlen)
+static int copy_begin(struct sink *s, const char *sql, char *err, size_t errlen)
 {
-	PGresult *r = PQexec(c, sql);
+	PGresult *r = pg_exec(s, sql, "copy", err, errlen);
+	if (r == NULL)
+		return -1;
 	int ok = PQresultStatus(r) == PGRES_COPY_IN;
 	if (!ok)
-		pg_error(c, "copy", err, errlen);
+		pg_error(impl(s)->conn, "copy", err, errlen);
 	PQclear(r);
 	return ok ? 0 : -1;
 }
 
-/* The rest of the COPY text sent and the COPY ended; 0, or -1 with err. */
-static int copy_end(PGconn *c, const struct strbuf *data, char *err, size_t errlen)
+/* COPY text sent; 0, or -1 with err. */
+static int copy_put(struct sink *s, const struct strbuf *data, char *err, size_t errlen)
 {
-	if ((data->len && PQputCopyData(c, data->data, (int)data->len) != 1) ||
-	    PQputCopyEnd(c, NULL) != 1) {
-		pg_error(c, "copy", err, errlen);
+	struct pg_sink *g = impl(s);
+	if (data->len == 0)
+		return 0;
+	for (;;) {
+		int r = PQputCopyData(g->conn, data->data, (int)data->len);
+		if (r < 0) {
+			pg_error(g->conn, "copy", err, errlen);
+			return -1;
+		}
+		if (pg_flush(s, "copy", err, errlen) < 0)
+			return -1;
+		if (r == 1)
+			return 0;
+		/* 0: libpq had no room for it; there is now. */
+	}
+}
+
+/* The rest of the COPY text sent and the COPY ended; 0, or -1 with err. */
+static int copy_end(struct sink *s, const struct strbuf *data, char *err, size_t errlen)
+{
+	struct pg_sink *g = impl(s);
+	if (copy_put(s, data, err, errlen) < 0)
+		return -1;
+	int r;
+	while ((r = PQputCopyEnd(g->conn, NULL)) == 0)
+		if (pg_flush(s, "copy", err, errlen) < 0)
+			return -1;
+	if (r < 0 || pg_flush(s, "copy", err, errlen) < 0) {
+		if (r < 0)
+			pg_error(g->conn, "copy", err, errlen);
 		return -1;
 	}
-	int ok = 1;
-	PGresult *r;
-	while ((r = PQgetResult(c)) != NULL) {
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+	int ok = 1, failed = 0;
+	PGresult *res;
+	while ((res = pg_next(s, "copy", &failed, err, errlen)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			if (ok)
-				pg_error(c, "copy", err, errlen);
+				pg_error(g->conn, "copy", err, errlen);
 			ok = 0;
 		}
-		PQclear(r);
+		PQclear(res);
 	}
-	return ok ? 0 : -1;
+	return ok && !failed ? 0 : -1;
 }
 
 static int keep_row(struct pg_sink *g, const struct evsum *es)
@@ -335,14 +473,13 @@ static int keep_row(struct pg_sink *g, const struct evsum *es)
 static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_t errlen)
 {
 	struct pg_sink *g = impl(s);
-	PGconn *c = g->conn;
 	const uint8_t *rec;
 	size_t len, off = 0;
 	uint32_t seq = 0;
 	int any_map = 0, any_answer = 0, any_payload = 0, any_expiry = 0;
 
-	if (exec_ok(c, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0 ||
-	    copy_begin(c, "COPY events_stage (" STAGE_COLUMNS ") FROM STDIN", err, errlen) < 0)
+	if (exec_ok(s, "BEGIN", PGRES_COMMAND_OK, "begin", err, errlen) < 0 ||
+	    copy_begin(s, "COPY events_stage (" STAGE_COLUMNS ") FROM STDIN", err, errlen) < 0)
 		return -1;
 	strbuf_reset(&g->copy);
 	strbuf_reset(&g->ses);
@@ -404,17 +541,15 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		any_payload |= is_payload;
 		any_expiry |= is_expiry;
 		if (o->len >= (1u << 20)) {
-			if (PQputCopyData(c, o->data, (int)o->len) != 1) {
-				pg_error(c, "copy", err, errlen);
+			if (copy_put(s, o, err, errlen) < 0)
 				return -1;
-			}
 			strbuf_reset(o);
 		}
 	}
-	if (copy_end(c, &g->copy, err, errlen) < 0)
+	if (copy_end(s, &g->copy, err, errlen) < 0)
 		return -1;
-	if (g->ses.len && (copy_begin(c, "COPY sessions_stage FROM STDIN", err, errlen) < 0 ||
-	                   copy_end(c, &g->ses, err, errlen) < 0))
+	if (g->ses.len && (copy_begin(s, "COPY sessions_stage FROM STDIN", err, errlen) < 0 ||
+	                   copy_end(s, &g->ses, err, errlen) < 0))
 		return -1;
 
 	struct strbuf *q = &g->sql;
@@ -493,7 +628,7 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		    q, "UPDATE sessions SET expired = TRUE WHERE NOT expired AND pcap_last IN "
 		       "(SELECT x_file FROM events_stage WHERE x_file IS NOT NULL);");
 	strbuf_puts(q, "COMMIT");
-	return exec_ok(c, q->data, PGRES_COMMAND_OK, "insert", err, errlen);
+	return exec_ok(s, q->data, PGRES_COMMAND_OK, "insert", err, errlen);
 }
 
 static int pg_idle_fd(struct sink *s)
@@ -577,6 +712,7 @@ struct sink *sink_pg_new(const struct config *c, struct sink *prev, char *err, s
 	struct pg_sink *g = xcalloc(1, sizeof(*g));
 	s->impl = g;
 	g->conninfo = xstrdup(c->database);
+	g->timeout_ms = c->database_timeout_ms;
 	/* The sink's own copy: the config may be freed while the thread runs. */
 	sinkspec_types_copy(&s->types, &c->database_types);
 	g->types = &s->types;

@@ -553,9 +553,9 @@ static int parse_database(const char *v, char *err, size_t errlen)
 }
 
 static const char *const handled[] = {
-    "syslog",          "syslog_format",  "syslog_facility", "syslog_app_name",
-    "syslog_hostname", "json_types",     "json_max_size",   "json_keep",
-    "database",        "database_types", "queue_max",
+    "syslog",          "syslog_format",  "syslog_facility",  "syslog_app_name",
+    "syslog_hostname", "json_types",     "json_max_size",    "json_keep",
+    "database",        "database_types", "database_timeout", "queue_max",
 };
 
 int sinkspec_handles(const char *key)
@@ -571,6 +571,7 @@ void sinkspec_config_defaults(struct config *c)
 	c->json_max_size = 0;
 	c->json_keep = 5;
 	c->queue_max = DEFAULT_QUEUE_MAX;
+	c->database_timeout_ms = 60000;
 	c->syslog_format = SYSLOG_RFC5424;
 	c->syslog_facility = 16; /* local0 */
 }
@@ -694,6 +695,18 @@ int sinkspec_config_set(struct config *c, const char *key, const char *v, int li
 		c->queue_max = n;
 		return 0;
 	}
+	if (!strcmp(key, "database_timeout")) {
+		long ms;
+		if (parse_duration_ms(v, 1000000000000L, &ms) < 0 || ms < 1000 ||
+		    ms > 3600000) {
+			snprintf(err, errlen,
+			         "database_timeout: '%s' is not a duration from 1s to 3600s",
+			         v);
+			return -1;
+		}
+		c->database_timeout_ms = (int)ms;
+		return 0;
+	}
 	if (!strcmp(key, "database")) {
 		free(c->database);
 		c->database = NULL;
@@ -735,6 +748,7 @@ void sinkspec_config_swap(struct config *a, struct config *b)
 	SWAP(json_types);
 	SWAP(database_types);
 	SWAP(database);
+	SWAP(database_timeout_ms);
 	SWAP(queue_max);
 	SWAP(syslog);
 	SWAP(nsyslog);
@@ -765,6 +779,7 @@ void sinkspec_remote_signature(const struct config *c, struct strbuf *b)
 	sig_str(b, c->syslog_app_name);
 	sig_str(b, c->syslog_hostname);
 	sig_str(b, c->database);
+	strbuf_printf(b, "%d|", c->database_timeout_ms);
 	sig_strv(b, &c->database_types);
 	for (int i = 0; i < c->nsyslog; i++) {
 		const struct cfg_syslog *s = &c->syslog[i];

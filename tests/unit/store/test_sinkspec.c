@@ -27,6 +27,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->nsyslog, 0);
 	assert_null(c->database);
 	assert_int_equal(c->queue_max, 256LL << 20);
+	assert_int_equal(c->database_timeout_ms, 60000);
 	assert_int_equal(c->syslog_format, SYSLOG_RFC5424);
 	assert_int_equal(c->syslog_facility, 16);
 	assert_int_equal(c->json_max_size, 0);
@@ -50,7 +51,7 @@ static void test_full(void **state)
 	    "syslog_hostname = sensor-7.example\njson_types = dns, alert\n"
 	    "json_max_size = 100M\njson_keep = 9\n"
 	    "database = postgresql://sinktrap@127.0.0.1:5432/events\n"
-	    "database_types = all\nqueue_max = 64M\n",
+	    "database_types = all\nqueue_max = 64M\ndatabase_timeout = 90s\n",
 	    &e);
 	cfg_errors_print(&e, stderr);
 	assert_non_null(c);
@@ -94,6 +95,7 @@ static void test_full(void **state)
 	assert_string_equal(c->database, "postgresql://sinktrap@127.0.0.1:5432/events");
 	assert_int_equal(c->database_types.n, 0);
 	assert_int_equal(c->queue_max, 64LL << 20);
+	assert_int_equal(c->database_timeout_ms, 90000);
 	config_free(c);
 }
 
@@ -132,6 +134,9 @@ static void test_errors(void **state)
 	    {"database = host=x bogus=1", "database: invalid connection option"},
 	    {"database_types = dns,,trap", "empty or overlong"},
 	    {"queue_max = lots", "queue_max: 'lots'"},
+	    {"database_timeout = 500ms", "database_timeout: '500ms' is not a duration"},
+	    {"database_timeout = 2h", "database_timeout: '2h'"},
+	    {"database_timeout = soon", "database_timeout: 'soon'"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char text[1024];
