@@ -157,6 +157,7 @@ static const struct key keys[] = {
     {"web", "tls_cert", K_FILE_OR_NO, O(web_tls_cert), 0, 0, 0},
     {"web", "tls_key", K_FILE_OR_NO, O(web_tls_key), 0, 0, 0},
     {"web", "memory_max", K_SIZE64, O(web_memory_max), 1 << 20, 1LL << 40, 0},
+    {"web", "query_timeout", K_DURATION_MS, O(web_query_ms), 100, 600000, 0},
 };
 
 static const char *const sections[] = {"sinktrap", "dns", "trap", "capture", "events", "web"};
@@ -223,6 +224,7 @@ static void config_defaults(struct config *c)
 	c->payload_quota = 1LL << 30;
 	c->trap_memory_max = 512LL << 20;
 	c->web_memory_max = 256LL << 20;
+	c->web_query_ms = 10000;
 	c->capture_snaplen = 262144;
 	c->capture_buffer = 64 << 20;
 	c->capture_promisc = 1;

@@ -142,6 +142,7 @@ struct config {
 	char *web_tls_cert; /* PEM; both set = HTTPS */
 	char *web_tls_key;
 	int64_t web_memory_max; /* answers built in memory, all connections */
+	int web_query_ms;       /* the longest a request's queries may run */
 };
 
 /* A list of error lines, each "FILE:LINE: message". */

@@ -58,6 +58,8 @@ DYNLIB_FN(sqlite, int, sqlite3_prepare_v3,
            const char **a5),
           (a0, a1, a2, a3, a4, a5))
 DYNLIB_FN(sqlite, int, sqlite3_reset, (sqlite3_stmt * a0), (a0))
+DYNLIB_VOID(sqlite, sqlite3_progress_handler,
+            (sqlite3 * a0, int a1, int (*a2)(void *), void *a3), (a0, a1, a2, a3))
 DYNLIB_VOID(sqlite, sqlite3_result_error, (sqlite3_context * a0, const char *a1, int a2),
             (a0, a1, a2))
 DYNLIB_VOID(sqlite, sqlite3_result_int, (sqlite3_context * a0, int a1), (a0, a1))

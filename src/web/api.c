@@ -25,6 +25,7 @@
 #include "capture/capture.h"
 #include "common/config.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "common/addr.h"
 #include "dns/dns.h"
 #include "dns/wire.h"
@@ -32,6 +33,9 @@
 
 #define MAX_LIMIT 1000
 #define DEF_LIMIT 50
+/* Paging deeper than this is a time filter's work: counting and skipping the
+ * rows before the page would read that many at every request. */
+#define MAX_OFFSET 100000
 #define COUNT_AHEAD 1000
 /* A host with more events than this is looked for in the type's time order. */
 #define BUSY_HOST 20000
@@ -97,6 +101,58 @@ void resp_busy(struct wreq *r, struct wresp *o)
 
 /* The connection the calling thread holds during a request. */
 static __thread sqlite3 *t_db;
+/* When the request's queries are stopped (mono ms, 0: never), and whether they were. */
+static __thread int64_t t_deadline;
+static __thread int t_interrupted;
+
+/* SQLite asks every few thousand steps: a query past the request's time ends
+ * with SQLITE_INTERRUPT (a filter no index serves, over a large table, cannot
+ * hold a thread and the store's read snapshot for ever). */
+static int query_progress(void *arg)
+{
+	(void)arg;
+	if (t_deadline == 0 || mono_ms() < t_deadline)
+		return 0;
+	t_interrupted = 1;
+	return 1;
+}
+
+void web_db_no_deadline(void)
+{
+	t_deadline = 0;
+}
+
+/*
+ * The running totals caught up with the rows stored since: outside the
+ * request's time limit, since each row is read once whatever the requests
+ * ask (a burst of events would otherwise fail the requests that follow it).
+ */
+static int64_t query_deadline(const struct web *w)
+{
+	return mono_ms() + (w->cfg ? w->cfg->web_query_ms : 10000);
+}
+
+static int agg_catch_up(struct web *w, sqlite3 *d)
+{
+	int64_t dl = t_deadline;
+	t_deadline = 0;
+	int r = agg_update(w->agg, d);
+	t_deadline = dl ? query_deadline(w) : 0;
+	return r;
+}
+
+/* A failed query's answer: 503 when it ran out of time, 500 otherwise. */
+static void resp_store_error(struct wresp *o)
+{
+	if (t_interrupted) {
+		resp_error(o, 503,
+		           "the query took longer than [web] query_timeout and was stopped: "
+		           "narrow it (a time range, a host)");
+		o->retry_after = WEB_RETRY_AFTER;
+	} else {
+		resp_store_error(o);
+	}
+}
 
 void web_state_init(struct web *w)
 {
@@ -133,6 +189,7 @@ static sqlite3 *db_open(struct web *w)
 		return NULL;
 	}
 	sqlite3_busy_timeout(d, 2000);
+	sqlite3_progress_handler(d, 4000, query_progress, NULL);
 	sqlfn_register(d);
 	/*
 	 * Reads through the file mapping, a larger page cache, never a write.
@@ -152,6 +209,8 @@ sqlite3 *web_db(struct web *w)
 {
 	if (t_db)
 		return t_db;
+	t_deadline = query_deadline(w);
+	t_interrupted = 0;
 	pthread_mutex_lock(&w->db_lock);
 	if (w->ndb_idle > 0)
 		t_db = w->db_idle[--w->ndb_idle];
@@ -354,8 +413,9 @@ static int paging(struct wreq *r, struct wresp *o, int64_t *limit, int64_t *offs
 		resp_error(o, 400, "limit: an integer from 1 to 1000");
 		return -1;
 	}
-	if (f && web_parse_int(f, 0, INT32_MAX, offset) < 0) {
-		resp_error(o, 400, "offset: a non-negative integer");
+	if (f && web_parse_int(f, 0, MAX_OFFSET, offset) < 0) {
+		resp_error(o, 400,
+		           "offset: an integer from 0 to 100000 (narrow by time for more)");
 		return -1;
 	}
 	return 0;
@@ -468,7 +528,7 @@ static int filters(struct wreq *r, struct wresp *o, struct q *q, const char *tsc
 		struct strbuf js;
 		strbuf_init(&js);
 		int n = -1;
-		if (d && q->owned == NULL && agg_update(r->w->agg, d) == 0)
+		if (d && q->owned == NULL && agg_catch_up(r->w, d) == 0)
 			n = agg_domains_under(r->w->agg, v, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
@@ -585,7 +645,7 @@ static void paged(struct wreq *r, struct wresp *o, const char *cols, const char 
 		if (rc == -2)
 			resp_busy(r, o);
 		else
-			resp_error(o, 500, "the store could not answer the query");
+			resp_store_error(o);
 		goto out;
 	}
 	strbuf_putc(&sb, '}');
@@ -615,7 +675,7 @@ static void api_events(struct wreq *r, struct wresp *o, const char *type)
 	const char *host = arg_host(r, NULL, q.host) > 0 ? q.host : NULL;
 	int by_filter = 0;
 	if (((dom && *dom) || (host && *host)) && web_db(r->w) &&
-	    agg_update(r->w->agg, web_db(r->w)) == 0) {
+	    agg_catch_up(r->w, web_db(r->w)) == 0) {
 		struct strbuf tmp;
 		strbuf_init(&tmp);
 		int64_t n = 0, m = 0;
@@ -681,7 +741,7 @@ static void api_sessions(struct wreq *r, struct wresp *o, const char *unused)
 		struct strbuf js;
 		strbuf_init(&js);
 		int n = -1;
-		if (d && agg_update(r->w->agg, d) == 0)
+		if (d && agg_catch_up(r->w, d) == 0)
 			n = agg_domains_under(r->w->agg, dom, 2000, &js, NULL);
 		if (n >= 0) {
 			strbuf_putc(&js, '\0');
@@ -719,8 +779,8 @@ static void api_hosts_grouped(struct wreq *r, struct wresp *o, const char *unuse
 	sqlite3 *d = web_db(r->w);
 	struct strbuf sb;
 	strbuf_init(&sb);
-	if (d != NULL && agg_update(r->w->agg, d) < 0) {
-		resp_error(o, 500, "the store could not answer the query");
+	if (d != NULL && agg_catch_up(r->w, d) < 0) {
+		resp_store_error(o);
 		return;
 	}
 	agg_hosts_json(r->w->agg, limit, offset, &sb);
@@ -758,7 +818,7 @@ void api_host(struct wreq *r, struct wresp *o, const char *text)
 		goto fail;
 	strbuf_puts(&sb, ",\"domains\":");
 	/* The worker has them counted; `sinktrap report` asks the store. */
-	if (r->w->live && agg_update(r->w->agg, d) == 0)
+	if (r->w->live && agg_catch_up(r->w, d) == 0)
 		agg_host_domains_json(r->w->agg, ip, 200, &sb);
 	else if (
 	    (rc = run_rows(
@@ -790,7 +850,7 @@ fail:
 	if (rc == -2)
 		resp_busy(r, o);
 	else
-		resp_error(o, 500, "the store could not answer the query");
+		resp_store_error(o);
 }
 
 static void api_stats(struct wreq *r, struct wresp *o, const char *unused)
@@ -808,8 +868,8 @@ static void api_stats(struct wreq *r, struct wresp *o, const char *unused)
 		return;
 	}
 	/* Running totals, caught up with the rows stored since the last call. */
-	if (agg_update(r->w->agg, d) < 0) {
-		resp_error(o, 500, "the store could not answer the query");
+	if (agg_catch_up(r->w, d) < 0) {
+		resp_store_error(o);
 		return;
 	}
 	agg_stats_json(r->w->agg, d, &sb);
@@ -994,7 +1054,7 @@ static void api_payloads(struct wreq *r, struct wresp *o, const char *unused)
 		struct strbuf js;
 		strbuf_init(&js);
 		sqlite3 *d = web_db(r->w);
-		if (v && *v && r->w->live && d && agg_update(r->w->agg, d) == 0 &&
+		if (v && *v && r->w->live && d && agg_catch_up(r->w, d) == 0 &&
 		    agg_host_payloads(r->w->agg, v, 5000, &js) >= 0) {
 			/* The host's payloads, from the running totals. */
 			strbuf_putc(&js, '\0');
@@ -1322,7 +1382,7 @@ static void api_lists(struct wreq *r, struct wresp *o, const char *unused)
 	free(counts);
 	sqlite3 *d = web_db(r->w);
 	int64_t n = -1, reload_id = 0, stats_id = 0;
-	if (d && agg_update(r->w->agg, d) == 0)
+	if (d && agg_catch_up(r->w, d) == 0)
 		agg_list_events(r->w->agg, &reload_id, &stats_id);
 	/* What the DNS worker loaded: its last reload, its last stats. */
 	strbuf_puts(&sb, ",\"last_reload\":");

@@ -326,6 +326,7 @@ static void *warm_up(void *arg)
 {
 	struct web *w = arg;
 	sqlite3 *d = web_db(w);
+	web_db_no_deadline(); /* the whole table, once */
 	if (d)
 		agg_update(w->agg, d);
 	web_db_release(w);

@@ -185,6 +185,8 @@ int host_norm(const char *v, char *out);
  */
 sqlite3 *web_db(struct web *w);
 void web_db_release(struct web *w);
+/* The calling thread's queries run without the request's time limit (10 s). */
+void web_db_no_deadline(void);
 void web_state_init(struct web *w);
 void web_state_free(struct web *w);
 
