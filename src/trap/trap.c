@@ -677,10 +677,20 @@ static size_t dns_answer(const uint8_t *q, size_t qlen, const struct sockaddr *l
                          uint8_t *out, size_t cap)
 {
 	struct dns_query dq;
-	if (dns_query_parse(q, qlen, &dq) != DNS_PARSE_OK)
-		return dq.have_question || qlen >= DNS_HDR_LEN
-		           ? dns_resp_empty(&dq, DNS_R_FORMERR, 0, 1232, out, cap)
-		           : 0;
+	switch (dns_query_parse(q, qlen, &dq)) {
+	case DNS_PARSE_OK:
+		break;
+	case DNS_PARSE_DROP:
+		/* No header, or a response: never answered (two traps, or a trap and
+		 * any server that answers responses, would bounce one for ever). */
+		return 0;
+	case DNS_PARSE_NOTIMP:
+		return dns_resp_empty(&dq, DNS_R_NOTIMP, 0, 1232, out, cap);
+	case DNS_PARSE_BADVERS:
+		return dns_resp_empty(&dq, DNS_R_BADVERS, 0, 1232, out, cap);
+	default:
+		return dns_resp_empty(&dq, DNS_R_FORMERR, 0, 1232, out, cap);
+	}
 	int family;
 	uint8_t a[16];
 	family = addr_ip(local, a);

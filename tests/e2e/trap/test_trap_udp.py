@@ -139,3 +139,33 @@ def test_large_datagram_is_measured_and_hashed_whole(env):
         assert t["payload_sha256"] == trapenv.sha256(data)
         assert t["payload_hex"] == data[:64].hex()
         assert "payload_truncated" not in t
+
+
+def test_a_dns_response_is_never_answered(env):
+    """A DNS response (QR set) sent to the trap's port 53 is recorded and not
+    answered: answering it would let two traps, or a trap and any server that
+    answers responses, bounce one datagram between them for ever. A malformed
+    query still gets FORMERR."""
+    addr = env.resolve("reflect.drop.example")
+    resp = dns.message.make_response(dns.message.make_query("loop.example", "A"))
+    mark = env.mark()
+    s, lport = udp_send(env, addr, 53, resp.to_wire())
+    s.settimeout(1.5)
+    try:
+        got = s.recvfrom(4096)
+    except socket.timeout:
+        got = None
+    finally:
+        s.close()
+    ev = env.wait_trap(dest_ip=addr, src_port=lport, since=mark, phase="datagram")[0]
+    assert got is None, got
+    assert ev["trap"]["bytes_toclient"] == 0
+    # a query whose question is cut: FORMERR, as before
+    bad = dns.message.make_query("cut.example", "A", use_edns=False).to_wire()[:-3]
+    s, lport = udp_send(env, addr, 53, bad)
+    s.settimeout(3)
+    try:
+        wire, _ = s.recvfrom(4096)
+    finally:
+        s.close()
+    assert wire[3] & 0x0F == 1  # FORMERR
