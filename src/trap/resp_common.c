@@ -27,9 +27,21 @@ size_t resp_mem_held(void)
 	return held_bytes;
 }
 
+/* The counter of the connection whose turn it is (resp_mem_owner), or NULL. */
+static size_t *mem_owner;
+
+size_t *resp_mem_owner(size_t *owner)
+{
+	size_t *prev = mem_owner;
+	mem_owner = owner;
+	return prev;
+}
+
 void resp_mem_charge(size_t n)
 {
 	held_bytes += n;
+	if (mem_owner)
+		*mem_owner += n;
 }
 
 /*
@@ -45,6 +57,8 @@ void resp_mem_release(size_t n)
 		abort();
 #endif
 	held_bytes = n > held_bytes ? 0 : held_bytes - n;
+	if (mem_owner)
+		*mem_owner = n > *mem_owner ? 0 : *mem_owner - n;
 }
 
 void resp_out_free(struct resp_out *o)
@@ -95,7 +109,7 @@ int resp_out_put(struct resp_out *o, const void *p, size_t n)
 			o->overflow = 1;
 			return -ENOMEM;
 		}
-		held_bytes += cap - o->cap;
+		resp_mem_charge(cap - o->cap);
 		o->base = d;
 		o->data = d + head;
 		o->cap = cap;
@@ -544,7 +558,7 @@ void resp_blob_add(struct resp_blob *b, const void *p, size_t n)
 		uint8_t *d = realloc(b->data, cap);
 		if (d == NULL)
 			return; /* counted in seen, so it shows as truncated */
-		held_bytes += cap - b->cap;
+		resp_mem_charge(cap - b->cap);
 		b->data = d;
 		b->cap = cap;
 	}

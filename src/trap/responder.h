@@ -80,6 +80,12 @@ size_t resp_mem_held(void);
  */
 void resp_mem_charge(size_t n);
 void resp_mem_release(size_t n);
+/*
+ * What is charged and released from now on is counted in *owner too (the
+ * connection whose turn it is; NULL: none), so that the worker knows who holds
+ * what. Returns the owner before.
+ */
+size_t *resp_mem_owner(size_t *owner);
 /* Drop n bytes (those written to the socket) from the front: no copy, so a
  * client that reads a little at a time costs no more than one that reads all. */
 void resp_out_consume(struct resp_out *o, size_t n);

@@ -103,6 +103,7 @@ struct tconn {
 	int ndnsq;
 	unsigned dnsq_total;
 	size_t mem_charged; /* in memory_max besides reply buffers and blobs: conn_charge */
+	size_t held;        /* all it holds in memory_max, as its turns took it (approximate) */
 	/* the protocol */
 	enum trap_proto proto;
 	int banner_sent;
@@ -417,7 +418,9 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
  */
 static void conn_charge(struct tconn *c, size_t n)
 {
+	size_t *prev = resp_mem_owner(&c->held);
 	resp_mem_charge(n);
+	resp_mem_owner(prev);
 	c->mem_charged += n;
 }
 
@@ -425,7 +428,9 @@ static void conn_uncharge(struct tconn *c, size_t n)
 {
 	if (n > c->mem_charged)
 		n = c->mem_charged;
+	size_t *prev = resp_mem_owner(&c->held);
 	resp_mem_release(n);
+	resp_mem_owner(prev);
 	c->mem_charged -= n;
 }
 
@@ -492,18 +497,49 @@ static int conn_backed_up(const struct tconn *c)
 }
 
 /*
- * The worker's memory budget ([trap] memory_max): replies waiting and
- * payloads being collected, every connection together. The connection
- * whose bytes took the worker past it (what all held was `before` c's turn,
- * and grew in it) is closed at once, its payload so far stored like any
- * other (trap.end "memory"), so that many clients sending large uploads
- * slowly cannot take the host's memory, and what they sent is kept; one
- * that took no more is left alone. 1 when it was closed.
+ * The worker's memory budget ([trap] memory_max): replies waiting, payloads
+ * being collected and each connection's own state, every connection
+ * together. When a connection's turn takes the worker past it (what all held
+ * was `before` that turn, and grew in it), the connections that hold the most
+ * are closed until what they hold brings the worker back under it: the
+ * newcomer only when it is itself among the largest. So clients that hold
+ * much and never read (or upload slowly) cannot pin the budget and have every
+ * new connection refused. A connection closed so ends as trap.end "memory",
+ * its payload so far stored like any other. One that took no more is left
+ * alone. 1 when c itself was closed.
  */
 static int over_budget(const struct trap_worker *w, size_t before)
 {
 	size_t held = resp_mem_held();
 	return held > before && held > (size_t)w->cfg->trap_memory_max;
+}
+
+static void memory_close(struct tconn *c, size_t held)
+{
+	struct trap_worker *w = c->w;
+	w->n_memory++;
+	int64_t now = loop_now(w->loop);
+	if (w->memory_said_ms == 0 || now - w->memory_said_ms >= 10000) {
+		char ip[INET6_ADDRSTRLEN + 8];
+		log_warnx(
+		    "connections hold %zu bytes, past memory_max %lld: the connection from "
+		    "%s, holding %zu, is closed, its payload so far stored (%llu so far)",
+		    held, (long long)w->cfg->trap_memory_max,
+		    addrport_fmt((const struct sockaddr *)&c->peer, ip, sizeof(ip)), c->held,
+		    (unsigned long long)w->n_memory);
+		w->memory_said_ms = now;
+	}
+	conn_close(c, "memory");
+}
+
+/* The open connection that holds the most, not yet chosen (its fd < 0 once closed). */
+static struct tconn *largest_holder(struct trap_worker *w)
+{
+	struct tconn *big = NULL;
+	for (struct tconn *x = w->conns; x; x = x->next)
+		if (x->fd >= 0 && (big == NULL || x->held > big->held))
+			big = x;
+	return big;
 }
 
 static int conn_over_budget(struct tconn *c, size_t before)
@@ -512,21 +548,19 @@ static int conn_over_budget(struct tconn *c, size_t before)
 	size_t held = resp_mem_held();
 	if (c->fd < 0 || !over_budget(w, before))
 		return 0;
-	w->n_memory++;
-	int64_t now = loop_now(w->loop);
-	if (w->memory_said_ms == 0 || now - w->memory_said_ms >= 10000) {
-		char ip[INET6_ADDRSTRLEN + 8];
-		log_warnx(
-		    "connections hold %zu bytes, past memory_max %lld: the connection from %s "
-		    "that took the worker past it is closed, its payload so far stored "
-		    "(%llu so far)",
-		    held, (long long)w->cfg->trap_memory_max,
-		    addrport_fmt((const struct sockaddr *)&c->peer, ip, sizeof(ip)),
-		    (unsigned long long)w->n_memory);
-		w->memory_said_ms = now;
+	/* What a closed connection holds is given back when it is reaped: counted here. */
+	size_t left = held, max = (size_t)w->cfg->trap_memory_max;
+	for (int i = 0; i < 64 && left > max && c->fd >= 0; i++) {
+		struct tconn *x = largest_holder(w);
+		if (x == NULL || x->held < c->held)
+			x = c;
+		size_t freed = x->held;
+		memory_close(x, held);
+		left = freed > left ? 0 : left - freed;
 	}
-	conn_close(c, "memory");
-	return 1;
+	if (left > max && c->fd >= 0)
+		memory_close(c, held);
+	return c->fd < 0;
 }
 
 static void conn_update(struct tconn *c)
@@ -1008,7 +1042,7 @@ static void on_bytes(struct tconn *c, const uint8_t *buf, size_t n)
 static void data_close(struct tconn *d, int status);
 static void data_drop(struct tconn *c);
 
-static void conn_event(int fd, uint32_t events, void *arg)
+static void conn_event_run(int fd, uint32_t events, void *arg)
 {
 	struct tconn *c = arg;
 	struct trap_worker *w = c->w;
@@ -1062,6 +1096,15 @@ out:
 	reap(w);
 }
 
+/* A connection's turn: what it takes in memory_max is counted as its own. */
+static void conn_event(int fd, uint32_t events, void *arg)
+{
+	struct tconn *c = arg;
+	resp_mem_owner(&c->held);
+	conn_event_run(fd, events, arg);
+	resp_mem_owner(NULL);
+}
+
 static struct tconn *conn_new(struct trap_worker *w, int fd, struct trap_listener *l,
                               const struct sockaddr_storage *peer,
                               const struct sockaddr_storage *local)
@@ -1108,6 +1151,8 @@ static void conn_free(struct tconn *c)
 
 static void conn_release(struct tconn *c)
 {
+	/* What it gives back is counted in no one's share, its own going away. */
+	resp_mem_owner(NULL);
 	if (c->src)
 		c->src->active--;
 	if (c->r && c->rst)
@@ -1238,7 +1283,7 @@ static int data_over_budget(struct tconn *d, size_t before)
 	return 1;
 }
 
-static void data_event(int fd, uint32_t events, void *arg)
+static void data_event_run(int fd, uint32_t events, void *arg)
 {
 	struct tconn *d = arg;
 	struct trap_worker *w = d->w;
@@ -1285,6 +1330,14 @@ static void data_event(int fd, uint32_t events, void *arg)
 		loop_io_mod(w->loop, d->fd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0));
 	emit_soon(&w->em);
 	reap(w);
+}
+
+static void data_event(int fd, uint32_t events, void *arg)
+{
+	struct tconn *d = arg;
+	resp_mem_owner(&d->held);
+	data_event_run(fd, events, arg);
+	resp_mem_owner(NULL);
 }
 
 /*
@@ -1702,6 +1755,7 @@ static void sweep(void *arg)
 		nx = c->next;
 		if (c->state == ST_DATA || c->fd < 0)
 			continue;
+		resp_mem_owner(&c->held); /* freed only by reap, after the loop */
 		if (now - c->start_ms > w->cfg->session_timeout_ms) {
 			conn_close(c, "session_timeout");
 			continue;
@@ -1726,12 +1780,18 @@ static void sweep(void *arg)
 			}
 			if (c->state == ST_RESPOND && c->r && c->r->timeout &&
 			    c->proto != TRAP_PROTO_DNS) {
-				act(c, c->r->timeout(c->rst, &c->out));
+				int r = c->r->timeout(c->rst, &c->out);
+				/* A responder that says goodbye at the timeout (421, a
+				 * PING unanswered) ends it by the timeout, not by choice. */
+				if (r == RESP_CLOSE && !c->end)
+					c->end = c->bytes_in ? "timeout" : "silent";
+				act(c, r);
 				continue;
 			}
 			conn_close(c, c->bytes_in ? "timeout" : "silent");
 		}
 	}
+	resp_mem_owner(NULL);
 	emit_soon(&w->em);
 	reap(w);
 }

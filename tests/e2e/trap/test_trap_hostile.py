@@ -309,6 +309,43 @@ def test_memory_budget_closes_the_connection_that_passes_it(env):
     env.assert_serving()
 
 
+def test_memory_budget_closes_the_largest_holder_not_the_newcomer(env):
+    """Two uploads hold 3 MiB of a 4 MiB memory_max and wait; a third, smaller one
+    takes the worker past it. The connection holding the most is closed (its
+    upload so far stored), not the newcomer, which is taken to its end: clients
+    that hold much and wait cannot pin the budget and have every new connection
+    refused. Before, the newcomer was closed."""
+    env.restart({"trap": {"memory_max": "4M"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    addr = env.resolve("hog.evil.example")
+    mark = env.mark()
+    # (a body's buffer grows by doubling: 2 MiB, 1 MiB and 1 MiB held)
+    body_a, body_b, body_d = (os.urandom(2 << 20), os.urandom(1 << 20),
+                              os.urandom(700 << 10))
+    a = env.tcp(addr, 80, timeout=10)
+    b = env.tcp(addr, 80, timeout=10)
+    a_port = a.getsockname()[1]
+    a.sendall(post_head(addr, len(body_a)) + body_a[:1600 << 10])
+    b.sendall(post_head(addr, len(body_b)) + body_b[:900 << 10])
+    time.sleep(0.5)  # both held: 3 MiB of the 4
+    d = env.tcp(addr, 80, timeout=10)
+    d.sendall(post_head(addr, len(body_d)) + body_d)
+    assert d.recv(64).startswith(b"HTTP/1.1 200"), "the newcomer was not answered"
+    d.close()
+    assert env.fileinfo(sha256(body_d), since=mark)["fileinfo"]["size"] == len(body_d)
+    ev = env.wait_trap(dest_ip=addr, src_port=a_port, since=mark)[0]
+    assert ev["trap"]["end"] == "memory", ev["trap"]
+    kept = [e for e in env.events(mark, "fileinfo") if e["src_port"] == a_port]
+    assert len(kept) == 1 and 0 < kept[0]["fileinfo"]["size"] < len(body_a), kept
+    a.close()
+    # The other one was not in the way: it goes on to its end.
+    b.sendall(body_b[900 << 10:])
+    assert b.recv(64).startswith(b"HTTP/1.1 200")
+    b.close()
+    assert env.fileinfo(sha256(body_b), since=mark)["fileinfo"]["size"] == len(body_b)
+    env.assert_serving()
+
+
 def test_tls_connections_count_in_the_memory_budget(env):
     """What a TLS connection holds for its handshake and its life (its TLS state,
     some 40 KiB, and what it gathered to detect the hello) counts in memory_max:

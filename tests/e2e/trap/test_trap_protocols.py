@@ -588,3 +588,25 @@ def test_more_payloads_than_the_event_lists_are_counted(env):
              if e.get("dest_ip") == addr]
     assert len({f["fileinfo"]["sha256"] for f in files}) == 12
     assert set(ev["trap"]["payloads"]) <= {f["fileinfo"]["sha256"] for f in files}
+
+
+def test_idle_client_of_a_server_first_port_ends_silent(env):
+    """On a port where the server speaks first (SMTP's greeting), a client that
+    never says anything is closed at the read timeout after the responder's
+    goodbye, and that end is `silent` (as on any other port), not `server_closed`."""
+    addr = env.resolve("quiet-smtp.drop.example")
+    mark = env.mark()
+    s = env.tcp(addr, 25, timeout=10)
+    try:
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        s.close()
+    assert got.startswith(b"220 "), got
+    ev = env.wait_trap(dest_ip=addr, since=mark)[0]
+    assert ev["trap"]["end"] == "silent", ev["trap"]
+    assert ev["trap"]["bytes_toserver"] == 0
