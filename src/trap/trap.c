@@ -158,9 +158,9 @@ struct trap_worker {
 	size_t http_page_len, ftp_file_len;
 	struct tconn *conns;
 	int nconns;
-	struct tconn *dead;     /* closed, freed when the current callback returns */
-	struct tconn *ftp[256]; /* control connections waiting for a passive data connection */
-	int nftp;
+	struct tconn *dead; /* closed, freed when the current callback returns */
+	struct tconn **ftp; /* control connections waiting for a passive data connection */
+	int nftp, capftp;   /* (as many as there are connections: none is left out) */
 	struct source *sources;
 	uint8_t rx[READ_CHUNK];
 	uint8_t udp_rx[UDP_MAX];
@@ -1462,8 +1462,11 @@ static int op_listen_data(void *arg, uint16_t *port)
 	*port = (uint16_t)addr_port((struct sockaddr *)&ss);
 	c->data_port = *port;
 	ftp_forget(w, c);
-	if (w->nftp < (int)ARRAY_SIZE(w->ftp))
-		w->ftp[w->nftp++] = c;
+	if (w->nftp == w->capftp) {
+		w->capftp = w->capftp ? w->capftp * 2 : 64;
+		w->ftp = xreallocarray(w->ftp, (size_t)w->capftp, sizeof(*w->ftp));
+	}
+	w->ftp[w->nftp++] = c;
 	loop_io_add(w->loop, fd, EPOLLIN, data_accept, c);
 	return 0;
 }
@@ -2004,7 +2007,9 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	w->setup = s;
 	w->loop = loop_new();
 	w->sources = xcalloc(SOURCE_SLOTS, sizeof(*w->sources));
-	w->map = attrib_new((uint32_t)c->map_memory);
+	/* Each pool holds up to map_size mappings: the trap knows them all. */
+	w->map = attrib_new((uint32_t)c->map_memory *
+	                    (c->have_sinkhole4 && c->have_sinkhole6 ? 2u : 1u));
 	emit_init(&w->em, w->loop, s->store_fd, "trap");
 	if (s->store_fd < 0)
 		emit_set_sink(&w->em, render_sink_stdout, NULL);
@@ -2079,6 +2084,9 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	while (w->conns)
 		conn_close(w->conns, "shutdown");
 	reap(w);
+	free(w->ftp);
+	w->ftp = NULL;
+	w->nftp = w->capftp = 0;
 	emit_stats(w);
 	emit_drain(&w->em);
 	return 0;

@@ -6,6 +6,7 @@ refused and the data connection stays in clear, a data connection opened
 with a TLS ClientHello all the same, and eight pipelined requests whose
 headers would not fit one event."""
 
+import os
 import re
 import ssl
 import time
@@ -14,7 +15,7 @@ import harness
 from trapenv import sha256
 
 PAYLOAD_MAX = 1 << 20
-TRAP_CONF = {"trap": {"payload_max": "1M", "read_timeout": "5s"}}
+TRAP_CONF = {"trap": {"payload_max": "1M", "read_timeout": "5s", "rate_per_source": "100000"}}
 
 
 def read_reply(s, code):
@@ -267,3 +268,34 @@ def test_ftps_tls_hello_on_the_data_connection_is_not_the_file(env):
     assert by_kind["ftp_upload"]["sha256"] == sha256(data), got
     assert by_kind["ftp_data_tls"]["sha256"] == sha256(hello), got
     assert by_kind["ftp_data_tls"].get("filename") is None
+
+
+def test_ftp_upload_after_hundreds_of_waiting_passive_sessions(env):
+    """300 FTP sessions wait for their passive data connection (which, under the
+    catch-all, reaches the redirect listener and is matched to its session); the
+    last one's upload is still stored as an FTP upload under its name. Before, the
+    trap kept 256 waiting sessions: the 257th's data connection was an unrelated
+    connection, its upload cut at 64 KiB as raw bytes."""
+    addr = env.resolve("ftpmany.evil.example")
+    data = b"\x7fELF" + os.urandom(200 << 10)
+    mark = env.mark()
+    held = []
+    try:
+        for _ in range(300):
+            c = ftp_login(env, addr)
+            held.append((c, pasv(env, c, addr)))
+        c, port = held[-1]
+        cport = c.getsockname()[1]
+        d = env.tcp(addr, port, timeout=8)
+        c.sendall(b"STOR many.elf\r\n")
+        read_reply(c, "150")
+        d.sendall(data)
+        d.close()
+        read_reply(c, "226")
+        fi = env.fileinfo(sha256(data), since=mark)
+        assert fi["fileinfo"]["kind"] == "ftp_upload", fi
+        assert fi["fileinfo"]["filename"] == "many.elf"
+        assert fi["src_port"] == cport
+    finally:
+        for c, _ in held:
+            c.close()
