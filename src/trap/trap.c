@@ -161,7 +161,10 @@ struct trap_worker {
 	struct tconn *dead; /* closed, freed when the current callback returns */
 	struct tconn **ftp; /* control connections waiting for a passive data connection */
 	int nftp, capftp;   /* (as many as there are connections: none is left out) */
-	struct source *sources;
+	/* Per-source accounting, TCP and UDP apart: a UDP source costs nothing to
+	 * forge, and forged ones filling the table would leave real TCP clients
+	 * with no slot, which are then not counted at all. */
+	struct source *sources, *usources;
 	uint8_t rx[READ_CHUNK];
 	uint8_t udp_rx[UDP_MAX];
 	/* counters */
@@ -204,7 +207,8 @@ void trap_source_key(const struct sockaddr *sa, uint8_t key[17])
 		memset(key + 1 + 8, 0, 8);
 }
 
-static struct source *source_get(struct trap_worker *w, const struct sockaddr *sa, int64_t now)
+static struct source *source_get(struct trap_worker *w, struct source *table,
+                                 const struct sockaddr *sa, int64_t now)
 {
 	uint8_t key[17];
 	trap_source_key(sa, key);
@@ -213,7 +217,7 @@ static struct source *source_get(struct trap_worker *w, const struct sockaddr *s
 		h = (h ^ key[i]) * 16777619u;
 	struct source *victim = NULL;
 	for (int probe = 0; probe < 16; probe++) {
-		struct source *s = &w->sources[(h + (uint32_t)probe) % SOURCE_SLOTS];
+		struct source *s = &table[(h + (uint32_t)probe) % SOURCE_SLOTS];
 		if (s->used && !memcmp(s->key, key, 17))
 			return s;
 		if (!s->used || (s->active == 0 && now - s->last_ms > 10000)) {
@@ -1539,7 +1543,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 			break;
 		}
 		int64_t now = loop_now(w->loop);
-		struct source *src = source_get(w, (struct sockaddr *)&peer, now);
+		struct source *src = source_get(w, w->sources, (struct sockaddr *)&peer, now);
 		if (w->nconns >= w->cfg->max_connections || !source_admit(w, src, now)) {
 			/* Refused quietly (RST): a flood must not cost an event each. */
 			struct linger lg = {1, 0};
@@ -1655,7 +1659,7 @@ static void on_udp(int fd, uint32_t events, void *arg)
 			}
 		}
 		int64_t now = loop_now(w->loop);
-		struct source *src = source_get(w, (struct sockaddr *)&peer, now);
+		struct source *src = source_get(w, w->usources, (struct sockaddr *)&peer, now);
 		if (!source_admit(w, src, now)) {
 			w->n_refused++;
 			continue;
@@ -2007,6 +2011,7 @@ int trap_worker_main(struct config *c, struct trap_setup *s)
 	w->setup = s;
 	w->loop = loop_new();
 	w->sources = xcalloc(SOURCE_SLOTS, sizeof(*w->sources));
+	w->usources = xcalloc(SOURCE_SLOTS, sizeof(*w->usources));
 	/* Each pool holds up to map_size mappings: the trap knows them all. */
 	w->map = attrib_new((uint32_t)c->map_memory *
 	                    (c->have_sinkhole4 && c->have_sinkhole6 ? 2u : 1u));

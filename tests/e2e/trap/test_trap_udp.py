@@ -6,13 +6,14 @@ client asked."""
 import os
 import random
 import socket
+import time
 
 import dns.message
 import dns.rdatatype
 
 import harness
 import trapenv
-from trapenv import CLIENT_IP, TRAP_IP
+from trapenv import CLIENT_IP, CLIENT_IP_B, TRAP_IP
 
 
 def udp_send(env, addr, port, data):
@@ -169,3 +170,56 @@ def test_a_dns_response_is_never_answered(env):
     finally:
         s.close()
     assert wire[3] & 0x0F == 1  # FORMERR
+
+
+def _spoofed_udp(src_ip, dst_ip, dport, payload):
+    """An IPv4 datagram from src_ip, header and all (the checksum left to the kernel
+    for the IP header; the UDP one is optional and left 0)."""
+    import struct
+    udp = struct.pack("!HHHH", random.randint(1024, 65535), dport, 8 + len(payload), 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(payload),
+                     random.randint(0, 65535), 0, 64, socket.IPPROTO_UDP, 0,
+                     socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+    return ip + udp + payload
+
+
+def test_forged_udp_sources_do_not_lift_the_tcp_limits(env):
+    """A burst of datagrams from 40,000 forged sources fills the per-source
+    accounting the UDP side uses; a real TCP client that comes after is still held
+    to max_per_source. Before, TCP and UDP shared one table: the forged sources took
+    every slot and the TCP client, finding none, was not counted at all."""
+    env.restart({"trap": {"max_per_source": "4", "rate_per_source": "100000"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    addr = env.resolve("spoof.drop.example")
+    with env.in_client():
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        for i in range(40000):
+            src = f"10.77.{(i >> 8) & 0xff}.{i & 0xff}"
+            raw.sendto(_spoofed_udp(src, addr, 7777, b"x"), (addr, 0))
+    finally:
+        raw.close()
+    kept = []
+    try:
+        for _ in range(10):
+            try:
+                s = env.tcp(addr, 8081, src=CLIENT_IP_B, timeout=3)
+                s.settimeout(1)
+                s.sendall(b"hello\r\n")
+                kept.append(s)
+            except OSError:
+                pass
+        time.sleep(1)
+        alive = 0
+        for s in kept:
+            try:
+                s.recv(1)
+                alive += 1
+            except socket.timeout:
+                alive += 1  # open and quiet
+            except OSError:
+                pass
+        assert alive <= 4, f"{alive} connections from one source kept, max_per_source 4"
+    finally:
+        for s in kept:
+            s.close()
