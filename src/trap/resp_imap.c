@@ -548,6 +548,10 @@ static int on_line(struct imap *m, struct resp_out *out)
 				snprintf(name, sizeof(name), "append-%u.eml", ++m->appends);
 				resp_blob_emit(&m->msg, m->ctx, "imap_append", name);
 			} else if (append) {
+				/* A message the command before did not take (too large, not
+				 * signed in): kept all the same, as the client sent it. */
+				if (m->msg.seen > 0)
+					resp_blob_emit(&m->msg, m->ctx, "imap_append", NULL);
 				resp_blob_reset(&m->msg);
 			}
 			m->messages += append;

@@ -165,6 +165,32 @@ static void test_big_nonsync_literal_skipped(void **state)
 	tr_close(&c);
 }
 
+/* An APPEND too large (answered BAD) keeps what it sent, cut, when another follows. */
+static void test_refused_append_is_kept(void **state)
+{
+	struct resp_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_payload = 1024;
+	size_t n = 3000;
+	char *tx = malloc(n + 200);
+	strcpy(tx, "a1 LOGIN u p\r\nb APPEND INBOX {3000+}\r\n");
+	size_t h = strlen(tx);
+	memset(tx + h, 'M', n);
+	strcpy(tx + h + n, "\r\nc APPEND INBOX {5+}\r\nhello\r\n");
+	struct tr_conn c;
+	tr_run_both(&c, &resp_imap, &cfg, tx, strlen(tx));
+	assert_int_equal(c.npl, 2);
+	assert_string_equal(c.pl[0].kind, "imap_append");
+	assert_int_equal(c.pl[0].len, 1024);
+	assert_true(c.pl[0].truncated);
+	assert_memory_equal(c.pl[0].data, tx + h, 1024);
+	assert_int_equal(c.pl[1].len, 5);
+	assert_memory_equal(c.pl[1].data, "hello", 5);
+	assert_false(c.pl[1].truncated);
+	free(tx);
+	tr_close(&c);
+}
+
 static void test_starttls(void **state)
 {
 	struct resp_config cfg = {0};
@@ -239,6 +265,7 @@ int main(void)
 	    cmocka_unit_test(test_imaplib_auth_append),
 	    cmocka_unit_test(test_cases),
 	    cmocka_unit_test(test_big_nonsync_literal_skipped),
+	    cmocka_unit_test(test_refused_append_is_kept),
 	    cmocka_unit_test(test_starttls),
 	    cmocka_unit_test(test_timeout_and_garbage),
 	    cmocka_unit_test(test_record_budget),
