@@ -288,15 +288,21 @@ static void attribute(struct trap_worker *w, struct tconn *c)
 
 static void domain_from_request_name(struct tconn *c, const struct responder *r, void *st);
 
-static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
+/* c's domain as far as it is known now: the trap and fileinfo events say the same. */
+static void conn_domain(struct trap_worker *w, struct tconn *c)
 {
-	struct evbuf *b = emit_buf(&w->em);
 	/* The mapping can arrive a moment after a connection that followed the answer at once.
 	 */
 	if (c->domain_source == NULL || strcmp(c->domain_source, "sinkhole_map") != 0)
 		attribute(w, c);
 	if (!c->domain[0] && c->r && c->r->domain && c->rst)
 		domain_from_request_name(c, c->r, c->rst);
+}
+
+static void emit_trap(struct trap_worker *w, struct tconn *c, const char *phase)
+{
+	struct evbuf *b = emit_buf(&w->em);
+	conn_domain(w, c);
 	int64_t now = loop_now(w->loop);
 	ev_begin(b, "trap", 0);
 	ev_conn(b, c, "TCP");
@@ -379,6 +385,7 @@ static void on_payload(void *arg, const char *kind, const char *name, const uint
 	c->payload_count++;
 	if (c->npayloads < MAX_PAYLOADS)
 		memcpy(c->payloads[c->npayloads++], r.sha256, 65);
+	conn_domain(w, c);
 	struct evbuf *b = emit_buf(&w->em);
 	ev_begin(b, "fileinfo", 0);
 	ev_conn(b, c, "TCP");

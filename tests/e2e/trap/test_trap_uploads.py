@@ -12,7 +12,7 @@ import ssl
 import time
 
 import harness
-from trapenv import sha256
+from trapenv import TRAP_IP, sha256
 
 PAYLOAD_MAX = 1 << 20
 TRAP_CONF = {"trap": {"payload_max": "1M", "read_timeout": "5s", "rate_per_source": "100000"}}
@@ -299,3 +299,25 @@ def test_ftp_upload_after_hundreds_of_waiting_passive_sessions(env):
     finally:
         for c, _ in held:
             c.close()
+
+
+def test_upload_to_the_listen_address_names_its_host(env):
+    """A POST to the trap's own address (no sinkhole mapping tells its domain) with
+    a Host header: the fileinfo event names the domain from the Host, as the trap
+    event does. Before, the domain was worked out only for the trap event, at the
+    end, after the fileinfo events had gone."""
+    body = os.urandom(64)
+    req = (f"POST /gate.php HTTP/1.1\r\nHost: c2.upload-host.example\r\n"
+           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    mark = env.mark()
+    s = env.tcp(TRAP_IP, 80, timeout=10)
+    port = s.getsockname()[1]
+    s.sendall(req)
+    while s.recv(65536):
+        pass
+    s.close()
+    ev = env.wait_trap(dest_ip=TRAP_IP, src_port=port, since=mark)[0]
+    assert ev["trap"]["domain"] == "c2.upload-host.example"
+    assert ev["trap"]["domain_source"] == "http_host"
+    fi = env.fileinfo(sha256(body), since=mark)
+    assert fi["fileinfo"]["domain"] == "c2.upload-host.example", fi
