@@ -333,6 +333,146 @@ static void *warm_up(void *arg)
 	return NULL;
 }
 
+/*
+ * The connections, as the worker sees them, so that clients that hold
+ * connections without asking anything cannot take every thread:
+ *  - a connection has WEB_RECV_MS to send a whole request (headers and body),
+ *    counted from its start or from the end of its last answer: one that
+ *    trickles its headers, or waits idle, is closed then;
+ *  - one source (an IPv4 address, an IPv6 /64) holds at most
+ *    WEB_MAX_PER_ADDRESS;
+ *  - when the worker is near its limit, a new connection closes the one that
+ *    has waited longest without a request in hand, so a client with a whole
+ *    request always gets in. A request being answered is never closed so.
+ */
+struct wconn {
+	int fd;
+	int handling;     /* its request is whole and being answered */
+	int closing;      /* shut down by the guard: its thread ends it */
+	int64_t since_ms; /* when it began to wait for a request (start, last answer) */
+	uint8_t key[17];  /* its source */
+	struct wconn *prev, *next;
+};
+
+static pthread_mutex_t wc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct wconn *wc_head;
+static int wc_n;
+
+static void source_key(const struct sockaddr *sa, uint8_t key[17])
+{
+	memset(key, 0, 17);
+	int family = addr_ip(sa, key + 1);
+	key[0] = (uint8_t)family;
+	if (family == AF_INET6)
+		memset(key + 1 + 8, 0, 8);
+}
+
+static void wc_close(struct wconn *x, const char *why)
+{
+	x->closing = 1;
+	/* The connection's thread sees the end of its socket and closes it. */
+	shutdown(x->fd, SHUT_RDWR);
+	log_debug("web: connection closed: %s", why);
+}
+
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	(void)cls;
+	(void)len;
+	uint8_t key[17];
+	source_key(addr, key);
+	int same = 0;
+	enum MHD_Result ok = MHD_YES;
+	pthread_mutex_lock(&wc_lock);
+	struct wconn *victim = NULL;
+	for (struct wconn *x = wc_head; x; x = x->next) {
+		if (x->closing)
+			continue;
+		same += !memcmp(x->key, key, 17);
+		if (!x->handling && (victim == NULL || x->since_ms < victim->since_ms))
+			victim = x;
+	}
+	if (same >= WEB_MAX_PER_ADDRESS)
+		ok = MHD_NO;
+	else if (wc_n >= WEB_MAX_CONNECTIONS - WEB_SPARE_CONNECTIONS && victim)
+		wc_close(victim, "the worker is near its connection limit");
+	pthread_mutex_unlock(&wc_lock);
+	return ok;
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct wconn *x = calloc(1, sizeof(*x));
+		const union MHD_ConnectionInfo *fi =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ai =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (x == NULL || fi == NULL) {
+			free(x);
+			return;
+		}
+		x->fd = fi->connect_fd;
+		x->since_ms = mono_ms();
+		if (ai && ai->client_addr)
+			source_key(ai->client_addr, x->key);
+		pthread_mutex_lock(&wc_lock);
+		x->next = wc_head;
+		if (wc_head)
+			wc_head->prev = x;
+		wc_head = x;
+		wc_n++;
+		pthread_mutex_unlock(&wc_lock);
+		*socket_context = x;
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		struct wconn *x = *socket_context;
+		pthread_mutex_lock(&wc_lock);
+		if (x->prev)
+			x->prev->next = x->next;
+		else
+			wc_head = x->next;
+		if (x->next)
+			x->next->prev = x->prev;
+		wc_n--;
+		pthread_mutex_unlock(&wc_lock);
+		free(x);
+		*socket_context = NULL;
+	}
+}
+
+static struct wconn *wconn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *i =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return i ? i->socket_context : NULL;
+}
+
+/* The request is whole (handling) or answered (waiting for the next). */
+static void wconn_handling(struct MHD_Connection *c, int handling)
+{
+	struct wconn *x = wconn_of(c);
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&wc_lock);
+	x->handling = handling;
+	if (!handling)
+		x->since_ms = mono_ms();
+	pthread_mutex_unlock(&wc_lock);
+}
+
+/* Connections that have waited WEB_RECV_MS for a whole request are closed. */
+static void wconn_sweep(void)
+{
+	int64_t now = mono_ms();
+	pthread_mutex_lock(&wc_lock);
+	for (struct wconn *x = wc_head; x; x = x->next)
+		if (!x->handling && !x->closing && now - x->since_ms > WEB_RECV_MS)
+			wc_close(x, "no whole request in time");
+	pthread_mutex_unlock(&wc_lock);
+}
+
 static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
                            const char *method, const char *version, const char *upload_data,
                            size_t *upload_data_size, void **con_cls)
@@ -355,6 +495,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	wconn_handling(c, 1);
 	struct wresp o;
 	memset(&o, 0, sizeof(o));
 	handle(w, c, url, method, cs, &o, g_https);
@@ -394,6 +535,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct web *w = cls;
 	struct conn_state *cs = *con_cls;
+	wconn_handling(c, 0);
 	if (cs) {
 		web_budget_release(&w->budget, &cs->held);
 		strbuf_free(&cs->body);
@@ -511,20 +653,22 @@ int web_worker_main(struct config *c, struct web_setup *s)
 		log_warn("web: the PCAP helper");
 	struct MHD_Daemon *d;
 	if (cert)
-		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
-		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                     (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_HTTPS_MEM_CERT,
-		                     cert, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
+		d = MHD_start_daemon(
+		    flags, 0, accept_policy, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
+		    s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
+		    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
+		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_HTTPS_MEM_CERT, cert,
+		    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
 	else
-		d = MHD_start_daemon(flags, 0, NULL, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		                     s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-		                     MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-		                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_MAX_CONNECTIONS,
-		                     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		                     (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_END);
+		d = MHD_start_daemon(
+		    flags, 0, accept_policy, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
+		    s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
+		    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
+		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		    (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_END);
 	if (d == NULL)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",
@@ -545,6 +689,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 			int sig = sigtimedwait(&set, &si, &ts);
 			if (sig == SIGTERM || sig == SIGINT)
 				break;
+			wconn_sweep();
 			if (poll(&pfd, 1, 500) > 0) {
 				char b[256];
 				ssize_t n = read(s->parent_fd, b, sizeof(b));
@@ -552,9 +697,12 @@ int web_worker_main(struct config *c, struct web_setup *s)
 					break;
 			}
 		} else {
-			int sig;
-			if (sigwait(&set, &sig) == 0 && (sig == SIGTERM || sig == SIGINT))
+			struct timespec ts = {0, 500000000};
+			siginfo_t si;
+			int sig = sigtimedwait(&set, &si, &ts);
+			if (sig == SIGTERM || sig == SIGINT)
 				break;
+			wconn_sweep();
 		}
 	}
 	MHD_stop_daemon(d);

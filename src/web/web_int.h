@@ -25,6 +25,12 @@
 /* Of which one client address may hold at most this many: a client that
  * opens connections and leaves them idle cannot take every thread. */
 #define WEB_MAX_PER_ADDRESS 16
+/* Past WEB_MAX_CONNECTIONS - this, a new connection closes the one that has
+ * waited longest without a request (web.c). */
+#define WEB_SPARE_CONNECTIONS 8
+/* The time a connection has to send a whole request, from its start or from
+ * its last answer (ms). */
+#define WEB_RECV_MS 10000
 /* Read-only store connections kept open between requests. */
 #define WEB_DB_IDLE 16
 /* Password checks (argon2id, 19 MiB each) running at once. */

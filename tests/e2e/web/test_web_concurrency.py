@@ -128,3 +128,49 @@ def test_idle_connections_from_one_address_leave_room_for_others(slow):
     finally:
         for s in idle:
             s.close()
+
+
+def test_slow_headers_from_many_addresses_do_not_shut_others_out(slow):
+    """Five addresses each open 16 connections (80: more than the 64 the server
+    serves at once) and trickle their request headers. A client with a whole
+    request is still answered (the connection that waited longest without a
+    request makes room for it), and every trickling connection is closed once
+    it has gone 10 s without a whole request. Before, the 64 slots stayed taken
+    for as long as the headers kept coming, and every other client was refused."""
+    host, port = slow["base"].removeprefix("http://").rsplit(":", 1)
+    held = []
+    try:
+        for a in range(2, 7):
+            for _ in range(16):
+                s = socket.socket()
+                s.settimeout(5)
+                s.bind((f"127.0.0.{a}", 0))
+                try:
+                    s.connect((host, int(port)))
+                    s.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+                except OSError:
+                    s.close()
+                    continue
+                held.append(s)
+        st, _, _ = token_get(slow["base"], "/api/stats")
+        assert st == 200, st
+
+        def all_closed():
+            for s in held:
+                s.settimeout(0.05)
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")  # what keeps an idle timer from firing
+                    if s.recv(1) != b"":
+                        return False
+                except socket.timeout:
+                    return False
+                except OSError:
+                    pass
+            return True
+        deadline = time.monotonic() + 30
+        while not all_closed():
+            assert time.monotonic() < deadline, "trickling connections still open"
+            time.sleep(1)
+    finally:
+        for s in held:
+            s.close()
