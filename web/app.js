@@ -8,19 +8,27 @@ let csrf = null;
 
 // --- DOM helpers -----------------------------------------------------------
 
+// Characters that change how text is shown without being seen (bidi
+// overrides, zero-width, other format characters: Unicode Cf), as they come
+// in hostile names, URLs and headers, shown as escapes: `\u{202E}`.
+const INVISIBLE = /\p{Cf}/gu;
+function visible(s) {
+  return String(s).replace(INVISIBLE, (c) => '\\u{' + c.codePointAt(0).toString(16).toUpperCase() + '}');
+}
+
 function h(tag, props, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = String(v);
+    else if (k === 'text') el.textContent = visible(v);
     else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
     else if (k === 'href') el.setAttribute('href', safeHref(v));
     else el.setAttribute(k, String(v));
   }
   for (const c of children.flat()) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    el.append(c instanceof Node ? c : document.createTextNode(visible(c)));
   }
   return el;
 }
@@ -146,7 +154,10 @@ function filterForm(fields, values, onSubmit) {
 // A list view: filters, paging, a table.
 function listView(title, endpoint, fields, cols, extra) {
   return async (state) => {
-    const values = { ...state };
+    // Only the view's own filters, each shown in its field: a link cannot
+    // apply one the analyst does not see.
+    const values = {};
+    for (const f of fields) if (state[f] !== undefined) values[f] = state[f];
     const box = h('div');
     const load = async (offset) => {
       const params = { ...values, limit: 50, offset };
@@ -177,6 +188,12 @@ async function overview() {
   const chart = h('div', { id: 'timeline', class: 'chart' });
   view.append(
     h('h2', {}, 'Overview'),
+    t.complete === false
+      ? h('p', { class: 'note', id: 'totals-partial' },
+        'These totals stopped taking new names, hosts and addresses at their memory bound: ' +
+        'counts of hosts and domains are lower bounds and newer names may be missing from ' +
+        'the top lists. Searches still find every event (they ask the store).')
+      : '',
     h('div', { class: 'cards' },
       card('DNS queries sinkholed', t.dns_queries, 'count-dns'),
       card('trap connections', t.trap_connections, 'count-trap'),

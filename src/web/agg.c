@@ -30,6 +30,7 @@ struct hent {
 struct hmap {
 	struct hent *t;
 	size_t cap, n, vsize;
+	size_t *used; /* the aggregates' bytes, this map's among them */
 };
 
 static uint32_t hash_str(const char *s, size_t n)
@@ -42,10 +43,11 @@ static uint32_t hash_str(const char *s, size_t n)
 	return h ? h : 1;
 }
 
-static void hmap_init(struct hmap *m, size_t vsize)
+static void hmap_init(struct hmap *m, size_t vsize, size_t *used)
 {
 	memset(m, 0, sizeof(*m));
 	m->vsize = vsize;
+	m->used = used;
 }
 
 static void hmap_free(struct hmap *m)
@@ -77,6 +79,8 @@ static void hmap_grow(struct hmap *m)
 	}
 	free(m->t);
 	m->t = nt;
+	if (m->used)
+		*m->used += (ncap - m->cap) * sizeof(*nt);
 	m->cap = ncap;
 }
 
@@ -119,6 +123,8 @@ static void *hmap_getk(struct hmap *m, const char *key, size_t n, int create, in
 	m->t[j].hash = h;
 	m->t[j].val = v;
 	m->n++;
+	if (m->used) /* the key and value, and what malloc keeps beside each */
+		*m->used += n + 1 + m->vsize + 32;
 	if (isnew)
 		*isnew = 1;
 	if (kout)
@@ -191,8 +197,19 @@ struct health {
 	int64_t ts, id;
 };
 
+/*
+ * What the aggregates may take: names come from hostile traffic (a flood of
+ * random subdomains makes a new one per query), so past this no new name,
+ * host or address is added anywhere; those already counted go on being
+ * counted, and what the aggregates answered is marked incomplete, or left to
+ * the store (which then answers the request by SQL).
+ */
+#define AGG_MAX_BYTES ((size_t)128 << 20)
+
 struct agg {
 	pthread_mutex_t lock;
+	size_t used; /* bytes in the maps, about */
+	int full;    /* AGG_MAX_BYTES was reached: some names are not counted */
 	int64_t last_id;
 	int64_t first_ts, last_ts;
 	int64_t n_dns, n_trap, n_fileinfo, n_hosts_dt;
@@ -246,8 +263,10 @@ static void agg_reset(struct agg *a)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
 		if (maps[i]->t)
 			hmap_free(maps[i]);
-		hmap_init(maps[i], vs[i]);
+		hmap_init(maps[i], vs[i], &a->used);
 	}
+	a->used = 0;
+	a->full = 0;
 	free(a->ranked);
 	a->ranked = NULL;
 	a->nranked = 0;
@@ -290,6 +309,45 @@ static const char *col(sqlite3_stmt *st, int i)
 	return (const char *)sqlite3_column_text(st, i);
 }
 
+/* The value for key, made when absent unless the aggregates are full (NULL then). */
+static void *agg_getk(struct agg *a, struct hmap *m, const char *key, size_t n, int *isnew,
+                      const char **kout)
+{
+	int made = 0;
+	void *v = hmap_getk(m, key, n, 0, NULL, kout);
+	if (v == NULL) {
+		if (a->used >= AGG_MAX_BYTES) {
+			if (!a->full)
+				log_warnx(
+				    "web: the running totals hold %zu MiB: new names, hosts "
+				    "and addresses are not counted any more (the pages say "
+				    "so; searches ask the store)",
+				    a->used >> 20);
+			a->full = 1;
+			if (isnew)
+				*isnew = 0;
+			return NULL;
+		}
+		v = hmap_getk(m, key, n, 1, NULL, kout);
+		made = 1;
+	}
+	if (isnew)
+		*isnew = made;
+	return v;
+}
+
+static void *agg_get(struct agg *a, struct hmap *m, const char *key, size_t n, int *isnew)
+{
+	return agg_getk(a, m, key, n, isnew, NULL);
+}
+
+static void count_up(struct agg *a, struct hmap *m, const char *key, size_t n)
+{
+	struct count *c = agg_get(a, m, key, n, NULL);
+	if (c)
+		c->n++;
+}
+
 static void add_row(struct agg *a, sqlite3_stmt *st)
 {
 	int64_t id = sqlite3_column_int64(st, 0), ts = sqlite3_column_int64(st, 1);
@@ -306,19 +364,21 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		a->first_ts = ts;
 	if (ts > a->last_ts)
 		a->last_ts = ts;
-	((struct count *)hmap_get(&a->types, type, strlen(type), 1, NULL))->n++;
+	count_up(a, &a->types, type, strlen(type));
 	int is_dns = !strcmp(type, "dns"), is_trap = !strcmp(type, "trap");
 	int is_file = !strcmp(type, "fileinfo"), is_alert = !strcmp(type, "alert");
 	a->n_dns += is_dns;
 	a->n_trap += is_trap;
 	a->n_fileinfo += is_file;
 	if (dom)
-		((struct count *)hmap_get(&a->domains, dom, strlen(dom), 1, NULL))->n++;
+		count_up(a, &a->domains, dom, strlen(dom));
 	const char *dst = col(st, 11);
 	if (dst)
-		((struct count *)hmap_get(&a->dests, dst, strlen(dst), 1, NULL))->n++;
-	if (ip && (is_dns || is_trap || is_file || is_alert)) {
-		struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 1, &isnew);
+		count_up(a, &a->dests, dst, strlen(dst));
+	struct host *h = NULL;
+	if (ip && (is_dns || is_trap || is_file || is_alert))
+		h = agg_get(a, &a->hosts, ip, strlen(ip), &isnew);
+	if (h) {
 		if (isnew)
 			h->first = ts;
 		if ((is_dns || is_trap) && h->dns + h->trap == 0)
@@ -333,13 +393,13 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 			h->last = ts;
 		if (dom && (kl = key2(kb, sizeof(kb), ip, dom))) {
 			const char *k;
-			struct hdom *hd = hmap_getk(&a->host_dom, kb, kl, 1, &isnew, &k);
-			if (isnew) {
+			struct hdom *hd = agg_getk(a, &a->host_dom, kb, kl, &isnew, &k);
+			if (hd && isnew) {
 				hd->domain = k + strlen(ip) + 1;
 				h->domains++;
 				parr_push(&h->doms, hd);
 			}
-			if (is_dns) {
+			if (hd && is_dns) {
 				if (hd->queries == 0 || ts < hd->first)
 					hd->first = ts;
 				hd->queries++;
@@ -348,19 +408,18 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		const char *sha = col(st, 12);
 		if (is_file && sha && (kl = key2(kb, sizeof(kb), ip, sha))) {
 			const char *k;
-			hmap_getk(&a->host_sha, kb, kl, 1, &isnew, &k);
-			if (isnew)
+			if (agg_getk(a, &a->host_sha, kb, kl, &isnew, &k) && isnew)
 				parr_push(&h->shas, (void *)(k + strlen(ip) + 1));
 		}
 		a->ranked_dirty = 1;
 	}
-	if (is_dns && dom) {
-		struct domain *d = hmap_get(&a->dns_dom, dom, strlen(dom), 1, NULL);
+	struct domain *d =
+	    is_dns && dom ? agg_get(a, &a->dns_dom, dom, strlen(dom), NULL) : NULL;
+	if (d) {
 		d->n++;
-		if (ip && (kl = key2(kb, sizeof(kb), dom, ip))) {
-			hmap_get(&a->dom_host, kb, kl, 1, &isnew);
+		if (ip && (kl = key2(kb, sizeof(kb), dom, ip)) &&
+		    agg_get(a, &a->dom_host, kb, kl, &isnew))
 			d->hosts += isnew;
-		}
 	}
 	if (is_dns) {
 		/* decided_by: the deciding list file and the reason (NULL when absent). */
@@ -369,15 +428,16 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		int n = snprintf(k, sizeof(k), "%c%s%c%c%s", list ? 'L' : '-', list ? list : "",
 		                 0, reason ? 'R' : '-', reason ? reason : "");
 		if (n > 0 && (size_t)n < sizeof(k)) {
-			struct count *c = hmap_get(&a->decided, k, (size_t)n, 1, NULL);
-			c->n++;
-			if (dom && (size_t)n + strlen(dom) + 2 < sizeof(kb)) {
+			struct count *c = agg_get(a, &a->decided, k, (size_t)n, NULL);
+			if (c)
+				c->n++;
+			if (c && dom && (size_t)n + strlen(dom) + 2 < sizeof(kb)) {
 				memcpy(kb, k, (size_t)n);
 				kb[n] = '\0';
 				memcpy(kb + n + 1, dom, strlen(dom) + 1);
-				hmap_get(&a->decided_dom, kb, (size_t)n + 1 + strlen(dom), 1,
-				         &isnew);
-				c->m += isnew;
+				if (agg_get(a, &a->decided_dom, kb, (size_t)n + 1 + strlen(dom),
+				            &isnew))
+					c->m += isnew;
 			}
 		}
 	}
@@ -386,21 +446,22 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 			int n = snprintf(kb, sizeof(kb), "%lld%c%s", (long long)port, 0,
 			                 proto ? proto : "");
 			if (n > 0 && (size_t)n < sizeof(kb))
-				((struct count *)hmap_get(&a->ports, kb, (size_t)n, 1, NULL))
-				    ->n++;
+				count_up(a, &a->ports, kb, (size_t)n);
 		}
 		if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
 			const char *p = col(st, 7);
-			((struct count *)hmap_get(&a->protos, p, strlen(p), 1, NULL))->n++;
+			count_up(a, &a->protos, p, strlen(p));
 		}
 	}
 	if (is_dns || is_trap || !strcmp(type, "flow")) {
 		int n = snprintf(kb, sizeof(kb), "%lld", (long long)((ts / 60000000) * 60));
-		struct minute *m = hmap_get(&a->minutes, kb, (size_t)n, 1, NULL);
-		m->t = (ts / 60000000) * 60;
-		m->dns += is_dns;
-		m->trap += is_trap;
-		m->flow += !is_dns && !is_trap;
+		struct minute *m = agg_get(a, &a->minutes, kb, (size_t)n, NULL);
+		if (m) {
+			m->t = (ts / 60000000) * 60;
+			m->dns += is_dns;
+			m->trap += is_trap;
+			m->flow += !is_dns && !is_trap;
+		}
 	} else if (is_alert || !strcmp(type, "stats")) {
 		/* Keep the five newest by (ts, id). */
 		int k = 5;
@@ -576,6 +637,8 @@ void agg_stats_json(struct agg *a, sqlite3 *d, struct strbuf *sb)
 	              "\"payloads\":%lld,\"hosts\":%lld,\"domains\":%lld,",
 	              (long long)a->n_dns, (long long)a->n_trap, (long long)a->n_fileinfo,
 	              (long long)a->n_hosts_dt, (long long)a->dns_dom.n);
+	/* complete: false once some names were past what the totals may hold */
+	strbuf_printf(sb, "\"complete\":%s,", a->full ? "false" : "true");
 	if (a->last_id)
 		strbuf_printf(sb, "\"first_ts\":%lld,\"last_ts\":%lld}]",
 		              (long long)a->first_ts, (long long)a->last_ts);
@@ -698,9 +761,9 @@ void agg_hosts_json(struct agg *a, int64_t limit, int64_t offset, struct strbuf 
 		a->ranked_dirty = 0;
 	}
 	strbuf_printf(
-	    sb,
-	    "{\"total\":%lld,\"total_exact\":true,\"limit\":%lld,\"offset\":%lld,\"items\":[",
-	    (long long)a->nranked, (long long)limit, (long long)offset);
+	    sb, "{\"total\":%lld,\"total_exact\":%s,\"limit\":%lld,\"offset\":%lld,\"items\":[",
+	    (long long)a->nranked, a->full ? "false" : "true", (long long)limit,
+	    (long long)offset);
 	for (int64_t i = offset; i < offset + limit && i < (int64_t)a->nranked; i++) {
 		const struct host *h = a->ranked[i];
 		strbuf_puts(sb, i > offset ? ",{\"ip\":" : "{\"ip\":");
@@ -726,6 +789,13 @@ int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
 	int n = 0;
 	int64_t ev = 0;
 	pthread_mutex_lock(&a->lock);
+	if (a->full) {
+		/* Not every name is here: the store's own search (LIKE) finds them all. */
+		pthread_mutex_unlock(&a->lock);
+		if (events)
+			*events = INT64_MAX;
+		return -1;
+	}
 	strbuf_putc(out, '[');
 	for (size_t i = 0; i < a->domains.cap; i++) {
 		const char *k = a->domains.t[i].key;
@@ -802,6 +872,10 @@ static int hdom_cmp(const void *x, const void *y)
 int agg_host_domains_json(struct agg *a, const char *ip, int max, struct strbuf *sb)
 {
 	pthread_mutex_lock(&a->lock);
+	if (a->full) {
+		pthread_mutex_unlock(&a->lock);
+		return -1; /* some of its domains may not be counted: the store answers */
+	}
 	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
 	struct hdom **v = NULL;
 	size_t n = 0;
@@ -829,6 +903,10 @@ int agg_host_domains_json(struct agg *a, const char *ip, int max, struct strbuf 
 int agg_host_payloads(struct agg *a, const char *ip, int max, struct strbuf *sb)
 {
 	pthread_mutex_lock(&a->lock);
+	if (a->full) {
+		pthread_mutex_unlock(&a->lock);
+		return -1;
+	}
 	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
 	int n = h ? (int)h->shas.n : 0;
 	if (n > max)

@@ -818,9 +818,9 @@ void api_host(struct wreq *r, struct wresp *o, const char *text)
 		goto fail;
 	strbuf_puts(&sb, ",\"domains\":");
 	/* The worker has them counted; `sinktrap report` asks the store. */
-	if (r->w->live && agg_catch_up(r->w, d) == 0)
-		agg_host_domains_json(r->w->agg, ip, 200, &sb);
-	else if (
+	int counted = r->w->live && agg_catch_up(r->w, d) == 0 &&
+	              agg_host_domains_json(r->w->agg, ip, 200, &sb) == 0;
+	if (!counted &&
 	    (rc = run_rows(
 	         r, d,
 	         "SELECT domain, count(*) AS queries, min(ts) AS first_seen FROM events WHERE "

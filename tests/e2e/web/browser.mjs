@@ -51,6 +51,7 @@ try {
   // Hostile values are shown as text.
   const text = await page.textContent('#host-timeline');
   for (const h of hostile) check(text.includes(h), 'hostile value not shown as text: ' + h);
+  check(!/[\u202a-\u202e\u2066-\u2069\u200b-\u200f]/.test(text), 'a bidi or zero-width character shown as is');
   check(await page.locator('#host-timeline img').count() === 0, 'an <img> element was injected');
   check(await page.locator('#host-timeline script').count() === 0, 'a <script> element was injected');
   const hrefs = await page.locator('a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
@@ -71,6 +72,12 @@ try {
   check(range.endsWith(`of ${trapN}`), 'trap log paging says ' + range);
   const trapText = await page.textContent('#view');
   for (const h of hostile) check(trapText.includes(h), 'hostile value missing from the trap log: ' + h);
+  // A link that names a filter the view has no field for (net, here: one that
+  // would match nothing) does not apply it unseen.
+  await page.goto(base + '/#/trap?net=192.0.2.1/32');
+  await page.waitForSelector('.pager .range');
+  const linked = await page.textContent('.pager .range');
+  check(linked.endsWith(`of ${trapN}`), 'a filter from the link applied unseen: ' + linked);
   await page.click('a[data-view="dns"]');
   await page.waitForSelector('.pager .range');
   // Lists: which entry decides this name?

@@ -41,3 +41,44 @@ def test_a_slow_query_is_stopped_and_paging_is_bounded(res):
     assert c.get("/api/trap?limit=1&offset=100000")[0] == 200
     code, j = c.get("/api/trap?limit=1&offset=100001")
     assert code == 400 and "100000" in j["error"]
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def test_running_totals_stop_growing_at_their_bound(res):
+    """A million DNS events, each for a name of its own (a flood of random
+    subdomains), stored while the web worker runs: its running totals stop taking
+    new names at their bound (128 MiB) instead of growing with the flood (about
+    550 bytes a name: over 500 MB here), the overview says its totals are not
+    complete, and a search for a name past the bound still finds it (the store is
+    asked)."""
+    st, base, _ = webenv.start(res)
+    con = sqlite3.connect(st.db_path(), timeout=30)
+    con.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000) "
+        "INSERT INTO events (event_id, ts, event_type, src_ip, src_port, dest_ip, "
+        "dest_port, proto, domain, json) SELECT 'flood-' || i, 1700000000000000 + i, "
+        "'dns', '10.8.0.1', 40000, '127.0.0.1', 53, 'UDP', "
+        "'r' || i || '.flood.example', '{\"event_type\":\"dns\"}' FROM n")
+    con.execute(
+        "INSERT INTO events (event_id, ts, event_type, src_ip, domain, json) VALUES "
+        "('flood-tail', 1700000002000000, 'dns', '10.8.0.2', 'late.tail.example', "
+        "'{\"event_type\":\"dns\"}')")
+    con.commit()
+    con.close()
+    c = webenv.Client(base)
+    c.login()
+    code, s = c.get("/api/stats")
+    assert code == 200, s
+    assert s["totals"][0]["complete"] is False
+    assert s["totals"][0]["dns_queries"] >= 1000001
+    code, j = c.get("/api/dns?domain=late.tail.example")
+    assert code == 200 and [i["domain"] for i in j["items"]] == ["late.tail.example"], j
+    pid = st.worker_pid("web")
+    assert rss_mb(pid) < 250, f"the web worker holds {rss_mb(pid):.0f} MB of its own"

@@ -21,6 +21,9 @@ USER, PASSWORD = "analyst", "correct horse battery staple"
 TOKEN = "e2e-token-0123456789abcdef"
 HOSTILE = '<img src=x onerror=alert(1)>'
 HOSTILE_PATH = '/"><script>alert(3)</script>'
+# A right-to-left override: shown raw, "/gate.php?x=\u202efdp.exe" reads "...exe.pdf".
+BIDI_PATH = "/gate.php?x=\u202efdp.exe"
+BIDI_SHOWN = "/gate.php?x=\\u{202E}fdp.exe"
 DOMAIN = "c2-beacon.evil-e2e.example"
 PAYLOAD = b"MZ\x90\x00 e2e sample payload \x00\xff" * 20
 
