@@ -18,17 +18,95 @@
 
 #include "common/config.h"
 
-static void put_safe(FILE *out, const unsigned char *s)
+static void put_byte(FILE *out, unsigned c)
 {
+	if (c >= 0x20 && c < 0x7f && c != '\\')
+		fputc((int)c, out);
+	else
+		fprintf(out, "\\x%02x", c);
+}
+
+/* Column i of the row, every byte that is not printable ASCII as \xNN: a NUL
+ * too (a value cut at it would hide what follows, as hostile text may try). */
+static void put_safe(FILE *out, sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
 	if (s == NULL) {
 		fputs("-", out);
 		return;
 	}
-	for (; *s; s++) {
-		if (*s >= 0x20 && *s < 0x7f && *s != '\\')
-			fputc(*s, out);
-		else
-			fprintf(out, "\\x%02x", *s);
+	int n = sqlite3_column_bytes(st, i);
+	for (int k = 0; k < n; k++)
+		put_byte(out, s[k]);
+}
+
+static unsigned hex4(const unsigned char *p)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned c = p[i];
+		v = v * 16 + (c >= '0' && c <= '9'   ? c - '0'
+		              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+		                                     : 0);
+	}
+	return v;
+}
+
+/*
+ * Column i as `json -> path` gives it: a JSON string is decoded here, as
+ * put_safe shows bytes (json_extract would stop at a \u0000, and so hide what
+ * follows it); anything else is shown as it is.
+ */
+static void put_json(FILE *out, sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	int n = sqlite3_column_bytes(st, i);
+	if (s == NULL || n < 2 || s[0] != '"' || s[n - 1] != '"') {
+		put_safe(out, st, i);
+		return;
+	}
+	for (int k = 1; k < n - 1; k++) {
+		if (s[k] != '\\' || k + 1 >= n - 1) {
+			put_byte(out, s[k]);
+			continue;
+		}
+		unsigned char e = s[++k];
+		if (e != 'u' || k + 4 >= n - 1) {
+			put_byte(out, e == 'n'   ? '\n'
+			              : e == 't' ? '\t'
+			              : e == 'r' ? '\r'
+			              : e == 'b' ? '\b'
+			              : e == 'f' ? '\f'
+			                         : e);
+			continue;
+		}
+		unsigned cp = hex4(s + k + 1);
+		k += 4;
+		if (cp >= 0xd800 && cp < 0xdc00 && k + 6 < n - 1 && s[k + 1] == '\\' &&
+		    s[k + 2] == 'u') {
+			unsigned lo = hex4(s + k + 3);
+			if (lo >= 0xdc00 && lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				k += 6;
+			}
+		}
+		/* As UTF-8, each byte shown as put_safe shows it. */
+		if (cp < 0x80) {
+			put_byte(out, cp);
+		} else if (cp < 0x800) {
+			put_byte(out, 0xc0 | (cp >> 6));
+			put_byte(out, 0x80 | (cp & 0x3f));
+		} else if (cp < 0x10000) {
+			put_byte(out, 0xe0 | (cp >> 12));
+			put_byte(out, 0x80 | ((cp >> 6) & 0x3f));
+			put_byte(out, 0x80 | (cp & 0x3f));
+		} else {
+			put_byte(out, 0xf0 | (cp >> 18));
+			put_byte(out, 0x80 | ((cp >> 12) & 0x3f));
+			put_byte(out, 0x80 | ((cp >> 6) & 0x3f));
+			put_byte(out, 0x80 | (cp & 0x3f));
+		}
 	}
 }
 
@@ -76,7 +154,7 @@ static int text_report(sqlite3 *d, const char *ip, FILE *out)
 		sqlite3_bind_text(st, 1, ip, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			fputs("  ", out);
-			put_safe(out, sqlite3_column_text(st, 0));
+			put_safe(out, st, 0);
 			fprintf(out, "  %lld queries, first ",
 			        (long long)sqlite3_column_int64(st, 1));
 			put_time(out, sqlite3_column_int64(st, 2));
@@ -88,12 +166,10 @@ static int text_report(sqlite3 *d, const char *ip, FILE *out)
 	fputs("\ntimeline:\n", out);
 	const char *tl =
 	    "SELECT ts, event_type, src_port, dest_ip, dest_port, proto, domain, "
-	    "json_extract(json, '$.dns.rrtype'), json_extract(json, '$.app_proto'), "
-	    "coalesce(json_extract(json, '$.http.request_line'), json_extract(json, "
-	    "'$.http.http_method') || ' ' || json_extract(json, '$.http.url')), "
-	    "json_extract(json, '$.http.http_user_agent'), json_extract(json, "
-	    "'$.fileinfo.sha256'), "
-	    "json_extract(json, '$.fileinfo.size'), json_extract(json, '$.trap.end') "
+	    "json -> '$.dns.rrtype', json -> '$.app_proto', json -> '$.http.request_line', "
+	    "json -> '$.http.http_user_agent', json -> '$.fileinfo.sha256', "
+	    "json_extract(json, '$.fileinfo.size'), json -> '$.trap.end', "
+	    "json -> '$.http.http_method', json -> '$.http.url' "
 	    "FROM events WHERE src_ip = ?1 AND event_type IN "
 	    "('dns','trap','fileinfo','alert','flow') "
 	    "AND json_valid(json) ORDER BY ts, id";
@@ -104,43 +180,49 @@ static int text_report(sqlite3 *d, const char *ip, FILE *out)
 		fputs("  ", out);
 		put_time(out, sqlite3_column_int64(st, 0));
 		fputs("  ", out);
-		put_safe(out, sqlite3_column_text(st, 1));
+		put_safe(out, st, 1);
 		const char *type = (const char *)sqlite3_column_text(st, 1);
 		if (type && !strcmp(type, "dns")) {
 			fputs("  query ", out);
-			put_safe(out, sqlite3_column_text(st, 6));
+			put_safe(out, st, 6);
 			fputs(" ", out);
-			put_safe(out, sqlite3_column_text(st, 7));
+			put_json(out, st, 7);
 		} else if (type && !strcmp(type, "fileinfo")) {
 			fputs("  payload sha256 ", out);
-			put_safe(out, sqlite3_column_text(st, 11));
+			put_json(out, st, 11);
 			fprintf(out, " (%lld bytes)", (long long)sqlite3_column_int64(st, 12));
 		} else {
 			fprintf(out, "  :%d -> ", sqlite3_column_int(st, 2));
-			put_safe(out, sqlite3_column_text(st, 3));
+			put_safe(out, st, 3);
 			fprintf(out, ":%d ", sqlite3_column_int(st, 4));
-			put_safe(out, sqlite3_column_text(st, 5));
+			put_safe(out, st, 5);
 			if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
 				fputs(" domain ", out);
-				put_safe(out, sqlite3_column_text(st, 6));
+				put_safe(out, st, 6);
 			}
 			if (sqlite3_column_type(st, 8) != SQLITE_NULL) {
 				fputs(" ", out);
-				put_safe(out, sqlite3_column_text(st, 8));
+				put_json(out, st, 8);
 			}
 			if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
 				fputs(" \"", out);
-				put_safe(out, sqlite3_column_text(st, 9));
+				put_json(out, st, 9);
+				fputs("\"", out);
+			} else if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+				fputs(" \"", out);
+				put_json(out, st, 14);
+				fputs(" ", out);
+				put_json(out, st, 15);
 				fputs("\"", out);
 			}
 			if (sqlite3_column_type(st, 10) != SQLITE_NULL) {
 				fputs(" ua \"", out);
-				put_safe(out, sqlite3_column_text(st, 10));
+				put_json(out, st, 10);
 				fputs("\"", out);
 			}
 			if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
 				fputs(" end ", out);
-				put_safe(out, sqlite3_column_text(st, 13));
+				put_json(out, st, 13);
 			}
 		}
 		fputc('\n', out);
@@ -160,13 +242,13 @@ static int text_report(sqlite3 *d, const char *ip, FILE *out)
 			fprintf(out, "  #%lld  ", (long long)sqlite3_column_int64(st, 0));
 			put_time(out, sqlite3_column_int64(st, 1));
 			fprintf(out, "  :%d -> ", sqlite3_column_int(st, 2));
-			put_safe(out, sqlite3_column_text(st, 3));
+			put_safe(out, st, 3);
 			fprintf(out, ":%d ", sqlite3_column_int(st, 4));
-			put_safe(out, sqlite3_column_text(st, 5));
+			put_safe(out, st, 5);
 			fprintf(out, "  %lld packets, %lld bytes  ",
 			        (long long)sqlite3_column_int64(st, 6),
 			        (long long)sqlite3_column_int64(st, 7));
-			put_safe(out, sqlite3_column_text(st, 8));
+			put_safe(out, st, 8);
 			fputc('\n', out);
 			n++;
 		}

@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 import shutil
+import socket
 import subprocess
 import zipfile
 
@@ -291,3 +292,24 @@ def test_login_rate_limited(web):
     assert 429 in codes
     # The right password is refused too while the limit holds.
     assert c.login()[0] == 429
+
+
+def test_report_console_shows_what_follows_a_nul(res):
+    """A User-Agent with a NUL in it: the console report shows the NUL as \\x00 and
+    everything after it (it used to stop at the NUL, hiding the rest)."""
+    st, _, trap_port = webenv.start(res)
+    s = socket.create_connection(("127.0.0.1", trap_port), timeout=5)
+    s.sendall(b"GET /nul HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0\x00 HIDDEN-PART "
+              b"evil-bot\r\nConnection: close\r\n\r\n")
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+    webenv.wait_db(st, lambda c: c.execute(
+        "SELECT count(*) FROM events WHERE event_type = 'trap' AND json LIKE '%HIDDEN%'"
+    ).fetchone()[0], "the trap event")
+    r = st.run_cmd("report", "--host", "127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    assert "Mozilla/5.0\\x00 HIDDEN-PART evil-bot" in r.stdout, r.stdout
