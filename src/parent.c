@@ -376,9 +376,13 @@ static void worker_start(struct parent *p, struct worker *w)
 			close_ctl_except(p, -1);
 			close_listeners(p, W_WEB);
 			/* The TLS key is read while still privileged. */
-			struct web_setup ws = {p->web_fd, ctl[1], p->conf_path, NULL, NULL};
+			struct web_setup ws = {.listen_fd = p->web_fd,
+			                       .parent_fd = ctl[1],
+			                       .conf_path = p->conf_path,
+			                       .conf_fd = -1};
 			char err[512];
-			if (web_tls_load(p->cfg, &ws, err, sizeof(err)) < 0)
+			if (web_tls_load(p->cfg, &ws, err, sizeof(err)) < 0 ||
+			    web_conf_keep(&ws, err, sizeof(err)) < 0)
 				fatalx("%s", err);
 			worker_narrow(p, "web", 0);
 			_exit(web_worker_main(p->cfg, &ws));

@@ -213,7 +213,13 @@ void web_pcap_run(struct web *w, struct wresp *o, char **args, int nargs, const 
 	struct strbuf a;
 	strbuf_init(&a);
 	strbuf_put(&a, "pcap", 5); /* argv[0] of capture_pcap_main */
-	if (w->conf_path) {
+	if (w->conf_fd >= 0) {
+		/* The text read at start, not the file: it may be root's alone. */
+		char p[32];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", w->conf_fd);
+		strbuf_put(&a, "-c", 3);
+		strbuf_put(&a, p, strlen(p) + 1);
+	} else if (w->conf_path) {
 		strbuf_put(&a, "-c", 3);
 		strbuf_put(&a, w->conf_path, strlen(w->conf_path) + 1);
 	}

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -583,6 +584,26 @@ static char *slurp_file(const char *path)
 	return sb.data;
 }
 
+int web_conf_keep(struct web_setup *s, char *err, size_t errlen)
+{
+	s->conf_fd = -1;
+	if (s->conf_path == NULL)
+		return 0;
+	size_t len = 0;
+	char *text = read_file(s->conf_path, 1 << 20, &len);
+	int fd = text ? memfd_create("sinktrap.conf", MFD_CLOEXEC) : -1;
+	if (fd < 0 || write_full(fd, text, len) < 0) {
+		snprintf(err, errlen, "web: %s: %s", s->conf_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(text);
+		return -1;
+	}
+	free(text);
+	s->conf_fd = fd;
+	return 0;
+}
+
 int web_tls_load(const struct config *c, struct web_setup *s, char *err, size_t errlen)
 {
 	s->tls_cert = s->tls_key = NULL;
@@ -615,6 +636,7 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	w->cfg = c;
 	w->budget.max = (size_t)c->web_memory_max;
 	w->conf_path = s->conf_path;
+	w->conf_fd = s->conf_fd;
 	log_procname("web");
 	snprintf(w->db_path, sizeof(w->db_path), "%s/sinktrap.db", c->state_dir);
 	capture_spool_dir(c, w->spool, sizeof(w->spool));
@@ -766,6 +788,11 @@ int web_run_alone(const char *conf_path)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	struct web_setup s = {fd, -1, conf_path, NULL, NULL};
+	struct web_setup s = {
+	    .listen_fd = fd, .parent_fd = -1, .conf_path = conf_path, .conf_fd = -1};
+	if (web_conf_keep(&s, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
 	return web_worker_main(c, &s);
 }

@@ -18,12 +18,19 @@ struct web_setup {
 	int parent_fd;            /* -1 when run alone */
 	const char *conf_path;    /* NULL = the embedded default */
 	char *tls_cert, *tls_key; /* PEM, malloced; NULL: read by the worker */
+	int conf_fd;              /* conf_path's text as read at start (a memfd), -1: none */
 };
 
 /*
  * Read [web] tls_cert and tls_key into s (while still privileged, so the key
  * may stay readable by root only). 0, or -1 with err.
  */
+/*
+ * Keep conf_path's text in s->conf_fd, read while still privileged: the PCAP
+ * queries the worker runs read it there, not from a file the unprivileged
+ * user may not read (nor one changed since). 0, or -1 with err.
+ */
+int web_conf_keep(struct web_setup *s, char *err, size_t errlen);
 int web_tls_load(const struct config *c, struct web_setup *s, char *err, size_t errlen);
 
 /* Open the [web] listen socket (privileged part). fd, or -1 with err. */

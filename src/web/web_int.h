@@ -89,6 +89,7 @@ struct wrate {
 struct web {
 	struct config *cfg;
 	const char *conf_path;
+	int conf_fd; /* its text, kept at start: what the PCAP queries read (-1: none) */
 	char db_path[4096];
 	char spool[4096];
 	char payload_dir[4096];

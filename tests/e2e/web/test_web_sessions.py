@@ -222,3 +222,24 @@ def test_filters_are_checked_and_net_agrees_with_the_cli(cap, tmp_path):
     r = cap.st.run_cmd("sessions", "--json", "--limit", "0", "--host", f"::ffff:{server}")
     assert sorted(json.loads(line)["flow_id"] for line in r.stdout.splitlines()) == \
         sorted(int(s["flow_id"]) for s in h["items"])
+
+
+def test_pcap_download_with_a_configuration_only_root_reads(res):
+    """The configuration file is root's alone (mode 0600), as a deployment may keep
+    it (it can hold a database password). A PCAP download still works: the query
+    reads the configuration the worker kept at its start, not the file (which the
+    unprivileged worker cannot read). Before, every download answered 400 with
+    'Permission denied' and the file's path."""
+    if not PCAP.exists():
+        pytest.skip(f"{PCAP} is missing")
+    st, base, _ = webenv.start(res)
+    r = st.run_cmd("ingest", str(PCAP))
+    assert r.returncode == 0, r.stderr
+    st.conf_path.chmod(0o600)
+    c = webenv.Client(base)
+    assert c.login()[0] == 200
+    code, p = c.get("/api/sessions?port=80&limit=1")
+    assert code == 200 and p["items"], p
+    host = p["items"][0]["src_ip"]
+    code, _, body = c.get(f"/api/pcap?host={host}&port=80", raw=True)
+    assert code == 200 and is_pcap(body), (code, body[:200])
