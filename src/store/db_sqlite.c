@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "db.h"
 #include "evsum.h"
+#include "render.h"
 #include "rows.h"
 
 struct db {
@@ -410,9 +411,20 @@ static void bind_field(sqlite3_stmt *st, int col, const struct ev_field *f)
 {
 	if (f == NULL)
 		sqlite3_bind_null(st, col);
-	else if (f->kind == EV_STR)
+	else if (f->kind == EV_STR && text_plain(f->str, f->strlen))
 		sqlite3_bind_text(st, col, (const char *)f->str, (int)f->strlen, SQLITE_STATIC);
-	else if (f->kind == EV_INT || f->kind == EV_TIME || f->kind == EV_BOOL)
+	else if (f->kind == EV_STR) {
+		/* A NUL or bytes that are not UTF-8 (a hostile Host header): U+FFFD in
+		 * the column, as in PostgreSQL's, so that the column compares and
+		 * searches as the text it shows (LIKE stops at a NUL; a name sent
+		 * through JSON comes back as other bytes). The json column has them
+		 * all, escaped. */
+		struct strbuf b;
+		strbuf_init(&b);
+		text_clean(&b, f->str, f->strlen);
+		sqlite3_bind_text(st, col, b.data ? b.data : "", (int)b.len, SQLITE_TRANSIENT);
+		strbuf_free(&b);
+	} else if (f->kind == EV_INT || f->kind == EV_TIME || f->kind == EV_BOOL)
 		sqlite3_bind_int64(st, col, f->i);
 	else
 		sqlite3_bind_null(st, col);

@@ -98,6 +98,31 @@ size_t utf8_len(const uint8_t *p, size_t n)
 	return l;
 }
 
+int text_plain(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = p[i] ? utf8_len(p + i, n - i) : 0;
+		if (l == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+void text_clean(struct strbuf *s, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = p[i] ? utf8_len(p + i, n - i) : 0;
+		if (l == 0) {
+			strbuf_put(s, "\xef\xbf\xbd", 3);
+			i++;
+		} else {
+			strbuf_put(s, p + i, l);
+			i += l;
+		}
+	}
+}
+
 void strbuf_json_str(struct strbuf *s, const uint8_t *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

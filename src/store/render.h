@@ -18,6 +18,12 @@ struct strbuf {
 /* Length of a valid UTF-8 sequence at p (n bytes left), or 0: overlong forms, surrogates
  * and code points past U+10FFFF are not UTF-8. */
 size_t utf8_len(const uint8_t *p, size_t n);
+/* 1 when p[0..n) is UTF-8 with no NUL: text a database column and a JSON
+ * string carry as the same bytes. */
+int text_plain(const uint8_t *p, size_t n);
+/* p[0..n) into s as such text: a NUL or a byte that is not UTF-8 becomes
+ * U+FFFD (as the PostgreSQL columns have it). */
+void text_clean(struct strbuf *s, const uint8_t *p, size_t n);
 
 void strbuf_init(struct strbuf *s);
 void strbuf_free(struct strbuf *s);

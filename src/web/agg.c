@@ -352,6 +352,8 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 {
 	int64_t id = sqlite3_column_int64(st, 0), ts = sqlite3_column_int64(st, 1);
 	const char *type = col(st, 2), *ip = col(st, 3), *proto = col(st, 5), *dom = col(st, 6);
+	/* A name is kept whole, a NUL in it too (it comes from hostile traffic). */
+	size_t doml = dom ? (size_t)sqlite3_column_bytes(st, 6) : 0;
 	int have_port = sqlite3_column_type(st, 4) != SQLITE_NULL;
 	int64_t port = sqlite3_column_int64(st, 4);
 	char kb[2048];
@@ -371,7 +373,7 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 	a->n_trap += is_trap;
 	a->n_fileinfo += is_file;
 	if (dom)
-		count_up(a, &a->domains, dom, strlen(dom));
+		count_up(a, &a->domains, dom, doml);
 	const char *dst = col(st, 11);
 	if (dst)
 		count_up(a, &a->dests, dst, strlen(dst));
@@ -413,8 +415,7 @@ static void add_row(struct agg *a, sqlite3_stmt *st)
 		}
 		a->ranked_dirty = 1;
 	}
-	struct domain *d =
-	    is_dns && dom ? agg_get(a, &a->dns_dom, dom, strlen(dom), NULL) : NULL;
+	struct domain *d = is_dns && dom ? agg_get(a, &a->dns_dom, dom, doml, NULL) : NULL;
 	if (d) {
 		d->n++;
 		if (ip && (kl = key2(kb, sizeof(kb), dom, ip)) &&
@@ -801,13 +802,22 @@ int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
 		const char *k = a->domains.t[i].key;
 		if (k == NULL)
 			continue;
-		size_t kl = strlen(k);
+		size_t kl = a->domains.t[i].klen;
 		if (kl && k[kl - 1] == '.')
 			kl--;
 		if (kl < dl || strncasecmp(k + kl - dl, d, dl) ||
 		    (kl > dl && k[kl - dl - 1] != '.'))
 			continue;
-		if (++n > max) {
+		/* A name the JSON list cannot carry as its bytes (a NUL, bytes that are
+		 * not UTF-8: they would come back from json_each as other bytes) is
+		 * found by the store's own search instead. */
+		int plain = memchr(k, 0, a->domains.t[i].klen) == NULL;
+		for (size_t j = 0; plain && j < kl;) {
+			size_t l = utf8_len((const uint8_t *)k + j, kl - j);
+			plain = l > 0;
+			j += l;
+		}
+		if (!plain || ++n > max) {
 			n = -1;
 			break;
 		}

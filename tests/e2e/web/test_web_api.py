@@ -313,3 +313,32 @@ def test_report_console_shows_what_follows_a_nul(res):
     r = st.run_cmd("report", "--host", "127.0.0.1")
     assert r.returncode == 0, r.stderr
     assert "Mozilla/5.0\\x00 HIDDEN-PART evil-bot" in r.stdout, r.stdout
+
+
+def test_domain_search_finds_names_with_hostile_bytes(res):
+    """Host headers with a byte that is not UTF-8 and with a NUL: a search by their
+    domain finds them with the clean ones, and the stored event keeps the bytes
+    (escaped in its JSON). Before, the names came back from the JSON list the
+    search builds as other bytes (or cut at the NUL) and matched nothing."""
+    st, base, trap_port = webenv.start(res)
+    hosts = [b"a.bytes-e2e.example", b"c2\xff.bytes-e2e.example", b"zz\x00.bytes-e2e.example",
+             b"b.bytes-e2e.example"]
+    for h in hosts:
+        s = socket.create_connection(("127.0.0.1", trap_port), timeout=5)
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: " + h + b"\r\nConnection: close\r\n\r\n")
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
+    webenv.wait_db(st, lambda c: c.execute(
+        "SELECT count(*) FROM events WHERE event_type = 'trap'").fetchone()[0] >= 4,
+        "the four trap events")
+    c = webenv.Client(base)
+    c.login()
+    code, j = c.get("/api/trap?domain=bytes-e2e.example&limit=100")
+    assert code == 200 and j["total"] == 4, j
+    got = sorted(i["event"]["http"]["hostname"] for i in j["items"])
+    assert "c2\u00ff.bytes-e2e.example" in got, got
+    assert "zz\u0000.bytes-e2e.example" in got, got

@@ -123,13 +123,41 @@ static void test_fork_new_ids(void **state)
 	close(pfd[1]);
 }
 
+/* Column text: UTF-8 without NUL passes as it is; anything else is U+FFFD. */
+static void test_text_clean(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t n;
+		int plain;
+		const char *out;
+	} cases[] = {
+	    {"c2.evil.example", 15, 1, "c2.evil.example"},
+	    {"caf\xc3\xa9.example", 13, 1, "caf\xc3\xa9.example"},
+	    {"c2\xff.evil", 8, 0, "c2\xef\xbf\xbd.evil"},
+	    {"zz\0.evil", 8, 0, "zz\xef\xbf\xbd.evil"},
+	    {"\xc3", 1, 0, "\xef\xbf\xbd"},                                 /* cut sequence */
+	    {"\xed\xa0\x80", 3, 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
+	    {"", 0, 1, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf b;
+		strbuf_init(&b);
+		assert_int_equal(text_plain((const uint8_t *)cases[i].in, cases[i].n),
+		                 cases[i].plain);
+		text_clean(&b, (const uint8_t *)cases[i].in, cases[i].n);
+		assert_int_equal(b.len, strlen(cases[i].out));
+		assert_memory_equal(b.len ? b.data : "", cases[i].out, b.len);
+		strbuf_free(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ipv4_text),
-	    cmocka_unit_test(test_ipv6_text),
-	    cmocka_unit_test(test_ids_grow),
-	    cmocka_unit_test(test_fork_new_ids),
+	    cmocka_unit_test(test_ipv4_text),  cmocka_unit_test(test_ipv6_text),
+	    cmocka_unit_test(test_ids_grow),   cmocka_unit_test(test_fork_new_ids),
+	    cmocka_unit_test(test_text_clean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
