@@ -3,6 +3,7 @@
 message saying to narrow the filter), so a filter no index serves over a large store
 cannot hold a thread and the store's read snapshot for long."""
 
+import os
 import sqlite3
 
 import webenv
@@ -80,5 +81,6 @@ def test_running_totals_stop_growing_at_their_bound(res):
     assert s["totals"][0]["dns_queries"] >= 1000001
     code, j = c.get("/api/dns?domain=late.tail.example")
     assert code == 200 and [i["domain"] for i in j["items"]] == ["late.tail.example"], j
-    pid = st.worker_pid("web")
-    assert rss_mb(pid) < 250, f"the web worker holds {rss_mb(pid):.0f} MB of its own"
+    if not os.environ.get("SINKTRAP_SANITIZED"):  # ASan's redzones and quarantine
+        pid = st.worker_pid("web")
+        assert rss_mb(pid) < 250, f"the web worker holds {rss_mb(pid):.0f} MB of its own"
