@@ -1296,13 +1296,12 @@ static int scan_run(struct pcapjob *j, struct source *s, struct scan_rec *rec)
 {
 	struct pcapfile_reader *r = NULL;
 	struct pcapfile_pkt p;
-	char err[256], fdp[64];
+	char err[256], fdp[FD_PATH_MAX];
 	if (j->frags == NULL && flow_frags_new(&j->frags) < 0)
 		return -1;
 	int rc = -1;
 	if (rec->fd >= 0) {
-		snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", rec->fd);
-		rc = pcapfile_reader_open_file(&r, fdp, err, sizeof(err));
+		rc = pcapfile_reader_open_file(&r, fd_path(rec->fd, fdp), err, sizeof(err));
 	}
 	if (rc < 0 && pcapfile_reader_open_file(&r, rec->path, err, sizeof(err)) < 0)
 		return -1;
@@ -1659,8 +1658,8 @@ static int source_fill(struct pcapjob *j, struct source *s)
 		/* the file kept open, else by its name: the index the first window read */
 		rc = -EBADF;
 		if (s->ifd >= 0) {
-			snprintf(p, sizeof(p), "/proc/self/fd/%d", s->ifd);
-			rc = index_reader_open(&ir, p, err, sizeof(err));
+			char fdp[FD_PATH_MAX];
+			rc = index_reader_open(&ir, fd_path(s->ifd, fdp), err, sizeof(err));
 		}
 		if (rc < 0) {
 			snprintf(p, sizeof(p), "%s.idx", s->path);
@@ -1896,12 +1895,10 @@ int capture_pcap_main(int argc, char **argv)
 		struct source *s = &j.src[i];
 		/* A scanned capture is read again through the descriptor its scan kept:
 		 * a file being written may have been finished (renamed) since. */
-		char fdp[64];
+		char fdp[FD_PATH_MAX];
 		const char *path = s->path;
-		if (s->how == SEL_SCAN && j.scans[s->scan].fd >= 0) {
-			snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", j.scans[s->scan].fd);
-			path = fdp;
-		}
+		if (s->how == SEL_SCAN && j.scans[s->scan].fd >= 0)
+			path = fd_path(j.scans[s->scan].fd, fdp);
 		if (pcapfile_reader_open_sparse(&s->r, path, err, sizeof(err)) < 0 &&
 		    (path == s->path ||
 		     pcapfile_reader_open_sparse(&s->r, s->path, err, sizeof(err)) < 0)) {

@@ -197,6 +197,12 @@ int mkdir_p_owned(const char *path, uid_t uid, gid_t gid)
 	return 0;
 }
 
+const char *fd_path(int fd, char buf[FD_PATH_MAX])
+{
+	snprintf(buf, FD_PATH_MAX, "/proc/self/fd/%d", fd);
+	return buf;
+}
+
 int write_full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

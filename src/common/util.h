@@ -33,6 +33,10 @@ int mkdir_p(const char *path);
 int mkdir_p_owned(const char *path, uid_t uid, gid_t gid);
 /* write() all of buf, retrying on EINTR; 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);
+/* "/proc/self/fd/FD" in buf: a path that opens what fd refers to again (a file
+ * renamed or unlinked since, a memory file). Returns buf. */
+#define FD_PATH_MAX 32
+const char *fd_path(int fd, char buf[FD_PATH_MAX]);
 /*
  * Open name in the directory dfd for reading, if it is a regular file with
  * one name: never through a symbolic link at name and never waiting on a

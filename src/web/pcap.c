@@ -31,6 +31,7 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/sandbox.h"
+#include "common/util.h"
 
 #define PCAP_ERRFD 100 /* the helper's message types (their own channel) */
 #define PCAP_RUN 101
@@ -215,8 +216,8 @@ void web_pcap_run(struct web *w, struct wresp *o, char **args, int nargs, const 
 	strbuf_put(&a, "pcap", 5); /* argv[0] of capture_pcap_main */
 	if (w->conf_fd >= 0) {
 		/* The text read at start, not the file: it may be root's alone. */
-		char p[32];
-		snprintf(p, sizeof(p), "/proc/self/fd/%d", w->conf_fd);
+		char p[FD_PATH_MAX];
+		fd_path(w->conf_fd, p);
 		strbuf_put(&a, "-c", 3);
 		strbuf_put(&a, p, strlen(p) + 1);
 	} else if (w->conf_path) {
