@@ -347,7 +347,9 @@ static void *warm_up(void *arg)
  *    request always gets in. A request being answered is never closed so.
  */
 struct wconn {
-	int fd;
+	int fd;           /* a duplicate of the connection's socket, the guard's own: shutting
+	                   * it down ends the connection, and its number cannot be reused by
+	                   * another connection while the guard holds it (-1: none) */
 	int handling;     /* its request is whole and being answered */
 	int closing;      /* shut down by the guard: its thread ends it */
 	int64_t since_ms; /* when it began to wait for a request (start, last answer) */
@@ -372,7 +374,8 @@ static void wc_close(struct wconn *x, const char *why)
 {
 	x->closing = 1;
 	/* The connection's thread sees the end of its socket and closes it. */
-	shutdown(x->fd, SHUT_RDWR);
+	if (x->fd >= 0)
+		shutdown(x->fd, SHUT_RDWR);
 	log_debug("web: connection closed: %s", why);
 }
 
@@ -415,7 +418,7 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 			free(x);
 			return;
 		}
-		x->fd = fi->connect_fd;
+		x->fd = fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0);
 		x->since_ms = mono_ms();
 		if (ai && ai->client_addr)
 			source_key(ai->client_addr, x->key);
@@ -438,6 +441,8 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 			x->next->prev = x->prev;
 		wc_n--;
 		pthread_mutex_unlock(&wc_lock);
+		if (x->fd >= 0)
+			close(x->fd);
 		free(x);
 		*socket_context = NULL;
 	}
