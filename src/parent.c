@@ -161,8 +161,12 @@ static int dns_start_lists(struct parent *p, struct list_source **out, int *n, c
 	return 0;
 }
 
-/* The dns worker answered reload seq: an accepted set becomes the one kept;
- * older sets it did not take are let go. */
+/*
+ * The dns worker answered reload seq. Taken: its set becomes the one kept,
+ * and the older ones (which it replaced) are let go. Refused or never run:
+ * that set alone is let go; an older one may still be loading (a reload
+ * replaced in the queue is told before the one running).
+ */
 static void lists_answered(struct parent *p, uint32_t seq, int ok)
 {
 	int k = 0;
@@ -170,7 +174,7 @@ static void lists_answered(struct parent *p, uint32_t seq, int ok)
 		if (p->sent[i].seq == seq && ok) {
 			list_set_free(&p->lists);
 			p->lists = p->sent[i];
-		} else if (p->sent[i].seq <= seq) {
+		} else if (p->sent[i].seq == seq || (ok && p->sent[i].seq < seq)) {
 			list_set_free(&p->sent[i]);
 		} else {
 			p->sent[k++] = p->sent[i];
@@ -381,9 +385,10 @@ static void worker_start(struct parent *p, struct worker *w)
 			                       .conf_path = p->conf_path,
 			                       .conf_fd = -1};
 			char err[512];
-			if (web_tls_load(p->cfg, &ws, err, sizeof(err)) < 0 ||
-			    web_conf_keep(&ws, err, sizeof(err)) < 0)
+			if (web_tls_load(p->cfg, &ws, err, sizeof(err)) < 0)
 				fatalx("%s", err);
+			if (web_conf_keep(&ws, err, sizeof(err)) < 0)
+				log_warnx("%s: PCAP downloads read the file itself", err);
 			worker_narrow(p, "web", 0);
 			_exit(web_worker_main(p->cfg, &ws));
 		}
@@ -625,6 +630,9 @@ static void reap(struct parent *p)
 			if (w->pid != pid)
 				continue;
 			w->pid = 0;
+			/* What it said before it ended (a reload it took) still counts. */
+			if (w->ctl >= 0)
+				ctl_event(w->ctl, EPOLLIN, w);
 			if (w->ctl >= 0) {
 				loop_io_del(p->loop, w->ctl);
 				close(w->ctl);

@@ -547,8 +547,10 @@ static void memory_close(struct tconn *c, size_t held)
 static struct tconn *largest_holder(struct trap_worker *w)
 {
 	struct tconn *big = NULL;
+	/* A data connection's memory is its control connection's (data_owner):
+	 * closing that one closes both. */
 	for (struct tconn *x = w->conns; x; x = x->next)
-		if (x->fd >= 0 && (big == NULL || x->held > big->held))
+		if (x->fd >= 0 && x->state != ST_DATA && (big == NULL || x->held > big->held))
 			big = x;
 	return big;
 }
@@ -1343,10 +1345,17 @@ static void data_event_run(int fd, uint32_t events, void *arg)
 	reap(w);
 }
 
+/* What a data connection takes (an upload into its control connection's
+ * responder, a listing it sends) counts as its control connection's. */
+static size_t *data_owner(struct tconn *d)
+{
+	return d->parent ? &d->parent->held : &d->held;
+}
+
 static void data_event(int fd, uint32_t events, void *arg)
 {
 	struct tconn *d = arg;
-	resp_mem_owner(&d->held);
+	resp_mem_owner(data_owner(d));
 	data_event_run(fd, events, arg);
 	resp_mem_owner(NULL);
 }
@@ -1398,6 +1407,7 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	ftp_forget(w, c);
 	c->data_port = 0;
 	data_drop(c); /* a second passive connection while one is open: the old one ends */
+	size_t *owner = resp_mem_owner(&c->held);
 	size_t before = resp_mem_held();
 	struct tconn *d = conn_new(w, dfd, c->l, ss, &c->local);
 	d->state = ST_DATA;
@@ -1415,6 +1425,7 @@ static void data_attach(struct tconn *c, int dfd, const struct sockaddr_storage 
 	loop_io_add(w->loop, dfd, EPOLLIN | (d->raw.len ? EPOLLOUT : 0), data_event, d);
 	/* its state, and the first piece of what it sends, count in memory_max */
 	data_over_budget(d, before);
+	resp_mem_owner(owner);
 }
 
 static void data_listen_close(struct tconn *c)
@@ -1572,6 +1583,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		w->n_conns++;
 		size_t before = resp_mem_held();
 		struct tconn *c = conn_new(w, cfd, l, &peer, &local);
+		resp_mem_owner(&c->held); /* what its start takes is its own */
 		c->src = src;
 		if (src)
 			src->active++;
@@ -1592,6 +1604,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 		 * protocol of a port that speaks first took as it started: one that
 		 * takes the worker past it is closed at once, as any other. */
 		conn_over_budget(c, before);
+		resp_mem_owner(NULL);
 	}
 	emit_soon(&w->em);
 	reap(w);

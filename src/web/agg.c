@@ -867,6 +867,8 @@ int64_t agg_host_events(struct agg *a, const char *ip)
 	const struct host *h = hmap_get(&a->hosts, ip, strlen(ip), 0, NULL);
 	const struct count *c = hmap_get(&a->dests, ip, strlen(ip), 0, NULL);
 	int64_t n = (h ? h->events : 0) + (c ? c->n : 0);
+	if (a->full && h == NULL && c == NULL)
+		n = INT64_MAX; /* not counted, perhaps a busy one: not known to be small */
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }

@@ -134,10 +134,11 @@ static int64_t query_deadline(const struct web *w)
 
 static int agg_catch_up(struct web *w, sqlite3 *d)
 {
-	int64_t dl = t_deadline;
+	int64_t dl = t_deadline, t0 = mono_ms();
 	t_deadline = 0;
 	int r = agg_update(w->agg, d);
-	t_deadline = dl ? query_deadline(w) : 0;
+	/* The request's own time resumes where it was. */
+	t_deadline = dl ? dl + (mono_ms() - t0) : 0;
 	return r;
 }
 
@@ -150,7 +151,7 @@ static void resp_store_error(struct wresp *o)
 		           "narrow it (a time range, a host)");
 		o->retry_after = WEB_RETRY_AFTER;
 	} else {
-		resp_store_error(o);
+		resp_error(o, 500, "the store could not answer the query");
 	}
 }
 
@@ -209,7 +210,8 @@ sqlite3 *web_db(struct web *w)
 {
 	if (t_db)
 		return t_db;
-	t_deadline = query_deadline(w);
+	/* The worker's requests only: a command (sinktrap report) takes what it takes. */
+	t_deadline = w->live ? query_deadline(w) : 0;
 	t_interrupted = 0;
 	pthread_mutex_lock(&w->db_lock);
 	if (w->ndb_idle > 0)

@@ -321,7 +321,6 @@ int web_report_main(int argc, char **argv)
 	} else {
 		/* As the store writes it, as --json and the API look for it. */
 		sqlite3 *d = web_db(&w);
-		web_db_no_deadline(); /* a command: as long as it takes */
 		if (d == NULL) {
 			fprintf(stderr, "sinktrap: no store at %s\n", w.db_path);
 			rc = 2;

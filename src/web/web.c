@@ -795,9 +795,7 @@ int web_run_alone(const char *conf_path)
 	}
 	struct web_setup s = {
 	    .listen_fd = fd, .parent_fd = -1, .conf_path = conf_path, .conf_fd = -1};
-	if (web_conf_keep(&s, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
-	}
+	if (web_conf_keep(&s, err, sizeof(err)) < 0)
+		log_warnx("%s: PCAP downloads read the file itself", err);
 	return web_worker_main(c, &s);
 }

@@ -84,3 +84,19 @@ def test_running_totals_stop_growing_at_their_bound(res):
     if not os.environ.get("SINKTRAP_SANITIZED"):  # ASan's redzones and quarantine
         pid = st.worker_pid("web")
         assert rss_mb(pid) < 250, f"the web worker holds {rss_mb(pid):.0f} MB of its own"
+
+
+def test_a_store_error_is_a_500_not_a_timeout(res):
+    """A query the store cannot answer (here a store whose events table lacks the
+    columns asked for) is answered 500 'could not answer', not the 503 of a query
+    stopped for its time, and nothing crashes. Before, the error path called itself
+    (a stack overflow without optimisation, the timeout's 503 with it)."""
+    st = res.sinktrap({"dns": {"mode": "allowlist"}}, start=False)
+    st.state_dir.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(st.db_path())
+    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, ts INTEGER)")
+    con.commit()
+    con.close()
+    r = st.run_cmd("report", "--host", "10.0.0.1", "--json")
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "could not answer" in r.stdout and "query_timeout" not in r.stdout, r.stdout
