@@ -138,3 +138,37 @@ def test_sigterm_while_the_store_waits_for_its_restart_loses_no_event(res):
     assert len(got) == sent, f"{len(got)} of {sent} events in the JSON file:\n{st.log()}"
     rows = st.db_rows("SELECT event_id FROM events WHERE event_type = 'dns'")
     assert {e["event_id"] for e in got} <= {r["event_id"] for r in rows}
+
+
+def test_a_restart_after_overlapping_reloads_loads_the_last_one_taken(res):
+    """Three SIGHUPs while the first reload still loads a large list: the second is
+    queued, the third replaces it in the queue (the second is told as never run
+    before the first ends), the first is taken and the third refused (junk). A
+    worker restarted then loads the first reload's lists, the ones it served.
+    Before, the early word on the second let go of the first's set, and the
+    restart loaded the lists of the start."""
+    filler = [f"f{i}.filler-e2e.example" for i in range(2_000_000)]
+    path = res.path("overlap.plain")
+    harness.write_list(path, filler + ["v0.test"])
+    v1 = harness.write_list(res.path("overlap.v1"), filler + ["v1.test"])
+    v2 = harness.write_list(res.path("overlap.v2"), filler + ["v2.test"])
+    junk = harness.write_list(res.path("overlap.junk"), ["<html>"] * 1000)
+    up = res.dnsmasq(["address=/#/127.0.9.9"])
+    st = res.sinktrap({"dns": {"blocklist": str(path)}}, upstream=up, start=False)
+    st.start(timeout=120)
+    harness.wait_until(lambda: sinkholed(st, "x.v0.test"), 60, what="the first load")
+    for n, new in enumerate((v1, v2, junk), 1):
+        os.rename(new, path)
+        st.hup()
+        harness.wait_until(lambda: st.log().count("lists handed to the dns worker") >= n,
+                           10, what=f"reload {n} handed over")
+    harness.wait_until(lambda: "reload failed, previous lists kept" in st.log(), 120,
+                       what="the third reload refused")
+    assert "reload queued behind the one running" in st.log(), st.log()
+    assert sinkholed(st, "x.v1.test") and not sinkholed(st, "x.v0.test")
+    old = st.worker_pid("dns")
+    os.kill(old, signal.SIGKILL)
+    new_pid(st, "dns", old, 10)
+    harness.wait_until(st.probe, 120, what="the restarted dns worker to answer")
+    assert sinkholed(st, "y.v1.test"), st.log()
+    assert not sinkholed(st, "y.v0.test") and not sinkholed(st, "y.v2.test")
