@@ -346,6 +346,51 @@ def test_memory_budget_closes_the_largest_holder_not_the_newcomer(env):
     env.assert_serving()
 
 
+def test_an_ftp_upload_counts_as_its_control_connections(env):
+    """An FTP upload held half-sent takes 2 MiB of a 4 MiB memory_max in its
+    control connection's responder; an HTTP upload takes 1 MiB; a third upload
+    takes the worker past it. The FTP session is the largest holder (what its
+    data connection brings in counts as the control connection's): it is closed
+    ("memory") and the upload is not reported complete (no 226). Before, the data
+    connection was taken for the holder and ended as if the transfer were done:
+    226, and the memory stayed held."""
+    env.restart({"trap": {"memory_max": "4M"}})
+    harness.wait_until(lambda: env.trap_pid(), 10, what="trap worker")
+    addr = env.resolve("ftphold.evil.example")
+    mark = env.mark()
+    c = ftp_login(env, addr)
+    cport = c.getsockname()[1]
+    d = epsv(env, c, addr)
+    c.sendall(b"STOR held.bin\r\n")
+    read_reply(c, "150")
+    d.sendall(os.urandom(1600 << 10))
+    b = env.tcp(addr, 80, timeout=10)
+    body_b = os.urandom(1 << 20)
+    b.sendall(post_head(addr, len(body_b)) + body_b[:900 << 10])
+    time.sleep(0.5)
+    n = env.tcp(addr, 80, timeout=10)
+    body_n = os.urandom(700 << 10)
+    n.sendall(post_head(addr, len(body_n)) + body_n)
+    assert n.recv(64).startswith(b"HTTP/1.1 200"), "the newcomer was not answered"
+    n.close()
+    ev = env.wait_trap(dest_ip=addr, src_port=cport, since=mark)[0]
+    assert ev["trap"]["end"] == "memory", ev["trap"]
+    c.settimeout(2)
+    got = b""
+    try:
+        while True:
+            chunk = c.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    except OSError:
+        pass
+    assert b"226" not in got, got
+    for s in (c, d, b):
+        s.close()
+    env.assert_serving()
+
+
 def test_tls_connections_count_in_the_memory_budget(env):
     """What a TLS connection holds for its handshake and its life (its TLS state,
     some 40 KiB, and what it gathered to detect the hello) counts in memory_max:
