@@ -678,24 +678,18 @@ int web_worker_main(struct config *c, struct web_setup *s)
 	/* Before any thread: the process that forks the PCAP queries. */
 	if (web_pcap_helper_start() < 0)
 		log_warn("web: the PCAP helper");
-	struct MHD_Daemon *d;
-	if (cert)
-		d = MHD_start_daemon(
-		    flags, 0, accept_policy, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		    s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-		    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
-		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_HTTPS_MEM_CERT, cert,
-		    MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(
-		    flags, 0, accept_policy, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET,
-		    s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-		    MHD_OPTION_NOTIFY_CONNECTION, notify_conn, NULL,
-		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-		    (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		    (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_END);
+	/* The key and certificate when there are: an empty list otherwise. */
+	struct MHD_OptionItem tls[] = {
+	    {cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_Daemon *d = MHD_start_daemon(
+	    flags, 0, accept_policy, NULL, ahc, w, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, w, MHD_OPTION_NOTIFY_CONNECTION,
+	    notify_conn, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)WEB_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)WEB_MAX_PER_ADDRESS, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (d == NULL)
 		fatalx("web: cannot start the HTTP server");
 	log_info("serving %s%s", c->web_listen ? c->web_listen : "127.0.0.1:8080",

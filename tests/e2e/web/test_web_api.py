@@ -4,7 +4,6 @@ import hashlib
 import io
 import json
 import shutil
-import socket
 import subprocess
 import zipfile
 
@@ -298,15 +297,8 @@ def test_report_console_shows_what_follows_a_nul(res):
     """A User-Agent with a NUL in it: the console report shows the NUL as \\x00 and
     everything after it (it used to stop at the NUL, hiding the rest)."""
     st, _, trap_port = webenv.start(res)
-    s = socket.create_connection(("127.0.0.1", trap_port), timeout=5)
-    s.sendall(b"GET /nul HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0\x00 HIDDEN-PART "
-              b"evil-bot\r\nConnection: close\r\n\r\n")
-    try:
-        while s.recv(65536):
-            pass
-    except OSError:
-        pass
-    s.close()
+    webenv.raw_to_trap(trap_port, b"GET /nul HTTP/1.1\r\nHost: x\r\nUser-Agent: Mozilla/5.0"
+                       b"\x00 HIDDEN-PART evil-bot\r\nConnection: close\r\n\r\n")
     webenv.wait_db(st, lambda c: c.execute(
         "SELECT count(*) FROM events WHERE event_type = 'trap' AND json LIKE '%HIDDEN%'"
     ).fetchone()[0], "the trap event")
@@ -324,14 +316,8 @@ def test_domain_search_finds_names_with_hostile_bytes(res):
     hosts = [b"a.bytes-e2e.example", b"c2\xff.bytes-e2e.example", b"zz\x00.bytes-e2e.example",
              b"b.bytes-e2e.example"]
     for h in hosts:
-        s = socket.create_connection(("127.0.0.1", trap_port), timeout=5)
-        s.sendall(b"GET /x HTTP/1.1\r\nHost: " + h + b"\r\nConnection: close\r\n\r\n")
-        try:
-            while s.recv(65536):
-                pass
-        except OSError:
-            pass
-        s.close()
+        webenv.raw_to_trap(trap_port,
+                           b"GET /x HTTP/1.1\r\nHost: " + h + b"\r\nConnection: close\r\n\r\n")
     webenv.wait_db(st, lambda c: c.execute(
         "SELECT count(*) FROM events WHERE event_type = 'trap'").fetchone()[0] >= 4,
         "the four trap events")

@@ -67,7 +67,6 @@ def start(res, dns=None, users=None, tokens=None, web=None, trap=None):
 
 
 def http_to_trap(port, path="/", ua="e2e", host=DOMAIN, body=None):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
     method = "POST" if body is not None else "GET"
     req = (f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {ua}\r\n"
            "Connection: close\r\n")
@@ -75,6 +74,12 @@ def http_to_trap(port, path="/", ua="e2e", host=DOMAIN, body=None):
     if body is not None:
         data += b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % len(body)
     data += b"\r\n" + (body or b"")
+    raw_to_trap(port, data)
+
+
+def raw_to_trap(port, data):
+    """Bytes to the trap, its answer read to the end."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(data)
     try:
         while s.recv(65536):
