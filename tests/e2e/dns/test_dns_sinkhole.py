@@ -107,9 +107,15 @@ def test_pool_gives_each_domain_a_stable_address_durable_across_restart(res):
     assert {(m["domain"], m["address"]) for m in maps if m["family"] == "ipv4"} == set(v4.items())
     assert {(m["domain"], m["address"]) for m in maps if m["family"] == "ipv6"} == set(v6.items())
 
-    rows = st.db_rows("SELECT address, domain, family FROM sinkhole_map")
-    assert {(r["domain"], r["address"]) for r in rows if r["family"] == "ipv4"} == \
-        set(v4.items())
+    # The JSON line is written as the store takes the event, the row at the
+    # batch's commit: wait for it.
+    want = set(v4.items())
+    got = harness.wait_until(
+        lambda: (lambda s: s if s == want else None)(
+            {(r["domain"], r["address"]) for r in st.db_rows(
+                "SELECT address, domain, family FROM sinkhole_map") if r["family"] == "ipv4"}),
+        10, what="the map's rows in SQLite")
+    assert got == want
 
     # Durable: the same addresses after a restart, and no new mapping events.
     assert st.stop() == 0
@@ -157,9 +163,13 @@ def test_pool_exhaustion_recycles_least_recently_used(res):
     assert (m["domain"], m["action"], m["address"], m.get("evicted_domain")) == \
         ("b.tiny.test", "recycled", a, "a.tiny.test")
     st.wait_dns_event("b.tiny.test", count=2)
-    rows = st.db_rows("SELECT address, domain FROM sinkhole_map")
-    assert {(r["address"], r["domain"]) for r in rows} == {(b, "c.tiny.test"),
-                                                           (a, "b.tiny.test")}
+    want = {(b, "c.tiny.test"), (a, "b.tiny.test")}
+    got = harness.wait_until(
+        lambda: (lambda s: s if s == want else None)(
+            {(r["address"], r["domain"])
+             for r in st.db_rows("SELECT address, domain FROM sinkhole_map")}),
+        10, what="the map's rows in SQLite")
+    assert got == want
     # The history keeps who held each address when: what went to an address
     # before it was recycled stays its earlier name's.
     hist = st.db_rows("SELECT address, domain, held_from, held_until FROM "
