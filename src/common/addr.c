@@ -118,6 +118,14 @@ int addr_ip(const struct sockaddr *sa, uint8_t out[16])
 	return AF_INET6;
 }
 
+void addr_source_key(const struct sockaddr *sa, uint8_t key[17])
+{
+	int family = addr_ip(sa, key + 1);
+	key[0] = (uint8_t)family;
+	if (family == AF_INET6)
+		memset(key + 1 + 8, 0, 8);
+}
+
 int addr_parse_ip(const char *s, uint8_t out[16])
 {
 	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

@@ -39,6 +39,14 @@ int addr_port(const struct sockaddr *sa);
 int addr_parse_ip(const char *s, uint8_t out[16]);
 /* The same from a socket address: AF_INET (v4-mapped too) or AF_INET6, or 0. */
 int addr_ip(const struct sockaddr *sa, uint8_t out[16]);
+/*
+ * What per-source limits count a client by: its family and an IPv4 address
+ * (an IPv4-mapped IPv6 one too), or an IPv6 /64. A host is given a /64 as
+ * readily as one address and can pick a new source address in it for every
+ * connection: keyed by the full address, it would get a fresh allowance each
+ * time. The trap's limits and the web worker's use it.
+ */
+void addr_source_key(const struct sockaddr *sa, uint8_t key[17]);
 /* 0.0.0.0 or :: (a listener on every address). */
 int addr_is_wildcard(const struct sockaddr *sa);
 /* The same address (ports aside), of the same family. */

@@ -1274,19 +1274,11 @@ static size_t handle_query(struct dns_worker *w, const uint8_t *pkt, size_t len,
 	uint16_t es = (uint16_t)w->cfg->edns_size;
 
 	w->n_queries++;
-	switch (dns_query_parse(pkt, len, &q)) {
-	case DNS_PARSE_OK:
-		break;
-	case DNS_PARSE_DROP:
-		w->n_dropped++;
-		return 0;
-	case DNS_PARSE_FORMERR:
-		w->n_formerr++;
-		return dns_resp_empty(&q, DNS_R_FORMERR, 0, es, out, cap);
-	case DNS_PARSE_NOTIMP:
-		return dns_resp_empty(&q, DNS_R_NOTIMP, 0, es, out, cap);
-	case DNS_PARSE_BADVERS:
-		return dns_resp_empty(&q, DNS_R_BADVERS, 0, es, out, cap);
+	enum dns_parse pr = dns_query_parse(pkt, len, &q);
+	if (pr != DNS_PARSE_OK) {
+		w->n_dropped += pr == DNS_PARSE_DROP;
+		w->n_formerr += pr == DNS_PARSE_FORMERR;
+		return dns_resp_parse_error(pr, &q, es, out, cap);
 	}
 	if (q.qtype == DNS_T_AXFR || q.qtype == 251 /* IXFR */)
 		return dns_resp_empty(&q, DNS_R_REFUSED, 0, es, out, cap);

@@ -468,6 +468,23 @@ static size_t resp_finish(const struct dns_query *q, int rcode, uint16_t edns_si
 	return n;
 }
 
+size_t dns_resp_parse_error(enum dns_parse r, const struct dns_query *q, uint16_t edns_size,
+                            uint8_t *out, size_t cap)
+{
+	switch (r) {
+	case DNS_PARSE_OK:
+	case DNS_PARSE_DROP:
+		return 0;
+	case DNS_PARSE_NOTIMP:
+		return dns_resp_empty(q, DNS_R_NOTIMP, 0, edns_size, out, cap);
+	case DNS_PARSE_BADVERS:
+		return dns_resp_empty(q, DNS_R_BADVERS, 0, edns_size, out, cap);
+	case DNS_PARSE_FORMERR:
+		break;
+	}
+	return dns_resp_empty(q, DNS_R_FORMERR, 0, edns_size, out, cap);
+}
+
 size_t dns_resp_empty(const struct dns_query *q, int rcode, int aa, uint16_t edns_size,
                       uint8_t *out, size_t cap)
 {

@@ -96,6 +96,14 @@ size_t dns_query_udp_limit(const struct dns_query *q, size_t server_max);
 size_t dns_resp_empty(const struct dns_query *q, int rcode, int aa, uint16_t edns_size,
                       uint8_t *out, size_t cap);
 /*
+ * The answer to a query that did not parse (r, dns_query_parse's result, not
+ * DNS_PARSE_OK): FORMERR, NOTIMP or BADVERS with what of it parsed; 0 for
+ * DNS_PARSE_DROP (no header, or a response: never answered, or two servers
+ * that answer responses would bounce one for ever).
+ */
+size_t dns_resp_parse_error(enum dns_parse r, const struct dns_query *q, uint16_t edns_size,
+                            uint8_t *out, size_t cap);
+/*
  * The sinkhole answer: one A (the first 4 bytes of addr) or AAAA (all 16
  * bytes) record for the question with ttl; or, when addr is NULL, NODATA
  * with a SOA in the authority section (negative TTL = ttl).

@@ -211,20 +211,13 @@ static PGresult *pg_next(struct sink *s, const char *what, int *failed, char *er
 }
 
 /*
- * Run SQL as PQexec does: the result of its last command, or of the first that
- * failed (the rest are not run). NULL with err when the server did not answer
- * or the connection failed.
+ * The results of what was sent, as PQexec gives them: the last, or the first
+ * that failed (the commands after it are not run); a COPY's start ends them,
+ * the caller carrying the COPY on. NULL with err when the server did not
+ * answer or the connection failed.
  */
-static PGresult *pg_exec(struct sink *s, const char *sql, const char *what, char *err,
-                         size_t errlen)
+static PGresult *pg_results(struct sink *s, const char *what, char *err, size_t errlen)
 {
-	struct pg_sink *g = impl(s);
-	if (PQsendQuery(g->conn, sql) != 1) {
-		pg_error(g->conn, what, err, errlen);
-		return NULL;
-	}
-	if (pg_flush(s, what, err, errlen) < 0)
-		return NULL;
 	PGresult *last = NULL, *r;
 	int failed = 0;
 	while ((r = pg_next(s, what, &failed, err, errlen)) != NULL) {
@@ -246,11 +239,24 @@ static PGresult *pg_exec(struct sink *s, const char *sql, const char *what, char
 	return last;
 }
 
-/* Run SQL; 0 when its (last) result has status want, or -1 with err. */
-static int exec_ok(struct sink *s, const char *sql, ExecStatusType want, const char *what,
-                   char *err, size_t errlen)
+/* Run SQL; its result as pg_results gives it. */
+static PGresult *pg_exec(struct sink *s, const char *sql, const char *what, char *err,
+                         size_t errlen)
 {
-	PGresult *r = pg_exec(s, sql, what, err, errlen);
+	struct pg_sink *g = impl(s);
+	if (PQsendQuery(g->conn, sql) != 1) {
+		pg_error(g->conn, what, err, errlen);
+		return NULL;
+	}
+	if (pg_flush(s, what, err, errlen) < 0)
+		return NULL;
+	return pg_results(s, what, err, errlen);
+}
+
+/* 0 when r (taken, NULL: err set already) has status want, or -1 with err. */
+static int result_is(struct sink *s, PGresult *r, ExecStatusType want, const char *what,
+                     char *err, size_t errlen)
+{
 	if (r == NULL)
 		return -1;
 	int ok = PQresultStatus(r) == want;
@@ -258,6 +264,13 @@ static int exec_ok(struct sink *s, const char *sql, ExecStatusType want, const c
 		pg_error(impl(s)->conn, what, err, errlen);
 	PQclear(r);
 	return ok ? 0 : -1;
+}
+
+/* Run SQL; 0 when its (last) result has status want, or -1 with err. */
+static int exec_ok(struct sink *s, const char *sql, ExecStatusType want, const char *what,
+                   char *err, size_t errlen)
+{
+	return result_is(s, pg_exec(s, sql, what, err, errlen), want, what, err, errlen);
 }
 
 static void notice(void *arg, const char *msg)
@@ -400,14 +413,7 @@ static int pg_connect(struct sink *s, char *err, size_t errlen)
 /* COPY ... FROM STDIN begun; 0, or -1 with err. */
 static int copy_begin(struct sink *s, const char *sql, char *err, size_t errlen)
 {
-	PGresult *r = pg_exec(s, sql, "copy", err, errlen);
-	if (r == NULL)
-		return -1;
-	int ok = PQresultStatus(r) == PGRES_COPY_IN;
-	if (!ok)
-		pg_error(impl(s)->conn, "copy", err, errlen);
-	PQclear(r);
-	return ok ? 0 : -1;
+	return exec_ok(s, sql, PGRES_COPY_IN, "copy", err, errlen);
 }
 
 /* COPY text sent; 0, or -1 with err. */
@@ -445,17 +451,8 @@ static int copy_end(struct sink *s, const struct strbuf *data, char *err, size_t
 			pg_error(g->conn, "copy", err, errlen);
 		return -1;
 	}
-	int ok = 1, failed = 0;
-	PGresult *res;
-	while ((res = pg_next(s, "copy", &failed, err, errlen)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			if (ok)
-				pg_error(g->conn, "copy", err, errlen);
-			ok = 0;
-		}
-		PQclear(res);
-	}
-	return ok && !failed ? 0 : -1;
+	return result_is(s, pg_results(s, "copy", err, errlen), PGRES_COMMAND_OK, "copy", err,
+	                 errlen);
 }
 
 static int keep_row(struct pg_sink *g, const struct evsum *es)

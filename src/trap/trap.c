@@ -192,26 +192,11 @@ static void community_id(const struct sockaddr *src, const struct sockaddr *dst,
 
 /* ---------- per-source limits ---------- */
 
-/*
- * What the per-source limits count by: an IPv4 address (an IPv4-mapped IPv6
- * one too), or an IPv6 /64. A host is given a /64 as readily as one address
- * and can pick a new source address in it for every connection: keyed by
- * the full address, it would get a fresh allowance each time.
- */
-void trap_source_key(const struct sockaddr *sa, uint8_t key[17]);
-void trap_source_key(const struct sockaddr *sa, uint8_t key[17])
-{
-	int family = addr_ip(sa, key + 1);
-	key[0] = (uint8_t)family;
-	if (family == AF_INET6)
-		memset(key + 1 + 8, 0, 8);
-}
-
 static struct source *source_get(struct trap_worker *w, struct source *table,
                                  const struct sockaddr *sa, int64_t now)
 {
 	uint8_t key[17];
-	trap_source_key(sa, key);
+	addr_source_key(sa, key);
 	uint32_t h = 2166136261u;
 	for (int i = 0; i < 17; i++)
 		h = (h ^ key[i]) * 16777619u;
@@ -724,20 +709,9 @@ static size_t dns_answer(const uint8_t *q, size_t qlen, const struct sockaddr *l
                          uint8_t *out, size_t cap)
 {
 	struct dns_query dq;
-	switch (dns_query_parse(q, qlen, &dq)) {
-	case DNS_PARSE_OK:
-		break;
-	case DNS_PARSE_DROP:
-		/* No header, or a response: never answered (two traps, or a trap and
-		 * any server that answers responses, would bounce one for ever). */
-		return 0;
-	case DNS_PARSE_NOTIMP:
-		return dns_resp_empty(&dq, DNS_R_NOTIMP, 0, 1232, out, cap);
-	case DNS_PARSE_BADVERS:
-		return dns_resp_empty(&dq, DNS_R_BADVERS, 0, 1232, out, cap);
-	default:
-		return dns_resp_empty(&dq, DNS_R_FORMERR, 0, 1232, out, cap);
-	}
+	enum dns_parse pr = dns_query_parse(q, qlen, &dq);
+	if (pr != DNS_PARSE_OK)
+		return dns_resp_parse_error(pr, &dq, 1232, out, cap);
 	int family;
 	uint8_t a[16];
 	family = addr_ip(local, a);

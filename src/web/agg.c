@@ -811,13 +811,7 @@ int agg_domains_under(struct agg *a, const char *d, int max, struct strbuf *out,
 		/* A name the JSON list cannot carry as its bytes (a NUL, bytes that are
 		 * not UTF-8: they would come back from json_each as other bytes) is
 		 * found by the store's own search instead. */
-		int plain = memchr(k, 0, a->domains.t[i].klen) == NULL;
-		for (size_t j = 0; plain && j < kl;) {
-			size_t l = utf8_len((const uint8_t *)k + j, kl - j);
-			plain = l > 0;
-			j += l;
-		}
-		if (!plain || ++n > max) {
+		if (!text_plain((const uint8_t *)k, a->domains.t[i].klen) || ++n > max) {
 			n = -1;
 			break;
 		}

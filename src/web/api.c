@@ -122,16 +122,16 @@ void web_db_no_deadline(void)
 	t_deadline = 0;
 }
 
-/*
- * The running totals caught up with the rows stored since: outside the
- * request's time limit, since each row is read once whatever the requests
- * ask (a burst of events would otherwise fail the requests that follow it).
- */
 static int64_t query_deadline(const struct web *w)
 {
 	return mono_ms() + (w->cfg ? w->cfg->web_query_ms : 10000);
 }
 
+/*
+ * The running totals caught up with the rows stored since: outside the
+ * request's time limit, since each row is read once whatever the requests
+ * ask (a burst of events would otherwise fail the requests that follow it).
+ */
 static int agg_catch_up(struct web *w, sqlite3 *d)
 {
 	int64_t dl = t_deadline, t0 = mono_ms();

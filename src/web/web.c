@@ -361,15 +361,6 @@ static pthread_mutex_t wc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct wconn *wc_head;
 static int wc_n;
 
-static void source_key(const struct sockaddr *sa, uint8_t key[17])
-{
-	memset(key, 0, 17);
-	int family = addr_ip(sa, key + 1);
-	key[0] = (uint8_t)family;
-	if (family == AF_INET6)
-		memset(key + 1 + 8, 0, 8);
-}
-
 static void wc_close(struct wconn *x, const char *why)
 {
 	x->closing = 1;
@@ -384,7 +375,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 	(void)cls;
 	(void)len;
 	uint8_t key[17];
-	source_key(addr, key);
+	addr_source_key(addr, key);
 	int same = 0;
 	enum MHD_Result ok = MHD_YES;
 	pthread_mutex_lock(&wc_lock);
@@ -421,7 +412,7 @@ static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_conte
 		x->fd = fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0);
 		x->since_ms = mono_ms();
 		if (ai && ai->client_addr)
-			source_key(ai->client_addr, x->key);
+			addr_source_key(ai->client_addr, x->key);
 		pthread_mutex_lock(&wc_lock);
 		x->next = wc_head;
 		if (wc_head)

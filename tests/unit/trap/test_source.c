@@ -13,8 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* trap.c */
-void trap_source_key(const struct sockaddr *sa, uint8_t key[17]);
+#include "common/addr.h"
 
 static void key_of(const char *text, uint16_t port, uint8_t key[17])
 {
@@ -31,7 +30,7 @@ static void key_of(const char *text, uint16_t port, uint8_t key[17])
 		s6->sin6_port = htons(port);
 	}
 	memset(key, 0xaa, 17);
-	trap_source_key((struct sockaddr *)&ss, key);
+	addr_source_key((struct sockaddr *)&ss, key);
 }
 
 static int same(const char *a, const char *b)
