@@ -550,7 +550,9 @@ static int conn_over_budget(struct tconn *c, size_t before)
 	size_t left = held, max = (size_t)w->cfg->trap_memory_max;
 	for (int i = 0; i < 64 && left > max && c->fd >= 0; i++) {
 		struct tconn *x = largest_holder(w);
-		if (x == NULL || x->held < c->held)
+		/* None holds anything this one does not (the rest is counted to no
+		 * one): closing others would free nothing, so this one goes. */
+		if (x == NULL || x->held == 0 || x->held < c->held)
 			x = c;
 		size_t freed = x->held;
 		memory_close(x, held);
