@@ -81,10 +81,43 @@ static int open_file(struct jsonfile *j)
  * max_size, and the rotation is tried again after ROTATE_RETRY_MS. A file
  * that is no longer there (removed, or moved by hand) is started again.
  */
+static void shift_rotated(struct jsonfile *j, char *from, char *to, size_t n)
+{
+	for (int i = j->keep - 1; i >= 1; i--) {
+		snprintf(from, n, "%s.%d", j->path, i);
+		snprintf(to, n, "%s.%d", j->path, i + 1);
+		if (rename(from, to) < 0 && errno != ENOENT)
+			log_warn("rotate %s", from);
+	}
+}
+
+/*
+ * A .rotating left by a rotation that a crash cut short holds lines older
+ * than the file in use: it takes the place of .1 before the new rotation,
+ * which would otherwise rename over it.
+ */
+static void finish_cut_rotation(struct jsonfile *j, char *from, char *to, size_t n)
+{
+	struct stat st;
+	snprintf(from, n, "%s.rotating", j->path);
+	if (lstat(from, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	snprintf(to, n, "%s.1", j->path);
+	if (lstat(to, &st) == 0)
+		shift_rotated(j, from, to, n);
+	snprintf(from, n, "%s.rotating", j->path);
+	snprintf(to, n, "%s.1", j->path);
+	if (rename(from, to) < 0)
+		log_warn("rotate: %s, left by a rotation that was cut short, to %s", from, to);
+	else
+		log_warnx("%s: left by a rotation that was cut short: now %s", from, to);
+}
+
 static int rotate(struct jsonfile *j)
 {
 	size_t n = strlen(j->path) + 16;
 	char *from = xmalloc(n), *to = xmalloc(n);
+	finish_cut_rotation(j, from, to, n);
 	snprintf(from, n, "%s.rotating", j->path);
 	snprintf(to, n, "%s", from);
 	int r = rename(j->path, from) < 0 ? -errno : 0;
@@ -94,12 +127,7 @@ static int rotate(struct jsonfile *j)
 		log_warnx("%s is gone (removed or moved away): a new one is started", j->path);
 		r = 0;
 	} else if (r == 0) {
-		for (int i = j->keep - 1; i >= 1; i--) {
-			snprintf(from, n, "%s.%d", j->path, i);
-			snprintf(to, n, "%s.%d", j->path, i + 1);
-			if (rename(from, to) < 0 && errno != ENOENT)
-				log_warn("rotate %s", from);
-		}
+		shift_rotated(j, from, to, n);
 		snprintf(from, n, "%s.rotating", j->path);
 		snprintf(to, n, "%s.1", j->path);
 		if (rename(from, to) < 0) {

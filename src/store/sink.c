@@ -345,17 +345,17 @@ static void *sink_thread(void *arg)
 		}
 		if (stop) {
 			/* Everything is written: wait for the peer to take it, and for the
-			 * resend window, as at any other time (a receiver that dies within
-			 * it loses what it held), then stop; what the grace does not see
-			 * through stays queued and is sent again at the next start. */
+			 * resend window, as at any other time, then stop; what the grace
+			 * does not see through stays queued and is sent again at the next
+			 * start. The connection is watched meanwhile: a receiver that dies
+			 * within the window (its reset, its EOF) leaves what it held
+			 * queued. */
 			confirm(s, now);
 			if (s->pend_head == s->npend)
 				break;
-			wait_for(s, 10, -1);
-			continue;
 		}
 		int fd = s->ops->idle_fd ? s->ops->idle_fd(s) : -1;
-		if (wait_for(s, IDLE_WAIT_MS, fd) &&
+		if (wait_for(s, stop ? 10 : IDLE_WAIT_MS, fd) &&
 		    s->ops->idle_check(s, err, sizeof(err)) < 0) {
 			broken(s, err);
 			connected = 0;

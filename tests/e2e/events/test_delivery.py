@@ -94,6 +94,42 @@ def test_kill9_sinktrap_keeps_queued_events(res):
     assert s["dropped"] == 0
 
 
+def test_receiver_dying_during_the_stop_keeps_what_it_held(res):
+    """A stop waits out the resend window for what was sent last; a receiver
+    that dies meanwhile (here: closes with everything unread, a reset) must
+    leave those events queued for the next start, not counted as delivered."""
+    rs = add(res, Rsyslog(res.dir, tcp=True))  # started later, on the same port
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", rs.tcp_port))
+    lsn.listen(8)
+    lsn.settimeout(15)
+    st = res.sinktrap(sinkhole_conf(
+        {"syslog": f"tcp://127.0.0.1:{rs.tcp_port} name=siem resend=2s"}))
+    conn, _ = lsn.accept()
+    want = names("dying", 40)
+    for n in want:
+        st.query(n)
+
+    def held():  # the receiver's kernel has every message; the receiver read none
+        data = conn.recv(1 << 22, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return all(n.encode() in data for n in want)
+
+    harness.wait_until(held, 10, what="the messages in the receiver's socket")
+    st.proc.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    conn.close()  # unread data: the kernel resets the connection
+    lsn.close()
+    assert st.proc.wait(30) is not None
+    ids = [e["event_id"] for e in st.events("dns")]
+    assert len(ids) == len(want)
+    rs.start()
+    st.start()
+    rs.wait_for(lambda ms: set(ids) <= {ids_5424(m) for m in ms}, timeout=30,
+                what="the events the dead receiver held")
+    assert_in_order(rs, ids)
+
+
 def test_store_killed_is_restarted_and_resumes(res):
     """kill -9 of the store worker alone: the parent restarts it, the queue resumes."""
     rs = add(res, Rsyslog(res.dir, tcp=True))
@@ -185,6 +221,26 @@ def test_json_rotation_and_reopen(res):
     st.query("after-hup.evil.test")
     harness.wait_until(lambda: st.dns_events("after-hup.evil.test"), 10, what="the new file")
     assert b"after-hup" not in open(f"{j}.moved", "rb").read()
+
+
+def test_a_rotation_cut_short_loses_no_file(res):
+    """A crash between renaming events.json to .rotating and .rotating to .1
+    leaves .rotating behind; the next rotation must not rename over it."""
+    st = res.sinktrap(sinkhole_conf({"json_max_size": "64k", "json_keep": 8}))
+    st.stop()
+    j = st.json_path
+    old = [json.dumps({"event_type": "dns", "event_id": f"cut-{i}"}) for i in range(10)]
+    with open(f"{j}.rotating", "w") as f:
+        f.write("\n".join(old) + "\n")
+    st.start()
+    Sender(st.port, names("cut", 300), rate=1000).start().join()
+    harness.wait_until(lambda: os.path.exists(f"{j}.2"), 10, what="two rotations")
+    settle(st)
+    kept = b"".join(open(f, "rb").read() for f in [j] + [f"{j}.{i}" for i in range(1, 9)]
+                    if os.path.exists(f))
+    assert all(line.encode() in kept for line in old), "the cut rotation's lines are gone"
+    assert not os.path.exists(f"{j}.rotating")
+    assert "left by a rotation that was cut short" in st.log()
 
 
 def test_directories_made_for_the_workers_user(res):
