@@ -20,6 +20,8 @@ DYNLIB_VOID(pq, PQfinish, (PGconn * conn), (conn))
 DYNLIB_FN(pq, ConnStatusType, PQstatus, (const PGconn *conn), (conn))
 DYNLIB_FN(pq, char *, PQerrorMessage, (const PGconn *conn), (conn))
 DYNLIB_FN(pq, int, PQsocket, (const PGconn *conn), (conn))
+DYNLIB_FN(pq, const char *, PQparameterStatus, (const PGconn *conn, const char *paramName),
+          (conn, paramName))
 DYNLIB_FN(pq, PQnoticeProcessor, PQsetNoticeProcessor,
           (PGconn * conn, PQnoticeProcessor proc, void *arg), (conn, proc, arg))
 DYNLIB_FN(pq, int, PQsendQuery, (PGconn * conn, const char *query), (conn, query))

@@ -396,6 +396,19 @@ static int pg_connect(struct sink *s, char *err, size_t errlen)
 		st = PQconnectPoll(g->conn);
 	}
 	PQsetNoticeProcessor(g->conn, notice, NULL);
+	/* Events carry any Unicode text (and U+FFFD for what was not text): a
+	 * database in a narrower encoding would refuse a batch for one character
+	 * and hold up everything behind it. Refused at the connection instead,
+	 * with the events queued. */
+	const char *enc = PQparameterStatus(g->conn, "server_encoding");
+	if (enc && strcmp(enc, "UTF8") != 0 && strcmp(enc, "SQL_ASCII") != 0) {
+		snprintf(err, errlen,
+		         "the database's encoding is %s: it must be UTF8 (CREATE DATABASE ... "
+		         "ENCODING 'UTF8' TEMPLATE template0)",
+		         enc);
+		pg_disconnect(s);
+		return -1;
+	}
 	if (PQsetnonblocking(g->conn, 1) != 0) {
 		pg_error(g->conn, "connect", err, errlen);
 		pg_disconnect(s);

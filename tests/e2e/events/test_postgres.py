@@ -91,6 +91,30 @@ def test_schema_and_fields(res, pg):
     assert pg.rows("fields", "SELECT version FROM sinktrap_schema") == [{"version": version}]
 
 
+def test_a_database_not_in_utf8_is_refused_and_events_stay_queued(res, pg):
+    """A LATIN1 database would refuse a batch for one character it cannot hold
+    (and every batch behind it, for ever): the sink says so at the connection
+    and keeps the events queued."""
+    c = pg.connect()
+    try:
+        c.cursor().execute('DROP DATABASE IF EXISTS "latin"')
+        c.cursor().execute("CREATE DATABASE latin ENCODING 'LATIN1' LC_COLLATE 'C' "
+                           "LC_CTYPE 'C' TEMPLATE template0")
+    finally:
+        c.close()
+    url = f"postgresql://postgres@127.0.0.1:{pg.port}/latin"
+    st = res.sinktrap(sinkhole_conf({"database": url}))
+    for n in names("latin", 5):
+        st.query(n)
+    s = harness.wait_until(lambda: (lambda k: k if k["queued"] >= 5 and k["last_error"]
+                                    else None)(pg_sink(st)), 15, what="the sink to refuse")
+    assert "encoding is LATIN1" in s["last_error"] and not s["connected"]
+    assert "encoding is LATIN1" in st.log()
+    assert s["delivered"] == 0 and s["dropped"] == 0
+    tables = pg.rows("latin", "SELECT count(*) AS n FROM pg_tables WHERE tablename = 'events'")
+    assert tables[0]["n"] == 0
+
+
 def test_map_history_keeps_every_holder_of_an_address(res, pg):
     """A pool of two addresses and three names: the third takes the first's
     address. Delivered in one batch (the database comes up after the queries:
