@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/sockios.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -52,7 +53,9 @@ struct syslog_sink {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	struct strbuf out, msg;
-	struct lookup *lookup; /* a name lookup still running */
+	struct lookup *lookup;  /* a name lookup still running */
+	uint64_t cut, cut_said; /* messages cut to fit a datagram; of them, said */
+	int64_t cut_said_ms;
 };
 
 /* A name lookup in the background (getaddrinfo_a), with what it reads. */
@@ -392,22 +395,52 @@ static int write_stream(struct sink *s, const char *buf, size_t len, char *err, 
 	return 0;
 }
 
+/* The longest start of m[0..len) within max that does not split a UTF-8 sequence. */
+static size_t utf8_cut(const char *m, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n > 0 && max - n < 4 && ((unsigned char)m[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+/* A message cut to fit a datagram: counted, and said at most once a minute. */
+static void dgram_cut(struct sink *s, size_t from, size_t to)
+{
+	struct syslog_sink *y = impl(s);
+	int64_t now = mono_ms();
+	y->cut++;
+	if (y->cut_said_ms != 0 && now - y->cut_said_ms < 60000)
+		return;
+	log_warnx("%s: a message of %zu bytes cut to %zu to fit a datagram (%" PRIu64
+	          " cut since the last word of it; use TCP or TLS for whole messages)",
+	          s->name, from, to, y->cut - y->cut_said);
+	y->cut_said = y->cut;
+	y->cut_said_ms = now;
+}
+
 static int send_dgram(struct sink *s, const char *m, size_t len, char *err, size_t errlen)
 {
 	struct syslog_sink *y = impl(s);
 	int64_t deadline = mono_ms() + STALL_TIMEOUT_MS;
+	size_t whole = len;
 	if (y->spec.transport == SYSLOG_UDP && len > UDP_MAX)
-		len = UDP_MAX;
+		len = utf8_cut(m, len, UDP_MAX);
 	for (;;) {
 		ssize_t n = send(y->fd, m, len, MSG_NOSIGNAL);
 		if (n >= 0) {
+			if (len < whole)
+				dgram_cut(s, whole, len);
 			s->bytes_sent += (uint64_t)n;
 			return 0;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EMSGSIZE && len > DGRAM_FALLBACK) {
-			len = DGRAM_FALLBACK; /* the receiver's limit: it keeps the start */
+			/* the receiver's limit: it keeps the start */
+			len = utf8_cut(m, len, DGRAM_FALLBACK);
 			continue;
 		}
 		if (errno == EAGAIN || errno == ENOBUFS) {

@@ -10,7 +10,7 @@ import pytest
 import harness
 from checks import (check_3164, check_5424, check_cef, ids_5424, ids_cef, ids_json, settle,
                     store_pid, version)
-from evlib import Rsyslog, add, sinkhole_conf
+from evlib import Rsyslog, accepts, add, sinkhole_conf
 
 # Labels a malicious client can put in a query: quotes, ']', '=', '|', backslash,
 # control bytes and bytes that are not UTF-8 (the DNS worker shows the last two
@@ -188,3 +188,40 @@ def test_hostile_request_bytes_from_the_trap(res, plain_rsyslog):
     check_5424(e, m5, dict(ctx, facility=16))
     check_cef(e, mc, dict(ctx, facility=16, hostname=mc["hostname"]))
     assert "\ufffd" in m5["sd"] and "\n" not in m5["raw"] and "\n" not in mc["raw"]
+
+
+def test_a_message_too_long_for_a_datagram_is_cut_whole_characters_and_said(res):
+    """UDP carries at most 65,000 bytes of a message: a longer one (here a trapped
+    request whose headers hold control bytes, six bytes each in JSON, then
+    three-byte characters) is cut at a character's start, so the datagram stays
+    UTF-8, and the log says it was cut."""
+    import socket
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(15)
+    port = harness.free_port(v6=False)
+    conf = sinkhole_conf(
+        {"syslog": f"udp://127.0.0.1:{rx.getsockname()[1]} format=rfc5424 types=trap"},
+        trap={"enabled": "yes", "listen": "127.0.0.1", "ports": str(port)})
+    st = res.sinktrap(conf)
+    harness.wait_until(lambda: accepts(port), 15, what="the trap listening")
+    for lead in ("A", "AB", "ABC"):  # every alignment of the characters against the cut
+        head = [f"X-{lead}: ".encode() + b"\x01" * 500]
+        head += [f"X-C{i}: ".encode() + b"\x01" * 500 for i in range(19)]
+        head += [f"X-E{i}: {chr(0x20ac) * 166}".encode() for i in range(10)]
+        req = b"GET / HTTP/1.1\r\nHost: cut.test\r\n" + b"\r\n".join(head) + b"\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(req)
+            try:
+                s.recv(4096)
+            except OSError:
+                pass
+    got = []
+    while len([d for d in got if len(d) > 64000]) < 3:  # the three requests' events
+        got.append(rx.recv(1 << 17))
+    rx.close()
+    for d in got:
+        assert len(d) <= 65000
+        d.decode("utf-8")  # no character split by the cut
+    harness.wait_until(lambda: "to fit a datagram" in st.log(), 10, what="the cut in the log")
