@@ -73,6 +73,16 @@ static uint32_t crc(const uint8_t *p, size_t n)
 
 /* ---------------------------------------------------------------- cursor */
 
+/* A name made, renamed or removed in dir reaches the disk (a power loss keeps it). */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
 static int cursor_write(const struct queue *q, uint64_t seg, uint64_t off, uint64_t nrec,
                         uint64_t delivered, uint64_t dropped)
 {
@@ -85,15 +95,18 @@ static int cursor_write(const struct queue *q, uint64_t seg, uint64_t off, uint6
 	              crc((uint8_t *)line, (size_t)n));
 	snprintf(path, sizeof(path), "%s/cursor", q->dir);
 	snprintf(tmp, sizeof(tmp), "%s/cursor.tmp", q->dir);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
 	int r = write_full(fd, line, (size_t)n);
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -errno;
 	close(fd);
 	if (r < 0)
 		return r;
 	if (rename(tmp, path) < 0)
 		return -errno;
+	sync_dir(q->dir);
 	return 0;
 }
 
@@ -108,8 +121,10 @@ static int cursor_read(struct queue *q)
 		return -1;
 	int ok = fgets(line, sizeof(line), f) != NULL;
 	fclose(f);
-	if (!ok)
+	if (!ok) {
+		log_warnx("%s: empty; delivering the queue from its start", path);
 		return -1;
+	}
 	char *sp = strrchr(line, ' ');
 	if (sp == NULL ||
 	    sscanf(line,
@@ -217,7 +232,17 @@ static int seg_scan(struct queue *q, uint64_t num, int last, uint64_t *bytes, ui
 	size_t got = 0;
 	while (got < size) {
 		ssize_t r = pread(fd, buf + got, size - got, (off_t)got);
-		if (r <= 0)
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			/* Not a torn tail: the disk could not read it. Nothing is cut. */
+			int e = errno;
+			free(buf);
+			close(fd);
+			errno = e; /* for the caller's message */
+			return -e;
+		}
+		if (r == 0)
 			break;
 		got += (size_t)r;
 	}
@@ -356,11 +381,14 @@ static int open_write_segment(struct queue *q)
 	char path[4200];
 	struct seg *last = &q->segs[q->nsegs - 1];
 	seg_path(q, last->num, path, sizeof(path));
-	if (q->wfd >= 0)
+	if (q->wfd >= 0) {
+		fdatasync(q->wfd); /* the segment before is whole on disk before a newer one */
 		close(q->wfd);
+	}
 	q->wfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (q->wfd < 0)
 		return -errno;
+	sync_dir(q->dir);
 	return 0;
 }
 
@@ -409,9 +437,14 @@ void queue_close(struct queue **qp)
 	struct queue *q = *qp;
 	if (q == NULL)
 		return;
-	if (q->wlen && queue_flush(q) < 0 && q->wlen)
+	if (q->wlen && queue_flush(q) < 0 && q->wlen) {
 		log_warnx("%s: %u records could not be written before the stop: they are lost",
 		          q->dir, q->wn);
+		pthread_mutex_lock(&q->mu); /* counted: the next start shows them dropped */
+		q->dropped += q->wn;
+		q->cursor_dirty = 1;
+		pthread_mutex_unlock(&q->mu);
+	}
 	if (q->wfd >= 0) {
 		queue_sync(q);
 		close(q->wfd);

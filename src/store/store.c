@@ -1097,6 +1097,10 @@ static void drain(struct store *s)
 		struct peer *p = &s->peers[i];
 		while (p->fd >= 0) {
 			int r = ipc_recv(p->fd, &s->msg);
+			if (r == -EBADMSG) { /* as at any other time: the channel is kept */
+				peer_bad(s, p, "a broken frame");
+				continue;
+			}
 			if (r <= 0) {
 				if (r != -EAGAIN)
 					peer_close(s, p);
@@ -1106,7 +1110,7 @@ static void drain(struct store *s)
 				close(s->msg.fd);
 			if (s->msg.hdr.type == IPC_EVENTS &&
 			    take_records(s, p, s->msg.data, s->msg.hdr.len) < 0)
-				peer_close(s, p);
+				peer_bad(s, p, "a malformed event record");
 		}
 	}
 }
