@@ -1736,6 +1736,17 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n, ui
 		log_info("reload queued behind the one running");
 		return;
 	}
+	/* What the lists in service hold, file by file: an empty file does not
+	 * replace a list that had entries (dns_policy_build). */
+	for (int i = 0; i < n; i++) {
+		ls[i].had = 0;
+		for (int k = 0; w->policy && k < policy_list_count(w->policy); k++) {
+			const struct list_info *li = policy_list(w->policy, k);
+			if (strcmp(li->path, ls[i].path) == 0 && !li->allow == !ls[i].allow &&
+			    !li->clients == !ls[i].clients)
+				ls[i].had = li->entries;
+		}
+	}
 	struct reload *r = xcalloc(1, sizeof(*r));
 	r->ls = ls;
 	r->n = n;
