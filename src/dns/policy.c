@@ -720,14 +720,19 @@ static void adblock_line(struct parse *ps, const char *s, const char *e)
 
 /*
  * dnsmasq: "server=/a/b/[upstream]", "address=/a/[address]", "local=/a/".
- * Each domain between slashes is a rule; what follows the last slash (an
- * upstream or an answer) is not needed: in a block list every form means
- * "this name is listed".
+ * Each domain between slashes is a rule. "address=" answers the names
+ * itself, and "server=/a/" (or its synonym "local=") with no upstream keeps
+ * them local, never forwarded: both block. "server=/a/#" sends them to the
+ * standard servers, an exception to the blocks around it: an allow rule. A
+ * "server=/a/UPSTREAM" in a blocklist only picks another server: neither a
+ * block nor an exception (as an allow it would override every other list),
+ * so the line is skipped with a warning. In an allowlist every form allows.
  */
 static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 {
 	char q[128];
-	const char *eq, *key_e, *v, *slash;
+	const char *eq, *key_e, *v, *slash, *last;
+	unsigned flags = RULE_SELF | RULE_SUB | ps->allow;
 	int ndom = 0;
 
 	s = skip_ws(s, e);
@@ -753,6 +758,18 @@ static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 		           msg_quote(q, sizeof(q), s, (size_t)(e - s)));
 		return;
 	}
+	last = memrchr(v + 1, '/', (size_t)(e - v - 1));
+	if (last && !tok_is(s, key_e, "address") && last + 1 < e) {
+		if (last + 2 == e && last[1] == '#') {
+			flags |= RULE_ALLOW;
+		} else if (!ps->allow) {
+			parse_warn(ps,
+			           "%s only picks an upstream server: neither a block nor "
+			           "an exception",
+			           msg_quote(q, sizeof(q), s, (size_t)(e - s)));
+			return;
+		}
+	}
 	for (v++; (slash = memchr(v, '/', (size_t)(e - v))) != NULL; v = slash + 1) {
 		ndom++;
 		if (slash == v) {
@@ -763,8 +780,7 @@ static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 			parse_warn(ps, "domain '#' (every name) is not supported");
 			continue;
 		}
-		if (rule_add(ps, v, (size_t)(slash - v), RULE_SELF | RULE_SUB | ps->allow, 0) <
-		    0)
+		if (rule_add(ps, v, (size_t)(slash - v), flags, 0) < 0)
 			return;
 	}
 	if (!ndom)

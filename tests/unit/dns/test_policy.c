@@ -272,16 +272,26 @@ static const struct list_case list_cases[] = {
 		        "address=/bad..example/\n"           /* 10 */
 		        "server=//1.2.3.4\n"                 /* 11 */
 		        "  address=/Spaced.Example/::\n"     /* 12 */
-		        "bogus line\n",                      /* 13 */
-		.entries = 6,
+		        "bogus line\n"                       /* 13 */
+		        "server=/ok.evil.example/#\n"        /* 14 */
+		        "server=/fwd.example/192.0.2.53\n"   /* 15 */
+		        "server=/a.example/b.example/#\n"    /* 16 */
+		        "address=/null.example/#\n"          /* 17 */
+		        "local=/port.example/192.0.2.53#53\n" /* 18 */
+		        "server=//#\n",                      /* 19 */
+		.entries = 10,
 		.warns = {
 			{6, "no /domain/ in \"server=8.8.8.8\""},
 			{7, "unsupported dnsmasq option \"conf-file\""},
 			{8, "domain '#' (every name) is not supported"},
 			{9, "missing '/' after the domain"},
 			{10, "empty label in name \"bad..example\""},
-			{11, "empty domain (unqualified names) is not supported"},
+			/* an upstream for unqualified names: skipped */
+			{11, "\"server=//1.2.3.4\" only picks an upstream server"},
 			{13, "expected server=/domain/ or address=/domain/"},
+			{15, "\"server=/fwd.example/192.0.2.53\" only picks an upstream server"},
+			{18, "only picks an upstream server"},
+			{19, "empty domain (unqualified names) is not supported"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 2},
@@ -292,6 +302,31 @@ static const struct list_case list_cases[] = {
 			{"local.example", POLICY_BLOCK, "local.example", 0, 5},
 			{"spaced.example", POLICY_BLOCK, "spaced.example", 0, 12},
 			{"missing.example", POLICY_NONE},
+			/* server=/x/#: resolved as usual, an exception */
+			{"ok.evil.example", POLICY_ALLOW, "ok.evil.example", 0, 14},
+			{"www.ok.evil.example", POLICY_ALLOW, "ok.evil.example", 1, 14},
+			{"bad.evil.example", POLICY_BLOCK, "evil.example", 1, 2},
+			{"fwd.example", POLICY_NONE},
+			{"a.example", POLICY_ALLOW, "a.example", 0, 16},
+			{"b.example", POLICY_ALLOW, "b.example", 0, 16},
+			{"null.example", POLICY_BLOCK, "null.example", 0, 17},
+			{"port.example", POLICY_NONE},
+		},
+	},
+	{
+		.title = "dnsmasq allowlist",
+		.format = LIST_FMT_DNSMASQ,
+		.allow = 1,
+		.text = "server=/one.example/\n"            /* 1 */
+		        "server=/two.example/#\n"           /* 2 */
+		        "server=/three.example/192.0.2.1\n" /* 3 */
+		        "address=/four.example/0.0.0.0\n",  /* 4 */
+		.entries = 4,
+		.lookups = {
+			{"one.example", POLICY_ALLOW, "one.example", 0, 1},
+			{"two.example", POLICY_ALLOW, "two.example", 0, 2},
+			{"three.example", POLICY_ALLOW, "three.example", 0, 3},
+			{"four.example", POLICY_ALLOW, "four.example", 0, 4},
 		},
 	},
 	{
