@@ -520,6 +520,7 @@ static void hosts_line(struct parse *ps, const char *s, const char *e)
 	char q[128];
 	const char *ip, *ipe, *t, *te;
 	int names = 0;
+	size_t n;
 
 	s = skip_ws(s, e);
 	if (s == e || *s == '#')
@@ -538,6 +539,20 @@ static void hosts_line(struct parse *ps, const char *s, const char *e)
 		names++;
 		if (hosts_boilerplate(t, te))
 			continue;
+		/*
+		 * A hosts file names hosts: a single label there is a machine's
+		 * short name, and as a rule it would cover a whole top-level
+		 * domain and everything under it. (A deliberate TLD rule is
+		 * written in the other formats: "||zip^", "zip", RPZ.)
+		 */
+		n = (size_t)(te - t) - (te[-1] == '.');
+		if (n && !memchr(t, '.', n)) {
+			parse_warn(ps,
+			           "single-label name %s in a hosts file: not taken as a "
+			           "rule for a whole top-level domain",
+			           msg_quote(q, sizeof(q), t, (size_t)(te - t)));
+			continue;
+		}
 		if (rule_add(ps, t, (size_t)(te - t), RULE_SELF | RULE_SUB | ps->allow, 0) < 0)
 			return;
 	}

@@ -82,7 +82,7 @@ struct list_case {
 	const char *text;
 	uint32_t entries;
 	struct want_warn warns[16];
-	struct want_lookup lookups[24];
+	struct want_lookup lookups[40];
 };
 
 #define LONG63 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc"
@@ -115,17 +115,33 @@ static const struct list_case list_cases[] = {
 		        "0.0.0.0 " LONG63 "d.example\n"                     /* 20 */
 		        "0.0.0.0 " LONG63 ".example\n"                      /* 21 */
 		        "0.0.0.0 crlf.example\r\n"                          /* 22 */
-		        "0.0.0.0 last.example",                             /* 23 */
-		.entries = 12,
+		        "0.0.0.0 co\n"                                      /* 23 */
+		        "0.0.0.0 zip. mov.example\n"                        /* 24 */
+		        "127.0.1.1 myhost myhost.lan\n"                     /* 25 */
+		        "::1 ip6-localhost\n"                               /* 26 */
+		        "0.0.0.0 last.example",                             /* 27 */
+		.entries = 14,
 		.warns = {
 			{14, "empty label in name \"bad..example\""},
 			{15, "expected an IP address before the names, got \"evil2.example\""},
 			{16, "no name after the address \"0.0.0.0\""},
 			{18, "invalid character '#' in name \"a#b.example\""},
 			{20, "label longer than 63 characters"},
+			/* a single label would have blocked a top-level domain */
+			{23, "single-label name \"co\" in a hosts file"},
+			{24, "single-label name \"zip.\" in a hosts file"},
+			{25, "single-label name \"myhost\" in a hosts file"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
+			{"co", POLICY_NONE},
+			{"example.co", POLICY_NONE},
+			{"zip", POLICY_NONE},
+			{"a.zip", POLICY_NONE},
+			{"mov.example", POLICY_BLOCK, "mov.example", 0, 24},
+			{"myhost", POLICY_NONE},
+			{"x.myhost", POLICY_NONE},
+			{"myhost.lan", POLICY_BLOCK, "myhost.lan", 0, 25},
 			{"other.example", POLICY_BLOCK, "other.example", 0, 3},
 			/* written in Unicode, looked up as queries carry it */
 			{"xn--caf-dma.example", POLICY_BLOCK, "xn--caf-dma.example", 0, 19},
@@ -147,7 +163,7 @@ static const struct list_case list_cases[] = {
 			{"www.xn--80ak6aa92e.com", POLICY_BLOCK, "xn--80ak6aa92e.com", 1, 17},
 			{LONG63 ".example", POLICY_BLOCK, LONG63 ".example", 0, 21},
 			{"crlf.example", POLICY_BLOCK, "crlf.example", 0, 22},
-			{"last.example", POLICY_BLOCK, "last.example", 0, 23},
+			{"last.example", POLICY_BLOCK, "last.example", 0, 27},
 			{"bad.example", POLICY_NONE},
 		},
 	},
@@ -311,6 +327,27 @@ static const struct list_case list_cases[] = {
 			{"b.example", POLICY_ALLOW, "b.example", 0, 16},
 			{"null.example", POLICY_BLOCK, "null.example", 0, 17},
 			{"port.example", POLICY_NONE},
+		},
+	},
+	{
+		/* outside hosts files a top-level domain is a deliberate rule */
+		.title = "plain TLD",
+		.format = LIST_FMT_PLAIN,
+		.text = "zip\nmov.\n",
+		.entries = 2,
+		.lookups = {
+			{"zip", POLICY_BLOCK, "zip", 0, 1},
+			{"a.zip", POLICY_BLOCK, "zip", 1, 1},
+			{"b.mov", POLICY_BLOCK, "mov", 1, 2},
+		},
+	},
+	{
+		.title = "adblock TLD",
+		.format = LIST_FMT_ADBLOCK,
+		.text = "! TLDs\n||zip^\n",
+		.entries = 1,
+		.lookups = {
+			{"a.zip", POLICY_BLOCK, "zip", 1, 2},
 		},
 	},
 	{
