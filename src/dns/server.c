@@ -897,18 +897,24 @@ static int same_question(const struct dns_query *a, const struct dns_query *b)
 	return 1;
 }
 
-static void servfail(struct dns_worker *w, struct pending *p)
+/* An answer with p's own question, no records and rcode. */
+static void answer_rcode(struct dns_worker *w, struct pending *p, int rcode)
 {
 	uint8_t out[PKT_MAX];
-	size_t n = dns_resp_empty(&p->q, DNS_R_SERVFAIL, 0, (uint16_t)w->cfg->edns_size, out,
-	                          sizeof(out));
-	w->n_servfail++;
+	size_t n =
+	    dns_resp_empty(&p->q, rcode, 0, (uint16_t)w->cfg->edns_size, out, sizeof(out));
+	if (rcode == DNS_R_SERVFAIL)
+		w->n_servfail++;
 	if (n)
 		deliver(w, p, out, n);
 	if (w->cfg->log_forwarded)
 		emit_forward(w, &p->q, (struct sockaddr *)&p->client,
-		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason,
-		             DNS_R_SERVFAIL, 0);
+		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason, rcode, 0);
+}
+
+static void servfail(struct dns_worker *w, struct pending *p)
+{
+	answer_rcode(w, p, DNS_R_SERVFAIL);
 }
 
 static void forward(struct dns_worker *w, const struct dns_query *q, enum transport tr,
@@ -1027,6 +1033,17 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->deadline = p->start + try_timeout_ms(w);
 }
 
+/*
+ * An error answer without a question (QDCOUNT 0): servers answer so when they
+ * refuse or cannot parse a query (REFUSED, FORMERR, NOTIMP, SERVFAIL). Its id
+ * and the socket it came on tie it to the try; it carries no records to take
+ * for a name, so an answer that claims success (NOERROR, NXDOMAIN) is not one.
+ */
+static int error_without_question(const struct dns_msg *m)
+{
+	return m->qdcount == 0 && m->rcode != DNS_R_NOERROR && m->rcode != DNS_R_NXDOMAIN;
+}
+
 /* Is the walked answer m for the question p asked? */
 static int answer_matches(const struct pending *p, const struct dns_msg *m)
 {
@@ -1073,12 +1090,15 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 
 /*
  * p's question is answered (buf: the upstream's answer, walked as m) or has
- * failed (buf NULL): so for p and every client waiting on it, each freed.
+ * failed (buf NULL: SERVFAIL, or m's rcode when m is given, an error answer
+ * without a question): so for p and every client waiting on it, each freed.
  * The followers go first: buf may be the leader's own buffer.
  */
 static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, size_t n,
                    const struct dns_msg *m)
 {
+	/* An extended rcode needs EDNS, which a client may not have sent. */
+	int rcode = buf == NULL && m && m->rcode <= 15 ? m->rcode : DNS_R_SERVFAIL;
 	struct pending *f = p->followers;
 	p->followers = NULL;
 	p->nfollow = 0;
@@ -1089,7 +1109,7 @@ static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, 
 		if (buf) {
 			upstream_answer(w, f, buf, n, m, 0);
 		} else {
-			servfail(w, f);
+			answer_rcode(w, f, rcode);
 			pending_free(w, f);
 		}
 		f = next;
@@ -1097,7 +1117,7 @@ static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, 
 	if (buf) {
 		upstream_answer(w, p, buf, n, m, 1);
 	} else {
-		servfail(w, p);
+		answer_rcode(w, p, rcode);
 		pending_free(w, p);
 	}
 }
@@ -1159,8 +1179,12 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 		return;
 	struct dns_msg m;
 	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) ||
-	    m.id != p->id || !answer_matches(p, &m)) {
+	    m.id != p->id) {
 		settle(w, p, NULL, 0, NULL);
+		return;
+	}
+	if (!answer_matches(p, &m)) {
+		settle(w, p, NULL, 0, error_without_question(&m) ? &m : NULL);
 		return;
 	}
 	settle(w, p, p->tcp_buf + 2, ml, &m);
@@ -1209,10 +1233,18 @@ static void upstream_read(int fd, uint32_t events, void *arg)
 		if (p == NULL)
 			continue; /* idle: a late answer to an earlier try */
 		struct dns_msg m;
-		/* Only an answer with the id and the question of this try. */
+		/* Only an answer with the id and the question of this try, or an
+		 * error answer with its id and no question. */
 		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR) ||
-		    m.id != p->id || !answer_matches(p, &m))
+		    m.id != p->id)
 			continue;
+		if (!answer_matches(p, &m)) {
+			if (error_without_question(&m)) {
+				settle(w, p, NULL, 0, &m);
+				return;
+			}
+			continue;
+		}
 		if ((m.flags & DNS_F_TC) && waiting_limit(w, p) > (size_t)n) {
 			/* A client can take more than this: get all of it over TCP. */
 			upstream_tcp(w, p);
