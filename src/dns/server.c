@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -65,6 +66,7 @@ struct tcp_conn {
 	uint8_t *out;
 	size_t outlen, outoff, outcap;
 	int64_t last;
+	int64_t partial; /* when the first byte of the message not yet whole came (0: none) */
 	uint32_t gen;
 	int pending; /* upstream queries in flight for this connection: each holds it */
 	int closing;
@@ -1666,6 +1668,12 @@ static void conn_event(int fd, uint32_t events, void *arg)
 			}
 			memmove(c->in, c->in + off, c->inlen - off);
 			c->inlen -= off;
+			/* A message must be whole within the idle timeout of its first
+			 * byte: a byte now and then does not keep a slot (tcp_sweep). */
+			if (c->inlen == 0)
+				c->partial = 0;
+			else if (off > 0 || c->partial == 0)
+				c->partial = c->last;
 		}
 	}
 	w->in_conn = NULL;
@@ -1674,6 +1682,15 @@ static void conn_event(int fd, uint32_t events, void *arg)
 	else
 		conn_update(c);
 	emit_soon(&w->em);
+}
+
+/* Which of two connections makes room first: one with no query in flight (closing
+ * it loses no answer), then the one idle longest. */
+static int evict_first(const struct tcp_conn *a, const struct tcp_conn *b)
+{
+	if ((a->pending == 0) != (b->pending == 0))
+		return a->pending == 0;
+	return a->last < b->last;
 }
 
 static void tcp_accept(int fd, uint32_t events, void *arg)
@@ -1694,10 +1711,11 @@ static void tcp_accept(int fd, uint32_t events, void *arg)
 			return;
 		}
 		if (w->nconns >= w->cfg->tcp_max_clients) {
-			/* Full: the client idle longest makes room. */
+			/* Full: the client idle longest makes room, one with no
+			 * query in flight first. */
 			struct tcp_conn *old = w->conns;
 			for (struct tcp_conn *o = w->conns; o; o = o->next)
-				if (o->last < old->last)
+				if (evict_first(o, old))
 					old = o;
 			if (old)
 				conn_close(old);
@@ -1724,7 +1742,19 @@ static void tcp_sweep(void *arg)
 	int64_t now = loop_now(w->loop);
 	for (struct tcp_conn *c = w->conns, *nx; c; c = nx) {
 		nx = c->next;
-		if (now - c->last > w->cfg->tcp_idle_ms && c->pending == 0)
+		if (now - c->last > w->cfg->tcp_idle_ms && c->pending == 0) {
+			conn_close(c);
+			continue;
+		}
+		/*
+		 * A message begun longer ago than the idle timeout and still not
+		 * whole: a client keeping the slot with a byte now and then. Not
+		 * while bytes wait unread (input held for the store, or not yet
+		 * read): those may be the rest of it.
+		 */
+		int waiting = 0;
+		if (c->partial && now - c->partial > w->cfg->tcp_idle_ms &&
+		    (ioctl(c->fd, FIONREAD, &waiting) < 0 || waiting == 0))
 			conn_close(c);
 	}
 }
