@@ -485,15 +485,17 @@ static enum verdict decide(const struct config *cfg, const struct policy *pol,
 
 /*
  * The sinkhole answer for q into out: for q's own name, or, with a chain c,
- * for c->name[upto], the listed name q's answer led to.
+ * for c->name[upto], the listed name q's answer led to. 0 when it would be
+ * longer than limit (a long chain over UDP) or cannot be built: then nothing
+ * is mapped or reported, since the client is not given it.
  */
 static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
                               const struct sockaddr *src, const struct sockaddr *dst,
                               enum transport tr, const struct policy_match *m,
                               const char *reason, const struct dns_chain *c, int upto,
-                              const char *ip, uint8_t *out, size_t cap)
+                              const char *ip, size_t limit, uint8_t *out, size_t cap)
 {
-	uint8_t addr[16];
+	uint8_t addr[16] = {0};
 	const uint8_t *ap = NULL;
 	int family = 0;
 	struct pool *pool = NULL;
@@ -514,6 +516,21 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 			pool = w->pool6;
 			family = AF_INET6;
 		}
+	}
+	/* An ANY query gets the A record: the type is rewritten in a copy. */
+	struct dns_query qa;
+	const struct dns_query *qq = q;
+	if (q->qtype == DNS_T_ANY && pool) {
+		qa = *q;
+		qa.qtype = DNS_T_A;
+		qq = &qa;
+	}
+	/* Only a chain can make it long: its size first, with any address. */
+	if (c) {
+		size_t n = dns_resp_sinkhole_chain(qq, c, upto, pool ? addr : NULL, w->cfg->ttl,
+		                                   (uint16_t)w->cfg->edns_size, out, cap);
+		if (n == 0 || n > limit)
+			return 0;
 	}
 	if (pool) {
 		char evicted[DNS_NAME_TEXT_MAX];
@@ -537,16 +554,10 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 			ap = addr;
 		}
 	}
-	/* An ANY query gets the A record: the type is rewritten in a copy. */
-	struct dns_query qa;
-	const struct dns_query *qq = q;
-	if (q->qtype == DNS_T_ANY && ap) {
-		qa = *q;
-		qa.qtype = DNS_T_A;
-		qq = &qa;
-	}
 	size_t n = dns_resp_sinkhole_chain(qq, c, upto, ap, w->cfg->ttl,
 	                                   (uint16_t)w->cfg->edns_size, out, cap);
+	if (n == 0 || n > limit)
+		return 0;
 	if (qq != q && n >= DNS_HDR_LEN + q->qraw_len) {
 		/* Keep the question as asked (ANY) while the record says A. */
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
@@ -556,7 +567,8 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	return n;
 }
 
-/* answer_sinkhole(), never longer than the client takes (limit). */
+/* answer_sinkhole(), or a truncated stub when it is longer than the client
+ * takes (the client asks again over TCP). */
 static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
                              const struct sockaddr *src, const struct sockaddr *dst,
                              enum transport tr, const struct policy_match *m,
@@ -564,10 +576,9 @@ static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
                              const char *ip, uint8_t *out, size_t cap)
 {
 	uint16_t es = (uint16_t)w->cfg->edns_size;
-	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, ip, out, cap);
 	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)es) : 65535;
-	if (n == 0 || n > limit) {
-		/* A long chain over UDP: the client asks again over TCP. */
+	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, ip, limit, out, cap);
+	if (n == 0) {
 		n = dns_resp_empty(q, DNS_R_NOERROR, 1, es, out, cap);
 		out[2] |= DNS_F_TC >> 8;
 	}
