@@ -7,6 +7,7 @@
 #ifndef SINKTRAP_DNS_H
 #define SINKTRAP_DNS_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../common/config.h"
@@ -23,8 +24,9 @@ struct list_source {
 	char *path; /* Malloced. */
 	int fd;     /* owned; closed once loaded */
 	int allow;
-	int clients; /* a list of clients */
-	int line;    /* config line naming it */
+	int clients;  /* a list of clients */
+	int line;     /* config line naming it */
+	uint32_t had; /* a reload: entries of the list in service from this file (0: none) */
 };
 
 struct dns_setup {
@@ -50,7 +52,10 @@ void dns_lists_close(struct list_source *ls, int n);
  * looks broken (nothing in it parses, or most of it is invalid) is an error
  * too when strict (a reload, which then keeps the lists it has); otherwise
  * (the first load, with nothing to fall back on) what parsed is used and the
- * reason is logged and left in err.
+ * reason is logged and left in err. A list that yields no entry (an empty
+ * file, comments only) is a warning; when strict and the list in service from
+ * that file had entries (ls[i].had), it is taken for a failed download and is
+ * an error.
  */
 struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int strict, char *err,
                                 size_t errlen);

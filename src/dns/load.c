@@ -108,6 +108,23 @@ struct policy *dns_policy_build(struct list_source *ls, int n, int quiet, int st
 			if (strict)
 				goto fail;
 			log_warnx("%s (its valid lines are used)", err);
+		} else if (li && li->entries == 0) {
+			/*
+			 * An empty file, or comments only: a download that failed
+			 * half-way (a 0-byte file) looks just like this. A reload
+			 * does not let it drop a list that had entries.
+			 */
+			if (strict && ls[i].had > 0) {
+				snprintf(
+				    err, errlen,
+				    "%s: broken list: no entries (empty or comments only), "
+				    "the list in service has %u",
+				    ls[i].path, ls[i].had);
+				goto fail;
+			}
+			if (!quiet)
+				log_warnx("%s: no entries (empty or comments only)",
+				          ls[i].path);
 		}
 		if (!quiet && li)
 			log_info("%s: %u entries (%s%s%s)", ls[i].path, li->entries,

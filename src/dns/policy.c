@@ -520,6 +520,7 @@ static void hosts_line(struct parse *ps, const char *s, const char *e)
 	char q[128];
 	const char *ip, *ipe, *t, *te;
 	int names = 0;
+	size_t n;
 
 	s = skip_ws(s, e);
 	if (s == e || *s == '#')
@@ -538,6 +539,20 @@ static void hosts_line(struct parse *ps, const char *s, const char *e)
 		names++;
 		if (hosts_boilerplate(t, te))
 			continue;
+		/*
+		 * A hosts file names hosts: a single label there is a machine's
+		 * short name, and as a rule it would cover a whole top-level
+		 * domain and everything under it. (A deliberate TLD rule is
+		 * written in the other formats: "||zip^", "zip", RPZ.)
+		 */
+		n = (size_t)(te - t) - (te[-1] == '.');
+		if (n && !memchr(t, '.', n)) {
+			parse_warn(ps,
+			           "single-label name %s in a hosts file: not taken as a "
+			           "rule for a whole top-level domain",
+			           msg_quote(q, sizeof(q), t, (size_t)(te - t)));
+			continue;
+		}
 		if (rule_add(ps, t, (size_t)(te - t), RULE_SELF | RULE_SUB | ps->allow, 0) < 0)
 			return;
 	}
@@ -720,14 +735,19 @@ static void adblock_line(struct parse *ps, const char *s, const char *e)
 
 /*
  * dnsmasq: "server=/a/b/[upstream]", "address=/a/[address]", "local=/a/".
- * Each domain between slashes is a rule; what follows the last slash (an
- * upstream or an answer) is not needed: in a block list every form means
- * "this name is listed".
+ * Each domain between slashes is a rule. "address=" answers the names
+ * itself, and "server=/a/" (or its synonym "local=") with no upstream keeps
+ * them local, never forwarded: both block. "server=/a/#" sends them to the
+ * standard servers, an exception to the blocks around it: an allow rule. A
+ * "server=/a/UPSTREAM" in a blocklist only picks another server: neither a
+ * block nor an exception (as an allow it would override every other list),
+ * so the line is skipped with a warning. In an allowlist every form allows.
  */
 static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 {
 	char q[128];
-	const char *eq, *key_e, *v, *slash;
+	const char *eq, *key_e, *v, *slash, *last;
+	unsigned flags = RULE_SELF | RULE_SUB | ps->allow;
 	int ndom = 0;
 
 	s = skip_ws(s, e);
@@ -753,6 +773,18 @@ static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 		           msg_quote(q, sizeof(q), s, (size_t)(e - s)));
 		return;
 	}
+	last = memrchr(v + 1, '/', (size_t)(e - v - 1));
+	if (last && !tok_is(s, key_e, "address") && last + 1 < e) {
+		if (last + 2 == e && last[1] == '#') {
+			flags |= RULE_ALLOW;
+		} else if (!ps->allow) {
+			parse_warn(ps,
+			           "%s only picks an upstream server: neither a block nor "
+			           "an exception",
+			           msg_quote(q, sizeof(q), s, (size_t)(e - s)));
+			return;
+		}
+	}
 	for (v++; (slash = memchr(v, '/', (size_t)(e - v))) != NULL; v = slash + 1) {
 		ndom++;
 		if (slash == v) {
@@ -763,8 +795,7 @@ static void dnsmasq_line(struct parse *ps, const char *s, const char *e)
 			parse_warn(ps, "domain '#' (every name) is not supported");
 			continue;
 		}
-		if (rule_add(ps, v, (size_t)(slash - v), RULE_SELF | RULE_SUB | ps->allow, 0) <
-		    0)
+		if (rule_add(ps, v, (size_t)(slash - v), flags, 0) < 0)
 			return;
 	}
 	if (!ndom)

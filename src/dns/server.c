@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -65,6 +66,7 @@ struct tcp_conn {
 	uint8_t *out;
 	size_t outlen, outoff, outcap;
 	int64_t last;
+	int64_t partial; /* when the first byte of the message not yet whole came (0: none) */
 	uint32_t gen;
 	int pending; /* upstream queries in flight for this connection: each holds it */
 	int closing;
@@ -483,15 +485,17 @@ static enum verdict decide(const struct config *cfg, const struct policy *pol,
 
 /*
  * The sinkhole answer for q into out: for q's own name, or, with a chain c,
- * for c->name[upto], the listed name q's answer led to.
+ * for c->name[upto], the listed name q's answer led to. 0 when it would be
+ * longer than limit (a long chain over UDP) or cannot be built: then nothing
+ * is mapped or reported, since the client is not given it.
  */
 static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
                               const struct sockaddr *src, const struct sockaddr *dst,
                               enum transport tr, const struct policy_match *m,
                               const char *reason, const struct dns_chain *c, int upto,
-                              const char *ip, uint8_t *out, size_t cap)
+                              const char *ip, size_t limit, uint8_t *out, size_t cap)
 {
-	uint8_t addr[16];
+	uint8_t addr[16] = {0};
 	const uint8_t *ap = NULL;
 	int family = 0;
 	struct pool *pool = NULL;
@@ -512,6 +516,21 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 			pool = w->pool6;
 			family = AF_INET6;
 		}
+	}
+	/* An ANY query gets the A record: the type is rewritten in a copy. */
+	struct dns_query qa;
+	const struct dns_query *qq = q;
+	if (q->qtype == DNS_T_ANY && pool) {
+		qa = *q;
+		qa.qtype = DNS_T_A;
+		qq = &qa;
+	}
+	/* Only a chain can make it long: its size first, with any address. */
+	if (c) {
+		size_t n = dns_resp_sinkhole_chain(qq, c, upto, pool ? addr : NULL, w->cfg->ttl,
+		                                   (uint16_t)w->cfg->edns_size, out, cap);
+		if (n == 0 || n > limit)
+			return 0;
 	}
 	if (pool) {
 		char evicted[DNS_NAME_TEXT_MAX];
@@ -535,16 +554,10 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 			ap = addr;
 		}
 	}
-	/* An ANY query gets the A record: the type is rewritten in a copy. */
-	struct dns_query qa;
-	const struct dns_query *qq = q;
-	if (q->qtype == DNS_T_ANY && ap) {
-		qa = *q;
-		qa.qtype = DNS_T_A;
-		qq = &qa;
-	}
 	size_t n = dns_resp_sinkhole_chain(qq, c, upto, ap, w->cfg->ttl,
 	                                   (uint16_t)w->cfg->edns_size, out, cap);
+	if (n == 0 || n > limit)
+		return 0;
 	if (qq != q && n >= DNS_HDR_LEN + q->qraw_len) {
 		/* Keep the question as asked (ANY) while the record says A. */
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
@@ -554,7 +567,8 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	return n;
 }
 
-/* answer_sinkhole(), never longer than the client takes (limit). */
+/* answer_sinkhole(), or a truncated stub when it is longer than the client
+ * takes (the client asks again over TCP). */
 static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
                              const struct sockaddr *src, const struct sockaddr *dst,
                              enum transport tr, const struct policy_match *m,
@@ -562,10 +576,9 @@ static size_t sinkhole_reply(struct dns_worker *w, const struct dns_query *q,
                              const char *ip, uint8_t *out, size_t cap)
 {
 	uint16_t es = (uint16_t)w->cfg->edns_size;
-	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, ip, out, cap);
 	size_t limit = tr == T_UDP ? dns_query_udp_limit(q, (size_t)es) : 65535;
-	if (n == 0 || n > limit) {
-		/* A long chain over UDP: the client asks again over TCP. */
+	size_t n = answer_sinkhole(w, q, src, dst, tr, m, reason, c, upto, ip, limit, out, cap);
+	if (n == 0) {
 		n = dns_resp_empty(q, DNS_R_NOERROR, 1, es, out, cap);
 		out[2] |= DNS_F_TC >> 8;
 	}
@@ -897,18 +910,24 @@ static int same_question(const struct dns_query *a, const struct dns_query *b)
 	return 1;
 }
 
-static void servfail(struct dns_worker *w, struct pending *p)
+/* An answer with p's own question, no records and rcode. */
+static void answer_rcode(struct dns_worker *w, struct pending *p, int rcode)
 {
 	uint8_t out[PKT_MAX];
-	size_t n = dns_resp_empty(&p->q, DNS_R_SERVFAIL, 0, (uint16_t)w->cfg->edns_size, out,
-	                          sizeof(out));
-	w->n_servfail++;
+	size_t n =
+	    dns_resp_empty(&p->q, rcode, 0, (uint16_t)w->cfg->edns_size, out, sizeof(out));
+	if (rcode == DNS_R_SERVFAIL)
+		w->n_servfail++;
 	if (n)
 		deliver(w, p, out, n);
 	if (w->cfg->log_forwarded)
 		emit_forward(w, &p->q, (struct sockaddr *)&p->client,
-		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason,
-		             DNS_R_SERVFAIL, 0);
+		             (struct sockaddr *)&p->local, p->tr, &p->m, p->reason, rcode, 0);
+}
+
+static void servfail(struct dns_worker *w, struct pending *p)
+{
+	answer_rcode(w, p, DNS_R_SERVFAIL);
 }
 
 static void forward(struct dns_worker *w, const struct dns_query *q, enum transport tr,
@@ -1027,6 +1046,17 @@ static void forward(struct dns_worker *w, const struct dns_query *q, enum transp
 	p->deadline = p->start + try_timeout_ms(w);
 }
 
+/*
+ * An error answer without a question (QDCOUNT 0): servers answer so when they
+ * refuse or cannot parse a query (REFUSED, FORMERR, NOTIMP, SERVFAIL). Its id
+ * and the socket it came on tie it to the try; it carries no records to take
+ * for a name, so an answer that claims success (NOERROR, NXDOMAIN) is not one.
+ */
+static int error_without_question(const struct dns_msg *m)
+{
+	return m->qdcount == 0 && m->rcode != DNS_R_NOERROR && m->rcode != DNS_R_NXDOMAIN;
+}
+
 /* Is the walked answer m for the question p asked? */
 static int answer_matches(const struct pending *p, const struct dns_msg *m)
 {
@@ -1073,12 +1103,15 @@ static void upstream_answer(struct dns_worker *w, struct pending *p, const uint8
 
 /*
  * p's question is answered (buf: the upstream's answer, walked as m) or has
- * failed (buf NULL): so for p and every client waiting on it, each freed.
+ * failed (buf NULL: SERVFAIL, or m's rcode when m is given, an error answer
+ * without a question): so for p and every client waiting on it, each freed.
  * The followers go first: buf may be the leader's own buffer.
  */
 static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, size_t n,
                    const struct dns_msg *m)
 {
+	/* An extended rcode needs EDNS, which a client may not have sent. */
+	int rcode = buf == NULL && m && m->rcode <= 15 ? m->rcode : DNS_R_SERVFAIL;
 	struct pending *f = p->followers;
 	p->followers = NULL;
 	p->nfollow = 0;
@@ -1089,7 +1122,7 @@ static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, 
 		if (buf) {
 			upstream_answer(w, f, buf, n, m, 0);
 		} else {
-			servfail(w, f);
+			answer_rcode(w, f, rcode);
 			pending_free(w, f);
 		}
 		f = next;
@@ -1097,7 +1130,7 @@ static void settle(struct dns_worker *w, struct pending *p, const uint8_t *buf, 
 	if (buf) {
 		upstream_answer(w, p, buf, n, m, 1);
 	} else {
-		servfail(w, p);
+		answer_rcode(w, p, rcode);
 		pending_free(w, p);
 	}
 }
@@ -1159,8 +1192,12 @@ static void upstream_tcp_event(int fd, uint32_t events, void *arg)
 		return;
 	struct dns_msg m;
 	if (dns_msg_walk(p->tcp_buf + 2, ml, &m) < 0 || !(m.flags & DNS_F_QR) ||
-	    m.id != p->id || !answer_matches(p, &m)) {
+	    m.id != p->id) {
 		settle(w, p, NULL, 0, NULL);
+		return;
+	}
+	if (!answer_matches(p, &m)) {
+		settle(w, p, NULL, 0, error_without_question(&m) ? &m : NULL);
 		return;
 	}
 	settle(w, p, p->tcp_buf + 2, ml, &m);
@@ -1209,10 +1246,18 @@ static void upstream_read(int fd, uint32_t events, void *arg)
 		if (p == NULL)
 			continue; /* idle: a late answer to an earlier try */
 		struct dns_msg m;
-		/* Only an answer with the id and the question of this try. */
+		/* Only an answer with the id and the question of this try, or an
+		 * error answer with its id and no question. */
 		if (dns_msg_walk(buf, (size_t)n, &m) < 0 || !(m.flags & DNS_F_QR) ||
-		    m.id != p->id || !answer_matches(p, &m))
+		    m.id != p->id)
 			continue;
+		if (!answer_matches(p, &m)) {
+			if (error_without_question(&m)) {
+				settle(w, p, NULL, 0, &m);
+				return;
+			}
+			continue;
+		}
 		if ((m.flags & DNS_F_TC) && waiting_limit(w, p) > (size_t)n) {
 			/* A client can take more than this: get all of it over TCP. */
 			upstream_tcp(w, p);
@@ -1634,6 +1679,12 @@ static void conn_event(int fd, uint32_t events, void *arg)
 			}
 			memmove(c->in, c->in + off, c->inlen - off);
 			c->inlen -= off;
+			/* A message must be whole within the idle timeout of its first
+			 * byte: a byte now and then does not keep a slot (tcp_sweep). */
+			if (c->inlen == 0)
+				c->partial = 0;
+			else if (off > 0 || c->partial == 0)
+				c->partial = c->last;
 		}
 	}
 	w->in_conn = NULL;
@@ -1642,6 +1693,15 @@ static void conn_event(int fd, uint32_t events, void *arg)
 	else
 		conn_update(c);
 	emit_soon(&w->em);
+}
+
+/* Which of two connections makes room first: one with no query in flight (closing
+ * it loses no answer), then the one idle longest. */
+static int evict_first(const struct tcp_conn *a, const struct tcp_conn *b)
+{
+	if ((a->pending == 0) != (b->pending == 0))
+		return a->pending == 0;
+	return a->last < b->last;
 }
 
 static void tcp_accept(int fd, uint32_t events, void *arg)
@@ -1662,10 +1722,11 @@ static void tcp_accept(int fd, uint32_t events, void *arg)
 			return;
 		}
 		if (w->nconns >= w->cfg->tcp_max_clients) {
-			/* Full: the client idle longest makes room. */
+			/* Full: the client idle longest makes room, one with no
+			 * query in flight first. */
 			struct tcp_conn *old = w->conns;
 			for (struct tcp_conn *o = w->conns; o; o = o->next)
-				if (o->last < old->last)
+				if (evict_first(o, old))
 					old = o;
 			if (old)
 				conn_close(old);
@@ -1692,7 +1753,19 @@ static void tcp_sweep(void *arg)
 	int64_t now = loop_now(w->loop);
 	for (struct tcp_conn *c = w->conns, *nx; c; c = nx) {
 		nx = c->next;
-		if (now - c->last > w->cfg->tcp_idle_ms && c->pending == 0)
+		if (now - c->last > w->cfg->tcp_idle_ms && c->pending == 0) {
+			conn_close(c);
+			continue;
+		}
+		/*
+		 * A message begun longer ago than the idle timeout and still not
+		 * whole: a client keeping the slot with a byte now and then. Not
+		 * while bytes wait unread (input held for the store, or not yet
+		 * read): those may be the rest of it.
+		 */
+		int waiting = 0;
+		if (c->partial && now - c->partial > w->cfg->tcp_idle_ms &&
+		    (ioctl(c->fd, FIONREAD, &waiting) < 0 || waiting == 0))
 			conn_close(c);
 	}
 }
@@ -1735,6 +1808,17 @@ static void reload_start(struct dns_worker *w, struct list_source *ls, int n, ui
 		w->have_queued = 1;
 		log_info("reload queued behind the one running");
 		return;
+	}
+	/* What the lists in service hold, file by file: an empty file does not
+	 * replace a list that had entries (dns_policy_build). */
+	for (int i = 0; i < n; i++) {
+		ls[i].had = 0;
+		for (int k = 0; w->policy && k < policy_list_count(w->policy); k++) {
+			const struct list_info *li = policy_list(w->policy, k);
+			if (strcmp(li->path, ls[i].path) == 0 && !li->allow == !ls[i].allow &&
+			    !li->clients == !ls[i].clients)
+				ls[i].had = li->entries;
+		}
 	}
 	struct reload *r = xcalloc(1, sizeof(*r));
 	r->ls = ls;

@@ -154,6 +154,10 @@ static int rr_next(struct rr_walk *w, uint16_t *type, uint32_t *ttl, size_t *rdo
 	*rdoff = o + 10;
 	if (*rdoff + *rdlen > w->len)
 		return -1;
+	/* A TTL with its top bit set is read as 0 (RFC 2181 section 8); OPT's
+	 * "TTL" holds flags. */
+	if (*type != DNS_T_OPT && *ttl > DNS_TTL_MAX)
+		*ttl = 0;
 	if (w->age_pkt && *type != DNS_T_OPT) {
 		uint32_t t = *ttl > w->age ? *ttl - w->age : 0;
 		put32(w->age_pkt + o + 4, t);
@@ -222,7 +226,11 @@ static int msg_walk(const uint8_t *pkt, size_t len, struct dns_msg *m, uint8_t *
 			if (e2 < 0 || (size_t)e2 + 20 > rdoff + rdlen)
 				return -1;
 			uint32_t minimum = get32(pkt + e2 + 16);
+			if (minimum > DNS_TTL_MAX)
+				minimum = 0;
 			uint32_t neg = ttl < minimum ? ttl : minimum;
+			if (neg > DNS_NEG_TTL_MAX)
+				neg = DNS_NEG_TTL_MAX;
 			if (neg < soa_neg)
 				soa_neg = neg;
 		}

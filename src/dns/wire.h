@@ -15,6 +15,11 @@
 #define DNS_NAME_WIRE_MAX 255
 /* Presentation form: every byte may need a "\DDD" escape. */
 #define DNS_NAME_TEXT_MAX (DNS_NAME_WIRE_MAX * 4 + 1)
+/* A TTL above this (its top bit set) is read as 0 (RFC 2181 section 8). */
+#define DNS_TTL_MAX 0x7fffffffu
+/* The longest a negative answer (NXDOMAIN, NODATA) is kept: 3 hours, as
+ * BIND's max-ncache-ttl (RFC 2308 section 5 advises 1 to 3 hours). */
+#define DNS_NEG_TTL_MAX 10800u
 
 enum {
 	DNS_T_A = 1,
@@ -128,7 +133,9 @@ struct dns_msg {
 	size_t opt_end;
 	int opt_last;       /* the OPT record is the last record */
 	uint16_t opt_index; /* its position in the additional section */
-	uint32_t min_ttl;   /* answer TTLs, or the SOA negative TTL; UINT32_MAX if none */
+	uint32_t min_ttl;   /* answer TTLs, or the SOA negative TTL (at most
+	                       DNS_NEG_TTL_MAX); a TTL above DNS_TTL_MAX counts as 0;
+	                       UINT32_MAX if none */
 	uint16_t qtype, qclass;
 	uint8_t qname[DNS_NAME_WIRE_MAX]; /* lowercased wire form */
 	size_t qname_len;

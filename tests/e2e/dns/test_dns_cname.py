@@ -113,9 +113,42 @@ def test_a_chain_longer_than_a_udp_answer_goes_whole_over_tcp(st):
     m = re.search(r"MSG SIZE\s+rcvd: (\d+)", d.stdout)
     assert m and int(m.group(1)) > 4096, d.stdout
     assert "status: NOERROR" in d.stdout and " tc" not in d.stdout.split("flags:")[1][:20]
-    ev = st.wait_dns_event(LONG[0], count=3)[-1]
+    # the truncated answer is not reported: the two over TCP are
+    ev = st.wait_dns_event(LONG[0], count=2)[-1]
     assert ev["sinkhole"]["cname"] == "c2.evil.test"
     assert len(ev["dns"]["answers"]) == 10
+
+
+def test_a_truncated_sinkhole_answer_is_neither_reported_nor_mapped(res):
+    """The sinkhole answer that does not fit over UDP is replaced by a
+    truncated stub: no event and no pool address for an answer the client
+    never got (the address was taken, and an event written, before). Its
+    retry over TCP gets both."""
+    target = "tc.evil.test"
+    up = res.dnsmasq([f"host-record={target},127.0.9.1",
+                      "host-record=marker.evil.test,127.0.9.2"] +
+                     [f"cname={LONG[i]},{LONG[i + 1]}" for i in range(8)] +
+                     [f"cname={LONG[8]},{target}"])
+    bl = harness.write_list(res.path("tc.hosts"), ["0.0.0.0 evil.test"])
+    st = res.sinktrap({"dns": {"blocklist": str(bl)}}, upstream=up)
+    r = st.query(LONG[0], "A", edns=0, payload=1232)
+    assert r.flags & dns.flags.TC and not r.answer, r
+    # Events come in order: once the next query's is there, one for the
+    # truncated answer would be too.
+    st.query("marker.evil.test", "A")
+    st.wait_dns_event("marker.evil.test")
+    assert st.dns_events(LONG[0]) == []
+    assert [e for e in st.events("sinkhole_map")
+            if e["sinkhole_map"]["domain"] == target] == []
+    r = st.query(LONG[0], "A", proto="tcp")
+    addr = chain(r)[-1][2]
+    assert addr.startswith("127.66."), chain(r)
+    ev = st.wait_dns_event(LONG[0])[0]
+    assert ev["sinkhole"]["answer"] == addr and ev["proto"] == "TCP", ev
+    maps = harness.wait_until(
+        lambda: [e for e in st.events("sinkhole_map")
+                 if e["sinkhole_map"]["domain"] == target], 10, what="the mapping")
+    assert [m["sinkhole_map"]["address"] for m in maps] == [addr]
 
 
 def test_aaaa_and_other_types_through_an_alias(st):

@@ -180,6 +180,45 @@ def test_broken_new_list_keeps_the_old_set(reloadable, garbage):
     assert not is_sinkholed(st, "old.test")
 
 
+@pytest.mark.parametrize("content", ["empty", "comments"])
+def test_empty_new_list_keeps_the_old_set(reloadable, content):
+    """A download that failed (a 0-byte file, or one left with its header
+    comments only) does not drop a list that had entries."""
+    st = reloadable
+    data = {"empty": "", "comments": "# Blocklist\n# updated: never\n\n"}[content]
+    harness.replace_file(st.list_path, data)
+    st.hup()
+    harness.wait_until(lambda: alerts(st) or reload_events(st), 10,
+                       what="the reload to succeed or fail")
+    taken = reload_events(st)
+    assert taken == [], f"the {content} file was taken as a list: {taken[0]['stats']}"
+    a = alerts(st)[0]
+    assert str(st.list_path) in a["alert"]["error"], a
+    assert f"reload failed, previous lists kept: {st.list_path}" in st.log()
+    assert is_sinkholed(st, "old.test")
+    assert is_sinkholed(st, "sub.kept.test")
+    assert not is_sinkholed(st, "other.test")
+    # A list with entries afterwards is taken again.
+    harness.replace_file(st.list_path, "fixed.test\n")
+    st.hup()
+    harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+    assert is_sinkholed(st, "fixed.test")
+    assert not is_sinkholed(st, "old.test")
+
+
+def test_empty_list_at_start_is_a_warning(res):
+    up = res.dnsmasq([f"address=/#/{FORWARDED}"])
+    empty = harness.write_list(res.path("empty.plain"), ["# nothing yet"])
+    full = harness.write_list(res.path("full.plain"), ["old.test"])
+    st = res.sinktrap({"dns": {"blocklist": [str(empty), str(full)]}}, upstream=up)
+    assert is_sinkholed(st, "old.test")
+    assert f"{empty}: no entries" in st.log()
+    # A list that was empty may stay empty on a reload.
+    st.hup()
+    harness.wait_until(lambda: reload_events(st), 10, what="the reload")
+    assert alerts(st) == []
+
+
 def test_missing_list_on_reload_keeps_the_old_set_with_an_alert(reloadable):
     st = reloadable
     st.list_path.unlink()

@@ -87,3 +87,53 @@ def test_upstream_coming_back_is_used_again(res):
     r, _ = timed_query(st, "back.test")
     assert r.rcode() == dns.rcode.NOERROR
     assert harness.a_records(r) == ["127.0.3.3"]
+
+
+def questionless_answer(rcode, id_delta=0):
+    """An upstream that answers every query with rcode and no question
+    section (QDCOUNT 0), as some servers refuse a query."""
+    def answer(q):
+        r = dns.message.make_response(q)
+        r.question = []
+        r.id = (q.id + id_delta) & 0xffff
+        r.set_rcode(rcode)
+        return r
+    return answer
+
+
+@pytest.mark.parametrize("rcode", [dns.rcode.REFUSED, dns.rcode.FORMERR, dns.rcode.NOTIMP])
+def test_error_answer_without_a_question_is_passed_on(res, rcode):
+    """An error answer without a question, with the query's id, on the query's
+    own socket: the client gets that rcode with its own question (it waited
+    out upstream_timeout and got SERVFAIL)."""
+    up = harness.ScriptUpstream(questionless_answer(rcode))
+    try:
+        st = res.sinktrap({"dns": {"upstream": f"127.0.0.1:{up.port}"}})
+        for proto in ("udp", "tcp"):
+            name = f"refused-{proto}.test"
+            r = st.query(name, proto=proto, timeout=10)
+            assert r.rcode() == rcode, r
+            assert [str(x.name) for x in r.question] == [name + "."], r
+        # Asked again (an error is not cached): the same.
+        r = st.query("refused-udp.test", timeout=10)
+        assert r.rcode() == rcode, r
+    finally:
+        up.close()
+
+
+@pytest.mark.parametrize("kind", ["noerror", "nxdomain", "other-id"])
+def test_questionless_answer_that_is_no_error_for_this_query_is_ignored(res, kind):
+    """Without a question, NOERROR and NXDOMAIN say nothing about a name, and an
+    answer with another id is not for this query: each is dropped, and the
+    query fails as with no answer at all (SERVFAIL)."""
+    rcode, delta = {"noerror": (dns.rcode.NOERROR, 0),
+                    "nxdomain": (dns.rcode.NXDOMAIN, 0),
+                    "other-id": (dns.rcode.REFUSED, 1)}[kind]
+    up = harness.ScriptUpstream(questionless_answer(rcode, delta))
+    try:
+        st = res.sinktrap({"dns": {"upstream": f"127.0.0.1:{up.port}", "cache_size": 0,
+                                   "upstream_timeout": "500ms"}})
+        r = st.query(f"{kind}.test", timeout=10)
+        assert r.rcode() == dns.rcode.SERVFAIL, r
+    finally:
+        up.close()

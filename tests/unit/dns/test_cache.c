@@ -120,10 +120,86 @@ static void test_bounds_and_case(void **state)
 	dns_cache_free(&c);
 }
 
+/* A negative answer (no answer records) with the zone's SOA in authority. */
+static size_t mk_neg(uint8_t *p, const char *label, uint8_t rcode, uint32_t ttl,
+                     uint32_t minimum)
+{
+	size_t n = mk(p, label, DNS_T_A, rcode, 0, 0);
+	p[9] = 1; /* ns: 1 */
+	/* clang-format off */
+	uint8_t soa[] = {0xc0, (uint8_t)(12 + 1 + strlen(label)), 0, 6, 0, 1,
+	                 (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16), (uint8_t)(ttl >> 8),
+	                 (uint8_t)ttl, 0, 22, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0,
+	                 0, 4, (uint8_t)(minimum >> 24), (uint8_t)(minimum >> 16),
+	                 (uint8_t)(minimum >> 8), (uint8_t)minimum};
+	/* clang-format on */
+	memcpy(p + n, soa, sizeof(soa));
+	return n + sizeof(soa);
+}
+
+static int cached(struct dns_cache *c, const uint8_t *r, size_t n, int64_t at)
+{
+	uint8_t out[512];
+	struct dns_msg m;
+	struct dns_query q;
+	query_of(r, n, &q);
+	return dns_cache_get(c, &q, at, out, sizeof(out), &m) != 0;
+}
+
+/* A TTL with its top bit set is 0 (RFC 2181 section 8): not kept, not kept for
+ * max_ttl; a negative answer is kept 3 hours at most, whatever its SOA says. */
+static void test_ttl_top_bit_and_negative_cap(void **state)
+{
+	(void)state;
+	struct dns_cache *c = dns_cache_new(100, 1 << 20, 86400);
+	uint8_t r[512];
+	struct dns_msg m;
+	struct dns_query q;
+	const struct {
+		const char *label;
+		uint32_t ttl;
+		int kept;
+	} pos[] = {{"top", 0x80000000u, 0}, {"all", 0xffffffffu, 0}, {"max", 0x7fffffffu, 1}};
+	for (size_t i = 0; i < sizeof(pos) / sizeof(pos[0]); i++) {
+		size_t n = mk(r, pos[i].label, DNS_T_A, 0, pos[i].ttl, 1);
+		assert_int_equal(dns_msg_walk(r, n, &m), 0);
+		assert_int_equal(m.min_ttl, pos[i].kept ? pos[i].ttl : 0);
+		query_of(r, n, &q);
+		dns_cache_put(c, &q, r, n, &m, 0);
+		assert_int_equal(cached(c, r, n, 1000), pos[i].kept);
+	}
+	const struct {
+		const char *label;
+		uint8_t rcode;
+		uint32_t ttl, minimum, life; /* seconds kept */
+	} neg[] = {
+	    {"nx", DNS_R_NXDOMAIN, 86400, 86400, 10800},     /* capped */
+	    {"nodata", DNS_R_NOERROR, 86400, 86400, 10800},  /* capped */
+	    {"short", DNS_R_NXDOMAIN, 86400, 600, 600},      /* the SOA's own */
+	    {"topttl", DNS_R_NXDOMAIN, 0x80000001u, 600, 0}, /* SOA TTL read as 0 */
+	    {"topmin", DNS_R_NXDOMAIN, 600, 0xfffffff0u, 0}, /* SOA minimum read as 0 */
+	};
+	for (size_t i = 0; i < sizeof(neg) / sizeof(neg[0]); i++) {
+		size_t n = mk_neg(r, neg[i].label, neg[i].rcode, neg[i].ttl, neg[i].minimum);
+		assert_int_equal(dns_msg_walk(r, n, &m), 0);
+		assert_int_equal(m.min_ttl, neg[i].life);
+		query_of(r, n, &q);
+		dns_cache_put(c, &q, r, n, &m, 0);
+		if (neg[i].life == 0) {
+			assert_false(cached(c, r, n, 0));
+			continue;
+		}
+		assert_true(cached(c, r, n, (int64_t)neg[i].life * 1000 - 1));
+		assert_false(cached(c, r, n, (int64_t)neg[i].life * 1000));
+	}
+	dns_cache_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {cmocka_unit_test(test_hit_and_age),
 	                                   cmocka_unit_test(test_not_cached),
-	                                   cmocka_unit_test(test_bounds_and_case)};
+	                                   cmocka_unit_test(test_bounds_and_case),
+	                                   cmocka_unit_test(test_ttl_top_bit_and_negative_cap)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,7 +82,7 @@ struct list_case {
 	const char *text;
 	uint32_t entries;
 	struct want_warn warns[16];
-	struct want_lookup lookups[24];
+	struct want_lookup lookups[40];
 };
 
 #define LONG63 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabc"
@@ -115,17 +115,33 @@ static const struct list_case list_cases[] = {
 		        "0.0.0.0 " LONG63 "d.example\n"                     /* 20 */
 		        "0.0.0.0 " LONG63 ".example\n"                      /* 21 */
 		        "0.0.0.0 crlf.example\r\n"                          /* 22 */
-		        "0.0.0.0 last.example",                             /* 23 */
-		.entries = 12,
+		        "0.0.0.0 co\n"                                      /* 23 */
+		        "0.0.0.0 zip. mov.example\n"                        /* 24 */
+		        "127.0.1.1 myhost myhost.lan\n"                     /* 25 */
+		        "::1 ip6-localhost\n"                               /* 26 */
+		        "0.0.0.0 last.example",                             /* 27 */
+		.entries = 14,
 		.warns = {
 			{14, "empty label in name \"bad..example\""},
 			{15, "expected an IP address before the names, got \"evil2.example\""},
 			{16, "no name after the address \"0.0.0.0\""},
 			{18, "invalid character '#' in name \"a#b.example\""},
 			{20, "label longer than 63 characters"},
+			/* a single label would have blocked a top-level domain */
+			{23, "single-label name \"co\" in a hosts file"},
+			{24, "single-label name \"zip.\" in a hosts file"},
+			{25, "single-label name \"myhost\" in a hosts file"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 3},
+			{"co", POLICY_NONE},
+			{"example.co", POLICY_NONE},
+			{"zip", POLICY_NONE},
+			{"a.zip", POLICY_NONE},
+			{"mov.example", POLICY_BLOCK, "mov.example", 0, 24},
+			{"myhost", POLICY_NONE},
+			{"x.myhost", POLICY_NONE},
+			{"myhost.lan", POLICY_BLOCK, "myhost.lan", 0, 25},
 			{"other.example", POLICY_BLOCK, "other.example", 0, 3},
 			/* written in Unicode, looked up as queries carry it */
 			{"xn--caf-dma.example", POLICY_BLOCK, "xn--caf-dma.example", 0, 19},
@@ -147,7 +163,7 @@ static const struct list_case list_cases[] = {
 			{"www.xn--80ak6aa92e.com", POLICY_BLOCK, "xn--80ak6aa92e.com", 1, 17},
 			{LONG63 ".example", POLICY_BLOCK, LONG63 ".example", 0, 21},
 			{"crlf.example", POLICY_BLOCK, "crlf.example", 0, 22},
-			{"last.example", POLICY_BLOCK, "last.example", 0, 23},
+			{"last.example", POLICY_BLOCK, "last.example", 0, 27},
 			{"bad.example", POLICY_NONE},
 		},
 	},
@@ -272,16 +288,26 @@ static const struct list_case list_cases[] = {
 		        "address=/bad..example/\n"           /* 10 */
 		        "server=//1.2.3.4\n"                 /* 11 */
 		        "  address=/Spaced.Example/::\n"     /* 12 */
-		        "bogus line\n",                      /* 13 */
-		.entries = 6,
+		        "bogus line\n"                       /* 13 */
+		        "server=/ok.evil.example/#\n"        /* 14 */
+		        "server=/fwd.example/192.0.2.53\n"   /* 15 */
+		        "server=/a.example/b.example/#\n"    /* 16 */
+		        "address=/null.example/#\n"          /* 17 */
+		        "local=/port.example/192.0.2.53#53\n" /* 18 */
+		        "server=//#\n",                      /* 19 */
+		.entries = 10,
 		.warns = {
 			{6, "no /domain/ in \"server=8.8.8.8\""},
 			{7, "unsupported dnsmasq option \"conf-file\""},
 			{8, "domain '#' (every name) is not supported"},
 			{9, "missing '/' after the domain"},
 			{10, "empty label in name \"bad..example\""},
-			{11, "empty domain (unqualified names) is not supported"},
+			/* an upstream for unqualified names: skipped */
+			{11, "\"server=//1.2.3.4\" only picks an upstream server"},
 			{13, "expected server=/domain/ or address=/domain/"},
+			{15, "\"server=/fwd.example/192.0.2.53\" only picks an upstream server"},
+			{18, "only picks an upstream server"},
+			{19, "empty domain (unqualified names) is not supported"},
 		},
 		.lookups = {
 			{"evil.example", POLICY_BLOCK, "evil.example", 0, 2},
@@ -292,6 +318,52 @@ static const struct list_case list_cases[] = {
 			{"local.example", POLICY_BLOCK, "local.example", 0, 5},
 			{"spaced.example", POLICY_BLOCK, "spaced.example", 0, 12},
 			{"missing.example", POLICY_NONE},
+			/* server=/x/#: resolved as usual, an exception */
+			{"ok.evil.example", POLICY_ALLOW, "ok.evil.example", 0, 14},
+			{"www.ok.evil.example", POLICY_ALLOW, "ok.evil.example", 1, 14},
+			{"bad.evil.example", POLICY_BLOCK, "evil.example", 1, 2},
+			{"fwd.example", POLICY_NONE},
+			{"a.example", POLICY_ALLOW, "a.example", 0, 16},
+			{"b.example", POLICY_ALLOW, "b.example", 0, 16},
+			{"null.example", POLICY_BLOCK, "null.example", 0, 17},
+			{"port.example", POLICY_NONE},
+		},
+	},
+	{
+		/* outside hosts files a top-level domain is a deliberate rule */
+		.title = "plain TLD",
+		.format = LIST_FMT_PLAIN,
+		.text = "zip\nmov.\n",
+		.entries = 2,
+		.lookups = {
+			{"zip", POLICY_BLOCK, "zip", 0, 1},
+			{"a.zip", POLICY_BLOCK, "zip", 1, 1},
+			{"b.mov", POLICY_BLOCK, "mov", 1, 2},
+		},
+	},
+	{
+		.title = "adblock TLD",
+		.format = LIST_FMT_ADBLOCK,
+		.text = "! TLDs\n||zip^\n",
+		.entries = 1,
+		.lookups = {
+			{"a.zip", POLICY_BLOCK, "zip", 1, 2},
+		},
+	},
+	{
+		.title = "dnsmasq allowlist",
+		.format = LIST_FMT_DNSMASQ,
+		.allow = 1,
+		.text = "server=/one.example/\n"            /* 1 */
+		        "server=/two.example/#\n"           /* 2 */
+		        "server=/three.example/192.0.2.1\n" /* 3 */
+		        "address=/four.example/0.0.0.0\n",  /* 4 */
+		.entries = 4,
+		.lookups = {
+			{"one.example", POLICY_ALLOW, "one.example", 0, 1},
+			{"two.example", POLICY_ALLOW, "two.example", 0, 2},
+			{"three.example", POLICY_ALLOW, "three.example", 0, 3},
+			{"four.example", POLICY_ALLOW, "four.example", 0, 4},
 		},
 	},
 	{
