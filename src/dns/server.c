@@ -247,7 +247,7 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
                           const struct sockaddr *src, const struct sockaddr *dst,
                           enum transport tr, const struct policy_match *m, const char *reason,
                           const struct dns_chain *c, int upto, const char *target,
-                          const char *ip, const uint8_t *addr, int family)
+                          const char *ip, const uint8_t *addr, int family, int truncated)
 {
 	struct evbuf *b = emit_buf(&w->em);
 	char tb[16], at[INET6_ADDRSTRLEN];
@@ -264,7 +264,9 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	ev_str(b, "rrname", q->name);
 	ev_str(b, "rrtype", tname);
 	ev_str(b, "rcode", "NOERROR");
-	if (addr || c) {
+	if (truncated)
+		ev_bool(b, "truncated", 1);
+	if (!truncated && (addr || c)) {
 		ev_arr(b, "answers");
 		for (int i = 0; c && i <= upto; i++) {
 			char owner[DNS_NAME_TEXT_MAX], alias[DNS_NAME_TEXT_MAX];
@@ -301,7 +303,7 @@ static void emit_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		ev_str(b, "cname", target);
 	if (ip)
 		ev_str(b, "answer_ip", ip);
-	ev_str(b, "answer", addr ? at : "NODATA");
+	ev_str(b, "answer", truncated ? "TRUNCATED" : addr ? at : "NODATA");
 	ev_close(b);
 	emit_commit(&w->em);
 }
@@ -529,6 +531,9 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 	if (c) {
 		size_t n = dns_resp_sinkhole_chain(qq, c, upto, pool ? addr : NULL, w->cfg->ttl,
 		                                   (uint16_t)w->cfg->edns_size, out, cap);
+		if (n > limit) /* the query is reported all the same, with no address */
+			emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ip, NULL,
+			              0, 1);
 		if (n == 0 || n > limit)
 			return 0;
 	}
@@ -563,7 +568,7 @@ static size_t answer_sinkhole(struct dns_worker *w, const struct dns_query *q,
 		memcpy(out + DNS_HDR_LEN, q->qraw, q->qraw_len);
 	}
 	w->n_sinkholed++;
-	emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ip, ap, family);
+	emit_sinkhole(w, q, src, dst, tr, m, reason, c, upto, target, ip, ap, family, 0);
 	return n;
 }
 

@@ -1,5 +1,6 @@
 #include "evsum.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -133,4 +134,13 @@ int evsum_is(const struct evsum *s, enum evsum_key k, const char *str)
 	size_t n = strlen(str);
 	return (s->present >> k & 1) && f->kind == EV_STR && f->strlen == n &&
 	       memcmp(f->str, str, n) == 0;
+}
+
+const struct ev_field *evsum_answer_address(const struct evsum *s)
+{
+	const struct ev_field *a = evsum_get(s, ES_ANSWER);
+	if (a == NULL || a->kind != EV_STR || a->strlen == 0 ||
+	    !(isxdigit((unsigned char)a->str[0]) || a->str[0] == ':'))
+		return NULL;
+	return a;
 }

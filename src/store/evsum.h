@@ -66,5 +66,7 @@ const struct ev_field *evsum_get(const struct evsum *s, enum evsum_key k);
 const struct ev_field *evsum_domain(const struct evsum *s);
 /* Whether a string field equals the C string. */
 int evsum_is(const struct evsum *s, enum evsum_key k, const char *str);
+/* sinkhole.answer when it is an address (not NODATA or TRUNCATED), else NULL. */
+const struct ev_field *evsum_answer_address(const struct evsum *s);
 
 #endif

@@ -504,9 +504,8 @@ static int pg_send(struct sink *s, const struct queue_batch *b, char *err, size_
 		/* a sinkholed answer raises its address's last_seen, stored or not */
 		int touch =
 		    evsum_is(&es, ES_EVENT_TYPE, "dns") && evsum_is(&es, ES_ACTION, "sinkhole");
-		const struct ev_field *ans = evsum_get(&es, ES_ANSWER);
-		if (touch && (ans == NULL || ans->kind != EV_STR || ans->strlen == 0 ||
-		              ans->str[0] == 'N'))
+		const struct ev_field *ans = evsum_answer_address(&es);
+		if (ans == NULL)
 			touch = 0;
 		int is_session = session_row_extract(rec, len, &sr);
 		int is_payload = keep && payload_row_extract(rec, len, &pr);

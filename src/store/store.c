@@ -388,8 +388,8 @@ static void apply(struct store *s, const struct evsum *es)
 			row_failed(s, "sinkhole map");
 	} else if (evsum_is(es, ES_EVENT_TYPE, "dns") && evsum_is(es, ES_ACTION, "sinkhole")) {
 		const struct ev_field *ts = evsum_get(es, ES_TIMESTAMP),
-		                      *ans = evsum_get(es, ES_ANSWER);
-		if (ts && ans && ans->kind == EV_STR && ans->strlen && ans->str[0] != 'N')
+		                      *ans = evsum_answer_address(es);
+		if (ts && ans)
 			touch(s, ans->str, ans->strlen, ts->i);
 	}
 }

@@ -113,17 +113,20 @@ def test_a_chain_longer_than_a_udp_answer_goes_whole_over_tcp(st):
     m = re.search(r"MSG SIZE\s+rcvd: (\d+)", d.stdout)
     assert m and int(m.group(1)) > 4096, d.stdout
     assert "status: NOERROR" in d.stdout and " tc" not in d.stdout.split("flags:")[1][:20]
-    # the truncated answer is not reported: the two over TCP are
-    ev = st.wait_dns_event(LONG[0], count=2)[-1]
+    # the truncated answer is reported (no address), then the two over TCP
+    evs = st.wait_dns_event(LONG[0], count=3)
+    assert [e["sinkhole"]["answer"] for e in evs].count("TRUNCATED") == 1
+    ev = evs[-1]
     assert ev["sinkhole"]["cname"] == "c2.evil.test"
     assert len(ev["dns"]["answers"]) == 10
 
 
-def test_a_truncated_sinkhole_answer_is_neither_reported_nor_mapped(res):
+def test_a_truncated_sinkhole_answer_is_reported_without_an_address(res):
     """The sinkhole answer that does not fit over UDP is replaced by a
-    truncated stub: no event and no pool address for an answer the client
-    never got (the address was taken, and an event written, before). Its
-    retry over TCP gets both."""
+    truncated stub: the query is reported (a client that never retries was
+    still looking for the name), but with no address and no pool mapping for
+    an answer the client never got (before, the address was taken and the
+    event named it). Its retry over TCP gets both."""
     target = "tc.evil.test"
     up = res.dnsmasq([f"host-record={target},127.0.9.1",
                       "host-record=marker.evil.test,127.0.9.2"] +
@@ -137,13 +140,15 @@ def test_a_truncated_sinkhole_answer_is_neither_reported_nor_mapped(res):
     # truncated answer would be too.
     st.query("marker.evil.test", "A")
     st.wait_dns_event("marker.evil.test")
-    assert st.dns_events(LONG[0]) == []
+    evs = st.dns_events(LONG[0])
+    assert len(evs) == 1 and evs[0]["sinkhole"]["answer"] == "TRUNCATED", evs
+    assert evs[0]["dns"]["truncated"] is True and "answers" not in evs[0]["dns"]
     assert [e for e in st.events("sinkhole_map")
             if e["sinkhole_map"]["domain"] == target] == []
     r = st.query(LONG[0], "A", proto="tcp")
     addr = chain(r)[-1][2]
     assert addr.startswith("127.66."), chain(r)
-    ev = st.wait_dns_event(LONG[0])[0]
+    ev = st.wait_dns_event(LONG[0], count=2)[-1]
     assert ev["sinkhole"]["answer"] == addr and ev["proto"] == "TCP", ev
     maps = harness.wait_until(
         lambda: [e for e in st.events("sinkhole_map")
