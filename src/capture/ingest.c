@@ -544,6 +544,17 @@ int capture_ingest_main(int argc, char **argv)
 		config_free(c);
 		return 1;
 	}
+	/* The lock is taken for every file started: one that cannot be is said once. */
+	int lk = spool_lock(spool);
+	if (lk < 0) {
+		fprintf(stderr, "sinktrap: spool %s: lock %s/.lock: %s\n", spool, spool,
+		        lk == -ELOOP    ? "a symbolic link (never followed); remove it"
+		        : lk == -EINVAL ? "not a regular file; remove it"
+		                        : strerror(-lk));
+		config_free(c);
+		return 1;
+	}
+	spool_unlock(lk);
 	struct recorder_config rc;
 	capture_recorder_config(c, spool, &rc);
 	capture_flow_ids(&rc.flow, spool, 1);
