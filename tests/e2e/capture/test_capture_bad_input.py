@@ -223,3 +223,71 @@ def test_queries_with_nothing(mres, attack):
     r = caplib.cmd(st, "pcap", "--port", "80", check=False)
     assert r.returncode == 2 and b"-w OUT" in r.stderr
     assert caplib.sessions(st, "--host", "192.0.2.1") == []
+
+
+def _pcapng_ns(path, packets, tsoffset=0):
+    """A pcapng of two raw-IP interfaces with if_tsresol 9, the second with
+    if_tsoffset tsoffset (seconds): packets are (raw 64-bit time stamp, UDP source
+    port[, interface]), each a UDP datagram 10.0.0.1:PORT -> 10.0.0.2:53."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        ln = 12 + len(body)
+        return struct.pack("<II", btype, ln) + body + struct.pack("<I", ln)
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    tsresol = struct.pack("<HHB3x", 9, 1, 9)
+    out += block(1, struct.pack("<HHI", 101, 0, 65535) + tsresol + struct.pack("<HH", 0, 0))
+    out += block(1, struct.pack("<HHI", 101, 0, 65535) + tsresol +
+                 struct.pack("<HHq", 14, 8, tsoffset) + struct.pack("<HH", 0, 0))
+    for i, (ts, sport, *ifc) in enumerate(packets):
+        udp = struct.pack(">HHHH", sport, 53, 8 + 4, 0) + struct.pack(">I", i)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        out += block(6, struct.pack("<IIIII", ifc[0] if ifc else 0, ts >> 32, ts & 0xFFFFFFFF, len(ip),
+                                    len(ip)) + ip)
+    path.write_bytes(out)
+
+
+T0 = 1700000000 * 10**9
+HOUR = 3600 * 10**9
+
+
+def test_time_stamp_past_what_a_file_holds(mres, tmp_path):
+    """A packet stamped 2^63 - 1 ns (the pcapng reader's largest time) is taken
+    as the latest time a spool file holds (2106): the flow table's clock goes on
+    counting the time between the packets after it, so two datagrams an hour
+    apart are two UDP sessions, and the spool file, the index and the store
+    give every packet one and the same time."""
+    src = tmp_path / "max.pcapng"
+    _pcapng_ns(src, [(T0, 1000), (0x7FFFFFFF_FFFFFFFF, 2000),
+                     (T0 + 10**9, 3000), (T0 + HOUR, 3000)])
+    st = _st(mres)
+    st.conf["capture"]["udp_timeout"] = "120s"
+    r = caplib.ingest(st, src, check=False)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    ss = caplib.sessions(st, "--port", "3000")
+    assert len(ss) == 2, ss
+    assert all(s["pkts_toserver"] == 1 for s in ss)
+    far = caplib.sessions(st, "--port", "2000")
+    assert len(far) == 1
+    got = caplib.read_pcap(caplib.pcap(st, "--session", far[0]["flow_id"]).stdout)
+    assert [ts for ts, _, _ in got] == [0xFFFFFFFF * 10**9 + 999999999]
+    assert far[0]["start"] == far[0]["end"] and far[0]["start"].startswith("2106-02-07T06:28:15")
+
+
+def test_negative_first_time_stamp(mres, tmp_path):
+    """A first packet stamped long before 1970 (an interface's if_tsoffset of
+    -9 * 10^9 s) is taken as 1970-01-01: its session times out as any other,
+    instead of never (its idle time, from a time that far back, overflowed)."""
+    src = tmp_path / "neg.pcapng"
+    _pcapng_ns(src, [(0, 2000, 1), (T0, 3000), (T0 + HOUR, 3000)], tsoffset=-9 * 10**9)
+    st = _st(mres)
+    st.conf["capture"]["udp_timeout"] = "120s"
+    r = caplib.ingest(st, src, check=False)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    far = caplib.sessions(st, "--port", "2000")
+    assert len(far) == 1, far
+    assert far[0]["start"].startswith("1970-01-01T00:00:00"), far
+    assert far[0]["reason"] == "timeout", far
+    assert len(caplib.sessions(st, "--port", "3000")) == 2
