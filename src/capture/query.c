@@ -67,6 +67,7 @@ struct query {
 	int port;                   /* -1 = any */
 	int proto;                  /* -1 = any */
 	int64_t since_ns, until_ns; /* INT64_MIN / INT64_MAX = open */
+	int have_time;              /* --since or --until given */
 	const char *cid;
 	const char *domain;
 	long limit;
@@ -223,6 +224,7 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 				    ch == O_SINCE ? "since" : "until", optarg);
 				return -1;
 			}
+			q->have_time = 1;
 			break;
 		case O_CID:
 			q->cid = optarg;
@@ -1810,11 +1812,11 @@ int capture_pcap_main(int argc, char **argv)
 		        j.q.json ? "json" : "limit");
 		return 2;
 	}
-	if ((j.q.have_session || j.q.cid) &&
-	    (j.q.host || j.q.have_net || j.q.port >= 0 || j.q.proto >= 0 || j.q.domain)) {
+	if ((j.q.have_session || j.q.cid) && (j.q.host || j.q.have_net || j.q.port >= 0 ||
+	                                      j.q.proto >= 0 || j.q.domain || j.q.have_time)) {
 		fprintf(stderr,
-		        "sinktrap: --%s names one session: --host, --net, --port, --proto and "
-		        "--domain do not go with it (--bpf does)\n",
+		        "sinktrap: --%s names one session: --host, --net, --port, --proto, "
+		        "--since, --until and --domain do not go with it (--bpf does)\n",
 		        j.q.have_session ? "session" : "community-id");
 		return 2;
 	}

@@ -291,3 +291,23 @@ def test_negative_first_time_stamp(mres, tmp_path):
     assert far[0]["start"].startswith("1970-01-01T00:00:00"), far
     assert far[0]["reason"] == "timeout", far
     assert len(caplib.sessions(st, "--port", "3000")) == 2
+
+
+def test_one_session_refuses_a_time_window(mres, tmp_path):
+    """--session and --community-id name one session: --since and --until are
+    refused with a usage error as the other filters are, not ignored (which gave
+    the whole session for a window that held none of it)."""
+    src = tmp_path / "udp.pcapng"
+    _pcapng_ns(src, [(T0, 3000), (T0 + 10**9, 3000)])
+    st = _st(mres)
+    caplib.ingest(st, src)
+    s = caplib.sessions(st)[0]
+    for name, value in (("--session", s["flow_id"]), ("--community-id", s["community_id"])):
+        assert len(caplib.read_pcap(caplib.pcap(st, name, value).stdout)) == 2
+        for window in (("--since", "@1800000000"), ("--until", "@1600000000"),
+                       ("--since", "@1600000000", "--until", "@1800000000")):
+            r = caplib.pcap(st, name, value, *window, check=False)
+            assert r.returncode == 2, (name, window, r)
+            assert f"{name} names one session: --host, --net, --port, --proto, --since, " \
+                   "--until and --domain do not go with it".encode() in r.stderr, r.stderr
+            assert r.stdout == b""
