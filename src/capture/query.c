@@ -712,7 +712,11 @@ struct pcapjob {
 	int64_t shift;       /* added to the clock given to frags (scan_again) */
 	int64_t frags_max;   /* the latest time given to frags */
 	int failed;          /* a later window could not be found: the output is cut */
+	uint64_t unreadable; /* wanted packets whose record could not be read: left out */
 };
+
+/* Unreadable packets named one by one; the rest are counted at the end. */
+#define UNREADABLE_SAID 10
 
 static void source_init(struct source *s)
 {
@@ -1706,6 +1710,20 @@ static int source_fill(struct pcapjob *j, struct source *s)
 	return 0;
 }
 
+/*
+ * A wanted packet whose record cannot be read: the capture changed since its
+ * packets were indexed (cut, overwritten). Named (the first few), left out,
+ * and the command fails; what can be read still goes out.
+ */
+static void unreadable(struct pcapjob *j, const struct source *s, uint64_t off, const char *why)
+{
+	if (++j->unreadable <= UNREADABLE_SAID)
+		fprintf(stderr,
+		        "sinktrap: %s: the packet at offset %" PRIu64 " cannot be read (%s); "
+		        "left out\n",
+		        s->path, off, why);
+}
+
 /* Next wanted packet of a source into s->cur (s->have = 0 at the end, when what it
  * held is let go). */
 static void source_next(struct pcapjob *j, struct source *s)
@@ -1714,9 +1732,18 @@ static void source_next(struct pcapjob *j, struct source *s)
 	for (;;) {
 		while (s->pos < s->n) {
 			uint64_t off = s->offs[s->pos++];
-			if (pcapfile_reader_seek(s->r, off) < 0 ||
-			    pcapfile_reader_next(s->r, &s->cur) != 1)
-				continue; /* beyond what is readable */
+			int rc = pcapfile_reader_seek(s->r, off);
+			if (rc < 0) {
+				unreadable(j, s, off, strerror(-rc));
+				continue;
+			}
+			rc = pcapfile_reader_next(s->r, &s->cur);
+			if (rc != 1) {
+				unreadable(j, s, off,
+				           rc < 0 ? pcapfile_reader_error(s->r)
+				                  : "past the end of the file");
+				continue;
+			}
 			if (filter_mode(j) &&
 			    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
 				continue;
@@ -2012,6 +2039,16 @@ int capture_pcap_main(int argc, char **argv)
 	if (other_link)
 		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
 		        other_link);
+	if (j.unreadable) {
+		fprintf(stderr,
+		        "sinktrap: %" PRIu64
+		        " packet%s could not be read from the spool%s; the "
+		        "capture written lacks %s\n",
+		        j.unreadable, j.unreadable == 1 ? "" : "s",
+		        j.unreadable > UNREADABLE_SAID ? " (the first ones named above)" : "",
+		        j.unreadable == 1 ? "it" : "them");
+		status = 1;
+	}
 	if (j.failed) {
 		status = 1;
 	} else if (written == 0) {

@@ -311,3 +311,32 @@ def test_one_session_refuses_a_time_window(mres, tmp_path):
             assert f"{name} names one session: --host, --net, --port, --proto, --since, " \
                    "--until and --domain do not go with it".encode() in r.stderr, r.stderr
             assert r.stdout == b""
+
+
+def test_indexed_packet_unreadable(mres, tmp_path):
+    """A spool file damaged after it was indexed (a record header overwritten):
+    `pcap --session` writes the packets it can read, names the file and the
+    offset it could not read, and exits 1 (it wrote fewer packets, exit 0)."""
+    src = tmp_path / "five.pcapng"
+    _pcapng_ns(src, [(T0 + i * 10**9, 3000) for i in range(5)])
+    st = _st(mres)
+    caplib.ingest(st, src)
+    ss = caplib.sessions(st)
+    assert len(ss) == 1
+    fid = ss[0]["flow_id"]
+    assert len(caplib.read_pcap(caplib.pcap(st, "--session", fid).stdout)) == 5
+    name = caplib.spool_files(st)[0]
+    path = caplib.spool(st) / name
+    data = bytearray(path.read_bytes())
+    offs = _records(bytes(data))
+    assert len(offs) == 5
+    data[offs[2] + 8:offs[2] + 12] = struct.pack("<I", 0x7FFFFFF0)  # an absurd caplen
+    path.write_bytes(bytes(data))
+    r = caplib.pcap(st, "--session", fid, check=False)
+    _no_crash(r)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert f"{path}: the packet at offset {offs[2]} cannot be read (" in err, err
+    assert "1 packet could not be read from the spool; the capture written lacks it" in err
+    got = caplib.read_pcap(r.stdout)
+    assert [ts for ts, _, _ in got] == [T0 + i * 10**9 for i in (0, 1, 3, 4)]
