@@ -665,21 +665,30 @@ static void *copy_thread(void *arg)
 			c->rc = -ENOMEM;
 			return NULL;
 		}
-		while (left > 0) {
+		while (left > 0 && c->rc == 0) {
 			ssize_t m = pread(c->in, buf, left < bs ? left : bs, in_off);
 			if (m <= 0) {
 				if (m < 0 && errno == EINTR)
 					continue;
 				break;
 			}
-			if (pwrite(c->out, buf, (size_t)m, out_off) != m) {
-				c->rc = -EIO;
-				break;
-			}
 			in_off += m;
-			out_off += m;
-			left -= (uint64_t)m;
-			c->done += (uint64_t)m;
+			/* a short write is followed by another: the one that cannot
+			 * write anything says why (a full disk, a file size limit) */
+			for (ssize_t put = 0; put < m;) {
+				ssize_t w =
+				    pwrite(c->out, buf + put, (size_t)(m - put), out_off);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					c->rc = w < 0 ? -errno : -EIO;
+					break;
+				}
+				put += w;
+				out_off += w;
+				left -= (uint64_t)w;
+				c->done += (uint64_t)w;
+			}
 		}
 		free(buf);
 		break;

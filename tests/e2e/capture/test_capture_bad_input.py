@@ -340,3 +340,33 @@ def test_indexed_packet_unreadable(mres, tmp_path):
     assert "1 packet could not be read from the spool; the capture written lacks it" in err
     got = caplib.read_pcap(r.stdout)
     assert [ts for ts, _, _ in got] == [T0 + i * 10**9 for i in (0, 1, 3, 4)]
+
+
+def test_full_spool_on_another_file_system(mres, tmp_path):
+    """A classic pcap adopted into a spool on another file system is copied by
+    hand (copy_file_range cannot cross them); the spool filling up says so (no
+    space left, not an I/O error) and the ingest fails with nothing kept."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount)")
+    src = tmp_path / "big.pcap"
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    for i in range(1000):
+        udp = struct.pack(">HHHH", 40000, 53, 8 + 1000, 0) + bytes(1000)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        out += struct.pack("<IIII", 1700000000 + i, 0, len(ip), len(ip)) + ip
+    src.write_bytes(out)
+    sp = tmp_path / "spool"
+    sp.mkdir()
+    caplib.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "sinktrap-test", sp])
+    try:
+        st = mres.sinktrap(caplib.capture_conf({"capture": {"spool": str(sp)}},
+                                               timeouts=caplib.LONG), start=False)
+        r = caplib.ingest(st, src, check=False)
+        _no_crash(r)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert f"big.pcap: copy into {sp}: No space left on device" in err, err
+        assert [p for p in os.listdir(sp) if p.startswith("sinktrap-")] == []
+    finally:
+        caplib.run(["umount", sp])
