@@ -82,6 +82,7 @@ struct recorder {
 	 * sequence order */
 	struct fname *names;
 	size_t nnames, capnames;
+	uint32_t last_seq; /* the last file number taken: numbers only grow (spool_create) */
 
 	/* the finisher: a queue of finished files (under mu), taken in order */
 	pthread_t th;
@@ -105,6 +106,8 @@ static int64_t wall_s(void)
 
 /* ---- file names ---- */
 
+/* Files are added as they are started: by sequence, each number once (a file
+ * dropped empty keeps its number, spool_create never gives it again). */
 static void name_add(struct recorder *r, const struct spool_file *f)
 {
 	if (r->nnames == r->capnames) {
@@ -464,13 +467,15 @@ static int open_file(struct recorder *r, struct out *o, uint32_t linktype)
 		log_warnx("%s: index: out of memory", r->spool);
 		return -ENOMEM;
 	}
-	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group, &o->file);
+	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group,
+	                      r->last_seq, &o->file);
 	if (fd < 0) {
 		r->retry_ms = now + RETRY_MS;
 		log_warnx("%s: cannot start a capture file: %s", r->spool, strerror(-fd));
 		iw_put(r, iw);
 		return fd;
 	}
+	r->last_seq = o->file.seq;
 	int rc = pcapfile_writer_open(&o->w, fd, r->cfg.format, linktype, r->cfg.snaplen, err,
 	                              sizeof(err));
 	if (rc < 0) {
@@ -732,7 +737,8 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	/* A file still being written is taken as it is now: the reader stops where
 	 * the copy does. */
 	pcapfile_reader_set_limit(rd, (uint64_t)st.st_size);
-	int fd = spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, &file);
+	int fd =
+	    spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, r->last_seq, &file);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot start a capture file: %s", r->spool,
 		         strerror(-fd));
@@ -740,6 +746,7 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		pcapfile_reader_close(&rd);
 		return fd;
 	}
+	r->last_seq = file.seq;
 	struct index_writer *iw = iw_get(r);
 	if (iw == NULL) {
 		snprintf(err, errlen, "index: out of memory");

@@ -266,7 +266,7 @@ static int max_seq(const char *dir, uint32_t *out)
 }
 
 int spool_create(const char *dir, int64_t now, int pcapng, uid_t owner, gid_t group,
-                 struct spool_file *f)
+                 uint32_t after, struct spool_file *f)
 {
 	char path[4096];
 	uint32_t seq;
@@ -275,6 +275,8 @@ int spool_create(const char *dir, int64_t now, int pcapng, uid_t owner, gid_t gr
 		return lk;
 	if ((rc = max_seq(dir, &seq)) < 0)
 		goto out;
+	if (seq < after) /* a file of its own dropped since: its number is not reused */
+		seq = after;
 	if (seq == UINT32_MAX) {
 		rc = -EOVERFLOW;
 		goto out;

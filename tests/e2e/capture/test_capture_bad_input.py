@@ -370,3 +370,26 @@ def test_full_spool_on_another_file_system(mres, tmp_path):
         assert [p for p in os.listdir(sp) if p.startswith("sinktrap-")] == []
     finally:
         caplib.run(["umount", sp])
+
+
+def test_file_dropped_empty_keeps_its_number(mres, tmp_path):
+    """A classic pcap whose first record is broken is adopted into a spool file
+    that gets no packet and is dropped; the next file (a pcapng converted into a
+    pcapng spool: another name) must not take its number, or the sessions in it
+    name the dropped file, which never existed (nor was ever marked expired)."""
+    broken = tmp_path / "broken.pcap"
+    hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    broken.write_bytes(hdr + struct.pack("<IIII", 1700000000, 0, 0x7FFFFFF0, 20) + bytes(20))
+    good = tmp_path / "good.pcapng"
+    _pcapng_ns(good, [(T0 + i * 10**9, 3000) for i in range(3)])
+    st = mres.sinktrap(caplib.capture_conf({"capture": {"format": "pcapng"}},
+                                           timeouts=caplib.LONG), start=False)
+    r = caplib.ingest(st, broken, good, check=False)
+    _no_crash(r)
+    assert r.returncode == 1 and b"broken.pcap: caplen" in r.stderr, r.stderr
+    files = set(caplib.spool_files(st))
+    assert len(files) == 1, files
+    ss = caplib.sessions(st)
+    assert len(ss) == 1 and ss[0]["pkts_toserver"] == 3
+    for s in ss:
+        assert s["pcap_first"] in files and s["pcap_last"] in files, (s, files)
