@@ -618,7 +618,7 @@ int capture_sessions_main(int argc, char **argv)
 struct target {
 	uint64_t flow_id;
 	struct decode_key key;
-	int ports; /* the key's ports are known (TCP, UDP, SCTP) */
+	int ports; /* the key's ports are known (TCP, UDP, SCTP; ICMP once matched) */
 	int64_t lo_ns, hi_ns;
 	uint32_t seq_first, seq_last; /* 0 = any file */
 	char cid[COMMUNITYID_STRLEN];
@@ -1000,9 +1000,29 @@ static int key_eq_dir(const struct decode_key *k, const struct target *t, int re
 	return k->sport == sp && k->dport == dp;
 }
 
-static int key_matches(const struct decode_key *k, const struct target *t)
+/*
+ * A session's row has no ports for ICMP, but the flow table keys ICMP by type
+ * and its counterpart (or code), as the session's Community ID (seed: the
+ * configured one) does: a packet whose key gives that Community ID is the
+ * session's, and its key's ports are the session's from then on. Other ICMP
+ * between the same hosts (an unreachable beside an echo) is another session.
+ */
+static int key_matches(const struct decode_key *k, struct target *t, uint16_t seed)
 {
-	return key_eq_dir(k, t, 0) || key_eq_dir(k, t, 1);
+	char cid[COMMUNITYID_STRLEN];
+	if (!key_eq_dir(k, t, 0) && !key_eq_dir(k, t, 1))
+		return 0;
+	if (t->ports || (t->key.proto != 1 && t->key.proto != 58) || !t->cid[0])
+		return 1;
+	if (communityid_compute(seed, k->family, k->src, k->dst, k->proto, k->sport, k->dport,
+	                        cid) < 0 ||
+	    strcmp(cid, t->cid))
+		return 0;
+	int rev = memcmp(k->src, t->key.src, 16) != 0;
+	t->key.sport = rev ? k->dport : k->sport;
+	t->key.dport = rev ? k->sport : k->dport;
+	t->ports = 1;
+	return 1;
 }
 
 /*
@@ -1219,10 +1239,10 @@ static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *off
 		return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	for (size_t i = 0; i < j->nt; i++) {
-		const struct target *t = &j->t[i];
+		struct target *t = &j->t[i];
 		if (fl->last_ns < t->lo_ns - 1000000 || fl->first_ns > t->hi_ns + 1000000)
 			continue;
-		if (key_matches(&fl->key, t))
+		if (key_matches(&fl->key, t, j->cid_seed))
 			return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	return 0;
@@ -1256,8 +1276,8 @@ static void scan_match(struct pcapjob *j, struct source *s, const struct decode_
 		return;
 	}
 	for (size_t i = 0; i < j->nt; i++) {
-		const struct target *t = &j->t[i];
-		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t)) {
+		struct target *t = &j->t[i];
+		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t, j->cid_seed)) {
 			add_off(j, s, offset);
 			return;
 		}
