@@ -27,6 +27,10 @@
  * index writer: a hand-over waits only when this many are (the finisher a
  * whole set of open files behind), so at most 2 * MAX_OPEN writers exist. */
 #define MAX_JOBS MAX_OPEN
+/* Files finished to make room for another link type, from one rotation to the
+ * next (an ingested capture): link types taking turns past MAX_OPEN would
+ * otherwise make one file a packet, each start listing the whole spool. */
+#define MAX_ROOM (8 * MAX_OPEN)
 
 struct fname {
 	uint32_t seq;
@@ -75,6 +79,7 @@ struct recorder {
 	struct index_writer *adopt_iw;
 	uint32_t adopt_seq;
 	uint64_t uses;
+	unsigned room;    /* files finished for room since finish_files (MAX_ROOM) */
 	int64_t retry_ms; /* after a failure, no new file before this */
 
 	/* names of the files made here, by sequence (increasing), and which of
@@ -446,6 +451,7 @@ static int finish_out(struct recorder *r, struct out *o)
 static int finish_files(struct recorder *r)
 {
 	int rc = 0;
+	r->room = 0;
 	for (int i = 0; i < MAX_OPEN; i++) {
 		int e = finish_out(r, &r->out[i]);
 		if (rc == 0)
@@ -498,7 +504,8 @@ static int open_file(struct recorder *r, struct out *o, uint32_t linktype)
 /*
  * The file packets of linktype go to: the one being written, or a new one
  * (when all are taken, the longest unused is finished first, its write error
- * in *lost). NULL when none could be started.
+ * in *lost). NULL when none could be started; *lost is then -EMLINK when
+ * MAX_ROOM files were already finished for room.
  */
 static struct out *out_for(struct recorder *r, uint32_t linktype, int *lost)
 {
@@ -515,6 +522,11 @@ static struct out *out_for(struct recorder *r, uint32_t linktype, int *lost)
 		}
 	}
 	if (spare == NULL) {
+		if (r->room >= MAX_ROOM) {
+			*lost = -EMLINK;
+			return NULL;
+		}
+		r->room++;
 		*lost = finish_out(r, lru);
 		spare = lru;
 	}
@@ -583,17 +595,19 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 	uint64_t off;
 	size_t pos;
 
-	r->st.pkts++;
-	r->st.bytes += origlen;
-	if (ts_ns > r->st.last_ts)
-		r->st.last_ts = ts_ns;
 	int lost = 0;
 	struct out *o = r->last;
 	if (o == NULL || o->linktype != linktype) { /* one link type per file */
 		o = out_for(r, linktype, &lost);
 		r->last = o;
 		flow_table_set_file(r->ft, o ? o->file.seq : 0);
+		if (lost == -EMLINK)
+			return lost; /* neither taken nor tracked */
 	}
+	r->st.pkts++;
+	r->st.bytes += origlen;
+	if (ts_ns > r->st.last_ts)
+		r->st.last_ts = ts_ns;
 	rc = decode_packet(linktype, data, caplen, &d);
 	if (rc < 0)
 		r->st.malformed++;
