@@ -678,7 +678,11 @@ int index_writer_save(struct index_writer *w, uint64_t pcap_size, const char *pa
 		set_err(err, errlen, "%s: name too long", path);
 		return -ENAMETOOLONG;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	/* A fresh file, never through a link: the directory may be another user's
+	 * (an ingest as root into the workers' spool). */
+	int fd = -1;
+	if (unlink(tmp) == 0 || errno == ENOENT)
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		rc = -errno;
 		set_err(err, errlen, "%s: %s", tmp, strerror(-rc));

@@ -426,6 +426,16 @@ static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char
 	pcapfile_reader_set_lenient(rd, 1);
 	while ((rc = pcapfile_reader_next(rd, &p)) == 1) {
 		wr = recorder_packet(rec, p.ts_ns, p.data, p.caplen, p.origlen, p.linktype);
+		if (wr == -EMLINK) {
+			snprintf(stop, stoplen,
+			         "packet %" PRIu64 " of link type %u: more link types take "
+			         "turns than the spool can keep files open for, and too many "
+			         "files were finished to make room",
+			         *npkts + 1, p.linktype);
+			wr = 0;
+			rc = 0;
+			break;
+		}
 		if (wr < 0)
 			break;
 		if (++*npkts % (1u << 20) == 0)
@@ -433,7 +443,7 @@ static int convert(struct recorder *rec, const char *path, uint64_t *npkts, char
 	}
 	if (wr == 0 && rc < 0)
 		snprintf(stop, stoplen, "%s", pcapfile_reader_error(rd));
-	else if (wr == 0 && pcapfile_reader_oversized(rd))
+	else if (wr == 0 && !stop[0] && pcapfile_reader_oversized(rd))
 		snprintf(stop, stoplen,
 		         "%" PRIu64 " packets longer than the snaplen (kept whole)",
 		         pcapfile_reader_oversized(rd));
@@ -544,6 +554,17 @@ int capture_ingest_main(int argc, char **argv)
 		config_free(c);
 		return 1;
 	}
+	/* The lock is taken for every file started: one that cannot be is said once. */
+	int lk = spool_lock(spool);
+	if (lk < 0) {
+		fprintf(stderr, "sinktrap: spool %s: lock %s/.lock: %s\n", spool, spool,
+		        lk == -ELOOP    ? "a symbolic link (never followed); remove it"
+		        : lk == -EINVAL ? "not a regular file; remove it"
+		                        : strerror(-lk));
+		config_free(c);
+		return 1;
+	}
+	spool_unlock(lk);
 	struct recorder_config rc;
 	capture_recorder_config(c, spool, &rc);
 	capture_flow_ids(&rc.flow, spool, 1);

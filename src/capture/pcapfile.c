@@ -35,7 +35,7 @@ struct iface {
 	uint32_t snaplen;
 	uint8_t ts_bin; /* resolution is 2^-ts_exp (else 10^-ts_exp) seconds */
 	uint8_t ts_exp;
-	uint64_t ts_off_ns; /* if_tsoffset, as nanoseconds (two's complement) */
+	int64_t ts_off_s; /* if_tsoffset: seconds added to every time stamp */
 };
 
 struct pcapfile_reader {
@@ -248,22 +248,25 @@ static int skip(struct pcapfile_reader *r, uint64_t n)
 	return 0;
 }
 
+/* A time as the writer stores it: [0, PCAPFILE_TS_MAX_NS]. */
+static int64_t ts_clamp(__int128 ns)
+{
+	return ns < 0 ? 0 : ns > PCAPFILE_TS_MAX_NS ? PCAPFILE_TS_MAX_NS : (int64_t)ns;
+}
+
+/* In 128 bits: neither a resolution, a time nor an offset can overflow. */
 static int64_t ts_convert(const struct iface *i, uint64_t t)
 {
-	uint64_t ns;
-	if (i->ts_bin) {
-		unsigned __int128 v = (unsigned __int128)t * 1000000000u;
-		ns = (uint64_t)(v >> i->ts_exp);
-	} else if (i->ts_exp == 9) {
-		ns = t;
-	} else if (i->ts_exp < 9) {
-		ns = t * pow10_tab[9 - i->ts_exp];
-	} else if (i->ts_exp - 9 < 20) {
-		ns = t / pow10_tab[i->ts_exp - 9];
-	} else {
+	__int128 ns;
+	if (i->ts_bin)
+		ns = (__int128)(((unsigned __int128)t * 1000000000u) >> i->ts_exp);
+	else if (i->ts_exp <= 9)
+		ns = (__int128)t * pow10_tab[9 - i->ts_exp];
+	else if (i->ts_exp - 9 < 20)
+		ns = (__int128)(t / pow10_tab[i->ts_exp - 9]);
+	else
 		ns = 0;
-	}
-	return (int64_t)(ns + i->ts_off_ns);
+	return ts_clamp(ns + (__int128)i->ts_off_s * 1000000000);
 }
 
 static int parse_idb(struct pcapfile_reader *r, const uint8_t *p, uint32_t blen)
@@ -290,7 +293,7 @@ static int parse_idb(struct pcapfile_reader *r, const uint8_t *p, uint32_t blen)
 			uint64_t v =
 			    r->be ? ((uint64_t)rd32(r, p + o + 4) << 32 | rd32(r, p + o + 8))
 			          : ((uint64_t)rd32(r, p + o + 8) << 32 | rd32(r, p + o + 4));
-			ifc.ts_off_ns = v * 1000000000u;
+			ifc.ts_off_s = (int64_t)v; /* signed (two's complement) */
 		}
 		o += 4 + padded;
 	}
@@ -442,7 +445,7 @@ static int next_pcap(struct pcapfile_reader *r, struct pcapfile_pkt *pkt)
 		return rfail(r, rc, "read error at offset %" PRIu64, r->pos);
 	pkt->data = p + hl;
 	pkt->offset = r->pos;
-	pkt->ts_ns = (int64_t)sec * 1000000000 + (int64_t)frac * (r->ns ? 1 : 1000);
+	pkt->ts_ns = ts_clamp((__int128)sec * 1000000000 + (__int128)frac * (r->ns ? 1 : 1000));
 	pkt->caplen = caplen;
 	pkt->origlen = origlen;
 	pkt->linktype = r->linktype;

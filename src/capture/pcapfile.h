@@ -53,10 +53,18 @@ enum pcapfile_format {
 	PCAPFILE_PCAPNG,   /* written with nanosecond timestamps */
 };
 
+/*
+ * The latest time a record can carry: a classic pcap's 32-bit seconds. The
+ * reader gives every record a time in [0, PCAPFILE_TS_MAX_NS] (an earlier or
+ * later one is taken as the bound), the range the writer stores, so the flow
+ * table, the index and the spool file agree on every packet's time.
+ */
+#define PCAPFILE_TS_MAX_NS ((int64_t)0xffffffff * 1000000000 + 999999999)
+
 struct pcapfile_pkt {
 	const uint8_t *data; /* borrowed until the next call on the reader */
 	uint64_t offset;     /* of the record (pcap header / pcapng block) in the file */
-	int64_t ts_ns;       /* since the epoch; a simple packet block repeats the last one */
+	int64_t ts_ns;       /* since the epoch (PCAPFILE_TS_MAX_NS); an SPB repeats the last */
 	uint32_t caplen;
 	uint32_t origlen;
 	uint32_t linktype;

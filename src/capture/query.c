@@ -67,6 +67,7 @@ struct query {
 	int port;                   /* -1 = any */
 	int proto;                  /* -1 = any */
 	int64_t since_ns, until_ns; /* INT64_MIN / INT64_MAX = open */
+	int have_time;              /* --since or --until given */
 	const char *cid;
 	const char *domain;
 	long limit;
@@ -223,6 +224,7 @@ static int parse_args(int argc, char **argv, struct query *q, int pcap_cmd)
 				    ch == O_SINCE ? "since" : "until", optarg);
 				return -1;
 			}
+			q->have_time = 1;
 			break;
 		case O_CID:
 			q->cid = optarg;
@@ -616,7 +618,7 @@ int capture_sessions_main(int argc, char **argv)
 struct target {
 	uint64_t flow_id;
 	struct decode_key key;
-	int ports; /* the key's ports are known (TCP, UDP, SCTP) */
+	int ports; /* the key's ports are known (TCP, UDP, SCTP; ICMP once matched) */
 	int64_t lo_ns, hi_ns;
 	uint32_t seq_first, seq_last; /* 0 = any file */
 	char cid[COMMUNITYID_STRLEN];
@@ -710,7 +712,11 @@ struct pcapjob {
 	int64_t shift;       /* added to the clock given to frags (scan_again) */
 	int64_t frags_max;   /* the latest time given to frags */
 	int failed;          /* a later window could not be found: the output is cut */
+	uint64_t unreadable; /* wanted packets whose record could not be read: left out */
 };
+
+/* Unreadable packets named one by one; the rest are counted at the end. */
+#define UNREADABLE_SAID 10
 
 static void source_init(struct source *s)
 {
@@ -994,9 +1000,29 @@ static int key_eq_dir(const struct decode_key *k, const struct target *t, int re
 	return k->sport == sp && k->dport == dp;
 }
 
-static int key_matches(const struct decode_key *k, const struct target *t)
+/*
+ * A session's row has no ports for ICMP, but the flow table keys ICMP by type
+ * and its counterpart (or code), as the session's Community ID (seed: the
+ * configured one) does: a packet whose key gives that Community ID is the
+ * session's, and its key's ports are the session's from then on. Other ICMP
+ * between the same hosts (an unreachable beside an echo) is another session.
+ */
+static int key_matches(const struct decode_key *k, struct target *t, uint16_t seed)
 {
-	return key_eq_dir(k, t, 0) || key_eq_dir(k, t, 1);
+	char cid[COMMUNITYID_STRLEN];
+	if (!key_eq_dir(k, t, 0) && !key_eq_dir(k, t, 1))
+		return 0;
+	if (t->ports || (t->key.proto != 1 && t->key.proto != 58) || !t->cid[0])
+		return 1;
+	if (communityid_compute(seed, k->family, k->src, k->dst, k->proto, k->sport, k->dport,
+	                        cid) < 0 ||
+	    strcmp(cid, t->cid))
+		return 0;
+	int rev = memcmp(k->src, t->key.src, 16) != 0;
+	t->key.sport = rev ? k->dport : k->sport;
+	t->key.dport = rev ? k->sport : k->dport;
+	t->ports = 1;
+	return 1;
 }
 
 /*
@@ -1213,10 +1239,10 @@ static int walk_flow(void *arg, const struct index_flow *fl, const uint64_t *off
 		return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	for (size_t i = 0; i < j->nt; i++) {
-		const struct target *t = &j->t[i];
+		struct target *t = &j->t[i];
 		if (fl->last_ns < t->lo_ns - 1000000 || fl->first_ns > t->hi_ns + 1000000)
 			continue;
-		if (key_matches(&fl->key, t))
+		if (key_matches(&fl->key, t, j->cid_seed))
 			return add_flow_offsets(w->j, w->s, fl, offs);
 	}
 	return 0;
@@ -1250,8 +1276,8 @@ static void scan_match(struct pcapjob *j, struct source *s, const struct decode_
 		return;
 	}
 	for (size_t i = 0; i < j->nt; i++) {
-		const struct target *t = &j->t[i];
-		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t)) {
+		struct target *t = &j->t[i];
+		if (ts_ns >= t->lo_ns && ts_ns <= t->hi_ns && key_matches(k, t, j->cid_seed)) {
 			add_off(j, s, offset);
 			return;
 		}
@@ -1704,6 +1730,20 @@ static int source_fill(struct pcapjob *j, struct source *s)
 	return 0;
 }
 
+/*
+ * A wanted packet whose record cannot be read: the capture changed since its
+ * packets were indexed (cut, overwritten). Named (the first few), left out,
+ * and the command fails; what can be read still goes out.
+ */
+static void unreadable(struct pcapjob *j, const struct source *s, uint64_t off, const char *why)
+{
+	if (++j->unreadable <= UNREADABLE_SAID)
+		fprintf(stderr,
+		        "sinktrap: %s: the packet at offset %" PRIu64 " cannot be read (%s); "
+		        "left out\n",
+		        s->path, off, why);
+}
+
 /* Next wanted packet of a source into s->cur (s->have = 0 at the end, when what it
  * held is let go). */
 static void source_next(struct pcapjob *j, struct source *s)
@@ -1712,9 +1752,18 @@ static void source_next(struct pcapjob *j, struct source *s)
 	for (;;) {
 		while (s->pos < s->n) {
 			uint64_t off = s->offs[s->pos++];
-			if (pcapfile_reader_seek(s->r, off) < 0 ||
-			    pcapfile_reader_next(s->r, &s->cur) != 1)
-				continue; /* beyond what is readable */
+			int rc = pcapfile_reader_seek(s->r, off);
+			if (rc < 0) {
+				unreadable(j, s, off, strerror(-rc));
+				continue;
+			}
+			rc = pcapfile_reader_next(s->r, &s->cur);
+			if (rc != 1) {
+				unreadable(j, s, off,
+				           rc < 0 ? pcapfile_reader_error(s->r)
+				                  : "past the end of the file");
+				continue;
+			}
 			if (filter_mode(j) &&
 			    (s->cur.ts_ns < j->q.since_ns || s->cur.ts_ns > j->q.until_ns))
 				continue;
@@ -1810,11 +1859,11 @@ int capture_pcap_main(int argc, char **argv)
 		        j.q.json ? "json" : "limit");
 		return 2;
 	}
-	if ((j.q.have_session || j.q.cid) &&
-	    (j.q.host || j.q.have_net || j.q.port >= 0 || j.q.proto >= 0 || j.q.domain)) {
+	if ((j.q.have_session || j.q.cid) && (j.q.host || j.q.have_net || j.q.port >= 0 ||
+	                                      j.q.proto >= 0 || j.q.domain || j.q.have_time)) {
 		fprintf(stderr,
-		        "sinktrap: --%s names one session: --host, --net, --port, --proto and "
-		        "--domain do not go with it (--bpf does)\n",
+		        "sinktrap: --%s names one session: --host, --net, --port, --proto, "
+		        "--since, --until and --domain do not go with it (--bpf does)\n",
 		        j.q.have_session ? "session" : "community-id");
 		return 2;
 	}
@@ -2010,6 +2059,16 @@ int capture_pcap_main(int argc, char **argv)
 	if (other_link)
 		fprintf(stderr, "sinktrap: %" PRIu64 " packets of another link type left out\n",
 		        other_link);
+	if (j.unreadable) {
+		fprintf(stderr,
+		        "sinktrap: %" PRIu64
+		        " packet%s could not be read from the spool%s; the "
+		        "capture written lacks %s\n",
+		        j.unreadable, j.unreadable == 1 ? "" : "s",
+		        j.unreadable > UNREADABLE_SAID ? " (the first ones named above)" : "",
+		        j.unreadable == 1 ? "it" : "them");
+		status = 1;
+	}
 	if (j.failed) {
 		status = 1;
 	} else if (written == 0) {

@@ -27,6 +27,10 @@
  * index writer: a hand-over waits only when this many are (the finisher a
  * whole set of open files behind), so at most 2 * MAX_OPEN writers exist. */
 #define MAX_JOBS MAX_OPEN
+/* Files finished to make room for another link type, from one rotation to the
+ * next (an ingested capture): link types taking turns past MAX_OPEN would
+ * otherwise make one file a packet, each start listing the whole spool. */
+#define MAX_ROOM (8 * MAX_OPEN)
 
 struct fname {
 	uint32_t seq;
@@ -75,6 +79,7 @@ struct recorder {
 	struct index_writer *adopt_iw;
 	uint32_t adopt_seq;
 	uint64_t uses;
+	unsigned room;    /* files finished for room since finish_files (MAX_ROOM) */
 	int64_t retry_ms; /* after a failure, no new file before this */
 
 	/* names of the files made here, by sequence (increasing), and which of
@@ -82,6 +87,7 @@ struct recorder {
 	 * sequence order */
 	struct fname *names;
 	size_t nnames, capnames;
+	uint32_t last_seq; /* the last file number taken: numbers only grow (spool_create) */
 
 	/* the finisher: a queue of finished files (under mu), taken in order */
 	pthread_t th;
@@ -105,6 +111,8 @@ static int64_t wall_s(void)
 
 /* ---- file names ---- */
 
+/* Files are added as they are started: by sequence, each number once (a file
+ * dropped empty keeps its number, spool_create never gives it again). */
 static void name_add(struct recorder *r, const struct spool_file *f)
 {
 	if (r->nnames == r->capnames) {
@@ -443,6 +451,7 @@ static int finish_out(struct recorder *r, struct out *o)
 static int finish_files(struct recorder *r)
 {
 	int rc = 0;
+	r->room = 0;
 	for (int i = 0; i < MAX_OPEN; i++) {
 		int e = finish_out(r, &r->out[i]);
 		if (rc == 0)
@@ -464,13 +473,15 @@ static int open_file(struct recorder *r, struct out *o, uint32_t linktype)
 		log_warnx("%s: index: out of memory", r->spool);
 		return -ENOMEM;
 	}
-	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group, &o->file);
+	int fd = spool_create(r->spool, wall_s(), pcapng, r->cfg.owner, r->cfg.group,
+	                      r->last_seq, &o->file);
 	if (fd < 0) {
 		r->retry_ms = now + RETRY_MS;
 		log_warnx("%s: cannot start a capture file: %s", r->spool, strerror(-fd));
 		iw_put(r, iw);
 		return fd;
 	}
+	r->last_seq = o->file.seq;
 	int rc = pcapfile_writer_open(&o->w, fd, r->cfg.format, linktype, r->cfg.snaplen, err,
 	                              sizeof(err));
 	if (rc < 0) {
@@ -493,7 +504,8 @@ static int open_file(struct recorder *r, struct out *o, uint32_t linktype)
 /*
  * The file packets of linktype go to: the one being written, or a new one
  * (when all are taken, the longest unused is finished first, its write error
- * in *lost). NULL when none could be started.
+ * in *lost). NULL when none could be started; *lost is then -EMLINK when
+ * MAX_ROOM files were already finished for room.
  */
 static struct out *out_for(struct recorder *r, uint32_t linktype, int *lost)
 {
@@ -510,6 +522,11 @@ static struct out *out_for(struct recorder *r, uint32_t linktype, int *lost)
 		}
 	}
 	if (spare == NULL) {
+		if (r->room >= MAX_ROOM) {
+			*lost = -EMLINK;
+			return NULL;
+		}
+		r->room++;
 		*lost = finish_out(r, lru);
 		spare = lru;
 	}
@@ -578,17 +595,19 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 	uint64_t off;
 	size_t pos;
 
-	r->st.pkts++;
-	r->st.bytes += origlen;
-	if (ts_ns > r->st.last_ts)
-		r->st.last_ts = ts_ns;
 	int lost = 0;
 	struct out *o = r->last;
 	if (o == NULL || o->linktype != linktype) { /* one link type per file */
 		o = out_for(r, linktype, &lost);
 		r->last = o;
 		flow_table_set_file(r->ft, o ? o->file.seq : 0);
+		if (lost == -EMLINK)
+			return lost; /* neither taken nor tracked */
 	}
+	r->st.pkts++;
+	r->st.bytes += origlen;
+	if (ts_ns > r->st.last_ts)
+		r->st.last_ts = ts_ns;
 	rc = decode_packet(linktype, data, caplen, &d);
 	if (rc < 0)
 		r->st.malformed++;
@@ -665,21 +684,30 @@ static void *copy_thread(void *arg)
 			c->rc = -ENOMEM;
 			return NULL;
 		}
-		while (left > 0) {
+		while (left > 0 && c->rc == 0) {
 			ssize_t m = pread(c->in, buf, left < bs ? left : bs, in_off);
 			if (m <= 0) {
 				if (m < 0 && errno == EINTR)
 					continue;
 				break;
 			}
-			if (pwrite(c->out, buf, (size_t)m, out_off) != m) {
-				c->rc = -EIO;
-				break;
-			}
 			in_off += m;
-			out_off += m;
-			left -= (uint64_t)m;
-			c->done += (uint64_t)m;
+			/* a short write is followed by another: the one that cannot
+			 * write anything says why (a full disk, a file size limit) */
+			for (ssize_t put = 0; put < m;) {
+				ssize_t w =
+				    pwrite(c->out, buf + put, (size_t)(m - put), out_off);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					c->rc = w < 0 ? -errno : -EIO;
+					break;
+				}
+				put += w;
+				out_off += w;
+				left -= (uint64_t)w;
+				c->done += (uint64_t)w;
+			}
 		}
 		free(buf);
 		break;
@@ -723,7 +751,8 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 	/* A file still being written is taken as it is now: the reader stops where
 	 * the copy does. */
 	pcapfile_reader_set_limit(rd, (uint64_t)st.st_size);
-	int fd = spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, &file);
+	int fd =
+	    spool_create(r->spool, wall_s(), 0, r->cfg.owner, r->cfg.group, r->last_seq, &file);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot start a capture file: %s", r->spool,
 		         strerror(-fd));
@@ -731,6 +760,7 @@ int recorder_adopt(struct recorder *r, const char *path, uint64_t *npkts, char *
 		pcapfile_reader_close(&rd);
 		return fd;
 	}
+	r->last_seq = file.seq;
 	struct index_writer *iw = iw_get(r);
 	if (iw == NULL) {
 		snprintf(err, errlen, "index: out of memory");

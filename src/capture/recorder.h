@@ -101,7 +101,10 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
  * packet, or packets buffered before it, could not be written (they are
  * counted in write_errors, the file is finished with the packets that
  * reached it, whole; the packet is still tracked; the next file is tried at
- * most once a second).
+ * most once a second). -EMLINK: a link type without a file being written
+ * when every file is taken and 64 were finished for room since the last
+ * rotation (link types taking turns past the files that can be open at
+ * once); the packet is neither written nor tracked.
  */
 int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
                     uint32_t origlen, uint32_t linktype);

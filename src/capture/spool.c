@@ -163,7 +163,14 @@ int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *fi
 	int lk = spool_lock(dir);
 	if (lk < 0)
 		return lk;
-	FILE *f = fopen(path, "re");
+	/* Root (an ingest) changes files in a directory the workers' user owns: a
+	 * link there is never followed, and a stale temporary name never reused. */
+	int rfd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat rst;
+	FILE *f = NULL;
+	if (rfd >= 0 &&
+	    (fstat(rfd, &rst) < 0 || !S_ISREG(rst.st_mode) || (f = fdopen(rfd, "r")) == NULL))
+		close(rfd);
 	if (f != NULL) {
 		/*
 		 * "capture N" and "ingest N": both name the next free id (a spool
@@ -183,7 +190,11 @@ int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *fi
 	uint64_t base = next > floor ? next : floor;
 	next = base + count;
 	int rc = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		spool_unlock(lk);
+		return -errno;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		rc = -errno;
 	} else {
@@ -210,12 +221,17 @@ int spool_lock(const char *dir)
 	char path[4096];
 	if (path_of(path, sizeof(path), dir, ".lock", "") < 0)
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
-	if (fd < 0)
-		fd = open(path, O_RDONLY |
-		                    O_CLOEXEC); /* made by another user: flock needs no write */
+	/* never a link: made by the spool's owner, it could point anywhere */
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0660);
+	if (fd < 0 && errno != ELOOP) /* made by another user: flock needs no write */
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int e = -errno;
@@ -250,7 +266,7 @@ static int max_seq(const char *dir, uint32_t *out)
 }
 
 int spool_create(const char *dir, int64_t now, int pcapng, uid_t owner, gid_t group,
-                 struct spool_file *f)
+                 uint32_t after, struct spool_file *f)
 {
 	char path[4096];
 	uint32_t seq;
@@ -259,6 +275,8 @@ int spool_create(const char *dir, int64_t now, int pcapng, uid_t owner, gid_t gr
 		return lk;
 	if ((rc = max_seq(dir, &seq)) < 0)
 		goto out;
+	if (seq < after) /* a file of its own dropped since: its number is not reused */
+		seq = after;
 	if (seq == UINT32_MAX) {
 		rc = -EOVERFLOW;
 		goto out;
@@ -318,18 +336,34 @@ int spool_publish(const char *dir, const struct spool_file *f, struct index_writ
 	return rc;
 }
 
+/*
+ * chown a file of the spool by name, never through a link: the spool's owner
+ * may have put anything under that name since it was written. Only a
+ * regular file of one name, root's or already the owner's, is given.
+ */
+static void chown_plain(const char *path, uid_t owner, gid_t group)
+{
+	struct stat st;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+	    (st.st_uid == 0 || st.st_uid == owner) &&
+	    fchownat(fd, "", owner, group, AT_EMPTY_PATH) < 0) {
+		/* left as it is: readable by root, deletable by the spool's owner */
+	}
+	close(fd);
+}
+
 void spool_chown(const char *dir, const struct spool_file *f, uid_t owner, gid_t group)
 {
 	char path[4096];
 	if (owner == (uid_t)-1)
 		return;
-	if (path_of(path, sizeof(path), dir, f->name, "") == 0 &&
-	    chown(path, owner, group) < 0) {
-		/* left as it is: readable by root, deletable by the spool's owner */
-	}
-	if (path_of(path, sizeof(path), dir, f->name, ".idx") == 0 &&
-	    chown(path, owner, group) < 0) {
-	}
+	if (path_of(path, sizeof(path), dir, f->name, "") == 0)
+		chown_plain(path, owner, group);
+	if (path_of(path, sizeof(path), dir, f->name, ".idx") == 0)
+		chown_plain(path, owner, group);
 }
 
 size_t spool_plan(const struct spool_file *files, size_t n, const struct spool_limits *lim,
@@ -469,9 +503,14 @@ static int recover_part(const char *dir, const struct spool_file *f,
 
 	if (path_of(part, sizeof(part), dir, f->name, ".part") < 0)
 		return -ENAMETOOLONG;
-	int fd = open(part, O_RDWR | O_CLOEXEC);
+	int fd = open(part, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd); /* its writer is alive */
 		return 0;

@@ -76,13 +76,15 @@ int spool_lock(const char *dir);
 void spool_unlock(int fd);
 
 /*
- * Start a new file: a fresh sequence number (under the spool lock), then
- * "NAME.part" created (O_EXCL, mode 0640) and flocked. owner/group: chown
- * it ((uid_t)-1 leaves it). Returns the descriptor (the caller closes it
- * after spool_publish) or -errno; *f describes the file.
+ * Start a new file: a fresh sequence number (under the spool lock), above
+ * every file in dir and above after (the last the caller was given: a file
+ * of its own it dropped since, empty, must not lend its number to another
+ * name), then "NAME.part" created (O_EXCL, mode 0640) and flocked.
+ * owner/group: chown it ((uid_t)-1 leaves it). Returns the descriptor (the
+ * caller closes it after spool_publish) or -errno; *f describes the file.
  */
 int spool_create(const char *dir, int64_t now, int pcapng, uid_t owner, gid_t group,
-                 struct spool_file *f);
+                 uint32_t after, struct spool_file *f);
 
 /*
  * Finish a file: its index written as "NAME.idx" (iw over pcap_size bytes),

@@ -223,3 +223,173 @@ def test_queries_with_nothing(mres, attack):
     r = caplib.cmd(st, "pcap", "--port", "80", check=False)
     assert r.returncode == 2 and b"-w OUT" in r.stderr
     assert caplib.sessions(st, "--host", "192.0.2.1") == []
+
+
+def _pcapng_ns(path, packets, tsoffset=0):
+    """A pcapng of two raw-IP interfaces with if_tsresol 9, the second with
+    if_tsoffset tsoffset (seconds): packets are (raw 64-bit time stamp, UDP source
+    port[, interface]), each a UDP datagram 10.0.0.1:PORT -> 10.0.0.2:53."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        ln = 12 + len(body)
+        return struct.pack("<II", btype, ln) + body + struct.pack("<I", ln)
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    tsresol = struct.pack("<HHB3x", 9, 1, 9)
+    out += block(1, struct.pack("<HHI", 101, 0, 65535) + tsresol + struct.pack("<HH", 0, 0))
+    out += block(1, struct.pack("<HHI", 101, 0, 65535) + tsresol +
+                 struct.pack("<HHq", 14, 8, tsoffset) + struct.pack("<HH", 0, 0))
+    for i, (ts, sport, *ifc) in enumerate(packets):
+        udp = struct.pack(">HHHH", sport, 53, 8 + 4, 0) + struct.pack(">I", i)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        out += block(6, struct.pack("<IIIII", ifc[0] if ifc else 0, ts >> 32, ts & 0xFFFFFFFF, len(ip),
+                                    len(ip)) + ip)
+    path.write_bytes(out)
+
+
+T0 = 1700000000 * 10**9
+HOUR = 3600 * 10**9
+
+
+def test_time_stamp_past_what_a_file_holds(mres, tmp_path):
+    """A packet stamped 2^63 - 1 ns (the pcapng reader's largest time) is taken
+    as the latest time a spool file holds (2106): the flow table's clock goes on
+    counting the time between the packets after it, so two datagrams an hour
+    apart are two UDP sessions, and the spool file, the index and the store
+    give every packet one and the same time."""
+    src = tmp_path / "max.pcapng"
+    _pcapng_ns(src, [(T0, 1000), (0x7FFFFFFF_FFFFFFFF, 2000),
+                     (T0 + 10**9, 3000), (T0 + HOUR, 3000)])
+    st = _st(mres)
+    st.conf["capture"]["udp_timeout"] = "120s"
+    r = caplib.ingest(st, src, check=False)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    ss = caplib.sessions(st, "--port", "3000")
+    assert len(ss) == 2, ss
+    assert all(s["pkts_toserver"] == 1 for s in ss)
+    far = caplib.sessions(st, "--port", "2000")
+    assert len(far) == 1
+    got = caplib.read_pcap(caplib.pcap(st, "--session", far[0]["flow_id"]).stdout)
+    assert [ts for ts, _, _ in got] == [0xFFFFFFFF * 10**9 + 999999999]
+    assert far[0]["start"] == far[0]["end"] and far[0]["start"].startswith("2106-02-07T06:28:15")
+
+
+def test_negative_first_time_stamp(mres, tmp_path):
+    """A first packet stamped long before 1970 (an interface's if_tsoffset of
+    -9 * 10^9 s) is taken as 1970-01-01: its session times out as any other,
+    instead of never (its idle time, from a time that far back, overflowed)."""
+    src = tmp_path / "neg.pcapng"
+    _pcapng_ns(src, [(0, 2000, 1), (T0, 3000), (T0 + HOUR, 3000)], tsoffset=-9 * 10**9)
+    st = _st(mres)
+    st.conf["capture"]["udp_timeout"] = "120s"
+    r = caplib.ingest(st, src, check=False)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    far = caplib.sessions(st, "--port", "2000")
+    assert len(far) == 1, far
+    assert far[0]["start"].startswith("1970-01-01T00:00:00"), far
+    assert far[0]["reason"] == "timeout", far
+    assert len(caplib.sessions(st, "--port", "3000")) == 2
+
+
+def test_one_session_refuses_a_time_window(mres, tmp_path):
+    """--session and --community-id name one session: --since and --until are
+    refused with a usage error as the other filters are, not ignored (which gave
+    the whole session for a window that held none of it)."""
+    src = tmp_path / "udp.pcapng"
+    _pcapng_ns(src, [(T0, 3000), (T0 + 10**9, 3000)])
+    st = _st(mres)
+    caplib.ingest(st, src)
+    s = caplib.sessions(st)[0]
+    for name, value in (("--session", s["flow_id"]), ("--community-id", s["community_id"])):
+        assert len(caplib.read_pcap(caplib.pcap(st, name, value).stdout)) == 2
+        for window in (("--since", "@1800000000"), ("--until", "@1600000000"),
+                       ("--since", "@1600000000", "--until", "@1800000000")):
+            r = caplib.pcap(st, name, value, *window, check=False)
+            assert r.returncode == 2, (name, window, r)
+            assert f"{name} names one session: --host, --net, --port, --proto, --since, " \
+                   "--until and --domain do not go with it".encode() in r.stderr, r.stderr
+            assert r.stdout == b""
+
+
+def test_indexed_packet_unreadable(mres, tmp_path):
+    """A spool file damaged after it was indexed (a record header overwritten):
+    `pcap --session` writes the packets it can read, names the file and the
+    offset it could not read, and exits 1 (it wrote fewer packets, exit 0)."""
+    src = tmp_path / "five.pcapng"
+    _pcapng_ns(src, [(T0 + i * 10**9, 3000) for i in range(5)])
+    st = _st(mres)
+    caplib.ingest(st, src)
+    ss = caplib.sessions(st)
+    assert len(ss) == 1
+    fid = ss[0]["flow_id"]
+    assert len(caplib.read_pcap(caplib.pcap(st, "--session", fid).stdout)) == 5
+    name = caplib.spool_files(st)[0]
+    path = caplib.spool(st) / name
+    data = bytearray(path.read_bytes())
+    offs = _records(bytes(data))
+    assert len(offs) == 5
+    data[offs[2] + 8:offs[2] + 12] = struct.pack("<I", 0x7FFFFFF0)  # an absurd caplen
+    path.write_bytes(bytes(data))
+    r = caplib.pcap(st, "--session", fid, check=False)
+    _no_crash(r)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert f"{path}: the packet at offset {offs[2]} cannot be read (" in err, err
+    assert "1 packet could not be read from the spool; the capture written lacks it" in err
+    got = caplib.read_pcap(r.stdout)
+    assert [ts for ts, _, _ in got] == [T0 + i * 10**9 for i in (0, 1, 3, 4)]
+
+
+def test_full_spool_on_another_file_system(mres, tmp_path):
+    """A classic pcap adopted into a spool on another file system is copied by
+    hand (copy_file_range cannot cross them); the spool filling up says so (no
+    space left, not an I/O error) and the ingest fails with nothing kept."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount)")
+    src = tmp_path / "big.pcap"
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    for i in range(1000):
+        udp = struct.pack(">HHHH", 40000, 53, 8 + 1000, 0) + bytes(1000)
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])) + udp
+        out += struct.pack("<IIII", 1700000000 + i, 0, len(ip), len(ip)) + ip
+    src.write_bytes(out)
+    sp = tmp_path / "spool"
+    sp.mkdir()
+    caplib.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "sinktrap-test", sp])
+    try:
+        st = mres.sinktrap(caplib.capture_conf({"capture": {"spool": str(sp)}},
+                                               timeouts=caplib.LONG), start=False)
+        r = caplib.ingest(st, src, check=False)
+        _no_crash(r)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert f"big.pcap: copy into {sp}: No space left on device" in err, err
+        assert [p for p in os.listdir(sp) if p.startswith("sinktrap-")] == []
+    finally:
+        caplib.run(["umount", sp])
+
+
+def test_file_dropped_empty_keeps_its_number(mres, tmp_path):
+    """A classic pcap whose first record is broken is adopted into a spool file
+    that gets no packet and is dropped; the next file (a pcapng converted into a
+    pcapng spool: another name) must not take its number, or the sessions in it
+    name the dropped file, which never existed (nor was ever marked expired)."""
+    broken = tmp_path / "broken.pcap"
+    hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    broken.write_bytes(hdr + struct.pack("<IIII", 1700000000, 0, 0x7FFFFFF0, 20) + bytes(20))
+    good = tmp_path / "good.pcapng"
+    _pcapng_ns(good, [(T0 + i * 10**9, 3000) for i in range(3)])
+    st = mres.sinktrap(caplib.capture_conf({"capture": {"format": "pcapng"}},
+                                           timeouts=caplib.LONG), start=False)
+    r = caplib.ingest(st, broken, good, check=False)
+    _no_crash(r)
+    assert r.returncode == 1 and b"broken.pcap: caplen" in r.stderr, r.stderr
+    files = set(caplib.spool_files(st))
+    assert len(files) == 1, files
+    ss = caplib.sessions(st)
+    assert len(ss) == 1 and ss[0]["pkts_toserver"] == 3
+    for s in ss:
+        assert s["pcap_first"] in files and s["pcap_last"] in files, (s, files)

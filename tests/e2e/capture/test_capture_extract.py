@@ -10,6 +10,7 @@ fragment's ports, as the flow table and the indexes have them."""
 import json
 import os
 import shutil
+import struct
 
 import pytest
 
@@ -210,3 +211,54 @@ def test_fragments_in_a_file_without_index(mres, tmp_path):
     assert caplib.read_pcap(caplib.pcap(st, "--port", "5353").stdout) == by_index
     for fid, want in sess.items():
         assert caplib.read_pcap(caplib.pcap(st, "--session", fid).stdout) == want, fid
+
+
+def _icmp_pcap(path):
+    """An echo between two hosts with port unreachables from the answering one
+    in between: two ICMP sessions of the same addresses (raw IP, classic pcap).
+    Returns the packets' times of each: (echo, unreachable)."""
+    a, b = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 2])
+
+    def ip(src, dst, payload):
+        return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, 1, 0,
+                           src, dst) + payload
+    inner = ip(a, b, struct.pack(">HHHH", 40000, 53, 8, 0))
+    pkts = []
+    for i in range(3):
+        pkts.append(("echo", ip(a, b, struct.pack(">BBHHH", 8, 0, 0, 7, i) + b"ping")))
+        pkts.append(("echo", ip(b, a, struct.pack(">BBHHH", 0, 0, 0, 7, i) + b"ping")))
+        pkts.append(("unreach", ip(b, a, struct.pack(">BBHI", 3, 3, 0, 0) + inner)))
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    times = {"echo": [], "unreach": []}
+    for n, (kind, p) in enumerate(pkts):
+        sec, usec = 1700000000, n * 100000
+        out += struct.pack("<IIII", sec, usec, len(p), len(p)) + p
+        times[kind].append(sec * 10**9 + usec * 1000)
+    path.write_bytes(out)
+    return times["echo"], times["unreach"]
+
+
+def test_icmp_sessions_of_the_same_hosts_without_index(mres, tmp_path):
+    """An echo and port unreachables between the same two hosts are two
+    sessions (the flow table keys ICMP by type): `pcap --session` gives each its
+    own packets through the index, and the same without it (the capture
+    scanned, the session's Community ID telling the ICMP exchanges apart)."""
+    src = tmp_path / "icmp.pcap"
+    echo, unreach = _icmp_pcap(src)
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    caplib.ingest(st, src)
+    ss = caplib.sessions(st, "--proto", "icmp")
+    assert len(ss) == 2, ss
+    want = {}
+    for s in ss:
+        got = [ts for ts, _, _ in caplib.read_pcap(caplib.pcap(st, "--session",
+                                                               s["flow_id"]).stdout)]
+        assert got in (echo, unreach), got
+        want[s["flow_id"]] = got
+    assert sorted(want.values()) == sorted([echo, unreach])
+    for f in caplib.spool(st).glob("*.idx"):
+        f.unlink()
+    for fid, times in want.items():
+        r = caplib.pcap(st, "--session", fid, check=False)
+        assert r.returncode == 0, r.stderr
+        assert [ts for ts, _, _ in caplib.read_pcap(r.stdout)] == times, fid

@@ -376,6 +376,40 @@ def test_pcapng_of_link_types_taking_turns(mres, tmp_path):
     assert {ss[0]["pcap_first"], ss[0]["pcap_last"]} == set(files)
 
 
+def test_link_types_taking_turns_past_the_open_files(mres, tmp_path):
+    """A pcapng whose packets cycle through nine link types, one more than the
+    spool keeps files open for: each packet would finish a file and start one.
+    After 64 files finished for room the ingest stops with a message: at most
+    8 + 64 spool files, holding the packets before the stop, not one file per
+    packet."""
+    def block(btype, body):
+        body += b"\0" * (-len(body) % 4)
+        ln = 12 + len(body)
+        return struct.pack("<II", btype, ln) + body + struct.pack("<I", ln)
+    links = [1, 101, 228, 229, 113, 0, 108, 12, 14]
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    for lt in links:
+        out += block(1, struct.pack("<HHI", lt, 0, 65535))
+    for i in range(300):
+        frame = bytes(40) + struct.pack(">I", i)
+        ts = (1700000000 + i) * 1000000
+        out += block(6, struct.pack("<IIIII", i % len(links), ts >> 32, ts & 0xFFFFFFFF,
+                                    len(frame), len(frame)) + frame)
+    src = tmp_path / "nine.pcapng"
+    src.write_bytes(out)
+    st = mres.sinktrap(caplib.capture_conf(timeouts=caplib.LONG), start=False)
+    r = caplib.ingest(st, src, check=False)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert (f"{src}: packet 73 of link type {links[72 % 9]}: more link types take turns "
+            "than the spool can keep files open for") in err, err
+    assert "the 72 packets before it are ingested" in err, err
+    files = caplib.spool_files(st)
+    assert len(files) == 72, len(files)
+    n = sum(len(caplib.read_pcap(caplib.spool(st) / f)) for f in files)
+    assert n == 72
+
+
 def test_ingest_as_root_into_a_new_spool_leaves_it_to_the_workers(mres):
     """`sinktrap ingest` run as root before the daemon ever ran: the spool it
     makes, and every file and index in it, belong to the workers' user, so the

@@ -291,9 +291,9 @@ static void test_create_sequence(void **state)
 	char name[SPOOL_NAME_MAX];
 	spool_name_make(name, sizeof(name), 100, 41, 0);
 	make_file(name, 10);
-	int fa = spool_create(test_dir, 200, 0, (uid_t)-1, (gid_t)-1, &a);
+	int fa = spool_create(test_dir, 200, 0, (uid_t)-1, (gid_t)-1, 0, &a);
 	assert_true(fa >= 0);
-	int fb = spool_create(test_dir, 100, 1, (uid_t)-1, (gid_t)-1, &b);
+	int fb = spool_create(test_dir, 100, 1, (uid_t)-1, (gid_t)-1, 0, &b);
 	assert_true(fb >= 0);
 	assert_int_equal(a.seq, 42);
 	assert_int_equal(b.seq, 43); /* the part file counts too */
@@ -321,12 +321,12 @@ static void test_create_sequence(void **state)
 static void test_recover_not_a_capture(void **state)
 {
 	struct spool_file a, b;
-	int fa = spool_create(test_dir, 300, 0, (uid_t)-1, (gid_t)-1, &a);
+	int fa = spool_create(test_dir, 300, 0, (uid_t)-1, (gid_t)-1, 0, &a);
 	assert_true(fa >= 0);
 	static const char junk[64] = "this is not a capture file, whatever its name says";
 	assert_int_equal(write(fa, junk, sizeof(junk)), (ssize_t)sizeof(junk));
 	close(fa);
-	int fb = spool_create(test_dir, 301, 0, (uid_t)-1, (gid_t)-1, &b);
+	int fb = spool_create(test_dir, 301, 0, (uid_t)-1, (gid_t)-1, 0, &b);
 	assert_true(fb >= 0);
 	close(fb);
 	struct notes nt = {0, "", ""};
@@ -347,7 +347,7 @@ static void test_recover(void **state)
 	struct pcapfile_pkt p;
 	struct pcapfile_writer *w;
 	char err[256];
-	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, &f);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, 0, &f);
 	assert_true(fd >= 0);
 	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)),
 	                 0);
@@ -408,7 +408,7 @@ static void attack_file(struct spool_file *f, long *n)
 	struct pcapfile_pkt p;
 	struct pcapfile_writer *w;
 	char err[256];
-	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, f);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, 0, f);
 	assert_true(fd >= 0);
 	assert_int_equal(pcapfile_writer_open(&w, fd, PCAPFILE_PCAP, 1, 0, err, sizeof(err)),
 	                 0);
@@ -470,7 +470,7 @@ static void test_recover_corrupt_index(void **state)
 	char err[256];
 	for (int i = 0; i < SPOOL_RECOVER_DEEP; i++)
 		attack_file(&f[i], &n);
-	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, &part);
+	int fd = spool_create(test_dir, 1000, 0, (uid_t)-1, (gid_t)-1, 0, &part);
 	assert_true(fd >= 0);
 	close(fd); /* nothing written: removed by recovery */
 	assert_true(index_sound(&f[0], n));
