@@ -293,7 +293,10 @@ const sessions = (state) => listView('Sessions', '/api/sessions',
   [...sessionCols().slice(0, 9), ['domain', (r) => r.domain], ...sessionCols().slice(9)],
   (v) => h('p', {}, v.session
     ? pcapButton(v.session)
-    : h('a', { href: '/api/pcap' + query({ host: v.host, port: v.port, proto: v.proto, domain: v.domain, since: v.since, until: v.until, community_id: v.community_id }), class: 'button', download: 'sinktrap.pcap' }, 'Download all matching packets (PCAP)')))(state);
+    // a Community ID names its sessions alone: the download takes no other filter
+    : v.community_id
+      ? h('a', { href: '/api/pcap' + query({ community_id: v.community_id }), class: 'button', download: 'sinktrap.pcap' }, 'Download every packet of this Community ID (PCAP)')
+      : h('a', { href: '/api/pcap' + query({ host: v.host, port: v.port, proto: v.proto, domain: v.domain, since: v.since, until: v.until }), class: 'button', download: 'sinktrap.pcap' }, 'Download all matching packets (PCAP)')))(state);
 
 const evCols = [
   ['time', (r) => fmtTime(r.ts)], ['host', (r) => (r.src_ip ? hostLink(r.src_ip) : '')],

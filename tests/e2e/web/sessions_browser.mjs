@@ -55,7 +55,20 @@ try {
   const [dl2] = await Promise.all([page.waitForEvent('download'), all.click()]);
   const udpFile = path.join(outdir, 'udp-' + dl2.suggestedFilename());
   await dl2.saveAs(udpFile);
-  console.log(JSON.stringify({ shown, picked, rows, file, udpRows, udpFile }));
+
+  // A Community ID with a time window: the list takes both, the download the
+  // Community ID alone (the command refuses a window with it).
+  const cidCol = heads.indexOf('community id');
+  const cid = (await page.locator(`#view tbody tr td:nth-child(${cidCol + 1})`).allTextContents())[0];
+  await page.fill('#view form input[name="proto"]', '');
+  await page.fill('#view form input[name="community_id"]', cid);
+  await page.fill('#view form input[name="since"]', '2001-01-01T00:00:00Z');
+  await page.click('#view form button');
+  const byCid = page.locator('#view a.button', { hasText: 'Community ID' });
+  await byCid.waitFor();
+  const cidHref = await byCid.getAttribute('href');
+  const cidStatus = (await page.request.get(base + cidHref)).status();
+  console.log(JSON.stringify({ shown, picked, rows, file, udpRows, udpFile, cid, cidHref, cidStatus }));
 } catch (e) {
   failed = e && e.stack ? e.stack : String(e);
 } finally {

@@ -5,6 +5,7 @@ import json
 import sqlite3
 import struct
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -106,6 +107,9 @@ def test_sessions_page_in_chromium(cap, tmp_path):
     r = cap.st.run_cmd("pcap", "--proto", "udp", "-w", str(tmp_path / "udp.pcap"))
     assert r.returncode == 0, r.stderr
     assert Path(got["udpFile"]).read_bytes() == (tmp_path / "udp.pcap").read_bytes()
+    # a Community ID's download takes no other filter, so it is not refused
+    assert got["cidHref"] == "/api/pcap?community_id=" + quote(got["cid"], safe=""), got
+    assert got["cidStatus"] == 200, got
 
 
 def test_pcap_download_by_domain_and_proto(cap, tmp_path):
