@@ -10,6 +10,7 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -81,6 +82,14 @@ static const char *const denied[] = {
 
 #if !defined(__SANITIZE_ADDRESS__) && !defined(FUZZING)
 /*
+ * An argument the kernel takes as an int (an ioctl or fcntl command, a
+ * protocol, a socket option): the filter sees all 64 bits of the register, the
+ * kernel the low 32, so a rule that refuses a value compares those alone; an
+ * equality on the whole register would let the value with high bits set by.
+ */
+#define INT_ARG 0xffffffffULL
+
+/*
  * The socket families and types a worker without packet sockets may make
  * (Unix, IPv4, IPv6, netlink; streams, datagrams, sequenced packets: so
  * netlink only as datagrams, and the C library's own netlink look-ups, made
@@ -141,9 +150,10 @@ static int deny_connect(scmp_filter_ctx ctx)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(sendmmsg), 1,
 		                      SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, MSG_FASTOPEN));
 	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setsockopt), 2,
-		                      SCMP_A1(SCMP_CMP_EQ, IPPROTO_TCP),
-		                      SCMP_A2(SCMP_CMP_EQ, TCP_FASTOPEN_CONNECT));
+		rc = seccomp_rule_add(
+		    ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setsockopt), 2,
+		    SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, IPPROTO_TCP),
+		    SCMP_A2(SCMP_CMP_MASKED_EQ, INT_ARG, TCP_FASTOPEN_CONNECT));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 2,
 		                      SCMP_A0(SCMP_CMP_NE, AF_UNIX),
@@ -152,7 +162,7 @@ static int deny_connect(scmp_filter_ctx ctx)
 	 * SCTP_SOCKOPT_CONNECTX: no SCTP socket at all */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-		                      SCMP_A2(SCMP_CMP_EQ, IPPROTO_SCTP));
+		                      SCMP_A2(SCMP_CMP_MASKED_EQ, INT_ARG, IPPROTO_SCTP));
 	return rc;
 }
 #endif
@@ -185,6 +195,17 @@ static int deny_signals(scmp_filter_ctx ctx)
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_send_signal),
 		                      0);
+	/* A descriptor's owner is signalled by the kernel (SIGIO, or any signal
+	 * F_SETSIG names) when it is ready: naming another process as the owner
+	 * would signal it. */
+	static const unsigned long owner_fcntl[] = {F_SETOWN, F_SETOWN_EX, F_SETSIG};
+	for (size_t i = 0; i < sizeof(owner_fcntl) / sizeof(owner_fcntl[0]) && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(fcntl), 1,
+		                      SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, owner_fcntl[i]));
+	static const unsigned long owner_ioctl[] = {FIOSETOWN, SIOCSPGRP};
+	for (size_t i = 0; i < sizeof(owner_ioctl) / sizeof(owner_ioctl[0]) && rc == 0; i++)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+		                      SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, owner_ioctl[i]));
 	return rc;
 }
 #endif
@@ -228,10 +249,10 @@ int sandbox_lockdown(const char *worker, unsigned flags)
 	/* No keystrokes into a terminal the worker still has (a run in the foreground). */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-		                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TIOCSTI));
+		                      SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, TIOCSTI));
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
-		                      SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)TIOCLINUX));
+		                      SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, TIOCLINUX));
 	/* Every thread: those made before (the web server's, the capture's finisher)
 	 * as well as this one and those it makes. */
 	if (rc == 0)

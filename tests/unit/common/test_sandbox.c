@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <linux/if_ether.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
@@ -214,6 +215,9 @@ static void connect_body(void *arg)
 	        socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP));
 	refused("socket(AF_INET6, SOCK_STREAM, IPPROTO_SCTP)",
 	        socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_SCTP));
+	/* the kernel reads the protocol as an int: high bits do not hide it */
+	refused("socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP | 1 << 32)",
+	        syscall(SYS_socket, AF_INET, SOCK_STREAM, (long)IPPROTO_SCTP | 1L << 32));
 	/* a UDP reply, sendmsg and sendto alike, still goes */
 	int u = socket(AF_INET, SOCK_DGRAM, 0);
 	allowed("socket(AF_INET, SOCK_DGRAM)", u);
@@ -289,6 +293,29 @@ static void signal_body(void *arg)
 	/* no keystrokes into a terminal */
 	char c = 'x';
 	refused("ioctl(TIOCSTI)", ioctl(0, TIOCSTI, &c));
+	refused("ioctl(TIOCSTI | 1 << 32)",
+	        syscall(SYS_ioctl, 0, (unsigned long)TIOCSTI | 1UL << 32, &c));
+	/* no other process as a descriptor's owner: the kernel would signal it */
+	int p[2];
+	if (pipe(p) < 0) {
+		say("pipe: %s", strerror(errno));
+		return;
+	}
+	refused("fcntl(F_SETOWN, parent)", fcntl(p[0], F_SETOWN, getppid()));
+	refused("fcntl(F_SETOWN | 1 << 32, parent)",
+	        syscall(SYS_fcntl, p[0], (unsigned long)F_SETOWN | 1UL << 32, getppid()));
+	struct f_owner_ex ox = {F_OWNER_PID, getppid()};
+	refused("fcntl(F_SETOWN_EX, parent)", fcntl(p[0], F_SETOWN_EX, &ox));
+	refused("fcntl(F_SETSIG, SIGKILL)", fcntl(p[0], F_SETSIG, SIGKILL));
+	int owner = getppid();
+	refused("ioctl(FIOSETOWN, parent)", ioctl(p[0], FIOSETOWN, &owner));
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	refused("ioctl(SIOCSPGRP, parent)", ioctl(u, SIOCSPGRP, &owner));
+	allowed("fcntl(F_GETOWN)", fcntl(p[0], F_GETOWN));
+	allowed("fcntl(F_SETFL, O_NONBLOCK)", fcntl(p[0], F_SETFL, O_NONBLOCK));
+	close(u);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_signals_to_itself_only(void **state)
