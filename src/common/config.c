@@ -254,10 +254,21 @@ static int parse_bool(const char *v, int *out)
 }
 
 /* "65536", "64k", "8M", "1G" (powers of 1024). */
+/* A number's text starts with a digit (or a minus and a digit, when signed):
+ * strtol would also take spaces and a plus sign before it. */
+static int number_text(const char *v, int sign)
+{
+	if (sign && *v == '-')
+		v++;
+	return isdigit((unsigned char)*v);
+}
+
 static int parse_size(const char *v, int64_t *out)
 {
 	char *end;
 	errno = 0;
+	if (!number_text(v, 0))
+		return -1;
 	long long n = strtoll(v, &end, 10);
 	if (end == v || errno || n < 0)
 		return -1;
@@ -288,6 +299,8 @@ static int parse_portset(const char *v, struct portset *ps, char *err, size_t er
 		char *end;
 		while (*s == ' ')
 			s++;
+		if (!number_text(s, 0))
+			goto bad;
 		long a = strtol(s, &end, 10), b;
 		if (end == s || a < 1 || a > 65535)
 			goto bad;
@@ -295,6 +308,8 @@ static int parse_portset(const char *v, struct portset *ps, char *err, size_t er
 		s = end;
 		if (*s == '-') {
 			const char *t = s + 1;
+			if (!number_text(t, 0))
+				goto bad;
 			b = strtol(t, &end, 10);
 			if (end == t || b < a || b > 65535)
 				goto bad;
@@ -307,10 +322,12 @@ static int parse_portset(const char *v, struct portset *ps, char *err, size_t er
 		}
 		while (*s == ' ')
 			s++;
-		if (*s == ',')
-			s++;
-		else if (*s != '\0')
+		if (*s == ',') {
+			if (*++s == '\0')
+				goto bad; /* a list that ends with a comma */
+		} else if (*s != '\0') {
 			goto bad;
+		}
 	}
 	return 0;
 bad:
@@ -395,7 +412,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		char *end;
 		errno = 0;
 		long n = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || errno || n < k->min || n > k->max)
+		if (!number_text(v, 1) || *end != '\0' || errno || n < k->min || n > k->max)
 			perr(p, p->line, "%s: '%s' is not a number from %ld to %ld", k->name, v,
 			     k->min, k->max);
 		else
@@ -403,9 +420,21 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		break;
 	}
 	case K_USER:
-		if (p->check_files && *v && getpwnam(v) == NULL) {
-			perr(p, p->line, "%s: no user '%s' on this host", k->name, v);
-			break;
+		if (p->check_files && *v) {
+			const struct passwd *pw = getpwnam(v);
+			if (pw == NULL) {
+				perr(p, p->line, "%s: no user '%s' on this host", k->name, v);
+				break;
+			}
+			if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+				/* the workers would keep root, or root's group */
+				perr(p, p->line,
+				     "%s: '%s' has %s 0: the workers must run as an "
+				     "unprivileged "
+				     "user",
+				     k->name, v, pw->pw_uid == 0 ? "uid" : "group");
+				break;
+			}
 		}
 		/* FALLTHROUGH */
 	case K_STR:
@@ -578,8 +607,9 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		char *end;
 		errno = 0;
 		long n = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || errno || n < 0 || n > 65535)
-			perr(p, p->line, "%s: '%s' is not a port (0-65535)", k->name, v);
+		if (!number_text(v, 0) || *end != '\0' || errno || n < k->min || n > k->max)
+			perr(p, p->line, "%s: '%s' is not a port from %ld to %ld", k->name, v,
+			     k->min, k->max);
 		else
 			*(int *)field = (int)n;
 		break;
@@ -697,7 +727,7 @@ static void set_key(struct parser *p, const struct key *k, const char *v)
 		long n = strtol(v, &end, 10);
 		if (*end == '%')
 			end++;
-		if (*v == '\0' || *end != '\0' || errno || n < k->min || n > k->max)
+		if (!number_text(v, 0) || *end != '\0' || errno || n < k->min || n > k->max)
 			perr(p, p->line, "%s: '%s' is not a percentage from %ld to %ld",
 			     k->name, v, k->min, k->max);
 		else

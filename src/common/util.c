@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -391,10 +392,24 @@ int set_err_code(int code, char *err, size_t errlen, const char *fmt, ...)
 
 int parse_duration_ms(const char *v, long max_ms, long *out)
 {
+	/* Decimal digits, maybe a fraction, then the unit: no sign, exponent,
+	 * hexadecimal, infinity or space, which strtod would take. */
+	const char *q = v;
+	while (isdigit((unsigned char)*q))
+		q++;
+	if (q == v)
+		return -1;
+	if (*q == '.') {
+		const char *f = ++q;
+		while (isdigit((unsigned char)*q))
+			q++;
+		if (q == f)
+			return -1;
+	}
 	char *end;
 	errno = 0;
 	double d = strtod(v, &end);
-	if (end == v || errno || !(d >= 0))
+	if (end != q || errno || !(d >= 0))
 		return -1;
 	if (!strcmp(end, "ms"))
 		;

@@ -100,6 +100,25 @@ static const struct bad bads[] = {
     {"[web]\nlisten = localhost:8080\n",
      "t.conf:2: listen: 'localhost:8080': 'localhost' is not an IPv4 or IPv6 address"},
     {"[events]\nsyslog = udp://\n", "t.conf:2: syslog 'udp://': '': missing host"},
+    /* the trap listens on redirect_port and the 15 ports after it */
+    {"[trap]\nredirect_port = 65530\n",
+     "t.conf:2: redirect_port: '65530' is not a port from 0 to 65520"},
+    {"[trap]\ntproxy_port = +80\n",
+     "t.conf:2: tproxy_port: '+80' is not a port from 0 to 65535"},
+    {"[dns]\nttl = +300\n", "t.conf:2: ttl: '+300' is not a number from 0 to 604800"},
+    {"[dns]\nupstream_timeout = 1e3\n",
+     "t.conf:2: upstream_timeout: '1e3' is not a duration from 100ms to 30s"},
+    {"[capture]\nmin_free = %\n", "t.conf:2: min_free: '%' is not a percentage from 0 to 99"},
+    {"[trap]\nports = 21,\n",
+     "t.conf:2: ports: '21,' is not a list of ports and ranges (21,25,8000-8100) within "
+     "1-65535"},
+    {"[trap]\nports = +21\n",
+     "t.conf:2: ports: '+21' is not a list of ports and ranges (21,25,8000-8100) within "
+     "1-65535"},
+    {"[trap]\nports = 21- 25\n",
+     "t.conf:2: ports: '21- 25' is not a list of ports and ranges (21,25,8000-8100) within "
+     "1-65535"},
+    {"[events]\njson_max_size = +1G\n", NULL},
 };
 
 static void test_errors(void **state)
@@ -107,6 +126,12 @@ static void test_errors(void **state)
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		struct cfg_errors e;
 		struct config *c = parse(bads[i].text, &e);
+		if (bads[i].expect == NULL) { /* refused: the message is checked elsewhere */
+			if (c != NULL)
+				fail_msg("case %zu: '%s' taken", i, bads[i].text);
+			cfg_errors_free(&e);
+			continue;
+		}
 		assert_null(c);
 		assert_true(e.n >= 1);
 		if (strcmp(e.msg[0], bads[i].expect) != 0)
@@ -158,6 +183,21 @@ static void test_files_and_user_checked(void **state)
 	c = config_parse("t.conf", text, strlen(text), 0, &e);
 	assert_non_null(c);
 	config_free(c);
+}
+
+/* The workers' user is not root, nor in root's group. */
+static void test_user_not_root(void **state)
+{
+	(void)state;
+	static const char text[] = "[sinktrap]\nuser = root\n[dns]\nenabled = no\n";
+	struct cfg_errors e;
+	struct config *c = config_parse("t.conf", text, strlen(text), 1, &e);
+	assert_null(c);
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.msg[0],
+	                    "t.conf:2: user: 'root' has uid 0: the workers must run as "
+	                    "an unprivileged user");
+	cfg_errors_free(&e);
 }
 
 /* Every error is reported, not just the first. */
@@ -250,10 +290,15 @@ static void test_embedded_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),       cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_banner_kept),   cmocka_unit_test(test_files_and_user_checked),
-	    cmocka_unit_test(test_all_errors),    cmocka_unit_test(test_missing_list),
-	    cmocka_unit_test(test_upstream_loop), cmocka_unit_test(test_embedded_default),
+	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_banner_kept),
+	    cmocka_unit_test(test_files_and_user_checked),
+	    cmocka_unit_test(test_user_not_root),
+	    cmocka_unit_test(test_all_errors),
+	    cmocka_unit_test(test_missing_list),
+	    cmocka_unit_test(test_upstream_loop),
+	    cmocka_unit_test(test_embedded_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
