@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	}
 	/* Long flags of `firewall`, taken out before getopt sees them. */
 	enum trap_fw_mode fw = TRAP_FW_PRINT;
-	for (int i = 2; i < argc; i++) {
+	for (int i = 2; i < argc && !strcmp(cmd, "firewall"); i++) {
 		if (strcmp(argv[i], "--apply") && strcmp(argv[i], "--remove"))
 			continue;
 		fw = argv[i][2] == 'a' ? TRAP_FW_APPLY : TRAP_FW_REMOVE;
@@ -198,6 +198,14 @@ int main(int argc, char **argv)
 	}
 	if (debug)
 		log_level_set(LOG_LVL_DEBUG);
+	/* A file named without -c is not taken for the configuration in silence. */
+	if (optind < argc && strcmp(cmd, "check") != 0 && strcmp(cmd, "firewall") != 0) {
+		fprintf(
+		    stderr,
+		    "sinktrap %s: unexpected argument '%s' (the configuration is -c FILE)\n",
+		    cmd, argv[optind]);
+		return 2;
+	}
 
 	if (!strcmp(cmd, "run"))
 		return parent_run(conf);

@@ -138,6 +138,21 @@ def test_check_config_missing_file(cfg):
     assert str(missing) in r.stderr
 
 
+@pytest.mark.parametrize("cmd", ["check-config", "run", "dns"])
+def test_a_file_named_without_c_is_refused(cfg, cmd):
+    """`sinktrap check-config FILE` (no -c) must not check the embedded default
+    and say OK, nor `run FILE` run it: the stray argument is a usage error."""
+    bad = cfg.dir / "bad.conf"
+    bad.write_text("[dns]\nbogus = 1\n")
+    r = sinktrap(cmd, bad, timeout=10)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert f"unexpected argument '{bad}'" in r.stderr
+    assert "configuration OK" not in r.stdout
+    # --apply belongs to firewall alone
+    r = sinktrap("check-config", "--apply", timeout=10)
+    assert r.returncode == 2 and "configuration OK" not in r.stdout
+
+
 def test_dns_worker_alone_prints_events(res):
     up = res.dnsmasq(["address=/#/127.0.9.9"])
     bl = harness.write_list(res.path("alone.plain"), ["alone.test"])
