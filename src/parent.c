@@ -864,11 +864,18 @@ static void on_signal(int fd, uint32_t events, void *arg)
 			reap(p);
 			break;
 		case SIGHUP:
+			if (p->stopping)
+				break; /* a reload would start what the stop ended */
 			log_info("SIGHUP: reloading");
 			reload(p);
 			break;
 		case SIGTERM:
 		case SIGINT:
+			/* Once: a second signal read after the first stop (a second
+			 * Ctrl-C, a stop sent twice) found the store down and started
+			 * a new one to stop again. */
+			if (p->stopping)
+				break;
 			log_info("stopping");
 			stop_all(p);
 			loop_break(p->loop);

@@ -172,3 +172,32 @@ def test_a_restart_after_overlapping_reloads_loads_the_last_one_taken(res):
     harness.wait_until(st.probe, 120, what="the restarted dns worker to answer")
     assert sinkholed(st, "y.v1.test"), st.log()
     assert not sinkholed(st, "y.v0.test") and not sinkholed(st, "y.v2.test")
+
+
+def test_a_second_sigterm_during_the_stop_starts_nothing(res):
+    """A stop that takes a while (here the store waits out its grace for a
+    syslog receiver that reads nothing) and a second SIGTERM meanwhile (a
+    second Ctrl-C): the second is ignored; before, it was read after the first
+    stop had ended and found the store down, so a new store was started to be
+    stopped again."""
+    import socket
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(4)
+    port = lsn.getsockname()[1]
+    st = res.sinktrap({"dns": {"mode": "allowlist"},
+                       "events": {"syslog": f"tcp://127.0.0.1:{port} name=slow resend=20s"}})
+    lsn.settimeout(10)
+    conn, _ = lsn.accept()  # accepted, never read: the stop waits its grace
+    for i in range(5):
+        st.query(f"n{i}.twice.test")
+    st.wait_dns_event("n4.twice.test")
+    st.proc.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    st.proc.signal(signal.SIGTERM)
+    assert st.proc.wait(60) == 0
+    log = st.log()
+    assert log.count("started store worker") == 1, log
+    assert "before stopping" not in log, log
+    conn.close()
+    lsn.close()
