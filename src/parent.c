@@ -81,6 +81,8 @@ struct parent {
 	int web_fd; /* the [web] listening socket, -1 = none */
 	uid_t uid;
 	gid_t gid;
+	gid_t groups[64]; /* the user's supplementary groups (group 0 left out) */
+	int ngroups;
 	int drop;
 	int stopping;
 	int ready;            /* every worker said it is up once (READY=1 sent) */
@@ -232,7 +234,8 @@ static void worker_narrow(struct parent *p, const char *name, uint64_t keep)
 	if (p->drop) {
 		if (keep)
 			prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
-		if (setgroups(0, NULL) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+		if (setgroups((size_t)p->ngroups, p->groups) < 0 ||
+		    setresgid(p->gid, p->gid, p->gid) < 0 ||
 		    setresuid(p->uid, p->uid, p->uid) < 0)
 			fatal("dropping privileges to %s", p->cfg->user);
 		if (keep)
@@ -897,6 +900,25 @@ static int resolve_user(struct parent *p)
 	p->uid = pw->pw_uid;
 	p->gid = pw->pw_gid;
 	p->drop = pw->pw_uid != 0;
+	/* Its groups as a login would have them (a key readable by group
+	 * ssl-cert, say), all but root's. */
+	gid_t all[64];
+	int n = (int)(sizeof(all) / sizeof(all[0]));
+	if (getgrouplist(pw->pw_name, pw->pw_gid, all, &n) < 0) {
+		log_warnx("[sinktrap] user '%s' is in more than %zu groups: only its own group "
+		          "is kept",
+		          p->cfg->user, sizeof(all) / sizeof(all[0]));
+		n = 0;
+	}
+	p->ngroups = 0;
+	for (int i = 0; i < n; i++) {
+		if (all[i] == 0) {
+			log_warnx("[sinktrap] user '%s' is in group 0: the workers leave it",
+			          p->cfg->user);
+			continue;
+		}
+		p->groups[p->ngroups++] = all[i];
+	}
 	return 0;
 }
 

@@ -174,3 +174,36 @@ def test_an_earlier_root_state_directory_is_taken_over(res):
     assert owner_mode(state)[:2] == (NOBODY, NOBODY)
     assert owner_mode(db)[:2] == (NOBODY, NOBODY)
     assert f"state_dir {state}: given to the workers' user nobody" in st.log()
+
+
+def test_workers_keep_their_users_supplementary_groups(res):
+    """A worker runs with its user's groups as a login gives them (a TLS key
+    readable by group ssl-cert, say), group 0 left out; before, every
+    supplementary group was dropped."""
+    import grp
+    import pwd
+    import subprocess
+    group, user = "sinktrap-tgrp", "sinktrap-tusr"
+    for cmd in (["userdel", user], ["groupdel", group]):
+        subprocess.run(cmd, capture_output=True)
+    subprocess.run(["groupadd", "--system", group], check=True)
+    st = None
+    try:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", "--user-group", "-G", f"{group},root", user],
+                       check=True)
+        gid = grp.getgrnam(group).gr_gid
+        pw = pwd.getpwnam(user)
+        st = res.sinktrap({"sinktrap": {"user": user}, "dns": {"mode": "allowlist"}})
+        status = harness.proc_status(st.worker_pid("store"))
+        groups = {int(g) for g in status["Groups"].split()}
+        assert gid in groups, status
+        assert 0 not in groups, status
+        assert int(status["Uid"].split()[0]) == pw.pw_uid
+        assert int(status["Gid"].split()[0]) == pw.pw_gid
+        assert f"user '{user}' is in group 0: the workers leave it" in st.log()
+    finally:
+        if st is not None:
+            st.close()  # no process of the user's left: userdel refuses then
+        subprocess.run(["userdel", user], capture_output=True)
+        subprocess.run(["groupdel", group], capture_output=True)
