@@ -204,6 +204,14 @@ int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *fi
 		    snprintf(text, sizeof(text), "capture %llu\ningest %llu\n", next, next);
 		if (write(fd, text, (size_t)len) != len || fsync(fd) < 0)
 			rc = errno ? -errno : -EIO;
+		/* Root's ingest leaves it to the spool's owner, the workers' user, who
+		 * reads it next (a file it cannot read: ids by time, which may meet
+		 * those of the ingest). */
+		struct stat dst;
+		if (rc == 0 && geteuid() == 0 && fstatat(AT_FDCWD, dir, &dst, 0) == 0 &&
+		    (dst.st_uid != 0 || dst.st_gid != 0) &&
+		    fchown(fd, dst.st_uid, dst.st_gid) < 0)
+			rc = -errno;
 		close(fd);
 		if (rc == 0 && rename(tmp, path) < 0)
 			rc = -errno;

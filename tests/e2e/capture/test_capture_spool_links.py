@@ -73,6 +73,8 @@ def test_ingest_as_root_never_writes_through_a_link_in_the_spool(mres, tmp_path)
         _unchanged(v)
     assert not (sp / ".flow-ids").is_symlink()
     assert b"capture " in (sp / ".flow-ids").read_bytes()
+    # the counter is the spool owner's, who reads it next
+    assert (sp / ".flow-ids").stat().st_uid == harness.nobody_uid()
     files = caplib.spool_files(st)
     assert len(files) == 1 and files[0].endswith("-0000000001.pcap"), files
     assert (sp / (files[0] + ".idx")).is_file() and not (sp / (files[0] + ".idx")).is_symlink()
