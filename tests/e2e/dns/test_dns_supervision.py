@@ -39,7 +39,10 @@ def test_workers_run_as_the_configured_user(res, user):
         assert u == [pw.pw_uid] * 4, f"{comm} runs with uids {u}"
         assert g == [pw.pw_gid] * 4, f"{comm} runs with gids {g}"
         assert nnp == "1", f"{comm} may gain privileges"
-        assert harness.proc_status(pid)["Groups"] == "", f"{comm} kept supplementary groups"
+        # the user's own groups, as a login has them (never root's, nor group 0)
+        groups = sorted(int(x) for x in harness.proc_status(pid)["Groups"].split())
+        want = sorted(set(os.getgrouplist(pw.pw_name, pw.pw_gid)) - {0})
+        assert groups == want, f"{comm} runs in groups {groups}, not {want}"
     assert uids(st.pid)[0][1] == 0  # the parent keeps root to reopen lists
     assert harness.a_records(st.query("priv.test"))
 
