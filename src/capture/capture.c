@@ -300,6 +300,7 @@ static void emit_stats(struct capture_worker *w)
 	ev_int(b, "ifdrops", (int64_t)ifdrop);
 	ev_int(b, "written", (int64_t)rs.written);
 	ev_int(b, "write_errors", (int64_t)rs.write_errors);
+	ev_int(b, "linktype_refused", (int64_t)rs.refused);
 	ev_int(b, "nonip", (int64_t)rs.nonip);
 	ev_int(b, "malformed", (int64_t)rs.malformed);
 	ev_int(b, "flows_active", rs.flows.active);

@@ -80,6 +80,7 @@ struct recorder {
 	uint32_t adopt_seq;
 	uint64_t uses;
 	unsigned room;    /* files finished for room since finish_files (MAX_ROOM) */
+	int64_t room_ms;  /* when recorder_tick last let room start again */
 	int64_t retry_ms; /* after a failure, no new file before this */
 
 	/* names of the files made here, by sequence (increasing), and which of
@@ -601,8 +602,12 @@ int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint
 		o = out_for(r, linktype, &lost);
 		r->last = o;
 		flow_table_set_file(r->ft, o ? o->file.seq : 0);
-		if (lost == -EMLINK)
-			return lost; /* neither taken nor tracked */
+		if (lost == -EMLINK) { /* neither taken nor tracked: counted */
+			r->st.pkts++;
+			r->st.bytes += origlen;
+			r->st.refused++;
+			return lost;
+		}
 	}
 	r->st.pkts++;
 	r->st.bytes += origlen;
@@ -879,6 +884,14 @@ void recorder_expire(struct recorder *r, int64_t now_ns)
 
 void recorder_tick(struct recorder *r)
 {
+	/* A live capture never rotates all its files at once: the room for link
+	 * types taking turns comes back every second (MAX_ROOM files a second at
+	 * most), so a capture that meets them refuses packets only in bursts. */
+	int64_t now = mono_ms();
+	if (now - r->room_ms >= 1000) {
+		r->room = 0;
+		r->room_ms = now;
+	}
 	for (int i = 0; i < MAX_OPEN; i++) {
 		struct out *o = &r->out[i];
 		if (o->w && r->cfg.file_time_ms > 0 && o->file_pkts > 0 &&

@@ -73,9 +73,10 @@ struct recorder_stats {
 	uint64_t pkts, bytes;  /* packets given and their wire length */
 	uint64_t written;      /* packets appended to a spool file */
 	uint64_t write_errors; /* packets that could not be written */
-	uint64_t nonip;        /* not IP (written, not in any flow) */
-	uint64_t malformed;    /* IP header broken (written, not in any flow) */
-	uint64_t files;        /* files finished */
+	uint64_t refused;   /* packets of a link type no file could be opened for (-EMLINK) */
+	uint64_t nonip;     /* not IP (written, not in any flow) */
+	uint64_t malformed; /* IP header broken (written, not in any flow) */
+	uint64_t files;     /* files finished */
 	uint64_t files_deleted, bytes_deleted;
 	uint64_t index_errors; /* files published without an index */
 	uint64_t flow_events;  /* flows reported */
@@ -103,8 +104,9 @@ int recorder_new(struct recorder **out, const struct recorder_config *c, struct 
  * reached it, whole; the packet is still tracked; the next file is tried at
  * most once a second). -EMLINK: a link type without a file being written
  * when every file is taken and 64 were finished for room since the last
- * rotation (link types taking turns past the files that can be open at
- * once); the packet is neither written nor tracked.
+ * rotation or within the last second (link types taking turns past the
+ * files that can be open at once); the packet is neither written nor
+ * tracked, and counted as refused.
  */
 int recorder_packet(struct recorder *r, int64_t ts_ns, const uint8_t *data, uint32_t caplen,
                     uint32_t origlen, uint32_t linktype);

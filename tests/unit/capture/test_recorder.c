@@ -325,6 +325,55 @@ static void test_linktype_and_adopt(void **state)
 }
 
 /*
+ * More link types taking turns than files open at once: past 64 files
+ * finished to make room, a packet of a link type without a file is refused
+ * and counted; a live capture (which never rotates every file at once) gets
+ * the room back each second at its tick, instead of refusing for ever.
+ */
+static void test_room_for_link_types_comes_back(void **state)
+{
+	(void)state;
+	struct recorder_config c;
+	struct recorder *r;
+	struct emitter em;
+	struct events ev = {NULL, 0, 0, 0};
+	struct recorder_stats st;
+	char err[256];
+	uint8_t frame[64];
+	memset(frame, 0xab, sizeof(frame));
+	config(&c, 0);
+	emit_init(&em, NULL, -1, "test");
+	emit_set_sink(&em, sink, &ev);
+	assert_int_equal(recorder_new(&r, &c, &em, err, sizeof(err)), 0);
+	int64_t ts = 1700000000LL * 1000000000LL;
+	int refused_at = -1;
+	for (int i = 0; i < 9 * 20 && refused_at < 0; i++) {
+		int rc = recorder_packet(r, ts + i, frame, sizeof(frame), sizeof(frame),
+		                         147u + (uint32_t)(i % 9));
+		if (rc == -EMLINK)
+			refused_at = i;
+		else
+			assert_int_equal(rc, 0);
+	}
+	assert_true(refused_at > 0);
+	recorder_stats(r, &st);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(recorder_packet(r, ts + 1000, frame, sizeof(frame), sizeof(frame),
+	                                 147u + (uint32_t)(refused_at % 9)),
+	                 -EMLINK);
+	usleep(1100 * 1000);
+	recorder_tick(r);
+	assert_int_equal(recorder_packet(r, ts + 2000, frame, sizeof(frame), sizeof(frame),
+	                                 147u + (uint32_t)(refused_at % 9)),
+	                 0);
+	recorder_stats(r, &st);
+	assert_int_equal(st.refused, 2);
+	recorder_close(&r, FLOW_END_SHUTDOWN);
+	emit_drain(&em);
+	free(ev.buf);
+}
+
+/*
  * Link types taking turns packet by packet (a pcapng of two interfaces): one
  * file per link type, written side by side, not a file per packet. The same
  * session seen on both (its frames as Ethernet and as raw IP) names the
@@ -863,6 +912,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_linktype_and_adopt, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_adopt_growing, test_dir_setup,
+	                                    test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_room_for_link_types_comes_back, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_link_types_taking_turns, test_dir_setup,
 	                                    test_dir_teardown),
