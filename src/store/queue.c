@@ -319,6 +319,7 @@ static int recover(struct queue *q, char *err, size_t errlen)
 
 	int have_cursor = cursor_read(q) == 0;
 	uint64_t at_off = 0, at_nrec = 0; /* in the cursor's segment */
+	uint64_t left = 0; /* the highest number of a segment left unread where it is */
 	for (size_t i = 0; i < n; i++) {
 		char path[4200];
 		uint64_t bytes = 0, nrec = 0, o = 0, r = 0;
@@ -331,8 +332,18 @@ static int recover(struct queue *q, char *err, size_t errlen)
 		int here = have_cursor && nums[i] == q->ack_seg, cut = 0;
 		if (seg_scan(q, nums[i], i == n - 1, &bytes, &nrec, here ? q->ack_off : 0, &o,
 		             &r, &cut) < 0) {
+			/* Unreadable (an I/O error): kept, out of the queue's numbering,
+			 * for whoever can read it; new segments never write after it, nor
+			 * does a cursor past it delete it as delivered. */
+			char aside[4300];
 			seg_path(q, nums[i], path, sizeof(path));
 			log_warn("%s", path);
+			snprintf(aside, sizeof(aside), "%s.unreadable", path);
+			if (rename(path, aside) == 0)
+				log_warnx("%s: kept as %s; its events are not delivered", path,
+				          aside);
+			else if (nums[i] > left)
+				left = nums[i];
 			continue;
 		}
 		if (cut) {
@@ -349,8 +360,12 @@ static int recover(struct queue *q, char *err, size_t errlen)
 	}
 	free(nums);
 
-	if (q->nsegs == 0)
-		seg_push(q, have_cursor && q->ack_seg ? q->ack_seg : 1, 0, 0);
+	if (q->nsegs == 0) {
+		uint64_t num = have_cursor && q->ack_seg ? q->ack_seg : 1;
+		seg_push(q, num > left ? num : left + 1, 0, 0);
+	} else if (q->segs[q->nsegs - 1].num <= left) {
+		seg_push(q, left + 1, 0, 0); /* written after the one left unread */
+	}
 	struct seg *first = &q->segs[0];
 	if (!have_cursor || q->ack_seg != first->num) {
 		if (have_cursor && q->ack_seg > first->num)

@@ -154,6 +154,36 @@ static void test_restart(void **state)
 	queue_close(&q);
 }
 
+/*
+ * A segment that cannot be read at the open (here a directory under a
+ * segment's name; an I/O error alike) is set aside under another name, so
+ * that no new segment takes its number and writes after its contents, and
+ * no cursor past it deletes it as delivered; the rest of the queue goes on.
+ */
+static void test_unreadable_segment_set_aside(void **state)
+{
+	struct queue *q = open_q(1 << 20);
+	for (int i = 0; i < 10; i++)
+		put(q, i, 10);
+	queue_close(&q);
+	char seg[512], aside[600];
+	snprintf(seg, sizeof(seg), "%s/%016x.q", test_dir, 2);
+	snprintf(aside, sizeof(aside), "%s.unreadable", seg);
+	assert_int_equal(mkdir(seg, 0700), 0);
+	q = open_q(1 << 20);
+	struct stat st;
+	assert_int_equal(stat(aside, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(lstat(seg, &st), -1);
+	int64_t next = 0;
+	assert_int_equal(read_all(q, &next, 1, 4096), 10);
+	for (int i = 10; i < 20; i++)
+		put(q, i, 10);
+	assert_int_equal(queue_flush(q), 0);
+	assert_int_equal(read_all(q, &next, 1, 4096), 10);
+	queue_close(&q);
+}
+
 /* A kill -9 after the cursor was last saved: everything after it comes again. */
 static void test_unsaved_cursor(void **state)
 {
@@ -601,6 +631,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_append_read_ack, test_dir_setup,
 	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_rewind, test_dir_setup, test_dir_teardown),
+	    cmocka_unit_test_setup_teardown(test_unreadable_segment_set_aside, test_dir_setup,
+	                                    test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_restart, test_dir_setup, test_dir_teardown),
 	    cmocka_unit_test_setup_teardown(test_unsaved_cursor, test_dir_setup,
 	                                    test_dir_teardown),
