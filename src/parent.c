@@ -952,11 +952,17 @@ static void json_dir_prepare(struct parent *p)
 	}
 	if (!p->drop)
 		return;
+	/* The store's groups too (the parent has one thread here). */
+	gid_t saved[64];
+	int nsaved = getgroups((int)(sizeof(saved) / sizeof(saved[0])), saved);
+	int grouped = nsaved >= 0 && setgroups((size_t)p->ngroups, p->groups) == 0;
 	setfsgid(p->gid);
 	setfsuid(p->uid);
 	int ok = faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
 	setfsuid(0);
 	setfsgid(0);
+	if (grouped && setgroups((size_t)nsaved, saved) < 0)
+		fatal("setgroups");
 	if (!ok)
 		log_warnx("%s: [sinktrap] user '%s' cannot write in the JSON file's directory: "
 		          "the store cannot open, rotate or reopen %s",

@@ -194,7 +194,13 @@ def test_workers_keep_their_users_supplementary_groups(res):
                        check=True)
         gid = grp.getgrnam(group).gr_gid
         pw = pwd.getpwnam(user)
-        st = res.sinktrap({"sinktrap": {"user": user}, "dns": {"mode": "allowlist"}})
+        # the JSON file in a directory the user writes through that group alone
+        jdir = res.path("by-group")
+        jdir.mkdir()
+        os.chown(jdir, 0, gid)
+        os.chmod(jdir, 0o770)
+        st = res.sinktrap({"sinktrap": {"user": user}, "dns": {"mode": "allowlist"},
+                           "events": {"json": str(jdir / "events.json")}})
         status = harness.proc_status(st.worker_pid("store"))
         groups = {int(g) for g in status["Groups"].split()}
         assert gid in groups, status
@@ -202,6 +208,10 @@ def test_workers_keep_their_users_supplementary_groups(res):
         assert int(status["Uid"].split()[0]) == pw.pw_uid
         assert int(status["Gid"].split()[0]) == pw.pw_gid
         assert f"user '{user}' is in group 0: the workers leave it" in st.log()
+        st.json_path = jdir / "events.json"
+        st.query("grouped.test")
+        st.wait_dns_event("grouped.test")
+        assert "cannot write in the JSON file's directory" not in st.log()
     finally:
         if st is not None:
             st.close()  # no process of the user's left: userdel refuses then
