@@ -437,13 +437,16 @@ static uint64_t id_floor(void)
 /* Where a run (a worker, an ingest: one flow table each) takes its ids. */
 struct id_source {
 	char spool[4096];
+	uid_t owner; /* of the ids file: (uid_t)-1 = the run's own */
+	gid_t group;
 };
 
 static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
 {
 	const struct id_source *src = arg;
 	uint64_t first;
-	int rc = spool_take_ids(src->spool, id_floor(), CAPTURE_ID_BLOCK, &first);
+	int rc = spool_take_ids(src->spool, src->owner, src->group, id_floor(),
+	                        CAPTURE_ID_BLOCK, &first);
 	if (rc < 0) {
 		log_warnx("%s/%s: %s: flow ids go on without a reservation", src->spool,
 		          SPOOL_IDS_FILE, strerror(-rc));
@@ -454,10 +457,13 @@ static uint64_t ids_more(void *arg, uint64_t last, uint64_t *end)
 	return first;
 }
 
-void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest)
+void capture_flow_ids(struct flow_config *fc, const char *spool, uid_t owner, gid_t group,
+                      int ingest)
 {
 	static struct id_source src; /* the process's one run */
 	snprintf(src.spool, sizeof(src.spool), "%s", spool);
+	src.owner = owner;
+	src.group = group;
 	fc->id_more = ids_more;
 	fc->id_arg = &src;
 	uint64_t end = 0;
@@ -505,7 +511,7 @@ int capture_worker_main(struct config *c, struct capture_setup *s)
 
 	capture_spool_dir(c, w->spool, sizeof(w->spool));
 	capture_recorder_config(c, w->spool, &rc);
-	capture_flow_ids(&rc.flow, w->spool, 0);
+	capture_flow_ids(&rc.flow, w->spool, rc.owner, rc.group, 0);
 	int n = spool_recover(w->spool, &rc.flow, recovered_note, w);
 	if (n < 0)
 		log_warnx("capture: %s: %s", w->spool, strerror(-n));

@@ -20,7 +20,8 @@ struct config;
  */
 #define CAPTURE_ID_INGEST_BIT (1ull << 51)
 #define CAPTURE_ID_BLOCK (1ull << 24)
-void capture_flow_ids(struct flow_config *fc, const char *spool, int ingest);
+void capture_flow_ids(struct flow_config *fc, const char *spool, uid_t owner, gid_t group,
+                      int ingest);
 
 /* The flow table settings of [capture] (timeouts, capacity, Community ID seed). */
 void capture_flow_config(const struct config *c, struct flow_config *fc);

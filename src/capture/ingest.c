@@ -567,7 +567,6 @@ int capture_ingest_main(int argc, char **argv)
 	spool_unlock(lk);
 	struct recorder_config rc;
 	capture_recorder_config(c, spool, &rc);
-	capture_flow_ids(&rc.flow, spool, 1);
 	/* pcapng keeps its nanoseconds in a pcap spool */
 	if (rc.format == PCAPFILE_PCAP)
 		rc.format = PCAPFILE_PCAP_NS;
@@ -577,6 +576,7 @@ int capture_ingest_main(int argc, char **argv)
 		rc.owner = st.st_uid;
 		rc.group = st.st_gid;
 	}
+	capture_flow_ids(&rc.flow, spool, rc.owner, rc.group, 1);
 
 	struct local_store ls;
 	if (local_open(&ls, c, wait_ms, err, sizeof(err)) < 0) {

@@ -153,7 +153,8 @@ int spool_list(const char *dir, struct spool_file **out, size_t *n)
 	return 0;
 }
 
-int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *first)
+int spool_take_ids(const char *dir, uid_t owner, gid_t group, uint64_t floor, uint64_t count,
+                   uint64_t *first)
 {
 	char path[4096], tmp[4200];
 	unsigned long long next = 0;
@@ -207,10 +208,7 @@ int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *fi
 		/* Root's ingest leaves it to the spool's owner, the workers' user, who
 		 * reads it next (a file it cannot read: ids by time, which may meet
 		 * those of the ingest). */
-		struct stat dst;
-		if (rc == 0 && geteuid() == 0 && fstatat(AT_FDCWD, dir, &dst, 0) == 0 &&
-		    (dst.st_uid != 0 || dst.st_gid != 0) &&
-		    fchown(fd, dst.st_uid, dst.st_gid) < 0)
+		if (rc == 0 && owner != (uid_t)-1 && fchown(fd, owner, group) < 0)
 			rc = -errno;
 		close(fd);
 		if (rc == 0 && rename(tmp, path) < 0)

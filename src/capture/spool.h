@@ -69,7 +69,10 @@ int spool_list(const char *dir, struct spool_file **out, size_t *n);
  * count. 0, or -errno (the file cannot be written).
  */
 #define SPOOL_IDS_FILE ".flow-ids"
-int spool_take_ids(const char *dir, uint64_t floor, uint64_t count, uint64_t *first);
+/* owner, group: given the file when not (uid_t)-1 (a root ingest: the spool's
+ * owner, who reads it next), as spool_create does. */
+int spool_take_ids(const char *dir, uid_t owner, gid_t group, uint64_t floor, uint64_t count,
+                   uint64_t *first);
 
 /* Take the spool lock (blocking); returns the descriptor that holds it, or -errno. */
 int spool_lock(const char *dir);

@@ -254,13 +254,13 @@ static void test_take_ids(void **state)
 {
 	uint64_t a, b, c, d;
 	char text[128];
-	assert_int_equal(spool_take_ids(test_dir, 1000, 100, &a), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 1000, 100, &a), 0);
 	assert_int_equal(a, 1000);
-	assert_int_equal(spool_take_ids(test_dir, 1000, 100, &b), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 1000, 100, &b), 0);
 	assert_int_equal(b, 1100); /* the floor again: after the first block */
-	assert_int_equal(spool_take_ids(test_dir, 50, 10, &c), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 50, 10, &c), 0);
 	assert_int_equal(c, 1200); /* a lower floor (another run's clock): still after */
-	assert_int_equal(spool_take_ids(test_dir, 5000, 100, &d), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 5000, 100, &d), 0);
 	assert_int_equal(d, 5000); /* a later floor (time moved on) wins */
 	read_ids_file(text, sizeof(text));
 	assert_string_equal(text, "capture 5100\ningest 5100\n");
@@ -269,7 +269,7 @@ static void test_take_ids(void **state)
 	FILE *f = fopen(in_dir(SPOOL_IDS_FILE, ""), "w");
 	fputs("capture 9000\ningest 2251799813685300\n", f);
 	fclose(f);
-	assert_int_equal(spool_take_ids(test_dir, 7000, 10, &a), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 7000, 10, &a), 0);
 	assert_int_equal(a, 2251799813685300ull);
 	read_ids_file(text, sizeof(text));
 	assert_string_equal(text, "capture 2251799813685310\ningest 2251799813685310\n");
@@ -277,11 +277,13 @@ static void test_take_ids(void **state)
 	f = fopen(in_dir(SPOOL_IDS_FILE, ""), "w");
 	fputs("capture x\n", f);
 	fclose(f);
-	assert_int_equal(spool_take_ids(test_dir, 7, 3, &a), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 7, 3, &a), 0);
 	assert_int_equal(a, 7);
-	assert_int_equal(spool_take_ids(test_dir, 7, 3, &a), 0);
+	assert_int_equal(spool_take_ids(test_dir, (uid_t)-1, (gid_t)-1, 7, 3, &a), 0);
 	assert_int_equal(a, 10);
-	assert_int_equal(spool_take_ids("/nonexistent-sinktrap-dir", 7, 3, &a), -ENOENT);
+	assert_int_equal(
+	    spool_take_ids("/nonexistent-sinktrap-dir", (uid_t)-1, (gid_t)-1, 7, 3, &a),
+	    -ENOENT);
 	unlink(in_dir(SPOOL_IDS_FILE, ""));
 }
 
