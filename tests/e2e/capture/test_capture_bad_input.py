@@ -251,6 +251,16 @@ T0 = 1700000000 * 10**9
 HOUR = 3600 * 10**9
 
 
+def _ingested_with_udp_timeout(mres, src):
+    """src ingested, UDP sessions ending after 2 minutes idle: exit 0."""
+    st = _st(mres)
+    st.conf["capture"]["udp_timeout"] = "120s"
+    r = caplib.ingest(st, src, check=False)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    return st
+
+
 def test_time_stamp_past_what_a_file_holds(mres, tmp_path):
     """A packet stamped 2^63 - 1 ns (the pcapng reader's largest time) is taken
     as the latest time a spool file holds (2106): the flow table's clock goes on
@@ -260,11 +270,7 @@ def test_time_stamp_past_what_a_file_holds(mres, tmp_path):
     src = tmp_path / "max.pcapng"
     _pcapng_ns(src, [(T0, 1000), (0x7FFFFFFF_FFFFFFFF, 2000),
                      (T0 + 10**9, 3000), (T0 + HOUR, 3000)])
-    st = _st(mres)
-    st.conf["capture"]["udp_timeout"] = "120s"
-    r = caplib.ingest(st, src, check=False)
-    _no_crash(r)
-    assert r.returncode == 0, r.stderr
+    st = _ingested_with_udp_timeout(mres, src)
     ss = caplib.sessions(st, "--port", "3000")
     assert len(ss) == 2, ss
     assert all(s["pkts_toserver"] == 1 for s in ss)
@@ -281,11 +287,7 @@ def test_negative_first_time_stamp(mres, tmp_path):
     instead of never (its idle time, from a time that far back, overflowed)."""
     src = tmp_path / "neg.pcapng"
     _pcapng_ns(src, [(0, 2000, 1), (T0, 3000), (T0 + HOUR, 3000)], tsoffset=-9 * 10**9)
-    st = _st(mres)
-    st.conf["capture"]["udp_timeout"] = "120s"
-    r = caplib.ingest(st, src, check=False)
-    _no_crash(r)
-    assert r.returncode == 0, r.stderr
+    st = _ingested_with_udp_timeout(mres, src)
     far = caplib.sessions(st, "--port", "2000")
     assert len(far) == 1, far
     assert far[0]["start"].startswith("1970-01-01T00:00:00"), far
